@@ -1,0 +1,57 @@
+//! Global arguments and the command tree.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// logvault: log ingestion and query in which the customer holds the keys.
+#[derive(Debug, Parser)]
+#[command(name = "logvault", version, about)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: GlobalArgs,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub(crate) struct GlobalArgs {
+    /// Where the embedded default keeps everything (vault, catalog, storage, hot cache, WAL).
+    #[arg(long, global = true, env = "LOGVAULT_HOME")]
+    pub(crate) home: Option<PathBuf>,
+    /// Output format: a table for people, JSON (one document on stdout) for scripts.
+    #[arg(short, long, global = true, value_enum, default_value_t = OutputFormat::Table)]
+    pub(crate) output: OutputFormat,
+    /// Run as if the clock read this time (RFC 3339), to exercise the 14- and 30-day rules.
+    #[arg(long, global = true, value_parser = parse_time)]
+    pub(crate) now: Option<DateTime<Utc>>,
+    /// More logging on stderr (-v info, -vv debug); `LOGVAULT_LOG` overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OutputFormat {
+    /// Human-readable table.
+    Table,
+    /// Exactly one JSON document on stdout.
+    Json,
+}
+
+fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("expected an RFC 3339 time such as 2026-01-01T00:00:00Z: {e}"))
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Create the home (vault master key, service key, layout) if it does not exist.
+    Init,
+    /// Run the customer-managed-key story on the bundled sample data, step by step.
+    Demo(crate::cmd::demo::DemoArgs),
+}

@@ -1,0 +1,41 @@
+//! One module per command group; `run` dispatches.
+
+pub(crate) mod demo;
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use logvault::{Engine, EngineOptions};
+
+use crate::args::{Cli, Command, GlobalArgs};
+
+/// Runs one parsed command line.
+pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Init => {
+            let engine = open(&cli.global)?;
+            crate::output::print(
+                cli.global.output,
+                &serde_json::json!({ "home": engine.home().root() }),
+                |_| format!("logvault home ready at {}", engine.home().root().display()),
+            )
+        }
+        Command::Demo(args) => demo::run(&cli.global, args).await,
+    }
+}
+
+/// The home named by `--home` or `LOGVAULT_HOME`, else `~/.logvault`.
+pub(crate) fn home_dir(global: &GlobalArgs) -> anyhow::Result<PathBuf> {
+    if let Some(home) = &global.home {
+        return Ok(home.clone());
+    }
+    let user_home = std::env::var_os("HOME").context("no --home given and HOME is not set")?;
+    Ok(PathBuf::from(user_home).join(".logvault"))
+}
+
+/// Opens the engine on the home the global options name.
+pub(crate) fn open(global: &GlobalArgs) -> anyhow::Result<Engine> {
+    let mut options = EngineOptions::new(home_dir(global)?);
+    options.now = global.now;
+    Ok(Engine::open(options)?)
+}

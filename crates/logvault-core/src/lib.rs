@@ -1,0 +1,22 @@
+//! Core types shared by every logvault crate.
+//!
+//! This crate owns:
+//! - resource names and their validation ([`names`]), and Azure-style resource ids ([`ids`]);
+//! - the [`clock`]: every time rule in logvault (key checks, soft-delete periods, link windows,
+//!   hot windows) reads time through a [`Clock`], so tests move time by hand instead of sleeping;
+//! - the tunable durations and limits of the service ([`config`]);
+//! - the error kinds every layer shares ([`CoreError`]).
+//!
+//! It must never: touch key material, perform I/O, or depend on another logvault crate. Everything
+//! here is plain data and pure functions.
+
+pub mod clock;
+pub mod config;
+mod error;
+pub mod ids;
+pub mod names;
+
+pub use clock::{Clock, SharedClock, SystemClock, TestClock};
+pub use config::Timings;
+pub use error::CoreError;
+pub use names::{NameKind, validate_name};

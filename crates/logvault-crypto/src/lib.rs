@@ -1,0 +1,45 @@
+//! Secret types, authenticated encryption and the key hierarchy of logvault.
+//!
+//! This crate owns every raw key byte in logvault. It provides:
+//! - [`Key256`] and [`SecretBytes`], which zeroize on drop and print as `REDACTED`;
+//! - [`aead`]: AES-256-GCM sealing of small blobs (wrapped keys, vault records, log frames);
+//! - [`Aek`] and [`Dek`], the account and data keys of the hierarchy (DEK = HKDF-SHA256 of the
+//!   AEK over the segment id);
+//! - [`parquet_keys`]: the Parquet Modular Encryption properties of a segment;
+//! - [`infra`]: the chunked ChaCha20-Poly1305 infrastructure layer (double encryption);
+//! - [`master`]: root key files (mode 0600) for the local vault.
+//!
+//! It must never: talk to a vault, do I/O beyond root key files, log, or hand raw key bytes to
+//! another logvault crate. Other crates hold keys only through these opaque types.
+//!
+//! A round trip through the hierarchy:
+//!
+//! ```
+//! use logvault_crypto::{aead, Aek, Key256};
+//!
+//! // The KEK lives in a vault; here a local key stands in for it.
+//! let kek = Key256::generate()?;
+//! let aek = Aek::generate()?;
+//! let wrapped = aead::seal_secret(&kek, b"account-1", &aek.to_secret())?;
+//!
+//! let unwrapped = aead::open_secret(&kek, b"account-1", &wrapped, "account-1")?;
+//! let aek2 = Aek::from_secret(&unwrapped)?;
+//! assert_eq!(
+//!     aek.derive_dek("segment-1")?.fingerprint(),
+//!     aek2.derive_dek("segment-1")?.fingerprint()
+//! );
+//! # Ok::<(), logvault_crypto::CryptoError>(())
+//! ```
+
+pub mod aead;
+mod error;
+mod hierarchy;
+pub mod infra;
+pub mod master;
+pub mod parquet_keys;
+mod secret;
+
+pub use error::CryptoError;
+pub use hierarchy::{Aek, Dek};
+pub use infra::{InfraHeader, InfraKey};
+pub use secret::{KEY_LEN, Key256, SecretBytes, fill_random};

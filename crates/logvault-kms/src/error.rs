@@ -1,0 +1,136 @@
+/// What kind of failure a vault call met. The key lifecycle matches on it: `Forbidden`,
+/// `Disabled`, `Deleted` and `NotFound` revoke access to data; `Transient` keeps a cached account
+/// key in use for the length of the outage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum VaultErrorKind {
+    /// The vault, key or version does not exist (or was purged).
+    NotFound,
+    /// The principal lacks the permission the operation needs.
+    Forbidden,
+    /// The key, or the version asked for, is disabled.
+    Disabled,
+    /// The key is soft-deleted (recoverable until purged).
+    Deleted,
+    /// The vault lacks soft delete or purge protection, so the key may be lost for good.
+    NotRecoverable,
+    /// The request is malformed (bad name, wrong key type for the operation, bad blob).
+    BadRequest,
+    /// The vault could not be reached (timeout, connection refused, name resolution failure).
+    Transient,
+    /// The vault's own state is damaged or unreadable; neither revocation nor an outage.
+    Internal,
+}
+
+/// An error from a key vault. Messages name the vault, key, version and principal at fault, and
+/// never contain key material.
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    /// The vault does not exist.
+    #[error("vault {vault} not found")]
+    VaultNotFound {
+        /// The vault's name.
+        vault: String,
+    },
+    /// The key (or the given version of it) does not exist.
+    #[error("key {key} (version {version}) not found in vault {vault}")]
+    KeyNotFound {
+        /// The vault's name.
+        vault: String,
+        /// The key's name.
+        key: String,
+        /// The version asked for, or `latest`.
+        version: String,
+    },
+    /// The principal lacks a permission.
+    #[error("principal {principal} lacks the {permission} permission on keys of vault {vault}")]
+    Forbidden {
+        /// The vault's name.
+        vault: String,
+        /// The principal's id.
+        principal: String,
+        /// The missing permission (`get`, `wrapKey`, `unwrapKey`).
+        permission: String,
+    },
+    /// The key or version is disabled.
+    #[error("key {key} version {version} in vault {vault} is disabled")]
+    Disabled {
+        /// The vault's name.
+        vault: String,
+        /// The key's name.
+        key: String,
+        /// The disabled version, or `all` when the whole key is disabled.
+        version: String,
+    },
+    /// The key is soft-deleted.
+    #[error("key {key} in vault {vault} is deleted (recoverable until {purge_date})")]
+    Deleted {
+        /// The vault's name.
+        vault: String,
+        /// The key's name.
+        key: String,
+        /// When it will be purged.
+        purge_date: String,
+    },
+    /// The vault does not protect the key against loss.
+    #[error("key {key} in vault {vault} is not recoverable: {reason}")]
+    NotRecoverable {
+        /// The vault's name.
+        vault: String,
+        /// The key's name.
+        key: String,
+        /// Which protection is missing.
+        reason: String,
+    },
+    /// The request is malformed.
+    #[error("bad request to vault {vault}: {reason}")]
+    BadRequest {
+        /// The vault's name (or the URI given).
+        vault: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The vault cannot be reached.
+    #[error("vault {vault} is unreachable: {reason}")]
+    Transient {
+        /// The vault's name.
+        vault: String,
+        /// What went wrong (timeout, connection refused, name resolution failure).
+        reason: String,
+    },
+    /// The vault's own state is damaged or cannot be read or written.
+    #[error("vault {vault} state is unusable: {reason}")]
+    Internal {
+        /// The vault's name (or the store's path).
+        vault: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl VaultError {
+    /// The kind of failure, for callers that decide what it means.
+    pub fn kind(&self) -> VaultErrorKind {
+        match self {
+            Self::VaultNotFound { .. } | Self::KeyNotFound { .. } => VaultErrorKind::NotFound,
+            Self::Forbidden { .. } => VaultErrorKind::Forbidden,
+            Self::Disabled { .. } => VaultErrorKind::Disabled,
+            Self::Deleted { .. } => VaultErrorKind::Deleted,
+            Self::NotRecoverable { .. } => VaultErrorKind::NotRecoverable,
+            Self::BadRequest { .. } => VaultErrorKind::BadRequest,
+            Self::Transient { .. } => VaultErrorKind::Transient,
+            Self::Internal { .. } => VaultErrorKind::Internal,
+        }
+    }
+
+    /// Whether the failure means access to the key is revoked (as opposed to unreachable).
+    pub fn is_revocation(&self) -> bool {
+        matches!(
+            self.kind(),
+            VaultErrorKind::NotFound
+                | VaultErrorKind::Forbidden
+                | VaultErrorKind::Disabled
+                | VaultErrorKind::Deleted
+        )
+    }
+}

@@ -1,0 +1,63 @@
+//! The key vault: where customer keys (KEKs) live.
+//!
+//! This crate owns:
+//! - the [`KeyVault`] trait, the one interface through which logvault uses a customer's key:
+//!   get a key's properties (never its material), wrap and unwrap an account key, always on
+//!   behalf of a principal. Real vaults (Azure Key Vault's REST API, a PKCS#11 HSM) implement it;
+//! - [`VaultError`] and its [`VaultErrorKind`], which tell a revoked key (forbidden, disabled,
+//!   deleted) from a vault that is merely unreachable (transient): the key lifecycle depends on it;
+//! - the local vault that logvault embeds as its default (several named vaults in the logvault
+//!   home, key versions, permissions, soft delete, outage injection and an audit log).
+//!
+//! It must never: export key material, print or log it, or decide what a failed unwrap means for
+//! data (that is the key lifecycle's job above it). Raw key bytes stay inside `logvault-crypto`'s
+//! types; this crate only moves them between the vault's sealed storage and the crypto calls.
+
+mod error;
+mod types;
+
+pub use error::{VaultError, VaultErrorKind};
+pub use types::{
+    KeyProperties, KeyRef, KeyType, KeyVersionProperties, PrincipalId, VaultProperties, WrappedKey,
+};
+
+use async_trait::async_trait;
+use logvault_crypto::SecretBytes;
+
+/// A key vault as logvault uses it. Every call is made on behalf of `principal` and checked
+/// against the vault's permissions (access policies or role assignments).
+#[async_trait]
+pub trait KeyVault: Send + Sync + std::fmt::Debug {
+    /// The properties of the vault that holds `key` (region, tenant, soft delete, purge
+    /// protection). Needs the Get permission on keys, as in Azure Key Vault.
+    async fn vault_properties(
+        &self,
+        principal: &PrincipalId,
+        key: &KeyRef,
+    ) -> Result<VaultProperties, VaultError>;
+
+    /// A key's properties: its versions, which is the latest, and whether each is enabled.
+    /// Needs Get. Never returns key material.
+    async fn get_key(
+        &self,
+        principal: &PrincipalId,
+        key: &KeyRef,
+    ) -> Result<KeyProperties, VaultError>;
+
+    /// Wraps (encrypts) `plaintext` with `key` (its latest version when none is given). Needs
+    /// Wrap Key. The result records which key and version wrapped it.
+    async fn wrap_key(
+        &self,
+        principal: &PrincipalId,
+        key: &KeyRef,
+        plaintext: &SecretBytes,
+    ) -> Result<WrappedKey, VaultError>;
+
+    /// Unwraps a blob made by [`KeyVault::wrap_key`], with the key version recorded in it.
+    /// Needs Unwrap Key; fails if that key or version is disabled or deleted.
+    async fn unwrap_key(
+        &self,
+        principal: &PrincipalId,
+        wrapped: &WrappedKey,
+    ) -> Result<SecretBytes, VaultError>;
+}

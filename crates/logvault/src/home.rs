@@ -1,0 +1,169 @@
+//! The logvault home: one directory holding everything the embedded default keeps.
+//!
+//! ```text
+//! HOME/
+//!   config.json     timings and limits (HomeConfig), created by `init`
+//!   vault/          the local key vault (master key, vaults, identities, audit logs)
+//!   control/        control-plane state (clusters, workspaces, links, operations)
+//!   storage/        the object store root of the local filesystem backend (encrypted segments)
+//!   cache/          the hot cache's disk tier (encrypted under the service key)
+//!   wal/            the write-ahead log (encrypted)
+//! ```
+
+use std::fs;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+use logvault_core::Timings;
+use serde::{Deserialize, Serialize};
+
+use crate::EngineError;
+
+/// The configuration kept in `HOME/config.json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct HomeConfig {
+    /// Format version of the home layout.
+    pub version: u32,
+    /// The durations of the time rules.
+    pub timings: Timings,
+}
+
+/// Current version of the home layout.
+pub(crate) const HOME_VERSION: u32 = 1;
+
+/// An opened home directory.
+#[derive(Debug, Clone)]
+pub struct Home {
+    root: PathBuf,
+    config: HomeConfig,
+}
+
+impl Home {
+    /// Opens the home at `root`, creating its layout and a default configuration on first use.
+    ///
+    /// # Errors
+    /// [`EngineError::Home`] if the directory cannot be created, or `config.json` is unreadable,
+    /// malformed or of a newer version; [`EngineError::Config`] if its values are out of range.
+    pub fn open_or_init(root: &Path) -> Result<Self, EngineError> {
+        let fail = |path: &Path, reason: String| EngineError::Home {
+            path: path.to_owned(),
+            reason,
+        };
+        for sub in ["", "vault", "control", "storage", "cache", "wal"] {
+            let dir = root.join(sub);
+            fs::create_dir_all(&dir).map_err(|e| fail(&dir, e.to_string()))?;
+        }
+        let config_path = root.join("config.json");
+        let config = match fs::read(&config_path) {
+            Ok(bytes) => serde_json::from_slice::<HomeConfig>(&bytes)
+                .map_err(|e| fail(&config_path, format!("malformed: {e}")))?,
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                let config = HomeConfig {
+                    version: HOME_VERSION,
+                    ..HomeConfig::default()
+                };
+                let text = serde_json::to_vec_pretty(&config)
+                    .map_err(|e| fail(&config_path, e.to_string()))?;
+                write_new(&config_path, &text).map_err(|e| fail(&config_path, e.to_string()))?;
+                config
+            }
+            Err(e) => return Err(fail(&config_path, e.to_string())),
+        };
+        if config.version > HOME_VERSION {
+            return Err(fail(
+                &config_path,
+                format!(
+                    "home layout version {} is newer than this logvault ({HOME_VERSION})",
+                    config.version
+                ),
+            ));
+        }
+        config.timings.validate()?;
+        Ok(Self {
+            root: root.to_owned(),
+            config,
+        })
+    }
+
+    /// The home directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &HomeConfig {
+        &self.config
+    }
+
+    /// A subdirectory of the home (`vault`, `control`, `storage`, `cache`, `wal`).
+    pub fn dir(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+}
+
+/// Writes a file that must not exist yet; a concurrent creator wins and its file is kept.
+fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    match fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+    {
+        Ok(mut f) => {
+            f.write_all(bytes)?;
+            f.sync_all()
+        }
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creates_layout_and_keeps_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::open_or_init(dir.path()).unwrap();
+        for sub in ["vault", "control", "storage", "cache", "wal"] {
+            assert!(home.dir(sub).is_dir(), "{sub}");
+        }
+        let mut cfg: serde_json::Value =
+            serde_json::from_slice(&fs::read(dir.path().join("config.json")).unwrap()).unwrap();
+        cfg["timings"]["keyCheckMaxSecs"] = 30.into();
+        fs::write(dir.path().join("config.json"), cfg.to_string()).unwrap();
+        let home = Home::open_or_init(dir.path()).unwrap();
+        assert_eq!(home.config().timings.key_check_max_secs, 30);
+    }
+
+    #[test]
+    fn malformed_or_invalid_config_is_an_error_not_a_reset() {
+        let dir = tempfile::tempdir().unwrap();
+        Home::open_or_init(dir.path()).unwrap();
+        fs::write(dir.path().join("config.json"), "{not json").unwrap();
+        let err = Home::open_or_init(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("malformed"), "{err}");
+        assert_eq!(
+            fs::read_to_string(dir.path().join("config.json")).unwrap(),
+            "{not json"
+        );
+
+        fs::write(
+            dir.path().join("config.json"),
+            r#"{"version":1,"timings":{"keyCheckMinSecs":0}}"#,
+        )
+        .unwrap();
+        let err = Home::open_or_init(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("keyCheckMinSecs"), "{err}");
+
+        fs::write(dir.path().join("config.json"), r#"{"version":99}"#).unwrap();
+        assert!(
+            Home::open_or_init(dir.path())
+                .unwrap_err()
+                .to_string()
+                .contains("newer")
+        );
+    }
+}
