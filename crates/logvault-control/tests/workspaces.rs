@@ -1,0 +1,251 @@
+//! Workspace and link rules (R-D1..R-D4, R-C6 link limits, R-C8), each shown allowed and refused.
+
+mod common;
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use common::{code, fixture};
+use logvault_control::{ClusterSpec, Limits, WorkspaceSpec, workspace_json};
+
+#[tokio::test]
+async fn create_show_list_and_conflicts() {
+    let f = fixture();
+    let ws = f
+        .plane
+        .create_workspace(WorkspaceSpec::new("ws-prod"))
+        .unwrap();
+    assert_eq!(ws.region, "local");
+    assert_eq!(f.plane.get_workspace("ws-prod").unwrap(), ws);
+    assert_eq!(
+        code(
+            &f.plane
+                .create_workspace(WorkspaceSpec::new("ws-prod"))
+                .unwrap_err()
+        ),
+        409
+    );
+    assert_eq!(
+        code(
+            &f.plane
+                .create_workspace(WorkspaceSpec::new("ws"))
+                .unwrap_err()
+        ),
+        400
+    );
+    assert_eq!(code(&f.plane.get_workspace("nope-ws").unwrap_err()), 404);
+    f.plane
+        .create_workspace(WorkspaceSpec::new("ws-dev"))
+        .unwrap();
+    assert_eq!(f.plane.list_workspaces().unwrap().len(), 2);
+    let json = workspace_json(&ws, None);
+    assert!(json["features"].get("clusterResourceId").is_none());
+}
+
+#[tokio::test]
+async fn link_needs_a_provisioned_cluster_and_shows_cluster_resource_id() {
+    let f = fixture();
+    f.plane
+        .create_workspace(WorkspaceSpec::new("ws-prod"))
+        .unwrap();
+    f.plane
+        .create_cluster(ClusterSpec::new("cluster-01"))
+        .await
+        .unwrap();
+    let err = f.plane.link_workspace("ws-prod", "cluster-01").unwrap_err();
+    assert_eq!(code(&err), 400);
+    assert!(err.to_string().contains("not provisioned"), "{err}");
+    assert_eq!(
+        code(&f.plane.link_workspace("ws-prod", "cluster-99").unwrap_err()),
+        404
+    );
+    assert_eq!(
+        code(&f.plane.link_workspace("ws-none", "cluster-01").unwrap_err()),
+        404
+    );
+    f.finish_operations();
+    let ws = f.plane.link_workspace("ws-prod", "cluster-01").unwrap();
+    assert_eq!(ws.cluster.as_deref(), Some("cluster-01"));
+    let cluster = f.plane.get_cluster("cluster-01").unwrap();
+    let json = workspace_json(&ws, Some(&cluster));
+    assert_eq!(
+        json["features"]["clusterResourceId"],
+        cluster.resource_id().to_string()
+    );
+    // linking again to the same cluster is a no-op, not an operation
+    f.plane.link_workspace("ws-prod", "cluster-01").unwrap();
+    assert_eq!(
+        f.plane
+            .get_workspace("ws-prod")
+            .unwrap()
+            .link_operations
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_workspace_linked_elsewhere_or_in_another_region_cannot_be_linked() {
+    let f = fixture();
+    f.provisioned("cluster-01").await;
+    f.provisioned("cluster-02").await;
+    f.plane
+        .create_workspace(WorkspaceSpec::new("ws-prod"))
+        .unwrap();
+    f.plane.link_workspace("ws-prod", "cluster-01").unwrap();
+    let err = f.plane.link_workspace("ws-prod", "cluster-02").unwrap_err();
+    assert_eq!(code(&err), 409, "{err}");
+    f.plane
+        .create_workspace(WorkspaceSpec {
+            region: Some("westeurope".into()),
+            ..WorkspaceSpec::new("ws-far")
+        })
+        .unwrap();
+    let err = f.plane.link_workspace("ws-far", "cluster-01").unwrap_err();
+    assert!(err.to_string().contains("share region"), "{err}");
+}
+
+#[tokio::test]
+async fn two_link_operations_per_30_days() {
+    let f = fixture();
+    f.provisioned("cluster-01").await;
+    f.plane
+        .create_workspace(WorkspaceSpec::new("ws-prod"))
+        .unwrap();
+    f.plane.link_workspace("ws-prod", "cluster-01").unwrap();
+    f.clock.advance(Duration::days(1));
+    f.plane.unlink_workspace("ws-prod").unwrap();
+    f.plane.link_workspace("ws-prod", "cluster-01").unwrap();
+    f.plane.unlink_workspace("ws-prod").unwrap();
+    let err = f.plane.link_workspace("ws-prod", "cluster-01").unwrap_err();
+    assert!(err.to_string().contains("2 link operations"), "{err}");
+    // the first operation leaves the window after 30 days
+    f.clock.advance(Duration::days(29));
+    f.plane.link_workspace("ws-prod", "cluster-01").unwrap();
+}
+
+#[tokio::test]
+async fn workspaces_per_cluster_limit() {
+    assert_eq!(Limits::default().max_workspaces_per_cluster, 1000);
+    let f = fixture();
+    let plane = f.plane.clone().with_limits(Limits {
+        max_workspaces_per_cluster: 3,
+        ..Limits::default()
+    });
+    f.provisioned("cluster-01").await;
+    for i in 0..4 {
+        plane
+            .create_workspace(WorkspaceSpec::new(&format!("ws-{i:03}")))
+            .unwrap();
+    }
+    for i in 0..3 {
+        plane
+            .link_workspace(&format!("ws-{i:03}"), "cluster-01")
+            .unwrap();
+    }
+    let err = plane.link_workspace("ws-003", "cluster-01").unwrap_err();
+    assert!(err.to_string().contains("3 linked workspaces"), "{err}");
+    plane.unlink_workspace("ws-000").unwrap();
+    plane.link_workspace("ws-003", "cluster-01").unwrap();
+}
+
+#[tokio::test]
+async fn unlink_any_time_and_unlinking_an_unlinked_workspace_is_refused() {
+    let f = fixture();
+    f.provisioned("cluster-01").await;
+    f.plane
+        .create_workspace(WorkspaceSpec::new("ws-prod"))
+        .unwrap();
+    assert_eq!(code(&f.plane.unlink_workspace("ws-prod").unwrap_err()), 400);
+    f.plane.link_workspace("ws-prod", "cluster-01").unwrap();
+    // even while the cluster is busy
+    f.plane
+        .update_cluster(
+            "cluster-01",
+            logvault_control::ClusterUpdate {
+                identity_type: Some(logvault_control::IdentityType::SystemAssigned),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(f.plane.unlink_workspace("ws-prod").unwrap().cluster, None);
+}
+
+#[tokio::test]
+async fn deleted_linked_workspace_recovers_still_linked_and_is_purged_after_14_days() {
+    let f = fixture();
+    f.provisioned("cluster-01").await;
+    f.plane
+        .create_workspace(WorkspaceSpec::new("ws-prod"))
+        .unwrap();
+    f.plane.link_workspace("ws-prod", "cluster-01").unwrap();
+    f.plane.delete_workspace("ws-prod").unwrap();
+    assert_eq!(code(&f.plane.get_workspace("ws-prod").unwrap_err()), 404);
+    assert_eq!(
+        code(
+            &f.plane
+                .create_workspace(WorkspaceSpec::new("ws-prod"))
+                .unwrap_err()
+        ),
+        409
+    );
+    f.clock.advance(Duration::days(13));
+    let ws = f.plane.recover_workspace("ws-prod").unwrap();
+    assert_eq!(ws.cluster.as_deref(), Some("cluster-01"));
+    assert_eq!(
+        code(&f.plane.recover_workspace("ws-prod").unwrap_err()),
+        400
+    );
+    f.plane.delete_workspace("ws-prod").unwrap();
+    f.clock.advance(Duration::days(14));
+    assert_eq!(
+        code(&f.plane.recover_workspace("ws-prod").unwrap_err()),
+        404
+    );
+    f.plane
+        .create_workspace(WorkspaceSpec::new("ws-prod"))
+        .unwrap();
+}
+
+#[tokio::test]
+async fn deleting_a_cluster_unlinks_its_workspaces() {
+    let f = fixture();
+    f.provisioned("cluster-01").await;
+    f.plane
+        .create_workspace(WorkspaceSpec::new("ws-prod"))
+        .unwrap();
+    f.plane.link_workspace("ws-prod", "cluster-01").unwrap();
+    f.plane.delete_cluster("cluster-01").unwrap();
+    let ws = f.plane.get_workspace("ws-prod").unwrap();
+    assert_eq!(ws.cluster, None);
+    assert_eq!(
+        ws.link_operations.len(),
+        1,
+        "the unlink is not a link operation"
+    );
+}
+
+#[tokio::test]
+async fn two_processes_racing_never_lose_an_update() {
+    let f = fixture();
+    let a = Arc::new(f.plane.clone());
+    let b = Arc::new(f.reopen());
+    let threads: Vec<_> = [a, b]
+        .into_iter()
+        .enumerate()
+        .map(|(p, plane)| {
+            std::thread::spawn(move || {
+                for i in 0..20 {
+                    plane
+                        .create_workspace(WorkspaceSpec::new(&format!("ws-{p}-{i:02}")))
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(f.reopen().list_workspaces().unwrap().len(), 40);
+}
