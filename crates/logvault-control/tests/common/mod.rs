@@ -1,5 +1,6 @@
 //! Fakes for the control plane's ports: an in-memory vault, identity directory and accounts.
 #![allow(dead_code, unreachable_pub, missing_docs)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
