@@ -59,7 +59,7 @@ async fn create_is_asynchronous_and_get_has_the_seed_shape() {
     );
     assert!(json["properties"]["keyVaultProperties"].is_null());
     // the account was provisioned with double encryption
-    assert_eq!(f.ports.accounts.lock().unwrap()["cluster-01"].0, true);
+    assert!(f.ports.accounts.lock().unwrap()["cluster-01"].0);
 }
 
 #[tokio::test]
