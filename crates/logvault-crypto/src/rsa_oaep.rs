@@ -84,12 +84,9 @@ impl RsaKey {
     /// # Errors
     /// [`CryptoError::InvalidKey`] if the key cannot be encoded; as [`crate::aead::seal`].
     pub fn seal(&self, under: &Key256, aad: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        let der = self
-            .0
-            .to_pkcs8_der()
-            .map_err(|e| CryptoError::InvalidKey {
-                reason: format!("rsa key cannot be encoded: {e}"),
-            })?;
+        let der = self.0.to_pkcs8_der().map_err(|e| CryptoError::InvalidKey {
+            reason: format!("rsa key cannot be encoded: {e}"),
+        })?;
         crate::aead::seal(under, aad, der.as_bytes())
     }
 

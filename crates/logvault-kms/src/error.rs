@@ -101,9 +101,9 @@ pub enum VaultError {
         /// What conflicts, e.g. `already exists`.
         reason: String,
     },
-    /// A name does not follow the rules of its kind.
+    /// A name or resource id is malformed.
     #[error(transparent)]
-    InvalidName(#[from] logvault_core::CoreError),
+    InvalidInput(#[from] logvault_core::CoreError),
     /// Another resource of the vault (an access policy, a role assignment) does not exist.
     #[error("{resource} not found")]
     ResourceNotFound {
@@ -154,7 +154,7 @@ impl VaultError {
             Self::Disabled { .. } => VaultErrorKind::Disabled,
             Self::Deleted { .. } => VaultErrorKind::Deleted,
             Self::NotRecoverable { .. } => VaultErrorKind::NotRecoverable,
-            Self::BadRequest { .. } | Self::InvalidName(_) => VaultErrorKind::BadRequest,
+            Self::BadRequest { .. } | Self::InvalidInput(_) => VaultErrorKind::BadRequest,
             Self::Conflict { .. } => VaultErrorKind::Conflict,
             Self::Transient { .. } => VaultErrorKind::Transient,
             Self::Internal { .. } | Self::Directory { .. } => VaultErrorKind::Internal,

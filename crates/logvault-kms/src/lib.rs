@@ -14,9 +14,13 @@
 //! types; this crate only moves them between the vault's sealed storage and the crypto calls.
 
 mod error;
+pub mod identity;
+pub mod local;
 mod types;
 
 pub use error::{VaultError, VaultErrorKind};
+pub use identity::{Identity, IdentityDirectory, IdentityKind, IdentityOptions};
+pub use local::{LocalVault, ServiceKey};
 pub use types::{
     KeyProperties, KeyRef, KeyType, KeyVersionProperties, PrincipalId, VaultProperties, WrappedKey,
 };

@@ -161,7 +161,8 @@ impl VaultState {
         });
         // The one supported role grants get, wrapKey and unwrapKey.
         let by_role = self.role_assignments.iter().any(|r| {
-            r.principal_id == principal.0 && r.role_definition_name == CRYPTO_SERVICE_ENCRYPTION_USER
+            r.principal_id == principal.0
+                && r.role_definition_name == CRYPTO_SERVICE_ENCRYPTION_USER
         });
         if by_policy || by_role {
             Ok(())
@@ -176,8 +177,14 @@ impl VaultState {
 }
 
 impl LocalVault {
-    fn check_known_principal(&self, vault: &str, principal: &PrincipalId) -> Result<(), VaultError> {
-        if principal.0 == reserved::SERVICE_PRINCIPAL || self.identities().by_principal(principal)?.is_some() {
+    fn check_known_principal(
+        &self,
+        vault: &str,
+        principal: &PrincipalId,
+    ) -> Result<(), VaultError> {
+        if principal.0 == crate::local::SERVICE_PRINCIPAL
+            || self.identities().by_principal(principal)?.is_some()
+        {
             Ok(())
         } else {
             Err(VaultError::BadRequest {
@@ -204,9 +211,7 @@ impl LocalVault {
         reserved::guard_principal(vault, principal, "its access policy changed")?;
         self.check_known_principal(vault, principal)?;
         let permissions = normalize(vault, permissions)?;
-        self.update(vault, |state| {
-            Ok(state.put_policy(principal, permissions))
-        })
+        self.update(vault, |state| Ok(state.put_policy(principal, permissions)))
     }
 
     /// Removes the access policy of `principal` in `vault`.
@@ -295,7 +300,9 @@ impl LocalVault {
                 .iter()
                 .position(|r| r.principal_id == principal.0 && r.role_definition_name == role)
                 .ok_or_else(|| VaultError::ResourceNotFound {
-                    resource: format!("role assignment of {role:?} to {principal} on vault {vault}"),
+                    resource: format!(
+                        "role assignment of {role:?} to {principal} on vault {vault}"
+                    ),
                 })?;
             Ok(state.role_assignments.remove(at))
         })
@@ -342,7 +349,12 @@ mod tests {
     fn permissions_normalize_to_azure_spelling() {
         let got = normalize(
             "v",
-            &["GET".into(), "wrapkey".into(), "unwrapKey".into(), "get".into()],
+            &[
+                "GET".into(),
+                "wrapkey".into(),
+                "unwrapKey".into(),
+                "get".into(),
+            ],
         )
         .unwrap();
         assert_eq!(got, ["get", "wrapKey", "unwrapKey"]);

@@ -68,7 +68,9 @@ impl FromStr for OutageMode {
             .find(|m| m.to_string() == s)
             .ok_or_else(|| VaultError::BadRequest {
                 vault: String::new(),
-                reason: format!("unknown outage mode {s:?}; expected timeout, refused, dns or none"),
+                reason: format!(
+                    "unknown outage mode {s:?}; expected timeout, refused, dns or none"
+                ),
             })
     }
 }

@@ -237,13 +237,10 @@ impl VaultState {
     /// The properties of key `name` (deleted or not).
     pub(crate) fn key_properties(&self, name: &str) -> Result<KeyProperties, VaultError> {
         let key = self.any_key(name)?;
-        let latest = key
-            .versions
-            .last()
-            .ok_or_else(|| VaultError::Internal {
-                vault: self.name.clone(),
-                reason: format!("key {name} has no version"),
-            })?;
+        let latest = key.versions.last().ok_or_else(|| VaultError::Internal {
+            vault: self.name.clone(),
+            reason: format!("key {name} has no version"),
+        })?;
         Ok(KeyProperties {
             name: name.to_owned(),
             vault: self.name.clone(),

@@ -115,7 +115,11 @@ pub(crate) fn read_doc<T: DeserializeOwned>(
 ///
 /// # Errors
 /// A [`StoreError`] if any step fails; the old file is then left as it was.
-pub(crate) fn write_doc<T: Serialize>(path: &Path, format: &str, doc: &T) -> Result<(), StoreError> {
+pub(crate) fn write_doc<T: Serialize>(
+    path: &Path,
+    format: &str,
+    doc: &T,
+) -> Result<(), StoreError> {
     let body = serde_json::to_vec_pretty(doc).map_err(|e| StoreError::new(path, e.to_string()))?;
     let header = Header {
         format: format.to_owned(),
@@ -123,8 +127,7 @@ pub(crate) fn write_doc<T: Serialize>(path: &Path, format: &str, doc: &T) -> Res
         bytes: body.len(),
         sha256: sha256_hex(&body),
     };
-    let mut text =
-        serde_json::to_vec(&header).map_err(|e| StoreError::new(path, e.to_string()))?;
+    let mut text = serde_json::to_vec(&header).map_err(|e| StoreError::new(path, e.to_string()))?;
     text.push(b'\n');
     text.extend_from_slice(&body);
     write_atomic(path, &text)
@@ -140,12 +143,12 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> 
         .file_name()
         .and_then(|n| n.to_str())
         .ok_or_else(|| StoreError::new(path, "has no file name"))?;
-    let tmp = dir.join(format!(".{file_name}.tmp-{}", uuid::Uuid::new_v4().simple()));
+    let tmp = dir.join(format!(
+        ".{file_name}.tmp-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
     let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
+        let mut file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         fs::rename(&tmp, path)?;
@@ -258,9 +261,10 @@ mod tests {
                 .reason
                 .contains("format")
         );
-        let newer = String::from_utf8(good.clone())
-            .unwrap()
-            .replacen("\"version\":1", "\"version\":9", 1);
+        let newer =
+            String::from_utf8(good.clone())
+                .unwrap()
+                .replacen("\"version\":1", "\"version\":9", 1);
         fs::write(&path, newer).unwrap();
         assert!(
             read_doc::<Doc>(&path, "t")
