@@ -79,6 +79,14 @@ impl RsaKey {
         self.0.size().saturating_sub(2 * 32 + 2)
     }
 
+    /// Whether the private key (as PKCS#8 DER, raw, hex or base64) occurs anywhere in
+    /// `haystack`: a leak check, see [`SecretBytes::occurs_in`]. `false` if it cannot be encoded.
+    pub fn occurs_in(&self, haystack: &[u8]) -> bool {
+        self.0
+            .to_pkcs8_der()
+            .is_ok_and(|der| crate::secret::leaks(der.as_bytes(), haystack))
+    }
+
     /// Seals the private key (PKCS#8 DER) under `under`, bound to `aad`.
     ///
     /// # Errors
@@ -175,6 +183,9 @@ mod tests {
         assert_eq!(back.fingerprint(), aek.fingerprint());
 
         assert!(RsaKey::open(&root, b"v/k/2", &sealed, "v/k/2").is_err());
+        assert!(!key.occurs_in(&sealed));
+        let der = key.0.to_pkcs8_der().unwrap();
+        assert!(key.occurs_in(der.as_bytes()));
         let mut bad = wrapped.clone();
         bad[7] ^= 1;
         assert!(matches!(

@@ -133,7 +133,7 @@ pub fn fill_random(buf: &mut [u8]) -> Result<(), CryptoError> {
 }
 
 /// Whether `secret` occurs in `haystack` raw, hex-encoded or base64-encoded.
-fn leaks(secret: &[u8], haystack: &[u8]) -> bool {
+pub(crate) fn leaks(secret: &[u8], haystack: &[u8]) -> bool {
     use base64::Engine as _;
     use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 

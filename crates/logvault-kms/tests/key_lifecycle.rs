@@ -9,7 +9,11 @@ use logvault_kms::local::{CRYPTO_SERVICE_ENCRYPTION_USER, CreateVaultOptions};
 use logvault_kms::{KeyRef, KeyType, KeyVault, VaultErrorKind, WrappedKey};
 
 /// Wraps a fresh AEK and checks that unwrapping gives it back.
-async fn round_trip(f: &Fixture, who: &logvault_kms::PrincipalId, key: &KeyRef) -> (Aek, WrappedKey) {
+async fn round_trip(
+    f: &Fixture,
+    who: &logvault_kms::PrincipalId,
+    key: &KeyRef,
+) -> (Aek, WrappedKey) {
     let aek = Aek::generate().unwrap();
     let wrapped = f.vault.wrap_key(who, key, &aek.to_secret()).await.unwrap();
     let back = Aek::from_secret(&f.vault.unwrap_key(who, &wrapped).await.unwrap()).unwrap();
@@ -44,7 +48,10 @@ async fn each_key_type_wraps_with_v1_rotates_and_both_versions_unwrap() {
         assert_eq!(w2.version, v2, "wrap uses the latest version");
         // The blob wrapped with v1 still unwraps, with v1.
         let back = f.vault.unwrap_key(&who, &w1).await.unwrap();
-        assert_eq!(Aek::from_secret(&back).unwrap().fingerprint(), aek1.fingerprint());
+        assert_eq!(
+            Aek::from_secret(&back).unwrap().fingerprint(),
+            aek1.fingerprint()
+        );
         // An explicit version wraps with that version.
         let pinned = KeyRef {
             version: Some(v1.clone()),
@@ -73,12 +80,16 @@ async fn unwrap_refusals_each_have_their_kind_and_lift_when_undone() {
     };
 
     // A disabled key: every version refused.
-    f.vault.set_key_enabled("contoso", "cmk", None, false).unwrap();
+    f.vault
+        .set_key_enabled("contoso", "cmk", None, false)
+        .unwrap();
     let err = f.vault.unwrap_key(&who, &w1).await.unwrap_err();
     assert_eq!(err.kind(), VaultErrorKind::Disabled);
     assert!(err.is_revocation());
     assert!(err.to_string().contains("version all"), "{err}");
-    f.vault.set_key_enabled("contoso", "cmk", None, true).unwrap();
+    f.vault
+        .set_key_enabled("contoso", "cmk", None, true)
+        .unwrap();
     assert!(f.vault.unwrap_key(&who, &w1).await.is_ok());
 
     // A disabled version: that version refused, the latest still wraps.
@@ -97,9 +108,15 @@ async fn unwrap_refusals_each_have_their_kind_and_lift_when_undone() {
     f.vault.delete_key("contoso", "cmk").unwrap();
     let err = f.vault.unwrap_key(&who, &w1).await.unwrap_err();
     assert_eq!(err.kind(), VaultErrorKind::Deleted);
-    assert!(err.to_string().contains("recoverable until 2026-03-15"), "{err}");
+    assert!(
+        err.to_string().contains("recoverable until 2026-03-15"),
+        "{err}"
+    );
     f.vault.recover_key("contoso", "cmk").unwrap();
-    assert!(f.vault.unwrap_key(&who, &w1).await.is_ok(), "recovered key works again");
+    assert!(
+        f.vault.unwrap_key(&who, &w1).await.is_ok(),
+        "recovered key works again"
+    );
 
     // A removed access policy.
     f.vault.delete_policy("contoso", &who).unwrap();
@@ -133,7 +150,11 @@ async fn unwrap_refusals_each_have_their_kind_and_lift_when_undone() {
         .set_policy("contoso", &wrap_only, &perms(&["wrapKey"]))
         .unwrap();
     let aek = Aek::generate().unwrap();
-    let w = f.vault.wrap_key(&wrap_only, &key, &aek.to_secret()).await.unwrap();
+    let w = f
+        .vault
+        .wrap_key(&wrap_only, &key, &aek.to_secret())
+        .await
+        .unwrap();
     assert_eq!(
         kind(f.vault.unwrap_key(&wrap_only, &w).await),
         VaultErrorKind::Forbidden
@@ -151,13 +172,17 @@ async fn get_and_vault_properties_need_get_and_report_state() {
         .create_vault("plainkv", &CreateVaultOptions::default())
         .unwrap();
     let who = f.principal("getter");
-    f.vault.set_policy("plainkv", &who, &perms(&["get"])).unwrap();
+    f.vault
+        .set_policy("plainkv", &who, &perms(&["get"]))
+        .unwrap();
     let key = f.key("plainkv", "k1", KeyType::Oct, None);
     let props = f.vault.vault_properties(&who, &key).await.unwrap();
     assert_eq!(props.uri, "https://plainkv.vault.local");
     assert!(props.soft_delete && !props.purge_protection && !props.is_recoverable());
     // A disabled key can still be read (and says it is disabled), but not used.
-    f.vault.set_key_enabled("plainkv", "k1", None, false).unwrap();
+    f.vault
+        .set_key_enabled("plainkv", "k1", None, false)
+        .unwrap();
     let got = f.vault.get_key(&who, &key).await.unwrap();
     assert!(!got.enabled);
     assert_eq!(got.kty, KeyType::Oct);
@@ -166,12 +191,20 @@ async fn get_and_vault_properties_need_get_and_report_state() {
         ..key.clone()
     };
     assert_eq!(
-        f.vault.get_key(&who, &missing_version).await.unwrap_err().kind(),
+        f.vault
+            .get_key(&who, &missing_version)
+            .await
+            .unwrap_err()
+            .kind(),
         VaultErrorKind::NotFound
     );
     let stranger = f.principal("stranger");
     assert_eq!(
-        f.vault.vault_properties(&stranger, &key).await.unwrap_err().kind(),
+        f.vault
+            .vault_properties(&stranger, &key)
+            .await
+            .unwrap_err()
+            .kind(),
         VaultErrorKind::Forbidden
     );
 }
@@ -191,7 +224,10 @@ async fn bad_input_gets_clear_errors() {
 
     let unknown_vault = KeyRef::latest("nokv", "aes");
     check(
-        f.vault.wrap_key(&who, &unknown_vault, &aek).await.unwrap_err(),
+        f.vault
+            .wrap_key(&who, &unknown_vault, &aek)
+            .await
+            .unwrap_err(),
         VaultErrorKind::NotFound,
         "vault nokv not found",
     );
@@ -212,12 +248,16 @@ async fn bad_input_gets_clear_errors() {
         "invalid vault name",
     );
     check(
-        f.vault.create_key("contoso", "bad/name", KeyType::Oct, None).unwrap_err(),
+        f.vault
+            .create_key("contoso", "bad/name", KeyType::Oct, None)
+            .unwrap_err(),
         VaultErrorKind::BadRequest,
         "invalid key name",
     );
     check(
-        f.vault.create_key("contoso", "aes", KeyType::Oct, None).unwrap_err(),
+        f.vault
+            .create_key("contoso", "aes", KeyType::Oct, None)
+            .unwrap_err(),
         VaultErrorKind::Conflict,
         "already exists",
     );
@@ -229,7 +269,9 @@ async fn bad_input_gets_clear_errors() {
         "vault contoso already exists",
     );
     check(
-        f.vault.create_key("contoso", "small", KeyType::Oct, Some(128)).unwrap_err(),
+        f.vault
+            .create_key("contoso", "small", KeyType::Oct, Some(128))
+            .unwrap_err(),
         VaultErrorKind::BadRequest,
         "256 bits",
     );
@@ -273,18 +315,26 @@ async fn bad_input_gets_clear_errors() {
     let rsa_w = f.vault.wrap_key(&who, &rsa, &aek).await.unwrap();
     assert_eq!(rsa_w.alg, "RSA-OAEP-256");
     check(
-        f.vault.set_key_enabled("contoso", "aes", Some("nope"), false).unwrap_err(),
+        f.vault
+            .set_key_enabled("contoso", "aes", Some("nope"), false)
+            .unwrap_err(),
         VaultErrorKind::NotFound,
         "version nope",
     );
     check(
-        f.vault.set_policy("contoso", &who, &perms(&["export"])).unwrap_err(),
+        f.vault
+            .set_policy("contoso", &who, &perms(&["export"]))
+            .unwrap_err(),
         VaultErrorKind::BadRequest,
         "unknown key permission",
     );
     check(
         f.vault
-            .set_policy("contoso", &logvault_kms::PrincipalId("ghost".into()), &perms(&["get"]))
+            .set_policy(
+                "contoso",
+                &logvault_kms::PrincipalId("ghost".into()),
+                &perms(&["get"]),
+            )
             .unwrap_err(),
         VaultErrorKind::BadRequest,
         "not a known identity",

@@ -20,7 +20,7 @@ pub const ALG_RSA_OAEP_256: &str = "RSA-OAEP-256";
 const MAX_OCT_WRAP: usize = 1024;
 
 /// A key version's material, opened for one operation.
-enum Material {
+pub(crate) enum Material {
     Oct(Key256),
     Rsa(Box<RsaKey>),
 }
@@ -75,7 +75,7 @@ fn new_sealed_material(
     sealed.map_err(|e| crypto_internal(vault, &what, e))
 }
 
-fn open_material(
+pub(crate) fn open_material(
     master_key: &Key256,
     vault: &str,
     key: &str,

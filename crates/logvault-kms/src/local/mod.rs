@@ -21,6 +21,8 @@
 
 mod access;
 mod audit;
+#[cfg(test)]
+mod hygiene_tests;
 mod keys;
 mod ops;
 mod outage;
