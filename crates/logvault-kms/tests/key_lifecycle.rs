@@ -1,5 +1,6 @@
 //! The local vault's keys through the `KeyVault` trait: round trips per key type and version,
 //! and every way an unwrap is refused, each with its own kind.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
