@@ -106,3 +106,40 @@ impl logvault_core::Clock for FixedClock {
         self.0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use logvault_crypto::Aek;
+
+    #[tokio::test]
+    async fn every_home_has_a_usable_service_key_and_keeps_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(EngineOptions::new(dir.path())).unwrap();
+        let service = engine.service_key().clone();
+        let aek = Aek::generate().unwrap();
+        let wrapped = engine
+            .key_vault()
+            .wrap_key(&service.principal, &service.key, &aek.to_secret())
+            .await
+            .unwrap();
+
+        // Reopened (another process, a restart): the same key, no new version.
+        let again = Engine::open(EngineOptions::new(dir.path())).unwrap();
+        assert_eq!(again.service_key(), &service);
+        let props = again
+            .vault()
+            .key_properties(&service.key.vault, &service.key.name)
+            .unwrap();
+        assert_eq!(props.versions.len(), 1);
+        let back = again
+            .key_vault()
+            .unwrap_key(&service.principal, &wrapped)
+            .await
+            .unwrap();
+        assert_eq!(
+            Aek::from_secret(&back).unwrap().fingerprint(),
+            aek.fingerprint()
+        );
+    }
+}
