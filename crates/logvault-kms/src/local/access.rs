@@ -253,11 +253,7 @@ impl LocalVault {
         self.check_known_principal(vault, principal)?;
         let now = self.now();
         self.update(vault, |state| {
-            if state
-                .role_assignments
-                .iter()
-                .any(|r| r.principal_id == principal.0 && r.role_definition_name == role)
-            {
+            if state.find_assignment(principal, role).is_some() {
                 return Err(VaultError::Conflict {
                     resource: format!("role assignment of {role:?} to {principal} on vault {vault}"),
                     reason: "already exists".into(),
@@ -295,15 +291,13 @@ impl LocalVault {
         let role = role_name(vault, role)?;
         reserved::guard_principal(vault, principal, "its role assignments changed")?;
         self.update(vault, |state| {
-            let at = state
-                .role_assignments
-                .iter()
-                .position(|r| r.principal_id == principal.0 && r.role_definition_name == role)
-                .ok_or_else(|| VaultError::ResourceNotFound {
+            let at = state.find_assignment(principal, role).ok_or_else(|| {
+                VaultError::ResourceNotFound {
                     resource: format!(
                         "role assignment of {role:?} to {principal} on vault {vault}"
                     ),
-                })?;
+                }
+            })?;
             Ok(state.role_assignments.remove(at))
         })
     }
@@ -318,6 +312,13 @@ impl LocalVault {
 }
 
 impl VaultState {
+    /// The index of the assignment of `role` to `principal`, if any.
+    fn find_assignment(&self, principal: &PrincipalId, role: &str) -> Option<usize> {
+        self.role_assignments
+            .iter()
+            .position(|r| r.principal_id == principal.0 && r.role_definition_name == role)
+    }
+
     /// Replaces the policy of `principal` (or adds one); returns it.
     pub(crate) fn put_policy(
         &mut self,

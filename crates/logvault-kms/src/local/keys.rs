@@ -35,10 +35,7 @@ fn wrap_aad(vault: &str, key: &str, version: &str) -> Vec<u8> {
 
 /// The size of a new key, checked against its type (`oct`: 256; RSA: 2048 by default, 3072, 4096).
 fn checked_size(vault: &str, kty: KeyType, size: Option<u32>) -> Result<u32, VaultError> {
-    let bad = |reason: String| VaultError::BadRequest {
-        vault: vault.to_owned(),
-        reason,
-    };
+    let bad = |reason: String| bad_request(vault, reason);
     match (kty, size) {
         (KeyType::Oct, None | Some(256)) => Ok(256),
         (KeyType::Oct, Some(n)) => Err(bad(format!("an oct key is 256 bits, not {n}"))),
@@ -47,6 +44,13 @@ fn checked_size(vault: &str, kty: KeyType, size: Option<u32>) -> Result<u32, Vau
         (KeyType::Rsa, Some(n)) => Err(bad(format!(
             "an RSA key is 2048, 3072 or 4096 bits, not {n}"
         ))),
+    }
+}
+
+fn bad_request(vault: &str, reason: String) -> VaultError {
+    VaultError::BadRequest {
+        vault: vault.to_owned(),
+        reason,
     }
 }
 
@@ -104,10 +108,7 @@ pub(crate) fn wrap(
     plaintext: &SecretBytes,
 ) -> Result<WrappedKey, VaultError> {
     let vault = state.name.as_str();
-    let bad = |reason: String| VaultError::BadRequest {
-        vault: vault.to_owned(),
-        reason,
-    };
+    let bad = |reason: String| bad_request(vault, reason);
     let (alg, value) = match open_material(master_key, vault, key_name, key.kty, ver)? {
         Material::Oct(k) => {
             if plaintext.is_empty() || plaintext.len() > MAX_OCT_WRAP {
@@ -145,10 +146,7 @@ pub(crate) fn unwrap(
     wrapped: &WrappedKey,
 ) -> Result<SecretBytes, VaultError> {
     let vault = state.name.as_str();
-    let bad = |reason: String| VaultError::BadRequest {
-        vault: vault.to_owned(),
-        reason,
-    };
+    let bad = |reason: String| bad_request(vault, reason);
     let expected = match key.kty {
         KeyType::Oct => ALG_A256GCM,
         KeyType::Rsa => ALG_RSA_OAEP_256,
