@@ -51,6 +51,15 @@ impl LocalVault {
             Err(_) => call.version.unwrap_or("latest").to_owned(),
         };
         self.record(call, time, &version, &result)?;
+        tracing::debug!(
+            vault = call.vault,
+            key = call.key,
+            version = %version,
+            principal = %call.principal,
+            operation = ?call.operation,
+            error = result.as_ref().err().map(|e| e.kind().to_string()),
+            "vault call"
+        );
         result.map(|(_, out)| out)
     }
 
