@@ -55,6 +55,17 @@ pub enum VaultError {
         /// The missing permission (`get`, `wrapKey`, `unwrapKey`).
         permission: String,
     },
+    /// The principal is not a known identity (never created, or deleted with its cluster), so it
+    /// cannot authenticate, whatever permissions still name it.
+    #[error(
+        "principal {principal} is not a known identity and cannot authenticate to vault {vault}"
+    )]
+    UnknownPrincipal {
+        /// The vault's name.
+        vault: String,
+        /// The principal's id.
+        principal: String,
+    },
     /// The key or version is disabled.
     #[error("key {key} version {version} in vault {vault} is disabled")]
     Disabled {
@@ -150,7 +161,7 @@ impl VaultError {
             | Self::KeyNotFound { .. }
             | Self::ResourceNotFound { .. }
             | Self::IdentityNotFound { .. } => VaultErrorKind::NotFound,
-            Self::Forbidden { .. } => VaultErrorKind::Forbidden,
+            Self::Forbidden { .. } | Self::UnknownPrincipal { .. } => VaultErrorKind::Forbidden,
             Self::Disabled { .. } => VaultErrorKind::Disabled,
             Self::Deleted { .. } => VaultErrorKind::Deleted,
             Self::NotRecoverable { .. } => VaultErrorKind::NotRecoverable,

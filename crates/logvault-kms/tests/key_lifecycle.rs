@@ -140,6 +140,32 @@ async fn unwrap_refusals_each_have_their_kind_and_lift_when_undone() {
         VaultErrorKind::Forbidden
     );
 
+    // A cluster's system-assigned identity, deleted with its cluster: its policy stays, but it
+    // can no longer authenticate.
+    let cluster_id = "/subscriptions/local/resourceGroups/local/providers/Microsoft.OperationalInsights/clusters/c1";
+    let system = f
+        .vault
+        .identities()
+        .create_system_assigned(cluster_id, "local", "local")
+        .unwrap()
+        .principal_id;
+    f.vault
+        .set_policy("contoso", &system, &perms(&["get", "wrapKey", "unwrapKey"]))
+        .unwrap();
+    assert!(f.vault.unwrap_key(&system, &w1).await.is_ok());
+    f.vault
+        .identities()
+        .delete_system_assigned(cluster_id)
+        .unwrap();
+    let err = f
+        .vault
+        .unwrap_key(&system, &w1)
+        .await
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(err.kind(), VaultErrorKind::Forbidden);
+    assert!(err.to_string().contains("not a known identity"), "{err}");
+
     // A principal that never had permission, and one with only wrapKey.
     let stranger = f.principal("stranger");
     assert_eq!(

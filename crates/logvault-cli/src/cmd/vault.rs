@@ -193,7 +193,7 @@ pub(crate) fn run(global: &GlobalArgs, args: VaultArgs) -> anyhow::Result<()> {
         VaultCommand::Outage { name, mode } => {
             let info = vault.set_outage(&name, mode).map_err(vault_err)?;
             print(format, &info, |i| {
-                format!("vault {}: outage {}", i.name, i.outage)
+                format!("vault {}: outage {}", i.properties.name, i.outage)
             })
         }
         VaultCommand::Audit { name } => {
@@ -206,12 +206,12 @@ pub(crate) fn run(global: &GlobalArgs, args: VaultArgs) -> anyhow::Result<()> {
 
 fn show_table(v: &VaultInfo) -> String {
     let mut out = fields(&[
-        ("name", v.name.clone()),
-        ("uri", v.uri.clone()),
-        ("region", v.region.clone()),
-        ("tenant", v.tenant.clone()),
-        ("softDelete", v.soft_delete.to_string()),
-        ("purgeProtection", v.purge_protection.to_string()),
+        ("name", v.properties.name.clone()),
+        ("uri", v.properties.uri.clone()),
+        ("region", v.properties.region.clone()),
+        ("tenant", v.properties.tenant.clone()),
+        ("softDelete", v.properties.soft_delete.to_string()),
+        ("purgeProtection", v.properties.purge_protection.to_string()),
         ("retentionDays", v.soft_delete_retention_days.to_string()),
         ("recoverable", v.recoverable.to_string()),
         ("outage", v.outage.to_string()),
@@ -243,10 +243,10 @@ fn list_table(vaults: &[VaultInfo]) -> String {
         .iter()
         .map(|v| {
             vec![
-                v.name.clone(),
-                v.region.clone(),
-                v.soft_delete.to_string(),
-                v.purge_protection.to_string(),
+                v.properties.name.clone(),
+                v.properties.region.clone(),
+                v.properties.soft_delete.to_string(),
+                v.properties.purge_protection.to_string(),
                 v.key_count.to_string(),
                 v.outage.to_string(),
             ]

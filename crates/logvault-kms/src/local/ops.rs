@@ -1,6 +1,6 @@
 //! The [`KeyVault`] trait calls of the local vault: each one is checked, in order, for the
-//! vault's existence, an injected outage (transient), the principal's permission (forbidden),
-//! and the key's state (not found, deleted, disabled), then performed and audited.
+//! vault's existence, an injected outage (transient), the principal's identity and permission
+//! (forbidden), and the key's state (not found, deleted, disabled), then performed and audited.
 //!
 //! The calls do small, short file reads and one synced append to the audit log inline; they take
 //! no lock on the vault's state (writers replace it atomically).
@@ -10,7 +10,7 @@ use logvault_crypto::SecretBytes;
 
 use crate::local::audit::{self, AuditEntry, AuditOperation};
 use crate::local::state::VaultState;
-use crate::local::{KeyPermission, LocalVault};
+use crate::local::{KeyPermission, LocalVault, SERVICE_PRINCIPAL};
 use crate::{
     KeyProperties, KeyRef, KeyVault, PrincipalId, VaultError, VaultProperties, WrappedKey,
 };
@@ -45,7 +45,10 @@ impl LocalVault {
                 return failed;
             }
         };
-        let result = state.check_reachable().and_then(|()| f(&state));
+        let result = state
+            .check_reachable()
+            .and_then(|()| self.authenticate(call))
+            .and_then(|()| f(&state));
         let version = match &result {
             Ok((v, _)) => v.clone(),
             Err(_) => call.version.unwrap_or("latest").to_owned(),
@@ -61,6 +64,21 @@ impl LocalVault {
             "vault call"
         );
         result.map(|(_, out)| out)
+    }
+
+    /// Fails unless the caller is the service principal or an identity of the directory: a
+    /// deleted identity cannot authenticate even if policies still name it.
+    fn authenticate(&self, call: &Call<'_>) -> Result<(), VaultError> {
+        if call.principal.0 == SERVICE_PRINCIPAL
+            || self.identities().by_principal(call.principal)?.is_some()
+        {
+            Ok(())
+        } else {
+            Err(VaultError::UnknownPrincipal {
+                vault: call.vault.to_owned(),
+                principal: call.principal.0.clone(),
+            })
+        }
     }
 
     fn record<T>(

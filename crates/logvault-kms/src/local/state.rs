@@ -75,18 +75,9 @@ pub(crate) struct VersionRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VaultInfo {
-    /// The vault's name.
-    pub name: String,
-    /// Its URI, `https://NAME.vault.local`.
-    pub uri: String,
-    /// Its region.
-    pub region: String,
-    /// Its tenant.
-    pub tenant: String,
-    /// Whether deleted keys stay recoverable for the retention period.
-    pub soft_delete: bool,
-    /// Whether purging a deleted key is refused until the retention period ends.
-    pub purge_protection: bool,
+    /// Name, URI, region, tenant, soft delete and purge protection (flattened in JSON).
+    #[serde(flatten)]
+    pub properties: VaultProperties,
     /// How long a deleted key stays recoverable, in days.
     pub soft_delete_retention_days: u32,
     /// Whether keys here qualify as customer keys (R-A2: soft delete and purge protection).
@@ -139,12 +130,7 @@ impl VaultState {
     /// The owner's view of the vault.
     pub(crate) fn info(&self) -> VaultInfo {
         VaultInfo {
-            name: self.name.clone(),
-            uri: vault_uri(&self.name),
-            region: self.region.clone(),
-            tenant: self.tenant.clone(),
-            soft_delete: self.soft_delete,
-            purge_protection: self.purge_protection,
+            properties: self.properties(),
             soft_delete_retention_days: self.soft_delete_retention_days,
             recoverable: self.soft_delete && self.purge_protection,
             created: self.created,
