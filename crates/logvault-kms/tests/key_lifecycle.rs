@@ -31,6 +31,7 @@ async fn each_key_type_wraps_with_v1_rotates_and_both_versions_unwrap() {
         ("aes", KeyType::Oct, None, "A256GCM", 32 + 28),
         ("rsa2048", KeyType::Rsa, None, "RSA-OAEP-256", 256),
         ("rsa3072", KeyType::Rsa, Some(3072), "RSA-OAEP-256", 384),
+        ("rsa4096", KeyType::Rsa, Some(4096), "RSA-OAEP-256", 512),
     ] {
         let key = f.key("contoso", name, kty, size);
         let v1 = f.vault.key_properties("contoso", name).unwrap().version;
