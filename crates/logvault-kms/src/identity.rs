@@ -201,11 +201,12 @@ impl IdentityDirectory {
     }
 
     /// Creates the system-assigned identity of the resource `resource_id` (a cluster), in
-    /// `location` and `tenant`.
+    /// `location` and `tenant`, with a new principal id. An identity the resource id already had
+    /// (a deleted cluster of the same name) is replaced: its principal no longer exists, so the
+    /// permissions granted to it do not carry over, as in Azure.
     ///
     /// # Errors
-    /// [`VaultError::BadRequest`] if `resource_id` is malformed; [`VaultError::Conflict`] if the
-    /// resource already has one (delete it first with [`Self::delete_system_assigned`]).
+    /// [`VaultError::InvalidInput`] if `resource_id`, `location` or `tenant` is malformed.
     pub fn create_system_assigned(
         &self,
         resource_id: &str,
@@ -228,16 +229,9 @@ impl IdentityDirectory {
             &options,
         );
         self.update(|dir| {
-            if dir
-                .identities
-                .iter()
-                .any(|i| i.id.eq_ignore_ascii_case(resource_id))
-            {
-                return Err(VaultError::Conflict {
-                    resource: format!("system-assigned identity of {resource_id}"),
-                    reason: "already exists".into(),
-                });
-            }
+            dir.identities.retain(|i| {
+                !(i.kind == IdentityKind::SystemAssigned && i.id.eq_ignore_ascii_case(resource_id))
+            });
             dir.identities.push(identity.clone());
             Ok(identity)
         })
@@ -390,12 +384,6 @@ mod tests {
             (sys.name.as_str(), sys.subscription_id.as_str()),
             ("c1", "s1")
         );
-        assert_eq!(
-            d.create_system_assigned(cluster, "local", "local")
-                .unwrap_err()
-                .kind(),
-            VaultErrorKind::Conflict
-        );
         assert_eq!(d.by_id(cluster).unwrap(), Some(sys.clone()));
         // It is not a user-assigned identity.
         assert!(d.user_assigned("c1").is_err());
@@ -408,9 +396,13 @@ mod tests {
             d.create_system_assigned("not-an-id", "local", "local")
                 .is_err()
         );
-        // A new identity for a re-created cluster has a new principal.
+        // A new identity for a re-created cluster has a new principal, and replaces any left.
         let again = d.create_system_assigned(cluster, "local", "local").unwrap();
         assert_ne!(again.principal_id, sys.principal_id);
+        let third = d.create_system_assigned(cluster, "local", "local").unwrap();
+        assert_eq!(d.by_principal(&again.principal_id).unwrap(), None);
+        assert_eq!(d.by_id(cluster).unwrap(), Some(third));
+        assert_eq!(d.list().unwrap().len(), 1);
     }
 
     #[test]
