@@ -54,4 +54,12 @@ pub(crate) enum Command {
     Init,
     /// Run the customer-managed-key story on the bundled sample data, step by step.
     Demo(crate::cmd::demo::DemoArgs),
+    /// Key vaults: create, show, list, update, access policies, outages, audit log.
+    Vault(crate::cmd::vault::VaultArgs),
+    /// Keys in a vault: create, rotate, show, list, enable, disable, delete, recover, purge.
+    Key(crate::cmd::key::KeyArgs),
+    /// Role assignments on a vault.
+    Role(crate::cmd::role::RoleArgs),
+    /// User-assigned managed identities.
+    Identity(crate::cmd::identity::IdentityArgs),
 }

@@ -35,3 +35,75 @@ pub(crate) fn fail(err: &anyhow::Error) -> ExitCode {
     let _ = writeln!(std::io::stderr(), "error: {}", msg.replace('\n', " "));
     ExitCode::FAILURE
 }
+
+/// Renders rows under headers as aligned columns.
+pub(crate) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<&str>| -> String {
+        let mut out = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            let width = widths.get(i).copied().unwrap_or(0);
+            if i + 1 == cells.len() {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<width$}  "));
+            }
+        }
+        out.trim_end().to_owned()
+    };
+    let mut lines = vec![line(headers.to_vec())];
+    lines.push(line(
+        widths
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(String::as_str)
+            .collect(),
+    ));
+    for row in rows {
+        lines.push(line(row.iter().map(String::as_str).collect()));
+    }
+    lines.join("\n")
+}
+
+/// Renders one object as `name  value` lines.
+pub(crate) fn fields(pairs: &[(&str, String)]) -> String {
+    let width = pairs.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k:<width$}  {v}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_align_columns() {
+        let t = table(
+            &["NAME", "ENABLED"],
+            &[
+                vec!["a-long-name".into(), "true".into()],
+                vec!["b".into(), "false".into()],
+            ],
+        );
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[0], "NAME         ENABLED");
+        assert_eq!(lines[1], "-----------  -------");
+        assert_eq!(lines[3], "b            false");
+        assert_eq!(
+            fields(&[("a", "1".into()), ("bcd", "2".into())]),
+            "a    1\nbcd  2"
+        );
+    }
+}

@@ -7,7 +7,8 @@
 //!   AEK over the segment id);
 //! - [`parquet_keys`]: the Parquet Modular Encryption properties of a segment;
 //! - [`infra`]: the chunked ChaCha20-Poly1305 infrastructure layer (double encryption);
-//! - [`master`]: root key files (mode 0600) for the local vault.
+//! - [`master`]: root key files (mode 0600) for the local vault;
+//! - [`rsa_oaep`]: the local vault's RSA keys and their RSA-OAEP-256 wrapping.
 //!
 //! It must never: talk to a vault, do I/O beyond root key files, log, or hand raw key bytes to
 //! another logvault crate. Other crates hold keys only through these opaque types.
@@ -37,9 +38,11 @@ mod hierarchy;
 pub mod infra;
 pub mod master;
 pub mod parquet_keys;
+pub mod rsa_oaep;
 mod secret;
 
 pub use error::CryptoError;
 pub use hierarchy::{Aek, Dek};
 pub use infra::{InfraHeader, InfraKey};
+pub use rsa_oaep::RsaKey;
 pub use secret::{KEY_LEN, Key256, SecretBytes, fill_random};

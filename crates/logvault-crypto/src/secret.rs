@@ -47,6 +47,11 @@ impl Key256 {
         self.0.to_vec()
     }
 
+    /// Whether the key's bytes occur anywhere in `haystack` (see [`SecretBytes::occurs_in`]).
+    pub fn occurs_in(&self, haystack: &[u8]) -> bool {
+        leaks(self.0.as_slice(), haystack)
+    }
+
     /// A short, non-secret fingerprint of the key (first 8 bytes of SHA-256 over a domain tag and
     /// the key), for telling keys apart in tests and diagnostics without revealing them.
     pub fn fingerprint(&self) -> String {
@@ -88,6 +93,14 @@ impl SecretBytes {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// Whether these secret bytes occur anywhere in `haystack`: raw, as hex (either case), or as
+    /// base64 at any alignment within a longer base64 text (standard or URL-safe alphabet). A leak
+    /// check for files, logs and output: it answers one bit about a buffer the caller already
+    /// holds and never reveals the bytes.
+    pub fn occurs_in(&self, haystack: &[u8]) -> bool {
+        leaks(&self.0, haystack)
+    }
 }
 
 impl fmt::Debug for SecretBytes {
@@ -119,6 +132,44 @@ pub fn fill_random(buf: &mut [u8]) -> Result<(), CryptoError> {
     })
 }
 
+/// Whether `secret` occurs in `haystack` raw, hex-encoded or base64-encoded.
+pub(crate) fn leaks(secret: &[u8], haystack: &[u8]) -> bool {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+
+    fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+        !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+    }
+    if secret.is_empty() {
+        return false;
+    }
+    if contains(haystack, secret) {
+        return true;
+    }
+    let lower = Zeroizing::new(hex::encode(secret));
+    let upper = Zeroizing::new(lower.to_ascii_uppercase());
+    if contains(haystack, lower.as_bytes()) || contains(haystack, upper.as_bytes()) {
+        return true;
+    }
+    // Embedded in a longer base64 text, the secret's bytes starting at offset `skip` (0, 1 or 2)
+    // are aligned to a 3-byte group for one of the three skips; the groups fully inside the
+    // secret always encode to the same characters, whatever surrounds them.
+    for skip in 0..3.min(secret.len()) {
+        let rest = &secret[skip..];
+        let whole = rest.len() - rest.len() % 3;
+        if whole < 3 {
+            continue;
+        }
+        for engine in [&STANDARD_NO_PAD, &URL_SAFE_NO_PAD] {
+            let text = Zeroizing::new(engine.encode(&rest[..whole]));
+            if contains(haystack, text.as_bytes()) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
 /// A scratch buffer for secrets that zeroizes when dropped.
 pub(crate) type Scratch = Zeroizing<Vec<u8>>;
 
@@ -146,6 +197,34 @@ mod tests {
         assert_eq!(a.fingerprint(), a.fingerprint());
         assert_ne!(a.fingerprint(), b.fingerprint());
         assert_eq!(a.fingerprint().len(), 16);
+    }
+
+    #[test]
+    fn occurs_in_finds_raw_hex_and_base64_leaks_only() {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::STANDARD;
+        let key = Key256::generate().unwrap();
+        let raw = key.expose().to_vec();
+        let mut file = b"header ".to_vec();
+        assert!(!key.occurs_in(&file));
+        file.extend_from_slice(&raw);
+        assert!(key.occurs_in(&file));
+        assert!(key.occurs_in(hex::encode_upper(&raw).as_bytes()));
+        // Base64 of the key inside a longer blob, at each alignment.
+        for prefix in 0..3 {
+            let mut blob = vec![7u8; prefix];
+            blob.extend_from_slice(&raw);
+            blob.extend_from_slice(b"tail");
+            let text = format!("{{\"value\":\"{}\"}}", STANDARD.encode(&blob));
+            assert!(key.occurs_in(text.as_bytes()), "prefix {prefix}");
+        }
+        // One flipped byte is not the key.
+        let mut near = raw.clone();
+        near[15] ^= 1;
+        assert!(!key.occurs_in(&near));
+        assert!(!key.occurs_in(STANDARD.encode(&near).as_bytes()));
+        let secret = SecretBytes::from(key);
+        assert!(secret.occurs_in(&file));
     }
 
     #[test]

@@ -16,6 +16,9 @@ pub enum VaultErrorKind {
     NotRecoverable,
     /// The request is malformed (bad name, wrong key type for the operation, bad blob).
     BadRequest,
+    /// The resource already exists, or is in a state that forbids the operation (a deleted key
+    /// blocks reuse of its name until purged; purge protection refuses a purge).
+    Conflict,
     /// The vault could not be reached (timeout, connection refused, name resolution failure).
     Transient,
     /// The vault's own state is damaged or unreadable; neither revocation nor an outage.
@@ -51,6 +54,17 @@ pub enum VaultError {
         principal: String,
         /// The missing permission (`get`, `wrapKey`, `unwrapKey`).
         permission: String,
+    },
+    /// The principal is not a known identity (never created, or deleted with its cluster), so it
+    /// cannot authenticate, whatever permissions still name it.
+    #[error(
+        "principal {principal} is not a known identity and cannot authenticate to vault {vault}"
+    )]
+    UnknownPrincipal {
+        /// The vault's name.
+        vault: String,
+        /// The principal's id.
+        principal: String,
     },
     /// The key or version is disabled.
     #[error("key {key} version {version} in vault {vault} is disabled")]
@@ -90,6 +104,37 @@ pub enum VaultError {
         /// What is wrong.
         reason: String,
     },
+    /// The resource already exists, or its state forbids the operation.
+    #[error("{resource} {reason}")]
+    Conflict {
+        /// The resource at fault, e.g. `vault contoso` or `key cmk in vault contoso`.
+        resource: String,
+        /// What conflicts, e.g. `already exists`.
+        reason: String,
+    },
+    /// A name or resource id is malformed.
+    #[error(transparent)]
+    InvalidInput(#[from] logvault_core::CoreError),
+    /// Another resource of the vault (an access policy, a role assignment) does not exist.
+    #[error("{resource} not found")]
+    ResourceNotFound {
+        /// The resource, e.g. `access policy for principal P in vault V`.
+        resource: String,
+    },
+    /// An identity does not exist.
+    #[error("identity {identity} not found")]
+    IdentityNotFound {
+        /// The identity's name, resource id or principal id.
+        identity: String,
+    },
+    /// The identity directory cannot be read or written.
+    #[error("identity directory {path} is unusable: {reason}")]
+    Directory {
+        /// The directory's file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// The vault cannot be reached.
     #[error("vault {vault} is unreachable: {reason}")]
     Transient {
@@ -112,14 +157,18 @@ impl VaultError {
     /// The kind of failure, for callers that decide what it means.
     pub fn kind(&self) -> VaultErrorKind {
         match self {
-            Self::VaultNotFound { .. } | Self::KeyNotFound { .. } => VaultErrorKind::NotFound,
-            Self::Forbidden { .. } => VaultErrorKind::Forbidden,
+            Self::VaultNotFound { .. }
+            | Self::KeyNotFound { .. }
+            | Self::ResourceNotFound { .. }
+            | Self::IdentityNotFound { .. } => VaultErrorKind::NotFound,
+            Self::Forbidden { .. } | Self::UnknownPrincipal { .. } => VaultErrorKind::Forbidden,
             Self::Disabled { .. } => VaultErrorKind::Disabled,
             Self::Deleted { .. } => VaultErrorKind::Deleted,
             Self::NotRecoverable { .. } => VaultErrorKind::NotRecoverable,
-            Self::BadRequest { .. } => VaultErrorKind::BadRequest,
+            Self::BadRequest { .. } | Self::InvalidInput(_) => VaultErrorKind::BadRequest,
+            Self::Conflict { .. } => VaultErrorKind::Conflict,
             Self::Transient { .. } => VaultErrorKind::Transient,
-            Self::Internal { .. } => VaultErrorKind::Internal,
+            Self::Internal { .. } | Self::Directory { .. } => VaultErrorKind::Internal,
         }
     }
 
@@ -132,5 +181,36 @@ impl VaultError {
                 | VaultErrorKind::Disabled
                 | VaultErrorKind::Deleted
         )
+    }
+}
+
+impl VaultErrorKind {
+    /// The HTTP status a REST vault would answer with, for command lines and servers that print
+    /// one (`404`, `403`, `400`, `409`, `503`, `500`).
+    pub fn http_status(self) -> u16 {
+        match self {
+            Self::NotFound | Self::Deleted => 404,
+            Self::Forbidden | Self::Disabled => 403,
+            Self::BadRequest | Self::NotRecoverable => 400,
+            Self::Conflict => 409,
+            Self::Transient => 503,
+            Self::Internal => 500,
+        }
+    }
+}
+
+impl std::fmt::Display for VaultErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::NotFound => "notFound",
+            Self::Forbidden => "forbidden",
+            Self::Disabled => "disabled",
+            Self::Deleted => "deleted",
+            Self::NotRecoverable => "notRecoverable",
+            Self::BadRequest => "badRequest",
+            Self::Conflict => "conflict",
+            Self::Transient => "transient",
+            Self::Internal => "internal",
+        })
     }
 }

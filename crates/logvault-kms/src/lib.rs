@@ -9,14 +9,51 @@
 //! - the local vault that logvault embeds as its default (several named vaults in the logvault
 //!   home, key versions, permissions, soft delete, outage injection and an audit log).
 //!
+//! A customer key, granted to a cluster's identity, wrapping and unwrapping an account key:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use logvault_core::SystemClock;
+//! use logvault_crypto::Aek;
+//! use logvault_kms::local::{CreateVaultOptions, LocalVault};
+//! use logvault_kms::{IdentityOptions, KeyRef, KeyType, KeyVault};
+//!
+//! # tokio::runtime::Runtime::new()?.block_on(async {
+//! let dir = tempfile::tempdir()?;
+//! let vault = LocalVault::open(dir.path(), Arc::new(SystemClock))?;
+//! let options = CreateVaultOptions { purge_protection: true, ..Default::default() };
+//! vault.create_vault("contoso", &options)?;
+//! vault.create_key("contoso", "cmk", KeyType::Oct, None)?;
+//! let cluster = vault.identities().create_user_assigned("cluster-id", &IdentityOptions::default())?;
+//! let grant = ["get", "wrapKey", "unwrapKey"].map(String::from);
+//! vault.set_policy("contoso", &cluster.principal_id, &grant)?;
+//!
+//! let key = KeyRef::from_uri("https://contoso.vault.local", "cmk", None)?;
+//! let aek = Aek::generate()?;
+//! let wrapped = vault.wrap_key(&cluster.principal_id, &key, &aek.to_secret()).await?;
+//! let unwrapped = vault.unwrap_key(&cluster.principal_id, &wrapped).await?;
+//! assert_eq!(Aek::from_secret(&unwrapped)?.fingerprint(), aek.fingerprint());
+//!
+//! vault.set_key_enabled("contoso", "cmk", None, false)?; // revocation
+//! let err = vault.unwrap_key(&cluster.principal_id, &wrapped).await.unwrap_err();
+//! assert!(err.is_revocation());
+//! # Ok::<(), anyhow::Error>(())
+//! # })?;
+//! # Ok::<(), anyhow::Error>(())
+//! ```
+//!
 //! It must never: export key material, print or log it, or decide what a failed unwrap means for
 //! data (that is the key lifecycle's job above it). Raw key bytes stay inside `logvault-crypto`'s
 //! types; this crate only moves them between the vault's sealed storage and the crypto calls.
 
 mod error;
+pub mod identity;
+pub mod local;
 mod types;
 
 pub use error::{VaultError, VaultErrorKind};
+pub use identity::{Identity, IdentityDirectory, IdentityKind, IdentityOptions};
+pub use local::{LocalVault, ServiceKey};
 pub use types::{
     KeyProperties, KeyRef, KeyType, KeyVersionProperties, PrincipalId, VaultProperties, WrappedKey,
 };

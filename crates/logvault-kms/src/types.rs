@@ -171,8 +171,12 @@ pub struct KeyProperties {
     pub version: String,
     /// Every version, oldest first.
     pub versions: Vec<KeyVersionProperties>,
+    /// When the key was created.
+    pub created: DateTime<Utc>,
     /// When the key was soft-deleted, if it is.
     pub deleted: Option<DateTime<Utc>>,
+    /// When a soft-deleted key will be purged for good, if it is deleted.
+    pub scheduled_purge_date: Option<DateTime<Utc>>,
 }
 
 /// An account key wrapped by a vault key. It records which key and version wrapped it, so that
@@ -216,16 +220,16 @@ impl fmt::Debug for WrappedKey {
     }
 }
 
-mod b64 {
+pub(crate) mod b64 {
     use base64::Engine as _;
     use base64::engine::general_purpose::STANDARD;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub(super) fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&STANDARD.encode(v))
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         let text = String::deserialize(d)?;
         STANDARD.decode(text).map_err(serde::de::Error::custom)
     }

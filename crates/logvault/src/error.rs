@@ -14,4 +14,7 @@ pub enum EngineError {
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] logvault_core::CoreError),
+    /// The key vault refused or failed.
+    #[error(transparent)]
+    Vault(#[from] logvault_kms::VaultError),
 }

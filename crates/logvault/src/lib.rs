@@ -11,6 +11,8 @@
 //! let dir = tempfile::tempdir()?;
 //! let engine = logvault::Engine::open(logvault::EngineOptions::new(dir.path()))?;
 //! assert!(engine.home().root().join("config.json").exists());
+//! // Every home has the service key, used like a customer key.
+//! assert_eq!(engine.service_key().key.vault, "logvault-service");
 //! # Ok::<(), anyhow::Error>(())
 //! ```
 
@@ -23,3 +25,4 @@ pub use error::EngineError;
 pub use home::{Home, HomeConfig};
 
 pub use logvault_core as core;
+pub use logvault_kms as kms;

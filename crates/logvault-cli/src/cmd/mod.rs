@@ -1,6 +1,10 @@
 //! One module per command group; `run` dispatches.
 
 pub(crate) mod demo;
+pub(crate) mod identity;
+pub(crate) mod key;
+pub(crate) mod role;
+pub(crate) mod vault;
 
 use std::path::PathBuf;
 
@@ -21,6 +25,10 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             )
         }
         Command::Demo(args) => demo::run(&cli.global, args).await,
+        Command::Vault(args) => vault::run(&cli.global, args),
+        Command::Key(args) => key::run(&cli.global, args),
+        Command::Role(args) => role::run(&cli.global, args),
+        Command::Identity(args) => identity::run(&cli.global, args),
     }
 }
 
