@@ -166,6 +166,8 @@ impl KeyVault for FakeVault {
                 created: Utc::now(),
             }],
             deleted: None,
+            created: Utc::now(),
+            scheduled_purge_date: None,
         })
     }
 
