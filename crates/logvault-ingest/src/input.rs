@@ -207,6 +207,15 @@ impl<R: BufRead> ArraySplitter<R> {
         loop {
             let buf = self.inner.fill_buf()?;
             if buf.is_empty() {
+                if depth == 0 && !in_str && len > 0 {
+                    // A complete value, but the array is not closed: the next call says so.
+                    self.state = ArrayState::After;
+                    return Ok(if too_large {
+                        Framed::TooLarge { line, bytes: len }
+                    } else {
+                        Framed::Record { line }
+                    });
+                }
                 out.truncate(start);
                 return Ok(self.broken("unexpected end of input inside a JSON array element"));
             }
@@ -320,6 +329,8 @@ mod tests {
             ]
         );
         assert_eq!(elements(b"[]"), vec![(Framed::End, "".into())]);
+        // Two values without a comma frame as one element, which the JSON parser rejects.
+        assert_eq!(elements(b"[{} {}]")[0], (Framed::Record { line: 1 }, "{} {}".into()));
     }
 
     #[test]
@@ -328,7 +339,6 @@ mod tests {
             (&b"{}"[..], "expected '['"),
             (b"[{}", "unexpected end of input inside the JSON array"),
             (b"[{\"a\":1", "unexpected end of input inside a JSON array element"),
-            (b"[{} {}]", "expected ',' or ']'"),
             (b"[{}] x", "data after the end"),
         ] {
             let got = elements(input);

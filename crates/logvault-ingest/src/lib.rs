@@ -11,6 +11,7 @@
 //! It must never: touch raw key bytes (keys come in as `logvault_crypto::Key256`), print, or
 //! write anything unencrypted to disk. The formats and rules are specified in `docs/ingest.md`.
 
+pub mod batcher;
 mod chunk;
 mod error;
 mod input;
@@ -19,7 +20,11 @@ pub mod parse;
 mod schema;
 pub mod time;
 mod value;
+pub mod wal;
 
+pub use batcher::{
+    Batcher, BatcherOptions, Granularity, PartitionKey, SegmentBatch, SegmentSink, SeqRange,
+};
 pub use error::IngestError;
 pub use kind::{
     ColumnKind, DYNAMIC_KIND, KIND_METADATA_KEY, SOURCE_TIME_ZONE_METADATA_KEY, TIME_GENERATED,
@@ -30,3 +35,7 @@ pub use parse::{
     parse_payload,
 };
 pub use schema::{ColumnDef, SchemaChange, TableSchema};
+pub use wal::{
+    KeyScheme, RecoveredRecord, Recovery, TornTail, Wal, WalKey, WalKeyRef, WalKeyring,
+    WalOptions, WalRecord, WalStats,
+};

@@ -97,7 +97,8 @@ fn decimal(s: &str) -> Option<f64> {
     };
     let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
     let digits = |p: &str| p.bytes().all(|c| c.is_ascii_digit());
-    if (int.is_empty() && frac.is_empty()) || !digits(int) || !digits(frac) {
+    let leading_zero = int.len() > 1 && int.starts_with('0');
+    if (int.is_empty() && frac.is_empty()) || leading_zero || !digits(int) || !digits(frac) {
         return None;
     }
     if let Some(e) = exponent {
@@ -177,7 +178,7 @@ mod tests {
             classify_text("99999999999999999999", true),
             Scalar::Float(1e20)
         );
-        for s in ["inf", "NaN", "infinity", "1e", "1.2.3", "-", ".", " 42", "e5"] {
+        for s in ["inf", "NaN", "infinity", "1e", "1.2.3", "-", ".", " 42", "e5", "01.5"] {
             assert_eq!(classify_text(s, true), Scalar::Str, "{s}");
         }
         assert!(matches!(
