@@ -42,6 +42,9 @@ pub(crate) struct CsvSource<R> {
     header: Vec<HeaderColumn>,
     scratch: Vec<u8>,
     scratch_ends: Vec<usize>,
+    /// Line ends skipped here before records (csv-core leaves the `\n` of a `\r\n` for the
+    /// next record, which would put that record a line early).
+    skipped_newlines: u64,
 }
 
 impl<R: BufRead> CsvSource<R> {
@@ -53,6 +56,7 @@ impl<R: BufRead> CsvSource<R> {
             header: Vec::new(),
             scratch: vec![0; 64 * 1024],
             scratch_ends: vec![0; 1024],
+            skipped_newlines: 0,
         };
         let refuse = |reason: String| IngestError::Refused {
             table: table.to_owned(),
@@ -117,7 +121,20 @@ impl<R: BufRead> CsvSource<R> {
     }
 
     pub(crate) fn line(&self) -> u64 {
-        self.core.line()
+        self.core.line() + self.skipped_newlines
+    }
+
+    /// Consumes the line ends before the next record.
+    fn skip_line_ends(&mut self) -> io::Result<()> {
+        loop {
+            let buf = self.inner.fill_buf()?;
+            let n = buf.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
+            if n == 0 {
+                return Ok(());
+            }
+            self.skipped_newlines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+            self.inner.consume(n);
+        }
     }
 
     /// Appends the next record's field bytes to `out` and its field ends (relative to the
@@ -129,7 +146,8 @@ impl<R: BufRead> CsvSource<R> {
         max: usize,
     ) -> io::Result<Framed> {
         let (start, ends_start) = (out.len(), ends.len());
-        let line = self.core.line();
+        self.skip_line_ends()?;
+        let line = self.line();
         let (mut outlen, mut nends, mut total) = (0usize, 0usize, 0u64);
         let mut skipping = false;
         loop {

@@ -163,12 +163,31 @@ pub struct ParseOutcome {
     pub report: ParseReport,
 }
 
-/// Parses a whole payload for `schema`'s table, growing the schema.
+/// Parses a whole payload for `schema`'s table, growing the schema (unless the payload is
+/// refused: then the schema is left as it was).
 ///
 /// # Errors
 /// [`IngestError::Refused`] under [`ErrorPolicy::Refuse`] or when the payload cannot be framed
 /// at all (see [`Parser::next_batch`]); [`IngestError::Read`] if reading fails.
 pub fn parse_payload<R: BufRead>(
+    input: R,
+    format: Format,
+    schema: &mut TableSchema,
+    options: &ParseOptions,
+    clock: &dyn Clock,
+) -> Result<ParseOutcome, IngestError> {
+    // A refused payload leaves the schema as it was.
+    let before = (options.on_error == ErrorPolicy::Refuse).then(|| schema.clone());
+    let result = collect(input, format, schema, options, clock);
+    if result.is_err()
+        && let Some(before) = before
+    {
+        *schema = before;
+    }
+    result
+}
+
+fn collect<R: BufRead>(
     input: R,
     format: Format,
     schema: &mut TableSchema,
