@@ -11,11 +11,11 @@
 //! column that was `Int` and is now `Float`): they are cast to the widest kind of the segment
 //! (by [`ColumnKind::widen`]), and a column missing from some of them is null there.
 //!
-//! Write-ahead log sequence numbers travel with the rows: each segment says which range of
-//! sequence numbers it covers, and [`Batcher::checkpoint`] says up to which sequence number
-//! every record is in a flushed segment, so the log can be truncated up to there. A record is
-//! never split across two segments of one partition, which is what makes replay exact (see
-//! `docs/ingest.md`).
+//! Write-ahead log sequence numbers travel with the rows: each segment lists the sequence
+//! numbers whose rows it holds (as ranges; one range when records arrive in order), and
+//! [`Batcher::checkpoint`] says up to which sequence number every record is in a flushed
+//! segment, so the log can be truncated up to there. A record's rows for one partition are never
+//! split across two segments, which is what makes replay exact (see `docs/ingest.md`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -106,6 +106,25 @@ impl SeqRange {
     }
 }
 
+/// Adds `seq` to sorted, disjoint, non-adjacent ranges.
+fn add_seq(ranges: &mut Vec<SeqRange>, seq: u64) {
+    let i = ranges.partition_point(|r| r.last < seq);
+    if ranges.get(i).is_some_and(|r| r.contains(seq)) {
+        return;
+    }
+    let joins_prev = i > 0 && ranges[i - 1].last + 1 == seq;
+    let joins_next = ranges.get(i).is_some_and(|r| r.first == seq + 1);
+    match (joins_prev, joins_next) {
+        (true, true) => {
+            ranges[i - 1].last = ranges[i].last;
+            ranges.remove(i);
+        }
+        (true, false) => ranges[i - 1].last = seq,
+        (false, true) => ranges[i].first = seq,
+        (false, false) => ranges.insert(i, SeqRange { first: seq, last: seq }),
+    }
+}
+
 /// A finished segment-to-be.
 #[derive(Debug, Clone)]
 pub struct SegmentBatch {
@@ -115,8 +134,10 @@ pub struct SegmentBatch {
     pub partition: PartitionKey,
     /// Its rows, in arrival order.
     pub batch: RecordBatch,
-    /// The write-ahead log records it holds rows of (`None` for rows added without a log).
-    pub wal: Option<SeqRange>,
+    /// The write-ahead log records it holds rows of, as sorted disjoint ranges (empty for rows
+    /// added without a log). The catalog keeps them: replay skips a record's rows for this
+    /// table and partition when a segment lists the record.
+    pub wal: Vec<SeqRange>,
     /// The earliest `TimeGenerated`, UTC microseconds.
     pub min_time: i64,
     /// The latest `TimeGenerated`, UTC microseconds.
@@ -128,7 +149,7 @@ pub struct SegmentBatch {
 #[async_trait]
 pub trait SegmentSink: Send + Sync {
     /// Takes one segment. Returns only once the segment is durable in the store and in the
-    /// catalog, with its [`SegmentBatch::wal`] range: the batcher then lets the log forget it.
+    /// catalog, with its [`SegmentBatch::wal`] ranges: the batcher then lets the log forget it.
     async fn write_segment(&self, segment: SegmentBatch) -> Result<(), IngestError>;
 }
 
@@ -164,7 +185,7 @@ struct Buffer {
     rows: usize,
     bytes: usize,
     opened_at: DateTime<Utc>,
-    seqs: Option<SeqRange>,
+    seqs: Vec<SeqRange>,
     min_time: i64,
     max_time: i64,
 }
@@ -261,7 +282,7 @@ impl Batcher {
         let open = self
             .buffers
             .values()
-            .filter_map(|b| b.seqs.map(|s| s.first.saturating_sub(1)))
+            .filter_map(|b| b.seqs.first().map(|s| s.first.saturating_sub(1)))
             .min()
             .unwrap_or(u64::MAX);
         self.seqs.contiguous.min(open)
@@ -284,7 +305,7 @@ impl Batcher {
     }
 
     /// Adds a batch replayed from log record `seq`, skipping the partitions for which
-    /// `already_flushed(partition, seq)` says the catalog has a segment of `table` covering
+    /// `already_flushed(partition, seq)` says the catalog has a segment of `table` listing
     /// `seq` (see `docs/ingest.md`, "crash and replay").
     ///
     /// # Errors
@@ -321,7 +342,7 @@ impl Batcher {
                 rows: 0,
                 bytes: 0,
                 opened_at: now,
-                seqs: None,
+                seqs: Vec::new(),
                 min_time,
                 max_time,
             });
@@ -331,13 +352,7 @@ impl Batcher {
             buf.max_time = buf.max_time.max(max_time);
             buf.batches.push(part);
             if let Some(s) = seq {
-                buf.seqs = Some(match buf.seqs {
-                    Some(r) => SeqRange {
-                        first: r.first.min(s),
-                        last: r.last.max(s),
-                    },
-                    None => SeqRange { first: s, last: s },
-                });
+                add_seq(&mut buf.seqs, s);
             }
             self.buffered_bytes += bytes;
             if buf.rows >= self.options.max_rows || buf.bytes >= self.options.max_bytes {
@@ -414,7 +429,7 @@ impl Batcher {
             table: table.clone(),
             partition: *partition,
             batch: merged,
-            wal: buf.seqs,
+            wal: buf.seqs.clone(),
             min_time: buf.min_time,
             max_time: buf.max_time,
         };
@@ -537,4 +552,21 @@ pub(crate) fn merge_batches(
         );
     }
     concat_batches(&schema, &aligned).map_err(|e| IngestError::arrow(table, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seq_ranges_stay_sorted_and_coalesced() {
+        let mut r = Vec::new();
+        for s in [5, 1, 2, 9, 4, 3, 7, 2, 8] {
+            add_seq(&mut r, s);
+        }
+        let got: Vec<(u64, u64)> = r.iter().map(|x| (x.first, x.last)).collect();
+        assert_eq!(got, vec![(1, 5), (7, 9)]);
+        add_seq(&mut r, 6);
+        assert_eq!(r, vec![SeqRange { first: 1, last: 9 }]);
+    }
 }
