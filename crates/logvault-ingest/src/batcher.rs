@@ -121,7 +121,13 @@ fn add_seq(ranges: &mut Vec<SeqRange>, seq: u64) {
         }
         (true, false) => ranges[i - 1].last = seq,
         (false, true) => ranges[i].first = seq,
-        (false, false) => ranges.insert(i, SeqRange { first: seq, last: seq }),
+        (false, false) => ranges.insert(
+            i,
+            SeqRange {
+                first: seq,
+                last: seq,
+            },
+        ),
     }
 }
 
@@ -461,7 +467,10 @@ fn split_by_partition(
         .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
         .filter(|c| c.null_count() == 0)
         .ok_or_else(|| {
-            IngestError::arrow(table, "batch has no non-null TimeGenerated timestamp column")
+            IngestError::arrow(
+                table,
+                "batch has no non-null TimeGenerated timestamp column",
+            )
         })?;
     let values = times.values();
     let (Some(&lo), Some(&hi)) = (values.iter().min(), values.iter().max()) else {
@@ -508,7 +517,11 @@ pub(crate) fn merge_batches(
             let kind = ColumnKind::of_field(field).ok_or_else(|| {
                 IngestError::arrow(
                     table,
-                    format!("column {} has unexpected type {}", field.name(), field.data_type()),
+                    format!(
+                        "column {} has unexpected type {}",
+                        field.name(),
+                        field.data_type()
+                    ),
                 )
             })?;
             let zone = field.metadata().get(SOURCE_TIME_ZONE_METADATA_KEY).cloned();

@@ -85,7 +85,10 @@ impl<'a> ChunkBuilder<'a> {
         if name.eq_ignore_ascii_case(TIME_GENERATED) {
             if let Some(cell) = cell {
                 let t = time_of(&cell).ok_or_else(|| {
-                    format!("{TIME_GENERATED} {:?} is not a recognised timestamp", cell.text)
+                    format!(
+                        "{TIME_GENERATED} {:?} is not a recognised timestamp",
+                        cell.text
+                    )
                 })?;
                 self.row_time = Some(t);
             }
@@ -187,7 +190,11 @@ impl<'a> ChunkBuilder<'a> {
             if let Some(def) = schema.get(&col.name)
                 && def.kind != ColumnKind::Null
             {
-                present.push((schema.position(&col.name).unwrap_or(usize::MAX), def.kind, col));
+                present.push((
+                    schema.position(&col.name).unwrap_or(usize::MAX),
+                    def.kind,
+                    col,
+                ));
             }
         }
         present.sort_by_key(|(pos, _, _)| *pos);

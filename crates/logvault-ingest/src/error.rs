@@ -70,7 +70,9 @@ pub enum IngestError {
         source: std::io::Error,
     },
     /// A log file is damaged somewhere other than a torn final group of frames.
-    #[error("write-ahead log of workspace {workspace}: {path} is corrupt at offset {offset}: {reason}")]
+    #[error(
+        "write-ahead log of workspace {workspace}: {path} is corrupt at offset {offset}: {reason}"
+    )]
     WalCorrupt {
         /// The workspace whose log it is.
         workspace: String,

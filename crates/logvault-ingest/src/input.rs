@@ -330,7 +330,10 @@ mod tests {
         );
         assert_eq!(elements(b"[]"), vec![(Framed::End, "".into())]);
         // Two values without a comma frame as one element, which the JSON parser rejects.
-        assert_eq!(elements(b"[{} {}]")[0], (Framed::Record { line: 1 }, "{} {}".into()));
+        assert_eq!(
+            elements(b"[{} {}]")[0],
+            (Framed::Record { line: 1 }, "{} {}".into())
+        );
     }
 
     #[test]
@@ -338,7 +341,10 @@ mod tests {
         for (input, reason) in [
             (&b"{}"[..], "expected '['"),
             (b"[{}", "unexpected end of input inside the JSON array"),
-            (b"[{\"a\":1", "unexpected end of input inside a JSON array element"),
+            (
+                b"[{\"a\":1",
+                "unexpected end of input inside a JSON array element",
+            ),
             (b"[{}] x", "data after the end"),
         ] {
             let got = elements(input);

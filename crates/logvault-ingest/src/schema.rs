@@ -206,9 +206,18 @@ mod tests {
         let mut s = TableSchema::new("SigninLogs").unwrap();
         assert_eq!(s.len(), 2);
         assert_eq!(s.columns()[0].name, "TimeGenerated");
-        assert_eq!(s.observe("Count", ColumnKind::Int, None), SchemaChange::Added);
-        assert_eq!(s.observe("count", ColumnKind::Int, None), SchemaChange::Added);
-        assert_eq!(s.observe("Count", ColumnKind::Null, None), SchemaChange::Unchanged);
+        assert_eq!(
+            s.observe("Count", ColumnKind::Int, None),
+            SchemaChange::Added
+        );
+        assert_eq!(
+            s.observe("count", ColumnKind::Int, None),
+            SchemaChange::Added
+        );
+        assert_eq!(
+            s.observe("Count", ColumnKind::Null, None),
+            SchemaChange::Unchanged
+        );
         assert_eq!(
             s.observe("Count", ColumnKind::Float, None),
             SchemaChange::Widened {
@@ -230,7 +239,10 @@ mod tests {
 
     #[test]
     fn zone_suffixes() {
-        assert_eq!(split_zone_suffix("TimeGenerated [UTC]"), ("TimeGenerated", None));
+        assert_eq!(
+            split_zone_suffix("TimeGenerated [UTC]"),
+            ("TimeGenerated", None)
+        );
         assert_eq!(
             split_zone_suffix("AppLogDateTime [Jerusalem]"),
             ("AppLogDateTime", Some("Jerusalem"))

@@ -102,7 +102,9 @@ const MIN_MICROS: i64 = -62_135_596_800_000_000; // 0001-01-01T00:00:00Z
 const MAX_MICROS: i64 = 253_402_300_799_999_999; // 9999-12-31T23:59:59.999999Z
 
 fn in_range(micros: i64) -> Option<i64> {
-    (MIN_MICROS..=MAX_MICROS).contains(&micros).then_some(micros)
+    (MIN_MICROS..=MAX_MICROS)
+        .contains(&micros)
+        .then_some(micros)
 }
 
 /// An integer Unix epoch time, its unit decided by magnitude (see the module documentation).
@@ -140,7 +142,6 @@ pub fn epoch_float_to_micros(x: f64) -> Option<i64> {
         return None;
     }
     // The bound above keeps the value inside i64, so the cast does not saturate.
-    #[allow(clippy::cast_possible_truncation)]
     in_range(micros as i64)
 }
 

@@ -71,10 +71,9 @@ pub(crate) fn classify_text(text: &str, timestamps: bool) -> Scalar {
         }
         return Scalar::Str;
     }
-    if (first == b'{' && b.ends_with(b"}")) || (first == b'[' && b.ends_with(b"]")) {
-        if serde_json::from_str::<&RawValue>(text).is_ok() {
-            return Scalar::Json;
-        }
+    let bracketed = (first == b'{' && b.ends_with(b"}")) || (first == b'[' && b.ends_with(b"]"));
+    if bracketed && serde_json::from_str::<&RawValue>(text).is_ok() {
+        return Scalar::Json;
     }
     Scalar::Str
 }
@@ -178,14 +177,19 @@ mod tests {
             classify_text("99999999999999999999", true),
             Scalar::Float(1e20)
         );
-        for s in ["inf", "NaN", "infinity", "1e", "1.2.3", "-", ".", " 42", "e5", "01.5"] {
+        for s in [
+            "inf", "NaN", "infinity", "1e", "1.2.3", "-", ".", " 42", "e5", "01.5",
+        ] {
             assert_eq!(classify_text(s, true), Scalar::Str, "{s}");
         }
         assert!(matches!(
             classify_text("4/28/2021, 2:08:45.221 PM", true),
             Scalar::Time(_)
         ));
-        assert_eq!(classify_text("4/28/2021, 2:08:45.221 PM", false), Scalar::Str);
+        assert_eq!(
+            classify_text("4/28/2021, 2:08:45.221 PM", false),
+            Scalar::Str
+        );
         assert_eq!(classify_text(r#"{"a": [1, 2]}"#, true), Scalar::Json);
         assert_eq!(classify_text(r#"["x"]"#, true), Scalar::Json);
         assert_eq!(classify_text("[not json]", true), Scalar::Str);
@@ -201,7 +205,10 @@ mod tests {
         assert_eq!(json_cell(&v).unwrap().unwrap().scalar, Scalar::Int(12));
         let v = raw("1.25e2");
         let c = json_cell(&v).unwrap().unwrap();
-        assert_eq!((c.scalar, c.text.as_ref()), (Scalar::Float(125.0), "1.25e2"));
+        assert_eq!(
+            (c.scalar, c.text.as_ref()),
+            (Scalar::Float(125.0), "1.25e2")
+        );
         let v = raw(r#""a\"b""#);
         let c = json_cell(&v).unwrap().unwrap();
         assert_eq!((c.scalar, c.text.as_ref()), (Scalar::Str, "a\"b"));
@@ -212,6 +219,9 @@ mod tests {
         ));
         let v = raw(r#"{"k": [1, {"z": null}]}"#);
         let c = json_cell(&v).unwrap().unwrap();
-        assert_eq!((c.scalar, c.text.as_ref()), (Scalar::Json, r#"{"k": [1, {"z": null}]}"#));
+        assert_eq!(
+            (c.scalar, c.text.as_ref()),
+            (Scalar::Json, r#"{"k": [1, {"z": null}]}"#)
+        );
     }
 }

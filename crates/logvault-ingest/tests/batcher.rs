@@ -1,6 +1,9 @@
 //! The batcher: time partitions, size and age triggers, widening merges, sink failures,
 //! checkpoints.
 
+// Test helpers outside `#[test]` functions unwrap too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::Cursor;
 use std::sync::{Arc, Mutex};
 
@@ -52,7 +55,12 @@ fn batches(schema: &mut TableSchema, payload: &str) -> Vec<RecordBatch> {
 
 fn rows(day: u32, n: usize) -> String {
     (0..n)
-        .map(|i| format!("{{\"TimeGenerated\": \"2021-04-{day:02}T{:02}:00:00Z\", \"i\": {i}}}\n", i % 24))
+        .map(|i| {
+            format!(
+                "{{\"TimeGenerated\": \"2021-04-{day:02}T{:02}:00:00Z\", \"i\": {i}}}\n",
+                i % 24
+            )
+        })
         .collect()
 }
 
@@ -78,21 +86,43 @@ async fn rows_are_partitioned_by_utc_day_of_time_generated() {
         .iter()
         .map(|s| (s.partition.label(), s.batch.num_rows()))
         .collect();
-    assert_eq!(summary, vec![("2021-04-26".into(), 4), ("2021-04-28".into(), 2)]);
+    assert_eq!(
+        summary,
+        vec![("2021-04-26".into(), 4), ("2021-04-28".into(), 2)]
+    );
     let day26 = &segs[0];
-    assert_eq!(day26.min_time, Utc.with_ymd_and_hms(2021, 4, 26, 0, 0, 0).unwrap().timestamp_micros());
-    assert_eq!(day26.max_time, Utc.with_ymd_and_hms(2021, 4, 26, 2, 0, 0).unwrap().timestamp_micros());
+    assert_eq!(
+        day26.min_time,
+        Utc.with_ymd_and_hms(2021, 4, 26, 0, 0, 0)
+            .unwrap()
+            .timestamp_micros()
+    );
+    assert_eq!(
+        day26.max_time,
+        Utc.with_ymd_and_hms(2021, 4, 26, 2, 0, 0)
+            .unwrap()
+            .timestamp_micros()
+    );
     assert!(day26.partition.start() <= Utc.timestamp_micros(day26.min_time).unwrap());
     assert!(Utc.timestamp_micros(day26.max_time).unwrap() < day26.partition.end());
     // Row order within a partition is arrival order.
-    let i = day26.batch.column_by_name("i").unwrap().as_primitive::<arrow::datatypes::Int64Type>();
+    let i = day26
+        .batch
+        .column_by_name("i")
+        .unwrap()
+        .as_primitive::<arrow::datatypes::Int64Type>();
     assert_eq!(i.values().to_vec(), vec![0, 1, 2, 0]);
     assert_eq!(b.buffered_rows(), 0);
 }
 
 #[tokio::test]
 async fn hourly_partitions() {
-    let key = PartitionKey::of(Granularity::Hour, Utc.with_ymd_and_hms(2021, 4, 26, 19, 17, 58).unwrap().timestamp_micros());
+    let key = PartitionKey::of(
+        Granularity::Hour,
+        Utc.with_ymd_and_hms(2021, 4, 26, 19, 17, 58)
+            .unwrap()
+            .timestamp_micros(),
+    );
     assert_eq!(key.label(), "2021-04-26T19");
     let before_epoch = PartitionKey::of(Granularity::Day, -1);
     assert_eq!(before_epoch.label(), "1969-12-31");
@@ -145,18 +175,36 @@ async fn batches_of_growing_schemas_merge_into_the_widest_kinds() {
     let seg = &segs[0].batch;
     let col = |n: &str| {
         let c = seg.column_by_name(n).unwrap().as_string::<i32>();
-        (0..c.len()).map(|i| c.is_valid(i).then(|| c.value(i).to_owned())).collect::<Vec<_>>()
+        (0..c.len())
+            .map(|i| c.is_valid(i).then(|| c.value(i).to_owned()))
+            .collect::<Vec<_>>()
     };
-    assert_eq!(col("x"), vec![Some("1".into()), Some("1.5".into()), Some("text".into())]);
+    assert_eq!(
+        col("x"),
+        vec![Some("1".into()), Some("1.5".into()), Some("text".into())]
+    );
     assert_eq!(col("y"), vec![Some("true".into()), None, Some("3".into())]);
     assert_eq!(col("z"), vec![None, Some("new".into()), None]);
-    assert_eq!(col("d"), vec![Some("{\"k\": 1}".into()), None, Some("[2]".into())]);
-    assert!(logvault_ingest::is_dynamic(seg.schema().field_with_name("d").unwrap()));
+    assert_eq!(
+        col("d"),
+        vec![Some("{\"k\": 1}".into()), None, Some("[2]".into())]
+    );
+    assert!(logvault_ingest::is_dynamic(
+        seg.schema().field_with_name("d").unwrap()
+    ));
     let tg = seg.column_by_name(TIME_GENERATED).unwrap();
     assert_eq!(tg.null_count(), 0);
     assert!(matches!(tg.data_type(), DataType::Timestamp(_, Some(tz)) if tz.as_ref() == "UTC"));
-    let names: Vec<String> = seg.schema().fields().iter().map(|f| f.name().clone()).collect();
-    assert_eq!(names, vec!["TimeGenerated", "_TimeReceived", "x", "y", "d", "z"]);
+    let names: Vec<String> = seg
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    assert_eq!(
+        names,
+        vec!["TimeGenerated", "_TimeReceived", "x", "y", "d", "z"]
+    );
     let _ = tg.as_primitive::<TimestampMicrosecondType>();
 }
 
@@ -205,7 +253,11 @@ async fn the_checkpoint_trails_the_oldest_unflushed_record() {
         .map(|r| (r.first, r.last))
         .collect();
     assert_eq!(wal, vec![(1, 1), (4, 4)], "exactly the records it holds");
-    assert_eq!(b.checkpoint(), 1, "record 2 is still buffered, record 3 not seen");
+    assert_eq!(
+        b.checkpoint(),
+        1,
+        "record 2 is still buffered, record 3 not seen"
+    );
     b.add("T", &day27, Some(3)).await.unwrap();
     assert_eq!(b.checkpoint(), 1);
     b.flush_all().await.unwrap();

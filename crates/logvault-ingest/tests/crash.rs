@@ -1,6 +1,9 @@
 //! The crash protocol of `docs/ingest.md`: whatever point ingestion crashes at, every
 //! acknowledged row ends up in exactly one segment after replay.
 
+// Test helpers outside `#[test]` functions unwrap too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 use std::io::{Cursor, Write};
 use std::sync::{Arc, Mutex};
@@ -80,16 +83,51 @@ struct Node {
     schemas: BTreeMap<String, TableSchema>,
 }
 
-fn start(dir: &std::path::Path, key: &Arc<WalKey>, catalog: &Arc<Catalog>) -> (Node, Vec<logvault_ingest::RecoveredRecord>) {
+fn start(
+    dir: &std::path::Path,
+    key: &Arc<WalKey>,
+    catalog: &Arc<Catalog>,
+) -> (Node, Vec<logvault_ingest::RecoveredRecord>) {
     let k = Arc::clone(key);
     let ring = move |r: &WalKeyRef| {
-        if r == k.key_ref() { Ok(Some(Arc::clone(&k))) } else { Err(format!("unknown {r}")) }
+        if r == k.key_ref() {
+            Ok(Some(Arc::clone(&k)))
+        } else {
+            Err(format!("unknown {r}"))
+        }
     };
-    let (wal, rec) = Wal::open(dir, "ws-crash", WalOptions { max_file_bytes: 2048, ..WalOptions::default() }, &ring).unwrap();
-    let clock: SharedClock = Arc::new(TestClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()));
-    let options = BatcherOptions { max_rows: 4, ..BatcherOptions::default() };
-    let batcher = Batcher::new(options, Arc::clone(catalog) as Arc<dyn SegmentSink>, clock, rec.checkpoint).unwrap();
-    (Node { wal, batcher, schemas: BTreeMap::new() }, rec.records)
+    let (wal, rec) = Wal::open(
+        dir,
+        "ws-crash",
+        WalOptions {
+            max_file_bytes: 2048,
+            ..WalOptions::default()
+        },
+        &ring,
+    )
+    .unwrap();
+    let clock: SharedClock = Arc::new(TestClock::new(
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+    ));
+    let options = BatcherOptions {
+        max_rows: 4,
+        ..BatcherOptions::default()
+    };
+    let batcher = Batcher::new(
+        options,
+        Arc::clone(catalog) as Arc<dyn SegmentSink>,
+        clock,
+        rec.checkpoint,
+    )
+    .unwrap();
+    (
+        Node {
+            wal,
+            batcher,
+            schemas: BTreeMap::new(),
+        },
+        rec.records,
+    )
 }
 
 impl Node {
@@ -98,17 +136,36 @@ impl Node {
         let clock = TestClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
         let mut parsed = Vec::new();
         for (table, text) in payload(p) {
-            let schema = self.schemas.entry(table.to_owned()).or_insert_with(|| TableSchema::new(table).unwrap());
-            let out = parse_payload(Cursor::new(text), Format::JsonLines, schema, &ParseOptions::default(), &clock).unwrap();
+            let schema = self
+                .schemas
+                .entry(table.to_owned())
+                .or_insert_with(|| TableSchema::new(table).unwrap());
+            let out = parse_payload(
+                Cursor::new(text),
+                Format::JsonLines,
+                schema,
+                &ParseOptions::default(),
+                &clock,
+            )
+            .unwrap();
             parsed.extend(out.batches.into_iter().map(|b| (table, b)));
         }
-        let records: Vec<WalRecord<'_>> = parsed.iter().map(|(t, b)| WalRecord { table: t, batch: b }).collect();
+        let records: Vec<WalRecord<'_>> = parsed
+            .iter()
+            .map(|(t, b)| WalRecord { table: t, batch: b })
+            .collect();
         let range = self.wal.append(key, &records).await.unwrap();
         for (i, (table, batch)) in parsed.iter().enumerate() {
-            self.batcher.add(table, batch, Some(range.first + i as u64)).await.unwrap();
+            self.batcher
+                .add(table, batch, Some(range.first + i as u64))
+                .await
+                .unwrap();
         }
         if checkpoint {
-            self.wal.checkpoint(self.batcher.checkpoint()).await.unwrap();
+            self.wal
+                .checkpoint(self.batcher.checkpoint())
+                .await
+                .unwrap();
         }
     }
 }
@@ -116,7 +173,10 @@ impl Node {
 #[tokio::test]
 async fn every_acknowledged_row_lands_in_exactly_one_segment_whatever_the_crash_point() {
     let aek = Aek::generate().unwrap();
-    let key_ref = WalKeyRef { scheme: KeyScheme::Customer, account: "acct".into() };
+    let key_ref = WalKeyRef {
+        scheme: KeyScheme::Customer,
+        account: "acct".into(),
+    };
     let key = Arc::new(WalKey::new(key_ref, aek.derive_purpose_key("wal").unwrap()).unwrap());
     for crash_after in 0..=PAYLOADS {
         for skip_last_checkpoint in [false, true] {
@@ -137,7 +197,10 @@ async fn every_acknowledged_row_lands_in_exactly_one_segment_whatever_the_crash_
                     .filter(|p| p.extension().is_some_and(|e| e == "lvw"))
                     .max()
                     .unwrap();
-                let mut f = std::fs::OpenOptions::new().append(true).open(newest).unwrap();
+                let mut f = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(newest)
+                    .unwrap();
                 f.write_all(b"LVWF\x40\x00\x00\x00 torn").unwrap();
             }
             let (mut node, recovered) = start(dir.path(), &key, &catalog);
@@ -145,7 +208,9 @@ async fn every_acknowledged_row_lands_in_exactly_one_segment_whatever_the_crash_
                 let c = Arc::clone(&catalog);
                 let table = r.table.clone();
                 node.batcher
-                    .replay(&r.table, &r.batch, r.seq, move |part, seq| c.lists(&table, part, seq))
+                    .replay(&r.table, &r.batch, r.seq, move |part, seq| {
+                        c.lists(&table, part, seq)
+                    })
                     .await
                     .unwrap();
             }
@@ -153,7 +218,10 @@ async fn every_acknowledged_row_lands_in_exactly_one_segment_whatever_the_crash_
                 node.ingest(&key, p, true).await;
             }
             node.batcher.flush_all().await.unwrap();
-            node.wal.checkpoint(node.batcher.checkpoint()).await.unwrap();
+            node.wal
+                .checkpoint(node.batcher.checkpoint())
+                .await
+                .unwrap();
             assert_eq!(
                 catalog.ids(),
                 (0..PAYLOADS * ROWS).collect::<Vec<_>>(),

@@ -1,6 +1,9 @@
 //! Parsing: bad input reported by line, bounded records, CSV export quirks, timestamps,
 //! schema growth and widening.
 
+// Test helpers outside `#[test]` functions unwrap too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{BufReader, Cursor, Read};
 
 use arrow::array::{Array, AsArray, RecordBatch};
@@ -29,8 +32,13 @@ fn parse_with(
 
 fn parse(input: &[u8], format: Format) -> (TableSchema, ParseOutcome) {
     let mut schema = TableSchema::new("SigninLogs").unwrap();
-    let out = parse_with(Cursor::new(input.to_vec()), format, &mut schema, &ParseOptions::default())
-        .unwrap();
+    let out = parse_with(
+        Cursor::new(input.to_vec()),
+        format,
+        &mut schema,
+        &ParseOptions::default(),
+    )
+    .unwrap();
     (schema, out)
 }
 
@@ -39,7 +47,9 @@ fn times(batch: &RecordBatch, column: &str) -> Vec<Option<i64>> {
         .column_by_name(column)
         .unwrap()
         .as_primitive::<TimestampMicrosecondType>();
-    (0..c.len()).map(|i| c.is_valid(i).then(|| c.value(i))).collect()
+    (0..c.len())
+        .map(|i| c.is_valid(i).then(|| c.value(i)))
+        .collect()
 }
 
 fn strings(batch: &RecordBatch, column: &str) -> Vec<Option<String>> {
@@ -50,7 +60,10 @@ fn strings(batch: &RecordBatch, column: &str) -> Vec<Option<String>> {
 }
 
 fn micros(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32, ms: i64) -> i64 {
-    Utc.with_ymd_and_hms(y, mo, d, h, mi, s).unwrap().timestamp_micros() + ms * 1000
+    Utc.with_ymd_and_hms(y, mo, d, h, mi, s)
+        .unwrap()
+        .timestamp_micros()
+        + ms * 1000
 }
 
 const BAD_JSON_LINES: &[u8] = b"{\"a\": 1}\n{\"a\": 2\n\n[1, 2]\n{\"a\": 3, \"TimeGenerated\": \"not a time\"}\n\xff\xfe junk\n{\"a\": 4}\n";
@@ -61,13 +74,27 @@ fn malformed_lines_are_skipped_counted_and_reported_by_line() {
     assert_eq!((out.report.accepted, out.report.rejected), (2, 4));
     let lines: Vec<u64> = out.report.errors.iter().map(|e| e.line).collect();
     assert_eq!(lines, vec![2, 4, 5, 6]);
-    let reasons: Vec<&str> = out.report.errors.iter().map(|e| e.reason.as_str()).collect();
+    let reasons: Vec<&str> = out
+        .report
+        .errors
+        .iter()
+        .map(|e| e.reason.as_str())
+        .collect();
     assert!(reasons[0].starts_with("invalid JSON"), "{reasons:?}");
     assert!(reasons[1].contains("a JSON object"), "{reasons:?}");
-    assert!(reasons[2].contains("TimeGenerated \"not a time\""), "{reasons:?}");
+    assert!(
+        reasons[2].contains("TimeGenerated \"not a time\""),
+        "{reasons:?}"
+    );
     assert!(reasons[3].contains("UTF-8"), "{reasons:?}");
-    assert_eq!(out.report.errors[0].to_string(), format!("line 2: {}", reasons[0]));
-    let a = out.batches[0].column_by_name("a").unwrap().as_primitive::<Int64Type>();
+    assert_eq!(
+        out.report.errors[0].to_string(),
+        format!("line 2: {}", reasons[0])
+    );
+    let a = out.batches[0]
+        .column_by_name("a")
+        .unwrap()
+        .as_primitive::<Int64Type>();
     assert_eq!(a.values().to_vec(), vec![1, 4]);
 
     // Only the first samples are kept; all are counted.
@@ -88,8 +115,14 @@ fn the_refuse_policy_refuses_the_whole_payload_and_leaves_the_schema() {
         ..ParseOptions::default()
     };
     let err = parse_with(BAD_JSON_LINES, Format::JsonLines, &mut schema, &options).unwrap_err();
-    assert!(matches!(&err, IngestError::Refused { table, line: 2, .. } if table == "T"), "{err}");
-    assert!(err.to_string().starts_with("table T: line 2: invalid JSON"), "{err}");
+    assert!(
+        matches!(&err, IngestError::Refused { table, line: 2, .. } if table == "T"),
+        "{err}"
+    );
+    assert!(
+        err.to_string().starts_with("table T: line 2: invalid JSON"),
+        "{err}"
+    );
     assert_eq!(schema, TableSchema::new("T").unwrap());
     // The same payload without its bad lines is accepted.
     let good = b"{\"a\": 1}\n{\"a\": 4}\n";
@@ -108,7 +141,9 @@ impl Read for HugeLine {
         if self.left == 0 {
             return self.tail.read(buf);
         }
-        let n = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
         buf[..n].fill(b'x');
         self.left -= n as u64;
         Ok(n)
@@ -121,7 +156,12 @@ fn huge_records_are_skipped_within_the_limit() {
         max_record_bytes: 64 * 1024,
         ..ParseOptions::default()
     };
-    for format in [Format::JsonLines, Format::Text, Format::JsonArray, Format::Csv] {
+    for format in [
+        Format::JsonLines,
+        Format::Text,
+        Format::JsonArray,
+        Format::Csv,
+    ] {
         let (head, tail): (&[u8], &'static [u8]) = match format {
             Format::JsonArray => (b"[{\"a\": \"", b"\"},\n{\"a\": \"ok\"}]"),
             Format::Csv => (b"a\n\"", b"\"\nok\n"),
@@ -133,9 +173,16 @@ fn huge_records_are_skipped_within_the_limit() {
         });
         let mut schema = TableSchema::new("T").unwrap();
         let out = parse_with(input, format, &mut schema, &options).unwrap();
-        assert_eq!((out.report.accepted, out.report.rejected), (1, 1), "{format:?}");
+        assert_eq!(
+            (out.report.accepted, out.report.rejected),
+            (1, 1),
+            "{format:?}"
+        );
         let e = &out.report.errors[0];
-        assert!(e.reason.contains("exceeds the limit of 65536 bytes"), "{format:?}: {e}");
+        assert!(
+            e.reason.contains("exceeds the limit of 65536 bytes"),
+            "{format:?}: {e}"
+        );
         assert!(e.line <= 2, "{format:?}: {e}");
     }
 }
@@ -170,7 +217,11 @@ fn json_arrays_parse_element_by_element() {
     let a = strings(&out.batches[0], "a");
     assert_eq!(
         a,
-        vec![Some("1".into()), Some("{\"nested\": [1, 2]}".into()), Some("3".into())]
+        vec![
+            Some("1".into()),
+            Some("{\"nested\": [1, 2]}".into()),
+            Some("3".into())
+        ]
     );
     // A broken array: what came before is kept, the break is reported.
     let (_, out) = parse(b"[{\"a\": 1}, {\"a\": 2}", Format::JsonArray);
@@ -187,9 +238,23 @@ fn csv_exports_with_quotes_multiline_fields_bom_suffixes_and_index() {
     let (schema, out) = parse(csv.as_bytes(), Format::Csv);
     assert_eq!((out.report.accepted, out.report.rejected), (3, 1));
     assert_eq!(out.report.errors[0].line, 5);
-    assert!(out.report.errors[0].reason.contains("expected 6 fields"), "{:?}", out.report.errors);
+    assert!(
+        out.report.errors[0].reason.contains("expected 6 fields"),
+        "{:?}",
+        out.report.errors
+    );
     let names: Vec<&str> = schema.columns().iter().map(|c| c.name.as_str()).collect();
-    assert_eq!(names, vec![TIME_GENERATED, TIME_RECEIVED, "Msg", "Count", "Msg_", "Local"]);
+    assert_eq!(
+        names,
+        vec![
+            TIME_GENERATED,
+            TIME_RECEIVED,
+            "Msg",
+            "Count",
+            "Msg_",
+            "Local"
+        ]
+    );
     let b = &out.batches[0];
     assert_eq!(
         times(b, TIME_GENERATED),
@@ -199,15 +264,28 @@ fn csv_exports_with_quotes_multiline_fields_bom_suffixes_and_index() {
             Some(micros(2019, 2, 12, 14, 22, 40, 697)),
         ]
     );
-    assert_eq!(times(b, TIME_RECEIVED), vec![Some(received().timestamp_micros()); 3]);
+    assert_eq!(
+        times(b, TIME_RECEIVED),
+        vec![Some(received().timestamp_micros()); 3]
+    );
     assert_eq!(
         strings(b, "Msg"),
-        vec![Some("multi\r\nline \"quoted\"".into()), Some("plain".into()), None]
+        vec![
+            Some("multi\r\nline \"quoted\"".into()),
+            Some("plain".into()),
+            None
+        ]
     );
-    let count = b.column_by_name("Count").unwrap().as_primitive::<Float64Type>();
+    let count = b
+        .column_by_name("Count")
+        .unwrap()
+        .as_primitive::<Float64Type>();
     assert_eq!(count.values().to_vec(), vec![5.0, 6.5, 7.0]);
     assert_eq!(schema.get("Local").unwrap().kind, ColumnKind::String);
-    assert_eq!(strings(b, "Local")[0].as_deref(), Some("6/8/2021, 8:14:00.000 PM"));
+    assert_eq!(
+        strings(b, "Local")[0].as_deref(),
+        Some("6/8/2021, 8:14:00.000 PM")
+    );
 
     // With the option, the unnamed index is kept as Column1.
     let mut schema = TableSchema::new("T").unwrap();
@@ -252,12 +330,18 @@ fn time_generated_from_every_accepted_form_or_the_clock() {
     let now = received().timestamp_micros();
     assert_eq!(
         times(&out.batches[0], TIME_GENERATED),
-        [t, t, t, t, t, whole, t, t, whole, now, now].map(Some).to_vec()
+        [t, t, t, t, t, whole, t, t, whole, now, now]
+            .map(Some)
+            .to_vec()
     );
     // `timestamp` is kept as a column of its own; TimeGenerated is not duplicated.
     assert_eq!(schema.get("timestamp").unwrap().kind, ColumnKind::Timestamp);
     assert_eq!(
-        schema.columns().iter().filter(|c| c.name.eq_ignore_ascii_case(TIME_GENERATED)).count(),
+        schema
+            .columns()
+            .iter()
+            .filter(|c| c.name.eq_ignore_ascii_case(TIME_GENERATED))
+            .count(),
         1
     );
     let field = out.batches[0].schema().field(0).clone();
@@ -288,16 +372,29 @@ fn syslog_lines_become_syslog_columns() {
         strings(b, "ProcessName"),
         vec![Some("sshd".into()), Some("sudo".into()), None]
     );
-    let pid = b.column_by_name("ProcessID").unwrap().as_primitive::<Int64Type>();
-    assert_eq!((pid.value(0), pid.value(1), pid.is_null(2)), (4242, 77, true));
+    let pid = b
+        .column_by_name("ProcessID")
+        .unwrap()
+        .as_primitive::<Int64Type>();
+    assert_eq!(
+        (pid.value(0), pid.value(1), pid.is_null(2)),
+        (4242, 77, true)
+    );
     assert_eq!(
         strings(b, "SyslogMessage")[1].as_deref(),
         Some("pam_unix(sudo:session): session opened")
     );
-    assert_eq!(strings(b, "Message")[2].as_deref(), Some("plain line without syslog"));
+    assert_eq!(
+        strings(b, "Message")[2].as_deref(),
+        Some("plain line without syslog")
+    );
     let tg = times(b, TIME_GENERATED);
     assert_eq!(tg[0], Some(micros(2024, 5, 1, 10, 0, 0, 0)));
-    assert_eq!(tg[1], Some(micros(2025, 5, 1, 10, 0, 1, 0)), "May is after February: last year");
+    assert_eq!(
+        tg[1],
+        Some(micros(2025, 5, 1, 10, 0, 1, 0)),
+        "May is after February: last year"
+    );
     assert_eq!(tg[2], Some(received().timestamp_micros()));
     assert_eq!(schema.get("EventTime").unwrap().kind, ColumnKind::Timestamp);
 }
@@ -316,11 +413,19 @@ fn schemas_grow_and_widen_across_payloads() {
         let b = &out.batches[0];
         kinds.push(b.schema().field_with_name("x").unwrap().data_type().clone());
     }
-    assert_eq!(kinds, vec![DataType::Int64, DataType::Float64, DataType::Utf8]);
+    assert_eq!(
+        kinds,
+        vec![DataType::Int64, DataType::Float64, DataType::Utf8]
+    );
     let kind = |n: &str| schema.get(n).unwrap().kind;
     assert_eq!(
         (kind("x"), kind("y"), kind("z"), kind("Nested")),
-        (ColumnKind::String, ColumnKind::String, ColumnKind::String, ColumnKind::Dynamic)
+        (
+            ColumnKind::String,
+            ColumnKind::String,
+            ColumnKind::String,
+            ColumnKind::Dynamic
+        )
     );
     assert_eq!(schema.table(), "AppEvents_CL");
 }
@@ -393,7 +498,7 @@ proptest! {
             .sum();
         prop_assert_eq!(non_null, values.iter().filter(|v| !v.is_null()).count());
         for b in &out.batches {
-            if let Some(field) = b.schema().field_with_name("c").ok() {
+            if let Ok(field) = b.schema().field_with_name("c") {
                 // A batch is never wider than the table.
                 let k = ColumnKind::of_field(field).unwrap();
                 prop_assert_eq!(k.widen(expected), expected);

@@ -1,6 +1,9 @@
 //! Every real export under `shared/data/azure_la` parses, with the row count its MANIFEST.csv
 //! gives and no rejected record.
 
+// Test helpers outside `#[test]` functions unwrap too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
@@ -60,7 +63,11 @@ fn manifest(data: &Path) -> Vec<Entry> {
 fn every_sample_file_parses_with_its_manifest_row_count() {
     let data = shared_data();
     let entries = manifest(&data);
-    assert!(entries.len() >= 30, "manifest lists {} files", entries.len());
+    assert!(
+        entries.len() >= 30,
+        "manifest lists {} files",
+        entries.len()
+    );
     let received = Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap();
     let clock = TestClock::new(received);
     let mut with_time = 0;
@@ -94,7 +101,9 @@ fn every_sample_file_parses_with_its_manifest_row_count() {
 
         for def in schema.columns() {
             assert!(
-                !def.name.contains(" [") && !def.name.is_empty() && !def.name.starts_with('\u{feff}'),
+                !def.name.contains(" [")
+                    && !def.name.is_empty()
+                    && !def.name.starts_with('\u{feff}'),
                 "{}: column {:?}",
                 entry.file,
                 def.name
@@ -135,26 +144,38 @@ fn export_quirks_are_handled() {
     let parse = |file: &str, format: Format| {
         let input = BufReader::new(File::open(data.join(file)).unwrap());
         let mut schema = TableSchema::new("Sample").unwrap();
-        let out = parse_payload(input, format, &mut schema, &ParseOptions::default(), &clock)
-            .unwrap();
+        let out =
+            parse_payload(input, format, &mut schema, &ParseOptions::default(), &clock).unwrap();
         (schema, out)
     };
 
     // Log Analytics export: BOM, ` [UTC]` suffix, `4/28/2021, 2:08:45.221 PM`.
-    let (schema, out) = parse("azure_la/sentinel_training_lab/azure_activity.csv", Format::Csv);
+    let (schema, out) = parse(
+        "azure_la/sentinel_training_lab/azure_activity.csv",
+        Format::Csv,
+    );
     assert_eq!(schema.columns()[2].name, "OperationName");
-    assert_eq!(schema.get("EventSubmissionTimestamp").unwrap().kind, ColumnKind::Timestamp);
+    assert_eq!(
+        schema.get("EventSubmissionTimestamp").unwrap().kind,
+        ColumnKind::Timestamp
+    );
     let first = out.batches[0]
         .column_by_name(TIME_GENERATED)
         .unwrap()
         .as_primitive::<TimestampMicrosecondType>()
         .value(0);
     // "4/26/2021, 7:17:58.447 PM"
-    let expected = Utc.with_ymd_and_hms(2021, 4, 26, 19, 17, 58).unwrap().timestamp_micros();
+    let expected = Utc
+        .with_ymd_and_hms(2021, 4, 26, 19, 17, 58)
+        .unwrap()
+        .timestamp_micros();
     assert_eq!(first, expected + 447_000);
 
     // A non-UTC zone suffix: the name is stripped, the zone kept, the values kept as text.
-    let (schema, _) = parse("azure_la/sentinel_training_lab/ABAPAppLog_CL.csv", Format::Csv);
+    let (schema, _) = parse(
+        "azure_la/sentinel_training_lab/ABAPAppLog_CL.csv",
+        Format::Csv,
+    );
     let col = schema.get("AppLogDateTime").unwrap();
     assert_eq!(col.kind, ColumnKind::String);
     assert_eq!(col.source_time_zone.as_deref(), Some("Jerusalem"));
@@ -166,9 +187,16 @@ fn export_quirks_are_handled() {
 
     // Nested JSON values are dynamic columns holding the JSON text.
     let (schema, out) = parse("azure_la/msticpy/aad_logons.jsonl", Format::JsonLines);
-    assert_eq!(schema.get("ConditionalAccessPolicies").unwrap().kind, ColumnKind::Dynamic);
+    assert_eq!(
+        schema.get("ConditionalAccessPolicies").unwrap().kind,
+        ColumnKind::Dynamic
+    );
     let batch = &out.batches[0];
-    let field = batch.schema().field_with_name("ConditionalAccessPolicies").unwrap().clone();
+    let field = batch
+        .schema()
+        .field_with_name("ConditionalAccessPolicies")
+        .unwrap()
+        .clone();
     assert!(is_dynamic(&field));
     let text = batch
         .column_by_name("ConditionalAccessPolicies")

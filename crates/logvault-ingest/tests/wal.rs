@@ -1,6 +1,9 @@
 //! The write-ahead log: round trip, no plaintext on disk, torn tails, corruption, checkpoints,
 //! group commit, keys per frame.
 
+// Test helpers outside `#[test]` functions unwrap too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::HashMap;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
@@ -202,7 +205,10 @@ async fn a_torn_final_group_is_cut_and_earlier_ones_replay() {
         }
         std::fs::write(&file, &bytes).unwrap();
         let (wal, rec) = open(dir.path(), &ring, WalOptions::default()).unwrap();
-        let torn = rec.torn.clone().unwrap_or_else(|| panic!("{damage}: no torn tail"));
+        let torn = rec
+            .torn
+            .clone()
+            .unwrap_or_else(|| panic!("{damage}: no torn tail"));
         let seqs: Vec<u64> = rec.records.iter().map(|r| r.seq).collect();
         if damage == "garbage" || damage == "zeros" {
             // Damage after the last complete group: nothing acknowledged is lost.
@@ -213,7 +219,11 @@ async fn a_torn_final_group_is_cut_and_earlier_ones_replay() {
             assert_eq!(seqs, vec![1, 2], "{damage}");
             assert!(torn.offset < len, "{damage}");
         }
-        assert_eq!(std::fs::metadata(&file).unwrap().len(), torn.offset, "{damage}");
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().len(),
+            torn.offset,
+            "{damage}"
+        );
         // The log goes on after the cut, and replays cleanly again.
         let next = append(&wal, &k, &[&batch(1, "5")]).await;
         assert_eq!(next.0, seqs.len() as u64 + 1, "{damage}");
@@ -245,7 +255,10 @@ async fn corruption_before_the_last_group_is_an_error_naming_file_and_offset() {
         other => panic!("{other}"),
     }
     let msg = err.to_string();
-    assert!(msg.contains(&file.display().to_string()) && msg.contains(&format!("offset {first_frame}")), "{msg}");
+    assert!(
+        msg.contains(&file.display().to_string()) && msg.contains(&format!("offset {first_frame}")),
+        "{msg}"
+    );
     // Nothing was truncated.
     assert_eq!(std::fs::read(&file).unwrap(), bytes);
 }
@@ -295,7 +308,11 @@ async fn checkpoints_delete_files_and_replay_starts_after_them() {
         for i in 0..5 {
             append(&wal, &k, &[&batch(1, &i.to_string())]).await;
         }
-        assert_eq!(log_files(dir.path()).len(), 6, "one file per group, and the active one");
+        assert_eq!(
+            log_files(dir.path()).len(),
+            6,
+            "one file per group, and the active one"
+        );
         wal.checkpoint(3).await.unwrap();
         assert_eq!(log_files(dir.path()).len(), 3, "records 1-3 are gone");
         // A checkpoint never goes back, nor past what was written.
@@ -308,7 +325,10 @@ async fn checkpoints_delete_files_and_replay_starts_after_them() {
     assert_eq!(append(&wal, &k, &[&batch(1, "x")]).await, (6, 6));
     wal.close();
     let (_, rec) = open(dir.path(), &ring, small).unwrap();
-    assert_eq!(rec.records.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![6]);
+    assert_eq!(
+        rec.records.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        vec![6]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -128,7 +128,10 @@ impl<R: BufRead> CsvSource<R> {
     fn skip_line_ends(&mut self) -> io::Result<()> {
         loop {
             let buf = self.inner.fill_buf()?;
-            let n = buf.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
+            let n = buf
+                .iter()
+                .take_while(|&&b| b == b'\r' || b == b'\n')
+                .count();
             if n == 0 {
                 return Ok(());
             }

@@ -209,7 +209,7 @@ enum Source<R> {
     JsonLines(LineReader<R>),
     JsonArray(ArraySplitter<R>),
     Text(LineReader<R>),
-    Csv(csv::CsvSource<R>),
+    Csv(Box<csv::CsvSource<R>>),
 }
 
 /// Where one framed record lies in the chunk buffer.
@@ -254,7 +254,7 @@ impl<'s, R: BufRead> Parser<'s, R> {
             source,
         };
         let source = match format {
-            Format::Csv => Source::Csv(csv::CsvSource::new(input, &table, &options)?),
+            Format::Csv => Source::Csv(Box::new(csv::CsvSource::new(input, &table, &options)?)),
             other => {
                 skip_bom(&mut input).map_err(read_err)?;
                 let array = match other {
@@ -316,7 +316,8 @@ impl<'s, R: BufRead> Parser<'s, R> {
         self.ends.clear();
         self.spans.clear();
         let max = self.options.max_record_bytes;
-        while self.spans.len() < self.options.batch_rows && self.buf.len() < self.options.chunk_bytes
+        while self.spans.len() < self.options.batch_rows
+            && self.buf.len() < self.options.chunk_bytes
         {
             let start = self.buf.len();
             let ends_start = self.ends.len();

@@ -264,7 +264,8 @@ fn bsd_timestamp<'a>(s: &'a str, year: &SyslogYear) -> Option<((i64, &'a str), &
     let time = chrono::NaiveTime::parse_from_str(&head[7..15], "%H:%M:%S").ok()?;
     let month = u32::try_from(month).ok()?;
     let at = |y: i32| {
-        NaiveDate::from_ymd_opt(y, month, day).map(|d| d.and_time(time).and_utc().timestamp_micros())
+        NaiveDate::from_ymd_opt(y, month, day)
+            .map(|d| d.and_time(time).and_utc().timestamp_micros())
     };
     let mut t = at(year.year)?;
     if t > year.received + 86_400_000_000 {
@@ -302,7 +303,10 @@ mod tests {
         assert_eq!(
             s.time,
             Some((
-                Utc.with_ymd_and_hms(2003, 10, 11, 22, 14, 15).unwrap().timestamp_micros() + 3000,
+                Utc.with_ymd_and_hms(2003, 10, 11, 22, 14, 15)
+                    .unwrap()
+                    .timestamp_micros()
+                    + 3000,
                 "2003-10-11T22:14:15.003Z"
             ))
         );
@@ -314,24 +318,39 @@ mod tests {
 
     #[test]
     fn rfc3164_lines() {
-        let s = parse_syslog("<34>Oct 11 22:14:15 mymachine su[42]: 'su root' failed", &year())
-            .unwrap();
+        let s = parse_syslog(
+            "<34>Oct 11 22:14:15 mymachine su[42]: 'su root' failed",
+            &year(),
+        )
+        .unwrap();
         assert_eq!(s.pri, Some(34));
-        assert_eq!((s.host, s.app, s.pid), (Some("mymachine"), Some("su"), Some("42")));
+        assert_eq!(
+            (s.host, s.app, s.pid),
+            (Some("mymachine"), Some("su"), Some("42"))
+        );
         assert_eq!(s.msg, "'su root' failed");
         // October is after January 5th: last year.
         assert_eq!(
             s.time,
             Some((
-                Utc.with_ymd_and_hms(2025, 10, 11, 22, 14, 15).unwrap().timestamp_micros(),
+                Utc.with_ymd_and_hms(2025, 10, 11, 22, 14, 15)
+                    .unwrap()
+                    .timestamp_micros(),
                 "Oct 11 22:14:15"
             ))
         );
         let s = parse_syslog("Jan  4 01:02:03 host sshd: hello", &year()).unwrap();
-        assert_eq!((s.pri, s.app, s.pid, s.msg), (None, Some("sshd"), None, "hello"));
+        assert_eq!(
+            (s.pri, s.app, s.pid, s.msg),
+            (None, Some("sshd"), None, "hello")
+        );
         assert_eq!(
             s.time.map(|t| t.0),
-            Some(Utc.with_ymd_and_hms(2026, 1, 4, 1, 2, 3).unwrap().timestamp_micros())
+            Some(
+                Utc.with_ymd_and_hms(2026, 1, 4, 1, 2, 3)
+                    .unwrap()
+                    .timestamp_micros()
+            )
         );
         let s = parse_syslog("2019-07-10T15:13:07Z host sudo[7]: x", &year()).unwrap();
         assert_eq!((s.app, s.pid, s.msg), (Some("sudo"), Some("7"), "x"));

@@ -45,9 +45,7 @@ pub(crate) fn file_name(first_seq: u64) -> String {
 /// The first sequence number in a log file's name, if it is one.
 pub(crate) fn parse_file_name(name: &str) -> Option<u64> {
     let digits = name.strip_prefix("wal-")?.strip_suffix(".lvw")?;
-    (digits.len() == 20)
-        .then(|| digits.parse().ok())
-        .flatten()
+    (digits.len() == 20).then(|| digits.parse().ok()).flatten()
 }
 
 pub(crate) fn file_header(workspace: &str, first_seq: u64) -> Vec<u8> {
@@ -57,7 +55,11 @@ pub(crate) fn file_header(workspace: &str, first_seq: u64) -> Vec<u8> {
     h.extend_from_slice(&[0, 0]);
     h.extend_from_slice(&first_seq.to_le_bytes());
     // Workspace names are at most 63 bytes (core's naming rules).
-    h.extend_from_slice(&u16::try_from(workspace.len()).unwrap_or(u16::MAX).to_le_bytes());
+    h.extend_from_slice(
+        &u16::try_from(workspace.len())
+            .unwrap_or(u16::MAX)
+            .to_le_bytes(),
+    );
     h.extend_from_slice(workspace.as_bytes());
     h
 }
@@ -82,7 +84,9 @@ pub(crate) fn parse_file_header(b: &[u8]) -> Result<FileHeader, HeaderError> {
         return Err(HeaderError::Short);
     }
     if &b[..5] != FILE_MAGIC {
-        return Err(HeaderError::Bad("not a logvault write-ahead log file".into()));
+        return Err(HeaderError::Bad(
+            "not a logvault write-ahead log file".into(),
+        ));
     }
     if b[5] != VERSION {
         return Err(HeaderError::Bad(format!(
@@ -137,7 +141,11 @@ pub(crate) fn frame_header(
     h.push(if end_of_group { FLAG_END_OF_GROUP } else { 0 });
     h.push(key.scheme.code());
     // Account names are checked to be at most MAX_ACCOUNT bytes when the key is made.
-    h.extend_from_slice(&u16::try_from(account.len()).unwrap_or(u16::MAX).to_le_bytes());
+    h.extend_from_slice(
+        &u16::try_from(account.len())
+            .unwrap_or(u16::MAX)
+            .to_le_bytes(),
+    );
     h.extend_from_slice(account);
     h
 }
@@ -150,8 +158,10 @@ pub(crate) fn parse_frame_header(b: &[u8]) -> Result<FrameHeader, HeaderError> {
         return Err(HeaderError::Bad("bad frame magic".into()));
     }
     let body_len = u32_at(b, 4) as usize;
-    if body_len > MAX_BODY || body_len < logvault_crypto::aead::SEAL_OVERHEAD {
-        return Err(HeaderError::Bad(format!("implausible frame length {body_len}")));
+    if !(logvault_crypto::aead::SEAL_OVERHEAD..=MAX_BODY).contains(&body_len) {
+        return Err(HeaderError::Bad(format!(
+            "implausible frame length {body_len}"
+        )));
     }
     let scheme = KeyScheme::from_code(b[25])
         .ok_or_else(|| HeaderError::Bad(format!("unknown key scheme {}", b[25])))?;
@@ -179,7 +189,11 @@ pub(crate) fn parse_frame_header(b: &[u8]) -> Result<FrameHeader, HeaderError> {
 pub(crate) fn frame_aad(workspace: &str, header: &[u8]) -> Vec<u8> {
     let mut aad = Vec::with_capacity(AAD_DOMAIN.len() + 2 + workspace.len() + header.len());
     aad.extend_from_slice(AAD_DOMAIN);
-    aad.extend_from_slice(&u16::try_from(workspace.len()).unwrap_or(u16::MAX).to_le_bytes());
+    aad.extend_from_slice(
+        &u16::try_from(workspace.len())
+            .unwrap_or(u16::MAX)
+            .to_le_bytes(),
+    );
     aad.extend_from_slice(workspace.as_bytes());
     aad.extend_from_slice(header);
     aad
@@ -209,11 +223,19 @@ mod tests {
     fn headers_round_trip() {
         let h = file_header("ws-one", 42);
         let p = parse_file_header(&h).unwrap();
-        assert_eq!((p.first_seq, p.workspace.as_str(), p.len), (42, "ws-one", h.len()));
-        assert!(matches!(parse_file_header(&h[..10]), Err(HeaderError::Short)));
+        assert_eq!(
+            (p.first_seq, p.workspace.as_str(), p.len),
+            (42, "ws-one", h.len())
+        );
+        assert!(matches!(
+            parse_file_header(&h[..10]),
+            Err(HeaderError::Short)
+        ));
         let mut v2 = h.clone();
         v2[5] = 2;
-        assert!(matches!(parse_file_header(&v2), Err(HeaderError::Bad(r)) if r.contains("version 2")));
+        assert!(
+            matches!(parse_file_header(&v2), Err(HeaderError::Bad(r)) if r.contains("version 2"))
+        );
 
         let key = WalKeyRef {
             scheme: KeyScheme::Customer,
@@ -224,7 +246,10 @@ mod tests {
         assert_eq!((p.body_len, p.seq, p.group, p.len), (100, 7, 3, f.len()));
         assert!(p.end_of_group());
         assert_eq!(p.key, key);
-        assert!(matches!(parse_frame_header(&f[..30]), Err(HeaderError::Short)));
+        assert!(matches!(
+            parse_frame_header(&f[..30]),
+            Err(HeaderError::Short)
+        ));
     }
 
     #[test]

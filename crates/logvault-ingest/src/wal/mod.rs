@@ -92,10 +92,7 @@ impl WalKey {
     pub fn new(key_ref: WalKeyRef, key: Key256) -> Result<Self, IngestError> {
         if key_ref.account.is_empty() || key_ref.account.len() > format::MAX_ACCOUNT {
             return Err(IngestError::InvalidOption {
-                reason: format!(
-                    "log key account must be 1 to {} bytes",
-                    format::MAX_ACCOUNT
-                ),
+                reason: format!("log key account must be 1 to {} bytes", format::MAX_ACCOUNT),
             });
         }
         Ok(Self { key_ref, key })

@@ -155,7 +155,9 @@ pub(super) fn recover(
                 format!("sequence gap: the file starts at {first_seq}, {expected} was expected"),
             ));
         }
-        let scan = scan_file(&bytes, path, *first_seq, workspace, newest, checkpoint, &mut keys)?;
+        let scan = scan_file(
+            &bytes, path, *first_seq, workspace, newest, checkpoint, &mut keys,
+        )?;
         out.dropped_revoked += scan.dropped_revoked;
         out.records.extend(scan.records);
         out.next_seq = out.next_seq.max(*first_seq);
@@ -209,7 +211,12 @@ fn scan_file(
             return Ok(torn_file());
         }
         Err(HeaderError::Short) => {
-            return Err(corrupt(workspace, path, 0, "file header is truncated".into()));
+            return Err(corrupt(
+                workspace,
+                path,
+                0,
+                "file header is truncated".into(),
+            ));
         }
         Err(HeaderError::Bad(reason)) => return Err(corrupt(workspace, path, 0, reason)),
     };
@@ -335,10 +342,10 @@ fn later_group(
     keys: &mut Keys<'_>,
 ) -> Result<Option<usize>, IngestError> {
     let mut at = from + 1;
-    while let Some(found) = bytes
-        .get(at..)
-        .and_then(|rest| rest.windows(FRAME_MAGIC.len()).position(|w| w == FRAME_MAGIC))
-    {
+    while let Some(found) = bytes.get(at..).and_then(|rest| {
+        rest.windows(FRAME_MAGIC.len())
+            .position(|w| w == FRAME_MAGIC)
+    }) {
         let pos = at + found;
         if let Ok(frame) = read_frame(bytes, pos, keys)?
             && frame.plaintext.is_some()

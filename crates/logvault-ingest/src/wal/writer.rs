@@ -24,6 +24,8 @@ use crate::batcher::SeqRange;
 
 type AppendReply = oneshot::Sender<Result<SeqRange, IngestError>>;
 type CheckpointReply = oneshot::Sender<Result<(), IngestError>>;
+/// A group to write and the checkpoints to apply after it.
+type Work = (Vec<Pending>, Vec<(u64, CheckpointReply)>);
 
 struct Pending {
     key: Arc<WalKey>,
@@ -212,7 +214,7 @@ impl Committer {
     }
 
     /// Waits for work; `None` once closing and nothing is left.
-    fn next_work(&self) -> Option<(Vec<Pending>, Vec<(u64, CheckpointReply)>)> {
+    fn next_work(&self) -> Option<Work> {
         let shared = &self.shared;
         let mut q = shared.lock();
         loop {
@@ -265,7 +267,11 @@ impl Committer {
                 return;
             }
         };
-        if let Err(e) = self.file.write_all(&buf).and_then(|()| self.file.sync_data()) {
+        if let Err(e) = self
+            .file
+            .write_all(&buf)
+            .and_then(|()| self.file.sync_data())
+        {
             let reason = format!("writing {} failed: {e}", self.path.display());
             tracing::error!(workspace = self.workspace(), %reason, "write-ahead log stopped");
             self.shared.lock().failed = Some(reason.clone());
@@ -400,11 +406,9 @@ mod tests {
         let key = Arc::new(WalKey::new(key_ref, Key256::generate().unwrap()).unwrap());
         let ring = |_: &WalKeyRef| Ok(None);
         let (wal, _) = Wal::open(dir.path(), "ws-one", WalOptions::default(), &ring).unwrap();
-        let batch = RecordBatch::try_from_iter([(
-            "n",
-            Arc::new(Int64Array::from(vec![1, 2, 3])) as _,
-        )])
-        .unwrap();
+        let batch =
+            RecordBatch::try_from_iter([("n", Arc::new(Int64Array::from(vec![1, 2, 3])) as _)])
+                .unwrap();
         // Hold the committer as if it were inside a long fsync, and queue appends meanwhile.
         wal.shared.pause(true);
         let wal = Arc::new(wal);
@@ -431,6 +435,9 @@ mod tests {
         firsts.sort_unstable();
         assert_eq!(firsts, (1..=appenders as u64).collect::<Vec<_>>());
         let stats = wal.stats();
-        assert_eq!((stats.appends, stats.groups, stats.fsyncs), (appenders as u64, 1, 1));
+        assert_eq!(
+            (stats.appends, stats.groups, stats.fsyncs),
+            (appenders as u64, 1, 1)
+        );
     }
 }
