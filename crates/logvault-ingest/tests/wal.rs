@@ -263,20 +263,29 @@ async fn corruption_before_the_last_group_is_an_error_naming_file_and_offset() {
     assert_eq!(std::fs::read(&file).unwrap(), bytes);
 }
 
+/// Options that start a new file after every group.
+fn small_files() -> WalOptions {
+    WalOptions {
+        max_file_bytes: 1,
+        ..WalOptions::default()
+    }
+}
+
+async fn append_groups(wal: &Wal, k: &Arc<WalKey>, groups: usize) {
+    for i in 0..groups {
+        append(wal, k, &[&batch(1, &i.to_string())]).await;
+    }
+}
+
 #[tokio::test]
 async fn damage_in_an_older_file_and_foreign_files_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     let k = key(KeyScheme::Service, "acct");
     let ring = Ring::new(&[&k]);
-    let small = WalOptions {
-        max_file_bytes: 1,
-        ..WalOptions::default()
-    };
+    let small = small_files();
     {
         let (wal, _) = open(dir.path(), &ring, small.clone()).unwrap();
-        for i in 0..3 {
-            append(&wal, &k, &[&batch(1, &i.to_string())]).await;
-        }
+        append_groups(&wal, &k, 3).await;
     }
     let files = log_files(dir.path());
     assert!(files.len() >= 3, "{files:?}");
@@ -299,15 +308,10 @@ async fn checkpoints_delete_files_and_replay_starts_after_them() {
     let dir = tempfile::tempdir().unwrap();
     let k = key(KeyScheme::Service, "acct");
     let ring = Ring::new(&[&k]);
-    let small = WalOptions {
-        max_file_bytes: 1,
-        ..WalOptions::default()
-    };
+    let small = small_files();
     {
         let (wal, _) = open(dir.path(), &ring, small.clone()).unwrap();
-        for i in 0..5 {
-            append(&wal, &k, &[&batch(1, &i.to_string())]).await;
-        }
+        append_groups(&wal, &k, 5).await;
         assert_eq!(
             log_files(dir.path()).len(),
             6,

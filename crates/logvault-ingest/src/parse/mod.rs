@@ -178,31 +178,24 @@ pub fn parse_payload<R: BufRead>(
 ) -> Result<ParseOutcome, IngestError> {
     // A refused payload leaves the schema as it was.
     let before = (options.on_error == ErrorPolicy::Refuse).then(|| schema.clone());
-    let result = collect(input, format, schema, options, clock);
+    let run = |schema: &mut TableSchema| {
+        let mut parser = Parser::new(input, format, schema, options.clone(), clock.now())?;
+        let mut batches = Vec::new();
+        while let Some(batch) = parser.next_batch()? {
+            batches.push(batch);
+        }
+        Ok(ParseOutcome {
+            batches,
+            report: parser.into_report(),
+        })
+    };
+    let result = run(schema);
     if result.is_err()
         && let Some(before) = before
     {
         *schema = before;
     }
     result
-}
-
-fn collect<R: BufRead>(
-    input: R,
-    format: Format,
-    schema: &mut TableSchema,
-    options: &ParseOptions,
-    clock: &dyn Clock,
-) -> Result<ParseOutcome, IngestError> {
-    let mut parser = Parser::new(input, format, schema, options.clone(), clock.now())?;
-    let mut batches = Vec::new();
-    while let Some(batch) = parser.next_batch()? {
-        batches.push(batch);
-    }
-    Ok(ParseOutcome {
-        batches,
-        report: parser.into_report(),
-    })
 }
 
 enum Source<R> {

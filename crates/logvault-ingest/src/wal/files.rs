@@ -82,16 +82,29 @@ pub(super) fn write_checkpoint(dir: &Path, workspace: &str, seq: u64) -> Result<
     bytes.extend_from_slice(CHECKPOINT_MAGIC);
     bytes.push(VERSION);
     bytes.extend_from_slice(&seq.to_le_bytes());
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp)
-        .map_err(|e| io_err(workspace, &tmp, e))?;
-    f.write_all(&bytes)
-        .and_then(|()| f.sync_all())
-        .map_err(|e| io_err(workspace, &tmp, e))?;
+    write_synced(&tmp, workspace, &bytes, false)?;
     let path = dir.join(CHECKPOINT);
     fs::rename(&tmp, &path).map_err(|e| io_err(workspace, &path, e))?;
     sync_dir(dir, workspace)
+}
+
+/// Writes `bytes` to a file and fsyncs it: a new file (`append` then goes on after the bytes), or
+/// a file replaced whole.
+pub(super) fn write_synced(
+    path: &Path,
+    workspace: &str,
+    bytes: &[u8],
+    create_new: bool,
+) -> Result<File, IngestError> {
+    let mut options = OpenOptions::new();
+    if create_new {
+        options.create_new(true).append(true);
+    } else {
+        options.write(true).create(true).truncate(true);
+    }
+    let mut f = options.open(path).map_err(|e| io_err(workspace, path, e))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| io_err(workspace, path, e))?;
+    Ok(f)
 }

@@ -7,7 +7,7 @@
 //! fsync is never retried (the page cache may have dropped the data): the log stops accepting
 //! appends and must be reopened, which replays from the files.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -15,7 +15,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use logvault_crypto::aead;
 use tokio::sync::oneshot;
 
-use super::files::{io_err, sync_dir, write_checkpoint};
+use super::files::{io_err, sync_dir, write_checkpoint, write_synced};
 use super::format::{file_header, file_name, frame_aad, frame_header};
 use super::recover::Recovered;
 use super::{WalKey, WalOptions, WalStats};
@@ -182,14 +182,7 @@ fn create_file(
 ) -> Result<(File, PathBuf, u64), IngestError> {
     let path = dir.join(file_name(first_seq));
     let header = file_header(workspace, first_seq);
-    let mut file = OpenOptions::new()
-        .create_new(true)
-        .append(true)
-        .open(&path)
-        .map_err(|e| io_err(workspace, &path, e))?;
-    file.write_all(&header)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| io_err(workspace, &path, e))?;
+    let file = write_synced(&path, workspace, &header, true)?;
     sync_dir(dir, workspace)?;
     Ok((file, path, header.len() as u64))
 }
