@@ -143,10 +143,17 @@ pub(crate) fn json_cell(raw: &RawValue) -> Result<Option<Cell<'_>>, String> {
         _ => {
             let scalar = match text.parse::<i64>() {
                 Ok(n) => Scalar::Int(n),
-                Err(_) => Scalar::Float(
-                    text.parse::<f64>()
-                        .map_err(|_| format!("invalid number {text}"))?,
-                ),
+                Err(_) => {
+                    let x = text
+                        .parse::<f64>()
+                        .map_err(|_| format!("invalid number {text}"))?;
+                    // Beyond f64 (1e400): kept as its text rather than as infinity.
+                    if x.is_finite() {
+                        Scalar::Float(x)
+                    } else {
+                        Scalar::Str
+                    }
+                }
             };
             Cell {
                 text: Cow::Borrowed(text),
@@ -209,6 +216,9 @@ mod tests {
             (c.scalar, c.text.as_ref()),
             (Scalar::Float(125.0), "1.25e2")
         );
+        let v = raw("1e400");
+        let c = json_cell(&v).unwrap().unwrap();
+        assert_eq!((c.scalar, c.text.as_ref()), (Scalar::Str, "1e400"));
         let v = raw(r#""a\"b""#);
         let c = json_cell(&v).unwrap().unwrap();
         assert_eq!((c.scalar, c.text.as_ref()), (Scalar::Str, "a\"b"));

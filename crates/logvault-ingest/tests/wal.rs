@@ -141,6 +141,8 @@ async fn append_and_replay_round_trip_without_plaintext_on_disk() {
     assert!(rec.torn.is_none());
     // Sequence numbers continue after a reopen.
     assert_eq!(append(&wal, &k, &[&a]).await, (4, 4));
+    let err = wal.append(&k, &[]).await.unwrap_err();
+    assert!(err.to_string().contains("at least one record"), "{err}");
 }
 
 #[tokio::test]
@@ -298,6 +300,16 @@ async fn damage_in_an_older_file_and_foreign_files_are_errors() {
         "{err}"
     );
     std::fs::write(&files[0], &bytes).unwrap();
+    // A missing file: a gap in the sequence numbers.
+    std::fs::remove_file(&files[1]).unwrap();
+    let err = open(dir.path(), &ring, small.clone()).unwrap_err();
+    assert!(err.to_string().contains("sequence gap"), "{err}");
+    std::fs::remove_file(&files[0]).unwrap();
+    let err = open(dir.path(), &ring, small.clone()).unwrap_err();
+    assert!(
+        err.to_string().contains("records 1 to 2 are missing"),
+        "{err}"
+    );
     // Another workspace's log.
     let err = Wal::open(dir.path(), "ws-other-2", small, &ring).unwrap_err();
     assert!(err.to_string().contains("belongs to workspace"), "{err}");

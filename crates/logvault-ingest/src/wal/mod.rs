@@ -268,13 +268,19 @@ impl Wal {
     /// fsynced. The records are one group: after a crash, all of them are replayed or none.
     ///
     /// # Errors
-    /// [`IngestError::WalEncode`] if a record cannot be encoded or sealed;
+    /// [`IngestError::WalEncode`] if there are no records, or one cannot be encoded or sealed;
     /// [`IngestError::WalClosed`] if the log is closed or an earlier write failed.
     pub async fn append(
         &self,
         key: &Arc<WalKey>,
         records: &[WalRecord<'_>],
     ) -> Result<SeqRange, IngestError> {
+        if records.is_empty() {
+            return Err(IngestError::WalEncode {
+                workspace: self.workspace.clone(),
+                reason: "an append needs at least one record".into(),
+            });
+        }
         let encoded = records
             .iter()
             .map(|r| record::encode(r.table, r.batch))

@@ -11,7 +11,8 @@
 //!   group means the damage is in acknowledged data, which is an error;
 //! - a group whose frames end without the end-of-group flag is torn in the same way;
 //! - any damage in another file, a file of another workspace, of an unknown version, or a gap
-//!   in the sequence numbers between files, is an error naming the file and offset.
+//!   in the sequence numbers (between files, or between the checkpoint and the oldest file), is
+//!   an error naming the file and offset.
 
 use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
@@ -141,6 +142,22 @@ pub(super) fn recover(
         torn: None,
         dropped_revoked: 0,
     };
+    // Files are deleted only when all their records are checkpointed, so the oldest file left
+    // starts at or before the first record after the checkpoint.
+    if let Some((first, path)) = listed.first()
+        && *first > checkpoint + 1
+    {
+        return Err(corrupt(
+            workspace,
+            path,
+            0,
+            format!(
+                "records {} to {} are missing: the checkpoint is at {checkpoint}",
+                checkpoint + 1,
+                first - 1
+            ),
+        ));
+    }
     let mut expected_first: Option<u64> = None;
     for (i, (first_seq, path)) in listed.iter().enumerate() {
         let newest = i + 1 == listed.len();
