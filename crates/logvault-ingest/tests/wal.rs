@@ -300,19 +300,19 @@ async fn damage_in_an_older_file_and_foreign_files_are_errors() {
         "{err}"
     );
     std::fs::write(&files[0], &bytes).unwrap();
+    // Another workspace's log.
+    let err = Wal::open(dir.path(), "ws-other-2", small.clone(), &ring).unwrap_err();
+    assert!(err.to_string().contains("belongs to workspace"), "{err}");
     // A missing file: a gap in the sequence numbers.
     std::fs::remove_file(&files[1]).unwrap();
     let err = open(dir.path(), &ring, small.clone()).unwrap_err();
     assert!(err.to_string().contains("sequence gap"), "{err}");
     std::fs::remove_file(&files[0]).unwrap();
-    let err = open(dir.path(), &ring, small.clone()).unwrap_err();
+    let err = open(dir.path(), &ring, small).unwrap_err();
     assert!(
         err.to_string().contains("records 1 to 2 are missing"),
         "{err}"
     );
-    // Another workspace's log.
-    let err = Wal::open(dir.path(), "ws-other-2", small, &ring).unwrap_err();
-    assert!(err.to_string().contains("belongs to workspace"), "{err}");
 }
 
 #[tokio::test]
