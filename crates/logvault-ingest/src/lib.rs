@@ -10,6 +10,27 @@
 //!
 //! It must never: touch raw key bytes (keys come in as `logvault_crypto::Key256`), print, or
 //! write anything unencrypted to disk. The formats and rules are specified in `docs/ingest.md`.
+//!
+//! ```
+//! use std::io::Cursor;
+//!
+//! use chrono::{TimeZone, Utc};
+//! use logvault_core::TestClock;
+//! use logvault_ingest::{ColumnKind, Format, ParseOptions, TableSchema, parse_payload};
+//!
+//! let clock = TestClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
+//! let mut schema = TableSchema::new("SigninLogs")?;
+//! let payload = "\u{feff}TimeGenerated [UTC],UserPrincipalName,ResultType\n\
+//!                \"4/28/2021, 2:08:45.221 PM\",adele@contoso.com,0\n\
+//!                not,enough\n";
+//! let options = ParseOptions::default();
+//! let out = parse_payload(Cursor::new(payload), Format::Csv, &mut schema, &options, &clock)?;
+//! assert_eq!((out.report.accepted, out.report.rejected), (1, 1));
+//! assert_eq!(out.report.errors[0].to_string(), "line 3: expected 3 fields as in the header, found 2");
+//! assert_eq!(schema.get("ResultType").map(|c| c.kind), Some(ColumnKind::Int));
+//! assert_eq!(out.batches[0].schema().field(0).name(), "TimeGenerated");
+//! # Ok::<(), logvault_ingest::IngestError>(())
+//! ```
 
 pub mod batcher;
 mod chunk;
