@@ -1,0 +1,585 @@
+//! Accumulates parsed rows per table and time partition into segments-to-be, and hands each
+//! finished one to a [`SegmentSink`].
+//!
+//! Rows are partitioned by the UTC hour or day of their `TimeGenerated`, so that a query over a
+//! time range only opens the segments of that range. A partition's buffer is flushed when it
+//! reaches [`BatcherOptions::max_rows`] or [`BatcherOptions::max_bytes`], when it is older than
+//! [`BatcherOptions::max_age`] ([`Batcher::flush_due`], called on a timer by the owner), or when
+//! all buffers together exceed [`BatcherOptions::max_buffered_bytes`] (the largest goes first).
+//!
+//! The batches of one segment may have been parsed with narrower kinds than the latest (a
+//! column that was `Int` and is now `Float`): they are cast to the widest kind of the segment
+//! (by [`ColumnKind::widen`]), and a column missing from some of them is null there.
+//!
+//! Write-ahead log sequence numbers travel with the rows: each segment lists the sequence
+//! numbers whose rows it holds (as ranges; one range when records arrive in order), and
+//! [`Batcher::checkpoint`] says up to which sequence number every record is in a flushed
+//! segment, so the log can be truncated up to there. A record's rows for one partition are never
+//! split across two segments, which is what makes replay exact (see `docs/ingest.md`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array, new_null_array};
+use arrow::compute::{cast, concat_batches, take_record_batch};
+use arrow::datatypes::{Field, Schema, TimestampMicrosecondType};
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use logvault_core::SharedClock;
+
+use crate::IngestError;
+use crate::kind::{ColumnKind, SOURCE_TIME_ZONE_METADATA_KEY, TIME_GENERATED};
+use crate::schema::column_field;
+
+/// The time span of one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum Granularity {
+    /// One partition per UTC hour.
+    Hour,
+    /// One partition per UTC day.
+    #[default]
+    Day,
+}
+
+impl Granularity {
+    fn micros(self) -> i64 {
+        match self {
+            Self::Hour => 3_600_000_000,
+            Self::Day => 86_400_000_000,
+        }
+    }
+}
+
+/// A time partition: the UTC hour or day its rows' `TimeGenerated` falls in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PartitionKey {
+    /// Its span.
+    pub granularity: Granularity,
+    /// Its start, in UTC microseconds since the epoch.
+    pub start_micros: i64,
+}
+
+impl PartitionKey {
+    /// The partition holding time `micros`.
+    pub fn of(granularity: Granularity, micros: i64) -> Self {
+        let span = granularity.micros();
+        Self {
+            granularity,
+            start_micros: micros.div_euclid(span) * span,
+        }
+    }
+
+    /// Its start.
+    pub fn start(&self) -> DateTime<Utc> {
+        Utc.timestamp_micros(self.start_micros)
+            .single()
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+    }
+
+    /// Its end (exclusive).
+    pub fn end(&self) -> DateTime<Utc> {
+        self.start() + Duration::microseconds(self.granularity.micros())
+    }
+
+    /// A label for paths and logs: `2021-04-26` for a day, `2021-04-26T19` for an hour.
+    pub fn label(&self) -> String {
+        match self.granularity {
+            Granularity::Day => self.start().format("%Y-%m-%d").to_string(),
+            Granularity::Hour => self.start().format("%Y-%m-%dT%H").to_string(),
+        }
+    }
+}
+
+/// An inclusive range of write-ahead log sequence numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SeqRange {
+    /// The first.
+    pub first: u64,
+    /// The last.
+    pub last: u64,
+}
+
+impl SeqRange {
+    /// Whether `seq` is in the range.
+    pub fn contains(&self, seq: u64) -> bool {
+        (self.first..=self.last).contains(&seq)
+    }
+}
+
+/// Adds `seq` to sorted, disjoint, non-adjacent ranges.
+fn add_seq(ranges: &mut Vec<SeqRange>, seq: u64) {
+    let i = ranges.partition_point(|r| r.last < seq);
+    if ranges.get(i).is_some_and(|r| r.contains(seq)) {
+        return;
+    }
+    let joins_prev = i > 0 && ranges[i - 1].last + 1 == seq;
+    let joins_next = ranges.get(i).is_some_and(|r| r.first == seq + 1);
+    match (joins_prev, joins_next) {
+        (true, true) => {
+            ranges[i - 1].last = ranges[i].last;
+            ranges.remove(i);
+        }
+        (true, false) => ranges[i - 1].last = seq,
+        (false, true) => ranges[i].first = seq,
+        (false, false) => ranges.insert(
+            i,
+            SeqRange {
+                first: seq,
+                last: seq,
+            },
+        ),
+    }
+}
+
+/// A finished segment-to-be.
+#[derive(Debug, Clone)]
+pub struct SegmentBatch {
+    /// Its table.
+    pub table: String,
+    /// Its time partition.
+    pub partition: PartitionKey,
+    /// Its rows, in arrival order.
+    pub batch: RecordBatch,
+    /// The write-ahead log records it holds rows of, as sorted disjoint ranges (empty for rows
+    /// added without a log). The catalog keeps them: replay skips a record's rows for this
+    /// table and partition when a segment lists the record.
+    pub wal: Vec<SeqRange>,
+    /// The earliest `TimeGenerated`, UTC microseconds.
+    pub min_time: i64,
+    /// The latest `TimeGenerated`, UTC microseconds.
+    pub max_time: i64,
+}
+
+/// Where finished segments go: the store integration writes them as encrypted Parquet and
+/// records them in the table's catalog.
+#[async_trait]
+pub trait SegmentSink: Send + Sync {
+    /// Takes one segment. Returns only once the segment is durable in the store and in the
+    /// catalog, with its [`SegmentBatch::wal`] ranges: the batcher then lets the log forget it.
+    async fn write_segment(&self, segment: SegmentBatch) -> Result<(), IngestError>;
+}
+
+/// Limits of the batcher.
+#[derive(Debug, Clone)]
+pub struct BatcherOptions {
+    /// Rows that finish a segment.
+    pub max_rows: usize,
+    /// Bytes (Arrow memory) that finish a segment.
+    pub max_bytes: usize,
+    /// Age after which a partition's buffer is flushed by [`Batcher::flush_due`].
+    pub max_age: Duration,
+    /// Bytes all buffers together may hold before the largest is flushed.
+    pub max_buffered_bytes: usize,
+    /// Partition span.
+    pub granularity: Granularity,
+}
+
+impl Default for BatcherOptions {
+    fn default() -> Self {
+        Self {
+            max_rows: 1_000_000,
+            max_bytes: 128 << 20,
+            max_age: Duration::seconds(30),
+            max_buffered_bytes: 512 << 20,
+            granularity: Granularity::Day,
+        }
+    }
+}
+
+struct Buffer {
+    batches: Vec<RecordBatch>,
+    rows: usize,
+    bytes: usize,
+    opened_at: DateTime<Utc>,
+    seqs: Vec<SeqRange>,
+    min_time: i64,
+    max_time: i64,
+}
+
+/// Which sequence numbers have been handed to the batcher: all up to `contiguous`, and some
+/// beyond it.
+#[derive(Debug, Default)]
+struct SeqTracker {
+    contiguous: u64,
+    beyond: BTreeSet<u64>,
+}
+
+impl SeqTracker {
+    fn mark(&mut self, seq: u64) {
+        if seq <= self.contiguous {
+            return;
+        }
+        self.beyond.insert(seq);
+        while self.beyond.remove(&(self.contiguous + 1)) {
+            self.contiguous += 1;
+        }
+    }
+}
+
+type BufferKey = (String, PartitionKey);
+
+/// Accumulates rows per (table, partition).
+pub struct Batcher {
+    options: BatcherOptions,
+    sink: Arc<dyn SegmentSink>,
+    clock: SharedClock,
+    buffers: BTreeMap<BufferKey, Buffer>,
+    buffered_bytes: usize,
+    seqs: SeqTracker,
+}
+
+impl std::fmt::Debug for Batcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batcher")
+            .field("buffers", &self.buffers.len())
+            .field("buffered_bytes", &self.buffered_bytes)
+            .field("checkpoint", &self.checkpoint())
+            .finish()
+    }
+}
+
+impl Batcher {
+    /// A batcher handing segments to `sink`; log sequence numbers are expected from
+    /// `resume_after + 1` on (0 for a new log; after a replay, the log's checkpoint).
+    ///
+    /// # Errors
+    /// [`IngestError::InvalidOption`] for a zero limit or a negative age.
+    pub fn new(
+        options: BatcherOptions,
+        sink: Arc<dyn SegmentSink>,
+        clock: SharedClock,
+        resume_after: u64,
+    ) -> Result<Self, IngestError> {
+        if options.max_rows == 0
+            || options.max_bytes == 0
+            || options.max_buffered_bytes == 0
+            || options.max_age < Duration::zero()
+        {
+            return Err(IngestError::InvalidOption {
+                reason: "batcher limits must be positive".into(),
+            });
+        }
+        Ok(Self {
+            options,
+            sink,
+            clock,
+            buffers: BTreeMap::new(),
+            buffered_bytes: 0,
+            seqs: SeqTracker {
+                contiguous: resume_after,
+                beyond: BTreeSet::new(),
+            },
+        })
+    }
+
+    /// Rows held, not yet flushed.
+    pub fn buffered_rows(&self) -> usize {
+        self.buffers.values().map(|b| b.rows).sum()
+    }
+
+    /// Bytes held, not yet flushed.
+    pub fn buffered_bytes(&self) -> usize {
+        self.buffered_bytes
+    }
+
+    /// The highest sequence number up to which every log record handed to the batcher is in a
+    /// flushed segment: the log may be checkpointed there.
+    pub fn checkpoint(&self) -> u64 {
+        let open = self
+            .buffers
+            .values()
+            .filter_map(|b| b.seqs.first().map(|s| s.first.saturating_sub(1)))
+            .min()
+            .unwrap_or(u64::MAX);
+        self.seqs.contiguous.min(open)
+    }
+
+    /// Adds a parsed batch of `table`, from log record `seq` if it was logged. Flushes the
+    /// buffers this fills; returns how many segments were flushed.
+    ///
+    /// # Errors
+    /// [`IngestError::Arrow`] for a batch without a `TimeGenerated` timestamp column, or one
+    /// that cannot be split or merged; the sink's error if a flush fails (the rows stay
+    /// buffered and are flushed again later).
+    pub async fn add(
+        &mut self,
+        table: &str,
+        batch: &RecordBatch,
+        seq: Option<u64>,
+    ) -> Result<usize, IngestError> {
+        self.add_filtered(table, batch, seq, |_, _| false).await
+    }
+
+    /// Adds a batch replayed from log record `seq`, skipping the partitions for which
+    /// `already_flushed(partition, seq)` says the catalog has a segment of `table` listing
+    /// `seq` (see `docs/ingest.md`, "crash and replay").
+    ///
+    /// # Errors
+    /// As [`Batcher::add`].
+    pub async fn replay(
+        &mut self,
+        table: &str,
+        batch: &RecordBatch,
+        seq: u64,
+        already_flushed: impl Fn(PartitionKey, u64) -> bool,
+    ) -> Result<usize, IngestError> {
+        self.add_filtered(table, batch, Some(seq), already_flushed)
+            .await
+    }
+
+    async fn add_filtered(
+        &mut self,
+        table: &str,
+        batch: &RecordBatch,
+        seq: Option<u64>,
+        skip: impl Fn(PartitionKey, u64) -> bool,
+    ) -> Result<usize, IngestError> {
+        let parts = split_by_partition(table, batch, self.options.granularity)?;
+        let now = self.clock.now();
+        let mut full = Vec::new();
+        for (partition, part, min_time, max_time) in parts {
+            if seq.is_some_and(|s| skip(partition, s)) {
+                continue;
+            }
+            let key = (table.to_owned(), partition);
+            let bytes = part.get_array_memory_size();
+            let buf = self.buffers.entry(key.clone()).or_insert_with(|| Buffer {
+                batches: Vec::new(),
+                rows: 0,
+                bytes: 0,
+                opened_at: now,
+                seqs: Vec::new(),
+                min_time,
+                max_time,
+            });
+            buf.rows += part.num_rows();
+            buf.bytes += bytes;
+            buf.min_time = buf.min_time.min(min_time);
+            buf.max_time = buf.max_time.max(max_time);
+            buf.batches.push(part);
+            if let Some(s) = seq {
+                add_seq(&mut buf.seqs, s);
+            }
+            self.buffered_bytes += bytes;
+            if buf.rows >= self.options.max_rows || buf.bytes >= self.options.max_bytes {
+                full.push(key);
+            }
+        }
+        if let Some(s) = seq {
+            self.seqs.mark(s);
+        }
+        let mut flushed = 0;
+        for key in full {
+            flushed += self.flush(&key).await?;
+        }
+        while self.buffered_bytes > self.options.max_buffered_bytes {
+            let Some(largest) = self
+                .buffers
+                .iter()
+                .max_by_key(|(_, b)| b.bytes)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            flushed += self.flush(&largest).await?;
+        }
+        Ok(flushed)
+    }
+
+    /// Flushes the buffers older than [`BatcherOptions::max_age`].
+    ///
+    /// # Errors
+    /// The first sink error; the buffers not flushed stay.
+    pub async fn flush_due(&mut self) -> Result<usize, IngestError> {
+        let now = self.clock.now();
+        let due: Vec<BufferKey> = self
+            .buffers
+            .iter()
+            .filter(|(_, b)| now - b.opened_at >= self.options.max_age)
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut flushed = 0;
+        for key in due {
+            flushed += self.flush(&key).await?;
+        }
+        Ok(flushed)
+    }
+
+    /// Flushes every buffer (at shutdown).
+    ///
+    /// # Errors
+    /// The first sink error; the buffers not flushed stay.
+    pub async fn flush_all(&mut self) -> Result<usize, IngestError> {
+        let keys: Vec<BufferKey> = self.buffers.keys().cloned().collect();
+        let mut flushed = 0;
+        for key in keys {
+            flushed += self.flush(&key).await?;
+        }
+        Ok(flushed)
+    }
+
+    async fn flush(&mut self, key: &BufferKey) -> Result<usize, IngestError> {
+        let Some(buf) = self.buffers.remove(key) else {
+            return Ok(0);
+        };
+        self.buffered_bytes -= buf.bytes;
+        let (table, partition) = key;
+        let merged = match merge_batches(table, &buf.batches) {
+            Ok(m) => m,
+            Err(e) => {
+                self.restore(key.clone(), buf);
+                return Err(e);
+            }
+        };
+        let segment = SegmentBatch {
+            table: table.clone(),
+            partition: *partition,
+            batch: merged,
+            wal: buf.seqs.clone(),
+            min_time: buf.min_time,
+            max_time: buf.max_time,
+        };
+        tracing::debug!(table, partition = %partition.label(), rows = buf.rows, "flushing segment");
+        match self.sink.write_segment(segment).await {
+            Ok(()) => Ok(1),
+            Err(e) => {
+                self.restore(key.clone(), buf);
+                Err(e)
+            }
+        }
+    }
+
+    fn restore(&mut self, key: BufferKey, buf: Buffer) {
+        self.buffered_bytes += buf.bytes;
+        self.buffers.insert(key, buf);
+    }
+}
+
+/// Splits a batch by the partition of each row's `TimeGenerated`, keeping row order within a
+/// partition; with each part, its earliest and latest time.
+fn split_by_partition(
+    table: &str,
+    batch: &RecordBatch,
+    granularity: Granularity,
+) -> Result<Vec<(PartitionKey, RecordBatch, i64, i64)>, IngestError> {
+    let times = batch
+        .column_by_name(TIME_GENERATED)
+        .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
+        .filter(|c| c.null_count() == 0)
+        .ok_or_else(|| {
+            IngestError::arrow(
+                table,
+                "batch has no non-null TimeGenerated timestamp column",
+            )
+        })?;
+    let values = times.values();
+    let (Some(&lo), Some(&hi)) = (values.iter().min(), values.iter().max()) else {
+        return Ok(Vec::new());
+    };
+    let first = PartitionKey::of(granularity, lo);
+    if first == PartitionKey::of(granularity, hi) {
+        return Ok(vec![(first, batch.clone(), lo, hi)]);
+    }
+    let mut groups: BTreeMap<PartitionKey, Vec<u32>> = BTreeMap::new();
+    for (row, &t) in values.iter().enumerate() {
+        let row = u32::try_from(row).map_err(|e| IngestError::arrow(table, e))?;
+        groups
+            .entry(PartitionKey::of(granularity, t))
+            .or_default()
+            .push(row);
+    }
+    groups
+        .into_iter()
+        .map(|(key, rows)| {
+            let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+            for &r in &rows {
+                let t = values[r as usize];
+                lo = lo.min(t);
+                hi = hi.max(t);
+            }
+            let part = take_record_batch(batch, &UInt32Array::from(rows))
+                .map_err(|e| IngestError::arrow(table, e))?;
+            Ok((key, part, lo, hi))
+        })
+        .collect()
+}
+
+/// Concatenates batches whose schemas differ by growth and widening into one batch whose
+/// schema is their union, each column of the widest kind.
+pub(crate) fn merge_batches(
+    table: &str,
+    batches: &[RecordBatch],
+) -> Result<RecordBatch, IngestError> {
+    let mut order: Vec<String> = Vec::new();
+    let mut kinds: BTreeMap<String, (ColumnKind, Option<String>)> = BTreeMap::new();
+    for batch in batches {
+        for field in batch.schema().fields() {
+            let kind = ColumnKind::of_field(field).ok_or_else(|| {
+                IngestError::arrow(
+                    table,
+                    format!(
+                        "column {} has unexpected type {}",
+                        field.name(),
+                        field.data_type()
+                    ),
+                )
+            })?;
+            let zone = field.metadata().get(SOURCE_TIME_ZONE_METADATA_KEY).cloned();
+            match kinds.get_mut(field.name()) {
+                Some((k, z)) => {
+                    *k = k.widen(kind);
+                    if z.is_none() {
+                        *z = zone;
+                    }
+                }
+                None => {
+                    order.push(field.name().clone());
+                    kinds.insert(field.name().clone(), (kind, zone));
+                }
+            }
+        }
+    }
+    let fields: Vec<Field> = order
+        .iter()
+        .filter_map(|name| {
+            let (kind, zone) = kinds.get(name)?;
+            Some(column_field(name, *kind, zone.as_deref()))
+        })
+        .collect();
+    let schema = Arc::new(Schema::new(fields));
+    let mut aligned = Vec::with_capacity(batches.len());
+    for batch in batches {
+        let columns = schema
+            .fields()
+            .iter()
+            .map(|f| match batch.column_by_name(f.name()) {
+                Some(c) if c.data_type() == f.data_type() => Ok(Arc::clone(c)),
+                Some(c) => cast(c, f.data_type()),
+                None => Ok(new_null_array(f.data_type(), batch.num_rows())),
+            })
+            .collect::<Result<Vec<ArrayRef>, _>>()
+            .map_err(|e| IngestError::arrow(table, e))?;
+        aligned.push(
+            RecordBatch::try_new(Arc::clone(&schema), columns)
+                .map_err(|e| IngestError::arrow(table, e))?,
+        );
+    }
+    concat_batches(&schema, &aligned).map_err(|e| IngestError::arrow(table, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seq_ranges_stay_sorted_and_coalesced() {
+        let mut r = Vec::new();
+        for s in [5, 1, 2, 9, 4, 3, 7, 2, 8] {
+            add_seq(&mut r, s);
+        }
+        let got: Vec<(u64, u64)> = r.iter().map(|x| (x.first, x.last)).collect();
+        assert_eq!(got, vec![(1, 5), (7, 9)]);
+        add_seq(&mut r, 6);
+        assert_eq!(r, vec![SeqRange { first: 1, last: 9 }]);
+    }
+}

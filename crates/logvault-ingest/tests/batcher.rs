@@ -1,0 +1,286 @@
+//! The batcher: time partitions, size and age triggers, widening merges, sink failures,
+//! checkpoints.
+
+// Test helpers outside `#[test]` functions unwrap too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Cursor;
+use std::sync::{Arc, Mutex};
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, TimestampMicrosecondType};
+use async_trait::async_trait;
+use chrono::{Duration, TimeZone, Utc};
+use logvault_core::{SharedClock, TestClock};
+use logvault_ingest::{
+    Batcher, BatcherOptions, Format, Granularity, IngestError, ParseOptions, PartitionKey,
+    SegmentBatch, SegmentSink, TIME_GENERATED, TableSchema, parse_payload,
+};
+
+#[derive(Default)]
+struct MemorySink {
+    segments: Mutex<Vec<SegmentBatch>>,
+    failing: Mutex<bool>,
+}
+
+#[async_trait]
+impl SegmentSink for MemorySink {
+    async fn write_segment(&self, segment: SegmentBatch) -> Result<(), IngestError> {
+        if *self.failing.lock().unwrap() {
+            return Err(IngestError::Sink {
+                table: segment.table,
+                reason: "store unavailable".into(),
+            });
+        }
+        self.segments.lock().unwrap().push(segment);
+        Ok(())
+    }
+}
+
+fn clock() -> TestClock {
+    TestClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap())
+}
+
+fn batches(schema: &mut TableSchema, payload: &str) -> Vec<RecordBatch> {
+    parse_payload(
+        Cursor::new(payload.to_owned()),
+        Format::JsonLines,
+        schema,
+        &ParseOptions::default(),
+        &clock(),
+    )
+    .unwrap()
+    .batches
+}
+
+fn rows(day: u32, n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                "{{\"TimeGenerated\": \"2021-04-{day:02}T{:02}:00:00Z\", \"i\": {i}}}\n",
+                i % 24
+            )
+        })
+        .collect()
+}
+
+fn batcher(sink: &Arc<MemorySink>, clock: &TestClock, options: BatcherOptions) -> Batcher {
+    let clock: SharedClock = Arc::new(clock.clone());
+    Batcher::new(options, Arc::clone(sink) as Arc<dyn SegmentSink>, clock, 0).unwrap()
+}
+
+#[tokio::test]
+async fn rows_are_partitioned_by_utc_day_of_time_generated() {
+    let sink = Arc::new(MemorySink::default());
+    let clock = clock();
+    let mut b = batcher(&sink, &clock, BatcherOptions::default());
+    let mut schema = TableSchema::new("T").unwrap();
+    let payload = format!("{}{}{}", rows(26, 3), rows(28, 2), rows(26, 1));
+    for batch in batches(&mut schema, &payload) {
+        assert_eq!(b.add("T", &batch, None).await.unwrap(), 0);
+    }
+    assert_eq!(b.buffered_rows(), 6);
+    assert_eq!(b.flush_all().await.unwrap(), 2);
+    let segs = sink.segments.lock().unwrap();
+    let summary: Vec<(String, usize)> = segs
+        .iter()
+        .map(|s| (s.partition.label(), s.batch.num_rows()))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![("2021-04-26".into(), 4), ("2021-04-28".into(), 2)]
+    );
+    let day26 = &segs[0];
+    assert_eq!(
+        day26.min_time,
+        Utc.with_ymd_and_hms(2021, 4, 26, 0, 0, 0)
+            .unwrap()
+            .timestamp_micros()
+    );
+    assert_eq!(
+        day26.max_time,
+        Utc.with_ymd_and_hms(2021, 4, 26, 2, 0, 0)
+            .unwrap()
+            .timestamp_micros()
+    );
+    assert!(day26.partition.start() <= Utc.timestamp_micros(day26.min_time).unwrap());
+    assert!(Utc.timestamp_micros(day26.max_time).unwrap() < day26.partition.end());
+    // Row order within a partition is arrival order.
+    let i = day26
+        .batch
+        .column_by_name("i")
+        .unwrap()
+        .as_primitive::<arrow::datatypes::Int64Type>();
+    assert_eq!(i.values().to_vec(), vec![0, 1, 2, 0]);
+    assert_eq!(b.buffered_rows(), 0);
+}
+
+#[tokio::test]
+async fn hourly_partitions() {
+    let key = PartitionKey::of(
+        Granularity::Hour,
+        Utc.with_ymd_and_hms(2021, 4, 26, 19, 17, 58)
+            .unwrap()
+            .timestamp_micros(),
+    );
+    assert_eq!(key.label(), "2021-04-26T19");
+    let before_epoch = PartitionKey::of(Granularity::Day, -1);
+    assert_eq!(before_epoch.label(), "1969-12-31");
+}
+
+#[tokio::test]
+async fn size_and_age_finish_segments_without_splitting_a_batch() {
+    let sink = Arc::new(MemorySink::default());
+    let clock = clock();
+    let options = BatcherOptions {
+        max_rows: 10,
+        max_age: Duration::seconds(30),
+        ..BatcherOptions::default()
+    };
+    let mut b = batcher(&sink, &clock, options);
+    let mut schema = TableSchema::new("T").unwrap();
+    let three = batches(&mut schema, &rows(26, 3)).remove(0);
+    for expected in [0, 0, 0, 1] {
+        assert_eq!(b.add("T", &three, None).await.unwrap(), expected);
+    }
+    assert_eq!(sink.segments.lock().unwrap()[0].batch.num_rows(), 12);
+
+    b.add("T", &three, None).await.unwrap();
+    assert_eq!(b.flush_due().await.unwrap(), 0);
+    clock.advance(Duration::seconds(29));
+    assert_eq!(b.flush_due().await.unwrap(), 0);
+    clock.advance(Duration::seconds(1));
+    assert_eq!(b.flush_due().await.unwrap(), 1);
+    assert_eq!(sink.segments.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn batches_of_growing_schemas_merge_into_the_widest_kinds() {
+    let sink = Arc::new(MemorySink::default());
+    let clock = clock();
+    let mut b = batcher(&sink, &clock, BatcherOptions::default());
+    let mut schema = TableSchema::new("T").unwrap();
+    let t = "\"TimeGenerated\": \"2021-04-26T10:00:00Z\"";
+    for payload in [
+        format!("{{{t}, \"x\": 1, \"y\": true, \"d\": {{\"k\": 1}}}}"),
+        format!("{{{t}, \"x\": 1.5, \"z\": \"new\"}}"),
+        format!("{{{t}, \"x\": \"text\", \"y\": 3, \"d\": [2]}}"),
+    ] {
+        for batch in batches(&mut schema, &payload) {
+            b.add("T", &batch, None).await.unwrap();
+        }
+    }
+    b.flush_all().await.unwrap();
+    let segs = sink.segments.lock().unwrap();
+    let seg = &segs[0].batch;
+    let col = |n: &str| {
+        let c = seg.column_by_name(n).unwrap().as_string::<i32>();
+        (0..c.len())
+            .map(|i| c.is_valid(i).then(|| c.value(i).to_owned()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        col("x"),
+        vec![Some("1".into()), Some("1.5".into()), Some("text".into())]
+    );
+    assert_eq!(col("y"), vec![Some("true".into()), None, Some("3".into())]);
+    assert_eq!(col("z"), vec![None, Some("new".into()), None]);
+    assert_eq!(
+        col("d"),
+        vec![Some("{\"k\": 1}".into()), None, Some("[2]".into())]
+    );
+    assert!(logvault_ingest::is_dynamic(
+        seg.schema().field_with_name("d").unwrap()
+    ));
+    let tg = seg.column_by_name(TIME_GENERATED).unwrap();
+    assert_eq!(tg.null_count(), 0);
+    assert!(matches!(tg.data_type(), DataType::Timestamp(_, Some(tz)) if tz.as_ref() == "UTC"));
+    let names: Vec<String> = seg
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    assert_eq!(
+        names,
+        vec!["TimeGenerated", "_TimeReceived", "x", "y", "d", "z"]
+    );
+    let _ = tg.as_primitive::<TimestampMicrosecondType>();
+}
+
+#[tokio::test]
+async fn a_failing_sink_keeps_the_rows_for_later() {
+    let sink = Arc::new(MemorySink::default());
+    let clock = clock();
+    let options = BatcherOptions {
+        max_rows: 2,
+        ..BatcherOptions::default()
+    };
+    let mut b = batcher(&sink, &clock, options);
+    let mut schema = TableSchema::new("T").unwrap();
+    let batch = batches(&mut schema, &rows(26, 3)).remove(0);
+    *sink.failing.lock().unwrap() = true;
+    let err = b.add("T", &batch, Some(1)).await.unwrap_err();
+    assert!(err.to_string().contains("store unavailable"), "{err}");
+    assert_eq!(b.buffered_rows(), 3);
+    assert_eq!(b.checkpoint(), 0, "nothing flushed: the log keeps record 1");
+    *sink.failing.lock().unwrap() = false;
+    assert_eq!(b.flush_all().await.unwrap(), 1);
+    assert_eq!(b.buffered_rows(), 0);
+    assert_eq!(b.checkpoint(), 1);
+}
+
+#[tokio::test]
+async fn the_checkpoint_trails_the_oldest_unflushed_record() {
+    let sink = Arc::new(MemorySink::default());
+    let clock = clock();
+    let options = BatcherOptions {
+        max_rows: 4,
+        ..BatcherOptions::default()
+    };
+    let mut b = batcher(&sink, &clock, options);
+    let mut schema = TableSchema::new("T").unwrap();
+    let day26 = batches(&mut schema, &rows(26, 2)).remove(0);
+    let day27 = batches(&mut schema, &rows(27, 1)).remove(0);
+    b.add("T", &day26, Some(1)).await.unwrap();
+    b.add("T", &day27, Some(2)).await.unwrap();
+    assert_eq!(b.checkpoint(), 0);
+    // Records arriving out of order: 4 before 3.
+    b.add("T", &day26, Some(4)).await.unwrap(); // day 26 reaches 4 rows: flushed (records 1, 4)
+    let wal: Vec<(u64, u64)> = sink.segments.lock().unwrap()[0]
+        .wal
+        .iter()
+        .map(|r| (r.first, r.last))
+        .collect();
+    assert_eq!(wal, vec![(1, 1), (4, 4)], "exactly the records it holds");
+    assert_eq!(
+        b.checkpoint(),
+        1,
+        "record 2 is still buffered, record 3 not seen"
+    );
+    b.add("T", &day27, Some(3)).await.unwrap();
+    assert_eq!(b.checkpoint(), 1);
+    b.flush_all().await.unwrap();
+    assert_eq!(b.checkpoint(), 4);
+}
+
+#[tokio::test]
+async fn total_buffered_bytes_are_bounded() {
+    let sink = Arc::new(MemorySink::default());
+    let clock = clock();
+    let mut schema = TableSchema::new("T").unwrap();
+    let one_day = batches(&mut schema, &rows(26, 50)).remove(0);
+    let limit = one_day.get_array_memory_size() * 2 + 1;
+    let options = BatcherOptions {
+        max_buffered_bytes: limit,
+        ..BatcherOptions::default()
+    };
+    let mut b = batcher(&sink, &clock, options);
+    let mut flushed = 0;
+    for day in 1..=6 {
+        let batch = batches(&mut schema, &rows(day, 50)).remove(0);
+        flushed += b.add("T", &batch, None).await.unwrap();
+        assert!(b.buffered_bytes() <= limit);
+    }
+    assert!(flushed >= 3, "{flushed}");
+}

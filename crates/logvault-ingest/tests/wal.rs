@@ -1,0 +1,396 @@
+//! The write-ahead log: round trip, no plaintext on disk, torn tails, corruption, checkpoints,
+//! group commit, keys per frame.
+
+// Test helpers outside `#[test]` functions unwrap too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use arrow::array::RecordBatch;
+use chrono::{TimeZone, Utc};
+use logvault_core::TestClock;
+use logvault_crypto::Aek;
+use logvault_ingest::{
+    Format, IngestError, KeyScheme, ParseOptions, Recovery, TableSchema, Wal, WalKey, WalKeyRef,
+    WalOptions, WalRecord, parse_payload,
+};
+
+const WS: &str = "ws-ingest-1";
+const CANARY: &str = "canary-6b1f0c9e-plaintext";
+
+fn key(scheme: KeyScheme, account: &str) -> Arc<WalKey> {
+    let aek = Aek::generate().unwrap();
+    let key_ref = WalKeyRef {
+        scheme,
+        account: account.to_owned(),
+    };
+    Arc::new(WalKey::new(key_ref, aek.derive_purpose_key("wal").unwrap()).unwrap())
+}
+
+/// A keyring over the given keys that also records what it was asked for.
+struct Ring {
+    keys: HashMap<WalKeyRef, Option<Arc<WalKey>>>,
+    asked: Mutex<Vec<WalKeyRef>>,
+}
+
+impl Ring {
+    fn new(keys: &[&Arc<WalKey>]) -> Self {
+        Self {
+            keys: keys
+                .iter()
+                .map(|k| (k.key_ref().clone(), Some(Arc::clone(k))))
+                .collect(),
+            asked: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl logvault_ingest::WalKeyring for Ring {
+    fn key(&self, key_ref: &WalKeyRef) -> Result<Option<Arc<WalKey>>, String> {
+        self.asked.lock().unwrap().push(key_ref.clone());
+        self.keys
+            .get(key_ref)
+            .cloned()
+            .ok_or_else(|| format!("no key {key_ref}"))
+    }
+}
+
+fn batch(n: usize, tag: &str) -> RecordBatch {
+    let mut payload = String::new();
+    for i in 0..n {
+        payload.push_str(&format!(
+            "{{\"TimeGenerated\": \"2021-04-26T19:17:{:02}Z\", \"Secret\": \"{CANARY}\", \"Tag\": \"{tag}\", \"N\": {i}}}\n",
+            i % 60
+        ));
+    }
+    let mut schema = TableSchema::new("SecretTable").unwrap();
+    let clock = TestClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
+    let out = parse_payload(
+        Cursor::new(payload),
+        Format::JsonLines,
+        &mut schema,
+        &ParseOptions::default(),
+        &clock,
+    )
+    .unwrap();
+    assert_eq!(out.batches.len(), 1);
+    out.batches.into_iter().next().unwrap()
+}
+
+fn open(dir: &Path, ring: &Ring, options: WalOptions) -> Result<(Wal, Recovery), IngestError> {
+    Wal::open(dir, WS, options, ring)
+}
+
+fn log_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "lvw"))
+        .collect();
+    files.sort();
+    files
+}
+
+async fn append(wal: &Wal, key: &Arc<WalKey>, batches: &[&RecordBatch]) -> (u64, u64) {
+    let records: Vec<WalRecord<'_>> = batches
+        .iter()
+        .map(|b| WalRecord {
+            table: "SecretTable",
+            batch: b,
+        })
+        .collect();
+    let r = wal.append(key, &records).await.unwrap();
+    (r.first, r.last)
+}
+
+#[tokio::test]
+async fn append_and_replay_round_trip_without_plaintext_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = key(KeyScheme::Service, "acct-mmk");
+    let ring = Ring::new(&[&k]);
+    let (a, b, c) = (batch(3, "a"), batch(5, "b"), batch(1, "c"));
+    {
+        let (wal, rec) = open(dir.path(), &ring, WalOptions::default()).unwrap();
+        assert!(rec.records.is_empty());
+        assert_eq!(append(&wal, &k, &[&a]).await, (1, 1));
+        assert_eq!(append(&wal, &k, &[&b, &c]).await, (2, 3));
+        assert_eq!(wal.stats().records, 3);
+        wal.close();
+    }
+    for file in log_files(dir.path()) {
+        let bytes = std::fs::read(&file).unwrap();
+        for needle in [CANARY.as_bytes(), b"SecretTable", b"Tag"] {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle),
+                "{} holds {:?} in clear",
+                file.display(),
+                String::from_utf8_lossy(needle)
+            );
+        }
+    }
+    let (wal, rec) = open(dir.path(), &ring, WalOptions::default()).unwrap();
+    let seqs: Vec<u64> = rec.records.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, vec![1, 2, 3]);
+    assert_eq!(rec.records[0].table, "SecretTable");
+    assert_eq!(rec.records[0].batch, a);
+    assert_eq!(rec.records[1].batch, b);
+    assert_eq!(rec.records[2].batch, c);
+    assert!(rec.torn.is_none());
+    // Sequence numbers continue after a reopen.
+    assert_eq!(append(&wal, &k, &[&a]).await, (4, 4));
+    let err = wal.append(&k, &[]).await.unwrap_err();
+    assert!(err.to_string().contains("at least one record"), "{err}");
+}
+
+#[tokio::test]
+async fn frames_record_their_key_and_replay_asks_for_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let mmk = key(KeyScheme::Service, "acct-mmk");
+    let cmk = key(KeyScheme::Customer, "acct-cmk");
+    let ring = Ring::new(&[&mmk, &cmk]);
+    {
+        let (wal, _) = open(dir.path(), &ring, WalOptions::default()).unwrap();
+        append(&wal, &mmk, &[&batch(1, "m")]).await;
+        append(&wal, &cmk, &[&batch(2, "c")]).await;
+    }
+    let ring2 = Ring::new(&[&mmk, &cmk]);
+    let (_, rec) = open(dir.path(), &ring2, WalOptions::default()).unwrap();
+    assert_eq!(rec.records.len(), 2);
+    let mut asked = ring2.asked.lock().unwrap().clone();
+    asked.sort();
+    assert_eq!(asked, vec![mmk.key_ref().clone(), cmk.key_ref().clone()]);
+
+    // A revoked key: its records are dropped and counted; an unreachable one fails the open.
+    let mut revoked = Ring::new(&[&mmk]);
+    revoked.keys.insert(cmk.key_ref().clone(), None);
+    let (_, rec) = open(dir.path(), &revoked, WalOptions::default()).unwrap();
+    assert_eq!((rec.records.len(), rec.dropped_revoked), (1, 1));
+    let outage = Ring::new(&[&mmk]);
+    let err = open(dir.path(), &outage, WalOptions::default()).unwrap_err();
+    assert!(
+        matches!(&err, IngestError::WalKeyUnavailable { key, .. } if key == "customer:acct-cmk"),
+        "{err}"
+    );
+}
+
+async fn three_groups(dir: &Path, k: &Arc<WalKey>, ring: &Ring) -> Vec<u64> {
+    let (wal, _) = open(dir, ring, WalOptions::default()).unwrap();
+    append(&wal, k, &[&batch(2, "1")]).await;
+    append(&wal, k, &[&batch(2, "2")]).await;
+    append(&wal, k, &[&batch(2, "3"), &batch(1, "4")]).await;
+    wal.close();
+    let files = log_files(dir);
+    assert_eq!(files.len(), 1);
+    vec![std::fs::metadata(&files[0]).unwrap().len()]
+}
+
+#[tokio::test]
+async fn a_torn_final_group_is_cut_and_earlier_ones_replay() {
+    for damage in ["truncate", "garbage", "zeros", "flip-last"] {
+        let dir = tempfile::tempdir().unwrap();
+        let k = key(KeyScheme::Service, "acct");
+        let ring = Ring::new(&[&k]);
+        let len = three_groups(dir.path(), &k, &ring).await[0];
+        let file = log_files(dir.path()).remove(0);
+        let mut bytes = std::fs::read(&file).unwrap();
+        match damage {
+            "truncate" => bytes.truncate(bytes.len() - 7),
+            "garbage" => bytes.extend_from_slice(b"\x13\x37 not a frame at all"),
+            "zeros" => bytes.extend_from_slice(&[0u8; 4096]),
+            _ => {
+                let last = bytes.len() - 3;
+                bytes[last] ^= 0x40;
+            }
+        }
+        std::fs::write(&file, &bytes).unwrap();
+        let (wal, rec) = open(dir.path(), &ring, WalOptions::default()).unwrap();
+        let torn = rec
+            .torn
+            .clone()
+            .unwrap_or_else(|| panic!("{damage}: no torn tail"));
+        let seqs: Vec<u64> = rec.records.iter().map(|r| r.seq).collect();
+        if damage == "garbage" || damage == "zeros" {
+            // Damage after the last complete group: nothing acknowledged is lost.
+            assert_eq!(seqs, vec![1, 2, 3, 4], "{damage}");
+            assert_eq!(torn.offset, len, "{damage}");
+        } else {
+            // The last group (records 3 and 4) is cut as a whole.
+            assert_eq!(seqs, vec![1, 2], "{damage}");
+            assert!(torn.offset < len, "{damage}");
+        }
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().len(),
+            torn.offset,
+            "{damage}"
+        );
+        // The log goes on after the cut, and replays cleanly again.
+        let next = append(&wal, &k, &[&batch(1, "5")]).await;
+        assert_eq!(next.0, seqs.len() as u64 + 1, "{damage}");
+        wal.close();
+        let (_, rec) = open(dir.path(), &ring, WalOptions::default()).unwrap();
+        assert!(rec.torn.is_none(), "{damage}");
+        assert_eq!(rec.records.len(), seqs.len() + 1, "{damage}");
+    }
+}
+
+#[tokio::test]
+async fn corruption_before_the_last_group_is_an_error_naming_file_and_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = key(KeyScheme::Service, "acct");
+    let ring = Ring::new(&[&k]);
+    three_groups(dir.path(), &k, &ring).await;
+    let file = log_files(dir.path()).remove(0);
+    let mut bytes = std::fs::read(&file).unwrap();
+    // Inside the body of the first frame (file header 18 + 11, frame header 28 + 4).
+    let first_frame = 18 + WS.len();
+    bytes[first_frame + 28 + 4 + 40] ^= 1;
+    std::fs::write(&file, &bytes).unwrap();
+    let err = open(dir.path(), &ring, WalOptions::default()).unwrap_err();
+    match &err {
+        IngestError::WalCorrupt { path, offset, .. } => {
+            assert_eq!(path, &file);
+            assert_eq!(*offset, first_frame as u64);
+        }
+        other => panic!("{other}"),
+    }
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&file.display().to_string()) && msg.contains(&format!("offset {first_frame}")),
+        "{msg}"
+    );
+    // Nothing was truncated.
+    assert_eq!(std::fs::read(&file).unwrap(), bytes);
+}
+
+/// Options that start a new file after every group.
+fn small_files() -> WalOptions {
+    WalOptions {
+        max_file_bytes: 1,
+        ..WalOptions::default()
+    }
+}
+
+async fn append_groups(wal: &Wal, k: &Arc<WalKey>, groups: usize) {
+    for i in 0..groups {
+        append(wal, k, &[&batch(1, &i.to_string())]).await;
+    }
+}
+
+#[tokio::test]
+async fn damage_in_an_older_file_and_foreign_files_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = key(KeyScheme::Service, "acct");
+    let ring = Ring::new(&[&k]);
+    let small = small_files();
+    {
+        let (wal, _) = open(dir.path(), &ring, small.clone()).unwrap();
+        append_groups(&wal, &k, 3).await;
+    }
+    let files = log_files(dir.path());
+    assert!(files.len() >= 3, "{files:?}");
+    // Cut the end of the first (older) file: not a torn tail, since later files exist.
+    let bytes = std::fs::read(&files[0]).unwrap();
+    std::fs::write(&files[0], &bytes[..bytes.len() - 5]).unwrap();
+    let err = open(dir.path(), &ring, small.clone()).unwrap_err();
+    assert!(
+        matches!(&err, IngestError::WalCorrupt { path, .. } if *path == files[0]),
+        "{err}"
+    );
+    std::fs::write(&files[0], &bytes).unwrap();
+    // Another workspace's log.
+    let err = Wal::open(dir.path(), "ws-other-2", small.clone(), &ring).unwrap_err();
+    assert!(err.to_string().contains("belongs to workspace"), "{err}");
+    // A missing file: a gap in the sequence numbers.
+    std::fs::remove_file(&files[1]).unwrap();
+    let err = open(dir.path(), &ring, small.clone()).unwrap_err();
+    assert!(err.to_string().contains("sequence gap"), "{err}");
+    std::fs::remove_file(&files[0]).unwrap();
+    let err = open(dir.path(), &ring, small).unwrap_err();
+    assert!(
+        err.to_string().contains("records 1 to 2 are missing"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn checkpoints_delete_files_and_replay_starts_after_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = key(KeyScheme::Service, "acct");
+    let ring = Ring::new(&[&k]);
+    let small = small_files();
+    {
+        let (wal, _) = open(dir.path(), &ring, small.clone()).unwrap();
+        append_groups(&wal, &k, 5).await;
+        assert_eq!(
+            log_files(dir.path()).len(),
+            6,
+            "one file per group, and the active one"
+        );
+        wal.checkpoint(3).await.unwrap();
+        assert_eq!(log_files(dir.path()).len(), 3, "records 1-3 are gone");
+        // A checkpoint never goes back, nor past what was written.
+        wal.checkpoint(2).await.unwrap();
+        wal.checkpoint(99).await.unwrap();
+    }
+    let (wal, rec) = open(dir.path(), &ring, small.clone()).unwrap();
+    assert_eq!(rec.checkpoint, 5);
+    assert!(rec.records.is_empty());
+    assert_eq!(append(&wal, &k, &[&batch(1, "x")]).await, (6, 6));
+    wal.close();
+    let (_, rec) = open(dir.path(), &ring, small).unwrap();
+    assert_eq!(
+        rec.records.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        vec![6]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_appends_share_fsyncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = key(KeyScheme::Service, "acct");
+    let ring = Ring::new(&[&k]);
+    let options = WalOptions {
+        commit_delay: std::time::Duration::from_millis(2),
+        ..WalOptions::default()
+    };
+    let (wal, _) = open(dir.path(), &ring, options.clone()).unwrap();
+    let wal = Arc::new(wal);
+    let one = Arc::new(batch(2, "g"));
+    let (tasks, per_task) = (32, 8);
+    let mut handles = Vec::new();
+    for _ in 0..tasks {
+        let (wal, k, one) = (Arc::clone(&wal), Arc::clone(&k), Arc::clone(&one));
+        handles.push(tokio::spawn(async move {
+            let mut seqs = Vec::new();
+            for _ in 0..per_task {
+                let records = [WalRecord {
+                    table: "SecretTable",
+                    batch: &one,
+                }];
+                seqs.push(wal.append(&k, &records).await.unwrap().first);
+            }
+            seqs
+        }));
+    }
+    let mut seqs = Vec::new();
+    for h in handles {
+        seqs.extend(h.await.unwrap());
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=(tasks * per_task) as u64).collect::<Vec<_>>());
+    let stats = wal.stats();
+    assert_eq!(stats.appends, (tasks * per_task) as u64);
+    assert!(
+        stats.fsyncs < stats.appends,
+        "group commit: {} fsyncs for {} appends",
+        stats.fsyncs,
+        stats.appends
+    );
+    assert_eq!(stats.groups, stats.fsyncs);
+    drop(wal);
+    let (_, rec) = open(dir.path(), &ring, options).unwrap();
+    assert_eq!(rec.records.len(), tasks * per_task);
+}
