@@ -1,1 +1,2 @@
+//! Segment write and read throughput (placeholder, replaced below).
 fn main() {}

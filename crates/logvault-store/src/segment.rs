@@ -431,6 +431,77 @@ mod tests {
         .unwrap()
     }
 
+    #[tokio::test]
+    async fn a_segment_of_an_unknown_format_version_is_refused_clearly() {
+        use arrow::array::{Int64Array, TimestampNanosecondArray};
+        use arrow::datatypes::{Field, Schema};
+        let objects: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        let aek = Aek::generate().unwrap();
+        let l = loc();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new(
+                TIME_COLUMN,
+                DataType::Timestamp(TimeUnit::Nanosecond, None),
+                false,
+            ),
+            Field::new("n", DataType::Int64, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(TimestampNanosecondArray::from(vec![1, 2])),
+                Arc::new(Int64Array::from(vec![7, 8])),
+            ],
+        )
+        .unwrap();
+        // A file as a future logvault would write it: same keys, key metadata version 2.
+        let future = br#"{"format":"logvault-segment","version":2,"account":"service","epoch":1}"#;
+        let dek = aek.derive_dek(&l.segment.to_string()).unwrap();
+        let props = segment_encryption_properties(&dek, &l.aad_prefix(), future.to_vec()).unwrap();
+        let props = WriterProperties::builder()
+            .with_file_encryption_properties(props)
+            .build();
+        let mut writer = ArrowWriter::try_new(Vec::new(), schema, Some(props)).unwrap();
+        writer.write(&batch).unwrap();
+        let bytes = writer.into_inner().unwrap();
+        objects
+            .put(&l.object_path(), PutPayload::from(bytes))
+            .await
+            .unwrap();
+        let err = read(&objects, &l, &aek, 1, None).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::UnsupportedFormat {
+                    version: 2,
+                    supported: 1,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains(&l.segment.to_string()), "{err}");
+
+        // The same rows written by this version read back.
+        let written = write(
+            &objects,
+            &loc_of(&l),
+            &aek,
+            1,
+            vec![batch.clone()],
+            &SegmentOptions::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(written.rows, 2);
+        let back = read(&objects, &loc_of(&l), &aek, 1, None).await.unwrap();
+        assert_eq!(back, vec![batch]);
+    }
+
+    fn loc_of(l: &SegmentLocation) -> SegmentLocation {
+        SegmentLocation::new(l.account.clone(), &l.workspace, "Other", l.segment).unwrap()
+    }
+
     #[test]
     fn key_metadata_checks_version_account_and_epoch() {
         let l = loc();
