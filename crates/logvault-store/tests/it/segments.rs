@@ -211,3 +211,35 @@ async fn creating_an_account_twice_is_refused() {
         .unwrap_err();
     assert!(matches!(err, StoreError::AccountExists { .. }), "{err}");
 }
+
+#[tokio::test]
+async fn any_object_store_backend_by_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let file_url = format!("file://{}/by-url/", dir.path().display());
+    for url in ["memory:///", file_url.as_str()] {
+        let vault = Arc::new(FakeVault::default());
+        vault.add_version(SERVICE_VAULT, SERVICE_KEY);
+        let root = logvault_store::url_root(url, Vec::<(String, String)>::new()).unwrap();
+        let clock = logvault_core::TestClock::new(t0());
+        let store = logvault_store::Store::open(
+            root,
+            vault,
+            service_binding(),
+            logvault_store::StoreConfig::default(),
+            Arc::new(clock),
+        )
+        .await
+        .unwrap();
+        let (entry, m) = store
+            .append(&AccountId::service(), WS, TABLE, vec![log_batch(t0(), 20, "url")])
+            .await
+            .unwrap();
+        assert_eq!(store.read_segment(&m.location(&entry), None).await.unwrap()[0].num_rows(), 20);
+    }
+    // The file URL's path became the root's prefix.
+    assert!(dir.path().join("by-url/service/account.json").exists());
+    for bad in ["not a url", "s3://bucket/logs", "gopher://x/"] {
+        let err = logvault_store::url_root(bad, Vec::<(String, String)>::new()).unwrap_err();
+        assert!(matches!(err, StoreError::InvalidUrl { .. }), "{err}");
+    }
+}
