@@ -35,7 +35,12 @@ use common::*;
 
 const ROWS: usize = 300_000;
 const BATCH: usize = 8192;
-const VARIANTS: [&str; 4] = ["plaintext", "service_key", "customer_key", "double_encryption"];
+const VARIANTS: [&str; 4] = [
+    "plaintext",
+    "service_key",
+    "customer_key",
+    "double_encryption",
+];
 
 fn rows() -> Vec<RecordBatch> {
     (0..ROWS)
@@ -96,15 +101,25 @@ fn setup() -> Setup {
         vault.add_version(CUSTOMER_VAULT, CUSTOMER_KEY);
         let root = url_root("memory:///", Vec::<(String, String)>::new()).unwrap();
         let clock = Arc::new(TestClock::new(t0()));
-        let store = Store::open(root, vault, service_binding(), StoreConfig::default(), clock)
-            .await
-            .unwrap();
+        let store = Store::open(
+            root,
+            vault,
+            service_binding(),
+            StoreConfig::default(),
+            clock,
+        )
+        .await
+        .unwrap();
         store
             .create_account(&cluster(), &customer_binding(None), false)
             .await
             .unwrap();
         store
-            .create_account(&AccountId::cluster("dbl1").unwrap(), &customer_binding(None), true)
+            .create_account(
+                &AccountId::cluster("dbl1").unwrap(),
+                &customer_binding(None),
+                true,
+            )
             .await
             .unwrap();
         store
@@ -113,7 +128,11 @@ fn setup() -> Setup {
         rt,
         store,
         plain: InMemory::new(),
-        accounts: [AccountId::service(), cluster(), AccountId::cluster("dbl1").unwrap()],
+        accounts: [
+            AccountId::service(),
+            cluster(),
+            AccountId::cluster("dbl1").unwrap(),
+        ],
     }
 }
 

@@ -231,10 +231,18 @@ async fn any_object_store_backend_by_url() {
         .await
         .unwrap();
         let (entry, m) = store
-            .append(&AccountId::service(), WS, TABLE, vec![log_batch(t0(), 20, "url")])
+            .append(
+                &AccountId::service(),
+                WS,
+                TABLE,
+                vec![log_batch(t0(), 20, "url")],
+            )
             .await
             .unwrap();
-        assert_eq!(store.read_segment(&m.location(&entry), None).await.unwrap()[0].num_rows(), 20);
+        assert_eq!(
+            store.read_segment(&m.location(&entry), None).await.unwrap()[0].num_rows(),
+            20
+        );
     }
     // The file URL's path became the root's prefix.
     assert!(dir.path().join("by-url/service/account.json").exists());
