@@ -16,6 +16,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload}
 use serde::{Deserialize, Serialize};
 
 use crate::StoreError;
+use crate::error::parse_versioned;
 use crate::infra_store::InfraEncryptedStore;
 use crate::keyring::{KekBinding, Keyring};
 use crate::layout::{ACCOUNT_META, AccountId, account_prefix, objects_prefix};
@@ -129,21 +130,7 @@ pub(crate) async fn read_meta(
         Err(object_store::Error::NotFound { .. }) => return Ok(None),
         Err(e) => return Err(StoreError::storage(&what, &e)),
     };
-    let value: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|e| StoreError::corrupt(&what, e.to_string()))?;
-    let version = value
-        .get("formatVersion")
-        .and_then(serde_json::Value::as_u64)
-        .ok_or_else(|| StoreError::corrupt(&what, "no formatVersion"))?;
-    if version != u64::from(ACCOUNT_FORMAT_VERSION) {
-        return Err(StoreError::UnsupportedFormat {
-            what,
-            version: u32::try_from(version).unwrap_or(u32::MAX),
-            supported: ACCOUNT_FORMAT_VERSION,
-        });
-    }
-    let meta: AccountMeta =
-        serde_json::from_value(value).map_err(|e| StoreError::corrupt(&what, e.to_string()))?;
+    let meta: AccountMeta = parse_versioned(&bytes, &what, ACCOUNT_FORMAT_VERSION)?;
     if &meta.id != account {
         return Err(StoreError::corrupt(
             what,

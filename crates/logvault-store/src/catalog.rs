@@ -22,6 +22,7 @@ use object_store::ObjectStore;
 use serde::{Deserialize, Serialize};
 
 use crate::StoreError;
+use crate::error::parse_versioned;
 use crate::keyring::Keyring;
 use crate::layout::{
     AccountId, SegmentId, SegmentLocation, check_table, check_workspace, manifest_dir,
@@ -418,21 +419,7 @@ fn open_manifest(
     let what = format!("catalog of table {table} in workspace {workspace} (version {version})");
     let json = aead::open(key, &aad(workspace, table, version), sealed, &what)
         .map_err(|e| integrity(e.to_string()))?;
-    let value: serde_json::Value =
-        serde_json::from_slice(&json).map_err(|e| StoreError::corrupt(&what, e.to_string()))?;
-    let format = value
-        .get("formatVersion")
-        .and_then(serde_json::Value::as_u64)
-        .ok_or_else(|| StoreError::corrupt(&what, "no formatVersion"))?;
-    if format != u64::from(MANIFEST_FORMAT_VERSION) {
-        return Err(StoreError::UnsupportedFormat {
-            what,
-            version: u32::try_from(format).unwrap_or(u32::MAX),
-            supported: MANIFEST_FORMAT_VERSION,
-        });
-    }
-    let file: ManifestFile =
-        serde_json::from_value(value).map_err(|e| StoreError::corrupt(&what, e.to_string()))?;
+    let file: ManifestFile = parse_versioned(&json, &what, MANIFEST_FORMAT_VERSION)?;
     let schemas = file
         .schemas
         .iter()

@@ -276,3 +276,26 @@ impl StoreError {
         }
     }
 }
+
+/// Parses a JSON object that carries its format version in `formatVersion`: refuses a version
+/// other than `supported` with [`StoreError::UnsupportedFormat`] before reading anything else.
+pub(crate) fn parse_versioned<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    what: &str,
+    supported: u32,
+) -> Result<T, StoreError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| StoreError::corrupt(what, e.to_string()))?;
+    let version = value
+        .get("formatVersion")
+        .and_then(serde_json::Value::as_u64)
+        .ok_or_else(|| StoreError::corrupt(what, "no formatVersion"))?;
+    if version != u64::from(supported) {
+        return Err(StoreError::UnsupportedFormat {
+            what: what.to_owned(),
+            version: u32::try_from(version).unwrap_or(u32::MAX),
+            supported,
+        });
+    }
+    serde_json::from_value(value).map_err(|e| StoreError::corrupt(what, e.to_string()))
+}

@@ -18,6 +18,7 @@ use object_store::ObjectStore;
 use serde::{Deserialize, Serialize};
 
 use crate::StoreError;
+use crate::error::parse_versioned;
 use crate::layout::{AEK_DIR, AccountId, INFRA_DIR, account_prefix};
 use crate::records::{Created, MAX_ATTEMPTS, RecordLog};
 
@@ -169,26 +170,13 @@ impl Keyring {
         binding: &KekBinding,
     ) -> Result<AekRecord, StoreError> {
         let log = self.aek_log(account);
-        if log.latest_number().await?.is_some() {
-            return Err(StoreError::AccountKeyExists {
-                account: account.to_string(),
-            });
-        }
+        ensure_absent(&log, account).await?;
         let aek = Aek::generate().map_err(|e| StoreError::crypto("account key", &e))?;
+        let check = check_value(&aek, account, CURRENT_AEK_EPOCH)?;
         let file = self
-            .wrap(
-                account,
-                "aek",
-                binding,
-                &aek.to_secret(),
-                Some(check_value(&aek, account, CURRENT_AEK_EPOCH)?),
-            )
+            .wrap(account, "aek", binding, &aek.to_secret(), Some(check))
             .await?;
-        if log.create(1, encode(&file, &log)?).await? == Created::Lost {
-            return Err(StoreError::AccountKeyExists {
-                account: account.to_string(),
-            });
-        }
+        create_first(&log, account, &file).await?;
         let record = to_record(1, &file);
         tracing::info!(%account, key = %record.wrapped_by, "created account key");
         self.insert(account, Arc::new(aek), record.clone());
@@ -206,28 +194,46 @@ impl Keyring {
         account: &AccountId,
         binding: &KekBinding,
     ) -> Result<AekRecord, StoreError> {
-        let log = self.aek_log(account);
+        let (n, file, secret) = self
+            .rewrap(&self.aek_log(account), account, binding)
+            .await?;
+        let aek = Aek::from_secret(&secret).map_err(|e| StoreError::AccountKeyMismatch {
+            account: account.to_string(),
+            reason: e.to_string(),
+        })?;
+        let record = to_record(n, &file);
+        tracing::info!(%account, key = %record.wrapped_by, seq = n, "re-wrapped account key");
+        self.insert(account, Arc::new(aek), record.clone());
+        Ok(record)
+    }
+
+    /// Unwraps the latest record of `log` (checking it belongs to the account), wraps the same
+    /// key with `binding` and stores it as the next record, retrying on lost races. Returns the
+    /// new record's number, the record, and the key.
+    async fn rewrap(
+        &self,
+        log: &RecordLog,
+        account: &AccountId,
+        binding: &KekBinding,
+    ) -> Result<(u64, KeyRecordFile, SecretBytes), StoreError> {
         for _ in 0..MAX_ATTEMPTS {
-            let (n, current) = self.latest_file(&log, account).await?;
-            let aek = self.unwrap_aek(account, &current).await?;
+            let (n, current) = self.latest_file(log, account).await?;
+            let secret = self.unwrap_checked(account, &current).await?;
             let file = self
                 .wrap(
                     account,
-                    "aek",
+                    &current.purpose,
                     binding,
-                    &aek.to_secret(),
-                    Some(check_value(&aek, account, current.epoch)?),
+                    &secret,
+                    current.check.clone(),
                 )
                 .await?;
             let file = KeyRecordFile {
                 epoch: current.epoch,
                 ..file
             };
-            if log.create(n + 1, encode(&file, &log)?).await? == Created::Yes {
-                let record = to_record(n + 1, &file);
-                tracing::info!(%account, key = %record.wrapped_by, seq = n + 1, "re-wrapped account key");
-                self.insert(account, Arc::new(aek), record.clone());
-                return Ok(record);
+            if log.create(n + 1, encode(&file, log)?).await? == Created::Yes {
+                return Ok((n + 1, file, secret));
             }
         }
         Err(StoreError::Conflict {
@@ -392,19 +398,39 @@ impl Keyring {
         account: &AccountId,
         file: &KeyRecordFile,
     ) -> Result<Aek, StoreError> {
-        let secret = self.unwrap_secret(account, file).await?;
-        let aek = Aek::from_secret(&secret).map_err(|e| StoreError::AccountKeyMismatch {
+        let secret = self.unwrap_checked(account, file).await?;
+        Aek::from_secret(&secret).map_err(|e| StoreError::AccountKeyMismatch {
             account: account.to_string(),
             reason: e.to_string(),
-        })?;
-        let expected = check_value(&aek, account, file.epoch)?;
-        if file.check.as_deref() != Some(expected.as_str()) {
-            return Err(StoreError::AccountKeyMismatch {
+        })
+    }
+
+    /// Unwraps a record's key; for an account key, proves with the key check value that it is
+    /// this account's.
+    async fn unwrap_checked(
+        &self,
+        account: &AccountId,
+        file: &KeyRecordFile,
+    ) -> Result<SecretBytes, StoreError> {
+        let secret = self.unwrap_secret(account, file).await?;
+        if let Some(stored) = &file.check {
+            let aek = Aek::from_secret(&secret).map_err(|e| StoreError::AccountKeyMismatch {
                 account: account.to_string(),
-                reason: "its key check value does not match".into(),
-            });
+                reason: e.to_string(),
+            })?;
+            if check_value(&aek, account, file.epoch)? != *stored {
+                return Err(StoreError::AccountKeyMismatch {
+                    account: account.to_string(),
+                    reason: "its key check value does not match".into(),
+                });
+            }
+        } else if file.purpose == "aek" {
+            return Err(StoreError::corrupt(
+                format!("account key record of storage account {account}"),
+                "it has no key check value",
+            ));
         }
-        Ok(aek)
+        Ok(secret)
     }
 
     async fn wrap(
@@ -443,20 +469,12 @@ impl Keyring {
         service: &KekBinding,
     ) -> Result<InfraKey, StoreError> {
         let log = self.infra_log(account);
-        if log.latest_number().await?.is_some() {
-            return Err(StoreError::AccountKeyExists {
-                account: account.to_string(),
-            });
-        }
+        ensure_absent(&log, account).await?;
         let key = InfraKey::generate().map_err(|e| StoreError::crypto("infrastructure key", &e))?;
         let file = self
             .wrap(account, "infra", service, &key.to_secret(), None)
             .await?;
-        if log.create(1, encode(&file, &log)?).await? == Created::Lost {
-            return Err(StoreError::AccountKeyExists {
-                account: account.to_string(),
-            });
-        }
+        create_first(&log, account, &file).await?;
         Ok(key)
     }
 
@@ -470,20 +488,11 @@ impl Keyring {
         account: &AccountId,
         service: &KekBinding,
     ) -> Result<(), StoreError> {
-        let log = self.infra_log(account);
-        for _ in 0..MAX_ATTEMPTS {
-            let (n, current) = self.latest_file(&log, account).await?;
-            let secret = self.unwrap_secret(account, &current).await?;
-            let file = self.wrap(account, "infra", service, &secret, None).await?;
-            if log.create(n + 1, encode(&file, &log)?).await? == Created::Yes {
-                tracing::info!(%account, seq = n + 1, "re-wrapped infrastructure key");
-                return Ok(());
-            }
-        }
-        Err(StoreError::Conflict {
-            what: log.what().to_owned(),
-            attempts: MAX_ATTEMPTS,
-        })
+        let (n, _, _) = self
+            .rewrap(&self.infra_log(account), account, service)
+            .await?;
+        tracing::info!(%account, seq = n, "re-wrapped infrastructure key");
+        Ok(())
     }
 
     /// The infrastructure key of a double-encrypted account, unwrapped by the vault.
@@ -497,6 +506,30 @@ impl Keyring {
             account: account.to_string(),
             reason: format!("infrastructure key: {e}"),
         })
+    }
+}
+
+/// Fails if the log already has a record (the key exists).
+async fn ensure_absent(log: &RecordLog, account: &AccountId) -> Result<(), StoreError> {
+    match log.latest_number().await? {
+        Some(_) => Err(StoreError::AccountKeyExists {
+            account: account.to_string(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Writes record 1; losing that race means another process created the key first.
+async fn create_first(
+    log: &RecordLog,
+    account: &AccountId,
+    file: &KeyRecordFile,
+) -> Result<(), StoreError> {
+    match log.create(1, encode(file, log)?).await? {
+        Created::Yes => Ok(()),
+        Created::Lost => Err(StoreError::AccountKeyExists {
+            account: account.to_string(),
+        }),
     }
 }
 
@@ -528,20 +561,7 @@ fn decode(
     n: u64,
 ) -> Result<KeyRecordFile, StoreError> {
     let what = format!("{} (record {n})", log.what());
-    let version = serde_json::from_slice::<serde_json::Value>(bytes)
-        .map_err(|e| StoreError::corrupt(&what, e.to_string()))?
-        .get("formatVersion")
-        .and_then(serde_json::Value::as_u64)
-        .ok_or_else(|| StoreError::corrupt(&what, "no formatVersion"))?;
-    if version != u64::from(KEY_RECORD_FORMAT_VERSION) {
-        return Err(StoreError::UnsupportedFormat {
-            what,
-            version: u32::try_from(version).unwrap_or(u32::MAX),
-            supported: KEY_RECORD_FORMAT_VERSION,
-        });
-    }
-    let file: KeyRecordFile =
-        serde_json::from_slice(bytes).map_err(|e| StoreError::corrupt(&what, e.to_string()))?;
+    let file: KeyRecordFile = parse_versioned(bytes, &what, KEY_RECORD_FORMAT_VERSION)?;
     if &file.account != account {
         return Err(StoreError::corrupt(
             what,

@@ -110,6 +110,20 @@ impl FakeVault {
         }
     }
 
+    fn versions<'a>(
+        keys: &'a HashMap<(String, String), Vec<Key256>>,
+        vault: &str,
+        name: &str,
+        version: &str,
+    ) -> Result<&'a Vec<Key256>, VaultError> {
+        keys.get(&(vault.to_owned(), name.to_owned()))
+            .ok_or_else(|| VaultError::KeyNotFound {
+                vault: vault.to_owned(),
+                key: name.to_owned(),
+                version: version.to_owned(),
+            })
+    }
+
     fn aad(vault: &str, name: &str, version: &str) -> Vec<u8> {
         format!("fake/{vault}/{name}/{version}").into_bytes()
     }
@@ -138,13 +152,7 @@ impl KeyVault for FakeVault {
         key: &KeyRef,
     ) -> Result<KeyProperties, VaultError> {
         let keys = self.keys.lock().unwrap();
-        let versions = keys
-            .get(&(key.vault.clone(), key.name.clone()))
-            .ok_or_else(|| VaultError::KeyNotFound {
-                vault: key.vault.clone(),
-                key: key.name.clone(),
-                version: key.version_or_latest().into(),
-            })?;
+        let versions = Self::versions(&keys, &key.vault, &key.name, key.version_or_latest())?;
         Ok(KeyProperties {
             name: key.name.clone(),
             vault: key.vault.clone(),
@@ -176,13 +184,7 @@ impl KeyVault for FakeVault {
         plaintext: &SecretBytes,
     ) -> Result<WrappedKey, VaultError> {
         let keys = self.keys.lock().unwrap();
-        let versions = keys
-            .get(&(key.vault.clone(), key.name.clone()))
-            .ok_or_else(|| VaultError::KeyNotFound {
-                vault: key.vault.clone(),
-                key: key.name.clone(),
-                version: key.version_or_latest().into(),
-            })?;
+        let versions = Self::versions(&keys, &key.vault, &key.name, key.version_or_latest())?;
         let version = key
             .version
             .clone()
@@ -209,13 +211,7 @@ impl KeyVault for FakeVault {
         self.unwraps.fetch_add(1, Ordering::SeqCst);
         self.check(&wrapped.vault, &wrapped.key, &wrapped.version, principal)?;
         let keys = self.keys.lock().unwrap();
-        let versions = keys
-            .get(&(wrapped.vault.clone(), wrapped.key.clone()))
-            .ok_or_else(|| VaultError::KeyNotFound {
-                vault: wrapped.vault.clone(),
-                key: wrapped.key.clone(),
-                version: wrapped.version.clone(),
-            })?;
+        let versions = Self::versions(&keys, &wrapped.vault, &wrapped.key, &wrapped.version)?;
         let kek = &versions[wrapped.version.parse::<usize>().unwrap() - 1];
         aead::open_secret(
             kek,
