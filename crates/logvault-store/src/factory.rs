@@ -102,3 +102,94 @@ pub fn table_parquet_options() -> TableParquetOptions {
     options.global.pushdown_filters = true;
     options
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::{AccountId, SegmentId};
+    use logvault_core::SystemClock;
+    use logvault_crypto::SecretBytes;
+    use logvault_kms::{
+        KeyProperties, KeyRef, PrincipalId, VaultError, VaultProperties, WrappedKey,
+    };
+
+    /// A vault that is never reachable: the factory must not need it.
+    #[derive(Debug)]
+    struct Unreachable;
+
+    fn down() -> VaultError {
+        VaultError::Transient {
+            vault: "v".into(),
+            reason: "down".into(),
+        }
+    }
+
+    #[async_trait]
+    impl logvault_kms::KeyVault for Unreachable {
+        async fn vault_properties(
+            &self,
+            _: &PrincipalId,
+            _: &KeyRef,
+        ) -> Result<VaultProperties, VaultError> {
+            Err(down())
+        }
+        async fn get_key(&self, _: &PrincipalId, _: &KeyRef) -> Result<KeyProperties, VaultError> {
+            Err(down())
+        }
+        async fn wrap_key(
+            &self,
+            _: &PrincipalId,
+            _: &KeyRef,
+            _: &SecretBytes,
+        ) -> Result<WrappedKey, VaultError> {
+            Err(down())
+        }
+        async fn unwrap_key(
+            &self,
+            _: &PrincipalId,
+            _: &WrappedKey,
+        ) -> Result<SecretBytes, VaultError> {
+            Err(down())
+        }
+    }
+
+    #[tokio::test]
+    async fn uncached_accounts_and_foreign_paths_fail_clearly() {
+        let keyring = Arc::new(Keyring::new(
+            Arc::new(object_store::memory::InMemory::new()),
+            Arc::new(Unreachable),
+            Arc::new(SystemClock),
+            crate::KeyringConfig::default(),
+        ));
+        let factory = SegmentEncryptionFactory::new(keyring);
+        let options = EncryptionFactoryOptions::default();
+        let loc = SegmentLocation::new(
+            AccountId::cluster("prod1").unwrap(),
+            "ws-one",
+            "Syslog",
+            SegmentId::generate(),
+        )
+        .unwrap();
+        let err = factory
+            .get_file_decryption_properties(&options, &loc.routed_path())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("cluster-prod1") && err.contains("not cached"),
+            "{err}"
+        );
+        let schema = Arc::new(arrow::datatypes::Schema::empty());
+        let err = factory
+            .get_file_encryption_properties(&options, &schema, &Path::from("elsewhere/x.parquet"))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("elsewhere/x.parquet"), "{err}");
+        let opts = table_parquet_options();
+        assert_eq!(
+            opts.crypto.factory_id.as_deref(),
+            Some(ENCRYPTION_FACTORY_ID)
+        );
+    }
+}

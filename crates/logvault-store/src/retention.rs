@@ -122,3 +122,47 @@ impl Store {
         Ok(report)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{KeyScheme, SegmentEntry};
+    use chrono::TimeZone;
+
+    fn entry(max: DateTime<Utc>) -> SegmentEntry {
+        SegmentEntry {
+            id: SegmentId::generate(),
+            account: AccountId::service(),
+            min_time: max - Duration::hours(1),
+            max_time: max,
+            rows: 1,
+            bytes: 1,
+            schema: std::sync::Arc::new(arrow::datatypes::Schema::empty()),
+            key_scheme: KeyScheme::Service {
+                key_version: "1".into(),
+            },
+            epoch: 1,
+            created: max,
+        }
+    }
+
+    #[test]
+    fn a_segment_expires_only_once_its_newest_row_is_past_retention() {
+        let now = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap();
+        let cutoff = retention_cutoff(now, 7);
+        assert_eq!(cutoff, Utc.with_ymd_and_hms(2026, 5, 25, 0, 0, 0).unwrap());
+        let old = entry(cutoff - Duration::nanoseconds(1));
+        let at = entry(cutoff);
+        let new = entry(now);
+        let manifest = Manifest {
+            workspace: "ws-one".into(),
+            table: "Syslog".into(),
+            version: 1,
+            retention_days: 7,
+            segments: vec![old.clone(), at, new],
+            updated: now,
+        };
+        assert_eq!(expired(&manifest, now), vec![old.id]);
+        assert!(expired(&manifest, cutoff).is_empty());
+    }
+}

@@ -234,3 +234,47 @@ async fn cache_expiry_outage_and_revocation() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_wrapped_key_from_another_account_or_format_is_refused() {
+    let h = Harness::new().await;
+    let a = h.cluster_account(false).await;
+    let b = AccountId::cluster("other1").unwrap();
+    h.store
+        .create_account(&b, &customer_binding(None), false)
+        .await
+        .unwrap();
+    let record = |account: &str, n: u32| {
+        h.storage()
+            .join(account)
+            .join(format!("keys/aek/{n:020}.json"))
+    };
+    // B's wrapped key, relabelled as A's next record: it unwraps, but is not A's key.
+    let text = std::fs::read_to_string(record("cluster-other1", 1))
+        .unwrap()
+        .replace("cluster-other1", "cluster-prod1");
+    std::fs::write(record("cluster-prod1", 2), &text).unwrap();
+    let fresh = h.reopen().await;
+    let err = fresh.keyring().aek(&a).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::AccountKeyMismatch { .. })
+            && err.to_string().contains("cluster-prod1"),
+        "{err}"
+    );
+    // A record of a format this build does not know.
+    let future = text.replace("\"formatVersion\": 1", "\"formatVersion\": 2");
+    assert_ne!(future, text);
+    std::fs::write(record("cluster-prod1", 3), future).unwrap();
+    let err = fresh.keyring().aek(&a).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::UnsupportedFormat {
+                version: 2,
+                supported: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}

@@ -251,3 +251,23 @@ async fn any_object_store_backend_by_url() {
         assert!(matches!(err, StoreError::InvalidUrl { .. }), "{err}");
     }
 }
+
+#[tokio::test]
+async fn an_account_of_an_unknown_format_is_refused_clearly() {
+    let h = Harness::new().await;
+    h.cluster_account(false).await;
+    let meta = h.storage().join("cluster-prod1/account.json");
+    let text = std::fs::read_to_string(&meta).unwrap();
+    std::fs::write(
+        &meta,
+        text.replace("\"formatVersion\": 1", "\"formatVersion\": 9"),
+    )
+    .unwrap();
+    let fresh = h.reopen().await;
+    let err = fresh.open_account(&cluster(), None).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::UnsupportedFormat { version: 9, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("cluster-prod1"), "{err}");
+}
