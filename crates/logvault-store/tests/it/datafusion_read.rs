@@ -164,6 +164,15 @@ async fn datafusion_reads_service_customer_and_double_encrypted_segments() {
 
     // Revocation: the customer account's key is evicted; the query fails naming the account.
     h.store.keyring().evict(&cluster);
+    // In the same session too (DataFusion's metadata caches do not bypass the factory).
+    let err = ctx
+        .sql("SELECT count(*) FROM logs")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("cluster-prod1"), "{err}");
     let ctx2 = SessionContext::new();
     h.store.register(&ctx2).unwrap();
     ctx2.register_table("logs", Arc::new(listing(&manifest)))
