@@ -46,5 +46,6 @@ pub use keyring::{
 };
 pub use layout::{AccountId, SERVICE_ACCOUNT, SegmentId, SegmentLocation};
 pub use retention::{PurgeReport, PurgedSegment, expired, retention_cutoff};
+pub use router::AccountRouter;
 pub use segment::{SEGMENT_FORMAT_VERSION, SegmentCompression, SegmentOptions, TIME_COLUMN};
 pub use store::{STORAGE_URL, Store, StoreConfig};
