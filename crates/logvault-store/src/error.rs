@@ -214,6 +214,7 @@ fn kind_name(kind: VaultErrorKind) -> &'static str {
         VaultErrorKind::BadRequest => "bad request",
         VaultErrorKind::Transient => "unreachable",
         VaultErrorKind::Internal => "internal",
+        VaultErrorKind::Conflict => "conflict",
     }
 }
 

@@ -102,7 +102,7 @@ impl FakeVault {
                     vault,
                     reason: "connection refused".into(),
                 },
-                VaultErrorKind::Internal => VaultError::Internal {
+                VaultErrorKind::Internal | VaultErrorKind::Conflict => VaultError::Internal {
                     vault,
                     reason: "broken".into(),
                 },
@@ -173,6 +173,8 @@ impl KeyVault for FakeVault {
                     created: Utc::now(),
                 })
                 .collect(),
+            created: Utc::now(),
+            scheduled_purge_date: None,
             deleted: None,
         })
     }
