@@ -1,4 +1,5 @@
 //! The session's SQL dialect and helper functions, over an in-memory table.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
 
 use std::sync::Arc;
 use std::time::Duration;
