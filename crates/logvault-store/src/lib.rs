@@ -1,1 +1,50 @@
-//! placeholder
+//! The encrypted columnar store: where logvault's data rests.
+//!
+//! This crate owns:
+//! - storage accounts ([`StorageAccount`]): `service` for the service's own storage,
+//!   `cluster-<name>` per dedicated cluster, each a prefix of one object_store root (the local
+//!   filesystem by default, any object_store backend by URL);
+//! - the [`Keyring`]: each account's key (AEK), random, persisted only wrapped by a vault key
+//!   (KEK) as numbered records, re-wrapped on rotation, and cached unwrapped;
+//! - segments: Arrow batches as Parquet files under Parquet Modular Encryption, with a data key
+//!   (DEK) per segment derived from the AEK and an AAD binding the file to its place;
+//! - the [`Catalog`]: a sealed manifest per workspace and table, updated with conditional puts;
+//! - double encryption: the [`InfraEncryptedStore`] wrapper, a second layer with another
+//!   algorithm and an independent key, fixed at account creation;
+//! - retention: purging segments past their table's retention, even under a revoked key;
+//! - the DataFusion side: the [`AccountRouter`] object store and the
+//!   [`SegmentEncryptionFactory`], which decrypts from cached account keys only.
+//!
+//! It must never: write a byte of data or catalog in plaintext, persist an unwrapped key, call
+//! the vault per file while a query runs, or decide what a vault failure means beyond keeping a
+//! cached key through an outage and evicting it on revocation (the key lifecycle decides the
+//! rest). The on-disk format is specified in `docs/format.md`.
+
+mod account;
+mod catalog;
+mod error;
+mod factory;
+mod infra_store;
+mod keyring;
+mod layout;
+mod records;
+mod retention;
+mod router;
+mod segment;
+mod store;
+
+pub use account::{ACCOUNT_FORMAT_VERSION, AccountMeta, StorageAccount, local_root, url_root};
+pub use catalog::{
+    Catalog, DEFAULT_RETENTION_DAYS, KeyScheme, MANIFEST_FORMAT_VERSION, MAX_RETENTION_DAYS,
+    MIN_RETENTION_DAYS, Manifest, SegmentEntry,
+};
+pub use error::StoreError;
+pub use factory::{ENCRYPTION_FACTORY_ID, SegmentEncryptionFactory, table_parquet_options};
+pub use infra_store::InfraEncryptedStore;
+pub use keyring::{
+    AekRecord, CURRENT_AEK_EPOCH, KEY_RECORD_FORMAT_VERSION, KekBinding, Keyring, KeyringConfig,
+};
+pub use layout::{AccountId, SERVICE_ACCOUNT, SegmentId, SegmentLocation};
+pub use retention::{PurgeReport, PurgedSegment, expired, retention_cutoff};
+pub use segment::{SEGMENT_FORMAT_VERSION, SegmentCompression, SegmentOptions, TIME_COLUMN};
+pub use store::{STORAGE_URL, Store, StoreConfig};

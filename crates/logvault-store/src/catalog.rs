@@ -1,0 +1,524 @@
+//! The catalog: one manifest per workspace and table, listing its segments and its retention.
+//!
+//! Manifests live in the service account's object view (`catalog/<ws>/<table>/`), because the
+//! catalog must stay readable (for retention) even while a customer key is revoked. Each version
+//! is a whole manifest, sealed with AES-256-GCM under a purpose key derived from the service
+//! account's key, bound to its workspace, table and version. Versions are numbered records
+//! written with `PutMode::Create` (see [`crate::records`]): a reader takes the highest, a writer
+//! that loses a race reads again and reapplies its change, so no update is ever lost.
+
+use std::collections::BTreeMap;
+use std::io::Cursor;
+use std::sync::Arc;
+
+use arrow::datatypes::{Schema, SchemaRef};
+use arrow::ipc::reader::StreamReader;
+use arrow::ipc::writer::StreamWriter;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use chrono::{DateTime, Utc};
+use logvault_crypto::{Key256, aead};
+use object_store::ObjectStore;
+use serde::{Deserialize, Serialize};
+
+use crate::StoreError;
+use crate::keyring::Keyring;
+use crate::layout::{
+    AccountId, SegmentId, SegmentLocation, check_table, check_workspace, manifest_dir,
+};
+use crate::records::{Created, MAX_ATTEMPTS, RecordLog};
+
+/// Format version of manifests.
+pub const MANIFEST_FORMAT_VERSION: u32 = 1;
+/// Retention of a table that was never given one (days; Log Analytics' default).
+pub const DEFAULT_RETENTION_DAYS: u32 = 30;
+/// Shortest retention a table may have (days).
+pub const MIN_RETENTION_DAYS: u32 = 1;
+/// Longest retention a table may have (days; twelve years).
+pub const MAX_RETENTION_DAYS: u32 = 4383;
+const CATALOG_KEY_LABEL: &str = "catalog";
+
+/// Which key protected a segment's account key when the segment was written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum KeyScheme {
+    /// The service key (MMK).
+    #[serde(rename_all = "camelCase")]
+    Service {
+        /// The service key's version that wrapped the account key.
+        key_version: String,
+    },
+    /// A customer key (CMK), through a cluster.
+    #[serde(rename_all = "camelCase")]
+    Customer {
+        /// The cluster.
+        cluster: String,
+        /// The vault.
+        vault: String,
+        /// The key.
+        key: String,
+        /// The version that wrapped the account key.
+        key_version: String,
+    },
+}
+
+/// One segment as the catalog knows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentEntry {
+    /// The segment's id.
+    pub id: SegmentId,
+    /// The storage account holding it.
+    pub account: AccountId,
+    /// The smallest `TimeGenerated`.
+    pub min_time: DateTime<Utc>,
+    /// The largest `TimeGenerated`.
+    pub max_time: DateTime<Utc>,
+    /// Rows.
+    pub rows: u64,
+    /// Bytes of the Parquet file.
+    pub bytes: u64,
+    /// Its Arrow schema.
+    pub schema: SchemaRef,
+    /// The key scheme at write time.
+    pub key_scheme: KeyScheme,
+    /// The account key epoch it was written under.
+    pub epoch: u32,
+    /// When it was written.
+    pub created: DateTime<Utc>,
+}
+
+/// One version of a table's manifest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Manifest {
+    /// The workspace.
+    pub workspace: String,
+    /// The table.
+    pub table: String,
+    /// The version (0: nothing written yet).
+    pub version: u64,
+    /// Retention in days (R-K1).
+    pub retention_days: u32,
+    /// The segments, in the order they were added.
+    pub segments: Vec<SegmentEntry>,
+    /// When this version was written.
+    pub updated: DateTime<Utc>,
+}
+
+impl Manifest {
+    fn empty(workspace: &str, table: &str) -> Self {
+        Self {
+            workspace: workspace.to_owned(),
+            table: table.to_owned(),
+            version: 0,
+            retention_days: DEFAULT_RETENTION_DAYS,
+            segments: Vec::new(),
+            updated: DateTime::<Utc>::UNIX_EPOCH,
+        }
+    }
+
+    /// Where a segment of this table lives.
+    pub fn location(&self, entry: &SegmentEntry) -> SegmentLocation {
+        SegmentLocation {
+            account: entry.account.clone(),
+            workspace: self.workspace.clone(),
+            table: self.table.clone(),
+            segment: entry.id,
+        }
+    }
+
+    /// Sets the retention, checking its range.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidRetention`] if `days` is out of range.
+    pub fn set_retention(&mut self, days: u32) -> Result<(), StoreError> {
+        if !(MIN_RETENTION_DAYS..=MAX_RETENTION_DAYS).contains(&days) {
+            return Err(StoreError::InvalidRetention {
+                workspace: self.workspace.clone(),
+                table: self.table.clone(),
+                days,
+                min: MIN_RETENTION_DAYS,
+                max: MAX_RETENTION_DAYS,
+            });
+        }
+        self.retention_days = days;
+        Ok(())
+    }
+}
+
+/// The manifest as stored (before sealing): schemas are kept once and referenced by index.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ManifestFile {
+    format_version: u32,
+    workspace: String,
+    table: String,
+    version: u64,
+    retention_days: u32,
+    updated: DateTime<Utc>,
+    /// Arrow IPC stream (schema only), base64.
+    schemas: Vec<String>,
+    segments: Vec<EntryFile>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EntryFile {
+    id: SegmentId,
+    account: AccountId,
+    min_time: DateTime<Utc>,
+    max_time: DateTime<Utc>,
+    rows: u64,
+    bytes: u64,
+    schema: usize,
+    key_scheme: KeyScheme,
+    epoch: u32,
+    created: DateTime<Utc>,
+}
+
+/// The catalog of every workspace's tables.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    objects: Arc<dyn ObjectStore>,
+    keyring: Arc<Keyring>,
+}
+
+impl Catalog {
+    /// A catalog in the service account's object view `objects`, sealed under the service
+    /// account's key from `keyring`.
+    pub fn new(objects: Arc<dyn ObjectStore>, keyring: Arc<Keyring>) -> Self {
+        Self { objects, keyring }
+    }
+
+    fn log(&self, workspace: &str, table: &str) -> RecordLog {
+        RecordLog::new(
+            self.objects.clone(),
+            manifest_dir(workspace, table),
+            ".manifest",
+            format!("catalog of table {table} in workspace {workspace}"),
+        )
+    }
+
+    async fn key(&self) -> Result<Key256, StoreError> {
+        let aek = self.keyring.aek(&AccountId::service()).await?;
+        aek.derive_purpose_key(CATALOG_KEY_LABEL)
+            .map_err(|e| StoreError::crypto("catalog key", &e))
+    }
+
+    /// The latest manifest of a table (an empty one, version 0, if nothing was written).
+    ///
+    /// # Errors
+    /// Invalid names, storage errors, [`StoreError::ManifestIntegrity`],
+    /// [`StoreError::UnsupportedFormat`], or the service key being unavailable.
+    pub async fn manifest(&self, workspace: &str, table: &str) -> Result<Manifest, StoreError> {
+        check_workspace(workspace)?;
+        check_table(table)?;
+        match self.log(workspace, table).latest().await? {
+            None => Ok(Manifest::empty(workspace, table)),
+            Some((n, sealed)) => open_manifest(&self.key().await?, workspace, table, n, &sealed),
+        }
+    }
+
+    /// Applies `change` to the latest manifest and stores the result as the next version. If
+    /// another writer stored that version first, reads again and reapplies `change`; it must
+    /// therefore only depend on the manifest it is given.
+    ///
+    /// # Errors
+    /// Whatever `change` returns; [`StoreError::Conflict`] after too many lost races; the errors
+    /// of [`Catalog::manifest`].
+    pub async fn update<F>(
+        &self,
+        workspace: &str,
+        table: &str,
+        now: DateTime<Utc>,
+        mut change: F,
+    ) -> Result<Manifest, StoreError>
+    where
+        F: FnMut(&mut Manifest) -> Result<(), StoreError> + Send,
+    {
+        check_workspace(workspace)?;
+        check_table(table)?;
+        let log = self.log(workspace, table);
+        let key = self.key().await?;
+        for _ in 0..MAX_ATTEMPTS {
+            let mut manifest = match log.latest().await? {
+                None => Manifest::empty(workspace, table),
+                Some((n, sealed)) => open_manifest(&key, workspace, table, n, &sealed)?,
+            };
+            change(&mut manifest)?;
+            manifest.version += 1;
+            manifest.updated = now;
+            let sealed = seal_manifest(&key, &manifest)?;
+            if log.create(manifest.version, sealed).await? == Created::Yes {
+                return Ok(manifest);
+            }
+            tracing::debug!(
+                workspace,
+                table,
+                version = manifest.version,
+                "catalog race lost; retrying"
+            );
+            tokio::task::yield_now().await;
+        }
+        Err(StoreError::Conflict {
+            what: log.what().to_owned(),
+            attempts: MAX_ATTEMPTS,
+        })
+    }
+
+    /// Adds segments to a table.
+    ///
+    /// # Errors
+    /// As [`Catalog::update`].
+    pub async fn add_segments(
+        &self,
+        workspace: &str,
+        table: &str,
+        now: DateTime<Utc>,
+        entries: Vec<SegmentEntry>,
+    ) -> Result<Manifest, StoreError> {
+        self.update(workspace, table, now, |m| {
+            for e in &entries {
+                if !m.segments.iter().any(|s| s.id == e.id) {
+                    m.segments.push(e.clone());
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Removes segments from a table (those not present are ignored).
+    ///
+    /// # Errors
+    /// As [`Catalog::update`].
+    pub async fn remove_segments(
+        &self,
+        workspace: &str,
+        table: &str,
+        now: DateTime<Utc>,
+        ids: &[SegmentId],
+    ) -> Result<Manifest, StoreError> {
+        self.update(workspace, table, now, |m| {
+            m.segments.retain(|s| !ids.contains(&s.id));
+            Ok(())
+        })
+        .await
+    }
+
+    /// Sets a table's retention in days.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidRetention`]; as [`Catalog::update`].
+    pub async fn set_retention(
+        &self,
+        workspace: &str,
+        table: &str,
+        now: DateTime<Utc>,
+        days: u32,
+    ) -> Result<Manifest, StoreError> {
+        self.update(workspace, table, now, |m| m.set_retention(days))
+            .await
+    }
+
+    /// The workspaces that have a catalog.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn workspaces(&self) -> Result<Vec<String>, StoreError> {
+        self.children(&object_store::path::Path::from(crate::layout::CATALOG_DIR))
+            .await
+    }
+
+    /// The tables of a workspace that have a catalog.
+    ///
+    /// # Errors
+    /// Invalid names, storage errors.
+    pub async fn tables(&self, workspace: &str) -> Result<Vec<String>, StoreError> {
+        check_workspace(workspace)?;
+        self.children(&object_store::path::Path::from_iter([
+            crate::layout::CATALOG_DIR,
+            workspace,
+        ]))
+        .await
+    }
+
+    async fn children(&self, dir: &object_store::path::Path) -> Result<Vec<String>, StoreError> {
+        let listed = self
+            .objects
+            .list_with_delimiter(Some(dir))
+            .await
+            .map_err(|e| StoreError::storage(format!("catalog directory {dir}"), &e))?;
+        let mut names: Vec<String> = listed
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().map(str::to_owned))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+}
+
+fn aad(workspace: &str, table: &str, version: u64) -> Vec<u8> {
+    format!("logvault/catalog/v{MANIFEST_FORMAT_VERSION}/{workspace}/{table}/{version}")
+        .into_bytes()
+}
+
+fn seal_manifest(key: &Key256, m: &Manifest) -> Result<Vec<u8>, StoreError> {
+    let what = || format!("catalog of table {} in workspace {}", m.table, m.workspace);
+    let mut schemas: Vec<String> = Vec::new();
+    let mut index: BTreeMap<String, usize> = BTreeMap::new();
+    let mut segments = Vec::with_capacity(m.segments.len());
+    for s in &m.segments {
+        let ipc = schema_to_b64(&s.schema).map_err(|e| StoreError::corrupt(what(), e))?;
+        let i = *index.entry(ipc.clone()).or_insert_with(|| {
+            schemas.push(ipc);
+            schemas.len() - 1
+        });
+        segments.push(EntryFile {
+            id: s.id,
+            account: s.account.clone(),
+            min_time: s.min_time,
+            max_time: s.max_time,
+            rows: s.rows,
+            bytes: s.bytes,
+            schema: i,
+            key_scheme: s.key_scheme.clone(),
+            epoch: s.epoch,
+            created: s.created,
+        });
+    }
+    let file = ManifestFile {
+        format_version: MANIFEST_FORMAT_VERSION,
+        workspace: m.workspace.clone(),
+        table: m.table.clone(),
+        version: m.version,
+        retention_days: m.retention_days,
+        updated: m.updated,
+        schemas,
+        segments,
+    };
+    let json = serde_json::to_vec(&file).map_err(|e| StoreError::corrupt(what(), e.to_string()))?;
+    aead::seal(key, &aad(&m.workspace, &m.table, m.version), &json)
+        .map_err(|e| StoreError::crypto(what(), &e))
+}
+
+fn open_manifest(
+    key: &Key256,
+    workspace: &str,
+    table: &str,
+    version: u64,
+    sealed: &[u8],
+) -> Result<Manifest, StoreError> {
+    let integrity = |reason: String| StoreError::ManifestIntegrity {
+        workspace: workspace.to_owned(),
+        table: table.to_owned(),
+        version,
+        reason,
+    };
+    let what = format!("catalog of table {table} in workspace {workspace} (version {version})");
+    let json = aead::open(key, &aad(workspace, table, version), sealed, &what)
+        .map_err(|e| integrity(e.to_string()))?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&json).map_err(|e| StoreError::corrupt(&what, e.to_string()))?;
+    let format = value
+        .get("formatVersion")
+        .and_then(serde_json::Value::as_u64)
+        .ok_or_else(|| StoreError::corrupt(&what, "no formatVersion"))?;
+    if format != u64::from(MANIFEST_FORMAT_VERSION) {
+        return Err(StoreError::UnsupportedFormat {
+            what,
+            version: u32::try_from(format).unwrap_or(u32::MAX),
+            supported: MANIFEST_FORMAT_VERSION,
+        });
+    }
+    let file: ManifestFile =
+        serde_json::from_value(value).map_err(|e| StoreError::corrupt(&what, e.to_string()))?;
+    let schemas = file
+        .schemas
+        .iter()
+        .map(|s| schema_from_b64(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| StoreError::corrupt(&what, e))?;
+    let mut segments = Vec::with_capacity(file.segments.len());
+    for s in file.segments {
+        let schema = schemas
+            .get(s.schema)
+            .cloned()
+            .ok_or_else(|| StoreError::corrupt(&what, format!("segment {} has no schema", s.id)))?;
+        segments.push(SegmentEntry {
+            id: s.id,
+            account: s.account,
+            min_time: s.min_time,
+            max_time: s.max_time,
+            rows: s.rows,
+            bytes: s.bytes,
+            schema,
+            key_scheme: s.key_scheme,
+            epoch: s.epoch,
+            created: s.created,
+        });
+    }
+    Ok(Manifest {
+        workspace: file.workspace,
+        table: file.table,
+        version: file.version,
+        retention_days: file.retention_days,
+        segments,
+        updated: file.updated,
+    })
+}
+
+fn schema_to_b64(schema: &Schema) -> Result<String, String> {
+    let mut writer = StreamWriter::try_new(Vec::new(), schema).map_err(|e| e.to_string())?;
+    writer.finish().map_err(|e| e.to_string())?;
+    let bytes = writer.into_inner().map_err(|e| e.to_string())?;
+    Ok(STANDARD.encode(bytes))
+}
+
+fn schema_from_b64(text: &str) -> Result<SchemaRef, String> {
+    let bytes = STANDARD.decode(text).map_err(|e| e.to_string())?;
+    let reader = StreamReader::try_new(Cursor::new(bytes), None).map_err(|e| e.to_string())?;
+    Ok(reader.schema())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::datatypes::{DataType, Field, TimeUnit};
+
+    #[test]
+    fn schemas_survive_ipc_base64() {
+        let schema = Schema::new(vec![
+            Field::new(
+                "TimeGenerated",
+                DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+                false,
+            ),
+            Field::new("Message", DataType::Utf8, true),
+        ]);
+        let back = schema_from_b64(&schema_to_b64(&schema).unwrap()).unwrap();
+        assert_eq!(back.as_ref(), &schema);
+    }
+
+    #[test]
+    fn manifests_are_bound_to_table_and_version() {
+        let key = Key256::generate().unwrap();
+        let mut m = Manifest::empty("ws-one", "Syslog");
+        m.version = 3;
+        let sealed = seal_manifest(&key, &m).unwrap();
+        assert_eq!(
+            open_manifest(&key, "ws-one", "Syslog", 3, &sealed).unwrap(),
+            m
+        );
+        for (ws, t, v) in [
+            ("ws-two", "Syslog", 3),
+            ("ws-one", "Other", 3),
+            ("ws-one", "Syslog", 2),
+        ] {
+            let err = open_manifest(&key, ws, t, v, &sealed).unwrap_err();
+            assert!(err.is_integrity(), "{err}");
+        }
+        assert!(m.clone().set_retention(0).is_err());
+        assert!(m.set_retention(MAX_RETENTION_DAYS).is_ok());
+    }
+}

@@ -1,0 +1,405 @@
+//! Double encryption (R-B4): an [`ObjectStore`] wrapper that puts every object it stores under
+//! the infrastructure layer ([`InfraKey::encrypt_object`], chunked ChaCha20-Poly1305 with an
+//! independent key), and decrypts on the way out.
+//!
+//! One concern per wrapper: this one only encrypts. It sits between the account's object view
+//! and the backend, so segments (already Parquet-encrypted) and manifests (already sealed) are
+//! encrypted a second time with another algorithm and another key.
+//!
+//! Range reads fetch the 40-byte header, then only the chunks that cover the range, and decrypt
+//! those. `head` and listings report plaintext sizes: a listing computes them from the stored
+//! size and the account's chunk size (fixed at creation); reads check the header's chunk size.
+
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::{self, BoxStream, StreamExt};
+use logvault_crypto::infra::{CHUNK_TAG_LEN, HEADER_LEN};
+use logvault_crypto::{CryptoError, InfraHeader, InfraKey};
+use object_store::path::Path;
+use object_store::{
+    CopyMode, CopyOptions, GetOptions, GetRange, GetResult, GetResultPayload, ListResult,
+    MultipartUpload, ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutMultipartOptions,
+    PutOptions, PutPayload, PutResult, UploadPart,
+};
+
+const STORE: &str = "InfraEncryption";
+
+/// Objects larger than this are encrypted and decrypted on the blocking pool.
+const INLINE_LIMIT: usize = 256 * 1024;
+
+/// An object store whose objects are encrypted by the infrastructure layer.
+#[derive(Debug)]
+pub struct InfraEncryptedStore {
+    inner: Arc<dyn ObjectStore>,
+    key: Arc<InfraKey>,
+    chunk_size: u32,
+}
+
+impl InfraEncryptedStore {
+    /// Wraps `inner`: objects are encrypted under `key` in chunks of `chunk_size` bytes.
+    pub fn new(inner: Arc<dyn ObjectStore>, key: Arc<InfraKey>, chunk_size: u32) -> Self {
+        Self {
+            inner,
+            key,
+            chunk_size,
+        }
+    }
+
+    async fn encrypt(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+    ) -> object_store::Result<PutPayload> {
+        let key = self.key.clone();
+        let loc = location.to_string();
+        let chunk = self.chunk_size;
+        let plain = Bytes::from(payload);
+        let ct = on_cpu(plain.len(), move || key.encrypt_object(&loc, &plain, chunk)).await?;
+        Ok(PutPayload::from(ct))
+    }
+
+    /// Reads and checks the header of `location`, with the preconditions of `options`.
+    async fn header(
+        &self,
+        location: &Path,
+        options: &GetOptions,
+    ) -> object_store::Result<(InfraHeader, ObjectMeta)> {
+        let opts = GetOptions {
+            range: Some(GetRange::Bounded(0..HEADER_LEN as u64)),
+            head: false,
+            ..options.clone()
+        };
+        let got = match self.inner.get_opts(location, opts).await {
+            Ok(got) => got,
+            Err(
+                e @ (object_store::Error::NotFound { .. }
+                | object_store::Error::Precondition { .. }
+                | object_store::Error::NotModified { .. }),
+            ) => return Err(e),
+            // An empty object has no range 0..40: report it as the truncation it is.
+            Err(e) => match self.inner.head(location).await {
+                Ok(meta) if meta.size < HEADER_LEN as u64 => {
+                    return Err(crypto_error(CryptoError::Integrity {
+                        context: format!(
+                            "infrastructure layer of {location}: object of {} bytes has no header",
+                            meta.size
+                        ),
+                    }));
+                }
+                _ => return Err(e),
+            },
+        };
+        let meta = got.meta.clone();
+        let bytes = got.bytes().await?;
+        let loc = location.to_string();
+        let header = InfraHeader::parse(&bytes, &loc).map_err(crypto_error)?;
+        if header.chunk_size != self.chunk_size {
+            return Err(crypto_error(CryptoError::Integrity {
+                context: format!(
+                    "infrastructure layer of {location}: chunk size {} differs from the account's {}",
+                    header.chunk_size, self.chunk_size
+                ),
+            }));
+        }
+        if header.object_len() != meta.size {
+            return Err(crypto_error(CryptoError::Integrity {
+                context: format!(
+                    "infrastructure layer of {location}: object is {} bytes, header says {}",
+                    meta.size,
+                    header.object_len()
+                ),
+            }));
+        }
+        Ok((header, meta))
+    }
+
+    /// Decrypts the plaintext `ranges` of `location`, fetching only the chunks they cover.
+    async fn read_ranges(
+        &self,
+        location: &Path,
+        header: &InfraHeader,
+        ranges: &[Range<u64>],
+    ) -> object_store::Result<Vec<Bytes>> {
+        let plans: Vec<_> = ranges.iter().map(|r| header.chunks_for(r)).collect();
+        let wanted: Vec<Range<u64>> = plans
+            .iter()
+            .filter(|(chunks, _)| !chunks.is_empty())
+            .map(|(_, bytes)| bytes.clone())
+            .collect();
+        let mut fetched = self.inner.get_ranges(location, &wanted).await?.into_iter();
+        let mut out = Vec::with_capacity(ranges.len());
+        for (range, (chunks, _)) in ranges.iter().zip(plans) {
+            if chunks.is_empty() {
+                out.push(Bytes::new());
+                continue;
+            }
+            let cipher = fetched.next().ok_or_else(|| {
+                crypto_error(CryptoError::Integrity {
+                    context: format!("infrastructure layer of {location}: short read"),
+                })
+            })?;
+            let key = self.key.clone();
+            let loc = location.to_string();
+            let head = header.clone();
+            let first = chunks.start;
+            let plain = on_cpu(cipher.len(), move || {
+                key.decrypt_chunks(&loc, &head, chunks, &cipher)
+            })
+            .await?;
+            let offset = usize::try_from(range.start - first * u64::from(header.chunk_size))
+                .unwrap_or(usize::MAX);
+            let end = range.end.min(header.plaintext_len);
+            let len = usize::try_from(end.saturating_sub(range.start)).unwrap_or(usize::MAX);
+            let piece = plain
+                .get(offset..offset.saturating_add(len))
+                .ok_or_else(|| {
+                    crypto_error(CryptoError::Integrity {
+                        context: format!("infrastructure layer of {location}: chunk too short"),
+                    })
+                })?;
+            out.push(Bytes::copy_from_slice(piece));
+        }
+        Ok(out)
+    }
+
+    fn sizes(&self) -> PlainSizes {
+        PlainSizes {
+            chunk_size: self.chunk_size,
+        }
+    }
+}
+
+impl fmt::Display for InfraEncryptedStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "InfraEncrypted({})", self.inner)
+    }
+}
+
+#[async_trait]
+impl ObjectStore for InfraEncryptedStore {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
+        let payload = self.encrypt(location, payload).await?;
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        // The infrastructure header holds the total length, so parts are gathered in memory and
+        // the object is encrypted and stored in one put on completion.
+        Ok(Box::new(BufferedUpload {
+            store: Arc::new(Self {
+                inner: self.inner.clone(),
+                key: self.key.clone(),
+                chunk_size: self.chunk_size,
+            }),
+            location: location.clone(),
+            opts: Some(opts),
+            parts: Vec::new(),
+        }))
+    }
+
+    async fn get_opts(
+        &self,
+        location: &Path,
+        options: GetOptions,
+    ) -> object_store::Result<GetResult> {
+        let (header, meta) = self.header(location, &options).await?;
+        let meta = ObjectMeta {
+            size: header.plaintext_len,
+            ..meta
+        };
+        if options.head {
+            return Ok(GetResult {
+                payload: GetResultPayload::Stream(stream::empty().boxed()),
+                range: 0..0,
+                meta,
+                attributes: Default::default(),
+            });
+        }
+        let range = match &options.range {
+            Some(r) => {
+                r.as_range(header.plaintext_len)
+                    .map_err(|e| object_store::Error::Generic {
+                        store: STORE,
+                        source: Box::new(e),
+                    })?
+            }
+            None => 0..header.plaintext_len,
+        };
+        let bytes = if range.is_empty() {
+            Bytes::new()
+        } else {
+            let mut got = self
+                .read_ranges(location, &header, std::slice::from_ref(&range))
+                .await?;
+            got.pop().unwrap_or_default()
+        };
+        Ok(GetResult {
+            payload: GetResultPayload::Stream(stream::once(async move { Ok(bytes) }).boxed()),
+            range,
+            meta,
+            attributes: Default::default(),
+        })
+    }
+
+    async fn get_ranges(
+        &self,
+        location: &Path,
+        ranges: &[Range<u64>],
+    ) -> object_store::Result<Vec<Bytes>> {
+        let (header, _) = self.header(location, &GetOptions::default()).await?;
+        for r in ranges {
+            if r.start > r.end || r.end > header.plaintext_len {
+                return Err(object_store::Error::Generic {
+                    store: STORE,
+                    source: format!(
+                        "range {}..{} is out of bounds for {location} of {} bytes",
+                        r.start, r.end, header.plaintext_len
+                    )
+                    .into(),
+                });
+            }
+        }
+        self.read_ranges(location, &header, ranges).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<Path>>,
+    ) -> BoxStream<'static, object_store::Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        let sizes = self.sizes();
+        self.inner
+            .list(prefix)
+            .map(move |m| m.map(|m| sizes.meta(m)))
+            .boxed()
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
+        let mut listed = self.inner.list_with_delimiter(prefix).await?;
+        listed.objects = listed
+            .objects
+            .into_iter()
+            .map(|m| self.sizes().meta(m))
+            .collect();
+        Ok(listed)
+    }
+
+    async fn copy_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: CopyOptions,
+    ) -> object_store::Result<()> {
+        // Objects are bound to their location: a copy is decrypted and encrypted again.
+        let plain = self.get(from).await?.bytes().await?;
+        let mode = match options.mode {
+            CopyMode::Overwrite => PutMode::Overwrite,
+            CopyMode::Create => PutMode::Create,
+        };
+        let opts = PutOptions {
+            mode,
+            extensions: options.extensions,
+            ..PutOptions::default()
+        };
+        self.put_opts(to, PutPayload::from(plain), opts)
+            .await
+            .map(|_| ())
+    }
+}
+
+/// Plaintext sizes from stored sizes, for objects written with one chunk size.
+#[derive(Clone, Copy)]
+struct PlainSizes {
+    chunk_size: u32,
+}
+
+impl PlainSizes {
+    fn meta(self, mut meta: ObjectMeta) -> ObjectMeta {
+        let header = HEADER_LEN as u64;
+        let tag = CHUNK_TAG_LEN as u64;
+        let body = meta.size.saturating_sub(header);
+        let chunks = body.div_ceil(u64::from(self.chunk_size) + tag);
+        meta.size = body.saturating_sub(chunks * tag);
+        meta
+    }
+}
+
+#[derive(Debug)]
+struct BufferedUpload {
+    store: Arc<InfraEncryptedStore>,
+    location: Path,
+    opts: Option<PutMultipartOptions>,
+    parts: Vec<PutPayload>,
+}
+
+#[async_trait]
+impl MultipartUpload for BufferedUpload {
+    fn put_part(&mut self, data: PutPayload) -> UploadPart {
+        self.parts.push(data);
+        Box::pin(async { Ok(()) })
+    }
+
+    async fn complete(&mut self) -> object_store::Result<PutResult> {
+        let mut all = Vec::with_capacity(self.parts.iter().map(PutPayload::content_length).sum());
+        for part in self.parts.drain(..) {
+            for chunk in part.iter() {
+                all.extend_from_slice(chunk);
+            }
+        }
+        let opts = self.opts.take().unwrap_or_default();
+        let opts = PutOptions {
+            tags: opts.tags,
+            attributes: opts.attributes,
+            extensions: opts.extensions,
+            ..PutOptions::default()
+        };
+        self.store
+            .put_opts(&self.location, PutPayload::from(all), opts)
+            .await
+    }
+
+    async fn abort(&mut self) -> object_store::Result<()> {
+        self.parts.clear();
+        Ok(())
+    }
+}
+
+fn crypto_error(e: CryptoError) -> object_store::Error {
+    object_store::Error::Generic {
+        store: STORE,
+        source: Box::new(e),
+    }
+}
+
+/// Runs a CPU-bound crypto step inline for small objects, on the blocking pool for large ones.
+async fn on_cpu<F>(len: usize, f: F) -> object_store::Result<Vec<u8>>
+where
+    F: FnOnce() -> Result<Vec<u8>, CryptoError> + Send + 'static,
+{
+    if len <= INLINE_LIMIT || tokio::runtime::Handle::try_current().is_err() {
+        return f().map_err(crypto_error);
+    }
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| object_store::Error::Generic {
+            store: STORE,
+            source: Box::new(e),
+        })?
+        .map_err(crypto_error)
+}

@@ -1,0 +1,124 @@
+//! Retention (R-K1): segments whose every row is older than the table's retention are purged,
+//! including segments whose customer key is revoked.
+//!
+//! Purging needs no customer key: the catalog is under the service key, and a segment is
+//! deleted by path from the storage root, without opening or decrypting it. A segment is first
+//! removed from the catalog, then deleted; a crash in between leaves an unreferenced file that
+//! no query can reach, never a catalog entry pointing at nothing.
+
+use chrono::{DateTime, Duration, Utc};
+use object_store::ObjectStoreExt;
+
+use crate::StoreError;
+use crate::catalog::Manifest;
+use crate::layout::{AccountId, SegmentId};
+use crate::store::Store;
+
+/// A segment removed by retention.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PurgedSegment {
+    /// The workspace.
+    pub workspace: String,
+    /// The table.
+    pub table: String,
+    /// The segment.
+    pub segment: SegmentId,
+    /// The storage account it was in.
+    pub account: AccountId,
+    /// Its rows.
+    pub rows: u64,
+    /// Its bytes.
+    pub bytes: u64,
+    /// Its newest `TimeGenerated`.
+    pub max_time: DateTime<Utc>,
+}
+
+/// What a purge did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PurgeReport {
+    /// The segments removed, table by table.
+    pub purged: Vec<PurgedSegment>,
+    /// The tables looked at.
+    pub tables_checked: usize,
+}
+
+impl PurgeReport {
+    /// Rows removed in total.
+    pub fn rows(&self) -> u64 {
+        self.purged.iter().map(|p| p.rows).sum()
+    }
+}
+
+/// The oldest `TimeGenerated` a table with `retention_days` keeps at `now`.
+pub fn retention_cutoff(now: DateTime<Utc>, retention_days: u32) -> DateTime<Utc> {
+    now - Duration::days(i64::from(retention_days))
+}
+
+/// The segments of `manifest` entirely older than its retention at `now`.
+pub fn expired(manifest: &Manifest, now: DateTime<Utc>) -> Vec<SegmentId> {
+    let cutoff = retention_cutoff(now, manifest.retention_days);
+    manifest
+        .segments
+        .iter()
+        .filter(|s| s.max_time < cutoff)
+        .map(|s| s.id)
+        .collect()
+}
+
+impl Store {
+    /// Purges the segments of one table that are past its retention, at the store clock's now.
+    ///
+    /// # Errors
+    /// Catalog errors (the service key must be available) or storage errors deleting.
+    pub async fn purge_table(
+        &self,
+        workspace: &str,
+        table: &str,
+    ) -> Result<Vec<PurgedSegment>, StoreError> {
+        let now = self.clock().now();
+        let manifest = self.catalog().manifest(workspace, table).await?;
+        let ids = expired(&manifest, now);
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.catalog()
+            .remove_segments(workspace, table, now, &ids)
+            .await?;
+        let mut purged = Vec::with_capacity(ids.len());
+        for entry in manifest.segments.iter().filter(|s| ids.contains(&s.id)) {
+            let loc = manifest.location(entry);
+            match self.root().delete(&loc.root_path()).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(StoreError::storage(format!("segment {loc}"), &e)),
+            }
+            tracing::info!(segment = %loc, max_time = %entry.max_time, "purged by retention");
+            purged.push(PurgedSegment {
+                workspace: workspace.to_owned(),
+                table: table.to_owned(),
+                segment: entry.id,
+                account: entry.account.clone(),
+                rows: entry.rows,
+                bytes: entry.bytes,
+                max_time: entry.max_time,
+            });
+        }
+        Ok(purged)
+    }
+
+    /// Purges every table of every workspace in the catalog.
+    ///
+    /// # Errors
+    /// As [`Store::purge_table`]; stops at the first table that fails.
+    pub async fn purge_expired(&self) -> Result<PurgeReport, StoreError> {
+        let mut report = PurgeReport::default();
+        for workspace in self.catalog().workspaces().await? {
+            for table in self.catalog().tables(&workspace).await? {
+                report.tables_checked += 1;
+                report
+                    .purged
+                    .extend(self.purge_table(&workspace, &table).await?);
+            }
+        }
+        Ok(report)
+    }
+}

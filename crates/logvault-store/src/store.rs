@@ -1,0 +1,420 @@
+//! The store: a storage root, its accounts, the keyring, the catalog and the account router,
+//! wired together.
+
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use arrow::array::RecordBatch;
+use datafusion::prelude::SessionContext;
+use logvault_core::SharedClock;
+use logvault_kms::KeyVault;
+use object_store::ObjectStore;
+
+use crate::StoreError;
+use crate::account::{self, NewAccount, StorageAccount};
+use crate::catalog::{Catalog, KeyScheme, Manifest, SegmentEntry};
+use crate::factory::{ENCRYPTION_FACTORY_ID, SegmentEncryptionFactory};
+use crate::keyring::{AekRecord, KekBinding, Keyring, KeyringConfig};
+use crate::layout::{AccountId, SegmentId, SegmentLocation};
+use crate::router::AccountRouter;
+use crate::segment::{self, SegmentOptions};
+
+/// The URL under which [`Store::register`] puts the account router in DataFusion.
+pub const STORAGE_URL: &str = "logvault://storage/";
+
+/// Settings of a store.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// The keyring's cache settings.
+    pub keyring: KeyringConfig,
+    /// How segments are encoded.
+    pub segments: SegmentOptions,
+    /// Plaintext bytes per infrastructure chunk for accounts created with double encryption.
+    pub infra_chunk_size: u32,
+    /// Whether the service account uses double encryption when this store creates it.
+    pub service_double_encryption: bool,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            keyring: KeyringConfig::default(),
+            segments: SegmentOptions::default(),
+            infra_chunk_size: logvault_crypto::infra::DEFAULT_CHUNK_SIZE,
+            service_double_encryption: false,
+        }
+    }
+}
+
+/// The encrypted columnar store.
+#[derive(Debug)]
+pub struct Store {
+    root: Arc<dyn ObjectStore>,
+    keyring: Arc<Keyring>,
+    service: RwLock<KekBinding>,
+    config: StoreConfig,
+    clock: SharedClock,
+    accounts: RwLock<HashMap<AccountId, Arc<StorageAccount>>>,
+    router: Arc<AccountRouter>,
+    catalog: Catalog,
+}
+
+impl Store {
+    /// Opens the store at `root`, creating the service account (its key wrapped by `service`,
+    /// the service key) on first use.
+    ///
+    /// # Errors
+    /// Storage errors, vault errors wrapping or unwrapping the service account's key, or a
+    /// service account of an unknown format.
+    pub async fn open(
+        root: Arc<dyn ObjectStore>,
+        vault: Arc<dyn KeyVault>,
+        service: KekBinding,
+        config: StoreConfig,
+        clock: SharedClock,
+    ) -> Result<Self, StoreError> {
+        let keyring = Arc::new(Keyring::new(
+            root.clone(),
+            vault,
+            clock.clone(),
+            config.keyring.clone(),
+        ));
+        let id = AccountId::service();
+        let service_account = match account::open(&root, &keyring, &id, None).await {
+            Ok(a) => a,
+            Err(StoreError::AccountNotFound { .. }) => {
+                let new = NewAccount {
+                    id: &id,
+                    binding: &service,
+                    service: &service,
+                    double_encryption: config.service_double_encryption,
+                    chunk_size: config.infra_chunk_size,
+                    now: clock.now(),
+                };
+                match account::create(&root, &keyring, new).await {
+                    Ok(a) => a,
+                    // Another process created it first.
+                    Err(StoreError::AccountExists { .. }) => {
+                        account::open(&root, &keyring, &id, None).await?
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        };
+        let service_account = Arc::new(service_account);
+        let router = Arc::new(AccountRouter::new());
+        router.insert(id.as_str(), service_account.objects().clone());
+        let catalog = Catalog::new(service_account.objects().clone(), keyring.clone());
+        let accounts = RwLock::new(HashMap::from([(id, service_account)]));
+        Ok(Self {
+            root,
+            keyring,
+            service: RwLock::new(service),
+            config,
+            clock,
+            accounts,
+            router,
+            catalog,
+        })
+    }
+
+    /// The keyring (account keys and their cache).
+    pub fn keyring(&self) -> &Arc<Keyring> {
+        &self.keyring
+    }
+
+    /// The catalog.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The storage root.
+    pub fn root(&self) -> &Arc<dyn ObjectStore> {
+        &self.root
+    }
+
+    /// The clock the store reads time from.
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// The service key binding.
+    pub fn service_binding(&self) -> KekBinding {
+        self.service
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// An open account.
+    pub fn account(&self, id: &AccountId) -> Option<Arc<StorageAccount>> {
+        self.accounts
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(id)
+            .cloned()
+    }
+
+    fn remember(&self, account: StorageAccount) -> Arc<StorageAccount> {
+        let account = Arc::new(account);
+        self.router
+            .insert(account.id().as_str(), account.objects().clone());
+        self.accounts
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(account.id().clone(), account.clone());
+        account
+    }
+
+    /// Creates a storage account whose key is wrapped by `binding` (a cluster's customer key),
+    /// with double encryption on or off for good.
+    ///
+    /// # Errors
+    /// [`StoreError::AccountExists`]; vault errors wrapping the keys; storage errors.
+    pub async fn create_account(
+        &self,
+        id: &AccountId,
+        binding: &KekBinding,
+        double_encryption: bool,
+    ) -> Result<Arc<StorageAccount>, StoreError> {
+        let service = self.service_binding();
+        let new = NewAccount {
+            id,
+            binding,
+            service: &service,
+            double_encryption,
+            chunk_size: self.config.infra_chunk_size,
+            now: self.clock.now(),
+        };
+        let account = account::create(&self.root, &self.keyring, new)
+            .await
+            .map_err(|e| match e {
+                StoreError::AccountKeyExists { account } => StoreError::AccountExists { account },
+                e => e,
+            })?;
+        Ok(self.remember(account))
+    }
+
+    /// Opens an existing storage account. With `double_encryption` given, refuses an account
+    /// created with the other setting. Opening needs no customer key (only the service key, for
+    /// a double-encrypted account's infrastructure key).
+    ///
+    /// # Errors
+    /// [`StoreError::AccountNotFound`], [`StoreError::DoubleEncryptionMismatch`], storage or
+    /// format errors.
+    pub async fn open_account(
+        &self,
+        id: &AccountId,
+        double_encryption: Option<bool>,
+    ) -> Result<Arc<StorageAccount>, StoreError> {
+        if let Some(open) = self.account(id) {
+            if let Some(requested) = double_encryption
+                && requested != open.double_encryption()
+            {
+                return Err(StoreError::DoubleEncryptionMismatch {
+                    account: id.to_string(),
+                    stored: open.double_encryption(),
+                    requested,
+                });
+            }
+            return Ok(open);
+        }
+        let account = account::open(&self.root, &self.keyring, id, double_encryption).await?;
+        Ok(self.remember(account))
+    }
+
+    async fn opened(&self, id: &AccountId) -> Result<Arc<StorageAccount>, StoreError> {
+        match self.account(id) {
+            Some(a) => Ok(a),
+            None => self.open_account(id, None).await,
+        }
+    }
+
+    /// Rotation (R-B7): re-wraps the account's key with `binding` (a new key or key version).
+    /// Segments are not touched.
+    ///
+    /// # Errors
+    /// As [`Keyring::rewrap_aek`].
+    pub async fn rotate_account_key(
+        &self,
+        id: &AccountId,
+        binding: &KekBinding,
+    ) -> Result<AekRecord, StoreError> {
+        self.keyring.rewrap_aek(id, binding).await
+    }
+
+    /// Rotation of the service key: re-wraps the service account's key and the infrastructure
+    /// key of every double-encrypted account with `binding`, which then wraps the keys of
+    /// accounts created later. No data is touched.
+    ///
+    /// # Errors
+    /// Vault errors (the current service key version must still unwrap), storage errors.
+    pub async fn rotate_service_key(&self, binding: &KekBinding) -> Result<AekRecord, StoreError> {
+        let record = self
+            .keyring
+            .rewrap_aek(&AccountId::service(), binding)
+            .await?;
+        for id in self.account_ids().await? {
+            if let Some(meta) = account::read_meta(&self.root, &id).await?
+                && meta.double_encryption
+            {
+                self.keyring.rewrap_infra_key(&id, binding).await?;
+            }
+        }
+        *self.service.write().unwrap_or_else(PoisonError::into_inner) = binding.clone();
+        Ok(record)
+    }
+
+    /// The ids of every storage account under the root (open or not).
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn account_ids(&self) -> Result<Vec<AccountId>, StoreError> {
+        let listed = self
+            .root
+            .list_with_delimiter(None)
+            .await
+            .map_err(|e| StoreError::storage("storage root", &e))?;
+        let mut ids: Vec<AccountId> = listed
+            .common_prefixes
+            .iter()
+            .filter_map(|p| AccountId::parse(p.as_ref()).ok())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Writes `batches` as one encrypted segment of `workspace`/`table` in `account`, under the
+    /// account's key (which may call the vault). The segment is not in the catalog yet: see
+    /// [`Store::append`].
+    ///
+    /// # Errors
+    /// Invalid names or data, key errors, encoding or storage errors.
+    pub async fn write_segment(
+        &self,
+        account: &AccountId,
+        workspace: &str,
+        table: &str,
+        batches: Vec<RecordBatch>,
+    ) -> Result<SegmentEntry, StoreError> {
+        let loc = SegmentLocation::new(account.clone(), workspace, table, SegmentId::generate())?;
+        let acct = self.opened(account).await?;
+        let aek = self.keyring.aek(account).await?;
+        let record = match self.keyring.cached_record(account) {
+            Some(r) => r,
+            None => self.keyring.latest_record(account).await?,
+        };
+        let written = segment::write(
+            acct.objects(),
+            &loc,
+            &aek,
+            record.epoch,
+            batches,
+            &self.config.segments,
+        )
+        .await?;
+        Ok(SegmentEntry {
+            id: loc.segment,
+            account: account.clone(),
+            min_time: written.min_time,
+            max_time: written.max_time,
+            rows: written.rows,
+            bytes: written.bytes,
+            schema: written.schema,
+            key_scheme: key_scheme(account, &record),
+            epoch: record.epoch,
+            created: self.clock.now(),
+        })
+    }
+
+    /// Writes `batches` as a segment and adds it to the table's catalog.
+    ///
+    /// # Errors
+    /// As [`Store::write_segment`] and [`Catalog::add_segments`].
+    pub async fn append(
+        &self,
+        account: &AccountId,
+        workspace: &str,
+        table: &str,
+        batches: Vec<RecordBatch>,
+    ) -> Result<(SegmentEntry, Manifest), StoreError> {
+        let entry = self
+            .write_segment(account, workspace, table, batches)
+            .await?;
+        let manifest = self
+            .catalog
+            .add_segments(workspace, table, self.clock.now(), vec![entry.clone()])
+            .await?;
+        Ok((entry, manifest))
+    }
+
+    /// Reads and decrypts one segment (all columns, or the named ones).
+    ///
+    /// # Errors
+    /// [`StoreError::Integrity`] naming the segment if it does not authenticate;
+    /// [`StoreError::SegmentNotFound`]; key errors; [`StoreError::UnsupportedFormat`].
+    pub async fn read_segment(
+        &self,
+        loc: &SegmentLocation,
+        columns: Option<Vec<String>>,
+    ) -> Result<Vec<RecordBatch>, StoreError> {
+        let acct = self.opened(&loc.account).await?;
+        let aek = self.keyring.aek(&loc.account).await?;
+        let epoch = self
+            .keyring
+            .cached_record(&loc.account)
+            .map_or(crate::keyring::CURRENT_AEK_EPOCH, |r| r.epoch);
+        segment::read(acct.objects(), loc, &aek, epoch, columns).await
+    }
+
+    /// The account router, to register as DataFusion's object store for [`STORAGE_URL`].
+    pub fn router(&self) -> Arc<AccountRouter> {
+        self.router.clone()
+    }
+
+    /// The encryption factory, to register with DataFusion's runtime.
+    pub fn encryption_factory(&self) -> Arc<SegmentEncryptionFactory> {
+        Arc::new(SegmentEncryptionFactory::new(self.keyring.clone()))
+    }
+
+    /// Registers the account router at [`STORAGE_URL`] and the encryption factory (as
+    /// [`ENCRYPTION_FACTORY_ID`]) in a DataFusion session.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidUrl`] never in practice ([`STORAGE_URL`] is constant).
+    pub fn register(&self, ctx: &SessionContext) -> Result<(), StoreError> {
+        let url = url::Url::parse(STORAGE_URL).map_err(|e| StoreError::InvalidUrl {
+            url: STORAGE_URL.to_owned(),
+            reason: e.to_string(),
+        })?;
+        ctx.register_object_store(&url, self.router.clone());
+        ctx.runtime_env()
+            .register_parquet_encryption_factory(ENCRYPTION_FACTORY_ID, self.encryption_factory());
+        Ok(())
+    }
+
+    /// The URL of a segment as DataFusion sees it once [`Store::register`] was called.
+    pub fn segment_url(loc: &SegmentLocation) -> String {
+        format!("{STORAGE_URL}{}", loc.routed_path())
+    }
+}
+
+fn key_scheme(account: &AccountId, record: &AekRecord) -> KeyScheme {
+    let version = record
+        .wrapped_by
+        .version
+        .clone()
+        .unwrap_or_else(|| "latest".to_owned());
+    match account.cluster_name() {
+        None => KeyScheme::Service {
+            key_version: version,
+        },
+        Some(cluster) => KeyScheme::Customer {
+            cluster: cluster.to_owned(),
+            vault: record.wrapped_by.vault.clone(),
+            key: record.wrapped_by.name.clone(),
+            key_version: version,
+        },
+    }
+}

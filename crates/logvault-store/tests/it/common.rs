@@ -1,0 +1,419 @@
+//! Test support: an in-memory fake key vault that can be told to fail, log-like data, and a
+//! store in a temporary directory.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arrow::array::{Int64Array, RecordBatch, StringArray, TimestampNanosecondArray};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use logvault_core::TestClock;
+use logvault_crypto::{Key256, SecretBytes, aead};
+use logvault_kms::{
+    KeyProperties, KeyRef, KeyType, KeyVault, KeyVersionProperties, PrincipalId, VaultError,
+    VaultErrorKind, VaultProperties, WrappedKey,
+};
+use logvault_store::{AccountId, KekBinding, Store, StoreConfig, local_root};
+
+/// A vault holding AES keys in memory. Failures can be injected per key (and version).
+#[derive(Debug, Default)]
+pub(crate) struct FakeVault {
+    keys: Mutex<HashMap<(String, String), Vec<Key256>>>,
+    failures: Mutex<HashMap<(String, Option<String>), VaultErrorKind>>,
+    unwraps: AtomicUsize,
+}
+
+impl FakeVault {
+    /// Adds a new version of `vault/name` and returns its version id ("1", "2", ...).
+    pub(crate) fn add_version(&self, vault: &str, name: &str) -> String {
+        let mut keys = self.keys.lock().unwrap();
+        let versions = keys.entry((vault.into(), name.into())).or_default();
+        versions.push(Key256::generate().unwrap());
+        versions.len().to_string()
+    }
+
+    /// Makes every call on `name` (or only on `version` of it) fail with `kind`; `None` heals.
+    pub(crate) fn fail(&self, name: &str, version: Option<&str>, kind: Option<VaultErrorKind>) {
+        let key = (name.to_owned(), version.map(str::to_owned));
+        let mut failures = self.failures.lock().unwrap();
+        match kind {
+            Some(k) => {
+                failures.insert(key, k);
+            }
+            None => {
+                failures.remove(&key);
+            }
+        }
+    }
+
+    /// How many unwraps were asked for.
+    pub(crate) fn unwraps(&self) -> usize {
+        self.unwraps.load(Ordering::SeqCst)
+    }
+
+    fn check(
+        &self,
+        vault: &str,
+        name: &str,
+        version: &str,
+        principal: &PrincipalId,
+    ) -> Result<(), VaultError> {
+        let failures = self.failures.lock().unwrap();
+        let kind = failures
+            .get(&(name.to_owned(), Some(version.to_owned())))
+            .or_else(|| failures.get(&(name.to_owned(), None)));
+        let (vault, key, version) = (vault.to_owned(), name.to_owned(), version.to_owned());
+        match kind {
+            None => Ok(()),
+            Some(kind) => Err(match kind {
+                VaultErrorKind::NotFound => VaultError::KeyNotFound {
+                    vault,
+                    key,
+                    version,
+                },
+                VaultErrorKind::Forbidden => VaultError::Forbidden {
+                    vault,
+                    principal: principal.to_string(),
+                    permission: "unwrapKey".into(),
+                },
+                VaultErrorKind::Disabled => VaultError::Disabled {
+                    vault,
+                    key,
+                    version,
+                },
+                VaultErrorKind::Deleted => VaultError::Deleted {
+                    vault,
+                    key,
+                    purge_date: "later".into(),
+                },
+                VaultErrorKind::NotRecoverable => VaultError::NotRecoverable {
+                    vault,
+                    key,
+                    reason: "no purge protection".into(),
+                },
+                VaultErrorKind::BadRequest => VaultError::BadRequest {
+                    vault,
+                    reason: "bad".into(),
+                },
+                VaultErrorKind::Transient => VaultError::Transient {
+                    vault,
+                    reason: "connection refused".into(),
+                },
+                VaultErrorKind::Internal => VaultError::Internal {
+                    vault,
+                    reason: "broken".into(),
+                },
+            }),
+        }
+    }
+
+    fn aad(vault: &str, name: &str, version: &str) -> Vec<u8> {
+        format!("fake/{vault}/{name}/{version}").into_bytes()
+    }
+}
+
+#[async_trait]
+impl KeyVault for FakeVault {
+    async fn vault_properties(
+        &self,
+        _principal: &PrincipalId,
+        key: &KeyRef,
+    ) -> Result<VaultProperties, VaultError> {
+        Ok(VaultProperties {
+            name: key.vault.clone(),
+            uri: format!("https://{}.vault.local", key.vault),
+            region: "local".into(),
+            tenant: "local".into(),
+            soft_delete: true,
+            purge_protection: true,
+        })
+    }
+
+    async fn get_key(
+        &self,
+        _principal: &PrincipalId,
+        key: &KeyRef,
+    ) -> Result<KeyProperties, VaultError> {
+        let keys = self.keys.lock().unwrap();
+        let versions = keys
+            .get(&(key.vault.clone(), key.name.clone()))
+            .ok_or_else(|| VaultError::KeyNotFound {
+                vault: key.vault.clone(),
+                key: key.name.clone(),
+                version: key.version_or_latest().into(),
+            })?;
+        Ok(KeyProperties {
+            name: key.name.clone(),
+            vault: key.vault.clone(),
+            kid: format!(
+                "https://{}.vault.local/keys/{}/{}",
+                key.vault,
+                key.name,
+                versions.len()
+            ),
+            kty: KeyType::Oct,
+            size: 256,
+            enabled: true,
+            version: versions.len().to_string(),
+            versions: (1..=versions.len())
+                .map(|v| KeyVersionProperties {
+                    version: v.to_string(),
+                    enabled: true,
+                    created: Utc::now(),
+                })
+                .collect(),
+            deleted: None,
+        })
+    }
+
+    async fn wrap_key(
+        &self,
+        principal: &PrincipalId,
+        key: &KeyRef,
+        plaintext: &SecretBytes,
+    ) -> Result<WrappedKey, VaultError> {
+        let keys = self.keys.lock().unwrap();
+        let versions = keys
+            .get(&(key.vault.clone(), key.name.clone()))
+            .ok_or_else(|| VaultError::KeyNotFound {
+                vault: key.vault.clone(),
+                key: key.name.clone(),
+                version: key.version_or_latest().into(),
+            })?;
+        let version = key
+            .version
+            .clone()
+            .unwrap_or_else(|| versions.len().to_string());
+        self.check(&key.vault, &key.name, &version, principal)?;
+        let index: usize = version.parse().unwrap();
+        let kek = &versions[index - 1];
+        let value =
+            aead::seal_secret(kek, &Self::aad(&key.vault, &key.name, &version), plaintext).unwrap();
+        Ok(WrappedKey {
+            vault: key.vault.clone(),
+            key: key.name.clone(),
+            version,
+            alg: "A256GCM".into(),
+            value,
+        })
+    }
+
+    async fn unwrap_key(
+        &self,
+        principal: &PrincipalId,
+        wrapped: &WrappedKey,
+    ) -> Result<SecretBytes, VaultError> {
+        self.unwraps.fetch_add(1, Ordering::SeqCst);
+        self.check(&wrapped.vault, &wrapped.key, &wrapped.version, principal)?;
+        let keys = self.keys.lock().unwrap();
+        let versions = keys
+            .get(&(wrapped.vault.clone(), wrapped.key.clone()))
+            .ok_or_else(|| VaultError::KeyNotFound {
+                vault: wrapped.vault.clone(),
+                key: wrapped.key.clone(),
+                version: wrapped.version.clone(),
+            })?;
+        let kek = &versions[wrapped.version.parse::<usize>().unwrap() - 1];
+        aead::open_secret(
+            kek,
+            &Self::aad(&wrapped.vault, &wrapped.key, &wrapped.version),
+            &wrapped.value,
+            "fake unwrap",
+        )
+        .map_err(|e| VaultError::BadRequest {
+            vault: wrapped.vault.clone(),
+            reason: e.to_string(),
+        })
+    }
+}
+
+pub(crate) const SERVICE_VAULT: &str = "lv-service";
+pub(crate) const SERVICE_KEY: &str = "mmk";
+pub(crate) const CUSTOMER_VAULT: &str = "contoso";
+pub(crate) const CUSTOMER_KEY: &str = "cmk";
+pub(crate) const CLUSTER: &str = "prod1";
+pub(crate) const WS: &str = "ws-one";
+pub(crate) const TABLE: &str = "Syslog";
+
+pub(crate) fn service_binding() -> KekBinding {
+    KekBinding {
+        key: KeyRef::latest(SERVICE_VAULT, SERVICE_KEY),
+        principal: PrincipalId("logvault-service".into()),
+    }
+}
+
+pub(crate) fn customer_binding(version: Option<&str>) -> KekBinding {
+    KekBinding {
+        key: KeyRef {
+            vault: CUSTOMER_VAULT.into(),
+            name: CUSTOMER_KEY.into(),
+            version: version.map(str::to_owned),
+        },
+        principal: PrincipalId("cluster-prod1-identity".into()),
+    }
+}
+
+pub(crate) fn cluster() -> AccountId {
+    AccountId::cluster(CLUSTER).unwrap()
+}
+
+pub(crate) fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap()
+}
+
+/// A store in a temporary directory, with its vault and clock.
+pub(crate) struct Harness {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) vault: Arc<FakeVault>,
+    pub(crate) clock: TestClock,
+    pub(crate) store: Store,
+    pub(crate) config: StoreConfig,
+}
+
+impl Harness {
+    pub(crate) async fn new() -> Self {
+        Self::with_config(StoreConfig::default()).await
+    }
+
+    pub(crate) async fn with_config(config: StoreConfig) -> Self {
+        let vault = Arc::new(FakeVault::default());
+        vault.add_version(SERVICE_VAULT, SERVICE_KEY);
+        vault.add_version(CUSTOMER_VAULT, CUSTOMER_KEY);
+        let dir = tempfile::tempdir().unwrap();
+        let clock = TestClock::new(t0());
+        let store = open_store(dir.path(), vault.clone(), &clock, config.clone()).await;
+        Self {
+            dir,
+            vault,
+            clock,
+            store,
+            config,
+        }
+    }
+
+    /// Another store on the same directory and vault: a second process.
+    pub(crate) async fn reopen(&self) -> Store {
+        open_store(
+            self.dir.path(),
+            self.vault.clone(),
+            &self.clock,
+            self.config.clone(),
+        )
+        .await
+    }
+
+    /// Creates the cluster's account under the customer key.
+    pub(crate) async fn cluster_account(&self, double: bool) -> AccountId {
+        let id = cluster();
+        self.store
+            .create_account(&id, &customer_binding(None), double)
+            .await
+            .unwrap();
+        id
+    }
+
+    pub(crate) fn storage(&self) -> PathBuf {
+        self.dir.path().join("storage")
+    }
+}
+
+pub(crate) async fn open_store(
+    dir: &Path,
+    vault: Arc<FakeVault>,
+    clock: &TestClock,
+    config: StoreConfig,
+) -> Store {
+    let root = local_root(&dir.join("storage")).unwrap();
+    Store::open(
+        root,
+        vault,
+        service_binding(),
+        config,
+        Arc::new(clock.clone()),
+    )
+    .await
+    .unwrap()
+}
+
+/// The log schema of the tests.
+pub(crate) fn log_schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
+        Field::new(
+            "TimeGenerated",
+            DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+            false,
+        ),
+        Field::new("Computer", DataType::Utf8, false),
+        Field::new("Severity", DataType::Utf8, false),
+        Field::new("EventId", DataType::Int64, false),
+        Field::new("Message", DataType::Utf8, true),
+    ]))
+}
+
+/// `n` log-like rows, one a second from `start`; every message carries `marker` and the row's
+/// number, so plaintext scans can look for them.
+pub(crate) fn log_batch(start: DateTime<Utc>, n: usize, marker: &str) -> RecordBatch {
+    let severities = ["info", "warning", "error", "debug"];
+    let times: Vec<i64> = (0..n)
+        .map(|i| {
+            (start + Duration::seconds(i as i64))
+                .timestamp_nanos_opt()
+                .unwrap()
+        })
+        .collect();
+    let computers: Vec<String> = (0..n).map(|i| format!("host-{:02}", i % 7)).collect();
+    let sev: Vec<&str> = (0..n).map(|i| severities[i % 4]).collect();
+    let ids: Vec<i64> = (0..n).map(|i| 4600 + (i % 40) as i64).collect();
+    let messages: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                "{marker} user login from 10.0.{}.{} row {i}",
+                i % 250,
+                i % 13
+            )
+        })
+        .collect();
+    RecordBatch::try_new(
+        log_schema(),
+        vec![
+            Arc::new(TimestampNanosecondArray::from(times).with_timezone("UTC")),
+            Arc::new(StringArray::from(computers)),
+            Arc::new(StringArray::from(sev)),
+            Arc::new(Int64Array::from(ids)),
+            Arc::new(StringArray::from(messages)),
+        ],
+    )
+    .unwrap()
+}
+
+/// Concatenates batches for comparison.
+pub(crate) fn concat(batches: &[RecordBatch]) -> RecordBatch {
+    let schema = batches[0].schema();
+    arrow::compute::concat_batches(&schema, batches).unwrap()
+}
+
+/// Every regular file under `dir`, recursively.
+pub(crate) fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Whether `needle` occurs in `haystack`.
+pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}

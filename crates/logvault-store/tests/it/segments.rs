@@ -1,0 +1,213 @@
+//! Segments round-trip under the service key and under a customer key; the wrong account key
+//! cannot read them; bad input is refused.
+
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::{DataType, Field, Schema};
+use chrono::Duration;
+use logvault_store::{AccountId, KeyScheme, SegmentLocation, StoreError};
+
+use crate::common::*;
+
+#[tokio::test]
+async fn round_trip_under_service_and_customer_keys() {
+    let h = Harness::new().await;
+    let cluster = h.cluster_account(false).await;
+    for (account, marker) in [(AccountId::service(), "svc"), (cluster.clone(), "cmk")] {
+        let batches = vec![
+            log_batch(t0(), 500, marker),
+            log_batch(t0() + Duration::hours(1), 300, marker),
+        ];
+        let (entry, manifest) = h
+            .store
+            .append(&account, WS, TABLE, batches.clone())
+            .await
+            .unwrap();
+        assert_eq!(entry.rows, 800);
+        assert_eq!(entry.min_time, t0());
+        assert_eq!(
+            entry.max_time,
+            t0() + Duration::hours(1) + Duration::seconds(299)
+        );
+        assert_eq!(entry.schema, log_schema());
+        let back = h
+            .store
+            .read_segment(&manifest.location(&entry), None)
+            .await
+            .unwrap();
+        assert_eq!(concat(&back), concat(&batches));
+    }
+    let manifest = h.store.catalog().manifest(WS, TABLE).await.unwrap();
+    assert_eq!(manifest.segments.len(), 2);
+    assert_eq!(
+        manifest.segments[0].key_scheme,
+        KeyScheme::Service {
+            key_version: "1".into()
+        }
+    );
+    assert_eq!(
+        manifest.segments[1].key_scheme,
+        KeyScheme::Customer {
+            cluster: CLUSTER.into(),
+            vault: CUSTOMER_VAULT.into(),
+            key: CUSTOMER_KEY.into(),
+            key_version: "1".into()
+        }
+    );
+    assert_eq!(manifest.segments[1].account, cluster);
+}
+
+#[tokio::test]
+async fn projection_reads_only_named_columns() {
+    let h = Harness::new().await;
+    let (entry, manifest) = h
+        .store
+        .append(
+            &AccountId::service(),
+            WS,
+            TABLE,
+            vec![log_batch(t0(), 100, "p")],
+        )
+        .await
+        .unwrap();
+    let loc = manifest.location(&entry);
+    let back = h
+        .store
+        .read_segment(&loc, Some(vec!["Computer".into(), "EventId".into()]))
+        .await
+        .unwrap();
+    let names: Vec<_> = back[0]
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    assert_eq!(names, ["Computer", "EventId"]);
+    assert_eq!(concat(&back).num_rows(), 100);
+    let err = h
+        .store
+        .read_segment(&loc, Some(vec!["Nope".into()]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::InvalidName { kind: "column", .. }),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn the_wrong_account_key_cannot_read_a_segment() {
+    // Two deployments with the same account id but their own random account keys: a segment
+    // copied from one to the other must not decrypt.
+    let a = Harness::new().await;
+    let b = Harness::new().await;
+    let (entry, manifest) = a
+        .store
+        .append(
+            &AccountId::service(),
+            WS,
+            TABLE,
+            vec![log_batch(t0(), 50, "k")],
+        )
+        .await
+        .unwrap();
+    let loc = manifest.location(&entry);
+    let rel = format!("service/objects/{}", loc.object_path());
+    let to = b.storage().join(&rel);
+    std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+    std::fs::copy(a.storage().join(&rel), &to).unwrap();
+    assert!(a.store.read_segment(&loc, None).await.is_ok());
+    let err = b.store.read_segment(&loc, None).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Integrity { segment, .. } if *segment == loc.to_string()),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_with_the_table_named() {
+    let h = Harness::new().await;
+    let svc = AccountId::service();
+    let err = h
+        .store
+        .write_segment(&svc, WS, TABLE, vec![])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::InvalidData { .. }) && err.to_string().contains(TABLE),
+        "{err}"
+    );
+
+    let empty = log_batch(t0(), 0, "e");
+    let err = h
+        .store
+        .write_segment(&svc, WS, TABLE, vec![empty])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no rows"), "{err}");
+
+    let no_time = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new(
+            "Message",
+            DataType::Utf8,
+            false,
+        )])),
+        vec![Arc::new(arrow::array::StringArray::from(vec!["x"]))],
+    )
+    .unwrap();
+    let err = h
+        .store
+        .write_segment(&svc, WS, TABLE, vec![no_time.clone()])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("TimeGenerated"), "{err}");
+
+    let err = h
+        .store
+        .write_segment(&svc, WS, TABLE, vec![log_batch(t0(), 3, "a"), no_time])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("different schemas"), "{err}");
+
+    for (ws, table) in [("../x", TABLE), (WS, "bad/table")] {
+        let err = h
+            .store
+            .write_segment(&svc, ws, table, vec![log_batch(t0(), 3, "a")])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::InvalidName { .. }), "{err}");
+    }
+
+    let missing =
+        SegmentLocation::new(svc, WS, TABLE, logvault_store::SegmentId::generate()).unwrap();
+    let err = h.store.read_segment(&missing, None).await.unwrap_err();
+    assert!(matches!(err, StoreError::SegmentNotFound { .. }), "{err}");
+
+    // An account that was never created.
+    let err = h
+        .store
+        .write_segment(&cluster(), WS, TABLE, vec![log_batch(t0(), 3, "a")])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::AccountNotFound { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn creating_an_account_twice_is_refused() {
+    let h = Harness::new().await;
+    h.cluster_account(false).await;
+    let err = h
+        .store
+        .create_account(&cluster(), &customer_binding(None), false)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::AccountExists { .. }), "{err}");
+    // From a second process too.
+    let other = h.reopen().await;
+    let err = other
+        .create_account(&cluster(), &customer_binding(None), true)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::AccountExists { .. }), "{err}");
+}
