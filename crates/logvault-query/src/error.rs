@@ -17,6 +17,17 @@ pub enum QueryError {
         /// A close table name, if any.
         suggestion: Option<String>,
     },
+    /// A storage account the workspace's data is in cannot be read: its key is revoked or
+    /// unavailable (R-G2). Nothing was read.
+    #[error("workspace {workspace} cannot be queried: {reason}")]
+    KeyUnavailable {
+        /// The workspace.
+        workspace: String,
+        /// The storage account (`service` or `cluster-<name>`).
+        account: String,
+        /// Why, naming the cluster and key.
+        reason: String,
+    },
     /// The query ran longer than its timeout.
     #[error("query timed out after {seconds}s (raise it with --timeout)")]
     Timeout {

@@ -9,9 +9,14 @@
 
 mod error;
 pub mod output;
+pub mod provider;
+pub mod prune;
+pub mod schema;
 pub mod session;
 pub mod udf;
+pub mod workspace;
 
 pub use error::QueryError;
 pub use output::{OutputLimits, OutputSummary, ResultFormat, write_results};
 pub use session::{SessionOptions, new_session};
+pub use workspace::{KeyGate, KeyringGate, WorkspaceSession};
