@@ -1,0 +1,84 @@
+//! A table's schema across its segments.
+//!
+//! Segments written before a table's schema grew have fewer columns, or a column of a narrower
+//! type. The table's schema is the union of its segments' columns, in the order they first
+//! appear; a column whose type differs between segments takes the type both widen to (the same
+//! rule as ingestion: integers and floats widen to Float64, anything else to Utf8). Every column
+//! is nullable, since older segments lack newer columns. DataFusion's Parquet reader fills missing
+//! columns with nulls and casts narrower types when it reads an older segment.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+/// The type two segments' columns widen to.
+pub fn widen(a: &DataType, b: &DataType) -> DataType {
+    use DataType as T;
+    match (a, b) {
+        _ if a == b => a.clone(),
+        (T::Null, other) | (other, T::Null) => other.clone(),
+        (x, y) if x.is_integer() && y.is_integer() => T::Int64,
+        (x, y) if x.is_numeric() && y.is_numeric() => T::Float64,
+        (T::Timestamp(_, _), T::Timestamp(_, _)) => {
+            T::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+        }
+        _ => T::Utf8,
+    }
+}
+
+/// The union of `schemas`, with conflicting types widened.
+pub fn merge<'a>(schemas: impl IntoIterator<Item = &'a SchemaRef>) -> SchemaRef {
+    let mut order: Vec<String> = Vec::new();
+    let mut fields: HashMap<String, (DataType, HashMap<String, String>)> = HashMap::new();
+    for schema in schemas {
+        for f in schema.fields() {
+            match fields.get_mut(f.name()) {
+                Some((t, _)) => *t = widen(t, f.data_type()),
+                None => {
+                    order.push(f.name().clone());
+                    fields.insert(
+                        f.name().clone(),
+                        (f.data_type().clone(), f.metadata().clone()),
+                    );
+                }
+            }
+        }
+    }
+    Arc::new(Schema::new(
+        order
+            .into_iter()
+            .filter_map(|name| {
+                fields.remove(&name).map(|(t, metadata)| {
+                    Field::new(name, t, true).with_metadata(metadata)
+                })
+            })
+            .collect::<Vec<_>>(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn union_keeps_first_order_and_widens() {
+        let a = Arc::new(Schema::new(vec![
+            Field::new("TimeGenerated", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+            Field::new("Count", DataType::Int64, false),
+            Field::new("Code", DataType::Int64, true),
+        ]));
+        let b = Arc::new(Schema::new(vec![
+            Field::new("TimeGenerated", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+            Field::new("Extra", DataType::Boolean, true),
+            Field::new("Count", DataType::Float64, true),
+            Field::new("Code", DataType::Utf8, true),
+        ]));
+        let m = merge([&a, &b]);
+        let names: Vec<_> = m.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(names, ["TimeGenerated", "Count", "Code", "Extra"]);
+        assert_eq!(m.field(1).data_type(), &DataType::Float64);
+        assert_eq!(m.field(2).data_type(), &DataType::Utf8);
+        assert!(m.fields().iter().all(|f| f.is_nullable()));
+    }
+}

@@ -1,0 +1,59 @@
+//! The DataFusion session a query runs in.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+/// Options of a query session.
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    /// The query's start time: what `ago()` and `now()` count from.
+    pub now: DateTime<Utc>,
+    /// Parallel partitions per scan (default: the number of cores).
+    pub target_partitions: usize,
+    /// Rows per batch.
+    pub batch_size: usize,
+}
+
+impl SessionOptions {
+    /// Defaults, with the query starting at `now`.
+    pub fn at(now: DateTime<Utc>) -> Self {
+        Self {
+            now,
+            target_partitions: std::thread::available_parallelism()
+                .map(std::num::NonZero::get)
+                .unwrap_or(2),
+            batch_size: 8192,
+        }
+    }
+}
+
+/// A session configured for log queries:
+/// - unquoted identifiers keep their case, so `SELECT TimeGenerated FROM SigninLogs` works on
+///   tables and columns ingested with those names (Log Analytics' convention);
+/// - the helper functions of [`crate::udf`] are registered;
+/// - `now()` and `ago()` read the query's start time.
+pub fn new_session(options: &SessionOptions, runtime: Arc<RuntimeEnv>) -> SessionContext {
+    let mut config = SessionConfig::new()
+        .with_target_partitions(options.target_partitions.max(1))
+        .with_batch_size(options.batch_size.max(1))
+        .with_information_schema(true);
+    let opts = config.options_mut();
+    opts.sql_parser.enable_ident_normalization = false;
+    opts.execution.parquet.pushdown_filters = true;
+    opts.execution.parquet.reorder_filters = true;
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(runtime)
+        .with_default_features()
+        .build();
+    let ctx = SessionContext::new_with_state(state);
+    let now_micros = options.now.timestamp_micros();
+    for f in crate::udf::all(now_micros) {
+        ctx.register_udf(f);
+    }
+    ctx
+}

@@ -1,0 +1,200 @@
+//! A query session over one workspace: its tables registered, its account keys admitted.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::common::TableReference;
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::physical_plan::SendableRecordBatchStream;
+use datafusion::prelude::SessionContext;
+use logvault_store::{AccountId, Store};
+
+use crate::provider::{ScanStats, SegmentTable};
+use crate::session::{SessionOptions, new_session};
+use crate::QueryError;
+
+/// Decides, once per storage account and query, whether the account's data may be read, and
+/// makes sure its account key is in the keyring's cache (so that reading files never waits on
+/// the vault). The key lifecycle implements it; [`KeyringGate`] is the plain version.
+#[async_trait]
+pub trait KeyGate: Send + Sync + std::fmt::Debug {
+    /// Admits reading `account` for a query on `workspace`, or says why not.
+    async fn admit(&self, workspace: &str, account: &AccountId) -> Result<(), QueryError>;
+}
+
+/// Admits an account when its key unwraps (from the cache, or from the vault once).
+#[derive(Debug, Clone)]
+pub struct KeyringGate {
+    store: Arc<Store>,
+}
+
+impl KeyringGate {
+    /// A gate over `store`'s keyring.
+    pub fn new(store: Arc<Store>) -> Self {
+        Self { store }
+    }
+}
+
+#[async_trait]
+impl KeyGate for KeyringGate {
+    async fn admit(&self, workspace: &str, account: &AccountId) -> Result<(), QueryError> {
+        self.store
+            .keyring()
+            .aek(account)
+            .await
+            .map(|_| ())
+            .map_err(|e| QueryError::KeyUnavailable {
+                workspace: workspace.to_owned(),
+                account: account.to_string(),
+                reason: e.to_string(),
+            })
+    }
+}
+
+/// A DataFusion session with one workspace's tables registered under their own names.
+#[derive(Clone)]
+pub struct WorkspaceSession {
+    workspace: String,
+    ctx: SessionContext,
+    tables: Vec<String>,
+    stats: Arc<ScanStats>,
+}
+
+impl std::fmt::Debug for WorkspaceSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkspaceSession")
+            .field("workspace", &self.workspace)
+            .field("tables", &self.tables)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WorkspaceSession {
+    /// Opens a session on `workspace`: reads its tables' manifests, admits every storage account
+    /// they use through `gate` (before anything is planned or read), and registers the tables.
+    ///
+    /// # Errors
+    /// [`QueryError::KeyUnavailable`] from the gate; catalog errors.
+    pub async fn open(
+        store: Arc<Store>,
+        workspace: &str,
+        options: &SessionOptions,
+        gate: &dyn KeyGate,
+    ) -> Result<Self, QueryError> {
+        let catalog = store.catalog();
+        let names = catalog.tables(workspace).await.map_err(catalog_error)?;
+        let mut manifests = Vec::with_capacity(names.len());
+        for name in &names {
+            manifests.push(catalog.manifest(workspace, name).await.map_err(catalog_error)?);
+        }
+        let accounts: BTreeSet<&AccountId> = manifests
+            .iter()
+            .flat_map(|m| m.segments.iter().map(|s| &s.account))
+            .collect();
+        for account in accounts {
+            gate.admit(workspace, account).await?;
+        }
+        let ctx = new_session(options, Arc::new(RuntimeEnv::default()));
+        store.register(&ctx).map_err(catalog_error)?;
+        let stats = Arc::new(ScanStats::default());
+        let mut tables = Vec::new();
+        for manifest in manifests {
+            if manifest.segments.is_empty() {
+                continue;
+            }
+            let name = manifest.table.clone();
+            let table = SegmentTable::new(manifest, &store, Arc::clone(&stats));
+            ctx.register_table(TableReference::bare(name.as_str()), Arc::new(table))?;
+            tables.push(name);
+        }
+        Ok(Self {
+            workspace: workspace.to_owned(),
+            ctx,
+            tables,
+            stats,
+        })
+    }
+
+    /// The DataFusion context, for embedders who want DataFusion itself.
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// The tables that hold data.
+    pub fn tables(&self) -> &[String] {
+        &self.tables
+    }
+
+    /// What scans did so far (segments scanned and pruned).
+    pub fn stats(&self) -> &Arc<ScanStats> {
+        &self.stats
+    }
+
+    /// Plans and starts `sql`, returning a stream of Arrow record batches.
+    ///
+    /// # Errors
+    /// [`QueryError::UnknownTable`] (with a close name if there is one), plan errors for bad SQL
+    /// or unknown columns, execution errors.
+    pub async fn execute(&self, sql: &str) -> Result<SendableRecordBatchStream, QueryError> {
+        let df = match self.ctx.sql(sql).await {
+            Ok(df) => df,
+            Err(e) => return Err(self.explain(e)),
+        };
+        df.execute_stream().await.map_err(|e| self.explain(e))
+    }
+
+    fn explain(&self, e: datafusion::error::DataFusionError) -> QueryError {
+        let text = e.to_string();
+        if let Some(table) = missing_table(&text) {
+            return QueryError::UnknownTable {
+                workspace: self.workspace.clone(),
+                suggestion: closest(&table, &self.tables),
+                table,
+            };
+        }
+        QueryError::from(e)
+    }
+}
+
+fn catalog_error(e: logvault_store::StoreError) -> QueryError {
+    QueryError::Execution {
+        message: e.to_string(),
+    }
+}
+
+/// The table name in DataFusion's "table '...' not found" message.
+fn missing_table(message: &str) -> Option<String> {
+    let start = message.find("table '")? + "table '".len();
+    let end = message[start..].find("' not found")? + start;
+    let full = &message[start..end];
+    Some(full.rsplit('.').next().unwrap_or(full).to_owned())
+}
+
+/// The known name closest to `name` (case-insensitive edit distance), if close enough.
+fn closest(name: &str, known: &[String]) -> Option<String> {
+    let target = name.to_lowercase();
+    known
+        .iter()
+        .map(|k| (strsim::levenshtein(&target, &k.to_lowercase()), k))
+        .filter(|(d, k)| *d <= (k.len() / 3).max(2))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions() {
+        let known = vec!["SigninLogs".to_owned(), "Syslog".to_owned()];
+        assert_eq!(closest("signinlogs", &known).as_deref(), Some("SigninLogs"));
+        assert_eq!(closest("Syslogs", &known).as_deref(), Some("Syslog"));
+        assert_eq!(closest("SecurityEvent", &known), None);
+        assert_eq!(
+            missing_table("Error during planning: table 'datafusion.public.Sislog' not found").as_deref(),
+            Some("Sislog")
+        );
+    }
+}
