@@ -91,11 +91,10 @@ impl TableProvider for SegmentTable {
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let bounds = TimeBounds::from_filters(filters, TIME_COLUMN);
-        let (keep, pruned): (Vec<&SegmentEntry>, Vec<&SegmentEntry>) = self
-            .manifest
-            .segments
-            .iter()
-            .partition(|s| bounds.overlaps(s.min_time.timestamp_micros(), s.max_time.timestamp_micros()));
+        let (keep, pruned): (Vec<&SegmentEntry>, Vec<&SegmentEntry>) =
+            self.manifest.segments.iter().partition(|s| {
+                bounds.overlaps(s.min_time.timestamp_micros(), s.max_time.timestamp_micros())
+            });
         self.stats.scans.fetch_add(1, Ordering::Relaxed);
         self.stats
             .segments_scanned
@@ -121,7 +120,7 @@ impl TableProvider for SegmentTable {
         let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); partitions.min(keep.len())];
         // Largest first, each to the lightest group: balanced parallel scans.
         let mut ordered = keep;
-        ordered.sort_by(|a, b| b.bytes.cmp(&a.bytes));
+        ordered.sort_by_key(|s| std::cmp::Reverse(s.bytes));
         let mut loads = vec![0u64; groups.len()];
         for s in ordered {
             let (i, _) = loads

@@ -10,9 +10,9 @@ use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::prelude::SessionContext;
 use logvault_store::{AccountId, Store};
 
+use crate::QueryError;
 use crate::provider::{ScanStats, SegmentTable};
 use crate::session::{SessionOptions, new_session};
-use crate::QueryError;
 
 /// Decides, once per storage account and query, whether the account's data may be read, and
 /// makes sure its account key is in the keyring's cache (so that reading files never waits on
@@ -86,7 +86,12 @@ impl WorkspaceSession {
         let names = catalog.tables(workspace).await.map_err(catalog_error)?;
         let mut manifests = Vec::with_capacity(names.len());
         for name in &names {
-            manifests.push(catalog.manifest(workspace, name).await.map_err(catalog_error)?);
+            manifests.push(
+                catalog
+                    .manifest(workspace, name)
+                    .await
+                    .map_err(catalog_error)?,
+            );
         }
         let accounts: BTreeSet<&AccountId> = manifests
             .iter()
@@ -193,7 +198,8 @@ mod tests {
         assert_eq!(closest("Syslogs", &known).as_deref(), Some("Syslog"));
         assert_eq!(closest("SecurityEvent", &known), None);
         assert_eq!(
-            missing_table("Error during planning: table 'datafusion.public.Sislog' not found").as_deref(),
+            missing_table("Error during planning: table 'datafusion.public.Sislog' not found")
+                .as_deref(),
             Some("Sislog")
         );
     }

@@ -25,7 +25,7 @@ pub(crate) async fn run(global: &GlobalArgs, _args: DemoArgs) -> anyhow::Result<
     };
     let mut err = std::io::stderr().lock();
     writeln!(err, "logvault demo in {}", home.display())?;
-    let engine = Engine::open(EngineOptions::new(&home))?;
+    let engine = Engine::open(EngineOptions::new(&home)).await?;
     writeln!(
         err,
         "step 0: home initialized at {}",

@@ -17,7 +17,7 @@ use crate::args::{Cli, Command, GlobalArgs};
 pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Init => {
-            let engine = open(&cli.global)?;
+            let engine = open(&cli.global).await?;
             crate::output::print(
                 cli.global.output,
                 &serde_json::json!({ "home": engine.home().root() }),
@@ -25,10 +25,10 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             )
         }
         Command::Demo(args) => demo::run(&cli.global, args).await,
-        Command::Vault(args) => vault::run(&cli.global, args),
-        Command::Key(args) => key::run(&cli.global, args),
-        Command::Role(args) => role::run(&cli.global, args),
-        Command::Identity(args) => identity::run(&cli.global, args),
+        Command::Vault(args) => vault::run(&cli.global, args).await,
+        Command::Key(args) => key::run(&cli.global, args).await,
+        Command::Role(args) => role::run(&cli.global, args).await,
+        Command::Identity(args) => identity::run(&cli.global, args).await,
     }
 }
 
@@ -42,8 +42,8 @@ pub(crate) fn home_dir(global: &GlobalArgs) -> anyhow::Result<PathBuf> {
 }
 
 /// Opens the engine on the home the global options name.
-pub(crate) fn open(global: &GlobalArgs) -> anyhow::Result<Engine> {
+pub(crate) async fn open(global: &GlobalArgs) -> anyhow::Result<Engine> {
     let mut options = EngineOptions::new(home_dir(global)?);
     options.now = global.now;
-    Ok(Engine::open(options)?)
+    Ok(Engine::open(options).await?)
 }
