@@ -16,6 +16,17 @@ struct LifecycleGate {
 #[async_trait]
 impl KeyGate for LifecycleGate {
     async fn admit(&self, workspace: &str, account: &AccountId) -> Result<(), QueryError> {
+        let refuse = |e: EngineError| QueryError::KeyUnavailable {
+            workspace: workspace.to_owned(),
+            account: account.to_string(),
+            reason: e.to_string(),
+        };
+        // Opening the account puts it on the router the query reads through.
+        self.engine
+            .store()
+            .open_account(account, None)
+            .await
+            .map_err(|e| refuse(e.into()))?;
         self.engine
             .admit_account(account)
             .await

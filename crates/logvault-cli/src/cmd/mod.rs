@@ -1,10 +1,15 @@
 //! One module per command group; `run` dispatches.
 
+pub(crate) mod cluster;
 pub(crate) mod demo;
 pub(crate) mod identity;
+pub(crate) mod ingest;
 pub(crate) mod key;
+pub(crate) mod query;
 pub(crate) mod role;
+pub(crate) mod status;
 pub(crate) mod vault;
+pub(crate) mod workspace;
 
 use std::path::PathBuf;
 
@@ -29,6 +34,11 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Key(args) => key::run(&cli.global, args).await,
         Command::Role(args) => role::run(&cli.global, args).await,
         Command::Identity(args) => identity::run(&cli.global, args).await,
+        Command::Cluster(args) => cluster::run(&cli.global, args).await,
+        Command::Workspace(args) => workspace::run(&cli.global, args).await,
+        Command::Ingest(args) => ingest::run(&cli.global, args).await,
+        Command::Query(args) => query::run(&cli.global, args).await,
+        Command::Status(args) => status::run(&cli.global, args).await,
     }
 }
 
