@@ -199,7 +199,10 @@ impl Engine {
             return Ok(Target::Write(AccountId::service()));
         };
         let record = self.control().get_cluster(&cluster)?;
-        if let Some(reason) = record.not_ready_reason() {
+        // Identity None is a revocation (R-C5): the key lifecycle reports it as such below.
+        if record.identity.kind != logvault_control::IdentityType::None
+            && let Some(reason) = record.not_ready_reason()
+        {
             return Ok(Target::Drop(format!(
                 "workspace {workspace} is linked to cluster {cluster}, whose key is not \
                  provisioned: {reason}"
