@@ -27,19 +27,17 @@ fn hash_tree(dir: &std::path::Path) -> BTreeMap<String, String> {
     out
 }
 
-fn schemes(h: &Home) -> impl std::future::Future<Output = Vec<KeyScheme>> + '_ {
-    async move {
-        h.engine
-            .store()
-            .catalog()
-            .manifest(WS, "AppLogs")
-            .await
-            .unwrap()
-            .segments
-            .into_iter()
-            .map(|s| s.key_scheme)
-            .collect()
-    }
+async fn schemes(h: &Home) -> Vec<KeyScheme> {
+    h.engine
+        .store()
+        .catalog()
+        .manifest(WS, "AppLogs")
+        .await
+        .unwrap()
+        .segments
+        .into_iter()
+        .map(|s| s.key_scheme)
+        .collect()
 }
 
 #[tokio::test]
