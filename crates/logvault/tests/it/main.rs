@@ -10,4 +10,5 @@
 mod common;
 mod keys;
 mod lifecycle;
+mod query;
 mod samples;
