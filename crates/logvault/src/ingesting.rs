@@ -163,6 +163,33 @@ impl Engine {
         self.home().dir("wal").join(workspace)
     }
 
+    /// Replays what an interrupted ingest left in `workspace`'s log, unless another process is
+    /// ingesting into it now (that process replays it). Returns the rows recovered.
+    pub(crate) async fn recover_if_idle(&self, workspace: &str) -> Result<u64, EngineError> {
+        let dir = self.wal_dir(workspace);
+        if !dir.exists() {
+            return Ok(0);
+        }
+        let busy = |e: std::io::Error| EngineError::Busy {
+            workspace: workspace.to_owned(),
+            reason: e.to_string(),
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("LOCK"))
+            .map_err(busy)?;
+        match file.try_lock() {
+            Ok(()) => {
+                let _lock = WorkspaceLock(file);
+                self.recover_log(workspace, &IngestOptions::new(Format::Json))
+                    .await
+            }
+            Err(_) => Ok(0),
+        }
+    }
+
     async fn lock_workspace(&self, workspace: &str) -> Result<WorkspaceLock, EngineError> {
         let dir = self.wal_dir(workspace);
         let busy = |reason: String| EngineError::Busy {
@@ -250,7 +277,7 @@ impl Engine {
         table: &str,
         input: R,
         options: &IngestOptions,
-        progress: &mut dyn FnMut(IngestProgress),
+        progress: &mut (dyn FnMut(IngestProgress) + Send),
     ) -> Result<IngestReport, EngineError> {
         validate_name(NameKind::Table, table)?;
         let target = self.write_target(workspace).await?;

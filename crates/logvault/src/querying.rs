@@ -49,6 +49,8 @@ impl Engine {
     /// cluster and the key; catalog errors.
     pub async fn query_session(&self, workspace: &str) -> Result<WorkspaceSession, EngineError> {
         let ws = self.control().get_workspace(workspace)?;
+        // Rows acknowledged by an ingest that crashed are made visible first.
+        self.recover_if_idle(workspace).await?;
         let gate = LifecycleGate {
             engine: self.clone(),
         };

@@ -262,3 +262,81 @@ async fn an_outage_while_revoked_does_not_restore() {
     );
     assert!(h.count(&h.engine, WS, "AppLogs").await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_and_query_while_the_key_is_rotated_revoked_and_restored() {
+    let h = std::sync::Arc::new(home().await);
+    linked(&h).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+
+    let writer = {
+        let (h, stop) = (h.clone(), stop.clone());
+        tokio::spawn(async move {
+            let (mut accepted, mut dropped, mut round) = (0u64, 0u64, 0i64);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = h
+                    .ingest(
+                        WS,
+                        "AppLogs",
+                        &Home::lines(&format!("c{round}"), 1000 + round * 5, 5),
+                    )
+                    .await;
+                accepted += r.accepted;
+                dropped += r.dropped;
+                assert_eq!(r.accepted + r.dropped, 5, "{r:?}");
+                round += 1;
+                tokio::task::yield_now().await;
+            }
+            (accepted, dropped)
+        })
+    };
+    let reader = {
+        let (h, stop) = (h.clone(), stop.clone());
+        tokio::spawn(async move {
+            let (mut ok, mut refused) = (0, 0);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match h.count(&h.engine, WS, "AppLogs").await {
+                    Ok(_) => ok += 1,
+                    Err(EngineError::Query(QueryError::KeyUnavailable { .. })) => refused += 1,
+                    Err(e) => panic!("unexpected query error: {e}"),
+                }
+                tokio::task::yield_now().await;
+            }
+            (ok, refused)
+        })
+    };
+    let step = || async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        h.pass_check_interval();
+        h.engine.check_key(CLUSTER, false).await.unwrap()
+    };
+    h.engine.vault().rotate_key(VAULT, KEY).unwrap();
+    assert_eq!(step().await.rotations, 1);
+    h.engine
+        .vault()
+        .set_key_enabled(VAULT, KEY, None, false)
+        .unwrap();
+    assert_eq!(step().await.key_state, KeyState::Revoked);
+    step().await;
+    h.engine
+        .vault()
+        .set_key_enabled(VAULT, KEY, None, true)
+        .unwrap();
+    assert_eq!(step().await.key_state, KeyState::Active);
+    step().await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (accepted, dropped) = writer.await.unwrap();
+    let (ok, refused) = reader.await.unwrap();
+    assert!(
+        dropped > 0 && refused > 0 && ok > 0,
+        "dropped {dropped}, refused {refused}, ok {ok}"
+    );
+
+    // Every acknowledged row is readable, every dropped row was reported and counted.
+    assert_eq!(
+        h.count(&h.reopen().await, WS, "AppLogs").await.unwrap(),
+        10 + accepted
+    );
+    let status = h.engine.status(Some(WS)).await.unwrap();
+    assert_eq!(status.workspaces[0].dropped_rows, dropped);
+}

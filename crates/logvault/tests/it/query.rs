@@ -23,7 +23,11 @@ async fn samples() -> Home {
     for (file, table, format) in [
         ("Syslog.csv", "Syslog", Format::Csv),
         ("SecurityEvent.jsonl", "SecurityEvent", Format::JsonLines),
-        ("AzureNetworkAnalytics_CL.csv", "AzureNetworkAnalytics_CL", Format::Csv),
+        (
+            "AzureNetworkAnalytics_CL.csv",
+            "AzureNetworkAnalytics_CL",
+            Format::Csv,
+        ),
     ] {
         let input = std::io::BufReader::new(std::fs::File::open(data(file)).unwrap());
         h.engine
@@ -44,7 +48,12 @@ async fn known_answers_over_the_samples() {
             .unwrap(),
         ["info=66", "notice=34"]
     );
-    assert_eq!(q("SELECT count(*) FROM SecurityEvent WHERE LogonType = 5").await.unwrap(), ["18"]);
+    assert_eq!(
+        q("SELECT count(*) FROM SecurityEvent WHERE LogonType = 5")
+            .await
+            .unwrap(),
+        ["18"]
+    );
     assert_eq!(
         q("SELECT Account FROM SecurityEvent GROUP BY Account ORDER BY count(*) DESC LIMIT 1")
             .await
@@ -79,7 +88,9 @@ async fn known_answers_over_the_samples() {
     );
     // The helpers: binning and case-insensitive search.
     assert_eq!(
-        q("SELECT count(DISTINCT bin(TimeGenerated, '1h')) FROM Syslog").await.unwrap(),
+        q("SELECT count(DISTINCT bin(TimeGenerated, '1h')) FROM Syslog")
+            .await
+            .unwrap(),
         ["3"]
     );
     assert_eq!(
@@ -117,7 +128,12 @@ async fn a_narrow_time_window_opens_only_the_segments_it_needs() {
     h.workspace(WS);
     // Three days, three payloads: three segments (one per UTC day).
     for day in 0..3 {
-        h.ingest(WS, "AppLogs", &Home::lines(&format!("d{day}"), day * 1440, 30)).await;
+        h.ingest(
+            WS,
+            "AppLogs",
+            &Home::lines(&format!("d{day}"), day * 1440, 30),
+        )
+        .await;
     }
     let session = h.engine.query_session(WS).await.unwrap();
     let mut stream = session
@@ -126,7 +142,13 @@ async fn a_narrow_time_window_opens_only_the_segments_it_needs() {
         .unwrap();
     let batch = stream.next().await.unwrap().unwrap();
     let n = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Int64).unwrap();
-    assert_eq!(n.as_any().downcast_ref::<arrow::array::Int64Array>().unwrap().value(0), 30);
+    assert_eq!(
+        n.as_any()
+            .downcast_ref::<arrow::array::Int64Array>()
+            .unwrap()
+            .value(0),
+        30
+    );
     let stats = session.stats();
     assert_eq!(stats.segments_scanned.load(Ordering::Relaxed), 1);
     assert_eq!(stats.segments_pruned.load(Ordering::Relaxed), 2);
@@ -136,7 +158,11 @@ async fn a_narrow_time_window_opens_only_the_segments_it_needs() {
 async fn unknown_tables_and_columns_are_clear_errors() {
     let h = samples().await;
     match h.engine.query(WS, "SELECT * FROM syslog").await {
-        Err(EngineError::Query(QueryError::UnknownTable { table, suggestion, workspace })) => {
+        Err(EngineError::Query(QueryError::UnknownTable {
+            table,
+            suggestion,
+            workspace,
+        })) => {
             assert_eq!((table.as_str(), workspace.as_str()), ("syslog", WS));
             assert_eq!(suggestion.as_deref(), Some("Syslog"));
         }
