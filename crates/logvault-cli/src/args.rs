@@ -72,4 +72,6 @@ pub(crate) enum Command {
     Query(crate::cmd::query::QueryArgs),
     /// Key states of clusters, and rows, segments, drops and cache figures of workspaces.
     Status(crate::cmd::status::StatusArgs),
+    /// Tables of a workspace: list, retention, compaction, purge.
+    Table(crate::cmd::table::TableArgs),
 }

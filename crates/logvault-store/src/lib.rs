@@ -22,6 +22,7 @@
 
 mod account;
 mod catalog;
+mod compaction;
 mod error;
 mod factory;
 mod infra_store;
@@ -38,6 +39,7 @@ pub use catalog::{
     Catalog, DEFAULT_RETENTION_DAYS, KeyScheme, MANIFEST_FORMAT_VERSION, MAX_RETENTION_DAYS,
     MIN_RETENTION_DAYS, Manifest, SegmentEntry, WalRange,
 };
+pub use compaction::{CompactionOptions, CompactionReport};
 pub use error::StoreError;
 pub use factory::{ENCRYPTION_FACTORY_ID, SegmentEncryptionFactory, table_parquet_options};
 pub use infra_store::InfraEncryptedStore;

@@ -15,7 +15,8 @@ use crate::layout::{AccountId, SegmentId};
 use crate::store::Store;
 
 /// A segment removed by retention.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PurgedSegment {
     /// The workspace.
     pub workspace: String,
@@ -34,7 +35,8 @@ pub struct PurgedSegment {
 }
 
 /// What a purge did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PurgeReport {
     /// The segments removed, table by table.
     pub purged: Vec<PurgedSegment>,

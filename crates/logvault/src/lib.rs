@@ -38,6 +38,7 @@ mod home;
 mod hot;
 mod ingesting;
 pub mod keys;
+mod maintenance;
 mod ports;
 mod querying;
 mod status;
@@ -47,6 +48,7 @@ pub use engine::{Engine, EngineOptions};
 pub use error::EngineError;
 pub use home::{Home, HomeConfig};
 pub use ingesting::{IngestOptions, IngestProgress, IngestReport};
+pub use maintenance::TableInfo;
 pub use status::{ClusterStatus, HotCacheStatus, KeyCounters, Status, WorkspaceStatus};
 
 pub use logvault_control as control;

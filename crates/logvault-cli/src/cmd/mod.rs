@@ -8,6 +8,7 @@ pub(crate) mod key;
 pub(crate) mod query;
 pub(crate) mod role;
 pub(crate) mod status;
+pub(crate) mod table;
 pub(crate) mod vault;
 pub(crate) mod workspace;
 
@@ -39,6 +40,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ingest(args) => ingest::run(&cli.global, args).await,
         Command::Query(args) => query::run(&cli.global, args).await,
         Command::Status(args) => status::run(&cli.global, args).await,
+        Command::Table(args) => table::run(&cli.global, args).await,
     }
 }
 

@@ -264,16 +264,24 @@ impl Engine {
     }
 
     /// Runs the key monitor in the background until the engine is dropped everywhere: every
-    /// second it checks the clusters whose check is due.
+    /// second it checks the clusters whose check is due; every minute it also purges what is
+    /// past retention (R-K1).
     pub fn spawn_key_monitor(&self) -> tokio::task::JoinHandle<()> {
         let weak = Arc::downgrade(&self.inner);
         tokio::spawn(async move {
+            let mut tick: u64 = 0;
             loop {
                 let Some(inner) = weak.upgrade() else { break };
                 let engine = Engine { inner };
                 if let Err(e) = engine.check_keys(false).await {
                     tracing::warn!(error = %e, "key check failed");
                 }
+                if tick % 60 == 0
+                    && let Err(e) = engine.purge_expired().await
+                {
+                    tracing::warn!(error = %e, "retention purge failed");
+                }
+                tick += 1;
                 drop(engine);
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             }

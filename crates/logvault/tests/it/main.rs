@@ -10,5 +10,6 @@
 mod common;
 mod keys;
 mod lifecycle;
+mod maintenance;
 mod query;
 mod samples;

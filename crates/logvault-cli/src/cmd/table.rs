@@ -1,0 +1,144 @@
+//! `logvault table ...`: a workspace's tables, their retention (R-K1) and compaction.
+
+use clap::{Args, Subcommand};
+use logvault::store::CompactionOptions;
+
+use crate::args::GlobalArgs;
+use crate::output::{print, table};
+
+/// Arguments of `logvault table`.
+#[derive(Debug, Args)]
+pub(crate) struct TableArgs {
+    #[command(subcommand)]
+    command: TableCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum TableCommand {
+    /// List a workspace's tables: rows, segments, bytes, retention, time range.
+    List {
+        /// The workspace.
+        #[arg(long)]
+        workspace: String,
+    },
+    /// Set a table's retention in days; older data is purged.
+    SetRetention {
+        /// The workspace.
+        #[arg(long)]
+        workspace: String,
+        /// The table.
+        #[arg(long)]
+        table: String,
+        /// Days to keep (1 to 4383).
+        #[arg(long)]
+        days: u32,
+    },
+    /// Merge small segments (of one table, or of every table of the workspace).
+    Compact {
+        /// The workspace.
+        #[arg(long)]
+        workspace: String,
+        /// Only this table.
+        #[arg(long)]
+        table: Option<String>,
+        /// Segments with fewer rows are merged.
+        #[arg(long, default_value_t = 250_000)]
+        small_rows: u64,
+    },
+    /// Purge every segment past its table's retention, in every workspace.
+    Purge,
+}
+
+/// Runs `logvault table ...`.
+pub(crate) async fn run(global: &GlobalArgs, args: TableArgs) -> anyhow::Result<()> {
+    let engine = super::open(global).await?;
+    match args.command {
+        TableCommand::List { workspace } => {
+            let tables = engine.tables(&workspace).await?;
+            print(global.output, &tables, |t| {
+                let rows: Vec<Vec<String>> = t
+                    .iter()
+                    .map(|t| {
+                        vec![
+                            t.name.clone(),
+                            t.rows.to_string(),
+                            t.segments.to_string(),
+                            t.bytes.to_string(),
+                            t.retention_days.to_string(),
+                            t.time_range
+                                .map(|(a, b)| format!("{} .. {}", a.to_rfc3339(), b.to_rfc3339()))
+                                .unwrap_or_default(),
+                        ]
+                    })
+                    .collect();
+                table(
+                    &[
+                        "TABLE",
+                        "ROWS",
+                        "SEGMENTS",
+                        "BYTES",
+                        "RETENTION DAYS",
+                        "TIME RANGE",
+                    ],
+                    &rows,
+                )
+            })
+        }
+        TableCommand::SetRetention {
+            workspace,
+            table: name,
+            days,
+        } => {
+            engine.set_retention(&workspace, &name, days).await?;
+            let tables = engine.tables(&workspace).await?;
+            let info = tables.into_iter().find(|t| t.name == name);
+            print(global.output, &info, |_| {
+                format!("table {workspace}/{name}: retention {days} days")
+            })
+        }
+        TableCommand::Compact {
+            workspace,
+            table: name,
+            small_rows,
+        } => {
+            let options = CompactionOptions {
+                small_rows,
+                ..CompactionOptions::default()
+            };
+            let reports = engine.compact(&workspace, name.as_deref(), options).await?;
+            print(global.output, &reports, |r| {
+                let rows: Vec<Vec<String>> = r
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            r.table.clone(),
+                            r.segments_before.to_string(),
+                            r.segments_after.to_string(),
+                            r.skipped_groups.to_string(),
+                        ]
+                    })
+                    .collect();
+                table(
+                    &[
+                        "TABLE",
+                        "SEGMENTS BEFORE",
+                        "AFTER",
+                        "SKIPPED (KEY UNAVAILABLE)",
+                    ],
+                    &rows,
+                )
+            })
+        }
+        TableCommand::Purge => {
+            let report = engine.purge_expired().await?;
+            print(global.output, &report, |r| {
+                format!(
+                    "purged {} segments ({} rows) of {} tables",
+                    r.purged.len(),
+                    r.purged.iter().map(|s| s.rows).sum::<u64>(),
+                    r.tables_checked
+                )
+            })
+        }
+    }
+}

@@ -1,0 +1,306 @@
+//! Compaction: small segments of a table merged into larger ones.
+//!
+//! Ingestion writes a segment per payload and time partition, so a table fed in small payloads
+//! collects many small segments; each costs a file open and a footer decryption per query.
+//! Compaction merges the small segments of one storage account and one UTC day into one segment,
+//! under the account's current key (the same account key: rotation only re-wraps it, so no key
+//! changes for the data's owner), and swaps them in the catalog in one update: the new segment is
+//! added and the old ones removed only if they are all still there (a concurrent compaction or
+//! retention purge wins, and this one is abandoned). The old files are deleted afterwards; a
+//! crash in between leaves unreferenced files, never duplicate rows. The new segment lists the
+//! write-ahead log records of the ones it replaces, so replay still skips them.
+//!
+//! Segments whose account key cannot be had (revoked) are left as they are.
+
+use std::collections::BTreeMap;
+
+use arrow::array::RecordBatch;
+use chrono::NaiveDate;
+use object_store::ObjectStoreExt as _;
+use serde::Serialize;
+
+use crate::catalog::{SegmentEntry, WalRange};
+use crate::layout::{AccountId, SegmentId};
+use crate::{Store, StoreError};
+
+/// Which segments compaction merges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompactionOptions {
+    /// Segments with fewer rows than this are small.
+    pub small_rows: u64,
+    /// Segments of more bytes than this are never merged.
+    pub small_bytes: u64,
+    /// The most rows a merged segment holds.
+    pub max_rows: u64,
+}
+
+impl Default for CompactionOptions {
+    fn default() -> Self {
+        Self {
+            small_rows: 250_000,
+            small_bytes: 32 << 20,
+            max_rows: 2_000_000,
+        }
+    }
+}
+
+/// What compaction of one table did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CompactionReport {
+    /// The table.
+    pub table: String,
+    /// Segments before.
+    pub segments_before: usize,
+    /// Segments after.
+    pub segments_after: usize,
+    /// Segments merged away.
+    pub merged: usize,
+    /// Groups left alone because their account key is unavailable.
+    pub skipped_groups: usize,
+}
+
+fn merge_wal(entries: &[&SegmentEntry]) -> Vec<WalRange> {
+    let mut all: Vec<WalRange> = entries.iter().flat_map(|e| e.wal.iter().copied()).collect();
+    all.sort_by_key(|r| r.first);
+    let mut out: Vec<WalRange> = Vec::with_capacity(all.len());
+    for r in all {
+        match out.last_mut() {
+            Some(last) if r.first <= last.last.saturating_add(1) => {
+                last.last = last.last.max(r.last)
+            }
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
+impl Store {
+    /// Merges the small segments of `workspace`'s `table`.
+    ///
+    /// # Errors
+    /// Catalog and storage errors; a failed merge of one group stops the compaction (what was
+    /// merged before stays merged).
+    pub async fn compact_table(
+        &self,
+        workspace: &str,
+        table: &str,
+        options: CompactionOptions,
+    ) -> Result<CompactionReport, StoreError> {
+        let manifest = self.catalog().manifest(workspace, table).await?;
+        let mut report = CompactionReport {
+            table: table.to_owned(),
+            segments_before: manifest.segments.len(),
+            ..CompactionReport::default()
+        };
+        let mut groups: BTreeMap<(AccountId, NaiveDate), Vec<&SegmentEntry>> = BTreeMap::new();
+        for s in &manifest.segments {
+            if s.rows < options.small_rows && s.bytes <= options.small_bytes {
+                groups
+                    .entry((s.account.clone(), s.min_time.date_naive()))
+                    .or_default()
+                    .push(s);
+            }
+        }
+        for ((account, _day), members) in groups {
+            for chunk in chunks(&members, options.max_rows) {
+                if chunk.len() < 2 {
+                    continue;
+                }
+                match self
+                    .merge(workspace, table, &account, &manifest, chunk)
+                    .await
+                {
+                    Ok(true) => report.merged += chunk.len(),
+                    Ok(false) => {}
+                    Err(e) if e.is_revocation() || e.vault_kind().is_some() => {
+                        tracing::warn!(%account, table, error = %e, "compaction skipped a group");
+                        report.skipped_groups += 1;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        report.segments_after = self
+            .catalog()
+            .manifest(workspace, table)
+            .await?
+            .segments
+            .len();
+        Ok(report)
+    }
+
+    /// Merges `chunk` into one segment; false if the catalog changed under it.
+    async fn merge(
+        &self,
+        workspace: &str,
+        table: &str,
+        account: &AccountId,
+        manifest: &crate::Manifest,
+        chunk: &[&SegmentEntry],
+    ) -> Result<bool, StoreError> {
+        let mut batches: Vec<RecordBatch> = Vec::new();
+        for entry in chunk {
+            batches.extend(self.read_segment(&manifest.location(entry), None).await?);
+        }
+        let schema = merged_schema(chunk);
+        let batches = batches
+            .into_iter()
+            .map(|b| conform(&b, &schema))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut entry = self
+            .write_segment(account, workspace, table, batches)
+            .await?;
+        entry.wal = merge_wal(chunk);
+        let old: Vec<SegmentId> = chunk.iter().map(|e| e.id).collect();
+        let now = self.clock().now();
+        let mut swapped = false;
+        let new_entry = entry.clone();
+        let result = self
+            .catalog()
+            .update(workspace, table, now, |m| {
+                swapped = old.iter().all(|id| m.segments.iter().any(|s| &s.id == id));
+                if swapped {
+                    m.segments.retain(|s| !old.contains(&s.id));
+                    m.segments.push(new_entry.clone());
+                }
+                Ok(())
+            })
+            .await;
+        let new_loc = manifest.location(&entry);
+        if result.is_err() || !swapped {
+            // Nobody references the new file: remove it.
+            let _ = self.root().delete(&new_loc.root_path()).await;
+            return result.map(|_| false);
+        }
+        for e in chunk {
+            let loc = manifest.location(e);
+            match self.root().delete(&loc.root_path()).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(err) => {
+                    tracing::warn!(segment = %loc, error = %err, "compacted segment not deleted")
+                }
+            }
+        }
+        tracing::info!(workspace, table, merged = chunk.len(), into = %new_loc, "compacted");
+        Ok(true)
+    }
+}
+
+/// Consecutive runs of `members` holding at most `max_rows` rows each.
+fn chunks<'a>(members: &'a [&'a SegmentEntry], max_rows: u64) -> Vec<&'a [&'a SegmentEntry]> {
+    let mut out = Vec::new();
+    let (mut start, mut rows) = (0, 0u64);
+    for (i, m) in members.iter().enumerate() {
+        if rows + m.rows > max_rows && i > start {
+            out.push(&members[start..i]);
+            start = i;
+            rows = 0;
+        }
+        rows += m.rows;
+    }
+    if start < members.len() {
+        out.push(&members[start..]);
+    }
+    out
+}
+
+fn merged_schema(chunk: &[&SegmentEntry]) -> arrow::datatypes::SchemaRef {
+    use arrow::datatypes::{DataType, Field, Schema};
+    let mut fields: Vec<Field> = Vec::new();
+    for s in chunk {
+        for f in s.schema.fields() {
+            match fields.iter_mut().find(|x| x.name() == f.name()) {
+                Some(existing) if existing.data_type() != f.data_type() => {
+                    let widened = match (existing.data_type(), f.data_type()) {
+                        (a, b) if a.is_integer() && b.is_integer() => DataType::Int64,
+                        (a, b) if a.is_numeric() && b.is_numeric() => DataType::Float64,
+                        (DataType::Null, b) => b.clone(),
+                        (a, DataType::Null) => a.clone(),
+                        _ => DataType::Utf8,
+                    };
+                    *existing =
+                        Field::new(f.name(), widened, true).with_metadata(f.metadata().clone());
+                }
+                Some(existing) => {
+                    if f.is_nullable() && !existing.is_nullable() {
+                        *existing = existing.clone().with_nullable(true);
+                    }
+                }
+                None => fields.push(
+                    Field::new(f.name(), f.data_type().clone(), true)
+                        .with_metadata(f.metadata().clone()),
+                ),
+            }
+        }
+    }
+    std::sync::Arc::new(Schema::new(fields))
+}
+
+/// `batch` with `schema`'s columns: missing ones null, others cast.
+fn conform(
+    batch: &RecordBatch,
+    schema: &arrow::datatypes::SchemaRef,
+) -> Result<RecordBatch, StoreError> {
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| match batch.column_by_name(f.name()) {
+            Some(c) if c.data_type() == f.data_type() => Ok(c.clone()),
+            Some(c) => arrow::compute::cast(c, f.data_type()),
+            None => Ok(arrow::array::new_null_array(
+                f.data_type(),
+                batch.num_rows(),
+            )),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| StoreError::corrupt("compaction", e.to_string()))?;
+    RecordBatch::try_new(schema.clone(), columns)
+        .map_err(|e| StoreError::corrupt("compaction", e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wal_ranges_merge() {
+        let mk = |r: &[(u64, u64)]| SegmentEntry {
+            id: SegmentId::generate(),
+            account: AccountId::service(),
+            min_time: chrono::DateTime::UNIX_EPOCH,
+            max_time: chrono::DateTime::UNIX_EPOCH,
+            rows: 1,
+            bytes: 1,
+            schema: std::sync::Arc::new(arrow::datatypes::Schema::empty()),
+            key_scheme: crate::KeyScheme::Service {
+                key_version: "1".into(),
+            },
+            epoch: 1,
+            created: chrono::DateTime::UNIX_EPOCH,
+            wal: r
+                .iter()
+                .map(|(a, b)| WalRange {
+                    first: *a,
+                    last: *b,
+                })
+                .collect(),
+        };
+        let (a, b) = (mk(&[(1, 3), (10, 12)]), mk(&[(4, 5), (20, 20)]));
+        let merged = merge_wal(&[&a, &b]);
+        assert_eq!(
+            merged,
+            [
+                WalRange { first: 1, last: 5 },
+                WalRange {
+                    first: 10,
+                    last: 12
+                },
+                WalRange {
+                    first: 20,
+                    last: 20
+                }
+            ]
+        );
+    }
+}
