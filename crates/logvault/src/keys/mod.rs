@@ -276,7 +276,7 @@ impl Engine {
                 if let Err(e) = engine.check_keys(false).await {
                     tracing::warn!(error = %e, "key check failed");
                 }
-                if tick % 60 == 0
+                if tick.is_multiple_of(60)
                     && let Err(e) = engine.purge_expired().await
                 {
                     tracing::warn!(error = %e, "retention purge failed");
