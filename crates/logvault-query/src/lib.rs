@@ -11,9 +11,10 @@ mod error;
 pub mod output;
 pub mod provider;
 pub mod prune;
-pub mod schema;
 pub mod session;
 pub mod udf;
+/// The schema of a table across its segments (the store's merge and widening rule).
+pub use logvault_store::schema;
 pub mod workspace;
 
 pub use error::QueryError;

@@ -50,7 +50,7 @@ pub struct SegmentTable {
 impl SegmentTable {
     /// A table over the segments of `manifest`, with their merged schema.
     pub fn new(manifest: Manifest, store: &Store, stats: Arc<ScanStats>) -> Self {
-        let schema = crate::schema::merge(manifest.segments.iter().map(|s| &s.schema));
+        let schema = logvault_store::schema::merge(manifest.segments.iter().map(|s| &s.schema));
         Self {
             schema,
             manifest,

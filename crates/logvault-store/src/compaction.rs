@@ -143,7 +143,7 @@ impl Store {
         for entry in chunk {
             batches.extend(self.read_segment(&manifest.location(entry), None).await?);
         }
-        let schema = merged_schema(chunk);
+        let schema = crate::schema::merge(chunk.iter().map(|e| &e.schema));
         let batches = batches
             .into_iter()
             .map(|b| conform(&b, &schema))
@@ -203,38 +203,6 @@ fn chunks<'a>(members: &'a [&'a SegmentEntry], max_rows: u64) -> Vec<&'a [&'a Se
         out.push(&members[start..]);
     }
     out
-}
-
-fn merged_schema(chunk: &[&SegmentEntry]) -> arrow::datatypes::SchemaRef {
-    use arrow::datatypes::{DataType, Field, Schema};
-    let mut fields: Vec<Field> = Vec::new();
-    for s in chunk {
-        for f in s.schema.fields() {
-            match fields.iter_mut().find(|x| x.name() == f.name()) {
-                Some(existing) if existing.data_type() != f.data_type() => {
-                    let widened = match (existing.data_type(), f.data_type()) {
-                        (a, b) if a.is_integer() && b.is_integer() => DataType::Int64,
-                        (a, b) if a.is_numeric() && b.is_numeric() => DataType::Float64,
-                        (DataType::Null, b) => b.clone(),
-                        (a, DataType::Null) => a.clone(),
-                        _ => DataType::Utf8,
-                    };
-                    *existing =
-                        Field::new(f.name(), widened, true).with_metadata(f.metadata().clone());
-                }
-                Some(existing) => {
-                    if f.is_nullable() && !existing.is_nullable() {
-                        *existing = existing.clone().with_nullable(true);
-                    }
-                }
-                None => fields.push(
-                    Field::new(f.name(), f.data_type().clone(), true)
-                        .with_metadata(f.metadata().clone()),
-                ),
-            }
-        }
-    }
-    std::sync::Arc::new(Schema::new(fields))
 }
 
 /// `batch` with `schema`'s columns: missing ones null, others cast.

@@ -31,6 +31,7 @@ mod layout;
 mod records;
 mod retention;
 mod router;
+pub mod schema;
 mod segment;
 mod store;
 

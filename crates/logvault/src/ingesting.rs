@@ -483,7 +483,7 @@ impl Engine {
         if manifest.segments.is_empty() {
             return Ok(TableSchema::new(table)?);
         }
-        let merged = logvault_query::schema::merge(manifest.segments.iter().map(|s| &s.schema));
+        let merged = logvault_store::schema::merge(manifest.segments.iter().map(|s| &s.schema));
         Ok(TableSchema::from_arrow(table, &merged)?)
     }
 }
