@@ -22,8 +22,8 @@ use logvault_core::SharedClock;
 use logvault_store::SegmentLocation;
 use object_store::path::Path;
 use object_store::{
-    CopyOptions, GetOptions, GetResult, GetResultPayload, ListResult, MultipartUpload,
-    ObjectMeta, ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult,
+    CopyOptions, GetOptions, GetResult, GetResultPayload, ListResult, MultipartUpload, ObjectMeta,
+    ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult,
 };
 
 use crate::disk::{DiskEntry, DiskTier};
@@ -81,9 +81,24 @@ impl Generations {
         map.get(workspace).copied().unwrap_or(0)
     }
 
-    pub(crate) fn bump(&self, workspace: &str) {
+    /// Moves `workspace` to a new generation, then runs `purge`, under the lock that
+    /// [`Generations::if_current`] takes: an entry is either kept before the purge (and purged)
+    /// or refused after it.
+    pub(crate) fn bump_then<T>(&self, workspace: &str, purge: impl FnOnce() -> T) -> T {
         let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         *map.entry(workspace.to_owned()).or_default() += 1;
+        purge()
+    }
+
+    /// Runs `then` with whether `workspace` is still at `generation`, under the lock.
+    pub(crate) fn with_current<T>(
+        &self,
+        workspace: &str,
+        generation: u64,
+        then: impl FnOnce(bool) -> T,
+    ) -> T {
+        let map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        then(map.get(workspace).copied().unwrap_or(0) == generation)
     }
 }
 
@@ -98,6 +113,8 @@ pub(crate) struct Ctx {
     /// The newest row time of segments the query engine told about (for the hot window).
     pub(crate) hints: moka::sync::Cache<SegmentLocation, DateTime<Utc>>,
     inflight: Mutex<HashMap<SegmentLocation, SharedFetch>>,
+    /// Cache files being written (see [`Ctx::writes_done`]).
+    writes: tokio::sync::watch::Sender<usize>,
 }
 
 impl Ctx {
@@ -115,7 +132,15 @@ impl Ctx {
             generations: Generations::default(),
             hints: moka::sync::Cache::new(1 << 20),
             inflight: Mutex::default(),
+            writes: tokio::sync::watch::Sender::new(0),
         }
+    }
+
+    /// Waits until no cache file is being written.
+    pub(crate) async fn writes_done(&self) {
+        let mut rx = self.writes.subscribe();
+        // The sender lives as long as `self`: waiting cannot fail.
+        let _ = rx.wait_for(|n| *n == 0).await;
     }
 }
 
@@ -127,7 +152,9 @@ pub(crate) async fn fetch(ctx: &Arc<Ctx>, loc: &SegmentLocation) -> Result<Fetch
         match inflight.get(loc) {
             Some(f) => f.clone(),
             None => {
-                let f = fetch_and_store(Arc::clone(ctx), loc.clone()).boxed().shared();
+                let f = fetch_and_store(Arc::clone(ctx), loc.clone())
+                    .boxed()
+                    .shared();
                 inflight.insert(loc.clone(), f.clone());
                 f
             }
@@ -177,13 +204,47 @@ async fn fetch_inner(ctx: &Arc<Ctx>, loc: &SegmentLocation) -> Result<Fetched, F
             max_time: ctx.hints.get(loc),
             cached_at: ctx.clock.now(),
         };
-        let keep = || ctx.generations.current(&loc.workspace) == generation;
-        if let Err(e) = ctx.disk.store(loc, bytes.clone(), file_meta, keep).await {
-            // The read is still served; the segment is just not cached.
-            tracing::warn!(segment = %loc, error = %e, "cannot write hot cache file");
+        // In a task of its own, so that a reader that gives up (a cancelled query or reload)
+        // does not leave a written file unchecked against a purge.
+        let task_ctx = Arc::clone(ctx);
+        let task_loc = loc.clone();
+        let plain = bytes.clone();
+        ctx.writes.send_modify(|n| *n += 1);
+        let stored = tokio::spawn(async move {
+            let ctx = task_ctx;
+            let _done = WriteDone(&ctx.writes);
+            match ctx.disk.write(&task_loc, plain, file_meta).await {
+                Ok(Some(entry)) => {
+                    ctx.generations
+                        .with_current(&task_loc.workspace, generation, |current| {
+                            if current {
+                                ctx.disk.insert(entry);
+                            } else {
+                                ctx.disk.discard(&entry);
+                            }
+                        });
+                }
+                Ok(None) => {}
+                // The read is still served; the segment is just not cached.
+                Err(e) => {
+                    tracing::warn!(segment = %task_loc, error = %e, "cannot write hot cache file");
+                }
+            }
+        });
+        if let Err(e) = stored.await {
+            tracing::warn!(segment = %loc, error = %e, "hot cache write task failed");
         }
     }
     Ok(Fetched { bytes, meta })
+}
+
+/// Counts a write as finished when dropped (even if its task panics).
+struct WriteDone<'a>(&'a tokio::sync::watch::Sender<usize>);
+
+impl Drop for WriteDone<'_> {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
 }
 
 /// Reads `ranges` of a cached object; a corrupt file is dropped and `None` returned.

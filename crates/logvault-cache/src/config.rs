@@ -116,7 +116,12 @@ mod tests {
             chunk_size: 10,
             ..HotCacheConfig::default()
         };
-        assert!(bad.validate().unwrap_err().to_string().contains("chunkSize"));
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("chunkSize")
+        );
         let bad = HotCacheConfig {
             hot_window_secs: 0,
             ..HotCacheConfig::default()

@@ -17,8 +17,8 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use object_store::path::Path;
 use object_store::{
-    CopyOptions, GetOptions, GetResult, GetResultPayload, ListResult, MultipartUpload,
-    ObjectMeta, ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult,
+    CopyOptions, GetOptions, GetResult, GetResultPayload, ListResult, MultipartUpload, ObjectMeta,
+    ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult,
 };
 use serde::Serialize;
 
@@ -239,7 +239,19 @@ mod tests {
             .unwrap();
         let c = counting.counts();
         assert_eq!((c.requests, c.bytes), (3, 120));
-        assert_eq!(c.by_account["service"], AccountReads { requests: 1, bytes: 100 });
-        assert_eq!(c.by_account["cluster-x"], AccountReads { requests: 2, bytes: 20 });
+        assert_eq!(
+            c.by_account["service"],
+            AccountReads {
+                requests: 1,
+                bytes: 100
+            }
+        );
+        assert_eq!(
+            c.by_account["cluster-x"],
+            AccountReads {
+                requests: 2,
+                bytes: 20
+            }
+        );
     }
 }

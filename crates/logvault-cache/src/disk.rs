@@ -98,12 +98,14 @@ impl DiskTier {
         let index: Index = moka::sync::Cache::builder()
             .max_capacity(capacity)
             .weigher(|_, e: &Arc<DiskEntry>| weight(e.stored))
-            .eviction_listener(move |key: Arc<SegmentLocation>, entry: Arc<DiskEntry>, cause| {
-                remove_file(&entry.file);
-                if cause == RemovalCause::Size {
-                    listener_metrics.add(&key.workspace, Event::DiskEviction, 1);
-                }
-            })
+            .eviction_listener(
+                move |key: Arc<SegmentLocation>, entry: Arc<DiskEntry>, cause| {
+                    remove_file(&entry.file);
+                    if cause == RemovalCause::Size {
+                        listener_metrics.add(&key.workspace, Event::DiskEviction, 1);
+                    }
+                },
+            )
             .build();
         let tier = Self {
             root,
@@ -206,15 +208,14 @@ impl DiskTier {
         self.capacity > 0 && len <= self.capacity
     }
 
-    /// Seals `plain` into a new file for `loc` and indexes it. `keep` is asked after the file is
-    /// written: if it says no (the workspace was purged meanwhile), the file is deleted again.
-    pub(crate) async fn store(
+    /// Seals `plain` into a new file for `loc`. The entry is not indexed yet: the caller
+    /// [`DiskTier::insert`]s or [`DiskTier::discard`]s it.
+    pub(crate) async fn write(
         &self,
         loc: &SegmentLocation,
         plain: Bytes,
         meta: FileMeta,
-        keep: impl FnOnce() -> bool,
-    ) -> Result<Option<Arc<DiskEntry>>, CacheError> {
+    ) -> Result<Option<DiskEntry>, CacheError> {
         if !self.admits(plain.len() as u64) {
             return Ok(None);
         }
@@ -236,20 +237,24 @@ impl DiskTier {
             path: path.display().to_string(),
             reason: e.to_string(),
         })??;
-        if !keep() {
-            remove_file(&path);
-            return Ok(None);
-        }
         let cached_at = written.1.meta.cached_at.timestamp_micros();
-        let entry = Arc::new(DiskEntry {
+        Ok(Some(DiskEntry {
             loc: loc.clone(),
             file: path,
             stored: written.0,
             opened: written.1,
             last_read: AtomicI64::new(cached_at),
-        });
-        self.index.insert(loc.clone(), Arc::clone(&entry));
-        Ok(Some(entry))
+        }))
+    }
+
+    /// Indexes a written entry (replacing, and deleting the file of, any older one).
+    pub(crate) fn insert(&self, entry: DiskEntry) {
+        self.index.insert(entry.loc.clone(), Arc::new(entry));
+    }
+
+    /// Deletes the file of a written entry that is not to be kept.
+    pub(crate) fn discard(&self, entry: &DiskEntry) {
+        remove_file(&entry.file);
     }
 
     fn dir_of(&self, loc: &SegmentLocation) -> PathBuf {
@@ -471,7 +476,9 @@ fn load(
         account,
         &name(ws),
         &name(table),
-        segment.parse().map_err(|e: logvault_store::StoreError| e.to_string())?,
+        segment
+            .parse()
+            .map_err(|e: logvault_store::StoreError| e.to_string())?,
     )
     .map_err(|e| e.to_string())?;
     let routed = loc.routed_path().to_string();

@@ -18,7 +18,9 @@ pub enum CacheError {
         reason: String,
     },
     /// A cache file of a format version this build does not read.
-    #[error("hot cache file {path} has format version {found}; this build reads version {supported}")]
+    #[error(
+        "hot cache file {path} has format version {found}; this build reads version {supported}"
+    )]
     UnsupportedFormat {
         /// The file.
         path: String,

@@ -51,9 +51,8 @@ impl fmt::Debug for CacheKeys {
 impl CacheKeys {
     /// The keys derived from the service account's AEK.
     pub(crate) fn from_service_aek(aek: &Aek) -> Result<Self, CryptoError> {
-        let data = InfraKey::from_secret(&SecretBytes::from(
-            aek.derive_purpose_key(DATA_KEY_LABEL)?,
-        ))?;
+        let data =
+            InfraKey::from_secret(&SecretBytes::from(aek.derive_purpose_key(DATA_KEY_LABEL)?))?;
         let meta = aek.derive_purpose_key(META_KEY_LABEL)?;
         Ok(Self { data, meta })
     }
@@ -148,7 +147,9 @@ pub(crate) fn meta_len(prefix: &[u8]) -> Result<usize, FileError> {
     }
     let len = u32::from_le_bytes([p[8], p[9], p[10], p[11]]);
     if len > MAX_META_LEN {
-        return Err(FileError::Corrupt(format!("metadata length {len} is too large")));
+        return Err(FileError::Corrupt(format!(
+            "metadata length {len} is too large"
+        )));
     }
     Ok(len as usize)
 }
@@ -258,7 +259,8 @@ pub(crate) fn decrypt_range(
 mod tests {
     use super::*;
 
-    const PATH: &str = "service/segments/ws-one/Syslog/0f0e0d0c-0000-4000-8000-000000000001.parquet";
+    const PATH: &str =
+        "service/segments/ws-one/Syslog/0f0e0d0c-0000-4000-8000-000000000001.parquet";
 
     fn meta(path: &str, size: u64) -> FileMeta {
         FileMeta {
@@ -273,7 +275,12 @@ mod tests {
         }
     }
 
-    fn read(keys: &CacheKeys, file: &[u8], path: &str, range: Range<u64>) -> Result<Vec<u8>, FileError> {
+    fn read(
+        keys: &CacheKeys,
+        file: &[u8],
+        path: &str,
+        range: Range<u64>,
+    ) -> Result<Vec<u8>, FileError> {
         let opened = open_head(keys, path, file, file.len() as u64)?;
         let (chunks, span) = chunk_span(&opened, &range);
         let cipher = &file[span.start as usize..span.end as usize];
@@ -286,8 +293,14 @@ mod tests {
         let plain: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
         let file = encode(&keys, &meta(PATH, plain.len() as u64), &plain, 4096).unwrap();
         assert_eq!(read(&keys, &file, PATH, 0..20_000).unwrap(), plain);
-        assert_eq!(read(&keys, &file, PATH, 4000..9000).unwrap(), plain[4000..9000]);
-        assert_eq!(read(&keys, &file, PATH, 19_990..20_000).unwrap(), plain[19_990..]);
+        assert_eq!(
+            read(&keys, &file, PATH, 4000..9000).unwrap(),
+            plain[4000..9000]
+        );
+        assert_eq!(
+            read(&keys, &file, PATH, 19_990..20_000).unwrap(),
+            plain[19_990..]
+        );
         assert!(read(&keys, &file, PATH, 5..5).unwrap().is_empty());
         // Plaintext does not appear in the file.
         assert!(!file.windows(64).any(|w| w == &plain[1000..1064]));
@@ -302,10 +315,16 @@ mod tests {
         let mut flipped = file.clone();
         let n = flipped.len();
         flipped[n - 100] ^= 1;
-        assert!(matches!(read(&keys, &flipped, PATH, 0..10_000), Err(FileError::Corrupt(_))));
+        assert!(matches!(
+            read(&keys, &flipped, PATH, 0..10_000),
+            Err(FileError::Corrupt(_))
+        ));
         let mut flipped = file.clone();
         flipped[PREFIX_LEN + 3] ^= 1;
-        assert!(matches!(read(&keys, &flipped, PATH, 0..10), Err(FileError::Corrupt(_))));
+        assert!(matches!(
+            read(&keys, &flipped, PATH, 0..10),
+            Err(FileError::Corrupt(_))
+        ));
         assert!(read(&keys, &file[..n - 1], PATH, 0..10).is_err());
         // Another path, another key.
         let other = PATH.replace("ws-one", "ws-two");
@@ -315,6 +334,9 @@ mod tests {
         // Another version.
         let mut v2 = file.clone();
         v2[4] = 2;
-        assert!(matches!(read(&keys, &v2, PATH, 0..10), Err(FileError::Version(2))));
+        assert!(matches!(
+            read(&keys, &v2, PATH, 0..10),
+            Err(FileError::Version(2))
+        ));
     }
 }

@@ -317,15 +317,16 @@ impl HotCache {
         self.inner.load_memory(loc, max_time).await
     }
 
-    /// Waits for the background promotions and admissions started so far.
+    /// Waits for the background promotions, admissions and cache file writes started so far.
     pub async fn settle(&self) {
         loop {
             let mut set = std::mem::take(&mut *lock(&self.inner.tasks));
             if set.is_empty() {
-                return;
+                break;
             }
             while set.join_next().await.is_some() {}
         }
+        self.inner.ctx.writes_done().await;
     }
 
     /// Purge (R-F3): removes every entry of `workspace` from both tiers (memory buffers are
@@ -333,7 +334,6 @@ impl HotCache {
     /// putting its data back. Other workspaces are untouched. Does file I/O.
     pub fn purge_workspace(&self, workspace: &str) -> PurgeReport {
         let inner = &self.inner;
-        inner.ctx.generations.bump(workspace);
         let warm_cancelled = match lock(&inner.warms).get(workspace) {
             Some(slot) if warm::read(&slot.progress).state == warm::WarmState::Running => {
                 slot.cancel(inner.now());
@@ -341,17 +341,15 @@ impl HotCache {
             }
             _ => false,
         };
-        let (memory_entries, memory_bytes) = inner.memory.purge(workspace);
-        let (disk_entries, disk_bytes, stray_files) = inner.ctx.disk.purge(workspace);
-        inner
-            .metrics
-            .purged(workspace, memory_bytes + disk_bytes);
-        tracing::info!(
-            workspace,
-            memory_entries,
-            disk_entries,
-            "hot cache purged"
-        );
+        let ((memory_entries, memory_bytes), (disk_entries, disk_bytes, stray_files)) =
+            inner.ctx.generations.bump_then(workspace, || {
+                (
+                    inner.memory.purge(workspace),
+                    inner.ctx.disk.purge(workspace),
+                )
+            });
+        inner.metrics.purged(workspace, memory_bytes + disk_bytes);
+        tracing::info!(workspace, memory_entries, disk_entries, "hot cache purged");
         PurgeReport {
             workspace: workspace.to_owned(),
             memory_entries,
@@ -389,7 +387,9 @@ impl HotCache {
         let recent = now - inner.config.recent();
         let hot = |loc: &SegmentLocation, max_time: Option<DateTime<Utc>>, last: DateTime<Utc>| {
             let window = now - inner.hot_window(&loc.workspace);
-            max_time.or_else(|| inner.ctx.hints.get(loc)).is_some_and(|t| t >= window)
+            max_time
+                .or_else(|| inner.ctx.hints.get(loc))
+                .is_some_and(|t| t >= window)
                 || last >= recent
         };
         let mut report = SweepReport::default();
@@ -505,16 +505,21 @@ impl Inner {
         };
         self.metrics.add(&loc.workspace, event, 1);
         let seg = Arc::new(result?);
-        if self.ctx.generations.current(&loc.workspace) != generation {
-            // Purged meanwhile: do not bring the workspace's data back.
-            return Err(CacheError::Decode {
-                segment: loc.to_string(),
-                reason: "workspace purged while decoding".into(),
-            });
-        }
         seg.touch(self.now());
-        self.memory.insert(Arc::clone(&seg));
-        Ok(seg)
+        self.ctx
+            .generations
+            .with_current(&loc.workspace, generation, |current| {
+                if current {
+                    self.memory.insert(Arc::clone(&seg));
+                    Ok(Arc::clone(&seg))
+                } else {
+                    // Purged meanwhile: do not bring the workspace's data back.
+                    Err(CacheError::Decode {
+                        segment: loc.to_string(),
+                        reason: "workspace purged while decoding".into(),
+                    })
+                }
+            })
     }
 
     async fn decode(
@@ -534,7 +539,10 @@ impl Inner {
         };
         let props = self
             .factory
-            .get_file_decryption_properties(&EncryptionFactoryOptions::default(), &loc.routed_path())
+            .get_file_decryption_properties(
+                &EncryptionFactoryOptions::default(),
+                &loc.routed_path(),
+            )
             .await
             .map_err(|e| fail(e.strip_backtrace()))?
             .ok_or_else(|| fail("no decryption properties".into()))?;

@@ -149,7 +149,10 @@ impl HotSegment {
         let data = Buffer::from(bytes::Bytes::from_owner(owner));
         let (version, dictionaries, blocks) = footer(&data).map_err(|e| decode_error(loc, e))?;
         if blocks.len() != counts.len() {
-            return Err(decode_error(loc, "ipc footer lists another number of batches"));
+            return Err(decode_error(
+                loc,
+                "ipc footer lists another number of batches",
+            ));
         }
         Ok(Self {
             loc: loc.clone(),
@@ -262,7 +265,8 @@ impl HotSegment {
 
     fn block(&self, block: &Block) -> Result<Buffer, CacheError> {
         let offset = usize::try_from(block.offset()).map_err(|e| decode_error(&self.loc, e))?;
-        let meta = usize::try_from(block.metaDataLength()).map_err(|e| decode_error(&self.loc, e))?;
+        let meta =
+            usize::try_from(block.metaDataLength()).map_err(|e| decode_error(&self.loc, e))?;
         let body = usize::try_from(block.bodyLength()).map_err(|e| decode_error(&self.loc, e))?;
         let len = meta + body;
         if offset.saturating_add(len) > self.data.len() {
@@ -394,7 +398,9 @@ mod tests {
             schema,
             vec![
                 Arc::new(Int64Array::from_iter_values(0..n)),
-                Arc::new(StringArray::from_iter_values((0..n).map(|i| format!("row {i}")))),
+                Arc::new(StringArray::from_iter_values(
+                    (0..n).map(|i| format!("row {i}")),
+                )),
             ],
         )
         .unwrap()
@@ -415,16 +421,29 @@ mod tests {
         assert_eq!(out.len(), 2);
         assert_eq!(out[1].num_rows(), 5);
         assert_eq!(out[0].column(2).null_count(), 10);
-        let a = out[0].column(1).as_any().downcast_ref::<arrow::array::Float64Array>().unwrap();
+        let a = out[0]
+            .column(1)
+            .as_any()
+            .downcast_ref::<arrow::array::Float64Array>()
+            .unwrap();
         assert_eq!(a.value(9), 9.0);
         // No columns at all (count(*)): row counts only.
         let empty = Arc::new(Schema::empty());
-        let counts: usize = seg.read_as(&empty).unwrap().iter().map(RecordBatch::num_rows).sum();
+        let counts: usize = seg
+            .read_as(&empty)
+            .unwrap()
+            .iter()
+            .map(RecordBatch::num_rows)
+            .sum();
         assert_eq!(counts, 15);
         // The buffer is wiped when the last reference (here, the decoded arrays) goes.
         let bytes = seg.bytes() as u64;
         drop(seg);
-        assert_eq!(zeroized.load(Ordering::Relaxed), 0, "arrays still point into it");
+        assert_eq!(
+            zeroized.load(Ordering::Relaxed),
+            0,
+            "arrays still point into it"
+        );
         drop(out);
         assert!(zeroized.load(Ordering::Relaxed) >= bytes);
     }

@@ -60,7 +60,11 @@ impl TimeBounds {
 
     fn add(&mut self, e: &Expr, column: &str) {
         match e {
-            Expr::BinaryExpr(BinaryExpr { left, op: Operator::And, right }) => {
+            Expr::BinaryExpr(BinaryExpr {
+                left,
+                op: Operator::And,
+                right,
+            }) => {
                 self.add(left, column);
                 self.add(right, column);
             }
@@ -83,7 +87,12 @@ impl TimeBounds {
                     _ => {}
                 }
             }
-            Expr::Between(Between { expr, negated: false, low, high }) if is_time_column(expr, column) => {
+            Expr::Between(Between {
+                expr,
+                negated: false,
+                low,
+                high,
+            }) if is_time_column(expr, column) => {
                 if let Some(v) = literal(low) {
                     self.raise_min(v);
                 }
@@ -107,7 +116,10 @@ mod tests {
     use datafusion::prelude::{col, lit};
 
     fn ts(v: i64) -> Expr {
-        lit(ScalarValue::TimestampMicrosecond(Some(v), Some("UTC".into())))
+        lit(ScalarValue::TimestampMicrosecond(
+            Some(v),
+            Some("UTC".into()),
+        ))
     }
 
     #[test]
@@ -118,19 +130,35 @@ mod tests {
             col("Level").eq(lit("ERROR")),
         ];
         let b = TimeBounds::from_filters(&f, "TimeGenerated");
-        assert_eq!(b, TimeBounds { min: Some(100), max: Some(500) });
+        assert_eq!(
+            b,
+            TimeBounds {
+                min: Some(100),
+                max: Some(500)
+            }
+        );
         assert!(b.overlaps(0, 100));
         assert!(b.overlaps(499, 900));
         assert!(!b.overlaps(0, 99));
         assert!(!b.overlaps(501, 900));
-        let f = [col("TimeGenerated").between(ts(10), ts(20)).and(col("TimeGenerated").lt(ts(15)))];
-        assert_eq!(TimeBounds::from_filters(&f, "TimeGenerated"), TimeBounds { min: Some(10), max: Some(15) });
+        let f = [col("TimeGenerated")
+            .between(ts(10), ts(20))
+            .and(col("TimeGenerated").lt(ts(15)))];
+        assert_eq!(
+            TimeBounds::from_filters(&f, "TimeGenerated"),
+            TimeBounds {
+                min: Some(10),
+                max: Some(15)
+            }
+        );
     }
 
     #[test]
     fn unknown_shapes_never_prune() {
         let f = [
-            col("TimeGenerated").gt(ts(100)).or(col("TimeGenerated").lt(ts(5))),
+            col("TimeGenerated")
+                .gt(ts(100))
+                .or(col("TimeGenerated").lt(ts(5))),
             col("TimeGenerated").not_between(ts(1), ts(2)),
             col("Other").gt(ts(100)),
         ];

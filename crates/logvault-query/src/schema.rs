@@ -49,9 +49,9 @@ pub fn merge<'a>(schemas: impl IntoIterator<Item = &'a SchemaRef>) -> SchemaRef 
         order
             .into_iter()
             .filter_map(|name| {
-                fields.remove(&name).map(|(t, metadata)| {
-                    Field::new(name, t, true).with_metadata(metadata)
-                })
+                fields
+                    .remove(&name)
+                    .map(|(t, metadata)| Field::new(name, t, true).with_metadata(metadata))
             })
             .collect::<Vec<_>>(),
     ))
@@ -64,12 +64,20 @@ mod tests {
     #[test]
     fn union_keeps_first_order_and_widens() {
         let a = Arc::new(Schema::new(vec![
-            Field::new("TimeGenerated", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+            Field::new(
+                "TimeGenerated",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                false,
+            ),
             Field::new("Count", DataType::Int64, false),
             Field::new("Code", DataType::Int64, true),
         ]));
         let b = Arc::new(Schema::new(vec![
-            Field::new("TimeGenerated", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+            Field::new(
+                "TimeGenerated",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                false,
+            ),
             Field::new("Extra", DataType::Boolean, true),
             Field::new("Count", DataType::Float64, true),
             Field::new("Code", DataType::Utf8, true),
