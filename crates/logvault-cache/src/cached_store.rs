@@ -274,7 +274,7 @@ pub(crate) async fn read_cached(
 pub(crate) async fn whole(ctx: &Arc<Ctx>, loc: &SegmentLocation) -> Result<Bytes, FetchError> {
     if let Some(entry) = ctx.disk.get(loc) {
         let size = entry.opened.header.plaintext_len;
-        if let Some(mut got) = read_cached(ctx, &entry, vec![0..size]).await {
+        if let Some(mut got) = read_cached(ctx, &entry, std::iter::once(0..size).collect()).await {
             return Ok(got.pop().unwrap_or_default());
         }
     }

@@ -163,7 +163,7 @@ async fn hot_segments(
             }
         }
     }
-    out.sort_by(|a, b| b.1.cmp(&a.1));
+    out.sort_by_key(|s| std::cmp::Reverse(s.1));
     Ok(out)
 }
 

@@ -181,7 +181,7 @@ impl SegmentTable {
         let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); partitions.min(keep.len())];
         // Largest first, each to the lightest group: balanced parallel scans.
         let mut ordered = keep;
-        ordered.sort_by(|a, b| b.bytes.cmp(&a.bytes));
+        ordered.sort_by_key(|s| std::cmp::Reverse(s.bytes));
         let mut loads = vec![0u64; groups.len()];
         for s in ordered {
             let (i, _) = loads
