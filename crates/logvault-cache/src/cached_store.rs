@@ -6,7 +6,8 @@
 //! segment share the fetch), seals it into a cache file, and serves the read from the fetched
 //! bytes. Any other path, and every write, list and delete, goes to the wrapped store (a
 //! delete also drops the cached copy). Segments are written once and never modified, so a
-//! cached copy never goes stale; preconditions of a get are not checked against it.
+//! cached copy never goes stale; preconditions of a get are not checked against it. With a
+//! disk tier of 0 bytes every read passes through unchanged.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -374,7 +375,7 @@ impl ObjectStore for CachedStore {
         location: &Path,
         options: GetOptions,
     ) -> object_store::Result<GetResult> {
-        let Some(loc) = segment_of(location) else {
+        let Some(loc) = segment_of(location).filter(|_| self.ctx.disk.capacity() > 0) else {
             return self.ctx.inner.get_opts(location, options).await;
         };
         if let Some(entry) = self.ctx.disk.get(&loc) {
@@ -407,7 +408,7 @@ impl ObjectStore for CachedStore {
         location: &Path,
         ranges: &[Range<u64>],
     ) -> object_store::Result<Vec<Bytes>> {
-        let Some(loc) = segment_of(location) else {
+        let Some(loc) = segment_of(location).filter(|_| self.ctx.disk.capacity() > 0) else {
             return self.ctx.inner.get_ranges(location, ranges).await;
         };
         if let Some(entry) = self.ctx.disk.get(&loc) {

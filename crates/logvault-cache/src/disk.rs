@@ -414,10 +414,7 @@ fn open_file(keys: &CacheKeys, path: &Path, routed: &str) -> Result<(u64, Opened
 type Scanned = (Vec<DiskEntry>, Vec<(String, u64)>);
 
 /// The entries of every valid file under `root`, and the number of files dropped per workspace.
-fn scan_dir(
-    root: &Path,
-    keys: &CacheKeys,
-) -> Result<Scanned, CacheError> {
+fn scan_dir(root: &Path, keys: &CacheKeys) -> Result<Scanned, CacheError> {
     let mut found = Vec::new();
     let mut dropped: std::collections::BTreeMap<String, u64> = Default::default();
     let read = |dir: &Path| -> Result<Vec<PathBuf>, CacheError> {

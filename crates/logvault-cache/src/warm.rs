@@ -17,7 +17,8 @@ use crate::hot::Inner;
 pub enum WarmState {
     /// Loading.
     Running,
-    /// Every segment of the hot window was tried (see `failed`).
+    /// Every segment of the hot window was tried (see `failed`: segments that could not be
+    /// read, or whose account key is unavailable).
     Done,
     /// The workspace's catalog could not be read; nothing was loaded.
     Failed,
@@ -188,43 +189,44 @@ async fn run(inner: Arc<Inner>, workspace: String, progress: SharedProgress) {
     } else {
         0
     };
-    let mut keys: HashMap<AccountId, bool> = HashMap::new();
+    // The key lifecycle calls a reload when the key is back: each account's key is unwrapped
+    // (and cached) once. Segments of an account whose key is still unavailable are skipped, so
+    // the cache never takes in data of a workspace whose key is revoked.
+    let mut keys: HashMap<AccountId, Result<(), String>> = HashMap::new();
     for (loc, max_time, bytes) in segments {
         inner.ctx.hints.insert(loc.clone(), max_time);
-        let key_ok = match keys.get(&loc.account) {
-            Some(ok) => *ok,
-            None => {
-                // The key lifecycle calls a reload when the key is back: make sure it is cached.
-                let ok = match inner.store.keyring().aek(&loc.account).await {
-                    Ok(_) => true,
-                    Err(e) => {
-                        update(&progress, |p| {
-                            p.last_error = Some(format!(
-                                "storage account {}: memory tier skipped: {e}",
-                                loc.account
-                            ));
-                        });
-                        false
-                    }
-                };
-                keys.insert(loc.account.clone(), ok);
-                ok
-            }
-        };
-        let outcome = if budget > 0 && key_ok {
-            inner.load_memory(&loc, Some(max_time)).await.map(|seg| {
-                budget = budget.saturating_sub(seg.bytes() as u64);
-                true
-            })
-        } else {
-            inner.load_disk(&loc).await.map(|()| false)
+        if !keys.contains_key(&loc.account) {
+            let ok = inner
+                .store
+                .keyring()
+                .aek(&loc.account)
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("storage account {}: {e}", loc.account));
+            keys.insert(loc.account.clone(), ok);
+        }
+        let outcome = match keys.get(&loc.account) {
+            Some(Err(e)) => Err(e.clone()),
+            _ if budget > 0 => inner
+                .load_memory(&loc, Some(max_time))
+                .await
+                .map(|seg| {
+                    budget = budget.saturating_sub(seg.bytes() as u64);
+                    true
+                })
+                .map_err(|e| e.to_string()),
+            _ => inner
+                .load_disk(&loc)
+                .await
+                .map(|()| false)
+                .map_err(|e| e.to_string()),
         };
         update(&progress, |p| {
             match outcome {
                 Ok(in_memory) => p.memory_segments += u64::from(in_memory),
                 Err(e) => {
                     p.failed += 1;
-                    p.last_error = Some(e.to_string());
+                    p.last_error = Some(e);
                 }
             }
             p.segments_done += 1;

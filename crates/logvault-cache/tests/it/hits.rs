@@ -141,3 +141,47 @@ async fn customer_key_data_is_not_served_from_memory_once_its_key_is_gone() {
     let err = run_err(&session, QUERIES[3]).await;
     assert!(err.contains("cluster-prod1"), "{err}");
 }
+
+#[tokio::test]
+async fn newly_written_segments_in_the_hot_window_are_admitted() {
+    let h = Harness::new().await;
+    let fresh = h.append(&AccountId::service(), WS_A, 0, 500, "new").await;
+    let old = h.append(&AccountId::service(), WS_A, 30, 500, "old").await;
+    let cache = h.cache(HotCacheConfig::default()).await;
+    cache.admit(fresh.clone(), t0());
+    cache.admit(old, t0() - chrono::Duration::days(30));
+    cache.settle().await;
+    let s = cache.workspace_status(WS_A);
+    assert_eq!((s.disk_entries, s.memory_entries), (1, 1));
+    assert!(cache.promote(&fresh, None).await.is_ok());
+    assert_eq!(cache.status().counters.disk_misses, 1);
+}
+
+#[tokio::test]
+async fn status_serializes_as_the_cli_shows_it() {
+    let h = Harness::new().await;
+    h.append(&AccountId::service(), WS_A, 0, 500, "json").await;
+    let cache = h.cache(HotCacheConfig::default()).await;
+    cache.warm(WS_A).wait().await;
+    run(&h.session(WS_A, Some(&cache)).await, QUERIES[3]).await;
+    let ws = serde_json::to_value(cache.workspace_status(WS_A)).unwrap();
+    for key in [
+        "memoryBytes",
+        "diskBytes",
+        "hits",
+        "misses",
+        "evictions",
+        "purges",
+        "warm",
+    ] {
+        assert!(ws.get(key).is_some(), "{key} missing in {ws}");
+    }
+    assert_eq!(ws["hits"], 1);
+    assert_eq!(ws["misses"], 1);
+    assert_eq!(ws["warm"]["state"], "done");
+    assert_eq!(ws["warm"]["segmentsDone"], 1);
+    let all = serde_json::to_value(cache.status()).unwrap();
+    assert!(all["memoryBytes"].as_u64().unwrap() > 0);
+    assert!(all["diskBytes"].as_u64().unwrap() > 0);
+    assert_eq!(all["storageReads"]["requests"], 1);
+}

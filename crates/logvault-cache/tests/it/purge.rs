@@ -128,3 +128,25 @@ async fn a_purge_during_a_reload_leaves_nothing_of_the_workspace() {
     let a = cache.workspace_status(WS_A);
     assert_eq!((a.memory_entries, a.disk_entries), (0, 0));
 }
+
+#[tokio::test]
+async fn a_reload_skips_the_data_of_a_key_that_is_still_revoked() {
+    let h = Harness::new().await;
+    let cluster = h.cluster_account().await;
+    h.append(&cluster, WS_A, 0, 500, "cmk").await;
+    h.append(&AccountId::service(), WS_A, 1, 500, "mmk").await;
+    h.vault
+        .set_key_enabled("contoso", "cmk", None, false)
+        .unwrap();
+    h.store.keyring().evict(&cluster);
+    let cache = h.cache(HotCacheConfig::default()).await;
+    let p = cache.warm(WS_A).wait().await;
+    assert_eq!(p.state, WarmState::Done);
+    assert_eq!((p.segments_done, p.failed, p.memory_segments), (2, 1, 1));
+    let err = p.last_error.unwrap();
+    assert!(err.contains("cluster-prod1"), "{err}");
+    let files = files_of(&h.cache_dir(), WS_A);
+    assert_eq!(files.len(), 1);
+    assert!(files[0].starts_with(h.cache_dir().join("v1").join("service")));
+    assert_eq!(cache.read_counts().by_account.get("cluster-prod1"), None);
+}
