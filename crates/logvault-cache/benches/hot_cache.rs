@@ -336,13 +336,16 @@ fn main() {
     for v in &setup.variants {
         let s = v.cache.status();
         println!(
-            "  {:<5} storage requests {:>6}, bytes {:>11}; memory hits {}, disk hits {}, misses {}",
+            "  {:<5} storage requests {:>6}, bytes {:>11}; memory hits {}, disk hits {}, misses {}; \
+             memory tier {} B, disk tier {} B",
             v.name,
             s.storage_reads.requests,
             s.storage_reads.bytes,
             s.counters.memory_hits,
             s.counters.disk_hits,
-            s.counters.misses
+            s.counters.misses,
+            s.memory_bytes,
+            s.disk_bytes
         );
     }
 }
