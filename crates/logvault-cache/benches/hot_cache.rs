@@ -1,5 +1,6 @@
-//! A small query suite over one workspace, cold, warm and hot, with storage behind a wrapper
-//! that adds a realistic latency (20 ms a request and 100 MB/s):
+//! A small query suite over one workspace (8 segments of 25,000 log rows, the rows of the
+//! tests), cold, warm and hot, with storage behind a wrapper that adds a realistic latency
+//! (20 ms a request and 100 MB/s):
 //! - `cold`: no cache (both tiers 0 bytes, reads pass through to storage);
 //! - `warm`: the disk tier holds every segment (memory tier off);
 //! - `hot`: the memory tier holds every segment.
@@ -12,31 +13,33 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stdout, missing_docs)]
 
+#[path = "../tests/it/common.rs"]
+#[allow(dead_code, unused_imports)]
+mod common;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use arrow::array::{Int64Array, RecordBatch, StringArray, TimestampNanosecondArray};
-use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use arrow::array::RecordBatch;
 use async_trait::async_trait;
 use bytes::Bytes;
-use chrono::{TimeZone, Utc};
 use criterion::Criterion;
 use futures::TryStreamExt;
 use futures::stream::BoxStream;
 use logvault_cache::{HotCache, HotCacheConfig};
-use logvault_core::TestClock;
-use logvault_kms::{KeyVault, LocalVault};
-use logvault_query::{KeyringGate, SessionOptions, WorkspaceSession};
-use logvault_store::{AccountId, KekBinding, Store, StoreConfig, local_root};
+use logvault_query::WorkspaceSession;
+use logvault_store::AccountId;
 use object_store::path::Path;
 use object_store::{
     CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
     PutMultipartOptions, PutOptions, PutPayload, PutResult,
 };
 use tokio::runtime::Runtime;
+
+use common::Harness;
 
 const WS: &str = "ws-bench";
 const SEGMENTS: i64 = 8;
@@ -132,49 +135,6 @@ impl ObjectStore for Slow {
     }
 }
 
-fn batch(day: i64) -> RecordBatch {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new(
-            "TimeGenerated",
-            DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
-            false,
-        ),
-        Field::new("Computer", DataType::Utf8, false),
-        Field::new("Severity", DataType::Utf8, false),
-        Field::new("EventId", DataType::Int64, false),
-        Field::new("Message", DataType::Utf8, true),
-    ]));
-    let start = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap() - chrono::Duration::days(day);
-    let base = start.timestamp_nanos_opt().unwrap();
-    let sev = ["info", "warning", "error", "debug"];
-    RecordBatch::try_new(
-        schema,
-        vec![
-            Arc::new(
-                TimestampNanosecondArray::from_iter_values(
-                    (0..ROWS as i64).map(|i| base + i * 1_000_000_000),
-                )
-                .with_timezone("UTC"),
-            ),
-            Arc::new(StringArray::from_iter_values(
-                (0..ROWS).map(|i| format!("host-{:02}", i % 17)),
-            )),
-            Arc::new(StringArray::from_iter_values((0..ROWS).map(|i| sev[i % 4]))),
-            Arc::new(Int64Array::from_iter_values(
-                (0..ROWS).map(|i| 4600 + (i % 40) as i64),
-            )),
-            Arc::new(StringArray::from_iter_values((0..ROWS).map(|i| {
-                format!(
-                    "user login from 10.0.{}.{} row {i} day {day}",
-                    i % 250,
-                    i % 13
-                )
-            }))),
-        ],
-    )
-    .unwrap()
-}
-
 struct Variant {
     name: &'static str,
     cache: HotCache,
@@ -182,38 +142,18 @@ struct Variant {
 }
 
 struct Setup {
-    _dir: tempfile::TempDir,
+    _harness: Harness,
     variants: Vec<Variant>,
 }
 
 async fn setup() -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = TestClock::new(Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap());
-    let vault =
-        Arc::new(LocalVault::open(&dir.path().join("vault"), Arc::new(clock.clone())).unwrap());
-    let service = vault.ensure_service_key().unwrap();
-    let binding = KekBinding {
-        key: service.key,
-        principal: service.principal,
-    };
-    let root = local_root(&dir.path().join("storage")).unwrap();
-    let store = Arc::new(
-        Store::open(
-            root,
-            vault as Arc<dyn KeyVault>,
-            binding,
-            StoreConfig::default(),
-            Arc::new(clock.clone()),
-        )
-        .await
-        .unwrap(),
-    );
+    let h = Harness::new().await;
     for day in 0..SEGMENTS {
-        store
-            .append(&AccountId::service(), WS, "Syslog", vec![batch(day)])
-            .await
-            .unwrap();
+        h.append(&AccountId::service(), WS, day, ROWS, "bench")
+            .await;
     }
+    let store = Arc::clone(&h.store);
+    let dir = h.dir.path().to_owned();
     let slow: Arc<dyn ObjectStore> = Arc::new(Slow(store.router()));
     let big = 1 << 30;
     let configs = [
@@ -231,7 +171,7 @@ async fn setup() -> Setup {
         let cache = HotCache::open_over(
             Arc::clone(&store),
             Arc::clone(&slow),
-            &dir.path().join(format!("cache-{name}")),
+            &dir.join(format!("cache-{name}")),
             config,
         )
         .await
@@ -240,17 +180,7 @@ async fn setup() -> Setup {
             let warmed = cache.warm(WS).wait().await;
             assert_eq!(warmed.segments_done, SEGMENTS as u64);
         }
-        let gate = KeyringGate::new(Arc::clone(&store));
-        let options = SessionOptions::at(Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap());
-        let session = WorkspaceSession::open_with_cache(
-            Arc::clone(&store),
-            WS,
-            &options,
-            &gate,
-            Some(&cache),
-        )
-        .await
-        .unwrap();
+        let session = h.session(WS, Some(&cache)).await;
         variants.push(Variant {
             name,
             cache,
@@ -258,12 +188,12 @@ async fn setup() -> Setup {
         });
     }
     Setup {
-        _dir: dir,
+        _harness: h,
         variants,
     }
 }
 
-async fn run(session: &WorkspaceSession, sql: &str) -> usize {
+async fn count_rows(session: &WorkspaceSession, sql: &str) -> usize {
     let stream = session.execute(sql).await.unwrap();
     let batches: Vec<RecordBatch> = stream.try_collect().await.unwrap();
     batches.iter().map(RecordBatch::num_rows).sum()
@@ -284,7 +214,7 @@ fn main() {
         let mut group = c.benchmark_group(query);
         let mut rows = None;
         for v in &setup.variants {
-            let got = rt.block_on(run(&v.session, sql));
+            let got = rt.block_on(count_rows(&v.session, sql));
             assert_eq!(
                 *rows.get_or_insert(got),
                 got,
@@ -295,7 +225,7 @@ fn main() {
                 b.iter_custom(|iters| {
                     let start = Instant::now();
                     for _ in 0..iters {
-                        rt.block_on(run(&v.session, sql));
+                        rt.block_on(count_rows(&v.session, sql));
                     }
                     let took = start.elapsed();
                     let mut t = times.lock().unwrap();

@@ -4,8 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{Int64Array, RecordBatch, StringArray, TimestampNanosecondArray};
-use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use arrow::array::RecordBatch;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use futures::TryStreamExt;
 use logvault_cache::{HotCache, HotCacheConfig};
@@ -14,6 +13,13 @@ use logvault_kms::local::CreateVaultOptions;
 use logvault_kms::{IdentityOptions, KeyRef, KeyType, KeyVault, LocalVault};
 use logvault_query::{KeyringGate, SessionOptions, WorkspaceSession};
 use logvault_store::{AccountId, KekBinding, SegmentLocation, Store, StoreConfig, local_root};
+
+// The log-like rows and file helpers of the store's tests.
+#[path = "../../../logvault-store/tests/it/common.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod store_support;
+
+pub(crate) use store_support::{contains, files, log_batch};
 
 pub(crate) const WS_A: &str = "ws-alpha";
 pub(crate) const WS_B: &str = "ws-beta";
@@ -162,81 +168,6 @@ pub(crate) async fn run_err(session: &WorkspaceSession, sql: &str) -> String {
             Ok(b) => panic!("expected an error, got {} batches", b.len()),
         },
     }
-}
-
-pub(crate) fn log_schema() -> Arc<Schema> {
-    Arc::new(Schema::new(vec![
-        Field::new(
-            "TimeGenerated",
-            DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
-            false,
-        ),
-        Field::new("Computer", DataType::Utf8, false),
-        Field::new("Severity", DataType::Utf8, false),
-        Field::new("EventId", DataType::Int64, false),
-        Field::new("Message", DataType::Utf8, true),
-    ]))
-}
-
-/// `n` log-like rows, one a second from `start`; every message carries `marker`.
-pub(crate) fn log_batch(start: DateTime<Utc>, n: usize, marker: &str) -> RecordBatch {
-    let severities = ["info", "warning", "error", "debug"];
-    let times: Vec<i64> = (0..n)
-        .map(|i| {
-            (start + Duration::seconds(i as i64))
-                .timestamp_nanos_opt()
-                .unwrap()
-        })
-        .collect();
-    let computers: Vec<String> = (0..n).map(|i| format!("host-{:02}", i % 7)).collect();
-    let sev: Vec<&str> = (0..n).map(|i| severities[i % 4]).collect();
-    let ids: Vec<i64> = (0..n).map(|i| 4600 + (i % 40) as i64).collect();
-    let messages: Vec<String> = (0..n)
-        .map(|i| {
-            format!(
-                "{marker} user login from 10.0.{}.{} row {i}",
-                i % 250,
-                i % 13
-            )
-        })
-        .collect();
-    RecordBatch::try_new(
-        log_schema(),
-        vec![
-            Arc::new(TimestampNanosecondArray::from(times).with_timezone("UTC")),
-            Arc::new(StringArray::from(computers)),
-            Arc::new(StringArray::from(sev)),
-            Arc::new(Int64Array::from(ids)),
-            Arc::new(StringArray::from(messages)),
-        ],
-    )
-    .unwrap()
-}
-
-/// Every regular file under `dir`, recursively (none if it does not exist).
-pub(crate) fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for entry in entries {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
-/// Whether `needle` occurs in `haystack`.
-pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// The cache files of workspace `ws`.
