@@ -228,9 +228,12 @@ impl HotCache {
 
     /// The memory tier's copy of `loc`, for a query. Served only while the segment's account
     /// key is in the keyring's cache, so a revoked key stops memory reads as it stops file
-    /// reads. Counts a memory hit or miss.
+    /// reads. Counts a memory hit or miss (nothing when the memory tier is off).
     pub fn lookup(&self, loc: &SegmentLocation) -> Option<Arc<HotSegment>> {
         let inner = &self.inner;
+        if inner.memory.capacity() == 0 {
+            return None;
+        }
         let key_cached = || inner.store.keyring().cached_aek(&loc.account).is_some();
         match inner.memory.get(loc) {
             Some(seg) if key_cached() => {
