@@ -62,4 +62,14 @@ pub(crate) enum Command {
     Role(crate::cmd::role::RoleArgs),
     /// User-assigned managed identities.
     Identity(crate::cmd::identity::IdentityArgs),
+    /// Dedicated clusters: create, update (key, identity, capacity), show, list, delete, wait.
+    Cluster(crate::cmd::cluster::ClusterArgs),
+    /// Workspaces: create, show, list, delete, recover, link, unlink.
+    Workspace(crate::cmd::workspace::WorkspaceArgs),
+    /// Ingest logs (JSON, CSV, text) from files or stdin into a workspace's table.
+    Ingest(crate::cmd::ingest::IngestArgs),
+    /// Query a workspace with SQL.
+    Query(crate::cmd::query::QueryArgs),
+    /// Key states of clusters, and rows, segments, drops and cache figures of workspaces.
+    Status(crate::cmd::status::StatusArgs),
 }

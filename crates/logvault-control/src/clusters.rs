@@ -131,6 +131,7 @@ impl ControlPlane {
             .resolve_identity(
                 &spec.name,
                 &resource_id,
+                &region,
                 spec.identity_type,
                 spec.user_assigned.as_deref(),
             )
@@ -233,9 +234,15 @@ impl ControlPlane {
                 if kind == current.identity.kind && kind == IdentityType::SystemAssigned {
                     current.identity.clone()
                 } else {
-                    self.resolve_identity(name, &resource_id, kind, update.user_assigned.as_deref())
-                        .await?
-                        .identity
+                    self.resolve_identity(
+                        name,
+                        &resource_id,
+                        &current.region,
+                        kind,
+                        update.user_assigned.as_deref(),
+                    )
+                    .await?
+                    .identity
                 },
             );
         }
@@ -345,6 +352,7 @@ impl ControlPlane {
         &self,
         cluster: &str,
         resource_id: &str,
+        region: &str,
         kind: IdentityType,
         user_assigned: Option<&str>,
     ) -> Result<ResolvedIdentity, ControlError> {
@@ -377,7 +385,11 @@ impl ControlPlane {
             }
             (IdentityType::SystemAssigned, None) => ClusterIdentity {
                 kind,
-                principal_id: Some(self.ports.create_system_identity(resource_id).await?),
+                principal_id: Some(
+                    self.ports
+                        .create_system_identity(resource_id, region, &tenant)
+                        .await?,
+                ),
                 user_assigned: None,
                 tenant_id: tenant,
             },
@@ -436,13 +448,22 @@ impl ControlPlane {
         }
         match self.ports.bind_account_key(cluster, &key, principal).await {
             Err(ControlError::Vault(e)) => Err(fail(e)),
+            Err(ControlError::KeyBinding {
+                kind: Some(kind),
+                reason,
+                ..
+            }) => Err(refusal(cluster, &key, kind, &reason)),
             other => other,
         }
     }
 }
 
 fn validation_error(cluster: &str, key: &KeyRef, e: VaultError) -> ControlError {
-    match e.kind() {
+    refusal(cluster, key, e.kind(), &e.to_string())
+}
+
+fn refusal(cluster: &str, key: &KeyRef, kind: VaultErrorKind, e: &str) -> ControlError {
+    match kind {
         VaultErrorKind::Transient => ControlError::unavailable(format!(
             "Key Vault is unreachable, try again later (cluster {cluster}, key {key}): {e}"
         )),

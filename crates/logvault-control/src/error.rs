@@ -24,6 +24,17 @@ pub enum ControlError {
     /// A vault call failed (kept whole so callers can match on its kind).
     #[error(transparent)]
     Vault(#[from] logvault_kms::VaultError),
+    /// Re-wrapping a cluster's account key with a customer key failed; `kind` is the vault's
+    /// failure kind when the vault refused or was unreachable.
+    #[error("cluster {cluster}: binding the account key to the customer key failed: {reason}")]
+    KeyBinding {
+        /// The cluster.
+        cluster: String,
+        /// The vault's failure kind, if the vault refused or was unreachable.
+        kind: Option<logvault_kms::VaultErrorKind>,
+        /// What went wrong.
+        reason: String,
+    },
     /// Provisioning the cluster's storage account or wrapping its account key failed.
     #[error("cluster {cluster}: {reason}")]
     Provisioning {
@@ -46,7 +57,7 @@ impl ControlError {
                 logvault_kms::VaultErrorKind::Internal => 500,
                 _ => 400,
             },
-            Self::Storage { .. } | Self::Provisioning { .. } => 500,
+            Self::KeyBinding { .. } | Self::Storage { .. } | Self::Provisioning { .. } => 500,
         }
     }
 

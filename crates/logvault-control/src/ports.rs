@@ -26,10 +26,13 @@ pub trait ControlPorts: Send + Sync + std::fmt::Debug {
     /// The vault that holds customer keys.
     fn vault(&self) -> Arc<dyn KeyVault>;
 
-    /// Creates the system-assigned principal of a new cluster.
+    /// Creates the system-assigned principal of a cluster (replacing any earlier one of the
+    /// same resource).
     async fn create_system_identity(
         &self,
         cluster_resource_id: &str,
+        region: &str,
+        tenant: &str,
     ) -> Result<PrincipalId, ControlError>;
 
     /// Looks up a user-assigned identity by name or resource id.
@@ -45,7 +48,8 @@ pub trait ControlPorts: Send + Sync + std::fmt::Debug {
 
     /// Re-wraps the cluster's account key with the customer's `key` on behalf of `principal`,
     /// and checks that it unwraps again. Never touches data. Vault refusals come back as
-    /// [`ControlError::Vault`] so the caller can map them to the service's messages.
+    /// [`ControlError::Vault`] or [`ControlError::KeyBinding`] with the vault's failure kind, so
+    /// the caller can map them to the service's messages.
     async fn bind_account_key(
         &self,
         cluster: &str,

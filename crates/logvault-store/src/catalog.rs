@@ -86,6 +86,26 @@ pub struct SegmentEntry {
     pub epoch: u32,
     /// When it was written.
     pub created: DateTime<Utc>,
+    /// The write-ahead log records whose rows it holds (sorted, disjoint): replay after a crash
+    /// skips them, so every acknowledged row is stored exactly once. Empty for segments written
+    /// without a log.
+    pub wal: Vec<WalRange>,
+}
+
+/// An inclusive range of write-ahead log sequence numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct WalRange {
+    /// The first.
+    pub first: u64,
+    /// The last.
+    pub last: u64,
+}
+
+impl WalRange {
+    /// Whether `seq` is in the range.
+    pub fn contains(&self, seq: u64) -> bool {
+        (self.first..=self.last).contains(&seq)
+    }
 }
 
 /// One version of a table's manifest.
@@ -174,6 +194,8 @@ struct EntryFile {
     key_scheme: KeyScheme,
     epoch: u32,
     created: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    wal: Vec<WalRange>,
 }
 
 /// The catalog of every workspace's tables.
@@ -386,6 +408,7 @@ fn seal_manifest(key: &Key256, m: &Manifest) -> Result<Vec<u8>, StoreError> {
             key_scheme: s.key_scheme.clone(),
             epoch: s.epoch,
             created: s.created,
+            wal: s.wal.clone(),
         });
     }
     let file = ManifestFile {
@@ -443,6 +466,7 @@ fn open_manifest(
             key_scheme: s.key_scheme,
             epoch: s.epoch,
             created: s.created,
+            wal: s.wal,
         });
     }
     Ok(Manifest {

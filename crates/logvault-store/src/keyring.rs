@@ -273,6 +273,25 @@ impl Keyring {
         self.cache.get(account).map(|c| c.record.clone())
     }
 
+    /// Puts an account key obtained elsewhere into the cache: the key lifecycle's local copy
+    /// (kept sealed under the service key) lets a new process go on through a vault outage.
+    /// `verified_at` is when the vault last unwrapped it; the entry ages from then.
+    pub fn seed(
+        &self,
+        account: &AccountId,
+        aek: Arc<Aek>,
+        record: AekRecord,
+        verified_at: DateTime<Utc>,
+    ) {
+        let entry = Arc::new(CachedKey {
+            aek,
+            record,
+            checked_at: verified_at,
+            generation: self.generation.fetch_add(1, Ordering::Relaxed) + 1,
+        });
+        self.cache.insert(account.clone(), entry);
+    }
+
     /// Drops the account's key from the cache (revocation).
     pub fn evict(&self, account: &AccountId) {
         self.cache.invalidate(account);

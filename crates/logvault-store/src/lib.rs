@@ -36,7 +36,7 @@ mod store;
 pub use account::{ACCOUNT_FORMAT_VERSION, AccountMeta, StorageAccount, local_root, url_root};
 pub use catalog::{
     Catalog, DEFAULT_RETENTION_DAYS, KeyScheme, MANIFEST_FORMAT_VERSION, MAX_RETENTION_DAYS,
-    MIN_RETENTION_DAYS, Manifest, SegmentEntry,
+    MIN_RETENTION_DAYS, Manifest, SegmentEntry, WalRange,
 };
 pub use error::StoreError;
 pub use factory::{ENCRYPTION_FACTORY_ID, SegmentEncryptionFactory, table_parquet_options};

@@ -143,6 +143,7 @@ mod tests {
             },
             epoch: 1,
             created: max,
+            wal: Vec::new(),
         }
     }
 

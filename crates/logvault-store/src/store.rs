@@ -325,6 +325,7 @@ impl Store {
             key_scheme: key_scheme(account, &record),
             epoch: record.epoch,
             created: self.clock.now(),
+            wal: Vec::new(),
         })
     }
 

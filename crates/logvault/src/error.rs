@@ -17,4 +17,47 @@ pub enum EngineError {
     /// The key vault refused or failed.
     #[error(transparent)]
     Vault(#[from] logvault_kms::VaultError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] logvault_store::StoreError),
+    /// The control plane refused (the message starts with the HTTP-like code).
+    #[error(transparent)]
+    Control(#[from] logvault_control::ControlError),
+    /// Ingestion failed.
+    #[error(transparent)]
+    Ingest(#[from] logvault_ingest::IngestError),
+    /// The query failed.
+    #[error(transparent)]
+    Query(#[from] logvault_query::QueryError),
+    /// A workspace's data cannot be read or written because of its cluster's key state.
+    #[error("{0}")]
+    Key(#[from] crate::keys::KeyStateError),
+    /// Another process holds the workspace's write-ahead log.
+    #[error("workspace {workspace}: {reason}")]
+    Busy {
+        /// The workspace.
+        workspace: String,
+        /// Why.
+        reason: String,
+    },
+    /// Local state of the engine (key states, counters) cannot be read or written.
+    #[error("{what} {path}: {reason}")]
+    State {
+        /// What the file is.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+impl EngineError {
+    /// The HTTP-like status code the CLI prints for a refusal, if the error is one.
+    pub fn code(&self) -> Option<u16> {
+        match self {
+            Self::Control(e) => Some(e.code()),
+            _ => None,
+        }
+    }
 }

@@ -7,7 +7,9 @@
 //!   control/        control-plane state (clusters, workspaces, links, operations)
 //!   storage/        the object store root of the local filesystem backend (encrypted segments)
 //!   cache/          the hot cache's disk tier (encrypted under the service key)
-//!   wal/            the write-ahead log (encrypted)
+//!   wal/            the write-ahead log of each workspace (encrypted), and its counters
+//!   keys/           the key lifecycle's state per cluster, and account keys sealed under the
+//!                   service key (never in plaintext)
 //! ```
 
 use std::fs;
@@ -27,6 +29,9 @@ pub struct HomeConfig {
     pub version: u32,
     /// The durations of the time rules.
     pub timings: Timings,
+    /// Where data rests, as an object_store URL; `None` for `HOME/storage` on local disk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_url: Option<String>,
 }
 
 /// Current version of the home layout.
@@ -50,7 +55,7 @@ impl Home {
             path: path.to_owned(),
             reason,
         };
-        for sub in ["", "vault", "control", "storage", "cache", "wal"] {
+        for sub in ["", "vault", "control", "storage", "cache", "wal", "keys"] {
             let dir = root.join(sub);
             fs::create_dir_all(&dir).map_err(|e| fail(&dir, e.to_string()))?;
         }

@@ -2,27 +2,56 @@
 //!
 //! This crate is the facade embedders use: it opens a logvault *home* (the directory where the
 //! embedded default keeps its vault, control-plane state, storage, hot cache and write-ahead log)
-//! and wires the layers below into one [`Engine`].
+//! and wires the layers below into one [`Engine`]: the local vault, the encrypted store, the
+//! control plane, ingestion and queries, and the key lifecycle that gates them.
 //!
-//! It owns the wiring and nothing else: every rule lives in the crate of its layer. It must never
-//! know about terminals, command lines or HTTP (the `logvault` binary and the server do).
+//! It owns the wiring and the key lifecycle ([`keys`]), the one rule that spans every layer.
+//! It must never know about terminals, command lines or HTTP (the `logvault` binary and the
+//! server do).
 //!
 //! ```
+//! # async fn demo() -> anyhow::Result<()> {
+//! use logvault::{Engine, EngineOptions, IngestOptions};
+//! use logvault::control::WorkspaceSpec;
+//!
 //! let dir = tempfile::tempdir()?;
-//! let engine = logvault::Engine::open(logvault::EngineOptions::new(dir.path()))?;
-//! assert!(engine.home().root().join("config.json").exists());
-//! // Every home has the service key, used like a customer key.
-//! assert_eq!(engine.service_key().key.vault, "logvault-service");
-//! # Ok::<(), anyhow::Error>(())
+//! let engine = Engine::open(EngineOptions::new(dir.path())).await?;
+//! engine.control().create_workspace(WorkspaceSpec::new("prod-logs"))?;
+//! let payload = "{\"TimeGenerated\":\"2026-01-01T00:00:00Z\",\"Level\":\"INFO\"}\n";
+//! let options = IngestOptions::new(logvault::ingest::Format::JsonLines);
+//! let report = engine
+//!     .ingest("prod-logs", "AppLogs", payload.as_bytes(), &options, &mut |_| {})
+//!     .await?;
+//! assert_eq!(report.accepted, 1);
+//! let session = engine.query_session("prod-logs").await?;
+//! let batches = session.context().sql("SELECT Level FROM AppLogs").await?.collect().await?;
+//! assert_eq!(batches[0].num_rows(), 1);
+//! # Ok(()) }
+//! # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
 //! ```
 
+mod counters;
 mod engine;
 mod error;
+mod fsutil;
 mod home;
+mod hot;
+mod ingesting;
+pub mod keys;
+mod ports;
+mod querying;
+mod status;
 
+pub use counters::WorkspaceCounters;
 pub use engine::{Engine, EngineOptions};
 pub use error::EngineError;
 pub use home::{Home, HomeConfig};
+pub use ingesting::{IngestOptions, IngestProgress, IngestReport};
+pub use status::{ClusterStatus, HotCacheStatus, KeyCounters, Status, WorkspaceStatus};
 
+pub use logvault_control as control;
 pub use logvault_core as core;
+pub use logvault_ingest as ingest;
 pub use logvault_kms as kms;
+pub use logvault_query as query;
+pub use logvault_store as store;

@@ -43,8 +43,8 @@ enum IdentityCommand {
 }
 
 /// Runs `logvault identity ...`.
-pub(crate) fn run(global: &GlobalArgs, args: IdentityArgs) -> anyhow::Result<()> {
-    let engine = super::open(global)?;
+pub(crate) async fn run(global: &GlobalArgs, args: IdentityArgs) -> anyhow::Result<()> {
+    let engine = super::open(global).await?;
     let directory = engine.vault().identities();
     match args.command {
         IdentityCommand::Create {

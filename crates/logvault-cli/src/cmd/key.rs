@@ -81,8 +81,8 @@ fn parse_kty(s: &str) -> Result<KeyType, String> {
 }
 
 /// Runs `logvault key ...`.
-pub(crate) fn run(global: &GlobalArgs, args: KeyArgs) -> anyhow::Result<()> {
-    let engine = super::open(global)?;
+pub(crate) async fn run(global: &GlobalArgs, args: KeyArgs) -> anyhow::Result<()> {
+    let engine = super::open(global).await?;
     let vault = engine.vault();
     let result = match args.command {
         KeyCommand::Create { key, kty, size } => vault.create_key(&key.vault, &key.name, kty, size),

@@ -1,10 +1,15 @@
 //! One module per command group; `run` dispatches.
 
+pub(crate) mod cluster;
 pub(crate) mod demo;
 pub(crate) mod identity;
+pub(crate) mod ingest;
 pub(crate) mod key;
+pub(crate) mod query;
 pub(crate) mod role;
+pub(crate) mod status;
 pub(crate) mod vault;
+pub(crate) mod workspace;
 
 use std::path::PathBuf;
 
@@ -17,7 +22,7 @@ use crate::args::{Cli, Command, GlobalArgs};
 pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Init => {
-            let engine = open(&cli.global)?;
+            let engine = open(&cli.global).await?;
             crate::output::print(
                 cli.global.output,
                 &serde_json::json!({ "home": engine.home().root() }),
@@ -25,10 +30,15 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             )
         }
         Command::Demo(args) => demo::run(&cli.global, args).await,
-        Command::Vault(args) => vault::run(&cli.global, args),
-        Command::Key(args) => key::run(&cli.global, args),
-        Command::Role(args) => role::run(&cli.global, args),
-        Command::Identity(args) => identity::run(&cli.global, args),
+        Command::Vault(args) => vault::run(&cli.global, args).await,
+        Command::Key(args) => key::run(&cli.global, args).await,
+        Command::Role(args) => role::run(&cli.global, args).await,
+        Command::Identity(args) => identity::run(&cli.global, args).await,
+        Command::Cluster(args) => cluster::run(&cli.global, args).await,
+        Command::Workspace(args) => workspace::run(&cli.global, args).await,
+        Command::Ingest(args) => ingest::run(&cli.global, args).await,
+        Command::Query(args) => query::run(&cli.global, args).await,
+        Command::Status(args) => status::run(&cli.global, args).await,
     }
 }
 
@@ -42,8 +52,8 @@ pub(crate) fn home_dir(global: &GlobalArgs) -> anyhow::Result<PathBuf> {
 }
 
 /// Opens the engine on the home the global options name.
-pub(crate) fn open(global: &GlobalArgs) -> anyhow::Result<Engine> {
+pub(crate) async fn open(global: &GlobalArgs) -> anyhow::Result<Engine> {
     let mut options = EngineOptions::new(home_dir(global)?);
     options.now = global.now;
-    Ok(Engine::open(options)?)
+    Ok(Engine::open(options).await?)
 }

@@ -52,8 +52,8 @@ enum AssignmentCommand {
 }
 
 /// Runs `logvault role ...`.
-pub(crate) fn run(global: &GlobalArgs, args: RoleArgs) -> anyhow::Result<()> {
-    let engine = super::open(global)?;
+pub(crate) async fn run(global: &GlobalArgs, args: RoleArgs) -> anyhow::Result<()> {
+    let engine = super::open(global).await?;
     let vault = engine.vault();
     let RoleCommand::Assignment(command) = args.command;
     match command {

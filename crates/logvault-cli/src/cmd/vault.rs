@@ -123,8 +123,8 @@ pub(crate) fn resolve_principal(vault: &LocalVault, who: &str) -> anyhow::Result
 }
 
 /// Runs `logvault vault ...`.
-pub(crate) fn run(global: &GlobalArgs, args: VaultArgs) -> anyhow::Result<()> {
-    let engine = super::open(global)?;
+pub(crate) async fn run(global: &GlobalArgs, args: VaultArgs) -> anyhow::Result<()> {
+    let engine = super::open(global).await?;
     let vault = engine.vault();
     let format = global.output;
     match args.command {

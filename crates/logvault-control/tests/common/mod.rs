@@ -246,6 +246,8 @@ impl ControlPorts for FakePorts {
     async fn create_system_identity(
         &self,
         cluster_resource_id: &str,
+        _region: &str,
+        _tenant: &str,
     ) -> Result<PrincipalId, ControlError> {
         let mut all = self.system_principals.lock().unwrap();
         all.push(cluster_resource_id.into());

@@ -184,6 +184,8 @@ pub struct RecoveredRecord {
     pub table: String,
     /// Its rows.
     pub batch: RecordBatch,
+    /// The key it was sealed under: its storage account is where its rows belong.
+    pub key: WalKeyRef,
 }
 
 /// A torn final group that replay cut off.
@@ -209,6 +211,9 @@ pub struct Recovery {
     pub torn: Option<TornTail>,
     /// Records after the checkpoint sealed under a revoked key, dropped (R-E2).
     pub dropped_revoked: u64,
+    /// The sequence number the next append gets: a batcher fed only by new appends resumes
+    /// after `next_seq - 1`.
+    pub next_seq: u64,
 }
 
 /// The write-ahead log of one workspace.
@@ -249,6 +254,7 @@ impl Wal {
         let recovered = recover::recover(dir, workspace, keyring)?;
         let (shared, thread) = writer::start(dir, workspace, options, &recovered)?;
         let recovery = Recovery {
+            next_seq: recovered.next_seq,
             records: recovered.records,
             checkpoint: recovered.checkpoint,
             torn: recovered.torn,

@@ -345,7 +345,12 @@ fn commit_group(
                 format!("record {seq} does not decode: {reason}"),
             )
         })?;
-        scan.records.push(RecoveredRecord { seq, table, batch });
+        scan.records.push(RecoveredRecord {
+            seq,
+            table,
+            batch,
+            key: frame.header.key.clone(),
+        });
     }
     Ok(())
 }

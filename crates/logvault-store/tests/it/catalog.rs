@@ -22,6 +22,7 @@ fn entry(i: u32) -> SegmentEntry {
         },
         epoch: 1,
         created: t0(),
+        wal: Vec::new(),
     }
 }
 

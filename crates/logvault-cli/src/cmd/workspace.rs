@@ -1,0 +1,140 @@
+//! `logvault workspace ...`: workspaces and their links to clusters (R-D).
+
+use clap::{Args, Subcommand};
+use logvault::Engine;
+use logvault::control::{Workspace, WorkspaceSpec, workspace_json};
+
+use crate::args::GlobalArgs;
+use crate::output::{fields, print, table};
+
+/// Arguments of `logvault workspace`.
+#[derive(Debug, Args)]
+pub(crate) struct WorkspaceArgs {
+    #[command(subcommand)]
+    command: WorkspaceCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum WorkspaceCommand {
+    /// Create a workspace.
+    Create {
+        /// The workspace's name (4-63 letters, digits and hyphens).
+        #[arg(long)]
+        name: String,
+        /// Region.
+        #[arg(long)]
+        region: Option<String>,
+        /// Subscription.
+        #[arg(long)]
+        subscription: Option<String>,
+        /// Resource group.
+        #[arg(long)]
+        resource_group: Option<String>,
+    },
+    /// Show a workspace (`features.clusterResourceId` while linked).
+    Show {
+        /// The workspace's name.
+        #[arg(long)]
+        name: String,
+    },
+    /// List workspaces.
+    List,
+    /// Delete a workspace (soft: recoverable for 14 days, still linked).
+    Delete {
+        /// The workspace's name.
+        #[arg(long)]
+        name: String,
+    },
+    /// Recover a deleted workspace as it was.
+    Recover {
+        /// The workspace's name.
+        #[arg(long)]
+        name: String,
+    },
+    /// Link a workspace to a cluster: new data goes under the cluster's key.
+    Link {
+        /// The workspace's name.
+        #[arg(long)]
+        name: String,
+        /// The cluster's name.
+        #[arg(long)]
+        cluster: String,
+    },
+    /// Unlink a workspace: new data goes under the service key again.
+    Unlink {
+        /// The workspace's name.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+fn view(engine: &Engine, ws: &Workspace) -> serde_json::Value {
+    let cluster = ws
+        .cluster
+        .as_deref()
+        .and_then(|c| engine.control().get_cluster(c).ok());
+    workspace_json(ws, cluster.as_ref())
+}
+
+fn show_table(v: &serde_json::Value) -> String {
+    let s = |p: &str| {
+        v.pointer(p)
+            .and_then(|x| x.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    fields(&[
+        ("name", s("/name")),
+        ("id", s("/id")),
+        ("location", s("/location")),
+        ("customerId", s("/customerId")),
+        ("clusterResourceId", s("/features/clusterResourceId")),
+    ])
+}
+
+/// Runs `logvault workspace ...`.
+pub(crate) async fn run(global: &GlobalArgs, args: WorkspaceArgs) -> anyhow::Result<()> {
+    let engine = super::open(global).await?;
+    let control = engine.control();
+    let ws = match args.command {
+        WorkspaceCommand::Create {
+            name,
+            region,
+            subscription,
+            resource_group,
+        } => control.create_workspace(WorkspaceSpec {
+            name,
+            region,
+            subscription,
+            resource_group,
+        })?,
+        WorkspaceCommand::Show { name } => control.get_workspace(&name)?,
+        WorkspaceCommand::List => {
+            let all: Vec<serde_json::Value> = control
+                .list_workspaces()?
+                .iter()
+                .map(|w| view(&engine, w))
+                .collect();
+            return print(global.output, &all, |all| {
+                let rows: Vec<Vec<String>> = all
+                    .iter()
+                    .map(|v| {
+                        let s = |p: &str| {
+                            v.pointer(p)
+                                .and_then(|x| x.as_str())
+                                .unwrap_or_default()
+                                .to_owned()
+                        };
+                        vec![s("/name"), s("/location"), s("/features/clusterResourceId")]
+                    })
+                    .collect();
+                table(&["NAME", "LOCATION", "CLUSTER"], &rows)
+            });
+        }
+        WorkspaceCommand::Delete { name } => control.delete_workspace(&name)?,
+        WorkspaceCommand::Recover { name } => control.recover_workspace(&name)?,
+        WorkspaceCommand::Link { name, cluster } => control.link_workspace(&name, &cluster)?,
+        WorkspaceCommand::Unlink { name } => control.unlink_workspace(&name)?,
+    };
+    print(global.output, &view(&engine, &ws), show_table)
+}

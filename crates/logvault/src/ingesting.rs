@@ -1,0 +1,511 @@
+//! Ingestion through the engine: parse, log, batch, write encrypted segments, gated by the key.
+//!
+//! One payload goes through these steps:
+//! 1. the workspace's *write target* is resolved: the service account before linking and after
+//!    unlinking, the cluster's account while linked (R-D3);
+//! 2. the cluster's key state gates it (R-E2, R-D2): revoked key, or key not provisioned, and
+//!    the payload's rows are dropped, counted in the workspace's counters and reported to the
+//!    sender; nothing is written;
+//! 3. each parsed batch is appended to the workspace's write-ahead log (sealed under a subkey
+//!    of the target account's key, fsynced, group-committed): from then on it is acknowledged;
+//! 4. batches are buffered per table and UTC day and written as encrypted segments, each
+//!    recorded in the catalog with the log records it holds; the log is then checkpointed;
+//! 5. at the end of the payload everything buffered is flushed, so a query right after sees it.
+//!
+//! Before anything else, what the log holds beyond its checkpoint (a crash) is replayed, skipping
+//! what the catalog already has, so each acknowledged row is stored exactly once (R-E3).
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use logvault_core::{NameKind, validate_name};
+use logvault_ingest::{
+    Batcher, BatcherOptions, Format, IngestError, ParseOptions, Parser, SegmentBatch, SegmentSink,
+    TableSchema, Wal, WalKey, WalKeyRef, WalOptions, WalRecord,
+};
+use logvault_store::{AccountId, Store, WalRange};
+use serde::Serialize;
+
+use crate::counters;
+use crate::keys::KeyStateError;
+use crate::{Engine, EngineError};
+
+/// How to ingest.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    /// The payload's format.
+    pub format: Format,
+    /// Parsing limits and the bad-record policy.
+    pub parse: ParseOptions,
+    /// Segment sizes and time partitions.
+    pub batcher: BatcherOptions,
+}
+
+impl IngestOptions {
+    /// Defaults for a payload in `format`.
+    pub fn new(format: Format) -> Self {
+        Self {
+            format,
+            parse: ParseOptions::default(),
+            batcher: BatcherOptions::default(),
+        }
+    }
+}
+
+/// What an ingest did; the CLI prints it as `{"accepted", "dropped", "reason"?, ...}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IngestReport {
+    /// Rows acknowledged (durable in the write-ahead log, and in segments by the end).
+    pub accepted: u64,
+    /// Rows dropped because the workspace's key is revoked or not provisioned (R-E2, R-D2).
+    pub dropped: u64,
+    /// Why rows were dropped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Malformed records skipped.
+    pub rejected: u64,
+    /// The first malformed records, with their line numbers.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+    /// Segments written.
+    pub segments: usize,
+    /// Where the rows went: `service` or `cluster-<name>`.
+    pub account: String,
+    /// Rows of an earlier, interrupted ingest recovered from the log first.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub recovered: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Progress of a running ingest, for a progress bar.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IngestProgress {
+    /// Rows acknowledged so far.
+    pub accepted: u64,
+    /// Malformed records so far.
+    pub rejected: u64,
+}
+
+/// Where new rows of a workspace go.
+enum Target {
+    Write(AccountId),
+    Drop(String),
+}
+
+/// The segment sink over the store: writes a segment, then records it in the catalog with the
+/// log records it holds.
+struct StoreSink {
+    store: Arc<Store>,
+    workspace: String,
+    account: AccountId,
+    written: AtomicUsize,
+}
+
+#[async_trait]
+impl SegmentSink for StoreSink {
+    async fn write_segment(&self, segment: SegmentBatch) -> Result<(), IngestError> {
+        let fail = |e: logvault_store::StoreError| IngestError::Sink {
+            table: segment.table.clone(),
+            reason: e.to_string(),
+        };
+        let mut entry = self
+            .store
+            .write_segment(
+                &self.account,
+                &self.workspace,
+                &segment.table,
+                vec![segment.batch.clone()],
+            )
+            .await
+            .map_err(fail)?;
+        entry.wal = segment
+            .wal
+            .iter()
+            .map(|r| WalRange {
+                first: r.first,
+                last: r.last,
+            })
+            .collect();
+        self.store
+            .catalog()
+            .add_segments(
+                &self.workspace,
+                &segment.table,
+                self.store.clock().now(),
+                vec![entry],
+            )
+            .await
+            .map_err(fail)?;
+        self.written.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// Holds the workspace's write-ahead log for one process at a time.
+struct WorkspaceLock(std::fs::File);
+
+impl Drop for WorkspaceLock {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}
+
+impl Engine {
+    fn wal_dir(&self, workspace: &str) -> PathBuf {
+        self.home().dir("wal").join(workspace)
+    }
+
+    /// Replays what an interrupted ingest left in `workspace`'s log, unless another process is
+    /// ingesting into it now (that process replays it). Returns the rows recovered.
+    pub(crate) async fn recover_if_idle(&self, workspace: &str) -> Result<u64, EngineError> {
+        let dir = self.wal_dir(workspace);
+        if !dir.exists() {
+            return Ok(0);
+        }
+        let busy = |e: std::io::Error| EngineError::Busy {
+            workspace: workspace.to_owned(),
+            reason: e.to_string(),
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("LOCK"))
+            .map_err(busy)?;
+        match file.try_lock() {
+            Ok(()) => {
+                let _lock = WorkspaceLock(file);
+                self.recover_log(workspace, &IngestOptions::new(Format::Json))
+                    .await
+            }
+            Err(_) => Ok(0),
+        }
+    }
+
+    async fn lock_workspace(&self, workspace: &str) -> Result<WorkspaceLock, EngineError> {
+        let dir = self.wal_dir(workspace);
+        let busy = |reason: String| EngineError::Busy {
+            workspace: workspace.to_owned(),
+            reason,
+        };
+        std::fs::create_dir_all(&dir).map_err(|e| busy(e.to_string()))?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("LOCK"))
+            .map_err(|e| busy(e.to_string()))?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(WorkspaceLock(file)),
+                Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                Err(e) => {
+                    return Err(busy(format!(
+                        "another process is ingesting into it and holds its log ({e})"
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Where `workspace`'s new rows go now, or why they are dropped.
+    async fn write_target(&self, workspace: &str) -> Result<Target, EngineError> {
+        let ws = self.control().get_workspace(workspace)?;
+        let Some(cluster) = ws.cluster else {
+            return Ok(Target::Write(AccountId::service()));
+        };
+        let record = self.control().get_cluster(&cluster)?;
+        // Identity None is a revocation (R-C5): the key lifecycle reports it as such below.
+        if record.identity.kind != logvault_control::IdentityType::None
+            && let Some(reason) = record.not_ready_reason()
+        {
+            return Ok(Target::Drop(format!(
+                "workspace {workspace} is linked to cluster {cluster}, whose key is not \
+                 provisioned: {reason}"
+            )));
+        }
+        let account = AccountId::cluster(&cluster)?;
+        match self.admit_account(&account).await {
+            Ok(()) => Ok(Target::Write(account)),
+            Err(EngineError::Key(
+                e @ (KeyStateError::Revoked { .. } | KeyStateError::NotProvisioned { .. }),
+            )) => Ok(Target::Drop(format!("workspace {workspace}: {e}"))),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The log key of `account`: a subkey of its account key, which must be in memory.
+    fn wal_key(&self, account: &AccountId) -> Result<Option<Arc<WalKey>>, String> {
+        let Some(aek) = self.store().keyring().cached_aek(account) else {
+            return Ok(None);
+        };
+        let key = aek.derive_purpose_key("wal").map_err(|e| e.to_string())?;
+        let scheme = if account.is_service() {
+            logvault_ingest::KeyScheme::Service
+        } else {
+            logvault_ingest::KeyScheme::Customer
+        };
+        let key_ref = WalKeyRef {
+            scheme,
+            account: account.to_string(),
+        };
+        WalKey::new(key_ref, key)
+            .map(|k| Some(Arc::new(k)))
+            .map_err(|e| e.to_string())
+    }
+
+    /// Ingests one payload into `workspace`'s `table`.
+    ///
+    /// # Errors
+    /// 404 for a missing workspace; an invalid table name; [`EngineError::Key`] when the vault
+    /// is unreachable and no account key is cached (the payload is refused, not dropped: the
+    /// sender may retry); log, store and parse errors (with the refuse policy).
+    pub async fn ingest<R: BufRead>(
+        &self,
+        workspace: &str,
+        table: &str,
+        input: R,
+        options: &IngestOptions,
+        progress: &mut (dyn FnMut(IngestProgress) + Send),
+    ) -> Result<IngestReport, EngineError> {
+        validate_name(NameKind::Table, table)?;
+        let target = self.write_target(workspace).await?;
+        let _lock = self.lock_workspace(workspace).await?;
+        let mut report = IngestReport::default();
+        let account = match target {
+            Target::Write(account) => account,
+            Target::Drop(reason) => {
+                let rows = count_rows(input, table, options, self)?;
+                counters::add_dropped(&self.wal_dir(workspace), rows, &reason)?;
+                report.dropped = rows;
+                report.reason = Some(reason);
+                return Ok(report);
+            }
+        };
+        report.account = account.to_string();
+        report.recovered = self.recover_log(workspace, options).await?;
+
+        let key = self
+            .wal_key(&account)
+            .map_err(|reason| EngineError::Busy {
+                workspace: workspace.to_owned(),
+                reason,
+            })?
+            .ok_or_else(|| KeyStateError::Unavailable {
+                cluster: account.cluster_name().unwrap_or("service").to_owned(),
+                key: account.to_string(),
+                reason: "the account key is not in memory".into(),
+            })?;
+        let (wal, recovery) = self.open_wal(workspace)?;
+        let sink = Arc::new(StoreSink {
+            store: self.store().clone(),
+            workspace: workspace.to_owned(),
+            account: account.clone(),
+            written: AtomicUsize::new(0),
+        });
+        let mut batcher = Batcher::new(
+            options.batcher.clone(),
+            sink.clone(),
+            self.clock().clone(),
+            recovery.next_seq.saturating_sub(1),
+        )?;
+        let mut schema = self.table_schema(workspace, table).await?;
+        let mut parser = Parser::new(
+            input,
+            options.format,
+            &mut schema,
+            options.parse.clone(),
+            self.now(),
+        )?;
+        while let Some(batch) = parser.next_batch()? {
+            let seq = wal
+                .append(
+                    &key,
+                    &[WalRecord {
+                        table,
+                        batch: &batch,
+                    }],
+                )
+                .await?;
+            report.accepted += batch.num_rows() as u64;
+            batcher.add(table, &batch, Some(seq.last)).await?;
+            wal.checkpoint(batcher.checkpoint()).await?;
+            progress(IngestProgress {
+                accepted: report.accepted,
+                rejected: parser.report().rejected,
+            });
+        }
+        let parsed = parser.into_report();
+        report.rejected = parsed.rejected;
+        report.errors = parsed.errors.iter().map(ToString::to_string).collect();
+        batcher.flush_all().await?;
+        wal.checkpoint(batcher.checkpoint()).await?;
+        wal.close();
+        report.segments = sink.written.load(Ordering::Relaxed);
+        Ok(report)
+    }
+
+    fn open_wal(&self, workspace: &str) -> Result<(Wal, logvault_ingest::Recovery), EngineError> {
+        let keyring = |key_ref: &WalKeyRef| -> Result<Option<Arc<WalKey>>, String> {
+            let account = AccountId::parse(&key_ref.account).map_err(|e| e.to_string())?;
+            match self.wal_key(&account)? {
+                Some(k) => Ok(Some(k)),
+                None if self.is_revoked(&account) => Ok(None),
+                None => Err(format!(
+                    "the key of storage account {account} is not available"
+                )),
+            }
+        };
+        Ok(Wal::open(
+            &self.home().dir("wal"),
+            workspace,
+            WalOptions::default(),
+            &keyring,
+        )?)
+    }
+
+    fn is_revoked(&self, account: &AccountId) -> bool {
+        account.cluster_name().is_some_and(|c| {
+            self.key_states()
+                .ok()
+                .and_then(|all| all.into_iter().find(|s| s.cluster == c))
+                .is_some_and(|s| s.key_state == crate::keys::KeyState::Revoked)
+        })
+    }
+
+    /// Replays what the log holds beyond its checkpoint (after a crash), skipping what the
+    /// catalog already has; returns the rows recovered.
+    async fn recover_log(
+        &self,
+        workspace: &str,
+        options: &IngestOptions,
+    ) -> Result<u64, EngineError> {
+        // Make the keys of every account the log may name available (a revoked one stays out:
+        // its records are dropped and counted).
+        for account in self.store().account_ids().await? {
+            let _ = self.admit_account(&account).await;
+        }
+        let (wal, recovery) = self.open_wal(workspace)?;
+        if recovery.dropped_revoked > 0 {
+            counters::add_dropped(
+                &self.wal_dir(workspace),
+                recovery.dropped_revoked,
+                "log records sealed under a revoked key were dropped at recovery",
+            )?;
+        }
+        if recovery.records.is_empty() {
+            wal.close();
+            return Ok(0);
+        }
+        let mut flushed: HashMap<String, Vec<(i64, i64, Vec<WalRange>)>> = HashMap::new();
+        for r in &recovery.records {
+            if !flushed.contains_key(&r.table) {
+                let manifest = self.store().catalog().manifest(workspace, &r.table).await?;
+                flushed.insert(
+                    r.table.clone(),
+                    manifest
+                        .segments
+                        .iter()
+                        .map(|s| {
+                            (
+                                s.min_time.timestamp_micros(),
+                                s.max_time.timestamp_micros(),
+                                s.wal.clone(),
+                            )
+                        })
+                        .collect(),
+                );
+            }
+        }
+        let mut batchers: BTreeMap<String, (Batcher, Arc<StoreSink>)> = BTreeMap::new();
+        let mut rows = 0u64;
+        for r in &recovery.records {
+            let account = AccountId::parse(&r.key.account)?;
+            if !batchers.contains_key(account.as_str()) {
+                let sink = Arc::new(StoreSink {
+                    store: self.store().clone(),
+                    workspace: workspace.to_owned(),
+                    account: account.clone(),
+                    written: AtomicUsize::new(0),
+                });
+                let batcher = Batcher::new(
+                    options.batcher.clone(),
+                    sink.clone(),
+                    self.clock().clone(),
+                    0,
+                )?;
+                batchers.insert(account.to_string(), (batcher, sink));
+            }
+            let segments = flushed.get(&r.table).cloned().unwrap_or_default();
+            let Some((batcher, _)) = batchers.get_mut(account.as_str()) else {
+                continue;
+            };
+            rows += batcher
+                .replay(&r.table, &r.batch, r.seq, |partition, seq| {
+                    let (start, end) = (
+                        partition.start().timestamp_micros(),
+                        partition.end().timestamp_micros(),
+                    );
+                    segments.iter().any(|(lo, hi, wal)| {
+                        *lo < end && *hi >= start && wal.iter().any(|w| w.contains(seq))
+                    })
+                })
+                .await? as u64;
+        }
+        for (batcher, _) in batchers.values_mut() {
+            batcher.flush_all().await?;
+        }
+        let last = recovery
+            .records
+            .iter()
+            .map(|r| r.seq)
+            .max()
+            .unwrap_or(recovery.checkpoint);
+        wal.checkpoint(last).await?;
+        wal.close();
+        Ok(rows)
+    }
+
+    /// The table's schema as the catalog's segments have it, to grow from.
+    async fn table_schema(&self, workspace: &str, table: &str) -> Result<TableSchema, EngineError> {
+        let manifest = self.store().catalog().manifest(workspace, table).await?;
+        if manifest.segments.is_empty() {
+            return Ok(TableSchema::new(table)?);
+        }
+        let merged = logvault_query::schema::merge(manifest.segments.iter().map(|s| &s.schema));
+        Ok(TableSchema::from_arrow(table, &merged)?)
+    }
+}
+
+/// Counts the rows of a payload that is being dropped, so that the sender is told how many.
+fn count_rows<R: BufRead>(
+    input: R,
+    table: &str,
+    options: &IngestOptions,
+    engine: &Engine,
+) -> Result<u64, EngineError> {
+    let mut schema = TableSchema::new(table)?;
+    let mut parser = Parser::new(
+        input,
+        options.format,
+        &mut schema,
+        options.parse.clone(),
+        engine.now(),
+    )?;
+    let mut rows = 0u64;
+    while let Some(batch) = parser.next_batch()? {
+        rows += batch.num_rows() as u64;
+    }
+    Ok(rows)
+}

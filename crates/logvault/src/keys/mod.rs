@@ -1,0 +1,449 @@
+//! The key lifecycle: the customer's key decides, all the time, whether a cluster's data can be
+//! read and written (R-B5, R-B6, R-G1..R-G6, R-C5).
+//!
+//! Each cluster with a customer key is *checked* every 6 to 60 seconds (jittered; `Timings`):
+//! the account key is unwrapped again by the vault on behalf of the cluster's identity. The
+//! outcome moves the cluster's [`KeyState`]:
+//! - success: `Active`; with autorotation (no key version configured) a newer key version is
+//!   picked up first and the account key re-wrapped by it (R-G4); nothing is re-encrypted;
+//! - forbidden, disabled, deleted or missing key or version, identity `None`: `Revoked`; the
+//!   account key is evicted from memory, its local sealed copy deleted, the hot cache of the
+//!   linked workspaces purged; ingestion drops and queries fail until a later check succeeds
+//!   (R-G2, R-G3), when the hot cache is warmed again (R-F4);
+//! - the vault unreachable: `Degraded`; the cached account key stays in use for the whole
+//!   outage (R-B6).
+//!
+//! Both modes work: a long-running process runs [`Engine::spawn_key_monitor`]; a one-shot CLI
+//! checks a key when it uses it and a check is due (the state, with its next check time, is
+//! kept under `HOME/keys`), and otherwise uses the account key's local copy sealed under the
+//! service key ([`sealed`]), so that it behaves the same across invocations.
+
+mod sealed;
+mod state;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use logvault_control::{Cluster, IdentityType};
+use logvault_core::{SharedClock, Timings};
+use logvault_kms::VaultErrorKind;
+use logvault_store::{AccountId, KekBinding, StoreError};
+
+pub use state::{KeyState, KeyStatus};
+
+use crate::{Engine, EngineError};
+
+/// Why a workspace's data cannot be read or written now because of its cluster's key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyStateError {
+    /// The customer key is revoked.
+    #[error(
+        "the key {key} of cluster {cluster} is revoked (since {since}): {reason}; ingestion is \
+         dropped and queries are refused until the key is restored"
+    )]
+    Revoked {
+        /// The cluster.
+        cluster: String,
+        /// The key, `vault/key`.
+        key: String,
+        /// Since when.
+        since: String,
+        /// Why.
+        reason: String,
+    },
+    /// The vault cannot be reached and no account key is cached.
+    #[error("the key {key} of cluster {cluster} is unavailable: {reason}")]
+    Unavailable {
+        /// The cluster.
+        cluster: String,
+        /// The key.
+        key: String,
+        /// Why.
+        reason: String,
+    },
+    /// The cluster's key is not provisioned (a key update is running, or identity `None`).
+    #[error("{reason}")]
+    NotProvisioned {
+        /// The cluster.
+        cluster: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The lifecycle's local state: where key states live, and in-process locks.
+#[derive(Debug)]
+pub(crate) struct KeyLifecycle {
+    dir: PathBuf,
+    timings: Timings,
+    clock: SharedClock,
+    locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl KeyLifecycle {
+    pub(crate) fn new(dir: PathBuf, timings: Timings, clock: SharedClock) -> Self {
+        Self {
+            dir,
+            timings,
+            clock,
+            locks: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self, cluster: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.locks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(cluster.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    /// The next check: the interval jittered between the configured bounds.
+    fn next_check(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        let (lo, hi) = (
+            self.timings.key_check_min_secs,
+            self.timings.key_check_max_secs,
+        );
+        let mut r = [0u8; 8];
+        let jitter = match logvault_crypto::fill_random(&mut r) {
+            Ok(()) => (u64::from_le_bytes(r) % ((hi - lo + 1).max(1) as u64)) as i64,
+            Err(_) => 0,
+        };
+        let _ = &self.clock;
+        now + Duration::seconds(lo + jitter)
+    }
+}
+
+/// A failed check: the vault's failure kind (if the vault answered or was unreachable) and the
+/// message.
+struct CheckFailure {
+    kind: Option<VaultErrorKind>,
+    message: String,
+}
+
+impl From<StoreError> for CheckFailure {
+    fn from(e: StoreError) -> Self {
+        Self {
+            kind: e.vault_kind(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<logvault_kms::VaultError> for CheckFailure {
+    fn from(e: logvault_kms::VaultError) -> Self {
+        Self {
+            kind: Some(e.kind()),
+            message: e.to_string(),
+        }
+    }
+}
+
+fn is_revocation(kind: Option<VaultErrorKind>) -> bool {
+    matches!(
+        kind,
+        Some(
+            VaultErrorKind::NotFound
+                | VaultErrorKind::Forbidden
+                | VaultErrorKind::Disabled
+                | VaultErrorKind::Deleted
+        )
+    )
+}
+
+fn cluster_account(cluster: &str) -> Result<AccountId, EngineError> {
+    Ok(AccountId::cluster(cluster)?)
+}
+
+impl Engine {
+    /// The key state of `cluster`, checking the key with the vault if a check is due (or
+    /// `force`). A cluster without a customer key is `None`.
+    ///
+    /// # Errors
+    /// 404 if the cluster does not exist; local state errors. Vault failures are not errors:
+    /// they are the state.
+    pub async fn check_key(&self, cluster: &str, force: bool) -> Result<KeyStatus, EngineError> {
+        let record = self.control().get_cluster(cluster)?;
+        let lock = self.inner.keys.lock(cluster);
+        let _held = lock.lock().await;
+        let dir = self.inner.keys.dir.clone();
+        let mut status = state::load(&dir, cluster)?;
+        let now = self.now();
+        let account = cluster_account(cluster)?;
+        let keyring = self.store().keyring().clone();
+        let Some(key) = record.key_ref()? else {
+            status.key = None;
+            status.enter(KeyState::None, None, now);
+            status.key_version_in_use = None;
+            state::save(&dir, &status)?;
+            return Ok(status);
+        };
+        status.key = Some(format!("{}/{}", key.vault, key.name));
+        if record.identity.kind == IdentityType::None {
+            if status.key_state != KeyState::Revoked {
+                self.on_revoked(&record, &account, &mut status).await?;
+            }
+            status.enter(
+                KeyState::Revoked,
+                Some(format!(
+                    "cluster {cluster} has identity type None, which revokes access for good"
+                )),
+                now,
+            );
+            status.next_check = Some(self.inner.keys.next_check(now));
+            state::save(&dir, &status)?;
+            return Ok(status);
+        }
+        let mut due = force || status.next_check.is_none_or(|t| now >= t);
+        if !due && keyring.cached_aek(&account).is_none() && status.key_state != KeyState::Revoked {
+            // A new process: go on with the sealed local copy until the next check.
+            due = !self.seed_from_local_copy(cluster, &account).await?;
+        }
+        if !due {
+            return Ok(status);
+        }
+        let before = status.key_state;
+        match self.unwrap_now(&record, &key, &account, &mut status).await {
+            Ok(()) => {
+                status.enter(KeyState::Active, None, now);
+                status.last_unwrap = Some(now);
+                status.unwraps += 1;
+                status.key_version_in_use = keyring
+                    .cached_record(&account)
+                    .and_then(|r| r.wrapped_by.version);
+                if let Some(aek) = keyring.cached_aek(&account) {
+                    let purpose = self.local_copy_key().await?;
+                    sealed::store(&dir, cluster, account.as_str(), &purpose, &aek, now)?;
+                }
+                if before == KeyState::Revoked {
+                    self.on_restored(&record).await;
+                }
+            }
+            Err(failure) if is_revocation(failure.kind) => {
+                status.failures += 1;
+                if before != KeyState::Revoked {
+                    self.on_revoked(&record, &account, &mut status).await?;
+                }
+                status.enter(KeyState::Revoked, Some(failure.message), now);
+            }
+            Err(failure) => {
+                status.failures += 1;
+                if keyring.cached_aek(&account).is_none() {
+                    self.seed_from_local_copy(cluster, &account).await?;
+                }
+                if before == KeyState::Revoked {
+                    // Still revoked as far as anyone knows; the vault just cannot say.
+                    status.reason = Some(format!(
+                        "{} (and the vault is unreachable: {})",
+                        status.reason.clone().unwrap_or_default(),
+                        failure.message
+                    ));
+                } else {
+                    status.enter(KeyState::Degraded, Some(failure.message), now);
+                }
+            }
+        }
+        status.next_check = Some(self.inner.keys.next_check(now));
+        state::save(&dir, &status)?;
+        Ok(status)
+    }
+
+    /// Checks every cluster whose check is due (the body of the key monitor).
+    ///
+    /// # Errors
+    /// Control-plane or local state errors.
+    pub async fn check_keys(&self, force: bool) -> Result<Vec<KeyStatus>, EngineError> {
+        let mut out = Vec::new();
+        for cluster in self.control().list_clusters(None, None)? {
+            out.push(self.check_key(&cluster.name, force).await?);
+        }
+        Ok(out)
+    }
+
+    /// Runs the key monitor in the background until the engine is dropped everywhere: every
+    /// second it checks the clusters whose check is due.
+    pub fn spawn_key_monitor(&self) -> tokio::task::JoinHandle<()> {
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            loop {
+                let Some(inner) = weak.upgrade() else { break };
+                let engine = Engine { inner };
+                if let Err(e) = engine.check_keys(false).await {
+                    tracing::warn!(error = %e, "key check failed");
+                }
+                drop(engine);
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        })
+    }
+
+    /// Unwraps the cluster's account key now with the vault, re-wrapping it first when the
+    /// configured key (version) or identity no longer matches the wrapped copy.
+    async fn unwrap_now(
+        &self,
+        cluster: &Cluster,
+        key: &logvault_kms::KeyRef,
+        account: &AccountId,
+        status: &mut KeyStatus,
+    ) -> Result<(), CheckFailure> {
+        let Some(principal) = cluster.identity.principal_id.clone() else {
+            return Err(CheckFailure {
+                kind: Some(VaultErrorKind::Forbidden),
+                message: format!("cluster {} has no identity", cluster.name),
+            });
+        };
+        let keyring = self.store().keyring();
+        let record = keyring.latest_record(account).await?;
+        let wanted_version = match &key.version {
+            Some(v) => v.clone(),
+            // Autorotation: the latest version in the vault (R-G4).
+            None => self.key_vault().get_key(&principal, key).await?.version,
+        };
+        if record.wrapped_by.version.as_deref() != Some(wanted_version.as_str())
+            || record.binding.principal != principal
+            || record.wrapped_by.vault != key.vault
+            || record.wrapped_by.name != key.name
+        {
+            let binding = KekBinding {
+                key: logvault_kms::KeyRef {
+                    version: Some(wanted_version),
+                    ..key.clone()
+                },
+                principal,
+            };
+            self.store().rotate_account_key(account, &binding).await?;
+            status.rotations += 1;
+        }
+        keyring.refresh_aek(account).await?;
+        Ok(())
+    }
+
+    /// The subkey that seals local copies of account keys (from the service account's key).
+    async fn local_copy_key(&self) -> Result<logvault_crypto::Key256, EngineError> {
+        let service = self.store().keyring().aek(&AccountId::service()).await?;
+        service
+            .derive_purpose_key(sealed::PURPOSE)
+            .map_err(|e| EngineError::State {
+                what: "sealed account key",
+                path: self.inner.keys.dir.clone(),
+                reason: e.to_string(),
+            })
+    }
+
+    /// Seeds the keyring with the sealed local copy, if there is one; whether it did.
+    async fn seed_from_local_copy(
+        &self,
+        cluster: &str,
+        account: &AccountId,
+    ) -> Result<bool, EngineError> {
+        let purpose = self.local_copy_key().await?;
+        let Some((aek, verified)) =
+            sealed::load(&self.inner.keys.dir, cluster, account.as_str(), &purpose)?
+        else {
+            return Ok(false);
+        };
+        let record = self.store().keyring().latest_record(account).await?;
+        self.store()
+            .keyring()
+            .seed(account, Arc::new(aek), record, verified);
+        Ok(true)
+    }
+
+    /// Revocation takes effect: the account key leaves memory and disk, the linked workspaces'
+    /// hot cache is purged (R-F3).
+    async fn on_revoked(
+        &self,
+        cluster: &Cluster,
+        account: &AccountId,
+        status: &mut KeyStatus,
+    ) -> Result<(), EngineError> {
+        self.store().keyring().evict(account);
+        sealed::delete(&self.inner.keys.dir, &cluster.name)?;
+        for ws in self.linked_workspaces(&cluster.name)? {
+            self.purge_hot_cache(&ws).await;
+        }
+        status.purges += 1;
+        tracing::warn!(cluster = %cluster.name, "customer key revoked");
+        Ok(())
+    }
+
+    /// The key is back: warm the linked workspaces' hot cache again (R-F4).
+    async fn on_restored(&self, cluster: &Cluster) {
+        if let Ok(workspaces) = self.linked_workspaces(&cluster.name) {
+            for ws in workspaces {
+                self.warm_hot_cache(&ws).await;
+            }
+        }
+        tracing::info!(cluster = %cluster.name, "customer key restored");
+    }
+
+    fn linked_workspaces(&self, cluster: &str) -> Result<Vec<String>, EngineError> {
+        Ok(self
+            .control()
+            .list_workspaces()?
+            .into_iter()
+            .filter(|w| w.cluster.as_deref() == Some(cluster))
+            .map(|w| w.name)
+            .collect())
+    }
+
+    /// Admits reading (or writing) `account`'s data: its cluster's key must not be revoked,
+    /// and its account key must be in memory (from the vault, or through an outage from the
+    /// cache or the sealed local copy).
+    pub(crate) async fn admit_account(&self, account: &AccountId) -> Result<(), EngineError> {
+        let keyring = self.store().keyring();
+        let Some(cluster) = account.cluster_name() else {
+            keyring.aek(account).await?;
+            return Ok(());
+        };
+        let status = match self.check_key(cluster, false).await {
+            Ok(s) => s,
+            // A deleted cluster's data: as readable as its key is.
+            Err(EngineError::Control(e)) if e.code() == 404 => {
+                keyring.aek(account).await?;
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        let key = status.key.clone().unwrap_or_else(|| "(service key)".into());
+        match status.key_state {
+            KeyState::Revoked => Err(KeyStateError::Revoked {
+                cluster: cluster.to_owned(),
+                key,
+                since: status.since.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                reason: status.reason.unwrap_or_default(),
+            }
+            .into()),
+            KeyState::Degraded if keyring.cached_aek(account).is_none() => {
+                Err(KeyStateError::Unavailable {
+                    cluster: cluster.to_owned(),
+                    key,
+                    reason: status.reason.unwrap_or_default(),
+                }
+                .into())
+            }
+            KeyState::Degraded => Ok(()),
+            KeyState::Active | KeyState::None => {
+                if keyring.cached_aek(account).is_none() {
+                    keyring.aek(account).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The key state of every cluster, without checking.
+    ///
+    /// # Errors
+    /// Local state errors.
+    pub fn key_states(&self) -> Result<Vec<KeyStatus>, EngineError> {
+        let mut out = Vec::new();
+        for c in self.control().list_clusters(None, None)? {
+            out.push(state::load(&self.inner.keys.dir, &c.name)?);
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,76 @@
+//! Queries through the engine: a DataFusion session over one workspace, gated by its keys.
+
+use async_trait::async_trait;
+use datafusion::physical_plan::SendableRecordBatchStream;
+use logvault_query::{KeyGate, QueryError, SessionOptions, WorkspaceSession};
+use logvault_store::AccountId;
+
+use crate::{Engine, EngineError};
+
+/// Admits a storage account when the key lifecycle says its key may be used (R-G2, R-B6).
+#[derive(Debug, Clone)]
+struct LifecycleGate {
+    engine: Engine,
+}
+
+#[async_trait]
+impl KeyGate for LifecycleGate {
+    async fn admit(&self, workspace: &str, account: &AccountId) -> Result<(), QueryError> {
+        let refuse = |e: EngineError| QueryError::KeyUnavailable {
+            workspace: workspace.to_owned(),
+            account: account.to_string(),
+            reason: e.to_string(),
+        };
+        // Opening the account puts it on the router the query reads through.
+        self.engine
+            .store()
+            .open_account(account, None)
+            .await
+            .map_err(|e| refuse(e.into()))?;
+        self.engine
+            .admit_account(account)
+            .await
+            .map_err(|e| QueryError::KeyUnavailable {
+                workspace: workspace.to_owned(),
+                account: account.to_string(),
+                reason: e.to_string(),
+            })
+    }
+}
+
+impl Engine {
+    /// A query session on `workspace`: its tables registered under their names, every storage
+    /// account its data is in admitted by the key lifecycle before anything is read. A
+    /// workspace linked to a cluster whose key is revoked cannot be queried, even if all its
+    /// data so far is under the service key.
+    ///
+    /// # Errors
+    /// 404 for a missing workspace; [`QueryError::KeyUnavailable`] naming the workspace, the
+    /// cluster and the key; catalog errors.
+    pub async fn query_session(&self, workspace: &str) -> Result<WorkspaceSession, EngineError> {
+        let ws = self.control().get_workspace(workspace)?;
+        // Rows acknowledged by an ingest that crashed are made visible first.
+        self.recover_if_idle(workspace).await?;
+        let gate = LifecycleGate {
+            engine: self.clone(),
+        };
+        if let Some(cluster) = &ws.cluster {
+            gate.admit(workspace, &AccountId::cluster(cluster)?).await?;
+        }
+        let options = SessionOptions::at(self.now());
+        Ok(WorkspaceSession::open(self.store().clone(), workspace, &options, &gate).await?)
+    }
+
+    /// Runs `sql` on `workspace`; the result is a stream of Arrow record batches.
+    ///
+    /// # Errors
+    /// As [`Engine::query_session`], and plan or execution errors.
+    pub async fn query(
+        &self,
+        workspace: &str,
+        sql: &str,
+    ) -> Result<SendableRecordBatchStream, EngineError> {
+        let session = self.query_session(workspace).await?;
+        Ok(session.execute(sql).await?)
+    }
+}

@@ -1,0 +1,14 @@
+//! End-to-end tests of the engine: ingestion, queries and the key lifecycle together.
+//! One test binary, so DataFusion is linked once.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    unreachable_pub,
+    missing_docs
+)] // test code
+
+mod common;
+mod keys;
+mod lifecycle;
+mod query;
+mod samples;
