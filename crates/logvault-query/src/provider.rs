@@ -4,25 +4,35 @@
 //! 1. prunes whole segments by their `TimeGenerated` range from the catalog, using the query's
 //!    filters, before any file is opened;
 //! 2. spreads the remaining segments over the session's target partitions (parallel scans);
-//! 3. reads them with DataFusion's Parquet reader through the store's account router, decrypting
-//!    with the store's encryption factory (data keys from cached account keys only), with
-//!    projection, row-group statistics and page-index pruning, and filter pushdown.
+//! 3. with a hot cache, takes the segments its memory tier holds as decoded Arrow data (a
+//!    DataFusion memory source, only the projected columns, adapted to the table's schema) and
+//!    tells the cache which segments the rest of the scan reads (so it can promote them);
+//! 4. reads the others with DataFusion's Parquet reader through the object store registered at
+//!    `STORAGE_URL` (the hot cache's disk tier over the account router, or the router alone),
+//!    decrypting with the store's encryption factory (data keys from cached account keys only),
+//!    with projection, row-group statistics and page-index pruning, and filter pushdown;
+//! 5. unions the two. Filters are applied above the scan either way (pushdown is inexact).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use datafusion::catalog::Session;
 use datafusion::common::Result;
 use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::DataFusionError;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::union::UnionExec;
+use logvault_cache::{HotCache, HotSegment};
 use logvault_store::{Manifest, SegmentEncryptionFactory, SegmentEntry, Store, TIME_COLUMN};
 
 use crate::prune::TimeBounds;
@@ -36,6 +46,8 @@ pub struct ScanStats {
     pub segments_scanned: AtomicUsize,
     /// Segments skipped by their time range, over all scans.
     pub segments_pruned: AtomicUsize,
+    /// Segments read from the hot cache's memory tier (counted in `segments_scanned` too).
+    pub segments_in_memory: AtomicUsize,
 }
 
 /// One workspace table.
@@ -45,6 +57,7 @@ pub struct SegmentTable {
     manifest: Manifest,
     factory: Arc<SegmentEncryptionFactory>,
     stats: Arc<ScanStats>,
+    cache: Option<HotCache>,
 }
 
 impl SegmentTable {
@@ -56,7 +69,16 @@ impl SegmentTable {
             manifest,
             factory: store.encryption_factory(),
             stats,
+            cache: None,
         }
+    }
+
+    /// Reads through `cache`: segments its memory tier holds are read from memory. The session
+    /// must read files through the cache's object store too (see `WorkspaceSession`).
+    #[must_use]
+    pub fn with_cache(mut self, cache: HotCache) -> Self {
+        self.cache = Some(cache);
+        self
     }
 
     /// The catalog's view of the table.
@@ -109,13 +131,52 @@ impl TableProvider for SegmentTable {
             pruned = pruned.len(),
             "segment pruning"
         );
-        if keep.is_empty() {
-            let projected = match projection {
-                Some(p) => Arc::new(self.schema.project(p)?),
-                None => Arc::clone(&self.schema),
-            };
-            return Ok(Arc::new(EmptyExec::new(projected)));
+        let projected = match projection {
+            Some(p) => Arc::new(self.schema.project(p)?),
+            None => Arc::clone(&self.schema),
+        };
+        let (hot, cold): (Vec<Arc<HotSegment>>, Vec<&SegmentEntry>) = match &self.cache {
+            None => (Vec::new(), keep),
+            Some(cache) => {
+                let mut hot = Vec::new();
+                let mut cold = Vec::new();
+                for s in keep {
+                    match cache.lookup(&self.manifest.location(s)) {
+                        Some(seg) => hot.push(seg),
+                        None => cold.push(s),
+                    }
+                }
+                cache.note_read(cold.iter().map(|s| (self.manifest.location(s), s.max_time)));
+                (hot, cold)
+            }
+        };
+        self.stats
+            .segments_in_memory
+            .fetch_add(hot.len(), Ordering::Relaxed);
+        let mut plans: Vec<Arc<dyn ExecutionPlan>> = Vec::with_capacity(2);
+        if !cold.is_empty() {
+            plans.push(self.parquet_scan(state, cold, projection, limit)?);
         }
+        if !hot.is_empty() {
+            let partitions = state.config().target_partitions().max(1);
+            plans.push(memory_scan(hot.into_iter(), &projected, limit, partitions)?);
+        }
+        match plans.len() {
+            0 => Ok(Arc::new(EmptyExec::new(projected))),
+            _ => UnionExec::try_new(plans),
+        }
+    }
+}
+
+impl SegmentTable {
+    /// A Parquet scan of `segments` through the object store at `STORAGE_URL`.
+    fn parquet_scan(
+        &self,
+        state: &dyn Session,
+        keep: Vec<&SegmentEntry>,
+        projection: Option<&Vec<usize>>,
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
         let partitions = state.config().target_partitions().max(1);
         let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); partitions.min(keep.len())];
         // Largest first, each to the lightest group: balanced parallel scans.
@@ -145,4 +206,35 @@ impl TableProvider for SegmentTable {
         .build();
         Ok(DataSourceExec::from_data_source(config))
     }
+}
+
+/// A memory source over hot segments: only the `projected` columns are decoded (zero-copy from
+/// the cache's buffers), spread over `partitions`. With a `limit`, decoding stops once enough
+/// rows are there.
+fn memory_scan(
+    segments: impl Iterator<Item = Arc<HotSegment>>,
+    projected: &SchemaRef,
+    limit: Option<usize>,
+    partitions: usize,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let mut batches: Vec<RecordBatch> = Vec::new();
+    let mut rows = 0usize;
+    for seg in segments {
+        if limit.is_some_and(|l| rows >= l) {
+            break;
+        }
+        let decoded = seg
+            .read_as(projected)
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        rows += decoded.iter().map(RecordBatch::num_rows).sum::<usize>();
+        batches.extend(decoded);
+    }
+    let n = partitions.min(batches.len()).max(1);
+    let mut parts: Vec<Vec<RecordBatch>> = vec![Vec::new(); n];
+    for (i, b) in batches.into_iter().enumerate() {
+        parts[i % n].push(b);
+    }
+    let exec: Arc<dyn ExecutionPlan> =
+        MemorySourceConfig::try_new_exec(&parts, Arc::clone(projected), None)?;
+    Ok(exec)
 }

@@ -8,6 +8,7 @@ use datafusion::common::TableReference;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::prelude::SessionContext;
+use logvault_cache::HotCache;
 use logvault_store::{AccountId, Store};
 
 use crate::QueryError;
@@ -82,6 +83,23 @@ impl WorkspaceSession {
         options: &SessionOptions,
         gate: &dyn KeyGate,
     ) -> Result<Self, QueryError> {
+        Self::open_with_cache(store, workspace, options, gate, None).await
+    }
+
+    /// As [`WorkspaceSession::open`], reading through `cache` when one is given: segment files
+    /// are read through its disk tier (registered at `STORAGE_URL` in place of the plain
+    /// router), segments its memory tier holds are read from memory, and the segments queries
+    /// read are promoted in the background.
+    ///
+    /// # Errors
+    /// As [`WorkspaceSession::open`].
+    pub async fn open_with_cache(
+        store: Arc<Store>,
+        workspace: &str,
+        options: &SessionOptions,
+        gate: &dyn KeyGate,
+        cache: Option<&HotCache>,
+    ) -> Result<Self, QueryError> {
         let catalog = store.catalog();
         let names = catalog.tables(workspace).await.map_err(catalog_error)?;
         let mut manifests = Vec::with_capacity(names.len());
@@ -102,6 +120,11 @@ impl WorkspaceSession {
         }
         let ctx = new_session(options, Arc::new(RuntimeEnv::default()));
         store.register(&ctx).map_err(catalog_error)?;
+        if let Some(cache) = cache {
+            cache.register(&ctx).map_err(|e| QueryError::Execution {
+                message: e.to_string(),
+            })?;
+        }
         let stats = Arc::new(ScanStats::default());
         let mut tables = Vec::new();
         for manifest in manifests {
@@ -109,7 +132,10 @@ impl WorkspaceSession {
                 continue;
             }
             let name = manifest.table.clone();
-            let table = SegmentTable::new(manifest, &store, Arc::clone(&stats));
+            let mut table = SegmentTable::new(manifest, &store, Arc::clone(&stats));
+            if let Some(cache) = cache {
+                table = table.with_cache(cache.clone());
+            }
             ctx.register_table(TableReference::bare(name.as_str()), Arc::new(table))?;
             tables.push(name);
         }

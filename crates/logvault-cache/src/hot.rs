@@ -1,0 +1,584 @@
+//! The hot cache: both tiers, the policy that fills and empties them, purge and reload.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use arrow::array::RecordBatch;
+use bytes::Bytes;
+use chrono::{DateTime, Duration, Utc};
+use datafusion::config::EncryptionFactoryOptions;
+use datafusion::execution::parquet_encryption::EncryptionFactory;
+use datafusion::prelude::SessionContext;
+use logvault_store::{AccountId, STORAGE_URL, SegmentEncryptionFactory, SegmentLocation, Store};
+use object_store::ObjectStore;
+use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+use parquet::encryption::decrypt::FileDecryptionProperties;
+use serde::Serialize;
+use tokio::task::JoinSet;
+
+use crate::cached_store::{self, CachedStore, Ctx};
+use crate::counting::{CountingStore, ReadCounts};
+use crate::disk::DiskTier;
+use crate::file::CacheKeys;
+use crate::memory::{HotSegment, MemoryTier};
+use crate::metrics::{Event, HotCacheStatus, Metrics, WorkspaceCacheStatus};
+use crate::warm::{self, WarmHandle, WarmProgress, WarmSlot};
+use crate::{CacheError, HotCacheConfig};
+
+/// What a purge removed (R-F3).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PurgeReport {
+    /// The workspace.
+    pub workspace: String,
+    /// Segments removed from the memory tier (their plaintext buffers are zeroized once no
+    /// query still reads them).
+    pub memory_entries: u64,
+    /// Bytes removed from the memory tier.
+    pub memory_bytes: u64,
+    /// Cache files removed from the disk tier.
+    pub disk_entries: u64,
+    /// Bytes of those files.
+    pub disk_bytes: u64,
+    /// Files found in the workspace's cache directories afterwards (writes that were under
+    /// way) and deleted too.
+    pub stray_files: u64,
+    /// Whether a reload of the workspace was running and was stopped.
+    pub warm_cancelled: bool,
+}
+
+/// What a sweep removed: entries outside their workspace's hot window and not read recently.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SweepReport {
+    /// Segments removed from the memory tier.
+    pub memory_entries: u64,
+    /// Their bytes.
+    pub memory_bytes: u64,
+    /// Cache files removed.
+    pub disk_entries: u64,
+    /// Their bytes.
+    pub disk_bytes: u64,
+}
+
+/// What opening the cache found on disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartupScan {
+    /// Cache files kept.
+    pub loaded: u64,
+    /// Corrupt or unreadable files deleted.
+    pub dropped: u64,
+}
+
+/// The hot cache of one logvault home. Cheap to clone (a handle).
+#[derive(Debug, Clone)]
+pub struct HotCache {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) store: Arc<Store>,
+    pub(crate) config: HotCacheConfig,
+    dir: PathBuf,
+    pub(crate) ctx: Arc<Ctx>,
+    counting: Arc<CountingStore>,
+    reader: Arc<CachedStore>,
+    pub(crate) memory: MemoryTier,
+    metrics: Arc<Metrics>,
+    factory: Arc<SegmentEncryptionFactory>,
+    hot_windows: Mutex<HashMap<String, i64>>,
+    promoting: Mutex<HashSet<SegmentLocation>>,
+    tasks: Mutex<JoinSet<()>>,
+    warms: Mutex<HashMap<String, WarmSlot>>,
+    startup: StartupScan,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl HotCache {
+    /// Opens the cache in `dir` (the engine's `HOME/cache`) over `store`: reads go to the
+    /// store's account router. Cache files already in `dir` are loaded; corrupt ones dropped.
+    ///
+    /// # Errors
+    /// [`CacheError::Config`]; [`CacheError::Key`] if the service account's key cannot be
+    /// unwrapped (the disk tier is sealed under it); [`CacheError::Io`] for the directory.
+    pub async fn open(
+        store: Arc<Store>,
+        dir: &Path,
+        config: HotCacheConfig,
+    ) -> Result<Self, CacheError> {
+        let router: Arc<dyn ObjectStore> = store.router();
+        Self::open_over(store, router, dir, config).await
+    }
+
+    /// As [`HotCache::open`], reading from `inner` instead of the store's router (a router
+    /// behind another wrapper, e.g. one that adds latency in a benchmark).
+    ///
+    /// # Errors
+    /// As [`HotCache::open`].
+    pub async fn open_over(
+        store: Arc<Store>,
+        inner: Arc<dyn ObjectStore>,
+        dir: &Path,
+        config: HotCacheConfig,
+    ) -> Result<Self, CacheError> {
+        config.validate()?;
+        let aek = store
+            .keyring()
+            .aek(&AccountId::service())
+            .await
+            .map_err(|e| CacheError::Key {
+                reason: e.to_string(),
+            })?;
+        let keys = CacheKeys::from_service_aek(&aek).map_err(|e| CacheError::Key {
+            reason: e.to_string(),
+        })?;
+        let metrics = Arc::new(Metrics::default());
+        let (disk, scan) = DiskTier::open(
+            dir,
+            Arc::new(keys),
+            config.disk_bytes,
+            config.chunk_size,
+            Arc::clone(&metrics),
+        )
+        .await?;
+        let counting = Arc::new(CountingStore::new(inner));
+        let ctx = Arc::new(Ctx::new(
+            Arc::clone(&counting) as Arc<dyn ObjectStore>,
+            Arc::new(disk),
+            Arc::clone(&metrics),
+            store.clock().clone(),
+        ));
+        let inner = Inner {
+            factory: store.encryption_factory(),
+            memory: MemoryTier::new(config.memory_bytes, Arc::clone(&metrics)),
+            reader: Arc::new(CachedStore::new(Arc::clone(&ctx))),
+            store,
+            config,
+            dir: dir.to_owned(),
+            ctx,
+            counting,
+            metrics,
+            hot_windows: Mutex::default(),
+            promoting: Mutex::default(),
+            tasks: Mutex::default(),
+            warms: Mutex::default(),
+            startup: StartupScan {
+                loaded: scan.loaded,
+                dropped: scan.dropped,
+            },
+        };
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The object store the query engine reads segments through (the disk tier over the
+    /// counting wrapper over the router).
+    pub fn object_store(&self) -> Arc<dyn ObjectStore> {
+        Arc::clone(&self.inner.reader) as Arc<dyn ObjectStore>
+    }
+
+    /// Registers [`HotCache::object_store`] in a DataFusion session at
+    /// [`logvault_store::STORAGE_URL`], in place of the plain router. Call it after
+    /// `Store::register` (which also registers the encryption factory).
+    ///
+    /// # Errors
+    /// [`CacheError::Config`] never in practice ([`logvault_store::STORAGE_URL`] is constant).
+    pub fn register(&self, ctx: &SessionContext) -> Result<(), CacheError> {
+        let url = url_of(STORAGE_URL)?;
+        ctx.register_object_store(&url, self.object_store());
+        Ok(())
+    }
+
+    /// The directory of the disk tier.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &HotCacheConfig {
+        &self.inner.config
+    }
+
+    /// What opening found on disk.
+    pub fn startup_scan(&self) -> StartupScan {
+        self.inner.startup
+    }
+
+    /// What reached storage through the cache so far.
+    pub fn read_counts(&self) -> ReadCounts {
+        self.inner.counting.counts()
+    }
+
+    /// Sets `workspace`'s hot window (R-F1: configurable per workspace).
+    pub fn set_hot_window(&self, workspace: &str, window: Duration) {
+        lock(&self.inner.hot_windows).insert(workspace.to_owned(), window.num_seconds().max(1));
+    }
+
+    /// `workspace`'s hot window.
+    pub fn hot_window(&self, workspace: &str) -> Duration {
+        self.inner.hot_window(workspace)
+    }
+
+    /// The memory tier's copy of `loc`, for a query. Served only while the segment's account
+    /// key is in the keyring's cache, so a revoked key stops memory reads as it stops file
+    /// reads. Counts a memory hit or miss (nothing when the memory tier is off).
+    pub fn lookup(&self, loc: &SegmentLocation) -> Option<Arc<HotSegment>> {
+        let inner = &self.inner;
+        if inner.memory.capacity() == 0 {
+            return None;
+        }
+        let key_cached = || inner.store.keyring().cached_aek(&loc.account).is_some();
+        match inner.memory.get(loc) {
+            Some(seg) if key_cached() => {
+                inner.metrics.add(&loc.workspace, Event::MemoryHit, 1);
+                seg.touch(inner.now());
+                Some(seg)
+            }
+            _ => {
+                inner.metrics.add(&loc.workspace, Event::MemoryMiss, 1);
+                None
+            }
+        }
+    }
+
+    /// Tells the cache that a query reads `segments` (location and newest row time) from
+    /// files: their times are kept for the hot window, and (with `promoteOnRead`) they are
+    /// decoded into the memory tier in the background.
+    pub fn note_read(&self, segments: impl IntoIterator<Item = (SegmentLocation, DateTime<Utc>)>) {
+        for (loc, max_time) in segments {
+            self.inner.ctx.hints.insert(loc.clone(), max_time);
+            if self.inner.config.promote_on_read {
+                self.spawn_promotion(loc, max_time);
+            }
+        }
+    }
+
+    /// Admits a newly written segment (R-F1: data ingested in the hot window): fetches it into
+    /// the disk tier and, if `promoteOnRead` is on, the memory tier, in the background.
+    pub fn admit(&self, loc: SegmentLocation, max_time: DateTime<Utc>) {
+        if max_time < self.inner.now() - self.inner.hot_window(&loc.workspace) {
+            return;
+        }
+        self.inner.ctx.hints.insert(loc.clone(), max_time);
+        if self.inner.config.promote_on_read && self.inner.memory.capacity() > 0 {
+            self.spawn_promotion(loc, max_time);
+        } else if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let inner = Arc::clone(&self.inner);
+            lock(&self.inner.tasks).spawn_on(
+                async move {
+                    if let Err(e) = inner.load_disk(&loc).await {
+                        tracing::debug!(segment = %loc, error = %e, "admission failed");
+                    }
+                },
+                &handle,
+            );
+        }
+    }
+
+    fn spawn_promotion(&self, loc: SegmentLocation, max_time: DateTime<Utc>) {
+        let inner = &self.inner;
+        if inner.memory.capacity() == 0 || inner.memory.contains(&loc) {
+            return;
+        }
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if !lock(&inner.promoting).insert(loc.clone()) {
+            return;
+        }
+        let task_inner = Arc::clone(inner);
+        let mut tasks = lock(&inner.tasks);
+        while tasks.try_join_next().is_some() {}
+        tasks.spawn_on(
+            async move {
+                if let Err(e) = task_inner.load_memory(&loc, Some(max_time)).await {
+                    tracing::debug!(segment = %loc, error = %e, "promotion to memory failed");
+                }
+                lock(&task_inner.promoting).remove(&loc);
+            },
+            &handle,
+        );
+    }
+
+    /// Decodes `loc` into the memory tier now (reading it from the disk tier, or storage).
+    ///
+    /// # Errors
+    /// [`CacheError::Storage`], [`CacheError::Decode`] (integrity errors included, and an
+    /// account key that is not cached).
+    pub async fn promote(
+        &self,
+        loc: &SegmentLocation,
+        max_time: Option<DateTime<Utc>>,
+    ) -> Result<Arc<HotSegment>, CacheError> {
+        self.inner.load_memory(loc, max_time).await
+    }
+
+    /// Waits for the background promotions, admissions and cache file writes started so far.
+    pub async fn settle(&self) {
+        loop {
+            let mut set = std::mem::take(&mut *lock(&self.inner.tasks));
+            if set.is_empty() {
+                break;
+            }
+            while set.join_next().await.is_some() {}
+        }
+        self.inner.ctx.writes_done().await;
+    }
+
+    /// Purge (R-F3): removes every entry of `workspace` from both tiers (memory buffers are
+    /// zeroized, files deleted), stops its reload if one runs, and keeps fetches under way from
+    /// putting its data back. Other workspaces are untouched. Does file I/O.
+    pub fn purge_workspace(&self, workspace: &str) -> PurgeReport {
+        let inner = &self.inner;
+        let warm_cancelled = match lock(&inner.warms).get(workspace) {
+            Some(slot) if warm::read(&slot.progress).state == warm::WarmState::Running => {
+                slot.cancel(inner.now());
+                true
+            }
+            _ => false,
+        };
+        let ((memory_entries, memory_bytes), (disk_entries, disk_bytes, stray_files)) =
+            inner.ctx.generations.bump_then(workspace, || {
+                (
+                    inner.memory.purge(workspace),
+                    inner.ctx.disk.purge(workspace),
+                )
+            });
+        inner.metrics.purged(workspace, memory_bytes + disk_bytes);
+        tracing::info!(workspace, memory_entries, disk_entries, "hot cache purged");
+        PurgeReport {
+            workspace: workspace.to_owned(),
+            memory_entries,
+            memory_bytes,
+            disk_entries,
+            disk_bytes,
+            stray_files,
+            warm_cancelled,
+        }
+    }
+
+    /// Reload (R-F4): loads `workspace`'s hot window from storage again in a background task
+    /// (newest segments first; onto disk, and into memory up to its bound with `warmMemory`).
+    /// A reload of the same workspace still running is stopped. Needs a tokio runtime.
+    pub fn warm(&self, workspace: &str) -> WarmHandle {
+        let (handle, slot) = warm::start(&self.inner, workspace);
+        if let Some(old) = lock(&self.inner.warms).insert(workspace.to_owned(), slot) {
+            old.cancel(self.inner.now());
+        }
+        handle
+    }
+
+    /// The latest reload of `workspace`.
+    pub fn warm_progress(&self, workspace: &str) -> Option<WarmProgress> {
+        lock(&self.inner.warms)
+            .get(workspace)
+            .map(|s| warm::read(&s.progress))
+    }
+
+    /// Removes entries that are no longer hot: outside their workspace's hot window (or of
+    /// unknown time) and not read within `recentSecs`. The engine calls it periodically.
+    pub fn sweep(&self) -> SweepReport {
+        let inner = &self.inner;
+        let now = inner.now();
+        let recent = now - inner.config.recent();
+        let hot = |loc: &SegmentLocation, max_time: Option<DateTime<Utc>>, last: DateTime<Utc>| {
+            let window = now - inner.hot_window(&loc.workspace);
+            max_time
+                .or_else(|| inner.ctx.hints.get(loc))
+                .is_some_and(|t| t >= window)
+                || last >= recent
+        };
+        let mut report = SweepReport::default();
+        for seg in inner.memory.entries() {
+            if !hot(seg.location(), seg.max_time(), seg.last_read()) {
+                inner.memory.remove(seg.location());
+                report.memory_entries += 1;
+                report.memory_bytes += seg.bytes() as u64;
+            }
+        }
+        for entry in inner.ctx.disk.entries() {
+            if !hot(&entry.loc, entry.opened.meta.max_time, entry.last_read()) {
+                inner.ctx.disk.remove(&entry.loc);
+                report.disk_entries += 1;
+                report.disk_bytes += entry.stored;
+            }
+        }
+        report
+    }
+
+    /// The whole cache's state.
+    pub fn status(&self) -> HotCacheStatus {
+        let inner = &self.inner;
+        let (memory_entries, memory_bytes) = inner.memory.usage();
+        let (disk_entries, disk_bytes) = inner.ctx.disk.usage();
+        let mut warm: Vec<WarmProgress> = lock(&inner.warms)
+            .values()
+            .map(|s| warm::read(&s.progress))
+            .collect();
+        warm.sort_by(|a, b| a.workspace.cmp(&b.workspace));
+        HotCacheStatus {
+            memory_bytes,
+            memory_entries,
+            memory_capacity_bytes: inner.memory.capacity(),
+            disk_bytes,
+            disk_entries,
+            disk_capacity_bytes: inner.ctx.disk.capacity(),
+            zeroized_bytes: inner
+                .metrics
+                .zeroized_bytes
+                .load(std::sync::atomic::Ordering::Relaxed),
+            counters: inner.metrics.totals(),
+            storage_reads: inner.counting.counts(),
+            warm,
+        }
+    }
+
+    /// `workspace`'s part of the cache (`hotCache` in `logvault status`).
+    pub fn workspace_status(&self, workspace: &str) -> WorkspaceCacheStatus {
+        let inner = &self.inner;
+        inner.memory.usage();
+        let (memory_entries, memory_bytes) = inner.memory.usage_of(workspace);
+        let (disk_entries, disk_bytes) = inner.ctx.disk.usage_of(workspace);
+        WorkspaceCacheStatus {
+            workspace: workspace.to_owned(),
+            hot_window_secs: inner.hot_window(workspace).num_seconds(),
+            memory_bytes,
+            memory_entries,
+            disk_bytes,
+            disk_entries,
+            counters: inner.metrics.of_workspace(workspace),
+            warm: self.warm_progress(workspace),
+        }
+    }
+}
+
+fn url_of(s: &str) -> Result<url::Url, CacheError> {
+    url::Url::parse(s).map_err(|e| CacheError::Config {
+        field: "storageUrl",
+        reason: e.to_string(),
+    })
+}
+
+impl Inner {
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        self.ctx.clock.now()
+    }
+
+    pub(crate) fn hot_window(&self, workspace: &str) -> Duration {
+        lock(&self.hot_windows)
+            .get(workspace)
+            .map_or_else(|| self.config.hot_window(), |s| Duration::seconds(*s))
+    }
+
+    /// Makes sure the disk tier holds `loc`.
+    pub(crate) async fn load_disk(&self, loc: &SegmentLocation) -> Result<(), CacheError> {
+        if self.ctx.disk.get(loc).is_some() {
+            return Ok(());
+        }
+        cached_store::fetch(&self.ctx, loc)
+            .await
+            .map(|_| ())
+            .map_err(|e| CacheError::Storage {
+                segment: loc.to_string(),
+                reason: e.to_string(),
+            })
+    }
+
+    /// Decodes `loc` into the memory tier (reading it through the disk tier).
+    pub(crate) async fn load_memory(
+        &self,
+        loc: &SegmentLocation,
+        max_time: Option<DateTime<Utc>>,
+    ) -> Result<Arc<HotSegment>, CacheError> {
+        if let Some(seg) = self.memory.get(loc) {
+            return Ok(seg);
+        }
+        let generation = self.ctx.generations.current(&loc.workspace);
+        let result = self.decode(loc, max_time).await;
+        let event = match &result {
+            Ok(_) => Event::Promotion,
+            Err(_) => Event::PromotionFailure,
+        };
+        self.metrics.add(&loc.workspace, event, 1);
+        let seg = Arc::new(result?);
+        seg.touch(self.now());
+        self.ctx
+            .generations
+            .with_current(&loc.workspace, generation, |current| {
+                if current {
+                    self.memory.insert(Arc::clone(&seg));
+                    Ok(Arc::clone(&seg))
+                } else {
+                    // Purged meanwhile: do not bring the workspace's data back.
+                    Err(CacheError::Decode {
+                        segment: loc.to_string(),
+                        reason: "workspace purged while decoding".into(),
+                    })
+                }
+            })
+    }
+
+    async fn decode(
+        &self,
+        loc: &SegmentLocation,
+        max_time: Option<DateTime<Utc>>,
+    ) -> Result<HotSegment, CacheError> {
+        let bytes = cached_store::whole(&self.ctx, loc)
+            .await
+            .map_err(|e| CacheError::Storage {
+                segment: loc.to_string(),
+                reason: e.to_string(),
+            })?;
+        let fail = |reason: String| CacheError::Decode {
+            segment: loc.to_string(),
+            reason,
+        };
+        let props = self
+            .factory
+            .get_file_decryption_properties(
+                &EncryptionFactoryOptions::default(),
+                &loc.routed_path(),
+            )
+            .await
+            .map_err(|e| fail(e.strip_backtrace()))?
+            .ok_or_else(|| fail("no decryption properties".into()))?;
+        let zeroized = Arc::clone(&self.metrics.zeroized_bytes);
+        let loc2 = loc.clone();
+        tokio::task::spawn_blocking(move || {
+            decode_parquet(&loc2, bytes, props).and_then(|(schema, batches)| {
+                HotSegment::encode(&loc2, schema, &batches, max_time, zeroized)
+            })
+        })
+        .await
+        .map_err(|e| fail(e.to_string()))?
+    }
+}
+
+/// Decrypts and decodes a whole segment. The batches are plaintext Arrow buffers that are freed
+/// (not zeroized) once encoded into the memory tier's zeroizing buffer.
+fn decode_parquet(
+    loc: &SegmentLocation,
+    bytes: Bytes,
+    props: Arc<FileDecryptionProperties>,
+) -> Result<(arrow::datatypes::SchemaRef, Vec<RecordBatch>), CacheError> {
+    let fail = |e: &dyn std::fmt::Display| CacheError::Decode {
+        segment: loc.to_string(),
+        reason: e.to_string(),
+    };
+    let options = ArrowReaderOptions::new().with_file_decryption_properties(props);
+    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(bytes, options)
+        .map_err(|e| fail(&e))?;
+    let schema = Arc::clone(builder.schema());
+    let reader = builder.build().map_err(|e| fail(&e))?;
+    let batches = reader
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| fail(&e))?;
+    Ok((schema, batches))
+}

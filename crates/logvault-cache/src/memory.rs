@@ -1,0 +1,460 @@
+//! The memory tier: hot segments decoded, each held as one Arrow IPC file in a buffer that is
+//! zeroized when the last reference to it goes (eviction, purge, or the end of the last query
+//! that read it), in a moka cache weighted by bytes (TinyLFU admission, LRU eviction).
+//!
+//! A query decodes the columns it needs from the buffer per scan. Decoding is zero-copy: the
+//! arrays a query sees point into the zeroizing buffer (arrow's IPC reader copies a buffer only
+//! when it is misaligned, and the writer aligns every buffer to 64 bytes), so the plaintext a
+//! cached segment holds lives in exactly one place that is wiped when it is let go.
+
+use std::fmt;
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use arrow::array::{Array, ArrayRef, RecordBatch, RecordBatchOptions, new_null_array};
+use arrow::buffer::Buffer;
+use arrow::datatypes::SchemaRef;
+use arrow::ipc::reader::{FileDecoder, read_footer_length};
+use arrow::ipc::writer::FileWriter;
+use arrow::ipc::{Block, MetadataVersion, root_as_footer};
+use chrono::{DateTime, Utc};
+use logvault_store::SegmentLocation;
+use moka::notification::RemovalCause;
+use zeroize::Zeroize;
+
+use crate::CacheError;
+use crate::metrics::{Event, Metrics};
+
+/// Plaintext bytes, zeroized (whole capacity) when dropped.
+struct Plaintext {
+    bytes: Vec<u8>,
+    zeroized: Arc<AtomicU64>,
+}
+
+impl AsRef<[u8]> for Plaintext {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl Drop for Plaintext {
+    fn drop(&mut self) {
+        let n = self.bytes.capacity() as u64;
+        self.bytes.zeroize();
+        self.zeroized.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// A `Write` into a buffer that zeroizes the old allocation whenever it grows, so encoding
+/// leaves no stray copy of the plaintext behind.
+#[derive(Default)]
+struct ZeroizingWriter(Vec<u8>);
+
+impl ZeroizingWriter {
+    fn with_capacity(n: usize) -> Self {
+        Self(Vec::with_capacity(n))
+    }
+
+    fn reserve(&mut self, extra: usize) {
+        let need = self.0.len() + extra;
+        if need <= self.0.capacity() {
+            return;
+        }
+        let mut next = Vec::with_capacity(need.max(self.0.capacity() * 2).max(4096));
+        next.extend_from_slice(&self.0);
+        self.0.zeroize();
+        self.0 = next;
+    }
+
+    /// The bytes, in an allocation of exactly their size.
+    fn into_exact(self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.0.len());
+        out.extend_from_slice(&self.0);
+        out
+    }
+}
+
+impl Write for ZeroizingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.reserve(buf.len());
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for ZeroizingWriter {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+/// One hot segment: its rows as an Arrow IPC file in a zeroizing buffer.
+pub struct HotSegment {
+    loc: SegmentLocation,
+    schema: SchemaRef,
+    data: Buffer,
+    version: MetadataVersion,
+    dictionaries: Vec<Block>,
+    batches: Vec<(Block, usize)>,
+    rows: usize,
+    max_time: Option<DateTime<Utc>>,
+    last_read: AtomicI64,
+}
+
+impl fmt::Debug for HotSegment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HotSegment")
+            .field("segment", &self.loc.to_string())
+            .field("rows", &self.rows)
+            .field("bytes", &self.data.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn decode_error(loc: &SegmentLocation, e: impl fmt::Display) -> CacheError {
+    CacheError::Decode {
+        segment: loc.to_string(),
+        reason: e.to_string(),
+    }
+}
+
+impl HotSegment {
+    /// Encodes `batches` (the segment's rows, in `schema`) into a zeroizing buffer.
+    pub(crate) fn encode(
+        loc: &SegmentLocation,
+        schema: SchemaRef,
+        batches: &[RecordBatch],
+        max_time: Option<DateTime<Utc>>,
+        zeroized: Arc<AtomicU64>,
+    ) -> Result<Self, CacheError> {
+        let estimate: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
+        let mut writer = FileWriter::try_new(ZeroizingWriter::with_capacity(estimate), &schema)
+            .map_err(|e| decode_error(loc, e))?;
+        let mut counts = Vec::with_capacity(batches.len());
+        for b in batches {
+            writer.write(b).map_err(|e| decode_error(loc, e))?;
+            counts.push(b.num_rows());
+        }
+        writer.finish().map_err(|e| decode_error(loc, e))?;
+        let written = writer.into_inner().map_err(|e| decode_error(loc, e))?;
+        let owner = Plaintext {
+            bytes: written.into_exact(),
+            zeroized,
+        };
+        let data = Buffer::from(bytes::Bytes::from_owner(owner));
+        let (version, dictionaries, blocks) = footer(&data).map_err(|e| decode_error(loc, e))?;
+        if blocks.len() != counts.len() {
+            return Err(decode_error(
+                loc,
+                "ipc footer lists another number of batches",
+            ));
+        }
+        Ok(Self {
+            loc: loc.clone(),
+            schema,
+            data,
+            version,
+            dictionaries,
+            batches: blocks.into_iter().zip(counts).collect(),
+            rows: batches.iter().map(RecordBatch::num_rows).sum(),
+            max_time,
+            last_read: AtomicI64::new(0),
+        })
+    }
+
+    /// The segment.
+    pub fn location(&self) -> &SegmentLocation {
+        &self.loc
+    }
+
+    /// The segment's own schema.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// Rows held.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Bytes of the buffer (what the tier's bound counts).
+    pub fn bytes(&self) -> usize {
+        self.data.len()
+    }
+
+    /// The newest row's time, when known.
+    pub fn max_time(&self) -> Option<DateTime<Utc>> {
+        self.max_time
+    }
+
+    pub(crate) fn touch(&self, now: DateTime<Utc>) {
+        self.last_read
+            .fetch_max(now.timestamp_micros(), Ordering::Relaxed);
+    }
+
+    pub(crate) fn last_read(&self) -> DateTime<Utc> {
+        DateTime::from_timestamp_micros(self.last_read.load(Ordering::Relaxed)).unwrap_or_default()
+    }
+
+    /// The segment's rows as `target` (a table's schema, projected): only the columns `target`
+    /// names are decoded; a column the segment lacks is null, a column of another type is cast
+    /// (the table's type is the one both widen to).
+    ///
+    /// # Errors
+    /// [`CacheError::Decode`] if a column cannot be decoded or cast.
+    pub fn read_as(&self, target: &SchemaRef) -> Result<Vec<RecordBatch>, CacheError> {
+        let wanted: Vec<Option<usize>> = target
+            .fields()
+            .iter()
+            .map(|f| self.schema.index_of(f.name()).ok())
+            .collect();
+        let mut projection: Vec<usize> = wanted.iter().flatten().copied().collect();
+        projection.sort_unstable();
+        projection.dedup();
+        let mut out = Vec::with_capacity(self.batches.len());
+        let mut decoder = (!projection.is_empty()).then(|| {
+            FileDecoder::new(Arc::clone(&self.schema), self.version)
+                .with_projection(projection.clone())
+        });
+        if let Some(d) = decoder.as_mut() {
+            for block in &self.dictionaries {
+                let data = self.block(block)?;
+                d.read_dictionary(block, &data)
+                    .map_err(|e| decode_error(&self.loc, e))?;
+            }
+        }
+        for (block, rows) in &self.batches {
+            let decoded = match decoder.as_ref() {
+                Some(d) => d
+                    .read_record_batch(block, &self.block(block)?)
+                    .map_err(|e| decode_error(&self.loc, e))?,
+                None => None,
+            };
+            let mut columns: Vec<ArrayRef> = Vec::with_capacity(target.fields().len());
+            for (field, index) in target.fields().iter().zip(&wanted) {
+                let column = match (index, decoded.as_ref()) {
+                    (Some(i), Some(batch)) => {
+                        let at = projection.binary_search(i).unwrap_or_default();
+                        let column = Arc::clone(batch.column(at));
+                        if column.data_type() == field.data_type() {
+                            column
+                        } else {
+                            arrow::compute::cast(&column, field.data_type())
+                                .map_err(|e| decode_error(&self.loc, e))?
+                        }
+                    }
+                    _ => new_null_array(field.data_type(), *rows),
+                };
+                columns.push(column);
+            }
+            let batch = RecordBatch::try_new_with_options(
+                Arc::clone(target),
+                columns,
+                &RecordBatchOptions::new().with_row_count(Some(*rows)),
+            )
+            .map_err(|e| decode_error(&self.loc, e))?;
+            out.push(batch);
+        }
+        Ok(out)
+    }
+
+    fn block(&self, block: &Block) -> Result<Buffer, CacheError> {
+        let offset = usize::try_from(block.offset()).map_err(|e| decode_error(&self.loc, e))?;
+        let meta =
+            usize::try_from(block.metaDataLength()).map_err(|e| decode_error(&self.loc, e))?;
+        let body = usize::try_from(block.bodyLength()).map_err(|e| decode_error(&self.loc, e))?;
+        let len = meta + body;
+        if offset.saturating_add(len) > self.data.len() {
+            return Err(decode_error(&self.loc, "ipc block outside the buffer"));
+        }
+        Ok(self.data.slice_with_length(offset, len))
+    }
+}
+
+type Blocks = (MetadataVersion, Vec<Block>, Vec<Block>);
+
+fn footer(data: &Buffer) -> Result<Blocks, String> {
+    let n = data.len();
+    if n < 10 {
+        return Err("ipc file too short".into());
+    }
+    let mut trailer = [0u8; 10];
+    trailer.copy_from_slice(&data[n - 10..]);
+    let len = read_footer_length(trailer).map_err(|e| e.to_string())?;
+    let start = (n - 10)
+        .checked_sub(len)
+        .ok_or("ipc footer longer than the file")?;
+    let footer = root_as_footer(&data[start..n - 10]).map_err(|e| e.to_string())?;
+    let dictionaries = footer
+        .dictionaries()
+        .map(|d| d.iter().copied().collect())
+        .unwrap_or_default();
+    let batches = footer
+        .recordBatches()
+        .map(|b| b.iter().copied().collect())
+        .unwrap_or_default();
+    Ok((footer.version(), dictionaries, batches))
+}
+
+type Index = moka::sync::Cache<SegmentLocation, Arc<HotSegment>>;
+
+/// The memory tier.
+#[derive(Debug)]
+pub(crate) struct MemoryTier {
+    cache: Index,
+    capacity: u64,
+}
+
+impl MemoryTier {
+    pub(crate) fn new(capacity: u64, metrics: Arc<Metrics>) -> Self {
+        let cache = moka::sync::Cache::builder()
+            .max_capacity(capacity)
+            .weigher(|_, s: &Arc<HotSegment>| u32::try_from(s.bytes()).unwrap_or(u32::MAX))
+            .eviction_listener(move |key: Arc<SegmentLocation>, _, cause| {
+                if cause == RemovalCause::Size {
+                    metrics.add(&key.workspace, Event::MemoryEviction, 1);
+                }
+            })
+            .build();
+        Self { cache, capacity }
+    }
+
+    pub(crate) fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    pub(crate) fn get(&self, loc: &SegmentLocation) -> Option<Arc<HotSegment>> {
+        self.cache.get(loc)
+    }
+
+    pub(crate) fn contains(&self, loc: &SegmentLocation) -> bool {
+        self.cache.contains_key(loc)
+    }
+
+    pub(crate) fn insert(&self, segment: Arc<HotSegment>) {
+        self.cache.insert(segment.loc.clone(), segment);
+    }
+
+    pub(crate) fn remove(&self, loc: &SegmentLocation) {
+        self.cache.invalidate(loc);
+    }
+
+    pub(crate) fn entries(&self) -> Vec<Arc<HotSegment>> {
+        self.cache.iter().map(|(_, s)| s).collect()
+    }
+
+    /// Removes every segment of `workspace`: entries and bytes removed.
+    pub(crate) fn purge(&self, workspace: &str) -> (u64, u64) {
+        let mine: Vec<Arc<HotSegment>> = self
+            .entries()
+            .into_iter()
+            .filter(|s| s.loc.workspace == workspace)
+            .collect();
+        for s in &mine {
+            self.cache.invalidate(&s.loc);
+        }
+        self.cache.run_pending_tasks();
+        (
+            mine.len() as u64,
+            mine.iter().map(|s| s.bytes() as u64).sum(),
+        )
+    }
+
+    pub(crate) fn usage(&self) -> (u64, u64) {
+        self.cache.run_pending_tasks();
+        (self.cache.entry_count(), self.cache.weighted_size())
+    }
+
+    pub(crate) fn usage_of(&self, workspace: &str) -> (u64, u64) {
+        self.cache
+            .iter()
+            .filter(|(k, _)| k.workspace == workspace)
+            .fold((0, 0), |(n, b), (_, s)| (n + 1, b + s.bytes() as u64))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use logvault_store::{AccountId, SegmentId};
+
+    fn loc() -> SegmentLocation {
+        SegmentLocation::new(AccountId::service(), "ws-one", "T", SegmentId::generate()).unwrap()
+    }
+
+    fn batch(n: i64) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Int64, false),
+            Field::new("s", DataType::Utf8, true),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from_iter_values(0..n)),
+                Arc::new(StringArray::from_iter_values(
+                    (0..n).map(|i| format!("row {i}")),
+                )),
+            ],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn round_trip_with_projection_casts_and_missing_columns() {
+        let zeroized = Arc::new(AtomicU64::new(0));
+        let b = [batch(10), batch(5)];
+        let seg = HotSegment::encode(&loc(), b[0].schema(), &b, None, zeroized.clone()).unwrap();
+        assert_eq!(seg.rows(), 15);
+        let target = Arc::new(Schema::new(vec![
+            Field::new("s", DataType::Utf8, true),
+            Field::new("a", DataType::Float64, true),
+            Field::new("new", DataType::Boolean, true),
+        ]));
+        let out = seg.read_as(&target).unwrap();
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[1].num_rows(), 5);
+        assert_eq!(out[0].column(2).null_count(), 10);
+        let a = out[0]
+            .column(1)
+            .as_any()
+            .downcast_ref::<arrow::array::Float64Array>()
+            .unwrap();
+        assert_eq!(a.value(9), 9.0);
+        // No columns at all (count(*)): row counts only.
+        let empty = Arc::new(Schema::empty());
+        let counts: usize = seg
+            .read_as(&empty)
+            .unwrap()
+            .iter()
+            .map(RecordBatch::num_rows)
+            .sum();
+        assert_eq!(counts, 15);
+        // The buffer is wiped when the last reference (here, the decoded arrays) goes.
+        let bytes = seg.bytes() as u64;
+        drop(seg);
+        assert_eq!(
+            zeroized.load(Ordering::Relaxed),
+            0,
+            "arrays still point into it"
+        );
+        drop(out);
+        assert!(zeroized.load(Ordering::Relaxed) >= bytes);
+    }
+
+    #[test]
+    fn the_writer_wipes_what_it_outgrows() {
+        let mut w = ZeroizingWriter::with_capacity(4);
+        w.write_all(&[1; 3]).unwrap();
+        w.write_all(&[2; 10_000]).unwrap();
+        let v = w.into_exact();
+        assert_eq!(v.len(), 10_003);
+        assert_eq!(v.capacity(), 10_003);
+    }
+}
