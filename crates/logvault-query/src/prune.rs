@@ -113,7 +113,7 @@ impl TimeBounds {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::prelude::{col, lit};
+    use datafusion::prelude::{ident as col, lit};
 
     fn ts(v: i64) -> Expr {
         lit(ScalarValue::TimestampMicrosecond(
