@@ -298,17 +298,38 @@ impl Store {
         table: &str,
         batches: Vec<RecordBatch>,
     ) -> Result<SegmentEntry, StoreError> {
-        let loc = SegmentLocation::new(account.clone(), workspace, table, SegmentId::generate())?;
-        let acct = self.opened(account).await?;
+        // Names and the account first, so that a bad request is told as such before any key.
+        SegmentLocation::new(account.clone(), workspace, table, SegmentId::generate())?;
+        self.opened(account).await?;
         let aek = self.keyring.aek(account).await?;
         let record = match self.keyring.cached_record(account) {
             Some(r) => r,
             None => self.keyring.latest_record(account).await?,
         };
+        self.write_segment_under(account, &aek, &record, workspace, table, batches)
+            .await
+    }
+
+    /// As [`Store::write_segment`], under an account key the caller already holds (an ingest
+    /// admitted before a revocation finishes with the key it was admitted with).
+    ///
+    /// # Errors
+    /// Invalid names or data, encoding or storage errors.
+    pub async fn write_segment_under(
+        &self,
+        account: &AccountId,
+        aek: &logvault_crypto::Aek,
+        record: &AekRecord,
+        workspace: &str,
+        table: &str,
+        batches: Vec<RecordBatch>,
+    ) -> Result<SegmentEntry, StoreError> {
+        let loc = SegmentLocation::new(account.clone(), workspace, table, SegmentId::generate())?;
+        let acct = self.opened(account).await?;
         let written = segment::write(
             acct.objects(),
             &loc,
-            &aek,
+            aek,
             record.epoch,
             batches,
             &self.config.segments,
@@ -322,7 +343,7 @@ impl Store {
             rows: written.rows,
             bytes: written.bytes,
             schema: written.schema,
-            key_scheme: key_scheme(account, &record),
+            key_scheme: key_scheme(account, record),
             epoch: record.epoch,
             created: self.clock.now(),
             wal: Vec::new(),

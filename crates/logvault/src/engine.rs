@@ -55,6 +55,7 @@ pub(crate) struct Inner {
     pub(crate) store: Arc<Store>,
     pub(crate) control: ControlPlane,
     pub(crate) keys: KeyLifecycle,
+    pub(crate) cache: logvault_cache::HotCache,
 }
 
 /// An opened logvault home. Cheap to clone; clones share everything.
@@ -110,6 +111,12 @@ impl Engine {
         let control =
             ControlPlane::open(&home.dir("control"), clock.clone(), timings.clone(), ports);
         let keys = KeyLifecycle::new(home.dir("keys"), timings, clock.clone());
+        let cache = logvault_cache::HotCache::open(
+            store.clone(),
+            &home.dir("cache"),
+            home.config().hot_cache.clone(),
+        )
+        .await?;
         Ok(Self {
             inner: Arc::new(Inner {
                 home,
@@ -119,6 +126,7 @@ impl Engine {
                 store,
                 control,
                 keys,
+                cache,
             }),
         })
     }
@@ -147,6 +155,11 @@ impl Engine {
     /// The encrypted store.
     pub fn store(&self) -> &Arc<Store> {
         &self.inner.store
+    }
+
+    /// The hot cache tier.
+    pub fn hot_cache(&self) -> &logvault_cache::HotCache {
+        &self.inner.cache
     }
 
     /// The home.

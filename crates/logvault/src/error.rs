@@ -23,6 +23,9 @@ pub enum EngineError {
     /// The control plane refused (the message starts with the HTTP-like code).
     #[error(transparent)]
     Control(#[from] logvault_control::ControlError),
+    /// The hot cache failed.
+    #[error(transparent)]
+    Cache(#[from] logvault_cache::CacheError),
     /// Ingestion failed.
     #[error(transparent)]
     Ingest(#[from] logvault_ingest::IngestError),

@@ -22,13 +22,15 @@ use serde::{Deserialize, Serialize};
 use crate::EngineError;
 
 /// The configuration kept in `HOME/config.json`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct HomeConfig {
     /// Format version of the home layout.
     pub version: u32,
     /// The durations of the time rules.
     pub timings: Timings,
+    /// The hot cache's bounds and policy.
+    pub hot_cache: logvault_cache::HotCacheConfig,
     /// Where data rests, as an object_store URL; `None` for `HOME/storage` on local disk.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub storage_url: Option<String>,

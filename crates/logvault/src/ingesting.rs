@@ -96,7 +96,8 @@ pub struct IngestProgress {
 
 /// Where new rows of a workspace go.
 enum Target {
-    Write(AccountId),
+    /// Write through this sink, which holds the account key the write was admitted with.
+    Write(Arc<StoreSink>),
     Drop(String),
 }
 
@@ -104,9 +105,41 @@ enum Target {
 /// log records it holds.
 struct StoreSink {
     store: Arc<Store>,
+    cache: logvault_cache::HotCache,
     workspace: String,
     account: AccountId,
+    /// The account key the ingest was admitted with: a revocation that takes effect while the
+    /// ingest runs does not fail its acknowledged rows (they were admitted before it).
+    aek: Arc<logvault_crypto::Aek>,
+    record: logvault_store::AekRecord,
     written: AtomicUsize,
+}
+
+impl StoreSink {
+    async fn new(
+        engine: &Engine,
+        workspace: &str,
+        account: &AccountId,
+    ) -> Result<Arc<Self>, EngineError> {
+        let keyring = engine.store().keyring();
+        let aek = match keyring.cached_aek(account) {
+            Some(aek) => aek,
+            None => keyring.aek(account).await?,
+        };
+        let record = match keyring.cached_record(account) {
+            Some(r) => r,
+            None => keyring.latest_record(account).await?,
+        };
+        Ok(Arc::new(Self {
+            store: engine.store().clone(),
+            cache: engine.inner.cache.clone(),
+            workspace: workspace.to_owned(),
+            account: account.clone(),
+            aek,
+            record,
+            written: AtomicUsize::new(0),
+        }))
+    }
 }
 
 #[async_trait]
@@ -118,8 +151,10 @@ impl SegmentSink for StoreSink {
         };
         let mut entry = self
             .store
-            .write_segment(
+            .write_segment_under(
                 &self.account,
+                &self.aek,
+                &self.record,
                 &self.workspace,
                 &segment.table,
                 vec![segment.batch.clone()],
@@ -134,16 +169,19 @@ impl SegmentSink for StoreSink {
                 last: r.last,
             })
             .collect();
-        self.store
+        let manifest = self
+            .store
             .catalog()
             .add_segments(
                 &self.workspace,
                 &segment.table,
                 self.store.clock().now(),
-                vec![entry],
+                vec![entry.clone()],
             )
             .await
             .map_err(fail)?;
+        // New data is hot (R-F1): the cache admits it.
+        self.cache.admit(manifest.location(&entry), entry.max_time);
         self.written.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -223,7 +261,10 @@ impl Engine {
     async fn write_target(&self, workspace: &str) -> Result<Target, EngineError> {
         let ws = self.control().get_workspace(workspace)?;
         let Some(cluster) = ws.cluster else {
-            return Ok(Target::Write(AccountId::service()));
+            let account = AccountId::service();
+            return Ok(Target::Write(
+                StoreSink::new(self, workspace, &account).await?,
+            ));
         };
         let record = self.control().get_cluster(&cluster)?;
         // Identity None is a revocation (R-C5): the key lifecycle reports it as such below.
@@ -236,20 +277,28 @@ impl Engine {
             )));
         }
         let account = AccountId::cluster(&cluster)?;
-        match self.admit_account(&account).await {
-            Ok(()) => Ok(Target::Write(account)),
+        let admitted = match self.admit_account(&account).await {
+            Ok(()) => StoreSink::new(self, workspace, &account).await,
+            Err(e) => Err(e),
+        };
+        match admitted {
+            Ok(sink) => Ok(Target::Write(sink)),
             Err(EngineError::Key(
                 e @ (KeyStateError::Revoked { .. } | KeyStateError::NotProvisioned { .. }),
             )) => Ok(Target::Drop(format!("workspace {workspace}: {e}"))),
+            // Revoked between the admission and taking the key: the next check says so.
+            Err(EngineError::Store(e)) if e.is_revocation() => Ok(Target::Drop(format!(
+                "workspace {workspace}: the key of cluster {cluster} was revoked: {e}"
+            ))),
             Err(e) => Err(e),
         }
     }
 
-    /// The log key of `account`: a subkey of its account key, which must be in memory.
-    fn wal_key(&self, account: &AccountId) -> Result<Option<Arc<WalKey>>, String> {
-        let Some(aek) = self.store().keyring().cached_aek(account) else {
-            return Ok(None);
-        };
+    /// The log key derived from an account key held by the caller.
+    fn wal_key_from(
+        account: &AccountId,
+        aek: &logvault_crypto::Aek,
+    ) -> Result<Arc<WalKey>, String> {
         let key = aek.derive_purpose_key("wal").map_err(|e| e.to_string())?;
         let scheme = if account.is_service() {
             logvault_ingest::KeyScheme::Service
@@ -261,8 +310,16 @@ impl Engine {
             account: account.to_string(),
         };
         WalKey::new(key_ref, key)
-            .map(|k| Some(Arc::new(k)))
+            .map(Arc::new)
             .map_err(|e| e.to_string())
+    }
+
+    /// The log key of `account`: a subkey of its account key, which must be in memory.
+    fn wal_key(&self, account: &AccountId) -> Result<Option<Arc<WalKey>>, String> {
+        match self.store().keyring().cached_aek(account) {
+            Some(aek) => Self::wal_key_from(account, &aek).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Ingests one payload into `workspace`'s `table`.
@@ -283,8 +340,8 @@ impl Engine {
         let target = self.write_target(workspace).await?;
         let _lock = self.lock_workspace(workspace).await?;
         let mut report = IngestReport::default();
-        let account = match target {
-            Target::Write(account) => account,
+        let sink = match target {
+            Target::Write(sink) => sink,
             Target::Drop(reason) => {
                 let rows = count_rows(input, table, options, self)?;
                 counters::add_dropped(&self.wal_dir(workspace), rows, &reason)?;
@@ -293,27 +350,15 @@ impl Engine {
                 return Ok(report);
             }
         };
-        report.account = account.to_string();
+        report.account = sink.account.to_string();
         report.recovered = self.recover_log(workspace, options).await?;
 
-        let key = self
-            .wal_key(&account)
-            .map_err(|reason| EngineError::Busy {
+        let key =
+            Self::wal_key_from(&sink.account, &sink.aek).map_err(|reason| EngineError::Busy {
                 workspace: workspace.to_owned(),
                 reason,
-            })?
-            .ok_or_else(|| KeyStateError::Unavailable {
-                cluster: account.cluster_name().unwrap_or("service").to_owned(),
-                key: account.to_string(),
-                reason: "the account key is not in memory".into(),
             })?;
         let (wal, recovery) = self.open_wal(workspace)?;
-        let sink = Arc::new(StoreSink {
-            store: self.store().clone(),
-            workspace: workspace.to_owned(),
-            account: account.clone(),
-            written: AtomicUsize::new(0),
-        });
         let mut batcher = Batcher::new(
             options.batcher.clone(),
             sink.clone(),
@@ -433,12 +478,7 @@ impl Engine {
         for r in &recovery.records {
             let account = AccountId::parse(&r.key.account)?;
             if !batchers.contains_key(account.as_str()) {
-                let sink = Arc::new(StoreSink {
-                    store: self.store().clone(),
-                    workspace: workspace.to_owned(),
-                    account: account.clone(),
-                    written: AtomicUsize::new(0),
-                });
+                let sink = StoreSink::new(self, workspace, &account).await?;
                 let batcher = Batcher::new(
                     options.batcher.clone(),
                     sink.clone(),

@@ -58,7 +58,14 @@ impl Engine {
             gate.admit(workspace, &AccountId::cluster(cluster)?).await?;
         }
         let options = SessionOptions::at(self.now());
-        Ok(WorkspaceSession::open(self.store().clone(), workspace, &options, &gate).await?)
+        Ok(WorkspaceSession::open_with_cache(
+            self.store().clone(),
+            workspace,
+            &options,
+            &gate,
+            Some(&self.inner.cache),
+        )
+        .await?)
     }
 
     /// Runs `sql` on `workspace`; the result is a stream of Arrow record batches.

@@ -159,7 +159,13 @@ impl Engine {
         })
     }
 
-    fn hot_cache_status(&self, _workspace: &str) -> HotCacheStatus {
-        HotCacheStatus::default()
+    fn hot_cache_status(&self, workspace: &str) -> HotCacheStatus {
+        let s = self.inner.cache.workspace_status(workspace);
+        HotCacheStatus {
+            memory_bytes: s.memory_bytes,
+            disk_bytes: s.disk_bytes,
+            hits: s.counters.hits,
+            misses: s.counters.misses,
+        }
     }
 }

@@ -276,10 +276,11 @@ impl Engine {
                 if let Err(e) = engine.check_keys(false).await {
                     tracing::warn!(error = %e, "key check failed");
                 }
-                if tick.is_multiple_of(60)
-                    && let Err(e) = engine.purge_expired().await
-                {
-                    tracing::warn!(error = %e, "retention purge failed");
+                if tick.is_multiple_of(60) {
+                    if let Err(e) = engine.purge_expired().await {
+                        tracing::warn!(error = %e, "retention purge failed");
+                    }
+                    engine.hot_cache().sweep();
                 }
                 tick += 1;
                 drop(engine);

@@ -34,7 +34,7 @@ pub async fn home() -> Home {
     let config = HomeConfig {
         version: 1,
         timings: timings(),
-        storage_url: None,
+        ..HomeConfig::default()
     };
     std::fs::write(
         dir.path().join("config.json"),
