@@ -11,6 +11,26 @@ use crate::common::{CLUSTER, Home, KEY, VAULT, WS, home};
 
 const ROLE: &str = "Key Vault Crypto Service Encryption User";
 
+/// Files of the workspace in the hot cache's disk tier.
+fn cache_files(h: &Home) -> usize {
+    let mut n = 0;
+    let mut stack = vec![h.dir.path().join("cache")];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.to_string_lossy().contains(&format!("/{WS}/")) {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
 /// A linked workspace with 10 rows under the customer key.
 async fn linked(h: &Home) -> PrincipalId {
     h.workspace(WS);
@@ -57,6 +77,14 @@ async fn revoke_then_restore(h: &Home, revoke: impl Fn(), restore: Option<&dyn F
     assert_eq!(status.clusters[0].key_state, KeyState::Revoked);
     assert_eq!(status.clusters[0].counters.purges, 1);
     assert_eq!(status.workspaces[0].dropped_rows, 7);
+    // The hot cache of the workspace is purged (R-F3): nothing in either tier, no file left.
+    let cached = status.workspaces[0].hot_cache;
+    assert_eq!(
+        (cached.disk_bytes, cached.memory_bytes),
+        (0, 0),
+        "{cached:?}"
+    );
+    assert_eq!(cache_files(h), 0);
     // No sealed local copy of the account key survives revocation.
     assert!(
         !h.dir

@@ -364,6 +364,12 @@ pub(crate) async fn run_all(engine: &Engine, n: &mut Narrator) -> anyhow::Result
     );
 
     n.heading("5. revocation: the key is disabled in the vault");
+    engine.hot_cache().settle().await;
+    let hot_before = engine.status(Some(WS)).await?.workspaces[0].hot_cache;
+    n.say(&format!(
+        "   hot cache before: {} bytes on disk, {} in memory",
+        hot_before.disk_bytes, hot_before.memory_bytes
+    ));
     vault.set_key_enabled(VAULT, KEY, None, false)?;
     let (status, secs) = wait_for(engine, n, |s| s.key_state == KeyState::Revoked).await?;
     n.say(&format!(
@@ -388,19 +394,26 @@ pub(crate) async fn run_all(engine: &Engine, n: &mut Narrator) -> anyhow::Result
     let qerr = q.err().map(|e| e.to_string()).unwrap_or_default();
     n.say(&format!("   query: error: {qerr}"));
     let st = engine.status(Some(WS)).await?;
+    let hot = st.workspaces[0].hot_cache;
     n.check(
         "5 revoked",
         "ingestion dropped and counted, queries refused naming cluster and key, hot cache purged",
         format!(
-            "{} dropped (counter {}), query refused, {} purge(s)",
-            r.dropped, st.workspaces[0].dropped_rows, status.purges
+            "{} dropped (counter {}), query refused, hot cache {} -> {} bytes",
+            r.dropped,
+            st.workspaces[0].dropped_rows,
+            hot_before.disk_bytes + hot_before.memory_bytes,
+            hot.disk_bytes + hot.memory_bytes
         ),
         r.accepted == 0
             && r.dropped > 0
             && st.workspaces[0].dropped_rows == r.dropped
             && qerr.contains(CLUSTER)
             && qerr.contains(KEY)
-            && status.purges >= 1,
+            && status.purges >= 1
+            && hot_before.disk_bytes > 0
+            && hot.disk_bytes == 0
+            && hot.memory_bytes == 0,
     );
 
     n.heading("6. restore: the key is enabled again");
