@@ -72,6 +72,7 @@ fn panel(
     chart
         .configure_mesh()
         .disable_x_mesh()
+        .max_light_lines(0)
         .x_labels(n)
         .x_label_formatter(&|x| {
             let i = x.round();

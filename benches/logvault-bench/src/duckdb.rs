@@ -1,30 +1,28 @@
 //! DuckDB as a peer: its Python package in a virtual environment the harness makes, running the
-//! same query suite on the same plaintext Parquet, and on a copy encrypted with a footer key
-//! (Parquet modular encryption, AES-GCM, written by parquet-rs: the form DuckDB reads; see the
-//! technical notes).
+//! same query suite on the same plaintext Parquet, and on a copy DuckDB encrypts itself (Parquet
+//! modular encryption with a footer key, AES-GCM).
+//!
+//! DuckDB 1.5.5 with the `duckdb-extension-httpfs` wheel is used: its httpfs extension brings
+//! OpenSSL, without which DuckDB refuses to write encrypted Parquet (2.0 has no such wheel, and
+//! extensions cannot be downloaded here). DuckDB cannot read parquet-rs's encrypted files (AES
+//! tag mismatches on some columns), so the encrypted copy is DuckDB's own, written with zstd and
+//! the baseline's row group size.
 //!
 //! Without Python, without the package index, or if DuckDB fails, the peer is skipped with a
 //! note in the report, never silently.
 
-use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{Context as _, bail};
-use arrow::record_batch::RecordBatchReader as _;
-use base64::Engine as _;
-use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::encryption::encrypt::FileEncryptionProperties;
-use rand::RngCore as _;
+use rand::Rng as _;
 
 use crate::answers::Answer;
-use crate::ingest::baseline_writer_builder;
 use crate::queries::{QueryDef, QueryRun, Repeats};
 
-/// The DuckDB release the harness installs.
-pub const DUCKDB_VERSION: &str = "2.0.1";
+/// The DuckDB release the harness installs (with the httpfs extension of the same version).
+pub const DUCKDB_VERSION: &str = "1.5.5";
 /// The report's name for DuckDB on plaintext Parquet.
 pub const PLAIN: &str = "duckdb";
 /// The report's name for DuckDB on encrypted Parquet.
@@ -48,7 +46,10 @@ pub fn prepare(cache: &Path) -> Result<DuckDb, String> {
     std::fs::write(&script, RUNNER).map_err(|e| format!("cannot write the runner: {e}"))?;
     let ready = || {
         Command::new(&python)
-            .args(["-c", "import duckdb, sys; sys.stdout.write(duckdb.__version__)"])
+            .args([
+                "-c",
+                "import duckdb, duckdb_extension_httpfs, sys; sys.stdout.write(duckdb.__version__)",
+            ])
             .output()
             .ok()
             .filter(|o| o.status.success())
@@ -84,6 +85,7 @@ pub fn prepare(cache: &Path) -> Result<DuckDb, String> {
         )?;
     }
     let pin = format!("duckdb=={DUCKDB_VERSION}");
+    let pin_httpfs = format!("duckdb-extension-httpfs=={DUCKDB_VERSION}");
     step(
         &python,
         &[
@@ -97,6 +99,7 @@ pub fn prepare(cache: &Path) -> Result<DuckDb, String> {
             "--retries",
             "1",
             &pin,
+            &pin_httpfs,
         ],
         "pip install duckdb (is the package index reachable?)",
     )?;
@@ -107,30 +110,14 @@ pub fn prepare(cache: &Path) -> Result<DuckDb, String> {
     }
 }
 
-/// A copy of `plain` encrypted with a new random 256-bit footer key (every column and the
-/// footer; parquet-rs's AES-GCM), with the baseline's writer settings; the key, in base64, for
-/// DuckDB. The key is a throwaway of this run, never a logvault key.
-///
-/// # Errors
-/// Read, encryption and write errors.
-pub fn write_encrypted_copy(plain: &Path, encrypted: &Path) -> anyhow::Result<String> {
-    let mut key = [0u8; 32];
-    rand::rng().fill_bytes(&mut key);
-    let encryption = FileEncryptionProperties::builder(key.to_vec()).build()?;
-    let props = baseline_writer_builder()?
-        .with_file_encryption_properties(encryption)
-        .build();
-    let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(plain)?)?.build()?;
-    let mut writer = ArrowWriter::try_new(
-        File::create(encrypted).with_context(|| format!("creating {}", encrypted.display()))?,
-        reader.schema(),
-        Some(props),
-    )?;
-    for batch in reader {
-        writer.write(&batch?)?;
-    }
-    writer.close()?;
-    Ok(base64::engine::general_purpose::STANDARD.encode(key))
+/// A new throwaway key for DuckDB's encrypted copy: 32 random alphanumeric characters, which
+/// DuckDB's `add_parquet_key` takes as the 32 bytes of an AES-256 key. Never a logvault key.
+pub fn new_peer_key() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..32)
+        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
+        .collect()
 }
 
 /// The Parquet files DuckDB reads.
@@ -140,7 +127,7 @@ pub struct DuckSources {
     pub logs: PathBuf,
     /// Plaintext inventory.
     pub inventory: PathBuf,
-    /// Encrypted logs and their key (base64), if made.
+    /// Where DuckDB writes its encrypted copy of the logs, and the key, if wanted.
     pub encrypted: Option<(PathBuf, String)>,
 }
 
@@ -151,6 +138,8 @@ pub struct DuckOutcome {
     pub version: String,
     /// `(system name, runs or error)`.
     pub systems: Vec<(String, Result<Vec<QueryRun>, String>)>,
+    /// Queries that failed on a system that otherwise ran: `(system, query, error)`.
+    pub failed_queries: Vec<(String, String, String)>,
 }
 
 impl DuckDb {
@@ -175,7 +164,8 @@ impl DuckDb {
             systems.insert(
                 ENCRYPTED.into(),
                 serde_json::json!({
-                    "logs": path(logs), "inventory": path(&sources.inventory), "key": key
+                    "logs": path(logs), "inventory": path(&sources.inventory), "key": key,
+                    "encryptFrom": path(&sources.logs),
                 }),
             );
         }
@@ -213,6 +203,7 @@ impl DuckDb {
 fn parse_outcome(value: &serde_json::Value) -> anyhow::Result<DuckOutcome> {
     let version = value["version"].as_str().unwrap_or("unknown").to_owned();
     let mut systems = Vec::new();
+    let mut failed_queries = Vec::new();
     let map = value["systems"]
         .as_object()
         .context("runner output without systems")?;
@@ -223,6 +214,11 @@ fn parse_outcome(value: &serde_json::Value) -> anyhow::Result<DuckOutcome> {
         }
         let mut runs = Vec::new();
         for run in result["runs"].as_array().context("system without runs")? {
+            let query = run["query"].as_str().unwrap_or_default().to_owned();
+            if let Some(err) = run["error"].as_str() {
+                failed_queries.push((name.clone(), query, err.to_owned()));
+                continue;
+            }
             let times = |key: &str| -> Vec<f64> {
                 run[key]
                     .as_array()
@@ -230,7 +226,7 @@ fn parse_outcome(value: &serde_json::Value) -> anyhow::Result<DuckOutcome> {
                     .unwrap_or_default()
             };
             runs.push(QueryRun {
-                query: run["query"].as_str().unwrap_or_default().to_owned(),
+                query,
                 cold_ms: times("coldMs"),
                 warm_ms: times("warmMs"),
                 answer: Answer::from_json(&run["answer"])?,
@@ -238,7 +234,11 @@ fn parse_outcome(value: &serde_json::Value) -> anyhow::Result<DuckOutcome> {
         }
         systems.push((name.clone(), Ok(runs)));
     }
-    Ok(DuckOutcome { version, systems })
+    Ok(DuckOutcome {
+        version,
+        systems,
+        failed_queries,
+    })
 }
 
 #[cfg(test)]
@@ -251,7 +251,8 @@ mod tests {
             "version": "2.0.1",
             "systems": {
                 "duckdb": {"runs": [{"query": "q", "coldMs": [2.0, 3.0], "warmMs": [1.0],
-                                     "answer": {"columns": ["n"], "rows": [[5]]}}]},
+                                     "answer": {"columns": ["n"], "rows": [[5]]}},
+                                    {"query": "r", "error": "IOException: tag"}]},
                 "duckdb-encrypted": {"error": "InvalidInputException: no key"}
             }
         });
@@ -262,25 +263,20 @@ mod tests {
         let runs = runs.as_ref().unwrap();
         assert_eq!(runs[0].cold_ms, vec![2.0, 3.0]);
         assert_eq!(runs[0].answer.rows.len(), 1);
+        assert_eq!(runs.len(), 1);
+        assert_eq!(
+            out.failed_queries,
+            vec![("duckdb".into(), "r".into(), "IOException: tag".into())]
+        );
         assert!(out.systems[1].1.as_ref().unwrap_err().contains("no key"));
     }
 
     #[test]
-    fn encrypted_copy_needs_its_key() {
-        let dir = tempfile::tempdir().unwrap();
-        let plain = dir.path().join("p.parquet");
-        crate::queries::write_inventory_parquet(&plain, 10).unwrap();
-        let enc = dir.path().join("e.parquet");
-        let key = write_encrypted_copy(&plain, &enc).unwrap();
-        assert_eq!(
-            base64::engine::general_purpose::STANDARD
-                .decode(key)
-                .unwrap()
-                .len(),
-            32
-        );
-        // Without the key, the copy cannot be read.
-        let opened = ParquetRecordBatchReaderBuilder::try_new(File::open(&enc).unwrap());
-        assert!(opened.is_err());
+    fn peer_keys_are_new_and_32_characters() {
+        let key = new_peer_key();
+        assert_eq!(key.len(), 32);
+        assert!(key.chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(key, new_peer_key());
     }
+
 }

@@ -354,17 +354,18 @@ fn value<V: clap::ValueEnum>(v: &V) -> String {
         .unwrap_or_default()
 }
 
-/// Runs one case in a child process of this executable and reads its outcome.
+/// Runs one case in a child process of `exe` (a copy of this executable: the original may be
+/// replaced by a build while the benchmark runs) and reads its outcome.
 ///
 /// # Errors
 /// If the child cannot start, fails, or prints no outcome.
 pub fn spawn_case(
+    exe: &Path,
     target: IngestTarget,
     format: DataFormat,
     input: &Path,
     output: &Path,
 ) -> anyhow::Result<CaseOutcome> {
-    let exe = std::env::current_exe()?;
     let out = std::process::Command::new(exe)
         .arg("ingest-case")
         .args(["--target", &value(&target)])
