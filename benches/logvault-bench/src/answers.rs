@@ -193,7 +193,9 @@ fn column_cells(array: &dyn Array) -> anyhow::Result<Vec<Cell>> {
     let cells = match array.data_type() {
         DataType::Boolean => {
             let a = array.as_boolean();
-            (0..n).map(|i| cell_at(i, &|i| Cell::Bool(a.value(i)))).collect()
+            (0..n)
+                .map(|i| cell_at(i, &|i| Cell::Bool(a.value(i))))
+                .collect()
         }
         DataType::Int8
         | DataType::Int16
@@ -204,7 +206,9 @@ fn column_cells(array: &dyn Array) -> anyhow::Result<Vec<Cell>> {
         | DataType::UInt32 => {
             let cast = arrow::compute::cast(array, &DataType::Int64)?;
             let a = cast.as_primitive::<Int64Type>();
-            (0..n).map(|i| cell_at(i, &|i| Cell::Int(a.value(i)))).collect()
+            (0..n)
+                .map(|i| cell_at(i, &|i| Cell::Int(a.value(i))))
+                .collect()
         }
         DataType::UInt64
         | DataType::Float16
@@ -214,7 +218,9 @@ fn column_cells(array: &dyn Array) -> anyhow::Result<Vec<Cell>> {
         | DataType::Decimal256(_, _) => {
             let cast = arrow::compute::cast(array, &DataType::Float64)?;
             let a = cast.as_primitive::<Float64Type>();
-            (0..n).map(|i| cell_at(i, &|i| Cell::Float(a.value(i)))).collect()
+            (0..n)
+                .map(|i| cell_at(i, &|i| Cell::Float(a.value(i))))
+                .collect()
         }
         _ => {
             let cast = arrow::compute::cast(array, &DataType::Utf8)?;
@@ -273,7 +279,12 @@ mod tests {
 
         let mut other = arrow.clone();
         other.rows.pop();
-        assert!(other.difference(&arrow).unwrap().contains("1 rows, expected 2"));
+        assert!(
+            other
+                .difference(&arrow)
+                .unwrap()
+                .contains("1 rows, expected 2")
+        );
 
         let mut other = arrow.clone();
         other.columns[1] = "count".into();

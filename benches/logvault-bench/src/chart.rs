@@ -77,7 +77,10 @@ fn panel(
         .x_label_formatter(&|x| {
             let i = x.round();
             if (x - i).abs() < 1e-6 && i >= 0.0 {
-                names.get(i as usize).map(|s| (*s).to_owned()).unwrap_or_default()
+                names
+                    .get(i as usize)
+                    .map(|s| (*s).to_owned())
+                    .unwrap_or_default()
             } else {
                 String::new()
             }

@@ -42,7 +42,8 @@ pub fn prepare(cache: &Path) -> Result<DuckDb, String> {
     let venv = cache.join("duckdb-venv");
     let python = venv.join("bin").join("python");
     let script = cache.join("duckdb_runner.py");
-    std::fs::create_dir_all(cache).map_err(|e| format!("cannot create {}: {e}", cache.display()))?;
+    std::fs::create_dir_all(cache)
+        .map_err(|e| format!("cannot create {}: {e}", cache.display()))?;
     std::fs::write(&script, RUNNER).map_err(|e| format!("cannot write the runner: {e}"))?;
     let ready = || {
         Command::new(&python)
@@ -278,5 +279,4 @@ mod tests {
         assert!(key.chars().all(|c| c.is_ascii_alphanumeric()));
         assert_ne!(key, new_peer_key());
     }
-
 }

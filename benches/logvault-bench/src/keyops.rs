@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context as _, bail};
-use logvault::{Engine, IngestOptions};
 use logvault::ingest::Format;
+use logvault::{Engine, IngestOptions};
 use serde::{Deserialize, Serialize};
 
 use crate::answers::{Answer, Cell};
@@ -130,10 +130,25 @@ pub async fn run(
         if report.accepted != rows {
             bail!("ingested {} rows of {rows}", report.accepted);
         }
-        progress(&format!("key operations: {} rotations at {rows} rows", options.rotations));
-        rotations.push(rotate(&engine, &home, rows, std::fs::metadata(&input)?.len(), options.rotations).await?);
+        progress(&format!(
+            "key operations: {} rotations at {rows} rows",
+            options.rotations
+        ));
+        rotations.push(
+            rotate(
+                &engine,
+                &home,
+                rows,
+                std::fs::metadata(&input)?.len(),
+                options.rotations,
+            )
+            .await?,
+        );
         if i == 0 && options.revocations > 0 {
-            progress(&format!("key operations: {} revocations", options.revocations));
+            progress(&format!(
+                "key operations: {} revocations",
+                options.revocations
+            ));
             revocation = Some(revoke_and_restore(&engine, options).await?);
         }
         drop(engine);
@@ -169,7 +184,11 @@ async fn count_rows(engine: &Engine, table: &str) -> anyhow::Result<u64> {
         .await?
         .collect()
         .await?;
-    match Answer::from_batches(&batches)?.rows.first().and_then(|r| r.first()) {
+    match Answer::from_batches(&batches)?
+        .rows
+        .first()
+        .and_then(|r| r.first())
+    {
         Some(Cell::Int(n)) => Ok(u64::try_from(*n)?),
         other => bail!("unexpected count {other:?}"),
     }
@@ -334,6 +353,9 @@ mod tests {
         let after = snapshot(dir.path());
         assert_eq!(before.len(), 1);
         assert_eq!(after.len(), 2);
-        assert_ne!(before.get(&dir.path().join("a")), after.get(&dir.path().join("a")));
+        assert_ne!(
+            before.get(&dir.path().join("a")),
+            after.get(&dir.path().join("a"))
+        );
     }
 }

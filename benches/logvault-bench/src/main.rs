@@ -166,8 +166,7 @@ fn main() -> anyhow::Result<()> {
             output,
         } => {
             let runtime = tokio::runtime::Runtime::new()?;
-            let outcome =
-                runtime.block_on(ingest::run_case(target, format, &input, &output))?;
+            let outcome = runtime.block_on(ingest::run_case(target, format, &input, &output))?;
             use std::io::Write as _;
             writeln!(std::io::stdout(), "{}", serde_json::to_string(&outcome)?)?;
             Ok(())

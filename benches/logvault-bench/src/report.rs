@@ -234,6 +234,11 @@ impl Report {
         let _ = writeln!(s, "| kernel | {} |", m.kernel);
         let _ = writeln!(s, "| rustc | {} |", m.rustc);
         let _ = writeln!(s, "| build | {} (commit {}) |", m.profile, m.commit);
+        let _ = writeln!(
+            s,
+            "| load average (1/5/15 min) | {} at start, {} at end |",
+            m.load_at_start, m.load_at_end
+        );
         if let Some(v) = &self.peers.duckdb_version {
             let _ = writeln!(s, "| DuckDB | {v} (Python package) |");
         }
@@ -248,7 +253,11 @@ impl Report {
             c.query_repeats.cold,
             c.query_repeats.warm,
             c.seed,
-            if c.quick { ", QUICK smoke run (numbers are not meaningful)" } else { "" }
+            if c.quick {
+                ", QUICK smoke run (numbers are not meaningful)"
+            } else {
+                ""
+            }
         );
         for note in &self.peers.notes {
             let _ = writeln!(s, "> {note}\n");

@@ -13,8 +13,8 @@ use crate::ingest::{self, DataFormat, INVENTORY_TABLE, IngestTarget};
 use crate::keyops::{self, KeyOpsOptions};
 use crate::queries::{self, QueryRun, Source};
 use crate::report::{
-    INGEST_BASELINE, IngestRow, KeyOpsReport, PeerInfo, QueryResult, QuerySection,
-    QUERY_BASELINE, Report, RunConfig,
+    INGEST_BASELINE, IngestRow, KeyOpsReport, PeerInfo, QUERY_BASELINE, QueryResult, QuerySection,
+    Report, RunConfig,
 };
 use crate::setup::{self, HomeTimings, Protection, WORKSPACE};
 use crate::stats::{median, ratio};
@@ -132,7 +132,10 @@ pub async fn run(options: RunOptions) -> anyhow::Result<Report> {
     fill_ingest_ratios(&mut ingest_rows);
 
     let inventory_parquet = run_dir.join("host-inventory.parquet");
-    queries::write_inventory_parquet(&inventory_parquet, crate::generator::GenOptions::default().hosts)?;
+    queries::write_inventory_parquet(
+        &inventory_parquet,
+        crate::generator::GenOptions::default().hosts,
+    )?;
     let inventory_ndjson = ingest::inventory_file(&data_dir)?;
     let mut sections = Vec::new();
     let mut mismatches = Vec::new();
@@ -231,6 +234,8 @@ pub async fn run(options: RunOptions) -> anyhow::Result<Report> {
         })
     };
 
+    let mut machine = machine;
+    machine.load_at_end = crate::sys::load_average();
     let report = Report {
         machine,
         config: config.clone(),
@@ -441,7 +446,11 @@ mod tests {
             ("short".to_owned(), vec![run("a", 1)]),
         ];
         let diffs = compare_answers(10, &systems);
-        assert_eq!(diffs.len(), 1, "a missing run is not a difference: {diffs:?}");
+        assert_eq!(
+            diffs.len(),
+            1,
+            "a missing run is not a difference: {diffs:?}"
+        );
         assert!(diffs[0].contains("b: bad row 0"), "{diffs:?}");
         assert!(compare_answers(10, &systems[1..])[0].contains("no datafusion-parquet"));
     }
@@ -457,7 +466,13 @@ mod tests {
             output_bytes: 10,
         };
         let mut rows = vec![
-            ingest_row(100, DataFormat::Ndjson, IngestTarget::Parquet, 1000, &[outcome(1.0)]),
+            ingest_row(
+                100,
+                DataFormat::Ndjson,
+                IngestTarget::Parquet,
+                1000,
+                &[outcome(1.0)],
+            ),
             ingest_row(
                 100,
                 DataFormat::Ndjson,

@@ -169,11 +169,23 @@ mod tests {
             .unwrap();
         let ws = engine.control().get_workspace(WORKSPACE).unwrap();
         assert_eq!(ws.cluster.as_deref(), Some(CLUSTER));
-        assert!(engine.control().get_cluster(CLUSTER).unwrap().double_encryption);
+        assert!(
+            engine
+                .control()
+                .get_cluster(CLUSTER)
+                .unwrap()
+                .double_encryption
+        );
         let payload = "{\"TimeGenerated\":\"2026-01-01T00:00:00Z\",\"Level\":\"INFO\"}\n";
         let options = logvault::IngestOptions::new(logvault::ingest::Format::JsonLines);
         let report = engine
-            .ingest(WORKSPACE, "AppLogs", payload.as_bytes(), &options, &mut |_| {})
+            .ingest(
+                WORKSPACE,
+                "AppLogs",
+                payload.as_bytes(),
+                &options,
+                &mut |_| {},
+            )
             .await
             .unwrap();
         assert_eq!(report.accepted, 1);

@@ -29,6 +29,19 @@ pub struct Machine {
     pub commit: String,
     /// When the run started (UTC, RFC 3339).
     pub date: String,
+    /// `/proc/loadavg` when the run started: other work on the machine skews the figures.
+    #[serde(default)]
+    pub load_at_start: String,
+    /// `/proc/loadavg` when the run ended.
+    #[serde(default)]
+    pub load_at_end: String,
+}
+
+/// The 1, 5 and 15-minute load averages.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
 impl Machine {
@@ -66,6 +79,8 @@ impl Machine {
             },
             commit: command_line("git", &["rev-parse", "--short", "HEAD"]),
             date: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            load_at_start: load_average(),
+            load_at_end: String::new(),
         }
     }
 }
