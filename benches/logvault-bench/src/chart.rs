@@ -55,7 +55,8 @@ fn panel(
         .filter(|r| *r > 0.0)
         .collect();
     let lo = all.iter().copied().fold(1.0f64, f64::min) / 1.5;
-    let hi = all.iter().copied().fold(1.0f64, f64::max) * 1.5;
+    // Headroom above the tallest bar for the legend.
+    let hi = all.iter().copied().fold(1.0f64, f64::max) * 4.0;
     let caption = format!(
         "{} queries at {} rows: time relative to {} (log scale, lower is faster)",
         if warm { "Warm" } else { "Cold" },
@@ -85,6 +86,7 @@ fn panel(
                 String::new()
             }
         })
+        .y_labels(20)
         .y_desc("ratio to baseline")
         .y_label_formatter(&|y| format!("{y:.2}"))
         .draw()

@@ -35,6 +35,15 @@ enum Command {
     },
     /// Run the benchmark: ingestion, queries and key operations, with the baselines.
     Run(RunArgs),
+    /// Render results.md and the charts again from a results.json.
+    Render {
+        /// The results.json of a run.
+        #[arg(long, default_value = "docs/bench/results.json")]
+        results: PathBuf,
+        /// Where to write.
+        #[arg(long, default_value = "docs/bench")]
+        out: PathBuf,
+    },
     /// One ingestion case (run by `run` in a child process).
     #[command(hide = true)]
     IngestCase {
@@ -158,6 +167,11 @@ fn main() -> anyhow::Result<()> {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(run::run(args.options()))?;
             Ok(())
+        }
+        Command::Render { results, out } => {
+            let report: logvault_bench::report::Report =
+                serde_json::from_slice(&std::fs::read(&results)?)?;
+            run::write_report(&report, &out)
         }
         Command::IngestCase {
             target,

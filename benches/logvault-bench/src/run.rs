@@ -404,7 +404,11 @@ fn section(
     section
 }
 
-fn write_report(report: &Report, out: &Path) -> anyhow::Result<()> {
+/// Writes `results.json`, `results.md` and one chart per query section to `out`.
+///
+/// # Errors
+/// I/O and plotting errors.
+pub fn write_report(report: &Report, out: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     std::fs::write(
         out.join("results.json"),
