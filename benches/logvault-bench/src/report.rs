@@ -314,6 +314,11 @@ fn section_markdown(section: &QuerySection, s: &mut String) {
     let _ = writeln!(s, "## Queries at {} rows\n", section.rows);
     let _ = writeln!(
         s,
+        "![the query suite at {0} rows](queries-{0}.svg)\n",
+        section.rows
+    );
+    let _ = writeln!(
+        s,
         "Time of each query relative to DataFusion on plaintext Parquet (`{QUERY_BASELINE}`, \
          same session settings as logvault); lower is better. Warm: repeated in an open session. \
          Cold: a new engine/session/connection in the running process, then the query (files \
@@ -520,6 +525,7 @@ pub(crate) mod tests {
         assert!(md.contains("## Ingestion"));
         assert!(md.contains("| 1000 | ndjson | parquet-baseline | 10.0 k |"));
         assert!(md.contains("## Queries at 1000 rows"));
+        assert!(md.contains("(queries-1000.svg)"));
         assert!(md.contains("| count by level | 10.0 ms | 2.00× |"), "{md}");
         assert!(md.contains("**1.00×**"));
         assert!(md.contains("DuckDB skipped: no network"));
