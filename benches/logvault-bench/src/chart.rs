@@ -56,7 +56,12 @@ fn panel(
         .collect();
     let lo = all.iter().copied().fold(1.0f64, f64::min) / 1.5;
     // Headroom above the tallest bar for the legend.
-    let hi = all.iter().copied().fold(1.0f64, f64::max) * 4.0;
+    let hi = all.iter().copied().fold(1.0f64, f64::max) * 3.0;
+    // Ratios worth a label: powers of two around 1, within the range.
+    let ticks: Vec<f64> = (-6..=8)
+        .map(|e| 2f64.powi(e))
+        .filter(|t| (lo..=hi).contains(t))
+        .collect();
     let caption = format!(
         "{} queries at {} rows: time relative to {} (log scale, lower is faster)",
         if warm { "Warm" } else { "Cold" },
@@ -68,7 +73,10 @@ fn panel(
         .margin(10)
         .x_label_area_size(40)
         .y_label_area_size(60)
-        .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), (lo..hi).log_scale())
+        .build_cartesian_2d(
+            -0.5f64..(n as f64 - 0.5),
+            (lo..hi).log_scale().with_key_points(ticks),
+        )
         .map_err(err)?;
     chart
         .configure_mesh()
@@ -86,9 +94,8 @@ fn panel(
                 String::new()
             }
         })
-        .y_labels(20)
         .y_desc("ratio to baseline")
-        .y_label_formatter(&|y| format!("{y:.2}"))
+        .y_label_formatter(&|y| format!("{y}×"))
         .draw()
         .map_err(err)?;
     let systems = section.systems.len().max(1);
