@@ -1,6 +1,27 @@
-//! The logvault benchmark harness.
+//! The logvault benchmark harness: logvault beside plaintext Parquet and DuckDB, in one run.
 //!
-//! [`generator`] produces synthetic logs with a realistic shape, deterministically from a seed,
-//! streaming in bounded memory, as Arrow batches or NDJSON, CSV and plaintext Parquet files.
+//! - [`generator`] produces synthetic logs with a realistic shape, deterministically from a seed,
+//!   streaming in bounded memory, as Arrow batches or NDJSON, CSV and plaintext Parquet files.
+//! - [`ingest`]: the same file through logvault's parser into plaintext Parquet (the baseline)
+//!   and through the engine under the service key, a customer key and double encryption, each
+//!   case in a child process for its own peak memory and CPU time.
+//! - [`queries`]: the log query suite, cold and warm, on DataFusion over plaintext Parquet (the
+//!   baseline) and on logvault workspaces; [`duckdb`] runs it on DuckDB (plaintext and encrypted
+//!   Parquet); [`answers`] checks that every system gave the same answer.
+//! - [`keyops`]: key rotation at several data sizes, revocation and restore latency.
+//! - [`report`] and [`chart`]: the markdown page, the JSON and the SVG chart; [`stats`] the
+//!   medians and ratios; [`sys`] the machine description and `/proc` readings; [`setup`] the
+//!   logvault homes; [`run`] ties it together.
 
+pub mod answers;
+pub mod chart;
+pub mod duckdb;
 pub mod generator;
+pub mod ingest;
+pub mod keyops;
+pub mod queries;
+pub mod report;
+pub mod run;
+pub mod setup;
+pub mod stats;
+pub mod sys;

@@ -1,12 +1,13 @@
 //! `logvault-bench`: the benchmark harness's command line.
 
-use std::fs::File;
-use std::io::BufWriter;
 use std::path::PathBuf;
 
-use anyhow::Context as _;
-use clap::{Parser, Subcommand, ValueEnum};
-use logvault_bench::generator::{GenOptions, LogGenerator, schema};
+use clap::{Args, Parser, Subcommand};
+use logvault_bench::generator::GenOptions;
+use logvault_bench::ingest::{self, DataFormat, IngestTarget};
+use logvault_bench::queries::Repeats;
+use logvault_bench::report::RunConfig;
+use logvault_bench::run::{self, RunOptions};
 
 #[derive(Debug, Parser)]
 #[command(name = "logvault-bench", about = "logvault benchmark harness")]
@@ -26,19 +27,124 @@ enum Command {
         #[arg(long, default_value_t = 42)]
         seed: u64,
         /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Ndjson)]
-        format: Format,
+        #[arg(long, value_enum, default_value_t = DataFormat::Ndjson)]
+        format: DataFormat,
         /// Output file.
         #[arg(long)]
         out: PathBuf,
     },
+    /// Run the benchmark: ingestion, queries and key operations, with the baselines.
+    Run(RunArgs),
+    /// Render results.md and the charts again from a results.json.
+    Render {
+        /// The results.json of a run.
+        #[arg(long, default_value = "docs/bench/results.json")]
+        results: PathBuf,
+        /// Where to write.
+        #[arg(long, default_value = "docs/bench")]
+        out: PathBuf,
+    },
+    /// One ingestion case (run by `run` in a child process).
+    #[command(hide = true)]
+    IngestCase {
+        #[arg(long, value_enum)]
+        target: IngestTarget,
+        #[arg(long, value_enum)]
+        format: DataFormat,
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        output: PathBuf,
+    },
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Format {
-    Ndjson,
-    Csv,
-    Parquet,
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// A one-minute smoke run: tiny data, few repeats (overrides the sizes and repeats).
+    #[arg(long)]
+    quick: bool,
+    /// Where to write results.json, results.md and the charts.
+    #[arg(long, default_value = "docs/bench")]
+    out: PathBuf,
+    /// Cache and scratch directory (generated inputs, DuckDB's environment, homes); default
+    /// `$XDG_CACHE_HOME/logvault-bench` or `~/.cache/logvault-bench`.
+    #[arg(long)]
+    work: Option<PathBuf>,
+    /// Row counts of the ingestion and query benchmarks.
+    #[arg(long, value_delimiter = ',', default_value = "1000000")]
+    rows: Vec<u64>,
+    /// Input formats.
+    #[arg(long, value_delimiter = ',', default_value = "ndjson,csv")]
+    formats: Vec<String>,
+    /// Runs per ingestion case.
+    #[arg(long, default_value_t = 3)]
+    ingest_repeats: usize,
+    /// Cold runs per query and system.
+    #[arg(long, default_value_t = 3)]
+    cold: usize,
+    /// Warm runs per query and system.
+    #[arg(long, default_value_t = 5)]
+    warm: usize,
+    /// Row counts of the key rotation benchmark (empty: skip key operations).
+    #[arg(long, value_delimiter = ',', default_value = "1000000,10000000")]
+    keyops_rows: Vec<u64>,
+    /// Rotations per size.
+    #[arg(long, default_value_t = 5)]
+    rotations: usize,
+    /// Revocation/restore trials.
+    #[arg(long, default_value_t = 3)]
+    revocations: usize,
+    /// Key check interval (seconds) of the key operation homes.
+    #[arg(long, default_value_t = 1)]
+    key_check_secs: i64,
+    /// Generator seed.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Skip DuckDB.
+    #[arg(long)]
+    no_duckdb: bool,
+}
+
+impl RunArgs {
+    fn options(self) -> RunOptions {
+        let work = self.work.unwrap_or_else(|| {
+            std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+                .unwrap_or_else(std::env::temp_dir)
+                .join("logvault-bench")
+        });
+        let check = self.key_check_secs.max(1);
+        let mut config = RunConfig {
+            quick: self.quick,
+            rows: self.rows,
+            formats: self.formats,
+            ingest_repeats: self.ingest_repeats,
+            query_repeats: Repeats {
+                cold: self.cold,
+                warm: self.warm,
+            },
+            keyops_rows: self.keyops_rows,
+            rotations: self.rotations,
+            revocations: self.revocations,
+            key_check_secs: (check, check + 1),
+            seed: self.seed,
+        };
+        if self.quick {
+            config.rows = vec![20_000];
+            config.ingest_repeats = 1;
+            config.query_repeats = Repeats { cold: 1, warm: 2 };
+            config.keyops_rows = vec![5_000, 20_000];
+            config.rotations = 2;
+            config.revocations = 1;
+        }
+        RunOptions {
+            config,
+            out: self.out,
+            work,
+            duckdb: !self.no_duckdb,
+        }
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -48,37 +154,35 @@ fn main() -> anyhow::Result<()> {
             seed,
             format,
             out,
-        } => {
-            let file = BufWriter::new(
-                File::create(&out).with_context(|| format!("creating {}", out.display()))?,
-            );
-            let batches = LogGenerator::new(GenOptions {
+        } => ingest::generate_file(
+            GenOptions {
                 rows,
                 seed,
                 ..GenOptions::default()
-            });
-            match format {
-                Format::Ndjson => {
-                    let mut w = arrow::json::LineDelimitedWriter::new(file);
-                    for b in batches {
-                        w.write(&b)?;
-                    }
-                    w.finish()?;
-                }
-                Format::Csv => {
-                    let mut w = arrow::csv::Writer::new(file);
-                    for b in batches {
-                        w.write(&b)?;
-                    }
-                }
-                Format::Parquet => {
-                    let mut w = parquet::arrow::ArrowWriter::try_new(file, schema(), None)?;
-                    for b in batches {
-                        w.write(&b)?;
-                    }
-                    w.close()?;
-                }
-            }
+            },
+            format,
+            &out,
+        ),
+        Command::Run(args) => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(run::run(args.options()))?;
+            Ok(())
+        }
+        Command::Render { results, out } => {
+            let report: logvault_bench::report::Report =
+                serde_json::from_slice(&std::fs::read(&results)?)?;
+            run::write_report(&report, &out)
+        }
+        Command::IngestCase {
+            target,
+            format,
+            input,
+            output,
+        } => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            let outcome = runtime.block_on(ingest::run_case(target, format, &input, &output))?;
+            use std::io::Write as _;
+            writeln!(std::io::stdout(), "{}", serde_json::to_string(&outcome)?)?;
             Ok(())
         }
     }

@@ -1,0 +1,282 @@
+//! DuckDB as a peer: its Python package in a virtual environment the harness makes, running the
+//! same query suite on the same plaintext Parquet, and on a copy DuckDB encrypts itself (Parquet
+//! modular encryption with a footer key, AES-GCM).
+//!
+//! DuckDB 1.5.5 with the `duckdb-extension-httpfs` wheel is used: its httpfs extension brings
+//! OpenSSL, without which DuckDB refuses to write encrypted Parquet (2.0 has no such wheel, and
+//! extensions cannot be downloaded here). DuckDB cannot read parquet-rs's encrypted files (AES
+//! tag mismatches on some columns), so the encrypted copy is DuckDB's own, written with zstd and
+//! the baseline's row group size.
+//!
+//! Without Python, without the package index, or if DuckDB fails, the peer is skipped with a
+//! note in the report, never silently.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context as _, bail};
+use rand::Rng as _;
+
+use crate::answers::Answer;
+use crate::queries::{QueryDef, QueryRun, Repeats};
+
+/// The DuckDB release the harness installs (with the httpfs extension of the same version).
+pub const DUCKDB_VERSION: &str = "1.5.5";
+/// The report's name for DuckDB on plaintext Parquet.
+pub const PLAIN: &str = "duckdb";
+/// The report's name for DuckDB on encrypted Parquet.
+pub const ENCRYPTED: &str = "duckdb-encrypted";
+
+const RUNNER: &str = include_str!("duckdb_runner.py");
+
+/// A Python with DuckDB installed.
+#[derive(Debug, Clone)]
+pub struct DuckDb {
+    python: PathBuf,
+    script: PathBuf,
+}
+
+/// Makes (or reuses) the virtual environment under `cache` with DuckDB; why not, if it cannot.
+pub fn prepare(cache: &Path) -> Result<DuckDb, String> {
+    let venv = cache.join("duckdb-venv");
+    let python = venv.join("bin").join("python");
+    let script = cache.join("duckdb_runner.py");
+    std::fs::create_dir_all(cache)
+        .map_err(|e| format!("cannot create {}: {e}", cache.display()))?;
+    std::fs::write(&script, RUNNER).map_err(|e| format!("cannot write the runner: {e}"))?;
+    let ready = || {
+        Command::new(&python)
+            .args([
+                "-c",
+                "import duckdb, duckdb_extension_httpfs, sys; sys.stdout.write(duckdb.__version__)",
+            ])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim() == DUCKDB_VERSION)
+            .unwrap_or(false)
+    };
+    if ready() {
+        return Ok(DuckDb { python, script });
+    }
+    let step = |program: &Path, args: &[&str], what: &str| -> Result<(), String> {
+        let out = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("{what}: cannot run {}: {e}", program.display()))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let err = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = err.lines().rev().take(3).collect();
+        Err(format!(
+            "{what} failed ({}): {}",
+            out.status,
+            tail.into_iter().rev().collect::<Vec<_>>().join(" / ")
+        ))
+    };
+    if !python.exists() {
+        let venv_arg = venv.to_string_lossy();
+        step(
+            Path::new("python3"),
+            &["-m", "venv", venv_arg.as_ref()],
+            "python3 -m venv",
+        )?;
+    }
+    let pin = format!("duckdb=={DUCKDB_VERSION}");
+    let pin_httpfs = format!("duckdb-extension-httpfs=={DUCKDB_VERSION}");
+    step(
+        &python,
+        &[
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--timeout",
+            "20",
+            "--retries",
+            "1",
+            &pin,
+            &pin_httpfs,
+        ],
+        "pip install duckdb (is the package index reachable?)",
+    )?;
+    if ready() {
+        Ok(DuckDb { python, script })
+    } else {
+        Err("duckdb installed but cannot be imported".into())
+    }
+}
+
+/// A new throwaway key for DuckDB's encrypted copy: 32 random alphanumeric characters, which
+/// DuckDB's `add_parquet_key` takes as the 32 bytes of an AES-256 key. Never a logvault key.
+pub fn new_peer_key() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..32)
+        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
+        .collect()
+}
+
+/// The Parquet files DuckDB reads.
+#[derive(Debug, Clone)]
+pub struct DuckSources {
+    /// Plaintext logs.
+    pub logs: PathBuf,
+    /// Plaintext inventory.
+    pub inventory: PathBuf,
+    /// Where DuckDB writes its encrypted copy of the logs, and the key, if wanted.
+    pub encrypted: Option<(PathBuf, String)>,
+}
+
+/// What DuckDB did: its version, and per system its runs or why it failed.
+#[derive(Debug, Clone)]
+pub struct DuckOutcome {
+    /// `duckdb.__version__`.
+    pub version: String,
+    /// `(system name, runs or error)`.
+    pub systems: Vec<(String, Result<Vec<QueryRun>, String>)>,
+    /// Queries that failed on a system that otherwise ran: `(system, query, error)`.
+    pub failed_queries: Vec<(String, String, String)>,
+}
+
+impl DuckDb {
+    /// Runs `suite` on `sources` with `threads` threads.
+    ///
+    /// # Errors
+    /// If the runner cannot start, fails as a whole, or prints something unreadable.
+    pub fn run(
+        &self,
+        sources: &DuckSources,
+        suite: &[QueryDef],
+        repeats: Repeats,
+        threads: usize,
+    ) -> anyhow::Result<DuckOutcome> {
+        let path = |p: &Path| p.to_string_lossy().into_owned();
+        let mut systems = serde_json::Map::new();
+        systems.insert(
+            PLAIN.into(),
+            serde_json::json!({"logs": path(&sources.logs), "inventory": path(&sources.inventory)}),
+        );
+        if let Some((logs, key)) = &sources.encrypted {
+            systems.insert(
+                ENCRYPTED.into(),
+                serde_json::json!({
+                    "logs": path(logs), "inventory": path(&sources.inventory), "key": key,
+                    "encryptFrom": path(&sources.logs),
+                }),
+            );
+        }
+        let spec = serde_json::json!({
+            "sources": systems,
+            "queries": suite.iter().map(|q| serde_json::json!({"name": q.name, "sql": q.sql})).collect::<Vec<_>>(),
+            "cold": repeats.cold,
+            "warm": repeats.warm,
+            "threads": threads,
+        });
+        let mut child = Command::new(&self.python)
+            .arg(&self.script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("starting the DuckDB runner")?;
+        child
+            .stdin
+            .take()
+            .context("no stdin")?
+            .write_all(spec.to_string().as_bytes())?;
+        let out = child.wait_with_output()?;
+        if !out.status.success() {
+            bail!(
+                "the DuckDB runner failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        parse_outcome(&serde_json::from_slice(&out.stdout)?)
+    }
+}
+
+fn parse_outcome(value: &serde_json::Value) -> anyhow::Result<DuckOutcome> {
+    let version = value["version"].as_str().unwrap_or("unknown").to_owned();
+    let mut systems = Vec::new();
+    let mut failed_queries = Vec::new();
+    let map = value["systems"]
+        .as_object()
+        .context("runner output without systems")?;
+    for (name, result) in map {
+        if let Some(err) = result["error"].as_str() {
+            systems.push((name.clone(), Err(err.to_owned())));
+            continue;
+        }
+        let mut runs = Vec::new();
+        for run in result["runs"].as_array().context("system without runs")? {
+            let query = run["query"].as_str().unwrap_or_default().to_owned();
+            if let Some(err) = run["error"].as_str() {
+                failed_queries.push((name.clone(), query, err.to_owned()));
+                continue;
+            }
+            let times = |key: &str| -> Vec<f64> {
+                run[key]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(serde_json::Value::as_f64).collect())
+                    .unwrap_or_default()
+            };
+            runs.push(QueryRun {
+                query,
+                cold_ms: times("coldMs"),
+                warm_ms: times("warmMs"),
+                answer: Answer::from_json(&run["answer"])?,
+            });
+        }
+        systems.push((name.clone(), Ok(runs)));
+    }
+    Ok(DuckOutcome {
+        version,
+        systems,
+        failed_queries,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_runner_output_with_a_failed_system() {
+        let value = serde_json::json!({
+            "version": "2.0.1",
+            "systems": {
+                "duckdb": {"runs": [{"query": "q", "coldMs": [2.0, 3.0], "warmMs": [1.0],
+                                     "answer": {"columns": ["n"], "rows": [[5]]}},
+                                    {"query": "r", "error": "IOException: tag"}]},
+                "duckdb-encrypted": {"error": "InvalidInputException: no key"}
+            }
+        });
+        let out = parse_outcome(&value).unwrap();
+        assert_eq!(out.version, "2.0.1");
+        let (name, runs) = &out.systems[0];
+        assert_eq!(name, "duckdb");
+        let runs = runs.as_ref().unwrap();
+        assert_eq!(runs[0].cold_ms, vec![2.0, 3.0]);
+        assert_eq!(runs[0].answer.rows.len(), 1);
+        assert_eq!(runs.len(), 1);
+        assert_eq!(
+            out.failed_queries,
+            vec![("duckdb".into(), "r".into(), "IOException: tag".into())]
+        );
+        assert!(out.systems[1].1.as_ref().unwrap_err().contains("no key"));
+    }
+
+    #[test]
+    fn peer_keys_are_new_and_32_characters() {
+        let key = new_peer_key();
+        assert_eq!(key.len(), 32);
+        assert!(key.chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(key, new_peer_key());
+    }
+}

@@ -1,0 +1,538 @@
+//! The report: what a run measured, as JSON and as a markdown page.
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use crate::keyops::{RevocationResult, RotationResult};
+use crate::queries::{QueryDef, Repeats, SuiteParams};
+use crate::stats::{format_ms, format_ratio, median};
+use crate::sys::Machine;
+
+/// The name of the query baseline.
+pub const QUERY_BASELINE: &str = "datafusion-parquet";
+/// The name of the ingestion baseline.
+pub const INGEST_BASELINE: &str = "parquet-baseline";
+
+/// How the run was configured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunConfig {
+    /// The one-minute smoke run.
+    pub quick: bool,
+    /// Row counts of the ingestion and query benchmarks.
+    pub rows: Vec<u64>,
+    /// Input formats.
+    pub formats: Vec<String>,
+    /// Ingestion runs per case (median reported).
+    pub ingest_repeats: usize,
+    /// Query runs.
+    pub query_repeats: Repeats,
+    /// Row counts of the rotation benchmark.
+    pub keyops_rows: Vec<u64>,
+    /// Rotations per size.
+    pub rotations: usize,
+    /// Revocation/restore trials.
+    pub revocations: usize,
+    /// Key check interval of the key operation homes, seconds.
+    pub key_check_secs: (i64, i64),
+    /// Generator seed.
+    pub seed: u64,
+}
+
+/// One ingestion case: medians over its runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IngestRow {
+    /// Rows.
+    pub rows: u64,
+    /// `ndjson` or `csv`.
+    pub format: String,
+    /// The system.
+    pub system: String,
+    /// Input size in bytes.
+    pub input_bytes: u64,
+    /// Wall seconds of each run.
+    pub wall_secs: Vec<f64>,
+    /// CPU seconds of each run.
+    pub cpu_secs: Vec<f64>,
+    /// Rows per wall second (median run).
+    pub rows_per_sec: f64,
+    /// Input MB (10^6 bytes) per wall second.
+    pub mb_per_sec: f64,
+    /// Rows per CPU second: throughput per core.
+    pub rows_per_cpu_sec: f64,
+    /// Input MB per CPU second.
+    pub mb_per_cpu_sec: f64,
+    /// Highest peak resident memory over the runs, MiB.
+    pub peak_rss_mib: f64,
+    /// Bytes written.
+    pub output_bytes: u64,
+    /// Rows per second relative to the baseline (higher is better).
+    pub throughput_ratio: Option<f64>,
+    /// Rows per CPU second relative to the baseline.
+    pub per_core_ratio: Option<f64>,
+}
+
+/// One query on one system.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueryResult {
+    /// The query's name.
+    pub query: String,
+    /// The system.
+    pub system: String,
+    /// Cold run times, ms.
+    pub cold_runs: Vec<f64>,
+    /// Warm run times, ms.
+    pub warm_runs: Vec<f64>,
+    /// Median cold, ms.
+    pub cold_ms: f64,
+    /// Median warm, ms.
+    pub warm_ms: f64,
+    /// Median cold relative to the baseline's (lower is better).
+    pub cold_ratio: Option<f64>,
+    /// Median warm relative to the baseline's.
+    pub warm_ratio: Option<f64>,
+    /// Rows of the answer (the same on every system: checked).
+    pub answer_rows: usize,
+}
+
+/// The query suite at one data size.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QuerySection {
+    /// Rows.
+    pub rows: u64,
+    /// Parameters taken from the data.
+    pub params: SuiteParams,
+    /// The queries.
+    pub queries: Vec<QueryDef>,
+    /// Systems in column order, baseline first.
+    pub systems: Vec<String>,
+    /// Every query on every system.
+    pub results: Vec<QueryResult>,
+}
+
+impl QuerySection {
+    /// The result of `query` on `system`.
+    pub fn get(&self, query: &str, system: &str) -> Option<&QueryResult> {
+        self.results
+            .iter()
+            .find(|r| r.query == query && r.system == system)
+    }
+
+    /// Fills in every result's ratios against the baseline's medians.
+    pub fn compute_ratios(&mut self) {
+        let baseline: Vec<(String, f64, f64)> = self
+            .results
+            .iter()
+            .filter(|r| r.system == QUERY_BASELINE)
+            .map(|r| (r.query.clone(), r.cold_ms, r.warm_ms))
+            .collect();
+        for r in &mut self.results {
+            if let Some((_, cold, warm)) = baseline.iter().find(|b| b.0 == r.query) {
+                r.cold_ratio = crate::stats::ratio(r.cold_ms, *cold);
+                r.warm_ratio = crate::stats::ratio(r.warm_ms, *warm);
+            }
+        }
+    }
+
+    /// The geometric mean of `system`'s warm (or cold) ratios over the suite.
+    pub fn geomean_ratio(&self, system: &str, warm: bool) -> Option<f64> {
+        let ratios: Vec<f64> = self
+            .results
+            .iter()
+            .filter(|r| r.system == system)
+            .filter_map(|r| if warm { r.warm_ratio } else { r.cold_ratio })
+            .collect();
+        if ratios.is_empty() || ratios.iter().any(|r| *r <= 0.0) {
+            return None;
+        }
+        Some((ratios.iter().map(|r| r.ln()).sum::<f64>() / ratios.len() as f64).exp())
+    }
+}
+
+/// Key operations.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyOpsReport {
+    /// Rotation per size.
+    pub rotations: Vec<RotationResult>,
+    /// Revocation and restore.
+    pub revocation: RevocationResult,
+}
+
+/// Whether and how DuckDB took part.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PeerInfo {
+    /// DuckDB's version, if it ran.
+    pub duckdb_version: Option<String>,
+    /// Why a peer was skipped, or other remarks.
+    pub notes: Vec<String>,
+}
+
+/// Everything a run measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    /// The machine.
+    pub machine: Machine,
+    /// The configuration.
+    pub config: RunConfig,
+    /// Ingestion cases.
+    pub ingest: Vec<IngestRow>,
+    /// Query suite per size.
+    pub queries: Vec<QuerySection>,
+    /// Key operations.
+    pub keyops: Option<KeyOpsReport>,
+    /// Peers.
+    pub peers: PeerInfo,
+}
+
+fn mb(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}
+
+fn thousands(n: f64) -> String {
+    if n >= 1e6 {
+        format!("{:.2} M", n / 1e6)
+    } else if n >= 1e3 {
+        format!("{:.1} k", n / 1e3)
+    } else {
+        format!("{n:.0}")
+    }
+}
+
+fn ms_list(values: &[f64]) -> String {
+    match median(values) {
+        Some(m) => {
+            let max = values.iter().copied().fold(f64::MIN, f64::max);
+            format!("{} (max {})", format_ms(m), format_ms(max))
+        }
+        None => "n/a".into(),
+    }
+}
+
+impl Report {
+    /// The report as a markdown page.
+    pub fn to_markdown(&self) -> String {
+        let mut s = String::new();
+        let m = &self.machine;
+        let _ = writeln!(s, "# logvault benchmark results\n");
+        let _ = writeln!(
+            s,
+            "Generated by `logvault-bench run` on {}. Every figure is a median of repeated runs; \
+             ratios compare with the baseline measured in the same run.\n",
+            m.date
+        );
+        let _ = writeln!(s, "| machine | |\n|---|---|");
+        let _ = writeln!(s, "| CPU | {} |", m.cpu_model);
+        let _ = writeln!(s, "| cores | {} |", m.cores);
+        let _ = writeln!(s, "| memory | {} GiB |", m.memory_gib);
+        let _ = writeln!(s, "| kernel | {} |", m.kernel);
+        let _ = writeln!(s, "| rustc | {} |", m.rustc);
+        let _ = writeln!(s, "| build | {} (commit {}) |", m.profile, m.commit);
+        let _ = writeln!(
+            s,
+            "| load average (1/5/15 min) | {} at start, {} at end |",
+            m.load_at_start, m.load_at_end
+        );
+        if let Some(v) = &self.peers.duckdb_version {
+            let _ = writeln!(s, "| DuckDB | {v} (Python package) |");
+        }
+        let c = &self.config;
+        let _ = writeln!(
+            s,
+            "\nRun: rows {:?}, formats {:?}, {} ingestion run(s) per case, {} cold and {} warm \
+             query runs, seed {}{}.\n",
+            c.rows,
+            c.formats,
+            c.ingest_repeats,
+            c.query_repeats.cold,
+            c.query_repeats.warm,
+            c.seed,
+            if c.quick {
+                ", QUICK smoke run (numbers are not meaningful)"
+            } else {
+                ""
+            }
+        );
+        for note in &self.peers.notes {
+            let _ = writeln!(s, "> {note}\n");
+        }
+        self.ingest_markdown(&mut s);
+        for section in &self.queries {
+            section_markdown(section, &mut s);
+        }
+        if let Some(k) = &self.keyops {
+            keyops_markdown(k, &mut s);
+        }
+        s
+    }
+
+    fn ingest_markdown(&self, s: &mut String) {
+        if self.ingest.is_empty() {
+            return;
+        }
+        let _ = writeln!(s, "## Ingestion\n");
+        let _ = writeln!(
+            s,
+            "Throughput is input rows (and MB of input) per wall-clock second; *per core* divides \
+             by the CPU seconds the process used (all threads), so it is the cost of a row. The \
+             ratio is the system's rows/s over the baseline's (higher is better). Peak memory is \
+             the process's `VmHWM` during the ingestion.\n"
+        );
+        let _ = writeln!(
+            s,
+            "| rows | format | system | rows/s | MB/s | rows/s per core | MB/s per core | peak memory | written | vs baseline | per core vs baseline |"
+        );
+        let _ = writeln!(s, "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for r in &self.ingest {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {:.1} | {} | {:.1} | {:.0} MiB | {} | {} | {} |",
+                r.rows,
+                r.format,
+                r.system,
+                thousands(r.rows_per_sec),
+                r.mb_per_sec,
+                thousands(r.rows_per_cpu_sec),
+                r.mb_per_cpu_sec,
+                r.peak_rss_mib,
+                mb(r.output_bytes),
+                format_ratio(r.throughput_ratio),
+                format_ratio(r.per_core_ratio),
+            );
+        }
+        let _ = writeln!(s);
+    }
+}
+
+fn section_markdown(section: &QuerySection, s: &mut String) {
+    let _ = writeln!(s, "## Queries at {} rows\n", section.rows);
+    let _ = writeln!(
+        s,
+        "![the query suite at {0} rows](queries-{0}.svg)\n",
+        section.rows
+    );
+    let _ = writeln!(
+        s,
+        "Time of each query relative to DataFusion on plaintext Parquet (`{QUERY_BASELINE}`, \
+         same session settings as logvault); lower is better. Warm: repeated in an open session. \
+         Cold: a new engine/session/connection in the running process, then the query (files \
+         in the OS page cache either way). The baseline column is in milliseconds. Answers were \
+         checked equal on every system.\n"
+    );
+    for warm in [true, false] {
+        let _ = writeln!(s, "### {}\n", if warm { "Warm" } else { "Cold" });
+        let mut header = format!("| query | {QUERY_BASELINE} |");
+        let mut rule = String::from("|---|---:|");
+        for sys in section.systems.iter().filter(|n| *n != QUERY_BASELINE) {
+            let _ = write!(header, " {sys} |");
+            rule.push_str("---:|");
+        }
+        let _ = writeln!(s, "{header}\n{rule}");
+        for q in &section.queries {
+            let base = section
+                .get(&q.name, QUERY_BASELINE)
+                .map(|r| format_ms(if warm { r.warm_ms } else { r.cold_ms }))
+                .unwrap_or_else(|| "n/a".into());
+            let mut line = format!("| {} | {base} |", q.title);
+            for sys in section.systems.iter().filter(|n| *n != QUERY_BASELINE) {
+                let cell = section
+                    .get(&q.name, sys)
+                    .map(|r| format_ratio(if warm { r.warm_ratio } else { r.cold_ratio }))
+                    .unwrap_or_else(|| "n/a".into());
+                let _ = write!(line, " {cell} |");
+            }
+            let _ = writeln!(s, "{line}");
+        }
+        let mut line = String::from("| **geometric mean** | 1× |");
+        for sys in section.systems.iter().filter(|n| *n != QUERY_BASELINE) {
+            let _ = write!(
+                line,
+                " **{}** |",
+                format_ratio(section.geomean_ratio(sys, warm))
+            );
+        }
+        let _ = writeln!(s, "{line}\n");
+    }
+}
+
+fn keyops_markdown(k: &KeyOpsReport, s: &mut String) {
+    let _ = writeln!(s, "## Key operations\n");
+    let _ = writeln!(
+        s,
+        "Rotation: a new version of the customer's RSA-2048 key in the vault, then the cluster \
+         updated to it (validation, the account key re-wrapped) and a forced key check. No data \
+         is re-encrypted, so the time should not grow with the data.\n"
+    );
+    let _ = writeln!(
+        s,
+        "| rows | NDJSON ingested | stored | rotation (median) | new key version in the vault | storage files changed | bytes changed |"
+    );
+    let _ = writeln!(s, "|---:|---:|---:|---:|---:|---:|---:|");
+    for r in &k.rotations {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            r.rows,
+            mb(r.raw_bytes),
+            mb(r.stored_bytes),
+            format_ms(r.median_ms),
+            ms_list(&r.new_version_ms),
+            r.files_changed,
+            r.bytes_changed
+        );
+    }
+    let v = &k.revocation;
+    if v.revoke_query_ms.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "\nRevocation and restore, with the key monitor running and a key check every {}-{} s \
+         (logvault's default is 6-60 s, so in production expect up to a minute), polled every {} \
+         ms; {} trial(s), median (max):\n",
+        v.key_check_secs.0,
+        v.key_check_secs.1,
+        v.poll_ms,
+        v.revoke_query_ms.len()
+    );
+    let _ = writeln!(s, "| event | queries | ingestion |\n|---|---:|---:|");
+    let _ = writeln!(
+        s,
+        "| key disabled → refused / dropped | {} | {} |",
+        ms_list(&v.revoke_query_ms),
+        ms_list(&v.revoke_ingest_ms)
+    );
+    let _ = writeln!(
+        s,
+        "| key enabled → answered / accepted | {} | {} |\n",
+        ms_list(&v.restore_query_ms),
+        ms_list(&v.restore_ingest_ms)
+    );
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    fn result(query: &str, system: &str, warm: f64) -> QueryResult {
+        QueryResult {
+            query: query.into(),
+            system: system.into(),
+            cold_runs: vec![warm * 2.0],
+            warm_runs: vec![warm],
+            cold_ms: warm * 2.0,
+            warm_ms: warm,
+            cold_ratio: None,
+            warm_ratio: None,
+            answer_rows: 1,
+        }
+    }
+
+    pub(crate) fn sample_section() -> QuerySection {
+        let params = SuiteParams {
+            needle: "x".into(),
+            window_start: "a".into(),
+            window_end: "b".into(),
+        };
+        let mut section = QuerySection {
+            rows: 1000,
+            queries: crate::queries::suite(&params)[..2].to_vec(),
+            params,
+            systems: vec![QUERY_BASELINE.into(), "logvault-mmk".into()],
+            results: vec![
+                result("count_by_level", QUERY_BASELINE, 10.0),
+                result("count_by_level", "logvault-mmk", 20.0),
+                result("errors_per_hour", QUERY_BASELINE, 10.0),
+                result("errors_per_hour", "logvault-mmk", 5.0),
+            ],
+        };
+        section.compute_ratios();
+        section
+    }
+
+    #[test]
+    fn ratios_and_geomean() {
+        let section = sample_section();
+        let r = section.get("count_by_level", "logvault-mmk").unwrap();
+        assert_eq!(r.warm_ratio, Some(2.0));
+        assert_eq!(r.cold_ratio, Some(2.0));
+        let g = section.geomean_ratio("logvault-mmk", true).unwrap();
+        assert!((g - 1.0).abs() < 1e-12, "sqrt(2 * 0.5) = 1, got {g}");
+        assert_eq!(section.geomean_ratio("nobody", true), None);
+    }
+
+    #[test]
+    fn markdown_has_every_table() {
+        let report = Report {
+            machine: Machine {
+                cpu_model: "Test CPU".into(),
+                cores: 2,
+                ..Machine::default()
+            },
+            config: RunConfig {
+                quick: true,
+                rows: vec![1000],
+                formats: vec!["ndjson".into()],
+                ingest_repeats: 1,
+                query_repeats: Repeats { cold: 1, warm: 2 },
+                keyops_rows: vec![100],
+                rotations: 1,
+                revocations: 1,
+                key_check_secs: (1, 2),
+                seed: 42,
+            },
+            ingest: vec![IngestRow {
+                rows: 1000,
+                format: "ndjson".into(),
+                system: INGEST_BASELINE.into(),
+                input_bytes: 300_000,
+                wall_secs: vec![0.1],
+                cpu_secs: vec![0.1],
+                rows_per_sec: 10_000.0,
+                mb_per_sec: 3.0,
+                rows_per_cpu_sec: 10_000.0,
+                mb_per_cpu_sec: 3.0,
+                peak_rss_mib: 50.0,
+                output_bytes: 100_000,
+                throughput_ratio: Some(1.0),
+                per_core_ratio: Some(1.0),
+            }],
+            queries: vec![sample_section()],
+            keyops: Some(KeyOpsReport {
+                rotations: vec![],
+                revocation: RevocationResult {
+                    key_check_secs: (1, 2),
+                    poll_ms: 100,
+                    revoke_query_ms: vec![1500.0, 2500.0],
+                    revoke_ingest_ms: vec![1600.0],
+                    restore_query_ms: vec![900.0],
+                    restore_ingest_ms: vec![950.0],
+                },
+            }),
+            peers: PeerInfo {
+                duckdb_version: None,
+                notes: vec!["DuckDB skipped: no network".into()],
+            },
+        };
+        let md = report.to_markdown();
+        assert!(md.contains("Test CPU"));
+        assert!(md.contains("## Ingestion"));
+        assert!(md.contains("| 1000 | ndjson | parquet-baseline | 10.0 k |"));
+        assert!(md.contains("## Queries at 1000 rows"));
+        assert!(md.contains("(queries-1000.svg)"));
+        assert!(md.contains("| count by level | 10.0 ms | 2.00× |"), "{md}");
+        assert!(md.contains("**1.00×**"));
+        assert!(md.contains("DuckDB skipped: no network"));
+        assert!(md.contains("2000 ms (max 2500 ms)"), "{md}");
+        assert!(md.contains("QUICK"));
+        let json = serde_json::to_string(&report).unwrap();
+        let back: Report = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, report);
+    }
+}

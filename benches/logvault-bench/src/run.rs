@@ -1,0 +1,495 @@
+//! `logvault-bench run`: ingestion, the query suite and key operations in one run, with the
+//! baselines measured alongside, answers checked equal, and the report written.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+use logvault::IngestOptions;
+use logvault::ingest::Format;
+
+use crate::duckdb::{self, DuckSources};
+use crate::ingest::{self, DataFormat, INVENTORY_TABLE, IngestTarget};
+use crate::keyops::{self, KeyOpsOptions};
+use crate::queries::{self, QueryRun, Source};
+use crate::report::{
+    INGEST_BASELINE, IngestRow, KeyOpsReport, PeerInfo, QUERY_BASELINE, QueryResult, QuerySection,
+    Report, RunConfig,
+};
+use crate::setup::{self, HomeTimings, Protection, WORKSPACE};
+use crate::stats::{median, ratio};
+use crate::sys::Machine;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The configuration (also printed in the report).
+    pub config: RunConfig,
+    /// Where the report goes.
+    pub out: PathBuf,
+    /// Cache and scratch directory (generated inputs, the DuckDB environment, homes).
+    pub work: PathBuf,
+    /// Whether to try DuckDB.
+    pub duckdb: bool,
+}
+
+/// Prints a progress line with the time since the start.
+struct Progress(Instant);
+
+impl Progress {
+    fn say(&self, msg: &str) {
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "[{:>6.1}s] {msg}",
+            self.0.elapsed().as_secs_f64()
+        );
+    }
+}
+
+/// Runs the benchmark and writes `results.json`, `results.md` and one chart per size to
+/// `options.out`.
+///
+/// # Errors
+/// Any failure of a system, and answers that differ between systems.
+pub async fn run(options: RunOptions) -> anyhow::Result<Report> {
+    let progress = Progress(Instant::now());
+    let config = &options.config;
+    let machine = Machine::describe();
+    progress.say(&format!(
+        "{} cores, {} GiB, {} build",
+        machine.cores, machine.memory_gib, machine.profile
+    ));
+    let data_dir = options.work.join("data");
+    let run_dir = options.work.join("run");
+    if run_dir.exists() {
+        std::fs::remove_dir_all(&run_dir)?;
+    }
+    std::fs::create_dir_all(&run_dir)?;
+    // Ingestion cases run in child processes of a copy of this executable, which a concurrent
+    // build cannot replace under them.
+    let exe = run_dir.join("logvault-bench");
+    std::fs::copy(std::env::current_exe()?, &exe).context("copying the harness executable")?;
+    let query_format = if config.formats.iter().any(|f| f == "ndjson") {
+        DataFormat::Ndjson
+    } else {
+        DataFormat::Csv
+    };
+    let formats: Vec<DataFormat> = config
+        .formats
+        .iter()
+        .map(|f| match f.as_str() {
+            "csv" => Ok(DataFormat::Csv),
+            "ndjson" => Ok(DataFormat::Ndjson),
+            other => bail!("unknown format {other}"),
+        })
+        .collect::<anyhow::Result<_>>()?;
+
+    let mut peers = PeerInfo::default();
+    let duck = if options.duckdb {
+        progress.say("preparing DuckDB's Python environment");
+        match duckdb::prepare(&options.work) {
+            Ok(d) => Some(d),
+            Err(why) => {
+                progress.say(&format!("DuckDB skipped: {why}"));
+                peers.notes.push(format!("DuckDB skipped: {why}"));
+                None
+            }
+        }
+    } else {
+        peers.notes.push("DuckDB skipped: --no-duckdb".into());
+        None
+    };
+
+    let mut ingest_rows = Vec::new();
+    for &rows in &config.rows {
+        for &format in &formats {
+            progress.say(&format!("generating {rows} rows of {format:?}"));
+            let input = ingest::input_file(&data_dir, rows, config.seed, format)?;
+            let input_bytes = std::fs::metadata(&input)?.len();
+            for target in IngestTarget::ALL {
+                let output = ingest_output(&run_dir, rows, format, target);
+                let mut outcomes = Vec::new();
+                for rep in 0..config.ingest_repeats.max(1) {
+                    progress.say(&format!(
+                        "ingest {rows} {format:?} -> {} (run {})",
+                        target.label(),
+                        rep + 1
+                    ));
+                    remove(&output)?;
+                    outcomes.push(ingest::spawn_case(&exe, target, format, &input, &output)?);
+                }
+                if outcomes.iter().any(|o| o.rows != rows) {
+                    bail!("{} ingested {:?} rows of {rows}", target.label(), outcomes);
+                }
+                ingest_rows.push(ingest_row(rows, format, target, input_bytes, &outcomes));
+                if format != query_format && target != IngestTarget::Parquet {
+                    remove(&output)?;
+                }
+            }
+        }
+    }
+    fill_ingest_ratios(&mut ingest_rows);
+
+    let inventory_parquet = run_dir.join("host-inventory.parquet");
+    queries::write_inventory_parquet(
+        &inventory_parquet,
+        crate::generator::GenOptions::default().hosts,
+    )?;
+    let inventory_ndjson = ingest::inventory_file(&data_dir)?;
+    let mut sections = Vec::new();
+    let mut mismatches = Vec::new();
+    for &rows in &config.rows {
+        let logs = ingest_output(&run_dir, rows, query_format, IngestTarget::Parquet);
+        let params = queries::discover_params(&logs, &inventory_parquet).await?;
+        let suite = queries::suite(&params);
+        let mut systems: Vec<(String, Vec<QueryRun>)> = Vec::new();
+        progress.say(&format!("queries at {rows} rows: {QUERY_BASELINE}"));
+        let source = Source::DataFusion {
+            logs: logs.clone(),
+            inventory: inventory_parquet.clone(),
+        };
+        systems.push((
+            QUERY_BASELINE.into(),
+            queries::run_suite(&source, &suite, config.query_repeats).await?,
+        ));
+        for protection in Protection::ALL {
+            let target = match protection {
+                Protection::Service => IngestTarget::Service,
+                Protection::Customer => IngestTarget::Customer,
+                Protection::Double => IngestTarget::Double,
+            };
+            let home = ingest_output(&run_dir, rows, query_format, target);
+            add_inventory(&home, &inventory_ndjson).await?;
+            progress.say(&format!("queries at {rows} rows: {}", protection.label()));
+            let source = Source::Logvault { home };
+            systems.push((
+                protection.label().into(),
+                queries::run_suite(&source, &suite, config.query_repeats).await?,
+            ));
+        }
+        if let Some(duck) = &duck {
+            progress.say(&format!("queries at {rows} rows: DuckDB"));
+            let encrypted = run_dir.join(format!("logs-{rows}-encrypted.parquet"));
+            let key = duckdb::new_peer_key();
+            let sources = DuckSources {
+                logs: logs.clone(),
+                inventory: inventory_parquet.clone(),
+                encrypted: Some((encrypted, key)),
+            };
+            let threads = machine.cores;
+            match duck.run(&sources, &suite, config.query_repeats, threads) {
+                Ok(outcome) => {
+                    peers.duckdb_version = Some(outcome.version);
+                    for (system, query, why) in outcome.failed_queries {
+                        let note = format!("{system} could not run {query} at {rows} rows: {why}");
+                        progress.say(&note);
+                        peers.notes.push(note);
+                    }
+                    for (name, result) in outcome.systems {
+                        match result {
+                            Ok(runs) => systems.push((name, runs)),
+                            Err(why) => {
+                                let note = format!("{name} skipped at {rows} rows: {why}");
+                                progress.say(&note);
+                                peers.notes.push(note);
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    let note = format!("DuckDB failed at {rows} rows: {e:#}");
+                    progress.say(&note);
+                    peers.notes.push(note);
+                }
+            }
+        }
+        mismatches.extend(compare_answers(rows, &systems));
+        sections.push(section(rows, params, suite, systems));
+    }
+    if !mismatches.is_empty() {
+        bail!("answers differ between systems:\n{}", mismatches.join("\n"));
+    }
+    progress.say("all answers agree across systems");
+
+    let keyops = if config.keyops_rows.is_empty() {
+        None
+    } else {
+        let (rotations, revocation) = keyops::run(
+            &KeyOpsOptions {
+                data_dir: data_dir.clone(),
+                work_dir: run_dir.clone(),
+                seed: config.seed,
+                sizes: config.keyops_rows.clone(),
+                rotations: config.rotations,
+                revocations: config.revocations,
+                key_check_secs: config.key_check_secs,
+            },
+            &|m| progress.say(m),
+        )
+        .await?;
+        Some(KeyOpsReport {
+            rotations,
+            revocation,
+        })
+    };
+
+    let mut machine = machine;
+    machine.load_at_end = crate::sys::load_average();
+    let report = Report {
+        machine,
+        config: config.clone(),
+        ingest: ingest_rows,
+        queries: sections,
+        keyops,
+        peers,
+    };
+    write_report(&report, &options.out)?;
+    progress.say(&format!("report written to {}", options.out.display()));
+    std::fs::remove_dir_all(&run_dir)?;
+    Ok(report)
+}
+
+fn ingest_output(run_dir: &Path, rows: u64, format: DataFormat, target: IngestTarget) -> PathBuf {
+    let name = format!("{}-{}", format.extension(), target.label());
+    let dir = run_dir.join(format!("ingest-{rows}"));
+    match target {
+        IngestTarget::Parquet => dir.join(format!("{name}.parquet")),
+        _ => dir.join(name),
+    }
+}
+
+fn remove(path: &Path) -> anyhow::Result<()> {
+    if path.is_dir() {
+        std::fs::remove_dir_all(path)?;
+    } else if path.exists() {
+        std::fs::remove_file(path)?;
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    Ok(())
+}
+
+fn ingest_row(
+    rows: u64,
+    format: DataFormat,
+    target: IngestTarget,
+    input_bytes: u64,
+    outcomes: &[ingest::CaseOutcome],
+) -> IngestRow {
+    let wall: Vec<f64> = outcomes.iter().map(|o| o.wall_secs).collect();
+    let cpu: Vec<f64> = outcomes.iter().filter_map(|o| o.cpu_secs).collect();
+    let wall_m = median(&wall).unwrap_or(f64::NAN);
+    let cpu_m = median(&cpu).unwrap_or(f64::NAN);
+    let peak = outcomes
+        .iter()
+        .filter_map(|o| o.peak_rss_bytes)
+        .max()
+        .unwrap_or(0);
+    IngestRow {
+        rows,
+        format: format.extension().into(),
+        system: target.label().into(),
+        input_bytes,
+        rows_per_sec: rows as f64 / wall_m,
+        mb_per_sec: input_bytes as f64 / 1e6 / wall_m,
+        rows_per_cpu_sec: rows as f64 / cpu_m,
+        mb_per_cpu_sec: input_bytes as f64 / 1e6 / cpu_m,
+        peak_rss_mib: peak as f64 / (1024.0 * 1024.0),
+        output_bytes: outcomes.last().map(|o| o.output_bytes).unwrap_or(0),
+        wall_secs: wall,
+        cpu_secs: cpu,
+        throughput_ratio: None,
+        per_core_ratio: None,
+    }
+}
+
+fn fill_ingest_ratios(rows: &mut [IngestRow]) {
+    let baselines: Vec<IngestRow> = rows
+        .iter()
+        .filter(|r| r.system == INGEST_BASELINE)
+        .cloned()
+        .collect();
+    for r in rows.iter_mut() {
+        if let Some(b) = baselines
+            .iter()
+            .find(|b| b.rows == r.rows && b.format == r.format)
+        {
+            r.throughput_ratio = ratio(r.rows_per_sec, b.rows_per_sec);
+            r.per_core_ratio = ratio(r.rows_per_cpu_sec, b.rows_per_cpu_sec);
+        }
+    }
+}
+
+/// Ingests the host inventory into the home's workspace (once).
+async fn add_inventory(home: &Path, inventory: &Path) -> anyhow::Result<()> {
+    let engine = setup::open_home(
+        home,
+        HomeTimings {
+            key_check_secs: None,
+        },
+    )
+    .await?;
+    let tables = engine.store().catalog().tables(WORKSPACE).await?;
+    if tables.iter().any(|t| t == INVENTORY_TABLE) {
+        return Ok(());
+    }
+    let reader = std::io::BufReader::new(std::fs::File::open(inventory)?);
+    let report = engine
+        .ingest(
+            WORKSPACE,
+            INVENTORY_TABLE,
+            reader,
+            &IngestOptions::new(Format::JsonLines),
+            &mut |_| {},
+        )
+        .await
+        .with_context(|| format!("ingesting the inventory into {}", home.display()))?;
+    if report.accepted == 0 {
+        bail!("the inventory was not accepted: {report:?}");
+    }
+    Ok(())
+}
+
+/// Every system's answers against the baseline's; one line per difference. A logvault system
+/// that fails a query fails the run before this; a peer's failed query is a note, not a
+/// difference, and has no run here.
+pub fn compare_answers(rows: u64, systems: &[(String, Vec<QueryRun>)]) -> Vec<String> {
+    let Some((_, baseline)) = systems.iter().find(|(n, _)| n == QUERY_BASELINE) else {
+        return vec![format!("no {QUERY_BASELINE} runs at {rows} rows")];
+    };
+    let mut out = Vec::new();
+    for (name, runs) in systems.iter().filter(|(n, _)| n != QUERY_BASELINE) {
+        for base in baseline {
+            let run = runs.iter().find(|r| r.query == base.query);
+            if let Some(diff) = run.and_then(|r| r.answer.difference(&base.answer)) {
+                out.push(format!("{rows} rows, {}: {name} {diff}", base.query));
+            }
+        }
+    }
+    out
+}
+
+fn section(
+    rows: u64,
+    params: queries::SuiteParams,
+    suite: Vec<queries::QueryDef>,
+    systems: Vec<(String, Vec<QueryRun>)>,
+) -> QuerySection {
+    let mut results = Vec::new();
+    for (name, runs) in &systems {
+        for run in runs {
+            results.push(QueryResult {
+                query: run.query.clone(),
+                system: name.clone(),
+                cold_ms: median(&run.cold_ms).unwrap_or(f64::NAN),
+                warm_ms: median(&run.warm_ms).unwrap_or(f64::NAN),
+                cold_runs: run.cold_ms.clone(),
+                warm_runs: run.warm_ms.clone(),
+                cold_ratio: None,
+                warm_ratio: None,
+                answer_rows: run.answer.rows.len(),
+            });
+        }
+    }
+    let mut section = QuerySection {
+        rows,
+        params,
+        queries: suite,
+        systems: systems.into_iter().map(|(n, _)| n).collect(),
+        results,
+    };
+    section.compute_ratios();
+    section
+}
+
+/// Writes `results.json`, `results.md` and one chart per query section to `out`.
+///
+/// # Errors
+/// I/O and plotting errors.
+pub fn write_report(report: &Report, out: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    std::fs::write(
+        out.join("results.json"),
+        serde_json::to_string_pretty(report)? + "\n",
+    )?;
+    std::fs::write(out.join("results.md"), report.to_markdown())?;
+    for section in &report.queries {
+        std::fs::write(
+            out.join(format!("queries-{}.svg", section.rows)),
+            crate::chart::query_chart_svg(section)?,
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::answers::{Answer, Cell};
+
+    fn run(query: &str, n: i64) -> QueryRun {
+        QueryRun {
+            query: query.into(),
+            cold_ms: vec![1.0],
+            warm_ms: vec![1.0],
+            answer: Answer {
+                columns: vec!["n".into()],
+                rows: vec![vec![Cell::Int(n)]],
+            },
+        }
+    }
+
+    #[test]
+    fn mismatches_are_reported() {
+        let systems = vec![
+            (QUERY_BASELINE.to_owned(), vec![run("a", 1), run("b", 2)]),
+            ("good".to_owned(), vec![run("a", 1), run("b", 2)]),
+            ("bad".to_owned(), vec![run("a", 1), run("b", 3)]),
+            ("short".to_owned(), vec![run("a", 1)]),
+        ];
+        let diffs = compare_answers(10, &systems);
+        assert_eq!(
+            diffs.len(),
+            1,
+            "a missing run is not a difference: {diffs:?}"
+        );
+        assert!(diffs[0].contains("b: bad row 0"), "{diffs:?}");
+        assert!(compare_answers(10, &systems[1..])[0].contains("no datafusion-parquet"));
+    }
+
+    #[test]
+    fn ingest_ratios_compare_with_the_same_size_and_format() {
+        let outcome = |secs: f64| ingest::CaseOutcome {
+            rows: 100,
+            wall_secs: secs,
+            cpu_secs: Some(secs * 2.0),
+            peak_rss_bytes: Some(1 << 20),
+            peak_reset: true,
+            output_bytes: 10,
+        };
+        let mut rows = vec![
+            ingest_row(
+                100,
+                DataFormat::Ndjson,
+                IngestTarget::Parquet,
+                1000,
+                &[outcome(1.0)],
+            ),
+            ingest_row(
+                100,
+                DataFormat::Ndjson,
+                IngestTarget::Customer,
+                1000,
+                &[outcome(2.0), outcome(3.0), outcome(2.0)],
+            ),
+        ];
+        fill_ingest_ratios(&mut rows);
+        assert_eq!(rows[1].rows_per_sec, 50.0);
+        assert_eq!(rows[1].throughput_ratio, Some(0.5));
+        assert_eq!(rows[1].per_core_ratio, Some(0.5));
+        assert_eq!(rows[0].throughput_ratio, Some(1.0));
+        assert_eq!(rows[1].peak_rss_mib, 1.0);
+    }
+}

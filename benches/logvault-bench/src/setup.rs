@@ -1,0 +1,199 @@
+//! logvault homes for the benchmark: one workspace under the service key, a customer key, or a
+//! customer key with double encryption, set up as a customer would (vault, key, cluster, access
+//! policy for the cluster's identity, key update, link).
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use logvault::control::{ClusterSpec, ClusterUpdate, KeyVaultProperties, WorkspaceSpec};
+use logvault::kms::local::{CreateVaultOptions, vault_uri};
+use logvault::kms::{KeyType, PrincipalId};
+use logvault::{Engine, EngineOptions, HomeConfig};
+use serde::{Deserialize, Serialize};
+
+/// The workspace every home holds.
+pub const WORKSPACE: &str = "bench";
+/// The vault holding the customer's key.
+pub const VAULT: &str = "benchkv";
+/// The customer's key.
+pub const KEY: &str = "cmk";
+/// The dedicated cluster.
+pub const CLUSTER: &str = "benchcluster";
+
+/// How a workspace's data is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Protection {
+    /// The service key (MMK): a workspace that is not linked.
+    Service,
+    /// A customer key (CMK): linked to a cluster without double encryption.
+    Customer,
+    /// A customer key with double encryption (infrastructure encryption) on the cluster.
+    Double,
+}
+
+impl Protection {
+    /// All three, in report order.
+    pub const ALL: [Protection; 3] = [Self::Service, Self::Customer, Self::Double];
+
+    /// The name used in reports and file names.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Service => "logvault-mmk",
+            Self::Customer => "logvault-cmk",
+            Self::Double => "logvault-cmk-double",
+        }
+    }
+}
+
+/// Timings written to a bench home's `config.json` before it is opened.
+#[derive(Debug, Clone, Copy)]
+pub struct HomeTimings {
+    /// Key check interval bounds in seconds (`None`: logvault's defaults, 6-60 s).
+    pub key_check_secs: Option<(i64, i64)>,
+}
+
+/// Opens (creating) the home at `dir` with asynchronous control-plane operations completing at
+/// once, and the given key check interval.
+///
+/// # Errors
+/// If the configuration cannot be written or the engine cannot open.
+pub async fn open_home(dir: &Path, timings: HomeTimings) -> anyhow::Result<Engine> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let config_path = dir.join("config.json");
+    if !config_path.exists() {
+        let mut config = HomeConfig {
+            version: 1,
+            ..HomeConfig::default()
+        };
+        config.timings.async_operation_secs = 0;
+        if let Some((lo, hi)) = timings.key_check_secs {
+            config.timings.key_check_min_secs = lo;
+            config.timings.key_check_max_secs = hi;
+        }
+        std::fs::write(&config_path, serde_json::to_vec_pretty(&config)?)
+            .with_context(|| format!("writing {}", config_path.display()))?;
+    }
+    Engine::open(EngineOptions::new(dir))
+        .await
+        .with_context(|| format!("opening logvault home {}", dir.display()))
+}
+
+/// Creates [`WORKSPACE`] protected as asked. For a customer key: a recoverable vault with an
+/// RSA-2048 key, a cluster (with or without double encryption), its system identity granted
+/// get, wrapKey and unwrapKey, the cluster updated with the key, the workspace linked.
+///
+/// # Errors
+/// Any control-plane or vault refusal.
+pub async fn prepare_workspace(engine: &Engine, protection: Protection) -> anyhow::Result<()> {
+    engine
+        .control()
+        .create_workspace(WorkspaceSpec::new(WORKSPACE))?;
+    if protection == Protection::Service {
+        return Ok(());
+    }
+    let vault = engine.vault();
+    vault.create_vault(
+        VAULT,
+        &CreateVaultOptions {
+            purge_protection: true,
+            ..CreateVaultOptions::default()
+        },
+    )?;
+    let key = vault.create_key(VAULT, KEY, KeyType::Rsa, Some(2048))?;
+    let control = engine.control();
+    control
+        .create_cluster(ClusterSpec {
+            double_encryption: protection == Protection::Double,
+            ..ClusterSpec::new(CLUSTER)
+        })
+        .await?;
+    let cluster = control
+        .wait_cluster(CLUSTER, Duration::from_secs(60))
+        .await?;
+    let principal: PrincipalId = cluster
+        .identity
+        .principal_id
+        .clone()
+        .context("the cluster has no system identity")?;
+    vault.set_policy(
+        VAULT,
+        &principal,
+        &["get", "wrapKey", "unwrapKey"].map(str::to_owned),
+    )?;
+    set_key_version(engine, &key.version).await?;
+    control.link_workspace(WORKSPACE, CLUSTER)?;
+    Ok(())
+}
+
+/// Points the cluster at version `version` of the customer key and waits for the update (the
+/// account key is re-wrapped by it; no data is rewritten).
+///
+/// # Errors
+/// Control-plane refusals (key validation, another operation running).
+pub async fn set_key_version(engine: &Engine, version: &str) -> anyhow::Result<()> {
+    let control = engine.control();
+    control
+        .update_cluster(
+            CLUSTER,
+            ClusterUpdate {
+                key: Some(KeyVaultProperties {
+                    key_vault_uri: vault_uri(VAULT),
+                    key_name: KEY.into(),
+                    key_version: version.into(),
+                }),
+                ..ClusterUpdate::default()
+            },
+        )
+        .await?;
+    control
+        .wait_cluster(CLUSTER, Duration::from_secs(60))
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn customer_key_workspace_is_linked_and_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let timings = HomeTimings {
+            key_check_secs: Some((1, 2)),
+        };
+        let engine = open_home(dir.path(), timings).await.unwrap();
+        prepare_workspace(&engine, Protection::Double)
+            .await
+            .unwrap();
+        let ws = engine.control().get_workspace(WORKSPACE).unwrap();
+        assert_eq!(ws.cluster.as_deref(), Some(CLUSTER));
+        assert!(
+            engine
+                .control()
+                .get_cluster(CLUSTER)
+                .unwrap()
+                .double_encryption
+        );
+        let payload = "{\"TimeGenerated\":\"2026-01-01T00:00:00Z\",\"Level\":\"INFO\"}\n";
+        let options = logvault::IngestOptions::new(logvault::ingest::Format::JsonLines);
+        let report = engine
+            .ingest(
+                WORKSPACE,
+                "AppLogs",
+                payload.as_bytes(),
+                &options,
+                &mut |_| {},
+            )
+            .await
+            .unwrap();
+        assert_eq!(report.accepted, 1);
+        assert_eq!(report.account, format!("cluster-{CLUSTER}"));
+        let config: HomeConfig =
+            serde_json::from_slice(&std::fs::read(dir.path().join("config.json")).unwrap())
+                .unwrap();
+        assert_eq!(config.timings.key_check_min_secs, 1);
+        assert_eq!(config.timings.async_operation_secs, 0);
+    }
+}
