@@ -148,6 +148,13 @@ impl RunArgs {
 }
 
 fn main() -> anyhow::Result<()> {
+    // logvault's own warnings (key monitor, vault retries) on stderr; `LOGVAULT_LOG` as in the CLI.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LOGVAULT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     match Cli::parse().command {
         Command::Gen {
             rows,
