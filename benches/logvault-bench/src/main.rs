@@ -148,12 +148,14 @@ impl RunArgs {
 }
 
 fn main() -> anyhow::Result<()> {
-    // logvault's own warnings (key monitor, vault retries) on stderr; `LOGVAULT_LOG` as in the CLI.
+    // logvault's errors on stderr; `LOGVAULT_LOG` (e.g. `warn`) for more, as in the CLI. The
+    // revocation trials make the key lifecycle warn on purpose, so warnings are off by default.
     let filter = tracing_subscriber::EnvFilter::try_from_env("LOGVAULT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match Cli::parse().command {
         Command::Gen {

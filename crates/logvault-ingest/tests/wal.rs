@@ -14,8 +14,8 @@ use chrono::{TimeZone, Utc};
 use logvault_core::TestClock;
 use logvault_crypto::Aek;
 use logvault_ingest::{
-    Format, IngestError, KeyScheme, ParseOptions, Recovery, TableSchema, Wal, WalKey, WalKeyRef,
-    WalOptions, WalRecord, parse_payload,
+    Format, IngestError, KeyScheme, ParseOptions, RecoveredRecord, Recovery, TableSchema, Wal,
+    WalKey, WalKeyRef, WalOptions, WalRecord, parse_payload,
 };
 
 const WS: &str = "ws-ingest-1";
@@ -163,17 +163,67 @@ async fn frames_record_their_key_and_replay_asks_for_each() {
     asked.sort();
     assert_eq!(asked, vec![mmk.key_ref().clone(), cmk.key_ref().clone()]);
 
-    // A revoked key: its records are dropped and counted; an unreachable one fails the open.
+    // A revoked key: its records are held (not replayed); an unreachable one fails the open.
     let mut revoked = Ring::new(&[&mmk]);
     revoked.keys.insert(cmk.key_ref().clone(), None);
     let (_, rec) = open(dir.path(), &revoked, WalOptions::default()).unwrap();
-    assert_eq!((rec.records.len(), rec.dropped_revoked), (1, 1));
+    assert_eq!((rec.records.len(), rec.held_revoked), (1, 1));
     let outage = Ring::new(&[&mmk]);
     let err = open(dir.path(), &outage, WalOptions::default()).unwrap_err();
     assert!(
         matches!(&err, IngestError::WalKeyUnavailable { key, .. } if key == "customer:acct-cmk"),
         "{err}"
     );
+}
+
+/// Regression: records acknowledged under a customer key that was revoked before they reached a
+/// segment were dropped at the next replay, losing acknowledged rows (R-E3). They must be held
+/// through replays and checkpoints while the key is revoked, and replayed once it is back.
+#[tokio::test]
+async fn records_under_a_revoked_key_are_held_until_the_key_is_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mmk = key(KeyScheme::Service, "acct-mmk");
+    let cmk = key(KeyScheme::Customer, "acct-cmk");
+    let small = small_files();
+    let acked = batch(2, "acked-under-cmk");
+    {
+        let (wal, _) = open(dir.path(), &Ring::new(&[&mmk, &cmk]), small.clone()).unwrap();
+        append(&wal, &mmk, &[&batch(1, "before")]).await;
+        assert_eq!(append(&wal, &cmk, &[&acked]).await, (2, 2));
+        wal.close();
+    }
+    let mut revoked = Ring::new(&[&mmk]);
+    revoked.keys.insert(cmk.key_ref().clone(), None);
+    // While revoked: new records (say, under the service key after an unlink) are appended and
+    // checkpointed past, and the log is reopened several times; the held record stays.
+    for round in 0..3 {
+        let (wal, rec) = open(dir.path(), &revoked, small.clone()).unwrap();
+        assert_eq!(rec.held_revoked, 1, "round {round}");
+        assert_eq!(rec.held_from, Some(2), "round {round}");
+        assert!(rec.records.iter().all(|r| r.key == *mmk.key_ref()));
+        let (_, last) = append(&wal, &mmk, &[&batch(3, &format!("after-{round}"))]).await;
+        wal.checkpoint(last).await.unwrap();
+        wal.close();
+    }
+    // The key is back: the held record is replayed, with the records after it that a
+    // checkpoint could not pass; the checkpoint stopped just before it.
+    let (wal, rec) = open(dir.path(), &Ring::new(&[&mmk, &cmk]), small.clone()).unwrap();
+    assert_eq!(
+        (rec.held_revoked, rec.held_from, rec.checkpoint),
+        (0, None, 1)
+    );
+    let replayed: Vec<&RecoveredRecord> = rec.records.iter().filter(|r| r.seq == 2).collect();
+    assert_eq!(replayed.len(), 1);
+    assert_eq!(replayed[0].batch, acked);
+    assert_eq!(replayed[0].key, *cmk.key_ref());
+    assert_eq!(rec.records.len(), 4);
+    // Now a checkpoint can pass it, and the files before it go.
+    let last = rec.records.iter().map(|r| r.seq).max().unwrap();
+    wal.checkpoint(last).await.unwrap();
+    wal.close();
+    let (_, rec) = open(dir.path(), &Ring::new(&[&mmk, &cmk]), small).unwrap();
+    assert!(rec.records.is_empty());
+    assert_eq!(rec.checkpoint, last);
 }
 
 async fn three_groups(dir: &Path, k: &Arc<WalKey>, ring: &Ring) -> Vec<u64> {

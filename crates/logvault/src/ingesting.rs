@@ -436,18 +436,18 @@ impl Engine {
         workspace: &str,
         options: &IngestOptions,
     ) -> Result<u64, EngineError> {
-        // Make the keys of every account the log may name available (a revoked one stays out:
-        // its records are dropped and counted).
+        // Make the keys of every account the log may name available. Records under a key that
+        // is revoked now stay in the log (acknowledged: R-E3) and are replayed once it is back.
         for account in self.store().account_ids().await? {
             let _ = self.admit_account(&account).await;
         }
         let (wal, recovery) = self.open_wal(workspace)?;
-        if recovery.dropped_revoked > 0 {
-            counters::add_dropped(
-                &self.wal_dir(workspace),
-                recovery.dropped_revoked,
-                "log records sealed under a revoked key were dropped at recovery",
-            )?;
+        if recovery.held_revoked > 0 {
+            tracing::warn!(
+                workspace,
+                records = recovery.held_revoked,
+                "acknowledged log records under a revoked key are kept until the key is back"
+            );
         }
         if recovery.records.is_empty() {
             wal.close();

@@ -113,8 +113,10 @@ impl fmt::Debug for WalKey {
 /// Gives replay the keys its frames are sealed under.
 pub trait WalKeyring {
     /// The key named by `key_ref`: `Ok(Some)` if it can be had; `Ok(None)` if it is revoked,
-    /// in which case the frames under it are dropped and counted (R-E2); `Err` with a reason if
-    /// it cannot be had now (a vault outage), which fails the opening of the log.
+    /// in which case the frames under it are kept in the log, neither replayed nor passed by a
+    /// checkpoint, until an open can get the key again (they were acknowledged: R-E3); `Err`
+    /// with a reason if it cannot be had now (a vault outage), which fails the opening of the
+    /// log.
     fn key(&self, key_ref: &WalKeyRef) -> Result<Option<Arc<WalKey>>, String>;
 }
 
@@ -209,8 +211,13 @@ pub struct Recovery {
     pub checkpoint: u64,
     /// The torn tail that was cut, if any.
     pub torn: Option<TornTail>,
-    /// Records after the checkpoint sealed under a revoked key, dropped (R-E2).
-    pub dropped_revoked: u64,
+    /// Records after the checkpoint sealed under a key that is revoked now. They were
+    /// acknowledged, so they are not dropped: they stay in the log, are not among `records`, and
+    /// no checkpoint passes them ([`Wal::checkpoint`] stops before `held_from`) until a later
+    /// open gets their key and replays them.
+    pub held_revoked: u64,
+    /// The sequence number of the first held record.
+    pub held_from: Option<u64>,
     /// The sequence number the next append gets: a batcher fed only by new appends resumes
     /// after `next_seq - 1`.
     pub next_seq: u64,
@@ -219,6 +226,8 @@ pub struct Recovery {
 /// The write-ahead log of one workspace.
 pub struct Wal {
     workspace: String,
+    /// The first record held under a revoked key: checkpoints stop before it.
+    hold: Option<u64>,
     shared: Arc<writer::Shared>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -258,11 +267,13 @@ impl Wal {
             records: recovered.records,
             checkpoint: recovered.checkpoint,
             torn: recovered.torn,
-            dropped_revoked: recovered.dropped_revoked,
+            held_revoked: recovered.held_revoked,
+            held_from: recovered.held_from,
         };
         Ok((
             Self {
                 workspace: workspace.to_owned(),
+                hold: recovered.held_from,
                 shared,
                 thread: Some(thread),
             },
@@ -300,11 +311,16 @@ impl Wal {
     }
 
     /// Records that every record up to `through` is durably in the store and the catalog, and
-    /// deletes the files that hold nothing newer.
+    /// deletes the files that hold nothing newer. A checkpoint never passes a record held under
+    /// a revoked key ([`Recovery::held_from`]): it stops just before it.
     ///
     /// # Errors
     /// [`IngestError::WalIo`] if the checkpoint cannot be written; [`IngestError::WalClosed`].
     pub async fn checkpoint(&self, through: u64) -> Result<(), IngestError> {
+        let through = match self.hold {
+            Some(held) => through.min(held.saturating_sub(1)),
+            None => through,
+        };
         let receiver = self.shared.checkpoint(through)?;
         receiver.await.map_err(|_| self.closed())?
     }

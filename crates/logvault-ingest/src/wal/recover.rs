@@ -36,7 +36,8 @@ pub(super) struct Recovered {
     /// The files that hold frames, by first sequence number.
     pub(super) files: Vec<(u64, PathBuf)>,
     pub(super) torn: Option<TornTail>,
-    pub(super) dropped_revoked: u64,
+    pub(super) held_revoked: u64,
+    pub(super) held_from: Option<u64>,
 }
 
 struct Keys<'k> {
@@ -59,7 +60,7 @@ impl Keys<'_> {
                 reason,
             })?;
         if key.is_none() {
-            tracing::warn!(workspace = self.workspace, key = %key_ref, "log key revoked; its records are dropped");
+            tracing::warn!(workspace = self.workspace, key = %key_ref, "log key revoked; its records stay in the log until it is back");
         }
         self.cache.insert(key_ref.clone(), key.clone());
         Ok(key)
@@ -119,7 +120,8 @@ struct FileScan {
     /// Where the good frames end.
     valid_end: usize,
     torn: bool,
-    dropped_revoked: u64,
+    held_revoked: u64,
+    held_from: Option<u64>,
 }
 
 pub(super) fn recover(
@@ -140,7 +142,8 @@ pub(super) fn recover(
         next_seq: checkpoint + 1,
         files: Vec::new(),
         torn: None,
-        dropped_revoked: 0,
+        held_revoked: 0,
+        held_from: None,
     };
     // Files are deleted only when all their records are checkpointed, so the oldest file left
     // starts at or before the first record after the checkpoint.
@@ -175,7 +178,8 @@ pub(super) fn recover(
         let scan = scan_file(
             &bytes, path, *first_seq, workspace, newest, checkpoint, &mut keys,
         )?;
-        out.dropped_revoked += scan.dropped_revoked;
+        out.held_revoked += scan.held_revoked;
+        out.held_from = out.held_from.or(scan.held_from);
         out.records.extend(scan.records);
         out.next_seq = out.next_seq.max(*first_seq);
         if let Some(last) = scan.last_seq {
@@ -258,7 +262,8 @@ fn scan_file(
         last_seq: None,
         valid_end: header.len,
         torn: false,
-        dropped_revoked: 0,
+        held_revoked: 0,
+        held_from: None,
     };
     let (mut pos, mut expected, mut committed_group) = (header.len, first_seq, 0u64);
     let mut group: Vec<Frame> = Vec::new();
@@ -316,7 +321,8 @@ fn torn_file() -> FileScan {
         last_seq: None,
         valid_end: 0,
         torn: true,
-        dropped_revoked: 0,
+        held_revoked: 0,
+        held_from: None,
     }
 }
 
@@ -334,7 +340,9 @@ fn commit_group(
             continue;
         }
         let Some(plaintext) = frame.plaintext else {
-            scan.dropped_revoked += 1;
+            // Acknowledged under a key that is revoked now: kept for when it is back (R-E3).
+            scan.held_revoked += 1;
+            scan.held_from.get_or_insert(seq);
             continue;
         };
         let (table, batch) = record::decode(&plaintext).map_err(|reason| {
