@@ -8,6 +8,7 @@
 )] // test code
 
 mod common;
+mod durability;
 mod keys;
 mod lifecycle;
 mod maintenance;
