@@ -97,6 +97,19 @@ impl Ago {
     }
 }
 
+/// The type of `ago()` and `now()`: a UTC timestamp in microseconds, as `TimeGenerated`.
+fn utc_micros_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+/// A constant UTC timestamp of `micros` since the epoch.
+fn utc_micros(micros: i64) -> ColumnarValue {
+    ColumnarValue::Scalar(ScalarValue::TimestampMicrosecond(
+        Some(micros),
+        Some("UTC".into()),
+    ))
+}
+
 impl ScalarUDFImpl for Ago {
     fn name(&self) -> &str {
         "ago"
@@ -105,20 +118,14 @@ impl ScalarUDFImpl for Ago {
         &self.signature
     }
     fn return_type(&self, _: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Timestamp(
-            TimeUnit::Microsecond,
-            Some("UTC".into()),
-        ))
+        Ok(utc_micros_type())
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let [arg] = args.args.as_slice() else {
             return exec_err!("ago takes one argument");
         };
         let micros = parse_duration_micros(&scalar_text(arg, "ago")?)?;
-        Ok(ColumnarValue::Scalar(ScalarValue::TimestampMicrosecond(
-            Some(self.now_micros - micros),
-            Some("UTC".into()),
-        )))
+        Ok(utc_micros(self.now_micros - micros))
     }
 }
 
@@ -146,16 +153,10 @@ impl ScalarUDFImpl for Now {
         &self.signature
     }
     fn return_type(&self, _: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Timestamp(
-            TimeUnit::Microsecond,
-            Some("UTC".into()),
-        ))
+        Ok(utc_micros_type())
     }
     fn invoke_with_args(&self, _: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        Ok(ColumnarValue::Scalar(ScalarValue::TimestampMicrosecond(
-            Some(self.now_micros),
-            Some("UTC".into()),
-        )))
+        Ok(utc_micros(self.now_micros))
     }
 }
 
