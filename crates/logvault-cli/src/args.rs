@@ -75,3 +75,17 @@ pub(crate) enum Command {
     /// Tables of a workspace: list, retention, compaction, purge.
     Table(crate::cmd::table::TableArgs),
 }
+
+/// Where a new resource goes (`cluster create`, `workspace create`); `local` when not given.
+#[derive(Debug, Args)]
+pub(crate) struct Placement {
+    /// Region.
+    #[arg(long)]
+    pub(crate) region: Option<String>,
+    /// Subscription.
+    #[arg(long)]
+    pub(crate) subscription: Option<String>,
+    /// Resource group.
+    #[arg(long)]
+    pub(crate) resource_group: Option<String>,
+}

@@ -10,7 +10,7 @@ use logvault::control::{
     cluster_json,
 };
 
-use crate::args::GlobalArgs;
+use crate::args::{GlobalArgs, Placement};
 use crate::output::{fields, print, table};
 
 /// Arguments of `logvault cluster`.
@@ -56,15 +56,8 @@ enum ClusterCommand {
         /// The cluster's name (4-63 letters, digits and hyphens).
         #[arg(long)]
         name: String,
-        /// Region.
-        #[arg(long)]
-        region: Option<String>,
-        /// Subscription.
-        #[arg(long)]
-        subscription: Option<String>,
-        /// Resource group.
-        #[arg(long)]
-        resource_group: Option<String>,
+        #[command(flatten)]
+        placement: Placement,
         /// Identity type: SystemAssigned, UserAssigned or None.
         #[arg(long, default_value = "SystemAssigned", value_parser = parse_identity)]
         identity_type: IdentityType,
@@ -246,9 +239,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: ClusterArgs) -> anyhow::Resul
     match args.command {
         ClusterCommand::Create {
             name,
-            region,
-            subscription,
-            resource_group,
+            placement,
             identity_type,
             user_assigned,
             sku_capacity,
@@ -259,9 +250,9 @@ pub(crate) async fn run(global: &GlobalArgs, args: ClusterArgs) -> anyhow::Resul
             no_wait,
         } => {
             let spec = ClusterSpec {
-                region,
-                subscription,
-                resource_group,
+                region: placement.region,
+                subscription: placement.subscription,
+                resource_group: placement.resource_group,
                 identity_type,
                 user_assigned,
                 sku_capacity,

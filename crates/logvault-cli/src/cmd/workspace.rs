@@ -4,7 +4,7 @@ use clap::{Args, Subcommand};
 use logvault::Engine;
 use logvault::control::{Workspace, WorkspaceSpec, workspace_json};
 
-use crate::args::GlobalArgs;
+use crate::args::{GlobalArgs, Placement};
 use crate::output::{fields, print, table};
 
 /// Arguments of `logvault workspace`.
@@ -21,15 +21,8 @@ enum WorkspaceCommand {
         /// The workspace's name (4-63 letters, digits and hyphens).
         #[arg(long)]
         name: String,
-        /// Region.
-        #[arg(long)]
-        region: Option<String>,
-        /// Subscription.
-        #[arg(long)]
-        subscription: Option<String>,
-        /// Resource group.
-        #[arg(long)]
-        resource_group: Option<String>,
+        #[command(flatten)]
+        placement: Placement,
     },
     /// Show a workspace (`features.clusterResourceId` while linked).
     Show {
@@ -97,17 +90,14 @@ pub(crate) async fn run(global: &GlobalArgs, args: WorkspaceArgs) -> anyhow::Res
     let engine = super::open(global).await?;
     let control = engine.control();
     let ws = match args.command {
-        WorkspaceCommand::Create {
-            name,
-            region,
-            subscription,
-            resource_group,
-        } => control.create_workspace(WorkspaceSpec {
-            name,
-            region,
-            subscription,
-            resource_group,
-        })?,
+        WorkspaceCommand::Create { name, placement } => {
+            control.create_workspace(WorkspaceSpec {
+                name,
+                region: placement.region,
+                subscription: placement.subscription,
+                resource_group: placement.resource_group,
+            })?
+        }
         WorkspaceCommand::Show { name } => control.get_workspace(&name)?,
         WorkspaceCommand::List => {
             let all: Vec<serde_json::Value> = control
