@@ -94,6 +94,10 @@ pub struct IngestProgress {
     pub rejected: u64,
 }
 
+/// How often (engine clock) a running ingest asks whether its account key was revoked since it
+/// was admitted, so that a long or endless stream stops at a revocation too (R-G1, R-E2).
+const GATE_INTERVAL: chrono::Duration = chrono::Duration::seconds(1);
+
 /// Where new rows of a workspace go.
 enum Target {
     /// Write through this sink, which holds the account key the write was admitted with.
@@ -373,7 +377,23 @@ impl Engine {
             options.parse.clone(),
             self.now(),
         )?;
+        let mut next_gate = self.now() + GATE_INTERVAL;
         while let Some(batch) = parser.next_batch()? {
+            if self.now() >= next_gate {
+                next_gate = self.now() + GATE_INTERVAL;
+                if let Some(reason) = self.revoked_since_admission(workspace, &sink.account).await {
+                    // R-E2 for a long or endless stream: what was acknowledged stays (it was
+                    // admitted); this batch and the rest of the input are dropped and counted.
+                    let mut rest = batch.num_rows() as u64;
+                    while let Some(b) = parser.next_batch()? {
+                        rest += b.num_rows() as u64;
+                    }
+                    counters::add_dropped(&self.wal_dir(workspace), rest, &reason)?;
+                    report.dropped = rest;
+                    report.reason = Some(reason);
+                    break;
+                }
+            }
             let seq = wal
                 .append(
                     &key,
@@ -399,6 +419,27 @@ impl Engine {
         wal.close();
         report.segments = sink.written.load(Ordering::Relaxed);
         Ok(report)
+    }
+
+    /// Why `account`'s key no longer admits new rows (revoked, or its cluster's key not
+    /// provisioned), or `None` if it does. A check that is not due only reads the local key
+    /// state; other failures (a vault outage) leave the running ingest on the key it holds.
+    async fn revoked_since_admission(
+        &self,
+        workspace: &str,
+        account: &AccountId,
+    ) -> Option<String> {
+        account.cluster_name()?;
+        match self.admit_account(account).await {
+            Err(EngineError::Key(
+                e @ (KeyStateError::Revoked { .. } | KeyStateError::NotProvisioned { .. }),
+            )) => Some(format!("workspace {workspace}: {e}")),
+            Err(e) => {
+                tracing::debug!(workspace, account = %account, error = %e, "key check during ingest failed; going on with the admitted key");
+                None
+            }
+            Ok(()) => None,
+        }
     }
 
     fn open_wal(&self, workspace: &str) -> Result<(Wal, logvault_ingest::Recovery), EngineError> {

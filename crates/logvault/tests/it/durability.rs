@@ -95,3 +95,81 @@ async fn rows_acknowledged_before_a_revocation_are_replayed_after_the_restore() 
     assert_eq!(seqs, expected, "acknowledged rows lost or duplicated");
     assert_eq!(h.count(&h.engine, WS, "AppLogs").await.unwrap(), acked + 5);
 }
+
+/// Gives `data`; once half of it has been read, runs `midway` (which revokes the key).
+struct Midway<'a, F: FnOnce()> {
+    data: &'a [u8],
+    half: usize,
+    midway: Option<F>,
+}
+
+impl<F: FnOnce()> Read for Midway<'_, F> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.data.len() <= self.half
+            && let Some(f) = self.midway.take()
+        {
+            f();
+        }
+        let n = buf.len().min(self.data.len()).min(512);
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+/// A revocation stops a running ingest too (a long file, an endless pipe): the rows acknowledged
+/// before it stay and are readable after the restore; the rest is dropped, counted and reported.
+#[tokio::test]
+async fn a_revocation_during_an_ingest_drops_the_rest_of_it_and_counts_it() {
+    let h = home().await;
+    h.workspace(WS);
+    h.cluster_with_key(false, None).await;
+    h.engine
+        .control()
+        .link_workspace(WS, crate::common::CLUSTER)
+        .unwrap();
+
+    let payload = Home::lines("stream", 0, 40).join("\n") + "\n";
+    let mut options = IngestOptions::new(Format::JsonLines);
+    options.parse.batch_rows = 10;
+    let vault = h.engine.vault().clone();
+    let clock = h.clock.clone();
+    let reader = Midway {
+        data: payload.as_bytes(),
+        half: payload.len() / 2,
+        midway: Some(move || {
+            vault.set_key_enabled(VAULT, KEY, None, false).unwrap();
+            clock.advance(chrono::Duration::seconds(
+                crate::common::timings().key_check_max_secs + 1,
+            ));
+        }),
+    };
+    let r = h
+        .engine
+        .ingest(
+            WS,
+            "AppLogs",
+            BufReader::with_capacity(512, reader),
+            &options,
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.accepted + r.dropped, 40, "{r:?}");
+    assert!(r.accepted > 0 && r.dropped > 0, "{r:?}");
+    let reason = r.reason.clone().unwrap();
+    assert!(
+        reason.contains("revoked") && reason.contains(WS),
+        "{reason}"
+    );
+    let status = h.engine.status(Some(WS)).await.unwrap();
+    let ws = status.workspaces.iter().find(|w| w.name == WS).unwrap();
+    assert_eq!(ws.dropped_rows, r.dropped);
+
+    h.engine
+        .vault()
+        .set_key_enabled(VAULT, KEY, None, true)
+        .unwrap();
+    h.pass_check_interval();
+    assert_eq!(h.count(&h.engine, WS, "AppLogs").await.unwrap(), r.accepted);
+}
