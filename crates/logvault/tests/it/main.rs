@@ -14,3 +14,4 @@ mod lifecycle;
 mod maintenance;
 mod query;
 mod samples;
+mod slt;
