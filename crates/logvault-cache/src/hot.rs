@@ -221,6 +221,11 @@ impl HotCache {
         lock(&self.inner.hot_windows).insert(workspace.to_owned(), window.num_seconds().max(1));
     }
 
+    /// Gives `workspace` the configured hot window again.
+    pub fn reset_hot_window(&self, workspace: &str) {
+        lock(&self.inner.hot_windows).remove(workspace);
+    }
+
     /// `workspace`'s hot window.
     pub fn hot_window(&self, workspace: &str) -> Duration {
         self.inner.hot_window(workspace)

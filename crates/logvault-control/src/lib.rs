@@ -38,6 +38,6 @@ pub use model::{
 };
 pub use plane::{ControlPlane, Defaults};
 pub use ports::{ControlPorts, UserIdentity};
-pub use rules::Limits;
+pub use rules::{Limits, MAX_HOT_WINDOW_DAYS};
 pub use view::{cluster_json, workspace_json};
 pub use workspaces::WorkspaceSpec;

@@ -211,6 +211,9 @@ pub struct Workspace {
     pub link_operations: Vec<DateTime<Utc>>,
     /// When it was soft-deleted.
     pub deleted_at: Option<DateTime<Utc>>,
+    /// How many days of its newest data the hot cache keeps (R-F1), when not the home's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hot_window_days: Option<u32>,
 }
 
 impl Workspace {

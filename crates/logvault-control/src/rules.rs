@@ -50,6 +50,20 @@ pub(crate) fn capacity(value: u32) -> Result<(), ControlError> {
     }
 }
 
+/// Longest hot cache window a workspace may ask for, in days (two years).
+pub const MAX_HOT_WINDOW_DAYS: u32 = 730;
+
+/// R-F1: a workspace's hot cache window is 1 to [`MAX_HOT_WINDOW_DAYS`] days.
+pub(crate) fn hot_window_days(days: u32) -> Result<(), ControlError> {
+    if (1..=MAX_HOT_WINDOW_DAYS).contains(&days) {
+        Ok(())
+    } else {
+        Err(ControlError::bad_request(format!(
+            "hot cache window of {days} days is out of range (1 to {MAX_HOT_WINDOW_DAYS} days)"
+        )))
+    }
+}
+
 /// R-C6, R-C7: a new cluster's name is free and its region and subscription have room.
 pub(crate) fn new_cluster(
     state: &State,

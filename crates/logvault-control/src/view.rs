@@ -60,13 +60,14 @@ pub fn cluster_json(cluster: &Cluster, linked: &[&Workspace]) -> Value {
     })
 }
 
-/// A workspace as `workspace show` returns it; `features.clusterResourceId` while linked.
+/// A workspace as `workspace show` returns it; `features.clusterResourceId` while linked,
+/// `hotCacheWindowDays` when set.
 pub fn workspace_json(workspace: &Workspace, cluster: Option<&Cluster>) -> Value {
     let mut features = json!({});
     if let Some(c) = cluster {
         features["clusterResourceId"] = Value::String(c.resource_id().to_string());
     }
-    json!({
+    let mut out = json!({
         "id": workspace.resource_id().to_string(),
         "name": workspace.name,
         "type": "Microsoft.OperationalInsights/workspaces",
@@ -76,5 +77,9 @@ pub fn workspace_json(workspace: &Workspace, cluster: Option<&Cluster>) -> Value
         "createdDate": workspace.created.to_rfc3339(),
         "provisioningState": "Succeeded",
         "features": features,
-    })
+    });
+    if let Some(days) = workspace.hot_window_days {
+        out["hotCacheWindowDays"] = days.into();
+    }
+    out
 }

@@ -68,6 +68,7 @@ impl ControlPlane {
                 created: now,
                 cluster: None,
                 link_operations: Vec::new(),
+                hot_window_days: None,
                 deleted_at: None,
             };
             state.workspaces.push(workspace.clone());
@@ -165,6 +166,26 @@ impl ControlPlane {
             ws.link_operations.push(now);
             let window_start = now - self.timings.link_window();
             ws.link_operations.retain(|t| *t > window_start);
+            Ok(ws.clone())
+        })
+    }
+
+    /// Sets how many days of a workspace's newest data the hot cache keeps (R-F1: 14 days by
+    /// default, configurable per workspace); `None` goes back to the home's default.
+    ///
+    /// # Errors
+    /// 404 for a missing workspace; 400 for a window outside 1 to 730 days.
+    pub fn set_workspace_hot_window(
+        &self,
+        name: &str,
+        days: Option<u32>,
+    ) -> Result<Workspace, ControlError> {
+        if let Some(days) = days {
+            rules::hot_window_days(days)?;
+        }
+        self.transact(|state, _| {
+            let ws = rules::workspace_mut(state, name)?;
+            ws.hot_window_days = days;
             Ok(ws.clone())
         })
     }

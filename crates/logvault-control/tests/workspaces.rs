@@ -249,3 +249,58 @@ async fn two_processes_racing_never_lose_an_update() {
     }
     assert_eq!(f.reopen().list_workspaces().unwrap().len(), 40);
 }
+
+#[tokio::test]
+async fn the_hot_cache_window_is_set_per_workspace_within_bounds() {
+    let f = fixture();
+    f.plane
+        .create_workspace(WorkspaceSpec::new("ws-prod"))
+        .unwrap();
+    f.plane
+        .create_workspace(WorkspaceSpec::new("ws-dev"))
+        .unwrap();
+    // Refused: out of range, or a missing workspace; nothing changes.
+    for days in [0, logvault_control::MAX_HOT_WINDOW_DAYS + 1] {
+        let err = f
+            .plane
+            .set_workspace_hot_window("ws-prod", Some(days))
+            .unwrap_err();
+        assert_eq!(code(&err), 400, "{err}");
+        assert!(err.to_string().contains("out of range"), "{err}");
+    }
+    assert_eq!(
+        code(
+            &f.plane
+                .set_workspace_hot_window("nope-ws", Some(30))
+                .unwrap_err()
+        ),
+        404
+    );
+    assert_eq!(
+        f.plane.get_workspace("ws-prod").unwrap().hot_window_days,
+        None
+    );
+    // Allowed: kept across a restart, shown, for that workspace only; `None` resets it.
+    let ws = f
+        .plane
+        .set_workspace_hot_window("ws-prod", Some(60))
+        .unwrap();
+    assert_eq!(ws.hot_window_days, Some(60));
+    assert_eq!(workspace_json(&ws, None)["hotCacheWindowDays"], 60);
+    let reopened = f.reopen();
+    assert_eq!(
+        reopened.get_workspace("ws-prod").unwrap().hot_window_days,
+        Some(60)
+    );
+    assert_eq!(
+        reopened.get_workspace("ws-dev").unwrap().hot_window_days,
+        None
+    );
+    let ws = reopened.set_workspace_hot_window("ws-prod", None).unwrap();
+    assert_eq!(ws.hot_window_days, None);
+    assert!(
+        workspace_json(&ws, None)
+            .get("hotCacheWindowDays")
+            .is_none()
+    );
+}

@@ -117,7 +117,7 @@ impl Engine {
             home.config().hot_cache.clone(),
         )
         .await?;
-        Ok(Self {
+        let engine = Self {
             inner: Arc::new(Inner {
                 home,
                 clock,
@@ -128,7 +128,12 @@ impl Engine {
                 keys,
                 cache,
             }),
-        })
+        };
+        // Per-workspace hot windows (R-F1) are kept with the workspaces.
+        for ws in engine.control().list_workspaces()? {
+            engine.apply_hot_window(&ws);
+        }
+        Ok(engine)
     }
 
     /// The local vault, for the owner's administrative operations (vaults, keys, permissions,

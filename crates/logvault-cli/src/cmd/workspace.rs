@@ -59,6 +59,29 @@ enum WorkspaceCommand {
         #[arg(long)]
         name: String,
     },
+    /// Change a workspace's settings.
+    Update {
+        /// The workspace's name.
+        #[arg(long)]
+        name: String,
+        /// Days of its newest data the hot cache keeps (1-730), or `default` for the home's
+        /// (`hotWindowSecs` in config.json, 14 days unless changed).
+        #[arg(long, value_parser = parse_hot_cache_days)]
+        hot_cache_days: HotCacheDays,
+    },
+}
+
+/// `--hot-cache-days`: a number of days, or the home's default.
+#[derive(Debug, Clone, Copy)]
+struct HotCacheDays(Option<u32>);
+
+fn parse_hot_cache_days(s: &str) -> Result<HotCacheDays, String> {
+    if s.eq_ignore_ascii_case("default") {
+        return Ok(HotCacheDays(None));
+    }
+    s.parse::<u32>()
+        .map(|d| HotCacheDays(Some(d)))
+        .map_err(|_| format!("expected a number of days or `default`, got {s:?}"))
 }
 
 fn view(engine: &Engine, ws: &Workspace) -> serde_json::Value {
@@ -82,6 +105,11 @@ fn show_table(v: &serde_json::Value) -> String {
         ("location", s("/location")),
         ("customerId", s("/customerId")),
         ("clusterResourceId", s("/features/clusterResourceId")),
+        (
+            "hotCacheWindowDays",
+            v.pointer("/hotCacheWindowDays")
+                .map_or_else(|| "default".to_owned(), ToString::to_string),
+        ),
     ])
 }
 
@@ -125,6 +153,10 @@ pub(crate) async fn run(global: &GlobalArgs, args: WorkspaceArgs) -> anyhow::Res
         WorkspaceCommand::Recover { name } => control.recover_workspace(&name)?,
         WorkspaceCommand::Link { name, cluster } => control.link_workspace(&name, &cluster)?,
         WorkspaceCommand::Unlink { name } => control.unlink_workspace(&name)?,
+        WorkspaceCommand::Update {
+            name,
+            hot_cache_days,
+        } => engine.set_hot_window(&name, hot_cache_days.0)?,
     };
     print(global.output, &view(&engine, &ws), show_table)
 }

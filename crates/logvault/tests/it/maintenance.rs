@@ -1,4 +1,4 @@
-//! Compaction and retention through the engine (R-K1).
+//! Compaction and retention through the engine (R-K1), and the per-workspace hot window (R-F1).
 
 use chrono::Duration;
 use logvault::keys::KeyState;
@@ -152,4 +152,25 @@ async fn retention_purges_what_is_past_it_even_under_a_revoked_key() {
     let tables = h.engine.tables(WS).await.unwrap();
     let rows = |t: &str| tables.iter().find(|x| x.name == t).map_or(0, |x| x.rows);
     assert_eq!((rows("AppLogs"), rows("Cmk")), (10, 0));
+}
+
+/// R-F1: the hot window is configurable per workspace, kept with the workspace, and applied by
+/// every engine that opens the home.
+#[tokio::test]
+async fn a_workspace_hot_window_is_kept_and_applied_at_open() {
+    let h = home().await;
+    h.workspace(WS);
+    h.workspace("ws-other");
+    let default = h.engine.hot_cache().hot_window(WS);
+    assert_eq!(default, Duration::days(14));
+    h.engine.set_hot_window(WS, Some(60)).unwrap();
+    assert_eq!(h.engine.hot_cache().hot_window(WS), Duration::days(60));
+    let other = h.reopen().await;
+    assert_eq!(other.hot_cache().hot_window(WS), Duration::days(60));
+    assert_eq!(other.hot_cache().hot_window("ws-other"), default);
+    let err = h.engine.set_hot_window(WS, Some(0)).unwrap_err();
+    assert!(err.to_string().contains("out of range"), "{err}");
+    h.engine.set_hot_window(WS, None).unwrap();
+    assert_eq!(h.engine.hot_cache().hot_window(WS), default);
+    assert_eq!(h.reopen().await.hot_cache().hot_window(WS), default);
 }
