@@ -112,8 +112,8 @@ struct StoreSink {
     cache: logvault_cache::HotCache,
     workspace: String,
     account: AccountId,
-    /// The account key the ingest was admitted with: a revocation that takes effect while the
-    /// ingest runs does not fail its acknowledged rows (they were admitted before it).
+    /// The account key the ingest was admitted with, for the segments it writes until the end
+    /// of its input or a revocation, whichever comes first (then the rest stays in the log).
     aek: Arc<logvault_crypto::Aek>,
     record: logvault_store::AekRecord,
     written: AtomicUsize,
@@ -378,12 +378,14 @@ impl Engine {
             self.now(),
         )?;
         let mut next_gate = self.now() + GATE_INTERVAL;
+        let mut revoked = false;
         while let Some(batch) = parser.next_batch()? {
             if self.now() >= next_gate {
                 next_gate = self.now() + GATE_INTERVAL;
                 if let Some(reason) = self.revoked_since_admission(workspace, &sink.account).await {
-                    // R-E2 for a long or endless stream: what was acknowledged stays (it was
-                    // admitted); this batch and the rest of the input are dropped and counted.
+                    // R-E2 for a long or endless stream: this batch and the rest of the input
+                    // are dropped and counted. What was acknowledged stays in the log, not
+                    // written under the revoked key now: replay keeps it until the key is back.
                     let mut rest = batch.num_rows() as u64;
                     while let Some(b) = parser.next_batch()? {
                         rest += b.num_rows() as u64;
@@ -391,6 +393,7 @@ impl Engine {
                     counters::add_dropped(&self.wal_dir(workspace), rest, &reason)?;
                     report.dropped = rest;
                     report.reason = Some(reason);
+                    revoked = true;
                     break;
                 }
             }
@@ -414,8 +417,10 @@ impl Engine {
         let parsed = parser.into_report();
         report.rejected = parsed.rejected;
         report.errors = parsed.errors.iter().map(ToString::to_string).collect();
-        batcher.flush_all().await?;
-        wal.checkpoint(batcher.checkpoint()).await?;
+        if !revoked {
+            batcher.flush_all().await?;
+            wal.checkpoint(batcher.checkpoint()).await?;
+        }
         wal.close();
         report.segments = sink.written.load(Ordering::Relaxed);
         Ok(report)
