@@ -347,8 +347,15 @@ impl Engine {
         let sink = match target {
             Target::Write(sink) => sink,
             Target::Drop(reason) => {
-                let rows = count_rows(input, table, options, self)?;
-                counters::add_dropped(&self.wal_dir(workspace), rows, &reason)?;
+                let mut schema = TableSchema::new(table)?;
+                let mut parser = Parser::new(
+                    input,
+                    options.format,
+                    &mut schema,
+                    options.parse.clone(),
+                    self.now(),
+                )?;
+                let rows = self.drop_input(&mut parser, 0, workspace, &reason)?;
                 report.dropped = rows;
                 report.reason = Some(reason);
                 return Ok(report);
@@ -386,12 +393,8 @@ impl Engine {
                     // R-E2 for a long or endless stream: this batch and the rest of the input
                     // are dropped and counted. What was acknowledged stays in the log, not
                     // written under the revoked key now: replay keeps it until the key is back.
-                    let mut rest = batch.num_rows() as u64;
-                    while let Some(b) = parser.next_batch()? {
-                        rest += b.num_rows() as u64;
-                    }
-                    counters::add_dropped(&self.wal_dir(workspace), rest, &reason)?;
-                    report.dropped = rest;
+                    let first = batch.num_rows() as u64;
+                    report.dropped = self.drop_input(&mut parser, first, workspace, &reason)?;
                     report.reason = Some(reason);
                     revoked = true;
                     break;
@@ -424,6 +427,34 @@ impl Engine {
         wal.close();
         report.segments = sink.written.load(Ordering::Relaxed);
         Ok(report)
+    }
+
+    /// Reads the rest of `parser`'s input without storing it and counts its rows, plus `first`
+    /// already read, as dropped for `reason` (R-E2, R-D2): into the workspace's counters as it
+    /// goes (at most once a second, so that an endless stream shows in status) and in the
+    /// returned total.
+    fn drop_input<R: BufRead>(
+        &self,
+        parser: &mut Parser<'_, R>,
+        first: u64,
+        workspace: &str,
+        reason: &str,
+    ) -> Result<u64, EngineError> {
+        let dir = self.wal_dir(workspace);
+        let (mut total, mut pending) = (first, first);
+        let mut next_count = self.now() + GATE_INTERVAL;
+        while let Some(batch) = parser.next_batch()? {
+            let rows = batch.num_rows() as u64;
+            total += rows;
+            pending += rows;
+            if self.now() >= next_count {
+                counters::add_dropped(&dir, pending, reason)?;
+                pending = 0;
+                next_count = self.now() + GATE_INTERVAL;
+            }
+        }
+        counters::add_dropped(&dir, pending, reason)?;
+        Ok(total)
     }
 
     /// Why `account`'s key no longer admits new rows (revoked, or its cluster's key not
@@ -572,26 +603,4 @@ impl Engine {
         let merged = logvault_store::schema::merge(manifest.segments.iter().map(|s| &s.schema));
         Ok(TableSchema::from_arrow(table, &merged)?)
     }
-}
-
-/// Counts the rows of a payload that is being dropped, so that the sender is told how many.
-fn count_rows<R: BufRead>(
-    input: R,
-    table: &str,
-    options: &IngestOptions,
-    engine: &Engine,
-) -> Result<u64, EngineError> {
-    let mut schema = TableSchema::new(table)?;
-    let mut parser = Parser::new(
-        input,
-        options.format,
-        &mut schema,
-        options.parse.clone(),
-        engine.now(),
-    )?;
-    let mut rows = 0u64;
-    while let Some(batch) = parser.next_batch()? {
-        rows += batch.num_rows() as u64;
-    }
-    Ok(rows)
 }

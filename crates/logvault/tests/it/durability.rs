@@ -176,3 +176,81 @@ async fn a_revocation_during_an_ingest_drops_the_rest_of_it_and_counts_it() {
     h.pass_check_interval();
     assert_eq!(h.count(&h.engine, WS, "AppLogs").await.unwrap(), r.accepted);
 }
+
+/// Gives `data` 512 bytes at a time, moving the clock one second per read; at the end of the
+/// data, before the ingest returns, records the dropped count the workspace's counters show.
+struct Ticking<'a> {
+    data: &'a [u8],
+    clock: logvault_core::TestClock,
+    counters: std::path::PathBuf,
+    seen_before_end: std::sync::Arc<std::sync::Mutex<Option<u64>>>,
+}
+
+impl Read for Ticking<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.clock.advance(chrono::Duration::seconds(1));
+        if self.data.is_empty() {
+            let shown = std::fs::read(&self.counters)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .and_then(|v| v["droppedRows"].as_u64());
+            *self.seen_before_end.lock().unwrap() = shown;
+            return Ok(0);
+        }
+        let n = buf.len().min(self.data.len()).min(512);
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+/// Rows dropped from a long or endless stream reach the workspace's counters (and so `status`)
+/// while the stream runs, not only when it ends.
+#[tokio::test]
+async fn dropped_rows_of_a_running_stream_show_before_it_ends() {
+    let h = home().await;
+    h.workspace(WS);
+    h.cluster_with_key(false, None).await;
+    h.engine
+        .control()
+        .link_workspace(WS, crate::common::CLUSTER)
+        .unwrap();
+    h.engine
+        .vault()
+        .set_key_enabled(VAULT, KEY, None, false)
+        .unwrap();
+    h.pass_check_interval();
+
+    let payload = Home::lines("stream", 0, 40).join("\n") + "\n";
+    let mut options = IngestOptions::new(Format::JsonLines);
+    options.parse.batch_rows = 10;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let reader = Ticking {
+        data: payload.as_bytes(),
+        clock: h.clock.clone(),
+        counters: h.dir.path().join("wal").join(WS).join("counters.json"),
+        seen_before_end: seen.clone(),
+    };
+    let r = h
+        .engine
+        .ingest(
+            WS,
+            "AppLogs",
+            BufReader::with_capacity(512, reader),
+            &options,
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
+    assert_eq!((r.accepted, r.dropped), (0, 40), "{r:?}");
+    let shown = seen
+        .lock()
+        .unwrap()
+        .expect("no counters while the stream ran");
+    // Counted while reading (the rows already parsed when the input ended), not only at the end;
+    // and counted once: the status shows 40 in all.
+    assert!(shown > 0, "counters showed {shown} before the end");
+    let status = h.engine.status(Some(WS)).await.unwrap();
+    let ws = status.workspaces.iter().find(|w| w.name == WS).unwrap();
+    assert_eq!(ws.dropped_rows, 40);
+}
