@@ -85,8 +85,9 @@ struct RunArgs {
     /// Warm runs per query and system.
     #[arg(long, default_value_t = 5)]
     warm: usize,
-    /// Row counts of the key rotation benchmark (empty: skip key operations).
-    #[arg(long, value_delimiter = ',', default_value = "1000000,10000000")]
+    /// Row counts of the key rotation benchmark; `--keyops-rows` without a value skips the key
+    /// operations.
+    #[arg(long, value_delimiter = ',', num_args = 0.., default_value = "1000000,10000000")]
     keyops_rows: Vec<u64>,
     /// Rotations per size.
     #[arg(long, default_value_t = 5)]
