@@ -57,8 +57,15 @@ pub async fn run(options: RunOptions) -> anyhow::Result<Report> {
     let config = &options.config;
     let machine = Machine::describe();
     progress.say(&format!(
-        "{} cores, {} GiB, {} build",
-        machine.cores, machine.memory_gib, machine.profile
+        "{} cores, {} GiB, {} build, logvault's hot cache {}",
+        machine.cores,
+        machine.memory_gib,
+        machine.profile,
+        if setup::hot_cache_off() {
+            "off (LOGVAULT_BENCH_NO_HOT_CACHE)"
+        } else {
+            "on (its defaults)"
+        }
     ));
     let data_dir = options.work.join("data");
     let run_dir = options.work.join("run");

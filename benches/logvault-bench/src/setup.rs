@@ -68,6 +68,10 @@ pub async fn open_home(dir: &Path, timings: HomeTimings) -> anyhow::Result<Engin
             ..HomeConfig::default()
         };
         config.timings.async_operation_secs = 0;
+        if hot_cache_off() {
+            config.hot_cache.memory_bytes = 0;
+            config.hot_cache.disk_bytes = 0;
+        }
         if let Some((lo, hi)) = timings.key_check_secs {
             config.timings.key_check_min_secs = lo;
             config.timings.key_check_max_secs = hi;
@@ -78,6 +82,13 @@ pub async fn open_home(dir: &Path, timings: HomeTimings) -> anyhow::Result<Engin
     Engine::open(EngineOptions::new(dir))
         .await
         .with_context(|| format!("opening logvault home {}", dir.display()))
+}
+
+/// Whether logvault's hot cache is turned off for the homes the harness creates
+/// (`LOGVAULT_BENCH_NO_HOT_CACHE` set): over local storage, the configuration of the published
+/// query figures (docs/bench/README.md).
+pub fn hot_cache_off() -> bool {
+    std::env::var_os("LOGVAULT_BENCH_NO_HOT_CACHE").is_some()
 }
 
 /// Creates [`WORKSPACE`] protected as asked. For a customer key: a recoverable vault with an
