@@ -66,10 +66,16 @@ impl Home {
             Ok(bytes) => serde_json::from_slice::<HomeConfig>(&bytes)
                 .map_err(|e| fail(&config_path, format!("malformed: {e}")))?,
             Err(e) if e.kind() == ErrorKind::NotFound => {
-                let config = HomeConfig {
+                let mut config = HomeConfig {
                     version: HOME_VERSION,
                     ..HomeConfig::default()
                 };
+                // A new home keeps its data on this machine's disk (`storageUrl` unset), where
+                // the hot cache only costs: a second local copy and a memory tier that scans
+                // without Parquet's pruning made queries 3-4x slower (docs/cache.md). Both tiers
+                // start off; a home on remote storage turns them on in `config.json`.
+                config.hot_cache.memory_bytes = 0;
+                config.hot_cache.disk_bytes = 0;
                 let text = serde_json::to_vec_pretty(&config)
                     .map_err(|e| fail(&config_path, e.to_string()))?;
                 write_new(&config_path, &text).map_err(|e| fail(&config_path, e.to_string()))?;
@@ -143,6 +149,22 @@ mod tests {
         fs::write(dir.path().join("config.json"), cfg.to_string()).unwrap();
         let home = Home::open_or_init(dir.path()).unwrap();
         assert_eq!(home.config().timings.key_check_max_secs, 30);
+    }
+
+    /// Regression: a new local home had the hot cache on, which made its queries 3-4x slower.
+    #[test]
+    fn a_new_local_home_starts_with_the_hot_cache_off_and_keeps_a_choice() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::open_or_init(dir.path()).unwrap();
+        let cache = &home.config().hot_cache;
+        assert_eq!((cache.memory_bytes, cache.disk_bytes), (0, 0));
+        let mut cfg: serde_json::Value =
+            serde_json::from_slice(&fs::read(dir.path().join("config.json")).unwrap()).unwrap();
+        assert_eq!(cfg["hotCache"]["diskBytes"], 0);
+        cfg["hotCache"]["memoryBytes"] = (64u64 << 20).into();
+        fs::write(dir.path().join("config.json"), cfg.to_string()).unwrap();
+        let home = Home::open_or_init(dir.path()).unwrap();
+        assert_eq!(home.config().hot_cache.memory_bytes, 64 << 20);
     }
 
     #[test]
