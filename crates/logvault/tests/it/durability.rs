@@ -8,6 +8,25 @@ use logvault::ingest::Format;
 
 use crate::common::{Home, KEY, VAULT, WS, home};
 
+/// A workspace linked to a cluster with a customer key.
+async fn linked_home() -> Home {
+    let h = home().await;
+    h.workspace(WS);
+    h.cluster_with_key(false, None).await;
+    h.engine
+        .control()
+        .link_workspace(WS, crate::common::CLUSTER)
+        .unwrap();
+    h
+}
+
+/// JSON lines parsed ten rows a batch, so that an ingest acknowledges in several steps.
+fn ten_row_batches() -> IngestOptions {
+    let mut options = IngestOptions::new(Format::JsonLines);
+    options.parse.batch_rows = 10;
+    options
+}
+
 /// Gives `data`, then fails like a dropped connection: an ingest that stops part-way, after some
 /// batches were acknowledged (in the log) and before they reached a segment.
 struct CutOff<'a> {
@@ -32,17 +51,10 @@ impl Read for CutOff<'_> {
 /// once, when the key is back.
 #[tokio::test]
 async fn rows_acknowledged_before_a_revocation_are_replayed_after_the_restore() {
-    let h = home().await;
-    h.workspace(WS);
-    h.cluster_with_key(false, None).await;
-    h.engine
-        .control()
-        .link_workspace(WS, crate::common::CLUSTER)
-        .unwrap();
+    let h = linked_home().await;
 
     let payload = Home::lines("inflight", 0, 40).join("\n") + "\n";
-    let mut options = IngestOptions::new(Format::JsonLines);
-    options.parse.batch_rows = 10;
+    let options = ten_row_batches();
     let mut acked = 0;
     let err = h
         .engine
@@ -122,17 +134,10 @@ impl<F: FnOnce()> Read for Midway<'_, F> {
 /// restore; the rest is dropped, counted and reported.
 #[tokio::test]
 async fn a_revocation_during_an_ingest_drops_the_rest_of_it_and_counts_it() {
-    let h = home().await;
-    h.workspace(WS);
-    h.cluster_with_key(false, None).await;
-    h.engine
-        .control()
-        .link_workspace(WS, crate::common::CLUSTER)
-        .unwrap();
+    let h = linked_home().await;
 
     let payload = Home::lines("stream", 0, 40).join("\n") + "\n";
-    let mut options = IngestOptions::new(Format::JsonLines);
-    options.parse.batch_rows = 10;
+    let options = ten_row_batches();
     let vault = h.engine.vault().clone();
     let clock = h.clock.clone();
     let reader = Midway {
@@ -208,13 +213,7 @@ impl Read for Ticking<'_> {
 /// while the stream runs, not only when it ends.
 #[tokio::test]
 async fn dropped_rows_of_a_running_stream_show_before_it_ends() {
-    let h = home().await;
-    h.workspace(WS);
-    h.cluster_with_key(false, None).await;
-    h.engine
-        .control()
-        .link_workspace(WS, crate::common::CLUSTER)
-        .unwrap();
+    let h = linked_home().await;
     h.engine
         .vault()
         .set_key_enabled(VAULT, KEY, None, false)
@@ -222,8 +221,7 @@ async fn dropped_rows_of_a_running_stream_show_before_it_ends() {
     h.pass_check_interval();
 
     let payload = Home::lines("stream", 0, 40).join("\n") + "\n";
-    let mut options = IngestOptions::new(Format::JsonLines);
-    options.parse.batch_rows = 10;
+    let options = ten_row_batches();
     let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
     let reader = Ticking {
         data: payload.as_bytes(),
