@@ -74,6 +74,14 @@ pub(crate) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     lines.join("\n")
 }
 
+/// The value at JSON `pointer` in `v` for a table cell: strings as they are, other values as
+/// JSON, nothing when absent.
+pub(crate) fn at(v: &serde_json::Value, pointer: &str) -> String {
+    v.pointer(pointer)
+        .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_owned))
+        .unwrap_or_default()
+}
+
 /// Renders one object as `name  value` lines.
 pub(crate) fn fields(pairs: &[(&str, String)]) -> String {
     let width = pairs.iter().map(|(k, _)| k.len()).max().unwrap_or(0);

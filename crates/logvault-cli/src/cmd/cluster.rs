@@ -11,7 +11,7 @@ use logvault::control::{
 };
 
 use crate::args::{GlobalArgs, Placement};
-use crate::output::{fields, print, table};
+use crate::output::{at, fields, print, table};
 
 /// Arguments of `logvault cluster`.
 #[derive(Debug, Args)]
@@ -172,11 +172,7 @@ async fn view(engine: &Engine, cluster: &Cluster) -> anyhow::Result<serde_json::
 }
 
 fn show_table(v: &serde_json::Value) -> String {
-    let s = |p: &str| {
-        v.pointer(p)
-            .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_owned))
-            .unwrap_or_default()
-    };
+    let s = |p: &str| at(v, p);
     fields(&[
         ("name", s("/name")),
         ("id", s("/id")),
@@ -307,12 +303,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: ClusterArgs) -> anyhow::Resul
                 let rows: Vec<Vec<String>> = views
                     .iter()
                     .map(|v| {
-                        let s = |p: &str| {
-                            v.pointer(p)
-                                .and_then(|x| x.as_str())
-                                .unwrap_or_default()
-                                .to_owned()
-                        };
+                        let s = |p: &str| at(v, p);
                         vec![
                             s("/name"),
                             s("/resourceGroup"),

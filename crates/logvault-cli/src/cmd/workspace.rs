@@ -5,7 +5,7 @@ use logvault::Engine;
 use logvault::control::{Workspace, WorkspaceSpec, workspace_json};
 
 use crate::args::{GlobalArgs, Placement};
-use crate::output::{fields, print, table};
+use crate::output::{at, fields, print, table};
 
 /// Arguments of `logvault workspace`.
 #[derive(Debug, Args)]
@@ -93,12 +93,7 @@ fn view(engine: &Engine, ws: &Workspace) -> serde_json::Value {
 }
 
 fn show_table(v: &serde_json::Value) -> String {
-    let s = |p: &str| {
-        v.pointer(p)
-            .and_then(|x| x.as_str())
-            .unwrap_or_default()
-            .to_owned()
-    };
+    let s = |p: &str| at(v, p);
     fields(&[
         ("name", s("/name")),
         ("id", s("/id")),
@@ -137,12 +132,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: WorkspaceArgs) -> anyhow::Res
                 let rows: Vec<Vec<String>> = all
                     .iter()
                     .map(|v| {
-                        let s = |p: &str| {
-                            v.pointer(p)
-                                .and_then(|x| x.as_str())
-                                .unwrap_or_default()
-                                .to_owned()
-                        };
+                        let s = |p: &str| at(v, p);
                         vec![s("/name"), s("/location"), s("/features/clusterResourceId")]
                     })
                     .collect();
