@@ -27,16 +27,18 @@ fn ten_row_batches() -> IngestOptions {
     options
 }
 
-/// Gives `data`, then fails like a dropped connection: an ingest that stops part-way, after some
-/// batches were acknowledged (in the log) and before they reached a segment.
-struct CutOff<'a> {
+/// Gives `data` at most 512 bytes a read. Before each read, `hook` sees how many bytes are left
+/// and may answer the read itself (fail like a dropped connection, revoke the key half-way,
+/// move the clock...).
+struct Scripted<'a, F: FnMut(usize) -> Option<std::io::Result<usize>>> {
     data: &'a [u8],
+    hook: F,
 }
 
-impl Read for CutOff<'_> {
+impl<F: FnMut(usize) -> Option<std::io::Result<usize>>> Read for Scripted<'_, F> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.data.is_empty() {
-            return Err(std::io::Error::other("connection reset by the sender"));
+        if let Some(answer) = (self.hook)(self.data.len()) {
+            return answer;
         }
         let n = buf.len().min(self.data.len()).min(512);
         buf[..n].copy_from_slice(&self.data[..n]);
@@ -63,8 +65,14 @@ async fn rows_acknowledged_before_a_revocation_are_replayed_after_the_restore() 
             "AppLogs",
             BufReader::with_capacity(
                 512,
-                CutOff {
+                // An ingest that stops part-way, after some batches were acknowledged (in the
+                // log) and before they reached a segment.
+                Scripted {
                     data: payload.as_bytes(),
+                    hook: |left| {
+                        (left == 0)
+                            .then(|| Err(std::io::Error::other("connection reset by the sender")))
+                    },
                 },
             ),
             &options,
@@ -108,27 +116,6 @@ async fn rows_acknowledged_before_a_revocation_are_replayed_after_the_restore() 
     assert_eq!(h.count(&h.engine, WS, "AppLogs").await.unwrap(), acked + 5);
 }
 
-/// Gives `data`; once half of it has been read, runs `midway` (which revokes the key).
-struct Midway<'a, F: FnOnce()> {
-    data: &'a [u8],
-    half: usize,
-    midway: Option<F>,
-}
-
-impl<F: FnOnce()> Read for Midway<'_, F> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.data.len() <= self.half
-            && let Some(f) = self.midway.take()
-        {
-            f();
-        }
-        let n = buf.len().min(self.data.len()).min(512);
-        buf[..n].copy_from_slice(&self.data[..n]);
-        self.data = &self.data[n..];
-        Ok(n)
-    }
-}
-
 /// A revocation stops a running ingest too (a long file, an endless pipe): the rows acknowledged
 /// before it stay in the log, are not written under the revoked key, and are readable after the
 /// restore; the rest is dropped, counted and reported.
@@ -140,15 +127,24 @@ async fn a_revocation_during_an_ingest_drops_the_rest_of_it_and_counts_it() {
     let options = ten_row_batches();
     let vault = h.engine.vault().clone();
     let clock = h.clock.clone();
-    let reader = Midway {
+    // Once half of the input has been read, the key is revoked and the next check is due.
+    let half = payload.len() / 2;
+    let mut revoke = Some(move || {
+        vault.set_key_enabled(VAULT, KEY, None, false).unwrap();
+        clock.advance(chrono::Duration::seconds(
+            crate::common::timings().key_check_max_secs + 1,
+        ));
+    });
+    let reader = Scripted {
         data: payload.as_bytes(),
-        half: payload.len() / 2,
-        midway: Some(move || {
-            vault.set_key_enabled(VAULT, KEY, None, false).unwrap();
-            clock.advance(chrono::Duration::seconds(
-                crate::common::timings().key_check_max_secs + 1,
-            ));
-        }),
+        hook: |left| {
+            if left <= half
+                && let Some(revoke) = revoke.take()
+            {
+                revoke();
+            }
+            None
+        },
     };
     let r = h
         .engine
@@ -182,33 +178,6 @@ async fn a_revocation_during_an_ingest_drops_the_rest_of_it_and_counts_it() {
     assert_eq!(h.count(&h.engine, WS, "AppLogs").await.unwrap(), r.accepted);
 }
 
-/// Gives `data` 512 bytes at a time, moving the clock one second per read; at the end of the
-/// data, before the ingest returns, records the dropped count the workspace's counters show.
-struct Ticking<'a> {
-    data: &'a [u8],
-    clock: logvault_core::TestClock,
-    counters: std::path::PathBuf,
-    seen_before_end: std::sync::Arc<std::sync::Mutex<Option<u64>>>,
-}
-
-impl Read for Ticking<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.clock.advance(chrono::Duration::seconds(1));
-        if self.data.is_empty() {
-            let shown = std::fs::read(&self.counters)
-                .ok()
-                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-                .and_then(|v| v["droppedRows"].as_u64());
-            *self.seen_before_end.lock().unwrap() = shown;
-            return Ok(0);
-        }
-        let n = buf.len().min(self.data.len()).min(512);
-        buf[..n].copy_from_slice(&self.data[..n]);
-        self.data = &self.data[n..];
-        Ok(n)
-    }
-}
-
 /// Rows dropped from a long or endless stream reach the workspace's counters (and so `status`)
 /// while the stream runs, not only when it ends.
 #[tokio::test]
@@ -223,11 +192,23 @@ async fn dropped_rows_of_a_running_stream_show_before_it_ends() {
     let payload = Home::lines("stream", 0, 40).join("\n") + "\n";
     let options = ten_row_batches();
     let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
-    let reader = Ticking {
+    // The clock moves a second per read; at the end of the input, before the ingest returns, the
+    // dropped count the workspace's counters show is recorded.
+    let clock = h.clock.clone();
+    let counters = h.dir.path().join("wal").join(WS).join("counters.json");
+    let seen_before_end = seen.clone();
+    let reader = Scripted {
         data: payload.as_bytes(),
-        clock: h.clock.clone(),
-        counters: h.dir.path().join("wal").join(WS).join("counters.json"),
-        seen_before_end: seen.clone(),
+        hook: move |left| {
+            clock.advance(chrono::Duration::seconds(1));
+            (left == 0).then(|| {
+                *seen_before_end.lock().unwrap() = std::fs::read(&counters)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                    .and_then(|v| v["droppedRows"].as_u64());
+                Ok(0)
+            })
+        },
     };
     let r = h
         .engine
