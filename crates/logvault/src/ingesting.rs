@@ -98,6 +98,21 @@ pub struct IngestProgress {
 /// was admitted, so that a long or endless stream stops at a revocation too (R-G1, R-E2).
 const GATE_INTERVAL: chrono::Duration = chrono::Duration::seconds(1);
 
+/// Why new rows of `workspace` are dropped, if `e` (from admitting its cluster's account) says
+/// the cluster's key is revoked or not provisioned (R-E2, R-D2); `None` for other errors.
+fn drop_reason(workspace: &str, cluster: &str, e: &EngineError) -> Option<String> {
+    match e {
+        EngineError::Key(
+            e @ (KeyStateError::Revoked { .. } | KeyStateError::NotProvisioned { .. }),
+        ) => Some(format!("workspace {workspace}: {e}")),
+        // Revoked between the admission and taking the key: the next check says so.
+        EngineError::Store(e) if e.is_revocation() => Some(format!(
+            "workspace {workspace}: the key of cluster {cluster} was revoked: {e}"
+        )),
+        _ => None,
+    }
+}
+
 /// Where new rows of a workspace go.
 enum Target {
     /// Write through this sink, which holds the account key the write was admitted with.
@@ -287,14 +302,10 @@ impl Engine {
         };
         match admitted {
             Ok(sink) => Ok(Target::Write(sink)),
-            Err(EngineError::Key(
-                e @ (KeyStateError::Revoked { .. } | KeyStateError::NotProvisioned { .. }),
-            )) => Ok(Target::Drop(format!("workspace {workspace}: {e}"))),
-            // Revoked between the admission and taking the key: the next check says so.
-            Err(EngineError::Store(e)) if e.is_revocation() => Ok(Target::Drop(format!(
-                "workspace {workspace}: the key of cluster {cluster} was revoked: {e}"
-            ))),
-            Err(e) => Err(e),
+            Err(e) => match drop_reason(workspace, &cluster, &e) {
+                Some(reason) => Ok(Target::Drop(reason)),
+                None => Err(e),
+            },
         }
     }
 
@@ -465,17 +476,13 @@ impl Engine {
         workspace: &str,
         account: &AccountId,
     ) -> Option<String> {
-        account.cluster_name()?;
-        match self.admit_account(account).await {
-            Err(EngineError::Key(
-                e @ (KeyStateError::Revoked { .. } | KeyStateError::NotProvisioned { .. }),
-            )) => Some(format!("workspace {workspace}: {e}")),
-            Err(e) => {
-                tracing::debug!(workspace, account = %account, error = %e, "key check during ingest failed; going on with the admitted key");
-                None
-            }
-            Ok(()) => None,
+        let cluster = account.cluster_name()?;
+        let e = self.admit_account(account).await.err()?;
+        let reason = drop_reason(workspace, cluster, &e);
+        if reason.is_none() {
+            tracing::debug!(workspace, account = %account, error = %e, "key check during ingest failed; going on with the admitted key");
         }
+        reason
     }
 
     fn open_wal(&self, workspace: &str) -> Result<(Wal, logvault_ingest::Recovery), EngineError> {
