@@ -12,7 +12,9 @@ use datafusion::execution::parquet_encryption::EncryptionFactory;
 use datafusion::prelude::SessionContext;
 use logvault_store::{AccountId, STORAGE_URL, SegmentEncryptionFactory, SegmentLocation, Store};
 use object_store::ObjectStore;
-use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
 use parquet::encryption::decrypt::FileDecryptionProperties;
 use serde::Serialize;
 use tokio::task::JoinSet;
@@ -23,6 +25,7 @@ use crate::disk::DiskTier;
 use crate::file::CacheKeys;
 use crate::memory::{HotSegment, MemoryTier};
 use crate::metrics::{Event, HotCacheStatus, Metrics, WorkspaceCacheStatus};
+use crate::promoter::Promoter;
 use crate::warm::{self, WarmHandle, WarmProgress, WarmSlot};
 use crate::{CacheError, HotCacheConfig};
 
@@ -91,6 +94,7 @@ pub(crate) struct Inner {
     factory: Arc<SegmentEncryptionFactory>,
     hot_windows: Mutex<HashMap<String, i64>>,
     promoting: Mutex<HashSet<SegmentLocation>>,
+    promoter: Promoter,
     tasks: Mutex<JoinSet<()>>,
     warms: Mutex<HashMap<String, WarmSlot>>,
     startup: StartupScan,
@@ -166,6 +170,7 @@ impl HotCache {
             metrics,
             hot_windows: Mutex::default(),
             promoting: Mutex::default(),
+            promoter: Promoter::default(),
             tasks: Mutex::default(),
             warms: Mutex::default(),
             startup: StartupScan {
@@ -556,15 +561,19 @@ impl Inner {
             .ok_or_else(|| fail("no decryption properties".into()))?;
         let zeroized = Arc::clone(&self.metrics.zeroized_bytes);
         let loc2 = loc.clone();
-        tokio::task::spawn_blocking(move || {
-            decode_parquet(&loc2, bytes, props).and_then(|(schema, batches)| {
-                HotSegment::encode(&loc2, schema, &batches, max_time, zeroized)
+        self.promoter
+            .run(move || {
+                decode_parquet(&loc2, bytes, props).and_then(|(schema, batches)| {
+                    HotSegment::encode(&loc2, schema, &batches, max_time, zeroized)
+                })
             })
-        })
-        .await
-        .map_err(|e| fail(e.to_string()))?
+            .await
+            .map_err(fail)?
     }
 }
+
+/// Rows per batch of a hot segment: DataFusion's default batch size.
+const HOT_BATCH_ROWS: usize = 8192;
 
 /// Decrypts and decodes a whole segment. The batches are plaintext Arrow buffers that are freed
 /// (not zeroized) once encoded into the memory tier's zeroizing buffer.
@@ -578,8 +587,16 @@ fn decode_parquet(
         reason: e.to_string(),
     };
     let options = ArrowReaderOptions::new().with_file_decryption_properties(props);
-    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(bytes, options)
-        .map_err(|e| fail(&e))?;
+    let metadata = ArrowReaderMetadata::load(&bytes, options.clone()).map_err(|e| fail(&e))?;
+    // Strings as views, the type queries see (`logvault_store::schema::view_types`): decoded
+    // once here instead of cast in every scan.
+    let schema = logvault_store::schema::view_types(metadata.schema());
+    let metadata =
+        ArrowReaderMetadata::try_new(Arc::clone(metadata.metadata()), options.with_schema(schema))
+            .map_err(|e| fail(&e))?;
+    // Batches of the query engine's size: a scan hands them on as they are.
+    let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(bytes, metadata)
+        .with_batch_size(HOT_BATCH_ROWS);
     let schema = Arc::clone(builder.schema());
     let reader = builder.build().map_err(|e| fail(&e))?;
     let batches = reader

@@ -29,6 +29,7 @@ mod file;
 mod hot;
 mod memory;
 mod metrics;
+mod promoter;
 mod warm;
 
 pub use cached_store::CachedStore;

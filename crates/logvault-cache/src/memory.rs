@@ -2,10 +2,13 @@
 //! zeroized when the last reference to it goes (eviction, purge, or the end of the last query
 //! that read it), in a moka cache weighted by bytes (TinyLFU admission, LRU eviction).
 //!
-//! A query decodes the columns it needs from the buffer per scan. Decoding is zero-copy: the
-//! arrays a query sees point into the zeroizing buffer (arrow's IPC reader copies a buffer only
-//! when it is misaligned, and the writer aligns every buffer to 64 bytes), so the plaintext a
-//! cached segment holds lives in exactly one place that is wiped when it is let go.
+//! The buffer is decoded once, when the segment is promoted, and zero-copy: the arrays every
+//! query shares point into the zeroizing buffer (the writer aligns every buffer to 64 bytes and
+//! the decoder refuses a misaligned one instead of copying it), so the plaintext a cached
+//! segment holds lives in exactly one place that is wiped when it is let go. A scan takes the
+//! columns it needs and skips batches outside its `TimeGenerated` bounds: no decoding, no
+//! validation and no copy per query. String columns are held as views, the type queries see
+//! (`logvault_store::schema::view_types`), compacted before encoding.
 
 use std::fmt;
 use std::io::Write;
@@ -19,7 +22,7 @@ use arrow::ipc::reader::{FileDecoder, read_footer_length};
 use arrow::ipc::writer::FileWriter;
 use arrow::ipc::{Block, MetadataVersion, root_as_footer};
 use chrono::{DateTime, Utc};
-use logvault_store::SegmentLocation;
+use logvault_store::{SegmentLocation, TIME_COLUMN};
 use moka::notification::RemovalCause;
 use zeroize::Zeroize;
 
@@ -93,17 +96,22 @@ impl Drop for ZeroizingWriter {
     }
 }
 
-/// One hot segment: its rows as an Arrow IPC file in a zeroizing buffer.
+/// One hot segment: its rows as an Arrow IPC file in a zeroizing buffer, decoded once (zero-copy)
+/// into the batches every query shares.
 pub struct HotSegment {
     loc: SegmentLocation,
     schema: SchemaRef,
-    data: Buffer,
-    version: MetadataVersion,
-    dictionaries: Vec<Block>,
-    batches: Vec<(Block, usize)>,
+    batches: Vec<HotBatch>,
+    bytes: usize,
     rows: usize,
     max_time: Option<DateTime<Utc>>,
     last_read: AtomicI64,
+}
+
+/// A batch, and the range of its `TimeGenerated` (microseconds) when it has one.
+struct HotBatch {
+    batch: RecordBatch,
+    time: Option<(i64, i64)>,
 }
 
 impl fmt::Debug for HotSegment {
@@ -111,7 +119,7 @@ impl fmt::Debug for HotSegment {
         f.debug_struct("HotSegment")
             .field("segment", &self.loc.to_string())
             .field("rows", &self.rows)
-            .field("bytes", &self.data.len())
+            .field("bytes", &self.bytes)
             .finish_non_exhaustive()
     }
 }
@@ -124,7 +132,8 @@ fn decode_error(loc: &SegmentLocation, e: impl fmt::Display) -> CacheError {
 }
 
 impl HotSegment {
-    /// Encodes `batches` (the segment's rows, in `schema`) into a zeroizing buffer.
+    /// Encodes `batches` (the segment's rows, in `schema`) into a zeroizing buffer, and decodes
+    /// them back from it: the arrays queries see point into that buffer and nowhere else.
     pub(crate) fn encode(
         loc: &SegmentLocation,
         schema: SchemaRef,
@@ -135,10 +144,9 @@ impl HotSegment {
         let estimate: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
         let mut writer = FileWriter::try_new(ZeroizingWriter::with_capacity(estimate), &schema)
             .map_err(|e| decode_error(loc, e))?;
-        let mut counts = Vec::with_capacity(batches.len());
         for b in batches {
-            writer.write(b).map_err(|e| decode_error(loc, e))?;
-            counts.push(b.num_rows());
+            let b = compact_views(b).map_err(|e| decode_error(loc, e))?;
+            writer.write(&b).map_err(|e| decode_error(loc, e))?;
         }
         writer.finish().map_err(|e| decode_error(loc, e))?;
         let written = writer.into_inner().map_err(|e| decode_error(loc, e))?;
@@ -147,21 +155,27 @@ impl HotSegment {
             zeroized,
         };
         let data = Buffer::from(bytes::Bytes::from_owner(owner));
-        let (version, dictionaries, blocks) = footer(&data).map_err(|e| decode_error(loc, e))?;
-        if blocks.len() != counts.len() {
+        let decoded = decode_all(&data, &schema).map_err(|e| decode_error(loc, e))?;
+        if decoded.len() != batches.len() {
             return Err(decode_error(
                 loc,
                 "ipc footer lists another number of batches",
             ));
         }
+        let time_index = schema.index_of(TIME_COLUMN).ok();
+        let batches: Vec<HotBatch> = decoded
+            .into_iter()
+            .map(|batch| HotBatch {
+                time: time_index.and_then(|i| time_range(batch.column(i))),
+                batch,
+            })
+            .collect();
         Ok(Self {
             loc: loc.clone(),
             schema,
-            data,
-            version,
-            dictionaries,
-            batches: blocks.into_iter().zip(counts).collect(),
-            rows: batches.iter().map(RecordBatch::num_rows).sum(),
+            rows: batches.iter().map(|b| b.batch.num_rows()).sum(),
+            batches,
+            bytes: data.len(),
             max_time,
             last_read: AtomicI64::new(0),
         })
@@ -172,7 +186,7 @@ impl HotSegment {
         &self.loc
     }
 
-    /// The segment's own schema.
+    /// The segment's own schema (its string columns as views).
     pub fn schema(&self) -> &SchemaRef {
         &self.schema
     }
@@ -184,7 +198,7 @@ impl HotSegment {
 
     /// Bytes of the buffer (what the tier's bound counts).
     pub fn bytes(&self) -> usize {
-        self.data.len()
+        self.bytes
     }
 
     /// The newest row's time, when known.
@@ -201,46 +215,34 @@ impl HotSegment {
         DateTime::from_timestamp_micros(self.last_read.load(Ordering::Relaxed)).unwrap_or_default()
     }
 
-    /// The segment's rows as `target` (a table's schema, projected): only the columns `target`
-    /// names are decoded; a column the segment lacks is null, a column of another type is cast
-    /// (the table's type is the one both widen to).
+    /// The segment's rows as `target` (a table's schema, projected), from the batches whose
+    /// `TimeGenerated` range (microseconds, inclusive) `overlaps` accepts (a batch without one
+    /// is always read). Nothing is decoded: the arrays are shared. A column the segment lacks
+    /// is null, a column of another type is cast (the table's type is the one both widen to).
     ///
     /// # Errors
-    /// [`CacheError::Decode`] if a column cannot be decoded or cast.
-    pub fn read_as(&self, target: &SchemaRef) -> Result<Vec<RecordBatch>, CacheError> {
+    /// [`CacheError::Decode`] if a column cannot be cast.
+    pub fn read_as(
+        &self,
+        target: &SchemaRef,
+        overlaps: impl Fn(i64, i64) -> bool,
+    ) -> Result<Vec<RecordBatch>, CacheError> {
         let wanted: Vec<Option<usize>> = target
             .fields()
             .iter()
             .map(|f| self.schema.index_of(f.name()).ok())
             .collect();
-        let mut projection: Vec<usize> = wanted.iter().flatten().copied().collect();
-        projection.sort_unstable();
-        projection.dedup();
-        let mut out = Vec::with_capacity(self.batches.len());
-        let mut decoder = (!projection.is_empty()).then(|| {
-            FileDecoder::new(Arc::clone(&self.schema), self.version)
-                .with_projection(projection.clone())
-        });
-        if let Some(d) = decoder.as_mut() {
-            for block in &self.dictionaries {
-                let data = self.block(block)?;
-                d.read_dictionary(block, &data)
-                    .map_err(|e| decode_error(&self.loc, e))?;
+        let mut out = Vec::new();
+        for hot in &self.batches {
+            if hot.time.is_some_and(|(lo, hi)| !overlaps(lo, hi)) {
+                continue;
             }
-        }
-        for (block, rows) in &self.batches {
-            let decoded = match decoder.as_ref() {
-                Some(d) => d
-                    .read_record_batch(block, &self.block(block)?)
-                    .map_err(|e| decode_error(&self.loc, e))?,
-                None => None,
-            };
+            let rows = hot.batch.num_rows();
             let mut columns: Vec<ArrayRef> = Vec::with_capacity(target.fields().len());
             for (field, index) in target.fields().iter().zip(&wanted) {
-                let column = match (index, decoded.as_ref()) {
-                    (Some(i), Some(batch)) => {
-                        let at = projection.binary_search(i).unwrap_or_default();
-                        let column = Arc::clone(batch.column(at));
+                let column = match index {
+                    Some(i) => {
+                        let column = Arc::clone(hot.batch.column(*i));
                         if column.data_type() == field.data_type() {
                             column
                         } else {
@@ -248,32 +250,84 @@ impl HotSegment {
                                 .map_err(|e| decode_error(&self.loc, e))?
                         }
                     }
-                    _ => new_null_array(field.data_type(), *rows),
+                    None => new_null_array(field.data_type(), rows),
                 };
                 columns.push(column);
             }
             let batch = RecordBatch::try_new_with_options(
                 Arc::clone(target),
                 columns,
-                &RecordBatchOptions::new().with_row_count(Some(*rows)),
+                &RecordBatchOptions::new().with_row_count(Some(rows)),
             )
             .map_err(|e| decode_error(&self.loc, e))?;
             out.push(batch);
         }
         Ok(out)
     }
+}
 
-    fn block(&self, block: &Block) -> Result<Buffer, CacheError> {
-        let offset = usize::try_from(block.offset()).map_err(|e| decode_error(&self.loc, e))?;
-        let meta =
-            usize::try_from(block.metaDataLength()).map_err(|e| decode_error(&self.loc, e))?;
-        let body = usize::try_from(block.bodyLength()).map_err(|e| decode_error(&self.loc, e))?;
-        let len = meta + body;
-        if offset.saturating_add(len) > self.data.len() {
-            return Err(decode_error(&self.loc, "ipc block outside the buffer"));
+/// The smallest and largest value of a timestamp column, in its unit.
+fn time_range(column: &ArrayRef) -> Option<(i64, i64)> {
+    use arrow::array::AsArray;
+    use arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
+    match column.data_type() {
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            let values = column.as_primitive::<TimestampMicrosecondType>();
+            Some((arrow::compute::min(values)?, arrow::compute::max(values)?))
         }
-        Ok(self.data.slice_with_length(offset, len))
+        _ => None,
     }
+}
+
+/// Every batch of the IPC file in `data`, decoded without copying: a buffer that is not
+/// aligned is an error rather than a silent copy outside the zeroizing buffer.
+fn decode_all(data: &Buffer, schema: &SchemaRef) -> Result<Vec<RecordBatch>, String> {
+    let (version, dictionaries, blocks) = footer(data)?;
+    let mut decoder = FileDecoder::new(Arc::clone(schema), version).with_require_alignment(true);
+    for block in &dictionaries {
+        decoder
+            .read_dictionary(block, &block_of(data, block)?)
+            .map_err(|e| e.to_string())?;
+    }
+    let mut out = Vec::with_capacity(blocks.len());
+    for block in &blocks {
+        if let Some(batch) = decoder
+            .read_record_batch(block, &block_of(data, block)?)
+            .map_err(|e| e.to_string())?
+        {
+            out.push(batch);
+        }
+    }
+    Ok(out)
+}
+
+fn block_of(data: &Buffer, block: &Block) -> Result<Buffer, String> {
+    let offset = usize::try_from(block.offset()).map_err(|e| e.to_string())?;
+    let meta = usize::try_from(block.metaDataLength()).map_err(|e| e.to_string())?;
+    let body = usize::try_from(block.bodyLength()).map_err(|e| e.to_string())?;
+    let len = meta + body;
+    if offset.saturating_add(len) > data.len() {
+        return Err("ipc block outside the buffer".into());
+    }
+    Ok(data.slice_with_length(offset, len))
+}
+
+/// `batch` with its string views copied into buffers of just the strings they view: views
+/// decoded from Parquet point into whole decompressed pages, which the IPC writer would copy
+/// in full.
+fn compact_views(batch: &RecordBatch) -> Result<RecordBatch, arrow::error::ArrowError> {
+    use arrow::array::AsArray;
+    use arrow::datatypes::DataType;
+    let columns = batch
+        .columns()
+        .iter()
+        .map(|c| match c.data_type() {
+            DataType::Utf8View => Arc::new(c.as_string_view().gc()) as ArrayRef,
+            DataType::BinaryView => Arc::new(c.as_binary_view().gc()) as ArrayRef,
+            _ => Arc::clone(c),
+        })
+        .collect();
+    RecordBatch::try_new(batch.schema(), columns)
 }
 
 type Blocks = (MetadataVersion, Vec<Block>, Vec<Block>);
@@ -417,7 +471,7 @@ mod tests {
             Field::new("a", DataType::Float64, true),
             Field::new("new", DataType::Boolean, true),
         ]));
-        let out = seg.read_as(&target).unwrap();
+        let out = seg.read_as(&target, |_, _| true).unwrap();
         assert_eq!(out.len(), 2);
         assert_eq!(out[1].num_rows(), 5);
         assert_eq!(out[0].column(2).null_count(), 10);
@@ -430,7 +484,7 @@ mod tests {
         // No columns at all (count(*)): row counts only.
         let empty = Arc::new(Schema::empty());
         let counts: usize = seg
-            .read_as(&empty)
+            .read_as(&empty, |_, _| true)
             .unwrap()
             .iter()
             .map(RecordBatch::num_rows)

@@ -63,7 +63,9 @@ pub struct SegmentTable {
 impl SegmentTable {
     /// A table over the segments of `manifest`, with their merged schema.
     pub fn new(manifest: Manifest, store: &Store, stats: Arc<ScanStats>) -> Self {
-        let schema = logvault_store::schema::merge(manifest.segments.iter().map(|s| &s.schema));
+        let schema = logvault_store::schema::view_types(&logvault_store::schema::merge(
+            manifest.segments.iter().map(|s| &s.schema),
+        ));
         Self {
             schema,
             manifest,
@@ -159,7 +161,13 @@ impl TableProvider for SegmentTable {
         }
         if !hot.is_empty() {
             let partitions = state.config().target_partitions().max(1);
-            plans.push(memory_scan(hot.into_iter(), &projected, limit, partitions)?);
+            plans.push(memory_scan(
+                hot.into_iter(),
+                &projected,
+                &bounds,
+                limit,
+                partitions,
+            )?);
         }
         match plans.len() {
             0 => Ok(Arc::new(EmptyExec::new(projected))),
@@ -208,12 +216,13 @@ impl SegmentTable {
     }
 }
 
-/// A memory source over hot segments: only the `projected` columns are decoded (zero-copy from
-/// the cache's buffers), spread over `partitions`. With a `limit`, decoding stops once enough
-/// rows are there.
+/// A memory source over hot segments: their `projected` columns (shared with the cache, not
+/// copied), without the batches outside the query's time `bounds`, spread over `partitions`.
+/// With a `limit`, it stops taking segments once enough rows are there.
 fn memory_scan(
     segments: impl Iterator<Item = Arc<HotSegment>>,
     projected: &SchemaRef,
+    bounds: &TimeBounds,
     limit: Option<usize>,
     partitions: usize,
 ) -> Result<Arc<dyn ExecutionPlan>> {
@@ -224,7 +233,7 @@ fn memory_scan(
             break;
         }
         let decoded = seg
-            .read_as(projected)
+            .read_as(projected, |lo, hi| bounds.overlaps(lo, hi))
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
         rows += decoded.iter().map(RecordBatch::num_rows).sum::<usize>();
         batches.extend(decoded);

@@ -57,6 +57,23 @@ pub fn merge<'a>(schemas: impl IntoIterator<Item = &'a SchemaRef>) -> SchemaRef 
     ))
 }
 
+/// `schema` as queries see it: string columns as string views (`Utf8View`), DataFusion's own
+/// choice for Parquet. The Parquet reader builds views straight from the pages, and grouping
+/// and comparing short strings is faster on views; segments keep `Utf8` on disk.
+pub fn view_types(schema: &SchemaRef) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8 | DataType::LargeUtf8 => {
+                f.as_ref().clone().with_data_type(DataType::Utf8View)
+            }
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,5 +105,19 @@ mod tests {
         assert_eq!(m.field(1).data_type(), &DataType::Float64);
         assert_eq!(m.field(2).data_type(), &DataType::Utf8);
         assert!(m.fields().iter().all(|f| f.is_nullable()));
+    }
+
+    #[test]
+    fn view_types_turn_only_strings_into_views() {
+        let a = Arc::new(Schema::new(vec![
+            Field::new("Message", DataType::Utf8, true),
+            Field::new("Big", DataType::LargeUtf8, true),
+            Field::new("Count", DataType::Int64, true),
+        ]));
+        let v = view_types(&a);
+        assert_eq!(v.field(0).data_type(), &DataType::Utf8View);
+        assert_eq!(v.field(1).data_type(), &DataType::Utf8View);
+        assert_eq!(v.field(2).data_type(), &DataType::Int64);
+        assert_eq!(v.field(0).name(), "Message");
     }
 }

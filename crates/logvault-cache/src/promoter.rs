@@ -1,0 +1,113 @@
+//! The promoter: the one thread that decodes segments into the memory tier.
+//!
+//! Promotion decrypts and decodes a whole segment, as much CPU as a full scan of it. Run on the
+//! query engine's threads, it made the queries that caused it slower (a benchmark found warm
+//! queries 3-4x slower while promotions ran). So every promotion runs here: one job at a time,
+//! on a thread of its own that on Linux runs at the lowest priority (nice 19), so the scheduler
+//! gives it the cores queries leave idle. The thread starts at the first promotion and ends
+//! with the cache.
+
+use std::sync::Mutex;
+use std::sync::mpsc::{Sender, channel};
+
+use tokio::sync::oneshot;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Runs jobs on the low-priority promotion thread.
+#[derive(Debug, Default)]
+pub(crate) struct Promoter {
+    jobs: Mutex<Option<Sender<Job>>>,
+}
+
+impl Promoter {
+    /// Runs `job` on the promotion thread (started if needed) and waits for its result without
+    /// blocking the async runtime.
+    ///
+    /// # Errors
+    /// If the thread cannot be started, or stopped before the job ran.
+    pub(crate) async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, String> {
+        let (done, result) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            // The waiting query may be gone: nothing to tell then.
+            let _ = done.send(job());
+        });
+        self.sender()?
+            .send(job)
+            .map_err(|_| "the promotion thread has stopped".to_owned())?;
+        result
+            .await
+            .map_err(|_| "the promotion thread dropped the job".to_owned())
+    }
+
+    fn sender(&self) -> Result<Sender<Job>, String> {
+        let mut jobs = self
+            .jobs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(tx) = jobs.as_ref() {
+            return Ok(tx.clone());
+        }
+        let (tx, rx) = channel::<Job>();
+        std::thread::Builder::new()
+            .name("logvault-promote".into())
+            .spawn(move || {
+                lower_priority();
+                for job in rx {
+                    job();
+                }
+            })
+            .map_err(|e| format!("cannot start the promotion thread: {e}"))?;
+        *jobs = Some(tx.clone());
+        Ok(tx)
+    }
+}
+
+/// The lowest scheduling priority for the calling thread (Linux: `setpriority` on its thread id
+/// applies to that thread only). Elsewhere, or if refused, it keeps the normal priority.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19) {
+        tracing::debug!(error = %e, "promotion thread keeps the normal priority");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn jobs_run_in_order_on_one_named_thread() {
+        let promoter = Promoter::default();
+        let first = promoter
+            .run(|| std::thread::current().name().map(str::to_owned))
+            .await
+            .unwrap();
+        assert_eq!(first.as_deref(), Some("logvault-promote"));
+        let ids: Vec<_> =
+            futures::future::join_all((0..4).map(|_| promoter.run(|| std::thread::current().id())))
+                .await
+                .into_iter()
+                .map(Result::unwrap)
+                .collect();
+        assert!(ids.windows(2).all(|w| w[0] == w[1]), "one thread: {ids:?}");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn the_thread_runs_at_the_lowest_priority() {
+        let promoter = Promoter::default();
+        let nice = promoter
+            .run(|| rustix::process::getpriority_process(Some(rustix::thread::gettid())))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(nice, 19);
+        // The caller's own priority is untouched.
+        let mine = rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap();
+        assert_ne!(mine, 19);
+    }
+}
