@@ -4,7 +4,7 @@
 use anyhow::anyhow;
 use plotters::prelude::*;
 
-use crate::report::QuerySection;
+use crate::report::{Phase, QuerySection};
 
 const COLORS: [RGBColor; 7] = [
     RGBColor(120, 120, 120),
@@ -47,7 +47,7 @@ fn panel(
     let ratio = |q: &str, sys: &str| {
         section
             .get(q, sys)
-            .and_then(|r| if warm { r.warm_ratio } else { r.cold_ratio })
+            .and_then(|r| r.ratio(if warm { Phase::Warm } else { Phase::Cold }))
     };
     let all: Vec<f64> = names
         .iter()

@@ -230,6 +230,7 @@ fn parse_outcome(value: &serde_json::Value) -> anyhow::Result<DuckOutcome> {
                 query,
                 cold_ms: times("coldMs"),
                 warm_ms: times("warmMs"),
+                hot_ms: Vec::new(),
                 answer: Answer::from_json(&run["answer"])?,
             });
         }

@@ -94,8 +94,40 @@ pub struct QueryResult {
     pub cold_ratio: Option<f64>,
     /// Median warm relative to the baseline's.
     pub warm_ratio: Option<f64>,
+    /// Hot run times, ms: logvault's warm session again once its hot cache has settled (the
+    /// memory tier holds what the session read). Empty for the other systems.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hot_runs: Vec<f64>,
+    /// Median hot, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hot_ms: Option<f64>,
+    /// Median hot relative to the baseline's median *warm*.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hot_ratio: Option<f64>,
     /// Rows of the answer (the same on every system: checked).
     pub answer_rows: usize,
+}
+
+/// Which runs of a query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Repeated in an open session.
+    Warm,
+    /// From a new engine or session.
+    Cold,
+    /// logvault's warm session once its hot cache has settled.
+    Hot,
+}
+
+impl QueryResult {
+    /// The ratio to the baseline of `phase` (hot compares with the baseline's warm).
+    pub fn ratio(&self, phase: Phase) -> Option<f64> {
+        match phase {
+            Phase::Warm => self.warm_ratio,
+            Phase::Cold => self.cold_ratio,
+            Phase::Hot => self.hot_ratio,
+        }
+    }
 }
 
 /// The query suite at one data size.
@@ -134,17 +166,18 @@ impl QuerySection {
             if let Some((_, cold, warm)) = baseline.iter().find(|b| b.0 == r.query) {
                 r.cold_ratio = crate::stats::ratio(r.cold_ms, *cold);
                 r.warm_ratio = crate::stats::ratio(r.warm_ms, *warm);
+                r.hot_ratio = r.hot_ms.and_then(|hot| crate::stats::ratio(hot, *warm));
             }
         }
     }
 
-    /// The geometric mean of `system`'s warm (or cold) ratios over the suite.
-    pub fn geomean_ratio(&self, system: &str, warm: bool) -> Option<f64> {
+    /// The geometric mean of `system`'s ratios of one phase over the suite.
+    pub fn geomean_ratio(&self, system: &str, phase: Phase) -> Option<f64> {
         let ratios: Vec<f64> = self
             .results
             .iter()
             .filter(|r| r.system == system)
-            .filter_map(|r| if warm { r.warm_ratio } else { r.cold_ratio })
+            .filter_map(|r| r.ratio(phase))
             .collect();
         if ratios.is_empty() || ratios.iter().any(|r| *r <= 0.0) {
             return None;
@@ -325,11 +358,46 @@ fn section_markdown(section: &QuerySection, s: &mut String) {
          in the OS page cache either way). The baseline column is in milliseconds. Answers were \
          checked equal on every system.\n"
     );
-    for warm in [true, false] {
-        let _ = writeln!(s, "### {}\n", if warm { "Warm" } else { "Cold" });
+    let hot: Vec<&String> = section
+        .systems
+        .iter()
+        .filter(|n| {
+            section
+                .results
+                .iter()
+                .any(|r| &r.system == *n && r.hot_ms.is_some())
+        })
+        .collect();
+    let others: Vec<&String> = section
+        .systems
+        .iter()
+        .filter(|n| *n != QUERY_BASELINE)
+        .collect();
+    for phase in [Phase::Warm, Phase::Cold, Phase::Hot] {
+        let systems = match phase {
+            Phase::Hot if hot.is_empty() => continue,
+            Phase::Hot => {
+                let _ = writeln!(
+                    s,
+                    "### Hot (logvault's memory tier)\n\nlogvault's warm session again after its \
+                     hot cache settled (the segments the session read decoded into the memory \
+                     tier, a new home's default), against the baseline's warm runs.\n"
+                );
+                &hot
+            }
+            Phase::Warm | Phase::Cold => {
+                let title = if phase == Phase::Warm { "Warm" } else { "Cold" };
+                let _ = writeln!(s, "### {title}\n");
+                &others
+            }
+        };
+        let baseline_ms = |r: &QueryResult| match phase {
+            Phase::Cold => r.cold_ms,
+            Phase::Warm | Phase::Hot => r.warm_ms,
+        };
         let mut header = format!("| query | {QUERY_BASELINE} |");
         let mut rule = String::from("|---|---:|");
-        for sys in section.systems.iter().filter(|n| *n != QUERY_BASELINE) {
+        for sys in systems {
             let _ = write!(header, " {sys} |");
             rule.push_str("---:|");
         }
@@ -337,24 +405,24 @@ fn section_markdown(section: &QuerySection, s: &mut String) {
         for q in &section.queries {
             let base = section
                 .get(&q.name, QUERY_BASELINE)
-                .map(|r| format_ms(if warm { r.warm_ms } else { r.cold_ms }))
+                .map(|r| format_ms(baseline_ms(r)))
                 .unwrap_or_else(|| "n/a".into());
             let mut line = format!("| {} | {base} |", q.title);
-            for sys in section.systems.iter().filter(|n| *n != QUERY_BASELINE) {
+            for sys in systems {
                 let cell = section
                     .get(&q.name, sys)
-                    .map(|r| format_ratio(if warm { r.warm_ratio } else { r.cold_ratio }))
+                    .map(|r| format_ratio(r.ratio(phase)))
                     .unwrap_or_else(|| "n/a".into());
                 let _ = write!(line, " {cell} |");
             }
             let _ = writeln!(s, "{line}");
         }
         let mut line = String::from("| **geometric mean** | 1× |");
-        for sys in section.systems.iter().filter(|n| *n != QUERY_BASELINE) {
+        for sys in systems {
             let _ = write!(
                 line,
                 " **{}** |",
-                format_ratio(section.geomean_ratio(sys, warm))
+                format_ratio(section.geomean_ratio(sys, phase))
             );
         }
         let _ = writeln!(s, "{line}\n");
@@ -430,6 +498,9 @@ pub(crate) mod tests {
             warm_ms: warm,
             cold_ratio: None,
             warm_ratio: None,
+            hot_runs: Vec::new(),
+            hot_ms: None,
+            hot_ratio: None,
             answer_rows: 1,
         }
     }
@@ -462,9 +533,34 @@ pub(crate) mod tests {
         let r = section.get("count_by_level", "logvault-mmk").unwrap();
         assert_eq!(r.warm_ratio, Some(2.0));
         assert_eq!(r.cold_ratio, Some(2.0));
-        let g = section.geomean_ratio("logvault-mmk", true).unwrap();
+        let g = section.geomean_ratio("logvault-mmk", Phase::Warm).unwrap();
         assert!((g - 1.0).abs() < 1e-12, "sqrt(2 * 0.5) = 1, got {g}");
-        assert_eq!(section.geomean_ratio("nobody", true), None);
+        assert_eq!(section.geomean_ratio("nobody", Phase::Warm), None);
+    }
+
+    #[test]
+    fn hot_runs_compare_with_the_baseline_warm_and_get_their_table() {
+        let mut section = sample_section();
+        for r in &mut section.results {
+            if r.system == "logvault-mmk" {
+                r.hot_runs = vec![r.warm_ms / 10.0];
+                r.hot_ms = Some(r.warm_ms / 10.0);
+            }
+        }
+        section.compute_ratios();
+        let r = section.get("count_by_level", "logvault-mmk").unwrap();
+        assert_eq!(r.hot_ratio, Some(0.2));
+        assert_eq!(r.warm_ratio, Some(2.0));
+        let g = section.geomean_ratio("logvault-mmk", Phase::Hot).unwrap();
+        assert!((g - 0.1).abs() < 1e-12, "{g}");
+        let mut md = String::new();
+        section_markdown(&section, &mut md);
+        let hot = md.split("### Hot").nth(1).expect("a hot table");
+        assert!(hot.contains("| count by level | 10.0 ms | 0.20× |"), "{md}");
+        assert!(hot.contains("**0.10×**"), "{md}");
+        let json = serde_json::to_string(&section).unwrap();
+        let back: QuerySection = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, section);
     }
 
     #[test]
@@ -531,6 +627,7 @@ pub(crate) mod tests {
         assert!(md.contains("DuckDB skipped: no network"));
         assert!(md.contains("2000 ms (max 2500 ms)"), "{md}");
         assert!(md.contains("QUICK"));
+        assert!(!md.contains("### Hot"), "no hot runs, no hot table");
         let json = serde_json::to_string(&report).unwrap();
         let back: Report = serde_json::from_str(&json).unwrap();
         assert_eq!(back, report);

@@ -64,7 +64,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<Report> {
         if setup::hot_cache_off() {
             "off (LOGVAULT_BENCH_NO_HOT_CACHE)"
         } else {
-            "on (its defaults)"
+            "as a new home has it (memory tier on, disk tier off)"
         }
     ));
     let data_dir = options.work.join("data");
@@ -396,6 +396,9 @@ fn section(
                 warm_runs: run.warm_ms.clone(),
                 cold_ratio: None,
                 warm_ratio: None,
+                hot_ms: median(&run.hot_ms),
+                hot_runs: run.hot_ms.clone(),
+                hot_ratio: None,
                 answer_rows: run.answer.rows.len(),
             });
         }
@@ -441,6 +444,7 @@ mod tests {
             query: query.into(),
             cold_ms: vec![1.0],
             warm_ms: vec![1.0],
+            hot_ms: Vec::new(),
             answer: Answer {
                 columns: vec!["n".into()],
                 rows: vec![vec![Cell::Int(n)]],

@@ -63,10 +63,7 @@ pub async fn open_home(dir: &Path, timings: HomeTimings) -> anyhow::Result<Engin
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let config_path = dir.join("config.json");
     if !config_path.exists() {
-        let mut config = HomeConfig {
-            version: 1,
-            ..HomeConfig::default()
-        };
+        let mut config = HomeConfig::new_local();
         config.timings.async_operation_secs = 0;
         if hot_cache_off() {
             config.hot_cache.memory_bytes = 0;
@@ -85,8 +82,8 @@ pub async fn open_home(dir: &Path, timings: HomeTimings) -> anyhow::Result<Engin
 }
 
 /// Whether logvault's hot cache is turned off for the homes the harness creates
-/// (`LOGVAULT_BENCH_NO_HOT_CACHE` set): over local storage, the configuration of the published
-/// query figures (docs/bench/README.md).
+/// (`LOGVAULT_BENCH_NO_HOT_CACHE` set). Otherwise they have what a new home has: the memory
+/// tier, no disk tier (docs/bench/README.md).
 pub fn hot_cache_off() -> bool {
     std::env::var_os("LOGVAULT_BENCH_NO_HOT_CACHE").is_some()
 }

@@ -27,6 +27,7 @@ use object_store::{
     ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult,
 };
 
+use crate::activity::Activity;
 use crate::disk::{DiskEntry, DiskTier};
 use crate::error::STORE_NAME;
 use crate::file::{CACHE_FILE_VERSION, FileError, FileMeta};
@@ -116,6 +117,8 @@ pub(crate) struct Ctx {
     inflight: Mutex<HashMap<SegmentLocation, SharedFetch>>,
     /// Cache files being written (see [`Ctx::writes_done`]).
     writes: tokio::sync::watch::Sender<usize>,
+    /// When queries last planned a scan or read a segment (promotions wait for quiet).
+    pub(crate) activity: Arc<Activity>,
 }
 
 impl Ctx {
@@ -134,6 +137,7 @@ impl Ctx {
             hints: moka::sync::Cache::new(1 << 20),
             inflight: Mutex::default(),
             writes: tokio::sync::watch::Sender::new(0),
+            activity: Arc::default(),
         }
     }
 
@@ -375,6 +379,7 @@ impl ObjectStore for CachedStore {
         location: &Path,
         options: GetOptions,
     ) -> object_store::Result<GetResult> {
+        self.ctx.activity.mark();
         let Some(loc) = segment_of(location).filter(|_| self.ctx.disk.capacity() > 0) else {
             return self.ctx.inner.get_opts(location, options).await;
         };
@@ -408,6 +413,7 @@ impl ObjectStore for CachedStore {
         location: &Path,
         ranges: &[Range<u64>],
     ) -> object_store::Result<Vec<Bytes>> {
+        self.ctx.activity.mark();
         let Some(loc) = segment_of(location).filter(|_| self.ctx.disk.capacity() > 0) else {
             return self.ctx.inner.get_ranges(location, ranges).await;
         };

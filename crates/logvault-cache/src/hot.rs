@@ -75,10 +75,27 @@ pub struct StartupScan {
     pub dropped: u64,
 }
 
-/// The hot cache of one logvault home. Cheap to clone (a handle).
+/// The hot cache of one logvault home. Cheap to clone (a handle). When the last handle goes,
+/// its background work goes too: promotions and reloads under way are stopped.
 #[derive(Debug, Clone)]
 pub struct HotCache {
     inner: Arc<Inner>,
+    _open: Arc<Open>,
+}
+
+/// Held by every handle (not by background tasks): its drop stops the background work, which
+/// would otherwise keep the cache alive and busy after its owner let it go.
+#[derive(Debug)]
+struct Open(Arc<Inner>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        let inner = &self.0;
+        lock(&inner.tasks).abort_all();
+        for slot in lock(&inner.warms).values() {
+            slot.cancel(inner.now());
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -178,8 +195,10 @@ impl HotCache {
                 dropped: scan.dropped,
             },
         };
+        let inner = Arc::new(inner);
         Ok(Self {
-            inner: Arc::new(inner),
+            _open: Arc::new(Open(Arc::clone(&inner))),
+            inner,
         })
     }
 
@@ -241,6 +260,7 @@ impl HotCache {
     /// reads. Counts a memory hit or miss (nothing when the memory tier is off).
     pub fn lookup(&self, loc: &SegmentLocation) -> Option<Arc<HotSegment>> {
         let inner = &self.inner;
+        inner.ctx.activity.mark();
         if inner.memory.capacity() == 0 {
             return None;
         }
@@ -262,6 +282,7 @@ impl HotCache {
     /// files: their times are kept for the hot window, and (with `promoteOnRead`) they are
     /// decoded into the memory tier in the background.
     pub fn note_read(&self, segments: impl IntoIterator<Item = (SegmentLocation, DateTime<Utc>)>) {
+        self.inner.ctx.activity.mark();
         for (loc, max_time) in segments {
             self.inner.ctx.hints.insert(loc.clone(), max_time);
             if self.inner.config.promote_on_read {
@@ -540,6 +561,8 @@ impl Inner {
         loc: &SegmentLocation,
         max_time: Option<DateTime<Utc>>,
     ) -> Result<HotSegment, CacheError> {
+        // Queries first (`activity`): the fetch, and the decoding on the promotion thread.
+        self.ctx.activity.quiet().await;
         let bytes = cached_store::whole(&self.ctx, loc)
             .await
             .map_err(|e| CacheError::Storage {
@@ -562,7 +585,7 @@ impl Inner {
         let zeroized = Arc::clone(&self.metrics.zeroized_bytes);
         let loc2 = loc.clone();
         self.promoter
-            .run(move || {
+            .run(Arc::clone(&self.ctx.activity), move || {
                 decode_parquet(&loc2, bytes, props).and_then(|(schema, batches)| {
                     HotSegment::encode(&loc2, schema, &batches, max_time, zeroized)
                 })

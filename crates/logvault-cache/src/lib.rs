@@ -8,7 +8,8 @@
 //!   cover. It survives restarts (a directory scan; corrupt files are dropped and counted, never
 //!   served);
 //! - the **memory tier**: hot segments decoded, each as one Arrow IPC buffer that is zeroized
-//!   when let go; queries decode the columns they need from it ([`HotSegment::read_as`]).
+//!   when let go, decoded once (zero-copy) into batches that queries share
+//!   ([`HotSegment::read_as`]); promotions run on one low-priority thread.
 //!
 //! What is hot: segments in the workspace's hot window (14 days by default) and segments read
 //! by recent queries. [`HotCache::purge_workspace`] empties both tiers of a workspace at
@@ -20,6 +21,7 @@
 //! account key is not cached, or call the vault while a query reads. The cache file format is
 //! specified in `docs/cache.md`.
 
+mod activity;
 mod cached_store;
 mod config;
 mod counting;

@@ -4,13 +4,16 @@
 //! query engine's threads, it made the queries that caused it slower (a benchmark found warm
 //! queries 3-4x slower while promotions ran). So every promotion runs here: one job at a time,
 //! on a thread of its own that on Linux runs at the lowest priority (nice 19), so the scheduler
-//! gives it the cores queries leave idle. The thread starts at the first promotion and ends
-//! with the cache.
+//! gives it the cores queries leave idle, and each job first waits for queries to be quiet
+//! (`activity`). The thread starts at the first promotion and ends with the cache; jobs whose
+//! caller is gone are skipped.
 
-use std::sync::Mutex;
 use std::sync::mpsc::{Sender, channel};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
+
+use crate::activity::Activity;
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -26,14 +29,20 @@ impl Promoter {
     ///
     /// # Errors
     /// If the thread cannot be started, or stopped before the job ran.
+    /// The job first waits for queries to be quiet (`activity`); it is skipped if the caller
+    /// stopped waiting for it meanwhile (a cache dropped, a task aborted).
     pub(crate) async fn run<T: Send + 'static>(
         &self,
+        activity: Arc<Activity>,
         job: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, String> {
         let (done, result) = oneshot::channel();
         let job: Job = Box::new(move || {
-            // The waiting query may be gone: nothing to tell then.
-            let _ = done.send(job());
+            activity.quiet_blocking(|| done.is_closed());
+            if !done.is_closed() {
+                // The caller may be gone by now: nothing to tell then.
+                let _ = done.send(job());
+            }
         });
         self.sender()?
             .send(job)
@@ -83,16 +92,19 @@ mod tests {
     async fn jobs_run_in_order_on_one_named_thread() {
         let promoter = Promoter::default();
         let first = promoter
-            .run(|| std::thread::current().name().map(str::to_owned))
+            .run(Arc::default(), || {
+                std::thread::current().name().map(str::to_owned)
+            })
             .await
             .unwrap();
         assert_eq!(first.as_deref(), Some("logvault-promote"));
-        let ids: Vec<_> =
-            futures::future::join_all((0..4).map(|_| promoter.run(|| std::thread::current().id())))
-                .await
-                .into_iter()
-                .map(Result::unwrap)
-                .collect();
+        let ids: Vec<_> = futures::future::join_all(
+            (0..4).map(|_| promoter.run(Arc::default(), || std::thread::current().id())),
+        )
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
         assert!(ids.windows(2).all(|w| w[0] == w[1]), "one thread: {ids:?}");
     }
 
@@ -101,7 +113,9 @@ mod tests {
     async fn the_thread_runs_at_the_lowest_priority() {
         let promoter = Promoter::default();
         let nice = promoter
-            .run(|| rustix::process::getpriority_process(Some(rustix::thread::gettid())))
+            .run(Arc::default(), || {
+                rustix::process::getpriority_process(Some(rustix::thread::gettid()))
+            })
             .await
             .unwrap()
             .unwrap();
@@ -109,5 +123,26 @@ mod tests {
         // The caller's own priority is untouched.
         let mine = rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap();
         assert_ne!(mine, 19);
+    }
+
+    #[tokio::test]
+    async fn a_job_whose_caller_is_gone_is_skipped() {
+        let promoter = Promoter::default();
+        let activity = Arc::new(Activity::default());
+        activity.mark();
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = Arc::clone(&ran);
+        // The caller gives up while the job waits for quiet.
+        let gave_up = tokio::time::timeout(
+            crate::activity::QUIET / 4,
+            promoter.run(Arc::clone(&activity), move || {
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            }),
+        )
+        .await;
+        assert!(gave_up.is_err());
+        // A later job runs after it: the first was skipped, not run late.
+        promoter.run(Arc::default(), || ()).await.unwrap();
+        assert!(!ran.load(std::sync::atomic::Ordering::SeqCst));
     }
 }

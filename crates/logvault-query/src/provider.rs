@@ -5,13 +5,18 @@
 //!    filters, before any file is opened;
 //! 2. spreads the remaining segments over the session's target partitions (parallel scans);
 //! 3. with a hot cache, takes the segments its memory tier holds as decoded Arrow data (a
-//!    DataFusion memory source, only the projected columns, adapted to the table's schema) and
-//!    tells the cache which segments the rest of the scan reads (so it can promote them);
+//!    DataFusion memory source, only the projected columns of the batches inside the query's
+//!    time bounds, adapted to the table's schema) and tells the cache which segments the rest
+//!    of the scan reads (so it can promote them);
 //! 4. reads the others with DataFusion's Parquet reader through the object store registered at
 //!    `STORAGE_URL` (the hot cache's disk tier over the account router, or the router alone),
 //!    decrypting with the store's encryption factory (data keys from cached account keys only),
 //!    with projection, row-group statistics and page-index pruning, and filter pushdown;
 //! 5. unions the two. Filters are applied above the scan either way (pushdown is inexact).
+//!
+//! The table's string columns are string views (`Utf8View`, `logvault_store::schema::view_types`),
+//! as DataFusion reads plain Parquet: the reader builds them straight from the pages, and
+//! grouping and comparing strings is faster on them.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -36,6 +36,21 @@ pub struct HomeConfig {
     pub storage_url: Option<String>,
 }
 
+impl HomeConfig {
+    /// What a new home gets: its data on this machine's disk (`storageUrl` unset), the hot
+    /// cache's memory tier on and its disk tier off. Over local storage a disk tier is a second
+    /// local copy that costs a decryption on every read (docs/cache.md); a home moved to remote
+    /// storage turns it on with `hotCache.diskBytes` in `config.json`.
+    pub fn new_local() -> Self {
+        let mut config = Self {
+            version: HOME_VERSION,
+            ..Self::default()
+        };
+        config.hot_cache.disk_bytes = 0;
+        config
+    }
+}
+
 /// Current version of the home layout.
 pub(crate) const HOME_VERSION: u32 = 1;
 
@@ -66,16 +81,7 @@ impl Home {
             Ok(bytes) => serde_json::from_slice::<HomeConfig>(&bytes)
                 .map_err(|e| fail(&config_path, format!("malformed: {e}")))?,
             Err(e) if e.kind() == ErrorKind::NotFound => {
-                let mut config = HomeConfig {
-                    version: HOME_VERSION,
-                    ..HomeConfig::default()
-                };
-                // A new home keeps its data on this machine's disk (`storageUrl` unset), where
-                // the hot cache only costs: a second local copy and a memory tier that scans
-                // without Parquet's pruning made queries 3-4x slower (docs/cache.md). Both tiers
-                // start off; a home on remote storage turns them on in `config.json`.
-                config.hot_cache.memory_bytes = 0;
-                config.hot_cache.disk_bytes = 0;
+                let config = HomeConfig::new_local();
                 let text = serde_json::to_vec_pretty(&config)
                     .map_err(|e| fail(&config_path, e.to_string()))?;
                 write_new(&config_path, &text).map_err(|e| fail(&config_path, e.to_string()))?;
@@ -153,11 +159,14 @@ mod tests {
 
     /// Regression: a new local home had the hot cache on, which made its queries 3-4x slower.
     #[test]
-    fn a_new_local_home_starts_with_the_hot_cache_off_and_keeps_a_choice() {
+    fn a_new_local_home_has_the_memory_tier_but_no_disk_tier_and_keeps_a_choice() {
         let dir = tempfile::tempdir().unwrap();
         let home = Home::open_or_init(dir.path()).unwrap();
         let cache = &home.config().hot_cache;
-        assert_eq!((cache.memory_bytes, cache.disk_bytes), (0, 0));
+        assert_eq!(
+            (cache.memory_bytes, cache.disk_bytes),
+            (logvault_cache::DEFAULT_MEMORY_BYTES, 0)
+        );
         let mut cfg: serde_json::Value =
             serde_json::from_slice(&fs::read(dir.path().join("config.json")).unwrap()).unwrap();
         assert_eq!(cfg["hotCache"]["diskBytes"], 0);

@@ -2,10 +2,12 @@
 //! results as without the cache; the disk tier survives a restart; memory is not served once
 //! the account key is gone.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use logvault_cache::{HotCacheConfig, WarmState};
+use logvault_cache::{CountingStore, HotCache, HotCacheConfig, WarmState};
 use logvault_store::AccountId;
+use object_store::ObjectStore;
 
 use crate::common::*;
 
@@ -184,4 +186,51 @@ async fn status_serializes_as_the_cli_shows_it() {
     assert!(all["memoryBytes"].as_u64().unwrap() > 0);
     assert!(all["diskBytes"].as_u64().unwrap() > 0);
     assert_eq!(all["storageReads"]["requests"], 1);
+}
+
+/// Promotions of a cache whose last handle is gone: stopped, not left to run (and to keep the
+/// cache alive) in the background.
+#[tokio::test]
+async fn dropping_the_cache_stops_its_promotions() {
+    let h = Harness::new().await;
+    for day in 0..3 {
+        h.append(&AccountId::service(), WS_A, day, 1000, "drop")
+            .await;
+    }
+    let expected = baseline(&h, WS_A).await;
+    let memory_only = HotCacheConfig {
+        disk_bytes: 0,
+        ..HotCacheConfig::default()
+    };
+    let dir = h.cache_dir();
+    let open = |counter: Arc<CountingStore>| {
+        HotCache::open_over(
+            Arc::clone(&h.store),
+            counter as Arc<dyn ObjectStore>,
+            &dir,
+            memory_only.clone(),
+        )
+    };
+
+    // Kept: the query's reads, then the promotions' fetches (one per segment).
+    let counter = Arc::new(CountingStore::new(h.store.router()));
+    let cache = open(Arc::clone(&counter)).await.unwrap();
+    let session = h.session(WS_A, Some(&cache)).await;
+    assert_eq!(run(&session, QUERIES[1]).await, expected[1]);
+    let after_query = counter.counts().requests;
+    cache.settle().await;
+    assert_eq!(cache.status().counters.promotions, 3);
+    assert_eq!(counter.counts().requests, after_query + 3);
+
+    // Dropped right after the query: the promotions (waiting for queries to be quiet) never
+    // fetch anything.
+    let counter = Arc::new(CountingStore::new(h.store.router()));
+    let cache = open(Arc::clone(&counter)).await.unwrap();
+    let session = h.session(WS_A, Some(&cache)).await;
+    assert_eq!(run(&session, QUERIES[1]).await, expected[1]);
+    let after_query = counter.counts().requests;
+    drop(session);
+    drop(cache);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(counter.counts().requests, after_query);
 }

@@ -1,0 +1,125 @@
+//! When the query engine is busy, so that promotions wait for it.
+//!
+//! On a machine with few cores (or two hyperthreads of one core) any background CPU work slows
+//! the queries running beside it, even at the lowest priority: promotions share execution
+//! units, memory bandwidth and page-fault work with them. So a promotion waits until queries
+//! have left the cache alone for [`QUIET`]: no scan planned over the cache and no segment read
+//! through its disk-tier store for that long. A query that only reads the memory tier marks
+//! its planning, not its execution. Under constant load a promotion waits at most
+//! [`MAX_DEFER`], so hot data still reaches memory.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long queries must have been quiet before a promotion starts.
+pub(crate) const QUIET: Duration = Duration::from_millis(100);
+/// The longest a promotion waits for quiet.
+pub(crate) const MAX_DEFER: Duration = Duration::from_secs(10);
+/// How often a waiting promotion looks again.
+const POLL: Duration = Duration::from_millis(10);
+
+/// The time of the latest query activity.
+#[derive(Debug)]
+pub(crate) struct Activity {
+    last: Mutex<Option<Instant>>,
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        Self {
+            last: Mutex::new(None),
+        }
+    }
+}
+
+impl Activity {
+    /// Notes query activity now.
+    pub(crate) fn mark(&self) {
+        *self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Instant::now());
+    }
+
+    /// How long until queries have been quiet for [`QUIET`] (zero: quiet now).
+    fn remaining(&self) -> Duration {
+        let last = *self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        last.map_or(Duration::ZERO, |t| QUIET.saturating_sub(t.elapsed()))
+    }
+
+    /// Waits (async) until queries are quiet, or [`MAX_DEFER`] has passed.
+    pub(crate) async fn quiet(&self) {
+        let started = Instant::now();
+        loop {
+            let left = self.remaining();
+            if left.is_zero() || started.elapsed() >= MAX_DEFER {
+                return;
+            }
+            tokio::time::sleep(left.min(POLL * 5).max(POLL)).await;
+        }
+    }
+
+    /// As [`Activity::quiet`], blocking the calling thread; stops waiting early once
+    /// `cancelled` says so.
+    pub(crate) fn quiet_blocking(&self, cancelled: impl Fn() -> bool) {
+        let started = Instant::now();
+        loop {
+            let left = self.remaining();
+            if left.is_zero() || started.elapsed() >= MAX_DEFER || cancelled() {
+                return;
+            }
+            std::thread::sleep(left.min(POLL * 5).max(POLL));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quiet_at_first_and_after_the_quiet_period() {
+        let a = Activity::default();
+        assert!(a.remaining().is_zero());
+        a.mark();
+        assert!(!a.remaining().is_zero());
+        let started = Instant::now();
+        a.quiet_blocking(|| false);
+        assert!(started.elapsed() >= QUIET / 2, "{:?}", started.elapsed());
+        assert!(a.remaining().is_zero());
+    }
+
+    #[test]
+    fn a_cancelled_wait_ends_at_once() {
+        let a = Activity::default();
+        a.mark();
+        let started = Instant::now();
+        a.quiet_blocking(|| true);
+        assert!(started.elapsed() < QUIET);
+    }
+
+    #[tokio::test]
+    async fn marks_keep_a_promotion_waiting() {
+        let a = std::sync::Arc::new(Activity::default());
+        a.mark();
+        let marker = std::sync::Arc::clone(&a);
+        let busy = tokio::spawn(async move {
+            for _ in 0..6 {
+                marker.mark();
+                tokio::time::sleep(QUIET / 4).await;
+            }
+        });
+        let started = Instant::now();
+        a.quiet().await;
+        // Six marks a quarter period apart, then a whole quiet period.
+        assert!(
+            started.elapsed() >= QUIET * 6 / 4,
+            "{:?}",
+            started.elapsed()
+        );
+        busy.await.unwrap();
+    }
+}
