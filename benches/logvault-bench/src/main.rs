@@ -8,6 +8,7 @@ use logvault_bench::ingest::{self, DataFormat, IngestTarget};
 use logvault_bench::queries::Repeats;
 use logvault_bench::report::RunConfig;
 use logvault_bench::run::{self, RunOptions};
+use logvault_bench::setup;
 
 #[derive(Debug, Parser)]
 #[command(name = "logvault-bench", about = "logvault benchmark harness")]
@@ -107,7 +108,7 @@ struct RunArgs {
 }
 
 impl RunArgs {
-    fn options(self) -> RunOptions {
+    fn options(self) -> anyhow::Result<RunOptions> {
         let work = self.work.unwrap_or_else(|| {
             std::env::var_os("XDG_CACHE_HOME")
                 .map(PathBuf::from)
@@ -130,6 +131,12 @@ impl RunArgs {
             revocations: self.revocations,
             key_check_secs: (check, check + 1),
             seed: self.seed,
+            hot_cache_memory_bytes: Some(if setup::hot_cache_off() {
+                0
+            } else {
+                setup::memory_bytes()?
+                    .unwrap_or(logvault::HomeConfig::new_local().hot_cache.memory_bytes)
+            }),
         };
         if self.quick {
             config.rows = vec![20_000];
@@ -139,12 +146,12 @@ impl RunArgs {
             config.rotations = 2;
             config.revocations = 1;
         }
-        RunOptions {
+        Ok(RunOptions {
             config,
             out: self.out,
             work,
             duckdb: !self.no_duckdb,
-        }
+        })
     }
 }
 
@@ -175,7 +182,7 @@ fn main() -> anyhow::Result<()> {
         ),
         Command::Run(args) => {
             let runtime = tokio::runtime::Runtime::new()?;
-            runtime.block_on(run::run(args.options()))?;
+            runtime.block_on(run::run(args.options()?))?;
             Ok(())
         }
         Command::Render { results, out } => {

@@ -38,6 +38,10 @@ pub struct RunConfig {
     pub key_check_secs: (i64, i64),
     /// Generator seed.
     pub seed: u64,
+    /// The memory tier's bound in logvault's homes (0: the hot cache off); absent in results
+    /// of runs before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hot_cache_memory_bytes: Option<u64>,
 }
 
 /// One ingestion case: medians over its runs.
@@ -279,13 +283,21 @@ impl Report {
         let _ = writeln!(
             s,
             "\nRun: rows {:?}, formats {:?}, {} ingestion run(s) per case, {} cold and {} warm \
-             query runs, seed {}{}.\n",
+             query runs, seed {}{}{}.\n",
             c.rows,
             c.formats,
             c.ingest_repeats,
             c.query_repeats.cold,
             c.query_repeats.warm,
             c.seed,
+            match c.hot_cache_memory_bytes {
+                None => String::new(),
+                Some(0) => ", logvault's hot cache off".into(),
+                Some(b) => format!(
+                    ", logvault's memory tier bounded at {} MiB (no disk tier)",
+                    b >> 20
+                ),
+            },
             if c.quick {
                 ", QUICK smoke run (numbers are not meaningful)"
             } else {
@@ -582,6 +594,7 @@ pub(crate) mod tests {
                 revocations: 1,
                 key_check_secs: (1, 2),
                 seed: 42,
+                hot_cache_memory_bytes: Some(512 << 20),
             },
             ingest: vec![IngestRow {
                 rows: 1000,
@@ -627,6 +640,7 @@ pub(crate) mod tests {
         assert!(md.contains("DuckDB skipped: no network"));
         assert!(md.contains("2000 ms (max 2500 ms)"), "{md}");
         assert!(md.contains("QUICK"));
+        assert!(md.contains("memory tier bounded at 512 MiB"), "{md}");
         assert!(!md.contains("### Hot"), "no hot runs, no hot table");
         let json = serde_json::to_string(&report).unwrap();
         let back: Report = serde_json::from_str(&json).unwrap();

@@ -64,7 +64,8 @@ pub async fn run(options: RunOptions) -> anyhow::Result<Report> {
         if setup::hot_cache_off() {
             "off (LOGVAULT_BENCH_NO_HOT_CACHE)"
         } else {
-            "as a new home has it (memory tier on, disk tier off)"
+            "as a new home has it (memory tier on, disk tier off; LOGVAULT_BENCH_MEMORY_BYTES \
+             sets the memory tier's bound)"
         }
     ));
     let data_dir = options.work.join("data");

@@ -68,6 +68,8 @@ pub async fn open_home(dir: &Path, timings: HomeTimings) -> anyhow::Result<Engin
         if hot_cache_off() {
             config.hot_cache.memory_bytes = 0;
             config.hot_cache.disk_bytes = 0;
+        } else if let Some(bytes) = memory_bytes()? {
+            config.hot_cache.memory_bytes = bytes;
         }
         if let Some((lo, hi)) = timings.key_check_secs {
             config.timings.key_check_min_secs = lo;
@@ -86,6 +88,21 @@ pub async fn open_home(dir: &Path, timings: HomeTimings) -> anyhow::Result<Engin
 /// tier, no disk tier (docs/bench/README.md).
 pub fn hot_cache_off() -> bool {
     std::env::var_os("LOGVAULT_BENCH_NO_HOT_CACHE").is_some()
+}
+
+/// The memory tier's bound for the homes the harness creates, from
+/// `LOGVAULT_BENCH_MEMORY_BYTES` (a new home's 512 MiB otherwise).
+///
+/// # Errors
+/// If the variable is set but not a number of bytes.
+pub fn memory_bytes() -> anyhow::Result<Option<u64>> {
+    match std::env::var("LOGVAULT_BENCH_MEMORY_BYTES") {
+        Ok(v) => v
+            .parse()
+            .map(Some)
+            .with_context(|| format!("LOGVAULT_BENCH_MEMORY_BYTES={v} is not a number of bytes")),
+        Err(_) => Ok(None),
+    }
 }
 
 /// Creates [`WORKSPACE`] protected as asked. For a customer key: a recoverable vault with an
