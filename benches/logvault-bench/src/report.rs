@@ -393,7 +393,7 @@ fn section_markdown(section: &QuerySection, s: &mut String) {
                     s,
                     "### Hot (logvault's memory tier)\n\nlogvault's warm session again after its \
                      hot cache settled (the segments the session read decoded into the memory \
-                     tier, a new home's default), against the baseline's warm runs.\n"
+                     tier, up to its bound), against the baseline's warm runs.\n"
                 );
                 &hot
             }
