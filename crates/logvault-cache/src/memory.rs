@@ -196,6 +196,11 @@ impl HotSegment {
         self.rows
     }
 
+    /// Batches held.
+    pub fn batch_count(&self) -> usize {
+        self.batches.len()
+    }
+
     /// Bytes of the buffer (what the tier's bound counts).
     pub fn bytes(&self) -> usize {
         self.bytes
@@ -266,17 +271,46 @@ impl HotSegment {
     }
 }
 
-/// The smallest and largest value of a timestamp column, in its unit.
+/// The smallest and largest value of a timestamp column in microseconds, widened outwards when
+/// its unit is finer (so the range always covers every row); `None` for another type or no
+/// values.
 fn time_range(column: &ArrayRef) -> Option<(i64, i64)> {
     use arrow::array::AsArray;
-    use arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
-    match column.data_type() {
-        DataType::Timestamp(TimeUnit::Microsecond, _) => {
-            let values = column.as_primitive::<TimestampMicrosecondType>();
-            Some((arrow::compute::min(values)?, arrow::compute::max(values)?))
+    use arrow::datatypes::{
+        DataType, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
+        TimestampNanosecondType, TimestampSecondType,
+    };
+    // (min, max, units per microsecond, microseconds per unit)
+    let (lo, hi, per_micro, micros_per) = match column.data_type() {
+        DataType::Timestamp(TimeUnit::Second, _) => {
+            let v = column.as_primitive::<TimestampSecondType>();
+            (
+                arrow::compute::min(v)?,
+                arrow::compute::max(v)?,
+                1,
+                1_000_000,
+            )
         }
-        _ => None,
-    }
+        DataType::Timestamp(TimeUnit::Millisecond, _) => {
+            let v = column.as_primitive::<TimestampMillisecondType>();
+            (arrow::compute::min(v)?, arrow::compute::max(v)?, 1, 1_000)
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            let v = column.as_primitive::<TimestampMicrosecondType>();
+            (arrow::compute::min(v)?, arrow::compute::max(v)?, 1, 1)
+        }
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+            let v = column.as_primitive::<TimestampNanosecondType>();
+            (arrow::compute::min(v)?, arrow::compute::max(v)?, 1_000, 1)
+        }
+        _ => return None,
+    };
+    let floor = |v: i64| v.div_euclid(per_micro).saturating_mul(micros_per);
+    let ceil = |v: i64| {
+        let q = v.div_euclid(per_micro) + i64::from(v.rem_euclid(per_micro) != 0);
+        q.saturating_mul(micros_per)
+    };
+    Some((floor(lo), ceil(hi)))
 }
 
 /// Every batch of the IPC file in `data`, decoded without copying: a buffer that is not
@@ -500,6 +534,63 @@ mod tests {
         );
         drop(out);
         assert!(zeroized.load(Ordering::Relaxed) >= bytes);
+    }
+
+    fn timed(times: &[i64]) -> RecordBatch {
+        use arrow::array::TimestampMicrosecondArray;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new(
+                TIME_COLUMN,
+                DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, Some("UTC".into())),
+                false,
+            ),
+            Field::new("n", DataType::Int64, false),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(TimestampMicrosecondArray::from(times.to_vec()).with_timezone("UTC")),
+                Arc::new(Int64Array::from_iter_values(times.iter().map(|t| t * 10))),
+            ],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn batches_outside_the_time_bounds_are_skipped() {
+        let b = [
+            timed(&[100, 150, 199]),
+            timed(&[200, 250, 299]),
+            timed(&[300]),
+        ];
+        let seg = HotSegment::encode(&loc(), b[0].schema(), &b, None, Arc::default()).unwrap();
+        assert_eq!(seg.batch_count(), 3);
+        let target = b[0].schema();
+        // Bounds [220, 260]: only the middle batch can hold a match.
+        let out = seg
+            .read_as(&target, |lo, hi| hi >= 220 && lo <= 260)
+            .unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].num_rows(), 3);
+        // Touching bounds are inclusive: [199, 200] overlaps the first two.
+        let out = seg
+            .read_as(&target, |lo, hi| hi >= 199 && lo <= 200)
+            .unwrap();
+        assert_eq!(out.len(), 2);
+        assert_eq!(seg.read_as(&target, |_, _| false).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn time_ranges_cover_every_row_in_any_unit() {
+        use arrow::array::{TimestampMillisecondArray, TimestampNanosecondArray};
+        let nanos: ArrayRef = Arc::new(TimestampNanosecondArray::from(vec![1_500, -1_500, 7_000]));
+        assert_eq!(time_range(&nanos), Some((-2, 7)));
+        let millis: ArrayRef = Arc::new(TimestampMillisecondArray::from(vec![3, -1]));
+        assert_eq!(time_range(&millis), Some((-1_000, 3_000)));
+        let none: ArrayRef = Arc::new(Int64Array::from(vec![1]));
+        assert_eq!(time_range(&none), None);
+        let empty: ArrayRef = Arc::new(TimestampNanosecondArray::from(Vec::<i64>::new()));
+        assert_eq!(time_range(&empty), None);
     }
 
     #[test]

@@ -53,6 +53,8 @@ pub struct ScanStats {
     pub segments_pruned: AtomicUsize,
     /// Segments read from the hot cache's memory tier (counted in `segments_scanned` too).
     pub segments_in_memory: AtomicUsize,
+    /// Batches of memory-tier segments skipped by their time range, over all scans.
+    pub memory_batches_pruned: AtomicUsize,
 }
 
 /// One workspace table.
@@ -172,6 +174,7 @@ impl TableProvider for SegmentTable {
                 &bounds,
                 limit,
                 partitions,
+                &self.stats,
             )?);
         }
         match plans.len() {
@@ -230,6 +233,7 @@ fn memory_scan(
     bounds: &TimeBounds,
     limit: Option<usize>,
     partitions: usize,
+    stats: &ScanStats,
 ) -> Result<Arc<dyn ExecutionPlan>> {
     let mut batches: Vec<RecordBatch> = Vec::new();
     let mut rows = 0usize;
@@ -240,6 +244,10 @@ fn memory_scan(
         let decoded = seg
             .read_as(projected, |lo, hi| bounds.overlaps(lo, hi))
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        stats.memory_batches_pruned.fetch_add(
+            seg.batch_count().saturating_sub(decoded.len()),
+            Ordering::Relaxed,
+        );
         rows += decoded.iter().map(RecordBatch::num_rows).sum::<usize>();
         batches.extend(decoded);
     }

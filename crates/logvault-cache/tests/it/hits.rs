@@ -234,3 +234,36 @@ async fn dropping_the_cache_stops_its_promotions() {
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(counter.counts().requests, after_query);
 }
+
+/// A time window inside one promoted segment: the memory tier skips the batches outside it and
+/// answers as the files do.
+#[tokio::test]
+async fn a_time_window_skips_memory_batches_outside_it_with_the_same_answer() {
+    let h = Harness::new().await;
+    // 30,000 rows one second apart: four batches of the memory tier.
+    h.append(&AccountId::service(), WS_A, 1, 30_000, "window")
+        .await;
+    let start = t0() - chrono::Duration::days(1);
+    let from = (start + chrono::Duration::seconds(20_000)).to_rfc3339();
+    let to = (start + chrono::Duration::seconds(21_000)).to_rfc3339();
+    let sql = format!(
+        "SELECT count(*) AS n, min(Message) AS m FROM Syslog \
+         WHERE TimeGenerated >= '{from}' AND TimeGenerated < '{to}'"
+    );
+    let plain = h.session(WS_A, None).await;
+    let expected = run(&plain, &sql).await;
+    assert!(expected.contains("1000"), "{expected}");
+
+    let cache = h.cache(HotCacheConfig::default()).await;
+    let session = h.session(WS_A, Some(&cache)).await;
+    assert_eq!(
+        run(&session, QUERIES[3]).await,
+        run(&plain, QUERIES[3]).await
+    );
+    cache.settle().await;
+    assert_eq!(cache.status().memory_entries, 1);
+    assert_eq!(run(&session, &sql).await, expected);
+    let stats = session.stats();
+    assert_eq!(stats.segments_in_memory.load(Ordering::Relaxed), 1);
+    assert_eq!(stats.memory_batches_pruned.load(Ordering::Relaxed), 3);
+}
