@@ -72,7 +72,7 @@ impl Engine {
     /// [`EngineError`] if the home cannot be created or its configuration is invalid, or the
     /// vault or the store cannot be opened.
     pub async fn open(options: EngineOptions) -> Result<Self, EngineError> {
-        let home = Home::open_or_init(&options.home)?;
+        let home = Home::open_or_init_for(&options.home, options.storage_url.as_deref())?;
         let base: SharedClock = options.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let clock: SharedClock = match options.now {
             Some(now) => Arc::new(FixedClock(now)),

@@ -49,6 +49,19 @@ impl HomeConfig {
         config.hot_cache.disk_bytes = 0;
         config
     }
+
+    /// What a new home whose data rests at `storage_url` gets: [`HomeConfig::new_local`] for
+    /// local files (`None` or a `file://` URL), otherwise both tiers of the hot cache on (the
+    /// disk tier keeps a sealed local copy of what was fetched from remote storage).
+    pub fn new_for(storage_url: Option<&str>) -> Self {
+        match storage_url {
+            Some(url) if !url.trim_start().starts_with("file:") => Self {
+                version: HOME_VERSION,
+                ..Self::default()
+            },
+            _ => Self::new_local(),
+        }
+    }
 }
 
 /// Current version of the home layout.
@@ -68,6 +81,16 @@ impl Home {
     /// [`EngineError::Home`] if the directory cannot be created, or `config.json` is unreadable,
     /// malformed or of a newer version; [`EngineError::Config`] if its values are out of range.
     pub fn open_or_init(root: &Path) -> Result<Self, EngineError> {
+        Self::open_or_init_for(root, None)
+    }
+
+    /// As [`Home::open_or_init`], for a home whose data rests at `storage_url` (an object_store
+    /// URL; `None` for `HOME/storage`): a new home's configuration is
+    /// [`HomeConfig::new_for`] that storage.
+    ///
+    /// # Errors
+    /// As [`Home::open_or_init`].
+    pub fn open_or_init_for(root: &Path, storage_url: Option<&str>) -> Result<Self, EngineError> {
         let fail = |path: &Path, reason: String| EngineError::Home {
             path: path.to_owned(),
             reason,
@@ -81,7 +104,7 @@ impl Home {
             Ok(bytes) => serde_json::from_slice::<HomeConfig>(&bytes)
                 .map_err(|e| fail(&config_path, format!("malformed: {e}")))?,
             Err(e) if e.kind() == ErrorKind::NotFound => {
-                let config = HomeConfig::new_local();
+                let config = HomeConfig::new_for(storage_url);
                 let text = serde_json::to_vec_pretty(&config)
                     .map_err(|e| fail(&config_path, e.to_string()))?;
                 write_new(&config_path, &text).map_err(|e| fail(&config_path, e.to_string()))?;
@@ -174,6 +197,25 @@ mod tests {
         fs::write(dir.path().join("config.json"), cfg.to_string()).unwrap();
         let home = Home::open_or_init(dir.path()).unwrap();
         assert_eq!(home.config().hot_cache.memory_bytes, 64 << 20);
+    }
+
+    #[test]
+    fn a_new_home_on_remote_storage_has_both_tiers_and_on_local_files_no_disk_tier() {
+        for (url, disk) in [
+            (Some("memory://"), logvault_cache::DEFAULT_DISK_BYTES),
+            (Some("s3://bucket/logs"), logvault_cache::DEFAULT_DISK_BYTES),
+            (Some("file:///var/lib/logvault"), 0),
+            (None, 0),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let home = Home::open_or_init_for(dir.path(), url).unwrap();
+            let cache = &home.config().hot_cache;
+            assert_eq!(cache.disk_bytes, disk, "{url:?}");
+            assert_eq!(cache.memory_bytes, logvault_cache::DEFAULT_MEMORY_BYTES);
+            // An existing home keeps its configuration whatever the storage.
+            let again = Home::open_or_init_for(dir.path(), Some("memory://")).unwrap();
+            assert_eq!(again.config().hot_cache.disk_bytes, disk, "{url:?}");
+        }
     }
 
     #[test]
