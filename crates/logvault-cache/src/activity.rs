@@ -3,8 +3,8 @@
 //! On a machine with few cores (or two hyperthreads of one core) any background CPU work slows
 //! the queries running beside it, even at the lowest priority: promotions share execution
 //! units, memory bandwidth and page-fault work with them. So a promotion waits until queries
-//! have left the cache alone for [`QUIET`]: no scan planned over the cache and no segment read
-//! through its disk-tier store for that long. A query that only reads the memory tier marks
+//! have left the cache alone for [`QUIET`]: no scan planned over the cache, no segment read
+//! through its disk-tier store and no ingested batch (`HotCache::note_activity`) for that long. A query that only reads the memory tier marks
 //! its planning, not its execution. Under constant load a promotion waits at most
 //! [`MAX_DEFER`], so hot data still reaches memory.
 

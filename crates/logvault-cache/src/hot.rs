@@ -291,6 +291,12 @@ impl HotCache {
         }
     }
 
+    /// Tells the cache that other foreground work (an ingestion) is running: promotions wait
+    /// for it to be quiet as they wait for queries.
+    pub fn note_activity(&self) {
+        self.inner.ctx.activity.mark();
+    }
+
     /// Admits a newly written segment (R-F1: data ingested in the hot window): fetches it into
     /// the disk tier and, if `promoteOnRead` is on, the memory tier, in the background.
     pub fn admit(&self, loc: SegmentLocation, max_time: DateTime<Utc>) {

@@ -421,6 +421,8 @@ impl Engine {
                 )
                 .await?;
             report.accepted += batch.num_rows() as u64;
+            // Promotions of what this ingest writes wait until it is over.
+            self.inner.cache.note_activity();
             batcher.add(table, &batch, Some(seq.last)).await?;
             wal.checkpoint(batcher.checkpoint()).await?;
             progress(IngestProgress {

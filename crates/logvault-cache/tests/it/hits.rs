@@ -267,3 +267,21 @@ async fn a_time_window_skips_memory_batches_outside_it_with_the_same_answer() {
     assert_eq!(stats.segments_in_memory.load(Ordering::Relaxed), 1);
     assert_eq!(stats.memory_batches_pruned.load(Ordering::Relaxed), 3);
 }
+
+/// Other foreground work (an ingestion tells the cache) holds promotions back too.
+#[tokio::test]
+async fn a_promotion_waits_for_noted_activity_to_be_quiet() {
+    let h = Harness::new().await;
+    let loc = h.append(&AccountId::service(), WS_A, 0, 1000, "busy").await;
+    let cache = h.cache(HotCacheConfig::default()).await;
+    let started = std::time::Instant::now();
+    cache.note_activity();
+    cache.promote(&loc, None).await.unwrap();
+    // The quiet period is 100 ms.
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(90),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(cache.status().memory_entries, 1);
+}
