@@ -50,15 +50,18 @@ impl Activity {
         last.map_or(Duration::ZERO, |t| QUIET.saturating_sub(t.elapsed()))
     }
 
+    /// How long to sleep before looking again, or `None` to go ahead (quiet, or waited
+    /// [`MAX_DEFER`] since `started`).
+    fn pause(&self, started: Instant) -> Option<Duration> {
+        let left = self.remaining();
+        (!left.is_zero() && started.elapsed() < MAX_DEFER).then(|| left.min(POLL * 5).max(POLL))
+    }
+
     /// Waits (async) until queries are quiet, or [`MAX_DEFER`] has passed.
     pub(crate) async fn quiet(&self) {
         let started = Instant::now();
-        loop {
-            let left = self.remaining();
-            if left.is_zero() || started.elapsed() >= MAX_DEFER {
-                return;
-            }
-            tokio::time::sleep(left.min(POLL * 5).max(POLL)).await;
+        while let Some(pause) = self.pause(started) {
+            tokio::time::sleep(pause).await;
         }
     }
 
@@ -66,12 +69,11 @@ impl Activity {
     /// `cancelled` says so.
     pub(crate) fn quiet_blocking(&self, cancelled: impl Fn() -> bool) {
         let started = Instant::now();
-        loop {
-            let left = self.remaining();
-            if left.is_zero() || started.elapsed() >= MAX_DEFER || cancelled() {
-                return;
+        while !cancelled() {
+            match self.pause(started) {
+                Some(pause) => std::thread::sleep(pause),
+                None => return,
             }
-            std::thread::sleep(left.min(POLL * 5).max(POLL));
         }
     }
 }
