@@ -131,12 +131,7 @@ impl RunArgs {
             revocations: self.revocations,
             key_check_secs: (check, check + 1),
             seed: self.seed,
-            hot_cache_memory_bytes: Some(if setup::hot_cache_off() {
-                0
-            } else {
-                setup::memory_bytes()?
-                    .unwrap_or(logvault::HomeConfig::new_local().hot_cache.memory_bytes)
-            }),
+            hot_cache_memory_bytes: Some(setup::memory_bytes()?),
         };
         if self.quick {
             config.rows = vec![20_000];

@@ -65,12 +65,7 @@ pub async fn open_home(dir: &Path, timings: HomeTimings) -> anyhow::Result<Engin
     if !config_path.exists() {
         let mut config = HomeConfig::new_local();
         config.timings.async_operation_secs = 0;
-        if hot_cache_off() {
-            config.hot_cache.memory_bytes = 0;
-            config.hot_cache.disk_bytes = 0;
-        } else if let Some(bytes) = memory_bytes()? {
-            config.hot_cache.memory_bytes = bytes;
-        }
+        config.hot_cache.memory_bytes = memory_bytes()?;
         if let Some((lo, hi)) = timings.key_check_secs {
             config.timings.key_check_min_secs = lo;
             config.timings.key_check_max_secs = hi;
@@ -90,18 +85,21 @@ pub fn hot_cache_off() -> bool {
     std::env::var_os("LOGVAULT_BENCH_NO_HOT_CACHE").is_some()
 }
 
-/// The memory tier's bound for the homes the harness creates, from
-/// `LOGVAULT_BENCH_MEMORY_BYTES` (a new home's 512 MiB otherwise).
+/// The memory tier's bound for the homes the harness creates (their disk tier is off, as in a
+/// new home): 0 with `LOGVAULT_BENCH_NO_HOT_CACHE`, else `LOGVAULT_BENCH_MEMORY_BYTES`, else a
+/// new home's (512 MiB).
 ///
 /// # Errors
-/// If the variable is set but not a number of bytes.
-pub fn memory_bytes() -> anyhow::Result<Option<u64>> {
+/// If `LOGVAULT_BENCH_MEMORY_BYTES` is set but not a number of bytes.
+pub fn memory_bytes() -> anyhow::Result<u64> {
+    if hot_cache_off() {
+        return Ok(0);
+    }
     match std::env::var("LOGVAULT_BENCH_MEMORY_BYTES") {
         Ok(v) => v
             .parse()
-            .map(Some)
             .with_context(|| format!("LOGVAULT_BENCH_MEMORY_BYTES={v} is not a number of bytes")),
-        Err(_) => Ok(None),
+        Err(_) => Ok(HomeConfig::new_local().hot_cache.memory_bytes),
     }
 }
 

@@ -19,17 +19,9 @@ pub(crate) const MAX_DEFER: Duration = Duration::from_secs(10);
 const POLL: Duration = Duration::from_millis(10);
 
 /// The time of the latest query activity.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Activity {
     last: Mutex<Option<Instant>>,
-}
-
-impl Default for Activity {
-    fn default() -> Self {
-        Self {
-            last: Mutex::new(None),
-        }
-    }
 }
 
 impl Activity {
