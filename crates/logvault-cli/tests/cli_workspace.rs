@@ -83,3 +83,70 @@ fn workspace_update_sets_and_resets_the_hot_cache_window() {
     );
     assert!(ws.get("hotCacheWindowDays").is_none(), "{ws}");
 }
+
+/// Writes `input` to a command's stdin and returns its output.
+fn with_stdin(home: &Path, args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_logvault"))
+        .arg("--home")
+        .arg(home)
+        .env_remove("LOGVAULT_HOME")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Regression: the second workspace of a home could not ingest ("write-ahead log of workspace
+/// other: HOME/wal/wal-00000000000000000001.lvw is corrupt at offset 0: the file belongs to
+/// workspace \"alpha\"").
+#[test]
+fn a_second_workspace_of_a_home_ingests_from_stdin() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let rows = "{\"TimeGenerated\":\"2026-03-01T00:00:00Z\",\"Level\":\"info\"}\n\
+                {\"TimeGenerated\":\"2026-03-01T00:01:00Z\",\"Level\":\"warn\"}\n";
+    for ws in ["alpha", "other"] {
+        json(home, &["workspace", "create", "--name", ws]);
+    }
+    for ws in ["alpha", "other", "alpha"] {
+        let out = with_stdin(
+            home,
+            &[
+                "-o",
+                "json",
+                "ingest",
+                "--workspace",
+                ws,
+                "--table",
+                "App",
+                "--format",
+                "json",
+            ],
+            rows,
+        );
+        assert!(
+            out.status.success(),
+            "{ws}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["accepted"], 2, "{ws}: {report}");
+    }
+    for (ws, n) in [("alpha", 4), ("other", 2)] {
+        let v = json(
+            home,
+            &["query", "--workspace", ws, "SELECT count(*) AS n FROM App"],
+        );
+        assert_eq!(v[0]["n"], n, "{ws}: {v}");
+    }
+}

@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::BufRead;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -215,9 +215,44 @@ impl Drop for WorkspaceLock {
     }
 }
 
+/// Moves write-ahead log files that a home written before 2026-12 keeps in `HOME/wal` itself
+/// into each workspace's directory (`logvault_ingest::wal::upgrade_shared_layout`), under a lock
+/// so that two processes opening the home at once do it once.
+pub(crate) fn upgrade_wal_layout(root: &Path) -> Result<(), EngineError> {
+    let legacy = |root: &Path| -> bool {
+        std::fs::read_dir(root).is_ok_and(|entries| {
+            entries.flatten().any(|e| {
+                e.file_type().is_ok_and(|t| t.is_file())
+                    && e.file_name().to_str().is_some_and(|n| {
+                        n == "checkpoint" || (n.starts_with("wal-") && n.ends_with(".lvw"))
+                    })
+            })
+        })
+    };
+    if !legacy(root) {
+        return Ok(());
+    }
+    let path = root.join(".layout.lock");
+    let io = |e: std::io::Error| EngineError::Home {
+        path: path.clone(),
+        reason: format!("cannot lock the write-ahead logs to upgrade their layout: {e}"),
+    };
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io)?;
+    lock.lock().map_err(io)?;
+    let result = logvault_ingest::wal::upgrade_shared_layout(root);
+    let _ = lock.unlock();
+    result?;
+    Ok(())
+}
+
 impl Engine {
     fn wal_dir(&self, workspace: &str) -> PathBuf {
-        self.home().dir("wal").join(workspace)
+        logvault_ingest::wal::workspace_dir(&self.home().dir("wal"), workspace)
     }
 
     /// Replays what an interrupted ingest left in `workspace`'s log, unless another process is
@@ -499,7 +534,7 @@ impl Engine {
             }
         };
         Ok(Wal::open(
-            &self.home().dir("wal"),
+            &self.wal_dir(workspace),
             workspace,
             WalOptions::default(),
             &keyring,

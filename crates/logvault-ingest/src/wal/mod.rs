@@ -17,6 +17,7 @@
 
 mod files;
 mod format;
+mod layout;
 mod record;
 mod recover;
 mod writer;
@@ -31,6 +32,8 @@ use logvault_crypto::Key256;
 
 use crate::IngestError;
 use crate::batcher::SeqRange;
+
+pub use layout::{LayoutUpgrade, upgrade_shared_layout, workspace_dir};
 
 /// Which kind of key a frame is sealed under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -15,3 +15,4 @@ mod maintenance;
 mod query;
 mod samples;
 mod slt;
+mod workspaces;
