@@ -625,3 +625,23 @@ async fn wait_returns_once_the_operation_completes() {
         404
     );
 }
+
+/// Regression (`logvault --now ... cluster create` never returned): a wait on a clock that does
+/// not move ends at once with a clear error instead of waiting out its timeout.
+#[tokio::test]
+async fn a_wait_on_a_stopped_clock_says_so_instead_of_waiting_out_its_timeout() {
+    let f = fixture();
+    f.plane
+        .create_cluster(ClusterSpec::new("cluster-01"))
+        .await
+        .unwrap();
+    let err = f
+        .plane
+        .wait_cluster("cluster-01", std::time::Duration::from_secs(600))
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), 503, "{err}");
+    let message = err.to_string();
+    assert!(message.contains("clock is stopped"), "{message}");
+    assert!(!message.contains("after waiting"), "{message}");
+}

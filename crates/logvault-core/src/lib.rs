@@ -16,7 +16,7 @@ mod error;
 pub mod ids;
 pub mod names;
 
-pub use clock::{Clock, SharedClock, SystemClock, TestClock};
+pub use clock::{Clock, SharedClock, StartedClock, SystemClock, TestClock, display_time};
 pub use config::Timings;
 pub use error::CoreError;
 pub use names::{NameKind, validate_name};

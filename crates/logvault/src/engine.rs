@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use logvault_control::ControlPlane;
-use logvault_core::{Clock, SharedClock, SystemClock};
+use logvault_core::{SharedClock, StartedClock, SystemClock};
 use logvault_kms::{KeyVault, LocalVault, ServiceKey};
 use logvault_store::{KekBinding, KeyringConfig, Store, StoreConfig};
 
@@ -18,7 +18,8 @@ use crate::{EngineError, Home};
 pub struct EngineOptions {
     /// The home directory.
     pub home: PathBuf,
-    /// Run as if the clock read this time (the CLI's `--now`); `None` for the wall clock.
+    /// Run as if the clock read this time when the engine opens, moving on with the wall clock
+    /// from there (the CLI's `--now`); `None` for the wall clock.
     pub now: Option<DateTime<Utc>>,
     /// A clock to use instead of the wall clock (tests pass a `TestClock`).
     pub clock: Option<SharedClock>,
@@ -73,9 +74,10 @@ impl Engine {
     /// vault or the store cannot be opened.
     pub async fn open(options: EngineOptions) -> Result<Self, EngineError> {
         let home = Home::open_or_init_for(&options.home, options.storage_url.as_deref())?;
+        crate::ingesting::upgrade_wal_layout(&home.dir("wal"))?;
         let base: SharedClock = options.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let clock: SharedClock = match options.now {
-            Some(now) => Arc::new(FixedClock(now)),
+            Some(now) => Arc::new(StartedClock::new(now)),
             None => base,
         };
         let vault = Arc::new(LocalVault::open(&home.dir("vault"), clock.clone())?);
@@ -183,16 +185,6 @@ impl Engine {
             .control
             .now()
             .unwrap_or_else(|_| self.inner.clock.now())
-    }
-}
-
-/// A clock stopped at one instant (the CLI's `--now`).
-#[derive(Debug)]
-struct FixedClock(DateTime<Utc>);
-
-impl Clock for FixedClock {
-    fn now(&self) -> DateTime<Utc> {
-        self.0
     }
 }
 
