@@ -263,6 +263,31 @@ impl Engine {
         Ok(out)
     }
 
+    /// Checks now the clusters whose key is `key` of `vault` (after the key was rotated, so
+    /// that autorotation picks up the new version and clusters on an explicit version keep a
+    /// standby copy under it without waiting for their next check).
+    ///
+    /// # Errors
+    /// Control-plane or local state errors.
+    pub async fn check_keys_using(
+        &self,
+        vault: &str,
+        key: &str,
+    ) -> Result<Vec<KeyStatus>, EngineError> {
+        let mut out = Vec::new();
+        for cluster in self.control().list_clusters(None, None)? {
+            let uses = cluster
+                .key_ref()
+                .ok()
+                .flatten()
+                .is_some_and(|k| k.vault == vault && k.name == key);
+            if uses {
+                out.push(self.check_key(&cluster.name, true).await?);
+            }
+        }
+        Ok(out)
+    }
+
     /// Runs the key monitor in the background until the engine is dropped everywhere: every
     /// second it checks the clusters whose check is due; every minute it also purges what is
     /// past retention (R-K1).
@@ -321,12 +346,52 @@ impl Engine {
                     version: Some(wanted_version),
                     ..key.clone()
                 },
-                principal,
+                principal: principal.clone(),
             };
             self.store().rotate_account_key(account, &binding).await?;
             status.rotations += 1;
         }
         keyring.refresh_aek(account).await?;
+        if key.version.is_some()
+            && let Err(e) = self.standby_copies(account, key, &principal).await
+        {
+            // The check itself succeeded; the copies are made at a later check.
+            tracing::warn!(account = %account, error = %e.message, "could not make standby copies of the account key");
+        }
+        Ok(())
+    }
+
+    /// For a cluster on an explicit key version: wraps the account key (just unwrapped) under
+    /// each newer enabled version of the same key that has no copy yet, so that the cluster can
+    /// be moved to it even after its own version is disabled (the seed's "update new key
+    /// identifier details in the cluster"). One `get` call on the key per check, one `wrapKey`
+    /// per new version, once.
+    async fn standby_copies(
+        &self,
+        account: &AccountId,
+        key: &logvault_kms::KeyRef,
+        principal: &logvault_kms::PrincipalId,
+    ) -> Result<(), CheckFailure> {
+        let props = self.key_vault().get_key(principal, key).await?;
+        let Some(current) = props
+            .versions
+            .iter()
+            .position(|v| Some(&v.version) == key.version.as_ref())
+        else {
+            return Ok(());
+        };
+        let newer: Vec<String> = props.versions[current + 1..]
+            .iter()
+            .filter(|v| v.enabled)
+            .map(|v| v.version.clone())
+            .collect();
+        if newer.is_empty() {
+            return Ok(());
+        }
+        self.store()
+            .keyring()
+            .ensure_standby_copies(account, key, principal, &newer)
+            .await?;
         Ok(())
     }
 
@@ -422,7 +487,10 @@ impl Engine {
             KeyState::Revoked => Err(KeyStateError::Revoked {
                 cluster: cluster.to_owned(),
                 key,
-                since: status.since.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                since: status
+                    .since
+                    .map(logvault_core::display_time)
+                    .unwrap_or_default(),
                 reason: status.reason.unwrap_or_default(),
             }
             .into()),
