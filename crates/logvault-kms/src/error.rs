@@ -67,14 +67,14 @@ pub enum VaultError {
         principal: String,
     },
     /// The key or version is disabled.
-    #[error("key {key} version {version} in vault {vault} is disabled")]
+    #[error("key {key}{} in vault {vault} is disabled", version.as_ref().map(|v| format!(" version {v}")).unwrap_or_default())]
     Disabled {
         /// The vault's name.
         vault: String,
         /// The key's name.
         key: String,
-        /// The disabled version, or `all` when the whole key is disabled.
-        version: String,
+        /// The disabled version, or `None` when the whole key is disabled.
+        version: Option<String>,
     },
     /// The key is soft-deleted.
     #[error("key {key} in vault {vault} is deleted (recoverable until {purge_date})")]
