@@ -40,17 +40,20 @@ use crate::{Engine, EngineError};
 pub enum KeyStateError {
     /// The customer key is revoked.
     #[error(
-        "the key {key} of cluster {cluster} is revoked (since {since}): {reason}; ingestion is \
-         dropped and queries are refused until the key is restored"
+        "the key of cluster {cluster} ({key}{}) is revoked since {since}: {reason}; ingestion is \
+         dropped and queries are refused until it is restored",
+        version.as_ref().map(|v| format!(" version {v}")).unwrap_or_default()
     )]
     Revoked {
         /// The cluster.
         cluster: String,
         /// The key, `vault/key`.
         key: String,
-        /// Since when.
+        /// The key version the account key was last unwrapped with.
+        version: Option<String>,
+        /// Since when, to the second in UTC.
         since: String,
-        /// Why.
+        /// What the vault answered.
         reason: String,
     },
     /// The vault cannot be reached and no account key is cached.
@@ -128,7 +131,12 @@ impl From<StoreError> for CheckFailure {
     fn from(e: StoreError) -> Self {
         Self {
             kind: e.vault_kind(),
-            message: e.to_string(),
+            // The vault's own words name the vault, key and version; the wrapper adds nothing
+            // the key state does not say.
+            message: match &e {
+                StoreError::Vault { message, .. } => message.clone(),
+                other => other.to_string(),
+            },
         }
     }
 }
@@ -487,6 +495,7 @@ impl Engine {
             KeyState::Revoked => Err(KeyStateError::Revoked {
                 cluster: cluster.to_owned(),
                 key,
+                version: status.key_version_in_use.clone(),
                 since: status
                     .since
                     .map(logvault_core::display_time)
