@@ -586,8 +586,8 @@ async fn state_survives_reopen_and_an_earlier_clock_cannot_undo_it() {
     f.plane.delete_cluster("cluster-01").unwrap();
     f.finish_operations();
     assert_eq!(code(&f.plane.get_cluster("cluster-01").unwrap_err()), 404);
-    let later = f.plane.now().unwrap();
-    // back in time: the floor keeps the control plane at the later time
+    // back in time: the floor the delete recorded keeps the control plane at its time (reads
+    // record nothing)
     f.clock.set(later - Duration::days(9));
     let reopened = f.reopen();
     assert!(reopened.now().unwrap() >= later);

@@ -528,3 +528,34 @@ async fn an_interrupted_layout_upgrade_is_finished_by_the_next_run() {
     assert!(err.to_string().contains("not a workspace name"), "{err}");
     assert!(bogus.exists());
 }
+
+/// A reader (a query) asks whether there is anything to replay from the clear frame headers,
+/// without opening the log (which would start a new file) and without any key.
+#[tokio::test]
+async fn needs_replay_reads_only_headers_and_sees_records_past_the_checkpoint() {
+    use logvault_ingest::wal::needs_replay;
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nothing-here");
+    assert!(!needs_replay(&missing, WS).unwrap());
+    let k = key(KeyScheme::Service, "acct-mmk");
+    let ring = Ring::new(&[&k]);
+    let (wal, _) = open(dir.path(), &ring, WalOptions::default()).unwrap();
+    assert!(!needs_replay(dir.path(), WS).unwrap(), "an empty log");
+    append_groups(&wal, &k, 3).await;
+    assert!(
+        needs_replay(dir.path(), WS).unwrap(),
+        "records after the checkpoint"
+    );
+    wal.checkpoint(3).await.unwrap();
+    assert!(!needs_replay(dir.path(), WS).unwrap(), "all checkpointed");
+    wal.close();
+    let files_before = log_files(dir.path());
+    assert!(!needs_replay(dir.path(), WS).unwrap());
+    assert_eq!(log_files(dir.path()), files_before, "asking wrote a file");
+    // A torn tail is something to repair: opening must see it.
+    let last = files_before.last().unwrap();
+    let mut bytes = std::fs::read(last).unwrap();
+    bytes.extend_from_slice(b"LVWF\x40");
+    std::fs::write(last, bytes).unwrap();
+    assert!(needs_replay(dir.path(), WS).unwrap());
+}

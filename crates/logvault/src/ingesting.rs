@@ -259,7 +259,9 @@ impl Engine {
     /// ingesting into it now (that process replays it). Returns the rows recovered.
     pub(crate) async fn recover_if_idle(&self, workspace: &str) -> Result<u64, EngineError> {
         let dir = self.wal_dir(workspace);
-        if !dir.exists() {
+        // Read the clear frame headers first: opening the log starts a new file, which a
+        // reader must not do when there is nothing to replay.
+        if !logvault_ingest::wal::needs_replay(&dir, workspace)? {
             return Ok(0);
         }
         let busy = |e: std::io::Error| EngineError::Busy {

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use logvault_core::NameKind;
 
 use super::files::{io_err, list, read_checkpoint, sync_dir, write_checkpoint};
-use super::format::{HeaderError, parse_file_header, parse_frame_header};
+use super::format::{HeaderError, parse_file_header};
 use crate::IngestError;
 
 /// The name under which upgrade errors are reported (no single workspace is at fault).
@@ -97,9 +97,8 @@ pub fn upgrade_shared_layout(root: &Path) -> Result<LayoutUpgrade, IngestError> 
                 format!("{:?} is not a workspace name", header.workspace),
             ));
         }
-        floor = floor
-            .max(first.saturating_sub(1))
-            .max(last_seq(&bytes, header.len));
+        let (last, _) = super::peek::scan_seqs(&bytes, header.len);
+        floor = floor.max(first.saturating_sub(1)).max(last.unwrap_or(0));
         owners.push((path.clone(), header.workspace));
     }
     report.floor = floor;
@@ -161,22 +160,4 @@ pub fn upgrade_shared_layout(root: &Path) -> Result<LayoutUpgrade, IngestError> 
         );
     }
     Ok(report)
-}
-
-/// The highest sequence number among the complete frame headers of a log file's bytes (frame
-/// headers are in clear; bodies are not needed). Stops at the first damaged frame.
-fn last_seq(bytes: &[u8], mut at: usize) -> u64 {
-    let mut last = 0;
-    while let Some(rest) = bytes.get(at..) {
-        let Ok(frame) = parse_frame_header(rest) else {
-            break;
-        };
-        let end = at.saturating_add(frame.len).saturating_add(frame.body_len);
-        if end > bytes.len() {
-            break;
-        }
-        last = last.max(frame.seq);
-        at = end;
-    }
-    last
 }

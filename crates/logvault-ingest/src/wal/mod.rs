@@ -18,6 +18,7 @@
 mod files;
 mod format;
 mod layout;
+mod peek;
 mod record;
 mod recover;
 mod writer;
@@ -34,6 +35,7 @@ use crate::IngestError;
 use crate::batcher::SeqRange;
 
 pub use layout::{LayoutUpgrade, upgrade_shared_layout, workspace_dir};
+pub use peek::needs_replay;
 
 /// Which kind of key a frame is sealed under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
