@@ -32,6 +32,7 @@
 //! # Ok::<(), logvault_ingest::IngestError>(())
 //! ```
 
+mod arrow_input;
 pub mod batcher;
 mod chunk;
 mod error;
@@ -43,6 +44,7 @@ pub mod time;
 mod value;
 pub mod wal;
 
+pub use arrow_input::conform_batch;
 pub use batcher::{
     Batcher, BatcherOptions, Granularity, PartitionKey, SegmentBatch, SegmentSink, SeqRange,
 };

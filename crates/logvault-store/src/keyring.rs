@@ -73,6 +73,29 @@ pub struct AekRecord {
     pub wrapped_by: KeyRef,
 }
 
+/// An account key held for a while by a writer, with the wrapped copy it came from: a write
+/// admitted under it finishes with it, even if the key is revoked meanwhile (the rows after a
+/// revocation are refused by the caller's gate, not by this lease). Prints no key.
+#[derive(Clone)]
+pub struct AccountKeyLease {
+    /// The account.
+    pub account: AccountId,
+    /// The account key.
+    pub aek: Arc<Aek>,
+    /// The wrapped copy it was unwrapped from.
+    pub record: AekRecord,
+}
+
+impl std::fmt::Debug for AccountKeyLease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountKeyLease")
+            .field("account", &self.account)
+            .field("aek", &"REDACTED")
+            .field("record", &self.record.seq)
+            .finish()
+    }
+}
+
 /// Settings of the keyring.
 #[derive(Debug, Clone)]
 pub struct KeyringConfig {
@@ -281,6 +304,24 @@ impl Keyring {
     /// As [`Keyring::aek`].
     pub async fn refresh_aek(&self, account: &AccountId) -> Result<Arc<Aek>, StoreError> {
         Ok(self.account_key(account, true).await?.aek.clone())
+    }
+
+    /// A lease of the account's key and its record, taken together from one cache entry: the
+    /// cached key whatever its age when there is one (the caller's gate decides whether it may
+    /// still be used), otherwise unwrapped by the vault as [`Keyring::aek`] does.
+    ///
+    /// # Errors
+    /// As [`Keyring::aek`].
+    pub async fn lease(&self, account: &AccountId) -> Result<AccountKeyLease, StoreError> {
+        let entry = match self.cache.get(account) {
+            Some(entry) => entry,
+            None => self.account_key(account, false).await?,
+        };
+        Ok(AccountKeyLease {
+            account: account.clone(),
+            aek: Arc::clone(&entry.aek),
+            record: entry.record.clone(),
+        })
     }
 
     /// The cached account key, whatever its age; never calls the vault.

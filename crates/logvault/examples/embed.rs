@@ -36,9 +36,9 @@ async fn main() -> anyhow::Result<()> {
         .ingest(
             "app-logs",
             "AppLogs",
-            lines.as_bytes(),
+            std::io::Cursor::new(lines.clone()),
             &IngestOptions::new(Format::JsonLines),
-            &mut |_| {},
+            None,
         )
         .await?;
     println!(
@@ -100,9 +100,9 @@ async fn main() -> anyhow::Result<()> {
         .ingest(
             "app-logs",
             "AppLogs",
-            lines.as_bytes(),
+            std::io::Cursor::new(lines.clone()),
             &IngestOptions::new(Format::JsonLines),
-            &mut |_| {},
+            None,
         )
         .await?;
     println!(

@@ -57,6 +57,7 @@ pub(crate) struct Inner {
     pub(crate) control: ControlPlane,
     pub(crate) keys: KeyLifecycle,
     pub(crate) cache: logvault_cache::HotCache,
+    pub(crate) writes: logvault_write::WriteContext,
 }
 
 /// An opened logvault home. Cheap to clone; clones share everything.
@@ -74,7 +75,6 @@ impl Engine {
     /// vault or the store cannot be opened.
     pub async fn open(options: EngineOptions) -> Result<Self, EngineError> {
         let home = Home::open_or_init_for(&options.home, options.storage_url.as_deref())?;
-        crate::ingesting::upgrade_wal_layout(&home.dir("wal"))?;
         let base: SharedClock = options.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let clock: SharedClock = match options.now {
             Some(now) => Arc::new(StartedClock::new(now)),
@@ -119,6 +119,13 @@ impl Engine {
             home.config().hot_cache.clone(),
         )
         .await?;
+        let writes = logvault_write::WriteContext::new(
+            store.clone(),
+            cache.clone(),
+            clock.clone(),
+            home.dir("wal"),
+        );
+        writes.upgrade_layout().await?;
         let engine = Self {
             inner: Arc::new(Inner {
                 home,
@@ -129,6 +136,7 @@ impl Engine {
                 control,
                 keys,
                 cache,
+                writes,
             }),
         };
         // Per-workspace hot windows (R-F1) are kept with the workspaces.

@@ -20,7 +20,7 @@
 //! let payload = "{\"TimeGenerated\":\"2026-01-01T00:00:00Z\",\"Level\":\"INFO\"}\n";
 //! let options = IngestOptions::new(logvault::ingest::Format::JsonLines);
 //! let report = engine
-//!     .ingest("prod-logs", "AppLogs", payload.as_bytes(), &options, &mut |_| {})
+//!     .ingest("prod-logs", "AppLogs", payload.as_bytes(), &options, None)
 //!     .await?;
 //! assert_eq!(report.accepted, 1);
 //! let session = engine.query_session("prod-logs").await?;

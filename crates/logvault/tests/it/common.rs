@@ -136,9 +136,9 @@ impl Home {
             .ingest(
                 ws,
                 table,
-                payload.as_bytes(),
+                std::io::Cursor::new(payload),
                 &IngestOptions::new(Format::JsonLines),
-                &mut |_| {},
+                None,
             )
             .await
             .unwrap()

@@ -7,6 +7,7 @@
     missing_docs
 )] // test code
 
+mod batches;
 mod common;
 mod durability;
 mod keys;

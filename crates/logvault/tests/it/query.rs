@@ -31,7 +31,7 @@ async fn samples() -> Home {
     ] {
         let input = std::io::BufReader::new(std::fs::File::open(data(file)).unwrap());
         h.engine
-            .ingest(WS, table, input, &IngestOptions::new(format), &mut |_| {})
+            .ingest(WS, table, input, &IngestOptions::new(format), None)
             .await
             .unwrap();
     }

@@ -31,9 +31,9 @@ async fn ingest_then_cut(h: &Home, ws: &str, tag: &str, rows: usize) -> u64 {
         .ingest(
             ws,
             "AppLogs",
-            BufReader::with_capacity(512, payload.as_bytes().chain(Cut)),
+            BufReader::with_capacity(512, std::io::Cursor::new(payload).chain(Cut)),
             &options,
-            &mut |p| acked = p.accepted,
+            Some(&mut |p| acked = p.accepted),
         )
         .await
         .unwrap_err();

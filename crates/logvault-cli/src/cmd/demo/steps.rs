@@ -45,7 +45,13 @@ async fn ingest(
     format: Format,
 ) -> anyhow::Result<IngestReport> {
     Ok(engine
-        .ingest(WS, table, bytes, &IngestOptions::new(format), &mut |_| {})
+        .ingest(
+            WS,
+            table,
+            std::io::Cursor::new(bytes.to_vec()),
+            &IngestOptions::new(format),
+            None,
+        )
         .await?)
 }
 
