@@ -125,7 +125,7 @@ impl KeySource for EngineKeys<'_> {
                 .map(Some)
                 .map_err(|e| e.to_string());
         }
-        if engine.is_revoked(account) {
+        if engine.keys().is_revoked(account) {
             return Ok(None);
         }
         Err(match admitted {
@@ -346,15 +346,6 @@ impl Engine {
             tracing::debug!(workspace, account = %account, error = %e, "key check during ingest failed; going on with the admitted key");
         }
         reason
-    }
-
-    fn is_revoked(&self, account: &AccountId) -> bool {
-        account.cluster_name().is_some_and(|c| {
-            self.key_states()
-                .ok()
-                .and_then(|all| all.into_iter().find(|s| s.cluster == c))
-                .is_some_and(|s| s.key_state == crate::keys::KeyState::Revoked)
-        })
     }
 
     /// The table's schema as the catalog's segments have it, to grow from.

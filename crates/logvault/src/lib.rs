@@ -11,11 +11,11 @@
 //!
 //! ```
 //! # async fn demo() -> anyhow::Result<()> {
-//! use logvault::{Engine, EngineOptions, IngestOptions};
+//! use logvault::{Engine, IngestOptions};
 //! use logvault::control::WorkspaceSpec;
 //!
 //! let dir = tempfile::tempdir()?;
-//! let engine = Engine::open(EngineOptions::new(dir.path())).await?;
+//! let engine = Engine::open(dir.path()).await?;
 //! engine.control().create_workspace(WorkspaceSpec::new("prod-logs"))?;
 //! let payload = "{\"TimeGenerated\":\"2026-01-01T00:00:00Z\",\"Level\":\"INFO\"}\n";
 //! let options = IngestOptions::new(logvault::ingest::Format::JsonLines);
@@ -42,9 +42,10 @@ mod maintenance;
 mod ports;
 mod querying;
 mod status;
+mod vaults;
 
 pub use counters::WorkspaceCounters;
-pub use engine::{Engine, EngineOptions};
+pub use engine::{Engine, EngineBuilder};
 pub use error::EngineError;
 pub use home::{Home, HomeConfig};
 pub use ingesting::{IngestOptions, IngestProgress, IngestReport};

@@ -26,10 +26,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use logvault_control::{Cluster, IdentityType};
-use logvault_core::{SharedClock, Timings};
-use logvault_kms::VaultErrorKind;
-use logvault_store::{AccountId, KekBinding, StoreError};
+use logvault_cache::HotCache;
+use logvault_control::{Cluster, ControlPlane, IdentityType};
+use logvault_core::Timings;
+use logvault_kms::{KeyVault, VaultErrorKind};
+use logvault_store::{AccountId, AccountKeyLease, KekBinding, Store, StoreError};
 
 pub use state::{KeyState, KeyStatus};
 
@@ -76,23 +77,46 @@ pub enum KeyStateError {
     },
 }
 
-/// The lifecycle's local state: where key states live, and in-process locks.
+/// The key lifecycle of one engine: which clusters' keys are usable, checked against the vault
+/// every 6 to 60 seconds, and what follows from a revocation or a restore. Every read and write
+/// of a cluster's data is admitted here first ([`KeyLifecycle::admit`]); writers take a lease
+/// of the account key from here ([`KeyLifecycle::lease`]).
 #[derive(Debug)]
-pub(crate) struct KeyLifecycle {
+pub struct KeyLifecycle {
     dir: PathBuf,
     timings: Timings,
-    clock: SharedClock,
+    control: ControlPlane,
+    store: Arc<Store>,
+    cache: HotCache,
+    vault: Arc<dyn KeyVault>,
     locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl KeyLifecycle {
-    pub(crate) fn new(dir: PathBuf, timings: Timings, clock: SharedClock) -> Self {
+    pub(crate) fn new(
+        dir: PathBuf,
+        timings: Timings,
+        control: ControlPlane,
+        store: Arc<Store>,
+        cache: HotCache,
+        vault: Arc<dyn KeyVault>,
+    ) -> Self {
         Self {
             dir,
             timings,
-            clock,
+            control,
+            store,
+            cache,
+            vault,
             locks: std::sync::Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The current time (the control plane's: never earlier than its last change).
+    fn now(&self) -> DateTime<Utc> {
+        self.control
+            .now()
+            .unwrap_or_else(|_| self.store.clock().now())
     }
 
     fn lock(&self, cluster: &str) -> Arc<tokio::sync::Mutex<()>> {
@@ -115,7 +139,6 @@ impl KeyLifecycle {
             Ok(()) => (u64::from_le_bytes(r) % ((hi - lo + 1).max(1) as u64)) as i64,
             Err(_) => 0,
         };
-        let _ = &self.clock;
         now + Duration::seconds(lo + jitter)
     }
 }
@@ -151,37 +174,29 @@ impl From<logvault_kms::VaultError> for CheckFailure {
 }
 
 fn is_revocation(kind: Option<VaultErrorKind>) -> bool {
-    matches!(
-        kind,
-        Some(
-            VaultErrorKind::NotFound
-                | VaultErrorKind::Forbidden
-                | VaultErrorKind::Disabled
-                | VaultErrorKind::Deleted
-        )
-    )
+    kind.is_some_and(VaultErrorKind::is_revocation)
 }
 
 fn cluster_account(cluster: &str) -> Result<AccountId, EngineError> {
     Ok(AccountId::cluster(cluster)?)
 }
 
-impl Engine {
+impl KeyLifecycle {
     /// The key state of `cluster`, checking the key with the vault if a check is due (or
     /// `force`). A cluster without a customer key is `None`.
     ///
     /// # Errors
     /// 404 if the cluster does not exist; local state errors. Vault failures are not errors:
     /// they are the state.
-    pub async fn check_key(&self, cluster: &str, force: bool) -> Result<KeyStatus, EngineError> {
-        let record = self.control().get_cluster(cluster)?;
-        let lock = self.inner.keys.lock(cluster);
+    pub async fn check(&self, cluster: &str, force: bool) -> Result<KeyStatus, EngineError> {
+        let record = self.control.get_cluster(cluster)?;
+        let lock = self.lock(cluster);
         let _held = lock.lock().await;
-        let dir = self.inner.keys.dir.clone();
+        let dir = self.dir.clone();
         let mut status = state::load(&dir, cluster)?;
         let now = self.now();
         let account = cluster_account(cluster)?;
-        let keyring = self.store().keyring().clone();
+        let keyring = self.store.keyring().clone();
         let Some(key) = record.key_ref()? else {
             status.key = None;
             status.enter(KeyState::None, None, now);
@@ -201,7 +216,7 @@ impl Engine {
                 )),
                 now,
             );
-            status.next_check = Some(self.inner.keys.next_check(now));
+            status.next_check = Some(self.next_check(now));
             state::save(&dir, &status)?;
             return Ok(status);
         }
@@ -254,7 +269,7 @@ impl Engine {
                 }
             }
         }
-        status.next_check = Some(self.inner.keys.next_check(now));
+        status.next_check = Some(self.next_check(now));
         state::save(&dir, &status)?;
         Ok(status)
     }
@@ -263,10 +278,10 @@ impl Engine {
     ///
     /// # Errors
     /// Control-plane or local state errors.
-    pub async fn check_keys(&self, force: bool) -> Result<Vec<KeyStatus>, EngineError> {
+    pub async fn check_all(&self, force: bool) -> Result<Vec<KeyStatus>, EngineError> {
         let mut out = Vec::new();
-        for cluster in self.control().list_clusters(None, None)? {
-            out.push(self.check_key(&cluster.name, force).await?);
+        for cluster in self.control.list_clusters(None, None)? {
+            out.push(self.check(&cluster.name, force).await?);
         }
         Ok(out)
     }
@@ -277,49 +292,19 @@ impl Engine {
     ///
     /// # Errors
     /// Control-plane or local state errors.
-    pub async fn check_keys_using(
-        &self,
-        vault: &str,
-        key: &str,
-    ) -> Result<Vec<KeyStatus>, EngineError> {
+    pub async fn check_using(&self, vault: &str, key: &str) -> Result<Vec<KeyStatus>, EngineError> {
         let mut out = Vec::new();
-        for cluster in self.control().list_clusters(None, None)? {
+        for cluster in self.control.list_clusters(None, None)? {
             let uses = cluster
                 .key_ref()
                 .ok()
                 .flatten()
                 .is_some_and(|k| k.vault == vault && k.name == key);
             if uses {
-                out.push(self.check_key(&cluster.name, true).await?);
+                out.push(self.check(&cluster.name, true).await?);
             }
         }
         Ok(out)
-    }
-
-    /// Runs the key monitor in the background until the engine is dropped everywhere: every
-    /// second it checks the clusters whose check is due; every minute it also purges what is
-    /// past retention (R-K1).
-    pub fn spawn_key_monitor(&self) -> tokio::task::JoinHandle<()> {
-        let weak = Arc::downgrade(&self.inner);
-        tokio::spawn(async move {
-            let mut tick: u64 = 0;
-            loop {
-                let Some(inner) = weak.upgrade() else { break };
-                let engine = Engine { inner };
-                if let Err(e) = engine.check_keys(false).await {
-                    tracing::warn!(error = %e, "key check failed");
-                }
-                if tick.is_multiple_of(60) {
-                    if let Err(e) = engine.purge_expired().await {
-                        tracing::warn!(error = %e, "retention purge failed");
-                    }
-                    engine.hot_cache().sweep();
-                }
-                tick += 1;
-                drop(engine);
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            }
-        })
     }
 
     /// Unwraps the cluster's account key now with the vault, re-wrapping it first when the
@@ -337,12 +322,12 @@ impl Engine {
                 message: format!("cluster {} has no identity", cluster.name),
             });
         };
-        let keyring = self.store().keyring();
+        let keyring = self.store.keyring();
         let record = keyring.latest_record(account).await?;
         let wanted_version = match &key.version {
             Some(v) => v.clone(),
             // Autorotation: the latest version in the vault (R-G4).
-            None => self.key_vault().get_key(&principal, key).await?.version,
+            None => self.vault.get_key(&principal, key).await?.version,
         };
         if record.wrapped_by.version.as_deref() != Some(wanted_version.as_str())
             || record.binding.principal != principal
@@ -356,7 +341,7 @@ impl Engine {
                 },
                 principal: principal.clone(),
             };
-            self.store().rotate_account_key(account, &binding).await?;
+            self.store.rotate_account_key(account, &binding).await?;
             status.rotations += 1;
         }
         keyring.refresh_aek(account).await?;
@@ -380,7 +365,7 @@ impl Engine {
         key: &logvault_kms::KeyRef,
         principal: &logvault_kms::PrincipalId,
     ) -> Result<(), CheckFailure> {
-        let props = self.key_vault().get_key(principal, key).await?;
+        let props = self.vault.get_key(principal, key).await?;
         let Some(current) = props
             .versions
             .iter()
@@ -396,7 +381,7 @@ impl Engine {
         if newer.is_empty() {
             return Ok(());
         }
-        self.store()
+        self.store
             .keyring()
             .ensure_standby_copies(account, key, principal, &newer)
             .await?;
@@ -405,12 +390,12 @@ impl Engine {
 
     /// The subkey that seals local copies of account keys (from the service account's key).
     async fn local_copy_key(&self) -> Result<logvault_crypto::Key256, EngineError> {
-        let service = self.store().keyring().aek(&AccountId::service()).await?;
+        let service = self.store.keyring().aek(&AccountId::service()).await?;
         service
             .derive_purpose_key(sealed::PURPOSE)
             .map_err(|e| EngineError::State {
                 what: "sealed account key",
-                path: self.inner.keys.dir.clone(),
+                path: self.dir.clone(),
                 reason: e.to_string(),
             })
     }
@@ -422,13 +407,12 @@ impl Engine {
         account: &AccountId,
     ) -> Result<bool, EngineError> {
         let purpose = self.local_copy_key().await?;
-        let Some((aek, verified)) =
-            sealed::load(&self.inner.keys.dir, cluster, account.as_str(), &purpose)?
+        let Some((aek, verified)) = sealed::load(&self.dir, cluster, account.as_str(), &purpose)?
         else {
             return Ok(false);
         };
-        let record = self.store().keyring().latest_record(account).await?;
-        self.store()
+        let record = self.store.keyring().latest_record(account).await?;
+        self.store
             .keyring()
             .seed(account, Arc::new(aek), record, verified);
         Ok(true)
@@ -442,10 +426,11 @@ impl Engine {
         account: &AccountId,
         status: &mut KeyStatus,
     ) -> Result<(), EngineError> {
-        self.store().keyring().evict(account);
-        sealed::delete(&self.inner.keys.dir, &cluster.name)?;
+        self.store.keyring().evict(account);
+        sealed::delete(&self.dir, &cluster.name)?;
         for ws in self.linked_workspaces(&cluster.name)? {
-            self.purge_hot_cache(&ws).await;
+            let report = self.cache.purge_workspace(&ws);
+            tracing::info!(workspace = %ws, ?report, "hot cache purged");
         }
         status.purges += 1;
         tracing::warn!(cluster = %cluster.name, "customer key revoked");
@@ -456,7 +441,8 @@ impl Engine {
     async fn on_restored(&self, cluster: &Cluster) {
         if let Ok(workspaces) = self.linked_workspaces(&cluster.name) {
             for ws in workspaces {
-                self.warm_hot_cache(&ws).await;
+                let _reload = self.cache.warm(&ws);
+                tracing::info!(workspace = %ws, "hot cache reload started");
             }
         }
         tracing::info!(cluster = %cluster.name, "customer key restored");
@@ -464,7 +450,7 @@ impl Engine {
 
     fn linked_workspaces(&self, cluster: &str) -> Result<Vec<String>, EngineError> {
         Ok(self
-            .control()
+            .control
             .list_workspaces()?
             .into_iter()
             .filter(|w| w.cluster.as_deref() == Some(cluster))
@@ -475,13 +461,13 @@ impl Engine {
     /// Admits reading (or writing) `account`'s data: its cluster's key must not be revoked,
     /// and its account key must be in memory (from the vault, or through an outage from the
     /// cache or the sealed local copy).
-    pub(crate) async fn admit_account(&self, account: &AccountId) -> Result<(), EngineError> {
-        let keyring = self.store().keyring();
+    pub async fn admit(&self, account: &AccountId) -> Result<(), EngineError> {
+        let keyring = self.store.keyring();
         let Some(cluster) = account.cluster_name() else {
             keyring.aek(account).await?;
             return Ok(());
         };
-        let status = match self.check_key(cluster, false).await {
+        let status = match self.check(cluster, false).await {
             Ok(s) => s,
             // A deleted cluster's data: as readable as its key is.
             Err(EngineError::Control(e)) if e.code() == 404 => {
@@ -525,11 +511,102 @@ impl Engine {
     ///
     /// # Errors
     /// Local state errors.
-    pub fn key_states(&self) -> Result<Vec<KeyStatus>, EngineError> {
+    pub fn states(&self) -> Result<Vec<KeyStatus>, EngineError> {
         let mut out = Vec::new();
-        for c in self.control().list_clusters(None, None)? {
-            out.push(state::load(&self.inner.keys.dir, &c.name)?);
+        for c in self.control.list_clusters(None, None)? {
+            out.push(state::load(&self.dir, &c.name)?);
         }
         Ok(out)
+    }
+
+    /// Admits writing `account`'s data and leases its account key with its record, for a
+    /// writer to finish with even if the key is revoked meanwhile (its gate then stops it).
+    ///
+    /// # Errors
+    /// As [`KeyLifecycle::admit`].
+    pub async fn lease(&self, account: &AccountId) -> Result<AccountKeyLease, EngineError> {
+        self.admit(account).await?;
+        Ok(self.store.keyring().lease(account).await?)
+    }
+
+    /// Whether `account`'s cluster is known to be revoked now (its key state, no vault call).
+    pub fn is_revoked(&self, account: &AccountId) -> bool {
+        account.cluster_name().is_some_and(|cluster| {
+            state::load(&self.dir, cluster).is_ok_and(|s| s.key_state == KeyState::Revoked)
+        })
+    }
+}
+
+impl Engine {
+    /// The key lifecycle.
+    pub fn keys(&self) -> &KeyLifecycle {
+        &self.inner.keys
+    }
+
+    /// The key state of `cluster`, checking the key with the vault if a check is due (or
+    /// `force`); see [`KeyLifecycle::check`].
+    ///
+    /// # Errors
+    /// As [`KeyLifecycle::check`].
+    pub async fn check_key(&self, cluster: &str, force: bool) -> Result<KeyStatus, EngineError> {
+        self.inner.keys.check(cluster, force).await
+    }
+
+    /// Checks every cluster whose check is due (or all, with `force`).
+    ///
+    /// # Errors
+    /// As [`KeyLifecycle::check_all`].
+    pub async fn check_keys(&self, force: bool) -> Result<Vec<KeyStatus>, EngineError> {
+        self.inner.keys.check_all(force).await
+    }
+
+    /// Checks now the clusters on `key` of `vault`; see [`KeyLifecycle::check_using`].
+    ///
+    /// # Errors
+    /// As [`KeyLifecycle::check_using`].
+    pub async fn check_keys_using(
+        &self,
+        vault: &str,
+        key: &str,
+    ) -> Result<Vec<KeyStatus>, EngineError> {
+        self.inner.keys.check_using(vault, key).await
+    }
+
+    /// The key state of every cluster, without checking.
+    ///
+    /// # Errors
+    /// Local state errors.
+    pub fn key_states(&self) -> Result<Vec<KeyStatus>, EngineError> {
+        self.inner.keys.states()
+    }
+
+    pub(crate) async fn admit_account(&self, account: &AccountId) -> Result<(), EngineError> {
+        self.inner.keys.admit(account).await
+    }
+
+    /// Runs the key monitor in the background until the engine is dropped everywhere: every
+    /// second it checks the clusters whose check is due; every minute it also purges what is
+    /// past retention (R-K1).
+    pub fn spawn_key_monitor(&self) -> tokio::task::JoinHandle<()> {
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let mut tick: u64 = 0;
+            loop {
+                let Some(inner) = weak.upgrade() else { break };
+                let engine = Engine { inner };
+                if let Err(e) = engine.check_keys(false).await {
+                    tracing::warn!(error = %e, "key check failed");
+                }
+                if tick.is_multiple_of(60) {
+                    if let Err(e) = engine.purge_expired().await {
+                        tracing::warn!(error = %e, "retention purge failed");
+                    }
+                    engine.hot_cache().sweep();
+                }
+                tick += 1;
+                drop(engine);
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        })
     }
 }
