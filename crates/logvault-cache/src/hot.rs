@@ -32,7 +32,7 @@ use crate::{CacheError, HotCacheConfig};
 /// What a purge removed (R-F3).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PurgeReport {
+pub struct CachePurgeReport {
     /// The workspace.
     pub workspace: String,
     /// Segments removed from the memory tier (their plaintext buffers are zeroized once no
@@ -378,7 +378,7 @@ impl HotCache {
     /// Purge (R-F3): removes every entry of `workspace` from both tiers (memory buffers are
     /// zeroized, files deleted), stops its reload if one runs, and keeps fetches under way from
     /// putting its data back. Other workspaces are untouched. Does file I/O.
-    pub fn purge_workspace(&self, workspace: &str) -> PurgeReport {
+    pub fn purge_workspace(&self, workspace: &str) -> CachePurgeReport {
         let inner = &self.inner;
         let warm_cancelled = match lock(&inner.warms).get(workspace) {
             Some(slot) if warm::read(&slot.progress).state == warm::WarmState::Running => {
@@ -396,7 +396,7 @@ impl HotCache {
             });
         inner.metrics.purged(workspace, memory_bytes + disk_bytes);
         tracing::info!(workspace, memory_entries, disk_entries, "hot cache purged");
-        PurgeReport {
+        CachePurgeReport {
             workspace: workspace.to_owned(),
             memory_entries,
             memory_bytes,

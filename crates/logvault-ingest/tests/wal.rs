@@ -14,14 +14,14 @@ use chrono::{TimeZone, Utc};
 use logvault_core::TestClock;
 use logvault_crypto::Aek;
 use logvault_ingest::{
-    Format, IngestError, KeyScheme, ParseOptions, RecoveredRecord, Recovery, TableSchema, Wal,
-    WalKey, WalKeyRef, WalOptions, WalRecord, parse_payload,
+    Format, IngestError, ParseOptions, RecoveredRecord, Recovery, TableSchema, Wal, WalKey,
+    WalKeyRef, WalKeyScheme, WalOptions, WalRecord, parse_payload,
 };
 
 const WS: &str = "ws-ingest-1";
 const CANARY: &str = "canary-6b1f0c9e-plaintext";
 
-fn key(scheme: KeyScheme, account: &str) -> Arc<WalKey> {
+fn key(scheme: WalKeyScheme, account: &str) -> Arc<WalKey> {
     let aek = Aek::generate().unwrap();
     let key_ref = WalKeyRef {
         scheme,
@@ -109,7 +109,7 @@ async fn append(wal: &Wal, key: &Arc<WalKey>, batches: &[&RecordBatch]) -> (u64,
 #[tokio::test]
 async fn append_and_replay_round_trip_without_plaintext_on_disk() {
     let dir = tempfile::tempdir().unwrap();
-    let k = key(KeyScheme::Service, "acct-mmk");
+    let k = key(WalKeyScheme::Service, "acct-mmk");
     let ring = Ring::new(&[&k]);
     let (a, b, c) = (batch(3, "a"), batch(5, "b"), batch(1, "c"));
     {
@@ -148,8 +148,8 @@ async fn append_and_replay_round_trip_without_plaintext_on_disk() {
 #[tokio::test]
 async fn frames_record_their_key_and_replay_asks_for_each() {
     let dir = tempfile::tempdir().unwrap();
-    let mmk = key(KeyScheme::Service, "acct-mmk");
-    let cmk = key(KeyScheme::Customer, "acct-cmk");
+    let mmk = key(WalKeyScheme::Service, "acct-mmk");
+    let cmk = key(WalKeyScheme::Customer, "acct-cmk");
     let ring = Ring::new(&[&mmk, &cmk]);
     {
         let (wal, _) = open(dir.path(), &ring, WalOptions::default()).unwrap();
@@ -182,8 +182,8 @@ async fn frames_record_their_key_and_replay_asks_for_each() {
 #[tokio::test]
 async fn records_under_a_revoked_key_are_held_until_the_key_is_back() {
     let dir = tempfile::tempdir().unwrap();
-    let mmk = key(KeyScheme::Service, "acct-mmk");
-    let cmk = key(KeyScheme::Customer, "acct-cmk");
+    let mmk = key(WalKeyScheme::Service, "acct-mmk");
+    let cmk = key(WalKeyScheme::Customer, "acct-cmk");
     let small = small_files();
     let acked = batch(2, "acked-under-cmk");
     {
@@ -241,7 +241,7 @@ async fn three_groups(dir: &Path, k: &Arc<WalKey>, ring: &Ring) -> Vec<u64> {
 async fn a_torn_final_group_is_cut_and_earlier_ones_replay() {
     for damage in ["truncate", "garbage", "zeros", "flip-last"] {
         let dir = tempfile::tempdir().unwrap();
-        let k = key(KeyScheme::Service, "acct");
+        let k = key(WalKeyScheme::Service, "acct");
         let ring = Ring::new(&[&k]);
         let len = three_groups(dir.path(), &k, &ring).await[0];
         let file = log_files(dir.path()).remove(0);
@@ -289,7 +289,7 @@ async fn a_torn_final_group_is_cut_and_earlier_ones_replay() {
 #[tokio::test]
 async fn corruption_before_the_last_group_is_an_error_naming_file_and_offset() {
     let dir = tempfile::tempdir().unwrap();
-    let k = key(KeyScheme::Service, "acct");
+    let k = key(WalKeyScheme::Service, "acct");
     let ring = Ring::new(&[&k]);
     three_groups(dir.path(), &k, &ring).await;
     let file = log_files(dir.path()).remove(0);
@@ -332,7 +332,7 @@ async fn append_groups(wal: &Wal, k: &Arc<WalKey>, groups: usize) {
 #[tokio::test]
 async fn damage_in_an_older_file_and_foreign_files_are_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let k = key(KeyScheme::Service, "acct");
+    let k = key(WalKeyScheme::Service, "acct");
     let ring = Ring::new(&[&k]);
     let small = small_files();
     {
@@ -368,7 +368,7 @@ async fn damage_in_an_older_file_and_foreign_files_are_errors() {
 #[tokio::test]
 async fn checkpoints_delete_files_and_replay_starts_after_them() {
     let dir = tempfile::tempdir().unwrap();
-    let k = key(KeyScheme::Service, "acct");
+    let k = key(WalKeyScheme::Service, "acct");
     let ring = Ring::new(&[&k]);
     let small = small_files();
     {
@@ -400,7 +400,7 @@ async fn checkpoints_delete_files_and_replay_starts_after_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_appends_share_fsyncs() {
     let dir = tempfile::tempdir().unwrap();
-    let k = key(KeyScheme::Service, "acct");
+    let k = key(WalKeyScheme::Service, "acct");
     let ring = Ring::new(&[&k]);
     let options = WalOptions {
         commit_delay: std::time::Duration::from_millis(2),
@@ -454,7 +454,7 @@ async fn concurrent_appends_share_fsyncs() {
 async fn the_shared_layout_upgrade_moves_files_to_their_workspace_and_keeps_numbers_rising() {
     use logvault_ingest::wal::{upgrade_shared_layout, workspace_dir};
     let root = tempfile::tempdir().unwrap();
-    let k = key(KeyScheme::Service, "acct-mmk");
+    let k = key(WalKeyScheme::Service, "acct-mmk");
     let ring = Ring::new(&[&k]);
     let small = small_files();
     // The old layout: WS's log in the root itself, checkpointed part-way, records after it.
@@ -498,7 +498,7 @@ async fn the_shared_layout_upgrade_moves_files_to_their_workspace_and_keeps_numb
 async fn an_interrupted_layout_upgrade_is_finished_by_the_next_run() {
     use logvault_ingest::wal::{upgrade_shared_layout, workspace_dir};
     let root = tempfile::tempdir().unwrap();
-    let k = key(KeyScheme::Service, "acct-mmk");
+    let k = key(WalKeyScheme::Service, "acct-mmk");
     let ring = Ring::new(&[&k]);
     {
         let (wal, _) = open(root.path(), &ring, small_files()).unwrap();
@@ -537,7 +537,7 @@ async fn needs_replay_reads_only_headers_and_sees_records_past_the_checkpoint() 
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nothing-here");
     assert!(!needs_replay(&missing, WS).unwrap());
-    let k = key(KeyScheme::Service, "acct-mmk");
+    let k = key(WalKeyScheme::Service, "acct-mmk");
     let ring = Ring::new(&[&k]);
     let (wal, _) = open(dir.path(), &ring, WalOptions::default()).unwrap();
     assert!(!needs_replay(dir.path(), WS).unwrap(), "an empty log");

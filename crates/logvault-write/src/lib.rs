@@ -33,7 +33,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use logvault_cache::HotCache;
 use logvault_core::SharedClock;
-use logvault_ingest::{BatcherOptions, KeyScheme, WalKey, WalKeyRef};
+use logvault_ingest::{BatcherOptions, WalKey, WalKeyRef, WalKeyScheme};
 use logvault_store::{AccountId, AccountKeyLease, Store};
 
 pub use error::WriteError;
@@ -202,9 +202,9 @@ pub(crate) fn wal_key(
         .derive_purpose_key("wal")
         .map_err(|e| fail(e.to_string()))?;
     let scheme = if account.is_service() {
-        KeyScheme::Service
+        WalKeyScheme::Service
     } else {
-        KeyScheme::Customer
+        WalKeyScheme::Customer
     };
     let key_ref = WalKeyRef {
         scheme,

@@ -50,7 +50,7 @@ pub use error::EngineError;
 pub use home::{Home, HomeConfig};
 pub use ingesting::{IngestOptions, IngestProgress, IngestReport};
 pub use maintenance::TableInfo;
-pub use status::{ClusterStatus, HotCacheStatus, KeyCounters, Status, WorkspaceStatus};
+pub use status::{ClusterStatus, KeyCounters, Status, WorkspaceHotCache, WorkspaceStatus};
 
 pub use logvault_control as control;
 pub use logvault_core as core;
