@@ -1,0 +1,5 @@
+//! IP address functions.
+
+use super::Impl;
+
+pub(crate) const FUNCTIONS: &[(&str, Impl)] = &[];

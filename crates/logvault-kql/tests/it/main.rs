@@ -1,0 +1,7 @@
+//! Integration tests of the KQL crate: one test binary (each links DataFusion).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, clippy::print_stderr)]
+
+mod common;
+mod compare;
+mod docs_examples;
+mod basics;
