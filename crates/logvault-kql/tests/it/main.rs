@@ -5,3 +5,4 @@ mod common;
 mod compare;
 mod docs_examples;
 mod basics;
+mod la_queries;
