@@ -1,4 +1,4 @@
-//! Every real export under `shared/data/azure_la` parses, with the row count its MANIFEST.csv
+//! Every real export under `data/azure_la` parses, with the row count its MANIFEST.csv
 //! gives and no rejected record.
 
 // Test helpers outside `#[test]` functions unwrap too.
@@ -16,20 +16,10 @@ use logvault_ingest::{
     ColumnKind, Format, ParseOptions, TIME_GENERATED, TableSchema, is_dynamic, parse_payload,
 };
 
-/// `shared/data`, found by walking up from this crate (a checkout lives next to `shared/`).
-fn shared_data() -> PathBuf {
-    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    crate_dir
-        .ancestors()
-        .map(|dir| dir.join("shared").join("data"))
-        .find(|candidate| candidate.join("azure_la").join("MANIFEST.csv").is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "no shared/data/azure_la/MANIFEST.csv above {}; the sample data must sit in a \
-                 `shared/data` directory beside the checkout",
-                crate_dir.display()
-            )
-        })
+/// The repository's `data/` directory: the real exports are in `data/azure_la`, with their
+/// manifest and licences.
+fn repo_data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data")
 }
 
 struct Entry {
@@ -61,7 +51,7 @@ fn manifest(data: &Path) -> Vec<Entry> {
 
 #[test]
 fn every_sample_file_parses_with_its_manifest_row_count() {
-    let data = shared_data();
+    let data = repo_data();
     let entries = manifest(&data);
     assert!(
         entries.len() >= 30,
@@ -139,7 +129,7 @@ fn every_sample_file_parses_with_its_manifest_row_count() {
 
 #[test]
 fn export_quirks_are_handled() {
-    let data = shared_data();
+    let data = repo_data();
     let clock = TestClock::new(Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap());
     let parse = |file: &str, format: Format| {
         let input = BufReader::new(File::open(data.join(file)).unwrap());

@@ -8,20 +8,10 @@ use logvault::ingest::Format;
 
 use crate::common::{WS, home};
 
-fn shared_data() -> PathBuf {
-    let mut dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    loop {
-        for candidate in [dir.join("shared/data"), dir.join("../shared/data")] {
-            if candidate.join("azure_la/MANIFEST.csv").exists() {
-                return candidate;
-            }
-        }
-        assert!(
-            dir.pop(),
-            "shared/data not found above {}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-    }
+/// The repository's `data/` directory (the real exports are in `data/azure_la`, with their
+/// manifest and licences).
+fn repo_data() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data")
 }
 
 fn manifest(data: &std::path::Path) -> Vec<(String, String, u64)> {
@@ -46,7 +36,7 @@ fn manifest(data: &std::path::Path) -> Vec<(String, String, u64)> {
 async fn every_sample_file_ingests_with_its_manifest_row_count() {
     let h = home().await;
     h.workspace(WS);
-    let data = shared_data();
+    let data = repo_data();
     let files = manifest(&data);
     assert!(files.len() >= 30, "{} files", files.len());
     for (i, (file, format, rows)) in files.iter().enumerate() {
