@@ -2,7 +2,7 @@
 
 use super::Parser;
 use crate::ast::{
-    Assign, ColumnPattern, Evaluate, Expr, Ident, JoinKind, MakeSeries, MvItem, OpKind, Operator,
+    ColumnPattern, Evaluate, Expr, Ident, JoinKind, MakeSeries, MvItem, OpKind, Operator,
     ParsePart, Search, SortKey, TopNestedLevel, Union,
 };
 use crate::error::{KqlError, Span};
@@ -785,13 +785,5 @@ impl Parser {
             predicate,
             case_sensitive,
         })
-    }
-}
-
-/// An assignment's single name, if it has exactly one.
-pub(crate) fn single_name(a: &Assign) -> Option<&Ident> {
-    match a.names.as_slice() {
-        [n] => Some(n),
-        _ => None,
     }
 }

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use datafusion::common::{Column, DFSchemaRef, ScalarValue};
-use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlan, LogicalPlanBuilder, cast};
+use datafusion::common::{Column, ScalarValue};
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
 
 use crate::error::{KqlError, Span, did_you_mean};
 use crate::types::{KustoColumn, KustoType};
@@ -73,21 +73,6 @@ impl TExpr {
             | ScalarValue::LargeUtf8(Some(s)) => Some(s),
             _ => None,
         }
-    }
-
-    /// The expression cast to the canonical Arrow type of its Kusto type (`Utf8View` to
-    /// `Utf8`, microsecond timestamps to nanoseconds, ...), when `schema` says it differs.
-    pub(crate) fn canonical(self, schema: &DFSchemaRef) -> TExpr {
-        let want = self.ty.arrow();
-        match self.expr.get_type(schema.as_ref()) {
-            Ok(t) if t == want => self,
-            _ => TExpr::new(cast(self.expr, want), self.ty),
-        }
-    }
-
-    /// Whether the expression is a plain column reference.
-    pub(crate) fn is_column(&self) -> bool {
-        matches!(&self.expr, Expr::Column(_))
     }
 }
 
