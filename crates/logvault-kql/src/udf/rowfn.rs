@@ -65,7 +65,11 @@ impl RowUdf {
         };
         Self {
             name: name.to_owned(),
-            signature: Signature::any(arg_types.len(), volatility),
+            signature: if arg_types.is_empty() {
+                Signature::nullary(volatility)
+            } else {
+                Signature::any(arg_types.len(), volatility)
+            },
             arg_types,
             ret,
             f,
