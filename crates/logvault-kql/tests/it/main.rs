@@ -5,4 +5,7 @@ mod common;
 mod compare;
 mod docs_examples;
 mod basics;
+mod la_data;
 mod la_queries;
+mod la_run;
+mod la_twins;
