@@ -584,6 +584,8 @@ pub enum OpKind {
 /// `make-series` arguments.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MakeSeries {
+    /// `kind=nonempty`: one row of defaults even without input rows.
+    pub nonempty: bool,
     /// The aggregations, each with its default.
     pub aggs: Vec<(Assign, Option<Expr>)>,
     /// The axis column.

@@ -129,6 +129,24 @@ pub(crate) fn call_scalar(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     }
 }
 
+/// The capture groups of a regular expression in a text, as a dynamic array of strings (null
+/// when it does not match): the row function behind `parse`.
+pub(crate) fn parse_captures(v: &[Val]) -> Val {
+    let (text, re) = (a0(v).to_text(), at(v, 1).to_text());
+    string::with_regex(&re, |r| match r.captures(&text) {
+        Some(c) => Val::Dynamic(serde_json::Value::Array(
+            (1..c.len())
+                .map(|i| {
+                    c.get(i)
+                        .map_or(serde_json::Value::Null, |m| serde_json::Value::String(m.as_str().to_owned()))
+                })
+                .collect(),
+        )),
+        None => Val::Null,
+    })
+    .unwrap_or(Val::Null)
+}
+
 /// The first value of a row, or null.
 pub(crate) fn a0(v: &[Val]) -> &Val {
     v.first().unwrap_or(&Val::Null)

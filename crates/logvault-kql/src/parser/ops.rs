@@ -623,8 +623,12 @@ impl Parser {
     }
 
     fn make_series(&mut self) -> Result<OpKind, KqlError> {
+        let mut nonempty = false;
         while self.is_word("kind") && self.sym_at(1, "=") || self.is_word("hint") {
-            self.param()?;
+            let (name, value) = self.param()?;
+            if name == "kind" {
+                nonempty = value == "nonempty";
+            }
         }
         let mut aggs = Vec::new();
         loop {
@@ -676,6 +680,7 @@ impl Parser {
             Vec::new()
         };
         Ok(OpKind::MakeSeries(Box::new(MakeSeries {
+            nonempty,
             aggs,
             on,
             from,

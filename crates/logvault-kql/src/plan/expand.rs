@@ -4,7 +4,7 @@ use datafusion::common::{Column, UnnestOptions};
 use datafusion::logical_expr::LogicalPlanBuilder;
 
 use super::consts;
-use super::operators::convert;
+use super::operators::{convert, dynamic_path};
 use super::ops::expr_name;
 use super::rel::{Rel, TExpr};
 use super::scalar::Scope;
@@ -111,20 +111,107 @@ impl Planner<'_> {
         Err(KqlError::unsupported("mv-apply", span))
     }
 
+    /// `parse` / `parse-where`: the pattern becomes one regular expression (text parts
+    /// escaped, unless `kind=regex`; a column part captures lazily, the last one the rest);
+    /// each captured group is converted to its column's type. Rows that do not match get empty
+    /// values (`parse`) or are dropped (`parse-where`).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn parse_op(
         &mut self,
-        _rel: Rel,
-        _expr: &Expr,
-        _parts: &[ParsePart],
-        _regex: bool,
+        rel: Rel,
+        expr: &Expr,
+        parts: &[ParsePart],
+        regex: bool,
         _relaxed: bool,
-        _filter: bool,
-        _flags: &str,
+        filter: bool,
+        flags: &str,
         span: Span,
-        _env: &Env,
+        env: &Env,
     ) -> Result<Rel, KqlError> {
-        Err(KqlError::unsupported("parse", span))
+        let sc = Scope::with_cols(rel.scope_cols(), env);
+        let subject = convert(self.scalar(expr, &sc)?, KustoType::String);
+        let mut pattern = String::new();
+        let inline: String = flags
+            .chars()
+            .filter_map(|c| match c {
+                'i' => Some('i'),
+                's' => Some('s'),
+                'm' => Some('m'),
+                'U' => Some('U'),
+                _ => None,
+            })
+            .collect();
+        if !inline.is_empty() {
+            pattern.push_str(&format!("(?{inline})"));
+        }
+        let mut columns: Vec<(Ident, KustoType)> = Vec::new();
+        let last_column = parts.iter().rposition(|p| matches!(p, ParsePart::Column(..)));
+        let trailing_text = last_column.is_some_and(|i| i + 1 < parts.len());
+        for (i, p) in parts.iter().enumerate() {
+            match p {
+                ParsePart::Text(t) => {
+                    if regex {
+                        pattern.push_str(t);
+                    } else {
+                        pattern.push_str(&regex::escape(t));
+                    }
+                }
+                ParsePart::Star => pattern.push_str(".*?"),
+                ParsePart::Column(name, ty) => {
+                    let greedy = Some(i) == last_column && !trailing_text;
+                    let group = match ty {
+                        KustoType::Long | KustoType::Int => r"(-?\d+)".to_owned(),
+                        KustoType::Real | KustoType::Decimal => {
+                            r"(-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)".to_owned()
+                        }
+                        _ if regex => "(.*?)".to_owned(),
+                        _ if greedy => "(.*)".to_owned(),
+                        _ => "(.*?)".to_owned(),
+                    };
+                    pattern.push_str(&group);
+                    columns.push((name.clone(), *ty));
+                }
+            }
+        }
+        if regex::Regex::new(&pattern).is_err() {
+            return Err(KqlError::semantic(
+                format!("the parse pattern is not a valid regular expression: {pattern}"),
+                span,
+            ));
+        }
+        let captures = TExpr::new(
+            crate::udf::rowfn::RowUdf::call(
+                "parse_captures",
+                vec![subject.expr, TExpr::string(pattern).expr],
+                vec![KustoType::String, KustoType::String],
+                KustoType::Dynamic,
+                false,
+                crate::functions::parse_captures,
+            ),
+            KustoType::Dynamic,
+        );
+        let hidden = self.fresh("parsed");
+        let mut items = rel.scope_cols();
+        items.push((hidden.clone(), captures));
+        let mut with = rel.project(items)?;
+        if filter {
+            let i = with.cols.len() - 1;
+            with = with.filter(with.column(i).is_not_null())?;
+        }
+        let i = with.cols.len() - 1;
+        let cap = with.texpr(i);
+        let mut out: Vec<(String, TExpr)> = (0..i).map(|k| (with.cols[k].name.clone(), with.texpr(k))).collect();
+        for (k, (name, ty)) in columns.iter().enumerate() {
+            let v = convert(
+                dynamic_path(cap.clone(), vec![TExpr::long(k as i64)], name.span)?,
+                *ty,
+            );
+            match out.iter_mut().find(|(n, _)| *n == name.name) {
+                Some(slot) => slot.1 = v,
+                None => out.push((name.name.clone(), v)),
+            }
+        }
+        with.project(out)
     }
 
     pub(crate) fn parse_kv(

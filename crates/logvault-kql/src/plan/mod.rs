@@ -11,7 +11,7 @@ mod evaluate;
 mod expand;
 mod join;
 mod operators;
-mod ops;
+pub(crate) mod ops;
 pub(crate) mod rel;
 mod scalar;
 mod sources;
@@ -144,6 +144,7 @@ pub fn plan_parsed(
         now_ticks: options.now_ticks,
         render: None,
         counter: 0,
+        constants: HashMap::new(),
     };
     let mut env = Env::default();
     let rel = planner.statements(&query.statements, &mut env)?;
@@ -190,6 +191,9 @@ pub(crate) struct Planner<'a> {
     pub(crate) now_ticks: i64,
     render: Option<String>,
     counter: usize,
+    /// The rows of tables built from constants (datatable, range, print), by scan name: what
+    /// plugins whose output columns depend on the data (`bag_unpack`) read at plan time.
+    pub(crate) constants: HashMap<String, arrow::record_batch::RecordBatch>,
 }
 
 impl Planner<'_> {
@@ -495,6 +499,11 @@ impl Planner<'_> {
         let scope = scalar::Scope::empty(caller);
         let mut env = self.bind_args(l, fenv, args, span, &scope)?;
         self.statements(&l.body, &mut env)
+    }
+
+    /// Plans statements (a function body).
+    pub(crate) fn statements_pub(&mut self, stmts: &[Statement], env: &mut Env) -> Result<Rel, KqlError> {
+        self.statements(stmts, env)
     }
 
     /// Applies one operator.

@@ -67,8 +67,9 @@ impl Planner<'_> {
             cols.iter().map(|c| c.ty.field(&c.name)).collect::<Vec<_>>(),
         ));
         let batch = RecordBatch::try_new(Arc::clone(&schema), arrays)?;
-        let table = MemTable::try_new(schema, vec![vec![batch]])?;
         let name = self.fresh("values");
+        self.constants.insert(name.clone(), batch.clone());
+        let table = MemTable::try_new(schema, vec![vec![batch]])?;
         let plan = LogicalPlanBuilder::scan(name, provider_as_source(Arc::new(table)), None)?.build()?;
         Ok(Rel::new(plan, cols.iter().map(|c| c.ty).collect()))
     }

@@ -19,8 +19,16 @@ use super::value::{Val, build_column, read_column};
 use crate::types::KustoType;
 
 /// What the aggregation computes.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum CollectKind {
+    /// `make-series`: `[bin index, value]` pairs into an array of `n` values, `default`
+    /// (JSON) where a bin has none.
+    Series {
+        /// The number of bins.
+        n: usize,
+        /// The value of an empty bin.
+        default: Value,
+    },
     /// `make_list`: every non-null value.
     List,
     /// `make_list_with_nulls`: every value, nulls included.
@@ -60,7 +68,7 @@ impl Hash for CollectUdaf {
 impl CollectUdaf {
     /// The output's Kusto type.
     pub fn output(&self) -> KustoType {
-        match self.kind {
+        match &self.kind {
             CollectKind::Percentile(_) => self.input,
             _ => KustoType::Dynamic,
         }
@@ -76,6 +84,7 @@ pub fn call(kind: CollectKind, arg: Expr, input: KustoType, max: Option<usize>, 
         CollectKind::Set => "make_set".to_owned(),
         CollectKind::Bag => "make_bag".to_owned(),
         CollectKind::Percentile(p) => format!("percentile_{p}"),
+        CollectKind::Series { n, .. } => format!("make_series_{n}"),
     };
     let udaf = AggregateUDF::from(CollectUdaf {
         kind,
@@ -109,7 +118,7 @@ impl AggregateUDFImpl for CollectUdaf {
 
     fn accumulator(&self, _: AccumulatorArgs<'_>) -> Result<Box<dyn Accumulator>> {
         Ok(Box::new(Collect {
-            kind: self.kind,
+            kind: self.kind.clone(),
             input: self.input,
             output: self.output(),
             max: self.max,
@@ -143,7 +152,12 @@ impl Collect {
     }
 
     fn add(&mut self, v: Value) {
-        match self.kind {
+        match &self.kind {
+            CollectKind::Series { .. } => {
+                if !v.is_null() {
+                    self.values.push(v);
+                }
+            }
             CollectKind::List | CollectKind::Percentile(_) => {
                 if !v.is_null() && !self.full() {
                     self.values.push(v);
@@ -179,6 +193,7 @@ impl Accumulator for Collect {
         };
         for v in read_column(a, self.input)? {
             let j = match (&self.kind, &v) {
+                (CollectKind::Series { .. }, other) => other.as_dynamic(),
                 (CollectKind::Percentile(_), Val::DateTime(t) | Val::Timespan(t)) => {
                     Value::Number((*t).into())
                 }
@@ -190,9 +205,22 @@ impl Accumulator for Collect {
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        let out = match self.kind {
+        let out = match &self.kind {
+            CollectKind::Series { n, default } => {
+                let mut series = vec![default.clone(); *n];
+                for pair in &self.values {
+                    if let Value::Array(p) = pair
+                        && let (Some(i), Some(v)) = (p.first().and_then(Value::as_u64), p.get(1))
+                        && let Some(slot) = usize::try_from(i).ok().and_then(|i| series.get_mut(i))
+                    {
+                        *slot = if v.is_null() { default.clone() } else { v.clone() };
+                    }
+                }
+                Val::Dynamic(Value::Array(series))
+            }
             CollectKind::Bag => Val::Dynamic(Value::Object(self.bag.clone())),
             CollectKind::Percentile(p) => {
+                let p = *p;
                 let mut xs: Vec<f64> = self.values.iter().filter_map(Value::as_f64).collect();
                 if xs.is_empty() {
                     Val::Null
@@ -220,7 +248,7 @@ impl Accumulator for Collect {
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        let state = match self.kind {
+        let state = match &self.kind {
             CollectKind::Bag => Value::Object(self.bag.clone()),
             _ => Value::Array(self.values.clone()),
         };

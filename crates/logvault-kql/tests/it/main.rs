@@ -9,3 +9,4 @@ mod la_data;
 mod la_queries;
 mod la_run;
 mod la_twins;
+mod kqltest;
