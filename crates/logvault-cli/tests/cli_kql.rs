@@ -18,13 +18,22 @@ fn logvault(home: &Path, args: &[&str], stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
 fn ok(home: &Path, args: &[&str]) -> String {
     let out = logvault(home, args, "");
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -38,10 +47,22 @@ fn home_with_data() -> tempfile::TempDir {
     ok(tmp.path(), &["workspace", "create", "--name", "kql-ws"]);
     let out = logvault(
         tmp.path(),
-        &["ingest", "--workspace", "kql-ws", "--table", "AppLogs", "--format", "json"],
+        &[
+            "ingest",
+            "--workspace",
+            "kql-ws",
+            "--table",
+            "AppLogs",
+            "--format",
+            "json",
+        ],
         ROWS,
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     tmp
 }
 
@@ -72,7 +93,10 @@ fn kql_results_follow_the_query_api_conventions() {
     assert_eq!(rows[0]["took"], "00:00:02");
     assert_eq!(rows[0]["Bytes"], 100);
     assert_eq!(rows[0]["big"], true);
-    assert_eq!(rows[0]["Props"]["ms"], 250, "dynamic values are JSON, not text");
+    assert_eq!(
+        rows[0]["Props"]["ms"], 250,
+        "dynamic values are JSON, not text"
+    );
     assert_eq!(rows[1]["Computer"], "db-1");
     // Keys keep the result's column order.
     let first = text.lines().nth(1).unwrap();
@@ -100,11 +124,23 @@ fn schema_only_names_kusto_types_without_reading() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| format!("{}:{}", c["name"].as_str().unwrap(), c["type"].as_str().unwrap()))
+        .map(|c| {
+            format!(
+                "{}:{}",
+                c["name"].as_str().unwrap(),
+                c["type"].as_str().unwrap()
+            )
+        })
         .collect();
     assert_eq!(
         cols,
-        ["Computer:string", "TimeGenerated:datetime", "n:long", "first:datetime", "avg_Bytes:real"]
+        [
+            "Computer:string",
+            "TimeGenerated:datetime",
+            "n:long",
+            "first:datetime",
+            "avg_Bytes:real"
+        ]
     );
 }
 
@@ -114,12 +150,27 @@ fn kql_table_output_and_errors() {
     let home = tmp.path();
     let table = ok(
         home,
-        &["query", "--workspace", "kql-ws", "--kql", "AppLogs | summarize count() by Level | sort by Level asc"],
+        &[
+            "query",
+            "--workspace",
+            "kql-ws",
+            "--kql",
+            "AppLogs | summarize count() by Level | sort by Level asc",
+        ],
     );
-    assert!(table.contains("count_") && table.contains("Error") && table.contains("| 2 "), "{table}");
+    assert!(
+        table.contains("count_") && table.contains("Error") && table.contains("| 2 "),
+        "{table}"
+    );
     let out = logvault(
         home,
-        &["query", "--workspace", "kql-ws", "--kql", "AppLogs\n| where Levl == 'Error'"],
+        &[
+            "query",
+            "--workspace",
+            "kql-ws",
+            "--kql",
+            "AppLogs\n| where Levl == 'Error'",
+        ],
         "",
     );
     assert!(!out.status.success());
@@ -127,6 +178,12 @@ fn kql_table_output_and_errors() {
     let mut lines = err.lines();
     let first = lines.next().unwrap();
     assert!(first.starts_with("error: unknown name 'Levl'"), "{err}");
-    assert!(first.contains("did you mean 'Level'") && first.contains("line 2, column 9"), "{err}");
-    assert!(err.contains("| where Levl == 'Error'") && err.contains("^^^^"), "{err}");
+    assert!(
+        first.contains("did you mean 'Level'") && first.contains("line 2, column 9"),
+        "{err}"
+    );
+    assert!(
+        err.contains("| where Levl == 'Error'") && err.contains("^^^^"),
+        "{err}"
+    );
 }

@@ -92,7 +92,10 @@ impl fmt::Display for Location {
 }
 
 fn at(location: &Option<Location>) -> String {
-    location.as_ref().map(ToString::to_string).unwrap_or_default()
+    location
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default()
 }
 
 /// Errors of KQL parsing and planning.
@@ -170,9 +173,9 @@ impl KqlError {
     /// Where the error is in the text, if it is tied to a place.
     pub fn span(&self) -> Option<Span> {
         match self {
-            Self::Syntax { span, .. } | Self::Semantic { span, .. } | Self::Unsupported { span, .. } => {
-                Some(*span)
-            }
+            Self::Syntax { span, .. }
+            | Self::Semantic { span, .. }
+            | Self::Unsupported { span, .. } => Some(*span),
             Self::Plan(_) => None,
         }
     }
@@ -257,7 +260,10 @@ mod tests {
             closest("Computr", ["Account", "Computer", "TimeGenerated"]),
             Some("Computer".into())
         );
-        assert_eq!(closest("timegenerated", ["TimeGenerated"]), Some("TimeGenerated".into()));
+        assert_eq!(
+            closest("timegenerated", ["TimeGenerated"]),
+            Some("TimeGenerated".into())
+        );
         assert_eq!(closest("zzz", ["Account", "Computer"]), None);
     }
 }

@@ -83,14 +83,20 @@ pub fn display_batch(batch: &RecordBatch, schema: &[KustoColumn]) -> Result<Reco
         fields.push(Field::new(c.name.clone(), DataType::Utf8, true));
         columns.push(Arc::new(b.finish()));
     }
-    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
 }
 
 /// The rows of `batch` as JSON object texts whose keys keep the result's column order.
 ///
 /// # Errors
 /// As [`column_json`].
-pub fn batch_row_texts(batch: &RecordBatch, schema: &[KustoColumn]) -> Result<Vec<String>, KqlError> {
+pub fn batch_row_texts(
+    batch: &RecordBatch,
+    schema: &[KustoColumn],
+) -> Result<Vec<String>, KqlError> {
     let mut columns = Vec::with_capacity(schema.len());
     for (i, c) in schema.iter().enumerate() {
         columns.push(column_json(batch.column(i), c.ty)?);

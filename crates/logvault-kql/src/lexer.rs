@@ -108,8 +108,8 @@ const BANG_WORDS: &[&str] = &[
 
 /// Type names that take a literal in parentheses.
 const TYPED_LITERALS: &[&str] = &[
-    "datetime", "date", "timespan", "time", "guid", "uuid", "uniqueid", "dynamic", "long",
-    "int", "int64", "int32", "real", "double", "bool", "boolean", "decimal",
+    "datetime", "date", "timespan", "time", "guid", "uuid", "uniqueid", "dynamic", "long", "int",
+    "int64", "int32", "real", "double", "bool", "boolean", "decimal",
 ];
 
 /// Splits `text` into tokens, ending with [`Tok::Eof`].
@@ -193,7 +193,9 @@ impl<'a> Lexer<'a> {
             };
             if c.is_ascii_digit()
                 || (c == '.'
-                    && self.char_at(self.pos + 1).is_some_and(|d| d.is_ascii_digit())
+                    && self
+                        .char_at(self.pos + 1)
+                        .is_some_and(|d| d.is_ascii_digit())
                     && !matches!(self.out.last().map(|t| &t.tok), Some(Tok::Sym(".."))))
             {
                 let tok = self.number(start)?;
@@ -639,7 +641,10 @@ mod tests {
                 Tok::Eof,
             ]
         );
-        assert_eq!(toks("1..2")[..3], [Tok::Long(1), Tok::Sym(".."), Tok::Long(2)]);
+        assert_eq!(
+            toks("1..2")[..3],
+            [Tok::Long(1), Tok::Sym(".."), Tok::Long(2)]
+        );
     }
 
     #[test]

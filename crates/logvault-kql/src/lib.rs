@@ -22,6 +22,6 @@ pub mod udf;
 
 pub use error::KqlError;
 pub use parser::parse;
-pub use session::{execute, plan_in_session, session_tables};
 pub use plan::{KqlPlan, PlanOptions, TableMap, TableResolver, plan_query};
+pub use session::{execute, plan_in_session, session_tables};
 pub use types::{KustoColumn, KustoSchema, KustoType};

@@ -109,7 +109,10 @@ fn split_zone(rest: &str) -> Option<(&str, i64)> {
     if let Some(t) = rest.strip_suffix(['Z', 'z']) {
         return Some((t.trim(), 0));
     }
-    if let Some(t) = rest.strip_suffix(" UTC").or_else(|| rest.strip_suffix(" GMT")) {
+    if let Some(t) = rest
+        .strip_suffix(" UTC")
+        .or_else(|| rest.strip_suffix(" GMT"))
+    {
         return Some((t.trim(), 0));
     }
     // +hh:mm / -hh:mm after the time.
@@ -119,7 +122,9 @@ fn split_zone(rest: &str) -> Option<(&str, i64)> {
         let (time, zone) = rest.split_at(i);
         let sign = if zone.starts_with('-') { -1 } else { 1 };
         let z = &zone[1..];
-        let (h, m) = z.split_once(':').unwrap_or((z.get(..2)?, z.get(2..).unwrap_or("0")));
+        let (h, m) = z
+            .split_once(':')
+            .unwrap_or((z.get(..2)?, z.get(2..).unwrap_or("0")));
         let h: i64 = h.parse().ok()?;
         let m: i64 = if m.is_empty() { 0 } else { m.parse().ok()? };
         return Some((time.trim(), sign * (h * 3600 + m * 60) * TICKS_PER_SECOND));
@@ -470,8 +475,14 @@ mod tests {
             Some(t),
             "offsets are converted to UTC"
         );
-        assert_eq!(parse_datetime("2017-01-02 03:04"), parse_datetime("2017-01-02T03:04:00Z"));
-        assert_eq!(format_datetime(parse_datetime("1969-12-31 23:59:59.5").unwrap()), "1969-12-31T23:59:59.5000000Z");
+        assert_eq!(
+            parse_datetime("2017-01-02 03:04"),
+            parse_datetime("2017-01-02T03:04:00Z")
+        );
+        assert_eq!(
+            format_datetime(parse_datetime("1969-12-31 23:59:59.5").unwrap()),
+            "1969-12-31T23:59:59.5000000Z"
+        );
         assert!(parse_datetime("yesterday").is_none());
         assert!(parse_datetime("2017-13-02").is_none());
     }
@@ -479,7 +490,10 @@ mod tests {
     #[test]
     fn timespans() {
         assert_eq!(parse_timespan("1d"), Some(TICKS_PER_DAY));
-        assert_eq!(parse_timespan("1.02:03:04.5"), Some(TICKS_PER_DAY + (2 * 3600 + 3 * 60 + 4) * TICKS_PER_SECOND + 5_000_000));
+        assert_eq!(
+            parse_timespan("1.02:03:04.5"),
+            Some(TICKS_PER_DAY + (2 * 3600 + 3 * 60 + 4) * TICKS_PER_SECOND + 5_000_000)
+        );
         assert_eq!(parse_timespan("-00:00:01"), Some(-TICKS_PER_SECOND));
         assert_eq!(parse_timespan("2"), Some(2 * TICKS_PER_DAY));
         assert_eq!(format_timespan(TICKS_PER_DAY + 5), "1.00:00:00.0000005");

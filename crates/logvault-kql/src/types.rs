@@ -131,9 +131,11 @@ impl KustoType {
     pub fn of_arrow(dt: &DataType) -> Option<KustoType> {
         Some(match dt {
             DataType::Boolean => Self::Bool,
-            DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::UInt8 | DataType::UInt16 => {
-                Self::Int
-            }
+            DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::UInt8
+            | DataType::UInt16 => Self::Int,
             DataType::Int64 | DataType::UInt32 | DataType::UInt64 => Self::Long,
             DataType::Float16 | DataType::Float32 | DataType::Float64 => Self::Real,
             DataType::Decimal32(..)
@@ -269,9 +271,8 @@ mod tests {
 
     #[test]
     fn logvault_dynamic_columns() {
-        let f = Field::new("d", DataType::Utf8, true).with_metadata(
-            [(LOGVAULT_KIND_METADATA_KEY.to_owned(), "dynamic".to_owned())].into(),
-        );
+        let f = Field::new("d", DataType::Utf8, true)
+            .with_metadata([(LOGVAULT_KIND_METADATA_KEY.to_owned(), "dynamic".to_owned())].into());
         assert_eq!(KustoType::of_field(&f), Some(KustoType::Dynamic));
         let t = Field::new(
             "t",

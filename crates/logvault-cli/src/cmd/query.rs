@@ -79,7 +79,10 @@ pub(crate) async fn run(global: &GlobalArgs, args: QueryArgs) -> anyhow::Result<
 
 fn note_truncated(rows: usize, truncated: bool) {
     if truncated {
-        tracing::warn!(rows, "output cut at the row limit; pass --limit to see more");
+        tracing::warn!(
+            rows,
+            "output cut at the row limit; pass --limit to see more"
+        );
         use std::io::Write;
         let _ = writeln!(
             std::io::stderr(),

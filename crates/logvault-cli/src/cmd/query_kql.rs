@@ -25,7 +25,13 @@ pub(crate) async fn schema_only(
         let doc = serde_json::json!({ "columns": plan.schema });
         writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
     } else {
-        let width = plan.schema.iter().map(|c| c.name.len()).max().unwrap_or(4).max(4);
+        let width = plan
+            .schema
+            .iter()
+            .map(|c| c.name.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
         writeln!(out, "{:<width$}  type", "name")?;
         for c in &plan.schema {
             writeln!(out, "{:<width$}  {}", c.name, c.ty)?;
@@ -48,7 +54,10 @@ pub(crate) async fn run(
         let work = write_json(result.stream, &result.schema, limits.max_rows);
         return match limits.timeout {
             Some(t) => tokio::time::timeout(t, work).await.map_err(|_| {
-                anyhow::anyhow!("query timed out after {}s (raise it with --timeout)", t.as_secs())
+                anyhow::anyhow!(
+                    "query timed out after {}s (raise it with --timeout)",
+                    t.as_secs()
+                )
             })?,
             None => work.await,
         };
@@ -57,12 +66,15 @@ pub(crate) async fn run(
     let display_schema = std::sync::Arc::new(arrow::datatypes::Schema::new(
         schema
             .iter()
-            .map(|c| arrow::datatypes::Field::new(c.name.clone(), arrow::datatypes::DataType::Utf8, true))
+            .map(|c| {
+                arrow::datatypes::Field::new(c.name.clone(), arrow::datatypes::DataType::Utf8, true)
+            })
             .collect::<Vec<_>>(),
     ));
     let texts = result.stream.map(move |b| {
         b.and_then(|b| {
-            display_batch(&b, &schema).map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))
+            display_batch(&b, &schema)
+                .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))
         })
     });
     let stream = Box::pin(RecordBatchStreamAdapter::new(display_schema, texts));

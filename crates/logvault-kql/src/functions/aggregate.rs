@@ -108,7 +108,12 @@ fn arity(name: &str, args: &[TExpr], min: usize, max: usize, span: Span) -> Resu
     Ok(())
 }
 
-fn with_filter(udaf: Arc<AggregateUDF>, args: Vec<Expr>, filter: Option<Expr>, distinct: bool) -> Result<Expr, KqlError> {
+fn with_filter(
+    udaf: Arc<AggregateUDF>,
+    args: Vec<Expr>,
+    filter: Option<Expr>,
+    distinct: bool,
+) -> Result<Expr, KqlError> {
     Ok(Expr::AggregateFunction(
         datafusion::logical_expr::expr::AggregateFunction::new_udf(
             udaf,
@@ -146,7 +151,10 @@ pub(crate) fn build(name: &str, mut args: Vec<TExpr>, span: Span) -> Result<TExp
     let _ = if_variant;
     let take = |args: &mut Vec<TExpr>, i: usize| args.get(i).cloned();
     let a0 = take(&mut args, 0);
-    let first = || a0.clone().ok_or_else(|| err(name, "needs an argument", span));
+    let first = || {
+        a0.clone()
+            .ok_or_else(|| err(name, "needs an argument", span))
+    };
     Ok(match name {
         "count" => {
             arity(name, &args, 0, 1, span)?;
@@ -159,16 +167,25 @@ pub(crate) fn build(name: &str, mut args: Vec<TExpr>, span: Span) -> Result<TExp
         "countif" => {
             arity(name, &args, 1, 1, span)?;
             let p = predicate(first()?);
-            TExpr::new(with_filter(count_udaf(), vec![lit(1i64)], Some(p), false)?, KustoType::Long)
+            TExpr::new(
+                with_filter(count_udaf(), vec![lit(1i64)], Some(p), false)?,
+                KustoType::Long,
+            )
         }
         "dcount" | "count_distinct" => {
             arity(name, &args, 1, 2, span)?;
-            TExpr::new(with_filter(count_udaf(), vec![first()?.expr], None, true)?, KustoType::Long)
+            TExpr::new(
+                with_filter(count_udaf(), vec![first()?.expr], None, true)?,
+                KustoType::Long,
+            )
         }
         "dcountif" | "count_distinctif" => {
             arity(name, &args, 2, 3, span)?;
             let p = predicate(args[1].clone());
-            TExpr::new(with_filter(count_udaf(), vec![first()?.expr], Some(p), true)?, KustoType::Long)
+            TExpr::new(
+                with_filter(count_udaf(), vec![first()?.expr], Some(p), true)?,
+                KustoType::Long,
+            )
         }
         "sum" | "sumif" => {
             let want = if name == "sum" { 1 } else { 2 };
@@ -180,12 +197,22 @@ pub(crate) fn build(name: &str, mut args: Vec<TExpr>, span: Span) -> Result<TExp
                 t => t,
             };
             let input = if x.ty == KustoType::Timespan {
-                cast(cast(x.expr, DataType::Duration(arrow::datatypes::TimeUnit::Nanosecond)), DataType::Int64)
+                cast(
+                    cast(
+                        x.expr,
+                        DataType::Duration(arrow::datatypes::TimeUnit::Nanosecond),
+                    ),
+                    DataType::Int64,
+                )
             } else {
                 x.expr
             };
             let e = with_filter(sum_udaf(), vec![input], filter, false)?;
-            let e = if ty == KustoType::Timespan { cast(e, ty.arrow()) } else { cast(e, ty.arrow()) };
+            let e = if ty == KustoType::Timespan {
+                cast(e, ty.arrow())
+            } else {
+                cast(e, ty.arrow())
+            };
             TExpr::new(e, ty)
         }
         "avg" | "avgif" => {
@@ -193,20 +220,33 @@ pub(crate) fn build(name: &str, mut args: Vec<TExpr>, span: Span) -> Result<TExp
             arity(name, &args, want, want, span)?;
             let x = numeric(first()?);
             let filter = (name == "avgif").then(|| predicate(args[1].clone()));
-            let input = if x.ty.is_numeric() { x.expr } else { convert_pub(x, KustoType::Real).expr };
-            TExpr::new(with_filter(avg_udaf(), vec![input], filter, false)?, KustoType::Real)
+            let input = if x.ty.is_numeric() {
+                x.expr
+            } else {
+                convert_pub(x, KustoType::Real).expr
+            };
+            TExpr::new(
+                with_filter(avg_udaf(), vec![input], filter, false)?,
+                KustoType::Real,
+            )
         }
         "min" | "max" | "minif" | "maxif" => {
             let want = if name.len() == 3 { 1 } else { 2 };
             arity(name, &args, want, want, span)?;
             let x = first()?;
             let filter = (want == 2).then(|| predicate(args[1].clone()));
-            let udaf = if name.starts_with("min") { min_max::min_udaf() } else { min_max::max_udaf() };
+            let udaf = if name.starts_with("min") {
+                min_max::min_udaf()
+            } else {
+                min_max::max_udaf()
+            };
             TExpr::new(with_filter(udaf, vec![x.expr], filter, false)?, x.ty)
         }
         "take_any" | "any" | "take_anyif" | "anyif" => {
             let x = first()?;
-            let filter = name.ends_with("if").then(|| predicate(args.get(1).cloned().unwrap_or(TExpr::bool(true))));
+            let filter = name
+                .ends_with("if")
+                .then(|| predicate(args.get(1).cloned().unwrap_or(TExpr::bool(true))));
             let e = af::first_value(x.expr, vec![]);
             let e = match filter {
                 Some(f) => match e {
@@ -220,8 +260,15 @@ pub(crate) fn build(name: &str, mut args: Vec<TExpr>, span: Span) -> Result<TExp
             };
             TExpr::new(e, x.ty)
         }
-        "make_list" | "list" | "make_list_if" | "make_list_with_nulls" | "make_set" | "set"
-        | "make_set_if" | "make_bag" | "make_bag_if" => {
+        "make_list"
+        | "list"
+        | "make_list_if"
+        | "make_list_with_nulls"
+        | "make_set"
+        | "set"
+        | "make_set_if"
+        | "make_bag"
+        | "make_bag_if" => {
             let x = first()?;
             let is_if = name.ends_with("_if");
             let kind = match name {
@@ -231,30 +278,50 @@ pub(crate) fn build(name: &str, mut args: Vec<TExpr>, span: Span) -> Result<TExp
                 _ => CollectKind::Bag,
             };
             let filter = if is_if {
-                Some(predicate(args.get(1).cloned().ok_or_else(|| err(name, "needs a predicate", span))?))
+                Some(predicate(
+                    args.get(1)
+                        .cloned()
+                        .ok_or_else(|| err(name, "needs a predicate", span))?,
+                ))
             } else {
                 None
             };
             let max_at = if is_if { 2 } else { 1 };
             let max = match args.get(max_at) {
-                Some(m) => Some(
-                    crate::plan::eval_i64_pub(m, "the maximum size", span)?.max(0) as usize,
-                ),
+                Some(m) => {
+                    Some(crate::plan::eval_i64_pub(m, "the maximum size", span)?.max(0) as usize)
+                }
                 None => None,
             };
-            TExpr::new(collect::call(kind, x.expr, x.ty, max, filter), KustoType::Dynamic)
+            TExpr::new(
+                collect::call(kind, x.expr, x.ty, max, filter),
+                KustoType::Dynamic,
+            )
         }
         "percentile" => {
             arity(name, &args, 2, 2, span)?;
             let x = first()?;
             let p = crate::plan::eval_f64_pub(&args[1], "the percentile", span)?;
             let ty = x.ty;
-            TExpr::new(collect::call(CollectKind::Percentile(p), x.expr, ty, None, None), if ty == KustoType::Int { KustoType::Int } else { ty })
+            TExpr::new(
+                collect::call(CollectKind::Percentile(p), x.expr, ty, None, None),
+                if ty == KustoType::Int {
+                    KustoType::Int
+                } else {
+                    ty
+                },
+            )
         }
         "stdev" | "stdevif" | "stdevp" | "stdevpif" | "variance" | "varianceif" | "variancep"
         | "variancepif" => {
             let is_if = name.ends_with("if");
-            arity(name, &args, 1 + usize::from(is_if), 1 + usize::from(is_if), span)?;
+            arity(
+                name,
+                &args,
+                1 + usize::from(is_if),
+                1 + usize::from(is_if),
+                span,
+            )?;
             let x = convert_pub(first()?, KustoType::Real);
             let filter = is_if.then(|| predicate(args[1].clone()));
             let udaf = match name.trim_end_matches("if") {
@@ -263,11 +330,20 @@ pub(crate) fn build(name: &str, mut args: Vec<TExpr>, span: Span) -> Result<TExp
                 "variance" => variance::var_samp_udaf(),
                 _ => variance::var_pop_udaf(),
             };
-            TExpr::new(with_filter(udaf, vec![x.expr], filter, false)?, KustoType::Real)
+            TExpr::new(
+                with_filter(udaf, vec![x.expr], filter, false)?,
+                KustoType::Real,
+            )
         }
         "covariance" | "covarianceif" | "covariancep" | "covariancepif" => {
             let is_if = name.ends_with("if");
-            arity(name, &args, 2 + usize::from(is_if), 2 + usize::from(is_if), span)?;
+            arity(
+                name,
+                &args,
+                2 + usize::from(is_if),
+                2 + usize::from(is_if),
+                span,
+            )?;
             let x = convert_pub(first()?, KustoType::Real);
             let y = convert_pub(args[1].clone(), KustoType::Real);
             let filter = is_if.then(|| predicate(args[2].clone()));
@@ -276,7 +352,10 @@ pub(crate) fn build(name: &str, mut args: Vec<TExpr>, span: Span) -> Result<TExp
             } else {
                 covariance::covar_samp_udaf()
             };
-            TExpr::new(with_filter(udaf, vec![x.expr, y.expr], filter, false)?, KustoType::Real)
+            TExpr::new(
+                with_filter(udaf, vec![x.expr, y.expr], filter, false)?,
+                KustoType::Real,
+            )
         }
         "binary_all_and" | "binary_all_or" | "binary_all_xor" => {
             arity(name, &args, 1, 1, span)?;
@@ -286,7 +365,10 @@ pub(crate) fn build(name: &str, mut args: Vec<TExpr>, span: Span) -> Result<TExp
                 "binary_all_or" => bit_and_or_xor::bit_or_udaf(),
                 _ => bit_and_or_xor::bit_xor_udaf(),
             };
-            TExpr::new(with_filter(udaf, vec![x.expr], None, false)?, KustoType::Long)
+            TExpr::new(
+                with_filter(udaf, vec![x.expr], None, false)?,
+                KustoType::Long,
+            )
         }
         other => {
             return Err(KqlError::unsupported(

@@ -117,14 +117,15 @@ fn isnull(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
 fn isnotnull(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(1, 1)?;
     let a = c.arg(0);
-    Ok(TExpr::new(Expr::Not(Box::new(null_test(a))), KustoType::Bool))
+    Ok(TExpr::new(
+        Expr::Not(Box::new(null_test(a))),
+        KustoType::Bool,
+    ))
 }
 
 fn empty_test(t: TExpr) -> Expr {
     match t.ty {
-        KustoType::String | KustoType::Guid => {
-            t.expr.clone().is_null().or(t.expr.eq(lit("")))
-        }
+        KustoType::String | KustoType::Guid => t.expr.clone().is_null().or(t.expr.eq(lit(""))),
         KustoType::Dynamic => {
             let s = convert_pub(t, KustoType::String).expr;
             s.clone().is_null().or(s.eq(lit("")))
@@ -140,18 +141,28 @@ fn isempty(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
 
 fn isnotempty(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(1, 1)?;
-    Ok(TExpr::new(Expr::Not(Box::new(empty_test(c.arg(0)))), KustoType::Bool))
+    Ok(TExpr::new(
+        Expr::Not(Box::new(empty_test(c.arg(0)))),
+        KustoType::Bool,
+    ))
 }
 
 fn not(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(1, 1)?;
-    Ok(TExpr::new(Expr::Not(Box::new(cond(c.arg(0)))), KustoType::Bool))
+    Ok(TExpr::new(
+        Expr::Not(Box::new(cond(c.arg(0)))),
+        KustoType::Bool,
+    ))
 }
 
 fn extreme(c: &mut FnCall<'_>, greatest: bool) -> Result<TExpr, KqlError> {
     c.arity(1, 64)?;
     let ty = common_type(&c.args.iter().map(|a| a.ty).collect::<Vec<_>>());
-    let args: Vec<Expr> = c.args.iter().map(|a| convert_pub(a.clone(), ty).expr).collect();
+    let args: Vec<Expr> = c
+        .args
+        .iter()
+        .map(|a| convert_pub(a.clone(), ty).expr)
+        .collect();
     let e = if greatest {
         core::greatest(args)
     } else {

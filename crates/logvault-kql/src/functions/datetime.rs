@@ -99,13 +99,20 @@ fn floor_to(x: TExpr, size: TExpr, c: &FnCall<'_>) -> Result<TExpr, KqlError> {
         (KustoType::DateTime | KustoType::Timespan, KustoType::Timespan) => {
             let to_ns = |e: Expr, t: KustoType| match t {
                 KustoType::DateTime => cast(cast(e, ns_ts()), DataType::Int64),
-                _ => cast(cast(e, DataType::Duration(TimeUnit::Nanosecond)), DataType::Int64),
+                _ => cast(
+                    cast(e, DataType::Duration(TimeUnit::Nanosecond)),
+                    DataType::Int64,
+                ),
             };
             let xn = to_ns(x.expr, x.ty);
             let sn = to_ns(size.expr, KustoType::Timespan);
             // x - ((x % s) + s) % s: the floor also before 1970.
             let rem = bin_expr(
-                bin_expr(bin_expr(xn.clone(), Operator::Modulo, sn.clone()), Operator::Plus, sn.clone()),
+                bin_expr(
+                    bin_expr(xn.clone(), Operator::Modulo, sn.clone()),
+                    Operator::Plus,
+                    sn.clone(),
+                ),
                 Operator::Modulo,
                 sn,
             );
@@ -125,7 +132,11 @@ fn floor_to(x: TExpr, size: TExpr, c: &FnCall<'_>) -> Result<TExpr, KqlError> {
             let xf = cast(x.expr, DataType::Float64);
             let sf = cast(size.expr, DataType::Float64);
             let e = bin_expr(
-                datafusion::functions::math::expr_fn::floor(bin_expr(xf, Operator::Divide, sf.clone())),
+                datafusion::functions::math::expr_fn::floor(bin_expr(
+                    xf,
+                    Operator::Divide,
+                    sf.clone(),
+                )),
                 Operator::Multiply,
                 sf,
             );
@@ -199,7 +210,11 @@ fn period_start(t: i64, unit: &str, offset: i64) -> Option<i64> {
             day_start(d) - back * TICKS_PER_DAY + offset * 7 * TICKS_PER_DAY
         }
         "month" => day_start(add_months(d.with_day(1)?, offset)?),
-        _ => day_start(NaiveDate::from_ymd_opt(d.year() + i32::try_from(offset).ok()?, 1, 1)?),
+        _ => day_start(NaiveDate::from_ymd_opt(
+            d.year() + i32::try_from(offset).ok()?,
+            1,
+            1,
+        )?),
     })
 }
 
@@ -210,21 +225,27 @@ fn start_of(c: &mut FnCall<'_>, f: fn(&[Val]) -> Val) -> Result<TExpr, KqlError>
 }
 
 fn offset(v: &[Val]) -> i64 {
-    if v.len() > 1 { at(v, 1).as_i64().unwrap_or(0) } else { 0 }
+    if v.len() > 1 {
+        at(v, 1).as_i64().unwrap_or(0)
+    } else {
+        0
+    }
 }
 
 macro_rules! period_fns {
     ($start:ident, $end:ident, $unit:literal) => {
         fn $start(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
             start_of(c, |v| {
-                a0(v).as_datetime()
+                a0(v)
+                    .as_datetime()
                     .and_then(|t| period_start(t, $unit, offset(v)))
                     .map_or(Val::Null, Val::DateTime)
             })
         }
         fn $end(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
             start_of(c, |v| {
-                a0(v).as_datetime()
+                a0(v)
+                    .as_datetime()
                     .and_then(|t| period_start(t, $unit, offset(v) + 1))
                     .map_or(Val::Null, |n| Val::DateTime(n - 1))
             })
@@ -262,7 +283,10 @@ fn datetime_part(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(2, 2)?;
     c.args[1] = convert_pub(c.arg(1), KustoType::DateTime);
     Ok(c.row(KustoType::Int, |v| {
-        match at(v, 1).as_datetime().and_then(|t| part(t, &a0(v).to_text())) {
+        match at(v, 1)
+            .as_datetime()
+            .and_then(|t| part(t, &a0(v).to_text()))
+        {
             Some(p) => Val::Int(p as i32),
             None => Val::Null,
         }
@@ -275,7 +299,10 @@ macro_rules! part_fn {
             c.arity(1, 1)?;
             c.args[0] = convert_pub(c.arg(0), KustoType::DateTime);
             Ok(c.row($ty, |v| {
-                a0(v).as_datetime().and_then(|t| part(t, $part)).map_or(Val::Null, Val::Long)
+                a0(v)
+                    .as_datetime()
+                    .and_then(|t| part(t, $part))
+                    .map_or(Val::Null, Val::Long)
             }))
         }
     };
@@ -292,12 +319,9 @@ fn dayofweek(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(1, 1)?;
     c.args[0] = convert_pub(c.arg(0), KustoType::DateTime);
     Ok(c.row(KustoType::Timespan, |v| {
-        a0(v)
-            .as_datetime()
-            .and_then(dt_of)
-            .map_or(Val::Null, |d| {
-                Val::Timespan(i64::from(d.weekday().num_days_from_sunday()) * TICKS_PER_DAY)
-            })
+        a0(v).as_datetime().and_then(dt_of).map_or(Val::Null, |d| {
+            Val::Timespan(i64::from(d.weekday().num_days_from_sunday()) * TICKS_PER_DAY)
+        })
     }))
 }
 
@@ -319,7 +343,11 @@ fn datetime_add(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(3, 3)?;
     c.args[2] = convert_pub(c.arg(2), KustoType::DateTime);
     Ok(c.row(KustoType::DateTime, |v| {
-        let (unit, n, t) = (a0(v).to_text().to_ascii_lowercase(), at(v, 1).as_i64(), at(v, 2).as_datetime());
+        let (unit, n, t) = (
+            a0(v).to_text().to_ascii_lowercase(),
+            at(v, 1).as_i64(),
+            at(v, 2).as_datetime(),
+        );
         let (Some(n), Some(t)) = (n, t) else {
             return Val::Null;
         };
@@ -332,7 +360,8 @@ fn datetime_add(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
         if let Some(m) = months {
             let Some(d) = dt_of(t) else { return Val::Null };
             let tod = t - day_start(d.date_naive());
-            return add_months(d.date_naive(), m).map_or(Val::Null, |nd| Val::DateTime(day_start(nd) + tod));
+            return add_months(d.date_naive(), m)
+                .map_or(Val::Null, |nd| Val::DateTime(day_start(nd) + tod));
         }
         unit_ticks(&unit)
             .and_then(|u| n.checked_mul(u))
@@ -356,8 +385,10 @@ fn datetime_diff(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
         let months = |x: &DateTime<Utc>| i64::from(x.year()) * 12 + i64::from(x.month0());
         Val::Long(match unit.as_str() {
             "year" => i64::from(da.year() - db.year()),
-            "quarter" => (i64::from(da.year()) * 4 + i64::from(da.month0() / 3))
-                - (i64::from(db.year()) * 4 + i64::from(db.month0() / 3)),
+            "quarter" => {
+                (i64::from(da.year()) * 4 + i64::from(da.month0() / 3))
+                    - (i64::from(db.year()) * 4 + i64::from(db.month0() / 3))
+            }
             "month" => months(&da) - months(&db),
             "week" => {
                 let wa = period_start(a, "week", 0).unwrap_or(a);
@@ -407,11 +438,33 @@ fn format_dt(t: i64, fmt: &str) -> Option<String> {
             'h' => {
                 let h = d.hour() % 12;
                 let h = if h == 0 { 12 } else { h };
-                if n == 1 { h.to_string() } else { format!("{h:02}") }
+                if n == 1 {
+                    h.to_string()
+                } else {
+                    format!("{h:02}")
+                }
             }
-            'H' => if n == 1 { d.hour().to_string() } else { format!("{:02}", d.hour()) },
-            'm' => if n == 1 { d.minute().to_string() } else { format!("{:02}", d.minute()) },
-            's' => if n == 1 { d.second().to_string() } else { format!("{:02}", d.second()) },
+            'H' => {
+                if n == 1 {
+                    d.hour().to_string()
+                } else {
+                    format!("{:02}", d.hour())
+                }
+            }
+            'm' => {
+                if n == 1 {
+                    d.minute().to_string()
+                } else {
+                    format!("{:02}", d.minute())
+                }
+            }
+            's' => {
+                if n == 1 {
+                    d.second().to_string()
+                } else {
+                    format!("{:02}", d.second())
+                }
+            }
             'f' | 'F' => {
                 let digits = format!("{frac:07}");
                 let mut s: String = digits.chars().take(n.min(7)).collect();
@@ -422,7 +475,11 @@ fn format_dt(t: i64, fmt: &str) -> Option<String> {
             }
             't' => {
                 let ampm = if d.hour() < 12 { "AM" } else { "PM" };
-                if n == 1 { ampm[..1].to_owned() } else { ampm.to_owned() }
+                if n == 1 {
+                    ampm[..1].to_owned()
+                } else {
+                    ampm.to_owned()
+                }
             }
             _ => ch.to_string().repeat(n),
         };
@@ -436,7 +493,8 @@ fn format_datetime_fn(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(2, 2)?;
     c.args[0] = convert_pub(c.arg(0), KustoType::DateTime);
     Ok(c.row(KustoType::String, |v| {
-        a0(v).as_datetime()
+        a0(v)
+            .as_datetime()
             .and_then(|t| format_dt(t, &at(v, 1).to_text()))
             .map_or(Val::Null, Val::Str)
     }))
@@ -472,7 +530,11 @@ fn format_ts(t: i64, fmt: &str) -> String {
             's' => format!("{s:0n$}"),
             'f' | 'F' => {
                 let digits: String = format!("{frac:07}").chars().take(n.min(7)).collect();
-                if ch == 'F' { digits.trim_end_matches('0').to_owned() } else { digits }
+                if ch == 'F' {
+                    digits.trim_end_matches('0').to_owned()
+                } else {
+                    digits
+                }
             }
             '\\' if i + 1 < chars.len() => {
                 i += 1;
@@ -491,7 +553,8 @@ fn format_timespan_fn(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(2, 2)?;
     c.args[0] = convert_pub(c.arg(0), KustoType::Timespan);
     Ok(c.row(KustoType::String, |v| {
-        a0(v).as_timespan()
+        a0(v)
+            .as_timespan()
             .map_or(Val::Null, |t| Val::Str(format_ts(t, &at(v, 1).to_text())))
     }))
 }
@@ -499,11 +562,21 @@ fn format_timespan_fn(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
 fn make_datetime(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(3, 7)?;
     Ok(c.row(KustoType::DateTime, |v| {
-        let n = |i: usize| if v.len() > i { at(v, i).as_i64() } else { Some(0) };
+        let n = |i: usize| {
+            if v.len() > i {
+                at(v, i).as_i64()
+            } else {
+                Some(0)
+            }
+        };
         let (Some(y), Some(mo), Some(d), Some(h), Some(mi)) = (n(0), n(1), n(2), n(3), n(4)) else {
             return Val::Null;
         };
-        let sec = if v.len() > 5 { at(v, 5).as_f64() } else { Some(0.0) };
+        let sec = if v.len() > 5 {
+            at(v, 5).as_f64()
+        } else {
+            Some(0.0)
+        };
         let Some(sec) = sec else { return Val::Null };
         let Some(date) = NaiveDate::from_ymd_opt(y as i32, mo as u32, d as u32) else {
             return Val::Null;
@@ -511,7 +584,8 @@ fn make_datetime(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
         if !(0..24).contains(&h) || !(0..60).contains(&mi) || !(0.0..60.0).contains(&sec) {
             return Val::Null;
         }
-        let t = day_start(date) + (h * 3600 + mi * 60) * TICKS_PER_SECOND
+        let t = day_start(date)
+            + (h * 3600 + mi * 60) * TICKS_PER_SECOND
             + (sec * TICKS_PER_SECOND as f64).round() as i64;
         Val::DateTime(t)
     }))
@@ -559,4 +633,3 @@ fn unix_micros(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
 fn unix_nanos(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     unix(c, 1.0)
 }
-

@@ -79,7 +79,11 @@ fn bag_pack(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
 fn pack_all(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     // pack_all([ignore_null_empty]): every column of the row.
     let skip_empty = c.args.len() > c.star_names.len()
-        && c.args.first().and_then(|a| a.literal()).map(|l| l.to_string()) == Some("true".into());
+        && c.args
+            .first()
+            .and_then(|a| a.literal())
+            .map(|l| l.to_string())
+            == Some("true".into());
     let n = c.star_names.len();
     let values: Vec<TExpr> = c.args[c.args.len() - n..].to_vec();
     let mut args = Vec::with_capacity(2 * n);
@@ -115,12 +119,16 @@ fn pack_all(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
 }
 
 fn pack_array(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
-    Ok(c.row(KustoType::Dynamic, |v| dynv(v.iter().map(Val::to_json).collect())))
+    Ok(c.row(KustoType::Dynamic, |v| {
+        dynv(v.iter().map(Val::to_json).collect())
+    }))
 }
 
 fn array_length(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(1, 1)?;
-    Ok(c.row(KustoType::Long, |v| arr(a0(v)).map_or(Val::Null, |a| Val::Long(a.len() as i64))))
+    Ok(c.row(KustoType::Long, |v| {
+        arr(a0(v)).map_or(Val::Null, |a| Val::Long(a.len() as i64))
+    }))
 }
 
 fn array_concat(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
@@ -167,13 +175,31 @@ fn json_eq(a: &Value, b: &Value) -> bool {
 fn array_index_of(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(2, 5)?;
     Ok(c.row(KustoType::Long, |v| {
-        let Some(a) = arr(a0(v)) else { return Val::Null };
+        let Some(a) = arr(a0(v)) else {
+            return Val::Null;
+        };
         let needle = at(v, 1).to_json();
         let n = a.len();
-        let start = if v.len() > 2 { norm_index(at(v, 2).as_i64().unwrap_or(0), n).max(0) as usize } else { 0 };
-        let len = if v.len() > 3 { at(v, 3).as_i64().unwrap_or(-1) } else { -1 };
-        let end = if len < 0 { n } else { (start + len as usize).min(n) };
-        let occurrence = if v.len() > 4 { at(v, 4).as_i64().unwrap_or(1) } else { 1 };
+        let start = if v.len() > 2 {
+            norm_index(at(v, 2).as_i64().unwrap_or(0), n).max(0) as usize
+        } else {
+            0
+        };
+        let len = if v.len() > 3 {
+            at(v, 3).as_i64().unwrap_or(-1)
+        } else {
+            -1
+        };
+        let end = if len < 0 {
+            n
+        } else {
+            (start + len as usize).min(n)
+        };
+        let occurrence = if v.len() > 4 {
+            at(v, 4).as_i64().unwrap_or(1)
+        } else {
+            1
+        };
         let mut seen = 0;
         for (i, x) in a.iter().enumerate().take(end).skip(start) {
             if json_eq(x, &needle) {
@@ -204,8 +230,14 @@ fn cmp_json(a: &Value, b: &Value) -> std::cmp::Ordering {
 }
 
 fn sort_impl(v: &[Val], asc: bool) -> Val {
-    let Some(mut a) = arr(a0(v)) else { return Val::Null };
-    let nulls_last = if v.len() > 1 { at(v, 1).as_bool().unwrap_or(true) } else { true };
+    let Some(mut a) = arr(a0(v)) else {
+        return Val::Null;
+    };
+    let nulls_last = if v.len() > 1 {
+        at(v, 1).as_bool().unwrap_or(true)
+    } else {
+        true
+    };
     let (mut nulls, mut rest): (Vec<Value>, Vec<Value>) = a.drain(..).partition(Value::is_null);
     rest.sort_by(|x, y| if asc { cmp_json(x, y) } else { cmp_json(y, x) });
     if nulls_last {
@@ -276,13 +308,18 @@ fn array_iff(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
 fn array_split(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(2, 2)?;
     Ok(c.row(KustoType::Dynamic, |v| {
-        let Some(a) = arr(a0(v)) else { return Val::Null };
+        let Some(a) = arr(a0(v)) else {
+            return Val::Null;
+        };
         let n = a.len() as i64;
         let mut idx: Vec<i64> = match at(v, 1).as_dynamic() {
             Value::Array(xs) => xs.iter().filter_map(Value::as_i64).collect(),
             other => other.as_i64().into_iter().collect(),
         };
-        idx = idx.into_iter().map(|i| norm_index(i, a.len()).clamp(0, n)).collect();
+        idx = idx
+            .into_iter()
+            .map(|i| norm_index(i, a.len()).clamp(0, n))
+            .collect();
         let mut out = Vec::new();
         let mut prev = 0usize;
         for i in idx {
@@ -322,7 +359,11 @@ fn shift(v: &[Val], left: bool) -> Val {
     let (Some(a), Some(k)) = (arr(a0(v)), at(v, 1).as_i64()) else {
         return Val::Null;
     };
-    let fill = if v.len() > 2 { at(v, 2).to_json() } else { Value::Null };
+    let fill = if v.len() > 2 {
+        at(v, 2).to_json()
+    } else {
+        Value::Null
+    };
     let n = a.len();
     let k = if left { k } else { -k };
     let out = (0..n as i64)
@@ -358,7 +399,9 @@ fn bag(v: &Val) -> Option<Map<String, Value>> {
 fn bag_keys(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(1, 1)?;
     Ok(c.row(KustoType::Dynamic, |v| {
-        bag(a0(v)).map_or(Val::Null, |m| dynv(m.keys().map(|k| Value::String(k.clone())).collect()))
+        bag(a0(v)).map_or(Val::Null, |m| {
+            dynv(m.keys().map(|k| Value::String(k.clone())).collect())
+        })
     }))
 }
 
@@ -411,7 +454,9 @@ fn bag_remove_keys(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
 fn bag_has_key(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(2, 2)?;
     Ok(c.row(KustoType::Bool, |v| {
-        bag(a0(v)).map_or(Val::Null, |m| Val::Bool(m.contains_key(&at(v, 1).to_text())))
+        bag(a0(v)).map_or(Val::Null, |m| {
+            Val::Bool(m.contains_key(&at(v, 1).to_text()))
+        })
     }))
 }
 
@@ -442,7 +487,9 @@ fn set_union(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
 fn set_intersect(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(2, 64)?;
     Ok(c.row(KustoType::Dynamic, |v| {
-        let Some(first) = arr(a0(v)) else { return Val::Null };
+        let Some(first) = arr(a0(v)) else {
+            return Val::Null;
+        };
         let mut out = distinct(first);
         for x in &v[1..] {
             let Some(a) = arr(x) else { return Val::Null };
@@ -455,7 +502,9 @@ fn set_intersect(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
 fn set_difference(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(2, 64)?;
     Ok(c.row(KustoType::Dynamic, |v| {
-        let Some(first) = arr(a0(v)) else { return Val::Null };
+        let Some(first) = arr(a0(v)) else {
+            return Val::Null;
+        };
         let mut out = distinct(first);
         for x in &v[1..] {
             let Some(a) = arr(x) else { return Val::Null };
@@ -469,7 +518,9 @@ fn set_has_element(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(2, 2)?;
     Ok(c.row(KustoType::Bool, |v| {
         let needle = at(v, 1).to_json();
-        arr(a0(v)).map_or(Val::Null, |a| Val::Bool(a.iter().any(|x| json_eq(x, &needle))))
+        arr(a0(v)).map_or(Val::Null, |a| {
+            Val::Bool(a.iter().any(|x| json_eq(x, &needle)))
+        })
     }))
 }
 
@@ -494,11 +545,20 @@ fn zip(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(2, 16)?;
     Ok(c.row(KustoType::Dynamic, |v| {
         let arrays: Option<Vec<Vec<Value>>> = v.iter().map(arr).collect();
-        let Some(arrays) = arrays else { return Val::Null };
+        let Some(arrays) = arrays else {
+            return Val::Null;
+        };
         let n = arrays.iter().map(Vec::len).max().unwrap_or(0);
         dynv(
             (0..n)
-                .map(|i| Value::Array(arrays.iter().map(|a| a.get(i).cloned().unwrap_or(Value::Null)).collect()))
+                .map(|i| {
+                    Value::Array(
+                        arrays
+                            .iter()
+                            .map(|a| a.get(i).cloned().unwrap_or(Value::Null))
+                            .collect(),
+                    )
+                })
                 .collect(),
         )
     }))
@@ -544,7 +604,8 @@ fn range(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
                 let integral = [start, stop, step]
                     .iter()
                     .all(|x| matches!(x, Val::Int(_) | Val::Long(_)));
-                let (Some(s), Some(e), Some(st)) = (start.as_f64(), stop.as_f64(), step.as_f64()) else {
+                let (Some(s), Some(e), Some(st)) = (start.as_f64(), stop.as_f64(), step.as_f64())
+                else {
                     return Val::Null;
                 };
                 if st == 0.0 {
@@ -556,7 +617,11 @@ fn range(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
                     if (st > 0.0 && x > e) || (st < 0.0 && x < e) || i > 1_048_576 {
                         break;
                     }
-                    out.push(if integral { Value::from(x as i64) } else { crate::udf::value::real_json(x) });
+                    out.push(if integral {
+                        Value::from(x as i64)
+                    } else {
+                        crate::udf::value::real_json(x)
+                    });
                     i += 1;
                 }
             }
@@ -568,7 +633,9 @@ fn range(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
 fn repeat(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(2, 2)?;
     Ok(c.row(KustoType::Dynamic, |v| {
-        let Some(n) = at(v, 1).as_i64() else { return Val::Null };
+        let Some(n) = at(v, 1).as_i64() else {
+            return Val::Null;
+        };
         dynv(vec![a0(v).to_json(); n.clamp(0, 1_048_576) as usize])
     }))
 }
@@ -576,7 +643,9 @@ fn repeat(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
 fn strcat_array(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(2, 2)?;
     Ok(c.row(KustoType::String, |v| {
-        let Some(a) = arr(a0(v)) else { return Val::Null };
+        let Some(a) = arr(a0(v)) else {
+            return Val::Null;
+        };
         let parts: Vec<String> = a
             .iter()
             .map(|x| match x {
@@ -631,7 +700,11 @@ fn json_path(root: &Value, path: &str) -> Option<Value> {
                 let end = chars[i..].iter().position(|c| *c == ']')? + i;
                 let inner: String = chars[i + 1..end].iter().collect();
                 let inner = inner.trim();
-                if let Some(k) = inner.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')).or_else(|| inner.strip_prefix('"').and_then(|s| s.strip_suffix('"'))) {
+                if let Some(k) = inner
+                    .strip_prefix('\'')
+                    .and_then(|s| s.strip_suffix('\''))
+                    .or_else(|| inner.strip_prefix('"').and_then(|s| s.strip_suffix('"')))
+                {
                     cur = cur.get(k)?.clone();
                 } else {
                     let idx: i64 = inner.parse().ok()?;
@@ -651,13 +724,18 @@ fn extract_json(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(2, 3)?;
     let ty = if c.args.len() == 3 {
         match c.args[2].literal_str() {
-            Some(t) => t.parse().map_err(|_| c.err(format!("unknown type '{t}'")))?,
+            Some(t) => t
+                .parse()
+                .map_err(|_| c.err(format!("unknown type '{t}'")))?,
             None => c.args[2].ty,
         }
     } else {
         KustoType::String
     };
-    let args = vec![c.arg(0), crate::plan::convert_pub(c.arg(1), KustoType::String)];
+    let args = vec![
+        c.arg(0),
+        crate::plan::convert_pub(c.arg(1), KustoType::String),
+    ];
     let t = c.row_with(args, KustoType::Dynamic, |v| {
         let root = match at(v, 1) {
             Val::Str(s) => serde_json::from_str(s).unwrap_or(Value::Null),

@@ -45,7 +45,11 @@ pub(crate) fn v4(text: &str) -> Option<(u32, u32)> {
 }
 
 fn mask4(prefix: u32) -> u32 {
-    if prefix == 0 { 0 } else { u32::MAX << (32 - prefix.min(32)) }
+    if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - prefix.min(32))
+    }
 }
 
 /// An IPv6 (or IPv4, mapped) address with an optional prefix (default 128).
@@ -59,12 +63,20 @@ fn v6(text: &str) -> Option<(u128, u32)> {
         return Some((u128::from(ip), prefix));
     }
     let (n, p4) = v4(addr)?;
-    let prefix = if t.contains('/') { prefix.min(32) + 96 } else { 128.min(p4 + 96) };
+    let prefix = if t.contains('/') {
+        prefix.min(32) + 96
+    } else {
+        128.min(p4 + 96)
+    };
     Some((u128::from(Ipv4Addr::from(n).to_ipv6_mapped()), prefix))
 }
 
 fn mask6(prefix: u32) -> u128 {
-    if prefix == 0 { 0 } else { u128::MAX << (128 - prefix.min(128)) }
+    if prefix == 0 {
+        0
+    } else {
+        u128::MAX << (128 - prefix.min(128))
+    }
 }
 
 fn text(c: &mut FnCall<'_>, i: usize) {
@@ -102,9 +114,11 @@ fn parse_ipv4(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
 fn parse_ipv4_mask(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(2, 2)?;
     texts(c, 1);
-    Ok(c.row(KustoType::Long, |v| match (v4(&s(a0(v))), prefix_arg(v, 1)) {
-        (Some((n, p)), Some(m)) if m <= 32 => Val::Long(i64::from(n & mask4(p.min(m)))),
-        _ => Val::Null,
+    Ok(c.row(KustoType::Long, |v| {
+        match (v4(&s(a0(v))), prefix_arg(v, 1)) {
+            (Some((n, p)), Some(m)) if m <= 32 => Val::Long(i64::from(n & mask4(p.min(m)))),
+            _ => Val::Null,
+        }
     }))
 }
 
@@ -146,7 +160,11 @@ fn ipv4_is_in_any_range(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
         if v4(&ip).is_none() {
             return Val::Null;
         }
-        Val::Bool(ranges(&v[1..]).iter().any(|r| in_range4(&ip, r) == Some(true)))
+        Val::Bool(
+            ranges(&v[1..])
+                .iter()
+                .any(|r| in_range4(&ip, r) == Some(true)),
+        )
     }))
 }
 
@@ -191,7 +209,9 @@ fn ipv4_compare(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
 fn ipv4_is_match(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(2, 3)?;
     texts(c, 2);
-    Ok(c.row(KustoType::Bool, |v| cmp4(v).map_or(Val::Null, |x| Val::Bool(x == 0))))
+    Ok(c.row(KustoType::Bool, |v| {
+        cmp4(v).map_or(Val::Null, |x| Val::Bool(x == 0))
+    }))
 }
 
 fn ipv4_netmask_suffix(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
@@ -212,7 +232,9 @@ fn format_ipv4(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
                 .map(|n| (n, 32)),
             other => v4(&other.to_text()),
         };
-        let Some((n, p)) = parsed else { return Val::Str(String::new()) };
+        let Some((n, p)) = parsed else {
+            return Val::Str(String::new());
+        };
         let p = match prefix_arg(v, 1) {
             Some(m) if m <= 32 => p.min(m),
             Some(_) => return Val::Str(String::new()),
@@ -230,7 +252,9 @@ fn format_ipv4_mask(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
             Val::Long(n) => u32::try_from(*n).ok().map(|n| (n, 32)),
             other => v4(&other.to_text()),
         };
-        let Some((n, p)) = parsed else { return Val::Str(String::new()) };
+        let Some((n, p)) = parsed else {
+            return Val::Str(String::new());
+        };
         let p = match prefix_arg(v, 1) {
             Some(m) if m <= 32 => p.min(m),
             Some(_) => return Val::Str(String::new()),
@@ -248,7 +272,9 @@ fn ipv4s_in(text: &str) -> Vec<String> {
     let chars: Vec<char> = text.chars().collect();
     let mut i = 0;
     while i < chars.len() {
-        if chars[i].is_ascii_digit() && (i == 0 || !(chars[i - 1].is_ascii_alphanumeric() || chars[i - 1] == '.')) {
+        if chars[i].is_ascii_digit()
+            && (i == 0 || !(chars[i - 1].is_ascii_alphanumeric() || chars[i - 1] == '.'))
+        {
             let mut j = i;
             while j < chars.len() && (chars[j].is_ascii_digit() || chars[j] == '.') {
                 j += 1;
@@ -298,7 +324,9 @@ fn has_any_ipv4(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
 }
 
 fn format_v6(n: u128) -> String {
-    let segs: Vec<String> = (0..8).map(|i| format!("{:04x}", (n >> (112 - 16 * i)) as u16)).collect();
+    let segs: Vec<String> = (0..8)
+        .map(|i| format!("{:04x}", (n >> (112 - 16 * i)) as u16))
+        .collect();
     segs.join(":")
 }
 
@@ -314,13 +342,19 @@ fn parse_ipv6_mask(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(2, 2)?;
     texts(c, 1);
     Ok(c.row(KustoType::String, |v| {
-        let Some((n, p)) = v6(&s(a0(v))) else { return Val::Null };
+        let Some((n, p)) = v6(&s(a0(v))) else {
+            return Val::Null;
+        };
         let m = match prefix_arg(v, 1) {
             Some(m) if m <= 128 => m,
             _ => return Val::Null,
         };
         // An IPv4 address's mask counts from the IPv4 part.
-        let m = if s(a0(v)).contains(':') { m } else { (m + 96).min(128) };
+        let m = if s(a0(v)).contains(':') {
+            m
+        } else {
+            (m + 96).min(128)
+        };
         Val::Str(format_v6(n & mask6(p.min(m))))
     }))
 }
@@ -350,7 +384,9 @@ fn ipv6_compare(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
 fn ipv6_is_match(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(2, 3)?;
     texts(c, 2);
-    Ok(c.row(KustoType::Bool, |v| cmp6(v).map_or(Val::Null, |x| Val::Bool(x == 0))))
+    Ok(c.row(KustoType::Bool, |v| {
+        cmp6(v).map_or(Val::Null, |x| Val::Bool(x == 0))
+    }))
 }
 
 fn in_range6(ip: &str, range: &str) -> Option<bool> {
@@ -363,7 +399,9 @@ fn in_range6(ip: &str, range: &str) -> Option<bool> {
 fn ipv6_is_in_range(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(2, 2)?;
     texts(c, 2);
-    Ok(c.row(KustoType::Bool, |v| in_range6(&s(a0(v)), &s(at(v, 1))).map_or(Val::Null, Val::Bool)))
+    Ok(c.row(KustoType::Bool, |v| {
+        in_range6(&s(a0(v)), &s(at(v, 1))).map_or(Val::Null, Val::Bool)
+    }))
 }
 
 fn ipv6_is_in_any_range(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
@@ -374,7 +412,11 @@ fn ipv6_is_in_any_range(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
         if v6(&ip).is_none() {
             return Val::Null;
         }
-        Val::Bool(ranges(&v[1..]).iter().any(|r| in_range6(&ip, r) == Some(true)))
+        Val::Bool(
+            ranges(&v[1..])
+                .iter()
+                .any(|r| in_range6(&ip, r) == Some(true)),
+        )
     }))
 }
 
@@ -388,13 +430,22 @@ mod tests {
         assert_eq!(in_range4("11.1.2.3", "10.0.0.0/8"), Some(false));
         assert_eq!(in_range4("192.168.1.1", "192.168.1.1"), Some(true));
         assert_eq!(in_range4("not an ip", "10.0.0.0/8"), None);
-        assert_eq!(ipv4s_in("from 10.0.0.1:443 and 1.2.3.4.5"), vec!["10.0.0.1".to_owned()]);
+        assert_eq!(
+            ipv4s_in("from 10.0.0.1:443 and 1.2.3.4.5"),
+            vec!["10.0.0.1".to_owned()]
+        );
     }
 
     #[test]
     fn ipv6_ranges() {
-        assert_eq!(in_range6("fe80::85d:e82c:9446:7994", "fe80::/10"), Some(true));
+        assert_eq!(
+            in_range6("fe80::85d:e82c:9446:7994", "fe80::/10"),
+            Some(true)
+        );
         assert_eq!(in_range6("2001:db8::1", "fe80::/10"), Some(false));
-        assert_eq!(format_v6(v6("::1").unwrap().0), "0000:0000:0000:0000:0000:0000:0000:0001");
+        assert_eq!(
+            format_v6(v6("::1").unwrap().0),
+            "0000:0000:0000:0000:0000:0000:0000:0001"
+        );
     }
 }

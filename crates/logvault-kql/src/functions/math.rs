@@ -53,7 +53,10 @@ pub(crate) const FUNCTIONS: &[(&str, Impl)] = &[
 ];
 
 fn real(c: &FnCall<'_>, i: usize) -> Expr {
-    cast(convert_pub(c.arg(i), KustoType::Real).expr, DataType::Float64)
+    cast(
+        convert_pub(c.arg(i), KustoType::Real).expr,
+        DataType::Float64,
+    )
 }
 
 fn bin(l: Expr, op: Operator, r: Expr) -> Expr {
@@ -90,7 +93,10 @@ fn abs(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     match a.ty {
         KustoType::Timespan => {
             let neg = crate::plan::negate_pub(a.clone(), c.span)?;
-            let zero = TExpr::lit(datafusion::common::ScalarValue::DurationNanosecond(Some(0)), KustoType::Timespan);
+            let zero = TExpr::lit(
+                datafusion::common::ScalarValue::DurationNanosecond(Some(0)),
+                KustoType::Timespan,
+            );
             let lt = crate::plan::binary_pub(crate::ast::BinOp::Lt, a.clone(), zero, c.span)?;
             Ok(TExpr::new(
                 datafusion::logical_expr::when(lt.expr, neg.expr).otherwise(a.expr)?,
@@ -105,7 +111,11 @@ fn abs(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
 fn ceiling(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(1, 1)?;
     let a = c.arg(0);
-    let ty = if a.ty.is_integer() { a.ty } else { KustoType::Real };
+    let ty = if a.ty.is_integer() {
+        a.ty
+    } else {
+        KustoType::Real
+    };
     Ok(TExpr::new(cast(m::ceil(real(c, 0)), ty.arrow()), ty))
 }
 
@@ -120,7 +130,10 @@ fn round(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
 
 fn pow(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(2, 2)?;
-    Ok(TExpr::new(m::power(real(c, 0), real(c, 1)), KustoType::Real))
+    Ok(TExpr::new(
+        m::power(real(c, 0), real(c, 1)),
+        KustoType::Real,
+    ))
 }
 
 fn exp2(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
@@ -136,7 +149,11 @@ fn exp10(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
 fn sign(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(1, 1)?;
     let a = c.arg(0);
-    let ty = if a.ty.is_numeric() { a.ty } else { KustoType::Real };
+    let ty = if a.ty.is_numeric() {
+        a.ty
+    } else {
+        KustoType::Real
+    };
     Ok(TExpr::new(cast(m::signum(real(c, 0)), ty.arrow()), ty))
 }
 
@@ -163,18 +180,29 @@ fn isnan(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
 fn isinf(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(1, 1)?;
     c.args[0] = convert_pub(c.arg(0), KustoType::Real);
-    Ok(c.row(KustoType::Bool, |v| a0(v).as_f64().map_or(Val::Null, |x| Val::Bool(x.is_infinite()))))
+    Ok(c.row(KustoType::Bool, |v| {
+        a0(v)
+            .as_f64()
+            .map_or(Val::Null, |x| Val::Bool(x.is_infinite()))
+    }))
 }
 
 fn isfinite(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(1, 1)?;
     c.args[0] = convert_pub(c.arg(0), KustoType::Real);
-    Ok(c.row(KustoType::Bool, |v| a0(v).as_f64().map_or(Val::Null, |x| Val::Bool(x.is_finite()))))
+    Ok(c.row(KustoType::Bool, |v| {
+        a0(v)
+            .as_f64()
+            .map_or(Val::Null, |x| Val::Bool(x.is_finite()))
+    }))
 }
 
 fn atan2(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(2, 2)?;
-    Ok(TExpr::new(m::atan2(real(c, 0), real(c, 1)), KustoType::Real))
+    Ok(TExpr::new(
+        m::atan2(real(c, 0), real(c, 1)),
+        KustoType::Real,
+    ))
 }
 
 /// The gamma function (Lanczos approximation).
@@ -211,21 +239,30 @@ fn loggamma_pos(x: f64) -> f64 {
 fn gamma(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(1, 1)?;
     c.args[0] = convert_pub(c.arg(0), KustoType::Real);
-    Ok(c.row(KustoType::Real, |v| a0(v).as_f64().map_or(Val::Null, |x| Val::Real(gamma_fn(x)))))
+    Ok(c.row(KustoType::Real, |v| {
+        a0(v).as_f64().map_or(Val::Null, |x| Val::Real(gamma_fn(x)))
+    }))
 }
 
 fn loggamma(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(1, 1)?;
     c.args[0] = convert_pub(c.arg(0), KustoType::Real);
     Ok(c.row(KustoType::Real, |v| {
-        a0(v).as_f64().map_or(Val::Null, |x| Val::Real(gamma_fn(x).abs().ln()))
+        a0(v)
+            .as_f64()
+            .map_or(Val::Null, |x| Val::Real(gamma_fn(x).abs().ln()))
     }))
 }
 
 fn long_args(c: &FnCall<'_>) -> Vec<Expr> {
     c.args
         .iter()
-        .map(|a| cast(convert_pub(a.clone(), KustoType::Long).expr, DataType::Int64))
+        .map(|a| {
+            cast(
+                convert_pub(a.clone(), KustoType::Long).expr,
+                DataType::Int64,
+            )
+        })
         .collect()
 }
 
@@ -234,7 +271,10 @@ macro_rules! bitwise {
         fn $name(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
             c.arity(2, 2)?;
             let a = long_args(c);
-            Ok(TExpr::new(bin(a[0].clone(), $op, a[1].clone()), KustoType::Long))
+            Ok(TExpr::new(
+                bin(a[0].clone(), $op, a[1].clone()),
+                KustoType::Long,
+            ))
         }
     };
 }
@@ -248,14 +288,19 @@ bitwise!(binary_shift_right, Operator::BitwiseShiftRight);
 fn binary_not(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(1, 1)?;
     let a = long_args(c);
-    Ok(TExpr::new(bin(a[0].clone(), Operator::BitwiseXor, lit(-1i64)), KustoType::Long))
+    Ok(TExpr::new(
+        bin(a[0].clone(), Operator::BitwiseXor, lit(-1i64)),
+        KustoType::Long,
+    ))
 }
 
 fn bitset_count_ones(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(1, 1)?;
     c.args[0] = convert_pub(c.arg(0), KustoType::Long);
     Ok(c.row(KustoType::Long, |v| {
-        a0(v).as_i64().map_or(Val::Null, |x| Val::Long(i64::from(x.count_ones())))
+        a0(v)
+            .as_i64()
+            .map_or(Val::Null, |x| Val::Long(i64::from(x.count_ones())))
     }))
 }
 

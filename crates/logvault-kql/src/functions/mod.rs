@@ -64,7 +64,10 @@ impl FnCall<'_> {
 
     /// Argument `i` (after an arity check).
     pub(crate) fn arg(&self, i: usize) -> TExpr {
-        self.args.get(i).cloned().unwrap_or_else(|| TExpr::null(KustoType::Dynamic))
+        self.args
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| TExpr::null(KustoType::Dynamic))
     }
 
     /// The DataFusion expressions of the arguments.
@@ -78,9 +81,18 @@ impl FnCall<'_> {
     }
 
     /// A row function with an explicit name and volatility.
-    pub(crate) fn row_named(&self, name: &str, ret: KustoType, volatile: bool, f: RowFnPtr) -> TExpr {
+    pub(crate) fn row_named(
+        &self,
+        name: &str,
+        ret: KustoType,
+        volatile: bool,
+        f: RowFnPtr,
+    ) -> TExpr {
         let types = self.args.iter().map(|a| a.ty).collect();
-        TExpr::new(RowUdf::call(name, self.exprs(), types, ret, volatile, f), ret)
+        TExpr::new(
+            RowUdf::call(name, self.exprs(), types, ret, volatile, f),
+            ret,
+        )
     }
 
     /// A row function over given arguments.
@@ -137,8 +149,9 @@ pub(crate) fn parse_captures(v: &[Val]) -> Val {
         Some(c) => Val::Dynamic(serde_json::Value::Array(
             (1..c.len())
                 .map(|i| {
-                    c.get(i)
-                        .map_or(serde_json::Value::Null, |m| serde_json::Value::String(m.as_str().to_owned()))
+                    c.get(i).map_or(serde_json::Value::Null, |m| {
+                        serde_json::Value::String(m.as_str().to_owned())
+                    })
                 })
                 .collect(),
         )),

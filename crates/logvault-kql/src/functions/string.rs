@@ -50,7 +50,10 @@ pub(crate) const FUNCTIONS: &[(&str, Impl)] = &[
     ("base64_decode_toarray", base64_decode_toarray),
     ("base64_encode_fromguid", base64_encode_fromguid),
     ("unicode_codepoints_to_string", unicode_codepoints_to_string),
-    ("unicode_codepoints_from_string", unicode_codepoints_from_string),
+    (
+        "unicode_codepoints_from_string",
+        unicode_codepoints_from_string,
+    ),
     ("parse_url", parse_url),
     ("parse_urlquery", parse_urlquery),
     ("parse_path", parse_path),
@@ -78,19 +81,28 @@ fn strlen(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(1, 1)?;
     let e = text(c.arg(0)).expr;
     Ok(TExpr::new(
-        cast(uf::character_length(coalesce(vec![e, lit("")])), KustoType::Long.arrow()),
+        cast(
+            uf::character_length(coalesce(vec![e, lit("")])),
+            KustoType::Long.arrow(),
+        ),
         KustoType::Long,
     ))
 }
 
 fn tolower(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(1, 1)?;
-    Ok(TExpr::new(sf::lower(text(c.arg(0)).expr), KustoType::String))
+    Ok(TExpr::new(
+        sf::lower(text(c.arg(0)).expr),
+        KustoType::String,
+    ))
 }
 
 fn toupper(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(1, 1)?;
-    Ok(TExpr::new(sf::upper(text(c.arg(0)).expr), KustoType::String))
+    Ok(TExpr::new(
+        sf::upper(text(c.arg(0)).expr),
+        KustoType::String,
+    ))
 }
 
 fn strcat(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
@@ -104,20 +116,31 @@ fn strcat_delim(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
         .into_iter()
         .map(|e| coalesce(vec![e, lit("")]))
         .collect();
-    let (d, rest) = args.split_first().ok_or_else(|| c.err("missing delimiter"))?;
-    Ok(TExpr::new(sf::concat_ws(d.clone(), rest.to_vec()), KustoType::String))
+    let (d, rest) = args
+        .split_first()
+        .ok_or_else(|| c.err("missing delimiter"))?;
+    Ok(TExpr::new(
+        sf::concat_ws(d.clone(), rest.to_vec()),
+        KustoType::String,
+    ))
 }
 
 fn chars_slice(s: &str, start: i64, len: Option<i64>) -> String {
     let chars: Vec<char> = s.chars().collect();
     let n = chars.len() as i64;
-    let start = if start < 0 { (n + start).max(0) } else { start.min(n) };
+    let start = if start < 0 {
+        (n + start).max(0)
+    } else {
+        start.min(n)
+    };
     let end = match len {
         Some(l) if l < 0 => start,
         Some(l) => (start + l).min(n),
         None => n,
     };
-    chars[start as usize..end.max(start) as usize].iter().collect()
+    chars[start as usize..end.max(start) as usize]
+        .iter()
+        .collect()
 }
 
 fn substring(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
@@ -141,7 +164,9 @@ fn split(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
         let parts: Vec<Value> = if delim.is_empty() {
             vec![Value::String(text)]
         } else {
-            text.split(delim.as_str()).map(|p| Value::String(p.into())).collect()
+            text.split(delim.as_str())
+                .map(|p| Value::String(p.into()))
+                .collect()
         };
         if v.len() > 2 {
             let Some(i) = at(v, 2).as_i64() else {
@@ -206,7 +231,10 @@ fn rewrite(r: &str) -> String {
 
 fn regex_replace_row(v: &[Val]) -> Val {
     let (t, re, rw) = (s(a0(v)), s(at(v, 1)), rewrite(&s(at(v, 2))));
-    with_regex(&re, |r| Val::Str(r.replace_all(&t, rw.as_str()).into_owned())).unwrap_or(Val::Null)
+    with_regex(&re, |r| {
+        Val::Str(r.replace_all(&t, rw.as_str()).into_owned())
+    })
+    .unwrap_or(Val::Null)
 }
 
 fn replace_regex(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
@@ -271,14 +299,26 @@ fn indexof(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
         let hay: Vec<char> = s(a0(v)).chars().collect();
         let needle: Vec<char> = s(at(v, 1)).chars().collect();
         let n = hay.len() as i64;
-        let start = if v.len() > 2 { at(v, 2).as_i64().unwrap_or(0) } else { 0 };
+        let start = if v.len() > 2 {
+            at(v, 2).as_i64().unwrap_or(0)
+        } else {
+            0
+        };
         let start = if start < 0 { (n + start).max(0) } else { start };
         if start > n {
             return Val::Long(-1);
         }
-        let len = if v.len() > 3 { at(v, 3).as_i64().unwrap_or(-1) } else { -1 };
+        let len = if v.len() > 3 {
+            at(v, 3).as_i64().unwrap_or(-1)
+        } else {
+            -1
+        };
         let end = if len < 0 { n } else { (start + len).min(n) };
-        let occurrence = if v.len() > 4 { at(v, 4).as_i64().unwrap_or(1) } else { 1 };
+        let occurrence = if v.len() > 4 {
+            at(v, 4).as_i64().unwrap_or(1)
+        } else {
+            1
+        };
         let mut seen = 0;
         let (start, end) = (start as usize, end as usize);
         if needle.is_empty() {
@@ -304,8 +344,16 @@ fn indexof_regex(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     Ok(c.row(KustoType::Long, |v| {
         let hay = s(a0(v));
         let re = s(at(v, 1));
-        let start = if v.len() > 2 { at(v, 2).as_i64().unwrap_or(0).max(0) as usize } else { 0 };
-        let occurrence = if v.len() > 4 { at(v, 4).as_i64().unwrap_or(1) } else { 1 };
+        let start = if v.len() > 2 {
+            at(v, 2).as_i64().unwrap_or(0).max(0) as usize
+        } else {
+            0
+        };
+        let occurrence = if v.len() > 4 {
+            at(v, 4).as_i64().unwrap_or(1)
+        } else {
+            1
+        };
         let byte_start = hay.char_indices().nth(start).map_or(hay.len(), |(b, _)| b);
         with_regex(&re, |r| {
             r.find_iter(&hay[byte_start..])
@@ -320,14 +368,19 @@ fn indexof_regex(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
 
 fn reverse(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(1, 1)?;
-    Ok(TExpr::new(uf::reverse(text(c.arg(0)).expr), KustoType::String))
+    Ok(TExpr::new(
+        uf::reverse(text(c.arg(0)).expr),
+        KustoType::String,
+    ))
 }
 
 fn extract(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(3, 4)?;
     let ty = if c.args.len() == 4 {
         match c.args[3].literal_str() {
-            Some(t) => t.parse().map_err(|_| c.err(format!("unknown type '{t}'")))?,
+            Some(t) => t
+                .parse()
+                .map_err(|_| c.err(format!("unknown type '{t}'")))?,
             None => c.args[3].ty,
         }
     } else {
@@ -371,9 +424,11 @@ fn extract_all(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     Ok(c.row_with(args, KustoType::Dynamic, |v| {
         let (re, text) = (s(a0(v)), s(at(v, 2)));
         let wanted: Option<Vec<usize>> = match at(v, 1) {
-            Val::Dynamic(Value::Array(a)) => {
-                Some(a.iter().filter_map(|x| x.as_u64().map(|u| u as usize)).collect())
-            }
+            Val::Dynamic(Value::Array(a)) => Some(
+                a.iter()
+                    .filter_map(|x| x.as_u64().map(|u| u as usize))
+                    .collect(),
+            ),
             _ => None,
         };
         with_regex(&re, |r| {
@@ -412,7 +467,8 @@ fn countof(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
             return Val::Long(0);
         }
         if regex {
-            return with_regex(&needle, |r| Val::Long(r.find_iter(&t).count() as i64)).flatten_null();
+            return with_regex(&needle, |r| Val::Long(r.find_iter(&t).count() as i64))
+                .flatten_null();
         }
         // Overlapping occurrences, as Kusto counts them.
         let (h, n): (Vec<char>, Vec<char>) = (t.chars().collect(), needle.chars().collect());
@@ -430,7 +486,11 @@ fn strrep(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
         let Some(n) = at(v, 1).as_i64() else {
             return Val::Null;
         };
-        let delim = if v.len() > 2 { s(at(v, 2)) } else { String::new() };
+        let delim = if v.len() > 2 {
+            s(at(v, 2))
+        } else {
+            String::new()
+        };
         let item = s(a0(v));
         Val::Str(vec![item; n.clamp(0, 1024) as usize].join(&delim))
     }))
@@ -506,7 +566,9 @@ fn url_encode(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
 fn url_encode_component(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(1, 1)?;
     c.args[0] = text(c.arg(0));
-    Ok(c.row(KustoType::String, |v| Val::Str(percent_encode(&s(a0(v)), "-_.~"))))
+    Ok(c.row(KustoType::String, |v| {
+        Val::Str(percent_encode(&s(a0(v)), "-_.~"))
+    }))
 }
 
 /// Percent-decoding (`+` as space when `plus`).
@@ -532,7 +594,9 @@ pub(crate) fn percent_decode(t: &str, plus: bool) -> String {
 fn url_decode(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(1, 1)?;
     c.args[0] = text(c.arg(0));
-    Ok(c.row(KustoType::String, |v| Val::Str(percent_decode(&s(a0(v)), true))))
+    Ok(c.row(KustoType::String, |v| {
+        Val::Str(percent_decode(&s(a0(v)), true))
+    }))
 }
 
 fn b64() -> base64::engine::GeneralPurpose {
@@ -543,7 +607,9 @@ fn base64_encode_tostring(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     use base64::Engine;
     c.arity(1, 1)?;
     c.args[0] = text(c.arg(0));
-    Ok(c.row(KustoType::String, |v| Val::Str(b64().encode(s(a0(v)).as_bytes()))))
+    Ok(c.row(KustoType::String, |v| {
+        Val::Str(b64().encode(s(a0(v)).as_bytes()))
+    }))
 }
 
 fn base64_decode_tostring(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
@@ -564,7 +630,10 @@ fn base64_encode_fromarray(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(1, 1)?;
     Ok(c.row(KustoType::String, |v| match a0(v).as_dynamic() {
         Value::Array(a) => {
-            let bytes: Option<Vec<u8>> = a.iter().map(|x| x.as_u64().and_then(|u| u8::try_from(u).ok())).collect();
+            let bytes: Option<Vec<u8>> = a
+                .iter()
+                .map(|x| x.as_u64().and_then(|u| u8::try_from(u).ok()))
+                .collect();
             bytes.map_or(Val::Null, |b| Val::Str(b64().encode(b)))
         }
         _ => Val::Null,
@@ -577,7 +646,9 @@ fn base64_decode_toarray(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.args[0] = text(c.arg(0));
     Ok(c.row(KustoType::Dynamic, |v| {
         b64().decode(s(a0(v)).trim()).ok().map_or(Val::Null, |b| {
-            Val::Dynamic(Value::Array(b.into_iter().map(|x| Value::from(x)).collect()))
+            Val::Dynamic(Value::Array(
+                b.into_iter().map(|x| Value::from(x)).collect(),
+            ))
         })
     }))
 }
@@ -626,7 +697,9 @@ fn unicode_codepoints_from_string(c: &mut FnCall<'_>) -> Result<TExpr, KqlError>
     c.arity(1, 1)?;
     c.args[0] = text(c.arg(0));
     Ok(c.row(KustoType::Dynamic, |v| {
-        Val::Dynamic(Value::Array(s(a0(v)).chars().map(|ch| Value::from(ch as u32)).collect()))
+        Val::Dynamic(Value::Array(
+            s(a0(v)).chars().map(|ch| Value::from(ch as u32)).collect(),
+        ))
     }))
 }
 
@@ -663,7 +736,10 @@ fn parse_urlquery(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
         let mut params = serde_json::Map::new();
         for pair in q.split('&').filter(|p| !p.is_empty()) {
             let (k, val) = pair.split_once('=').unwrap_or((pair, ""));
-            params.insert(percent_decode(k, true), Value::String(percent_decode(val, true)));
+            params.insert(
+                percent_decode(k, true),
+                Value::String(percent_decode(val, true)),
+            );
         }
         Val::Dynamic(serde_json::json!({ "Query Parameters": params }))
     }))
@@ -681,7 +757,11 @@ fn parse_path(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
         };
         let ext = file.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
         let root = if p.starts_with("\\\\") {
-            p.trim_start_matches('\\').split('\\').next().map(|h| format!("\\\\{h}")).unwrap_or_default()
+            p.trim_start_matches('\\')
+                .split('\\')
+                .next()
+                .map(|h| format!("\\\\{h}"))
+                .unwrap_or_default()
         } else if p.len() > 1 && p.as_bytes().get(1) == Some(&b':') {
             p[..2].to_owned()
         } else {
@@ -813,7 +893,11 @@ fn tohex(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
         } else {
             format!("{x:x}")
         };
-        let min = if v.len() > 1 { at(v, 1).as_i64().unwrap_or(0).max(0) as usize } else { 0 };
+        let min = if v.len() > 1 {
+            at(v, 1).as_i64().unwrap_or(0).max(0) as usize
+        } else {
+            0
+        };
         Val::Str(format!("{h:0>min$}"))
     }))
 }
@@ -824,7 +908,11 @@ fn format_bytes(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
         let Some(x) = a0(v).as_f64() else {
             return Val::Null;
         };
-        let precision = if v.len() > 1 { at(v, 1).as_i64().unwrap_or(0).max(0) as usize } else { 0 };
+        let precision = if v.len() > 1 {
+            at(v, 1).as_i64().unwrap_or(0).max(0) as usize
+        } else {
+            0
+        };
         let units = ["Bytes", "KB", "MB", "GB", "TB", "PB", "EB"];
         let wanted = if v.len() > 2 { Some(s(at(v, 2))) } else { None };
         let mut i = 0;
@@ -860,8 +948,12 @@ fn has_any_index(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
                 Value::String(x) => x.clone(),
                 other => other.to_string(),
             };
-            if crate::udf::strings::TermMatcher::new(crate::udf::strings::TermOp::Has, &needle, false)
-                .matches(&t)
+            if crate::udf::strings::TermMatcher::new(
+                crate::udf::strings::TermOp::Has,
+                &needle,
+                false,
+            )
+            .matches(&t)
             {
                 return Val::Long(i as i64);
             }

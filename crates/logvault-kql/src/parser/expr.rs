@@ -89,7 +89,10 @@ impl Parser {
     fn chain(&mut self, n: &mut usize) -> Result<(), KqlError> {
         *n += 1;
         if self.depth + *n > super::MAX_DEPTH {
-            return Err(KqlError::syntax("the expression is too long or nests too deeply", self.span()));
+            return Err(KqlError::syntax(
+                "the expression is too long or nests too deeply",
+                self.span(),
+            ));
         }
         Ok(())
     }
@@ -538,19 +541,23 @@ pub(crate) fn typed_literal(ty: &str, raw: &str) -> Result<Literal, String> {
     }
     let bad = || format!("invalid {kt} literal '{t}'");
     Ok(match kt {
-        KustoType::DateTime => {
-            Literal::DateTime(parse_datetime(t).ok_or_else(|| format!("invalid datetime literal '{t}'"))?)
-        }
+        KustoType::DateTime => Literal::DateTime(
+            parse_datetime(t).ok_or_else(|| format!("invalid datetime literal '{t}'"))?,
+        ),
         KustoType::Timespan => Literal::Timespan(parse_timespan(t).ok_or_else(bad)?),
         KustoType::Guid => {
-            let g = t.trim_matches(|c| c == '{' || c == '}').to_ascii_lowercase();
+            let g = t
+                .trim_matches(|c| c == '{' || c == '}')
+                .to_ascii_lowercase();
             let hex: String = g.chars().filter(|c| *c != '-').collect();
             if hex.len() != 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
                 return Err(bad());
             }
             Literal::Guid(g)
         }
-        KustoType::Dynamic => Literal::Dynamic(parse_dynamic(t).map_err(|e| format!("invalid dynamic literal: {e}"))?),
+        KustoType::Dynamic => {
+            Literal::Dynamic(parse_dynamic(t).map_err(|e| format!("invalid dynamic literal: {e}"))?)
+        }
         KustoType::Long => Literal::Long(parse_int(t).ok_or_else(bad)?),
         KustoType::Int => Literal::Int(
             parse_int(t)

@@ -163,10 +163,7 @@ impl Parser {
     fn enter(&mut self) -> Result<(), KqlError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(KqlError::syntax(
-                "the query nests too deeply",
-                self.span(),
-            ));
+            return Err(KqlError::syntax("the query nests too deeply", self.span()));
         }
         Ok(())
     }

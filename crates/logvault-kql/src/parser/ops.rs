@@ -349,7 +349,9 @@ impl Parser {
                 self.advance();
                 self.advance();
                 with_source = Some(self.ident("a column name")?);
-            } else if (self.is_word("isfuzzy") || self.is_word("hint")) && (self.sym_at(1, "=") || self.sym_at(1, ".")) {
+            } else if (self.is_word("isfuzzy") || self.is_word("hint"))
+                && (self.sym_at(1, "=") || self.sym_at(1, "."))
+            {
                 self.param()?;
             } else {
                 break;
@@ -390,7 +392,9 @@ impl Parser {
 
     fn join(&mut self) -> Result<OpKind, KqlError> {
         let mut kind = JoinKind::InnerUnique;
-        while (self.is_word("kind") || self.is_word("hint")) && (self.sym_at(1, "=") || self.sym_at(1, ".")) {
+        while (self.is_word("kind") || self.is_word("hint"))
+            && (self.sym_at(1, "=") || self.sym_at(1, "."))
+        {
             let span = self.span();
             let (name, value) = self.param()?;
             if name == "kind" {

@@ -16,14 +16,22 @@ fn ops(text: &str) -> Vec<OpKind> {
 
 #[test]
 fn pipeline_of_operators() {
-    let o = ops("SigninLogs | where ResultType == '0' and UserPrincipalName has 'bob' \
+    let o = ops(
+        "SigninLogs | where ResultType == '0' and UserPrincipalName has 'bob' \
                  | summarize count() by bin(TimeGenerated, 1h), AppDisplayName \
-                 | project-away count_ | sort by TimeGenerated asc nulls last | take 10");
+                 | project-away count_ | sort by TimeGenerated asc nulls last | take 10",
+    );
     assert_eq!(o.len(), 5);
     let OpKind::Where(w) = &o[0] else { panic!() };
-    let ExprKind::Binary(BinOp::And, _, r) = &w.kind else { panic!("{w:?}") };
-    assert!(matches!(&r.kind, ExprKind::Binary(BinOp::Str(s), _, _) if s.kind == StrOpKind::Has && !s.cs));
-    let OpKind::Summarize { aggs, by } = &o[1] else { panic!() };
+    let ExprKind::Binary(BinOp::And, _, r) = &w.kind else {
+        panic!("{w:?}")
+    };
+    assert!(
+        matches!(&r.kind, ExprKind::Binary(BinOp::Str(s), _, _) if s.kind == StrOpKind::Has && !s.cs)
+    );
+    let OpKind::Summarize { aggs, by } = &o[1] else {
+        panic!()
+    };
     assert_eq!((aggs.len(), by.len()), (1, 2));
     let OpKind::Sort(keys) = &o[3] else { panic!() };
     assert!(keys[0].asc && !keys[0].nulls_first);
@@ -37,7 +45,9 @@ fn lets_functions_and_sources() {
     )
     .unwrap();
     assert_eq!(q.statements.len(), 4);
-    assert!(matches!(&q.statements[1], Statement::Let { value: LetValue::Function(l), .. } if l.params.len() == 2));
+    assert!(
+        matches!(&q.statements[1], Statement::Let { value: LetValue::Function(l), .. } if l.params.len() == 2)
+    );
 }
 
 #[test]

@@ -16,7 +16,9 @@ pub(crate) fn eval(t: &TExpr, what: &str, span: Span) -> Result<ScalarValue, Kql
     let schema = Arc::new(DFSchema::empty());
     let simplifier = ExprSimplifier::new(SimplifyContext::default());
     let refuse = || KqlError::semantic(format!("{what} must be a constant"), span);
-    let e = simplifier.coerce(t.expr.clone(), &schema).map_err(|_| refuse())?;
+    let e = simplifier
+        .coerce(t.expr.clone(), &schema)
+        .map_err(|_| refuse())?;
     match simplifier.simplify(e) {
         Ok(Expr::Literal(v, _)) => Ok(v),
         Ok(_) => Err(refuse()),

@@ -43,15 +43,28 @@ impl Planner<'_> {
     /// `bag_unpack(d [, prefix] [, columnsConflict=...] [, ignoredProperties=...])`: a column per
     /// property of the bags. The columns are the output schema given after `:`, or, for a table
     /// of constants, the properties found in it (sorted by name, typed by their values).
-    fn bag_unpack(&mut self, rel: Rel, ev: &Evaluate, span: Span, env: &Env) -> Result<Rel, KqlError> {
+    fn bag_unpack(
+        &mut self,
+        rel: Rel,
+        ev: &Evaluate,
+        span: Span,
+        env: &Env,
+    ) -> Result<Rel, KqlError> {
         let sc = Scope::with_cols(rel.scope_cols(), env);
         let positional: Vec<&Arg> = ev.args.iter().filter(|a| a.name.is_none()).collect();
         let Some(bag_arg) = positional.first() else {
-            return Err(KqlError::semantic("bag_unpack needs a dynamic column", span));
+            return Err(KqlError::semantic(
+                "bag_unpack needs a dynamic column",
+                span,
+            ));
         };
         let bag = self.scalar(&bag_arg.value, &sc)?;
         let mut prefix = match positional.get(1) {
-            Some(p) => self.scalar(&p.value, &sc)?.literal_str().unwrap_or("").to_owned(),
+            Some(p) => self
+                .scalar(&p.value, &sc)?
+                .literal_str()
+                .unwrap_or("")
+                .to_owned(),
             None => String::new(),
         };
         let mut conflict = "error".to_owned();
@@ -62,8 +75,13 @@ impl Planner<'_> {
             match name {
                 "columnsConflict" => conflict = t.literal_str().unwrap_or("error").to_owned(),
                 "ignoredProperties" => {
-                    if let Some(Value::Array(items)) = t.literal_str().and_then(|s| serde_json::from_str(s).ok()) {
-                        ignored = items.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect();
+                    if let Some(Value::Array(items)) =
+                        t.literal_str().and_then(|s| serde_json::from_str(s).ok())
+                    {
+                        ignored = items
+                            .iter()
+                            .filter_map(|i| i.as_str().map(str::to_owned))
+                            .collect();
                     }
                 }
                 "OutputColumnPrefix" => {
@@ -132,7 +150,9 @@ impl Planner<'_> {
                     "keep_source" => {}
                     _ => {
                         return Err(KqlError::semantic(
-                            format!("bag_unpack: the property '{k}' is also a column (use columnsConflict='replace_source' or 'keep_source')"),
+                            format!(
+                                "bag_unpack: the property '{k}' is also a column (use columnsConflict='replace_source' or 'keep_source')"
+                            ),
                             span,
                         ));
                     }
@@ -155,7 +175,10 @@ impl Planner<'_> {
 
     pub(crate) fn invoke(&mut self, rel: Rel, call: &Expr, env: &Env) -> Result<Rel, KqlError> {
         let ExprKind::Call { name, args } = &call.kind else {
-            return Err(KqlError::semantic("invoke needs a function call", call.span));
+            return Err(KqlError::semantic(
+                "invoke needs a function call",
+                call.span,
+            ));
         };
         let Some(Binding::Function(l, fenv)) = env.get(&name.name) else {
             return Err(KqlError::semantic(
@@ -165,7 +188,10 @@ impl Planner<'_> {
         };
         let (l, fenv) = (l.clone(), fenv.clone());
         let Some(first) = l.params.first() else {
-            return Err(KqlError::semantic("the invoked function takes no table", call.span));
+            return Err(KqlError::semantic(
+                "the invoked function takes no table",
+                call.span,
+            ));
         };
         let mut inner = fenv.clone();
         inner.bind(&first.name.name, Binding::Tabular(rel));
@@ -215,11 +241,17 @@ impl Planner<'_> {
         let t = as_num(&to_t, "make-series 'to'", to.span)?;
         let st = as_num(&step_t, "make-series 'step'", ms.step.span)?;
         if st <= 0.0 {
-            return Err(KqlError::semantic("the make-series step must be positive", ms.step.span));
+            return Err(KqlError::semantic(
+                "the make-series step must be positive",
+                ms.step.span,
+            ));
         }
         let n = ((t - f) / st).ceil().max(0.0) as usize;
         if n > 1_000_000 {
-            return Err(KqlError::semantic("make-series would make more than a million bins", span));
+            return Err(KqlError::semantic(
+                "make-series would make more than a million bins",
+                span,
+            ));
         }
         // The bin index of each row: floor((axis - from) / step), rows outside dropped.
         let axis_num = match axis.ty {
@@ -234,8 +266,10 @@ impl Planner<'_> {
         };
         let idx_expr = datafusion::logical_expr::cast(
             datafusion::functions::math::expr_fn::floor(
-                (datafusion::logical_expr::cast(axis_num.expr, arrow::datatypes::DataType::Float64)
-                    - datafusion::logical_expr::lit(f))
+                (datafusion::logical_expr::cast(
+                    axis_num.expr,
+                    arrow::datatypes::DataType::Float64,
+                ) - datafusion::logical_expr::lit(f))
                     / datafusion::logical_expr::lit(st),
             ),
             arrow::datatypes::DataType::Int64,
@@ -248,7 +282,11 @@ impl Planner<'_> {
         let in_range = with_idx
             .column(last)
             .gt_eq(datafusion::logical_expr::lit(0i64))
-            .and(with_idx.column(last).lt(datafusion::logical_expr::lit(n as i64)));
+            .and(
+                with_idx
+                    .column(last)
+                    .lt(datafusion::logical_expr::lit(n as i64)),
+            );
         let filtered = with_idx.filter(in_range)?;
         // Summarize by keys and bin.
         let mut by = ms.by.clone();
@@ -275,7 +313,11 @@ impl Planner<'_> {
             let default_json = match default {
                 Some(d) => {
                     let dt = self.scalar(d, &Scope::empty(env))?;
-                    let v = consts::eval(&convert(dt, KustoType::Dynamic), "the make-series default", d.span)?;
+                    let v = consts::eval(
+                        &convert(dt, KustoType::Dynamic),
+                        "the make-series default",
+                        d.span,
+                    )?;
                     match v {
                         datafusion::common::ScalarValue::Utf8(Some(s)) => {
                             serde_json::from_str(&s).unwrap_or(Value::Null)
@@ -308,12 +350,15 @@ impl Planner<'_> {
             series_items.push((
                 name,
                 TExpr::new(
-                    datafusion::logical_expr::Expr::Column(datafusion::common::Column::new_unqualified(alias)),
+                    datafusion::logical_expr::Expr::Column(
+                        datafusion::common::Column::new_unqualified(alias),
+                    ),
                     KustoType::Dynamic,
                 ),
             ));
         }
-        let group: Vec<datafusion::logical_expr::Expr> = (0..keys).map(|i| binned.column(i)).collect();
+        let group: Vec<datafusion::logical_expr::Expr> =
+            (0..keys).map(|i| binned.column(i)).collect();
         let rows_name = self.fresh("rows");
         outer_aggs.push(
             datafusion::functions_aggregate::count::count_udaf()
@@ -325,8 +370,10 @@ impl Planner<'_> {
         if !ms.nonempty {
             // Without kind=nonempty, no input rows give no series.
             builder = builder.filter(
-                datafusion::logical_expr::Expr::Column(datafusion::common::Column::new_unqualified(rows_name))
-                    .gt(datafusion::logical_expr::lit(0i64)),
+                datafusion::logical_expr::Expr::Column(
+                    datafusion::common::Column::new_unqualified(rows_name),
+                )
+                .gt(datafusion::logical_expr::lit(0i64)),
             )?;
         }
         let plan = builder.build()?;
@@ -349,7 +396,9 @@ impl Planner<'_> {
                 (
                     name.clone(),
                     TExpr::new(
-                        datafusion::logical_expr::Expr::Column(datafusion::common::Column::new_unqualified(name)),
+                        datafusion::logical_expr::Expr::Column(
+                            datafusion::common::Column::new_unqualified(name),
+                        ),
                         binned.cols[i].ty,
                     ),
                 )
@@ -387,7 +436,11 @@ fn json_type(v: &Value) -> KustoType {
         Value::Bool(_) => KustoType::Bool,
         Value::Number(n) if n.is_i64() => KustoType::Long,
         Value::Number(_) => KustoType::Real,
-        Value::String(s) if crate::literal::parse_datetime(s).is_some() && s.contains('-') && s.contains(':') => {
+        Value::String(s)
+            if crate::literal::parse_datetime(s).is_some()
+                && s.contains('-')
+                && s.contains(':') =>
+        {
             KustoType::DateTime
         }
         Value::String(_) => KustoType::String,

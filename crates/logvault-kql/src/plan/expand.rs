@@ -9,10 +9,10 @@ use super::ops::expr_name;
 use super::rel::{Rel, TExpr};
 use super::scalar::Scope;
 use super::{Env, Planner};
-use crate::udf::dynamic::{MvIndex, MvList};
 use crate::ast::{Expr, Ident, MvItem, Operator, ParsePart};
 use crate::error::{KqlError, Span};
 use crate::types::KustoType;
+use crate::udf::dynamic::{MvIndex, MvList};
 
 impl Planner<'_> {
     /// `mv-expand`: each element of the arrays (or bags) in its own row, the other columns
@@ -61,7 +61,10 @@ impl Planner<'_> {
             expanded.push((name, it.to));
         }
         if let Some(ix) = item_index {
-            out.push((ix.name.clone(), TExpr::new(MvIndex::call(lists), KustoType::Long)));
+            out.push((
+                ix.name.clone(),
+                TExpr::new(MvIndex::call(lists), KustoType::Long),
+            ));
             expanded.push((ix.name.clone(), None));
         }
         let projected = rel.project(out)?;
@@ -145,7 +148,9 @@ impl Planner<'_> {
             pattern.push_str(&format!("(?{inline})"));
         }
         let mut columns: Vec<(Ident, KustoType)> = Vec::new();
-        let last_column = parts.iter().rposition(|p| matches!(p, ParsePart::Column(..)));
+        let last_column = parts
+            .iter()
+            .rposition(|p| matches!(p, ParsePart::Column(..)));
         let trailing_text = last_column.is_some_and(|i| i + 1 < parts.len());
         for (i, p) in parts.iter().enumerate() {
             match p {
@@ -200,7 +205,9 @@ impl Planner<'_> {
         }
         let i = with.cols.len() - 1;
         let cap = with.texpr(i);
-        let mut out: Vec<(String, TExpr)> = (0..i).map(|k| (with.cols[k].name.clone(), with.texpr(k))).collect();
+        let mut out: Vec<(String, TExpr)> = (0..i)
+            .map(|k| (with.cols[k].name.clone(), with.texpr(k)))
+            .collect();
         for (k, (name, ty)) in columns.iter().enumerate() {
             let v = convert(
                 dynamic_path(cap.clone(), vec![TExpr::long(k as i64)], name.span)?,

@@ -8,7 +8,9 @@ use super::operators;
 use super::rel::{Rel, TExpr, project, unique_name};
 use super::scalar::Scope;
 use super::{Env, Planner};
-use crate::ast::{BinOp, Expr, ExprKind, JoinKind, Search, StrOp, StrOpKind, Union, wildcard_match};
+use crate::ast::{
+    BinOp, Expr, ExprKind, JoinKind, Search, StrOp, StrOpKind, Union, wildcard_match,
+};
 use crate::error::{KqlError, Span};
 use crate::types::{KustoColumn, KustoType};
 
@@ -21,7 +23,10 @@ struct Side {
 impl Side {
     fn col(&self, i: usize) -> TExpr {
         TExpr::new(
-            DfExpr::Column(Column::new(Some(self.alias.clone()), self.rel.cols[i].name.clone())),
+            DfExpr::Column(Column::new(
+                Some(self.alias.clone()),
+                self.rel.cols[i].name.clone(),
+            )),
             self.rel.cols[i].ty,
         )
     }
@@ -36,7 +41,9 @@ impl Side {
 impl Planner<'_> {
     fn side(&mut self, rel: Rel, what: &str) -> Result<Side, KqlError> {
         let alias = self.fresh(what);
-        let plan = LogicalPlanBuilder::from(rel.plan).alias(alias.clone())?.build()?;
+        let plan = LogicalPlanBuilder::from(rel.plan)
+            .alias(alias.clone())?
+            .build()?;
         Ok(Side {
             alias,
             rel: Rel {
@@ -72,7 +79,10 @@ impl Planner<'_> {
                         KqlError::semantic(
                             format!(
                                 "the right side of the join has no column '{n}'{}",
-                                crate::error::did_you_mean(n, right.rel.cols.iter().map(|c| c.name.as_str()))
+                                crate::error::did_you_mean(
+                                    n,
+                                    right.rel.cols.iter().map(|c| c.name.as_str())
+                                )
                             ),
                             e.span,
                         )
@@ -140,7 +150,9 @@ impl Planner<'_> {
             let dedup = LogicalPlanBuilder::from(left.rel.plan.clone())
                 .distinct_on(lk.clone(), all, None)?
                 .build()?;
-            LogicalPlanBuilder::from(dedup).alias(left.alias.clone())?.build()?
+            LogicalPlanBuilder::from(dedup)
+                .alias(left.alias.clone())?
+                .build()?
         } else {
             left.rel.plan.clone()
         };
@@ -197,7 +209,11 @@ impl Planner<'_> {
                 l.eq(r)
             })
             .collect();
-        let jt = if inner { JoinType::Inner } else { JoinType::Left };
+        let jt = if inner {
+            JoinType::Inner
+        } else {
+            JoinType::Left
+        };
         let plan = LogicalPlanBuilder::from(left.rel.plan.clone())
             .join_on(right.rel.plan.clone(), jt, on_exprs)?
             .build()?;
@@ -214,7 +230,12 @@ impl Planner<'_> {
 
     /// `union` (outer by default: every column, nulls where a table lacks one; a name with
     /// different types in different tables becomes `name_type` columns).
-    pub(crate) fn union(&mut self, input: Option<Rel>, u: &Union, env: &Env) -> Result<Rel, KqlError> {
+    pub(crate) fn union(
+        &mut self,
+        input: Option<Rel>,
+        u: &Union,
+        env: &Env,
+    ) -> Result<Rel, KqlError> {
         let mut parts: Vec<(String, Rel)> = Vec::new();
         if let Some(rel) = input {
             parts.push(("union_arg0".into(), rel));
@@ -239,12 +260,18 @@ impl Planner<'_> {
                 }
                 _ => {
                     let rel = self.tabular(t, env)?;
-                    parts.push((format!("union_arg{}", i + usize::from(!parts.is_empty() && i == 0)), rel));
+                    parts.push((
+                        format!("union_arg{}", i + usize::from(!parts.is_empty() && i == 0)),
+                        rel,
+                    ));
                 }
             }
         }
         if parts.is_empty() {
-            return Err(KqlError::semantic("union has no tables (no table matches)", u.span));
+            return Err(KqlError::semantic(
+                "union has no tables (no table matches)",
+                u.span,
+            ));
         }
         // The output columns: name -> types seen.
         let mut names: Vec<String> = Vec::new();
@@ -270,7 +297,10 @@ impl Planner<'_> {
                 continue;
             }
             if ts.len() == 1 {
-                out_cols.push(KustoColumn { name: n.clone(), ty: ts[0] });
+                out_cols.push(KustoColumn {
+                    name: n.clone(),
+                    ty: ts[0],
+                });
             } else {
                 for t in ts {
                     out_cols.push(KustoColumn {
@@ -288,7 +318,8 @@ impl Planner<'_> {
             }
             for c in &out_cols {
                 let found = rel.cols.iter().position(|x| {
-                    x.name == c.name || (format!("{}_{}", x.name, x.ty.name()) == c.name && x.ty == c.ty)
+                    x.name == c.name
+                        || (format!("{}_{}", x.name, x.ty.name()) == c.name && x.ty == c.ty)
                 });
                 let t = match found {
                     Some(i) if rel.cols[i].ty == c.ty => rel.texpr(i),
@@ -331,7 +362,12 @@ impl Planner<'_> {
 
     /// `search`: rows of the tables where the predicate holds; a bare string looks in every
     /// string column (`has` semantics). Adds `$table` when several tables are searched.
-    pub(crate) fn search(&mut self, input: Option<Rel>, s: &Search, env: &Env) -> Result<Rel, KqlError> {
+    pub(crate) fn search(
+        &mut self,
+        input: Option<Rel>,
+        s: &Search,
+        env: &Env,
+    ) -> Result<Rel, KqlError> {
         let (rel, many) = match input {
             Some(rel) => (rel, false),
             None => {

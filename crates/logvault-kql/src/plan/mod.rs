@@ -26,8 +26,8 @@ use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder, TableSource};
 use crate::ast::{Expr, ExprKind, Lambda, LetValue, Operator, ParamType, Query, Statement};
 use crate::error::{KqlError, Span, did_you_mean};
 use crate::types::{KustoSchema, KustoType};
-pub(crate) use rel::{Rel, TExpr};
 pub(crate) use operators::{binary as binary_pub, convert as convert_pub, negate as negate_pub};
+pub(crate) use rel::{Rel, TExpr};
 
 /// The value of a constant integer expression (for function arguments that must be constant).
 pub(crate) fn eval_i64_pub(t: &TExpr, what: &str, span: Span) -> Result<i64, KqlError> {
@@ -251,7 +251,9 @@ impl Planner<'_> {
             ExprKind::Name(n) => match env.get(n) {
                 Some(Binding::Tabular(_)) => true,
                 Some(Binding::Scalar(_)) => false,
-                Some(Binding::Function(l, _)) => l.params.is_empty() && self.body_is_tabular(l, env),
+                Some(Binding::Function(l, _)) => {
+                    l.params.is_empty() && self.body_is_tabular(l, env)
+                }
                 None => self.tables.table(n).is_some() || n.contains('*'),
             },
             ExprKind::Call { name, .. } => match name.name.as_str() {
@@ -284,7 +286,10 @@ impl Planner<'_> {
         }
         for s in &l.body {
             match s {
-                Statement::Let { name, value: LetValue::Expr(e) } => {
+                Statement::Let {
+                    name,
+                    value: LetValue::Expr(e),
+                } => {
                     if self.is_tabular(e, &inner) {
                         inner.bind(
                             &name.name,
@@ -402,7 +407,10 @@ impl Planner<'_> {
         match name {
             "materialize" | "view" => match args {
                 [a] => self.tabular(&a.value, env),
-                _ => Err(KqlError::semantic(format!("{name}() takes one tabular argument"), span)),
+                _ => Err(KqlError::semantic(
+                    format!("{name}() takes one tabular argument"),
+                    span,
+                )),
             },
             "table" | "materialized_view" | "external_table" => {
                 let Some(a) = args.first() else {
@@ -459,7 +467,9 @@ impl Planner<'_> {
                 .find(|a| a.name.as_ref().is_some_and(|n| n.name == p.name.name))
                 .or_else(|| args.get(i).filter(|a| a.name.is_none()));
             let b = match (&p.ty, arg) {
-                (ParamType::Tabular(_), Some(a)) => Binding::Tabular(self.tabular(&a.value, caller.env)?),
+                (ParamType::Tabular(_), Some(a)) => {
+                    Binding::Tabular(self.tabular(&a.value, caller.env)?)
+                }
                 (ParamType::Scalar(t), Some(a)) => {
                     let v = self.scalar(&a.value, caller)?;
                     Binding::Scalar(operators::convert(v, *t))
@@ -502,7 +512,11 @@ impl Planner<'_> {
     }
 
     /// Plans statements (a function body).
-    pub(crate) fn statements_pub(&mut self, stmts: &[Statement], env: &mut Env) -> Result<Rel, KqlError> {
+    pub(crate) fn statements_pub(
+        &mut self,
+        stmts: &[Statement],
+        env: &mut Env,
+    ) -> Result<Rel, KqlError> {
         self.statements(stmts, env)
     }
 

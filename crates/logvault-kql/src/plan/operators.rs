@@ -33,7 +33,10 @@ fn dt_ns(e: Expr) -> Expr {
 
 /// A timespan as nanoseconds (Int64).
 fn ts_ns(e: Expr) -> Expr {
-    cast(cast(e, DataType::Duration(TimeUnit::Nanosecond)), DataType::Int64)
+    cast(
+        cast(e, DataType::Duration(TimeUnit::Nanosecond)),
+        DataType::Int64,
+    )
 }
 
 fn ns_to_dt(e: Expr) -> TExpr {
@@ -78,14 +81,8 @@ pub(crate) fn convert(t: TExpr, to: KustoType) -> TExpr {
             bin(t.expr, Operator::NotEq, cast(lit(0i64), t.ty.arrow())),
             Bool,
         ),
-        (Timespan, Long) => TExpr::new(
-            bin(ts_ns(t.expr), Operator::Divide, lit(100i64)),
-            Long,
-        ),
-        (DateTime, Long) => TExpr::new(
-            bin(dt_ns(t.expr), Operator::Divide, lit(100i64)),
-            Long,
-        ),
+        (Timespan, Long) => TExpr::new(bin(ts_ns(t.expr), Operator::Divide, lit(100i64)), Long),
+        (DateTime, Long) => TExpr::new(bin(dt_ns(t.expr), Operator::Divide, lit(100i64)), Long),
         _ => TExpr::new(udf::convert::call(t.expr, t.ty, to), to),
     }
 }
@@ -126,14 +123,12 @@ pub(crate) fn binary(op: BinOp, l: TExpr, r: TExpr, span: Span) -> Result<TExpr,
     match op {
         BinOp::And | BinOp::Or => {
             let (l, r) = (to_bool(l, span)?, to_bool(r, span)?);
-            let e = if op == BinOp::And {
-                l.and(r)
-            } else {
-                l.or(r)
-            };
+            let e = if op == BinOp::And { l.and(r) } else { l.or(r) };
             Ok(TExpr::new(e, KustoType::Bool))
         }
-        BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod => arithmetic(op, l, r, span),
+        BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod => {
+            arithmetic(op, l, r, span)
+        }
         BinOp::Eq | BinOp::NotEq | BinOp::Lt | BinOp::LtEq | BinOp::Gt | BinOp::GtEq => {
             compare(op, l, r, span)
         }
@@ -194,8 +189,11 @@ fn arithmetic(op: BinOp, l: TExpr, r: TExpr, span: Span) -> Result<TExpr, KqlErr
             let (le, re) = (cast_to(l, t), cast_to(r, t));
             let e = if t.is_integer() && matches!(op, BinOp::Div | BinOp::Mod) {
                 // Integer division by zero is null, not an error.
-                when(re.clone().eq(cast(lit(0i64), t.arrow())), Expr::Literal(ScalarValue::try_from(&t.arrow())?, None))
-                    .otherwise(bin(le, dfop, re))?
+                when(
+                    re.clone().eq(cast(lit(0i64), t.arrow())),
+                    Expr::Literal(ScalarValue::try_from(&t.arrow())?, None),
+                )
+                .otherwise(bin(le, dfop, re))?
             } else {
                 bin(le, dfop, re)
             };
@@ -316,8 +314,12 @@ fn string_compare(op: Operator, l: TExpr, r: TExpr) -> Expr {
         Operator::NotEq if r_empty => l.expr.clone().is_not_null().and(l.expr.not_eq(r.expr)),
         Operator::NotEq if l_empty => r.expr.clone().is_not_null().and(r.expr.not_eq(l.expr)),
         Operator::Eq if r.literal().is_some() || l.literal().is_some() => bin(l.expr, op, r.expr),
-        Operator::NotEq if r.literal().is_some() => negated_test(&l.expr, l.expr.clone().eq(r.expr)),
-        Operator::NotEq if l.literal().is_some() => negated_test(&r.expr, r.expr.clone().eq(l.expr)),
+        Operator::NotEq if r.literal().is_some() => {
+            negated_test(&l.expr, l.expr.clone().eq(r.expr))
+        }
+        Operator::NotEq if l.literal().is_some() => {
+            negated_test(&r.expr, r.expr.clone().eq(l.expr))
+        }
         _ => {
             let e = |x: Expr| datafusion::functions::core::expr_fn::coalesce(vec![x, lit("")]);
             bin(e(l.expr), op, e(r.expr))
@@ -352,9 +354,15 @@ fn string_op(s: StrOp, l: TExpr, r: TExpr, span: Span) -> Result<TExpr, KqlError
     let r = text(r);
     let subject = l.expr.clone();
     let test = match (s.kind, r.literal_str()) {
-        (StrOpKind::Contains, Some(n)) => like(subject.clone(), format!("%{}%", like_escape(n)), !s.cs),
-        (StrOpKind::StartsWith, Some(n)) => like(subject.clone(), format!("{}%", like_escape(n)), !s.cs),
-        (StrOpKind::EndsWith, Some(n)) => like(subject.clone(), format!("%{}", like_escape(n)), !s.cs),
+        (StrOpKind::Contains, Some(n)) => {
+            like(subject.clone(), format!("%{}%", like_escape(n)), !s.cs)
+        }
+        (StrOpKind::StartsWith, Some(n)) => {
+            like(subject.clone(), format!("{}%", like_escape(n)), !s.cs)
+        }
+        (StrOpKind::EndsWith, Some(n)) => {
+            like(subject.clone(), format!("%{}", like_escape(n)), !s.cs)
+        }
         (StrOpKind::Contains | StrOpKind::StartsWith | StrOpKind::EndsWith, None) => {
             let (a, b) = if s.cs {
                 (subject.clone(), r.expr.clone())
@@ -367,16 +375,20 @@ fn string_op(s: StrOp, l: TExpr, r: TExpr, span: Span) -> Result<TExpr, KqlError
                 _ => sf::ends_with(a, b),
             }
         }
-        (StrOpKind::Has, _) => udf::strings::term_call(TermOp::Has, subject.clone(), r.expr.clone(), s.cs),
+        (StrOpKind::Has, _) => {
+            udf::strings::term_call(TermOp::Has, subject.clone(), r.expr.clone(), s.cs)
+        }
         (StrOpKind::HasPrefix, _) => {
             udf::strings::term_call(TermOp::Prefix, subject.clone(), r.expr.clone(), s.cs)
         }
         (StrOpKind::HasSuffix, _) => {
             udf::strings::term_call(TermOp::Suffix, subject.clone(), r.expr.clone(), s.cs)
         }
-        (StrOpKind::MatchesRegex, _) => {
-            datafusion::functions::regex::expr_fn::regexp_like(subject.clone(), r.expr.clone(), None)
-        }
+        (StrOpKind::MatchesRegex, _) => datafusion::functions::regex::expr_fn::regexp_like(
+            subject.clone(),
+            r.expr.clone(),
+            None,
+        ),
         (StrOpKind::HasAny | StrOpKind::HasAll, _) => {
             return has_any_all(l, vec![r], s, span);
         }
@@ -520,7 +532,9 @@ pub(crate) fn dynamic_path(root: TExpr, steps: Vec<TExpr>, span: Span) -> Result
         KustoType::Dynamic | KustoType::String => {}
         other => {
             return Err(err(
-                format!("cannot access a property of a value of type {other} (only dynamic values have properties)"),
+                format!(
+                    "cannot access a property of a value of type {other} (only dynamic values have properties)"
+                ),
                 span,
             ));
         }

@@ -13,7 +13,12 @@ use crate::error::{KqlError, Span, did_you_mean};
 use crate::types::{KustoColumn, KustoType};
 
 /// Applies one operator to `rel`.
-pub(crate) fn apply(p: &mut Planner<'_>, rel: Rel, op: &Operator, env: &mut Env) -> Result<Rel, KqlError> {
+pub(crate) fn apply(
+    p: &mut Planner<'_>,
+    rel: Rel,
+    op: &Operator,
+    env: &mut Env,
+) -> Result<Rel, KqlError> {
     let span = op.span;
     match &op.kind {
         OpKind::Where(pred) => {
@@ -197,7 +202,9 @@ pub(crate) fn apply(p: &mut Planner<'_>, rel: Rel, op: &Operator, env: &mut Env)
             relaxed,
             filter,
             flags,
-        } => p.parse_op(rel, expr, parts, *regex, *relaxed, *filter, flags, span, env),
+        } => p.parse_op(
+            rel, expr, parts, *regex, *relaxed, *filter, flags, span, env,
+        ),
         OpKind::ParseKv {
             expr,
             columns,
@@ -208,7 +215,15 @@ pub(crate) fn apply(p: &mut Planner<'_>, rel: Rel, op: &Operator, env: &mut Env)
             item_index,
             bag_array,
             limit,
-        } => p.mv_expand(rel, items, item_index.as_ref(), *bag_array, limit.as_ref(), span, env),
+        } => p.mv_expand(
+            rel,
+            items,
+            item_index.as_ref(),
+            *bag_array,
+            limit.as_ref(),
+            span,
+            env,
+        ),
         OpKind::MvApply {
             items,
             item_index,
@@ -230,7 +245,9 @@ fn take_count(p: &mut Planner<'_>, n: &Expr, env: &Env) -> Result<usize, KqlErro
 }
 
 pub(crate) fn limit(rel: Rel, n: usize) -> Result<Rel, KqlError> {
-    let plan = LogicalPlanBuilder::from(rel.plan).limit(0, Some(n))?.build()?;
+    let plan = LogicalPlanBuilder::from(rel.plan)
+        .limit(0, Some(n))?
+        .build()?;
     Ok(Rel {
         plan,
         cols: rel.cols,
@@ -319,7 +336,12 @@ fn project(p: &mut Planner<'_>, rel: &Rel, items: &[Assign], env: &Env) -> Resul
 
 /// `extend`: new columns at the end, an existing name replaced in place. Later assignments
 /// see earlier ones.
-pub(crate) fn extend(p: &mut Planner<'_>, rel: Rel, items: &[Assign], env: &Env) -> Result<Rel, KqlError> {
+pub(crate) fn extend(
+    p: &mut Planner<'_>,
+    rel: Rel,
+    items: &[Assign],
+    env: &Env,
+) -> Result<Rel, KqlError> {
     let mut sc = Scope::with_cols(rel.scope_cols(), env);
     let mut out: Vec<(String, TExpr)> = rel.scope_cols();
     let mut counter = 0;
@@ -351,7 +373,12 @@ pub(crate) fn extend(p: &mut Planner<'_>, rel: Rel, items: &[Assign], env: &Env)
 }
 
 /// `sort by`: Kusto sorts descending by default, nulls last when descending.
-pub(crate) fn sort(p: &mut Planner<'_>, rel: Rel, keys: &[SortKey], env: &Env) -> Result<Rel, KqlError> {
+pub(crate) fn sort(
+    p: &mut Planner<'_>,
+    rel: Rel,
+    keys: &[SortKey],
+    env: &Env,
+) -> Result<Rel, KqlError> {
     let sc = Scope::with_cols(rel.scope_cols(), env);
     let mut exprs = Vec::new();
     for k in keys {
@@ -376,7 +403,10 @@ fn getschema(p: &mut Planner<'_>, rel: &Rel, env: &Env) -> Result<Rel, KqlError>
     for (i, c) in rel.cols.iter().enumerate() {
         values.push(vec![
             TExpr::string(c.name.clone()),
-            TExpr::lit(datafusion::common::ScalarValue::Int32(Some(i as i32)), KustoType::Int),
+            TExpr::lit(
+                datafusion::common::ScalarValue::Int32(Some(i as i32)),
+                KustoType::Int,
+            ),
             TExpr::string(c.ty.dotnet_name()),
             TExpr::string(c.ty.name()),
         ]);

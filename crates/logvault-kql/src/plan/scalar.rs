@@ -6,7 +6,7 @@ use std::rc::Rc;
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{LogicalPlanBuilder, scalar_subquery};
 
-use super::operators::{self, binary, in_list, between};
+use super::operators::{self, between, binary, in_list};
 use super::summarize::AggCollector;
 use super::{Binding, Env, Planner, TExpr};
 use crate::ast::{Arg, Expr, ExprKind, Literal, UnaryOp};
@@ -49,7 +49,11 @@ impl<'e> Scope<'e> {
     }
 
     pub(crate) fn col(&self, name: &str) -> Option<&TExpr> {
-        self.cols.iter().rev().find(|(n, _)| n == name).map(|(_, t)| t)
+        self.cols
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| t)
     }
 
     /// Sets (or adds) column `name`.
@@ -174,7 +178,8 @@ impl Planner<'_> {
         let t = self.scalar(e, sc)?;
         if t.ty == KustoType::Dynamic
             && let Some(text) = t.literal_str()
-            && let Ok(serde_json::Value::Array(items)) = serde_json::from_str::<serde_json::Value>(text)
+            && let Ok(serde_json::Value::Array(items)) =
+                serde_json::from_str::<serde_json::Value>(text)
         {
             return Ok(items.iter().map(operators::json_literal).collect());
         }
@@ -256,11 +261,16 @@ impl Planner<'_> {
             }
             let rel = self.tabular(&a.value, sc.env)?;
             if rel.cols.is_empty() {
-                return Err(KqlError::semantic("toscalar() of a table without columns", span));
+                return Err(KqlError::semantic(
+                    "toscalar() of a table without columns",
+                    span,
+                ));
             }
             let ty = rel.cols[0].ty;
             let first = rel.project(vec![(rel.cols[0].name.clone(), rel.texpr(0))])?;
-            let plan = LogicalPlanBuilder::from(first.plan).limit(0, Some(1))?.build()?;
+            let plan = LogicalPlanBuilder::from(first.plan)
+                .limit(0, Some(1))?
+                .build()?;
             return Ok(TExpr::new(scalar_subquery(super::rel::arc(plan)), ty));
         }
         if functions::aggregate::is_aggregate(name) {
@@ -355,7 +365,9 @@ impl Planner<'_> {
         env: &Env,
     ) -> Result<Binding, KqlError> {
         match value {
-            crate::ast::LetValue::Function(l) => Ok(Binding::Function(Rc::new(l.clone()), env.clone())),
+            crate::ast::LetValue::Function(l) => {
+                Ok(Binding::Function(Rc::new(l.clone()), env.clone()))
+            }
             crate::ast::LetValue::Expr(e) => {
                 if self.is_tabular(e, env) {
                     Ok(Binding::Tabular(self.tabular(e, env)?))
@@ -376,7 +388,9 @@ pub(crate) fn literal(l: &Literal, span: Span) -> Result<TExpr, KqlError> {
         Literal::Long(v) => TExpr::long(*v),
         Literal::Real(v) => TExpr::real(*v),
         Literal::Decimal(s) => {
-            let v: f64 = s.parse().map_err(|_| KqlError::semantic("invalid decimal", span))?;
+            let v: f64 = s
+                .parse()
+                .map_err(|_| KqlError::semantic("invalid decimal", span))?;
             TExpr::lit(
                 ScalarValue::Decimal128(Some((v * 1e18).round() as i128), 38, 18),
                 KustoType::Decimal,
@@ -399,7 +413,10 @@ pub(crate) fn literal(l: &Literal, span: Span) -> Result<TExpr, KqlError> {
             let ns = t.checked_mul(100).ok_or_else(|| {
                 KqlError::semantic("timespan out of the supported range (292 years)", span)
             })?;
-            TExpr::lit(ScalarValue::DurationNanosecond(Some(ns)), KustoType::Timespan)
+            TExpr::lit(
+                ScalarValue::DurationNanosecond(Some(ns)),
+                KustoType::Timespan,
+            )
         }
         Literal::Guid(g) => TExpr::lit(ScalarValue::Utf8(Some(g.clone())), KustoType::Guid),
         Literal::Dynamic(v) => {

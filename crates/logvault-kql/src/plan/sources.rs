@@ -36,7 +36,10 @@ impl Planner<'_> {
                 let v = eval(&cell, "a datatable value", span)?;
                 let v = v.cast_to(&col.ty.arrow()).map_err(|e| {
                     KqlError::semantic(
-                        format!("the value for column '{}' is not a {}: {e}", col.name, col.ty),
+                        format!(
+                            "the value for column '{}' is not a {}: {e}",
+                            col.name, col.ty
+                        ),
                         span,
                     )
                 })?;
@@ -70,7 +73,8 @@ impl Planner<'_> {
         let name = self.fresh("values");
         self.constants.insert(name.clone(), batch.clone());
         let table = MemTable::try_new(schema, vec![vec![batch]])?;
-        let plan = LogicalPlanBuilder::scan(name, provider_as_source(Arc::new(table)), None)?.build()?;
+        let plan =
+            LogicalPlanBuilder::scan(name, provider_as_source(Arc::new(table)), None)?.build()?;
         Ok(Rel::new(plan, cols.iter().map(|c| c.ty).collect()))
     }
 
@@ -154,8 +158,12 @@ impl Planner<'_> {
                     KustoType::Long
                 }
             }
-            (KustoType::DateTime, KustoType::DateTime) if s.ty == KustoType::Timespan => KustoType::DateTime,
-            (KustoType::Timespan, KustoType::Timespan) if s.ty == KustoType::Timespan => KustoType::Timespan,
+            (KustoType::DateTime, KustoType::DateTime) if s.ty == KustoType::Timespan => {
+                KustoType::DateTime
+            }
+            (KustoType::Timespan, KustoType::Timespan) if s.ty == KustoType::Timespan => {
+                KustoType::Timespan
+            }
             (a, b) => {
                 return Err(KqlError::semantic(
                     format!("range from a {a} to a {b} by a {} is not supported", s.ty),
@@ -171,7 +179,10 @@ impl Planner<'_> {
                     eval_f64(&s, step.span)?,
                 );
                 if st == 0.0 || !st.is_finite() {
-                    return Err(KqlError::semantic("the range step must not be 0", step.span));
+                    return Err(KqlError::semantic(
+                        "the range step must not be 0",
+                        step.span,
+                    ));
                 }
                 let mut out = Vec::new();
                 let mut i = 0u64;
@@ -193,7 +204,10 @@ impl Planner<'_> {
                 let b = eval_ticks(&t, to.span)?;
                 let st = eval_ticks(&s, step.span)?;
                 if st == 0 {
-                    return Err(KqlError::semantic("the range step must not be 0", step.span));
+                    return Err(KqlError::semantic(
+                        "the range step must not be 0",
+                        step.span,
+                    ));
                 }
                 let count = if (st > 0 && b < a) || (st < 0 && b > a) {
                     0
@@ -251,8 +265,11 @@ fn eval_f64(t: &TExpr, span: Span) -> Result<f64, KqlError> {
 fn eval_ticks(t: &TExpr, span: Span) -> Result<i64, KqlError> {
     let v = eval(t, "a range bound", span)?;
     let x = match v {
-        ScalarValue::TimestampNanosecond(Some(x), _) | ScalarValue::DurationNanosecond(Some(x)) => x,
-        ScalarValue::TimestampMicrosecond(Some(x), _) | ScalarValue::DurationMicrosecond(Some(x)) => x * 1000,
+        ScalarValue::TimestampNanosecond(Some(x), _) | ScalarValue::DurationNanosecond(Some(x)) => {
+            x
+        }
+        ScalarValue::TimestampMicrosecond(Some(x), _)
+        | ScalarValue::DurationMicrosecond(Some(x)) => x * 1000,
         other => match other.cast_to(&arrow::datatypes::DataType::Int64) {
             Ok(ScalarValue::Int64(Some(x))) => x,
             _ => return Err(KqlError::semantic("a range bound must not be null", span)),

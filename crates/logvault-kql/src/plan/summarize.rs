@@ -36,7 +36,11 @@ impl Planner<'_> {
         sc: &Scope<'_>,
         collector: &Rc<RefCell<AggCollector>>,
     ) -> Result<TExpr, KqlError> {
-        if matches!(name, "arg_max" | "arg_min" | "percentiles" | "percentiles_array") && name != "percentiles_array" {
+        if matches!(
+            name,
+            "arg_max" | "arg_min" | "percentiles" | "percentiles_array"
+        ) && name != "percentiles_array"
+        {
             return Err(KqlError::unsupported(
                 format!("{name}() inside an expression (use it directly: summarize {name}(...))"),
                 span,
@@ -96,14 +100,26 @@ impl Planner<'_> {
         let collector = Rc::new(RefCell::new(AggCollector::default()));
         let mut outputs: Vec<(String, TExpr)> = Vec::new();
         let taken_names = |keys: &[(String, TExpr)], outs: &[(String, TExpr)]| -> Vec<String> {
-            keys.iter().chain(outs.iter()).map(|(n, _)| n.clone()).collect()
+            keys.iter()
+                .chain(outs.iter())
+                .map(|(n, _)| n.clone())
+                .collect()
         };
         for a in aggs {
             if let ExprKind::Call { name, args } = &a.expr.kind
                 && matches!(name.name.as_str(), "arg_max" | "arg_min")
                 && env.get(&name.name).is_none()
             {
-                self.arg_extreme(&rel, &name.name, args, a, &keys, &collector, &mut outputs, env)?;
+                self.arg_extreme(
+                    &rel,
+                    &name.name,
+                    args,
+                    a,
+                    &keys,
+                    &collector,
+                    &mut outputs,
+                    env,
+                )?;
                 continue;
             }
             if let ExprKind::Call { name, args } = &a.expr.kind
@@ -116,7 +132,10 @@ impl Planner<'_> {
                     sides: None,
                 };
                 let Some(x) = args.first() else {
-                    return Err(KqlError::semantic("percentiles() needs a value", a.expr.span));
+                    return Err(KqlError::semantic(
+                        "percentiles() needs a value",
+                        a.expr.span,
+                    ));
                 };
                 let xt = self.scalar(&x.value, &sc)?;
                 let base = expr_name(&x.value).unwrap_or_default();
@@ -129,9 +148,15 @@ impl Planner<'_> {
                     let label = pv.to_string().replace('.', "_");
                     let name = match a.names.get(i - 1) {
                         Some(n) => n.name.clone(),
-                        None => unique_name(&format!("percentile_{base}_{label}"), &taken_names(&keys, &outputs)),
+                        None => unique_name(
+                            &format!("percentile_{base}_{label}"),
+                            &taken_names(&keys, &outputs),
+                        ),
                     };
-                    outputs.push((name, TExpr::new(DfExpr::Column(Column::new_unqualified(alias)), t.ty)));
+                    outputs.push((
+                        name,
+                        TExpr::new(DfExpr::Column(Column::new_unqualified(alias)), t.ty),
+                    ));
                 }
                 continue;
             }
@@ -226,14 +251,21 @@ impl Planner<'_> {
     ) -> Result<(), KqlError> {
         let sc = Scope::with_cols(rel.scope_cols(), env);
         let Some(x) = args.first() else {
-            return Err(KqlError::semantic(format!("{fname}() needs a value"), a.expr.span));
+            return Err(KqlError::semantic(
+                format!("{fname}() needs a value"),
+                a.expr.span,
+            ));
         };
         let xt = self.scalar(&x.value, &sc)?;
         let desc = fname == "arg_max";
         let order = vec![SortExpr::new(xt.expr.clone(), !desc, false)];
         let mut returned: Vec<(String, TExpr)> = Vec::new();
         let xname = expr_name(&x.value).unwrap_or_else(|| {
-            format!("{}_{}", if desc { "max" } else { "min" }, first_column(&x.value).unwrap_or_default())
+            format!(
+                "{}_{}",
+                if desc { "max" } else { "min" },
+                first_column(&x.value).unwrap_or_default()
+            )
         });
         returned.push((xname.clone(), xt.clone()));
         for r in &args[1..] {
@@ -259,7 +291,11 @@ impl Planner<'_> {
         // `(a, b) = arg_max(...)` and `name = arg_max(x, *)` rename the outputs in order.
         for (i, (n, t)) in returned.into_iter().enumerate() {
             let e = if i == 0 {
-                if desc { af::max(t.expr.clone()) } else { af::min(t.expr.clone()) }
+                if desc {
+                    af::max(t.expr.clone())
+                } else {
+                    af::min(t.expr.clone())
+                }
             } else {
                 af::first_value(t.expr.clone(), order.clone())
             };

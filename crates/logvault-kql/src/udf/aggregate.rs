@@ -77,7 +77,13 @@ impl CollectUdaf {
 
 /// A call of the aggregation `kind` on `arg` (of Kusto type `input`), keeping at most `max`
 /// values, filtered by `filter` (the `*if` variants).
-pub fn call(kind: CollectKind, arg: Expr, input: KustoType, max: Option<usize>, filter: Option<Expr>) -> Expr {
+pub fn call(
+    kind: CollectKind,
+    arg: Expr,
+    input: KustoType,
+    max: Option<usize>,
+    filter: Option<Expr>,
+) -> Expr {
     let name = match kind {
         CollectKind::List => "make_list".to_owned(),
         CollectKind::ListWithNulls => "make_list_with_nulls".to_owned(),
@@ -213,7 +219,11 @@ impl Accumulator for Collect {
                         && let (Some(i), Some(v)) = (p.first().and_then(Value::as_u64), p.get(1))
                         && let Some(slot) = usize::try_from(i).ok().and_then(|i| series.get_mut(i))
                     {
-                        *slot = if v.is_null() { default.clone() } else { v.clone() };
+                        *slot = if v.is_null() {
+                            default.clone()
+                        } else {
+                            v.clone()
+                        };
                     }
                 }
                 Val::Dynamic(Value::Array(series))

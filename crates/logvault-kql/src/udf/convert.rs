@@ -82,9 +82,9 @@ fn to_timespan(v: &[Val]) -> Val {
 fn to_dynamic(v: &[Val]) -> Val {
     match first(v) {
         Val::Null => Val::Null,
-        Val::Str(s) => Val::Dynamic(
-            serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.clone())),
-        ),
+        Val::Str(s) => {
+            Val::Dynamic(serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.clone())))
+        }
         other => Val::Dynamic(other.as_dynamic()),
     }
 }
@@ -93,7 +93,10 @@ fn to_guid(v: &[Val]) -> Val {
     match first(v) {
         Val::Guid(g) => Val::Guid(g.clone()),
         Val::Str(s) | Val::Dynamic(Value::String(s)) => {
-            let g = s.trim().trim_matches(|c| c == '{' || c == '}').to_ascii_lowercase();
+            let g = s
+                .trim()
+                .trim_matches(|c| c == '{' || c == '}')
+                .to_ascii_lowercase();
             let hex: String = g.chars().filter(|c| *c != '-').collect();
             if hex.len() == 32 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
                 Val::Guid(format!(

@@ -16,7 +16,14 @@ pub(crate) fn path_call(root: Expr, _root_ty: KustoType, steps: Vec<TExpr>) -> E
         types.push(s.ty);
         args.push(s.expr);
     }
-    RowUdf::call("dynamic_path", args, types, KustoType::Dynamic, false, lookup)
+    RowUdf::call(
+        "dynamic_path",
+        args,
+        types,
+        KustoType::Dynamic,
+        false,
+        lookup,
+    )
 }
 
 /// The value at a path.
@@ -158,12 +165,15 @@ impl datafusion::logical_expr::ScalarUDFImpl for MvList {
                     b.append(true);
                 }
                 other => {
-                    b.values().append_value(super::value::dynamic_text(&other.to_json()));
+                    b.values()
+                        .append_value(super::value::dynamic_text(&other.to_json()));
                     b.append(true);
                 }
             }
         }
-        Ok(datafusion::logical_expr::ColumnarValue::Array(std::sync::Arc::new(b.finish())))
+        Ok(datafusion::logical_expr::ColumnarValue::Array(
+            std::sync::Arc::new(b.finish()),
+        ))
     }
 }
 
@@ -238,6 +248,8 @@ impl datafusion::logical_expr::ScalarUDFImpl for MvIndex {
                 b.append_null();
             }
         }
-        Ok(datafusion::logical_expr::ColumnarValue::Array(std::sync::Arc::new(b.finish())))
+        Ok(datafusion::logical_expr::ColumnarValue::Array(
+            std::sync::Arc::new(b.finish()),
+        ))
     }
 }

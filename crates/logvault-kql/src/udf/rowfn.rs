@@ -131,7 +131,9 @@ impl ScalarUDFImpl for RowUdf {
         }
         let array = build_column(&out, self.ret);
         if all_scalar {
-            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?))
+            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
+                &array, 0,
+            )?))
         } else {
             Ok(ColumnarValue::Array(array))
         }

@@ -69,8 +69,11 @@ impl TermMatcher {
             return true;
         };
         for m in re.find_iter(hay) {
-            let before_ok =
-                !self.check_start || !hay[..m.start()].chars().next_back().is_some_and(is_term_char);
+            let before_ok = !self.check_start
+                || !hay[..m.start()]
+                    .chars()
+                    .next_back()
+                    .is_some_and(is_term_char);
             let after_ok =
                 !self.check_end || !hay[m.end()..].chars().next().is_some_and(is_term_char);
             if before_ok && after_ok {
@@ -100,7 +103,11 @@ impl TermUdf {
         Self {
             op,
             cs,
-            name: if cs { format!("{base}_cs") } else { base.to_owned() },
+            name: if cs {
+                format!("{base}_cs")
+            } else {
+                base.to_owned()
+            },
             signature: Signature::any(2, Volatility::Immutable),
         }
     }
@@ -156,8 +163,10 @@ impl ScalarUDFImpl for TermUdf {
                     )))
                 }
                 ColumnarValue::Array(a) => {
-                    let out: BooleanArray =
-                        strings(a)?.into_iter().map(|h| h.map(|h| m.matches(h))).collect();
+                    let out: BooleanArray = strings(a)?
+                        .into_iter()
+                        .map(|h| h.map(|h| m.matches(h)))
+                        .collect();
                     Ok(ColumnarValue::Array(Arc::new(out)))
                 }
             };

@@ -78,9 +78,11 @@ impl Val {
                 }
             }
             Val::Bool(b) => Some(i64::from(*b)),
-            Val::Dynamic(Value::Number(n)) => n
-                .as_i64()
-                .or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f.trunc() as i64)),
+            Val::Dynamic(Value::Number(n)) => n.as_i64().or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.is_finite())
+                    .map(|f| f.trunc() as i64)
+            }),
             Val::Dynamic(Value::Bool(b)) => Some(i64::from(*b)),
             Val::Dynamic(Value::String(s)) | Val::Str(s) => {
                 let t = s.trim();
@@ -163,11 +165,13 @@ impl Val {
             Val::Int(v) => Some(*v != 0),
             Val::Long(v) => Some(*v != 0),
             Val::Real(v) => Some(*v != 0.0),
-            Val::Str(s) | Val::Dynamic(Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
-                "true" | "1" => Some(true),
-                "false" | "0" => Some(false),
-                _ => None,
-            },
+            Val::Str(s) | Val::Dynamic(Value::String(s)) => {
+                match s.trim().to_ascii_lowercase().as_str() {
+                    "true" | "1" => Some(true),
+                    "false" | "0" => Some(false),
+                    _ => None,
+                }
+            }
             Val::Dynamic(Value::Number(n)) => n.as_f64().map(|f| f != 0.0),
             _ => None,
         }
@@ -210,7 +214,11 @@ pub fn format_real(v: f64) -> String {
     if v.is_nan() {
         "NaN".into()
     } else if v.is_infinite() {
-        if v > 0.0 { "Infinity".into() } else { "-Infinity".into() }
+        if v > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        }
     } else if v == v.trunc() && v.abs() < 1e15 {
         format!("{}", v as i64)
     } else {
@@ -235,25 +243,41 @@ pub fn read_column(array: &ArrayRef, ty: KustoType) -> Result<Vec<Val>> {
         KustoType::Bool => {
             let a = array.as_boolean();
             for i in 0..n {
-                out.push(if a.is_null(i) { Val::Null } else { Val::Bool(a.value(i)) });
+                out.push(if a.is_null(i) {
+                    Val::Null
+                } else {
+                    Val::Bool(a.value(i))
+                });
             }
         }
         KustoType::Int => {
             let a = array.as_primitive::<Int32Type>();
             for i in 0..n {
-                out.push(if a.is_null(i) { Val::Null } else { Val::Int(a.value(i)) });
+                out.push(if a.is_null(i) {
+                    Val::Null
+                } else {
+                    Val::Int(a.value(i))
+                });
             }
         }
         KustoType::Long => {
             let a = array.as_primitive::<Int64Type>();
             for i in 0..n {
-                out.push(if a.is_null(i) { Val::Null } else { Val::Long(a.value(i)) });
+                out.push(if a.is_null(i) {
+                    Val::Null
+                } else {
+                    Val::Long(a.value(i))
+                });
             }
         }
         KustoType::Real => {
             let a = array.as_primitive::<Float64Type>();
             for i in 0..n {
-                out.push(if a.is_null(i) { Val::Null } else { Val::Real(a.value(i)) });
+                out.push(if a.is_null(i) {
+                    Val::Null
+                } else {
+                    Val::Real(a.value(i))
+                });
             }
         }
         KustoType::Decimal => {
@@ -393,7 +417,8 @@ pub fn build_column(values: &[Val], ty: KustoType) -> ArrayRef {
             Arc::new(b.finish())
         }
         KustoType::DateTime => {
-            let mut b = TimestampNanosecondBuilder::with_capacity(values.len()).with_timezone("UTC");
+            let mut b =
+                TimestampNanosecondBuilder::with_capacity(values.len()).with_timezone("UTC");
             for v in values {
                 b.append_option(v.as_datetime().and_then(|t| t.checked_mul(100)));
             }
@@ -440,7 +465,10 @@ mod tests {
             (KustoType::String, Val::Str("x".into())),
             (KustoType::DateTime, Val::DateTime(15_000_000_000_000_001)),
             (KustoType::Timespan, Val::Timespan(-7)),
-            (KustoType::Dynamic, Val::Dynamic(serde_json::json!({"a": [1, "b"]}))),
+            (
+                KustoType::Dynamic,
+                Val::Dynamic(serde_json::json!({"a": [1, "b"]})),
+            ),
             (KustoType::Guid, Val::Guid("0a".into())),
         ];
         for (ty, v) in cases {

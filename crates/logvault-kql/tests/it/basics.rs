@@ -5,7 +5,10 @@ use crate::common::{ok, run, schema, texts};
 #[tokio::test]
 async fn print_and_arithmetic() {
     let o = ok("print a = 1 + 2, b = 7 / 2, c = 7.0 / 2, d = 1d / 1h, e = 'x'").await;
-    assert_eq!(schema(&o), ["a:long", "b:long", "c:real", "d:real", "e:string"]);
+    assert_eq!(
+        schema(&o),
+        ["a:long", "b:long", "c:real", "d:real", "e:string"]
+    );
     assert_eq!(texts(&o), [["3", "3", "3.5", "24", "x"]]);
 }
 
@@ -13,14 +16,26 @@ async fn print_and_arithmetic() {
 async fn datatable_where_project_sort() {
     let o = ok("datatable(n:string, v:long) ['a', 3, 'b', 1, 'c', 2] \
                 | where v > 1 | project n, w = v * 10 | sort by w")
-        .await;
+    .await;
     assert_eq!(texts(&o), [["a", "30"], ["c", "20"]]);
 }
 
 #[tokio::test]
 async fn summarize_with_implicit_names() {
-    let o = ok("range x from 1 to 10 step 1 | summarize count(), sum(x), avg(x), max(x) by odd = x % 2").await;
-    assert_eq!(schema(&o), ["odd:long", "count_:long", "sum_x:long", "avg_x:real", "max_x:long"]);
+    let o = ok(
+        "range x from 1 to 10 step 1 | summarize count(), sum(x), avg(x), max(x) by odd = x % 2",
+    )
+    .await;
+    assert_eq!(
+        schema(&o),
+        [
+            "odd:long",
+            "count_:long",
+            "sum_x:long",
+            "avg_x:real",
+            "max_x:long"
+        ]
+    );
     let mut t = texts(&o);
     t.sort();
     assert_eq!(t, [["0", "5", "30", "6", "10"], ["1", "5", "25", "5", "9"]]);
@@ -28,7 +43,12 @@ async fn summarize_with_implicit_names() {
 
 #[tokio::test]
 async fn unknown_column_suggests() {
-    let e = run("range x from 1 to 3 step 1 | where xx > 1").await.unwrap_err();
-    assert!(e.contains("unknown name 'xx'") && e.contains("did you mean 'x'"), "{e}");
+    let e = run("range x from 1 to 3 step 1 | where xx > 1")
+        .await
+        .unwrap_err();
+    assert!(
+        e.contains("unknown name 'xx'") && e.contains("did you mean 'x'"),
+        "{e}"
+    );
     assert!(e.contains("line 1, column 36"), "{e}");
 }

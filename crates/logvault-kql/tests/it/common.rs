@@ -69,7 +69,10 @@ pub(crate) fn texts(o: &Output) -> Vec<Vec<String>> {
 
 /// The schema as `name:type` strings.
 pub(crate) fn schema(o: &Output) -> Vec<String> {
-    o.schema.iter().map(|c| format!("{}:{}", c.name, c.ty)).collect()
+    o.schema
+        .iter()
+        .map(|c| format!("{}:{}", c.name, c.ty))
+        .collect()
 }
 
 /// A session with one in-memory table.

@@ -40,7 +40,11 @@ fn num_close(expected: &str, a: f64) -> bool {
         .split_once('.')
         .map(|(_, f)| f.chars().take_while(char::is_ascii_digit).count())
         .unwrap_or(0);
-    let shown = if e.contains(['e', 'E']) { 0.0 } else { 0.5 * 10f64.powi(-(decimals as i32)) };
+    let shown = if e.contains(['e', 'E']) {
+        0.0
+    } else {
+        0.5 * 10f64.powi(-(decimals as i32))
+    };
     let diff = (x - a).abs();
     diff <= shown * 1.000_001 || diff <= 1e-9 * x.abs().max(a.abs()) || diff < 1e-12
 }
@@ -48,14 +52,19 @@ fn num_close(expected: &str, a: f64) -> bool {
 fn json_close(e: &Value, a: &Value) -> bool {
     match (e, a) {
         (Value::Number(x), Value::Number(y)) => {
-            let (x, y) = (x.as_f64().unwrap_or(f64::NAN), y.as_f64().unwrap_or(f64::NAN));
+            let (x, y) = (
+                x.as_f64().unwrap_or(f64::NAN),
+                y.as_f64().unwrap_or(f64::NAN),
+            );
             x == y || (x - y).abs() <= 1e-9 * x.abs().max(y.abs()) || num_close(&e.to_string(), y)
         }
         (Value::Array(x), Value::Array(y)) => {
             x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_close(p, q))
         }
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_close(v, w)))
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_close(v, w)))
         }
         (Value::String(x), Value::String(y)) => {
             x == y
@@ -78,10 +87,14 @@ pub(crate) fn cell_matches(cell: &str, a: &Val, ty: KustoType) -> bool {
         Val::Str(s) => *s == e || *s == cell || s.trim() == e || (s.is_empty() && empty),
         Val::Guid(g) => g.eq_ignore_ascii_case(&e),
         Val::Bool(b) => {
-            e.eq_ignore_ascii_case(if *b { "true" } else { "false" }) || e == if *b { "1" } else { "0" }
+            e.eq_ignore_ascii_case(if *b { "true" } else { "false" })
+                || e == if *b { "1" } else { "0" }
         }
         Val::Int(x) => num_close(&e, f64::from(*x)),
-        Val::Long(x) => e.replace(',', "").parse::<i64>().map_or_else(|_| num_close(&e, *x as f64), |y| y == *x),
+        Val::Long(x) => e
+            .replace(',', "")
+            .parse::<i64>()
+            .map_or_else(|_| num_close(&e, *x as f64), |y| y == *x),
         Val::Real(x) | Val::Decimal(x) => num_close(&e, *x),
         Val::DateTime(t) => parse_datetime(&e).is_some_and(|p| p == *t),
         Val::Timespan(t) => parse_timespan(&e).is_some_and(|p| p == *t),
@@ -104,7 +117,12 @@ pub(crate) fn cell_matches(cell: &str, a: &Val, ty: KustoType) -> bool {
 
 /// Whether `row` (documented cells) shows `actual` (with `types`); `map[i]` is the actual
 /// column of documented cell `i`.
-pub(crate) fn row_matches(row: &[String], actual: &[Val], types: &[KustoType], map: &[usize]) -> bool {
+pub(crate) fn row_matches(
+    row: &[String],
+    actual: &[Val],
+    types: &[KustoType],
+    map: &[usize],
+) -> bool {
     row.len() == map.len()
         && row
             .iter()

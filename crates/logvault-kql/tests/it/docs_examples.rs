@@ -37,7 +37,12 @@ fn examples() -> Vec<Example> {
     let mut out = Vec::new();
     for e in v["examples"].as_array().expect("examples") {
         let doc = e["doc"].as_str().unwrap_or("");
-        let stem = doc.rsplit('/').next().unwrap_or(doc).trim_end_matches(".md").to_owned();
+        let stem = doc
+            .rsplit('/')
+            .next()
+            .unwrap_or(doc)
+            .trim_end_matches(".md")
+            .to_owned();
         let n = seen.entry(stem.clone()).or_insert(0);
         *n += 1;
         let cell = |c: &Value| match c {
@@ -56,7 +61,11 @@ fn examples() -> Vec<Example> {
                 .as_array()
                 .map(|rows| {
                     rows.iter()
-                        .map(|r| r.as_array().map(|r| r.iter().map(cell).collect()).unwrap_or_default())
+                        .map(|r| {
+                            r.as_array()
+                                .map(|r| r.iter().map(cell).collect())
+                                .unwrap_or_default()
+                        })
                         .collect()
                 })
                 .unwrap_or_default(),
@@ -68,9 +77,16 @@ fn examples() -> Vec<Example> {
 /// Whether the query fixes the order of its rows.
 fn ordered(query: &str) -> bool {
     let q = query.to_ascii_lowercase();
-    ["sort by", "order by", "| top ", "|top ", "serialize", "range "]
-        .iter()
-        .any(|k| q.contains(k))
+    [
+        "sort by",
+        "order by",
+        "| top ",
+        "|top ",
+        "serialize",
+        "range ",
+    ]
+    .iter()
+    .any(|k| q.contains(k))
         && !q.contains("summarize")
 }
 
@@ -123,7 +139,9 @@ fn check(ex: &Example, out: &Output) -> Result<(), String> {
             Some((i, _)) => used[i] = true,
             None => {
                 let sample: Vec<Vec<String>> = out.rows.iter().take(3).map(|r| show(r)).collect();
-                return Err(format!("documented row {e:?} not in the result (first rows: {sample:?})"));
+                return Err(format!(
+                    "documented row {e:?} not in the result (first rows: {sample:?})"
+                ));
             }
         }
     }
@@ -164,9 +182,18 @@ async fn docs_examples_conformance() {
     let passing: BTreeSet<String> = list(PASSING).into_keys().collect();
     let differ = list(DIFFER);
     for (id, why) in &differ {
-        assert!(!why.is_empty(), "{id}: an expected difference needs its reason");
-        assert!(examples.iter().any(|e| e.id == *id), "{id}: no such example");
-        assert!(!passing.contains(id), "{id} is both passing and expected to differ");
+        assert!(
+            !why.is_empty(),
+            "{id}: an expected difference needs its reason"
+        );
+        assert!(
+            examples.iter().any(|e| e.id == *id),
+            "{id}: no such example"
+        );
+        assert!(
+            !passing.contains(id),
+            "{id} is both passing and expected to differ"
+        );
     }
     let mut report = String::new();
     let mut passed = BTreeSet::new();
@@ -186,7 +213,11 @@ async fn docs_examples_conformance() {
                 if e.starts_with("PANIC") {
                     panics.push(ex.id.clone());
                 }
-                let tag = if differ.contains_key(&ex.id) { "DIFFER" } else { "FAIL" };
+                let tag = if differ.contains_key(&ex.id) {
+                    "DIFFER"
+                } else {
+                    "FAIL"
+                };
                 let first = e.lines().next().unwrap_or("");
                 let _ = writeln!(report, "{tag} {}: {}", ex.id, first);
             }
@@ -206,8 +237,13 @@ async fn docs_examples_conformance() {
     if std::env::var_os("KQL_DOCS_UPDATE").is_some() {
         let text: String = passed.iter().map(|id| format!("{id}\n")).collect();
         let file = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/docs_passing.txt");
-        std::fs::write(file, format!("# Documentation examples that pass (KQL_DOCS_UPDATE=1 rewrites this file).\n{text}"))
-            .expect("write docs_passing.txt");
+        std::fs::write(
+            file,
+            format!(
+                "# Documentation examples that pass (KQL_DOCS_UPDATE=1 rewrites this file).\n{text}"
+            ),
+        )
+        .expect("write docs_passing.txt");
         return;
     }
     let regressed: Vec<&String> = passing.iter().filter(|id| !passed.contains(*id)).collect();

@@ -109,7 +109,11 @@ async fn kqltest_files() {
                     }
                 }
                 (Kind::Error(want), Ok(_)) => {
-                    let _ = writeln!(failures, "{name}:{}: expected an error containing {want:?}", r.line);
+                    let _ = writeln!(
+                        failures,
+                        "{name}:{}: expected an error containing {want:?}",
+                        r.line
+                    );
                 }
                 (Kind::Query { .. }, Err(e)) => {
                     let _ = writeln!(failures, "{name}:{}: {e}", r.line);
@@ -126,7 +130,9 @@ async fn kqltest_files() {
                         && if *rowsort {
                             let mut used = vec![false; out.rows.len()];
                             r.expected.iter().all(|e| {
-                                match (0..out.rows.len()).find(|&i| !used[i] && row_matches(e, &out.rows[i], &types, &map)) {
+                                match (0..out.rows.len()).find(|&i| {
+                                    !used[i] && row_matches(e, &out.rows[i], &types, &map)
+                                }) {
                                     Some(i) => {
                                         used[i] = true;
                                         true

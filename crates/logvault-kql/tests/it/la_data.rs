@@ -24,9 +24,15 @@ pub(crate) const SOURCES: &[(&str, &[&str])] = &[
     ("SigninLogs", &["sentinel_training_lab/sign-in_adelete.csv"]),
     (
         "AzureActivity",
-        &["sentinel_training_lab/azure_activity.csv", "sentinel_training_lab/azureActivity_adele.csv"],
+        &[
+            "sentinel_training_lab/azure_activity.csv",
+            "sentinel_training_lab/azureActivity_adele.csv",
+        ],
     ),
-    ("OfficeActivity", &["sentinel_training_lab/office_activity.csv"]),
+    (
+        "OfficeActivity",
+        &["sentinel_training_lab/office_activity.csv"],
+    ),
     ("Heartbeat", &["msticpy/host_hb.csv"]),
     (
         "SecurityEvent",
@@ -77,8 +83,14 @@ fn read_rows(path: &str) -> Vec<HashMap<String, String>> {
     }
     let file = File::open(&full).unwrap();
     let format = arrow::csv::reader::Format::default().with_header(true);
-    let (inferred, _) = format.infer_schema(BufReader::new(File::open(&full).unwrap()), Some(0)).unwrap();
-    let names: Vec<String> = inferred.fields().iter().map(|f| clean_header(f.name())).collect();
+    let (inferred, _) = format
+        .infer_schema(BufReader::new(File::open(&full).unwrap()), Some(0))
+        .unwrap();
+    let names: Vec<String> = inferred
+        .fields()
+        .iter()
+        .map(|f| clean_header(f.name()))
+        .collect();
     let schema = Arc::new(Schema::new(
         (0..names.len())
             .map(|i| Field::new(format!("c{i}"), DataType::Utf8, true))
@@ -127,7 +139,11 @@ pub(crate) fn load_table(name: &str) -> (Arc<Schema>, RecordBatch) {
             )
         })
         .collect();
-    let files = SOURCES.iter().find(|(t, _)| *t == name).map(|(_, f)| *f).unwrap_or(&[]);
+    let files = SOURCES
+        .iter()
+        .find(|(t, _)| *t == name)
+        .map(|(_, f)| *f)
+        .unwrap_or(&[]);
     let rows: Vec<HashMap<String, String>> = files.iter().flat_map(|f| read_rows(f)).collect();
     let schema = Arc::new(Schema::new(
         columns.iter().map(|(n, t)| t.field(n)).collect::<Vec<_>>(),
@@ -154,9 +170,17 @@ pub(crate) fn sample_session() -> SessionContext {
     let schemas: Value = serde_json::from_str(SCHEMAS).unwrap();
     for name in schemas.as_object().unwrap().keys() {
         let (schema, batch) = load_table(name);
-        let batches = if batch.num_rows() == 0 { vec![] } else { vec![batch] };
+        let batches = if batch.num_rows() == 0 {
+            vec![]
+        } else {
+            vec![batch]
+        };
         let t = MemTable::try_new(schema, vec![batches]).unwrap();
-        ctx.register_table(datafusion::common::TableReference::bare(name.as_str()), Arc::new(t)).unwrap();
+        ctx.register_table(
+            datafusion::common::TableReference::bare(name.as_str()),
+            Arc::new(t),
+        )
+        .unwrap();
     }
     ctx
 }

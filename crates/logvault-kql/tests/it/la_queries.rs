@@ -36,8 +36,14 @@ pub(crate) fn schema_tables() -> TableMap {
 
 /// The query text of an index entry.
 pub(crate) fn query_text(entry: &Value) -> String {
-    let file = entry["file"].as_str().unwrap().trim_start_matches("queries/");
-    let path = format!("{}/tests/data/la_queries/{file}", env!("CARGO_MANIFEST_DIR"));
+    let file = entry["file"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("queries/");
+    let path = format!(
+        "{}/tests/data/la_queries/{file}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     std::fs::read_to_string(path).unwrap()
 }
 
@@ -48,7 +54,11 @@ fn real_queries_plan_with_kustos_result_schema() {
     assert_eq!(entries.len(), 64);
     let tables = schema_tables();
     // Queries that need the clock run as of a time inside the sample data's range.
-    let options = PlanOptions::at(chrono::DateTime::parse_from_rfc3339("2021-05-01T00:00:00Z").unwrap().into());
+    let options = PlanOptions::at(
+        chrono::DateTime::parse_from_rfc3339("2021-05-01T00:00:00Z")
+            .unwrap()
+            .into(),
+    );
     let mut failures = Vec::new();
     for e in entries {
         let id = e["id"].as_str().unwrap();
@@ -73,6 +83,9 @@ fn real_queries_plan_with_kustos_result_schema() {
             Err(err) => failures.push(format!("{id}: {err}")),
         }
     }
-    println!("real queries planned with Kusto's schema: {} of 64", 64 - failures.len());
+    println!(
+        "real queries planned with Kusto's schema: {} of 64",
+        64 - failures.len()
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -48,7 +48,11 @@ async fn rows(ctx: &SessionContext, kql: &str, now: i64) -> Result<Vec<Vec<Val>>
 }
 
 /// The rows of `sql`, read with the Kusto types of the KQL result.
-async fn sql_rows(ctx: &SessionContext, sql: &str, types: &[KustoType]) -> Result<Vec<Vec<Val>>, String> {
+async fn sql_rows(
+    ctx: &SessionContext,
+    sql: &str,
+    types: &[KustoType],
+) -> Result<Vec<Vec<Val>>, String> {
     let batches = ctx
         .sql(sql)
         .await
@@ -59,7 +63,11 @@ async fn sql_rows(ctx: &SessionContext, sql: &str, types: &[KustoType]) -> Resul
     let mut out = Vec::new();
     for b in &batches {
         if b.num_columns() != types.len() {
-            return Err(format!("the twin has {} columns, the KQL result {}", b.num_columns(), types.len()));
+            return Err(format!(
+                "the twin has {} columns, the KQL result {}",
+                b.num_columns(),
+                types.len()
+            ));
         }
         let cols: Vec<Vec<Val>> = types
             .iter()
@@ -146,7 +154,9 @@ async fn real_queries_agree_with_their_sql_twins() {
                         kql.1.len(),
                         expected.len(),
                         kql.1.first().map(|r| r.iter().map(key).collect::<Vec<_>>()),
-                        expected.first().map(|r| r.iter().map(key).collect::<Vec<_>>())
+                        expected
+                            .first()
+                            .map(|r| r.iter().map(key).collect::<Vec<_>>())
                     ));
                 } else if let Some(c) = twin.ordered_by {
                     let kc = twin.columns.get(c).copied().unwrap_or(c);
@@ -164,10 +174,17 @@ async fn real_queries_agree_with_their_sql_twins() {
         "real queries over the sample exports: {ran} run, {checked} checked against their SQL twin ({nonempty} with rows)"
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert!(checked >= 45 && nonempty >= 20, "too few checks: {checked} ({nonempty} with rows)");
+    assert!(
+        checked >= 45 && nonempty >= 20,
+        "too few checks: {checked} ({nonempty} with rows)"
+    );
 }
 
-async fn rows_typed(ctx: &SessionContext, kql: &str, now: i64) -> Result<(Vec<KustoType>, Vec<Vec<Val>>), String> {
+async fn rows_typed(
+    ctx: &SessionContext,
+    kql: &str,
+    now: i64,
+) -> Result<(Vec<KustoType>, Vec<Vec<Val>>), String> {
     let plan = plan_in_session(ctx, kql, &PlanOptions { now_ticks: now })
         .await
         .map_err(|e| e.to_string())?;
