@@ -135,9 +135,7 @@ fn predicate(t: TExpr) -> Expr {
 }
 
 fn numeric(t: TExpr) -> TExpr {
-    if t.ty.is_numeric() {
-        t
-    } else if t.ty == KustoType::Timespan || t.ty == KustoType::DateTime {
+    if t.ty.is_numeric() || t.ty == KustoType::Timespan || t.ty == KustoType::DateTime {
         t
     } else {
         convert_pub(t, KustoType::Real)
@@ -208,11 +206,7 @@ pub(crate) fn build(name: &str, mut args: Vec<TExpr>, span: Span) -> Result<TExp
                 x.expr
             };
             let e = with_filter(sum_udaf(), vec![input], filter, false)?;
-            let e = if ty == KustoType::Timespan {
-                cast(e, ty.arrow())
-            } else {
-                cast(e, ty.arrow())
-            };
+            let e = cast(e, ty.arrow());
             TExpr::new(e, ty)
         }
         "avg" | "avgif" => {

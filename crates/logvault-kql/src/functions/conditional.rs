@@ -56,7 +56,7 @@ fn iff(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
 }
 
 fn case(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
-    if c.args.len() < 3 || c.args.len() % 2 == 0 {
+    if c.args.len() < 3 || c.args.len().is_multiple_of(2) {
         return Err(c.err("takes pairs of predicate and value, then an else value"));
     }
     let values: Vec<KustoType> = c

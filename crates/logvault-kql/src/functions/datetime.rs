@@ -396,6 +396,7 @@ fn datetime_diff(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
                 (wa - wb) / (7 * TICKS_PER_DAY)
             }
             "day" => (day_start(da.date_naive()) - day_start(db.date_naive())) / TICKS_PER_DAY,
+            "nanosecond" => (a - b).saturating_mul(100),
             other => match unit_ticks(other) {
                 Some(u) => a.div_euclid(u) - b.div_euclid(u),
                 None => return Val::Null,

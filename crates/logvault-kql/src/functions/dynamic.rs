@@ -62,7 +62,7 @@ fn dynv(v: Vec<Value>) -> Val {
 }
 
 fn bag_pack(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
-    if c.args.len() % 2 != 0 {
+    if !c.args.len().is_multiple_of(2) {
         return Err(c.err("takes pairs of key and value"));
     }
     Ok(c.row(KustoType::Dynamic, |v| {
@@ -773,13 +773,12 @@ fn gettype(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
                 Val::Dynamic(Value::Bool(_)) => "bool",
                 Val::Dynamic(Value::Number(n)) if n.is_i64() => "long",
                 Val::Dynamic(Value::Number(_)) => "real",
-                Val::Dynamic(Value::String(s)) => {
-                    if crate::literal::parse_datetime(s).is_some() && s.contains('-') {
-                        "datetime"
-                    } else {
-                        "string"
-                    }
+                Val::Dynamic(Value::String(s))
+                    if crate::literal::parse_datetime(s).is_some() && s.contains('-') =>
+                {
+                    "datetime"
                 }
+                Val::Dynamic(Value::String(_)) => "string",
                 _ => "string",
             }
             .to_owned(),

@@ -353,6 +353,7 @@ fn beta_args(v: &[Val]) -> Option<(f64, f64, f64)> {
 fn beta_cdf(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(3, 3)?;
     Ok(c.row(KustoType::Real, |v| match beta_args(v) {
+        Some((x, _, _)) if !(0.0..=1.0).contains(&x) => Val::Real(f64::NAN),
         Some((x, a, b)) if a > 0.0 && b > 0.0 => Val::Real(inc_beta(x, a, b)),
         _ => Val::Null,
     }))
@@ -361,6 +362,7 @@ fn beta_cdf(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
 fn beta_pdf(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(3, 3)?;
     Ok(c.row(KustoType::Real, |v| match beta_args(v) {
+        Some((x, _, _)) if !(0.0..=1.0).contains(&x) => Val::Real(f64::NAN),
         Some((x, a, b)) if a > 0.0 && b > 0.0 && (0.0..=1.0).contains(&x) => {
             let lbeta = loggamma_pos(a) + loggamma_pos(b) - loggamma_pos(a + b);
             Val::Real(((a - 1.0) * x.ln() + (b - 1.0) * (1.0 - x).ln() - lbeta).exp())

@@ -578,7 +578,7 @@ pub(crate) fn percent_decode(t: &str, plus: bool) -> String {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%'
-            && i + 2 < b.len() + 0
+            && i + 2 < b.len()
             && let Ok(x) = u8::from_str_radix(&t[i + 1..i + 3], 16)
         {
             out.push(x);
@@ -646,9 +646,7 @@ fn base64_decode_toarray(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.args[0] = text(c.arg(0));
     Ok(c.row(KustoType::Dynamic, |v| {
         b64().decode(s(a0(v)).trim()).ok().map_or(Val::Null, |b| {
-            Val::Dynamic(Value::Array(
-                b.into_iter().map(|x| Value::from(x)).collect(),
-            ))
+            Val::Dynamic(Value::Array(b.into_iter().map(Value::from).collect()))
         })
     }))
 }

@@ -227,7 +227,7 @@ impl Parser {
             || (self.is_word("declare") && self.word_at(1, "pattern"))
         {
             let mut depth = 0i32;
-            while !(depth == 0 && self.is_sym(";")) && !self.at_eof() {
+            while (depth != 0 || !self.is_sym(";")) && !self.at_eof() {
                 if self.is_sym("(") || self.is_sym("{") || self.is_sym("[") {
                     depth += 1;
                 } else if self.is_sym(")") || self.is_sym("}") || self.is_sym("]") {
@@ -412,6 +412,17 @@ impl Parser {
             }
         }
         self.expect_sym(")")?;
+        // `[ 'text' ]`: the lexer took a one-string list for a quoted name.
+        if let Tok::QuotedIdent(text) = self.tok().clone() {
+            let span = self.advance().span;
+            return Ok(ExprKind::Datatable {
+                columns,
+                values: vec![Expr {
+                    kind: ExprKind::Literal(crate::ast::Literal::String(text)),
+                    span,
+                }],
+            });
+        }
         self.expect_sym("[")?;
         let mut values = Vec::new();
         while !self.is_sym("]") {

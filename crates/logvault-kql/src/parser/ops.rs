@@ -573,10 +573,8 @@ impl Parser {
                 self.advance();
                 self.advance();
                 item_index = Some(self.ident("a column name")?);
-            } else if self.is_word("bagexpansion") && self.sym_at(1, "=") {
-                let (_, v) = self.param()?;
-                bag_array = v == "array";
-            } else if self.is_word("kind") && self.sym_at(1, "=") {
+            } else if (self.is_word("bagexpansion") || self.is_word("kind")) && self.sym_at(1, "=")
+            {
                 let (_, v) = self.param()?;
                 bag_array = v == "array";
             } else if self.is_word("hint") && self.sym_at(1, ".") {

@@ -163,12 +163,13 @@ impl Planner<'_> {
                 }
             }
         }
-        if let Some(schema) = &ev.schema
-            && !ev.schema_star
-        {
+        if let Some(schema) = &ev.schema {
             let order: Vec<&str> = schema.iter().map(|(n, _)| n.name.as_str()).collect();
-            items.retain(|(n, _)| order.contains(&n.as_str()));
-            items.sort_by_key(|(n, _)| order.iter().position(|o| o == n));
+            if !ev.schema_star {
+                items.retain(|(n, _)| order.contains(&n.as_str()));
+            }
+            // `*` (the input's other columns) first, then the schema's columns in its order.
+            items.sort_by_key(|(n, _)| order.iter().position(|o| o == n).map_or(0, |p| p + 1));
         }
         rel.project(items)
     }

@@ -289,17 +289,15 @@ impl Planner<'_> {
                 Statement::Let {
                     name,
                     value: LetValue::Expr(e),
-                } => {
-                    if self.is_tabular(e, &inner) {
-                        inner.bind(
-                            &name.name,
-                            Binding::Tabular(Rel {
-                                plan: LogicalPlan::default(),
-                                cols: Vec::new(),
-                                ordered: false,
-                            }),
-                        );
-                    }
+                } if self.is_tabular(e, &inner) => {
+                    inner.bind(
+                        &name.name,
+                        Binding::Tabular(Rel {
+                            plan: LogicalPlan::default(),
+                            cols: Vec::new(),
+                            ordered: false,
+                        }),
+                    );
                 }
                 Statement::Expr(e) => return self.is_tabular(e, &inner),
                 _ => {}

@@ -14,6 +14,9 @@ use crate::error::{KqlError, Span, did_you_mean};
 use crate::functions::{self, FnCall};
 use crate::types::KustoType;
 
+/// Named typed columns.
+pub(crate) type Columns = Vec<(String, TExpr)>;
+
 /// What names mean while planning a scalar expression: the columns of the current row (and
 /// columns assigned earlier in the same operator), and the `let` names.
 pub(crate) struct Scope<'e> {
@@ -24,7 +27,7 @@ pub(crate) struct Scope<'e> {
     /// In `summarize`: where aggregation calls are collected.
     pub agg: Option<Rc<RefCell<AggCollector>>>,
     /// In a join's `on` clause: the left and right columns for `$left.x` / `$right.x`.
-    pub sides: Option<(Vec<(String, TExpr)>, Vec<(String, TExpr)>)>,
+    pub sides: Option<(Columns, Columns)>,
 }
 
 impl<'e> Scope<'e> {

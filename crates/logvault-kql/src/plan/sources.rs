@@ -88,7 +88,7 @@ impl Planner<'_> {
         if columns.is_empty() {
             return Err(KqlError::semantic("a datatable needs columns", span));
         }
-        if values.len() % columns.len() != 0 {
+        if !values.len().is_multiple_of(columns.len()) {
             return Err(KqlError::semantic(
                 format!(
                     "the datatable has {} columns but {} values (not a multiple)",

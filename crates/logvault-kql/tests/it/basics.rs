@@ -52,3 +52,10 @@ async fn unknown_column_suggests() {
     );
     assert!(e.contains("line 1, column 36"), "{e}");
 }
+
+#[tokio::test]
+async fn render_is_a_hint_and_changes_no_rows() {
+    let o = ok("range x from 1 to 3 step 1 | render timechart with (title='x')").await;
+    assert_eq!(o.render.as_deref(), Some("timechart"));
+    assert_eq!(texts(&o), [["1"], ["2"], ["3"]]);
+}

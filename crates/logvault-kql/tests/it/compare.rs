@@ -81,7 +81,7 @@ fn json_close(e: &Value, a: &Value) -> bool {
 /// Whether the documented `cell` shows the value `a` of Kusto type `ty`.
 pub(crate) fn cell_matches(cell: &str, a: &Val, ty: KustoType) -> bool {
     let e = clean(cell);
-    let empty = e.is_empty() || e.eq_ignore_ascii_case("null");
+    let empty = e.is_empty() || e.eq_ignore_ascii_case("null") || e == "(null)";
     match a {
         Val::Null => empty || (ty == KustoType::Dynamic && e == "null"),
         Val::Str(s) => *s == e || *s == cell || s.trim() == e || (s.is_empty() && empty),
