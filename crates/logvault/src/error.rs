@@ -35,6 +35,9 @@ pub enum EngineError {
     /// The query failed.
     #[error(transparent)]
     Query(#[from] logvault_query::QueryError),
+    /// A KQL query does not parse or plan (the message has the line, column and a caret).
+    #[error(transparent)]
+    Kql(#[from] logvault_kql::KqlError),
     /// A workspace's data cannot be read or written because of its cluster's key state.
     #[error("{0}")]
     Key(#[from] crate::keys::KeyStateError),

@@ -6,6 +6,7 @@ pub(crate) mod identity;
 pub(crate) mod ingest;
 pub(crate) mod key;
 pub(crate) mod query;
+mod query_kql;
 pub(crate) mod role;
 pub(crate) mod status;
 pub(crate) mod table;
