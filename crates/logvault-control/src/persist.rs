@@ -27,6 +27,10 @@ impl StateFile {
         Self { path, lock_path }
     }
 
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
     fn storage_error(&self, reason: impl ToString) -> ControlError {
         ControlError::Storage {
             path: self.path.display().to_string(),

@@ -93,6 +93,10 @@ impl ControlPlane {
                     ),
                 });
             }
+            state.check().map_err(|reason| ControlError::Storage {
+                path: self.file.path().display().to_string(),
+                reason: format!("corrupted state file: {reason}"),
+            })?;
             state.version = STATE_VERSION;
             let now = state
                 .last_time

@@ -57,6 +57,6 @@ pub use parse::{
 };
 pub use schema::{ColumnDef, SchemaChange, TableSchema};
 pub use wal::{
-    KeyScheme, RecoveredRecord, Recovery, TornTail, Wal, WalKey, WalKeyRef, WalKeyring, WalOptions,
-    WalRecord, WalStats,
+    KeyScheme, RecoveredRecord, Recovery, TornTail, Wal, WalKey, WalKeyError, WalKeyRef,
+    WalKeyring, WalOptions, WalRecord, WalStats,
 };

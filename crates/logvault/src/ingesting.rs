@@ -25,7 +25,7 @@ use async_trait::async_trait;
 use logvault_core::{NameKind, validate_name};
 use logvault_ingest::{
     Batcher, BatcherOptions, Format, IngestError, ParseOptions, Parser, SegmentBatch, SegmentSink,
-    TableSchema, Wal, WalKey, WalKeyRef, WalOptions, WalRecord,
+    TableSchema, Wal, WalKey, WalKeyError, WalKeyRef, WalOptions, WalRecord,
 };
 use logvault_store::{AccountId, Store, WalRange};
 use serde::Serialize;
@@ -380,7 +380,7 @@ impl Engine {
                 workspace: workspace.to_owned(),
                 reason,
             })?;
-        let (wal, recovery) = self.open_wal(workspace)?;
+        let (wal, recovery) = self.open_wal(workspace).await?;
         let mut batcher = Batcher::new(
             options.batcher.clone(),
             sink.clone(),
@@ -487,15 +487,25 @@ impl Engine {
         reason
     }
 
-    fn open_wal(&self, workspace: &str) -> Result<(Wal, logvault_ingest::Recovery), EngineError> {
-        let keyring = |key_ref: &WalKeyRef| -> Result<Option<Arc<WalKey>>, String> {
-            let account = AccountId::parse(&key_ref.account).map_err(|e| e.to_string())?;
+    async fn open_wal(
+        &self,
+        workspace: &str,
+    ) -> Result<(Wal, logvault_ingest::Recovery), EngineError> {
+        // A frame naming an account that does not exist is damaged, not waiting for a key.
+        let accounts = self.store().account_ids().await?;
+        let keyring = |key_ref: &WalKeyRef| -> Result<Option<Arc<WalKey>>, WalKeyError> {
+            let account = AccountId::parse(&key_ref.account)
+                .ok()
+                .filter(|a| accounts.contains(a))
+                .ok_or_else(|| {
+                    WalKeyError::Unknown(format!("no storage account {}", key_ref.account))
+                })?;
             match self.wal_key(&account)? {
                 Some(k) => Ok(Some(k)),
                 None if self.is_revoked(&account) => Ok(None),
-                None => Err(format!(
-                    "the key of storage account {account} is not available"
-                )),
+                None => {
+                    Err(format!("the key of storage account {account} is not available").into())
+                }
             }
         };
         Ok(Wal::open(
@@ -527,7 +537,7 @@ impl Engine {
         for account in self.store().account_ids().await? {
             let _ = self.admit_account(&account).await;
         }
-        let (wal, recovery) = self.open_wal(workspace)?;
+        let (wal, recovery) = self.open_wal(workspace).await?;
         if recovery.held_revoked > 0 {
             tracing::warn!(
                 workspace,
