@@ -42,6 +42,7 @@ mod maintenance;
 mod ports;
 mod querying;
 mod status;
+mod verify;
 
 pub use counters::WorkspaceCounters;
 pub use engine::{Engine, EngineOptions};
