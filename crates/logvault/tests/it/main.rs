@@ -13,5 +13,6 @@ mod keys;
 mod lifecycle;
 mod maintenance;
 mod query;
+mod reliability;
 mod samples;
 mod slt;
