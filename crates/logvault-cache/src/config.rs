@@ -71,6 +71,18 @@ impl HotCacheConfig {
                 reason: format!("must not be negative, got {}", self.recent_secs),
             });
         }
+        let max = logvault_core::config::MAX_DURATION_SECS;
+        for (field, value) in [
+            ("hotWindowSecs", self.hot_window_secs),
+            ("recentSecs", self.recent_secs),
+        ] {
+            if value > max {
+                return Err(CacheError::Config {
+                    field,
+                    reason: format!("must be at most {max} (100 years), got {value}"),
+                });
+            }
+        }
         if !CHUNK_RANGE.contains(&self.chunk_size) {
             return Err(CacheError::Config {
                 field: "chunkSize",
@@ -108,6 +120,20 @@ mod tests {
         let partial: HotCacheConfig = serde_json::from_str(r#"{"memoryBytes": 1024}"#).unwrap();
         assert_eq!(partial.memory_bytes, 1024);
         assert_eq!(partial.disk_bytes, DEFAULT_DISK_BYTES);
+    }
+
+    /// Regression (found by fuzzing `config.json`): a huge window passed validation, then
+    /// panicked when made a duration.
+    #[test]
+    fn windows_beyond_a_hundred_years_are_refused_by_name() {
+        for (hot, recent, field) in [(i64::MAX, 1, "hotWindowSecs"), (1, i64::MAX, "recentSecs")] {
+            let bad = HotCacheConfig {
+                hot_window_secs: hot,
+                recent_secs: recent,
+                ..HotCacheConfig::default()
+            };
+            assert!(bad.validate().unwrap_err().to_string().contains(field));
+        }
     }
 
     #[test]

@@ -227,3 +227,60 @@ impl Workspace {
         )
     }
 }
+
+/// The times the state may hold: the years 1 to 9999 (Log Analytics' `datetime` range), so that
+/// adding the service's durations (at most 100 years, `Timings::validate`) never overflows.
+fn time_in_range(t: DateTime<Utc>) -> bool {
+    (1..=9999).contains(&chrono::Datelike::year(&t))
+}
+
+impl State {
+    /// Checks what the file may hold that the rules rely on: the file is plain JSON, so a hand
+    /// edit (or damage that still parses) can put anything there. The reason names the
+    /// resource and field at fault.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        let time = |what: &str, field: &str, t: DateTime<Utc>| {
+            if time_in_range(t) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{what}: {field} {t} is outside the years 1 to 9999"
+                ))
+            }
+        };
+        if let Some(t) = self.last_time {
+            time("the state", "lastTime", t)?;
+        }
+        for c in &self.clusters {
+            let what = format!("cluster {}", c.name);
+            time(&what, "created", c.created)?;
+            time(&what, "lastModified", c.last_modified)?;
+            time(&what, "lastSkuUpdate", c.last_sku_update)?;
+            if let Some(t) = c.deleted_at {
+                time(&what, "deletedAt", t)?;
+            }
+            if let Some(op) = c.operation {
+                time(&what, "operation.completesAt", op.completes_at)?;
+            }
+        }
+        for w in &self.workspaces {
+            let what = format!("workspace {}", w.name);
+            time(&what, "created", w.created)?;
+            if let Some(t) = w.deleted_at {
+                time(&what, "deletedAt", t)?;
+            }
+            for t in &w.link_operations {
+                time(&what, "linkOperations", *t)?;
+            }
+            if let Some(days) = w.hot_window_days
+                && !(1..=crate::rules::MAX_HOT_WINDOW_DAYS).contains(&days)
+            {
+                return Err(format!(
+                    "{what}: hotWindowDays {days} is outside 1 to {}",
+                    crate::rules::MAX_HOT_WINDOW_DAYS
+                ));
+            }
+        }
+        Ok(())
+    }
+}

@@ -146,6 +146,14 @@ impl ControlPlane {
 }
 
 fn check_version(state: &State) -> Result<(), ControlError> {
+    check_version_only(state)?;
+    state.check().map_err(|reason| ControlError::Storage {
+        path: "control/state.json".into(),
+        reason: format!("corrupted state file: {reason}"),
+    })
+}
+
+fn check_version_only(state: &State) -> Result<(), ControlError> {
     if state.version > STATE_VERSION {
         return Err(ControlError::Storage {
             path: "control/state.json".into(),

@@ -304,3 +304,45 @@ async fn the_hot_cache_window_is_set_per_workspace_within_bounds() {
             .is_none()
     );
 }
+
+/// Regression (found by fuzzing the state file): a time near the end of chrono's range (or a
+/// hot window of billions of days) in the plain-JSON state made every call panic on an
+/// overflowing addition, instead of reporting the damaged file.
+#[test]
+fn a_state_file_with_times_past_the_year_9999_is_an_error_not_a_panic() {
+    let f = fixture();
+    f.plane
+        .create_workspace(WorkspaceSpec::new("ws-gone"))
+        .unwrap();
+    f.plane.delete_workspace("ws-gone").unwrap();
+    let path = f.dir.path().join("state.json");
+    let original: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    for (field, edit) in [
+        (
+            "deletedAt",
+            serde_json::json!({"deletedAt": "+262142-12-31T23:59:59Z"}),
+        ),
+        (
+            "hotWindowDays",
+            serde_json::json!({"hotWindowDays": u32::MAX}),
+        ),
+    ] {
+        let mut state = original.clone();
+        for (k, v) in edit.as_object().unwrap() {
+            state["workspaces"][0][k] = v.clone();
+        }
+        let bytes = serde_json::to_vec(&state).unwrap();
+        std::fs::write(&path, &bytes).unwrap();
+        let err = f.plane.list_workspaces().unwrap_err().to_string();
+        assert!(
+            err.contains("state.json") && err.contains("ws-gone") && err.contains(field),
+            "{err}"
+        );
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            bytes,
+            "the file was left alone"
+        );
+    }
+}

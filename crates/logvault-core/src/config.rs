@@ -45,6 +45,11 @@ impl Default for Timings {
     }
 }
 
+/// The longest duration a setting may have: 100 years, in seconds. Durations are added to and
+/// subtracted from times read from files, which must not overflow (nor may the conversion to a
+/// duration, which panics past about 292 million years).
+pub const MAX_DURATION_SECS: i64 = 100 * 366 * 86_400;
+
 impl Timings {
     /// Checks that every value is in its allowed range.
     ///
@@ -65,6 +70,17 @@ impl Timings {
                 return Err(CoreError::InvalidConfig {
                     field,
                     reason: format!("must be positive, got {value}"),
+                });
+            }
+        }
+        for (field, value) in positive
+            .into_iter()
+            .chain([("asyncOperationSecs", self.async_operation_secs)])
+        {
+            if value > MAX_DURATION_SECS {
+                return Err(CoreError::InvalidConfig {
+                    field,
+                    reason: format!("must be at most {MAX_DURATION_SECS} (100 years), got {value}"),
                 });
             }
         }
@@ -151,6 +167,31 @@ mod tests {
                 .to_string()
                 .contains("softDeleteSecs")
         );
+    }
+
+    /// Regression (found by fuzzing `config.json`): a huge duration passed validation, then
+    /// panicked when converted or added to a time.
+    #[test]
+    fn timings_beyond_a_hundred_years_are_refused_by_name() {
+        for value in [MAX_DURATION_SECS + 1, i64::MAX / 1000 + 1, i64::MAX] {
+            let t = Timings {
+                revocation_bound_secs: i64::MAX,
+                soft_delete_secs: value,
+                ..Timings::default()
+            };
+            let err = t.validate().unwrap_err().to_string();
+            assert!(
+                err.contains("revocationBoundSecs") || err.contains("softDeleteSecs"),
+                "{err}"
+            );
+        }
+        let t = Timings {
+            link_window_secs: MAX_DURATION_SECS,
+            ..Timings::default()
+        };
+        assert_eq!(t.validate(), Ok(()));
+        let far = chrono::DateTime::<chrono::Utc>::MAX_UTC - Duration::days(366 * 10_000);
+        assert!(far.checked_add_signed(t.link_window()).is_some());
     }
 
     #[test]

@@ -59,6 +59,6 @@ pub use parse::{
 };
 pub use schema::{ColumnDef, SchemaChange, TableSchema};
 pub use wal::{
-    LayoutUpgrade, RecoveredRecord, Recovery, TornTail, Wal, WalKey, WalKeyRef, WalKeyScheme,
-    WalKeyring, WalOptions, WalRecord, WalStats,
+    LayoutUpgrade, RecoveredRecord, Recovery, TornTail, Wal, WalKey, WalKeyError, WalKeyRef,
+    WalKeyScheme, WalKeyring, WalOptions, WalRecord, WalStats,
 };

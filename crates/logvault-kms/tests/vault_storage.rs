@@ -143,3 +143,70 @@ async fn concurrent_calls_are_each_audited_on_a_whole_line() {
     }
     assert_eq!(f.vault.audit_log("contoso").unwrap().len(), 80);
 }
+
+/// Rewrites vault `contoso`'s file with `edit` applied to its body and a correct header, as a
+/// hand edit that recomputes the checksum would.
+#[allow(clippy::unwrap_used)] // test support
+fn hand_edit(dir: &std::path::Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    use sha2::{Digest, Sha256};
+    let path = dir.join("vaults").join("contoso").join("vault.json");
+    let text = std::fs::read(&path).unwrap();
+    let nl = text.iter().position(|b| *b == b'\n').unwrap();
+    let mut body: serde_json::Value = serde_json::from_slice(&text[nl + 1..]).unwrap();
+    edit(&mut body);
+    let body = serde_json::to_vec_pretty(&body).unwrap();
+    let header = serde_json::json!({
+        "format": "logvault.vault", "version": 1, "bytes": body.len(),
+        "sha256": hex::encode(Sha256::digest(&body)),
+    });
+    let mut out = header.to_string().into_bytes();
+    out.push(b'\n');
+    out.extend_from_slice(&body);
+    std::fs::write(&path, out).unwrap();
+}
+
+/// Regression (found by fuzzing the vault's files): a retention period out of its range, or a
+/// deletion time near the end of time, made the purge date overflow, and every read of the
+/// vault panicked instead of reporting the damaged file.
+#[test]
+fn a_vault_file_whose_purge_dates_overflow_is_an_error_not_a_panic() {
+    let fx = Fixture::new();
+    let vault = &fx.vault;
+    let dir = fx.vault.dir();
+    vault
+        .create_vault(
+            "contoso",
+            &logvault_kms::local::CreateVaultOptions::default(),
+        )
+        .unwrap();
+    vault
+        .create_key("contoso", "old", KeyType::Oct, None)
+        .unwrap();
+    vault.delete_key("contoso", "old").unwrap();
+    let file = dir.join("vaults").join("contoso").join("vault.json");
+    let original = fs::read(&file).unwrap();
+    for (field, edit) in [
+        (
+            "softDeleteRetentionDays",
+            Box::new(|v: &mut serde_json::Value| v["softDeleteRetentionDays"] = u32::MAX.into())
+                as Box<dyn FnOnce(&mut serde_json::Value)>,
+        ),
+        (
+            "deleted",
+            Box::new(|v: &mut serde_json::Value| {
+                v["keys"]["old"]["deleted"] = "+262142-12-31T23:59:59Z".into()
+            }),
+        ),
+    ] {
+        fs::write(&file, &original).unwrap();
+        hand_edit(dir, edit);
+        let err = vault.list_keys("contoso").unwrap_err();
+        assert_eq!(err.kind(), VaultErrorKind::Internal, "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("vault.json")
+                && text.contains(if field == "deleted" { "old" } else { field }),
+            "{text}"
+        );
+    }
+}

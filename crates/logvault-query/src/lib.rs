@@ -8,6 +8,7 @@
 //! query is planned), write to storage, or print.
 
 mod error;
+mod guard;
 pub mod output;
 pub mod provider;
 pub mod prune;

@@ -176,7 +176,8 @@ impl WorkspaceSession {
             Ok(df) => df,
             Err(e) => return Err(self.explain(e)),
         };
-        df.execute_stream().await.map_err(|e| self.explain(e))
+        let stream = df.execute_stream().await.map_err(|e| self.explain(e))?;
+        Ok(crate::guard::guard(stream, &self.workspace))
     }
 
     fn explain(&self, e: datafusion::error::DataFusionError) -> QueryError {

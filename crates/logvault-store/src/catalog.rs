@@ -241,6 +241,42 @@ impl Catalog {
         }
     }
 
+    /// Opens every version of a table's manifest (for the scrub): each version's number and
+    /// whether it opens, and the latest version if it opens.
+    ///
+    /// # Errors
+    /// Invalid names, storage errors, or the service key being unavailable.
+    pub(crate) async fn verify_versions(
+        &self,
+        workspace: &str,
+        table: &str,
+    ) -> Result<(Vec<(u64, Result<(), StoreError>)>, Option<Manifest>), StoreError> {
+        check_workspace(workspace)?;
+        check_table(table)?;
+        let log = self.log(workspace, table);
+        let numbers = log.numbers().await?;
+        if numbers.is_empty() {
+            return Ok((Vec::new(), Some(Manifest::empty(workspace, table))));
+        }
+        let key = self.key().await?;
+        let mut out = Vec::with_capacity(numbers.len());
+        let mut latest = None;
+        for n in &numbers {
+            let opened = match log.get(*n).await? {
+                Some(sealed) => open_manifest(&key, workspace, table, *n, &sealed),
+                None => Err(StoreError::corrupt(
+                    log.what(),
+                    format!("version {n} vanished while it was read"),
+                )),
+            };
+            out.push((*n, opened.as_ref().map(drop).map_err(Clone::clone)));
+            if numbers.last() == Some(n) {
+                latest = opened.ok();
+            }
+        }
+        Ok((out, latest))
+    }
+
     /// Applies `change` to the latest manifest and stores the result as the next version. If
     /// another writer stored that version first, reads again and reapplies `change`; it must
     /// therefore only depend on the manifest it is given.

@@ -183,7 +183,7 @@ pub struct SegmentLocation {
     pub segment: SegmentId,
 }
 
-const SEGMENTS_DIR: &str = "segments";
+pub(crate) const SEGMENTS_DIR: &str = "segments";
 const SEGMENT_EXT: &str = ".parquet";
 
 impl SegmentLocation {

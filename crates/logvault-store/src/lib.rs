@@ -12,6 +12,8 @@
 //! - double encryption: the [`InfraEncryptedStore`] wrapper, a second layer with another
 //!   algorithm and an independent key, fixed at account creation;
 //! - retention: purging segments past their table's retention, even under a revoked key;
+//! - the scrub ([`Store::verify_workspace`]): every module of every segment and every catalog
+//!   version read and authenticated, damaged segments reported by name;
 //! - the DataFusion side: the [`AccountRouter`] object store and the
 //!   [`SegmentEncryptionFactory`], which decrypts from cached account keys only.
 //!
@@ -34,6 +36,7 @@ mod router;
 pub mod schema;
 mod segment;
 mod store;
+mod verify;
 
 pub use account::{ACCOUNT_FORMAT_VERSION, AccountMeta, StorageAccount, local_root, url_root};
 pub use catalog::{
@@ -53,3 +56,6 @@ pub use retention::{PurgeReport, PurgedSegment, expired, retention_cutoff};
 pub use router::AccountRouter;
 pub use segment::{SEGMENT_FORMAT_VERSION, SegmentCompression, SegmentOptions, TIME_COLUMN};
 pub use store::{STORAGE_URL, Store, StoreConfig};
+pub use verify::{
+    ManifestDamage, SegmentCheck, SegmentStatus, TableVerification, VerifyProgress, VerifyReport,
+};

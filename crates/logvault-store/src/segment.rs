@@ -306,9 +306,12 @@ pub(crate) async fn read(
 }
 
 /// The magic at both ends of a Parquet file with an encrypted footer.
-const ENCRYPTED_MAGIC: &[u8; 4] = b"PARE";
+pub(crate) const ENCRYPTED_MAGIC: &[u8; 4] = b"PARE";
 
-async fn fetch(objects: &Arc<dyn ObjectStore>, loc: &SegmentLocation) -> Result<Bytes, StoreError> {
+pub(crate) async fn fetch(
+    objects: &Arc<dyn ObjectStore>,
+    loc: &SegmentLocation,
+) -> Result<Bytes, StoreError> {
     let got = objects.get(&loc.object_path()).await;
     let got = match got {
         Ok(got) => got.bytes().await,
@@ -353,8 +356,11 @@ fn decode(
     let options = ArrowReaderOptions::new()
         .with_page_index_policy(PageIndexPolicy::Required)
         .with_file_decryption_properties(props);
-    let mut builder =
-        ParquetRecordBatchReaderBuilder::try_new_with_options(bytes, options).map_err(parquet)?;
+    let mut builder = ParquetRecordBatchReaderBuilder::try_new_with_options(bytes.clone(), options)
+        .map_err(parquet)?;
+    // Every module's framing, before any page is read (parquet-rs panics on some damaged
+    // module lengths; see `verify::check_framing`).
+    crate::verify::check_framing(&bytes, builder.metadata()).map_err(Decode::Parquet)?;
     if let Some(columns) = columns {
         let schema = builder.schema().clone();
         let mut indices = Vec::with_capacity(columns.len());
@@ -371,7 +377,9 @@ fn decode(
 }
 
 /// The smallest and largest `TimeGenerated` of the batches (nulls ignored).
-fn time_range(batches: &[RecordBatch]) -> Result<(DateTime<Utc>, DateTime<Utc>), String> {
+pub(crate) fn time_range(
+    batches: &[RecordBatch],
+) -> Result<(DateTime<Utc>, DateTime<Utc>), String> {
     let mut lo: Option<i64> = None;
     let mut hi: Option<i64> = None;
     let mut unit = TimeUnit::Nanosecond;

@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use logvault_ingest::{Batcher, BatcherOptions, Recovery, Wal, WalKey, WalKeyRef, WalOptions};
+use logvault_ingest::{
+    Batcher, BatcherOptions, Recovery, Wal, WalKey, WalKeyError, WalKeyRef, WalOptions,
+};
 use logvault_store::{AccountId, AccountKeyLease, WalRange};
 
 use crate::sink::StoreSink;
@@ -23,10 +25,19 @@ struct ReplayKeyring {
     keys: HashMap<String, Option<Arc<WalKey>>>,
     /// Accounts whose key could not be had now, and why.
     unavailable: HashMap<String, String>,
+    /// Every account of the store: a frame naming another one cannot be authentic.
+    accounts: std::collections::HashSet<String>,
 }
 
 impl logvault_ingest::WalKeyring for ReplayKeyring {
-    fn key(&self, key_ref: &WalKeyRef) -> Result<Option<Arc<WalKey>>, String> {
+    fn key(&self, key_ref: &WalKeyRef) -> Result<Option<Arc<WalKey>>, WalKeyError> {
+        if !self.accounts.contains(&key_ref.account) {
+            // A frame naming an account that does not exist is damaged, not waiting for a key.
+            return Err(WalKeyError::Unknown(format!(
+                "no storage account {}",
+                key_ref.account
+            )));
+        }
         if let Some(key) = self.keys.get(&key_ref.account) {
             return Ok(key.clone());
         }
@@ -35,18 +46,20 @@ impl logvault_ingest::WalKeyring for ReplayKeyring {
         {
             return wal_key(&self.workspace, &account, &aek)
                 .map(Some)
-                .map_err(|e| e.to_string());
+                .map_err(|e| WalKeyError::Unavailable(e.to_string()));
         }
-        Err(match self.unavailable.get(&key_ref.account) {
-            Some(reason) => format!(
-                "the key of storage account {} is not available: {reason}",
-                key_ref.account
-            ),
-            None => format!(
-                "the key of storage account {} is not available",
-                key_ref.account
-            ),
-        })
+        Err(WalKeyError::Unavailable(
+            match self.unavailable.get(&key_ref.account) {
+                Some(reason) => format!(
+                    "the key of storage account {} is not available: {reason}",
+                    key_ref.account
+                ),
+                None => format!(
+                    "the key of storage account {} is not available",
+                    key_ref.account
+                ),
+            },
+        ))
     }
 }
 
@@ -67,17 +80,19 @@ pub(crate) async fn open_and_replay(
         })
         .await??
     };
+    let accounts = ctx.store.account_ids().await?;
     let mut ring = ReplayKeyring {
         workspace: workspace.to_owned(),
         store: Arc::clone(&ctx.store),
         keys: HashMap::new(),
         unavailable: HashMap::new(),
+        accounts: accounts.iter().map(ToString::to_string).collect(),
     };
     let mut leases: HashMap<String, AccountKeyLease> = HashMap::new();
     if pending {
         // Every account the log may name: records under a key revoked now stay in the log,
         // acknowledged (R-E3), and are replayed once it is back.
-        for account in ctx.store.account_ids().await? {
+        for account in accounts {
             match keys.replay_key(&account).await {
                 Ok(Some(lease)) => {
                     ring.keys.insert(

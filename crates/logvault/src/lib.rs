@@ -44,6 +44,7 @@ mod ports;
 mod querying;
 mod status;
 mod vaults;
+mod verify;
 
 pub use counters::WorkspaceCounters;
 pub use engine::{Engine, EngineBuilder};

@@ -11,6 +11,7 @@ pub(crate) mod role;
 pub(crate) mod status;
 pub(crate) mod table;
 pub(crate) mod vault;
+pub(crate) mod verify;
 pub(crate) mod workspace;
 
 use std::path::PathBuf;

@@ -47,10 +47,16 @@ enum TableCommand {
     },
     /// Purge every segment past its table's retention, in every workspace.
     Purge,
+    /// Read and authenticate every segment and catalog version of a workspace (the scrub);
+    /// exits non-zero when damage is found.
+    Verify(super::verify::VerifyArgs),
 }
 
 /// Runs `logvault table ...`.
 pub(crate) async fn run(global: &GlobalArgs, args: TableArgs) -> anyhow::Result<()> {
+    if let TableCommand::Verify(verify) = args.command {
+        return super::verify::run(global, verify).await;
+    }
     let engine = super::open(global).await?;
     match args.command {
         TableCommand::List { workspace } => {
@@ -129,6 +135,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: TableArgs) -> anyhow::Result<
                 )
             })
         }
+        TableCommand::Verify(_) => Ok(()),
         TableCommand::Purge => {
             let report = engine.purge_expired().await?;
             print(global.output, &report, |r| {

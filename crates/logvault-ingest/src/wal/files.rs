@@ -1,19 +1,33 @@
 //! The files of a log directory: log files, the checkpoint, and directory fsyncs.
 //!
-//! The checkpoint file (`checkpoint`, 17 bytes) is `"LVWALCKP"`, a version byte (1) and the
-//! checkpointed sequence number (u64 LE). It holds no log data. It is replaced atomically
-//! (written beside, fsynced, renamed, directory fsynced), so it is always the old or the new one.
+//! The checkpoint file (`checkpoint`, 25 bytes) is `"LVWALCKP"`, a version byte (2), the
+//! checkpointed sequence number (u64 LE) and a check value: the first 8 bytes of the SHA-256 of
+//! the 17 bytes before it. It holds no log data. It is replaced atomically (written beside,
+//! fsynced, renamed, directory fsynced), so it is always the old or the new one. Version 1 (the
+//! same without the check value, 17 bytes) is still read: a damaged number in it cannot be told.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::format::{VERSION, parse_file_name};
+use sha2::{Digest, Sha256};
+
+use super::format::parse_file_name;
 use crate::IngestError;
 
 const CHECKPOINT: &str = "checkpoint";
 const CHECKPOINT_TMP: &str = "checkpoint.tmp";
 const CHECKPOINT_MAGIC: &[u8; 8] = b"LVWALCKP";
+/// The checkpoint file's version: 2 adds the check value (version 1 files are still read).
+const CHECKPOINT_VERSION: u8 = 2;
+
+/// The check value of a checkpoint file's first 17 bytes.
+fn checkpoint_check(head: &[u8]) -> [u8; 8] {
+    let digest = Sha256::digest(head);
+    let mut out = [0u8; 8];
+    out.copy_from_slice(&digest[..8]);
+    out
+}
 
 pub(super) fn io_err(workspace: &str, path: &Path, source: std::io::Error) -> IngestError {
     IngestError::WalIo {
@@ -63,12 +77,25 @@ pub(super) fn read_checkpoint(dir: &Path, workspace: &str) -> Result<u64, Ingest
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(io_err(workspace, &path, e)),
     };
-    if bytes.len() != 17 || &bytes[..8] != CHECKPOINT_MAGIC || bytes[8] != VERSION {
-        return Err(corrupt(
+    let damaged = |what: &str| {
+        corrupt(
             workspace,
             &path,
             0,
-            "not a version 1 checkpoint file".into(),
+            format!(
+                "{what}; the records after it cannot be told: delete this file to replay the \
+                 whole log (the catalog skips what it already holds)"
+            ),
+        )
+    };
+    let version = match (bytes.len(), bytes.get(..8), bytes.get(8)) {
+        (17, Some(magic), Some(1)) if magic == CHECKPOINT_MAGIC => 1,
+        (25, Some(magic), Some(&CHECKPOINT_VERSION)) if magic == CHECKPOINT_MAGIC => 2,
+        _ => return Err(damaged("not a checkpoint file of version 1 or 2")),
+    };
+    if version == 2 && bytes[17..25] != checkpoint_check(&bytes[..17]) {
+        return Err(damaged(
+            "the checkpoint file fails its check value (damaged)",
         ));
     }
     let mut seq = [0u8; 8];
@@ -78,10 +105,12 @@ pub(super) fn read_checkpoint(dir: &Path, workspace: &str) -> Result<u64, Ingest
 
 pub(super) fn write_checkpoint(dir: &Path, workspace: &str, seq: u64) -> Result<(), IngestError> {
     let tmp = dir.join(CHECKPOINT_TMP);
-    let mut bytes = Vec::with_capacity(17);
+    let mut bytes = Vec::with_capacity(25);
     bytes.extend_from_slice(CHECKPOINT_MAGIC);
-    bytes.push(VERSION);
+    bytes.push(CHECKPOINT_VERSION);
     bytes.extend_from_slice(&seq.to_le_bytes());
+    let check = checkpoint_check(&bytes);
+    bytes.extend_from_slice(&check);
     write_synced(&tmp, workspace, &bytes, false)?;
     let path = dir.join(CHECKPOINT);
     fs::rename(&tmp, &path).map_err(|e| io_err(workspace, &path, e))?;

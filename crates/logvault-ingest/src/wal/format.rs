@@ -94,6 +94,11 @@ pub(crate) fn parse_file_header(b: &[u8]) -> Result<FileHeader, HeaderError> {
             b[5]
         )));
     }
+    if b[6..8] != [0, 0] {
+        return Err(HeaderError::Bad(
+            "reserved header bytes are not zero".into(),
+        ));
+    }
     let first_seq = u64_at(b, 8);
     let n = usize::from(u16_at(b, 16));
     let end = FILE_HEADER_FIXED + n;

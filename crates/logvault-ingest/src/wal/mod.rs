@@ -115,22 +115,45 @@ impl fmt::Debug for WalKey {
     }
 }
 
+/// Why a keyring cannot give the key a frame names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WalKeyError {
+    /// The key exists but cannot be had now (a vault outage): the opening of the log fails, and
+    /// nothing is cut or skipped.
+    Unavailable(String),
+    /// No such key can exist (the reference names no account that could have one): a frame
+    /// naming it cannot be authentic, so it is treated as damaged, like a frame that fails
+    /// authentication (cut when it is the torn tail, an error elsewhere).
+    Unknown(String),
+}
+
+impl From<String> for WalKeyError {
+    fn from(reason: String) -> Self {
+        Self::Unavailable(reason)
+    }
+}
+
 /// Gives replay the keys its frames are sealed under.
 pub trait WalKeyring {
     /// The key named by `key_ref`: `Ok(Some)` if it can be had; `Ok(None)` if it is revoked,
     /// in which case the frames under it are kept in the log, neither replayed nor passed by a
-    /// checkpoint, until an open can get the key again (they were acknowledged: R-E3); `Err`
-    /// with a reason if it cannot be had now (a vault outage), which fails the opening of the
-    /// log.
-    fn key(&self, key_ref: &WalKeyRef) -> Result<Option<Arc<WalKey>>, String>;
+    /// checkpoint, until an open can get the key again (they were acknowledged: R-E3);
+    /// [`WalKeyError::Unavailable`] if it cannot be had now (a vault outage), which fails the
+    /// opening of the log; [`WalKeyError::Unknown`] if no such key exists.
+    ///
+    /// Replay asks only for the keys of frames whose header is plausible where it stands (its
+    /// sequence and group numbers), so damaged bytes rarely reach the keyring; when they do,
+    /// `Unknown` keeps a damaged torn tail from reading as a vault outage.
+    fn key(&self, key_ref: &WalKeyRef) -> Result<Option<Arc<WalKey>>, WalKeyError>;
 }
 
-impl<F> WalKeyring for F
+impl<F, E> WalKeyring for F
 where
-    F: Fn(&WalKeyRef) -> Result<Option<Arc<WalKey>>, String>,
+    F: Fn(&WalKeyRef) -> Result<Option<Arc<WalKey>>, E>,
+    E: Into<WalKeyError>,
 {
-    fn key(&self, key_ref: &WalKeyRef) -> Result<Option<Arc<WalKey>>, String> {
-        self(key_ref)
+    fn key(&self, key_ref: &WalKeyRef) -> Result<Option<Arc<WalKey>>, WalKeyError> {
+        self(key_ref).map_err(Into::into)
     }
 }
 

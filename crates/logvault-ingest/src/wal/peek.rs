@@ -28,7 +28,9 @@ pub(super) fn scan_seqs(bytes: &[u8], mut at: usize) -> (Option<u64>, bool) {
 }
 
 /// Whether the log of `workspace` in `dir` holds records after its checkpoint, or damage that
-/// opening it would repair or report. A missing directory holds nothing.
+/// opening it would repair or report. A missing directory holds nothing. It takes no lock: a
+/// writer may be appending or checkpointing meanwhile (its tail may look torn, which only asks
+/// for a replay the lock then defers to that writer).
 ///
 /// # Errors
 /// [`IngestError::WalIo`] if the directory or a file cannot be read.
@@ -38,7 +40,13 @@ pub fn needs_replay(dir: &Path, workspace: &str) -> Result<bool, IngestError> {
     }
     let checkpoint = read_checkpoint(dir, workspace)?;
     for (_, path) in list(dir, workspace)? {
-        let bytes = fs::read(&path).map_err(|e| io_err(workspace, &path, e))?;
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            // Deleted by a writer's checkpoint since it was listed (this reads without the
+            // log's lock): its records are in segments.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io_err(workspace, &path, e)),
+        };
         let Ok(header) = parse_file_header(&bytes) else {
             return Ok(true);
         };

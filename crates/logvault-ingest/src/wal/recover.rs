@@ -23,9 +23,13 @@ use logvault_crypto::aead;
 
 use super::files::{corrupt, io_err, list, read_checkpoint, sync_dir};
 use super::format::{
-    FRAME_MAGIC, FrameHeader, HeaderError, frame_aad, parse_file_header, parse_frame_header,
+    FRAME_HEADER_FIXED, FRAME_MAGIC, FrameHeader, HeaderError, frame_aad, parse_file_header,
+    parse_frame_header,
 };
-use super::{RecoveredRecord, TornTail, WalKey, WalKeyRef, WalKeyring, record};
+use super::{RecoveredRecord, TornTail, WalKey, WalKeyError, WalKeyRef, WalKeyring, record};
+
+/// The smallest frame: a header without account and an empty sealed body.
+const MIN_FRAME: usize = FRAME_HEADER_FIXED + aead::SEAL_OVERHEAD;
 use crate::IngestError;
 
 /// What replay found, for the committer and the caller.
@@ -43,23 +47,34 @@ pub(super) struct Recovered {
 struct Keys<'k> {
     keyring: &'k dyn WalKeyring,
     workspace: &'k str,
-    cache: HashMap<WalKeyRef, Option<Arc<WalKey>>>,
+    /// `Err` for a key that cannot exist (the frame naming it is damaged).
+    cache: HashMap<WalKeyRef, Result<Option<Arc<WalKey>>, String>>,
 }
 
 impl Keys<'_> {
-    fn get(&mut self, key_ref: &WalKeyRef) -> Result<Option<Arc<WalKey>>, IngestError> {
+    /// The key `key_ref` names: `Ok(Ok(None))` when revoked, `Ok(Err(reason))` when no such key
+    /// exists; `Err` when it cannot be had now, which fails the opening of the log.
+    fn get(
+        &mut self,
+        key_ref: &WalKeyRef,
+    ) -> Result<Result<Option<Arc<WalKey>>, String>, IngestError> {
         if let Some(k) = self.cache.get(key_ref) {
             return Ok(k.clone());
         }
-        let key = self
-            .keyring
-            .key(key_ref)
-            .map_err(|reason| IngestError::WalKeyUnavailable {
-                workspace: self.workspace.to_owned(),
-                key: key_ref.to_string(),
-                reason,
-            })?;
-        if key.is_none() {
+        let key = match self.keyring.key(key_ref) {
+            Ok(key) => Ok(key),
+            Err(WalKeyError::Unknown(reason)) => Err(format!(
+                "the frame names key {key_ref}, which does not exist ({reason})"
+            )),
+            Err(WalKeyError::Unavailable(reason)) => {
+                return Err(IngestError::WalKeyUnavailable {
+                    workspace: self.workspace.to_owned(),
+                    key: key_ref.to_string(),
+                    reason,
+                });
+            }
+        };
+        if let Ok(None) = key {
             tracing::warn!(workspace = self.workspace, key = %key_ref, "log key revoked; its records stay in the log until it is back");
         }
         self.cache.insert(key_ref.clone(), key.clone());
@@ -75,17 +90,23 @@ struct Frame {
     end: usize,
 }
 
-/// Reads the frame at `pos`; the inner error is why it is not a good frame.
+/// Reads the frame at `pos`; the inner error is why it is not a good frame. `plausible` judges
+/// the header (its numbers where it stands) before the keyring is asked for its key, so that
+/// damaged headers are told as damage, not as a key to fetch.
 fn read_frame(
     bytes: &[u8],
     pos: usize,
     keys: &mut Keys<'_>,
+    plausible: &dyn Fn(&FrameHeader) -> Result<(), String>,
 ) -> Result<Result<Frame, String>, IngestError> {
     let header = match parse_frame_header(&bytes[pos..]) {
         Ok(h) => h,
         Err(HeaderError::Short) => return Ok(Err("frame header is truncated".into())),
         Err(HeaderError::Bad(reason)) => return Ok(Err(reason)),
     };
+    if let Err(reason) = plausible(&header) {
+        return Ok(Err(reason));
+    }
     let body_start = pos + header.len;
     let end = body_start + header.body_len;
     if end > bytes.len() {
@@ -95,12 +116,16 @@ fn read_frame(
             bytes.len() - pos
         )));
     }
-    let Some(key) = keys.get(&header.key)? else {
-        return Ok(Ok(Frame {
-            header,
-            plaintext: None,
-            end,
-        }));
+    let key = match keys.get(&header.key)? {
+        Ok(Some(key)) => key,
+        Ok(None) => {
+            return Ok(Ok(Frame {
+                header,
+                plaintext: None,
+                end,
+            }));
+        }
+        Err(reason) => return Ok(Err(reason)),
     };
     let aad = frame_aad(keys.workspace, &bytes[pos..body_start]);
     let plaintext = match aead::open(&key.key, &aad, &bytes[body_start..end], "log frame") {
@@ -274,16 +299,23 @@ fn scan_file(
             }
             "the file ends inside a group".to_owned()
         } else {
-            match read_frame(bytes, pos, keys)? {
-                Ok(f) if f.header.seq != expected => format!(
-                    "frame has sequence number {} where {expected} was expected",
-                    f.header.seq
-                ),
-                Ok(f) if f.header.group != committed_group + 1 => format!(
-                    "frame has group number {} where {} was expected",
-                    f.header.group,
-                    committed_group + 1
-                ),
+            let in_place = |h: &FrameHeader| {
+                if h.seq != expected {
+                    Err(format!(
+                        "frame has sequence number {} where {expected} was expected",
+                        h.seq
+                    ))
+                } else if h.group != committed_group + 1 {
+                    Err(format!(
+                        "frame has group number {} where {} was expected",
+                        h.group,
+                        committed_group + 1
+                    ))
+                } else {
+                    Ok(())
+                }
+            };
+            match read_frame(bytes, pos, keys, &in_place)? {
                 Ok(f) => {
                     pos = f.end;
                     expected += 1;
@@ -302,7 +334,7 @@ fn scan_file(
         if !newest {
             return Err(corrupt(workspace, path, pos as u64, problem));
         }
-        if let Some(later) = later_group(bytes, pos, committed_group + 1, keys)? {
+        if let Some(later) = later_group(bytes, pos, expected, committed_group + 1, keys)? {
             return Err(corrupt(
                 workspace,
                 path,
@@ -363,11 +395,14 @@ fn commit_group(
     Ok(())
 }
 
-/// The offset of an authentic frame after `from` that belongs to another group than the one
-/// being written when the crash happened (`in_flight`).
+/// The offset of an authentic frame after `from` that belongs to a later group than the one
+/// being written when the crash happened (`in_flight`, whose first unread frame was `expected`).
+/// Only headers whose numbers could follow are authenticated: a later frame's sequence and
+/// group numbers exceed the ones at `from` by at most the number of frames that fit between.
 fn later_group(
     bytes: &[u8],
     from: usize,
+    expected: u64,
     in_flight: u64,
     keys: &mut Keys<'_>,
 ) -> Result<Option<usize>, IngestError> {
@@ -377,9 +412,18 @@ fn later_group(
             .position(|w| w == FRAME_MAGIC)
     }) {
         let pos = at + found;
-        if let Ok(frame) = read_frame(bytes, pos, keys)?
+        let room = ((bytes.len() - from) / MIN_FRAME) as u64;
+        let could_follow = |h: &FrameHeader| {
+            let seq_ok = h.seq >= expected && h.seq - expected <= room;
+            let group_ok = h.group > in_flight && h.group - in_flight <= room;
+            if seq_ok && group_ok {
+                Ok(())
+            } else {
+                Err("not a later frame".to_owned())
+            }
+        };
+        if let Ok(frame) = read_frame(bytes, pos, keys, &could_follow)?
             && frame.plaintext.is_some()
-            && frame.header.group != in_flight
         {
             return Ok(Some(pos));
         }

@@ -397,7 +397,7 @@ mod tests {
             account: "acct".into(),
         };
         let key = Arc::new(WalKey::new(key_ref, Key256::generate().unwrap()).unwrap());
-        let ring = |_: &WalKeyRef| Ok(None);
+        let ring = |_: &WalKeyRef| Ok::<_, String>(None);
         let (wal, _) = Wal::open(dir.path(), "ws-one", WalOptions::default(), &ring).unwrap();
         let batch =
             RecordBatch::try_from_iter([("n", Arc::new(Int64Array::from(vec![1, 2, 3])) as _)])

@@ -204,6 +204,10 @@ impl LocalVault {
                 ),
             });
         }
+        state.check().map_err(|reason| VaultError::Internal {
+            vault: vault.to_owned(),
+            reason: format!("file {}: {reason}", paths.state.display()),
+        })?;
         state.purge_expired(self.now());
         Ok(state)
     }

@@ -100,6 +100,27 @@ impl VaultState {
         Duration::days(i64::from(self.soft_delete_retention_days))
     }
 
+    /// Checks what the file may hold that the code relies on, beyond its checksum (which a hand
+    /// edit recomputes): a retention of 7 to 90 days, and purge dates that are times at all.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        if !(7..=90).contains(&self.soft_delete_retention_days) {
+            return Err(format!(
+                "softDeleteRetentionDays is {}, not 7 to 90",
+                self.soft_delete_retention_days
+            ));
+        }
+        for (name, key) in &self.keys {
+            if let Some(deleted) = key.deleted
+                && deleted.checked_add_signed(self.retention()).is_none()
+            {
+                return Err(format!(
+                    "key {name} was deleted at {deleted}, which leaves no purge date"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Drops keys whose retention period has run out by `now`; returns their names.
     pub(crate) fn purge_expired(&mut self, now: DateTime<Utc>) -> Vec<String> {
         let retention = self.retention();

@@ -12,3 +12,4 @@ mod privacy;
 mod retention;
 mod rotation;
 mod segments;
+mod tamper;

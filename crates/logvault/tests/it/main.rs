@@ -14,6 +14,7 @@ mod keys;
 mod lifecycle;
 mod maintenance;
 mod query;
+mod reliability;
 mod samples;
 mod slt;
 mod workspaces;
