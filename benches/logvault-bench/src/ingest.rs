@@ -54,7 +54,7 @@ impl DataFormat {
         }
     }
 
-    fn parser_format(self) -> anyhow::Result<Format> {
+    pub(crate) fn parser_format(self) -> anyhow::Result<Format> {
         match self {
             Self::Ndjson => Ok(Format::JsonLines),
             Self::Csv => Ok(Format::Csv),
