@@ -112,7 +112,7 @@ proptest! {
     fn cut_queries_never_panic(cut in 0usize..200) {
         let q = "let n = 3; T | where x > n and y has 'a' | extend z = strcat(y, '-', tostring(x)) \
                  | summarize c = count(), m = make_list(z) by bin(x, 2) | top 5 by c desc";
-        let end = q.char_indices().map(|(i, _)| i).filter(|i| *i <= cut).last().unwrap_or(0);
+        let end = q.char_indices().map(|(i, _)| i).rfind(|i| *i <= cut).unwrap_or(0);
         plan(&q[..end]);
     }
 }
