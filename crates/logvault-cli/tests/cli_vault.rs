@@ -397,14 +397,23 @@ fn now_moves_the_retention_clock() {
         "2030-01-01T00:00:00Z",
         &["key", "delete", "--vault", "contoso", "--name", "cmk"],
     );
-    assert_eq!(deleted["scheduledPurgeDate"], "2030-01-15T00:00:00Z");
+    // Fourteen days after the delete, which ran a moment after the `--now` it started at.
+    let purge =
+        chrono::DateTime::parse_from_rfc3339(deleted["scheduledPurgeDate"].as_str().unwrap())
+            .unwrap();
+    let due = chrono::DateTime::parse_from_rfc3339("2030-01-15T00:00:00Z").unwrap();
+    assert!(
+        purge >= due && purge - due < chrono::Duration::seconds(20),
+        "{deleted}"
+    );
+    // `--now` sets where the clock starts; it moves on from there while the command runs.
     let listed = at(
-        "2030-01-14T23:59:59Z",
+        "2030-01-14T23:59:30Z",
         &["key", "list", "--vault", "contoso"],
     );
     assert_eq!(listed.as_array().unwrap().len(), 1);
     let listed = at(
-        "2030-01-15T00:00:00Z",
+        "2030-01-15T00:01:00Z",
         &["key", "list", "--vault", "contoso"],
     );
     assert_eq!(
@@ -454,4 +463,26 @@ fn concurrent_processes_never_lose_a_rotation() {
         show["versions"].as_array().unwrap().len(),
         1 + PROCESSES * EACH
     );
+}
+
+/// Regression: `--now` stopped the clock, so a command that waits for an operation due two
+/// seconds later (`cluster create` without `--no-wait`) never returned.
+#[test]
+fn a_command_run_with_now_waits_for_its_operation_and_returns() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let cluster = json(
+        home,
+        &[
+            "--now",
+            "2030-01-01T00:00:00Z",
+            "cluster",
+            "create",
+            "--name",
+            "contoso-cluster",
+        ],
+    );
+    assert_eq!(cluster["properties"]["provisioningState"], "Succeeded");
+    let created = cluster["properties"]["createdDate"].as_str().unwrap_or("");
+    assert!(created.starts_with("2030-01-01T00:00"), "{cluster}");
 }

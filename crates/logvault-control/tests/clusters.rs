@@ -586,8 +586,8 @@ async fn state_survives_reopen_and_an_earlier_clock_cannot_undo_it() {
     f.plane.delete_cluster("cluster-01").unwrap();
     f.finish_operations();
     assert_eq!(code(&f.plane.get_cluster("cluster-01").unwrap_err()), 404);
-    let later = f.plane.now().unwrap();
-    // back in time: the floor keeps the control plane at the later time
+    // back in time: the floor the delete recorded keeps the control plane at its time (reads
+    // record nothing)
     f.clock.set(later - Duration::days(9));
     let reopened = f.reopen();
     assert!(reopened.now().unwrap() >= later);
@@ -624,4 +624,24 @@ async fn wait_returns_once_the_operation_completes() {
         ),
         404
     );
+}
+
+/// Regression (`logvault --now ... cluster create` never returned): a wait on a clock that does
+/// not move ends at once with a clear error instead of waiting out its timeout.
+#[tokio::test]
+async fn a_wait_on_a_stopped_clock_says_so_instead_of_waiting_out_its_timeout() {
+    let f = fixture();
+    f.plane
+        .create_cluster(ClusterSpec::new("cluster-01"))
+        .await
+        .unwrap();
+    let err = f
+        .plane
+        .wait_cluster("cluster-01", std::time::Duration::from_secs(600))
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), 503, "{err}");
+    let message = err.to_string();
+    assert!(message.contains("clock is stopped"), "{message}");
+    assert!(!message.contains("after waiting"), "{message}");
 }

@@ -44,7 +44,13 @@ proptest! {
     #[test]
     fn random_operations_keep_every_invariant(ops in proptest::collection::vec(op(), 1..60)) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let f = fixture();
+        // At most two workspaces per cluster, so that four workspaces can break the limit.
+        let mut f = fixture();
+        let limits = logvault_control::Limits {
+            max_workspaces_per_cluster: 2,
+            ..logvault_control::Limits::default()
+        };
+        f.plane = f.plane.clone().with_limits(limits);
         let cname = |c: u8| format!("cluster-{c}");
         let wname = |w: u8| format!("ws-{w:03}");
         for op in ops {
@@ -113,7 +119,10 @@ proptest! {
                 let window_start = plane.now().unwrap() - Duration::days(30);
                 prop_assert!(w.link_operations.iter().filter(|t| **t > window_start).count() <= 2);
             }
-            prop_assert!(per_cluster.values().all(|n| *n <= 1000));
+            prop_assert!(
+                per_cluster.values().all(|n| *n <= limits.max_workspaces_per_cluster),
+                "per cluster {per_cluster:?}"
+            );
         }
     }
 }

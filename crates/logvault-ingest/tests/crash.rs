@@ -15,8 +15,8 @@ use chrono::{TimeZone, Utc};
 use logvault_core::{SharedClock, TestClock};
 use logvault_crypto::Aek;
 use logvault_ingest::{
-    Batcher, BatcherOptions, Format, IngestError, KeyScheme, ParseOptions, PartitionKey,
-    SegmentBatch, SegmentSink, TableSchema, Wal, WalKey, WalKeyRef, WalOptions, WalRecord,
+    Batcher, BatcherOptions, Format, IngestError, ParseOptions, PartitionKey, SegmentBatch,
+    SegmentSink, TableSchema, Wal, WalKey, WalKeyRef, WalKeyScheme, WalOptions, WalRecord,
     parse_payload,
 };
 
@@ -174,7 +174,7 @@ impl Node {
 async fn every_acknowledged_row_lands_in_exactly_one_segment_whatever_the_crash_point() {
     let aek = Aek::generate().unwrap();
     let key_ref = WalKeyRef {
-        scheme: KeyScheme::Customer,
+        scheme: WalKeyScheme::Customer,
         account: "acct".into(),
     };
     let key = Arc::new(WalKey::new(key_ref, aek.derive_purpose_key("wal").unwrap()).unwrap());

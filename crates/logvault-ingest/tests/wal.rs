@@ -14,14 +14,14 @@ use chrono::{TimeZone, Utc};
 use logvault_core::TestClock;
 use logvault_crypto::Aek;
 use logvault_ingest::{
-    Format, IngestError, KeyScheme, ParseOptions, RecoveredRecord, Recovery, TableSchema, Wal,
-    WalKey, WalKeyRef, WalOptions, WalRecord, parse_payload,
+    Format, IngestError, ParseOptions, RecoveredRecord, Recovery, TableSchema, Wal, WalKey,
+    WalKeyRef, WalKeyScheme, WalOptions, WalRecord, parse_payload,
 };
 
 const WS: &str = "ws-ingest-1";
 const CANARY: &str = "canary-6b1f0c9e-plaintext";
 
-fn key(scheme: KeyScheme, account: &str) -> Arc<WalKey> {
+fn key(scheme: WalKeyScheme, account: &str) -> Arc<WalKey> {
     let aek = Aek::generate().unwrap();
     let key_ref = WalKeyRef {
         scheme,
@@ -109,7 +109,7 @@ async fn append(wal: &Wal, key: &Arc<WalKey>, batches: &[&RecordBatch]) -> (u64,
 #[tokio::test]
 async fn append_and_replay_round_trip_without_plaintext_on_disk() {
     let dir = tempfile::tempdir().unwrap();
-    let k = key(KeyScheme::Service, "acct-mmk");
+    let k = key(WalKeyScheme::Service, "acct-mmk");
     let ring = Ring::new(&[&k]);
     let (a, b, c) = (batch(3, "a"), batch(5, "b"), batch(1, "c"));
     {
@@ -148,8 +148,8 @@ async fn append_and_replay_round_trip_without_plaintext_on_disk() {
 #[tokio::test]
 async fn frames_record_their_key_and_replay_asks_for_each() {
     let dir = tempfile::tempdir().unwrap();
-    let mmk = key(KeyScheme::Service, "acct-mmk");
-    let cmk = key(KeyScheme::Customer, "acct-cmk");
+    let mmk = key(WalKeyScheme::Service, "acct-mmk");
+    let cmk = key(WalKeyScheme::Customer, "acct-cmk");
     let ring = Ring::new(&[&mmk, &cmk]);
     {
         let (wal, _) = open(dir.path(), &ring, WalOptions::default()).unwrap();
@@ -182,8 +182,8 @@ async fn frames_record_their_key_and_replay_asks_for_each() {
 #[tokio::test]
 async fn records_under_a_revoked_key_are_held_until_the_key_is_back() {
     let dir = tempfile::tempdir().unwrap();
-    let mmk = key(KeyScheme::Service, "acct-mmk");
-    let cmk = key(KeyScheme::Customer, "acct-cmk");
+    let mmk = key(WalKeyScheme::Service, "acct-mmk");
+    let cmk = key(WalKeyScheme::Customer, "acct-cmk");
     let small = small_files();
     let acked = batch(2, "acked-under-cmk");
     {
@@ -241,7 +241,7 @@ async fn three_groups(dir: &Path, k: &Arc<WalKey>, ring: &Ring) -> Vec<u64> {
 async fn a_torn_final_group_is_cut_and_earlier_ones_replay() {
     for damage in ["truncate", "garbage", "zeros", "flip-last"] {
         let dir = tempfile::tempdir().unwrap();
-        let k = key(KeyScheme::Service, "acct");
+        let k = key(WalKeyScheme::Service, "acct");
         let ring = Ring::new(&[&k]);
         let len = three_groups(dir.path(), &k, &ring).await[0];
         let file = log_files(dir.path()).remove(0);
@@ -289,7 +289,7 @@ async fn a_torn_final_group_is_cut_and_earlier_ones_replay() {
 #[tokio::test]
 async fn corruption_before_the_last_group_is_an_error_naming_file_and_offset() {
     let dir = tempfile::tempdir().unwrap();
-    let k = key(KeyScheme::Service, "acct");
+    let k = key(WalKeyScheme::Service, "acct");
     let ring = Ring::new(&[&k]);
     three_groups(dir.path(), &k, &ring).await;
     let file = log_files(dir.path()).remove(0);
@@ -332,7 +332,7 @@ async fn append_groups(wal: &Wal, k: &Arc<WalKey>, groups: usize) {
 #[tokio::test]
 async fn damage_in_an_older_file_and_foreign_files_are_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let k = key(KeyScheme::Service, "acct");
+    let k = key(WalKeyScheme::Service, "acct");
     let ring = Ring::new(&[&k]);
     let small = small_files();
     {
@@ -368,7 +368,7 @@ async fn damage_in_an_older_file_and_foreign_files_are_errors() {
 #[tokio::test]
 async fn checkpoints_delete_files_and_replay_starts_after_them() {
     let dir = tempfile::tempdir().unwrap();
-    let k = key(KeyScheme::Service, "acct");
+    let k = key(WalKeyScheme::Service, "acct");
     let ring = Ring::new(&[&k]);
     let small = small_files();
     {
@@ -400,7 +400,7 @@ async fn checkpoints_delete_files_and_replay_starts_after_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_appends_share_fsyncs() {
     let dir = tempfile::tempdir().unwrap();
-    let k = key(KeyScheme::Service, "acct");
+    let k = key(WalKeyScheme::Service, "acct");
     let ring = Ring::new(&[&k]);
     let options = WalOptions {
         commit_delay: std::time::Duration::from_millis(2),
@@ -443,4 +443,119 @@ async fn concurrent_appends_share_fsyncs() {
     drop(wal);
     let (_, rec) = open(dir.path(), &ring, options).unwrap();
     assert_eq!(rec.records.len(), tasks * per_task);
+}
+
+/// Regression (a home's second workspace could not ingest): homes written before each workspace
+/// had a log directory of its own kept every log file and one checkpoint in the shared root.
+/// The upgrade moves the files to the workspace they belong to, keeps their unreplayed records,
+/// and starts every other workspace's numbers after the shared log's, so that replay never
+/// mistakes a new record for one a segment already holds.
+#[tokio::test]
+async fn the_shared_layout_upgrade_moves_files_to_their_workspace_and_keeps_numbers_rising() {
+    use logvault_ingest::wal::{upgrade_shared_layout, workspace_dir};
+    let root = tempfile::tempdir().unwrap();
+    let k = key(WalKeyScheme::Service, "acct-mmk");
+    let ring = Ring::new(&[&k]);
+    let small = small_files();
+    // The old layout: WS's log in the root itself, checkpointed part-way, records after it.
+    {
+        let (wal, _) = open(root.path(), &ring, small.clone()).unwrap();
+        append_groups(&wal, &k, 6).await;
+        wal.checkpoint(2).await.unwrap();
+        wal.close();
+    }
+    // Another workspace's directory (its lock and counters lived there already).
+    std::fs::create_dir(root.path().join("ws-other")).unwrap();
+    assert!(!log_files(root.path()).is_empty());
+
+    let report = upgrade_shared_layout(root.path()).unwrap();
+    assert_eq!(report.floor, 6, "{report:?}");
+    assert_eq!(report.floored, vec!["ws-other".to_owned()]);
+    assert!(report.moved.get(WS).is_some_and(|n| *n > 0), "{report:?}");
+    assert!(log_files(root.path()).is_empty(), "files left in the root");
+    assert!(!root.path().join("checkpoint").exists());
+
+    // WS replays exactly the records after the shared checkpoint, and goes on numbering.
+    let (wal, rec) = open(&workspace_dir(root.path(), WS), &ring, small.clone()).unwrap();
+    let seqs: Vec<u64> = rec.records.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, vec![3, 4, 5, 6]);
+    assert_eq!(append(&wal, &k, &[&batch(1, "next")]).await, (7, 7));
+    wal.close();
+    // The other workspace starts after every number the shared log gave out.
+    let other = workspace_dir(root.path(), "ws-other");
+    let (wal, rec) = Wal::open(&other, "ws-other", small.clone(), &ring).unwrap();
+    assert!(rec.records.is_empty());
+    assert_eq!(append(&wal, &k, &[&batch(1, "other")]).await, (7, 7));
+    wal.close();
+
+    // Run again (a second process, or after a crash once done): nothing to do.
+    assert!(upgrade_shared_layout(root.path()).unwrap().is_empty());
+}
+
+/// A crash during the upgrade, after the files moved but before the shared checkpoint was
+/// removed, is finished by the next run without changing the owner's checkpoint.
+#[tokio::test]
+async fn an_interrupted_layout_upgrade_is_finished_by_the_next_run() {
+    use logvault_ingest::wal::{upgrade_shared_layout, workspace_dir};
+    let root = tempfile::tempdir().unwrap();
+    let k = key(WalKeyScheme::Service, "acct-mmk");
+    let ring = Ring::new(&[&k]);
+    {
+        let (wal, _) = open(root.path(), &ring, small_files()).unwrap();
+        append_groups(&wal, &k, 4).await;
+        wal.checkpoint(1).await.unwrap();
+        wal.close();
+    }
+    let checkpoint = std::fs::read(root.path().join("checkpoint")).unwrap();
+    upgrade_shared_layout(root.path()).unwrap();
+    // As if the last step had not happened.
+    std::fs::write(root.path().join("checkpoint"), &checkpoint).unwrap();
+    let report = upgrade_shared_layout(root.path()).unwrap();
+    assert!(report.moved.is_empty(), "{report:?}");
+    assert!(!root.path().join("checkpoint").exists());
+    let (_, rec) = open(&workspace_dir(root.path(), WS), &ring, small_files()).unwrap();
+    let seqs: Vec<u64> = rec.records.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, vec![2, 3, 4]);
+
+    // A file in the root whose header names no valid workspace is refused, not followed.
+    let bogus = root.path().join("wal-00000000000000000009.lvw");
+    let mut bytes = b"LVWAL\x01\x00\x00".to_vec();
+    bytes.extend_from_slice(&9u64.to_le_bytes());
+    bytes.extend_from_slice(&5u16.to_le_bytes());
+    bytes.extend_from_slice(b"../..");
+    std::fs::write(&bogus, bytes).unwrap();
+    let err = upgrade_shared_layout(root.path()).unwrap_err();
+    assert!(err.to_string().contains("not a workspace name"), "{err}");
+    assert!(bogus.exists());
+}
+
+/// A reader (a query) asks whether there is anything to replay from the clear frame headers,
+/// without opening the log (which would start a new file) and without any key.
+#[tokio::test]
+async fn needs_replay_reads_only_headers_and_sees_records_past_the_checkpoint() {
+    use logvault_ingest::wal::needs_replay;
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nothing-here");
+    assert!(!needs_replay(&missing, WS).unwrap());
+    let k = key(WalKeyScheme::Service, "acct-mmk");
+    let ring = Ring::new(&[&k]);
+    let (wal, _) = open(dir.path(), &ring, WalOptions::default()).unwrap();
+    assert!(!needs_replay(dir.path(), WS).unwrap(), "an empty log");
+    append_groups(&wal, &k, 3).await;
+    assert!(
+        needs_replay(dir.path(), WS).unwrap(),
+        "records after the checkpoint"
+    );
+    wal.checkpoint(3).await.unwrap();
+    assert!(!needs_replay(dir.path(), WS).unwrap(), "all checkpointed");
+    wal.close();
+    let files_before = log_files(dir.path());
+    assert!(!needs_replay(dir.path(), WS).unwrap());
+    assert_eq!(log_files(dir.path()), files_before, "asking wrote a file");
+    // A torn tail is something to repair: opening must see it.
+    let last = files_before.last().unwrap();
+    let mut bytes = std::fs::read(last).unwrap();
+    bytes.extend_from_slice(b"LVWF\x40");
+    std::fs::write(last, bytes).unwrap();
+    assert!(needs_replay(dir.path(), WS).unwrap());
 }

@@ -110,7 +110,7 @@ impl FakeVault {
             return Err(VaultError::Disabled {
                 vault: key.vault.clone(),
                 key: key.name.clone(),
-                version: "all".into(),
+                version: None,
             });
         }
         let (v, enabled, k) = match &key.version {
@@ -124,7 +124,7 @@ impl FakeVault {
             return Err(VaultError::Disabled {
                 vault: key.vault.clone(),
                 key: key.name.clone(),
-                version: v.clone(),
+                version: Some(v.clone()),
             });
         }
         Ok((v.clone(), Arc::clone(k)))

@@ -7,6 +7,7 @@
     missing_docs
 )] // test code
 
+mod batches;
 mod common;
 mod durability;
 mod keys;
@@ -15,3 +16,4 @@ mod maintenance;
 mod query;
 mod samples;
 mod slt;
+mod workspaces;
