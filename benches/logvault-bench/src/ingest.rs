@@ -54,7 +54,7 @@ impl DataFormat {
         }
     }
 
-    fn parser_format(self) -> anyhow::Result<Format> {
+    pub(crate) fn parser_format(self) -> anyhow::Result<Format> {
         match self {
             Self::Ndjson => Ok(Format::JsonLines),
             Self::Csv => Ok(Format::Csv),
@@ -313,7 +313,7 @@ pub async fn run_case(
             let reader = BufReader::with_capacity(1 << 20, File::open(input)?);
             let options = IngestOptions::new(format.parser_format()?);
             let report = engine
-                .ingest(setup::WORKSPACE, LOG_TABLE, reader, &options, &mut |_| {})
+                .ingest(setup::WORKSPACE, LOG_TABLE, reader, &options, None)
                 .await?;
             if report.rejected > 0 || report.dropped > 0 {
                 bail!(

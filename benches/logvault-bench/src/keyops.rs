@@ -124,7 +124,7 @@ pub async fn run(
                 LOG_TABLE,
                 BufReader::with_capacity(1 << 20, File::open(&input)?),
                 &IngestOptions::new(Format::JsonLines),
-                &mut |_| {},
+                None,
             )
             .await?;
         if report.accepted != rows {
@@ -267,9 +267,9 @@ async fn ingest_one(engine: &Engine) -> anyhow::Result<bool> {
         .ingest(
             WORKSPACE,
             PROBE_TABLE,
-            row.as_bytes(),
+            std::io::Cursor::new(row),
             &IngestOptions::new(Format::JsonLines),
-            &mut |_| {},
+            None,
         )
         .await?;
     Ok(report.accepted == 1)

@@ -15,6 +15,7 @@
 
 pub mod answers;
 pub mod chart;
+pub mod concurrency;
 pub mod duckdb;
 pub mod generator;
 pub mod ingest;

@@ -36,6 +36,31 @@ enum Command {
     },
     /// Run the benchmark: ingestion, queries and key operations, with the baselines.
     Run(RunArgs),
+    /// One engine, many clients: concurrent query streams with an ingest beside them, against
+    /// the same streams over DataFusion on plaintext Parquet.
+    Concurrency {
+        /// Rows of the queried data.
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        /// Rows of the ingest that runs beside the logvault streams.
+        #[arg(long, default_value_t = 1_000_000)]
+        ingest_rows: u64,
+        /// Concurrent streams, one level each.
+        #[arg(long, value_delimiter = ',', default_value = "1,4,16")]
+        streams: Vec<usize>,
+        /// Seconds per level and system.
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        /// Where concurrency.md and concurrency.json go.
+        #[arg(long, default_value = "docs/bench")]
+        out: PathBuf,
+        /// Cache and scratch directory (as for `run`).
+        #[arg(long)]
+        work: Option<PathBuf>,
+        /// Generator seed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
     /// Render results.md and the charts again from a results.json.
     Render {
         /// The results.json of a run.
@@ -109,13 +134,7 @@ struct RunArgs {
 
 impl RunArgs {
     fn options(self) -> anyhow::Result<RunOptions> {
-        let work = self.work.unwrap_or_else(|| {
-            std::env::var_os("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-                .unwrap_or_else(std::env::temp_dir)
-                .join("logvault-bench")
-        });
+        let work = self.work.unwrap_or_else(default_work);
         let check = self.key_check_secs.max(1);
         let mut config = RunConfig {
             quick: self.quick,
@@ -150,6 +169,15 @@ impl RunArgs {
     }
 }
 
+/// `$XDG_CACHE_HOME/logvault-bench` or `~/.cache/logvault-bench`.
+fn default_work() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("logvault-bench")
+}
+
 fn main() -> anyhow::Result<()> {
     // logvault's errors on stderr; `LOGVAULT_LOG` (e.g. `warn`) for more, as in the CLI. The
     // revocation trials make the key lifecycle warn on purpose, so warnings are off by default.
@@ -178,6 +206,28 @@ fn main() -> anyhow::Result<()> {
         Command::Run(args) => {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(run::run(args.options()?))?;
+            Ok(())
+        }
+        Command::Concurrency {
+            rows,
+            ingest_rows,
+            streams,
+            seconds,
+            out,
+            work,
+            seed,
+        } => {
+            let options = logvault_bench::concurrency::ConcurrencyOptions {
+                rows,
+                ingest_rows,
+                streams,
+                seconds,
+                work: work.unwrap_or_else(default_work),
+                out,
+                seed,
+            };
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(logvault_bench::concurrency::run(&options))?;
             Ok(())
         }
         Command::Render { results, out } => {

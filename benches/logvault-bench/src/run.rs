@@ -350,7 +350,7 @@ async fn add_inventory(home: &Path, inventory: &Path) -> anyhow::Result<()> {
             INVENTORY_TABLE,
             reader,
             &IngestOptions::new(Format::JsonLines),
-            &mut |_| {},
+            None,
         )
         .await
         .with_context(|| format!("ingesting the inventory into {}", home.display()))?;

@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use logvault::control::{ClusterSpec, ClusterUpdate, KeyVaultProperties, WorkspaceSpec};
 use logvault::kms::local::{CreateVaultOptions, vault_uri};
 use logvault::kms::{KeyType, PrincipalId};
-use logvault::{Engine, EngineOptions, HomeConfig};
+use logvault::{Engine, HomeConfig};
 use serde::{Deserialize, Serialize};
 
 /// The workspace every home holds.
@@ -73,7 +73,7 @@ pub async fn open_home(dir: &Path, timings: HomeTimings) -> anyhow::Result<Engin
         std::fs::write(&config_path, serde_json::to_vec_pretty(&config)?)
             .with_context(|| format!("writing {}", config_path.display()))?;
     }
-    Engine::open(EngineOptions::new(dir))
+    Engine::open(dir)
         .await
         .with_context(|| format!("opening logvault home {}", dir.display()))
 }
@@ -202,13 +202,7 @@ mod tests {
         let payload = "{\"TimeGenerated\":\"2026-01-01T00:00:00Z\",\"Level\":\"INFO\"}\n";
         let options = logvault::IngestOptions::new(logvault::ingest::Format::JsonLines);
         let report = engine
-            .ingest(
-                WORKSPACE,
-                "AppLogs",
-                payload.as_bytes(),
-                &options,
-                &mut |_| {},
-            )
+            .ingest(WORKSPACE, "AppLogs", payload.as_bytes(), &options, None)
             .await
             .unwrap();
         assert_eq!(report.accepted, 1);

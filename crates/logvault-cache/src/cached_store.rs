@@ -150,14 +150,21 @@ impl Ctx {
 }
 
 /// Fetches the whole of `loc` from storage (sharing a fetch already under way) and keeps it in
-/// the disk tier.
-pub(crate) async fn fetch(ctx: &Arc<Ctx>, loc: &SegmentLocation) -> Result<Fetched, FetchError> {
+/// the disk tier, unless its workspace was purged since `generation` (the workspace's generation
+/// when the work that needs the fetch was decided; `None`: now). A promotion or admission decided
+/// before a purge that waits for quiet across it must not bring the workspace's data back.
+pub(crate) async fn fetch(
+    ctx: &Arc<Ctx>,
+    loc: &SegmentLocation,
+    generation: Option<u64>,
+) -> Result<Fetched, FetchError> {
+    let generation = generation.unwrap_or_else(|| ctx.generations.current(&loc.workspace));
     let shared = {
         let mut inflight = ctx.inflight.lock().unwrap_or_else(PoisonError::into_inner);
         match inflight.get(loc) {
             Some(f) => f.clone(),
             None => {
-                let f = fetch_and_store(Arc::clone(ctx), loc.clone())
+                let f = fetch_and_store(Arc::clone(ctx), loc.clone(), generation)
                     .boxed()
                     .shared();
                 inflight.insert(loc.clone(), f.clone());
@@ -168,8 +175,12 @@ pub(crate) async fn fetch(ctx: &Arc<Ctx>, loc: &SegmentLocation) -> Result<Fetch
     shared.await
 }
 
-async fn fetch_and_store(ctx: Arc<Ctx>, loc: SegmentLocation) -> Result<Fetched, FetchError> {
-    let result = fetch_inner(&ctx, &loc).await;
+async fn fetch_and_store(
+    ctx: Arc<Ctx>,
+    loc: SegmentLocation,
+    generation: u64,
+) -> Result<Fetched, FetchError> {
+    let result = fetch_inner(&ctx, &loc, generation).await;
     ctx.inflight
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
@@ -177,9 +188,19 @@ async fn fetch_and_store(ctx: Arc<Ctx>, loc: SegmentLocation) -> Result<Fetched,
     result
 }
 
-async fn fetch_inner(ctx: &Arc<Ctx>, loc: &SegmentLocation) -> Result<Fetched, FetchError> {
-    let generation = ctx.generations.current(&loc.workspace);
+async fn fetch_inner(
+    ctx: &Arc<Ctx>,
+    loc: &SegmentLocation,
+    generation: u64,
+) -> Result<Fetched, FetchError> {
     let routed = loc.routed_path();
+    if ctx.generations.current(&loc.workspace) != generation {
+        return Err(FetchError {
+            not_found: false,
+            path: routed.to_string(),
+            message: format!("segment {loc}: its workspace was purged from the hot cache"),
+        });
+    }
     let fail = |e: object_store::Error| FetchError {
         not_found: matches!(e, object_store::Error::NotFound { .. }),
         path: routed.to_string(),
@@ -276,14 +297,18 @@ pub(crate) async fn read_cached(
 }
 
 /// The whole of segment `loc`: from the disk tier, or fetched from storage (and cached).
-pub(crate) async fn whole(ctx: &Arc<Ctx>, loc: &SegmentLocation) -> Result<Bytes, FetchError> {
+pub(crate) async fn whole(
+    ctx: &Arc<Ctx>,
+    loc: &SegmentLocation,
+    generation: Option<u64>,
+) -> Result<Bytes, FetchError> {
     if let Some(entry) = ctx.disk.get(loc) {
         let size = entry.opened.header.plaintext_len;
         if let Some(mut got) = read_cached(ctx, &entry, std::iter::once(0..size).collect()).await {
             return Ok(got.pop().unwrap_or_default());
         }
     }
-    fetch(ctx, loc).await.map(|f| f.bytes)
+    fetch(ctx, loc, generation).await.map(|f| f.bytes)
 }
 
 /// The disk tier in front of an object store.
@@ -395,7 +420,7 @@ impl ObjectStore for CachedStore {
                 return Ok(result(meta, range, bytes));
             }
         }
-        let fetched = fetch(&self.ctx, &loc).await?;
+        let fetched = fetch(&self.ctx, &loc, None).await?;
         let meta = ObjectMeta {
             location: location.clone(),
             ..fetched.meta
@@ -433,7 +458,7 @@ impl ObjectStore for CachedStore {
                 return Ok(got);
             }
         }
-        let fetched = fetch(&self.ctx, &loc).await?;
+        let fetched = fetch(&self.ctx, &loc, None).await?;
         ranges
             .iter()
             .map(|r| slice(&fetched.bytes, r, location))

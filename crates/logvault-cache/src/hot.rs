@@ -32,7 +32,7 @@ use crate::{CacheError, HotCacheConfig};
 /// What a purge removed (R-F3).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PurgeReport {
+pub struct CachePurgeReport {
     /// The workspace.
     pub workspace: String,
     /// Segments removed from the memory tier (their plaintext buffers are zeroized once no
@@ -308,9 +308,10 @@ impl HotCache {
             self.spawn_promotion(loc, max_time);
         } else if let Ok(handle) = tokio::runtime::Handle::try_current() {
             let inner = Arc::clone(&self.inner);
+            let generation = inner.ctx.generations.current(&loc.workspace);
             lock(&self.inner.tasks).spawn_on(
                 async move {
-                    if let Err(e) = inner.load_disk(&loc).await {
+                    if let Err(e) = inner.load_disk(&loc, Some(generation)).await {
                         tracing::debug!(segment = %loc, error = %e, "admission failed");
                     }
                 },
@@ -331,11 +332,16 @@ impl HotCache {
             return;
         }
         let task_inner = Arc::clone(inner);
+        // Decided now: a purge before the task runs (it waits for quiet) cancels it.
+        let generation = inner.ctx.generations.current(&loc.workspace);
         let mut tasks = lock(&inner.tasks);
         while tasks.try_join_next().is_some() {}
         tasks.spawn_on(
             async move {
-                if let Err(e) = task_inner.load_memory(&loc, Some(max_time)).await {
+                if let Err(e) = task_inner
+                    .load_memory_since(&loc, Some(max_time), generation)
+                    .await
+                {
                     tracing::debug!(segment = %loc, error = %e, "promotion to memory failed");
                 }
                 lock(&task_inner.promoting).remove(&loc);
@@ -372,7 +378,7 @@ impl HotCache {
     /// Purge (R-F3): removes every entry of `workspace` from both tiers (memory buffers are
     /// zeroized, files deleted), stops its reload if one runs, and keeps fetches under way from
     /// putting its data back. Other workspaces are untouched. Does file I/O.
-    pub fn purge_workspace(&self, workspace: &str) -> PurgeReport {
+    pub fn purge_workspace(&self, workspace: &str) -> CachePurgeReport {
         let inner = &self.inner;
         let warm_cancelled = match lock(&inner.warms).get(workspace) {
             Some(slot) if warm::read(&slot.progress).state == warm::WarmState::Running => {
@@ -390,7 +396,7 @@ impl HotCache {
             });
         inner.metrics.purged(workspace, memory_bytes + disk_bytes);
         tracing::info!(workspace, memory_entries, disk_entries, "hot cache purged");
-        PurgeReport {
+        CachePurgeReport {
             workspace: workspace.to_owned(),
             memory_entries,
             memory_bytes,
@@ -514,12 +520,17 @@ impl Inner {
             .map_or_else(|| self.config.hot_window(), |s| Duration::seconds(*s))
     }
 
-    /// Makes sure the disk tier holds `loc`.
-    pub(crate) async fn load_disk(&self, loc: &SegmentLocation) -> Result<(), CacheError> {
+    /// Makes sure the disk tier holds `loc`, unless its workspace was purged since `generation`
+    /// (`None`: now).
+    pub(crate) async fn load_disk(
+        &self,
+        loc: &SegmentLocation,
+        generation: Option<u64>,
+    ) -> Result<(), CacheError> {
         if self.ctx.disk.get(loc).is_some() {
             return Ok(());
         }
-        cached_store::fetch(&self.ctx, loc)
+        cached_store::fetch(&self.ctx, loc, generation)
             .await
             .map(|_| ())
             .map_err(|e| CacheError::Storage {
@@ -534,11 +545,22 @@ impl Inner {
         loc: &SegmentLocation,
         max_time: Option<DateTime<Utc>>,
     ) -> Result<Arc<HotSegment>, CacheError> {
+        let generation = self.ctx.generations.current(&loc.workspace);
+        self.load_memory_since(loc, max_time, generation).await
+    }
+
+    /// As [`Inner::load_memory`], for work decided at the workspace's `generation`: nothing is
+    /// fetched or kept if the workspace was purged since.
+    pub(crate) async fn load_memory_since(
+        &self,
+        loc: &SegmentLocation,
+        max_time: Option<DateTime<Utc>>,
+        generation: u64,
+    ) -> Result<Arc<HotSegment>, CacheError> {
         if let Some(seg) = self.memory.get(loc) {
             return Ok(seg);
         }
-        let generation = self.ctx.generations.current(&loc.workspace);
-        let result = self.decode(loc, max_time).await;
+        let result = self.decode(loc, max_time, generation).await;
         let event = match &result {
             Ok(_) => Event::Promotion,
             Err(_) => Event::PromotionFailure,
@@ -566,10 +588,11 @@ impl Inner {
         &self,
         loc: &SegmentLocation,
         max_time: Option<DateTime<Utc>>,
+        generation: u64,
     ) -> Result<HotSegment, CacheError> {
         // Queries first (`activity`): the fetch, and the decoding on the promotion thread.
         self.ctx.activity.quiet().await;
-        let bytes = cached_store::whole(&self.ctx, loc)
+        let bytes = cached_store::whole(&self.ctx, loc, Some(generation))
             .await
             .map_err(|e| CacheError::Storage {
                 segment: loc.to_string(),

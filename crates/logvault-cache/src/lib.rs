@@ -39,7 +39,7 @@ pub use config::{DEFAULT_DISK_BYTES, DEFAULT_MEMORY_BYTES, DEFAULT_RECENT_SECS, 
 pub use counting::{AccountReads, CountingStore, ReadCounts};
 pub use error::CacheError;
 pub use file::{CACHE_FILE_VERSION, DATA_KEY_LABEL, META_KEY_LABEL};
-pub use hot::{HotCache, PurgeReport, StartupScan, SweepReport};
+pub use hot::{CachePurgeReport, HotCache, StartupScan, SweepReport};
 pub use memory::HotSegment;
 pub use metrics::{CounterSnapshot, HotCacheStatus, WorkspaceCacheStatus};
 pub use warm::{WarmHandle, WarmProgress, WarmState};

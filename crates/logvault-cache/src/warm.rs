@@ -216,7 +216,7 @@ async fn run(inner: Arc<Inner>, workspace: String, progress: SharedProgress) {
                 })
                 .map_err(|e| e.to_string()),
             _ => inner
-                .load_disk(&loc)
+                .load_disk(&loc, None)
                 .await
                 .map(|()| false)
                 .map_err(|e| e.to_string()),

@@ -1,7 +1,7 @@
 //! The `logvault` command line: a thin layer over the `logvault` library.
 //!
 //! It owns argument parsing, output formatting (table or JSON) and exit codes; everything else
-//! is the library's. The contract it keeps is `../shared/spec/cli.md`.
+//! is the library's. Its contract (names, flags and JSON fields scripts rely on) is docs/cli.md.
 
 mod args;
 mod cmd;

@@ -22,7 +22,9 @@ pub(crate) fn print<T: Serialize>(
     Ok(())
 }
 
-/// Reports an error on stderr as one `error: ...` line and returns a failing exit code.
+/// Reports an error on stderr as one `error: ...` line and returns a failing exit code. An
+/// error that shows where it is in a query (KQL's line with a caret under the fault) has those
+/// lines after the `error:` line.
 pub(crate) fn fail(err: &anyhow::Error) -> ExitCode {
     let mut msg = err.to_string();
     for cause in err.chain().skip(1) {
@@ -32,7 +34,15 @@ pub(crate) fn fail(err: &anyhow::Error) -> ExitCode {
             msg.push_str(&cause);
         }
     }
-    let _ = writeln!(std::io::stderr(), "error: {}", msg.replace('\n', " "));
+    let (first, snippet) = match msg.split_once(":\n") {
+        Some((first, rest)) if rest.contains('^') => (first.to_owned(), Some(rest.to_owned())),
+        _ => (msg, None),
+    };
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "error: {}", first.replace('\n', " "));
+    if let Some(snippet) = snippet {
+        let _ = writeln!(stderr, "{snippet}");
+    }
     ExitCode::FAILURE
 }
 

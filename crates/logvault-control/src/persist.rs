@@ -6,8 +6,8 @@
 //! same resource serialize instead of losing an update. A damaged file is reported, never reset.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Write};
-use std::path::{Path, PathBuf};
+use std::io::ErrorKind;
+use std::path::PathBuf;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -25,10 +25,6 @@ impl StateFile {
     pub(crate) fn new(path: PathBuf) -> Self {
         let lock_path = path.with_extension("lock");
         Self { path, lock_path }
-    }
-
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
     }
 
     fn storage_error(&self, reason: impl ToString) -> ControlError {
@@ -82,19 +78,7 @@ impl StateFile {
 
     fn replace<T: Serialize>(&self, doc: &T) -> Result<(), ControlError> {
         let bytes = serde_json::to_vec_pretty(doc).map_err(|e| self.storage_error(e))?;
-        let tmp = self.path.with_extension("tmp");
-        let mut file = File::create(&tmp).map_err(|e| self.storage_error(e))?;
-        file.write_all(&bytes).map_err(|e| self.storage_error(e))?;
-        file.sync_all().map_err(|e| self.storage_error(e))?;
-        fs::rename(&tmp, &self.path).map_err(|e| self.storage_error(e))?;
-        sync_dir(self.path.parent()).map_err(|e| self.storage_error(e))
-    }
-}
-
-fn sync_dir(dir: Option<&Path>) -> std::io::Result<()> {
-    match dir {
-        Some(dir) => File::open(dir)?.sync_all(),
-        None => Ok(()),
+        logvault_core::fsutil::write_atomic(&self.path, &bytes).map_err(|e| self.storage_error(e))
     }
 }
 

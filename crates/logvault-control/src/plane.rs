@@ -1,7 +1,7 @@
 //! The control plane: one state document, the clock, the limits and the ports.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
 use logvault_core::{SharedClock, Timings};
@@ -27,6 +27,9 @@ pub struct ControlPlane {
     pub(crate) ports: Arc<dyn ControlPorts>,
     /// Defaults for resources created without them (`local` in the embedded default).
     pub(crate) defaults: Defaults,
+    /// The latest time this process has seen recorded in the state (the clock floor), so that
+    /// [`ControlPlane::now`] needs no I/O. Shared by clones.
+    floor: Arc<Mutex<Option<DateTime<Utc>>>>,
 }
 
 /// The subscription, resource group, region and tenant used when a request names none.
@@ -68,6 +71,7 @@ impl ControlPlane {
             limits: Limits::default(),
             ports,
             defaults: Defaults::default(),
+            floor: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -78,53 +82,99 @@ impl ControlPlane {
         self
     }
 
-    /// Runs `change` on the advanced state at the current time, and persists the result.
+    /// Runs `change` on the advanced state at the current time, and persists the result: the
+    /// one way the state is written, under the state file's exclusive lock.
     pub(crate) fn transact<R>(
         &self,
         change: impl FnOnce(&mut State, DateTime<Utc>) -> Result<R, ControlError>,
     ) -> Result<R, ControlError> {
         self.file.update(|state: &mut State| {
-            if state.version > STATE_VERSION {
-                return Err(ControlError::Storage {
-                    path: "control/state.json".into(),
-                    reason: format!(
-                        "state version {} is newer than this logvault ({STATE_VERSION})",
-                        state.version
-                    ),
-                });
-            }
-            state.check().map_err(|reason| ControlError::Storage {
-                path: self.file.path().display().to_string(),
-                reason: format!("corrupted state file: {reason}"),
-            })?;
+            check_version(state)?;
             state.version = STATE_VERSION;
-            let now = state
-                .last_time
-                .map_or_else(|| self.clock.now(), |floor| self.clock.now().max(floor));
+            let now = self.advanced_now(state.last_time);
             advance(state, now, &self.timings);
             let result = change(state, now)?;
             state.last_time = Some(now);
+            self.raise_floor(now);
             Ok((result, true))
         })
     }
 
-    /// A consistent snapshot of the state, advanced to now.
+    /// A consistent snapshot of the state, advanced to now. A read reads: the state file is
+    /// replaced atomically, so a read without the lock sees one whole version, and nothing is
+    /// written unless an operation fell due or a soft-deleted resource passed its period since
+    /// the last change. Then that transition is persisted (once), with the time it was seen,
+    /// so that a later process on an earlier clock (`--now`) cannot undo what this one saw.
     pub(crate) fn snapshot(&self) -> Result<(State, DateTime<Utc>), ControlError> {
-        self.transact(|state, now| Ok((state.clone(), now)))
+        let mut state: State = self.file.read()?;
+        check_version(&state)?;
+        let now = self.advanced_now(state.last_time);
+        if advance(&mut state, now, &self.timings) {
+            return self.transact(|state, now| Ok((state.clone(), now)));
+        }
+        Ok((state, now))
     }
 
-    /// The current time as the control plane sees it (never earlier than its last write).
+    /// The current time as the control plane sees it: the clock, never earlier than the latest
+    /// time recorded in the state that this process has read or written. No I/O once the state
+    /// has been read once.
+    ///
+    /// # Errors
+    /// A state file that cannot be read, the first time.
     pub fn now(&self) -> Result<DateTime<Utc>, ControlError> {
-        self.snapshot().map(|(_, now)| now)
+        let known = *self.floor.lock().unwrap_or_else(PoisonError::into_inner);
+        match known {
+            Some(floor) => Ok(self.clock.now().max(floor)),
+            None => self.snapshot().map(|(_, now)| now),
+        }
+    }
+
+    fn advanced_now(&self, recorded: Option<DateTime<Utc>>) -> DateTime<Utc> {
+        let floor = {
+            let mut known = self.floor.lock().unwrap_or_else(PoisonError::into_inner);
+            let floor = (*known).max(recorded);
+            *known = floor.or(Some(DateTime::<Utc>::MIN_UTC));
+            floor
+        };
+        floor.map_or_else(|| self.clock.now(), |f| self.clock.now().max(f))
+    }
+
+    fn raise_floor(&self, to: DateTime<Utc>) {
+        let mut known = self.floor.lock().unwrap_or_else(PoisonError::into_inner);
+        *known = (*known).max(Some(to));
     }
 }
 
-/// Completes due operations and purges what is past its soft-delete period.
-pub(crate) fn advance(state: &mut State, now: DateTime<Utc>, timings: &Timings) {
+fn check_version(state: &State) -> Result<(), ControlError> {
+    check_version_only(state)?;
+    state.check().map_err(|reason| ControlError::Storage {
+        path: "control/state.json".into(),
+        reason: format!("corrupted state file: {reason}"),
+    })
+}
+
+fn check_version_only(state: &State) -> Result<(), ControlError> {
+    if state.version > STATE_VERSION {
+        return Err(ControlError::Storage {
+            path: "control/state.json".into(),
+            reason: format!(
+                "state version {} is newer than this logvault ({STATE_VERSION})",
+                state.version
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Completes due operations and purges what is past its soft-delete period; says whether it
+/// changed anything.
+pub(crate) fn advance(state: &mut State, now: DateTime<Utc>, timings: &Timings) -> bool {
+    let mut changed = false;
     for cluster in &mut state.clusters {
         if let Some(op) = cluster.operation
             && now >= op.completes_at
         {
+            changed = true;
             cluster.operation = None;
             cluster.last_modified = op.completes_at;
             if op.state == ProvisioningState::Deleting {
@@ -136,10 +186,12 @@ pub(crate) fn advance(state: &mut State, now: DateTime<Utc>, timings: &Timings) 
         }
     }
     let period = timings.soft_delete();
+    let counts = (state.clusters.len(), state.workspaces.len());
     state
         .clusters
         .retain(|c| c.deleted_at.is_none_or(|at| now < at + period));
     state
         .workspaces
         .retain(|w| w.deleted_at.is_none_or(|at| now < at + period));
+    changed || counts != (state.clusters.len(), state.workspaces.len())
 }

@@ -8,10 +8,14 @@ use logvault_kms::{KeyRef, VaultError};
 use crate::model::{Cluster, ProvisioningState};
 use crate::{ControlError, ControlPlane, rules};
 
+/// How long a wait watches a clock that reads the same time before calling it stopped.
+const STOPPED_CLOCK_AFTER: Duration = Duration::from_secs(1);
+
 impl ControlPlane {
     /// Waits until the cluster's running operation (if any) completes, polling the state. The
-    /// operation completes on the clock, so under a stopped clock (the CLI's `--now`) it only
-    /// completes if that time is past its end; `timeout` bounds the wait in real time.
+    /// operation completes on the clock; `timeout` bounds the wait in real time, and a clock
+    /// that has not moved for a second while the operation is pending ends it at once (it
+    /// would never complete).
     ///
     /// Returns the cluster as it is at the end, including a soft-deleted one.
     ///
@@ -24,6 +28,7 @@ impl ControlPlane {
         timeout: Duration,
     ) -> Result<Cluster, ControlError> {
         let started = std::time::Instant::now();
+        let first_reading = self.clock.now();
         loop {
             let (state, _) = self.snapshot()?;
             let cluster = state
@@ -35,6 +40,20 @@ impl ControlPlane {
             if cluster.operation.is_none() {
                 return Ok(cluster);
             }
+            // A clock that does not move (a test clock, or a fixed time given by an embedder)
+            // never reaches the operation's end: say so rather than wait out the timeout.
+            if started.elapsed() >= STOPPED_CLOCK_AFTER && self.clock.now() == first_reading {
+                return Err(ControlError::unavailable(format!(
+                    "cluster {name} is still {:?}: its operation completes at {}, but the clock \
+                     is stopped at {} and will never get there",
+                    cluster.provisioning_state(),
+                    cluster
+                        .operation
+                        .map(|o| logvault_core::display_time(o.completes_at))
+                        .unwrap_or_default(),
+                    logvault_core::display_time(first_reading),
+                )));
+            }
             if started.elapsed() >= timeout {
                 return Err(ControlError::unavailable(format!(
                     "cluster {name} is still {:?} after waiting {}s (its operation completes at \
@@ -43,7 +62,7 @@ impl ControlPlane {
                     timeout.as_secs(),
                     cluster
                         .operation
-                        .map(|o| o.completes_at.to_rfc3339())
+                        .map(|o| logvault_core::display_time(o.completes_at))
                         .unwrap_or_default()
                 )));
             }

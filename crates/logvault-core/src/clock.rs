@@ -69,6 +69,39 @@ impl Clock for TestClock {
     }
 }
 
+/// A time as messages print it: UTC to the second, `2026-12-02 02:23:20Z`.
+pub fn display_time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%SZ").to_string()
+}
+
+/// A clock that starts at a given time and moves on with the wall clock from there: the CLI's
+/// `--now`, so that a command run "as if it were" some time still sees time pass (an operation
+/// due two seconds later completes two seconds later).
+#[derive(Debug, Clone)]
+pub struct StartedClock {
+    start: DateTime<Utc>,
+    since: std::time::Instant,
+}
+
+impl StartedClock {
+    /// A clock reading `start` now, and `start + elapsed` later.
+    pub fn new(start: DateTime<Utc>) -> Self {
+        Self {
+            start,
+            since: std::time::Instant::now(),
+        }
+    }
+}
+
+impl Clock for StartedClock {
+    fn now(&self) -> DateTime<Utc> {
+        let elapsed = Duration::from_std(self.since.elapsed()).unwrap_or(Duration::MAX);
+        self.start
+            .checked_add_signed(elapsed)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+}
+
 /// A clock that never reads earlier than a floor: `max(inner.now(), floor)`.
 ///
 /// The CLI's `--now` runs a command as if the clock read a given time; state written under a later
@@ -119,6 +152,24 @@ mod tests {
         assert_eq!(floored.now(), t0() + Duration::days(1));
         inner.advance(Duration::days(2));
         assert_eq!(floored.now(), t0() + Duration::days(2));
+    }
+
+    #[test]
+    fn times_print_to_the_second_in_utc() {
+        let t = t0() + Duration::nanoseconds(188_293_193);
+        assert_eq!(display_time(t), "2026-03-01 12:00:00Z");
+    }
+
+    #[test]
+    fn started_clock_starts_where_told_and_moves_on() {
+        let clock = StartedClock::new(t0());
+        let first = clock.now();
+        assert!(
+            first >= t0() && first - t0() < Duration::seconds(60),
+            "{first}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(clock.now() > first, "the clock did not move");
     }
 
     #[test]

@@ -214,14 +214,31 @@ mod tests {
     }
 
     proptest! {
-        // A valid name is always a safe single path segment.
+        // A valid name is always a safe single path segment. Most generated names are close to
+        // valid (letters, digits and the separators names may hold, plus the path characters
+        // they may not), so that the assertion is reached, not just the refusal.
         #[test]
-        fn valid_names_are_safe_path_segments(name in "\\PC{0,80}") {
+        fn valid_names_are_safe_path_segments(name in prop_oneof![
+            "[A-Za-z][A-Za-z0-9_-]{0,70}",
+            "[A-Za-z0-9_./\\\\-]{0,80}",
+            "\\PC{0,80}",
+        ]) {
             for kind in [NameKind::Vault, NameKind::Workspace, NameKind::Table, NameKind::Identity] {
                 if validate_name(kind, &name).is_ok() {
-                    prop_assert!(!name.contains('/') && !name.contains('.') && !name.is_empty());
+                    prop_assert!(
+                        !name.contains('/') && !name.contains('\\') && !name.contains('.')
+                            && !name.is_empty() && name.len() <= 128
+                    );
                 }
             }
+        }
+
+        // The first strategy's names of the right length are accepted: the property above is
+        // exercised on valid names, not vacuously.
+        #[test]
+        fn names_of_letters_and_digits_are_valid(name in "[A-Za-z][A-Za-z0-9]{3,20}") {
+            prop_assert!(validate_name(NameKind::Workspace, &name).is_ok(), "{name}");
+            prop_assert!(validate_name(NameKind::Table, &name).is_ok(), "{name}");
         }
     }
 }

@@ -16,7 +16,7 @@ use std::sync::{Arc, OnceLock};
 use arrow::array::RecordBatch;
 use logvault_crypto::Aek;
 use logvault_ingest::{
-    IngestError, KeyScheme, Recovery, Wal, WalKey, WalKeyError, WalKeyRef, WalOptions, WalRecord,
+    IngestError, Recovery, Wal, WalKey, WalKeyError, WalKeyRef, WalKeyScheme, WalOptions, WalRecord,
 };
 
 use crate::mutate::Script;
@@ -34,7 +34,7 @@ struct Fixture {
     last_group_from: u64,
 }
 
-fn key(scheme: KeyScheme, account: &str) -> Arc<WalKey> {
+fn key(scheme: WalKeyScheme, account: &str) -> Arc<WalKey> {
     let aek = crate::setup("account key", Aek::generate());
     let key = crate::setup("log key", aek.derive_purpose_key("wal"));
     let key_ref = WalKeyRef {
@@ -88,8 +88,8 @@ fn keyring(
 fn build() -> Fixture {
     let dir = crate::setup("temp dir", tempfile::tempdir());
     let keys = vec![
-        key(KeyScheme::Service, "service"),
-        key(KeyScheme::Customer, "cluster-fuzz1"),
+        key(WalKeyScheme::Service, "service"),
+        key(WalKeyScheme::Customer, "cluster-fuzz1"),
     ];
     let runtime = crate::setup(
         "runtime",

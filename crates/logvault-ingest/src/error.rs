@@ -33,6 +33,14 @@ pub enum IngestError {
         /// Why it was rejected.
         reason: String,
     },
+    /// An Arrow batch given directly cannot be rows of the table.
+    #[error("table {table}: {reason}; the batch was refused, nothing was written")]
+    InvalidBatch {
+        /// The table.
+        table: String,
+        /// What is wrong, naming the column.
+        reason: String,
+    },
     /// Reading the payload failed.
     #[error("table {table}: reading the payload failed at line {line}: {source}")]
     Read {

@@ -32,6 +32,7 @@
 //! # Ok::<(), logvault_ingest::IngestError>(())
 //! ```
 
+mod arrow_input;
 pub mod batcher;
 mod chunk;
 mod error;
@@ -43,6 +44,7 @@ pub mod time;
 mod value;
 pub mod wal;
 
+pub use arrow_input::conform_batch;
 pub use batcher::{
     Batcher, BatcherOptions, Granularity, PartitionKey, SegmentBatch, SegmentSink, SeqRange,
 };
@@ -57,6 +59,6 @@ pub use parse::{
 };
 pub use schema::{ColumnDef, SchemaChange, TableSchema};
 pub use wal::{
-    KeyScheme, RecoveredRecord, Recovery, TornTail, Wal, WalKey, WalKeyError, WalKeyRef,
-    WalKeyring, WalOptions, WalRecord, WalStats,
+    LayoutUpgrade, RecoveredRecord, Recovery, TornTail, Wal, WalKey, WalKeyError, WalKeyRef,
+    WalKeyScheme, WalKeyring, WalOptions, WalRecord, WalStats,
 };

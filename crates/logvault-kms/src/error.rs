@@ -67,14 +67,14 @@ pub enum VaultError {
         principal: String,
     },
     /// The key or version is disabled.
-    #[error("key {key} version {version} in vault {vault} is disabled")]
+    #[error("key {key}{} in vault {vault} is disabled", version.as_ref().map(|v| format!(" version {v}")).unwrap_or_default())]
     Disabled {
         /// The vault's name.
         vault: String,
         /// The key's name.
         key: String,
-        /// The disabled version, or `all` when the whole key is disabled.
-        version: String,
+        /// The disabled version, or `None` when the whole key is disabled.
+        version: Option<String>,
     },
     /// The key is soft-deleted.
     #[error("key {key} in vault {vault} is deleted (recoverable until {purge_date})")]
@@ -174,17 +174,22 @@ impl VaultError {
 
     /// Whether the failure means access to the key is revoked (as opposed to unreachable).
     pub fn is_revocation(&self) -> bool {
-        matches!(
-            self.kind(),
-            VaultErrorKind::NotFound
-                | VaultErrorKind::Forbidden
-                | VaultErrorKind::Disabled
-                | VaultErrorKind::Deleted
-        )
+        self.kind().is_revocation()
     }
 }
 
 impl VaultErrorKind {
+    /// Whether a failure of this kind means access to the key is revoked (R-G1: a missing,
+    /// forbidden, disabled or deleted key or version), as opposed to an outage (R-B6) or a
+    /// damaged state. The one place this rule is written: the store, the key lifecycle and the
+    /// write path all ask it.
+    pub fn is_revocation(self) -> bool {
+        matches!(
+            self,
+            Self::NotFound | Self::Forbidden | Self::Disabled | Self::Deleted
+        )
+    }
+
     /// The HTTP status a REST vault would answer with, for command lines and servers that print
     /// one (`404`, `403`, `400`, `409`, `503`, `500`).
     pub fn http_status(self) -> u16 {

@@ -34,6 +34,16 @@ pub enum QueryError {
         /// The timeout.
         seconds: u64,
     },
+    /// The query needed more memory than the engine's queries may hold together. Nothing is
+    /// spilled to disk (it would rest there in clear): narrow the query, or raise the limit.
+    #[error(
+        "query needs more memory than the query memory limit allows (queryMemoryBytes in \
+         config.json, or EngineBuilder::query_memory_limit): {message}"
+    )]
+    MemoryLimit {
+        /// DataFusion's message: which operator asked for how much.
+        message: String,
+    },
     /// Executing the query failed (including integrity errors from decryption).
     #[error("query failed: {message}")]
     Execution {
@@ -60,6 +70,9 @@ impl From<datafusion::error::DataFusionError> for QueryError {
         match e.find_root() {
             D::Plan(_) | D::SQL(..) | D::SchemaError(..) | D::NotImplemented(_) => Self::Plan {
                 message: e.strip_backtrace(),
+            },
+            D::ResourcesExhausted(_) => Self::MemoryLimit {
+                message: e.find_root().strip_backtrace(),
             },
             _ => Self::Execution {
                 message: e.strip_backtrace(),

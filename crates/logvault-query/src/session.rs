@@ -16,6 +16,10 @@ pub struct SessionOptions {
     pub target_partitions: usize,
     /// Rows per batch.
     pub batch_size: usize,
+    /// The runtime (memory pool, object stores, encryption factories) to run in: an engine
+    /// shares one between its queries, so that its memory limit holds for all of them. `None`:
+    /// a runtime of the session's own, without a limit.
+    pub runtime: Option<Arc<RuntimeEnv>>,
 }
 
 impl SessionOptions {
@@ -27,6 +31,7 @@ impl SessionOptions {
                 .map(std::num::NonZero::get)
                 .unwrap_or(2),
             batch_size: 8192,
+            runtime: None,
         }
     }
 }

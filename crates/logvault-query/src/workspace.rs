@@ -118,7 +118,11 @@ impl WorkspaceSession {
         for account in accounts {
             gate.admit(workspace, account).await?;
         }
-        let ctx = new_session(options, Arc::new(RuntimeEnv::default()));
+        let runtime = options
+            .runtime
+            .clone()
+            .unwrap_or_else(|| Arc::new(RuntimeEnv::default()));
+        let ctx = new_session(options, runtime);
         store.register(&ctx).map_err(catalog_error)?;
         if let Some(cache) = cache {
             cache.register(&ctx).map_err(|e| QueryError::Execution {

@@ -229,15 +229,7 @@ impl StoreError {
 
     /// Whether the error means access to the account's key is revoked (not merely unreachable).
     pub fn is_revocation(&self) -> bool {
-        matches!(
-            self.vault_kind(),
-            Some(
-                VaultErrorKind::NotFound
-                    | VaultErrorKind::Forbidden
-                    | VaultErrorKind::Disabled
-                    | VaultErrorKind::Deleted
-            )
-        )
+        self.vault_kind().is_some_and(VaultErrorKind::is_revocation)
     }
 
     /// Whether the error is an integrity failure (of a segment or a manifest).

@@ -22,6 +22,8 @@ use crate::error::parse_versioned;
 use crate::layout::{AEK_DIR, AccountId, INFRA_DIR, account_prefix};
 use crate::records::{Created, MAX_ATTEMPTS, RecordLog};
 
+mod standby;
+
 /// Format version of wrapped key records.
 pub const KEY_RECORD_FORMAT_VERSION: u32 = 1;
 /// The account key epoch written today. An account keeps one AEK per epoch; a new AEK (never
@@ -69,6 +71,29 @@ pub struct AekRecord {
     pub binding: KekBinding,
     /// The exact key version that wrapped it.
     pub wrapped_by: KeyRef,
+}
+
+/// An account key held for a while by a writer, with the wrapped copy it came from: a write
+/// admitted under it finishes with it, even if the key is revoked meanwhile (the rows after a
+/// revocation are refused by the caller's gate, not by this lease). Prints no key.
+#[derive(Clone)]
+pub struct AccountKeyLease {
+    /// The account.
+    pub account: AccountId,
+    /// The account key.
+    pub aek: Arc<Aek>,
+    /// The wrapped copy it was unwrapped from.
+    pub record: AekRecord,
+}
+
+impl std::fmt::Debug for AccountKeyLease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountKeyLease")
+            .field("account", &self.account)
+            .field("aek", &"REDACTED")
+            .field("record", &self.record.seq)
+            .finish()
+    }
 }
 
 /// Settings of the keyring.
@@ -218,7 +243,22 @@ impl Keyring {
     ) -> Result<(u64, KeyRecordFile, SecretBytes), StoreError> {
         for _ in 0..MAX_ATTEMPTS {
             let (n, current) = self.latest_file(log, account).await?;
-            let secret = self.unwrap_checked(account, &current).await?;
+            let mut from_standby = false;
+            let secret = match self.unwrap_checked(account, &current).await {
+                Ok(secret) => secret,
+                // The current copy's key version was revoked: the cluster is being moved to a
+                // newer version, under which a standby copy may have been made (standby.rs).
+                Err(e) if e.is_revocation() && current.purpose == "aek" => {
+                    match self.standby_secret(account, binding).await? {
+                        Some((_, secret)) => {
+                            from_standby = true;
+                            secret
+                        }
+                        None => return Err(no_standby(account, &current, binding, e)),
+                    }
+                }
+                Err(e) => return Err(e),
+            };
             let file = self
                 .wrap(
                     account,
@@ -233,6 +273,9 @@ impl Keyring {
                 ..file
             };
             if log.create(n + 1, encode(&file, log)?).await? == Created::Yes {
+                if from_standby {
+                    self.drop_standby(account, &binding.key).await;
+                }
                 return Ok((n + 1, file, secret));
             }
         }
@@ -261,6 +304,24 @@ impl Keyring {
     /// As [`Keyring::aek`].
     pub async fn refresh_aek(&self, account: &AccountId) -> Result<Arc<Aek>, StoreError> {
         Ok(self.account_key(account, true).await?.aek.clone())
+    }
+
+    /// A lease of the account's key and its record, taken together from one cache entry: the
+    /// cached key whatever its age when there is one (the caller's gate decides whether it may
+    /// still be used), otherwise unwrapped by the vault as [`Keyring::aek`] does.
+    ///
+    /// # Errors
+    /// As [`Keyring::aek`].
+    pub async fn lease(&self, account: &AccountId) -> Result<AccountKeyLease, StoreError> {
+        let entry = match self.cache.get(account) {
+            Some(entry) => entry,
+            None => self.account_key(account, false).await?,
+        };
+        Ok(AccountKeyLease {
+            account: account.clone(),
+            aek: Arc::clone(&entry.aek),
+            record: entry.record.clone(),
+        })
     }
 
     /// The cached account key, whatever its age; never calls the vault.
@@ -549,6 +610,36 @@ async fn create_first(
         Created::Lost => Err(StoreError::AccountKeyExists {
             account: account.to_string(),
         }),
+    }
+}
+
+/// The error for a re-wrap whose current copy no longer unwraps and that has no standby copy
+/// under the wanted version: with the way out when the key is the same and only the version
+/// changes (the seed's recovery from a disabled explicit version).
+fn no_standby(
+    account: &AccountId,
+    current: &KeyRecordFile,
+    binding: &KekBinding,
+    e: StoreError,
+) -> StoreError {
+    let held = current.wrapped.key_ref();
+    let same_key = held.vault == binding.key.vault && held.name == binding.key.name;
+    let (StoreError::Vault { kind, message, .. }, Some(wanted), true) =
+        (&e, binding.key.version.as_deref(), same_key)
+    else {
+        return e;
+    };
+    let old = held.version.as_deref().unwrap_or("?");
+    StoreError::Vault {
+        account: account.to_string(),
+        kind: *kind,
+        message: format!(
+            "the account key is wrapped only under key {}/{} version {old}, which the vault \
+             refuses ({message}), and no copy under version {wanted} was made while {old} was usable \
+             ({wanted} did not exist yet, or no key check ran since it was created): enable \
+             version {old} again, update the cluster to version {wanted}, then disable {old}",
+            held.vault, held.name
+        ),
     }
 }
 

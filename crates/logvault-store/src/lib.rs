@@ -48,7 +48,8 @@ pub use error::StoreError;
 pub use factory::{ENCRYPTION_FACTORY_ID, SegmentEncryptionFactory, table_parquet_options};
 pub use infra_store::InfraEncryptedStore;
 pub use keyring::{
-    AekRecord, CURRENT_AEK_EPOCH, KEY_RECORD_FORMAT_VERSION, KekBinding, Keyring, KeyringConfig,
+    AccountKeyLease, AekRecord, CURRENT_AEK_EPOCH, KEY_RECORD_FORMAT_VERSION, KekBinding, Keyring,
+    KeyringConfig,
 };
 pub use layout::{AccountId, SERVICE_ACCOUNT, SegmentId, SegmentLocation};
 pub use retention::{PurgeReport, PurgedSegment, expired, retention_cutoff};

@@ -9,12 +9,12 @@ use logvault::control::{ClusterSpec, ClusterUpdate, KeyVaultProperties, Workspac
 use logvault::ingest::Format;
 use logvault::kms::KeyType;
 use logvault::kms::local::CreateVaultOptions;
-use logvault::{Engine, EngineOptions, IngestOptions};
+use logvault::{Engine, IngestOptions};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let engine = Engine::open(EngineOptions::new(dir.path())).await?;
+    let engine = Engine::open(dir.path()).await?;
 
     // A workspace, and logs under the service key.
     engine
@@ -36,9 +36,9 @@ async fn main() -> anyhow::Result<()> {
         .ingest(
             "app-logs",
             "AppLogs",
-            lines.as_bytes(),
+            std::io::Cursor::new(lines.clone()),
             &IngestOptions::new(Format::JsonLines),
-            &mut |_| {},
+            None,
         )
         .await?;
     println!(
@@ -100,9 +100,9 @@ async fn main() -> anyhow::Result<()> {
         .ingest(
             "app-logs",
             "AppLogs",
-            lines.as_bytes(),
+            std::io::Cursor::new(lines.clone()),
             &IngestOptions::new(Format::JsonLines),
-            &mut |_| {},
+            None,
         )
         .await?;
     println!(

@@ -1,48 +1,119 @@
-//! The engine: one opened home with its layers wired together.
+//! The engine: one opened home with its layers wired together, and the builder that injects
+//! its parts.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use logvault_cache::{HotCache, HotCacheConfig};
 use logvault_control::ControlPlane;
-use logvault_core::{Clock, SharedClock, SystemClock};
+use logvault_core::{SharedClock, SystemClock};
 use logvault_kms::{KeyVault, LocalVault, ServiceKey};
 use logvault_store::{KekBinding, KeyringConfig, Store, StoreConfig};
+use object_store::ObjectStore;
 
 use crate::keys::KeyLifecycle;
 use crate::ports::EnginePorts;
+use crate::vaults::RoutingVault;
 use crate::{EngineError, Home};
 
-/// How to open an engine.
+/// Where an engine's data rests.
 #[derive(Debug, Clone)]
-pub struct EngineOptions {
-    /// The home directory.
-    pub home: PathBuf,
-    /// Run as if the clock read this time (the CLI's `--now`); `None` for the wall clock.
-    pub now: Option<DateTime<Utc>>,
-    /// A clock to use instead of the wall clock (tests pass a `TestClock`).
-    pub clock: Option<SharedClock>,
-    /// Where data rests: an object_store URL (`file:///...`, `memory://`); default
-    /// `HOME/storage` on the local filesystem (or the home's `storageUrl`).
-    pub storage_url: Option<String>,
+enum Storage {
+    /// An object_store URL (`file:///...`, `memory://`, ...).
+    Url(String),
+    /// An object store given by the embedder.
+    Store(Arc<dyn ObjectStore>),
 }
 
-impl EngineOptions {
-    /// Options for the home at `home`, on the wall clock.
-    pub fn new(home: impl AsRef<Path>) -> Self {
-        Self {
-            home: home.as_ref().to_owned(),
-            now: None,
-            clock: None,
-            storage_url: None,
-        }
-    }
+/// Builds an [`Engine`] over a home, with the parts an embedder wants to give it. Every part
+/// has a default: the wall clock, the home's local vault, `HOME/storage` on local disk (or the
+/// home's `storageUrl`), a query runtime bounded by the home's `queryMemoryBytes`, the home's
+/// hot cache settings.
+///
+/// ```
+/// # async fn demo() -> anyhow::Result<()> {
+/// use std::sync::Arc;
+/// let dir = tempfile::tempdir()?;
+/// let engine = logvault::Engine::builder(dir.path())
+///     .object_store(Arc::new(object_store::memory::InMemory::new()))
+///     .query_memory_limit(256 << 20)
+///     .open()
+///     .await?;
+/// assert!(engine.control().list_workspaces()?.is_empty());
+/// # Ok(()) }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct EngineBuilder {
+    home: PathBuf,
+    clock: Option<SharedClock>,
+    vault: Option<Arc<dyn KeyVault>>,
+    storage: Option<Storage>,
+    runtime: Option<Arc<RuntimeEnv>>,
+    memory_limit: Option<usize>,
+    hot_cache: Option<HotCacheConfig>,
+}
 
-    /// Runs the engine on `clock` (a `TestClock` in tests).
-    #[must_use]
-    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+impl EngineBuilder {
+    /// The clock every rule reads (a `TestClock` in tests; `logvault_core::StartedClock` for a
+    /// command run "as if" at another time).
+    pub fn clock(mut self, clock: SharedClock) -> Self {
         self.clock = Some(clock);
         self
+    }
+
+    /// The vault of customer keys (clusters' keys). The service key stays in the home's local
+    /// vault, which also keeps the directory of identities the permissions name.
+    pub fn key_vault(mut self, vault: Arc<dyn KeyVault>) -> Self {
+        self.vault = Some(vault);
+        self
+    }
+
+    /// Where data rests, as an object_store URL; kept in a new home's configuration.
+    pub fn storage_url(mut self, url: impl Into<String>) -> Self {
+        self.storage = Some(Storage::Url(url.into()));
+        self
+    }
+
+    /// Where data rests, as an object store the embedder built (any object_store backend, or
+    /// a wrapper around one).
+    pub fn object_store(mut self, store: Arc<dyn ObjectStore>) -> Self {
+        self.storage = Some(Storage::Store(store));
+        self
+    }
+
+    /// The DataFusion runtime queries run in, shared with the embedder's own work. Logvault
+    /// registers its object store and encryption factory in it. Its disk manager should be
+    /// disabled: a spilled query would rest on disk in clear.
+    pub fn runtime_env(mut self, runtime: Arc<RuntimeEnv>) -> Self {
+        self.runtime = Some(runtime);
+        self
+    }
+
+    /// The memory all queries of this engine may hold together, in bytes (ignored with
+    /// [`EngineBuilder::runtime_env`]).
+    pub fn query_memory_limit(mut self, bytes: usize) -> Self {
+        self.memory_limit = Some(bytes);
+        self
+    }
+
+    /// The hot cache's bounds and policy, instead of the home's.
+    pub fn hot_cache(mut self, config: HotCacheConfig) -> Self {
+        self.hot_cache = Some(config);
+        self
+    }
+
+    /// Opens (and on first use initializes) the home and wires the engine.
+    ///
+    /// # Errors
+    /// [`EngineError`] if the home cannot be created or its configuration is invalid, or the
+    /// vault, the store, the hot cache or the runtime cannot be opened.
+    pub async fn open(self) -> Result<Engine, EngineError> {
+        Engine::open_with(self).await
     }
 }
 
@@ -51,11 +122,14 @@ pub(crate) struct Inner {
     pub(crate) home: Home,
     pub(crate) clock: SharedClock,
     pub(crate) vault: Arc<LocalVault>,
+    pub(crate) key_vault: Arc<dyn KeyVault>,
     pub(crate) service_key: ServiceKey,
     pub(crate) store: Arc<Store>,
     pub(crate) control: ControlPlane,
     pub(crate) keys: KeyLifecycle,
-    pub(crate) cache: logvault_cache::HotCache,
+    pub(crate) cache: HotCache,
+    pub(crate) writes: logvault_write::WriteContext,
+    pub(crate) runtime: Arc<RuntimeEnv>,
 }
 
 /// An opened logvault home. Cheap to clone; clones share everything.
@@ -64,30 +138,74 @@ pub struct Engine {
     pub(crate) inner: Arc<Inner>,
 }
 
+/// A quarter of the machine's memory (the default query memory limit), 1 GiB if unknown.
+fn default_memory_limit() -> usize {
+    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        m.lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
+            .map(|kib| kib.saturating_mul(1024))
+    });
+    total.map_or(1 << 30, |bytes| bytes / 4)
+}
+
+fn runtime_with_limit(limit: usize) -> Result<Arc<RuntimeEnv>, EngineError> {
+    RuntimeEnvBuilder::new()
+        .with_memory_limit(limit, 1.0)
+        // No spilling: spill files would hold query data in clear.
+        .with_disk_manager_builder(
+            DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
+        )
+        .build_arc()
+        .map_err(|e| EngineError::Query(e.into()))
+}
+
 impl Engine {
-    /// Opens (and on first use initializes) the home named in `options`: the local vault and
-    /// its service key, the store and its service account, the control plane, the key states.
+    /// A builder for the engine over the home at `home`.
+    pub fn builder(home: impl AsRef<Path>) -> EngineBuilder {
+        EngineBuilder {
+            home: home.as_ref().to_owned(),
+            clock: None,
+            vault: None,
+            storage: None,
+            runtime: None,
+            memory_limit: None,
+            hot_cache: None,
+        }
+    }
+
+    /// Opens the home at `home` with every part at its default ([`Engine::builder`]).
     ///
     /// # Errors
-    /// [`EngineError`] if the home cannot be created or its configuration is invalid, or the
-    /// vault or the store cannot be opened.
-    pub async fn open(options: EngineOptions) -> Result<Self, EngineError> {
-        let home = Home::open_or_init_for(&options.home, options.storage_url.as_deref())?;
-        let base: SharedClock = options.clock.unwrap_or_else(|| Arc::new(SystemClock));
-        let clock: SharedClock = match options.now {
-            Some(now) => Arc::new(FixedClock(now)),
-            None => base,
+    /// As [`EngineBuilder::open`].
+    pub async fn open(home: impl AsRef<Path>) -> Result<Self, EngineError> {
+        Self::builder(home).open().await
+    }
+
+    async fn open_with(b: EngineBuilder) -> Result<Self, EngineError> {
+        let url = match &b.storage {
+            Some(Storage::Url(url)) => Some(url.as_str()),
+            _ => None,
         };
+        let home = Home::open_or_init_for(&b.home, url)?;
+        let clock: SharedClock = b.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let vault = Arc::new(LocalVault::open(&home.dir("vault"), clock.clone())?);
         let service_key = vault.ensure_service_key()?;
+        let key_vault: Arc<dyn KeyVault> = match b.vault {
+            Some(customer) => Arc::new(RoutingVault {
+                service: vault.clone(),
+                customer,
+            }),
+            None => vault.clone(),
+        };
         let timings = home.config().timings.clone();
-        let root = match options
-            .storage_url
-            .as_deref()
-            .or(home.config().storage_url.as_deref())
-        {
-            Some(url) => logvault_store::url_root(url, Vec::<(String, String)>::new())?,
-            None => logvault_store::local_root(&home.dir("storage"))?,
+        let root = match (&b.storage, home.config().storage_url.as_deref()) {
+            (Some(Storage::Store(store)), _) => Arc::clone(store),
+            (Some(Storage::Url(url)), _) => {
+                logvault_store::url_root(url, Vec::<(String, String)>::new())?
+            }
+            (None, Some(url)) => logvault_store::url_root(url, Vec::<(String, String)>::new())?,
+            (None, None) => logvault_store::local_root(&home.dir("storage"))?,
         };
         let config = StoreConfig {
             // The key lifecycle drives unwraps every 6-60 s; the keyring's own expiry is only
@@ -102,31 +220,56 @@ impl Engine {
             key: service_key.key.clone(),
             principal: service_key.principal.clone(),
         };
-        let vault_dyn: Arc<dyn KeyVault> = vault.clone();
-        let store = Arc::new(Store::open(root, vault_dyn, service, config, clock.clone()).await?);
+        let store =
+            Arc::new(Store::open(root, key_vault.clone(), service, config, clock.clone()).await?);
         let ports = Arc::new(EnginePorts {
             vault: vault.clone(),
+            key_vault: key_vault.clone(),
             store: store.clone(),
         });
         let control =
             ControlPlane::open(&home.dir("control"), clock.clone(), timings.clone(), ports);
-        let keys = KeyLifecycle::new(home.dir("keys"), timings, clock.clone());
-        let cache = logvault_cache::HotCache::open(
+        let cache_config = b
+            .hot_cache
+            .unwrap_or_else(|| home.config().hot_cache.clone());
+        let cache = HotCache::open(store.clone(), &home.dir("cache"), cache_config).await?;
+        let keys = KeyLifecycle::new(
+            home.dir("keys"),
+            timings,
+            control.clone(),
             store.clone(),
-            &home.dir("cache"),
-            home.config().hot_cache.clone(),
-        )
-        .await?;
+            cache.clone(),
+            key_vault.clone(),
+        );
+        let writes = logvault_write::WriteContext::new(
+            store.clone(),
+            cache.clone(),
+            clock.clone(),
+            home.dir("wal"),
+        );
+        writes.upgrade_layout().await?;
+        let runtime = match b.runtime {
+            Some(runtime) => runtime,
+            None => runtime_with_limit(b.memory_limit.unwrap_or_else(|| {
+                home.config()
+                    .query_memory_bytes
+                    .and_then(|n| usize::try_from(n).ok())
+                    .unwrap_or_else(default_memory_limit)
+            }))?,
+        };
         let engine = Self {
             inner: Arc::new(Inner {
                 home,
                 clock,
                 vault,
+                key_vault,
                 service_key,
                 store,
                 control,
                 keys,
                 cache,
+                writes,
+                runtime,
             }),
         };
         // Per-workspace hot windows (R-F1) are kept with the workspaces.
@@ -137,14 +280,16 @@ impl Engine {
     }
 
     /// The local vault, for the owner's administrative operations (vaults, keys, permissions,
-    /// identities, outages, audit).
+    /// identities, outages, audit). Customer keys may live in another vault
+    /// ([`EngineBuilder::key_vault`]).
     pub fn vault(&self) -> &Arc<LocalVault> {
         &self.inner.vault
     }
 
-    /// The local vault as the layers above use a vault: only get, wrap and unwrap.
+    /// The vault as the layers use it: only get, wrap and unwrap (the service key from the
+    /// local vault, customer keys from the injected vault or the local one).
     pub fn key_vault(&self) -> Arc<dyn KeyVault> {
-        self.inner.vault.clone()
+        self.inner.key_vault.clone()
     }
 
     /// The service key (MMK) and the principal to use it with.
@@ -163,8 +308,13 @@ impl Engine {
     }
 
     /// The hot cache tier.
-    pub fn hot_cache(&self) -> &logvault_cache::HotCache {
+    pub fn hot_cache(&self) -> &HotCache {
         &self.inner.cache
+    }
+
+    /// The DataFusion runtime every query of this engine runs in (its memory pool is shared).
+    pub fn runtime_env(&self) -> &Arc<RuntimeEnv> {
+        &self.inner.runtime
     }
 
     /// The home.
@@ -177,7 +327,7 @@ impl Engine {
         &self.inner.clock
     }
 
-    /// The current time (never earlier than the control plane's last write).
+    /// The current time (never earlier than the control plane's last change); no I/O.
     pub(crate) fn now(&self) -> DateTime<Utc> {
         self.inner
             .control
@@ -185,17 +335,6 @@ impl Engine {
             .unwrap_or_else(|_| self.inner.clock.now())
     }
 }
-
-/// A clock stopped at one instant (the CLI's `--now`).
-#[derive(Debug)]
-struct FixedClock(DateTime<Utc>);
-
-impl Clock for FixedClock {
-    fn now(&self) -> DateTime<Utc> {
-        self.0
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,7 +343,7 @@ mod tests {
     #[tokio::test]
     async fn every_home_has_a_usable_service_key_and_keeps_it() {
         let dir = tempfile::tempdir().unwrap();
-        let engine = Engine::open(EngineOptions::new(dir.path())).await.unwrap();
+        let engine = Engine::open(dir.path()).await.unwrap();
         let service = engine.service_key().clone();
         let aek = Aek::generate().unwrap();
         let wrapped = engine
@@ -214,7 +353,7 @@ mod tests {
             .unwrap();
 
         // Reopened (another process, a restart): the same key, no new version.
-        let again = Engine::open(EngineOptions::new(dir.path())).await.unwrap();
+        let again = Engine::open(dir.path()).await.unwrap();
         assert_eq!(again.service_key(), &service);
         let props = again
             .vault()

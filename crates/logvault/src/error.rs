@@ -29,20 +29,18 @@ pub enum EngineError {
     /// Ingestion failed.
     #[error(transparent)]
     Ingest(#[from] logvault_ingest::IngestError),
+    /// The write path failed.
+    #[error(transparent)]
+    Write(#[from] logvault_write::WriteError),
     /// The query failed.
     #[error(transparent)]
     Query(#[from] logvault_query::QueryError),
+    /// A KQL query does not parse or plan (the message has the line, column and a caret).
+    #[error(transparent)]
+    Kql(#[from] logvault_kql::KqlError),
     /// A workspace's data cannot be read or written because of its cluster's key state.
     #[error("{0}")]
     Key(#[from] crate::keys::KeyStateError),
-    /// Another process holds the workspace's write-ahead log.
-    #[error("workspace {workspace}: {reason}")]
-    Busy {
-        /// The workspace.
-        workspace: String,
-        /// Why.
-        reason: String,
-    },
     /// Local state of the engine (key states, counters) cannot be read or written.
     #[error("{what} {path}: {reason}")]
     State {

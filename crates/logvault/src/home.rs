@@ -34,6 +34,11 @@ pub struct HomeConfig {
     /// Where data rests, as an object_store URL; `None` for `HOME/storage` on local disk.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub storage_url: Option<String>,
+    /// The memory all queries of one process may hold together, in bytes (`None`: a quarter of
+    /// the machine's memory). A query that needs more fails with a clear error: it is not
+    /// spilled to disk, where it would rest in clear.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query_memory_bytes: Option<u64>,
 }
 
 impl HomeConfig {

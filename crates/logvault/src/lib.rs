@@ -11,16 +11,16 @@
 //!
 //! ```
 //! # async fn demo() -> anyhow::Result<()> {
-//! use logvault::{Engine, EngineOptions, IngestOptions};
+//! use logvault::{Engine, IngestOptions};
 //! use logvault::control::WorkspaceSpec;
 //!
 //! let dir = tempfile::tempdir()?;
-//! let engine = Engine::open(EngineOptions::new(dir.path())).await?;
+//! let engine = Engine::open(dir.path()).await?;
 //! engine.control().create_workspace(WorkspaceSpec::new("prod-logs"))?;
 //! let payload = "{\"TimeGenerated\":\"2026-01-01T00:00:00Z\",\"Level\":\"INFO\"}\n";
 //! let options = IngestOptions::new(logvault::ingest::Format::JsonLines);
 //! let report = engine
-//!     .ingest("prod-logs", "AppLogs", payload.as_bytes(), &options, &mut |_| {})
+//!     .ingest("prod-logs", "AppLogs", payload.as_bytes(), &options, None)
 //!     .await?;
 //! assert_eq!(report.accepted, 1);
 //! let session = engine.query_session("prod-logs").await?;
@@ -38,23 +38,27 @@ mod home;
 mod hot;
 mod ingesting;
 pub mod keys;
+mod kql;
 mod maintenance;
 mod ports;
 mod querying;
 mod status;
+mod vaults;
 mod verify;
 
 pub use counters::WorkspaceCounters;
-pub use engine::{Engine, EngineOptions};
+pub use engine::{Engine, EngineBuilder};
 pub use error::EngineError;
 pub use home::{Home, HomeConfig};
 pub use ingesting::{IngestOptions, IngestProgress, IngestReport};
+pub use kql::KqlResult;
 pub use maintenance::TableInfo;
-pub use status::{ClusterStatus, HotCacheStatus, KeyCounters, Status, WorkspaceStatus};
+pub use status::{ClusterStatus, KeyCounters, Status, WorkspaceHotCache, WorkspaceStatus};
 
 pub use logvault_control as control;
 pub use logvault_core as core;
 pub use logvault_ingest as ingest;
 pub use logvault_kms as kms;
+pub use logvault_kql as kql_lang;
 pub use logvault_query as query;
 pub use logvault_store as store;

@@ -10,7 +10,10 @@ use logvault_store::{AccountId, KekBinding, Store, StoreError};
 /// [`ControlPorts`] over the engine's layers.
 #[derive(Debug, Clone)]
 pub(crate) struct EnginePorts {
+    /// The local vault, for its directory of identities.
     pub(crate) vault: Arc<LocalVault>,
+    /// The vault of customer keys, for validation.
+    pub(crate) key_vault: Arc<dyn KeyVault>,
     pub(crate) store: Arc<Store>,
 }
 
@@ -24,7 +27,7 @@ fn account(cluster: &str) -> Result<AccountId, ControlError> {
 #[async_trait]
 impl ControlPorts for EnginePorts {
     fn vault(&self) -> Arc<dyn KeyVault> {
-        self.vault.clone()
+        self.key_vault.clone()
     }
 
     async fn create_system_identity(

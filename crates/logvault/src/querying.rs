@@ -57,7 +57,8 @@ impl Engine {
         if let Some(cluster) = &ws.cluster {
             gate.admit(workspace, &AccountId::cluster(cluster)?).await?;
         }
-        let options = SessionOptions::at(self.now());
+        let mut options = SessionOptions::at(self.now());
+        options.runtime = Some(self.inner.runtime.clone());
         Ok(WorkspaceSession::open_with_cache(
             self.store().clone(),
             workspace,

@@ -70,7 +70,7 @@ impl From<KeyStatus> for ClusterStatus {
 /// A workspace's hot cache figures.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct HotCacheStatus {
+pub struct WorkspaceHotCache {
     /// Bytes in the memory tier.
     pub memory_bytes: u64,
     /// Bytes in the disk tier.
@@ -100,7 +100,7 @@ pub struct WorkspaceStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_drop_reason: Option<String>,
     /// The hot cache.
-    pub hot_cache: HotCacheStatus,
+    pub hot_cache: WorkspaceHotCache,
 }
 
 /// What `logvault status` prints.
@@ -159,9 +159,9 @@ impl Engine {
         })
     }
 
-    fn hot_cache_status(&self, workspace: &str) -> HotCacheStatus {
+    fn hot_cache_status(&self, workspace: &str) -> WorkspaceHotCache {
         let s = self.inner.cache.workspace_status(workspace);
-        HotCacheStatus {
+        WorkspaceHotCache {
             memory_bytes: s.memory_bytes,
             disk_bytes: s.disk_bytes,
             hits: s.counters.hits,

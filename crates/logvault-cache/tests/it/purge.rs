@@ -147,3 +147,41 @@ async fn a_reload_skips_the_data_of_a_key_that_is_still_revoked() {
     assert!(files[0].starts_with(h.cache_dir().join("v1").join("service")));
     assert_eq!(cache.read_counts().by_account.get("cluster-prod1"), None);
 }
+
+/// Regression (seen as flaky revocation tests under load): a segment admitted before a purge,
+/// whose promotion was still waiting for quiet when the purge ran, was fetched into the disk tier
+/// after it, so a revoked workspace's data was back in the cache. Work decided before a purge
+/// must not fetch or keep anything after it, in either tier.
+#[tokio::test]
+async fn an_admission_waiting_for_quiet_across_a_purge_brings_nothing_back() {
+    let h = Harness::new().await;
+    let loc = h
+        .append(&AccountId::service(), WS_A, 0, 1000, "admitted")
+        .await;
+    for config in [
+        HotCacheConfig::default(),
+        HotCacheConfig {
+            promote_on_read: false,
+            ..HotCacheConfig::default()
+        },
+    ] {
+        let cache = h.cache(config).await;
+        // Queries are busy: the admission waits for quiet.
+        cache.note_activity();
+        cache.admit(loc.clone(), t0());
+        cache.purge_workspace(WS_A);
+        cache.settle().await;
+        let status = cache.workspace_status(WS_A);
+        assert_eq!(
+            (status.memory_entries, status.disk_entries),
+            (0, 0),
+            "{status:?}"
+        );
+        assert!(files_of(&h.cache_dir(), WS_A).is_empty());
+        // Work decided after the purge is served as usual.
+        cache.admit(loc.clone(), t0());
+        cache.settle().await;
+        assert_eq!(cache.workspace_status(WS_A).disk_entries, 1);
+        cache.purge_workspace(WS_A);
+    }
+}

@@ -63,7 +63,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: IngestArgs) -> anyhow::Result
     };
     let mut total = IngestReport::default();
     for input in inputs {
-        let (reader, format, size): (Box<dyn BufRead>, Format, Option<u64>) = match &input {
+        let (reader, format, size): (Box<dyn BufRead + Send>, Format, Option<u64>) = match &input {
             None => (
                 Box::new(BufReader::new(std::io::stdin())),
                 args.format.unwrap_or(Format::Json),
@@ -94,15 +94,21 @@ pub(crate) async fn run(global: &GlobalArgs, args: IngestArgs) -> anyhow::Result
         let bar = progress_bar(size);
         let print_acks = args.print_acks;
         let report = engine
-            .ingest(&args.workspace, &args.table, reader, &options, &mut |p| {
-                if let Some(bar) = &bar {
-                    bar.set_message(format!("{} rows", p.accepted));
-                    bar.tick();
-                }
-                if print_acks {
-                    let _ = writeln!(std::io::stderr(), "acked {}", p.accepted);
-                }
-            })
+            .ingest(
+                &args.workspace,
+                &args.table,
+                reader,
+                &options,
+                Some(&mut |p| {
+                    if let Some(bar) = &bar {
+                        bar.set_message(format!("{} rows", p.accepted));
+                        bar.tick();
+                    }
+                    if print_acks {
+                        let _ = writeln!(std::io::stderr(), "acked {}", p.accepted);
+                    }
+                }),
+            )
             .await?;
         if let Some(bar) = bar {
             bar.finish_and_clear();

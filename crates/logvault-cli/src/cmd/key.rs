@@ -86,7 +86,12 @@ pub(crate) async fn run(global: &GlobalArgs, args: KeyArgs) -> anyhow::Result<()
     let vault = engine.vault();
     let result = match args.command {
         KeyCommand::Create { key, kty, size } => vault.create_key(&key.vault, &key.name, kty, size),
-        KeyCommand::Rotate(k) => vault.rotate_key(&k.vault, &k.name),
+        KeyCommand::Rotate(k) => {
+            let rotated = vault.rotate_key(&k.vault, &k.name).map_err(vault_err)?;
+            // The clusters on this key see the new version now, not at their next check.
+            engine.check_keys_using(&k.vault, &k.name).await?;
+            Ok(rotated)
+        }
         KeyCommand::Show(k) => vault.key_properties(&k.vault, &k.name),
         KeyCommand::List { vault: name } => {
             let keys = vault.list_keys(&name).map_err(vault_err)?;

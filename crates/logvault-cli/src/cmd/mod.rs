@@ -6,6 +6,7 @@ pub(crate) mod identity;
 pub(crate) mod ingest;
 pub(crate) mod key;
 pub(crate) mod query;
+mod query_kql;
 pub(crate) mod role;
 pub(crate) mod status;
 pub(crate) mod table;
@@ -16,7 +17,7 @@ pub(crate) mod workspace;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use logvault::{Engine, EngineOptions};
+use logvault::{Engine, EngineBuilder};
 
 use crate::args::{Cli, Command, GlobalArgs};
 
@@ -56,7 +57,14 @@ pub(crate) fn home_dir(global: &GlobalArgs) -> anyhow::Result<PathBuf> {
 
 /// Opens the engine on the home the global options name.
 pub(crate) async fn open(global: &GlobalArgs) -> anyhow::Result<Engine> {
-    let mut options = EngineOptions::new(home_dir(global)?);
-    options.now = global.now;
-    Ok(Engine::open(options).await?)
+    Ok(builder(global, &home_dir(global)?).open().await?)
+}
+
+/// The engine builder for `home` with the global options: `--now` starts the clock there.
+pub(crate) fn builder(global: &GlobalArgs, home: &std::path::Path) -> EngineBuilder {
+    let builder = Engine::builder(home);
+    match global.now {
+        Some(now) => builder.clock(std::sync::Arc::new(logvault::core::StartedClock::new(now))),
+        None => builder,
+    }
 }

@@ -14,7 +14,17 @@ pub(crate) struct QueryArgs {
     #[arg(long)]
     workspace: String,
     /// The SQL (DataFusion's dialect; tables by name, e.g. `SELECT count(*) FROM Syslog`).
-    sql: String,
+    #[arg(required_unless_present_any = ["kql", "sql_flag"], conflicts_with_all = ["kql", "sql_flag"])]
+    sql: Option<String>,
+    /// The SQL, said explicitly (the default language).
+    #[arg(long = "sql", value_name = "SQL", conflicts_with = "kql")]
+    sql_flag: Option<String>,
+    /// A KQL query instead of SQL (Kusto Query Language, as in Log Analytics).
+    #[arg(long, value_name = "KQL")]
+    kql: Option<String>,
+    /// Print the result's columns and their Kusto types without reading data (with --kql).
+    #[arg(long, requires = "kql")]
+    schema_only: bool,
     /// Print CSV instead of a table (or JSON with -o json).
     #[arg(long)]
     csv: bool,
@@ -37,7 +47,21 @@ pub(crate) async fn run(global: &GlobalArgs, args: QueryArgs) -> anyhow::Result<
     let max_rows = args
         .limit
         .or((format == ResultFormat::Table).then_some(1000));
-    let stream = engine.query(&args.workspace, &args.sql).await?;
+    if let Some(kql) = &args.kql {
+        if args.schema_only {
+            return super::query_kql::schema_only(global, &engine, &args.workspace, kql).await;
+        }
+        let limits = OutputLimits {
+            max_rows,
+            timeout: Some(Duration::from_secs(args.timeout)),
+        };
+        let (rows, truncated) =
+            super::query_kql::run(&engine, &args.workspace, kql, format, limits).await?;
+        note_truncated(rows, truncated);
+        return Ok(());
+    }
+    let sql = args.sql.or(args.sql_flag).unwrap_or_default();
+    let stream = engine.query(&args.workspace, &sql).await?;
     let out = std::io::BufWriter::new(std::io::stdout().lock());
     let summary = write_results(
         stream,
@@ -49,17 +73,20 @@ pub(crate) async fn run(global: &GlobalArgs, args: QueryArgs) -> anyhow::Result<
         },
     )
     .await?;
-    if summary.truncated {
+    note_truncated(summary.rows, summary.truncated);
+    Ok(())
+}
+
+fn note_truncated(rows: usize, truncated: bool) {
+    if truncated {
         tracing::warn!(
-            rows = summary.rows,
+            rows,
             "output cut at the row limit; pass --limit to see more"
         );
         use std::io::Write;
         let _ = writeln!(
             std::io::stderr(),
-            "note: output cut at {} rows (--limit to change)",
-            summary.rows
+            "note: output cut at {rows} rows (--limit to change)"
         );
     }
-    Ok(())
 }

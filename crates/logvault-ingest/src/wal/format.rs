@@ -23,7 +23,7 @@
 //!          associated data = "logvault/wal/v1" || u16 LE n || workspace || frame-header
 //! ```
 
-use super::{KeyScheme, WalKeyRef};
+use super::{WalKeyRef, WalKeyScheme};
 
 pub(crate) const FILE_MAGIC: &[u8; 5] = b"LVWAL";
 pub(crate) const VERSION: u8 = 1;
@@ -168,7 +168,7 @@ pub(crate) fn parse_frame_header(b: &[u8]) -> Result<FrameHeader, HeaderError> {
             "implausible frame length {body_len}"
         )));
     }
-    let scheme = KeyScheme::from_code(b[25])
+    let scheme = WalKeyScheme::from_code(b[25])
         .ok_or_else(|| HeaderError::Bad(format!("unknown key scheme {}", b[25])))?;
     let m = usize::from(u16_at(b, 26));
     if m > MAX_ACCOUNT {
@@ -243,7 +243,7 @@ mod tests {
         );
 
         let key = WalKeyRef {
-            scheme: KeyScheme::Customer,
+            scheme: WalKeyScheme::Customer,
             account: "acct1".into(),
         };
         let f = frame_header(100, 7, 3, true, &key);

@@ -17,6 +17,8 @@
 
 mod files;
 mod format;
+mod layout;
+mod peek;
 mod record;
 mod recover;
 mod writer;
@@ -32,16 +34,19 @@ use logvault_crypto::Key256;
 use crate::IngestError;
 use crate::batcher::SeqRange;
 
+pub use layout::{LayoutUpgrade, upgrade_shared_layout, workspace_dir};
+pub use peek::needs_replay;
+
 /// Which kind of key a frame is sealed under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum KeyScheme {
+pub enum WalKeyScheme {
     /// A key of an account under the service key (MMK).
     Service,
     /// A key of an account under a customer key (CMK).
     Customer,
 }
 
-impl KeyScheme {
+impl WalKeyScheme {
     fn code(self) -> u8 {
         match self {
             Self::Service => 1,
@@ -62,7 +67,7 @@ impl KeyScheme {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct WalKeyRef {
     /// Service or customer key.
-    pub scheme: KeyScheme,
+    pub scheme: WalKeyScheme,
     /// The storage account whose key it is.
     pub account: String,
 }
@@ -70,8 +75,8 @@ pub struct WalKeyRef {
 impl fmt::Display for WalKeyRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let scheme = match self.scheme {
-            KeyScheme::Service => "service",
-            KeyScheme::Customer => "customer",
+            WalKeyScheme::Service => "service",
+            WalKeyScheme::Customer => "customer",
         };
         write!(f, "{scheme}:{}", self.account)
     }

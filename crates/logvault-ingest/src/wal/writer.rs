@@ -387,13 +387,13 @@ mod tests {
     use arrow::array::{Int64Array, RecordBatch};
     use logvault_crypto::Key256;
 
-    use crate::wal::{KeyScheme, Wal, WalKey, WalKeyRef, WalOptions, WalRecord};
+    use crate::wal::{Wal, WalKey, WalKeyRef, WalKeyScheme, WalOptions, WalRecord};
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn appends_queued_during_a_commit_share_one_fsync() {
         let dir = tempfile::tempdir().unwrap();
         let key_ref = WalKeyRef {
-            scheme: KeyScheme::Service,
+            scheme: WalKeyScheme::Service,
             account: "acct".into(),
         };
         let key = Arc::new(WalKey::new(key_ref, Key256::generate().unwrap()).unwrap());

@@ -190,7 +190,7 @@ impl VaultState {
             return Err(VaultError::Deleted {
                 vault: self.name.clone(),
                 key: name.to_owned(),
-                purge_date: (deleted + self.retention()).to_rfc3339(),
+                purge_date: logvault_core::display_time(deleted + self.retention()),
             });
         }
         Ok(key)
@@ -228,14 +228,14 @@ impl VaultState {
             return Err(VaultError::Disabled {
                 vault: self.name.clone(),
                 key: name.to_owned(),
-                version: "all".to_owned(),
+                version: None,
             });
         }
         if !ver.enabled {
             return Err(VaultError::Disabled {
                 vault: self.name.clone(),
                 key: name.to_owned(),
-                version: ver.version.clone(),
+                version: Some(ver.version.clone()),
             });
         }
         Ok((key, ver))

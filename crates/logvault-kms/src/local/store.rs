@@ -15,7 +15,7 @@
 //! is reported as damage, never read as an empty vault.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Write};
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -133,32 +133,10 @@ pub(crate) fn write_doc<T: Serialize>(
     write_atomic(path, &text)
 }
 
-/// Replaces `path` with `bytes` atomically.
+/// Replaces `path` with `bytes` atomically (fsync, rename, directory fsync).
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let fail = |e: std::io::Error| StoreError::new(path, e.to_string());
-    let dir = path
-        .parent()
-        .ok_or_else(|| StoreError::new(path, "has no parent directory"))?;
-    let file_name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| StoreError::new(path, "has no file name"))?;
-    let tmp = dir.join(format!(
-        ".{file_name}.tmp-{}",
-        uuid::Uuid::new_v4().simple()
-    ));
-    let result = (|| {
-        let mut file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        // Best effort: a leftover temporary file is harmless but untidy.
-        let _ = fs::remove_file(&tmp);
-    }
-    result.map_err(fail)
+    logvault_core::fsutil::write_atomic(path, bytes)
+        .map_err(|e| StoreError::new(path, e.to_string()))
 }
 
 /// An exclusive lock on a lock file, released when dropped (closing the file releases it).

@@ -82,7 +82,7 @@ impl FakeVault {
                 VaultErrorKind::Disabled => VaultError::Disabled {
                     vault,
                     key,
-                    version,
+                    version: Some(version),
                 },
                 VaultErrorKind::Deleted => VaultError::Deleted {
                     vault,

@@ -26,10 +26,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use logvault_control::{Cluster, IdentityType};
-use logvault_core::{SharedClock, Timings};
-use logvault_kms::VaultErrorKind;
-use logvault_store::{AccountId, KekBinding, StoreError};
+use logvault_cache::HotCache;
+use logvault_control::{Cluster, ControlPlane, IdentityType};
+use logvault_core::Timings;
+use logvault_kms::{KeyVault, VaultErrorKind};
+use logvault_store::{AccountId, AccountKeyLease, KekBinding, Store, StoreError};
 
 pub use state::{KeyState, KeyStatus};
 
@@ -40,17 +41,20 @@ use crate::{Engine, EngineError};
 pub enum KeyStateError {
     /// The customer key is revoked.
     #[error(
-        "the key {key} of cluster {cluster} is revoked (since {since}): {reason}; ingestion is \
-         dropped and queries are refused until the key is restored"
+        "the key of cluster {cluster} ({key}{}) is revoked since {since}: {reason}; ingestion is \
+         dropped and queries are refused until it is restored",
+        version.as_ref().map(|v| format!(" version {v}")).unwrap_or_default()
     )]
     Revoked {
         /// The cluster.
         cluster: String,
         /// The key, `vault/key`.
         key: String,
-        /// Since when.
+        /// The key version the account key was last unwrapped with.
+        version: Option<String>,
+        /// Since when, to the second in UTC.
         since: String,
-        /// Why.
+        /// What the vault answered.
         reason: String,
     },
     /// The vault cannot be reached and no account key is cached.
@@ -73,23 +77,46 @@ pub enum KeyStateError {
     },
 }
 
-/// The lifecycle's local state: where key states live, and in-process locks.
+/// The key lifecycle of one engine: which clusters' keys are usable, checked against the vault
+/// every 6 to 60 seconds, and what follows from a revocation or a restore. Every read and write
+/// of a cluster's data is admitted here first ([`KeyLifecycle::admit`]); writers take a lease
+/// of the account key from here ([`KeyLifecycle::lease`]).
 #[derive(Debug)]
-pub(crate) struct KeyLifecycle {
+pub struct KeyLifecycle {
     dir: PathBuf,
     timings: Timings,
-    clock: SharedClock,
+    control: ControlPlane,
+    store: Arc<Store>,
+    cache: HotCache,
+    vault: Arc<dyn KeyVault>,
     locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl KeyLifecycle {
-    pub(crate) fn new(dir: PathBuf, timings: Timings, clock: SharedClock) -> Self {
+    pub(crate) fn new(
+        dir: PathBuf,
+        timings: Timings,
+        control: ControlPlane,
+        store: Arc<Store>,
+        cache: HotCache,
+        vault: Arc<dyn KeyVault>,
+    ) -> Self {
         Self {
             dir,
             timings,
-            clock,
+            control,
+            store,
+            cache,
+            vault,
             locks: std::sync::Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The current time (the control plane's: never earlier than its last change).
+    fn now(&self) -> DateTime<Utc> {
+        self.control
+            .now()
+            .unwrap_or_else(|_| self.store.clock().now())
     }
 
     fn lock(&self, cluster: &str) -> Arc<tokio::sync::Mutex<()>> {
@@ -112,7 +139,6 @@ impl KeyLifecycle {
             Ok(()) => (u64::from_le_bytes(r) % ((hi - lo + 1).max(1) as u64)) as i64,
             Err(_) => 0,
         };
-        let _ = &self.clock;
         now + Duration::seconds(lo + jitter)
     }
 }
@@ -128,7 +154,12 @@ impl From<StoreError> for CheckFailure {
     fn from(e: StoreError) -> Self {
         Self {
             kind: e.vault_kind(),
-            message: e.to_string(),
+            // The vault's own words name the vault, key and version; the wrapper adds nothing
+            // the key state does not say.
+            message: match &e {
+                StoreError::Vault { message, .. } => message.clone(),
+                other => other.to_string(),
+            },
         }
     }
 }
@@ -143,37 +174,29 @@ impl From<logvault_kms::VaultError> for CheckFailure {
 }
 
 fn is_revocation(kind: Option<VaultErrorKind>) -> bool {
-    matches!(
-        kind,
-        Some(
-            VaultErrorKind::NotFound
-                | VaultErrorKind::Forbidden
-                | VaultErrorKind::Disabled
-                | VaultErrorKind::Deleted
-        )
-    )
+    kind.is_some_and(VaultErrorKind::is_revocation)
 }
 
 fn cluster_account(cluster: &str) -> Result<AccountId, EngineError> {
     Ok(AccountId::cluster(cluster)?)
 }
 
-impl Engine {
+impl KeyLifecycle {
     /// The key state of `cluster`, checking the key with the vault if a check is due (or
     /// `force`). A cluster without a customer key is `None`.
     ///
     /// # Errors
     /// 404 if the cluster does not exist; local state errors. Vault failures are not errors:
     /// they are the state.
-    pub async fn check_key(&self, cluster: &str, force: bool) -> Result<KeyStatus, EngineError> {
-        let record = self.control().get_cluster(cluster)?;
-        let lock = self.inner.keys.lock(cluster);
+    pub async fn check(&self, cluster: &str, force: bool) -> Result<KeyStatus, EngineError> {
+        let record = self.control.get_cluster(cluster)?;
+        let lock = self.lock(cluster);
         let _held = lock.lock().await;
-        let dir = self.inner.keys.dir.clone();
+        let dir = self.dir.clone();
         let mut status = state::load(&dir, cluster)?;
         let now = self.now();
         let account = cluster_account(cluster)?;
-        let keyring = self.store().keyring().clone();
+        let keyring = self.store.keyring().clone();
         let Some(key) = record.key_ref()? else {
             status.key = None;
             status.enter(KeyState::None, None, now);
@@ -193,7 +216,7 @@ impl Engine {
                 )),
                 now,
             );
-            status.next_check = Some(self.inner.keys.next_check(now));
+            status.next_check = Some(self.next_check(now));
             state::save(&dir, &status)?;
             return Ok(status);
         }
@@ -246,7 +269,7 @@ impl Engine {
                 }
             }
         }
-        status.next_check = Some(self.inner.keys.next_check(now));
+        status.next_check = Some(self.next_check(now));
         state::save(&dir, &status)?;
         Ok(status)
     }
@@ -255,12 +278,310 @@ impl Engine {
     ///
     /// # Errors
     /// Control-plane or local state errors.
-    pub async fn check_keys(&self, force: bool) -> Result<Vec<KeyStatus>, EngineError> {
+    pub async fn check_all(&self, force: bool) -> Result<Vec<KeyStatus>, EngineError> {
         let mut out = Vec::new();
-        for cluster in self.control().list_clusters(None, None)? {
-            out.push(self.check_key(&cluster.name, force).await?);
+        for cluster in self.control.list_clusters(None, None)? {
+            out.push(self.check(&cluster.name, force).await?);
         }
         Ok(out)
+    }
+
+    /// Checks now the clusters whose key is `key` of `vault` (after the key was rotated, so
+    /// that autorotation picks up the new version and clusters on an explicit version keep a
+    /// standby copy under it without waiting for their next check).
+    ///
+    /// # Errors
+    /// Control-plane or local state errors.
+    pub async fn check_using(&self, vault: &str, key: &str) -> Result<Vec<KeyStatus>, EngineError> {
+        let mut out = Vec::new();
+        for cluster in self.control.list_clusters(None, None)? {
+            let uses = cluster
+                .key_ref()
+                .ok()
+                .flatten()
+                .is_some_and(|k| k.vault == vault && k.name == key);
+            if uses {
+                out.push(self.check(&cluster.name, true).await?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Unwraps the cluster's account key now with the vault, re-wrapping it first when the
+    /// configured key (version) or identity no longer matches the wrapped copy.
+    async fn unwrap_now(
+        &self,
+        cluster: &Cluster,
+        key: &logvault_kms::KeyRef,
+        account: &AccountId,
+        status: &mut KeyStatus,
+    ) -> Result<(), CheckFailure> {
+        let Some(principal) = cluster.identity.principal_id.clone() else {
+            return Err(CheckFailure {
+                kind: Some(VaultErrorKind::Forbidden),
+                message: format!("cluster {} has no identity", cluster.name),
+            });
+        };
+        let keyring = self.store.keyring();
+        let record = keyring.latest_record(account).await?;
+        let wanted_version = match &key.version {
+            Some(v) => v.clone(),
+            // Autorotation: the latest version in the vault (R-G4).
+            None => self.vault.get_key(&principal, key).await?.version,
+        };
+        if record.wrapped_by.version.as_deref() != Some(wanted_version.as_str())
+            || record.binding.principal != principal
+            || record.wrapped_by.vault != key.vault
+            || record.wrapped_by.name != key.name
+        {
+            let binding = KekBinding {
+                key: logvault_kms::KeyRef {
+                    version: Some(wanted_version),
+                    ..key.clone()
+                },
+                principal: principal.clone(),
+            };
+            self.store.rotate_account_key(account, &binding).await?;
+            status.rotations += 1;
+        }
+        keyring.refresh_aek(account).await?;
+        if key.version.is_some()
+            && let Err(e) = self.standby_copies(account, key, &principal).await
+        {
+            // The check itself succeeded; the copies are made at a later check.
+            tracing::warn!(account = %account, error = %e.message, "could not make standby copies of the account key");
+        }
+        Ok(())
+    }
+
+    /// For a cluster on an explicit key version: wraps the account key (just unwrapped) under
+    /// each newer enabled version of the same key that has no copy yet, so that the cluster can
+    /// be moved to it even after its own version is disabled (the seed's "update new key
+    /// identifier details in the cluster"). One `get` call on the key per check, one `wrapKey`
+    /// per new version, once.
+    async fn standby_copies(
+        &self,
+        account: &AccountId,
+        key: &logvault_kms::KeyRef,
+        principal: &logvault_kms::PrincipalId,
+    ) -> Result<(), CheckFailure> {
+        let props = self.vault.get_key(principal, key).await?;
+        let Some(current) = props
+            .versions
+            .iter()
+            .position(|v| Some(&v.version) == key.version.as_ref())
+        else {
+            return Ok(());
+        };
+        let newer: Vec<String> = props.versions[current + 1..]
+            .iter()
+            .filter(|v| v.enabled)
+            .map(|v| v.version.clone())
+            .collect();
+        if newer.is_empty() {
+            return Ok(());
+        }
+        self.store
+            .keyring()
+            .ensure_standby_copies(account, key, principal, &newer)
+            .await?;
+        Ok(())
+    }
+
+    /// The subkey that seals local copies of account keys (from the service account's key).
+    async fn local_copy_key(&self) -> Result<logvault_crypto::Key256, EngineError> {
+        let service = self.store.keyring().aek(&AccountId::service()).await?;
+        service
+            .derive_purpose_key(sealed::PURPOSE)
+            .map_err(|e| EngineError::State {
+                what: "sealed account key",
+                path: self.dir.clone(),
+                reason: e.to_string(),
+            })
+    }
+
+    /// Seeds the keyring with the sealed local copy, if there is one; whether it did.
+    async fn seed_from_local_copy(
+        &self,
+        cluster: &str,
+        account: &AccountId,
+    ) -> Result<bool, EngineError> {
+        let purpose = self.local_copy_key().await?;
+        let Some((aek, verified)) = sealed::load(&self.dir, cluster, account.as_str(), &purpose)?
+        else {
+            return Ok(false);
+        };
+        let record = self.store.keyring().latest_record(account).await?;
+        self.store
+            .keyring()
+            .seed(account, Arc::new(aek), record, verified);
+        Ok(true)
+    }
+
+    /// Revocation takes effect: the account key leaves memory and disk, the linked workspaces'
+    /// hot cache is purged (R-F3).
+    async fn on_revoked(
+        &self,
+        cluster: &Cluster,
+        account: &AccountId,
+        status: &mut KeyStatus,
+    ) -> Result<(), EngineError> {
+        self.store.keyring().evict(account);
+        sealed::delete(&self.dir, &cluster.name)?;
+        for ws in self.linked_workspaces(&cluster.name)? {
+            let report = self.cache.purge_workspace(&ws);
+            tracing::info!(workspace = %ws, ?report, "hot cache purged");
+        }
+        status.purges += 1;
+        tracing::warn!(cluster = %cluster.name, "customer key revoked");
+        Ok(())
+    }
+
+    /// The key is back: warm the linked workspaces' hot cache again (R-F4).
+    async fn on_restored(&self, cluster: &Cluster) {
+        if let Ok(workspaces) = self.linked_workspaces(&cluster.name) {
+            for ws in workspaces {
+                let _reload = self.cache.warm(&ws);
+                tracing::info!(workspace = %ws, "hot cache reload started");
+            }
+        }
+        tracing::info!(cluster = %cluster.name, "customer key restored");
+    }
+
+    fn linked_workspaces(&self, cluster: &str) -> Result<Vec<String>, EngineError> {
+        Ok(self
+            .control
+            .list_workspaces()?
+            .into_iter()
+            .filter(|w| w.cluster.as_deref() == Some(cluster))
+            .map(|w| w.name)
+            .collect())
+    }
+
+    /// Admits reading (or writing) `account`'s data: its cluster's key must not be revoked,
+    /// and its account key must be in memory (from the vault, or through an outage from the
+    /// cache or the sealed local copy).
+    pub async fn admit(&self, account: &AccountId) -> Result<(), EngineError> {
+        let keyring = self.store.keyring();
+        let Some(cluster) = account.cluster_name() else {
+            keyring.aek(account).await?;
+            return Ok(());
+        };
+        let status = match self.check(cluster, false).await {
+            Ok(s) => s,
+            // A deleted cluster's data: as readable as its key is.
+            Err(EngineError::Control(e)) if e.code() == 404 => {
+                keyring.aek(account).await?;
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        let key = status.key.clone().unwrap_or_else(|| "(service key)".into());
+        match status.key_state {
+            KeyState::Revoked => Err(KeyStateError::Revoked {
+                cluster: cluster.to_owned(),
+                key,
+                version: status.key_version_in_use.clone(),
+                since: status
+                    .since
+                    .map(logvault_core::display_time)
+                    .unwrap_or_default(),
+                reason: status.reason.unwrap_or_default(),
+            }
+            .into()),
+            KeyState::Degraded if keyring.cached_aek(account).is_none() => {
+                Err(KeyStateError::Unavailable {
+                    cluster: cluster.to_owned(),
+                    key,
+                    reason: status.reason.unwrap_or_default(),
+                }
+                .into())
+            }
+            KeyState::Degraded => Ok(()),
+            KeyState::Active | KeyState::None => {
+                if keyring.cached_aek(account).is_none() {
+                    keyring.aek(account).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The key state of every cluster, without checking.
+    ///
+    /// # Errors
+    /// Local state errors.
+    pub fn states(&self) -> Result<Vec<KeyStatus>, EngineError> {
+        let mut out = Vec::new();
+        for c in self.control.list_clusters(None, None)? {
+            out.push(state::load(&self.dir, &c.name)?);
+        }
+        Ok(out)
+    }
+
+    /// Admits writing `account`'s data and leases its account key with its record, for a
+    /// writer to finish with even if the key is revoked meanwhile (its gate then stops it).
+    ///
+    /// # Errors
+    /// As [`KeyLifecycle::admit`].
+    pub async fn lease(&self, account: &AccountId) -> Result<AccountKeyLease, EngineError> {
+        self.admit(account).await?;
+        Ok(self.store.keyring().lease(account).await?)
+    }
+
+    /// Whether `account`'s cluster is known to be revoked now (its key state, no vault call).
+    pub fn is_revoked(&self, account: &AccountId) -> bool {
+        account.cluster_name().is_some_and(|cluster| {
+            state::load(&self.dir, cluster).is_ok_and(|s| s.key_state == KeyState::Revoked)
+        })
+    }
+}
+
+impl Engine {
+    /// The key lifecycle.
+    pub fn keys(&self) -> &KeyLifecycle {
+        &self.inner.keys
+    }
+
+    /// The key state of `cluster`, checking the key with the vault if a check is due (or
+    /// `force`); see [`KeyLifecycle::check`].
+    ///
+    /// # Errors
+    /// As [`KeyLifecycle::check`].
+    pub async fn check_key(&self, cluster: &str, force: bool) -> Result<KeyStatus, EngineError> {
+        self.inner.keys.check(cluster, force).await
+    }
+
+    /// Checks every cluster whose check is due (or all, with `force`).
+    ///
+    /// # Errors
+    /// As [`KeyLifecycle::check_all`].
+    pub async fn check_keys(&self, force: bool) -> Result<Vec<KeyStatus>, EngineError> {
+        self.inner.keys.check_all(force).await
+    }
+
+    /// Checks now the clusters on `key` of `vault`; see [`KeyLifecycle::check_using`].
+    ///
+    /// # Errors
+    /// As [`KeyLifecycle::check_using`].
+    pub async fn check_keys_using(
+        &self,
+        vault: &str,
+        key: &str,
+    ) -> Result<Vec<KeyStatus>, EngineError> {
+        self.inner.keys.check_using(vault, key).await
+    }
+
+    /// The key state of every cluster, without checking.
+    ///
+    /// # Errors
+    /// Local state errors.
+    pub fn key_states(&self) -> Result<Vec<KeyStatus>, EngineError> {
+        self.inner.keys.states()
+    }
+
+    pub(crate) async fn admit_account(&self, account: &AccountId) -> Result<(), EngineError> {
+        self.inner.keys.admit(account).await
     }
 
     /// Runs the key monitor in the background until the engine is dropped everywhere: every
@@ -287,172 +608,5 @@ impl Engine {
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             }
         })
-    }
-
-    /// Unwraps the cluster's account key now with the vault, re-wrapping it first when the
-    /// configured key (version) or identity no longer matches the wrapped copy.
-    async fn unwrap_now(
-        &self,
-        cluster: &Cluster,
-        key: &logvault_kms::KeyRef,
-        account: &AccountId,
-        status: &mut KeyStatus,
-    ) -> Result<(), CheckFailure> {
-        let Some(principal) = cluster.identity.principal_id.clone() else {
-            return Err(CheckFailure {
-                kind: Some(VaultErrorKind::Forbidden),
-                message: format!("cluster {} has no identity", cluster.name),
-            });
-        };
-        let keyring = self.store().keyring();
-        let record = keyring.latest_record(account).await?;
-        let wanted_version = match &key.version {
-            Some(v) => v.clone(),
-            // Autorotation: the latest version in the vault (R-G4).
-            None => self.key_vault().get_key(&principal, key).await?.version,
-        };
-        if record.wrapped_by.version.as_deref() != Some(wanted_version.as_str())
-            || record.binding.principal != principal
-            || record.wrapped_by.vault != key.vault
-            || record.wrapped_by.name != key.name
-        {
-            let binding = KekBinding {
-                key: logvault_kms::KeyRef {
-                    version: Some(wanted_version),
-                    ..key.clone()
-                },
-                principal,
-            };
-            self.store().rotate_account_key(account, &binding).await?;
-            status.rotations += 1;
-        }
-        keyring.refresh_aek(account).await?;
-        Ok(())
-    }
-
-    /// The subkey that seals local copies of account keys (from the service account's key).
-    async fn local_copy_key(&self) -> Result<logvault_crypto::Key256, EngineError> {
-        let service = self.store().keyring().aek(&AccountId::service()).await?;
-        service
-            .derive_purpose_key(sealed::PURPOSE)
-            .map_err(|e| EngineError::State {
-                what: "sealed account key",
-                path: self.inner.keys.dir.clone(),
-                reason: e.to_string(),
-            })
-    }
-
-    /// Seeds the keyring with the sealed local copy, if there is one; whether it did.
-    async fn seed_from_local_copy(
-        &self,
-        cluster: &str,
-        account: &AccountId,
-    ) -> Result<bool, EngineError> {
-        let purpose = self.local_copy_key().await?;
-        let Some((aek, verified)) =
-            sealed::load(&self.inner.keys.dir, cluster, account.as_str(), &purpose)?
-        else {
-            return Ok(false);
-        };
-        let record = self.store().keyring().latest_record(account).await?;
-        self.store()
-            .keyring()
-            .seed(account, Arc::new(aek), record, verified);
-        Ok(true)
-    }
-
-    /// Revocation takes effect: the account key leaves memory and disk, the linked workspaces'
-    /// hot cache is purged (R-F3).
-    async fn on_revoked(
-        &self,
-        cluster: &Cluster,
-        account: &AccountId,
-        status: &mut KeyStatus,
-    ) -> Result<(), EngineError> {
-        self.store().keyring().evict(account);
-        sealed::delete(&self.inner.keys.dir, &cluster.name)?;
-        for ws in self.linked_workspaces(&cluster.name)? {
-            self.purge_hot_cache(&ws).await;
-        }
-        status.purges += 1;
-        tracing::warn!(cluster = %cluster.name, "customer key revoked");
-        Ok(())
-    }
-
-    /// The key is back: warm the linked workspaces' hot cache again (R-F4).
-    async fn on_restored(&self, cluster: &Cluster) {
-        if let Ok(workspaces) = self.linked_workspaces(&cluster.name) {
-            for ws in workspaces {
-                self.warm_hot_cache(&ws).await;
-            }
-        }
-        tracing::info!(cluster = %cluster.name, "customer key restored");
-    }
-
-    fn linked_workspaces(&self, cluster: &str) -> Result<Vec<String>, EngineError> {
-        Ok(self
-            .control()
-            .list_workspaces()?
-            .into_iter()
-            .filter(|w| w.cluster.as_deref() == Some(cluster))
-            .map(|w| w.name)
-            .collect())
-    }
-
-    /// Admits reading (or writing) `account`'s data: its cluster's key must not be revoked,
-    /// and its account key must be in memory (from the vault, or through an outage from the
-    /// cache or the sealed local copy).
-    pub(crate) async fn admit_account(&self, account: &AccountId) -> Result<(), EngineError> {
-        let keyring = self.store().keyring();
-        let Some(cluster) = account.cluster_name() else {
-            keyring.aek(account).await?;
-            return Ok(());
-        };
-        let status = match self.check_key(cluster, false).await {
-            Ok(s) => s,
-            // A deleted cluster's data: as readable as its key is.
-            Err(EngineError::Control(e)) if e.code() == 404 => {
-                keyring.aek(account).await?;
-                return Ok(());
-            }
-            Err(e) => return Err(e),
-        };
-        let key = status.key.clone().unwrap_or_else(|| "(service key)".into());
-        match status.key_state {
-            KeyState::Revoked => Err(KeyStateError::Revoked {
-                cluster: cluster.to_owned(),
-                key,
-                since: status.since.map(|t| t.to_rfc3339()).unwrap_or_default(),
-                reason: status.reason.unwrap_or_default(),
-            }
-            .into()),
-            KeyState::Degraded if keyring.cached_aek(account).is_none() => {
-                Err(KeyStateError::Unavailable {
-                    cluster: cluster.to_owned(),
-                    key,
-                    reason: status.reason.unwrap_or_default(),
-                }
-                .into())
-            }
-            KeyState::Degraded => Ok(()),
-            KeyState::Active | KeyState::None => {
-                if keyring.cached_aek(account).is_none() {
-                    keyring.aek(account).await?;
-                }
-                Ok(())
-            }
-        }
-    }
-
-    /// The key state of every cluster, without checking.
-    ///
-    /// # Errors
-    /// Local state errors.
-    pub fn key_states(&self) -> Result<Vec<KeyStatus>, EngineError> {
-        let mut out = Vec::new();
-        for c in self.control().list_clusters(None, None)? {
-            out.push(state::load(&self.inner.keys.dir, &c.name)?);
-        }
-        Ok(out)
     }
 }

@@ -8,7 +8,7 @@ use logvault::control::{ClusterSpec, ClusterUpdate, KeyVaultProperties, Workspac
 use logvault::ingest::Format;
 use logvault::kms::local::CreateVaultOptions;
 use logvault::kms::{KeyType, PrincipalId};
-use logvault::{Engine, EngineOptions, HomeConfig, IngestOptions, IngestReport};
+use logvault::{Engine, HomeConfig, IngestOptions, IngestReport};
 use logvault_core::{TestClock, Timings};
 
 pub struct Home {
@@ -42,7 +42,9 @@ pub async fn home() -> Home {
     )
     .unwrap();
     let clock = TestClock::new(Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap());
-    let engine = Engine::open(EngineOptions::new(dir.path()).with_clock(Arc::new(clock.clone())))
+    let engine = Engine::builder(dir.path())
+        .clock(Arc::new(clock.clone()))
+        .open()
         .await
         .unwrap();
     Home { dir, clock, engine }
@@ -51,7 +53,9 @@ pub async fn home() -> Home {
 impl Home {
     /// Another process on the same home.
     pub async fn reopen(&self) -> Engine {
-        Engine::open(EngineOptions::new(self.dir.path()).with_clock(Arc::new(self.clock.clone())))
+        Engine::builder(self.dir.path())
+            .clock(Arc::new(self.clock.clone()))
+            .open()
             .await
             .unwrap()
     }
@@ -136,9 +140,9 @@ impl Home {
             .ingest(
                 ws,
                 table,
-                payload.as_bytes(),
+                std::io::Cursor::new(payload),
                 &IngestOptions::new(Format::JsonLines),
-                &mut |_| {},
+                None,
             )
             .await
             .unwrap()

@@ -29,21 +29,41 @@ fn ten_row_batches() -> IngestOptions {
 
 /// Gives `data` at most 512 bytes a read. Before each read, `hook` sees how many bytes are left
 /// and may answer the read itself (fail like a dropped connection, revoke the key half-way,
-/// move the clock...).
-struct Scripted<'a, F: FnMut(usize) -> Option<std::io::Result<usize>>> {
-    data: &'a [u8],
+/// move the clock...). The engine reads it on a blocking thread of its own.
+struct Scripted<F: FnMut(usize) -> Option<std::io::Result<usize>>> {
+    data: Vec<u8>,
+    at: usize,
     hook: F,
 }
 
-impl<F: FnMut(usize) -> Option<std::io::Result<usize>>> Read for Scripted<'_, F> {
+impl<F: FnMut(usize) -> Option<std::io::Result<usize>>> Scripted<F> {
+    fn new(data: String, hook: F) -> Self {
+        Self {
+            data: data.into_bytes(),
+            at: 0,
+            hook,
+        }
+    }
+}
+
+impl<F: FnMut(usize) -> Option<std::io::Result<usize>>> Read for Scripted<F> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if let Some(answer) = (self.hook)(self.data.len()) {
+        let left = self.data.len() - self.at;
+        if let Some(answer) = (self.hook)(left) {
             return answer;
         }
-        let n = buf.len().min(self.data.len()).min(512);
-        buf[..n].copy_from_slice(&self.data[..n]);
-        self.data = &self.data[n..];
+        let n = buf.len().min(left).min(512);
+        buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+        self.at += n;
         Ok(n)
+    }
+}
+
+/// Waits (on the reading thread, up to ten seconds) until `ready` says so.
+fn wait_until(mut ready: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !ready() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }
 
@@ -67,16 +87,13 @@ async fn rows_acknowledged_before_a_revocation_are_replayed_after_the_restore() 
                 512,
                 // An ingest that stops part-way, after some batches were acknowledged (in the
                 // log) and before they reached a segment.
-                Scripted {
-                    data: payload.as_bytes(),
-                    hook: |left| {
-                        (left == 0)
-                            .then(|| Err(std::io::Error::other("connection reset by the sender")))
-                    },
-                },
+                Scripted::new(payload, |left| {
+                    (left == 0)
+                        .then(|| Err(std::io::Error::other("connection reset by the sender")))
+                }),
             ),
             &options,
-            &mut |p| acked = p.accepted,
+            Some(&mut |p| acked = p.accepted),
         )
         .await
         .unwrap_err();
@@ -129,23 +146,25 @@ async fn a_revocation_during_an_ingest_drops_the_rest_of_it_and_counts_it() {
     let clock = h.clock.clone();
     // Once half of the input has been read, the key is revoked and the next check is due.
     let half = payload.len() / 2;
+    // The input is read on a thread of its own, ahead of the writer: the revocation waits until
+    // the writer has acknowledged a batch, so that it comes in the middle of the ingest.
+    let acked = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let acked_seen = acked.clone();
     let mut revoke = Some(move || {
+        wait_until(|| acked_seen.load(std::sync::atomic::Ordering::SeqCst) > 0);
         vault.set_key_enabled(VAULT, KEY, None, false).unwrap();
         clock.advance(chrono::Duration::seconds(
             crate::common::timings().key_check_max_secs + 1,
         ));
     });
-    let reader = Scripted {
-        data: payload.as_bytes(),
-        hook: |left| {
-            if left <= half
-                && let Some(revoke) = revoke.take()
-            {
-                revoke();
-            }
-            None
-        },
-    };
+    let reader = Scripted::new(payload, move |left| {
+        if left <= half
+            && let Some(revoke) = revoke.take()
+        {
+            revoke();
+        }
+        None
+    });
     let r = h
         .engine
         .ingest(
@@ -153,7 +172,7 @@ async fn a_revocation_during_an_ingest_drops_the_rest_of_it_and_counts_it() {
             "AppLogs",
             BufReader::with_capacity(512, reader),
             &options,
-            &mut |_| {},
+            Some(&mut |p| acked.store(p.accepted, std::sync::atomic::Ordering::SeqCst)),
         )
         .await
         .unwrap();
@@ -197,19 +216,22 @@ async fn dropped_rows_of_a_running_stream_show_before_it_ends() {
     let clock = h.clock.clone();
     let counters = h.dir.path().join("wal").join(WS).join("counters.json");
     let seen_before_end = seen.clone();
-    let reader = Scripted {
-        data: payload.as_bytes(),
-        hook: move |left| {
-            clock.advance(chrono::Duration::seconds(1));
-            (left == 0).then(|| {
-                *seen_before_end.lock().unwrap() = std::fs::read(&counters)
-                    .ok()
-                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-                    .and_then(|v| v["droppedRows"].as_u64());
-                Ok(0)
-            })
-        },
+    let shown = move || {
+        std::fs::read(&counters)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v["droppedRows"].as_u64())
     };
+    let reader = Scripted::new(payload, move |left| {
+        clock.advance(chrono::Duration::seconds(1));
+        (left == 0).then(|| {
+            // The input is read ahead of the counting: give the counting a moment to catch up
+            // (it records at most once a second on the engine's clock, which moved per read).
+            wait_until(|| shown().is_some_and(|n| n > 0));
+            *seen_before_end.lock().unwrap() = shown();
+            Ok(0)
+        })
+    });
     let r = h
         .engine
         .ingest(
@@ -217,7 +239,7 @@ async fn dropped_rows_of_a_running_stream_show_before_it_ends() {
             "AppLogs",
             BufReader::with_capacity(512, reader),
             &options,
-            &mut |_| {},
+            None,
         )
         .await
         .unwrap();

@@ -7,6 +7,7 @@
     missing_docs
 )] // test code
 
+mod batches;
 mod common;
 mod durability;
 mod keys;
@@ -16,3 +17,4 @@ mod query;
 mod reliability;
 mod samples;
 mod slt;
+mod workspaces;

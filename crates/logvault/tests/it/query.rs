@@ -31,7 +31,7 @@ async fn samples() -> Home {
     ] {
         let input = std::io::BufReader::new(std::fs::File::open(data(file)).unwrap());
         h.engine
-            .ingest(WS, table, input, &IngestOptions::new(format), &mut |_| {})
+            .ingest(WS, table, input, &IngestOptions::new(format), None)
             .await
             .unwrap();
     }
@@ -177,4 +177,56 @@ async fn unknown_tables_and_columns_are_clear_errors() {
         h.engine.query("ws-none", "SELECT 1").await,
         Err(EngineError::Control(e)) if e.code() == 404
     ));
+}
+
+/// The engine's queries share one memory pool: a query that needs more than the limit fails
+/// with a clear error (nothing spills to disk, where it would rest in clear), and the engine
+/// goes on serving queries that fit.
+#[tokio::test]
+async fn a_query_over_the_memory_limit_fails_clearly_and_the_engine_goes_on() {
+    use futures::TryStreamExt;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = logvault::Engine::builder(dir.path())
+        .query_memory_limit(256 * 1024)
+        .open()
+        .await
+        .unwrap();
+    engine
+        .control()
+        .create_workspace(logvault::control::WorkspaceSpec::new(WS))
+        .unwrap();
+    let lines: String = (0..40_000)
+        .map(|i| {
+            format!(
+                "{{\"TimeGenerated\":\"2026-03-01T00:00:{:02}Z\",\"Message\":\"message {i} with some padding to take memory\"}}\n",
+                i % 60
+            )
+        })
+        .collect();
+    let options = IngestOptions::new(Format::JsonLines);
+    engine
+        .ingest(WS, "Big", std::io::Cursor::new(lines), &options, None)
+        .await
+        .unwrap();
+    let sorted = engine
+        .query(WS, "SELECT Message FROM Big ORDER BY Message")
+        .await
+        .unwrap()
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_err();
+    let err = logvault::query::QueryError::from(sorted);
+    assert!(
+        matches!(err, logvault::query::QueryError::MemoryLimit { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("query memory limit"), "{err}");
+    let counted = engine
+        .query(WS, "SELECT count(*) FROM Big")
+        .await
+        .unwrap()
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap();
+    assert_eq!(counted[0].num_rows(), 1);
 }

@@ -8,7 +8,7 @@ use chrono::Duration;
 use logvault::kms::local::OutageMode;
 use logvault::query::output::{OutputLimits, ResultFormat, write_results};
 use logvault::store::SegmentStatus;
-use logvault::{Engine, EngineOptions, Home as LvHome};
+use logvault::{Engine, Home as LvHome};
 use proptest::prelude::*;
 
 use crate::common::*;
@@ -217,7 +217,7 @@ fn edited_config_files_open_or_are_refused_by_name() {
         if home_ok {
             // The whole engine too (the hot cache checks its own settings), without panicking.
             let engine = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                runtime.block_on(Engine::open(EngineOptions::new(dir.path())))
+                runtime.block_on(Engine::open(dir.path()))
             }));
             prop_assert!(engine.is_ok(), "the engine panicked on {}", config);
         }
@@ -267,9 +267,9 @@ async fn vault_outages_at_random_points_of_a_load_lose_and_invent_no_row() {
             .ingest(
                 WS,
                 "AppLogs",
-                payload.as_bytes(),
+                std::io::Cursor::new(payload),
                 &logvault::IngestOptions::new(logvault::ingest::Format::JsonLines),
-                &mut |_| {},
+                None,
             )
             .await;
         match report {

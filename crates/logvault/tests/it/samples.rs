@@ -49,7 +49,7 @@ async fn every_sample_file_ingests_with_its_manifest_row_count() {
         let input = std::io::BufReader::new(std::fs::File::open(data.join(file)).unwrap());
         let report = h
             .engine
-            .ingest(WS, &table, input, &IngestOptions::new(format), &mut |_| {})
+            .ingest(WS, &table, input, &IngestOptions::new(format), None)
             .await
             .unwrap();
         assert_eq!((report.accepted, report.rejected), (*rows, 0), "{file}");

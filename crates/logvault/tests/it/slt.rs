@@ -89,7 +89,7 @@ async fn ingest(h: &Home, file: &str, table: &str, format: Format) {
     let input = std::io::BufReader::new(std::fs::File::open(data(file)).unwrap());
     let r = h
         .engine
-        .ingest(WS, table, input, &IngestOptions::new(format), &mut |_| {})
+        .ingest(WS, table, input, &IngestOptions::new(format), None)
         .await
         .unwrap();
     assert!(r.accepted > 0 && r.dropped == 0, "{table}: {r:?}");

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use clap::Args;
-use logvault::{Engine, EngineOptions, HomeConfig};
+use logvault::HomeConfig;
 use serde::Serialize;
 
 use crate::args::{GlobalArgs, OutputFormat};
@@ -120,9 +120,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: DemoArgs) -> anyhow::Result<(
         "logvault demo: the customer-managed-key story, in {}",
         home.display()
     ));
-    let mut options = EngineOptions::new(&home);
-    options.now = global.now;
-    let engine = Engine::open(options).await?;
+    let engine = super::builder(global, &home).open().await?;
     // A long-running service checks keys in the background; so does the demo.
     let monitor = engine.spawn_key_monitor();
     let outcome = steps::run_all(&engine, &mut narrator).await;

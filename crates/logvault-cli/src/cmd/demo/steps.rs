@@ -45,7 +45,13 @@ async fn ingest(
     format: Format,
 ) -> anyhow::Result<IngestReport> {
     Ok(engine
-        .ingest(WS, table, bytes, &IngestOptions::new(format), &mut |_| {})
+        .ingest(
+            WS,
+            table,
+            std::io::Cursor::new(bytes.to_vec()),
+            &IngestOptions::new(format),
+            None,
+        )
         .await?)
 }
 
@@ -272,7 +278,7 @@ pub(crate) async fn run_all(engine: &Engine, n: &mut Narrator) -> anyhow::Result
     n.check(
         "2 no permission",
         "key update without Get/Wrap/Unwrap fails (400 Failed to validate key)",
-        short(&err),
+        &err,
         err.starts_with("400 Failed to validate key in Key Vault"),
     );
     vault.set_policy(
@@ -492,10 +498,6 @@ fn key_props() -> KeyVaultProperties {
         key_name: KEY.into(),
         key_version: String::new(),
     }
-}
-
-fn short(s: &str) -> String {
-    s.chars().take(110).collect()
 }
 
 fn short_id(s: &str) -> &str {

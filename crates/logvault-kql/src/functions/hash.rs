@@ -1,0 +1,105 @@
+//! Hash functions: `hash` (xxHash64, as Kusto), `hash_sha256`, `hash_sha1`, `hash_md5`,
+//! `hash_combine`, `hash_many`.
+
+use sha2::Digest;
+
+use super::{FnCall, Impl, a0, at};
+use crate::error::KqlError;
+use crate::plan::TExpr;
+use crate::types::KustoType;
+use crate::udf::value::Val;
+
+pub(crate) const FUNCTIONS: &[(&str, Impl)] = &[
+    ("hash", hash),
+    ("hash_xxhash64", hash),
+    ("hash_sha256", hash_sha256),
+    ("hash_sha1", hash_sha1),
+    ("hash_md5", hash_md5),
+    ("hash_combine", hash_combine),
+    ("hash_many", hash_many),
+];
+
+/// The bytes Kusto hashes for a value: a string's UTF-8, a number's 8 little-endian bytes.
+fn bytes(v: &Val) -> Vec<u8> {
+    match v {
+        Val::Long(x) => x.to_le_bytes().to_vec(),
+        Val::Int(x) => i64::from(*x).to_le_bytes().to_vec(),
+        Val::Real(x) => x.to_le_bytes().to_vec(),
+        Val::DateTime(t) | Val::Timespan(t) => t.to_le_bytes().to_vec(),
+        other => other.to_text().into_bytes(),
+    }
+}
+
+fn xx(v: &Val) -> i64 {
+    xxhash_rust::xxh64::xxh64(&bytes(v), 0) as i64
+}
+
+fn hash(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
+    c.arity(1, 2)?;
+    Ok(c.row(KustoType::Long, |v| {
+        if a0(v).is_null() {
+            return Val::Null;
+        }
+        let h = xx(a0(v));
+        if v.len() > 1 {
+            match at(v, 1).as_i64() {
+                Some(m) if m > 0 => Val::Long((h as u64 % m as u64) as i64),
+                _ => Val::Null,
+            }
+        } else {
+            Val::Long(h)
+        }
+    }))
+}
+
+fn hex_digest(d: impl AsRef<[u8]>) -> String {
+    hex::encode(d.as_ref())
+}
+
+fn hash_sha256(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
+    c.arity(1, 1)?;
+    Ok(c.row(KustoType::String, |v| {
+        if a0(v).is_null() {
+            return Val::Null;
+        }
+        Val::Str(hex_digest(sha2::Sha256::digest(bytes(a0(v)))))
+    }))
+}
+
+fn hash_sha1(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
+    c.arity(1, 1)?;
+    Ok(c.row(KustoType::String, |v| {
+        if a0(v).is_null() {
+            return Val::Null;
+        }
+        Val::Str(hex_digest(sha1::Sha1::digest(bytes(a0(v)))))
+    }))
+}
+
+fn hash_md5(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
+    c.arity(1, 1)?;
+    Ok(c.row(KustoType::String, |v| {
+        if a0(v).is_null() {
+            return Val::Null;
+        }
+        Val::Str(hex_digest(md5::Md5::digest(bytes(a0(v)))))
+    }))
+}
+
+/// Combines hashes as .NET's `HashCode.Combine`-like fold Kusto uses: h = h * 31 + x (wrapping).
+fn combine(hs: impl Iterator<Item = i64>) -> i64 {
+    hs.fold(0i64, |acc, h| acc.wrapping_mul(31).wrapping_add(h))
+}
+
+fn hash_combine(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
+    c.arity(2, 64)?;
+    Ok(c.row(KustoType::Long, |v| {
+        let hs: Option<Vec<i64>> = v.iter().map(Val::as_i64).collect();
+        hs.map_or(Val::Null, |hs| Val::Long(combine(hs.into_iter())))
+    }))
+}
+
+fn hash_many(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
+    c.arity(1, 64)?;
+    Ok(c.row(KustoType::Long, |v| Val::Long(combine(v.iter().map(xx)))))
+}

@@ -1,0 +1,27 @@
+//! KQL (Kusto Query Language) for logvault.
+//!
+//! The text is tokenized ([`lexer`]), parsed into a syntax tree ([`ast`], [`parser`]) and
+//! planned onto a DataFusion [`datafusion::logical_expr::LogicalPlan`] with Kusto's type system
+//! ([`types`]), so that KQL gets the optimizer, pushdown, pruning, decryption and key gate of
+//! SQL. The result carries the Kusto type of every column.
+//!
+//! This crate never reads data itself, prints, or knows about workspaces: it is given a way to
+//! look up tables.
+
+pub mod ast;
+pub mod error;
+pub mod format;
+mod functions;
+pub mod lexer;
+pub mod literal;
+pub mod parser;
+pub mod plan;
+pub mod session;
+pub mod types;
+pub mod udf;
+
+pub use error::KqlError;
+pub use parser::parse;
+pub use plan::{KqlPlan, PlanOptions, TableMap, TableResolver, plan_query};
+pub use session::{execute, plan_in_session, session_tables};
+pub use types::{KustoColumn, KustoSchema, KustoType};

@@ -1,0 +1,467 @@
+//! `join` (every kind, Kusto's default `innerunique` included), `lookup`, `union` and
+//! `search`.
+
+use datafusion::common::{Column, JoinType};
+use datafusion::logical_expr::{Expr as DfExpr, LogicalPlanBuilder, cast};
+
+use super::operators;
+use super::rel::{Rel, TExpr, project, unique_name};
+use super::scalar::Scope;
+use super::{Env, Planner};
+use crate::ast::{
+    BinOp, Expr, ExprKind, JoinKind, Search, StrOp, StrOpKind, Union, wildcard_match,
+};
+use crate::error::{KqlError, Span};
+use crate::types::{KustoColumn, KustoType};
+
+/// A side of a join, aliased so its columns are unambiguous.
+struct Side {
+    alias: String,
+    rel: Rel,
+}
+
+impl Side {
+    fn col(&self, i: usize) -> TExpr {
+        TExpr::new(
+            DfExpr::Column(Column::new(
+                Some(self.alias.clone()),
+                self.rel.cols[i].name.clone(),
+            )),
+            self.rel.cols[i].ty,
+        )
+    }
+
+    fn cols(&self) -> Vec<(String, TExpr)> {
+        (0..self.rel.cols.len())
+            .map(|i| (self.rel.cols[i].name.clone(), self.col(i)))
+            .collect()
+    }
+}
+
+impl Planner<'_> {
+    fn side(&mut self, rel: Rel, what: &str) -> Result<Side, KqlError> {
+        let alias = self.fresh(what);
+        let plan = LogicalPlanBuilder::from(rel.plan)
+            .alias(alias.clone())?
+            .build()?;
+        Ok(Side {
+            alias,
+            rel: Rel {
+                plan,
+                cols: rel.cols,
+                ordered: false,
+            },
+        })
+    }
+
+    /// The key pairs of an `on` clause.
+    fn join_keys(
+        &mut self,
+        left: &Side,
+        right: &Side,
+        on: &[Expr],
+        env: &Env,
+    ) -> Result<Vec<(TExpr, TExpr, String)>, KqlError> {
+        let sides = Some((left.cols(), right.cols()));
+        let sc = Scope {
+            cols: Vec::new(),
+            env,
+            agg: None,
+            sides,
+        };
+        let mut keys = Vec::new();
+        let mut pending: Vec<&Expr> = on.iter().collect();
+        while let Some(e) = pending.pop() {
+            match &e.kind {
+                ExprKind::Name(n) => {
+                    let li = left.rel.require(n, e.span)?;
+                    let ri = right.rel.index(n).ok_or_else(|| {
+                        KqlError::semantic(
+                            format!(
+                                "the right side of the join has no column '{n}'{}",
+                                crate::error::did_you_mean(
+                                    n,
+                                    right.rel.cols.iter().map(|c| c.name.as_str())
+                                )
+                            ),
+                            e.span,
+                        )
+                    })?;
+                    keys.push((left.col(li), right.col(ri), n.clone()));
+                }
+                ExprKind::Binary(BinOp::And, a, b) => {
+                    pending.push(a);
+                    pending.push(b);
+                }
+                ExprKind::Binary(BinOp::Eq, a, b) => {
+                    let (l, r) = match (&a.kind, &b.kind) {
+                        (ExprKind::JoinSide { left: true, .. }, _) => (a, b),
+                        (_, ExprKind::JoinSide { left: true, .. }) => (b, a),
+                        _ => {
+                            return Err(KqlError::semantic(
+                                "a join condition compares $left.column with $right.column",
+                                e.span,
+                            ));
+                        }
+                    };
+                    let lt = self.scalar(l, &sc)?;
+                    let rt = self.scalar(r, &sc)?;
+                    let name = match &l.kind {
+                        ExprKind::JoinSide { column, .. } => column.name.clone(),
+                        _ => String::new(),
+                    };
+                    keys.push((lt, rt, name));
+                }
+                _ => {
+                    return Err(KqlError::unsupported(
+                        "join conditions other than equalities of columns",
+                        e.span,
+                    ));
+                }
+            }
+        }
+        keys.reverse();
+        Ok(keys)
+    }
+
+    pub(crate) fn join(
+        &mut self,
+        left: Rel,
+        kind: JoinKind,
+        right: &Expr,
+        on: &[Expr],
+        span: Span,
+        env: &Env,
+    ) -> Result<Rel, KqlError> {
+        let right = self.tabular(right, env)?;
+        let left = self.side(left, "left")?;
+        let right = self.side(right, "right")?;
+        let keys = self.join_keys(&left, &right, on, env)?;
+        if keys.is_empty() {
+            return Err(KqlError::semantic("a join needs at least one key", span));
+        }
+        let (lk, rk): (Vec<DfExpr>, Vec<DfExpr>) = keys
+            .iter()
+            .map(|(l, r, _)| key_pair(l.clone(), r.clone()))
+            .unzip();
+        let left_plan = if kind == JoinKind::InnerUnique {
+            // One left row per key value (Kusto keeps an arbitrary one).
+            let all: Vec<DfExpr> = (0..left.rel.cols.len()).map(|i| left.col(i).expr).collect();
+            let dedup = LogicalPlanBuilder::from(left.rel.plan.clone())
+                .distinct_on(lk.clone(), all, None)?
+                .build()?;
+            LogicalPlanBuilder::from(dedup)
+                .alias(left.alias.clone())?
+                .build()?
+        } else {
+            left.rel.plan.clone()
+        };
+        let jt = match kind {
+            JoinKind::InnerUnique | JoinKind::Inner => JoinType::Inner,
+            JoinKind::LeftOuter => JoinType::Left,
+            JoinKind::RightOuter => JoinType::Right,
+            JoinKind::FullOuter => JoinType::Full,
+            JoinKind::LeftSemi => JoinType::LeftSemi,
+            JoinKind::RightSemi => JoinType::RightSemi,
+            JoinKind::LeftAnti => JoinType::LeftAnti,
+            JoinKind::RightAnti => JoinType::RightAnti,
+        };
+        let on_exprs: Vec<DfExpr> = lk.into_iter().zip(rk).map(|(l, r)| l.eq(r)).collect();
+        let plan = LogicalPlanBuilder::from(left_plan)
+            .join_on(right.rel.plan.clone(), jt, on_exprs)?
+            .build()?;
+        let mut items: Vec<(String, TExpr)> = Vec::new();
+        let with_left = !matches!(kind, JoinKind::RightSemi | JoinKind::RightAnti);
+        let with_right = !matches!(kind, JoinKind::LeftSemi | JoinKind::LeftAnti);
+        if with_left {
+            items.extend(left.cols());
+        }
+        if with_right {
+            for (n, t) in right.cols() {
+                let taken: Vec<String> = items.iter().map(|(n, _)| n.clone()).collect();
+                items.push((unique_name(&n, &taken), t));
+            }
+        }
+        project(plan, items, false)
+    }
+
+    pub(crate) fn lookup(
+        &mut self,
+        left: Rel,
+        inner: bool,
+        right: &Expr,
+        on: &[Expr],
+        span: Span,
+        env: &Env,
+    ) -> Result<Rel, KqlError> {
+        let right = self.tabular(right, env)?;
+        let left = self.side(left, "left")?;
+        let right = self.side(right, "right")?;
+        let keys = self.join_keys(&left, &right, on, env)?;
+        if keys.is_empty() {
+            return Err(KqlError::semantic("a lookup needs at least one key", span));
+        }
+        let key_names: Vec<String> = keys.iter().map(|(_, _, n)| n.clone()).collect();
+        let on_exprs: Vec<DfExpr> = keys
+            .into_iter()
+            .map(|(l, r, _)| {
+                let (l, r) = key_pair(l, r);
+                l.eq(r)
+            })
+            .collect();
+        let jt = if inner {
+            JoinType::Inner
+        } else {
+            JoinType::Left
+        };
+        let plan = LogicalPlanBuilder::from(left.rel.plan.clone())
+            .join_on(right.rel.plan.clone(), jt, on_exprs)?
+            .build()?;
+        let mut items = left.cols();
+        for (n, t) in right.cols() {
+            if key_names.contains(&n) {
+                continue;
+            }
+            let taken: Vec<String> = items.iter().map(|(n, _)| n.clone()).collect();
+            items.push((unique_name(&n, &taken), t));
+        }
+        project(plan, items, false)
+    }
+
+    /// `union` (outer by default: every column, nulls where a table lacks one; a name with
+    /// different types in different tables becomes `name_type` columns).
+    pub(crate) fn union(
+        &mut self,
+        input: Option<Rel>,
+        u: &Union,
+        env: &Env,
+    ) -> Result<Rel, KqlError> {
+        let mut parts: Vec<(String, Rel)> = Vec::new();
+        if let Some(rel) = input {
+            parts.push(("union_arg0".into(), rel));
+        }
+        for (i, t) in u.tables.iter().enumerate() {
+            match &t.kind {
+                ExprKind::Name(n) if n.contains('*') => {
+                    let mut names: Vec<String> = self
+                        .tables_matching(n)
+                        .into_iter()
+                        .filter(|x| wildcard_match(n, x))
+                        .collect();
+                    names.sort();
+                    for name in names {
+                        let rel = self.table(&name, t.span, env)?;
+                        parts.push((name, rel));
+                    }
+                }
+                ExprKind::Name(n) => {
+                    let rel = self.tabular(t, env)?;
+                    parts.push((n.clone(), rel));
+                }
+                _ => {
+                    let rel = self.tabular(t, env)?;
+                    parts.push((
+                        format!("union_arg{}", i + usize::from(!parts.is_empty() && i == 0)),
+                        rel,
+                    ));
+                }
+            }
+        }
+        if parts.is_empty() {
+            return Err(KqlError::semantic(
+                "union has no tables (no table matches)",
+                u.span,
+            ));
+        }
+        // The output columns: name -> types seen.
+        let mut names: Vec<String> = Vec::new();
+        let mut types: Vec<Vec<KustoType>> = Vec::new();
+        for (_, rel) in &parts {
+            for c in &rel.cols {
+                match names.iter().position(|n| *n == c.name) {
+                    Some(i) => {
+                        if !types[i].contains(&c.ty) {
+                            types[i].push(c.ty);
+                        }
+                    }
+                    None => {
+                        names.push(c.name.clone());
+                        types.push(vec![c.ty]);
+                    }
+                }
+            }
+        }
+        let mut out_cols: Vec<KustoColumn> = Vec::new();
+        for (n, ts) in names.iter().zip(&types) {
+            if u.inner && !parts.iter().all(|(_, r)| r.index(n).is_some()) {
+                continue;
+            }
+            if ts.len() == 1 {
+                out_cols.push(KustoColumn {
+                    name: n.clone(),
+                    ty: ts[0],
+                });
+            } else {
+                for t in ts {
+                    out_cols.push(KustoColumn {
+                        name: format!("{n}_{}", t.name()),
+                        ty: *t,
+                    });
+                }
+            }
+        }
+        let mut plans = Vec::new();
+        for (source, rel) in &parts {
+            let mut items: Vec<(String, TExpr)> = Vec::new();
+            if let Some(ws) = &u.with_source {
+                items.push((ws.name.clone(), TExpr::string(source.clone())));
+            }
+            for c in &out_cols {
+                let found = rel.cols.iter().position(|x| {
+                    x.name == c.name
+                        || (format!("{}_{}", x.name, x.ty.name()) == c.name && x.ty == c.ty)
+                });
+                let t = match found {
+                    Some(i) if rel.cols[i].ty == c.ty => rel.texpr(i),
+                    _ => TExpr::null(c.ty),
+                };
+                items.push((c.name.clone(), TExpr::new(cast(t.expr, c.ty.arrow()), c.ty)));
+            }
+            plans.push(rel.project(items)?.plan);
+        }
+        let mut it = plans.into_iter();
+        let Some(first) = it.next() else {
+            return Err(KqlError::semantic("union has no tables", u.span));
+        };
+        let mut b = LogicalPlanBuilder::from(first);
+        for p in it {
+            b = b.union(p)?;
+        }
+        let mut cols = Vec::new();
+        if let Some(ws) = &u.with_source {
+            cols.push(KustoColumn {
+                name: ws.name.clone(),
+                ty: KustoType::String,
+            });
+        }
+        cols.extend(out_cols);
+        Ok(Rel {
+            plan: b.build()?,
+            cols,
+            ordered: false,
+        })
+    }
+
+    fn tables_matching(&self, pattern: &str) -> Vec<String> {
+        self.tables
+            .table_names()
+            .into_iter()
+            .filter(|n| wildcard_match(pattern, n))
+            .collect()
+    }
+
+    /// `search`: rows of the tables where the predicate holds; a bare string looks in every
+    /// string column (`has` semantics). Adds `$table` when several tables are searched.
+    pub(crate) fn search(
+        &mut self,
+        input: Option<Rel>,
+        s: &Search,
+        env: &Env,
+    ) -> Result<Rel, KqlError> {
+        let (rel, many) = match input {
+            Some(rel) => (rel, false),
+            None => {
+                let mut names: Vec<String> = if s.tables.is_empty() {
+                    self.tables.table_names()
+                } else {
+                    s.tables
+                        .iter()
+                        .flat_map(|t| {
+                            if t.name.contains('*') {
+                                self.tables_matching(&t.name)
+                            } else {
+                                vec![t.name.clone()]
+                            }
+                        })
+                        .collect()
+                };
+                names.sort();
+                names.dedup();
+                // Let-bound tables (views) are searched too when no table list is given.
+                let u = Union {
+                    inner: false,
+                    with_source: Some(crate::ast::Ident {
+                        name: "$table".into(),
+                        span: s.predicate.span,
+                    }),
+                    tables: names
+                        .into_iter()
+                        .map(|n| Expr {
+                            kind: ExprKind::Name(n),
+                            span: s.predicate.span,
+                        })
+                        .collect(),
+                    span: s.predicate.span,
+                };
+                (self.union(None, &u, env)?, true)
+            }
+        };
+        let _ = many;
+        let pred = search_predicate(&s.predicate, s.case_sensitive);
+        let sc = Scope::with_cols(rel.scope_cols(), env);
+        let t = self.scalar(&pred, &sc).or_else(|e| {
+            // A bare term: any string column has it.
+            if let ExprKind::Literal(crate::ast::Literal::String(term)) = &s.predicate.kind {
+                let tests: Vec<DfExpr> = rel
+                    .cols
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| c.ty.is_textual())
+                    .map(|(i, _)| {
+                        operators::binary(
+                            BinOp::Str(StrOp {
+                                kind: StrOpKind::Has,
+                                cs: s.case_sensitive,
+                                negated: false,
+                            }),
+                            rel.texpr(i),
+                            TExpr::string(term.clone()),
+                            s.predicate.span,
+                        )
+                        .map(|t| t.expr)
+                    })
+                    .collect::<Result<_, _>>()?;
+                let e = tests
+                    .into_iter()
+                    .reduce(DfExpr::or)
+                    .unwrap_or_else(|| datafusion::logical_expr::lit(false));
+                Ok(TExpr::new(e, KustoType::Bool))
+            } else {
+                Err(e)
+            }
+        })?;
+        rel.filter(t.expr)
+    }
+}
+
+/// A bare string literal in `search` means "any column has it"; kept as is here and
+/// expanded by the caller.
+fn search_predicate(e: &Expr, _cs: bool) -> Expr {
+    e.clone()
+}
+
+/// The two sides of a key cast to a common type where they differ.
+fn key_pair(l: TExpr, r: TExpr) -> (DfExpr, DfExpr) {
+    if l.ty == r.ty {
+        return (l.expr, r.expr);
+    }
+    if l.ty.is_numeric() && r.ty.is_numeric() {
+        let t = KustoType::numeric_join(l.ty, r.ty);
+        return (cast(l.expr, t.arrow()), cast(r.expr, t.arrow()));
+    }
+    let (l, r) = (
+        operators::convert(l, KustoType::String),
+        operators::convert(r, KustoType::String),
+    );
+    (l.expr, r.expr)
+}

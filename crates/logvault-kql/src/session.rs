@@ -1,0 +1,62 @@
+//! KQL over a DataFusion [`SessionContext`]: its registered tables are the tables a query can
+//! name, and the plan runs in its session (optimizer, pushdown, the session's functions).
+
+use std::sync::Arc;
+
+use datafusion::datasource::provider_as_source;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::prelude::{DataFrame, SessionContext};
+
+use crate::error::KqlError;
+use crate::plan::{KqlPlan, PlanOptions, TableMap, plan_query};
+use crate::types::KustoSchema;
+
+/// The tables of the session's default catalog and schema.
+///
+/// # Errors
+/// When a table's provider cannot be opened.
+pub async fn session_tables(ctx: &SessionContext) -> Result<TableMap, KqlError> {
+    let mut map = TableMap::new();
+    let state = ctx.state();
+    let options = state.config().options();
+    let (catalog, schema) = (
+        options.catalog.default_catalog.clone(),
+        options.catalog.default_schema.clone(),
+    );
+    let Some(schema) = ctx.catalog(&catalog).and_then(|c| c.schema(&schema)) else {
+        return Ok(map);
+    };
+    for name in schema.table_names() {
+        if let Some(provider) = schema.table(&name).await? {
+            map.insert(name, provider_as_source(Arc::clone(&provider)));
+        }
+    }
+    Ok(map)
+}
+
+/// Plans `text` over the session's tables.
+///
+/// # Errors
+/// Syntax and semantic errors with line, column and a caret.
+pub async fn plan_in_session(
+    ctx: &SessionContext,
+    text: &str,
+    options: &PlanOptions,
+) -> Result<KqlPlan, KqlError> {
+    let tables = session_tables(ctx).await?;
+    plan_query(text, &tables, options)
+}
+
+/// Runs `text` in the session: the result's Kusto schema and its record batches as a stream.
+///
+/// # Errors
+/// Planning errors, and DataFusion's errors when optimizing or starting execution.
+pub async fn execute(
+    ctx: &SessionContext,
+    text: &str,
+    options: &PlanOptions,
+) -> Result<(KustoSchema, SendableRecordBatchStream), KqlError> {
+    let plan = plan_in_session(ctx, text, options).await?;
+    let df = DataFrame::new(ctx.state(), plan.plan);
+    Ok((plan.schema, df.execute_stream().await?))
+}

@@ -1,0 +1,92 @@
+//! The core operators and functions, checked on small inputs whose answers are known.
+
+use crate::common::{ok, run, schema, texts};
+
+#[tokio::test]
+async fn print_and_arithmetic() {
+    let o = ok("print a = 1 + 2, b = 7 / 2, c = 7.0 / 2, d = 1d / 1h, e = 'x'").await;
+    assert_eq!(
+        schema(&o),
+        ["a:long", "b:long", "c:real", "d:real", "e:string"]
+    );
+    assert_eq!(texts(&o), [["3", "3", "3.5", "24", "x"]]);
+}
+
+#[tokio::test]
+async fn datatable_where_project_sort() {
+    let o = ok("datatable(n:string, v:long) ['a', 3, 'b', 1, 'c', 2] \
+                | where v > 1 | project n, w = v * 10 | sort by w")
+    .await;
+    assert_eq!(texts(&o), [["a", "30"], ["c", "20"]]);
+}
+
+#[tokio::test]
+async fn summarize_with_implicit_names() {
+    let o = ok(
+        "range x from 1 to 10 step 1 | summarize count(), sum(x), avg(x), max(x) by odd = x % 2",
+    )
+    .await;
+    assert_eq!(
+        schema(&o),
+        [
+            "odd:long",
+            "count_:long",
+            "sum_x:long",
+            "avg_x:real",
+            "max_x:long"
+        ]
+    );
+    let mut t = texts(&o);
+    t.sort();
+    assert_eq!(t, [["0", "5", "30", "6", "10"], ["1", "5", "25", "5", "9"]]);
+}
+
+#[tokio::test]
+async fn unknown_column_suggests() {
+    let e = run("range x from 1 to 3 step 1 | where xx > 1")
+        .await
+        .unwrap_err();
+    assert!(
+        e.contains("unknown name 'xx'") && e.contains("did you mean 'x'"),
+        "{e}"
+    );
+    assert!(e.contains("line 1, column 36"), "{e}");
+}
+
+#[tokio::test]
+async fn render_is_a_hint_and_changes_no_rows() {
+    let o = ok("range x from 1 to 3 step 1 | render timechart with (title='x')").await;
+    assert_eq!(o.render.as_deref(), Some("timechart"));
+    assert_eq!(texts(&o), [["1"], ["2"], ["3"]]);
+}
+
+#[tokio::test]
+async fn time_filters_keep_the_column_bare_for_pruning() {
+    use arrow::array::TimestampMicrosecondArray;
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use std::sync::Arc;
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "TimeGenerated",
+        DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        false,
+    )]));
+    let batch = arrow::record_batch::RecordBatch::try_new(
+        schema,
+        vec![Arc::new(
+            TimestampMicrosecondArray::from(vec![1_704_067_000_000_000]).with_timezone("UTC"),
+        )],
+    )
+    .unwrap();
+    let ctx = crate::common::with_table("T", batch);
+    let plan = logvault_kql::plan_in_session(
+        &ctx,
+        "T | where TimeGenerated > ago(1h)",
+        &crate::common::options(),
+    )
+    .await
+    .unwrap();
+    let optimized = ctx.state().optimize(&plan.plan).unwrap();
+    let text = optimized.display_indent().to_string();
+    println!("{text}");
+    assert!(!text.contains("CAST(T.TimeGenerated"), "{text}");
+}

@@ -1,0 +1,283 @@
+//! The writer of one workspace: its log opened once (and replayed), appends that are
+//! acknowledged when fsynced, batching into segments, checkpoints.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use logvault_ingest::{Batcher, BatcherOptions, SeqRange, Wal, WalKey, WalRecord};
+use logvault_store::AccountKeyLease;
+
+use crate::lock::WorkspaceLock;
+use crate::replay::{blocking, open_and_replay};
+use crate::sink::StoreSink;
+use crate::{KeySource, WriteContext, WriteError, wal_key};
+
+/// The rows of one storage account being batched: the writer's current target.
+struct Current {
+    sink: Arc<StoreSink>,
+    wal_key: Arc<WalKey>,
+    batcher: Batcher,
+}
+
+/// Writes one workspace: holds its log (and the cross-process lock on it) from
+/// [`WriteContext::open_writer`] to [`WorkspaceWriter::close`].
+///
+/// Rows are appended to the log under the key of the account they are for, and batched per
+/// table and time partition into segments of that account. When the target account changes
+/// (a link or an unlink), everything batched for the old one is stored first.
+pub struct WorkspaceWriter {
+    ctx: WriteContext,
+    workspace: String,
+    wal: Option<Wal>,
+    batcher_options: BatcherOptions,
+    current: Option<Current>,
+    /// The last sequence number appended (or found in the log at open).
+    last_seq: u64,
+    /// The first record that must stay after the checkpoint: the rows batched under a key that
+    /// was revoked before they were stored. Replay at the next open handles them.
+    hold: Option<u64>,
+    recovered: u64,
+    segments: usize,
+    _lock: WorkspaceLock,
+}
+
+impl std::fmt::Debug for WorkspaceWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkspaceWriter")
+            .field("workspace", &self.workspace)
+            .field("last_seq", &self.last_seq)
+            .field("hold", &self.hold)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WorkspaceWriter {
+    pub(crate) async fn open(
+        ctx: &WriteContext,
+        workspace: &str,
+        dir: PathBuf,
+        lock: WorkspaceLock,
+        keys: &dyn KeySource,
+        batcher_options: BatcherOptions,
+    ) -> Result<Self, WriteError> {
+        let (wal, recovery, recovered) =
+            open_and_replay(ctx, dir, workspace, keys, &batcher_options).await?;
+        Ok(Self {
+            ctx: ctx.clone(),
+            workspace: workspace.to_owned(),
+            wal: Some(wal),
+            batcher_options,
+            current: None,
+            last_seq: recovery.next_seq.saturating_sub(1),
+            hold: None,
+            recovered,
+            segments: 0,
+            _lock: lock,
+        })
+    }
+
+    /// The workspace.
+    pub fn workspace(&self) -> &str {
+        &self.workspace
+    }
+
+    pub(crate) fn clock(&self) -> &logvault_core::SharedClock {
+        &self.ctx.clock
+    }
+
+    /// Rows an interrupted writer had acknowledged that opening stored.
+    pub fn recovered(&self) -> u64 {
+        self.recovered
+    }
+
+    /// Segments written so far (replay not counted).
+    pub fn segments(&self) -> usize {
+        self.segments + self.current.as_ref().map_or(0, |c| c.sink.written())
+    }
+
+    fn wal(&self) -> Result<&Wal, WriteError> {
+        self.wal.as_ref().ok_or_else(|| WriteError::Internal {
+            workspace: self.workspace.clone(),
+            reason: "the write-ahead log is closed".into(),
+        })
+    }
+
+    /// Makes `lease`'s account the target, storing what was batched for another one first.
+    async fn target(&mut self, lease: &AccountKeyLease) -> Result<(), WriteError> {
+        if let Some(current) = &self.current
+            && current.sink.lease().account == lease.account
+        {
+            return Ok(());
+        }
+        self.store_current().await?;
+        let sink = StoreSink::new(
+            Arc::clone(&self.ctx.store),
+            self.ctx.cache.clone(),
+            &self.workspace,
+            lease.clone(),
+        );
+        let batcher = Batcher::new(
+            self.batcher_options.clone(),
+            sink.clone(),
+            self.ctx.clock.clone(),
+            self.last_seq,
+        )?;
+        self.current = Some(Current {
+            wal_key: wal_key(&self.workspace, &lease.account, &lease.aek)?,
+            sink,
+            batcher,
+        });
+        Ok(())
+    }
+
+    /// Stores everything batched for the current target and lets it go.
+    async fn store_current(&mut self) -> Result<(), WriteError> {
+        if let Some(mut current) = self.current.take() {
+            let flushed = current.batcher.flush_all().await;
+            self.segments += current.sink.written();
+            if let Err(e) = flushed {
+                // The rows stay in the log; the next open replays them.
+                self.hold_from(current.batcher.checkpoint() + 1);
+                return Err(e.into());
+            }
+            self.checkpoint(current.batcher.checkpoint()).await?;
+        }
+        Ok(())
+    }
+
+    fn hold_from(&mut self, seq: u64) {
+        self.hold = Some(self.hold.map_or(seq, |h| h.min(seq)));
+    }
+
+    async fn checkpoint(&self, through: u64) -> Result<(), WriteError> {
+        let through = match self.hold {
+            Some(held) => through.min(held.saturating_sub(1)),
+            None => through,
+        };
+        self.wal()?.checkpoint(through).await?;
+        Ok(())
+    }
+
+    /// Appends `batch` of `table` for `lease`'s account: returns once it is durable in the log
+    /// (acknowledged); it is batched, and stored when a segment fills or at
+    /// [`WorkspaceWriter::flush`].
+    ///
+    /// # Errors
+    /// Log errors (nothing was acknowledged), batcher and store errors (the rows are in the
+    /// log and stored by the next open).
+    pub async fn append(
+        &mut self,
+        table: &str,
+        batch: &RecordBatch,
+        lease: &AccountKeyLease,
+    ) -> Result<SeqRange, WriteError> {
+        self.target(lease).await?;
+        let key = match &self.current {
+            Some(c) => Arc::clone(&c.wal_key),
+            None => unreachable_target(&self.workspace)?,
+        };
+        let seq = self
+            .wal()?
+            .append(&key, &[WalRecord { table, batch }])
+            .await?;
+        self.last_seq = self.last_seq.max(seq.last);
+        // Promotions of what this writes wait until it is quiet.
+        self.ctx.cache.note_activity();
+        let Some(current) = self.current.as_mut() else {
+            return unreachable_target(&self.workspace);
+        };
+        current.batcher.add(table, batch, Some(seq.last)).await?;
+        let through = current.batcher.checkpoint();
+        self.checkpoint(through).await?;
+        Ok(seq)
+    }
+
+    /// Appends Arrow batches of `table` given by an embedder: each is first made rows of a
+    /// table (`logvault_ingest::conform_batch`: types a table holds, `TimeGenerated` required,
+    /// `_TimeReceived` set to `received`), all of them before any is appended, so that a bad
+    /// batch refuses the call with nothing written. Returns the rows acknowledged.
+    ///
+    /// # Errors
+    /// [`logvault_ingest::IngestError::InvalidBatch`] naming the column at fault; as
+    /// [`WorkspaceWriter::append`].
+    pub async fn append_arrow(
+        &mut self,
+        table: &str,
+        batches: &[RecordBatch],
+        lease: &AccountKeyLease,
+        received: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, WriteError> {
+        let conformed = batches
+            .iter()
+            .map(|b| logvault_ingest::conform_batch(table, b, received))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut rows = 0;
+        for batch in conformed.iter().filter(|b| b.num_rows() > 0) {
+            self.append(table, batch, lease).await?;
+            rows += batch.num_rows() as u64;
+        }
+        Ok(rows)
+    }
+
+    /// Stores everything batched, so that a query sees it, and checkpoints the log.
+    ///
+    /// # Errors
+    /// Batcher and store errors (the rows stay in the log).
+    pub async fn flush(&mut self) -> Result<(), WriteError> {
+        if let Some(current) = self.current.as_mut() {
+            current.batcher.flush_all().await?;
+            let through = current.batcher.checkpoint();
+            self.checkpoint(through).await?;
+        }
+        Ok(())
+    }
+
+    /// The key of the current target was revoked: what is batched is not stored under it. It
+    /// stays in the log, after the checkpoint, and is stored by a later open once the key is
+    /// back (R-E3 with R-E2).
+    pub fn abandon_current(&mut self) {
+        if let Some(current) = self.current.take() {
+            self.segments += current.sink.written();
+            let unstored = current.batcher.checkpoint() + 1;
+            if unstored <= self.last_seq {
+                self.hold_from(unstored);
+            }
+        }
+    }
+
+    /// Stores what is batched (unless abandoned) and closes the log. Returns the segments this
+    /// writer wrote (replay not counted).
+    ///
+    /// # Errors
+    /// As [`WorkspaceWriter::flush`].
+    pub async fn close(mut self) -> Result<usize, WriteError> {
+        let flushed = self.flush().await;
+        let segments = self.segments();
+        self.close_log().await?;
+        flushed.map(|()| segments)
+    }
+
+    /// Closes the log without storing what is batched: it stays in the log, after the
+    /// checkpoint, and the next open replays it (after an error mid-payload).
+    pub async fn discard(mut self) {
+        self.current = None;
+        if let Err(e) = self.close_log().await {
+            tracing::warn!(workspace = %self.workspace, error = %e, "closing the write-ahead log failed");
+        }
+    }
+
+    async fn close_log(&mut self) -> Result<(), WriteError> {
+        if let Some(wal) = self.wal.take() {
+            blocking(&self.workspace, move || wal.close()).await?;
+        }
+        Ok(())
+    }
+}
+
+fn unreachable_target<T>(workspace: &str) -> Result<T, WriteError> {
+    Err(WriteError::Internal {
+        workspace: workspace.to_owned(),
+        reason: "no write target after choosing one".into(),
+    })
+}

@@ -1,0 +1,62 @@
+//! KQL through the engine: the same query session (key gate, hot cache, pushdown) as SQL, with
+//! the result's Kusto schema.
+
+use datafusion::physical_plan::SendableRecordBatchStream;
+use datafusion::prelude::DataFrame;
+use logvault_kql::{KqlPlan, KustoSchema, PlanOptions};
+
+use crate::{Engine, EngineError};
+
+/// The result of a KQL query: its columns with their Kusto types, and its rows as a stream of
+/// Arrow record batches (column `i` of every batch is `schema[i]`).
+pub struct KqlResult {
+    /// The result's columns and Kusto types.
+    pub schema: KustoSchema,
+    /// The visualization a `render` operator asked for, if any (it changes no rows).
+    pub render: Option<String>,
+    /// The rows.
+    pub stream: SendableRecordBatchStream,
+}
+
+impl std::fmt::Debug for KqlResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KqlResult")
+            .field("schema", &self.schema)
+            .field("render", &self.render)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Plans `kql` on `workspace` without reading any data: the DataFusion plan and the
+    /// result's Kusto schema. `now()` and `ago()` read the engine's clock.
+    ///
+    /// # Errors
+    /// As [`Engine::query_session`]; [`EngineError::Kql`] for syntax and semantic errors (with
+    /// line, column and a caret).
+    pub async fn plan_kql(&self, workspace: &str, kql: &str) -> Result<KqlPlan, EngineError> {
+        let session = self.query_session(workspace).await?;
+        let options = PlanOptions::at(self.now());
+        Ok(logvault_kql::plan_in_session(session.context(), kql, &options).await?)
+    }
+
+    /// Runs `kql` on `workspace`.
+    ///
+    /// # Errors
+    /// As [`Engine::plan_kql`], and execution errors.
+    pub async fn query_kql(&self, workspace: &str, kql: &str) -> Result<KqlResult, EngineError> {
+        let session = self.query_session(workspace).await?;
+        let options = PlanOptions::at(self.now());
+        let plan = logvault_kql::plan_in_session(session.context(), kql, &options).await?;
+        let df = DataFrame::new(session.context().state(), plan.plan);
+        let stream = df
+            .execute_stream()
+            .await
+            .map_err(logvault_query::QueryError::from)?;
+        Ok(KqlResult {
+            schema: plan.schema,
+            render: plan.render,
+            stream,
+        })
+    }
+}
