@@ -110,7 +110,7 @@ async fn a_log_frame_naming_no_account_does_not_stop_the_workspace() {
     h.workspace(WS);
     h.ingest(WS, "AppLogs", &Home::lines("w", 0, 10)).await;
     h.ingest(WS, "AppLogs", &Home::lines("x", 20, 10)).await;
-    let dir = h.dir.path().join("wal");
+    let dir = h.dir.path().join("wal").join(WS);
     let mut logs: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
