@@ -51,7 +51,7 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Create the home (vault master key, service key, layout) if it does not exist.
-    Init,
+    Init(InitArgs),
     /// Run the customer-managed-key story on the bundled sample data, step by step.
     Demo(crate::cmd::demo::DemoArgs),
     /// Key vaults: create, show, list, update, access policies, outages, audit log.
@@ -74,6 +74,16 @@ pub(crate) enum Command {
     Status(crate::cmd::status::StatusArgs),
     /// Tables of a workspace: list, retention, compaction, purge.
     Table(crate::cmd::table::TableArgs),
+}
+
+/// `logvault init`.
+#[derive(Debug, Args)]
+pub(crate) struct InitArgs {
+    /// Where the new home's data rests: `az://container/prefix` (Azure Blob; credentials from the
+    /// `AZURE_*` variables), `s3://bucket/prefix` (`AWS_*`), `file:///path`. Default: local
+    /// files in HOME/storage. Fixed once the home exists.
+    #[arg(long, value_name = "URL")]
+    pub(crate) storage_url: Option<String>,
 }
 
 /// Where a new resource goes (`cluster create`, `workspace create`); `local` when not given.

@@ -39,8 +39,8 @@ pub fn local_root(dir: &FsPath) -> Result<Arc<dyn ObjectStore>, StoreError> {
     Ok(Arc::new(fs))
 }
 
-/// Opens any object_store backend compiled in (`file://`, `memory://`; cloud schemes when their
-/// features are enabled) from a URL, with backend options (credentials, endpoints). The URL's
+/// Opens any object_store backend compiled in (`file://`, `memory://`, `s3://`, `az://`) from a
+/// URL, with backend options (credentials, endpoints). The URL's
 /// path becomes the root's prefix.
 ///
 /// # Errors
@@ -64,6 +64,35 @@ where
     } else {
         Ok(Arc::new(PrefixStore::new(store, prefix)))
     }
+}
+
+/// As [`url_root`], with the backend's options taken from the environment the way its
+/// `from_env` builder takes them: every `AWS_*` variable for `s3://`, every `AZURE_*` variable
+/// for `az://`/`azure://`/`abfs://` (Azurite: `AZURE_STORAGE_USE_EMULATOR=true`, and
+/// `AZURITE_BLOB_STORAGE_URL` for its address). Variables a backend does not know are ignored.
+///
+/// # Errors
+/// As [`url_root`].
+pub fn url_root_env(url: &str) -> Result<Arc<dyn ObjectStore>, StoreError> {
+    let scheme = url
+        .split_once(':')
+        .map_or("", |(s, _)| s)
+        .to_ascii_lowercase();
+    let prefix = match scheme.as_str() {
+        "s3" | "s3a" => Some("AWS_"),
+        "az" | "azure" | "abfs" | "abfss" | "adl" => Some("AZURE_"),
+        "gs" => Some("GOOGLE_"),
+        _ => None,
+    };
+    let options: Vec<(String, String)> = prefix
+        .map(|prefix| {
+            std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .filter(|(k, _)| k.starts_with(prefix))
+                .collect()
+        })
+        .unwrap_or_default();
+    url_root(url, options)
 }
 
 /// What `account.json` holds. Fixed at creation.

@@ -38,7 +38,9 @@ mod segment;
 mod store;
 mod verify;
 
-pub use account::{ACCOUNT_FORMAT_VERSION, AccountMeta, StorageAccount, local_root, url_root};
+pub use account::{
+    ACCOUNT_FORMAT_VERSION, AccountMeta, StorageAccount, local_root, url_root, url_root_env,
+};
 pub use catalog::{
     Catalog, DEFAULT_RETENTION_DAYS, KeyScheme, MANIFEST_FORMAT_VERSION, MAX_RETENTION_DAYS,
     MIN_RETENTION_DAYS, Manifest, SegmentEntry, WalRange,

@@ -73,7 +73,10 @@ impl EngineBuilder {
         self
     }
 
-    /// Where data rests, as an object_store URL; kept in a new home's configuration.
+    /// Where data rests, as an object_store URL (`az://container/prefix`, `s3://bucket/prefix`,
+    /// `file:///path`, `memory://`), with credentials from the backend's standard environment
+    /// variables (`AZURE_*`, `AWS_*`). Kept in a new home's configuration (`storageUrl`); an
+    /// existing home whose data rests elsewhere is refused.
     pub fn storage_url(mut self, url: impl Into<String>) -> Self {
         self.storage = Some(Storage::Url(url.into()));
         self
@@ -201,10 +204,18 @@ impl Engine {
         let timings = home.config().timings.clone();
         let root = match (&b.storage, home.config().storage_url.as_deref()) {
             (Some(Storage::Store(store)), _) => Arc::clone(store),
-            (Some(Storage::Url(url)), _) => {
-                logvault_store::url_root(url, Vec::<(String, String)>::new())?
+            (Some(Storage::Url(given)), recorded) if recorded != Some(given.as_str()) => {
+                return Err(EngineError::Home {
+                    path: home.root().join("config.json"),
+                    reason: format!(
+                        "the home's data rests at {}, not at {given}: a home's storage is fixed \
+                         when it is created",
+                        recorded.unwrap_or("HOME/storage (local files)")
+                    ),
+                });
             }
-            (None, Some(url)) => logvault_store::url_root(url, Vec::<(String, String)>::new())?,
+            (Some(Storage::Url(url)), _) => logvault_store::url_root_env(url)?,
+            (None, Some(url)) => logvault_store::url_root_env(url)?,
             (None, None) => logvault_store::local_root(&home.dir("storage"))?,
         };
         let config = StoreConfig {

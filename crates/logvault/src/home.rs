@@ -55,17 +55,20 @@ impl HomeConfig {
         config
     }
 
-    /// What a new home whose data rests at `storage_url` gets: [`HomeConfig::new_local`] for
-    /// local files (`None` or a `file://` URL), otherwise both tiers of the hot cache on (the
-    /// disk tier keeps a sealed local copy of what was fetched from remote storage).
+    /// What a new home whose data rests at `storage_url` gets: the URL itself (every later
+    /// open uses it), and [`HomeConfig::new_local`]'s cache for local files (`None` or a
+    /// `file://` URL), otherwise both tiers of the hot cache on (the disk tier keeps a sealed
+    /// local copy of what was fetched from remote storage).
     pub fn new_for(storage_url: Option<&str>) -> Self {
-        match storage_url {
+        let mut config = match storage_url {
             Some(url) if !url.trim_start().starts_with("file:") => Self {
                 version: HOME_VERSION,
                 ..Self::default()
             },
             _ => Self::new_local(),
-        }
+        };
+        config.storage_url = storage_url.map(str::to_owned);
+        config
     }
 }
 
@@ -220,6 +223,10 @@ mod tests {
             // An existing home keeps its configuration whatever the storage.
             let again = Home::open_or_init_for(dir.path(), Some("memory://")).unwrap();
             assert_eq!(again.config().hot_cache.disk_bytes, disk, "{url:?}");
+            // ... and keeps where its data rests: the URL it was created with.
+            assert_eq!(again.config().storage_url.as_deref(), url);
+            let text = fs::read_to_string(dir.path().join("config.json")).unwrap();
+            assert_eq!(text.contains("storageUrl"), url.is_some(), "{text}");
         }
     }
 

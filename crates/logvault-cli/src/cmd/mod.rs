@@ -24,12 +24,23 @@ use crate::args::{Cli, Command, GlobalArgs};
 /// Runs one parsed command line.
 pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Init => {
-            let engine = open(&cli.global).await?;
+        Command::Init(args) => {
+            let mut builder = builder(&cli.global, &home_dir(&cli.global)?);
+            if let Some(url) = args.storage_url {
+                builder = builder.storage_url(url);
+            }
+            let engine = builder.open().await?;
+            let storage = engine.home().config().storage_url.clone();
             crate::output::print(
                 cli.global.output,
-                &serde_json::json!({ "home": engine.home().root() }),
-                |_| format!("logvault home ready at {}", engine.home().root().display()),
+                &serde_json::json!({ "home": engine.home().root(), "storageUrl": storage }),
+                |_| {
+                    let rests = storage.as_deref().unwrap_or("its storage directory");
+                    format!(
+                        "logvault home ready at {} (data rests at {rests})",
+                        engine.home().root().display()
+                    )
+                },
             )
         }
         Command::Demo(args) => demo::run(&cli.global, args).await,

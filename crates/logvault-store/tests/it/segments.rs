@@ -246,7 +246,7 @@ async fn any_object_store_backend_by_url() {
     }
     // The file URL's path became the root's prefix.
     assert!(dir.path().join("by-url/service/account.json").exists());
-    for bad in ["not a url", "s3://bucket/logs", "gopher://x/"] {
+    for bad in ["not a url", "hdfs://cluster/logs", "gopher://x/"] {
         let err = logvault_store::url_root(bad, Vec::<(String, String)>::new()).unwrap_err();
         assert!(matches!(err, StoreError::InvalidUrl { .. }), "{err}");
     }
