@@ -74,6 +74,14 @@ pub(crate) enum Command {
     Status(crate::cmd::status::StatusArgs),
     /// Tables of a workspace: list, retention, compaction, purge.
     Table(crate::cmd::table::TableArgs),
+    /// Saved queries and functions of a workspace: create, show, list, delete, export.
+    SavedSearch(crate::cmd::saved_search::SavedSearchArgs),
+    /// Storage accounts for saved queries and alerts: create, update, show, list, delete.
+    StorageAccount(crate::cmd::storage_account::StorageAccountArgs),
+    /// Customer Lockbox: operators' access requests (create, approve, reject) and the audit log.
+    Lockbox(crate::cmd::lockbox::LockboxArgs),
+    /// Asynchronous search jobs writing their results to `<name>_SRCH`.
+    SearchJob(crate::cmd::search_job::SearchJobArgs),
 }
 
 /// Where a new resource goes (`cluster create`, `workspace create`); `local` when not given.
