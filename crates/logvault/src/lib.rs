@@ -30,6 +30,7 @@
 //! # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
 //! ```
 
+mod alerts;
 mod artifacts;
 mod counters;
 mod engine;
@@ -50,6 +51,9 @@ mod status;
 mod vaults;
 mod verify;
 
+pub use alerts::{
+    ALERT_DELIVERY_ATTEMPTS, ALERT_MAX_ROWS, AlertNotifier, AlertRunReport, AlertTarget,
+};
 pub use counters::WorkspaceCounters;
 pub use engine::{Engine, EngineBuilder};
 pub use error::EngineError;

@@ -1,5 +1,6 @@
 //! One module per command group; `run` dispatches.
 
+pub(crate) mod alert;
 pub(crate) mod cluster;
 pub(crate) mod demo;
 pub(crate) mod identity;
@@ -49,6 +50,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Table(args) => table::run(&cli.global, args).await,
         Command::SavedSearch(args) => saved_search::run(&cli.global, args).await,
         Command::StorageAccount(args) => storage_account::run(&cli.global, args).await,
+        Command::Alert(args) => alert::run(&cli.global, args).await,
         Command::Lockbox(args) => lockbox::run(&cli.global, args).await,
         Command::SearchJob(args) => search_job::run(&cli.global, args).await,
     }

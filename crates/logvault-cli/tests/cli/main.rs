@@ -7,6 +7,7 @@
     missing_docs
 )] // test code
 
+mod cli_alerts;
 mod cli_crash;
 mod cli_kql;
 mod cli_saved;

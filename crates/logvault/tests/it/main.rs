@@ -7,6 +7,7 @@
     missing_docs
 )] // test code
 
+mod alerts;
 mod batches;
 mod common;
 mod durability;
