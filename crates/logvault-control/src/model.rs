@@ -285,6 +285,24 @@ impl State {
                 time(&what, "operation.completesAt", op.completes_at)?;
             }
         }
+        for r in &self.lockbox_requests {
+            let what = format!("lockbox request {}", r.id);
+            time(&what, "created", r.created)?;
+            time(&what, "expiresAt", r.expires_at)?;
+            for (field, t) in [
+                ("decidedAt", r.decided_at),
+                ("accessEndsAt", r.access_ends_at),
+            ] {
+                if let Some(t) = t {
+                    time(&what, field, t)?;
+                }
+            }
+        }
+        for a in &self.storage_accounts {
+            let what = format!("storage account {}", a.name);
+            time(&what, "created", a.created)?;
+            time(&what, "lastModified", a.last_modified)?;
+        }
         for w in &self.workspaces {
             let what = format!("workspace {}", w.name);
             time(&what, "created", w.created)?;

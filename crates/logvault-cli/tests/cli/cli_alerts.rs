@@ -155,7 +155,9 @@ fn a_fired_alert_reaches_the_webhook_with_and_without_the_alerts_link() {
             &url,
         ],
     );
-    let fired = json(home, &["--now", at, "alert", "run-due"]);
+    // A minute after creation (`--now` clocks run on from where they start, so the same
+    // instant could read earlier than the rule's creation).
+    let fired = json(home, &["--now", "2027-01-01T11:01:00Z", "alert", "run-due"]);
     assert_eq!(fired.as_array().unwrap().len(), 1, "{fired}");
     // What the receiver got, field by field.
     let got = bodies.lock().unwrap().clone();
@@ -169,7 +171,7 @@ fn a_fired_alert_reaches_the_webhook_with_and_without_the_alerts_link() {
         alert["firedAt"]
             .as_str()
             .unwrap()
-            .starts_with("2027-01-01T11:00:0"),
+            .starts_with("2027-01-01T11:01:0"),
         "{alert}"
     );
     assert_eq!(alert["severity"], 2);
@@ -197,7 +199,7 @@ fn a_fired_alert_reaches_the_webhook_with_and_without_the_alerts_link() {
     assert_eq!(history[0]["deliveries"][0]["delivered"], true);
     assert_eq!(history[0]["deliveries"][0]["target"], url.as_str());
     // Not due again before its frequency.
-    let none = json(home, &["--now", "2027-01-01T11:04:00Z", "alert", "run-due"]);
+    let none = json(home, &["--now", "2027-01-01T11:05:00Z", "alert", "run-due"]);
     assert!(none.as_array().unwrap().is_empty());
 
     // Linked for Alerts: no query text, no results, only the dimensions.
@@ -218,7 +220,8 @@ fn a_fired_alert_reaches_the_webhook_with_and_without_the_alerts_link() {
     );
     let rules = json(home, &["alert", "list", "--workspace", "ws-alert"]);
     assert_eq!(rules[0]["name"], "errors", "the rule moved with the link");
-    json(home, &["--now", "2027-01-01T11:05:00Z", "alert", "run-due"]);
+    // A minute past due: `--now` clocks run on from where they start.
+    json(home, &["--now", "2027-01-01T11:07:00Z", "alert", "run-due"]);
     let got = bodies.lock().unwrap().clone();
     assert_eq!(got.len(), 2);
     let linked = &got[1];
