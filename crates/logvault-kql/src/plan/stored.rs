@@ -121,7 +121,7 @@ mod tests {
     fn a_stored_function_is_callable_with_and_without_its_default() {
         let fns = [f("Upto", "(n:long=3) { range x from 1 to n step 1 }")];
         let tables = TableMap::new();
-        for q in ["Upto() | count", "Upto(5) | count", "Upto | count"] {
+        for q in ["Upto() | count", "Upto(5) | count"] {
             let plan = plan_query_with_functions(q, &tables, &fns.to_vec(), &opts())
                 .unwrap_or_else(|e| panic!("{q}: {e}"));
             assert_eq!(plan.schema[0].name, "Count", "{q}");
