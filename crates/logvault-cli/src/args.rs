@@ -74,6 +74,16 @@ pub(crate) enum Command {
     Status(crate::cmd::status::StatusArgs),
     /// Tables of a workspace: list, retention, compaction, purge.
     Table(crate::cmd::table::TableArgs),
+    /// Saved queries and functions of a workspace: create, show, list, delete, export.
+    SavedSearch(crate::cmd::saved_search::SavedSearchArgs),
+    /// Storage accounts for saved queries and alerts: create, update, show, list, delete.
+    StorageAccount(crate::cmd::storage_account::StorageAccountArgs),
+    /// Log alert rules: create, show, list, delete, history, run-due.
+    Alert(crate::cmd::alert::AlertArgs),
+    /// Customer Lockbox: operators' access requests (create, approve, reject) and the audit log.
+    Lockbox(crate::cmd::lockbox::LockboxArgs),
+    /// Asynchronous search jobs writing their results to `<name>_SRCH`.
+    SearchJob(crate::cmd::search_job::SearchJobArgs),
 }
 
 /// `logvault init`.

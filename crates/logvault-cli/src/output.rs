@@ -102,6 +102,12 @@ pub(crate) fn fields(pairs: &[(&str, String)]) -> String {
         .join("\n")
 }
 
+/// A note for people on stderr (warnings, what a command did besides its result).
+pub(crate) fn note(message: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{message}");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

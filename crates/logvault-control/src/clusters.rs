@@ -75,8 +75,8 @@ pub struct ClusterUpdate {
 }
 
 /// What a cluster's identity resolves to before it is stored.
-struct ResolvedIdentity {
-    identity: ClusterIdentity,
+pub(crate) struct ResolvedIdentity {
+    pub(crate) identity: ClusterIdentity,
 }
 
 impl ControlPlane {
@@ -348,7 +348,7 @@ impl ControlPlane {
             .collect())
     }
 
-    async fn resolve_identity(
+    pub(crate) async fn resolve_identity(
         &self,
         cluster: &str,
         resource_id: &str,
@@ -412,20 +412,43 @@ impl ControlPlane {
         identity: &ClusterIdentity,
         props: &KeyVaultProperties,
     ) -> Result<(), ControlError> {
+        let what = format!("cluster {cluster}");
+        let (key, principal) = self.validate_key(&what, region, identity, props).await?;
+        match self.ports.bind_account_key(cluster, &key, &principal).await {
+            Err(ControlError::Vault(e)) => Err(validation_error(&what, &key, e)),
+            Err(ControlError::KeyBinding {
+                kind: Some(kind),
+                reason,
+                ..
+            }) => Err(refusal(&what, &key, kind, &reason)),
+            other => other,
+        }
+    }
+
+    /// The checks of a customer key before a resource (`what`: "cluster c1", "storage account
+    /// s1") uses it: the key exists and the identity may use it, the vault is recoverable, and
+    /// vault and resource share region and tenant. Returns the key and the principal to use.
+    pub(crate) async fn validate_key(
+        &self,
+        what: &str,
+        region: &str,
+        identity: &ClusterIdentity,
+        props: &KeyVaultProperties,
+    ) -> Result<(KeyRef, PrincipalId), ControlError> {
         let version = Some(props.key_version.as_str());
         let key =
             KeyRef::from_uri(&props.key_vault_uri, &props.key_name, version).map_err(|e| {
                 ControlError::bad_request(format!(
-                    "KeyVaultProperties is not empty but has a bad format (cluster {cluster}): {e}"
+                    "KeyVaultProperties is not empty but has a bad format ({what}): {e}"
                 ))
             })?;
         let principal: &PrincipalId = identity.principal_id.as_ref().ok_or_else(|| {
             ControlError::bad_request(format!(
-                "Failed to validate key in Key Vault: cluster {cluster} has no identity"
+                "Failed to validate key in Key Vault: {what} has no identity"
             ))
         })?;
         let vault = self.ports.vault();
-        let fail = |e: VaultError| validation_error(cluster, &key, e);
+        let fail = |e: VaultError| validation_error(what, &key, e);
         vault.get_key(principal, &key).await.map_err(fail)?;
         let vault_props = vault
             .vault_properties(principal, &key)
@@ -441,39 +464,31 @@ impl ControlPlane {
         if vault_props.region != region || vault_props.tenant != identity.tenant_id {
             return Err(ControlError::bad_request(format!(
                 "Failed to validate key in Key Vault: vault {} is in region {} (tenant {}) but \
-                 cluster {cluster} is in region {region} (tenant {}); they must share region and \
+                 {what} is in region {region} (tenant {}); they must share region and \
                  tenant",
                 vault_props.name, vault_props.region, vault_props.tenant, identity.tenant_id
             )));
         }
-        match self.ports.bind_account_key(cluster, &key, principal).await {
-            Err(ControlError::Vault(e)) => Err(fail(e)),
-            Err(ControlError::KeyBinding {
-                kind: Some(kind),
-                reason,
-                ..
-            }) => Err(refusal(cluster, &key, kind, &reason)),
-            other => other,
-        }
+        Ok((key, principal.clone()))
     }
 }
 
-fn validation_error(cluster: &str, key: &KeyRef, e: VaultError) -> ControlError {
-    refusal(cluster, key, e.kind(), &e.to_string())
+pub(crate) fn validation_error(what: &str, key: &KeyRef, e: VaultError) -> ControlError {
+    refusal(what, key, e.kind(), &e.to_string())
 }
 
-fn refusal(cluster: &str, key: &KeyRef, kind: VaultErrorKind, e: &str) -> ControlError {
+fn refusal(what: &str, key: &KeyRef, kind: VaultErrorKind, e: &str) -> ControlError {
     match kind {
         VaultErrorKind::Transient => ControlError::unavailable(format!(
-            "Key Vault is unreachable, try again later (cluster {cluster}, key {key}): {e}"
+            "Key Vault is unreachable, try again later ({what}, key {key}): {e}"
         )),
         VaultErrorKind::NotRecoverable => ControlError::bad_request(format!(
             "Key is not recoverable. Key Vault must be set to Soft-delete and Purge-protection \
-             (cluster {cluster}, key {key}): {e}"
+             ({what}, key {key}): {e}"
         )),
         _ => ControlError::bad_request(format!(
             "Failed to validate key in Key Vault. Could be due to lack of permissions or when \
-             key doesn't exist (cluster {cluster}, key {key}): {e}"
+             key doesn't exist ({what}, key {key}): {e}"
         )),
     }
 }

@@ -19,19 +19,31 @@
 //! # Ok(()) }
 //! ```
 
+mod artifacts;
 mod clusters;
 mod error;
+mod lockbox;
 mod model;
 mod persist;
 mod plane;
 mod ports;
 pub mod rules;
+mod search;
+mod storage;
 mod view;
 mod waiting;
 mod workspaces;
 
+pub use artifacts::{
+    ARTIFACT_FORMAT_VERSION, AlertDelivery, AlertOperator, AlertOutcome, AlertRule, FiredAlert,
+    FunctionParameter, SavedSearch, check_artifact_name, parse_duration, parse_function_parameters,
+};
 pub use clusters::{ClusterSpec, ClusterUpdate};
 pub use error::ControlError;
+pub use lockbox::{
+    LOCKBOX_DEFAULT_HOURS, LOCKBOX_MAX_HOURS, LOCKBOX_PENDING_DAYS, LockboxAuditEntry,
+    LockboxRequest, LockboxStatus, lockbox_available,
+};
 pub use model::{
     BillingType, Cluster, ClusterIdentity, IdentityType, KeyVaultProperties, ProvisioningState,
     Workspace,
@@ -39,5 +51,7 @@ pub use model::{
 pub use plane::{ControlPlane, Defaults};
 pub use ports::{ControlPorts, UserIdentity};
 pub use rules::{Limits, MAX_HOT_WINDOW_DAYS};
+pub use search::{SEARCH_TABLE_SUFFIX, SearchJob, SearchJobStatus, check_search_job_names};
+pub use storage::{DataSourceType, LinkedStorage, StorageAccountResource, StorageAccountSpec};
 pub use view::{cluster_json, workspace_json};
 pub use workspaces::WorkspaceSpec;

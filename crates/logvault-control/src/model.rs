@@ -18,6 +18,15 @@ pub(crate) struct State {
     pub(crate) last_time: Option<DateTime<Utc>>,
     pub(crate) clusters: Vec<Cluster>,
     pub(crate) workspaces: Vec<Workspace>,
+    /// Storage account resources (R-H2); absent in states written before they existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) storage_accounts: Vec<crate::storage::StorageAccountResource>,
+    /// Customer Lockbox requests (R-I1).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) lockbox_requests: Vec<crate::lockbox::LockboxRequest>,
+    /// The Lockbox audit log, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) lockbox_audit: Vec<crate::lockbox::LockboxAuditEntry>,
 }
 
 /// How a cluster authenticates to the vault.
@@ -214,6 +223,19 @@ pub struct Workspace {
     /// How many days of its newest data the hot cache keeps (R-F1), when not the home's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hot_window_days: Option<u32>,
+    /// The storage account it links for saved queries and/or alerts (R-H2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub linked_storage: Vec<crate::storage::LinkedStorage>,
+}
+
+impl Workspace {
+    /// The storage account linked for `kind`, if any.
+    pub fn linked_for(&self, kind: crate::storage::DataSourceType) -> Option<&str> {
+        self.linked_storage
+            .iter()
+            .find(|l| l.data_source_type == kind)
+            .map(|l| l.storage_account.as_str())
+    }
 }
 
 impl Workspace {
@@ -262,6 +284,24 @@ impl State {
             if let Some(op) = c.operation {
                 time(&what, "operation.completesAt", op.completes_at)?;
             }
+        }
+        for r in &self.lockbox_requests {
+            let what = format!("lockbox request {}", r.id);
+            time(&what, "created", r.created)?;
+            time(&what, "expiresAt", r.expires_at)?;
+            for (field, t) in [
+                ("decidedAt", r.decided_at),
+                ("accessEndsAt", r.access_ends_at),
+            ] {
+                if let Some(t) = t {
+                    time(&what, field, t)?;
+                }
+            }
+        }
+        for a in &self.storage_accounts {
+            let what = format!("storage account {}", a.name);
+            time(&what, "created", a.created)?;
+            time(&what, "lastModified", a.last_modified)?;
         }
         for w in &self.workspaces {
             let what = format!("workspace {}", w.name);

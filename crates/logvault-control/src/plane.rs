@@ -185,6 +185,7 @@ pub(crate) fn advance(state: &mut State, now: DateTime<Utc>, timings: &Timings) 
             }
         }
     }
+    changed |= crate::lockbox::advance_lockbox(state, now);
     let period = timings.soft_delete();
     let counts = (state.clusters.len(), state.workspaces.len());
     state

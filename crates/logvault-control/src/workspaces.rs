@@ -69,6 +69,7 @@ impl ControlPlane {
                 cluster: None,
                 link_operations: Vec::new(),
                 hot_window_days: None,
+                linked_storage: Vec::new(),
                 deleted_at: None,
             };
             state.workspaces.push(workspace.clone());

@@ -34,6 +34,8 @@ pub enum NameKind {
     Region,
     /// A tenant: 1-64 characters, letters, digits and `-`.
     Tenant,
+    /// A storage account: 3-24 lowercase letters and digits (Azure Storage's rule).
+    StorageAccount,
 }
 
 impl fmt::Display for NameKind {
@@ -49,6 +51,7 @@ impl fmt::Display for NameKind {
             Self::Subscription => "subscription",
             Self::Region => "region",
             Self::Tenant => "tenant",
+            Self::StorageAccount => "storage account",
         })
     }
 }
@@ -106,6 +109,13 @@ impl NameKind {
                 ..base
             },
             Self::Subscription | Self::Tenant => base,
+            Self::StorageAccount => Rule {
+                min: 3,
+                max: 24,
+                extra: &[],
+                lowercase_only: true,
+                ..base
+            },
             Self::Region => Rule {
                 max: 32,
                 extra: &[],

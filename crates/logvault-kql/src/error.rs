@@ -190,6 +190,41 @@ impl KqlError {
         }
     }
 
+    /// The same error, its message saying it is inside the stored function `alias`.
+    #[must_use]
+    pub fn in_function(self, alias: &str) -> Self {
+        match self {
+            Self::Syntax {
+                message,
+                span,
+                location,
+            } => Self::Syntax {
+                message: format!("in function {alias}: {message}"),
+                span,
+                location,
+            },
+            Self::Semantic {
+                message,
+                span,
+                location,
+            } => Self::Semantic {
+                message: format!("in function {alias}: {message}"),
+                span,
+                location,
+            },
+            Self::Unsupported {
+                message,
+                span,
+                location,
+            } => Self::Unsupported {
+                message: format!("in function {alias}: {message}"),
+                span,
+                location,
+            },
+            e @ Self::Plan(_) => e,
+        }
+    }
+
     /// Fills in the line, column and text of the error from the query `text`.
     #[must_use]
     pub fn locate(mut self, text: &str) -> Self {

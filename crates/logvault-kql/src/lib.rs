@@ -22,6 +22,9 @@ pub mod udf;
 
 pub use error::KqlError;
 pub use parser::parse;
-pub use plan::{KqlPlan, PlanOptions, TableMap, TableResolver, plan_query};
-pub use session::{execute, plan_in_session, session_tables};
+pub use plan::{
+    FunctionResolver, KqlPlan, PlanOptions, StoredFunction, TableMap, TableResolver,
+    check_stored_function, plan_query, plan_query_with_functions,
+};
+pub use session::{execute, plan_in_session, plan_in_session_with_functions, session_tables};
 pub use types::{KustoColumn, KustoSchema, KustoType};

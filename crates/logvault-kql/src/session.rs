@@ -47,6 +47,20 @@ pub async fn plan_in_session(
     plan_query(text, &tables, options)
 }
 
+/// Plans `text` over the session's tables with a workspace's stored functions in scope.
+///
+/// # Errors
+/// As [`plan_in_session`].
+pub async fn plan_in_session_with_functions(
+    ctx: &SessionContext,
+    text: &str,
+    functions: &dyn crate::plan::FunctionResolver,
+    options: &PlanOptions,
+) -> Result<KqlPlan, KqlError> {
+    let tables = session_tables(ctx).await?;
+    crate::plan::plan_query_with_functions(text, &tables, functions, options)
+}
+
 /// Runs `text` in the session: the result's Kusto schema and its record batches as a stream.
 ///
 /// # Errors

@@ -22,9 +22,11 @@ use crate::StoreError;
 /// The id of the service's own storage account.
 pub const SERVICE_ACCOUNT: &str = "service";
 const CLUSTER_PREFIX: &str = "cluster-";
+const STORAGE_PREFIX: &str = "storage-";
 
 /// The id of a storage account: `service` for the service's own storage, `cluster-<name>` for
-/// a dedicated cluster's.
+/// a dedicated cluster's, `storage-<name>` for a customer's storage account resource (linked
+/// storage for saved queries and alert rules, R-H2).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct AccountId(String);
@@ -48,7 +50,20 @@ impl AccountId {
         Ok(Self(format!("{CLUSTER_PREFIX}{name}")))
     }
 
-    /// Parses `service` or `cluster-<name>`.
+    /// The customer storage account resource `name` (R-H2).
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidName`] if `name` is not a valid storage account name.
+    pub fn storage(name: &str) -> Result<Self, StoreError> {
+        validate_name(NameKind::StorageAccount, name).map_err(|e| StoreError::InvalidName {
+            kind: "storage account",
+            name: format!("{STORAGE_PREFIX}{name}"),
+            reason: e.to_string(),
+        })?;
+        Ok(Self(format!("{STORAGE_PREFIX}{name}")))
+    }
+
+    /// Parses `service`, `cluster-<name>` or `storage-<name>`.
     ///
     /// # Errors
     /// [`StoreError::InvalidName`] for anything else.
@@ -56,14 +71,22 @@ impl AccountId {
         if id == SERVICE_ACCOUNT {
             return Ok(Self::service());
         }
+        if let Some(name) = id.strip_prefix(STORAGE_PREFIX) {
+            return Self::storage(name);
+        }
         match id.strip_prefix(CLUSTER_PREFIX) {
             Some(name) => Self::cluster(name),
             None => Err(StoreError::InvalidName {
                 kind: "storage account",
                 name: id.to_owned(),
-                reason: "must be `service` or `cluster-<name>`".into(),
+                reason: "must be `service`, `cluster-<name>` or `storage-<name>`".into(),
             }),
         }
+    }
+
+    /// The storage account resource's name, for a customer storage account.
+    pub fn storage_name(&self) -> Option<&str> {
+        self.0.strip_prefix(STORAGE_PREFIX)
     }
 
     /// The id as text.

@@ -25,6 +25,7 @@
 mod account;
 mod catalog;
 mod compaction;
+mod documents;
 mod error;
 mod factory;
 mod infra_store;
@@ -46,6 +47,7 @@ pub use catalog::{
     MIN_RETENTION_DAYS, Manifest, SegmentEntry, WalRange,
 };
 pub use compaction::{CompactionOptions, CompactionReport};
+pub use documents::DOCUMENT_FORMAT_VERSION;
 pub use error::StoreError;
 pub use factory::{ENCRYPTION_FACTORY_ID, SegmentEncryptionFactory, table_parquet_options};
 pub use infra_store::InfraEncryptedStore;

@@ -8,7 +8,7 @@ use arrow::array::RecordBatch;
 use datafusion::prelude::SessionContext;
 use logvault_core::SharedClock;
 use logvault_kms::KeyVault;
-use object_store::ObjectStore;
+use object_store::{ObjectStore, ObjectStoreExt};
 
 use crate::StoreError;
 use crate::account::{self, NewAccount, StorageAccount};
@@ -229,6 +229,45 @@ impl Store {
             Some(a) => Ok(a),
             None => self.open_account(id, None).await,
         }
+    }
+
+    /// Removes a customer storage account (`storage-<name>`) and everything it holds: its
+    /// wrapped keys and documents. The service account and clusters' accounts are never
+    /// removed this way.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidName`] for an account that is not a storage account resource's;
+    /// storage errors.
+    pub async fn remove_storage_account(&self, id: &AccountId) -> Result<(), StoreError> {
+        use futures::TryStreamExt;
+        if id.storage_name().is_none() {
+            return Err(StoreError::InvalidName {
+                kind: "storage account",
+                name: id.to_string(),
+                reason: "only storage account resources are removed".into(),
+            });
+        }
+        let what = format!("storage account {id}");
+        let prefix = crate::layout::account_prefix(id);
+        let objects: Vec<_> = self
+            .root
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(|e| StoreError::storage(&what, &e))?;
+        for meta in objects {
+            match self.root.delete(&meta.location).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(StoreError::storage(&what, &e)),
+            }
+        }
+        self.keyring.evict(id);
+        self.router.remove(id.as_str());
+        self.accounts
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(id);
+        Ok(())
     }
 
     /// Rotation (R-B7): re-wraps the account's key with `binding` (a new key or key version).

@@ -41,6 +41,29 @@ pub enum EngineError {
     /// A workspace's data cannot be read or written because of its cluster's key state.
     #[error("{0}")]
     Key(#[from] crate::keys::KeyStateError),
+    /// A storage account's key cannot be used (revoked, or the vault unreachable): what it
+    /// holds (saved queries, alert rules) cannot be read or written until the key is back.
+    #[error(
+        "storage account {account}: its key {key} is unavailable, so the saved queries and alert \
+         rules stored there cannot be read or written until the key is restored: {reason}"
+    )]
+    StorageKey {
+        /// The storage account.
+        account: String,
+        /// The customer key (vault and name).
+        key: String,
+        /// The vault's answer.
+        reason: String,
+    },
+    /// A stored artifact (saved search, alert rule, history entry) is not what this version
+    /// reads.
+    #[error("{what}: {reason}")]
+    Artifact {
+        /// The artifact.
+        what: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// Local state of the engine (key states, counters) cannot be read or written.
     #[error("{what} {path}: {reason}")]
     State {

@@ -36,8 +36,34 @@ impl Engine {
     /// line, column and a caret).
     pub async fn plan_kql(&self, workspace: &str, kql: &str) -> Result<KqlPlan, EngineError> {
         let session = self.query_session(workspace).await?;
+        self.plan_in(&session, workspace, kql).await
+    }
+
+    /// Plans `kql` in `session` with the workspace's saved functions in scope (R-H1). If the
+    /// functions cannot be read (a linked storage account's key is revoked), the query is
+    /// planned without them, and if it then fails, the key error is the one returned.
+    pub(crate) async fn plan_in(
+        &self,
+        session: &logvault_query::WorkspaceSession,
+        workspace: &str,
+        kql: &str,
+    ) -> Result<KqlPlan, EngineError> {
         let options = PlanOptions::at(self.now());
-        Ok(logvault_kql::plan_in_session(session.context(), kql, &options).await?)
+        let (functions, unreadable) = match self.stored_functions(workspace).await {
+            Ok(f) => (f, None),
+            Err(e) => (Vec::new(), Some(e)),
+        };
+        match logvault_kql::plan_in_session_with_functions(
+            session.context(),
+            kql,
+            &functions,
+            &options,
+        )
+        .await
+        {
+            Ok(plan) => Ok(plan),
+            Err(e) => Err(unreadable.unwrap_or(EngineError::Kql(e))),
+        }
     }
 
     /// Runs `kql` on `workspace`.
@@ -46,8 +72,7 @@ impl Engine {
     /// As [`Engine::plan_kql`], and execution errors.
     pub async fn query_kql(&self, workspace: &str, kql: &str) -> Result<KqlResult, EngineError> {
         let session = self.query_session(workspace).await?;
-        let options = PlanOptions::at(self.now());
-        let plan = logvault_kql::plan_in_session(session.context(), kql, &options).await?;
+        let plan = self.plan_in(&session, workspace, kql).await?;
         let df = DataFrame::new(session.context().state(), plan.plan);
         let stream = df
             .execute_stream()

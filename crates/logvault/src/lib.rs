@@ -30,6 +30,8 @@
 //! # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
 //! ```
 
+mod alerts;
+mod artifacts;
 mod counters;
 mod engine;
 mod error;
@@ -39,20 +41,29 @@ mod hot;
 mod ingesting;
 pub mod keys;
 mod kql;
+mod linked_storage;
 mod maintenance;
 mod ports;
 mod querying;
+mod saved;
+mod search_jobs;
 mod status;
 mod vaults;
 mod verify;
 
+pub use alerts::{
+    ALERT_DELIVERY_ATTEMPTS, ALERT_MAX_ROWS, AlertNotifier, AlertRunReport, AlertTarget,
+};
 pub use counters::WorkspaceCounters;
 pub use engine::{Engine, EngineBuilder};
 pub use error::EngineError;
 pub use home::{Home, HomeConfig};
 pub use ingesting::{IngestOptions, IngestProgress, IngestReport};
 pub use kql::KqlResult;
+pub use linked_storage::LinkOutcome;
 pub use maintenance::TableInfo;
+pub use saved::{QUERY_HISTORY_LIMIT, QueryHistoryEntry};
+pub use search_jobs::SearchJobSpec;
 pub use status::{ClusterStatus, KeyCounters, Status, WorkspaceHotCache, WorkspaceStatus};
 
 pub use logvault_cache as cache;

@@ -1,14 +1,19 @@
 //! One module per command group; `run` dispatches.
 
+pub(crate) mod alert;
 pub(crate) mod cluster;
 pub(crate) mod demo;
 pub(crate) mod identity;
 pub(crate) mod ingest;
 pub(crate) mod key;
+pub(crate) mod lockbox;
 pub(crate) mod query;
 mod query_kql;
 pub(crate) mod role;
+pub(crate) mod saved_search;
+pub(crate) mod search_job;
 pub(crate) mod status;
+pub(crate) mod storage_account;
 pub(crate) mod table;
 pub(crate) mod vault;
 pub(crate) mod verify;
@@ -54,6 +59,11 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Query(args) => query::run(&cli.global, args).await,
         Command::Status(args) => status::run(&cli.global, args).await,
         Command::Table(args) => table::run(&cli.global, args).await,
+        Command::SavedSearch(args) => saved_search::run(&cli.global, args).await,
+        Command::StorageAccount(args) => storage_account::run(&cli.global, args).await,
+        Command::Alert(args) => alert::run(&cli.global, args).await,
+        Command::Lockbox(args) => lockbox::run(&cli.global, args).await,
+        Command::SearchJob(args) => search_job::run(&cli.global, args).await,
     }
 }
 

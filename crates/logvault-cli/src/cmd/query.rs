@@ -34,6 +34,14 @@ pub(crate) struct QueryArgs {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 300)]
     timeout: u64,
+    /// Run the query as support operator P: allowed only under an approved, unexpired
+    /// Customer Lockbox request, and audited (R-I1).
+    #[arg(long, value_name = "P")]
+    as_operator: Option<String>,
+    /// Keep the query in the workspace's history (`workspace query-history`; not kept while
+    /// the workspace is linked for Query). Off by default: a query writes nothing.
+    #[arg(long, conflicts_with = "as_operator")]
+    record_history: bool,
 }
 
 /// Runs `logvault query`.
@@ -44,6 +52,23 @@ pub(crate) async fn run(global: &GlobalArgs, args: QueryArgs) -> anyhow::Result<
         (_, true) => ResultFormat::Csv,
         _ => ResultFormat::Table,
     };
+    let text = args
+        .kql
+        .clone()
+        .or_else(|| args.sql.clone())
+        .or_else(|| args.sql_flag.clone())
+        .unwrap_or_default();
+    if let Some(operator) = &args.as_operator {
+        engine
+            .control()
+            .authorize_operator_query(&args.workspace, operator, &text)?;
+    } else if args.record_history {
+        // The workspace's query history (not kept while it is linked for Query).
+        let language = if args.kql.is_some() { "kql" } else { "sql" };
+        engine
+            .record_query(&args.workspace, language, &text)
+            .await?;
+    }
     let max_rows = args
         .limit
         .or((format == ResultFormat::Table).then_some(1000));

@@ -59,6 +59,14 @@ enum WorkspaceCommand {
         #[arg(long)]
         name: String,
     },
+    /// Storage accounts linked for saved queries (`Query`) and log alerts (`Alerts`).
+    LinkedStorage(super::storage_account::LinkedStorageArgs),
+    /// The workspace's query history (not kept while linked for `Query`), newest first.
+    QueryHistory {
+        /// The workspace's name.
+        #[arg(long)]
+        name: String,
+    },
     /// Change a workspace's settings.
     Update {
         /// The workspace's name.
@@ -147,6 +155,19 @@ pub(crate) async fn run(global: &GlobalArgs, args: WorkspaceArgs) -> anyhow::Res
             name,
             hot_cache_days,
         } => engine.set_hot_window(&name, hot_cache_days.0)?,
+        WorkspaceCommand::QueryHistory { name } => {
+            let history = engine.query_history(&name).await?;
+            return print(global.output, &history, |h| {
+                let rows: Vec<Vec<String>> = h
+                    .iter()
+                    .map(|e| vec![e.time.to_rfc3339(), e.language.clone(), e.query.clone()])
+                    .collect();
+                table(&["TIME", "LANGUAGE", "QUERY"], &rows)
+            });
+        }
+        WorkspaceCommand::LinkedStorage(linked) => {
+            return super::storage_account::run_linked(global, &engine, linked).await;
+        }
     };
     print(global.output, &view(&engine, &ws), show_table)
 }

@@ -7,7 +7,9 @@
     missing_docs
 )] // test code
 
+mod cli_alerts;
 mod cli_crash;
 mod cli_kql;
+mod cli_saved;
 mod cli_vault;
 mod cli_workspace;

@@ -15,6 +15,7 @@ pub(crate) mod ops;
 pub(crate) mod rel;
 mod scalar;
 mod sources;
+mod stored;
 mod summarize;
 
 use std::collections::HashMap;
@@ -28,6 +29,9 @@ use crate::error::{KqlError, Span, did_you_mean};
 use crate::types::{KustoSchema, KustoType};
 pub(crate) use operators::{binary as binary_pub, convert as convert_pub, negate as negate_pub};
 pub(crate) use rel::{Rel, TExpr};
+pub use stored::{
+    FunctionResolver, StoredFunction, check_stored_function, plan_query_with_functions,
+};
 
 /// The value of a constant integer expression (for function arguments that must be constant).
 pub(crate) fn eval_i64_pub(t: &TExpr, what: &str, span: Span) -> Result<i64, KqlError> {

@@ -7,14 +7,17 @@
     missing_docs
 )] // test code
 
+mod alerts;
 mod batches;
 mod common;
 mod durability;
 mod keys;
 mod lifecycle;
+mod lockbox_search;
 mod maintenance;
 mod query;
 mod reliability;
 mod samples;
+mod saved;
 mod slt;
 mod workspaces;
