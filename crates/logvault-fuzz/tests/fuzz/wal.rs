@@ -57,3 +57,24 @@ fn a_bit_flipped_anywhere_in_the_log_is_caught_or_cut_as_the_torn_tail() {
         }
     }
 }
+
+#[test]
+fn zz_estimate() {
+    use proptest::strategy::{Strategy, ValueTree};
+    let names = fixture_files();
+    let lens: Vec<usize> = names.iter().map(|n| logvault_fuzz::wal::fixture_len(n)).collect();
+    let mut runner = proptest::test_runner::TestRunner::default();
+    let strat = harness::script(names.len());
+    let n = 2_000_000;
+    let mut hits = [0u64; 4];
+    for _ in 0..n {
+        let script = strat.new_tree(&mut runner).unwrap().current();
+        let mut bytes = vec![0u8; lens[script.file]];
+        for (i, b) in bytes.iter_mut().enumerate() { *b = (i % 251) as u8; }
+        script.apply(&mut bytes);
+        if bytes.len() == 25 && bytes.iter().enumerate().all(|(i, b)| *b == (i % 251) as u8) {
+            hits[script.file] += 1;
+        }
+    }
+    eprintln!("{names:?} {hits:?} of {n}");
+}

@@ -11,8 +11,8 @@
 //!   group means the damage is in acknowledged data, which is an error;
 //! - a group whose frames end without the end-of-group flag is torn in the same way;
 //! - any damage in another file, a file of another workspace, of an unknown version, or a gap
-//!   in the sequence numbers (between files, or between the checkpoint and the oldest file), is
-//!   an error naming the file and offset.
+//!   in the sequence numbers (between files, between the checkpoint and the oldest file, or an
+//!   older file that holds no frame at all), is an error naming the file and offset.
 
 use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
@@ -221,7 +221,25 @@ pub(super) fn recover(
             });
         }
         if scan.last_seq.is_none() {
-            // No complete frame: an empty file (created, then nothing acknowledged).
+            // No complete frame. The newest file: created, then nothing acknowledged (or its
+            // first group torn). An older one held every record up to the next file's first,
+            // so it is damage (a file cut to its header, say) unless all of them are
+            // checkpointed: skipping it would lose acknowledged records silently.
+            if let Some((next_first, _)) = listed.get(i + 1)
+                && next_first.saturating_sub(1) > checkpoint
+            {
+                return Err(corrupt(
+                    workspace,
+                    path,
+                    bytes.len() as u64,
+                    format!(
+                        "the file holds no records, but the next log file starts at {next_first}: \
+                         records {} to {} are missing",
+                        (*first_seq).max(checkpoint + 1),
+                        next_first - 1
+                    ),
+                ));
+            }
             fs::remove_file(path).map_err(|e| io_err(workspace, path, e))?;
             sync_dir(dir, workspace)?;
         } else {
