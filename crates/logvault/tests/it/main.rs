@@ -17,4 +17,5 @@ mod query;
 mod reliability;
 mod samples;
 mod slt;
+mod store_faults;
 mod workspaces;
