@@ -9,6 +9,7 @@
 
 mod batches;
 mod common;
+mod disk;
 mod durability;
 mod keys;
 mod lifecycle;
