@@ -190,8 +190,8 @@ async fn storage_faults_at_random_lose_no_acknowledged_row_and_show_no_partial_s
     let s = &h.store;
     s.fail_randomly(Op::Put, "", Fault::Error, 60, seed);
     s.fail_randomly(Op::Put, "", Fault::LostReply, 40, seed);
-    s.fail_randomly(Op::Get, "", Fault::TornRead, 30, seed);
-    s.fail_randomly(Op::Get, "", Fault::Error, 30, seed);
+    s.fail_randomly(Op::Get, "", Fault::TornRead, 5, seed);
+    s.fail_randomly(Op::Get, "", Fault::Error, 5, seed);
     s.fail_randomly(Op::List, "", Fault::Error, 20, seed);
     s.fail_randomly(Op::Delete, "", Fault::Error, 200, seed);
     s.fail_randomly(
