@@ -142,6 +142,7 @@ print(json.dumps({"rows": rows, "row_groups": md.num_row_groups,
 "#;
 
 #[test]
+#[allow(clippy::print_stderr)] // a skip, and the version that read the file
 fn pyarrow_reads_a_segment_given_its_data_key_and_aad_prefix() {
     let python = match pyarrow_python() {
         Ok(p) => p,

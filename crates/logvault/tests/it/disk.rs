@@ -24,6 +24,7 @@ struct Tmpfs {
 impl Tmpfs {
     /// Mounts a tmpfs of `kib` KiB at `at` (created if needed); `None` (after printing SKIPPED)
     /// when it cannot and `LOGVAULT_SKIP_PRIVILEGED=1`.
+    #[allow(clippy::print_stderr)] // a skipped test says so
     fn mount(at: &Path, kib: u64) -> Option<Self> {
         std::fs::create_dir_all(at).unwrap();
         let out = Command::new("mount")

@@ -177,6 +177,7 @@ fn assert_clear(e: &EngineError, what: &str) {
 /// Random faults of every kind during an ingest and query load; then the faults end and a new
 /// process opens the home.
 #[tokio::test]
+#[allow(clippy::print_stderr)] // the run's figures
 async fn storage_faults_at_random_lose_no_acknowledged_row_and_show_no_partial_segment() {
     let h = faulty_home(false).await;
     let seed: u64 = std::env::var("LOGVAULT_FAULT_SEED")
