@@ -97,6 +97,7 @@ fn read_frame(
     bytes: &[u8],
     pos: usize,
     keys: &mut Keys<'_>,
+    checkpoint: u64,
     plausible: &dyn Fn(&FrameHeader) -> Result<(), String>,
 ) -> Result<Result<Frame, String>, IngestError> {
     let header = match parse_frame_header(&bytes[pos..]) {
@@ -116,7 +117,14 @@ fn read_frame(
             bytes.len() - pos
         )));
     }
-    let key = match keys.get(&header.key)? {
+    let key = match keys.get(&header.key) {
+        Ok(key) => key,
+        // A checkpointed frame (its rows are in segments) needs no key: one that cannot be had
+        // now (revoked and evicted, say) must not stop the log. It is read as held.
+        Err(IngestError::WalKeyUnavailable { .. }) if header.seq <= checkpoint => Ok(None),
+        Err(e) => return Err(e),
+    };
+    let key = match key {
         Ok(Some(key)) => key,
         Ok(None) => {
             return Ok(Ok(Frame {
@@ -333,7 +341,7 @@ fn scan_file(
                     Ok(())
                 }
             };
-            match read_frame(bytes, pos, keys, &in_place)? {
+            match read_frame(bytes, pos, keys, checkpoint, &in_place)? {
                 Ok(f) => {
                     pos = f.end;
                     expected += 1;
@@ -352,7 +360,9 @@ fn scan_file(
         if !newest {
             return Err(corrupt(workspace, path, pos as u64, problem));
         }
-        if let Some(later) = later_group(bytes, pos, expected, committed_group + 1, keys)? {
+        if let Some(later) =
+            later_group(bytes, pos, expected, committed_group + 1, checkpoint, keys)?
+        {
             return Err(corrupt(
                 workspace,
                 path,
@@ -422,6 +432,7 @@ fn later_group(
     from: usize,
     expected: u64,
     in_flight: u64,
+    checkpoint: u64,
     keys: &mut Keys<'_>,
 ) -> Result<Option<usize>, IngestError> {
     let mut at = from + 1;
@@ -440,7 +451,7 @@ fn later_group(
                 Err("not a later frame".to_owned())
             }
         };
-        if let Ok(frame) = read_frame(bytes, pos, keys, &could_follow)?
+        if let Ok(frame) = read_frame(bytes, pos, keys, checkpoint, &could_follow)?
             && frame.plaintext.is_some()
         {
             return Ok(Some(pos));

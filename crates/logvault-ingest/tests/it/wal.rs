@@ -736,3 +736,45 @@ async fn an_older_log_file_cut_to_its_header_is_an_error_not_a_silent_loss() {
     let (_, rec) = open(dir.path(), &ring, small_files()).unwrap();
     assert_eq!((rec.checkpoint, seqs(&rec), rec.torn), (1, vec![2], None));
 }
+
+/// Regression (found as an intermittent failure of the engine's
+/// `ingest_and_query_while_the_key_is_rotated_revoked_and_restored` under load): opening a log
+/// asked the keyring for the key of every frame still on disk, also of frames the checkpoint had
+/// passed (the last file is kept until the next open). With that key revoked and evicted, the
+/// open failed with `WalKeyUnavailable` although nothing needed it: a query's replay, or any
+/// writer of the workspace (now under another account), stopped.
+#[tokio::test]
+async fn checkpointed_frames_need_no_key_to_open_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = key(WalKeyScheme::Customer, "cluster-gone");
+    {
+        let (wal, _) = open(dir.path(), &Ring::new(&[&k]), WalOptions::default()).unwrap();
+        append_groups(&wal, &k, 2).await;
+        wal.checkpoint(2).await.unwrap();
+    }
+    assert_eq!(
+        log_files(dir.path()).len(),
+        1,
+        "the checkpointed file is still there"
+    );
+    let none = Ring::new(&[]);
+    let (wal, rec) = open(dir.path(), &none, WalOptions::default()).unwrap();
+    assert_eq!(
+        (rec.checkpoint, rec.records.len(), rec.held_revoked),
+        (2, 0, 0)
+    );
+    drop(wal);
+
+    // A record after the checkpoint does need its key: still an error, nothing dropped.
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (wal, _) = open(dir.path(), &Ring::new(&[&k]), WalOptions::default()).unwrap();
+        append_groups(&wal, &k, 3).await;
+        wal.checkpoint(2).await.unwrap();
+    }
+    match open(dir.path(), &none, WalOptions::default()) {
+        Err(IngestError::WalKeyUnavailable { key, .. }) => assert!(key.contains("cluster-gone")),
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("a record after the checkpoint was opened without its key"),
+    }
+}
