@@ -41,6 +41,9 @@ pub mod parquet_keys;
 pub mod rsa_oaep;
 mod secret;
 
+#[cfg(test)]
+mod interop_tests;
+
 pub use error::CryptoError;
 pub use hierarchy::{Aek, Dek};
 pub use infra::{InfraHeader, InfraKey};

@@ -293,3 +293,20 @@ pub fn fixture_len(name: &str) -> usize {
         .find(|(n, _)| n == name)
         .map_or(0, |(_, b)| b.len())
 }
+
+/// The length of the fixture's log file headers (`docs/ingest.md`: magic, version, two reserved
+/// bytes, first sequence number, workspace name length, workspace name).
+pub const FILE_HEADER_LEN: usize = 18 + WS.len();
+
+/// The first sequence number of a fixture log file, from its name (`wal-<first seq>.lvw`).
+pub fn fixture_first_seq(name: &str) -> u64 {
+    name.strip_prefix("wal-")
+        .and_then(|n| n.strip_suffix(".lvw"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{name} is not a log file of the fixture"))
+}
+
+/// The fixture's checkpoint.
+pub fn fixture_checkpoint() -> u64 {
+    fixture().checkpoint
+}

@@ -94,6 +94,14 @@ fn under(account: &str, meta: ObjectMeta) -> ObjectMeta {
     }
 }
 
+/// The error of a read that came back shorter (or longer) than asked.
+fn short_read(location: &Path, what: String) -> object_store::Error {
+    object_store::Error::Generic {
+        store: STORE,
+        source: format!("storage answered a read of {location} wrongly: {what}").into(),
+    }
+}
+
 impl fmt::Display for AccountRouter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(STORE)
@@ -139,7 +147,30 @@ impl ObjectStore for AccountRouter {
         ranges: &[Range<u64>],
     ) -> object_store::Result<Vec<Bytes>> {
         let (_, store, rest) = self.route(location)?;
-        store.get_ranges(&rest, ranges).await
+        let got = store.get_ranges(&rest, ranges).await?;
+        // A store (or a wrapper) that answers a range with fewer bytes than asked must fail the
+        // read here: parquet-rs 59 asserts the lengths and panics (`push_buffers.rs`).
+        if got.len() != ranges.len() {
+            return Err(short_read(
+                location,
+                format!("{} ranges asked, {} returned", ranges.len(), got.len()),
+            ));
+        }
+        for (range, bytes) in ranges.iter().zip(&got) {
+            let want = range.end.saturating_sub(range.start);
+            if bytes.len() as u64 != want {
+                return Err(short_read(
+                    location,
+                    format!(
+                        "{} bytes returned for bytes {}..{}",
+                        bytes.len(),
+                        range.start,
+                        range.end
+                    ),
+                ));
+            }
+        }
+        Ok(got)
     }
 
     fn delete_stream(

@@ -1,10 +1,13 @@
 //! Test support shared by logvault's crates, used only as a dev-dependency: log-like Arrow
-//! rows with markers that plaintext scans can look for, and file helpers.
+//! rows with markers that plaintext scans can look for, file helpers, and a fault-injecting
+//! object store ([`faults`]).
 //!
 //! It depends on no logvault crate, so that any crate's tests can use it without a dependency
 //! cycle (a crate whose tests depended on a helper that depends on the crate would see two
 //! copies of its own types).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test support: a failure is a test failure
+
+pub mod faults;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -118,20 +118,30 @@ impl WriteContext {
         let dir = self.wal_dir(workspace);
         let probe = {
             let (dir, ws) = (dir.clone(), workspace.to_owned());
-            replay::blocking(workspace, move || {
-                logvault_ingest::wal::needs_replay(&dir, &ws)
-            })
-            .await??
+            replay::blocking(workspace, move || logvault_ingest::wal::pending(&dir, &ws)).await??
         };
-        if !probe {
+        if !probe.any() {
             return Ok(0);
         }
         let Some(lock) = lock::try_lock(&dir, workspace)? else {
             return Ok(0);
         };
-        let writer =
+        let opened =
             WorkspaceWriter::open(self, workspace, dir, lock, keys, BatcherOptions::default())
-                .await?;
+                .await;
+        let writer = match opened {
+            Ok(writer) => writer,
+            // Only a torn tail to cut (no acknowledged record waits), and the log cannot be
+            // written (a full or read-only disk): the store holds everything acknowledged, so
+            // a reader goes on; the next writer cuts the tail.
+            Err(WriteError::Ingest(e @ logvault_ingest::IngestError::WalIo { .. }))
+                if !probe.records =>
+            {
+                tracing::warn!(workspace, error = %e, "the write-ahead log cannot be repaired now; nothing acknowledged waits in it");
+                return Ok(0);
+            }
+            Err(e) => return Err(e),
+        };
         let rows = writer.recovered();
         writer.close().await?;
         Ok(rows)

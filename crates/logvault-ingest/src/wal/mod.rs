@@ -35,7 +35,7 @@ use crate::IngestError;
 use crate::batcher::SeqRange;
 
 pub use layout::{LayoutUpgrade, upgrade_shared_layout, workspace_dir};
-pub use peek::needs_replay;
+pub use peek::{Pending, needs_replay, pending};
 
 /// Which kind of key a frame is sealed under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -27,16 +27,34 @@ pub(super) fn scan_seqs(bytes: &[u8], mut at: usize) -> (Option<u64>, bool) {
     (last, false)
 }
 
-/// Whether the log of `workspace` in `dir` holds records after its checkpoint, or damage that
-/// opening it would repair or report. A missing directory holds nothing. It takes no lock: a
-/// writer may be appending or checkpointing meanwhile (its tail may look torn, which only asks
-/// for a replay the lock then defers to that writer).
+/// What a log holds that opening it would deal with, read from the clear frame headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pending {
+    /// Complete frames after the checkpoint: acknowledged records (or a final group that a
+    /// crash left whole) to replay.
+    pub records: bool,
+    /// A torn tail to cut or a header that does not parse (damage to repair or report).
+    pub repair: bool,
+}
+
+impl Pending {
+    /// Whether opening the log would do anything.
+    pub fn any(self) -> bool {
+        self.records || self.repair
+    }
+}
+
+/// What the log of `workspace` in `dir` holds after its checkpoint ([`Pending`]). A missing
+/// directory holds nothing. It takes no lock: a writer may be appending or checkpointing
+/// meanwhile (its tail may look torn, which only asks for a replay the lock then defers to that
+/// writer).
 ///
 /// # Errors
 /// [`IngestError::WalIo`] if the directory or a file cannot be read.
-pub fn needs_replay(dir: &Path, workspace: &str) -> Result<bool, IngestError> {
+pub fn pending(dir: &Path, workspace: &str) -> Result<Pending, IngestError> {
+    let mut out = Pending::default();
     if !dir.is_dir() {
-        return Ok(false);
+        return Ok(out);
     }
     let checkpoint = read_checkpoint(dir, workspace)?;
     for (_, path) in list(dir, workspace)? {
@@ -48,12 +66,21 @@ pub fn needs_replay(dir: &Path, workspace: &str) -> Result<bool, IngestError> {
             Err(e) => return Err(io_err(workspace, &path, e)),
         };
         let Ok(header) = parse_file_header(&bytes) else {
-            return Ok(true);
+            out.repair = true;
+            continue;
         };
         let (last, torn) = scan_seqs(&bytes, header.len);
-        if torn || last.is_some_and(|seq| seq > checkpoint) {
-            return Ok(true);
-        }
+        out.repair |= torn;
+        out.records |= last.is_some_and(|seq| seq > checkpoint);
     }
-    Ok(false)
+    Ok(out)
+}
+
+/// Whether the log of `workspace` in `dir` holds records after its checkpoint, or damage that
+/// opening it would repair or report ([`pending`]).
+///
+/// # Errors
+/// As [`pending`].
+pub fn needs_replay(dir: &Path, workspace: &str) -> Result<bool, IngestError> {
+    pending(dir, workspace).map(Pending::any)
 }

@@ -11,8 +11,8 @@
 //!   group means the damage is in acknowledged data, which is an error;
 //! - a group whose frames end without the end-of-group flag is torn in the same way;
 //! - any damage in another file, a file of another workspace, of an unknown version, or a gap
-//!   in the sequence numbers (between files, or between the checkpoint and the oldest file), is
-//!   an error naming the file and offset.
+//!   in the sequence numbers (between files, between the checkpoint and the oldest file, or an
+//!   older file that holds no frame at all), is an error naming the file and offset.
 
 use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
@@ -97,6 +97,7 @@ fn read_frame(
     bytes: &[u8],
     pos: usize,
     keys: &mut Keys<'_>,
+    checkpoint: u64,
     plausible: &dyn Fn(&FrameHeader) -> Result<(), String>,
 ) -> Result<Result<Frame, String>, IngestError> {
     let header = match parse_frame_header(&bytes[pos..]) {
@@ -116,7 +117,14 @@ fn read_frame(
             bytes.len() - pos
         )));
     }
-    let key = match keys.get(&header.key)? {
+    let key = match keys.get(&header.key) {
+        Ok(key) => key,
+        // A checkpointed frame (its rows are in segments) needs no key: one that cannot be had
+        // now (revoked and evicted, say) must not stop the log. It is read as held.
+        Err(IngestError::WalKeyUnavailable { .. }) if header.seq <= checkpoint => Ok(None),
+        Err(e) => return Err(e),
+    };
+    let key = match key {
         Ok(Some(key)) => key,
         Ok(None) => {
             return Ok(Ok(Frame {
@@ -221,7 +229,25 @@ pub(super) fn recover(
             });
         }
         if scan.last_seq.is_none() {
-            // No complete frame: an empty file (created, then nothing acknowledged).
+            // No complete frame. The newest file: created, then nothing acknowledged (or its
+            // first group torn). An older one held every record up to the next file's first,
+            // so it is damage (a file cut to its header, say) unless all of them are
+            // checkpointed: skipping it would lose acknowledged records silently.
+            if let Some((next_first, _)) = listed.get(i + 1)
+                && next_first.saturating_sub(1) > checkpoint
+            {
+                return Err(corrupt(
+                    workspace,
+                    path,
+                    bytes.len() as u64,
+                    format!(
+                        "the file holds no records, but the next log file starts at {next_first}: \
+                         records {} to {} are missing",
+                        (*first_seq).max(checkpoint + 1),
+                        next_first - 1
+                    ),
+                ));
+            }
             fs::remove_file(path).map_err(|e| io_err(workspace, path, e))?;
             sync_dir(dir, workspace)?;
         } else {
@@ -315,7 +341,7 @@ fn scan_file(
                     Ok(())
                 }
             };
-            match read_frame(bytes, pos, keys, &in_place)? {
+            match read_frame(bytes, pos, keys, checkpoint, &in_place)? {
                 Ok(f) => {
                     pos = f.end;
                     expected += 1;
@@ -334,7 +360,9 @@ fn scan_file(
         if !newest {
             return Err(corrupt(workspace, path, pos as u64, problem));
         }
-        if let Some(later) = later_group(bytes, pos, expected, committed_group + 1, keys)? {
+        if let Some(later) =
+            later_group(bytes, pos, expected, committed_group + 1, checkpoint, keys)?
+        {
             return Err(corrupt(
                 workspace,
                 path,
@@ -404,6 +432,7 @@ fn later_group(
     from: usize,
     expected: u64,
     in_flight: u64,
+    checkpoint: u64,
     keys: &mut Keys<'_>,
 ) -> Result<Option<usize>, IngestError> {
     let mut at = from + 1;
@@ -422,7 +451,7 @@ fn later_group(
                 Err("not a later frame".to_owned())
             }
         };
-        if let Ok(frame) = read_frame(bytes, pos, keys, &could_follow)?
+        if let Ok(frame) = read_frame(bytes, pos, keys, checkpoint, &could_follow)?
             && frame.plaintext.is_some()
         {
             return Ok(Some(pos));

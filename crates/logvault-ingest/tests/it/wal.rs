@@ -664,3 +664,117 @@ async fn a_torn_frame_naming_an_unknown_account_is_cut_not_taken_for_a_key_outag
         vec![1]
     );
 }
+
+/// Regression (found by fuzzing replay: `wal::damaged_logs_replay_every_acknowledged_record_or_are_refused`
+/// of logvault-fuzz, intermittently, since it takes a random cut at exactly a header's end): an
+/// older log file cut back to its header was taken for an empty file (as an open that appended
+/// nothing leaves) and deleted, and the sequence check between files was skipped with it: its
+/// acknowledged records were lost without an error.
+#[tokio::test]
+async fn an_older_log_file_cut_to_its_header_is_an_error_not_a_silent_loss() {
+    let seqs = |rec: &Recovery| rec.records.iter().map(|r| r.seq).collect::<Vec<_>>();
+    let header = 18 + WS.len();
+    for victim in 0..2 {
+        let dir = tempfile::tempdir().unwrap();
+        let k = key(WalKeyScheme::Service, "acct");
+        let ring = Ring::new(&[&k]);
+        {
+            let (wal, _) = open(dir.path(), &ring, small_files()).unwrap();
+            append_groups(&wal, &k, 3).await;
+        }
+        let files = log_files(dir.path());
+        assert_eq!(files.len(), 4, "one file per group, and the active one");
+        let bytes = std::fs::read(&files[victim]).unwrap();
+        std::fs::write(&files[victim], &bytes[..header]).unwrap();
+        match open(dir.path(), &ring, small_files()).unwrap_err() {
+            IngestError::WalCorrupt { path, reason, .. } => {
+                assert_eq!(path, files[victim]);
+                let seq = victim + 1;
+                assert!(
+                    reason.contains(&format!("records {seq} to {seq} are missing")),
+                    "{reason}"
+                );
+            }
+            other => panic!("{other}"),
+        }
+        assert_eq!(
+            std::fs::read(&files[victim]).unwrap(),
+            &bytes[..header],
+            "the damaged file is left alone"
+        );
+    }
+
+    // An older file cut to its header whose records are all checkpointed (in the store) loses
+    // nothing: it goes, as the checkpoint would have deleted it.
+    let dir = tempfile::tempdir().unwrap();
+    let k = key(WalKeyScheme::Service, "acct");
+    let ring = Ring::new(&[&k]);
+    {
+        let (wal, _) = open(dir.path(), &ring, small_files()).unwrap();
+        append_groups(&wal, &k, 3).await;
+    }
+    let files = log_files(dir.path());
+    let first = std::fs::read(&files[0]).unwrap();
+    {
+        let (wal, _) = open(dir.path(), &ring, small_files()).unwrap();
+        wal.checkpoint(1).await.unwrap();
+    }
+    assert!(!files[0].exists(), "the checkpoint deleted the first file");
+    std::fs::write(&files[0], &first[..header]).unwrap();
+    let (wal, rec) = open(dir.path(), &ring, small_files()).unwrap();
+    wal.close();
+    assert_eq!((rec.checkpoint, seqs(&rec)), (1, vec![2, 3]));
+    assert!(!files[0].exists());
+
+    // The newest file with records cut to its header cannot be told from a crash before its
+    // group reached the disk: the older records replay.
+    let newest = files[2].clone();
+    std::fs::write(&newest, &std::fs::read(&newest).unwrap()[..header]).unwrap();
+    for extra in log_files(dir.path()).into_iter().filter(|p| *p > newest) {
+        std::fs::remove_file(extra).unwrap();
+    }
+    let (_, rec) = open(dir.path(), &ring, small_files()).unwrap();
+    assert_eq!((rec.checkpoint, seqs(&rec), rec.torn), (1, vec![2], None));
+}
+
+/// Regression (found as an intermittent failure of the engine's
+/// `ingest_and_query_while_the_key_is_rotated_revoked_and_restored` under load): opening a log
+/// asked the keyring for the key of every frame still on disk, also of frames the checkpoint had
+/// passed (the last file is kept until the next open). With that key revoked and evicted, the
+/// open failed with `WalKeyUnavailable` although nothing needed it: a query's replay, or any
+/// writer of the workspace (now under another account), stopped.
+#[tokio::test]
+async fn checkpointed_frames_need_no_key_to_open_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = key(WalKeyScheme::Customer, "cluster-gone");
+    {
+        let (wal, _) = open(dir.path(), &Ring::new(&[&k]), WalOptions::default()).unwrap();
+        append_groups(&wal, &k, 2).await;
+        wal.checkpoint(2).await.unwrap();
+    }
+    assert_eq!(
+        log_files(dir.path()).len(),
+        1,
+        "the checkpointed file is still there"
+    );
+    let none = Ring::new(&[]);
+    let (wal, rec) = open(dir.path(), &none, WalOptions::default()).unwrap();
+    assert_eq!(
+        (rec.checkpoint, rec.records.len(), rec.held_revoked),
+        (2, 0, 0)
+    );
+    drop(wal);
+
+    // A record after the checkpoint does need its key: still an error, nothing dropped.
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (wal, _) = open(dir.path(), &Ring::new(&[&k]), WalOptions::default()).unwrap();
+        append_groups(&wal, &k, 3).await;
+        wal.checkpoint(2).await.unwrap();
+    }
+    match open(dir.path(), &none, WalOptions::default()) {
+        Err(IngestError::WalKeyUnavailable { key, .. }) => assert!(key.contains("cluster-gone")),
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("a record after the checkpoint was opened without its key"),
+    }
+}

@@ -10,6 +10,7 @@
 mod alerts;
 mod batches;
 mod common;
+mod disk;
 mod durability;
 mod keys;
 mod lifecycle;
@@ -20,4 +21,5 @@ mod reliability;
 mod samples;
 mod saved;
 mod slt;
+mod store_faults;
 mod workspaces;
