@@ -142,63 +142,40 @@ fn history_table(all: &[FiredAlert]) -> String {
     )
 }
 
-/// Sends alerts to webhooks (plain `http://`: the command line keeps no TLS stack; the server
-/// sends `https://` ones) and to local commands. Both block, on a blocking thread.
-struct CliNotifier;
+/// Sends alerts to webhooks (`http://` or `https://`, with reqwest: the HTTP client object
+/// storage already uses) and to local commands (on a blocking thread).
+struct CliNotifier {
+    http: reqwest::Client,
+}
 
 const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// POSTs `body` as JSON with HTTP/1.1 (`Connection: close`) and reads the status line: all a
-/// webhook needs, without a second HTTP stack in the binary.
-fn post(url: &str, body: &[u8]) -> Result<(), String> {
-    use std::io::{BufRead, BufReader, Write};
-    let fail = |e: &dyn std::fmt::Display| format!("webhook {url}: {e}");
-    let rest = url.strip_prefix("http://").ok_or_else(|| {
-        format!("webhook {url}: the command line sends plain http:// webhooks only")
-    })?;
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let path = if path.is_empty() { "/" } else { path };
-    if authority.is_empty() || authority.contains(['@', ' ']) {
-        return Err(format!("webhook {url}: bad host"));
+impl CliNotifier {
+    fn new() -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(WEBHOOK_TIMEOUT)
+            .user_agent(concat!("logvault/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| anyhow::anyhow!("cannot start the webhook client: {e}"))?;
+        Ok(Self { http })
     }
-    let address = if authority.contains(':') {
-        authority.to_owned()
-    } else {
-        format!("{authority}:80")
-    };
-    let target = std::net::ToSocketAddrs::to_socket_addrs(&address)
-        .map_err(|e| fail(&e))?
-        .next()
-        .ok_or_else(|| format!("webhook {url}: host not found"))?;
-    let mut stream =
-        std::net::TcpStream::connect_timeout(&target, WEBHOOK_TIMEOUT).map_err(|e| fail(&e))?;
-    stream
-        .set_read_timeout(Some(WEBHOOK_TIMEOUT))
-        .and_then(|()| stream.set_write_timeout(Some(WEBHOOK_TIMEOUT)))
-        .map_err(|e| fail(&e))?;
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\nUser-Agent: logvault\r\n\r\n",
-        body.len()
-    );
-    stream
-        .write_all(head.as_bytes())
-        .and_then(|()| stream.write_all(body))
-        .and_then(|()| stream.flush())
-        .map_err(|e| fail(&e))?;
-    let mut status = String::new();
-    BufReader::new(stream)
-        .read_line(&mut status)
-        .map_err(|e| fail(&e))?;
-    let code: u16 = status
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| format!("webhook {url}: not an HTTP answer: {:?}", status.trim()))?;
-    if (200..300).contains(&code) {
-        Ok(())
-    } else {
-        Err(format!("webhook {url} answered {code}"))
+
+    /// POSTs `body` as JSON; any 2xx answer is delivery.
+    async fn post(&self, url: &str, body: Vec<u8>) -> Result<(), String> {
+        let answer = self
+            .http
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| format!("webhook {url}: {e}"))?;
+        let status = answer.status();
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(format!("webhook {url} answered {}", status.as_u16()))
+        }
     }
 }
 
@@ -227,13 +204,15 @@ fn run_command(command: &str, body: &[u8]) -> Result<(), String> {
 impl AlertNotifier for CliNotifier {
     async fn send(&self, target: &AlertTarget, alert: &FiredAlert) -> Result<(), String> {
         let body = serde_json::to_vec(alert).map_err(|e| e.to_string())?;
-        let target = target.clone();
-        tokio::task::spawn_blocking(move || match target {
-            AlertTarget::Webhook(url) => post(&url, &body),
-            AlertTarget::Command(command) => run_command(&command, &body),
-        })
-        .await
-        .map_err(|e| e.to_string())?
+        match target {
+            AlertTarget::Webhook(url) => self.post(url, body).await,
+            AlertTarget::Command(command) => {
+                let command = command.clone();
+                tokio::task::spawn_blocking(move || run_command(&command, &body))
+                    .await
+                    .map_err(|e| e.to_string())?
+            }
+        }
     }
 }
 
@@ -303,7 +282,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: AlertArgs) -> anyhow::Result<
             return print(global.output, &all, |a| history_table(a));
         }
         AlertCommand::RunDue => {
-            let report = engine.run_due_alerts(&CliNotifier).await?;
+            let report = engine.run_due_alerts(&CliNotifier::new()?).await?;
             for (ws, error) in &report.unreadable {
                 crate::output::note(&format!(
                     "warning: the alert rules of workspace {ws} cannot be read: {error}"
