@@ -8,6 +8,7 @@ mod conditional;
 mod conversion;
 mod datetime;
 mod dynamic;
+mod geo;
 mod hash;
 mod ip;
 mod math;
@@ -113,6 +114,7 @@ const CATEGORIES: &[&[(&str, Impl)]] = &[
     ip::FUNCTIONS,
     hash::FUNCTIONS,
     series::FUNCTIONS,
+    geo::FUNCTIONS,
 ];
 
 fn lookup(name: &str) -> Option<Impl> {
