@@ -11,9 +11,11 @@ mod dynamic;
 mod geo;
 mod hash;
 mod ip;
+pub(crate) mod kv;
 mod math;
 mod series;
 mod string;
+mod timezone;
 
 use datafusion::logical_expr::Expr;
 
@@ -115,6 +117,7 @@ const CATEGORIES: &[&[(&str, Impl)]] = &[
     hash::FUNCTIONS,
     series::FUNCTIONS,
     geo::FUNCTIONS,
+    timezone::FUNCTIONS,
 ];
 
 fn lookup(name: &str) -> Option<Impl> {

@@ -6,6 +6,7 @@
 //! joins, lookups and unions; `sources` datatable, print and range; `expand` mv-expand,
 //! mv-apply and the parse operators; `evaluate` the plugins.
 
+mod apply;
 mod consts;
 mod evaluate;
 mod expand;
@@ -16,6 +17,8 @@ pub(crate) mod rel;
 mod scalar;
 mod sources;
 mod summarize;
+mod top_nested;
+mod window;
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -280,6 +283,7 @@ impl Planner<'_> {
                             .unwrap_or_else(|_| LogicalPlan::default()),
                         cols: Vec::new(),
                         ordered: false,
+                        keys: Vec::new(),
                     }),
                 );
             }
@@ -296,6 +300,7 @@ impl Planner<'_> {
                             plan: LogicalPlan::default(),
                             cols: Vec::new(),
                             ordered: false,
+                            keys: Vec::new(),
                         }),
                     );
                 }

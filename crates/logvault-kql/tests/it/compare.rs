@@ -85,7 +85,10 @@ fn json_text_matches(expected: &str, actual: &str) -> bool {
     if !looks(expected) || !looks(actual.trim()) {
         return false;
     }
-    match (parse_dynamic(expected), serde_json::from_str::<Value>(actual)) {
+    match (
+        parse_dynamic(expected),
+        serde_json::from_str::<Value>(actual),
+    ) {
         (Ok(e), Ok(a)) => json_close(&e, &a),
         _ => false,
     }

@@ -108,7 +108,10 @@ pub(crate) fn s2cell_level(token: &str) -> Option<i64> {
 /// Whether polygons (geodesic edges) intersect an S2 cell.
 fn polygons_intersect_cell(polys: &[Rings], cell: &Cell) -> bool {
     let verts = cell.vertices();
-    if verts.iter().any(|v| sphere::polygons_contain(polys, coord(v))) {
+    if verts
+        .iter()
+        .any(|v| sphere::polygons_contain(polys, coord(v)))
+    {
         return true;
     }
     for ring in polys.iter().flatten() {
@@ -224,7 +227,12 @@ pub(crate) fn h3cell_neighbors(text: &str) -> Option<Vec<String>> {
     let c = h3_cell(text)?;
     let ring: Vec<Option<CellIndex>> = c.grid_ring_fast(1).collect();
     let cells: Option<Vec<CellIndex>> = ring.into_iter().collect();
-    let cells = cells.unwrap_or_else(|| c.grid_disk::<Vec<_>>(1).into_iter().filter(|x| *x != c).collect());
+    let cells = cells.unwrap_or_else(|| {
+        c.grid_disk::<Vec<_>>(1)
+            .into_iter()
+            .filter(|x| *x != c)
+            .collect()
+    });
     Some(cells.iter().map(ToString::to_string).collect())
 }
 

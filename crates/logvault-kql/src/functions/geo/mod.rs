@@ -41,8 +41,14 @@ pub(crate) const FUNCTIONS: &[(&str, Impl)] = &[
     ("geo_from_wkt", from_wkt),
     ("geo_intersects_2lines", intersects_2lines),
     ("geo_intersection_2lines", intersection_2lines),
-    ("geo_intersects_line_with_polygon", intersects_line_with_polygon),
-    ("geo_intersection_line_with_polygon", intersection_line_with_polygon),
+    (
+        "geo_intersects_line_with_polygon",
+        intersects_line_with_polygon,
+    ),
+    (
+        "geo_intersection_line_with_polygon",
+        intersection_line_with_polygon,
+    ),
     ("geo_intersects_2polygons", intersects_2polygons),
     ("geo_intersection_2polygons", intersection_2polygons),
     ("geo_union_lines_array", union_lines_array),
@@ -108,9 +114,7 @@ fn tolerance(v: &[Val], i: usize, min: f64, max: f64) -> Option<f64> {
     if v.len() <= i || at(v, i).is_null() {
         return Some(TOLERANCE);
     }
-    at(v, i)
-        .as_f64()
-        .filter(|t| (min..=max).contains(t))
+    at(v, i).as_f64().filter(|t| (min..=max).contains(t))
 }
 
 /// An optional integer argument with its default.
@@ -171,11 +175,13 @@ fn closest_on_lines(x: Ll, lines: &[Vec<Ll>]) -> Option<Ll> {
         .map(|(c, _)| shape::coord(&c))
 }
 
-geo_fn!(closest_point_on_line, 3, 3, KustoType::Dynamic, |v| point_val(
-    ll_at(v, 0)
-        .zip(lines_at(v, 2))
-        .and_then(|(x, ls)| closest_on_lines(x, &ls))
-));
+geo_fn!(closest_point_on_line, 3, 3, KustoType::Dynamic, |v| {
+    point_val(
+        ll_at(v, 0)
+            .zip(lines_at(v, 2))
+            .and_then(|(x, ls)| closest_on_lines(x, &ls)),
+    )
+});
 
 geo_fn!(closest_point_on_polygon, 3, 3, KustoType::Dynamic, |v| {
     point_val(ll_at(v, 0).zip(polys_at(v, 2)).and_then(|(x, ps)| {
@@ -222,9 +228,8 @@ geo_fn!(line_centroid, 1, 1, KustoType::Dynamic, |v| point_val(
 ));
 
 geo_fn!(line_length, 1, 1, KustoType::Real, |v| real(
-    lines_at(v, 0).map(|ls| {
-        ls.iter().map(|l| sphere::length(l)).sum::<f64>() * sphere::EARTH_RADIUS
-    })
+    lines_at(v, 0)
+        .map(|ls| { ls.iter().map(|l| sphere::length(l)).sum::<f64>() * sphere::EARTH_RADIUS })
 ));
 
 geo_fn!(line_interpolate_point, 2, 2, KustoType::Dynamic, |v| {
@@ -359,12 +364,18 @@ geo_fn!(intersects_line_with_polygon, 2, 2, KustoType::Bool, |v| {
     }
 });
 
-geo_fn!(intersection_line_with_polygon, 2, 2, KustoType::Dynamic, |v| {
-    match (lines_at(v, 0), polys_at(v, 1)) {
-        (Some(ls), Some(ps)) => shape::val(&ops::intersection_line_polygon(&ls, &ps)),
-        _ => Val::Null,
+geo_fn!(
+    intersection_line_with_polygon,
+    2,
+    2,
+    KustoType::Dynamic,
+    |v| {
+        match (lines_at(v, 0), polys_at(v, 1)) {
+            (Some(ls), Some(ps)) => shape::val(&ops::intersection_line_polygon(&ls, &ps)),
+            _ => Val::Null,
+        }
     }
-});
+);
 
 geo_fn!(intersects_2polygons, 2, 2, KustoType::Bool, |v| {
     match (polys_at(v, 0), polys_at(v, 1)) {
@@ -395,7 +406,11 @@ geo_fn!(union_lines_array, 1, 1, KustoType::Dynamic, |v| {
             .collect::<Option<Vec<_>>>()
             .map(|x| x.into_iter().flatten().collect())
     });
-    dynamic(lines.filter(|l| !l.is_empty()).map(|l| ops::union_lines(&l)))
+    dynamic(
+        lines
+            .filter(|l| !l.is_empty())
+            .map(|l| ops::union_lines(&l)),
+    )
 });
 
 fn polygons_of(v: &[Val], i: usize) -> Option<Vec<shape::Rings>> {
@@ -431,9 +446,9 @@ geo_fn!(point_to_geohash, 2, 3, KustoType::String, |v| {
         .map_or(Val::Str(String::new()), Val::Str)
 });
 
-geo_fn!(geohash_to_central_point, 1, 1, KustoType::Dynamic, |v| point_val(
-    cells::geohash_center(&text(v, 0))
-));
+geo_fn!(geohash_to_central_point, 1, 1, KustoType::Dynamic, |v| {
+    point_val(cells::geohash_center(&text(v, 0)))
+});
 
 geo_fn!(geohash_to_polygon, 1, 1, KustoType::Dynamic, |v| dynamic(
     cells::geohash_polygon(&text(v, 0))
@@ -451,9 +466,9 @@ geo_fn!(point_to_s2cell, 2, 3, KustoType::String, |v| {
         .map_or(Val::Str(String::new()), Val::Str)
 });
 
-geo_fn!(s2cell_to_central_point, 1, 1, KustoType::Dynamic, |v| point_val(
-    cells::s2cell_center(&text(v, 0))
-));
+geo_fn!(s2cell_to_central_point, 1, 1, KustoType::Dynamic, |v| {
+    point_val(cells::s2cell_center(&text(v, 0)))
+});
 
 geo_fn!(s2cell_to_polygon, 1, 1, KustoType::Dynamic, |v| dynamic(
     cells::s2cell_polygon(&text(v, 0))
@@ -486,9 +501,9 @@ geo_fn!(point_to_h3cell, 2, 3, KustoType::String, |v| {
         .map_or(Val::Str(String::new()), Val::Str)
 });
 
-geo_fn!(h3cell_to_central_point, 1, 1, KustoType::Dynamic, |v| point_val(
-    cells::h3cell_center(&text(v, 0))
-));
+geo_fn!(h3cell_to_central_point, 1, 1, KustoType::Dynamic, |v| {
+    point_val(cells::h3cell_center(&text(v, 0)))
+});
 
 geo_fn!(h3cell_to_polygon, 1, 1, KustoType::Dynamic, |v| dynamic(
     cells::h3cell_polygon(&text(v, 0))

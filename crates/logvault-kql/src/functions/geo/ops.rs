@@ -84,9 +84,9 @@ pub(crate) fn intersection_2lines(l1: &[Ll], l2: &[Ll]) -> Shape {
     }
     // Points on a shared edge are part of it.
     points.retain(|p| {
-        !shared.iter().any(|l| {
-            edges(l).any(|(a, b)| sphere::on_edge(&point(*p), &point(a), &point(b)))
-        })
+        !shared
+            .iter()
+            .any(|l| edges(l).any(|(a, b)| sphere::on_edge(&point(*p), &point(a), &point(b))))
     });
     assemble(points, shared)
 }
@@ -117,7 +117,11 @@ pub(crate) fn clip_lines(lines: &[Vec<Ll>], polys: &[Rings]) -> Vec<Vec<Ll>> {
         for (a, b) in edges(line) {
             let (pa, pb) = (point(a), point(b));
             let mut cuts: Vec<(Ll, Point)> = vec![(a, pa)];
-            cuts.extend(crossings(&pa, &pb, polys).into_iter().map(|(_, x)| (coord(&x), x)));
+            cuts.extend(
+                crossings(&pa, &pb, polys)
+                    .into_iter()
+                    .map(|(_, x)| (coord(&x), x)),
+            );
             cuts.push((b, pb));
             for w in cuts.windows(2) {
                 let ((s, ps), (e, pe)) = (w[0], w[1]);
@@ -180,10 +184,12 @@ fn multi(polys: &[Rings]) -> geo::MultiPolygon<f64> {
 fn from_multi(m: &geo::MultiPolygon<f64>) -> Shape {
     let ps: Vec<Rings> = m
         .iter()
-        .filter_map(|p| match shape::from_geo(&geo::Geometry::Polygon(p.clone())) {
-            Some(Shape::Polygon(r)) => Some(r),
-            _ => None,
-        })
+        .filter_map(
+            |p| match shape::from_geo(&geo::Geometry::Polygon(p.clone())) {
+                Some(Shape::Polygon(r)) => Some(r),
+                _ => None,
+            },
+        )
         .collect();
     match ps.len() {
         0 => Shape::Collection(Vec::new()),
@@ -217,9 +223,7 @@ pub(crate) fn polygons_intersect(a: &[Rings], b: &[Rings]) -> bool {
     if vertex_inside(a, b) || vertex_inside(b, a) {
         return true;
     }
-    a.iter().flatten().any(|r1| {
-        b.iter()
-            .flatten()
-            .any(|r2| lines_intersect(r1, r2))
-    })
+    a.iter()
+        .flatten()
+        .any(|r1| b.iter().flatten().any(|r2| lines_intersect(r1, r2)))
 }

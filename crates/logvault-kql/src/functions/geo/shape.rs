@@ -28,7 +28,10 @@ pub(crate) enum Shape {
 
 /// Whether a longitude and latitude are valid.
 pub(crate) fn valid_ll(lng: f64, lat: f64) -> bool {
-    lng.is_finite() && lat.is_finite() && (-180.0..=180.0).contains(&lng) && (-90.0..=90.0).contains(&lat)
+    lng.is_finite()
+        && lat.is_finite()
+        && (-180.0..=180.0).contains(&lng)
+        && (-90.0..=90.0).contains(&lat)
 }
 
 /// The point on the unit sphere of a coordinate.
@@ -242,6 +245,9 @@ pub(crate) fn from_geo(g: &geo::Geometry<f64>) -> Option<Shape> {
 pub(crate) fn to_geo_polygon(rs: &Rings) -> geo::Polygon<f64> {
     let ls = |r: &Vec<Ll>| geo::LineString::from(r.clone());
     let mut it = rs.iter();
-    let ext = it.next().map(ls).unwrap_or_else(|| geo::LineString::new(Vec::new()));
+    let ext = it
+        .next()
+        .map(ls)
+        .unwrap_or_else(|| geo::LineString::new(Vec::new()));
     geo::Polygon::new(ext, it.map(ls).collect())
 }

@@ -211,7 +211,10 @@ pub(crate) fn polygons_contain(polys: &[Rings], x: Ll) -> bool {
     let x = point(x);
     polys.iter().any(|rs| {
         rs.first().is_some_and(|outer| ring_contains(&x, outer))
-            && !rs.iter().skip(1).any(|h| ring_contains(&x, h) && !on_ring(&x, h))
+            && !rs
+                .iter()
+                .skip(1)
+                .any(|h| ring_contains(&x, h) && !on_ring(&x, h))
     })
 }
 
@@ -316,9 +319,7 @@ pub(crate) fn simplify_ring(ring: &[Ll], tolerance: f64) -> Vec<Ll> {
     }
     let first = point(ring[0]);
     let far = (1..ring.len() - 1)
-        .max_by(|&i, &j| {
-            angle(&first, &point(ring[i])).total_cmp(&angle(&first, &point(ring[j])))
-        })
+        .max_by(|&i, &j| angle(&first, &point(ring[i])).total_cmp(&angle(&first, &point(ring[j]))))
         .unwrap_or(1);
     let mut out = simplify(&ring[..=far], tolerance);
     out.pop();
@@ -339,7 +340,11 @@ pub(crate) fn polygon_centroid(polys: &[Rings]) -> Option<Ll> {
             rc = rc + s2::point::true_centroid(&pts[0], &pts[i], &pts[i + 1]).0;
         }
         // Holes (and rings wound clockwise) subtract: orient each ring by its role.
-        let sign = if (signed_ring_area(ring) >= 0.0) == (k == 0) { 1.0 } else { -1.0 };
+        let sign = if (signed_ring_area(ring) >= 0.0) == (k == 0) {
+            1.0
+        } else {
+            -1.0
+        };
         c = c + rc * sign;
     }
     (c.norm2() > 0.0).then(|| coord(&Point(c.normalize())))
