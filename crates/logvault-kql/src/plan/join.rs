@@ -71,7 +71,11 @@ impl Planner<'_> {
             .map(|(l, r)| {
                 let (l, r) = (left.col(*l).expr, right.col(*r).expr);
                 if null_equal {
-                    l.is_not_distinct_from(r)
+                    DfExpr::BinaryExpr(datafusion::logical_expr::BinaryExpr::new(
+                        Box::new(l),
+                        datafusion::logical_expr::Operator::IsNotDistinctFrom,
+                        Box::new(r),
+                    ))
                 } else {
                     l.eq(r)
                 }

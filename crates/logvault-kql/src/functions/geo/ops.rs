@@ -50,7 +50,7 @@ pub(crate) fn lines_intersect(l1: &[Ll], l2: &[Ll]) -> bool {
 pub(crate) fn intersection_2lines(l1: &[Ll], l2: &[Ll]) -> Shape {
     let mut points: Vec<Ll> = Vec::new();
     let mut shared: Vec<Vec<Ll>> = Vec::new();
-    let mut push = |p: Ll, points: &mut Vec<Ll>| {
+    let push = |p: Ll, points: &mut Vec<Ll>| {
         if !points.contains(&p) {
             points.push(p);
         }

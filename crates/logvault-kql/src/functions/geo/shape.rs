@@ -195,11 +195,6 @@ pub(crate) fn val(s: &Shape) -> Val {
     Val::Dynamic(to_json(s))
 }
 
-/// The empty geometry collection.
-pub(crate) fn empty() -> Val {
-    val(&Shape::Collection(Vec::new()))
-}
-
 /// Reads WKT text (`POINT (1 2)`, ..., `GEOMETRYCOLLECTION (...)`); `None` when it is invalid.
 pub(crate) fn from_wkt(text: &str) -> Option<Shape> {
     use std::str::FromStr;
