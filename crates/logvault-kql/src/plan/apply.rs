@@ -26,7 +26,12 @@ fn row_number(partition: Vec<DfExpr>, order: Vec<SortExpr>) -> Result<DfExpr, Kq
         WindowFunctionDefinition::WindowUDF(row_number_udwf()),
         Vec::new(),
     ));
-    let e = f.partition_by(partition).order_by(order).build()?;
+    let frame = datafusion::logical_expr::WindowFrame::new((!order.is_empty()).then_some(false));
+    let e = f
+        .partition_by(partition)
+        .order_by(order)
+        .window_frame(frame)
+        .build()?;
     Ok(DfExpr::Cast(Cast::new(
         Box::new(e),
         arrow::datatypes::DataType::Int64,

@@ -1,5 +1,5 @@
-//! Kusto's window functions over serialized rows (`row_number`, `prev`, `next`, `row_cumsum`,
-//! `row_rank_dense`, `row_rank_min`), planned as DataFusion window functions ordered by the
+//! Kusto's window functions over serialized rows (`row_number`, `prev`, `next`, `row_cumsum`),
+//! planned as DataFusion window functions ordered by the
 //! sort keys that serialized the rows (or in the source's order: `range`, `serialize`).
 //!
 //! A restart condition (`row_number(1, restart)`, `row_cumsum(x, restart)`) becomes a
@@ -17,6 +17,8 @@ use datafusion::logical_expr::{
     WindowFrameBound, WindowFrameUnits, WindowFunctionDefinition, lit, when,
 };
 
+use datafusion::logical_expr::expr_rewriter::normalize_col;
+
 use super::operators::convert;
 use super::scalar::Scope;
 use super::{Planner, TExpr};
@@ -24,14 +26,7 @@ use crate::ast::Arg;
 use crate::error::{KqlError, Span};
 use crate::types::KustoType;
 
-const WINDOW_FUNCTIONS: &[&str] = &[
-    "row_number",
-    "prev",
-    "next",
-    "row_cumsum",
-    "row_rank_dense",
-    "row_rank_min",
-];
+const WINDOW_FUNCTIONS: &[&str] = &["row_number", "prev", "next", "row_cumsum"];
 
 /// Whether `name` is a window function.
 pub(crate) fn is_window(name: &str) -> bool {
@@ -54,11 +49,11 @@ fn over(
     partition: Vec<Expr>,
     frame: Option<WindowFrame>,
 ) -> Result<Expr, KqlError> {
-    let mut b = f.order_by(order.to_vec()).partition_by(partition);
-    if let Some(frame) = frame {
-        b = b.window_frame(frame);
-    }
-    Ok(b.build()?)
+    let frame = frame.unwrap_or_else(|| WindowFrame::new((!order.is_empty()).then_some(false)));
+    Ok(f.order_by(order.to_vec())
+        .partition_by(partition)
+        .window_frame(frame)
+        .build()?)
 }
 
 fn udwf(f: std::sync::Arc<datafusion::logical_expr::WindowUDF>, args: Vec<Expr>) -> Expr {
@@ -205,51 +200,10 @@ impl Planner<'_> {
                 let e = running_sum(x.expr, &order, restart(1)?)?;
                 Ok(TExpr::new(e, ty))
             }
-            _ => {
-                // row_rank_dense / row_rank_min: a new rank where the term changes.
-                arity(1, 1)?;
-                let x = targs[0].clone();
-                let changed = {
-                    let prev = over(
-                        udwf(
-                            lag_udwf(),
-                            vec![x.expr.clone(), lit(1i64), lit(ScalarValue::Null)],
-                        ),
-                        &order,
-                        Vec::new(),
-                        None,
-                    )?;
-                    when(prev.clone().is_null(), lit(true))
-                        .otherwise(prev.not_eq(x.expr.clone()))?
-                };
-                let e = if name == "row_rank_dense" {
-                    running_sum(
-                        when(changed, lit(1i64)).otherwise(lit(0i64))?,
-                        &order,
-                        Vec::new(),
-                    )?
-                } else {
-                    // The row number where the current run of equal terms started.
-                    let rn = Expr::Cast(datafusion::logical_expr::Cast::new(
-                        Box::new(over(
-                            udwf(row_number_udwf(), Vec::new()),
-                            &order,
-                            Vec::new(),
-                            None,
-                        )?),
-                        arrow::datatypes::DataType::Int64,
-                    ));
-                    let start = when(changed, rn).otherwise(lit(ScalarValue::Int64(None)))?;
-                    let f = Expr::from(WindowFunction::new(
-                        WindowFunctionDefinition::AggregateUDF(
-                            datafusion::functions_aggregate::min_max::max_udaf(),
-                        ),
-                        vec![start],
-                    ));
-                    over(f, &order, Vec::new(), Some(running()))?
-                };
-                Ok(TExpr::new(e, KustoType::Long))
-            }
+            _ => Err(KqlError::semantic(
+                format!("unknown window function '{name}'"),
+                name_span,
+            )),
         }
     }
 }
@@ -274,7 +228,10 @@ fn innermost(e: &Expr, out: &mut Vec<Expr>) {
             let nested = w.params.args.iter().any(has_window)
                 || w.params.partition_by.iter().any(has_window)
                 || w.params.order_by.iter().any(|s| has_window(&s.expr));
-            if !nested && !out.contains(x) {
+            if nested {
+                return Ok(TreeNodeRecursion::Continue);
+            }
+            if !out.contains(x) {
                 out.push(x.clone());
             }
             return Ok(TreeNodeRecursion::Jump);
@@ -297,10 +254,23 @@ pub(crate) fn plan_windows(
         if found.is_empty() {
             return Ok(plan);
         }
-        plan = LogicalPlanBuilder::window_plan(plan, found.clone())?;
+        // Qualified as the window node will qualify them, so their names are its fields'.
+        let normalized = found
+            .iter()
+            .map(|w| normalize_col(w.clone(), &plan))
+            .collect::<Result<Vec<_>, _>>()?;
+        plan = LogicalPlanBuilder::window_plan(plan, normalized.clone())?;
+        let fields = window_fields(&plan);
         let names: Vec<(Expr, String)> = found
             .iter()
-            .map(|w| (w.clone(), w.schema_name().to_string()))
+            .zip(&normalized)
+            .map(|(w, n)| {
+                let name = fields
+                    .iter()
+                    .find(|(e, _)| e == n)
+                    .map_or_else(|| n.schema_name().to_string(), |(_, f)| f.clone());
+                (w.clone(), name)
+            })
             .collect();
         for e in exprs.iter_mut() {
             let rewritten = e.clone().transform_down(|x| {
@@ -320,4 +290,22 @@ pub(crate) fn plan_windows(
         "window functions nested too deeply",
         Span::default(),
     ))
+}
+
+/// The window expressions of the window nodes on top of `plan`, with the names of the fields
+/// they give.
+fn window_fields(plan: &LogicalPlan) -> Vec<(Expr, String)> {
+    let mut out = Vec::new();
+    let mut node = plan;
+    while let LogicalPlan::Window(w) = node {
+        let fields = w.schema.fields();
+        let start = fields.len().saturating_sub(w.window_expr.len());
+        for (i, e) in w.window_expr.iter().enumerate() {
+            if let Some(f) = fields.get(start + i) {
+                out.push((e.clone(), f.name().clone()));
+            }
+        }
+        node = w.input.as_ref();
+    }
+    out
 }
