@@ -53,8 +53,7 @@ fn split_outside_quotes<'a>(
 /// A key or value without its surrounding quotes (escapes resolved) and spaces.
 fn unquote(s: &str, quotes: &[char], escapes: &[char]) -> String {
     let t = s.trim();
-    let mut chars = t.chars();
-    match (chars.next(), t.chars().last()) {
+    match (t.chars().next(), t.chars().next_back()) {
         (Some(a), Some(b)) if t.chars().count() >= 2 && a == b && quotes.contains(&a) => {
             let inner = &t[a.len_utf8()..t.len() - b.len_utf8()];
             let mut out = String::with_capacity(inner.len());

@@ -139,9 +139,8 @@ impl Planner<'_> {
             };
             // Columns in Kusto's order: key0, agg0, key1, agg1, ...
             let mut items: Vec<(String, TExpr)> = Vec::new();
-            for i in 0..k {
+            for (i, (_, t)) in outer_aggs.iter().enumerate() {
                 items.push((key_names[i].clone(), ranked.texpr(i)));
-                let (_, t) = &outer_aggs[i];
                 let j = ranked.index(&format!("__kql_outer_agg_{i}")).unwrap_or(0);
                 items.push((agg_names[i].clone(), TExpr::new(ranked.column(j), t.ty)));
             }
