@@ -8,11 +8,14 @@ mod conditional;
 mod conversion;
 mod datetime;
 mod dynamic;
+mod geo;
 mod hash;
 mod ip;
+pub(crate) mod kv;
 mod math;
 mod series;
 mod string;
+mod timezone;
 
 use datafusion::logical_expr::Expr;
 
@@ -113,6 +116,8 @@ const CATEGORIES: &[&[(&str, Impl)]] = &[
     ip::FUNCTIONS,
     hash::FUNCTIONS,
     series::FUNCTIONS,
+    geo::FUNCTIONS,
+    timezone::FUNCTIONS,
 ];
 
 fn lookup(name: &str) -> Option<Impl> {

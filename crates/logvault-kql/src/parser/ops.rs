@@ -727,6 +727,8 @@ impl Parser {
             if !self.eat_sym(",") {
                 return Ok(OpKind::TopNested(levels));
             }
+            // Each further level repeats the operator's name.
+            self.eat_word("top-nested");
         }
     }
 

@@ -10,7 +10,7 @@ use super::operators::{convert, dynamic_path};
 use super::rel::{Rel, TExpr, unique_name};
 use super::scalar::Scope;
 use super::{Binding, Env, Planner};
-use crate::ast::{Arg, Evaluate, Expr, ExprKind, MakeSeries, TopNestedLevel};
+use crate::ast::{Arg, Evaluate, Expr, ExprKind, MakeSeries};
 use crate::error::{KqlError, Span};
 use crate::types::KustoType;
 use crate::udf::value::{Val, read_column};
@@ -414,16 +414,6 @@ impl Planner<'_> {
             ),
         ));
         super::rel::project(plan, out, false)
-    }
-
-    pub(crate) fn top_nested(
-        &mut self,
-        _rel: Rel,
-        _levels: &[TopNestedLevel],
-        span: Span,
-        _env: &Env,
-    ) -> Result<Rel, KqlError> {
-        Err(KqlError::unsupported("top-nested", span))
     }
 }
 

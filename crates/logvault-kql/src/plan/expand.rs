@@ -9,7 +9,7 @@ use super::ops::expr_name;
 use super::rel::{Rel, TExpr};
 use super::scalar::Scope;
 use super::{Env, Planner};
-use crate::ast::{Expr, Ident, MvItem, Operator, ParsePart};
+use crate::ast::{Expr, Ident, MvItem, ParsePart};
 use crate::error::{KqlError, Span};
 use crate::types::KustoType;
 use crate::udf::dynamic::{MvIndex, MvList};
@@ -83,6 +83,7 @@ impl Planner<'_> {
             plan,
             cols: projected.cols.clone(),
             ordered: false,
+            keys: Vec::new(),
         };
         if expanded.iter().all(|(_, to)| to.is_none()) {
             return Ok(unnested);
@@ -100,18 +101,6 @@ impl Planner<'_> {
             .collect();
         let _ = span;
         unnested.project(items)
-    }
-
-    pub(crate) fn mv_apply(
-        &mut self,
-        _rel: Rel,
-        _items: &[MvItem],
-        _item_index: Option<&Ident>,
-        _ops: &[Operator],
-        span: Span,
-        _env: &Env,
-    ) -> Result<Rel, KqlError> {
-        Err(KqlError::unsupported("mv-apply", span))
     }
 
     /// `parse` / `parse-where`: the pattern becomes one regular expression (text parts
@@ -221,15 +210,144 @@ impl Planner<'_> {
         with.project(out)
     }
 
+    /// `parse-kv text as (key:type, ...) with (pair_delimiter=..., kv_delimiter=..., quote=...,
+    /// escape=..., greedy=..., regex=...)`: a row function gives the pairs as a bag of strings;
+    /// each declared key is taken out of it and converted to its type (missing: null, or empty
+    /// for a string).
     pub(crate) fn parse_kv(
         &mut self,
-        _rel: Rel,
-        _expr: &Expr,
-        _columns: &[(Ident, KustoType)],
-        _params: &[(String, Expr)],
+        rel: Rel,
+        expr: &Expr,
+        columns: &[(Ident, KustoType)],
+        params: &[(String, Expr)],
         span: Span,
-        _env: &Env,
+        env: &Env,
     ) -> Result<Rel, KqlError> {
-        Err(KqlError::unsupported("parse-kv", span))
+        let sc = Scope::with_cols(rel.scope_cols(), env);
+        let subject = convert(self.scalar(expr, &sc)?, KustoType::String);
+        let (mut pair, mut kv, mut quote, mut escape, mut greedy, mut regex) = (
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            false,
+            String::new(),
+        );
+        for (name, value) in params {
+            let t = self.scalar(value, &Scope::empty(env))?;
+            let text = || -> Result<String, KqlError> {
+                t.literal_str().map(str::to_owned).ok_or_else(|| {
+                    KqlError::semantic(
+                        format!("parse-kv: '{name}' must be a constant string"),
+                        value.span,
+                    )
+                })
+            };
+            match name.as_str() {
+                "pair_delimiter" => pair = text()?,
+                "kv_delimiter" => kv = text()?,
+                "quote" => quote = text()?,
+                "escape" => escape = text()?,
+                "regex" => regex = text()?,
+                "greedy" => {
+                    greedy = match t.literal() {
+                        Some(datafusion::common::ScalarValue::Boolean(Some(b))) => *b,
+                        _ => {
+                            return Err(KqlError::semantic(
+                                "parse-kv: 'greedy' must be true or false",
+                                value.span,
+                            ));
+                        }
+                    }
+                }
+                other => {
+                    return Err(KqlError::semantic(
+                        format!(
+                            "parse-kv: unknown parameter '{other}'{}",
+                            crate::error::did_you_mean(
+                                other,
+                                [
+                                    "pair_delimiter",
+                                    "kv_delimiter",
+                                    "quote",
+                                    "escape",
+                                    "greedy",
+                                    "regex"
+                                ]
+                            )
+                        ),
+                        value.span,
+                    ));
+                }
+            }
+        }
+        if regex.is_empty() && (pair.is_empty() || kv.is_empty()) {
+            return Err(KqlError::semantic(
+                "parse-kv needs with (pair_delimiter=..., kv_delimiter=...) or with (regex=...)",
+                span,
+            ));
+        }
+        if !regex.is_empty() {
+            match regex::Regex::new(&regex) {
+                Ok(r) if r.captures_len() >= 3 => {}
+                Ok(_) => {
+                    return Err(KqlError::semantic(
+                        "parse-kv: the regex needs two groups (the key, then the value)",
+                        span,
+                    ));
+                }
+                Err(e) => {
+                    return Err(KqlError::semantic(
+                        format!("parse-kv: invalid regex: {e}"),
+                        span,
+                    ));
+                }
+            }
+        }
+        let args = vec![
+            subject,
+            TExpr::string(pair),
+            TExpr::string(kv),
+            TExpr::string(quote),
+            TExpr::string(escape),
+            TExpr::bool(greedy),
+            TExpr::string(regex),
+        ];
+        let types = args.iter().map(|a| a.ty).collect();
+        let bag = TExpr::new(
+            crate::udf::rowfn::RowUdf::call(
+                "parse_kv",
+                args.into_iter().map(|a| a.expr).collect(),
+                types,
+                KustoType::Dynamic,
+                false,
+                crate::functions::kv::parse_kv_row,
+            ),
+            KustoType::Dynamic,
+        );
+        let hidden = self.fresh("kv");
+        let mut items = rel.scope_cols();
+        items.push((hidden, bag));
+        let with = rel.project(items)?;
+        let i = with.cols.len() - 1;
+        let bag = with.texpr(i);
+        let mut out: Vec<(String, TExpr)> = (0..i)
+            .map(|k| (with.cols[k].name.clone(), with.texpr(k)))
+            .collect();
+        for (name, ty) in columns {
+            let v = convert(
+                dynamic_path(
+                    bag.clone(),
+                    vec![TExpr::string(name.name.clone())],
+                    name.span,
+                )?,
+                *ty,
+            );
+            match out.iter_mut().find(|(n, _)| *n == name.name) {
+                Some(slot) => slot.1 = v,
+                None => out.push((name.name.clone(), v)),
+            }
+        }
+        with.project(out)
     }
 }

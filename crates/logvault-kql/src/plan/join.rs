@@ -15,13 +15,13 @@ use crate::error::{KqlError, Span};
 use crate::types::{KustoColumn, KustoType};
 
 /// A side of a join, aliased so its columns are unambiguous.
-struct Side {
+pub(crate) struct Side {
     alias: String,
-    rel: Rel,
+    pub(crate) rel: Rel,
 }
 
 impl Side {
-    fn col(&self, i: usize) -> TExpr {
+    pub(crate) fn col(&self, i: usize) -> TExpr {
         TExpr::new(
             DfExpr::Column(Column::new(
                 Some(self.alias.clone()),
@@ -31,7 +31,7 @@ impl Side {
         )
     }
 
-    fn cols(&self) -> Vec<(String, TExpr)> {
+    pub(crate) fn cols(&self) -> Vec<(String, TExpr)> {
         (0..self.rel.cols.len())
             .map(|i| (self.rel.cols[i].name.clone(), self.col(i)))
             .collect()
@@ -39,7 +39,7 @@ impl Side {
 }
 
 impl Planner<'_> {
-    fn side(&mut self, rel: Rel, what: &str) -> Result<Side, KqlError> {
+    pub(crate) fn side(&mut self, rel: Rel, what: &str) -> Result<Side, KqlError> {
         let alias = self.fresh(what);
         let plan = LogicalPlanBuilder::from(rel.plan)
             .alias(alias.clone())?
@@ -50,8 +50,41 @@ impl Planner<'_> {
                 plan,
                 cols: rel.cols,
                 ordered: false,
+                keys: Vec::new(),
             },
         })
+    }
+
+    /// An inner join of two relations on pairs of column indexes (nulls equal when
+    /// `null_equal`, as Kusto's grouping keys are): the plan and both sides' columns.
+    pub(crate) fn inner_join(
+        &mut self,
+        left: Rel,
+        right: Rel,
+        keys: &[(usize, usize)],
+        null_equal: bool,
+    ) -> Result<(datafusion::logical_expr::LogicalPlan, Side, Side), KqlError> {
+        let left = self.side(left, "left")?;
+        let right = self.side(right, "right")?;
+        let on: Vec<DfExpr> = keys
+            .iter()
+            .map(|(l, r)| {
+                let (l, r) = (left.col(*l).expr, right.col(*r).expr);
+                if null_equal {
+                    DfExpr::BinaryExpr(datafusion::logical_expr::BinaryExpr::new(
+                        Box::new(l),
+                        datafusion::logical_expr::Operator::IsNotDistinctFrom,
+                        Box::new(r),
+                    ))
+                } else {
+                    l.eq(r)
+                }
+            })
+            .collect();
+        let plan = LogicalPlanBuilder::from(left.rel.plan.clone())
+            .join_on(right.rel.plan.clone(), JoinType::Inner, on)?
+            .build()?;
+        Ok((plan, left, right))
     }
 
     /// The key pairs of an `on` clause.
@@ -68,6 +101,7 @@ impl Planner<'_> {
             env,
             agg: None,
             sides,
+            window: None,
         };
         let mut keys = Vec::new();
         let mut pending: Vec<&Expr> = on.iter().collect();
@@ -349,6 +383,7 @@ impl Planner<'_> {
             plan: b.build()?,
             cols,
             ordered: false,
+            keys: Vec::new(),
         })
     }
 

@@ -6,6 +6,7 @@
 //! joins, lookups and unions; `sources` datatable, print and range; `expand` mv-expand,
 //! mv-apply and the parse operators; `evaluate` the plugins.
 
+mod apply;
 mod consts;
 mod evaluate;
 mod expand;
@@ -17,6 +18,8 @@ mod scalar;
 mod sources;
 mod stored;
 mod summarize;
+mod top_nested;
+mod window;
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -284,6 +287,7 @@ impl Planner<'_> {
                             .unwrap_or_else(|_| LogicalPlan::default()),
                         cols: Vec::new(),
                         ordered: false,
+                        keys: Vec::new(),
                     }),
                 );
             }
@@ -300,6 +304,7 @@ impl Planner<'_> {
                             plan: LogicalPlan::default(),
                             cols: Vec::new(),
                             ordered: false,
+                            keys: Vec::new(),
                         }),
                     );
                 }

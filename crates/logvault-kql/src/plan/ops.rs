@@ -134,6 +134,7 @@ pub(crate) fn apply(
                 plan,
                 cols: rel.cols,
                 ordered: false,
+                keys: Vec::new(),
             })
         }
         OpKind::As(name) => {
@@ -141,13 +142,13 @@ pub(crate) fn apply(
             Ok(rel)
         }
         OpKind::Serialize(items) => {
-            let mut rel = if items.is_empty() {
-                rel
-            } else {
-                extend(p, rel, items, env)?
-            };
+            let mut rel = rel;
             rel.ordered = true;
-            Ok(rel)
+            if items.is_empty() {
+                Ok(rel)
+            } else {
+                extend(p, rel, items, env)
+            }
         }
         OpKind::Sample(n) => {
             let n = take_count(p, n, env)?;
@@ -163,6 +164,7 @@ pub(crate) fn apply(
                 plan,
                 cols: rel.cols,
                 ordered: false,
+                keys: Vec::new(),
             })
         }
         OpKind::SampleDistinct(n, col) => {
@@ -184,6 +186,7 @@ pub(crate) fn apply(
                 plan,
                 cols: one.cols,
                 ordered: false,
+                keys: Vec::new(),
             })
         }
         OpKind::GetSchema => getschema(p, &rel, env),
@@ -252,6 +255,7 @@ pub(crate) fn limit(rel: Rel, n: usize) -> Result<Rel, KqlError> {
         plan,
         cols: rel.cols,
         ordered: rel.ordered,
+        keys: rel.keys,
     })
 }
 
@@ -301,6 +305,7 @@ pub(crate) fn next_column_name(counter: &mut usize, taken: &[String]) -> String 
 
 fn project(p: &mut Planner<'_>, rel: &Rel, items: &[Assign], env: &Env) -> Result<Rel, KqlError> {
     let mut sc = Scope::with_cols(rel.scope_cols(), env);
+    sc.window = rel.ordered.then(|| rel.keys.clone());
     let mut out: Vec<(String, TExpr)> = Vec::new();
     let mut counter = 0;
     for a in items {
@@ -343,6 +348,7 @@ pub(crate) fn extend(
     env: &Env,
 ) -> Result<Rel, KqlError> {
     let mut sc = Scope::with_cols(rel.scope_cols(), env);
+    sc.window = rel.ordered.then(|| rel.keys.clone());
     let mut out: Vec<(String, TExpr)> = rel.scope_cols();
     let mut counter = 0;
     for a in items {
@@ -390,11 +396,14 @@ pub(crate) fn sort(
         };
         exprs.push(SortExpr::new(e, k.asc, k.nulls_first));
     }
-    let plan = LogicalPlanBuilder::from(rel.plan).sort(exprs)?.build()?;
+    let plan = LogicalPlanBuilder::from(rel.plan)
+        .sort(exprs.clone())?
+        .build()?;
     Ok(Rel {
         plan,
         cols: rel.cols,
         ordered: true,
+        keys: exprs,
     })
 }
 

@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, ScalarValue};
-use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, SortExpr};
 
 use crate::error::{KqlError, Span, did_you_mean};
 use crate::types::{KustoColumn, KustoType};
@@ -85,6 +86,9 @@ pub(crate) struct Rel {
     pub cols: Vec<KustoColumn>,
     /// Whether the rows are in a meaningful order (after `sort`, `top`, `serialize`...).
     pub ordered: bool,
+    /// The sort keys that give that order, while they are still valid over the columns (what
+    /// window functions order by); empty when the order is the source's own.
+    pub keys: Vec<SortExpr>,
 }
 
 impl Rel {
@@ -104,6 +108,7 @@ impl Rel {
             plan,
             cols,
             ordered: false,
+            keys: Vec::new(),
         }
     }
 
@@ -150,7 +155,10 @@ impl Rel {
 
     /// A projection of `items` (name, typed expression) over this relation.
     pub(crate) fn project(&self, items: Vec<(String, TExpr)>) -> Result<Rel, KqlError> {
-        project(self.plan.clone(), items, self.ordered)
+        let keys = kept_keys(&self.keys, &items);
+        let mut rel = project(self.plan.clone(), items, self.ordered)?;
+        rel.keys = keys;
+        Ok(rel)
     }
 
     /// A filter.
@@ -162,6 +170,7 @@ impl Rel {
             plan,
             cols: self.cols.clone(),
             ordered: self.ordered,
+            keys: self.keys.clone(),
         })
     }
 }
@@ -183,11 +192,13 @@ pub(crate) fn project(
         exprs.push(e);
         cols.push(KustoColumn { name, ty: t.ty });
     }
+    let plan = super::window::plan_windows(plan, &mut exprs)?;
     let plan = LogicalPlanBuilder::from(plan).project(exprs)?.build()?;
     Ok(Rel {
         plan,
         cols,
         ordered,
+        keys: Vec::new(),
     })
 }
 
@@ -210,4 +221,38 @@ pub(crate) fn one_row() -> Result<LogicalPlan, KqlError> {
 /// The plan as shared by subqueries.
 pub(crate) fn arc(plan: LogicalPlan) -> Arc<LogicalPlan> {
     Arc::new(plan)
+}
+
+/// The sort keys still valid after projecting `items`: those whose columns all pass through
+/// under their own names (unqualified, as the projection may drop qualifiers).
+fn kept_keys(keys: &[SortExpr], items: &[(String, TExpr)]) -> Vec<SortExpr> {
+    let passes = |name: &str| {
+        items
+            .iter()
+            .any(|(n, t)| n == name && matches!(&t.expr, Expr::Column(c) if c.name == *n))
+    };
+    let valid = keys
+        .iter()
+        .all(|k| k.expr.column_refs().iter().all(|c| passes(&c.name)));
+    if !valid {
+        return Vec::new();
+    }
+    keys.iter()
+        .map(|k| {
+            let e = k
+                .expr
+                .clone()
+                .transform(|e| {
+                    Ok(match e {
+                        Expr::Column(c) => {
+                            Transformed::yes(Expr::Column(Column::new_unqualified(c.name)))
+                        }
+                        other => Transformed::no(other),
+                    })
+                })
+                .map(|t| t.data)
+                .unwrap_or_else(|_| k.expr.clone());
+            SortExpr::new(e, k.asc, k.nulls_first)
+        })
+        .collect()
 }

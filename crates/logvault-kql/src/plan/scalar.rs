@@ -28,6 +28,9 @@ pub(crate) struct Scope<'e> {
     pub agg: Option<Rc<RefCell<AggCollector>>>,
     /// In a join's `on` clause: the left and right columns for `$left.x` / `$right.x`.
     pub sides: Option<(Columns, Columns)>,
+    /// Over serialized rows (`extend`, `project` after `serialize`, `sort`, ...): the sort keys
+    /// that window functions (`row_number`, `prev`, ...) order by.
+    pub window: Option<Vec<datafusion::logical_expr::SortExpr>>,
 }
 
 impl<'e> Scope<'e> {
@@ -38,6 +41,7 @@ impl<'e> Scope<'e> {
             env,
             agg: None,
             sides: None,
+            window: None,
         }
     }
 
@@ -48,6 +52,7 @@ impl<'e> Scope<'e> {
             env,
             agg: None,
             sides: None,
+            window: None,
         }
     }
 
@@ -276,6 +281,9 @@ impl Planner<'_> {
                 .build()?;
             return Ok(TExpr::new(scalar_subquery(super::rel::arc(plan)), ty));
         }
+        if super::window::is_window(name) {
+            return self.window_call(name, args, name_span, span, sc);
+        }
         if functions::aggregate::is_aggregate(name) {
             let Some(agg) = &sc.agg else {
                 return Err(KqlError::semantic(
@@ -352,6 +360,7 @@ impl Planner<'_> {
                         env: &env,
                         agg: sc.agg.clone(),
                         sides: None,
+                        window: sc.window.clone(),
                     };
                     result = Some(self.scalar(e, &inner)?);
                     break;

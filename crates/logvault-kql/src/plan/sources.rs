@@ -236,13 +236,36 @@ impl Planner<'_> {
         } else {
             ScalarValue::iter_to_array(values)?
         };
-        self.batch_table(
+        let ascending = values_ascending(&array);
+        let mut rel = self.batch_table(
             vec![KustoColumn {
                 name: column.name.clone(),
                 ty,
             }],
             vec![array],
-        )
+        )?;
+        // Kusto marks range's output serialized: window functions follow the column's order.
+        rel.ordered = true;
+        rel.keys = vec![datafusion::logical_expr::SortExpr::new(
+            rel.column(0),
+            ascending,
+            false,
+        )];
+        Ok(rel)
+    }
+}
+
+/// Whether a range's values grow (its step is positive).
+fn values_ascending(a: &arrow::array::ArrayRef) -> bool {
+    if a.len() < 2 {
+        return true;
+    }
+    match (
+        ScalarValue::try_from_array(a, 0),
+        ScalarValue::try_from_array(a, 1),
+    ) {
+        (Ok(x), Ok(y)) => x.partial_cmp(&y) != Some(std::cmp::Ordering::Greater),
+        _ => true,
     }
 }
 

@@ -51,6 +51,7 @@ impl Planner<'_> {
             env: sc.env,
             agg: None,
             sides: None,
+            window: None,
         };
         let mut targs = Vec::new();
         for a in args {
@@ -130,6 +131,7 @@ impl Planner<'_> {
                     env,
                     agg: None,
                     sides: None,
+                    window: None,
                 };
                 let Some(x) = args.first() else {
                     return Err(KqlError::semantic(
@@ -165,6 +167,7 @@ impl Planner<'_> {
                 env,
                 agg: Some(Rc::clone(&collector)),
                 sides: None,
+                window: None,
             };
             let before = collector.borrow().aggs.len();
             let t = self.scalar(&a.expr, &sc)?;

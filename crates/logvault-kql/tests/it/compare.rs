@@ -78,13 +78,35 @@ fn json_close(e: &Value, a: &Value) -> bool {
     }
 }
 
+/// Whether a string holding JSON (`tostring` of a dynamic value) shows the documented JSON:
+/// the documentation renders such text with its own spacing and key order.
+fn json_text_matches(expected: &str, actual: &str) -> bool {
+    let looks = |t: &str| t.starts_with('{') || t.starts_with('[');
+    if !looks(expected) || !looks(actual.trim()) {
+        return false;
+    }
+    match (
+        parse_dynamic(expected),
+        serde_json::from_str::<Value>(actual),
+    ) {
+        (Ok(e), Ok(a)) => json_close(&e, &a),
+        _ => false,
+    }
+}
+
 /// Whether the documented `cell` shows the value `a` of Kusto type `ty`.
 pub(crate) fn cell_matches(cell: &str, a: &Val, ty: KustoType) -> bool {
     let e = clean(cell);
     let empty = e.is_empty() || e.eq_ignore_ascii_case("null") || e == "(null)";
     match a {
         Val::Null => empty || (ty == KustoType::Dynamic && e == "null"),
-        Val::Str(s) => *s == e || *s == cell || s.trim() == e || (s.is_empty() && empty),
+        Val::Str(s) => {
+            *s == e
+                || *s == cell
+                || s.trim() == e
+                || (s.is_empty() && empty)
+                || json_text_matches(&e, s)
+        }
         Val::Guid(g) => g.eq_ignore_ascii_case(&e),
         Val::Bool(b) => {
             e.eq_ignore_ascii_case(if *b { "true" } else { "false" })
