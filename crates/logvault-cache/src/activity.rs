@@ -33,6 +33,16 @@ impl Activity {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Instant::now());
     }
 
+    /// Notes query activity lasting until `for_` from now (tests: busy without a thread that
+    /// must be scheduled to keep marking).
+    #[cfg(test)]
+    pub(crate) fn busy_for(&self, for_: Duration) {
+        *self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Instant::now() + for_);
+    }
+
     /// How long until queries have been quiet for [`QUIET`] (zero: quiet now).
     fn remaining(&self) -> Duration {
         let last = *self

@@ -119,6 +119,7 @@ impl Backend {
 
 type Case = fn(&Backend) -> Result<(), Failed>;
 
+#[allow(clippy::print_stdout)] // a harness reports what it did not run, on stdout as libtest does
 fn main() {
     let args = Arguments::from_args();
     let required = std::env::var("LOGVAULT_REQUIRE_EMULATORS").is_ok_and(|v| v == "1");
