@@ -57,6 +57,7 @@ pub use kql::KqlResult;
 pub use maintenance::TableInfo;
 pub use status::{ClusterStatus, KeyCounters, Status, WorkspaceHotCache, WorkspaceStatus};
 
+pub use logvault_cache as cache;
 pub use logvault_control as control;
 pub use logvault_core as core;
 pub use logvault_crypto as crypto;
@@ -65,3 +66,4 @@ pub use logvault_kms as kms;
 pub use logvault_kql as kql_lang;
 pub use logvault_query as query;
 pub use logvault_store as store;
+pub use logvault_write as write;

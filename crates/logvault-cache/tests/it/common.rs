@@ -1,25 +1,17 @@
-//! Test support: a real store over a temporary directory with the real local vault, log-like
-//! segments, and queries through the query engine with and without the hot cache.
+//! Test support: a real store over a temporary directory with the real local vault, and
+//! log-like segments (the query engine's tests run queries through the cache).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use futures::TryStreamExt;
 use logvault_cache::{HotCache, HotCacheConfig};
 use logvault_core::TestClock;
 use logvault_kms::local::CreateVaultOptions;
 use logvault_kms::{IdentityOptions, KeyRef, KeyType, KeyVault, LocalVault};
-use logvault_query::{KeyringGate, SessionOptions, WorkspaceSession};
 use logvault_store::{AccountId, KekBinding, SegmentLocation, Store, StoreConfig, local_root};
 
-// The log-like rows and file helpers of the store's tests.
-#[path = "../../../logvault-store/tests/it/common.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod store_support;
-
-pub(crate) use store_support::{contains, files, log_batch};
+pub(crate) use logvault_testkit::{contains, files, log_batch};
 
 pub(crate) const WS_A: &str = "ws-alpha";
 pub(crate) const WS_B: &str = "ws-beta";
@@ -32,6 +24,8 @@ pub(crate) fn t0() -> DateTime<Utc> {
 /// A store, its vault and clock, in a temporary directory.
 pub(crate) struct Harness {
     pub(crate) dir: tempfile::TempDir,
+    /// The clock the store and vault read (kept alive with them).
+    #[allow(dead_code)]
     pub(crate) clock: TestClock,
     pub(crate) vault: Arc<LocalVault>,
     pub(crate) store: Arc<Store>,
@@ -126,47 +120,6 @@ impl Harness {
             .await
             .unwrap();
         manifest.location(&entry)
-    }
-
-    pub(crate) async fn session(&self, ws: &str, cache: Option<&HotCache>) -> WorkspaceSession {
-        let gate = KeyringGate::new(Arc::clone(&self.store));
-        let mut options = SessionOptions::at(self.clock_now());
-        options.target_partitions = 2;
-        WorkspaceSession::open_with_cache(Arc::clone(&self.store), ws, &options, &gate, cache)
-            .await
-            .unwrap()
-    }
-
-    fn clock_now(&self) -> DateTime<Utc> {
-        logvault_core::Clock::now(&self.clock)
-    }
-}
-
-/// The queries the tests run: every row, an aggregate, a filter, a projection with a limit.
-pub(crate) const QUERIES: [&str; 4] = [
-    "SELECT * FROM Syslog ORDER BY TimeGenerated, Message",
-    "SELECT Computer, count(*) AS n, max(EventId) AS m FROM Syslog GROUP BY Computer ORDER BY Computer",
-    "SELECT Message FROM Syslog WHERE Severity = 'error' AND EventId > 4620 ORDER BY Message",
-    "SELECT count(*) AS n FROM Syslog",
-];
-
-/// Runs `sql` and renders the result as text.
-pub(crate) async fn run(session: &WorkspaceSession, sql: &str) -> String {
-    let stream = session.execute(sql).await.unwrap();
-    let batches: Vec<RecordBatch> = stream.try_collect().await.unwrap();
-    arrow::util::pretty::pretty_format_batches(&batches)
-        .unwrap()
-        .to_string()
-}
-
-/// Runs `sql`, expecting an error, and returns its text.
-pub(crate) async fn run_err(session: &WorkspaceSession, sql: &str) -> String {
-    match session.execute(sql).await {
-        Err(e) => e.to_string(),
-        Ok(stream) => match stream.try_collect::<Vec<RecordBatch>>().await {
-            Err(e) => e.to_string(),
-            Ok(b) => panic!("expected an error, got {} batches", b.len()),
-        },
     }
 }
 

@@ -59,3 +59,34 @@ async fn render_is_a_hint_and_changes_no_rows() {
     assert_eq!(o.render.as_deref(), Some("timechart"));
     assert_eq!(texts(&o), [["1"], ["2"], ["3"]]);
 }
+
+#[tokio::test]
+async fn time_filters_keep_the_column_bare_for_pruning() {
+    use arrow::array::TimestampMicrosecondArray;
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use std::sync::Arc;
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "TimeGenerated",
+        DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        false,
+    )]));
+    let batch = arrow::record_batch::RecordBatch::try_new(
+        schema,
+        vec![Arc::new(
+            TimestampMicrosecondArray::from(vec![1_704_067_000_000_000]).with_timezone("UTC"),
+        )],
+    )
+    .unwrap();
+    let ctx = crate::common::with_table("T", batch);
+    let plan = logvault_kql::plan_in_session(
+        &ctx,
+        "T | where TimeGenerated > ago(1h)",
+        &crate::common::options(),
+    )
+    .await
+    .unwrap();
+    let optimized = ctx.state().optimize(&plan.plan).unwrap();
+    let text = optimized.display_indent().to_string();
+    println!("{text}");
+    assert!(!text.contains("CAST(T.TimeGenerated"), "{text}");
+}

@@ -76,10 +76,10 @@ pub(crate) fn schema(o: &Output) -> Vec<String> {
 }
 
 /// A session with one in-memory table.
-#[allow(dead_code)]
 pub(crate) fn with_table(name: &str, batch: arrow::record_batch::RecordBatch) -> SessionContext {
     let ctx = SessionContext::new();
     let t = MemTable::try_new(batch.schema(), vec![vec![batch]]).unwrap();
-    ctx.register_table(name, Arc::new(t)).unwrap();
+    ctx.register_table(datafusion::common::TableReference::bare(name), Arc::new(t))
+        .unwrap();
     ctx
 }

@@ -10,6 +10,7 @@ mod basics;
 mod common;
 mod compare;
 mod docs_examples;
+mod fuzz;
 mod kqltest;
 mod la_data;
 mod la_queries;

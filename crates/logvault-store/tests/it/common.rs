@@ -6,10 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use arrow::array::{Int64Array, RecordBatch, StringArray, TimestampNanosecondArray};
-use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use async_trait::async_trait;
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use logvault_core::TestClock;
 use logvault_crypto::{Key256, SecretBytes, aead};
 use logvault_kms::{
@@ -336,82 +334,5 @@ pub(crate) async fn open_store(
     .unwrap()
 }
 
-/// The log schema of the tests.
-pub(crate) fn log_schema() -> Arc<Schema> {
-    Arc::new(Schema::new(vec![
-        Field::new(
-            "TimeGenerated",
-            DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
-            false,
-        ),
-        Field::new("Computer", DataType::Utf8, false),
-        Field::new("Severity", DataType::Utf8, false),
-        Field::new("EventId", DataType::Int64, false),
-        Field::new("Message", DataType::Utf8, true),
-    ]))
-}
-
-/// `n` log-like rows, one a second from `start`; every message carries `marker` and the row's
-/// number, so plaintext scans can look for them.
-pub(crate) fn log_batch(start: DateTime<Utc>, n: usize, marker: &str) -> RecordBatch {
-    let severities = ["info", "warning", "error", "debug"];
-    let times: Vec<i64> = (0..n)
-        .map(|i| {
-            (start + Duration::seconds(i as i64))
-                .timestamp_nanos_opt()
-                .unwrap()
-        })
-        .collect();
-    let computers: Vec<String> = (0..n).map(|i| format!("host-{:02}", i % 7)).collect();
-    let sev: Vec<&str> = (0..n).map(|i| severities[i % 4]).collect();
-    let ids: Vec<i64> = (0..n).map(|i| 4600 + (i % 40) as i64).collect();
-    let messages: Vec<String> = (0..n)
-        .map(|i| {
-            format!(
-                "{marker} user login from 10.0.{}.{} row {i}",
-                i % 250,
-                i % 13
-            )
-        })
-        .collect();
-    RecordBatch::try_new(
-        log_schema(),
-        vec![
-            Arc::new(TimestampNanosecondArray::from(times).with_timezone("UTC")),
-            Arc::new(StringArray::from(computers)),
-            Arc::new(StringArray::from(sev)),
-            Arc::new(Int64Array::from(ids)),
-            Arc::new(StringArray::from(messages)),
-        ],
-    )
-    .unwrap()
-}
-
-/// Concatenates batches for comparison.
-pub(crate) fn concat(batches: &[RecordBatch]) -> RecordBatch {
-    let schema = batches[0].schema();
-    arrow::compute::concat_batches(&schema, batches).unwrap()
-}
-
-/// Every regular file under `dir`, recursively.
-pub(crate) fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
-/// Whether `needle` occurs in `haystack`.
-pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
+#[allow(unused_imports)] // each user of this module takes what it needs
+pub(crate) use logvault_testkit::{concat, contains, files, log_batch, log_schema};

@@ -119,10 +119,19 @@ async fn a_log_frame_naming_no_account_does_not_stop_the_workspace() {
     logs.sort();
     let newest = logs.last().unwrap();
     let mut bytes = std::fs::read(newest).unwrap();
-    let frame = bytes.windows(4).rposition(|w| w == b"LVWF").unwrap();
-    // Account "service" -> "servicE": no such account.
-    assert_eq!(&bytes[frame + 28..frame + 35], b"service");
-    bytes[frame + 34] ^= 0x20;
+    // What a crash can leave: the start of the next group, torn, its header naming a storage
+    // account that does not exist (damaged bytes that still look like a frame header).
+    let first_seq = u64::from_le_bytes(bytes[8..16].try_into().unwrap());
+    let account = b"cluster-nosuch";
+    let mut frame = b"LVWF".to_vec();
+    frame.extend_from_slice(&64u32.to_le_bytes());
+    frame.extend_from_slice(&first_seq.to_le_bytes());
+    frame.extend_from_slice(&1u64.to_le_bytes());
+    frame.extend_from_slice(&[1, 2]);
+    frame.extend_from_slice(&(account.len() as u16).to_le_bytes());
+    frame.extend_from_slice(account);
+    frame.extend_from_slice(&[0x5a; 64]);
+    bytes.extend_from_slice(&frame);
     std::fs::write(newest, &bytes).unwrap();
     assert_eq!(h.count(&h.engine, WS, "AppLogs").await.unwrap(), 20);
     h.ingest(WS, "AppLogs", &Home::lines("y", 40, 5)).await;

@@ -1,11 +1,9 @@
 //! Workspace and link rules (R-D1..R-D4, R-C6 link limits, R-C8), each shown allowed and refused.
 
-mod common;
-
 use std::sync::Arc;
 
+use crate::common::{code, fixture};
 use chrono::Duration;
-use common::{code, fixture};
 use logvault_control::{ClusterSpec, Limits, WorkspaceSpec, workspace_json};
 
 #[tokio::test]

@@ -1,11 +1,9 @@
 //! Random sequences of control-plane operations never break the service's invariants.
 
-mod common;
-
 use std::collections::BTreeMap;
 
+use crate::common::fixture;
 use chrono::Duration;
-use common::fixture;
 use logvault_control::{ClusterSpec, ClusterUpdate, IdentityType, WorkspaceSpec, cluster_json};
 use proptest::prelude::*;
 

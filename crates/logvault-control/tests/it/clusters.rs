@@ -1,9 +1,7 @@
 //! Cluster rules (R-C1..R-C9), each shown allowed and refused.
 
-mod common;
-
+use crate::common::{code, fixture};
 use chrono::Duration;
-use common::{code, fixture};
 use logvault_control::{
     BillingType, ClusterSpec, ClusterUpdate, IdentityType, KeyVaultProperties, ProvisioningState,
     cluster_json,

@@ -8,8 +8,8 @@
 //! After criterion's own report, prints each variant's time as a ratio to `cold` measured in the
 //! same run, and the storage requests each variant made.
 //!
-//! `cargo bench -p logvault-cache --bench hot_cache` (release build); for a quick indicative run
-//! in the dev profile: `cargo bench --profile dev -p logvault-cache --bench hot_cache`.
+//! `cargo bench -p logvault-query --bench hot_cache` (release build); for a quick indicative run
+//! in the dev profile: `cargo bench --profile dev -p logvault-query --bench hot_cache`.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout, missing_docs)]
 

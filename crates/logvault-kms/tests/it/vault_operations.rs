@@ -1,9 +1,7 @@
 //! Outages, soft delete and purge (manual and on the clock), the audit log, and the service key.
 
-mod common;
-
+use crate::common::{Fixture, perms};
 use chrono::Duration;
-use common::{Fixture, perms};
 use logvault_crypto::Aek;
 use logvault_kms::local::{
     AuditOperation, AuditOutcome, CreateVaultOptions, OutageMode, SERVICE_KEY, SERVICE_PRINCIPAL,
@@ -107,10 +105,10 @@ async fn purge_is_refused_under_purge_protection_and_allowed_without() {
             VaultErrorKind::NotFound
         );
         let deleted = f.vault.delete_key(vault, "k").unwrap();
-        assert_eq!(deleted.deleted, Some(common::t0()));
+        assert_eq!(deleted.deleted, Some(crate::common::t0()));
         assert_eq!(
             deleted.scheduled_purge_date,
-            Some(common::t0() + Duration::days(14))
+            Some(crate::common::t0() + Duration::days(14))
         );
         // The name stays taken while the key is deleted.
         let err = f
@@ -307,8 +305,8 @@ async fn the_audit_log_records_every_call_with_its_outcome() {
             ),
         ]
     );
-    assert_eq!(log[0].time, common::t0());
-    assert_eq!(log[1].time, common::t0() + Duration::seconds(10));
+    assert_eq!(log[0].time, crate::common::t0());
+    assert_eq!(log[1].time, crate::common::t0() + Duration::seconds(10));
     assert_eq!(log[1].version, v1, "the version used is recorded");
     assert_eq!(
         log[4].version, "latest",

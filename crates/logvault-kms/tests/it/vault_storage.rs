@@ -1,12 +1,10 @@
 //! The local vault's files: damage is reported (never read as an empty vault), and concurrent
 //! writers through separate handles (as separate processes would be) never lose an update.
 
-mod common;
-
 use std::fs;
 use std::sync::Arc;
 
-use common::{Fixture, perms};
+use crate::common::{Fixture, perms};
 use logvault_crypto::Aek;
 use logvault_kms::{KeyRef, KeyType, KeyVault, VaultErrorKind};
 

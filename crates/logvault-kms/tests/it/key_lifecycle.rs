@@ -2,9 +2,7 @@
 //! and every way an unwrap is refused, each with its own kind.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::{Fixture, perms};
+use crate::common::{Fixture, perms};
 use logvault_crypto::Aek;
 use logvault_kms::local::{CRYPTO_SERVICE_ENCRYPTION_USER, CreateVaultOptions};
 use logvault_kms::{KeyRef, KeyType, KeyVault, VaultErrorKind, WrappedKey};

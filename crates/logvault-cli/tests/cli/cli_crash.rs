@@ -254,8 +254,22 @@ fn sigkill_at_random_points_of_every_writing_command_keeps_the_store_consistent(
             old.to_str().unwrap(),
         ],
     );
-    let mut next_seq = 0u64;
-    let mut acknowledged: Vec<(u64, u64)> = Vec::new(); // [from, from + acked)
+    // A first, whole ingest into Events, so the table exists whatever the first round is.
+    let first = tmp.path().join("first.jsonl");
+    payload(&first, 0, 1000);
+    run_ok(
+        &home,
+        &[
+            "ingest",
+            "--workspace",
+            ws,
+            "--table",
+            "Events",
+            first.to_str().unwrap(),
+        ],
+    );
+    let mut next_seq = 1000u64;
+    let mut acknowledged: Vec<(u64, u64)> = vec![(0, 1000)]; // [from, from + acked)
     let (mut killed_total, mut by_op) =
         (0u64, std::collections::BTreeMap::<&str, (u64, u64)>::new());
     for round in 0..kills {
@@ -302,7 +316,7 @@ fn sigkill_at_random_points_of_every_writing_command_keeps_the_store_consistent(
                     "--small-rows",
                     "1000000",
                 ],
-                50 + rng.below(800),
+                20 + rng.below(300),
             ),
             "purge" => run_and_kill(
                 &home,
@@ -323,7 +337,7 @@ fn sigkill_at_random_points_of_every_writing_command_keeps_the_store_consistent(
                         "--days",
                         days,
                     ],
-                    20 + rng.below(400),
+                    10 + rng.below(200),
                 )
             }
         };

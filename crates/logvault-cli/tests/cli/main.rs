@@ -1,0 +1,13 @@
+//! The `logvault` binary, run as users and scripts run it.
+//! One test binary per crate: each links its dependencies once.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    unreachable_pub,
+    missing_docs
+)] // test code
+
+mod cli_crash;
+mod cli_kql;
+mod cli_vault;
+mod cli_workspace;
