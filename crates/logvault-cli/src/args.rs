@@ -74,6 +74,12 @@ pub(crate) enum Command {
     Status(crate::cmd::status::StatusArgs),
     /// Tables of a workspace: list, retention, compaction, purge.
     Table(crate::cmd::table::TableArgs),
+    /// Serve the home over HTTP(S): the query API, the ingestion APIs, syslog (docs/server.md).
+    Serve(crate::cmd::serve::ServeArgs),
+    /// Bearer tokens for `serve`: create, list, revoke.
+    Token(crate::cmd::token::TokenArgs),
+    /// Data collection rules of the Logs Ingestion API: create, show, list, delete.
+    Dcr(crate::cmd::dcr::DcrArgs),
 }
 
 /// Where a new resource goes (`cluster create`, `workspace create`); `local` when not given.

@@ -124,7 +124,10 @@ impl RuleStore {
     /// The rules of the home at `home`.
     pub fn new(home: &Path) -> Self {
         Self {
-            file: StateFile::new("data collection rules", home.join("server").join("dcr.json")),
+            file: StateFile::new(
+                "data collection rules",
+                home.join("server").join("dcr.json"),
+            ),
         }
     }
 
@@ -240,7 +243,10 @@ mod tests {
         let store = RuleStore::new(dir.path());
         let now = "2026-03-01T00:00:00Z".parse().unwrap();
         let rule = store
-            .create(spec("app-rule", Some("source | where Level != 'debug'")), now)
+            .create(
+                spec("app-rule", Some("source | where Level != 'debug'")),
+                now,
+            )
             .unwrap();
         assert!(rule.immutable_id.starts_with("dcr-"));
         assert_eq!(rule.immutable_id.len(), 36);
@@ -248,7 +254,10 @@ mod tests {
         assert_eq!(store.get("APP-RULE").unwrap(), rule);
         assert!(rule.flow("custom-appevents").is_some());
         assert_eq!(
-            store.create(spec("app-rule", None), now).unwrap_err().code(),
+            store
+                .create(spec("app-rule", None), now)
+                .unwrap_err()
+                .code(),
             Some(409)
         );
         assert_eq!(store.list().unwrap().len(), 1);
@@ -272,7 +281,10 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.code(), Some(400));
         assert!(err.to_string().contains("transformKql"), "{err}");
-        assert_eq!(store.create(spec("x", None), now).unwrap_err().code(), Some(400));
+        assert_eq!(
+            store.create(spec("x", None), now).unwrap_err().code(),
+            Some(400)
+        );
         assert!(store.list().unwrap().is_empty());
     }
 }

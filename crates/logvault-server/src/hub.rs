@@ -172,10 +172,7 @@ impl IngestHub {
         records: Vec<(String, RecordBatch)>,
     ) -> Result<Appended, HubError> {
         let rows: u64 = records.iter().map(|(_, b)| b.num_rows() as u64).sum();
-        let bytes: usize = records
-            .iter()
-            .map(|(_, b)| b.get_array_memory_size())
-            .sum();
+        let bytes: usize = records.iter().map(|(_, b)| b.get_array_memory_size()).sum();
         let (tx, queued) = self.worker(workspace)?;
         // Reserve the bytes: past a bound, refuse now rather than hold them.
         let before_ws = queued.fetch_add(bytes, Ordering::AcqRel);
@@ -254,7 +251,11 @@ impl IngestHub {
     }
 }
 
-async fn run_worker(mut ingestor: WorkspaceIngestor, mut rx: mpsc::Receiver<Job>, config: HubConfig) {
+async fn run_worker(
+    mut ingestor: WorkspaceIngestor,
+    mut rx: mpsc::Receiver<Job>,
+    config: HubConfig,
+) {
     let workspace = ingestor.workspace().to_owned();
     let mut last_append = Instant::now();
     let mut buffered_since: Option<Instant> = None;

@@ -57,7 +57,10 @@ fn listen_error(addr: SocketAddr, e: impl ToString) -> ServerError {
 /// # Errors
 /// A listener that cannot be bound, plain HTTP on a non-loopback address without
 /// `allow_remote_http`, a TLS identity that cannot be made.
-pub async fn start(engine: logvault::Engine, config: ServeConfig) -> Result<RunningServer, ServerError> {
+pub async fn start(
+    engine: logvault::Engine,
+    config: ServeConfig,
+) -> Result<RunningServer, ServerError> {
     if config.plain_http && !config.listen.ip().is_loopback() && !config.allow_remote_http {
         return Err(ServerError::refused(
             400,
@@ -76,10 +79,15 @@ pub async fn start(engine: logvault::Engine, config: ServeConfig) -> Result<Runn
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| listen_error(config.listen, e))?;
-    let local = listener.local_addr().map_err(|e| listen_error(config.listen, e))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| listen_error(config.listen, e))?;
     let syslog_listener = match &config.syslog {
         Some(s) => {
-            engine.control().get_workspace(&s.workspace)?;
+            engine
+                .control()
+                .get_workspace(&s.workspace)
+                .map_err(logvault::EngineError::from)?;
             let l = TcpListener::bind(s.listen)
                 .await
                 .map_err(|e| listen_error(s.listen, e))?;
@@ -196,7 +204,9 @@ async fn accept_loop(
     mut stop: watch::Receiver<bool>,
 ) {
     let graceful = GracefulShutdown::new();
-    let connections = Arc::new(Semaphore::new(config.limits.max_in_flight.saturating_mul(2)));
+    let connections = Arc::new(Semaphore::new(
+        config.limits.max_in_flight.saturating_mul(2),
+    ));
     let header_timeout = config.limits.header_timeout;
     loop {
         let accepted = tokio::select! {
@@ -237,17 +247,18 @@ async fn accept_loop(
                 let acceptor = acceptor.clone();
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
-                    let stream = match tokio::time::timeout(header_timeout, acceptor.accept(tcp)).await {
-                        Ok(Ok(s)) => s,
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!(%peer, "TLS handshake timed out");
-                            return;
-                        }
-                    };
+                    let stream =
+                        match tokio::time::timeout(header_timeout, acceptor.accept(tcp)).await {
+                            Ok(Ok(s)) => s,
+                            Ok(Err(e)) => {
+                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%peer, "TLS handshake timed out");
+                                return;
+                            }
+                        };
                     let conn = builder
                         .serve_connection_with_upgrades(TokioIo::new(stream), service)
                         .into_owned();

@@ -94,7 +94,12 @@ impl Metrics {
 
     /// Rows acknowledged for `workspace` through `protocol`, with the bytes they came in.
     pub(crate) fn ingested(&self, workspace: &str, protocol: &'static str, rows: u64, bytes: u64) {
-        let labels = || vec![("workspace", workspace.to_owned()), ("protocol", protocol.to_owned())];
+        let labels = || {
+            vec![
+                ("workspace", workspace.to_owned()),
+                ("protocol", protocol.to_owned()),
+            ]
+        };
         self.add("logvault_rows_ingested_total", labels(), rows as f64);
         self.add("logvault_bytes_ingested_total", labels(), bytes as f64);
     }
@@ -103,7 +108,10 @@ impl Metrics {
     pub(crate) fn dropped(&self, workspace: &str, protocol: &'static str, rows: u64) {
         self.add(
             "logvault_rows_dropped_total",
-            vec![("workspace", workspace.to_owned()), ("protocol", protocol.to_owned())],
+            vec![
+                ("workspace", workspace.to_owned()),
+                ("protocol", protocol.to_owned()),
+            ],
             rows as f64,
         );
     }
@@ -181,7 +189,9 @@ pub(crate) struct Gauge {
 }
 
 fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 fn label_text(labels: &Labels, le: Option<&str>) -> String {
@@ -218,14 +228,24 @@ mod tests {
             help: "1 active",
             series: vec![(vec![("cluster", "c1".into())], 1.0)],
         }]);
-        assert!(text.contains(
-            "logvault_rows_ingested_total{workspace=\"ws\\\"1\",protocol=\"otlp\"} 15"
-        ));
+        assert!(
+            text.contains(
+                "logvault_rows_ingested_total{workspace=\"ws\\\"1\",protocol=\"otlp\"} 15"
+            )
+        );
         assert!(text.contains("logvault_query_seconds_bucket{workspace=\"w\",le=\"0.025\"} 0"));
         assert!(text.contains("logvault_query_seconds_bucket{workspace=\"w\",le=\"0.05\"} 1"));
         assert!(text.contains("logvault_query_seconds_count{workspace=\"w\"} 1"));
-        assert!(text.contains("# TYPE logvault_key_state gauge\nlogvault_key_state{cluster=\"c1\"} 1"));
-        assert_eq!(m.counter("logvault_rows_ingested_total", &[("protocol", "otlp")]), 15.0);
-        assert_eq!(m.counter("logvault_rows_ingested_total", &[("protocol", "x")]), 0.0);
+        assert!(
+            text.contains("# TYPE logvault_key_state gauge\nlogvault_key_state{cluster=\"c1\"} 1")
+        );
+        assert_eq!(
+            m.counter("logvault_rows_ingested_total", &[("protocol", "otlp")]),
+            15.0
+        );
+        assert_eq!(
+            m.counter("logvault_rows_ingested_total", &[("protocol", "x")]),
+            0.0
+        );
     }
 }

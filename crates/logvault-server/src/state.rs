@@ -59,8 +59,9 @@ impl<T: Serialize + DeserializeOwned + Default + Clone> StateFile<T> {
 
     fn read_file(&self) -> Result<T, ServerError> {
         match fs::read(&self.path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| self.error(format!("corrupted: {e}"))),
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|e| self.error(format!("corrupted: {e}")))
+            }
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(T::default()),
             Err(e) => Err(self.error(e)),
         }
@@ -131,9 +132,19 @@ mod tests {
         let reader: StateFile<Vec<u32>> = StateFile::new("doc", path.clone());
         let writer: StateFile<Vec<u32>> = StateFile::new("doc", path.clone());
         assert!(reader.load().unwrap().is_empty());
-        writer.update(|d| Ok(d.push(1))).unwrap();
+        writer
+            .update(|d| {
+                d.push(1);
+                Ok(())
+            })
+            .unwrap();
         assert_eq!(reader.load().unwrap(), vec![1]);
-        writer.update(|d| Ok(d.push(2))).unwrap();
+        writer
+            .update(|d| {
+                d.push(2);
+                Ok(())
+            })
+            .unwrap();
         assert_eq!(reader.load().unwrap(), vec![1, 2]);
         let refused: Result<(), _> = writer.update(|d| {
             d.push(3);

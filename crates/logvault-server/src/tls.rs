@@ -50,7 +50,9 @@ fn day(t: DateTime<Utc>) -> (i32, u8, u8) {
 ///
 /// # Errors
 /// When the identity cannot be made, stored or opened.
-pub async fn server_config(engine: &logvault::Engine) -> Result<Arc<ServerConfig>, ServerError> {
+pub(crate) async fn server_config(
+    engine: &logvault::Engine,
+) -> Result<Arc<ServerConfig>, ServerError> {
     let home = engine.home().root().to_owned();
     let sealing = engine.purpose_key(PURPOSE).await?;
     let now = engine.clock().now();
@@ -108,7 +110,8 @@ fn read_identity(
         .map_err(|e| format!("{}: {e}", key_path.display()))?;
     let key = open_private_key(sealing, AAD, &sealed, &key_path.display().to_string())
         .map_err(|e| e.to_string())?;
-    let cert = pem_to_der(&pem).ok_or_else(|| format!("{}: not a PEM certificate", cert_path.display()))?;
+    let cert = pem_to_der(&pem)
+        .ok_or_else(|| format!("{}: not a PEM certificate", cert_path.display()))?;
     Ok(Some((cert, key)))
 }
 
@@ -133,7 +136,10 @@ fn make_identity(
     let cert = SelfSignedCert::generate(
         "logvault",
         &["localhost".to_owned()],
-        &[IpAddr::from([127, 0, 0, 1]), IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1])],
+        &[
+            IpAddr::from([127, 0, 0, 1]),
+            IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]),
+        ],
         day(now - Duration::days(1)),
         day(not_after),
     )
@@ -146,8 +152,8 @@ fn make_identity(
         not_after,
         sealed_key: STANDARD.encode(sealed),
     };
-    let json = serde_json::to_vec_pretty(&file)
-        .map_err(|e| ServerError::state("tls key", key_path, e))?;
+    let json =
+        serde_json::to_vec_pretty(&file).map_err(|e| ServerError::state("tls key", key_path, e))?;
     // The key first: a certificate is never left without its key.
     logvault::core::fsutil::write_atomic(key_path, &json)
         .map_err(|e| ServerError::state("tls key", key_path, e))?;

@@ -172,7 +172,10 @@ impl TokenService {
             return Err(ServerError::refused(400, "a token needs at least one role"));
         }
         if valid <= Duration::zero() {
-            return Err(ServerError::refused(400, "a token must be valid for some time"));
+            return Err(ServerError::refused(
+                400,
+                "a token must be valid for some time",
+            ));
         }
         let mut roles = roles.to_vec();
         roles.sort();
@@ -250,7 +253,10 @@ impl TokenService {
             .decode(tag)
             .map_err(|_| TokenError::Malformed)?;
         let signed_len = header.len() + 1 + claims.len();
-        if !self.key.verify(&token.trim().as_bytes()[..signed_len], &tag) {
+        if !self
+            .key
+            .verify(&token.trim().as_bytes()[..signed_len], &tag)
+        {
             return Err(TokenError::BadSignature);
         }
         let claims: Claims = URL_SAFE_NO_PAD
@@ -308,7 +314,13 @@ mod tests {
         let tokens = service(dir.path());
         let now = t("2026-03-01T00:00:00Z");
         let issued = tokens
-            .issue("alice", &[Role::Reader], Some("ws1"), now, Duration::hours(1))
+            .issue(
+                "alice",
+                &[Role::Reader],
+                Some("ws1"),
+                now,
+                Duration::hours(1),
+            )
             .unwrap();
         let p = tokens.verify(&issued.token, now).unwrap();
         assert_eq!(p.name, "alice");
@@ -368,9 +380,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let tokens = service(dir.path());
         let now = t("2026-03-01T00:00:00Z");
-        assert!(tokens.issue(" ", &[Role::Owner], None, now, Duration::hours(1)).is_err());
-        assert!(tokens.issue("a", &[], None, now, Duration::hours(1)).is_err());
-        assert!(tokens.issue("a", &[Role::Owner], None, now, Duration::zero()).is_err());
+        assert!(
+            tokens
+                .issue(" ", &[Role::Owner], None, now, Duration::hours(1))
+                .is_err()
+        );
+        assert!(
+            tokens
+                .issue("a", &[], None, now, Duration::hours(1))
+                .is_err()
+        );
+        assert!(
+            tokens
+                .issue("a", &[Role::Owner], None, now, Duration::zero())
+                .is_err()
+        );
         assert_eq!(tokens.revoke("nope", now).unwrap_err().code(), Some(404));
     }
 }

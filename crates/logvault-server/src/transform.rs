@@ -23,7 +23,9 @@ pub(crate) fn validate(kql: &str) -> Result<(), String> {
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .any(|word| word == SOURCE);
     if !reads_source {
-        return Err(format!("a transformation reads the table '{SOURCE}' (source | ...)"));
+        return Err(format!(
+            "a transformation reads the table '{SOURCE}' (source | ...)"
+        ));
     }
     Ok(())
 }

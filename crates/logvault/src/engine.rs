@@ -334,10 +334,7 @@ impl Engine {
     ///
     /// # Errors
     /// [`EngineError::Store`] if the service account's key cannot be had (the local vault).
-    pub async fn purpose_key(
-        &self,
-        purpose: &str,
-    ) -> Result<logvault_crypto::Key256, EngineError> {
+    pub async fn purpose_key(&self, purpose: &str) -> Result<logvault_crypto::Key256, EngineError> {
         let aek = self
             .store()
             .keyring()

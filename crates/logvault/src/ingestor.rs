@@ -113,7 +113,9 @@ impl WorkspaceIngestor {
     /// Rows acknowledged and batched in memory, not yet in segments (a query does not see
     /// them until [`WorkspaceIngestor::flush`]).
     pub fn buffered_rows(&self) -> usize {
-        self.writer.as_ref().map_or(0, WorkspaceWriter::buffered_rows)
+        self.writer
+            .as_ref()
+            .map_or(0, WorkspaceWriter::buffered_rows)
     }
 
     async fn decide(&mut self) -> Result<Decision, EngineError> {
@@ -191,7 +193,11 @@ impl WorkspaceIngestor {
                 .engine
                 .inner
                 .writes
-                .open_writer(&self.workspace, &EngineKeys(&self.engine), self.batcher.clone())
+                .open_writer(
+                    &self.workspace,
+                    &EngineKeys(&self.engine),
+                    self.batcher.clone(),
+                )
                 .await?;
             self.recovered += writer.recovered();
             self.writer = Some(writer);

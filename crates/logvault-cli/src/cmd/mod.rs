@@ -1,6 +1,7 @@
 //! One module per command group; `run` dispatches.
 
 pub(crate) mod cluster;
+pub(crate) mod dcr;
 pub(crate) mod demo;
 pub(crate) mod identity;
 pub(crate) mod ingest;
@@ -8,8 +9,10 @@ pub(crate) mod key;
 pub(crate) mod query;
 mod query_kql;
 pub(crate) mod role;
+pub(crate) mod serve;
 pub(crate) mod status;
 pub(crate) mod table;
+pub(crate) mod token;
 pub(crate) mod vault;
 pub(crate) mod verify;
 pub(crate) mod workspace;
@@ -43,6 +46,9 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Query(args) => query::run(&cli.global, args).await,
         Command::Status(args) => status::run(&cli.global, args).await,
         Command::Table(args) => table::run(&cli.global, args).await,
+        Command::Serve(args) => serve::run(&cli.global, args).await,
+        Command::Token(args) => token::run(&cli.global, args).await,
+        Command::Dcr(args) => dcr::run(&cli.global, args).await,
     }
 }
 

@@ -68,15 +68,19 @@ pub(crate) fn authenticate(
         .tokens
         .verify(&token, state.engine.clock().now())
         .map_err(|e| {
-            ApiError::new(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", e.to_string())
-                .with_header(
-                    header::WWW_AUTHENTICATE,
-                    format!(
-                        "{CHALLENGE}, error=\"invalid_token\", error_description=\"{}\"",
-                        e.to_string().replace('"', "'")
-                    ),
-                )
-                .flavor(flavor)
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "InvalidAuthenticationToken",
+                e.to_string(),
+            )
+            .with_header(
+                header::WWW_AUTHENTICATE,
+                format!(
+                    "{CHALLENGE}, error=\"invalid_token\", error_description=\"{}\"",
+                    e.to_string().replace('"', "'")
+                ),
+            )
+            .flavor(flavor)
         })?;
     crate::http::note_principal(&principal.token_id);
     Ok(principal)
@@ -138,12 +142,23 @@ mod tests {
     fn bearer_and_basic_carry_the_token() {
         let mut h = HeaderMap::new();
         assert_eq!(token(&h), None);
-        h.insert(header::AUTHORIZATION, "Bearer abc.def.ghi".parse().unwrap_or_else(|_| unreachable!()));
+        h.insert(
+            header::AUTHORIZATION,
+            "Bearer abc.def.ghi"
+                .parse()
+                .unwrap_or_else(|_| unreachable!()),
+        );
         assert_eq!(token(&h).as_deref(), Some("abc.def.ghi"));
         let basic = format!("Basic {}", STANDARD.encode("elastic:abc.def.ghi"));
-        h.insert(header::AUTHORIZATION, basic.parse().unwrap_or_else(|_| unreachable!()));
+        h.insert(
+            header::AUTHORIZATION,
+            basic.parse().unwrap_or_else(|_| unreachable!()),
+        );
         assert_eq!(token(&h).as_deref(), Some("abc.def.ghi"));
-        h.insert(header::AUTHORIZATION, "Digest x".parse().unwrap_or_else(|_| unreachable!()));
+        h.insert(
+            header::AUTHORIZATION,
+            "Digest x".parse().unwrap_or_else(|_| unreachable!()),
+        );
         assert_eq!(token(&h), None);
     }
 }

@@ -53,8 +53,10 @@ pub(crate) async fn read(
             return Err(too_large("as sent", limits.max_body_bytes, flavor));
         }
         Ok(Err(e)) => {
-            return Err(ApiError::bad_request(format!("reading the request body failed: {e}"))
-                .flavor(flavor));
+            return Err(
+                ApiError::bad_request(format!("reading the request body failed: {e}"))
+                    .flavor(flavor),
+            );
         }
         Ok(Ok(collected)) => collected.to_bytes(),
     };

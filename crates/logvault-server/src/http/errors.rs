@@ -53,7 +53,11 @@ impl ApiError {
     }
 
     pub(crate) fn internal(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", message)
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerError",
+            message,
+        )
     }
 
     /// 429 or 503 with `Retry-After`: the client should come back.
@@ -131,10 +135,10 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json; charset=utf-8"),
         );
-        if self.flavor == Flavor::Azure {
-            if let Ok(v) = HeaderValue::from_str(&self.code) {
-                headers.insert(HeaderName::from_static("x-ms-error-code"), v);
-            }
+        if self.flavor == Flavor::Azure
+            && let Ok(v) = HeaderValue::from_str(&self.code)
+        {
+            headers.insert(HeaderName::from_static("x-ms-error-code"), v);
         }
         for (name, value) in &self.headers {
             if let Ok(v) = HeaderValue::from_str(value) {
@@ -170,7 +174,13 @@ impl ApiError {
 pub(crate) fn engine_error(engine: &logvault::Engine, e: &logvault::EngineError) -> ApiError {
     use logvault::EngineError as E;
     use logvault::keys::KeyStateError as K;
-    let revoked = || ApiError::new(StatusCode::FORBIDDEN, "CustomerManagedKeyRevoked", e.to_string());
+    let revoked = || {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "CustomerManagedKeyRevoked",
+            e.to_string(),
+        )
+    };
     let unavailable = || {
         ApiError::retry(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -68,7 +68,10 @@ pub(crate) fn router(state: Shared) -> Router {
             post(crate::ingest::logs_api::upload),
         )
         .route("/v1/logs", post(crate::ingest::otlp::export))
-        .route("/_bulk", post(crate::ingest::bulk::bulk).put(crate::ingest::bulk::bulk))
+        .route(
+            "/_bulk",
+            post(crate::ingest::bulk::bulk).put(crate::ingest::bulk::bulk),
+        )
         .route(
             "/{index}/_bulk",
             post(crate::ingest::bulk::bulk_index).put(crate::ingest::bulk::bulk_index),
@@ -81,7 +84,11 @@ pub(crate) fn router(state: Shared) -> Router {
 async fn fallback(req: Request) -> ApiError {
     ApiError::not_found(
         "PathNotFoundError",
-        format!("The requested path does not exist: {} {}", req.method(), req.uri().path()),
+        format!(
+            "The requested path does not exist: {} {}",
+            req.method(),
+            req.uri().path()
+        ),
     )
 }
 
@@ -96,7 +103,8 @@ fn request_id(req: &Request) -> String {
         .find(|v| {
             !v.is_empty()
                 && v.len() <= 64
-                && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         })
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
 }
@@ -111,9 +119,7 @@ async fn frame(State(state): State<Shared>, req: Request, next: Next) -> Respons
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "(none)".to_owned(), |p| p.as_str().to_owned());
-    let mut response = if state.shutting_down.load(Ordering::Acquire)
-        && route != "/health"
-    {
+    let mut response = if state.shutting_down.load(Ordering::Acquire) && route != "/health" {
         ApiError::retry(
             StatusCode::SERVICE_UNAVAILABLE,
             "ServiceUnavailable",

@@ -57,7 +57,10 @@ pub(crate) async fn metrics(
         help: "Hot cache lookups since the server started, by outcome.",
         series: vec![
             (vec![("outcome", "hit".into())], cache.counters.hits as f64),
-            (vec![("outcome", "miss".into())], cache.counters.misses as f64),
+            (
+                vec![("outcome", "miss".into())],
+                cache.counters.misses as f64,
+            ),
         ],
     });
     gauges.push(Gauge {
@@ -72,7 +75,10 @@ pub(crate) async fn metrics(
     });
     let body = state.metrics.render(&gauges);
     Ok((
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         body,
     )
         .into_response())

@@ -49,7 +49,13 @@ pub(crate) async fn bulk_index(
 pub(crate) fn table_of_index(index: &str) -> String {
     let mut name: String = index
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
         name.insert_str(0, "T_");
@@ -111,7 +117,10 @@ async fn run(
             ApiError::bad_request(format!("a bulk action line is not JSON: {e}")).flavor(flavor)
         })?;
         let Some((op, meta)) = action.as_object().and_then(|o| o.iter().next()) else {
-            return Err(ApiError::bad_request("a bulk action line must be an object with one action").flavor(flavor));
+            return Err(ApiError::bad_request(
+                "a bulk action line must be an object with one action",
+            )
+            .flavor(flavor));
         };
         let op = op.clone();
         let index = meta
@@ -139,12 +148,20 @@ async fn run(
                     (Some(t), _) => t.clone(),
                     (None, Some(index)) => table_of_index(index),
                     (None, None) => {
-                        item.error = Some((400, "action_request_validation_exception", "index is missing".into()));
+                        item.error = Some((
+                            400,
+                            "action_request_validation_exception",
+                            "index is missing".into(),
+                        ));
                         items.push(item);
                         continue;
                     }
                 };
-                match serde_json::from_slice::<Value>(doc_line).ok().as_ref().and_then(document_line) {
+                match serde_json::from_slice::<Value>(doc_line)
+                    .ok()
+                    .as_ref()
+                    .and_then(document_line)
+                {
                     Some(line) => {
                         let rows = tables.entry(table.clone()).or_default();
                         item.slot = Some((table, rows.len()));
@@ -162,13 +179,23 @@ async fn run(
             "update" => {
                 // An update has a document line too; skip it.
                 let _ = lines.next();
-                item.error = Some((400, "illegal_argument_exception", "logs are append-only: update is not supported".into()));
+                item.error = Some((
+                    400,
+                    "illegal_argument_exception",
+                    "logs are append-only: update is not supported".into(),
+                ));
             }
             "delete" => {
-                item.error = Some((400, "illegal_argument_exception", "logs are append-only: delete is not supported".into()));
+                item.error = Some((
+                    400,
+                    "illegal_argument_exception",
+                    "logs are append-only: delete is not supported".into(),
+                ));
             }
             other => {
-                return Err(ApiError::bad_request(format!("unknown bulk action '{other}'")).flavor(flavor));
+                return Err(
+                    ApiError::bad_request(format!("unknown bulk action '{other}'")).flavor(flavor),
+                );
             }
         }
         items.push(item);
@@ -179,7 +206,14 @@ async fn run(
     let mut rejected: BTreeMap<(String, usize), String> = BTreeMap::new();
     for (table, rows) in &tables {
         let text = rows.join("\n");
-        let parsed = parse(state, table, Bytes::from(text), Format::JsonLines, ErrorPolicy::Skip).await?;
+        let parsed = parse(
+            state,
+            table,
+            Bytes::from(text),
+            Format::JsonLines,
+            ErrorPolicy::Skip,
+        )
+        .await?;
         for e in &parsed.report.errors {
             let line = usize::try_from(e.line.saturating_sub(1)).unwrap_or(usize::MAX);
             rejected.insert((table.clone(), line), e.reason.clone());
@@ -189,7 +223,7 @@ async fn run(
     let stored: usize = records.iter().map(|(_, b)| b.num_rows()).sum();
     if stored > 0 {
         match submit(state, &workspace, Protocol::Bulk, records, size, flavor).await? {
-            Submitted::Accepted(_) => {}
+            Submitted::Accepted => {}
             Submitted::Dropped(rows, reason) => return Err(revoked(rows, &reason, flavor)),
         }
     }
@@ -240,14 +274,22 @@ mod tests {
         assert_eq!(table_of_index("rsyslog-2026.03.01"), "rsyslog_2026_03_01");
         assert_eq!(table_of_index("Syslog"), "Syslog");
         assert_eq!(table_of_index("2026-logs"), "T_2026_logs");
-        assert!(logvault::core::validate_name(logvault::core::NameKind::Table, &table_of_index(&"x".repeat(100))).is_ok());
+        assert!(
+            logvault::core::validate_name(
+                logvault::core::NameKind::Table,
+                &table_of_index(&"x".repeat(100))
+            )
+            .is_ok()
+        );
     }
 
     #[test]
     fn at_timestamp_becomes_time_generated_unless_the_document_has_a_time() {
-        let line = document_line(&json!({"@timestamp": "2026-03-01T00:00:00Z", "msg": "a"})).unwrap_or_default();
+        let line = document_line(&json!({"@timestamp": "2026-03-01T00:00:00Z", "msg": "a"}))
+            .unwrap_or_default();
         assert!(line.contains("\"TimeGenerated\":\"2026-03-01T00:00:00Z\""));
-        let line = document_line(&json!({"@timestamp": "x", "timestamp": "2026-03-01T00:00:00Z"})).unwrap_or_default();
+        let line = document_line(&json!({"@timestamp": "x", "timestamp": "2026-03-01T00:00:00Z"}))
+            .unwrap_or_default();
         assert!(!line.contains("TimeGenerated"));
         assert!(document_line(&json!([1, 2])).is_none());
     }

@@ -72,42 +72,63 @@ async fn run(
     })?;
     let payload = crate::http::body::read(state, headers, body, Flavor::Azure).await?;
     let size = payload.len();
-    if !payload.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|b| *b == b'[') {
+    if payload
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_none_or(|b| *b != b'[')
+    {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "InvalidContent",
             "the body must be a JSON array of records",
         ));
     }
-    let parsed = parse(state, &flow.table, payload, Format::JsonArray, ErrorPolicy::Refuse)
-        .await
-        .map_err(|mut e| {
-            e.code = "InvalidContent".into();
-            e
-        })?;
+    let parsed = parse(
+        state,
+        &flow.table,
+        payload,
+        Format::JsonArray,
+        ErrorPolicy::Refuse,
+    )
+    .await
+    .map_err(|mut e| {
+        e.code = "InvalidContent".into();
+        e
+    })?;
     let now = state.engine.clock().now();
     let mut records = Vec::new();
     for batch in parsed.batches {
         match &flow.transform_kql {
             None => records.push((flow.table.clone(), batch)),
             Some(kql) => {
-                let out = crate::transform::apply(kql, batch, now).await.map_err(|e| {
-                    ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        "InvalidTransformOutput",
-                        format!(
-                            "the transformKql of data collection rule '{}' failed on this \
+                let out = crate::transform::apply(kql, batch, now)
+                    .await
+                    .map_err(|e| {
+                        ApiError::new(
+                            StatusCode::BAD_REQUEST,
+                            "InvalidTransformOutput",
+                            format!(
+                                "the transformKql of data collection rule '{}' failed on this \
                              batch: {e}",
-                            rule.name
-                        ),
-                    )
-                })?;
+                                rule.name
+                            ),
+                        )
+                    })?;
                 records.extend(out.into_iter().map(|b| (flow.table.clone(), b)));
             }
         }
     }
-    match submit(state, &rule.workspace, Protocol::LogsApi, records, size, Flavor::Azure).await? {
-        Submitted::Accepted(_) => Ok(StatusCode::NO_CONTENT.into_response()),
+    match submit(
+        state,
+        &rule.workspace,
+        Protocol::LogsApi,
+        records,
+        size,
+        Flavor::Azure,
+    )
+    .await?
+    {
+        Submitted::Accepted => Ok(StatusCode::NO_CONTENT.into_response()),
         Submitted::Dropped(rows, reason) => Err(revoked(rows, &reason, Flavor::Azure)),
     }
 }

@@ -57,8 +57,7 @@ pub(crate) async fn parse(
     format: Format,
     policy: ErrorPolicy,
 ) -> Result<Parsed, ApiError> {
-    let mut schema =
-        TableSchema::new(table).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let mut schema = TableSchema::new(table).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let clock = state.engine.clock().clone();
     let options = ParseOptions {
         on_error: policy,
@@ -86,7 +85,7 @@ pub(crate) async fn parse(
 /// What submitting rows gave.
 pub(crate) enum Submitted {
     /// Acknowledged: durable in the write-ahead log.
-    Accepted(u64),
+    Accepted,
     /// Dropped and counted under a revoked key; the reason names workspace, cluster and key.
     Dropped(u64, String),
 }
@@ -105,7 +104,7 @@ pub(crate) async fn submit(
     match state.hub.append(workspace, records).await {
         Ok(Appended::Accepted { rows }) => {
             metrics.ingested(workspace, protocol.label(), rows, body_bytes as u64);
-            Ok(Submitted::Accepted(rows))
+            Ok(Submitted::Accepted)
         }
         Ok(Appended::Dropped { rows, reason }) => {
             metrics.dropped(workspace, protocol.label(), rows);

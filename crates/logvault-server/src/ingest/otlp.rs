@@ -20,7 +20,9 @@ use logvault::ingest::{ErrorPolicy, Format};
 use prost::Message;
 use serde_json::{Map, Value, json};
 
-use super::otlp_proto::{AnyValue, ExportLogsServiceRequest, ExportLogsServiceResponse, KeyValue, any_value};
+use super::otlp_proto::{
+    AnyValue, ExportLogsServiceRequest, ExportLogsServiceResponse, KeyValue, any_value,
+};
 use super::{Protocol, Submitted, header as header_text, known_workspace, parse, revoked, submit};
 use crate::http::errors::{ApiError, Flavor};
 use crate::http::{Shared, auth};
@@ -36,7 +38,11 @@ enum Encoding {
 }
 
 /// `POST /v1/logs`.
-pub(crate) async fn export(State(state): State<Shared>, headers: HeaderMap, body: Body) -> Response {
+pub(crate) async fn export(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let encoding = match header_text(&headers, "content-type") {
         Some(ct) if ct.starts_with("application/json") => Encoding::Json,
         _ => Encoding::Protobuf,
@@ -54,7 +60,11 @@ struct Target {
     transform: Option<String>,
 }
 
-fn target(state: &Shared, headers: &HeaderMap, principal: &crate::tokens::Principal) -> Result<Target, ApiError> {
+fn target(
+    state: &Shared,
+    headers: &HeaderMap,
+    principal: &crate::tokens::Principal,
+) -> Result<Target, ApiError> {
     if let Some(rule_id) = header_text(headers, "x-logvault-dcr") {
         let rule = state
             .rules
@@ -94,13 +104,19 @@ async fn run(
 ) -> Result<Response, ApiError> {
     let principal = auth::authenticate(state, headers, Flavor::Otlp)?;
     let target = target(state, headers, &principal)?;
-    auth::check(&principal, Permission::Ingest, Some(&target.workspace), Flavor::Otlp)?;
+    auth::check(
+        &principal,
+        Permission::Ingest,
+        Some(&target.workspace),
+        Flavor::Otlp,
+    )?;
     known_workspace(state, &target.workspace, Flavor::Otlp)?;
     let payload = crate::http::body::read(state, headers, body, Flavor::Otlp).await?;
     let size = payload.len();
     let request = match encoding {
-        Encoding::Protobuf => ExportLogsServiceRequest::decode(payload.as_ref())
-            .map_err(|e| ApiError::bad_request(format!("the body is not an ExportLogsServiceRequest: {e}")))?,
+        Encoding::Protobuf => ExportLogsServiceRequest::decode(payload.as_ref()).map_err(|e| {
+            ApiError::bad_request(format!("the body is not an ExportLogsServiceRequest: {e}"))
+        })?,
         Encoding::Json => super::otlp_json::request(&payload)
             .map_err(|e| ApiError::bad_request(format!("the body is not OTLP/JSON logs: {e}")))?,
     };
@@ -122,13 +138,24 @@ async fn run(
                 Some(kql) => {
                     let out = crate::transform::apply(kql, batch, now)
                         .await
-                        .map_err(|e| ApiError::bad_request(format!("the transformation failed: {e}")))?;
+                        .map_err(|e| {
+                            ApiError::bad_request(format!("the transformation failed: {e}"))
+                        })?;
                     records.extend(out.into_iter().map(|b| (target.table.clone(), b)));
                 }
             }
         }
-        match submit(state, &target.workspace, Protocol::Otlp, records, size, Flavor::Otlp).await? {
-            Submitted::Accepted(_) => {}
+        match submit(
+            state,
+            &target.workspace,
+            Protocol::Otlp,
+            records,
+            size,
+            Flavor::Otlp,
+        )
+        .await?
+        {
+            Submitted::Accepted => {}
             Submitted::Dropped(rows, reason) => return Err(revoked(rows, &reason, Flavor::Otlp)),
         }
     }
@@ -138,13 +165,19 @@ async fn run(
     Ok(match encoding {
         Encoding::Protobuf => (
             StatusCode::OK,
-            [(header::CONTENT_TYPE, HeaderValue::from_static("application/x-protobuf"))],
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/x-protobuf"),
+            )],
             response.encode_to_vec(),
         )
             .into_response(),
         Encoding::Json => (
             StatusCode::OK,
-            [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
             "{}",
         )
             .into_response(),
@@ -160,7 +193,9 @@ fn json_of(v: &AnyValue) -> Value {
         Some(any_value::Value::BoolValue(b)) => Value::Bool(*b),
         Some(any_value::Value::IntValue(i)) => json!(i),
         Some(any_value::Value::DoubleValue(d)) => json!(d),
-        Some(any_value::Value::ArrayValue(a)) => Value::Array(a.values.iter().map(json_of).collect()),
+        Some(any_value::Value::ArrayValue(a)) => {
+            Value::Array(a.values.iter().map(json_of).collect())
+        }
         Some(any_value::Value::KvlistValue(kv)) => Value::Object(map_of(&kv.values)),
         Some(any_value::Value::BytesValue(b)) => {
             Value::String(base64::engine::general_purpose::STANDARD.encode(b))
@@ -170,7 +205,12 @@ fn json_of(v: &AnyValue) -> Value {
 
 fn map_of(kvs: &[KeyValue]) -> Map<String, Value> {
     kvs.iter()
-        .map(|kv| (kv.key.clone(), kv.value.as_ref().map_or(Value::Null, json_of)))
+        .map(|kv| {
+            (
+                kv.key.clone(),
+                kv.value.as_ref().map_or(Value::Null, json_of),
+            )
+        })
         .collect()
 }
 
@@ -183,7 +223,10 @@ fn rows(request: &ExportLogsServiceRequest) -> Vec<u8> {
             .as_ref()
             .map(|r| map_of(&r.attributes))
             .unwrap_or_default();
-        let service = resource.get("service.name").and_then(Value::as_str).map(str::to_owned);
+        let service = resource
+            .get("service.name")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         for sl in &rl.scope_logs {
             for rec in &sl.log_records {
                 let mut row = Map::new();
@@ -202,7 +245,10 @@ fn rows(request: &ExportLogsServiceRequest) -> Vec<u8> {
                 {
                     row.insert("ObservedTimestamp".into(), Value::String(t));
                 }
-                row.insert("SeverityText".into(), Value::String(rec.severity_text.clone()));
+                row.insert(
+                    "SeverityText".into(),
+                    Value::String(rec.severity_text.clone()),
+                );
                 row.insert("SeverityNumber".into(), json!(rec.severity_number));
                 if let Some(body) = &rec.body {
                     row.insert("Body".into(), json_of(body));
@@ -254,7 +300,10 @@ mod tests {
         let req = ExportLogsServiceRequest {
             resource_logs: vec![ResourceLogs {
                 resource: Some(Resource {
-                    attributes: vec![kv("service.name", any_value::Value::StringValue("shop".into()))],
+                    attributes: vec![kv(
+                        "service.name",
+                        any_value::Value::StringValue("shop".into()),
+                    )],
                     dropped_attributes_count: 0,
                 }),
                 scope_logs: vec![ScopeLogs {
@@ -283,7 +332,8 @@ mod tests {
             "traceId":"abababababababababababababababab","spanId":""}]}]}]}"#;
         let from_json = crate::ingest::otlp_json::request(json.as_bytes()).unwrap();
         assert_eq!(rows(&decoded), rows(&from_json));
-        let line: Value = serde_json::from_slice(&rows(&decoded)[..rows(&decoded).len() - 1]).unwrap();
+        let line: Value =
+            serde_json::from_slice(&rows(&decoded)[..rows(&decoded).len() - 1]).unwrap();
         assert_eq!(line["TimeGenerated"], "2026-01-01T00:00:00.123456Z");
         assert_eq!(line["ServiceName"], "shop");
         assert_eq!(line["Attributes"]["order.id"], 42);

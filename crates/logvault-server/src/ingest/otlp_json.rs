@@ -22,11 +22,7 @@ fn object<'a>(v: &'a Value, what: &str) -> Result<&'a Map<String, Value>, String
         .ok_or_else(|| format!("{what} must be a JSON object"))
 }
 
-fn array<'a>(
-    obj: &'a Map<String, Value>,
-    camel: &str,
-    snake: &str,
-) -> Result<&'a [Value], String> {
+fn array<'a>(obj: &'a Map<String, Value>, camel: &str, snake: &str) -> Result<&'a [Value], String> {
     match field(obj, camel, snake) {
         None => Ok(&[]),
         Some(Value::Array(a)) => Ok(a),

@@ -105,6 +105,8 @@ pub(crate) struct AnyValue {
 }
 
 pub(crate) mod any_value {
+    // The names of OTLP's proto (`AnyValue.value`'s cases).
+    #[allow(clippy::enum_variant_names)]
     #[derive(Clone, PartialEq, prost::Oneof)]
     pub(crate) enum Value {
         #[prost(string, tag = "1")]

@@ -85,7 +85,9 @@ fn next_message(buf: &mut BytesMut, max: usize) -> Result<Option<Vec<u8>>, Strin
             .and_then(|s| s.parse().ok())
             .ok_or("a message starts with digits that are not an octet count")?;
         if count > max {
-            return Err(format!("a message of {count} bytes is over the limit of {max}"));
+            return Err(format!(
+                "a message of {count} bytes is over the limit of {max}"
+            ));
         }
         if buf.len() < space + 1 + count {
             return Ok(None);
@@ -180,7 +182,14 @@ async fn hand_over(
     );
     let size = payload.len();
     let result = async {
-        let parsed = parse(state, &config.table, payload, Format::Text, ErrorPolicy::Skip).await?;
+        let parsed = parse(
+            state,
+            &config.table,
+            payload,
+            Format::Text,
+            ErrorPolicy::Skip,
+        )
+        .await?;
         let records: Vec<(String, arrow::array::RecordBatch)> = parsed
             .batches
             .into_iter()
@@ -188,9 +197,21 @@ async fn hand_over(
             .collect();
         // Back-pressure: syslog cannot be told to come back, so wait for room instead.
         loop {
-            match submit(state, &config.workspace, Protocol::Syslog, records.clone(), size, Flavor::Azure).await {
+            match submit(
+                state,
+                &config.workspace,
+                Protocol::Syslog,
+                records.clone(),
+                size,
+                Flavor::Azure,
+            )
+            .await
+            {
                 Err(e) if e.status.as_u16() == 429 || e.status.as_u16() == 503 => {
-                    if state.shutting_down.load(std::sync::atomic::Ordering::Acquire) {
+                    if state
+                        .shutting_down
+                        .load(std::sync::atomic::Ordering::Acquire)
+                    {
                         return Err(e);
                     }
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -201,14 +222,16 @@ async fn hand_over(
     }
     .await;
     match result {
-        Ok(Submitted::Accepted(_)) => {}
+        Ok(Submitted::Accepted) => {}
         Ok(Submitted::Dropped(rows, reason)) => {
             if last_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
                 *last_warning = Some(Instant::now());
                 tracing::warn!(rows, %reason, "syslog messages dropped");
             }
         }
-        Err(e) => tracing::warn!(workspace = %config.workspace, error = %e.message, "syslog messages not stored"),
+        Err(e) => {
+            tracing::warn!(workspace = %config.workspace, error = %e.message, "syslog messages not stored")
+        }
     }
 }
 
@@ -219,11 +242,16 @@ mod tests {
 
     #[test]
     fn octet_counted_and_newline_framing_mix() {
-        let mut buf = BytesMut::from(
-            &b"<13>Mar  1 00:00:00 host app: one\n11 <13>1 - two\n<13>three"[..],
+        let mut buf =
+            BytesMut::from(&b"<13>Mar  1 00:00:00 host app: one\n11 <13>1 - two\n<13>three"[..]);
+        assert_eq!(
+            next_message(&mut buf, 100).unwrap().unwrap(),
+            b"<13>Mar  1 00:00:00 host app: one"
         );
-        assert_eq!(next_message(&mut buf, 100).unwrap().unwrap(), b"<13>Mar  1 00:00:00 host app: one");
-        assert_eq!(next_message(&mut buf, 100).unwrap().unwrap(), b"<13>1 - two");
+        assert_eq!(
+            next_message(&mut buf, 100).unwrap().unwrap(),
+            b"<13>1 - two"
+        );
         // The last line has no end yet: wait for more.
         assert_eq!(next_message(&mut buf, 100).unwrap(), None);
         buf.extend_from_slice(b"\n");

@@ -151,7 +151,11 @@ pub(crate) async fn batch(State(state): State<Shared>, headers: HeaderMap, body:
     answer.await.unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn one_of_batch(state: &Shared, headers: &HeaderMap, req: BatchRequest) -> (StatusCode, Value) {
+async fn one_of_batch(
+    state: &Shared,
+    headers: &HeaderMap,
+    req: BatchRequest,
+) -> (StatusCode, Value) {
     let answer = async {
         if req.path.as_deref().is_some_and(|p| p != "/query")
             || req

@@ -52,7 +52,10 @@ impl Prefer {
             let Ok(text) = value.to_str() else { continue };
             for item in text.split([',', ';']) {
                 let (key, val) = item.split_once('=').unwrap_or((item, ""));
-                let (key, val) = (key.trim().to_ascii_lowercase(), val.trim().trim_matches('"'));
+                let (key, val) = (
+                    key.trim().to_ascii_lowercase(),
+                    val.trim().trim_matches('"'),
+                );
                 match key.as_str() {
                     "wait" => prefer.wait = val.parse().ok(),
                     "include-statistics" => prefer.statistics = val.eq_ignore_ascii_case("true"),
@@ -103,7 +106,9 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(
             "prefer",
-            axum::http::HeaderValue::from_static("wait=30,include-statistics=true,include-render=true"),
+            axum::http::HeaderValue::from_static(
+                "wait=30,include-statistics=true,include-render=true",
+            ),
         );
         assert_eq!(
             Prefer::parse(&h),

@@ -181,7 +181,11 @@ pub(crate) fn tail(
     error: Option<Value>,
 ) -> String {
     let mut out = String::from("]}]");
-    for (key, value) in [("statistics", statistics), ("render", render), ("error", error)] {
+    for (key, value) in [
+        ("statistics", statistics),
+        ("render", render),
+        ("error", error),
+    ] {
         if let Some(v) = value {
             out.push_str(&format!(",\"{key}\":{v}"));
         }
@@ -229,8 +233,14 @@ mod tests {
         assert_eq!(n, 2);
         doc.push_str(&tail(None, None, Some(partial_error(&Cut::Rows(2)))));
         let v: Value = serde_json::from_str(&doc).unwrap();
-        assert_eq!(v["tables"][0]["columns"][0], json!({"name": "n", "type": "long"}));
-        assert_eq!(v["tables"][0]["rows"], json!([[1, "a", "[1]"], [null, "", ""]]));
+        assert_eq!(
+            v["tables"][0]["columns"][0],
+            json!({"name": "n", "type": "long"})
+        );
+        assert_eq!(
+            v["tables"][0]["rows"],
+            json!([[1, "a", "[1]"], [null, "", ""]])
+        );
         assert_eq!(v["error"]["code"], "PartialError");
         assert_eq!(
             v["error"]["details"][0]["innererror"]["code"],

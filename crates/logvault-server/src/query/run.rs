@@ -15,8 +15,8 @@ use datafusion::datasource::{ViewTable, provider_as_source};
 use datafusion::logical_expr::{LogicalPlanBuilder, col, lit};
 use datafusion::prelude::{DataFrame, SessionContext};
 use datafusion::scalar::ScalarValue;
+use futures::StreamExt;
 use futures::stream::BoxStream;
-use futures::{FutureExt, StreamExt};
 use logvault::kql_lang::{KqlError, PlanOptions};
 use logvault::query::{QueryError, WorkspaceSession};
 use serde_json::{Value, json};
@@ -76,7 +76,12 @@ async fn restrict(
     start: DateTime<Utc>,
     end: DateTime<Utc>,
 ) -> Result<(), String> {
-    let ts = |t: DateTime<Utc>| lit(ScalarValue::TimestampMicrosecond(Some(t.timestamp_micros()), Some("UTC".into())));
+    let ts = |t: DateTime<Utc>| {
+        lit(ScalarValue::TimestampMicrosecond(
+            Some(t.timestamp_micros()),
+            Some("UTC".into()),
+        ))
+    };
     let (catalog, schema) = {
         let state = ctx.state();
         let options = state.config().options();
@@ -107,7 +112,8 @@ async fn restrict(
             })
             .and_then(LogicalPlanBuilder::build)
             .map_err(|e| e.to_string())?;
-        ctx.deregister_table(name.as_str()).map_err(|e| e.to_string())?;
+        ctx.deregister_table(name.as_str())
+            .map_err(|e| e.to_string())?;
         ctx.register_table(name.as_str(), Arc::new(ViewTable::new(plan, None)))
             .map_err(|e| e.to_string())?;
     }
@@ -134,13 +140,15 @@ fn sql_error(state: &Shared, e: QueryError) -> ApiError {
         QueryError::KeyUnavailable { .. } => {
             engine_error(&state.engine, &logvault::EngineError::Query(e))
         }
-        other => ApiError::bad_request("The request had some invalid properties").with_inner(
-            json!({ "code": "SemanticError", "message": other.to_string() }),
-        ),
+        other => ApiError::bad_request("The request had some invalid properties")
+            .with_inner(json!({ "code": "SemanticError", "message": other.to_string() })),
     }
 }
 
-fn guarded(stream: datafusion::physical_plan::SendableRecordBatchStream, workspace: String) -> Rows {
+fn guarded(
+    stream: datafusion::physical_plan::SendableRecordBatchStream,
+    workspace: String,
+) -> Rows {
     AssertUnwindSafe(stream)
         .catch_unwind()
         .map(move |item| match item {
@@ -188,12 +196,9 @@ async fn start(state: &Shared, headers: &HeaderMap, spec: QuerySpec) -> Result<R
             ),
         )
     })?;
-    let wait = spec
-        .prefer
-        .wait
-        .map_or(state.limits.query_time, |w| {
-            std::time::Duration::from_secs(w).min(state.limits.max_query_time)
-        });
+    let wait = spec.prefer.wait.map_or(state.limits.query_time, |w| {
+        std::time::Duration::from_secs(w).min(state.limits.max_query_time)
+    });
     let deadline = tokio::time::Instant::now() + wait;
     let now = state.engine.clock().now();
     let range = spec
@@ -247,9 +252,8 @@ async fn start(state: &Shared, headers: &HeaderMap, spec: QuerySpec) -> Result<R
         Ok(None) => First::End,
         Ok(Some(Ok(batch))) => First::Batch(batch),
         Ok(Some(Err(e))) => {
-            return Err(ApiError::bad_request("The query failed while it ran").with_inner(
-                json!({ "code": "QueryExecutionError", "message": e }),
-            ));
+            return Err(ApiError::bad_request("The query failed while it ran")
+                .with_inner(json!({ "code": "QueryExecutionError", "message": e })));
         }
     };
     Ok(Running {
@@ -322,7 +326,11 @@ async fn drive(state: Shared, mut r: Running, tx: mpsc::Sender<Bytes>) {
         }
         if out.len() >= CHUNK {
             sent += out.len();
-            if tx.send(Bytes::from(std::mem::take(&mut out))).await.is_err() {
+            if tx
+                .send(Bytes::from(std::mem::take(&mut out)))
+                .await
+                .is_err()
+            {
                 return;
             }
         }
@@ -330,7 +338,8 @@ async fn drive(state: Shared, mut r: Running, tx: mpsc::Sender<Bytes>) {
     let elapsed = r.started.elapsed();
     let statistics = r.spec.prefer.statistics.then(|| {
         let stats = r.session.stats();
-        let load = |a: &std::sync::atomic::AtomicUsize| a.load(std::sync::atomic::Ordering::Relaxed);
+        let load =
+            |a: &std::sync::atomic::AtomicUsize| a.load(std::sync::atomic::Ordering::Relaxed);
         json!({
             "query": {
                 "executionTime": elapsed.as_secs_f64(),
@@ -360,7 +369,13 @@ async fn drive(state: Shared, mut r: Running, tx: mpsc::Sender<Bytes>) {
     record(&state, &r.workspace, r.spec.language, outcome, elapsed);
 }
 
-fn record(state: &Shared, workspace: &str, language: Language, outcome: &str, elapsed: std::time::Duration) {
+fn record(
+    state: &Shared,
+    workspace: &str,
+    language: Language,
+    outcome: &str,
+    elapsed: std::time::Duration,
+) {
     state.metrics.add(
         "logvault_queries_total",
         vec![
@@ -389,9 +404,7 @@ pub(crate) async fn stream(
     let applied = running.spec.prefer.applied(running.wait);
     let (tx, rx) = mpsc::channel::<Bytes>(4);
     tokio::spawn(drive(state.clone(), running, tx));
-    let body = Body::from_stream(
-        tokio_stream_of(rx).map(Ok::<Bytes, std::convert::Infallible>),
-    );
+    let body = Body::from_stream(tokio_stream_of(rx).map(Ok::<Bytes, std::convert::Infallible>));
     let mut response = Response::new(body);
     let h = response.headers_mut();
     h.insert(

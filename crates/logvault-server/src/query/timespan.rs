@@ -111,7 +111,10 @@ mod tests {
             parse_duration("P1DT2H3M4.5S").unwrap(),
             Duration::milliseconds(93_784_500)
         );
-        assert_eq!(parse_duration("pt0.25s").unwrap(), Duration::milliseconds(250));
+        assert_eq!(
+            parse_duration("pt0.25s").unwrap(),
+            Duration::milliseconds(250)
+        );
         for bad in ["", "P", "PT", "1H", "PT1X", "P1H", "PT1H2", "PTT1H"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
@@ -128,7 +131,9 @@ mod tests {
             )
         );
         assert_eq!(
-            parse_timespan("2026-03-01T00:00:00Z/PT7200.0S", now).unwrap().1,
+            parse_timespan("2026-03-01T00:00:00Z/PT7200.0S", now)
+                .unwrap()
+                .1,
             "2026-03-01T02:00:00Z".parse::<DateTime<Utc>>().unwrap()
         );
         assert_eq!(
