@@ -46,6 +46,18 @@ tokio::task_local! {
     pub(crate) static REQUEST_PRINCIPAL: std::sync::Mutex<Option<String>>;
 }
 
+/// Runs a call of the engine's control plane (file reads and, for changes, a file lock) on a
+/// blocking thread, so that it never holds an async worker.
+pub(crate) async fn blocking<T: Send + 'static>(
+    state: &AppState,
+    call: impl FnOnce(&logvault::Engine) -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let engine = state.engine.clone();
+    tokio::task::spawn_blocking(move || call(&engine))
+        .await
+        .map_err(|e| ApiError::internal(format!("a control-plane call failed: {e}")))
+}
+
 /// Notes who a request was authorized as, for its log line (the token's id, never the token).
 pub(crate) fn note_principal(token_id: &str) {
     let _ = REQUEST_PRINCIPAL.try_with(|p| {

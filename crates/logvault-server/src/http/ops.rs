@@ -31,7 +31,7 @@ pub(crate) async fn metrics(
         help: "Key state per cluster: 1 active, 0 revoked, -1 degraded.",
         series: Vec::new(),
     };
-    if let Ok(states) = state.engine.key_states() {
+    if let Ok(states) = crate::http::blocking(&state, |engine| engine.key_states()).await? {
         for s in states {
             let v = match s.key_state {
                 logvault::keys::KeyState::Active => 1.0,

@@ -102,7 +102,7 @@ async fn run(
     let principal = auth::authenticate(state, headers, flavor)?;
     let workspace = super::target_workspace(headers, &principal, flavor)?;
     auth::check(&principal, Permission::Ingest, Some(&workspace), flavor)?;
-    known_workspace(state, &workspace, flavor)?;
+    known_workspace(state, &workspace, flavor).await?;
     let payload = crate::http::body::read(state, headers, body, flavor).await?;
     let size = payload.len();
     let forced_table = header(headers, "x-logvault-table").map(str::to_owned);

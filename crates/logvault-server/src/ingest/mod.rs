@@ -175,15 +175,13 @@ pub(crate) fn target_workspace(
 }
 
 /// Checks that `workspace` exists (404 otherwise).
-pub(crate) fn known_workspace(
+pub(crate) async fn known_workspace(
     state: &AppState,
     workspace: &str,
     flavor: Flavor,
 ) -> Result<(), ApiError> {
-    state
-        .engine
-        .control()
-        .get_workspace(workspace)
-        .map(|_| ())
+    let name = workspace.to_owned();
+    crate::http::blocking(state, move |engine| engine.control().get_workspace(&name).map(|_| ()))
+        .await?
         .map_err(|e| crate::http::errors::engine_error(&state.engine, &e.into()).flavor(flavor))
 }

@@ -110,7 +110,7 @@ async fn run(
         Some(&target.workspace),
         Flavor::Otlp,
     )?;
-    known_workspace(state, &target.workspace, Flavor::Otlp)?;
+    known_workspace(state, &target.workspace, Flavor::Otlp).await?;
     let payload = crate::http::body::read(state, headers, body, Flavor::Otlp).await?;
     let size = payload.len();
     let request = match encoding {

@@ -57,11 +57,9 @@ struct Running {
 }
 
 /// The workspace a path names: its `customerId` (a GUID) or its name.
-fn resolve(state: &Shared, reference: &str) -> Result<Option<String>, ApiError> {
-    let workspaces = state
-        .engine
-        .control()
-        .list_workspaces()
+async fn resolve(state: &Shared, reference: &str) -> Result<Option<String>, ApiError> {
+    let workspaces = crate::http::blocking(state, |engine| engine.control().list_workspaces())
+        .await?
         .map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(workspaces
         .into_iter()
@@ -165,7 +163,7 @@ fn guarded(
 async fn start(state: &Shared, headers: &HeaderMap, spec: QuerySpec) -> Result<Running, ApiError> {
     let started = Instant::now();
     let principal = auth::authenticate(state, headers, Flavor::Azure)?;
-    let resolved = resolve(state, &spec.workspace)?;
+    let resolved = resolve(state, &spec.workspace).await?;
     auth::check(
         &principal,
         Permission::Query,
@@ -179,7 +177,7 @@ async fn start(state: &Shared, headers: &HeaderMap, spec: QuerySpec) -> Result<R
         ));
     };
     for other in &spec.workspaces {
-        if resolve(state, other)?.as_deref() != Some(workspace.as_str()) {
+        if resolve(state, other).await?.as_deref() != Some(workspace.as_str()) {
             return Err(ApiError::bad_request(format!(
                 "cross-workspace queries are not supported: the query may only name workspace \
                  {workspace} (found '{other}' in workspaces)"
