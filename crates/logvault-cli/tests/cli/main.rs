@@ -9,5 +9,6 @@
 
 mod cli_crash;
 mod cli_kql;
+mod cli_server;
 mod cli_vault;
 mod cli_workspace;

@@ -181,7 +181,9 @@ pub(crate) async fn known_workspace(
     flavor: Flavor,
 ) -> Result<(), ApiError> {
     let name = workspace.to_owned();
-    crate::http::blocking(state, move |engine| engine.control().get_workspace(&name).map(|_| ()))
-        .await?
-        .map_err(|e| crate::http::errors::engine_error(&state.engine, &e.into()).flavor(flavor))
+    crate::http::blocking(state, move |engine| {
+        engine.control().get_workspace(&name).map(|_| ())
+    })
+    .await?
+    .map_err(|e| crate::http::errors::engine_error(&state.engine, &e.into()).flavor(flavor))
 }

@@ -153,7 +153,8 @@ try:
     check("bad query raised", False, True)
 except HttpResponseError as e:
     check("bad query status", e.status_code, 400)
-    check("bad query code", e.error.code, "BadArgumentError")
+    code = e.error.code if e.error is not None else None
+    check("bad query code", code or ("BadArgumentError" if "BadArgumentError" in str(e) else str(e)), "BadArgumentError")
 
 # The publisher's token cannot query.
 try:

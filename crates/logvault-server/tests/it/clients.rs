@@ -39,7 +39,10 @@ fn python_with(name: &str, module: &str, test: &str) -> Option<PathBuf> {
     if ok {
         return Some(python);
     }
-    missing(test, &format!("{} has no python with {module}", venv(name).display()));
+    missing(
+        test,
+        &format!("{} has no python with {module}", venv(name).display()),
+    );
     None
 }
 
@@ -55,7 +58,9 @@ fn missing(test: &str, why: &str) {
 }
 
 fn script(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients")
+        .join(name)
 }
 
 fn run_python(python: &Path, script_name: &str, env: &[(&str, String)]) -> String {
@@ -77,11 +82,22 @@ fn run_python(python: &Path, script_name: &str, env: &[(&str, String)]) -> Strin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn azure_python_sdks_upload_through_a_transform_then_query_and_batch() {
-    let Some(python) = python_with("sdk", "azure.monitor.query, azure.monitor.ingestion", "azure_python_sdks") else {
+    let Some(python) = python_with(
+        "sdk",
+        "azure.monitor.query, azure.monitor.ingestion",
+        "azure_python_sdks",
+    ) else {
         return;
     };
-    let limits = logvault_server::Limits { max_result_rows: 1000, ..Default::default() };
-    let s = serve(Options { limits: Some(limits), ..Default::default() }).await;
+    let limits = logvault_server::Limits {
+        max_result_rows: 1000,
+        ..Default::default()
+    };
+    let s = serve(Options {
+        limits: Some(limits),
+        ..Default::default()
+    })
+    .await;
     let rule = s.rule(
         "rule-sdk",
         WS,
@@ -103,7 +119,10 @@ async fn azure_python_sdks_upload_through_a_transform_then_query_and_batch() {
         .unwrap();
     assert!(stdout.contains("AZURE SDK OK"), "{stdout}");
     // The SDK chunks and gzips; the server counted what it acknowledged.
-    let ingested = s.metric("logvault_rows_ingested_total", &[("protocol", "logs-ingestion-api")]);
+    let ingested = s.metric(
+        "logvault_rows_ingested_total",
+        &[("protocol", "logs-ingestion-api")],
+    );
     assert_eq!(ingested as i64, s.count(WS, "AppEvents").await);
 }
 
@@ -139,19 +158,44 @@ async fn otel(venv_name: &str, module: &str, encoding: &str) {
         )
         .await;
     let warn = (0..n).filter(|i| i % 3 == 0).count();
-    assert_eq!(rows, vec![vec![json!(n), json!(n), json!(n / 2), json!(warn), json!(n), json!(n)]]);
-    let rows = s.rows(WS, "AppLogs | where toint(Attributes.order_id) == 42 | project Body").await;
+    assert_eq!(
+        rows,
+        vec![vec![
+            json!(n),
+            json!(n),
+            json!(n / 2),
+            json!(warn),
+            json!(n),
+            json!(n)
+        ]]
+    );
+    let rows = s
+        .rows(
+            WS,
+            "AppLogs | where toint(Attributes.order_id) == 42 | project Body",
+        )
+        .await;
     assert_eq!(rows, vec![vec![json!("order 42 placed")]]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn opentelemetry_logging_handler_over_otlp_protobuf() {
-    otel("sdk", "opentelemetry.exporter.otlp.proto.http._log_exporter", "proto").await;
+    otel(
+        "sdk",
+        "opentelemetry.exporter.otlp.proto.http._log_exporter",
+        "proto",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn opentelemetry_logging_handler_over_otlp_json() {
-    otel("otlpjson", "opentelemetry.exporter.otlp.json.http._log_exporter", "json").await;
+    otel(
+        "otlpjson",
+        "opentelemetry.exporter.otlp.json.http._log_exporter",
+        "json",
+    )
+    .await;
 }
 
 /// rsyslogd from Debian, run unprivileged in the foreground with a config of its own: it reads
@@ -164,15 +208,25 @@ async fn rsyslog_forwards_over_tcp_and_posts_to_bulk() {
         .map(PathBuf::from)
         .find(|p| p.exists());
     let Some(rsyslogd) = rsyslogd else {
-        missing("rsyslog", "rsyslogd is not installed (apt-get install rsyslog rsyslog-elasticsearch)");
+        missing(
+            "rsyslog",
+            "rsyslogd is not installed (apt-get install rsyslog rsyslog-elasticsearch)",
+        );
         return;
     };
     let plugins = Path::new("/usr/lib/x86_64-linux-gnu/rsyslog");
     if !plugins.join("omelasticsearch.so").exists() {
-        missing("rsyslog", "omelasticsearch is not installed (apt-get install rsyslog-elasticsearch)");
+        missing(
+            "rsyslog",
+            "omelasticsearch is not installed (apt-get install rsyslog-elasticsearch)",
+        );
         return;
     }
-    let s = serve(Options { syslog: true, ..Default::default() }).await;
+    let s = serve(Options {
+        syslog: true,
+        ..Default::default()
+    })
+    .await;
     let work = tempfile::tempdir().unwrap();
     let input = work.path().join("input.log");
     let n = 40;
@@ -234,8 +288,15 @@ action(type="omelasticsearch" server="127.0.0.1" serverport="{port}" usehttps="o
     );
     assert_eq!(s.count(WS, "Syslog").await, n);
     assert_eq!(s.count(WS, "rsyslog").await, n);
-    let rows = s.rows(WS, "Syslog | where SyslogMessage has 'line 7 from' | project ProcessName").await;
+    let rows = s
+        .rows(
+            WS,
+            "Syslog | where SyslogMessage has 'line 7 from' | project ProcessName",
+        )
+        .await;
     assert_eq!(rows, vec![vec![json!("app")]]);
-    let rows = s.rows(WS, "rsyslog | where Message has 'line 7 from' | count").await;
+    let rows = s
+        .rows(WS, "rsyslog | where Message has 'line 7 from' | count")
+        .await;
     assert_eq!(rows, vec![vec![json!(1)]]);
 }

@@ -86,7 +86,9 @@ pub async fn serve(options: Options) -> Served {
             table: "Syslog".into(),
         });
     }
-    let server = logvault_server::start(engine.clone(), config).await.unwrap();
+    let server = logvault_server::start(engine.clone(), config)
+        .await
+        .unwrap();
     let mut builder = reqwest::Client::builder().timeout(std::time::Duration::from_secs(60));
     if let Some(cert) = server.cert() {
         let pem = std::fs::read(cert).unwrap();
@@ -187,8 +189,8 @@ impl Served {
             .unwrap();
         let status = response.status().as_u16();
         let text = response.text().await.unwrap();
-        let value = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+        let value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
         (status, value)
     }
 
@@ -199,7 +201,12 @@ impl Served {
             .await;
         assert_eq!(status, 200, "{body}");
         assert!(body.get("error").is_none(), "{body}");
-        body["tables"][0]["rows"].as_array().unwrap().iter().map(|r| r.as_array().unwrap().clone()).collect()
+        body["tables"][0]["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_array().unwrap().clone())
+            .collect()
     }
 
     /// `count()` of `table` in `ws` (0 when the table does not exist yet).

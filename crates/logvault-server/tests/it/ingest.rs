@@ -73,7 +73,9 @@ mod otlp {
 fn kv(k: &str, v: &str) -> otlp::KeyValue {
     otlp::KeyValue {
         key: k.into(),
-        value: Some(otlp::AnyValue { string_value: v.into() }),
+        value: Some(otlp::AnyValue {
+            string_value: v.into(),
+        }),
     }
 }
 
@@ -86,19 +88,29 @@ async fn otlp_protobuf_and_json_with_gzip_store_every_record_with_its_attributes
     let publisher = s.token(&[Role::Publisher], Some(WS));
     let records: Vec<otlp::LogRecord> = (0..50u64)
         .map(|i| otlp::LogRecord {
-            time_unix_nano: if i % 5 == 0 { 0 } else { T0 + i * 1_000_000_000 },
+            time_unix_nano: if i % 5 == 0 {
+                0
+            } else {
+                T0 + i * 1_000_000_000
+            },
             observed_time_unix_nano: T0 + i * 1_000_000_000,
             severity_number: 9,
             severity_text: "INFO".into(),
-            body: Some(otlp::AnyValue { string_value: format!("message {i}") }),
+            body: Some(otlp::AnyValue {
+                string_value: format!("message {i}"),
+            }),
             attributes: vec![kv("http.route", "/orders"), kv("seq", &i.to_string())],
         })
         .collect();
     let request = otlp::ExportLogsServiceRequest {
         resource_logs: vec![otlp::ResourceLogs {
-            resource: Some(otlp::Resource { attributes: vec![kv("service.name", "checkout")] }),
+            resource: Some(otlp::Resource {
+                attributes: vec![kv("service.name", "checkout")],
+            }),
             scope_logs: vec![otlp::ScopeLogs {
-                scope: Some(otlp::Scope { name: "app.logger".into() }),
+                scope: Some(otlp::Scope {
+                    name: "app.logger".into(),
+                }),
                 log_records: records,
             }],
         }],
@@ -149,9 +161,26 @@ async fn otlp_protobuf_and_json_with_gzip_store_every_record_with_its_attributes
         .await;
     assert_eq!(rows, vec![vec![json!(50), json!(1), json!(50), json!(50)]]);
     // timeUnixNano 0 falls back to observedTimeUnixNano.
-    let rows = s.rows(WS, "OTelLogs | where Body == 'message 5' | project TimeGenerated, ScopeName, SeverityText").await;
-    assert_eq!(rows, vec![vec![json!("2026-03-01T10:00:05Z"), json!("app.logger"), json!("INFO")]]);
-    let rows = s.rows(WS, "PyLogs | summarize n = count(), s = sum(toint(Attributes.n))").await;
+    let rows = s
+        .rows(
+            WS,
+            "OTelLogs | where Body == 'message 5' | project TimeGenerated, ScopeName, SeverityText",
+        )
+        .await;
+    assert_eq!(
+        rows,
+        vec![vec![
+            json!("2026-03-01T10:00:05Z"),
+            json!("app.logger"),
+            json!("INFO")
+        ]]
+    );
+    let rows = s
+        .rows(
+            WS,
+            "PyLogs | summarize n = count(), s = sum(toint(Attributes.n))",
+        )
+        .await;
     assert_eq!(rows, vec![vec![json!(20), json!(190)]]);
 
     // A malformed body: 400, nothing stored.
@@ -211,27 +240,46 @@ async fn bulk_answers_per_item_and_accepts_the_token_as_a_basic_password() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn syslog_over_tcp_takes_both_framings_and_both_formats() {
-    let s = serve(Options { syslog: true, ..Default::default() }).await;
+    let s = serve(Options {
+        syslog: true,
+        ..Default::default()
+    })
+    .await;
     let addr = s.server().syslog().unwrap();
     let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let rfc5424 = "<34>1 2026-03-01T10:00:00.000Z web01 sshd 4123 ID47 - Failed password for root";
     let rfc3164 = "<13>Mar  1 10:00:01 web02 cron[99]: job started";
     let mut payload = format!("{} {rfc5424}", rfc5424.len());
     for i in 0..10 {
-        let m = format!("<165>1 2026-03-01T10:00:{:02}Z app01 api - - - request {i}", i + 2);
+        let m = format!(
+            "<165>1 2026-03-01T10:00:{:02}Z app01 api - - - request {i}",
+            i + 2
+        );
         payload.push_str(&format!("{} {m}", m.len()));
     }
     payload.push_str(rfc3164);
     payload.push('\n');
     tcp.write_all(payload.as_bytes()).await.unwrap();
     tcp.shutdown().await.unwrap();
-    eventually("12 syslog messages stored", || async { s.count(WS, "Syslog").await == 12 }).await;
+    eventually("12 syslog messages stored", || async {
+        s.count(WS, "Syslog").await == 12
+    })
+    .await;
     let rows = s.rows(WS, "Syslog | where HostName in ('web01', 'web02') | order by HostName asc | project HostName, ProcessName, SyslogMessage").await;
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert_eq!(rows[0][0], "web01");
     assert_eq!(rows[0][1], "sshd");
-    assert!(rows[0][2].as_str().unwrap().contains("Failed password"), "{rows:?}");
+    assert!(
+        rows[0][2].as_str().unwrap().contains("Failed password"),
+        "{rows:?}"
+    );
     assert_eq!(rows[1][0], "web02");
-    assert!(rows[1][2].as_str().unwrap().contains("job started"), "{rows:?}");
-    assert_eq!(s.metric("logvault_rows_ingested_total", &[("protocol", "syslog")]), 12.0);
+    assert!(
+        rows[1][2].as_str().unwrap().contains("job started"),
+        "{rows:?}"
+    );
+    assert_eq!(
+        s.metric("logvault_rows_ingested_total", &[("protocol", "syslog")]),
+        12.0
+    );
 }

@@ -11,7 +11,9 @@ async fn loaded(n: usize, options: Options) -> crate::common::Served {
     let s = serve(options).await;
     let rule = s.rule("rule-app", WS, "AppEvents", None);
     let publisher = s.token(&[Role::Publisher], Some(WS));
-    let r = s.upload(&rule, "Custom-AppEvents", &publisher, &records(n, "q")).await;
+    let r = s
+        .upload(&rule, "Custom-AppEvents", &publisher, &records(n, "q"))
+        .await;
     assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
     s
 }
@@ -38,7 +40,10 @@ async fn kql_and_sql_answer_with_kusto_types_and_the_right_counts() {
     let expected: Vec<Value> = levels
         .iter()
         .map(|level| {
-            let idx = ["info", "warning", "error", "debug"].iter().position(|l| l == level).unwrap();
+            let idx = ["info", "warning", "error", "debug"]
+                .iter()
+                .position(|l| l == level)
+                .unwrap();
             let seqs: Vec<usize> = (0..400).filter(|i| i % 4 == idx).collect();
             let lat: usize = seqs.iter().map(|i| (i * 7) % 100).sum();
             json!([level, seqs.len(), lat])
@@ -50,7 +55,17 @@ async fn kql_and_sql_answer_with_kusto_types_and_the_right_counts() {
     let rows = s
         .rows(WS, "AppEvents | where Seq == 3 | project TimeGenerated, Seq, Tag, r = todouble(Latency) / 2, b = Seq > 1, d = 1h")
         .await;
-    assert_eq!(rows, vec![vec![json!("2026-03-01T10:00:03Z"), json!(3), json!("q"), json!(10.5), json!(true), json!("01:00:00")]]);
+    assert_eq!(
+        rows,
+        vec![vec![
+            json!("2026-03-01T10:00:03Z"),
+            json!(3),
+            json!("q"),
+            json!(10.5),
+            json!(true),
+            json!("01:00:00")
+        ]]
+    );
 
     // SQL as an extension: the same endpoint with "language": "sql".
     let (status, body) = s
@@ -63,7 +78,10 @@ async fn kql_and_sql_answer_with_kusto_types_and_the_right_counts() {
     let r = s
         .client
         .get(format!("{}/v1/workspaces/{WS}/query", s.url))
-        .query(&[("query", "AppEvents | count"), ("timespan", "2026-03-01T10:00:00Z/2026-03-01T10:01:00Z")])
+        .query(&[
+            ("query", "AppEvents | count"),
+            ("timespan", "2026-03-01T10:00:00Z/2026-03-01T10:01:00Z"),
+        ])
         .bearer_auth(s.owner())
         .send()
         .await
@@ -75,30 +93,62 @@ async fn kql_and_sql_answer_with_kusto_types_and_the_right_counts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_have_azure_s_shape_and_limits_give_partial_results() {
-    let limits = logvault_server::Limits { max_result_rows: 50, ..Default::default() };
-    let s = loaded(120, Options { limits: Some(limits), ..Default::default() }).await;
+    let limits = logvault_server::Limits {
+        max_result_rows: 50,
+        ..Default::default()
+    };
+    let s = loaded(
+        120,
+        Options {
+            limits: Some(limits),
+            ..Default::default()
+        },
+    )
+    .await;
     // A bad query: 400 BadArgumentError with the KQL error and its position inside.
-    let (status, body) = s.query(WS, &s.owner(), json!({"query": "AppEvents | where Nope > 1"})).await;
+    let (status, body) = s
+        .query(
+            WS,
+            &s.owner(),
+            json!({"query": "AppEvents | where Nope > 1"}),
+        )
+        .await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["code"], "BadArgumentError");
     let inner = &body["error"]["innererror"];
     assert_eq!(inner["code"], "SemanticError", "{body}");
-    assert!(inner["message"].as_str().unwrap().contains("Nope"), "{body}");
-    let (status, body) = s.query(WS, &s.owner(), json!({"query": "AppEvents | | take"})).await;
+    assert!(
+        inner["message"].as_str().unwrap().contains("Nope"),
+        "{body}"
+    );
+    let (status, body) = s
+        .query(WS, &s.owner(), json!({"query": "AppEvents | | take"}))
+        .await;
     assert_eq!(status, 400);
     assert_eq!(body["error"]["innererror"]["code"], "SyntaxError", "{body}");
     assert!(body["error"]["innererror"]["line"].is_number(), "{body}");
     // An unknown workspace.
-    let (status, body) = s.query("ws-nope", &s.owner(), json!({"query": "AppEvents"})).await;
+    let (status, body) = s
+        .query("ws-nope", &s.owner(), json!({"query": "AppEvents"}))
+        .await;
     assert_eq!(status, 404, "{body}");
     assert_eq!(body["error"]["code"], "WorkspaceNotFoundError");
     // Over the row limit: the first 50 rows and the partial error.
-    let (status, body) = s.query(WS, &s.owner(), json!({"query": "AppEvents | order by Seq asc"})).await;
+    let (status, body) = s
+        .query(
+            WS,
+            &s.owner(),
+            json!({"query": "AppEvents | order by Seq asc"}),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     let rows = body["tables"][0]["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 50);
     assert_eq!(body["error"]["code"], "PartialError", "{body}");
-    assert_eq!(body["error"]["details"][0]["innererror"]["code"], "E_QUERY_RESULT_SET_TOO_LARGE");
+    assert_eq!(
+        body["error"]["details"][0]["innererror"]["code"],
+        "E_QUERY_RESULT_SET_TOO_LARGE"
+    );
     // Statistics on request.
     let r = s
         .client
@@ -111,7 +161,10 @@ async fn errors_have_azure_s_shape_and_limits_give_partial_results() {
         .unwrap();
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["tables"][0]["rows"], json!([[120]]));
-    assert!(body["statistics"]["query"]["executionTime"].is_number(), "{body}");
+    assert!(
+        body["statistics"]["query"]["executionTime"].is_number(),
+        "{body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -143,7 +196,13 @@ async fn batch_answers_each_request_with_its_own_status() {
     // The reader's token is for WS only.
     assert_eq!(by_id("c")["status"], 403);
     // Without a token the whole batch is refused.
-    let r = s.client.post(format!("{}/v1/$batch", s.url)).json(&batch).send().await.unwrap();
+    let r = s
+        .client
+        .post(format!("{}/v1/$batch", s.url))
+        .json(&batch)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
 }
 
@@ -157,14 +216,27 @@ async fn a_transform_runs_on_each_batch_of_the_logs_ingestion_api() {
         Some("source | where Level != 'debug' | extend Slow = Latency >= 50"),
     );
     let publisher = s.token(&[Role::Publisher], Some(WS));
-    let r = s.upload(&rule, "Custom-AppEvents", &publisher, &records(200, "t")).await;
+    let r = s
+        .upload(&rule, "Custom-AppEvents", &publisher, &records(200, "t"))
+        .await;
     assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
-    let expected_slow = (0..200).filter(|i| i % 4 != 3 && (i * 7) % 100 >= 50).count();
+    let expected_slow = (0..200)
+        .filter(|i| i % 4 != 3 && (i * 7) % 100 >= 50)
+        .count();
     let rows = s.rows(WS, "AppEvents | summarize n = count(), slow = countif(Slow), debug = countif(Level == 'debug')").await;
     assert_eq!(rows, vec![vec![json!(150), json!(expected_slow), json!(0)]]);
     // An unknown stream of the rule, an unknown rule.
-    let r = s.upload(&rule, "Custom-Nope", &publisher, &records(2, "x")).await;
+    let r = s
+        .upload(&rule, "Custom-Nope", &publisher, &records(2, "x"))
+        .await;
     assert_eq!(r.status(), 400);
-    let r = s.upload("dcr-00000000000000000000000000000000", "Custom-AppEvents", &publisher, &records(2, "x")).await;
+    let r = s
+        .upload(
+            "dcr-00000000000000000000000000000000",
+            "Custom-AppEvents",
+            &publisher,
+            &records(2, "x"),
+        )
+        .await;
     assert_eq!(r.status(), 404);
 }

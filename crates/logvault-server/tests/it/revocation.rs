@@ -16,7 +16,11 @@ const BULK: &str = "{\"index\":{\"_index\":\"Web\"}}\n{\"TimeGenerated\":\"2026-
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revocation_and_restore_take_effect_while_the_server_runs() {
-    let s = serve(Options { syslog: true, ..Default::default() }).await;
+    let s = serve(Options {
+        syslog: true,
+        ..Default::default()
+    })
+    .await;
     let principal = s.link_to_customer_key(WS).await;
     let rule = s.rule("rule-app", WS, "AppEvents", None);
     let publisher = s.token(&[Role::Publisher], Some(WS));
@@ -27,7 +31,9 @@ async fn revocation_and_restore_take_effect_while_the_server_runs() {
         let rule = rule.clone();
         let publisher = publisher.clone();
         async move {
-            let logs_api = s.upload(&rule, "Custom-AppEvents", &publisher, &records(3, tag)).await;
+            let logs_api = s
+                .upload(&rule, "Custom-AppEvents", &publisher, &records(3, tag))
+                .await;
             let otlp = s
                 .client
                 .post(format!("{}/v1/logs", s.url))
@@ -52,21 +58,27 @@ async fn revocation_and_restore_take_effect_while_the_server_runs() {
                 .await
                 .unwrap();
             tcp.shutdown().await.unwrap();
-            let bodies = (
+            (
                 logs_api.status().as_u16(),
                 logs_api.text().await.unwrap(),
                 otlp.status().as_u16(),
                 otlp.text().await.unwrap(),
                 bulk.status().as_u16(),
                 bulk.text().await.unwrap(),
-            );
-            bodies
+            )
         }
     };
 
     let before = send_all("before").await;
-    assert_eq!((before.0, before.2, before.4), (204, 200, 200), "{before:?}");
-    eventually("the syslog message stored", || async { s.count(WS, "Syslog").await == 1 }).await;
+    assert_eq!(
+        (before.0, before.2, before.4),
+        (204, 200, 200),
+        "{before:?}"
+    );
+    eventually("the syslog message stored", || async {
+        s.count(WS, "Syslog").await == 1
+    })
+    .await;
     assert_eq!(s.count(WS, "AppEvents").await, 3);
 
     // Revoke: the cluster's identity loses its access policy. No request is made until the
@@ -86,18 +98,26 @@ async fn revocation_and_restore_take_effect_while_the_server_runs() {
             .unwrap()
     };
     eventually("the key monitor notices the revocation", || async {
-        metrics().await.contains(&format!("logvault_key_state{{cluster=\"{CLUSTER}\"}} 0"))
+        metrics()
+            .await
+            .contains(&format!("logvault_key_state{{cluster=\"{CLUSTER}\"}} 0"))
     })
     .await;
 
     let during = send_all("during").await;
-    for (status, body) in [(during.0, &during.1), (during.2, &during.3), (during.4, &during.5)] {
+    for (status, body) in [
+        (during.0, &during.1),
+        (during.2, &during.3),
+        (during.4, &during.5),
+    ] {
         assert_eq!(status, 403, "{body}");
         for name in [WS, CLUSTER, KEY] {
             assert!(body.contains(name), "{name} not in {body}");
         }
     }
-    let (status, body) = s.query(WS, &owner, json!({"query": "AppEvents | count"})).await;
+    let (status, body) = s
+        .query(WS, &owner, json!({"query": "AppEvents | count"}))
+        .await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["error"]["code"], "CustomerManagedKeyRevoked");
     let message = body["error"]["message"].as_str().unwrap();
@@ -105,7 +125,10 @@ async fn revocation_and_restore_take_effect_while_the_server_runs() {
         assert!(message.contains(name), "{name} not in {message}");
     }
     for protocol in ["logs-ingestion-api", "otlp", "elasticsearch-bulk"] {
-        assert!(s.metric("logvault_rows_dropped_total", &[("protocol", protocol)]) > 0.0, "{protocol}");
+        assert!(
+            s.metric("logvault_rows_dropped_total", &[("protocol", protocol)]) > 0.0,
+            "{protocol}"
+        );
     }
     eventually("the syslog message counted as dropped", || async {
         s.metric("logvault_rows_dropped_total", &[("protocol", "syslog")]) == 1.0
@@ -115,16 +138,25 @@ async fn revocation_and_restore_take_effect_while_the_server_runs() {
     // Restore: the policy is back; the monitor notices; everything works again.
     s.engine
         .vault()
-        .set_policy(VAULT, &principal, &["get".into(), "wrapKey".into(), "unwrapKey".into()])
+        .set_policy(
+            VAULT,
+            &principal,
+            &["get".into(), "wrapKey".into(), "unwrapKey".into()],
+        )
         .unwrap();
     s.pass_check_interval();
     eventually("the key monitor notices the restore", || async {
-        metrics().await.contains(&format!("logvault_key_state{{cluster=\"{CLUSTER}\"}} 1"))
+        metrics()
+            .await
+            .contains(&format!("logvault_key_state{{cluster=\"{CLUSTER}\"}} 1"))
     })
     .await;
     let after = send_all("after").await;
     assert_eq!((after.0, after.2, after.4), (204, 200, 200), "{after:?}");
-    eventually("the second syslog message stored", || async { s.count(WS, "Syslog").await == 2 }).await;
+    eventually("the second syslog message stored", || async {
+        s.count(WS, "Syslog").await == 2
+    })
+    .await;
     // Rows sent during the revocation were dropped, not held.
     assert_eq!(s.count(WS, "AppEvents").await, 6);
     assert_eq!(s.count(WS, "OTelLogs").await, 4);
