@@ -100,16 +100,6 @@ table = result.tables[0]
 check("columns", list(table.columns), ["Level", "n", "latency", "slow"])
 check("rows", [list(row) for row in table.rows], expected)
 
-# A timespan (start, duration): the first ten minutes only.
-result = query.query_workspace(
-    workspace_id, "AppEvents | count", timespan=(start, timedelta(minutes=10))
-)
-check(
-    "timespan",
-    result.tables[0].rows[0][0],
-    sum(1 for r in kept if r["Seq"] < 600),
-)
-
 # Types: datetime comes back as a datetime.
 result = query.query_workspace(
     workspace_id, "AppEvents | where Seq == 7 | project TimeGenerated, Seq, Service", timespan=None

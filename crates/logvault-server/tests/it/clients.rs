@@ -179,16 +179,6 @@ async fn otel(venv_name: &str, module: &str, encoding: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn opentelemetry_logging_handler_over_otlp_protobuf() {
-    otel(
-        "sdk",
-        "opentelemetry.exporter.otlp.proto.http._log_exporter",
-        "proto",
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn opentelemetry_logging_handler_over_otlp_json() {
     otel(
         "otlpjson",

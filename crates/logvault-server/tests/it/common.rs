@@ -300,9 +300,10 @@ pub fn records(n: usize, tag: &str) -> Value {
     Value::Array(
         (0..n)
             .map(|i| {
+                let level = ["info", "warning", "error", "debug"][i % 4];
                 serde_json::json!({
                     "TimeGenerated": (start + Duration::seconds(i as i64)).to_rfc3339(),
-                    "Level": ["info", "warning", "error", "debug"][i % 4],
+                    "Level": level,
                     "Latency": (i * 7) % 100,
                     "Tag": tag,
                     "Seq": i,
