@@ -84,6 +84,12 @@ pub(crate) enum Command {
     Lockbox(crate::cmd::lockbox::LockboxArgs),
     /// Asynchronous search jobs writing their results to `<name>_SRCH`.
     SearchJob(crate::cmd::search_job::SearchJobArgs),
+    /// Serve the home over HTTP(S): the query API, the ingestion APIs, syslog (docs/server.md).
+    Serve(crate::cmd::serve::ServeArgs),
+    /// Bearer tokens for `serve`: create, list, revoke.
+    Token(crate::cmd::token::TokenArgs),
+    /// Data collection rules of the Logs Ingestion API: create, show, list, delete.
+    Dcr(crate::cmd::dcr::DcrArgs),
 }
 
 /// `logvault init`.

@@ -15,7 +15,9 @@ use crate::args::Cli;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.global.verbose);
+    // A server logs its requests (info) unless told otherwise; a command only its errors.
+    let serving = matches!(cli.command, args::Command::Serve(_));
+    init_tracing(cli.global.verbose.max(u8::from(serving)));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

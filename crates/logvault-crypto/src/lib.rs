@@ -8,7 +8,10 @@
 //! - [`parquet_keys`]: the Parquet Modular Encryption properties of a segment;
 //! - [`infra`]: the chunked ChaCha20-Poly1305 infrastructure layer (double encryption);
 //! - [`master`]: root key files (mode 0600) for the local vault;
-//! - [`rsa_oaep`]: the local vault's RSA keys and their RSA-OAEP-256 wrapping.
+//! - [`rsa_oaep`]: the local vault's RSA keys and their RSA-OAEP-256 wrapping;
+//! - [`MacKey`]: HMAC-SHA256 signing and constant-time verification (the server's tokens);
+//! - [`tls`]: the server's self-signed certificate, its private key only ever sealed or handed
+//!   to rustls.
 //!
 //! It must never: talk to a vault, do I/O beyond root key files, log, or hand raw key bytes to
 //! another logvault crate. Other crates hold keys only through these opaque types.
@@ -36,10 +39,12 @@ pub mod aead;
 mod error;
 mod hierarchy;
 pub mod infra;
+mod mac;
 pub mod master;
 pub mod parquet_keys;
 pub mod rsa_oaep;
 mod secret;
+pub mod tls;
 
 #[cfg(test)]
 mod interop_tests;
@@ -47,5 +52,6 @@ mod interop_tests;
 pub use error::CryptoError;
 pub use hierarchy::{Aek, Dek};
 pub use infra::{InfraHeader, InfraKey};
+pub use mac::{MAC_LEN, MacKey};
 pub use rsa_oaep::RsaKey;
 pub use secret::{KEY_LEN, Key256, SecretBytes, fill_random};

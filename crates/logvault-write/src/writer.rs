@@ -193,6 +193,58 @@ impl WorkspaceWriter {
         Ok(seq)
     }
 
+    /// Appends rows of several tables for `lease`'s account as one group of the log: one fsync
+    /// for all of them (a server gathers the batches of many requests into one call), all of
+    /// them acknowledged or none. The batches must already be rows of their tables (from the
+    /// parser, or [`logvault_ingest::conform_batch`]); empty ones are skipped.
+    ///
+    /// # Errors
+    /// As [`WorkspaceWriter::append`].
+    pub async fn append_group(
+        &mut self,
+        records: &[(&str, &RecordBatch)],
+        lease: &AccountKeyLease,
+    ) -> Result<Option<SeqRange>, WriteError> {
+        let wal_records: Vec<WalRecord<'_>> = records
+            .iter()
+            .filter(|(_, b)| b.num_rows() > 0)
+            .map(|(table, batch)| WalRecord { table, batch })
+            .collect();
+        if wal_records.is_empty() {
+            return Ok(None);
+        }
+        self.target(lease).await?;
+        let key = match &self.current {
+            Some(c) => Arc::clone(&c.wal_key),
+            None => unreachable_target(&self.workspace)?,
+        };
+        let seq = self.wal()?.append(&key, &wal_records).await?;
+        self.last_seq = self.last_seq.max(seq.last);
+        self.ctx.cache.note_activity();
+        let Some(current) = self.current.as_mut() else {
+            return unreachable_target(&self.workspace);
+        };
+        // Record i of the group has sequence number seq.first + i; the batcher keeps each
+        // record's number so that a segment lists exactly the records it holds.
+        for (i, record) in wal_records.iter().enumerate() {
+            current
+                .batcher
+                .add(record.table, record.batch, Some(seq.first + i as u64))
+                .await?;
+        }
+        let through = current.batcher.checkpoint();
+        self.checkpoint(through).await?;
+        Ok(Some(seq))
+    }
+
+    /// Rows batched in memory and not yet stored in segments (acknowledged: they are in the
+    /// log).
+    pub fn buffered_rows(&self) -> usize {
+        self.current
+            .as_ref()
+            .map_or(0, |c| c.batcher.buffered_rows())
+    }
+
     /// Appends Arrow batches of `table` given by an embedder: each is first made rows of a
     /// table (`logvault_ingest::conform_batch`: types a table holds, `TimeGenerated` required,
     /// `_TimeReceived` set to `received`), all of them before any is appended, so that a bad

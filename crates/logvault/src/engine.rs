@@ -338,6 +338,27 @@ impl Engine {
         &self.inner.clock
     }
 
+    /// A key for one purpose of an embedder (a server's token signatures, the sealing of its
+    /// TLS private key), derived (HKDF-SHA256) from the service account's key under the label
+    /// `embedder/<purpose>`, apart from every key logvault derives for itself. The same home
+    /// gives the same key for the same purpose, in every process, with nothing stored.
+    ///
+    /// # Errors
+    /// [`EngineError::Store`] if the service account's key cannot be had (the local vault).
+    pub async fn purpose_key(&self, purpose: &str) -> Result<logvault_crypto::Key256, EngineError> {
+        let aek = self
+            .store()
+            .keyring()
+            .aek(&logvault_store::AccountId::service())
+            .await?;
+        aek.derive_purpose_key(&format!("embedder/{purpose}"))
+            .map_err(|e| EngineError::State {
+                what: "purpose key",
+                path: self.home().dir("keys"),
+                reason: format!("deriving the key for {purpose}: {e}"),
+            })
+    }
+
     /// The current time (never earlier than the control plane's last change); no I/O.
     pub(crate) fn now(&self) -> DateTime<Utc> {
         self.inner

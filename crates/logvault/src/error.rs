@@ -84,4 +84,10 @@ impl EngineError {
             _ => None,
         }
     }
+
+    /// Whether another writer holds the workspace's log now (another process ingesting): the
+    /// caller may retry later.
+    pub fn is_busy(&self) -> bool {
+        matches!(self, Self::Write(logvault_write::WriteError::Busy { .. }))
+    }
 }

@@ -102,7 +102,7 @@ fn drop_reason(workspace: &str, cluster: &str, e: &EngineError) -> Option<String
 }
 
 /// Where new rows of a workspace go.
-enum Target {
+pub(crate) enum Target {
     /// Write under this lease of the account's key (the key the write was admitted with).
     Write(Box<AccountKeyLease>),
     Drop(String),
@@ -110,7 +110,7 @@ enum Target {
 
 /// The keys replay needs, through the key lifecycle: every account is admitted first, so its
 /// key is in the keyring's cache; a revoked one holds its records in the log.
-struct EngineKeys<'a>(&'a Engine);
+pub(crate) struct EngineKeys<'a>(pub(crate) &'a Engine);
 
 #[async_trait]
 impl KeySource for EngineKeys<'_> {
@@ -174,7 +174,7 @@ impl Engine {
     }
 
     /// Where `workspace`'s new rows go now, or why they are dropped.
-    async fn write_target(&self, workspace: &str) -> Result<Target, EngineError> {
+    pub(crate) async fn write_target(&self, workspace: &str) -> Result<Target, EngineError> {
         let ws = self.control().get_workspace(workspace)?;
         let Some(cluster) = ws.cluster else {
             let account = AccountId::service();

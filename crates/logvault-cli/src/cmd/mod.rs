@@ -2,6 +2,7 @@
 
 pub(crate) mod alert;
 pub(crate) mod cluster;
+pub(crate) mod dcr;
 pub(crate) mod demo;
 pub(crate) mod identity;
 pub(crate) mod ingest;
@@ -12,9 +13,11 @@ mod query_kql;
 pub(crate) mod role;
 pub(crate) mod saved_search;
 pub(crate) mod search_job;
+pub(crate) mod serve;
 pub(crate) mod status;
 pub(crate) mod storage_account;
 pub(crate) mod table;
+pub(crate) mod token;
 pub(crate) mod vault;
 pub(crate) mod verify;
 pub(crate) mod workspace;
@@ -64,6 +67,9 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Alert(args) => alert::run(&cli.global, args).await,
         Command::Lockbox(args) => lockbox::run(&cli.global, args).await,
         Command::SearchJob(args) => search_job::run(&cli.global, args).await,
+        Command::Serve(args) => serve::run(&cli.global, args).await,
+        Command::Token(args) => token::run(&cli.global, args).await,
+        Command::Dcr(args) => dcr::run(&cli.global, args).await,
     }
 }
 

@@ -11,5 +11,6 @@ mod cli_alerts;
 mod cli_crash;
 mod cli_kql;
 mod cli_saved;
+mod cli_server;
 mod cli_vault;
 mod cli_workspace;

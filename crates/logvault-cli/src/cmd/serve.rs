@@ -1,0 +1,103 @@
+//! `logvault serve`: one engine behind HTTP(S) (the Log Analytics query API, the Logs Ingestion
+//! API, OTLP/HTTP logs, Elasticsearch `_bulk`) and syslog over TCP, until SIGTERM or SIGINT.
+
+use std::io::Write;
+use std::net::SocketAddr;
+
+use clap::Args;
+use logvault_server::{ServeConfig, SyslogConfig};
+
+use crate::args::{GlobalArgs, OutputFormat};
+
+/// Arguments of `logvault serve`.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// The HTTP(S) listener's address (port 0: any free port, printed at start).
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    listen: SocketAddr,
+    /// A syslog (RFC 5424/3164 over TCP) listener's address; needs `--syslog-workspace`.
+    #[arg(long, requires = "syslog_workspace")]
+    syslog_listen: Option<SocketAddr>,
+    /// The workspace syslog messages go to.
+    #[arg(long)]
+    syslog_workspace: Option<String>,
+    /// The table syslog messages go to.
+    #[arg(long, default_value = "Syslog")]
+    syslog_table: String,
+    /// Serve plain HTTP instead of HTTPS (loopback only unless `--allow-remote-http`).
+    #[arg(long)]
+    http: bool,
+    /// Allow plain HTTP on an address other than loopback (tokens and logs go in clear).
+    #[arg(long, requires = "http")]
+    allow_remote_http: bool,
+    /// Largest request body in bytes (413 above it).
+    #[arg(long)]
+    max_body_bytes: Option<usize>,
+    /// Most rows a query returns; above it the result is partial.
+    #[arg(long)]
+    max_result_rows: Option<usize>,
+}
+
+/// Runs `logvault serve` until SIGTERM or SIGINT.
+pub(crate) async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
+    let engine = super::open(global).await?;
+    let mut config = ServeConfig {
+        listen: args.listen,
+        plain_http: args.http,
+        allow_remote_http: args.allow_remote_http,
+        ..ServeConfig::default()
+    };
+    if let Some(n) = args.max_body_bytes {
+        config.limits.max_body_bytes = n;
+    }
+    if let Some(n) = args.max_result_rows {
+        config.limits.max_result_rows = n;
+    }
+    if let (Some(listen), Some(workspace)) = (args.syslog_listen, args.syslog_workspace) {
+        config.syslog = Some(SyslogConfig {
+            listen,
+            workspace,
+            table: args.syslog_table,
+        });
+    }
+    let server = logvault_server::start(engine, config).await?;
+    let started = serde_json::json!({
+        "url": server.url(),
+        "cert": server.cert(),
+        "syslog": server.syslog().map(|a| a.to_string()),
+        "pid": std::process::id(),
+        // The web page is not served yet: there is no link to sign a browser in.
+        "signInUrl": serde_json::Value::Null,
+    });
+    {
+        let mut out = std::io::stdout().lock();
+        match global.output {
+            OutputFormat::Json => writeln!(out, "{started}")?,
+            OutputFormat::Table => {
+                writeln!(out, "listening on {}", server.url())?;
+                if let Some(cert) = server.cert() {
+                    writeln!(out, "certificate {}", cert.display())?;
+                }
+                if let Some(addr) = server.syslog() {
+                    writeln!(out, "syslog on tcp://{addr}")?;
+                }
+            }
+        }
+        out.flush()?;
+    }
+    wait_for_signal().await?;
+    tracing::info!("stopping: finishing in-flight requests and storing acknowledged rows");
+    server.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,112 @@
+//! What a server is told: where to listen, and every bound it keeps.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// The server's configuration. [`ServeConfig::default`] is what `logvault serve` uses unless
+/// told otherwise.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// The HTTP(S) listener.
+    pub listen: SocketAddr,
+    /// Serve plain HTTP instead of HTTPS.
+    pub plain_http: bool,
+    /// Allow plain HTTP on an address other than loopback.
+    pub allow_remote_http: bool,
+    /// The syslog (TCP) listener and the workspace its messages go to, if any.
+    pub syslog: Option<SyslogConfig>,
+    /// The bounds.
+    pub limits: Limits,
+    /// How long stored rows may wait in memory before they are written as segments when no
+    /// more arrive (they are durable in the log from the acknowledgement on; this is when a
+    /// query sees them without asking).
+    pub flush_interval: Duration,
+    /// How long a workspace's writer stays open without rows before it lets go of the log's
+    /// lock (so that `logvault ingest` may write the workspace meanwhile).
+    pub writer_idle: Duration,
+    /// How long SIGTERM waits for in-flight requests before it closes their connections.
+    pub drain: Duration,
+}
+
+/// The syslog listener.
+#[derive(Debug, Clone)]
+pub struct SyslogConfig {
+    /// Its address.
+    pub listen: SocketAddr,
+    /// The workspace whose `Syslog` table its messages go to.
+    pub workspace: String,
+    /// The table (default `Syslog`).
+    pub table: String,
+}
+
+/// Bounds on what clients may make the server hold.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest request body, as sent (compressed or not): 413 above it.
+    pub max_body_bytes: usize,
+    /// Largest request body once decompressed: 413 above it (a gzip bomb stops there).
+    pub max_decoded_bytes: usize,
+    /// Requests served at once; one more is refused with 503 and `Retry-After`.
+    pub max_in_flight: usize,
+    /// Queries run at once; one more is refused with 429 and `Retry-After`.
+    pub max_queries: usize,
+    /// Bytes of parsed rows queued for one workspace's writer; above it, 429 with
+    /// `Retry-After`.
+    pub max_queued_bytes_per_workspace: usize,
+    /// Bytes of parsed rows queued for all writers together; above it, 503 with `Retry-After`.
+    pub max_queued_bytes: usize,
+    /// How long a request may take to arrive and be answered (queries have their own limit,
+    /// below). 408 when a body is too slow.
+    pub request_timeout: Duration,
+    /// How long a client may take to send a request's headers (slow-loris).
+    pub header_timeout: Duration,
+    /// A query's default time limit (`Prefer: wait=N` changes it up to `max_query_time`).
+    pub query_time: Duration,
+    /// The longest time limit a query may ask for.
+    pub max_query_time: Duration,
+    /// Rows a query returns at most; the rest is cut and the result is partial.
+    pub max_result_rows: usize,
+    /// Bytes of a query's JSON result at most; the rest is cut and the result is partial.
+    pub max_result_bytes: usize,
+    /// Longest syslog message (octet-counted frames above it are refused and the connection
+    /// closed).
+    pub max_syslog_message: usize,
+    /// Syslog connections open at once.
+    pub max_syslog_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 32 << 20,
+            max_decoded_bytes: 128 << 20,
+            max_in_flight: 512,
+            max_queries: 8,
+            max_queued_bytes_per_workspace: 64 << 20,
+            max_queued_bytes: 256 << 20,
+            request_timeout: Duration::from_secs(60),
+            header_timeout: Duration::from_secs(10),
+            query_time: Duration::from_secs(180),
+            max_query_time: Duration::from_secs(600),
+            max_result_rows: 500_000,
+            max_result_bytes: 64 << 20,
+            max_syslog_message: 64 << 10,
+            max_syslog_connections: 256,
+        }
+    }
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            plain_http: false,
+            allow_remote_http: false,
+            syslog: None,
+            limits: Limits::default(),
+            flush_interval: Duration::from_secs(1),
+            writer_idle: Duration::from_secs(30),
+            drain: Duration::from_secs(30),
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! Request bodies within bounds: at most `max_body_bytes` as sent (413 above), arriving within
+//! the request timeout (408 after), and at most `max_decoded_bytes` once decompressed (gzip or
+//! deflate; 413 above, so a small bomb stops there).
+
+use std::io::Read;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, StatusCode, header};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+
+use crate::http::AppState;
+use crate::http::errors::{ApiError, Flavor};
+
+fn too_large(what: &str, limit: usize, flavor: Flavor) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "PayloadTooLarge",
+        format!("the request body is larger than {limit} bytes {what}"),
+    )
+    .flavor(flavor)
+}
+
+/// The request's body, decoded.
+pub(crate) async fn read(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    flavor: Flavor,
+) -> Result<Bytes, ApiError> {
+    let limits = &state.limits;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limits.max_body_bytes as u64) {
+        return Err(too_large("as sent", limits.max_body_bytes, flavor));
+    }
+    let limited = Limited::new(body, limits.max_body_bytes);
+    let raw = match tokio::time::timeout(limits.request_timeout, limited.collect()).await {
+        Err(_) => {
+            return Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "RequestTimeout",
+                format!(
+                    "the request body did not arrive within {}s",
+                    limits.request_timeout.as_secs()
+                ),
+            )
+            .flavor(flavor));
+        }
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            return Err(too_large("as sent", limits.max_body_bytes, flavor));
+        }
+        Ok(Err(e)) => {
+            return Err(
+                ApiError::bad_request(format!("reading the request body failed: {e}"))
+                    .flavor(flavor),
+            );
+        }
+        Ok(Ok(collected)) => collected.to_bytes(),
+    };
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let max = limits.max_decoded_bytes;
+    match encoding.as_str() {
+        "" | "identity" => Ok(raw),
+        "gzip" | "x-gzip" | "deflate" => {
+            let gzip = encoding != "deflate";
+            let decoded = tokio::task::spawn_blocking(move || decode(&raw, gzip, max))
+                .await
+                .map_err(|e| ApiError::internal(format!("decompressing failed: {e}")))?;
+            match decoded {
+                Ok(Some(bytes)) => Ok(Bytes::from(bytes)),
+                Ok(None) => Err(too_large("once decompressed", max, flavor)),
+                Err(e) => Err(ApiError::bad_request(format!(
+                    "the request body is not valid {encoding}: {e}"
+                ))
+                .flavor(flavor)),
+            }
+        }
+        other => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaType",
+            format!("Content-Encoding {other} is not supported (gzip, deflate or none)"),
+        )
+        .flavor(flavor)),
+    }
+}
+
+/// Decompresses at most `max` bytes; `None` if there are more.
+fn decode(raw: &[u8], gzip: bool, max: usize) -> std::io::Result<Option<Vec<u8>>> {
+    let reader: Box<dyn Read> = if gzip {
+        Box::new(flate2::read::MultiGzDecoder::new(raw))
+    } else {
+        Box::new(flate2::read::ZlibDecoder::new(raw))
+    };
+    let mut out = Vec::new();
+    reader.take(max as u64 + 1).read_to_end(&mut out)?;
+    if out.len() > max {
+        return Ok(None);
+    }
+    Ok(Some(out))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn decompression_stops_at_the_bound() {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        enc.write_all(&vec![b'a'; 1 << 20]).unwrap();
+        let gz = enc.finish().unwrap();
+        assert!(gz.len() < 4096);
+        assert_eq!(decode(&gz, true, 1 << 20).unwrap().unwrap().len(), 1 << 20);
+        assert!(decode(&gz, true, (1 << 20) - 1).unwrap().is_none());
+        assert!(decode(b"not gzip", true, 100).is_err());
+    }
+}

@@ -1,0 +1,210 @@
+//! The HTTP side: the router, the state every handler shares, and the frame around every request
+//! (request id, refusal while shutting down, the bound on requests in flight, the request log
+//! and the metrics).
+
+pub(crate) mod auth;
+pub(crate) mod body;
+pub(crate) mod errors;
+mod ops;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tokio::sync::Semaphore;
+
+use crate::config::Limits;
+use crate::dcr::RuleStore;
+use crate::http::errors::ApiError;
+use crate::hub::IngestHub;
+use crate::metrics::Metrics;
+use crate::tokens::TokenService;
+
+/// What every handler shares.
+pub(crate) struct AppState {
+    pub(crate) engine: logvault::Engine,
+    pub(crate) tokens: TokenService,
+    pub(crate) rules: RuleStore,
+    pub(crate) hub: IngestHub,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) limits: Limits,
+    pub(crate) in_flight: Semaphore,
+    pub(crate) queries: Arc<Semaphore>,
+    pub(crate) shutting_down: AtomicBool,
+}
+
+pub(crate) type Shared = Arc<AppState>;
+
+tokio::task_local! {
+    /// The id of the token a request was authorized with, for its log line.
+    pub(crate) static REQUEST_PRINCIPAL: std::sync::Mutex<Option<String>>;
+}
+
+/// Runs a call of the engine's control plane (file reads and, for changes, a file lock) on a
+/// blocking thread, so that it never holds an async worker.
+pub(crate) async fn blocking<T: Send + 'static>(
+    state: &AppState,
+    call: impl FnOnce(&logvault::Engine) -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let engine = state.engine.clone();
+    tokio::task::spawn_blocking(move || call(&engine))
+        .await
+        .map_err(|e| ApiError::internal(format!("a control-plane call failed: {e}")))
+}
+
+/// Notes who a request was authorized as, for its log line (the token's id, never the token).
+pub(crate) fn note_principal(token_id: &str) {
+    let _ = REQUEST_PRINCIPAL.try_with(|p| {
+        *p.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(token_id.to_owned());
+    });
+}
+
+/// The router of every endpoint.
+pub(crate) fn router(state: Shared) -> Router {
+    Router::new()
+        .route("/health", get(ops::health))
+        .route("/metrics", get(ops::metrics))
+        .route(
+            "/v1/workspaces/{workspace}/query",
+            get(crate::query::get_query).post(crate::query::post_query),
+        )
+        .route("/v1/$batch", post(crate::query::batch))
+        .route(
+            "/dataCollectionRules/{rule}/streams/{stream}",
+            post(crate::ingest::logs_api::upload),
+        )
+        .route("/v1/logs", post(crate::ingest::otlp::export))
+        .route(
+            "/_bulk",
+            post(crate::ingest::bulk::bulk).put(crate::ingest::bulk::bulk),
+        )
+        .route(
+            "/{index}/_bulk",
+            post(crate::ingest::bulk::bulk_index).put(crate::ingest::bulk::bulk_index),
+        )
+        .fallback(fallback)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), frame))
+        .with_state(state)
+}
+
+async fn fallback(req: Request) -> ApiError {
+    ApiError::not_found(
+        "PathNotFoundError",
+        format!(
+            "The requested path does not exist: {} {}",
+            req.method(),
+            req.uri().path()
+        ),
+    )
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-ms-request-id");
+
+/// The request's id: the client's (`x-ms-client-request-id`, `x-request-id`) when it is a
+/// short token of safe characters, else a new one.
+fn request_id(req: &Request) -> String {
+    ["x-ms-client-request-id", "x-request-id"]
+        .iter()
+        .filter_map(|h| req.headers().get(*h)?.to_str().ok())
+        .find(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
+}
+
+/// The frame around every request.
+async fn frame(State(state): State<Shared>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let id = request_id(&req);
+    let method = req.method().clone();
+    // The route's pattern, never the path itself: paths and query strings may carry data.
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "(none)".to_owned(), |p| p.as_str().to_owned());
+    let mut response = if state.shutting_down.load(Ordering::Acquire) && route != "/health" {
+        ApiError::retry(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            "the server is shutting down; retry against its next start",
+        )
+        .into_response()
+    } else {
+        match state.in_flight.try_acquire() {
+            Ok(_permit) => {
+                REQUEST_PRINCIPAL
+                    .scope(std::sync::Mutex::new(None), async {
+                        let response = next.run(req).await;
+                        let principal = REQUEST_PRINCIPAL.with(|p| {
+                            p.lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                .clone()
+                        });
+                        log_line(&id, &method, &route, response.status(), started, principal);
+                        response
+                    })
+                    .await
+            }
+            Err(_) => {
+                let response = ApiError::retry(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "ServiceUnavailable",
+                    format!(
+                        "the server is answering {} requests already; retry after a second",
+                        state.limits.max_in_flight
+                    ),
+                )
+                .into_response();
+                log_line(&id, &method, &route, response.status(), started, None);
+                response
+            }
+        }
+    };
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, v.clone());
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static("x-request-id"), v);
+    }
+    let status = response.status().as_u16().to_string();
+    state.metrics.add(
+        "logvault_http_requests_total",
+        vec![("route", route.clone()), ("status", status)],
+        1.0,
+    );
+    state.metrics.observe(
+        "logvault_http_request_seconds",
+        vec![("route", route)],
+        started.elapsed(),
+    );
+    response
+}
+
+fn log_line(
+    id: &str,
+    method: &axum::http::Method,
+    route: &str,
+    status: StatusCode,
+    started: Instant,
+    principal: Option<String>,
+) {
+    tracing::info!(
+        target: "logvault::request",
+        request_id = %id,
+        method = %method,
+        route = %route,
+        status = status.as_u16(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        token_id = principal.as_deref().unwrap_or("-"),
+        "request"
+    );
+}

@@ -1,0 +1,85 @@
+//! `GET /health` and `GET /metrics`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::http::errors::{ApiError, Flavor};
+use crate::http::{Shared, auth};
+use crate::metrics::Gauge;
+use crate::roles::Permission;
+
+/// `GET /health`, without authentication: `{"status":"ok"}`.
+pub(crate) async fn health() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// `GET /metrics`: Prometheus' text format. Needs a token for every workspace with a role that
+/// reads metrics.
+pub(crate) async fn metrics(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    auth::authorize(&state, &headers, Permission::Metrics, None, Flavor::Azure)?;
+    let mut gauges = Vec::new();
+    // Key state per cluster: 1 active, 0 revoked, -1 degraded (no series for clusters without
+    // a customer key).
+    let mut keys = Gauge {
+        name: "logvault_key_state",
+        help: "Key state per cluster: 1 active, 0 revoked, -1 degraded.",
+        series: Vec::new(),
+    };
+    if let Ok(states) = crate::http::blocking(&state, |engine| engine.key_states()).await? {
+        for s in states {
+            let v = match s.key_state {
+                logvault::keys::KeyState::Active => 1.0,
+                logvault::keys::KeyState::Revoked => 0.0,
+                logvault::keys::KeyState::Degraded => -1.0,
+                logvault::keys::KeyState::None => continue,
+            };
+            keys.series.push((vec![("cluster", s.cluster)], v));
+        }
+    }
+    gauges.push(keys);
+    let cache = state.engine.hot_cache().status();
+    gauges.push(Gauge {
+        name: "logvault_hot_cache_bytes",
+        help: "Bytes held by the hot cache, by tier.",
+        series: vec![
+            (vec![("tier", "memory".into())], cache.memory_bytes as f64),
+            (vec![("tier", "disk".into())], cache.disk_bytes as f64),
+        ],
+    });
+    gauges.push(Gauge {
+        name: "logvault_hot_cache_requests",
+        help: "Hot cache lookups since the server started, by outcome.",
+        series: vec![
+            (vec![("outcome", "hit".into())], cache.counters.hits as f64),
+            (
+                vec![("outcome", "miss".into())],
+                cache.counters.misses as f64,
+            ),
+        ],
+    });
+    gauges.push(Gauge {
+        name: "logvault_wal_queued_bytes",
+        help: "Bytes of parsed rows waiting for a workspace's write-ahead log.",
+        series: state
+            .hub
+            .queued()
+            .into_iter()
+            .map(|(ws, bytes)| (vec![("workspace", ws)], bytes as f64))
+            .collect(),
+    });
+    let body = state.metrics.render(&gauges);
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response())
+}

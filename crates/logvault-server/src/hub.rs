@@ -1,0 +1,367 @@
+//! One writer per workspace, fed by every client: the ingestion hub.
+//!
+//! Each workspace that receives rows gets a task that owns its [`WorkspaceIngestor`] (one
+//! write-ahead log, one lock) and a bounded queue. Requests hand it their parsed batches and
+//! wait for the answer; the task gathers what is queued into one group of the log (one fsync
+//! acknowledges them all), answers each request, and stores segments when they fill, when rows
+//! have waited `flush_interval` without more coming, or when a query asks. Queued bytes are
+//! bounded per workspace and in total: a request that would pass a bound is refused at once
+//! (429 for its workspace, 503 for the server) with `Retry-After`, instead of holding memory.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use arrow::array::RecordBatch;
+use logvault::ingest::BatcherOptions;
+use logvault::{Appended, Engine, EngineError, WorkspaceIngestor};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+/// Most bytes gathered into one group of the log.
+const MAX_GROUP_BYTES: usize = 16 << 20;
+/// Most requests waiting in one workspace's queue.
+const QUEUE_LEN: usize = 1024;
+/// Rows may wait in memory at most this many flush intervals under a steady stream.
+const MAX_AGE_INTERVALS: u32 = 5;
+
+/// Why the hub did not take rows.
+#[derive(Debug, Clone, thiserror::Error)]
+pub(crate) enum HubError {
+    /// The workspace's queue is full (429).
+    #[error("workspace {workspace} is receiving more than it can store; retry after a second")]
+    WorkspaceBusy {
+        /// The workspace.
+        workspace: String,
+    },
+    /// All queues together are full (503).
+    #[error("the server is receiving more than it can store; retry after a second")]
+    ServerBusy,
+    /// The server is shutting down (503).
+    #[error("the server is shutting down; retry against its next start")]
+    Closed,
+    /// The engine refused or failed.
+    #[error("{0}")]
+    Engine(Arc<EngineError>),
+}
+
+/// The bounds and timings of the hub.
+#[derive(Debug, Clone)]
+pub(crate) struct HubConfig {
+    pub(crate) max_workspace_bytes: usize,
+    pub(crate) max_total_bytes: usize,
+    pub(crate) flush_interval: Duration,
+    pub(crate) writer_idle: Duration,
+}
+
+struct AppendJob {
+    records: Vec<(String, RecordBatch)>,
+    rows: u64,
+    bytes: usize,
+    reply: oneshot::Sender<Result<Appended, HubError>>,
+}
+
+enum Job {
+    Append(AppendJob),
+    Flush(oneshot::Sender<Result<(), HubError>>),
+}
+
+struct Worker {
+    tx: mpsc::Sender<Job>,
+    queued: Arc<AtomicUsize>,
+}
+
+/// The hub (see the module documentation).
+pub(crate) struct IngestHub {
+    engine: Engine,
+    config: HubConfig,
+    workers: std::sync::Mutex<HashMap<String, Worker>>,
+    tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
+    total: Arc<AtomicUsize>,
+    closed: AtomicBool,
+}
+
+impl std::fmt::Debug for IngestHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IngestHub")
+            .field("queued_bytes", &self.total.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Gives back reserved queue bytes when dropped.
+struct Reservation {
+    bytes: usize,
+    workspace: Arc<AtomicUsize>,
+    total: Arc<AtomicUsize>,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.workspace.fetch_sub(self.bytes, Ordering::AcqRel);
+        self.total.fetch_sub(self.bytes, Ordering::AcqRel);
+    }
+}
+
+impl IngestHub {
+    pub(crate) fn new(engine: Engine, config: HubConfig) -> Self {
+        Self {
+            engine,
+            config,
+            workers: std::sync::Mutex::new(HashMap::new()),
+            tasks: std::sync::Mutex::new(Vec::new()),
+            total: Arc::new(AtomicUsize::new(0)),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// Bytes queued for each workspace's writer now.
+    pub(crate) fn queued(&self) -> Vec<(String, usize)> {
+        let workers = self
+            .workers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut out: Vec<(String, usize)> = workers
+            .iter()
+            .map(|(ws, w)| (ws.clone(), w.queued.load(Ordering::Relaxed)))
+            .collect();
+        out.sort();
+        out
+    }
+
+    fn worker(&self, workspace: &str) -> Result<(mpsc::Sender<Job>, Arc<AtomicUsize>), HubError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(HubError::Closed);
+        }
+        let mut workers = self
+            .workers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(w) = workers.get(workspace)
+            && !w.tx.is_closed()
+        {
+            return Ok((w.tx.clone(), w.queued.clone()));
+        }
+        let ingestor = self
+            .engine
+            .ingestor(workspace, BatcherOptions::default())
+            .map_err(|e| HubError::Engine(Arc::new(e)))?;
+        let (tx, rx) = mpsc::channel(QUEUE_LEN);
+        let queued = Arc::new(AtomicUsize::new(0));
+        let task = tokio::spawn(run_worker(ingestor, rx, self.config.clone()));
+        self.tasks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(task);
+        workers.insert(
+            workspace.to_owned(),
+            Worker {
+                tx: tx.clone(),
+                queued: queued.clone(),
+            },
+        );
+        Ok((tx, queued))
+    }
+
+    /// Appends `records` to `workspace`: returns when they are acknowledged (fsynced) or
+    /// dropped under a revoked key, or refused at once when the queues are full.
+    pub(crate) async fn append(
+        &self,
+        workspace: &str,
+        records: Vec<(String, RecordBatch)>,
+    ) -> Result<Appended, HubError> {
+        let rows: u64 = records.iter().map(|(_, b)| b.num_rows() as u64).sum();
+        let bytes: usize = records.iter().map(|(_, b)| b.get_array_memory_size()).sum();
+        let (tx, queued) = self.worker(workspace)?;
+        // Reserve the bytes: past a bound, refuse now rather than hold them.
+        let before_ws = queued.fetch_add(bytes, Ordering::AcqRel);
+        let before_total = self.total.fetch_add(bytes, Ordering::AcqRel);
+        let reservation = Reservation {
+            bytes,
+            workspace: queued,
+            total: self.total.clone(),
+        };
+        // One request alone may always pass (a bound smaller than a request is no bound).
+        if before_ws > 0 && before_ws + bytes > self.config.max_workspace_bytes {
+            return Err(HubError::WorkspaceBusy {
+                workspace: workspace.to_owned(),
+            });
+        }
+        if before_total > 0 && before_total + bytes > self.config.max_total_bytes {
+            return Err(HubError::ServerBusy);
+        }
+        let (reply, answer) = oneshot::channel();
+        let job = Job::Append(AppendJob {
+            records,
+            rows,
+            bytes,
+            reply,
+        });
+        tx.try_send(job).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => HubError::WorkspaceBusy {
+                workspace: workspace.to_owned(),
+            },
+            mpsc::error::TrySendError::Closed(_) => HubError::Closed,
+        })?;
+        let result = answer.await.unwrap_or(Err(HubError::Closed));
+        drop(reservation);
+        result
+    }
+
+    /// Stores what `workspace`'s writer holds in memory into segments, so that a query sees
+    /// every row acknowledged before it. Nothing to do if the workspace has no writer.
+    pub(crate) async fn flush(&self, workspace: &str) -> Result<(), HubError> {
+        let tx = {
+            let workers = self
+                .workers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match workers.get(workspace) {
+                Some(w) if !w.tx.is_closed() => w.tx.clone(),
+                _ => return Ok(()),
+            }
+        };
+        let (reply, answer) = oneshot::channel();
+        if tx.send(Job::Flush(reply)).await.is_err() {
+            return Ok(());
+        }
+        answer.await.unwrap_or(Ok(()))
+    }
+
+    /// Refuses new rows, lets every writer finish what it was given (store it and close its
+    /// log), and waits for them.
+    pub(crate) async fn shutdown(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.workers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+        let tasks: Vec<JoinHandle<()>> = std::mem::take(
+            &mut *self
+                .tasks
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for task in tasks {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "a workspace writer task failed");
+            }
+        }
+    }
+}
+
+async fn run_worker(
+    mut ingestor: WorkspaceIngestor,
+    mut rx: mpsc::Receiver<Job>,
+    config: HubConfig,
+) {
+    let workspace = ingestor.workspace().to_owned();
+    let mut last_append = Instant::now();
+    let mut buffered_since: Option<Instant> = None;
+    let mut pending: Option<Job> = None;
+    loop {
+        let job = match pending.take() {
+            Some(job) => job,
+            None => match tokio::time::timeout(config.flush_interval, rx.recv()).await {
+                Ok(Some(job)) => job,
+                Ok(None) => break,
+                Err(_) => {
+                    idle(&mut ingestor, &mut buffered_since, last_append, &config).await;
+                    continue;
+                }
+            },
+        };
+        match job {
+            Job::Flush(reply) => {
+                let result = ingestor.flush().await;
+                buffered_since = None;
+                let _ = reply.send(result.map_err(|e| HubError::Engine(Arc::new(e))));
+            }
+            Job::Append(first) => {
+                let mut group = vec![first];
+                let mut bytes = group[0].bytes;
+                while bytes < MAX_GROUP_BYTES {
+                    match rx.try_recv() {
+                        Ok(Job::Append(job)) => {
+                            bytes += job.bytes;
+                            group.push(job);
+                        }
+                        Ok(other) => {
+                            pending = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                let records: Vec<(String, RecordBatch)> = group
+                    .iter()
+                    .flat_map(|j| j.records.iter().cloned())
+                    .collect();
+                let result = ingestor.append(&records).await;
+                last_append = Instant::now();
+                match result {
+                    Ok(Appended::Accepted { .. }) => {
+                        for job in group {
+                            let _ = job.reply.send(Ok(Appended::Accepted { rows: job.rows }));
+                        }
+                        if ingestor.buffered_rows() > 0 {
+                            let since = *buffered_since.get_or_insert(last_append);
+                            if since.elapsed() >= config.flush_interval * MAX_AGE_INTERVALS {
+                                flush(&mut ingestor, &workspace).await;
+                                buffered_since = None;
+                            }
+                        } else {
+                            buffered_since = None;
+                        }
+                    }
+                    Ok(Appended::Dropped { reason, .. }) => {
+                        for job in group {
+                            let _ = job.reply.send(Ok(Appended::Dropped {
+                                rows: job.rows,
+                                reason: reason.clone(),
+                            }));
+                        }
+                    }
+                    Err(e) => {
+                        let e = Arc::new(e);
+                        tracing::warn!(workspace = %workspace, error = %e, "appending to the write-ahead log failed");
+                        for job in group {
+                            let _ = job.reply.send(Err(HubError::Engine(e.clone())));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // Shutting down: store what is batched and let go of the log.
+    if let Err(e) = ingestor.release().await {
+        tracing::warn!(workspace = %workspace, error = %e, "storing batched rows at shutdown failed; the write-ahead log keeps them");
+    }
+}
+
+async fn flush(ingestor: &mut WorkspaceIngestor, workspace: &str) {
+    if let Err(e) = ingestor.flush().await {
+        tracing::warn!(workspace = %workspace, error = %e, "storing batched rows failed; the write-ahead log keeps them");
+    }
+}
+
+/// No rows for a flush interval: store what waits, and let go of the log after a while.
+async fn idle(
+    ingestor: &mut WorkspaceIngestor,
+    buffered_since: &mut Option<Instant>,
+    last_append: Instant,
+    config: &HubConfig,
+) {
+    if ingestor.buffered_rows() > 0 {
+        let workspace = ingestor.workspace().to_owned();
+        flush(ingestor, &workspace).await;
+        *buffered_since = None;
+    }
+    if ingestor.is_open() && last_append.elapsed() >= config.writer_idle {
+        let workspace = ingestor.workspace().to_owned();
+        if let Err(e) = ingestor.release().await {
+            tracing::warn!(workspace = %workspace, error = %e, "closing an idle writer failed; the write-ahead log keeps its rows");
+        }
+    }
+}

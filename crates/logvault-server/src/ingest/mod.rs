@@ -1,0 +1,189 @@
+//! The ingestion endpoints: the Azure Logs Ingestion API with data collection rules, OTLP/HTTP
+//! logs, Elasticsearch `_bulk`, and syslog over TCP. Every one parses its payload into Arrow
+//! batches off the async workers, hands them to the workspace's writer ([`crate::hub`]) and
+//! acknowledges only what the write-ahead log has fsynced. Under a revoked key the rows are
+//! dropped and counted, and the client is refused with an error naming the workspace, the
+//! cluster and the key.
+
+pub(crate) mod bulk;
+pub(crate) mod logs_api;
+pub(crate) mod otlp;
+mod otlp_json;
+mod otlp_proto;
+pub(crate) mod syslog;
+
+use arrow::array::RecordBatch;
+use axum::http::{HeaderMap, StatusCode};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use logvault::Appended;
+use logvault::ingest::{ErrorPolicy, Format, ParseOptions, ParseReport, TableSchema};
+
+use crate::http::AppState;
+use crate::http::errors::{ApiError, Flavor};
+
+/// The protocols, as metrics label them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Protocol {
+    LogsApi,
+    Otlp,
+    Bulk,
+    Syslog,
+}
+
+impl Protocol {
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Protocol::LogsApi => "logs-ingestion-api",
+            Protocol::Otlp => "otlp",
+            Protocol::Bulk => "elasticsearch-bulk",
+            Protocol::Syslog => "syslog",
+        }
+    }
+}
+
+/// Parsed rows of one table.
+pub(crate) struct Parsed {
+    pub(crate) batches: Vec<RecordBatch>,
+    pub(crate) report: ParseReport,
+}
+
+/// Parses `payload` (JSON lines, a JSON array, or text lines) into rows of `table`, on a
+/// blocking thread.
+pub(crate) async fn parse(
+    state: &AppState,
+    table: &str,
+    payload: Bytes,
+    format: Format,
+    policy: ErrorPolicy,
+) -> Result<Parsed, ApiError> {
+    let mut schema = TableSchema::new(table).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let clock = state.engine.clock().clone();
+    let options = ParseOptions {
+        on_error: policy,
+        max_error_samples: 1000,
+        ..ParseOptions::default()
+    };
+    let outcome = tokio::task::spawn_blocking(move || {
+        logvault::ingest::parse_payload(
+            std::io::Cursor::new(payload),
+            format,
+            &mut schema,
+            &options,
+            clock.as_ref(),
+        )
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("the parsing thread failed: {e}")))?
+    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok(Parsed {
+        batches: outcome.batches,
+        report: outcome.report,
+    })
+}
+
+/// What submitting rows gave.
+pub(crate) enum Submitted {
+    /// Acknowledged: durable in the write-ahead log.
+    Accepted,
+    /// Dropped and counted under a revoked key; the reason names workspace, cluster and key.
+    Dropped(u64, String),
+}
+
+/// Hands `records` to `workspace`'s writer and waits for the outcome; counts it in the
+/// metrics.
+pub(crate) async fn submit(
+    state: &AppState,
+    workspace: &str,
+    protocol: Protocol,
+    records: Vec<(String, RecordBatch)>,
+    body_bytes: usize,
+    flavor: Flavor,
+) -> Result<Submitted, ApiError> {
+    let metrics = &state.metrics;
+    match state.hub.append(workspace, records).await {
+        Ok(Appended::Accepted { rows }) => {
+            metrics.ingested(workspace, protocol.label(), rows, body_bytes as u64);
+            Ok(Submitted::Accepted)
+        }
+        Ok(Appended::Dropped { rows, reason }) => {
+            metrics.dropped(workspace, protocol.label(), rows);
+            Ok(Submitted::Dropped(rows, reason))
+        }
+        Err(e) => {
+            if matches!(
+                e,
+                crate::hub::HubError::WorkspaceBusy { .. } | crate::hub::HubError::ServerBusy
+            ) {
+                metrics.add(
+                    "logvault_backpressure_total",
+                    vec![
+                        ("workspace", workspace.to_owned()),
+                        ("protocol", protocol.label().to_owned()),
+                    ],
+                    1.0,
+                );
+            }
+            Err(ApiError::from_hub(&state.engine, e).flavor(flavor))
+        }
+    }
+}
+
+/// The refusal of rows dropped under a revoked key: 403, not retried by clients, naming the
+/// workspace, cluster and key.
+pub(crate) fn revoked(rows: u64, reason: &str, flavor: Flavor) -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "CustomerManagedKeyRevoked",
+        format!("{rows} rows were dropped: {reason}"),
+    )
+    .flavor(flavor)
+}
+
+/// A header's value as text.
+pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// A time as a string the parser reads as a timestamp (RFC 3339, microseconds, UTC).
+pub(crate) fn rfc3339_nanos(nanos: u64) -> Option<String> {
+    let t: DateTime<Utc> = DateTime::from_timestamp_nanos(i64::try_from(nanos).ok()?);
+    Some(t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+}
+
+/// The workspace a request without a rule writes: the `x-logvault-workspace` header, else the
+/// token's workspace.
+pub(crate) fn target_workspace(
+    headers: &HeaderMap,
+    principal: &crate::tokens::Principal,
+    flavor: Flavor,
+) -> Result<String, ApiError> {
+    header(headers, "x-logvault-workspace")
+        .map(str::to_owned)
+        .or_else(|| principal.workspace.clone())
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "name the workspace with the x-logvault-workspace header (or use a token for \
+                 one workspace)",
+            )
+            .flavor(flavor)
+        })
+}
+
+/// Checks that `workspace` exists (404 otherwise).
+pub(crate) async fn known_workspace(
+    state: &AppState,
+    workspace: &str,
+    flavor: Flavor,
+) -> Result<(), ApiError> {
+    let name = workspace.to_owned();
+    crate::http::blocking(state, move |engine| {
+        engine.control().get_workspace(&name).map(|_| ())
+    })
+    .await?
+    .map_err(|e| crate::http::errors::engine_error(&state.engine, &e.into()).flavor(flavor))
+}

@@ -1,0 +1,343 @@
+//! OTLP/HTTP logs: `POST /v1/logs`, protobuf (`application/x-protobuf`) or JSON
+//! (`application/json`), optionally gzip.
+//!
+//! Each log record becomes a row: `TimeGenerated` from `timeUnixNano` (else
+//! `observedTimeUnixNano`, else the time received), `ObservedTimestamp`, `SeverityText`,
+//! `SeverityNumber`, `Body` (text, or a dynamic value for structured bodies), `EventName`,
+//! `TraceId` and `SpanId` (hex), `Flags`, `ServiceName` (the resource's `service.name`),
+//! `ScopeName`, `ScopeVersion`, and the log record's and the resource's attributes as the
+//! dynamic columns `Attributes` and `ResourceAttributes`. The workspace and table come from
+//! the `x-logvault-workspace` and `x-logvault-table` headers (default table `OTelLogs`), or
+//! from a data collection rule (`x-logvault-dcr`, and `x-logvault-stream` when it has several
+//! flows), whose transformation then runs as for the Logs Ingestion API.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use logvault::ingest::{ErrorPolicy, Format};
+use prost::Message;
+use serde_json::{Map, Value, json};
+
+use super::otlp_proto::{
+    AnyValue, ExportLogsServiceRequest, ExportLogsServiceResponse, KeyValue, any_value,
+};
+use super::{Protocol, Submitted, header as header_text, known_workspace, parse, revoked, submit};
+use crate::http::errors::{ApiError, Flavor};
+use crate::http::{Shared, auth};
+use crate::roles::Permission;
+
+/// The table OTLP logs go to unless a header or a rule says otherwise.
+pub(crate) const DEFAULT_TABLE: &str = "OTelLogs";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Protobuf,
+    Json,
+}
+
+/// `POST /v1/logs`.
+pub(crate) async fn export(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let encoding = match header_text(&headers, "content-type") {
+        Some(ct) if ct.starts_with("application/json") => Encoding::Json,
+        _ => Encoding::Protobuf,
+    };
+    match run(&state, &headers, body, encoding).await {
+        Ok(response) => response,
+        Err(e) => e.flavor(Flavor::Otlp).into_response(),
+    }
+}
+
+/// Where the rows go: workspace, table, and a transformation.
+struct Target {
+    workspace: String,
+    table: String,
+    transform: Option<String>,
+}
+
+fn target(
+    state: &Shared,
+    headers: &HeaderMap,
+    principal: &crate::tokens::Principal,
+) -> Result<Target, ApiError> {
+    if let Some(rule_id) = header_text(headers, "x-logvault-dcr") {
+        let rule = state
+            .rules
+            .get(rule_id)
+            .map_err(|e| ApiError::not_found("InvalidDataCollectionRule", e.to_string()))?;
+        let flow = match header_text(headers, "x-logvault-stream") {
+            Some(stream) => rule.flow(stream),
+            None if rule.data_flows.len() == 1 => rule.data_flows.first(),
+            None => None,
+        }
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "name one stream of data collection rule {} with x-logvault-stream",
+                rule.name
+            ))
+        })?;
+        return Ok(Target {
+            workspace: rule.workspace.clone(),
+            table: flow.table.clone(),
+            transform: flow.transform_kql.clone(),
+        });
+    }
+    Ok(Target {
+        workspace: super::target_workspace(headers, principal, Flavor::Otlp)?,
+        table: header_text(headers, "x-logvault-table")
+            .unwrap_or(DEFAULT_TABLE)
+            .to_owned(),
+        transform: None,
+    })
+}
+
+async fn run(
+    state: &Shared,
+    headers: &HeaderMap,
+    body: Body,
+    encoding: Encoding,
+) -> Result<Response, ApiError> {
+    let principal = auth::authenticate(state, headers, Flavor::Otlp)?;
+    let target = target(state, headers, &principal)?;
+    auth::check(
+        &principal,
+        Permission::Ingest,
+        Some(&target.workspace),
+        Flavor::Otlp,
+    )?;
+    known_workspace(state, &target.workspace, Flavor::Otlp).await?;
+    let payload = crate::http::body::read(state, headers, body, Flavor::Otlp).await?;
+    let size = payload.len();
+    let request = match encoding {
+        Encoding::Protobuf => ExportLogsServiceRequest::decode(payload.as_ref()).map_err(|e| {
+            ApiError::bad_request(format!("the body is not an ExportLogsServiceRequest: {e}"))
+        })?,
+        Encoding::Json => super::otlp_json::request(&payload)
+            .map_err(|e| ApiError::bad_request(format!("the body is not OTLP/JSON logs: {e}")))?,
+    };
+    let lines = rows(&request);
+    if !lines.is_empty() {
+        let parsed = parse(
+            state,
+            &target.table,
+            Bytes::from(lines),
+            Format::JsonLines,
+            ErrorPolicy::Refuse,
+        )
+        .await?;
+        let now = state.engine.clock().now();
+        let mut records = Vec::new();
+        for batch in parsed.batches {
+            match &target.transform {
+                None => records.push((target.table.clone(), batch)),
+                Some(kql) => {
+                    let out = crate::transform::apply(kql, batch, now)
+                        .await
+                        .map_err(|e| {
+                            ApiError::bad_request(format!("the transformation failed: {e}"))
+                        })?;
+                    records.extend(out.into_iter().map(|b| (target.table.clone(), b)));
+                }
+            }
+        }
+        match submit(
+            state,
+            &target.workspace,
+            Protocol::Otlp,
+            records,
+            size,
+            Flavor::Otlp,
+        )
+        .await?
+        {
+            Submitted::Accepted => {}
+            Submitted::Dropped(rows, reason) => return Err(revoked(rows, &reason, Flavor::Otlp)),
+        }
+    }
+    let response = ExportLogsServiceResponse {
+        partial_success: None,
+    };
+    Ok(match encoding {
+        Encoding::Protobuf => (
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/x-protobuf"),
+            )],
+            response.encode_to_vec(),
+        )
+            .into_response(),
+        Encoding::Json => (
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            "{}",
+        )
+            .into_response(),
+    })
+}
+
+/// An AnyValue as JSON (a map for kvlists, an array for arrays, base64 for bytes).
+fn json_of(v: &AnyValue) -> Value {
+    use base64::Engine as _;
+    match &v.value {
+        None => Value::Null,
+        Some(any_value::Value::StringValue(s)) => Value::String(s.clone()),
+        Some(any_value::Value::BoolValue(b)) => Value::Bool(*b),
+        Some(any_value::Value::IntValue(i)) => json!(i),
+        Some(any_value::Value::DoubleValue(d)) => json!(d),
+        Some(any_value::Value::ArrayValue(a)) => {
+            Value::Array(a.values.iter().map(json_of).collect())
+        }
+        Some(any_value::Value::KvlistValue(kv)) => Value::Object(map_of(&kv.values)),
+        Some(any_value::Value::BytesValue(b)) => {
+            Value::String(base64::engine::general_purpose::STANDARD.encode(b))
+        }
+    }
+}
+
+fn map_of(kvs: &[KeyValue]) -> Map<String, Value> {
+    kvs.iter()
+        .map(|kv| {
+            (
+                kv.key.clone(),
+                kv.value.as_ref().map_or(Value::Null, json_of),
+            )
+        })
+        .collect()
+}
+
+/// The rows of a request as JSON lines, for the parser.
+fn rows(request: &ExportLogsServiceRequest) -> Vec<u8> {
+    let mut out = Vec::new();
+    for rl in &request.resource_logs {
+        let resource = rl
+            .resource
+            .as_ref()
+            .map(|r| map_of(&r.attributes))
+            .unwrap_or_default();
+        let service = resource
+            .get("service.name")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        for sl in &rl.scope_logs {
+            for rec in &sl.log_records {
+                let mut row = Map::new();
+                let time = if rec.time_unix_nano != 0 {
+                    rec.time_unix_nano
+                } else {
+                    rec.observed_time_unix_nano
+                };
+                if time != 0
+                    && let Some(t) = super::rfc3339_nanos(time)
+                {
+                    row.insert("TimeGenerated".into(), Value::String(t));
+                }
+                if rec.observed_time_unix_nano != 0
+                    && let Some(t) = super::rfc3339_nanos(rec.observed_time_unix_nano)
+                {
+                    row.insert("ObservedTimestamp".into(), Value::String(t));
+                }
+                row.insert(
+                    "SeverityText".into(),
+                    Value::String(rec.severity_text.clone()),
+                );
+                row.insert("SeverityNumber".into(), json!(rec.severity_number));
+                if let Some(body) = &rec.body {
+                    row.insert("Body".into(), json_of(body));
+                }
+                if !rec.event_name.is_empty() {
+                    row.insert("EventName".into(), Value::String(rec.event_name.clone()));
+                }
+                if !rec.trace_id.is_empty() {
+                    row.insert("TraceId".into(), Value::String(hex::encode(&rec.trace_id)));
+                }
+                if !rec.span_id.is_empty() {
+                    row.insert("SpanId".into(), Value::String(hex::encode(&rec.span_id)));
+                }
+                row.insert("Flags".into(), json!(rec.flags));
+                if let Some(service) = &service {
+                    row.insert("ServiceName".into(), Value::String(service.clone()));
+                }
+                if let Some(scope) = &sl.scope {
+                    row.insert("ScopeName".into(), Value::String(scope.name.clone()));
+                    if !scope.version.is_empty() {
+                        row.insert("ScopeVersion".into(), Value::String(scope.version.clone()));
+                    }
+                }
+                row.insert("Attributes".into(), Value::Object(map_of(&rec.attributes)));
+                row.insert("ResourceAttributes".into(), Value::Object(resource.clone()));
+                out.extend_from_slice(Value::Object(row).to_string().as_bytes());
+                out.push(b'\n');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::ingest::otlp_proto::{LogRecord, Resource, ResourceLogs, ScopeLogs};
+
+    fn kv(k: &str, v: any_value::Value) -> KeyValue {
+        KeyValue {
+            key: k.into(),
+            value: Some(AnyValue { value: Some(v) }),
+        }
+    }
+
+    #[test]
+    fn protobuf_and_json_give_the_same_rows() {
+        let req = ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                resource: Some(Resource {
+                    attributes: vec![kv(
+                        "service.name",
+                        any_value::Value::StringValue("shop".into()),
+                    )],
+                    dropped_attributes_count: 0,
+                }),
+                scope_logs: vec![ScopeLogs {
+                    scope: None,
+                    log_records: vec![LogRecord {
+                        time_unix_nano: 1_767_225_600_123_456_789,
+                        severity_number: 9,
+                        severity_text: "INFO".into(),
+                        body: Some(AnyValue {
+                            value: Some(any_value::Value::StringValue("hello".into())),
+                        }),
+                        attributes: vec![kv("order.id", any_value::Value::IntValue(42))],
+                        trace_id: vec![0xab; 16],
+                        ..LogRecord::default()
+                    }],
+                    schema_url: String::new(),
+                }],
+                schema_url: String::new(),
+            }],
+        };
+        let bytes = req.encode_to_vec();
+        let decoded = ExportLogsServiceRequest::decode(bytes.as_slice()).unwrap();
+        let json = r#"{"resourceLogs":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"shop"}}]},
+            "scopeLogs":[{"logRecords":[{"timeUnixNano":"1767225600123456789","severityNumber":9,"severityText":"INFO",
+            "body":{"stringValue":"hello"},"attributes":[{"key":"order.id","value":{"intValue":"42"}}],
+            "traceId":"abababababababababababababababab","spanId":""}]}]}]}"#;
+        let from_json = crate::ingest::otlp_json::request(json.as_bytes()).unwrap();
+        assert_eq!(rows(&decoded), rows(&from_json));
+        let line: Value =
+            serde_json::from_slice(&rows(&decoded)[..rows(&decoded).len() - 1]).unwrap();
+        assert_eq!(line["TimeGenerated"], "2026-01-01T00:00:00.123456Z");
+        assert_eq!(line["ServiceName"], "shop");
+        assert_eq!(line["Attributes"]["order.id"], 42);
+        assert_eq!(line["TraceId"], "ab".repeat(16));
+        assert!(crate::ingest::otlp_json::request(b"{\"resourceLogs\":[{\"scopeLogs\":[{\"logRecords\":[{\"timeUnixNano\":\"x\"}]}]}]}").is_err());
+    }
+}

@@ -1,0 +1,45 @@
+//! `logvault serve`: one engine behind HTTP, for the clients people already run.
+//!
+//! - Queries: the Log Analytics query API (`/v1/workspaces/{id}/query`, `/v1/$batch`), KQL by
+//!   default and SQL as an extension, results streamed from DataFusion ([`query`]).
+//! - Ingestion: the Azure Logs Ingestion API with data collection rules ([`dcr`], with
+//!   `transformKql` run by the KQL engine), OTLP/HTTP logs, Elasticsearch `_bulk`, and syslog
+//!   over TCP ([`ingest`]); every path acknowledges only what the workspace's write-ahead log
+//!   has fsynced, through one writer per workspace ([`hub`]), and is gated by the key.
+//! - Security: TLS with the home's certificate ([`tls`]), bearer tokens signed by the home's
+//!   token key ([`tokens`]) with Azure's roles ([`roles`]), checked on every call.
+//! - Operations: `/health`, Prometheus `/metrics` ([`metrics`]), request logs with request ids,
+//!   bounds on bodies, time, requests and queued rows (429/503 with `Retry-After`), the key
+//!   monitor running inside, and a graceful stop ([`RunningServer::shutdown`]).
+//!
+//! The HTTP contract is in `docs/server.md`. This crate never prints: the `logvault` binary
+//! prints what [`start`] returns and installs the tracing subscriber its logs go to. Nothing
+//! about keys, tokens or log data is logged: request logs name the route's pattern, the status,
+//! the time taken and the token's id.
+
+mod config;
+mod dcr;
+mod error;
+mod http;
+mod hub;
+mod ingest;
+mod listener;
+mod metrics;
+mod query;
+mod roles;
+mod state;
+mod tls;
+mod tokens;
+mod transform;
+
+pub use config::{Limits, ServeConfig, SyslogConfig};
+pub use dcr::{DataCollectionRule, DataFlow, RuleSpec, RuleStore};
+pub use error::ServerError;
+pub use listener::{RunningServer, start};
+pub use metrics::Metrics;
+pub use roles::{Permission, Role};
+pub use tls::cert_path;
+pub use tokens::{IssuedToken, Principal, TokenError, TokenRecord, TokenService};
+
+/// The table OTLP logs go to unless a header or a rule names another.
+pub const OTLP_DEFAULT_TABLE: &str = ingest::otlp::DEFAULT_TABLE;

@@ -1,0 +1,444 @@
+//! Running one query: the workspace and the caller's right to it, the session (with the
+//! timespan applied to every table), the plan, the first batch, then the rows as JSON chunks.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::array::RecordBatch;
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use datafusion::datasource::{ViewTable, provider_as_source};
+use datafusion::logical_expr::{LogicalPlanBuilder, col, lit};
+use datafusion::prelude::{DataFrame, SessionContext};
+use datafusion::scalar::ScalarValue;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use logvault::kql_lang::{KqlError, PlanOptions};
+use logvault::query::{QueryError, WorkspaceSession};
+use serde_json::{Value, json};
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
+
+use super::request::{Language, QuerySpec};
+use super::results::{Cut, ResultColumns, partial_error, tail};
+use super::timespan::parse_timespan;
+use crate::http::errors::{ApiError, Flavor, engine_error};
+use crate::http::{Shared, auth};
+use crate::roles::Permission;
+
+/// JSON is sent in chunks of about this size.
+const CHUNK: usize = 64 << 10;
+
+type Rows = BoxStream<'static, Result<RecordBatch, String>>;
+
+/// What the first wait for rows gave.
+enum First {
+    Batch(RecordBatch),
+    End,
+    TimedOut,
+}
+
+/// A started query, its first batch in hand.
+struct Running {
+    columns: ResultColumns,
+    rows: Rows,
+    first: Option<First>,
+    deadline: tokio::time::Instant,
+    wait: u64,
+    session: WorkspaceSession,
+    render: Option<String>,
+    spec: QuerySpec,
+    started: Instant,
+    workspace: String,
+    _permit: OwnedSemaphorePermit,
+}
+
+/// The workspace a path names: its `customerId` (a GUID) or its name.
+async fn resolve(state: &Shared, reference: &str) -> Result<Option<String>, ApiError> {
+    let workspaces = crate::http::blocking(state, |engine| engine.control().list_workspaces())
+        .await?
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(workspaces
+        .into_iter()
+        .find(|w| w.customer_id.eq_ignore_ascii_case(reference) || w.name == reference)
+        .map(|w| w.name))
+}
+
+/// Replaces every table of the session that has `TimeGenerated` by a view of its rows in
+/// `[start, end)`; the filter reaches the scan, so whole segments outside are pruned.
+async fn restrict(
+    ctx: &SessionContext,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<(), String> {
+    let ts = |t: DateTime<Utc>| {
+        lit(ScalarValue::TimestampMicrosecond(
+            Some(t.timestamp_micros()),
+            Some("UTC".into()),
+        ))
+    };
+    let (catalog, schema) = {
+        let state = ctx.state();
+        let options = state.config().options();
+        (
+            options.catalog.default_catalog.clone(),
+            options.catalog.default_schema.clone(),
+        )
+    };
+    let names: Vec<String> = ctx
+        .catalog(&catalog)
+        .and_then(|c| c.schema(&schema))
+        .map(|s| s.table_names())
+        .unwrap_or_default();
+    for name in names {
+        let Some(provider) = ctx.table_provider(name.as_str()).await.ok() else {
+            continue;
+        };
+        if provider.schema().index_of("TimeGenerated").is_err() {
+            continue;
+        }
+        let plan = LogicalPlanBuilder::scan(name.as_str(), provider_as_source(provider), None)
+            .and_then(|b| {
+                b.filter(
+                    col("TimeGenerated")
+                        .gt_eq(ts(start))
+                        .and(col("TimeGenerated").lt(ts(end))),
+                )
+            })
+            .and_then(LogicalPlanBuilder::build)
+            .map_err(|e| e.to_string())?;
+        ctx.deregister_table(name.as_str())
+            .map_err(|e| e.to_string())?;
+        ctx.register_table(name.as_str(), Arc::new(ViewTable::new(plan, None)))
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+fn kql_error(e: &KqlError) -> ApiError {
+    let code = match e {
+        KqlError::Syntax { .. } => "SyntaxError",
+        KqlError::Semantic { .. } => "SemanticError",
+        KqlError::Unsupported { .. } => "NotSupportedError",
+        KqlError::Plan(_) => "SemanticError",
+    };
+    let mut inner = json!({ "code": code, "message": e.to_string() });
+    if let Some(at) = e.location() {
+        inner["line"] = json!(at.line);
+        inner["pos"] = json!(at.column);
+    }
+    ApiError::bad_request("The request had some invalid properties").with_inner(inner)
+}
+
+fn sql_error(state: &Shared, e: QueryError) -> ApiError {
+    match e {
+        QueryError::KeyUnavailable { .. } => {
+            engine_error(&state.engine, &logvault::EngineError::Query(e))
+        }
+        other => ApiError::bad_request("The request had some invalid properties")
+            .with_inner(json!({ "code": "SemanticError", "message": other.to_string() })),
+    }
+}
+
+fn guarded(
+    stream: datafusion::physical_plan::SendableRecordBatchStream,
+    workspace: String,
+) -> Rows {
+    AssertUnwindSafe(stream)
+        .catch_unwind()
+        .map(move |item| match item {
+            Ok(Ok(batch)) => Ok(batch),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!(
+                "a segment of workspace {workspace} could not be read (the reader failed); it \
+                 may be damaged: run `logvault table verify --workspace {workspace}`"
+            )),
+        })
+        .boxed()
+}
+
+async fn start(state: &Shared, headers: &HeaderMap, spec: QuerySpec) -> Result<Running, ApiError> {
+    let started = Instant::now();
+    let principal = auth::authenticate(state, headers, Flavor::Azure)?;
+    let resolved = resolve(state, &spec.workspace).await?;
+    auth::check(
+        &principal,
+        Permission::Query,
+        Some(resolved.as_deref().unwrap_or(&spec.workspace)),
+        Flavor::Azure,
+    )?;
+    let Some(workspace) = resolved else {
+        return Err(ApiError::not_found(
+            "WorkspaceNotFoundError",
+            format!("The workspace {} could not be found", spec.workspace),
+        ));
+    };
+    for other in &spec.workspaces {
+        if resolve(state, other).await?.as_deref() != Some(workspace.as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "cross-workspace queries are not supported: the query may only name workspace \
+                 {workspace} (found '{other}' in workspaces)"
+            )));
+        }
+    }
+    let permit = state.queries.clone().try_acquire_owned().map_err(|_| {
+        ApiError::retry(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequests",
+            format!(
+                "{} queries are running already; retry after a second",
+                state.limits.max_queries
+            ),
+        )
+    })?;
+    let wait = spec.prefer.wait.map_or(state.limits.query_time, |w| {
+        std::time::Duration::from_secs(w).min(state.limits.max_query_time)
+    });
+    let deadline = tokio::time::Instant::now() + wait;
+    let now = state.engine.clock().now();
+    let range = spec
+        .timespan
+        .as_deref()
+        .map(|t| parse_timespan(t, now))
+        .transpose()
+        .map_err(|e| ApiError::bad_request(format!("the timespan is invalid: {e}")))?;
+    // Rows acknowledged before the query are in segments when it reads.
+    if let Err(e) = state.hub.flush(&workspace).await {
+        tracing::warn!(workspace = %workspace, error = %e, "storing acknowledged rows before a query failed");
+    }
+    let session = state
+        .engine
+        .query_session(&workspace)
+        .await
+        .map_err(|e| engine_error(&state.engine, &e))?;
+    if let Some((from, to)) = range {
+        restrict(session.context(), from, to)
+            .await
+            .map_err(|e| ApiError::internal(format!("applying the timespan failed: {e}")))?;
+    }
+    let (columns, stream, render) = match spec.language {
+        Language::Kql => {
+            let plan = logvault::kql_lang::plan_in_session(
+                session.context(),
+                &spec.query,
+                &PlanOptions::at(now),
+            )
+            .await
+            .map_err(|e| kql_error(&e))?;
+            let df = DataFrame::new(session.context().state(), plan.plan);
+            let stream = df
+                .execute_stream()
+                .await
+                .map_err(|e| kql_error(&KqlError::Plan(e)))?;
+            (ResultColumns::kusto(plan.schema), stream, plan.render)
+        }
+        Language::Sql => {
+            let stream = session
+                .execute(&spec.query)
+                .await
+                .map_err(|e| sql_error(state, e))?;
+            let schema = stream.schema();
+            (ResultColumns::of_fields(schema.fields()), stream, None)
+        }
+    };
+    let mut rows = guarded(stream, workspace.clone());
+    let first = match tokio::time::timeout_at(deadline, rows.next()).await {
+        Err(_) => First::TimedOut,
+        Ok(None) => First::End,
+        Ok(Some(Ok(batch))) => First::Batch(batch),
+        Ok(Some(Err(e))) => {
+            return Err(ApiError::bad_request("The query failed while it ran")
+                .with_inner(json!({ "code": "QueryExecutionError", "message": e })));
+        }
+    };
+    Ok(Running {
+        columns,
+        rows,
+        first: Some(first),
+        deadline,
+        wait: wait.as_secs(),
+        session,
+        render,
+        spec,
+        started,
+        workspace,
+        _permit: permit,
+    })
+}
+
+/// Writes the result of `r` into `tx` chunk by chunk; stops early if the receiver is gone.
+async fn drive(state: Shared, mut r: Running, tx: mpsc::Sender<Bytes>) {
+    let limits = &state.limits;
+    let mut out = r.columns.head();
+    let mut rows = 0usize;
+    let mut sent = 0usize;
+    let mut cut: Option<Cut> = None;
+    loop {
+        let batch = match r.first.take() {
+            Some(First::Batch(b)) => b,
+            Some(First::End) => break,
+            Some(First::TimedOut) => {
+                cut = Some(Cut::Time(r.wait));
+                break;
+            }
+            None => match tokio::time::timeout_at(r.deadline, r.rows.next()).await {
+                Err(_) => {
+                    cut = Some(Cut::Time(r.wait));
+                    break;
+                }
+                Ok(None) => break,
+                Ok(Some(Err(e))) => {
+                    cut = Some(Cut::Failed(e));
+                    break;
+                }
+                Ok(Some(Ok(b))) => b,
+            },
+        };
+        if batch.num_rows() == 0 {
+            continue;
+        }
+        let room = limits.max_result_rows.saturating_sub(rows);
+        if room == 0 {
+            cut = Some(Cut::Rows(limits.max_result_rows));
+            break;
+        }
+        match r.columns.write_rows(&batch, rows == 0, room, &mut out) {
+            Ok(n) => {
+                rows += n;
+                if n < batch.num_rows() {
+                    cut = Some(Cut::Rows(limits.max_result_rows));
+                    break;
+                }
+            }
+            Err(e) => {
+                cut = Some(Cut::Failed(e));
+                break;
+            }
+        }
+        if sent + out.len() > limits.max_result_bytes {
+            cut = Some(Cut::Bytes(limits.max_result_bytes));
+            break;
+        }
+        if out.len() >= CHUNK {
+            sent += out.len();
+            if tx
+                .send(Bytes::from(std::mem::take(&mut out)))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
+    let elapsed = r.started.elapsed();
+    let statistics = r.spec.prefer.statistics.then(|| {
+        let stats = r.session.stats();
+        let load =
+            |a: &std::sync::atomic::AtomicUsize| a.load(std::sync::atomic::Ordering::Relaxed);
+        json!({
+            "query": {
+                "executionTime": elapsed.as_secs_f64(),
+                "datasetStatistics": [{ "tableRowCount": rows, "tableSize": sent + out.len() }],
+                "inputDatasetStatistics": {
+                    "extents": {
+                        "total": load(&stats.segments_scanned) + load(&stats.segments_pruned),
+                        "scanned": load(&stats.segments_scanned),
+                        "scannedFromMemory": load(&stats.segments_in_memory),
+                    }
+                },
+            }
+        })
+    });
+    let render = if r.spec.prefer.render {
+        r.render.as_ref().map(|v| json!({ "visualization": v }))
+    } else {
+        None
+    };
+    let outcome = match &cut {
+        None => "ok",
+        Some(Cut::Failed(_)) => "failed",
+        Some(_) => "partial",
+    };
+    out.push_str(&tail(statistics, render, cut.as_ref().map(partial_error)));
+    let _ = tx.send(Bytes::from(out)).await;
+    record(&state, &r.workspace, r.spec.language, outcome, elapsed);
+}
+
+fn record(
+    state: &Shared,
+    workspace: &str,
+    language: Language,
+    outcome: &str,
+    elapsed: std::time::Duration,
+) {
+    state.metrics.add(
+        "logvault_queries_total",
+        vec![
+            ("workspace", workspace.to_owned()),
+            ("language", language.name().to_owned()),
+            ("outcome", outcome.to_owned()),
+        ],
+        1.0,
+    );
+    state.metrics.observe(
+        "logvault_query_seconds",
+        vec![("workspace", workspace.to_owned())],
+        elapsed,
+    );
+}
+
+/// Runs `spec` and answers with its result streamed.
+pub(crate) async fn stream(
+    state: &Shared,
+    headers: &HeaderMap,
+    spec: QuerySpec,
+) -> Result<Response, ApiError> {
+    let running = start(state, headers, spec).await.inspect_err(|e| {
+        tracing::debug!(code = %e.code, "query refused");
+    })?;
+    let applied = running.spec.prefer.applied(running.wait);
+    let (tx, rx) = mpsc::channel::<Bytes>(4);
+    tokio::spawn(drive(state.clone(), running, tx));
+    let body = Body::from_stream(tokio_stream_of(rx).map(Ok::<Bytes, std::convert::Infallible>));
+    let mut response = Response::new(body);
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    if !applied.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&applied)
+    {
+        h.insert("preference-applied", v);
+    }
+    Ok(response)
+}
+
+/// Runs `spec` and returns its whole result (for `$batch`).
+pub(crate) async fn collect(
+    state: &Shared,
+    headers: &HeaderMap,
+    spec: QuerySpec,
+) -> Result<(StatusCode, Value), ApiError> {
+    let running = start(state, headers, spec).await?;
+    let (tx, mut rx) = mpsc::channel::<Bytes>(4);
+    let driver = tokio::spawn(drive(state.clone(), running, tx));
+    let mut doc = Vec::new();
+    while let Some(chunk) = rx.recv().await {
+        doc.extend_from_slice(&chunk);
+    }
+    driver
+        .await
+        .map_err(|e| ApiError::internal(format!("the query stopped: {e}")))?;
+    let value: Value = serde_json::from_slice(&doc)
+        .map_err(|e| ApiError::internal(format!("the result is not valid JSON: {e}")))?;
+    Ok((StatusCode::OK, value))
+}
+
+/// A receiver as a stream.
+fn tokio_stream_of(mut rx: mpsc::Receiver<Bytes>) -> impl futures::Stream<Item = Bytes> {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}

@@ -1,0 +1,132 @@
+//! Roles (Azure's names) and what each allows on this server.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A role a token carries. Names are Azure's built-in roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// `Owner`: everything.
+    Owner,
+    /// `Log Analytics Contributor`: queries, metrics and management (rules), not ingestion.
+    Contributor,
+    /// `Log Analytics Reader`: queries and metrics.
+    Reader,
+    /// `Monitoring Metrics Publisher`: ingestion only (as for Azure's Logs Ingestion API).
+    Publisher,
+    /// `Monitoring Reader`: queries and metrics.
+    MonitoringReader,
+    /// `Key Vault Crypto Officer`: key management (not served here yet; allows nothing).
+    CryptoOfficer,
+    /// `Key Vault Crypto Service Encryption User`: wrap and unwrap (allows nothing here).
+    CryptoServiceEncryptionUser,
+}
+
+/// What a call needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    /// Read data (the query API).
+    Query,
+    /// Write data (every ingestion path).
+    Ingest,
+    /// Read the server's metrics.
+    Metrics,
+}
+
+impl Role {
+    /// Every role.
+    pub const ALL: [Role; 7] = [
+        Role::Owner,
+        Role::Contributor,
+        Role::Reader,
+        Role::Publisher,
+        Role::MonitoringReader,
+        Role::CryptoOfficer,
+        Role::CryptoServiceEncryptionUser,
+    ];
+
+    /// Azure's name of the role.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Owner => "Owner",
+            Role::Contributor => "Log Analytics Contributor",
+            Role::Reader => "Log Analytics Reader",
+            Role::Publisher => "Monitoring Metrics Publisher",
+            Role::MonitoringReader => "Monitoring Reader",
+            Role::CryptoOfficer => "Key Vault Crypto Officer",
+            Role::CryptoServiceEncryptionUser => "Key Vault Crypto Service Encryption User",
+        }
+    }
+
+    /// Whether the role allows `permission`.
+    pub fn allows(self, permission: Permission) -> bool {
+        use Permission::*;
+        match self {
+            Role::Owner => true,
+            Role::Contributor | Role::Reader | Role::MonitoringReader => {
+                matches!(permission, Query | Metrics)
+            }
+            Role::Publisher => permission == Ingest,
+            Role::CryptoOfficer | Role::CryptoServiceEncryptionUser => false,
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let wanted = s.trim();
+        Role::ALL
+            .into_iter()
+            .find(|r| r.name().eq_ignore_ascii_case(wanted))
+            .ok_or_else(|| {
+                format!(
+                    "unknown role '{wanted}'; roles: {}",
+                    Role::ALL.map(Role::name).join(", ")
+                )
+            })
+    }
+}
+
+impl Serialize for Role {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Role {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_roles_allow_what_azure_s_do() {
+        for role in Role::ALL {
+            assert_eq!(role.name().parse::<Role>(), Ok(role));
+        }
+        assert_eq!("log analytics reader".parse::<Role>(), Ok(Role::Reader));
+        assert!("Admin".parse::<Role>().unwrap_err().contains("Owner"));
+        assert!(!Role::Reader.allows(Permission::Ingest));
+        assert!(Role::Reader.allows(Permission::Query));
+        assert!(!Role::Publisher.allows(Permission::Query));
+        assert!(Role::Publisher.allows(Permission::Ingest));
+        assert!(!Role::Contributor.allows(Permission::Ingest));
+        assert!(Role::Owner.allows(Permission::Ingest));
+        assert!(!Role::CryptoOfficer.allows(Permission::Query));
+    }
+}

@@ -1,0 +1,18 @@
+//! The server's integration tests over real HTTP(S) (one binary: each test binary links
+//! DataFusion): every endpoint, the security cases, revocation while the server runs, and the
+//! real clients (Azure's Python SDKs, OpenTelemetry's exporters, rsyslog) when `.ci/run`
+//! installed them.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    unreachable_pub,
+    missing_docs
+)] // test code
+
+mod clients;
+mod common;
+mod ingest;
+mod query;
+mod revocation;
+mod security;

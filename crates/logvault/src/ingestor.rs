@@ -1,0 +1,255 @@
+//! A long-lived ingestor of one workspace, for a process that takes rows continuously (a
+//! server): one writer (one write-ahead log, one lock) fed by many callers' batches, with the
+//! same key gate as [`Engine::ingest`].
+//!
+//! [`Engine::ingest`] opens the workspace's writer, writes one payload and closes it; a server
+//! that did so per request would take the workspace's log lock per request and write a segment
+//! per request. A [`WorkspaceIngestor`] keeps the writer open between calls instead: each
+//! [`WorkspaceIngestor::append`] is one group of the log (one fsync, acknowledged when it
+//! returns), rows are batched into segments across calls and stored when a segment fills or at
+//! [`WorkspaceIngestor::flush`].
+//!
+//! The gate is asked at most once a second (as a running payload asks it): under a revoked or
+//! unprovisioned key the rows of a call are dropped and counted (R-E2, R-D2); what was batched
+//! under the key before it was revoked is abandoned to the log (held, never dropped) and the
+//! writer is closed, so that the next open after the restore stores it (R-E3).
+
+use arrow::array::RecordBatch;
+use chrono::{DateTime, Utc};
+use logvault_core::{NameKind, validate_name};
+use logvault_ingest::BatcherOptions;
+use logvault_store::AccountKeyLease;
+use logvault_write::WorkspaceWriter;
+
+use crate::ingesting::{EngineKeys, Target};
+use crate::{Engine, EngineError, counters};
+
+/// How long a decision of the gate is used before it is asked again.
+const GATE_INTERVAL: chrono::Duration = chrono::Duration::seconds(1);
+
+/// What one [`WorkspaceIngestor::append`] did with its rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Appended {
+    /// Durable in the write-ahead log (fsynced): acknowledged.
+    Accepted {
+        /// Rows.
+        rows: u64,
+    },
+    /// Dropped and counted because the workspace's key is revoked or not provisioned.
+    Dropped {
+        /// Rows.
+        rows: u64,
+        /// Why (names the workspace, the cluster and the key).
+        reason: String,
+    },
+}
+
+/// A gated, long-lived writer of one workspace. Not shared: one task owns it and feeds it the
+/// batches of every caller (see the module documentation).
+pub struct WorkspaceIngestor {
+    engine: Engine,
+    workspace: String,
+    batcher: BatcherOptions,
+    writer: Option<WorkspaceWriter>,
+    /// The gate's last decision and when it was made.
+    decision: Option<(Decision, DateTime<Utc>)>,
+    recovered: u64,
+}
+
+#[derive(Clone)]
+enum Decision {
+    Write(Box<AccountKeyLease>),
+    Drop(String),
+}
+
+impl std::fmt::Debug for WorkspaceIngestor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkspaceIngestor")
+            .field("workspace", &self.workspace)
+            .field("open", &self.writer.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// A long-lived ingestor of `workspace` (see [`WorkspaceIngestor`]). Its writer is opened
+    /// at the first append.
+    ///
+    /// # Errors
+    /// 404 for a missing workspace.
+    pub fn ingestor(
+        &self,
+        workspace: &str,
+        batcher: BatcherOptions,
+    ) -> Result<WorkspaceIngestor, EngineError> {
+        self.control().get_workspace(workspace)?;
+        Ok(WorkspaceIngestor {
+            engine: self.clone(),
+            workspace: workspace.to_owned(),
+            batcher,
+            writer: None,
+            decision: None,
+            recovered: 0,
+        })
+    }
+}
+
+impl WorkspaceIngestor {
+    /// The workspace.
+    pub fn workspace(&self) -> &str {
+        &self.workspace
+    }
+
+    /// Whether the writer (and the lock on the workspace's log) is held now.
+    pub fn is_open(&self) -> bool {
+        self.writer.is_some()
+    }
+
+    /// Rows of earlier, interrupted writers that opening the writer stored (since creation).
+    pub fn recovered(&self) -> u64 {
+        self.recovered
+    }
+
+    /// Rows acknowledged and batched in memory, not yet in segments (a query does not see
+    /// them until [`WorkspaceIngestor::flush`]).
+    pub fn buffered_rows(&self) -> usize {
+        self.writer
+            .as_ref()
+            .map_or(0, WorkspaceWriter::buffered_rows)
+    }
+
+    async fn decide(&mut self) -> Result<Decision, EngineError> {
+        let now = self.engine.now();
+        if let Some((decision, at)) = &self.decision
+            && now >= *at
+            && now < *at + GATE_INTERVAL
+        {
+            return Ok(decision.clone());
+        }
+        let decision = match self.engine.write_target(&self.workspace).await? {
+            Target::Write(lease) => Decision::Write(lease),
+            Target::Drop(reason) => Decision::Drop(reason),
+        };
+        self.decision = Some((decision.clone(), now));
+        Ok(decision)
+    }
+
+    /// Appends `records` (table, batch) as one group of the log: returns once they are
+    /// fsynced (acknowledged), or dropped and counted under a revoked key. Each batch is made
+    /// rows of its table first ([`logvault_ingest::conform_batch`]: `_TimeReceived` is set to
+    /// now), all before anything is written, so that a bad batch refuses the call whole.
+    ///
+    /// # Errors
+    /// An invalid table name or batch (nothing written); [`EngineError::Key`] when the vault is
+    /// unreachable and no account key is cached (refused, not dropped: the caller may retry);
+    /// log errors (nothing acknowledged); store errors (the rows are in the log and stored at
+    /// the next open).
+    pub async fn append(
+        &mut self,
+        records: &[(String, RecordBatch)],
+    ) -> Result<Appended, EngineError> {
+        let received = self.engine.now();
+        let mut conformed = Vec::with_capacity(records.len());
+        for (table, batch) in records {
+            validate_name(NameKind::Table, table)?;
+            conformed.push((
+                table.as_str(),
+                logvault_ingest::conform_batch(table, batch, received)?,
+            ));
+        }
+        let rows: u64 = conformed.iter().map(|(_, b)| b.num_rows() as u64).sum();
+        if rows == 0 {
+            return Ok(Appended::Accepted { rows: 0 });
+        }
+        let lease = match self.decide().await? {
+            Decision::Write(lease) => lease,
+            Decision::Drop(reason) => {
+                self.abandon().await;
+                let dir = logvault_ingest::wal::workspace_dir(
+                    &self.engine.home().dir("wal"),
+                    &self.workspace,
+                );
+                counters::add_dropped(&dir, rows, &reason)?;
+                return Ok(Appended::Dropped { rows, reason });
+            }
+        };
+        let writer = self.writer().await?;
+        let group: Vec<(&str, &RecordBatch)> = conformed.iter().map(|(t, b)| (*t, b)).collect();
+        match writer.append_group(&group, &lease).await {
+            Ok(_) => Ok(Appended::Accepted { rows }),
+            Err(e) => {
+                // Whatever the log acknowledged stays in it; a fresh open replays it.
+                if let Some(writer) = self.writer.take() {
+                    writer.discard().await;
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    async fn writer(&mut self) -> Result<&mut WorkspaceWriter, EngineError> {
+        if self.writer.is_none() {
+            let writer = self
+                .engine
+                .inner
+                .writes
+                .open_writer(
+                    &self.workspace,
+                    &EngineKeys(&self.engine),
+                    self.batcher.clone(),
+                )
+                .await?;
+            self.recovered += writer.recovered();
+            self.writer = Some(writer);
+        }
+        match self.writer.as_mut() {
+            Some(w) => Ok(w),
+            None => Err(EngineError::State {
+                what: "workspace writer",
+                path: self.engine.home().dir("wal"),
+                reason: format!("the writer of workspace {} did not open", self.workspace),
+            }),
+        }
+    }
+
+    /// The key was revoked: what is batched under it stays in the log (held) and the writer
+    /// closes, so that the next open, once the key is back, stores it.
+    async fn abandon(&mut self) {
+        if let Some(mut writer) = self.writer.take() {
+            writer.abandon_current();
+            if let Err(e) = writer.close().await {
+                tracing::warn!(workspace = %self.workspace, error = %e, "closing the writer after a revocation failed; the log keeps its rows");
+            }
+        }
+    }
+
+    /// Stores everything batched into segments (a query then sees it) and checkpoints the log.
+    ///
+    /// # Errors
+    /// Store errors (the rows stay in the log; the writer is closed and the next append opens
+    /// it again, replaying them).
+    pub async fn flush(&mut self) -> Result<(), EngineError> {
+        let Some(writer) = self.writer.as_mut() else {
+            return Ok(());
+        };
+        if let Err(e) = writer.flush().await {
+            if let Some(writer) = self.writer.take() {
+                writer.discard().await;
+            }
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// Stores what is batched and lets go of the writer and the log's lock (another process
+    /// may then write the workspace); the next append opens it again.
+    ///
+    /// # Errors
+    /// As [`WorkspaceIngestor::flush`]; the lock is let go in every case.
+    pub async fn release(&mut self) -> Result<(), EngineError> {
+        match self.writer.take() {
+            Some(writer) => Ok(writer.close().await.map(|_| ())?),
+            None => Ok(()),
+        }
+    }
+}
