@@ -102,6 +102,10 @@ pub struct PlanOptions {
     /// The query's start time, in 100 ns ticks since the Unix epoch: what `now()` and `ago()`
     /// read (the same value for every row).
     pub now_ticks: i64,
+    /// The query API's `timespan`: every table that has a `TimeGenerated` column is read only
+    /// in `[start, end)`, as Log Analytics applies it (the filter reaches the scan, so
+    /// segments outside are pruned). `None`: no restriction.
+    pub time_range: Option<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>,
 }
 
 impl PlanOptions {
@@ -109,8 +113,44 @@ impl PlanOptions {
     pub fn at(now: chrono::DateTime<chrono::Utc>) -> Self {
         let ticks = now.timestamp() * crate::literal::TICKS_PER_SECOND
             + i64::from(now.timestamp_subsec_nanos() / 100);
-        Self { now_ticks: ticks }
+        Self {
+            now_ticks: ticks,
+            time_range: None,
+        }
     }
+
+    /// These options with tables restricted to `[start, end)` on `TimeGenerated`.
+    #[must_use]
+    pub fn within(
+        mut self,
+        start: chrono::DateTime<chrono::Utc>,
+        end: chrono::DateTime<chrono::Utc>,
+    ) -> Self {
+        self.time_range = Some((start, end));
+        self
+    }
+}
+
+/// `t` as a literal of the timestamp type `data_type` (its unit and time zone), if it is one.
+fn timestamp_literal(
+    data_type: &datafusion::arrow::datatypes::DataType,
+    t: chrono::DateTime<chrono::Utc>,
+) -> Option<datafusion::logical_expr::Expr> {
+    use datafusion::arrow::datatypes::{DataType, TimeUnit};
+    use datafusion::scalar::ScalarValue;
+    let DataType::Timestamp(unit, tz) = data_type else {
+        return None;
+    };
+    let tz = tz.clone();
+    let value = match unit {
+        TimeUnit::Second => ScalarValue::TimestampSecond(Some(t.timestamp()), tz),
+        TimeUnit::Millisecond => ScalarValue::TimestampMillisecond(Some(t.timestamp_millis()), tz),
+        TimeUnit::Microsecond => ScalarValue::TimestampMicrosecond(Some(t.timestamp_micros()), tz),
+        TimeUnit::Nanosecond => {
+            ScalarValue::TimestampNanosecond(Some(t.timestamp_nanos_opt()?), tz)
+        }
+    };
+    Some(datafusion::logical_expr::lit(value))
 }
 
 /// A planned query.
@@ -149,6 +189,7 @@ pub fn plan_parsed(
     let mut planner = Planner {
         tables,
         now_ticks: options.now_ticks,
+        time_range: options.time_range,
         render: None,
         counter: 0,
         constants: HashMap::new(),
@@ -196,6 +237,7 @@ impl Env {
 pub(crate) struct Planner<'a> {
     tables: &'a dyn TableResolver,
     pub(crate) now_ticks: i64,
+    time_range: Option<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>,
     render: Option<String>,
     counter: usize,
     /// The rows of tables built from constants (datatable, range, print), by scan name: what
@@ -400,8 +442,21 @@ impl Planner<'_> {
             }
         }
         let projection = (keep.len() != schema.fields().len()).then_some(keep);
-        let plan = LogicalPlanBuilder::scan(name, source, projection)?.build()?;
-        Ok(Rel::new(plan, types))
+        let mut builder = LogicalPlanBuilder::scan(name, source, projection)?;
+        if let Some((start, end)) = self.time_range
+            && let Ok(field) = schema.field_with_name("TimeGenerated")
+            && let (Some(from), Some(to)) = (
+                timestamp_literal(field.data_type(), start),
+                timestamp_literal(field.data_type(), end),
+            )
+        {
+            let time = datafusion::logical_expr::col(datafusion::common::Column::new(
+                Some(name),
+                "TimeGenerated",
+            ));
+            builder = builder.filter(time.clone().gt_eq(from).and(time.lt(to)))?;
+        }
+        Ok(Rel::new(builder.build()?, types))
     }
 
     fn tabular_call(

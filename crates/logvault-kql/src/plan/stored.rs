@@ -114,7 +114,10 @@ mod tests {
     }
 
     fn opts() -> PlanOptions {
-        PlanOptions { now_ticks: 0 }
+        PlanOptions {
+            now_ticks: 0,
+            time_range: None,
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ use logvault_kql::{KqlError, KustoSchema, PlanOptions, plan_in_session};
 pub(crate) fn options() -> PlanOptions {
     PlanOptions {
         now_ticks: 1_704_067_200 * 10_000_000,
+        time_range: None,
     }
 }
 

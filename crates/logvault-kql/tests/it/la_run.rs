@@ -25,9 +25,16 @@ async fn latest(ctx: &SessionContext, table: &str) -> i64 {
 }
 
 async fn rows(ctx: &SessionContext, kql: &str, now: i64) -> Result<Vec<Vec<Val>>, String> {
-    let plan = plan_in_session(ctx, kql, &PlanOptions { now_ticks: now })
-        .await
-        .map_err(|e| e.to_string())?;
+    let plan = plan_in_session(
+        ctx,
+        kql,
+        &PlanOptions {
+            now_ticks: now,
+            time_range: None,
+        },
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let batches = DataFrame::new(ctx.state(), plan.plan)
         .collect()
         .await
@@ -185,9 +192,16 @@ async fn rows_typed(
     kql: &str,
     now: i64,
 ) -> Result<(Vec<KustoType>, Vec<Vec<Val>>), String> {
-    let plan = plan_in_session(ctx, kql, &PlanOptions { now_ticks: now })
-        .await
-        .map_err(|e| e.to_string())?;
+    let plan = plan_in_session(
+        ctx,
+        kql,
+        &PlanOptions {
+            now_ticks: now,
+            time_range: None,
+        },
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let types = plan.schema.iter().map(|c| c.ty).collect();
     Ok((types, rows(ctx, kql, now).await?))
 }

@@ -214,20 +214,23 @@ async fn start(state: &Shared, headers: &HeaderMap, spec: QuerySpec) -> Result<R
         .query_session(&workspace)
         .await
         .map_err(|e| engine_error(&state.engine, &e))?;
-    if let Some((from, to)) = range {
+    // SQL: every table with `TimeGenerated` replaced by a view of the range. KQL: the planner
+    // puts the same filter on every table it scans.
+    if let (Some((from, to)), Language::Sql) = (range, &spec.language) {
         restrict(session.context(), from, to)
             .await
             .map_err(|e| ApiError::internal(format!("applying the timespan failed: {e}")))?;
     }
+    let options = match range {
+        Some((from, to)) => PlanOptions::at(now).within(from, to),
+        None => PlanOptions::at(now),
+    };
     let (columns, stream, render) = match spec.language {
         Language::Kql => {
-            let plan = logvault::kql_lang::plan_in_session(
-                session.context(),
-                &spec.query,
-                &PlanOptions::at(now),
-            )
-            .await
-            .map_err(|e| kql_error(&e))?;
+            let plan =
+                logvault::kql_lang::plan_in_session(session.context(), &spec.query, &options)
+                    .await
+                    .map_err(|e| kql_error(&e))?;
             let df = DataFrame::new(session.context().state(), plan.plan);
             let stream = df
                 .execute_stream()

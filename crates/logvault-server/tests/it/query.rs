@@ -74,22 +74,54 @@ async fn kql_and_sql_answer_with_kusto_types_and_the_right_counts() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["tables"][0]["rows"], json!([[100]]));
 
-    // GET with the query in the URL. (The timespan's restriction is a known gap: see
-    // docs/server.md.)
+    // GET with the query in the URL; the timespan restricts every table to its range on
+    // TimeGenerated (records are a second apart from 10:00:00: 60 in the first minute).
+    let minute = "2026-03-01T10:00:00Z/2026-03-01T10:01:00Z";
     let r = s
         .client
         .get(format!("{}/v1/workspaces/{WS}/query", s.url))
-        .query(&[
-            ("query", "AppEvents | count"),
-            ("timespan", "2026-03-01T10:00:00Z/2026-03-01T10:01:00Z"),
-        ])
+        .query(&[("query", "AppEvents | count"), ("timespan", minute)])
         .bearer_auth(s.owner())
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();
-    assert_eq!(body["tables"][0]["rows"], json!([[400]]));
+    assert_eq!(body["tables"][0]["rows"], json!([[60]]));
+    // POST, KQL and SQL alike; a start and a duration; a union reads both tables restricted.
+    for (query, language, timespan, expected) in [
+        ("AppEvents | count", None, minute, 60),
+        (
+            "AppEvents | where Level == 'error' | count",
+            None,
+            minute,
+            15,
+        ),
+        (
+            "union AppEvents, AppEvents | count",
+            None,
+            "2026-03-01T10:00:00Z/PT30S",
+            60,
+        ),
+        (
+            "SELECT count(*) AS n FROM AppEvents",
+            Some("sql"),
+            minute,
+            60,
+        ),
+    ] {
+        let mut body = json!({"query": query, "timespan": timespan});
+        if let Some(language) = language {
+            body["language"] = json!(language);
+        }
+        let (status, body) = s.query(WS, &s.owner(), body).await;
+        assert_eq!(status, 200, "{query}: {body}");
+        assert_eq!(
+            body["tables"][0]["rows"],
+            json!([[expected]]),
+            "{query} over {timespan}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
