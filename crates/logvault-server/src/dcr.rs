@@ -270,14 +270,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = RuleStore::new(dir.path());
         let now = "2026-03-01T00:00:00Z".parse().unwrap();
-        let mut bad = spec("r1", None);
+        // Each refused for its own fault (the names are valid).
+        let mut bad = spec("bad-stream", None);
         bad.data_flows[0].stream = "AppEvents".into();
-        assert_eq!(store.create(bad, now).unwrap_err().code(), Some(400));
-        let mut bad = spec("r2", None);
+        let err = store.create(bad, now).unwrap_err();
+        assert_eq!(err.code(), Some(400));
+        assert!(err.to_string().contains("stream"), "{err}");
+        let mut bad = spec("bad-table", None);
         bad.data_flows[0].table = "bad table".into();
-        assert_eq!(store.create(bad, now).unwrap_err().code(), Some(400));
+        let err = store.create(bad, now).unwrap_err();
+        assert_eq!(err.code(), Some(400));
+        assert!(err.to_string().contains("table"), "{err}");
         let err = store
-            .create(spec("r3", Some("source | wher x")), now)
+            .create(spec("bad-transform", Some("source | wher x")), now)
             .unwrap_err();
         assert_eq!(err.code(), Some(400));
         assert!(err.to_string().contains("transformKql"), "{err}");
