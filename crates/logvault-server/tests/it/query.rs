@@ -103,12 +103,6 @@ async fn kql_and_sql_answer_with_kusto_types_and_the_right_counts() {
             "2026-03-01T10:00:00Z/PT30S",
             60,
         ),
-        (
-            "SELECT count(*) AS n FROM AppEvents",
-            Some("sql"),
-            minute,
-            60,
-        ),
     ] {
         let mut body = json!({"query": query, "timespan": timespan});
         if let Some(language) = language {
@@ -122,6 +116,22 @@ async fn kql_and_sql_answer_with_kusto_types_and_the_right_counts() {
             "{query} over {timespan}"
         );
     }
+    // SQL: a timespan is refused, not silently ignored.
+    let (status, body) = s
+        .query(
+            WS,
+            &s.owner(),
+            json!({"query": "SELECT count(*) AS n FROM AppEvents", "language": "sql", "timespan": minute}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("timespan"),
+        "{body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
