@@ -90,7 +90,7 @@ async fn kql_and_sql_answer_with_kusto_types_and_the_right_counts() {
     assert_eq!(body["tables"][0]["rows"], json!([[60]]));
     // POST, KQL and SQL alike; a start and a duration; a union reads both tables restricted.
     for (query, language, timespan, expected) in [
-        ("AppEvents | count", None, minute, 60),
+        ("AppEvents | count", None::<&str>, minute, 60),
         (
             "AppEvents | where Level == 'error' | count",
             None,
