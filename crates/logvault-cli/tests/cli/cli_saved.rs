@@ -2,47 +2,7 @@
 //! `workspace query-history` (R-H1..R-H3), run as a user runs them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
-
-fn logvault(home: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_logvault"))
-        .arg("--home")
-        .arg(home)
-        .env_remove("LOGVAULT_HOME")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn json(home: &Path, args: &[&str]) -> serde_json::Value {
-    let mut all = vec!["-o", "json"];
-    all.extend_from_slice(args);
-    let out = logvault(home, &all, "");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn fails(home: &Path, args: &[&str]) -> String {
-    let out = logvault(home, args, "");
-    assert!(!out.status.success(), "{args:?} succeeded");
-    String::from_utf8(out.stderr).unwrap()
-}
+use crate::common::{fails, json, logvault};
 
 const ROWS: &str = r#"{"TimeGenerated":"2026-01-01T10:00:00Z","Level":"Error","Seq":1}
 {"TimeGenerated":"2026-01-01T10:30:00Z","Level":"Info","Seq":2}

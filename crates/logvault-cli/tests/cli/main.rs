@@ -14,3 +14,4 @@ mod cli_saved;
 mod cli_server;
 mod cli_vault;
 mod cli_workspace;
+mod common;
