@@ -26,6 +26,10 @@ pub struct ServeConfig {
     pub writer_idle: Duration,
     /// How long SIGTERM waits for in-flight requests before it closes their connections.
     pub drain: Duration,
+    /// How often the alert scheduler evaluates the due log alert rules of every workspace
+    /// (each rule runs at its own frequency; this is how often the scheduler looks). `None`
+    /// turns the scheduler off (then `logvault alert run-due` does it).
+    pub alert_interval: Option<Duration>,
 }
 
 /// The syslog listener.
@@ -107,6 +111,7 @@ impl Default for ServeConfig {
             flush_interval: Duration::from_secs(1),
             writer_idle: Duration::from_secs(30),
             drain: Duration::from_secs(30),
+            alert_interval: Some(Duration::from_secs(30)),
         }
     }
 }

@@ -11,12 +11,15 @@
 //! - Operations: `/health`, Prometheus `/metrics` ([`metrics`]), request logs with request ids,
 //!   bounds on bodies, time, requests and queued rows (429/503 with `Retry-After`), the key
 //!   monitor running inside, and a graceful stop ([`RunningServer::shutdown`]).
+//! - Log alerts: the scheduler that evaluates the due rules of every workspace while the server
+//!   runs, and the notifier that delivers what fires ([`ActionNotifier`], also the CLI's).
 //!
 //! The HTTP contract is in `docs/server.md`. This crate never prints: the `logvault` binary
 //! prints what [`start`] returns and installs the tracing subscriber its logs go to. Nothing
 //! about keys, tokens or log data is logged: request logs name the route's pattern, the status,
 //! the time taken and the token's id.
 
+mod alerts;
 mod config;
 mod dcr;
 mod error;
@@ -32,6 +35,7 @@ mod tls;
 mod tokens;
 mod transform;
 
+pub use alerts::ActionNotifier;
 pub use config::{Limits, ServeConfig, SyslogConfig};
 pub use dcr::{DataCollectionRule, DataFlow, RuleSpec, RuleStore};
 pub use error::ServerError;

@@ -32,6 +32,8 @@ pub struct RunningServer {
     stop: watch::Sender<bool>,
     http: JoinHandle<()>,
     syslog_task: Option<JoinHandle<()>>,
+    alerts: Option<JoinHandle<()>>,
+    drain: std::time::Duration,
     monitor: JoinHandle<()>,
 }
 
@@ -118,6 +120,15 @@ pub async fn start(
     });
     let monitor = engine.spawn_key_monitor();
     let (stop, stop_rx) = watch::channel(false);
+    let alerts = match config.alert_interval {
+        Some(every) => Some(crate::alerts::spawn_scheduler(
+            state.clone(),
+            Arc::new(crate::alerts::ActionNotifier::new()?),
+            every,
+            stop_rx.clone(),
+        )),
+        None => None,
+    };
     let router = crate::http::router(state.clone());
     let http = tokio::spawn(accept_loop(
         listener,
@@ -151,6 +162,8 @@ pub async fn start(
         stop,
         http,
         syslog_task,
+        alerts,
+        drain: config.drain,
         monitor,
     })
 }
@@ -190,6 +203,17 @@ impl RunningServer {
             && let Err(e) = task.await
         {
             tracing::error!(error = %e, "the syslog listener task failed");
+        }
+        if let Some(mut task) = self.alerts {
+            // A pass under way finishes (its alerts are delivered and kept) within the drain time.
+            match tokio::time::timeout(self.drain, &mut task).await {
+                Ok(Err(e)) => tracing::error!(error = %e, "the alert scheduler failed"),
+                Ok(Ok(())) => {}
+                Err(_) => {
+                    tracing::warn!("the alert scheduler's pass did not end within the drain time");
+                    task.abort();
+                }
+            }
         }
         self.state.hub.shutdown().await;
         self.monitor.abort();

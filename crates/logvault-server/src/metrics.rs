@@ -60,6 +60,8 @@ fn help(name: &str) -> &'static str {
         "logvault_query_seconds" => "Query latency, by workspace.",
         "logvault_backpressure_total" => "Requests refused with 429/503 because writers were full.",
         "logvault_syslog_messages_total" => "Syslog messages received.",
+        "logvault_alert_evaluations_total" => "Log alert rules evaluated by the scheduler.",
+        "logvault_alerts_fired_total" => "Log alerts fired (or evaluations failed), by outcome.",
         _ => "",
     }
 }

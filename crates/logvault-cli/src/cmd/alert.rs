@@ -2,13 +2,8 @@
 //! rules that are due and sends what fires to the rules' webhooks (HTTP POST of the alert's
 //! JSON) and commands (the JSON on standard input), with retry (R-H4).
 
-use std::process::Stdio;
-use std::time::Duration;
-
-use async_trait::async_trait;
 use clap::{Args, Subcommand};
 use logvault::control::{AlertOperator, AlertRule, FiredAlert, parse_duration};
-use logvault::{AlertNotifier, AlertTarget};
 
 use crate::args::GlobalArgs;
 use crate::output::{fields, print, table};
@@ -142,80 +137,6 @@ fn history_table(all: &[FiredAlert]) -> String {
     )
 }
 
-/// Sends alerts to webhooks (`http://` or `https://`, with reqwest: the HTTP client object
-/// storage already uses) and to local commands (on a blocking thread).
-struct CliNotifier {
-    http: reqwest::Client,
-}
-
-const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
-
-impl CliNotifier {
-    fn new() -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(WEBHOOK_TIMEOUT)
-            .user_agent(concat!("logvault/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| anyhow::anyhow!("cannot start the webhook client: {e}"))?;
-        Ok(Self { http })
-    }
-
-    /// POSTs `body` as JSON; any 2xx answer is delivery.
-    async fn post(&self, url: &str, body: Vec<u8>) -> Result<(), String> {
-        let answer = self
-            .http
-            .post(url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| format!("webhook {url}: {e}"))?;
-        let status = answer.status();
-        if status.is_success() {
-            Ok(())
-        } else {
-            Err(format!("webhook {url} answered {}", status.as_u16()))
-        }
-    }
-}
-
-fn run_command(command: &str, body: &[u8]) -> Result<(), String> {
-    use std::io::Write;
-    let fail = |e: &dyn std::fmt::Display| format!("command {command:?}: {e}");
-    let mut child = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(command)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .map_err(|e| fail(&e))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(body).map_err(|e| fail(&e))?;
-    }
-    let status = child.wait().map_err(|e| fail(&e))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("command {command:?} exited with {status}"))
-    }
-}
-
-#[async_trait]
-impl AlertNotifier for CliNotifier {
-    async fn send(&self, target: &AlertTarget, alert: &FiredAlert) -> Result<(), String> {
-        let body = serde_json::to_vec(alert).map_err(|e| e.to_string())?;
-        match target {
-            AlertTarget::Webhook(url) => self.post(url, body).await,
-            AlertTarget::Command(command) => {
-                let command = command.clone();
-                tokio::task::spawn_blocking(move || run_command(&command, &body))
-                    .await
-                    .map_err(|e| e.to_string())?
-            }
-        }
-    }
-}
-
 /// Runs `logvault alert ...`.
 pub(crate) async fn run(global: &GlobalArgs, args: AlertArgs) -> anyhow::Result<()> {
     let engine = super::open(global).await?;
@@ -282,7 +203,9 @@ pub(crate) async fn run(global: &GlobalArgs, args: AlertArgs) -> anyhow::Result<
             return print(global.output, &all, |a| history_table(a));
         }
         AlertCommand::RunDue => {
-            let report = engine.run_due_alerts(&CliNotifier::new()?).await?;
+            let report = engine
+                .run_due_alerts(&logvault_server::ActionNotifier::new()?)
+                .await?;
             for (ws, error) in &report.unreadable {
                 crate::output::note(&format!(
                     "warning: the alert rules of workspace {ws} cannot be read: {error}"

@@ -36,6 +36,27 @@ pub(crate) struct ServeArgs {
     /// Most rows a query returns; above it the result is partial.
     #[arg(long)]
     max_result_rows: Option<usize>,
+    /// How often the alert scheduler looks for due log alert rules (`30s`, `1m`), or `off`
+    /// (then `logvault alert run-due` evaluates them).
+    #[arg(long, default_value = "30s", value_parser = parse_alert_interval)]
+    alert_interval: AlertInterval,
+}
+
+/// `--alert-interval`: a period, or off.
+#[derive(Debug, Clone, Copy)]
+struct AlertInterval(Option<std::time::Duration>);
+
+fn parse_alert_interval(text: &str) -> Result<AlertInterval, String> {
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(AlertInterval(None));
+    }
+    let every = logvault::control::parse_duration(text)?;
+    match every.to_std() {
+        Ok(d) if !d.is_zero() => Ok(AlertInterval(Some(d))),
+        _ => Err(format!(
+            "alert interval {text:?} must be longer than zero (or `off`)"
+        )),
+    }
 }
 
 /// Runs `logvault serve` until SIGTERM or SIGINT.
@@ -45,6 +66,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<
         listen: args.listen,
         plain_http: args.http,
         allow_remote_http: args.allow_remote_http,
+        alert_interval: args.alert_interval.0,
         ..ServeConfig::default()
     };
     if let Some(n) = args.max_body_bytes {

@@ -17,7 +17,7 @@ pub struct StoredFunction {
 }
 
 /// Where the planner finds a workspace's stored functions.
-pub trait FunctionResolver {
+pub trait FunctionResolver: Send + Sync {
     /// Every stored function.
     fn functions(&self) -> Vec<StoredFunction>;
 }

@@ -44,6 +44,8 @@ pub struct Options {
     pub limits: Option<Limits>,
     pub syslog: bool,
     pub plain_http: bool,
+    /// The alert scheduler's period (off unless set).
+    pub alert_interval: Option<std::time::Duration>,
 }
 
 pub async fn serve(options: Options) -> Served {
@@ -74,6 +76,7 @@ pub async fn serve(options: Options) -> Served {
         listen: "127.0.0.1:0".parse().unwrap(),
         plain_http: options.plain_http,
         flush_interval: std::time::Duration::from_millis(200),
+        alert_interval: options.alert_interval,
         ..ServeConfig::default()
     };
     if let Some(limits) = options.limits {

@@ -10,6 +10,7 @@
     missing_docs
 )] // test code
 
+mod alerts;
 mod clients;
 mod common;
 mod ingest;
