@@ -11,7 +11,7 @@ import logging
 import os
 
 from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExportResult
 from opentelemetry.sdk.resources import Resource
 
 env = os.environ
@@ -29,6 +29,19 @@ exporter = OTLPLogExporter(
         "x-logvault-table": env["LV_TABLE"],
     },
 )
+# force_flush says only that the processor finished, not that the server took the records:
+# count what each export returned, and fail unless every one succeeded.
+results = []
+_export = exporter.export
+
+
+def export(batch):
+    result = _export(batch)
+    results.append(result)
+    return result
+
+
+exporter.export = export
 provider = LoggerProvider(
     resource=Resource.create({"service.name": "checkout", "deployment.environment": "ci"})
 )
@@ -45,4 +58,7 @@ for i in range(int(env["LV_COUNT"])):
 if not provider.force_flush(30_000):
     raise SystemExit("the exporter did not flush within 30 s")
 provider.shutdown()
+failed = [r for r in results if r != LogRecordExportResult.SUCCESS]
+if not results or failed:
+    raise SystemExit(f"{len(failed)} of {len(results)} exports failed: {failed}")
 print("OTEL OK")
