@@ -18,6 +18,7 @@ pub mod chart;
 pub mod concurrency;
 pub mod duckdb;
 pub mod generator;
+pub mod http_load;
 pub mod ingest;
 pub mod keyops;
 pub mod queries;

@@ -61,6 +61,45 @@ enum Command {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
+    /// `logvault serve` under load: ingestion over HTTPS from 1, 8 and 64 connections (Logs
+    /// Ingestion API, OTLP/JSON) while query clients run, against file ingestion in the same run.
+    HttpLoad {
+        /// Concurrent connections, one case each.
+        #[arg(long, value_delimiter = ',', default_value = "1,8,64")]
+        connections: Vec<usize>,
+        /// Protocols.
+        #[arg(
+            long,
+            value_enum,
+            value_delimiter = ',',
+            default_value = "logs-api,otlp-json"
+        )]
+        protocols: Vec<logvault_bench::http_load::client::Protocol>,
+        /// Seconds of load per case.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Query clients beside the senders.
+        #[arg(long, default_value_t = 4)]
+        query_clients: usize,
+        /// Rows per request.
+        #[arg(long, default_value_t = 500)]
+        rows_per_request: usize,
+        /// Rows of the file ingestion baseline.
+        #[arg(long, default_value_t = 1_000_000)]
+        baseline_rows: u64,
+        /// Where http-load.md and http-load.json go.
+        #[arg(long, default_value = "docs/bench")]
+        out: PathBuf,
+        /// Cache and scratch directory (as for `run`).
+        #[arg(long)]
+        work: Option<PathBuf>,
+    },
+    /// One server of the HTTP load benchmark (run by `http-load` in a child process).
+    #[command(hide = true)]
+    ServeCase {
+        #[arg(long)]
+        home: PathBuf,
+    },
     /// Render results.md and the charts again from a results.json.
     Render {
         /// The results.json of a run.
@@ -229,6 +268,35 @@ fn main() -> anyhow::Result<()> {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(logvault_bench::concurrency::run(&options))?;
             Ok(())
+        }
+        Command::HttpLoad {
+            connections,
+            protocols,
+            seconds,
+            query_clients,
+            rows_per_request,
+            baseline_rows,
+            out,
+            work,
+        } => {
+            let options = logvault_bench::http_load::LoadOptions {
+                connections,
+                protocols,
+                seconds,
+                query_clients,
+                rows_per_request,
+                pool_rows: 200_000,
+                baseline_rows,
+                work: work.unwrap_or_else(default_work),
+                out,
+            };
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(logvault_bench::http_load::run(&options))?;
+            Ok(())
+        }
+        Command::ServeCase { home } => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(logvault_bench::http_load::server::serve_case(&home))
         }
         Command::Render { results, out } => {
             let report: logvault_bench::report::Report =

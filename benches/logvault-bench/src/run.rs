@@ -34,10 +34,10 @@ pub struct RunOptions {
 }
 
 /// Prints a progress line with the time since the start.
-struct Progress(Instant);
+pub(crate) struct Progress(pub(crate) Instant);
 
 impl Progress {
-    fn say(&self, msg: &str) {
+    pub(crate) fn say(&self, msg: &str) {
         use std::io::Write as _;
         let _ = writeln!(
             std::io::stderr(),
@@ -74,10 +74,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<Report> {
         std::fs::remove_dir_all(&run_dir)?;
     }
     std::fs::create_dir_all(&run_dir)?;
-    // Ingestion cases run in child processes of a copy of this executable, which a concurrent
-    // build cannot replace under them.
-    let exe = run_dir.join("logvault-bench");
-    std::fs::copy(std::env::current_exe()?, &exe).context("copying the harness executable")?;
+    let exe = private_exe(&run_dir)?;
     let query_format = if config.formats.iter().any(|f| f == "ndjson") {
         DataFormat::Ndjson
     } else {
@@ -433,6 +430,18 @@ pub fn write_report(report: &Report, out: &Path) -> anyhow::Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// A copy of this executable under `dir`, for the child processes of the ingestion and HTTP
+/// cases: a concurrent build cannot replace it under them.
+///
+/// # Errors
+/// If it cannot be copied.
+pub fn private_exe(dir: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let exe = dir.join("logvault-bench");
+    std::fs::copy(std::env::current_exe()?, &exe).context("copying the harness executable")?;
+    Ok(exe)
 }
 
 #[cfg(test)]

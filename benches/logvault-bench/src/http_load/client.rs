@@ -1,0 +1,371 @@
+//! The load generator's side: request bodies made from the benchmark's generated logs (the Logs
+//! Ingestion API's JSON array, and OTLP/JSON), senders that each hold one connection and post
+//! back to back until the deadline (retrying what is refused with 429/503 after `Retry-After`),
+//! and query clients that run a KQL aggregation back to back meanwhile.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::server::{STREAM, Started};
+use crate::generator::{GenOptions, LogGenerator};
+
+/// An ingestion protocol of the benchmark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Protocol {
+    /// The Azure Logs Ingestion API through a data collection rule.
+    LogsApi,
+    /// OTLP/HTTP logs, JSON encoding.
+    OtlpJson,
+}
+
+impl Protocol {
+    /// Both, in report order.
+    pub const ALL: [Protocol; 2] = [Self::LogsApi, Self::OtlpJson];
+
+    /// The name in reports.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::LogsApi => "Logs Ingestion API",
+            Self::OtlpJson => "OTLP/JSON",
+        }
+    }
+
+    /// The table the rows land in.
+    pub fn table(self) -> &'static str {
+        match self {
+            Self::LogsApi => crate::ingest::LOG_TABLE,
+            Self::OtlpJson => "OTelLogs",
+        }
+    }
+}
+
+/// One request body and the rows it carries.
+#[derive(Debug, Clone)]
+pub struct Payload {
+    body: Bytes,
+    rows: u64,
+}
+
+/// The generated logs as JSON objects (one per row), `rows` of them.
+///
+/// # Errors
+/// If arrow's JSON writer fails.
+pub fn records(rows: u64, seed: u64) -> anyhow::Result<Vec<Map<String, Value>>> {
+    let mut out = Vec::with_capacity(usize::try_from(rows).unwrap_or(0));
+    for batch in LogGenerator::new(GenOptions {
+        rows,
+        seed,
+        ..GenOptions::default()
+    }) {
+        let mut writer = arrow::json::ArrayWriter::new(Vec::new());
+        writer.write(&batch)?;
+        writer.finish()?;
+        let array: Vec<Map<String, Value>> = serde_json::from_slice(&writer.into_inner())?;
+        out.extend(array);
+    }
+    Ok(out)
+}
+
+fn otlp_value(v: &Value) -> Value {
+    match v {
+        Value::String(s) => json!({ "stringValue": s }),
+        Value::Number(n) if n.is_i64() => json!({ "intValue": n.to_string() }),
+        Value::Number(n) => json!({ "doubleValue": n.as_f64() }),
+        Value::Bool(b) => json!({ "boolValue": b }),
+        other => json!({ "stringValue": other.to_string() }),
+    }
+}
+
+/// One OTLP/JSON `ExportLogsServiceRequest` carrying `rows`: `Message` is the body, `Level` the
+/// severity text, `Service` the resource's `service.name`, the other fields attributes.
+fn otlp_body(rows: &[Map<String, Value>]) -> anyhow::Result<Value> {
+    let mut records = Vec::with_capacity(rows.len());
+    for row in rows {
+        let time = row
+            .get("TimeGenerated")
+            .and_then(Value::as_str)
+            .context("a generated row has no TimeGenerated")?;
+        let nanos = chrono::DateTime::parse_from_rfc3339(time)
+            .or_else(|_| chrono::DateTime::parse_from_rfc3339(&format!("{time}Z")))
+            .with_context(|| format!("generated time {time:?}"))?
+            .timestamp_nanos_opt()
+            .context("generated time out of range")?;
+        let attributes: Vec<Value> = row
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "TimeGenerated" | "Message" | "Level"))
+            .map(|(k, v)| json!({ "key": k, "value": otlp_value(v) }))
+            .collect();
+        records.push(json!({
+            "timeUnixNano": nanos.to_string(),
+            "severityText": row.get("Level").cloned().unwrap_or(Value::Null),
+            "body": { "stringValue": row.get("Message").cloned().unwrap_or(Value::Null) },
+            "attributes": attributes,
+        }));
+    }
+    Ok(json!({
+        "resourceLogs": [{
+            "resource": { "attributes": [
+                { "key": "service.name", "value": { "stringValue": "bench" } }
+            ] },
+            "scopeLogs": [{ "scope": { "name": "logvault-bench" }, "logRecords": records }]
+        }]
+    }))
+}
+
+/// The request bodies of `protocol`, `rows_per_request` rows each, from `records`.
+///
+/// # Errors
+/// If a body cannot be serialized.
+pub fn payloads(
+    protocol: Protocol,
+    records: &[Map<String, Value>],
+    rows_per_request: usize,
+) -> anyhow::Result<Vec<Payload>> {
+    records
+        .chunks(rows_per_request.max(1))
+        .map(|chunk| {
+            let body = match protocol {
+                Protocol::LogsApi => serde_json::to_vec(chunk)?,
+                Protocol::OtlpJson => serde_json::to_vec(&otlp_body(chunk)?)?,
+            };
+            Ok(Payload {
+                body: Bytes::from(body),
+                rows: chunk.len() as u64,
+            })
+        })
+        .collect()
+}
+
+/// An HTTPS client that trusts the server's certificate, one connection.
+///
+/// # Errors
+/// If the certificate cannot be read.
+pub fn client(started: &Started) -> anyhow::Result<reqwest::Client> {
+    let pem = std::fs::read(&started.cert).with_context(|| format!("reading {}", started.cert))?;
+    Ok(reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem)?)
+        .tls_built_in_root_certs(false)
+        .pool_max_idle_per_host(1)
+        .timeout(Duration::from_secs(120))
+        .build()?)
+}
+
+/// What one sender did.
+#[derive(Debug, Default)]
+pub struct Sent {
+    /// Rows acknowledged.
+    pub rows: u64,
+    /// Body bytes of acknowledged requests.
+    pub bytes: u64,
+    /// Acknowledged requests.
+    pub requests: u64,
+    /// Seconds from sending a request to its acknowledgement (the last, accepted, attempt).
+    pub latencies: Vec<f64>,
+    /// Requests refused with 429 or 503 and sent again.
+    pub retries: u64,
+    /// Rows of requests that failed without an answer (neither acknowledged nor refused).
+    pub in_doubt: u64,
+    /// Other failures (status and text), at most a few.
+    pub errors: Vec<String>,
+}
+
+/// Posts `payloads` (starting at `first`, round robin) until `deadline`.
+pub async fn send(
+    protocol: Protocol,
+    started: Arc<Started>,
+    payloads: Arc<Vec<Payload>>,
+    first: usize,
+    deadline: Instant,
+) -> anyhow::Result<Sent> {
+    let http = client(&started)?;
+    let url = match protocol {
+        Protocol::LogsApi => format!(
+            "{}/dataCollectionRules/{}/streams/{STREAM}?api-version=2023-01-01",
+            started.url, started.rule
+        ),
+        Protocol::OtlpJson => format!("{}/v1/logs", started.url),
+    };
+    let mut sent = Sent::default();
+    let mut i = first;
+    while Instant::now() < deadline && !payloads.is_empty() {
+        let payload = &payloads[i % payloads.len()];
+        i += 1;
+        loop {
+            let mut request = http
+                .post(&url)
+                .bearer_auth(&started.publisher)
+                .header("content-type", "application/json")
+                .body(payload.body.clone());
+            if protocol == Protocol::OtlpJson {
+                request = request.header("x-logvault-workspace", crate::setup::WORKSPACE);
+            }
+            let at = Instant::now();
+            match request.send().await {
+                Ok(answer) if answer.status().is_success() => {
+                    sent.latencies.push(at.elapsed().as_secs_f64());
+                    sent.rows += payload.rows;
+                    sent.bytes += payload.body.len() as u64;
+                    sent.requests += 1;
+                    break;
+                }
+                Ok(answer) if matches!(answer.status().as_u16(), 429 | 503) => {
+                    sent.retries += 1;
+                    let wait = answer
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .map_or(Duration::from_millis(100), Duration::from_secs);
+                    tokio::time::sleep(wait.min(Duration::from_secs(2))).await;
+                }
+                Ok(answer) => {
+                    let status = answer.status();
+                    let text = answer.text().await.unwrap_or_default();
+                    if sent.errors.len() < 5 {
+                        sent.errors.push(format!("{status}: {text}"));
+                    }
+                    break;
+                }
+                Err(e) => {
+                    sent.in_doubt += payload.rows;
+                    if sent.errors.len() < 5 {
+                        sent.errors.push(e.to_string());
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    Ok(sent)
+}
+
+/// What one query client did.
+#[derive(Debug, Default)]
+pub struct Queried {
+    /// Seconds per answered query.
+    pub latencies: Vec<f64>,
+    /// Queries that failed (status and text), at most a few kept.
+    pub errors: Vec<String>,
+    /// How many failed.
+    pub failed: u64,
+}
+
+/// Runs `kql` back to back until `deadline`.
+pub async fn query_loop(
+    started: Arc<Started>,
+    kql: String,
+    deadline: Instant,
+) -> anyhow::Result<Queried> {
+    let http = client(&started)?;
+    let url = format!(
+        "{}/v1/workspaces/{}/query",
+        started.url, started.workspace_id
+    );
+    let mut done = Queried::default();
+    while Instant::now() < deadline {
+        let at = Instant::now();
+        let answer = http
+            .post(&url)
+            .bearer_auth(&started.reader)
+            .json(&json!({ "query": kql }))
+            .send()
+            .await;
+        match answer {
+            Ok(a) if a.status().is_success() => {
+                // The whole answer is read: the time is until the last byte.
+                let _ = a.bytes().await?;
+                done.latencies.push(at.elapsed().as_secs_f64());
+            }
+            Ok(a) => {
+                done.failed += 1;
+                let status = a.status();
+                if done.errors.len() < 5 {
+                    done.errors
+                        .push(format!("{status}: {}", a.text().await.unwrap_or_default()));
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => {
+                done.failed += 1;
+                if done.errors.len() < 5 {
+                    done.errors.push(e.to_string());
+                }
+            }
+        }
+    }
+    Ok(done)
+}
+
+/// The number of rows of `table`, asked over the query API.
+///
+/// # Errors
+/// If the query fails or its answer has no count.
+pub async fn count(started: &Started, table: &str) -> anyhow::Result<u64> {
+    let http = client(started)?;
+    let answer: Value = http
+        .post(format!(
+            "{}/v1/workspaces/{}/query",
+            started.url, started.workspace_id
+        ))
+        .bearer_auth(&started.reader)
+        .json(&json!({ "query": format!("{table} | count") }))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    answer["tables"][0]["rows"][0][0]
+        .as_u64()
+        .with_context(|| format!("no count in {answer}"))
+}
+
+/// The `q`-quantile (0..=1) of `values`, in milliseconds.
+pub fn quantile_ms(values: &[f64], q: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted.get(rank).map(|s| s * 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_pick_the_ranked_value() {
+        let v: Vec<f64> = (1..=100).map(|i| f64::from(i) / 1000.0).collect();
+        assert_eq!(quantile_ms(&v, 0.5).map(f64::round), Some(51.0));
+        assert_eq!(quantile_ms(&v, 0.99).map(f64::round), Some(99.0));
+        assert_eq!(quantile_ms(&[], 0.5), None);
+    }
+
+    #[test]
+    fn otlp_bodies_carry_every_row_with_its_time() {
+        let rows = records(10, 7).unwrap();
+        let body = otlp_body(&rows).unwrap();
+        let records = body["resourceLogs"][0]["scopeLogs"][0]["logRecords"]
+            .as_array()
+            .unwrap();
+        assert_eq!(records.len(), 10);
+        let nanos: i64 = records[0]["timeUnixNano"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(nanos >= 1_767_225_600_000_000_000, "{nanos}");
+        let payloads = payloads(Protocol::LogsApi, &rows, 4).unwrap();
+        assert_eq!(
+            payloads.iter().map(|p| p.rows).collect::<Vec<_>>(),
+            vec![4, 4, 2]
+        );
+    }
+}

@@ -1,0 +1,423 @@
+//! The HTTP load benchmark (`logvault-bench http-load`): `logvault serve` under a customer key,
+//! fed over HTTPS by 1, 8 and 64 concurrent connections (Logs Ingestion API batches and
+//! OTLP/JSON) while 4 clients run queries, against `logvault ingest`'s path (the same rows from
+//! an NDJSON file into a workspace under a customer key) in the same run.
+//!
+//! Each case runs a new server in a child process (`logvault-bench serve-case`), so that its peak
+//! memory is its own and not the load generator's. After each case the rows stored are counted
+//! over the query API: every acknowledged row must be there exactly once.
+
+pub mod client;
+pub mod server;
+
+use std::fmt::Write as _;
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::ingest::{CaseOutcome, DataFormat, IngestTarget};
+use crate::stats::{format_ms, format_ratio, ratio};
+use crate::sys::Machine;
+use client::Protocol;
+use server::{Started, Stopped};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// Concurrent ingestion connections, one case each.
+    pub connections: Vec<usize>,
+    /// The protocols, one case per protocol and level.
+    pub protocols: Vec<Protocol>,
+    /// Seconds of load per case.
+    pub seconds: u64,
+    /// Query clients running beside the senders.
+    pub query_clients: usize,
+    /// Rows per request.
+    pub rows_per_request: usize,
+    /// Distinct generated rows the bodies are cut from (sent round robin).
+    pub pool_rows: u64,
+    /// Rows of the file ingestion baseline.
+    pub baseline_rows: u64,
+    /// Scratch directory.
+    pub work: PathBuf,
+    /// Where `http-load.md` and `http-load.json` go.
+    pub out: PathBuf,
+}
+
+/// One case's figures.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadCase {
+    /// The protocol's label.
+    pub protocol: String,
+    /// Concurrent connections.
+    pub connections: usize,
+    /// Seconds the senders ran.
+    pub seconds: f64,
+    /// Rows acknowledged.
+    pub rows: u64,
+    /// Rows stored, counted after the case over the query API.
+    pub stored_rows: u64,
+    /// Acknowledged rows per second.
+    pub rows_per_sec: f64,
+    /// Acknowledged request bytes per second, in MB (10^6).
+    pub mb_per_sec: f64,
+    /// Acknowledged requests.
+    pub requests: u64,
+    /// Acknowledgement latency, median and 99th percentile, ms.
+    pub ack_p50_ms: Option<f64>,
+    /// See `ack_p50_ms`.
+    pub ack_p99_ms: Option<f64>,
+    /// Requests refused with 429/503 (and sent again).
+    pub retries: u64,
+    /// Queries answered meanwhile.
+    pub queries: u64,
+    /// Queries that failed.
+    pub query_failures: u64,
+    /// Query latency, median and 99th percentile, ms.
+    pub query_p50_ms: Option<f64>,
+    /// See `query_p50_ms`.
+    pub query_p99_ms: Option<f64>,
+    /// The server's peak memory and CPU.
+    pub server: Stopped,
+}
+
+/// The whole run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadReport {
+    /// The machine.
+    pub machine: Machine,
+    /// When it ran (RFC 3339).
+    pub date: String,
+    /// Rows per request.
+    pub rows_per_request: usize,
+    /// Query clients per case.
+    pub query_clients: usize,
+    /// The query they run.
+    pub query: String,
+    /// The baseline: `logvault ingest`'s path, NDJSON file to a customer-key workspace.
+    pub file_ingest: CaseOutcome,
+    /// The cases.
+    pub cases: Vec<LoadCase>,
+}
+
+/// The query clients' KQL over `table`.
+fn query_of(table: &str) -> String {
+    format!("{table} | summarize n = count() by bin(TimeGenerated, 1h) | top 24 by n")
+}
+
+/// A running server child.
+struct ServerChild {
+    child: Child,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl ServerChild {
+    fn start(exe: &Path, home: &Path) -> anyhow::Result<(Self, Started)> {
+        let mut child = Command::new(exe)
+            .arg("serve-case")
+            .arg("--home")
+            .arg(home)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("starting a server child")?;
+        let mut stdout = BufReader::new(child.stdout.take().context("no stdout")?);
+        let mut line = String::new();
+        stdout.read_line(&mut line)?;
+        let started: Started = serde_json::from_str(line.trim())
+            .with_context(|| format!("the server child printed {line:?}"))?;
+        Ok((Self { child, stdout }, started))
+    }
+
+    fn stop(mut self) -> anyhow::Result<Stopped> {
+        drop(self.child.stdin.take());
+        let mut line = String::new();
+        self.stdout.read_line(&mut line)?;
+        let status = self.child.wait()?;
+        if !status.success() {
+            bail!("the server child failed ({status})");
+        }
+        Ok(serde_json::from_str(line.trim()).unwrap_or_default())
+    }
+}
+
+async fn run_case(
+    exe: &Path,
+    options: &LoadOptions,
+    protocol: Protocol,
+    connections: usize,
+    payloads: Arc<Vec<client::Payload>>,
+    case_dir: &Path,
+    progress: &crate::run::Progress,
+) -> anyhow::Result<LoadCase> {
+    let _ = std::fs::remove_dir_all(case_dir);
+    let (child, started) = ServerChild::start(exe, case_dir)?;
+    let started = Arc::new(started);
+    // One request before the clock starts, so that the table exists when the queries begin.
+    let warmup = client::send(
+        protocol,
+        started.clone(),
+        Arc::new(payloads.iter().take(1).cloned().collect()),
+        0,
+        Instant::now() + Duration::from_millis(1),
+    )
+    .await?;
+    if warmup.rows == 0 {
+        bail!(
+            "{}: the first request was not acknowledged: {:?}",
+            protocol.label(),
+            warmup.errors
+        );
+    }
+    let begin = Instant::now();
+    let deadline = begin + Duration::from_secs(options.seconds);
+    let step = payloads.len() / connections.max(1);
+    let senders: Vec<_> = (0..connections)
+        .map(|i| {
+            tokio::spawn(client::send(
+                protocol,
+                started.clone(),
+                payloads.clone(),
+                i * step,
+                deadline,
+            ))
+        })
+        .collect();
+    let queriers: Vec<_> = (0..options.query_clients)
+        .map(|_| {
+            tokio::spawn(client::query_loop(
+                started.clone(),
+                query_of(protocol.table()),
+                deadline,
+            ))
+        })
+        .collect();
+    let mut sent = client::Sent::default();
+    for s in senders {
+        let s = s.await??;
+        sent.rows += s.rows;
+        sent.bytes += s.bytes;
+        sent.requests += s.requests;
+        sent.retries += s.retries;
+        sent.in_doubt += s.in_doubt;
+        sent.latencies.extend(s.latencies);
+        sent.errors.extend(s.errors);
+    }
+    let seconds = begin.elapsed().as_secs_f64();
+    let mut queried = client::Queried::default();
+    for q in queriers {
+        let q = q.await??;
+        queried.latencies.extend(q.latencies);
+        queried.failed += q.failed;
+        queried.errors.extend(q.errors);
+    }
+    if !sent.errors.is_empty() || sent.in_doubt > 0 {
+        bail!(
+            "{} {connections} connections: {} rows in doubt, errors: {:?}",
+            protocol.label(),
+            sent.in_doubt,
+            sent.errors
+        );
+    }
+    let stored = client::count(&started, protocol.table()).await?;
+    if stored != sent.rows + warmup.rows {
+        bail!(
+            "{} {connections} connections: {} rows acknowledged but {stored} stored",
+            protocol.label(),
+            sent.rows + warmup.rows
+        );
+    }
+    let stored_rows = stored - warmup.rows;
+    if queried.failed > 0 {
+        progress.say(&format!(
+            "  {} queries failed: {:?}",
+            queried.failed, queried.errors
+        ));
+    }
+    let server = child.stop()?;
+    let _ = std::fs::remove_dir_all(case_dir);
+    Ok(LoadCase {
+        protocol: protocol.label().to_owned(),
+        connections,
+        seconds,
+        rows: sent.rows,
+        stored_rows,
+        rows_per_sec: sent.rows as f64 / seconds,
+        mb_per_sec: sent.bytes as f64 / seconds / 1e6,
+        requests: sent.requests,
+        ack_p50_ms: client::quantile_ms(&sent.latencies, 0.5),
+        ack_p99_ms: client::quantile_ms(&sent.latencies, 0.99),
+        retries: sent.retries,
+        queries: queried.latencies.len() as u64,
+        query_failures: queried.failed,
+        query_p50_ms: client::quantile_ms(&queried.latencies, 0.5),
+        query_p99_ms: client::quantile_ms(&queried.latencies, 0.99),
+        server,
+    })
+}
+
+/// Runs the benchmark and writes `http-load.md` and `http-load.json` to `options.out`.
+///
+/// # Errors
+/// Set-up failures, a case whose stored rows differ from those acknowledged, I/O errors.
+pub async fn run(options: &LoadOptions) -> anyhow::Result<LoadReport> {
+    let progress = crate::run::Progress(Instant::now());
+    let exe = crate::run::private_exe(&options.work)?;
+    let machine = Machine::describe();
+    progress.say(&format!(
+        "http-load: generating {} rows for the request bodies",
+        options.pool_rows
+    ));
+    let records = client::records(options.pool_rows, 42)?;
+
+    progress.say(&format!(
+        "http-load: baseline, {} rows from an NDJSON file",
+        options.baseline_rows
+    ));
+    let input = crate::ingest::input_file(
+        &options.work.join("input"),
+        options.baseline_rows,
+        42,
+        DataFormat::Ndjson,
+    )?;
+    let output = options.work.join("http-load-file");
+    let _ = std::fs::remove_dir_all(&output);
+    let file_ingest = tokio::task::block_in_place(|| {
+        crate::ingest::spawn_case(
+            &exe,
+            IngestTarget::Customer,
+            DataFormat::Ndjson,
+            &input,
+            &output,
+        )
+    })?;
+    let _ = std::fs::remove_dir_all(&output);
+
+    let mut cases = Vec::new();
+    for protocol in &options.protocols {
+        let payloads = Arc::new(client::payloads(
+            *protocol,
+            &records,
+            options.rows_per_request,
+        )?);
+        for connections in &options.connections {
+            progress.say(&format!(
+                "http-load: {} from {connections} connections for {} s",
+                protocol.label(),
+                options.seconds
+            ));
+            let case = run_case(
+                &exe,
+                options,
+                *protocol,
+                *connections,
+                payloads.clone(),
+                &options.work.join("http-load-home"),
+                &progress,
+            )
+            .await?;
+            progress.say(&format!(
+                "  {:.0} rows/s, ack p99 {}, {} queries",
+                case.rows_per_sec,
+                case.ack_p99_ms.map_or("-".into(), format_ms),
+                case.queries
+            ));
+            cases.push(case);
+        }
+    }
+    let report = LoadReport {
+        machine,
+        date: chrono::Utc::now().to_rfc3339(),
+        rows_per_request: options.rows_per_request,
+        query_clients: options.query_clients,
+        query: query_of("<table>"),
+        file_ingest,
+        cases,
+    };
+    std::fs::create_dir_all(&options.out)?;
+    std::fs::write(
+        options.out.join("http-load.json"),
+        serde_json::to_vec_pretty(&report)?,
+    )?;
+    std::fs::write(options.out.join("http-load.md"), markdown(&report))?;
+    Ok(report)
+}
+
+fn mib(bytes: Option<u64>) -> String {
+    bytes.map_or_else(
+        || "-".into(),
+        |b| format!("{:.0} MiB", b as f64 / 1048576.0),
+    )
+}
+
+/// The report as markdown.
+pub fn markdown(r: &LoadReport) -> String {
+    let baseline = r.file_ingest.rows as f64 / r.file_ingest.wall_secs;
+    let mut s = String::new();
+    let _ = writeln!(s, "# HTTP load: `logvault serve` under a customer key\n");
+    let _ = writeln!(
+        s,
+        "Run of {} on {} ({} cores, {:.0} GiB), {} build. Every case is a new server (child \
+         process) over HTTPS on loopback; {} rows per request; {} query clients running `{}` \
+         back to back meanwhile. Baseline, in the same run: `logvault ingest`'s path, the same \
+         generated logs from an NDJSON file into a customer-key workspace: **{:.0} rows/s** \
+         ({} rows, peak {}).\n",
+        r.date,
+        r.machine.cpu_model,
+        r.machine.cores,
+        r.machine.memory_gib,
+        r.machine.profile,
+        r.rows_per_request,
+        r.query_clients,
+        r.query,
+        baseline,
+        r.file_ingest.rows,
+        mib(r.file_ingest.peak_rss_bytes),
+    );
+    let _ = writeln!(
+        s,
+        "| protocol | connections | rows/s | vs file | MB/s | ack p50 | ack p99 | 429/503 | queries | query p50 | query p99 | server peak |"
+    );
+    let _ = writeln!(
+        s,
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for c in &r.cases {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.0} | {} | {:.1} | {} | {} | {} | {}{} | {} | {} | {} |",
+            c.protocol,
+            c.connections,
+            c.rows_per_sec,
+            format_ratio(ratio(c.rows_per_sec, baseline)),
+            c.mb_per_sec,
+            c.ack_p50_ms.map_or("-".into(), format_ms),
+            c.ack_p99_ms.map_or("-".into(), format_ms),
+            c.retries,
+            c.queries,
+            if c.query_failures > 0 {
+                format!(" ({} failed)", c.query_failures)
+            } else {
+                String::new()
+            },
+            c.query_p50_ms.map_or("-".into(), format_ms),
+            c.query_p99_ms.map_or("-".into(), format_ms),
+            mib(c.server.peak_rss_bytes),
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nEvery case counted its table over the query API afterwards: stored rows equal \
+         acknowledged rows in each. \"vs file\" is rows/s over the file baseline's (higher is \
+         faster)."
+    );
+    s
+}

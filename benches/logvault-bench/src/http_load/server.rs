@@ -1,0 +1,142 @@
+//! The server side of the HTTP load benchmark: `logvault-bench serve-case` opens a new home
+//! under a customer key, makes a data collection rule and two tokens, serves it over HTTPS on a
+//! free loopback port, prints how to reach it as one JSON line, and serves until its standard
+//! input closes. Then it stops gracefully and prints its peak memory and CPU time (measured from
+//! the moment it accepted connections), so that the load generator's own memory is not counted.
+
+use std::io::{BufRead as _, Write as _};
+use std::path::Path;
+
+use anyhow::Context as _;
+use logvault_server::{DataFlow, Role, RuleSpec, RuleStore, ServeConfig, TokenService};
+use serde::{Deserialize, Serialize};
+
+use crate::ingest::LOG_TABLE;
+use crate::setup::{self, HomeTimings, Protection, WORKSPACE};
+use crate::sys;
+
+/// The stream the benchmark's rule takes.
+pub const STREAM: &str = "Custom-AppLogs";
+
+/// What a started server child tells its parent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Started {
+    /// `https://127.0.0.1:PORT`.
+    pub url: String,
+    /// The certificate to trust.
+    pub cert: String,
+    /// The data collection rule's immutable id.
+    pub rule: String,
+    /// A token with `Monitoring Metrics Publisher` on the workspace.
+    pub publisher: String,
+    /// A token with `Log Analytics Reader` on the workspace.
+    pub reader: String,
+    /// The workspace's customer id (the query API's path).
+    pub workspace_id: String,
+}
+
+/// What a server child measured once stopped.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stopped {
+    /// Peak resident set size while serving, in bytes.
+    pub peak_rss_bytes: Option<u64>,
+    /// Whether the peak could be reset after set-up (else it includes set-up).
+    pub peak_reset: bool,
+    /// CPU seconds (all threads) used while serving.
+    pub cpu_secs: Option<f64>,
+}
+
+/// Runs the child: serves `home` (created) until standard input closes.
+///
+/// # Errors
+/// Set-up or start-up failures.
+pub async fn serve_case(home: &Path) -> anyhow::Result<()> {
+    let engine = setup::open_home(
+        home,
+        HomeTimings {
+            key_check_secs: None,
+        },
+    )
+    .await?;
+    setup::prepare_workspace(&engine, Protection::Customer).await?;
+    let now = chrono::Utc::now();
+    let rule = RuleStore::new(engine.home().root())
+        .create(
+            RuleSpec {
+                name: "bench-rule".into(),
+                workspace: WORKSPACE.into(),
+                data_flows: vec![DataFlow {
+                    stream: STREAM.into(),
+                    table: LOG_TABLE.into(),
+                    transform_kql: None,
+                }],
+            },
+            now,
+        )
+        .context("creating the data collection rule")?;
+    let tokens = TokenService::open(&engine).await?;
+    let hours = chrono::Duration::hours(12);
+    let publisher = tokens
+        .issue(
+            "bench-publisher",
+            &[Role::Publisher],
+            Some(WORKSPACE),
+            now,
+            hours,
+        )?
+        .token;
+    let reader = tokens
+        .issue("bench-reader", &[Role::Reader], Some(WORKSPACE), now, hours)?
+        .token;
+    let workspace_id = engine.control().get_workspace(WORKSPACE)?.customer_id;
+    let server = logvault_server::start(
+        engine,
+        ServeConfig {
+            listen: "127.0.0.1:0".parse()?,
+            alert_interval: None,
+            ..ServeConfig::default()
+        },
+    )
+    .await?;
+    let started = Started {
+        url: server.url().to_owned(),
+        cert: server
+            .cert()
+            .context("the server serves no certificate")?
+            .display()
+            .to_string(),
+        rule: rule.immutable_id,
+        publisher,
+        reader,
+        workspace_id,
+    };
+    let peak_reset = sys::reset_peak_rss();
+    let cpu_before = sys::cpu_seconds();
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", serde_json::to_string(&started)?)?;
+        out.flush()?;
+    }
+    // Serve until the parent closes our standard input.
+    tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        let mut stdin = std::io::stdin().lock();
+        while stdin.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+            line.clear();
+        }
+    })
+    .await?;
+    server.shutdown().await;
+    let stopped = Stopped {
+        peak_rss_bytes: sys::peak_rss_bytes(),
+        peak_reset,
+        cpu_secs: match (cpu_before, sys::cpu_seconds()) {
+            (Some(a), Some(b)) => Some(b - a),
+            _ => None,
+        },
+    };
+    writeln!(std::io::stdout(), "{}", serde_json::to_string(&stopped)?)?;
+    Ok(())
+}
