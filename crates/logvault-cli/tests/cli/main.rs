@@ -9,6 +9,7 @@
 
 mod cli_alerts;
 mod cli_crash;
+mod cli_kill;
 mod cli_kql;
 mod cli_saved;
 mod cli_server;
