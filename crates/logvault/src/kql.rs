@@ -48,7 +48,24 @@ impl Engine {
         workspace: &str,
         kql: &str,
     ) -> Result<KqlPlan, EngineError> {
-        let options = PlanOptions::at(self.now());
+        self.plan_kql_in(session, workspace, kql, &PlanOptions::at(self.now()))
+            .await
+    }
+
+    /// Plans `kql` in `session` (of `workspace`) with `options` (the clock, a time range) and the
+    /// workspace's saved functions in scope (R-H1): what the server's query API runs. If the
+    /// functions cannot be read (a linked storage account's key is revoked), the query is
+    /// planned without them, and if it then fails, the key error is the one returned.
+    ///
+    /// # Errors
+    /// [`EngineError::Kql`] for syntax and semantic errors; the functions' key errors.
+    pub async fn plan_kql_in(
+        &self,
+        session: &logvault_query::WorkspaceSession,
+        workspace: &str,
+        kql: &str,
+        options: &PlanOptions,
+    ) -> Result<KqlPlan, EngineError> {
         let (functions, unreadable) = match self.stored_functions(workspace).await {
             Ok(f) => (f, None),
             Err(e) => (Vec::new(), Some(e)),
@@ -57,7 +74,7 @@ impl Engine {
             session.context(),
             kql,
             &functions,
-            &options,
+            options,
         )
         .await
         {

@@ -234,6 +234,9 @@ fn a_server_killed_with_sigkill_keeps_every_acknowledged_row_exactly_once() {
     }
     assert_eq!(stored.len(), total * ROWS, "rows missing");
     // At least the requests that found the server gone were retried.
-    println!("acked before kill {acked_before_kill}, retried batches {in_doubt}, twice: {}", stored.values().filter(|n| **n == 2).count());
+    println!(
+        "acked before kill {acked_before_kill}, retried batches {in_doubt}, twice: {}",
+        stored.values().filter(|n| **n == 2).count()
+    );
     assert!(in_doubt >= 1, "no request was cut by the kill");
 }

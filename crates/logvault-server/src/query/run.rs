@@ -173,10 +173,15 @@ async fn start(state: &Shared, headers: &HeaderMap, spec: QuerySpec) -> Result<R
     };
     let (columns, stream, render) = match spec.language {
         Language::Kql => {
-            let plan =
-                logvault::kql_lang::plan_in_session(session.context(), &spec.query, &options)
-                    .await
-                    .map_err(|e| kql_error(&e))?;
+            // The workspace's saved functions are in scope, as in every KQL query (R-H1).
+            let plan = state
+                .engine
+                .plan_kql_in(&session, &workspace, &spec.query, &options)
+                .await
+                .map_err(|e| match e {
+                    logvault::EngineError::Kql(e) => kql_error(&e),
+                    other => engine_error(&state.engine, &other),
+                })?;
             let df = DataFrame::new(session.context().state(), plan.plan);
             let stream = df
                 .execute_stream()
