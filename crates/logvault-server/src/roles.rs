@@ -22,6 +22,10 @@ pub enum Role {
     CryptoOfficer,
     /// `Key Vault Crypto Service Encryption User`: wrap and unwrap (allows nothing here).
     CryptoServiceEncryptionUser,
+    /// `Support Operator` (logvault's own, not an Azure role): a support engineer who may query
+    /// a workspace only under an approved, unexpired Customer Lockbox request, every query
+    /// audited (R-I1). Allows nothing by itself.
+    SupportOperator,
 }
 
 /// What a call needs.
@@ -37,7 +41,7 @@ pub enum Permission {
 
 impl Role {
     /// Every role.
-    pub const ALL: [Role; 7] = [
+    pub const ALL: [Role; 8] = [
         Role::Owner,
         Role::Contributor,
         Role::Reader,
@@ -45,6 +49,7 @@ impl Role {
         Role::MonitoringReader,
         Role::CryptoOfficer,
         Role::CryptoServiceEncryptionUser,
+        Role::SupportOperator,
     ];
 
     /// Azure's name of the role.
@@ -57,6 +62,7 @@ impl Role {
             Role::MonitoringReader => "Monitoring Reader",
             Role::CryptoOfficer => "Key Vault Crypto Officer",
             Role::CryptoServiceEncryptionUser => "Key Vault Crypto Service Encryption User",
+            Role::SupportOperator => "Support Operator",
         }
     }
 
@@ -69,7 +75,10 @@ impl Role {
                 matches!(permission, Query | Metrics)
             }
             Role::Publisher => permission == Ingest,
-            Role::CryptoOfficer | Role::CryptoServiceEncryptionUser => false,
+            // An operator's queries go through the Lockbox gate (`query::run`), not a role.
+            Role::CryptoOfficer | Role::CryptoServiceEncryptionUser | Role::SupportOperator => {
+                false
+            }
         }
     }
 }
@@ -128,5 +137,6 @@ mod tests {
         assert!(!Role::Contributor.allows(Permission::Ingest));
         assert!(Role::Owner.allows(Permission::Ingest));
         assert!(!Role::CryptoOfficer.allows(Permission::Query));
+        assert!(!Role::SupportOperator.allows(Permission::Query));
     }
 }

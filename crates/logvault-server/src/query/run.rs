@@ -22,7 +22,7 @@ use super::results::{Cut, ResultColumns, partial_error, tail};
 use super::timespan::parse_timespan;
 use crate::http::errors::{ApiError, Flavor, engine_error};
 use crate::http::{Shared, auth};
-use crate::roles::Permission;
+use crate::roles::{Permission, Role};
 
 /// JSON is sent in chunks of about this size.
 const CHUNK: usize = 64 << 10;
@@ -104,22 +104,68 @@ fn guarded(
         .boxed()
 }
 
+/// A support operator's query (R-I1): allowed only under an approved, unexpired Customer
+/// Lockbox request for this operator and workspace, audited either way (with the query text).
+async fn lockbox_gate(
+    state: &Shared,
+    principal: &crate::tokens::Principal,
+    workspace: &str,
+    query: &str,
+) -> Result<(), ApiError> {
+    if principal
+        .workspace
+        .as_deref()
+        .is_some_and(|w| w != workspace)
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "InsufficientAccessError",
+            format!(
+                "The provided credentials have insufficient access to perform the requested \
+                 operation: the token of {} is for another workspace",
+                principal.name
+            ),
+        ));
+    }
+    let (ws, name, text) = (
+        workspace.to_owned(),
+        principal.name.clone(),
+        query.to_owned(),
+    );
+    match crate::http::blocking(state, move |e| {
+        e.control().authorize_operator_query(&ws, &name, &text)
+    })
+    .await?
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == 403 => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "LockboxAccessDenied",
+            e.to_string(),
+        )),
+        Err(e) => Err(engine_error(&state.engine, &e.into())),
+    }
+}
+
 async fn start(state: &Shared, headers: &HeaderMap, spec: QuerySpec) -> Result<Running, ApiError> {
     let started = Instant::now();
     let principal = auth::authenticate(state, headers, Flavor::Azure)?;
     let resolved = resolve(state, &spec.workspace).await?;
-    auth::check(
-        &principal,
-        Permission::Query,
-        Some(resolved.as_deref().unwrap_or(&spec.workspace)),
-        Flavor::Azure,
-    )?;
+    let target = resolved.as_deref().unwrap_or(&spec.workspace);
+    let operator = principal.roles.contains(&Role::SupportOperator)
+        && !principal.roles.iter().any(|r| r.allows(Permission::Query));
+    if !operator {
+        auth::check(&principal, Permission::Query, Some(target), Flavor::Azure)?;
+    }
     let Some(workspace) = resolved else {
         return Err(ApiError::not_found(
             "WorkspaceNotFoundError",
             format!("The workspace {} could not be found", spec.workspace),
         ));
     };
+    if operator {
+        lockbox_gate(state, &principal, &workspace, &spec.query).await?;
+    }
     for other in &spec.workspaces {
         if resolve(state, other).await?.as_deref() != Some(workspace.as_str()) {
             return Err(ApiError::bad_request(format!(

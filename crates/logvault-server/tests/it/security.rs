@@ -294,3 +294,63 @@ async fn bodies_over_the_limit_get_413_and_gzip_bombs_stop_at_the_decoded_limit(
     assert_eq!(r.status(), 413);
     assert_eq!(s.count(WS, "AppEvents").await, 0);
 }
+
+/// A support operator's token (R-I1): refused without an approved Customer Lockbox request,
+/// allowed while one is approved and unexpired, refused after its access ends; every query is
+/// in the workspace's Lockbox audit with its text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_support_operator_queries_only_under_an_approved_lockbox_request() {
+    let s = serve(Default::default()).await;
+    let rule = s.rule("rule-lb", WS, "AppEvents", None);
+    let publisher = s.token(&[Role::Publisher], Some(WS));
+    let r = s
+        .upload(&rule, "Custom-AppEvents", &publisher, &records(8, "lb"))
+        .await;
+    assert_eq!(r.status(), 204);
+    s.link_to_customer_key(WS).await;
+    let operator = s.token(&[Role::SupportOperator], None);
+    let query = json!({"query": "AppEvents | count"});
+
+    let (status, body) = s.query(WS, &operator, query.clone()).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "LockboxAccessDenied", "{body}");
+
+    let control = s.engine.control();
+    let request = control
+        .create_lockbox_request(WS, "tester", "case 4711: ingestion stalls", Some(2))
+        .unwrap();
+    let (status, _) = s.query(WS, &operator, query.clone()).await;
+    assert_eq!(status, 403, "a pending request gave access");
+    control.decide_lockbox_request(&request.id, true).unwrap();
+    let (status, body) = s.query(WS, &operator, query.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["tables"][0]["rows"][0][0], 8, "{body}");
+    // Only the workspace of the request.
+    let (status, _) = s.query(OTHER_WS, &operator, query.clone()).await;
+    assert_eq!(status, 403);
+    // Access ends with the approved duration.
+    s.clock.advance(Duration::hours(3));
+    let operator = s.token(&[Role::SupportOperator], None);
+    let (status, _) = s.query(WS, &operator, query.clone()).await;
+    assert_eq!(status, 403, "access outlived the approved duration");
+
+    let audit = control.lockbox_audit(Some(WS)).unwrap();
+    let actions: Vec<&str> = audit.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions.iter().filter(|a| **a == "Query").count(),
+        1,
+        "{actions:?}"
+    );
+    assert_eq!(
+        actions.iter().filter(|a| **a == "QueryRefused").count(),
+        3,
+        "{actions:?}"
+    );
+    assert!(
+        audit
+            .iter()
+            .filter(|e| e.action == "Query")
+            .all(|e| e.detail.as_deref() == Some("AppEvents | count")),
+        "{audit:?}"
+    );
+}
