@@ -1,15 +1,19 @@
 //! A query session over one workspace: its tables registered, its account keys admitted.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use datafusion::catalog::TableProvider;
+use datafusion::catalog::view::ViewTable;
 use datafusion::common::TableReference;
+use datafusion::datasource::provider_as_source;
 use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, lit};
 use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::prelude::SessionContext;
 use logvault_cache::HotCache;
-use logvault_store::{AccountId, Store};
+use logvault_store::{AccountId, Manifest, Store};
 
 use crate::QueryError;
 use crate::provider::{ScanStats, SegmentTable};
@@ -100,51 +104,91 @@ impl WorkspaceSession {
         gate: &dyn KeyGate,
         cache: Option<&HotCache>,
     ) -> Result<Self, QueryError> {
-        let catalog = store.catalog();
-        let names = catalog.tables(workspace).await.map_err(catalog_error)?;
-        let mut manifests = Vec::with_capacity(names.len());
-        for name in &names {
-            manifests.push(
-                catalog
-                    .manifest(workspace, name)
-                    .await
-                    .map_err(catalog_error)?,
-            );
-        }
-        let accounts: BTreeSet<&AccountId> = manifests
-            .iter()
-            .flat_map(|m| m.segments.iter().map(|s| &s.account))
-            .collect();
-        for account in accounts {
-            gate.admit(workspace, account).await?;
-        }
-        let runtime = options
-            .runtime
-            .clone()
-            .unwrap_or_else(|| Arc::new(RuntimeEnv::default()));
-        let ctx = new_session(options, runtime);
-        store.register(&ctx).map_err(catalog_error)?;
-        if let Some(cache) = cache {
-            cache.register(&ctx).map_err(|e| QueryError::Execution {
-                message: e.to_string(),
-            })?;
-        }
-        let stats = Arc::new(ScanStats::default());
+        let manifests = load_manifests(&store, workspace, gate).await?;
+        let (ctx, stats) = new_context(&store, options, cache)?;
         let mut tables = Vec::new();
         for manifest in manifests {
-            if manifest.segments.is_empty() {
-                continue;
-            }
             let name = manifest.table.clone();
-            let mut table = SegmentTable::new(manifest, &store, Arc::clone(&stats));
-            if let Some(cache) = cache {
-                table = table.with_cache(cache.clone());
-            }
+            let table = segment_table(manifest, &store, &stats, cache);
             ctx.register_table(TableReference::bare(name.as_str()), Arc::new(table))?;
             tables.push(name);
         }
         Ok(Self {
             workspace: workspace.to_owned(),
+            ctx,
+            tables,
+            stats,
+        })
+    }
+
+    /// A session over several workspaces (a cross-workspace query): each table name is the
+    /// union, by column name, of that table in every workspace that has it, with a `TenantId`
+    /// column holding the workspace's id (the second of each pair) unless the table has one
+    /// already. Every workspace's storage accounts are admitted through `gate` first, so a
+    /// revoked key of any of them refuses the whole query.
+    ///
+    /// # Errors
+    /// As [`WorkspaceSession::open`], for any of the workspaces.
+    pub async fn open_across(
+        store: Arc<Store>,
+        workspaces: &[(String, String)],
+        options: &SessionOptions,
+        gate: &dyn KeyGate,
+        cache: Option<&HotCache>,
+    ) -> Result<Self, QueryError> {
+        let mut by_table: BTreeMap<String, Vec<LogicalPlan>> = BTreeMap::new();
+        let mut loaded = Vec::new();
+        for (workspace, tenant) in workspaces {
+            loaded.push((
+                workspace,
+                tenant,
+                load_manifests(&store, workspace, gate).await?,
+            ));
+        }
+        let (ctx, stats) = new_context(&store, options, cache)?;
+        for (workspace, tenant, manifests) in loaded {
+            for manifest in manifests {
+                let name = manifest.table.clone();
+                let table: Arc<dyn TableProvider> =
+                    Arc::new(segment_table(manifest, &store, &stats, cache));
+                let has_tenant = table
+                    .schema()
+                    .fields()
+                    .iter()
+                    .any(|f| f.name() == TENANT_COLUMN);
+                let mut plan = LogicalPlanBuilder::scan(
+                    TableReference::partial(workspace.as_str(), name.as_str()),
+                    provider_as_source(table),
+                    None,
+                )?;
+                if !has_tenant {
+                    let mut columns: Vec<Expr> = plan
+                        .schema()
+                        .columns()
+                        .into_iter()
+                        .map(Expr::Column)
+                        .collect();
+                    columns.push(lit(tenant.as_str()).alias(TENANT_COLUMN));
+                    plan = plan.project(columns)?;
+                }
+                by_table.entry(name).or_default().push(plan.build()?);
+            }
+        }
+        let mut tables = Vec::new();
+        for (name, plans) in by_table {
+            let mut plans = plans.into_iter();
+            let Some(first) = plans.next() else { continue };
+            let mut union = LogicalPlanBuilder::from(first);
+            for plan in plans {
+                union = union.union_by_name(plan)?;
+            }
+            let view = ViewTable::new(union.build()?, None);
+            ctx.register_table(TableReference::bare(name.as_str()), Arc::new(view))?;
+            tables.push(name);
+        }
+        let names: Vec<&str> = workspaces.iter().map(|(w, _)| w.as_str()).collect();
+        Ok(Self {
+            workspace: names.join(", "),
             ctx,
             tables,
             stats,
@@ -190,6 +234,72 @@ impl WorkspaceSession {
             };
         }
         QueryError::from(e)
+    }
+}
+
+/// The column that names a row's workspace in a cross-workspace query (Azure's).
+pub const TENANT_COLUMN: &str = "TenantId";
+
+/// Reads `workspace`'s manifests of tables that hold data and admits every storage account they
+/// use through `gate` (before anything is planned or read).
+async fn load_manifests(
+    store: &Store,
+    workspace: &str,
+    gate: &dyn KeyGate,
+) -> Result<Vec<Manifest>, QueryError> {
+    let catalog = store.catalog();
+    let names = catalog.tables(workspace).await.map_err(catalog_error)?;
+    let mut manifests = Vec::with_capacity(names.len());
+    for name in &names {
+        let manifest = catalog
+            .manifest(workspace, name)
+            .await
+            .map_err(catalog_error)?;
+        if !manifest.segments.is_empty() {
+            manifests.push(manifest);
+        }
+    }
+    let accounts: BTreeSet<&AccountId> = manifests
+        .iter()
+        .flat_map(|m| m.segments.iter().map(|s| &s.account))
+        .collect();
+    for account in accounts {
+        gate.admit(workspace, account).await?;
+    }
+    Ok(manifests)
+}
+
+/// A session context reading `store` (through `cache`'s disk tier when given), and the scan
+/// statistics its tables share.
+fn new_context(
+    store: &Store,
+    options: &SessionOptions,
+    cache: Option<&HotCache>,
+) -> Result<(SessionContext, Arc<ScanStats>), QueryError> {
+    let runtime = options
+        .runtime
+        .clone()
+        .unwrap_or_else(|| Arc::new(RuntimeEnv::default()));
+    let ctx = new_session(options, runtime);
+    store.register(&ctx).map_err(catalog_error)?;
+    if let Some(cache) = cache {
+        cache.register(&ctx).map_err(|e| QueryError::Execution {
+            message: e.to_string(),
+        })?;
+    }
+    Ok((ctx, Arc::new(ScanStats::default())))
+}
+
+fn segment_table(
+    manifest: Manifest,
+    store: &Arc<Store>,
+    stats: &Arc<ScanStats>,
+    cache: Option<&HotCache>,
+) -> SegmentTable {
+    let table = SegmentTable::new(manifest, store, Arc::clone(stats));
+    match cache {
+        Some(cache) => table.with_cache(cache.clone()),
+        None => table,
     }
 }
 

@@ -69,6 +69,46 @@ impl Engine {
         .await?)
     }
 
+    /// A session over several workspaces, for a cross-workspace query: each table name is the
+    /// union of that table in every one of `workspaces` (by column name), with a `TenantId`
+    /// column holding the workspace's id (its `customerId`). Each workspace is recovered and
+    /// admitted as [`Engine::query_session`] does: one revoked key refuses the whole query.
+    ///
+    /// # Errors
+    /// As [`Engine::query_session`], for any of the workspaces.
+    pub async fn query_session_across(
+        &self,
+        workspaces: &[String],
+    ) -> Result<WorkspaceSession, EngineError> {
+        let gate = LifecycleGate {
+            engine: self.clone(),
+        };
+        let mut pairs = Vec::with_capacity(workspaces.len());
+        for workspace in workspaces {
+            let ws = self.control().get_workspace(workspace)?;
+            self.recover_if_idle(workspace).await?;
+            if let Some(cluster) = &ws.cluster {
+                gate.admit(workspace, &AccountId::cluster(cluster)?).await?;
+            }
+            if !pairs
+                .iter()
+                .any(|(name, _): &(String, String)| name == workspace)
+            {
+                pairs.push((workspace.clone(), ws.customer_id));
+            }
+        }
+        let mut options = SessionOptions::at(self.now());
+        options.runtime = Some(self.inner.runtime.clone());
+        Ok(WorkspaceSession::open_across(
+            self.store().clone(),
+            &pairs,
+            &options,
+            &gate,
+            Some(&self.inner.cache),
+        )
+        .await?)
+    }
+
     /// Runs `sql` on `workspace`; the result is a stream of Arrow record batches.
     ///
     /// # Errors

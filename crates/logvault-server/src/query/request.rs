@@ -90,8 +90,8 @@ pub(crate) struct QuerySpec {
     pub(crate) workspace: String,
     pub(crate) query: String,
     pub(crate) timespan: Option<String>,
-    /// Additional workspaces (cross-workspace queries are not supported: refused unless they
-    /// name the same workspace).
+    /// Additional workspaces (a cross-workspace query): names, customer ids or ARM resource
+    /// ids; each table is then the union of that table in every workspace, with `TenantId`.
     pub(crate) workspaces: Vec<String>,
     pub(crate) language: Language,
     pub(crate) prefer: Prefer,

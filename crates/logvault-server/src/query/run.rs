@@ -56,6 +56,12 @@ async fn resolve(state: &Shared, reference: &str) -> Result<Option<String>, ApiE
     let workspaces = crate::http::blocking(state, |engine| engine.control().list_workspaces())
         .await?
         .map_err(|e| ApiError::internal(e.to_string()))?;
+    // A workspace is named by its customerId, its name, or its ARM resource id
+    // (`/subscriptions/.../providers/Microsoft.OperationalInsights/workspaces/NAME`).
+    let reference = match reference.rsplit_once("/workspaces/") {
+        Some((_, name)) if reference.starts_with('/') => name.trim_end_matches('/'),
+        _ => reference,
+    };
     Ok(workspaces
         .into_iter()
         .find(|w| w.customer_id.eq_ignore_ascii_case(reference) || w.name == reference)
@@ -166,13 +172,24 @@ async fn start(state: &Shared, headers: &HeaderMap, spec: QuerySpec) -> Result<R
     if operator {
         lockbox_gate(state, &principal, &workspace, &spec.query).await?;
     }
+    // A cross-workspace query: every other workspace must exist and be allowed as well.
+    let mut across = vec![workspace.clone()];
     for other in &spec.workspaces {
-        if resolve(state, other).await?.as_deref() != Some(workspace.as_str()) {
-            return Err(ApiError::bad_request(format!(
-                "cross-workspace queries are not supported: the query may only name workspace \
-                 {workspace} (found '{other}' in workspaces)"
-            )));
+        let Some(name) = resolve(state, other).await? else {
+            return Err(ApiError::not_found(
+                "WorkspaceNotFoundError",
+                format!("The workspace {other} could not be found"),
+            ));
+        };
+        if across.contains(&name) {
+            continue;
         }
+        if operator {
+            lockbox_gate(state, &principal, &name, &spec.query).await?;
+        } else {
+            auth::check(&principal, Permission::Query, Some(&name), Flavor::Azure)?;
+        }
+        across.push(name);
     }
     let permit = state.queries.clone().try_acquire_owned().map_err(|_| {
         ApiError::retry(
@@ -196,14 +213,17 @@ async fn start(state: &Shared, headers: &HeaderMap, spec: QuerySpec) -> Result<R
         .transpose()
         .map_err(|e| ApiError::bad_request(format!("the timespan is invalid: {e}")))?;
     // Rows acknowledged before the query are in segments when it reads.
-    if let Err(e) = state.hub.flush(&workspace).await {
-        tracing::warn!(workspace = %workspace, error = %e, "storing acknowledged rows before a query failed");
+    for ws in &across {
+        if let Err(e) = state.hub.flush(ws).await {
+            tracing::warn!(workspace = %ws, error = %e, "storing acknowledged rows before a query failed");
+        }
     }
-    let session = state
-        .engine
-        .query_session(&workspace)
-        .await
-        .map_err(|e| engine_error(&state.engine, &e))?;
+    let session = if across.len() > 1 {
+        state.engine.query_session_across(&across).await
+    } else {
+        state.engine.query_session(&workspace).await
+    }
+    .map_err(|e| engine_error(&state.engine, &e))?;
     // KQL: the planner puts the range on every table it scans. SQL: refused rather than
     // ignored (a view swapped in for each table did not reach the SQL planner's scans either).
     if range.is_some() && matches!(spec.language, Language::Sql) {

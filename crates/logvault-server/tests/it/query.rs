@@ -337,3 +337,101 @@ async fn saved_functions_are_callable_from_the_query_api() {
         .await;
     assert_eq!(status, 400, "{body}");
 }
+
+/// A cross-workspace query (`workspaces`): each table is the union of that table in every
+/// workspace named (by name, customer id or resource id), with `TenantId` telling them apart;
+/// a token for one workspace cannot reach another through it, and an unknown one is a 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cross_workspace_query_unions_the_tables_of_every_workspace_named() {
+    use crate::common::OTHER_WS;
+    let s = loaded(40, Options::default()).await;
+    let rule = s.rule("rule-other", OTHER_WS, "AppEvents", None);
+    let publisher = s.token(&[Role::Publisher], Some(OTHER_WS));
+    let r = s
+        .upload(&rule, "Custom-AppEvents", &publisher, &records(12, "o"))
+        .await;
+    assert_eq!(r.status(), 204);
+    let other_id = s.customer_id(OTHER_WS);
+    let resource = format!(
+        "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/\
+         Microsoft.OperationalInsights/workspaces/{OTHER_WS}"
+    );
+    for named in [OTHER_WS.to_owned(), other_id.clone(), resource] {
+        let (status, body) = s
+            .query(
+                WS,
+                &s.owner(),
+                json!({
+                    "query": "AppEvents | summarize n = count() by TenantId, Tag | order by n desc",
+                    "workspaces": [named],
+                }),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            body["tables"][0]["rows"],
+            json!([[s.customer_id(WS), "q", 40], [other_id, "o", 12]]),
+            "{body}"
+        );
+    }
+    // A timespan applies on both sides: records start at 10:00:00, one a second.
+    let (status, body) = s
+        .query(
+            WS,
+            &s.owner(),
+            json!({
+                "query": "AppEvents | count",
+                "workspaces": [OTHER_WS],
+                "timespan": "2026-03-01T10:00:00Z/2026-03-01T10:00:10Z",
+            }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["tables"][0]["rows"][0][0], 20, "{body}");
+    // A token for WS alone cannot read OTHER_WS this way.
+    let reader = s.token(&[Role::Reader], Some(WS));
+    let (status, body) = s
+        .query(
+            WS,
+            &reader,
+            json!({"query": "AppEvents | count", "workspaces": [OTHER_WS]}),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = s
+        .query(
+            WS,
+            &s.owner(),
+            json!({"query": "AppEvents | count", "workspaces": ["no-such-ws"]}),
+        )
+        .await;
+    assert_eq!(status, 404, "{body}");
+
+    // One workspace's customer key revoked: the whole cross-workspace query is refused, naming
+    // it; the other workspace alone still answers.
+    let principal = s.link_to_customer_key(OTHER_WS).await;
+    s.engine
+        .vault()
+        .delete_policy(crate::common::VAULT, &principal)
+        .unwrap();
+    s.pass_check_interval();
+    let owner = s.owner();
+    crate::common::eventually("the cross-workspace query refused", || async {
+        let (status, body) = s
+            .query(
+                WS,
+                &owner,
+                json!({"query": "AppEvents | count", "workspaces": [OTHER_WS]}),
+            )
+            .await;
+        status == 403
+            && body["error"]["code"] == "CustomerManagedKeyRevoked"
+            && body.to_string().contains(OTHER_WS)
+    })
+    .await;
+    let (status, body) = s
+        .query(WS, &owner, json!({"query": "AppEvents | count"}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["tables"][0]["rows"][0][0], 40, "{body}");
+}
