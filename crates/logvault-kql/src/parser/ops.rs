@@ -379,6 +379,15 @@ impl Parser {
             self.expect_sym(")")?;
             return Ok(e);
         }
+        // `union *`: every table.
+        if self.is_sym("*") {
+            let span = self.span();
+            self.advance();
+            return Ok(Expr {
+                kind: crate::ast::ExprKind::Name("*".to_owned()),
+                span,
+            });
+        }
         // A table name, maybe with wildcards.
         if self.is_ident() && !self.sym_at(1, "(") {
             let p = self.pattern()?;

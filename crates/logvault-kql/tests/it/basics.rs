@@ -90,3 +90,31 @@ async fn time_filters_keep_the_column_bare_for_pruning() {
     println!("{text}");
     assert!(!text.contains("CAST(T.TimeGenerated"), "{text}");
 }
+
+#[tokio::test]
+async fn union_star_reads_every_table() {
+    use arrow::array::Int64Array;
+    use arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+    let batch = |n: i64| {
+        arrow::record_batch::RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)])),
+            vec![Arc::new(Int64Array::from(vec![n; n as usize]))],
+        )
+        .unwrap()
+    };
+    let ctx = crate::common::with_table("First", batch(2));
+    let t =
+        datafusion::datasource::MemTable::try_new(batch(3).schema(), vec![vec![batch(3)]]).unwrap();
+    ctx.register_table(
+        datafusion::common::TableReference::bare("Second"),
+        Arc::new(t),
+    )
+    .unwrap();
+    let out = crate::common::run_in(&ctx, "union withsource=T * | summarize c = count() by T")
+        .await
+        .unwrap();
+    let mut rows = crate::common::texts(&out);
+    rows.sort();
+    assert_eq!(rows, vec![vec!["First", "2"], vec!["Second", "3"]]);
+}

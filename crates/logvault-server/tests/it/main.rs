@@ -13,6 +13,7 @@
 mod alerts;
 mod clients;
 mod common;
+mod fuzz_http;
 mod ingest;
 mod query;
 mod revocation;
