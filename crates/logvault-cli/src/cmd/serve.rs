@@ -61,6 +61,7 @@ fn parse_alert_interval(text: &str) -> Result<AlertInterval, String> {
 
 /// Runs `logvault serve` until SIGTERM or SIGINT.
 pub(crate) async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
+    let mut signals = Signals::install()?;
     let engine = super::open(global).await?;
     let mut config = ServeConfig {
         listen: args.listen,
@@ -107,19 +108,32 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<
         }
         out.flush()?;
     }
-    wait_for_signal().await?;
+    signals.wait().await;
     tracing::info!("stopping: finishing in-flight requests and storing acknowledged rows");
     server.shutdown().await;
     Ok(())
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+/// SIGTERM and SIGINT, listened for from before the server says it is up: a signal sent as
+/// soon as the start line is read stops the server gracefully instead of killing it.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
     }
-    Ok(())
+
+    async fn wait(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
 }
