@@ -173,10 +173,21 @@ async fn start(state: &Shared, headers: &HeaderMap, spec: QuerySpec) -> Result<R
     };
     let (columns, stream, render) = match spec.language {
         Language::Kql => {
-            let plan =
-                logvault::kql_lang::plan_in_session(session.context(), &spec.query, &options)
-                    .await
-                    .map_err(|e| kql_error(&e))?;
+            // The workspace's saved functions are in scope (R-H1); if they cannot be read (a
+            // linked storage account's key is revoked), the query is planned without them.
+            let functions = state
+                .engine
+                .stored_functions(&workspace)
+                .await
+                .unwrap_or_default();
+            let plan = logvault::kql_lang::plan_in_session_with_functions(
+                session.context(),
+                &spec.query,
+                &functions,
+                &options,
+            )
+            .await
+            .map_err(|e| kql_error(&e))?;
             let df = DataFrame::new(session.context().state(), plan.plan);
             let stream = df
                 .execute_stream()

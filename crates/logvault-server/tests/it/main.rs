@@ -1,7 +1,7 @@
 //! The server's integration tests over real HTTP(S) (one binary: each test binary links
 //! DataFusion): every endpoint, the security cases, revocation while the server runs, and the
-//! real clients (Azure's Python SDKs, OpenTelemetry's exporters, rsyslog) when `.ci/run`
-//! installed them.
+//! real clients (Azure's Python SDKs, OpenTelemetry's exporters, rsyslog, the web page in
+//! Chromium) when `.ci/run` installed them.
 
 #![allow(
     clippy::unwrap_used,
@@ -10,9 +10,11 @@
     missing_docs
 )] // test code
 
+mod browser;
 mod clients;
 mod common;
 mod ingest;
 mod query;
 mod revocation;
 mod security;
+mod web;

@@ -153,10 +153,28 @@ pub(crate) async fn run(global: &GlobalArgs, args: DemoArgs) -> anyhow::Result<(
             serde_json::to_string_pretty(&summary)?
         )?;
     }
+    narrator.say(&browser_hint(global.home.as_deref()));
     if all_ok {
         narrator.say("\nevery step behaved as the seed describes");
         Ok(())
     } else {
         anyhow::bail!("the demo found steps that did not behave as the seed describes")
+    }
+}
+
+/// How to look at the demo's workspaces in a browser.
+fn browser_hint(home: Option<&Path>) -> String {
+    match home {
+        Some(home) => format!(
+            "\nto look at these workspaces in a browser: run `logvault serve --home {}` and open \
+             the sign-in URL it prints (https://127.0.0.1:8443/signin?code=..., once; the \
+             certificate is {})",
+            home.display(),
+            home.join("tls").join("cert.pem").display()
+        ),
+        None => "\nthis demo's home was temporary and is gone; to look at its workspaces in a \
+                 browser, run `logvault demo --home DIR`, then `logvault serve --home DIR` and \
+                 open the sign-in URL it prints (it works once)"
+            .to_owned(),
     }
 }
