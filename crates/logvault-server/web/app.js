@@ -728,8 +728,8 @@
       cap.textContent = `${t.name}: ${LvChart.fmt(rows)} rows, ${LvChart.fmt(bytes)}B stored`;
       const labels = t.hours.map((h) => h.hour.slice(5, 16).replace("T", " "));
       fig.append(cap,
-        LvChart.bars(t.hours.map((h) => h.rows), labels, `Rows per hour stored in ${t.name}`, "#0b5cad"),
-        LvChart.bars(t.hours.map((h) => h.bytes), labels, `Bytes per hour stored in ${t.name}`, "#2a9d8f"));
+        LvChart.bars(t.hours.map((h) => h.rows), labels, `Rows per hour stored in ${t.name}`, "#0b5cad", "rows per hour"),
+        LvChart.bars(t.hours.map((h) => h.bytes), labels, `Bytes per hour stored in ${t.name}`, "#2a9d8f", "bytes per hour"));
       grid.appendChild(fig);
     }
     if (data.tables.length === 0) {

@@ -112,7 +112,10 @@ const LvChart = (() => {
     for (let i = 0; i <= 4; i++) {
       const x = x0 + ((x1 - x0) * i) / 4;
       const d = new Date(x);
-      const text = (x1 - x0) > 2 * 86400000 ? d.toISOString().slice(5, 10) : d.toISOString().slice(11, 16);
+      const span = x1 - x0;
+      const iso = d.toISOString();
+      const text = span > 2 * 86400000 ? iso.slice(5, 10)
+        : span > 3600000 ? iso.slice(11, 16) : iso.slice(11, 19);
       svg.appendChild(el("text", { x: sx(x), y: H - B + 16, "text-anchor": "middle", "font-size": 11, fill: "#57606a" }, text));
     }
     svg.appendChild(el("text", { x: W - R, y: H - 6, "text-anchor": "end", "font-size": 11, fill: "#57606a" },
@@ -205,8 +208,8 @@ const LvChart = (() => {
   }
 
   // Small bars of one series over hours (the ingestion view).
-  function bars(values, labels, title, color) {
-    const W = 360, H = 90, B = 16, T = 4;
+  function bars(values, labels, title, color, what) {
+    const W = 360, H = 100, B = 16, T = 18;
     const max = Math.max(1, ...values);
     const w = (W - 2) / Math.max(1, values.length);
     const svg = svgRoot(W, H, title);
@@ -219,6 +222,7 @@ const LvChart = (() => {
     svg.appendChild(el("line", { x1: 0, x2: W, y1: H - B, y2: H - B, stroke: "#8c959f" }));
     svg.appendChild(el("text", { x: 2, y: H - 3, "font-size": 10, fill: "#57606a" }, labels[0] || ""));
     svg.appendChild(el("text", { x: W - 2, y: H - 3, "font-size": 10, fill: "#57606a", "text-anchor": "end" }, labels[labels.length - 1] || ""));
+    svg.appendChild(el("text", { x: 2, y: 12, "font-size": 11, fill: "#1b1f24" }, what || ""));
     svg.appendChild(el("text", { x: W - 2, y: 12, "font-size": 10, fill: "#57606a", "text-anchor": "end" }, "max " + fmt(max)));
     return svg;
   }

@@ -158,7 +158,7 @@ def main():
         step("save the query and open it from the saved queries")
         run_query(page, "AppEvents | where Level == 'error'")
         page.get_by_role("button", name="Saved queries").click()
-        page.get_by_label("Id").fill("errors")
+        page.get_by_label("Id", exact=True).fill("errors")
         page.get_by_label("Display name").fill("Errors only")
         page.get_by_role("button", name="Save", exact=True).click()
         expect(page.get_by_role("button", name="Open Errors only")).to_be_visible()
