@@ -46,10 +46,7 @@ const LvChart = (() => {
     div.className = "legend";
     names.forEach((name, i) => {
       const item = document.createElement("span");
-      const sw = svgRoot(12, 12, "");
-      sw.setAttribute("aria-hidden", "true");
-      sw.setAttribute("width", "12");
-      sw.setAttribute("height", "12");
+      const sw = el("svg", { viewBox: "0 0 12 12", width: 12, height: 12, "aria-hidden": "true", class: "swatch" });
       sw.appendChild(el("rect", { width: 12, height: 12, fill: COLORS[i % COLORS.length] }));
       item.appendChild(sw);
       item.appendChild(document.createTextNode(" " + name));

@@ -83,7 +83,10 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<
                     writeln!(out, "syslog on tcp://{addr}")?;
                 }
                 if let Some(link) = server.sign_in_url() {
-                    writeln!(out, "web page: open {link} to sign in (the link works once)")?;
+                    writeln!(
+                        out,
+                        "web page: open {link} to sign in (the link works once)"
+                    )?;
                 }
             }
         }

@@ -180,13 +180,16 @@ async fn start(state: &Shared, headers: &HeaderMap, spec: QuerySpec) -> Result<R
                 .stored_functions(&workspace)
                 .await
                 .unwrap_or_default();
-            let plan = logvault::kql_lang::plan_in_session_with_functions(
-                session.context(),
+            let tables = logvault::kql_lang::session_tables(session.context())
+                .await
+                .map_err(|e| kql_error(&e))?;
+            // Planned without an await: the resolvers are not `Sync`.
+            let plan = logvault::kql_lang::plan_query_with_functions(
                 &spec.query,
+                &tables,
                 &functions,
                 &options,
             )
-            .await
             .map_err(|e| kql_error(&e))?;
             let df = DataFrame::new(session.context().state(), plan.plan);
             let stream = df

@@ -34,7 +34,10 @@ pub(crate) fn router() -> Router<Shared> {
         .route("/web/app.js", get(app_js))
         .route("/web/chart.js", get(chart_js))
         .route("/web/app.css", get(app_css))
-        .route("/signin", get(session::sign_in_link).post(session::sign_in_token))
+        .route(
+            "/signin",
+            get(session::sign_in_link).post(session::sign_in_token),
+        )
         .route("/signout", post(session::sign_out))
         .route("/web/api/session", get(session::current))
         .route("/status", get(status::status))

@@ -50,9 +50,7 @@ impl SignIn {
 
     /// The link's path and query (`/signin?code=...`), while the secret is unspent.
     pub(crate) fn path(&self) -> Option<String> {
-        self.lock()
-            .as_ref()
-            .map(|s| format!("/signin?code={s}"))
+        self.lock().as_ref().map(|s| format!("/signin?code={s}"))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<String>> {
@@ -118,9 +116,10 @@ fn page(status: StatusCode, text: &str) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    response
-        .headers_mut()
-        .insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    response.headers_mut().insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     response
 }
 
@@ -313,7 +312,10 @@ mod tests {
             HeaderValue::from_static("a=1; logvault_session=abc.def; b=2"),
         );
         assert_eq!(cookie_session(&h).as_deref(), Some("abc.def"));
-        h.insert(header::COOKIE, HeaderValue::from_static("logvault_session="));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("logvault_session="),
+        );
         assert_eq!(cookie_session(&h), None);
     }
 }

@@ -52,7 +52,12 @@ pub(crate) async fn status(
 ) -> Result<Json<Value>, ApiError> {
     let principal = auth::authenticate(&state, &headers, Flavor::Azure)?;
     let only = query.workspace.or_else(|| principal.workspace.clone());
-    auth::check(&principal, Permission::Metrics, only.as_deref(), Flavor::Azure)?;
+    auth::check(
+        &principal,
+        Permission::Metrics,
+        only.as_deref(),
+        Flavor::Azure,
+    )?;
     let engine = &state.engine;
     let status = engine
         .status(only.as_deref())
@@ -66,9 +71,16 @@ pub(crate) async fn status(
     })
     .await?
     .map_err(|e| engine_error(engine, &e))?;
-    let workspaces: HashMap<_, _> = workspaces.into_iter().map(|w| (w.name.clone(), w)).collect();
+    let workspaces: HashMap<_, _> = workspaces
+        .into_iter()
+        .map(|w| (w.name.clone(), w))
+        .collect();
     let clusters: HashMap<_, _> = clusters.into_iter().map(|c| (c.name.clone(), c)).collect();
-    let keys: HashMap<_, _> = status.clusters.iter().map(|c| (c.name.clone(), c)).collect();
+    let keys: HashMap<_, _> = status
+        .clusters
+        .iter()
+        .map(|c| (c.name.clone(), c))
+        .collect();
 
     let mut revoked = Vec::new();
     let mut out_ws = Vec::new();

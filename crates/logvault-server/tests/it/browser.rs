@@ -30,7 +30,10 @@ async fn the_web_page_in_chromium_queries_charts_and_shows_the_key() {
         return;
     };
     if !std::path::Path::new(CHROMIUM).exists() {
-        missing(test, &format!("{CHROMIUM} is missing (apt-get install chromium)"));
+        missing(
+            test,
+            &format!("{CHROMIUM} is missing (apt-get install chromium)"),
+        );
         return;
     }
     let Some(cli) = logvault_binary() else {

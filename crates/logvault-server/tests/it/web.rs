@@ -5,7 +5,9 @@
 use logvault_server::Role;
 use serde_json::{Value, json};
 
-use crate::common::{CLUSTER, KEY, OTHER_WS, Options, Served, VAULT, WS, eventually, records, serve};
+use crate::common::{
+    CLUSTER, KEY, OTHER_WS, Options, Served, VAULT, WS, eventually, records, serve,
+};
 
 /// A client that does not follow redirects (to see the sign-in's `Set-Cookie`).
 fn no_redirects(s: &Served) -> reqwest::Client {
@@ -35,11 +37,24 @@ async fn the_sign_in_link_works_once_and_the_cookie_needs_the_csrf_header() {
     let s = serve(Options::default()).await;
     let page = s.client.get(format!("{}/", s.url)).send().await.unwrap();
     assert_eq!(page.status().as_u16(), 200);
-    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(csp.contains("default-src 'none'"), "{csp}");
-    assert!(page.text().await.unwrap().contains("<label for=\"query\">Query</label>"));
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("<label for=\"query\">Query</label>")
+    );
     for asset in ["/web/app.js", "/web/chart.js", "/web/app.css"] {
-        let r = s.client.get(format!("{}{asset}", s.url)).send().await.unwrap();
+        let r = s
+            .client
+            .get(format!("{}{asset}", s.url))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status().as_u16(), 200, "{asset}");
     }
 
@@ -145,10 +160,12 @@ async fn the_sign_in_link_works_once_and_the_cookie_needs_the_csrf_header() {
         .await
         .unwrap();
     assert_eq!(pasted.status().as_u16(), 204);
-    assert!(pasted.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .contains(&reader));
+    assert!(
+        pasted.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains(&reader)
+    );
     let bad = client
         .post(format!("{}/signin", s.url))
         .header("x-logvault-csrf", "signin")
@@ -207,7 +224,9 @@ async fn status_names_the_key_of_each_workspace_through_a_revocation() {
     assert_eq!(mine["workspaces"].as_array().unwrap().len(), 1, "{mine}");
     assert_eq!(mine["workspaces"][0]["name"], OTHER_WS);
     assert_eq!(
-        get_json(&s, &format!("/status?workspace={WS}"), &reader).await.0,
+        get_json(&s, &format!("/status?workspace={WS}"), &reader)
+            .await
+            .0,
         403
     );
 
@@ -271,13 +290,19 @@ async fn schema_saved_searches_and_ingestion_of_a_workspace() {
     let (_, all) = get_json(&s, "/web/api/workspaces", &owner).await;
     assert_eq!(all["workspaces"].as_array().unwrap().len(), 2, "{all}");
     assert_eq!(
-        get_json(&s, &format!("/web/api/workspaces/{OTHER_WS}/schema"), &reader)
-            .await
-            .0,
+        get_json(
+            &s,
+            &format!("/web/api/workspaces/{OTHER_WS}/schema"),
+            &reader
+        )
+        .await
+        .0,
         403
     );
     assert_eq!(
-        get_json(&s, "/web/api/workspaces/nope/schema", &owner).await.0,
+        get_json(&s, "/web/api/workspaces/nope/schema", &owner)
+            .await
+            .0,
         404
     );
 
@@ -291,7 +316,11 @@ async fn schema_saved_searches_and_ingestion_of_a_workspace() {
         .iter()
         .map(|c| (c["name"].as_str().unwrap(), c["type"].as_str().unwrap()))
         .collect();
-    for want in [("TimeGenerated", "datetime"), ("Level", "string"), ("Latency", "long")] {
+    for want in [
+        ("TimeGenerated", "datetime"),
+        ("Level", "string"),
+        ("Latency", "long"),
+    ] {
         assert!(columns.contains(&want), "{want:?} not in {columns:?}");
     }
     let functions: Vec<&str> = schema["functions"]
@@ -330,7 +359,12 @@ async fn schema_saved_searches_and_ingestion_of_a_workspace() {
         .await
         .unwrap();
     assert_eq!(saved.status().as_u16(), 200);
-    let (_, list) = get_json(&s, &format!("/web/api/workspaces/{WS}/savedSearches"), &reader).await;
+    let (_, list) = get_json(
+        &s,
+        &format!("/web/api/workspaces/{WS}/savedSearches"),
+        &reader,
+    )
+    .await;
     assert_eq!(list["savedSearches"][0]["id"], "errors", "{list}");
     assert_eq!(list["savedSearches"][0]["functionAlias"], "AppErrors");
     let (_, schema) = get_json(&s, &format!("/web/api/workspaces/{WS}/schema"), &reader).await;
@@ -341,7 +375,9 @@ async fn schema_saved_searches_and_ingestion_of_a_workspace() {
         .client
         .put(&path)
         .bearer_auth(&owner)
-        .json(&json!({ "displayName": "x", "query": "AppEvents | where (", "functionAlias": "Bad" }))
+        .json(
+            &json!({ "displayName": "x", "query": "AppEvents | where (", "functionAlias": "Bad" }),
+        )
         .send()
         .await
         .unwrap();
