@@ -210,6 +210,11 @@
         $("query-status").textContent = "Cancelled.";
       } else {
         $("query-status").textContent = "";
+        state.result = null;
+        renderTable();
+        $("chart").hidden = true;
+        $("csv").disabled = true;
+        $("chart-button").disabled = true;
         showQueryError(e);
       }
     } finally {
@@ -225,7 +230,9 @@
     const inner = error.innererror || {};
     const head = document.createElement("strong");
     const where = inner.line ? `Line ${inner.line}, column ${inner.pos}: ` : "";
-    const first = (inner.message || error.message || "").split("\n")[0];
+    // The engine's message repeats the place; it is said once, first.
+    const first = (inner.message || error.message || "").split("\n")[0]
+      .replace(/ at line \d+, column \d+:?\s*$/, "");
     head.textContent = `${where}${first}`;
     box.appendChild(head);
     if (error.code || inner.code) {
@@ -245,6 +252,7 @@
         for (let i = 0; i < inner.line - 1; i++) offset += lines[i].length + 1;
         offset += Math.max(0, inner.pos - 1);
         const q = $("query");
+        q.focus();
         q.setSelectionRange(offset, Math.min(q.value.length, offset + 1));
       }
     } else if (error.message && inner.message && error.message !== inner.message) {
@@ -525,7 +533,11 @@
       hideCompletions();
     }
   });
-  $("query").addEventListener("blur", () => setTimeout(hideCompletions, 150));
+  // Closed when the focus leaves the editor (later, so that a click on an option counts), unless
+  // it came back meanwhile.
+  $("query").addEventListener("blur", () => setTimeout(() => {
+    if (document.activeElement !== $("query")) hideCompletions();
+  }, 150));
 
   // ---- Saved queries and functions -----------------------------------------------------------
 

@@ -37,7 +37,8 @@ const LvChart = (() => {
     const mag = Math.pow(10, Math.floor(Math.log10(step0)));
     const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= step0) || step0;
     const ticks = [];
-    for (let t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) ticks.push(t);
+    const top = Math.ceil(hi / step - 1e-9) * step;
+    for (let t = Math.floor(lo / step + 1e-9) * step; t <= top + step * 1e-9; t += step) ticks.push(t);
     return ticks;
   }
 
@@ -98,6 +99,7 @@ const LvChart = (() => {
     if (x0 === x1) { x0 -= 1000; x1 += 1000; }
     if (y1 <= y0) y1 = y0 + 1;
     const ticks = niceTicks(y0, y1, 5);
+    y0 = Math.min(y0, ticks[0]);
     y1 = Math.max(y1, ticks[ticks.length - 1]);
     const sx = (x) => L + ((x - x0) / (x1 - x0)) * (W - L - R);
     const sy = (y) => H - B - ((y - y0) / (y1 - y0)) * (H - T - B);

@@ -21,6 +21,7 @@ WS = os.environ["LV_WS"]
 VAULT = os.environ["LV_VAULT"]
 KEY = os.environ["LV_KEY"]
 EXPECT = json.loads(os.environ["LV_EXPECT"])  # [[Level, n], ...] from the query API
+ROW_LIMIT = int(os.environ["LV_ROW_LIMIT"])  # the server's max_result_rows
 SHOTS = os.environ.get("LV_SCREENSHOTS")
 # The key monitor checks within this many seconds (the test moves the server's clock on).
 KEY_WAIT_MS = int(os.environ.get("LV_KEY_WAIT_MS", "30000"))
@@ -71,6 +72,7 @@ def main():
             args=ARGS,
             ignore_https_errors=True,
             viewport={"width": 1280, "height": 760},
+            permissions=["clipboard-read", "clipboard-write"],
         )
         page = ctx.new_page()
 
@@ -124,6 +126,46 @@ def main():
             "aria-sort", "descending"
         )
 
+        step("copy as CSV")
+        page.get_by_role("button", name="Copy as CSV").click()
+        expect(page.get_by_role("status").filter(has_text="Copied")).to_be_visible()
+        copied = page.evaluate("navigator.clipboard.readText()").splitlines()
+        assert copied[0] == "Level,n", copied
+        assert sorted(copied[1:]) == sorted(f"{a},{b}" for a, b in EXPECT), copied
+
+        step("dynamic values expand")
+        run_query(page, "AppEvents | take 1 | project Seq, Extra = bag_pack('tag', Tag, 'seq', Seq)")
+        summary = page.locator("#results tbody td details summary")
+        expect(summary).to_have_count(1)
+        summary.click()
+        expect(page.locator("#results tbody td details pre")).to_contain_text('"tag": "web"')
+
+        step("a partial result says so")
+        run_query(page, "AppEvents")
+        expect(page.locator("#results table tbody tr")).to_have_count(ROW_LIMIT)
+        expect(page.locator("#partial")).to_be_visible()
+        expect(page.locator("#partial")).to_contain_text("Partial result")
+
+        step("a long query can be cancelled")
+        editor = page.get_by_label("Query", exact=True)
+        # 10^10 joined rows: minutes of work, unless the cancel reaches the server.
+        editor.fill(
+            "range x from 1 to 100000 step 1 | extend k = 1\n"
+            "| join kind=inner (range y from 1 to 100000 step 1 | extend k = 1) on k\n"
+            "| summarize s = sum(x * y + k)"
+        )
+        page.get_by_role("button", name="Run", exact=True).click()
+        cancel = page.get_by_role("button", name="Cancel")
+        expect(cancel).to_be_enabled()
+        cancel.click()
+        expect(page.get_by_role("status").filter(has_text="Cancelled")).to_be_visible()
+        expect(page.get_by_role("button", name="Run", exact=True)).to_be_enabled()
+        # The server runs one query at a time here: the next one runs only if the cancelled
+        # one stopped there too.
+        run_query(page, "AppEvents | count")
+        expect(page.locator("#query-error")).to_be_hidden()
+        expect(page.locator("#results table tbody tr")).to_have_count(1)
+
         step("completion of a table name from the schema")
         editor = page.get_by_label("Query", exact=True)
         editor.fill("")
@@ -135,17 +177,20 @@ def main():
         step("render timechart draws the chart")
         run_query(
             page,
-            "AppEvents\n| summarize n = count() by bin(TimeGenerated, 10s)\n| render timechart",
+            "AppEvents\n| summarize events = count(), latency = avg(Latency) by bin(TimeGenerated, 5s)"
+            "\n| render timechart",
             keyboard=True,
         )
         chart = page.get_by_role("region", name="Chart")
         drawn = chart.get_by_role("img", name=re.compile("^timechart"))
         expect(drawn).to_be_visible()
         assert drawn.evaluate("e => e.tagName") == "svg"
-        expect(drawn.locator("path.series")).to_have_count(1)
+        # One line per numeric column, one point per row on each.
+        expect(drawn.locator("path.series")).to_have_count(2)
         n_rows = page.locator("#results table tbody tr").count()
         points = drawn.locator("circle").count()
-        assert n_rows > 1 and points == n_rows, (n_rows, points)
+        assert n_rows > 1 and points == 2 * n_rows, (n_rows, points)
+        expect(chart.locator(".legend")).to_contain_text("latency")
         shot(page, "web-query.png")
 
         step("a bad query shows the error at its line and column")
@@ -155,6 +200,11 @@ def main():
         alert = page.get_by_role("alert").filter(has_text=f"Line 2, column {column}")
         expect(alert).to_be_visible()
         expect(alert).to_contain_text("Levle")
+        # The results of the query before are gone; the editor marks the place.
+        expect(page.locator("#results table")).to_have_count(0)
+        editor = page.get_by_label("Query", exact=True)
+        offset = len(bad.split("\n")[0]) + 1 + column - 1
+        assert editor.evaluate("e => e.selectionStart") == offset
         shot(page, "web-error.png")
 
         step("save the query and open it from the saved queries")

@@ -1,7 +1,8 @@
 //! The web page in a real browser: `tests/clients/browser.py` drives Debian's Chromium with
 //! playwright (venv `browser`, installed by `.ci/run`, no browser download) against a server
-//! whose workspace is linked to a customer key: sign-in, a query and its table, a time chart,
-//! an error at its position, saved queries, keys and ingestion, and the key disabled and
+//! whose workspace is linked to a customer key: sign-in, a query and its table (sorted, copied
+//! as CSV, a dynamic value expanded, a partial result, a long query cancelled), completion, a
+//! time chart, an error at its position, saved queries, keys and ingestion, and the key disabled and
 //! enabled with the `logvault` CLI (banner and refused query, then both clear), sign-out.
 //!
 //! Set `LOGVAULT_SCREENSHOTS=DIR` to keep the screenshots of the main views (docs/images).
@@ -43,11 +44,22 @@ async fn the_web_page_in_chromium_queries_charts_and_shows_the_key() {
         );
         return;
     };
-    let s = serve(Options::default()).await;
+    let row_limit = 30;
+    let s = serve(Options {
+        limits: Some(logvault_server::Limits {
+            max_result_rows: row_limit,
+            // One query at a time: a cancelled query that went on running would refuse the
+            // next one (429), so the page's cancel is seen to reach the server.
+            max_queries: 1,
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+    .await;
     s.link_to_customer_key(WS).await;
     let rule = s.rule("rule-web", WS, "AppEvents", None);
     let publisher = s.token(&[Role::Publisher], Some(WS));
-    let n = 40;
+    let n = 40; // more than the row limit: a partial result
     let response = s
         .upload(&rule, "Custom-AppEvents", &publisher, &records(n, "web"))
         .await;
@@ -83,6 +95,7 @@ async fn the_web_page_in_chromium_queries_charts_and_shows_the_key() {
         ("LV_VAULT", VAULT.to_owned()),
         ("LV_KEY", KEY.to_owned()),
         ("LV_EXPECT", serde_json::to_string(&expected).unwrap()),
+        ("LV_ROW_LIMIT", row_limit.to_string()),
     ];
     if let Some(dir) = std::env::var_os("LOGVAULT_SCREENSHOTS") {
         env.push(("LV_SCREENSHOTS", PathBuf::from(dir).display().to_string()));
