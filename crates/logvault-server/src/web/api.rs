@@ -81,6 +81,10 @@ pub(crate) async fn schema(
     let mut tables = Vec::new();
     for table in catalog.tables(&ws).await.map_err(fail)? {
         let manifest = catalog.manifest(&ws, &table).await.map_err(fail)?;
+        // A table without segments (all purged) is not queryable: not offered.
+        if manifest.segments.is_empty() {
+            continue;
+        }
         let columns: Vec<Value> = manifest
             .segments
             .iter()

@@ -229,6 +229,8 @@ def main():
         page.get_by_role("button", name="Ingestion").click()
         expect(page.locator("#ingestion figure svg").first).to_be_visible()
         expect(page.locator("#ingestion figcaption").first).to_contain_text("AppEvents")
+        expect(page.locator("#ingestion figcaption").first).to_contain_text(f"{sum(b for _, b in EXPECT)} rows")
+        shot(page, "web-ingestion.png")
 
         step("disable the customer key with the CLI: the banner, and the query refused")
         page.get_by_role("button", name="Query", exact=True).click()
