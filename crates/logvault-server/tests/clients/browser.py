@@ -146,6 +146,17 @@ def main():
         expect(page.locator("#partial")).to_be_visible()
         expect(page.locator("#partial")).to_contain_text("Partial result")
 
+        step("the time range sets the timespan")
+        # The rows are from two hours before the server's clock: not in the last 30 minutes.
+        page.get_by_label("Time range").select_option("PT30M")
+        run_query(page, "AppEvents | count")
+        expect(page.locator("#results table tbody tr td").first).to_have_text("0")
+        page.get_by_label("Time range").select_option("P1D")
+        run_query(page, "AppEvents | count")
+        expect(page.locator("#results table tbody tr td").first).to_have_text(
+            str(sum(b for _, b in EXPECT))
+        )
+
         step("a long query can be cancelled")
         editor = page.get_by_label("Query", exact=True)
         # 10^10 joined rows: minutes of work, unless the cancel reaches the server.
