@@ -100,10 +100,12 @@ async fn the_web_page_in_chromium_queries_charts_and_shows_the_key() {
     if let Some(dir) = std::env::var_os("LOGVAULT_SCREENSHOTS") {
         env.push(("LV_SCREENSHOTS", PathBuf::from(dir).display().to_string()));
     }
+    let started = std::time::Instant::now();
     let stdout = tokio::task::spawn_blocking(move || run_python(&python, "browser.py", &env))
         .await
         .unwrap();
     ticker.abort();
+    eprintln!("{stdout}(browser.py ran {:.1} s)", started.elapsed().as_secs_f64());
     assert!(stdout.contains("BROWSER OK"), "{stdout}");
     // The page's session was revoked at sign-out.
     let tokens = s.tokens.list().unwrap();
@@ -113,4 +115,5 @@ async fn the_web_page_in_chromium_queries_charts_and_shows_the_key() {
         .collect();
     assert_eq!(web.len(), 1, "{tokens:?}");
     assert!(web[0].revoked_on.is_some(), "{tokens:?}");
+    eprintln!("checked after {:.1} s", started.elapsed().as_secs_f64());
 }
