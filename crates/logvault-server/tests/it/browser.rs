@@ -105,7 +105,10 @@ async fn the_web_page_in_chromium_queries_charts_and_shows_the_key() {
         .await
         .unwrap();
     ticker.abort();
-    eprintln!("{stdout}(browser.py ran {:.1} s)", started.elapsed().as_secs_f64());
+    eprintln!(
+        "{stdout}(browser.py ran {:.1} s)",
+        started.elapsed().as_secs_f64()
+    );
     assert!(stdout.contains("BROWSER OK"), "{stdout}");
     // The page's session was revoked at sign-out.
     let tokens = s.tokens.list().unwrap();
@@ -115,5 +118,4 @@ async fn the_web_page_in_chromium_queries_charts_and_shows_the_key() {
         .collect();
     assert_eq!(web.len(), 1, "{tokens:?}");
     assert!(web[0].revoked_on.is_some(), "{tokens:?}");
-    eprintln!("checked after {:.1} s", started.elapsed().as_secs_f64());
 }
