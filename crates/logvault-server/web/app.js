@@ -171,7 +171,7 @@
     if (state.controller) return;
     const query = $("query").value;
     if (!query.trim() || !workspace()) return;
-    hideCompletions();
+    editor.hide();
     $("query-error").hidden = true;
     $("partial").hidden = true;
     const controller = new AbortController();
@@ -408,8 +408,6 @@
 
   // ---- Completion ----------------------------------------------------------------------------
 
-  const completion = { items: [], index: 0, start: 0 };
-
   function candidates() {
     const out = [];
     const s = state.schema;
@@ -428,116 +426,7 @@
     return out;
   }
 
-  function wordBefore(q) {
-    const upto = q.value.slice(0, q.selectionStart);
-    const m = /[A-Za-z_][A-Za-z0-9_-]*$/.exec(upto);
-    return m ? { word: m[0], start: upto.length - m[0].length } : { word: "", start: upto.length };
-  }
-
-  function showCompletions(force) {
-    const q = $("query");
-    const { word, start } = wordBefore(q);
-    if (!force && word.length < 1) { hideCompletions(); return; }
-    const lower = word.toLowerCase();
-    const items = candidates()
-      .filter((c) => c.name.toLowerCase().startsWith(lower) && c.name !== word)
-      .slice(0, 30);
-    if (items.length === 0) { hideCompletions(); return; }
-    completion.items = items;
-    completion.index = 0;
-    completion.start = start;
-    const list = $("completions");
-    list.replaceChildren(...items.map((c, i) => {
-      const li = document.createElement("li");
-      li.id = `completion-${i}`;
-      li.setAttribute("role", "option");
-      const name = document.createElement("span");
-      name.textContent = c.name;
-      const kind = document.createElement("span");
-      kind.className = "kind";
-      kind.textContent = c.kind;
-      li.append(name, kind);
-      li.addEventListener("mousedown", (ev) => { ev.preventDefault(); completion.index = i; accept(); });
-      return li;
-    }));
-    // Under the caret's line, roughly.
-    const lineNo = q.value.slice(0, q.selectionStart).split("\n").length;
-    const lineHeight = parseFloat(getComputedStyle(q).lineHeight) || 20;
-    list.style.top = `${q.offsetTop + Math.min(q.clientHeight, lineNo * lineHeight) + 8 - q.scrollTop}px`;
-    list.style.left = `${q.offsetLeft + 8}px`;
-    list.hidden = false;
-    q.setAttribute("aria-expanded", "true");
-    highlight();
-  }
-
-  function highlight() {
-    const list = $("completions");
-    [...list.children].forEach((li, i) => li.setAttribute("aria-selected", String(i === completion.index)));
-    const active = list.children[completion.index];
-    if (active) {
-      $("query").setAttribute("aria-activedescendant", active.id);
-      active.scrollIntoView({ block: "nearest" });
-    }
-  }
-
-  function hideCompletions() {
-    $("completions").hidden = true;
-    $("query").setAttribute("aria-expanded", "false");
-    $("query").removeAttribute("aria-activedescendant");
-    completion.items = [];
-  }
-
-  function accept() {
-    const item = completion.items[completion.index];
-    if (!item) return;
-    const q = $("query");
-    const end = q.selectionStart;
-    q.setRangeText(item.name, completion.start, end, "end");
-    hideCompletions();
-    q.focus();
-  }
-
-  $("query").addEventListener("keydown", (ev) => {
-    const open = !$("completions").hidden;
-    if ((ev.ctrlKey || ev.metaKey) && ev.key === "Enter") {
-      ev.preventDefault();
-      run();
-      return;
-    }
-    if (ev.ctrlKey && (ev.key === " " || ev.code === "Space")) {
-      ev.preventDefault();
-      showCompletions(true);
-      return;
-    }
-    if (!open) return;
-    if (ev.key === "ArrowDown") {
-      ev.preventDefault();
-      completion.index = (completion.index + 1) % completion.items.length;
-      highlight();
-    } else if (ev.key === "ArrowUp") {
-      ev.preventDefault();
-      completion.index = (completion.index - 1 + completion.items.length) % completion.items.length;
-      highlight();
-    } else if (ev.key === "Tab" || ev.key === "Enter") {
-      ev.preventDefault();
-      accept();
-    } else if (ev.key === "Escape") {
-      ev.preventDefault();
-      hideCompletions();
-    }
-  });
-  $("query").addEventListener("input", (ev) => {
-    if (ev.inputType && ev.inputType.startsWith("insert") && ev.data && /[A-Za-z0-9_]/.test(ev.data)) {
-      showCompletions(false);
-    } else {
-      hideCompletions();
-    }
-  });
-  // Closed when the focus leaves the editor (later, so that a click on an option counts), unless
-  // it came back meanwhile.
-  $("query").addEventListener("blur", () => setTimeout(() => {
-    if (document.activeElement !== $("query")) hideCompletions();
-  }, 150));
+  const editor = LvEditor.attach($("query"), $("completions"), { candidates, run });
 
   // ---- Saved queries and functions -----------------------------------------------------------
 

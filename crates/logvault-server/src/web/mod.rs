@@ -33,6 +33,7 @@ pub(crate) fn router() -> Router<Shared> {
         .route("/", get(index))
         .route("/web/app.js", get(app_js))
         .route("/web/chart.js", get(chart_js))
+        .route("/web/editor.js", get(editor_js))
         .route("/web/app.css", get(app_css))
         .route(
             "/signin",
@@ -60,6 +61,7 @@ pub(crate) fn router() -> Router<Shared> {
 const INDEX: &str = include_str!("../../web/index.html");
 const APP_JS: &str = include_str!("../../web/app.js");
 const CHART_JS: &str = include_str!("../../web/chart.js");
+const EDITOR_JS: &str = include_str!("../../web/editor.js");
 const APP_CSS: &str = include_str!("../../web/app.css");
 
 /// The page may load only what this server serves; no framing (clickjacking), no referrer
@@ -100,6 +102,10 @@ async fn chart_js() -> Response {
     asset("text/javascript; charset=utf-8", CHART_JS)
 }
 
+async fn editor_js() -> Response {
+    asset("text/javascript; charset=utf-8", EDITOR_JS)
+}
+
 async fn app_css() -> Response {
     asset("text/css; charset=utf-8", APP_CSS)
 }
@@ -110,10 +116,15 @@ mod tests {
 
     #[test]
     fn the_page_names_only_its_own_assets() {
-        for needle in ["/web/app.js", "/web/chart.js", "/web/app.css"] {
+        for needle in [
+            "/web/app.js",
+            "/web/chart.js",
+            "/web/editor.js",
+            "/web/app.css",
+        ] {
             assert!(INDEX.contains(needle), "{needle}");
         }
-        for text in [INDEX, APP_JS, CHART_JS, APP_CSS] {
+        for text in [INDEX, APP_JS, CHART_JS, EDITOR_JS, APP_CSS] {
             // The SVG namespace is a name, not a request.
             let text = text.replace("http://www.w3.org/2000/svg", "");
             assert!(!text.contains("http://"), "an external http:// reference");

@@ -48,7 +48,12 @@ async fn the_sign_in_link_works_once_and_the_cookie_needs_the_csrf_header() {
             .unwrap()
             .contains("<label for=\"query\">Query</label>")
     );
-    for asset in ["/web/app.js", "/web/chart.js", "/web/app.css"] {
+    for asset in [
+        "/web/app.js",
+        "/web/chart.js",
+        "/web/editor.js",
+        "/web/app.css",
+    ] {
         let r = s
             .client
             .get(format!("{}{asset}", s.url))
