@@ -106,6 +106,10 @@ pub(crate) fn csrf_ok(headers: &HeaderMap, principal: &Principal) -> bool {
 }
 
 fn page(status: StatusCode, text: &str) -> Response {
+    let text = text
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
     let body = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>logvault sign-in\
          </title></head><body><main><h1>logvault</h1><p role=\"alert\">{text}</p>\
