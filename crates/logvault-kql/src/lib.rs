@@ -28,3 +28,13 @@ pub use plan::{
 };
 pub use session::{execute, plan_in_session, plan_in_session_with_functions, session_tables};
 pub use types::{KustoColumn, KustoSchema, KustoType};
+
+/// Every built-in function's name (scalar and aggregation), sorted: for editors' completion.
+pub fn function_names() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = functions::scalar_names()
+        .chain(functions::aggregate::NAMES.iter().copied())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+}

@@ -8,6 +8,8 @@
 //!   has fsynced, through one writer per workspace ([`hub`]), and is gated by the key.
 //! - Security: TLS with the home's certificate ([`tls`]), bearer tokens signed by the home's
 //!   token key ([`tokens`]) with Azure's roles ([`roles`]), checked on every call.
+//! - The web page: `GET /`, embedded HTML, CSS and JavaScript over the same API, with a
+//!   one-time sign-in link and a session cookie ([`web`]); `GET /status` for keys and health.
 //! - Operations: `/health`, Prometheus `/metrics` ([`metrics`]), request logs with request ids,
 //!   bounds on bodies, time, requests and queued rows (429/503 with `Retry-After`), the key
 //!   monitor running inside, and a graceful stop ([`RunningServer::shutdown`]).
@@ -34,6 +36,7 @@ mod state;
 mod tls;
 mod tokens;
 mod transform;
+mod web;
 
 pub use alerts::ActionNotifier;
 pub use config::{Limits, ServeConfig, SyslogConfig};

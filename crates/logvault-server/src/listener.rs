@@ -115,6 +115,7 @@ pub async fn start(
         in_flight: Semaphore::new(limits.max_in_flight),
         queries: Arc::new(Semaphore::new(limits.max_queries)),
         shutting_down: false.into(),
+        web: crate::web::SignIn::new(tls.is_some()),
         limits: limits.clone(),
         engine: engine.clone(),
     });
@@ -177,6 +178,11 @@ impl RunningServer {
     /// The certificate clients should trust (`HOME/tls/cert.pem`), when serving HTTPS.
     pub fn cert(&self) -> Option<&PathBuf> {
         self.cert.as_ref()
+    }
+
+    /// The web page's one-time sign-in link (`URL/signin?code=...`), until it is used.
+    pub fn sign_in_url(&self) -> Option<String> {
+        self.state.web.path().map(|p| format!("{}{p}", self.url))
     }
 
     /// The syslog listener's address, if there is one.

@@ -1,5 +1,6 @@
 //! `logvault serve`: one engine behind HTTP(S) (the Log Analytics query API, the Logs Ingestion
-//! API, OTLP/HTTP logs, Elasticsearch `_bulk`) and syslog over TCP, until SIGTERM or SIGINT.
+//! API, OTLP/HTTP logs, Elasticsearch `_bulk`), the web page with its one-time sign-in link, and
+//! syslog over TCP, until SIGTERM or SIGINT.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -89,8 +90,8 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<
         "cert": server.cert(),
         "syslog": server.syslog().map(|a| a.to_string()),
         "pid": std::process::id(),
-        // The web page is not served yet: there is no link to sign a browser in.
-        "signInUrl": serde_json::Value::Null,
+        // The web page's one-time sign-in link (it works once).
+        "signInUrl": server.sign_in_url(),
     });
     {
         let mut out = std::io::stdout().lock();
@@ -103,6 +104,12 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<
                 }
                 if let Some(addr) = server.syslog() {
                     writeln!(out, "syslog on tcp://{addr}")?;
+                }
+                if let Some(link) = server.sign_in_url() {
+                    writeln!(
+                        out,
+                        "web page: open {link} to sign in (the link works once)"
+                    )?;
                 }
             }
         }

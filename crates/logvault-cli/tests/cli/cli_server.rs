@@ -244,6 +244,23 @@ fn serve_starts_prints_its_url_answers_and_stops_on_sigterm() {
     );
     assert!(status.contains("200"), "{status}");
     assert!(body.contains("logvault_http_requests_total"), "{body}");
+    // The web page's one-time sign-in link: a session once, refused after.
+    let link = started["signInUrl"].as_str().unwrap();
+    let path = link
+        .strip_prefix(&format!("{url}/signin?code="))
+        .map(|code| format!("/signin?code={code}"))
+        .unwrap_or_else(|| panic!("{link} is not a sign-in link of {url}"));
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let (status, _) = http(&addr, &request);
+    assert!(status.contains("303"), "{status}");
+    let (status, _) = http(&addr, &request);
+    assert!(status.contains("401"), "the link signed in twice: {status}");
+    let (status, body) = http(
+        &addr,
+        "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(status.contains("200"), "{status}");
+    assert!(body.contains("logvault"), "{body}");
     let kill = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

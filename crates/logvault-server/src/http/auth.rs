@@ -1,6 +1,7 @@
 //! Authentication and authorization of every call: a bearer token (or, for shippers that only
 //! know basic auth, the token as the password), its roles against the call's permission, and
-//! its workspace against the call's workspace.
+//! its workspace against the call's workspace. The web page's session cookie stands for a token
+//! when the request also carries the session's CSRF header ([`crate::web`]).
 //!
 //! No token: 401 with a `WWW-Authenticate: Bearer` challenge. A token that does not verify
 //! (malformed, foreign, expired, revoked): 401 with `error="invalid_token"`. A valid token whose
@@ -55,7 +56,12 @@ pub(crate) fn authenticate(
     headers: &HeaderMap,
     flavor: Flavor,
 ) -> Result<Principal, ApiError> {
-    let Some(token) = token(headers) else {
+    // The web page's session: its cookie, with the CSRF header (checked once verified).
+    let (token, from_cookie) = match token(headers) {
+        Some(t) => (Some(t), false),
+        None => (crate::web::cookie_session(headers), true),
+    };
+    let Some(token) = token else {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "AuthorizationRequiredError",
@@ -83,6 +89,9 @@ pub(crate) fn authenticate(
             .flavor(flavor)
         })?;
     crate::http::note_principal(&principal.token_id);
+    if from_cookie && !crate::web::csrf_ok(headers, &principal) {
+        return Err(crate::web::csrf_refusal().flavor(flavor));
+    }
     Ok(principal)
 }
 

@@ -37,6 +37,8 @@ pub(crate) struct AppState {
     pub(crate) in_flight: Semaphore,
     pub(crate) queries: Arc<Semaphore>,
     pub(crate) shutting_down: AtomicBool,
+    /// The web page's one-time sign-in secret.
+    pub(crate) web: crate::web::SignIn,
 }
 
 pub(crate) type Shared = Arc<AppState>;
@@ -88,6 +90,7 @@ pub(crate) fn router(state: Shared) -> Router {
             "/{index}/_bulk",
             post(crate::ingest::bulk::bulk_index).put(crate::ingest::bulk::bulk_index),
         )
+        .merge(crate::web::router())
         .fallback(fallback)
         .layer(axum::middleware::from_fn_with_state(state.clone(), frame))
         .with_state(state)

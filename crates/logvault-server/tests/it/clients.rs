@@ -29,7 +29,7 @@ fn venv(name: &str) -> PathBuf {
 }
 
 /// The python of venv `name` if it has `module`; else fails (under `.ci/run`) or says SKIPPED.
-fn python_with(name: &str, module: &str, test: &str) -> Option<PathBuf> {
+pub(crate) fn python_with(name: &str, module: &str, test: &str) -> Option<PathBuf> {
     let python = venv(name).join("bin").join("python");
     let ok = python.exists()
         && Command::new(&python)
@@ -46,7 +46,7 @@ fn python_with(name: &str, module: &str, test: &str) -> Option<PathBuf> {
     None
 }
 
-fn missing(test: &str, why: &str) {
+pub(crate) fn missing(test: &str, why: &str) {
     if std::env::var_os("LOGVAULT_REQUIRE_CLIENTS").is_some() {
         panic!("{test}: {why} (.ci/run installs the real clients; see docs/server.md)");
     }
@@ -67,7 +67,7 @@ fn script(name: &str) -> PathBuf {
 /// environment: `requests` prefers them to a session's own `verify` (psf/requests#3829), so
 /// where they are set (as on this machine) OpenTelemetry's protobuf exporter would ignore its
 /// `certificate_file` and fail to trust the server's certificate.
-fn run_python(python: &Path, script_name: &str, env: &[(&str, String)]) -> String {
+pub(crate) fn run_python(python: &Path, script_name: &str, env: &[(&str, String)]) -> String {
     let out = Command::new(python)
         .arg(script(script_name))
         .env_remove("REQUESTS_CA_BUNDLE")

@@ -1,7 +1,7 @@
 //! The server's integration tests over real HTTP(S) (one binary: each test binary links
 //! DataFusion): every endpoint, the security cases, revocation while the server runs, and the
-//! real clients (Azure's Python SDKs, OpenTelemetry's exporters, rsyslog) when `.ci/run`
-//! installed them.
+//! real clients (Azure's Python SDKs, OpenTelemetry's exporters, rsyslog, the web page in
+//! Chromium) when `.ci/run` installed them.
 
 #![allow(
     clippy::unwrap_used,
@@ -11,6 +11,7 @@
 )] // test code
 
 mod alerts;
+mod browser;
 mod clients;
 mod common;
 mod fuzz_http;
@@ -18,3 +19,4 @@ mod ingest;
 mod query;
 mod revocation;
 mod security;
+mod web;

@@ -153,10 +153,47 @@ pub(crate) async fn run(global: &GlobalArgs, args: DemoArgs) -> anyhow::Result<(
             serde_json::to_string_pretty(&summary)?
         )?;
     }
+    if global.home.is_some()
+        && let Err(e) = keep_sample(&engine).await
+    {
+        narrator.say(&format!("the sample's tables keep their retention: {e:#}"));
+    }
+    narrator.say(&browser_hint(global.home.as_deref()));
     if all_ok {
         narrator.say("\nevery step behaved as the seed describes");
         Ok(())
     } else {
         anyhow::bail!("the demo found steps that did not behave as the seed describes")
+    }
+}
+
+/// The sample data is from 2019: in a home that stays, its tables keep it as long as a table
+/// may (4383 days), so that a server started on the home does not purge it as expired.
+async fn keep_sample(engine: &logvault::Engine) -> anyhow::Result<()> {
+    for ws in engine.control().list_workspaces()? {
+        for table in engine.tables(&ws.name).await? {
+            engine
+                .set_retention(&ws.name, &table.name, logvault::store::MAX_RETENTION_DAYS)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// How to look at the demo's workspaces in a browser.
+fn browser_hint(home: Option<&Path>) -> String {
+    match home {
+        Some(home) => format!(
+            "\nto look at these workspaces in a browser: run `logvault serve --home {}` and open \
+             the sign-in URL it prints (https://127.0.0.1:8443/signin?code=..., once; the \
+             certificate is {}); the sample is from 2019, so pick a time range of \"Set in \
+             query\" (its tables keep 4383 days)",
+            home.display(),
+            home.join("tls").join("cert.pem").display()
+        ),
+        None => "\nthis demo's home was temporary and is gone; to look at its workspaces in a \
+                 browser, run `logvault demo --home DIR`, then `logvault serve --home DIR` and \
+                 open the sign-in URL it prints (it works once)"
+            .to_owned(),
     }
 }
