@@ -26,6 +26,9 @@ pub struct ServeConfig {
     pub writer_idle: Duration,
     /// How long SIGTERM waits for in-flight requests before it closes their connections.
     pub drain: Duration,
+    /// Items per page of the management and Key Vault APIs' lists (more follow through
+    /// `nextLink`).
+    pub page_size: usize,
 }
 
 /// The syslog listener.
@@ -107,6 +110,7 @@ impl Default for ServeConfig {
             flush_interval: Duration::from_secs(1),
             writer_idle: Duration::from_secs(30),
             drain: Duration::from_secs(30),
+            page_size: 100,
         }
     }
 }

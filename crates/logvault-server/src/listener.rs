@@ -115,6 +115,10 @@ pub async fn start(
         shutting_down: false.into(),
         limits: limits.clone(),
         engine: engine.clone(),
+        management: crate::mgmt::Settings {
+            tls: !config.plain_http,
+            page_size: config.page_size,
+        },
     });
     let monitor = engine.spawn_key_monitor();
     let (stop, stop_rx) = watch::channel(false);

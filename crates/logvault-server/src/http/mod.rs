@@ -37,6 +37,8 @@ pub(crate) struct AppState {
     pub(crate) in_flight: Semaphore,
     pub(crate) queries: Arc<Semaphore>,
     pub(crate) shutting_down: AtomicBool,
+    /// What the management and Key Vault APIs need to know of the server.
+    pub(crate) management: crate::mgmt::Settings,
 }
 
 pub(crate) type Shared = Arc<AppState>;
@@ -88,6 +90,8 @@ pub(crate) fn router(state: Shared) -> Router {
             "/{index}/_bulk",
             post(crate::ingest::bulk::bulk_index).put(crate::ingest::bulk::bulk_index),
         )
+        .merge(crate::mgmt::router())
+        .merge(crate::keyvault::router())
         .fallback(fallback)
         .layer(axum::middleware::from_fn_with_state(state.clone(), frame))
         .with_state(state)

@@ -29,7 +29,7 @@ fn venv(name: &str) -> PathBuf {
 }
 
 /// The python of venv `name` if it has `module`; else fails (under `.ci/run`) or says SKIPPED.
-fn python_with(name: &str, module: &str, test: &str) -> Option<PathBuf> {
+pub fn python_with(name: &str, module: &str, test: &str) -> Option<PathBuf> {
     let python = venv(name).join("bin").join("python");
     let ok = python.exists()
         && Command::new(&python)
@@ -63,7 +63,7 @@ fn script(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn run_python(python: &Path, script_name: &str, env: &[(&str, String)]) -> String {
+pub fn run_python(python: &Path, script_name: &str, env: &[(&str, String)]) -> String {
     let out = Command::new(python)
         .arg(script(script_name))
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))

@@ -8,7 +8,7 @@ use logvault::control::{ClusterSpec, ClusterUpdate, KeyVaultProperties, Workspac
 use logvault::kms::KeyType;
 use logvault::kms::local::CreateVaultOptions;
 use logvault::{Engine, HomeConfig};
-use logvault_core::{TestClock, Timings};
+use logvault_core::{Clock as _, TestClock, Timings};
 use logvault_server::{
     DataFlow, Limits, Role, RuleSpec, RuleStore, RunningServer, ServeConfig, SyslogConfig,
     TokenService,
@@ -44,13 +44,22 @@ pub struct Options {
     pub limits: Option<Limits>,
     pub syslog: bool,
     pub plain_http: bool,
+    /// The engine on the system clock with cluster operations taking this many seconds
+    /// (instead of the test clock, on which they complete at once).
+    pub slow_operations: Option<i64>,
+    /// Items per page of the management and Key Vault lists.
+    pub page_size: Option<usize>,
 }
 
 pub async fn serve(options: Options) -> Served {
     let dir = tempfile::tempdir().unwrap();
+    let mut timings = timings();
+    if let Some(secs) = options.slow_operations {
+        timings.async_operation_secs = secs;
+    }
     let config = HomeConfig {
         version: 1,
-        timings: timings(),
+        timings,
         ..HomeConfig::default()
     };
     std::fs::write(
@@ -59,11 +68,11 @@ pub async fn serve(options: Options) -> Served {
     )
     .unwrap();
     let clock = TestClock::new(Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap());
-    let engine = Engine::builder(dir.path())
-        .clock(Arc::new(clock.clone()))
-        .open()
-        .await
-        .unwrap();
+    let mut builder = Engine::builder(dir.path());
+    if options.slow_operations.is_none() {
+        builder = builder.clock(Arc::new(clock.clone()));
+    }
+    let engine = builder.open().await.unwrap();
     for ws in [WS, OTHER_WS] {
         engine
             .control()
@@ -78,6 +87,9 @@ pub async fn serve(options: Options) -> Served {
     };
     if let Some(limits) = options.limits {
         config.limits = limits;
+    }
+    if let Some(size) = options.page_size {
+        config.page_size = size;
     }
     if options.syslog {
         config.syslog = Some(SyslogConfig {
@@ -123,11 +135,16 @@ impl Served {
                 "tester",
                 roles,
                 workspace,
-                logvault_core::Clock::now(&self.clock),
+                self.now(),
                 Duration::hours(1),
             )
             .unwrap()
             .token
+    }
+
+    /// The engine's clock now (the test clock, or the system's with `slow_operations`).
+    pub fn now(&self) -> chrono::DateTime<Utc> {
+        self.engine.clock().now()
     }
 
     pub fn owner(&self) -> String {
@@ -151,7 +168,7 @@ impl Served {
                         transform_kql: transform.map(str::to_owned),
                     }],
                 },
-                logvault_core::Clock::now(&self.clock),
+                self.now(),
             )
             .unwrap()
             .immutable_id

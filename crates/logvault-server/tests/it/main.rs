@@ -16,3 +16,4 @@ mod ingest;
 mod query;
 mod revocation;
 mod security;
+mod seed;

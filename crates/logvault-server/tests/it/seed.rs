@@ -1,0 +1,338 @@
+//! The seed's whole customer-managed-key procedure through Azure's own SDKs
+//! (`tests/clients/seed_procedure.py`), once on the test clock and once with cluster operations
+//! that take seconds on the system clock and lists one item per page (the SDK's poller and
+//! pager at work); then what the CLI's library sees of it. And the management and Key Vault
+//! APIs over plain HTTP requests: the LRO shapes, the seed's errors, paging, the 401 challenge.
+
+use logvault::control::ProvisioningState;
+use logvault_server::Role;
+use serde_json::{Value, json};
+
+use crate::clients::{python_with, run_python};
+use crate::common::{Options, Served, serve};
+
+const SUB: &str = "local";
+const RG: &str = "local";
+const SEED_WS: &str = "seed-ws";
+
+async fn seed_procedure(test: &str, options: Options, slow: bool) {
+    let Some(python) = python_with(
+        "sdk",
+        "azure.mgmt.loganalytics, azure.mgmt.keyvault, azure.keyvault.keys, azure.monitor.query, azure.monitor.ingestion",
+        test,
+    ) else {
+        return;
+    };
+    let page = options.page_size.unwrap_or(100);
+    let s = serve(options).await;
+    // The rule the ingestion client posts to (`logvault dcr create`); its workspace is made by
+    // the script.
+    let rule = s.rule("rule-seed", SEED_WS, "SeedEvents", None);
+    let env = vec![
+        ("LV_URL", s.url.clone()),
+        ("LV_CERT", s.server().cert().unwrap().display().to_string()),
+        ("LV_OWNER", s.owner()),
+        ("LV_CRYPTO", s.token(&[Role::CryptoOfficer], None)),
+        ("LV_PUBLISHER", s.token(&[Role::Publisher], None)),
+        ("LV_READER", s.token(&[Role::Reader], None)),
+        ("LV_SUB", SUB.to_owned()),
+        ("LV_RG", RG.to_owned()),
+        ("LV_WORKSPACE", SEED_WS.to_owned()),
+        ("LV_RULE", rule),
+        ("LV_STREAM", "Custom-SeedEvents".to_owned()),
+        ("LV_NOW", s.now().to_rfc3339()),
+        ("LV_SLOW", if slow { "1" } else { "0" }.to_owned()),
+        ("LV_PAGE", page.to_string()),
+    ];
+    let stdout =
+        tokio::task::spawn_blocking(move || run_python(&python, "seed_procedure.py", &env))
+            .await
+            .unwrap();
+    assert!(stdout.contains("SEED PROCEDURE OK"), "{stdout}");
+    // What the CLI sees: the same vault, key versions, workspace and deleted cluster.
+    let key = s.engine.vault().key_properties("seedkv", "cmk").unwrap();
+    assert_eq!(key.versions.len(), 3);
+    assert!(key.enabled);
+    let ws = s.engine.control().get_workspace(SEED_WS).unwrap();
+    assert_eq!(ws.cluster, None);
+    let deleted = s.engine.control().list_deleted_clusters().unwrap();
+    assert_eq!(
+        deleted.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+        vec!["seed-cluster"]
+    );
+    assert_eq!(deleted[0].state, ProvisioningState::Deleted);
+    // Every row the script got acknowledged is there, under both keys.
+    assert_eq!(s.count(SEED_WS, "SeedEvents").await, 10 + 5 + 4 + 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn azure_sdks_run_the_seed_procedure() {
+    seed_procedure("seed_procedure", Options::default(), false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn azure_sdks_run_the_seed_procedure_with_slow_operations_and_small_pages() {
+    let options = Options {
+        slow_operations: Some(2),
+        page_size: Some(1),
+        ..Options::default()
+    };
+    seed_procedure("seed_procedure_slow", options, true).await;
+}
+
+/// A management request with the owner's token: the status, the headers and the JSON body.
+async fn arm(s: &Served, method: &str, path: &str, body: Option<Value>) -> (u16, reqwest::header::HeaderMap, Value) {
+    let url = if path.starts_with("http") {
+        path.to_owned()
+    } else {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        format!("{}{path}{sep}api-version=2025-07-01", s.url)
+    };
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut request = s.client.request(method, url).bearer_auth(s.owner());
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response.text().await.unwrap();
+    let value = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+    };
+    (status, headers, value)
+}
+
+fn oi(resource: &str) -> String {
+    format!("/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.OperationalInsights/{resource}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_lifecycle_answers_as_arm_with_the_seed_errors() {
+    let s = serve(Options::default()).await;
+    let cluster = oi("clusters/arm-cluster");
+    // Create: 200 with the resource and the operation to poll.
+    let (status, headers, body) = arm(
+        &s,
+        "PUT",
+        &cluster,
+        Some(json!({"location": "local", "identity": {"type": "SystemAssigned"},
+                    "sku": {"name": "CapacityReservation", "capacity": 500}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["name"], "arm-cluster");
+    let poll = headers["azure-asyncoperation"].to_str().unwrap().to_owned();
+    assert!(poll.contains("/operationStatuses/cluster.arm-cluster"), "{poll}");
+    assert_eq!(headers["retry-after"], "1");
+    let (status, _, op) = arm(&s, "GET", &poll, None).await;
+    assert_eq!((status, op["status"].as_str()), (200, Some("Succeeded")), "{op}");
+    // The CLI's library and the API answer one shape (but for the key check's times, which
+    // move on between the two reads).
+    let (_, _, mut got) = arm(&s, "GET", &cluster, None).await;
+    let c = s.engine.control().get_cluster("arm-cluster").unwrap();
+    let mut expected = s.engine.cluster_view(&c).await.unwrap();
+    for v in [&mut expected, &mut got] {
+        assert!(v["properties"].as_object_mut().unwrap().remove("keyStatus").is_some());
+    }
+    assert_eq!(got, expected);
+    // The seed's errors, as `{"error": {"code", "message"}}`.
+    let (status, _, err) = arm(
+        &s,
+        "PATCH",
+        &cluster,
+        Some(json!({"properties": {"keyVaultProperties": {"keyVaultUri": "https://nope", "keyName": "k"}}})),
+    )
+    .await;
+    assert_eq!(status, 400, "{err}");
+    assert_eq!(err["error"]["code"], "BadRequest");
+    assert!(err["error"]["message"].as_str().unwrap().contains("bad format"), "{err}");
+    let (status, _, err) = arm(&s, "GET", &oi("clusters/nothere"), None).await;
+    assert_eq!((status, err["error"]["code"].as_str()), (404, Some("ResourceNotFound")));
+    assert!(err["error"]["message"].as_str().unwrap().starts_with("Cluster not found"), "{err}");
+    // Delete: 202 with Location, polled to 204; then the name is reserved (409).
+    let (status, headers, _) = arm(&s, "DELETE", &cluster, None).await;
+    assert_eq!(status, 202);
+    let location = headers["location"].to_str().unwrap().to_owned();
+    let (status, _, _) = arm(&s, "GET", &location, None).await;
+    assert_eq!(status, 204);
+    let (status, _, err) = arm(
+        &s,
+        "PUT",
+        &cluster,
+        Some(json!({"location": "local", "identity": {"type": "SystemAssigned"}})),
+    )
+    .await;
+    assert_eq!(status, 409, "{err}");
+    // No api-version: refused as ARM does.
+    let response = s
+        .client
+        .get(format!("{}{cluster}", s.url))
+        .bearer_auth(s.owner())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    // A reader may read, not change; an ingestion token may do neither.
+    let reader = s.token(&[Role::Reader], None);
+    let response = s
+        .client
+        .put(format!("{}{}?api-version=2025-07-01", s.url, oi("clusters/other-one")))
+        .bearer_auth(&reader)
+        .json(&json!({"location": "local"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 403);
+    let response = s
+        .client
+        .get(format!("{}{}?api-version=2025-07-01", s.url, oi("clusters")))
+        .bearer_auth(s.token(&[Role::Publisher], None))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 403);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workspace_lists_page_with_next_links() {
+    let s = serve(Options {
+        page_size: Some(1),
+        ..Options::default()
+    })
+    .await;
+    let mut names = Vec::new();
+    let mut next = Some(format!(
+        "{}/subscriptions/{SUB}/providers/Microsoft.OperationalInsights/workspaces?api-version=2025-07-01",
+        s.url
+    ));
+    let mut pages = 0;
+    while let Some(url) = next {
+        let (status, _, body) = arm(&s, "GET", &url, None).await;
+        assert_eq!(status, 200, "{body}");
+        for w in body["value"].as_array().unwrap() {
+            names.push(w["name"].as_str().unwrap().to_owned());
+            assert_eq!(w["properties"]["customerId"], w["customerId"]);
+        }
+        next = body["nextLink"].as_str().map(str::to_owned);
+        pages += 1;
+    }
+    assert_eq!(names, vec!["ws-app", "ws-other"]);
+    assert_eq!(pages, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_vault_challenges_then_serves_keys_with_the_real_public_key() {
+    let s = serve(Options::default()).await;
+    s.engine
+        .vault()
+        .create_vault("kv-http", &Default::default())
+        .unwrap();
+    let base = format!("{}/vaults/kv-http", s.url);
+    // The client's first request has no token: Key Vault's challenge.
+    let response = s
+        .client
+        .post(format!("{base}/keys/k1/create?api-version=2025-07-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    let challenge = response.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert!(challenge.contains("resource=\"https://vault.azure.net\""), "{challenge}");
+    assert!(challenge.contains("authorization=\"https://login.microsoftonline.com/"), "{challenge}");
+    // A Crypto Officer creates an RSA key: the bundle carries n and e.
+    let officer = s.token(&[Role::CryptoOfficer], None);
+    let response = s
+        .client
+        .post(format!("{base}/keys/k1/create?api-version=2025-07-01"))
+        .bearer_auth(&officer)
+        .json(&json!({"kty": "RSA", "key_size": 2048}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let bundle: Value = response.json().await.unwrap();
+    let n = bundle["key"]["n"].as_str().unwrap();
+    assert_eq!(n.len(), 342, "256 bytes of base64url");
+    assert_eq!(bundle["key"]["e"], "AQAB");
+    let kid = bundle["key"]["kid"].as_str().unwrap();
+    let version = kid.rsplit('/').next().unwrap();
+    assert_eq!(kid, format!("{}/keys/k1/{version}", s.url));
+    // The CLI's view of the same key.
+    let props = s.engine.vault().key_properties("kv-http", "k1").unwrap();
+    assert_eq!(props.version, version);
+    // Wrap at the key id's root and unwrap through the vault's URI.
+    let secret = "c2VjcmV0LWJ5dGVzLW9mLWEtZGF0YS1rZXk";
+    let response = s
+        .client
+        .post(format!("{kid}/wrapkey?api-version=2025-07-01"))
+        .bearer_auth(&officer)
+        .json(&json!({"alg": "RSA-OAEP-256", "value": secret}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let wrapped: Value = response.json().await.unwrap();
+    let response = s
+        .client
+        .post(format!("{base}/keys/k1/{version}/unwrapkey?api-version=2025-07-01"))
+        .bearer_auth(&officer)
+        .json(&json!({"alg": "RSA-OAEP-256", "value": wrapped["value"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let unwrapped: Value = response.json().await.unwrap();
+    assert_eq!(unwrapped["value"], secret);
+    // An encryption user may wrap but not manage; a Log Analytics reader may do neither.
+    let user = s.token(&[Role::CryptoServiceEncryptionUser], None);
+    let response = s
+        .client
+        .post(format!("{base}/keys/k1/rotate?api-version=2025-07-01"))
+        .bearer_auth(&user)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 403);
+    let response = s
+        .client
+        .get(format!("{base}/keys/k1?api-version=2025-07-01"))
+        .bearer_auth(s.token(&[Role::Reader], None))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 403);
+    // Soft delete without purge protection (the default vault): delete, then purge works;
+    // a missing key is 404 KeyNotFound.
+    let response = s
+        .client
+        .delete(format!("{base}/keys/k1?api-version=2025-07-01"))
+        .bearer_auth(&officer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let deleted: Value = response.json().await.unwrap();
+    assert!(deleted["recoveryId"].as_str().unwrap().ends_with("/deletedkeys/k1"));
+    let response = s
+        .client
+        .get(format!("{base}/keys/k1?api-version=2025-07-01"))
+        .bearer_auth(&officer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 404);
+    let err: Value = response.json().await.unwrap();
+    assert_eq!(err["error"]["code"], "KeyNotFound");
+    let response = s
+        .client
+        .delete(format!("{base}/deletedkeys/k1?api-version=2025-07-01"))
+        .bearer_auth(&officer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 204);
+    assert!(s.engine.vault().key_properties("kv-http", "k1").is_err());
+}
