@@ -3,8 +3,8 @@
 
 use base64::Engine as _;
 use base64::alphabet::URL_SAFE;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_SAFE_NO_PAD};
 use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use logvault::kms::local::{RsaPublicKey, VaultInfo};
 use logvault::kms::{KeyProperties, KeyType, KeyVersionProperties};
@@ -30,7 +30,10 @@ fn epoch(t: DateTime<Utc>) -> i64 {
 
 /// The recovery level Key Vault reports for a vault's keys.
 fn recovery(info: &VaultInfo) -> Value {
-    let level = match (info.properties.soft_delete, info.properties.purge_protection) {
+    let level = match (
+        info.properties.soft_delete,
+        info.properties.purge_protection,
+    ) {
         (true, true) => "Recoverable",
         (true, false) => "Recoverable+Purgeable",
         _ => "Purgeable",
@@ -145,9 +148,6 @@ mod tests {
         assert_eq!(from_b64url("AQ==").as_deref(), Some(&[1u8][..]));
         assert_eq!(from_b64url("AQ").as_deref(), Some(&[1u8][..]));
         assert_eq!(from_b64url("A+/="), None);
-        assert_eq!(
-            kid("https://h:1", "k", Some("v1")),
-            "https://h:1/keys/k/v1"
-        );
+        assert_eq!(kid("https://h:1", "k", Some("v1")), "https://h:1/keys/k/v1");
     }
 }

@@ -50,11 +50,18 @@ async fn call(
 }
 
 /// The vault's view and the key's properties (the owner's view: deleted keys included).
-async fn load(state: &Shared, vault: &str, name: &str) -> Result<(VaultInfo, KeyProperties), ApiError> {
+async fn load(
+    state: &Shared,
+    vault: &str,
+    name: &str,
+) -> Result<(VaultInfo, KeyProperties), ApiError> {
     let (vault, name) = (vault.to_owned(), name.to_owned());
     blocking(state, move |e| {
         let local = e.vault();
-        Ok::<_, logvault::kms::VaultError>((local.vault_info(&vault)?, local.key_properties(&vault, &name)?))
+        Ok::<_, logvault::kms::VaultError>((
+            local.vault_info(&vault)?,
+            local.key_properties(&vault, &name)?,
+        ))
     })
     .await?
     .map_err(|e| vault_error(&e))
@@ -96,13 +103,21 @@ async fn full_bundle(
     let public = match key.kty {
         KeyType::Rsa => {
             let (vault, name, v) = (call.vault.clone(), key.name.clone(), ver.version.clone());
-            blocking(state, move |e| e.vault().public_key(&vault, &name, Some(&v)))
-                .await?
-                .map_err(|e| vault_error(&e))?
+            blocking(state, move |e| {
+                e.vault().public_key(&vault, &name, Some(&v))
+            })
+            .await?
+            .map_err(|e| vault_error(&e))?
         }
         KeyType::Oct => None,
     };
-    Ok(bundle::key_bundle(&call.base, info, key, ver, public.as_ref()))
+    Ok(bundle::key_bundle(
+        &call.base,
+        info,
+        key,
+        ver,
+        public.as_ref(),
+    ))
 }
 
 fn body_json(body: &[u8]) -> Result<Value, ApiError> {
@@ -156,9 +171,11 @@ pub(crate) async fn create(
         }
         _ => {
             let (vault, key) = (call.vault.clone(), name.clone());
-            blocking(&state, move |e| e.vault().create_key(&vault, &key, kty, size))
-                .await?
-                .map_err(|e| vault_error(&e))?;
+            blocking(&state, move |e| {
+                e.vault().create_key(&vault, &key, kty, size)
+            })
+            .await?
+            .map_err(|e| vault_error(&e))?;
         }
     }
     if body.pointer("/attributes/enabled") == Some(&Value::Bool(false)) {
@@ -168,7 +185,10 @@ pub(crate) async fn create(
             .await
             .map_err(|e| engine_error(&e))?;
     }
-    Ok(json(StatusCode::OK, &live_bundle(&state, &call, &name, None).await?))
+    Ok(json(
+        StatusCode::OK,
+        &live_bundle(&state, &call, &name, None).await?,
+    ))
 }
 
 /// `GET /keys/{name}[/{version}]`.
@@ -225,7 +245,10 @@ pub(crate) async fn rotate(
         .rotate_key(&call.vault, &name)
         .await
         .map_err(|e| engine_error(&e))?;
-    Ok(json(StatusCode::OK, &live_bundle(&state, &call, &name, None).await?))
+    Ok(json(
+        StatusCode::OK,
+        &live_bundle(&state, &call, &name, None).await?,
+    ))
 }
 
 /// `DELETE /keys/{name}`: soft delete when the vault has it (the client then polls
@@ -304,7 +327,10 @@ pub(crate) async fn recover(
         .check_keys_using(&call.vault, &name)
         .await
         .map_err(|e| engine_error(&e))?;
-    Ok(json(StatusCode::OK, &live_bundle(&state, &call, &name, None).await?))
+    Ok(json(
+        StatusCode::OK,
+        &live_bundle(&state, &call, &name, None).await?,
+    ))
 }
 
 /// `DELETE /deletedkeys/{name}`: purge (refused while the vault has purge protection).
@@ -325,8 +351,19 @@ pub(crate) async fn purge(
 /// A page of `items` with `nextLink`, as the Key Vault client pages (`maxresults`,
 /// `$skiptoken`).
 fn paged(state: &Shared, headers: &HeaderMap, uri: &Uri, items: Vec<Value>) -> Value {
-    let query: HashMap<String, String> = uri.query().map(url_pairs).unwrap_or_default().into_iter().collect();
-    page(&base_url(state, headers), uri.path(), &query, items, state.management.page_size)
+    let query: HashMap<String, String> = uri
+        .query()
+        .map(url_pairs)
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    page(
+        &base_url(state, headers),
+        uri.path(),
+        &query,
+        items,
+        state.management.page_size,
+    )
 }
 
 /// `GET /keys`: the live keys, without versions in their ids.
@@ -420,13 +457,20 @@ fn crypto_request(body: &[u8]) -> Result<Vec<u8>, ApiError> {
 }
 
 /// The version a crypto call uses: the one named, else the latest.
-async fn crypto_version(state: &Shared, call: &Call, name: &str) -> Result<(KeyProperties, String), ApiError> {
+async fn crypto_version(
+    state: &Shared,
+    call: &Call,
+    name: &str,
+) -> Result<(KeyProperties, String), ApiError> {
     let (_, key) = load(state, &call.vault, name).await?;
     if key.kty != KeyType::Rsa {
         return Err(kv_error(
             StatusCode::BAD_REQUEST,
             "BadParameter",
-            format!("key {name} is {}: wrapkey and unwrapkey here take RSA keys", key.kty),
+            format!(
+                "key {name} is {}: wrapkey and unwrapkey here take RSA keys",
+                key.kty
+            ),
         ));
     }
     let version = match call.target.version.clone() {
@@ -452,9 +496,11 @@ pub(crate) async fn wrap(
         name: name.clone(),
         version: Some(version.clone()),
     };
-    let wrapped = blocking(&state, move |e| e.vault().wrap_for(&caller, &key, &plaintext))
-        .await?
-        .map_err(|e| vault_error(&e))?;
+    let wrapped = blocking(&state, move |e| {
+        e.vault().wrap_for(&caller, &key, &plaintext)
+    })
+    .await?
+    .map_err(|e| vault_error(&e))?;
     Ok(json(
         StatusCode::OK,
         &json!({

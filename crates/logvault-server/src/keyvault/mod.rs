@@ -99,8 +99,10 @@ pub(crate) fn authorize(
     let principal = auth::authenticate(state, headers, Flavor::Azure).map_err(|mut e| {
         if e.status == StatusCode::UNAUTHORIZED {
             e.code = "Unauthorized".into();
-            e.headers.retain(|(name, _)| *name != header::WWW_AUTHENTICATE);
-            e.headers.push((header::WWW_AUTHENTICATE, CHALLENGE.to_owned()));
+            e.headers
+                .retain(|(name, _)| *name != header::WWW_AUTHENTICATE);
+            e.headers
+                .push((header::WWW_AUTHENTICATE, CHALLENGE.to_owned()));
         }
         e
     })?;

@@ -11,8 +11,8 @@ use logvault::control::{
 use serde_json::Value;
 
 use super::{
-    Arm, OperationId, arm, bad, body_json, control_error, deleting, engine_error, json_response, page,
-    same, started, text,
+    Arm, OperationId, arm, bad, body_json, control_error, deleting, engine_error, json_response,
+    page, same, started, text,
 };
 use crate::http::errors::ApiError;
 use crate::http::{Shared, blocking};
@@ -115,7 +115,10 @@ pub(crate) async fn get(
 ) -> Result<Response, ApiError> {
     arm(&state, &headers, &uri, Permission::ManageRead)?;
     let cluster = find(&state, &sub, &rg, &name).await?;
-    Ok(json_response(StatusCode::OK, &view(&state, &cluster).await?))
+    Ok(json_response(
+        StatusCode::OK,
+        &view(&state, &cluster).await?,
+    ))
 }
 
 /// `PUT .../clusters/{name}`: creates the cluster, or updates it as the body differs from it.
@@ -236,7 +239,12 @@ async fn update_cluster(
         .map_err(|e| control_error(&e))
 }
 
-async fn answer(state: &Shared, arm: &Arm, sub: &str, cluster: &Cluster) -> Result<Response, ApiError> {
+async fn answer(
+    state: &Shared,
+    arm: &Arm,
+    sub: &str,
+    cluster: &Cluster,
+) -> Result<Response, ApiError> {
     let body = view(state, cluster).await?;
     Ok(started(
         arm,
@@ -293,7 +301,10 @@ async fn list(
         items.push(view(&state, c).await?);
     }
     let size = state.management.page_size;
-    Ok(json_response(StatusCode::OK, &page(&arm.base, &path, &arm.query, items, size)))
+    Ok(json_response(
+        StatusCode::OK,
+        &page(&arm.base, &path, &arm.query, items, size),
+    ))
 }
 
 /// `GET .../resourceGroups/{rg}/providers/Microsoft.OperationalInsights/clusters`.

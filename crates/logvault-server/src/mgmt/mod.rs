@@ -59,7 +59,10 @@ pub(crate) fn router() -> Router<Shared> {
                 .delete(clusters::delete),
         )
         .route(&format!("{OI}/clusters"), get(clusters::list_in_group))
-        .route(&format!("{OI_SUB}/clusters"), get(clusters::list_in_subscription))
+        .route(
+            &format!("{OI_SUB}/clusters"),
+            get(clusters::list_in_subscription),
+        )
         .route(
             &format!("{OI}/workspaces/{{name}}"),
             get(workspaces::get)

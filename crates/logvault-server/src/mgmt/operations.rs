@@ -124,11 +124,9 @@ pub(crate) async fn result(
     Ok(match progress(&state, &op).await? {
         Progress::InProgress => {
             let mut response = retry_after(StatusCode::ACCEPTED.into_response());
-            if let Ok(v) = HeaderValue::from_str(&format!(
-                "{}{}",
-                super::base_url(&state, &headers),
-                uri
-            )) {
+            if let Ok(v) =
+                HeaderValue::from_str(&format!("{}{}", super::base_url(&state, &headers), uri))
+            {
                 response.headers_mut().insert(header::LOCATION, v);
             }
             response

@@ -83,8 +83,8 @@ fn policies(body: &Value) -> Result<Vec<(PrincipalId, Vec<String>)>, ApiError> {
         .ok_or_else(|| bad("properties.accessPolicies must be an array"))?;
     list.iter()
         .map(|p| {
-            let object = text(p, "/objectId")
-                .ok_or_else(|| bad("an access policy needs objectId"))?;
+            let object =
+                text(p, "/objectId").ok_or_else(|| bad("an access policy needs objectId"))?;
             let keys: Vec<String> = p
                 .pointer("/permissions/keys")
                 .and_then(Value::as_array)
@@ -297,9 +297,11 @@ pub(crate) async fn put_role_assignment(
         .map(|p| PrincipalId(p.to_owned()))
         .ok_or_else(|| bad("properties.principalId is required"))?;
     let name = vault.clone();
-    let assigned = blocking(&state, move |e| e.vault().assign_role(&name, &principal, &role))
-        .await?
-        .map_err(|e| vault_error(&e))?;
+    let assigned = blocking(&state, move |e| {
+        e.vault().assign_role(&name, &principal, &role)
+    })
+    .await?
+    .map_err(|e| vault_error(&e))?;
     Ok(json_response(
         StatusCode::CREATED,
         &assignment_json(&assigned, &scope(&sub, &rg, &vault)),

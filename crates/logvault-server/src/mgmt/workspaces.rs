@@ -69,28 +69,31 @@ pub(crate) async fn put(
         subscription: Some(sub.clone()),
         resource_group: Some(rg.clone()),
     };
-    let created = blocking(&state, move |e| -> Result<(Workspace, StatusCode), ControlError> {
-        let control = e.control();
-        match control.create_workspace(spec.clone()) {
-            Ok(ws) => Ok((ws, StatusCode::CREATED)),
-            Err(conflict) if conflict.code() == 409 => {
-                if let Ok(ws) = control.get_workspace(&spec.name) {
-                    if ws.subscription == spec.subscription.clone().unwrap_or_default()
-                        && ws.resource_group == spec.resource_group.clone().unwrap_or_default()
-                    {
-                        return Ok((ws, StatusCode::OK));
+    let created = blocking(
+        &state,
+        move |e| -> Result<(Workspace, StatusCode), ControlError> {
+            let control = e.control();
+            match control.create_workspace(spec.clone()) {
+                Ok(ws) => Ok((ws, StatusCode::CREATED)),
+                Err(conflict) if conflict.code() == 409 => {
+                    if let Ok(ws) = control.get_workspace(&spec.name) {
+                        if ws.subscription == spec.subscription.clone().unwrap_or_default()
+                            && ws.resource_group == spec.resource_group.clone().unwrap_or_default()
+                        {
+                            return Ok((ws, StatusCode::OK));
+                        }
+                        return Err(conflict);
                     }
-                    return Err(conflict);
+                    // Soft-deleted: a PUT recovers it.
+                    control
+                        .recover_workspace(&spec.name)
+                        .map(|ws| (ws, StatusCode::OK))
+                        .map_err(|_| conflict)
                 }
-                // Soft-deleted: a PUT recovers it.
-                control
-                    .recover_workspace(&spec.name)
-                    .map(|ws| (ws, StatusCode::OK))
-                    .map_err(|_| conflict)
+                Err(e) => Err(e),
             }
-            Err(e) => Err(e),
-        }
-    })
+        },
+    )
     .await?
     .map_err(|e| control_error(&e))?;
     let (ws, status) = created;
@@ -177,7 +180,10 @@ async fn list(
     .await?
     .map_err(|e| control_error(&e))?;
     let size = state.management.page_size;
-    Ok(json_response(StatusCode::OK, &page(&arm.base, &path, &arm.query, all, size)))
+    Ok(json_response(
+        StatusCode::OK,
+        &page(&arm.base, &path, &arm.query, all, size),
+    ))
 }
 
 /// `GET .../resourceGroups/{rg}/providers/Microsoft.OperationalInsights/workspaces`.
@@ -293,7 +299,9 @@ pub(crate) async fn put_link(
     let body = body_json(&body)?;
     let target = text(&body, "/properties/writeAccessResourceId")
         .or_else(|| text(&body, "/properties/resourceId"))
-        .ok_or_else(|| bad("properties.writeAccessResourceId (the cluster's resource id) is required"))?;
+        .ok_or_else(|| {
+            bad("properties.writeAccessResourceId (the cluster's resource id) is required")
+        })?;
     let cluster = target
         .trim_end_matches('/')
         .rsplit_once("/clusters/")
@@ -307,9 +315,11 @@ pub(crate) async fn put_link(
         })?;
     find(&state, &sub, &rg, &name).await?;
     let wanted = (name.clone(), cluster);
-    let ws = blocking(&state, move |e| e.control().link_workspace(&wanted.0, &wanted.1))
-        .await?
-        .map_err(|e| control_error(&e))?;
+    let ws = blocking(&state, move |e| {
+        e.control().link_workspace(&wanted.0, &wanted.1)
+    })
+    .await?
+    .map_err(|e| control_error(&e))?;
     let id = linked_cluster(&state, &ws).await?.unwrap_or_default();
     Ok(started(
         &arm,

@@ -81,7 +81,12 @@ async fn azure_sdks_run_the_seed_procedure_with_slow_operations_and_small_pages(
 }
 
 /// A management request with the owner's token: the status, the headers and the JSON body.
-async fn arm(s: &Served, method: &str, path: &str, body: Option<Value>) -> (u16, reqwest::header::HeaderMap, Value) {
+async fn arm(
+    s: &Served,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, reqwest::header::HeaderMap, Value) {
     let url = if path.starts_with("http") {
         path.to_owned()
     } else {
@@ -106,7 +111,9 @@ async fn arm(s: &Served, method: &str, path: &str, body: Option<Value>) -> (u16,
 }
 
 fn oi(resource: &str) -> String {
-    format!("/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.OperationalInsights/{resource}")
+    format!(
+        "/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.OperationalInsights/{resource}"
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -118,24 +125,39 @@ async fn cluster_lifecycle_answers_as_arm_with_the_seed_errors() {
         &s,
         "PUT",
         &cluster,
-        Some(json!({"location": "local", "identity": {"type": "SystemAssigned"},
-                    "sku": {"name": "CapacityReservation", "capacity": 500}})),
+        Some(
+            json!({"location": "local", "identity": {"type": "SystemAssigned"},
+                    "sku": {"name": "CapacityReservation", "capacity": 500}}),
+        ),
     )
     .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["name"], "arm-cluster");
     let poll = headers["azure-asyncoperation"].to_str().unwrap().to_owned();
-    assert!(poll.contains("/operationStatuses/cluster.arm-cluster"), "{poll}");
+    assert!(
+        poll.contains("/operationStatuses/cluster.arm-cluster"),
+        "{poll}"
+    );
     assert_eq!(headers["retry-after"], "1");
     let (status, _, op) = arm(&s, "GET", &poll, None).await;
-    assert_eq!((status, op["status"].as_str()), (200, Some("Succeeded")), "{op}");
+    assert_eq!(
+        (status, op["status"].as_str()),
+        (200, Some("Succeeded")),
+        "{op}"
+    );
     // The CLI's library and the API answer one shape (but for the key check's times, which
     // move on between the two reads).
     let (_, _, mut got) = arm(&s, "GET", &cluster, None).await;
     let c = s.engine.control().get_cluster("arm-cluster").unwrap();
     let mut expected = s.engine.cluster_view(&c).await.unwrap();
     for v in [&mut expected, &mut got] {
-        assert!(v["properties"].as_object_mut().unwrap().remove("keyStatus").is_some());
+        assert!(
+            v["properties"]
+                .as_object_mut()
+                .unwrap()
+                .remove("keyStatus")
+                .is_some()
+        );
     }
     assert_eq!(got, expected);
     // The seed's errors, as `{"error": {"code", "message"}}`.
@@ -148,10 +170,25 @@ async fn cluster_lifecycle_answers_as_arm_with_the_seed_errors() {
     .await;
     assert_eq!(status, 400, "{err}");
     assert_eq!(err["error"]["code"], "BadRequest");
-    assert!(err["error"]["message"].as_str().unwrap().contains("bad format"), "{err}");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("bad format"),
+        "{err}"
+    );
     let (status, _, err) = arm(&s, "GET", &oi("clusters/nothere"), None).await;
-    assert_eq!((status, err["error"]["code"].as_str()), (404, Some("ResourceNotFound")));
-    assert!(err["error"]["message"].as_str().unwrap().starts_with("Cluster not found"), "{err}");
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (404, Some("ResourceNotFound"))
+    );
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Cluster not found"),
+        "{err}"
+    );
     // Delete: 202 with Location, polled to 204; then the name is reserved (409).
     let (status, headers, _) = arm(&s, "DELETE", &cluster, None).await;
     assert_eq!(status, 202);
@@ -179,7 +216,11 @@ async fn cluster_lifecycle_answers_as_arm_with_the_seed_errors() {
     let reader = s.token(&[Role::Reader], None);
     let response = s
         .client
-        .put(format!("{}{}?api-version=2025-07-01", s.url, oi("clusters/other-one")))
+        .put(format!(
+            "{}{}?api-version=2025-07-01",
+            s.url,
+            oi("clusters/other-one")
+        ))
         .bearer_auth(&reader)
         .json(&json!({"location": "local"}))
         .send()
@@ -188,7 +229,11 @@ async fn cluster_lifecycle_answers_as_arm_with_the_seed_errors() {
     assert_eq!(response.status().as_u16(), 403);
     let response = s
         .client
-        .get(format!("{}{}?api-version=2025-07-01", s.url, oi("clusters")))
+        .get(format!(
+            "{}{}?api-version=2025-07-01",
+            s.url,
+            oi("clusters")
+        ))
         .bearer_auth(s.token(&[Role::Publisher], None))
         .send()
         .await
@@ -239,9 +284,18 @@ async fn key_vault_challenges_then_serves_keys_with_the_real_public_key() {
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 401);
-    let challenge = response.headers()["www-authenticate"].to_str().unwrap().to_owned();
-    assert!(challenge.contains("resource=\"https://vault.azure.net\""), "{challenge}");
-    assert!(challenge.contains("authorization=\"https://login.microsoftonline.com/"), "{challenge}");
+    let challenge = response.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        challenge.contains("resource=\"https://vault.azure.net\""),
+        "{challenge}"
+    );
+    assert!(
+        challenge.contains("authorization=\"https://login.microsoftonline.com/"),
+        "{challenge}"
+    );
     // A Crypto Officer creates an RSA key: the bundle carries n and e.
     let officer = s.token(&[Role::CryptoOfficer], None);
     let response = s
@@ -277,7 +331,9 @@ async fn key_vault_challenges_then_serves_keys_with_the_real_public_key() {
     let wrapped: Value = response.json().await.unwrap();
     let response = s
         .client
-        .post(format!("{base}/keys/k1/{version}/unwrapkey?api-version=2025-07-01"))
+        .post(format!(
+            "{base}/keys/k1/{version}/unwrapkey?api-version=2025-07-01"
+        ))
         .bearer_auth(&officer)
         .json(&json!({"alg": "RSA-OAEP-256", "value": wrapped["value"]}))
         .send()
@@ -315,7 +371,12 @@ async fn key_vault_challenges_then_serves_keys_with_the_real_public_key() {
         .unwrap();
     assert_eq!(response.status().as_u16(), 200);
     let deleted: Value = response.json().await.unwrap();
-    assert!(deleted["recoveryId"].as_str().unwrap().ends_with("/deletedkeys/k1"));
+    assert!(
+        deleted["recoveryId"]
+            .as_str()
+            .unwrap()
+            .ends_with("/deletedkeys/k1")
+    );
     let response = s
         .client
         .get(format!("{base}/keys/k1?api-version=2025-07-01"))
