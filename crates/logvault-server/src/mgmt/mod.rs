@@ -1,6 +1,6 @@
 //! The management plane as Azure Resource Manager serves it, for azure-mgmt-loganalytics and
 //! azure-mgmt-keyvault: Microsoft.OperationalInsights clusters, workspaces and their links
-//! ([`clusters`], [`workspaces`]), the long-running operations' status ([`operations`]), and
+//! ([`clusters`], [`workspaces`]), their saved searches and tables ([`artifacts`]), the long-running operations' status ([`operations`]), and
 //! Microsoft.KeyVault vaults with their access policies and role assignments ([`vaults`]).
 //!
 //! Every handler calls the same library operation the CLI does (the control plane, the local
@@ -15,6 +15,7 @@
 //! `Retry-After: 1` (without it the SDK waits 30 s between polls). How long a cluster operation
 //! takes is the home's `timings.asyncOperationSecs`, as for the CLI.
 
+pub(crate) mod artifacts;
 pub(crate) mod clusters;
 pub(crate) mod operations;
 pub(crate) mod vaults;
@@ -84,6 +85,32 @@ pub(crate) fn router() -> Router<Shared> {
         .route(
             &format!("{OI}/workspaces/{{name}}/linkedServices"),
             get(workspaces::list_links),
+        )
+        .route(
+            &format!("{OI}/workspaces/{{name}}/savedSearches/{{id}}"),
+            get(artifacts::get_search)
+                .put(artifacts::put_search)
+                .delete(artifacts::delete_search),
+        )
+        .route(
+            &format!("{OI}/workspaces/{{name}}/savedSearches"),
+            get(artifacts::list_searches),
+        )
+        .route(
+            &format!("{OI}/workspaces/{{name}}/tables/{{table}}"),
+            get(artifacts::get_table)
+                .put(artifacts::put_table)
+                .patch(artifacts::put_table),
+        )
+        .route(
+            &format!("{OI}/workspaces/{{name}}/linkedStorageAccounts/{{kind}}"),
+            get(artifacts::get_linked_storage)
+                .put(artifacts::put_linked_storage)
+                .delete(artifacts::delete_linked_storage),
+        )
+        .route(
+            &format!("{OI}/workspaces/{{name}}/tables"),
+            get(artifacts::list_tables),
         )
         .route(
             &format!("{OI_SUB}/locations/{{loc}}/operationStatuses/{{op}}"),
