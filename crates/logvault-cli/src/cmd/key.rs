@@ -88,7 +88,9 @@ pub(crate) async fn run(global: &GlobalArgs, args: KeyArgs) -> anyhow::Result<()
         KeyCommand::Create { key, kty, size } => vault.create_key(&key.vault, &key.name, kty, size),
         // The clusters on this key see the new version (or the key's state) now, not at their
         // next check: the same library calls as the Key Vault API's.
-        KeyCommand::Rotate(k) => return key_change(global, engine.rotate_key(&k.vault, &k.name).await),
+        KeyCommand::Rotate(k) => {
+            return key_change(global, engine.rotate_key(&k.vault, &k.name).await);
+        }
         KeyCommand::Show(k) => vault.key_properties(&k.vault, &k.name),
         KeyCommand::List { vault: name } => {
             let keys = vault.list_keys(&name).map_err(vault_err)?;

@@ -33,6 +33,7 @@ struct Call {
 async fn call(
     state: &Shared,
     headers: &HeaderMap,
+    uri: &Uri,
     params: &HashMap<String, String>,
     permission: Permission,
 ) -> Result<(Call, PrincipalId), ApiError> {
@@ -43,7 +44,7 @@ async fn call(
         Call {
             vault,
             target,
-            base: base_url(state, headers),
+            base: base_url(state, headers, uri),
         },
         PrincipalId(principal.name),
     ))
@@ -139,9 +140,10 @@ pub(crate) async fn create(
     State(state): State<Shared>,
     Path(params): Params,
     headers: HeaderMap,
+    uri: Uri,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let (call, _) = call(&state, &headers, &params, Permission::KeyManage).await?;
+    let (call, _) = call(&state, &headers, &uri, &params, Permission::KeyManage).await?;
     let name = call.target.name()?.to_owned();
     let body = body_json(&body)?;
     let kty = match body.get("kty").and_then(Value::as_str).unwrap_or_default() {
@@ -196,8 +198,9 @@ pub(crate) async fn get(
     State(state): State<Shared>,
     Path(params): Params,
     headers: HeaderMap,
+    uri: Uri,
 ) -> Result<Response, ApiError> {
-    let (call, _) = call(&state, &headers, &params, Permission::KeyRead).await?;
+    let (call, _) = call(&state, &headers, &uri, &params, Permission::KeyRead).await?;
     let name = call.target.name()?.to_owned();
     let version = call.target.version.clone();
     Ok(json(
@@ -212,9 +215,10 @@ pub(crate) async fn update(
     State(state): State<Shared>,
     Path(params): Params,
     headers: HeaderMap,
+    uri: Uri,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let (call, _) = call(&state, &headers, &params, Permission::KeyManage).await?;
+    let (call, _) = call(&state, &headers, &uri, &params, Permission::KeyManage).await?;
     let name = call.target.name()?.to_owned();
     let version = call.target.version.clone();
     let body = body_json(&body)?;
@@ -237,8 +241,9 @@ pub(crate) async fn rotate(
     State(state): State<Shared>,
     Path(params): Params,
     headers: HeaderMap,
+    uri: Uri,
 ) -> Result<Response, ApiError> {
-    let (call, _) = call(&state, &headers, &params, Permission::KeyManage).await?;
+    let (call, _) = call(&state, &headers, &uri, &params, Permission::KeyManage).await?;
     let name = call.target.name()?.to_owned();
     state
         .engine
@@ -257,8 +262,9 @@ pub(crate) async fn delete(
     State(state): State<Shared>,
     Path(params): Params,
     headers: HeaderMap,
+    uri: Uri,
 ) -> Result<Response, ApiError> {
-    let (call, _) = call(&state, &headers, &params, Permission::KeyManage).await?;
+    let (call, _) = call(&state, &headers, &uri, &params, Permission::KeyManage).await?;
     let name = call.target.name()?.to_owned();
     let (info, before) = load(&state, &call.vault, &name).await?;
     if before.deleted.is_some() {
@@ -286,8 +292,9 @@ pub(crate) async fn get_deleted(
     State(state): State<Shared>,
     Path(params): Params,
     headers: HeaderMap,
+    uri: Uri,
 ) -> Result<Response, ApiError> {
-    let (call, _) = call(&state, &headers, &params, Permission::KeyRead).await?;
+    let (call, _) = call(&state, &headers, &uri, &params, Permission::KeyRead).await?;
     let name = call.target.name()?.to_owned();
     let (info, key) = load(&state, &call.vault, &name)
         .await
@@ -315,8 +322,9 @@ pub(crate) async fn recover(
     State(state): State<Shared>,
     Path(params): Params,
     headers: HeaderMap,
+    uri: Uri,
 ) -> Result<Response, ApiError> {
-    let (call, _) = call(&state, &headers, &params, Permission::KeyManage).await?;
+    let (call, _) = call(&state, &headers, &uri, &params, Permission::KeyManage).await?;
     let name = call.target.name()?.to_owned();
     let (vault, key) = (call.vault.clone(), name.clone());
     blocking(&state, move |e| e.vault().recover_key(&vault, &key))
@@ -338,8 +346,9 @@ pub(crate) async fn purge(
     State(state): State<Shared>,
     Path(params): Params,
     headers: HeaderMap,
+    uri: Uri,
 ) -> Result<Response, ApiError> {
-    let (call, _) = call(&state, &headers, &params, Permission::KeyManage).await?;
+    let (call, _) = call(&state, &headers, &uri, &params, Permission::KeyManage).await?;
     let name = call.target.name()?.to_owned();
     let (vault, key) = (call.vault.clone(), name);
     blocking(&state, move |e| e.vault().purge_key(&vault, &key))
@@ -358,7 +367,7 @@ fn paged(state: &Shared, headers: &HeaderMap, uri: &Uri, items: Vec<Value>) -> V
         .into_iter()
         .collect();
     page(
-        &base_url(state, headers),
+        &base_url(state, headers, uri),
         uri.path(),
         &query,
         items,
@@ -393,7 +402,7 @@ async fn list_where(
     uri: Uri,
     deleted: bool,
 ) -> Result<Response, ApiError> {
-    let (call, _) = call(&state, &headers, &params, Permission::KeyRead).await?;
+    let (call, _) = call(&state, &headers, &uri, &params, Permission::KeyRead).await?;
     let vault = call.vault.clone();
     let (info, keys) = blocking(&state, move |e| {
         let local = e.vault();
@@ -418,7 +427,7 @@ pub(crate) async fn versions(
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, ApiError> {
-    let (call, _) = call(&state, &headers, &params, Permission::KeyRead).await?;
+    let (call, _) = call(&state, &headers, &uri, &params, Permission::KeyRead).await?;
     let name = call.target.name()?.to_owned();
     let (info, key) = load(&state, &call.vault, &name).await?;
     if key.deleted.is_some() {
@@ -432,8 +441,8 @@ pub(crate) async fn versions(
     Ok(json(StatusCode::OK, &paged(&state, &headers, &uri, items)))
 }
 
-/// The `{"alg", "value"}` of a wrap or unwrap request.
-fn crypto_request(body: &[u8]) -> Result<Vec<u8>, ApiError> {
+/// The `{"alg", "value"}` of a wrap or unwrap request: checks the algorithm, returns the value.
+fn crypto_request(body: &[u8]) -> Result<String, ApiError> {
     let body = body_json(body)?;
     let alg = body.get("alg").and_then(Value::as_str).unwrap_or_default();
     if alg != ALG_RSA_OAEP_256 {
@@ -445,15 +454,16 @@ fn crypto_request(body: &[u8]) -> Result<Vec<u8>, ApiError> {
     }
     body.get("value")
         .and_then(Value::as_str)
-        .and_then(from_b64url)
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| {
-            kv_error(
-                StatusCode::BAD_REQUEST,
-                "BadParameter",
-                "value must be base64url bytes",
-            )
-        })
+        .map(str::to_owned)
+        .ok_or_else(|| bad_value("value is missing"))
+}
+
+fn bad_value(reason: impl std::fmt::Display) -> ApiError {
+    kv_error(
+        StatusCode::BAD_REQUEST,
+        "BadParameter",
+        format!("value must be base64url bytes: {reason}"),
+    )
 }
 
 /// The version a crypto call uses: the one named, else the latest.
@@ -485,11 +495,12 @@ pub(crate) async fn wrap(
     State(state): State<Shared>,
     Path(params): Params,
     headers: HeaderMap,
+    uri: Uri,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let (call, caller) = call(&state, &headers, &params, Permission::KeyCrypto).await?;
+    let (call, caller) = call(&state, &headers, &uri, &params, Permission::KeyCrypto).await?;
     let name = call.target.name()?.to_owned();
-    let plaintext = SecretBytes::new(crypto_request(&body)?);
+    let plaintext = SecretBytes::from_base64url(&crypto_request(&body)?).map_err(bad_value)?;
     let (_, version) = crypto_version(&state, &call, &name).await?;
     let key = KeyRef {
         vault: call.vault.clone(),
@@ -516,11 +527,14 @@ pub(crate) async fn unwrap(
     State(state): State<Shared>,
     Path(params): Params,
     headers: HeaderMap,
+    uri: Uri,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let (call, caller) = call(&state, &headers, &params, Permission::KeyCrypto).await?;
+    let (call, caller) = call(&state, &headers, &uri, &params, Permission::KeyCrypto).await?;
     let name = call.target.name()?.to_owned();
-    let value = crypto_request(&body)?;
+    let value = from_b64url(&crypto_request(&body)?)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| bad_value("not base64url"))?;
     let (_, version) = crypto_version(&state, &call, &name).await?;
     let wrapped = WrappedKey {
         vault: call.vault.clone(),
@@ -536,7 +550,7 @@ pub(crate) async fn unwrap(
         StatusCode::OK,
         &json!({
             "kid": bundle::kid(&call.base, &name, Some(&version)),
-            "value": b64url(secret.expose()),
+            "value": secret.to_base64url(),
         }),
     ))
 }

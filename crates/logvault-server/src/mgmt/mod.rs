@@ -175,27 +175,30 @@ pub(crate) fn arm(
             )
         })?;
     Ok(Arm {
-        base: base_url(state, headers),
+        base: base_url(state, headers, uri),
         api_version,
         query,
     })
 }
 
-/// `scheme://host[:port]` as the client reached the server (its `Host` header).
-pub(crate) fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+/// `scheme://host[:port]` as the client reached the server: its `Host` header (HTTP/1.1), or
+/// the request's authority (HTTP/2 sends `:authority` instead).
+pub(crate) fn base_url(state: &AppState, headers: &HeaderMap, uri: &Uri) -> String {
     let scheme = if state.management.tls {
         "https"
     } else {
         "http"
     };
+    let safe = |h: &&str| {
+        !h.is_empty()
+            && h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '-' | '[' | ']'))
+    };
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .filter(|h| {
-            !h.is_empty()
-                && h.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '-' | '[' | ']'))
-        })
+        .filter(safe)
+        .or_else(|| uri.authority().map(|a| a.as_str()).filter(safe))
         .unwrap_or("127.0.0.1");
     format!("{scheme}://{host}")
 }

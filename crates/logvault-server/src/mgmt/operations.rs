@@ -124,9 +124,11 @@ pub(crate) async fn result(
     Ok(match progress(&state, &op).await? {
         Progress::InProgress => {
             let mut response = retry_after(StatusCode::ACCEPTED.into_response());
-            if let Ok(v) =
-                HeaderValue::from_str(&format!("{}{}", super::base_url(&state, &headers), uri))
-            {
+            if let Ok(v) = HeaderValue::from_str(&format!(
+                "{}{}",
+                super::base_url(&state, &headers, &uri),
+                uri.path_and_query().map_or("", |p| p.as_str())
+            )) {
                 response.headers_mut().insert(header::LOCATION, v);
             }
             response

@@ -164,7 +164,7 @@ kv_mgmt.vaults.update_access_policy(
     },
 )
 policies = kv_mgmt.vaults.get(rg, vault_name).properties.access_policies
-check("access policy", [(p.object_id, sorted(p.permissions.keys)) for p in policies], [(principal, ["get", "unwrapKey", "wrapKey"])])
+check("access policy", [(p.object_id, sorted(p.permissions["keys"])) for p in policies], [(principal, ["get", "unwrapKey", "wrapKey"])])
 
 # 5. Update the cluster with the key (autorotation: empty version).
 cluster = la.clusters.begin_update(

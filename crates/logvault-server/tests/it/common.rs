@@ -8,7 +8,7 @@ use logvault::control::{ClusterSpec, ClusterUpdate, KeyVaultProperties, Workspac
 use logvault::kms::KeyType;
 use logvault::kms::local::CreateVaultOptions;
 use logvault::{Engine, HomeConfig};
-use logvault_core::{Clock as _, TestClock, Timings};
+use logvault_core::{TestClock, Timings};
 use logvault_server::{
     DataFlow, Limits, Role, RuleSpec, RuleStore, RunningServer, ServeConfig, SyslogConfig,
     TokenService,
@@ -131,13 +131,7 @@ impl Served {
     /// A token for `roles`, limited to `workspace` if given, valid for an hour.
     pub fn token(&self, roles: &[Role], workspace: Option<&str>) -> String {
         self.tokens
-            .issue(
-                "tester",
-                roles,
-                workspace,
-                self.now(),
-                Duration::hours(1),
-            )
+            .issue("tester", roles, workspace, self.now(), Duration::hours(1))
             .unwrap()
             .token
     }
