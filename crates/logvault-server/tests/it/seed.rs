@@ -397,3 +397,47 @@ async fn key_vault_challenges_then_serves_keys_with_the_real_public_key() {
     assert_eq!(response.status().as_u16(), 204);
     assert!(s.engine.vault().key_properties("kv-http", "k1").is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn azure_sdks_raise_the_seed_errors() {
+    let Some(python) = python_with(
+        "sdk",
+        "azure.mgmt.loganalytics, azure.mgmt.keyvault, azure.keyvault.keys",
+        "seed_errors",
+    ) else {
+        return;
+    };
+    let s = serve(Options {
+        slow_operations: Some(2),
+        ..Options::default()
+    })
+    .await;
+    let env = vec![
+        ("LV_URL", s.url.clone()),
+        ("LV_CERT", s.server().cert().unwrap().display().to_string()),
+        ("LV_OWNER", s.owner()),
+        ("LV_CRYPTO", s.token(&[Role::CryptoOfficer], None)),
+        ("LV_SUB", SUB.to_owned()),
+        ("LV_RG", RG.to_owned()),
+    ];
+    let stdout = tokio::task::spawn_blocking(move || run_python(&python, "seed_errors.py", &env))
+        .await
+        .unwrap();
+    assert!(stdout.contains("SEED ERRORS OK"), "{stdout}");
+    // The refused updates changed nothing the CLI sees: err-a is on goodkv/cmk, unlinked.
+    let a = s.engine.control().get_cluster("err-a").unwrap();
+    assert_eq!(a.key.as_ref().map(|k| k.key_name.as_str()), Some("cmk"));
+    assert_eq!(a.sku_capacity, 500);
+    assert_eq!(
+        s.engine.control().get_workspace("err-ws").unwrap().cluster,
+        None
+    );
+    assert!(
+        s.engine
+            .vault()
+            .key_properties("goodkv", "cmk2")
+            .unwrap()
+            .deleted
+            .is_none()
+    );
+}
