@@ -1,7 +1,8 @@
 //! The management plane as Azure Resource Manager serves it, for azure-mgmt-loganalytics and
 //! azure-mgmt-keyvault: Microsoft.OperationalInsights clusters, workspaces and their links
 //! ([`clusters`], [`workspaces`]), their saved searches and tables ([`artifacts`]), the long-running operations' status ([`operations`]), and
-//! Microsoft.KeyVault vaults with their access policies and role assignments ([`vaults`]).
+//! Microsoft.KeyVault vaults with their access policies and role assignments ([`vaults`]), and
+//! Microsoft.Insights data collection rules ([`dcr`]).
 //!
 //! Every handler calls the same library operation the CLI does (the control plane, the local
 //! vault, the engine's key checks), so each sees what the other changed. Refusals are answered
@@ -17,6 +18,7 @@
 
 pub(crate) mod artifacts;
 pub(crate) mod clusters;
+pub(crate) mod dcr;
 pub(crate) mod operations;
 pub(crate) mod vaults;
 pub(crate) mod workspaces;
@@ -46,6 +48,8 @@ pub(crate) struct Settings {
 const OI: &str = "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.OperationalInsights";
 /// The provider prefix of a subscription's Log Analytics resources.
 const OI_SUB: &str = "/subscriptions/{sub}/providers/Microsoft.OperationalInsights";
+/// The provider prefix of a resource group's data collection rules.
+const INSIGHTS: &str = "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Insights";
 /// The provider prefix of a resource group's key vaults.
 const KV: &str = "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.KeyVault";
 
@@ -120,6 +124,11 @@ pub(crate) fn router() -> Router<Shared> {
             &format!("{OI_SUB}/locations/{{loc}}/operationResults/{{op}}"),
             get(operations::result),
         )
+        .route(
+            &format!("{INSIGHTS}/dataCollectionRules/{{name}}"),
+            get(dcr::get).put(dcr::put).delete(dcr::delete),
+        )
+        .route(&format!("{INSIGHTS}/dataCollectionRules"), get(dcr::list))
         .route(
             &format!("{KV}/vaults/{{vault}}"),
             get(vaults::get).put(vaults::put),

@@ -7,8 +7,8 @@ SDK does), azure-monitor-ingestion and azure-monitor-query (data in and out, ref
 key is disabled). Exits non-zero on the first difference.
 
 Environment: LV_URL, LV_CERT, LV_OWNER (an Owner token), LV_CRYPTO (a Key Vault Crypto Officer
-token), LV_PUBLISHER, LV_READER (tokens for ingestion and queries), LV_SUB, LV_RG, LV_RULE and
-LV_STREAM (the data collection rule into table SeedEvents of workspace LV_WORKSPACE), LV_NOW
+token), LV_PUBLISHER, LV_READER (tokens for ingestion and queries), LV_SUB, LV_RG, LV_WORKSPACE
+(the workspace to make), LV_NOW
 (the server's clock, ISO 8601), LV_SLOW ("1" when cluster operations take seconds: the poller
 must see them in progress).
 """
@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 
 from azure.core.credentials import AccessToken, AccessTokenInfo
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.core.rest import HttpRequest
 from azure.keyvault.keys import KeyClient
 from azure.keyvault.keys.crypto import CryptographyClient, KeyWrapAlgorithm
 from azure.mgmt.keyvault import KeyVaultManagementClient
@@ -68,7 +69,7 @@ def refused(what, call, status, *needles):
 env = os.environ
 url, cert = env["LV_URL"], env["LV_CERT"]
 sub, rg = env["LV_SUB"], env["LV_RG"]
-workspace, rule, stream = env["LV_WORKSPACE"], env["LV_RULE"], env["LV_STREAM"]
+workspace, stream = env["LV_WORKSPACE"], "Custom-SeedEvents"
 slow = env.get("LV_SLOW") == "1"
 now = datetime.fromisoformat(env["LV_NOW"].replace("Z", "+00:00"))
 owner = StaticToken(env["LV_OWNER"])
@@ -196,6 +197,25 @@ check("workspace linked", ws.properties.features.cluster_resource_id, cluster.id
 # Three workspaces (the test made two): with LV_PAGE=1, three pages followed through nextLink.
 check("workspaces of the subscription", sorted(w.name for w in la.workspaces.list()), sorted([workspace, "ws-app", "ws-other"]))
 check("clusters of the resource group", [c.name for c in la.clusters.list_by_resource_group(rg)], [cluster_name])
+
+# A data collection rule into the workspace (Microsoft.Insights has no client among the pinned
+# SDKs: the management client's own pipeline sends it, with the same credential and TLS).
+dcr = la.send_request(
+    HttpRequest(
+        "PUT",
+        f"{url}/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Insights/dataCollectionRules/seed-rule?api-version=2023-03-11",
+        json={
+            "location": location,
+            "properties": {
+                "destinations": {"logAnalytics": [{"workspaceResourceId": ws.id, "name": "seedws"}]},
+                "dataFlows": [{"streams": [stream], "destinations": ["seedws"], "outputStream": "Custom-SeedEvents"}],
+            },
+        },
+    )
+)
+check("rule created", dcr.status_code, 201)
+rule = dcr.json()["properties"]["immutableId"]
+check("rule writes to the workspace", dcr.json()["properties"]["destinations"]["logAnalytics"][0]["workspaceId"], customer_id)
 
 # 8. Ingest through the Logs Ingestion API, 9. query through LogsQueryClient.
 ingestion = LogsIngestionClient(endpoint=url, credential=StaticToken(env["LV_PUBLISHER"]), connection_verify=cert)

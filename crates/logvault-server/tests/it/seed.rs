@@ -25,9 +25,6 @@ async fn seed_procedure(test: &str, options: Options, slow: bool) {
     };
     let page = options.page_size.unwrap_or(100);
     let s = serve(options).await;
-    // The rule the ingestion client posts to (`logvault dcr create`); its workspace is made by
-    // the script.
-    let rule = s.rule("rule-seed", SEED_WS, "SeedEvents", None);
     let env = vec![
         ("LV_URL", s.url.clone()),
         ("LV_CERT", s.server().cert().unwrap().display().to_string()),
@@ -38,8 +35,6 @@ async fn seed_procedure(test: &str, options: Options, slow: bool) {
         ("LV_SUB", SUB.to_owned()),
         ("LV_RG", RG.to_owned()),
         ("LV_WORKSPACE", SEED_WS.to_owned()),
-        ("LV_RULE", rule),
-        ("LV_STREAM", "Custom-SeedEvents".to_owned()),
         ("LV_NOW", s.now().to_rfc3339()),
         ("LV_SLOW", if slow { "1" } else { "0" }.to_owned()),
         ("LV_PAGE", page.to_string()),
@@ -61,6 +56,14 @@ async fn seed_procedure(test: &str, options: Options, slow: bool) {
         vec!["seed-cluster"]
     );
     assert_eq!(deleted[0].state, ProvisioningState::Deleted);
+    // The rule it made is the one `logvault dcr list` shows.
+    let rule = logvault_server::RuleStore::new(s.dir.path())
+        .get("seed-rule")
+        .unwrap();
+    assert_eq!(
+        (rule.workspace.as_str(), rule.data_flows[0].table.as_str()),
+        (SEED_WS, "SeedEvents")
+    );
     // Every row the script got acknowledged is there, under both keys.
     assert_eq!(s.count(SEED_WS, "SeedEvents").await, 10 + 5 + 4 + 2);
 }
