@@ -242,6 +242,19 @@ def count():
 upload(10, "linked")
 check("rows under the customer key", count(), sent)
 
+# A saved function and the table's retention, through the workspace's sub-resources.
+saved = la.saved_searches.create_or_update(
+    rg,
+    workspace,
+    "seed-count",
+    {"properties": {"category": "seed", "displayName": "Seed count", "query": "SeedEvents | count", "functionAlias": "SeedCount"}},
+)
+check("saved function", saved.properties.function_alias, "SeedCount")
+check("saved searches", [x.name for x in la.saved_searches.list_by_workspace(rg, workspace).value], ["seed-count"])
+table = la.tables.begin_update(rg, workspace, "SeedEvents", {"properties": {"retentionInDays": 60}}).result()
+check("table retention", table.properties.retention_in_days, 60)
+check("tables", [t.name for t in la.tables.list_by_workspace(rg, workspace)], ["SeedEvents"])
+
 # 10. Disable the key: ingestion and queries are refused, naming the workspace, cluster and key.
 keys.update_key_properties(key_name, enabled=False)
 check("key state after disable", key_status()["keyState"], "revoked")
