@@ -125,9 +125,10 @@ pub(crate) async fn put(
         let local = e.vault();
         let (info, status) = match local.vault_info(&vault) {
             Ok(_) => {
+                // Turning either off is refused by the vault, as by Azure.
                 let options = UpdateVaultOptions {
-                    soft_delete: soft_delete.filter(|on| *on),
-                    purge_protection: purge_protection.filter(|on| *on),
+                    soft_delete,
+                    purge_protection,
                 };
                 (local.update_vault(&vault, &options)?, StatusCode::OK)
             }

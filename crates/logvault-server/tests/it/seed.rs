@@ -444,3 +444,154 @@ async fn azure_sdks_raise_the_seed_errors() {
             .is_none()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vaults_policies_and_role_assignments_through_arm_are_the_cli_s() {
+    let s = serve(Options::default()).await;
+    let vault = format!(
+        "/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.KeyVault/vaults/arm-kv"
+    );
+    let (status, _, body) = arm(
+        &s,
+        "PUT",
+        &vault,
+        Some(
+            json!({"location": "local", "properties": {"tenantId": "local",
+            "sku": {"family": "A", "name": "standard"}, "accessPolicies": [],
+            "enableSoftDelete": true, "enablePurgeProtection": true}}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["properties"]["vaultUri"],
+        format!("{}/vaults/arm-kv/", s.url)
+    );
+    let info = s.engine.vault().vault_info("arm-kv").unwrap();
+    assert!(info.recoverable);
+    // Purge protection cannot be turned off (the CLI's refusal, as ARM's 400).
+    let (status, _, err) = arm(
+        &s,
+        "PUT",
+        &vault,
+        Some(json!({"location": "local", "properties": {"enablePurgeProtection": false}})),
+    )
+    .await;
+    assert_eq!(status, 400, "{err}");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be turned off"),
+        "{err}"
+    );
+    assert!(
+        s.engine
+            .vault()
+            .vault_info("arm-kv")
+            .unwrap()
+            .properties
+            .purge_protection
+    );
+    // A cluster's identity gets a policy, then a role assignment instead.
+    let cluster = s
+        .engine
+        .control()
+        .create_cluster(logvault::control::ClusterSpec::new("arm-kv-cluster"))
+        .await
+        .unwrap();
+    let principal = cluster.identity.principal_id.unwrap().0;
+    let (status, _, body) = arm(
+        &s,
+        "PUT",
+        &format!("{vault}/accessPolicies/add"),
+        Some(
+            json!({"properties": {"accessPolicies": [{"tenantId": "local", "objectId": principal,
+            "permissions": {"keys": ["get", "wrapKey"]}}]}}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    arm(
+        &s,
+        "PUT",
+        &format!("{vault}/accessPolicies/add"),
+        Some(
+            json!({"properties": {"accessPolicies": [{"tenantId": "local", "objectId": principal,
+            "permissions": {"keys": ["unwrapKey"]}}]}}),
+        ),
+    )
+    .await;
+    let policies = s
+        .engine
+        .vault()
+        .vault_info("arm-kv")
+        .unwrap()
+        .access_policies;
+    assert_eq!(policies.len(), 1);
+    assert_eq!(
+        policies[0].key_permissions,
+        vec!["get", "wrapKey", "unwrapKey"]
+    );
+    let (status, _, _) = arm(
+        &s,
+        "PUT",
+        &format!("{vault}/accessPolicies/remove"),
+        Some(
+            json!({"properties": {"accessPolicies": [{"tenantId": "local", "objectId": principal,
+            "permissions": {"keys": []}}]}}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        s.engine
+            .vault()
+            .vault_info("arm-kv")
+            .unwrap()
+            .access_policies
+            .is_empty()
+    );
+    let assignment = format!(
+        "{vault}/providers/Microsoft.Authorization/roleAssignments/0b8a1f6c-6d3a-4a1e-9d4b-3c2e1f0a9b8c"
+    );
+    let (status, _, body) = arm(
+        &s,
+        "PUT",
+        &assignment,
+        Some(json!({"properties": {
+            "roleDefinitionId": "/subscriptions/local/providers/Microsoft.Authorization/roleDefinitions/e147488a-f6f5-4113-8e2d-b22465e65bf6",
+            "principalId": principal}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let assigned = s.engine.vault().role_assignments("arm-kv").unwrap();
+    assert_eq!(assigned.len(), 1);
+    assert_eq!(assigned[0].principal_id, principal);
+    let name = body["name"].as_str().unwrap().to_owned();
+    let by_name = format!("{vault}/providers/Microsoft.Authorization/roleAssignments/{name}");
+    let (status, _, got) = arm(&s, "GET", &by_name, None).await;
+    assert_eq!(
+        (status, got["properties"]["principalId"].as_str()),
+        (200, Some(principal.as_str()))
+    );
+    let (status, _, _) = arm(&s, "DELETE", &by_name, None).await;
+    assert_eq!(status, 200);
+    assert!(
+        s.engine
+            .vault()
+            .role_assignments("arm-kv")
+            .unwrap()
+            .is_empty()
+    );
+    // Vaults need Owner: a Log Analytics Contributor is refused.
+    let response = s
+        .client
+        .put(format!("{}{vault}?api-version=2025-07-01", s.url))
+        .bearer_auth(s.token(&[Role::Contributor], None))
+        .json(&json!({"location": "local"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 403);
+}
