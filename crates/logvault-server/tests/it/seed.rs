@@ -595,3 +595,133 @@ async fn vaults_policies_and_role_assignments_through_arm_are_the_cli_s() {
         .unwrap();
     assert_eq!(response.status().as_u16(), 403);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linked_storage_saved_searches_and_tables_through_arm() {
+    let s = serve(Options::default()).await;
+    let ws = oi(&format!("workspaces/{}", crate::common::WS));
+    // Saved searches: the CLI's store.
+    let (status, _, body) = arm(
+        &s,
+        "PUT",
+        &format!("{ws}/savedSearches/errors"),
+        Some(
+            json!({"properties": {"category": "ops", "displayName": "Errors",
+            "query": "AppEvents | where Level == 'error'", "functionAlias": "Errs",
+            "functionParameters": "lvl:string=\"error\""}}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["properties"]["functionParameters"],
+        "lvl:string=\"error\""
+    );
+    let saved = s
+        .engine
+        .saved_search(crate::common::WS, "errors")
+        .await
+        .unwrap();
+    assert_eq!(saved.function_alias.as_deref(), Some("Errs"));
+    let (status, _, err) = arm(
+        &s,
+        "PUT",
+        &format!("{ws}/savedSearches/bad"),
+        Some(json!({"properties": {"category": "ops", "displayName": "Bad", "query": "x | where ("}})),
+    )
+    .await;
+    assert_eq!(
+        status, 200,
+        "a saved search that is not a function is stored as text: {err}"
+    );
+    let (_, _, list) = arm(&s, "GET", &format!("{ws}/savedSearches"), None).await;
+    assert_eq!(list["value"].as_array().unwrap().len(), 2);
+    let (status, _, _) = arm(&s, "DELETE", &format!("{ws}/savedSearches/bad"), None).await;
+    assert_eq!(status, 200);
+    let (status, _, _) = arm(&s, "GET", &format!("{ws}/savedSearches/bad"), None).await;
+    assert_eq!(status, 404);
+    // Tables: retention through PATCH, as `logvault table retention`.
+    let rule = s.rule("rule-arm", crate::common::WS, "ArmT", None);
+    let response = s
+        .upload(
+            &rule,
+            "Custom-ArmT",
+            &s.token(&[Role::Publisher], None),
+            &crate::common::records(3, "t"),
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 204);
+    crate::common::eventually("the rows stored", || async {
+        s.count(crate::common::WS, "ArmT").await == 3
+    })
+    .await;
+    let (status, _, table) = arm(
+        &s,
+        "PATCH",
+        &format!("{ws}/tables/ArmT"),
+        Some(json!({"properties": {"retentionInDays": 45}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{table}");
+    assert_eq!(table["properties"]["retentionInDays"], 45);
+    let tables = s.engine.tables(crate::common::WS).await.unwrap();
+    assert_eq!(
+        tables
+            .iter()
+            .find(|t| t.name == "ArmT")
+            .unwrap()
+            .retention_days,
+        45
+    );
+    // Linked storage for alerts: the account must exist; then the workspace shows it.
+    let (status, _, err) = arm(
+        &s,
+        "PUT",
+        &format!("{ws}/linkedStorageAccounts/Alerts"),
+        Some(json!({"properties": {"storageAccountIds": ["/subscriptions/local/resourceGroups/local/providers/Microsoft.Storage/storageAccounts/nosuch"]}})),
+    )
+    .await;
+    assert_eq!(status, 404, "{err}");
+    s.engine
+        .create_storage_account(logvault::control::StorageAccountSpec {
+            name: "armstore".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let (status, _, linked) = arm(
+        &s,
+        "PUT",
+        &format!("{ws}/linkedStorageAccounts/Alerts"),
+        Some(json!({"properties": {"storageAccountIds": ["/subscriptions/local/resourceGroups/local/providers/Microsoft.Storage/storageAccounts/armstore"]}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{linked}");
+    assert!(
+        linked["properties"]["storageAccountIds"][0]
+            .as_str()
+            .unwrap()
+            .ends_with("/armstore")
+    );
+    let w = s.engine.control().get_workspace(crate::common::WS).unwrap();
+    assert_eq!(
+        w.linked_for(logvault::control::DataSourceType::Alerts),
+        Some("armstore")
+    );
+    let (status, _, _) = arm(
+        &s,
+        "DELETE",
+        &format!("{ws}/linkedStorageAccounts/Alerts"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _, _) = arm(
+        &s,
+        "GET",
+        &format!("{ws}/linkedStorageAccounts/Alerts"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+}
