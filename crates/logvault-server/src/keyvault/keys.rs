@@ -358,21 +358,20 @@ pub(crate) async fn purge(
 }
 
 /// A page of `items` with `nextLink`, as the Key Vault client pages (`maxresults`,
-/// `$skiptoken`).
-fn paged(state: &Shared, headers: &HeaderMap, uri: &Uri, items: Vec<Value>) -> Value {
+/// `$skiptoken`). Under `/vaults/{vault}` the nested router's `uri` lacks that prefix: it is put
+/// back.
+fn paged(state: &Shared, call: &Call, uri: &Uri, items: Vec<Value>) -> Value {
     let query: HashMap<String, String> = uri
         .query()
         .map(url_pairs)
         .unwrap_or_default()
         .into_iter()
         .collect();
-    page(
-        &base_url(state, headers, uri),
-        uri.path(),
-        &query,
-        items,
-        state.management.page_size,
-    )
+    let path = match &call.target.vault {
+        Some(vault) => format!("/vaults/{vault}{}", uri.path()),
+        None => uri.path().to_owned(),
+    };
+    page(&call.base, &path, &query, items, state.management.page_size)
 }
 
 /// `GET /keys`: the live keys, without versions in their ids.
@@ -417,7 +416,7 @@ async fn list_where(
             bundle::version(k, None).map(|v| bundle::key_item(&call.base, &info, k, v, false))
         })
         .collect();
-    Ok(json(StatusCode::OK, &paged(&state, &headers, &uri, items)))
+    Ok(json(StatusCode::OK, &paged(&state, &call, &uri, items)))
 }
 
 /// `GET /keys/{name}/versions`.
@@ -438,7 +437,7 @@ pub(crate) async fn versions(
         .iter()
         .map(|v| bundle::key_item(&call.base, &info, &key, v, true))
         .collect();
-    Ok(json(StatusCode::OK, &paged(&state, &headers, &uri, items)))
+    Ok(json(StatusCode::OK, &paged(&state, &call, &uri, items)))
 }
 
 /// The `{"alg", "value"}` of a wrap or unwrap request: checks the algorithm, returns the value.

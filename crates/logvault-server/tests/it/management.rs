@@ -273,6 +273,41 @@ async fn key_vault_challenges_then_serves_keys_with_the_real_public_key() {
     assert_eq!(response.status().as_u16(), 200);
     let unwrapped: Value = response.json().await.unwrap();
     assert_eq!(unwrapped["value"], secret);
+    // An oct-HSM key has no public half; lists page through nextLink.
+    let response = s
+        .client
+        .post(format!("{base}/keys/k2/create?api-version=2025-07-01"))
+        .bearer_auth(&officer)
+        .json(&json!({"kty": "oct-HSM", "key_size": 256}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let oct: Value = response.json().await.unwrap();
+    assert_eq!(oct["key"]["kty"], "oct");
+    assert!(oct["key"].get("n").is_none(), "{oct}");
+    let mut next = Some(format!("{base}/keys?api-version=2025-07-01&maxresults=1"));
+    let mut kids = Vec::new();
+    while let Some(url) = next {
+        let page: Value = s
+            .client
+            .get(url)
+            .bearer_auth(&officer)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for item in page["value"].as_array().unwrap_or_else(|| panic!("{page}")) {
+            kids.push(item["kid"].as_str().unwrap().to_owned());
+        }
+        next = page["nextLink"].as_str().map(str::to_owned);
+    }
+    assert_eq!(
+        kids,
+        vec![format!("{}/keys/k1", s.url), format!("{}/keys/k2", s.url)]
+    );
     // An encryption user may wrap but not manage; a Log Analytics reader may do neither.
     let user = s.token(&[Role::CryptoServiceEncryptionUser], None);
     let response = s
