@@ -118,6 +118,7 @@ pub async fn start(
         management: crate::mgmt::Settings {
             tls: !config.plain_http,
             page_size: config.page_size,
+            listen: local,
         },
     });
     let monitor = engine.spawn_key_monitor();

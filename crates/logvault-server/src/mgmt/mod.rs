@@ -42,6 +42,8 @@ pub(crate) struct Settings {
     pub(crate) tls: bool,
     /// Items per page of a list.
     pub(crate) page_size: usize,
+    /// The address the server listens on (the URLs it answers with point there).
+    pub(crate) listen: std::net::SocketAddr,
 }
 
 /// The provider prefix of a resource group's Log Analytics resources.
@@ -191,25 +193,44 @@ pub(crate) fn arm(
 }
 
 /// `scheme://host[:port]` as the client reached the server: its `Host` header (HTTP/1.1), or
-/// the request's authority (HTTP/2 sends `:authority` instead).
+/// the request's authority (HTTP/2 sends `:authority` instead). The URLs answered with it
+/// (operations to poll, next pages, key ids) receive the client's token, so on a loopback
+/// listener only the loopback names with the server's port are taken; otherwise the listening
+/// address.
 pub(crate) fn base_url(state: &AppState, headers: &HeaderMap, uri: &Uri) -> String {
-    let scheme = if state.management.tls {
-        "https"
-    } else {
-        "http"
-    };
-    let safe = |h: &&str| {
-        !h.is_empty()
-            && h.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '-' | '[' | ']'))
-    };
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(safe)
-        .or_else(|| uri.authority().map(|a| a.as_str()).filter(safe))
-        .unwrap_or("127.0.0.1");
+    let settings = &state.management;
+    let scheme = if settings.tls { "https" } else { "http" };
+    let host = pick_host(
+        settings.listen,
+        headers.get(header::HOST).and_then(|h| h.to_str().ok()),
+        uri.authority().map(|a| a.as_str()),
+    );
     format!("{scheme}://{host}")
+}
+
+/// The host (and port) of [`base_url`]: the first of `host` and `authority` it accepts, else
+/// the listening address.
+fn pick_host(listen: std::net::SocketAddr, host: Option<&str>, authority: Option<&str>) -> String {
+    let acceptable = |h: &&str| {
+        if h.is_empty()
+            || !h
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '-' | '[' | ']'))
+        {
+            return false;
+        }
+        if !listen.ip().is_loopback() {
+            return true;
+        }
+        let (name, port) = match h.rsplit_once(':') {
+            Some((name, port)) if !name.ends_with(':') => (name, port.parse::<u16>().ok()),
+            _ => (*h, None),
+        };
+        port == Some(listen.port()) && matches!(name, "127.0.0.1" | "localhost" | "[::1]")
+    };
+    host.filter(acceptable)
+        .or_else(|| authority.filter(acceptable))
+        .map_or_else(|| listen.to_string(), str::to_owned)
 }
 
 /// The pairs of a query string, percent-decoded.
@@ -448,6 +469,33 @@ mod tests {
                 ("a".into(), "b/c".into()),
                 ("bad".into(), "%zz".into()),
             ]
+        );
+        let loopback: std::net::SocketAddr = ([127, 0, 0, 1], 8443).into();
+        assert_eq!(
+            pick_host(loopback, Some("localhost:8443"), None),
+            "localhost:8443"
+        );
+        assert_eq!(
+            pick_host(loopback, None, Some("127.0.0.1:8443")),
+            "127.0.0.1:8443"
+        );
+        // Another host or port would send the client's token elsewhere: the listener instead.
+        for bad in [
+            "evil.example:8443",
+            "127.0.0.1:9999",
+            "localhost",
+            "a b:8443",
+        ] {
+            assert_eq!(
+                pick_host(loopback, Some(bad), None),
+                "127.0.0.1:8443",
+                "{bad}"
+            );
+        }
+        let any: std::net::SocketAddr = ([0, 0, 0, 0], 8443).into();
+        assert_eq!(
+            pick_host(any, Some("logs.example:8443"), None),
+            "logs.example:8443"
         );
         let op = OperationId::new("cluster", "my-cluster");
         assert_eq!(OperationId::parse(&op.render()), Some(op));
