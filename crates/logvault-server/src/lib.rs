@@ -19,6 +19,7 @@
 
 mod config;
 mod dcr;
+mod endpoint;
 mod error;
 mod http;
 mod hub;
@@ -36,6 +37,7 @@ mod transform;
 
 pub use config::{Limits, ServeConfig, SyslogConfig};
 pub use dcr::{DataCollectionRule, DataFlow, RuleSpec, RuleStore};
+pub use endpoint::{DEFAULT_URL, served_url, served_vault_uri};
 pub use error::ServerError;
 pub use listener::{RunningServer, start};
 pub use metrics::Metrics;

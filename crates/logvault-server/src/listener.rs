@@ -148,8 +148,10 @@ pub async fn start(
             SocketAddr::V6(a) => format!("[{}]", a.ip()),
         }
     };
+    let url = format!("{scheme}://{host}:{}", local.port());
+    crate::endpoint::record(engine.home().root(), &url);
     Ok(RunningServer {
-        url: format!("{scheme}://{host}:{}", local.port()),
+        url,
         cert: tls.is_some().then(|| tls::cert_path(engine.home().root())),
         syslog,
         state,

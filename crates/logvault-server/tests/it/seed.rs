@@ -43,6 +43,12 @@ async fn seed_procedure(test: &str, options: Options, slow: bool) {
             .await
             .unwrap();
     assert!(stdout.contains("SEED PROCEDURE OK"), "{stdout}");
+    // `vault show`'s `vaultUri` is the URI the script's KeyClient was given (the management
+    // API's `vaultUri`): where this server, recorded at start, serves the vault's keys.
+    assert_eq!(
+        logvault_server::served_vault_uri(s.dir.path(), "seedkv"),
+        format!("{}/vaults/seedkv/", s.url)
+    );
     // What the CLI sees: the same vault, key versions, workspace and deleted cluster.
     let key = s.engine.vault().key_properties("seedkv", "cmk").unwrap();
     assert_eq!(key.versions.len(), 3);
