@@ -40,6 +40,9 @@ pub(crate) struct ServeArgs {
 
 /// Runs `logvault serve` until SIGTERM or SIGINT.
 pub(crate) async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
+    // Listen for the signals before anything is printed: a SIGTERM sent as soon as the URL is
+    // out must stop the server gracefully, not kill the process.
+    let signals = Signals::install()?;
     let engine = super::open(global).await?;
     let mut config = ServeConfig {
         listen: args.listen,
@@ -85,19 +88,31 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<
         }
         out.flush()?;
     }
-    wait_for_signal().await?;
+    signals.wait().await;
     tracing::info!("stopping: finishing in-flight requests and storing acknowledged rows");
     server.shutdown().await;
     Ok(())
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+/// SIGTERM and SIGINT, listened for from [`Signals::install`] on.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
     }
-    Ok(())
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
 }
