@@ -644,3 +644,71 @@ async fn linked_storage_saved_searches_and_tables_through_arm() {
     .await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_assigned_cluster_takes_its_key_at_creation() {
+    let s = serve(Options::default()).await;
+    let vault = s.engine.vault();
+    vault
+        .create_vault(
+            "ua-kv",
+            &logvault::kms::local::CreateVaultOptions {
+                purge_protection: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    vault
+        .create_key("ua-kv", "cmk", logvault::kms::KeyType::Rsa, None)
+        .unwrap();
+    let identity = vault
+        .identities()
+        .create_user_assigned("ua-id", &logvault::kms::IdentityOptions::default())
+        .unwrap();
+    vault
+        .set_policy(
+            "ua-kv",
+            &identity.principal_id,
+            &["get".into(), "wrapKey".into(), "unwrapKey".into()],
+        )
+        .unwrap();
+    let key = json!({"keyVaultUri": format!("{}/vaults/ua-kv/", s.url), "keyName": "cmk",
+                     "keyVersion": ""});
+    // A system-assigned identity cannot take a key at creation (R-C2): the seed's advice.
+    let (status, _, err) = arm(
+        &s,
+        "PUT",
+        &oi("clusters/sys-cluster"),
+        Some(
+            json!({"location": "local", "identity": {"type": "SystemAssigned"},
+                    "properties": {"keyVaultProperties": key}}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 400, "{err}");
+    // A user-assigned one can.
+    let (status, _, body) = arm(
+        &s,
+        "PUT",
+        &oi("clusters/ua-cluster"),
+        Some(json!({"location": "local",
+                    "identity": {"type": "UserAssigned", "userAssignedIdentities": {identity.id.clone(): {}}},
+                    "sku": {"name": "CapacityReservation", "capacity": 500},
+                    "properties": {"keyVaultProperties": key}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["identity"]["type"], "UserAssigned");
+    assert!(
+        body["identity"]["userAssignedIdentities"]
+            .get(&identity.id)
+            .is_some(),
+        "{body}"
+    );
+    let cluster = s.engine.control().get_cluster("ua-cluster").unwrap();
+    assert_eq!(
+        cluster.key.map(|k| (k.key_vault_uri, k.key_name)),
+        Some((format!("{}/vaults/ua-kv", s.url), "cmk".to_owned()))
+    );
+    assert_eq!(cluster.identity.principal_id, Some(identity.principal_id));
+}
