@@ -13,6 +13,7 @@
 mod clients;
 mod common;
 mod ingest;
+mod keyvault;
 mod management;
 mod query;
 mod revocation;
