@@ -1,8 +1,9 @@
 //! The management plane as Azure Resource Manager serves it, for azure-mgmt-loganalytics and
 //! azure-mgmt-keyvault: Microsoft.OperationalInsights clusters, workspaces and their links
-//! ([`clusters`], [`workspaces`]), their saved searches and tables ([`artifacts`]), the long-running operations' status ([`operations`]), and
-//! Microsoft.KeyVault vaults with their access policies and role assignments ([`vaults`]), and
-//! Microsoft.Insights data collection rules ([`dcr`]).
+//! ([`clusters`], [`workspaces`]), their saved searches, tables and linked storage
+//! ([`artifacts`]), the long-running operations' status ([`operations`]), Microsoft.KeyVault
+//! vaults with their access policies and role assignments ([`vaults`]), and Microsoft.Insights
+//! data collection rules ([`dcr`]). The routes are documented in `docs/management-api.md`.
 //!
 //! Every handler calls the same library operation the CLI does (the control plane, the local
 //! vault, the engine's key checks), so each sees what the other changed. Refusals are answered
