@@ -120,6 +120,27 @@ async fn cluster_lifecycle_answers_as_arm_with_the_seed_errors() {
             .starts_with("Cluster not found"),
         "{err}"
     );
+    // A PUT on the cluster updates what differs from it (create-or-update): the capacity here.
+    let (status, _, body) = arm(
+        &s,
+        "PUT",
+        &cluster,
+        Some(
+            json!({"location": "local", "identity": {"type": "SystemAssigned"},
+                    "sku": {"name": "CapacityReservation", "capacity": 1000}}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["sku"]["capacity"], 1000);
+    assert_eq!(
+        s.engine
+            .control()
+            .get_cluster("arm-cluster")
+            .unwrap()
+            .sku_capacity,
+        1000
+    );
     // Delete: 202 with Location, polled to 204; then the name is reserved (409).
     let (status, headers, _) = arm(&s, "DELETE", &cluster, None).await;
     assert_eq!(status, 202);
