@@ -60,14 +60,30 @@ pub fn cluster_json(cluster: &Cluster, linked: &[&Workspace]) -> Value {
     })
 }
 
-/// A workspace as `workspace show` returns it; `features.clusterResourceId` while linked,
-/// `hotCacheWindowDays` when set.
+/// A workspace as `workspace show` returns it and the management API's GET answers it: Azure's
+/// ARM shape (`properties.customerId`, `properties.features.clusterResourceId` while linked),
+/// with the same fields at the top level as well (the CLI's contract), `hotCacheWindowDays`
+/// when set.
 pub fn workspace_json(workspace: &Workspace, cluster: Option<&Cluster>) -> Value {
     let mut features = json!({});
     if let Some(c) = cluster {
         features["clusterResourceId"] = Value::String(c.resource_id().to_string());
     }
+    let properties = json!({
+        "customerId": workspace.customer_id,
+        "provisioningState": "Succeeded",
+        "createdDate": workspace.created.to_rfc3339(),
+        "modifiedDate": workspace.created.to_rfc3339(),
+        "sku": { "name": "PerGB2018" },
+        "publicNetworkAccessForIngestion": "Enabled",
+        "publicNetworkAccessForQuery": "Enabled",
+        // Saved queries under the customer's key: a storage account linked for `Query` (R-H2).
+        "forceCmkForQuery": workspace.linked_for(crate::storage::DataSourceType::Query).is_some(),
+        "features": features,
+    });
     let mut out = json!({
+        "properties": properties,
+        "tags": {},
         "id": workspace.resource_id().to_string(),
         "name": workspace.name,
         "type": "Microsoft.OperationalInsights/workspaces",

@@ -79,6 +79,12 @@ impl RsaKey {
         self.0.size().saturating_sub(2 * 32 + 2)
     }
 
+    /// The public half: the modulus `n` and the public exponent `e`, big-endian without leading
+    /// zeros (as a JSON Web Key carries them, base64url-encoded). Public, so plain bytes.
+    pub fn public_parts(&self) -> (Vec<u8>, Vec<u8>) {
+        (self.0.n_bytes().into_vec(), self.0.e_bytes().into_vec())
+    }
+
     /// Whether the private key (as PKCS#8 DER, raw, hex or base64) occurs anywhere in
     /// `haystack`: a leak check, see [`SecretBytes::occurs_in`]. `false` if it cannot be encoded.
     pub fn occurs_in(&self, haystack: &[u8]) -> bool {
@@ -193,6 +199,17 @@ mod tests {
             Err(CryptoError::Integrity { context }) if context == "blob x"
         ));
         assert!(format!("{key:?}").contains("REDACTED"));
+    }
+
+    #[test]
+    fn the_public_half_is_the_modulus_and_exponent() {
+        let key = RsaKey::generate(2048).unwrap();
+        let (n, e) = key.public_parts();
+        assert_eq!(n.len(), 256);
+        assert!(n[0] & 0x80 != 0, "a 2048-bit modulus has its top bit set");
+        assert_eq!(e, vec![1, 0, 1]);
+        let other = RsaKey::generate(2048).unwrap();
+        assert_ne!(other.public_parts().0, n);
     }
 
     #[test]

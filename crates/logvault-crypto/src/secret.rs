@@ -84,6 +84,41 @@ impl SecretBytes {
         &self.0
     }
 
+    /// Secret bytes a client sent as base64url (padded or not): the plaintext of a Key Vault
+    /// `wrapkey` request. Decoded here, so that the bytes live in this type from the start.
+    ///
+    /// # Errors
+    /// [`CryptoError::InvalidKey`] if `text` is not base64url or decodes to nothing.
+    pub fn from_base64url(text: &str) -> Result<Self, CryptoError> {
+        use base64::Engine as _;
+        use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+        const LENIENT: GeneralPurpose = GeneralPurpose::new(
+            &base64::alphabet::URL_SAFE,
+            GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+        );
+        let mut bytes =
+            Scratch::new(
+                LENIENT
+                    .decode(text.trim())
+                    .map_err(|e| CryptoError::InvalidKey {
+                        reason: format!("the value is not base64url: {e}"),
+                    })?,
+            );
+        if bytes.is_empty() {
+            return Err(CryptoError::InvalidKey {
+                reason: "the value is empty".into(),
+            });
+        }
+        Ok(Self(std::mem::take(&mut *bytes)))
+    }
+
+    /// The bytes as base64url without padding: the answer to a Key Vault `unwrapkey` request,
+    /// the one place secret bytes leave as text (the caller asked for them, over TLS).
+    pub fn to_base64url(&self) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&self.0)
+    }
+
     /// The length in bytes (not secret).
     pub fn len(&self) -> usize {
         self.0.len()
@@ -176,6 +211,16 @@ pub(crate) type Scratch = Zeroizing<Vec<u8>>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base64url_in_and_out() {
+        let s = SecretBytes::from_base64url("-_8B").unwrap();
+        assert_eq!(s.expose(), &[0xfb, 0xff, 0x01]);
+        assert_eq!(s.to_base64url(), "-_8B");
+        assert_eq!(SecretBytes::from_base64url("AQ==").unwrap().expose(), &[1]);
+        assert!(SecretBytes::from_base64url("A+/=").is_err());
+        assert!(SecretBytes::from_base64url("").is_err());
+    }
 
     #[test]
     fn debug_never_shows_bytes() {

@@ -59,7 +59,24 @@ impl KeyRef {
             .strip_prefix("https://")
             .ok_or_else(|| bad("vault uri must start with https://"))?;
         let host = rest.strip_suffix('/').unwrap_or(rest);
-        if host.is_empty() || host.contains('/') {
+        // The form `logvault serve` answers the Key Vault API on: https://HOST[:PORT]/vaults/NAME.
+        if let Some((authority, path)) = host.split_once('/') {
+            let vault = path
+                .strip_prefix("vaults/")
+                .filter(|v| !authority.is_empty() && !v.is_empty() && !v.contains('/'))
+                .ok_or_else(|| {
+                    bad("vault uri must be https://NAME.DOMAIN or https://HOST[:PORT]/vaults/NAME")
+                })?;
+            if name.is_empty() {
+                return Err(bad("key name is empty"));
+            }
+            return Ok(Self {
+                vault: vault.to_owned(),
+                name: name.to_owned(),
+                version: version.filter(|v| !v.is_empty()).map(str::to_owned),
+            });
+        }
+        if host.is_empty() {
             return Err(bad("vault uri must be https://NAME.DOMAIN with no path"));
         }
         let vault = host.split('.').next().unwrap_or_default();
@@ -246,6 +263,15 @@ mod tests {
             (k.vault.as_str(), k.name.as_str(), k.version),
             ("contoso", "cmk", None)
         );
+        let k = KeyRef::from_uri("https://127.0.0.1:8443/vaults/contoso/", "cmk", None).unwrap();
+        assert_eq!((k.vault.as_str(), k.version), ("contoso", None));
+        for bad in [
+            "https://127.0.0.1:8443/vaults/",
+            "https://127.0.0.1:8443/keys/contoso",
+            "https://127.0.0.1:8443/vaults/a/b",
+        ] {
+            assert!(KeyRef::from_uri(bad, "cmk", None).is_err(), "{bad}");
+        }
         let k = KeyRef::from_uri("https://contoso.vault.azure.net", "cmk", Some("v2")).unwrap();
         assert_eq!(k.version.as_deref(), Some("v2"));
         for bad in [

@@ -30,6 +30,9 @@ pub struct ServeConfig {
     /// (each rule runs at its own frequency; this is how often the scheduler looks). `None`
     /// turns the scheduler off (then `logvault alert run-due` does it).
     pub alert_interval: Option<Duration>,
+    /// Items per page of the management and Key Vault APIs' lists (more follow through
+    /// `nextLink`).
+    pub page_size: usize,
 }
 
 /// The syslog listener.
@@ -112,6 +115,7 @@ impl Default for ServeConfig {
             writer_idle: Duration::from_secs(30),
             drain: Duration::from_secs(30),
             alert_interval: Some(Duration::from_secs(30)),
+            page_size: 100,
         }
     }
 }

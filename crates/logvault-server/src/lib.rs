@@ -6,6 +6,11 @@
 //!   `transformKql` run by the KQL engine), OTLP/HTTP logs, Elasticsearch `_bulk`, and syslog
 //!   over TCP ([`ingest`]); every path acknowledges only what the workspace's write-ahead log
 //!   has fsynced, through one writer per workspace ([`hub`]), and is gated by the key.
+//! - Management: Azure Resource Manager's Microsoft.OperationalInsights (clusters, workspaces,
+//!   links, saved searches, tables, linked storage) with long-running operations and paging,
+//!   Microsoft.KeyVault vaults and access policies, role assignments, Microsoft.Insights data
+//!   collection rules ([`mgmt`]); and the Key Vault keys API with its 401 challenge
+//!   ([`keyvault`]). Both call the library operations the CLI calls.
 //! - Security: TLS with the home's certificate ([`tls`]), bearer tokens signed by the home's
 //!   token key ([`tokens`]) with Azure's roles ([`roles`]), checked on every call.
 //! - The web page: `GET /`, embedded HTML, CSS and JavaScript over the same API, with a
@@ -24,12 +29,15 @@
 mod alerts;
 mod config;
 mod dcr;
+mod endpoint;
 mod error;
 mod http;
 mod hub;
 mod ingest;
+mod keyvault;
 mod listener;
 mod metrics;
+mod mgmt;
 mod query;
 mod roles;
 mod state;
@@ -41,6 +49,7 @@ mod web;
 pub use alerts::ActionNotifier;
 pub use config::{Limits, ServeConfig, SyslogConfig};
 pub use dcr::{DataCollectionRule, DataFlow, RuleSpec, RuleStore};
+pub use endpoint::{DEFAULT_URL, served_url, served_vault_uri};
 pub use error::ServerError;
 pub use listener::{RunningServer, start};
 pub use metrics::Metrics;

@@ -118,6 +118,11 @@ pub async fn start(
         web: crate::web::SignIn::new(tls.is_some()),
         limits: limits.clone(),
         engine: engine.clone(),
+        management: crate::mgmt::Settings {
+            tls: !config.plain_http,
+            page_size: config.page_size,
+            listen: local,
+        },
     });
     let monitor = engine.spawn_key_monitor();
     let (stop, stop_rx) = watch::channel(false);
@@ -155,8 +160,10 @@ pub async fn start(
             SocketAddr::V6(a) => format!("[{}]", a.ip()),
         }
     };
+    let url = format!("{scheme}://{host}:{}", local.port());
+    crate::endpoint::record(engine.home().root(), &url);
     Ok(RunningServer {
-        url: format!("{scheme}://{host}:{}", local.port()),
+        url,
         cert: tls.is_some().then(|| tls::cert_path(engine.home().root())),
         syslog,
         state,

@@ -10,7 +10,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub enum Role {
     /// `Owner`: everything.
     Owner,
-    /// `Log Analytics Contributor`: queries, metrics and management (rules), not ingestion.
+    /// `Log Analytics Contributor`: queries, metrics and the Log Analytics management API
+    /// (clusters, workspaces, links, rules), not ingestion.
     Contributor,
     /// `Log Analytics Reader`: queries and metrics.
     Reader,
@@ -18,9 +19,9 @@ pub enum Role {
     Publisher,
     /// `Monitoring Reader`: queries and metrics.
     MonitoringReader,
-    /// `Key Vault Crypto Officer`: key management (not served here yet; allows nothing).
+    /// `Key Vault Crypto Officer`: the Key Vault keys API, management and cryptography.
     CryptoOfficer,
-    /// `Key Vault Crypto Service Encryption User`: wrap and unwrap (allows nothing here).
+    /// `Key Vault Crypto Service Encryption User`: read keys, wrap and unwrap.
     CryptoServiceEncryptionUser,
     /// `Support Operator` (logvault's own, not an Azure role): a support engineer who may query
     /// a workspace only under an approved, unexpired Customer Lockbox request, every query
@@ -37,6 +38,36 @@ pub enum Permission {
     Ingest,
     /// Read the server's metrics.
     Metrics,
+    /// Read management resources (ARM GETs and lists: clusters, workspaces, links, rules).
+    ManageRead,
+    /// Change Log Analytics resources (ARM PUT, PATCH, DELETE).
+    Manage,
+    /// Change key vaults, their access policies and role assignments (Microsoft.KeyVault,
+    /// Microsoft.Authorization).
+    ManageVaults,
+    /// Read keys of the Key Vault API (get, list, versions).
+    KeyRead,
+    /// Change keys (create, update, rotate, delete, recover, purge).
+    KeyManage,
+    /// Wrap and unwrap with a key.
+    KeyCrypto,
+}
+
+impl Permission {
+    /// What the permission allows, for a refusal's message.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Permission::Query => "reading data",
+            Permission::Ingest => "ingesting data",
+            Permission::Metrics => "reading metrics",
+            Permission::ManageRead => "reading management resources",
+            Permission::Manage => "changing Log Analytics resources",
+            Permission::ManageVaults => "changing key vaults and their permissions",
+            Permission::KeyRead => "reading keys",
+            Permission::KeyManage => "managing keys",
+            Permission::KeyCrypto => "wrapping and unwrapping with keys",
+        }
+    }
 }
 
 impl Role {
@@ -71,14 +102,15 @@ impl Role {
         use Permission::*;
         match self {
             Role::Owner => true,
-            Role::Contributor | Role::Reader | Role::MonitoringReader => {
-                matches!(permission, Query | Metrics)
+            Role::Contributor => matches!(permission, Query | Metrics | ManageRead | Manage),
+            Role::Reader | Role::MonitoringReader => {
+                matches!(permission, Query | Metrics | ManageRead)
             }
             Role::Publisher => permission == Ingest,
+            Role::CryptoOfficer => matches!(permission, KeyRead | KeyManage | KeyCrypto),
+            Role::CryptoServiceEncryptionUser => matches!(permission, KeyRead | KeyCrypto),
             // An operator's queries go through the Lockbox gate (`query::run`), not a role.
-            Role::CryptoOfficer | Role::CryptoServiceEncryptionUser | Role::SupportOperator => {
-                false
-            }
+            Role::SupportOperator => false,
         }
     }
 }
@@ -138,5 +170,13 @@ mod tests {
         assert!(Role::Owner.allows(Permission::Ingest));
         assert!(!Role::CryptoOfficer.allows(Permission::Query));
         assert!(!Role::SupportOperator.allows(Permission::Query));
+        assert!(Role::CryptoOfficer.allows(Permission::KeyManage));
+        assert!(!Role::CryptoServiceEncryptionUser.allows(Permission::KeyManage));
+        assert!(Role::CryptoServiceEncryptionUser.allows(Permission::KeyCrypto));
+        assert!(Role::Contributor.allows(Permission::Manage));
+        assert!(!Role::Contributor.allows(Permission::ManageVaults));
+        assert!(!Role::Reader.allows(Permission::Manage));
+        assert!(Role::Reader.allows(Permission::ManageRead));
+        assert!(!Role::Publisher.allows(Permission::ManageRead));
     }
 }

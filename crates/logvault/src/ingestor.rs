@@ -9,7 +9,8 @@
 //! returns), rows are batched into segments across calls and stored when a segment fills or at
 //! [`WorkspaceIngestor::flush`].
 //!
-//! The gate is asked at most once a second (as a running payload asks it): under a revoked or
+//! The gate is asked at most once a second (as a running payload asks it), and again at once
+//! when a key check of this process changed a key's state: under a revoked or
 //! unprovisioned key the rows of a call are dropped and counted (R-E2, R-D2); what was batched
 //! under the key before it was revoked is abandoned to the log (held, never dropped) and the
 //! writer is closed, so that the next open after the restore stores it (R-E3).
@@ -51,8 +52,8 @@ pub struct WorkspaceIngestor {
     workspace: String,
     batcher: BatcherOptions,
     writer: Option<WorkspaceWriter>,
-    /// The gate's last decision and when it was made.
-    decision: Option<(Decision, DateTime<Utc>)>,
+    /// The gate's last decision, when it was made, and the key lifecycle's generation then.
+    decision: Option<(Decision, DateTime<Utc>, u64)>,
     recovered: u64,
 }
 
@@ -120,9 +121,11 @@ impl WorkspaceIngestor {
 
     async fn decide(&mut self) -> Result<Decision, EngineError> {
         let now = self.engine.now();
-        if let Some((decision, at)) = &self.decision
+        let generation = self.engine.keys().generation();
+        if let Some((decision, at, seen)) = &self.decision
             && now >= *at
             && now < *at + GATE_INTERVAL
+            && *seen == generation
         {
             return Ok(decision.clone());
         }
@@ -130,7 +133,7 @@ impl WorkspaceIngestor {
             Target::Write(lease) => Decision::Write(lease),
             Target::Drop(reason) => Decision::Drop(reason),
         };
-        self.decision = Some((decision.clone(), now));
+        self.decision = Some((decision.clone(), now, generation));
         Ok(decision)
     }
 

@@ -44,6 +44,7 @@ pub mod keys;
 mod kql;
 mod linked_storage;
 mod maintenance;
+mod management;
 mod ports;
 mod querying;
 mod saved;

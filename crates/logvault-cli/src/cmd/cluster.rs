@@ -154,21 +154,9 @@ fn parse_billing(s: &str) -> Result<BillingType, String> {
     s.parse()
 }
 
-/// The cluster as `show` prints it: Azure's shape, with the key lifecycle's view added.
+/// The cluster as `show` prints it: the library's one shape, shared with the management API.
 async fn view(engine: &Engine, cluster: &Cluster) -> anyhow::Result<serde_json::Value> {
-    let workspaces = engine.control().list_workspaces()?;
-    let linked: Vec<_> = workspaces
-        .iter()
-        .filter(|w| w.cluster.as_deref() == Some(cluster.name.as_str()))
-        .collect();
-    let mut json = cluster_json(cluster, &linked);
-    if cluster.is_active()
-        && let Ok(status) = engine.check_key(&cluster.name, false).await
-    {
-        json["properties"]["keyStatus"] =
-            serde_json::to_value(logvault::ClusterStatus::from(status))?;
-    }
-    Ok(json)
+    Ok(engine.cluster_view(cluster).await?)
 }
 
 fn show_table(v: &serde_json::Value) -> String {

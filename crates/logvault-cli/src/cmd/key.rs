@@ -86,11 +86,10 @@ pub(crate) async fn run(global: &GlobalArgs, args: KeyArgs) -> anyhow::Result<()
     let vault = engine.vault();
     let result = match args.command {
         KeyCommand::Create { key, kty, size } => vault.create_key(&key.vault, &key.name, kty, size),
+        // The clusters on this key see the new version (or the key's state) now, not at their
+        // next check: the same library calls as the Key Vault API's.
         KeyCommand::Rotate(k) => {
-            let rotated = vault.rotate_key(&k.vault, &k.name).map_err(vault_err)?;
-            // The clusters on this key see the new version now, not at their next check.
-            engine.check_keys_using(&k.vault, &k.name).await?;
-            Ok(rotated)
+            return key_change(global, engine.rotate_key(&k.vault, &k.name).await);
         }
         KeyCommand::Show(k) => vault.key_properties(&k.vault, &k.name),
         KeyCommand::List { vault: name } => {
@@ -98,16 +97,35 @@ pub(crate) async fn run(global: &GlobalArgs, args: KeyArgs) -> anyhow::Result<()
             return print(global.output, &keys, |k| list_table(k));
         }
         KeyCommand::Disable(k) => {
-            vault.set_key_enabled(&k.key.vault, &k.key.name, k.version.as_deref(), false)
+            let changed = engine
+                .set_key_enabled(&k.key.vault, &k.key.name, k.version.as_deref(), false)
+                .await;
+            return key_change(global, changed);
         }
         KeyCommand::Enable(k) => {
-            vault.set_key_enabled(&k.key.vault, &k.key.name, k.version.as_deref(), true)
+            let changed = engine
+                .set_key_enabled(&k.key.vault, &k.key.name, k.version.as_deref(), true)
+                .await;
+            return key_change(global, changed);
         }
         KeyCommand::Delete(k) => vault.delete_key(&k.vault, &k.name),
         KeyCommand::Recover(k) => vault.recover_key(&k.vault, &k.name),
         KeyCommand::Purge(k) => vault.purge_key(&k.vault, &k.name),
     };
     print(global.output, &result.map_err(vault_err)?, show_table)
+}
+
+/// Prints a key change the engine made; a vault refusal as `404 ...` like the other commands.
+fn key_change(
+    global: &GlobalArgs,
+    result: Result<KeyProperties, logvault::EngineError>,
+) -> anyhow::Result<()> {
+    let key = match result {
+        Ok(key) => key,
+        Err(logvault::EngineError::Vault(e)) => return Err(vault_err(e)),
+        Err(e) => return Err(e.into()),
+    };
+    print(global.output, &key, show_table)
 }
 
 fn state(k: &KeyProperties) -> String {

@@ -21,7 +21,8 @@ enum TokenCommand {
         #[arg(long)]
         principal: String,
         /// Its roles (Azure's names; repeat for several): `Owner`, `Log Analytics Reader`,
-        /// `Log Analytics Contributor`, `Monitoring Metrics Publisher`, `Monitoring Reader`.
+        /// `Log Analytics Contributor`, `Monitoring Metrics Publisher`, `Monitoring Reader`,
+        /// `Key Vault Crypto Officer`, `Key Vault Crypto Service Encryption User`.
         #[arg(long = "role", default_value = "Owner")]
         roles: Vec<Role>,
         /// The only workspace it may touch (default: every workspace).

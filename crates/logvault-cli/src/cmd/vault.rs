@@ -103,6 +103,23 @@ fn parse_outage(s: &str) -> Result<OutageMode, String> {
     s.parse().map_err(|e: VaultError| e.to_string())
 }
 
+/// A vault as `vault show` prints it: the vault's own fields (its `uri` is its name,
+/// `https://NAME.vault.local`, what key ids and clusters' `keyVaultUri` use), plus `vaultUri`,
+/// where `logvault serve` serves its keys (`https://HOST:PORT/vaults/NAME/`: what Azure's
+/// `KeyClient` is given; the address `serve` last listened on, else its default).
+#[derive(Debug, serde::Serialize)]
+struct Shown {
+    #[serde(flatten)]
+    info: VaultInfo,
+    #[serde(rename = "vaultUri")]
+    vault_uri: String,
+}
+
+fn shown(engine: &logvault::Engine, info: VaultInfo) -> Shown {
+    let vault_uri = logvault_server::served_vault_uri(engine.home().root(), &info.properties.name);
+    Shown { info, vault_uri }
+}
+
 /// A vault error as one line with its HTTP-like status, e.g. `404 vault x not found`.
 pub(crate) fn vault_err(e: VaultError) -> anyhow::Error {
     anyhow::anyhow!("{} {e}", e.kind().http_status())
@@ -144,16 +161,22 @@ pub(crate) async fn run(global: &GlobalArgs, args: VaultArgs) -> anyhow::Result<
                 retention_days: Some(retention_days),
             };
             let info = vault.create_vault(&name, &options).map_err(vault_err)?;
-            print(format, &info, show_table)
+            print(format, &shown(&engine, info), show_table)
         }
         VaultCommand::Show { name } => print(
             format,
-            &vault.vault_info(&name).map_err(vault_err)?,
+            &shown(&engine, vault.vault_info(&name).map_err(vault_err)?),
             show_table,
         ),
-        VaultCommand::List => print(format, &vault.list_vaults().map_err(vault_err)?, |v| {
-            list_table(v)
-        }),
+        VaultCommand::List => {
+            let all: Vec<Shown> = vault
+                .list_vaults()
+                .map_err(vault_err)?
+                .into_iter()
+                .map(|v| shown(&engine, v))
+                .collect();
+            print(format, &all, |v| list_table(v))
+        }
         VaultCommand::Update {
             name,
             soft_delete,
@@ -164,7 +187,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: VaultArgs) -> anyhow::Result<
                 purge_protection,
             };
             let info = vault.update_vault(&name, &options).map_err(vault_err)?;
-            print(format, &info, show_table)
+            print(format, &shown(&engine, info), show_table)
         }
         VaultCommand::SetPolicy {
             name,
@@ -177,7 +200,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: VaultArgs) -> anyhow::Result<
                 .map_err(vault_err)?;
             print(
                 format,
-                &vault.vault_info(&name).map_err(vault_err)?,
+                &shown(&engine, vault.vault_info(&name).map_err(vault_err)?),
                 show_table,
             )
         }
@@ -186,7 +209,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: VaultArgs) -> anyhow::Result<
             vault.delete_policy(&name, &principal).map_err(vault_err)?;
             print(
                 format,
-                &vault.vault_info(&name).map_err(vault_err)?,
+                &shown(&engine, vault.vault_info(&name).map_err(vault_err)?),
                 show_table,
             )
         }
@@ -204,10 +227,12 @@ pub(crate) async fn run(global: &GlobalArgs, args: VaultArgs) -> anyhow::Result<
     }
 }
 
-fn show_table(v: &VaultInfo) -> String {
+fn show_table(shown: &Shown) -> String {
+    let v = &shown.info;
     let mut out = fields(&[
         ("name", v.properties.name.clone()),
         ("uri", v.properties.uri.clone()),
+        ("vaultUri", shown.vault_uri.clone()),
         ("region", v.properties.region.clone()),
         ("tenant", v.properties.tenant.clone()),
         ("softDelete", v.properties.soft_delete.to_string()),
@@ -238,9 +263,10 @@ fn show_table(v: &VaultInfo) -> String {
     out
 }
 
-fn list_table(vaults: &[VaultInfo]) -> String {
+fn list_table(vaults: &[Shown]) -> String {
     let rows: Vec<Vec<String>> = vaults
         .iter()
+        .map(|s| &s.info)
         .map(|v| {
             vec![
                 v.properties.name.clone(),

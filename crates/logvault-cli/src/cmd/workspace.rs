@@ -2,7 +2,7 @@
 
 use clap::{Args, Subcommand};
 use logvault::Engine;
-use logvault::control::{Workspace, WorkspaceSpec, workspace_json};
+use logvault::control::{Workspace, WorkspaceSpec};
 
 use crate::args::{GlobalArgs, Placement};
 use crate::output::{at, fields, print, table};
@@ -93,11 +93,7 @@ fn parse_hot_cache_days(s: &str) -> Result<HotCacheDays, String> {
 }
 
 fn view(engine: &Engine, ws: &Workspace) -> serde_json::Value {
-    let cluster = ws
-        .cluster
-        .as_deref()
-        .and_then(|c| engine.control().get_cluster(c).ok());
-    workspace_json(ws, cluster.as_ref())
+    engine.workspace_view(ws)
 }
 
 fn show_table(v: &serde_json::Value) -> String {

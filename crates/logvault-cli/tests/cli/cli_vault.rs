@@ -70,6 +70,8 @@ fn vault_key_identity_and_role_commands_keep_the_contract() {
     );
     assert_eq!(v["name"], "contoso");
     assert_eq!(v["uri"], "https://contoso.vault.local");
+    // Where `logvault serve` serves its keys: its default listener, as the home was never served.
+    assert_eq!(v["vaultUri"], "https://127.0.0.1:8443/vaults/contoso/");
     assert_eq!(v["region"], "local");
     assert_eq!(v["softDelete"], true);
     assert_eq!(v["purgeProtection"], true);

@@ -46,6 +46,7 @@ pub use access::{
 };
 pub use audit::{AuditEntry, AuditOperation, AuditOutcome};
 pub use keys::{ALG_A256GCM, ALG_RSA_OAEP_256};
+pub use ops::RsaPublicKey;
 pub use outage::OutageMode;
 pub(crate) use service::reserved;
 pub use service::{SERVICE_KEY, SERVICE_PRINCIPAL, SERVICE_VAULT, ServiceKey};

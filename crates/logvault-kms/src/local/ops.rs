@@ -32,6 +32,18 @@ impl LocalVault {
         call: &Call<'_>,
         f: impl FnOnce(&VaultState) -> Result<(String, T), VaultError>,
     ) -> Result<T, VaultError> {
+        self.audited_as(call, true, f)
+    }
+
+    /// As [`LocalVault::audited`]; `identity` says whether the caller must be an identity of the
+    /// directory (trait calls) or was authenticated by the caller of this crate (the Key Vault
+    /// API's bearer tokens, whose roles authorize the call).
+    fn audited_as<T>(
+        &self,
+        call: &Call<'_>,
+        identity: bool,
+        f: impl FnOnce(&VaultState) -> Result<(String, T), VaultError>,
+    ) -> Result<T, VaultError> {
         let time = self.now();
         let state = match self.load(call.vault) {
             Ok(state) => state,
@@ -47,7 +59,13 @@ impl LocalVault {
         };
         let result = state
             .check_reachable()
-            .and_then(|()| self.authenticate(call))
+            .and_then(|()| {
+                if identity {
+                    self.authenticate(call)
+                } else {
+                    Ok(())
+                }
+            })
             .and_then(|()| f(&state));
         let version = match &result {
             Ok((v, _)) => v.clone(),
@@ -96,6 +114,99 @@ impl LocalVault {
             result,
         );
         audit::append(&self.paths(call.vault)?.audit, &entry)
+    }
+}
+
+/// The public half of an RSA key version, as a JSON Web Key carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RsaPublicKey {
+    /// The modulus, big-endian.
+    pub n: Vec<u8>,
+    /// The public exponent, big-endian.
+    pub e: Vec<u8>,
+}
+
+impl LocalVault {
+    /// The public half of version `version` (or the latest) of RSA key `name`; `None` for an
+    /// `oct` key. The owner's view: no permission check, deleted keys included.
+    ///
+    /// # Errors
+    /// [`VaultError::KeyNotFound`], [`VaultError::VaultNotFound`], [`VaultError::Internal`] if
+    /// the material does not open.
+    pub fn public_key(
+        &self,
+        vault: &str,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<Option<RsaPublicKey>, VaultError> {
+        let state = self.load(vault)?;
+        let key = state.any_key(name)?;
+        let ver = match version {
+            None => key.versions.last(),
+            Some(v) => key.versions.iter().find(|r| r.version == v),
+        }
+        .ok_or_else(|| VaultError::KeyNotFound {
+            vault: vault.to_owned(),
+            key: name.to_owned(),
+            version: version.unwrap_or("latest").to_owned(),
+        })?;
+        match super::keys::open_material(self.master(), vault, name, key.kty, ver)? {
+            super::keys::Material::Rsa(k) => {
+                let (n, e) = k.public_parts();
+                Ok(Some(RsaPublicKey { n, e }))
+            }
+            super::keys::Material::Oct(_) => Ok(None),
+        }
+    }
+
+    /// Wraps `plaintext` for a caller the embedder authenticated and authorized (the Key Vault
+    /// API's token roles): the vault's outage and the key's state apply, access policies do not;
+    /// audited under `caller`.
+    ///
+    /// # Errors
+    /// As [`KeyVault::wrap_key`], without [`VaultError::Forbidden`].
+    pub fn wrap_for(
+        &self,
+        caller: &PrincipalId,
+        key: &KeyRef,
+        plaintext: &SecretBytes,
+    ) -> Result<WrappedKey, VaultError> {
+        let call = Call {
+            principal: caller,
+            operation: AuditOperation::WrapKey,
+            vault: &key.vault,
+            key: &key.name,
+            version: key.version.as_deref(),
+        };
+        self.audited_as(&call, false, |state| {
+            let (rec, ver) = state.usable_version(&key.name, key.version.as_deref())?;
+            let wrapped = super::keys::wrap(self.master(), state, &key.name, rec, ver, plaintext)?;
+            Ok((ver.version.clone(), wrapped))
+        })
+    }
+
+    /// Unwraps `wrapped` for a caller the embedder authenticated and authorized, as
+    /// [`LocalVault::wrap_for`].
+    ///
+    /// # Errors
+    /// As [`KeyVault::unwrap_key`], without [`VaultError::Forbidden`].
+    pub fn unwrap_for(
+        &self,
+        caller: &PrincipalId,
+        wrapped: &WrappedKey,
+    ) -> Result<SecretBytes, VaultError> {
+        let call = Call {
+            principal: caller,
+            operation: AuditOperation::UnwrapKey,
+            vault: &wrapped.vault,
+            key: &wrapped.key,
+            version: Some(&wrapped.version),
+        };
+        self.audited_as(&call, false, |state| {
+            let (rec, ver) = state.usable_version(&wrapped.key, Some(&wrapped.version))?;
+            let secret = super::keys::unwrap(self.master(), state, rec, ver, wrapped)?;
+            Ok((ver.version.clone(), secret))
+        })
     }
 }
 

@@ -112,11 +112,7 @@ pub(crate) fn check(
                  operation: principal {} has roles [{}], none of which allows {}",
                 principal.name,
                 roles.join(", "),
-                match permission {
-                    Permission::Query => "reading data",
-                    Permission::Ingest => "ingesting data",
-                    Permission::Metrics => "reading metrics",
-                }
+                permission.describe()
             ),
         )
         .flavor(flavor));

@@ -39,6 +39,8 @@ pub(crate) struct AppState {
     pub(crate) shutting_down: AtomicBool,
     /// The web page's one-time sign-in secret.
     pub(crate) web: crate::web::SignIn,
+    /// What the management and Key Vault APIs need to know of the server.
+    pub(crate) management: crate::mgmt::Settings,
 }
 
 pub(crate) type Shared = Arc<AppState>;
@@ -91,6 +93,8 @@ pub(crate) fn router(state: Shared) -> Router {
             post(crate::ingest::bulk::bulk_index).put(crate::ingest::bulk::bulk_index),
         )
         .merge(crate::web::router())
+        .merge(crate::mgmt::router())
+        .merge(crate::keyvault::router())
         .fallback(fallback)
         .layer(axum::middleware::from_fn_with_state(state.clone(), frame))
         .with_state(state)

@@ -46,13 +46,22 @@ pub struct Options {
     pub plain_http: bool,
     /// The alert scheduler's period (off unless set).
     pub alert_interval: Option<std::time::Duration>,
+    /// The engine on the system clock with cluster operations taking this many seconds
+    /// (instead of the test clock, on which they complete at once).
+    pub slow_operations: Option<i64>,
+    /// Items per page of the management and Key Vault lists.
+    pub page_size: Option<usize>,
 }
 
 pub async fn serve(options: Options) -> Served {
     let dir = tempfile::tempdir().unwrap();
+    let mut timings = timings();
+    if let Some(secs) = options.slow_operations {
+        timings.async_operation_secs = secs;
+    }
     let config = HomeConfig {
         version: 1,
-        timings: timings(),
+        timings,
         ..HomeConfig::default()
     };
     std::fs::write(
@@ -61,11 +70,11 @@ pub async fn serve(options: Options) -> Served {
     )
     .unwrap();
     let clock = TestClock::new(Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap());
-    let engine = Engine::builder(dir.path())
-        .clock(Arc::new(clock.clone()))
-        .open()
-        .await
-        .unwrap();
+    let mut builder = Engine::builder(dir.path());
+    if options.slow_operations.is_none() {
+        builder = builder.clock(Arc::new(clock.clone()));
+    }
+    let engine = builder.open().await.unwrap();
     for ws in [WS, OTHER_WS] {
         engine
             .control()
@@ -81,6 +90,9 @@ pub async fn serve(options: Options) -> Served {
     };
     if let Some(limits) = options.limits {
         config.limits = limits;
+    }
+    if let Some(size) = options.page_size {
+        config.page_size = size;
     }
     if options.syslog {
         config.syslog = Some(SyslogConfig {
@@ -122,15 +134,14 @@ impl Served {
     /// A token for `roles`, limited to `workspace` if given, valid for an hour.
     pub fn token(&self, roles: &[Role], workspace: Option<&str>) -> String {
         self.tokens
-            .issue(
-                "tester",
-                roles,
-                workspace,
-                logvault_core::Clock::now(&self.clock),
-                Duration::hours(1),
-            )
+            .issue("tester", roles, workspace, self.now(), Duration::hours(1))
             .unwrap()
             .token
+    }
+
+    /// The engine's clock now (the test clock, or the system's with `slow_operations`).
+    pub fn now(&self) -> chrono::DateTime<Utc> {
+        self.engine.clock().now()
     }
 
     pub fn owner(&self) -> String {
@@ -154,7 +165,7 @@ impl Served {
                         transform_kql: transform.map(str::to_owned),
                     }],
                 },
-                logvault_core::Clock::now(&self.clock),
+                self.now(),
             )
             .unwrap()
             .immutable_id

@@ -90,6 +90,10 @@ pub struct KeyLifecycle {
     cache: HotCache,
     vault: Arc<dyn KeyVault>,
     locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Bumped whenever a check in this process changes a cluster's key state: a long-lived
+    /// ingestor asks its gate again then, instead of using its last decision for up to a second
+    /// (of the engine's clock, which a test or an embedder may hold still).
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl KeyLifecycle {
@@ -109,7 +113,13 @@ impl KeyLifecycle {
             cache,
             vault,
             locks: std::sync::Mutex::new(HashMap::new()),
+            generation: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// How many key state changes checks in this process have made (see the field).
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The current time (the control plane's: never earlier than its last change).
@@ -271,6 +281,10 @@ impl KeyLifecycle {
         }
         status.next_check = Some(self.next_check(now));
         state::save(&dir, &status)?;
+        if status.key_state != before {
+            self.generation
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        }
         Ok(status)
     }
 
