@@ -226,6 +226,9 @@ pub struct Workspace {
     /// The storage account it links for saved queries and/or alerts (R-H2).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub linked_storage: Vec<crate::storage::LinkedStorage>,
+    /// Its resource tags (ARM's `tags`), as set by `PUT`/`PATCH` or `workspace update --tag`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub tags: std::collections::BTreeMap<String, String>,
 }
 
 impl Workspace {

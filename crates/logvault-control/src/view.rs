@@ -83,7 +83,7 @@ pub fn workspace_json(workspace: &Workspace, cluster: Option<&Cluster>) -> Value
     });
     let mut out = json!({
         "properties": properties,
-        "tags": {},
+        "tags": workspace.tags,
         "id": workspace.resource_id().to_string(),
         "name": workspace.name,
         "type": "Microsoft.OperationalInsights/workspaces",

@@ -70,6 +70,7 @@ impl ControlPlane {
                 link_operations: Vec::new(),
                 hot_window_days: None,
                 linked_storage: Vec::new(),
+                tags: Default::default(),
                 deleted_at: None,
             };
             state.workspaces.push(workspace.clone());
@@ -187,6 +188,38 @@ impl ControlPlane {
         self.transact(|state, _| {
             let ws = rules::workspace_mut(state, name)?;
             ws.hot_window_days = days;
+            Ok(ws.clone())
+        })
+    }
+
+    /// Replaces a workspace's resource tags (at most 50, names up to 512 characters and values
+    /// up to 256, as Azure's limits).
+    ///
+    /// # Errors
+    /// 404 for a missing workspace; 400 for tags over the limits.
+    pub fn set_workspace_tags(
+        &self,
+        name: &str,
+        tags: std::collections::BTreeMap<String, String>,
+    ) -> Result<Workspace, ControlError> {
+        if tags.len() > 50 {
+            return Err(ControlError::bad_request(format!(
+                "Workspace {name}: {} tags, at most 50 are allowed",
+                tags.len()
+            )));
+        }
+        if let Some((k, v)) = tags
+            .iter()
+            .find(|(k, v)| k.is_empty() || k.chars().count() > 512 || v.chars().count() > 256)
+        {
+            return Err(ControlError::bad_request(format!(
+                "Workspace {name}: tag {k:?}={v:?} is invalid (a name of 1 to 512 characters, a \
+                 value of at most 256)"
+            )));
+        }
+        self.transact(|state, _| {
+            let ws = rules::workspace_mut(state, name)?;
+            ws.tags = tags;
             Ok(ws.clone())
         })
     }

@@ -75,7 +75,11 @@ enum WorkspaceCommand {
         /// Days of its newest data the hot cache keeps (1-730), or `default` for the home's
         /// (`hotWindowSecs` in config.json, 14 days unless changed).
         #[arg(long, value_parser = parse_hot_cache_days)]
-        hot_cache_days: HotCacheDays,
+        hot_cache_days: Option<HotCacheDays>,
+        /// Its resource tags, `NAME=VALUE`, replacing the ones it has (repeat for several;
+        /// `--tag ''` alone removes them all).
+        #[arg(long = "tag", value_name = "NAME=VALUE")]
+        tags: Vec<String>,
     },
 }
 
@@ -150,7 +154,27 @@ pub(crate) async fn run(global: &GlobalArgs, args: WorkspaceArgs) -> anyhow::Res
         WorkspaceCommand::Update {
             name,
             hot_cache_days,
-        } => engine.set_hot_window(&name, hot_cache_days.0)?,
+            tags,
+        } => {
+            if hot_cache_days.is_none() && tags.is_empty() {
+                anyhow::bail!("nothing to change: give --hot-cache-days and/or --tag NAME=VALUE");
+            }
+            let mut ws = control.get_workspace(&name)?;
+            if let Some(days) = hot_cache_days {
+                ws = engine.set_hot_window(&name, days.0)?;
+            }
+            if !tags.is_empty() {
+                let mut map = std::collections::BTreeMap::new();
+                for tag in tags.iter().filter(|t| !t.is_empty()) {
+                    let Some((k, v)) = tag.split_once('=') else {
+                        anyhow::bail!("--tag {tag:?}: expected NAME=VALUE");
+                    };
+                    map.insert(k.to_owned(), v.to_owned());
+                }
+                ws = control.set_workspace_tags(&name, map)?;
+            }
+            ws
+        }
         WorkspaceCommand::QueryHistory { name } => {
             let history = engine.query_history(&name).await?;
             return print(global.output, &history, |h| {

@@ -84,6 +84,53 @@ fn workspace_update_sets_and_resets_the_hot_cache_window() {
     assert!(ws.get("hotCacheWindowDays").is_none(), "{ws}");
 }
 
+#[test]
+fn workspace_update_sets_and_replaces_tags_shown_as_arm_s() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    json(home, &["workspace", "create", "--name", "ws-tags"]);
+    let ws = json(
+        home,
+        &[
+            "workspace",
+            "update",
+            "--name",
+            "ws-tags",
+            "--tag",
+            "team=ops",
+            "--tag",
+            "cost=42",
+        ],
+    );
+    assert_eq!(ws["tags"], serde_json::json!({"team": "ops", "cost": "42"}));
+    let ws = json(home, &["workspace", "show", "--name", "ws-tags"]);
+    assert_eq!(ws["tags"], serde_json::json!({"team": "ops", "cost": "42"}));
+    // Replaced, not merged; `--tag ''` clears them.
+    let ws = json(
+        home,
+        &[
+            "workspace",
+            "update",
+            "--name",
+            "ws-tags",
+            "--tag",
+            "team=sre",
+        ],
+    );
+    assert_eq!(ws["tags"], serde_json::json!({"team": "sre"}));
+    let ws = json(
+        home,
+        &["workspace", "update", "--name", "ws-tags", "--tag", ""],
+    );
+    assert_eq!(ws["tags"], serde_json::json!({}));
+    for bad in [vec!["--tag", "novalue"], vec![]] {
+        let mut args = vec!["workspace", "update", "--name", "ws-tags"];
+        args.extend(bad.iter());
+        let out = logvault(home, &args);
+        assert!(!out.status.success(), "{bad:?} was accepted");
+    }
+}
+
 /// Writes `input` to a command's stdin and returns its output.
 fn with_stdin(home: &Path, args: &[&str], input: &str) -> Output {
     use std::io::Write;

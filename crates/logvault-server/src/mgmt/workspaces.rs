@@ -1,6 +1,8 @@
 //! `Microsoft.OperationalInsights/workspaces` and their `linkedServices/cluster` (link and
 //! unlink, R-D), on the control plane's workspace operations.
 
+use std::collections::BTreeMap;
+
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
@@ -96,7 +98,15 @@ pub(crate) async fn put(
     )
     .await?
     .map_err(|e| control_error(&e))?;
-    let (ws, status) = created;
+    let (mut ws, status) = created;
+    if let Some(tags) = tags_of(&body)? {
+        let wanted = ws.name.clone();
+        ws = blocking(&state, move |e| {
+            e.control().set_workspace_tags(&wanted, tags)
+        })
+        .await?
+        .map_err(|e| control_error(&e))?;
+    }
     let region = ws.region.clone();
     let body = view(&state, ws).await?;
     Ok(started(
@@ -109,8 +119,30 @@ pub(crate) async fn put(
     ))
 }
 
-/// `PATCH .../workspaces/{name}`: nothing of a workspace's ARM properties is changeable here
-/// yet but its tags, which are not kept; answers the workspace.
+/// The resource tags of an ARM body, if it has `tags` (an object of strings).
+fn tags_of(body: &Value) -> Result<Option<BTreeMap<String, String>>, ApiError> {
+    let Some(tags) = body.get("tags") else {
+        return Ok(None);
+    };
+    let Some(object) = tags.as_object() else {
+        return Err(bad(
+            "tags must be an object of names and string values".to_owned()
+        ));
+    };
+    object
+        .iter()
+        .map(|(k, v)| match v.as_str() {
+            Some(v) => Ok((k.clone(), v.to_owned())),
+            None => Err(bad(format!("tag {k} must have a string value"))),
+        })
+        .collect::<Result<BTreeMap<_, _>, _>>()
+        .map(Some)
+}
+
+/// `PATCH .../workspaces/{name}`: changes its `tags` and logvault's `hotCacheWindowDays` (a
+/// number of days, or null for the home's default). Any other property sent with a value other
+/// than the workspace's own is refused (400 naming it): it cannot be changed here, and a change
+/// is never dropped silently.
 pub(crate) async fn patch(
     State(state): State<Shared>,
     Path((sub, rg, name)): WorkspacePath,
@@ -129,7 +161,46 @@ pub(crate) async fn patch(
             ws.region
         )));
     }
-    Ok(json_response(StatusCode::OK, &view(&state, ws).await?))
+    let current = view(&state, ws.clone()).await?;
+    if let Some(properties) = body.get("properties").and_then(Value::as_object) {
+        for (key, value) in properties {
+            if current["properties"].get(key) != Some(value) {
+                return Err(bad(format!(
+                    "property {key} of workspace {name} cannot be changed here (tags and \
+                     hotCacheWindowDays can)"
+                )));
+            }
+        }
+    }
+    let tags = tags_of(&body)?;
+    let hot = match body.get("hotCacheWindowDays") {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(v) => match v.as_u64().and_then(|d| u32::try_from(d).ok()) {
+            Some(days) => Some(Some(days)),
+            None => {
+                return Err(bad(format!(
+                    "hotCacheWindowDays of workspace {name} must be a number of days or null"
+                )));
+            }
+        },
+    };
+    let changed = blocking(
+        &state,
+        move |e| -> Result<Workspace, logvault::EngineError> {
+            let mut ws = ws;
+            if let Some(days) = hot {
+                ws = e.set_hot_window(&ws.name, days)?;
+            }
+            if let Some(tags) = tags {
+                ws = e.control().set_workspace_tags(&ws.name, tags)?;
+            }
+            Ok(ws)
+        },
+    )
+    .await?
+    .map_err(|e| crate::http::errors::engine_error(&state.engine, &e))?;
+    Ok(json_response(StatusCode::OK, &view(&state, changed).await?))
 }
 
 /// `DELETE .../workspaces/{name}`: soft delete (recoverable for 14 days, still linked, R-D4).

@@ -568,3 +568,68 @@ async fn a_user_assigned_cluster_takes_its_key_at_creation() {
     );
     assert_eq!(cluster.identity.principal_id, Some(identity.principal_id));
 }
+
+/// A workspace's PUT and PATCH keep its tags; PATCH changes `hotCacheWindowDays` as `workspace
+/// update --hot-cache-days` does, accepts properties sent back unchanged, and refuses (400,
+/// naming it) a property it cannot change rather than dropping the change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workspace_patch_changes_tags_and_the_hot_window_and_refuses_the_rest() {
+    let s = serve(Options::default()).await;
+    let ws = oi("workspaces/ws-patch");
+    let (status, _, body) = arm(
+        &s,
+        "PUT",
+        &ws,
+        Some(json!({"location": "local", "tags": {"team": "ops"}})),
+    )
+    .await;
+    assert!(matches!(status, 200 | 201), "{body}");
+    assert_eq!(body["tags"], json!({"team": "ops"}), "{body}");
+
+    let (status, _, body) = arm(
+        &s,
+        "PATCH",
+        &ws,
+        Some(json!({"tags": {"team": "sre", "cost": "42"}, "hotCacheWindowDays": 3})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["tags"], json!({"team": "sre", "cost": "42"}), "{body}");
+    assert_eq!(body["hotCacheWindowDays"], 3, "{body}");
+    // The CLI's library sees the same workspace.
+    let seen = s.engine.control().get_workspace("ws-patch").unwrap();
+    assert_eq!(seen.hot_window_days, Some(3));
+    assert_eq!(seen.tags.get("cost").map(String::as_str), Some("42"));
+    let (_, _, got) = arm(&s, "GET", &ws, None).await;
+    assert_eq!(got["tags"], body["tags"]);
+
+    // Properties sent back as they are: accepted; a changed one: refused, nothing changed.
+    let (status, _, body) = arm(
+        &s,
+        "PATCH",
+        &ws,
+        Some(json!({"properties": got["properties"], "hotCacheWindowDays": null})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("hotCacheWindowDays").is_none(), "{body}");
+    let (status, _, body) = arm(
+        &s,
+        "PATCH",
+        &ws,
+        Some(json!({"properties": {"retentionInDays": 90}, "tags": {}})),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("retentionInDays"),
+        "{body}"
+    );
+    let seen = s.engine.control().get_workspace("ws-patch").unwrap();
+    assert_eq!(seen.tags.len(), 2, "a refused PATCH changed the tags");
+    let (status, _, body) = arm(&s, "PATCH", &ws, Some(json!({"tags": ["x"]}))).await;
+    assert_eq!(status, 400, "{body}");
+}
