@@ -21,6 +21,7 @@ pub mod generator;
 pub mod http_load;
 pub mod ingest;
 pub mod keyops;
+pub mod kql_twins;
 pub mod queries;
 pub mod report;
 pub mod run;

@@ -94,6 +94,22 @@ enum Command {
         #[arg(long)]
         work: Option<PathBuf>,
     },
+    /// The query suite in KQL and in SQL side by side on a customer-key workspace: answers
+    /// must be equal; reports each language's time and whether the physical plans are the same.
+    KqlTwins {
+        /// Rows of generated logs.
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        /// Warm runs per query and language.
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
+        /// Where kql-vs-sql.md and kql-vs-sql.json go.
+        #[arg(long, default_value = "docs/bench")]
+        out: PathBuf,
+        /// Cache and scratch directory (as for `run`).
+        #[arg(long)]
+        work: Option<PathBuf>,
+    },
     /// One server of the HTTP load benchmark (run by `http-load` in a child process).
     #[command(hide = true)]
     ServeCase {
@@ -292,6 +308,23 @@ fn main() -> anyhow::Result<()> {
             };
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(logvault_bench::http_load::run(&options))?;
+            Ok(())
+        }
+        Command::KqlTwins {
+            rows,
+            repeats,
+            out,
+            work,
+        } => {
+            let options = logvault_bench::kql_twins::TwinOptions {
+                rows,
+                repeats,
+                seed: 42,
+                work: work.unwrap_or_else(default_work),
+                out,
+            };
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(logvault_bench::kql_twins::run(&options))?;
             Ok(())
         }
         Command::ServeCase { home } => {

@@ -328,7 +328,7 @@ fn fill_ingest_ratios(rows: &mut [IngestRow]) {
 }
 
 /// Ingests the host inventory into the home's workspace (once).
-async fn add_inventory(home: &Path, inventory: &Path) -> anyhow::Result<()> {
+pub(crate) async fn add_inventory(home: &Path, inventory: &Path) -> anyhow::Result<()> {
     let engine = setup::open_home(
         home,
         HomeTimings {
