@@ -33,6 +33,10 @@ pub struct ServeConfig {
     /// Items per page of the management and Key Vault APIs' lists (more follow through
     /// `nextLink`).
     pub page_size: usize,
+    /// Whether the queries of the query API are kept in their workspace's query history
+    /// (`workspace query-history`; never while the workspace is linked for `Query`, never a
+    /// support operator's, which go to the Lockbox audit).
+    pub record_query_history: bool,
 }
 
 /// The syslog listener.
@@ -116,6 +120,7 @@ impl Default for ServeConfig {
             drain: Duration::from_secs(30),
             alert_interval: Some(Duration::from_secs(30)),
             page_size: 100,
+            record_query_history: true,
         }
     }
 }

@@ -118,6 +118,7 @@ pub async fn start(
         web: crate::web::SignIn::new(tls.is_some()),
         limits: limits.clone(),
         engine: engine.clone(),
+        record_query_history: config.record_query_history,
         management: crate::mgmt::Settings {
             tls: !config.plain_http,
             page_size: config.page_size,

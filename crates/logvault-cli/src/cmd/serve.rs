@@ -41,6 +41,10 @@ pub(crate) struct ServeArgs {
     /// (then `logvault alert run-due` evaluates them).
     #[arg(long, default_value = "30s", value_parser = parse_alert_interval)]
     alert_interval: AlertInterval,
+    /// Do not keep the query API's queries in their workspaces' history
+    /// (`workspace query-history`).
+    #[arg(long)]
+    no_query_history: bool,
 }
 
 /// `--alert-interval`: a period, or off.
@@ -69,6 +73,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<
         plain_http: args.http,
         allow_remote_http: args.allow_remote_http,
         alert_interval: args.alert_interval.0,
+        record_query_history: !args.no_query_history,
         ..ServeConfig::default()
     };
     if let Some(n) = args.max_body_bytes {

@@ -41,6 +41,8 @@ pub(crate) struct AppState {
     pub(crate) web: crate::web::SignIn,
     /// What the management and Key Vault APIs need to know of the server.
     pub(crate) management: crate::mgmt::Settings,
+    /// Keep the query API's queries in their workspaces' history.
+    pub(crate) record_query_history: bool,
 }
 
 pub(crate) type Shared = Arc<AppState>;

@@ -264,6 +264,21 @@ async fn start(state: &Shared, headers: &HeaderMap, spec: QuerySpec) -> Result<R
             (ResultColumns::of_fields(schema.fields()), stream, None)
         }
     };
+    // Kept in the workspace's history (sealed; not while it is linked for Query) beside the
+    // query, never delaying it; a support operator's query is in the Lockbox audit instead.
+    if state.record_query_history && !operator {
+        let engine = state.engine.clone();
+        let (ws, text) = (workspace.clone(), spec.query.clone());
+        let language = match spec.language {
+            Language::Kql => "kql",
+            Language::Sql => "sql",
+        };
+        tokio::spawn(async move {
+            if let Err(e) = engine.record_query(&ws, language, &text).await {
+                tracing::warn!(workspace = %ws, error = %e, "the query could not be kept in the history");
+            }
+        });
+    }
     let mut rows = guarded(stream, workspace.clone());
     let first = match tokio::time::timeout_at(deadline, rows.next()).await {
         Err(_) => First::TimedOut,

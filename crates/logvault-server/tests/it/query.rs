@@ -435,3 +435,33 @@ async fn a_cross_workspace_query_unions_the_tables_of_every_workspace_named() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["tables"][0]["rows"][0][0], 40, "{body}");
 }
+
+/// The query API keeps each query in its workspace's history (sealed, listable with
+/// `workspace query-history`), beside the query, in either language.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_over_the_api_are_kept_in_the_workspace_history() {
+    let s = loaded(10, Options::default()).await;
+    let text = "AppEvents | where Level == 'error' | count";
+    let (status, body) = s.query(WS, &s.owner(), json!({"query": text})).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = s
+        .query(
+            WS,
+            &s.owner(),
+            json!({"query": "select count(*) from \"AppEvents\"", "language": "sql"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let engine = s.engine.clone();
+    crate::common::eventually("both queries in the history", || {
+        let engine = engine.clone();
+        async move {
+            let history = engine.query_history(WS).await.unwrap();
+            history
+                .iter()
+                .any(|h| h.query == text && h.language == "kql")
+                && history.iter().any(|h| h.language == "sql")
+        }
+    })
+    .await;
+}

@@ -334,6 +334,9 @@ async fn a_support_operator_queries_only_under_an_approved_lockbox_request() {
     let (status, _) = s.query(WS, &operator, query.clone()).await;
     assert_eq!(status, 403, "access outlived the approved duration");
 
+    // An operator's queries are in the Lockbox audit, not in the workspace's query history.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(s.engine.query_history(WS).await.unwrap().is_empty());
     let audit = control.lockbox_audit(Some(WS)).unwrap();
     let actions: Vec<&str> = audit.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(
