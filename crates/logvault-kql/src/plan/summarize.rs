@@ -208,15 +208,42 @@ impl Planner<'_> {
             .iter()
             .map(|(n, t)| t.expr.clone().alias(n.clone()))
             .collect();
-        let aggr: Vec<DfExpr> = collector
-            .borrow()
-            .aggs
+        let aggs: Vec<(String, DfExpr)> = collector.borrow().aggs.clone();
+        // The aggregates go in unaliased and are renamed by a projection above, as SQL's
+        // planner does: DataFusion's rewrites look for bare aggregate calls (a lone
+        // `count_distinct` becomes a two-level group by only so). Aggregates whose own names
+        // would collide keep their aliases.
+        let names: Vec<String> = aggs
             .iter()
-            .map(|(n, e)| e.clone().alias(n.clone()))
+            .map(|(_, e)| e.schema_name().to_string())
             .collect();
-        let plan = LogicalPlanBuilder::from(rel.plan)
-            .aggregate(group, aggr)?
-            .build()?;
+        let unique = names.iter().collect::<std::collections::HashSet<_>>().len() == names.len();
+        let plan = if unique {
+            let aggregated = LogicalPlanBuilder::from(rel.plan)
+                .aggregate(
+                    group.clone(),
+                    aggs.iter().map(|(_, e)| e.clone()).collect::<Vec<_>>(),
+                )?
+                .build()?;
+            let mut renamed: Vec<DfExpr> = keys
+                .iter()
+                .map(|(n, _)| DfExpr::Column(Column::new_unqualified(n.clone())))
+                .collect();
+            renamed.extend(aggs.iter().zip(&names).map(|((alias, _), name)| {
+                DfExpr::Column(Column::new_unqualified(name.clone())).alias(alias.clone())
+            }));
+            LogicalPlanBuilder::from(aggregated)
+                .project(renamed)?
+                .build()?
+        } else {
+            let aggr: Vec<DfExpr> = aggs
+                .iter()
+                .map(|(n, e)| e.clone().alias(n.clone()))
+                .collect();
+            LogicalPlanBuilder::from(rel.plan)
+                .aggregate(group, aggr)?
+                .build()?
+        };
         let mut items: Vec<(String, TExpr)> = keys
             .iter()
             .map(|(n, t)| {
