@@ -168,10 +168,27 @@ impl Store {
             })
             .await;
         let new_loc = manifest.location(&entry);
-        if result.is_err() || !swapped {
-            // Nobody references the new file: remove it.
-            let _ = self.root().delete(&new_loc.root_path()).await;
-            return result.map(|_| false);
+        match result {
+            Ok(_) if swapped => {}
+            Ok(_) => {
+                // The catalog changed under it and nobody references the new file: remove it.
+                let _ = self.root().delete(&new_loc.root_path()).await;
+                return Ok(false);
+            }
+            Err(e) => {
+                // The commit may have landed with its reply lost: then the catalog references
+                // the new file (and no longer the old ones), which must stay. Read it again to
+                // know; when that is not known, the new file stays as an unreferenced orphan
+                // (the scrub reports it) rather than risk deleting rows the catalog lists.
+                let landed = match self.catalog().manifest(workspace, table).await {
+                    Ok(m) => m.segments.iter().any(|s| s.id == entry.id),
+                    Err(_) => return Err(e),
+                };
+                if !landed {
+                    return Err(e);
+                }
+                tracing::warn!(workspace, table, error = %e, "the catalog commit's reply was lost, but it landed");
+            }
         }
         for e in chunk {
             let loc = manifest.location(e);
