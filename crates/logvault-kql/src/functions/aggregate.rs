@@ -156,10 +156,8 @@ pub(crate) fn build(name: &str, mut args: Vec<TExpr>, span: Span) -> Result<TExp
     Ok(match name {
         "count" => {
             arity(name, &args, 0, 1, span)?;
-            let e = match &a0 {
-                None => with_filter(count_udaf(), vec![lit(1i64)], None, false)?,
-                Some(a) => with_filter(count_udaf(), vec![a.expr.clone()], None, false)?,
-            };
+            // Kusto's count counts rows: `count(x)` counts the rows where x is null too.
+            let e = with_filter(count_udaf(), vec![lit(1i64)], None, false)?;
             TExpr::new(e, KustoType::Long)
         }
         "countif" => {

@@ -16,6 +16,7 @@ mod math;
 mod series;
 mod string;
 mod timezone;
+mod units;
 
 use datafusion::logical_expr::Expr;
 
