@@ -14,6 +14,7 @@ mod ip;
 pub(crate) mod kv;
 mod math;
 mod series;
+mod series_filter;
 mod string;
 mod timezone;
 mod units;
@@ -117,6 +118,7 @@ const CATEGORIES: &[&[(&str, Impl)]] = &[
     ip::FUNCTIONS,
     hash::FUNCTIONS,
     series::FUNCTIONS,
+    series_filter::FUNCTIONS,
     geo::FUNCTIONS,
     timezone::FUNCTIONS,
 ];

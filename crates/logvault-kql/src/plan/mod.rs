@@ -41,6 +41,15 @@ pub(crate) fn eval_i64_pub(t: &TExpr, what: &str, span: Span) -> Result<i64, Kql
     consts::eval_i64(t, what, span)
 }
 
+/// The value of a constant expression.
+pub(crate) fn eval_pub(
+    t: &TExpr,
+    what: &str,
+    span: Span,
+) -> Result<datafusion::common::ScalarValue, KqlError> {
+    consts::eval(t, what, span)
+}
+
 /// The value of a constant number.
 pub(crate) fn eval_f64_pub(t: &TExpr, what: &str, span: Span) -> Result<f64, KqlError> {
     let v = consts::eval(t, what, span)?;
