@@ -25,6 +25,11 @@ impl Planner<'_> {
     ) -> Result<Rel, KqlError> {
         match (ev.plugin.name.as_str(), input) {
             ("bag_unpack", Some(rel)) => self.bag_unpack(rel, ev, span, env),
+            (
+                "rows_near" | "ipv4_lookup" | "ipv6_lookup" | "geo_polygon_lookup"
+                | "geo_line_lookup" | "rolling_percentile",
+                Some(rel),
+            ) => self.composed_plugin(rel, ev, span, env),
             (name, _) => Err(KqlError::unsupported(
                 format!("the plugin '{name}'"),
                 ev.plugin.span,

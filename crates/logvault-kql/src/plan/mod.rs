@@ -13,6 +13,7 @@ mod expand;
 mod join;
 mod operators;
 pub(crate) mod ops;
+mod plugins;
 pub(crate) mod rel;
 mod scalar;
 mod sources;
