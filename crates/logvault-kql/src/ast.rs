@@ -56,6 +56,8 @@ pub struct Lambda {
     pub body: Vec<Statement>,
     /// Where the function is written.
     pub span: Span,
+    /// Declared with `view`: the table it returns takes part in `union *` and `search`.
+    pub view: bool,
 }
 
 /// A parameter of a user-defined function.
@@ -365,6 +367,8 @@ pub struct Union {
     pub inner: bool,
     /// `withsource=Name`: a column naming each row's table.
     pub with_source: Option<Ident>,
+    /// `isfuzzy=true`: tables that do not resolve are left out.
+    pub fuzzy: bool,
     /// The tables: names (maybe with wildcards) or tabular expressions.
     pub tables: Vec<Expr>,
     /// Where.

@@ -245,7 +245,10 @@ impl Parser {
         // view () { ... }
         if self.is_word("view") && self.sym_at(1, "(") {
             self.advance();
-            return self.lambda(start).map(LetValue::Function);
+            return self.lambda(start).map(|mut l| {
+                l.view = true;
+                LetValue::Function(l)
+            });
         }
         if self.is_sym("(") && self.looks_like_lambda() {
             return self.lambda(start).map(LetValue::Function);
@@ -323,6 +326,7 @@ impl Parser {
             params,
             body,
             span: start.to(end),
+            view: false,
         })
     }
 

@@ -341,6 +341,7 @@ impl Parser {
     pub(crate) fn union_body(&mut self, start: Span) -> Result<Union, KqlError> {
         let mut inner = false;
         let mut with_source = None;
+        let mut fuzzy = false;
         loop {
             if self.is_word("kind") && self.sym_at(1, "=") {
                 let (_, v) = self.param()?;
@@ -349,9 +350,10 @@ impl Parser {
                 self.advance();
                 self.advance();
                 with_source = Some(self.ident("a column name")?);
-            } else if (self.is_word("isfuzzy") || self.is_word("hint"))
-                && (self.sym_at(1, "=") || self.sym_at(1, "."))
-            {
+            } else if self.is_word("isfuzzy") && self.sym_at(1, "=") {
+                let (_, v) = self.param()?;
+                fuzzy = v == "true";
+            } else if self.is_word("hint") && (self.sym_at(1, "=") || self.sym_at(1, ".")) {
                 self.param()?;
             } else {
                 break;
@@ -367,6 +369,7 @@ impl Parser {
         Ok(Union {
             inner,
             with_source,
+            fuzzy,
             tables,
             span: start.to(self.prev_span()),
         })

@@ -21,7 +21,7 @@ use crate::error::{KqlError, Span};
 use crate::types::KustoType;
 
 /// `row_number()` over `partition`, ordered by `order`, as a long.
-fn row_number(partition: Vec<DfExpr>, order: Vec<SortExpr>) -> Result<DfExpr, KqlError> {
+pub(crate) fn row_number(partition: Vec<DfExpr>, order: Vec<SortExpr>) -> Result<DfExpr, KqlError> {
     let f = DfExpr::from(WindowFunction::new(
         WindowFunctionDefinition::WindowUDF(row_number_udwf()),
         Vec::new(),

@@ -205,6 +205,7 @@ impl Planner<'_> {
             params: l.params[1..].to_vec(),
             body: l.body.clone(),
             span: l.span,
+            view: false,
         };
         let scope = Scope::empty(env);
         let mut bound = self.bind_args(&rest, &inner, args, call.span, &scope)?;

@@ -242,6 +242,18 @@ impl Env {
     pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
         self.vars.keys().map(String::as_str)
     }
+
+    /// The names bound to views (`let V = view () { ... }`), sorted.
+    pub(crate) fn views(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .vars
+            .iter()
+            .filter(|(_, b)| matches!(b, Binding::Function(l, _) if l.view && l.params.is_empty()))
+            .map(|(n, _)| n.clone())
+            .collect();
+        v.sort();
+        v
+    }
 }
 
 pub(crate) struct Planner<'a> {
@@ -416,6 +428,7 @@ impl Planner<'_> {
         if name.contains('*') {
             let u = crate::ast::Union {
                 inner: false,
+                fuzzy: false,
                 with_source: None,
                 tables: vec![Expr {
                     kind: ExprKind::Name(name.to_owned()),
