@@ -583,6 +583,43 @@ pub enum OpKind {
     Search(Search),
     /// `consume`: reads everything, returns nothing.
     Consume,
+    /// `scan`: a state machine over the serialized rows.
+    Scan(Box<Scan>),
+}
+
+/// `scan [with_match_id=Id] [declare (cols)] with (steps)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scan {
+    /// `with_match_id=Name`: a column with each output row's match number.
+    pub match_id: Option<Ident>,
+    /// Declared columns, with their types and defaults.
+    pub declare: Vec<(Ident, KustoType, Option<Expr>)>,
+    /// The steps, in order.
+    pub steps: Vec<ScanStep>,
+}
+
+/// Which rows a scan step outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanOutput {
+    /// Every matching row (the default).
+    All,
+    /// The last of a series of matches.
+    Last,
+    /// None.
+    None,
+}
+
+/// `step Name [output=...]: condition [=> col = expr, ...];`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScanStep {
+    /// The step's name (`Name.col` reads its state).
+    pub name: Ident,
+    /// What it outputs.
+    pub output: ScanOutput,
+    /// The condition.
+    pub condition: Expr,
+    /// The assignments to declared columns.
+    pub assigns: Vec<(Ident, Expr)>,
 }
 
 /// `make-series` arguments.

@@ -158,6 +158,7 @@ impl Parser {
             "parse-kv" => self.parse_kv()?,
             "mv-expand" => self.mv_expand()?,
             "mv-apply" => self.mv_apply()?,
+            "scan" => self.scan()?,
             "make-series" => self.make_series()?,
             "serialize" => {
                 let cols = if self.at_op_end() {

@@ -16,6 +16,7 @@ pub(crate) mod ops;
 mod plugins;
 pub(crate) mod rel;
 mod scalar;
+mod scan;
 mod sources;
 mod stored;
 mod summarize;
