@@ -64,6 +64,9 @@ pub(crate) const NAMES: &[&str] = &[
     "covarianceif",
     "covariancep",
     "covariancepif",
+    "hll",
+    "hll_if",
+    "tdigest",
 ];
 
 /// Whether `name` is an aggregation.
@@ -80,6 +83,7 @@ pub(crate) fn implicit_prefix(name: &str) -> &str {
         "take_any" | "any" => "any",
         "take_anyif" | "anyif" => "anyif",
         "buildschema" => "schema",
+        "hll_if" => "hll",
         other => other,
     }
 }
@@ -287,6 +291,26 @@ pub(crate) fn build(name: &str, mut args: Vec<TExpr>, span: Span) -> Result<TExp
             };
             TExpr::new(
                 collect::call(kind, x.expr, x.ty, max, filter),
+                KustoType::Dynamic,
+            )
+        }
+        // Exact sketches: the distinct values (hll) or every value (tdigest); see sketch.rs.
+        "hll" | "hll_if" | "tdigest" => {
+            let x = first()?;
+            let (kind, filter) = match name {
+                "hll" => (CollectKind::Set, None),
+                "hll_if" => (
+                    CollectKind::Set,
+                    Some(predicate(
+                        args.get(1)
+                            .cloned()
+                            .ok_or_else(|| err(name, "needs a predicate", span))?,
+                    )),
+                ),
+                _ => (CollectKind::List, None),
+            };
+            TExpr::new(
+                collect::call(kind, x.expr, x.ty, None, filter),
                 KustoType::Dynamic,
             )
         }

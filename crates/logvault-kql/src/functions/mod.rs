@@ -15,6 +15,7 @@ pub(crate) mod kv;
 mod math;
 mod series;
 mod series_filter;
+mod sketch;
 mod string;
 mod timezone;
 mod units;
@@ -119,6 +120,7 @@ const CATEGORIES: &[&[(&str, Impl)]] = &[
     hash::FUNCTIONS,
     series::FUNCTIONS,
     series_filter::FUNCTIONS,
+    sketch::FUNCTIONS,
     geo::FUNCTIONS,
     timezone::FUNCTIONS,
 ];

@@ -27,7 +27,7 @@ impl Planner<'_> {
             ("bag_unpack", Some(rel)) => self.bag_unpack(rel, ev, span, env),
             (
                 "rows_near" | "ipv4_lookup" | "ipv6_lookup" | "geo_polygon_lookup"
-                | "geo_line_lookup" | "rolling_percentile",
+                | "geo_line_lookup" | "rolling_percentile" | "dcount_intersect",
                 Some(rel),
             ) => self.composed_plugin(rel, ev, span, env),
             (name, _) => Err(KqlError::unsupported(

@@ -178,6 +178,21 @@ impl Planner<'_> {
                 self.lookup_plugin(rel, ev, &pos, span, env)
             }
             "rolling_percentile" => self.rolling_percentile(rel, &pos, span, env),
+            "dcount_intersect" => {
+                // s0 = dcount(h0), s1 = dcount(h0 ∩ h1), ... over exact hll sketches.
+                need(2)?;
+                let mut cols = Vec::new();
+                let mut inter = "__kql_arg0".to_owned();
+                for i in 0..pos.len() {
+                    if i > 0 {
+                        inter = format!("set_intersect({inter}, __kql_arg{i})");
+                    }
+                    cols.push(format!("s{i} = array_length({inter})"));
+                }
+                let text = format!("__kql_in | project {}", cols.join(", "));
+                let args: Vec<&Expr> = pos.iter().map(|a| &a.value).collect();
+                self.template(name, &text, vec![("__kql_in", rel)], &args, span, env)
+            }
             _ => Err(KqlError::unsupported(
                 format!("the plugin '{name}'"),
                 ev.plugin.span,
