@@ -67,6 +67,7 @@ pub(crate) const NAMES: &[&str] = &[
     "hll",
     "hll_if",
     "tdigest",
+    "buildschema",
 ];
 
 /// Whether `name` is an aggregation.
@@ -295,6 +296,14 @@ pub(crate) fn build(name: &str, mut args: Vec<TExpr>, span: Span) -> Result<TExp
             )
         }
         // Exact sketches: the distinct values (hll) or every value (tdigest); see sketch.rs.
+        "buildschema" => {
+            arity(name, &args, 1, 1, span)?;
+            let x = first()?;
+            TExpr::new(
+                collect::call(CollectKind::Schema, x.expr, x.ty, None, None),
+                KustoType::Dynamic,
+            )
+        }
         "hll" | "hll_if" | "tdigest" => {
             let x = first()?;
             let (kind, filter) = match name {

@@ -39,6 +39,8 @@ pub enum CollectKind {
     Bag,
     /// `percentile(x, p)`: the nearest-rank percentile.
     Percentile(f64),
+    /// `buildschema(d)`: the schema that admits every value.
+    Schema,
 }
 
 /// A collecting aggregation over values of Kusto type `input`.
@@ -90,6 +92,7 @@ pub fn call(
         CollectKind::Set => "make_set".to_owned(),
         CollectKind::Bag => "make_bag".to_owned(),
         CollectKind::Percentile(p) => format!("percentile_{p}"),
+        CollectKind::Schema => "buildschema".to_owned(),
         CollectKind::Series { n, .. } => format!("make_series_{n}"),
     };
     let udaf = AggregateUDF::from(CollectUdaf {
@@ -164,7 +167,7 @@ impl Collect {
                     self.values.push(v);
                 }
             }
-            CollectKind::List | CollectKind::Percentile(_) => {
+            CollectKind::List | CollectKind::Percentile(_) | CollectKind::Schema => {
                 if !v.is_null() && !self.full() {
                     self.values.push(v);
                 }
@@ -229,6 +232,13 @@ impl Accumulator for Collect {
                 Val::Dynamic(Value::Array(series))
             }
             CollectKind::Bag => Val::Dynamic(Value::Object(self.bag.clone())),
+            CollectKind::Schema => {
+                let mut node = super::schema::Node::default();
+                for v in &self.values {
+                    node.add(v);
+                }
+                node.finish().map_or(Val::Null, Val::Dynamic)
+            }
             CollectKind::Percentile(p) => {
                 let p = *p;
                 let mut xs: Vec<f64> = self.values.iter().filter_map(Value::as_f64).collect();
