@@ -45,6 +45,28 @@ pub enum LetValue {
     Expr(Expr),
     /// A user-defined function (`(a:long, b:string="x") { ... }`, or `view () { ... }`).
     Function(Lambda),
+    /// `declare pattern P = (params)[path] { (args).[path] = { query }; ... }`.
+    Pattern(Pattern),
+}
+
+/// A pattern: tabular queries chosen by constant arguments (and a path).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pattern {
+    /// The number of arguments.
+    pub params: usize,
+    /// The cases: their arguments, their path and their query.
+    pub cases: Vec<PatternCase>,
+}
+
+/// One case of a pattern.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatternCase {
+    /// The argument values (constants).
+    pub args: Vec<Expr>,
+    /// The path value (`.["x"]`), if the pattern has a path.
+    pub path: Option<Expr>,
+    /// The query.
+    pub body: Vec<Statement>,
 }
 
 /// A user-defined function.

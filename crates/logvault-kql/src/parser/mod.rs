@@ -223,9 +223,10 @@ impl Parser {
             }
             return Ok(Statement::Ignored(start.to(self.prev_span())));
         }
-        if (self.is_word("declare") && self.word_at(1, "query_parameters"))
-            || self.is_word("alias")
-            || (self.is_word("declare") && self.word_at(1, "pattern"))
+        if self.is_word("declare") && self.word_at(1, "pattern") {
+            return self.pattern_statement();
+        }
+        if (self.is_word("declare") && self.word_at(1, "query_parameters")) || self.is_word("alias")
         {
             let mut depth = 0i32;
             while (depth != 0 || !self.is_sym(";")) && !self.at_eof() {

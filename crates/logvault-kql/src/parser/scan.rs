@@ -81,3 +81,72 @@ impl Parser {
         })))
     }
 }
+
+impl Parser {
+    /// `declare pattern Name = (p:type, ...)[path:type] { (args).[path] = { query }; ... }`
+    /// (the `[path]` and the body are optional).
+    pub(crate) fn pattern_statement(&mut self) -> Result<crate::ast::Statement, KqlError> {
+        use crate::ast::{Expr, ExprKind, LetValue, Literal, Pattern, PatternCase, Statement};
+        self.advance();
+        self.advance();
+        let name = self.ident("a pattern name")?;
+        self.expect_sym("=")?;
+        self.expect_sym("(")?;
+        let mut params = 0;
+        while !self.is_sym(")") {
+            self.ident("a parameter name")?;
+            self.expect_sym(":")?;
+            self.type_name()?;
+            params += 1;
+            if !self.eat_sym(",") {
+                break;
+            }
+        }
+        self.expect_sym(")")?;
+        if self.eat_sym("[") {
+            self.ident("a path parameter")?;
+            self.expect_sym(":")?;
+            self.type_name()?;
+            self.expect_sym("]")?;
+        }
+        let mut cases = Vec::new();
+        if self.eat_sym("{") {
+            while !self.is_sym("}") && !self.at_eof() {
+                self.expect_sym("(")?;
+                let mut args = Vec::new();
+                while !self.is_sym(")") {
+                    args.push(self.expr()?);
+                    if !self.eat_sym(",") {
+                        break;
+                    }
+                }
+                self.expect_sym(")")?;
+                let mut path = None;
+                if self.eat_sym(".") {
+                    if let crate::lexer::Tok::QuotedIdent(key) = self.tok().clone() {
+                        let span = self.advance().span;
+                        path = Some(Expr {
+                            kind: ExprKind::Literal(Literal::String(key)),
+                            span,
+                        });
+                    } else {
+                        self.expect_sym("[")?;
+                        path = Some(self.expr()?);
+                        self.expect_sym("]")?;
+                    }
+                }
+                self.expect_sym("=")?;
+                self.expect_sym("{")?;
+                let body = self.statements(&["}"])?;
+                self.expect_sym("}")?;
+                self.eat_sym(";");
+                cases.push(PatternCase { args, path, body });
+            }
+            self.expect_sym("}")?;
+        }
+        Ok(Statement::Let {
+            name,
+            value: LetValue::Pattern(Pattern { params, cases }),
+        })
+    }
+}

@@ -380,6 +380,9 @@ impl Planner<'_> {
             crate::ast::LetValue::Function(l) => {
                 Ok(Binding::Function(Rc::new(l.clone()), env.clone()))
             }
+            crate::ast::LetValue::Pattern(p) => {
+                Ok(Binding::Pattern(Rc::new(p.clone()), env.clone()))
+            }
             crate::ast::LetValue::Expr(e) => {
                 if self.is_tabular(e, env) {
                     Ok(Binding::Tabular(self.tabular(e, env)?))
