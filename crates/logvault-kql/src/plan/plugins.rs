@@ -115,7 +115,7 @@ impl Planner<'_> {
         })
     }
 
-    fn positional<'e>(ev: &'e Evaluate) -> Vec<&'e Arg> {
+    fn positional(ev: &Evaluate) -> Vec<&Arg> {
         ev.args.iter().filter(|a| a.name.is_none()).collect()
     }
 
