@@ -36,6 +36,9 @@ pub enum Statement {
     Expr(Expr),
     /// `set option = value`, `declare query_parameters(...)`, ...: accepted and ignored.
     Ignored(Span),
+    /// `set option = value` with a value the planner reads (`query_bin_auto_size`,
+    /// `query_bin_auto_at`).
+    Set(Ident, Expr),
 }
 
 /// What a `let` binds.

@@ -216,6 +216,16 @@ impl Parser {
             let value = self.let_value()?;
             return Ok(Statement::Let { name, value });
         }
+        if self.is_word("set")
+            && (self.word_at(1, "query_bin_auto_size") || self.word_at(1, "query_bin_auto_at"))
+            && self.sym_at(2, "=")
+        {
+            self.advance();
+            let name = self.ident("an option name")?;
+            self.advance();
+            let value = self.expr()?;
+            return Ok(Statement::Set(name, value));
+        }
         if self.is_word("set") && matches!(self.peek_at(1), Tok::Ident(_)) {
             // `set option = value;` or `set option;`: query options, ignored.
             while !self.is_sym(";") && !self.at_eof() {

@@ -204,6 +204,7 @@ pub fn plan_parsed(
         render: None,
         counter: 0,
         constants: HashMap::new(),
+        options: HashMap::new(),
     };
     let mut env = Env::default();
     let rel = planner.statements(&query.statements, &mut env)?;
@@ -268,6 +269,8 @@ pub(crate) struct Planner<'a> {
     /// The rows of tables built from constants (datatable, range, print), by scan name: what
     /// plugins whose output columns depend on the data (`bag_unpack`) read at plan time.
     pub(crate) constants: HashMap<String, arrow::record_batch::RecordBatch>,
+    /// The values of `set` options the planner reads (`query_bin_auto_size`, ...).
+    pub(crate) options: HashMap<String, Expr>,
 }
 
 impl Planner<'_> {
@@ -293,6 +296,9 @@ impl Planner<'_> {
                     }
                 }
                 Statement::Ignored(_) => {}
+                Statement::Set(name, value) => {
+                    self.options.insert(name.name.clone(), value.clone());
+                }
             }
         }
         result.ok_or_else(|| KqlError::semantic("the query returns no table", Span::default()))
