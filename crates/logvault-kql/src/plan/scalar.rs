@@ -337,7 +337,8 @@ impl Planner<'_> {
         }
         // Arguments: `*` (pack_all, hash_many) and names are passed through.
         let mut targs = Vec::with_capacity(args.len());
-        let mut star = false;
+        // pack_all() reads every column of the row, as if given `*`.
+        let mut star = name == "pack_all";
         for a in args {
             if matches!(a.value.kind, ExprKind::Star) {
                 star = true;

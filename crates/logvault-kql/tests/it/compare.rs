@@ -9,6 +9,10 @@ use serde_json::Value;
 /// The documentation's cell text, cleaned of markdown.
 pub(crate) fn clean(cell: &str) -> String {
     let mut c = cell.trim().replace("<br>", "").replace("\\|", "|");
+    // Markdown writes an empty cell as `&nbsp;`.
+    if c == "&nbsp;" {
+        c.clear();
+    }
     if c.len() >= 2 && c.starts_with('`') && c.ends_with('`') {
         c = c[1..c.len() - 1].to_owned();
     }
