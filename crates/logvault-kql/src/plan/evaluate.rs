@@ -307,7 +307,37 @@ impl Planner<'_> {
                 span,
             },
         });
-        let aggs: Vec<crate::ast::Assign> = ms.aggs.iter().map(|(a, _)| a.clone()).collect();
+        // A constant (`other = -1`) is the value of every bin that has rows.
+        let aggs: Vec<crate::ast::Assign> = ms
+            .aggs
+            .iter()
+            .map(|(a, _)| {
+                let constant = match &a.expr.kind {
+                    ExprKind::Literal(_) => true,
+                    ExprKind::Unary(_, x) => matches!(x.kind, ExprKind::Literal(_)),
+                    _ => false,
+                };
+                if !constant {
+                    return a.clone();
+                }
+                let mut a = a.clone();
+                let span = a.expr.span;
+                a.expr = Expr {
+                    kind: ExprKind::Call {
+                        name: crate::ast::Ident {
+                            name: "take_any".into(),
+                            span,
+                        },
+                        args: vec![Arg {
+                            name: None,
+                            value: a.expr.clone(),
+                        }],
+                    },
+                    span,
+                };
+                a
+            })
+            .collect();
         let binned = self.summarize(filtered, &aggs, &by, env)?;
         let keys = ms.by.len();
         let bin_col = keys;
