@@ -774,32 +774,35 @@ fn parse_path(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(1, 1)?;
     c.args[0] = text(c.arg(0));
     Ok(c.row(KustoType::Dynamic, |v| {
-        let p = s(a0(v));
+        let whole = s(a0(v));
+        // `scheme://path`: the scheme apart.
+        let (scheme, p) = match whole.split_once("://") {
+            Some((sc, rest)) if !sc.is_empty() && sc.chars().all(|c| c.is_ascii_alphanumeric()) => {
+                (sc.to_owned(), rest.to_owned())
+            }
+            _ => (String::new(), whole.clone()),
+        };
         let sep = if p.contains('\\') { '\\' } else { '/' };
         let (dir, file) = match p.rfind(sep) {
             Some(i) => (&p[..i], &p[i + 1..]),
             None => ("", p.as_str()),
         };
+        // `file.txt:stream`: an NTFS alternate data stream.
+        let (file, stream) = file.split_once(':').unwrap_or((file, ""));
         let ext = file.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
-        let root = if p.starts_with("\\\\") {
-            p.trim_start_matches('\\')
-                .split('\\')
-                .next()
-                .map(|h| format!("\\\\{h}"))
-                .unwrap_or_default()
-        } else if p.len() > 1 && p.as_bytes().get(1) == Some(&b':') {
+        let root = if p.len() > 1 && p.as_bytes().get(1) == Some(&b':') {
             p[..2].to_owned()
         } else {
             String::new()
         };
         Val::Dynamic(serde_json::json!({
-            "Scheme": "",
+            "Scheme": scheme,
             "RootPath": root,
             "DirectoryPath": dir,
             "DirectoryName": dir.rsplit(sep).next().unwrap_or(""),
             "Filename": file,
             "Extension": ext,
-            "AlternateDataStreamName": "",
+            "AlternateDataStreamName": stream,
         }))
     }))
 }
