@@ -523,7 +523,7 @@ impl Planner<'_> {
         // The rows, numbered in their order, collected into one list.
         let packed: Vec<String> = rel.names().iter().map(|n| quoted(n)).collect();
         let collect = format!(
-            "__kql_in | serialize __kql_rn = row_number() | summarize __kql_rows = make_list(pack_array(__kql_rn{}))",
+            "__kql_in | serialize __kql_rn = row_number() | summarize __kql_rows = make_list(pack_array(pack_array(__kql_rn{})))",
             packed.iter().map(|c| format!(", {c}")).collect::<String>()
         );
         let mut env1 = env.clone();

@@ -161,6 +161,17 @@ impl Collect {
     }
 
     fn add(&mut self, v: Value) {
+        // make_list and make_set take the elements of an array value (one level), as Kusto.
+        if let (CollectKind::List | CollectKind::Set, Value::Array(items)) = (&self.kind, &v) {
+            for x in items.clone() {
+                self.add_one(x);
+            }
+            return;
+        }
+        self.add_one(v);
+    }
+
+    fn add_one(&mut self, v: Value) {
         match &self.kind {
             CollectKind::Series { .. } => {
                 if !v.is_null() {
