@@ -225,12 +225,23 @@ impl Planner<'_> {
         let lookup = self.tabular(&pos[0].value, env)?;
         // ipv4/ipv6_lookup(LookupTable, SourceKey, LookupKey); the geo lookups
         // (LookupTable, LookupKey, SourceLongitude, SourceLatitude, ...).
+        // The radius of the geo lookups: positional (fifth) or named.
+        let radius = ev
+            .args
+            .iter()
+            .find(|a| {
+                a.name
+                    .as_ref()
+                    .is_some_and(|n| n.name.eq_ignore_ascii_case("radius"))
+            })
+            .or_else(|| pos.get(4).copied())
+            .map(|a| &a.value);
         let (key_arg, source_args) = match name {
             "ipv4_lookup" | "ipv6_lookup" => (pos[2], vec![&pos[1].value]),
             _ => {
                 let mut a = vec![&pos[2].value, &pos[3].value];
-                if let Some(r) = pos.get(4) {
-                    a.push(&r.value);
+                if let Some(r) = radius {
+                    a.push(r);
                 }
                 (pos[1], a)
             }
@@ -254,7 +265,7 @@ impl Planner<'_> {
             "ipv4_lookup" => "ipv4_is_in_range(__kql_arg0, __kql_key)".to_owned(),
             "ipv6_lookup" => "ipv6_is_in_range(__kql_arg0, __kql_key)".to_owned(),
             "geo_polygon_lookup" => {
-                if pos.len() > 4 {
+                if radius.is_some() {
                     "geo_distance_point_to_polygon(__kql_arg0, __kql_arg1, __kql_key) <= __kql_arg2"
                         .to_owned()
                 } else {
