@@ -36,6 +36,9 @@ pub enum Statement {
     Expr(Expr),
     /// `set option = value`, `declare query_parameters(...)`, ...: accepted and ignored.
     Ignored(Span),
+    /// `set option = value` with a value the planner reads (`query_bin_auto_size`,
+    /// `query_bin_auto_at`).
+    Set(Ident, Expr),
 }
 
 /// What a `let` binds.
@@ -45,6 +48,28 @@ pub enum LetValue {
     Expr(Expr),
     /// A user-defined function (`(a:long, b:string="x") { ... }`, or `view () { ... }`).
     Function(Lambda),
+    /// `declare pattern P = (params)[path] { (args).[path] = { query }; ... }`.
+    Pattern(Pattern),
+}
+
+/// A pattern: tabular queries chosen by constant arguments (and a path).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pattern {
+    /// The number of arguments.
+    pub params: usize,
+    /// The cases: their arguments, their path and their query.
+    pub cases: Vec<PatternCase>,
+}
+
+/// One case of a pattern.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatternCase {
+    /// The argument values (constants).
+    pub args: Vec<Expr>,
+    /// The path value (`.["x"]`), if the pattern has a path.
+    pub path: Option<Expr>,
+    /// The query.
+    pub body: Vec<Statement>,
 }
 
 /// A user-defined function.
@@ -56,6 +81,8 @@ pub struct Lambda {
     pub body: Vec<Statement>,
     /// Where the function is written.
     pub span: Span,
+    /// Declared with `view`: the table it returns takes part in `union *` and `search`.
+    pub view: bool,
 }
 
 /// A parameter of a user-defined function.
@@ -365,6 +392,8 @@ pub struct Union {
     pub inner: bool,
     /// `withsource=Name`: a column naming each row's table.
     pub with_source: Option<Ident>,
+    /// `isfuzzy=true`: tables that do not resolve are left out.
+    pub fuzzy: bool,
     /// The tables: names (maybe with wildcards) or tabular expressions.
     pub tables: Vec<Expr>,
     /// Where.
@@ -579,6 +608,43 @@ pub enum OpKind {
     Search(Search),
     /// `consume`: reads everything, returns nothing.
     Consume,
+    /// `scan`: a state machine over the serialized rows.
+    Scan(Box<Scan>),
+}
+
+/// `scan [with_match_id=Id] [declare (cols)] with (steps)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scan {
+    /// `with_match_id=Name`: a column with each output row's match number.
+    pub match_id: Option<Ident>,
+    /// Declared columns, with their types and defaults.
+    pub declare: Vec<(Ident, KustoType, Option<Expr>)>,
+    /// The steps, in order.
+    pub steps: Vec<ScanStep>,
+}
+
+/// Which rows a scan step outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanOutput {
+    /// Every matching row (the default).
+    All,
+    /// The last of a series of matches.
+    Last,
+    /// None.
+    None,
+}
+
+/// `step Name [output=...]: condition [=> col = expr, ...];`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScanStep {
+    /// The step's name (`Name.col` reads its state).
+    pub name: Ident,
+    /// What it outputs.
+    pub output: ScanOutput,
+    /// The condition.
+    pub condition: Expr,
+    /// The assignments to declared columns.
+    pub assigns: Vec<(Ident, Expr)>,
 }
 
 /// `make-series` arguments.

@@ -40,7 +40,7 @@ pub fn parse_datetime(text: &str) -> Option<i64> {
             return Some(ticks_of(&d.and_utc()));
         }
     }
-    for f in ["%m/%d/%Y", "%Y/%m/%d", "%d %b %Y", "%Y%m%d"] {
+    for f in ["%m/%d/%Y", "%m-%d-%Y", "%Y/%m/%d", "%d %b %Y", "%Y%m%d"] {
         if let Ok(d) = NaiveDate::parse_from_str(t, f) {
             return Some(ticks_of(&d.and_time(NaiveTime::MIN).and_utc()));
         }

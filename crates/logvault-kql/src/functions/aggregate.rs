@@ -64,6 +64,10 @@ pub(crate) const NAMES: &[&str] = &[
     "covarianceif",
     "covariancep",
     "covariancepif",
+    "hll",
+    "hll_if",
+    "tdigest",
+    "buildschema",
 ];
 
 /// Whether `name` is an aggregation.
@@ -80,6 +84,7 @@ pub(crate) fn implicit_prefix(name: &str) -> &str {
         "take_any" | "any" => "any",
         "take_anyif" | "anyif" => "anyif",
         "buildschema" => "schema",
+        "hll_if" => "hll",
         other => other,
     }
 }
@@ -156,10 +161,8 @@ pub(crate) fn build(name: &str, mut args: Vec<TExpr>, span: Span) -> Result<TExp
     Ok(match name {
         "count" => {
             arity(name, &args, 0, 1, span)?;
-            let e = match &a0 {
-                None => with_filter(count_udaf(), vec![lit(1i64)], None, false)?,
-                Some(a) => with_filter(count_udaf(), vec![a.expr.clone()], None, false)?,
-            };
+            // Kusto's count counts rows: `count(x)` counts the rows where x is null too.
+            let e = with_filter(count_udaf(), vec![lit(1i64)], None, false)?;
             TExpr::new(e, KustoType::Long)
         }
         "countif" => {
@@ -289,6 +292,34 @@ pub(crate) fn build(name: &str, mut args: Vec<TExpr>, span: Span) -> Result<TExp
             };
             TExpr::new(
                 collect::call(kind, x.expr, x.ty, max, filter),
+                KustoType::Dynamic,
+            )
+        }
+        // Exact sketches: the distinct values (hll) or every value (tdigest); see sketch.rs.
+        "buildschema" => {
+            arity(name, &args, 1, 1, span)?;
+            let x = first()?;
+            TExpr::new(
+                collect::call(CollectKind::Schema, x.expr, x.ty, None, None),
+                KustoType::Dynamic,
+            )
+        }
+        "hll" | "hll_if" | "tdigest" => {
+            let x = first()?;
+            let (kind, filter) = match name {
+                "hll" => (CollectKind::Set, None),
+                "hll_if" => (
+                    CollectKind::Set,
+                    Some(predicate(
+                        args.get(1)
+                            .cloned()
+                            .ok_or_else(|| err(name, "needs a predicate", span))?,
+                    )),
+                ),
+                _ => (CollectKind::List, None),
+            };
+            TExpr::new(
+                collect::call(kind, x.expr, x.ty, None, filter),
                 KustoType::Dynamic,
             )
         }

@@ -22,7 +22,52 @@ pub(crate) const FUNCTIONS: &[(&str, Impl)] = &[
     ("not", not),
     ("max_of", max_of),
     ("min_of", min_of),
+    ("around", around),
+    ("assert", assert),
+    (
+        "current_principal_is_member_of",
+        current_principal_is_member_of,
+    ),
 ];
+
+/// `around(value, center, delta)`: whether `value` is within `delta` of `center` (bounds
+/// included); numbers, datetimes and timespans.
+fn around(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
+    use crate::ast::BinOp;
+    c.arity(3, 3)?;
+    let (v, center, delta) = (c.arg(0), c.arg(1), c.arg(2));
+    let low = crate::plan::binary_pub(BinOp::Sub, center.clone(), delta.clone(), c.span)?;
+    let high = crate::plan::binary_pub(BinOp::Add, center, delta, c.span)?;
+    let ge = crate::plan::binary_pub(BinOp::GtEq, v.clone(), low, c.span)?;
+    let le = crate::plan::binary_pub(BinOp::LtEq, v, high, c.span)?;
+    crate::plan::binary_pub(BinOp::And, ge, le, c.span)
+}
+
+/// `assert(condition, message)`: the condition must be constant; true returns true, false
+/// fails the query with the message.
+fn assert(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
+    c.arity(2, 2)?;
+    let cond = convert_pub(c.arg(0), KustoType::Bool);
+    let value = crate::plan::eval_pub(&cond, "assert()'s condition", c.span)?;
+    let message = c
+        .arg(1)
+        .literal_str()
+        .unwrap_or("assertion failed")
+        .to_owned();
+    match value {
+        datafusion::common::ScalarValue::Boolean(Some(true)) => {
+            Ok(TExpr::new(lit(true), KustoType::Bool))
+        }
+        _ => Err(c.err(format!("assertion failed: {message}"))),
+    }
+}
+
+/// `current_principal_is_member_of(group, ...)`: logvault has no Microsoft Entra principal,
+/// so the one running a query is a member of no Entra user, group or app: false.
+fn current_principal_is_member_of(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
+    c.arity(1, usize::MAX)?;
+    Ok(TExpr::new(lit(false), KustoType::Bool))
+}
 
 /// The common type of branch values (numbers widened; otherwise the first non-dynamic type).
 pub(crate) fn common_type(types: &[KustoType]) -> KustoType {

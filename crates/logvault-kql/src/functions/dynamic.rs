@@ -249,14 +249,63 @@ fn sort_impl(v: &[Val], asc: bool) -> Val {
     }
 }
 
+/// Whether a sort call has several arrays (then it returns one array per input array, as a
+/// dynamic array of them; `expand_multi` makes them columns).
+fn several_arrays(c: &FnCall<'_>) -> bool {
+    c.args.len() > 1 && c.args[1].ty == KustoType::Dynamic
+}
+
 fn array_sort_asc(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
+    c.arity(1, 64)?;
+    if several_arrays(c) {
+        return Ok(c.row(KustoType::Dynamic, |v| sort_many(v, true)));
+    }
     c.arity(1, 2)?;
     Ok(c.row(KustoType::Dynamic, |v| sort_impl(v, true)))
 }
 
 fn array_sort_desc(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
+    c.arity(1, 64)?;
+    if several_arrays(c) {
+        return Ok(c.row(KustoType::Dynamic, |v| sort_many(v, false)));
+    }
     c.arity(1, 2)?;
     Ok(c.row(KustoType::Dynamic, |v| sort_impl(v, false)))
+}
+
+/// The first array sorted, the others in the same order (null for one of another length).
+fn sort_many(v: &[Val], asc: bool) -> Val {
+    let (arrays, nulls_last) = match v.last() {
+        Some(Val::Bool(b)) => (&v[..v.len() - 1], *b),
+        _ => (v, true),
+    };
+    let Some(first) = arrays.first().and_then(arr) else {
+        return Val::Null;
+    };
+    let mut order: Vec<usize> = (0..first.len()).collect();
+    order.sort_by(|&i, &j| {
+        let (x, y) = (&first[i], &first[j]);
+        match (x.is_null(), y.is_null()) {
+            (true, true) => std::cmp::Ordering::Equal,
+            (true, false) if nulls_last => std::cmp::Ordering::Greater,
+            (true, false) => std::cmp::Ordering::Less,
+            (false, true) if nulls_last => std::cmp::Ordering::Less,
+            (false, true) => std::cmp::Ordering::Greater,
+            _ if asc => cmp_json(x, y),
+            _ => cmp_json(y, x),
+        }
+    });
+    dynv(
+        arrays
+            .iter()
+            .map(|a| match arr(a) {
+                Some(a) if a.len() == first.len() => {
+                    Value::Array(order.iter().map(|&i| a[i].clone()).collect())
+                }
+                _ => Value::Null,
+            })
+            .collect(),
+    )
 }
 
 fn array_reverse(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {

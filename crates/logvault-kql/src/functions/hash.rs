@@ -30,6 +30,22 @@ fn bytes(v: &Val) -> Vec<u8> {
     }
 }
 
+/// The bytes the cryptographic hashes digest: as [`bytes`], but a datetime is its ISO 8601
+/// text with seven fractional digits (`2020-01-01T00:00:00.0000000Z`).
+fn digest_bytes(v: &Val) -> Vec<u8> {
+    match v {
+        Val::DateTime(t) => {
+            let secs = t.div_euclid(crate::literal::TICKS_PER_SECOND);
+            let frac = t.rem_euclid(crate::literal::TICKS_PER_SECOND);
+            chrono::DateTime::from_timestamp(secs, 0).map_or_else(
+                || bytes(v),
+                |d| format!("{}.{frac:07}Z", d.format("%Y-%m-%dT%H:%M:%S")).into_bytes(),
+            )
+        }
+        other => bytes(other),
+    }
+}
+
 fn xx(v: &Val) -> i64 {
     xxhash_rust::xxh64::xxh64(&bytes(v), 0) as i64
 }
@@ -62,7 +78,7 @@ fn hash_sha256(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
         if a0(v).is_null() {
             return Val::Null;
         }
-        Val::Str(hex_digest(sha2::Sha256::digest(bytes(a0(v)))))
+        Val::Str(hex_digest(sha2::Sha256::digest(digest_bytes(a0(v)))))
     }))
 }
 
@@ -72,7 +88,7 @@ fn hash_sha1(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
         if a0(v).is_null() {
             return Val::Null;
         }
-        Val::Str(hex_digest(sha1::Sha1::digest(bytes(a0(v)))))
+        Val::Str(hex_digest(sha1::Sha1::digest(digest_bytes(a0(v)))))
     }))
 }
 
@@ -82,7 +98,7 @@ fn hash_md5(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
         if a0(v).is_null() {
             return Val::Null;
         }
-        Val::Str(hex_digest(md5::Md5::digest(bytes(a0(v)))))
+        Val::Str(hex_digest(md5::Md5::digest(digest_bytes(a0(v)))))
     }))
 }
 

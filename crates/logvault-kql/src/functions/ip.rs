@@ -59,10 +59,17 @@ fn v6(text: &str) -> Option<(u128, u32)> {
         Some((a, p)) => (a, p.trim().parse::<u32>().ok().filter(|p| *p <= 128)?),
         None => (t, 128),
     };
-    if let Ok(ip) = addr.trim().parse::<Ipv6Addr>() {
+    // `::a.b.c.d` (IPv4-compatible notation) is the IPv4 address, as Kusto reads it.
+    let v4_compatible = addr
+        .trim()
+        .strip_prefix("::")
+        .filter(|r| r.parse::<Ipv4Addr>().is_ok());
+    if v4_compatible.is_none()
+        && let Ok(ip) = addr.trim().parse::<Ipv6Addr>()
+    {
         return Some((u128::from(ip), prefix));
     }
-    let (n, p4) = v4(addr)?;
+    let (n, p4) = v4(v4_compatible.unwrap_or(addr))?;
     let prefix = if t.contains('/') {
         prefix.min(32) + 96
     } else {
@@ -349,12 +356,8 @@ fn parse_ipv6_mask(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
             Some(m) if m <= 128 => m,
             _ => return Val::Null,
         };
-        // An IPv4 address's mask counts from the IPv4 part.
-        let m = if s(a0(v)).contains(':') {
-            m
-        } else {
-            (m + 96).min(128)
-        };
+        // The netmask counts the 128 bits of the IPv6 form, an IPv4 address's too (a /n
+        // written in an IPv4 address counts its 32 bits).
         Val::Str(format_v6(n & mask6(p.min(m))))
     }))
 }

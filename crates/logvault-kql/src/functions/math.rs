@@ -50,6 +50,14 @@ pub(crate) const FUNCTIONS: &[(&str, Impl)] = &[
     ("beta_cdf", beta_cdf),
     ("beta_pdf", beta_pdf),
     ("beta_inv", beta_inv),
+    ("convert_angle", super::units::convert_angle),
+    ("convert_energy", super::units::convert_energy),
+    ("convert_force", super::units::convert_force),
+    ("convert_length", super::units::convert_length),
+    ("convert_mass", super::units::convert_mass),
+    ("convert_speed", super::units::convert_speed),
+    ("convert_volume", super::units::convert_volume),
+    ("convert_temperature", super::units::convert_temperature),
 ];
 
 fn real(c: &FnCall<'_>, i: usize) -> Expr {
@@ -355,7 +363,9 @@ fn beta_cdf(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     Ok(c.row(KustoType::Real, |v| match beta_args(v) {
         Some((x, _, _)) if !(0.0..=1.0).contains(&x) => Val::Real(f64::NAN),
         Some((x, a, b)) if a > 0.0 && b > 0.0 => Val::Real(inc_beta(x, a, b)),
-        _ => Val::Null,
+        // A shape parameter out of range (alpha, beta <= 0) yields NaN.
+        Some(_) => Val::Real(f64::NAN),
+        None => Val::Null,
     }))
 }
 
@@ -367,7 +377,8 @@ fn beta_pdf(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
             let lbeta = loggamma_pos(a) + loggamma_pos(b) - loggamma_pos(a + b);
             Val::Real(((a - 1.0) * x.ln() + (b - 1.0) * (1.0 - x).ln() - lbeta).exp())
         }
-        _ => Val::Null,
+        Some(_) => Val::Real(f64::NAN),
+        None => Val::Null,
     }))
 }
 
@@ -386,6 +397,9 @@ fn beta_inv(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
             }
             Val::Real((lo + hi) / 2.0)
         }
-        _ => Val::Null,
+        // A probability out of [0, 1] yields null, a shape parameter <= 0 NaN.
+        Some((p, _, _)) if !(0.0..=1.0).contains(&p) => Val::Null,
+        Some(_) => Val::Real(f64::NAN),
+        None => Val::Null,
     }))
 }

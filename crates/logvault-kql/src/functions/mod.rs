@@ -14,8 +14,11 @@ mod ip;
 pub(crate) mod kv;
 mod math;
 mod series;
+mod series_filter;
+mod sketch;
 mod string;
 mod timezone;
+mod units;
 
 use datafusion::logical_expr::Expr;
 
@@ -116,6 +119,8 @@ const CATEGORIES: &[&[(&str, Impl)]] = &[
     ip::FUNCTIONS,
     hash::FUNCTIONS,
     series::FUNCTIONS,
+    series_filter::FUNCTIONS,
+    sketch::FUNCTIONS,
     geo::FUNCTIONS,
     timezone::FUNCTIONS,
 ];

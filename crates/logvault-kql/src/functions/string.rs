@@ -313,26 +313,30 @@ fn indexof(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
         } else {
             -1
         };
-        let end = if len < 0 { n } else { (start + len).min(n) };
         let occurrence = if v.len() > 4 {
             at(v, 4).as_i64().unwrap_or(1)
         } else {
             1
         };
-        let mut seen = 0;
-        let (start, end) = (start as usize, end as usize);
         if needle.is_empty() {
-            return Val::Long(start as i64);
+            return Val::Long(start);
         }
-        let mut i = start;
-        while i + needle.len() <= end {
-            if hay[i..i + needle.len()] == needle[..] {
-                seen += 1;
-                if seen == occurrence {
-                    return Val::Long(i as i64);
-                }
+        // Each further occurrence is looked for from just after the previous one, in a
+        // range of the same length.
+        let mut from = start as usize;
+        for seen in 1..=occurrence.max(1) {
+            let end = if len < 0 {
+                n as usize
+            } else {
+                (from as i64 + len).min(n) as usize
+            };
+            let found = (from..end)
+                .find(|&i| i + needle.len() <= end && hay[i..i + needle.len()] == needle[..]);
+            match found {
+                Some(i) if seen == occurrence.max(1) => return Val::Long(i as i64),
+                Some(i) => from = i + 1,
+                None => return Val::Long(-1),
             }
-            i += 1;
         }
         Val::Long(-1)
     }))
@@ -345,18 +349,41 @@ fn indexof_regex(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
         let hay = s(a0(v));
         let re = s(at(v, 1));
         let start = if v.len() > 2 {
-            at(v, 2).as_i64().unwrap_or(0).max(0) as usize
+            at(v, 2).as_i64().unwrap_or(0)
         } else {
             0
+        };
+        // A negative start is invalid: null.
+        if start < 0 {
+            return Val::Null;
+        }
+        let len = if v.len() > 3 {
+            at(v, 3).as_i64().unwrap_or(-1)
+        } else {
+            -1
         };
         let occurrence = if v.len() > 4 {
             at(v, 4).as_i64().unwrap_or(1)
         } else {
             1
         };
-        let byte_start = hay.char_indices().nth(start).map_or(hay.len(), |(b, _)| b);
+        let chars = hay.chars().count() as i64;
+        let end = if len < 0 {
+            chars
+        } else {
+            (start + len).min(chars)
+        };
+        let byte_at = |i: i64| {
+            hay.char_indices()
+                .nth(i.max(0) as usize)
+                .map_or(hay.len(), |(b, _)| b)
+        };
+        let (byte_start, byte_end) = (byte_at(start), byte_at(end));
+        if byte_start > byte_end {
+            return Val::Long(-1);
+        }
         with_regex(&re, |r| {
-            r.find_iter(&hay[byte_start..])
+            r.find_iter(&hay[byte_start..byte_end])
                 .nth((occurrence.max(1) - 1) as usize)
                 .map_or(Val::Long(-1), |m| {
                     Val::Long(hay[..byte_start + m.start()].chars().count() as i64)
@@ -747,32 +774,35 @@ fn parse_path(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(1, 1)?;
     c.args[0] = text(c.arg(0));
     Ok(c.row(KustoType::Dynamic, |v| {
-        let p = s(a0(v));
+        let whole = s(a0(v));
+        // `scheme://path`: the scheme apart.
+        let (scheme, p) = match whole.split_once("://") {
+            Some((sc, rest)) if !sc.is_empty() && sc.chars().all(|c| c.is_ascii_alphanumeric()) => {
+                (sc.to_owned(), rest.to_owned())
+            }
+            _ => (String::new(), whole.clone()),
+        };
         let sep = if p.contains('\\') { '\\' } else { '/' };
         let (dir, file) = match p.rfind(sep) {
             Some(i) => (&p[..i], &p[i + 1..]),
             None => ("", p.as_str()),
         };
+        // `file.txt:stream`: an NTFS alternate data stream.
+        let (file, stream) = file.split_once(':').unwrap_or((file, ""));
         let ext = file.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
-        let root = if p.starts_with("\\\\") {
-            p.trim_start_matches('\\')
-                .split('\\')
-                .next()
-                .map(|h| format!("\\\\{h}"))
-                .unwrap_or_default()
-        } else if p.len() > 1 && p.as_bytes().get(1) == Some(&b':') {
+        let root = if p.len() > 1 && p.as_bytes().get(1) == Some(&b':') {
             p[..2].to_owned()
         } else {
             String::new()
         };
         Val::Dynamic(serde_json::json!({
-            "Scheme": "",
+            "Scheme": scheme,
             "RootPath": root,
             "DirectoryPath": dir,
             "DirectoryName": dir.rsplit(sep).next().unwrap_or(""),
             "Filename": file,
             "Extension": ext,
-            "AlternateDataStreamName": "",
+            "AlternateDataStreamName": stream,
         }))
     }))
 }
@@ -782,13 +812,14 @@ fn parse_csv(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.args[0] = text(c.arg(0));
     Ok(c.row(KustoType::Dynamic, |v| {
         let t = s(a0(v));
-        let line = t.lines().next().unwrap_or("");
+        // The first record: a line break inside quotes belongs to the field.
         let mut fields = Vec::new();
         let mut cur = String::new();
         let mut quoted = false;
-        let mut chars = line.chars().peekable();
+        let mut chars = t.chars().peekable();
         while let Some(ch) = chars.next() {
             match ch {
+                '\r' | '\n' if !quoted => break,
                 '"' if quoted && chars.peek() == Some(&'"') => {
                     cur.push('"');
                     chars.next();

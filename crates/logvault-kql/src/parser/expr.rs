@@ -284,7 +284,10 @@ impl Parser {
         let mut n = 0;
         loop {
             self.chain(&mut n)?;
-            if self.is_sym(".") {
+            if self.is_sym(".") && self.sym_at(1, "[") {
+                // `d.[key]` is `d[key]`.
+                self.advance();
+            } else if self.is_sym(".") {
                 self.advance();
                 let name = self.member_name()?;
                 let span = e.span.to(name.span);

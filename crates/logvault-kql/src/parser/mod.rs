@@ -6,6 +6,7 @@
 
 mod expr;
 mod ops;
+mod scan;
 
 pub(crate) use expr::parse_real;
 
@@ -215,6 +216,16 @@ impl Parser {
             let value = self.let_value()?;
             return Ok(Statement::Let { name, value });
         }
+        if self.is_word("set")
+            && (self.word_at(1, "query_bin_auto_size") || self.word_at(1, "query_bin_auto_at"))
+            && self.sym_at(2, "=")
+        {
+            self.advance();
+            let name = self.ident("an option name")?;
+            self.advance();
+            let value = self.expr()?;
+            return Ok(Statement::Set(name, value));
+        }
         if self.is_word("set") && matches!(self.peek_at(1), Tok::Ident(_)) {
             // `set option = value;` or `set option;`: query options, ignored.
             while !self.is_sym(";") && !self.at_eof() {
@@ -222,9 +233,10 @@ impl Parser {
             }
             return Ok(Statement::Ignored(start.to(self.prev_span())));
         }
-        if (self.is_word("declare") && self.word_at(1, "query_parameters"))
-            || self.is_word("alias")
-            || (self.is_word("declare") && self.word_at(1, "pattern"))
+        if self.is_word("declare") && self.word_at(1, "pattern") {
+            return self.pattern_statement();
+        }
+        if (self.is_word("declare") && self.word_at(1, "query_parameters")) || self.is_word("alias")
         {
             let mut depth = 0i32;
             while (depth != 0 || !self.is_sym(";")) && !self.at_eof() {
@@ -245,7 +257,10 @@ impl Parser {
         // view () { ... }
         if self.is_word("view") && self.sym_at(1, "(") {
             self.advance();
-            return self.lambda(start).map(LetValue::Function);
+            return self.lambda(start).map(|mut l| {
+                l.view = true;
+                LetValue::Function(l)
+            });
         }
         if self.is_sym("(") && self.looks_like_lambda() {
             return self.lambda(start).map(LetValue::Function);
@@ -323,6 +338,7 @@ impl Parser {
             params,
             body,
             span: start.to(end),
+            view: false,
         })
     }
 

@@ -158,6 +158,7 @@ impl Parser {
             "parse-kv" => self.parse_kv()?,
             "mv-expand" => self.mv_expand()?,
             "mv-apply" => self.mv_apply()?,
+            "scan" => self.scan()?,
             "make-series" => self.make_series()?,
             "serialize" => {
                 let cols = if self.at_op_end() {
@@ -341,6 +342,7 @@ impl Parser {
     pub(crate) fn union_body(&mut self, start: Span) -> Result<Union, KqlError> {
         let mut inner = false;
         let mut with_source = None;
+        let mut fuzzy = false;
         loop {
             if self.is_word("kind") && self.sym_at(1, "=") {
                 let (_, v) = self.param()?;
@@ -349,9 +351,10 @@ impl Parser {
                 self.advance();
                 self.advance();
                 with_source = Some(self.ident("a column name")?);
-            } else if (self.is_word("isfuzzy") || self.is_word("hint"))
-                && (self.sym_at(1, "=") || self.sym_at(1, "."))
-            {
+            } else if self.is_word("isfuzzy") && self.sym_at(1, "=") {
+                let (_, v) = self.param()?;
+                fuzzy = v == "true";
+            } else if self.is_word("hint") && (self.sym_at(1, "=") || self.sym_at(1, ".")) {
                 self.param()?;
             } else {
                 break;
@@ -367,6 +370,7 @@ impl Parser {
         Ok(Union {
             inner,
             with_source,
+            fuzzy,
             tables,
             span: start.to(self.prev_span()),
         })

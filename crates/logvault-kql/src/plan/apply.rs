@@ -21,12 +21,19 @@ use crate::error::{KqlError, Span};
 use crate::types::KustoType;
 
 /// `row_number()` over `partition`, ordered by `order`, as a long.
-fn row_number(partition: Vec<DfExpr>, order: Vec<SortExpr>) -> Result<DfExpr, KqlError> {
+pub(crate) fn row_number(partition: Vec<DfExpr>, order: Vec<SortExpr>) -> Result<DfExpr, KqlError> {
     let f = DfExpr::from(WindowFunction::new(
         WindowFunctionDefinition::WindowUDF(row_number_udwf()),
         Vec::new(),
     ));
-    let frame = datafusion::logical_expr::WindowFrame::new((!order.is_empty()).then_some(false));
+    // A ROWS frame: a RANGE frame over a timespan or datetime order fails type coercion.
+    let frame = datafusion::logical_expr::WindowFrame::new_bounds(
+        datafusion::logical_expr::WindowFrameUnits::Rows,
+        datafusion::logical_expr::WindowFrameBound::Preceding(
+            datafusion::common::ScalarValue::UInt64(None),
+        ),
+        datafusion::logical_expr::WindowFrameBound::CurrentRow,
+    );
     let e = f
         .partition_by(partition)
         .order_by(order)

@@ -25,6 +25,11 @@ impl Planner<'_> {
     ) -> Result<Rel, KqlError> {
         match (ev.plugin.name.as_str(), input) {
             ("bag_unpack", Some(rel)) => self.bag_unpack(rel, ev, span, env),
+            (
+                "rows_near" | "ipv4_lookup" | "ipv6_lookup" | "geo_polygon_lookup"
+                | "geo_line_lookup" | "rolling_percentile" | "dcount_intersect",
+                Some(rel),
+            ) => self.composed_plugin(rel, ev, span, env),
             (name, _) => Err(KqlError::unsupported(
                 format!("the plugin '{name}'"),
                 ev.plugin.span,
@@ -200,6 +205,7 @@ impl Planner<'_> {
             params: l.params[1..].to_vec(),
             body: l.body.clone(),
             span: l.span,
+            view: false,
         };
         let scope = Scope::empty(env);
         let mut bound = self.bind_args(&rest, &inner, args, call.span, &scope)?;
@@ -301,7 +307,37 @@ impl Planner<'_> {
                 span,
             },
         });
-        let aggs: Vec<crate::ast::Assign> = ms.aggs.iter().map(|(a, _)| a.clone()).collect();
+        // A constant (`other = -1`) is the value of every bin that has rows.
+        let aggs: Vec<crate::ast::Assign> = ms
+            .aggs
+            .iter()
+            .map(|(a, _)| {
+                let constant = match &a.expr.kind {
+                    ExprKind::Literal(_) => true,
+                    ExprKind::Unary(_, x) => matches!(x.kind, ExprKind::Literal(_)),
+                    _ => false,
+                };
+                if !constant {
+                    return a.clone();
+                }
+                let mut a = a.clone();
+                let span = a.expr.span;
+                a.expr = Expr {
+                    kind: ExprKind::Call {
+                        name: crate::ast::Ident {
+                            name: "take_any".into(),
+                            span,
+                        },
+                        args: vec![Arg {
+                            name: None,
+                            value: a.expr.clone(),
+                        }],
+                    },
+                    span,
+                };
+                a
+            })
+            .collect();
         let binned = self.summarize(filtered, &aggs, &by, env)?;
         let keys = ms.by.len();
         let bin_col = keys;

@@ -287,17 +287,42 @@ impl Planner<'_> {
                         let rel = self.table(&name, t.span, env)?;
                         parts.push((name, rel));
                     }
+                    // Views bound by `let` match wildcards too.
+                    for name in env.views().into_iter().filter(|v| wildcard_match(n, v)) {
+                        let rel = self.tabular(
+                            &Expr {
+                                kind: ExprKind::Name(name.clone()),
+                                span: t.span,
+                            },
+                            env,
+                        )?;
+                        parts.push((name, rel));
+                    }
                 }
-                ExprKind::Name(n) => {
-                    let rel = self.tabular(t, env)?;
-                    parts.push((n.clone(), rel));
-                }
+                ExprKind::Name(n) => match self.tabular(t, env) {
+                    Ok(rel) => parts.push((n.clone(), rel)),
+                    Err(_) if u.fuzzy => {}
+                    Err(e) => return Err(e),
+                },
                 _ => {
-                    let rel = self.tabular(t, env)?;
-                    parts.push((
-                        format!("union_arg{}", i + usize::from(!parts.is_empty() && i == 0)),
-                        rel,
-                    ));
+                    // A pipeline ending in `as Name` is named so.
+                    let named = match &t.kind {
+                        ExprKind::Pipe { ops, .. } => match ops.last().map(|o| &o.kind) {
+                            Some(crate::ast::OpKind::As(n)) => Some(n.name.clone()),
+                            _ => None,
+                        },
+                        _ => None,
+                    };
+                    match self.tabular(t, env) {
+                        Ok(rel) => parts.push((
+                            named.unwrap_or_else(|| {
+                                format!("union_arg{}", i + usize::from(!parts.is_empty() && i == 0))
+                            }),
+                            rel,
+                        )),
+                        Err(_) if u.fuzzy => {}
+                        Err(e) => return Err(e),
+                    }
                 }
             }
         }
@@ -325,7 +350,10 @@ impl Planner<'_> {
                 }
             }
         }
+        // Each output column with the input column (name) it takes its values from. A
+        // `name_type` column whose name is taken gets a number (`x_long1`).
         let mut out_cols: Vec<KustoColumn> = Vec::new();
+        let mut sources: Vec<String> = Vec::new();
         for (n, ts) in names.iter().zip(&types) {
             if u.inner && !parts.iter().all(|(_, r)| r.index(n).is_some()) {
                 continue;
@@ -335,26 +363,45 @@ impl Planner<'_> {
                     name: n.clone(),
                     ty: ts[0],
                 });
+                sources.push(n.clone());
             } else {
                 for t in ts {
-                    out_cols.push(KustoColumn {
-                        name: format!("{n}_{}", t.name()),
-                        ty: *t,
-                    });
+                    let mut name = format!("{n}_{}", t.name());
+                    let base = name.clone();
+                    let mut k = 1;
+                    while names.contains(&name) || out_cols.iter().any(|c| c.name == name) {
+                        name = format!("{base}{k}");
+                        k += 1;
+                    }
+                    out_cols.push(KustoColumn { name, ty: *t });
+                    sources.push(n.clone());
                 }
             }
         }
+        // Serialized inputs (each ordered) stay serialized: their rows one input after the
+        // other, each in its order.
+        let keep_order = parts.len() > 1 && parts.iter().all(|(_, r)| r.ordered);
         let mut plans = Vec::new();
-        for (source, rel) in &parts {
+        for (part, (source, rel)) in parts.iter().enumerate() {
             let mut items: Vec<(String, TExpr)> = Vec::new();
+            if keep_order {
+                items.push(("__kql_part".into(), TExpr::long(part as i64)));
+                items.push((
+                    "__kql_prn".into(),
+                    TExpr::new(
+                        super::apply::row_number(Vec::new(), rel.keys.clone())?,
+                        KustoType::Long,
+                    ),
+                ));
+            }
             if let Some(ws) = &u.with_source {
                 items.push((ws.name.clone(), TExpr::string(source.clone())));
             }
-            for c in &out_cols {
-                let found = rel.cols.iter().position(|x| {
-                    x.name == c.name
-                        || (format!("{}_{}", x.name, x.ty.name()) == c.name && x.ty == c.ty)
-                });
+            for (c, source) in out_cols.iter().zip(&sources) {
+                let found = rel
+                    .cols
+                    .iter()
+                    .position(|x| x.name == *source && x.ty == c.ty);
                 let t = match found {
                     Some(i) if rel.cols[i].ty == c.ty => rel.texpr(i),
                     _ => TExpr::null(c.ty),
@@ -371,6 +418,18 @@ impl Planner<'_> {
         for p in it {
             b = b.union(p)?;
         }
+        if keep_order {
+            let key = |n: &str| DfExpr::Column(Column::from_name(n)).sort(true, true);
+            b = b.sort(vec![key("__kql_part"), key("__kql_prn")])?;
+            let kept: Vec<DfExpr> = b
+                .schema()
+                .fields()
+                .iter()
+                .skip(2)
+                .map(|f| DfExpr::Column(Column::from_name(f.name())))
+                .collect();
+            b = b.project(kept)?;
+        }
         let mut cols = Vec::new();
         if let Some(ws) = &u.with_source {
             cols.push(KustoColumn {
@@ -382,7 +441,7 @@ impl Planner<'_> {
         Ok(Rel {
             plan: b.build()?,
             cols,
-            ordered: false,
+            ordered: keep_order,
             keys: Vec::new(),
         })
     }
@@ -407,7 +466,9 @@ impl Planner<'_> {
             Some(rel) => (rel, false),
             None => {
                 let mut names: Vec<String> = if s.tables.is_empty() {
-                    self.tables.table_names()
+                    let mut all = self.tables.table_names();
+                    all.extend(env.views());
+                    all
                 } else {
                     s.tables
                         .iter()
@@ -425,6 +486,7 @@ impl Planner<'_> {
                 // Let-bound tables (views) are searched too when no table list is given.
                 let u = Union {
                     inner: false,
+                    fuzzy: false,
                     with_source: Some(crate::ast::Ident {
                         name: "$table".into(),
                         span: s.predicate.span,

@@ -13,8 +13,10 @@ mod expand;
 mod join;
 mod operators;
 pub(crate) mod ops;
+mod plugins;
 pub(crate) mod rel;
 mod scalar;
+mod scan;
 mod sources;
 mod stored;
 mod summarize;
@@ -39,6 +41,15 @@ pub use stored::{
 /// The value of a constant integer expression (for function arguments that must be constant).
 pub(crate) fn eval_i64_pub(t: &TExpr, what: &str, span: Span) -> Result<i64, KqlError> {
     consts::eval_i64(t, what, span)
+}
+
+/// The value of a constant expression.
+pub(crate) fn eval_pub(
+    t: &TExpr,
+    what: &str,
+    span: Span,
+) -> Result<datafusion::common::ScalarValue, KqlError> {
+    consts::eval(t, what, span)
 }
 
 /// The value of a constant number.
@@ -193,6 +204,7 @@ pub fn plan_parsed(
         render: None,
         counter: 0,
         constants: HashMap::new(),
+        options: HashMap::new(),
     };
     let mut env = Env::default();
     let rel = planner.statements(&query.statements, &mut env)?;
@@ -212,6 +224,8 @@ pub(crate) enum Binding {
     Tabular(Rel),
     /// A user-defined function, with the scope it was defined in.
     Function(Rc<Lambda>, Env),
+    /// A pattern (`declare pattern`), with the scope it was declared in.
+    Pattern(Rc<crate::ast::Pattern>, Env),
 }
 
 /// The names in scope.
@@ -232,6 +246,18 @@ impl Env {
     pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
         self.vars.keys().map(String::as_str)
     }
+
+    /// The names bound to views (`let V = view () { ... }`), sorted.
+    pub(crate) fn views(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .vars
+            .iter()
+            .filter(|(_, b)| matches!(b, Binding::Function(l, _) if l.view && l.params.is_empty()))
+            .map(|(n, _)| n.clone())
+            .collect();
+        v.sort();
+        v
+    }
 }
 
 pub(crate) struct Planner<'a> {
@@ -243,6 +269,8 @@ pub(crate) struct Planner<'a> {
     /// The rows of tables built from constants (datatable, range, print), by scan name: what
     /// plugins whose output columns depend on the data (`bag_unpack`) read at plan time.
     pub(crate) constants: HashMap<String, arrow::record_batch::RecordBatch>,
+    /// The values of `set` options the planner reads (`query_bin_auto_size`, ...).
+    pub(crate) options: HashMap<String, Expr>,
 }
 
 impl Planner<'_> {
@@ -268,6 +296,9 @@ impl Planner<'_> {
                     }
                 }
                 Statement::Ignored(_) => {}
+                Statement::Set(name, value) => {
+                    self.options.insert(name.name.clone(), value.clone());
+                }
             }
         }
         result.ok_or_else(|| KqlError::semantic("the query returns no table", Span::default()))
@@ -276,6 +307,7 @@ impl Planner<'_> {
     fn let_binding(&mut self, value: &LetValue, env: &Env) -> Result<Binding, KqlError> {
         match value {
             LetValue::Function(l) => Ok(Binding::Function(Rc::new(l.clone()), env.clone())),
+            LetValue::Pattern(p) => Ok(Binding::Pattern(Rc::new(p.clone()), env.clone())),
             LetValue::Expr(e) => {
                 if self.is_tabular(e, env) {
                     Ok(Binding::Tabular(self.tabular(e, env)?))
@@ -303,15 +335,21 @@ impl Planner<'_> {
                 Some(Binding::Function(l, _)) => {
                     l.params.is_empty() && self.body_is_tabular(l, env)
                 }
+                Some(Binding::Pattern(..)) => false,
                 None => self.tables.table(n).is_some() || n.contains('*'),
             },
             ExprKind::Call { name, .. } => match name.name.as_str() {
                 "materialize" | "table" | "view" | "materialized_view" | "external_table" => true,
                 n => match env.get(n) {
                     Some(Binding::Function(l, _)) => self.body_is_tabular(l, env),
+                    Some(Binding::Pattern(..)) => true,
                     _ => false,
                 },
             },
+            ExprKind::Member(base, _) => matches!(
+                &base.kind,
+                ExprKind::Call { name, .. } if matches!(env.get(&name.name), Some(Binding::Pattern(..)))
+            ),
             _ => false,
         }
     }
@@ -369,6 +407,18 @@ impl Planner<'_> {
                 Ok(rel)
             }
             ExprKind::Name(n) => self.named_table(n, e.span, env),
+            ExprKind::Call { name, args }
+                if matches!(env.get(&name.name), Some(Binding::Pattern(..))) =>
+            {
+                self.pattern_call(&name.name, args, None, e.span, env)
+            }
+            ExprKind::Member(base, path) if matches!(&base.kind, ExprKind::Call { name, .. } if matches!(env.get(&name.name), Some(Binding::Pattern(..)))) =>
+            {
+                let ExprKind::Call { name, args } = &base.kind else {
+                    return Err(KqlError::semantic("expected a pattern", e.span));
+                };
+                self.pattern_call(&name.name, args, Some(&path.name), e.span, env)
+            }
             ExprKind::Call { name, args } => self.tabular_call(&name.name, args, e.span, env),
             ExprKind::Datatable { columns, values } => self.datatable(columns, values, e.span, env),
             ExprKind::Print(cols) => self.print(cols, env),
@@ -406,6 +456,7 @@ impl Planner<'_> {
         if name.contains('*') {
             let u = crate::ast::Union {
                 inner: false,
+                fuzzy: false,
                 with_source: None,
                 tables: vec![Expr {
                     kind: ExprKind::Name(name.to_owned()),
@@ -580,6 +631,70 @@ impl Planner<'_> {
         env: &mut Env,
     ) -> Result<Rel, KqlError> {
         self.statements(stmts, env)
+    }
+
+    /// `P(args)` or `P(args).path`: the query of the pattern's case with those values.
+    fn pattern_call(
+        &mut self,
+        name: &str,
+        args: &[crate::ast::Arg],
+        path: Option<&str>,
+        span: Span,
+        env: &Env,
+    ) -> Result<Rel, KqlError> {
+        let Some(Binding::Pattern(p, penv)) = env.get(name).cloned() else {
+            return Err(KqlError::semantic(
+                format!("'{name}' is not a pattern"),
+                span,
+            ));
+        };
+        let constant = |planner: &mut Self, e: &Expr, env: &Env| -> Result<String, KqlError> {
+            let t = planner.scalar(e, &scalar::Scope::empty(env))?;
+            let v = consts::eval(&t, "a pattern argument", e.span)?;
+            Ok(match v {
+                datafusion::common::ScalarValue::Utf8(Some(s))
+                | datafusion::common::ScalarValue::LargeUtf8(Some(s))
+                | datafusion::common::ScalarValue::Utf8View(Some(s)) => s,
+                other => other.to_string(),
+            })
+        };
+        if args.len() != p.params {
+            return Err(KqlError::semantic(
+                format!(
+                    "pattern '{name}' takes {} arguments, {} given",
+                    p.params,
+                    args.len()
+                ),
+                span,
+            ));
+        }
+        let mut values = Vec::new();
+        for a in args {
+            values.push(constant(self, &a.value, env)?);
+        }
+        for case in &p.cases {
+            let mut ok = case.args.len() == values.len();
+            for (e, v) in case.args.iter().zip(&values) {
+                ok = ok && constant(self, e, &penv)? == *v;
+            }
+            let path_ok = match (&case.path, path) {
+                (Some(e), Some(want)) => constant(self, e, &penv)? == want,
+                (None, None) => true,
+                _ => false,
+            };
+            if ok && path_ok {
+                let mut inner = penv.clone();
+                return self.statements(&case.body, &mut inner);
+            }
+        }
+        Err(KqlError::semantic(
+            format!(
+                "pattern '{name}' has no case for ({}){}",
+                values.join(", "),
+                path.map(|p| format!(".{p}")).unwrap_or_default()
+            ),
+            span,
+        ))
     }
 
     /// Applies one operator.

@@ -288,7 +288,50 @@ fn compare(op: BinOp, l: TExpr, r: TExpr, span: Span) -> Result<TExpr, KqlError>
         return Ok(TExpr::new(bin(le, dfop, re), KustoType::Bool));
     }
     let (le, re) = align_temporal(l, r);
-    Ok(TExpr::new(bin(le, dfop, re), KustoType::Bool))
+    let e = match dfop {
+        Operator::Eq | Operator::NotEq => null_equality(dfop == Operator::Eq, le, re),
+        _ => bin(le, dfop, re),
+    };
+    Ok(TExpr::new(e, KustoType::Bool))
+}
+
+/// Kusto's `==` and `!=` with nulls: two nulls give null, one null and one value give false
+/// for `==` and true for `!=`. Against a constant that is not null, the test stays a plain
+/// comparison of the column (which pushdown and pruning understand).
+fn null_equality(eq: bool, l: Expr, r: Expr) -> Expr {
+    let non_null_literal = |e: &Expr| {
+        matches!(e, Expr::Literal(v, _) if !v.is_null())
+            || matches!(e, Expr::Cast(c) if matches!(c.expr.as_ref(), Expr::Literal(v, _) if !v.is_null()))
+    };
+    let subject = if non_null_literal(&r) {
+        Some(&l)
+    } else if non_null_literal(&l) {
+        Some(&r)
+    } else {
+        None
+    };
+    if let Some(x) = subject {
+        let x = x.clone();
+        return if eq {
+            x.clone().is_not_null().and(bin(l, Operator::Eq, r))
+        } else {
+            x.is_null().or(bin(l, Operator::NotEq, r))
+        };
+    }
+    let both_null = l.clone().is_null().and(r.clone().is_null());
+    let test = if eq {
+        bin(l, Operator::IsNotDistinctFrom, r)
+    } else {
+        bin(l, Operator::IsDistinctFrom, r)
+    };
+    Expr::Case(datafusion::logical_expr::expr::Case::new(
+        None,
+        vec![(
+            Box::new(both_null),
+            Box::new(lit(ScalarValue::Boolean(None))),
+        )],
+        Some(Box::new(test)),
+    ))
 }
 
 fn convert_for_compare(t: TExpr, to: KustoType) -> TExpr {

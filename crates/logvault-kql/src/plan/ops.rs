@@ -36,8 +36,8 @@ pub(crate) fn apply(
             };
             rel.filter(e)
         }
-        OpKind::Project(items) => project(p, &rel, items, env),
-        OpKind::Extend(items) => extend(p, rel, items, env),
+        OpKind::Project(items) => project(p, &rel, &expand_multi(items), env),
+        OpKind::Extend(items) => extend(p, rel, &expand_multi(items), env),
         OpKind::ProjectAway(pats) => {
             let keep = select(&rel, pats, false)?;
             let items = rel
@@ -195,6 +195,7 @@ pub(crate) fn apply(
             Ok(rel)
         }
         OpKind::Consume => limit(rel, 0),
+        OpKind::Scan(s) => p.scan(rel, s, op.span, env),
         OpKind::Union(u) => p.union(Some(rel), u, env),
         OpKind::Join { kind, right, on } => p.join(rel, *kind, right, on, span, env),
         OpKind::Lookup { inner, right, on } => p.lookup(rel, *inner, right, on, span, env),
@@ -458,4 +459,58 @@ pub(crate) fn unknown_column(rel: &Rel, name: &str, span: Span) -> KqlError {
 #[allow(dead_code)]
 pub(crate) fn fresh_name(name: &str, taken: &[String]) -> String {
     unique_name(name, taken)
+}
+
+/// Assignments of functions that return several values (`array_sort_asc(a, b)`: one array
+/// per input array) made one assignment per value: the names given, or `a_sorted`, ...
+pub(crate) fn expand_multi(items: &[Assign]) -> Vec<Assign> {
+    let mut out = Vec::with_capacity(items.len());
+    for a in items {
+        let ExprKind::Call { name, args } = &a.expr.kind else {
+            out.push(a.clone());
+            continue;
+        };
+        let arrays = args
+            .iter()
+            .filter(|x| {
+                !matches!(
+                    x.value.kind,
+                    ExprKind::Literal(crate::ast::Literal::Bool(_))
+                )
+            })
+            .count();
+        let multi = matches!(name.name.as_str(), "array_sort_asc" | "array_sort_desc")
+            && arrays > 1
+            && (a.names.is_empty() || a.names.len() == arrays);
+        if !multi {
+            out.push(a.clone());
+            continue;
+        }
+        for i in 0..arrays {
+            let label = match a.names.get(i) {
+                Some(n) => n.clone(),
+                None => crate::ast::Ident {
+                    name: match &args[i].value.kind {
+                        ExprKind::Name(n) => format!("{n}_sorted"),
+                        _ => format!("array{}_sorted", i + 1),
+                    },
+                    span: a.expr.span,
+                },
+            };
+            out.push(Assign {
+                names: vec![label],
+                expr: crate::ast::Expr {
+                    kind: ExprKind::Index(
+                        Box::new(a.expr.clone()),
+                        Box::new(crate::ast::Expr {
+                            kind: ExprKind::Literal(crate::ast::Literal::Long(i as i64)),
+                            span: a.expr.span,
+                        }),
+                    ),
+                    span: a.expr.span,
+                },
+            });
+        }
+    }
+    out
 }

@@ -156,6 +156,38 @@ impl Planner<'_> {
                 let hi = self.scalar(high, sc)?;
                 between(l, lo, hi, *negated, e.span)
             }
+            ExprKind::Call { name, args }
+                if name.name == "bin_auto"
+                    && args.len() == 1
+                    && self.options.contains_key("query_bin_auto_size") =>
+            {
+                // bin_auto(x) is bin_at(x, query_bin_auto_size, query_bin_auto_at).
+                let mut all = args.clone();
+                let size = self.options.get("query_bin_auto_size").cloned();
+                let at = self.options.get("query_bin_auto_at").cloned();
+                let f = match (size, at) {
+                    (Some(s), Some(a)) => {
+                        all.push(crate::ast::Arg {
+                            name: None,
+                            value: s,
+                        });
+                        all.push(crate::ast::Arg {
+                            name: None,
+                            value: a,
+                        });
+                        "bin_at"
+                    }
+                    (Some(s), None) => {
+                        all.push(crate::ast::Arg {
+                            name: None,
+                            value: s,
+                        });
+                        "bin"
+                    }
+                    _ => "bin_auto",
+                };
+                self.call(f, &all, name.span, e.span, sc)
+            }
             ExprKind::Call { name, args } => self.call(&name.name, args, name.span, e.span, sc),
             ExprKind::TypeOf(t) => Ok(TExpr::string(t.name())),
             ExprKind::Pipe { .. }
@@ -305,7 +337,8 @@ impl Planner<'_> {
         }
         // Arguments: `*` (pack_all, hash_many) and names are passed through.
         let mut targs = Vec::with_capacity(args.len());
-        let mut star = false;
+        // pack_all() reads every column of the row, as if given `*`.
+        let mut star = name == "pack_all";
         for a in args {
             if matches!(a.value.kind, ExprKind::Star) {
                 star = true;
@@ -365,7 +398,7 @@ impl Planner<'_> {
                     result = Some(self.scalar(e, &inner)?);
                     break;
                 }
-                crate::ast::Statement::Ignored(_) => {}
+                crate::ast::Statement::Ignored(_) | crate::ast::Statement::Set(..) => {}
             }
         }
         result.ok_or_else(|| KqlError::semantic("the function has no value", span))
@@ -379,6 +412,9 @@ impl Planner<'_> {
         match value {
             crate::ast::LetValue::Function(l) => {
                 Ok(Binding::Function(Rc::new(l.clone()), env.clone()))
+            }
+            crate::ast::LetValue::Pattern(p) => {
+                Ok(Binding::Pattern(Rc::new(p.clone()), env.clone()))
             }
             crate::ast::LetValue::Expr(e) => {
                 if self.is_tabular(e, env) {

@@ -121,7 +121,7 @@ impl Planner<'_> {
         let mut sc = Scope::empty(env);
         let mut out: Vec<(String, TExpr)> = Vec::new();
         let mut n = 0;
-        for a in items {
+        for a in &super::ops::expand_multi(items) {
             let t = self.scalar(&a.expr, &sc)?;
             let name = match a.names.as_slice() {
                 [x] => x.name.clone(),

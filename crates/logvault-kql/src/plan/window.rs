@@ -49,7 +49,9 @@ fn over(
     partition: Vec<Expr>,
     frame: Option<WindowFrame>,
 ) -> Result<Expr, KqlError> {
-    let frame = frame.unwrap_or_else(|| WindowFrame::new((!order.is_empty()).then_some(false)));
+    // A ROWS frame by default: a RANGE frame over a timespan or datetime order fails
+    // DataFusion's type coercion, and the row functions do not read frames.
+    let frame = frame.unwrap_or_else(running);
     Ok(f.order_by(order.to_vec())
         .partition_by(partition)
         .window_frame(frame)

@@ -39,6 +39,8 @@ pub enum CollectKind {
     Bag,
     /// `percentile(x, p)`: the nearest-rank percentile.
     Percentile(f64),
+    /// `buildschema(d)`: the schema that admits every value.
+    Schema,
 }
 
 /// A collecting aggregation over values of Kusto type `input`.
@@ -90,6 +92,7 @@ pub fn call(
         CollectKind::Set => "make_set".to_owned(),
         CollectKind::Bag => "make_bag".to_owned(),
         CollectKind::Percentile(p) => format!("percentile_{p}"),
+        CollectKind::Schema => "buildschema".to_owned(),
         CollectKind::Series { n, .. } => format!("make_series_{n}"),
     };
     let udaf = AggregateUDF::from(CollectUdaf {
@@ -158,13 +161,24 @@ impl Collect {
     }
 
     fn add(&mut self, v: Value) {
+        // make_list and make_set take the elements of an array value (one level), as Kusto.
+        if let (CollectKind::List | CollectKind::Set, Value::Array(items)) = (&self.kind, &v) {
+            for x in items.clone() {
+                self.add_one(x);
+            }
+            return;
+        }
+        self.add_one(v);
+    }
+
+    fn add_one(&mut self, v: Value) {
         match &self.kind {
             CollectKind::Series { .. } => {
                 if !v.is_null() {
                     self.values.push(v);
                 }
             }
-            CollectKind::List | CollectKind::Percentile(_) => {
+            CollectKind::List | CollectKind::Percentile(_) | CollectKind::Schema => {
                 if !v.is_null() && !self.full() {
                     self.values.push(v);
                 }
@@ -229,6 +243,13 @@ impl Accumulator for Collect {
                 Val::Dynamic(Value::Array(series))
             }
             CollectKind::Bag => Val::Dynamic(Value::Object(self.bag.clone())),
+            CollectKind::Schema => {
+                let mut node = super::schema::Node::default();
+                for v in &self.values {
+                    node.add(v);
+                }
+                node.finish().map_or(Val::Null, Val::Dynamic)
+            }
             CollectKind::Percentile(p) => {
                 let p = *p;
                 let mut xs: Vec<f64> = self.values.iter().filter_map(Value::as_f64).collect();

@@ -9,5 +9,6 @@ pub mod aggregate;
 pub mod convert;
 pub mod dynamic;
 pub mod rowfn;
+pub mod schema;
 pub mod strings;
 pub mod value;

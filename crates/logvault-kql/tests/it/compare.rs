@@ -9,10 +9,22 @@ use serde_json::Value;
 /// The documentation's cell text, cleaned of markdown.
 pub(crate) fn clean(cell: &str) -> String {
     let mut c = cell.trim().replace("<br>", "").replace("\\|", "|");
-    for q in ["`", "\"", "'"] {
-        if c.len() >= 2 && c.starts_with(q) && c.ends_with(q) && q == "`" {
-            c = c[1..c.len() - 1].to_owned();
-        }
+    // Markdown writes an empty cell as `&nbsp;`.
+    if c == "&nbsp;" {
+        c.clear();
+    }
+    if c.len() >= 2 && c.starts_with('`') && c.ends_with('`') {
+        c = c[1..c.len() - 1].to_owned();
+    }
+    // Markdown renders a URL as an autolink `<url>` or a link `[url](url)`.
+    if c.starts_with("<http") && c.ends_with('>') && !c.contains(' ') {
+        c = c[1..c.len() - 1].to_owned();
+    }
+    if let Some(inner) = c.strip_prefix('[').and_then(|r| r.strip_suffix(')'))
+        && let Some((text, target)) = inner.split_once("](")
+        && text == target
+    {
+        c = text.to_owned();
     }
     c.trim().to_owned()
 }
@@ -105,6 +117,7 @@ pub(crate) fn cell_matches(cell: &str, a: &Val, ty: KustoType) -> bool {
                 || *s == cell
                 || s.trim() == e
                 || (s.is_empty() && empty)
+                || (s.contains('\n') && cell.trim().replace("<br>", "\n") == *s)
                 || json_text_matches(&e, s)
         }
         Val::Guid(g) => g.eq_ignore_ascii_case(&e),

@@ -57,14 +57,27 @@ fn examples() -> Vec<Example> {
                 .as_array()
                 .map(|a| a.iter().map(|c| clean(&cell(c))).collect())
                 .unwrap_or_default(),
+            // A Markdown table row whose last cells are empty (`|4|||`) was copied without
+            // them: such a row is padded with empty cells to the table's width (when another row
+            // shows that width).
             rows: e["expected_rows"]
                 .as_array()
                 .map(|rows| {
+                    let columns = e["expected_columns"].as_array().map_or(0, Vec::len);
+                    let full = rows
+                        .iter()
+                        .any(|r| r.as_array().is_some_and(|r| r.len() == columns));
+                    let width = if full { columns } else { 0 };
                     rows.iter()
                         .map(|r| {
-                            r.as_array()
+                            let mut row: Vec<String> = r
+                                .as_array()
                                 .map(|r| r.iter().map(cell).collect())
-                                .unwrap_or_default()
+                                .unwrap_or_default();
+                            if !row.is_empty() && row.len() < width {
+                                row.resize(width, String::new());
+                            }
+                            row
                         })
                         .collect()
                 })
