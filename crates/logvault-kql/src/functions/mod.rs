@@ -17,6 +17,7 @@ mod series;
 mod series_filter;
 mod sketch;
 mod string;
+mod text_parse;
 mod timezone;
 mod units;
 
@@ -111,6 +112,7 @@ impl FnCall<'_> {
 
 const CATEGORIES: &[&[(&str, Impl)]] = &[
     string::FUNCTIONS,
+    text_parse::FUNCTIONS,
     datetime::FUNCTIONS,
     conversion::FUNCTIONS,
     dynamic::FUNCTIONS,
