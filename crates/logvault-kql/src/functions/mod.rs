@@ -4,6 +4,7 @@
 //! function ([`crate::udf::rowfn`]) where they do not.
 
 pub(crate) mod aggregate;
+mod arrays;
 mod conditional;
 mod conversion;
 mod datetime;
@@ -116,6 +117,7 @@ const CATEGORIES: &[&[(&str, Impl)]] = &[
     datetime::FUNCTIONS,
     conversion::FUNCTIONS,
     dynamic::FUNCTIONS,
+    arrays::FUNCTIONS,
     math::FUNCTIONS,
     conditional::FUNCTIONS,
     ip::FUNCTIONS,
