@@ -21,6 +21,7 @@ use serde::Serialize;
 use crate::ingest::{self, DataFormat, INVENTORY_TABLE, LOG_TABLE};
 use crate::queries::{self, QueryDef};
 use crate::setup::{self, HomeTimings, Protection, WORKSPACE};
+use crate::stats::percentile;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -81,14 +82,6 @@ pub struct ConcurrencyResults {
 fn say(line: &str) {
     use std::io::Write as _;
     let _ = writeln!(std::io::stderr(), "{line}");
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
 }
 
 async fn run_to_end(ctx: &SessionContext, sql: &str) -> anyhow::Result<usize> {

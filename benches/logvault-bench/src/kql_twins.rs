@@ -4,7 +4,7 @@
 //! ratio, and whether the two plan to the same physical plan.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context as _, bail};
@@ -173,7 +173,7 @@ pub async fn run(options: &TwinOptions) -> anyhow::Result<TwinReport> {
         (IngestTarget::Parquet, &parquet),
         (IngestTarget::Customer, &home),
     ] {
-        remove(output)?;
+        crate::run::remove(output)?;
         progress.say(&format!("ingesting into {}", target.label()));
         crate::ingest::spawn_case(&exe, target, DataFormat::Ndjson, &input, output)?;
     }
@@ -275,15 +275,6 @@ fn shape(plan: &str) -> Vec<String> {
             format!("{depth}:{name}")
         })
         .collect()
-}
-
-fn remove(path: &Path) -> anyhow::Result<()> {
-    if path.is_dir() {
-        std::fs::remove_dir_all(path)?;
-    } else if path.exists() {
-        std::fs::remove_file(path)?;
-    }
-    Ok(())
 }
 
 /// The report as markdown.

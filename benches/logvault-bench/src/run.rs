@@ -264,7 +264,8 @@ fn ingest_output(run_dir: &Path, rows: u64, format: DataFormat, target: IngestTa
     }
 }
 
-fn remove(path: &Path) -> anyhow::Result<()> {
+/// Removes a file or directory if it is there, and makes sure its parent exists.
+pub(crate) fn remove(path: &Path) -> anyhow::Result<()> {
     if path.is_dir() {
         std::fs::remove_dir_all(path)?;
     } else if path.exists() {

@@ -22,6 +22,15 @@ pub fn ratio(value: f64, baseline: f64) -> Option<f64> {
     (baseline > 0.0 && value.is_finite()).then(|| value / baseline)
 }
 
+/// The `p`-th percentile (0 to 100) of `sorted` (ascending) by nearest rank; 0 when empty.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
 /// A ratio as the report prints it: `1.23×`, or `n/a`.
 pub fn format_ratio(r: Option<f64>) -> String {
     match r {

@@ -48,15 +48,10 @@ impl Engine {
     /// 404 for a missing workspace; [`QueryError::KeyUnavailable`] naming the workspace, the
     /// cluster and the key; catalog errors.
     pub async fn query_session(&self, workspace: &str) -> Result<WorkspaceSession, EngineError> {
-        let ws = self.control().get_workspace(workspace)?;
-        // Rows acknowledged by an ingest that crashed are made visible first.
-        self.recover_if_idle(workspace).await?;
         let gate = LifecycleGate {
             engine: self.clone(),
         };
-        if let Some(cluster) = &ws.cluster {
-            gate.admit(workspace, &AccountId::cluster(cluster)?).await?;
-        }
+        self.admit_workspace(&gate, workspace).await?;
         let mut options = SessionOptions::at(self.now());
         options.runtime = Some(self.inner.runtime.clone());
         Ok(WorkspaceSession::open_with_cache(
@@ -85,11 +80,7 @@ impl Engine {
         };
         let mut pairs = Vec::with_capacity(workspaces.len());
         for workspace in workspaces {
-            let ws = self.control().get_workspace(workspace)?;
-            self.recover_if_idle(workspace).await?;
-            if let Some(cluster) = &ws.cluster {
-                gate.admit(workspace, &AccountId::cluster(cluster)?).await?;
-            }
+            let ws = self.admit_workspace(&gate, workspace).await?;
             if !pairs
                 .iter()
                 .any(|(name, _): &(String, String)| name == workspace)
@@ -107,6 +98,23 @@ impl Engine {
             Some(&self.inner.cache),
         )
         .await?)
+    }
+
+    /// Before a session on `workspace`: rows acknowledged by an ingest that crashed are made
+    /// visible, and the key of the cluster it is linked to (if any) is admitted by `gate`, so a
+    /// workspace under a revoked key cannot be queried even if all its data so far is under the
+    /// service key.
+    async fn admit_workspace(
+        &self,
+        gate: &LifecycleGate,
+        workspace: &str,
+    ) -> Result<logvault_control::Workspace, EngineError> {
+        let ws = self.control().get_workspace(workspace)?;
+        self.recover_if_idle(workspace).await?;
+        if let Some(cluster) = &ws.cluster {
+            gate.admit(workspace, &AccountId::cluster(cluster)?).await?;
+        }
+        Ok(ws)
     }
 
     /// Runs `sql` on `workspace`; the result is a stream of Arrow record batches.

@@ -325,15 +325,14 @@ pub async fn count(started: &Started, table: &str) -> anyhow::Result<u64> {
         .with_context(|| format!("no count in {answer}"))
 }
 
-/// The `q`-quantile (0..=1) of `values`, in milliseconds.
+/// The `q`-quantile (0..=1) of `values` (seconds), in milliseconds; `None` when empty.
 pub fn quantile_ms(values: &[f64], q: f64) -> Option<f64> {
     if values.is_empty() {
         return None;
     }
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
-    let rank = ((sorted.len() - 1) as f64 * q).round() as usize;
-    sorted.get(rank).map(|s| s * 1000.0)
+    Some(crate::stats::percentile(&sorted, q * 100.0) * 1000.0)
 }
 
 #[cfg(test)]

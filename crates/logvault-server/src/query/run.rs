@@ -153,6 +153,22 @@ async fn lockbox_gate(
     }
 }
 
+/// Whether `principal` may query `workspace`: by its roles, or as a support operator through
+/// the Lockbox gate.
+async fn allow(
+    state: &Shared,
+    principal: &crate::tokens::Principal,
+    operator: bool,
+    workspace: &str,
+    query: &str,
+) -> Result<(), ApiError> {
+    if operator {
+        lockbox_gate(state, principal, workspace, query).await
+    } else {
+        auth::check(principal, Permission::Query, Some(workspace), Flavor::Azure)
+    }
+}
+
 async fn start(state: &Shared, headers: &HeaderMap, spec: QuerySpec) -> Result<Running, ApiError> {
     let started = Instant::now();
     let principal = auth::authenticate(state, headers, Flavor::Azure)?;
@@ -184,11 +200,7 @@ async fn start(state: &Shared, headers: &HeaderMap, spec: QuerySpec) -> Result<R
         if across.contains(&name) {
             continue;
         }
-        if operator {
-            lockbox_gate(state, &principal, &name, &spec.query).await?;
-        } else {
-            auth::check(&principal, Permission::Query, Some(&name), Flavor::Azure)?;
-        }
+        allow(state, &principal, operator, &name, &spec.query).await?;
         across.push(name);
     }
     let permit = state.queries.clone().try_acquire_owned().map_err(|_| {

@@ -197,13 +197,11 @@ async fn send(s: &Served, rule: &str, tokens: &[String; 2], case: &Case) -> (u16
             "application/json",
         ),
         Endpoint::QueryGet => {
-            let text = String::from_utf8_lossy(&body).into_owned();
-            let query: String = url_escape(&text);
-            (
-                "GET",
-                format!("/v1/workspaces/{WS}/query?query={query}"),
-                "",
-            )
+            let mut url = reqwest::Url::parse("http://x/").unwrap_or_else(|e| panic!("{e}"));
+            url.query_pairs_mut()
+                .append_pair("query", &String::from_utf8_lossy(&body));
+            let query = url.query().unwrap_or_default().to_owned();
+            ("GET", format!("/v1/workspaces/{WS}/query?{query}"), "")
         }
         Endpoint::Batch => ("POST", "/v1/$batch".to_owned(), "application/json"),
         Endpoint::Metrics => ("GET", "/metrics".to_owned(), ""),
@@ -253,18 +251,6 @@ async fn send(s: &Served, rule: &str, tokens: &[String; 2], case: &Case) -> (u16
         }
         Err(e) => (0, false, format!("no answer: {e}")),
     }
-}
-
-fn url_escape(text: &str) -> String {
-    let mut out = String::new();
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
