@@ -51,6 +51,7 @@ pub use config::{Limits, ServeConfig, SyslogConfig};
 pub use dcr::{DataCollectionRule, DataFlow, RuleSpec, RuleStore};
 pub use endpoint::{DEFAULT_URL, served_url, served_vault_uri};
 pub use error::ServerError;
+pub use http::routes::{Access, Route, routes};
 pub use listener::{RunningServer, start};
 pub use metrics::Metrics;
 pub use roles::{Permission, Role};

@@ -6,6 +6,7 @@ pub(crate) mod auth;
 pub(crate) mod body;
 pub(crate) mod errors;
 mod ops;
+pub(crate) mod routes;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,7 +17,6 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use tokio::sync::Semaphore;
 
 use crate::config::Limits;
@@ -24,7 +24,9 @@ use crate::dcr::RuleStore;
 use crate::http::errors::ApiError;
 use crate::hub::IngestHub;
 use crate::metrics::Metrics;
+use crate::roles::Permission;
 use crate::tokens::TokenService;
+use routes::{Access, Routes};
 
 /// What every handler shares.
 pub(crate) struct AppState {
@@ -71,32 +73,70 @@ pub(crate) fn note_principal(token_id: &str) {
     });
 }
 
+/// Every route, with who may call it: the table the router is built from ([`routes::routes`]).
+pub(crate) fn table() -> Routes {
+    use Access::{Needs, NeedsEach, Public};
+    Routes::new()
+        .get(
+            "/health",
+            Public("liveness for load balancers and scripts: answers {\"status\":\"ok\"} only"),
+            ops::health,
+        )
+        .get("/metrics", Needs(Permission::Metrics), ops::metrics)
+        .get(
+            "/v1/workspaces/{workspace}/query",
+            Needs(Permission::Query),
+            crate::query::get_query,
+        )
+        .post(
+            "/v1/workspaces/{workspace}/query",
+            Needs(Permission::Query),
+            crate::query::post_query,
+        )
+        .post(
+            "/v1/$batch",
+            NeedsEach(Permission::Query),
+            crate::query::batch,
+        )
+        .post(
+            "/dataCollectionRules/{rule}/streams/{stream}",
+            Needs(Permission::Ingest),
+            crate::ingest::logs_api::upload,
+        )
+        .post(
+            "/v1/logs",
+            Needs(Permission::Ingest),
+            crate::ingest::otlp::export,
+        )
+        .post(
+            "/_bulk",
+            Needs(Permission::Ingest),
+            crate::ingest::bulk::bulk,
+        )
+        .put(
+            "/_bulk",
+            Needs(Permission::Ingest),
+            crate::ingest::bulk::bulk,
+        )
+        .post(
+            "/{index}/_bulk",
+            Needs(Permission::Ingest),
+            crate::ingest::bulk::bulk_index,
+        )
+        .put(
+            "/{index}/_bulk",
+            Needs(Permission::Ingest),
+            crate::ingest::bulk::bulk_index,
+        )
+        .merge(crate::web::routes())
+        .merge(crate::mgmt::routes())
+        .merge(crate::keyvault::routes())
+}
+
 /// The router of every endpoint.
 pub(crate) fn router(state: Shared) -> Router {
-    Router::new()
-        .route("/health", get(ops::health))
-        .route("/metrics", get(ops::metrics))
-        .route(
-            "/v1/workspaces/{workspace}/query",
-            get(crate::query::get_query).post(crate::query::post_query),
-        )
-        .route("/v1/$batch", post(crate::query::batch))
-        .route(
-            "/dataCollectionRules/{rule}/streams/{stream}",
-            post(crate::ingest::logs_api::upload),
-        )
-        .route("/v1/logs", post(crate::ingest::otlp::export))
-        .route(
-            "/_bulk",
-            post(crate::ingest::bulk::bulk).put(crate::ingest::bulk::bulk),
-        )
-        .route(
-            "/{index}/_bulk",
-            post(crate::ingest::bulk::bulk_index).put(crate::ingest::bulk::bulk_index),
-        )
-        .merge(crate::web::router())
-        .merge(crate::mgmt::router())
-        .merge(crate::keyvault::router())
+    table()
+        .router()
         .fallback(fallback)
         .layer(axum::middleware::from_fn_with_state(state.clone(), frame))
         .with_state(state)

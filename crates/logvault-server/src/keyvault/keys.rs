@@ -358,8 +358,8 @@ pub(crate) async fn purge(
 }
 
 /// A page of `items` with `nextLink`, as the Key Vault client pages (`maxresults`,
-/// `$skiptoken`). Under `/vaults/{vault}` the nested router's `uri` lacks that prefix: it is put
-/// back.
+/// `$skiptoken`): the next page is asked for at the request's own path (`/keys` or
+/// `/vaults/{vault}/keys`).
 fn paged(state: &Shared, call: &Call, uri: &Uri, items: Vec<Value>) -> Value {
     let query: HashMap<String, String> = uri
         .query()
@@ -367,11 +367,13 @@ fn paged(state: &Shared, call: &Call, uri: &Uri, items: Vec<Value>) -> Value {
         .unwrap_or_default()
         .into_iter()
         .collect();
-    let path = match &call.target.vault {
-        Some(vault) => format!("/vaults/{vault}{}", uri.path()),
-        None => uri.path().to_owned(),
-    };
-    page(&call.base, &path, &query, items, state.management.page_size)
+    page(
+        &call.base,
+        uri.path(),
+        &query,
+        items,
+        state.management.page_size,
+    )
 }
 
 /// `GET /keys`: the live keys, without versions in their ids.

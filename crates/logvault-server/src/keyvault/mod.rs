@@ -19,13 +19,12 @@ mod keys;
 
 use std::collections::HashMap;
 
-use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::routing::{get, post};
 use logvault::kms::VaultError;
 use logvault::kms::local::SERVICE_VAULT;
 
 use crate::http::errors::{ApiError, Flavor};
+use crate::http::routes::{Access, Routes};
 use crate::http::{AppState, Shared, auth, blocking};
 use crate::roles::Permission;
 use crate::tokens::Principal;
@@ -36,33 +35,37 @@ const CHALLENGE: &str = "Bearer authorization=\"https://login.microsoftonline.co
      resource=\"https://vault.azure.net\"";
 
 /// The keys routes, at the root (for key ids) and under `/vaults/{vault}` (a vault's URI).
-pub(crate) fn router() -> Router<Shared> {
-    fn routes() -> Router<Shared> {
-        Router::new()
-            .route("/keys", get(keys::list))
-            .route("/keys/{name}/create", post(keys::create))
-            .route("/keys/{name}/rotate", post(keys::rotate))
-            .route("/keys/{name}/versions", get(keys::versions))
-            .route(
-                "/keys/{name}",
-                get(keys::get).patch(keys::update).delete(keys::delete),
-            )
-            .route("/keys/{name}/", get(keys::get).patch(keys::update))
-            .route("/keys/{name}/{version}", get(keys::get).patch(keys::update))
-            .route("/keys/{name}/wrapkey", post(keys::wrap))
-            .route("/keys/{name}/unwrapkey", post(keys::unwrap))
-            .route("/keys/{name}/{version}/wrapkey", post(keys::wrap))
-            .route("/keys/{name}/{version}/unwrapkey", post(keys::unwrap))
-            .route("/deletedkeys", get(keys::list_deleted))
-            .route(
-                "/deletedkeys/{name}",
-                get(keys::get_deleted).delete(keys::purge),
-            )
-            .route("/deletedkeys/{name}/recover", post(keys::recover))
+pub(crate) fn routes() -> Routes {
+    fn under(prefix: &str) -> Routes {
+        use Access::Needs;
+        let (read, manage, crypto) = (
+            Needs(Permission::KeyRead),
+            Needs(Permission::KeyManage),
+            Needs(Permission::KeyCrypto),
+        );
+        let p = |path: &str| format!("{prefix}{path}");
+        Routes::new()
+            .get(&p("/keys"), read, keys::list)
+            .post(&p("/keys/{name}/create"), manage, keys::create)
+            .post(&p("/keys/{name}/rotate"), manage, keys::rotate)
+            .get(&p("/keys/{name}/versions"), read, keys::versions)
+            .get(&p("/keys/{name}"), read, keys::get)
+            .patch(&p("/keys/{name}"), manage, keys::update)
+            .delete(&p("/keys/{name}"), manage, keys::delete)
+            .get(&p("/keys/{name}/"), read, keys::get)
+            .patch(&p("/keys/{name}/"), manage, keys::update)
+            .get(&p("/keys/{name}/{version}"), read, keys::get)
+            .patch(&p("/keys/{name}/{version}"), manage, keys::update)
+            .post(&p("/keys/{name}/wrapkey"), crypto, keys::wrap)
+            .post(&p("/keys/{name}/unwrapkey"), crypto, keys::unwrap)
+            .post(&p("/keys/{name}/{version}/wrapkey"), crypto, keys::wrap)
+            .post(&p("/keys/{name}/{version}/unwrapkey"), crypto, keys::unwrap)
+            .get(&p("/deletedkeys"), read, keys::list_deleted)
+            .get(&p("/deletedkeys/{name}"), read, keys::get_deleted)
+            .delete(&p("/deletedkeys/{name}"), manage, keys::purge)
+            .post(&p("/deletedkeys/{name}/recover"), manage, keys::recover)
     }
-    Router::new()
-        .merge(routes())
-        .nest("/vaults/{vault}", routes())
+    under("").merge(under("/vaults/{vault}"))
 }
 
 /// A request's place: the vault it names (if under `/vaults/{vault}`), the key and version.

@@ -26,14 +26,13 @@ pub(crate) mod workspaces;
 
 use std::collections::HashMap;
 
-use axum::Router;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
 use serde_json::{Value, json};
 
 use crate::http::errors::{ApiError, Flavor};
-use crate::http::{AppState, Shared, auth};
+use crate::http::routes::{Access, Routes};
+use crate::http::{AppState, auth};
 use crate::roles::Permission;
 
 /// What the management and Key Vault APIs need to know of the server.
@@ -57,97 +56,95 @@ const INSIGHTS: &str = "/subscriptions/{sub}/resourceGroups/{rg}/providers/Micro
 const KV: &str = "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.KeyVault";
 
 /// The management routes.
-pub(crate) fn router() -> Router<Shared> {
-    Router::new()
-        .route(
-            &format!("{OI}/clusters/{{name}}"),
-            get(clusters::get)
-                .put(clusters::put)
-                .patch(clusters::patch)
-                .delete(clusters::delete),
-        )
-        .route(&format!("{OI}/clusters"), get(clusters::list_in_group))
-        .route(
+pub(crate) fn routes() -> Routes {
+    use Access::Needs;
+    let (read, manage, vault_admin) = (
+        Needs(Permission::ManageRead),
+        Needs(Permission::Manage),
+        Needs(Permission::ManageVaults),
+    );
+    let cluster = format!("{OI}/clusters/{{name}}");
+    let workspace = format!("{OI}/workspaces/{{name}}");
+    let link = format!("{OI}/workspaces/{{name}}/linkedServices/{{service}}");
+    let search = format!("{OI}/workspaces/{{name}}/savedSearches/{{id}}");
+    let table = format!("{OI}/workspaces/{{name}}/tables/{{table}}");
+    let storage = format!("{OI}/workspaces/{{name}}/linkedStorageAccounts/{{kind}}");
+    let rule = format!("{INSIGHTS}/dataCollectionRules/{{name}}");
+    let vault = format!("{KV}/vaults/{{vault}}");
+    let assignment =
+        format!("{KV}/vaults/{{vault}}/providers/Microsoft.Authorization/roleAssignments/{{id}}");
+    Routes::new()
+        .get(&cluster, read, clusters::get)
+        .put(&cluster, manage, clusters::put)
+        .patch(&cluster, manage, clusters::patch)
+        .delete(&cluster, manage, clusters::delete)
+        .get(&format!("{OI}/clusters"), read, clusters::list_in_group)
+        .get(
             &format!("{OI_SUB}/clusters"),
-            get(clusters::list_in_subscription),
+            read,
+            clusters::list_in_subscription,
         )
-        .route(
-            &format!("{OI}/workspaces/{{name}}"),
-            get(workspaces::get)
-                .put(workspaces::put)
-                .patch(workspaces::patch)
-                .delete(workspaces::delete),
-        )
-        .route(&format!("{OI}/workspaces"), get(workspaces::list_in_group))
-        .route(
+        .get(&workspace, read, workspaces::get)
+        .put(&workspace, manage, workspaces::put)
+        .patch(&workspace, manage, workspaces::patch)
+        .delete(&workspace, manage, workspaces::delete)
+        .get(&format!("{OI}/workspaces"), read, workspaces::list_in_group)
+        .get(
             &format!("{OI_SUB}/workspaces"),
-            get(workspaces::list_in_subscription),
+            read,
+            workspaces::list_in_subscription,
         )
-        .route(
-            &format!("{OI}/workspaces/{{name}}/linkedServices/{{service}}"),
-            get(workspaces::get_link)
-                .put(workspaces::put_link)
-                .delete(workspaces::delete_link),
-        )
-        .route(
+        .get(&link, read, workspaces::get_link)
+        .put(&link, manage, workspaces::put_link)
+        .delete(&link, manage, workspaces::delete_link)
+        .get(
             &format!("{OI}/workspaces/{{name}}/linkedServices"),
-            get(workspaces::list_links),
+            read,
+            workspaces::list_links,
         )
-        .route(
-            &format!("{OI}/workspaces/{{name}}/savedSearches/{{id}}"),
-            get(artifacts::get_search)
-                .put(artifacts::put_search)
-                .delete(artifacts::delete_search),
-        )
-        .route(
+        .get(&search, read, artifacts::get_search)
+        .put(&search, manage, artifacts::put_search)
+        .delete(&search, manage, artifacts::delete_search)
+        .get(
             &format!("{OI}/workspaces/{{name}}/savedSearches"),
-            get(artifacts::list_searches),
+            read,
+            artifacts::list_searches,
         )
-        .route(
-            &format!("{OI}/workspaces/{{name}}/tables/{{table}}"),
-            get(artifacts::get_table)
-                .put(artifacts::put_table)
-                .patch(artifacts::put_table),
-        )
-        .route(
-            &format!("{OI}/workspaces/{{name}}/linkedStorageAccounts/{{kind}}"),
-            get(artifacts::get_linked_storage)
-                .put(artifacts::put_linked_storage)
-                .delete(artifacts::delete_linked_storage),
-        )
-        .route(
+        .get(&table, read, artifacts::get_table)
+        .put(&table, manage, artifacts::put_table)
+        .patch(&table, manage, artifacts::put_table)
+        .get(&storage, read, artifacts::get_linked_storage)
+        .put(&storage, manage, artifacts::put_linked_storage)
+        .delete(&storage, manage, artifacts::delete_linked_storage)
+        .get(
             &format!("{OI}/workspaces/{{name}}/tables"),
-            get(artifacts::list_tables),
+            read,
+            artifacts::list_tables,
         )
-        .route(
+        .get(
             &format!("{OI_SUB}/locations/{{loc}}/operationStatuses/{{op}}"),
-            get(operations::status),
+            read,
+            operations::status,
         )
-        .route(
+        .get(
             &format!("{OI_SUB}/locations/{{loc}}/operationResults/{{op}}"),
-            get(operations::result),
+            read,
+            operations::result,
         )
-        .route(
-            &format!("{INSIGHTS}/dataCollectionRules/{{name}}"),
-            get(dcr::get).put(dcr::put).delete(dcr::delete),
-        )
-        .route(&format!("{INSIGHTS}/dataCollectionRules"), get(dcr::list))
-        .route(
-            &format!("{KV}/vaults/{{vault}}"),
-            get(vaults::get).put(vaults::put),
-        )
-        .route(
+        .get(&rule, read, dcr::get)
+        .put(&rule, manage, dcr::put)
+        .delete(&rule, manage, dcr::delete)
+        .get(&format!("{INSIGHTS}/dataCollectionRules"), read, dcr::list)
+        .get(&vault, read, vaults::get)
+        .put(&vault, vault_admin, vaults::put)
+        .put(
             &format!("{KV}/vaults/{{vault}}/accessPolicies/{{kind}}"),
-            put(vaults::access_policy),
+            vault_admin,
+            vaults::access_policy,
         )
-        .route(
-            &format!(
-                "{KV}/vaults/{{vault}}/providers/Microsoft.Authorization/roleAssignments/{{id}}"
-            ),
-            get(vaults::get_role_assignment)
-                .put(vaults::put_role_assignment)
-                .delete(vaults::delete_role_assignment),
-        )
+        .get(&assignment, read, vaults::get_role_assignment)
+        .put(&assignment, vault_admin, vaults::put_role_assignment)
+        .delete(&assignment, vault_admin, vaults::delete_role_assignment)
 }
 
 /// What every management request carries: the base URL it reached the server at, its

@@ -20,8 +20,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::http::Shared;
 use crate::http::errors::{ApiError, Flavor};
+use crate::http::{Shared, auth};
+use crate::tokens::Principal;
 
 pub(crate) use request::Language;
 use request::{Prefer, QuerySpec};
@@ -62,11 +63,13 @@ pub(crate) async fn post_query(
     body: Body,
 ) -> Response {
     let answer = async {
+        // The token first: a request without a valid one learns nothing of its body's faults.
+        let principal = auth::authenticate(&state, &headers, Flavor::Azure)?;
         let bytes = crate::http::body::read(&state, &headers, body, Flavor::Azure).await?;
         let body: QueryBody = serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::bad_request(format!("the request body is not valid: {e}")))?;
         let spec = body.into_spec(workspace, Prefer::parse(&headers))?;
-        run::stream(&state, &headers, spec).await
+        run::stream(&state, principal, spec).await
     };
     answer.await.unwrap_or_else(IntoResponse::into_response)
 }
@@ -78,20 +81,20 @@ pub(crate) async fn get_query(
     Query(params): Query<std::collections::HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    let body = QueryBody {
-        query: params.get("query").cloned(),
-        timespan: params.get("timespan").cloned(),
-        workspaces: params
-            .get("workspaces")
-            .map(|w| w.split(',').map(|s| s.trim().to_owned()).collect()),
-        language: params.get("language").cloned(),
+    let answer = async {
+        let principal = auth::authenticate(&state, &headers, Flavor::Azure)?;
+        let body = QueryBody {
+            query: params.get("query").cloned(),
+            timespan: params.get("timespan").cloned(),
+            workspaces: params
+                .get("workspaces")
+                .map(|w| w.split(',').map(|s| s.trim().to_owned()).collect()),
+            language: params.get("language").cloned(),
+        };
+        let spec = body.into_spec(workspace, Prefer::parse(&headers))?;
+        run::stream(&state, principal, spec).await
     };
-    match body.into_spec(workspace, Prefer::parse(&headers)) {
-        Ok(spec) => run::stream(&state, &headers, spec)
-            .await
-            .unwrap_or_else(IntoResponse::into_response),
-        Err(e) => e.into_response(),
-    }
+    answer.await.unwrap_or_else(IntoResponse::into_response)
 }
 
 #[derive(Debug, Deserialize)]
@@ -120,6 +123,10 @@ const MAX_BATCH: usize = 100;
 /// same body a single query would have had, collected). Requests run one after the other.
 pub(crate) async fn batch(State(state): State<Shared>, headers: HeaderMap, body: Body) -> Response {
     let answer = async {
+        // Every request needs a valid token: the whole batch is refused without one (401), as
+        // a single query would be, before its body is read; roles and workspaces are checked
+        // per request (403 each).
+        let principal = auth::authenticate(&state, &headers, Flavor::Azure)?;
         let bytes = crate::http::body::read(&state, &headers, body, Flavor::Azure).await?;
         let batch: BatchBody = serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::bad_request(format!("the batch is not valid: {e}")))?;
@@ -129,13 +136,10 @@ pub(crate) async fn batch(State(state): State<Shared>, headers: HeaderMap, body:
                 batch.requests.len()
             )));
         }
-        // Every request needs a valid token: the whole batch is refused without one (401), as
-        // a single query would be; roles and workspaces are checked per request (403 each).
-        crate::http::auth::authenticate(&state, &headers, Flavor::Azure)?;
         let mut responses = Vec::with_capacity(batch.requests.len());
         for req in batch.requests {
             let id = req.id.clone();
-            let (status, body) = one_of_batch(&state, &headers, req).await;
+            let (status, body) = one_of_batch(&state, principal.clone(), req).await;
             responses.push(json!({
                 "id": id,
                 "status": status.as_u16(),
@@ -153,7 +157,7 @@ pub(crate) async fn batch(State(state): State<Shared>, headers: HeaderMap, body:
 
 async fn one_of_batch(
     state: &Shared,
-    headers: &HeaderMap,
+    principal: Principal,
     req: BatchRequest,
 ) -> (StatusCode, Value) {
     let answer = async {
@@ -183,7 +187,7 @@ async fn one_of_batch(
             }
         }
         let spec = body.into_spec(workspace, Prefer::parse(&own))?;
-        run::collect(state, headers, spec).await
+        run::collect(state, principal, spec).await
     };
     match answer.await {
         Ok(ok) => ok,

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use arrow::array::RecordBatch;
 use axum::body::Body;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
 use datafusion::prelude::DataFrame;
@@ -23,6 +23,7 @@ use super::timespan::parse_timespan;
 use crate::http::errors::{ApiError, Flavor, engine_error};
 use crate::http::{Shared, auth};
 use crate::roles::{Permission, Role};
+use crate::tokens::Principal;
 
 /// JSON is sent in chunks of about this size.
 const CHUNK: usize = 64 << 10;
@@ -169,9 +170,8 @@ async fn allow(
     }
 }
 
-async fn start(state: &Shared, headers: &HeaderMap, spec: QuerySpec) -> Result<Running, ApiError> {
+async fn start(state: &Shared, principal: Principal, spec: QuerySpec) -> Result<Running, ApiError> {
     let started = Instant::now();
-    let principal = auth::authenticate(state, headers, Flavor::Azure)?;
     let resolved = resolve(state, &spec.workspace).await?;
     let target = resolved.as_deref().unwrap_or(&spec.workspace);
     let operator = principal.roles.contains(&Role::SupportOperator)
@@ -440,10 +440,10 @@ fn record(
 /// Runs `spec` and answers with its result streamed.
 pub(crate) async fn stream(
     state: &Shared,
-    headers: &HeaderMap,
+    principal: Principal,
     spec: QuerySpec,
 ) -> Result<Response, ApiError> {
-    let running = start(state, headers, spec).await.inspect_err(|e| {
+    let running = start(state, principal, spec).await.inspect_err(|e| {
         tracing::debug!(code = %e.code, "query refused");
     })?;
     let applied = running.spec.prefer.applied(running.wait);
@@ -467,10 +467,10 @@ pub(crate) async fn stream(
 /// Runs `spec` and returns its whole result (for `$batch`).
 pub(crate) async fn collect(
     state: &Shared,
-    headers: &HeaderMap,
+    principal: Principal,
     spec: QuerySpec,
 ) -> Result<(StatusCode, Value), ApiError> {
-    let running = start(state, headers, spec).await?;
+    let running = start(state, principal, spec).await?;
     let (tx, mut rx) = mpsc::channel::<Bytes>(4);
     let driver = tokio::spawn(drive(state.clone(), running, tx));
     let mut doc = Vec::new();

@@ -18,43 +18,71 @@ mod api;
 mod session;
 mod status;
 
-use axum::Router;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
 
-use crate::http::Shared;
+use crate::http::routes::{Access, Routes};
+use crate::roles::Permission;
 
 pub(crate) use session::{SignIn, cookie_session, csrf_ok, csrf_refusal};
 
-/// The page's routes (merged into the server's router).
-pub(crate) fn router() -> Router<Shared> {
-    Router::new()
-        .route("/", get(index))
-        .route("/web/app.js", get(app_js))
-        .route("/web/chart.js", get(chart_js))
-        .route("/web/editor.js", get(editor_js))
-        .route("/web/app.css", get(app_css))
-        .route(
+/// Why the page's files need no token.
+const ASSET: &str = "the web page's static files, embedded in the binary: they hold no data";
+
+/// The page's routes (merged into the server's table).
+pub(crate) fn routes() -> Routes {
+    use Access::{AnyToken, Needs, Public, SessionCookie};
+    Routes::new()
+        .get("/", Public(ASSET), index)
+        .get("/web/app.js", Public(ASSET), app_js)
+        .get("/web/chart.js", Public(ASSET), chart_js)
+        .get("/web/editor.js", Public(ASSET), editor_js)
+        .get("/web/app.css", Public(ASSET), app_css)
+        .get(
             "/signin",
-            get(session::sign_in_link).post(session::sign_in_token),
+            Public("the one-time sign-in link: its code is the credential (401 once spent)"),
+            session::sign_in_link,
         )
-        .route("/signout", post(session::sign_out))
-        .route("/web/api/session", get(session::current))
-        .route("/status", get(status::status))
-        .route("/web/api/workspaces", get(api::workspaces))
-        .route("/web/api/workspaces/{workspace}/schema", get(api::schema))
-        .route(
+        .post(
+            "/signin",
+            Public("signs in with the token in its body, verified there (401 for a bad one)"),
+            session::sign_in_token,
+        )
+        .post(
+            "/signout",
+            AnyToken("ends the caller's own session and does nothing else"),
+            session::sign_out,
+        )
+        .get(
+            "/web/api/session",
+            SessionCookie("tells the session who it is and its CSRF value, nothing more"),
+            session::current,
+        )
+        .get("/status", Needs(Permission::Metrics), status::status)
+        .get(
+            "/web/api/workspaces",
+            AnyToken("lists only the workspaces the token's roles and workspace may query"),
+            api::workspaces,
+        )
+        .get(
+            "/web/api/workspaces/{workspace}/schema",
+            Needs(Permission::Query),
+            api::schema,
+        )
+        .get(
             "/web/api/workspaces/{workspace}/ingestion",
-            get(api::ingestion),
+            Needs(Permission::Query),
+            api::ingestion,
         )
-        .route(
+        .get(
             "/web/api/workspaces/{workspace}/savedSearches",
-            get(api::saved_searches),
+            Needs(Permission::Query),
+            api::saved_searches,
         )
-        .route(
+        .put(
             "/web/api/workspaces/{workspace}/savedSearches/{id}",
-            put(api::save_search),
+            Needs(Permission::Manage),
+            api::save_search,
         )
 }
 

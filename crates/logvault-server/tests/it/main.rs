@@ -20,6 +20,7 @@ mod keyvault;
 mod management;
 mod query;
 mod revocation;
+mod routes;
 mod security;
 mod seed;
 mod web;
