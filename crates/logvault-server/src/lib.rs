@@ -28,6 +28,7 @@
 
 mod alerts;
 mod config;
+mod connection;
 mod dcr;
 mod endpoint;
 mod error;

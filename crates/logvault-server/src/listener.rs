@@ -264,47 +264,58 @@ async fn accept_loop(
             continue;
         };
         let _ = tcp.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
+        let activity = crate::connection::Activity::new();
+        let service =
+            TowerToHyperService::new(crate::connection::counted(router.clone(), activity.clone()));
         let mut builder = Builder::new(TokioExecutor::new());
         builder
             .http1()
             .timer(TokioTimer::new())
             .header_read_timeout(header_timeout);
-        match &tls {
-            None => {
-                let conn = builder
-                    .serve_connection_with_upgrades(TokioIo::new(tcp), service)
-                    .into_owned();
-                let watched = graceful.watch(conn);
-                tokio::spawn(async move {
-                    let _ = watched.await;
-                    drop(permit);
-                });
+        let watcher = graceful.watcher();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            // A connection is closed once it has answered nothing for the header timeout (and
+            // dropped here, which closes it, once it is answering nothing).
+            let served =
+                async {
+                    match tls {
+                        None => {
+                            let conn = builder
+                                .serve_connection_with_upgrades(TokioIo::new(tcp), service)
+                                .into_owned();
+                            let _ = watcher.watch(conn).await;
+                        }
+                        Some(acceptor) => {
+                            let stream =
+                                match tokio::time::timeout(header_timeout, acceptor.accept(tcp))
+                                    .await
+                                {
+                                    Ok(Ok(s)) => s,
+                                    Ok(Err(e)) => {
+                                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                                        return;
+                                    }
+                                    Err(_) => {
+                                        tracing::debug!(%peer, "TLS handshake timed out");
+                                        return;
+                                    }
+                                };
+                            let conn = builder
+                                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                                .into_owned();
+                            let _ = watcher.watch(conn).await;
+                        }
+                    }
+                };
+            tokio::select! {
+                () = served => {}
+                () = activity.idle_for(header_timeout) => {
+                    tracing::debug!(%peer, "closing a connection that sent no request in time");
+                }
             }
-            Some(acceptor) => {
-                let acceptor = acceptor.clone();
-                let watcher = graceful.watcher();
-                tokio::spawn(async move {
-                    let stream =
-                        match tokio::time::timeout(header_timeout, acceptor.accept(tcp)).await {
-                            Ok(Ok(s)) => s,
-                            Ok(Err(e)) => {
-                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                                return;
-                            }
-                            Err(_) => {
-                                tracing::debug!(%peer, "TLS handshake timed out");
-                                return;
-                            }
-                        };
-                    let conn = builder
-                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                        .into_owned();
-                    let _ = watcher.watch(conn).await;
-                    drop(permit);
-                });
-            }
-        }
+            drop(permit);
+        });
     }
     drop(listener);
     if tokio::time::timeout(config.drain, graceful.shutdown())

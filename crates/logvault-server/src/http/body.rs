@@ -1,5 +1,5 @@
 //! Request bodies within bounds: at most `max_body_bytes` as sent (413 above), arriving within
-//! the request timeout (408 after), and at most `max_decoded_bytes` once decompressed (gzip or
+//! the request timeout (408 after, `http::deadline`), and at most `max_decoded_bytes` once decompressed (gzip or
 //! deflate; 413 above, so a small bomb stops there).
 
 use std::io::Read;
@@ -21,6 +21,13 @@ fn too_large(what: &str, limit: usize, flavor: Flavor) -> ApiError {
     .flavor(flavor)
 }
 
+/// 408: the body did not arrive within the request timeout (the connection is closed after it).
+pub(crate) fn late(message: String, flavor: Flavor) -> ApiError {
+    ApiError::new(StatusCode::REQUEST_TIMEOUT, "RequestTimeout", message)
+        .with_header(header::CONNECTION, "close")
+        .flavor(flavor)
+}
+
 /// The request's body, decoded.
 pub(crate) async fn read(
     state: &AppState,
@@ -37,28 +44,21 @@ pub(crate) async fn read(
         return Err(too_large("as sent", limits.max_body_bytes, flavor));
     }
     let limited = Limited::new(body, limits.max_body_bytes);
-    let raw = match tokio::time::timeout(limits.request_timeout, limited.collect()).await {
-        Err(_) => {
-            return Err(ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "RequestTimeout",
-                format!(
-                    "the request body did not arrive within {}s",
-                    limits.request_timeout.as_secs()
-                ),
-            )
-            .flavor(flavor));
-        }
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+    // The request frame bounds the body's arrival (`http::deadline`): 408 when it is late.
+    let raw = match limited.collect().await {
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
             return Err(too_large("as sent", limits.max_body_bytes, flavor));
         }
-        Ok(Err(e)) => {
+        Err(e) if super::deadline::is_timeout(e.as_ref()) => {
+            return Err(late(e.to_string(), flavor));
+        }
+        Err(e) => {
             return Err(
                 ApiError::bad_request(format!("reading the request body failed: {e}"))
                     .flavor(flavor),
             );
         }
-        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(collected) => collected.to_bytes(),
     };
     let encoding = headers
         .get(header::CONTENT_ENCODING)

@@ -4,6 +4,7 @@
 
 pub(crate) mod auth;
 pub(crate) mod body;
+mod deadline;
 pub(crate) mod errors;
 mod ops;
 pub(crate) mod routes;
@@ -190,9 +191,27 @@ async fn frame(State(state): State<Shared>, req: Request, next: Next) -> Respons
     } else {
         match state.in_flight.try_acquire() {
             Ok(_permit) => {
+                let late = Arc::new(AtomicBool::new(false));
+                let (parts, body) = req.into_parts();
+                let body = deadline::limit(body, state.limits.request_timeout, late.clone());
+                let req = Request::from_parts(parts, body);
                 REQUEST_PRINCIPAL
                     .scope(std::sync::Mutex::new(None), async {
-                        let response = next.run(req).await;
+                        let mut response = next.run(req).await;
+                        // An extractor that met the deadline answered its own refusal (400):
+                        // the request was late, and is answered so.
+                        if late.load(Ordering::Acquire)
+                            && response.status() != StatusCode::REQUEST_TIMEOUT
+                        {
+                            response = body::late(
+                                deadline::BodyTimeout {
+                                    after: state.limits.request_timeout,
+                                }
+                                .to_string(),
+                                errors::Flavor::Azure,
+                            )
+                            .into_response();
+                        }
                         let principal = REQUEST_PRINCIPAL.with(|p| {
                             p.lock()
                                 .unwrap_or_else(std::sync::PoisonError::into_inner)

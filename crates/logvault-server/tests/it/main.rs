@@ -23,4 +23,5 @@ mod revocation;
 mod routes;
 mod security;
 mod seed;
+mod slow_clients;
 mod web;
