@@ -230,12 +230,6 @@ async fn start(state: &Shared, principal: Principal, spec: QuerySpec) -> Result<
             tracing::warn!(workspace = %ws, error = %e, "storing acknowledged rows before a query failed");
         }
     }
-    let session = if across.len() > 1 {
-        state.engine.query_session_across(&across).await
-    } else {
-        state.engine.query_session(&workspace).await
-    }
-    .map_err(|e| engine_error(&state.engine, &e))?;
     // KQL: the planner puts the range on every table it scans. SQL: refused rather than
     // ignored (a view swapped in for each table did not reach the SQL planner's scans either).
     if range.is_some() && matches!(spec.language, Language::Sql) {
@@ -249,12 +243,104 @@ async fn start(state: &Shared, principal: Principal, spec: QuerySpec) -> Result<
         Some((from, to)) => PlanOptions::at(now).within(from, to),
         None => PlanOptions::at(now),
     };
+    // A compaction or purge (in this process or another) may delete a segment the query's
+    // view of the catalog still lists: the query then runs again on the catalog as it is now.
+    let mut attempt = 1;
+    let opened = loop {
+        match open(state, &across, &workspace, &spec, &options, deadline).await {
+            Err(e) if attempt < OPEN_ATTEMPTS && replaced_segment(&e) => {
+                tracing::debug!(workspace = %workspace, attempt, "a segment the query listed is gone; running it again");
+                attempt += 1;
+            }
+            other => break other?,
+        }
+    };
+    // Kept in the workspace's history (sealed; not while it is linked for Query) beside the
+    // query, never delaying it; a support operator's query is in the Lockbox audit instead.
+    if state.record_query_history && !operator {
+        let engine = state.engine.clone();
+        let (ws, text) = (workspace.clone(), spec.query.clone());
+        let language = match spec.language {
+            Language::Kql => "kql",
+            Language::Sql => "sql",
+        };
+        tokio::spawn(async move {
+            if let Err(e) = engine.record_query(&ws, language, &text).await {
+                tracing::warn!(workspace = %ws, error = %e, "the query could not be kept in the history");
+            }
+        });
+    }
+    let Opened {
+        columns,
+        rows,
+        first,
+        session,
+        render,
+    } = opened;
+    Ok(Running {
+        columns,
+        rows,
+        first: Some(first),
+        deadline,
+        wait: wait.as_secs(),
+        session,
+        render,
+        spec,
+        started,
+        workspace,
+        _permit: permit,
+    })
+}
+
+/// How many times a query is opened when a segment it listed is gone (see [`replaced_segment`]).
+const OPEN_ATTEMPTS: u32 = 3;
+
+/// A query planned on a session, with its first batch.
+struct Opened {
+    columns: ResultColumns,
+    rows: Rows,
+    first: First,
+    session: WorkspaceSession,
+    render: Option<String>,
+}
+
+/// Whether a query failed on a segment file that is not there: a compaction or retention purge
+/// deleted it after the query read the catalog (the catalog then lists its replacement or
+/// nothing). Damage fails the same way again, and is answered after the last attempt.
+fn replaced_segment(e: &ApiError) -> bool {
+    let text = format!(
+        "{} {}",
+        e.message,
+        e.inner
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default()
+    );
+    text.contains("/segments/") && text.contains("not found")
+}
+
+/// Opens `spec` on a new session of the workspaces `across` (the first is `workspace`):
+/// planned, and its first batch awaited until `deadline`.
+async fn open(
+    state: &Shared,
+    across: &[String],
+    workspace: &str,
+    spec: &QuerySpec,
+    options: &PlanOptions,
+    deadline: tokio::time::Instant,
+) -> Result<Opened, ApiError> {
+    let session = if across.len() > 1 {
+        state.engine.query_session_across(across).await
+    } else {
+        state.engine.query_session(workspace).await
+    }
+    .map_err(|e| engine_error(&state.engine, &e))?;
     let (columns, stream, render) = match spec.language {
         Language::Kql => {
             // The workspace's saved functions are in scope, as in every KQL query (R-H1).
             let plan = state
                 .engine
-                .plan_kql_in(&session, &workspace, &spec.query, &options)
+                .plan_kql_in(&session, workspace, &spec.query, options)
                 .await
                 .map_err(|e| match e {
                     logvault::EngineError::Kql(e) => kql_error(&e),
@@ -276,22 +362,7 @@ async fn start(state: &Shared, principal: Principal, spec: QuerySpec) -> Result<
             (ResultColumns::of_fields(schema.fields()), stream, None)
         }
     };
-    // Kept in the workspace's history (sealed; not while it is linked for Query) beside the
-    // query, never delaying it; a support operator's query is in the Lockbox audit instead.
-    if state.record_query_history && !operator {
-        let engine = state.engine.clone();
-        let (ws, text) = (workspace.clone(), spec.query.clone());
-        let language = match spec.language {
-            Language::Kql => "kql",
-            Language::Sql => "sql",
-        };
-        tokio::spawn(async move {
-            if let Err(e) = engine.record_query(&ws, language, &text).await {
-                tracing::warn!(workspace = %ws, error = %e, "the query could not be kept in the history");
-            }
-        });
-    }
-    let mut rows = guarded(stream, workspace.clone());
+    let mut rows = guarded(stream, workspace.to_owned());
     let first = match tokio::time::timeout_at(deadline, rows.next()).await {
         Err(_) => First::TimedOut,
         Ok(None) => First::End,
@@ -301,18 +372,12 @@ async fn start(state: &Shared, principal: Principal, spec: QuerySpec) -> Result<
                 .with_inner(json!({ "code": "QueryExecutionError", "message": e })));
         }
     };
-    Ok(Running {
+    Ok(Opened {
         columns,
         rows,
-        first: Some(first),
-        deadline,
-        wait: wait.as_secs(),
+        first,
         session,
         render,
-        spec,
-        started,
-        workspace,
-        _permit: permit,
     })
 }
 

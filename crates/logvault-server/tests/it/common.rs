@@ -51,6 +51,8 @@ pub struct Options {
     pub slow_operations: Option<i64>,
     /// Items per page of the management and Key Vault lists.
     pub page_size: Option<usize>,
+    /// The engine's object store (the hot cache then off, so that every read reaches it).
+    pub object_store: Option<Arc<dyn object_store::ObjectStore>>,
 }
 
 pub async fn serve(options: Options) -> Served {
@@ -73,6 +75,15 @@ pub async fn serve(options: Options) -> Served {
     let mut builder = Engine::builder(dir.path());
     if options.slow_operations.is_none() {
         builder = builder.clock(Arc::new(clock.clone()));
+    }
+    if let Some(store) = options.object_store {
+        builder = builder
+            .object_store(store)
+            .hot_cache(logvault::cache::HotCacheConfig {
+                memory_bytes: 0,
+                disk_bytes: 0,
+                ..Default::default()
+            });
     }
     let engine = builder.open().await.unwrap();
     for ws in [WS, OTHER_WS] {

@@ -465,3 +465,69 @@ async fn queries_over_the_api_are_kept_in_the_workspace_history() {
     })
     .await;
 }
+
+/// Regression (found by the soak): a compaction (in the server's process, or `logvault table
+/// compact` beside it) deleted the segments it replaced while a query that had read the catalog
+/// before it was about to read them: the query failed with "Object at location ... not found"
+/// (400, about one query in 500 while the CLI compacted every few seconds). Now a query whose
+/// segment is gone runs again on the catalog as it is then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_whose_segments_a_compaction_replaced_meanwhile_runs_again_not_fails() {
+    use logvault_testkit::faults::{Fault, FaultyStore, Op};
+    let objects = tempfile::tempdir().unwrap();
+    let local = object_store::local::LocalFileSystem::new_with_prefix(objects.path()).unwrap();
+    let store = FaultyStore::new(std::sync::Arc::new(local));
+    let s = serve(Options {
+        object_store: Some(store.clone()),
+        ..Options::default()
+    })
+    .await;
+    let rule = s.rule("rule-compact", WS, "AppEvents", None);
+    let publisher = s.token(&[Role::Publisher], Some(WS));
+    // Three segments: each upload is stored by the query after it.
+    for (i, tag) in ["a", "b", "c"].iter().enumerate() {
+        let r = s
+            .upload(&rule, "Custom-AppEvents", &publisher, &records(5, tag))
+            .await;
+        assert_eq!(r.status(), 204);
+        assert_eq!(s.count(WS, "AppEvents").await, 5 * (i as i64 + 1));
+    }
+    let segments = |s: &crate::common::Served| {
+        let engine = s.engine.clone();
+        async move { engine.tables(WS).await.unwrap()[0].segments }
+    };
+    assert_eq!(segments(&s).await, 3);
+    // The query's first read of a segment waits; meanwhile a compaction replaces them all.
+    store.fail_next(
+        Op::Get,
+        "/segments/",
+        Fault::Latency(std::time::Duration::from_secs(2)),
+        1,
+    );
+    let (client, url, owner) = (s.client.clone(), s.url.clone(), s.owner());
+    let query = tokio::spawn(async move {
+        let r = client
+            .post(format!("{url}/v1/workspaces/{WS}/query"))
+            .bearer_auth(owner)
+            .json(&json!({"query": "AppEvents | count"}))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    s.engine
+        .compact(WS, None, logvault::store::CompactionOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(segments(&s).await, 1, "the compaction merged the segments");
+    let (status, body) = query.await.unwrap();
+    assert_eq!(
+        store.injected_total(),
+        1,
+        "the query's read was not the one delayed"
+    );
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["tables"][0]["rows"][0][0], 15, "{body}");
+}
