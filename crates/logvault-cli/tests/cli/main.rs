@@ -14,6 +14,7 @@ mod cli_kql;
 mod cli_logs;
 mod cli_saved;
 mod cli_server;
+mod cli_soak;
 mod cli_vault;
 mod cli_workspace;
 mod common;
