@@ -64,6 +64,14 @@ pub enum EngineError {
         /// What is wrong.
         reason: String,
     },
+    /// A declared table schema is not valid (`logvault table create --schema`).
+    #[error("invalid schema for table {table}: {reason}")]
+    Schema {
+        /// The table.
+        table: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// Local state of the engine (key states, counters) cannot be read or written.
     #[error("{what} {path}: {reason}")]
     State {
@@ -81,6 +89,8 @@ impl EngineError {
     pub fn code(&self) -> Option<u16> {
         match self {
             Self::Control(e) => Some(e.code()),
+            Self::Schema { .. } => Some(400),
+            Self::Store(logvault_store::StoreError::TableExists { .. }) => Some(409),
             _ => None,
         }
     }

@@ -50,6 +50,7 @@ mod querying;
 mod saved;
 mod search_jobs;
 mod status;
+pub mod tables;
 mod vaults;
 mod verify;
 
@@ -68,6 +69,7 @@ pub use maintenance::TableInfo;
 pub use saved::{QUERY_HISTORY_LIMIT, QueryHistoryEntry};
 pub use search_jobs::SearchJobSpec;
 pub use status::{ClusterStatus, KeyCounters, Status, WorkspaceHotCache, WorkspaceStatus};
+pub use tables::{DeclaredColumn, TableColumns};
 
 pub use logvault_cache as cache;
 pub use logvault_control as control;

@@ -13,6 +13,7 @@ mod cli_kill;
 mod cli_kql;
 mod cli_saved;
 mod cli_server;
+mod cli_tables;
 mod cli_vault;
 mod cli_workspace;
 mod common;
