@@ -6,6 +6,7 @@
 
 mod expr;
 mod ops;
+mod partition;
 mod scan;
 
 pub(crate) use expr::parse_real;

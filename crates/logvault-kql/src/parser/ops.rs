@@ -46,6 +46,8 @@ pub(crate) const OPERATORS: &[&str] = &[
     "render",
     "search",
     "consume",
+    "scan",
+    "partition",
 ];
 
 impl Parser {
@@ -159,6 +161,7 @@ impl Parser {
             "mv-expand" => self.mv_expand()?,
             "mv-apply" => self.mv_apply()?,
             "scan" => self.scan()?,
+            "partition" => self.partition()?,
             "make-series" => self.make_series()?,
             "serialize" => {
                 let cols = if self.at_op_end() {
@@ -213,7 +216,7 @@ impl Parser {
     }
 
     /// `name=value` operator parameters (`kind=inner`, `hint.strategy=shuffle`).
-    fn param(&mut self) -> Result<(String, String), KqlError> {
+    pub(crate) fn param(&mut self) -> Result<(String, String), KqlError> {
         let mut name = self.ident("a parameter name")?.name;
         while self.eat_sym(".") {
             name.push('.');

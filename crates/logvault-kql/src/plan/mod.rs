@@ -7,16 +7,19 @@
 //! mv-apply and the parse operators; `evaluate` the plugins.
 
 mod apply;
+mod constant;
 mod consts;
 mod evaluate;
 mod expand;
 mod join;
 mod operators;
 pub(crate) mod ops;
+mod partition;
 mod plugins;
 pub(crate) mod rel;
 mod scalar;
 mod scan;
+mod schema_merge;
 mod sources;
 mod stored;
 mod summarize;
@@ -205,6 +208,7 @@ pub fn plan_parsed(
         counter: 0,
         constants: HashMap::new(),
         options: HashMap::new(),
+        window_partition: Vec::new(),
     };
     let mut env = Env::default();
     let rel = planner.statements(&query.statements, &mut env)?;
@@ -271,6 +275,10 @@ pub(crate) struct Planner<'a> {
     pub(crate) constants: HashMap<String, arrow::record_batch::RecordBatch>,
     /// The values of `set` options the planner reads (`query_bin_auto_size`, ...).
     pub(crate) options: HashMap<String, Expr>,
+    /// While planning a subquery that runs on each partition of the rows at once (`mv-apply`,
+    /// `partition`): the column that tells the partitions apart, which window functions
+    /// partition by.
+    pub(crate) window_partition: Vec<datafusion::logical_expr::Expr>,
 }
 
 impl Planner<'_> {

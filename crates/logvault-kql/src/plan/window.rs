@@ -75,9 +75,13 @@ fn running_sum(x: Expr, order: &[SortExpr], partition: Vec<Expr>) -> Result<Expr
 }
 
 /// The partition of a restart condition: how many rows so far restarted.
-fn restart_group(restart: Expr, order: &[SortExpr]) -> Result<Expr, KqlError> {
+fn restart_group(
+    restart: Expr,
+    order: &[SortExpr],
+    partition: Vec<Expr>,
+) -> Result<Expr, KqlError> {
     let one = when(restart, lit(1i64)).otherwise(lit(0i64))?;
-    running_sum(one, order, Vec::new())
+    running_sum(one, order, partition)
 }
 
 impl Planner<'_> {
@@ -114,11 +118,15 @@ impl Planner<'_> {
             }
             Ok(())
         };
+        // Inside a subquery run per partition, every window is partitioned so.
+        let base = self.window_partition.clone();
         let restart = |i: usize| -> Result<Vec<Expr>, KqlError> {
+            let mut partition = base.clone();
             match targs.get(i) {
-                None => Ok(Vec::new()),
+                None => Ok(partition),
                 Some(t) if t.ty == KustoType::Bool => {
-                    Ok(vec![restart_group(t.expr.clone(), &order)?])
+                    partition.push(restart_group(t.expr.clone(), &order, base.clone())?);
+                    Ok(partition)
                 }
                 Some(t) => Err(KqlError::semantic(
                     format!("{name}(): the restart condition must be bool, not {}", t.ty),
@@ -180,7 +188,7 @@ impl Planner<'_> {
                 let e = over(
                     udwf(f, vec![x.expr, lit(offset), default]),
                     &order,
-                    Vec::new(),
+                    base.clone(),
                     None,
                 )?;
                 Ok(TExpr::new(e, x.ty))
