@@ -1,5 +1,6 @@
-//! `evaluate` plugins (`bag_unpack`; `schema_merge` is in `schema_merge`, those composed
-//! from KQL templates in `plugins`), `invoke`, `make-series`.
+//! `evaluate` plugins (`bag_unpack` here; `pivot` and `narrow` in `reshape`, `schema_merge`
+//! in `schema_merge`, those composed from KQL templates in `plugins`), `invoke`,
+//! `make-series`.
 
 use std::collections::BTreeMap;
 
@@ -25,6 +26,8 @@ impl Planner<'_> {
     ) -> Result<Rel, KqlError> {
         match (ev.plugin.name.as_str(), input) {
             ("bag_unpack", Some(rel)) => self.bag_unpack(rel, ev, span, env),
+            ("pivot", Some(rel)) => self.pivot(rel, ev, span, env),
+            ("narrow", Some(rel)) => self.narrow(rel, ev, span, env),
             ("schema_merge", Some(rel)) => self.schema_merge(rel, ev, span, env),
             (
                 "rows_near" | "ipv4_lookup" | "ipv6_lookup" | "geo_polygon_lookup"

@@ -3,8 +3,11 @@
 //! Split by concept: this module holds the entry points, the scope of `let` names and the
 //! dispatch over tabular expressions; `rel` the relation being built; `scalar` and `operators`
 //! scalar expressions; `ops` the simple tabular operators; `summarize` aggregation; `join`
-//! joins, lookups and unions; `sources` datatable, print and range; `expand` mv-expand,
-//! mv-apply and the parse operators; `evaluate` the plugins.
+//! joins, lookups and unions; `sources` datatable, print and range; `expand` mv-expand and
+//! the parse operators; `apply` mv-apply (and subqueries run per partition); `partition`;
+//! `window` the window functions; `scan`; `evaluate`, `reshape` (pivot, narrow),
+//! `schema_merge` and `plugins` the plugins; `constant` runs sub-plans over the query's own
+//! constants while planning.
 
 mod apply;
 mod constant;
@@ -17,6 +20,7 @@ pub(crate) mod ops;
 mod partition;
 mod plugins;
 pub(crate) mod rel;
+mod reshape;
 mod scalar;
 mod scan;
 mod schema_merge;
@@ -62,6 +66,11 @@ pub(crate) fn eval_f64_pub(t: &TExpr, what: &str, span: Span) -> Result<f64, Kql
         Ok(datafusion::common::ScalarValue::Float64(Some(x))) => Ok(x),
         _ => Err(KqlError::semantic(format!("{what} must be a number"), span)),
     }
+}
+
+/// The window functions' names (`row_number`, `prev`, ...).
+pub(crate) fn window_function_names() -> impl Iterator<Item = &'static str> {
+    window::WINDOW_FUNCTIONS.iter().copied()
 }
 
 /// Where the planner finds tables.

@@ -1,5 +1,5 @@
-//! Kusto's window functions over serialized rows (`row_number`, `prev`, `next`, `row_cumsum`),
-//! planned as DataFusion window functions ordered by the
+//! Kusto's window functions over serialized rows (`row_number`, `prev`, `next`, `row_cumsum`,
+//! `row_rank_dense`, `row_rank_min`), planned as DataFusion window functions ordered by the
 //! sort keys that serialized the rows (or in the source's order: `range`, `serialize`).
 //!
 //! A restart condition (`row_number(1, restart)`, `row_cumsum(x, restart)`) becomes a
@@ -26,7 +26,14 @@ use crate::ast::Arg;
 use crate::error::{KqlError, Span};
 use crate::types::KustoType;
 
-const WINDOW_FUNCTIONS: &[&str] = &["row_number", "prev", "next", "row_cumsum"];
+pub(crate) const WINDOW_FUNCTIONS: &[&str] = &[
+    "row_number",
+    "prev",
+    "next",
+    "row_cumsum",
+    "row_rank_dense",
+    "row_rank_min",
+];
 
 /// Whether `name` is a window function.
 pub(crate) fn is_window(name: &str) -> bool {
@@ -209,6 +216,17 @@ impl Planner<'_> {
                 let x = convert(x, ty);
                 let e = running_sum(x.expr, &order, restart(1)?)?;
                 Ok(TExpr::new(e, ty))
+            }
+            "row_rank_dense" | "row_rank_min" => {
+                arity(1, 2)?;
+                let f = crate::udf::rank::row_rank_udwf(name == "row_rank_dense");
+                let e = over(
+                    udwf(f, vec![targs[0].expr.clone()]),
+                    &order,
+                    restart(1)?,
+                    None,
+                )?;
+                Ok(TExpr::new(e, KustoType::Long))
             }
             _ => Err(KqlError::semantic(
                 format!("unknown window function '{name}'"),

@@ -3,11 +3,13 @@
 //! [`rowfn`] runs a Rust function per row on [`value::Val`]s (most of Kusto's library);
 //! [`strings`] holds vectorized kernels for the hot string operators (`has` and friends);
 //! [`convert`] the `to*` conversions; [`dynamic`] property paths into dynamic values;
-//! [`aggregate`] Kusto's aggregations that DataFusion lacks (`make_list`, `percentile`, ...).
+//! [`aggregate`] Kusto's aggregations that DataFusion lacks (`make_list`, `percentile`, ...);
+//! `rank` the window function behind `row_rank_dense` and `row_rank_min`.
 
 pub mod aggregate;
 pub mod convert;
 pub mod dynamic;
+pub(crate) mod rank;
 pub mod rowfn;
 pub mod schema;
 pub mod strings;

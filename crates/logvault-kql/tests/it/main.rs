@@ -18,3 +18,4 @@ mod la_queries;
 mod la_run;
 mod la_twins;
 mod partition;
+mod reshape;
