@@ -412,8 +412,16 @@ impl Planner<'_> {
         false
     }
 
-    /// Plans a tabular expression.
+    /// Plans a tabular expression (on its own: a window partition of an enclosing subquery run
+    /// per partition does not reach into it).
     pub(crate) fn tabular(&mut self, e: &Expr, env: &Env) -> Result<Rel, KqlError> {
+        let outer = std::mem::take(&mut self.window_partition);
+        let rel = self.tabular_here(e, env);
+        self.window_partition = outer;
+        rel
+    }
+
+    fn tabular_here(&mut self, e: &Expr, env: &Env) -> Result<Rel, KqlError> {
         match &e.kind {
             ExprKind::Pipe { source, ops } => {
                 let mut rel = self.tabular(source, env)?;

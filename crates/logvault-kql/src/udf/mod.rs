@@ -4,13 +4,14 @@
 //! [`strings`] holds vectorized kernels for the hot string operators (`has` and friends);
 //! [`convert`] the `to*` conversions; [`dynamic`] property paths into dynamic values;
 //! [`aggregate`] Kusto's aggregations that DataFusion lacks (`make_list`, `percentile`, ...);
-//! `rank` the window function behind `row_rank_dense` and `row_rank_min`.
+//! `window` the window functions behind `row_rank_dense`, `row_rank_min` and
+//! `row_window_session`.
 
 pub mod aggregate;
 pub mod convert;
 pub mod dynamic;
-pub(crate) mod rank;
 pub mod rowfn;
 pub mod schema;
 pub mod strings;
 pub mod value;
+pub(crate) mod window;

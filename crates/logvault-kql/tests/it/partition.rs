@@ -73,3 +73,17 @@ async fn partition_refusals_over_stored_rows_name_the_reason() {
     got.sort();
     assert_eq!(got, rows(&[&["AR", "2"], &["AZ", "2"]]));
 }
+
+#[tokio::test]
+async fn a_query_inside_the_subquery_is_not_partitioned() {
+    // The `in` list is a query of its own: its row_number() numbers its own rows.
+    let (s, stored, computed) = both(
+        "Events | partition by State (where Deaths in ((range x from 0 to 4 step 2 \
+         | serialize r = row_number() | where r <= 3 | project x)) | summarize n = count())",
+    )
+    .await;
+    assert_eq!(s, ["n:long"]);
+    let want = rows(&[&["1"], &["2"]]);
+    assert_eq!(stored, want);
+    assert_eq!(computed, want);
+}
