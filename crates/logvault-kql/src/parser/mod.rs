@@ -2,8 +2,10 @@
 //!
 //! Split by concept: this module holds the cursor, statements (`let`, functions) and the
 //! sources a query starts from (`datatable`, `print`, `range`, `union`, ...); `expr` parses
-//! scalar expressions; `ops` parses the tabular operators after `|`.
+//! scalar expressions; `ops` parses the tabular operators after `|` (`expand` those that
+//! expand or build arrays, `scan`, `partition`).
 
+mod expand;
 mod expr;
 mod ops;
 mod partition;

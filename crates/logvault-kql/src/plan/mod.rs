@@ -6,8 +6,8 @@
 //! joins, lookups and unions; `sources` datatable, print and range; `expand` mv-expand and
 //! the parse operators; `apply` mv-apply (and subqueries run per partition); `partition`;
 //! `window` the window functions; `scan`; `evaluate`, `reshape` (pivot, narrow),
-//! `schema_merge` and `plugins` the plugins; `constant` runs sub-plans over the query's own
-//! constants while planning.
+//! `schema_merge` and `plugins` the plugins; `pattern` calls of `declare pattern`; `constant`
+//! runs sub-plans over the query's own constants while planning.
 
 mod apply;
 mod constant;
@@ -18,6 +18,7 @@ mod join;
 mod operators;
 pub(crate) mod ops;
 mod partition;
+mod pattern;
 mod plugins;
 pub(crate) mod rel;
 mod reshape;
@@ -656,70 +657,6 @@ impl Planner<'_> {
         env: &mut Env,
     ) -> Result<Rel, KqlError> {
         self.statements(stmts, env)
-    }
-
-    /// `P(args)` or `P(args).path`: the query of the pattern's case with those values.
-    fn pattern_call(
-        &mut self,
-        name: &str,
-        args: &[crate::ast::Arg],
-        path: Option<&str>,
-        span: Span,
-        env: &Env,
-    ) -> Result<Rel, KqlError> {
-        let Some(Binding::Pattern(p, penv)) = env.get(name).cloned() else {
-            return Err(KqlError::semantic(
-                format!("'{name}' is not a pattern"),
-                span,
-            ));
-        };
-        let constant = |planner: &mut Self, e: &Expr, env: &Env| -> Result<String, KqlError> {
-            let t = planner.scalar(e, &scalar::Scope::empty(env))?;
-            let v = consts::eval(&t, "a pattern argument", e.span)?;
-            Ok(match v {
-                datafusion::common::ScalarValue::Utf8(Some(s))
-                | datafusion::common::ScalarValue::LargeUtf8(Some(s))
-                | datafusion::common::ScalarValue::Utf8View(Some(s)) => s,
-                other => other.to_string(),
-            })
-        };
-        if args.len() != p.params {
-            return Err(KqlError::semantic(
-                format!(
-                    "pattern '{name}' takes {} arguments, {} given",
-                    p.params,
-                    args.len()
-                ),
-                span,
-            ));
-        }
-        let mut values = Vec::new();
-        for a in args {
-            values.push(constant(self, &a.value, env)?);
-        }
-        for case in &p.cases {
-            let mut ok = case.args.len() == values.len();
-            for (e, v) in case.args.iter().zip(&values) {
-                ok = ok && constant(self, e, &penv)? == *v;
-            }
-            let path_ok = match (&case.path, path) {
-                (Some(e), Some(want)) => constant(self, e, &penv)? == want,
-                (None, None) => true,
-                _ => false,
-            };
-            if ok && path_ok {
-                let mut inner = penv.clone();
-                return self.statements(&case.body, &mut inner);
-            }
-        }
-        Err(KqlError::semantic(
-            format!(
-                "pattern '{name}' has no case for ({}){}",
-                values.join(", "),
-                path.map(|p| format!(".{p}")).unwrap_or_default()
-            ),
-            span,
-        ))
     }
 
     /// Applies one operator.
