@@ -224,6 +224,7 @@ impl Planner<'_> {
                 let keys = rel.keys.clone();
                 self.first_rows(rel, n, keys, rid, env)
             }
+            OpKind::Scan(s) => self.scan_by(rel, s, Some(rid), span, env),
             OpKind::Top { n, by } => {
                 let sorted = ops::sort(self, rel, by, env)?;
                 let keys = sorted.keys.clone();

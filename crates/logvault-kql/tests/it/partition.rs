@@ -87,3 +87,24 @@ async fn a_query_inside_the_subquery_is_not_partitioned() {
     assert_eq!(stored, want);
     assert_eq!(computed, want);
 }
+
+#[tokio::test]
+async fn scan_runs_on_each_partition() {
+    let (s, stored, computed) = both(
+        "Events | partition hint.strategy=native by State (sort by Deaths asc \
+         | scan with_match_id = m declare (total:long = 0) with (step s: true => total = Deaths + s.total;)) \
+         | project State, Deaths, total, m",
+    )
+    .await;
+    assert_eq!(s, ["State:string", "Deaths:long", "total:long", "m:long"]);
+    let want = rows(&[
+        &["AR", "0", "0", "0"],
+        &["AR", "1", "1", "0"],
+        &["AR", "3", "4", "0"],
+        &["AZ", "1", "1", "0"],
+        &["AZ", "2", "3", "0"],
+        &["AZ", "4", "7", "0"],
+    ]);
+    assert_eq!(stored, want);
+    assert_eq!(computed, want);
+}
