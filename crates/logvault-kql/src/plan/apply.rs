@@ -225,6 +225,11 @@ impl Planner<'_> {
                 self.first_rows(rel, n, keys, rid, env)
             }
             OpKind::Scan(s) => self.scan_by(rel, s, Some(rid), span, env),
+            OpKind::MakeSeries(ms) => {
+                let mut ms = (**ms).clone();
+                ms.by.push(key);
+                self.make_series(rel, &ms, span, env)
+            }
             OpKind::Top { n, by } => {
                 let sorted = ops::sort(self, rel, by, env)?;
                 let keys = sorted.keys.clone();

@@ -108,3 +108,17 @@ async fn scan_runs_on_each_partition() {
     assert_eq!(stored, want);
     assert_eq!(computed, want);
 }
+
+#[tokio::test]
+async fn make_series_runs_on_each_partition() {
+    let (s, stored, computed) = both(
+        "Events | partition by State (make-series d = sum(Deaths) default = 0 on Deaths from 0 to 5 step 2) \
+         | project d",
+    )
+    .await;
+    assert_eq!(s, ["d:dynamic"]);
+    // AR: Deaths 3, 1, 0 -> bins [0,2): 1, [2,4): 3, [4,6): 0; AZ: 2, 4, 1 -> 1, 2, 4.
+    let want = rows(&[&["[1,3,0]"], &["[1,2,4]"]]);
+    assert_eq!(stored, want);
+    assert_eq!(computed, want);
+}
