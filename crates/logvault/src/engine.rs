@@ -10,6 +10,7 @@ use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use logvault_cache::{HotCache, HotCacheConfig};
 use logvault_control::ControlPlane;
 use logvault_core::{SharedClock, SystemClock};
+use logvault_keyvault_client::KeyVaultClient;
 use logvault_kms::{KeyVault, LocalVault, ServiceKey};
 use logvault_store::{KekBinding, KeyringConfig, Store, StoreConfig};
 use object_store::ObjectStore;
@@ -29,7 +30,8 @@ enum Storage {
 }
 
 /// Builds an [`Engine`] over a home, with the parts an embedder wants to give it. Every part
-/// has a default: the wall clock, the home's local vault, `HOME/storage` on local disk (or the
+/// has a default: the wall clock, the home's local vault (or the remote vault its `config.json`
+/// names, `vault`), `HOME/storage` on local disk (or the
 /// home's `storageUrl`), a query runtime bounded by the home's `queryMemoryBytes`, the home's
 /// hot cache settings.
 ///
@@ -66,8 +68,9 @@ impl EngineBuilder {
         self
     }
 
-    /// The vault of customer keys (clusters' keys). The service key stays in the home's local
-    /// vault, which also keeps the directory of identities the permissions name.
+    /// The vault of customer keys (clusters' keys), instead of the home's local vault or the
+    /// remote vault of its `config.json`. The service key stays in the home's local vault, which
+    /// also keeps the directory of identities the permissions name.
     pub fn key_vault(mut self, vault: Arc<dyn KeyVault>) -> Self {
         self.vault = Some(vault);
         self
@@ -194,7 +197,15 @@ impl Engine {
         let clock: SharedClock = b.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let vault = Arc::new(LocalVault::open(&home.dir("vault"), clock.clone())?);
         let service_key = vault.ensure_service_key()?;
-        let key_vault: Arc<dyn KeyVault> = match b.vault {
+        let customer: Option<Arc<dyn KeyVault>> = match (b.vault, &home.config().vault) {
+            (Some(given), _) => Some(given),
+            (None, Some(remote)) => Some(Arc::new(KeyVaultClient::new(
+                &remote.relative_to(home.root()),
+                clock.clone(),
+            )?)),
+            (None, None) => None,
+        };
+        let key_vault: Arc<dyn KeyVault> = match customer {
             Some(customer) => Arc::new(RoutingVault {
                 service: vault.clone(),
                 customer,
