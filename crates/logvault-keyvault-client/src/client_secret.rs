@@ -184,7 +184,7 @@ impl TokenCredential for ClientSecretCredential {
         })?;
         let expires_on = answer
             .expires_in
-            .and_then(|s| chrono::Duration::try_seconds(s))
+            .and_then(chrono::Duration::try_seconds)
             .map(|d| self.clock.now() + d);
         Ok(AccessToken::new(
             Zeroizing::new(answer.access_token),

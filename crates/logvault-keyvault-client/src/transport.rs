@@ -424,11 +424,11 @@ impl Pipeline {
         }
         let response = builder.send().await?;
         let status = response.status();
-        let header = |name| {
+        let header = |name: reqwest::header::HeaderName| {
             response
                 .headers()
                 .get(name)
-                .and_then(|v: &HeaderValue| v.to_str().ok())
+                .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
         };
         let retry_after = header(RETRY_AFTER)

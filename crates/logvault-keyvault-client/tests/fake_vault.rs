@@ -2,6 +2,8 @@
 //! then the token, and how often), how it retries, and how each answer is classified. The
 //! client against `logvault serve` itself is in `crates/logvault-server/tests/it/remote_vault.rs`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)] // test code
+
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -331,7 +333,14 @@ async fn a_refused_token_is_renewed_once_and_a_second_refusal_is_revocation() {
     let err = client.unwrap_key(&p(), &wrapped(&[1])).await.unwrap_err();
     assert!(err.is_revocation(), "{err}");
     assert!(err.to_string().contains("principal-1"), "{err}");
-    assert_eq!(credential.0.load(Ordering::SeqCst), 4);
+    // The cached t2 refused, a new t3 refused: three tokens in all, none asked for again.
+    assert_eq!(credential.0.load(Ordering::SeqCst), 3);
+    let log = seen(&fake);
+    let last: Vec<_> = log[log.len() - 2..]
+        .iter()
+        .map(|s| s.auth.clone().unwrap())
+        .collect();
+    assert_eq!(last, ["Bearer t2", "Bearer t3"]);
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! A second home whose vault is the first home's server (`config.json`'s `vault`): its cluster
 //! takes the served key, its workspace ingests and queries under it; the key disabled at the
 //! server stops both within the check interval of the second home's key monitor; the key
-//! enabled again resumes them.
+//! enabled again resumes them; the server stopped is an outage, through which it goes on.
 
 use std::sync::Arc;
 
@@ -30,7 +30,13 @@ async fn ingest(engine: &Engine, tag: &str, n: usize) -> logvault::IngestReport 
         .collect();
     let options = IngestOptions::new(logvault::ingest::Format::JsonLines);
     engine
-        .ingest(WS_B, "AppEvents", payload.as_bytes(), &options, None)
+        .ingest(
+            WS_B,
+            "AppEvents",
+            std::io::Cursor::new(payload.into_bytes()),
+            &options,
+            None,
+        )
         .await
         .unwrap()
 }
@@ -63,7 +69,7 @@ fn state(engine: &Engine) -> KeyState {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_home_on_another_home_s_vault_ingests_queries_and_follows_revocation_and_restore() {
-    let s = serve(Options::default()).await;
+    let mut s = serve(Options::default()).await;
     let remote = remote_setup(&s);
 
     // Home B: `config.json` names the server's vault; the token is in a file of the home.
@@ -161,5 +167,17 @@ async fn a_home_on_another_home_s_vault_ingests_queries_and_follows_revocation_a
     let report = ingest(&b, "after", 2).await;
     assert_eq!((report.accepted, report.dropped), (2, 0), "{report:?}");
     assert_eq!(count(&b).await, Ok(5));
+
+    // The serving home stopped: an outage, not a revocation. Home B is degraded and goes on
+    // with its cached account key (R-B6).
+    s.shutdown().await;
+    clock.advance(Duration::seconds(timings().key_check_max_secs + 1));
+    eventually("home B's key monitor sees the outage", || async {
+        state(&b) == KeyState::Degraded
+    })
+    .await;
+    let report = ingest(&b, "outage", 1).await;
+    assert_eq!((report.accepted, report.dropped), (1, 0), "{report:?}");
+    assert_eq!(count(&b).await, Ok(6));
     monitor.abort();
 }
