@@ -414,3 +414,66 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod remote_vault_config_tests {
+    use super::*;
+
+    fn write_vault(dir: &Path, vault: &str) {
+        std::fs::write(
+            dir.join("config.json"),
+            format!(r#"{{"version": 1, "vault": {vault}}}"#),
+        )
+        .unwrap();
+    }
+
+    /// A home told to use a remote vault opens with it (the service key stays local, so the
+    /// home still opens and wraps with it); a vault it cannot use fails the open, naming why.
+    #[tokio::test]
+    async fn a_home_opens_with_the_remote_vault_of_its_config_and_refuses_an_unusable_one() {
+        let dir = tempfile::tempdir().unwrap();
+        write_vault(
+            dir.path(),
+            r#"{"url": "https://127.0.0.1:1/", "credential": {"type": "token", "tokenFile": "t"}}"#,
+        );
+        let engine = Engine::open(dir.path()).await.unwrap();
+        assert!(
+            format!("{:?}", engine.key_vault()).contains("KeyVaultClient"),
+            "{:?}",
+            engine.key_vault()
+        );
+        assert_eq!(
+            engine
+                .inner
+                .home
+                .config()
+                .vault
+                .as_ref()
+                .map(|v| v.url.as_str()),
+            Some("https://127.0.0.1:1/")
+        );
+        for (vault, expected) in [
+            (
+                r#"{"url": "https://127.0.0.1:1/", "caFile": "missing.pem", "credential": {"type": "token", "tokenEnv": "T"}}"#,
+                "missing.pem",
+            ),
+            (
+                r#"{"url": "http://vault.example/", "credential": {"type": "token", "tokenEnv": "T"}}"#,
+                "must be https",
+            ),
+            (
+                r#"{"url": "https://h/", "credential": {"type": "token", "tokenEnv": "T", "tokenFile": "f"}}"#,
+                "one of tokenEnv and tokenFile",
+            ),
+            (
+                r#"{"url": "https://h/", "cafile": "x", "credential": {"type": "token", "tokenEnv": "T"}}"#,
+                "cafile",
+            ),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            write_vault(dir.path(), vault);
+            let err = Engine::open(dir.path()).await.unwrap_err().to_string();
+            assert!(err.contains(expected), "{expected} not in {err}");
+        }
+    }
+}
