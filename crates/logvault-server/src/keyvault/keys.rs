@@ -30,9 +30,9 @@ struct Call {
     base: String,
 }
 
-/// Who calls: the token's principal, and whether it is an identity of the home's directory,
-/// whose key reads and cryptography the vault's own permissions govern (see the module
-/// documentation of `crate::keyvault`).
+/// Who calls: the token's principal, and whether it is an identity's principal id (a GUID, or
+/// an identity of the home's directory), whose key reads and cryptography the vault's own
+/// permissions govern (see the module documentation of `crate::keyvault`).
 struct Caller {
     principal: PrincipalId,
     identity: bool,
@@ -48,7 +48,10 @@ async fn call(
     let principal = PrincipalId(authorize(state, headers, permission)?.name);
     let target = Target::from(params);
     let vault = resolve(state, &target).await?;
-    let identity = {
+    // A principal id (a GUID, as identities' are) stays governed by the vault even after its
+    // identity is gone (the vault then refuses it), so deleting an identity never widens what
+    // its tokens may do.
+    let identity = uuid::Uuid::parse_str(&principal.0).is_ok() || {
         let principal = principal.clone();
         blocking(state, move |e| {
             e.vault().identities().by_principal(&principal)

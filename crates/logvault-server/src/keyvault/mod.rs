@@ -14,9 +14,10 @@
 //! and wrap/unwrap; `Key Vault Crypto Service Encryption User` reads keys and wraps/unwraps.
 //! A vault's access policies and role assignments keep governing the identities of the home's
 //! directory, as for the CLI: a token whose principal is an identity's principal id (another
-//! home's Key Vault client, acting for its clusters) reads, wraps and unwraps only what the
-//! vault grants that identity (`get`, `wrapKey`, `unwrapKey`), through the vault's own checked
-//! and audited calls; without the grant the answer is 403.
+//! home's Key Vault client, acting for its clusters; any GUID counts, so that an identity
+//! deleted later stays refused) reads, wraps and unwraps only what the vault grants that
+//! identity (`get`, `wrapKey`, `unwrapKey`), through the vault's own checked and audited calls;
+//! without the grant the answer is 403.
 
 mod bundle;
 mod keys;
@@ -131,7 +132,10 @@ pub(crate) fn vault_error(e: &VaultError) -> ApiError {
         VaultError::VaultNotFound { .. } => "VaultNotFound",
         VaultError::KeyNotFound { .. } | VaultError::Deleted { .. } => "KeyNotFound",
         VaultError::ResourceNotFound { .. } => "KeyNotFound",
-        VaultError::Disabled { .. } | VaultError::Forbidden { .. } => "Forbidden",
+        VaultError::Disabled { .. }
+        | VaultError::Forbidden { .. }
+        | VaultError::UnknownPrincipal { .. }
+        | VaultError::Unauthenticated { .. } => "Forbidden",
         VaultError::Conflict { .. } => "Conflict",
         _ => match status.as_u16() {
             400 => "BadParameter",

@@ -208,6 +208,25 @@ async fn a_disabled_version_a_missing_permission_and_a_revoked_token_are_revocat
     assert_eq!(err.kind(), VaultErrorKind::Forbidden, "{err}");
     assert!(err.to_string().contains("401"), "{err}");
 
+    // A principal id that is no identity of the serving home (one deleted, or another home's):
+    // the vault refuses it, whatever the token's role.
+    let stranger = s
+        .tokens
+        .issue(
+            &uuid::Uuid::new_v4().to_string(),
+            &[Role::CryptoServiceEncryptionUser],
+            None,
+            s.now(),
+            chrono::Duration::hours(1),
+        )
+        .unwrap()
+        .token;
+    let err = self::client(&s, &stranger)
+        .get_key(&p, &key)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), VaultErrorKind::Forbidden, "{err}");
+
     // A token for someone who is not an identity of the serving home is governed by its roles
     // only, as before: a Log Analytics reader may not read keys.
     let reader = s.token(&[Role::Reader], None);
