@@ -17,6 +17,9 @@ pub enum EngineError {
     /// The key vault refused or failed.
     #[error(transparent)]
     Vault(#[from] logvault_kms::VaultError),
+    /// The remote vault of the home's configuration cannot be used.
+    #[error(transparent)]
+    RemoteVault(#[from] logvault_keyvault_client::ClientError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] logvault_store::StoreError),

@@ -76,6 +76,7 @@ pub use logvault_control as control;
 pub use logvault_core as core;
 pub use logvault_crypto as crypto;
 pub use logvault_ingest as ingest;
+pub use logvault_keyvault_client as keyvault_client;
 pub use logvault_kms as kms;
 pub use logvault_kql as kql_lang;
 pub use logvault_query as query;
