@@ -35,6 +35,7 @@
 mod arrow_input;
 pub mod batcher;
 mod chunk;
+mod declared;
 mod error;
 mod input;
 mod kind;
@@ -46,8 +47,10 @@ pub mod wal;
 
 pub use arrow_input::conform_batch;
 pub use batcher::{
-    Batcher, BatcherOptions, Granularity, PartitionKey, SegmentBatch, SegmentSink, SeqRange,
+    Batcher, BatcherOptions, Granularity, OpenSegment, PartitionKey, SegmentBatch, SegmentDone,
+    SegmentSink, SeqRange,
 };
+pub use declared::{ConformReport, KUSTO_TYPE_METADATA_KEY, conform_to_declared};
 pub use error::IngestError;
 pub use kind::{
     ColumnKind, DYNAMIC_KIND, KIND_METADATA_KEY, SOURCE_TIME_ZONE_METADATA_KEY, TIME_GENERATED,

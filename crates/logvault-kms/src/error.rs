@@ -66,6 +66,17 @@ pub enum VaultError {
         /// The principal's id.
         principal: String,
     },
+    /// The vault refused the caller's credential (a remote vault answered 401 to a token): the
+    /// principal cannot authenticate, so its access is as good as revoked.
+    #[error("vault {vault} refused the credential of principal {principal}: {reason}")]
+    Unauthenticated {
+        /// The vault's name.
+        vault: String,
+        /// The principal on whose behalf the call was made.
+        principal: String,
+        /// The vault's answer.
+        reason: String,
+    },
     /// The key or version is disabled.
     #[error("key {key}{} in vault {vault} is disabled", version.as_ref().map(|v| format!(" version {v}")).unwrap_or_default())]
     Disabled {
@@ -161,7 +172,9 @@ impl VaultError {
             | Self::KeyNotFound { .. }
             | Self::ResourceNotFound { .. }
             | Self::IdentityNotFound { .. } => VaultErrorKind::NotFound,
-            Self::Forbidden { .. } | Self::UnknownPrincipal { .. } => VaultErrorKind::Forbidden,
+            Self::Forbidden { .. }
+            | Self::UnknownPrincipal { .. }
+            | Self::Unauthenticated { .. } => VaultErrorKind::Forbidden,
             Self::Disabled { .. } => VaultErrorKind::Disabled,
             Self::Deleted { .. } => VaultErrorKind::Deleted,
             Self::NotRecoverable { .. } => VaultErrorKind::NotRecoverable,

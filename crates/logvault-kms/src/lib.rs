@@ -3,7 +3,8 @@
 //! This crate owns:
 //! - the [`KeyVault`] trait, the one interface through which logvault uses a customer's key:
 //!   get a key's properties (never its material), wrap and unwrap an account key, always on
-//!   behalf of a principal. Real vaults (Azure Key Vault's REST API, a PKCS#11 HSM) implement it;
+//!   behalf of a principal. Real vaults implement it (Key Vault's REST API: the crate
+//!   `logvault-keyvault-client`; a PKCS#11 HSM would be another);
 //! - [`VaultError`] and its [`VaultErrorKind`], which tell a revoked key (forbidden, disabled,
 //!   deleted) from a vault that is merely unreachable (transient): the key lifecycle depends on it;
 //! - the local vault that logvault embeds as its default (several named vaults in the logvault

@@ -610,6 +610,29 @@ pub enum OpKind {
     Consume,
     /// `scan`: a state machine over the serialized rows.
     Scan(Box<Scan>),
+    /// `partition by Column (subquery)`: the subquery run on each partition's rows.
+    Partition(Box<Partition>),
+}
+
+/// `partition [hint.strategy=S] [hints] by Column (subquery)` or `... by Column { source }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Partition {
+    /// The column whose values partition the rows.
+    pub column: Ident,
+    /// `hint.strategy`: `native`, `shuffle` or `legacy` (Kusto's default).
+    pub strategy: Option<String>,
+    /// The subquery.
+    pub body: PartitionBody,
+}
+
+/// What `partition` runs on each partition.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PartitionBody {
+    /// `( op | op ... )`: operators applied to the partition's rows.
+    Ops(Vec<Operator>),
+    /// `{ tabular expression }`: a query with its own source, where `toscalar(Column)` is the
+    /// partition's value (the legacy strategy).
+    Source(Box<Expr>),
 }
 
 /// `scan [with_match_id=Id] [declare (cols)] with (steps)`.

@@ -33,6 +33,7 @@ pub use types::{KustoColumn, KustoSchema, KustoType};
 pub fn function_names() -> Vec<&'static str> {
     let mut names: Vec<&'static str> = functions::scalar_names()
         .chain(functions::aggregate::NAMES.iter().copied())
+        .chain(plan::window_function_names())
         .collect();
     names.sort_unstable();
     names.dedup();

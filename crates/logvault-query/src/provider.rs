@@ -68,11 +68,10 @@ pub struct SegmentTable {
 }
 
 impl SegmentTable {
-    /// A table over the segments of `manifest`, with their merged schema.
+    /// A table over the segments of `manifest`, with its schema (declared columns first, then
+    /// the segments' merged columns).
     pub fn new(manifest: Manifest, store: &Store, stats: Arc<ScanStats>) -> Self {
-        let schema = logvault_store::schema::view_types(&logvault_store::schema::merge(
-            manifest.segments.iter().map(|s| &s.schema),
-        ));
+        let schema = logvault_store::schema::view_types(&manifest.schema());
         Self {
             schema,
             manifest,

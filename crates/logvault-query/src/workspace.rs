@@ -255,7 +255,8 @@ async fn load_manifests(
             .manifest(workspace, name)
             .await
             .map_err(catalog_error)?;
-        if !manifest.segments.is_empty() {
+        // A table with a declared schema is queryable before its first row.
+        if !manifest.segments.is_empty() || manifest.declared.is_some() {
             manifests.push(manifest);
         }
     }

@@ -123,6 +123,10 @@ pub struct Manifest {
     pub segments: Vec<SegmentEntry>,
     /// When this version was written.
     pub updated: DateTime<Utc>,
+    /// The table's declared schema (`logvault table create --schema`), if it has one: the
+    /// columns and types every row is conformed to, known before any row arrives. Field
+    /// metadata carries each column's Kusto type and description.
+    pub declared: Option<SchemaRef>,
 }
 
 impl Manifest {
@@ -134,7 +138,19 @@ impl Manifest {
             retention_days: DEFAULT_RETENTION_DAYS,
             segments: Vec::new(),
             updated: DateTime::<Utc>::UNIX_EPOCH,
+            declared: None,
         }
+    }
+
+    /// The table's schema as queries see it: the declared columns first (with their types and
+    /// metadata), then every other column of its segments, widened across segments (see
+    /// [`crate::schema::merge`]).
+    pub fn schema(&self) -> SchemaRef {
+        crate::schema::merge(
+            self.declared
+                .iter()
+                .chain(self.segments.iter().map(|s| &s.schema)),
+        )
     }
 
     /// Where a segment of this table lives.
@@ -179,6 +195,10 @@ struct ManifestFile {
     /// Arrow IPC stream (schema only), base64.
     schemas: Vec<String>,
     segments: Vec<EntryFile>,
+    /// The declared schema (Arrow IPC stream, schema only, base64). Added within format
+    /// version 1: a reader that predates it ignores the field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    declared_schema: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -364,6 +384,40 @@ impl Catalog {
         .await
     }
 
+    /// Declares a table's schema (`logvault table create --schema`). The table must be new:
+    /// no declared schema and no segment yet.
+    ///
+    /// # Errors
+    /// [`StoreError::TableExists`] when the table has a declared schema or data; as
+    /// [`Catalog::update`].
+    pub async fn declare(
+        &self,
+        workspace: &str,
+        table: &str,
+        now: DateTime<Utc>,
+        schema: SchemaRef,
+    ) -> Result<Manifest, StoreError> {
+        self.update(workspace, table, now, |m| {
+            let exists = |reason: String| StoreError::TableExists {
+                workspace: m.workspace.clone(),
+                table: m.table.clone(),
+                reason,
+            };
+            if m.declared.is_some() {
+                return Err(exists("it has a declared schema".to_owned()));
+            }
+            if !m.segments.is_empty() {
+                return Err(exists(format!(
+                    "it holds {} segment(s) of ingested rows; a schema can only be declared for a new table",
+                    m.segments.len()
+                )));
+            }
+            m.declared = Some(schema.clone());
+            Ok(())
+        })
+        .await
+    }
+
     /// Sets a table's retention in days.
     ///
     /// # Errors
@@ -456,6 +510,12 @@ fn seal_manifest(key: &Key256, m: &Manifest) -> Result<Vec<u8>, StoreError> {
         updated: m.updated,
         schemas,
         segments,
+        declared_schema: m
+            .declared
+            .as_ref()
+            .map(|s| schema_to_b64(s))
+            .transpose()
+            .map_err(|e| StoreError::corrupt(what(), e))?,
     };
     let json = serde_json::to_vec(&file).map_err(|e| StoreError::corrupt(what(), e.to_string()))?;
     aead::seal(key, &aad(&m.workspace, &m.table, m.version), &json)
@@ -505,6 +565,12 @@ fn open_manifest(
             wal: s.wal,
         });
     }
+    let declared = file
+        .declared_schema
+        .as_deref()
+        .map(schema_from_b64)
+        .transpose()
+        .map_err(|e| StoreError::corrupt(&what, format!("declared schema: {e}")))?;
     Ok(Manifest {
         workspace: file.workspace,
         table: file.table,
@@ -512,6 +578,7 @@ fn open_manifest(
         retention_days: file.retention_days,
         segments,
         updated: file.updated,
+        declared,
     })
 }
 

@@ -31,6 +31,16 @@ pub enum StoreError {
         /// The account's id.
         account: String,
     },
+    /// A table's schema cannot be declared: the table already has one, or already holds data.
+    #[error("table {table} in workspace {workspace} already exists: {reason}")]
+    TableExists {
+        /// The workspace.
+        workspace: String,
+        /// The table.
+        table: String,
+        /// What is there already.
+        reason: String,
+    },
     /// The account was created with the other double-encryption setting (R-B4: fixed).
     #[error(
         "storage account {account} was created with double encryption {}; it cannot be opened with double encryption {}",

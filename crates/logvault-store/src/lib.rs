@@ -36,6 +36,7 @@ mod retention;
 mod router;
 pub mod schema;
 mod segment;
+mod segment_writer;
 mod store;
 mod verify;
 
@@ -59,6 +60,7 @@ pub use layout::{AccountId, SERVICE_ACCOUNT, SegmentId, SegmentLocation};
 pub use retention::{PurgeReport, PurgedSegment, expired, retention_cutoff};
 pub use router::AccountRouter;
 pub use segment::{SEGMENT_FORMAT_VERSION, SegmentCompression, SegmentOptions, TIME_COLUMN};
+pub use segment_writer::SegmentWriter;
 pub use store::{STORAGE_URL, Store, StoreConfig};
 pub use verify::{
     ManifestDamage, SegmentCheck, SegmentStatus, TableVerification, VerifyProgress, VerifyReport,

@@ -164,6 +164,7 @@ mod tests {
             retention_days: 7,
             segments: vec![old.clone(), at, new],
             updated: now,
+            declared: None,
         };
         assert_eq!(expired(&manifest, now), vec![old.id]);
         assert!(expired(&manifest, cutoff).is_empty());

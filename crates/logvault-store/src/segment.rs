@@ -18,15 +18,12 @@ use logvault_crypto::Aek;
 use logvault_crypto::parquet_keys::{
     segment_decryption_properties_checked, segment_encryption_properties,
 };
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
-use parquet::arrow::ArrowWriter;
+use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
-use parquet::basic::{Compression, ZstdLevel};
 use parquet::encryption::decrypt::FileDecryptionProperties;
 use parquet::encryption::encrypt::FileEncryptionProperties;
 use parquet::file::metadata::PageIndexPolicy;
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use serde::{Deserialize, Serialize};
 
 use crate::StoreError;
@@ -177,90 +174,6 @@ fn check_key_metadata(loc: &SegmentLocation, epoch: u32, raw: &[u8]) -> Result<(
         )));
     }
     Ok(())
-}
-
-/// Encodes `batches` as the encrypted segment `loc` and stores it (`PutMode::Create`: a segment
-/// is written once).
-pub(crate) async fn write(
-    objects: &Arc<dyn ObjectStore>,
-    loc: &SegmentLocation,
-    aek: &Aek,
-    epoch: u32,
-    batches: Vec<RecordBatch>,
-    options: &SegmentOptions,
-) -> Result<Written, StoreError> {
-    let invalid = |reason: String| StoreError::InvalidData {
-        workspace: loc.workspace.clone(),
-        table: loc.table.clone(),
-        reason,
-    };
-    let schema = batches
-        .first()
-        .map(RecordBatch::schema)
-        .ok_or_else(|| invalid("no record batches to write".into()))?;
-    if let Some(other) = batches.iter().find(|b| b.schema() != schema) {
-        return Err(invalid(format!(
-            "record batches have different schemas: {:?} and {:?}",
-            schema.fields(),
-            other.schema().fields()
-        )));
-    }
-    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-    if rows == 0 {
-        return Err(invalid("no rows to write".into()));
-    }
-    let (min_time, max_time) = time_range(&batches).map_err(invalid)?;
-    let encryption = encryption_properties(loc, aek, epoch)?;
-    let compression = match options.compression {
-        SegmentCompression::Zstd(level) => {
-            Compression::ZSTD(ZstdLevel::try_new(level).map_err(|e| invalid(e.to_string()))?)
-        }
-        SegmentCompression::Snappy => Compression::SNAPPY,
-        SegmentCompression::Uncompressed => Compression::UNCOMPRESSED,
-    };
-    let props = WriterProperties::builder()
-        .set_compression(compression)
-        .set_statistics_enabled(EnabledStatistics::Page)
-        .set_max_row_group_row_count(Some(options.max_row_group_rows.max(1)))
-        .set_data_page_row_count_limit(options.data_page_rows.max(1))
-        // The page row limit is only checked between write batches.
-        .set_write_batch_size(options.data_page_rows.clamp(1, 1024))
-        .with_file_encryption_properties(encryption)
-        .build();
-    let segment = loc.to_string();
-    let encode_schema = schema.clone();
-    let encoded = tokio::task::spawn_blocking(move || {
-        let mut writer = ArrowWriter::try_new(Vec::new(), encode_schema, Some(props))?;
-        for batch in &batches {
-            writer.write(batch)?;
-        }
-        writer.into_inner()
-    })
-    .await
-    .map_err(|e| StoreError::Encode {
-        segment: segment.clone(),
-        reason: e.to_string(),
-    })?
-    .map_err(|e| StoreError::Encode {
-        segment: segment.clone(),
-        reason: e.to_string(),
-    })?;
-    let bytes = encoded.len() as u64;
-    let opts = PutOptions {
-        mode: PutMode::Create,
-        ..PutOptions::default()
-    };
-    objects
-        .put_opts(&loc.object_path(), PutPayload::from(encoded), opts)
-        .await
-        .map_err(|e| StoreError::storage(format!("segment {segment}"), &e))?;
-    Ok(Written {
-        rows: rows as u64,
-        bytes,
-        min_time,
-        max_time,
-        schema,
-    })
 }
 
 /// Reads and decrypts the segment `loc`, keeping only the named columns when `columns` is given.
@@ -428,6 +341,9 @@ fn to_datetime(v: i64, unit: TimeUnit) -> Option<DateTime<Utc>> {
 mod tests {
     use super::*;
     use crate::layout::{AccountId, SegmentId};
+    use object_store::PutPayload;
+    use parquet::arrow::ArrowWriter;
+    use parquet::file::properties::WriterProperties;
 
     fn loc() -> SegmentLocation {
         SegmentLocation::new(
@@ -491,16 +407,17 @@ mod tests {
         assert!(err.to_string().contains(&l.segment.to_string()), "{err}");
 
         // The same rows written by this version read back.
-        let written = write(
-            &objects,
-            &loc_of(&l),
+        let mut writer = crate::segment_writer::SegmentWriter::new(
+            Arc::clone(&objects),
+            loc_of(&l),
             &aek,
             1,
-            vec![batch.clone()],
+            batch.schema(),
             &SegmentOptions::default(),
         )
-        .await
         .unwrap();
+        writer.write(batch.clone()).await.unwrap();
+        let written = writer.finish_written().await.unwrap();
         assert_eq!(written.rows, 2);
         let back = read(&objects, &loc_of(&l), &aek, 1, None).await.unwrap();
         assert_eq!(back, vec![batch]);

@@ -18,6 +18,7 @@ use crate::keyring::{AekRecord, KekBinding, Keyring, KeyringConfig};
 use crate::layout::{AccountId, SegmentId, SegmentLocation};
 use crate::router::AccountRouter;
 use crate::segment::{self, SegmentOptions};
+use crate::segment_writer::SegmentWriter;
 
 /// The URL under which [`Store::register`] puts the account router in DataFusion.
 pub const STORAGE_URL: &str = "logvault://storage/";
@@ -363,30 +364,54 @@ impl Store {
         table: &str,
         batches: Vec<RecordBatch>,
     ) -> Result<SegmentEntry, StoreError> {
+        let schema =
+            batches
+                .first()
+                .map(RecordBatch::schema)
+                .ok_or_else(|| StoreError::InvalidData {
+                    workspace: workspace.to_owned(),
+                    table: table.to_owned(),
+                    reason: "no record batches to write".into(),
+                })?;
+        let mut writer = self
+            .open_segment_under(account, aek, record, workspace, table, schema)
+            .await?;
+        for batch in batches {
+            writer.write(batch).await?;
+        }
+        writer.finish().await
+    }
+
+    /// Opens a segment of `table` with rows of `schema`, to be written as they arrive (see
+    /// [`SegmentWriter`]) under an account key the caller holds. Nothing is stored until
+    /// [`SegmentWriter::finish`]; the caller then adds the entry to the table's catalog.
+    ///
+    /// # Errors
+    /// Invalid names, an unknown account, encryption setup errors.
+    pub async fn open_segment_under(
+        &self,
+        account: &AccountId,
+        aek: &logvault_crypto::Aek,
+        record: &AekRecord,
+        workspace: &str,
+        table: &str,
+        schema: arrow::datatypes::SchemaRef,
+    ) -> Result<SegmentWriter, StoreError> {
         let loc = SegmentLocation::new(account.clone(), workspace, table, SegmentId::generate())?;
         let acct = self.opened(account).await?;
-        let written = segment::write(
-            acct.objects(),
-            &loc,
+        Ok(SegmentWriter::new(
+            acct.objects().clone(),
+            loc,
             aek,
             record.epoch,
-            batches,
+            schema,
             &self.config.segments,
-        )
-        .await?;
-        Ok(SegmentEntry {
-            id: loc.segment,
-            account: account.clone(),
-            min_time: written.min_time,
-            max_time: written.max_time,
-            rows: written.rows,
-            bytes: written.bytes,
-            schema: written.schema,
+        )?
+        .with_entry(crate::segment_writer::EntryInfo {
             key_scheme: key_scheme(account, record),
             epoch: record.epoch,
             created: self.clock.now(),
-            wal: Vec::new(),
-        })
+        }))
     }
 
     /// Writes `batches` as a segment and adds it to the table's catalog.

@@ -20,6 +20,7 @@
 //! segments are encrypted Parquet), store a row under a key revoked before it was stored, or
 //! let a checkpoint pass a row that is not in a segment.
 
+mod declared;
 mod error;
 mod lock;
 mod payload;

@@ -8,6 +8,7 @@ use arrow::array::RecordBatch;
 use logvault_ingest::{Batcher, BatcherOptions, SeqRange, Wal, WalKey, WalRecord};
 use logvault_store::AccountKeyLease;
 
+use crate::declared::Declarations;
 use crate::lock::WorkspaceLock;
 use crate::replay::{blocking, open_and_replay};
 use crate::sink::StoreSink;
@@ -39,6 +40,7 @@ pub struct WorkspaceWriter {
     hold: Option<u64>,
     recovered: u64,
     segments: usize,
+    declared: Declarations,
     _lock: WorkspaceLock,
 }
 
@@ -73,6 +75,7 @@ impl WorkspaceWriter {
             hold: None,
             recovered,
             segments: 0,
+            declared: Declarations::default(),
             _lock: lock,
         })
     }
@@ -172,6 +175,12 @@ impl WorkspaceWriter {
         batch: &RecordBatch,
         lease: &AccountKeyLease,
     ) -> Result<SeqRange, WriteError> {
+        let now = self.ctx.clock.now();
+        let batch = self
+            .declared
+            .conform(&self.ctx.store, &self.workspace, table, batch, now)
+            .await?;
+        let batch = batch.as_ref();
         self.target(lease).await?;
         let key = match &self.current {
             Some(c) => Arc::clone(&c.wal_key),
@@ -205,10 +214,21 @@ impl WorkspaceWriter {
         records: &[(&str, &RecordBatch)],
         lease: &AccountKeyLease,
     ) -> Result<Option<SeqRange>, WriteError> {
-        let wal_records: Vec<WalRecord<'_>> = records
+        let now = self.ctx.clock.now();
+        let mut conformed = Vec::with_capacity(records.len());
+        for (table, batch) in records.iter().filter(|(_, b)| b.num_rows() > 0) {
+            let batch = self
+                .declared
+                .conform(&self.ctx.store, &self.workspace, table, batch, now)
+                .await?;
+            conformed.push((*table, batch));
+        }
+        let wal_records: Vec<WalRecord<'_>> = conformed
             .iter()
-            .filter(|(_, b)| b.num_rows() > 0)
-            .map(|(table, batch)| WalRecord { table, batch })
+            .map(|(table, batch)| WalRecord {
+                table,
+                batch: batch.as_ref(),
+            })
             .collect();
         if wal_records.is_empty() {
             return Ok(None);
@@ -235,6 +255,12 @@ impl WorkspaceWriter {
         let through = current.batcher.checkpoint();
         self.checkpoint(through).await?;
         Ok(Some(seq))
+    }
+
+    /// What conforming rows to their tables' declared schemas changed so far: values made
+    /// null, columns left out.
+    pub fn conformed(&self) -> &logvault_ingest::ConformReport {
+        self.declared.report()
     }
 
     /// Rows batched in memory and not yet stored in segments (acknowledged: they are in the

@@ -10,6 +10,7 @@ use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use logvault_cache::{HotCache, HotCacheConfig};
 use logvault_control::ControlPlane;
 use logvault_core::{SharedClock, SystemClock};
+use logvault_keyvault_client::KeyVaultClient;
 use logvault_kms::{KeyVault, LocalVault, ServiceKey};
 use logvault_store::{KekBinding, KeyringConfig, Store, StoreConfig};
 use object_store::ObjectStore;
@@ -29,7 +30,8 @@ enum Storage {
 }
 
 /// Builds an [`Engine`] over a home, with the parts an embedder wants to give it. Every part
-/// has a default: the wall clock, the home's local vault, `HOME/storage` on local disk (or the
+/// has a default: the wall clock, the home's local vault (or the remote vault its `config.json`
+/// names, `vault`), `HOME/storage` on local disk (or the
 /// home's `storageUrl`), a query runtime bounded by the home's `queryMemoryBytes`, the home's
 /// hot cache settings.
 ///
@@ -66,8 +68,9 @@ impl EngineBuilder {
         self
     }
 
-    /// The vault of customer keys (clusters' keys). The service key stays in the home's local
-    /// vault, which also keeps the directory of identities the permissions name.
+    /// The vault of customer keys (clusters' keys), instead of the home's local vault or the
+    /// remote vault of its `config.json`. The service key stays in the home's local vault, which
+    /// also keeps the directory of identities the permissions name.
     pub fn key_vault(mut self, vault: Arc<dyn KeyVault>) -> Self {
         self.vault = Some(vault);
         self
@@ -194,7 +197,15 @@ impl Engine {
         let clock: SharedClock = b.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let vault = Arc::new(LocalVault::open(&home.dir("vault"), clock.clone())?);
         let service_key = vault.ensure_service_key()?;
-        let key_vault: Arc<dyn KeyVault> = match b.vault {
+        let customer: Option<Arc<dyn KeyVault>> = match (b.vault, &home.config().vault) {
+            (Some(given), _) => Some(given),
+            (None, Some(remote)) => Some(Arc::new(KeyVaultClient::new(
+                &remote.relative_to(home.root()),
+                clock.clone(),
+            )?)),
+            (None, None) => None,
+        };
+        let key_vault: Arc<dyn KeyVault> = match customer {
             Some(customer) => Arc::new(RoutingVault {
                 service: vault.clone(),
                 customer,
@@ -401,5 +412,68 @@ mod tests {
             Aek::from_secret(&back).unwrap().fingerprint(),
             aek.fingerprint()
         );
+    }
+}
+
+#[cfg(test)]
+mod remote_vault_config_tests {
+    use super::*;
+
+    fn write_vault(dir: &Path, vault: &str) {
+        std::fs::write(
+            dir.join("config.json"),
+            format!(r#"{{"version": 1, "vault": {vault}}}"#),
+        )
+        .unwrap();
+    }
+
+    /// A home told to use a remote vault opens with it (the service key stays local, so the
+    /// home still opens and wraps with it); a vault it cannot use fails the open, naming why.
+    #[tokio::test]
+    async fn a_home_opens_with_the_remote_vault_of_its_config_and_refuses_an_unusable_one() {
+        let dir = tempfile::tempdir().unwrap();
+        write_vault(
+            dir.path(),
+            r#"{"url": "https://127.0.0.1:1/", "credential": {"type": "token", "tokenFile": "t"}}"#,
+        );
+        let engine = Engine::open(dir.path()).await.unwrap();
+        assert!(
+            format!("{:?}", engine.key_vault()).contains("KeyVaultClient"),
+            "{:?}",
+            engine.key_vault()
+        );
+        assert_eq!(
+            engine
+                .inner
+                .home
+                .config()
+                .vault
+                .as_ref()
+                .map(|v| v.url.as_str()),
+            Some("https://127.0.0.1:1/")
+        );
+        for (vault, expected) in [
+            (
+                r#"{"url": "https://127.0.0.1:1/", "caFile": "missing.pem", "credential": {"type": "token", "tokenEnv": "T"}}"#,
+                "missing.pem",
+            ),
+            (
+                r#"{"url": "http://vault.example/", "credential": {"type": "token", "tokenEnv": "T"}}"#,
+                "must be https",
+            ),
+            (
+                r#"{"url": "https://h/", "credential": {"type": "token", "tokenEnv": "T", "tokenFile": "f"}}"#,
+                "one of tokenEnv and tokenFile",
+            ),
+            (
+                r#"{"url": "https://h/", "cafile": "x", "credential": {"type": "token", "tokenEnv": "T"}}"#,
+                "cafile",
+            ),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            write_vault(dir.path(), vault);
+            let err = Engine::open(dir.path()).await.unwrap_err().to_string();
+            assert!(err.contains(expected), "{expected} not in {err}");
+        }
     }
 }

@@ -17,6 +17,9 @@ pub enum EngineError {
     /// The key vault refused or failed.
     #[error(transparent)]
     Vault(#[from] logvault_kms::VaultError),
+    /// The remote vault of the home's configuration cannot be used.
+    #[error(transparent)]
+    RemoteVault(#[from] logvault_keyvault_client::ClientError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] logvault_store::StoreError),
@@ -64,6 +67,14 @@ pub enum EngineError {
         /// What is wrong.
         reason: String,
     },
+    /// A declared table schema is not valid (`logvault table create --schema`).
+    #[error("invalid schema for table {table}: {reason}")]
+    Schema {
+        /// The table.
+        table: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// Local state of the engine (key states, counters) cannot be read or written.
     #[error("{what} {path}: {reason}")]
     State {
@@ -81,6 +92,8 @@ impl EngineError {
     pub fn code(&self) -> Option<u16> {
         match self {
             Self::Control(e) => Some(e.code()),
+            Self::Schema { .. } => Some(400),
+            Self::Store(logvault_store::StoreError::TableExists { .. }) => Some(409),
             _ => None,
         }
     }

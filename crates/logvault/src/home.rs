@@ -39,6 +39,10 @@ pub struct HomeConfig {
     /// spilled to disk, where it would rest in clear.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub query_memory_bytes: Option<u64>,
+    /// A remote vault for customer keys (Key Vault's REST API: `logvault serve` or Azure Key
+    /// Vault); `None` for the home's local vault. The service key stays local.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vault: Option<logvault_keyvault_client::RemoteVaultConfig>,
 }
 
 impl HomeConfig {

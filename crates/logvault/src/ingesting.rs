@@ -77,6 +77,13 @@ pub struct IngestReport {
     /// Rows of an earlier, interrupted ingest recovered from the log first.
     #[serde(skip_serializing_if = "is_zero")]
     pub recovered: u64,
+    /// Values that did not convert to their column's declared type (a table with a declared
+    /// schema) and were stored as null.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub nulled: u64,
+    /// Columns the table's declared schema does not name, left out.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub undeclared: Vec<String>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -276,6 +283,8 @@ impl Engine {
                 return Err(e.into());
             }
         };
+        report.nulled = writer.conformed().nulled;
+        report.undeclared = writer.conformed().undeclared.clone();
         report.segments = writer.close().await?;
         report.accepted = done.accepted;
         report.dropped = done.dropped;
@@ -327,6 +336,8 @@ impl Engine {
                 return Err(e.into());
             }
         }
+        report.nulled = writer.conformed().nulled;
+        report.undeclared = writer.conformed().undeclared.clone();
         report.segments = writer.close().await?;
         Ok(report)
     }
@@ -348,10 +359,13 @@ impl Engine {
         reason
     }
 
-    /// The table's schema as the catalog's segments have it, to grow from.
+    /// The table's schema as the catalog's segments have it, to grow from (a new table's, for a
+    /// table with a declared schema).
     async fn table_schema(&self, workspace: &str, table: &str) -> Result<TableSchema, EngineError> {
         let manifest = self.store().catalog().manifest(workspace, table).await?;
-        if manifest.segments.is_empty() {
+        // A declared table's rows are conformed to its declaration by the writer: the parser
+        // only reads what arrives.
+        if manifest.segments.is_empty() || manifest.declared.is_some() {
             return Ok(TableSchema::new(table)?);
         }
         let merged = logvault_store::schema::merge(manifest.segments.iter().map(|s| &s.schema));

@@ -50,6 +50,7 @@ mod querying;
 mod saved;
 mod search_jobs;
 mod status;
+pub mod tables;
 mod vaults;
 mod verify;
 
@@ -68,12 +69,14 @@ pub use maintenance::TableInfo;
 pub use saved::{QUERY_HISTORY_LIMIT, QueryHistoryEntry};
 pub use search_jobs::SearchJobSpec;
 pub use status::{ClusterStatus, KeyCounters, Status, WorkspaceHotCache, WorkspaceStatus};
+pub use tables::{DeclaredColumn, TableColumns};
 
 pub use logvault_cache as cache;
 pub use logvault_control as control;
 pub use logvault_core as core;
 pub use logvault_crypto as crypto;
 pub use logvault_ingest as ingest;
+pub use logvault_keyvault_client as keyvault_client;
 pub use logvault_kms as kms;
 pub use logvault_kql as kql_lang;
 pub use logvault_query as query;

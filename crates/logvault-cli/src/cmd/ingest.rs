@@ -46,6 +46,12 @@ fn add(total: &mut IngestReport, one: IngestReport) {
     total.rejected += one.rejected;
     total.segments += one.segments;
     total.recovered += one.recovered;
+    total.nulled += one.nulled;
+    for name in one.undeclared {
+        if !total.undeclared.contains(&name) {
+            total.undeclared.push(name);
+        }
+    }
     if one.reason.is_some() {
         total.reason = one.reason;
     }
@@ -137,6 +143,21 @@ pub(crate) async fn run(global: &GlobalArgs, args: IngestArgs) -> anyhow::Result
     if let Some(reason) = &total.reason {
         writeln!(err, "dropped because: {reason}")?;
     }
+    if total.nulled > 0 {
+        writeln!(
+            err,
+            "warning: {} values did not convert to their column's declared type and were stored as null",
+            total.nulled
+        )?;
+    }
+    if !total.undeclared.is_empty() {
+        writeln!(
+            err,
+            "warning: columns not in table {}'s declared schema were left out: {}",
+            args.table,
+            total.undeclared.join(", ")
+        )?;
+    }
     drop(err);
     print(global.output, &total, |t| {
         let mut rows = vec![
@@ -148,6 +169,12 @@ pub(crate) async fn run(global: &GlobalArgs, args: IngestArgs) -> anyhow::Result
         ];
         if let Some(r) = &t.reason {
             rows.push(("reason", r.clone()));
+        }
+        if t.nulled > 0 {
+            rows.push(("nulled", t.nulled.to_string()));
+        }
+        if !t.undeclared.is_empty() {
+            rows.push(("undeclared columns", t.undeclared.join(", ")));
         }
         fields(&rows)
     })

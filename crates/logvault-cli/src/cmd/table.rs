@@ -1,5 +1,6 @@
 //! `logvault table ...`: a workspace's tables, their retention (R-K1) and compaction.
 
+use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use logvault::store::CompactionOptions;
 
@@ -20,6 +21,30 @@ enum TableCommand {
         /// The workspace.
         #[arg(long)]
         workspace: String,
+    },
+    /// Create a table with a declared schema: its columns and Kusto types, known to queries
+    /// before any row arrives; ingestion conforms rows to them.
+    Create {
+        /// The workspace.
+        #[arg(long)]
+        workspace: String,
+        /// The table.
+        #[arg(long)]
+        name: String,
+        /// A JSON file `{"columns":[{"name":..,"type":<Kusto type>,"description":..}]}` (the
+        /// Tables API's `properties.schema`; the whole Tables API body is read too), or `-`
+        /// for stdin.
+        #[arg(long)]
+        schema: std::path::PathBuf,
+    },
+    /// Show a table's columns and their Kusto types (declared, or as its rows made them).
+    Show {
+        /// The workspace.
+        #[arg(long)]
+        workspace: String,
+        /// The table.
+        #[arg(long)]
+        table: String,
     },
     /// Set a table's retention in days; older data is purged.
     SetRetention {
@@ -50,6 +75,21 @@ enum TableCommand {
     /// Read and authenticate every segment and catalog version of a workspace (the scrub);
     /// exits non-zero when damage is found.
     Verify(super::verify::VerifyArgs),
+}
+
+fn columns_table(t: &logvault::TableColumns) -> String {
+    let rows: Vec<Vec<String>> = t
+        .columns
+        .iter()
+        .map(|c| {
+            vec![
+                c.name.clone(),
+                c.kusto_type.clone(),
+                c.description.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    table(&["COLUMN", "TYPE", "DESCRIPTION"], &rows)
 }
 
 /// Runs `logvault table ...`.
@@ -88,6 +128,43 @@ pub(crate) async fn run(global: &GlobalArgs, args: TableArgs) -> anyhow::Result<
                     ],
                     &rows,
                 )
+            })
+        }
+        TableCommand::Create {
+            workspace,
+            name,
+            schema,
+        } => {
+            let text = if schema.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())
+                    .context("reading the schema from stdin")?
+            } else {
+                std::fs::read_to_string(&schema)
+                    .with_context(|| format!("reading schema file {}", schema.display()))?
+            };
+            let columns = logvault::tables::parse_schema_file(&name, &text)?;
+            engine.create_table(&workspace, &name, &columns).await?;
+            let shown = engine.table_columns(&workspace, &name).await?;
+            print(global.output, &shown, |t| {
+                format!(
+                    "table {workspace}/{name} created with {} declared columns\n{}",
+                    t.columns.len(),
+                    columns_table(t)
+                )
+            })
+        }
+        TableCommand::Show {
+            workspace,
+            table: name,
+        } => {
+            let shown = engine.table_columns(&workspace, &name).await?;
+            print(global.output, &shown, |t| {
+                let how = if t.declared {
+                    "declared schema"
+                } else {
+                    "schema from its rows"
+                };
+                format!("table {workspace}/{name} ({how})\n{}", columns_table(t))
             })
         }
         TableCommand::SetRetention {

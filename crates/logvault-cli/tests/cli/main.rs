@@ -15,6 +15,7 @@ mod cli_logs;
 mod cli_saved;
 mod cli_server;
 mod cli_soak;
+mod cli_tables;
 mod cli_vault;
 mod cli_workspace;
 mod common;

@@ -13,8 +13,9 @@ use async_trait::async_trait;
 use chrono::{Duration, TimeZone, Utc};
 use logvault_core::{SharedClock, TestClock};
 use logvault_ingest::{
-    Batcher, BatcherOptions, Format, Granularity, IngestError, ParseOptions, PartitionKey,
-    SegmentBatch, SegmentSink, TIME_GENERATED, TableSchema, parse_payload,
+    Batcher, BatcherOptions, Format, Granularity, IngestError, OpenSegment, ParseOptions,
+    PartitionKey, SegmentBatch, SegmentDone, SegmentSink, TIME_GENERATED, TableSchema,
+    parse_payload,
 };
 
 #[derive(Default)]
@@ -209,7 +210,7 @@ async fn batches_of_growing_schemas_merge_into_the_widest_kinds() {
 }
 
 #[tokio::test]
-async fn a_failing_sink_keeps_the_rows_for_later() {
+async fn a_failing_sink_loses_the_segment_from_memory_but_never_from_the_log() {
     let sink = Arc::new(MemorySink::default());
     let clock = clock();
     let options = BatcherOptions {
@@ -222,12 +223,162 @@ async fn a_failing_sink_keeps_the_rows_for_later() {
     *sink.failing.lock().unwrap() = true;
     let err = b.add("T", &batch, Some(1)).await.unwrap_err();
     assert!(err.to_string().contains("store unavailable"), "{err}");
-    assert_eq!(b.buffered_rows(), 3);
-    assert_eq!(b.checkpoint(), 0, "nothing flushed: the log keeps record 1");
+    assert_eq!(
+        b.buffered_rows(),
+        0,
+        "the failed segment's rows leave memory"
+    );
+    assert_eq!(
+        b.checkpoint(),
+        0,
+        "the log keeps record 1 for the next open"
+    );
     *sink.failing.lock().unwrap() = false;
-    assert_eq!(b.flush_all().await.unwrap(), 1);
-    assert_eq!(b.buffered_rows(), 0);
-    assert_eq!(b.checkpoint(), 1);
+    b.add("T", &batch, Some(2)).await.unwrap();
+    b.flush_all().await.unwrap();
+    assert_eq!(sink.segments.lock().unwrap().len(), 1);
+    assert_eq!(
+        b.checkpoint(),
+        0,
+        "record 1's rows were lost from memory: the checkpoint never passes it"
+    );
+}
+
+/// A finished segment: its columns, the rows of each write, its log ranges.
+type Finished = (Vec<String>, Vec<usize>, Vec<(u64, u64)>);
+
+/// A sink that takes rows as they arrive, as the store's does.
+#[derive(Default)]
+struct StreamingSink {
+    /// Per finished segment: its schema's column names, the rows of each write, its log ranges.
+    finished: Mutex<Vec<Finished>>,
+    fail_writes: Mutex<bool>,
+}
+
+struct Streaming {
+    sink: Arc<StreamingSink>,
+    schema: arrow::datatypes::SchemaRef,
+    writes: Vec<usize>,
+}
+
+/// The sink as the batcher holds it.
+struct Streams(Arc<StreamingSink>);
+
+#[async_trait]
+impl SegmentSink for Streams {
+    async fn write_segment(&self, _segment: SegmentBatch) -> Result<(), IngestError> {
+        panic!("a streaming sink is never handed a whole segment");
+    }
+
+    async fn open_segment(
+        &self,
+        _table: &str,
+        _partition: PartitionKey,
+        schema: arrow::datatypes::SchemaRef,
+    ) -> Result<Option<Box<dyn OpenSegment>>, IngestError> {
+        Ok(Some(Box::new(Streaming {
+            sink: Arc::clone(&self.0),
+            schema,
+            writes: Vec::new(),
+        })))
+    }
+}
+
+#[async_trait]
+impl OpenSegment for Streaming {
+    async fn write(&mut self, batch: RecordBatch) -> Result<(), IngestError> {
+        assert_eq!(
+            batch.schema(),
+            self.schema,
+            "rows come aligned to the segment"
+        );
+        if *self.sink.fail_writes.lock().unwrap() {
+            return Err(IngestError::Sink {
+                table: "T".into(),
+                reason: "disk full".into(),
+            });
+        }
+        self.writes.push(batch.num_rows());
+        Ok(())
+    }
+
+    fn memory(&self) -> usize {
+        // Stands for the encoded bytes: 10 per row.
+        self.writes.iter().sum::<usize>() * 10
+    }
+
+    async fn finish(self: Box<Self>, done: SegmentDone) -> Result<(), IngestError> {
+        let names = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        let wal = done.wal.iter().map(|r| (r.first, r.last)).collect();
+        self.sink
+            .finished
+            .lock()
+            .unwrap()
+            .push((names, self.writes, wal));
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_streaming_sink_takes_rows_as_they_arrive_and_a_new_column_starts_a_segment() {
+    let sink = Arc::new(StreamingSink::default());
+    let clock: SharedClock = Arc::new(clock());
+    let options = BatcherOptions {
+        max_buffered_bytes: 1_000,
+        ..BatcherOptions::default()
+    };
+    let mut b = Batcher::new(options, Arc::new(Streams(Arc::clone(&sink))), clock, 0).unwrap();
+    let mut schema = TableSchema::new("T").unwrap();
+    let t = "\"TimeGenerated\": \"2021-04-26T10:00:00Z\"";
+    let mut seq = 0;
+    for payload in [
+        format!("{{{t}, \"x\": 1}}\n{{{t}, \"x\": 2}}"),
+        format!("{{{t}, \"x\": 3}}"),
+        // A new column: the open segment is finished, a new one has x and z.
+        format!("{{{t}, \"z\": \"new\"}}"),
+        // x again, and no z: fits the new segment (z null there).
+        format!("{{{t}, \"x\": 4}}"),
+    ] {
+        for batch in batches(&mut schema, &payload) {
+            seq += 1;
+            b.add("T", &batch, Some(seq)).await.unwrap();
+        }
+    }
+    // What is buffered is what the open segment says it holds, not the rows' Arrow size.
+    assert_eq!(b.buffered_bytes(), 20);
+    assert_eq!(b.buffered_rows(), 2);
+    b.flush_all().await.unwrap();
+    let finished = sink.finished.lock().unwrap().clone();
+    assert_eq!(finished.len(), 2, "{finished:?}");
+    assert_eq!(finished[0].1, vec![2, 1]);
+    assert_eq!(finished[0].2, vec![(1, 2)]);
+    assert!(finished[0].0.contains(&"x".to_owned()) && !finished[0].0.contains(&"z".to_owned()));
+    assert!(finished[1].0.contains(&"x".to_owned()) && finished[1].0.contains(&"z".to_owned()));
+    assert_eq!(finished[1].1, vec![1, 1]);
+    assert_eq!(finished[1].2, vec![(3, 4)]);
+    assert_eq!(b.checkpoint(), 4);
+
+    // More than the memory bound of open segments: the largest is finished.
+    for i in 0..150 {
+        let batch = batches(&mut schema, &format!("{{{t}, \"x\": {i}}}\n")).remove(0);
+        b.add("T", &batch, None).await.unwrap();
+        assert!(b.buffered_bytes() <= 1_000, "{}", b.buffered_bytes());
+    }
+    assert!(sink.finished.lock().unwrap().len() >= 3);
+
+    // A failed write: the segment's rows leave memory, the checkpoint stays before them.
+    b.flush_all().await.unwrap();
+    *sink.fail_writes.lock().unwrap() = true;
+    let batch = batches(&mut schema, &format!("{{{t}, \"x\": 9}}")).remove(0);
+    let err = b.add("T", &batch, Some(5)).await.unwrap_err();
+    assert!(err.to_string().contains("disk full"), "{err}");
+    assert_eq!((b.buffered_rows(), b.buffered_bytes()), (0, 0));
+    assert_eq!(b.checkpoint(), 4);
 }
 
 #[tokio::test]

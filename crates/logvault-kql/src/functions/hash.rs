@@ -102,7 +102,9 @@ fn hash_md5(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     }))
 }
 
-/// Combines hashes as .NET's `HashCode.Combine`-like fold Kusto uses: h = h * 31 + x (wrapping).
+/// Combines hashes: h = h * 31 + x (wrapping). Kusto's rule is not documented and this is not
+/// it (docs/kql.md says what was tried); `hash_many` of values is this over their `hash()`es,
+/// as the documented values show Kusto's is.
 fn combine(hs: impl Iterator<Item = i64>) -> i64 {
     hs.fold(0i64, |acc, h| acc.wrapping_mul(31).wrapping_add(h))
 }

@@ -35,23 +35,27 @@ pub(crate) const FUNCTIONS: &[(&str, Impl)] = &[
     ("format_bytes", format_bytes),
 ];
 
+/// Percent-encoding of the UTF-8 bytes of `t` but ASCII letters, digits and `keep`, in
+/// lower-case hex as Kusto writes it (`%2f`).
 fn percent_encode(t: &str, keep: &str) -> String {
     let mut out = String::new();
     for b in t.bytes() {
         if b.is_ascii_alphanumeric() || keep.as_bytes().contains(&b) {
             out.push(b as char);
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            out.push_str(&format!("%{b:02x}"));
         }
     }
     out
 }
 
+/// `url_encode`: the form encoding of .NET's `HttpUtility.UrlEncode`, which Kusto's output
+/// shows (a space is `+`; `-_.!*()` stay as they are).
 fn url_encode(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
     c.arity(1, 1)?;
     c.args[0] = text(c.arg(0));
     Ok(c.row(KustoType::String, |v| {
-        Val::Str(percent_encode(&s(a0(v)), "-_.~").replace("%20", "+"))
+        Val::Str(percent_encode(&s(a0(v)), "-_.!*() ").replace(' ', "+"))
     }))
 }
 

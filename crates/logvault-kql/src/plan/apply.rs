@@ -1,4 +1,5 @@
-//! `mv-apply`: a subquery applied to each row's expanded arrays.
+//! `mv-apply`: a subquery applied to each row's expanded arrays (and the same planning for
+//! `partition` over rows read at run time).
 //!
 //! Planned without running anything per row: the rows are numbered (a window function), the
 //! arrays expanded as `mv-expand` does, and the subquery's operators planned over all the
@@ -72,17 +73,7 @@ impl Planner<'_> {
         let numbered = rel.project(cols)?;
         let expanded =
             self.mv_expand(numbered.clone(), items, item_index, false, None, span, env)?;
-        let mut sub = expanded;
-        let mut senv = env.clone();
-        for op in ops {
-            sub = self.partitioned_op(sub, op, &rid, &mut senv)?;
-            if sub.index(&rid).is_none() {
-                return Err(KqlError::unsupported(
-                    "this operator inside mv-apply (it drops the rows' identity)",
-                    op.span,
-                ));
-            }
-        }
+        let sub = self.partitioned_ops(expanded, ops, &rid, "mv-apply", env)?;
         // The outer columns the subquery's result does not have, joined back by row number.
         let sub_names = sub.names();
         let outer_missing: Vec<usize> = (0..numbered.cols.len())
@@ -114,12 +105,51 @@ impl Planner<'_> {
         super::rel::project(plan, out, false)
     }
 
-    /// One operator of an mv-apply subquery, applied to each partition of `rid` separately.
+    /// The operators of a subquery (of `what`: `mv-apply`, `partition`) applied to each
+    /// partition of the column `rid` separately, all partitions at once. The result keeps
+    /// `rid`.
+    pub(crate) fn partitioned_ops(
+        &mut self,
+        rel: Rel,
+        ops: &[Operator],
+        rid: &str,
+        what: &str,
+        env: &Env,
+    ) -> Result<Rel, KqlError> {
+        let mut sub = rel;
+        let mut senv = env.clone();
+        let outer = std::mem::replace(
+            &mut self.window_partition,
+            vec![DfExpr::Column(datafusion::common::Column::from_name(rid))],
+        );
+        let mut result = Ok(());
+        for op in ops {
+            match self.partitioned_op(sub.clone(), op, rid, what, &mut senv) {
+                Ok(next) if next.index(rid).is_some() => sub = next,
+                Ok(_) => {
+                    result = Err(KqlError::unsupported(
+                        format!("this operator inside {what} (it drops the rows' identity)"),
+                        op.span,
+                    ));
+                    break;
+                }
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        self.window_partition = outer;
+        result.map(|()| sub)
+    }
+
+    /// One operator of a subquery, applied to each partition of `rid` separately.
     fn partitioned_op(
         &mut self,
         rel: Rel,
         op: &Operator,
         rid: &str,
+        what: &str,
         env: &mut Env,
     ) -> Result<Rel, KqlError> {
         let span = op.span;
@@ -143,7 +173,8 @@ impl Planner<'_> {
             | OpKind::Sort(_)
             | OpKind::As(_)
             | OpKind::Render { .. } => ops::apply(self, rel, op, env),
-            OpKind::Serialize(items) if items.is_empty() => ops::apply(self, rel, op, env),
+            // Window functions partition by `rid` (the planner's window partition).
+            OpKind::Serialize(_) => ops::apply(self, rel, op, env),
             OpKind::Summarize { aggs, by } => {
                 let mut keys = vec![key];
                 keys.extend(by.iter().cloned());
@@ -193,13 +224,19 @@ impl Planner<'_> {
                 let keys = rel.keys.clone();
                 self.first_rows(rel, n, keys, rid, env)
             }
+            OpKind::Scan(s) => self.scan_by(rel, s, Some(rid), span, env),
+            OpKind::MakeSeries(ms) => {
+                let mut ms = (**ms).clone();
+                ms.by.push(key);
+                self.make_series(rel, &ms, span, env)
+            }
             OpKind::Top { n, by } => {
                 let sorted = ops::sort(self, rel, by, env)?;
                 let keys = sorted.keys.clone();
                 self.first_rows(sorted, n, keys, rid, env)
             }
             other => Err(KqlError::unsupported(
-                format!("{} inside mv-apply", op_name(other)),
+                format!("{} inside {what}", op_name(other)),
                 span,
             )),
         }
@@ -255,7 +292,8 @@ fn op_name(k: &OpKind) -> &'static str {
         OpKind::GetSchema => "getschema",
         OpKind::Sample(_) | OpKind::SampleDistinct(..) => "sample",
         OpKind::Consume => "consume",
-        OpKind::Serialize(_) => "serialize with window functions",
+        OpKind::Scan(_) => "scan",
+        OpKind::Partition(_) => "partition",
         _ => "this operator",
     }
 }

@@ -1,8 +1,9 @@
-//! `evaluate` plugins (`bag_unpack`), `invoke`, `make-series`, `top-nested`.
+//! `evaluate` plugins (`bag_unpack` here; `pivot` and `narrow` in `reshape`, `schema_merge`
+//! in `schema_merge`, those composed from KQL templates in `plugins`), `invoke`,
+//! `make-series`.
 
 use std::collections::BTreeMap;
 
-use datafusion::logical_expr::LogicalPlan;
 use serde_json::Value;
 
 use super::consts;
@@ -25,6 +26,9 @@ impl Planner<'_> {
     ) -> Result<Rel, KqlError> {
         match (ev.plugin.name.as_str(), input) {
             ("bag_unpack", Some(rel)) => self.bag_unpack(rel, ev, span, env),
+            ("pivot", Some(rel)) => self.pivot(rel, ev, span, env),
+            ("narrow", Some(rel)) => self.narrow(rel, ev, span, env),
+            ("schema_merge", Some(rel)) => self.schema_merge(rel, ev, span, env),
             (
                 "rows_near" | "ipv4_lookup" | "ipv6_lookup" | "geo_polygon_lookup"
                 | "geo_line_lookup" | "rolling_percentile" | "dcount_intersect",
@@ -34,14 +38,6 @@ impl Planner<'_> {
                 format!("the plugin '{name}'"),
                 ev.plugin.span,
             )),
-        }
-    }
-
-    /// The constant rows behind `rel`, when it is a table built from constants.
-    fn constant_rows(&self, rel: &Rel) -> Option<&arrow::record_batch::RecordBatch> {
-        match &rel.plan {
-            LogicalPlan::TableScan(scan) => self.constants.get(scan.table_name.table()),
-            _ => None,
         }
     }
 
@@ -114,16 +110,21 @@ impl Planner<'_> {
                     props.insert(n.name.clone(), *t);
                 }
             }
-        } else if let (Some(batch), Some(col)) = (self.constant_rows(&rel), &bag_col) {
-            let i = rel.require(col, bag_arg.value.span)?;
-            for v in read_column(batch.column(i), KustoType::Dynamic)? {
-                if let Val::Dynamic(Value::Object(m)) = v {
-                    for (k, x) in m {
-                        let t = json_type(&x);
-                        props
-                            .entry(k)
-                            .and_modify(|old| *old = join_types(*old, t))
-                            .or_insert(t);
+        } else if let Some(batches) = self.constant_rows_of(
+            &rel.project(vec![("bag".into(), bag.clone())])?,
+            "bag_unpack",
+            span,
+        )? {
+            for batch in &batches {
+                for v in read_column(batch.column(0), KustoType::Dynamic)? {
+                    if let Val::Dynamic(Value::Object(m)) = v {
+                        for (k, x) in m {
+                            let t = json_type(&x);
+                            props
+                                .entry(k)
+                                .and_modify(|old| *old = join_types(*old, t))
+                                .or_insert(t);
+                        }
                     }
                 }
             }

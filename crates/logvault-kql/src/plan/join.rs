@@ -332,6 +332,19 @@ impl Planner<'_> {
                 u.span,
             ));
         }
+        self.union_rels(parts, u.inner, u.with_source.as_ref(), u.span)
+    }
+
+    /// The union of `parts` (each named, for `withsource`): every column (only those all
+    /// parts have with `inner`), nulls where a part lacks one; a name with different types
+    /// in different parts becomes `name_type` columns.
+    pub(crate) fn union_rels(
+        &mut self,
+        parts: Vec<(String, Rel)>,
+        inner: bool,
+        with_source: Option<&crate::ast::Ident>,
+        span: crate::error::Span,
+    ) -> Result<Rel, KqlError> {
         // The output columns: name -> types seen.
         let mut names: Vec<String> = Vec::new();
         let mut types: Vec<Vec<KustoType>> = Vec::new();
@@ -355,7 +368,7 @@ impl Planner<'_> {
         let mut out_cols: Vec<KustoColumn> = Vec::new();
         let mut sources: Vec<String> = Vec::new();
         for (n, ts) in names.iter().zip(&types) {
-            if u.inner && !parts.iter().all(|(_, r)| r.index(n).is_some()) {
+            if inner && !parts.iter().all(|(_, r)| r.index(n).is_some()) {
                 continue;
             }
             if ts.len() == 1 {
@@ -394,7 +407,7 @@ impl Planner<'_> {
                     ),
                 ));
             }
-            if let Some(ws) = &u.with_source {
+            if let Some(ws) = with_source {
                 items.push((ws.name.clone(), TExpr::string(source.clone())));
             }
             for (c, source) in out_cols.iter().zip(&sources) {
@@ -412,7 +425,7 @@ impl Planner<'_> {
         }
         let mut it = plans.into_iter();
         let Some(first) = it.next() else {
-            return Err(KqlError::semantic("union has no tables", u.span));
+            return Err(KqlError::semantic("union has no tables", span));
         };
         let mut b = LogicalPlanBuilder::from(first);
         for p in it {
@@ -431,7 +444,7 @@ impl Planner<'_> {
             b = b.project(kept)?;
         }
         let mut cols = Vec::new();
-        if let Some(ws) = &u.with_source {
+        if let Some(ws) = with_source {
             cols.push(KustoColumn {
                 name: ws.name.clone(),
                 ty: KustoType::String,

@@ -3,20 +3,28 @@
 //! Split by concept: this module holds the entry points, the scope of `let` names and the
 //! dispatch over tabular expressions; `rel` the relation being built; `scalar` and `operators`
 //! scalar expressions; `ops` the simple tabular operators; `summarize` aggregation; `join`
-//! joins, lookups and unions; `sources` datatable, print and range; `expand` mv-expand,
-//! mv-apply and the parse operators; `evaluate` the plugins.
+//! joins, lookups and unions; `sources` datatable, print and range; `expand` mv-expand and
+//! the parse operators; `apply` mv-apply (and subqueries run per partition); `partition`;
+//! `window` the window functions; `scan`; `evaluate`, `reshape` (pivot, narrow),
+//! `schema_merge` and `plugins` the plugins; `pattern` calls of `declare pattern`; `constant`
+//! runs sub-plans over the query's own constants while planning.
 
 mod apply;
+mod constant;
 mod consts;
 mod evaluate;
 mod expand;
 mod join;
 mod operators;
 pub(crate) mod ops;
+mod partition;
+mod pattern;
 mod plugins;
 pub(crate) mod rel;
+mod reshape;
 mod scalar;
 mod scan;
+mod schema_merge;
 mod sources;
 mod stored;
 mod summarize;
@@ -59,6 +67,11 @@ pub(crate) fn eval_f64_pub(t: &TExpr, what: &str, span: Span) -> Result<f64, Kql
         Ok(datafusion::common::ScalarValue::Float64(Some(x))) => Ok(x),
         _ => Err(KqlError::semantic(format!("{what} must be a number"), span)),
     }
+}
+
+/// The window functions' names (`row_number`, `prev`, ...).
+pub(crate) fn window_function_names() -> impl Iterator<Item = &'static str> {
+    window::WINDOW_FUNCTIONS.iter().copied()
 }
 
 /// Where the planner finds tables.
@@ -205,6 +218,7 @@ pub fn plan_parsed(
         counter: 0,
         constants: HashMap::new(),
         options: HashMap::new(),
+        window_partition: Vec::new(),
     };
     let mut env = Env::default();
     let rel = planner.statements(&query.statements, &mut env)?;
@@ -271,6 +285,10 @@ pub(crate) struct Planner<'a> {
     pub(crate) constants: HashMap<String, arrow::record_batch::RecordBatch>,
     /// The values of `set` options the planner reads (`query_bin_auto_size`, ...).
     pub(crate) options: HashMap<String, Expr>,
+    /// While planning a subquery that runs on each partition of the rows at once (`mv-apply`,
+    /// `partition`): the column that tells the partitions apart, which window functions
+    /// partition by.
+    pub(crate) window_partition: Vec<datafusion::logical_expr::Expr>,
 }
 
 impl Planner<'_> {
@@ -395,8 +413,16 @@ impl Planner<'_> {
         false
     }
 
-    /// Plans a tabular expression.
+    /// Plans a tabular expression (on its own: a window partition of an enclosing subquery run
+    /// per partition does not reach into it).
     pub(crate) fn tabular(&mut self, e: &Expr, env: &Env) -> Result<Rel, KqlError> {
+        let outer = std::mem::take(&mut self.window_partition);
+        let rel = self.tabular_here(e, env);
+        self.window_partition = outer;
+        rel
+    }
+
+    fn tabular_here(&mut self, e: &Expr, env: &Env) -> Result<Rel, KqlError> {
         match &e.kind {
             ExprKind::Pipe { source, ops } => {
                 let mut rel = self.tabular(source, env)?;
@@ -631,70 +657,6 @@ impl Planner<'_> {
         env: &mut Env,
     ) -> Result<Rel, KqlError> {
         self.statements(stmts, env)
-    }
-
-    /// `P(args)` or `P(args).path`: the query of the pattern's case with those values.
-    fn pattern_call(
-        &mut self,
-        name: &str,
-        args: &[crate::ast::Arg],
-        path: Option<&str>,
-        span: Span,
-        env: &Env,
-    ) -> Result<Rel, KqlError> {
-        let Some(Binding::Pattern(p, penv)) = env.get(name).cloned() else {
-            return Err(KqlError::semantic(
-                format!("'{name}' is not a pattern"),
-                span,
-            ));
-        };
-        let constant = |planner: &mut Self, e: &Expr, env: &Env| -> Result<String, KqlError> {
-            let t = planner.scalar(e, &scalar::Scope::empty(env))?;
-            let v = consts::eval(&t, "a pattern argument", e.span)?;
-            Ok(match v {
-                datafusion::common::ScalarValue::Utf8(Some(s))
-                | datafusion::common::ScalarValue::LargeUtf8(Some(s))
-                | datafusion::common::ScalarValue::Utf8View(Some(s)) => s,
-                other => other.to_string(),
-            })
-        };
-        if args.len() != p.params {
-            return Err(KqlError::semantic(
-                format!(
-                    "pattern '{name}' takes {} arguments, {} given",
-                    p.params,
-                    args.len()
-                ),
-                span,
-            ));
-        }
-        let mut values = Vec::new();
-        for a in args {
-            values.push(constant(self, &a.value, env)?);
-        }
-        for case in &p.cases {
-            let mut ok = case.args.len() == values.len();
-            for (e, v) in case.args.iter().zip(&values) {
-                ok = ok && constant(self, e, &penv)? == *v;
-            }
-            let path_ok = match (&case.path, path) {
-                (Some(e), Some(want)) => constant(self, e, &penv)? == want,
-                (None, None) => true,
-                _ => false,
-            };
-            if ok && path_ok {
-                let mut inner = penv.clone();
-                return self.statements(&case.body, &mut inner);
-            }
-        }
-        Err(KqlError::semantic(
-            format!(
-                "pattern '{name}' has no case for ({}){}",
-                values.join(", "),
-                path.map(|p| format!(".{p}")).unwrap_or_default()
-            ),
-            span,
-        ))
     }
 
     /// Applies one operator.

@@ -196,6 +196,7 @@ pub(crate) fn apply(
         }
         OpKind::Consume => limit(rel, 0),
         OpKind::Scan(s) => p.scan(rel, s, op.span, env),
+        OpKind::Partition(part) => p.partition(rel, part, op.span, env),
         OpKind::Union(u) => p.union(Some(rel), u, env),
         OpKind::Join { kind, right, on } => p.join(rel, *kind, right, on, span, env),
         OpKind::Lookup { inner, right, on } => p.lookup(rel, *inner, right, on, span, env),

@@ -8,7 +8,7 @@ use datafusion::logical_expr::{LogicalPlanBuilder, scalar_subquery};
 
 use super::operators::{self, between, binary, in_list};
 use super::summarize::AggCollector;
-use super::{Binding, Env, Planner, TExpr};
+use super::{Binding, Env, Planner, Rel, TExpr};
 use crate::ast::{Arg, Expr, ExprKind, Literal, UnaryOp};
 use crate::error::{KqlError, Span, did_you_mean};
 use crate::functions::{self, FnCall};
@@ -311,7 +311,23 @@ impl Planner<'_> {
             let plan = LogicalPlanBuilder::from(first.plan)
                 .limit(0, Some(1))?
                 .build()?;
-            return Ok(TExpr::new(scalar_subquery(super::rel::arc(plan)), ty));
+            let first = Rel {
+                plan,
+                cols: first.cols,
+                ordered: false,
+                keys: Vec::new(),
+            };
+            // Over constants the value is known now: a literal, usable where a constant is
+            // required (a `range` bound, `take`'s count).
+            if let Some(batches) = self.constant_rows_of(&first, "toscalar()", span)? {
+                let value = match batches.iter().find(|b| b.num_rows() > 0) {
+                    Some(b) => ScalarValue::try_from_array(b.column(0), 0)?,
+                    None => ScalarValue::try_from(&ty.arrow())?,
+                };
+                let value = value.cast_to(&ty.arrow()).unwrap_or(value);
+                return Ok(TExpr::lit(value, ty));
+            }
+            return Ok(TExpr::new(scalar_subquery(super::rel::arc(first.plan)), ty));
         }
         if super::window::is_window(name) {
             return self.window_call(name, args, name_span, span, sc);

@@ -3,8 +3,8 @@
 //! step has an active sequence and the row meets its condition (the sequence moves on), or
 //! when the step itself has an active sequence, or is the first step, and the row meets it).
 //!
-//! Planned as: the rows numbered in their order and collected into one list, a scalar
-//! function that runs the steps over the list (conditions and assignments are evaluated by
+//! Planned as: the rows numbered in their order and collected into one list (one per
+//! partition inside `partition`), a scalar function that runs the steps over the list (conditions and assignments are evaluated by
 //! a small interpreter over [`Val`]s: literals, columns, `Step.column`, arithmetic,
 //! comparisons, `and`/`or`, `iff`, `isnull`, `isempty`, `strcat` ...), and the output rows
 //! expanded back into typed columns.
@@ -449,6 +449,19 @@ impl Planner<'_> {
         span: Span,
         env: &Env,
     ) -> Result<Rel, KqlError> {
+        self.scan_by(rel, s, None, span, env)
+    }
+
+    /// `scan` over the rows, or over each partition of the column `by` separately (inside
+    /// `partition`): the rows are collected per value and each list runs on its own.
+    pub(crate) fn scan_by(
+        &mut self,
+        rel: Rel,
+        s: &Scan,
+        by: Option<&str>,
+        span: Span,
+        env: &Env,
+    ) -> Result<Rel, KqlError> {
         let mut cols: Vec<(String, KustoType)> =
             rel.cols.iter().map(|c| (c.name.clone(), c.ty)).collect();
         let inputs = cols.len();
@@ -523,8 +536,9 @@ impl Planner<'_> {
         // The rows, numbered in their order, collected into one list.
         let packed: Vec<String> = rel.names().iter().map(|n| quoted(n)).collect();
         let collect = format!(
-            "__kql_in | serialize __kql_rn = row_number() | summarize __kql_rows = make_list(pack_array(pack_array(__kql_rn{})))",
-            packed.iter().map(|c| format!(", {c}")).collect::<String>()
+            "__kql_in | serialize __kql_rn = row_number() | summarize __kql_rows = make_list(pack_array(pack_array(__kql_rn{}))){}",
+            packed.iter().map(|c| format!(", {c}")).collect::<String>(),
+            by.map(|b| format!(" by {}", quoted(b))).unwrap_or_default()
         );
         let mut env1 = env.clone();
         env1.bind("__kql_in", Binding::Tabular(rel));
@@ -536,7 +550,7 @@ impl Planner<'_> {
         let call = datafusion::logical_expr::Expr::ScalarFunction(
             datafusion::logical_expr::expr::ScalarFunction::new_udf(
                 Arc::new(udf),
-                vec![collected.column(0)],
+                vec![collected.column(collected.require("__kql_rows", span)?)],
             ),
         );
         let ran = collected.project(vec![(

@@ -19,7 +19,7 @@ use crate::error::{KqlError, Span};
 use crate::types::{KustoColumn, KustoType};
 
 /// The most rows `range` produces.
-const MAX_RANGE_ROWS: usize = 100_000_000;
+const MAX_RANGE_ROWS: usize = crate::udf::range::MAX_ROWS as usize;
 
 impl Planner<'_> {
     /// A table of constant rows.
@@ -171,6 +171,13 @@ impl Planner<'_> {
                 ));
             }
         };
+        // Bounds known only when the query runs (`toscalar` of a stored table).
+        let known = [&f, &t, &s]
+            .iter()
+            .all(|x| eval(x, "a range bound", step.span).is_ok());
+        if !known {
+            return range_at_run_time(&column.name, f, t, s, ty);
+        }
         let values: Vec<ScalarValue> = match ty {
             KustoType::Real => {
                 let (a, b, st) = (
@@ -253,6 +260,43 @@ impl Planner<'_> {
         )];
         Ok(rel)
     }
+}
+
+/// `range` whose bounds are computed by the query: one row holding the list of values (a
+/// function that refuses more than the rows a constant range may have), unnested, in order.
+fn range_at_run_time(
+    name: &str,
+    from: TExpr,
+    to: TExpr,
+    step: TExpr,
+    ty: KustoType,
+) -> Result<Rel, KqlError> {
+    use arrow::datatypes::DataType;
+    use datafusion::logical_expr::{Expr as DfExpr, cast};
+    let real = ty == KustoType::Real;
+    let number = |x: TExpr| -> DfExpr {
+        if real {
+            cast(
+                operators::convert(x, KustoType::Real).expr,
+                DataType::Float64,
+            )
+        } else {
+            cast(cast(x.expr, x.ty.arrow()), DataType::Int64)
+        }
+    };
+    let list =
+        crate::udf::range::range_udf(real).call(vec![number(from), number(to), number(step)]);
+    let plan = LogicalPlanBuilder::from(one_row()?)
+        .project(vec![list.alias(name)])?
+        .unnest_column(name)?
+        .build()?;
+    let value = DfExpr::Column(datafusion::common::Column::from_name(name));
+    let typed = match ty {
+        KustoType::DateTime | KustoType::Timespan => cast(value, ty.arrow()),
+        _ => value,
+    };
+    // Serialized: the values in the order made (the step's sign is not known here).
+    project(plan, vec![(name.to_owned(), TExpr::new(typed, ty))], true)
 }
 
 /// Whether a range's values grow (its step is positive).

@@ -1,5 +1,6 @@
-//! Kusto's window functions over serialized rows (`row_number`, `prev`, `next`, `row_cumsum`),
-//! planned as DataFusion window functions ordered by the
+//! Kusto's window functions over serialized rows (`row_number`, `prev`, `next`, `row_cumsum`,
+//! `row_rank_dense`, `row_rank_min`, `row_window_session`), planned as DataFusion window
+//! functions ordered by the
 //! sort keys that serialized the rows (or in the source's order: `range`, `serialize`).
 //!
 //! A restart condition (`row_number(1, restart)`, `row_cumsum(x, restart)`) becomes a
@@ -14,7 +15,7 @@ use datafusion::functions_window::row_number::row_number_udwf;
 use datafusion::logical_expr::expr::WindowFunction;
 use datafusion::logical_expr::{
     Expr, ExprFunctionExt, LogicalPlan, LogicalPlanBuilder, SortExpr, WindowFrame,
-    WindowFrameBound, WindowFrameUnits, WindowFunctionDefinition, lit, when,
+    WindowFrameBound, WindowFrameUnits, WindowFunctionDefinition, cast, lit, when,
 };
 
 use datafusion::logical_expr::expr_rewriter::normalize_col;
@@ -26,7 +27,15 @@ use crate::ast::Arg;
 use crate::error::{KqlError, Span};
 use crate::types::KustoType;
 
-const WINDOW_FUNCTIONS: &[&str] = &["row_number", "prev", "next", "row_cumsum"];
+pub(crate) const WINDOW_FUNCTIONS: &[&str] = &[
+    "row_number",
+    "prev",
+    "next",
+    "row_cumsum",
+    "row_rank_dense",
+    "row_rank_min",
+    "row_window_session",
+];
 
 /// Whether `name` is a window function.
 pub(crate) fn is_window(name: &str) -> bool {
@@ -75,9 +84,13 @@ fn running_sum(x: Expr, order: &[SortExpr], partition: Vec<Expr>) -> Result<Expr
 }
 
 /// The partition of a restart condition: how many rows so far restarted.
-fn restart_group(restart: Expr, order: &[SortExpr]) -> Result<Expr, KqlError> {
+fn restart_group(
+    restart: Expr,
+    order: &[SortExpr],
+    partition: Vec<Expr>,
+) -> Result<Expr, KqlError> {
     let one = when(restart, lit(1i64)).otherwise(lit(0i64))?;
-    running_sum(one, order, Vec::new())
+    running_sum(one, order, partition)
 }
 
 impl Planner<'_> {
@@ -114,11 +127,15 @@ impl Planner<'_> {
             }
             Ok(())
         };
+        // Inside a subquery run per partition, every window is partitioned so.
+        let base = self.window_partition.clone();
         let restart = |i: usize| -> Result<Vec<Expr>, KqlError> {
+            let mut partition = base.clone();
             match targs.get(i) {
-                None => Ok(Vec::new()),
+                None => Ok(partition),
                 Some(t) if t.ty == KustoType::Bool => {
-                    Ok(vec![restart_group(t.expr.clone(), &order)?])
+                    partition.push(restart_group(t.expr.clone(), &order, base.clone())?);
+                    Ok(partition)
                 }
                 Some(t) => Err(KqlError::semantic(
                     format!("{name}(): the restart condition must be bool, not {}", t.ty),
@@ -180,7 +197,7 @@ impl Planner<'_> {
                 let e = over(
                     udwf(f, vec![x.expr, lit(offset), default]),
                     &order,
-                    Vec::new(),
+                    base.clone(),
                     None,
                 )?;
                 Ok(TExpr::new(e, x.ty))
@@ -201,6 +218,84 @@ impl Planner<'_> {
                 let x = convert(x, ty);
                 let e = running_sum(x.expr, &order, restart(1)?)?;
                 Ok(TExpr::new(e, ty))
+            }
+            "row_rank_dense" | "row_rank_min" => {
+                arity(1, 2)?;
+                let f = crate::udf::window::row_rank_udwf(name == "row_rank_dense");
+                let e = over(
+                    udwf(f, vec![targs[0].expr.clone()]),
+                    &order,
+                    restart(1)?,
+                    None,
+                )?;
+                Ok(TExpr::new(e, KustoType::Long))
+            }
+            "row_window_session" => {
+                arity(3, 4)?;
+                let x = targs[0].clone();
+                let distance = match x.ty {
+                    KustoType::DateTime | KustoType::Timespan => KustoType::Timespan,
+                    KustoType::Long | KustoType::Int => KustoType::Long,
+                    other => {
+                        return Err(KqlError::semantic(
+                            format!(
+                                "row_window_session() makes sessions of datetime values, not {other}"
+                            ),
+                            span,
+                        ));
+                    }
+                };
+                let long = |t: TExpr| {
+                    let t = match distance {
+                        KustoType::Long => convert(t, KustoType::Long),
+                        _ => t,
+                    };
+                    cast(
+                        cast(t.expr, t.ty.arrow()),
+                        arrow::datatypes::DataType::Int64,
+                    )
+                };
+                for d in &targs[1..3] {
+                    if d.ty != distance && !(distance == KustoType::Long && d.ty.is_numeric()) {
+                        return Err(KqlError::semantic(
+                            format!(
+                                "row_window_session(): the distances must be {distance}, not {}",
+                                d.ty
+                            ),
+                            span,
+                        ));
+                    }
+                }
+                let restart = match targs.get(3) {
+                    Some(t) if t.ty == KustoType::Bool => t.expr.clone(),
+                    Some(t) => {
+                        return Err(KqlError::semantic(
+                            format!(
+                                "row_window_session(): the restart condition must be bool, not {}",
+                                t.ty
+                            ),
+                            span,
+                        ));
+                    }
+                    None => lit(false),
+                };
+                let args = vec![
+                    long(x.clone()),
+                    long(targs[1].clone()),
+                    long(targs[2].clone()),
+                    restart,
+                ];
+                let e = over(
+                    udwf(crate::udf::window::row_window_session_udwf(), args),
+                    &order,
+                    base.clone(),
+                    None,
+                )?;
+                let ty = match x.ty {
+                    KustoType::Int => KustoType::Long,
+                    t => t,
+                };
+                Ok(TExpr::new(cast(e, ty.arrow()), ty))
             }
             _ => Err(KqlError::semantic(
                 format!("unknown window function '{name}'"),

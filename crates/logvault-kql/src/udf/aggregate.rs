@@ -293,9 +293,11 @@ impl Accumulator for Collect {
         let a = arrow::compute::cast(a, &DataType::Utf8)?;
         for s in a.as_string::<i32>().iter().flatten() {
             match serde_json::from_str::<Value>(s) {
+                // A state holds values already added: an array among them stays whole (adding
+                // it again would take its elements a second time).
                 Ok(Value::Array(items)) => {
                     for v in items {
-                        self.add(v);
+                        self.add_one(v);
                     }
                 }
                 Ok(bag @ Value::Object(_)) => self.add(bag),
@@ -303,5 +305,39 @@ impl Accumulator for Collect {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list() -> Collect {
+        Collect {
+            kind: CollectKind::List,
+            input: KustoType::Dynamic,
+            output: KustoType::Dynamic,
+            max: None,
+            values: Vec::new(),
+            bag: serde_json::Map::new(),
+        }
+    }
+
+    #[test]
+    fn merged_states_keep_arrays_whole() {
+        // Two partial lists of make_list(pack_array(pack_array(i, i))): each row adds [i, i].
+        let mut partials = Vec::new();
+        for i in [1, 2] {
+            let mut acc = list();
+            acc.add(serde_json::json!([[i, i]]));
+            partials.push(acc.state().unwrap().remove(0));
+        }
+        let states: ArrayRef = ScalarValue::iter_to_array(partials).unwrap();
+        let mut total = list();
+        total.merge_batch(&[states]).unwrap();
+        assert_eq!(
+            total.values,
+            [serde_json::json!([1, 1]), serde_json::json!([2, 2])]
+        );
     }
 }

@@ -118,3 +118,46 @@ async fn union_star_reads_every_table() {
     rows.sort();
     assert_eq!(rows, vec![vec!["First", "2"], vec!["Second", "3"]]);
 }
+
+#[tokio::test]
+async fn range_bounds_computed_by_the_query_from_a_stored_table() {
+    let ctx = crate::events::table();
+    let run = |q: &'static str| {
+        let ctx = ctx.clone();
+        async move {
+            crate::common::run_in(&ctx, q)
+                .await
+                .unwrap_or_else(|e| panic!("{q}\n{e}"))
+        }
+    };
+    let o = run(
+        "let n = toscalar(Events | count); range x from 1 to n step 2 | serialize r = row_number()",
+    )
+    .await;
+    assert_eq!(schema(&o), ["x:long", "r:long"]);
+    assert_eq!(texts(&o), [["1", "1"], ["3", "2"], ["5", "3"]]);
+    let o =
+        run("let top = toscalar(Events | summarize max(Deaths)); range x from top to 0 step -1.5")
+            .await;
+    assert_eq!(schema(&o), ["x:real"]);
+    assert_eq!(texts(&o), [["4"], ["2.5"], ["1"]]);
+    let o = run("let d = toscalar(Events | summarize max(Deaths)) * 1h; \
+         range t from datetime(2024-01-01) to datetime(2024-01-01) + d step 2h")
+    .await;
+    assert_eq!(schema(&o), ["t:datetime"]);
+    assert_eq!(
+        texts(&o),
+        [
+            ["2024-01-01T00:00:00Z"],
+            ["2024-01-01T02:00:00Z"],
+            ["2024-01-01T04:00:00Z"]
+        ]
+    );
+    let e = crate::common::run_in(
+        &ctx,
+        "let n = toscalar(Events | count); range x from 1 to n step 0",
+    )
+    .await
+    .unwrap_err();
+    assert!(e.contains("step must not be 0"), "{e}");
+}

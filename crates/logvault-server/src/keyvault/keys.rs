@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use logvault::crypto::SecretBytes;
 use logvault::kms::local::{ALG_RSA_OAEP_256, VaultInfo};
-use logvault::kms::{KeyProperties, KeyRef, KeyType, PrincipalId, WrappedKey};
+use logvault::kms::{KeyProperties, KeyRef, KeyType, KeyVault, PrincipalId, WrappedKey};
 use serde_json::{Value, json};
 
 use super::bundle::{self, b64url, from_b64url};
@@ -30,24 +30,72 @@ struct Call {
     base: String,
 }
 
+/// Who calls: the token's principal, and whether it is an identity's principal id (a GUID, or
+/// an identity of the home's directory), whose key reads and cryptography the vault's own
+/// permissions govern (see the module documentation of `crate::keyvault`).
+struct Caller {
+    principal: PrincipalId,
+    identity: bool,
+}
+
 async fn call(
     state: &Shared,
     headers: &HeaderMap,
     uri: &Uri,
     params: &HashMap<String, String>,
     permission: Permission,
-) -> Result<(Call, PrincipalId), ApiError> {
-    let principal = authorize(state, headers, permission)?;
+) -> Result<(Call, Caller), ApiError> {
+    let principal = PrincipalId(authorize(state, headers, permission)?.name);
     let target = Target::from(params);
     let vault = resolve(state, &target).await?;
+    // A principal id (a GUID, as identities' are) stays governed by the vault even after its
+    // identity is gone (the vault then refuses it), so deleting an identity never widens what
+    // its tokens may do.
+    let identity = uuid::Uuid::parse_str(&principal.0).is_ok() || {
+        let principal = principal.clone();
+        blocking(state, move |e| {
+            e.vault().identities().by_principal(&principal)
+        })
+        .await?
+        .map_err(|e| vault_error(&e))?
+        .is_some()
+    };
     Ok((
         Call {
             vault,
             target,
             base: base_url(state, headers, uri),
         },
-        PrincipalId(principal.name),
+        Caller {
+            principal,
+            identity,
+        },
     ))
+}
+
+/// For an identity's call: the vault's checked and audited `get` (403 without the `get`
+/// permission, as the vault answers the identity); nothing for other callers.
+async fn check_get(
+    state: &Shared,
+    call: &Call,
+    caller: &Caller,
+    name: &str,
+) -> Result<(), ApiError> {
+    if !caller.identity {
+        return Ok(());
+    }
+    let key = KeyRef {
+        vault: call.vault.clone(),
+        name: name.to_owned(),
+        version: call.target.version.clone(),
+    };
+    state
+        .engine
+        .vault()
+        .get_key(&caller.principal, &key)
+        .await
+        .map(|_| ())
+        .map_err(|e| vault_error(&e))
 }
 
 /// The vault's view and the key's properties (the owner's view: deleted keys included).
@@ -200,9 +248,10 @@ pub(crate) async fn get(
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, ApiError> {
-    let (call, _) = call(&state, &headers, &uri, &params, Permission::KeyRead).await?;
+    let (call, caller) = call(&state, &headers, &uri, &params, Permission::KeyRead).await?;
     let name = call.target.name()?.to_owned();
     let version = call.target.version.clone();
+    check_get(&state, &call, &caller, &name).await?;
     Ok(json(
         StatusCode::OK,
         &live_bundle(&state, &call, &name, version.as_deref()).await?,
@@ -428,8 +477,9 @@ pub(crate) async fn versions(
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, ApiError> {
-    let (call, _) = call(&state, &headers, &uri, &params, Permission::KeyRead).await?;
+    let (call, caller) = call(&state, &headers, &uri, &params, Permission::KeyRead).await?;
     let name = call.target.name()?.to_owned();
+    check_get(&state, &call, &caller, &name).await?;
     let (info, key) = load(&state, &call.vault, &name).await?;
     if key.deleted.is_some() {
         return Err(key_not_found(&name, None));
@@ -508,10 +558,18 @@ pub(crate) async fn wrap(
         name: name.clone(),
         version: Some(version.clone()),
     };
-    let wrapped = blocking(&state, move |e| {
-        e.vault().wrap_for(&caller, &key, &plaintext)
-    })
-    .await?
+    let wrapped = if caller.identity {
+        state
+            .engine
+            .vault()
+            .wrap_key(&caller.principal, &key, &plaintext)
+            .await
+    } else {
+        blocking(&state, move |e| {
+            e.vault().wrap_for(&caller.principal, &key, &plaintext)
+        })
+        .await?
+    }
     .map_err(|e| vault_error(&e))?;
     Ok(json(
         StatusCode::OK,
@@ -544,9 +602,19 @@ pub(crate) async fn unwrap(
         alg: ALG_RSA_OAEP_256.to_owned(),
         value,
     };
-    let secret = blocking(&state, move |e| e.vault().unwrap_for(&caller, &wrapped))
+    let secret = if caller.identity {
+        state
+            .engine
+            .vault()
+            .unwrap_key(&caller.principal, &wrapped)
+            .await
+    } else {
+        blocking(&state, move |e| {
+            e.vault().unwrap_for(&caller.principal, &wrapped)
+        })
         .await?
-        .map_err(|e| vault_error(&e))?;
+    }
+    .map_err(|e| vault_error(&e))?;
     Ok(json(
         StatusCode::OK,
         &json!({

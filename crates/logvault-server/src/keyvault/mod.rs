@@ -12,7 +12,12 @@
 //!
 //! Who may do what is the token's roles: `Key Vault Crypto Officer` (and `Owner`) manage keys
 //! and wrap/unwrap; `Key Vault Crypto Service Encryption User` reads keys and wraps/unwraps.
-//! A vault's access policies keep governing the clusters' identities, as for the CLI.
+//! A vault's access policies and role assignments keep governing the identities of the home's
+//! directory, as for the CLI: a token whose principal is an identity's principal id (another
+//! home's Key Vault client, acting for its clusters; any GUID counts, so that an identity
+//! deleted later stays refused) reads, wraps and unwraps only what the vault grants that
+//! identity (`get`, `wrapKey`, `unwrapKey`), through the vault's own checked and audited calls;
+//! without the grant the answer is 403.
 
 mod bundle;
 mod keys;
@@ -121,7 +126,8 @@ pub(crate) fn kv_error(status: StatusCode, code: &str, message: impl Into<String
     ApiError::new(status, code, message)
 }
 
-/// A vault refusal as Key Vault answers it.
+/// A vault refusal as Key Vault answers it (a disabled key: 403 with `innererror.code`
+/// `KeyDisabled`, as Azure answers it, so a client tells it from a missing permission).
 pub(crate) fn vault_error(e: &VaultError) -> ApiError {
     let status =
         StatusCode::from_u16(e.kind().http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -129,7 +135,10 @@ pub(crate) fn vault_error(e: &VaultError) -> ApiError {
         VaultError::VaultNotFound { .. } => "VaultNotFound",
         VaultError::KeyNotFound { .. } | VaultError::Deleted { .. } => "KeyNotFound",
         VaultError::ResourceNotFound { .. } => "KeyNotFound",
-        VaultError::Disabled { .. } | VaultError::Forbidden { .. } => "Forbidden",
+        VaultError::Disabled { .. }
+        | VaultError::Forbidden { .. }
+        | VaultError::UnknownPrincipal { .. }
+        | VaultError::Unauthenticated { .. } => "Forbidden",
         VaultError::Conflict { .. } => "Conflict",
         _ => match status.as_u16() {
             400 => "BadParameter",
@@ -137,7 +146,11 @@ pub(crate) fn vault_error(e: &VaultError) -> ApiError {
             _ => "InternalError",
         },
     };
-    kv_error(status, code, e.to_string())
+    let error = kv_error(status, code, e.to_string());
+    match e {
+        VaultError::Disabled { .. } => error.with_inner(serde_json::json!({"code": "KeyDisabled"})),
+        _ => error,
+    }
 }
 
 /// An engine error (a key change and the key checks after it) as Key Vault answers it.

@@ -155,7 +155,26 @@ pub(crate) async fn list_searches(
     Ok(json_response(StatusCode::OK, &json!({ "value": value })))
 }
 
-fn table_json(workspace_id: &str, t: &logvault::TableInfo) -> Value {
+fn table_json(
+    workspace_id: &str,
+    t: &logvault::TableInfo,
+    columns: Option<&logvault::TableColumns>,
+) -> Value {
+    let mut schema = json!({ "name": t.name, "tableType": "CustomLog" });
+    if let Some(c) = columns {
+        let list: Vec<Value> = c
+            .columns
+            .iter()
+            .map(|c| {
+                let mut col = json!({ "name": c.name, "type": arm_type(&c.kusto_type) });
+                if let Some(d) = &c.description {
+                    col["description"] = json!(d);
+                }
+                col
+            })
+            .collect();
+        schema["columns"] = json!(list);
+    }
     json!({
         "id": format!("{workspace_id}/tables/{}", t.name),
         "name": t.name,
@@ -165,9 +184,61 @@ fn table_json(workspace_id: &str, t: &logvault::TableInfo) -> Value {
             "totalRetentionInDays": t.retention_days,
             "plan": "Analytics",
             "provisioningState": "Succeeded",
-            "schema": { "name": t.name, "tableType": "CustomLog" },
+            "schema": schema,
         },
     })
+}
+
+/// The Tables API's spelling of a Kusto type (`boolean`, `dateTime`; the others as Kusto's).
+fn arm_type(kusto: &str) -> &str {
+    match kusto {
+        "bool" => "boolean",
+        "datetime" => "dateTime",
+        other => other,
+    }
+}
+
+/// A table's columns for its ARM representation (`None` if they cannot be read now).
+async fn columns(state: &Shared, ws: &str, name: &str) -> Option<logvault::TableColumns> {
+    state.engine.table_columns(ws, name).await.ok()
+}
+
+/// Declares `name`'s schema from a Tables API body's `properties.schema.columns`: a new table
+/// is created with it; a table already declared with the same columns is left as it is.
+async fn declare_from_body(
+    state: &Shared,
+    ws: &str,
+    name: &str,
+    columns: &Value,
+) -> Result<(), ApiError> {
+    let wanted =
+        logvault::tables::parse_schema_file(name, &json!({ "columns": columns }).to_string())
+            .map_err(|e| bad(e.to_string()))?;
+    let normal = |cols: &[logvault::DeclaredColumn]| -> Vec<(String, Option<logvault::kql_lang::KustoType>)> {
+        cols.iter()
+            .map(|c| (c.name.clone(), c.kusto_type.parse().ok()))
+            .collect()
+    };
+    if let Ok(existing) = state.engine.table_columns(ws, name).await
+        && existing.declared
+    {
+        if normal(&existing.columns) == normal(&wanted) {
+            return Ok(());
+        }
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "Conflict",
+            format!(
+                "table {name} in workspace {ws} has a declared schema with other columns; changing a declared schema is not supported"
+            ),
+        ));
+    }
+    state
+        .engine
+        .create_table(ws, name, &wanted)
+        .await
+        .map_err(|e| engine_error(&e))?;
+    Ok(())
 }
 
 async fn table(state: &Shared, ws: &str, name: &str) -> Result<logvault::TableInfo, ApiError> {
@@ -195,11 +266,16 @@ pub(crate) async fn get_table(
     arm(&state, &headers, &uri, Permission::ManageRead)?;
     let ws_id = workspace_id(&state, &sub, &rg, &ws).await?;
     let t = table(&state, &ws, &name).await?;
-    Ok(json_response(StatusCode::OK, &table_json(&ws_id, &t)))
+    let cols = columns(&state, &ws, &name).await;
+    Ok(json_response(
+        StatusCode::OK,
+        &table_json(&ws_id, &t, cols.as_ref()),
+    ))
 }
 
-/// `PUT` or `PATCH .../workspaces/{w}/tables/{t}` `{"properties": {"retentionInDays"}}`: the
-/// table's retention (tables are made by ingestion; their schema follows the data).
+/// `PUT` or `PATCH .../workspaces/{w}/tables/{t}` `{"properties": {"retentionInDays",
+/// "schema": {"columns": [...]}}}`: the table's retention, and for a new table its declared
+/// schema (`logvault table create --schema`; without one a table's columns follow its rows).
 pub(crate) async fn put_table(
     State(state): State<Shared>,
     Path((sub, rg, ws, name)): ItemPath,
@@ -210,6 +286,9 @@ pub(crate) async fn put_table(
     arm(&state, &headers, &uri, Permission::Manage)?;
     let ws_id = workspace_id(&state, &sub, &rg, &ws).await?;
     let body = body_json(&body)?;
+    if let Some(columns) = body.pointer("/properties/schema/columns") {
+        declare_from_body(&state, &ws, &name, columns).await?;
+    }
     if let Some(days) = body.pointer("/properties/retentionInDays") {
         let days = days
             .as_u64()
@@ -222,7 +301,11 @@ pub(crate) async fn put_table(
             .map_err(|e| engine_error(&e))?;
     }
     let t = table(&state, &ws, &name).await?;
-    Ok(json_response(StatusCode::OK, &table_json(&ws_id, &t)))
+    let cols = columns(&state, &ws, &name).await;
+    Ok(json_response(
+        StatusCode::OK,
+        &table_json(&ws_id, &t, cols.as_ref()),
+    ))
 }
 
 /// `GET .../workspaces/{w}/tables`.
@@ -239,7 +322,7 @@ pub(crate) async fn list_tables(
         .tables(&ws)
         .await
         .map_err(|e| engine_error(&e))?;
-    let value: Vec<Value> = tables.iter().map(|t| table_json(&ws_id, t)).collect();
+    let value: Vec<Value> = tables.iter().map(|t| table_json(&ws_id, t, None)).collect();
     Ok(json_response(StatusCode::OK, &json!({ "value": value })))
 }
 

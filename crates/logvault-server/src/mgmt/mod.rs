@@ -282,7 +282,12 @@ pub(crate) fn engine_error(e: &logvault::EngineError) -> ApiError {
     match e {
         logvault::EngineError::Control(c) => control_error(c),
         logvault::EngineError::Vault(v) => vault_error(v),
-        other => ApiError::internal(other.to_string()),
+        other => match other.code().and_then(|c| StatusCode::from_u16(c).ok()) {
+            Some(status) if status.is_client_error() => {
+                ApiError::new(status, arm_code(status), other.to_string())
+            }
+            _ => ApiError::internal(other.to_string()),
+        },
     }
 }
 

@@ -19,6 +19,8 @@ mod ingest;
 mod keyvault;
 mod management;
 mod query;
+mod remote_engine;
+mod remote_vault;
 mod revocation;
 mod routes;
 mod security;

@@ -633,3 +633,73 @@ async fn workspace_patch_changes_tags_and_the_hot_window_and_refuses_the_rest() 
     let (status, _, body) = arm(&s, "PATCH", &ws, Some(json!({"tags": ["x"]}))).await;
     assert_eq!(status, 400, "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_put_with_columns_declares_its_schema_once() {
+    let s = serve(Options::default()).await;
+    let ws = oi(&format!("workspaces/{}", crate::common::WS));
+    let columns = json!([
+        {"name": "TimeGenerated", "type": "dateTime", "description": "when"},
+        {"name": "Computer", "type": "string"},
+        {"name": "EventID", "type": "int"},
+        {"name": "Ok", "type": "boolean"}
+    ]);
+    let put = |columns: Value| {
+        let (s, ws) = (&s, &ws);
+        async move {
+            arm(
+                s,
+                "PUT",
+                &format!("{ws}/tables/Declared_CL"),
+                Some(
+                    json!({"properties": {"schema": {"name": "Declared_CL", "columns": columns}}}),
+                ),
+            )
+            .await
+        }
+    };
+    let (status, _, table) = put(columns.clone()).await;
+    assert_eq!(status, 200, "{table}");
+    let listed: Vec<(String, String)> = table["properties"]["schema"]["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_owned(),
+                c["type"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("TimeGenerated".to_owned(), "dateTime".to_owned()),
+            ("Computer".to_owned(), "string".to_owned()),
+            ("EventID".to_owned(), "int".to_owned()),
+            ("Ok".to_owned(), "boolean".to_owned()),
+        ]
+    );
+    // The engine has the declaration: KQL sees the Kusto types before any row.
+    let plan = s
+        .engine
+        .plan_kql(crate::common::WS, "Declared_CL | project EventID, Ok")
+        .await
+        .unwrap();
+    let types: Vec<&str> = plan.schema.iter().map(|c| c.ty.name()).collect();
+    assert_eq!(types, ["int", "bool"]);
+    // The same PUT again changes nothing; other columns are refused; so is a bad type.
+    let (status, _, again) = put(columns).await;
+    assert_eq!(status, 200, "{again}");
+    let (status, _, other) = put(json!([{"name": "TimeGenerated", "type": "dateTime"}])).await;
+    assert_eq!(status, 409, "{other}");
+    let (status, _, bad) = arm(
+        &s,
+        "PUT",
+        &format!("{ws}/tables/Bad_CL"),
+        Some(json!({"properties": {"schema": {"columns": [{"name": "TimeGenerated", "type": "when"}]}}})),
+    )
+    .await;
+    assert_eq!(status, 400, "{bad}");
+    assert!(bad.to_string().contains("not a Kusto type"), "{bad}");
+}

@@ -10,6 +10,7 @@
 mod alerts;
 mod batches;
 mod common;
+mod declared;
 mod disk;
 mod durability;
 mod keys;

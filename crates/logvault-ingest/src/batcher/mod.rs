@@ -9,7 +9,16 @@
 //!
 //! The batches of one segment may have been parsed with narrower kinds than the latest (a
 //! column that was `Int` and is now `Float`): they are cast to the widest kind of the segment
-//! (by [`ColumnKind::widen`]), and a column missing from some of them is null there.
+//! (by [`crate::ColumnKind::widen`]), and a column missing from some of them is null there.
+//!
+//! A sink that can ([`SegmentSink::open_segment`], the store's) takes a segment's rows as they
+//! arrive and encodes them at once, so a partition being filled holds encoded bytes, not Arrow
+//! rows, and [`BatcherOptions::max_buffered_bytes`] bounds what the encoders hold. Such a
+//! segment is opened with every column seen so far for its table; rows bringing a new column
+//! or a wider type finish it and go to a new one. Other sinks get whole segments
+//! ([`SegmentSink::write_segment`]), the rows kept until then. A segment that fails to be
+//! written or stored loses its rows from memory, never from the log: the checkpoint stays before
+//! them, and the next open replays them.
 //!
 //! Write-ahead log sequence numbers travel with the rows: each segment lists the sequence
 //! numbers whose rows it holds (as ranges; one range when records arrive in order), and
@@ -20,16 +29,17 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array, new_null_array};
-use arrow::compute::{cast, concat_batches, take_record_batch};
-use arrow::datatypes::{Field, Schema, TimestampMicrosecondType};
+use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
+use arrow::compute::take_record_batch;
+use arrow::datatypes::{SchemaRef, TimestampMicrosecondType};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use logvault_core::SharedClock;
 
 use crate::IngestError;
-use crate::kind::{ColumnKind, SOURCE_TIME_ZONE_METADATA_KEY, TIME_GENERATED};
-use crate::schema::column_field;
+use crate::kind::TIME_GENERATED;
+
+mod schemas;
 
 /// The time span of one partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -157,6 +167,58 @@ pub trait SegmentSink: Send + Sync {
     /// Takes one segment. Returns only once the segment is durable in the store and in the
     /// catalog, with its [`SegmentBatch::wal`] ranges: the batcher then lets the log forget it.
     async fn write_segment(&self, segment: SegmentBatch) -> Result<(), IngestError>;
+
+    /// Opens a segment of `table` and `partition` with rows of `schema`, written as rows arrive
+    /// (see [`OpenSegment`]), if the sink can: a segment being filled then holds its encoded
+    /// bytes, not the rows. `None` (the default): the batcher keeps the rows and hands them to
+    /// [`SegmentSink::write_segment`] when the segment is finished.
+    ///
+    /// # Errors
+    /// Why the segment cannot be opened.
+    async fn open_segment(
+        &self,
+        _table: &str,
+        _partition: PartitionKey,
+        _schema: SchemaRef,
+    ) -> Result<Option<Box<dyn OpenSegment>>, IngestError> {
+        Ok(None)
+    }
+}
+
+/// A segment being written as its rows arrive ([`SegmentSink::open_segment`]). Dropping it
+/// without [`OpenSegment::finish`] stores nothing.
+#[async_trait]
+pub trait OpenSegment: Send + Sync {
+    /// Writes rows (of the schema the segment was opened with).
+    ///
+    /// # Errors
+    /// Why they cannot be written; the segment is then unusable.
+    async fn write(&mut self, batch: RecordBatch) -> Result<(), IngestError>;
+
+    /// Bytes the segment holds in memory now.
+    fn memory(&self) -> usize;
+
+    /// Stores the segment: returns only once it is durable in the store and in the catalog,
+    /// with `done`'s log ranges.
+    ///
+    /// # Errors
+    /// Why it cannot be stored.
+    async fn finish(self: Box<Self>, done: SegmentDone) -> Result<(), IngestError>;
+}
+
+/// What the batcher knows of a finished segment besides its rows.
+#[derive(Debug, Clone)]
+pub struct SegmentDone {
+    /// Its table.
+    pub table: String,
+    /// Its time partition.
+    pub partition: PartitionKey,
+    /// The write-ahead log records it holds rows of (as in [`SegmentBatch::wal`]).
+    pub wal: Vec<SeqRange>,
+    /// The earliest `TimeGenerated`, UTC microseconds.
+    pub min_time: i64,
+    /// The latest `TimeGenerated`, UTC microseconds.
+    pub max_time: i64,
 }
 
 /// Limits of the batcher.
@@ -186,10 +248,22 @@ impl Default for BatcherOptions {
     }
 }
 
+/// A segment being filled: rows kept for the sink's `write_segment`, or written to the sink
+/// as they arrive.
+enum Segment {
+    Kept(Vec<RecordBatch>),
+    Open(Box<dyn OpenSegment>),
+}
+
 struct Buffer {
-    batches: Vec<RecordBatch>,
+    segment: Segment,
+    /// The rows' schema: the segment's (an open one), or their union so far (kept rows).
+    schema: SchemaRef,
     rows: usize,
+    /// Arrow bytes of the rows added (the segment size limit).
     bytes: usize,
+    /// Bytes the buffer holds in memory now (the limit of all buffers together).
+    memory: usize,
     opened_at: DateTime<Utc>,
     seqs: Vec<SeqRange>,
     min_time: i64,
@@ -226,6 +300,12 @@ pub struct Batcher {
     buffers: BTreeMap<BufferKey, Buffer>,
     buffered_bytes: usize,
     seqs: SeqTracker,
+    /// Per table, the union of every schema seen: a new segment opens with it, so that a
+    /// segment written as rows arrive rarely meets a column it does not have.
+    tables: BTreeMap<String, SchemaRef>,
+    /// The earliest log record whose rows a failed segment lost from memory: the checkpoint
+    /// stays before it, so the log keeps it for the next open's replay.
+    lost: Option<u64>,
 }
 
 impl std::fmt::Debug for Batcher {
@@ -269,6 +349,8 @@ impl Batcher {
                 contiguous: resume_after,
                 beyond: BTreeSet::new(),
             },
+            tables: BTreeMap::new(),
+            lost: None,
         })
     }
 
@@ -277,13 +359,15 @@ impl Batcher {
         self.buffers.values().map(|b| b.rows).sum()
     }
 
-    /// Bytes held, not yet flushed.
+    /// Bytes held in memory, not yet flushed: the rows kept for a sink that takes whole
+    /// segments, or what the segments being written hold (encoded rows, encoders).
     pub fn buffered_bytes(&self) -> usize {
         self.buffered_bytes
     }
 
     /// The highest sequence number up to which every log record handed to the batcher is in a
-    /// flushed segment: the log may be checkpointed there.
+    /// flushed segment: the log may be checkpointed there. A segment that failed keeps it
+    /// before the records whose rows it held, for the rest of the batcher's life.
     pub fn checkpoint(&self) -> u64 {
         let open = self
             .buffers
@@ -291,7 +375,8 @@ impl Batcher {
             .filter_map(|b| b.seqs.first().map(|s| s.first.saturating_sub(1)))
             .min()
             .unwrap_or(u64::MAX);
-        self.seqs.contiguous.min(open)
+        let lost = self.lost.map_or(u64::MAX, |s| s.saturating_sub(1));
+        self.seqs.contiguous.min(open).min(lost)
     }
 
     /// Adds a parsed batch of `table`, from log record `seq` if it was logged. Flushes the
@@ -299,8 +384,9 @@ impl Batcher {
     ///
     /// # Errors
     /// [`IngestError::Arrow`] for a batch without a `TimeGenerated` timestamp column, or one
-    /// that cannot be split or merged; the sink's error if a flush fails (the rows stay
-    /// buffered and are flushed again later).
+    /// that cannot be split or merged; the sink's error if writing or storing a segment fails:
+    /// that segment's rows are then dropped from memory and the checkpoint stays before them
+    /// (the log keeps them; the next open replays them).
     pub async fn add(
         &mut self,
         table: &str,
@@ -335,32 +421,67 @@ impl Batcher {
         skip: impl Fn(PartitionKey, u64) -> bool,
     ) -> Result<usize, IngestError> {
         let parts = split_by_partition(table, batch, self.options.granularity)?;
-        let now = self.clock.now();
         let mut full = Vec::new();
+        let mut flushed = 0;
         for (partition, part, min_time, max_time) in parts {
             if seq.is_some_and(|s| skip(partition, s)) {
                 continue;
             }
             let key = (table.to_owned(), partition);
+            let seen = match self.tables.get(table) {
+                Some(known) => schemas::union(table, [known, &part.schema()])?,
+                None => part.schema(),
+            };
+            self.tables.insert(table.to_owned(), Arc::clone(&seen));
+            // A segment being written cannot take a new column or a wider type: it is
+            // finished, and the rows go to a new one with every column seen so far.
+            if let Some(buf) = self.buffers.get(&key)
+                && matches!(buf.segment, Segment::Open(_))
+                && !schemas::fits(table, &buf.schema, &part.schema())
+            {
+                flushed += self.flush(&key).await?;
+            }
+            if !self.buffers.contains_key(&key) {
+                let buffer = self
+                    .open(table, partition, seen, min_time, max_time)
+                    .await?;
+                self.buffers.insert(key.clone(), buffer);
+            }
+            let Some(buf) = self.buffers.get_mut(&key) else {
+                continue;
+            };
             let bytes = part.get_array_memory_size();
-            let buf = self.buffers.entry(key.clone()).or_insert_with(|| Buffer {
-                batches: Vec::new(),
-                rows: 0,
-                bytes: 0,
-                opened_at: now,
-                seqs: Vec::new(),
-                min_time,
-                max_time,
-            });
+            let written = match &mut buf.segment {
+                Segment::Kept(batches) => {
+                    buf.schema = schemas::union(table, [&buf.schema, &part.schema()])?;
+                    batches.push(part.clone());
+                    Ok(bytes)
+                }
+                Segment::Open(segment) => match schemas::align(table, &part, &buf.schema) {
+                    Ok(aligned) => segment.write(aligned).await.map(|()| segment.memory()),
+                    Err(e) => Err(e),
+                },
+            };
+            let memory = match written {
+                Ok(m) => m,
+                Err(e) => {
+                    self.lose(&key, seq);
+                    return Err(e);
+                }
+            };
+            let memory = match buf.segment {
+                Segment::Kept(_) => buf.memory + memory,
+                Segment::Open(_) => memory,
+            };
+            self.buffered_bytes = self.buffered_bytes - buf.memory + memory;
+            buf.memory = memory;
             buf.rows += part.num_rows();
             buf.bytes += bytes;
             buf.min_time = buf.min_time.min(min_time);
             buf.max_time = buf.max_time.max(max_time);
-            buf.batches.push(part);
             if let Some(s) = seq {
                 add_seq(&mut buf.seqs, s);
             }
-            self.buffered_bytes += bytes;
             if buf.rows >= self.options.max_rows || buf.bytes >= self.options.max_bytes {
                 full.push(key);
             }
@@ -368,7 +489,6 @@ impl Batcher {
         if let Some(s) = seq {
             self.seqs.mark(s);
         }
-        let mut flushed = 0;
         for key in full {
             flushed += self.flush(&key).await?;
         }
@@ -376,7 +496,7 @@ impl Batcher {
             let Some(largest) = self
                 .buffers
                 .iter()
-                .max_by_key(|(_, b)| b.bytes)
+                .max_by_key(|(_, b)| b.memory)
                 .map(|(k, _)| k.clone())
             else {
                 break;
@@ -384,6 +504,53 @@ impl Batcher {
             flushed += self.flush(&largest).await?;
         }
         Ok(flushed)
+    }
+
+    async fn open(
+        &self,
+        table: &str,
+        partition: PartitionKey,
+        schema: SchemaRef,
+        min_time: i64,
+        max_time: i64,
+    ) -> Result<Buffer, IngestError> {
+        let segment = match self
+            .sink
+            .open_segment(table, partition, Arc::clone(&schema))
+            .await?
+        {
+            Some(open) => Segment::Open(open),
+            None => Segment::Kept(Vec::new()),
+        };
+        Ok(Buffer {
+            segment,
+            schema,
+            rows: 0,
+            bytes: 0,
+            memory: 0,
+            opened_at: self.clock.now(),
+            seqs: Vec::new(),
+            min_time,
+            max_time,
+        })
+    }
+
+    /// A segment failed: its rows are gone from memory, and the checkpoint stays before the
+    /// first record it held (and `seq`, whose rows it was taking).
+    fn lose(&mut self, key: &BufferKey, seq: Option<u64>) {
+        let first = self
+            .buffers
+            .remove(key)
+            .and_then(|buf| {
+                self.buffered_bytes -= buf.memory;
+                buf.seqs.first().map(|r| r.first)
+            })
+            .into_iter()
+            .chain(seq)
+            .min();
+        if let Some(first) = first {
+            self.lost = Some(self.lost.map_or(first, |l| l.min(first)));
+        }
     }
 
     /// Flushes the buffers older than [`BatcherOptions::max_age`].
@@ -422,36 +589,47 @@ impl Batcher {
         let Some(buf) = self.buffers.remove(key) else {
             return Ok(0);
         };
-        self.buffered_bytes -= buf.bytes;
+        self.buffered_bytes -= buf.memory;
         let (table, partition) = key;
-        let merged = match merge_batches(table, &buf.batches) {
-            Ok(m) => m,
-            Err(e) => {
-                self.restore(key.clone(), buf);
-                return Err(e);
+        tracing::debug!(table, partition = %partition.label(), rows = buf.rows, "flushing segment");
+        let first = buf.seqs.first().map(|r| r.first);
+        let result = match buf.segment {
+            Segment::Kept(batches) => match schemas::merge_batches(table, &batches) {
+                Ok(merged) => {
+                    self.sink
+                        .write_segment(SegmentBatch {
+                            table: table.clone(),
+                            partition: *partition,
+                            batch: merged,
+                            wal: buf.seqs,
+                            min_time: buf.min_time,
+                            max_time: buf.max_time,
+                        })
+                        .await
+                }
+                Err(e) => Err(e),
+            },
+            Segment::Open(segment) => {
+                segment
+                    .finish(SegmentDone {
+                        table: table.clone(),
+                        partition: *partition,
+                        wal: buf.seqs,
+                        min_time: buf.min_time,
+                        max_time: buf.max_time,
+                    })
+                    .await
             }
         };
-        let segment = SegmentBatch {
-            table: table.clone(),
-            partition: *partition,
-            batch: merged,
-            wal: buf.seqs.clone(),
-            min_time: buf.min_time,
-            max_time: buf.max_time,
-        };
-        tracing::debug!(table, partition = %partition.label(), rows = buf.rows, "flushing segment");
-        match self.sink.write_segment(segment).await {
+        match result {
             Ok(()) => Ok(1),
             Err(e) => {
-                self.restore(key.clone(), buf);
+                if let Some(first) = first {
+                    self.lost = Some(self.lost.map_or(first, |l| l.min(first)));
+                }
                 Err(e)
             }
         }
-    }
-
-    fn restore(&mut self, key: BufferKey, buf: Buffer) {
-        self.buffered_bytes += buf.bytes;
-        self.buffers.insert(key, buf);
     }
 }
 
@@ -502,69 +680,6 @@ fn split_by_partition(
             Ok((key, part, lo, hi))
         })
         .collect()
-}
-
-/// Concatenates batches whose schemas differ by growth and widening into one batch whose
-/// schema is their union, each column of the widest kind.
-pub(crate) fn merge_batches(
-    table: &str,
-    batches: &[RecordBatch],
-) -> Result<RecordBatch, IngestError> {
-    let mut order: Vec<String> = Vec::new();
-    let mut kinds: BTreeMap<String, (ColumnKind, Option<String>)> = BTreeMap::new();
-    for batch in batches {
-        for field in batch.schema().fields() {
-            let kind = ColumnKind::of_field(field).ok_or_else(|| {
-                IngestError::arrow(
-                    table,
-                    format!(
-                        "column {} has unexpected type {}",
-                        field.name(),
-                        field.data_type()
-                    ),
-                )
-            })?;
-            let zone = field.metadata().get(SOURCE_TIME_ZONE_METADATA_KEY).cloned();
-            match kinds.get_mut(field.name()) {
-                Some((k, z)) => {
-                    *k = k.widen(kind);
-                    if z.is_none() {
-                        *z = zone;
-                    }
-                }
-                None => {
-                    order.push(field.name().clone());
-                    kinds.insert(field.name().clone(), (kind, zone));
-                }
-            }
-        }
-    }
-    let fields: Vec<Field> = order
-        .iter()
-        .filter_map(|name| {
-            let (kind, zone) = kinds.get(name)?;
-            Some(column_field(name, *kind, zone.as_deref()))
-        })
-        .collect();
-    let schema = Arc::new(Schema::new(fields));
-    let mut aligned = Vec::with_capacity(batches.len());
-    for batch in batches {
-        let columns = schema
-            .fields()
-            .iter()
-            .map(|f| match batch.column_by_name(f.name()) {
-                Some(c) if c.data_type() == f.data_type() => Ok(Arc::clone(c)),
-                Some(c) => cast(c, f.data_type()),
-                None => Ok(new_null_array(f.data_type(), batch.num_rows())),
-            })
-            .collect::<Result<Vec<ArrayRef>, _>>()
-            .map_err(|e| IngestError::arrow(table, e))?;
-        aligned.push(
-            RecordBatch::try_new(Arc::clone(&schema), columns)
-                .map_err(|e| IngestError::arrow(table, e))?,
-        );
-    }
-    concat_batches(&schema, &aligned).map_err(|e| IngestError::arrow(table, e))
 }
 
 #[cfg(test)]

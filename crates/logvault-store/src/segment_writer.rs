@@ -1,0 +1,271 @@
+//! Writing a segment as its rows arrive: each batch is encoded (and encrypted) into the Parquet
+//! file at once, so a segment being filled holds its encoded bytes and the encoder's current row
+//! group, not the Arrow rows. The file is stored when the segment is finished.
+//!
+//! [`crate::Store::write_segment`] writes a whole segment through the same writer.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use chrono::{DateTime, Utc};
+use logvault_crypto::Aek;
+use object_store::{ObjectStore, PutMode, PutOptions, PutPayload};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+
+use crate::StoreError;
+use crate::catalog::{KeyScheme, SegmentEntry};
+use crate::layout::SegmentLocation;
+use crate::segment::{
+    SegmentCompression, SegmentOptions, Written, encryption_properties, time_range,
+};
+
+/// A segment being written (see the module documentation). Dropping it without
+/// [`SegmentWriter::finish`] stores nothing.
+pub struct SegmentWriter {
+    objects: Arc<dyn ObjectStore>,
+    loc: SegmentLocation,
+    schema: SchemaRef,
+    /// In a mutex only so that the writer is `Sync` (Parquet's encoders are not); every use
+    /// but `memory` has it exclusively.
+    writer: Mutex<Option<ArrowWriter<Vec<u8>>>>,
+    rows: u64,
+    range: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    entry: Option<EntryInfo>,
+}
+
+/// What a catalog entry of the segment records besides what writing it tells.
+#[derive(Debug, Clone)]
+pub(crate) struct EntryInfo {
+    pub(crate) key_scheme: KeyScheme,
+    pub(crate) epoch: u32,
+    pub(crate) created: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for SegmentWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SegmentWriter")
+            .field("segment", &self.loc.to_string())
+            .field("rows", &self.rows)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SegmentWriter {
+    /// A writer of the encrypted segment `loc` with rows of `schema`.
+    pub(crate) fn new(
+        objects: Arc<dyn ObjectStore>,
+        loc: SegmentLocation,
+        aek: &Aek,
+        epoch: u32,
+        schema: SchemaRef,
+        options: &SegmentOptions,
+    ) -> Result<Self, StoreError> {
+        let invalid = |reason: String| StoreError::InvalidData {
+            workspace: loc.workspace.clone(),
+            table: loc.table.clone(),
+            reason,
+        };
+        let compression = match options.compression {
+            SegmentCompression::Zstd(level) => {
+                Compression::ZSTD(ZstdLevel::try_new(level).map_err(|e| invalid(e.to_string()))?)
+            }
+            SegmentCompression::Snappy => Compression::SNAPPY,
+            SegmentCompression::Uncompressed => Compression::UNCOMPRESSED,
+        };
+        let props = WriterProperties::builder()
+            .set_compression(compression)
+            .set_statistics_enabled(EnabledStatistics::Page)
+            .set_max_row_group_row_count(Some(options.max_row_group_rows.max(1)))
+            .set_data_page_row_count_limit(options.data_page_rows.max(1))
+            // The page row limit is only checked between write batches.
+            .set_write_batch_size(options.data_page_rows.clamp(1, 1024))
+            .with_file_encryption_properties(encryption_properties(&loc, aek, epoch)?)
+            .build();
+        let writer = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props))
+            .map_err(|e| encode_error(&loc, &e))?;
+        Ok(Self {
+            objects,
+            loc,
+            schema,
+            writer: Mutex::new(Some(writer)),
+            rows: 0,
+            range: None,
+            entry: None,
+        })
+    }
+
+    /// The writer of a segment that [`SegmentWriter::finish`] makes a catalog entry of.
+    #[must_use]
+    pub(crate) fn with_entry(mut self, entry: EntryInfo) -> Self {
+        self.entry = Some(entry);
+        self
+    }
+
+    /// The segment's location.
+    pub fn location(&self) -> &SegmentLocation {
+        &self.loc
+    }
+
+    /// The rows' schema.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Bytes the segment holds in memory: the encoded file so far and the encoder's current
+    /// row group.
+    pub fn memory(&self) -> usize {
+        self.writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map_or(0, |w| w.inner().len() + w.memory_size())
+    }
+
+    /// Encodes `batch` (on the blocking pool).
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidData`] for a batch of another schema or without a time;
+    /// [`StoreError::Encode`] if encoding fails (the writer is then unusable).
+    pub async fn write(&mut self, batch: RecordBatch) -> Result<(), StoreError> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        if batch.schema() != self.schema {
+            return Err(StoreError::InvalidData {
+                workspace: self.loc.workspace.clone(),
+                table: self.loc.table.clone(),
+                reason: format!(
+                    "record batches have different schemas: {:?} and {:?}",
+                    self.schema.fields(),
+                    batch.schema().fields()
+                ),
+            });
+        }
+        let (lo, hi) =
+            time_range(std::slice::from_ref(&batch)).map_err(|reason| StoreError::InvalidData {
+                workspace: self.loc.workspace.clone(),
+                table: self.loc.table.clone(),
+                reason,
+            })?;
+        let Some(mut writer) = self.take_writer() else {
+            return Err(self.unusable());
+        };
+        let rows = batch.num_rows() as u64;
+        let (writer, result) = tokio::task::spawn_blocking(move || {
+            let result = writer.write(&batch);
+            (writer, result)
+        })
+        .await
+        .map_err(|e| StoreError::Encode {
+            segment: self.loc.to_string(),
+            reason: e.to_string(),
+        })?;
+        result.map_err(|e| encode_error(&self.loc, &e))?;
+        *self
+            .writer
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner) = Some(writer);
+        self.rows += rows;
+        self.range = Some(match self.range {
+            Some((a, b)) => (a.min(lo), b.max(hi)),
+            None => (lo, hi),
+        });
+        Ok(())
+    }
+
+    /// Finishes the file and stores it (`PutMode::Create`: a segment is written once); returns
+    /// its catalog entry (with no log ranges: the caller adds them), to be added to the table's
+    /// catalog by the caller.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidData`] if no row was written; encoding and storage errors.
+    pub async fn finish(mut self) -> Result<SegmentEntry, StoreError> {
+        let Some(entry) = self.entry.take() else {
+            return Err(StoreError::Encode {
+                segment: self.loc.to_string(),
+                reason:
+                    "a segment writer without its account's key scheme cannot make a catalog entry"
+                        .into(),
+            });
+        };
+        let id = self.loc.segment;
+        let account = self.loc.account.clone();
+        let written = self.finish_written().await?;
+        Ok(SegmentEntry {
+            id,
+            account,
+            min_time: written.min_time,
+            max_time: written.max_time,
+            rows: written.rows,
+            bytes: written.bytes,
+            schema: written.schema,
+            key_scheme: entry.key_scheme,
+            epoch: entry.epoch,
+            created: entry.created,
+            wal: Vec::new(),
+        })
+    }
+
+    /// Finishes the file and stores it; returns what was written.
+    pub(crate) async fn finish_written(mut self) -> Result<Written, StoreError> {
+        let (Some(writer), Some((min_time, max_time))) = (self.take_writer(), self.range) else {
+            return Err(StoreError::InvalidData {
+                workspace: self.loc.workspace.clone(),
+                table: self.loc.table.clone(),
+                reason: "no rows to write".into(),
+            });
+        };
+        let encoded = tokio::task::spawn_blocking(move || writer.into_inner())
+            .await
+            .map_err(|e| StoreError::Encode {
+                segment: self.loc.to_string(),
+                reason: e.to_string(),
+            })?
+            .map_err(|e| encode_error(&self.loc, &e))?;
+        let bytes = encoded.len() as u64;
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..PutOptions::default()
+        };
+        self.objects
+            .put_opts(&self.loc.object_path(), PutPayload::from(encoded), opts)
+            .await
+            .map_err(|e| StoreError::storage(format!("segment {}", self.loc), &e))?;
+        Ok(Written {
+            rows: self.rows,
+            bytes,
+            min_time,
+            max_time,
+            schema: self.schema,
+        })
+    }
+
+    fn take_writer(&mut self) -> Option<ArrowWriter<Vec<u8>>> {
+        self.writer
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
+    fn unusable(&self) -> StoreError {
+        StoreError::Encode {
+            segment: self.loc.to_string(),
+            reason: "an earlier write failed; the segment cannot be finished".into(),
+        }
+    }
+}
+
+fn encode_error(loc: &SegmentLocation, e: &parquet::errors::ParquetError) -> StoreError {
+    StoreError::Encode {
+        segment: loc.to_string(),
+        reason: e.to_string(),
+    }
+}
