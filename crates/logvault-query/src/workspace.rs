@@ -214,7 +214,11 @@ impl WorkspaceSession {
             let table: Arc<dyn TableProvider> =
                 Arc::new(segment_table(manifest, &store, &self.stats, cache));
             let plan = with_tenant(workspace, &name, table, tenant)?;
-            tables.register_table(name, Arc::new(ViewTable::new(plan, None)))?;
+            datafusion::catalog::SchemaProvider::register_table(
+                tables.as_ref(),
+                name,
+                Arc::new(ViewTable::new(plan, None)),
+            )?;
         }
         Ok(())
     }

@@ -304,7 +304,7 @@ impl WorkspaceIngestor {
 
     async fn writer(&mut self) -> Result<&mut WorkspaceWriter, EngineError> {
         if self.writer.is_none() {
-            let writer = self
+            let mut writer = self
                 .engine
                 .inner
                 .writes

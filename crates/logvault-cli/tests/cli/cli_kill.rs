@@ -66,11 +66,13 @@ async fn client(
         .build()
         .unwrap();
     let mut fates = Vec::new();
+    // Rows of today: a restarted server's first retention pass purges older ones.
+    let today = chrono::Utc::now().to_rfc3339();
     for b in 0..BATCHES {
         let records: Vec<serde_json::Value> = (0..ROWS)
             .map(|i| {
                 serde_json::json!({
-                    "TimeGenerated": "2026-06-01T12:00:00Z",
+                    "TimeGenerated": today,
                     "Seq": (c * BATCHES + b) * ROWS + i,
                     "Client": c,
                 })
@@ -295,9 +297,11 @@ fn a_request_sent_again_after_a_kill_is_stored_once() {
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path();
     let (rule, token) = setup(home);
+    // Rows of today: the server's retention pass purges older ones while the test runs.
+    let today = chrono::Utc::now().to_rfc3339();
     let batch = |tag: &str| -> serde_json::Value {
         (0..ROWS)
-            .map(|i| serde_json::json!({"TimeGenerated": "2026-06-01T12:00:00Z", "Tag": tag, "Seq": i}))
+            .map(|i| serde_json::json!({"TimeGenerated": today, "Tag": tag, "Seq": i}))
             .collect()
     };
     for (round, wait) in [("now", Duration::ZERO), ("stored", Duration::from_secs(3))] {
@@ -334,7 +338,12 @@ fn a_request_sent_again_after_a_kill_is_stored_once() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["Tag"].as_str().unwrap().to_owned(), r["n"].as_u64().unwrap()))
+        .map(|r| {
+            (
+                r["Tag"].as_str().unwrap().to_owned(),
+                r["n"].as_u64().unwrap(),
+            )
+        })
         .collect();
     let rows = ROWS as u64;
     let expected: BTreeMap<String, u64> = [

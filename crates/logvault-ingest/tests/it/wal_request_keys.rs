@@ -8,8 +8,7 @@ use arrow::array::{Int64Array, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema};
 use logvault_crypto::Aek;
 use logvault_ingest::{
-    IngestError, Recovery, Wal, WalKey, WalKeyError, WalKeyRef, WalKeyScheme, WalOptions,
-    WalRecord,
+    IngestError, Recovery, Wal, WalKey, WalKeyError, WalKeyRef, WalKeyScheme, WalOptions, WalRecord,
 };
 
 const WS: &str = "ws-request-keys";

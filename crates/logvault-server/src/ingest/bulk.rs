@@ -227,7 +227,17 @@ async fn run(
     }
     let stored: usize = records.iter().map(|(_, b)| b.num_rows()).sum();
     if stored > 0 {
-        match submit(state, &workspace, Protocol::Bulk, records, size, flavor, key).await? {
+        match submit(
+            state,
+            &workspace,
+            Protocol::Bulk,
+            records,
+            size,
+            flavor,
+            key,
+        )
+        .await?
+        {
             Submitted::Accepted => {}
             Submitted::Dropped(rows, reason) => return Err(revoked(rows, &reason, flavor)),
         }

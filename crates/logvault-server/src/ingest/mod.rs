@@ -20,8 +20,8 @@ use logvault::Appended;
 use logvault::ingest::{ErrorPolicy, Format, ParseOptions, ParseReport, TableSchema};
 
 use crate::http::AppState;
-use crate::hub::HubAnswer;
 use crate::http::errors::{ApiError, Flavor};
+use crate::hub::HubAnswer;
 
 /// The protocols, as metrics label them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -397,7 +397,10 @@ async fn a_request_sent_again_with_its_client_request_id_is_stored_once() {
         204
     );
     for _ in 0..2 {
-        assert_eq!(upload_with_id(&s, &rule, &publisher, &plain, None).await, 204);
+        assert_eq!(
+            upload_with_id(&s, &rule, &publisher, &plain, None).await,
+            204
+        );
     }
     assert_eq!(s.count(WS, "AppEvents").await, 10 + 7 + 10 + 2 * 3);
     let labels = [("workspace", WS), ("protocol", "logs-ingestion-api")];

@@ -461,7 +461,11 @@ async fn kql_workspace_function_reads_another_workspace_s_table() {
         );
         let (status, body) = s.query(WS, &s.owner(), json!({ "query": kql })).await;
         assert_eq!(status, 200, "{named}: {body}");
-        assert_eq!(body["tables"][0]["rows"], json!([["q", 40], ["o", 12]]), "{body}");
+        assert_eq!(
+            body["tables"][0]["rows"],
+            json!([["q", 40], ["o", 12]]),
+            "{body}"
+        );
     }
     // Alone, with its TenantId and the query's timespan (one record a second from 10:00:00).
     let (status, body) = s
