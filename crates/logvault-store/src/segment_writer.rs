@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use logvault_crypto::Aek;
 use object_store::{ObjectStore, PutMode, PutOptions, PutPayload};
@@ -30,7 +31,7 @@ pub struct SegmentWriter {
     schema: SchemaRef,
     /// In a mutex only so that the writer is `Sync` (Parquet's encoders are not); every use
     /// but `memory` has it exclusively.
-    writer: Mutex<Option<ArrowWriter<Vec<u8>>>>,
+    writer: Mutex<Option<ArrowWriter<Chunks>>>,
     rows: u64,
     range: Option<(DateTime<Utc>, DateTime<Utc>)>,
     entry: Option<EntryInfo>,
@@ -84,7 +85,7 @@ impl SegmentWriter {
             .set_write_batch_size(options.data_page_rows.clamp(1, 1024))
             .with_file_encryption_properties(encryption_properties(&loc, aek, epoch)?)
             .build();
-        let writer = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props))
+        let writer = ArrowWriter::try_new(Chunks::default(), schema.clone(), Some(props))
             .map_err(|e| encode_error(&loc, &e))?;
         Ok(Self {
             objects,
@@ -236,7 +237,7 @@ impl SegmentWriter {
             ..PutOptions::default()
         };
         self.objects
-            .put_opts(&self.loc.object_path(), PutPayload::from(encoded), opts)
+            .put_opts(&self.loc.object_path(), encoded.into_payload(), opts)
             .await
             .map_err(|e| StoreError::storage(format!("segment {}", self.loc), &e))?;
         Ok(Written {
@@ -248,7 +249,7 @@ impl SegmentWriter {
         })
     }
 
-    fn take_writer(&mut self) -> Option<ArrowWriter<Vec<u8>>> {
+    fn take_writer(&mut self) -> Option<ArrowWriter<Chunks>> {
         self.writer
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner)
@@ -263,9 +264,91 @@ impl SegmentWriter {
     }
 }
 
+/// The size of the pieces an encoded segment is kept in.
+const CHUNK_BYTES: usize = 4 << 20;
+
+/// An encoded segment as it grows, in pieces of [`CHUNK_BYTES`]: growing it never copies what
+/// is written (a `Vec` doubles, holding up to three times the file while it moves), and the
+/// pieces become the object's payload as they are. Same-sized pieces are also what the
+/// allocator can reuse from one segment to the next.
+#[derive(Debug, Default)]
+pub(crate) struct Chunks {
+    done: Vec<Bytes>,
+    current: Vec<u8>,
+    len: usize,
+}
+
+impl Chunks {
+    /// Bytes written.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The pieces, as a payload to store.
+    pub(crate) fn into_payload(mut self) -> PutPayload {
+        if !self.current.is_empty() {
+            self.done
+                .push(Bytes::from(std::mem::take(&mut self.current)));
+        }
+        self.done.into_iter().collect()
+    }
+}
+
+impl std::io::Write for Chunks {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut rest = buf;
+        while !rest.is_empty() {
+            if self.current.capacity() == 0 {
+                self.current = Vec::with_capacity(CHUNK_BYTES);
+            }
+            let take = (CHUNK_BYTES - self.current.len()).min(rest.len());
+            let (now, later) = rest.split_at(take);
+            self.current.extend_from_slice(now);
+            rest = later;
+            if self.current.len() == CHUNK_BYTES {
+                self.done
+                    .push(Bytes::from(std::mem::take(&mut self.current)));
+            }
+        }
+        self.len += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 fn encode_error(loc: &SegmentLocation, e: &parquet::errors::ParquetError) -> StoreError {
     StoreError::Encode {
         segment: loc.to_string(),
         reason: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    #[test]
+    fn chunks_keep_every_byte_in_order_across_piece_boundaries() {
+        let mut chunks = Chunks::default();
+        let mut expected = Vec::new();
+        // Writes of many sizes, crossing piece boundaries at odd offsets.
+        for (i, size) in [1, CHUNK_BYTES - 3, 7, CHUNK_BYTES * 2 + 5, 0, 1000]
+            .into_iter()
+            .enumerate()
+        {
+            let data: Vec<u8> = (0..size).map(|j| (i * 31 + j) as u8).collect();
+            chunks.write_all(&data).expect("write");
+            expected.extend_from_slice(&data);
+        }
+        assert_eq!(chunks.len(), expected.len());
+        assert!(chunks.done.iter().all(|c| c.len() == CHUNK_BYTES));
+        let payload = chunks.into_payload();
+        let joined: Vec<u8> = payload.iter().flat_map(|b| b.iter().copied()).collect();
+        assert_eq!(joined, expected);
     }
 }

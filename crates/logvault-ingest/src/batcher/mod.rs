@@ -5,7 +5,8 @@
 //! time range only opens the segments of that range. A partition's buffer is flushed when it
 //! reaches [`BatcherOptions::max_rows`] or [`BatcherOptions::max_bytes`], when it is older than
 //! [`BatcherOptions::max_age`] ([`Batcher::flush_due`], called on a timer by the owner), or when
-//! all buffers together exceed [`BatcherOptions::max_buffered_bytes`] (the largest goes first).
+//! all buffers together exceed [`BatcherOptions::max_buffered_bytes`] (the largest that the
+//! last added batch did not touch goes first, else the largest).
 //!
 //! The batches of one segment may have been parsed with narrower kinds than the latest (a
 //! column that was `Int` and is now `Float`): they are cast to the widest kind of the segment
@@ -242,7 +243,7 @@ impl Default for BatcherOptions {
             max_rows: 1_000_000,
             max_bytes: 128 << 20,
             max_age: Duration::seconds(30),
-            max_buffered_bytes: 512 << 20,
+            max_buffered_bytes: 64 << 20,
             granularity: Granularity::Day,
         }
     }
@@ -265,6 +266,8 @@ struct Buffer {
     /// Bytes the buffer holds in memory now (the limit of all buffers together).
     memory: usize,
     opened_at: DateTime<Utc>,
+    /// The last call of [`Batcher::add`] that gave it rows (the batcher's `adds` then).
+    touched: u64,
     seqs: Vec<SeqRange>,
     min_time: i64,
     max_time: i64,
@@ -306,6 +309,8 @@ pub struct Batcher {
     /// The earliest log record whose rows a failed segment lost from memory: the checkpoint
     /// stays before it, so the log keeps it for the next open's replay.
     lost: Option<u64>,
+    /// Calls of `add` so far: a buffer the last call did not touch has gone quiet.
+    adds: u64,
 }
 
 impl std::fmt::Debug for Batcher {
@@ -345,6 +350,7 @@ impl Batcher {
             clock,
             buffers: BTreeMap::new(),
             buffered_bytes: 0,
+            adds: 0,
             seqs: SeqTracker {
                 contiguous: resume_after,
                 beyond: BTreeSet::new(),
@@ -423,6 +429,7 @@ impl Batcher {
         let parts = split_by_partition(table, batch, self.options.granularity)?;
         let mut full = Vec::new();
         let mut flushed = 0;
+        self.adds += 1;
         for (partition, part, min_time, max_time) in parts {
             if seq.is_some_and(|s| skip(partition, s)) {
                 continue;
@@ -477,6 +484,7 @@ impl Batcher {
             buf.memory = memory;
             buf.rows += part.num_rows();
             buf.bytes += bytes;
+            buf.touched = self.adds;
             buf.min_time = buf.min_time.min(min_time);
             buf.max_time = buf.max_time.max(max_time);
             if let Some(s) = seq {
@@ -492,16 +500,19 @@ impl Batcher {
         for key in full {
             flushed += self.flush(&key).await?;
         }
+        // Over the bound: the largest buffer that this call did not touch goes first (rows in
+        // time order leave yesterday's segment open and quiet), else the largest.
         while self.buffered_bytes > self.options.max_buffered_bytes {
-            let Some(largest) = self
+            let adds = self.adds;
+            let Some(victim) = self
                 .buffers
                 .iter()
-                .max_by_key(|(_, b)| b.memory)
+                .max_by_key(|(_, b)| (b.touched < adds, b.memory))
                 .map(|(k, _)| k.clone())
             else {
                 break;
             };
-            flushed += self.flush(&largest).await?;
+            flushed += self.flush(&victim).await?;
         }
         Ok(flushed)
     }
@@ -529,6 +540,7 @@ impl Batcher {
             bytes: 0,
             memory: 0,
             opened_at: self.clock.now(),
+            touched: self.adds,
             seqs: Vec::new(),
             min_time,
             max_time,

@@ -435,3 +435,33 @@ async fn total_buffered_bytes_are_bounded() {
     }
     assert!(flushed >= 3, "{flushed}");
 }
+
+/// Over the bound, the segment that the last batch did not touch finishes first: rows in time
+/// order leave yesterday's segment open and quiet, and today's keeps filling (the largest would
+/// be today's once it outgrows yesterday's, cutting it short while the quiet one stayed open).
+#[tokio::test]
+async fn over_the_bound_the_quiet_segment_finishes_before_the_one_being_filled() {
+    let sink = Arc::new(MemorySink::default());
+    let clock = clock();
+    let mut schema = TableSchema::new("T").unwrap();
+    let small = batches(&mut schema, &rows(1, 20)).remove(0);
+    let big = batches(&mut schema, &rows(2, 60)).remove(0);
+    // Yesterday's 20 rows and today's 60 fit, and so would today's 120 alone; all three
+    // batches do not.
+    let limit = 2 * big.get_array_memory_size() + small.get_array_memory_size() / 2;
+    let options = BatcherOptions {
+        max_buffered_bytes: limit,
+        ..BatcherOptions::default()
+    };
+    let mut b = batcher(&sink, &clock, options);
+    assert_eq!(b.add("T", &small, None).await.unwrap(), 0);
+    assert_eq!(b.add("T", &big, None).await.unwrap(), 0);
+    let more = batches(&mut schema, &rows(2, 60)).remove(0);
+    let flushed = b.add("T", &more, None).await.unwrap();
+    assert_eq!(flushed, 1, "one segment finished: yesterday's");
+    let segments = sink.segments.lock().unwrap();
+    assert_eq!(segments.len(), 1);
+    assert_eq!(segments[0].batch.num_rows(), 20);
+    drop(segments);
+    assert!(b.buffered_bytes() <= limit);
+}
