@@ -271,6 +271,26 @@ mod tests {
         let err = Home::open_or_init(dir.path()).unwrap_err().to_string();
         assert!(err.contains("keyCheckMinSecs"), "{err}");
 
+        fs::write(
+            dir.path().join("config.json"),
+            r#"{"version":1,"segmentGraceSecs":-1}"#,
+        )
+        .unwrap();
+        let err = Home::open_or_init(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("segmentGraceSecs"), "{err}");
+        fs::write(
+            dir.path().join("config.json"),
+            r#"{"version":1,"segmentGraceSecs":60}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            Home::open_or_init(dir.path())
+                .unwrap()
+                .config()
+                .segment_grace_secs,
+            Some(60)
+        );
+
         fs::write(dir.path().join("config.json"), r#"{"version":99}"#).unwrap();
         assert!(
             Home::open_or_init(dir.path())
