@@ -37,6 +37,8 @@ pub(crate) struct DiskEntry {
     pub(crate) stored: u64,
     pub(crate) opened: Opened,
     last_read: AtomicI64,
+    /// When the entry was made (see [`crate::stamp`]).
+    pub(crate) stamp: u64,
 }
 
 impl DiskEntry {
@@ -244,6 +246,7 @@ impl DiskTier {
             stored: written.0,
             opened: written.1,
             last_read: AtomicI64::new(cached_at),
+            stamp: crate::stamp::next(),
         }))
     }
 
@@ -490,5 +493,6 @@ fn load(
         stored,
         opened,
         last_read: AtomicI64::new(last),
+        stamp: crate::stamp::next(),
     }))
 }

@@ -10,7 +10,9 @@ use chrono::{DateTime, Duration, Utc};
 use datafusion::config::EncryptionFactoryOptions;
 use datafusion::execution::parquet_encryption::EncryptionFactory;
 use datafusion::prelude::SessionContext;
-use logvault_store::{AccountId, STORAGE_URL, SegmentEncryptionFactory, SegmentLocation, Store};
+use logvault_store::{
+    AccountId, Manifest, STORAGE_URL, SegmentEncryptionFactory, SegmentLocation, Store,
+};
 use object_store::ObjectStore;
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
@@ -26,6 +28,7 @@ use crate::file::CacheKeys;
 use crate::memory::{HotSegment, MemoryTier};
 use crate::metrics::{Event, HotCacheStatus, Metrics, WorkspaceCacheStatus};
 use crate::promoter::Promoter;
+use crate::stamp::CatalogMark;
 use crate::warm::{self, WarmHandle, WarmProgress, WarmSlot};
 use crate::{CacheError, HotCacheConfig};
 
@@ -55,6 +58,21 @@ pub struct CachePurgeReport {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SweepReport {
+    /// Segments removed from the memory tier.
+    pub memory_entries: u64,
+    /// Their bytes.
+    pub memory_bytes: u64,
+    /// Cache files removed.
+    pub disk_entries: u64,
+    /// Their bytes.
+    pub disk_bytes: u64,
+}
+
+/// What [`HotCache::forget_unlisted`] removed: entries of segments the catalog no longer lists
+/// (replaced by a compaction or purged by retention, in this process or another).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnlistedReport {
     /// Segments removed from the memory tier.
     pub memory_entries: u64,
     /// Their bytes.
@@ -456,6 +474,58 @@ impl HotCache {
         report
     }
 
+    /// A mark to take before reading a table's catalog, for [`HotCache::forget_unlisted`].
+    pub fn catalog_mark(&self) -> CatalogMark {
+        CatalogMark::now()
+    }
+
+    /// Removes from both tiers the segments of `manifest`'s table that it does not list, among
+    /// the entries made before `mark` (taken before `manifest` was read): a compaction or a
+    /// retention purge, here or in another process, took them out of the catalog, so no new
+    /// query reads them. Entries made later may come from a newer catalog version and stay
+    /// (a later call removes them if they are gone). Queries still reading a removed segment
+    /// keep their batches; its memory is zeroized when they end.
+    pub fn forget_unlisted(&self, mark: CatalogMark, manifest: &Manifest) -> UnlistedReport {
+        let inner = &self.inner;
+        let listed: HashSet<SegmentLocation> = manifest
+            .segments
+            .iter()
+            .map(|s| manifest.location(s))
+            .collect();
+        let gone = |loc: &SegmentLocation, stamp: u64| {
+            loc.workspace == manifest.workspace
+                && loc.table == manifest.table
+                && mark.is_after(stamp)
+                && !listed.contains(loc)
+        };
+        let mut report = UnlistedReport::default();
+        for seg in inner.memory.entries() {
+            if gone(seg.location(), seg.stamp()) {
+                inner.memory.remove(seg.location());
+                report.memory_entries += 1;
+                report.memory_bytes += seg.bytes() as u64;
+            }
+        }
+        for entry in inner.ctx.disk.entries() {
+            if gone(&entry.loc, entry.stamp) {
+                inner.ctx.disk.remove(&entry.loc);
+                report.disk_entries += 1;
+                report.disk_bytes += entry.stored;
+            }
+        }
+        if report.memory_entries + report.disk_entries > 0 {
+            tracing::debug!(
+                workspace = %manifest.workspace,
+                table = %manifest.table,
+                version = manifest.version,
+                memory_entries = report.memory_entries,
+                disk_entries = report.disk_entries,
+                "hot cache: dropped segments the catalog no longer lists"
+            );
+        }
+        report
+    }
+
     /// The whole cache's state.
     pub fn status(&self) -> HotCacheStatus {
         let inner = &self.inner;
@@ -477,6 +547,16 @@ impl HotCache {
                 .metrics
                 .zeroized_bytes
                 .load(std::sync::atomic::Ordering::Relaxed),
+            memory_live_bytes: inner
+                .metrics
+                .allocated_bytes
+                .load(std::sync::atomic::Ordering::Relaxed)
+                .saturating_sub(
+                    inner
+                        .metrics
+                        .zeroized_bytes
+                        .load(std::sync::atomic::Ordering::Relaxed),
+                ),
             counters: inner.metrics.totals(),
             storage_reads: inner.counting.counts(),
             warm,
@@ -612,11 +692,14 @@ impl Inner {
             .map_err(|e| fail(e.strip_backtrace()))?
             .ok_or_else(|| fail("no decryption properties".into()))?;
         let zeroized = Arc::clone(&self.metrics.zeroized_bytes);
+        let allocated = Arc::clone(&self.metrics.allocated_bytes);
         let loc2 = loc.clone();
         self.promoter
             .run(Arc::clone(&self.ctx.activity), move || {
                 decode_parquet(&loc2, bytes, props).and_then(|(schema, batches)| {
-                    HotSegment::encode(&loc2, schema, &batches, max_time, zeroized)
+                    HotSegment::encode_counted(
+                        &loc2, schema, &batches, max_time, zeroized, &allocated,
+                    )
                 })
             })
             .await

@@ -32,6 +32,7 @@ mod hot;
 mod memory;
 mod metrics;
 mod promoter;
+mod stamp;
 mod warm;
 
 pub use cached_store::CachedStore;
@@ -39,7 +40,8 @@ pub use config::{DEFAULT_DISK_BYTES, DEFAULT_MEMORY_BYTES, DEFAULT_RECENT_SECS, 
 pub use counting::{AccountReads, CountingStore, ReadCounts};
 pub use error::CacheError;
 pub use file::{CACHE_FILE_VERSION, DATA_KEY_LABEL, META_KEY_LABEL};
-pub use hot::{CachePurgeReport, HotCache, StartupScan, SweepReport};
+pub use hot::{CachePurgeReport, HotCache, StartupScan, SweepReport, UnlistedReport};
 pub use memory::HotSegment;
 pub use metrics::{CounterSnapshot, HotCacheStatus, WorkspaceCacheStatus};
+pub use stamp::CatalogMark;
 pub use warm::{WarmHandle, WarmProgress, WarmState};

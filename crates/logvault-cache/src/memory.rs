@@ -106,6 +106,8 @@ pub struct HotSegment {
     rows: usize,
     max_time: Option<DateTime<Utc>>,
     last_read: AtomicI64,
+    /// When it was made (see [`crate::stamp`]).
+    stamp: u64,
 }
 
 /// A batch, and the range of its `TimeGenerated` (microseconds) when it has one.
@@ -134,12 +136,28 @@ fn decode_error(loc: &SegmentLocation, e: impl fmt::Display) -> CacheError {
 impl HotSegment {
     /// Encodes `batches` (the segment's rows, in `schema`) into a zeroizing buffer, and decodes
     /// them back from it: the arrays queries see point into that buffer and nowhere else.
+    #[cfg(test)]
     pub(crate) fn encode(
         loc: &SegmentLocation,
         schema: SchemaRef,
         batches: &[RecordBatch],
         max_time: Option<DateTime<Utc>>,
         zeroized: Arc<AtomicU64>,
+    ) -> Result<Self, CacheError> {
+        Self::encode_counted(loc, schema, batches, max_time, zeroized, &AtomicU64::new(0))
+    }
+
+    /// Encodes `batches` (the segment's rows, in `schema`) into a zeroizing buffer, and decodes
+    /// them back from it (the arrays queries see point into that buffer and nowhere else),
+    /// adding the buffer's capacity to `allocated` (with the
+    /// zeroized count, the bytes of buffers still alive).
+    pub(crate) fn encode_counted(
+        loc: &SegmentLocation,
+        schema: SchemaRef,
+        batches: &[RecordBatch],
+        max_time: Option<DateTime<Utc>>,
+        zeroized: Arc<AtomicU64>,
+        allocated: &AtomicU64,
     ) -> Result<Self, CacheError> {
         let estimate: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
         let mut writer = FileWriter::try_new(ZeroizingWriter::with_capacity(estimate), &schema)
@@ -154,6 +172,7 @@ impl HotSegment {
             bytes: written.into_exact(),
             zeroized,
         };
+        allocated.fetch_add(owner.bytes.capacity() as u64, Ordering::Relaxed);
         let data = Buffer::from(bytes::Bytes::from_owner(owner));
         let decoded = decode_all(&data, &schema).map_err(|e| decode_error(loc, e))?;
         if decoded.len() != batches.len() {
@@ -178,6 +197,7 @@ impl HotSegment {
             bytes: data.len(),
             max_time,
             last_read: AtomicI64::new(0),
+            stamp: crate::stamp::next(),
         })
     }
 
@@ -209,6 +229,10 @@ impl HotSegment {
     /// The newest row's time, when known.
     pub fn max_time(&self) -> Option<DateTime<Utc>> {
         self.max_time
+    }
+
+    pub(crate) fn stamp(&self) -> u64 {
+        self.stamp
     }
 
     pub(crate) fn touch(&self, now: DateTime<Utc>) {

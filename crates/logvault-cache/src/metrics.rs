@@ -67,6 +67,9 @@ pub(crate) struct Metrics {
     workspaces: Mutex<HashMap<String, Arc<Counters>>>,
     /// Bytes of plaintext memory-tier buffers zeroized (on eviction, purge or drop).
     pub(crate) zeroized_bytes: Arc<AtomicU64>,
+    /// Bytes of plaintext memory-tier buffers made (their capacity); less `zeroized_bytes`,
+    /// the buffers still alive, in the tier or held by queries after it let them go.
+    pub(crate) allocated_bytes: Arc<AtomicU64>,
 }
 
 impl Metrics {
@@ -178,6 +181,9 @@ pub struct HotCacheStatus {
     pub disk_capacity_bytes: u64,
     /// Bytes of plaintext memory-tier buffers zeroized so far.
     pub zeroized_bytes: u64,
+    /// Bytes of the memory tier's plaintext buffers alive now: those it holds (`memoryBytes`)
+    /// and those it let go that a query still reads (freed when that query ends).
+    pub memory_live_bytes: u64,
     /// The counters.
     #[serde(flatten)]
     pub counters: CounterSnapshot,

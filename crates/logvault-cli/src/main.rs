@@ -14,6 +14,14 @@ use clap::Parser;
 
 use crate::args::Cli;
 
+/// jemalloc instead of glibc's malloc: glibc kept the memory a long-running `logvault serve`
+/// freed (a heap fragmented by the hot cache's buffers and the decoding of whole segments, in
+/// per-thread arenas trimmed only from their top), so its resident memory grew without a leak;
+/// jemalloc returns freed pages to the OS after a few seconds (docs/reliability.md, the soak).
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // A server logs its requests (info) unless told otherwise; a command only its errors.

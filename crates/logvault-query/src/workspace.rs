@@ -104,7 +104,7 @@ impl WorkspaceSession {
         gate: &dyn KeyGate,
         cache: Option<&HotCache>,
     ) -> Result<Self, QueryError> {
-        let manifests = load_manifests(&store, workspace, gate).await?;
+        let manifests = load_manifests(&store, workspace, gate, cache).await?;
         let (ctx, stats) = new_context(&store, options, cache)?;
         let mut tables = Vec::new();
         for manifest in manifests {
@@ -142,7 +142,7 @@ impl WorkspaceSession {
             loaded.push((
                 workspace,
                 tenant,
-                load_manifests(&store, workspace, gate).await?,
+                load_manifests(&store, workspace, gate, cache).await?,
             ));
         }
         let (ctx, stats) = new_context(&store, options, cache)?;
@@ -300,20 +300,27 @@ fn with_tenant(
 }
 
 /// Reads `workspace`'s manifests of tables that hold data and admits every storage account they
-/// use through `gate` (before anything is planned or read).
+/// use through `gate` (before anything is planned or read). The hot cache, when given, drops
+/// the segments of each table that its manifest no longer lists (a compaction or a retention
+/// purge, possibly by another process, replaced or removed them).
 async fn load_manifests(
     store: &Store,
     workspace: &str,
     gate: &dyn KeyGate,
+    cache: Option<&HotCache>,
 ) -> Result<Vec<Manifest>, QueryError> {
     let catalog = store.catalog();
     let names = catalog.tables(workspace).await.map_err(catalog_error)?;
     let mut manifests = Vec::with_capacity(names.len());
     for name in &names {
+        let mark = cache.map(HotCache::catalog_mark);
         let manifest = catalog
             .manifest(workspace, name)
             .await
             .map_err(catalog_error)?;
+        if let (Some(cache), Some(mark)) = (cache, mark) {
+            cache.forget_unlisted(mark, &manifest);
+        }
         // A table with a declared schema is queryable before its first row.
         if !manifest.segments.is_empty() || manifest.declared.is_some() {
             manifests.push(manifest);

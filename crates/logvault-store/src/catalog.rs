@@ -108,6 +108,20 @@ impl WalRange {
     }
 }
 
+/// A segment a compaction replaced: no longer listed for reading, its file kept for the store's
+/// grace period (queries that read the catalog before may still be reading it) and deleted by
+/// the next maintenance pass after that ([`crate::Store::collect_segments`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RetiredSegment {
+    /// The segment's id.
+    pub id: SegmentId,
+    /// The storage account holding it.
+    pub account: AccountId,
+    /// When it was replaced (the store's clock).
+    pub retired: DateTime<Utc>,
+}
+
 /// One version of a table's manifest.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Manifest {
@@ -127,6 +141,9 @@ pub struct Manifest {
     /// columns and types every row is conformed to, known before any row arrives. Field
     /// metadata carries each column's Kusto type and description.
     pub declared: Option<SchemaRef>,
+    /// Segments replaced by a compaction whose files still wait for their grace period to end
+    /// before they are deleted. Never read by queries.
+    pub retired: Vec<RetiredSegment>,
 }
 
 impl Manifest {
@@ -139,6 +156,7 @@ impl Manifest {
             segments: Vec::new(),
             updated: DateTime::<Utc>::UNIX_EPOCH,
             declared: None,
+            retired: Vec::new(),
         }
     }
 
@@ -160,6 +178,16 @@ impl Manifest {
             workspace: self.workspace.clone(),
             table: self.table.clone(),
             segment: entry.id,
+        }
+    }
+
+    /// Where a retired segment of this table lives.
+    pub fn retired_location(&self, retired: &RetiredSegment) -> SegmentLocation {
+        SegmentLocation {
+            account: retired.account.clone(),
+            workspace: self.workspace.clone(),
+            table: self.table.clone(),
+            segment: retired.id,
         }
     }
 
@@ -199,6 +227,10 @@ struct ManifestFile {
     /// version 1: a reader that predates it ignores the field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     declared_schema: Option<String>,
+    /// Segments replaced and waiting for deletion. Added within format version 1: absent in
+    /// older manifests (nothing waiting), ignored by older readers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    retired: Vec<RetiredSegment>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -516,6 +548,7 @@ fn seal_manifest(key: &Key256, m: &Manifest) -> Result<Vec<u8>, StoreError> {
             .map(|s| schema_to_b64(s))
             .transpose()
             .map_err(|e| StoreError::corrupt(what(), e))?,
+        retired: m.retired.clone(),
     };
     let json = serde_json::to_vec(&file).map_err(|e| StoreError::corrupt(what(), e.to_string()))?;
     aead::seal(key, &aad(&m.workspace, &m.table, m.version), &json)
@@ -579,6 +612,7 @@ fn open_manifest(
         segments,
         updated: file.updated,
         declared,
+        retired: file.retired,
     })
 }
 

@@ -6,9 +6,12 @@
 //! under the account's current key (the same account key: rotation only re-wraps it, so no key
 //! changes for the data's owner), and swaps them in the catalog in one update: the new segment is
 //! added and the old ones removed only if they are all still there (a concurrent compaction or
-//! retention purge wins, and this one is abandoned). The old files are deleted afterwards; a
-//! crash in between leaves unreferenced files, never duplicate rows. The new segment lists the
-//! write-ahead log records of the ones it replaces, so replay still skips them.
+//! retention purge wins, and this one is abandoned). The same update records the old segments as
+//! retired; their files are deleted once the store's grace period is over (queries that read the
+//! catalog before may still read them), by the collection pass that ends every compaction and
+//! retention purge ([`crate::Store::collect_segments`]). A crash leaves unreferenced files, never
+//! duplicate rows; they are collected as orphans. The new segment lists the write-ahead log
+//! records of the ones it replaces, so replay still skips them.
 //!
 //! Segments whose account key cannot be had (revoked) are left as they are.
 
@@ -19,7 +22,8 @@ use chrono::NaiveDate;
 use object_store::ObjectStoreExt as _;
 use serde::Serialize;
 
-use crate::catalog::{SegmentEntry, WalRange};
+use crate::catalog::{RetiredSegment, SegmentEntry, WalRange};
+use crate::gc::CollectReport;
 use crate::layout::{AccountId, SegmentId};
 use crate::{Store, StoreError};
 
@@ -58,6 +62,9 @@ pub struct CompactionReport {
     pub merged: usize,
     /// Groups left alone because their account key is unavailable.
     pub skipped_groups: usize,
+    /// What the collection pass after the merges deleted or left waiting (replaced segments
+    /// past their grace period, orphan files).
+    pub collected: CollectReport,
 }
 
 fn merge_wal(entries: &[&SegmentEntry]) -> Vec<WalRange> {
@@ -121,6 +128,13 @@ impl Store {
                 }
             }
         }
+        match self.collect_segments(workspace, table).await {
+            Ok(collected) => report.collected = collected,
+            Err(e) => {
+                tracing::warn!(workspace, table, error = %e, "collection of replaced segments failed");
+                report.collected.failures += 1;
+            }
+        }
         report.segments_after = self
             .catalog()
             .manifest(workspace, table)
@@ -153,6 +167,8 @@ impl Store {
             .await?;
         entry.wal = merge_wal(chunk);
         let old: Vec<SegmentId> = chunk.iter().map(|e| e.id).collect();
+        let old_entries: Vec<(SegmentId, AccountId)> =
+            chunk.iter().map(|e| (e.id, e.account.clone())).collect();
         let now = self.clock().now();
         let mut swapped = false;
         let new_entry = entry.clone();
@@ -163,6 +179,12 @@ impl Store {
                 if swapped {
                     m.segments.retain(|s| !old.contains(&s.id));
                     m.segments.push(new_entry.clone());
+                    m.retired
+                        .extend(old_entries.iter().map(|(id, account)| RetiredSegment {
+                            id: *id,
+                            account: account.clone(),
+                            retired: now,
+                        }));
                 }
                 Ok(())
             })
@@ -190,15 +212,7 @@ impl Store {
                 tracing::warn!(workspace, table, error = %e, "the catalog commit's reply was lost, but it landed");
             }
         }
-        for e in chunk {
-            let loc = manifest.location(e);
-            match self.root().delete(&loc.root_path()).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(err) => {
-                    tracing::warn!(segment = %loc, error = %err, "compacted segment not deleted")
-                }
-            }
-        }
+        // The replaced files stay for the grace period: `collect_segments` deletes them.
         tracing::info!(workspace, table, merged = chunk.len(), into = %new_loc, "compacted");
         Ok(true)
     }

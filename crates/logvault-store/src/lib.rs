@@ -28,6 +28,7 @@ mod compaction;
 mod documents;
 mod error;
 mod factory;
+mod gc;
 mod infra_store;
 mod keyring;
 mod layout;
@@ -45,12 +46,13 @@ pub use account::{
 };
 pub use catalog::{
     Catalog, DEFAULT_RETENTION_DAYS, KeyScheme, MANIFEST_FORMAT_VERSION, MAX_RETENTION_DAYS,
-    MIN_RETENTION_DAYS, Manifest, SegmentEntry, WalRange,
+    MIN_RETENTION_DAYS, Manifest, RetiredSegment, SegmentEntry, WalRange,
 };
 pub use compaction::{CompactionOptions, CompactionReport};
 pub use documents::DOCUMENT_FORMAT_VERSION;
 pub use error::StoreError;
 pub use factory::{ENCRYPTION_FACTORY_ID, SegmentEncryptionFactory, table_parquet_options};
+pub use gc::CollectReport;
 pub use infra_store::InfraEncryptedStore;
 pub use keyring::{
     AccountKeyLease, AekRecord, CURRENT_AEK_EPOCH, KEY_RECORD_FORMAT_VERSION, KekBinding, Keyring,
@@ -61,7 +63,7 @@ pub use retention::{PurgeReport, PurgedSegment, expired, retention_cutoff};
 pub use router::AccountRouter;
 pub use segment::{SEGMENT_FORMAT_VERSION, SegmentCompression, SegmentOptions, TIME_COLUMN};
 pub use segment_writer::SegmentWriter;
-pub use store::{STORAGE_URL, Store, StoreConfig};
+pub use store::{DEFAULT_SEGMENT_GRACE_SECS, STORAGE_URL, Store, StoreConfig};
 pub use verify::{
     ManifestDamage, SegmentCheck, SegmentStatus, TableVerification, VerifyProgress, VerifyReport,
 };

@@ -4,13 +4,17 @@
 //! Purging needs no customer key: the catalog is under the service key, and a segment is
 //! deleted by path from the storage root, without opening or decrypting it. A segment is first
 //! removed from the catalog, then deleted; a crash in between leaves an unreferenced file that
-//! no query can reach, never a catalog entry pointing at nothing.
+//! no query can reach, never a catalog entry pointing at nothing; the collection pass that
+//! follows every table's purge deletes such files once they are older than the grace period,
+//! and the segments compactions replaced once theirs is over ([`crate::Store::collect_segments`]).
+//! Expired segments themselves are deleted at once: past retention, data must go.
 
 use chrono::{DateTime, Duration, Utc};
 use object_store::ObjectStoreExt;
 
 use crate::StoreError;
 use crate::catalog::Manifest;
+use crate::gc::CollectReport;
 use crate::layout::{AccountId, SegmentId};
 use crate::store::Store;
 
@@ -42,6 +46,9 @@ pub struct PurgeReport {
     pub purged: Vec<PurgedSegment>,
     /// The tables looked at.
     pub tables_checked: usize,
+    /// What the collection pass over those tables deleted or left waiting (segments replaced
+    /// by compactions past their grace period, orphan files).
+    pub collected: CollectReport,
 }
 
 impl PurgeReport {
@@ -119,6 +126,13 @@ impl Store {
                 report
                     .purged
                     .extend(self.purge_table(&workspace, &table).await?);
+                match self.collect_segments(&workspace, &table).await {
+                    Ok(c) => report.collected.add(&c),
+                    Err(e) => {
+                        tracing::warn!(workspace, table, error = %e, "collection of replaced segments failed");
+                        report.collected.failures += 1;
+                    }
+                }
             }
         }
         Ok(report)
@@ -165,6 +179,7 @@ mod tests {
             segments: vec![old.clone(), at, new],
             updated: now,
             declared: None,
+            retired: Vec::new(),
         };
         assert_eq!(expired(&manifest, now), vec![old.id]);
         assert!(expired(&manifest, cutoff).is_empty());

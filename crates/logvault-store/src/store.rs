@@ -23,6 +23,10 @@ use crate::segment_writer::SegmentWriter;
 /// The URL under which [`Store::register`] puts the account router in DataFusion.
 pub const STORAGE_URL: &str = "logvault://storage/";
 
+/// How long a segment replaced by a compaction is kept before it is deleted, and how old an
+/// unreferenced segment file must be before it is deleted as an orphan (seconds).
+pub const DEFAULT_SEGMENT_GRACE_SECS: i64 = 300;
+
 /// Settings of a store.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
@@ -34,6 +38,10 @@ pub struct StoreConfig {
     pub infra_chunk_size: u32,
     /// Whether the service account uses double encryption when this store creates it.
     pub service_double_encryption: bool,
+    /// How long replaced segments stay readable before deletion, and how old an orphan file
+    /// must be before it is deleted ([`Store::collect_segments`]; default
+    /// [`DEFAULT_SEGMENT_GRACE_SECS`]).
+    pub segment_grace: chrono::Duration,
 }
 
 impl Default for StoreConfig {
@@ -43,6 +51,7 @@ impl Default for StoreConfig {
             segments: SegmentOptions::default(),
             infra_chunk_size: logvault_crypto::infra::DEFAULT_CHUNK_SIZE,
             service_double_encryption: false,
+            segment_grace: chrono::Duration::seconds(DEFAULT_SEGMENT_GRACE_SECS),
         }
     }
 }
@@ -133,6 +142,11 @@ impl Store {
     /// The storage root.
     pub fn root(&self) -> &Arc<dyn ObjectStore> {
         &self.root
+    }
+
+    /// The grace period of replaced and orphan segments ([`StoreConfig::segment_grace`]).
+    pub fn segment_grace(&self) -> chrono::Duration {
+        self.config.segment_grace
     }
 
     /// The clock the store reads time from.

@@ -85,6 +85,9 @@ pub struct TableVerification {
     pub segments: Vec<SegmentCheck>,
     /// Segments in storage that no manifest lists (`account/workspace/table/id`).
     pub orphans: Vec<String>,
+    /// Segments a compaction replaced whose files wait for their grace period before they
+    /// are deleted (not orphans, not read by queries).
+    pub retired: usize,
 }
 
 /// What the scrub of a workspace found.
@@ -103,6 +106,8 @@ pub struct VerifyReport {
     pub skipped: usize,
     /// Orphan segments (not damage).
     pub orphans: usize,
+    /// Replaced segments waiting for deletion (see [`TableVerification::retired`]).
+    pub retired: usize,
     /// Bytes of segments read.
     pub bytes_read: u64,
 }
@@ -224,6 +229,8 @@ impl Store {
             }
             out.orphans = self.orphans(workspace, &t, &manifest).await?;
             report.orphans += out.orphans.len();
+            out.retired = manifest.retired.len();
+            report.retired += out.retired;
             report.tables.push(out);
         }
         Ok(report)
@@ -305,10 +312,12 @@ impl Store {
         table: &str,
         manifest: &Manifest,
     ) -> Result<Vec<String>, StoreError> {
+        // Replaced segments waiting for their grace period are known: not orphans.
         let listed: BTreeSet<(AccountId, SegmentId)> = manifest
             .segments
             .iter()
             .map(|s| (s.account.clone(), s.id))
+            .chain(manifest.retired.iter().map(|r| (r.account.clone(), r.id)))
             .collect();
         let mut out = Vec::new();
         for account in self.account_ids().await? {

@@ -236,6 +236,11 @@ impl Engine {
                 aek_ttl: chrono::Duration::seconds(timings.revocation_bound_secs),
                 ..KeyringConfig::default()
             },
+            segment_grace: chrono::Duration::seconds(
+                home.config()
+                    .segment_grace_secs
+                    .unwrap_or(logvault_store::DEFAULT_SEGMENT_GRACE_SECS),
+            ),
             ..StoreConfig::default()
         };
         let service = KekBinding {

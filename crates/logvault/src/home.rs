@@ -39,6 +39,12 @@ pub struct HomeConfig {
     /// spilled to disk, where it would rest in clear.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub query_memory_bytes: Option<u64>,
+    /// Seconds a segment replaced by a compaction stays readable before it is deleted, and the
+    /// age an unreferenced segment file must reach before it is deleted as an orphan (`None`:
+    /// [`logvault_store::DEFAULT_SEGMENT_GRACE_SECS`], 5 minutes). Longer than the longest
+    /// query.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub segment_grace_secs: Option<i64>,
     /// A remote vault for customer keys (Key Vault's REST API: `logvault serve` or Azure Key
     /// Vault); `None` for the home's local vault. The service key stays local.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -134,6 +140,17 @@ impl Home {
             ));
         }
         config.timings.validate()?;
+        if let Some(secs) = config.segment_grace_secs
+            && !(0..=logvault_core::config::MAX_DURATION_SECS).contains(&secs)
+        {
+            return Err(fail(
+                &config_path,
+                format!(
+                    "segmentGraceSecs {secs} is out of range (0 to {})",
+                    logvault_core::config::MAX_DURATION_SECS
+                ),
+            ));
+        }
         Ok(Self {
             root: root.to_owned(),
             config,
@@ -253,6 +270,26 @@ mod tests {
         .unwrap();
         let err = Home::open_or_init(dir.path()).unwrap_err().to_string();
         assert!(err.contains("keyCheckMinSecs"), "{err}");
+
+        fs::write(
+            dir.path().join("config.json"),
+            r#"{"version":1,"segmentGraceSecs":-1}"#,
+        )
+        .unwrap();
+        let err = Home::open_or_init(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("segmentGraceSecs"), "{err}");
+        fs::write(
+            dir.path().join("config.json"),
+            r#"{"version":1,"segmentGraceSecs":60}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            Home::open_or_init(dir.path())
+                .unwrap()
+                .config()
+                .segment_grace_secs,
+            Some(60)
+        );
 
         fs::write(dir.path().join("config.json"), r#"{"version":99}"#).unwrap();
         assert!(

@@ -198,6 +198,9 @@ pub(crate) async fn run(global: &GlobalArgs, args: TableArgs) -> anyhow::Result<
                             r.segments_before.to_string(),
                             r.segments_after.to_string(),
                             r.skipped_groups.to_string(),
+                            (r.collected.replaced_deleted + r.collected.orphans_deleted)
+                                .to_string(),
+                            r.collected.replaced_waiting.to_string(),
                         ]
                     })
                     .collect();
@@ -207,6 +210,8 @@ pub(crate) async fn run(global: &GlobalArgs, args: TableArgs) -> anyhow::Result<
                         "SEGMENTS BEFORE",
                         "AFTER",
                         "SKIPPED (KEY UNAVAILABLE)",
+                        "FILES DELETED",
+                        "REPLACED WAITING",
                     ],
                     &rows,
                 )
@@ -217,10 +222,14 @@ pub(crate) async fn run(global: &GlobalArgs, args: TableArgs) -> anyhow::Result<
             let report = engine.purge_expired().await?;
             print(global.output, &report, |r| {
                 format!(
-                    "purged {} segments ({} rows) of {} tables",
+                    "purged {} segments ({} rows) of {} tables; deleted {} replaced segments \
+                     past their grace period and {} orphan files ({} replaced waiting)",
                     r.purged.len(),
                     r.purged.iter().map(|s| s.rows).sum::<u64>(),
-                    r.tables_checked
+                    r.tables_checked,
+                    r.collected.replaced_deleted,
+                    r.collected.orphans_deleted,
+                    r.collected.replaced_waiting
                 )
             })
         }

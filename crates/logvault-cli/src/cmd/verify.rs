@@ -39,13 +39,14 @@ pub(crate) async fn run(global: &GlobalArgs, args: VerifyArgs) -> anyhow::Result
     let _ = writeln!(
         std::io::stderr(),
         "verified workspace {}: {} segments authenticated ({} bytes), {} damaged or missing, \
-         {} skipped (key unavailable), {} orphans",
+         {} skipped (key unavailable), {} orphans, {} replaced segments waiting for deletion",
         report.workspace,
         report.segments_ok,
         report.bytes_read,
         report.damaged,
         report.skipped,
-        report.orphans
+        report.orphans,
+        report.retired
     );
     print(global.output, &report, render)?;
     if report.is_clean() {

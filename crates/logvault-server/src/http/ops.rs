@@ -53,6 +53,11 @@ pub(crate) async fn metrics(
         ],
     });
     gauges.push(Gauge {
+        name: "logvault_hot_cache_live_bytes",
+        help: "Bytes of the memory tier's buffers alive: those it holds and those it let go that a query still reads.",
+        series: vec![(Vec::new(), cache.memory_live_bytes as f64)],
+    });
+    gauges.push(Gauge {
         name: "logvault_hot_cache_requests",
         help: "Hot cache lookups since the server started, by outcome.",
         series: vec![

@@ -21,6 +21,7 @@ mod query;
 mod reliability;
 mod samples;
 mod saved;
+mod segment_gc;
 mod slt;
 mod store_faults;
 mod workspaces;

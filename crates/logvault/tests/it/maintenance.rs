@@ -52,7 +52,9 @@ async fn compaction_merges_small_segments_keeps_every_row_and_deletes_the_old_fi
         (reports[0].segments_before, reports[0].segments_after),
         (7, 1)
     );
-    assert_eq!(parquet_files(&h), 1, "old files deleted");
+    // The replaced files stay for the grace period (queries may still read them).
+    assert_eq!(reports[0].collected.replaced_waiting, 7);
+    assert_eq!(parquet_files(&h), 8, "old files kept for the grace period");
     assert_eq!(h.count(&h.engine, WS, "AppLogs").await.unwrap(), 61);
     let extra = h
         .column(
@@ -77,13 +79,19 @@ async fn compaction_merges_small_segments_keeps_every_row_and_deletes_the_old_fi
         (1, 7),
         "the merged segment lists every record"
     );
-    // Nothing left to merge.
+    // Nothing left to merge; past the grace period, the old files are deleted.
+    h.clock.advance(Duration::seconds(
+        logvault::store::DEFAULT_SEGMENT_GRACE_SECS + 1,
+    ));
     let again = h
         .engine
         .compact(WS, None, CompactionOptions::default())
         .await
         .unwrap();
     assert_eq!(again[0].segments_after, 1);
+    assert_eq!(again[0].collected.replaced_deleted, 7);
+    assert_eq!(parquet_files(&h), 1, "old files deleted");
+    assert_eq!(h.count(&h.engine, WS, "AppLogs").await.unwrap(), 61);
 }
 
 #[tokio::test]

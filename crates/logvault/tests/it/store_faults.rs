@@ -20,20 +20,26 @@ use crate::common::{Home, WS, timings};
 
 const TABLE: &str = "AppLogs";
 
-struct Faulty {
-    dir: tempfile::TempDir,
-    clock: TestClock,
-    store: Arc<FaultyStore>,
-    engine: Engine,
+pub(crate) struct Faulty {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) clock: TestClock,
+    pub(crate) store: Arc<FaultyStore>,
+    pub(crate) engine: Engine,
 }
 
 /// A home whose storage is a local directory behind a `FaultyStore`; the hot cache is off
 /// (`cache`: false) so that every query read reaches the store.
 async fn faulty_home(cache: bool) -> Faulty {
+    faulty_home_with(cache, None).await
+}
+
+/// As [`faulty_home`], with `segmentGraceSecs` set in the home's configuration.
+pub(crate) async fn faulty_home_with(cache: bool, segment_grace_secs: Option<i64>) -> Faulty {
     let dir = tempfile::tempdir().unwrap();
     let config = HomeConfig {
         version: 1,
         timings: timings(),
+        segment_grace_secs,
         ..HomeConfig::default()
     };
     std::fs::write(
@@ -79,14 +85,19 @@ async fn open(
 }
 
 impl Faulty {
-    async fn reopen(&self) -> Engine {
+    pub(crate) async fn reopen(&self) -> Engine {
         open(self.dir.path(), &self.clock, &self.store, false)
             .await
             .unwrap()
     }
 }
 
-async fn ingest(engine: &Engine, tag: &str, start: i64, n: usize) -> Result<u64, EngineError> {
+pub(crate) async fn ingest(
+    engine: &Engine,
+    tag: &str,
+    start: i64,
+    n: usize,
+) -> Result<u64, EngineError> {
     let payload = Home::lines(tag, start, n).join("\n");
     engine
         .ingest(
@@ -104,7 +115,7 @@ async fn ingest(engine: &Engine, tag: &str, start: i64, n: usize) -> Result<u64,
 }
 
 /// Every row of the table: how many times each (tag, seq) is there.
-async fn rows(engine: &Engine) -> Result<BTreeMap<(String, i64), u32>, EngineError> {
+pub(crate) async fn rows(engine: &Engine) -> Result<BTreeMap<(String, i64), u32>, EngineError> {
     let session = engine.query_session(WS).await?;
     // The product's path: `execute` guards the reader (a panic becomes an error).
     let stream = session

@@ -1,0 +1,205 @@
+//! Deleting segment files that no query reads any more, once their grace period is over.
+//!
+//! Two kinds of files wait for deletion:
+//! - **retired** segments: a compaction replaced them and recorded them in the manifest's
+//!   `retired` list with the time (store clock) in the same catalog update. A query that read
+//!   the catalog just before may still be reading them, so they are kept for the store's grace
+//!   period ([`crate::StoreConfig::segment_grace`]) and deleted by the first maintenance pass
+//!   after it (a compaction, a retention purge, or a restarted server's first purge), which
+//!   then takes them out of the list;
+//! - **orphans**: files under a table's segment directory that its latest manifest does not
+//!   know at all (neither listed nor retired), left by a failed or interrupted delete, a crash
+//!   between a segment's upload and its catalog commit, or a compaction whose commit failed.
+//!   They are deleted once their last-modified time is older than the grace period (by this
+//!   machine's clock, the one the object store's times come from), so a segment just uploaded
+//!   by a writer that has not committed it yet is left alone.
+//!
+//! Deleting needs no key: files are deleted by path from the storage root, as retention does.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt as _;
+use object_store::ObjectStoreExt as _;
+use serde::Serialize;
+
+use crate::StoreError;
+use crate::catalog::Manifest;
+use crate::layout::{AccountId, SEGMENTS_DIR, SegmentId, SegmentLocation, join, objects_prefix};
+use crate::store::Store;
+
+/// What a collection pass over one or more tables did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CollectReport {
+    /// Replaced segments deleted (their grace period was over).
+    pub replaced_deleted: usize,
+    /// Replaced segments still in their grace period (kept for queries that may read them).
+    pub replaced_waiting: usize,
+    /// Orphan files deleted (referenced by no manifest, older than the grace period).
+    pub orphans_deleted: usize,
+    /// Orphan files younger than the grace period (possibly a write not yet committed).
+    pub orphans_waiting: usize,
+    /// Deletes or catalog updates that failed (tried again by the next pass).
+    pub failures: usize,
+}
+
+impl CollectReport {
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: &Self) {
+        self.replaced_deleted += other.replaced_deleted;
+        self.replaced_waiting += other.replaced_waiting;
+        self.orphans_deleted += other.orphans_deleted;
+        self.orphans_waiting += other.orphans_waiting;
+        self.failures += other.failures;
+    }
+}
+
+/// A segment file found in storage.
+#[derive(Debug, Clone)]
+pub(crate) struct StoredSegment {
+    pub(crate) account: AccountId,
+    pub(crate) id: SegmentId,
+    pub(crate) last_modified: DateTime<Utc>,
+}
+
+impl Store {
+    /// Deletes `workspace`'s `table`'s replaced segments whose grace period is over and the
+    /// orphan files older than it (see the module's documentation).
+    ///
+    /// # Errors
+    /// Catalog errors reading the manifest (the service key must be available) and storage
+    /// errors listing the table's segments. A failed delete is counted in
+    /// [`CollectReport::failures`] and tried again by the next pass.
+    pub async fn collect_segments(
+        &self,
+        workspace: &str,
+        table: &str,
+    ) -> Result<CollectReport, StoreError> {
+        let grace = self.segment_grace();
+        let now = self.clock().now();
+        let mut report = CollectReport::default();
+        let manifest = self.catalog().manifest(workspace, table).await?;
+        let mut deleted: Vec<SegmentId> = Vec::new();
+        for r in &manifest.retired {
+            if r.retired + grace > now {
+                report.replaced_waiting += 1;
+                continue;
+            }
+            let loc = manifest.retired_location(r);
+            if self.delete_segment_file(&loc).await {
+                deleted.push(r.id);
+            } else {
+                report.failures += 1;
+            }
+        }
+        if !deleted.is_empty() {
+            let updated = self
+                .catalog()
+                .update(workspace, table, now, |m| {
+                    m.retired.retain(|r| !deleted.contains(&r.id));
+                    Ok(())
+                })
+                .await;
+            match updated {
+                Ok(_) => report.replaced_deleted = deleted.len(),
+                // The files are gone; the entries go with the next pass (a delete of a
+                // missing file counts as done).
+                Err(e) => {
+                    tracing::warn!(workspace, table, error = %e, "replaced segments deleted, catalog not updated");
+                    report.failures += 1;
+                }
+            }
+        }
+        // Listed before the manifest is read again: a file committed meanwhile is then listed by
+        // that manifest, so only files that no version up to now knows are orphans.
+        let stored = self.stored_segments(workspace, table).await?;
+        let manifest = self.catalog().manifest(workspace, table).await?;
+        let wall = Utc::now();
+        for orphan in unreferenced(&manifest, stored) {
+            if orphan.last_modified + grace > wall {
+                report.orphans_waiting += 1;
+                continue;
+            }
+            let loc = SegmentLocation {
+                account: orphan.account,
+                workspace: workspace.to_owned(),
+                table: table.to_owned(),
+                segment: orphan.id,
+            };
+            if self.delete_segment_file(&loc).await {
+                tracing::info!(segment = %loc, "orphan segment deleted");
+                report.orphans_deleted += 1;
+            } else {
+                report.failures += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Deletes one segment's file: true when it is gone (deleted, or missing already).
+    async fn delete_segment_file(&self, loc: &SegmentLocation) -> bool {
+        match self.root().delete(&loc.root_path()).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => true,
+            Err(e) => {
+                tracing::warn!(segment = %loc, error = %e, "segment file not deleted; tried again later");
+                false
+            }
+        }
+    }
+
+    /// Every segment file under `workspace/table` in every account, from the storage root (no
+    /// key needed).
+    pub(crate) async fn stored_segments(
+        &self,
+        workspace: &str,
+        table: &str,
+    ) -> Result<Vec<StoredSegment>, StoreError> {
+        let rel = object_store::path::Path::from_iter([SEGMENTS_DIR, workspace, table]);
+        let mut out = Vec::new();
+        for account in self.account_ids().await? {
+            let dir = join(&objects_prefix(&account), &rel);
+            let metas: Vec<_> = self
+                .root()
+                .list(Some(&dir))
+                .try_collect()
+                .await
+                .map_err(|e| {
+                    StoreError::storage(
+                        format!("segments of table {table} in workspace {workspace}"),
+                        &e,
+                    )
+                })?;
+            for m in metas {
+                let Some(id) = m
+                    .location
+                    .filename()
+                    .and_then(|n| n.strip_suffix(".parquet"))
+                    .and_then(|n| n.parse::<SegmentId>().ok())
+                else {
+                    continue;
+                };
+                out.push(StoredSegment {
+                    account: account.clone(),
+                    id,
+                    last_modified: m.last_modified,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The files of `stored` that `manifest` neither lists nor holds as retired.
+pub(crate) fn unreferenced(manifest: &Manifest, stored: Vec<StoredSegment>) -> Vec<StoredSegment> {
+    let known: BTreeSet<(&AccountId, SegmentId)> = manifest
+        .segments
+        .iter()
+        .map(|s| (&s.account, s.id))
+        .chain(manifest.retired.iter().map(|r| (&r.account, r.id)))
+        .collect();
+    stored
+        .into_iter()
+        .filter(|s| !known.contains(&(&s.account, s.id)))
+        .collect()
+}
