@@ -31,6 +31,7 @@ mod factory;
 mod infra_store;
 mod keyring;
 mod layout;
+mod lease;
 mod records;
 mod retention;
 mod router;
@@ -56,6 +57,7 @@ pub use keyring::{
     AccountKeyLease, AekRecord, CURRENT_AEK_EPOCH, KEY_RECORD_FORMAT_VERSION, KekBinding, Keyring,
     KeyringConfig,
 };
+pub use lease::{LEASE_FORMAT_VERSION, LeaseGrant, LeaseHolder, Leases};
 pub use layout::{AccountId, SERVICE_ACCOUNT, SegmentId, SegmentLocation};
 pub use retention::{PurgeReport, PurgedSegment, expired, retention_cutoff};
 pub use router::AccountRouter;
