@@ -151,11 +151,13 @@ impl Http {
 
     /// `_bulk` of rows `from..to` of table `App` to `node`.
     fn ingest(&self, node: &Node, from: u64, to: u64) -> (u16, String) {
+        // Rows of now: the servers' retention (30 days) purges older ones.
+        let now = chrono::Utc::now().to_rfc3339();
         let mut body = String::new();
         for seq in from..to {
             body.push_str("{\"index\":{}}\n");
             body.push_str(
-                &json!({"TimeGenerated": "2026-03-01T12:00:00Z", "Seq": seq, "Node": node.name})
+                &json!({"TimeGenerated": now, "Seq": seq, "Node": node.name})
                     .to_string(),
             );
             body.push('\n');
@@ -240,7 +242,13 @@ fn primary(b: &Backend, home: &Path, url: &str) -> Result<String, Failed> {
         home,
         &["vault", "create", "--name", VAULT, "--purge-protection", "true"],
     )?;
-    b.json(home, &["key", "create", "--vault", VAULT, "--name", KEY])?;
+    // RSA: a remote vault wraps with RSA-OAEP-256, as Key Vault does.
+    b.json(
+        home,
+        &[
+            "key", "create", "--vault", VAULT, "--name", KEY, "--kty", "RSA", "--size", "2048",
+        ],
+    )?;
     let cluster = b.json(home, &["cluster", "create", "--name", CLUSTER])?;
     let principal = cluster["identity"]["principalId"]
         .as_str()
