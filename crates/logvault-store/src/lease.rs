@@ -115,10 +115,11 @@ impl Leases {
         let Some((n, bytes)) = log.latest().await? else {
             return Ok(None);
         };
-        let record: LeaseRecord = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
-            what: format!("lease {lease} (record {n})"),
-            reason: e.to_string(),
-        })?;
+        let record: LeaseRecord =
+            serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+                what: format!("lease {lease} (record {n})"),
+                reason: e.to_string(),
+            })?;
         if record.version > LEASE_FORMAT_VERSION {
             return Err(StoreError::UnsupportedFormat {
                 what: format!("lease {lease} (record {n})"),
@@ -302,7 +303,10 @@ mod tests {
     async fn one_holder_at_a_time_then_expiry_lets_another_take_over() {
         let l = leases();
         let ttl = Duration::seconds(30);
-        let a = l.acquire("maintenance", "node-1", ttl, at(0)).await.unwrap();
+        let a = l
+            .acquire("maintenance", "node-1", ttl, at(0))
+            .await
+            .unwrap();
         assert_eq!((a.number, a.expires), (1, at(30)));
         let err = l
             .acquire("maintenance", "node-2", ttl, at(10))
@@ -314,11 +318,19 @@ mod tests {
         );
         assert!(err.to_string().contains("node-1"), "{err}");
         // The same node's next process (a restart) is another holder: it waits too.
-        assert!(l.acquire("maintenance", "node-1", ttl, at(10)).await.is_err());
+        assert!(
+            l.acquire("maintenance", "node-1", ttl, at(10))
+                .await
+                .is_err()
+        );
         // Renewed, it holds on past the first expiry.
         let a = l.renew(&a, ttl, at(20)).await.unwrap();
         assert_eq!(a.expires, at(50));
-        assert!(l.acquire("maintenance", "node-2", ttl, at(40)).await.is_err());
+        assert!(
+            l.acquire("maintenance", "node-2", ttl, at(40))
+                .await
+                .is_err()
+        );
         assert_eq!(
             l.holder("maintenance", at(40)).await.unwrap(),
             Some(LeaseHolder {
@@ -327,7 +339,10 @@ mod tests {
             })
         );
         // node-1 crashes (stops renewing): node-2 takes over after the expiry.
-        let b = l.acquire("maintenance", "node-2", ttl, at(50)).await.unwrap();
+        let b = l
+            .acquire("maintenance", "node-2", ttl, at(50))
+            .await
+            .unwrap();
         assert_eq!(b.expires, at(80));
         // node-1, back, cannot renew what it lost.
         let err = l.renew(&a, ttl, at(51)).await.unwrap_err();
@@ -338,7 +353,9 @@ mod tests {
         // Released, it is free at once; other leases are independent.
         l.release(&b, at(52)).await.unwrap();
         assert_eq!(l.holder("maintenance", at(52)).await.unwrap(), None);
-        l.acquire("maintenance", "node-3", ttl, at(52)).await.unwrap();
+        l.acquire("maintenance", "node-3", ttl, at(52))
+            .await
+            .unwrap();
         l.acquire("other", "node-1", ttl, at(52)).await.unwrap();
         assert!(l.acquire("bad/name", "node-1", ttl, at(0)).await.is_err());
     }
@@ -350,9 +367,9 @@ mod tests {
         let tasks: Vec<_> = (0..8)
             .map(|i| {
                 let l = l.clone();
-                tokio::spawn(async move {
-                    l.acquire("race", &format!("node-{i}"), ttl, at(0)).await
-                })
+                tokio::spawn(
+                    async move { l.acquire("race", &format!("node-{i}"), ttl, at(0)).await },
+                )
             })
             .collect();
         let mut granted = Vec::new();

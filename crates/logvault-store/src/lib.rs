@@ -57,8 +57,8 @@ pub use keyring::{
     AccountKeyLease, AekRecord, CURRENT_AEK_EPOCH, KEY_RECORD_FORMAT_VERSION, KekBinding, Keyring,
     KeyringConfig,
 };
-pub use lease::{LEASE_FORMAT_VERSION, LeaseGrant, LeaseHolder, Leases};
 pub use layout::{AccountId, SERVICE_ACCOUNT, SegmentId, SegmentLocation};
+pub use lease::{LEASE_FORMAT_VERSION, LeaseGrant, LeaseHolder, Leases};
 pub use retention::{PurgeReport, PurgedSegment, expired, retention_cutoff};
 pub use router::AccountRouter;
 pub use segment::{SEGMENT_FORMAT_VERSION, SegmentCompression, SegmentOptions, TIME_COLUMN};

@@ -139,7 +139,8 @@ impl Home {
         }
         config.timings.validate()?;
         if let Some(node) = &config.node {
-            node.validate().map_err(|reason| fail(&config_path, reason))?;
+            node.validate()
+                .map_err(|reason| fail(&config_path, reason))?;
         }
         Ok(Self {
             root: root.to_owned(),

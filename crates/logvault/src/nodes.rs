@@ -277,3 +277,123 @@ impl Engine {
 fn lock(m: &std::sync::Mutex<LeaseGrant>) -> std::sync::MutexGuard<'_, LeaseGrant> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::HomeConfig;
+
+    async fn node_engine(dir: &std::path::Path, lease_secs: u64) -> Engine {
+        let config = HomeConfig {
+            version: 1,
+            node: Some(NodeConfig {
+                name: "node-a".into(),
+                follows: None,
+                refresh_secs: 1,
+                lease_secs,
+            }),
+            ..HomeConfig::default()
+        };
+        std::fs::write(
+            dir.join("config.json"),
+            serde_json::to_vec(&config).unwrap(),
+        )
+        .unwrap();
+        Engine::builder(dir)
+            .object_store(std::sync::Arc::new(object_store::memory::InMemory::new()))
+            .open()
+            .await
+            .unwrap()
+    }
+
+    /// Work longer than the lease's duration keeps it (renewed in the background), and
+    /// releases it when done.
+    #[tokio::test]
+    async fn the_lease_is_renewed_while_work_runs_and_released_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = node_engine(dir.path(), 3).await;
+        let leases = engine.store().leases();
+        let started = engine.now();
+        let watcher = {
+            let leases = leases.clone();
+            let engine = engine.clone();
+            async move {
+                // Past the first grant's expiry (3 s), still held, with a later expiry.
+                tokio::time::sleep(Duration::from_millis(4000)).await;
+                leases
+                    .holder(MAINTENANCE_LEASE, engine.now())
+                    .await
+                    .unwrap()
+            }
+        };
+        let work = engine.under_maintenance_lease(async {
+            tokio::time::sleep(Duration::from_millis(4500)).await;
+            Ok(())
+        });
+        let (held, done) = tokio::join!(watcher, work);
+        done.unwrap();
+        let held = held.expect("the lease expired while its work ran");
+        assert_eq!(held.holder, "node-a");
+        assert!(
+            held.expires > started + chrono::Duration::seconds(3),
+            "{held:?}"
+        );
+        assert_eq!(
+            leases
+                .holder(MAINTENANCE_LEASE, engine.now())
+                .await
+                .unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn node_config_is_checked_by_field() {
+        let ok = NodeConfig {
+            name: "node-1".into(),
+            follows: Some("node-0".into()),
+            refresh_secs: 2,
+            lease_secs: 60,
+        };
+        assert_eq!(ok.validate(), Ok(()));
+        for (bad, field) in [
+            (
+                NodeConfig {
+                    name: "a b".into(),
+                    ..ok.clone()
+                },
+                "node.name",
+            ),
+            (
+                NodeConfig {
+                    follows: Some("node-1".into()),
+                    ..ok.clone()
+                },
+                "node.follows",
+            ),
+            (
+                NodeConfig {
+                    refresh_secs: 0,
+                    ..ok.clone()
+                },
+                "node.refreshSecs",
+            ),
+            (
+                NodeConfig {
+                    lease_secs: 1,
+                    ..ok.clone()
+                },
+                "node.leaseSecs",
+            ),
+        ] {
+            let err = bad.validate().unwrap_err();
+            assert!(err.starts_with(field), "{err}");
+        }
+        let parsed: NodeConfig = serde_json::from_str(r#"{"name": "n"}"#).unwrap();
+        assert_eq!(
+            (parsed.refresh_secs, parsed.lease_secs, parsed.follows),
+            (2, 60, None)
+        );
+        assert!(serde_json::from_str::<NodeConfig>(r#"{"name": "n", "leader": "x"}"#).is_err());
+    }
+}

@@ -110,6 +110,24 @@ impl Node {
     }
 }
 
+/// What a client needs of a node, to send from another thread.
+#[derive(Clone)]
+struct Target {
+    name: &'static str,
+    url: String,
+    token: String,
+}
+
+impl Node {
+    fn target(&self) -> Target {
+        Target {
+            name: self.name,
+            url: self.url.clone(),
+            token: self.token.clone(),
+        }
+    }
+}
+
 impl Drop for Node {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -151,14 +169,18 @@ impl Http {
 
     /// `_bulk` of rows `from..to` of table `App` to `node`.
     fn ingest(&self, node: &Node, from: u64, to: u64) -> (u16, String) {
+        self.ingest_to(&node.target(), from, to)
+    }
+
+    /// `_bulk` of rows `from..to` of table `App` to the server `node` names.
+    fn ingest_to(&self, node: &Target, from: u64, to: u64) -> (u16, String) {
         // Rows of now: the servers' retention (30 days) purges older ones.
         let now = chrono::Utc::now().to_rfc3339();
         let mut body = String::new();
         for seq in from..to {
             body.push_str("{\"index\":{}}\n");
             body.push_str(
-                &json!({"TimeGenerated": now, "Seq": seq, "Node": node.name})
-                    .to_string(),
+                &json!({"TimeGenerated": now, "Seq": seq, "Node": node.name}).to_string(),
             );
             body.push('\n');
         }
@@ -240,7 +262,14 @@ fn primary(b: &Backend, home: &Path, url: &str) -> Result<String, Failed> {
     b.json(home, &["workspace", "create", "--name", WS])?;
     b.json(
         home,
-        &["vault", "create", "--name", VAULT, "--purge-protection", "true"],
+        &[
+            "vault",
+            "create",
+            "--name",
+            VAULT,
+            "--purge-protection",
+            "true",
+        ],
     )?;
     // RSA: a remote vault wraps with RSA-OAEP-256, as Key Vault does.
     b.json(
@@ -332,7 +361,9 @@ fn join(
         if entry.file_type()?.is_file() {
             std::fs::copy(
                 entry.path(),
-                vault.join("vaults/logvault-service").join(entry.file_name()),
+                vault
+                    .join("vaults/logvault-service")
+                    .join(entry.file_name()),
             )?;
         }
     }
@@ -351,7 +382,10 @@ fn join(
         },
         "node": {"name": name, "follows": "node-1", "refreshSecs": 1, "leaseSecs": 6}
     });
-    std::fs::write(home.join("config.json"), serde_json::to_vec_pretty(&config)?)?;
+    std::fs::write(
+        home.join("config.json"),
+        serde_json::to_vec_pretty(&config)?,
+    )?;
     Ok(())
 }
 
@@ -362,7 +396,9 @@ fn join(
 /// cached account keys and report the key degraded.
 pub fn three_nodes_share_storage_and_vault(b: &Backend) -> Result<(), Failed> {
     let tmp = tempfile::tempdir()?;
-    let homes: Vec<PathBuf> = (1..=3).map(|i| tmp.path().join(format!("node{i}"))).collect();
+    let homes: Vec<PathBuf> = (1..=3)
+        .map(|i| tmp.path().join(format!("node{i}")))
+        .collect();
     let url = b.fresh_url("nodes");
     let vault_token = primary(b, &homes[0], &url)?;
     let mut n1 = Node::start(b, "node-1", &homes[0])?;
@@ -374,23 +410,50 @@ pub fn three_nodes_share_storage_and_vault(b: &Backend) -> Result<(), Failed> {
     let mut n2 = n2;
     let http = Http::new()?;
 
-    // Ingest on node 1 and node 2 (once node 2 has the workspace), query on node 3.
-    expect_ack(http.ingest(&n1, 0, 300), "ingest on node 1")?;
+    // Node 2 has the workspace once it copied the primary's control plane.
     let (ok, last) = wait_until(Duration::from_secs(10), || {
-        let r = http.ingest(&n2, 300, 600);
+        let r = http.query(&n2, "print x = 1");
         (r.0 == 200, r)
     });
-    check(ok, || format!("node 2 never took rows: {last:?}\n{}", n2.log()))?;
-    expect_ack(last, "ingest on node 2")?;
+    check(ok, || {
+        format!("node 2 never took rows: {last:?}\n{}", n2.log())
+    })?;
+    // Ingest on node 1 and node 2 at once (two processes racing on one catalog), query on
+    // node 3.
+    let senders: Vec<_> = [(n1.target(), 0), (n2.target(), 300)]
+        .into_iter()
+        .map(|(target, from)| {
+            std::thread::spawn(move || -> Result<(), String> {
+                let http = Http::new().map_err(|e| format!("{e:?}"))?;
+                for batch in 0..3 {
+                    let start = from + batch * 100;
+                    let (status, body) = http.ingest_to(&target, start, start + 100);
+                    if status != 200 || !body.contains("\"errors\":false") {
+                        return Err(format!("ingest on {}: {status} {body}", target.name));
+                    }
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for s in senders {
+        s.join().map_err(|_| "a sender panicked")??;
+    }
     let sum = |n: u64| n * (n - 1) / 2;
     let (ok, seen) = wait_until(Duration::from_secs(15), || {
         let c = http.counts(&n3);
         (c == Ok([600, sum(600), 0]), c)
     });
-    check(ok, || format!("node 3 sees {seen:?}, expected 600 rows once"))?;
+    check(ok, || {
+        format!("node 3 sees {seen:?}, expected 600 rows once")
+    })?;
 
     // A follower refuses a control change, naming the primary.
-    let out = b.run(&homes[2], &["workspace", "create", "--name", "ws-other"], None);
+    let out = b.run(
+        &homes[2],
+        &["workspace", "create", "--name", "ws-other"],
+        None,
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     check(!out.status.success() && err.contains("node-1"), || {
         format!("a follower's workspace create: {err}")
@@ -437,10 +500,9 @@ pub fn three_nodes_share_storage_and_vault(b: &Backend) -> Result<(), Failed> {
         })?;
     }
     let (status, body) = http.ingest(&n2, 600, 610);
-    check(
-        status != 200 || !body.contains("\"errors\":false"),
-        || format!("node 2 took rows under a disabled key: {status} {body}"),
-    )?;
+    check(status != 200 || !body.contains("\"errors\":false"), || {
+        format!("node 2 took rows under a disabled key: {status} {body}")
+    })?;
     b.json(
         &homes[0],
         &["key", "enable", "--vault", VAULT, "--name", KEY],
@@ -450,9 +512,7 @@ pub fn three_nodes_share_storage_and_vault(b: &Backend) -> Result<(), Failed> {
             let c = http.counts(n);
             (c == Ok([600, sum(600), 0]), c)
         });
-        check(ok, || {
-            format!("{} after the restore: {seen:?}", n.name)
-        })?;
+        check(ok, || format!("{} after the restore: {seen:?}", n.name))?;
     }
 
     // kill -9 of node 2 right after it acknowledged rows; restarted, nothing acknowledged is
@@ -465,7 +525,10 @@ pub fn three_nodes_share_storage_and_vault(b: &Backend) -> Result<(), Failed> {
         (c == Ok([700, sum(700), 0]), c)
     });
     check(ok, || {
-        format!("after node 2's kill -9 and restart node 3 sees {seen:?}\n{}", n2.log())
+        format!(
+            "after node 2's kill -9 and restart node 3 sees {seen:?}\n{}",
+            n2.log()
+        )
     })?;
 
     // The vault's server stopped: nodes 2 and 3 keep serving from their cached account keys
@@ -478,7 +541,11 @@ pub fn three_nodes_share_storage_and_vault(b: &Backend) -> Result<(), Failed> {
             (m.contains(&gauge), m)
         });
         check(ok, || {
-            format!("{} does not report the key degraded: {seen}\n{}", n.name, n.log())
+            format!(
+                "{} does not report the key degraded: {seen}\n{}",
+                n.name,
+                n.log()
+            )
         })?;
         let got = http.counts(n);
         check(got == Ok([700, sum(700), 0]), || {

@@ -39,16 +39,9 @@ async fn open(
         let vault = dir.join("vault/vaults/logvault-service");
         std::fs::create_dir_all(&vault).unwrap();
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(
-            dir.join("vault"),
-            std::fs::Permissions::from_mode(0o700),
-        )
-        .unwrap();
-        std::fs::copy(
-            first.join("vault/master.key"),
-            dir.join("vault/master.key"),
-        )
-        .unwrap();
+        std::fs::set_permissions(dir.join("vault"), std::fs::Permissions::from_mode(0o700))
+            .unwrap();
+        std::fs::copy(first.join("vault/master.key"), dir.join("vault/master.key")).unwrap();
         for f in std::fs::read_dir(first.join("vault/vaults/logvault-service")).unwrap() {
             let f = f.unwrap();
             std::fs::copy(f.path(), vault.join(f.file_name())).unwrap();
@@ -89,9 +82,15 @@ async fn a_follower_copies_the_control_plane_and_nodes_share_rows_and_the_lease(
     // Without the service vault, a node cannot open the shared storage.
     let lone = tempfile::tempdir().unwrap();
     assert!(
-        open(lone.path(), &clock, &store, node("node-x", Some("node-a")), None)
-            .await
-            .is_err()
+        open(
+            lone.path(),
+            &clock,
+            &store,
+            node("node-x", Some("node-a")),
+            None
+        )
+        .await
+        .is_err()
     );
 
     // The follower starts from the primary's control plane.
@@ -145,7 +144,10 @@ async fn a_follower_copies_the_control_plane_and_nodes_share_rows_and_the_lease(
     assert!(b.control().get_workspace("ws-later").is_err());
     assert_eq!(a.sync_nodes().await.unwrap(), NodeSync::Published);
     assert_eq!(b.sync_nodes().await.unwrap(), NodeSync::Copied);
-    assert_eq!(b.control().get_workspace("ws-later").unwrap().name, "ws-later");
+    assert_eq!(
+        b.control().get_workspace("ws-later").unwrap().name,
+        "ws-later"
+    );
     assert_eq!(b.sync_nodes().await.unwrap(), NodeSync::Unchanged);
 
     // Compaction waits for the lease: held by node-b, node-a is told so; released, it runs.
@@ -173,7 +175,9 @@ async fn a_follower_copies_the_control_plane_and_nodes_share_rows_and_the_lease(
     assert_eq!(err.code(), Some(409));
     assert!(a.purge_expired().await.is_err());
     leases.release(&grant, clock.now()).await.unwrap();
-    a.compact(WS, None, CompactionOptions::default()).await.unwrap();
+    a.compact(WS, None, CompactionOptions::default())
+        .await
+        .unwrap();
     assert_eq!(h.count(&b, WS, "App").await.unwrap(), 100);
     // The lease is free again once the compaction is over.
     assert_eq!(
