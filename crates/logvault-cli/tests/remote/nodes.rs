@@ -70,6 +70,8 @@ impl Node {
                 "--http",
                 "--alert-interval",
                 "off",
+                "--flush-interval",
+                "1s",
             ],
         );
         c.env_remove("LOGVAULT_LOG")
