@@ -306,10 +306,7 @@ fn main() -> anyhow::Result<()> {
             if let Some(dir) = out {
                 std::fs::create_dir_all(&dir)?;
                 std::fs::write(dir.join("remote.md"), &text)?;
-                std::fs::write(
-                    dir.join("remote.json"),
-                    serde_json::to_vec_pretty(&report)?,
-                )?;
+                std::fs::write(dir.join("remote.json"), serde_json::to_vec_pretty(&report)?)?;
             }
             #[allow(clippy::print_stdout)] // the report is the command's output
             {

@@ -327,8 +327,9 @@ pub async fn run(o: &RemoteOptions) -> anyhow::Result<RemoteReport> {
     );
     let objects = scratch.join("objects");
     std::fs::create_dir_all(&objects)?;
-    let files: Arc<dyn ObjectStore> =
-        Arc::new(object_store::local::LocalFileSystem::new_with_prefix(&objects)?);
+    let files: Arc<dyn ObjectStore> = Arc::new(
+        object_store::local::LocalFileSystem::new_with_prefix(&objects)?,
+    );
     let latency = Arc::new(LatencyStore::new(files, o.latency));
     let remote_store: Arc<dyn ObjectStore> = latency.clone();
     write_config(&local_dir, false, None)?;
@@ -354,7 +355,13 @@ pub async fn run(o: &RemoteOptions) -> anyhow::Result<RemoteReport> {
         let file = std::io::BufReader::new(std::fs::File::open(&input)?);
         let started = Instant::now();
         let report = engine
-            .ingest(WS, LOG_TABLE, file, &IngestOptions::new(Format::JsonLines), None)
+            .ingest(
+                WS,
+                LOG_TABLE,
+                file,
+                &IngestOptions::new(Format::JsonLines),
+                None,
+            )
             .await?;
         ingest_ms[i] = ms(started);
         anyhow::ensure!(
