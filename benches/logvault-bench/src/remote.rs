@@ -338,6 +338,7 @@ pub async fn run(o: &RemoteOptions) -> anyhow::Result<RemoteReport> {
         follows: None,
         refresh_secs: 2,
         lease_secs: 60,
+        catalog_cache_millis: 1000,
     };
     write_config(&remote_dir, true, Some(primary))?;
 
@@ -416,6 +417,7 @@ pub async fn run(o: &RemoteOptions) -> anyhow::Result<RemoteReport> {
         follows: Some("node-1".into()),
         refresh_secs: 2,
         lease_secs: 60,
+        catalog_cache_millis: 1000,
     };
     write_config(&join_dir, true, Some(follower))?;
     let started = Instant::now();

@@ -248,11 +248,14 @@ async fn load_manifests(
     gate: &dyn KeyGate,
 ) -> Result<Vec<Manifest>, QueryError> {
     let catalog = store.catalog();
-    let names = catalog.tables(workspace).await.map_err(catalog_error)?;
+    let names = catalog
+        .tables_for_query(workspace)
+        .await
+        .map_err(catalog_error)?;
     let mut manifests = Vec::with_capacity(names.len());
     for name in &names {
         let manifest = catalog
-            .manifest(workspace, name)
+            .manifest_for_query(workspace, name)
             .await
             .map_err(catalog_error)?;
         // A table with a declared schema is queryable before its first row.

@@ -24,6 +24,7 @@
 
 mod account;
 mod catalog;
+mod catalog_cache;
 mod compaction;
 mod documents;
 mod error;

@@ -252,6 +252,13 @@ impl Engine {
         };
         let store =
             Arc::new(Store::open(root, key_vault.clone(), service, config, clock.clone()).await?);
+        if let Some(node) = &home.config().node {
+            store
+                .catalog()
+                .set_query_refresh(Some(std::time::Duration::from_millis(
+                    node.catalog_cache_millis,
+                )));
+        }
         let ports = Arc::new(EnginePorts {
             vault: vault.clone(),
             key_vault: key_vault.clone(),

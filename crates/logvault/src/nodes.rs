@@ -35,11 +35,15 @@ fn two() -> u64 {
 fn sixty() -> u64 {
     60
 }
+fn thousand() -> u64 {
+    1000
+}
 
 /// This home's part among several nodes on one storage: the `node` object of `config.json`.
 ///
 /// ```json
-/// "node": {"name": "node-2", "follows": "node-1", "refreshSecs": 2, "leaseSecs": 60}
+/// "node": {"name": "node-2", "follows": "node-1", "refreshSecs": 2, "leaseSecs": 60,
+///          "catalogCacheMillis": 1000}
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -57,6 +61,11 @@ pub struct NodeConfig {
     /// in seconds: after a holder's crash, another node may take over after this long.
     #[serde(default = "sixty")]
     pub lease_secs: u64,
+    /// How old, in milliseconds, the catalog a query reads may be: another node's new
+    /// segments are seen within this (plus that node's flush interval); this node's own at
+    /// once. 0 reads the storage at every query.
+    #[serde(default = "thousand")]
+    pub catalog_cache_millis: u64,
 }
 
 impl NodeConfig {
@@ -88,6 +97,12 @@ impl NodeConfig {
             return Err(format!(
                 "node.refreshSecs {}: between 1 and 3600",
                 self.refresh_secs
+            ));
+        }
+        if self.catalog_cache_millis > 60_000 {
+            return Err(format!(
+                "node.catalogCacheMillis {}: at most 60000",
+                self.catalog_cache_millis
             ));
         }
         if !(3..=86_400).contains(&self.lease_secs) {
@@ -291,6 +306,7 @@ mod tests {
                 follows: None,
                 refresh_secs: 1,
                 lease_secs,
+                catalog_cache_millis: 0,
             }),
             ..HomeConfig::default()
         };
@@ -354,6 +370,7 @@ mod tests {
             follows: Some("node-0".into()),
             refresh_secs: 2,
             lease_secs: 60,
+            catalog_cache_millis: 1000,
         };
         assert_eq!(ok.validate(), Ok(()));
         for (bad, field) in [
@@ -384,6 +401,13 @@ mod tests {
                     ..ok.clone()
                 },
                 "node.leaseSecs",
+            ),
+            (
+                NodeConfig {
+                    catalog_cache_millis: 60_001,
+                    ..ok.clone()
+                },
+                "node.catalogCacheMillis",
             ),
         ] {
             let err = bad.validate().unwrap_err();

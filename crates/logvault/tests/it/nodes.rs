@@ -24,6 +24,8 @@ fn node(name: &str, follows: Option<&str>) -> NodeConfig {
         follows: follows.map(str::to_owned),
         refresh_secs: 1,
         lease_secs: 30,
+        // Every query reads the storage; the cache is checked on its own below.
+        catalog_cache_millis: 0,
     }
 }
 
@@ -179,6 +181,29 @@ async fn a_follower_copies_the_control_plane_and_nodes_share_rows_and_the_lease(
         .await
         .unwrap();
     assert_eq!(h.count(&b, WS, "App").await.unwrap(), 100);
+    // With a catalog cache, a query on node-a may see node-b's rows only once its copy is
+    // older than the period (or forgotten); node-b sees its own rows at once.
+    a.store()
+        .catalog()
+        .set_query_refresh(Some(std::time::Duration::from_secs(600)));
+    assert_eq!(h.count(&a, WS, "App").await.unwrap(), 100);
+    h.ingest_with(&b, WS, "App", &Home::lines("c", 300, 10))
+        .await;
+    assert_eq!(h.count(&b, WS, "App").await.unwrap(), 110);
+    assert_eq!(
+        h.count(&a, WS, "App").await.unwrap(),
+        100,
+        "a cached catalog"
+    );
+    a.store().catalog().forget_for_queries();
+    assert_eq!(h.count(&a, WS, "App").await.unwrap(), 110);
+    h.ingest_with(&a, WS, "App", &Home::lines("d", 400, 5))
+        .await;
+    assert_eq!(
+        h.count(&a, WS, "App").await.unwrap(),
+        115,
+        "its own write at once"
+    );
     // The lease is free again once the compaction is over.
     assert_eq!(
         leases
