@@ -16,6 +16,7 @@ pub mod lexer;
 pub mod literal;
 pub mod parser;
 pub mod plan;
+mod references;
 pub mod session;
 pub mod types;
 pub mod udf;
@@ -26,6 +27,7 @@ pub use plan::{
     FunctionResolver, KqlPlan, PlanOptions, StoredFunction, TableMap, TableResolver,
     check_stored_function, plan_query, plan_query_with_functions,
 };
+pub use references::referenced_workspaces;
 pub use session::{execute, plan_in_session, plan_in_session_with_functions, session_tables};
 pub use types::{KustoColumn, KustoSchema, KustoType};
 

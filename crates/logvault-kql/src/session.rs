@@ -23,12 +23,27 @@ pub async fn session_tables(ctx: &SessionContext) -> Result<TableMap, KqlError> 
         options.catalog.default_catalog.clone(),
         options.catalog.default_schema.clone(),
     );
-    let Some(schema) = ctx.catalog(&catalog).and_then(|c| c.schema(&schema)) else {
+    let Some(catalog) = ctx.catalog(&catalog) else {
         return Ok(map);
     };
-    for name in schema.table_names() {
-        if let Some(provider) = schema.table(&name).await? {
-            map.insert(name, provider_as_source(Arc::clone(&provider)));
+    // The default schema holds the workspace's tables; every other schema (but DataFusion's
+    // own) holds another workspace's, named after it, for `workspace("name").Table`.
+    for schema_name in catalog.schema_names() {
+        if schema_name == "information_schema" {
+            continue;
+        }
+        let Some(provider) = catalog.schema(&schema_name) else {
+            continue;
+        };
+        for name in provider.table_names() {
+            if let Some(table) = provider.table(&name).await? {
+                let source = provider_as_source(Arc::clone(&table));
+                if schema_name == schema {
+                    map.insert(name, source);
+                } else {
+                    map.insert_in(schema_name.clone(), name, source);
+                }
+            }
         }
     }
     Ok(map)

@@ -151,27 +151,8 @@ impl WorkspaceSession {
                 let name = manifest.table.clone();
                 let table: Arc<dyn TableProvider> =
                     Arc::new(segment_table(manifest, &store, &stats, cache));
-                let has_tenant = table
-                    .schema()
-                    .fields()
-                    .iter()
-                    .any(|f| f.name() == TENANT_COLUMN);
-                let mut plan = LogicalPlanBuilder::scan(
-                    TableReference::partial(workspace.as_str(), name.as_str()),
-                    provider_as_source(table),
-                    None,
-                )?;
-                if !has_tenant {
-                    let mut columns: Vec<Expr> = plan
-                        .schema()
-                        .columns()
-                        .into_iter()
-                        .map(Expr::Column)
-                        .collect();
-                    columns.push(lit(tenant.as_str()).alias(TENANT_COLUMN));
-                    plan = plan.project(columns)?;
-                }
-                by_table.entry(name).or_default().push(plan.build()?);
+                let plan = with_tenant(workspace, &name, table, tenant)?;
+                by_table.entry(name).or_default().push(plan);
             }
         }
         let mut tables = Vec::new();
@@ -193,6 +174,53 @@ impl WorkspaceSession {
             tables,
             stats,
         })
+    }
+
+    /// Makes `workspace`'s tables available to this session under a schema called `schema`
+    /// (`"schema"."Table"` in SQL, `workspace("schema").Table` in KQL: the reference as the
+    /// query wrote it, a name or an id), each with a `TenantId` column holding `tenant` (the
+    /// workspace's id) unless it has one. Its storage accounts are admitted through `gate`
+    /// first, as [`WorkspaceSession::open`] does.
+    ///
+    /// # Errors
+    /// As [`WorkspaceSession::open`]; a plan error if the schema cannot be registered.
+    pub async fn add_workspace_as(
+        &self,
+        store: Arc<Store>,
+        workspace: &str,
+        schema: &str,
+        tenant: &str,
+        gate: &dyn KeyGate,
+        cache: Option<&HotCache>,
+    ) -> Result<(), QueryError> {
+        let manifests = load_manifests(&store, workspace, gate).await?;
+        let catalog_name = self
+            .ctx
+            .state()
+            .config()
+            .options()
+            .catalog
+            .default_catalog
+            .clone();
+        let Some(catalog) = self.ctx.catalog(&catalog_name) else {
+            return Err(QueryError::Execution {
+                message: format!("the session has no catalog {catalog_name}"),
+            });
+        };
+        let tables = Arc::new(datafusion::catalog::MemorySchemaProvider::new());
+        catalog.register_schema(schema, tables.clone())?;
+        for manifest in manifests {
+            let name = manifest.table.clone();
+            let table: Arc<dyn TableProvider> =
+                Arc::new(segment_table(manifest, &store, &self.stats, cache));
+            let plan = with_tenant(workspace, &name, table, tenant)?;
+            datafusion::catalog::SchemaProvider::register_table(
+                tables.as_ref(),
+                name,
+                Arc::new(ViewTable::new(plan, None)),
+            )?;
+        }
+        Ok(())
     }
 
     /// The DataFusion context, for embedders who want DataFusion itself.
@@ -239,6 +267,37 @@ impl WorkspaceSession {
 
 /// The column that names a row's workspace in a cross-workspace query (Azure's).
 pub const TENANT_COLUMN: &str = "TenantId";
+
+/// A scan of `workspace`'s `table`, with a `TenantId` column holding `tenant` unless the table
+/// has one.
+fn with_tenant(
+    workspace: &str,
+    name: &str,
+    table: Arc<dyn TableProvider>,
+    tenant: &str,
+) -> Result<LogicalPlan, QueryError> {
+    let has_tenant = table
+        .schema()
+        .fields()
+        .iter()
+        .any(|f| f.name() == TENANT_COLUMN);
+    let mut plan = LogicalPlanBuilder::scan(
+        TableReference::partial(workspace, name),
+        provider_as_source(table),
+        None,
+    )?;
+    if !has_tenant {
+        let mut columns: Vec<Expr> = plan
+            .schema()
+            .columns()
+            .into_iter()
+            .map(Expr::Column)
+            .collect();
+        columns.push(lit(tenant).alias(TENANT_COLUMN));
+        plan = plan.project(columns)?;
+    }
+    Ok(plan.build()?)
+}
 
 /// Reads `workspace`'s manifests of tables that hold data and admits every storage account they
 /// use through `gate` (before anything is planned or read).

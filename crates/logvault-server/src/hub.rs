@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use logvault::ingest::BatcherOptions;
-use logvault::{Appended, Engine, EngineError, WorkspaceIngestor};
+use logvault::{Appended, AppendedRequests, Engine, EngineError, RequestRows, WorkspaceIngestor};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -57,9 +57,21 @@ pub(crate) struct HubConfig {
 
 struct AppendJob {
     records: Vec<(String, RecordBatch)>,
+    /// The request's idempotency key, if the client gave one.
+    key: Option<String>,
     rows: u64,
     bytes: usize,
-    reply: oneshot::Sender<Result<Appended, HubError>>,
+    reply: oneshot::Sender<Result<HubAnswer, HubError>>,
+}
+
+/// What became of one request's rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HubAnswer {
+    /// Acknowledged (durable) or dropped under a revoked key.
+    pub(crate) appended: Appended,
+    /// A request sent again: its rows were acknowledged at an earlier attempt and are not
+    /// stored a second time.
+    pub(crate) duplicate: bool,
 }
 
 enum Job {
@@ -165,12 +177,15 @@ impl IngestHub {
     }
 
     /// Appends `records` to `workspace`: returns when they are acknowledged (fsynced) or
-    /// dropped under a revoked key, or refused at once when the queues are full.
+    /// dropped under a revoked key, or refused at once when the queues are full. A request
+    /// whose idempotency `key` was acknowledged before is acknowledged again without storing
+    /// its rows twice ([`logvault::WorkspaceIngestor::append_requests`]).
     pub(crate) async fn append(
         &self,
         workspace: &str,
         records: Vec<(String, RecordBatch)>,
-    ) -> Result<Appended, HubError> {
+        key: Option<String>,
+    ) -> Result<HubAnswer, HubError> {
         let rows: u64 = records.iter().map(|(_, b)| b.num_rows() as u64).sum();
         let bytes: usize = records.iter().map(|(_, b)| b.get_array_memory_size()).sum();
         let (tx, queued) = self.worker(workspace)?;
@@ -194,6 +209,7 @@ impl IngestHub {
         let (reply, answer) = oneshot::channel();
         let job = Job::Append(AppendJob {
             records,
+            key,
             rows,
             bytes,
             reply,
@@ -294,16 +310,26 @@ async fn run_worker(
                         Err(_) => break,
                     }
                 }
-                let records: Vec<(String, RecordBatch)> = group
-                    .iter()
-                    .flat_map(|j| j.records.iter().cloned())
+                let requests: Vec<RequestRows> = group
+                    .iter_mut()
+                    .map(|j| RequestRows {
+                        key: j.key.take(),
+                        records: std::mem::take(&mut j.records),
+                    })
                     .collect();
-                let result = ingestor.append(&records).await;
+                let result = ingestor.append_requests(&requests).await;
+                drop(requests);
                 last_append = Instant::now();
                 match result {
-                    Ok(Appended::Accepted { .. }) => {
-                        for job in group {
-                            let _ = job.reply.send(Ok(Appended::Accepted { rows: job.rows }));
+                    Ok(AppendedRequests {
+                        outcome: Appended::Accepted { .. },
+                        duplicates,
+                    }) => {
+                        for (job, duplicate) in group.into_iter().zip(duplicates) {
+                            let _ = job.reply.send(Ok(HubAnswer {
+                                appended: Appended::Accepted { rows: job.rows },
+                                duplicate,
+                            }));
                         }
                         if ingestor.buffered_rows() > 0 {
                             let since = *buffered_since.get_or_insert(last_append);
@@ -315,11 +341,17 @@ async fn run_worker(
                             buffered_since = None;
                         }
                     }
-                    Ok(Appended::Dropped { reason, .. }) => {
+                    Ok(AppendedRequests {
+                        outcome: Appended::Dropped { reason, .. },
+                        ..
+                    }) => {
                         for job in group {
-                            let _ = job.reply.send(Ok(Appended::Dropped {
-                                rows: job.rows,
-                                reason: reason.clone(),
+                            let _ = job.reply.send(Ok(HubAnswer {
+                                appended: Appended::Dropped {
+                                    rows: job.rows,
+                                    reason: reason.clone(),
+                                },
+                                duplicate: false,
                             }));
                         }
                     }

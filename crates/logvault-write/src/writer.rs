@@ -41,6 +41,8 @@ pub struct WorkspaceWriter {
     recovered: u64,
     segments: usize,
     declared: Declarations,
+    /// The request keys the log held at open (see [`WorkspaceWriter::take_request_keys`]).
+    request_keys: Vec<String>,
     _lock: WorkspaceLock,
 }
 
@@ -63,8 +65,9 @@ impl WorkspaceWriter {
         keys: &dyn KeySource,
         batcher_options: BatcherOptions,
     ) -> Result<Self, WriteError> {
-        let (wal, recovery, recovered) =
+        let (wal, mut recovery, recovered) =
             open_and_replay(ctx, dir, workspace, keys, &batcher_options).await?;
+        let request_keys = std::mem::take(&mut recovery.request_keys);
         Ok(Self {
             ctx: ctx.clone(),
             workspace: workspace.to_owned(),
@@ -76,6 +79,7 @@ impl WorkspaceWriter {
             recovered,
             segments: 0,
             declared: Declarations::default(),
+            request_keys,
             _lock: lock,
         })
     }
@@ -92,6 +96,14 @@ impl WorkspaceWriter {
     /// Rows an interrupted writer had acknowledged that opening stored.
     pub fn recovered(&self) -> u64 {
         self.recovered
+    }
+
+    /// The idempotency keys of the client requests whose groups the log still held when it was
+    /// opened (given with [`WorkspaceWriter::append_group_keyed`]), oldest first; empty after
+    /// the first call. A server seeds its window of known requests with them, so that a request
+    /// retried across a crash is not stored twice.
+    pub fn take_request_keys(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.request_keys)
     }
 
     /// Segments written so far (replay not counted).
@@ -214,6 +226,21 @@ impl WorkspaceWriter {
         records: &[(&str, &RecordBatch)],
         lease: &AccountKeyLease,
     ) -> Result<Option<SeqRange>, WriteError> {
+        self.append_group_keyed(records, lease, &[]).await
+    }
+
+    /// As [`WorkspaceWriter::append_group`], and logs `request_keys` (the idempotency keys of
+    /// the client requests whose rows these are) in the same group, so that a later open gives
+    /// them back ([`WorkspaceWriter::take_request_keys`]).
+    ///
+    /// # Errors
+    /// As [`WorkspaceWriter::append`].
+    pub async fn append_group_keyed(
+        &mut self,
+        records: &[(&str, &RecordBatch)],
+        lease: &AccountKeyLease,
+        request_keys: &[String],
+    ) -> Result<Option<SeqRange>, WriteError> {
         let now = self.ctx.clock.now();
         let mut conformed = Vec::with_capacity(records.len());
         for (table, batch) in records.iter().filter(|(_, b)| b.num_rows() > 0) {
@@ -238,7 +265,10 @@ impl WorkspaceWriter {
             Some(c) => Arc::clone(&c.wal_key),
             None => unreachable_target(&self.workspace)?,
         };
-        let seq = self.wal()?.append(&key, &wal_records).await?;
+        let seq = self
+            .wal()?
+            .append_keyed(&key, &wal_records, request_keys)
+            .await?;
         self.last_seq = self.last_seq.max(seq.last);
         self.ctx.cache.note_activity();
         let Some(current) = self.current.as_mut() else {

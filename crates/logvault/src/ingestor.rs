@@ -23,6 +23,7 @@ use logvault_store::AccountKeyLease;
 use logvault_write::WorkspaceWriter;
 
 use crate::ingesting::{EngineKeys, Target};
+use crate::requests::RequestWindow;
 use crate::{Engine, EngineError, counters};
 
 /// How long a decision of the gate is used before it is asked again.
@@ -45,6 +46,28 @@ pub enum Appended {
     },
 }
 
+/// The rows of one client request for [`WorkspaceIngestor::append_requests`].
+#[derive(Debug, Clone, Default)]
+pub struct RequestRows {
+    /// The request's idempotency key: a request whose key was acknowledged before (within
+    /// [`crate::REQUEST_WINDOW_AGE`] and the last [`crate::REQUEST_WINDOW_KEYS`] keys, or logged
+    /// and still in the write-ahead log when the writer opened) is not stored again.
+    pub key: Option<String>,
+    /// Its rows: (table, batch).
+    pub records: Vec<(String, RecordBatch)>,
+}
+
+/// What one [`WorkspaceIngestor::append_requests`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendedRequests {
+    /// What happened to the rows appended now (the requests that are not duplicates). A
+    /// duplicate's rows are durable from its first attempt, so it shares an `Accepted`; under a
+    /// revoked key every request is dropped, duplicates too.
+    pub outcome: Appended,
+    /// Per request, in order: whether it was known (its rows were not stored again).
+    pub duplicates: Vec<bool>,
+}
+
 /// A gated, long-lived writer of one workspace. Not shared: one task owns it and feeds it the
 /// batches of every caller (see the module documentation).
 pub struct WorkspaceIngestor {
@@ -55,6 +78,8 @@ pub struct WorkspaceIngestor {
     /// The gate's last decision, when it was made, and the key lifecycle's generation then.
     decision: Option<(Decision, DateTime<Utc>, u64)>,
     recovered: u64,
+    /// The idempotency keys of the requests acknowledged lately (and found in the log).
+    window: RequestWindow,
 }
 
 #[derive(Clone)]
@@ -91,6 +116,7 @@ impl Engine {
             writer: None,
             decision: None,
             recovered: 0,
+            window: RequestWindow::default(),
         })
     }
 }
@@ -151,18 +177,65 @@ impl WorkspaceIngestor {
         &mut self,
         records: &[(String, RecordBatch)],
     ) -> Result<Appended, EngineError> {
+        let request = RequestRows {
+            key: None,
+            records: records.to_vec(),
+        };
+        Ok(self
+            .append_requests(std::slice::from_ref(&request))
+            .await?
+            .outcome)
+    }
+
+    /// Appends the rows of several client requests as one group of the log, as
+    /// [`WorkspaceIngestor::append`], leaving out every request whose idempotency key is known
+    /// (acknowledged before, or earlier in `requests`): a retried request is acknowledged
+    /// again, its rows stored once. The keys of the others are logged with their rows, so that
+    /// they are known again after a crash.
+    ///
+    /// # Errors
+    /// As [`WorkspaceIngestor::append`]; a key longer than
+    /// [`logvault_ingest::wal::MAX_REQUEST_KEY_LEN`] bytes (nothing written).
+    pub async fn append_requests(
+        &mut self,
+        requests: &[RequestRows],
+    ) -> Result<AppendedRequests, EngineError> {
         let received = self.engine.now();
-        let mut conformed = Vec::with_capacity(records.len());
-        for (table, batch) in records {
-            validate_name(NameKind::Table, table)?;
-            conformed.push((
-                table.as_str(),
-                logvault_ingest::conform_batch(table, batch, received)?,
-            ));
+        let mut conformed = Vec::with_capacity(requests.len());
+        for request in requests {
+            if let Some(key) = &request.key
+                && key.len() > logvault_ingest::wal::MAX_REQUEST_KEY_LEN
+            {
+                return Err(logvault_ingest::IngestError::InvalidOption {
+                    reason: format!(
+                        "a request key of {} bytes for workspace {} (at most {})",
+                        key.len(),
+                        self.workspace,
+                        logvault_ingest::wal::MAX_REQUEST_KEY_LEN
+                    ),
+                }
+                .into());
+            }
+            let mut batches = Vec::with_capacity(request.records.len());
+            for (table, batch) in &request.records {
+                validate_name(NameKind::Table, table)?;
+                batches.push((
+                    table.as_str(),
+                    logvault_ingest::conform_batch(table, batch, received)?,
+                ));
+            }
+            conformed.push(batches);
         }
-        let rows: u64 = conformed.iter().map(|(_, b)| b.num_rows() as u64).sum();
+        let rows_of = |batches: &[(&str, RecordBatch)]| -> u64 {
+            batches.iter().map(|(_, b)| b.num_rows() as u64).sum()
+        };
+        let rows: u64 = conformed.iter().map(|b| rows_of(b)).sum();
+        let mut duplicates = vec![false; requests.len()];
         if rows == 0 {
-            return Ok(Appended::Accepted { rows: 0 });
+            return Ok(AppendedRequests {
+                outcome: Appended::Accepted { rows: 0 },
+                duplicates,
+            });
         }
         let lease = match self.decide().await? {
             Decision::Write(lease) => lease,
@@ -173,13 +246,52 @@ impl WorkspaceIngestor {
                     &self.workspace,
                 );
                 counters::add_dropped(&dir, rows, &reason)?;
-                return Ok(Appended::Dropped { rows, reason });
+                return Ok(AppendedRequests {
+                    outcome: Appended::Dropped { rows, reason },
+                    duplicates,
+                });
             }
         };
+        // Opening the writer reads the keys its log still holds into the window.
+        self.writer().await?;
+        let mut keys = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (i, request) in requests.iter().enumerate() {
+            if let Some(key) = &request.key {
+                if self.window.contains(key, received) || !seen.insert(key.as_str()) {
+                    duplicates[i] = true;
+                } else {
+                    keys.push(key.clone());
+                }
+            }
+        }
+        let group: Vec<(&str, &RecordBatch)> = conformed
+            .iter()
+            .zip(&duplicates)
+            .filter(|(_, dup)| !**dup)
+            .flat_map(|(batches, _)| batches.iter().map(|(t, b)| (*t, b)))
+            .collect();
+        let appended: u64 = conformed
+            .iter()
+            .zip(&duplicates)
+            .filter(|(_, dup)| !**dup)
+            .map(|(b, _)| rows_of(b))
+            .sum();
+        if appended == 0 {
+            return Ok(AppendedRequests {
+                outcome: Appended::Accepted { rows: 0 },
+                duplicates,
+            });
+        }
         let writer = self.writer().await?;
-        let group: Vec<(&str, &RecordBatch)> = conformed.iter().map(|(t, b)| (*t, b)).collect();
-        match writer.append_group(&group, &lease).await {
-            Ok(_) => Ok(Appended::Accepted { rows }),
+        match writer.append_group_keyed(&group, &lease, &keys).await {
+            Ok(_) => {
+                self.window.insert(keys, received);
+                Ok(AppendedRequests {
+                    outcome: Appended::Accepted { rows: appended },
+                    duplicates,
+                })
+            }
             Err(e) => {
                 // Whatever the log acknowledged stays in it; a fresh open replays it.
                 if let Some(writer) = self.writer.take() {
@@ -192,7 +304,7 @@ impl WorkspaceIngestor {
 
     async fn writer(&mut self) -> Result<&mut WorkspaceWriter, EngineError> {
         if self.writer.is_none() {
-            let writer = self
+            let mut writer = self
                 .engine
                 .inner
                 .writes
@@ -203,6 +315,8 @@ impl WorkspaceIngestor {
                 )
                 .await?;
             self.recovered += writer.recovered();
+            let now = self.engine.now();
+            self.window.insert(writer.take_request_keys(), now);
             self.writer = Some(writer);
         }
         match self.writer.as_mut() {

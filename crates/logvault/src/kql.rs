@@ -57,8 +57,14 @@ impl Engine {
     /// functions cannot be read (a linked storage account's key is revoked), the query is
     /// planned without them, and if it then fails, the key error is the one returned.
     ///
+    /// Other workspaces the query names with `workspace("name").Table` (a name, a
+    /// `customerId` or an ARM resource id) are added to `session` first, each admitted by its
+    /// key; a caller that authorises users checks them before
+    /// ([`logvault_kql::referenced_workspaces`] lists them).
+    ///
     /// # Errors
-    /// [`EngineError::Kql`] for syntax and semantic errors; the functions' key errors.
+    /// [`EngineError::Kql`] for syntax and semantic errors; the functions' key errors; 404 for a
+    /// `workspace()` that names no workspace, and a referenced workspace's key errors.
     pub async fn plan_kql_in(
         &self,
         session: &logvault_query::WorkspaceSession,
@@ -66,6 +72,7 @@ impl Engine {
         kql: &str,
         options: &PlanOptions,
     ) -> Result<KqlPlan, EngineError> {
+        self.add_referenced_workspaces(session, kql).await?;
         let (functions, unreadable) = match self.stored_functions(workspace).await {
             Ok(f) => (f, None),
             Err(e) => (Vec::new(), Some(e)),

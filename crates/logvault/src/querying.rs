@@ -100,6 +100,68 @@ impl Engine {
         .await?)
     }
 
+    /// The workspace `reference` names: its name, its `customerId` (a GUID, any case) or its
+    /// ARM resource id (`/subscriptions/.../workspaces/NAME`), as `workspace("...")` in KQL and
+    /// the query API's `workspaces` list accept.
+    ///
+    /// # Errors
+    /// 404 naming the reference when no workspace matches; state read errors.
+    pub fn workspace_by_reference(
+        &self,
+        reference: &str,
+    ) -> Result<logvault_control::Workspace, EngineError> {
+        let name = match reference.rsplit_once("/workspaces/") {
+            Some((_, name)) if reference.starts_with('/') => name.trim_end_matches('/'),
+            _ => reference,
+        };
+        let found = self
+            .control()
+            .list_workspaces()?
+            .into_iter()
+            .find(|w| w.name == name || w.customer_id.eq_ignore_ascii_case(name));
+        match found {
+            Some(ws) => Ok(ws),
+            None => Ok(self.control().get_workspace(name)?),
+        }
+    }
+
+    /// Makes the workspaces `kql` names with `workspace("...")` readable in `session`: each is
+    /// resolved ([`Engine::workspace_by_reference`]), recovered and admitted by its key as
+    /// [`Engine::query_session`] does (a revoked key refuses the query), and its tables are
+    /// registered under the reference as written, with a `TenantId` column.
+    ///
+    /// # Errors
+    /// 404 for a reference to no workspace; key and catalog errors as for a session.
+    pub(crate) async fn add_referenced_workspaces(
+        &self,
+        session: &WorkspaceSession,
+        kql: &str,
+    ) -> Result<(), EngineError> {
+        let references = match logvault_kql::referenced_workspaces(kql) {
+            Ok(r) => r,
+            // The planner reports the same lexical error with its position.
+            Err(_) => return Ok(()),
+        };
+        let gate = LifecycleGate {
+            engine: self.clone(),
+        };
+        for reference in references {
+            let ws = self.workspace_by_reference(&reference)?;
+            self.admit_workspace(&gate, &ws.name).await?;
+            session
+                .add_workspace_as(
+                    self.store().clone(),
+                    &ws.name,
+                    &reference,
+                    &ws.customer_id,
+                    &gate,
+                    Some(&self.inner.cache),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Before a session on `workspace`: rows acknowledged by an ingest that crashed are made
     /// visible, and the key of the cluster it is linked to (if any) is admitted by `gate`, so a
     /// workspace under a revoked key cannot be queried even if all its data so far is under the

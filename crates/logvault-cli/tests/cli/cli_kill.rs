@@ -1,7 +1,8 @@
 //! `kill -9` of `logvault serve` while clients send: after a restart on the same home, every
 //! acknowledged row is stored exactly once. Clients retry what was not acknowledged (as Azure's
-//! SDK does), so a request that was in flight when the server died may be stored once or twice
-//! (at-least-once for what was never acknowledged), never lost.
+//! SDK does): a request that was in flight when the server died is stored exactly once when it
+//! carries an `x-ms-client-request-id` (logged with its rows, read back at the restart), and
+//! once or twice without one (at-least-once for what was never acknowledged), never lost.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -39,6 +40,11 @@ fn serve(home: &Path) -> (Child, String) {
     (child, started["url"].as_str().unwrap().to_owned())
 }
 
+/// Clients 0 and 1 send an `x-ms-client-request-id` with each request; 2 and 3 do not.
+fn sends_ids(c: usize) -> bool {
+    c < 2
+}
+
 /// What one batch went through.
 #[derive(Debug, Default, Clone, Copy)]
 struct Fate {
@@ -60,11 +66,13 @@ async fn client(
         .build()
         .unwrap();
     let mut fates = Vec::new();
+    // Rows of today: a restarted server's first retention pass purges older ones.
+    let today = chrono::Utc::now().to_rfc3339();
     for b in 0..BATCHES {
         let records: Vec<serde_json::Value> = (0..ROWS)
             .map(|i| {
                 serde_json::json!({
-                    "TimeGenerated": "2026-06-01T12:00:00Z",
+                    "TimeGenerated": today,
                     "Seq": (c * BATCHES + b) * ROWS + i,
                     "Client": c,
                 })
@@ -73,14 +81,17 @@ async fn client(
         let mut fate = Fate::default();
         loop {
             let base = url.read().unwrap().clone();
-            let answer = http
+            let mut request = http
                 .post(format!(
                     "{base}/dataCollectionRules/{rule}/streams/Custom-Events?api-version=2023-01-01"
                 ))
                 .bearer_auth(&token)
-                .json(&records)
-                .send()
-                .await;
+                .json(&records);
+            if sends_ids(c) {
+                // Kept across the retries of one request, as Azure's SDKs do.
+                request = request.header("x-ms-client-request-id", format!("kill-{c}-{b}"));
+            }
+            let answer = request.send().await;
             match answer {
                 Ok(a) if a.status().as_u16() == 204 => break,
                 Ok(a) if a.status().is_client_error() && a.status().as_u16() != 429 => {
@@ -98,10 +109,8 @@ async fn client(
     fates
 }
 
-#[test]
-fn a_server_killed_with_sigkill_keeps_every_acknowledged_row_exactly_once() {
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path();
+/// A workspace, a rule for its `Events` table and a publisher's token: (rule id, token).
+fn setup(home: &Path) -> (String, String) {
     json(home, &["workspace", "create", "--name", WS]);
     let rule = json(
         home,
@@ -135,6 +144,15 @@ fn a_server_killed_with_sigkill_keeps_every_acknowledged_row_exactly_once() {
         .as_str()
         .unwrap()
         .to_owned();
+
+    (rule, token)
+}
+
+#[test]
+fn a_server_killed_with_sigkill_keeps_every_acknowledged_row_exactly_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let (rule, token) = setup(home);
 
     let (mut first, url) = serve(home);
     let url = Arc::new(RwLock::new(url));
@@ -219,9 +237,16 @@ fn a_server_killed_with_sigkill_keeps_every_acknowledged_row_exactly_once() {
                     counts.iter().all(|n| *n == 1),
                     "batch {c}/{b}, acknowledged at its only attempt, stored {counts:?} times"
                 );
+            } else if sends_ids(c) {
+                // Retried with its request id: the server knows a retry, also across the kill.
+                in_doubt += 1;
+                assert!(
+                    counts.iter().all(|n| *n == 1),
+                    "batch {c}/{b}, retried with its request id, stored {counts:?} times"
+                );
             } else {
-                // Retried: never lost, and every row of the batch the same number of times
-                // (a request is stored whole or not at all).
+                // Retried without an id: never lost, and every row of the batch the same
+                // number of times (a request is stored whole or not at all).
                 in_doubt += 1;
                 assert!(
                     counts
@@ -239,4 +264,94 @@ fn a_server_killed_with_sigkill_keeps_every_acknowledged_row_exactly_once() {
         stored.values().filter(|n| **n == 2).count()
     );
     assert!(in_doubt >= 1, "no request was cut by the kill");
+}
+
+/// Posts `records` to the rule's stream, with `id` as `x-ms-client-request-id` if given; the
+/// status.
+fn post(url: &str, rule: &str, token: &str, records: &serde_json::Value, id: Option<&str>) -> u16 {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut request = reqwest::Client::new()
+            .post(format!(
+                "{url}/dataCollectionRules/{rule}/streams/Custom-Events?api-version=2023-01-01"
+            ))
+            .bearer_auth(token)
+            .json(records);
+        if let Some(id) = id {
+            request = request.header("x-ms-client-request-id", id);
+        }
+        request.send().await.unwrap().status().as_u16()
+    })
+}
+
+/// A request acknowledged just before `kill -9`, whose answer the client may not have seen, is
+/// sent again to the restarted server with its `x-ms-client-request-id`: stored once. Twice:
+/// once killed right after the acknowledgement (the request's record after the log's
+/// checkpoint), once after its rows were stored (the record checkpointed, its file still on
+/// disk). The same rows without an id are stored again (the control).
+#[test]
+fn a_request_sent_again_after_a_kill_is_stored_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let (rule, token) = setup(home);
+    // Rows of today: the server's retention pass purges older ones while the test runs.
+    let today = chrono::Utc::now().to_rfc3339();
+    let batch = |tag: &str| -> serde_json::Value {
+        (0..ROWS)
+            .map(|i| serde_json::json!({"TimeGenerated": today, "Tag": tag, "Seq": i}))
+            .collect()
+    };
+    for (round, wait) in [("now", Duration::ZERO), ("stored", Duration::from_secs(3))] {
+        let (mut server, url) = serve(home);
+        let id = format!("retry-{round}");
+        assert_eq!(post(&url, &rule, &token, &batch(round), Some(&id)), 204);
+        let control = format!("{round}-control");
+        assert_eq!(post(&url, &rule, &token, &batch(&control), None), 204);
+        // After a second the server stores what it holds (its flush interval).
+        std::thread::sleep(wait);
+        server.kill().unwrap();
+        server.wait().unwrap();
+        let (mut server, url) = serve(home);
+        assert_eq!(post(&url, &rule, &token, &batch(round), Some(&id)), 204);
+        assert_eq!(post(&url, &rule, &token, &batch(&control), None), 204);
+        let term = Command::new("kill")
+            .args(["-TERM", &server.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(term.success());
+        assert!(server.wait().unwrap().success());
+    }
+    let rows = json(
+        home,
+        &[
+            "query",
+            "--workspace",
+            WS,
+            "--kql",
+            "Events | summarize n = count() by Tag",
+        ],
+    );
+    let stored: BTreeMap<String, u64> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["Tag"].as_str().unwrap().to_owned(),
+                r["n"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let rows = ROWS as u64;
+    let expected: BTreeMap<String, u64> = [
+        ("now".to_owned(), rows),
+        ("now-control".to_owned(), 2 * rows),
+        ("stored".to_owned(), rows),
+        ("stored-control".to_owned(), 2 * rows),
+    ]
+    .into();
+    assert_eq!(stored, expected);
 }

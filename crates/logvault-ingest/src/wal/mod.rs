@@ -36,6 +36,7 @@ use crate::batcher::SeqRange;
 
 pub use layout::{LayoutUpgrade, upgrade_shared_layout, workspace_dir};
 pub use peek::{Pending, needs_replay, pending};
+pub use record::MAX_REQUEST_KEY_LEN;
 
 /// Which kind of key a frame is sealed under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -249,6 +250,9 @@ pub struct Recovery {
     /// The sequence number the next append gets: a batcher fed only by new appends resumes
     /// after `next_seq - 1`.
     pub next_seq: u64,
+    /// The request keys logged with [`Wal::append_keyed`] in every group still on disk whose
+    /// frames could be read (also those at or before the checkpoint), oldest first.
+    pub request_keys: Vec<String>,
 }
 
 /// The write-ahead log of one workspace.
@@ -297,6 +301,7 @@ impl Wal {
             torn: recovered.torn,
             held_revoked: recovered.held_revoked,
             held_from: recovered.held_from,
+            request_keys: recovered.request_keys,
         };
         Ok((
             Self {
@@ -320,6 +325,22 @@ impl Wal {
         key: &Arc<WalKey>,
         records: &[WalRecord<'_>],
     ) -> Result<SeqRange, IngestError> {
+        self.append_keyed(key, records, &[]).await
+    }
+
+    /// As [`Wal::append`], and logs `request_keys` (the idempotency keys of the client requests
+    /// whose rows these are) with the group's first record: a later open gives them back in
+    /// [`Recovery::request_keys`], so that a retried request is known after a crash.
+    ///
+    /// # Errors
+    /// As [`Wal::append`]; also a key longer than [`MAX_REQUEST_KEY_LEN`] bytes, or more than
+    /// 65,535 keys.
+    pub async fn append_keyed(
+        &self,
+        key: &Arc<WalKey>,
+        records: &[WalRecord<'_>],
+        request_keys: &[String],
+    ) -> Result<SeqRange, IngestError> {
         if records.is_empty() {
             return Err(IngestError::WalEncode {
                 workspace: self.workspace.clone(),
@@ -328,7 +349,11 @@ impl Wal {
         }
         let encoded = records
             .iter()
-            .map(|r| record::encode(r.table, r.batch))
+            .enumerate()
+            .map(|(i, r)| {
+                let keys = if i == 0 { request_keys } else { &[] };
+                record::encode(r.table, r.batch, keys)
+            })
             .collect::<Result<Vec<_>, _>>()
             .map_err(|reason| IngestError::WalEncode {
                 workspace: self.workspace.clone(),

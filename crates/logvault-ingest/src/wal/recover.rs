@@ -42,6 +42,7 @@ pub(super) struct Recovered {
     pub(super) torn: Option<TornTail>,
     pub(super) held_revoked: u64,
     pub(super) held_from: Option<u64>,
+    pub(super) request_keys: Vec<String>,
 }
 
 struct Keys<'k> {
@@ -155,6 +156,7 @@ struct FileScan {
     torn: bool,
     held_revoked: u64,
     held_from: Option<u64>,
+    request_keys: Vec<String>,
 }
 
 pub(super) fn recover(
@@ -177,6 +179,7 @@ pub(super) fn recover(
         torn: None,
         held_revoked: 0,
         held_from: None,
+        request_keys: Vec::new(),
     };
     // Files are deleted only when all their records are checkpointed, so the oldest file left
     // starts at or before the first record after the checkpoint.
@@ -214,6 +217,7 @@ pub(super) fn recover(
         out.held_revoked += scan.held_revoked;
         out.held_from = out.held_from.or(scan.held_from);
         out.records.extend(scan.records);
+        out.request_keys.extend(scan.request_keys);
         out.next_seq = out.next_seq.max(*first_seq);
         if let Some(last) = scan.last_seq {
             out.next_seq = out.next_seq.max(last + 1);
@@ -315,6 +319,7 @@ fn scan_file(
         torn: false,
         held_revoked: 0,
         held_from: None,
+        request_keys: Vec::new(),
     };
     let (mut pos, mut expected, mut committed_group) = (header.len, first_seq, 0u64);
     let mut group: Vec<Frame> = Vec::new();
@@ -383,6 +388,7 @@ fn torn_file() -> FileScan {
         torn: true,
         held_revoked: 0,
         held_from: None,
+        request_keys: Vec::new(),
     }
 }
 
@@ -397,6 +403,13 @@ fn commit_group(
         let seq = frame.header.seq;
         scan.last_seq = Some(seq);
         if seq <= checkpoint {
+            // Stored already; its request keys still tell a retried request after a crash.
+            // A record whose keys do not read is passed over: it is not replayed.
+            if let Some(plaintext) = &frame.plaintext
+                && let Ok(keys) = record::request_keys(plaintext)
+            {
+                scan.request_keys.extend(keys);
+            }
             continue;
         }
         let Some(plaintext) = frame.plaintext else {
@@ -405,7 +418,11 @@ fn commit_group(
             scan.held_from.get_or_insert(seq);
             continue;
         };
-        let (table, batch) = record::decode(&plaintext).map_err(|reason| {
+        let record::Decoded {
+            table,
+            batch,
+            request_keys,
+        } = record::decode(&plaintext).map_err(|reason| {
             corrupt(
                 workspace,
                 path,
@@ -413,6 +430,7 @@ fn commit_group(
                 format!("record {seq} does not decode: {reason}"),
             )
         })?;
+        scan.request_keys.extend(request_keys);
         scan.records.push(RecoveredRecord {
             seq,
             table,

@@ -12,3 +12,4 @@ mod crash;
 mod parse;
 mod sample_data;
 mod wal;
+mod wal_request_keys;

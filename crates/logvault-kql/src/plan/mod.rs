@@ -80,12 +80,20 @@ pub trait TableResolver {
     fn table(&self, name: &str) -> Option<Arc<dyn TableSource>>;
     /// Every table's name (for wildcards in `union` and for suggestions).
     fn table_names(&self) -> Vec<String>;
+    /// Table `name` of another workspace, for `workspace("other").name`: only the workspaces
+    /// the caller made available (a query names them; see [`crate::referenced_workspaces`]).
+    fn workspace_table(&self, workspace: &str, name: &str) -> Option<Arc<dyn TableSource>> {
+        let _ = (workspace, name);
+        None
+    }
 }
 
 /// A [`TableResolver`] over a fixed set of tables.
 #[derive(Default, Clone)]
 pub struct TableMap {
     tables: HashMap<String, Arc<dyn TableSource>>,
+    /// Other workspaces' tables, by workspace.
+    workspaces: HashMap<String, HashMap<String, Arc<dyn TableSource>>>,
 }
 
 impl std::fmt::Debug for TableMap {
@@ -106,6 +114,19 @@ impl TableMap {
     pub fn insert(&mut self, name: impl Into<String>, source: Arc<dyn TableSource>) {
         self.tables.insert(name.into(), source);
     }
+
+    /// Adds (or replaces) table `name` of another workspace, `workspace("workspace").name`.
+    pub fn insert_in(
+        &mut self,
+        workspace: impl Into<String>,
+        name: impl Into<String>,
+        source: Arc<dyn TableSource>,
+    ) {
+        self.workspaces
+            .entry(workspace.into())
+            .or_default()
+            .insert(name.into(), source);
+    }
 }
 
 impl TableResolver for TableMap {
@@ -117,6 +138,10 @@ impl TableResolver for TableMap {
         let mut names: Vec<String> = self.tables.keys().cloned().collect();
         names.sort();
         names
+    }
+
+    fn workspace_table(&self, workspace: &str, name: &str) -> Option<Arc<dyn TableSource>> {
+        self.workspaces.get(workspace)?.get(name).cloned()
     }
 }
 
@@ -364,10 +389,13 @@ impl Planner<'_> {
                     _ => false,
                 },
             },
-            ExprKind::Member(base, _) => matches!(
-                &base.kind,
-                ExprKind::Call { name, .. } if matches!(env.get(&name.name), Some(Binding::Pattern(..)))
-            ),
+            ExprKind::Member(base, _) => {
+                workspace_call(base).is_some()
+                    || matches!(
+                        &base.kind,
+                        ExprKind::Call { name, .. } if matches!(env.get(&name.name), Some(Binding::Pattern(..)))
+                    )
+            }
             _ => false,
         }
     }
@@ -438,6 +466,9 @@ impl Planner<'_> {
             {
                 self.pattern_call(&name.name, args, None, e.span, env)
             }
+            ExprKind::Member(base, table) if workspace_call(base).is_some() => {
+                self.workspace_table(base, &table.name, e.span, env)
+            }
             ExprKind::Member(base, path) if matches!(&base.kind, ExprKind::Call { name, .. } if matches!(env.get(&name.name), Some(Binding::Pattern(..)))) =>
             {
                 let ExprKind::Call { name, args } = &base.kind else {
@@ -495,6 +526,40 @@ impl Planner<'_> {
         self.table(name, span, env)
     }
 
+    /// `workspace("w").name`: table `name` of workspace `w`, as the resolver has it.
+    fn workspace_table(
+        &mut self,
+        call: &Expr,
+        name: &str,
+        span: Span,
+        env: &Env,
+    ) -> Result<Rel, KqlError> {
+        let Some(arg) = workspace_call(call) else {
+            return Err(KqlError::semantic("expected workspace(\"name\")", span));
+        };
+        let t = self.scalar(arg, &scalar::Scope::empty(env))?;
+        let Some(workspace) = t.literal_str().map(str::to_owned) else {
+            return Err(KqlError::semantic(
+                "workspace() needs a constant workspace name",
+                arg.span,
+            ));
+        };
+        let Some(source) = self.tables.workspace_table(&workspace, name) else {
+            return Err(KqlError::semantic(
+                format!(
+                    "workspace('{workspace}') has no table '{name}' that this query can read \
+                     (the workspace must exist, the caller must be allowed to query it, and the \
+                     table must hold rows or have a declared schema)"
+                ),
+                span,
+            ));
+        };
+        self.scan_source(
+            datafusion::common::TableReference::partial(workspace.as_str(), name),
+            source,
+        )
+    }
+
     /// Table `name` from the resolver.
     pub(crate) fn table(&mut self, name: &str, span: Span, env: &Env) -> Result<Rel, KqlError> {
         let Some(source) = self.tables.table(name) else {
@@ -509,6 +574,16 @@ impl Planner<'_> {
                 span,
             ));
         };
+        self.scan_source(datafusion::common::TableReference::from(name), source)
+    }
+
+    /// A scan of `source` under the name `name`, its columns those KQL has types for, the
+    /// query's time range applied.
+    fn scan_source(
+        &mut self,
+        name: datafusion::common::TableReference,
+        source: Arc<dyn TableSource>,
+    ) -> Result<Rel, KqlError> {
         let schema = source.schema();
         let mut keep = Vec::new();
         let mut types = Vec::new();
@@ -519,7 +594,7 @@ impl Planner<'_> {
             }
         }
         let projection = (keep.len() != schema.fields().len()).then_some(keep);
-        let mut builder = LogicalPlanBuilder::scan(name, source, projection)?;
+        let mut builder = LogicalPlanBuilder::scan(name.clone(), source, projection)?;
         if let Some((start, end)) = self.time_range
             && let Ok(field) = schema.field_with_name("TimeGenerated")
             && let (Some(from), Some(to)) = (
@@ -666,5 +741,15 @@ impl Planner<'_> {
 
     pub(crate) fn set_render(&mut self, chart: &str) {
         self.render = Some(chart.to_owned());
+    }
+}
+
+/// The argument of `workspace(x)` when `e` is that call.
+fn workspace_call(e: &Expr) -> Option<&Expr> {
+    match &e.kind {
+        ExprKind::Call { name, args } if name.name == "workspace" && args.len() == 1 => {
+            args.first().map(|a| &a.value)
+        }
+        _ => None,
     }
 }

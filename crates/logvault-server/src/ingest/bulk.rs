@@ -105,6 +105,11 @@ async fn run(
     known_workspace(state, &workspace, flavor).await?;
     let payload = crate::http::body::read(state, headers, body, flavor).await?;
     let size = payload.len();
+    let key = super::request_key(
+        headers,
+        &format!("bulk:{workspace}/{}", path_index.as_deref().unwrap_or("")),
+        &payload,
+    );
     let forced_table = header(headers, "x-logvault-table").map(str::to_owned);
 
     let mut items: Vec<Item> = Vec::new();
@@ -222,7 +227,17 @@ async fn run(
     }
     let stored: usize = records.iter().map(|(_, b)| b.num_rows()).sum();
     if stored > 0 {
-        match submit(state, &workspace, Protocol::Bulk, records, size, flavor).await? {
+        match submit(
+            state,
+            &workspace,
+            Protocol::Bulk,
+            records,
+            size,
+            flavor,
+            key,
+        )
+        .await?
+        {
             Submitted::Accepted => {}
             Submitted::Dropped(rows, reason) => return Err(revoked(rows, &reason, flavor)),
         }

@@ -72,6 +72,7 @@ async fn run(
     })?;
     let payload = crate::http::body::read(state, headers, body, Flavor::Azure).await?;
     let size = payload.len();
+    let key = super::request_key(headers, &format!("logs:{rule_id}/{stream}"), &payload);
     if payload
         .iter()
         .find(|b| !b.is_ascii_whitespace())
@@ -125,6 +126,7 @@ async fn run(
         records,
         size,
         Flavor::Azure,
+        key,
     )
     .await?
     {

@@ -21,6 +21,7 @@ use logvault::ingest::{ErrorPolicy, Format, ParseOptions, ParseReport, TableSche
 
 use crate::http::AppState;
 use crate::http::errors::{ApiError, Flavor};
+use crate::hub::HubAnswer;
 
 /// The protocols, as metrics label them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,8 +91,27 @@ pub(crate) enum Submitted {
     Dropped(u64, String),
 }
 
+/// The idempotency key of an ingestion request: the client's `x-ms-client-request-id` (which
+/// Azure's SDKs keep across the retries of one request), bound to the route and to a digest of
+/// the body, so that a client reusing an id for other rows is not taken for a retry. `None`
+/// when the client sent no id.
+pub(crate) fn request_key(headers: &HeaderMap, route: &str, body: &[u8]) -> Option<String> {
+    use sha2::Digest;
+    let id = header(headers, "x-ms-client-request-id")?;
+    let mut digest = sha2::Sha256::new();
+    digest.update((route.len() as u64).to_le_bytes());
+    digest.update(route.as_bytes());
+    digest.update(body);
+    let digest = digest.finalize();
+    let hex = hex::encode(&digest[..16]);
+    // Ids are short (a GUID); a longer one is cut, the digest still tells the bodies apart.
+    let id: String = id.chars().take(128).collect();
+    Some(format!("{id}:{hex}"))
+}
+
 /// Hands `records` to `workspace`'s writer and waits for the outcome; counts it in the
-/// metrics.
+/// metrics. A request whose `key` was acknowledged before is acknowledged again without
+/// storing its rows twice (counted as `logvault_duplicate_requests_total`).
 pub(crate) async fn submit(
     state: &AppState,
     workspace: &str,
@@ -99,14 +119,35 @@ pub(crate) async fn submit(
     records: Vec<(String, RecordBatch)>,
     body_bytes: usize,
     flavor: Flavor,
+    key: Option<String>,
 ) -> Result<Submitted, ApiError> {
     let metrics = &state.metrics;
-    match state.hub.append(workspace, records).await {
-        Ok(Appended::Accepted { rows }) => {
+    match state.hub.append(workspace, records, key).await {
+        Ok(HubAnswer {
+            appended: Appended::Accepted { .. },
+            duplicate: true,
+        }) => {
+            metrics.add(
+                "logvault_duplicate_requests_total",
+                vec![
+                    ("workspace", workspace.to_owned()),
+                    ("protocol", protocol.label().to_owned()),
+                ],
+                1.0,
+            );
+            Ok(Submitted::Accepted)
+        }
+        Ok(HubAnswer {
+            appended: Appended::Accepted { rows },
+            ..
+        }) => {
             metrics.ingested(workspace, protocol.label(), rows, body_bytes as u64);
             Ok(Submitted::Accepted)
         }
-        Ok(Appended::Dropped { rows, reason }) => {
+        Ok(HubAnswer {
+            appended: Appended::Dropped { rows, reason },
+            ..
+        }) => {
             metrics.dropped(workspace, protocol.label(), rows);
             Ok(Submitted::Dropped(rows, reason))
         }

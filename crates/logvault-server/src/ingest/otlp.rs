@@ -113,6 +113,11 @@ async fn run(
     known_workspace(state, &target.workspace, Flavor::Otlp).await?;
     let payload = crate::http::body::read(state, headers, body, Flavor::Otlp).await?;
     let size = payload.len();
+    let key = super::request_key(
+        headers,
+        &format!("otlp:{}/{}", target.workspace, target.table),
+        &payload,
+    );
     let request = match encoding {
         Encoding::Protobuf => ExportLogsServiceRequest::decode(payload.as_ref()).map_err(|e| {
             ApiError::bad_request(format!("the body is not an ExportLogsServiceRequest: {e}"))
@@ -152,6 +157,7 @@ async fn run(
             records,
             size,
             Flavor::Otlp,
+            key,
         )
         .await?
         {

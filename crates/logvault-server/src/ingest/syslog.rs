@@ -204,6 +204,7 @@ async fn hand_over(
                 records.clone(),
                 size,
                 Flavor::Azure,
+                None,
             )
             .await
             {

@@ -203,6 +203,24 @@ async fn start(state: &Shared, principal: Principal, spec: QuerySpec) -> Result<
         allow(state, &principal, operator, &name, &spec.query).await?;
         across.push(name);
     }
+    // KQL's `workspace("x").Table`: each workspace named must exist and be allowed too (the
+    // engine adds its tables to the session; a lexical error is the planner's to report).
+    let mut referenced = Vec::new();
+    if matches!(spec.language, Language::Kql) {
+        for other in logvault::kql_lang::referenced_workspaces(&spec.query).unwrap_or_default() {
+            let Some(name) = resolve(state, &other).await? else {
+                return Err(ApiError::not_found(
+                    "WorkspaceNotFoundError",
+                    format!("The workspace {other} named by workspace() could not be found"),
+                ));
+            };
+            if across.contains(&name) || referenced.contains(&name) {
+                continue;
+            }
+            allow(state, &principal, operator, &name, &spec.query).await?;
+            referenced.push(name);
+        }
+    }
     let permit = state.queries.clone().try_acquire_owned().map_err(|_| {
         ApiError::retry(
             StatusCode::TOO_MANY_REQUESTS,
@@ -225,7 +243,7 @@ async fn start(state: &Shared, principal: Principal, spec: QuerySpec) -> Result<
         .transpose()
         .map_err(|e| ApiError::bad_request(format!("the timespan is invalid: {e}")))?;
     // Rows acknowledged before the query are in segments when it reads.
-    for ws in &across {
+    for ws in across.iter().chain(&referenced) {
         if let Err(e) = state.hub.flush(ws).await {
             tracing::warn!(workspace = %ws, error = %e, "storing acknowledged rows before a query failed");
         }

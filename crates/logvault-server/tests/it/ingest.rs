@@ -344,3 +344,69 @@ async fn reqwest_fails_or_refuses(s: &crate::common::Served, rule: &str, token: 
         Ok(r) => r.status() == 503,
     }
 }
+
+/// Posts `records` to the rule's stream with an optional `x-ms-client-request-id`.
+async fn upload_with_id(
+    s: &crate::common::Served,
+    rule: &str,
+    token: &str,
+    records: &Value,
+    id: Option<&str>,
+) -> u16 {
+    let mut request = s
+        .client
+        .post(format!(
+            "{}/dataCollectionRules/{rule}/streams/Custom-AppEvents?api-version=2023-01-01",
+            s.url
+        ))
+        .bearer_auth(token)
+        .json(records);
+    if let Some(id) = id {
+        request = request.header("x-ms-client-request-id", id);
+    }
+    request.send().await.unwrap().status().as_u16()
+}
+
+/// A client that got no answer sends the same request again with the same
+/// `x-ms-client-request-id` (Azure's SDKs keep it across retries): acknowledged again, stored
+/// once, counted as a duplicate. The same id with other rows, and requests without an id, are
+/// stored each time; so is the same body under another id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_sent_again_with_its_client_request_id_is_stored_once() {
+    let s = serve(Options::default()).await;
+    let rule = s.rule("rule-app", WS, "AppEvents", None);
+    let publisher = s.token(&[Role::Publisher], Some(WS));
+    let first = crate::common::records(10, "first");
+    let other = crate::common::records(7, "other");
+    let plain = crate::common::records(3, "plain");
+
+    for _ in 0..3 {
+        assert_eq!(
+            upload_with_id(&s, &rule, &publisher, &first, Some("id-1")).await,
+            204
+        );
+    }
+    // The same id with other rows is not a retry.
+    assert_eq!(
+        upload_with_id(&s, &rule, &publisher, &other, Some("id-1")).await,
+        204
+    );
+    // The same rows under another id, and without an id, are new requests.
+    assert_eq!(
+        upload_with_id(&s, &rule, &publisher, &first, Some("id-2")).await,
+        204
+    );
+    for _ in 0..2 {
+        assert_eq!(
+            upload_with_id(&s, &rule, &publisher, &plain, None).await,
+            204
+        );
+    }
+    assert_eq!(s.count(WS, "AppEvents").await, 10 + 7 + 10 + 2 * 3);
+    let labels = [("workspace", WS), ("protocol", "logs-ingestion-api")];
+    assert_eq!(s.metric("logvault_duplicate_requests_total", &labels), 2.0);
+    assert_eq!(
+        s.metric("logvault_rows_ingested_total", &labels),
+        (10 + 7 + 10 + 2 * 3) as f64
+    );
+}

@@ -436,6 +436,89 @@ async fn a_cross_workspace_query_unions_the_tables_of_every_workspace_named() {
     assert_eq!(body["tables"][0]["rows"][0][0], 40, "{body}");
 }
 
+/// KQL's `workspace("x").Table` reads table `Table` of workspace `x` (named by name, customer
+/// id or resource id), with `TenantId`; a token for one workspace cannot reach another through
+/// it, an unknown workspace is a 404, and a revoked key of the workspace named refuses the query.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kql_workspace_function_reads_another_workspace_s_table() {
+    use crate::common::OTHER_WS;
+    let s = loaded(40, Options::default()).await;
+    let rule = s.rule("rule-other", OTHER_WS, "AppEvents", None);
+    let publisher = s.token(&[Role::Publisher], Some(OTHER_WS));
+    let r = s
+        .upload(&rule, "Custom-AppEvents", &publisher, &records(12, "o"))
+        .await;
+    assert_eq!(r.status(), 204);
+    let other_id = s.customer_id(OTHER_WS);
+    let resource = format!(
+        "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/\
+         Microsoft.OperationalInsights/workspaces/{OTHER_WS}"
+    );
+    for named in [OTHER_WS.to_owned(), other_id.to_uppercase(), resource] {
+        let kql = format!(
+            "union AppEvents, workspace('{named}').AppEvents \
+             | summarize n = count() by Tag | order by n desc"
+        );
+        let (status, body) = s.query(WS, &s.owner(), json!({ "query": kql })).await;
+        assert_eq!(status, 200, "{named}: {body}");
+        assert_eq!(
+            body["tables"][0]["rows"],
+            json!([["q", 40], ["o", 12]]),
+            "{body}"
+        );
+    }
+    // Alone, with its TenantId and the query's timespan (one record a second from 10:00:00).
+    let (status, body) = s
+        .query(
+            WS,
+            &s.owner(),
+            json!({
+                "query": format!("workspace(\"{OTHER_WS}\").AppEvents | summarize count() by TenantId"),
+                "timespan": "2026-03-01T10:00:00Z/2026-03-01T10:00:05Z",
+            }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["tables"][0]["rows"], json!([[other_id, 5]]), "{body}");
+    let (status, body) = s
+        .query(
+            WS,
+            &s.owner(),
+            json!({"query": format!("workspace('{OTHER_WS}').NoSuchTable | count")}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("NoSuchTable"), "{body}");
+    // A token for WS alone cannot read OTHER_WS this way; an unknown workspace is a 404.
+    let reader = s.token(&[Role::Reader], Some(WS));
+    let kql = format!("workspace('{OTHER_WS}').AppEvents | count");
+    let (status, body) = s.query(WS, &reader, json!({ "query": kql })).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = s
+        .query(
+            WS,
+            &s.owner(),
+            json!({"query": "workspace('no-such-ws').AppEvents | count"}),
+        )
+        .await;
+    assert_eq!(status, 404, "{body}");
+    // The named workspace's customer key revoked: refused, naming it.
+    let principal = s.link_to_customer_key(OTHER_WS).await;
+    s.engine
+        .vault()
+        .delete_policy(crate::common::VAULT, &principal)
+        .unwrap();
+    s.pass_check_interval();
+    let owner = s.owner();
+    crate::common::eventually("the workspace() query refused", || async {
+        let (status, body) = s.query(WS, &owner, json!({ "query": kql })).await;
+        status == 403
+            && body["error"]["code"] == "CustomerManagedKeyRevoked"
+            && body.to_string().contains(OTHER_WS)
+    })
+    .await;
+}
+
 /// The query API keeps each query in its workspace's history (sealed, listable with
 /// `workspace query-history`), beside the query, in either language.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
