@@ -23,6 +23,7 @@ pub mod ingest;
 pub mod keyops;
 pub mod kql_twins;
 pub mod queries;
+pub mod remote;
 pub mod report;
 pub mod run;
 pub mod setup;

@@ -110,6 +110,32 @@ enum Command {
         #[arg(long)]
         work: Option<PathBuf>,
     },
+    /// Queries and ingestion on storage with remote-like latency against local files, and the
+    /// time a node takes to join (issue 22). Prints markdown; `--out` also writes
+    /// remote.md and remote.json there.
+    Remote {
+        /// Rows of generated logs.
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        /// Milliseconds of latency per storage request.
+        #[arg(long, default_value_t = 20)]
+        latency_ms: u64,
+        /// Runs of each kind (cold, reopened, hot) per query.
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        /// A smoke run: 20,000 rows, one run of each kind.
+        #[arg(long)]
+        quick: bool,
+        /// Where remote.md and remote.json go (nothing written without it).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Cache and scratch directory (as for `run`).
+        #[arg(long)]
+        work: Option<PathBuf>,
+        /// Generator seed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
     /// One server of the HTTP load benchmark (run by `http-load` in a child process).
     #[command(hide = true)]
     ServeCase {
@@ -258,6 +284,36 @@ fn main() -> anyhow::Result<()> {
             format,
             &out,
         ),
+        Command::Remote {
+            rows,
+            latency_ms,
+            repeats,
+            quick,
+            out,
+            work,
+            seed,
+        } => {
+            let options = logvault_bench::remote::RemoteOptions {
+                rows: if quick { 20_000 } else { rows },
+                latency: std::time::Duration::from_millis(latency_ms),
+                repeats: if quick { 1 } else { repeats },
+                work: work.unwrap_or_else(default_work),
+                seed,
+            };
+            let runtime = tokio::runtime::Runtime::new()?;
+            let report = runtime.block_on(logvault_bench::remote::run(&options))?;
+            let text = logvault_bench::remote::markdown(&report);
+            if let Some(dir) = out {
+                std::fs::create_dir_all(&dir)?;
+                std::fs::write(dir.join("remote.md"), &text)?;
+                std::fs::write(dir.join("remote.json"), serde_json::to_vec_pretty(&report)?)?;
+            }
+            #[allow(clippy::print_stdout)] // the report is the command's output
+            {
+                println!("{text}");
+            }
+            Ok(())
+        }
         Command::Run(args) => {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(run::run(args.options()?))?;

@@ -76,6 +76,27 @@ impl StateFile {
         Ok(result)
     }
 
+    /// The document's bytes as they are on disk; `None` if there is no file yet.
+    pub(crate) fn read_bytes(&self) -> Result<Option<Vec<u8>>, ControlError> {
+        match fs::read(&self.path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.storage_error(e)),
+        }
+    }
+
+    /// Replaces the document with `bytes` under the lock, unless it holds them already; says
+    /// whether it replaced it. The caller has checked that `bytes` is a valid document.
+    pub(crate) fn replace_bytes(&self, bytes: &[u8]) -> Result<bool, ControlError> {
+        let _lock = self.lock()?;
+        if self.read_bytes()?.as_deref() == Some(bytes) {
+            return Ok(false);
+        }
+        logvault_core::fsutil::write_atomic(&self.path, bytes)
+            .map_err(|e| self.storage_error(e))?;
+        Ok(true)
+    }
+
     fn replace<T: Serialize>(&self, doc: &T) -> Result<(), ControlError> {
         let bytes = serde_json::to_vec_pretty(doc).map_err(|e| self.storage_error(e))?;
         logvault_core::fsutil::write_atomic(&self.path, &bytes).map_err(|e| self.storage_error(e))

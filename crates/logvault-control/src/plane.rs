@@ -30,6 +30,9 @@ pub struct ControlPlane {
     /// The latest time this process has seen recorded in the state (the clock floor), so that
     /// [`ControlPlane::now`] needs no I/O. Shared by clones.
     floor: Arc<Mutex<Option<DateTime<Utc>>>>,
+    /// Set on a node that follows the control plane another node publishes (several nodes on
+    /// one storage): what the refusal of a change names.
+    follows: Option<String>,
 }
 
 /// The subscription, resource group, region and tenant used when a request names none.
@@ -72,7 +75,50 @@ impl ControlPlane {
             ports,
             defaults: Defaults::default(),
             floor: Arc::new(Mutex::new(None)),
+            follows: None,
         }
+    }
+
+    /// Makes this control plane a follower's: its state is a copy of the one `primary`
+    /// publishes ([`ControlPlane::import_state`]), and every change is refused with 409, naming
+    /// `primary`, instead of being made here and lost at the next copy.
+    #[must_use]
+    pub fn following(mut self, primary: impl Into<String>) -> Self {
+        self.follows = Some(primary.into());
+        self
+    }
+
+    /// The node this control plane follows, if it is a follower's.
+    pub fn follows(&self) -> Option<&str> {
+        self.follows.as_deref()
+    }
+
+    /// The state document as it is on disk (what a primary node publishes); `None` before the
+    /// first change.
+    ///
+    /// # Errors
+    /// The state file cannot be read.
+    pub fn export_state(&self) -> Result<Option<Vec<u8>>, ControlError> {
+        self.file.read_bytes()
+    }
+
+    /// Replaces the state with `bytes` (a document a primary node exported), after checking it
+    /// is one this version reads; says whether anything changed.
+    ///
+    /// # Errors
+    /// A malformed document or one of a newer version (the state is left as it was); the state
+    /// file cannot be written.
+    pub fn import_state(&self, bytes: &[u8]) -> Result<bool, ControlError> {
+        let state: State = serde_json::from_slice(bytes).map_err(|e| ControlError::Storage {
+            path: "shared control state".into(),
+            reason: format!("corrupted state document: {e}"),
+        })?;
+        check_version(&state)?;
+        let changed = self.file.replace_bytes(bytes)?;
+        if let Some(at) = state.last_time {
+            self.raise_floor(at);
+        }
+        Ok(changed)
     }
 
     /// Replaces the limits (tests use small ones).
@@ -88,6 +134,12 @@ impl ControlPlane {
         &self,
         change: impl FnOnce(&mut State, DateTime<Utc>) -> Result<R, ControlError>,
     ) -> Result<R, ControlError> {
+        if let Some(primary) = &self.follows {
+            return Err(ControlError::conflict(format!(
+                "this node follows the control plane of node {primary}: create and change \
+                 workspaces, clusters, links and storage accounts there (docs/deploy.md)"
+            )));
+        }
         self.file.update(|state: &mut State| {
             check_version(state)?;
             state.version = STATE_VERSION;
@@ -109,7 +161,8 @@ impl ControlPlane {
         let mut state: State = self.file.read()?;
         check_version(&state)?;
         let now = self.advanced_now(state.last_time);
-        if advance(&mut state, now, &self.timings) {
+        // A follower keeps the transition in memory: the primary persists it and publishes it.
+        if advance(&mut state, now, &self.timings) && self.follows.is_none() {
             return self.transact(|state, now| Ok((state.clone(), now)));
         }
         Ok((state, now))

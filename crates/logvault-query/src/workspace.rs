@@ -310,12 +310,15 @@ async fn load_manifests(
     cache: Option<&HotCache>,
 ) -> Result<Vec<Manifest>, QueryError> {
     let catalog = store.catalog();
-    let names = catalog.tables(workspace).await.map_err(catalog_error)?;
+    let names = catalog
+        .tables_for_query(workspace)
+        .await
+        .map_err(catalog_error)?;
     let mut manifests = Vec::with_capacity(names.len());
     for name in &names {
         let mark = cache.map(HotCache::catalog_mark);
         let manifest = catalog
-            .manifest(workspace, name)
+            .manifest_for_query(workspace, name)
             .await
             .map_err(catalog_error)?;
         if let (Some(cache), Some(mark)) = (cache, mark) {

@@ -35,6 +35,8 @@ pub struct RunningServer {
     alerts: Option<JoinHandle<()>>,
     drain: std::time::Duration,
     monitor: JoinHandle<()>,
+    /// A node of several: the control plane's publication or copy (docs/deploy.md).
+    node_sync: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for RunningServer {
@@ -97,6 +99,15 @@ pub async fn start(
         }
         None => None,
     };
+    // A node of several stores what its log kept from before a crash at once: the other
+    // nodes query the storage, not this node's log.
+    if engine.node().is_some() {
+        match engine.recover_logs().await {
+            Ok(0) => {}
+            Ok(rows) => tracing::info!(rows, "stored the rows the logs kept from before a stop"),
+            Err(e) => tracing::warn!(error = %e, "replaying the logs at start failed"),
+        }
+    }
     let limits = config.limits.clone();
     let tokens = tokens::TokenService::open(&engine).await?;
     let state: Shared = Arc::new(AppState {
@@ -126,6 +137,7 @@ pub async fn start(
         },
     });
     let monitor = engine.spawn_key_monitor();
+    let node_sync = engine.spawn_node_sync();
     let (stop, stop_rx) = watch::channel(false);
     let alerts = match config.alert_interval {
         Some(every) => Some(crate::alerts::spawn_scheduler(
@@ -174,6 +186,7 @@ pub async fn start(
         alerts,
         drain: config.drain,
         monitor,
+        node_sync,
     })
 }
 
@@ -231,6 +244,9 @@ impl RunningServer {
         }
         self.state.hub.shutdown().await;
         self.monitor.abort();
+        if let Some(task) = self.node_sync {
+            task.abort();
+        }
     }
 }
 

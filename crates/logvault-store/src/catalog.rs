@@ -255,13 +255,19 @@ struct EntryFile {
 pub struct Catalog {
     objects: Arc<dyn ObjectStore>,
     keyring: Arc<Keyring>,
+    /// What queries may read without the storage (off unless a refresh period is set).
+    pub(crate) query_cache: crate::catalog_cache::SharedQueryCache,
 }
 
 impl Catalog {
     /// A catalog in the service account's object view `objects`, sealed under the service
     /// account's key from `keyring`.
     pub fn new(objects: Arc<dyn ObjectStore>, keyring: Arc<Keyring>) -> Self {
-        Self { objects, keyring }
+        Self {
+            objects,
+            keyring,
+            query_cache: Default::default(),
+        }
     }
 
     fn log(&self, workspace: &str, table: &str) -> RecordLog {
@@ -360,6 +366,7 @@ impl Catalog {
             manifest.updated = now;
             let sealed = seal_manifest(&key, &manifest)?;
             if log.create(manifest.version, sealed).await? == Created::Yes {
+                self.remember(&manifest);
                 return Ok(manifest);
             }
             tracing::debug!(

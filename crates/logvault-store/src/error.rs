@@ -192,6 +192,26 @@ pub enum StoreError {
         /// How many attempts were made.
         attempts: u32,
     },
+    /// Another node holds the lease (compaction and retention run on one node at a time).
+    #[error("lease {lease} is held by node {holder} until {until}: it runs there; try again later")]
+    LeaseHeld {
+        /// The lease.
+        lease: String,
+        /// The node holding it.
+        holder: String,
+        /// Its expiry unless renewed (RFC 3339).
+        until: String,
+    },
+    /// This node held the lease, but another took it over (this one renewed too late).
+    #[error("lease {lease} held by node {holder} was taken over by node {taken_by}")]
+    LeaseLost {
+        /// The lease.
+        lease: String,
+        /// This node.
+        holder: String,
+        /// The node holding it now.
+        taken_by: String,
+    },
     /// A storage URL cannot be used.
     #[error("storage url {url:?}: {reason}")]
     InvalidUrl {

@@ -24,6 +24,7 @@
 
 mod account;
 mod catalog;
+mod catalog_cache;
 mod compaction;
 mod documents;
 mod error;
@@ -32,6 +33,7 @@ mod gc;
 mod infra_store;
 mod keyring;
 mod layout;
+mod lease;
 mod records;
 mod retention;
 mod router;
@@ -59,6 +61,7 @@ pub use keyring::{
     KeyringConfig,
 };
 pub use layout::{AccountId, SERVICE_ACCOUNT, SegmentId, SegmentLocation};
+pub use lease::{LEASE_FORMAT_VERSION, LeaseGrant, LeaseHolder, Leases};
 pub use retention::{PurgeReport, PurgedSegment, expired, retention_cutoff};
 pub use router::AccountRouter;
 pub use segment::{SEGMENT_FORMAT_VERSION, SegmentCompression, SegmentOptions, TIME_COLUMN};

@@ -120,6 +120,17 @@ impl RecordLog {
         })
     }
 
+    /// Deletes record `n` (absent already is fine).
+    pub(crate) async fn delete(&self, n: u64) -> Result<(), StoreError> {
+        match self.store.delete(&self.path(n)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(StoreError::storage(
+                format!("{} (record {n})", self.what),
+                &e,
+            )),
+        }
+    }
+
     /// Creates record `n`, unless it already exists.
     pub(crate) async fn create(&self, n: u64, bytes: Vec<u8>) -> Result<Created, StoreError> {
         let opts = PutOptions {

@@ -149,6 +149,11 @@ impl Store {
         self.config.segment_grace
     }
 
+    /// The leases of this storage (work one node of several does at a time).
+    pub fn leases(&self) -> crate::Leases {
+        crate::Leases::new(self.root.clone())
+    }
+
     /// The clock the store reads time from.
     pub fn clock(&self) -> &SharedClock {
         &self.clock

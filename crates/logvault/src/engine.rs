@@ -227,6 +227,14 @@ impl Engine {
             }
             (Some(Storage::Url(url)), _) => logvault_store::url_root_env(url)?,
             (None, Some(url)) => logvault_store::url_root_env(url)?,
+            (None, None) if home.config().node.is_some() => {
+                return Err(EngineError::Home {
+                    path: home.root().join("config.json"),
+                    reason: "node: several nodes share one storage, but this home's data rests \
+                             in HOME/storage: set storageUrl (docs/deploy.md)"
+                        .into(),
+                });
+            }
             (None, None) => logvault_store::local_root(&home.dir("storage"))?,
         };
         let config = StoreConfig {
@@ -249,13 +257,23 @@ impl Engine {
         };
         let store =
             Arc::new(Store::open(root, key_vault.clone(), service, config, clock.clone()).await?);
+        if let Some(node) = &home.config().node {
+            store
+                .catalog()
+                .set_query_refresh(Some(std::time::Duration::from_millis(
+                    node.catalog_cache_millis,
+                )));
+        }
         let ports = Arc::new(EnginePorts {
             vault: vault.clone(),
             key_vault: key_vault.clone(),
             store: store.clone(),
         });
-        let control =
+        let mut control =
             ControlPlane::open(&home.dir("control"), clock.clone(), timings.clone(), ports);
+        if let Some(primary) = home.config().node.as_ref().and_then(|n| n.follows.clone()) {
+            control = control.following(primary);
+        }
         let cache_config = b
             .hot_cache
             .unwrap_or_else(|| home.config().hot_cache.clone());
@@ -299,6 +317,13 @@ impl Engine {
                 runtime,
             }),
         };
+        // A follower node starts from the primary's latest control plane; without it (storage
+        // unreachable), from its last copy.
+        if engine.node().is_some_and(|n| n.follows.is_some())
+            && let Err(e) = engine.sync_nodes().await
+        {
+            tracing::warn!(error = %e, "copying the primary node's control plane failed; using the last copy");
+        }
         // Per-workspace hot windows (R-F1) are kept with the workspaces.
         for ws in engine.control().list_workspaces()? {
             engine.apply_hot_window(&ws);

@@ -93,7 +93,10 @@ impl EngineError {
         match self {
             Self::Control(e) => Some(e.code()),
             Self::Schema { .. } => Some(400),
-            Self::Store(logvault_store::StoreError::TableExists { .. }) => Some(409),
+            Self::Store(
+                logvault_store::StoreError::TableExists { .. }
+                | logvault_store::StoreError::LeaseHeld { .. },
+            ) => Some(409),
             _ => None,
         }
     }

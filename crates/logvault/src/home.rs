@@ -49,6 +49,10 @@ pub struct HomeConfig {
     /// Vault); `None` for the home's local vault. The service key stays local.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vault: Option<logvault_keyvault_client::RemoteVaultConfig>,
+    /// This home's part among several nodes on one storage and one vault (docs/deploy.md);
+    /// `None` for a home alone on its storage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<crate::NodeConfig>,
 }
 
 impl HomeConfig {
@@ -150,6 +154,10 @@ impl Home {
                     logvault_core::config::MAX_DURATION_SECS
                 ),
             ));
+        }
+        if let Some(node) = &config.node {
+            node.validate()
+                .map_err(|reason| fail(&config_path, reason))?;
         }
         Ok(Self {
             root: root.to_owned(),

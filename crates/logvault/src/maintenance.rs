@@ -68,18 +68,20 @@ impl Engine {
     }
 
     /// Purges every segment past its table's retention, including segments whose key is
-    /// revoked (deleting needs no key).
+    /// revoked (deleting needs no key). On a node of several, under the maintenance lease.
     ///
     /// # Errors
-    /// Catalog or storage errors.
+    /// Catalog or storage errors; the lease held by another node.
     pub async fn purge_expired(&self) -> Result<PurgeReport, EngineError> {
-        Ok(self.store().purge_expired().await?)
+        self.under_maintenance_lease(async { Ok(self.store().purge_expired().await?) })
+            .await
     }
 
-    /// Merges the small segments of `workspace`'s tables (or only `table`).
+    /// Merges the small segments of `workspace`'s tables (or only `table`). On a node of
+    /// several, under the maintenance lease.
     ///
     /// # Errors
-    /// 404 for a missing workspace; catalog or storage errors.
+    /// 404 for a missing workspace; catalog or storage errors; the lease held by another node.
     pub async fn compact(
         &self,
         workspace: &str,
@@ -95,10 +97,13 @@ impl Engine {
         for account in self.store().account_ids().await? {
             let _ = self.admit_account(&account).await;
         }
-        let mut out = Vec::new();
-        for t in tables {
-            out.push(self.store().compact_table(workspace, &t, options).await?);
-        }
-        Ok(out)
+        self.under_maintenance_lease(async {
+            let mut out = Vec::new();
+            for t in tables {
+                out.push(self.store().compact_table(workspace, &t, options).await?);
+            }
+            Ok(out)
+        })
+        .await
     }
 }

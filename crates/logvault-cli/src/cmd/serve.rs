@@ -41,6 +41,11 @@ pub(crate) struct ServeArgs {
     /// (then `logvault alert run-due` evaluates them).
     #[arg(long, default_value = "30s", value_parser = parse_alert_interval)]
     alert_interval: AlertInterval,
+    /// How long acknowledged rows may wait before they are stored as segments when no more
+    /// arrive (`1s`, `2m`: whole seconds, at most an hour): how soon queries, and the other
+    /// nodes of several, see them.
+    #[arg(long, default_value = "1s", value_parser = parse_flush_interval)]
+    flush_interval: std::time::Duration,
     /// Do not keep the query API's queries in their workspaces' history
     /// (`workspace query-history`).
     #[arg(long)]
@@ -64,6 +69,16 @@ fn parse_alert_interval(text: &str) -> Result<AlertInterval, String> {
     }
 }
 
+fn parse_flush_interval(text: &str) -> Result<std::time::Duration, String> {
+    let every = logvault::control::parse_duration(text)?;
+    match every.to_std() {
+        Ok(d) if !d.is_zero() && d <= std::time::Duration::from_secs(3600) => Ok(d),
+        _ => Err(format!(
+            "flush interval {text:?} must be longer than zero and at most an hour"
+        )),
+    }
+}
+
 /// Runs `logvault serve` until SIGTERM or SIGINT.
 pub(crate) async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
     let mut signals = Signals::install()?;
@@ -74,6 +89,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<
         allow_remote_http: args.allow_remote_http,
         alert_interval: args.alert_interval.0,
         record_query_history: !args.no_query_history,
+        flush_interval: args.flush_interval,
         ..ServeConfig::default()
     };
     if let Some(n) = args.max_body_bytes {

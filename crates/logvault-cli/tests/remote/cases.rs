@@ -22,6 +22,12 @@ pub const ALL: &[(&str, Case)] = &[
     ),
 ];
 
+/// Cases run over Azurite only (several processes each; once is enough for CI's time).
+pub const AZURITE_ONLY: &[(&str, Case)] = &[(
+    "three_nodes_share_storage_and_vault",
+    crate::nodes::three_nodes_share_storage_and_vault,
+)];
+
 fn check(cond: bool, what: impl FnOnce() -> String) -> Result<(), Failed> {
     if cond { Ok(()) } else { Err(what().into()) }
 }

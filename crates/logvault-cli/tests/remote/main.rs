@@ -14,6 +14,7 @@
 )] // test code
 
 mod cases;
+mod nodes;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -136,7 +137,12 @@ fn main() {
                  are started by .ci/run; see docs/development.md)"
             );
         }
-        for (case, f) in cases::ALL {
+        let only_here: &[(&str, Case)] = if name == "azurite" {
+            cases::AZURITE_ONLY
+        } else {
+            &[]
+        };
+        for (case, f) in cases::ALL.iter().chain(only_here) {
             let test_name = format!("{case}::{name}");
             let trial = match (&backend, required) {
                 (Some(b), _) => {

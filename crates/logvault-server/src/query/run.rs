@@ -268,6 +268,7 @@ async fn start(state: &Shared, principal: Principal, spec: QuerySpec) -> Result<
         match open(state, &across, &workspace, &spec, &options, deadline).await {
             Err(e) if attempt < OPEN_ATTEMPTS && replaced_segment(&e) => {
                 tracing::debug!(workspace = %workspace, attempt, "a segment the query listed is gone; running it again");
+                state.engine.store().catalog().forget_for_queries();
                 attempt += 1;
             }
             other => break other?,

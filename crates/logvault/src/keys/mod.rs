@@ -612,8 +612,16 @@ impl Engine {
                     tracing::warn!(error = %e, "key check failed");
                 }
                 if tick.is_multiple_of(60) {
-                    if let Err(e) = engine.purge_expired().await {
-                        tracing::warn!(error = %e, "retention purge failed");
+                    match engine.purge_expired().await {
+                        Ok(_) => {}
+                        // Another node of several runs it now.
+                        Err(EngineError::Store(logvault_store::StoreError::LeaseHeld {
+                            holder,
+                            ..
+                        })) => {
+                            tracing::debug!(holder = %holder, "retention runs on another node");
+                        }
+                        Err(e) => tracing::warn!(error = %e, "retention purge failed"),
                     }
                     engine.hot_cache().sweep();
                 }

@@ -17,6 +17,7 @@ mod keys;
 mod lifecycle;
 mod lockbox_search;
 mod maintenance;
+mod nodes;
 mod query;
 mod reliability;
 mod samples;
