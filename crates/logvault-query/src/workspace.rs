@@ -193,7 +193,7 @@ impl WorkspaceSession {
         gate: &dyn KeyGate,
         cache: Option<&HotCache>,
     ) -> Result<(), QueryError> {
-        let manifests = load_manifests(&store, workspace, gate).await?;
+        let manifests = load_manifests(&store, workspace, gate, cache).await?;
         let catalog_name = self
             .ctx
             .state()
