@@ -53,6 +53,8 @@ pub struct Options {
     pub page_size: Option<usize>,
     /// The engine's object store (the hot cache then off, so that every read reaches it).
     pub object_store: Option<Arc<dyn object_store::ObjectStore>>,
+    /// `segmentGraceSecs` of the home (the default grace period when `None`).
+    pub segment_grace_secs: Option<i64>,
 }
 
 pub async fn serve(options: Options) -> Served {
@@ -64,6 +66,7 @@ pub async fn serve(options: Options) -> Served {
     let config = HomeConfig {
         version: 1,
         timings,
+        segment_grace_secs: options.segment_grace_secs,
         ..HomeConfig::default()
     };
     std::fs::write(
