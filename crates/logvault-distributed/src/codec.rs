@@ -46,17 +46,9 @@ const TAG_BALLISTA: u8 = 0;
 const TAG_SCAN: u8 = 1;
 
 /// The logical codec: logvault's tables and functions, then Ballista's.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct LogvaultLogicalCodec {
     ballista: BallistaLogicalExtensionCodec,
-}
-
-impl Default for LogvaultLogicalCodec {
-    fn default() -> Self {
-        Self {
-            ballista: BallistaLogicalExtensionCodec::default(),
-        }
-    }
 }
 
 impl LogicalExtensionCodec for LogvaultLogicalCodec {
@@ -158,17 +150,9 @@ struct ScanCrypto {
 }
 
 /// The physical codec: logvault's scans and functions, then Ballista's.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct LogvaultPhysicalCodec {
     ballista: BallistaPhysicalExtensionCodec,
-}
-
-impl Default for LogvaultPhysicalCodec {
-    fn default() -> Self {
-        Self {
-            ballista: BallistaPhysicalExtensionCodec::default(),
-        }
-    }
 }
 
 fn codec_error(what: &str, reason: impl std::fmt::Display) -> datafusion::error::DataFusionError {
