@@ -113,6 +113,8 @@ impl TableSpec {
                 .collect(),
             updated: DateTime::<Utc>::UNIX_EPOCH,
             declared: Some(Arc::clone(schema)),
+            // Replaced segments are never read by queries.
+            retired: Vec::new(),
         }
     }
 
