@@ -171,12 +171,7 @@ impl Store {
                     )
                 })?;
             for m in metas {
-                let Some(id) = m
-                    .location
-                    .filename()
-                    .and_then(|n| n.strip_suffix(".parquet"))
-                    .and_then(|n| n.parse::<SegmentId>().ok())
-                else {
+                let Some(id) = SegmentId::of_file(&m.location) else {
                     continue;
                 };
                 out.push(StoredSegment {

@@ -130,6 +130,14 @@ impl From<AccountId> for String {
 pub struct SegmentId(uuid::Uuid);
 
 impl SegmentId {
+    /// The id of the segment file at `location` (`<id>.parquet`), if it is one.
+    pub(crate) fn of_file(location: &object_store::path::Path) -> Option<Self> {
+        location
+            .filename()
+            .and_then(|n| n.strip_suffix(".parquet"))
+            .and_then(|n| n.parse::<SegmentId>().ok())
+    }
+
     /// A fresh random id.
     pub fn generate() -> Self {
         Self(uuid::Uuid::new_v4())

@@ -336,12 +336,7 @@ impl Store {
                 .await
                 .map_err(|e| StoreError::storage(format!("segments of table {table}"), &e))?;
             for m in metas {
-                let Some(id) = m
-                    .location
-                    .filename()
-                    .and_then(|n| n.strip_suffix(".parquet"))
-                    .and_then(|n| n.parse::<SegmentId>().ok())
-                else {
+                let Some(id) = SegmentId::of_file(&m.location) else {
                     continue;
                 };
                 if !listed.contains(&(account.clone(), id)) {
