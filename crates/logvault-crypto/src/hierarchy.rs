@@ -87,6 +87,12 @@ impl Dek {
     pub fn fingerprint(&self) -> String {
         self.0.fingerprint()
     }
+
+    /// Whether the key's bytes occur in `haystack` (raw, hex or base64): a leak check, see
+    /// [`Key256::occurs_in`].
+    pub fn occurs_in(&self, haystack: &[u8]) -> bool {
+        self.0.occurs_in(haystack)
+    }
 }
 
 impl fmt::Debug for Dek {

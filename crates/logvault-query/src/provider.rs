@@ -33,12 +33,13 @@ use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::DataFusionError;
 use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::execution::parquet_encryption::EncryptionFactory;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::union::UnionExec;
 use logvault_cache::{HotCache, HotSegment};
-use logvault_store::{Manifest, SegmentEncryptionFactory, SegmentEntry, Store, TIME_COLUMN};
+use logvault_store::{Manifest, SegmentEntry, Store, TIME_COLUMN};
 
 use crate::prune::TimeBounds;
 
@@ -62,7 +63,9 @@ pub struct ScanStats {
 pub struct SegmentTable {
     schema: SchemaRef,
     manifest: Manifest,
-    factory: Arc<SegmentEncryptionFactory>,
+    /// `None` for a table planned where no key is held (a Ballista scheduler): its scans name
+    /// the factory by id only, and whoever runs them attaches their own.
+    factory: Option<Arc<dyn EncryptionFactory>>,
     stats: Arc<ScanStats>,
     cache: Option<HotCache>,
 }
@@ -75,7 +78,21 @@ impl SegmentTable {
         Self {
             schema,
             manifest,
-            factory: store.encryption_factory(),
+            factory: Some(store.encryption_factory()),
+            stats,
+            cache: None,
+        }
+    }
+
+    /// A table of `schema` over the segments of `manifest`, planned in a process that holds no
+    /// key and reads no file (a Ballista scheduler): its Parquet scans carry the table options
+    /// that name the encryption factory (`logvault_store::ENCRYPTION_FACTORY_ID`) but no
+    /// factory; the process that runs them attaches its own (see `logvault-distributed`).
+    pub fn detached(manifest: Manifest, schema: SchemaRef, stats: Arc<ScanStats>) -> Self {
+        Self {
+            schema,
+            manifest,
+            factory: None,
             stats,
             cache: None,
         }
@@ -208,9 +225,11 @@ impl SegmentTable {
             let path = self.manifest.location(s).routed_path();
             groups[i].push(PartitionedFile::new(path.to_string(), s.bytes));
         }
-        let source = ParquetSource::new(Arc::clone(&self.schema))
-            .with_table_parquet_options(logvault_store::table_parquet_options())
-            .with_encryption_factory(self.factory.clone());
+        let mut source = ParquetSource::new(Arc::clone(&self.schema))
+            .with_table_parquet_options(logvault_store::table_parquet_options());
+        if let Some(factory) = &self.factory {
+            source = source.with_encryption_factory(Arc::clone(factory));
+        }
         let config = FileScanConfigBuilder::new(
             ObjectStoreUrl::parse(logvault_store::STORAGE_URL)?,
             Arc::new(source),

@@ -35,6 +35,16 @@ pub fn all(now_micros: i64) -> Vec<ScalarUDF> {
     ]
 }
 
+/// The query start time a `now` or `ago` function of [`all`] is pinned to; `None` for any other
+/// function. A plan sent to other processes carries it, so they compute the same times.
+pub fn pinned_now_micros(udf: &ScalarUDF) -> Option<i64> {
+    let inner = udf.inner();
+    inner
+        .downcast_ref::<Now>()
+        .map(|f| f.now_micros)
+        .or_else(|| inner.downcast_ref::<Ago>().map(|f| f.now_micros))
+}
+
 /// Parses a KQL-style duration (`1d`, `1.5h`, `30m`, `10s`, `250ms`, `5us`) into microseconds.
 ///
 /// # Errors

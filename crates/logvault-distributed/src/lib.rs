@@ -1,0 +1,34 @@
+//! Distributed queries for logvault on Apache DataFusion Ballista (issue 23; guide:
+//! `docs/distributed.md`).
+//!
+//! A query node opens a workspace session as usual (its key gate admits every storage
+//! account), then sends the query to a Ballista scheduler ([`distributed_context`]). The plan
+//! travels through logvault's codecs ([`LogvaultLogicalCodec`], [`LogvaultPhysicalCodec`]):
+//! tables as their segment lists ([`TableSpec`]), scans as [`LogvaultScanExec`]s with the
+//! Parquet encryption settings DataFusion's protobuf drops. Executors read segments through
+//! their own store and an [`ExecutorEncryptionFactory`] registered in their runtime
+//! ([`executor_runtime`]), which gets account keys from the vault under the cluster's identity.
+//!
+//! It must never: put a key (account, data or any other) in a plan or a message, let an
+//! executor read a segment whose account key the vault refuses, or send a function that the
+//! receiving side would rebuild as another one.
+
+mod cluster;
+mod codec;
+mod error;
+mod executor;
+mod functions;
+mod scan;
+mod spec;
+mod table;
+
+pub use cluster::{
+    ExecutorSpec, InProcessCluster, codec, distributed_context, executor_functions,
+    scheduler_session, with_codecs,
+};
+pub use codec::{LogvaultLogicalCodec, LogvaultPhysicalCodec};
+pub use error::DistributedError;
+pub use executor::{ExecutorEncryptionFactory, executor_runtime};
+pub use scan::{LogvaultScanExec, wrap_encrypted_scans};
+pub use spec::{SegmentSpec, TABLE_SPEC_VERSION, TableSpec};
+pub use table::DistributedTable;

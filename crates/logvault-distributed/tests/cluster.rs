@@ -1,0 +1,313 @@
+//! Distributed queries on an in-process Ballista cluster (a scheduler and two executors on
+//! loopback ports, each executor with its own store, keyring and runtime over the home's
+//! storage and vault), against the single-node engine on the same workspace: `Syslog` under
+//! the service key, `SecurityEvent` under a customer key.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use arrow::array::RecordBatch;
+use arrow::util::pretty::pretty_format_batches;
+use chrono::{Duration, TimeZone, Utc};
+use datafusion::dataframe::DataFrame;
+use datafusion::prelude::SessionContext;
+use logvault::control::{ClusterSpec, ClusterUpdate, KeyVaultProperties, WorkspaceSpec};
+use logvault::ingest::Format;
+use logvault::kms::KeyType;
+use logvault::kms::local::CreateVaultOptions;
+use logvault::store::{AccountId, Store, StoreConfig};
+use logvault::{Engine, HomeConfig, IngestOptions};
+use logvault_core::{TestClock, Timings};
+use logvault_distributed::{ExecutorSpec, InProcessCluster, distributed_context};
+
+const VAULT: &str = "kv-dist";
+const KEY: &str = "cmk";
+const CLUSTER: &str = "cluster-01";
+const WS: &str = "ws-dist";
+
+struct Home {
+    _dir: tempfile::TempDir,
+    clock: TestClock,
+    engine: Engine,
+}
+
+fn data(file: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../data")
+        .join(file)
+}
+
+async fn ingest(engine: &Engine, file: &str, table: &str, format: Format) -> Result<()> {
+    let input = std::io::BufReader::new(std::fs::File::open(data(file))?);
+    let r = engine
+        .ingest(WS, table, input, &IngestOptions::new(format), None)
+        .await?;
+    if r.accepted == 0 || r.dropped != 0 {
+        bail!("{table}: {r:?}");
+    }
+    Ok(())
+}
+
+/// A workspace with `Syslog` under the service key, then linked to a cluster whose customer
+/// key protects `SecurityEvent`.
+async fn home() -> Result<Home> {
+    let dir = tempfile::tempdir()?;
+    let config = HomeConfig {
+        version: 1,
+        timings: Timings {
+            async_operation_secs: 0,
+            ..Timings::default()
+        },
+        ..HomeConfig::default()
+    };
+    std::fs::write(dir.path().join("config.json"), serde_json::to_vec(&config)?)?;
+    let clock = TestClock::new(
+        Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0)
+            .single()
+            .context("time")?,
+    );
+    let engine = Engine::builder(dir.path())
+        .clock(Arc::new(clock.clone()))
+        .open()
+        .await?;
+    engine.control().create_workspace(WorkspaceSpec::new(WS))?;
+    ingest(&engine, "Syslog.csv", "Syslog", Format::Csv).await?;
+
+    let vault = engine.vault();
+    vault.create_vault(
+        VAULT,
+        &CreateVaultOptions {
+            region: "local".into(),
+            tenant: "local".into(),
+            soft_delete: true,
+            purge_protection: true,
+            retention_days: None,
+        },
+    )?;
+    vault.create_key(VAULT, KEY, KeyType::Oct, None)?;
+    let cluster = engine
+        .control()
+        .create_cluster(ClusterSpec::new(CLUSTER))
+        .await?;
+    let principal = cluster.identity.principal_id.context("cluster identity")?;
+    vault.set_policy(
+        VAULT,
+        &principal,
+        &["get".into(), "wrapKey".into(), "unwrapKey".into()],
+    )?;
+    engine
+        .control()
+        .update_cluster(
+            CLUSTER,
+            ClusterUpdate {
+                key: Some(KeyVaultProperties {
+                    key_vault_uri: format!("https://{VAULT}.vault.local"),
+                    key_name: KEY.into(),
+                    key_version: String::new(),
+                }),
+                ..ClusterUpdate::default()
+            },
+        )
+        .await?;
+    engine.control().link_workspace(WS, CLUSTER)?;
+    ingest(
+        &engine,
+        "SecurityEvent.jsonl",
+        "SecurityEvent",
+        Format::JsonLines,
+    )
+    .await?;
+    Ok(Home {
+        _dir: dir,
+        clock,
+        engine,
+    })
+}
+
+/// An executor's own store over the home's storage root and vault (what a separate executor
+/// process opens): a keyring of its own, which has no key until it asks the vault.
+async fn executor_store(h: &Home) -> Result<Arc<Store>> {
+    let store = h.engine.store();
+    Ok(Arc::new(
+        Store::open(
+            store.root().clone(),
+            h.engine.key_vault(),
+            store.service_binding(),
+            StoreConfig::default(),
+            h.engine.clock().clone(),
+        )
+        .await?,
+    ))
+}
+
+async fn cluster(h: &Home) -> Result<(InProcessCluster, Vec<Arc<Store>>)> {
+    let mut stores = Vec::new();
+    let mut specs = Vec::new();
+    for name in ["executor-1", "executor-2"] {
+        let store = executor_store(h).await?;
+        stores.push(store.clone());
+        specs.push(ExecutorSpec {
+            name: name.into(),
+            store,
+            vcores: 2,
+        });
+    }
+    Ok((InProcessCluster::start(specs).await?, stores))
+}
+
+fn text(batches: &[RecordBatch]) -> Result<String> {
+    Ok(pretty_format_batches(batches)?.to_string())
+}
+
+async fn sql(ctx: &SessionContext, sql: &str) -> Result<String> {
+    let batches = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        ctx.sql(sql).await?.collect().await
+    })
+    .await
+    .with_context(|| format!("no answer in 30 s: {sql}"))??;
+    text(&batches)
+}
+
+const SQL: &[&str] = &[
+    "SELECT Computer, count(*) AS n FROM Syslog GROUP BY Computer ORDER BY Computer",
+    "SELECT EventID, count(*) AS n, min(TimeGenerated) AS first FROM SecurityEvent \
+     GROUP BY EventID ORDER BY EventID",
+    "SELECT count(*) AS n FROM Syslog WHERE SeverityLevel = 'info' AND \
+     TimeGenerated >= TIMESTAMP '2019-07-08T00:00:00Z'",
+    "SELECT TimeGenerated, Computer, SyslogMessage FROM Syslog \
+     ORDER BY TimeGenerated DESC, SyslogMessage LIMIT 5",
+    "SELECT count(*) AS n FROM SecurityEvent WHERE TimeGenerated > ago('100000d')",
+    "SELECT s.Computer, count(*) AS n FROM Syslog s JOIN \
+     (SELECT DISTINCT Computer FROM Syslog WHERE SeverityLevel = 'info') e \
+     ON s.Computer = e.Computer GROUP BY s.Computer ORDER BY s.Computer",
+];
+
+const KQL: &[&str] = &[
+    "Syslog | summarize n = count() by Computer | sort by Computer asc",
+    "SecurityEvent | where EventID == 4624 | summarize n = count() by Account | sort by Account asc",
+    "SecurityEvent | project TimeGenerated, Computer, EventID | sort by TimeGenerated desc | take 5",
+    "union Syslog, SecurityEvent | summarize n = count() by Computer | sort by Computer asc",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sql_and_kql_on_a_cluster_answer_as_one_node_under_both_keys() -> Result<()> {
+    let h = home().await?;
+    let (cluster, stores) = cluster(&h).await?;
+    let session = h.engine.query_session(WS).await?;
+    let remote = distributed_context(&session, cluster.scheduler())?;
+
+    for q in SQL {
+        let local = sql(session.context(), q).await?;
+        let distributed = sql(&remote, q)
+            .await
+            .with_context(|| format!("distributed: {q}"))?;
+        assert!(local.lines().count() > 4, "{q} returned nothing:\n{local}");
+        assert_eq!(distributed, local, "{q}");
+    }
+    for q in KQL {
+        let plan = h.engine.plan_kql(WS, q).await?.plan;
+        let local = text(
+            &DataFrame::new(session.context().state(), plan.clone())
+                .collect()
+                .await?,
+        )?;
+        let distributed = text(
+            &DataFrame::new(remote.state(), plan)
+                .collect()
+                .await
+                .with_context(|| format!("distributed: {q}"))?,
+        )?;
+        assert!(local.lines().count() > 4, "{q} returned nothing:\n{local}");
+        assert_eq!(distributed, local, "{q}");
+    }
+
+    // The executors read both accounts with keys they got from the vault themselves.
+    for account in [AccountId::service(), AccountId::cluster(CLUSTER)?] {
+        assert!(
+            stores
+                .iter()
+                .any(|s| s.keyring().cached_aek(&account).is_some()),
+            "no executor unwrapped the key of {account}"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_kql_function_the_cluster_cannot_rebuild_is_refused_by_name() -> Result<()> {
+    let h = home().await?;
+    let (cluster, _stores) = cluster(&h).await?;
+    let session = h.engine.query_session(WS).await?;
+    let remote = distributed_context(&session, cluster.scheduler())?;
+    // KQL's `hash_sha256` is one of its row functions: types and a function pointer that its
+    // name does not carry.
+    let plan = h
+        .engine
+        .plan_kql(
+            WS,
+            "Syslog | extend h = hash_sha256(Computer) | summarize n = count() by h",
+        )
+        .await?
+        .plan;
+    let local = DataFrame::new(session.context().state(), plan.clone())
+        .collect()
+        .await?;
+    assert!(!local.is_empty());
+    let err = DataFrame::new(remote.state(), plan)
+        .collect()
+        .await
+        .err()
+        .context("a KQL row function was sent by name")?
+        .to_string();
+    // The scheduler refuses it with logvault's named error (in Ballista's debug form).
+    assert!(
+        err.contains("UnsupportedFunction") && err.contains("hash_sha256"),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn revocation_at_the_vault_fails_a_distributed_query_on_the_executors() -> Result<()> {
+    let h = home().await?;
+    let (cluster, stores) = tokio::time::timeout(std::time::Duration::from_secs(30), cluster(&h))
+        .await
+        .context("the cluster did not start in 30 s")??;
+    // The query node admitted both accounts before the revocation: only the executors can stop
+    // the query now.
+    let session = h.engine.query_session(WS).await?;
+    let remote = distributed_context(&session, cluster.scheduler())?;
+    let q = "SELECT max(Account) AS a, count(*) AS n FROM SecurityEvent";
+    let before = sql(&remote, q).await?;
+    assert_eq!(before, sql(session.context(), q).await?);
+
+    h.engine.vault().set_key_enabled(VAULT, KEY, None, false)?;
+    // The executors' cached keys expire (60 s): they ask the vault again, which refuses.
+    h.clock.advance(Duration::seconds(61));
+    let err = sql(&remote, q)
+        .await
+        .err()
+        .context("a query of revoked data succeeded on the cluster")?
+        .to_string();
+    let account = AccountId::cluster(CLUSTER)?;
+    // Ballista reports the executor's error in its debug form: logvault's named error, the
+    // account, and the vault's answer.
+    assert!(
+        err.contains("KeyUnavailable {")
+            && err.contains(&format!("account: \"{account}\""))
+            && err.contains("is disabled"),
+        "{err}"
+    );
+    // The executor that was refused dropped the key (one that was not asked since keeps its
+    // expired copy until its next use, when it asks the vault first).
+    assert!(
+        stores
+            .iter()
+            .any(|s| s.keyring().cached_aek(&account).is_none()),
+        "every executor kept the revoked key"
+    );
+    // Data under the service key still answers.
+    let q = "SELECT count(*) AS n FROM Syslog";
+    assert_eq!(sql(&remote, q).await?, sql(session.context(), q).await?);
+    Ok(())
+}
