@@ -226,10 +226,11 @@ impl WorkspaceIngestor {
             }
             conformed.push(batches);
         }
-        let rows_of = |batches: &[(&str, RecordBatch)]| -> u64 {
-            batches.iter().map(|(_, b)| b.num_rows() as u64).sum()
-        };
-        let rows: u64 = conformed.iter().map(|b| rows_of(b)).sum();
+        let rows: u64 = conformed
+            .iter()
+            .flatten()
+            .map(|(_, b)| b.num_rows() as u64)
+            .sum();
         let mut duplicates = vec![false; requests.len()];
         if rows == 0 {
             return Ok(AppendedRequests {
@@ -271,12 +272,7 @@ impl WorkspaceIngestor {
             .filter(|(_, dup)| !**dup)
             .flat_map(|(batches, _)| batches.iter().map(|(t, b)| (*t, b)))
             .collect();
-        let appended: u64 = conformed
-            .iter()
-            .zip(&duplicates)
-            .filter(|(_, dup)| !**dup)
-            .map(|(b, _)| rows_of(b))
-            .sum();
+        let appended: u64 = group.iter().map(|(_, b)| b.num_rows() as u64).sum();
         if appended == 0 {
             return Ok(AppendedRequests {
                 outcome: Appended::Accepted { rows: 0 },

@@ -110,19 +110,30 @@ impl Engine {
         &self,
         reference: &str,
     ) -> Result<logvault_control::Workspace, EngineError> {
+        match self.find_workspace(reference)? {
+            Some(ws) => Ok(ws),
+            // The control plane's own 404, naming the workspace.
+            None => Ok(self.control().get_workspace(reference)?),
+        }
+    }
+
+    /// As [`Engine::workspace_by_reference`], `None` when no workspace matches.
+    ///
+    /// # Errors
+    /// State read errors.
+    pub fn find_workspace(
+        &self,
+        reference: &str,
+    ) -> Result<Option<logvault_control::Workspace>, EngineError> {
         let name = match reference.rsplit_once("/workspaces/") {
             Some((_, name)) if reference.starts_with('/') => name.trim_end_matches('/'),
             _ => reference,
         };
-        let found = self
+        Ok(self
             .control()
             .list_workspaces()?
             .into_iter()
-            .find(|w| w.name == name || w.customer_id.eq_ignore_ascii_case(name));
-        match found {
-            Some(ws) => Ok(ws),
-            None => Ok(self.control().get_workspace(name)?),
-        }
+            .find(|w| w.name == name || w.customer_id.eq_ignore_ascii_case(name)))
     }
 
     /// Makes the workspaces `kql` names with `workspace("...")` readable in `session`: each is

@@ -52,21 +52,16 @@ struct Running {
     _permit: OwnedSemaphorePermit,
 }
 
-/// The workspace a path names: its `customerId` (a GUID) or its name.
+/// The workspace a path or a list names: its `customerId` (a GUID), its name, or its ARM
+/// resource id ([`logvault::Engine::find_workspace`]).
 async fn resolve(state: &Shared, reference: &str) -> Result<Option<String>, ApiError> {
-    let workspaces = crate::http::blocking(state, |engine| engine.control().list_workspaces())
-        .await?
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    // A workspace is named by its customerId, its name, or its ARM resource id
-    // (`/subscriptions/.../providers/Microsoft.OperationalInsights/workspaces/NAME`).
-    let reference = match reference.rsplit_once("/workspaces/") {
-        Some((_, name)) if reference.starts_with('/') => name.trim_end_matches('/'),
-        _ => reference,
-    };
-    Ok(workspaces
-        .into_iter()
-        .find(|w| w.customer_id.eq_ignore_ascii_case(reference) || w.name == reference)
-        .map(|w| w.name))
+    let reference = reference.to_owned();
+    Ok(
+        crate::http::blocking(state, move |engine| engine.find_workspace(&reference))
+            .await?
+            .map_err(|e| ApiError::internal(e.to_string()))?
+            .map(|w| w.name),
+    )
 }
 
 fn kql_error(e: &KqlError) -> ApiError {
