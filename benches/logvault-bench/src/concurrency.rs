@@ -40,6 +40,9 @@ pub struct ConcurrencyOptions {
     pub out: PathBuf,
     /// Generator seed.
     pub seed: u64,
+    /// How much lower the query streams' CPU priority is than the ingest's (the nice
+    /// increment of `logvault::QueryRuntime`; `logvault serve` uses 10, 0 is equal).
+    pub query_priority: i32,
 }
 
 /// One level on one system.
@@ -74,6 +77,8 @@ pub struct ConcurrencyResults {
     pub seconds: u64,
     /// Ingest rows per second with no query running.
     pub ingest_alone_rows_per_sec: f64,
+    /// The query streams' priority below the ingest's (nice increment).
+    pub query_priority: i32,
     /// Every level of both systems.
     pub levels: Vec<Level>,
 }
@@ -95,9 +100,10 @@ async fn run_to_end(ctx: &SessionContext, sql: &str) -> anyhow::Result<usize> {
     Ok(batches.iter().map(|b| b.num_rows()).sum())
 }
 
-/// Runs `streams` clients, each with the session `open` gives it, for `seconds`; returns every
-/// query's latency in ms and the wall time.
+/// Runs `streams` clients on the query runtime `on`, each with the session `open` gives it, for
+/// `seconds`; returns every query's latency in ms and the wall time.
 async fn level<F, Fut>(
+    on: &logvault::QueryRuntime,
     streams: usize,
     seconds: u64,
     suite: &[QueryDef],
@@ -116,18 +122,21 @@ where
     let mut tasks = tokio::task::JoinSet::new();
     for (i, ctx) in sessions.into_iter().enumerate() {
         let suite: Vec<String> = suite.iter().map(|q| q.sql.clone()).collect();
-        tasks.spawn(async move {
-            let mut latencies = Vec::new();
-            let mut next = i;
-            while Instant::now() < deadline {
-                let sql = &suite[next % suite.len()];
-                next += 1;
-                let t = Instant::now();
-                run_to_end(&ctx, sql).await?;
-                latencies.push(t.elapsed().as_secs_f64() * 1000.0);
-            }
-            anyhow::Ok(latencies)
-        });
+        tasks.spawn_on(
+            async move {
+                let mut latencies = Vec::new();
+                let mut next = i;
+                while Instant::now() < deadline {
+                    let sql = &suite[next % suite.len()];
+                    next += 1;
+                    let t = Instant::now();
+                    run_to_end(&ctx, sql).await?;
+                    latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+                }
+                anyhow::Ok(latencies)
+            },
+            on.handle(),
+        );
     }
     let mut all = Vec::new();
     while let Some(done) = tasks.join_next().await {
@@ -195,9 +204,13 @@ pub async fn run(options: &ConcurrencyOptions) -> anyhow::Result<ConcurrencyResu
     let ingest_alone = alone_rows as f64 / alone_secs;
     say(&format!("ingest alone: {ingest_alone:.0} rows/s"));
 
+    // Both systems' streams run on a query runtime (threads of their own, one per core, below
+    // the ingest's priority by `query_priority`), as `logvault serve` runs its query API.
+    let threads = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+    let query_runtime = logvault::QueryRuntime::new(threads, options.query_priority)?;
     let mut levels = Vec::new();
     for &streams in &options.streams {
-        let (lat, wall) = level(streams, options.seconds, &suite, || async {
+        let (lat, wall) = level(&query_runtime, streams, options.seconds, &suite, || async {
             let ctx = new_session(
                 &SessionOptions::at(chrono::Utc::now()),
                 Arc::new(datafusion::execution::runtime_env::RuntimeEnv::default()),
@@ -224,7 +237,7 @@ pub async fn run(options: &ConcurrencyOptions) -> anyhow::Result<ConcurrencyResu
         let table = format!("Extra{streams}");
         let beside =
             tokio::spawn(async move { ingest_file(&ingest_engine, &table, &extra_file).await });
-        let (lat, wall) = level(streams, options.seconds, &suite, || async {
+        let (lat, wall) = level(&query_runtime, streams, options.seconds, &suite, || async {
             Ok(engine.query_session(WORKSPACE).await?.context().clone())
         })
         .await?;
@@ -242,6 +255,7 @@ pub async fn run(options: &ConcurrencyOptions) -> anyhow::Result<ConcurrencyResu
         ingest_rows: options.ingest_rows,
         seconds: options.seconds,
         ingest_alone_rows_per_sec: ingest_alone,
+        query_priority: options.query_priority,
         levels,
     };
     std::fs::create_dir_all(&options.out)?;
@@ -281,10 +295,11 @@ pub fn markdown(r: &ConcurrencyResults) -> String {
         "# Concurrency: one engine, many query streams, an ingest beside them\n\n\
          {} rows queried (customer key), {} rows ingested beside the logvault streams, {} s per \
          level and system. Baseline: DataFusion over the plaintext Parquet of the same rows, \
-         same session settings. Ingest alone: {:.0} rows/s.\n\n\
+         same session settings. Ingest alone: {:.0} rows/s. Both systems' query streams run on a \
+         query runtime whose threads are {} nice steps below the ingest's.\n\n\
          | streams | DataFusion q/s | logvault q/s | ratio | DataFusion p50 / p99 ms | logvault p50 / p99 ms | ingest beside, rows/s (vs alone) |\n\
          | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
-        r.rows, r.ingest_rows, r.seconds, r.ingest_alone_rows_per_sec
+        r.rows, r.ingest_rows, r.seconds, r.ingest_alone_rows_per_sec, r.query_priority
     );
     let streams: Vec<usize> = r.levels.iter().map(|l| l.streams).collect();
     let mut seen = std::collections::BTreeSet::new();

@@ -60,6 +60,10 @@ enum Command {
         /// Generator seed.
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// How much lower the query streams' CPU priority is than the ingest's (nice steps,
+        /// 0-19; `logvault serve` uses 10).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(i32).range(0..=19))]
+        query_priority: i32,
     },
     /// `logvault serve` under load: ingestion over HTTPS from 1, 8 and 64 connections (Logs
     /// Ingestion API, OTLP/JSON) while query clients run, against file ingestion in the same run.
@@ -327,6 +331,7 @@ fn main() -> anyhow::Result<()> {
             out,
             work,
             seed,
+            query_priority,
         } => {
             let options = logvault_bench::concurrency::ConcurrencyOptions {
                 rows,
@@ -336,6 +341,7 @@ fn main() -> anyhow::Result<()> {
                 work: work.unwrap_or_else(default_work),
                 out,
                 seed,
+                query_priority,
             };
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(logvault_bench::concurrency::run(&options))?;

@@ -37,6 +37,12 @@ pub struct ServeConfig {
     /// (`workspace query-history`; never while the workspace is linked for `Query`, never a
     /// support operator's, which go to the Lockbox audit).
     pub record_query_history: bool,
+    /// Worker threads of the query API's own runtime (0: one per core). Queries run there, apart
+    /// from ingestion (`logvault::QueryRuntime`).
+    pub query_threads: usize,
+    /// How much lower the query threads' CPU priority is than ingestion's (a nice increment,
+    /// 0-19; Linux). 0 lets queries and ingestion compete as equals.
+    pub query_priority: i32,
 }
 
 /// The syslog listener.
@@ -121,6 +127,8 @@ impl Default for ServeConfig {
             alert_interval: Some(Duration::from_secs(30)),
             page_size: 100,
             record_query_history: true,
+            query_threads: 0,
+            query_priority: 10,
         }
     }
 }

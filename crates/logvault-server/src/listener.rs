@@ -109,6 +109,14 @@ pub async fn start(
         }
     }
     let limits = config.limits.clone();
+    let query_threads = match config.query_threads {
+        0 => std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+        n => n,
+    };
+    let query_runtime = Arc::new(logvault::QueryRuntime::new(
+        query_threads,
+        config.query_priority,
+    )?);
     let tokens = tokens::TokenService::open(&engine).await?;
     let state: Shared = Arc::new(AppState {
         hub: IngestHub::new(
@@ -130,6 +138,7 @@ pub async fn start(
         limits: limits.clone(),
         engine: engine.clone(),
         record_query_history: config.record_query_history,
+        query_runtime,
         management: crate::mgmt::Settings {
             tls: !config.plain_http,
             page_size: config.page_size,

@@ -85,6 +85,12 @@ pub enum EngineError {
         /// What went wrong.
         reason: String,
     },
+    /// The query runtime cannot be made as asked.
+    #[error("query runtime: {reason}")]
+    QueryRuntime {
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 impl EngineError {

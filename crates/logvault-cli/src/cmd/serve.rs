@@ -50,6 +50,11 @@ pub(crate) struct ServeArgs {
     /// (`workspace query-history`).
     #[arg(long)]
     no_query_history: bool,
+    /// How much lower the query threads' CPU priority is than ingestion's: a nice increment
+    /// from 0 (queries and ingestion compete as equals) to 19 (Linux; elsewhere queries only
+    /// run on threads of their own).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(i32).range(0..=19))]
+    query_priority: i32,
 }
 
 /// `--alert-interval`: a period, or off.
@@ -90,6 +95,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<
         alert_interval: args.alert_interval.0,
         record_query_history: !args.no_query_history,
         flush_interval: args.flush_interval,
+        query_priority: args.query_priority,
         ..ServeConfig::default()
     };
     if let Some(n) = args.max_body_bytes {

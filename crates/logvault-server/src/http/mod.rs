@@ -46,6 +46,9 @@ pub(crate) struct AppState {
     pub(crate) management: crate::mgmt::Settings,
     /// Keep the query API's queries in their workspaces' history.
     pub(crate) record_query_history: bool,
+    /// Where the query API's queries run: threads of their own, at a lower priority than
+    /// ingestion's.
+    pub(crate) query_runtime: Arc<logvault::QueryRuntime>,
 }
 
 pub(crate) type Shared = Arc<AppState>;

@@ -78,6 +78,11 @@ pub(crate) async fn metrics(
             .map(|(ws, bytes)| (vec![("workspace", ws)], bytes as f64))
             .collect(),
     });
+    gauges.push(Gauge {
+        name: "logvault_query_busy_seconds",
+        help: "Time the query threads spent running queries since the server started (they run below ingestion's priority).",
+        series: vec![(Vec::new(), state.query_runtime.busy().as_secs_f64())],
+    });
     let body = state.metrics.render(&gauges);
     Ok((
         [(

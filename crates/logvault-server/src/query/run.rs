@@ -522,12 +522,14 @@ pub(crate) async fn stream(
     principal: Principal,
     spec: QuerySpec,
 ) -> Result<Response, ApiError> {
-    let running = start(state, principal, spec).await.inspect_err(|e| {
-        tracing::debug!(code = %e.code, "query refused");
-    })?;
+    let running = start_on_query_threads(state, principal, spec)
+        .await
+        .inspect_err(|e| {
+            tracing::debug!(code = %e.code, "query refused");
+        })?;
     let applied = running.spec.prefer.applied(running.wait);
     let (tx, rx) = mpsc::channel::<Bytes>(4);
-    tokio::spawn(drive(state.clone(), running, tx));
+    state.query_runtime.spawn(drive(state.clone(), running, tx));
     let body = Body::from_stream(tokio_stream_of(rx).map(Ok::<Bytes, std::convert::Infallible>));
     let mut response = Response::new(body);
     let h = response.headers_mut();
@@ -549,9 +551,9 @@ pub(crate) async fn collect(
     principal: Principal,
     spec: QuerySpec,
 ) -> Result<(StatusCode, Value), ApiError> {
-    let running = start(state, principal, spec).await?;
+    let running = start_on_query_threads(state, principal, spec).await?;
     let (tx, mut rx) = mpsc::channel::<Bytes>(4);
-    let driver = tokio::spawn(drive(state.clone(), running, tx));
+    let driver = Aborting(state.query_runtime.spawn(drive(state.clone(), running, tx)));
     let mut doc = Vec::new();
     while let Some(chunk) = rx.recv().await {
         doc.extend_from_slice(&chunk);
@@ -562,6 +564,45 @@ pub(crate) async fn collect(
     let value: Value = serde_json::from_slice(&doc)
         .map_err(|e| ApiError::internal(format!("the result is not valid JSON: {e}")))?;
     Ok((StatusCode::OK, value))
+}
+
+/// Starts `spec` on the query runtime's threads, which run below ingestion's priority
+/// (`logvault::QueryRuntime`): planning, the first batch and, later, every batch after it are
+/// computed there, and DataFusion's own tasks are spawned there too.
+async fn start_on_query_threads(
+    state: &Shared,
+    principal: Principal,
+    spec: QuerySpec,
+) -> Result<Running, ApiError> {
+    let on = state.clone();
+    Aborting(
+        state
+            .query_runtime
+            .spawn(async move { start(&on, principal, spec).await }),
+    )
+    .await
+    .map_err(|e| ApiError::internal(format!("the query stopped: {e}")))?
+}
+
+/// A task on the query runtime that is cancelled when the request that awaits it goes away
+/// (a client that hangs up stops its query).
+struct Aborting<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for Aborting<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<T> std::future::Future for Aborting<T> {
+    type Output = Result<T, tokio::task::JoinError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx)
+    }
 }
 
 /// A receiver as a stream.

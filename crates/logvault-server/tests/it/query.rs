@@ -616,3 +616,52 @@ async fn a_query_whose_segments_a_compaction_replaced_meanwhile_runs_again_not_f
     let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["tables"][0]["rows"][0][0], 15, "{body}");
 }
+
+/// The query API's queries run on the server's query threads (below ingestion's priority,
+/// `serve --query-priority`), not on the runtime that takes ingestion: the query threads'
+/// busy time (`logvault_query_busy_seconds`) stays at zero through an ingestion and grows with
+/// queries. Fails if queries run on the caller's runtime (the gauge never moves).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_run_on_the_query_threads_and_ingestion_does_not() {
+    let s = loaded(20_000, Options::default()).await;
+    let owner = s.owner();
+    let busy = || async {
+        let text = s
+            .client
+            .get(format!("{}/metrics", s.url))
+            .bearer_auth(&owner)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("logvault_query_busy_seconds "))
+            .unwrap_or_else(|| panic!("no query busy gauge in {text}"));
+        line["logvault_query_busy_seconds ".len()..]
+            .trim()
+            .parse::<f64>()
+            .unwrap()
+    };
+    let after_ingest = busy().await;
+    assert!(
+        after_ingest < 0.005,
+        "the query threads worked {after_ingest} s before any query"
+    );
+    for _ in 0..5 {
+        let rows = s
+            .rows(
+                WS,
+                "AppEvents | summarize n = count(), lat = sum(Latency) by Level, bin(TimeGenerated, 1m)",
+            )
+            .await;
+        assert!(!rows.is_empty());
+    }
+    let after_queries = busy().await;
+    assert!(
+        after_queries > after_ingest,
+        "the query threads did not run the queries: {after_ingest} s, then {after_queries} s"
+    );
+}
