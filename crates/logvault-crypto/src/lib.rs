@@ -7,6 +7,8 @@
 //!   AEK over the segment id);
 //! - [`parquet_keys`]: the Parquet Modular Encryption properties of a segment;
 //! - [`infra`]: the chunked ChaCha20-Poly1305 infrastructure layer (double encryption);
+//! - [`shuffle`]: the ephemeral key and chunked AES-256-GCM files of a distributed query's
+//!   shuffle (stage outputs on executors);
 //! - [`master`]: root key files (mode 0600) for the local vault;
 //! - [`rsa_oaep`]: the local vault's RSA keys and their RSA-OAEP-256 wrapping;
 //! - [`MacKey`]: HMAC-SHA256 signing and constant-time verification (the server's tokens);
@@ -44,6 +46,7 @@ pub mod master;
 pub mod parquet_keys;
 pub mod rsa_oaep;
 mod secret;
+pub mod shuffle;
 pub mod tls;
 
 #[cfg(test)]
@@ -55,3 +58,4 @@ pub use infra::{InfraHeader, InfraKey};
 pub use mac::{MAC_LEN, MacKey};
 pub use rsa_oaep::RsaKey;
 pub use secret::{KEY_LEN, Key256, SecretBytes, fill_random};
+pub use shuffle::{ShuffleKey, ShuffleOpenReader, ShuffleSealWriter};
