@@ -19,7 +19,8 @@
 //! to the reader. Range shuffle (parallel-window rule) is refused with a clear error.
 //!
 //! Every stage runs with `ballista.shuffle.force_remote_read` set, so a reader on the same host
-//! never opens the file itself (it could not decrypt it).
+//! (`ShuffleReaderExec`, or the adaptive planner's ordered `RangeShuffleReaderExec`) never opens
+//! the file itself (it could not decrypt it).
 
 use std::collections::HashMap;
 use std::fmt;
