@@ -406,7 +406,9 @@ impl QueryStageExecutor for EncryptedStageExec {
     }
 
     fn collect_plan_metrics(&self) -> Vec<MetricsSet> {
-        ballista_core::utils::collect_plan_metrics(self.input.as_ref())
+        // Ballista's writer heads the list (its own set stays empty: it never runs), so the
+        // scheduler lays the metrics on the stage plan node for node.
+        ballista_core::utils::collect_plan_metrics(self.writer.as_ref())
     }
 
     fn collect_runtime_stats_reports(&self) -> Vec<RuntimeStatsReport> {
