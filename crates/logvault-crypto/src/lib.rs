@@ -15,7 +15,8 @@
 //! - [`tls`]: the server's self-signed certificate, its private key only ever sealed or handed
 //!   to rustls.
 //!
-//! It must never: talk to a vault, do I/O beyond root key files, log, or hand raw key bytes to
+//! It must never: talk to a vault, do I/O beyond root key files (the shuffle's sealing writer
+//! and opening reader only wrap a stream their caller opened), log, or hand raw key bytes to
 //! another logvault crate. Other crates hold keys only through these opaque types.
 //!
 //! A round trip through the hierarchy:

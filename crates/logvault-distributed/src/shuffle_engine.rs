@@ -3,9 +3,9 @@
 //! executor's ephemeral key, never as plaintext Arrow IPC.
 //!
 //! Ballista's scheduler ends every stage with one of three writers: `ShuffleWriterExec` (the
-//! stage's own partitioning, passed through), `SortShuffleWriterExec` (hash repartitioning) and,
-//! only under the opt-in parallel-window rule, `RangeShuffleWriterExec`. This engine takes the first two
-//! apart and runs their input itself:
+//! stage's own partitioning, passed through), `SortShuffleWriterExec` (hash repartitioning)
+//! and, only under the opt-in parallel-window rule, `RangeShuffleWriterExec`. This engine takes
+//! the first two apart and runs their input itself:
 //! - pass-through: local partition `i` goes to global partition `ids[i]` (Ballista's
 //!   `compute_global_output_partition_ids`, as its own writer resolves them);
 //! - hash: each input partition's batches are split by DataFusion's `BatchPartitioner` over the
