@@ -7,13 +7,16 @@
 //!   AEK over the segment id);
 //! - [`parquet_keys`]: the Parquet Modular Encryption properties of a segment;
 //! - [`infra`]: the chunked ChaCha20-Poly1305 infrastructure layer (double encryption);
+//! - [`shuffle`]: the ephemeral key and chunked AES-256-GCM files of a distributed query's
+//!   shuffle (stage outputs on executors);
 //! - [`master`]: root key files (mode 0600) for the local vault;
 //! - [`rsa_oaep`]: the local vault's RSA keys and their RSA-OAEP-256 wrapping;
 //! - [`MacKey`]: HMAC-SHA256 signing and constant-time verification (the server's tokens);
 //! - [`tls`]: the server's self-signed certificate, its private key only ever sealed or handed
 //!   to rustls.
 //!
-//! It must never: talk to a vault, do I/O beyond root key files, log, or hand raw key bytes to
+//! It must never: talk to a vault, do I/O beyond root key files (the shuffle's sealing writer
+//! and opening reader only wrap a stream their caller opened), log, or hand raw key bytes to
 //! another logvault crate. Other crates hold keys only through these opaque types.
 //!
 //! A round trip through the hierarchy:
@@ -44,6 +47,7 @@ pub mod master;
 pub mod parquet_keys;
 pub mod rsa_oaep;
 mod secret;
+pub mod shuffle;
 pub mod tls;
 
 #[cfg(test)]
@@ -55,3 +59,4 @@ pub use infra::{InfraHeader, InfraKey};
 pub use mac::{MAC_LEN, MacKey};
 pub use rsa_oaep::RsaKey;
 pub use secret::{KEY_LEN, Key256, SecretBytes, fill_random};
+pub use shuffle::{ShuffleKey, ShuffleOpenReader, ShuffleSealWriter};

@@ -17,7 +17,7 @@ use logvault_store::Store;
 
 use crate::codec::{LogvaultLogicalCodec, LogvaultPhysicalCodec};
 use crate::functions::logvault_scalar_functions;
-use crate::{DistributedError, executor_runtime};
+use crate::{DistributedError, EncryptedShuffle, executor_runtime};
 
 /// The codecs every process of a logvault cluster uses.
 pub fn codec() -> BallistaCodec {
@@ -117,17 +117,50 @@ pub struct ExecutorSpec {
 #[derive(Debug)]
 pub struct InProcessCluster {
     scheduler: String,
-    /// The executors' work directories (shuffle files, in clear: see docs/distributed.md),
-    /// removed with the cluster.
+    executors: Vec<ExecutorInfo>,
+    /// The executors' work directories (shuffle files), removed with the cluster.
     _work_dirs: Vec<tempfile::TempDir>,
 }
 
+/// An executor of an [`InProcessCluster`] as it runs.
+#[derive(Debug, Clone)]
+pub struct ExecutorInfo {
+    /// Its name ([`ExecutorSpec::name`]).
+    pub name: String,
+    /// Its work directory, where its shuffle files are.
+    pub work_dir: std::path::PathBuf,
+    /// The loopback port of its Arrow Flight service.
+    pub flight_port: u16,
+}
+
+/// How the executors of an [`InProcessCluster`] write and serve their stages' outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShuffleMode {
+    /// logvault's encrypted shuffle ([`EncryptedShuffle`]): what every logvault executor runs.
+    Encrypted,
+    /// Ballista's own engine and Flight service, which write and serve plaintext Arrow IPC.
+    /// For tests that show the difference only.
+    BallistaPlaintext,
+}
+
 impl InProcessCluster {
-    /// Starts a scheduler, then `executors`, and waits until the scheduler answers.
+    /// Starts a scheduler, then `executors` with the encrypted shuffle, and waits until the
+    /// scheduler answers.
     ///
     /// # Errors
     /// [`DistributedError::Cluster`] when a part does not start.
     pub async fn start(executors: Vec<ExecutorSpec>) -> Result<Self, DistributedError> {
+        Self::start_with(executors, ShuffleMode::Encrypted).await
+    }
+
+    /// As [`Self::start`], with the shuffle `shuffle`.
+    ///
+    /// # Errors
+    /// As [`Self::start`].
+    pub async fn start_with(
+        executors: Vec<ExecutorSpec>,
+        shuffle: ShuffleMode,
+    ) -> Result<Self, DistributedError> {
         let cluster_error = |reason: String| DistributedError::Cluster {
             address: "in-process".into(),
             reason,
@@ -144,20 +177,38 @@ impl InProcessCluster {
         .map_err(|e| cluster_error(e.to_string()))?;
         let scheduler = format!("localhost:{}", addr.port());
         let mut work_dirs = Vec::new();
+        let mut infos = Vec::new();
         for spec in executors {
             let client = connect(&scheduler).await?;
             let work_dir = tempfile::tempdir().map_err(|e| {
                 cluster_error(format!("executor {}: work directory: {e}", spec.name))
             })?;
-            start_executor(client, &spec, work_dir.path(), config_producer.clone())
-                .await
-                .map_err(|e| cluster_error(format!("executor {}: {e}", spec.name)))?;
+            let flight_port = start_executor(
+                client,
+                &spec,
+                work_dir.path(),
+                config_producer.clone(),
+                shuffle,
+            )
+            .await
+            .map_err(|e| cluster_error(format!("executor {}: {e}", spec.name)))?;
+            infos.push(ExecutorInfo {
+                name: spec.name.clone(),
+                work_dir: work_dir.path().to_owned(),
+                flight_port,
+            });
             work_dirs.push(work_dir);
         }
         Ok(Self {
             scheduler,
+            executors: infos,
             _work_dirs: work_dirs,
         })
+    }
+
+    /// The executors, in the order they were given.
+    pub fn executors(&self) -> &[ExecutorInfo] {
+        &self.executors
     }
 
     /// The scheduler's address (`host:port`).
@@ -167,15 +218,16 @@ impl InProcessCluster {
 }
 
 /// Starts an executor in this process, as Ballista's `new_standalone_executor_from_builder`
-/// does, but in `work_dir` (Ballista's own takes a temporary directory it does not remove) and
-/// with `spec`'s runtime: Arrow Flight for its shuffle output on a loopback port, and the poll
-/// loop that takes tasks from the scheduler.
+/// does, but in `work_dir` (Ballista's own takes a temporary directory it does not remove),
+/// with `spec`'s runtime and the `shuffle` engine: Arrow Flight for its shuffle output on a
+/// loopback port, and the poll loop that takes tasks from the scheduler.
 async fn start_executor(
     scheduler: SchedulerGrpcClient<tonic::transport::Channel>,
     spec: &ExecutorSpec,
     work_dir: &std::path::Path,
     config_producer: ConfigProducer,
-) -> Result<(), DistributedError> {
+    shuffle: ShuffleMode,
+) -> Result<u16, DistributedError> {
     use arrow_flight::flight_service_server::FlightServiceServer;
     use ballista_core::serde::protobuf::ExecutorRegistration;
     use ballista_core::serde::scheduler::{
@@ -219,23 +271,45 @@ async fn start_executor(
     let max_message = config_producer().ballista_grpc_client_max_message_size();
     let runtime = executor_runtime(&spec.name, spec.store.clone(), None)?;
     let runtime_producer: RuntimeProducer = Arc::new(move |_| Ok(runtime.clone()));
-    let executor = Arc::new(Executor::with_default_execution_engine(
-        registration,
-        &work_dir,
-        runtime_producer,
-        config_producer,
-        Arc::new(executor_functions()?),
-        Arc::new(LoggingMetricsCollector::default()),
-        vcores,
-    ));
-    let flight = FlightServiceServer::new(BallistaFlightService::new(work_dir))
-        .max_decoding_message_size(max_message)
-        .max_encoding_message_size(max_message);
-    tokio::spawn(
-        create_grpc_server(&GrpcServerConfig::default())
-            .add_service(flight)
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
-    );
+    let functions = Arc::new(executor_functions()?);
+    let metrics = Arc::new(LoggingMetricsCollector::default());
+    let mut server = create_grpc_server(&GrpcServerConfig::default());
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let executor = match shuffle {
+        ShuffleMode::Encrypted => {
+            let shuffle = EncryptedShuffle::generate(&spec.name)?;
+            let flight = FlightServiceServer::new(shuffle.flight_service(&work_dir))
+                .max_decoding_message_size(max_message)
+                .max_encoding_message_size(max_message);
+            tokio::spawn(server.add_service(flight).serve_with_incoming(incoming));
+            Executor::new(
+                registration,
+                &work_dir,
+                runtime_producer,
+                config_producer,
+                functions,
+                metrics,
+                vcores,
+                shuffle.engine(),
+            )
+        }
+        ShuffleMode::BallistaPlaintext => {
+            let flight = FlightServiceServer::new(BallistaFlightService::new(work_dir.clone()))
+                .max_decoding_message_size(max_message)
+                .max_encoding_message_size(max_message);
+            tokio::spawn(server.add_service(flight).serve_with_incoming(incoming));
+            Executor::with_default_execution_engine(
+                registration,
+                &work_dir,
+                runtime_producer,
+                config_producer,
+                functions,
+                metrics,
+                vcores,
+            )
+        }
+    };
+    let executor = Arc::new(executor);
     tokio::spawn(ballista_executor::execution_loop::poll_loop(
         scheduler,
         executor,
@@ -244,7 +318,7 @@ async fn start_executor(
         None,
         ballista_executor::health::ExecutorHealth::new(),
     ));
-    Ok(())
+    Ok(port)
 }
 
 /// A gRPC client of the scheduler at `scheduler`, retried for up to ten seconds while it starts.

@@ -57,6 +57,15 @@ pub enum DistributedError {
         /// Ballista's message.
         reason: String,
     },
+    /// An executor's encrypted shuffle could not write, serve or read a stage's output, or was
+    /// asked for a shuffle it does not support.
+    #[error("executor {executor}: encrypted shuffle: {reason}")]
+    Shuffle {
+        /// The executor.
+        executor: String,
+        /// What failed, naming the job, stage, partition and file where there is one.
+        reason: String,
+    },
     /// Planning or running the query failed (DataFusion's or Ballista's message).
     #[error("distributed query failed: {message}")]
     Query {

@@ -8,10 +8,14 @@
 //! Parquet encryption settings DataFusion's protobuf drops. Executors read segments through
 //! their own store and an [`ExecutorEncryptionFactory`] registered in their runtime
 //! ([`executor_runtime`]), which gets account keys from the vault under the cluster's identity.
+//! Stage outputs (Ballista's shuffle) rest and travel between executors encrypted under each
+//! executor's ephemeral key ([`EncryptedShuffle`]: its engine writes them, its Flight service
+//! decrypts them for a fetch).
 //!
 //! It must never: put a key (account, data or any other) in a plan or a message, let an
-//! executor read a segment whose account key the vault refuses, or send a function that the
-//! receiving side would rebuild as another one.
+//! executor read a segment whose account key the vault refuses, write query data to an
+//! executor's disk in clear, or send a function that the receiving side would rebuild as
+//! another one.
 
 mod cluster;
 mod codec;
@@ -19,16 +23,20 @@ mod error;
 mod executor;
 mod functions;
 mod scan;
+mod shuffle_engine;
+mod shuffle_flight;
 mod spec;
 mod table;
 
 pub use cluster::{
-    ExecutorSpec, InProcessCluster, codec, distributed_context, executor_functions,
-    scheduler_session, with_codecs,
+    ExecutorInfo, ExecutorSpec, InProcessCluster, ShuffleMode, codec, distributed_context,
+    executor_functions, scheduler_session, with_codecs,
 };
 pub use codec::{LogvaultLogicalCodec, LogvaultPhysicalCodec};
 pub use error::DistributedError;
 pub use executor::{ExecutorEncryptionFactory, executor_runtime};
 pub use scan::{LogvaultScanExec, wrap_encrypted_scans};
+pub use shuffle_engine::{EncryptedShuffle, EncryptedShuffleEngine};
+pub use shuffle_flight::EncryptedShuffleFlightService;
 pub use spec::{SegmentSpec, TABLE_SPEC_VERSION, TableSpec};
 pub use table::DistributedTable;

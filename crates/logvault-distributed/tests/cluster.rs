@@ -18,7 +18,7 @@ use logvault::kms::local::CreateVaultOptions;
 use logvault::store::{AccountId, Store, StoreConfig};
 use logvault::{Engine, HomeConfig, IngestOptions};
 use logvault_core::{TestClock, Timings};
-use logvault_distributed::{ExecutorSpec, InProcessCluster, distributed_context};
+use logvault_distributed::{ExecutorSpec, InProcessCluster, ShuffleMode, distributed_context};
 
 const VAULT: &str = "kv-dist";
 const KEY: &str = "cmk";
@@ -141,6 +141,13 @@ async fn executor_store(h: &Home) -> Result<Arc<Store>> {
 }
 
 async fn cluster(h: &Home) -> Result<(InProcessCluster, Vec<Arc<Store>>)> {
+    cluster_with(h, ShuffleMode::Encrypted).await
+}
+
+async fn cluster_with(
+    h: &Home,
+    shuffle: ShuffleMode,
+) -> Result<(InProcessCluster, Vec<Arc<Store>>)> {
     let mut stores = Vec::new();
     let mut specs = Vec::new();
     for name in ["executor-1", "executor-2"] {
@@ -152,7 +159,7 @@ async fn cluster(h: &Home) -> Result<(InProcessCluster, Vec<Arc<Store>>)> {
             vcores: 2,
         });
     }
-    Ok((InProcessCluster::start(specs).await?, stores))
+    Ok((InProcessCluster::start_with(specs, shuffle).await?, stores))
 }
 
 fn text(batches: &[RecordBatch]) -> Result<String> {
@@ -219,6 +226,20 @@ async fn sql_and_kql_on_a_cluster_answer_as_one_node_under_both_keys() -> Result
         )?;
         assert!(local.lines().count() > 4, "{q} returned nothing:\n{local}");
         assert_eq!(distributed, local, "{q}");
+    }
+
+    // Every stage output went through the encrypted shuffle: files exist, and each is in the
+    // encrypted format.
+    let files = shuffle_files(&cluster)?;
+    assert!(files.len() >= 4, "too few shuffle files: {files:?}");
+    for f in &files {
+        if let Some(bytes) = read_if_present(f)? {
+            assert!(
+                bytes.starts_with(b"LVSH"),
+                "{} is not encrypted",
+                f.display()
+            );
+        }
     }
 
     // The executors read both accounts with keys they got from the vault themselves.
@@ -309,5 +330,213 @@ async fn revocation_at_the_vault_fails_a_distributed_query_on_the_executors() ->
     // Data under the service key still answers.
     let q = "SELECT count(*) AS n FROM Syslog";
     assert_eq!(sql(&remote, q).await?, sql(session.context(), q).await?);
+    Ok(())
+}
+
+/// Every file under the executors' work directories.
+fn shuffle_files(cluster: &InProcessCluster) -> Result<Vec<std::path::PathBuf>> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) -> Result<()> {
+        // The scheduler has a finished job's intermediate stages removed meanwhile.
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        for entry in entries {
+            let Ok(entry) = entry else { continue };
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, out)?;
+            } else {
+                out.push(path);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for e in cluster.executors() {
+        walk(&e.work_dir, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// A shuffle file's bytes, or `None` if the scheduler had it removed since it was listed (it
+/// drops a finished job's intermediate stages).
+fn read_if_present(path: &std::path::Path) -> Result<Option<Vec<u8>>> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Values of `Syslog` that a query grouping by message moves through every stage's output.
+const NEEDLES: &[&str] = &[
+    "pam_unix(sudo:session)",
+    "tailfilereader.rb",
+    "CUSTOM_LOG_BLOB",
+];
+
+/// The files holding one of [`NEEDLES`] in clear, and how many files there are.
+async fn plaintext_after_a_query(shuffle: ShuffleMode) -> Result<(Vec<String>, usize)> {
+    let h = home().await?;
+    let (cluster, _stores) = cluster_with(&h, shuffle).await?;
+    let session = h.engine.query_session(WS).await?;
+    let remote = distributed_context(&session, cluster.scheduler())?;
+    // Uncompressed shuffle files, so that nothing but encryption hides a value.
+    remote
+        .state_ref()
+        .write()
+        .config_mut()
+        .options_mut()
+        .set("ballista.shuffle.compression.codec", "none")?;
+    let q = "SELECT SyslogMessage, count(*) AS n FROM Syslog GROUP BY SyslogMessage \
+             ORDER BY SyslogMessage";
+    let local = sql(session.context(), q).await?;
+    assert!(local.contains(NEEDLES[0]), "{local}");
+    assert_eq!(sql(&remote, q).await?, local);
+    let files = shuffle_files(&cluster)?;
+    let mut found = Vec::new();
+    for f in &files {
+        let Some(bytes) = read_if_present(f)? else {
+            continue;
+        };
+        for needle in NEEDLES {
+            if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                found.push(format!("{needle} in {}", f.display()));
+            }
+        }
+    }
+    Ok((found, files.len()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_table_value_rests_in_clear_in_an_executors_work_directory() -> Result<()> {
+    let (found, files) = plaintext_after_a_query(ShuffleMode::Encrypted).await?;
+    assert!(files >= 2, "the query left {files} shuffle files to search");
+    assert!(found.is_empty(), "plaintext in shuffle files: {found:?}");
+    // The control: Ballista's own engine leaves the same values in clear in the same place.
+    let (found, files) = plaintext_after_a_query(ShuffleMode::BallistaPlaintext).await?;
+    assert!(files >= 2, "Ballista's engine left {files} shuffle files");
+    assert!(
+        found.len() >= NEEDLES.len(),
+        "the search does not see Ballista's plaintext: {found:?}"
+    );
+    Ok(())
+}
+
+/// Fetches a partition file from an executor's Flight service, as another executor's reader
+/// does (`flight`: Flight `do_get`; otherwise Ballista's block transport), and counts its rows.
+async fn fetch(
+    port: u16,
+    file: &std::path::Path,
+    work_dir: &std::path::Path,
+    flight: bool,
+) -> Result<usize> {
+    use ballista_core::client::BallistaClient;
+    use ballista_core::serde::scheduler::{PartitionId, ShuffleLayout};
+    use futures::TryStreamExt;
+    // <work>/<job>/<stage>/<partition>/data-<file>.arrow
+    let rel: Vec<String> = file
+        .strip_prefix(work_dir)?
+        .iter()
+        .map(|c| c.to_string_lossy().into_owned())
+        .collect();
+    let [job, stage, partition, name] = rel.as_slice() else {
+        bail!("unexpected shuffle path {}", file.display());
+    };
+    let file_id: u64 = name
+        .strip_prefix("data-")
+        .and_then(|n| n.strip_suffix(".arrow"))
+        .context("file id")?
+        .parse()?;
+    let mut client = BallistaClient::try_new("localhost", port, 16 << 20, false, None, 1, 0, 0, 0)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let id = PartitionId {
+        job_id: job.as_str().into(),
+        stage_id: stage.parse()?,
+        partition_id: partition.parse()?,
+    };
+    let stream = client
+        .fetch_partition(
+            "executor",
+            &id,
+            Some(file_id),
+            ShuffleLayout::Passthrough,
+            flight,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let batches: Vec<RecordBatch> = stream.try_collect().await?;
+    Ok(batches.iter().map(RecordBatch::num_rows).sum())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tampered_shuffle_file_fails_its_fetch_naming_the_partition() -> Result<()> {
+    let h = home().await?;
+    let (cluster, _stores) = cluster(&h).await?;
+    let session = h.engine.query_session(WS).await?;
+    let remote = distributed_context(&session, cluster.scheduler())?;
+    let q = "SELECT Computer, count(*) AS n FROM Syslog GROUP BY Computer ORDER BY Computer";
+    assert_eq!(sql(&remote, q).await?, sql(session.context(), q).await?);
+
+    // A file of the job's last stage, which the scheduler keeps for the client after the job
+    // (it drops intermediate stages' files).
+    let stage_of = |f: &std::path::Path, dir: &std::path::Path| -> Option<usize> {
+        f.strip_prefix(dir)
+            .ok()?
+            .iter()
+            .nth(1)?
+            .to_str()?
+            .parse()
+            .ok()
+    };
+    let files = shuffle_files(&cluster)?;
+    let (executor, file) = cluster
+        .executors()
+        .iter()
+        .flat_map(|e| {
+            files
+                .iter()
+                .filter(|f| f.starts_with(&e.work_dir))
+                .map(move |f| (e, f.clone()))
+        })
+        .max_by_key(|(e, f)| stage_of(f, &e.work_dir))
+        .context("no executor wrote a shuffle file")?;
+    // Untouched, the file is served (both transports) and holds rows.
+    for flight in [true, false] {
+        let rows = fetch(executor.flight_port, &file, &executor.work_dir, flight).await?;
+        assert!(rows > 0, "{} served no rows", file.display());
+    }
+    let rel: Vec<String> = file
+        .strip_prefix(&executor.work_dir)?
+        .iter()
+        .map(|c| c.to_string_lossy().into_owned())
+        .collect();
+    let named = format!(
+        "job {} stage {} partition {} file {}",
+        rel[0],
+        rel[1],
+        rel[2],
+        rel[3]
+            .trim_start_matches("data-")
+            .trim_end_matches(".arrow")
+    );
+    let mut bytes = std::fs::read(&file)?;
+    let at = bytes.len() - 20;
+    bytes[at] ^= 0x40;
+    std::fs::write(&file, &bytes)?;
+    for flight in [true, false] {
+        let err = fetch(executor.flight_port, &file, &executor.work_dir, flight)
+            .await
+            .err()
+            .context("a tampered shuffle file was served")?;
+        let msg = format!("{err:#}");
+        assert!(
+            msg.contains(&named) && msg.contains("fails authentication"),
+            "flight={flight}: {msg}"
+        );
+    }
     Ok(())
 }
