@@ -60,11 +60,11 @@ fn cli_format(format: DataFormat) -> anyhow::Result<&'static str> {
 
 /// Rows the CLI accepted, from its `-o json` report; an error if it rejected or dropped any.
 pub fn accepted_rows(stdout: &str) -> anyhow::Result<u64> {
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|l| l.trim_start().starts_with('{'))
+    // One JSON object, pretty-printed over several lines.
+    let start = stdout
+        .find('{')
         .context("logvault ingest printed no JSON report")?;
+    let line = stdout[start..].trim();
     let report: serde_json::Value =
         serde_json::from_str(line).context("logvault ingest's report is not JSON")?;
     let count = |key: &str| report[key].as_u64().unwrap_or(0);
@@ -159,7 +159,7 @@ mod tests {
 
     #[test]
     fn reads_the_cli_report() {
-        let out = "some line\n{\"accepted\":20000,\"dropped\":0,\"rejected\":0,\"segments\":1,\"account\":\"cluster-x\"}\n";
+        let out = "{\n  \"accepted\": 20000,\n  \"dropped\": 0,\n  \"rejected\": 0,\n  \"segments\": 1,\n  \"account\": \"cluster-x\"\n}\n";
         assert_eq!(accepted_rows(out).unwrap(), 20_000);
         let dropped = "{\"accepted\":0,\"dropped\":5,\"reason\":\"revoked\",\"rejected\":0}";
         assert!(

@@ -685,8 +685,26 @@ pub(crate) mod tests {
         assert!(md.contains("QUICK"));
         assert!(md.contains("memory tier bounded at 512 MiB"), "{md}");
         assert!(!md.contains("### Hot"), "no hot runs, no hot table");
+        assert!(
+            !md.contains("`logvault-cli` is"),
+            "no peer rows, no peer text"
+        );
         let json = serde_json::to_string(&report).unwrap();
         let back: Report = serde_json::from_str(&json).unwrap();
         assert_eq!(back, report);
+
+        let mut with_peers = report;
+        let mut cli = with_peers.ingest[0].clone();
+        cli.system = crate::cli_ingest::SYSTEM.into();
+        cli.rows_per_sec = 5_000.0;
+        cli.throughput_ratio = Some(0.5);
+        with_peers.ingest.push(cli);
+        let md = with_peers.to_markdown();
+        assert!(md.contains("`logvault-cli` is the whole"), "{md}");
+        assert!(
+            md.contains("| 1000 | ndjson | logvault-cli | 5.0 k |"),
+            "{md}"
+        );
+        assert!(md.contains("| 0.50× |"), "{md}");
     }
 }
