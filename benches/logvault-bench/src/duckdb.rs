@@ -1,12 +1,14 @@
-//! DuckDB as a peer: its Python package in a virtual environment the harness makes, running the
+//! DuckDB as a peer: its Python package in virtual environments the harness makes, running the
 //! same query suite on the same plaintext Parquet, and on a copy DuckDB encrypts itself (Parquet
-//! modular encryption with a footer key, AES-GCM).
+//! modular encryption with a footer key, AES-GCM); and DuckDB converting the generated NDJSON or
+//! CSV file to zstd Parquet, as an ingestion peer.
 //!
-//! DuckDB 1.5.5 with the `duckdb-extension-httpfs` wheel is used: its httpfs extension brings
-//! OpenSSL, without which DuckDB refuses to write encrypted Parquet (2.0 has no such wheel, and
-//! extensions cannot be downloaded here). DuckDB cannot read parquet-rs's encrypted files (AES
-//! tag mismatches on some columns), so the encrypted copy is DuckDB's own, written with zstd and
-//! the baseline's row group size.
+//! Two pinned releases, each in its own environment: DuckDB 1.5.5 with the
+//! `duckdb-extension-httpfs` wheel (its httpfs extension brings OpenSSL, without which DuckDB
+//! refuses to write encrypted Parquet), and the newest, 2.0.1, which has no httpfs wheel on PyPI
+//! (extensions cannot be downloaded here), so it runs on plaintext only. DuckDB cannot read
+//! parquet-rs's encrypted files (AES tag mismatches on some columns), so the encrypted copy is
+//! DuckDB's own, written with zstd and the baseline's row group size.
 //!
 //! Without Python, without the package index, or if DuckDB fails, the peer is skipped with a
 //! note in the report, never silently.
@@ -19,14 +21,49 @@ use anyhow::{Context as _, bail};
 use rand::Rng as _;
 
 use crate::answers::Answer;
+use crate::ingest::{CaseOutcome, DataFormat};
 use crate::queries::{QueryDef, QueryRun, Repeats};
 
-/// The DuckDB release the harness installs (with the httpfs extension of the same version).
+/// The DuckDB release of the `duckdb` and `duckdb-encrypted` systems (with the httpfs extension
+/// of the same version).
 pub const DUCKDB_VERSION: &str = "1.5.5";
 /// The report's name for DuckDB on plaintext Parquet.
 pub const PLAIN: &str = "duckdb";
 /// The report's name for DuckDB on encrypted Parquet.
 pub const ENCRYPTED: &str = "duckdb-encrypted";
+/// The ingestion table's name for DuckDB's conversion with one thread.
+pub const INGEST_ONE_THREAD: &str = "duckdb-1t";
+/// The ingestion table's name for DuckDB's conversion with all threads.
+pub const INGEST_ALL_THREADS: &str = "duckdb";
+
+/// One pinned DuckDB release and its environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Release {
+    /// The PyPI version.
+    pub version: &'static str,
+    /// Whether the `duckdb-extension-httpfs` wheel of that version exists (encrypted Parquet).
+    pub httpfs: bool,
+    /// The environment's directory under the cache.
+    pub venv: &'static str,
+    /// The report's name of its plaintext system.
+    pub system: &'static str,
+}
+
+/// The reference release: `duckdb` and `duckdb-encrypted`.
+pub const REFERENCE: Release = Release {
+    version: DUCKDB_VERSION,
+    httpfs: true,
+    venv: "duckdb-venv",
+    system: PLAIN,
+};
+
+/// The newest release on PyPI: `duckdb-2.0.1`, plaintext only (no httpfs wheel).
+pub const NEWEST: Release = Release {
+    version: "2.0.1",
+    httpfs: false,
+    venv: "duckdb-2.0.1-venv",
+    system: "duckdb-2.0.1",
+};
 
 const RUNNER: &str = include_str!("duckdb_runner.py");
 
@@ -35,30 +72,40 @@ const RUNNER: &str = include_str!("duckdb_runner.py");
 pub struct DuckDb {
     python: PathBuf,
     script: PathBuf,
+    /// The release installed.
+    pub release: Release,
 }
 
-/// Makes (or reuses) the virtual environment under `cache` with DuckDB; why not, if it cannot.
-pub fn prepare(cache: &Path) -> Result<DuckDb, String> {
-    let venv = cache.join("duckdb-venv");
+/// Makes (or reuses) the virtual environment of `release` under `cache`; why not, if it
+/// cannot.
+pub fn prepare(cache: &Path, release: Release) -> Result<DuckDb, String> {
+    let venv = cache.join(release.venv);
     let python = venv.join("bin").join("python");
     let script = cache.join("duckdb_runner.py");
     std::fs::create_dir_all(cache)
         .map_err(|e| format!("cannot create {}: {e}", cache.display()))?;
     std::fs::write(&script, RUNNER).map_err(|e| format!("cannot write the runner: {e}"))?;
+    let import = if release.httpfs {
+        "import duckdb, duckdb_extension_httpfs, sys; sys.stdout.write(duckdb.__version__)"
+    } else {
+        "import duckdb, sys; sys.stdout.write(duckdb.__version__)"
+    };
     let ready = || {
         Command::new(&python)
-            .args([
-                "-c",
-                "import duckdb, duckdb_extension_httpfs, sys; sys.stdout.write(duckdb.__version__)",
-            ])
+            .args(["-c", import])
             .output()
             .ok()
             .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim() == DUCKDB_VERSION)
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim() == release.version)
             .unwrap_or(false)
     };
+    let done = || DuckDb {
+        python: python.clone(),
+        script: script.clone(),
+        release,
+    };
     if ready() {
-        return Ok(DuckDb { python, script });
+        return Ok(done());
     }
     let step = |program: &Path, args: &[&str], what: &str| -> Result<(), String> {
         let out = Command::new(program)
@@ -85,29 +132,37 @@ pub fn prepare(cache: &Path) -> Result<DuckDb, String> {
             "python3 -m venv",
         )?;
     }
-    let pin = format!("duckdb=={DUCKDB_VERSION}");
-    let pin_httpfs = format!("duckdb-extension-httpfs=={DUCKDB_VERSION}");
+    let mut args = vec![
+        "-m".to_owned(),
+        "pip".into(),
+        "install".into(),
+        "--quiet".into(),
+        "--disable-pip-version-check".into(),
+        "--timeout".into(),
+        "20".into(),
+        "--retries".into(),
+        "1".into(),
+        format!("duckdb=={}", release.version),
+    ];
+    if release.httpfs {
+        args.push(format!("duckdb-extension-httpfs=={}", release.version));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     step(
         &python,
-        &[
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--timeout",
-            "20",
-            "--retries",
-            "1",
-            &pin,
-            &pin_httpfs,
-        ],
-        "pip install duckdb (is the package index reachable?)",
+        &args,
+        &format!(
+            "pip install duckdb=={} (is the package index reachable?)",
+            release.version
+        ),
     )?;
     if ready() {
-        Ok(DuckDb { python, script })
+        Ok(done())
     } else {
-        Err("duckdb installed but cannot be imported".into())
+        Err(format!(
+            "duckdb {} installed but cannot be imported",
+            release.version
+        ))
     }
 }
 
@@ -158,10 +213,10 @@ impl DuckDb {
         let path = |p: &Path| p.to_string_lossy().into_owned();
         let mut systems = serde_json::Map::new();
         systems.insert(
-            PLAIN.into(),
+            self.release.system.into(),
             serde_json::json!({"logs": path(&sources.logs), "inventory": path(&sources.inventory)}),
         );
-        if let Some((logs, key)) = &sources.encrypted {
+        if let Some((logs, key)) = sources.encrypted.as_ref().filter(|_| self.release.httpfs) {
             systems.insert(
                 ENCRYPTED.into(),
                 serde_json::json!({
@@ -199,6 +254,57 @@ impl DuckDb {
         }
         parse_outcome(&serde_json::from_slice(&out.stdout)?)
     }
+
+    /// DuckDB converting `input` to zstd Parquet at `output` with `threads` threads, in a new
+    /// process: `COPY (SELECT * FROM read_json(input)) TO output (FORMAT parquet, COMPRESSION
+    /// zstd)` (`read_csv` for CSV). Wall and CPU time of the statement, and the process's peak
+    /// memory (reset after Python and DuckDB are loaded).
+    ///
+    /// # Errors
+    /// If the runner cannot start or fails, or prints something unreadable.
+    pub fn convert(
+        &self,
+        input: &Path,
+        format: DataFormat,
+        output: &Path,
+        threads: usize,
+    ) -> anyhow::Result<CaseOutcome> {
+        let spec = serde_json::json!({
+            "convert": {
+                "input": input.to_string_lossy(),
+                "format": format.extension(),
+                "output": output.to_string_lossy(),
+                "threads": threads,
+            }
+        });
+        let mut child = Command::new(&self.python)
+            .arg(&self.script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("starting the DuckDB runner")?;
+        child
+            .stdin
+            .take()
+            .context("no stdin")?
+            .write_all(spec.to_string().as_bytes())?;
+        let out = child.wait_with_output()?;
+        if !out.status.success() {
+            bail!(
+                "DuckDB's conversion of {} failed ({}): {}",
+                input.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        parse_conversion(&out.stdout)
+    }
+}
+
+/// The conversion's outcome as the runner prints it (the fields of [`CaseOutcome`]).
+fn parse_conversion(stdout: &[u8]) -> anyhow::Result<CaseOutcome> {
+    serde_json::from_slice(stdout).context("the DuckDB runner's conversion outcome")
 }
 
 fn parse_outcome(value: &serde_json::Value) -> anyhow::Result<DuckOutcome> {
@@ -271,6 +377,21 @@ mod tests {
             vec![("duckdb".into(), "r".into(), "IOException: tag".into())]
         );
         assert!(out.systems[1].1.as_ref().unwrap_err().contains("no key"));
+    }
+
+    #[test]
+    fn parses_a_conversion() {
+        let out = br#"{"rows": 20000, "wallSecs": 0.25, "cpuSecs": 0.4,
+                       "peakRssBytes": 104857600, "peakReset": true, "outputBytes": 123456}"#;
+        let outcome = parse_conversion(out).unwrap();
+        assert_eq!(outcome.rows, 20_000);
+        assert_eq!(outcome.cpu_secs, Some(0.4));
+        assert_eq!(outcome.peak_rss_bytes, Some(100 << 20));
+        assert!(outcome.peak_reset);
+        let no_peak = br#"{"rows": 1, "wallSecs": 0.1, "cpuSecs": null, "peakRssBytes": null,
+                           "peakReset": false, "outputBytes": 9}"#;
+        assert_eq!(parse_conversion(no_peak).unwrap().peak_rss_bytes, None);
+        assert!(parse_conversion(b"{\"rows\": 1}").is_err());
     }
 
     #[test]

@@ -10,6 +10,11 @@ and prints one JSON object:
                                               | {"query", "error"}]}
                                      | {"error": message}}}
 
+Or, with {"convert": {"input": path, "format": "ndjson" | "csv", "output": path, "threads": n}},
+converts the file to zstd Parquet and prints {"rows", "wallSecs", "cpuSecs", "peakRssBytes",
+"peakReset", "outputBytes"}: wall and CPU time (all threads) of the COPY statement, and this
+process's peak resident memory during it (VmHWM, reset after Python and DuckDB are loaded).
+
 A cold run opens a new in-memory connection, defines the tables as views over the Parquet
 files and runs the query once; warm runs repeat the query on that connection.
 
@@ -112,8 +117,57 @@ def run_query(source, query, cold, warm, threads):
     return {"query": query["name"], "coldMs": cold_ms, "warmMs": warm_ms, "answer": result}
 
 
+def reset_peak():
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_bytes():
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def convert(spec):
+    reader = {"ndjson": "read_json", "csv": "read_csv"}[spec["format"]]
+    con = duckdb.connect(":memory:")
+    con.execute(f"SET threads = {int(spec['threads'])}")
+    peak_reset = reset_peak()
+    cpu_before = time.process_time()
+    started = time.perf_counter()
+    con.execute(
+        f"COPY (SELECT * FROM {reader}('{quote(spec['input'])}')) TO '{quote(spec['output'])}' "
+        "(FORMAT parquet, COMPRESSION zstd)"
+    )
+    wall = time.perf_counter() - started
+    cpu = time.process_time() - cpu_before
+    peak = peak_rss_bytes()
+    rows = con.execute(f"SELECT count(*) FROM read_parquet('{quote(spec['output'])}')").fetchone()[0]
+    con.close()
+    return {
+        "rows": rows,
+        "wallSecs": wall,
+        "cpuSecs": cpu,
+        "peakRssBytes": peak,
+        "peakReset": peak_reset,
+        "outputBytes": os.path.getsize(spec["output"]),
+    }
+
+
 def main():
     spec = json.load(sys.stdin)
+    if "convert" in spec:
+        json.dump(convert(spec["convert"]), sys.stdout)
+        return
     systems = {}
     for name, source in spec["sources"].items():
         try:

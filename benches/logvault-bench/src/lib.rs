@@ -4,10 +4,12 @@
 //!   streaming in bounded memory, as Arrow batches or NDJSON, CSV and plaintext Parquet files.
 //! - [`ingest`]: the same file through logvault's parser into plaintext Parquet (the baseline)
 //!   and through the engine under the service key, a customer key and double encryption, each
-//!   case in a child process for its own peak memory and CPU time.
+//!   case in a child process for its own peak memory and CPU time; [`cli_ingest`] the same file
+//!   through the `logvault` binary (`logvault ingest`, the path users take), and
+//!   [`duckdb`] DuckDB's conversion of it to zstd Parquet (one thread and all threads).
 //! - [`queries`]: the log query suite, cold and warm, on DataFusion over plaintext Parquet (the
 //!   baseline) and on logvault workspaces; [`duckdb`] runs it on DuckDB (plaintext and encrypted
-//!   Parquet); [`answers`] checks that every system gave the same answer.
+//!   Parquet, two releases); [`answers`] checks that every system gave the same answer.
 //! - [`keyops`]: key rotation at several data sizes, revocation and restore latency.
 //! - [`report`] and [`chart`]: the markdown page, the JSON and the SVG chart; [`stats`] the
 //!   medians and ratios; [`sys`] the machine description and `/proc` readings; [`setup`] the
@@ -15,6 +17,7 @@
 
 pub mod answers;
 pub mod chart;
+pub mod cli_ingest;
 pub mod concurrency;
 pub mod duckdb;
 pub mod generator;

@@ -155,6 +155,12 @@ enum Command {
         #[arg(long, default_value = "docs/bench")]
         out: PathBuf,
     },
+    /// A customer-key home for the CLI ingestion case (run by `run` in a child process).
+    #[command(hide = true)]
+    PrepareHome {
+        #[arg(long)]
+        home: PathBuf,
+    },
     /// One ingestion case (run by `run` in a child process).
     #[command(hide = true)]
     IngestCase {
@@ -397,6 +403,16 @@ fn main() -> anyhow::Result<()> {
             let report: logvault_bench::report::Report =
                 serde_json::from_slice(&std::fs::read(&results)?)?;
             run::write_report(&report, &out)
+        }
+        Command::PrepareHome { home } => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(async {
+                let timings = setup::HomeTimings {
+                    key_check_secs: None,
+                };
+                let engine = setup::open_home(&home, timings).await?;
+                setup::prepare_workspace(&engine, logvault_bench::cli_ingest::PROTECTION).await
+            })
         }
         Command::IngestCase {
             target,

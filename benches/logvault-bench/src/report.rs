@@ -204,8 +204,14 @@ pub struct KeyOpsReport {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PeerInfo {
-    /// DuckDB's version, if it ran.
+    /// DuckDB's version, if it ran (the `duckdb` and `duckdb-encrypted` query systems).
     pub duckdb_version: Option<String>,
+    /// The newest DuckDB release's version, if it ran the query suite too (its own system).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duckdb_newest_version: Option<String>,
+    /// The DuckDB release of the ingestion table's `duckdb-1t` and `duckdb` rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duckdb_ingest_version: Option<String>,
     /// Why a peer was skipped, or other remarks.
     pub notes: Vec<String>,
 }
@@ -279,6 +285,15 @@ impl Report {
         if let Some(v) = &self.peers.duckdb_version {
             let _ = writeln!(s, "| DuckDB | {v} (Python package) |");
         }
+        if let Some(v) = &self.peers.duckdb_newest_version {
+            let _ = writeln!(
+                s,
+                "| DuckDB, newest | {v} (Python package, plaintext only) |"
+            );
+        }
+        if let Some(v) = &self.peers.duckdb_ingest_version {
+            let _ = writeln!(s, "| DuckDB of the ingestion table | {v} |");
+        }
         let c = &self.config;
         let _ = writeln!(
             s,
@@ -329,6 +344,27 @@ impl Report {
              ratio is the system's rows/s over the baseline's (higher is better). Peak memory is \
              the process's `VmHWM` during the ingestion.\n"
         );
+        let peers = [
+            crate::cli_ingest::SYSTEM,
+            crate::duckdb::INGEST_ONE_THREAD,
+            crate::duckdb::INGEST_ALL_THREADS,
+        ];
+        if self
+            .ingest
+            .iter()
+            .any(|r| peers.contains(&r.system.as_str()))
+        {
+            let _ = writeln!(
+                s,
+                "`logvault-cli` is the whole `logvault ingest FILE` process into a customer-key \
+                 workspace (start-up, opening the home, the key check included; peak memory \
+                 sampled from `/proc` while it runs). `duckdb-1t` and `duckdb` are DuckDB \
+                 converting the same file to zstd Parquet (`COPY (SELECT * FROM read_json(...)) \
+                 TO ... (FORMAT parquet, COMPRESSION zstd)`, `read_csv` for CSV) with one thread \
+                 and with all threads; their peak includes the Python interpreter DuckDB runs \
+                 in.\n"
+            );
+        }
         let _ = writeln!(
             s,
             "| rows | format | system | rows/s | MB/s | rows/s per core | MB/s per core | peak memory | written | vs baseline | per core vs baseline |"
@@ -626,6 +662,8 @@ pub(crate) mod tests {
             }),
             peers: PeerInfo {
                 duckdb_version: None,
+                duckdb_newest_version: Some("2.0.1".into()),
+                duckdb_ingest_version: Some("2.0.1".into()),
                 notes: vec!["DuckDB skipped: no network".into()],
             },
         };
@@ -638,12 +676,35 @@ pub(crate) mod tests {
         assert!(md.contains("| count by level | 10.0 ms | 2.00× |"), "{md}");
         assert!(md.contains("**1.00×**"));
         assert!(md.contains("DuckDB skipped: no network"));
+        assert!(md.contains("| DuckDB, newest | 2.0.1 "), "{md}");
+        assert!(
+            md.contains("| DuckDB of the ingestion table | 2.0.1 |"),
+            "{md}"
+        );
         assert!(md.contains("2000 ms (max 2500 ms)"), "{md}");
         assert!(md.contains("QUICK"));
         assert!(md.contains("memory tier bounded at 512 MiB"), "{md}");
         assert!(!md.contains("### Hot"), "no hot runs, no hot table");
+        assert!(
+            !md.contains("`logvault-cli` is"),
+            "no peer rows, no peer text"
+        );
         let json = serde_json::to_string(&report).unwrap();
         let back: Report = serde_json::from_str(&json).unwrap();
         assert_eq!(back, report);
+
+        let mut with_peers = report;
+        let mut cli = with_peers.ingest[0].clone();
+        cli.system = crate::cli_ingest::SYSTEM.into();
+        cli.rows_per_sec = 5_000.0;
+        cli.throughput_ratio = Some(0.5);
+        with_peers.ingest.push(cli);
+        let md = with_peers.to_markdown();
+        assert!(md.contains("`logvault-cli` is the whole"), "{md}");
+        assert!(
+            md.contains("| 1000 | ndjson | logvault-cli | 5.0 k |"),
+            "{md}"
+        );
+        assert!(md.contains("| 0.50× |"), "{md}");
     }
 }

@@ -8,7 +8,8 @@ use anyhow::{Context as _, bail};
 use logvault::IngestOptions;
 use logvault::ingest::Format;
 
-use crate::duckdb::{self, DuckSources};
+use crate::cli_ingest;
+use crate::duckdb::{self, DuckDb, DuckSources};
 use crate::ingest::{self, DataFormat, INVENTORY_TABLE, IngestTarget};
 use crate::keyops::{self, KeyOpsOptions};
 use crate::queries::{self, QueryRun, Source};
@@ -91,20 +92,38 @@ pub async fn run(options: RunOptions) -> anyhow::Result<Report> {
         .collect::<anyhow::Result<_>>()?;
 
     let mut peers = PeerInfo::default();
-    let duck = if options.duckdb {
-        progress.say("preparing DuckDB's Python environment");
-        match duckdb::prepare(&options.work) {
-            Ok(d) => Some(d),
-            Err(why) => {
-                progress.say(&format!("DuckDB skipped: {why}"));
-                peers.notes.push(format!("DuckDB skipped: {why}"));
-                None
+    let cli = match cli_ingest::private_cli(&run_dir) {
+        Ok(cli) => Some(cli),
+        Err(why) => {
+            let note = format!("{} skipped: {why}", cli_ingest::SYSTEM);
+            progress.say(&note);
+            peers.notes.push(note);
+            None
+        }
+    };
+    // The reference release first (`duckdb`, `duckdb-encrypted`), then the newest.
+    let mut ducks: Vec<DuckDb> = Vec::new();
+    if options.duckdb {
+        for release in [duckdb::REFERENCE, duckdb::NEWEST] {
+            progress.say(&format!(
+                "preparing DuckDB {}'s Python environment",
+                release.version
+            ));
+            match duckdb::prepare(&options.work, release) {
+                Ok(d) => ducks.push(d),
+                Err(why) => {
+                    let note = format!("DuckDB {} skipped: {why}", release.version);
+                    progress.say(&note);
+                    peers.notes.push(note);
+                }
             }
         }
     } else {
         peers.notes.push("DuckDB skipped: --no-duckdb".into());
-        None
-    };
+    }
+    // The ingestion peer: the newest release that is there.
+    let ingest_duck = ducks.last().cloned();
+    peers.duckdb_ingest_version = ingest_duck.as_ref().map(|d| d.release.version.to_owned());
 
     let mut ingest_rows = Vec::new();
     for &rows in &config.rows {
@@ -127,8 +146,75 @@ pub async fn run(options: RunOptions) -> anyhow::Result<Report> {
                 if outcomes.iter().any(|o| o.rows != rows) {
                     bail!("{} ingested {:?} rows of {rows}", target.label(), outcomes);
                 }
-                ingest_rows.push(ingest_row(rows, format, target, input_bytes, &outcomes));
+                ingest_rows.push(ingest_row(
+                    rows,
+                    format,
+                    target.label(),
+                    input_bytes,
+                    &outcomes,
+                ));
                 if format != query_format && target != IngestTarget::Parquet {
+                    remove(&output)?;
+                }
+            }
+            if let Some(cli) = &cli {
+                let home = peer_output(&run_dir, rows, format, cli_ingest::SYSTEM);
+                let mut outcomes = Vec::new();
+                for rep in 0..config.ingest_repeats.max(1) {
+                    progress.say(&format!(
+                        "ingest {rows} {format:?} -> {} (run {})",
+                        cli_ingest::SYSTEM,
+                        rep + 1
+                    ));
+                    remove(&home)?;
+                    outcomes.push(cli_ingest::run_case(&exe, cli, format, &input, &home)?);
+                }
+                if outcomes.iter().any(|o| o.rows != rows) {
+                    bail!(
+                        "{} ingested {outcomes:?} rows of {rows}",
+                        cli_ingest::SYSTEM
+                    );
+                }
+                ingest_rows.push(ingest_row(
+                    rows,
+                    format,
+                    cli_ingest::SYSTEM,
+                    input_bytes,
+                    &outcomes,
+                ));
+                remove(&home)?;
+            }
+            if let Some(duck) = &ingest_duck {
+                let cases = [
+                    (duckdb::INGEST_ONE_THREAD, 1),
+                    (duckdb::INGEST_ALL_THREADS, machine.cores),
+                ];
+                for (system, threads) in cases {
+                    let output = peer_output(&run_dir, rows, format, system);
+                    let mut outcomes = Vec::new();
+                    for rep in 0..config.ingest_repeats.max(1) {
+                        progress.say(&format!(
+                            "ingest {rows} {format:?} -> {system} ({threads} threads, run {})",
+                            rep + 1
+                        ));
+                        remove(&output)?;
+                        let failure = match duck.convert(&input, format, &output, threads) {
+                            Ok(o) if o.rows == rows => {
+                                outcomes.push(o);
+                                continue;
+                            }
+                            Ok(o) => format!("it converted {} rows of {rows}", o.rows),
+                            Err(e) => format!("{e:#}"),
+                        };
+                        let note =
+                            format!("{system} skipped at {rows} rows of {format:?}: {failure}");
+                        progress.say(&note);
+                        peers.notes.push(note);
+                        break;
+                    }
+                    if outcomes.len() == config.ingest_repeats.max(1) {
+                        ingest_rows.push(ingest_row(rows, format, system, input_bytes, &outcomes));
+                    }
                     remove(&output)?;
                 }
             }
@@ -173,19 +259,32 @@ pub async fn run(options: RunOptions) -> anyhow::Result<Report> {
                 queries::run_suite(&source, &suite, config.query_repeats).await?,
             ));
         }
-        if let Some(duck) = &duck {
-            progress.say(&format!("queries at {rows} rows: DuckDB"));
-            let encrypted = run_dir.join(format!("logs-{rows}-encrypted.parquet"));
-            let key = duckdb::new_peer_key();
+        for duck in &ducks {
+            let release = duck.release;
+            progress.say(&format!(
+                "queries at {rows} rows: DuckDB {}",
+                release.version
+            ));
+            // Only the release with the httpfs wheel can write and read encrypted Parquet.
+            let encrypted = release.httpfs.then(|| {
+                (
+                    run_dir.join(format!("logs-{rows}-encrypted.parquet")),
+                    duckdb::new_peer_key(),
+                )
+            });
             let sources = DuckSources {
                 logs: logs.clone(),
                 inventory: inventory_parquet.clone(),
-                encrypted: Some((encrypted, key)),
+                encrypted,
             };
             let threads = machine.cores;
             match duck.run(&sources, &suite, config.query_repeats, threads) {
                 Ok(outcome) => {
-                    peers.duckdb_version = Some(outcome.version);
+                    if release == duckdb::REFERENCE {
+                        peers.duckdb_version = Some(outcome.version);
+                    } else {
+                        peers.duckdb_newest_version = Some(outcome.version);
+                    }
                     for (system, query, why) in outcome.failed_queries {
                         let note = format!("{system} could not run {query} at {rows} rows: {why}");
                         progress.say(&note);
@@ -203,7 +302,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<Report> {
                     }
                 }
                 Err(e) => {
-                    let note = format!("DuckDB failed at {rows} rows: {e:#}");
+                    let note = format!("DuckDB {} failed at {rows} rows: {e:#}", release.version);
                     progress.say(&note);
                     peers.notes.push(note);
                 }
@@ -264,6 +363,15 @@ fn ingest_output(run_dir: &Path, rows: u64, format: DataFormat, target: IngestTa
     }
 }
 
+/// Where a peer's ingestion case writes (the CLI's home, DuckDB's Parquet file).
+fn peer_output(run_dir: &Path, rows: u64, format: DataFormat, system: &str) -> PathBuf {
+    let dir = run_dir.join(format!("ingest-{rows}"));
+    match system {
+        cli_ingest::SYSTEM => dir.join(format!("{}-{system}", format.extension())),
+        _ => dir.join(format!("{}-{system}.parquet", format.extension())),
+    }
+}
+
 /// Removes a file or directory if it is there, and makes sure its parent exists.
 pub(crate) fn remove(path: &Path) -> anyhow::Result<()> {
     if path.is_dir() {
@@ -280,7 +388,7 @@ pub(crate) fn remove(path: &Path) -> anyhow::Result<()> {
 fn ingest_row(
     rows: u64,
     format: DataFormat,
-    target: IngestTarget,
+    system: &str,
     input_bytes: u64,
     outcomes: &[ingest::CaseOutcome],
 ) -> IngestRow {
@@ -296,7 +404,7 @@ fn ingest_row(
     IngestRow {
         rows,
         format: format.extension().into(),
-        system: target.label().into(),
+        system: system.into(),
         input_bytes,
         rows_per_sec: rows as f64 / wall_m,
         mb_per_sec: input_bytes as f64 / 1e6 / wall_m,
@@ -495,14 +603,14 @@ mod tests {
             ingest_row(
                 100,
                 DataFormat::Ndjson,
-                IngestTarget::Parquet,
+                IngestTarget::Parquet.label(),
                 1000,
                 &[outcome(1.0)],
             ),
             ingest_row(
                 100,
                 DataFormat::Ndjson,
-                IngestTarget::Customer,
+                cli_ingest::SYSTEM,
                 1000,
                 &[outcome(2.0), outcome(3.0), outcome(2.0)],
             ),

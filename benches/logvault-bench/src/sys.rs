@@ -136,6 +136,29 @@ fn parse_stat_cpu(stat: &str) -> Option<f64> {
     Some((utime + stime) / USER_HZ)
 }
 
+/// CPU time (user + system) of the children this process has waited for, in seconds
+/// (`cutime` + `cstime`): the difference around waiting for one child is that child's CPU time.
+pub fn children_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    parse_stat_children_cpu(&stat)
+}
+
+fn parse_stat_children_cpu(stat: &str) -> Option<f64> {
+    // cutime is field 16 and cstime 17 (see parse_stat_cpu).
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let cutime: f64 = fields.get(13)?.parse().ok()?;
+    let cstime: f64 = fields.get(14)?.parse().ok()?;
+    Some((cutime + cstime) / USER_HZ)
+}
+
+/// The peak resident set size (`VmHWM`) of process `pid` so far, in bytes, while it runs
+/// (a process that has exited has none).
+pub fn process_peak_rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    parse_status_kib(&status, "VmHWM:").map(|kib| kib * 1024)
+}
+
 /// Total size in bytes of the files under `dir` (0 if it does not exist).
 pub fn dir_size(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -159,6 +182,10 @@ mod tests {
     fn parses_proc_files() {
         let stat = "1234 (my (odd) prog) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0";
         assert_eq!(parse_stat_cpu(stat), Some(3.0));
+        assert_eq!(parse_stat_children_cpu(stat), Some(0.0));
+        let waited = "1234 (p) S 1 2 3 4 5 6 7 8 9 10 250 50 120 30 20 0";
+        assert_eq!(parse_stat_children_cpu(waited), Some(1.5));
+        assert_eq!(parse_stat_children_cpu("1234 (p) S 1 2"), None);
         let status = "Name:\tx\nVmHWM:\t  2048 kB\nVmRSS:\t1024 kB\n";
         assert_eq!(parse_status_kib(status, "VmHWM:"), Some(2048));
         assert_eq!(parse_status_kib(status, "VmSwap:"), None);
@@ -168,6 +195,8 @@ mod tests {
     fn reads_this_process() {
         assert!(peak_rss_bytes().unwrap() > 0);
         assert!(cpu_seconds().is_some());
+        assert!(children_cpu_seconds().is_some());
+        assert!(process_peak_rss_bytes(std::process::id()).unwrap() > 0);
         let m = Machine::describe();
         assert!(m.cores >= 1);
         assert!(m.memory_gib > 0.0);
