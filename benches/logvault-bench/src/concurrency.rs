@@ -206,8 +206,7 @@ pub async fn run(options: &ConcurrencyOptions) -> anyhow::Result<ConcurrencyResu
 
     // Both systems' streams run on a query runtime (threads of their own, one per core, below
     // the ingest's priority by `query_priority`), as `logvault serve` runs its query API.
-    let threads = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
-    let query_runtime = logvault::QueryRuntime::new(threads, options.query_priority)?;
+    let query_runtime = logvault::QueryRuntime::new(0, options.query_priority)?;
     let mut levels = Vec::new();
     for &streams in &options.streams {
         let (lat, wall) = level(&query_runtime, streams, options.seconds, &suite, || async {

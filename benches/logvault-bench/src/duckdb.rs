@@ -232,19 +232,7 @@ impl DuckDb {
             "warm": repeats.warm,
             "threads": threads,
         });
-        let mut child = Command::new(&self.python)
-            .arg(&self.script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("starting the DuckDB runner")?;
-        child
-            .stdin
-            .take()
-            .context("no stdin")?
-            .write_all(spec.to_string().as_bytes())?;
-        let out = child.wait_with_output()?;
+        let out = self.runner(&spec)?;
         if !out.status.success() {
             bail!(
                 "the DuckDB runner failed ({}): {}",
@@ -277,6 +265,20 @@ impl DuckDb {
                 "threads": threads,
             }
         });
+        let out = self.runner(&spec)?;
+        if !out.status.success() {
+            bail!(
+                "DuckDB's conversion of {} failed ({}): {}",
+                input.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        parse_conversion(&out.stdout)
+    }
+
+    /// Runs the runner script with `spec` on its stdin; its output, whatever its status.
+    fn runner(&self, spec: &serde_json::Value) -> anyhow::Result<std::process::Output> {
         let mut child = Command::new(&self.python)
             .arg(&self.script)
             .stdin(Stdio::piped())
@@ -289,16 +291,7 @@ impl DuckDb {
             .take()
             .context("no stdin")?
             .write_all(spec.to_string().as_bytes())?;
-        let out = child.wait_with_output()?;
-        if !out.status.success() {
-            bail!(
-                "DuckDB's conversion of {} failed ({}): {}",
-                input.display(),
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        parse_conversion(&out.stdout)
+        Ok(child.wait_with_output()?)
     }
 }
 

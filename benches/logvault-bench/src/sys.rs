@@ -127,13 +127,19 @@ pub fn cpu_seconds() -> Option<f64> {
 }
 
 fn parse_stat_cpu(stat: &str) -> Option<f64> {
-    // Fields after the command name (which may hold spaces, hence the last ')'): state is
-    // field 3, utime 14 and stime 15.
+    // utime is field 14 and stime 15.
+    stat_ticks_seconds(stat, 14)
+}
+
+/// The sum of fields `field` and `field + 1` of a `/proc/PID/stat` line (clock ticks), in
+/// seconds. Fields are counted from 1; the command name (field 2) may hold spaces, so counting
+/// starts after its last ')', at the state (field 3).
+fn stat_ticks_seconds(stat: &str, field: usize) -> Option<f64> {
     let rest = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / USER_HZ)
+    let mut fields = rest.split_whitespace().skip(field.checked_sub(3)?);
+    let first: f64 = fields.next()?.parse().ok()?;
+    let second: f64 = fields.next()?.parse().ok()?;
+    Some((first + second) / USER_HZ)
 }
 
 /// CPU time (user + system) of the children this process has waited for, in seconds
@@ -144,12 +150,8 @@ pub fn children_cpu_seconds() -> Option<f64> {
 }
 
 fn parse_stat_children_cpu(stat: &str) -> Option<f64> {
-    // cutime is field 16 and cstime 17 (see parse_stat_cpu).
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let cutime: f64 = fields.get(13)?.parse().ok()?;
-    let cstime: f64 = fields.get(14)?.parse().ok()?;
-    Some((cutime + cstime) / USER_HZ)
+    // cutime is field 16 and cstime 17.
+    stat_ticks_seconds(stat, 16)
 }
 
 /// The peak resident set size (`VmHWM`) of process `pid` so far, in bytes, while it runs

@@ -109,12 +109,8 @@ pub async fn start(
         }
     }
     let limits = config.limits.clone();
-    let query_threads = match config.query_threads {
-        0 => std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
-        n => n,
-    };
     let query_runtime = Arc::new(logvault::QueryRuntime::new(
-        query_threads,
+        config.query_threads,
         config.query_priority,
     )?);
     let tokens = tokens::TokenService::open(&engine).await?;

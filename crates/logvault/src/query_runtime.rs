@@ -38,21 +38,20 @@ const MAX_NICE: i32 = 19;
 /// threads without waiting for what runs on them (it may be dropped inside another runtime).
 pub struct QueryRuntime {
     runtime: Option<Runtime>,
-    threads: usize,
     lowered_by: i32,
 }
 
 impl std::fmt::Debug for QueryRuntime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("QueryRuntime")
-            .field("threads", &self.threads)
+            .field("threads", &self.threads())
             .field("lowered_by", &self.lowered_by)
             .finish()
     }
 }
 
 impl QueryRuntime {
-    /// A runtime of `threads` workers (at least one) whose threads' nice value is the
+    /// A runtime of `threads` workers (0: one per core, tokio's default) whose threads' nice value is the
     /// process's plus `lower_by` (0 to 19; 0 keeps the process's priority, 19 is the lowest).
     /// The priority is lowered on Linux only; elsewhere the runtime is only separate.
     ///
@@ -64,10 +63,12 @@ impl QueryRuntime {
                 reason: format!("the priority may be lowered by 0 to {MAX_NICE}, not {lower_by}"),
             });
         }
-        let threads = threads.max(1);
         let warned = std::sync::Arc::new(AtomicBool::new(false));
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads)
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        if threads > 0 {
+            builder.worker_threads(threads);
+        }
+        let runtime = builder
             .thread_name("logvault-query")
             .enable_all()
             .on_thread_start(move || lower_this_thread(lower_by, &warned))
@@ -77,14 +78,13 @@ impl QueryRuntime {
             })?;
         Ok(Self {
             runtime: Some(runtime),
-            threads,
             lowered_by: lower_by,
         })
     }
 
     /// Its workers.
     pub fn threads(&self) -> usize {
-        self.threads
+        self.handle().metrics().num_workers()
     }
 
     /// How much lower its threads' priority is than the process's.

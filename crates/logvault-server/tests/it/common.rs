@@ -253,6 +253,19 @@ impl Served {
         body["tables"][0]["rows"][0][0].as_i64().unwrap()
     }
 
+    /// The text of `GET /metrics`, as the owner.
+    pub async fn metrics_text(&self) -> String {
+        self.client
+            .get(format!("{}/metrics", self.url))
+            .bearer_auth(self.owner())
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// A counter of the server's metrics.
     pub fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         self.server().metrics().counter(name, labels)

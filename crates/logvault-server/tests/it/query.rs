@@ -624,18 +624,8 @@ async fn a_query_whose_segments_a_compaction_replaced_meanwhile_runs_again_not_f
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queries_run_on_the_query_threads_and_ingestion_does_not() {
     let s = loaded(20_000, Options::default()).await;
-    let owner = s.owner();
     let busy = || async {
-        let text = s
-            .client
-            .get(format!("{}/metrics", s.url))
-            .bearer_auth(&owner)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = s.metrics_text().await;
         let line = text
             .lines()
             .find(|l| l.starts_with("logvault_query_busy_seconds "))

@@ -86,19 +86,8 @@ async fn revocation_and_restore_take_effect_while_the_server_runs() {
     s.engine.vault().delete_policy(VAULT, &principal).unwrap();
     s.pass_check_interval();
     let owner = s.owner();
-    let metrics = || async {
-        s.client
-            .get(format!("{}/metrics", s.url))
-            .bearer_auth(&owner)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    };
     eventually("the key monitor notices the revocation", || async {
-        metrics()
+        s.metrics_text()
             .await
             .contains(&format!("logvault_key_state{{cluster=\"{CLUSTER}\"}} 0"))
     })
@@ -146,7 +135,7 @@ async fn revocation_and_restore_take_effect_while_the_server_runs() {
         .unwrap();
     s.pass_check_interval();
     eventually("the key monitor notices the restore", || async {
-        metrics()
+        s.metrics_text()
             .await
             .contains(&format!("logvault_key_state{{cluster=\"{CLUSTER}\"}} 1"))
     })
