@@ -176,6 +176,12 @@ mod tests {
                 .unwrap()
         });
         assert_eq!(theirs, (me + 7).min(MAX_NICE));
+        // A worker publishes its busy time when it parks, which may be after the task's output
+        // has reached the caller: wait for it, boundedly.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while queries.busy() == std::time::Duration::ZERO && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         assert!(queries.busy() > std::time::Duration::ZERO);
         // The caller's own thread is untouched.
         let after = rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap();

@@ -649,9 +649,10 @@ async fn queries_run_on_the_query_threads_and_ingestion_does_not() {
             .await;
         assert!(!rows.is_empty());
     }
-    let after_queries = busy().await;
-    assert!(
-        after_queries > after_ingest,
-        "the query threads did not run the queries: {after_ingest} s, then {after_queries} s"
-    );
+    // A worker publishes its busy time when it parks, which may trail the last response.
+    crate::common::eventually(
+        "the query threads' busy time grows with the queries",
+        || async { busy().await > after_ingest },
+    )
+    .await;
 }
