@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 fn logvault(home: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_logvault"));
+    let mut c = Command::new(crate::common::bin());
     c.arg("--home").arg(home).env_remove("LOGVAULT_HOME");
     c
 }

@@ -21,7 +21,7 @@ const ROWS: usize = 25;
 
 /// Starts `logvault serve` on plain HTTP and a free port; the child and its URL.
 fn serve(home: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_logvault"))
+    let mut child = Command::new(crate::common::bin())
         .arg("--home")
         .arg(home)
         .env_remove("LOGVAULT_HOME")

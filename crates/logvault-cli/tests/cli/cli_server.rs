@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 fn logvault(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_logvault"))
+    Command::new(crate::common::bin())
         .arg("--home")
         .arg(home)
         .env_remove("LOGVAULT_HOME")
@@ -207,7 +207,7 @@ fn serve_starts_prints_its_url_answers_and_stops_on_sigterm() {
         .as_str()
         .unwrap()
         .to_owned();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_logvault"))
+    let mut child = Command::new(crate::common::bin())
         .arg("--home")
         .arg(home)
         .env_remove("LOGVAULT_HOME")

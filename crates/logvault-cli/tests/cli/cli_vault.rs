@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 fn logvault(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_logvault"))
+    Command::new(crate::common::bin())
         .arg("--home")
         .arg(home)
         .args(args)

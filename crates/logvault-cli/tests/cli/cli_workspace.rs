@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn logvault(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_logvault"))
+    Command::new(crate::common::bin())
         .arg("--home")
         .arg(home)
         .env_remove("LOGVAULT_HOME")
@@ -134,7 +134,7 @@ fn workspace_update_sets_and_replaces_tags_shown_as_arm_s() {
 /// Writes `input` to a command's stdin and returns its output.
 fn with_stdin(home: &Path, args: &[&str], input: &str) -> Output {
     use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_logvault"))
+    let mut child = Command::new(crate::common::bin())
         .arg("--home")
         .arg(home)
         .env_remove("LOGVAULT_HOME")

@@ -4,9 +4,17 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+/// The binary under test: the one cargo built for this test run, or `LOGVAULT_BIN` when set
+/// (for example a release build, to soak the binary as deployed: docs/reliability.md).
+pub(crate) fn bin() -> std::path::PathBuf {
+    std::env::var_os("LOGVAULT_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_BIN_EXE_logvault")))
+}
+
 /// `logvault --home HOME ARGS` with `stdin` on its standard input.
 pub(crate) fn logvault(home: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_logvault"))
+    let mut child = Command::new(crate::common::bin())
         .arg("--home")
         .arg(home)
         .env_remove("LOGVAULT_HOME")

@@ -130,7 +130,7 @@ pub(crate) struct Server {
 /// Starts `logvault serve` on plain HTTP on loopback with a syslog listener for [`WS`], its
 /// standard error written to `stderr`, with `env` and `args` added.
 pub(crate) fn start(home: &Path, stderr: &Path, env: &[(&str, &str)], args: &[&str]) -> Server {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_logvault"));
+    let mut command = Command::new(crate::common::bin());
     command
         .arg("--home")
         .arg(home)
