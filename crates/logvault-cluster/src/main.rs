@@ -64,8 +64,8 @@ struct ExecutorArgs {
     /// The address its Arrow Flight service (stage outputs) binds to.
     #[arg(long, default_value = "127.0.0.1")]
     bind_host: String,
-    /// The name other executors and query nodes reach it by (default: as the scheduler sees
-    /// it).
+    /// The name other executors and query nodes reach it by (default: the bind address, or as
+    /// the scheduler sees it when that is unspecified).
     #[arg(long)]
     external_host: Option<String>,
     /// Its Arrow Flight service's port.
@@ -192,12 +192,20 @@ async fn executor(args: ExecutorArgs) -> anyhow::Result<()> {
         .open()
         .await
         .with_context(|| format!("cannot open the home {}", home.display()))?;
+    // Advertised as bound unless told otherwise (an unspecified address is not reachable).
+    let external_host = args.external_host.or_else(|| {
+        let unspecified = args
+            .bind_host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_unspecified());
+        (!unspecified).then(|| args.bind_host.clone())
+    });
     let work_dir = args
         .work_dir
         .unwrap_or_else(|| home.join("cluster").join(&name));
     started(&serde_json::json!({
         "executor": name,
-        "flight": format!("{}:{}", args.external_host.as_deref().unwrap_or(&args.bind_host), args.flight_port),
+        "flight": format!("{}:{}", external_host.as_deref().unwrap_or(&args.bind_host), args.flight_port),
         "scheduler": args.scheduler,
         "pid": std::process::id(),
     }))?;
@@ -208,7 +216,7 @@ async fn executor(args: ExecutorArgs) -> anyhow::Result<()> {
         scheduler_port,
         scheduler_timeout_secs: args.scheduler_timeout,
         bind_host: args.bind_host,
-        external_host: args.external_host,
+        external_host,
         flight_port: args.flight_port,
         work_dir,
         vcores: args.concurrency,

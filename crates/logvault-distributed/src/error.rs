@@ -79,18 +79,21 @@ impl DistributedError {
     /// hands the client (a failed job's message holds the error in its debug form:
     /// `KeyUnavailable { executor: "...", account: "...", reason: "..." }`); `None` when the
     /// text holds none of [`Self::KeyUnavailable`] and [`Self::UnsupportedFunction`].
+    /// Ballista may have quoted it again on the way (`function: \\\"f\\\"`): it is read
+    /// at whatever depth it is.
     pub fn from_remote(text: &str) -> Option<Self> {
         if let Some(at) = text.find("KeyUnavailable {") {
-            let rest = &text[at..];
+            let rest = unquoted(&text[at..], "executor")?;
             return Some(Self::KeyUnavailable {
-                executor: debug_field(rest, "executor")?,
-                account: debug_field(rest, "account")?,
-                reason: debug_field(rest, "reason")?,
+                executor: debug_field(&rest, "executor")?,
+                account: debug_field(&rest, "account")?,
+                reason: debug_field(&rest, "reason")?,
             });
         }
         let at = text.find("UnsupportedFunction {")?;
+        let rest = unquoted(&text[at..], "function")?;
         Some(Self::UnsupportedFunction {
-            function: debug_field(&text[at..], "function")?,
+            function: debug_field(&rest, "function")?,
         })
     }
 
@@ -106,6 +109,36 @@ impl From<DataFusionError> for DistributedError {
             message: e.strip_backtrace(),
         }
     }
+}
+
+/// `text`, a value in its debug form starting with `first` (its first string field), with the
+/// quoting it went through since undone: as many times as there are backslashes before that
+/// field's opening quote.
+fn unquoted(text: &str, first: &str) -> Option<String> {
+    let key = format!("{first}: ");
+    let at = text.find(&key)? + key.len();
+    let depth = text[at..].chars().take_while(|c| *c == '\\').count();
+    let mut out = text.to_owned();
+    for _ in 0..depth {
+        let mut once = String::with_capacity(out.len());
+        let mut chars = out.chars();
+        while let Some(c) = chars.next() {
+            if c != '\\' {
+                once.push(c);
+                continue;
+            }
+            match chars.next() {
+                Some(q @ ('\\' | '"')) => once.push(q),
+                Some(other) => {
+                    once.push('\\');
+                    once.push(other);
+                }
+                None => once.push('\\'),
+            }
+        }
+        out = once;
+    }
+    Some(out)
 }
 
 /// The string field `name` of a value in its debug form at the start of `text`
@@ -163,6 +196,24 @@ mod tests {
         assert_eq!(
             DistributedError::from_remote(&text).map(|e| e.to_string()),
             Some(sent.to_string())
+        );
+        // Quoted again on the way, twice (as Ballista hands a plan the scheduler refused).
+        let twice = format!("{:?}", format!("Plan({:?})", format!("External({sent:?})")));
+        assert_eq!(
+            DistributedError::from_remote(&twice).map(|e| e.to_string()),
+            Some(sent.to_string()),
+            "{twice}"
+        );
+        let sent = DistributedError::KeyUnavailable {
+            executor: "executor-1".into(),
+            account: "cluster-c1".into(),
+            reason: "vault \"kv\" said:\n\\ disabled".into(),
+        };
+        let once = format!("Status {{ message: {:?} }}", format!("External({sent:?})"));
+        assert_eq!(
+            DistributedError::from_remote(&once).map(|e| e.to_string()),
+            Some(sent.to_string()),
+            "{once}"
         );
         assert!(DistributedError::from_remote("Execution(\"executor lost\")").is_none());
         // A cut message is not made into an error with a guessed field.

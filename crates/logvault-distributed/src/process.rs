@@ -68,9 +68,10 @@ pub async fn serve_scheduler(
     let cluster = BallistaCluster::new_from_config(&config)
         .await
         .map_err(|e| fail(e.to_string()))?;
-    let scheduler = create_scheduler::<LogicalPlanNode, PhysicalPlanNode>(cluster, Arc::new(config))
-        .await
-        .map_err(|e| fail(e.to_string()))?;
+    let scheduler =
+        create_scheduler::<LogicalPlanNode, PhysicalPlanNode>(cluster, Arc::new(config))
+            .await
+            .map_err(|e| fail(e.to_string()))?;
     start_grpc_service_with_listener(listener, scheduler)
         .await
         .map_err(|e| fail(format!("the scheduler's service stopped: {e}")))

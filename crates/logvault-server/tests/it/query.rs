@@ -705,10 +705,7 @@ async fn a_server_without_a_distributed_engine_refuses_a_distributed_query() {
         .await;
     assert_eq!(status, 403, "{body}");
     // GET: distributed=true is refused the same way; a value that is no flag is a 400 too.
-    for (flag, code) in [
-        ("true", "DistributedQueriesUnavailable"),
-        ("maybe", ""),
-    ] {
+    for (flag, code) in [("true", "DistributedQueriesUnavailable"), ("maybe", "")] {
         let r = s
             .client
             .get(format!("{}/v1/workspaces/{WS}/query", s.url))

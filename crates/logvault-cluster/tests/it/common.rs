@@ -2,8 +2,6 @@
 //! customer key, the queries the tests run (the benchmark suite's shapes on the bundled sample
 //! data), and an HTTP client of the query API.
 
-#![allow(dead_code)]
-
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
@@ -61,6 +59,10 @@ async fn ingest(engine: &Engine, file: &str, table: &str, format: Format) -> Res
     if r.accepted == 0 || r.dropped != 0 {
         bail!("{table}: {r:?}");
     }
+    // The sample data is from 2019: kept from the server's retention purge.
+    engine
+        .set_retention(WS, table, logvault::store::MAX_RETENTION_DAYS)
+        .await?;
     Ok(())
 }
 
@@ -146,7 +148,12 @@ pub struct Api {
 
 impl Api {
     /// Posts `query` in `language` (`distributed` as given) and returns the status and body.
-    pub async fn query(&self, language: &str, query: &str, distributed: bool) -> Result<(u16, Value)> {
+    pub async fn query(
+        &self,
+        language: &str,
+        query: &str,
+        distributed: bool,
+    ) -> Result<(u16, Value)> {
         self.post(json!({"query": query, "language": language, "distributed": distributed}))
             .await
     }
@@ -172,9 +179,7 @@ impl Api {
         if status != 200 {
             bail!("{query} (local): {status} {local}");
         }
-        let rows = local["tables"][0]["rows"]
-            .as_array()
-            .map_or(0, Vec::len);
+        let rows = local["tables"][0]["rows"].as_array().map_or(0, Vec::len);
         if rows == 0 || local.get("error").is_some() {
             bail!("{query} answered nothing here: {local}");
         }

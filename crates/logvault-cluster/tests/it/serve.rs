@@ -3,8 +3,6 @@
 //! executor with its own store and keyring over the home's storage and vault. Every query is
 //! asked of the same server twice, locally and distributed, and the answers compared.
 
-mod common;
-
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -15,7 +13,7 @@ use logvault_distributed::{ExecutorSpec, InProcessCluster};
 use logvault_server::{Role, RunningServer, ServeConfig, TokenService};
 use serde_json::json;
 
-use common::{Api, CLUSTER, Home, KEY, KQL, SQL, VAULT, home};
+use crate::common::{Api, CLUSTER, Home, KEY, KQL, SQL, VAULT, home};
 
 /// An executor's own store over the home's storage root and vault, its keys kept for
 /// `key_ttl` (the query node keeps them for the home's revocation bound).
@@ -174,15 +172,24 @@ async fn revocation_fails_a_distributed_query_on_the_executors_then_at_the_key_g
     let q = r#"SELECT "Account" AS account, COUNT(*) AS n FROM "SecurityEvent" GROUP BY "Account" ORDER BY account"#;
     s.api.same_answer("sql", q).await?;
 
-    s.home.engine.vault().set_key_enabled(VAULT, KEY, None, false)?;
+    s.home
+        .engine
+        .vault()
+        .set_key_enabled(VAULT, KEY, None, false)?;
     // The executors' keys expire; the query node still holds its own (its key monitor has
     // not checked yet): only the executors can stop the query now.
     s.home.clock.advance(Duration::seconds(2));
     let account = AccountId::cluster(CLUSTER)?.to_string();
     for language_query in [("sql", q), ("kql", "SecurityEvent | count")] {
-        let (status, body) = s.api.query(language_query.0, language_query.1, true).await?;
+        let (status, body) = s
+            .api
+            .query(language_query.0, language_query.1, true)
+            .await?;
         assert_eq!(status, 503, "{body}");
-        assert_eq!(body["error"]["code"], "CustomerManagedKeyUnavailable", "{body}");
+        assert_eq!(
+            body["error"]["code"], "CustomerManagedKeyUnavailable",
+            "{body}"
+        );
         let message = body["error"]["message"].as_str().unwrap_or_default();
         assert!(
             message.contains(&format!("cannot read storage account {account}"))

@@ -3,8 +3,6 @@
 //! free ports. The server answers every query distributed as it answers it locally. The
 //! processes are killed at the end, whatever the outcome.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -14,7 +12,7 @@ use anyhow::{Context, Result, bail};
 use logvault_server::{Role, TokenService};
 use serde_json::Value;
 
-use common::{Api, KQL, SQL, home};
+use crate::common::{Api, KQL, SQL, home};
 
 /// The processes started, killed when dropped (a failed assertion included).
 struct Processes {
@@ -146,6 +144,13 @@ async fn run(p: &mut Processes, home: &Path, token: String) -> Result<()> {
     }
     for q in KQL {
         api.same_answer("kql", q).await?;
+    }
+    // The answers came from the executor processes: each took tasks from the scheduler.
+    for name in ["executor-1", "executor-2"] {
+        let tasks = p.log(name).matches("Received task").count();
+        if tasks == 0 {
+            bail!("{name} ran no task:\n{}", p.log(name));
+        }
     }
     Ok(())
 }
