@@ -17,7 +17,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use futures::StreamExt;
 use logvault::query::WorkspaceSession;
 use logvault_distributed::{DistributedError, distributed_context};
-use logvault_server::{DistributedKeyError, DistributedQueries};
+use logvault_server::{DistributedQueries, ServerError};
 
 /// The query API's distributed engine: a Ballista scheduler at a `host:port`, whose executors
 /// read the storage and unwrap account keys at the vault themselves.
@@ -68,7 +68,7 @@ impl DistributedQueries for BallistaQueries {
 }
 
 /// `e` with logvault's named error in place of the text Ballista carried it in: a key an
-/// executor could not get becomes the server's [`DistributedKeyError`] (answered as a local
+/// executor could not get becomes the server's [`ServerError::DistributedKeyUnavailable`] (answered as a local
 /// query's key refusal), a function the cluster cannot rebuild its own message.
 fn named(e: DataFusionError) -> DataFusionError {
     match DistributedError::from_remote(&e.to_string()) {
@@ -83,7 +83,10 @@ fn named(e: DataFusionError) -> DataFusionError {
                 reason,
             }
             .to_string();
-            DataFusionError::External(Box::new(DistributedKeyError { account, message }))
+            DataFusionError::External(Box::new(ServerError::DistributedKeyUnavailable {
+                account,
+                message,
+            }))
         }
         Some(other) => DataFusionError::Execution(other.to_string()),
         None => e,
@@ -104,16 +107,20 @@ mod tests {
         let e = named(DataFusionError::Execution(format!(
             "Job abc failed: External({sent:?})"
         )));
-        let key = DistributedKeyError::find(&e);
-        assert_eq!(
-            key.map(|k| (k.account.as_str(), k.message.clone())),
-            Some(("cluster-c1", sent.to_string()))
-        );
+        match ServerError::distributed_key(&e) {
+            Some(ServerError::DistributedKeyUnavailable { account, message }) => {
+                assert_eq!(
+                    (account.as_str(), message.clone()),
+                    ("cluster-c1", sent.to_string())
+                );
+            }
+            other => panic!("{other:?} from {e}"),
+        }
         let sent = DistributedError::UnsupportedFunction {
             function: "hash_sha256".into(),
         };
         let e = named(DataFusionError::Execution(format!("Plan({sent:?})")));
-        assert!(DistributedKeyError::find(&e).is_none());
+        assert!(ServerError::distributed_key(&e).is_none());
         assert!(e.to_string().contains(&sent.to_string()), "{e}");
         let other = named(DataFusionError::Execution("executor lost".into()));
         assert_eq!(other.to_string(), "Execution error: executor lost");

@@ -25,7 +25,8 @@ pub trait DistributedQueries: fmt::Debug + Send + Sync {
 
     /// Starts `plan`, planned on `session` (whose key gate admitted every storage account it
     /// reads), on the distributed engine. Errors are the engine's; a storage account whose key
-    /// a worker of the engine could not get is reported as a [`DistributedKeyError`] inside
+    /// a worker of the engine could not get is reported as a
+    /// [`ServerError::DistributedKeyUnavailable`](crate::ServerError) inside
     /// [`DataFusionError::External`] (from this call or from the stream), so that the answer
     /// is the one a local query gets for it.
     async fn execute(
@@ -35,46 +36,28 @@ pub trait DistributedQueries: fmt::Debug + Send + Sync {
     ) -> Result<SendableRecordBatchStream, DataFusionError>;
 }
 
-/// A worker of a distributed engine could not get a storage account's key from the vault
-/// (revoked, disabled, deleted, or the cluster's identity lost its permission).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct DistributedKeyError {
-    /// The storage account (`service`, `cluster-<name>`).
-    pub account: String,
-    /// The worker's message, naming itself, the account and the vault's answer.
-    pub message: String,
-}
-
-impl DistributedKeyError {
-    /// The key error inside `e`, if there is one (at any depth of DataFusion's wrappers).
-    pub fn find(e: &DataFusionError) -> Option<&Self> {
-        match e {
-            DataFusionError::External(inner) => inner.downcast_ref::<Self>(),
-            DataFusionError::Context(_, inner) => Self::find(inner),
-            DataFusionError::Shared(inner) => Self::find(inner),
-            DataFusionError::Diagnostic(_, inner) => Self::find(inner),
-            _ => None,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ServerError;
 
     #[test]
     fn a_key_error_is_found_through_datafusion_s_wrappers() {
-        let key = DistributedKeyError {
+        let key = || ServerError::DistributedKeyUnavailable {
             account: "cluster-c1".into(),
             message: "executor e1 cannot read storage account cluster-c1".into(),
         };
         let e = DataFusionError::Context(
             "running".into(),
-            Box::new(DataFusionError::External(Box::new(key.clone()))),
+            Box::new(DataFusionError::External(Box::new(key()))),
         );
-        assert_eq!(DistributedKeyError::find(&e), Some(&key));
+        assert_eq!(
+            ServerError::distributed_key(&e).map(ToString::to_string),
+            Some(key().to_string())
+        );
         let other = DataFusionError::Execution("executor e1: no".into());
-        assert_eq!(DistributedKeyError::find(&other), None);
+        assert!(ServerError::distributed_key(&other).is_none());
+        let not_a_key = DataFusionError::External(Box::new(ServerError::Tls("no".into())));
+        assert!(ServerError::distributed_key(&not_a_key).is_none());
     }
 }

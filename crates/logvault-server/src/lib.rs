@@ -53,7 +53,7 @@ mod web;
 pub use alerts::ActionNotifier;
 pub use config::{Limits, ServeConfig, SyslogConfig};
 pub use dcr::{DataCollectionRule, DataFlow, RuleSpec, RuleStore};
-pub use distributed::{DistributedKeyError, DistributedQueries};
+pub use distributed::DistributedQueries;
 pub use endpoint::{DEFAULT_URL, served_url, served_vault_uri};
 pub use error::ServerError;
 pub use http::routes::{Access, Route, routes};

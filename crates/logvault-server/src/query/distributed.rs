@@ -16,7 +16,7 @@ use serde_json::json;
 
 use crate::http::Shared;
 use crate::http::errors::{ApiError, engine_error};
-use crate::{DistributedKeyError, DistributedQueries};
+use crate::{DistributedQueries, ServerError};
 
 /// The server's distributed engine, or the answer of a server that has none.
 pub(super) fn engine(state: &Shared) -> Result<Arc<dyn DistributedQueries>, ApiError> {
@@ -69,11 +69,13 @@ fn failure(
     workspace: &str,
     e: &DataFusionError,
 ) -> ApiError {
-    if let Some(key) = DistributedKeyError::find(e) {
+    if let Some(ServerError::DistributedKeyUnavailable { account, message }) =
+        ServerError::distributed_key(e)
+    {
         let refused = QueryError::KeyUnavailable {
             workspace: workspace.to_owned(),
-            account: key.account.clone(),
-            reason: key.message.clone(),
+            account: account.clone(),
+            reason: message.clone(),
         };
         return engine_error(&state.engine, &logvault::EngineError::Query(refused));
     }
