@@ -11,6 +11,9 @@
 //! Stage outputs (Ballista's shuffle) rest and travel between executors encrypted under each
 //! executor's ephemeral key ([`EncryptedShuffle`]: its engine writes them, its Flight service
 //! decrypts them for a fetch).
+//! A scheduler and executors run as processes of the `logvault-cluster` binary
+//! ([`serve_scheduler`], [`run_executor`]); an executor's error reaches the client as text,
+//! from which [`DistributedError::from_remote`] recovers logvault's named errors.
 //!
 //! It must never: put a key (account, data or any other) in a plan or a message, let an
 //! executor read a segment whose account key the vault refuses, write query data to an
@@ -22,6 +25,7 @@ mod codec;
 mod error;
 mod executor;
 mod functions;
+mod process;
 mod scan;
 mod shuffle_engine;
 mod shuffle_flight;
@@ -35,6 +39,7 @@ pub use cluster::{
 pub use codec::{LogvaultLogicalCodec, LogvaultPhysicalCodec};
 pub use error::DistributedError;
 pub use executor::{ExecutorEncryptionFactory, executor_runtime};
+pub use process::{ExecutorProcess, run_executor, serve_scheduler};
 pub use scan::{LogvaultScanExec, wrap_encrypted_scans};
 pub use shuffle_engine::{EncryptedShuffle, EncryptedShuffleEngine};
 pub use shuffle_flight::EncryptedShuffleFlightService;

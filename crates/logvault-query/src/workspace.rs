@@ -252,6 +252,18 @@ impl WorkspaceSession {
         Ok(crate::guard::guard(stream, &self.workspace))
     }
 
+    /// Plans `sql` without running it, with the errors of [`Self::execute`]: for an engine
+    /// that runs the plan elsewhere (a distributed query).
+    ///
+    /// # Errors
+    /// As [`Self::execute`]'s planning.
+    pub async fn plan(&self, sql: &str) -> Result<LogicalPlan, QueryError> {
+        match self.ctx.sql(sql).await {
+            Ok(df) => Ok(df.into_unoptimized_plan()),
+            Err(e) => Err(self.explain(e)),
+        }
+    }
+
     fn explain(&self, e: datafusion::error::DataFusionError) -> QueryError {
         let text = e.to_string();
         if let Some(table) = missing_table(&text) {

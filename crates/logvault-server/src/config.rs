@@ -1,7 +1,10 @@
 //! What a server is told: where to listen, and every bound it keeps.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::DistributedQueries;
 
 /// The server's configuration. [`ServeConfig::default`] is what `logvault serve` uses unless
 /// told otherwise.
@@ -43,6 +46,10 @@ pub struct ServeConfig {
     /// How much lower the query threads' CPU priority is than ingestion's (a nice increment,
     /// 0-19; Linux). 0 lets queries and ingestion compete as equals.
     pub query_priority: i32,
+    /// Where queries that ask for it (`"distributed": true`) run: a distributed engine set by
+    /// the binary that starts the server (`logvault-cluster serve`). `None` (what `logvault
+    /// serve` has) answers such a query with 400 `DistributedQueriesUnavailable`.
+    pub distributed: Option<Arc<dyn DistributedQueries>>,
 }
 
 /// The syslog listener.
@@ -129,6 +136,7 @@ impl Default for ServeConfig {
             record_query_history: true,
             query_threads: 0,
             query_priority: 10,
+            distributed: None,
         }
     }
 }

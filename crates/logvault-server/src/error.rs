@@ -28,6 +28,18 @@ pub enum ServerError {
     /// The TLS identity cannot be made or used.
     #[error("tls: {0}")]
     Tls(String),
+    /// A worker of the distributed engine ([`crate::DistributedQueries`]) could not get a
+    /// storage account's key from the vault (revoked, disabled, deleted, or the cluster's
+    /// identity lost its permission): the hook reports it inside
+    /// `DataFusionError::External`, and the query API answers it as a local query's key
+    /// refusal.
+    #[error("{message}")]
+    DistributedKeyUnavailable {
+        /// The storage account (`service`, `cluster-<name>`).
+        account: String,
+        /// The worker's message, naming itself, the account and the vault's answer.
+        message: String,
+    },
     /// A request to the stores is invalid or refused (the message starts with the HTTP-like
     /// code, as the control plane's do: `404 ...`, `409 ...`, `400 ...`).
     #[error("{code} {message}")]
@@ -52,6 +64,20 @@ impl ServerError {
         Self::Refused {
             code,
             message: message.into(),
+        }
+    }
+
+    /// The [`Self::DistributedKeyUnavailable`] inside `e`, if there is one (at any depth of
+    /// DataFusion's wrappers).
+    pub fn distributed_key(e: &datafusion::error::DataFusionError) -> Option<&Self> {
+        use datafusion::error::DataFusionError as E;
+        match e {
+            E::External(inner) => inner
+                .downcast_ref::<Self>()
+                .filter(|s| matches!(s, Self::DistributedKeyUnavailable { .. })),
+            E::Context(_, inner) | E::Diagnostic(_, inner) => Self::distributed_key(inner),
+            E::Shared(inner) => Self::distributed_key(inner),
+            _ => None,
         }
     }
 

@@ -18,6 +18,8 @@
 //! - Operations: `/health`, Prometheus `/metrics` ([`metrics`]), request logs with request ids,
 //!   bounds on bodies, time, requests and queued rows (429/503 with `Retry-After`), the key
 //!   monitor running inside, and a graceful stop ([`RunningServer::shutdown`]).
+//! - Distributed queries: `"distributed": true` sends a query's plan to the engine its
+//!   embedder set ([`DistributedQueries`], `ServeConfig::distributed`); none by default.
 //! - Log alerts: the scheduler that evaluates the due rules of every workspace while the server
 //!   runs, and the notifier that delivers what fires ([`ActionNotifier`], also the CLI's).
 //!
@@ -30,6 +32,7 @@ mod alerts;
 mod config;
 mod connection;
 mod dcr;
+mod distributed;
 mod endpoint;
 mod error;
 mod http;
@@ -50,6 +53,7 @@ mod web;
 pub use alerts::ActionNotifier;
 pub use config::{Limits, ServeConfig, SyslogConfig};
 pub use dcr::{DataCollectionRule, DataFlow, RuleSpec, RuleStore};
+pub use distributed::DistributedQueries;
 pub use endpoint::{DEFAULT_URL, served_url, served_vault_uri};
 pub use error::ServerError;
 pub use http::routes::{Access, Route, routes};

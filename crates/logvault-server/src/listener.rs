@@ -135,6 +135,7 @@ pub async fn start(
         engine: engine.clone(),
         record_query_history: config.record_query_history,
         query_runtime,
+        distributed: config.distributed.clone(),
         management: crate::mgmt::Settings {
             tls: !config.plain_http,
             page_size: config.page_size,

@@ -49,6 +49,8 @@ pub(crate) struct AppState {
     /// Where the query API's queries run: threads of their own, at a lower priority than
     /// ingestion's.
     pub(crate) query_runtime: Arc<logvault::QueryRuntime>,
+    /// Where queries asked to run distributed run, if anywhere.
+    pub(crate) distributed: Option<Arc<dyn crate::DistributedQueries>>,
 }
 
 pub(crate) type Shared = Arc<AppState>;

@@ -1,5 +1,7 @@
 //! The Log Analytics query API: `POST|GET /v1/workspaces/{workspaceId}/query` and
-//! `POST /v1/$batch`. KQL by default, SQL with `"language": "sql"` (a logvault extension).
+//! `POST /v1/$batch`. KQL by default, SQL with `"language": "sql"` (a logvault extension);
+//! `"distributed": true` (another) runs the plan on the server's distributed engine
+//! ([`crate::DistributedQueries`]).
 //!
 //! A query is planned before anything is answered, so that a bad query is a 400 with Azure's
 //! error object (the line and position in its `innererror`); then its first batch is awaited,
@@ -8,6 +10,7 @@
 //! (`Prefer: wait=N`) or a failure while reading cut the result, which then ends with the
 //! partial error object (`LogsQueryPartialResult` in the SDKs).
 
+mod distributed;
 mod request;
 mod results;
 mod run;
@@ -36,6 +39,9 @@ struct QueryBody {
     workspaces: Option<Vec<String>>,
     #[serde(default)]
     language: Option<String>,
+    /// Run on the distributed engine the server was started with (a logvault extension).
+    #[serde(default)]
+    distributed: Option<bool>,
 }
 
 impl QueryBody {
@@ -50,6 +56,7 @@ impl QueryBody {
             timespan: self.timespan.filter(|t| !t.trim().is_empty()),
             workspaces: self.workspaces.unwrap_or_default(),
             language: Language::parse(self.language.as_deref())?,
+            distributed: self.distributed.unwrap_or(false),
             prefer,
         })
     }
@@ -90,11 +97,26 @@ pub(crate) async fn get_query(
                 .get("workspaces")
                 .map(|w| w.split(',').map(|s| s.trim().to_owned()).collect()),
             language: params.get("language").cloned(),
+            distributed: params
+                .get("distributed")
+                .map(|d| parse_flag(d))
+                .transpose()?,
         };
         let spec = body.into_spec(workspace, Prefer::parse(&headers))?;
         run::stream(&state, principal, spec).await
     };
     answer.await.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `distributed=true|false` of a `GET` query.
+fn parse_flag(text: &str) -> Result<bool, ApiError> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" => Ok(true),
+        "false" | "0" | "" => Ok(false),
+        other => Err(ApiError::bad_request(format!(
+            "distributed must be true or false, not '{other}'"
+        ))),
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -94,6 +94,8 @@ pub(crate) struct QuerySpec {
     /// ids; each table is then the union of that table in every workspace, with `TenantId`.
     pub(crate) workspaces: Vec<String>,
     pub(crate) language: Language,
+    /// Run on the server's distributed engine (`"distributed": true`).
+    pub(crate) distributed: bool,
     pub(crate) prefer: Prefer,
 }
 

@@ -180,6 +180,9 @@ async fn start(state: &Shared, principal: Principal, spec: QuerySpec) -> Result<
             format!("The workspace {} could not be found", spec.workspace),
         ));
     };
+    if spec.distributed {
+        super::distributed::engine(state)?;
+    }
     if operator {
         lockbox_gate(state, &principal, &workspace, &spec.query).await?;
     }
@@ -349,8 +352,14 @@ async fn open(
         state.engine.query_session(workspace).await
     }
     .map_err(|e| engine_error(&state.engine, &e))?;
-    let (columns, stream, render) = match spec.language {
-        Language::Kql => {
+    // `"distributed": true`: planned here all the same, run on the distributed engine.
+    let distributed = if spec.distributed {
+        Some(super::distributed::engine(state)?)
+    } else {
+        None
+    };
+    let (columns, stream, render) = match (spec.language, distributed) {
+        (Language::Kql, distributed) => {
             // The workspace's saved functions are in scope, as in every KQL query (R-H1).
             let plan = state
                 .engine
@@ -360,14 +369,43 @@ async fn open(
                     logvault::EngineError::Kql(e) => kql_error(&e),
                     other => engine_error(&state.engine, &other),
                 })?;
-            let df = DataFrame::new(session.context().state(), plan.plan);
-            let stream = df
-                .execute_stream()
-                .await
-                .map_err(|e| kql_error(&KqlError::Plan(e)))?;
+            let stream = match distributed {
+                Some(engine) => {
+                    super::distributed::start(
+                        state,
+                        engine.as_ref(),
+                        &session,
+                        plan.plan,
+                        workspace,
+                        deadline,
+                    )
+                    .await?
+                }
+                None => DataFrame::new(session.context().state(), plan.plan)
+                    .execute_stream()
+                    .await
+                    .map_err(|e| kql_error(&KqlError::Plan(e)))?,
+            };
             (ResultColumns::kusto(plan.schema), stream, plan.render)
         }
-        Language::Sql => {
+        (Language::Sql, Some(engine)) => {
+            let plan = session
+                .plan(&spec.query)
+                .await
+                .map_err(|e| sql_error(state, e))?;
+            let stream = super::distributed::start(
+                state,
+                engine.as_ref(),
+                &session,
+                plan,
+                workspace,
+                deadline,
+            )
+            .await?;
+            let schema = stream.schema();
+            (ResultColumns::of_fields(schema.fields()), stream, None)
+        }
+        (Language::Sql, None) => {
             let stream = session
                 .execute(&spec.query)
                 .await

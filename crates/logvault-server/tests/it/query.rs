@@ -656,3 +656,75 @@ async fn queries_run_on_the_query_threads_and_ingestion_does_not() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_a_distributed_engine_refuses_a_distributed_query() {
+    let s = loaded(10, Options::default()).await;
+    for (language, query) in [
+        ("kql", "AppEvents | count"),
+        ("sql", "SELECT count(*) AS n FROM AppEvents"),
+    ] {
+        let (status, body) = s
+            .query(
+                WS,
+                &s.owner(),
+                json!({"query": query, "language": language, "distributed": true}),
+            )
+            .await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"]["code"], "BadArgumentError", "{body}");
+        assert_eq!(
+            body["error"]["innererror"]["code"], "DistributedQueriesUnavailable",
+            "{body}"
+        );
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("no distributed engine")),
+            "{body}"
+        );
+        // The same query without the flag (or with it false) runs here.
+        let (status, body) = s
+            .query(
+                WS,
+                &s.owner(),
+                json!({"query": query, "language": language, "distributed": false}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["tables"][0]["rows"], json!([[10]]), "{body}");
+    }
+    // The rights come first: a token without the workspace learns nothing of the engine.
+    let other = s.token(&[Role::Reader], Some(crate::common::OTHER_WS));
+    let (status, body) = s
+        .query(
+            WS,
+            &other,
+            json!({"query": "AppEvents | count", "distributed": true}),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    // GET: distributed=true is refused the same way; a value that is no flag is a 400 too.
+    for (flag, code) in [("true", "DistributedQueriesUnavailable"), ("maybe", "")] {
+        let r = s
+            .client
+            .get(format!("{}/v1/workspaces/{WS}/query", s.url))
+            .query(&[("query", "AppEvents | count"), ("distributed", flag)])
+            .bearer_auth(s.owner())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400);
+        let body: Value = r.json().await.unwrap();
+        if code.is_empty() {
+            assert!(
+                body["error"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("true or false")),
+                "{body}"
+            );
+        } else {
+            assert_eq!(body["error"]["innererror"]["code"], code, "{body}");
+        }
+    }
+}

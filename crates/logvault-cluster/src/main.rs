@@ -1,0 +1,278 @@
+//! `logvault-cluster`: logvault on an Apache DataFusion Ballista cluster, one process per role
+//! (docs/distributed.md, "Running a cluster").
+//!
+//! - `scheduler`: a Ballista scheduler with logvault's codecs and session (no home, no key).
+//! - `executor`: a Ballista executor over a home's storage and vault: it unwraps account keys
+//!   at the vault itself, and writes and serves its stage outputs encrypted.
+//! - `serve`: `logvault serve` whose query API sends queries asking for it (`"distributed":
+//!   true`) to the scheduler.
+//!
+//! Each prints one JSON line on stdout once it is up (its address and pid), logs on stderr
+//! (`LOGVAULT_LOG`, default `info`), and stops on SIGTERM or Ctrl-C.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use logvault::Engine;
+use logvault_distributed::{ExecutorProcess, run_executor, serve_scheduler};
+use logvault_server::ServeConfig;
+
+/// logvault on an Apache DataFusion Ballista cluster.
+#[derive(Debug, Parser)]
+#[command(name = "logvault-cluster", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// A scheduler: plans distributed queries and hands their tasks to executors.
+    Scheduler(SchedulerArgs),
+    /// An executor: runs tasks over the home's storage, with keys from the vault.
+    Executor(ExecutorArgs),
+    /// `logvault serve`, sending queries with `"distributed": true` to a scheduler.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+struct SchedulerArgs {
+    /// The address its gRPC service listens on (port 0: any free port, printed at start).
+    #[arg(long, default_value = "127.0.0.1:50050")]
+    bind: SocketAddr,
+    /// The name executors and query nodes reach it by (default: the bind address).
+    #[arg(long)]
+    external_host: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct ExecutorArgs {
+    /// The home whose storage and vault it reads (its `config.json` names them).
+    #[arg(long, env = "LOGVAULT_HOME")]
+    home: Option<PathBuf>,
+    /// The scheduler (`host:port`).
+    #[arg(long)]
+    scheduler: String,
+    /// Its id in the cluster (default: `executor-<pid>`); unique among the scheduler's.
+    #[arg(long)]
+    name: Option<String>,
+    /// The address its Arrow Flight service (stage outputs) binds to.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind_host: String,
+    /// The name other executors and query nodes reach it by (default: the bind address, or as
+    /// the scheduler sees it when that is unspecified).
+    #[arg(long)]
+    external_host: Option<String>,
+    /// Its Arrow Flight service's port.
+    #[arg(long, default_value_t = 50051)]
+    flight_port: u16,
+    /// Where its encrypted shuffle files go (default: HOME/cluster/<name>).
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+    /// Tasks it runs at once (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    concurrency: usize,
+    /// Bytes its tasks may hold together (default: 70 % of the machine's memory); nothing
+    /// spills to disk.
+    #[arg(long)]
+    memory_limit: Option<u64>,
+    /// How long to wait for the scheduler at start, in seconds.
+    #[arg(long, default_value_t = 30)]
+    scheduler_timeout: u16,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// The home to serve.
+    #[arg(long, env = "LOGVAULT_HOME")]
+    home: Option<PathBuf>,
+    /// The HTTP(S) listener's address (port 0: any free port, printed at start).
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    listen: SocketAddr,
+    /// Serve plain HTTP instead of HTTPS (loopback only).
+    #[arg(long, alias = "plain-http")]
+    http: bool,
+    /// The scheduler distributed queries go to (`host:port`).
+    #[arg(long)]
+    scheduler: String,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = std::env::var("LOGVAULT_LOG")
+        .ok()
+        .and_then(|f| tracing_subscriber::EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(&anyhow::anyhow!("cannot start the runtime: {e}")),
+    };
+    let outcome = runtime.block_on(async {
+        match cli.command {
+            Command::Scheduler(args) => scheduler(args).await,
+            Command::Executor(args) => executor(args).await,
+            Command::Serve(args) => serve(args).await,
+        }
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(e: &anyhow::Error) -> ExitCode {
+    let _ = writeln!(std::io::stderr(), "error: {e:#}");
+    ExitCode::FAILURE
+}
+
+/// The one line a process prints once it is up.
+fn started(line: &serde_json::Value) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")?;
+    out.flush()?;
+    Ok(())
+}
+
+fn home(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(home) = given {
+        return Ok(home);
+    }
+    let user_home = std::env::var_os("HOME").context("no --home given and HOME is not set")?;
+    Ok(PathBuf::from(user_home).join(".logvault"))
+}
+
+async fn scheduler(args: SchedulerArgs) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(args.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.bind))?;
+    let local = listener.local_addr()?;
+    let host = args.external_host.unwrap_or_else(|| local.ip().to_string());
+    started(&serde_json::json!({
+        "scheduler": format!("{host}:{}", local.port()),
+        "pid": std::process::id(),
+    }))?;
+    let mut signals = Signals::install()?;
+    tokio::select! {
+        served = serve_scheduler(listener, &host) => Ok(served?),
+        () = signals.wait() => Ok(()),
+    }
+}
+
+async fn executor(args: ExecutorArgs) -> anyhow::Result<()> {
+    let home = home(args.home)?;
+    let (scheduler_host, scheduler_port) = args
+        .scheduler
+        .rsplit_once(':')
+        .and_then(|(h, p)| Some((h.to_owned(), p.parse::<u16>().ok()?)))
+        .with_context(|| format!("--scheduler {}: expected host:port", args.scheduler))?;
+    let name = args
+        .name
+        .unwrap_or_else(|| format!("executor-{}", std::process::id()));
+    // The executor's own engine on the home: its store (storage root and vault, a keyring of
+    // its own), without a hot cache (executors read segments from storage).
+    let engine = Engine::builder(&home)
+        .hot_cache(logvault::cache::HotCacheConfig {
+            memory_bytes: 0,
+            disk_bytes: 0,
+            ..Default::default()
+        })
+        .open()
+        .await
+        .with_context(|| format!("cannot open the home {}", home.display()))?;
+    // Advertised as bound unless told otherwise (an unspecified address is not reachable).
+    let external_host = args.external_host.or_else(|| {
+        let unspecified = args
+            .bind_host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_unspecified());
+        (!unspecified).then(|| args.bind_host.clone())
+    });
+    let work_dir = args
+        .work_dir
+        .unwrap_or_else(|| home.join("cluster").join(&name));
+    started(&serde_json::json!({
+        "executor": name,
+        "flight": format!("{}:{}", external_host.as_deref().unwrap_or(&args.bind_host), args.flight_port),
+        "scheduler": args.scheduler,
+        "pid": std::process::id(),
+    }))?;
+    run_executor(ExecutorProcess {
+        name,
+        store: engine.store().clone(),
+        scheduler_host,
+        scheduler_port,
+        scheduler_timeout_secs: args.scheduler_timeout,
+        bind_host: args.bind_host,
+        external_host,
+        flight_port: args.flight_port,
+        work_dir,
+        vcores: args.concurrency,
+        memory_limit: args.memory_limit,
+    })
+    .await?;
+    Ok(())
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mut signals = Signals::install()?;
+    let home = home(args.home)?;
+    let engine = Engine::open(&home)
+        .await
+        .with_context(|| format!("cannot open the home {}", home.display()))?;
+    let config = ServeConfig {
+        listen: args.listen,
+        plain_http: args.http,
+        distributed: Some(Arc::new(logvault_cluster::BallistaQueries::new(
+            args.scheduler.clone(),
+        ))),
+        ..ServeConfig::default()
+    };
+    let server = logvault_server::start(engine, config).await?;
+    started(&serde_json::json!({
+        "url": server.url(),
+        "cert": server.cert(),
+        "scheduler": args.scheduler,
+        "pid": std::process::id(),
+        "signInUrl": server.sign_in_url(),
+    }))?;
+    signals.wait().await;
+    tracing::info!("stopping: finishing in-flight requests and storing acknowledged rows");
+    server.shutdown().await;
+    Ok(())
+}
+
+/// SIGTERM and SIGINT.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    async fn wait(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
+}
