@@ -10,9 +10,10 @@
 #
 # Builds every driver with `cargo afl build --release` into $CARGO_TARGET_DIR (default
 # ~/.cache/lv-afl-build: instrumented builds need their own), seeds the run from the committed
-# corpus (crates/logvault-fuzz/corpus/TARGET) and the seeds the driver makes (--seeds), runs one
-# AFL++ instance under `nice -n 19`, and prints the figures of its fuzzer_stats. The output
-# directory (queue, crashes, hangs) is kept under $LOGVAULT_AFL_OUT (default
+# corpus (crates/logvault-fuzz/corpus/TARGET) and the seeds the driver makes (--seeds), gives
+# AFL++ the dictionary of the input's tokens (fuzz/afl/dict/), runs one AFL++ instance under
+# `nice -n 19`, and prints the figures of its fuzzer_stats. The output directory (queue,
+# crashes, hangs) is kept under $LOGVAULT_AFL_OUT (default
 # $CARGO_TARGET_DIR/afl-runs/TARGET/<time>); it is never committed.
 #
 # Environment: AFL_TIMEOUT_MS (per input; default 2000 for the parsers and timings, 5000 for the
@@ -21,7 +22,7 @@
 set -euo pipefail
 
 if [ $# -ne 2 ]; then
-    sed -n '4,8p' "$0" >&2
+    sed -n '5,9p' "$0" >&2
     exit 2
 fi
 target=$1
@@ -29,10 +30,12 @@ secs=$2
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 
+# The committed seeds, the dictionary of tokens (dict/), the timeout of one input.
 case "$target" in
-    jsonl | json | csv | text | timings) corpus=$target timeout=${AFL_TIMEOUT_MS:-2000} ;;
-    wal) corpus=wal timeout=${AFL_TIMEOUT_MS:-5000} ;;
-    vault | identities | control) corpus="" timeout=${AFL_TIMEOUT_MS:-5000} ;;
+    jsonl | json | timings) corpus=$target dict=json timeout=${AFL_TIMEOUT_MS:-2000} ;;
+    csv | text) corpus=$target dict=$target timeout=${AFL_TIMEOUT_MS:-2000} ;;
+    wal) corpus=wal dict="" timeout=${AFL_TIMEOUT_MS:-5000} ;;
+    vault | identities | control) corpus="" dict=json timeout=${AFL_TIMEOUT_MS:-5000} ;;
     *)
         echo "unknown target $target (jsonl json csv text wal vault identities control timings)" >&2
         exit 2
@@ -64,10 +67,14 @@ trap 'rm -rf "$scratch"' EXIT
 # No TTY here: AFL_NO_UI. Containers: no CPU binding (others share the cores), no frequency
 # governor, core dumps are not piped (AFL++ checks). The fixtures are built before the fork
 # server starts (deferred), which may take a while on a loaded machine.
+dict_args=()
+if [ -n "$dict" ]; then
+    dict_args=(-x "$here/dict/$dict.dict")
+fi
 status=0
 TMPDIR=$scratch AFL_NO_UI=1 AFL_NO_AFFINITY=1 AFL_SKIP_CPUFREQ=1 \
     AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_FORKSRV_INIT_TMOUT=60000 \
-    nice -n 19 cargo afl fuzz -V "$secs" -t "$timeout" -i "$seeds" -o "$run/out" -- "$bin" \
+    nice -n 19 cargo afl fuzz -V "$secs" -t "$timeout" -i "$seeds" -o "$run/out" "${dict_args[@]}" -- "$bin" \
     >"$run/afl.log" 2>&1 || status=$?
 stats=$run/out/default/fuzzer_stats
 if [ ! -f "$stats" ]; then
