@@ -7,8 +7,8 @@
 //! a message saying which, so the same functions serve:
 //! - the bounded run in CI: `tests/` drives them with proptest, from the committed seed corpora
 //!   (`corpus/`) and structured mutations of them ([`mutate`]);
-//! - the coverage-guided harness (`fuzz/` at the top of the repository, AFL++ through cargo-afl
-//!   on the stable toolchain), which feeds them raw bytes.
+//! - the coverage-guided drivers (`fuzz/afl/` at the top of the repository: AFL++ through
+//!   cargo-afl on the stable toolchain), which feed them raw bytes.
 //!
 //! Targets whose input is a file that must authenticate under a key made in this process (the
 //! write-ahead log) take a *mutation script* ([`mutate::Script`]) applied to a fixture built in

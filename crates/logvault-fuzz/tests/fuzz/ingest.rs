@@ -84,3 +84,27 @@ fn csv_payloads() {
 fn text_and_syslog_payloads() {
     fuzz("text", Format::Text, "text");
 }
+
+/// Regression of the first AFL++ finding (docs/reliability.md, "Fuzzing"): a string value with a
+/// lone surrogate escape (`"\ud800"`, no character) fails the parser's decoding, so the line is
+/// rejected; the test's reference reading took the line (serde_json's `RawValue` does not decode
+/// escapes) and then panicked decoding it as a time. Both reject such a line now; a valid pair
+/// and a lone surrogate inside an object (kept as its text) are accepted.
+#[test]
+fn a_lone_surrogate_escape_rejects_the_line_in_the_parser_and_the_reference_alike() {
+    let _turn = harness::turn();
+    let stats = Stats::new("json lines: lone surrogate escapes");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/corpus/jsonl/lone_surrogate.jsonl"
+    );
+    let data = std::fs::read(path).unwrap();
+    let out = harness::case(&stats, limit(data.len()), move || {
+        parse_target(Format::JsonLines, &data)
+    });
+    assert_eq!(
+        (out.accepted, out.rejected),
+        (2, 3),
+        "lines accepted and rejected"
+    );
+}

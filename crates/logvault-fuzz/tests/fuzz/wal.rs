@@ -87,3 +87,27 @@ fn the_oldest_log_file_cut_to_its_header_is_refused_not_replayed_short() {
     let out = harness::case(&stats, 64 << 20, move || replay_target(&script));
     assert_eq!(out, Outcome::Refused, "{}", names[oldest]);
 }
+
+/// Found by AFL++ (docs/reliability.md, finding 23): the newest log file cut back to exactly its
+/// header (or a group boundary) loses the groups after the cut with nothing reported, as
+/// `docs/ingest.md` says it must (it cannot be told from groups that never reached the disk);
+/// the target took it for lost records. It is its own outcome now, allowed only for a pure cut
+/// of the newest file, and only for records of that file.
+#[test]
+fn the_newest_log_file_cut_to_its_header_loses_only_its_own_groups_unreported() {
+    let _turn = harness::turn();
+    let stats = Stats::new("wal: newest file cut to its header");
+    let names = fixture_files();
+    let newest = names
+        .iter()
+        .rposition(|n| n.ends_with(".lvw"))
+        .expect("the fixture has log files");
+    let script = Script {
+        file: newest,
+        mutations: vec![Mutation::Truncate {
+            at: logvault_fuzz::wal::FILE_HEADER_LEN,
+        }],
+    };
+    let out = harness::case(&stats, 64 << 20, move || replay_target(&script));
+    assert_eq!(out, Outcome::CutBack, "{}", names[newest]);
+}

@@ -87,7 +87,12 @@ impl<R: BufRead> CsvSource<R> {
         let mut seen = HashSet::new();
         let mut start = 0;
         for (i, &end) in ends.iter().enumerate() {
-            let (name, zone) = split_zone_suffix(&text[start..end]);
+            // The row is valid UTF-8 as a whole, but a delimiter may split a character between
+            // two names (bytes `EF BB , BF`): each name must be valid on its own.
+            let field = text
+                .get(start..end)
+                .ok_or_else(|| refuse(format!("header column {} is not valid UTF-8", i + 1)))?;
+            let (name, zone) = split_zone_suffix(field);
             start = end;
             if i == 0 && name.is_empty() && !options.keep_unnamed_index {
                 src.header.push(HeaderColumn {

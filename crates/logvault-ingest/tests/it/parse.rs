@@ -309,6 +309,35 @@ fn csv_exports_with_quotes_multiline_fields_bom_suffixes_and_index() {
     assert!(err.to_string().contains("time zone \"Jerusalem\""), "{err}");
 }
 
+/// Found by AFL++ (docs/reliability.md, "Fuzzing"): a CSV header row that is valid UTF-8 as a
+/// whole but whose delimiters split a character between two names (`EF BB , BF`, a byte-order
+/// mark cut by a comma) made the header's reader slice inside the character and panic. It is
+/// refused at line 1 naming the column.
+#[test]
+fn a_csv_header_whose_comma_splits_a_character_is_refused_not_a_panic() {
+    // The names' bytes without the delimiters, `Msg EF BB BF TimeGenerated`, are valid UTF-8.
+    let input = b"Msg\xef\xbb,\xbf,TimeGenerated\na,b,2026-01-01T00:00:00Z\n";
+    let mut schema = TableSchema::new("T").unwrap();
+    let err = parse_with(
+        Cursor::new(input.to_vec()),
+        Format::Csv,
+        &mut schema,
+        &ParseOptions::default(),
+    )
+    .unwrap_err();
+    match err {
+        IngestError::Refused {
+            table,
+            line,
+            reason,
+        } => {
+            assert_eq!((table.as_str(), line), ("T", 1));
+            assert!(reason.contains("header column 1"), "{reason}");
+        }
+        other => panic!("expected a refusal of the header, got {other}"),
+    }
+}
+
 #[test]
 fn time_generated_from_every_accepted_form_or_the_clock() {
     let payload = r#"{"TimeGenerated": "2019-09-12T20:00:00.625Z"}

@@ -1,0 +1,5 @@
+//! AFL++ driver: `Target::Csv`.
+
+fn main() {
+    logvault_afl::main(logvault_afl::Target::Csv);
+}

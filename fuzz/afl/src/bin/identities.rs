@@ -1,0 +1,5 @@
+//! AFL++ driver: `Target::Identities`.
+
+fn main() {
+    logvault_afl::main(logvault_afl::Target::Identities);
+}
