@@ -221,6 +221,9 @@ struct RunArgs {
     /// Skip DuckDB.
     #[arg(long)]
     no_duckdb: bool,
+    /// Run only the ingestion table (no queries, no key operations).
+    #[arg(long)]
+    ingest_only: bool,
 }
 
 impl RunArgs {
@@ -242,6 +245,7 @@ impl RunArgs {
             key_check_secs: (check, check + 1),
             seed: self.seed,
             hot_cache_memory_bytes: Some(setup::memory_bytes()?),
+            ingest_only: self.ingest_only,
         };
         if self.quick {
             config.rows = vec![20_000];

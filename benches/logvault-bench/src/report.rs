@@ -42,6 +42,9 @@ pub struct RunConfig {
     /// of runs before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hot_cache_memory_bytes: Option<u64>,
+    /// Only the ingestion table was run (`run --ingest-only`): no queries, no key operations.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ingest_only: bool,
 }
 
 /// One ingestion case: medians over its runs.
@@ -315,6 +318,8 @@ impl Report {
             },
             if c.quick {
                 ", QUICK smoke run (numbers are not meaningful)"
+            } else if c.ingest_only {
+                ", ingestion only (`--ingest-only`: no queries, no key operations)"
             } else {
                 ""
             }
@@ -631,6 +636,7 @@ pub(crate) mod tests {
                 key_check_secs: (1, 2),
                 seed: 42,
                 hot_cache_memory_bytes: Some(512 << 20),
+                ingest_only: false,
             },
             ingest: vec![IngestRow {
                 rows: 1000,

@@ -221,6 +221,22 @@ pub async fn run(options: RunOptions) -> anyhow::Result<Report> {
         }
     }
     fill_ingest_ratios(&mut ingest_rows);
+    if config.ingest_only {
+        let mut machine = machine;
+        machine.load_at_end = crate::sys::load_average();
+        let report = Report {
+            machine,
+            config: config.clone(),
+            ingest: ingest_rows,
+            queries: Vec::new(),
+            keyops: None,
+            peers,
+        };
+        write_report(&report, &options.out)?;
+        progress.say(&format!("report written to {}", options.out.display()));
+        std::fs::remove_dir_all(&run_dir)?;
+        return Ok(report);
+    }
 
     let inventory_parquet = run_dir.join("host-inventory.parquet");
     queries::write_inventory_parquet(

@@ -171,26 +171,41 @@ impl InfraKey {
         plaintext: &[u8],
         chunk_size: u32,
     ) -> Result<Vec<u8>, CryptoError> {
+        self.encrypt_object_pieces(location, &[plaintext], chunk_size)
+    }
+
+    /// Encrypts a whole object given as consecutive `pieces` (the object is their
+    /// concatenation, which is never made: an encoded segment is kept in pieces).
+    ///
+    /// # Errors
+    /// As [`InfraKey::encrypt_object`].
+    pub fn encrypt_object_pieces(
+        &self,
+        location: &str,
+        pieces: &[&[u8]],
+        chunk_size: u32,
+    ) -> Result<Vec<u8>, CryptoError> {
         if chunk_size == 0 {
             return Err(CryptoError::InvalidKey {
                 reason: "infrastructure chunk size must be positive".into(),
             });
         }
+        let total: usize = pieces.iter().map(|p| p.len()).sum();
         let mut salt = [0u8; 16];
         fill_random(&mut salt)?;
         let mut raw = [0u8; HEADER_LEN];
         raw[..4].copy_from_slice(MAGIC);
         raw[4] = VERSION;
         raw[8..12].copy_from_slice(&chunk_size.to_le_bytes());
-        raw[12..20].copy_from_slice(&(plaintext.len() as u64).to_le_bytes());
+        raw[12..20].copy_from_slice(&(total as u64).to_le_bytes());
         raw[20..36].copy_from_slice(&salt);
         let header = Self::header_from_raw(raw, location)?;
         let cipher = self.object_cipher(&salt, location)?;
         let mut out = Vec::with_capacity(usize::try_from(header.object_len()).unwrap_or(0));
         out.extend_from_slice(&raw);
         let n = header.chunk_count();
-        for (i, chunk) in plaintext.chunks(chunk_size as usize).enumerate() {
-            let i = i as u64;
+        let cs = chunk_size as usize;
+        let seal = |i: u64, chunk: &[u8], out: &mut Vec<u8>| -> Result<(), CryptoError> {
             let aad = chunk_aad(&raw, i, i + 1 == n);
             let ct = cipher
                 .encrypt(
@@ -204,6 +219,32 @@ impl InfraKey {
                     context: format!("infrastructure layer of {location}: seal failed"),
                 })?;
             out.extend_from_slice(&ct);
+            Ok(())
+        };
+        // A chunk lies within one piece (sealed from it) or across pieces (gathered first).
+        let mut gathered: Vec<u8> = Vec::new();
+        let mut i = 0u64;
+        for piece in pieces {
+            let mut rest: &[u8] = piece;
+            if !gathered.is_empty() {
+                let take = (cs - gathered.len()).min(rest.len());
+                gathered.extend_from_slice(&rest[..take]);
+                rest = &rest[take..];
+                if gathered.len() == cs {
+                    seal(i, &gathered, &mut out)?;
+                    i += 1;
+                    gathered.clear();
+                }
+            }
+            while rest.len() >= cs {
+                seal(i, &rest[..cs], &mut out)?;
+                i += 1;
+                rest = &rest[cs..];
+            }
+            gathered.extend_from_slice(rest);
+        }
+        if !gathered.is_empty() {
+            seal(i, &gathered, &mut out)?;
         }
         Ok(out)
     }
@@ -344,6 +385,22 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn an_object_in_pieces_encrypts_as_the_whole(
+            len in 0usize..5000, chunk in 1u32..700, cuts in proptest::collection::vec(0usize..5000, 0..6)
+        ) {
+            let key = InfraKey::generate().unwrap();
+            let pt = data(len);
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(len)).collect();
+            cuts.push(0);
+            cuts.push(len);
+            cuts.sort_unstable();
+            let pieces: Vec<&[u8]> = cuts.windows(2).map(|w| &pt[w[0]..w[1]]).collect();
+            let obj = key.encrypt_object_pieces("loc", &pieces, chunk).unwrap();
+            prop_assert_eq!(obj.len() as u64, InfraHeader::parse(&obj, "loc").unwrap().object_len());
+            prop_assert_eq!(key.decrypt_object("loc", &obj).unwrap(), pt);
+        }
+
         #[test]
         fn any_range_decrypts_from_its_chunks_only(
             len in 0usize..5000, chunk in 1u32..700, a in 0u64..6000, b in 0u64..6000

@@ -13,6 +13,14 @@
 //!   They are deleted once their last-modified time is older than the grace period (by this
 //!   machine's clock, the one the object store's times come from), so a segment just uploaded
 //!   by a writer that has not committed it yet is left alone.
+//! - **staging files** of a local storage root: a segment is uploaded in parts as it is written
+//!   (`put_multipart`), which `LocalFileSystem` writes to `<id>.parquet#<n>` beside the segment
+//!   and renames at completion. A crash leaves that file; object_store's listings never show it,
+//!   so nothing counts or reads it as a segment. With [`crate::StoreConfig::local_storage_dir`]
+//!   set (a home's `HOME/storage`), the pass deletes the staging files of the table older than
+//!   the grace period, and counts them as orphans. (Cloud stores keep uncommitted parts out of
+//!   sight too: Azure discards uncommitted blocks after a week; on S3 a bucket lifecycle rule
+//!   `AbortIncompleteMultipartUpload` removes them, see docs/deploy.md.)
 //!
 //! Deleting needs no key: files are deleted by path from the storage root, as retention does.
 
@@ -134,6 +142,30 @@ impl Store {
                 report.failures += 1;
             }
         }
+        if let Some(dir) = self.local_storage_dir() {
+            let dirs: Vec<std::path::PathBuf> = self
+                .account_ids()
+                .await?
+                .iter()
+                .map(|account| {
+                    let rel = join(
+                        &objects_prefix(account),
+                        &object_store::path::Path::from_iter([SEGMENTS_DIR, workspace, table]),
+                    );
+                    rel.parts()
+                        .fold(dir.to_path_buf(), |p, part| p.join(part.as_ref()))
+                })
+                .collect();
+            let cutoff = std::time::SystemTime::now()
+                .checked_sub(grace.to_std().unwrap_or_default())
+                .unwrap_or(std::time::UNIX_EPOCH);
+            let swept = tokio::task::spawn_blocking(move || sweep_staging(&dirs, cutoff))
+                .await
+                .unwrap_or_default();
+            report.orphans_deleted += swept.deleted;
+            report.orphans_waiting += swept.waiting;
+            report.failures += swept.failures;
+        }
         Ok(report)
     }
 
@@ -183,6 +215,55 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// What a sweep of staging files did.
+#[derive(Debug, Default)]
+struct Swept {
+    deleted: usize,
+    waiting: usize,
+    failures: usize,
+}
+
+/// Whether `name` is a staging file of `LocalFileSystem` (`<name>#<digits>`): what its
+/// listings leave out.
+pub(crate) fn is_staging_file(name: &str) -> bool {
+    name.split_once('#')
+        .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Deletes the staging files in `dirs` last modified before `cutoff` (missing directories are
+/// fine: a table may have no segment in an account).
+fn sweep_staging(dirs: &[std::path::PathBuf], cutoff: std::time::SystemTime) -> Swept {
+    let mut swept = Swept::default();
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            if !name.to_str().is_some_and(is_staging_file) {
+                continue;
+            }
+            let modified = entry.metadata().and_then(|m| m.modified());
+            if modified.is_ok_and(|m| m > cutoff) {
+                swept.waiting += 1;
+                continue;
+            }
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => {
+                    tracing::info!(file = %entry.path().display(), "staging file of an interrupted upload deleted");
+                    swept.deleted += 1;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    tracing::warn!(file = %entry.path().display(), error = %e, "staging file not deleted; tried again later");
+                    swept.failures += 1;
+                }
+            }
+        }
+    }
+    swept
 }
 
 /// The files of `stored` that `manifest` neither lists nor holds as retired.

@@ -57,8 +57,14 @@ impl InfraEncryptedStore {
         let key = self.key.clone();
         let loc = location.to_string();
         let chunk = self.chunk_size;
-        let plain = Bytes::from(payload);
-        let ct = on_cpu(plain.len(), move || key.encrypt_object(&loc, &plain, chunk)).await?;
+        // Encrypted from its pieces as they are (an encoded segment is kept in pieces): no
+        // copy of the whole plaintext is made.
+        let len = payload.content_length();
+        let ct = on_cpu(len, move || {
+            let pieces: Vec<&[u8]> = payload.iter().map(|b| b.as_ref()).collect();
+            key.encrypt_object_pieces(&loc, &pieces, chunk)
+        })
+        .await?;
         Ok(PutPayload::from(ct))
     }
 
@@ -356,12 +362,12 @@ impl MultipartUpload for BufferedUpload {
     }
 
     async fn complete(&mut self) -> object_store::Result<PutResult> {
-        let mut all = Vec::with_capacity(self.parts.iter().map(PutPayload::content_length).sum());
-        for part in self.parts.drain(..) {
-            for chunk in part.iter() {
-                all.extend_from_slice(chunk);
-            }
-        }
+        // The parts' pieces as they are, encrypted without being joined.
+        let all: PutPayload = self
+            .parts
+            .drain(..)
+            .flat_map(|part| part.iter().cloned().collect::<Vec<Bytes>>())
+            .collect();
         let opts = self.opts.take().unwrap_or_default();
         let opts = PutOptions {
             tags: opts.tags,
@@ -369,9 +375,7 @@ impl MultipartUpload for BufferedUpload {
             extensions: opts.extensions,
             ..PutOptions::default()
         };
-        self.store
-            .put_opts(&self.location, PutPayload::from(all), opts)
-            .await
+        self.store.put_opts(&self.location, all, opts).await
     }
 
     async fn abort(&mut self) -> object_store::Result<()> {

@@ -64,7 +64,9 @@ pub use layout::{AccountId, SERVICE_ACCOUNT, SegmentId, SegmentLocation};
 pub use lease::{LEASE_FORMAT_VERSION, LeaseGrant, LeaseHolder, Leases};
 pub use retention::{PurgeReport, PurgedSegment, expired, retention_cutoff};
 pub use router::AccountRouter;
-pub use segment::{SEGMENT_FORMAT_VERSION, SegmentCompression, SegmentOptions, TIME_COLUMN};
+pub use segment::{
+    DEFAULT_PART_BYTES, SEGMENT_FORMAT_VERSION, SegmentCompression, SegmentOptions, TIME_COLUMN,
+};
 pub use segment_writer::SegmentWriter;
 pub use store::{DEFAULT_SEGMENT_GRACE_SECS, STORAGE_URL, Store, StoreConfig};
 pub use verify::{

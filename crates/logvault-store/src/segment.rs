@@ -44,6 +44,10 @@ pub struct SegmentOptions {
     pub data_page_rows: usize,
     /// Compression of pages (before encryption).
     pub compression: SegmentCompression,
+    /// Encoded bytes a segment being written gathers before it sends them to storage as one
+    /// part of a multipart upload (S3 refuses parts under 5 MiB but the last). A segment
+    /// smaller than this is stored with one put when it is finished.
+    pub part_bytes: usize,
 }
 
 /// How segment pages are compressed.
@@ -63,9 +67,13 @@ impl Default for SegmentOptions {
             max_row_group_rows: 128 * 1024,
             data_page_rows: 16 * 1024,
             compression: SegmentCompression::Zstd(1),
+            part_bytes: DEFAULT_PART_BYTES,
         }
     }
 }
+
+/// The default of [`SegmentOptions::part_bytes`]: S3's smallest part.
+pub const DEFAULT_PART_BYTES: usize = 5 << 20;
 
 /// What the key metadata of a segment says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -414,6 +422,7 @@ mod tests {
             1,
             batch.schema(),
             &SegmentOptions::default(),
+            true,
         )
         .unwrap();
         writer.write(batch.clone()).await.unwrap();

@@ -1,6 +1,17 @@
 //! Writing a segment as its rows arrive: each batch is encoded (and encrypted) into the Parquet
-//! file at once, so a segment being filled holds its encoded bytes and the encoder's current row
-//! group, not the Arrow rows. The file is stored when the segment is finished.
+//! file at once, so a segment being filled holds the encoder's current row group, not the Arrow
+//! rows. The encoded file goes to storage as it grows: once [`SegmentOptions::part_bytes`] of it
+//! are gathered they are sent as a part of a multipart upload (`put_multipart`), so a segment
+//! holds at most about one part of its file in memory. The object appears only when the upload
+//! is completed at [`SegmentWriter::finish`] (LocalFileSystem writes a staging file
+//! `<path>#<n>` and renames it; the cloud stores commit the uploaded parts); an error, or
+//! dropping the writer, aborts the upload. A segment that stays under one part is stored with
+//! one put (`PutMode::Create`) at finish, as before.
+//!
+//! An account with double encryption cannot take parts as they come: the infrastructure
+//! layer's header holds the object's length (docs/format.md). Its segments keep their encoded
+//! file in memory until finished (counted by [`SegmentWriter::memory`]) and are stored with one
+//! put.
 //!
 //! [`crate::Store::write_segment`] writes a whole segment through the same writer.
 
@@ -11,7 +22,7 @@ use arrow::datatypes::SchemaRef;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use logvault_crypto::Aek;
-use object_store::{ObjectStore, PutMode, PutOptions, PutPayload};
+use object_store::{MultipartUpload, ObjectStore, PutMode, PutOptions, PutPayload};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -32,6 +43,16 @@ pub struct SegmentWriter {
     /// In a mutex only so that the writer is `Sync` (Parquet's encoders are not); every use
     /// but `memory` has it exclusively.
     writer: Mutex<Option<ArrowWriter<Chunks>>>,
+    /// The multipart upload, once the first part was sent (in a mutex for `Sync` as well;
+    /// only used exclusively).
+    upload: Mutex<Option<Box<dyn MultipartUpload>>>,
+    /// Bytes gathered before they are sent as a part; `None`: the account cannot take parts
+    /// (double encryption), the file is stored whole.
+    part_bytes: Option<usize>,
+    /// Bytes of the file sent in parts so far.
+    sent: u64,
+    /// The largest part sent so far.
+    largest_part: usize,
     rows: u64,
     range: Option<(DateTime<Utc>, DateTime<Utc>)>,
     entry: Option<EntryInfo>,
@@ -55,7 +76,8 @@ impl std::fmt::Debug for SegmentWriter {
 }
 
 impl SegmentWriter {
-    /// A writer of the encrypted segment `loc` with rows of `schema`.
+    /// A writer of the encrypted segment `loc` with rows of `schema`; `streamed`: whether the
+    /// file may go to `objects` in parts as it grows.
     pub(crate) fn new(
         objects: Arc<dyn ObjectStore>,
         loc: SegmentLocation,
@@ -63,6 +85,7 @@ impl SegmentWriter {
         epoch: u32,
         schema: SchemaRef,
         options: &SegmentOptions,
+        streamed: bool,
     ) -> Result<Self, StoreError> {
         let invalid = |reason: String| StoreError::InvalidData {
             workspace: loc.workspace.clone(),
@@ -92,6 +115,10 @@ impl SegmentWriter {
             loc,
             schema,
             writer: Mutex::new(Some(writer)),
+            upload: Mutex::new(None),
+            part_bytes: streamed.then_some(options.part_bytes.max(1)),
+            sent: 0,
+            largest_part: 0,
             rows: 0,
             range: None,
             entry: None,
@@ -120,14 +147,24 @@ impl SegmentWriter {
         self.rows
     }
 
-    /// Bytes the segment holds in memory: the encoded file so far and the encoder's current
-    /// row group.
+    /// Bytes the segment holds in memory: the encoded bytes not sent to storage yet (the whole
+    /// file so far when it is not streamed) and the encoder's current row group.
     pub fn memory(&self) -> usize {
         self.writer
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .as_ref()
-            .map_or(0, |w| w.inner().len() + w.memory_size())
+            .map_or(0, |w| w.inner().held() + w.memory_size())
+    }
+
+    /// Bytes of the encoded file sent to storage as parts so far (0 until the first part).
+    pub fn sent(&self) -> u64 {
+        self.sent
+    }
+
+    /// The largest part sent so far, in bytes.
+    pub fn largest_part(&self) -> usize {
+        self.largest_part
     }
 
     /// Encodes `batch` (on the blocking pool).
@@ -169,7 +206,10 @@ impl SegmentWriter {
             segment: self.loc.to_string(),
             reason: e.to_string(),
         })?;
-        result.map_err(|e| encode_error(&self.loc, &e))?;
+        if let Err(e) = result {
+            self.abort().await;
+            return Err(encode_error(&self.loc, &e));
+        }
         *self
             .writer
             .get_mut()
@@ -179,7 +219,71 @@ impl SegmentWriter {
             Some((a, b)) => (a.min(lo), b.max(hi)),
             None => (lo, hi),
         });
+        if let Some(part_bytes) = self.part_bytes {
+            let ready = self
+                .writer
+                .get_mut()
+                .unwrap_or_else(PoisonError::into_inner)
+                .as_mut()
+                .filter(|w| w.inner().held() >= part_bytes)
+                .map(|w| w.inner_mut().take());
+            if let Some(part) = ready {
+                self.send_part(part).await?;
+            }
+        }
         Ok(())
+    }
+
+    /// Sends `part` as the next part of the upload, starting the upload first if needed. On
+    /// failure the upload is aborted and the writer is unusable.
+    async fn send_part(&mut self, part: PutPayload) -> Result<(), StoreError> {
+        let len = part.content_length();
+        let mut upload = match self
+            .upload
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            Some(u) => u,
+            None => match self
+                .objects
+                .put_multipart_opts(&self.loc.object_path(), Default::default())
+                .await
+            {
+                Ok(u) => u,
+                Err(e) => {
+                    self.take_writer();
+                    return Err(StoreError::storage(format!("segment {}", self.loc), &e));
+                }
+            },
+        };
+        let sent = upload.put_part(part).await;
+        *self
+            .upload
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner) = Some(upload);
+        if let Err(e) = sent {
+            self.abort().await;
+            return Err(StoreError::storage(format!("segment {}", self.loc), &e));
+        }
+        self.sent += len as u64;
+        self.largest_part = self.largest_part.max(len);
+        Ok(())
+    }
+
+    /// Gives up the segment: the encoder and any upload (whose parts are deleted).
+    async fn abort(&mut self) {
+        self.take_writer();
+        let upload = self
+            .upload
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(mut upload) = upload
+            && let Err(e) = upload.abort().await
+        {
+            tracing::warn!(segment = %self.loc, error = %e, "aborting a segment's upload failed");
+        }
     }
 
     /// Finishes the file and stores it (`PutMode::Create`: a segment is written once); returns
@@ -224,28 +328,63 @@ impl SegmentWriter {
                 reason: "no rows to write".into(),
             });
         };
-        let encoded = tokio::task::spawn_blocking(move || writer.into_inner())
-            .await
-            .map_err(|e| StoreError::Encode {
-                segment: self.loc.to_string(),
-                reason: e.to_string(),
-            })?
-            .map_err(|e| encode_error(&self.loc, &e))?;
-        let bytes = encoded.len() as u64;
-        let opts = PutOptions {
-            mode: PutMode::Create,
-            ..PutOptions::default()
+        let encoded = match tokio::task::spawn_blocking(move || writer.into_inner()).await {
+            Ok(Ok(encoded)) => encoded,
+            Ok(Err(e)) => {
+                self.abort().await;
+                return Err(encode_error(&self.loc, &e));
+            }
+            Err(e) => {
+                self.abort().await;
+                return Err(StoreError::Encode {
+                    segment: self.loc.to_string(),
+                    reason: e.to_string(),
+                });
+            }
         };
-        self.objects
-            .put_opts(&self.loc.object_path(), encoded.into_payload(), opts)
-            .await
-            .map_err(|e| StoreError::storage(format!("segment {}", self.loc), &e))?;
+        let bytes = encoded.len() as u64;
+        let what = format!("segment {}", self.loc);
+        let streaming = self
+            .upload
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some();
+        if streaming {
+            // The rest of the file is the last part; completing the upload makes the object.
+            let mut encoded = encoded;
+            let last = encoded.take();
+            if last.content_length() > 0 {
+                self.send_part(last).await?;
+            }
+            let upload = self
+                .upload
+                .get_mut()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            if let Some(mut upload) = upload
+                && let Err(e) = upload.complete().await
+            {
+                if let Err(abort) = upload.abort().await {
+                    tracing::warn!(segment = %self.loc, error = %abort, "aborting a segment's upload failed");
+                }
+                return Err(StoreError::storage(what, &e));
+            }
+        } else {
+            let opts = PutOptions {
+                mode: PutMode::Create,
+                ..PutOptions::default()
+            };
+            self.objects
+                .put_opts(&self.loc.object_path(), encoded.into_payload(), opts)
+                .await
+                .map_err(|e| StoreError::storage(what, &e))?;
+        }
         Ok(Written {
             rows: self.rows,
             bytes,
             min_time,
             max_time,
-            schema: self.schema,
+            schema: Arc::clone(&self.schema),
         })
     }
 
@@ -264,24 +403,67 @@ impl SegmentWriter {
     }
 }
 
+impl Drop for SegmentWriter {
+    /// A writer dropped with an upload under way (not finished, or finishing failed) aborts
+    /// it in the background, so that its parts do not stay in storage (LocalFileSystem's
+    /// upload also deletes its staging file when dropped).
+    fn drop(&mut self) {
+        let upload = self
+            .upload
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let Some(mut upload) = upload else {
+            return;
+        };
+        let segment = self.loc.to_string();
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                if let Err(e) = upload.abort().await {
+                    tracing::warn!(segment, error = %e, "aborting a dropped segment's upload failed");
+                }
+            });
+        }
+    }
+}
+
 /// The size of the pieces an encoded segment is kept in.
-const CHUNK_BYTES: usize = 4 << 20;
+const CHUNK_BYTES: usize = 1 << 20;
 
 /// An encoded segment as it grows, in pieces of [`CHUNK_BYTES`]: growing it never copies what
 /// is written (a `Vec` doubles, holding up to three times the file while it moves), and the
-/// pieces become the object's payload as they are. Same-sized pieces are also what the
-/// allocator can reuse from one segment to the next.
+/// pieces become the payload of a part or of the object as they are. Same-sized pieces are
+/// also what the allocator can reuse from one segment to the next.
 #[derive(Debug, Default)]
 pub(crate) struct Chunks {
     done: Vec<Bytes>,
     current: Vec<u8>,
+    /// Bytes written in all.
     len: usize,
+    /// Bytes held (written and not taken).
+    held: usize,
 }
 
 impl Chunks {
     /// Bytes written.
     pub(crate) fn len(&self) -> usize {
         self.len
+    }
+
+    /// Bytes held: written and not taken.
+    pub(crate) fn held(&self) -> usize {
+        self.held
+    }
+
+    /// Takes the bytes held, in order, as a payload (a part of the file); later writes follow
+    /// them.
+    pub(crate) fn take(&mut self) -> PutPayload {
+        if !self.current.is_empty() {
+            self.done
+                .push(Bytes::from(std::mem::take(&mut self.current)));
+        }
+        self.held = 0;
+        std::mem::take(&mut self.done).into_iter().collect()
     }
 
     /// The pieces, as a payload to store.
@@ -311,6 +493,7 @@ impl std::io::Write for Chunks {
             }
         }
         self.len += buf.len();
+        self.held += buf.len();
         Ok(buf.len())
     }
 

@@ -42,6 +42,10 @@ pub struct StoreConfig {
     /// must be before it is deleted ([`Store::collect_segments`]; default
     /// [`DEFAULT_SEGMENT_GRACE_SECS`]).
     pub segment_grace: chrono::Duration,
+    /// The directory of a storage root on local files ([`crate::local_root`]), if it is one:
+    /// [`Store::collect_segments`] then also deletes the staging files (`<path>#<n>`) that
+    /// uploads interrupted by a crash leave there, which object_store's listings do not show.
+    pub local_storage_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for StoreConfig {
@@ -52,6 +56,7 @@ impl Default for StoreConfig {
             infra_chunk_size: logvault_crypto::infra::DEFAULT_CHUNK_SIZE,
             service_double_encryption: false,
             segment_grace: chrono::Duration::seconds(DEFAULT_SEGMENT_GRACE_SECS),
+            local_storage_dir: None,
         }
     }
 }
@@ -147,6 +152,11 @@ impl Store {
     /// The grace period of replaced and orphan segments ([`StoreConfig::segment_grace`]).
     pub fn segment_grace(&self) -> chrono::Duration {
         self.config.segment_grace
+    }
+
+    /// The directory of a local storage root ([`StoreConfig::local_storage_dir`]).
+    pub(crate) fn local_storage_dir(&self) -> Option<&std::path::Path> {
+        self.config.local_storage_dir.as_deref()
     }
 
     /// The leases of this storage (work one node of several does at a time).
@@ -425,6 +435,8 @@ impl Store {
             record.epoch,
             schema,
             &self.config.segments,
+            // The infrastructure layer's header holds the object's length: no parts.
+            !acct.double_encryption(),
         )?
         .with_entry(crate::segment_writer::EntryInfo {
             key_scheme: key_scheme(account, record),

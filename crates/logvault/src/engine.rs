@@ -237,6 +237,10 @@ impl Engine {
             }
             (None, None) => logvault_store::local_root(&home.dir("storage"))?,
         };
+        let local_storage_dir = match (&b.storage, home.config().storage_url.as_deref()) {
+            (None, None) => Some(home.dir("storage")),
+            _ => None,
+        };
         let config = StoreConfig {
             // The key lifecycle drives unwraps every 6-60 s; the keyring's own expiry is only
             // the backstop of the revocation bound.
@@ -249,6 +253,7 @@ impl Engine {
                     .segment_grace_secs
                     .unwrap_or(logvault_store::DEFAULT_SEGMENT_GRACE_SECS),
             ),
+            local_storage_dir,
             ..StoreConfig::default()
         };
         let service = KekBinding {

@@ -12,4 +12,5 @@ mod privacy;
 mod retention;
 mod rotation;
 mod segments;
+mod streaming;
 mod tamper;

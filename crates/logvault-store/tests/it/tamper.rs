@@ -51,6 +51,7 @@ fn small_segments() -> StoreConfig {
             max_row_group_rows: 120,
             data_page_rows: 40,
             compression: SegmentCompression::Zstd(1),
+            ..SegmentOptions::default()
         },
         ..StoreConfig::default()
     }
