@@ -617,6 +617,68 @@ async fn a_query_whose_segments_a_compaction_replaced_meanwhile_runs_again_not_f
     assert_eq!(v["tables"][0]["rows"][0][0], 15, "{body}");
 }
 
+/// Regression (found by the hour-long soak): an account key that the query's gate had resolved
+/// was evicted from the keyring's cache (a revocation seen meanwhile) before the query opened
+/// its next segment, and the query failed with 400 "the account key ... is not cached" (4 of
+/// 1,424 queries while the customer key was disabled every few seconds). Now the query passes
+/// the gate again: here the key is still good, so it is resolved anew and the query answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_whose_account_key_was_evicted_while_it_ran_passes_the_gate_again() {
+    use logvault_testkit::faults::{Fault, FaultyStore, Op};
+    let objects = tempfile::tempdir().unwrap();
+    let local = object_store::local::LocalFileSystem::new_with_prefix(objects.path()).unwrap();
+    let store = FaultyStore::new(std::sync::Arc::new(local));
+    let s = serve(Options {
+        object_store: Some(store.clone()),
+        ..Options::default()
+    })
+    .await;
+    let rule = s.rule("rule-evict", WS, "AppEvents", None);
+    let publisher = s.token(&[Role::Publisher], Some(WS));
+    for (i, tag) in ["a", "b", "c"].iter().enumerate() {
+        let r = s
+            .upload(&rule, "Custom-AppEvents", &publisher, &records(5, tag))
+            .await;
+        assert_eq!(r.status(), 204);
+        assert_eq!(s.count(WS, "AppEvents").await, 5 * (i as i64 + 1));
+    }
+    // The query's first reads of segments wait (one per partition of the scan); meanwhile the
+    // account key leaves the cache, so the segments opened after them find no key.
+    store.fail_next(
+        Op::Get,
+        "/segments/",
+        Fault::Latency(std::time::Duration::from_secs(2)),
+        2,
+    );
+    let (client, url, owner) = (s.client.clone(), s.url.clone(), s.owner());
+    let query = tokio::spawn(async move {
+        let r = client
+            .post(format!("{url}/v1/workspaces/{WS}/query"))
+            .bearer_auth(owner)
+            .json(&json!({"query": "AppEvents | count"}))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let keyring = s.engine.store().keyring().clone();
+    let service = logvault::store::AccountId::service();
+    assert!(
+        keyring.cached_aek(&service).is_some(),
+        "the gate resolved the key"
+    );
+    keyring.evict(&service);
+    let (status, body) = query.await.unwrap();
+    assert!(
+        store.injected_total() >= 1,
+        "no read of the query was delayed"
+    );
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["tables"][0]["rows"][0][0], 15, "{body}");
+}
+
 /// The query API's queries run on the server's query threads (below ingestion's priority,
 /// `serve --query-priority`), not on the runtime that takes ingestion: the query threads'
 /// busy time (`logvault_query_busy_seconds`) stays at zero through an ingestion and grows with
