@@ -164,7 +164,7 @@ async fn scheduler(args: SchedulerArgs) -> anyhow::Result<()> {
         "scheduler": format!("{host}:{}", local.port()),
         "pid": std::process::id(),
     }))?;
-    let mut signals = Signals::install()?;
+    let mut signals = logvault_server::ShutdownSignals::install()?;
     tokio::select! {
         served = serve_scheduler(listener, &host) => Ok(served?),
         () = signals.wait() => Ok(()),
@@ -227,7 +227,7 @@ async fn executor(args: ExecutorArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let mut signals = Signals::install()?;
+    let mut signals = logvault_server::ShutdownSignals::install()?;
     let home = home(args.home)?;
     let engine = Engine::open(&home)
         .await
@@ -252,27 +252,4 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!("stopping: finishing in-flight requests and storing acknowledged rows");
     server.shutdown().await;
     Ok(())
-}
-
-/// SIGTERM and SIGINT.
-struct Signals {
-    term: tokio::signal::unix::Signal,
-    int: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    fn install() -> anyhow::Result<Self> {
-        use tokio::signal::unix::{SignalKind, signal};
-        Ok(Self {
-            term: signal(SignalKind::terminate())?,
-            int: signal(SignalKind::interrupt())?,
-        })
-    }
-
-    async fn wait(&mut self) {
-        tokio::select! {
-            _ = self.term.recv() => {}
-            _ = self.int.recv() => {}
-        }
-    }
 }

@@ -44,6 +44,7 @@ mod metrics;
 mod mgmt;
 mod query;
 mod roles;
+mod signals;
 mod state;
 mod tls;
 mod tokens;
@@ -60,6 +61,7 @@ pub use http::routes::{Access, Route, routes};
 pub use listener::{RunningServer, start};
 pub use metrics::Metrics;
 pub use roles::{Permission, Role};
+pub use signals::ShutdownSignals;
 pub use tls::cert_path;
 pub use tokens::{IssuedToken, Principal, TokenError, TokenRecord, TokenService};
 

@@ -86,7 +86,7 @@ fn parse_flush_interval(text: &str) -> Result<std::time::Duration, String> {
 
 /// Runs `logvault serve` until SIGTERM or SIGINT.
 pub(crate) async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
-    let mut signals = Signals::install()?;
+    let mut signals = logvault_server::ShutdownSignals::install()?;
     let engine = super::open(global).await?;
     let mut config = ServeConfig {
         listen: args.listen,
@@ -146,28 +146,4 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<
     tracing::info!("stopping: finishing in-flight requests and storing acknowledged rows");
     server.shutdown().await;
     Ok(())
-}
-
-/// SIGTERM and SIGINT, listened for from before the server says it is up: a signal sent as
-/// soon as the start line is read stops the server gracefully instead of killing it.
-struct Signals {
-    term: tokio::signal::unix::Signal,
-    int: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    fn install() -> anyhow::Result<Self> {
-        use tokio::signal::unix::{SignalKind, signal};
-        Ok(Self {
-            term: signal(SignalKind::terminate())?,
-            int: signal(SignalKind::interrupt())?,
-        })
-    }
-
-    async fn wait(&mut self) {
-        tokio::select! {
-            _ = self.term.recv() => {}
-            _ = self.int.recv() => {}
-        }
-    }
 }

@@ -549,6 +549,52 @@ async fn queries_over_the_api_are_kept_in_the_workspace_history() {
     .await;
 }
 
+/// A server on a fault-injecting store over local files (kept in the returned directory) with
+/// three segments of `AppEvents` (5 rows each: each upload is stored by the count after it), and
+/// `segmentGraceSecs` as given.
+async fn three_segments_on_a_faulty_store(
+    grace_secs: Option<i64>,
+) -> (
+    crate::common::Served,
+    std::sync::Arc<logvault_testkit::faults::FaultyStore>,
+    tempfile::TempDir,
+) {
+    let objects = tempfile::tempdir().unwrap();
+    let local = object_store::local::LocalFileSystem::new_with_prefix(objects.path()).unwrap();
+    let store = logvault_testkit::faults::FaultyStore::new(std::sync::Arc::new(local));
+    let s = serve(Options {
+        object_store: Some(store.clone()),
+        segment_grace_secs: grace_secs,
+        ..Options::default()
+    })
+    .await;
+    let rule = s.rule("rule-three", WS, "AppEvents", None);
+    let publisher = s.token(&[Role::Publisher], Some(WS));
+    for (i, tag) in ["a", "b", "c"].iter().enumerate() {
+        let r = s
+            .upload(&rule, "Custom-AppEvents", &publisher, &records(5, tag))
+            .await;
+        assert_eq!(r.status(), 204);
+        assert_eq!(s.count(WS, "AppEvents").await, 5 * (i as i64 + 1));
+    }
+    (s, store, objects)
+}
+
+/// `AppEvents | count` sent by the owner, answered in a task: its status and body.
+fn spawn_count(s: &crate::common::Served) -> tokio::task::JoinHandle<(u16, String)> {
+    let (client, url, owner) = (s.client.clone(), s.url.clone(), s.owner());
+    tokio::spawn(async move {
+        let r = client
+            .post(format!("{url}/v1/workspaces/{WS}/query"))
+            .bearer_auth(owner)
+            .json(&json!({"query": "AppEvents | count"}))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    })
+}
+
 /// Regression (found by the soak): a compaction (in the server's process, or `logvault table
 /// compact` beside it) deleted the segments it replaced while a query that had read the catalog
 /// before it was about to read them: the query failed with "Object at location ... not found"
@@ -557,26 +603,8 @@ async fn queries_over_the_api_are_kept_in_the_workspace_history() {
 /// a grace period, which prevents this; with no grace period, as here, the retry still must.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_query_whose_segments_a_compaction_replaced_meanwhile_runs_again_not_fails() {
-    use logvault_testkit::faults::{Fault, FaultyStore, Op};
-    let objects = tempfile::tempdir().unwrap();
-    let local = object_store::local::LocalFileSystem::new_with_prefix(objects.path()).unwrap();
-    let store = FaultyStore::new(std::sync::Arc::new(local));
-    let s = serve(Options {
-        object_store: Some(store.clone()),
-        segment_grace_secs: Some(0),
-        ..Options::default()
-    })
-    .await;
-    let rule = s.rule("rule-compact", WS, "AppEvents", None);
-    let publisher = s.token(&[Role::Publisher], Some(WS));
-    // Three segments: each upload is stored by the query after it.
-    for (i, tag) in ["a", "b", "c"].iter().enumerate() {
-        let r = s
-            .upload(&rule, "Custom-AppEvents", &publisher, &records(5, tag))
-            .await;
-        assert_eq!(r.status(), 204);
-        assert_eq!(s.count(WS, "AppEvents").await, 5 * (i as i64 + 1));
-    }
+    use logvault_testkit::faults::{Fault, Op};
+    let (s, store, _objects) = three_segments_on_a_faulty_store(Some(0)).await;
     let segments = |s: &crate::common::Served| {
         let engine = s.engine.clone();
         async move { engine.tables(WS).await.unwrap()[0].segments }
@@ -589,17 +617,7 @@ async fn a_query_whose_segments_a_compaction_replaced_meanwhile_runs_again_not_f
         Fault::Latency(std::time::Duration::from_secs(2)),
         1,
     );
-    let (client, url, owner) = (s.client.clone(), s.url.clone(), s.owner());
-    let query = tokio::spawn(async move {
-        let r = client
-            .post(format!("{url}/v1/workspaces/{WS}/query"))
-            .bearer_auth(owner)
-            .json(&json!({"query": "AppEvents | count"}))
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.text().await.unwrap())
-    });
+    let query = spawn_count(&s);
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     s.engine
         .compact(WS, None, logvault::store::CompactionOptions::default())
@@ -624,24 +642,8 @@ async fn a_query_whose_segments_a_compaction_replaced_meanwhile_runs_again_not_f
 /// the gate again: here the key is still good, so it is resolved anew and the query answers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_query_whose_account_key_was_evicted_while_it_ran_passes_the_gate_again() {
-    use logvault_testkit::faults::{Fault, FaultyStore, Op};
-    let objects = tempfile::tempdir().unwrap();
-    let local = object_store::local::LocalFileSystem::new_with_prefix(objects.path()).unwrap();
-    let store = FaultyStore::new(std::sync::Arc::new(local));
-    let s = serve(Options {
-        object_store: Some(store.clone()),
-        ..Options::default()
-    })
-    .await;
-    let rule = s.rule("rule-evict", WS, "AppEvents", None);
-    let publisher = s.token(&[Role::Publisher], Some(WS));
-    for (i, tag) in ["a", "b", "c"].iter().enumerate() {
-        let r = s
-            .upload(&rule, "Custom-AppEvents", &publisher, &records(5, tag))
-            .await;
-        assert_eq!(r.status(), 204);
-        assert_eq!(s.count(WS, "AppEvents").await, 5 * (i as i64 + 1));
-    }
+    use logvault_testkit::faults::{Fault, Op};
+    let (s, store, _objects) = three_segments_on_a_faulty_store(None).await;
     // The query's first reads of segments wait (one per partition of the scan); meanwhile the
     // account key leaves the cache, so the segments opened after them find no key.
     store.fail_next(
@@ -650,17 +652,7 @@ async fn a_query_whose_account_key_was_evicted_while_it_ran_passes_the_gate_agai
         Fault::Latency(std::time::Duration::from_secs(2)),
         2,
     );
-    let (client, url, owner) = (s.client.clone(), s.url.clone(), s.owner());
-    let query = tokio::spawn(async move {
-        let r = client
-            .post(format!("{url}/v1/workspaces/{WS}/query"))
-            .bearer_auth(owner)
-            .json(&json!({"query": "AppEvents | count"}))
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.text().await.unwrap())
-    });
+    let query = spawn_count(&s);
     tokio::time::sleep(std::time::Duration::from_millis(700)).await;
     let keyring = s.engine.store().keyring().clone();
     let service = logvault::store::AccountId::service();
