@@ -213,8 +213,23 @@ async fn docs_examples_conformance() {
     let mut report = String::new();
     let mut passed = BTreeSet::new();
     let mut panics = Vec::new();
-    for ex in &examples {
-        let result = run_one(ex.query.clone()).await;
+    // Two at a time (the runtime's two workers): each example is independent, in its own
+    // session; the outcomes are read in the examples' order.
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(2));
+    let runs: Vec<_> = examples
+        .iter()
+        .map(|ex| {
+            let (query, slots) = (ex.query.clone(), slots.clone());
+            tokio::spawn(async move {
+                let _slot = slots.acquire_owned().await;
+                run_one(query).await
+            })
+        })
+        .collect();
+    for (ex, run) in examples.iter().zip(runs) {
+        let result = run
+            .await
+            .unwrap_or_else(|join| Err(format!("PANIC: {join}")));
         let outcome = match &result {
             Ok(out) => check(ex, out),
             Err(e) => Err(e.clone()),
