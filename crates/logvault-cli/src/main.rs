@@ -3,6 +3,8 @@
 //! It owns argument parsing, output formatting (table or JSON) and exit codes; everything else
 //! is the library's. Its contract (names, flags and JSON fields scripts rely on) is docs/cli.md.
 
+#[cfg(not(target_env = "msvc"))]
+mod allocator;
 mod args;
 mod cmd;
 mod logging;
@@ -13,14 +15,6 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::args::Cli;
-
-/// jemalloc instead of glibc's malloc: glibc kept the memory a long-running `logvault serve`
-/// freed (a heap fragmented by the hot cache's buffers and the decoding of whole segments, in
-/// per-thread arenas trimmed only from their top), so its resident memory grew without a leak;
-/// jemalloc returns freed pages to the OS after a few seconds (docs/reliability.md, the soak).
-#[cfg(not(target_env = "msvc"))]
-#[global_allocator]
-static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

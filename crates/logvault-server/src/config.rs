@@ -50,6 +50,9 @@ pub struct ServeConfig {
     /// the binary that starts the server (`logvault-cluster serve`). `None` (what `logvault
     /// serve` has) answers such a query with 400 `DistributedQueriesUnavailable`.
     pub distributed: Option<Arc<dyn DistributedQueries>>,
+    /// The memory allocator's figures for `/metrics` (`logvault_allocator_bytes`), given by the
+    /// binary that chose the allocator (`logvault serve`: jemalloc's). `None`: no such gauge.
+    pub allocator_stats: Option<crate::AllocatorStatsFn>,
 }
 
 /// The syslog listener.
@@ -137,6 +140,7 @@ impl Default for ServeConfig {
             query_threads: 0,
             query_priority: 10,
             distributed: None,
+            allocator_stats: None,
         }
     }
 }

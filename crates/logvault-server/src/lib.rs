@@ -59,7 +59,7 @@ pub use endpoint::{DEFAULT_URL, served_url, served_vault_uri};
 pub use error::ServerError;
 pub use http::routes::{Access, Route, routes};
 pub use listener::{RunningServer, start};
-pub use metrics::Metrics;
+pub use metrics::{AllocatorStats, AllocatorStatsFn, Metrics};
 pub use roles::{Permission, Role};
 pub use signals::ShutdownSignals;
 pub use tls::cert_path;

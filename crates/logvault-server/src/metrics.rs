@@ -41,6 +41,27 @@ struct Families {
     histograms: BTreeMap<&'static str, BTreeMap<Labels, Histogram>>,
 }
 
+/// What the process's memory allocator says of its memory, read when `/metrics` is scraped
+/// (the binary that owns the allocator gives [`ServeConfig::allocator_stats`]). Beside the
+/// resident set the OS reports, it tells a leak (`allocated` grows) from freed memory the
+/// allocator has not yet returned to the OS (`resident` grows, `allocated` does not).
+///
+/// [`ServeConfig::allocator_stats`]: crate::ServeConfig::allocator_stats
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AllocatorStats {
+    /// Bytes the program holds (allocated and not yet freed).
+    pub allocated: u64,
+    /// Bytes of the pages those allocations occupy.
+    pub active: u64,
+    /// Bytes of physically resident pages the allocator maps (its own metadata included).
+    pub resident: u64,
+    /// Bytes of virtual memory kept mapped but returned to the OS (not resident).
+    pub retained: u64,
+}
+
+/// Reads the allocator's figures, `None` when it cannot.
+pub type AllocatorStatsFn = fn() -> Option<AllocatorStats>;
+
 /// The server's metrics.
 #[derive(Debug, Default)]
 pub struct Metrics {

@@ -96,6 +96,8 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<
         record_query_history: !args.no_query_history,
         flush_interval: args.flush_interval,
         query_priority: args.query_priority,
+        #[cfg(not(target_env = "msvc"))]
+        allocator_stats: Some(crate::allocator::stats),
         ..ServeConfig::default()
     };
     if let Some(n) = args.max_body_bytes {

@@ -51,6 +51,8 @@ pub(crate) struct AppState {
     pub(crate) query_runtime: Arc<logvault::QueryRuntime>,
     /// Where queries asked to run distributed run, if anywhere.
     pub(crate) distributed: Option<Arc<dyn crate::DistributedQueries>>,
+    /// The allocator's figures for `/metrics`, if the binary gave a way to read them.
+    pub(crate) allocator_stats: Option<crate::AllocatorStatsFn>,
 }
 
 pub(crate) type Shared = Arc<AppState>;

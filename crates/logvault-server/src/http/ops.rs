@@ -83,6 +83,21 @@ pub(crate) async fn metrics(
         help: "Time the query threads spent running queries since the server started (they run below ingestion's priority).",
         series: vec![(Vec::new(), state.query_runtime.busy().as_secs_f64())],
     });
+    if let Some(stats) = state.allocator_stats.and_then(|read| read()) {
+        gauges.push(Gauge {
+            name: "logvault_allocator_bytes",
+            help: "The memory allocator's bytes, by kind: allocated (held by the program), active (their pages), resident (physically mapped by the allocator), retained (mapped, returned to the OS).",
+            series: [
+                ("allocated", stats.allocated),
+                ("active", stats.active),
+                ("resident", stats.resident),
+                ("retained", stats.retained),
+            ]
+            .into_iter()
+            .map(|(kind, v)| (vec![("kind", kind.to_owned())], v as f64))
+            .collect(),
+        });
+    }
     let body = state.metrics.render(&gauges);
     Ok((
         [(

@@ -55,6 +55,8 @@ pub struct Options {
     pub object_store: Option<Arc<dyn object_store::ObjectStore>>,
     /// `segmentGraceSecs` of the home (the default grace period when `None`).
     pub segment_grace_secs: Option<i64>,
+    /// The allocator's figures for `/metrics` (none unless set).
+    pub allocator_stats: Option<logvault_server::AllocatorStatsFn>,
 }
 
 pub async fn serve(options: Options) -> Served {
@@ -100,6 +102,7 @@ pub async fn serve(options: Options) -> Served {
         plain_http: options.plain_http,
         flush_interval: std::time::Duration::from_millis(200),
         alert_interval: options.alert_interval,
+        allocator_stats: options.allocator_stats,
         ..ServeConfig::default()
     };
     if let Some(limits) = options.limits {

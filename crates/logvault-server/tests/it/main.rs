@@ -18,6 +18,7 @@ mod fuzz_http;
 mod ingest;
 mod keyvault;
 mod management;
+mod metrics;
 mod query;
 mod remote_engine;
 mod remote_vault;
