@@ -337,8 +337,8 @@ mod tests {
     #[test]
     fn a_wipe_drops_the_account_and_refuses_fills_begun_before_it() {
         let caches = ReadCaches::new(ReadCacheConfig::default());
-        let a = AccountId::cluster("one").unwrap();
-        let b = AccountId::cluster("two").unwrap();
+        let a = AccountId::cluster("prod1").unwrap();
+        let b = AccountId::cluster("prod2").unwrap();
         let (oa, ob) = (object(&a, "x"), object(&b, "x"));
         let g = caches.generation(&a);
         caches.put_outer_chunks(&oa, 0, vec![Bytes::from_static(b"aa")], g);
@@ -363,7 +363,7 @@ mod tests {
             footer_bytes: 0,
             outer_bytes: 64 * 1024,
         });
-        let a = AccountId::cluster("one").unwrap();
+        let a = AccountId::cluster("prod1").unwrap();
         let o = object(&a, "x");
         for i in 0..64u64 {
             caches.put_outer_chunks(&o, i, vec![Bytes::from(vec![0u8; 4096])], 0);
