@@ -161,6 +161,26 @@ enum Command {
         #[arg(long)]
         home: PathBuf,
     },
+    /// Runs one query of the suite again and again in one warm session (for profiling):
+    /// on a logvault home made by `run` (`--home`), or on DataFusion over Parquet files.
+    #[command(hide = true)]
+    Repeat {
+        /// A logvault home with the bench workspace.
+        #[arg(long)]
+        home: Option<PathBuf>,
+        /// The logs as plaintext Parquet (with `--inventory`), instead of a home.
+        #[arg(long)]
+        logs: Option<PathBuf>,
+        /// The host inventory as plaintext Parquet.
+        #[arg(long)]
+        inventory: Option<PathBuf>,
+        /// The query's name in the suite.
+        #[arg(long)]
+        query: String,
+        /// Runs.
+        #[arg(long, default_value_t = 20)]
+        times: usize,
+    },
     /// One ingestion case (run by `run` in a child process).
     #[command(hide = true)]
     IngestCase {
@@ -417,6 +437,42 @@ fn main() -> anyhow::Result<()> {
                 let engine = setup::open_home(&home, timings).await?;
                 setup::prepare_workspace(&engine, logvault_bench::cli_ingest::PROTECTION).await
             })
+        }
+        Command::Repeat {
+            home,
+            logs,
+            inventory,
+            query,
+            times,
+        } => {
+            use logvault_bench::queries::{self, Source, SuiteParams};
+            let source = match (home, logs, inventory) {
+                (Some(home), _, _) => Source::Logvault { home },
+                (None, Some(logs), Some(inventory)) => Source::DataFusion { logs, inventory },
+                _ => anyhow::bail!("give --home, or --logs and --inventory"),
+            };
+            let params = SuiteParams {
+                needle: String::new(),
+                window_start: "2026-01-01T00:00:00Z".into(),
+                window_end: "2026-01-01T00:10:00Z".into(),
+            };
+            let sql = queries::suite(&params)
+                .into_iter()
+                .find(|q| q.name == query)
+                .map(|q| q.sql)
+                .ok_or_else(|| anyhow::anyhow!("no query {query} in the suite"))?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            let ms = runtime.block_on(queries::repeat(&source, &sql, times))?;
+            let mut sorted = ms.clone();
+            sorted.sort_by(f64::total_cmp);
+            use std::io::Write as _;
+            writeln!(
+                std::io::stdout(),
+                "{query}: median {:.2} ms, min {:.2} ms over {times} runs",
+                sorted.get(sorted.len() / 2).copied().unwrap_or(0.0),
+                sorted.first().copied().unwrap_or(0.0)
+            )?;
+            Ok(())
         }
         Command::IngestCase {
             target,

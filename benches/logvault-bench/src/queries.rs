@@ -270,6 +270,22 @@ pub async fn run_suite(
     Ok(out)
 }
 
+/// Opens `source` once and runs `sql` `times` times in that session (a warm loop, for
+/// profiling one query); the milliseconds of each run.
+///
+/// # Errors
+/// Open, plan and execution errors.
+pub async fn repeat(source: &Source, sql: &str, times: usize) -> anyhow::Result<Vec<f64>> {
+    let opened = source.open().await?;
+    let mut out = Vec::with_capacity(times);
+    for _ in 0..times {
+        let started = Instant::now();
+        answer(&opened.ctx, sql).await?;
+        out.push(ms(started));
+    }
+    Ok(out)
+}
+
 fn check_stable(query: &str, got: &Answer, kept: &mut Answer, first: bool) -> anyhow::Result<()> {
     if first {
         *kept = got.clone();

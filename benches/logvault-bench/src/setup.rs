@@ -66,6 +66,10 @@ pub async fn open_home(dir: &Path, timings: HomeTimings) -> anyhow::Result<Engin
         let mut config = HomeConfig::new_local();
         config.timings.async_operation_secs = 0;
         config.hot_cache.memory_bytes = memory_bytes()?;
+        if read_caches_off() {
+            config.footer_cache_bytes = Some(0);
+            config.outer_cache_bytes = Some(0);
+        }
         if let Some((lo, hi)) = timings.key_check_secs {
             config.timings.key_check_min_secs = lo;
             config.timings.key_check_max_secs = hi;
@@ -83,6 +87,12 @@ pub async fn open_home(dir: &Path, timings: HomeTimings) -> anyhow::Result<Engin
 /// tier, no disk tier (docs/bench/README.md).
 pub fn hot_cache_off() -> bool {
     std::env::var_os("LOGVAULT_BENCH_NO_HOT_CACHE").is_some()
+}
+
+/// Whether the homes the harness creates have the store's read caches (decrypted footers,
+/// outer-layer plaintext) off (`LOGVAULT_BENCH_NO_READ_CACHES` set), to measure what they save.
+pub fn read_caches_off() -> bool {
+    std::env::var_os("LOGVAULT_BENCH_NO_READ_CACHES").is_some()
 }
 
 /// The memory tier's bound for the homes the harness creates (their disk tier is off, as in a

@@ -11,7 +11,9 @@
 //! 4. reads the others with DataFusion's Parquet reader through the object store registered at
 //!    `STORAGE_URL` (the hot cache's disk tier over the account router, or the router alone),
 //!    decrypting with the store's encryption factory (data keys from cached account keys only),
-//!    with projection, row-group statistics and page-index pruning, and filter pushdown;
+//!    with projection, row-group statistics and page-index pruning, and filter pushdown; each
+//!    segment's decrypted footer and page index are kept in the keyring's read caches
+//!    (`logvault_store::SegmentReaderFactory`), so a warm query does not decrypt them again;
 //! 5. unions the two. Filters are applied above the scan either way (pushdown is inexact).
 //!
 //! The table's string columns are string views (`Utf8View`, `logvault_store::schema::view_types`),
@@ -39,7 +41,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::union::UnionExec;
 use logvault_cache::{HotCache, HotSegment};
-use logvault_store::{Manifest, SegmentEntry, Store, TIME_COLUMN};
+use logvault_store::{Keyring, Manifest, SegmentEntry, SegmentReaderFactory, Store, TIME_COLUMN};
 
 use crate::prune::TimeBounds;
 
@@ -66,6 +68,8 @@ pub struct SegmentTable {
     /// `None` for a table planned where no key is held (a Ballista scheduler): its scans name
     /// the factory by id only, and whoever runs them attaches their own.
     factory: Option<Arc<dyn EncryptionFactory>>,
+    /// The keyring whose footer cache the scans read through (`None` when `factory` is).
+    keyring: Option<Arc<Keyring>>,
     stats: Arc<ScanStats>,
     cache: Option<HotCache>,
 }
@@ -79,6 +83,7 @@ impl SegmentTable {
             schema,
             manifest,
             factory: Some(store.encryption_factory()),
+            keyring: Some(Arc::clone(store.keyring())),
             stats,
             cache: None,
         }
@@ -93,6 +98,7 @@ impl SegmentTable {
             schema,
             manifest,
             factory: None,
+            keyring: None,
             stats,
             cache: None,
         }
@@ -230,14 +236,20 @@ impl SegmentTable {
         if let Some(factory) = &self.factory {
             source = source.with_encryption_factory(Arc::clone(factory));
         }
-        let config = FileScanConfigBuilder::new(
-            ObjectStoreUrl::parse(logvault_store::STORAGE_URL)?,
-            Arc::new(source),
-        )
-        .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
-        .with_projection_indices(projection.cloned())?
-        .with_limit(limit)
-        .build();
+        let url = ObjectStoreUrl::parse(logvault_store::STORAGE_URL)?;
+        if let Some(keyring) = &self.keyring {
+            // Decrypted footers are kept in the keyring's read caches (wiped with the key).
+            let objects = state.runtime_env().object_store(&url)?;
+            source = source.with_parquet_file_reader_factory(Arc::new(SegmentReaderFactory::new(
+                objects,
+                Arc::clone(keyring),
+            )));
+        }
+        let config = FileScanConfigBuilder::new(url, Arc::new(source))
+            .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
+            .with_projection_indices(projection.cloned())?
+            .with_limit(limit)
+            .build();
         Ok(DataSourceExec::from_data_source(config))
     }
 }

@@ -271,7 +271,10 @@ async fn open_with_meta(
         (false, _) => plain,
         (true, Some(chunk_size)) if chunk_size > 0 => {
             let key = keyring.infra_key(&meta.id).await?;
-            Arc::new(InfraEncryptedStore::new(plain, Arc::new(key), chunk_size)) as _
+            Arc::new(
+                InfraEncryptedStore::new(plain, Arc::new(key), chunk_size)
+                    .with_read_cache(Arc::clone(keyring.read_caches()), meta.id.clone()),
+            ) as _
         }
         (true, _) => {
             return Err(StoreError::corrupt(

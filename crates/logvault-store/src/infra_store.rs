@@ -19,6 +19,9 @@ use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
 use logvault_crypto::infra::{CHUNK_TAG_LEN, HEADER_LEN};
 use logvault_crypto::{CryptoError, InfraHeader, InfraKey};
+
+use crate::layout::AccountId;
+use crate::read_cache::{ObjectVersion, ReadCaches};
 use object_store::path::Path;
 use object_store::{
     CopyMode, CopyOptions, GetOptions, GetRange, GetResult, GetResultPayload, ListResult,
@@ -37,6 +40,8 @@ pub struct InfraEncryptedStore {
     inner: Arc<dyn ObjectStore>,
     key: Arc<InfraKey>,
     chunk_size: u32,
+    /// Where decrypted chunks are kept, and for which account (see [`ReadCaches`]).
+    cache: Option<(Arc<ReadCaches>, AccountId)>,
 }
 
 impl InfraEncryptedStore {
@@ -46,7 +51,16 @@ impl InfraEncryptedStore {
             inner,
             key,
             chunk_size,
+            cache: None,
         }
+    }
+
+    /// Keeps the plaintext of the chunks it decrypts in `caches`, as `account`'s (wiped with
+    /// the account key), and serves warm reads from there.
+    #[must_use]
+    pub fn with_read_cache(mut self, caches: Arc<ReadCaches>, account: AccountId) -> Self {
+        self.cache = caches.caches_outer().then_some((caches, account));
+        self
     }
 
     async fn encrypt(
@@ -123,13 +137,27 @@ impl InfraEncryptedStore {
         Ok((header, meta))
     }
 
-    /// Decrypts the plaintext `ranges` of `location`, fetching only the chunks they cover.
+    /// Decrypts the plaintext `ranges` of `location` (stored as `meta`), from the read cache
+    /// where it holds them, otherwise fetching only the chunks they cover.
     async fn read_ranges(
         &self,
         location: &Path,
         header: &InfraHeader,
+        meta: &ObjectMeta,
         ranges: &[Range<u64>],
     ) -> object_store::Result<Vec<Bytes>> {
+        if let Some((caches, account)) = &self.cache {
+            let object = Arc::new(ObjectVersion {
+                account: account.clone(),
+                path: location.to_string(),
+                version: meta.e_tag.clone().unwrap_or_else(|| {
+                    format!("{}@{}", meta.size, meta.last_modified.timestamp_micros())
+                }),
+            });
+            return self
+                .read_ranges_cached(location, header, ranges, caches, &object)
+                .await;
+        }
         let plans: Vec<_> = ranges.iter().map(|r| header.chunks_for(r)).collect();
         let wanted: Vec<Range<u64>> = plans
             .iter()
@@ -172,6 +200,118 @@ impl InfraEncryptedStore {
         Ok(out)
     }
 
+    /// [`Self::read_ranges`] through the read cache: the chunks of each range it does not hold
+    /// (from the first missing to the last missing one) are fetched in one batch, decrypted and
+    /// kept; then each range is cut from its chunks.
+    async fn read_ranges_cached(
+        &self,
+        location: &Path,
+        header: &InfraHeader,
+        ranges: &[Range<u64>],
+        caches: &ReadCaches,
+        object: &Arc<ObjectVersion>,
+    ) -> object_store::Result<Vec<Bytes>> {
+        let generation = caches.generation(&object.account);
+        let cs = u64::from(header.chunk_size);
+        let stride = cs + CHUNK_TAG_LEN as u64;
+        // Per range: its chunks, the cached ones filled in.
+        let mut held: Vec<(Range<u64>, Vec<Option<Bytes>>)> = Vec::with_capacity(ranges.len());
+        let mut missing: Vec<Range<u64>> = Vec::new();
+        for range in ranges {
+            let (chunks, _) = header.chunks_for(range);
+            let have: Vec<Option<Bytes>> = chunks
+                .clone()
+                .map(|i| caches.outer_chunk(object, i, generation))
+                .collect();
+            let first = have.iter().position(Option::is_none);
+            let last = have.iter().rposition(Option::is_none);
+            if let (Some(f), Some(l)) = (first, last) {
+                missing.push(chunks.start + f as u64..chunks.start + l as u64 + 1);
+            }
+            held.push((chunks, have));
+        }
+        if !missing.is_empty() {
+            let wanted: Vec<Range<u64>> = missing
+                .iter()
+                .map(|c| {
+                    HEADER_LEN as u64 + c.start * stride
+                        ..(HEADER_LEN as u64 + c.end * stride).min(header.object_len())
+                })
+                .collect();
+            let fetched = self.inner.get_ranges(location, &wanted).await?;
+            if fetched.len() != missing.len() {
+                return Err(crypto_error(CryptoError::Integrity {
+                    context: format!("infrastructure layer of {location}: short read"),
+                }));
+            }
+            let mut decrypted = missing.iter().zip(fetched);
+            for (chunks, have) in &mut held {
+                if have.iter().all(Option::is_some) {
+                    continue;
+                }
+                let Some((span, cipher)) = decrypted.next() else {
+                    break;
+                };
+                let key = self.key.clone();
+                let loc = location.to_string();
+                let head = header.clone();
+                let span_chunks = span.clone();
+                let plain = Bytes::from(
+                    on_cpu(cipher.len(), move || {
+                        key.decrypt_chunks(&loc, &head, span_chunks, &cipher)
+                    })
+                    .await?,
+                );
+                caches.count_outer_decrypts(span.end - span.start);
+                // One buffer per chunk, so that the cache's bound counts what it holds.
+                let pieces: Vec<Bytes> = (0..span.end - span.start)
+                    .map(|k| {
+                        let lo = usize::try_from(k * cs)
+                            .unwrap_or(usize::MAX)
+                            .min(plain.len());
+                        let hi = usize::try_from((k + 1) * cs)
+                            .unwrap_or(usize::MAX)
+                            .min(plain.len());
+                        Bytes::copy_from_slice(&plain[lo..hi])
+                    })
+                    .collect();
+                for (k, piece) in pieces.iter().enumerate() {
+                    let slot = usize::try_from(span.start - chunks.start).unwrap_or(usize::MAX) + k;
+                    if let Some(s) = have.get_mut(slot) {
+                        *s = Some(piece.clone());
+                    }
+                }
+                caches.put_outer_chunks(object, span.start, pieces, generation);
+            }
+        }
+        let mut out = Vec::with_capacity(ranges.len());
+        for (range, (chunks, have)) in ranges.iter().zip(held) {
+            if chunks.is_empty() {
+                out.push(Bytes::new());
+                continue;
+            }
+            let end = range.end.min(header.plaintext_len);
+            let offset = usize::try_from(range.start - chunks.start * cs).unwrap_or(usize::MAX);
+            let len = usize::try_from(end.saturating_sub(range.start)).unwrap_or(usize::MAX);
+            let pieces: Vec<Bytes> = have.into_iter().flatten().collect();
+            let piece = if let [one] = pieces.as_slice() {
+                one.get(offset..offset.saturating_add(len))
+                    .map(|_| one.slice(offset..offset + len))
+            } else {
+                let joined: Vec<u8> = pieces.concat();
+                joined
+                    .get(offset..offset.saturating_add(len))
+                    .map(Bytes::copy_from_slice)
+            };
+            out.push(piece.ok_or_else(|| {
+                crypto_error(CryptoError::Integrity {
+                    context: format!("infrastructure layer of {location}: chunk too short"),
+                })
+            })?);
+        }
+        Ok(out)
+    }
+
     fn sizes(&self) -> PlainSizes {
         PlainSizes {
             chunk_size: self.chunk_size,
@@ -209,6 +349,7 @@ impl ObjectStore for InfraEncryptedStore {
                 inner: self.inner.clone(),
                 key: self.key.clone(),
                 chunk_size: self.chunk_size,
+                cache: None,
             }),
             location: location.clone(),
             opts: Some(opts),
@@ -248,7 +389,7 @@ impl ObjectStore for InfraEncryptedStore {
             Bytes::new()
         } else {
             let mut got = self
-                .read_ranges(location, &header, std::slice::from_ref(&range))
+                .read_ranges(location, &header, &meta, std::slice::from_ref(&range))
                 .await?;
             got.pop().unwrap_or_default()
         };
@@ -265,7 +406,7 @@ impl ObjectStore for InfraEncryptedStore {
         location: &Path,
         ranges: &[Range<u64>],
     ) -> object_store::Result<Vec<Bytes>> {
-        let (header, _) = self.header(location, &GetOptions::default()).await?;
+        let (header, meta) = self.header(location, &GetOptions::default()).await?;
         for r in ranges {
             if r.start > r.end || r.end > header.plaintext_len {
                 return Err(object_store::Error::Generic {
@@ -278,7 +419,7 @@ impl ObjectStore for InfraEncryptedStore {
                 });
             }
         }
-        self.read_ranges(location, &header, ranges).await
+        self.read_ranges(location, &header, &meta, ranges).await
     }
 
     fn delete_stream(

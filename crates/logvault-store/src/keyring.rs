@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::StoreError;
 use crate::error::parse_versioned;
 use crate::layout::{AEK_DIR, AccountId, INFRA_DIR, account_prefix};
+use crate::read_cache::{ReadCacheConfig, ReadCaches};
 use crate::records::{Created, MAX_ATTEMPTS, RecordLog};
 
 mod standby;
@@ -104,6 +105,9 @@ pub struct KeyringConfig {
     pub aek_ttl: Duration,
     /// How many account keys the cache holds at most.
     pub capacity: u64,
+    /// Bounds of the caches of decrypted footers and outer-layer plaintext, wiped with the
+    /// account key ([`ReadCaches`]).
+    pub read_caches: ReadCacheConfig,
 }
 
 impl Default for KeyringConfig {
@@ -111,6 +115,7 @@ impl Default for KeyringConfig {
         Self {
             aek_ttl: Duration::seconds(60),
             capacity: 10_000,
+            read_caches: ReadCacheConfig::default(),
         }
     }
 }
@@ -134,6 +139,7 @@ pub struct Keyring {
     cache: moka::sync::Cache<AccountId, Arc<CachedKey>>,
     loading: Mutex<HashMap<AccountId, Arc<tokio::sync::Mutex<()>>>>,
     generation: AtomicU64,
+    read_caches: Arc<ReadCaches>,
 }
 
 impl Keyring {
@@ -144,8 +150,16 @@ impl Keyring {
         clock: SharedClock,
         config: KeyringConfig,
     ) -> Self {
+        let read_caches = Arc::new(ReadCaches::new(config.read_caches));
+        let wiped = Arc::clone(&read_caches);
         let cache = moka::sync::Cache::builder()
             .max_capacity(config.capacity)
+            // A key pushed out by the bound takes what was decrypted with it along.
+            .eviction_listener(move |account: Arc<AccountId>, _, cause| {
+                if cause == moka::notification::RemovalCause::Size {
+                    wiped.wipe(&account);
+                }
+            })
             .build();
         Self {
             root,
@@ -155,7 +169,14 @@ impl Keyring {
             cache,
             loading: Mutex::new(HashMap::new()),
             generation: AtomicU64::new(0),
+            read_caches,
         }
+    }
+
+    /// The caches of what queries decrypt (segment footers, outer-layer plaintext), wiped
+    /// whenever an account's key is evicted.
+    pub fn read_caches(&self) -> &Arc<ReadCaches> {
+        &self.read_caches
     }
 
     /// The vault the keyring calls.
@@ -353,9 +374,11 @@ impl Keyring {
         self.cache.insert(account.clone(), entry);
     }
 
-    /// Drops the account's key from the cache (revocation).
+    /// Drops the account's key from the cache (revocation), and with it everything the read
+    /// caches hold for the account (decrypted footers, outer-layer plaintext).
     pub fn evict(&self, account: &AccountId) {
         self.cache.invalidate(account);
+        self.read_caches.wipe(account);
     }
 
     /// The latest wrapped copy of the account's key, read from storage (no vault call).

@@ -34,6 +34,8 @@ mod infra_store;
 mod keyring;
 mod layout;
 mod lease;
+mod read_cache;
+mod reader_factory;
 mod records;
 mod retention;
 mod router;
@@ -62,6 +64,11 @@ pub use keyring::{
 };
 pub use layout::{AccountId, SERVICE_ACCOUNT, SegmentId, SegmentLocation};
 pub use lease::{LEASE_FORMAT_VERSION, LeaseGrant, LeaseHolder, Leases};
+pub use read_cache::{
+    DEFAULT_FOOTER_CACHE_BYTES, DEFAULT_OUTER_CACHE_BYTES, ReadCacheConfig, ReadCacheStats,
+    ReadCaches,
+};
+pub use reader_factory::SegmentReaderFactory;
 pub use retention::{PurgeReport, PurgedSegment, expired, retention_cutoff};
 pub use router::AccountRouter;
 pub use segment::{

@@ -246,6 +246,16 @@ impl Engine {
             // the backstop of the revocation bound.
             keyring: KeyringConfig {
                 aek_ttl: chrono::Duration::seconds(timings.revocation_bound_secs),
+                read_caches: logvault_store::ReadCacheConfig {
+                    footer_bytes: home
+                        .config()
+                        .footer_cache_bytes
+                        .unwrap_or(logvault_store::DEFAULT_FOOTER_CACHE_BYTES),
+                    outer_bytes: home
+                        .config()
+                        .outer_cache_bytes
+                        .unwrap_or(logvault_store::DEFAULT_OUTER_CACHE_BYTES),
+                },
                 ..KeyringConfig::default()
             },
             segment_grace: chrono::Duration::seconds(

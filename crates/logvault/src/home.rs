@@ -45,6 +45,16 @@ pub struct HomeConfig {
     /// query.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub segment_grace_secs: Option<i64>,
+    /// Bytes of decrypted segment footers (Parquet metadata with plaintext statistics) kept in
+    /// memory for queries, wiped with the account key (`None`:
+    /// [`logvault_store::DEFAULT_FOOTER_CACHE_BYTES`], 64 MiB; 0 turns the cache off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub footer_cache_bytes: Option<u64>,
+    /// Bytes of double encryption's outer-layer plaintext (still ciphertext under the segments'
+    /// keys) kept in memory so warm reads skip the second cipher, wiped with the account key
+    /// (`None`: [`logvault_store::DEFAULT_OUTER_CACHE_BYTES`], 256 MiB; 0 turns it off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outer_cache_bytes: Option<u64>,
     /// A remote vault for customer keys (Key Vault's REST API: `logvault serve` or Azure Key
     /// Vault); `None` for the home's local vault. The service key stays local.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -73,6 +73,11 @@ impl Harness {
 
     /// A cluster account `cluster-prod1` under a customer key in vault `contoso`.
     pub(crate) async fn cluster_account(&self) -> AccountId {
+        self.cluster_account_with(false).await
+    }
+
+    /// [`Self::cluster_account`], with or without double encryption.
+    pub(crate) async fn cluster_account_with(&self, double: bool) -> AccountId {
         let options = CreateVaultOptions {
             purge_protection: true,
             ..CreateVaultOptions::default()
@@ -99,7 +104,7 @@ impl Harness {
             principal: identity.principal_id,
         };
         self.store
-            .create_account(&id, &binding, false)
+            .create_account(&id, &binding, double)
             .await
             .unwrap();
         id

@@ -13,4 +13,5 @@ mod cache_corrupt;
 mod cache_hits;
 mod cache_purge;
 mod common;
+mod read_caches;
 mod sql;

@@ -644,6 +644,10 @@ async fn a_query_whose_segments_a_compaction_replaced_meanwhile_runs_again_not_f
 async fn a_query_whose_account_key_was_evicted_while_it_ran_passes_the_gate_again() {
     use logvault_testkit::faults::{Fault, Op};
     let (s, store, _objects) = three_segments_on_a_faulty_store(None).await;
+    // The set-up's counts left the segments' footers in the store's read cache, from which a
+    // count is answered without reading a file: empty it (the key stays) so the query reads.
+    let service = logvault::store::AccountId::service();
+    s.engine.store().keyring().read_caches().wipe(&service);
     // The query's first reads of segments wait (one per partition of the scan); meanwhile the
     // account key leaves the cache, so the segments opened after them find no key.
     store.fail_next(
@@ -655,7 +659,6 @@ async fn a_query_whose_account_key_was_evicted_while_it_ran_passes_the_gate_agai
     let query = spawn_count(&s);
     tokio::time::sleep(std::time::Duration::from_millis(700)).await;
     let keyring = s.engine.store().keyring().clone();
-    let service = logvault::store::AccountId::service();
     assert!(
         keyring.cached_aek(&service).is_some(),
         "the gate resolved the key"

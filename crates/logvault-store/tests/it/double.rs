@@ -301,3 +301,78 @@ async fn double_encryption_is_fixed_at_creation() {
         "{err}"
     );
 }
+
+/// The outer plaintext cache: a warm read decrypts no chunk again and returns the same bytes,
+/// for any ranges; a replaced object is read anew; a wipe of the account empties it.
+#[tokio::test]
+async fn warm_reads_come_from_the_outer_cache_until_replaced_or_wiped() {
+    use logvault_store::{ReadCacheConfig, ReadCaches};
+    let counting = Arc::new(Counting::default());
+    let caches = Arc::new(ReadCaches::new(ReadCacheConfig::default()));
+    let account = AccountId::cluster("prod1").unwrap();
+    let chunk = 4096u32;
+    let store = InfraEncryptedStore::new(
+        counting.clone(),
+        Arc::new(InfraKey::generate().unwrap()),
+        chunk,
+    )
+    .with_read_cache(Arc::clone(&caches), account.clone());
+    let plain = data(300_000);
+    let path = Path::from("segments/ws/t/a.parquet");
+    store
+        .put(&path, PutPayload::from(plain.clone()))
+        .await
+        .unwrap();
+    let ranges: Vec<Range<u64>> = vec![
+        0..10,
+        4000..4200,
+        5000..5000,
+        100_000..180_001,
+        299_990..300_000,
+        4095..4097,
+    ];
+    let expect = |p: &[u8]| -> Vec<Vec<u8>> {
+        ranges
+            .iter()
+            .map(|r| p[r.start as usize..r.end as usize].to_vec())
+            .collect()
+    };
+    async fn read_all(s: &InfraEncryptedStore, path: &Path, ranges: &[Range<u64>]) -> Vec<Vec<u8>> {
+        s.get_ranges(path, ranges)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|b| b.to_vec())
+            .collect()
+    }
+    let read = |s| read_all(s, &path, &ranges);
+    let decrypts = |c: &ReadCaches| c.stats().outer_decrypts.load(Ordering::SeqCst);
+    assert_eq!(read(&store).await, expect(&plain));
+    let cold = decrypts(&caches);
+    assert!(cold > 0);
+    let bytes_cold = counting.read.load(Ordering::SeqCst);
+    // Warm: the same bytes, no chunk decrypted, only the header read from storage.
+    assert_eq!(read(&store).await, expect(&plain));
+    assert_eq!(decrypts(&caches), cold);
+    let header_only = counting.read.load(Ordering::SeqCst) - bytes_cold;
+    assert_eq!(header_only, logvault_crypto::infra::HEADER_LEN as u64);
+    // A whole-object get is served from the cache as well, with the same bytes.
+    let whole = store.get(&path).await.unwrap().bytes().await.unwrap();
+    assert_eq!(&whole[..], &plain[..]);
+    assert!(caches.held_entries(&account).1 > 0);
+
+    // Replaced under the same path: the new content, never the cached old one.
+    let other: Vec<u8> = plain.iter().map(|b| b.wrapping_add(1)).collect();
+    store
+        .put(&path, PutPayload::from(other.clone()))
+        .await
+        .unwrap();
+    assert_eq!(read(&store).await, expect(&other));
+
+    // A wipe (the account key's eviction) empties the account's entries.
+    caches.wipe(&account);
+    assert_eq!(caches.held_entries(&account), (0, 0));
+    let before = decrypts(&caches);
+    assert_eq!(read(&store).await, expect(&other));
+    assert!(decrypts(&caches) > before);
+}

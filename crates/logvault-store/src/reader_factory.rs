@@ -1,0 +1,141 @@
+//! A DataFusion [`ParquetFileReaderFactory`] that keeps segments' decrypted footers.
+//!
+//! DataFusion 55 caches Parquet metadata in its runtime's `FileMetadataCache`, keyed by path,
+//! but never for an encrypted file (`DFParquetMetadata::fetch_metadata` skips the cache when
+//! decryption properties are given): the cached metadata would carry the file's decryptor and
+//! its plaintext statistics beyond the life of the key. So every query decrypted and parsed
+//! every segment's footer and page index again. This factory reads segments as DataFusion's
+//! default one does, except that a segment's metadata is taken from the keyring's
+//! [`ReadCaches`] when present, and put there (with its page index) when decrypted, keyed by
+//! the segment, its size and the account key's epoch, and wiped with the account key.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::ParquetFileReaderFactory;
+use datafusion::datasource::physical_plan::parquet::DefaultParquetFileReaderFactory;
+use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use object_store::ObjectStore;
+use parquet::arrow::arrow_reader::ArrowReaderOptions;
+use parquet::arrow::async_reader::AsyncFileReader;
+use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
+
+use crate::keyring::{CURRENT_AEK_EPOCH, Keyring};
+use crate::layout::SegmentLocation;
+use crate::read_cache::{FooterKey, ReadCaches};
+
+/// Reads segments through `store`, their footers through the keyring's footer cache.
+#[derive(Debug)]
+pub struct SegmentReaderFactory {
+    inner: DefaultParquetFileReaderFactory,
+    keyring: Arc<Keyring>,
+}
+
+impl SegmentReaderFactory {
+    /// A factory reading from `store` (the object store at [`crate::STORAGE_URL`]).
+    pub fn new(store: Arc<dyn ObjectStore>, keyring: Arc<Keyring>) -> Self {
+        Self {
+            inner: DefaultParquetFileReaderFactory::new(store),
+            keyring,
+        }
+    }
+}
+
+impl ParquetFileReaderFactory for SegmentReaderFactory {
+    fn create_reader(
+        &self,
+        partition_index: usize,
+        file: PartitionedFile,
+        metadata_size_hint: Option<usize>,
+        metrics: &ExecutionPlanMetricsSet,
+    ) -> datafusion::common::Result<Box<dyn AsyncFileReader + Send>> {
+        let path = file.object_meta.location.clone();
+        let size = file.object_meta.size;
+        let inner = self
+            .inner
+            .create_reader(partition_index, file, metadata_size_hint, metrics)?;
+        let caches = self.keyring.read_caches();
+        // Only segments (paths that name their account) of a store whose footer cache is on.
+        let key = SegmentLocation::from_routed_path(&path)
+            .ok()
+            .filter(|_| caches.caches_footers())
+            .map(|loc| FooterKey {
+                epoch: self
+                    .keyring
+                    .cached_record(&loc.account)
+                    .map_or(CURRENT_AEK_EPOCH, |r| r.epoch),
+                account: loc.account,
+                path: path.to_string(),
+                size,
+            });
+        Ok(Box::new(SegmentReader {
+            inner,
+            key,
+            keyring: Arc::clone(&self.keyring),
+            caches: Arc::clone(caches),
+        }))
+    }
+}
+
+struct SegmentReader {
+    inner: Box<dyn AsyncFileReader + Send>,
+    key: Option<FooterKey>,
+    keyring: Arc<Keyring>,
+    caches: Arc<ReadCaches>,
+}
+
+impl AsyncFileReader for SegmentReader {
+    fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
+        self.inner.get_bytes(range)
+    }
+
+    fn get_byte_ranges(
+        &mut self,
+        ranges: Vec<Range<u64>>,
+    ) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
+        self.inner.get_byte_ranges(ranges)
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        options: Option<&'a ArrowReaderOptions>,
+    ) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
+        // Cached only for a read that brings the file's keys (the gate passed for it) while
+        // the account's key is still held.
+        let key = self.key.clone().filter(|k| {
+            options.is_some_and(|o| o.file_decryption_properties().is_some())
+                && self.keyring.cached_aek(&k.account).is_some()
+        });
+        let Some(key) = key else {
+            let caches = Arc::clone(&self.caches);
+            return async move {
+                let got = self.inner.get_metadata(options).await;
+                if got.is_ok() {
+                    caches.put_footer(None, 0, None);
+                }
+                got
+            }
+            .boxed();
+        };
+        if let Some(hit) = self.caches.footer(&key) {
+            return futures::future::ready(Ok(hit)).boxed();
+        }
+        let generation = self.caches.generation(&key.account);
+        async move {
+            // With the page index: it is kept for the next query, which may prune with it.
+            let options = options
+                .cloned()
+                .unwrap_or_default()
+                .with_page_index_policy(PageIndexPolicy::Optional);
+            let metadata = self.inner.get_metadata(Some(&options)).await?;
+            self.caches
+                .put_footer(Some(key), generation, Some(Arc::clone(&metadata)));
+            Ok(metadata)
+        }
+        .boxed()
+    }
+}
