@@ -226,12 +226,12 @@ mod tests {
     fn request() -> ExportLogsServiceRequest {
         use any_value::Value as V;
         let record = |i: u64| LogRecord {
-            time_unix_nano: if i % 3 == 0 {
+            time_unix_nano: if i.is_multiple_of(3) {
                 0
             } else {
                 1_767_225_600_123_456_789 + i * 1_000_000_007
             },
-            observed_time_unix_nano: if i % 2 == 0 {
+            observed_time_unix_nano: if i.is_multiple_of(2) {
                 1_767_225_601_000_000_999 + i
             } else {
                 0
@@ -246,7 +246,7 @@ mod tests {
                 } else {
                     i as f64 / 4.0
                 })),
-                3 => v(V::BoolValue(i % 2 == 0)),
+                3 => v(V::BoolValue(i.is_multiple_of(2))),
                 4 => v(V::KvlistValue(KeyValueList {
                     values: vec![kv("b", v(V::IntValue(1))), kv("a", None)],
                 })),
@@ -270,9 +270,17 @@ mod tests {
             ][..(i % 7) as usize]
                 .to_vec(),
             flags: (i % 2) as u32,
-            trace_id: if i % 2 == 0 { vec![0xab; 16] } else { vec![] },
-            span_id: if i % 3 == 0 { vec![1; 8] } else { vec![] },
-            event_name: if i % 5 == 0 {
+            trace_id: if i.is_multiple_of(2) {
+                vec![0xab; 16]
+            } else {
+                vec![]
+            },
+            span_id: if i.is_multiple_of(3) {
+                vec![1; 8]
+            } else {
+                vec![]
+            },
+            event_name: if i.is_multiple_of(5) {
                 "evt".into()
             } else {
                 String::new()
