@@ -10,6 +10,11 @@ use logvault_bench::report::RunConfig;
 use logvault_bench::run::{self, RunOptions};
 use logvault_bench::setup;
 
+/// jemalloc, as the `logvault` binary uses: the children this harness runs (`serve-case`, the
+/// ingestion cases) then allocate as `logvault serve` and `logvault ingest` do.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "logvault-bench", about = "logvault benchmark harness")]
 struct Cli {
@@ -85,9 +90,14 @@ enum Command {
         /// Query clients beside the senders.
         #[arg(long, default_value_t = 4)]
         query_clients: usize,
-        /// Rows per request.
+        /// Rows per request (the `rows` shape).
         #[arg(long, default_value_t = 500)]
         rows_per_request: usize,
+        /// Request shapes, one case each: `rows` (`--rows-per-request` rows, uncompressed) and
+        /// `sdk` (what the clients' SDKs send: the Azure SDK's gzip chunks of up to 1 MiB with a
+        /// request id, the OpenTelemetry SDK's batches of 512 records).
+        #[arg(long, value_enum, value_delimiter = ',', default_value = "rows")]
+        shapes: Vec<logvault_bench::http_load::client::Shape>,
         /// Rows of the file ingestion baseline.
         #[arg(long, default_value_t = 1_000_000)]
         baseline_rows: u64,
@@ -383,6 +393,7 @@ fn main() -> anyhow::Result<()> {
             seconds,
             query_clients,
             rows_per_request,
+            shapes,
             baseline_rows,
             out,
             work,
@@ -393,6 +404,7 @@ fn main() -> anyhow::Result<()> {
                 seconds,
                 query_clients,
                 rows_per_request,
+                shapes,
                 pool_rows: 200_000,
                 baseline_rows,
                 work: work.unwrap_or_else(default_work),

@@ -40,6 +40,7 @@ mod error;
 mod input;
 mod kind;
 pub mod parse;
+mod rows;
 mod schema;
 pub mod time;
 mod value;
@@ -60,6 +61,7 @@ pub use parse::{
     ErrorPolicy, Format, ParseOptions, ParseOutcome, ParseReport, Parser, RecordError,
     parse_payload,
 };
+pub use rows::RowBuilder;
 pub use schema::{ColumnDef, SchemaChange, TableSchema};
 pub use wal::{
     LayoutUpgrade, RecoveredRecord, Recovery, TornTail, Wal, WalKey, WalKeyError, WalKeyRef,

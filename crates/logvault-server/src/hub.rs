@@ -3,7 +3,8 @@
 //! Each workspace that receives rows gets a task that owns its [`WorkspaceIngestor`] (one
 //! write-ahead log, one lock) and a bounded queue. Requests hand it their parsed batches and
 //! wait for the answer; the task gathers what is queued into one group of the log (one fsync
-//! acknowledges them all), answers each request, and stores segments when they fill, when rows
+//! acknowledges them all), answers each request as soon as the group is durable, then batches
+//! its rows (encoding them into segments) before the next group, and stores segments when they fill, when rows
 //! have waited `flush_interval` without more coming, or when a query asks. Queued bytes are
 //! bounded per workspace and in total: a request that would pass a bound is refused at once
 //! (429 for its workspace, 503 for the server) with `Retry-After`, instead of holding memory.
@@ -317,19 +318,28 @@ async fn run_worker(
                         records: std::mem::take(&mut j.records),
                     })
                     .collect();
-                let result = ingestor.append_requests(&requests).await;
+                let result = ingestor.log_requests(&requests).await;
                 drop(requests);
                 last_append = Instant::now();
                 match result {
-                    Ok(AppendedRequests {
-                        outcome: Appended::Accepted { .. },
-                        duplicates,
-                    }) => {
+                    Ok((
+                        AppendedRequests {
+                            outcome: Appended::Accepted { .. },
+                            duplicates,
+                        },
+                        logged,
+                    )) => {
+                        // Durable: answered now, batched into segments after.
                         for (job, duplicate) in group.into_iter().zip(duplicates) {
                             let _ = job.reply.send(Ok(HubAnswer {
                                 appended: Appended::Accepted { rows: job.rows },
                                 duplicate,
                             }));
+                        }
+                        if let Some(logged) = logged
+                            && let Err(e) = ingestor.store_logged(logged).await
+                        {
+                            tracing::warn!(workspace = %workspace, error = %e, "batching acknowledged rows failed; the write-ahead log keeps them");
                         }
                         if ingestor.buffered_rows() > 0 {
                             let since = *buffered_since.get_or_insert(last_append);
@@ -341,10 +351,13 @@ async fn run_worker(
                             buffered_since = None;
                         }
                     }
-                    Ok(AppendedRequests {
-                        outcome: Appended::Dropped { reason, .. },
-                        ..
-                    }) => {
+                    Ok((
+                        AppendedRequests {
+                            outcome: Appended::Dropped { reason, .. },
+                            ..
+                        },
+                        _,
+                    )) => {
                         for job in group {
                             let _ = job.reply.send(Ok(HubAnswer {
                                 appended: Appended::Dropped {

@@ -39,7 +39,7 @@ use logvault_store::{AccountId, AccountKeyLease, Store};
 
 pub use error::WriteError;
 pub use payload::{Payload, PayloadProgress, PayloadReport, ProgressFn, drop_payload};
-pub use writer::WorkspaceWriter;
+pub use writer::{LoggedGroup, WorkspaceWriter};
 
 /// Gives a writer the keys that replaying its log needs.
 #[async_trait]

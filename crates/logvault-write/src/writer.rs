@@ -21,6 +21,22 @@ struct Current {
     batcher: Batcher,
 }
 
+/// A group appended to the log (durable) and not yet batched: see
+/// [`WorkspaceWriter::log_group_keyed`].
+#[derive(Debug)]
+#[must_use = "a logged group must be batched (WorkspaceWriter::batch_logged)"]
+pub struct LoggedGroup {
+    records: Vec<(String, RecordBatch)>,
+    seq: SeqRange,
+}
+
+impl LoggedGroup {
+    /// The log's sequence numbers of its records.
+    pub fn seq(&self) -> SeqRange {
+        self.seq
+    }
+}
+
 /// Writes one workspace: holds its log (and the cross-process lock on it) from
 /// [`WriteContext::open_writer`] to [`WorkspaceWriter::close`].
 ///
@@ -241,6 +257,28 @@ impl WorkspaceWriter {
         lease: &AccountKeyLease,
         request_keys: &[String],
     ) -> Result<Option<SeqRange>, WriteError> {
+        let Some(logged) = self.log_group_keyed(records, lease, request_keys).await? else {
+            return Ok(None);
+        };
+        let seq = logged.seq;
+        self.batch_logged(logged).await?;
+        Ok(Some(seq))
+    }
+
+    /// The first half of [`WorkspaceWriter::append_group_keyed`]: the group is made rows of
+    /// its tables and appended to the log, and is durable (fsynced, acknowledged) when this
+    /// returns; it is not batched yet. Give what this returns to
+    /// [`WorkspaceWriter::batch_logged`] before the next append, so that a server can answer
+    /// its clients before the rows are encoded into segments. `None` when every batch is empty.
+    ///
+    /// # Errors
+    /// As [`WorkspaceWriter::append`]; nothing was acknowledged.
+    pub async fn log_group_keyed(
+        &mut self,
+        records: &[(&str, &RecordBatch)],
+        lease: &AccountKeyLease,
+        request_keys: &[String],
+    ) -> Result<Option<LoggedGroup>, WriteError> {
         let now = self.ctx.clock.now();
         let mut conformed = Vec::with_capacity(records.len());
         for (table, batch) in records.iter().filter(|(_, b)| b.num_rows() > 0) {
@@ -248,18 +286,15 @@ impl WorkspaceWriter {
                 .declared
                 .conform(&self.ctx.store, &self.workspace, table, batch, now)
                 .await?;
-            conformed.push((*table, batch));
+            conformed.push(((*table).to_owned(), batch.into_owned()));
+        }
+        if conformed.is_empty() {
+            return Ok(None);
         }
         let wal_records: Vec<WalRecord<'_>> = conformed
             .iter()
-            .map(|(table, batch)| WalRecord {
-                table,
-                batch: batch.as_ref(),
-            })
+            .map(|(table, batch)| WalRecord { table, batch })
             .collect();
-        if wal_records.is_empty() {
-            return Ok(None);
-        }
         self.target(lease).await?;
         let key = match &self.current {
             Some(c) => Arc::clone(&c.wal_key),
@@ -271,20 +306,32 @@ impl WorkspaceWriter {
             .await?;
         self.last_seq = self.last_seq.max(seq.last);
         self.ctx.cache.note_activity();
+        Ok(Some(LoggedGroup {
+            records: conformed,
+            seq,
+        }))
+    }
+
+    /// The second half of [`WorkspaceWriter::append_group_keyed`]: batches a logged group
+    /// (stored into segments as they fill) and checkpoints the log.
+    ///
+    /// # Errors
+    /// Batcher and store errors: the rows are in the log, and the next open stores them.
+    pub async fn batch_logged(&mut self, logged: LoggedGroup) -> Result<(), WriteError> {
         let Some(current) = self.current.as_mut() else {
             return unreachable_target(&self.workspace);
         };
         // Record i of the group has sequence number seq.first + i; the batcher keeps each
         // record's number so that a segment lists exactly the records it holds.
-        for (i, record) in wal_records.iter().enumerate() {
+        for (i, (table, batch)) in logged.records.iter().enumerate() {
             current
                 .batcher
-                .add(record.table, record.batch, Some(seq.first + i as u64))
+                .add(table, batch, Some(logged.seq.first + i as u64))
                 .await?;
         }
         let through = current.batcher.checkpoint();
         self.checkpoint(through).await?;
-        Ok(Some(seq))
+        Ok(())
     }
 
     /// What conforming rows to their tables' declared schemas changed so far: values made

@@ -68,6 +68,12 @@ pub struct AppendedRequests {
     pub duplicates: Vec<bool>,
 }
 
+/// Rows [`WorkspaceIngestor::log_requests`] made durable and not yet batched: give them to
+/// [`WorkspaceIngestor::store_logged`].
+#[derive(Debug)]
+#[must_use = "logged rows must be stored (WorkspaceIngestor::store_logged)"]
+pub struct Logged(logvault_write::LoggedGroup);
+
 /// A gated, long-lived writer of one workspace. Not shared: one task owns it and feeds it the
 /// batches of every caller (see the module documentation).
 pub struct WorkspaceIngestor {
@@ -200,6 +206,25 @@ impl WorkspaceIngestor {
         &mut self,
         requests: &[RequestRows],
     ) -> Result<AppendedRequests, EngineError> {
+        let (appended, logged) = self.log_requests(requests).await?;
+        if let Some(logged) = logged {
+            self.store_logged(logged).await?;
+        }
+        Ok(appended)
+    }
+
+    /// The first half of [`WorkspaceIngestor::append_requests`]: when it returns, the rows
+    /// are durable in the log (acknowledged) or dropped, but not yet batched. The caller answers
+    /// its clients, then gives the [`Logged`] rows to [`WorkspaceIngestor::store_logged`]
+    /// before its next call, so that encoding them into segments does not delay the answers.
+    ///
+    /// # Errors
+    /// As [`WorkspaceIngestor::append_requests`], except store errors (see
+    /// [`WorkspaceIngestor::store_logged`]).
+    pub async fn log_requests(
+        &mut self,
+        requests: &[RequestRows],
+    ) -> Result<(AppendedRequests, Option<Logged>), EngineError> {
         let received = self.engine.now();
         let mut conformed = Vec::with_capacity(requests.len());
         for request in requests {
@@ -233,10 +258,13 @@ impl WorkspaceIngestor {
             .sum();
         let mut duplicates = vec![false; requests.len()];
         if rows == 0 {
-            return Ok(AppendedRequests {
-                outcome: Appended::Accepted { rows: 0 },
-                duplicates,
-            });
+            return Ok((
+                AppendedRequests {
+                    outcome: Appended::Accepted { rows: 0 },
+                    duplicates,
+                },
+                None,
+            ));
         }
         let lease = match self.decide().await? {
             Decision::Write(lease) => lease,
@@ -247,10 +275,13 @@ impl WorkspaceIngestor {
                     &self.workspace,
                 );
                 counters::add_dropped(&dir, rows, &reason)?;
-                return Ok(AppendedRequests {
-                    outcome: Appended::Dropped { rows, reason },
-                    duplicates,
-                });
+                return Ok((
+                    AppendedRequests {
+                        outcome: Appended::Dropped { rows, reason },
+                        duplicates,
+                    },
+                    None,
+                ));
             }
         };
         // Opening the writer reads the keys its log still holds into the window.
@@ -274,19 +305,25 @@ impl WorkspaceIngestor {
             .collect();
         let appended: u64 = group.iter().map(|(_, b)| b.num_rows() as u64).sum();
         if appended == 0 {
-            return Ok(AppendedRequests {
-                outcome: Appended::Accepted { rows: 0 },
-                duplicates,
-            });
+            return Ok((
+                AppendedRequests {
+                    outcome: Appended::Accepted { rows: 0 },
+                    duplicates,
+                },
+                None,
+            ));
         }
         let writer = self.writer().await?;
-        match writer.append_group_keyed(&group, &lease, &keys).await {
-            Ok(_) => {
+        match writer.log_group_keyed(&group, &lease, &keys).await {
+            Ok(logged) => {
                 self.window.insert(keys, received);
-                Ok(AppendedRequests {
-                    outcome: Appended::Accepted { rows: appended },
-                    duplicates,
-                })
+                Ok((
+                    AppendedRequests {
+                        outcome: Appended::Accepted { rows: appended },
+                        duplicates,
+                    },
+                    logged.map(Logged),
+                ))
             }
             Err(e) => {
                 // Whatever the log acknowledged stays in it; a fresh open replays it.
@@ -296,6 +333,27 @@ impl WorkspaceIngestor {
                 Err(e.into())
             }
         }
+    }
+
+    /// The second half of [`WorkspaceIngestor::append_requests`]: batches rows
+    /// [`WorkspaceIngestor::log_requests`] logged (stored into segments as they fill).
+    ///
+    /// # Errors
+    /// Store errors: the rows are in the log (acknowledged); the writer is closed and the next
+    /// append opens it again, replaying them.
+    pub async fn store_logged(&mut self, logged: Logged) -> Result<(), EngineError> {
+        let Some(writer) = self.writer.as_mut() else {
+            // Closed since (it cannot be: the caller batches before its next call); the log
+            // keeps the rows and the next open stores them.
+            return Ok(());
+        };
+        if let Err(e) = writer.batch_logged(logged.0).await {
+            if let Some(writer) = self.writer.take() {
+                writer.discard().await;
+            }
+            return Err(e.into());
+        }
+        Ok(())
     }
 
     async fn writer(&mut self) -> Result<&mut WorkspaceWriter, EngineError> {

@@ -45,11 +45,59 @@ impl Protocol {
     }
 }
 
+/// How the requests are cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Shape {
+    /// A fixed number of rows per request, uncompressed, no request id.
+    Rows,
+    /// What the clients' SDKs send. The Azure SDK (azure-monitor-ingestion 1.1,
+    /// `_helpers.py`): records gathered into chunks while the sum of their `json.dumps` sizes
+    /// stays within 1 MiB (`MAX_CHUNK_SIZE_BYTES`), each chunk gzipped (zlib's default level),
+    /// and azure-core's `x-ms-client-request-id` on every request. The OpenTelemetry SDK
+    /// (1.45): `BatchLogRecordProcessor` exports at most 512 records per request
+    /// (`_DEFAULT_MAX_EXPORT_BATCH_SIZE`), and its OTLP/HTTP exporter compresses nothing unless
+    /// told (`OTEL_EXPORTER_OTLP_COMPRESSION` defaults to none).
+    Sdk,
+}
+
+/// The Azure SDK's chunk bound (`MAX_CHUNK_SIZE_BYTES`).
+pub const AZURE_CHUNK_BYTES: usize = 1024 * 1024;
+/// The OpenTelemetry SDK's `BatchLogRecordProcessor` export batch (`_DEFAULT_MAX_EXPORT_BATCH_SIZE`).
+pub const OTEL_BATCH_RECORDS: usize = 512;
+
+impl Shape {
+    /// How reports name it, for `protocol` and `rows` rows per request.
+    pub fn label(self, protocol: Protocol, rows: usize) -> String {
+        match (self, protocol) {
+            (Self::Rows, _) => format!("{rows} rows"),
+            (Self::Sdk, Protocol::LogsApi) => "Azure SDK: ≤1 MiB, gzip".into(),
+            (Self::Sdk, Protocol::OtlpJson) => format!("OTel SDK: {OTEL_BATCH_RECORDS} rows"),
+        }
+    }
+}
+
 /// One request body and the rows it carries.
 #[derive(Debug, Clone)]
 pub struct Payload {
     body: Bytes,
     rows: u64,
+    /// Gzipped (sent with `Content-Encoding: gzip`).
+    gzip: bool,
+    /// Sent with a new `x-ms-client-request-id` (as azure-core does).
+    request_id: bool,
+}
+
+impl Payload {
+    /// Rows it carries.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Its body's bytes as sent.
+    pub fn body_len(&self) -> usize {
+        self.body.len()
+    }
 }
 
 /// The generated logs as JSON objects (one per row), `rows` of them.
@@ -118,25 +166,66 @@ fn otlp_body(rows: &[Map<String, Value>]) -> anyhow::Result<Value> {
     }))
 }
 
-/// The request bodies of `protocol`, `rows_per_request` rows each, from `records`.
+/// The Azure SDK's chunks (`_split_chunks`): records in order while the sum of their JSON
+/// sizes stays within `max` bytes; a record larger than `max` is a chunk of its own.
+fn azure_chunks(
+    records: &[Map<String, Value>],
+    max: usize,
+) -> anyhow::Result<Vec<&[Map<String, Value>]>> {
+    let mut chunks = Vec::new();
+    let (mut start, mut size) = (0, 0);
+    for (i, record) in records.iter().enumerate() {
+        let n = serde_json::to_vec(record)?.len();
+        if size + n > max && i > start {
+            chunks.push(&records[start..i]);
+            start = i;
+            size = 0;
+        }
+        size += n;
+    }
+    if start < records.len() {
+        chunks.push(&records[start..]);
+    }
+    Ok(chunks)
+}
+
+fn gzip(bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
+    use std::io::Write as _;
+    let mut encoder =
+        flate2_unify::write::GzEncoder::new(Vec::new(), flate2_unify::Compression::default());
+    encoder.write_all(bytes)?;
+    Ok(encoder.finish()?)
+}
+
+/// The request bodies of `protocol` cut as `shape` says (`rows_per_request` rows each for
+/// [`Shape::Rows`]), from `records`.
 ///
 /// # Errors
 /// If a body cannot be serialized.
 pub fn payloads(
     protocol: Protocol,
+    shape: Shape,
     records: &[Map<String, Value>],
     rows_per_request: usize,
 ) -> anyhow::Result<Vec<Payload>> {
-    records
-        .chunks(rows_per_request.max(1))
+    let chunks: Vec<&[Map<String, Value>]> = match (shape, protocol) {
+        (Shape::Rows, _) => records.chunks(rows_per_request.max(1)).collect(),
+        (Shape::Sdk, Protocol::LogsApi) => azure_chunks(records, AZURE_CHUNK_BYTES)?,
+        (Shape::Sdk, Protocol::OtlpJson) => records.chunks(OTEL_BATCH_RECORDS).collect(),
+    };
+    let azure = shape == Shape::Sdk && protocol == Protocol::LogsApi;
+    chunks
+        .into_iter()
         .map(|chunk| {
             let body = match protocol {
                 Protocol::LogsApi => serde_json::to_vec(chunk)?,
                 Protocol::OtlpJson => serde_json::to_vec(&otlp_body(chunk)?)?,
             };
             Ok(Payload {
-                body: Bytes::from(body),
+                body: Bytes::from(if azure { gzip(&body)? } else { body }),
                 rows: chunk.len() as u64,
+                gzip: azure,
+                request_id: azure,
             })
         })
         .collect()
@@ -196,6 +285,10 @@ pub async fn send(
     while Instant::now() < deadline && !payloads.is_empty() {
         let payload = &payloads[i % payloads.len()];
         i += 1;
+        // One id per request, kept across its retries (as azure-core's RequestIdPolicy).
+        let request_id = payload
+            .request_id
+            .then(|| uuid_unify::Uuid::now_v7().to_string());
         loop {
             let mut request = http
                 .post(&url)
@@ -204,6 +297,12 @@ pub async fn send(
                 .body(payload.body.clone());
             if protocol == Protocol::OtlpJson {
                 request = request.header("x-logvault-workspace", crate::setup::WORKSPACE);
+            }
+            if payload.gzip {
+                request = request.header("content-encoding", "gzip");
+            }
+            if let Some(id) = &request_id {
+                request = request.header("x-ms-client-request-id", id);
             }
             let at = Instant::now();
             match request.send().await {
@@ -361,10 +460,45 @@ mod tests {
             .parse()
             .unwrap();
         assert!(nanos >= 1_767_225_600_000_000_000, "{nanos}");
-        let payloads = payloads(Protocol::LogsApi, &rows, 4).unwrap();
+        let payloads = payloads(Protocol::LogsApi, Shape::Rows, &rows, 4).unwrap();
         assert_eq!(
             payloads.iter().map(|p| p.rows).collect::<Vec<_>>(),
             vec![4, 4, 2]
         );
+    }
+
+    #[test]
+    fn sdk_requests_are_gzipped_chunks_of_at_most_a_mebibyte_or_512_records() {
+        use std::io::Read as _;
+        let rows = records(6000, 7).unwrap();
+        let azure = payloads(Protocol::LogsApi, Shape::Sdk, &rows, 500).unwrap();
+        assert!(azure.len() >= 2, "{}", azure.len());
+        assert_eq!(azure.iter().map(|p| p.rows).sum::<u64>(), 6000);
+        for p in &azure {
+            assert!(p.gzip && p.request_id);
+            let mut json = Vec::new();
+            flate2_unify::read::GzDecoder::new(&p.body[..])
+                .read_to_end(&mut json)
+                .unwrap();
+            let array: Vec<Value> = serde_json::from_slice(&json).unwrap();
+            assert_eq!(array.len() as u64, p.rows);
+            // The SDK's bound is on the records' sizes; the array adds its commas and brackets.
+            let sizes: usize = array.iter().map(|r| r.to_string().len()).sum();
+            assert!(sizes <= AZURE_CHUNK_BYTES, "{sizes}");
+        }
+        // Full chunks: adding the next record would have passed the bound.
+        let first: Vec<Value> = {
+            let mut json = Vec::new();
+            flate2_unify::read::GzDecoder::new(&azure[0].body[..])
+                .read_to_end(&mut json)
+                .unwrap();
+            serde_json::from_slice(&json).unwrap()
+        };
+        let sizes: usize = first.iter().map(|r| r.to_string().len()).sum();
+        let next = serde_json::to_vec(&rows[first.len()]).unwrap().len();
+        assert!(sizes + next > AZURE_CHUNK_BYTES);
+        let otel = payloads(Protocol::OtlpJson, Shape::Sdk, &rows, 500).unwrap();
+        assert_eq!(otel[0].rows, 512);
+        assert!(!otel[0].gzip && !otel[0].request_id);
     }
 }

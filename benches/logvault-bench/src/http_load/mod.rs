@@ -37,8 +37,10 @@ pub struct LoadOptions {
     pub seconds: u64,
     /// Query clients running beside the senders.
     pub query_clients: usize,
-    /// Rows per request.
+    /// Rows per request (the `rows` shape).
     pub rows_per_request: usize,
+    /// Request shapes, one case each.
+    pub shapes: Vec<client::Shape>,
     /// Distinct generated rows the bodies are cut from (sent round robin).
     pub pool_rows: u64,
     /// Rows of the file ingestion baseline.
@@ -55,6 +57,18 @@ pub struct LoadOptions {
 pub struct LoadCase {
     /// The protocol's label.
     pub protocol: String,
+    /// How requests were cut (rows per request, or what the SDK sends).
+    #[serde(default)]
+    pub shape: String,
+    /// Mean rows per request.
+    #[serde(default)]
+    pub rows_per_request: f64,
+    /// Mean request body as sent, bytes (after gzip when gzipped).
+    #[serde(default)]
+    pub body_bytes: f64,
+    /// CPU seconds of the load generator (this process: senders, query clients) during the case.
+    #[serde(default)]
+    pub generator_cpu_secs: Option<f64>,
     /// Concurrent connections.
     pub connections: usize,
     /// Seconds the senders ran.
@@ -149,10 +163,12 @@ impl ServerChild {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run_case(
     exe: &Path,
     options: &LoadOptions,
     protocol: Protocol,
+    shape: String,
     connections: usize,
     payloads: Arc<Vec<client::Payload>>,
     case_dir: &Path,
@@ -178,6 +194,7 @@ async fn run_case(
         );
     }
     let begin = Instant::now();
+    let cpu_before = crate::sys::cpu_seconds();
     let deadline = begin + Duration::from_secs(options.seconds);
     let step = payloads.len() / connections.max(1);
     let senders: Vec<_> = (0..connections)
@@ -212,6 +229,9 @@ async fn run_case(
         sent.errors.extend(s.errors);
     }
     let seconds = begin.elapsed().as_secs_f64();
+    let generator_cpu_secs = cpu_before
+        .zip(crate::sys::cpu_seconds())
+        .map(|(a, b)| b - a);
     let mut queried = client::Queried::default();
     for q in queriers {
         let q = q.await??;
@@ -244,8 +264,13 @@ async fn run_case(
     }
     let server = child.stop()?;
     let _ = std::fs::remove_dir_all(case_dir);
+    let requests = payloads.len().max(1) as f64;
     Ok(LoadCase {
         protocol: protocol.label().to_owned(),
+        shape,
+        rows_per_request: payloads.iter().map(|p| p.rows() as f64).sum::<f64>() / requests,
+        body_bytes: payloads.iter().map(|p| p.body_len() as f64).sum::<f64>() / requests,
+        generator_cpu_secs,
         connections,
         seconds,
         rows: sent.rows,
@@ -271,7 +296,7 @@ async fn run_case(
 pub async fn run(options: &LoadOptions) -> anyhow::Result<LoadReport> {
     let progress = crate::run::Progress(Instant::now());
     let exe = crate::run::private_exe(&options.work)?;
-    let machine = Machine::describe();
+    let mut machine = Machine::describe();
     progress.say(&format!(
         "http-load: generating {} rows for the request bodies",
         options.pool_rows
@@ -303,36 +328,42 @@ pub async fn run(options: &LoadOptions) -> anyhow::Result<LoadReport> {
 
     let mut cases = Vec::new();
     for protocol in &options.protocols {
-        let payloads = Arc::new(client::payloads(
-            *protocol,
-            &records,
-            options.rows_per_request,
-        )?);
-        for connections in &options.connections {
-            progress.say(&format!(
-                "http-load: {} from {connections} connections for {} s",
-                protocol.label(),
-                options.seconds
-            ));
-            let case = run_case(
-                &exe,
-                options,
+        for shape in &options.shapes {
+            let label = shape.label(*protocol, options.rows_per_request);
+            let payloads = Arc::new(client::payloads(
                 *protocol,
-                *connections,
-                payloads.clone(),
-                &options.work.join("http-load-home"),
-                &progress,
-            )
-            .await?;
-            progress.say(&format!(
-                "  {:.0} rows/s, ack p99 {}, {} queries",
-                case.rows_per_sec,
-                case.ack_p99_ms.map_or("-".into(), format_ms),
-                case.queries
-            ));
-            cases.push(case);
+                *shape,
+                &records,
+                options.rows_per_request,
+            )?);
+            for connections in &options.connections {
+                progress.say(&format!(
+                    "http-load: {} ({label}) from {connections} connections for {} s",
+                    protocol.label(),
+                    options.seconds
+                ));
+                let case = run_case(
+                    &exe,
+                    options,
+                    *protocol,
+                    label.clone(),
+                    *connections,
+                    payloads.clone(),
+                    &options.work.join("http-load-home"),
+                    &progress,
+                )
+                .await?;
+                progress.say(&format!(
+                    "  {:.0} rows/s, ack p99 {}, {} queries",
+                    case.rows_per_sec,
+                    case.ack_p99_ms.map_or("-".into(), format_ms),
+                    case.queries
+                ));
+                cases.push(case);
+            }
         }
     }
+    machine.load_at_end = crate::sys::load_average();
     let report = LoadReport {
         machine,
         date: chrono::Utc::now().to_rfc3339(),
@@ -361,40 +392,68 @@ fn mib(bytes: Option<u64>) -> String {
 /// The report as markdown.
 pub fn markdown(r: &LoadReport) -> String {
     let baseline = r.file_ingest.rows as f64 / r.file_ingest.wall_secs;
+    let file_us_per_row = r
+        .file_ingest
+        .cpu_secs
+        .map(|c| c * 1e6 / r.file_ingest.rows.max(1) as f64);
+    let us = |x: Option<f64>| x.map_or_else(|| "-".to_owned(), |x| format!("{x:.2}"));
     let mut s = String::new();
     let _ = writeln!(s, "# HTTP load: `logvault serve` under a customer key\n");
     let _ = writeln!(
         s,
-        "Run of {} on {} ({} cores, {:.0} GiB), {} build. Every case is a new server (child \
-         process) over HTTPS on loopback; {} rows per request; {} query clients running `{}` \
+        "Run of {} on {} ({} cores, {:.0} GiB), {} build; load average at the end {}. Every case \
+         is a new server (child process) over HTTPS on loopback; {} query clients running `{}` \
          back to back meanwhile. Baseline, in the same run: `logvault ingest`'s path, the same \
          generated logs from an NDJSON file into a customer-key workspace: **{:.0} rows/s** \
-         ({} rows, peak {}).\n",
+         ({} rows, peak {}, {} CPU µs per row).\n",
         r.date,
         r.machine.cpu_model,
         r.machine.cores,
         r.machine.memory_gib,
         r.machine.profile,
-        r.rows_per_request,
+        if r.machine.load_at_end.is_empty() {
+            "-"
+        } else {
+            r.machine.load_at_end.as_str()
+        },
         r.query_clients,
         r.query,
         baseline,
         r.file_ingest.rows,
         mib(r.file_ingest.peak_rss_bytes),
+        us(file_us_per_row),
     );
     let _ = writeln!(
         s,
-        "| protocol | connections | rows/s | vs file | MB/s | ack p50 | ack p99 | 429/503 | queries | query p50 | query p99 | server peak |"
+        "| protocol | requests | connections | rows/s | vs file | MB/s | ack p50 | ack p99 | 429/503 | queries | query p50 | query p99 | server peak | server CPU µs/row (vs file) | generator CPU share |"
     );
     let _ = writeln!(
         s,
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for c in &r.cases {
+        let server_us = c
+            .server
+            .cpu_secs
+            .map(|cpu| cpu * 1e6 / (c.rows.max(1)) as f64);
+        let share = c
+            .generator_cpu_secs
+            .zip(c.server.cpu_secs)
+            .map(|(g, srv)| g / (g + srv).max(f64::MIN_POSITIVE));
         let _ = writeln!(
             s,
-            "| {} | {} | {:.0} | {} | {:.1} | {} | {} | {} | {}{} | {} | {} | {} |",
+            "| {} | {} | {} | {:.0} | {} | {:.1} | {} | {} | {} | {}{} | {} | {} | {} | {} ({}) | {} |",
             c.protocol,
+            if c.shape.is_empty() {
+                format!("{} rows", r.rows_per_request)
+            } else {
+                format!(
+                    "{} ({:.0} rows, {:.0} KiB)",
+                    c.shape,
+                    c.rows_per_request,
+                    c.body_bytes / 1024.0
+                )
+            },
             c.connections,
             c.rows_per_sec,
             format_ratio(ratio(c.rows_per_sec, baseline)),
@@ -411,13 +470,22 @@ pub fn markdown(r: &LoadReport) -> String {
             c.query_p50_ms.map_or("-".into(), format_ms),
             c.query_p99_ms.map_or("-".into(), format_ms),
             mib(c.server.peak_rss_bytes),
+            us(server_us),
+            server_us
+                .zip(file_us_per_row)
+                .map_or_else(|| "-".to_owned(), |(a, b)| format!("{:.2}×", a / b)),
+            share.map_or_else(|| "-".to_owned(), |x| format!("{:.0}%", x * 100.0)),
         );
     }
     let _ = writeln!(
         s,
         "\nEvery case counted its table over the query API afterwards: stored rows equal \
          acknowledged rows in each. \"vs file\" is rows/s over the file baseline's (higher is \
-         faster)."
+         faster). \"server CPU µs/row\" is the server child's CPU (all threads, while serving) \
+         per acknowledged row, against the file baseline's CPU per row (lower is cheaper): \
+         unlike rows/s it does not depend on what else ran on the machine. \"generator CPU \
+         share\" is the load generator's part of the CPU the case used (generator + server); \
+         both share the same cores. MB/s counts bodies as sent (gzipped when gzipped)."
     );
     s
 }

@@ -10,6 +10,9 @@ pub(crate) mod logs_api;
 pub(crate) mod otlp;
 mod otlp_json;
 mod otlp_proto;
+#[cfg(test)]
+mod otlp_reference;
+mod otlp_rows;
 pub(crate) mod syslog;
 
 use arrow::array::RecordBatch;

@@ -11,19 +11,16 @@
 //! from a data collection rule (`x-logvault-dcr`, and `x-logvault-stream` when it has several
 //! flows), whose transformation then runs as for the Logs Ingestion API.
 
+use arrow::array::RecordBatch;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
-use logvault::ingest::{ErrorPolicy, Format};
+use logvault::ingest::{ParseOptions, TableSchema};
 use prost::Message;
-use serde_json::{Map, Value, json};
 
-use super::otlp_proto::{
-    AnyValue, ExportLogsServiceRequest, ExportLogsServiceResponse, KeyValue, any_value,
-};
-use super::{Protocol, Submitted, header as header_text, known_workspace, parse, revoked, submit};
+use super::otlp_proto::{ExportLogsServiceRequest, ExportLogsServiceResponse};
+use super::{Protocol, Submitted, header as header_text, known_workspace, revoked, submit};
 use crate::http::errors::{ApiError, Flavor};
 use crate::http::{Shared, auth};
 use crate::roles::Permission;
@@ -118,26 +115,16 @@ async fn run(
         &format!("otlp:{}/{}", target.workspace, target.table),
         &payload,
     );
-    let request = match encoding {
-        Encoding::Protobuf => ExportLogsServiceRequest::decode(payload.as_ref()).map_err(|e| {
-            ApiError::bad_request(format!("the body is not an ExportLogsServiceRequest: {e}"))
-        })?,
-        Encoding::Json => super::otlp_json::request(&payload)
-            .map_err(|e| ApiError::bad_request(format!("the body is not OTLP/JSON logs: {e}")))?,
-    };
-    let lines = rows(&request);
-    if !lines.is_empty() {
-        let parsed = parse(
-            state,
-            &target.table,
-            Bytes::from(lines),
-            Format::JsonLines,
-            ErrorPolicy::Refuse,
-        )
-        .await?;
+    let table = target.table.clone();
+    let clock = state.engine.clock().clone();
+    // Decoding and building the rows take CPU: off the async workers.
+    let parsed = tokio::task::spawn_blocking(move || decode(&payload, encoding, &table, &clock))
+        .await
+        .map_err(|e| ApiError::internal(format!("the decoding thread failed: {e}")))??;
+    if !parsed.is_empty() {
         let now = state.engine.clock().now();
         let mut records = Vec::new();
-        for batch in parsed.batches {
+        for batch in parsed {
             match &target.transform {
                 None => records.push((target.table.clone(), batch)),
                 Some(kql) => {
@@ -190,109 +177,33 @@ async fn run(
     })
 }
 
-/// An AnyValue as JSON (a map for kvlists, an array for arrays, base64 for bytes).
-fn json_of(v: &AnyValue) -> Value {
-    use base64::Engine as _;
-    match &v.value {
-        None => Value::Null,
-        Some(any_value::Value::StringValue(s)) => Value::String(s.clone()),
-        Some(any_value::Value::BoolValue(b)) => Value::Bool(*b),
-        Some(any_value::Value::IntValue(i)) => json!(i),
-        Some(any_value::Value::DoubleValue(d)) => json!(d),
-        Some(any_value::Value::ArrayValue(a)) => {
-            Value::Array(a.values.iter().map(json_of).collect())
-        }
-        Some(any_value::Value::KvlistValue(kv)) => Value::Object(map_of(&kv.values)),
-        Some(any_value::Value::BytesValue(b)) => {
-            Value::String(base64::engine::general_purpose::STANDARD.encode(b))
-        }
-    }
-}
-
-fn map_of(kvs: &[KeyValue]) -> Map<String, Value> {
-    kvs.iter()
-        .map(|kv| {
-            (
-                kv.key.clone(),
-                kv.value.as_ref().map_or(Value::Null, json_of),
-            )
-        })
-        .collect()
-}
-
-/// The rows of a request as JSON lines, for the parser.
-fn rows(request: &ExportLogsServiceRequest) -> Vec<u8> {
-    let mut out = Vec::new();
-    for rl in &request.resource_logs {
-        let resource = rl
-            .resource
-            .as_ref()
-            .map(|r| map_of(&r.attributes))
-            .unwrap_or_default();
-        let service = resource
-            .get("service.name")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        for sl in &rl.scope_logs {
-            for rec in &sl.log_records {
-                let mut row = Map::new();
-                let time = if rec.time_unix_nano != 0 {
-                    rec.time_unix_nano
-                } else {
-                    rec.observed_time_unix_nano
-                };
-                if time != 0
-                    && let Some(t) = super::rfc3339_nanos(time)
-                {
-                    row.insert("TimeGenerated".into(), Value::String(t));
-                }
-                if rec.observed_time_unix_nano != 0
-                    && let Some(t) = super::rfc3339_nanos(rec.observed_time_unix_nano)
-                {
-                    row.insert("ObservedTimestamp".into(), Value::String(t));
-                }
-                row.insert(
-                    "SeverityText".into(),
-                    Value::String(rec.severity_text.clone()),
-                );
-                row.insert("SeverityNumber".into(), json!(rec.severity_number));
-                if let Some(body) = &rec.body {
-                    row.insert("Body".into(), json_of(body));
-                }
-                if !rec.event_name.is_empty() {
-                    row.insert("EventName".into(), Value::String(rec.event_name.clone()));
-                }
-                if !rec.trace_id.is_empty() {
-                    row.insert("TraceId".into(), Value::String(hex::encode(&rec.trace_id)));
-                }
-                if !rec.span_id.is_empty() {
-                    row.insert("SpanId".into(), Value::String(hex::encode(&rec.span_id)));
-                }
-                row.insert("Flags".into(), json!(rec.flags));
-                if let Some(service) = &service {
-                    row.insert("ServiceName".into(), Value::String(service.clone()));
-                }
-                if let Some(scope) = &sl.scope {
-                    row.insert("ScopeName".into(), Value::String(scope.name.clone()));
-                    if !scope.version.is_empty() {
-                        row.insert("ScopeVersion".into(), Value::String(scope.version.clone()));
-                    }
-                }
-                row.insert("Attributes".into(), Value::Object(map_of(&rec.attributes)));
-                row.insert("ResourceAttributes".into(), Value::Object(resource.clone()));
-                out.extend_from_slice(Value::Object(row).to_string().as_bytes());
-                out.push(b'\n');
-            }
-        }
-    }
-    out
+/// The request's rows as batches of `table` (`otlp_rows`), from its protobuf or JSON body.
+fn decode(
+    payload: &[u8],
+    encoding: Encoding,
+    table: &str,
+    clock: &logvault::core::SharedClock,
+) -> Result<Vec<RecordBatch>, ApiError> {
+    let request = match encoding {
+        Encoding::Protobuf => ExportLogsServiceRequest::decode(payload).map_err(|e| {
+            ApiError::bad_request(format!("the body is not an ExportLogsServiceRequest: {e}"))
+        })?,
+        Encoding::Json => super::otlp_json::request(payload)
+            .map_err(|e| ApiError::bad_request(format!("the body is not OTLP/JSON logs: {e}")))?,
+    };
+    let mut schema = TableSchema::new(table).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let options = ParseOptions::default();
+    super::otlp_rows::batches(&request, &mut schema, clock.now(), &options)
+        .map_err(|e| ApiError::bad_request(format!("the log records were refused: {e}")))
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::ingest::otlp_proto::{LogRecord, Resource, ResourceLogs, ScopeLogs};
+    use crate::ingest::otlp_proto::{
+        AnyValue, KeyValue, LogRecord, Resource, ResourceLogs, ScopeLogs, any_value,
+    };
 
     fn kv(k: &str, v: any_value::Value) -> KeyValue {
         KeyValue {
@@ -337,13 +248,24 @@ mod tests {
             "body":{"stringValue":"hello"},"attributes":[{"key":"order.id","value":{"intValue":"42"}}],
             "traceId":"abababababababababababababababab","spanId":""}]}]}]}"#;
         let from_json = crate::ingest::otlp_json::request(json.as_bytes()).unwrap();
-        assert_eq!(rows(&decoded), rows(&from_json));
-        let line: Value =
-            serde_json::from_slice(&rows(&decoded)[..rows(&decoded).len() - 1]).unwrap();
-        assert_eq!(line["TimeGenerated"], "2026-01-01T00:00:00.123456Z");
-        assert_eq!(line["ServiceName"], "shop");
-        assert_eq!(line["Attributes"]["order.id"], 42);
-        assert_eq!(line["TraceId"], "ab".repeat(16));
+        assert_eq!(decoded, from_json);
+        let clock: logvault::core::SharedClock =
+            std::sync::Arc::new(logvault_core::TestClock::new(chrono::Utc::now()));
+        let batches = decode(&bytes, Encoding::Protobuf, "OTelLogs", &clock).unwrap();
+        assert_eq!(
+            batches,
+            decode(json.as_bytes(), Encoding::Json, "OTelLogs", &clock).unwrap()
+        );
+        let batch = &batches[0];
+        let text = |name: &str| {
+            let column = batch.column_by_name(name).unwrap();
+            arrow::util::display::array_value_to_string(column, 0).unwrap()
+        };
+        assert_eq!(batch.num_rows(), 1);
+        assert_eq!(text("TimeGenerated"), "2026-01-01T00:00:00.123456Z");
+        assert_eq!(text("ServiceName"), "shop");
+        assert_eq!(text("Attributes"), r#"{"order.id":42}"#);
+        assert_eq!(text("TraceId"), "ab".repeat(16));
         assert!(crate::ingest::otlp_json::request(b"{\"resourceLogs\":[{\"scopeLogs\":[{\"logRecords\":[{\"timeUnixNano\":\"x\"}]}]}]}").is_err());
     }
 }

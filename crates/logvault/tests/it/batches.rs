@@ -105,3 +105,42 @@ async fn arrow_batches_are_ingested_under_the_key_gate_like_payloads() {
     let status = h.engine.status(Some(WS)).await.unwrap();
     assert_eq!(status.workspaces[0].dropped_rows, 2);
 }
+
+/// A server answers its clients once `log_requests` returns, before the rows are batched
+/// (`store_logged`): what it acknowledged is durable then. A process that stops right after the
+/// answer (the batched rows never stored) loses nothing: the next open replays the log, and the
+/// request's key is known, so its retry is not stored again.
+#[tokio::test]
+async fn rows_acknowledged_before_they_are_batched_survive_a_stop_right_after_the_answer() {
+    use logvault::{Appended, RequestRows};
+    let h = home().await;
+    h.workspace(WS);
+    let request = |key: &str| RequestRows {
+        key: Some(key.to_owned()),
+        records: vec![("Metrics".to_owned(), batch(&["a", "b", "c"], None))],
+    };
+    {
+        let mut ingestor = h
+            .engine
+            .ingestor(WS, logvault::ingest::BatcherOptions::default())
+            .unwrap();
+        let (appended, logged) = ingestor.log_requests(&[request("r1")]).await.unwrap();
+        assert_eq!(appended.outcome, Appended::Accepted { rows: 3 });
+        assert!(logged.is_some());
+        // Stopped here: never batched, never stored, the writer not closed.
+        drop(logged);
+        drop(ingestor);
+    }
+    let engine = h.reopen().await;
+    let mut ingestor = engine
+        .ingestor(WS, logvault::ingest::BatcherOptions::default())
+        .unwrap();
+    // The retry of the acknowledged request: known from the log, not stored again.
+    let again = ingestor.append_requests(&[request("r1")]).await.unwrap();
+    assert_eq!(again.duplicates, vec![true]);
+    let (appended, logged) = ingestor.log_requests(&[request("r2")]).await.unwrap();
+    assert_eq!(appended.outcome, Appended::Accepted { rows: 3 });
+    ingestor.store_logged(logged.unwrap()).await.unwrap();
+    ingestor.release().await.unwrap();
+    assert_eq!(h.count(&engine, WS, "Metrics").await.unwrap(), 6);
+}
