@@ -106,6 +106,13 @@ struct ServeArgs {
     /// The scheduler distributed queries go to (`host:port`).
     #[arg(long)]
     scheduler: String,
+    /// Send a query that does not say `"distributed"` to the cluster when the segments of the
+    /// tables it scans hold more rows than this (the catalog's statistics; off by default).
+    #[arg(long)]
+    distribute_above_rows: Option<u64>,
+    /// The same, in stored bytes of those segments.
+    #[arg(long)]
+    distribute_above_bytes: Option<u64>,
 }
 
 fn main() -> ExitCode {
@@ -269,6 +276,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         distributed: Some(Arc::new(logvault_cluster::BallistaQueries::new(
             args.scheduler.clone(),
         ))),
+        distribute_above: (args.distribute_above_rows.is_some()
+            || args.distribute_above_bytes.is_some())
+        .then_some(logvault_server::DistributeAbove {
+            rows: args.distribute_above_rows,
+            bytes: args.distribute_above_bytes,
+        }),
         ..ServeConfig::default()
     };
     let server = logvault_server::start(engine, config).await?;
@@ -276,6 +289,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "url": server.url(),
         "cert": server.cert(),
         "scheduler": args.scheduler,
+        "distributeAboveRows": args.distribute_above_rows,
+        "distributeAboveBytes": args.distribute_above_bytes,
         "pid": std::process::id(),
         "signInUrl": server.sign_in_url(),
     }))?;

@@ -136,6 +136,7 @@ pub async fn start(
         record_query_history: config.record_query_history,
         query_runtime,
         distributed: config.distributed.clone(),
+        distribute_above: config.distribute_above,
         management: crate::mgmt::Settings {
             tls: !config.plain_http,
             page_size: config.page_size,

@@ -51,6 +51,8 @@ pub(crate) struct AppState {
     pub(crate) query_runtime: Arc<logvault::QueryRuntime>,
     /// Where queries asked to run distributed run, if anywhere.
     pub(crate) distributed: Option<Arc<dyn crate::DistributedQueries>>,
+    /// The size above which a query goes there without asking.
+    pub(crate) distribute_above: Option<crate::DistributeAbove>,
 }
 
 pub(crate) type Shared = Arc<AppState>;
