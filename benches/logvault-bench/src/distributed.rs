@@ -83,6 +83,15 @@ pub struct DistributedResults {
     pub ingest_secs: f64,
     /// The trivial query (fixed cost of a job), then the suite.
     pub queries: Vec<DistributedRow>,
+    /// The machine's load average (1, 5, 15 minutes) when the queries started and ended:
+    /// other work on the machine makes every figure noisier.
+    pub load: [String; 2],
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 fn say(line: &str) {
@@ -223,6 +232,7 @@ pub async fn run(options: &DistributedOptions) -> anyhow::Result<DistributedResu
         sql: format!(r#"SELECT COUNT(*) AS n FROM "{INVENTORY_TABLE}""#),
     }];
     suite.extend(queries::suite(&params));
+    let load_before = load_average();
     let mut rows = Vec::new();
     for q in &suite {
         let (_, expected) = run_once(&single, &q.sql).await?;
@@ -266,6 +276,7 @@ pub async fn run(options: &DistributedOptions) -> anyhow::Result<DistributedResu
         slots: options.slots,
         ingest_secs,
         queries: rows,
+        load: [load_before, load_average()],
     };
     std::fs::create_dir_all(&options.out)?;
     std::fs::write(
@@ -294,10 +305,10 @@ pub fn markdown(r: &DistributedResults) -> String {
          benchmark's process on loopback (`logvault-bench distributed`); the query node's hot \
          cache off. *Encrypted*: logvault's shuffle; *plaintext*: Ballista's own (its ratio to \
          encrypted is the shuffle encryption's cost). Every answer was checked equal to the \
-         single node's.\n\n\
+         single node's. Load average at the start and the end: {} / {}.\n\n\
          | query | single node | cluster, encrypted shuffle | vs single | cluster, plaintext shuffle | encrypted vs plaintext | shuffle written | answer rows |\n\
          |---|---:|---:|---:|---:|---:|---:|---:|\n",
-        r.rows, r.repeats, r.executors, r.slots
+        r.rows, r.repeats, r.executors, r.slots, r.load[0], r.load[1]
     );
     for q in &r.queries {
         md.push_str(&format!(
@@ -342,6 +353,7 @@ mod tests {
             executors: 2,
             slots: 1,
             ingest_secs: 1.0,
+            load: ["0.1 0.2 0.3".into(), "1.0 1.0 1.0".into()],
             queries: vec![
                 row("job_overhead", 1.0, 50.0),
                 row("a", 100.0, 200.0),
