@@ -91,6 +91,17 @@ pub fn wrap_encrypted_scans(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn Exec
     .map(|t| t.data)
 }
 
+/// A [`LogvaultScanExec`] over the one child given (its scan, rewritten).
+fn rewrap(children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+    match <[Arc<dyn ExecutionPlan>; 1]>::try_from(children) {
+        Ok([inner]) => Ok(LogvaultScanExec::wrap(inner)),
+        Err(children) => datafusion::common::internal_err!(
+            "LogvaultScanExec takes one child (its scan), got {}",
+            children.len()
+        ),
+    }
+}
+
 impl DisplayAs for LogvaultScanExec {
     fn fmt_as(&self, t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match t {
@@ -136,20 +147,14 @@ impl ExecutionPlan for LogvaultScanExec {
         children: Vec<Arc<dyn ExecutionPlan>>,
         _: ReplaceChildrenOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        self.with_new_children(children)
+        rewrap(children)
     }
 
     fn with_new_children(
         self: Arc<Self>,
         children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        match <[Arc<dyn ExecutionPlan>; 1]>::try_from(children) {
-            Ok([inner]) => Ok(Self::wrap(inner)),
-            Err(children) => datafusion::common::internal_err!(
-                "LogvaultScanExec takes one child (its scan), got {}",
-                children.len()
-            ),
-        }
+        rewrap(children)
     }
 
     fn apply_expressions(
