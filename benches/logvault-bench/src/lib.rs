@@ -10,6 +10,7 @@
 //! - [`queries`]: the log query suite, cold and warm, on DataFusion over plaintext Parquet (the
 //!   baseline) and on logvault workspaces; [`duckdb`] runs it on DuckDB (plaintext and encrypted
 //!   Parquet, two releases); [`answers`] checks that every system gave the same answer.
+//! - [`distributed`]: the suite on one node against a Ballista cluster of this machine.
 //! - [`keyops`]: key rotation at several data sizes, revocation and restore latency.
 //! - [`report`] and [`chart`]: the markdown page, the JSON and the SVG chart; [`stats`] the
 //!   medians and ratios; [`sys`] the machine description and `/proc` readings; [`setup`] the
@@ -19,6 +20,7 @@ pub mod answers;
 pub mod chart;
 pub mod cli_ingest;
 pub mod concurrency;
+pub mod distributed;
 pub mod duckdb;
 pub mod generator;
 pub mod http_load;

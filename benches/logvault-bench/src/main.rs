@@ -70,6 +70,31 @@ enum Command {
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(i32).range(0..=19))]
         query_priority: i32,
     },
+    /// The query suite on one node against a Ballista cluster of this machine (a scheduler
+    /// and executors in this process), with the encrypted and the plaintext shuffle.
+    Distributed {
+        /// Rows of the queried data.
+        #[arg(long, default_value_t = 10_000_000)]
+        rows: u64,
+        /// Measured runs per query and system (after one warm-up).
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
+        /// Executors per cluster.
+        #[arg(long, default_value_t = 2)]
+        executors: usize,
+        /// Task slots per executor.
+        #[arg(long, default_value_t = 1)]
+        slots: usize,
+        /// Where distributed.md and distributed.json go.
+        #[arg(long, default_value = "docs/bench")]
+        out: PathBuf,
+        /// Cache and scratch directory (as for `run`).
+        #[arg(long)]
+        work: Option<PathBuf>,
+        /// Generator seed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
     /// `logvault serve` under load: ingestion over HTTPS from 1, 8 and 64 connections (Logs
     /// Ingestion API, OTLP/JSON) while query clients run, against file ingestion in the same run.
     HttpLoad {
@@ -385,6 +410,28 @@ fn main() -> anyhow::Result<()> {
             };
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(logvault_bench::concurrency::run(&options))?;
+            Ok(())
+        }
+        Command::Distributed {
+            rows,
+            repeats,
+            executors,
+            slots,
+            out,
+            work,
+            seed,
+        } => {
+            let options = logvault_bench::distributed::DistributedOptions {
+                rows,
+                repeats,
+                executors,
+                slots,
+                seed,
+                work: work.unwrap_or_else(default_work),
+                out,
+            };
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(logvault_bench::distributed::run(&options))?;
             Ok(())
         }
         Command::HttpLoad {

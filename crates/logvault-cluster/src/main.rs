@@ -19,6 +19,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use logvault::Engine;
+use logvault::store::{KeyringConfig, Store, StoreConfig};
 use logvault_distributed::{ExecutorProcess, run_executor, serve_scheduler};
 use logvault_server::ServeConfig;
 
@@ -84,6 +85,11 @@ struct ExecutorArgs {
     /// How long to wait for the scheduler at start, in seconds.
     #[arg(long, default_value_t = 30)]
     scheduler_timeout: u16,
+    /// How long it uses an account key it unwrapped before asking the vault again, in seconds
+    /// (default: the home's `keyCheckMaxSecs`, 60 s, the interval a query node checks keys
+    /// at): a key revoked at the vault stops this executor within it.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    key_check_secs: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -100,6 +106,13 @@ struct ServeArgs {
     /// The scheduler distributed queries go to (`host:port`).
     #[arg(long)]
     scheduler: String,
+    /// Send a query that does not say `"distributed"` to the cluster when the segments of the
+    /// tables it scans hold more rows than this (the catalog's statistics; off by default).
+    #[arg(long)]
+    distribute_above_rows: Option<u64>,
+    /// The same, in stored bytes of those segments.
+    #[arg(long)]
+    distribute_above_bytes: Option<u64>,
 }
 
 fn main() -> ExitCode {
@@ -192,6 +205,30 @@ async fn executor(args: ExecutorArgs) -> anyhow::Result<()> {
         .open()
         .await
         .with_context(|| format!("cannot open the home {}", home.display()))?;
+    // Its own store on the home's storage and vault: an executor runs no key monitor, so its
+    // keyring asks the vault again once a key is older than the check interval (the engine's
+    // keyring keeps keys for the revocation bound, relying on the monitor).
+    let timings = &engine.home().config().timings;
+    let key_check = args.key_check_secs.map_or(timings.key_check_max(), |s| {
+        chrono::Duration::seconds(i64::from(s))
+    });
+    let store = Arc::new(
+        Store::open(
+            engine.store().root().clone(),
+            engine.key_vault(),
+            engine.store().service_binding(),
+            StoreConfig {
+                keyring: KeyringConfig {
+                    aek_ttl: key_check,
+                    ..KeyringConfig::default()
+                },
+                ..StoreConfig::default()
+            },
+            engine.clock().clone(),
+        )
+        .await
+        .with_context(|| format!("cannot open the storage of the home {}", home.display()))?,
+    );
     // Advertised as bound unless told otherwise (an unspecified address is not reachable).
     let external_host = args.external_host.or_else(|| {
         let unspecified = args
@@ -207,11 +244,12 @@ async fn executor(args: ExecutorArgs) -> anyhow::Result<()> {
         "executor": name,
         "flight": format!("{}:{}", external_host.as_deref().unwrap_or(&args.bind_host), args.flight_port),
         "scheduler": args.scheduler,
+        "keyCheckSecs": key_check.num_seconds(),
         "pid": std::process::id(),
     }))?;
     run_executor(ExecutorProcess {
         name,
-        store: engine.store().clone(),
+        store,
         scheduler_host,
         scheduler_port,
         scheduler_timeout_secs: args.scheduler_timeout,
@@ -238,6 +276,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         distributed: Some(Arc::new(logvault_cluster::BallistaQueries::new(
             args.scheduler.clone(),
         ))),
+        distribute_above: (args.distribute_above_rows.is_some()
+            || args.distribute_above_bytes.is_some())
+        .then_some(logvault_server::DistributeAbove {
+            rows: args.distribute_above_rows,
+            bytes: args.distribute_above_bytes,
+        }),
         ..ServeConfig::default()
     };
     let server = logvault_server::start(engine, config).await?;
@@ -245,6 +289,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "url": server.url(),
         "cert": server.cert(),
         "scheduler": args.scheduler,
+        "distributeAboveRows": args.distribute_above_rows,
+        "distributeAboveBytes": args.distribute_above_bytes,
         "pid": std::process::id(),
         "signInUrl": server.sign_in_url(),
     }))?;

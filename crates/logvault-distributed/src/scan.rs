@@ -91,6 +91,17 @@ pub fn wrap_encrypted_scans(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn Exec
     .map(|t| t.data)
 }
 
+/// A [`LogvaultScanExec`] over the one child given (its scan, rewritten).
+fn rewrap(children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+    match <[Arc<dyn ExecutionPlan>; 1]>::try_from(children) {
+        Ok([inner]) => Ok(LogvaultScanExec::wrap(inner)),
+        Err(children) => datafusion::common::internal_err!(
+            "LogvaultScanExec takes one child (its scan), got {}",
+            children.len()
+        ),
+    }
+}
+
 impl DisplayAs for LogvaultScanExec {
     fn fmt_as(&self, t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match t {
@@ -112,23 +123,38 @@ impl ExecutionPlan for LogvaultScanExec {
         self.inner.properties()
     }
 
+    // The wrapped scan is this node's child, so that Ballista's scheduler sees it: it restricts
+    // each task's plan to the task's partitions by rewriting the `DataSourceExec` leaves it
+    // finds (`restrict_plan_to_partitions`, `ballista-scheduler` `src/state/task_builder.rs`).
+    // As an opaque leaf, every task kept every file group and read the whole table, which
+    // counted a table of n file groups n times.
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        Vec::new()
+        vec![&self.inner]
+    }
+
+    // Nothing may be placed between this node and its scan (a repartition, a sort pushed
+    // down): the codec sends the scan itself.
+    fn benefits_from_input_partitioning(&self) -> Vec<bool> {
+        vec![false]
+    }
+
+    fn maintains_input_order(&self) -> Vec<bool> {
+        vec![false]
     }
 
     fn replace_children(
         self: Arc<Self>,
-        _: Vec<Arc<dyn ExecutionPlan>>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
         _: ReplaceChildrenOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        Ok(self)
+        rewrap(children)
     }
 
     fn with_new_children(
         self: Arc<Self>,
-        _: Vec<Arc<dyn ExecutionPlan>>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        Ok(self)
+        rewrap(children)
     }
 
     fn apply_expressions(

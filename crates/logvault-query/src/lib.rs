@@ -13,6 +13,7 @@ pub mod output;
 pub mod provider;
 pub mod prune;
 pub mod session;
+mod size;
 pub mod udf;
 /// The schema of a table across its segments (the store's merge and widening rule).
 pub use logvault_store::schema;
@@ -21,4 +22,5 @@ pub mod workspace;
 pub use error::QueryError;
 pub use output::{OutputLimits, OutputSummary, ResultFormat, write_results};
 pub use session::{SessionOptions, new_session};
+pub use size::{ScanSize, scan_size};
 pub use workspace::{KeyGate, KeyringGate, WorkspaceSession};

@@ -264,6 +264,21 @@ impl WorkspaceSession {
         }
     }
 
+    /// Starts `plan` (from [`Self::plan`]) here, with the errors of [`Self::execute`].
+    ///
+    /// # Errors
+    /// As [`Self::execute`]'s physical planning.
+    pub async fn execute_plan(
+        &self,
+        plan: LogicalPlan,
+    ) -> Result<SendableRecordBatchStream, QueryError> {
+        let stream = datafusion::dataframe::DataFrame::new(self.ctx.state(), plan)
+            .execute_stream()
+            .await
+            .map_err(|e| self.explain(e))?;
+        Ok(crate::guard::guard(stream, &self.workspace))
+    }
+
     fn explain(&self, e: datafusion::error::DataFusionError) -> QueryError {
         let text = e.to_string();
         if let Some(table) = missing_table(&text) {

@@ -53,6 +53,29 @@ pub struct ServeConfig {
     /// The memory allocator's figures for `/metrics` (`logvault_allocator_bytes`), given by the
     /// binary that chose the allocator (`logvault serve`: jemalloc's). `None`: no such gauge.
     pub allocator_stats: Option<crate::AllocatorStatsFn>,
+    /// Sends a query that does not say `"distributed"` to [`Self::distributed`] when the
+    /// segments it would read exceed this size (the catalog's statistics, before it runs).
+    /// `None` (the default): only `"distributed": true` goes there.
+    pub distribute_above: Option<DistributeAbove>,
+}
+
+/// The size above which a query goes to the distributed engine without asking
+/// ([`ServeConfig::distribute_above`]): the rows or the stored bytes of every segment of the
+/// tables it scans (filters not counted: an upper bound), either limit sufficing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DistributeAbove {
+    /// More rows than this (`None`: no limit on rows).
+    pub rows: Option<u64>,
+    /// More stored bytes than this (`None`: no limit on bytes).
+    pub bytes: Option<u64>,
+}
+
+impl DistributeAbove {
+    /// Whether a query reading `size` goes to the distributed engine.
+    pub fn exceeded_by(&self, size: &logvault::query::ScanSize) -> bool {
+        self.rows.is_some_and(|max| size.rows > max)
+            || self.bytes.is_some_and(|max| size.bytes > max)
+    }
 }
 
 /// The syslog listener.
@@ -141,6 +164,30 @@ impl Default for ServeConfig {
             query_priority: 10,
             distributed: None,
             allocator_stats: None,
+            distribute_above: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use logvault::query::ScanSize;
+
+    #[test]
+    fn either_limit_sends_a_query_to_the_distributed_engine() {
+        let size = ScanSize {
+            rows: 1_000,
+            bytes: 50_000,
+            segments: 2,
+        };
+        let at = |rows, bytes| DistributeAbove { rows, bytes }.exceeded_by(&size);
+        assert!(!at(None, None), "no limit: never");
+        assert!(at(Some(999), None));
+        assert!(!at(Some(1_000), None), "at the limit: not over it");
+        assert!(at(None, Some(49_999)));
+        assert!(!at(None, Some(50_000)));
+        assert!(at(Some(10_000), Some(10)), "bytes over, rows under");
+        assert!(!at(Some(10_000), Some(100_000)));
     }
 }

@@ -137,6 +137,7 @@ pub async fn start(
         query_runtime,
         distributed: config.distributed.clone(),
         allocator_stats: config.allocator_stats,
+        distribute_above: config.distribute_above,
         management: crate::mgmt::Settings {
             tls: !config.plain_http,
             page_size: config.page_size,

@@ -69,13 +69,31 @@ async fn ingest(engine: &Engine, file: &str, table: &str, format: Format) -> Res
 /// A home on the test clock, or on the system's clock with `clock: false` (for processes,
 /// which cannot share a test clock).
 pub async fn home(test_clock: bool) -> Result<Home> {
+    home_on(test_clock, None, Timings::default()).await
+}
+
+/// Remote storage for a home: its URL (kept in `config.json`, what other processes open) and
+/// the options this process opens it with.
+pub struct RemoteStorage {
+    pub url: String,
+    pub options: Vec<(String, String)>,
+}
+
+/// As [`home`], with the data at `storage` (local files when `None`) and the given timings
+/// (asynchronous operations completing at once whatever they say).
+pub async fn home_on(
+    test_clock: bool,
+    storage: Option<RemoteStorage>,
+    timings: Timings,
+) -> Result<Home> {
     let dir = tempfile::tempdir()?;
     let config = HomeConfig {
         version: 1,
         timings: Timings {
             async_operation_secs: 0,
-            ..Timings::default()
+            ..timings
         },
+        storage_url: storage.as_ref().map(|s| s.url.clone()),
         ..HomeConfig::default()
     };
     std::fs::write(dir.path().join("config.json"), serde_json::to_vec(&config)?)?;
@@ -87,6 +105,9 @@ pub async fn home(test_clock: bool) -> Result<Home> {
     let mut builder = Engine::builder(dir.path());
     if test_clock {
         builder = builder.clock(Arc::new(clock.clone()));
+    }
+    if let Some(storage) = storage {
+        builder = builder.object_store(logvault::store::url_root(&storage.url, storage.options)?);
     }
     let engine = builder.open().await?;
     engine.control().create_workspace(WorkspaceSpec::new(WS))?;

@@ -15,9 +15,11 @@ use serde_json::Value;
 use crate::common::{Api, KQL, SQL, home};
 
 /// The processes started, killed when dropped (a failed assertion included).
-struct Processes {
+pub struct Processes {
     children: Vec<(String, Child)>,
     logs: std::path::PathBuf,
+    /// Environment variables every process gets (the storage's credentials).
+    env: Vec<(String, String)>,
 }
 
 impl Drop for Processes {
@@ -30,6 +32,14 @@ impl Drop for Processes {
 }
 
 impl Processes {
+    pub fn new(logs: &Path, env: Vec<(String, String)>) -> Self {
+        Self {
+            children: Vec::new(),
+            logs: logs.to_owned(),
+            env,
+        }
+    }
+
     /// Starts `logvault-cluster args` as `name` (its stderr in a file) and returns the JSON
     /// line it prints once it is up.
     fn start(&mut self, name: &str, args: &[&str]) -> Result<Value> {
@@ -37,6 +47,7 @@ impl Processes {
         let mut child = Command::new(env!("CARGO_BIN_EXE_logvault-cluster"))
             .args(args)
             .env("LOGVAULT_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -57,12 +68,12 @@ impl Processes {
             .with_context(|| format!("{name} printed {line:?}:\n{}", self.log(name)))
     }
 
-    fn log(&self, name: &str) -> String {
+    pub fn log(&self, name: &str) -> String {
         std::fs::read_to_string(self.logs.join(format!("{name}.log"))).unwrap_or_default()
     }
 
     /// Every process's log, for a failure's message.
-    fn logs(&self) -> String {
+    pub fn logs(&self) -> String {
         self.children
             .iter()
             .map(|(name, _)| format!("--- {name}\n{}", self.log(name)))
@@ -84,28 +95,34 @@ fn text<'a>(v: &'a Value, field: &str) -> Result<&'a str> {
         .with_context(|| format!("no {field} in {v}"))
 }
 
-async fn run(p: &mut Processes, home: &Path, token: String) -> Result<()> {
+/// Starts a scheduler, two executors (with `executor_args` besides their own) and a query API
+/// server over `home`, and waits until the cluster answers; a client of the server.
+pub async fn start_cluster(
+    p: &mut Processes,
+    home: &Path,
+    token: String,
+    executor_args: &[&str],
+) -> Result<Api> {
     let home = home.to_str().context("home path")?;
     let scheduler = p.start("scheduler", &["scheduler", "--bind", "127.0.0.1:0"])?;
     let scheduler = text(&scheduler, "scheduler")?.to_owned();
     for name in ["executor-1", "executor-2"] {
         let port = free_port()?.to_string();
-        p.start(
+        let mut args = vec![
+            "executor",
+            "--home",
+            home,
+            "--scheduler",
+            &scheduler,
+            "--name",
             name,
-            &[
-                "executor",
-                "--home",
-                home,
-                "--scheduler",
-                &scheduler,
-                "--name",
-                name,
-                "--flight-port",
-                &port,
-                "--concurrency",
-                "2",
-            ],
-        )?;
+            "--flight-port",
+            &port,
+            "--concurrency",
+            "2",
+        ];
+        args.extend_from_slice(executor_args);
+        p.start(name, &args)?;
     }
     let server = p.start(
         "serve",
@@ -139,6 +156,12 @@ async fn run(p: &mut Processes, home: &Path, token: String) -> Result<()> {
             Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
         }
     }
+    Ok(api)
+}
+
+/// Every query of the suite answers the same distributed as locally, and both executor
+/// processes ran tasks.
+pub async fn same_answers(p: &Processes, api: &Api) -> Result<()> {
     for q in SQL {
         api.same_answer("sql", q).await?;
     }
@@ -169,11 +192,12 @@ async fn a_scheduler_and_two_executor_processes_answer_as_one_node() -> Result<(
         )?
         .token;
     let logs = tempfile::tempdir()?;
-    let mut p = Processes {
-        children: Vec::new(),
-        logs: logs.path().to_owned(),
-    };
-    let outcome = run(&mut p, h.dir.path(), token).await;
+    let mut p = Processes::new(logs.path(), Vec::new());
+    let outcome = async {
+        let api = start_cluster(&mut p, h.dir.path(), token, &[]).await?;
+        same_answers(&p, &api).await
+    }
+    .await;
     if let Err(e) = outcome {
         bail!("{e:#}\n{}", p.logs());
     }

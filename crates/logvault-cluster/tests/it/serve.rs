@@ -10,7 +10,7 @@ use chrono::Duration;
 use logvault::store::{AccountId, KeyringConfig, Store, StoreConfig};
 use logvault_cluster::BallistaQueries;
 use logvault_distributed::{ExecutorSpec, InProcessCluster};
-use logvault_server::{Role, RunningServer, ServeConfig, TokenService};
+use logvault_server::{DistributeAbove, Role, RunningServer, ServeConfig, TokenService};
 use serde_json::json;
 
 use crate::common::{Api, CLUSTER, Home, KEY, KQL, SQL, VAULT, home};
@@ -46,6 +46,14 @@ struct Served {
 }
 
 async fn served(key_ttl: Duration) -> Result<Served> {
+    served_with(key_ttl, None).await
+}
+
+/// As [`served`], with the server's size threshold for distributed queries.
+async fn served_with(
+    key_ttl: Duration,
+    distribute_above: Option<DistributeAbove>,
+) -> Result<Served> {
     let home = home(true).await?;
     let mut stores = Vec::new();
     let mut specs = Vec::new();
@@ -71,6 +79,7 @@ async fn served(key_ttl: Duration) -> Result<Served> {
             plain_http: true,
             alert_interval: None,
             distributed: Some(Arc::new(BallistaQueries::new(cluster.scheduler()))),
+            distribute_above,
             ..ServeConfig::default()
         },
     )
@@ -104,6 +113,19 @@ async fn served(key_ttl: Duration) -> Result<Served> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_query_api_answers_distributed_queries_as_it_answers_local_ones() -> Result<()> {
     let s = served(Duration::seconds(60)).await?;
+    // Without a threshold (the default) a query that does not ask runs here: no executor
+    // touched a key.
+    let (status, body) = s
+        .api
+        .post(json!({ "query": SQL[0], "language": "sql" }))
+        .await?;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        s.stores
+            .iter()
+            .all(|st| st.keyring().cached_aek(&AccountId::service()).is_none()),
+        "a query that did not ask ran on the cluster"
+    );
     for q in SQL {
         s.api.same_answer("sql", q).await?;
     }
@@ -221,6 +243,66 @@ async fn revocation_fails_a_distributed_query_on_the_executors_then_at_the_key_g
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
+    s.server.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_size_threshold_sends_queries_over_it_to_the_cluster_and_keeps_the_others_here()
+-> Result<()> {
+    // `Syslog` holds 100 rows (service key), `SecurityEvent` 24 (customer key): a threshold of
+    // 50 rows puts the first over it and the second under. Which executor keyring holds which
+    // key tells where a query ran.
+    let above = DistributeAbove {
+        rows: Some(50),
+        bytes: None,
+    };
+    let s = served_with(Duration::seconds(60), Some(above)).await?;
+    let on_cluster = |account: &AccountId| {
+        s.stores
+            .iter()
+            .any(|st| st.keyring().cached_aek(account).is_some())
+    };
+    let service = AccountId::service();
+    let customer = AccountId::cluster(CLUSTER)?;
+    let ask = |query: &str, language: &str| json!({ "query": query, "language": language });
+    let local = |query: &str, language: &str| json!({ "query": query, "language": language, "distributed": false });
+
+    // Under the threshold: here.
+    let small = r#"SELECT "Account" AS account, COUNT(*) AS n FROM "SecurityEvent" GROUP BY "Account" ORDER BY account"#;
+    let (status, body) = s.api.post(ask(small, "sql")).await?;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, s.api.post(local(small, "sql")).await?.1);
+    assert!(
+        !on_cluster(&customer),
+        "a query under the threshold ran on the cluster"
+    );
+    // Over it but `"distributed": false`: here.
+    let big = SQL[0];
+    let (status, body) = s.api.post(local(big, "sql")).await?;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        !on_cluster(&service),
+        "\"distributed\": false ran on the cluster"
+    );
+    // Over it, not said: on the cluster, with the local answer.
+    let (status, distributed) = s.api.post(ask(big, "sql")).await?;
+    assert_eq!(status, 200, "{distributed}");
+    assert_eq!(distributed["tables"], body["tables"]);
+    assert!(on_cluster(&service), "a query over the threshold ran here");
+    assert!(!on_cluster(&customer));
+    // KQL as well: a union of both tables holds 124 rows.
+    let union = KQL[3];
+    let (status, distributed) = s.api.post(ask(union, "kql")).await?;
+    assert_eq!(status, 200, "{distributed}");
+    assert_eq!(
+        distributed["tables"],
+        s.api.post(local(union, "kql")).await?.1["tables"]
+    );
+    assert!(
+        on_cluster(&customer),
+        "a KQL query over the threshold ran here"
+    );
     s.server.shutdown().await;
     Ok(())
 }

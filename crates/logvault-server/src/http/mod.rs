@@ -53,6 +53,8 @@ pub(crate) struct AppState {
     pub(crate) distributed: Option<Arc<dyn crate::DistributedQueries>>,
     /// The allocator's figures for `/metrics`, if the binary gave a way to read them.
     pub(crate) allocator_stats: Option<crate::AllocatorStatsFn>,
+    /// The size above which a query goes there without asking.
+    pub(crate) distribute_above: Option<crate::DistributeAbove>,
 }
 
 pub(crate) type Shared = Arc<AppState>;

@@ -31,6 +31,36 @@ pub(super) fn engine(state: &Shared) -> Result<Arc<dyn DistributedQueries>, ApiE
     })
 }
 
+/// Where a query planned as `plan` runs: on the distributed engine when it asked for it
+/// (`asked`: its `"distributed"`; an error when the server has none), here when it asked for
+/// that, and otherwise there only when the server has an engine and a threshold
+/// ([`crate::DistributeAbove`]) that the segments the plan scans exceed.
+pub(super) fn choose(
+    state: &Shared,
+    asked: Option<bool>,
+    plan: &LogicalPlan,
+) -> Result<Option<Arc<dyn DistributedQueries>>, ApiError> {
+    match asked {
+        Some(true) => engine(state).map(Some),
+        Some(false) => Ok(None),
+        None => {
+            let (Some(above), Some(engine)) = (&state.distribute_above, &state.distributed) else {
+                return Ok(None);
+            };
+            let size = logvault::query::scan_size(plan);
+            let send = above.exceeded_by(&size);
+            tracing::debug!(
+                rows = size.rows,
+                bytes = size.bytes,
+                segments = size.segments,
+                distributed = send,
+                "query size against the distributed threshold"
+            );
+            Ok(send.then(|| engine.clone()))
+        }
+    }
+}
+
 /// Starts `plan` (planned on `session`, of `workspace`) on `engine` and waits for its first
 /// batch until `deadline`; the stream returned starts with that batch. When the deadline
 /// passes first, the stream is returned as it is and the caller meets the deadline.

@@ -56,7 +56,7 @@ impl QueryBody {
             timespan: self.timespan.filter(|t| !t.trim().is_empty()),
             workspaces: self.workspaces.unwrap_or_default(),
             language: Language::parse(self.language.as_deref())?,
-            distributed: self.distributed.unwrap_or(false),
+            distributed: self.distributed,
             prefer,
         })
     }

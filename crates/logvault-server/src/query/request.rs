@@ -94,8 +94,9 @@ pub(crate) struct QuerySpec {
     /// ids; each table is then the union of that table in every workspace, with `TenantId`.
     pub(crate) workspaces: Vec<String>,
     pub(crate) language: Language,
-    /// Run on the server's distributed engine (`"distributed": true`).
-    pub(crate) distributed: bool,
+    /// Run on the server's distributed engine (`"distributed": true`), here (`false`), or
+    /// where the server's size threshold says (not given).
+    pub(crate) distributed: Option<bool>,
     pub(crate) prefer: Prefer,
 }
 

@@ -180,7 +180,7 @@ async fn start(state: &Shared, principal: Principal, spec: QuerySpec) -> Result<
             format!("The workspace {} could not be found", spec.workspace),
         ));
     };
-    if spec.distributed {
+    if spec.distributed == Some(true) {
         super::distributed::engine(state)?;
     }
     if operator {
@@ -374,14 +374,10 @@ async fn open(
         state.engine.query_session(workspace).await
     }
     .map_err(|e| engine_error(&state.engine, &e))?;
-    // `"distributed": true`: planned here all the same, run on the distributed engine.
-    let distributed = if spec.distributed {
-        Some(super::distributed::engine(state)?)
-    } else {
-        None
-    };
-    let (columns, stream, render) = match (spec.language, distributed) {
-        (Language::Kql, distributed) => {
+    // Planned here all the same; run on the distributed engine when asked (`"distributed":
+    // true`) or, not asked either way, when it reads more than the server's threshold.
+    let (columns, stream, render) = match spec.language {
+        Language::Kql => {
             // The workspace's saved functions are in scope, as in every KQL query (R-H1).
             let plan = state
                 .engine
@@ -391,7 +387,7 @@ async fn open(
                     logvault::EngineError::Kql(e) => kql_error(&e),
                     other => engine_error(&state.engine, &other),
                 })?;
-            let stream = match distributed {
+            let stream = match super::distributed::choose(state, spec.distributed, &plan.plan)? {
                 Some(engine) => {
                     super::distributed::start(
                         state,
@@ -410,28 +406,28 @@ async fn open(
             };
             (ResultColumns::kusto(plan.schema), stream, plan.render)
         }
-        (Language::Sql, Some(engine)) => {
+        Language::Sql => {
             let plan = session
                 .plan(&spec.query)
                 .await
                 .map_err(|e| sql_error(state, e))?;
-            let stream = super::distributed::start(
-                state,
-                engine.as_ref(),
-                &session,
-                plan,
-                workspace,
-                deadline,
-            )
-            .await?;
-            let schema = stream.schema();
-            (ResultColumns::of_fields(schema.fields()), stream, None)
-        }
-        (Language::Sql, None) => {
-            let stream = session
-                .execute(&spec.query)
-                .await
-                .map_err(|e| sql_error(state, e))?;
+            let stream = match super::distributed::choose(state, spec.distributed, &plan)? {
+                Some(engine) => {
+                    super::distributed::start(
+                        state,
+                        engine.as_ref(),
+                        &session,
+                        plan,
+                        workspace,
+                        deadline,
+                    )
+                    .await?
+                }
+                None => session
+                    .execute_plan(plan)
+                    .await
+                    .map_err(|e| sql_error(state, e))?,
+            };
             let schema = stream.schema();
             (ResultColumns::of_fields(schema.fields()), stream, None)
         }
