@@ -6,6 +6,7 @@
 //! cluster and the key.
 
 pub(crate) mod bulk;
+mod json_seeds;
 pub(crate) mod logs_api;
 pub(crate) mod otlp;
 mod otlp_json;
