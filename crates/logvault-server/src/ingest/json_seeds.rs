@@ -352,4 +352,3 @@ impl Visitor<'_> for Base64 {
             .map_err(|_| E::custom("bytesValue must be base64"))
     }
 }
-
