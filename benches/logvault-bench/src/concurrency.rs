@@ -146,7 +146,12 @@ where
     Ok((all, started.elapsed().as_secs_f64()))
 }
 
-async fn ingest_file(engine: &Engine, table: &str, file: &Path) -> anyhow::Result<(u64, f64)> {
+/// Ingests the NDJSON `file` into `table` of the benchmark's workspace: rows accepted, seconds.
+pub(crate) async fn ingest_file(
+    engine: &Engine,
+    table: &str,
+    file: &Path,
+) -> anyhow::Result<(u64, f64)> {
     let reader = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(file)?);
     let started = Instant::now();
     let report = engine

@@ -16,10 +16,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::Context as _;
 use datafusion::prelude::SessionContext;
 use logvault::store::{KeyringConfig, Store, StoreConfig};
-use logvault::{Engine, HomeConfig, IngestOptions};
+use logvault::{Engine, HomeConfig};
 use logvault_distributed::{ExecutorSpec, InProcessCluster, ShuffleMode, distributed_context};
 use serde::{Deserialize, Serialize};
 
@@ -115,15 +114,9 @@ fn dir_bytes(dir: &Path) -> u64 {
 
 async fn run_once(ctx: &SessionContext, sql: &str) -> anyhow::Result<(f64, Answer)> {
     let started = Instant::now();
-    let batches = ctx
-        .sql(sql)
-        .await
-        .with_context(|| format!("planning {sql}"))?
-        .collect()
-        .await
-        .with_context(|| format!("running {sql}"))?;
+    let answer = queries::answer(ctx, sql).await?;
     let ms = started.elapsed().as_secs_f64() * 1000.0;
-    Ok((ms, Answer::from_batches(&batches)?))
+    Ok((ms, answer))
 }
 
 /// A store of its own for an executor, over the engine's storage root and vault.
@@ -196,16 +189,7 @@ pub async fn run(options: &DistributedOptions) -> anyhow::Result<DistributedResu
     setup::prepare_workspace(&engine, Protection::Customer).await?;
     let started = Instant::now();
     for (table, file) in [(LOG_TABLE, &logs), (INVENTORY_TABLE, &inventory)] {
-        let reader = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(file)?);
-        engine
-            .ingest(
-                WORKSPACE,
-                table,
-                reader,
-                &IngestOptions::new(DataFormat::Ndjson.parser_format()?),
-                None,
-            )
-            .await?;
+        crate::concurrency::ingest_file(&engine, table, file).await?;
     }
     let ingest_secs = started.elapsed().as_secs_f64();
     say(&format!(

@@ -173,7 +173,7 @@ impl Source {
 }
 
 /// Runs `sql` to the end; the answer.
-async fn answer(ctx: &SessionContext, sql: &str) -> anyhow::Result<Answer> {
+pub(crate) async fn answer(ctx: &SessionContext, sql: &str) -> anyhow::Result<Answer> {
     let batches = ctx
         .sql(sql)
         .await

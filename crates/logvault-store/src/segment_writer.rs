@@ -271,14 +271,18 @@ impl SegmentWriter {
         Ok(())
     }
 
+    /// The multipart upload in progress, if any, taken out of the writer.
+    fn take_upload(&mut self) -> Option<Box<dyn MultipartUpload>> {
+        self.upload
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
     /// Gives up the segment: the encoder and any upload (whose parts are deleted).
     async fn abort(&mut self) {
         self.take_writer();
-        let upload = self
-            .upload
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        let upload = self.take_upload();
         if let Some(mut upload) = upload
             && let Err(e) = upload.abort().await
         {
@@ -356,11 +360,7 @@ impl SegmentWriter {
             if last.content_length() > 0 {
                 self.send_part(last).await?;
             }
-            let upload = self
-                .upload
-                .get_mut()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take();
+            let upload = self.take_upload();
             if let Some(mut upload) = upload
                 && let Err(e) = upload.complete().await
             {
@@ -408,12 +408,7 @@ impl Drop for SegmentWriter {
     /// it in the background, so that its parts do not stay in storage (LocalFileSystem's
     /// upload also deletes its staging file when dropped).
     fn drop(&mut self) {
-        let upload = self
-            .upload
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        let Some(mut upload) = upload else {
+        let Some(mut upload) = self.take_upload() else {
             return;
         };
         let segment = self.loc.to_string();

@@ -15,7 +15,6 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use logvault::store::AccountId;
 use logvault_core::Timings;
-use logvault_server::{Role, TokenService};
 
 use crate::common::{Api, CLUSTER, KEY, RemoteStorage, VAULT, home_on};
 use crate::processes::{Processes, same_answers, start_cluster};
@@ -91,16 +90,7 @@ async fn over_azurite_cluster_processes_answer_as_one_node_and_stop_when_the_key
         ..Timings::default()
     };
     let h = home_on(false, Some(storage), timings).await?;
-    let token = TokenService::open(&h.engine)
-        .await?
-        .issue(
-            "tester",
-            &[Role::Owner],
-            None,
-            h.engine.clock().now(),
-            chrono::Duration::hours(1),
-        )?
-        .token;
+    let token = h.owner_token().await?;
     let logs = tempfile::tempdir()?;
     let mut p = Processes::new(logs.path(), env);
     let outcome = async {

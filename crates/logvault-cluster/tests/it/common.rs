@@ -45,6 +45,22 @@ pub struct Home {
     pub engine: Engine,
 }
 
+impl Home {
+    /// A token with the Owner role for the query API, valid for an hour.
+    pub async fn owner_token(&self) -> Result<String> {
+        Ok(logvault_server::TokenService::open(&self.engine)
+            .await?
+            .issue(
+                "tester",
+                &[logvault_server::Role::Owner],
+                None,
+                self.engine.clock().now(),
+                chrono::Duration::hours(1),
+            )?
+            .token)
+    }
+}
+
 fn data(file: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../data")

@@ -9,7 +9,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use logvault_server::{Role, TokenService};
 use serde_json::Value;
 
 use crate::common::{Api, KQL, SQL, home};
@@ -181,16 +180,7 @@ pub async fn same_answers(p: &Processes, api: &Api) -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scheduler_and_two_executor_processes_answer_as_one_node() -> Result<()> {
     let h = home(false).await?;
-    let token = TokenService::open(&h.engine)
-        .await?
-        .issue(
-            "tester",
-            &[Role::Owner],
-            None,
-            h.engine.clock().now(),
-            chrono::Duration::hours(1),
-        )?
-        .token;
+    let token = h.owner_token().await?;
     let logs = tempfile::tempdir()?;
     let mut p = Processes::new(logs.path(), Vec::new());
     let outcome = async {

@@ -10,7 +10,7 @@ use chrono::Duration;
 use logvault::store::{AccountId, KeyringConfig, Store, StoreConfig};
 use logvault_cluster::BallistaQueries;
 use logvault_distributed::{ExecutorSpec, InProcessCluster};
-use logvault_server::{DistributeAbove, Role, RunningServer, ServeConfig, TokenService};
+use logvault_server::{DistributeAbove, RunningServer, ServeConfig};
 use serde_json::json;
 
 use crate::common::{Api, CLUSTER, Home, KEY, KQL, SQL, VAULT, home};
@@ -84,16 +84,7 @@ async fn served_with(
         },
     )
     .await?;
-    let token = TokenService::open(&home.engine)
-        .await?
-        .issue(
-            "tester",
-            &[Role::Owner],
-            None,
-            home.engine.clock().now(),
-            Duration::hours(1),
-        )?
-        .token;
+    let token = home.owner_token().await?;
     let api = Api {
         client: reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(60))

@@ -329,15 +329,20 @@ struct Opened {
 /// deleted it after the query read the catalog (the catalog then lists its replacement or
 /// nothing). Damage fails the same way again, and is answered after the last attempt.
 fn replaced_segment(e: &ApiError) -> bool {
-    let text = format!(
+    let text = error_text(e);
+    text.contains("/segments/") && text.contains("not found")
+}
+
+/// The error's message and its inner error's, the text the retry reasons are recognised by.
+fn error_text(e: &ApiError) -> String {
+    format!(
         "{} {}",
         e.message,
         e.inner
             .as_ref()
             .map(ToString::to_string)
             .unwrap_or_default()
-    );
-    text.contains("/segments/") && text.contains("not found")
+    )
 }
 
 /// Whether a query failed because an account key its gate had resolved left the keyring's
@@ -347,15 +352,7 @@ fn replaced_segment(e: &ApiError) -> bool {
 /// query passes the gate again: the key is resolved anew, or the revocation is answered as the
 /// key's error (403 or 503), as for any query that starts after it.
 fn evicted_key(e: &ApiError) -> bool {
-    let text = format!(
-        "{} {}",
-        e.message,
-        e.inner
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default()
-    );
-    text.contains("is not cached: resolve it before reading its segments")
+    error_text(e).contains("is not cached: resolve it before reading its segments")
 }
 
 /// Opens `spec` on a new session of the workspaces `across` (the first is `workspace`):

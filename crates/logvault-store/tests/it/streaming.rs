@@ -186,16 +186,20 @@ async fn open_writer(store: &Store, account: &AccountId) -> SegmentWriter {
         .unwrap()
 }
 
-/// The files in the table's segment directory of `account` (staging files included).
-fn files_on_disk(s: &Setup, account: &AccountId) -> Vec<String> {
-    let dir = s
-        .dir
+/// The table's segment directory of `account` on local storage.
+fn segment_dir(s: &Setup, account: &AccountId) -> std::path::PathBuf {
+    s.dir
         .path()
         .join("storage")
         .join(account.as_str())
         .join("objects/segments")
         .join(WS)
-        .join(TABLE);
+        .join(TABLE)
+}
+
+/// The files in the table's segment directory of `account` (staging files included).
+fn files_on_disk(s: &Setup, account: &AccountId) -> Vec<String> {
+    let dir = segment_dir(s, account);
     std::fs::read_dir(dir)
         .map(|d| {
             d.flatten()
@@ -398,14 +402,7 @@ async fn an_interrupted_upload_leaves_nothing_readable_or_counted() {
 
     // A crash leaves a staging file: not listed, so not counted as a segment or an orphan;
     // the maintenance pass deletes it once it is older than the grace period.
-    let seg_dir = s
-        .dir
-        .path()
-        .join("storage")
-        .join(account.as_str())
-        .join("objects/segments")
-        .join(WS)
-        .join(TABLE);
+    let seg_dir = segment_dir(&s, &account);
     let stale = seg_dir.join(format!("{}.parquet#3", uuid::Uuid::new_v4()));
     let fresh = seg_dir.join(format!("{}.parquet#4", uuid::Uuid::new_v4()));
     std::fs::write(&stale, b"PAR1 half a segment").unwrap();
