@@ -254,6 +254,60 @@ async fn sql_and_kql_on_a_cluster_answer_as_one_node_under_both_keys() -> Result
     Ok(())
 }
 
+/// Regression (found by `logvault-bench distributed` at 1M rows): the scan node the codec sends
+/// was an opaque leaf, so Ballista's scheduler could not restrict a task to its file groups
+/// (`restrict_plan_to_partitions`), every task read the whole table, and a table of several
+/// segments spread over several tasks was counted once per task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_table_of_many_segments_is_counted_once_on_a_cluster() -> Result<()> {
+    const COPIES: usize = 6;
+    let h = home().await?;
+    for _ in 0..COPIES {
+        ingest(&h.engine, "Syslog.csv", "SyslogCopies", Format::Csv).await?;
+    }
+    let tables = h.engine.tables(WS).await?;
+    let copies = tables
+        .iter()
+        .find(|t| t.name == "SyslogCopies")
+        .context("no SyslogCopies table")?;
+    assert_eq!(
+        copies.segments, COPIES,
+        "one segment per ingestion expected"
+    );
+    let (cluster, _stores) = cluster(&h).await?;
+    let session = h.engine.query_session(WS).await?;
+    let remote = distributed_context(&session, cluster.scheduler())?;
+    // One file group per segment, more than one task's slots (two executors of two): the
+    // scheduler hands the scan's partitions to several tasks.
+    remote
+        .state_ref()
+        .write()
+        .config_mut()
+        .options_mut()
+        .execution
+        .target_partitions = 8;
+    for q in [
+        "SELECT count(*) AS n, count(DISTINCT SyslogMessage) AS d FROM SyslogCopies",
+        "SELECT Computer, count(*) AS n FROM SyslogCopies GROUP BY Computer ORDER BY Computer",
+    ] {
+        let local = sql(session.context(), q).await?;
+        let distributed = sql(&remote, q)
+            .await
+            .with_context(|| format!("distributed: {q}"))?;
+        assert_eq!(distributed, local, "{q}");
+    }
+    let total = sql(session.context(), "SELECT count(*) AS n FROM SyslogCopies").await?;
+    let single = sql(session.context(), "SELECT count(*) AS n FROM Syslog").await?;
+    let n = |t: &str| -> Result<usize> {
+        t.lines()
+            .nth(3)
+            .and_then(|l| l.trim_matches(|c| c == '|' || c == ' ').parse().ok())
+            .with_context(|| format!("no count in {t}"))
+    };
+    assert_eq!(n(&total)?, COPIES * n(&single)?);
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_kql_function_the_cluster_cannot_rebuild_is_refused_by_name() -> Result<()> {
     let h = home().await?;
