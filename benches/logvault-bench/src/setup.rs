@@ -97,7 +97,7 @@ pub fn read_caches_off() -> bool {
 
 /// The memory tier's bound for the homes the harness creates (their disk tier is off, as in a
 /// new home): 0 with `LOGVAULT_BENCH_NO_HOT_CACHE`, else `LOGVAULT_BENCH_MEMORY_BYTES`, else a
-/// new home's (512 MiB).
+/// new home's (an eighth of the memory available: `logvault_cache::default_memory_bytes`).
 ///
 /// # Errors
 /// If `LOGVAULT_BENCH_MEMORY_BYTES` is set but not a number of bytes.

@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::CacheError;
 
-/// Default bound of the memory tier: 512 MiB of decoded segments.
+/// Bound of the memory tier when the machine's memory is unknown: 512 MiB of decoded segments.
+/// Elsewhere the default is a share of the memory ([`crate::default_memory_bytes`]).
 pub const DEFAULT_MEMORY_BYTES: u64 = 512 * 1024 * 1024;
 /// Default bound of the disk tier: 10 GiB of cache files.
 pub const DEFAULT_DISK_BYTES: u64 = 10 * 1024 * 1024 * 1024;
@@ -17,6 +18,8 @@ pub const DEFAULT_RECENT_SECS: i64 = 86_400;
 #[serde(default, rename_all = "camelCase")]
 pub struct HotCacheConfig {
     /// Bound of the memory tier, in bytes of decoded (Arrow IPC) segments. 0 turns it off.
+    /// Default: an eighth of the memory available ([`crate::default_memory_bytes`]), written
+    /// into a new home's `config.json`.
     pub memory_bytes: u64,
     /// Bound of the disk tier, in bytes of cache files. 0 turns it off (reads pass through).
     pub disk_bytes: u64,
@@ -39,7 +42,7 @@ pub struct HotCacheConfig {
 impl Default for HotCacheConfig {
     fn default() -> Self {
         Self {
-            memory_bytes: DEFAULT_MEMORY_BYTES,
+            memory_bytes: crate::machine::default_memory_bytes(),
             disk_bytes: DEFAULT_DISK_BYTES,
             hot_window_secs: logvault_core::Timings::default().hot_window_secs,
             recent_secs: DEFAULT_RECENT_SECS,

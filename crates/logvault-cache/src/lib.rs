@@ -29,6 +29,7 @@ mod disk;
 mod error;
 mod file;
 mod hot;
+mod machine;
 mod memory;
 mod metrics;
 mod promoter;
@@ -41,6 +42,10 @@ pub use counting::{AccountReads, CountingStore, ReadCounts};
 pub use error::CacheError;
 pub use file::{CACHE_FILE_VERSION, DATA_KEY_LABEL, META_KEY_LABEL};
 pub use hot::{CachePurgeReport, HotCache, StartupScan, SweepReport, UnlistedReport};
+pub use machine::{
+    MEMORY_TIER_SHARE, MIN_DEFAULT_MEMORY_BYTES, available_memory_bytes, default_memory_bytes,
+    memory_tier_bytes_for,
+};
 pub use memory::HotSegment;
 pub use metrics::{CounterSnapshot, HotCacheStatus, WorkspaceCacheStatus};
 pub use stamp::CatalogMark;

@@ -144,15 +144,12 @@ pub struct Engine {
     pub(crate) inner: Arc<Inner>,
 }
 
-/// A quarter of the machine's memory (the default query memory limit), 1 GiB if unknown.
+/// A quarter of the memory available (the machine's, or its control group's limit; the default
+/// query memory limit), 1 GiB if unknown.
 fn default_memory_limit() -> usize {
-    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
-        m.lines()
-            .find_map(|l| l.strip_prefix("MemTotal:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
-            .map(|kib| kib.saturating_mul(1024))
-    });
-    total.map_or(1 << 30, |bytes| bytes / 4)
+    logvault_cache::available_memory_bytes()
+        .and_then(|bytes| usize::try_from(bytes / 4).ok())
+        .unwrap_or(1 << 30)
 }
 
 fn runtime_with_limit(limit: usize) -> Result<Arc<RuntimeEnv>, EngineError> {

@@ -235,7 +235,7 @@ mod tests {
         let cache = &home.config().hot_cache;
         assert_eq!(
             (cache.memory_bytes, cache.disk_bytes),
-            (logvault_cache::DEFAULT_MEMORY_BYTES, 0)
+            (logvault_cache::default_memory_bytes(), 0)
         );
         let mut cfg: serde_json::Value =
             serde_json::from_slice(&fs::read(dir.path().join("config.json")).unwrap()).unwrap();
@@ -258,7 +258,7 @@ mod tests {
             let home = Home::open_or_init_for(dir.path(), url).unwrap();
             let cache = &home.config().hot_cache;
             assert_eq!(cache.disk_bytes, disk, "{url:?}");
-            assert_eq!(cache.memory_bytes, logvault_cache::DEFAULT_MEMORY_BYTES);
+            assert_eq!(cache.memory_bytes, logvault_cache::default_memory_bytes());
             // An existing home keeps its configuration whatever the storage.
             let again = Home::open_or_init_for(dir.path(), Some("memory://")).unwrap();
             assert_eq!(again.config().hot_cache.disk_bytes, disk, "{url:?}");
