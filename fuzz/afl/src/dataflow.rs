@@ -13,8 +13,14 @@ use logvault_kql::{KustoType, PlanOptions, TableMap};
 use logvault_server::fuzzing::{self, Refusal};
 use serde_json::Value;
 
+/// The 29 Log Analytics tables whose columns the KQL crate's tests plan real queries against
+/// (`tests/data/la_table_schemas.json`), empty.
+const LA_SCHEMAS: &str =
+    include_str!("../../../crates/logvault-kql/tests/data/la_table_schemas.json");
+
 /// The tables KQL queries plan against: `T` with a column of every Kusto type (the proptest
-/// suite's `x` and `y` among them), and `S` (`x`, `y`) for joins and unions.
+/// suite's `x` and `y` among them), `S` (`x`, `y`) for joins and unions, and the Log Analytics
+/// tables of the 64 real queries the run is seeded with.
 fn tables() -> &'static TableMap {
     static TABLES: OnceLock<TableMap> = OnceLock::new();
     TABLES.get_or_init(|| {
@@ -43,6 +49,20 @@ fn tables() -> &'static TableMap {
         let mut tables = TableMap::new();
         tables.insert("T", table_source(&Arc::new(t)));
         tables.insert("S", table_source(&Arc::new(s)));
+        let schemas: Value = serde_json::from_str(LA_SCHEMAS)
+            .unwrap_or_else(|e| panic!("kql: la_table_schemas.json: {e}"));
+        for (name, table) in schemas.as_object().into_iter().flatten() {
+            let fields: Vec<_> = table["columns"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| {
+                    let ty: KustoType = c["type"].as_str()?.parse().ok()?;
+                    Some(ty.field(c["name"].as_str()?))
+                })
+                .collect();
+            tables.insert(name.clone(), table_source(&Arc::new(Schema::new(fields))));
+        }
         tables
     })
 }
