@@ -89,3 +89,72 @@ pub fn bulk_rows(
         items,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn received() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-03-01T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn bulk_rows_answers_every_action_and_stores_the_created_documents() {
+        let body = [
+            r#"{"index":{"_index":"web-2026.03.01"}}"#,
+            r#"{"@timestamp":"2026-03-01T10:00:00Z","status":200}"#,
+            r#"{"delete":{"_index":"web-2026.03.01","_id":"x1"}}"#,
+            r#"{"create":{}}"#,
+            r#"[1, 2]"#,
+            r#"{"index":{}}"#,
+            r#"{"status":404}"#,
+        ]
+        .join("\n");
+        // Without an index in the path, the last action has none: its item fails.
+        let out = bulk_rows(body.as_bytes(), None, received()).unwrap();
+        let statuses: Vec<u64> = out
+            .items
+            .iter()
+            .map(|i| {
+                i.as_object().unwrap().values().next().unwrap()["status"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(statuses, vec![201, 400, 400, 400]);
+        assert!(out.errors);
+        let rows: usize = out.batches.iter().map(|(_, b)| b.num_rows()).sum();
+        assert_eq!(rows, 1);
+        // Posted to /logs-default/_bulk, it goes to that table.
+        let out = bulk_rows(body.as_bytes(), Some("logs-default"), received()).unwrap();
+        let tables: Vec<&str> = out.batches.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(tables, vec!["logs_default", "web_2026_03_01"]);
+        let refused = bulk_rows(b"{\"index\":{}}", None, received()).unwrap_err();
+        assert_eq!(refused.status, 400);
+        assert!(
+            refused.message.contains("without its document"),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn otlp_rows_gives_one_row_per_log_record_or_a_400() {
+        let body = r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[
+            {"timeUnixNano":"1772359200000000000","body":{"stringValue":"a"}},{}]}]}]}"#;
+        let (records, batches) = otlp_rows(body.as_bytes(), true, "OTelLogs", received()).unwrap();
+        assert_eq!(records, 2);
+        assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 2);
+        let refused = otlp_rows(b"{\"resourceLogs\":5}", true, "OTelLogs", received()).unwrap_err();
+        assert_eq!(refused.status, 400);
+        assert!(refused.message.contains("OTLP/JSON"), "{refused:?}");
+        let refused = otlp_rows(&[0x0a, 0xff], false, "OTelLogs", received()).unwrap_err();
+        assert_eq!(refused.status, 400);
+        assert!(
+            refused.message.contains("ExportLogsServiceRequest"),
+            "{refused:?}"
+        );
+    }
+}
