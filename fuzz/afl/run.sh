@@ -6,23 +6,29 @@
 #
 # TARGET: jsonl, json, csv, text (the ingest parsers), wal (replay of a log damaged by a mutation
 # script), vault, identities (the vault's documents, body under a correct header), control
-# (control/state.json), timings (config.json's timings). SECONDS: how long AFL++ fuzzes (-V).
+# (control/state.json), timings (config.json's timings); and the parsers of the crates that link
+# DataFusion: kql (lexer, parser, planner), otlp-json, otlp-proto, bulk (the server's OTLP and
+# Elasticsearch _bulk decoders). SECONDS: how long AFL++ fuzzes (-V).
 #
-# Builds every driver with `cargo afl build --release` into $CARGO_TARGET_DIR (default
-# ~/.cache/lv-afl-build: instrumented builds need their own), seeds the run from the committed
-# corpus (crates/logvault-fuzz/corpus/TARGET) and the seeds the driver makes (--seeds), gives
-# AFL++ the dictionary of the input's tokens (fuzz/afl/dict/), runs one AFL++ instance under
-# `nice -n 19`, and prints the figures of its fuzzer_stats. The output directory (queue,
-# crashes, hangs) is kept under $LOGVAULT_AFL_OUT (default
-# $CARGO_TARGET_DIR/afl-runs/TARGET/<time>); it is never committed.
+# Builds the drivers with `cargo afl build --release` into $CARGO_TARGET_DIR (default
+# ~/.cache/lv-afl-build: instrumented builds need their own); the last four with the `dataflow`
+# feature into $CARGO_TARGET_DIR/dataflow, apart, so that the other drivers never compile
+# DataFusion. Seeds the run from the committed corpus (crates/logvault-fuzz/corpus/TARGET; kql
+# also from the 64 Log Analytics queries of crates/logvault-kql/tests/data/la_queries/) and the
+# seeds the driver makes (--seeds), gives AFL++ the dictionaries of the input's tokens
+# (fuzz/afl/dict/), runs one AFL++ instance under `nice -n 19`, and prints the figures of its
+# fuzzer_stats. The output directory (queue, crashes, hangs) is kept under $LOGVAULT_AFL_OUT
+# (default <build directory>/afl-runs/TARGET/<time>); it is never committed.
 #
 # Environment: AFL_TIMEOUT_MS (per input; default 2000 for the parsers and timings, 5000 for the
-# targets that write fixture files), AFL_OPT_LEVEL (cargo-afl's opt-level, default 3).
+# targets that write fixture files and for kql), AFL_OPT_LEVEL (cargo-afl's opt-level: default 3,
+# and 0 for the four DataFusion targets, whose build at 1 or more takes too long on 2 cores:
+# docs/reliability.md, "AFL++ through cargo-afl").
 # Exit status 1 when the run saved a crash or a hang.
 set -euo pipefail
 
 if [ $# -ne 2 ]; then
-    sed -n '5,9p' "$0" >&2
+    sed -n '5,11p' "$0" >&2
     exit 2
 fi
 target=$1
@@ -30,14 +36,21 @@ secs=$2
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 
-# The committed seeds, the dictionary of tokens (dict/), the timeout of one input.
+# The committed seeds, the dictionaries of tokens (dict/), the timeout of one input, and whether
+# the driver needs the `dataflow` feature.
+dataflow=""
 case "$target" in
     jsonl | json | timings) corpus=$target dict=json timeout=${AFL_TIMEOUT_MS:-2000} ;;
     csv | text) corpus=$target dict=$target timeout=${AFL_TIMEOUT_MS:-2000} ;;
     wal) corpus=wal dict="" timeout=${AFL_TIMEOUT_MS:-5000} ;;
     vault | identities | control) corpus="" dict=json timeout=${AFL_TIMEOUT_MS:-5000} ;;
+    kql) corpus=kql dict=kql timeout=${AFL_TIMEOUT_MS:-5000} dataflow=1 ;;
+    otlp-json) corpus=$target dict="json otlp" timeout=${AFL_TIMEOUT_MS:-2000} dataflow=1 ;;
+    otlp-proto) corpus=$target dict="" timeout=${AFL_TIMEOUT_MS:-2000} dataflow=1 ;;
+    bulk) corpus=bulk dict="json bulk" timeout=${AFL_TIMEOUT_MS:-2000} dataflow=1 ;;
     *)
-        echo "unknown target $target (jsonl json csv text wal vault identities control timings)" >&2
+        echo "unknown target $target (jsonl json csv text wal vault identities control timings" \
+            "kql otlp-json otlp-proto bulk)" >&2
         exit 2
         ;;
 esac
@@ -49,7 +62,12 @@ fi
 
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/lv-afl-build}
 export CARGO_INCREMENTAL=0
-(cd "$here" && nice -n 19 cargo afl build --release --bins)
+if [ -n "$dataflow" ]; then
+    export CARGO_TARGET_DIR=$CARGO_TARGET_DIR/dataflow AFL_OPT_LEVEL=${AFL_OPT_LEVEL:-0}
+    (cd "$here" && nice -n 19 cargo afl build --release --features dataflow --bins)
+else
+    (cd "$here" && nice -n 19 cargo afl build --release --bins)
+fi
 bin=$CARGO_TARGET_DIR/release/$target
 
 run=${LOGVAULT_AFL_OUT:-$CARGO_TARGET_DIR/afl-runs/$target/$(date -u +%Y%m%dT%H%M%SZ)}
@@ -57,6 +75,9 @@ seeds=$run/seeds
 mkdir -p "$seeds"
 if [ -n "$corpus" ]; then
     cp "$root/crates/logvault-fuzz/corpus/$corpus"/* "$seeds/"
+fi
+if [ "$target" = kql ]; then
+    cp "$root/crates/logvault-kql/tests/data/la_queries"/*.kql "$seeds/"
 fi
 "$bin" --seeds "$seeds"
 
@@ -68,9 +89,9 @@ trap 'rm -rf "$scratch"' EXIT
 # governor, core dumps are not piped (AFL++ checks). The fixtures are built before the fork
 # server starts (deferred), which may take a while on a loaded machine.
 dict_args=()
-if [ -n "$dict" ]; then
-    dict_args=(-x "$here/dict/$dict.dict")
-fi
+for d in $dict; do
+    dict_args+=(-x "$here/dict/$d.dict")
+done
 status=0
 TMPDIR=$scratch AFL_NO_UI=1 AFL_NO_AFFINITY=1 AFL_SKIP_CPUFREQ=1 \
     AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_FORKSRV_INIT_TMOUT=60000 \

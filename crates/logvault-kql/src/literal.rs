@@ -24,7 +24,7 @@ pub fn parse_datetime(text: &str) -> Option<i64> {
         return Some(v);
     }
     if let Ok(d) = DateTime::parse_from_rfc2822(t) {
-        return Some(ticks_of(&d.with_timezone(&Utc)));
+        return ticks_of(&d.with_timezone(&Utc));
     }
     for f in [
         "%m/%d/%Y %I:%M:%S%.f %p",
@@ -37,19 +37,23 @@ pub fn parse_datetime(text: &str) -> Option<i64> {
         "%Y%m%dT%H%M%S",
     ] {
         if let Ok(d) = NaiveDateTime::parse_from_str(t, f) {
-            return Some(ticks_of(&d.and_utc()));
+            return ticks_of(&d.and_utc());
         }
     }
     for f in ["%m/%d/%Y", "%m-%d-%Y", "%Y/%m/%d", "%d %b %Y", "%Y%m%d"] {
         if let Ok(d) = NaiveDate::parse_from_str(t, f) {
-            return Some(ticks_of(&d.and_time(NaiveTime::MIN).and_utc()));
+            return ticks_of(&d.and_time(NaiveTime::MIN).and_utc());
         }
     }
     None
 }
 
-fn ticks_of(d: &DateTime<Utc>) -> i64 {
-    d.timestamp() * TICKS_PER_SECOND + i64::from(d.timestamp_subsec_nanos() / 100)
+/// `d` in ticks since the Unix epoch; `None` past the about 29,000 years either side of 1970
+/// that 64 bits of ticks hold (chrono's dates reach year 262,143: `datetime(202101-01-01)`).
+fn ticks_of(d: &DateTime<Utc>) -> Option<i64> {
+    d.timestamp()
+        .checked_mul(TICKS_PER_SECOND)?
+        .checked_add(i64::from(d.timestamp_subsec_nanos() / 100))
 }
 
 /// `yyyy-MM-dd[( |T)HH:mm[:ss[.fffffff]]][Z|±hh[:mm]]`, also `yyyy-MM` and `yyyy`.
@@ -74,7 +78,7 @@ fn parse_iso(t: &str) -> Option<i64> {
         return None;
     }
     let date = NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, month as u32, day as u32)?;
-    let mut ticks = ticks_of(&date.and_time(NaiveTime::MIN).and_utc());
+    let ticks = ticks_of(&date.and_time(NaiveTime::MIN).and_utc())?;
     if rest.is_empty() {
         return Some(ticks);
     }
@@ -101,8 +105,10 @@ fn parse_iso(t: &str) -> Option<i64> {
         let digits: String = frac.chars().chain(std::iter::repeat('0')).take(7).collect();
         frac_ticks = digits.parse().ok()?;
     }
-    ticks += (h * 3600 + m * 60 + s) * TICKS_PER_SECOND + frac_ticks - offset_ticks;
-    Some(ticks)
+    // The fields are bounded above; the day and the zone's offset are not.
+    ticks
+        .checked_add((h * 3600 + m * 60 + s) * TICKS_PER_SECOND + frac_ticks)?
+        .checked_sub(offset_ticks)
 }
 
 fn split_zone(rest: &str) -> Option<(&str, i64)> {
@@ -127,7 +133,12 @@ fn split_zone(rest: &str) -> Option<(&str, i64)> {
             .unwrap_or((z.get(..2)?, z.get(2..).unwrap_or("0")));
         let h: i64 = h.parse().ok()?;
         let m: i64 = if m.is_empty() { 0 } else { m.parse().ok()? };
-        return Some((time.trim(), sign * (h * 3600 + m * 60) * TICKS_PER_SECOND));
+        let offset = h
+            .checked_mul(3600)?
+            .checked_add(m.checked_mul(60)?)?
+            .checked_mul(TICKS_PER_SECOND)?
+            .checked_mul(sign)?;
+        return Some((time.trim(), offset));
     }
     Some((rest, 0))
 }
@@ -462,6 +473,28 @@ fn typed_in_dynamic(name: &str, inner: &str) -> Result<Value, String> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    /// Finding 25 of docs/reliability.md (AFL++, `kql`): a year past the ticks' range
+    /// overflowed the multiplication (a panic with overflow checks, a wrong date without).
+    #[test]
+    fn a_datetime_past_the_range_of_ticks_is_refused_not_an_overflow() {
+        assert_eq!(parse_datetime("202101-01-01 01:00"), None);
+        assert_eq!(parse_datetime("262143-12-31"), None);
+        assert_eq!(parse_datetime("2021-01-01 01:00+99999999999999999"), None);
+        assert_eq!(
+            parse_datetime("2021-01-01 01:00-9223372036854775807:00"),
+            None
+        );
+        // The last tick of year 9999 still reads.
+        assert_eq!(
+            parse_datetime("9999-12-31 23:59:59.9999999"),
+            Some(2_534_023_007_999_999_999)
+        );
+        assert_eq!(
+            parse_datetime("2021-01-01 01:00+01:00"),
+            parse_datetime("2021-01-01 00:00Z")
+        );
+    }
 
     #[test]
     fn datetimes() {

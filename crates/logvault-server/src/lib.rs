@@ -35,6 +35,8 @@ mod dcr;
 mod distributed;
 mod endpoint;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod http;
 mod hub;
 mod ingest;

@@ -1,4 +1,6 @@
-//! AFL++ drivers of the fuzz targets of `logvault-fuzz` (docs/reliability.md, "Fuzzing").
+//! AFL++ drivers of the fuzz targets of `logvault-fuzz` (docs/reliability.md, "Fuzzing"), and,
+//! with the `dataflow` feature, of the parsers of the crates that link DataFusion (`dataflow`:
+//! KQL's lexer, parser and planner, the server's OTLP and `_bulk` decoders).
 //!
 //! Each binary of this crate is one [`Target`]: it feeds the bytes AFL++ gives it to the
 //! target's function, which panics naming the invariant it finds broken (no panic of the code
@@ -13,6 +15,9 @@
 
 // A broken invariant is a panic: that is how AFL++ sees it.
 #![allow(clippy::panic)]
+
+#[cfg(feature = "dataflow")]
+pub mod dataflow;
 
 use std::path::Path;
 
@@ -45,6 +50,18 @@ pub enum Target {
     Control,
     /// A `timings` object of `config.json` (`timings_target`).
     Timings,
+    /// A KQL query: lexer, parser and planner (`dataflow::kql`).
+    #[cfg(feature = "dataflow")]
+    Kql,
+    /// An OTLP/JSON logs body (`dataflow::otlp`).
+    #[cfg(feature = "dataflow")]
+    OtlpJson,
+    /// An OTLP protobuf logs body.
+    #[cfg(feature = "dataflow")]
+    OtlpProto,
+    /// An Elasticsearch `_bulk` body (`dataflow::bulk`).
+    #[cfg(feature = "dataflow")]
+    Bulk,
 }
 
 impl Target {
@@ -53,6 +70,11 @@ impl Target {
     fn limit(self, len: usize) -> usize {
         match self {
             Self::JsonLines | Self::Json | Self::Csv | Self::Text => (16 << 20) + 512 * len,
+            #[cfg(feature = "dataflow")]
+            Self::OtlpJson | Self::OtlpProto | Self::Bulk => (16 << 20) + 512 * len,
+            // Planning builds DataFusion plans and schemas; no data is read.
+            #[cfg(feature = "dataflow")]
+            Self::Kql => (64 << 20) + 1024 * len,
             Self::Timings => 16 << 20,
             Self::Wal | Self::Vault | Self::Identities | Self::Control => 64 << 20,
         }
@@ -90,6 +112,14 @@ impl Target {
             Self::Timings => {
                 logvault_fuzz::config::timings_target(data);
             }
+            #[cfg(feature = "dataflow")]
+            Self::Kql => dataflow::kql(data),
+            #[cfg(feature = "dataflow")]
+            Self::OtlpJson => dataflow::otlp(data, true),
+            #[cfg(feature = "dataflow")]
+            Self::OtlpProto => dataflow::otlp(data, false),
+            #[cfg(feature = "dataflow")]
+            Self::Bulk => dataflow::bulk(data),
         }
         let peak = GLOBAL.get_peak_memory();
         let limit = self.limit(data.len());
@@ -113,6 +143,10 @@ impl Target {
             Self::Control => {
                 logvault_fuzz::control::fixture_state();
             }
+            #[cfg(feature = "dataflow")]
+            Self::Kql => dataflow::warm_up_kql(),
+            #[cfg(feature = "dataflow")]
+            Self::OtlpJson | Self::OtlpProto | Self::Bulk => {}
             Self::JsonLines | Self::Json | Self::Csv | Self::Text | Self::Timings => {}
         }
     }

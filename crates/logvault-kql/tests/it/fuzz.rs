@@ -95,6 +95,20 @@ fn plan(text: &str) {
     let _ = logvault_kql::plan_query(text, &tables, &crate::common::options());
 }
 
+/// Finding 25 of docs/reliability.md (AFL++, `kql`): the literal's year past the range of
+/// ticks panicked with "attempt to multiply with overflow" in the parser.
+#[test]
+fn a_datetime_literal_past_the_range_of_ticks_is_an_error_not_an_overflow() {
+    let options = crate::common::options();
+    let e = logvault_kql::plan_query(
+        "print datetime(202101-01-01 01:00)",
+        &logvault_kql::TableMap::new(),
+        &options,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("invalid datetime literal"), "{e}");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
 

@@ -110,8 +110,70 @@ async fn run(
         &format!("bulk:{workspace}/{}", path_index.as_deref().unwrap_or("")),
         &payload,
     );
-    let forced_table = header(headers, "x-logvault-table").map(str::to_owned);
+    let forced_table = header(headers, "x-logvault-table");
+    let actions = actions(&payload, path_index.as_deref(), forced_table)?;
 
+    // Parse each table's documents; rows the parser rejects fail their item.
+    let mut records = Vec::new();
+    let mut rejected: BTreeMap<(String, usize), String> = BTreeMap::new();
+    for (table, rows) in &actions.tables {
+        let text = rows.join("\n");
+        let parsed = parse(
+            state,
+            table,
+            Bytes::from(text),
+            Format::JsonLines,
+            ErrorPolicy::Skip,
+        )
+        .await?;
+        reject(&mut rejected, table, &parsed.report);
+        records.extend(parsed.batches.into_iter().map(|b| (table.clone(), b)));
+    }
+    let stored: usize = records.iter().map(|(_, b)| b.num_rows()).sum();
+    if stored > 0 {
+        match submit(
+            state,
+            &workspace,
+            Protocol::Bulk,
+            records,
+            size,
+            flavor,
+            key,
+        )
+        .await?
+        {
+            Submitted::Accepted => {}
+            Submitted::Dropped(rows, reason) => return Err(revoked(rows, &reason, flavor)),
+        }
+    }
+    let (errors, out) = answers(actions, &rejected);
+    Ok(axum::Json(json!({
+        "took": started.elapsed().as_millis() as u64,
+        "errors": errors,
+        "items": out,
+    }))
+    .into_response())
+}
+
+/// The actions of a request and the documents stored, by table.
+pub(crate) struct Actions {
+    items: Vec<Item>,
+    /// Each table's document lines, in order.
+    pub(crate) tables: BTreeMap<String, Vec<String>>,
+}
+
+/// Splits a bulk body into its actions and the document lines each table stores: the index
+/// (`forced_table` first, then the action's `_index`, then `path_index`) names the table.
+///
+/// # Errors
+/// A line that is not an action, an unknown action, a body ending after an action without
+/// its document: the request is refused whole, as Elasticsearch does.
+pub(crate) fn actions(
+    payload: &[u8],
+    path_index: Option<&str>,
+    forced_table: Option<&str>,
+) -> Result<Actions, ApiError> {
+    let flavor = Flavor::Elastic;
     let mut items: Vec<Item> = Vec::new();
     let mut tables: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut lines = payload
@@ -131,8 +193,8 @@ async fn run(
         let index = meta
             .get("_index")
             .and_then(Value::as_str)
-            .map(str::to_owned)
-            .or_else(|| path_index.clone());
+            .or(path_index)
+            .map(str::to_owned);
         let id = meta.get("_id").and_then(Value::as_str).map(str::to_owned);
         let mut item = Item {
             op: op.clone(),
@@ -149,8 +211,8 @@ async fn run(
                     )
                     .flavor(flavor));
                 };
-                let table = match (&forced_table, &index) {
-                    (Some(t), _) => t.clone(),
+                let table = match (forced_table, &index) {
+                    (Some(t), _) => t.to_owned(),
                     (None, Some(index)) => table_of_index(index),
                     (None, None) => {
                         item.error = Some((
@@ -205,45 +267,31 @@ async fn run(
         }
         items.push(item);
     }
+    Ok(Actions { items, tables })
+}
 
-    // Parse each table's documents; rows the parser rejects fail their item.
-    let mut records = Vec::new();
-    let mut rejected: BTreeMap<(String, usize), String> = BTreeMap::new();
-    for (table, rows) in &tables {
-        let text = rows.join("\n");
-        let parsed = parse(
-            state,
-            table,
-            Bytes::from(text),
-            Format::JsonLines,
-            ErrorPolicy::Skip,
-        )
-        .await?;
-        for e in &parsed.report.errors {
-            let line = usize::try_from(e.line.saturating_sub(1)).unwrap_or(usize::MAX);
-            rejected.insert((table.clone(), line), e.reason.clone());
-        }
-        records.extend(parsed.batches.into_iter().map(|b| (table.clone(), b)));
+/// Records the lines of `table` that the parser rejected (`report`'s lines count from 1),
+/// with the reason.
+pub(crate) fn reject(
+    rejected: &mut BTreeMap<(String, usize), String>,
+    table: &str,
+    report: &logvault::ingest::ParseReport,
+) {
+    for e in &report.errors {
+        let line = usize::try_from(e.line.saturating_sub(1)).unwrap_or(usize::MAX);
+        rejected.insert((table.to_owned(), line), e.reason.clone());
     }
-    let stored: usize = records.iter().map(|(_, b)| b.num_rows()).sum();
-    if stored > 0 {
-        match submit(
-            state,
-            &workspace,
-            Protocol::Bulk,
-            records,
-            size,
-            flavor,
-            key,
-        )
-        .await?
-        {
-            Submitted::Accepted => {}
-            Submitted::Dropped(rows, reason) => return Err(revoked(rows, &reason, flavor)),
-        }
-    }
+}
+
+/// Whether an item failed, and the reply's items, one per action in order: created, or the
+/// action's error, or the parser's reason for rejecting its document.
+pub(crate) fn answers(
+    actions: Actions,
+    rejected: &BTreeMap<(String, usize), String>,
+) -> (bool, Vec<Value>) {
     let mut errors = false;
-    let out: Vec<Value> = items
+    let out: Vec<Value> = actions
+        .items
         .into_iter()
         .map(|item| {
             let failure = item.error.clone().or_else(|| {
@@ -272,12 +320,7 @@ async fn run(
             json!({ item.op: body })
         })
         .collect();
-    Ok(axum::Json(json!({
-        "took": started.elapsed().as_millis() as u64,
-        "errors": errors,
-        "items": out,
-    }))
-    .into_response())
+    (errors, out)
 }
 
 #[cfg(test)]

@@ -62,24 +62,35 @@ pub(crate) async fn parse(
     format: Format,
     policy: ErrorPolicy,
 ) -> Result<Parsed, ApiError> {
-    let mut schema = TableSchema::new(table).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let table = table.to_owned();
     let clock = state.engine.clock().clone();
+    tokio::task::spawn_blocking(move || parse_now(&table, payload, format, policy, clock.as_ref()))
+        .await
+        .map_err(|e| ApiError::internal(format!("the parsing thread failed: {e}")))?
+}
+
+/// [`parse`] on this thread (also what the AFL++ driver of `_bulk` calls, through
+/// [`crate::fuzzing`]).
+pub(crate) fn parse_now(
+    table: &str,
+    payload: Bytes,
+    format: Format,
+    policy: ErrorPolicy,
+    clock: &dyn logvault::core::Clock,
+) -> Result<Parsed, ApiError> {
+    let mut schema = TableSchema::new(table).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let options = ParseOptions {
         on_error: policy,
         max_error_samples: 1000,
         ..ParseOptions::default()
     };
-    let outcome = tokio::task::spawn_blocking(move || {
-        logvault::ingest::parse_payload(
-            std::io::Cursor::new(payload),
-            format,
-            &mut schema,
-            &options,
-            clock.as_ref(),
-        )
-    })
-    .await
-    .map_err(|e| ApiError::internal(format!("the parsing thread failed: {e}")))?
+    let outcome = logvault::ingest::parse_payload(
+        std::io::Cursor::new(payload),
+        format,
+        &mut schema,
+        &options,
+        clock,
+    )
     .map_err(|e| ApiError::bad_request(e.to_string()))?;
     Ok(Parsed {
         batches: outcome.batches,

@@ -184,17 +184,37 @@ fn decode(
     table: &str,
     clock: &logvault::core::SharedClock,
 ) -> Result<Vec<RecordBatch>, ApiError> {
-    let request = match encoding {
-        Encoding::Protobuf => ExportLogsServiceRequest::decode(payload).map_err(|e| {
+    let (_, batches) = decode_at(payload, encoding == Encoding::Json, table, clock.now())?;
+    Ok(batches)
+}
+
+/// [`decode`] with the rows received at `received` (also what the AFL++ drivers call, through
+/// [`crate::fuzzing`]): the number of log records of the request and its rows.
+pub(crate) fn decode_at(
+    payload: &[u8],
+    json: bool,
+    table: &str,
+    received: chrono::DateTime<chrono::Utc>,
+) -> Result<(usize, Vec<RecordBatch>), ApiError> {
+    let request = if json {
+        super::otlp_json::request(payload)
+            .map_err(|e| ApiError::bad_request(format!("the body is not OTLP/JSON logs: {e}")))?
+    } else {
+        ExportLogsServiceRequest::decode(payload).map_err(|e| {
             ApiError::bad_request(format!("the body is not an ExportLogsServiceRequest: {e}"))
-        })?,
-        Encoding::Json => super::otlp_json::request(payload)
-            .map_err(|e| ApiError::bad_request(format!("the body is not OTLP/JSON logs: {e}")))?,
+        })?
     };
+    let records = request
+        .resource_logs
+        .iter()
+        .flat_map(|rl| &rl.scope_logs)
+        .map(|sl| sl.log_records.len())
+        .sum();
     let mut schema = TableSchema::new(table).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let options = ParseOptions::default();
-    super::otlp_rows::batches(&request, &mut schema, clock.now(), &options)
-        .map_err(|e| ApiError::bad_request(format!("the log records were refused: {e}")))
+    let batches = super::otlp_rows::batches(&request, &mut schema, received, &options)
+        .map_err(|e| ApiError::bad_request(format!("the log records were refused: {e}")))?;
+    Ok((records, batches))
 }
 
 #[cfg(test)]
