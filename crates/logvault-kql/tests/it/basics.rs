@@ -161,3 +161,51 @@ async fn range_bounds_computed_by_the_query_from_a_stored_table() {
     .unwrap_err();
     assert!(e.contains("step must not be 0"), "{e}");
 }
+
+/// Finding 26 of docs/reliability.md: a constant `range` is built as an Arrow array of its type
+/// directly (it was one DataFusion scalar per value, about 90 bytes each). A million values of
+/// each type keep their type, count, order and bounds.
+#[tokio::test]
+async fn a_large_constant_range_of_each_type_keeps_its_values() {
+    for (q, out_of_order, schema_of, row) in [
+        (
+            "range t from datetime(2024-01-01) to datetime(2024-01-12) + 13h + 46min + 39s step 1s",
+            "t <= p",
+            ["n:long", "lo:datetime", "hi:datetime", "wrong:long"],
+            [
+                "1000000",
+                "2024-01-01T00:00:00Z",
+                "2024-01-12T13:46:39Z",
+                "0",
+            ],
+        ),
+        (
+            "range t from 0s to 999999s step 1s",
+            "t <= p",
+            ["n:long", "lo:timespan", "hi:timespan", "wrong:long"],
+            ["1000000", "00:00:00", "11.13:46:39", "0"],
+        ),
+        (
+            "range t from 999999 to 0 step -1",
+            "t >= p",
+            ["n:long", "lo:long", "hi:long", "wrong:long"],
+            ["1000000", "0", "999999", "0"],
+        ),
+        (
+            "range t from 0.5 to 500000 step 0.5",
+            "t <= p",
+            ["n:long", "lo:real", "hi:real", "wrong:long"],
+            ["1000000", "0.5", "500000", "0"],
+        ),
+    ] {
+        // `p` is the value before in range's own order: none may be out of it.
+        let o = ok(&format!(
+            "{q} | serialize p = prev(t) \
+             | summarize n = count(), lo = min(t), hi = max(t), \
+               wrong = countif(isnotnull(p) and {out_of_order})"
+        ))
+        .await;
+        assert_eq!(schema(&o), schema_of, "{q}");
+        assert_eq!(texts(&o), [row], "{q}");
+    }
+}
