@@ -206,7 +206,7 @@ impl Planner<'_> {
                     }
                     out.append_value(x);
                     i += 1;
-                    if out.len() > MAX_RANGE_ROWS {
+                    if i > MAX_RANGE_ROWS as u64 {
                         return Err(too_many(step.span));
                     }
                 }
