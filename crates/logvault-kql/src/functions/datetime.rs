@@ -182,16 +182,20 @@ fn dt_of(ticks: i64) -> Option<DateTime<Utc>> {
     Utc.timestamp_opt(secs, nanos).single()
 }
 
-fn ticks_of(d: &DateTime<Utc>) -> i64 {
-    d.timestamp() * TICKS_PER_SECOND + i64::from(d.timestamp_subsec_nanos() / 100)
+/// `d` in ticks; `None` past the about 29,000 years either side of 1970 that ticks hold (chrono's
+/// dates reach year 262,143: a date these functions compute can be past it).
+fn ticks_of(d: &DateTime<Utc>) -> Option<i64> {
+    d.timestamp()
+        .checked_mul(TICKS_PER_SECOND)?
+        .checked_add(i64::from(d.timestamp_subsec_nanos() / 100))
 }
 
-fn day_start(d: NaiveDate) -> i64 {
-    ticks_of(&d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
+fn day_start(d: NaiveDate) -> Option<i64> {
+    ticks_of(&d.and_hms_opt(0, 0, 0)?.and_utc())
 }
 
 fn add_months(d: NaiveDate, months: i64) -> Option<NaiveDate> {
-    let total = i64::from(d.year()) * 12 + i64::from(d.month0()) + months;
+    let total = (i64::from(d.year()) * 12 + i64::from(d.month0())).checked_add(months)?;
     let (y, m) = (total.div_euclid(12), total.rem_euclid(12) as u32 + 1);
     let y = i32::try_from(y).ok()?;
     let last = (28..=31)
@@ -203,19 +207,21 @@ fn add_months(d: NaiveDate, months: i64) -> Option<NaiveDate> {
 /// The start of the period containing `t`, moved by `offset` periods.
 fn period_start(t: i64, unit: &str, offset: i64) -> Option<i64> {
     let d = dt_of(t)?.date_naive();
-    Some(match unit {
-        "day" => day_start(d) + offset * TICKS_PER_DAY,
+    match unit {
+        "day" => day_start(d)?.checked_add(offset.checked_mul(TICKS_PER_DAY)?),
         "week" => {
             let back = i64::from(d.weekday().num_days_from_sunday());
-            day_start(d) - back * TICKS_PER_DAY + offset * 7 * TICKS_PER_DAY
+            day_start(d)?
+                .checked_sub(back * TICKS_PER_DAY)?
+                .checked_add(offset.checked_mul(7 * TICKS_PER_DAY)?)
         }
         "month" => day_start(add_months(d.with_day(1)?, offset)?),
         _ => day_start(NaiveDate::from_ymd_opt(
-            d.year() + i32::try_from(offset).ok()?,
+            d.year().checked_add(i32::try_from(offset).ok()?)?,
             1,
             1,
         )?),
-    })
+    }
 }
 
 fn start_of(c: &mut FnCall<'_>, f: fn(&[Val]) -> Val) -> Result<TExpr, KqlError> {
@@ -351,17 +357,20 @@ fn datetime_add(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
         let (Some(n), Some(t)) = (n, t) else {
             return Val::Null;
         };
-        let months = match unit.as_str() {
-            "year" => Some(12 * n),
-            "quarter" => Some(3 * n),
-            "month" => Some(n),
+        let months_per_unit = match unit.as_str() {
+            "year" => Some(12),
+            "quarter" => Some(3),
+            "month" => Some(1),
             _ => None,
         };
-        if let Some(m) = months {
-            let Some(d) = dt_of(t) else { return Val::Null };
-            let tod = t - day_start(d.date_naive());
-            return add_months(d.date_naive(), m)
-                .map_or(Val::Null, |nd| Val::DateTime(day_start(nd) + tod));
+        if let Some(per) = months_per_unit {
+            // Past the ticks' range (months or the date moved to): null, not an overflow.
+            let moved = || -> Option<i64> {
+                let d = dt_of(t)?.date_naive();
+                let tod = t.checked_sub(day_start(d)?)?;
+                day_start(add_months(d, n.checked_mul(per)?)?)?.checked_add(tod)
+            };
+            return moved().map_or(Val::Null, Val::DateTime);
         }
         unit_ticks(&unit)
             .and_then(|u| n.checked_mul(u))
@@ -393,10 +402,16 @@ fn datetime_diff(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
             "week" => {
                 let wa = period_start(a, "week", 0).unwrap_or(a);
                 let wb = period_start(b, "week", 0).unwrap_or(b);
-                (wa - wb) / (7 * TICKS_PER_DAY)
+                ((i128::from(wa) - i128::from(wb)) / i128::from(7 * TICKS_PER_DAY)) as i64
             }
-            "day" => (day_start(da.date_naive()) - day_start(db.date_naive())) / TICKS_PER_DAY,
-            "nanosecond" => (a - b).saturating_mul(100),
+            "day" => {
+                let (Some(sa), Some(sb)) = (day_start(da.date_naive()), day_start(db.date_naive()))
+                else {
+                    return Val::Null;
+                };
+                ((i128::from(sa) - i128::from(sb)) / i128::from(TICKS_PER_DAY)) as i64
+            }
+            "nanosecond" => a.saturating_sub(b).saturating_mul(100),
             other => match unit_ticks(other) {
                 Some(u) => a.div_euclid(u) - b.div_euclid(u),
                 None => return Val::Null,
@@ -585,10 +600,11 @@ fn make_datetime(c: &mut FnCall<'_>) -> Result<TExpr, KqlError> {
         if !(0..24).contains(&h) || !(0..60).contains(&mi) || !(0.0..60.0).contains(&sec) {
             return Val::Null;
         }
-        let t = day_start(date)
-            + (h * 3600 + mi * 60) * TICKS_PER_SECOND
-            + (sec * TICKS_PER_SECOND as f64).round() as i64;
-        Val::DateTime(t)
+        let t = day_start(date).and_then(|d| {
+            d.checked_add((h * 3600 + mi * 60) * TICKS_PER_SECOND)?
+                .checked_add((sec * TICKS_PER_SECOND as f64).round() as i64)
+        });
+        t.map_or(Val::Null, Val::DateTime)
     }))
 }
 

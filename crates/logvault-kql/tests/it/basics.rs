@@ -209,3 +209,20 @@ async fn a_large_constant_range_of_each_type_keeps_its_values() {
         assert_eq!(texts(&o), [row], "{q}");
     }
 }
+
+/// Regression (found reading the code after finding 25 of docs/reliability.md): date arithmetic
+/// that lands past the range of ticks (about 29,000 years either side of 1970, inside chrono's
+/// dates) overflowed: a panic with overflow checks, a wrong date in a release build. It is null.
+#[tokio::test]
+async fn date_arithmetic_past_the_range_of_ticks_is_null_not_an_overflow() {
+    let o = ok(
+        "print a = datetime_add('month', 1200000, datetime(2020-01-01)), \
+                b = startofmonth(datetime(2020-01-01), 1200000), \
+                c = make_datetime(100000, 1, 1), \
+                d = datetime_add('year', 9223372036854775807, datetime(2020-01-01)), \
+                e = startofday(datetime(2020-01-01), 9223372036854775807), \
+                f = datetime_add('month', 1, datetime(2020-01-31))",
+    )
+    .await;
+    assert_eq!(texts(&o), [["", "", "", "", "", "2020-02-29T00:00:00Z"]]);
+}
