@@ -3,16 +3,12 @@
 //! HTTP layer (authentication, body limits, gzip, the write-ahead log) left out. Not an API:
 //! hidden from the documentation, no stability.
 
-use std::collections::BTreeMap;
-
 use arrow::array::RecordBatch;
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use logvault::ingest::{ErrorPolicy, Format};
 use serde_json::Value;
 
 use crate::http::errors::ApiError;
-use crate::ingest::{bulk, otlp, parse_now};
+use crate::ingest::{bulk, otlp};
 
 /// A refusal: the HTTP status the endpoint answers with and its message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,19 +65,7 @@ pub fn bulk_rows(
 ) -> Result<BulkOutcome, Refusal> {
     let clock = logvault::core::TestClock::new(received);
     let actions = bulk::actions(payload, path_index, None)?;
-    let mut batches = Vec::new();
-    let mut rejected: BTreeMap<(String, usize), String> = BTreeMap::new();
-    for (table, rows) in &actions.tables {
-        let parsed = parse_now(
-            table,
-            Bytes::from(rows.join("\n")),
-            Format::JsonLines,
-            ErrorPolicy::Skip,
-            &clock,
-        )?;
-        bulk::reject(&mut rejected, table, &parsed.report);
-        batches.extend(parsed.batches.into_iter().map(|b| (table.clone(), b)));
-    }
+    let (batches, rejected) = bulk::parse_tables(&actions.tables, &clock)?;
     let (errors, items) = bulk::answers(actions, &rejected);
     Ok(BulkOutcome {
         batches,

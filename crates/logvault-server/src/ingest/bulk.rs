@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use arrow::array::RecordBatch;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -21,7 +22,7 @@ use bytes::Bytes;
 use logvault::ingest::{ErrorPolicy, Format};
 use serde_json::{Map, Value, json};
 
-use super::{Protocol, Submitted, header, known_workspace, parse, revoked, submit};
+use super::{Protocol, Submitted, header, known_workspace, parse_now, revoked, submit};
 use crate::http::errors::{ApiError, Flavor};
 use crate::http::{Shared, auth};
 use crate::roles::Permission;
@@ -113,22 +114,14 @@ async fn run(
     let forced_table = header(headers, "x-logvault-table");
     let actions = actions(&payload, path_index.as_deref(), forced_table)?;
 
-    // Parse each table's documents; rows the parser rejects fail their item.
-    let mut records = Vec::new();
-    let mut rejected: BTreeMap<(String, usize), String> = BTreeMap::new();
-    for (table, rows) in &actions.tables {
-        let text = rows.join("\n");
-        let parsed = parse(
-            state,
-            table,
-            Bytes::from(text),
-            Format::JsonLines,
-            ErrorPolicy::Skip,
-        )
-        .await?;
-        reject(&mut rejected, table, &parsed.report);
-        records.extend(parsed.batches.into_iter().map(|b| (table.clone(), b)));
-    }
+    let clock = state.engine.clock().clone();
+    let (actions, parsed) = tokio::task::spawn_blocking(move || {
+        let parsed = parse_tables(&actions.tables, clock.as_ref());
+        (actions, parsed)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("the parsing thread failed: {e}")))?;
+    let (records, rejected) = parsed?;
     let stored: usize = records.iter().map(|(_, b)| b.num_rows()).sum();
     if stored > 0 {
         match submit(
@@ -270,25 +263,42 @@ pub(crate) fn actions(
     Ok(Actions { items, tables })
 }
 
-/// Records the lines of `table` that the parser rejected (`report`'s lines count from 1),
-/// with the reason.
-pub(crate) fn reject(
-    rejected: &mut BTreeMap<(String, usize), String>,
-    table: &str,
-    report: &logvault::ingest::ParseReport,
-) {
-    for e in &report.errors {
-        let line = usize::try_from(e.line.saturating_sub(1)).unwrap_or(usize::MAX);
-        rejected.insert((table.to_owned(), line), e.reason.clone());
+/// The document lines the parser rejected, by table and line (from 0), with the reason.
+pub(crate) type Rejected = BTreeMap<(String, usize), String>;
+
+/// Parses each table's documents as JSON lines, on this thread (the handler calls it on a
+/// blocking thread; the AFL++ driver through [`crate::fuzzing`]): the rows by table, and the
+/// lines the parser rejected, which fail their items ([`answers`]).
+///
+/// # Errors
+/// The parser's refusal of a table's documents as a whole.
+pub(crate) fn parse_tables(
+    tables: &BTreeMap<String, Vec<String>>,
+    clock: &dyn logvault::core::Clock,
+) -> Result<(Vec<(String, RecordBatch)>, Rejected), ApiError> {
+    let mut records = Vec::new();
+    let mut rejected = Rejected::new();
+    for (table, rows) in tables {
+        let parsed = parse_now(
+            table,
+            Bytes::from(rows.join("\n")),
+            Format::JsonLines,
+            ErrorPolicy::Skip,
+            clock,
+        )?;
+        for e in &parsed.report.errors {
+            // The report's lines count from 1.
+            let line = usize::try_from(e.line.saturating_sub(1)).unwrap_or(usize::MAX);
+            rejected.insert((table.clone(), line), e.reason.clone());
+        }
+        records.extend(parsed.batches.into_iter().map(|b| (table.clone(), b)));
     }
+    Ok((records, rejected))
 }
 
 /// Whether an item failed, and the reply's items, one per action in order: created, or the
 /// action's error, or the parser's reason for rejecting its document.
-pub(crate) fn answers(
-    actions: Actions,
-    rejected: &BTreeMap<(String, usize), String>,
-) -> (bool, Vec<Value>) {
+pub(crate) fn answers(actions: Actions, rejected: &Rejected) -> (bool, Vec<Value>) {
     let mut errors = false;
     let out: Vec<Value> = actions
         .items

@@ -69,8 +69,8 @@ pub(crate) async fn parse(
         .map_err(|e| ApiError::internal(format!("the parsing thread failed: {e}")))?
 }
 
-/// [`parse`] on this thread (also what the AFL++ driver of `_bulk` calls, through
-/// [`crate::fuzzing`]).
+/// [`parse`] on this thread: also how `_bulk` parses its tables (`bulk::parse_tables`, which
+/// the AFL++ driver reaches through [`crate::fuzzing`]).
 pub(crate) fn parse_now(
     table: &str,
     payload: Bytes,
