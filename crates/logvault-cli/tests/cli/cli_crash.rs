@@ -150,6 +150,39 @@ impl Rng {
     }
 }
 
+/// Kill delays that follow the machine's speed: an operation's delay is `floor` plus a draw
+/// below a bound that starts at a guess and shrinks to the time the operation took whenever it
+/// finished before its kill, so that later runs of it are killed part-way on a fast machine or
+/// build too. (With fixed ranges, a run on a faster machine once killed no command at all and
+/// failed with "no command was killed".)
+#[derive(Default)]
+struct KillDelays {
+    bounds: std::collections::BTreeMap<&'static str, u64>,
+}
+
+impl KillDelays {
+    /// [`run_and_kill`] with a delay drawn for `op`; learns from a run that was not killed.
+    fn run_and_kill(
+        &mut self,
+        rng: &mut Rng,
+        home: &Path,
+        op: &'static str,
+        args: &[&str],
+        (floor, guess): (u64, u64),
+    ) -> (u64, bool) {
+        let bound = *self.bounds.entry(op).or_insert(guess);
+        let delay = floor + rng.below(bound);
+        let started = std::time::Instant::now();
+        let (acked, killed) = run_and_kill(home, args, delay);
+        if !killed {
+            let took = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            let bound = self.bounds.entry(op).or_insert(guess);
+            *bound = (*bound).min(took.saturating_sub(floor).max(1));
+        }
+        (acked, killed)
+    }
+}
+
 /// Runs `logvault args` and SIGKILLs it after `delay_ms` (or lets it finish first); returns the
 /// highest `acked N` it printed and whether it was killed.
 fn run_and_kill(home: &Path, args: &[&str], delay_ms: u64) -> (u64, bool) {
@@ -272,6 +305,7 @@ fn sigkill_at_random_points_of_every_writing_command_keeps_the_store_consistent(
     let mut acknowledged: Vec<(u64, u64)> = vec![(0, 1000)]; // [from, from + acked)
     let (mut killed_total, mut by_op) =
         (0u64, std::collections::BTreeMap::<&str, (u64, u64)>::new());
+    let mut delays = KillDelays::default();
     for round in 0..kills {
         let op = [
             "ingest",
@@ -288,9 +322,10 @@ fn sigkill_at_random_points_of_every_writing_command_keeps_the_store_consistent(
                 let rows = 50_000 + rng.below(150_000);
                 let file = tmp.path().join(format!("in-{round}.jsonl"));
                 payload(&file, next_seq, rows);
-                let delay = 30 + rng.below(600);
-                let (acked, killed) = run_and_kill(
+                let (acked, killed) = delays.run_and_kill(
+                    &mut rng,
                     &home,
+                    "ingest",
                     &[
                         "ingest",
                         "--workspace",
@@ -300,14 +335,16 @@ fn sigkill_at_random_points_of_every_writing_command_keeps_the_store_consistent(
                         "--print-acks",
                         file.to_str().unwrap(),
                     ],
-                    delay,
+                    (30, 600),
                 );
                 acknowledged.push((next_seq, acked));
                 next_seq += rows;
                 (acked, killed)
             }
-            "compact" => run_and_kill(
+            "compact" => delays.run_and_kill(
+                &mut rng,
                 &home,
+                "compact",
                 &[
                     "table",
                     "compact",
@@ -316,17 +353,21 @@ fn sigkill_at_random_points_of_every_writing_command_keeps_the_store_consistent(
                     "--small-rows",
                     "1000000",
                 ],
-                20 + rng.below(300),
+                (20, 300),
             ),
-            "purge" => run_and_kill(
+            "purge" => delays.run_and_kill(
+                &mut rng,
                 &home,
+                "purge",
                 &["--now", "2026-03-10T00:00:00Z", "table", "purge"],
-                50 + rng.below(600),
+                (50, 600),
             ),
             _ => {
                 let days = ["1", "30", "60", "3000"][rng.below(4) as usize];
-                run_and_kill(
+                delays.run_and_kill(
+                    &mut rng,
                     &home,
+                    "retention",
                     &[
                         "table",
                         "set-retention",
@@ -337,7 +378,7 @@ fn sigkill_at_random_points_of_every_writing_command_keeps_the_store_consistent(
                         "--days",
                         days,
                     ],
-                    10 + rng.below(200),
+                    (10, 200),
                 )
             }
         };
@@ -545,6 +586,7 @@ fn sigkill_during_key_rotations_keeps_every_acknowledged_row_readable() {
     let mut next_seq = 1000u64;
     let mut acknowledged: Vec<(u64, u64)> = vec![(0, 1000)];
     let mut by_op = std::collections::BTreeMap::<&str, (u64, u64)>::new();
+    let mut delays = KillDelays::default();
     for round in 0..kills {
         let op = ["ingest", "rotate", "pin", "ingest", "rotate", "auto"][rng.below(6) as usize];
         let (_, killed) = match op {
@@ -552,8 +594,10 @@ fn sigkill_during_key_rotations_keeps_every_acknowledged_row_readable() {
                 let rows = 20_000 + rng.below(60_000);
                 let file = tmp.path().join(format!("in-{round}.jsonl"));
                 payload(&file, next_seq, rows);
-                let (acked, killed) = run_and_kill(
+                let (acked, killed) = delays.run_and_kill(
+                    &mut rng,
                     &home,
+                    "ingest",
                     &[
                         "ingest",
                         "--workspace",
@@ -563,16 +607,18 @@ fn sigkill_during_key_rotations_keeps_every_acknowledged_row_readable() {
                         "--print-acks",
                         file.to_str().unwrap(),
                     ],
-                    30 + rng.below(500),
+                    (30, 500),
                 );
                 acknowledged.push((next_seq, acked));
                 next_seq += rows;
                 (acked, killed)
             }
-            "rotate" => run_and_kill(
+            "rotate" => delays.run_and_kill(
+                &mut rng,
                 &home,
+                "rotate",
                 &["key", "rotate", "--vault", vault, "--name", "cmk"],
-                5 + rng.below(150),
+                (5, 150),
             ),
             "pin" => {
                 let show: serde_json::Value = serde_json::from_str(&run_ok(
@@ -589,18 +635,22 @@ fn sigkill_during_key_rotations_keeps_every_acknowledged_row_readable() {
                     .unwrap_or_else(|| panic!("no key version in {show}"))
                     .to_owned();
                 let args = key_args(Some(&version));
-                run_and_kill(
+                delays.run_and_kill(
+                    &mut rng,
                     &home,
+                    "pin",
                     &args.iter().map(String::as_str).collect::<Vec<_>>(),
-                    5 + rng.below(300),
+                    (5, 300),
                 )
             }
             _ => {
                 let args = key_args(None);
-                run_and_kill(
+                delays.run_and_kill(
+                    &mut rng,
                     &home,
+                    "auto",
                     &args.iter().map(String::as_str).collect::<Vec<_>>(),
-                    5 + rng.below(300),
+                    (5, 300),
                 )
             }
         };
