@@ -20,6 +20,7 @@ mod keyvault;
 mod management;
 mod metrics;
 mod query;
+mod query_races;
 mod remote_engine;
 mod remote_vault;
 mod revocation;
