@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use logvault_bench::generator::GenOptions;
 use logvault_bench::ingest::{self, DataFormat, IngestTarget};
@@ -283,7 +284,7 @@ struct RunArgs {
 
 impl RunArgs {
     fn options(self) -> anyhow::Result<RunOptions> {
-        let work = self.work.unwrap_or_else(default_work);
+        let work = claim_work(self.work)?;
         let check = self.key_check_secs.max(1);
         let mut config = RunConfig {
             quick: self.quick,
@@ -317,6 +318,38 @@ impl RunArgs {
             duckdb: !self.no_duckdb,
         })
     }
+}
+
+/// The work directory of this run (`--work`, else [`default_work`]), created and locked for the
+/// life of the process: two runs in one directory would delete each other's homes and files, so
+/// the second one fails at once, naming the directory, instead.
+fn claim_work(work: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    static HELD: std::sync::Mutex<Vec<std::fs::File>> = std::sync::Mutex::new(Vec::new());
+    let dir = work.unwrap_or_else(default_work);
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("creating the work directory {}", dir.display()))?;
+    let path = dir.join(".logvault-bench.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another logvault-bench run is using the work directory {}: wait for it to end or \
+             give this one its own with --work DIR",
+            dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("locking {}", path.display()));
+        }
+    }
+    HELD.lock()
+        .map_err(|_| anyhow::anyhow!("the work directory locks were poisoned"))?
+        .push(file);
+    Ok(dir)
 }
 
 /// `$XDG_CACHE_HOME/logvault-bench` or `~/.cache/logvault-bench`.
@@ -366,7 +399,7 @@ fn main() -> anyhow::Result<()> {
                 rows: if quick { 20_000 } else { rows },
                 latency: std::time::Duration::from_millis(latency_ms),
                 repeats: if quick { 1 } else { repeats },
-                work: work.unwrap_or_else(default_work),
+                work: claim_work(work)?,
                 seed,
             };
             let runtime = tokio::runtime::Runtime::new()?;
@@ -403,7 +436,7 @@ fn main() -> anyhow::Result<()> {
                 ingest_rows,
                 streams,
                 seconds,
-                work: work.unwrap_or_else(default_work),
+                work: claim_work(work)?,
                 out,
                 seed,
                 query_priority,
@@ -427,7 +460,7 @@ fn main() -> anyhow::Result<()> {
                 executors,
                 slots,
                 seed,
-                work: work.unwrap_or_else(default_work),
+                work: claim_work(work)?,
                 out,
             };
             let runtime = tokio::runtime::Runtime::new()?;
@@ -454,7 +487,7 @@ fn main() -> anyhow::Result<()> {
                 shapes,
                 pool_rows: 200_000,
                 baseline_rows,
-                work: work.unwrap_or_else(default_work),
+                work: claim_work(work)?,
                 out,
             };
             let runtime = tokio::runtime::Runtime::new()?;
@@ -471,7 +504,7 @@ fn main() -> anyhow::Result<()> {
                 rows,
                 repeats,
                 seed: 42,
-                work: work.unwrap_or_else(default_work),
+                work: claim_work(work)?,
                 out,
             };
             let runtime = tokio::runtime::Runtime::new()?;
@@ -545,5 +578,24 @@ fn main() -> anyhow::Result<()> {
             writeln!(std::io::stdout(), "{}", serde_json::to_string(&outcome)?)?;
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::claim_work;
+
+    #[test]
+    fn a_second_run_in_a_locked_work_directory_is_refused_by_name() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("work");
+        assert_eq!(claim_work(Some(dir.clone())).unwrap(), dir);
+        // A second claim opens its own file description: locked out, as another process is.
+        let err = claim_work(Some(dir.clone())).unwrap_err().to_string();
+        assert!(err.contains("another logvault-bench run"), "{err}");
+        assert!(err.contains(&dir.display().to_string()), "{err}");
+        // Another directory is free.
+        let other = tmp.path().join("other");
+        assert_eq!(claim_work(Some(other.clone())).unwrap(), other);
     }
 }
