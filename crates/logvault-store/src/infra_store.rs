@@ -346,6 +346,7 @@ impl ObjectStore for InfraEncryptedStore {
             sealer: Some(sealer),
             sealed: Vec::new(),
             min_part: None,
+            chunk_size: self.chunk_size as usize,
         }))
     }
 
@@ -479,19 +480,25 @@ impl PlainSizes {
     }
 }
 
+/// The most encrypted bytes a streamed upload gathers before it sends them as a part: S3's
+/// smallest part (every part but the last must be at least this large).
+const MIN_PART_BYTES: usize = 5 << 20;
+
 /// An upload encrypted as its parts come (format version 2). The backend's parts are the
-/// encrypted bytes, sent once at least as many as the first part given are ready (so that each
-/// but the last is as large as the parts the writer makes: S3 refuses parts under 5 MiB but the
-/// last); what is left goes with the last part at completion. It holds at most about one part of
-/// each: plaintext given and ciphertext not sent.
+/// encrypted bytes, sent once as many as the first part given (at most [`MIN_PART_BYTES`]) are
+/// ready, so that each but the last is at least that large; what is left goes with the last
+/// part at completion. It holds at most about one part of each: the plaintext given and its
+/// ciphertext (in a buffer sized for it, not grown by doubling).
 struct StreamedUpload {
     inner: Box<dyn MultipartUpload>,
     /// `None` once completed or aborted.
     sealer: Option<InfraSealer>,
     /// Encrypted bytes not sent yet.
     sealed: Vec<u8>,
-    /// The size of the first part given: the smallest part sent on before the last.
+    /// The size of the first part given, at most [`MIN_PART_BYTES`]: the smallest part sent
+    /// on before the last.
     min_part: Option<usize>,
+    chunk_size: usize,
 }
 
 impl fmt::Debug for StreamedUpload {
@@ -518,7 +525,15 @@ impl MultipartUpload for StreamedUpload {
         };
         // Sealed here, in call order (a part's chunks depend on the parts before it): about a
         // millisecond per MiB on this thread.
-        let min_part = *self.min_part.get_or_insert(data.content_length().max(1));
+        let len = data.content_length();
+        let min_part = *self
+            .min_part
+            .get_or_insert(len.clamp(1, MIN_PART_BYTES));
+        // Room at once for what this part gives out: its chunks, with the chunk held back
+        // from the last part, and the header.
+        let chunks = len / self.chunk_size + 2;
+        self.sealed
+            .reserve_exact(len + self.chunk_size + chunks * CHUNK_TAG_LEN + HEADER_LEN);
         for piece in data.iter() {
             if let Err(e) = sealer.push(piece, &mut self.sealed) {
                 let e = crypto_error(e);
