@@ -17,9 +17,7 @@ use std::time::{Duration, Instant};
 /// The environment variable naming the trace file.
 pub const TRACE_ENV: &str = "LOGVAULT_BENCH_MEM_TRACE";
 
-const COLUMNS: [&str; 6] = [
-    "rss", "anon", "allocated", "active", "resident", "retained",
-];
+const COLUMNS: [&str; 6] = ["rss", "anon", "allocated", "active", "resident", "retained"];
 
 /// A running trace; [`Trace::finish`] stops it and writes the peaks.
 #[derive(Debug)]

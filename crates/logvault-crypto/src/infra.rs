@@ -143,11 +143,7 @@ impl InfraHeader {
         salt.copy_from_slice(&raw[20..36]);
         Ok(Self {
             chunk_size,
-            plaintext_len: if streamed {
-                0
-            } else {
-                u64::from_le_bytes(len)
-            },
+            plaintext_len: if streamed { 0 } else { u64::from_le_bytes(len) },
             salt,
             raw,
             streamed,
@@ -586,7 +582,11 @@ mod tests {
             sealer.push(&pt[w[0]..w[1]], &mut out).unwrap();
             // What a push gives out is whole chunks (and the header once).
             let stride = chunk as usize + CHUNK_TAG_LEN;
-            let header = if before == 0 && out.len() > 0 { HEADER_LEN } else { 0 };
+            let header = if before == 0 && out.len() > 0 {
+                HEADER_LEN
+            } else {
+                0
+            };
             assert_eq!((out.len() - before - header) % stride, 0);
         }
         sealer.finish(&mut out).unwrap();
@@ -600,7 +600,10 @@ mod tests {
         // Exactly three chunks: the third is the last, held back until the end.
         let obj = streamed(&key, "s/t", &pt, &[100, 5000], 4096);
         assert_eq!(obj.len(), HEADER_LEN + 3 * (4096 + CHUNK_TAG_LEN));
-        assert!(InfraHeader::parse(&obj, "s/t").is_err(), "version 2 has no length");
+        assert!(
+            InfraHeader::parse(&obj, "s/t").is_err(),
+            "version 2 has no length"
+        );
         let header = InfraHeader::parse_sized(&obj, obj.len() as u64, "s/t").unwrap();
         assert_eq!(header.plaintext_len, pt.len() as u64);
         assert_eq!(header.chunk_count(), 3);
@@ -616,14 +619,20 @@ mod tests {
         // A size no streamed object has: the header alone (an object has at least its last
         // chunk), or a last chunk shorter than a tag.
         assert!(key.decrypt_object("s/t", &obj[..HEADER_LEN]).is_err());
-        assert!(key.decrypt_object("s/t", &obj[..HEADER_LEN + 4096 + CHUNK_TAG_LEN + 5]).is_err());
+        assert!(
+            key.decrypt_object("s/t", &obj[..HEADER_LEN + 4096 + CHUNK_TAG_LEN + 5])
+                .is_err()
+        );
         // An empty object is one empty chunk.
         let empty = streamed(&key, "e", &[], &[], 64);
         assert_eq!(empty.len(), HEADER_LEN + CHUNK_TAG_LEN);
         assert!(key.decrypt_object("e", &empty).unwrap().is_empty());
         // Whole objects (version 1) still parse both ways.
         let whole = key.encrypt_object("w", &pt, 4096).unwrap();
-        assert_eq!(InfraHeader::parse(&whole, "w").unwrap().plaintext_len, pt.len() as u64);
+        assert_eq!(
+            InfraHeader::parse(&whole, "w").unwrap().plaintext_len,
+            pt.len() as u64
+        );
         assert!(InfraHeader::parse_sized(&whole, whole.len() as u64 + 1, "w").is_err());
     }
 

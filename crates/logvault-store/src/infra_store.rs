@@ -526,9 +526,7 @@ impl MultipartUpload for StreamedUpload {
         // Sealed here, in call order (a part's chunks depend on the parts before it): about a
         // millisecond per MiB on this thread.
         let len = data.content_length();
-        let min_part = *self
-            .min_part
-            .get_or_insert(len.clamp(1, MIN_PART_BYTES));
+        let min_part = *self.min_part.get_or_insert(len.clamp(1, MIN_PART_BYTES));
         // Room at once for what this part gives out: its chunks, with the chunk held back
         // from the last part, and the header.
         let chunks = len / self.chunk_size + 2;
