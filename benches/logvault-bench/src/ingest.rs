@@ -305,6 +305,7 @@ pub async fn run_case(
         }
     };
     let peak_reset = sys::reset_peak_rss();
+    let trace = crate::memtrace::start();
     let cpu_before = sys::cpu_seconds();
     let started = Instant::now();
     let rows = match &engine {
@@ -333,6 +334,9 @@ pub async fn run_case(
         _ => None,
     };
     let peak_rss_bytes = sys::peak_rss_bytes();
+    if let Some(trace) = trace {
+        trace.finish()?;
+    }
     let output_bytes = match engine {
         None => std::fs::metadata(output)?.len(),
         Some(_) => sys::dir_size(&output.join("storage")),

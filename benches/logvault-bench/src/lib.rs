@@ -27,6 +27,7 @@ pub mod http_load;
 pub mod ingest;
 pub mod keyops;
 pub mod kql_twins;
+pub mod memtrace;
 pub mod queries;
 pub mod remote;
 pub mod report;

@@ -55,7 +55,7 @@ mod interop_tests;
 
 pub use error::CryptoError;
 pub use hierarchy::{Aek, Dek};
-pub use infra::{InfraHeader, InfraKey};
+pub use infra::{InfraHeader, InfraKey, InfraSealer};
 pub use mac::{MAC_LEN, MacKey};
 pub use rsa_oaep::RsaKey;
 pub use secret::{KEY_LEN, Key256, SecretBytes, fill_random};

@@ -48,8 +48,8 @@ pub mod wal;
 
 pub use arrow_input::conform_batch;
 pub use batcher::{
-    Batcher, BatcherOptions, Granularity, OpenSegment, PartitionKey, SegmentBatch, SegmentDone,
-    SegmentSink, SeqRange,
+    Batcher, BatcherOptions, DEFAULT_QUIET_ROWS, Granularity, OpenSegment, PartitionKey,
+    SegmentBatch, SegmentDone, SegmentSink, SeqRange,
 };
 pub use declared::{ConformReport, KUSTO_TYPE_METADATA_KEY, conform_to_declared};
 pub use error::IngestError;

@@ -1,6 +1,8 @@
 //! Double encryption (R-B4): an [`ObjectStore`] wrapper that puts every object it stores under
 //! the infrastructure layer ([`InfraKey::encrypt_object`], chunked ChaCha20-Poly1305 with an
-//! independent key), and decrypts on the way out.
+//! independent key), and decrypts on the way out. A multipart upload (a segment sent as it is
+//! encoded) is encrypted part by part as it comes ([`InfraKey::sealer`], the layer's streamed
+//! format, whose length follows from the stored size), never gathered whole.
 //!
 //! One concern per wrapper: this one only encrypts. It sits between the account's object view
 //! and the backend, so segments (already Parquet-encrypted) and manifests (already sealed) are
@@ -18,7 +20,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
 use logvault_crypto::infra::{CHUNK_TAG_LEN, HEADER_LEN};
-use logvault_crypto::{CryptoError, InfraHeader, InfraKey};
+use logvault_crypto::{CryptoError, InfraHeader, InfraKey, InfraSealer};
 
 use crate::layout::AccountId;
 use crate::read_cache::{ObjectVersion, ReadCaches};
@@ -116,21 +118,12 @@ impl InfraEncryptedStore {
         let meta = got.meta.clone();
         let bytes = got.bytes().await?;
         let loc = location.to_string();
-        let header = InfraHeader::parse(&bytes, &loc).map_err(crypto_error)?;
+        let header = InfraHeader::parse_sized(&bytes, meta.size, &loc).map_err(crypto_error)?;
         if header.chunk_size != self.chunk_size {
             return Err(crypto_error(CryptoError::Integrity {
                 context: format!(
                     "infrastructure layer of {location}: chunk size {} differs from the account's {}",
                     header.chunk_size, self.chunk_size
-                ),
-            }));
-        }
-        if header.object_len() != meta.size {
-            return Err(crypto_error(CryptoError::Integrity {
-                context: format!(
-                    "infrastructure layer of {location}: object is {} bytes, header says {}",
-                    meta.size,
-                    header.object_len()
                 ),
             }));
         }
@@ -342,18 +335,18 @@ impl ObjectStore for InfraEncryptedStore {
         location: &Path,
         opts: PutMultipartOptions,
     ) -> object_store::Result<Box<dyn MultipartUpload>> {
-        // The infrastructure header holds the total length, so parts are gathered in memory and
-        // the object is encrypted and stored in one put on completion.
-        Ok(Box::new(BufferedUpload {
-            store: Arc::new(Self {
-                inner: self.inner.clone(),
-                key: self.key.clone(),
-                chunk_size: self.chunk_size,
-                cache: None,
-            }),
-            location: location.clone(),
-            opts: Some(opts),
-            parts: Vec::new(),
+        // Streamed (format version 2): each part is encrypted as it comes and goes on to the
+        // backend's upload; the length is not in the header but follows from the stored size.
+        let sealer = self
+            .key
+            .sealer(location.as_ref(), self.chunk_size)
+            .map_err(crypto_error)?;
+        Ok(Box::new(StreamedUpload {
+            inner: self.inner.put_multipart_opts(location, opts).await?,
+            sealer: Some(sealer),
+            sealed: Vec::new(),
+            min_part: None,
+            chunk_size: self.chunk_size as usize,
         }))
     }
 
@@ -487,41 +480,83 @@ impl PlainSizes {
     }
 }
 
-#[derive(Debug)]
-struct BufferedUpload {
-    store: Arc<InfraEncryptedStore>,
-    location: Path,
-    opts: Option<PutMultipartOptions>,
-    parts: Vec<PutPayload>,
+/// The most encrypted bytes a streamed upload gathers before it sends them as a part: S3's
+/// smallest part (every part but the last must be at least this large).
+const MIN_PART_BYTES: usize = 5 << 20;
+
+/// An upload encrypted as its parts come (format version 2). The backend's parts are the
+/// encrypted bytes, sent once as many as the first part given (at most [`MIN_PART_BYTES`]) are
+/// ready, so that each but the last is at least that large; what is left goes with the last
+/// part at completion. It holds at most about one part of each: the plaintext given and its
+/// ciphertext (in a buffer sized for it, not grown by doubling).
+struct StreamedUpload {
+    inner: Box<dyn MultipartUpload>,
+    /// `None` once completed or aborted.
+    sealer: Option<InfraSealer>,
+    /// Encrypted bytes not sent yet.
+    sealed: Vec<u8>,
+    /// The size of the first part given, at most [`MIN_PART_BYTES`]: the smallest part sent
+    /// on before the last.
+    min_part: Option<usize>,
+    chunk_size: usize,
+}
+
+impl fmt::Debug for StreamedUpload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamedUpload")
+            .field("sealer", &self.sealer)
+            .field("sealed", &self.sealed.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn upload_closed() -> object_store::Error {
+    object_store::Error::Generic {
+        store: STORE,
+        source: "the upload was completed or aborted".into(),
+    }
 }
 
 #[async_trait]
-impl MultipartUpload for BufferedUpload {
+impl MultipartUpload for StreamedUpload {
     fn put_part(&mut self, data: PutPayload) -> UploadPart {
-        self.parts.push(data);
-        Box::pin(async { Ok(()) })
+        let Some(sealer) = self.sealer.as_mut() else {
+            return Box::pin(async { Err(upload_closed()) });
+        };
+        // Sealed here, in call order (a part's chunks depend on the parts before it): about a
+        // millisecond per MiB on this thread.
+        let len = data.content_length();
+        let min_part = *self.min_part.get_or_insert(len.clamp(1, MIN_PART_BYTES));
+        // Room at once for what this part gives out: its chunks, with the chunk held back
+        // from the last part, and the header.
+        let chunks = len / self.chunk_size + 2;
+        self.sealed
+            .reserve_exact(len + self.chunk_size + chunks * CHUNK_TAG_LEN + HEADER_LEN);
+        for piece in data.iter() {
+            if let Err(e) = sealer.push(piece, &mut self.sealed) {
+                let e = crypto_error(e);
+                return Box::pin(async move { Err(e) });
+            }
+        }
+        if self.sealed.len() < min_part {
+            return Box::pin(async { Ok(()) });
+        }
+        let part = std::mem::take(&mut self.sealed);
+        self.inner.put_part(PutPayload::from(part))
     }
 
     async fn complete(&mut self) -> object_store::Result<PutResult> {
-        // The parts' pieces as they are, encrypted without being joined.
-        let all: PutPayload = self
-            .parts
-            .drain(..)
-            .flat_map(|part| part.iter().cloned().collect::<Vec<Bytes>>())
-            .collect();
-        let opts = self.opts.take().unwrap_or_default();
-        let opts = PutOptions {
-            tags: opts.tags,
-            attributes: opts.attributes,
-            extensions: opts.extensions,
-            ..PutOptions::default()
-        };
-        self.store.put_opts(&self.location, all, opts).await
+        let sealer = self.sealer.take().ok_or_else(upload_closed)?;
+        sealer.finish(&mut self.sealed).map_err(crypto_error)?;
+        let last = std::mem::take(&mut self.sealed);
+        self.inner.put_part(PutPayload::from(last)).await?;
+        self.inner.complete().await
     }
 
     async fn abort(&mut self) -> object_store::Result<()> {
-        self.parts.clear();
-        Ok(())
+        self.sealer = None;
+        self.sealed = Vec::new();
+        self.inner.abort().await
     }
 }
 

@@ -422,7 +422,6 @@ mod tests {
             1,
             batch.schema(),
             &SegmentOptions::default(),
-            true,
         )
         .unwrap();
         writer.write(batch.clone()).await.unwrap();

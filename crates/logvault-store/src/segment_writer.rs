@@ -8,10 +8,8 @@
 //! dropping the writer, aborts the upload. A segment that stays under one part is stored with
 //! one put (`PutMode::Create`) at finish, as before.
 //!
-//! An account with double encryption cannot take parts as they come: the infrastructure
-//! layer's header holds the object's length (docs/format.md). Its segments keep their encoded
-//! file in memory until finished (counted by [`SegmentWriter::memory`]) and are stored with one
-//! put.
+//! An account with double encryption takes the parts the same way: its object store encrypts
+//! each part as it comes (the infrastructure layer's streamed format, docs/format.md).
 //!
 //! [`crate::Store::write_segment`] writes a whole segment through the same writer.
 
@@ -46,9 +44,8 @@ pub struct SegmentWriter {
     /// The multipart upload, once the first part was sent (in a mutex for `Sync` as well;
     /// only used exclusively).
     upload: Mutex<Option<Box<dyn MultipartUpload>>>,
-    /// Bytes gathered before they are sent as a part; `None`: the account cannot take parts
-    /// (double encryption), the file is stored whole.
-    part_bytes: Option<usize>,
+    /// Bytes gathered before they are sent as a part.
+    part_bytes: usize,
     /// Bytes of the file sent in parts so far.
     sent: u64,
     /// The largest part sent so far.
@@ -76,8 +73,7 @@ impl std::fmt::Debug for SegmentWriter {
 }
 
 impl SegmentWriter {
-    /// A writer of the encrypted segment `loc` with rows of `schema`; `streamed`: whether the
-    /// file may go to `objects` in parts as it grows.
+    /// A writer of the encrypted segment `loc` with rows of `schema`.
     pub(crate) fn new(
         objects: Arc<dyn ObjectStore>,
         loc: SegmentLocation,
@@ -85,7 +81,6 @@ impl SegmentWriter {
         epoch: u32,
         schema: SchemaRef,
         options: &SegmentOptions,
-        streamed: bool,
     ) -> Result<Self, StoreError> {
         let invalid = |reason: String| StoreError::InvalidData {
             workspace: loc.workspace.clone(),
@@ -116,7 +111,7 @@ impl SegmentWriter {
             schema,
             writer: Mutex::new(Some(writer)),
             upload: Mutex::new(None),
-            part_bytes: streamed.then_some(options.part_bytes.max(1)),
+            part_bytes: options.part_bytes.max(1),
             sent: 0,
             largest_part: 0,
             rows: 0,
@@ -147,8 +142,8 @@ impl SegmentWriter {
         self.rows
     }
 
-    /// Bytes the segment holds in memory: the encoded bytes not sent to storage yet (the whole
-    /// file so far when it is not streamed) and the encoder's current row group.
+    /// Bytes the segment holds in memory: the encoded bytes not sent to storage yet and the
+    /// encoder's current row group.
     pub fn memory(&self) -> usize {
         self.writer
             .lock()
@@ -219,17 +214,16 @@ impl SegmentWriter {
             Some((a, b)) => (a.min(lo), b.max(hi)),
             None => (lo, hi),
         });
-        if let Some(part_bytes) = self.part_bytes {
-            let ready = self
-                .writer
-                .get_mut()
-                .unwrap_or_else(PoisonError::into_inner)
-                .as_mut()
-                .filter(|w| w.inner().held() >= part_bytes)
-                .map(|w| w.inner_mut().take());
-            if let Some(part) = ready {
-                self.send_part(part).await?;
-            }
+        let part_bytes = self.part_bytes;
+        let ready = self
+            .writer
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_mut()
+            .filter(|w| w.inner().held() >= part_bytes)
+            .map(|w| w.inner_mut().take());
+        if let Some(part) = ready {
+            self.send_part(part).await?;
         }
         Ok(())
     }

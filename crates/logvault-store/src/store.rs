@@ -435,8 +435,6 @@ impl Store {
             record.epoch,
             schema,
             &self.config.segments,
-            // The infrastructure layer's header holds the object's length: no parts.
-            !acct.double_encryption(),
         )?
         .with_entry(crate::segment_writer::EntryInfo {
             key_scheme: key_scheme(account, record),

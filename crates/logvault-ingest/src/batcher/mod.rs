@@ -3,10 +3,12 @@
 //!
 //! Rows are partitioned by the UTC hour or day of their `TimeGenerated`, so that a query over a
 //! time range only opens the segments of that range. A partition's buffer is flushed when it
-//! reaches [`BatcherOptions::max_rows`] or [`BatcherOptions::max_bytes`], when it is older than
-//! [`BatcherOptions::max_age`] ([`Batcher::flush_due`], called on a timer by the owner), or when
-//! all buffers together exceed [`BatcherOptions::max_buffered_bytes`] (the largest that the
-//! last added batch did not touch goes first, else the largest).
+//! reaches [`BatcherOptions::max_rows`] or [`BatcherOptions::max_bytes`], when it has gone quiet
+//! (its table received [`BatcherOptions::quiet_rows`] rows since it last got any: rows in time
+//! order leave yesterday's segment behind), when it is older than [`BatcherOptions::max_age`]
+//! ([`Batcher::flush_due`], called on a timer by the owner), or when all buffers together
+//! exceed [`BatcherOptions::max_buffered_bytes`] (the largest that the last added batch did not
+//! touch goes first, else the largest).
 //!
 //! The batches of one segment may have been parsed with narrower kinds than the latest (a
 //! column that was `Int` and is now `Float`): they are cast to the widest kind of the segment
@@ -233,6 +235,10 @@ pub struct BatcherOptions {
     pub max_age: Duration,
     /// Bytes all buffers together may hold before the largest is flushed.
     pub max_buffered_bytes: usize,
+    /// Rows of its table after which a segment that got none of them is finished: it has gone
+    /// quiet (rows in time order have moved on to the next partition), and an open segment
+    /// holds its encoders (about 10 MiB) for as long as it is open.
+    pub quiet_rows: usize,
     /// Partition span.
     pub granularity: Granularity,
 }
@@ -244,10 +250,15 @@ impl Default for BatcherOptions {
             max_bytes: 128 << 20,
             max_age: Duration::seconds(30),
             max_buffered_bytes: 64 << 20,
+            quiet_rows: DEFAULT_QUIET_ROWS,
             granularity: Granularity::Day,
         }
     }
 }
+
+/// The default of [`BatcherOptions::quiet_rows`]: a row group's worth of rows
+/// (`SegmentOptions::max_row_group_rows`).
+pub const DEFAULT_QUIET_ROWS: usize = 128 * 1024;
 
 /// A segment being filled: rows kept for the sink's `write_segment`, or written to the sink
 /// as they arrive.
@@ -268,6 +279,8 @@ struct Buffer {
     opened_at: DateTime<Utc>,
     /// The last call of [`Batcher::add`] that gave it rows (the batcher's `adds` then).
     touched: u64,
+    /// Rows its table had received when it last got rows (the table's count then).
+    touched_rows: u64,
     seqs: Vec<SeqRange>,
     min_time: i64,
     max_time: i64,
@@ -311,6 +324,9 @@ pub struct Batcher {
     lost: Option<u64>,
     /// Calls of `add` so far: a buffer the last call did not touch has gone quiet.
     adds: u64,
+    /// Per table, rows received so far: a buffer whose table received `quiet_rows` rows
+    /// since it got any is finished.
+    table_rows: BTreeMap<String, u64>,
 }
 
 impl std::fmt::Debug for Batcher {
@@ -338,6 +354,7 @@ impl Batcher {
         if options.max_rows == 0
             || options.max_bytes == 0
             || options.max_buffered_bytes == 0
+            || options.quiet_rows == 0
             || options.max_age < Duration::zero()
         {
             return Err(IngestError::InvalidOption {
@@ -357,6 +374,7 @@ impl Batcher {
             },
             tables: BTreeMap::new(),
             lost: None,
+            table_rows: BTreeMap::new(),
         })
     }
 
@@ -430,6 +448,11 @@ impl Batcher {
         let mut full = Vec::new();
         let mut flushed = 0;
         self.adds += 1;
+        let table_rows = {
+            let count = self.table_rows.entry(table.to_owned()).or_default();
+            *count += batch.num_rows() as u64;
+            *count
+        };
         for (partition, part, min_time, max_time) in parts {
             if seq.is_some_and(|s| skip(partition, s)) {
                 continue;
@@ -485,6 +508,7 @@ impl Batcher {
             buf.rows += part.num_rows();
             buf.bytes += bytes;
             buf.touched = self.adds;
+            buf.touched_rows = table_rows;
             buf.min_time = buf.min_time.min(min_time);
             buf.max_time = buf.max_time.max(max_time);
             if let Some(s) = seq {
@@ -497,6 +521,18 @@ impl Batcher {
         if let Some(s) = seq {
             self.seqs.mark(s);
         }
+        // The table's segments that its last `quiet_rows` rows did not reach have gone quiet.
+        let quiet_rows = self.options.quiet_rows as u64;
+        let quiet: Vec<BufferKey> = self
+            .buffers
+            .iter()
+            .filter(|((t, _), b)| {
+                t == table && table_rows.saturating_sub(b.touched_rows) >= quiet_rows
+            })
+            .map(|(k, _)| k.clone())
+            .filter(|k| !full.contains(k))
+            .collect();
+        full.extend(quiet);
         for key in full {
             flushed += self.flush(&key).await?;
         }
@@ -541,6 +577,7 @@ impl Batcher {
             memory: 0,
             opened_at: self.clock.now(),
             touched: self.adds,
+            touched_rows: self.table_rows.get(table).copied().unwrap_or(0),
             seqs: Vec::new(),
             min_time,
             max_time,

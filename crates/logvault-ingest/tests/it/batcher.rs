@@ -465,3 +465,53 @@ async fn over_the_bound_the_quiet_segment_finishes_before_the_one_being_filled()
     drop(segments);
     assert!(b.buffered_bytes() <= limit);
 }
+
+/// Rows in time order leave yesterday's segment behind: once its table has received
+/// `quiet_rows` rows without any for it, it is finished (it would otherwise hold its encoders
+/// until the end of the payload); rows of other tables do not count, and a late row of the
+/// quiet day goes to a new segment.
+#[tokio::test]
+async fn a_segment_its_table_left_behind_for_quiet_rows_is_finished() {
+    let sink = Arc::new(MemorySink::default());
+    let clock = clock();
+    let options = BatcherOptions {
+        quiet_rows: 30,
+        ..BatcherOptions::default()
+    };
+    let mut b = batcher(&sink, &clock, options);
+    let mut t = TableSchema::new("T").unwrap();
+    let mut u = TableSchema::new("U").unwrap();
+    let add = |schema: &mut TableSchema, day, n| batches(schema, &rows(day, n)).remove(0);
+    assert_eq!(b.add("T", &add(&mut t, 1, 20), None).await.unwrap(), 0);
+    // 20 rows of day 2 since day 1 got any: not quiet yet.
+    assert_eq!(b.add("T", &add(&mut t, 2, 20), None).await.unwrap(), 0);
+    // Another table's rows do not make T's day 1 quiet.
+    assert_eq!(b.add("U", &add(&mut u, 5, 100), None).await.unwrap(), 0);
+    assert!(sink.segments.lock().unwrap().is_empty());
+    // 40 rows of T since: day 1 is finished, day 2 stays open.
+    assert_eq!(b.add("T", &add(&mut t, 2, 20), None).await.unwrap(), 1);
+    let summary = |sink: &MemorySink| -> Vec<(String, String, usize)> {
+        sink.segments
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|s| (s.table.clone(), s.partition.label(), s.batch.num_rows()))
+            .collect()
+    };
+    assert_eq!(summary(&sink), vec![("T".into(), "2021-04-01".into(), 20)]);
+    assert_eq!(b.buffered_rows(), 140);
+    // A late row of day 1 opens a new segment, which goes quiet in turn; U's day 5 is quiet
+    // only by U's own rows.
+    assert_eq!(b.add("T", &add(&mut t, 1, 1), None).await.unwrap(), 0);
+    assert_eq!(b.add("T", &add(&mut t, 2, 29), None).await.unwrap(), 0);
+    assert_eq!(b.add("T", &add(&mut t, 2, 1), None).await.unwrap(), 1);
+    assert_eq!(
+        summary(&sink),
+        vec![
+            ("T".into(), "2021-04-01".into(), 20),
+            ("T".into(), "2021-04-01".into(), 1)
+        ]
+    );
+    assert_eq!(b.add("U", &add(&mut u, 6, 30), None).await.unwrap(), 1);
+    assert_eq!(summary(&sink)[2], ("U".into(), "2021-04-05".into(), 100));
+}

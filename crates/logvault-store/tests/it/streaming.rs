@@ -20,7 +20,7 @@ use logvault_store::{
 use object_store::path::Path;
 use object_store::{
     CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
-    PutMultipartOptions, PutOptions, PutPayload, PutResult, UploadPart,
+    ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, PutResult, UploadPart,
 };
 
 use crate::common::*;
@@ -286,7 +286,7 @@ async fn a_segment_goes_to_storage_in_parts_and_appears_only_when_finished() {
 }
 
 #[tokio::test]
-async fn a_small_segment_is_one_put_and_double_encryption_is_never_in_parts() {
+async fn a_small_segment_is_one_put_and_double_encryption_streams_in_parts_too() {
     let s = setup().await;
     // Under one part: one put with `PutMode::Create`, no upload.
     let service = AccountId::service();
@@ -302,34 +302,55 @@ async fn a_small_segment_is_one_put_and_double_encryption_is_never_in_parts() {
         concat(&[small])
     );
 
-    // Double encryption: the infrastructure layer needs the whole object; the writer keeps it
-    // (and counts it) and stores it with one put.
+    // Double encryption: the infrastructure layer encrypts each part as it comes (its
+    // streamed format), so the writer holds about a part, not the file, and the backend gets
+    // encrypted parts of at least the part size but the last.
     let cluster = cluster();
     s.store
         .create_account(&cluster, &customer_binding(None), true)
         .await
         .unwrap();
     let mut writer = open_writer(&s.store, &cluster).await;
-    let batches: Vec<_> = (0..20)
+    let batches: Vec<_> = (0..30)
         .map(|i| log_batch(t0() + Duration::hours(i), 1000, "double"))
         .collect();
+    let mut most_held = 0;
     for b in &batches {
         writer.write(b.clone()).await.unwrap();
+        most_held = most_held.max(writer.memory());
     }
-    let held = writer.memory();
+    assert!(writer.sent() > 0, "no part sent before finish");
     let loc = writer.location().clone();
     let entry = writer.finish().await.unwrap();
+    let file = entry.bytes as usize;
     assert!(
-        held as u64 >= entry.bytes / 2,
-        "held {held} of {} bytes",
-        entry.bytes
+        most_held < file / 4,
+        "held up to {most_held} bytes of a {file}-byte file"
     );
-    assert_eq!(s.seen.uploads.load(Ordering::SeqCst), 0);
-    assert_eq!(s.seen.puts.lock().unwrap().len(), 2);
+    assert_eq!(s.seen.uploads.load(Ordering::SeqCst), 1);
+    assert_eq!(s.seen.puts.lock().unwrap().len(), 1, "no whole put");
+    assert_eq!(s.seen.completed.load(Ordering::SeqCst), 1);
+    let parts = s.seen.parts.lock().unwrap().clone();
+    assert!(parts.len() >= 4, "{parts:?}");
+    let (_, rest) = parts.split_last().unwrap();
+    assert!(rest.iter().all(|&p| p >= PART), "{parts:?}");
+    // The stored object is the file, a header and a tag per 64 KiB chunk.
+    let stored: usize = parts.iter().sum();
+    assert_eq!(stored, 40 + file + file.div_ceil(64 * 1024) * 16);
     assert_eq!(
         concat(&s.store.read_segment(&loc, None).await.unwrap()),
         concat(&batches)
     );
+    // Listings and `head` give the Parquet file's size.
+    let head = s
+        .store
+        .account(&cluster)
+        .expect("the account is open")
+        .objects()
+        .head(&loc.object_path())
+        .await
+        .unwrap();
+    assert_eq!(head.size, entry.bytes);
 }
 
 async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
