@@ -176,8 +176,8 @@ impl Encoder {
         let bytes: usize = records.iter().map(|(_, b)| b.get_array_memory_size()).sum();
         let rows: usize = records.iter().map(|(_, b)| b.num_rows()).sum();
         // A group larger than the queue waits for all of it: it passes alone.
-        let units = u32::try_from(bytes.div_ceil(ROOM_UNIT).clamp(1, ROOM_UNITS))
-            .unwrap_or(u32::MAX);
+        let units =
+            u32::try_from(bytes.div_ceil(ROOM_UNIT).clamp(1, ROOM_UNITS)).unwrap_or(u32::MAX);
         let room = Arc::clone(&self.room)
             .acquire_many_owned(units)
             .await

@@ -56,7 +56,11 @@ fn request(tag: &str, n: usize, pad: usize) -> RequestRows {
 }
 
 /// Logs `request`: it must be acknowledged (durable) within a generous time.
-async fn log(ingestor: &mut WorkspaceIngestor, request: RequestRows, rows: u64) -> logvault::Logged {
+async fn log(
+    ingestor: &mut WorkspaceIngestor,
+    request: RequestRows,
+    rows: u64,
+) -> logvault::Logged {
     let logged = tokio::time::timeout(
         Duration::from_secs(60),
         ingestor.log_requests(std::slice::from_ref(&request)),
@@ -80,7 +84,11 @@ async fn assert_stored_once(engine: &logvault::Engine, tags: &[String], n: usize
             );
         }
     }
-    assert_eq!(got.len(), tags.len() * n, "rows that were never sent: {got:?}");
+    assert_eq!(
+        got.len(),
+        tags.len() * n,
+        "rows that were never sent: {got:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -96,7 +104,10 @@ async fn the_log_acknowledges_while_a_segment_is_stored_up_to_the_queue_bound_th
     let mut ingestor = h.engine.ingestor(WS, options).unwrap();
     let per_request = batch("x", ROWS, PAD).get_array_memory_size();
     let bound = logvault::write::ENCODE_QUEUE_BYTES / per_request;
-    assert!(bound >= 2, "requests of {per_request} bytes are too large for the test");
+    assert!(
+        bound >= 2,
+        "requests of {per_request} bytes are too large for the test"
+    );
     // A store that stops answering segment puts.
     h.store.hold_puts(".parquet");
     let tags: Vec<String> = (0..2 * bound + 4).map(|i| format!("t{i}")).collect();
@@ -105,7 +116,10 @@ async fn the_log_acknowledges_while_a_segment_is_stored_up_to_the_queue_bound_th
     // The stage takes it and hangs storing its segment.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while h.store.held_puts() == 0 {
-        assert!(std::time::Instant::now() < deadline, "no segment put was held");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no segment put was held"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     // Meanwhile the log acknowledges the next requests, and the stage queues them until its
@@ -165,8 +179,14 @@ async fn a_store_error_in_the_encoding_stage_is_reported_and_its_rows_stored_by_
         (Err(e1), Err(e2)) => panic!("the store error was reported twice: {e1}; {e2}"),
     };
     let text = e.to_string();
-    assert!(text.contains("injected fault"), "the store's reason is lost: {text}");
-    assert!(text.contains("segment"), "the error names no segment: {text}");
+    assert!(
+        text.contains("injected fault"),
+        "the store's reason is lost: {text}"
+    );
+    assert!(
+        text.contains("segment"),
+        "the error names no segment: {text}"
+    );
     // The writer was closed after the error; the next request opens it again, which stores
     // what the log holds: both acknowledged requests, neither in a segment yet.
     assert!(!ingestor.is_open());
