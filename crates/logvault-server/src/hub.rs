@@ -3,9 +3,11 @@
 //! Each workspace that receives rows gets a task that owns its [`WorkspaceIngestor`] (one
 //! write-ahead log, one lock) and a bounded queue. Requests hand it their parsed batches and
 //! wait for the answer; the task gathers what is queued into one group of the log (one fsync
-//! acknowledges them all), answers each request as soon as the group is durable, then batches
-//! its rows (encoding them into segments) before the next group, and stores segments when they fill, when rows
-//! have waited `flush_interval` without more coming, or when a query asks. Queued bytes are
+//! acknowledges them all), answers each request as soon as the group is durable, then hands its
+//! rows to the writer's encoding stage (`logvault_write`, a task of its own fed by a queue
+//! bounded by `ENCODE_QUEUE_BYTES`), which encodes them into segments while this task logs the
+//! next group; segments are stored when they fill, when rows have waited `flush_interval`
+//! without more coming, or when a query asks. Queued bytes are
 //! bounded per workspace and in total: a request that would pass a bound is refused at once
 //! (429 for its workspace, 503 for the server) with `Retry-After`, instead of holding memory.
 
@@ -329,7 +331,8 @@ async fn run_worker(
                         },
                         logged,
                     )) => {
-                        // Durable: answered now, batched into segments after.
+                        // Durable: answered now, then handed to the encoding stage (waiting only
+                        // when its queue is full).
                         for (job, duplicate) in group.into_iter().zip(duplicates) {
                             let _ = job.reply.send(Ok(HubAnswer {
                                 appended: Appended::Accepted { rows: job.rows },

@@ -6,6 +6,8 @@
 //! or for each matching call with a probability from a seeded generator
 //! ([`FaultyStore::fail_randomly`]), so a failing run repeats. [`FaultyStore::clear`] ends every
 //! fault (the outage is over); [`FaultyStore::injected`] counts what was injected.
+//! [`FaultyStore::hold_puts`] makes puts hang until [`FaultyStore::release`] (a store that stops
+//! answering), for tests of what goes on meanwhile.
 //!
 //! An injected error is `object_store::Error::Generic` with store `faulty` and a message that
 //! names the operation and path, as a real store's error would.
@@ -81,6 +83,11 @@ struct State {
 struct Faults {
     state: Mutex<State>,
     calls: AtomicU64,
+    /// Puts whose path contains this wait for `released` (see [`FaultyStore::hold_puts`]).
+    held: Mutex<Option<String>>,
+    released: tokio::sync::Notify,
+    /// Puts waiting now.
+    waiting: AtomicU64,
 }
 
 /// An [`ObjectStore`] that injects faults into the calls it passes to the store it wraps.
@@ -101,8 +108,59 @@ impl FaultyStore {
                     ..State::default()
                 }),
                 calls: AtomicU64::new(0),
+                held: Mutex::new(None),
+                released: tokio::sync::Notify::new(),
+                waiting: AtomicU64::new(0),
             }),
         })
+    }
+
+    /// Puts (`put_opts`, `put_multipart_opts`) whose path contains `path_contains` (any path if
+    /// empty) wait, without an answer, until [`FaultyStore::release`].
+    pub fn hold_puts(&self, path_contains: &str) {
+        *self
+            .faults
+            .held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(path_contains.to_owned());
+    }
+
+    /// Lets the puts held by [`FaultyStore::hold_puts`] go on, and holds no more.
+    pub fn release(&self) {
+        *self
+            .faults
+            .held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = None;
+        self.faults.released.notify_waiters();
+    }
+
+    /// Puts waiting now because of [`FaultyStore::hold_puts`].
+    pub fn held_puts(&self) -> u64 {
+        self.faults.waiting.load(Ordering::Acquire)
+    }
+
+    /// Waits while puts of `path` are held.
+    async fn wait_if_held(&self, path: &str) {
+        let faults = &self.faults;
+        loop {
+            let released = faults.released.notified();
+            tokio::pin!(released);
+            // Registered before the check, so that a release between the two is not missed.
+            released.as_mut().enable();
+            let held = faults
+                .held
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .as_deref()
+                .is_some_and(|p| path.contains(p));
+            if !held {
+                return;
+            }
+            faults.waiting.fetch_add(1, Ordering::AcqRel);
+            released.await;
+            faults.waiting.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -236,6 +294,7 @@ impl ObjectStore for FaultyStore {
         payload: PutPayload,
         opts: PutOptions,
     ) -> object_store::Result<PutResult> {
+        self.wait_if_held(location.as_ref()).await;
         match self.fault(Op::Put, location.as_ref()) {
             None => self.inner.put_opts(location, payload, opts).await,
             Some(Fault::Latency(d)) => {
@@ -255,6 +314,7 @@ impl ObjectStore for FaultyStore {
         location: &Path,
         opts: PutMultipartOptions,
     ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        self.wait_if_held(location.as_ref()).await;
         match self.fault(Op::Put, location.as_ref()) {
             None => self.inner.put_multipart_opts(location, opts).await,
             Some(Fault::Latency(d)) => {

@@ -38,6 +38,17 @@ pub enum WriteError {
         /// Why.
         reason: String,
     },
+    /// Storing acknowledged rows into segments stopped after an error; they stay in the
+    /// write-ahead log, and the next open of the writer stores them.
+    #[error(
+        "workspace {workspace}: storing acknowledged rows into segments stopped ({reason}); the write-ahead log keeps them for the next open"
+    )]
+    Stopped {
+        /// The workspace.
+        workspace: String,
+        /// Why.
+        reason: String,
+    },
     /// A background thread of the write path stopped unexpectedly.
     #[error("workspace {workspace}: {reason}")]
     Internal {

@@ -3,14 +3,17 @@
 //!
 //! ```text
 //! payload ─ parse (blocking thread) ─> batches ─ append ─> write-ahead log (fsynced: acknowledged)
-//!                                                 └─ add ─> batcher ─ segments ─> store + catalog ─> checkpoint
+//!                                                 └─ bounded queue ─> encoding task: batcher ─ segments ─> store + catalog ─> checkpoint
 //! ```
 //!
 //! One [`WorkspaceWriter`] per workspace holds its log (and an exclusive lock on it across
 //! processes) from [`WriteContext::open_writer`] to [`WorkspaceWriter::close`]. Opening replays
 //! what an interrupted writer left after the log's checkpoint, skipping what the catalog already
 //! has. Rows come as Arrow batches ([`WorkspaceWriter::append`]) or as a text payload parsed on
-//! a blocking thread ([`WorkspaceWriter::ingest_payload`]).
+//! a blocking thread ([`WorkspaceWriter::ingest_payload`]). Logged rows are batched into
+//! segments by an encoding task of the writer, fed by a queue bounded by
+//! [`ENCODE_QUEUE_BYTES`], so that the log acknowledges the next rows while segments are
+//! encoded (three stages on as many cores: parsing, logging, encoding).
 //!
 //! This crate decides nothing about keys: the caller (the key lifecycle) admits a write and
 //! hands the writer an account key lease; a [`KeySource`] gives the keys replay needs, a
@@ -21,6 +24,7 @@
 //! let a checkpoint pass a row that is not in a segment.
 
 mod declared;
+mod encoder;
 mod error;
 mod lock;
 mod payload;
@@ -37,6 +41,7 @@ use logvault_core::SharedClock;
 use logvault_ingest::{BatcherOptions, WalKey, WalKeyRef, WalKeyScheme};
 use logvault_store::{AccountId, AccountKeyLease, Store};
 
+pub use encoder::ENCODE_QUEUE_BYTES;
 pub use error::WriteError;
 pub use payload::{Payload, PayloadProgress, PayloadReport, ProgressFn, drop_payload};
 pub use writer::{LoggedGroup, WorkspaceWriter};

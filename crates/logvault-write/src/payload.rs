@@ -186,7 +186,7 @@ impl WorkspaceWriter {
             if clock.now() >= next_gate {
                 next_gate = clock.now() + GATE_INTERVAL;
                 if let Some(reason) = gate.revoked().await {
-                    self.abandon_current();
+                    self.abandon_current().await;
                     report.dropped += rows;
                     drops.add(rows, &reason)?;
                     report.reason = Some(reason);

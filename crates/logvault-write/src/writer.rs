@@ -1,5 +1,6 @@
 //! The writer of one workspace: its log opened once (and replayed), appends that are
-//! acknowledged when fsynced, batching into segments, checkpoints.
+//! acknowledged when fsynced, handed to the encoding stage (`encoder.rs`) that batches them into
+//! segments and checkpoints the log, concurrently with the next appends.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -9,16 +10,18 @@ use logvault_ingest::{Batcher, BatcherOptions, SeqRange, Wal, WalKey, WalRecord}
 use logvault_store::AccountKeyLease;
 
 use crate::declared::Declarations;
+use crate::encoder::Encoder;
 use crate::lock::WorkspaceLock;
 use crate::replay::{blocking, open_and_replay};
 use crate::sink::StoreSink;
 use crate::{KeySource, WriteContext, WriteError, wal_key};
 
-/// The rows of one storage account being batched: the writer's current target.
+/// The rows of one storage account being batched: the writer's current target, with the
+/// encoding stage that batches them.
 struct Current {
     sink: Arc<StoreSink>,
     wal_key: Arc<WalKey>,
-    batcher: Batcher,
+    encoder: Encoder,
 }
 
 /// A group appended to the log (durable) and not yet batched: see
@@ -41,12 +44,14 @@ impl LoggedGroup {
 /// [`WriteContext::open_writer`] to [`WorkspaceWriter::close`].
 ///
 /// Rows are appended to the log under the key of the account they are for, and batched per
-/// table and time partition into segments of that account. When the target account changes
-/// (a link or an unlink), everything batched for the old one is stored first.
+/// table and time partition into segments of that account by an encoding stage that runs
+/// beside the appends (see `encoder.rs`: a queue bounded by
+/// [`crate::ENCODE_QUEUE_BYTES`]). When the target account changes (a link or an unlink),
+/// everything batched for the old one is stored first.
 pub struct WorkspaceWriter {
     ctx: WriteContext,
     workspace: String,
-    wal: Option<Wal>,
+    wal: Option<Arc<Wal>>,
     batcher_options: BatcherOptions,
     current: Option<Current>,
     /// The last sequence number appended (or found in the log at open).
@@ -59,7 +64,8 @@ pub struct WorkspaceWriter {
     declared: Declarations,
     /// The request keys the log held at open (see [`WorkspaceWriter::take_request_keys`]).
     request_keys: Vec<String>,
-    _lock: WorkspaceLock,
+    /// Shared with the encoding stage, which lets go of it only when it ends.
+    lock: Arc<WorkspaceLock>,
 }
 
 impl std::fmt::Debug for WorkspaceWriter {
@@ -87,7 +93,7 @@ impl WorkspaceWriter {
         Ok(Self {
             ctx: ctx.clone(),
             workspace: workspace.to_owned(),
-            wal: Some(wal),
+            wal: Some(Arc::new(wal)),
             batcher_options,
             current: None,
             last_seq: recovery.next_seq.saturating_sub(1),
@@ -96,7 +102,7 @@ impl WorkspaceWriter {
             segments: 0,
             declared: Declarations::default(),
             request_keys,
-            _lock: lock,
+            lock: Arc::new(lock),
         })
     }
 
@@ -127,7 +133,7 @@ impl WorkspaceWriter {
         self.segments + self.current.as_ref().map_or(0, |c| c.sink.written())
     }
 
-    fn wal(&self) -> Result<&Wal, WriteError> {
+    fn wal(&self) -> Result<&Arc<Wal>, WriteError> {
         self.wal.as_ref().ok_or_else(|| WriteError::Internal {
             workspace: self.workspace.clone(),
             reason: "the write-ahead log is closed".into(),
@@ -154,10 +160,18 @@ impl WorkspaceWriter {
             self.ctx.clock.clone(),
             self.last_seq,
         )?;
-        self.current = Some(Current {
-            wal_key: wal_key(&self.workspace, &lease.account, &lease.aek)?,
-            sink,
+        let wal_key = wal_key(&self.workspace, &lease.account, &lease.aek)?;
+        let encoder = Encoder::spawn(
+            &self.workspace,
             batcher,
+            Arc::clone(self.wal()?),
+            Arc::clone(&self.lock),
+            self.hold,
+        );
+        self.current = Some(Current {
+            wal_key,
+            sink,
+            encoder,
         });
         Ok(())
     }
@@ -165,14 +179,14 @@ impl WorkspaceWriter {
     /// Stores everything batched for the current target and lets it go.
     async fn store_current(&mut self) -> Result<(), WriteError> {
         if let Some(mut current) = self.current.take() {
-            let flushed = current.batcher.flush_all().await;
+            let flushed = current.encoder.flush().await;
+            let checkpoint = current.encoder.stop().await;
             self.segments += current.sink.written();
             if let Err(e) = flushed {
                 // The rows stay in the log; the next open replays them.
-                self.hold_from(current.batcher.checkpoint() + 1);
-                return Err(e.into());
+                self.hold_from(checkpoint + 1);
+                return Err(e);
             }
-            self.checkpoint(current.batcher.checkpoint()).await?;
         }
         Ok(())
     }
@@ -181,53 +195,26 @@ impl WorkspaceWriter {
         self.hold = Some(self.hold.map_or(seq, |h| h.min(seq)));
     }
 
-    async fn checkpoint(&self, through: u64) -> Result<(), WriteError> {
-        let through = match self.hold {
-            Some(held) => through.min(held.saturating_sub(1)),
-            None => through,
-        };
-        self.wal()?.checkpoint(through).await?;
-        Ok(())
-    }
-
     /// Appends `batch` of `table` for `lease`'s account: returns once it is durable in the log
-    /// (acknowledged); it is batched, and stored when a segment fills or at
-    /// [`WorkspaceWriter::flush`].
+    /// (acknowledged) and handed to the encoding stage, which batches it while the next appends
+    /// are logged; it is stored when a segment fills or at [`WorkspaceWriter::flush`]. `None`
+    /// for an empty batch (nothing logged).
     ///
     /// # Errors
-    /// Log errors (nothing was acknowledged), batcher and store errors (the rows are in the
-    /// log and stored by the next open).
+    /// Log errors (nothing was acknowledged); batcher and store errors of an earlier append,
+    /// reported by the encoding stage (the rows are in the log and stored by the next open).
     pub async fn append(
         &mut self,
         table: &str,
         batch: &RecordBatch,
         lease: &AccountKeyLease,
-    ) -> Result<SeqRange, WriteError> {
-        let now = self.ctx.clock.now();
-        let batch = self
-            .declared
-            .conform(&self.ctx.store, &self.workspace, table, batch, now)
-            .await?;
-        let batch = batch.as_ref();
-        self.target(lease).await?;
-        let key = match &self.current {
-            Some(c) => Arc::clone(&c.wal_key),
-            None => unreachable_target(&self.workspace)?,
+    ) -> Result<Option<SeqRange>, WriteError> {
+        let Some(logged) = self.log_group_keyed(&[(table, batch)], lease, &[]).await? else {
+            return Ok(None);
         };
-        let seq = self
-            .wal()?
-            .append(&key, &[WalRecord { table, batch }])
-            .await?;
-        self.last_seq = self.last_seq.max(seq.last);
-        // Promotions of what this writes wait until it is quiet.
-        self.ctx.cache.note_activity();
-        let Some(current) = self.current.as_mut() else {
-            return unreachable_target(&self.workspace);
-        };
-        current.batcher.add(table, batch, Some(seq.last)).await?;
-        let through = current.batcher.checkpoint();
-        self.checkpoint(through).await?;
-        Ok(seq)
+        let seq = logged.seq;
+        self.batch_logged(logged).await?;
+        Ok(Some(seq))
     }
 
     /// Appends rows of several tables for `lease`'s account as one group of the log: one fsync
@@ -305,6 +292,7 @@ impl WorkspaceWriter {
             .append_keyed(&key, &wal_records, request_keys)
             .await?;
         self.last_seq = self.last_seq.max(seq.last);
+        // Promotions of what this writes wait until it is quiet.
         self.ctx.cache.note_activity();
         Ok(Some(LoggedGroup {
             records: conformed,
@@ -312,26 +300,22 @@ impl WorkspaceWriter {
         }))
     }
 
-    /// The second half of [`WorkspaceWriter::append_group_keyed`]: batches a logged group
-    /// (stored into segments as they fill) and checkpoints the log.
+    /// The second half of [`WorkspaceWriter::append_group_keyed`]: hands a logged group to
+    /// the encoding stage, which batches it (stored into segments as they fill) and checkpoints
+    /// the log while the writer logs the next groups. Returns once the group is queued: at once
+    /// while the stage's queue has room ([`crate::ENCODE_QUEUE_BYTES`]), else when it has.
     ///
     /// # Errors
-    /// Batcher and store errors: the rows are in the log, and the next open stores them.
+    /// Batcher and store errors of an earlier group, which stopped the stage (this group is
+    /// not batched either): the rows are in the log, and the next open stores them.
     pub async fn batch_logged(&mut self, logged: LoggedGroup) -> Result<(), WriteError> {
         let Some(current) = self.current.as_mut() else {
             return unreachable_target(&self.workspace);
         };
-        // Record i of the group has sequence number seq.first + i; the batcher keeps each
-        // record's number so that a segment lists exactly the records it holds.
-        for (i, (table, batch)) in logged.records.iter().enumerate() {
-            current
-                .batcher
-                .add(table, batch, Some(logged.seq.first + i as u64))
-                .await?;
-        }
-        let through = current.batcher.checkpoint();
-        self.checkpoint(through).await?;
-        Ok(())
+        current
+            .encoder
+            .submit(logged.records, logged.seq.first)
+            .await
     }
 
     /// What conforming rows to their tables' declared schemas changed so far: values made
@@ -340,12 +324,12 @@ impl WorkspaceWriter {
         self.declared.report()
     }
 
-    /// Rows batched in memory and not yet stored in segments (acknowledged: they are in the
-    /// log).
+    /// Rows queued for the encoding stage or batched in memory, not yet stored in segments
+    /// (acknowledged: they are in the log).
     pub fn buffered_rows(&self) -> usize {
         self.current
             .as_ref()
-            .map_or(0, |c| c.batcher.buffered_rows())
+            .map_or(0, |c| c.encoder.buffered_rows())
     }
 
     /// Appends Arrow batches of `table` given by an embedder: each is first made rows of a
@@ -369,62 +353,77 @@ impl WorkspaceWriter {
             .collect::<Result<Vec<_>, _>>()?;
         let mut rows = 0;
         for batch in conformed.iter().filter(|b| b.num_rows() > 0) {
-            self.append(table, batch, lease).await?;
-            rows += batch.num_rows() as u64;
+            if self.append(table, batch, lease).await?.is_some() {
+                rows += batch.num_rows() as u64;
+            }
         }
         Ok(rows)
     }
 
-    /// Stores everything batched, so that a query sees it, and checkpoints the log.
+    /// Stores everything queued and batched, so that a query sees it, and checkpoints the log.
     ///
     /// # Errors
-    /// Batcher and store errors (the rows stay in the log).
+    /// Batcher and store errors, now or of an earlier group (the rows stay in the log).
     pub async fn flush(&mut self) -> Result<(), WriteError> {
         if let Some(current) = self.current.as_mut() {
-            current.batcher.flush_all().await?;
-            let through = current.batcher.checkpoint();
-            self.checkpoint(through).await?;
+            current.encoder.flush().await?;
         }
         Ok(())
     }
 
-    /// The key of the current target was revoked: what is batched is not stored under it. It
-    /// stays in the log, after the checkpoint, and is stored by a later open once the key is
-    /// back (R-E3 with R-E2).
-    pub fn abandon_current(&mut self) {
+    /// The key of the current target was revoked: what is queued and batched is not stored
+    /// under it (the encoding stage finishes the group in hand and stops). It stays in the log,
+    /// after the checkpoint, and is stored by a later open once the key is back (R-E3 with
+    /// R-E2).
+    pub async fn abandon_current(&mut self) {
         if let Some(current) = self.current.take() {
+            let checkpoint = current.encoder.stop().await;
             self.segments += current.sink.written();
-            let unstored = current.batcher.checkpoint() + 1;
+            let unstored = checkpoint + 1;
             if unstored <= self.last_seq {
                 self.hold_from(unstored);
             }
         }
     }
 
-    /// Stores what is batched (unless abandoned) and closes the log. Returns the segments this
-    /// writer wrote (replay not counted).
+    /// Stores what is queued and batched (unless abandoned) and closes the log. Returns the
+    /// segments this writer wrote (replay not counted).
     ///
     /// # Errors
     /// As [`WorkspaceWriter::flush`].
     pub async fn close(mut self) -> Result<usize, WriteError> {
         let flushed = self.flush().await;
         let segments = self.segments();
+        self.stop_encoder().await;
         self.close_log().await?;
         flushed.map(|()| segments)
     }
 
-    /// Closes the log without storing what is batched: it stays in the log, after the
+    /// Closes the log without storing what is queued or batched: it stays in the log, after the
     /// checkpoint, and the next open replays it (after an error mid-payload).
     pub async fn discard(mut self) {
-        self.current = None;
+        self.stop_encoder().await;
         if let Err(e) = self.close_log().await {
             tracing::warn!(workspace = %self.workspace, error = %e, "closing the write-ahead log failed");
         }
     }
 
+    /// Stops the encoding stage (it batches nothing more) and waits for it to let go of the log.
+    async fn stop_encoder(&mut self) {
+        if let Some(current) = self.current.take() {
+            current.encoder.stop().await;
+        }
+    }
+
     async fn close_log(&mut self) -> Result<(), WriteError> {
         if let Some(wal) = self.wal.take() {
-            blocking(&self.workspace, move || wal.close()).await?;
+            match Arc::try_unwrap(wal) {
+                Ok(wal) => blocking(&self.workspace, move || wal.close()).await?,
+                // Cannot be (the stage is stopped first); the last holder's drop closes it.
+                Err(_) => {
+                    tracing::warn!(workspace = %self.workspace, "the write-ahead log is still shared when closing; it closes when let go");
+                }
+            }
         }
         Ok(())
     }

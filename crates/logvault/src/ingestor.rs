@@ -7,7 +7,9 @@
 //! per request. A [`WorkspaceIngestor`] keeps the writer open between calls instead: each
 //! [`WorkspaceIngestor::append`] is one group of the log (one fsync, acknowledged when it
 //! returns), rows are batched into segments across calls and stored when a segment fills or at
-//! [`WorkspaceIngestor::flush`].
+//! [`WorkspaceIngestor::flush`]. Batching and encoding run on the writer's encoding stage, beside
+//! the log: a call returns once its rows are logged and queued for it (the queue bounded by
+//! [`logvault_write::ENCODE_QUEUE_BYTES`]), and the next call is logged while they are encoded.
 //!
 //! The gate is asked at most once a second (as a running payload asks it), and again at once
 //! when a key check of this process changed a key's state: under a revoked or
@@ -143,8 +145,8 @@ impl WorkspaceIngestor {
         self.recovered
     }
 
-    /// Rows acknowledged and batched in memory, not yet in segments (a query does not see
-    /// them until [`WorkspaceIngestor::flush`]).
+    /// Rows acknowledged and queued for encoding or batched in memory, not yet in segments (a
+    /// query does not see them until [`WorkspaceIngestor::flush`]).
     pub fn buffered_rows(&self) -> usize {
         self.writer
             .as_ref()
@@ -216,7 +218,7 @@ impl WorkspaceIngestor {
     /// The first half of [`WorkspaceIngestor::append_requests`]: when it returns, the rows
     /// are durable in the log (acknowledged) or dropped, but not yet batched. The caller answers
     /// its clients, then gives the [`Logged`] rows to [`WorkspaceIngestor::store_logged`]
-    /// before its next call, so that encoding them into segments does not delay the answers.
+    /// before its next call, so that queueing them for encoding does not delay the answers.
     ///
     /// # Errors
     /// As [`WorkspaceIngestor::append_requests`], except store errors (see
@@ -335,12 +337,15 @@ impl WorkspaceIngestor {
         }
     }
 
-    /// The second half of [`WorkspaceIngestor::append_requests`]: batches rows
-    /// [`WorkspaceIngestor::log_requests`] logged (stored into segments as they fill).
+    /// The second half of [`WorkspaceIngestor::append_requests`]: hands rows
+    /// [`WorkspaceIngestor::log_requests`] logged to the writer's encoding stage, which batches
+    /// them (stored into segments as they fill) while the next calls are logged. Returns once
+    /// they are queued: at once while the stage's queue has room, else when it has.
     ///
     /// # Errors
-    /// Store errors: the rows are in the log (acknowledged); the writer is closed and the next
-    /// append opens it again, replaying them.
+    /// Store errors of rows handed over before, which stopped the stage: the rows are in the
+    /// log (acknowledged); the writer is closed and the next append opens it again, replaying
+    /// them.
     pub async fn store_logged(&mut self, logged: Logged) -> Result<(), EngineError> {
         let Some(writer) = self.writer.as_mut() else {
             // Closed since (it cannot be: the caller batches before its next call); the log
@@ -387,7 +392,7 @@ impl WorkspaceIngestor {
     /// closes, so that the next open, once the key is back, stores it.
     async fn abandon(&mut self) {
         if let Some(mut writer) = self.writer.take() {
-            writer.abandon_current();
+            writer.abandon_current().await;
             if let Err(e) = writer.close().await {
                 tracing::warn!(workspace = %self.workspace, error = %e, "closing the writer after a revocation failed; the log keeps its rows");
             }

@@ -18,6 +18,7 @@ mod lifecycle;
 mod lockbox_search;
 mod maintenance;
 mod nodes;
+mod pipeline;
 mod query;
 mod reliability;
 mod samples;
