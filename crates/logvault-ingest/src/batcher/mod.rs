@@ -260,6 +260,13 @@ impl Default for BatcherOptions {
 /// (`SegmentOptions::max_row_group_rows`).
 pub const DEFAULT_QUIET_ROWS: usize = 128 * 1024;
 
+/// What one add did: the segments it finished, and the rows it took (a replay skips the rows
+/// already in a segment).
+struct Added {
+    flushed: usize,
+    rows: usize,
+}
+
 /// A segment being filled: rows kept for the sink's `write_segment`, or written to the sink
 /// as they arrive.
 enum Segment {
@@ -417,12 +424,16 @@ impl Batcher {
         batch: &RecordBatch,
         seq: Option<u64>,
     ) -> Result<usize, IngestError> {
-        self.add_filtered(table, batch, seq, |_, _| false).await
+        Ok(self
+            .add_filtered(table, batch, seq, |_, _| false)
+            .await?
+            .flushed)
     }
 
     /// Adds a batch replayed from log record `seq`, skipping the partitions for which
     /// `already_flushed(partition, seq)` says the catalog has a segment of `table` listing
-    /// `seq` (see `docs/ingest.md`, "crash and replay").
+    /// `seq` (see `docs/ingest.md`, "crash and replay"). Returns the rows it took (not the
+    /// segments it finished, as [`Batcher::add`] does).
     ///
     /// # Errors
     /// As [`Batcher::add`].
@@ -433,8 +444,10 @@ impl Batcher {
         seq: u64,
         already_flushed: impl Fn(PartitionKey, u64) -> bool,
     ) -> Result<usize, IngestError> {
-        self.add_filtered(table, batch, Some(seq), already_flushed)
-            .await
+        Ok(self
+            .add_filtered(table, batch, Some(seq), already_flushed)
+            .await?
+            .rows)
     }
 
     async fn add_filtered(
@@ -443,10 +456,11 @@ impl Batcher {
         batch: &RecordBatch,
         seq: Option<u64>,
         skip: impl Fn(PartitionKey, u64) -> bool,
-    ) -> Result<usize, IngestError> {
+    ) -> Result<Added, IngestError> {
         let parts = split_by_partition(table, batch, self.options.granularity)?;
         let mut full = Vec::new();
         let mut flushed = 0;
+        let mut rows = 0;
         self.adds += 1;
         let table_rows = {
             let count = self.table_rows.entry(table.to_owned()).or_default();
@@ -506,6 +520,7 @@ impl Batcher {
             self.buffered_bytes = self.buffered_bytes - buf.memory + memory;
             buf.memory = memory;
             buf.rows += part.num_rows();
+            rows += part.num_rows();
             buf.bytes += bytes;
             buf.touched = self.adds;
             buf.touched_rows = table_rows;
@@ -550,7 +565,7 @@ impl Batcher {
             };
             flushed += self.flush(&victim).await?;
         }
-        Ok(flushed)
+        Ok(Added { flushed, rows })
     }
 
     async fn open(

@@ -191,9 +191,13 @@ async fn a_store_error_in_the_encoding_stage_is_reported_and_its_rows_stored_by_
     // what the log holds: both acknowledged requests, neither in a segment yet.
     assert!(!ingestor.is_open());
     let c = log(&mut ingestor, request("c", ROWS, 8), ROWS as u64).await;
-    // (`recovered` counts what replay stored, here at least a segment; the count below checks
-    // every row.)
-    assert!(ingestor.recovered() > 0, "the next open replayed nothing");
+    // `recovered` counts the rows replay stored: a's and b's (it counted segments finished
+    // while replaying before, 0 here).
+    assert_eq!(
+        ingestor.recovered(),
+        2 * ROWS as u64,
+        "the next open did not report a's and b's rows as recovered"
+    );
     ingestor.store_logged(c).await.unwrap();
     ingestor.release().await.unwrap();
     let tags: Vec<String> = ["a", "b", "c"].iter().map(|t| (*t).to_owned()).collect();
