@@ -9,7 +9,7 @@
 //! Only a diagnostic: the report's figures do not come from it.
 
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -46,7 +46,7 @@ impl Trace {
     }
 }
 
-fn sample(path: &PathBuf, stop: &AtomicBool) -> std::io::Result<()> {
+fn sample(path: &Path, stop: &AtomicBool) -> std::io::Result<()> {
     let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
     writeln!(out, "secs\t{}", COLUMNS.join("\t"))?;
     let started = Instant::now();

@@ -582,7 +582,7 @@ mod tests {
             sealer.push(&pt[w[0]..w[1]], &mut out).unwrap();
             // What a push gives out is whole chunks (and the header once).
             let stride = chunk as usize + CHUNK_TAG_LEN;
-            let header = if before == 0 && out.len() > 0 {
+            let header = if before == 0 && !out.is_empty() {
                 HEADER_LEN
             } else {
                 0
