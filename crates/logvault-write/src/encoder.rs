@@ -34,7 +34,7 @@ use crate::WriteError;
 use crate::lock::WorkspaceLock;
 
 /// Most Arrow bytes of logged groups waiting for (or in) the encoding stage of one writer.
-pub const ENCODE_QUEUE_BYTES: usize = 16 << 20;
+pub const ENCODE_QUEUE_BYTES: usize = 8 << 20;
 /// The unit the queue's room is counted in.
 const ROOM_UNIT: usize = 1024;
 const ROOM_UNITS: usize = ENCODE_QUEUE_BYTES / ROOM_UNIT;
