@@ -94,7 +94,8 @@ async fn assert_stored_once(engine: &logvault::Engine, tags: &[String], n: usize
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_log_acknowledges_while_a_segment_is_stored_up_to_the_queue_bound_then_waits() {
     const ROWS: usize = 64;
-    const PAD: usize = 64 << 10;
+    // Each request about a quarter of the queue's bound, whatever the bound is.
+    let pad = logvault::write::ENCODE_QUEUE_BYTES / (4 * ROWS);
     let h = faulty_home_with(false, None).await;
     // Each request fills a segment: batching it stores one.
     let options = BatcherOptions {
@@ -102,7 +103,7 @@ async fn the_log_acknowledges_while_a_segment_is_stored_up_to_the_queue_bound_th
         ..BatcherOptions::default()
     };
     let mut ingestor = h.engine.ingestor(WS, options).unwrap();
-    let per_request = batch("x", ROWS, PAD).get_array_memory_size();
+    let per_request = batch("x", ROWS, pad).get_array_memory_size();
     let bound = logvault::write::ENCODE_QUEUE_BYTES / per_request;
     assert!(
         bound >= 2,
@@ -111,7 +112,7 @@ async fn the_log_acknowledges_while_a_segment_is_stored_up_to_the_queue_bound_th
     // A store that stops answering segment puts.
     h.store.hold_puts(".parquet");
     let tags: Vec<String> = (0..2 * bound + 4).map(|i| format!("t{i}")).collect();
-    let first = log(&mut ingestor, request(&tags[0], ROWS, PAD), ROWS as u64).await;
+    let first = log(&mut ingestor, request(&tags[0], ROWS, pad), ROWS as u64).await;
     ingestor.store_logged(first).await.unwrap();
     // The stage takes it and hangs storing its segment.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -126,7 +127,7 @@ async fn the_log_acknowledges_while_a_segment_is_stored_up_to_the_queue_bound_th
     // bound: then handing one over waits.
     let mut waited_at = None;
     for (i, tag) in tags.iter().enumerate().skip(1) {
-        let logged = log(&mut ingestor, request(tag, ROWS, PAD), ROWS as u64).await;
+        let logged = log(&mut ingestor, request(tag, ROWS, pad), ROWS as u64).await;
         let handed = ingestor.store_logged(logged);
         tokio::pin!(handed);
         match tokio::time::timeout(Duration::from_millis(500), &mut handed).await {
