@@ -35,6 +35,9 @@ use sha2::Sha256;
 use crate::CryptoError;
 use crate::secret::{Key256, fill_random};
 
+mod sealer;
+pub use sealer::InfraSealer;
+
 /// Length of the plaintext header at the start of every object.
 pub const HEADER_LEN: usize = 40;
 /// Authentication tag bytes added to every chunk.
@@ -242,41 +245,16 @@ impl InfraKey {
         pieces: &[&[u8]],
         chunk_size: u32,
     ) -> Result<Vec<u8>, CryptoError> {
-        if chunk_size == 0 {
-            return Err(CryptoError::InvalidKey {
-                reason: "infrastructure chunk size must be positive".into(),
-            });
-        }
         let total: usize = pieces.iter().map(|p| p.len()).sum();
-        let mut salt = [0u8; 16];
-        fill_random(&mut salt)?;
-        let mut raw = [0u8; HEADER_LEN];
-        raw[..4].copy_from_slice(MAGIC);
-        raw[4] = VERSION;
-        raw[8..12].copy_from_slice(&chunk_size.to_le_bytes());
-        raw[12..20].copy_from_slice(&(total as u64).to_le_bytes());
-        raw[20..36].copy_from_slice(&salt);
+        let (raw, salt) = new_header(VERSION, chunk_size, total as u64)?;
         let header = Self::header_from_raw(raw, location)?;
         let cipher = self.object_cipher(&salt, location)?;
         let mut out = Vec::with_capacity(usize::try_from(header.object_len()).unwrap_or(0));
         out.extend_from_slice(&raw);
         let n = header.chunk_count();
         let cs = chunk_size as usize;
-        let seal = |i: u64, chunk: &[u8], out: &mut Vec<u8>| -> Result<(), CryptoError> {
-            let aad = chunk_aad(&raw, i, i + 1 == n);
-            let ct = cipher
-                .encrypt(
-                    &chunk_nonce(i),
-                    Payload {
-                        msg: chunk,
-                        aad: &aad,
-                    },
-                )
-                .map_err(|_| CryptoError::Integrity {
-                    context: format!("infrastructure layer of {location}: seal failed"),
-                })?;
-            out.extend_from_slice(&ct);
-            Ok(())
+        let seal = |i: u64, chunk: &[u8], out: &mut Vec<u8>| {
+            seal_chunk(&cipher, &raw, i, i + 1 == n, chunk, location, out)
         };
         // A chunk lies within one piece (sealed from it) or across pieces (gathered first).
         let mut gathered: Vec<u8> = Vec::new();
@@ -375,122 +353,60 @@ impl InfraKey {
     /// [`CryptoError::Random`] if no salt can be drawn; [`CryptoError::InvalidKey`] if
     /// `chunk_size` is zero.
     pub fn sealer(&self, location: &str, chunk_size: u32) -> Result<InfraSealer, CryptoError> {
-        if chunk_size == 0 {
-            return Err(CryptoError::InvalidKey {
-                reason: "infrastructure chunk size must be positive".into(),
-            });
-        }
-        let mut salt = [0u8; 16];
-        fill_random(&mut salt)?;
-        let mut raw = [0u8; HEADER_LEN];
-        raw[..4].copy_from_slice(MAGIC);
-        raw[4] = VERSION_STREAMED;
-        raw[8..12].copy_from_slice(&chunk_size.to_le_bytes());
-        raw[20..36].copy_from_slice(&salt);
-        Ok(InfraSealer {
-            cipher: self.object_cipher(&salt, location)?,
-            raw,
-            location: location.to_owned(),
-            chunk_size: chunk_size as usize,
-            next: 0,
-            pending: Vec::new(),
-            started: false,
-        })
+        let (raw, salt) = new_header(VERSION_STREAMED, chunk_size, 0)?;
+        let cipher = self.object_cipher(&salt, location)?;
+        Ok(InfraSealer::new(cipher, raw, location, chunk_size))
     }
 }
 
-/// An object being encrypted as its plaintext arrives (format version 2): each chunk is sealed
-/// as soon as it is known not to be the last, so it holds at most one chunk of plaintext.
-pub struct InfraSealer {
-    cipher: ChaCha20Poly1305,
-    raw: [u8; HEADER_LEN],
-    location: String,
-    chunk_size: usize,
-    /// The index of the next chunk to seal.
-    next: u64,
-    /// Plaintext not sealed yet: at most one chunk, which may be the last.
-    pending: Vec<u8>,
-    /// Whether the header was given out.
-    started: bool,
+/// A new object's header of format `version` (`len`, the plaintext length, is zero for a
+/// streamed one) with a fresh salt, and the salt.
+fn new_header(
+    version: u8,
+    chunk_size: u32,
+    len: u64,
+) -> Result<([u8; HEADER_LEN], [u8; 16]), CryptoError> {
+    if chunk_size == 0 {
+        return Err(CryptoError::InvalidKey {
+            reason: "infrastructure chunk size must be positive".into(),
+        });
+    }
+    let mut salt = [0u8; 16];
+    fill_random(&mut salt)?;
+    let mut raw = [0u8; HEADER_LEN];
+    raw[..4].copy_from_slice(MAGIC);
+    raw[4] = version;
+    raw[8..12].copy_from_slice(&chunk_size.to_le_bytes());
+    raw[12..20].copy_from_slice(&len.to_le_bytes());
+    raw[20..36].copy_from_slice(&salt);
+    Ok((raw, salt))
 }
 
-impl fmt::Debug for InfraSealer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("InfraSealer")
-            .field("location", &self.location)
-            .field("next", &self.next)
-            .finish_non_exhaustive()
-    }
-}
-
-impl InfraSealer {
-    /// Encrypts the next `plaintext`, appending to `out` the object's bytes that are ready (the
-    /// header first): every chunk but the one that may still be the last.
-    ///
-    /// # Errors
-    /// [`CryptoError::Integrity`] if sealing fails.
-    pub fn push(&mut self, plaintext: &[u8], out: &mut Vec<u8>) -> Result<(), CryptoError> {
-        self.start(out);
-        let cs = self.chunk_size;
-        let mut rest = plaintext;
-        while !rest.is_empty() {
-            // A full pending chunk is not the last: more plaintext came.
-            if self.pending.len() == cs {
-                let chunk = std::mem::take(&mut self.pending);
-                self.seal(&chunk, false, out)?;
-                self.pending = chunk;
-                self.pending.clear();
-            }
-            if self.pending.is_empty() && rest.len() > cs {
-                let (chunk, later) = rest.split_at(cs);
-                self.seal(chunk, false, out)?;
-                rest = later;
-                continue;
-            }
-            let take = (cs - self.pending.len()).min(rest.len());
-            self.pending.extend_from_slice(&rest[..take]);
-            rest = &rest[take..];
-        }
-        Ok(())
-    }
-
-    /// Ends the object: appends to `out` what is left of it (the header if nothing was pushed,
-    /// and the last chunk, empty for an empty object).
-    ///
-    /// # Errors
-    /// [`CryptoError::Integrity`] if sealing fails.
-    pub fn finish(mut self, out: &mut Vec<u8>) -> Result<(), CryptoError> {
-        self.start(out);
-        let last = std::mem::take(&mut self.pending);
-        self.seal(&last, true, out)
-    }
-
-    fn start(&mut self, out: &mut Vec<u8>) {
-        if !self.started {
-            out.extend_from_slice(&self.raw);
-            self.started = true;
-        }
-    }
-
-    fn seal(&mut self, chunk: &[u8], last: bool, out: &mut Vec<u8>) -> Result<(), CryptoError> {
-        let i = self.next;
-        let aad = chunk_aad(&self.raw, i, last);
-        let ct = self
-            .cipher
-            .encrypt(
-                &chunk_nonce(i),
-                Payload {
-                    msg: chunk,
-                    aad: &aad,
-                },
-            )
-            .map_err(|_| CryptoError::Integrity {
-                context: format!("infrastructure layer of {}: seal failed", self.location),
-            })?;
-        out.extend_from_slice(&ct);
-        self.next += 1;
-        Ok(())
-    }
+/// Seals chunk `i` of the object with header `raw` (the last one if `last`), appending it to
+/// `out`.
+fn seal_chunk(
+    cipher: &ChaCha20Poly1305,
+    raw: &[u8; HEADER_LEN],
+    i: u64,
+    last: bool,
+    chunk: &[u8],
+    location: &str,
+    out: &mut Vec<u8>,
+) -> Result<(), CryptoError> {
+    let aad = chunk_aad(raw, i, last);
+    let ct = cipher
+        .encrypt(
+            &chunk_nonce(i),
+            Payload {
+                msg: chunk,
+                aad: &aad,
+            },
+        )
+        .map_err(|_| CryptoError::Integrity {
+            context: format!("infrastructure layer of {location}: seal failed"),
+        })?;
+    out.extend_from_slice(&ct);
+    Ok(())
 }
 
 /// The plaintext length of a streamed object stored in `object_len` bytes: every chunk full
@@ -521,181 +437,4 @@ fn chunk_aad(header: &[u8; HEADER_LEN], i: u64, last: bool) -> Vec<u8> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    fn data(n: usize) -> Vec<u8> {
-        (0..n).map(|i| (i * 7 % 251) as u8).collect()
-    }
-
-    #[test]
-    fn whole_object_round_trip_and_location_binding() {
-        let key = InfraKey::generate().unwrap();
-        let pt = data(10_000);
-        let obj = key.encrypt_object("a/b.parquet", &pt, 1024).unwrap();
-        assert_eq!(
-            obj.len() as u64,
-            InfraHeader::parse(&obj, "x").unwrap().object_len()
-        );
-        assert_eq!(key.decrypt_object("a/b.parquet", &obj).unwrap(), pt);
-        assert!(key.decrypt_object("a/c.parquet", &obj).is_err());
-        assert!(
-            InfraKey::generate()
-                .unwrap()
-                .decrypt_object("a/b.parquet", &obj)
-                .is_err()
-        );
-        // truncation by a whole chunk is caught (length and last flag)
-        let short = &obj[..obj.len() - (1024 + CHUNK_TAG_LEN)];
-        assert!(key.decrypt_object("a/b.parquet", short).is_err());
-        let mut flipped = obj.clone();
-        flipped[HEADER_LEN + 5] ^= 0x40;
-        let err = key
-            .decrypt_object("a/b.parquet", &flipped)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("a/b.parquet") && err.contains("chunk 0"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn empty_object_round_trips() {
-        let key = InfraKey::generate().unwrap();
-        let obj = key.encrypt_object("e", &[], 64).unwrap();
-        assert_eq!(obj.len(), HEADER_LEN);
-        assert!(key.decrypt_object("e", &obj).unwrap().is_empty());
-    }
-
-    /// `pt` streamed through a sealer in the pieces `cuts` makes.
-    fn streamed(key: &InfraKey, loc: &str, pt: &[u8], cuts: &[usize], chunk: u32) -> Vec<u8> {
-        let mut cuts: Vec<usize> = cuts.iter().map(|&c| c.min(pt.len())).collect();
-        cuts.push(0);
-        cuts.push(pt.len());
-        cuts.sort_unstable();
-        let mut sealer = key.sealer(loc, chunk).unwrap();
-        let mut out = Vec::new();
-        for w in cuts.windows(2) {
-            let before = out.len();
-            sealer.push(&pt[w[0]..w[1]], &mut out).unwrap();
-            // What a push gives out is whole chunks (and the header once).
-            let stride = chunk as usize + CHUNK_TAG_LEN;
-            let header = if before == 0 && !out.is_empty() {
-                HEADER_LEN
-            } else {
-                0
-            };
-            assert_eq!((out.len() - before - header) % stride, 0);
-        }
-        sealer.finish(&mut out).unwrap();
-        out
-    }
-
-    #[test]
-    fn a_streamed_object_needs_its_size_and_catches_truncation_and_appending() {
-        let key = InfraKey::generate().unwrap();
-        let pt = data(4096 * 3);
-        // Exactly three chunks: the third is the last, held back until the end.
-        let obj = streamed(&key, "s/t", &pt, &[100, 5000], 4096);
-        assert_eq!(obj.len(), HEADER_LEN + 3 * (4096 + CHUNK_TAG_LEN));
-        assert!(
-            InfraHeader::parse(&obj, "s/t").is_err(),
-            "version 2 has no length"
-        );
-        let header = InfraHeader::parse_sized(&obj, obj.len() as u64, "s/t").unwrap();
-        assert_eq!(header.plaintext_len, pt.len() as u64);
-        assert_eq!(header.chunk_count(), 3);
-        assert_eq!(key.decrypt_object("s/t", &obj).unwrap(), pt);
-        assert!(key.decrypt_object("s/u", &obj).is_err());
-        // Dropping the last chunk, or appending one sealed as the last elsewhere, fails.
-        let short = &obj[..obj.len() - (4096 + CHUNK_TAG_LEN)];
-        let err = key.decrypt_object("s/t", short).unwrap_err().to_string();
-        assert!(err.contains("s/t") && err.contains("chunk 1"), "{err}");
-        let mut long = obj.clone();
-        long.extend_from_slice(&obj[HEADER_LEN + 2 * (4096 + CHUNK_TAG_LEN)..]);
-        assert!(key.decrypt_object("s/t", &long).is_err());
-        // A size no streamed object has: the header alone (an object has at least its last
-        // chunk), or a last chunk shorter than a tag.
-        assert!(key.decrypt_object("s/t", &obj[..HEADER_LEN]).is_err());
-        assert!(
-            key.decrypt_object("s/t", &obj[..HEADER_LEN + 4096 + CHUNK_TAG_LEN + 5])
-                .is_err()
-        );
-        // An empty object is one empty chunk.
-        let empty = streamed(&key, "e", &[], &[], 64);
-        assert_eq!(empty.len(), HEADER_LEN + CHUNK_TAG_LEN);
-        assert!(key.decrypt_object("e", &empty).unwrap().is_empty());
-        // Whole objects (version 1) still parse both ways.
-        let whole = key.encrypt_object("w", &pt, 4096).unwrap();
-        assert_eq!(
-            InfraHeader::parse(&whole, "w").unwrap().plaintext_len,
-            pt.len() as u64
-        );
-        assert!(InfraHeader::parse_sized(&whole, whole.len() as u64 + 1, "w").is_err());
-    }
-
-    proptest! {
-        #[test]
-        fn an_object_in_pieces_encrypts_as_the_whole(
-            len in 0usize..5000, chunk in 1u32..700, cuts in proptest::collection::vec(0usize..5000, 0..6)
-        ) {
-            let key = InfraKey::generate().unwrap();
-            let pt = data(len);
-            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(len)).collect();
-            cuts.push(0);
-            cuts.push(len);
-            cuts.sort_unstable();
-            let pieces: Vec<&[u8]> = cuts.windows(2).map(|w| &pt[w[0]..w[1]]).collect();
-            let obj = key.encrypt_object_pieces("loc", &pieces, chunk).unwrap();
-            prop_assert_eq!(obj.len() as u64, InfraHeader::parse(&obj, "loc").unwrap().object_len());
-            prop_assert_eq!(key.decrypt_object("loc", &obj).unwrap(), pt);
-        }
-
-        #[test]
-        fn a_streamed_object_decrypts_whole_and_by_range(
-            len in 0usize..5000, chunk in 1u32..700, cuts in proptest::collection::vec(0usize..5000, 0..6),
-            a in 0u64..6000, b in 0u64..6000
-        ) {
-            let key = InfraKey::generate().unwrap();
-            let pt = data(len);
-            let obj = streamed(&key, "loc", &pt, &cuts, chunk);
-            prop_assert_eq!(&key.decrypt_object("loc", &obj).unwrap(), &pt);
-            let header = InfraHeader::parse_sized(&obj, obj.len() as u64, "loc").unwrap();
-            prop_assert_eq!(header.plaintext_len, len as u64);
-            let (lo, hi) = (a.min(b), a.max(b));
-            let (chunks, bytes) = header.chunks_for(&(lo..hi));
-            let got = key
-                .decrypt_chunks("loc", &header, chunks.clone(), &obj[bytes.start as usize..bytes.end as usize])
-                .unwrap();
-            let hi = hi.min(len as u64);
-            if lo < hi {
-                let offset = (lo - chunks.start * u64::from(chunk)) as usize;
-                prop_assert_eq!(&got[offset..offset + (hi - lo) as usize], &pt[lo as usize..hi as usize]);
-            }
-        }
-
-        #[test]
-        fn any_range_decrypts_from_its_chunks_only(
-            len in 0usize..5000, chunk in 1u32..700, a in 0u64..6000, b in 0u64..6000
-        ) {
-            let key = InfraKey::generate().unwrap();
-            let pt = data(len);
-            let obj = key.encrypt_object("loc", &pt, chunk).unwrap();
-            let header = InfraHeader::parse(&obj, "loc").unwrap();
-            let (lo, hi) = (a.min(b), a.max(b));
-            let (chunks, bytes) = header.chunks_for(&(lo..hi));
-            let got = key
-                .decrypt_chunks("loc", &header, chunks.clone(), &obj[bytes.start as usize..bytes.end as usize])
-                .unwrap();
-            let hi = hi.min(len as u64);
-            if lo < hi {
-                let offset = (lo - chunks.start * u64::from(chunk)) as usize;
-                prop_assert_eq!(&got[offset..offset + (hi - lo) as usize], &pt[lo as usize..hi as usize]);
-            } else {
-                prop_assert!(got.is_empty());
-            }
-        }
-    }
-}
+mod tests;
