@@ -180,7 +180,7 @@ async fn replay(
                     reason: "no key to replay its records with".into(),
                 })?;
             let sink = StoreSink::new(Arc::clone(&ctx.store), ctx.cache.clone(), workspace, lease);
-            let batcher = Batcher::new(options.clone(), sink, ctx.clock.clone(), 0)?;
+            let batcher = Batcher::new(options.clone(), sink, 0)?;
             batchers.insert(account.to_string(), batcher);
         }
         let segments = flushed.get(&r.table).map(Vec::as_slice).unwrap_or_default();

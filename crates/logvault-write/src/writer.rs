@@ -154,12 +154,7 @@ impl WorkspaceWriter {
             &self.workspace,
             lease.clone(),
         );
-        let batcher = Batcher::new(
-            self.batcher_options.clone(),
-            sink.clone(),
-            self.ctx.clock.clone(),
-            self.last_seq,
-        )?;
+        let batcher = Batcher::new(self.batcher_options.clone(), sink.clone(), self.last_seq)?;
         let wal_key = wal_key(&self.workspace, &lease.account, &lease.aek)?;
         let encoder = Encoder::spawn(
             &self.workspace,

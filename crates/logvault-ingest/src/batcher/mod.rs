@@ -5,10 +5,10 @@
 //! time range only opens the segments of that range. A partition's buffer is flushed when it
 //! reaches [`BatcherOptions::max_rows`] or [`BatcherOptions::max_bytes`], when it has gone quiet
 //! (its table received [`BatcherOptions::quiet_rows`] rows since it last got any: rows in time
-//! order leave yesterday's segment behind), when it is older than [`BatcherOptions::max_age`]
-//! ([`Batcher::flush_due`], called on a timer by the owner), or when all buffers together
-//! exceed [`BatcherOptions::max_buffered_bytes`] (the largest that the last added batch did not
-//! touch goes first, else the largest).
+//! order leave yesterday's segment behind), or when all buffers together exceed
+//! [`BatcherOptions::max_buffered_bytes`] (the largest that the last added batch did not touch
+//! goes first, else the largest). Age is the owner's: it calls [`Batcher::flush_all`] on its
+//! own timer (the server's hub does, `docs/ingest.md`).
 //!
 //! The batches of one segment may have been parsed with narrower kinds than the latest (a
 //! column that was `Int` and is now `Float`): they are cast to the widest kind of the segment
@@ -37,7 +37,6 @@ use arrow::compute::take_record_batch;
 use arrow::datatypes::{SchemaRef, TimestampMicrosecondType};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use logvault_core::SharedClock;
 
 use crate::IngestError;
 use crate::kind::TIME_GENERATED;
@@ -231,8 +230,6 @@ pub struct BatcherOptions {
     pub max_rows: usize,
     /// Bytes (Arrow memory) that finish a segment.
     pub max_bytes: usize,
-    /// Age after which a partition's buffer is flushed by [`Batcher::flush_due`].
-    pub max_age: Duration,
     /// Bytes all buffers together may hold before the largest is flushed.
     pub max_buffered_bytes: usize,
     /// Rows of its table after which a segment that got none of them is finished: it has gone
@@ -248,7 +245,6 @@ impl Default for BatcherOptions {
         Self {
             max_rows: 1_000_000,
             max_bytes: 128 << 20,
-            max_age: Duration::seconds(30),
             max_buffered_bytes: 64 << 20,
             quiet_rows: DEFAULT_QUIET_ROWS,
             granularity: Granularity::Day,
@@ -283,7 +279,6 @@ struct Buffer {
     bytes: usize,
     /// Bytes the buffer holds in memory now (the limit of all buffers together).
     memory: usize,
-    opened_at: DateTime<Utc>,
     /// The last call of [`Batcher::add`] that gave it rows (the batcher's `adds` then).
     touched: u64,
     /// Rows its table had received when it last got rows (the table's count then).
@@ -319,7 +314,6 @@ type BufferKey = (String, PartitionKey);
 pub struct Batcher {
     options: BatcherOptions,
     sink: Arc<dyn SegmentSink>,
-    clock: SharedClock,
     buffers: BTreeMap<BufferKey, Buffer>,
     buffered_bytes: usize,
     seqs: SeqTracker,
@@ -351,18 +345,16 @@ impl Batcher {
     /// `resume_after + 1` on (0 for a new log; after a replay, the log's checkpoint).
     ///
     /// # Errors
-    /// [`IngestError::InvalidOption`] for a zero limit or a negative age.
+    /// [`IngestError::InvalidOption`] for a zero limit.
     pub fn new(
         options: BatcherOptions,
         sink: Arc<dyn SegmentSink>,
-        clock: SharedClock,
         resume_after: u64,
     ) -> Result<Self, IngestError> {
         if options.max_rows == 0
             || options.max_bytes == 0
             || options.max_buffered_bytes == 0
             || options.quiet_rows == 0
-            || options.max_age < Duration::zero()
         {
             return Err(IngestError::InvalidOption {
                 reason: "batcher limits must be positive".into(),
@@ -371,7 +363,6 @@ impl Batcher {
         Ok(Self {
             options,
             sink,
-            clock,
             buffers: BTreeMap::new(),
             buffered_bytes: 0,
             adds: 0,
@@ -590,7 +581,6 @@ impl Batcher {
             rows: 0,
             bytes: 0,
             memory: 0,
-            opened_at: self.clock.now(),
             touched: self.adds,
             touched_rows: self.table_rows.get(table).copied().unwrap_or(0),
             seqs: Vec::new(),
@@ -615,25 +605,6 @@ impl Batcher {
         if let Some(first) = first {
             self.lost = Some(self.lost.map_or(first, |l| l.min(first)));
         }
-    }
-
-    /// Flushes the buffers older than [`BatcherOptions::max_age`].
-    ///
-    /// # Errors
-    /// The first sink error; the buffers not flushed stay.
-    pub async fn flush_due(&mut self) -> Result<usize, IngestError> {
-        let now = self.clock.now();
-        let due: Vec<BufferKey> = self
-            .buffers
-            .iter()
-            .filter(|(_, b)| now - b.opened_at >= self.options.max_age)
-            .map(|(k, _)| k.clone())
-            .collect();
-        let mut flushed = 0;
-        for key in due {
-            flushed += self.flush(&key).await?;
-        }
-        Ok(flushed)
     }
 
     /// Flushes every buffer (at shutdown).

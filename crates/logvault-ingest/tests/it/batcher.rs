@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, TimestampMicrosecondType};
 use async_trait::async_trait;
-use chrono::{Duration, TimeZone, Utc};
-use logvault_core::{SharedClock, TestClock};
+use chrono::{TimeZone, Utc};
+use logvault_core::TestClock;
 use logvault_ingest::{
     Batcher, BatcherOptions, Format, Granularity, IngestError, OpenSegment, ParseOptions,
     PartitionKey, SegmentBatch, SegmentDone, SegmentSink, TIME_GENERATED, TableSchema,
@@ -65,16 +65,14 @@ fn rows(day: u32, n: usize) -> String {
         .collect()
 }
 
-fn batcher(sink: &Arc<MemorySink>, clock: &TestClock, options: BatcherOptions) -> Batcher {
-    let clock: SharedClock = Arc::new(clock.clone());
-    Batcher::new(options, Arc::clone(sink) as Arc<dyn SegmentSink>, clock, 0).unwrap()
+fn batcher(sink: &Arc<MemorySink>, options: BatcherOptions) -> Batcher {
+    Batcher::new(options, Arc::clone(sink) as Arc<dyn SegmentSink>, 0).unwrap()
 }
 
 #[tokio::test]
 async fn rows_are_partitioned_by_utc_day_of_time_generated() {
     let sink = Arc::new(MemorySink::default());
-    let clock = clock();
-    let mut b = batcher(&sink, &clock, BatcherOptions::default());
+    let mut b = batcher(&sink, BatcherOptions::default());
     let mut schema = TableSchema::new("T").unwrap();
     let payload = format!("{}{}{}", rows(26, 3), rows(28, 2), rows(26, 1));
     for batch in batches(&mut schema, &payload) {
@@ -130,15 +128,13 @@ async fn hourly_partitions() {
 }
 
 #[tokio::test]
-async fn size_and_age_finish_segments_without_splitting_a_batch() {
+async fn size_finishes_segments_without_splitting_a_batch() {
     let sink = Arc::new(MemorySink::default());
-    let clock = clock();
     let options = BatcherOptions {
         max_rows: 10,
-        max_age: Duration::seconds(30),
         ..BatcherOptions::default()
     };
-    let mut b = batcher(&sink, &clock, options);
+    let mut b = batcher(&sink, options);
     let mut schema = TableSchema::new("T").unwrap();
     let three = batches(&mut schema, &rows(26, 3)).remove(0);
     for expected in [0, 0, 0, 1] {
@@ -147,19 +143,15 @@ async fn size_and_age_finish_segments_without_splitting_a_batch() {
     assert_eq!(sink.segments.lock().unwrap()[0].batch.num_rows(), 12);
 
     b.add("T", &three, None).await.unwrap();
-    assert_eq!(b.flush_due().await.unwrap(), 0);
-    clock.advance(Duration::seconds(29));
-    assert_eq!(b.flush_due().await.unwrap(), 0);
-    clock.advance(Duration::seconds(1));
-    assert_eq!(b.flush_due().await.unwrap(), 1);
+    assert_eq!(sink.segments.lock().unwrap().len(), 1);
+    assert_eq!(b.flush_all().await.unwrap(), 1);
     assert_eq!(sink.segments.lock().unwrap().len(), 2);
 }
 
 #[tokio::test]
 async fn batches_of_growing_schemas_merge_into_the_widest_kinds() {
     let sink = Arc::new(MemorySink::default());
-    let clock = clock();
-    let mut b = batcher(&sink, &clock, BatcherOptions::default());
+    let mut b = batcher(&sink, BatcherOptions::default());
     let mut schema = TableSchema::new("T").unwrap();
     let t = "\"TimeGenerated\": \"2021-04-26T10:00:00Z\"";
     for payload in [
@@ -212,12 +204,11 @@ async fn batches_of_growing_schemas_merge_into_the_widest_kinds() {
 #[tokio::test]
 async fn a_failing_sink_loses_the_segment_from_memory_but_never_from_the_log() {
     let sink = Arc::new(MemorySink::default());
-    let clock = clock();
     let options = BatcherOptions {
         max_rows: 2,
         ..BatcherOptions::default()
     };
-    let mut b = batcher(&sink, &clock, options);
+    let mut b = batcher(&sink, options);
     let mut schema = TableSchema::new("T").unwrap();
     let batch = batches(&mut schema, &rows(26, 3)).remove(0);
     *sink.failing.lock().unwrap() = true;
@@ -327,12 +318,11 @@ impl OpenSegment for Streaming {
 #[tokio::test]
 async fn a_streaming_sink_takes_rows_as_they_arrive_and_a_new_column_starts_a_segment() {
     let sink = Arc::new(StreamingSink::default());
-    let clock: SharedClock = Arc::new(clock());
     let options = BatcherOptions {
         max_buffered_bytes: 1_000,
         ..BatcherOptions::default()
     };
-    let mut b = Batcher::new(options, Arc::new(Streams(Arc::clone(&sink))), clock, 0).unwrap();
+    let mut b = Batcher::new(options, Arc::new(Streams(Arc::clone(&sink))), 0).unwrap();
     let mut schema = TableSchema::new("T").unwrap();
     let t = "\"TimeGenerated\": \"2021-04-26T10:00:00Z\"";
     let mut seq = 0;
@@ -384,12 +374,11 @@ async fn a_streaming_sink_takes_rows_as_they_arrive_and_a_new_column_starts_a_se
 #[tokio::test]
 async fn the_checkpoint_trails_the_oldest_unflushed_record() {
     let sink = Arc::new(MemorySink::default());
-    let clock = clock();
     let options = BatcherOptions {
         max_rows: 4,
         ..BatcherOptions::default()
     };
-    let mut b = batcher(&sink, &clock, options);
+    let mut b = batcher(&sink, options);
     let mut schema = TableSchema::new("T").unwrap();
     let day26 = batches(&mut schema, &rows(26, 2)).remove(0);
     let day27 = batches(&mut schema, &rows(27, 1)).remove(0);
@@ -418,7 +407,6 @@ async fn the_checkpoint_trails_the_oldest_unflushed_record() {
 #[tokio::test]
 async fn total_buffered_bytes_are_bounded() {
     let sink = Arc::new(MemorySink::default());
-    let clock = clock();
     let mut schema = TableSchema::new("T").unwrap();
     let one_day = batches(&mut schema, &rows(26, 50)).remove(0);
     let limit = one_day.get_array_memory_size() * 2 + 1;
@@ -426,7 +414,7 @@ async fn total_buffered_bytes_are_bounded() {
         max_buffered_bytes: limit,
         ..BatcherOptions::default()
     };
-    let mut b = batcher(&sink, &clock, options);
+    let mut b = batcher(&sink, options);
     let mut flushed = 0;
     for day in 1..=6 {
         let batch = batches(&mut schema, &rows(day, 50)).remove(0);
@@ -442,7 +430,6 @@ async fn total_buffered_bytes_are_bounded() {
 #[tokio::test]
 async fn over_the_bound_the_quiet_segment_finishes_before_the_one_being_filled() {
     let sink = Arc::new(MemorySink::default());
-    let clock = clock();
     let mut schema = TableSchema::new("T").unwrap();
     let small = batches(&mut schema, &rows(1, 20)).remove(0);
     let big = batches(&mut schema, &rows(2, 60)).remove(0);
@@ -453,7 +440,7 @@ async fn over_the_bound_the_quiet_segment_finishes_before_the_one_being_filled()
         max_buffered_bytes: limit,
         ..BatcherOptions::default()
     };
-    let mut b = batcher(&sink, &clock, options);
+    let mut b = batcher(&sink, options);
     assert_eq!(b.add("T", &small, None).await.unwrap(), 0);
     assert_eq!(b.add("T", &big, None).await.unwrap(), 0);
     let more = batches(&mut schema, &rows(2, 60)).remove(0);
@@ -473,12 +460,11 @@ async fn over_the_bound_the_quiet_segment_finishes_before_the_one_being_filled()
 #[tokio::test]
 async fn a_segment_its_table_left_behind_for_quiet_rows_is_finished() {
     let sink = Arc::new(MemorySink::default());
-    let clock = clock();
     let options = BatcherOptions {
         quiet_rows: 30,
         ..BatcherOptions::default()
     };
-    let mut b = batcher(&sink, &clock, options);
+    let mut b = batcher(&sink, options);
     let mut t = TableSchema::new("T").unwrap();
     let mut u = TableSchema::new("U").unwrap();
     let add = |schema: &mut TableSchema, day, n| batches(schema, &rows(day, n)).remove(0);

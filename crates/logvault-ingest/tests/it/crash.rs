@@ -12,7 +12,7 @@ use arrow::array::AsArray;
 use arrow::datatypes::Int64Type;
 use async_trait::async_trait;
 use chrono::{TimeZone, Utc};
-use logvault_core::{SharedClock, TestClock};
+use logvault_core::TestClock;
 use logvault_crypto::Aek;
 use logvault_ingest::{
     Batcher, BatcherOptions, Format, IngestError, ParseOptions, PartitionKey, SegmentBatch,
@@ -106,9 +106,6 @@ fn start(
         &ring,
     )
     .unwrap();
-    let clock: SharedClock = Arc::new(TestClock::new(
-        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
-    ));
     let options = BatcherOptions {
         max_rows: 4,
         ..BatcherOptions::default()
@@ -116,7 +113,6 @@ fn start(
     let batcher = Batcher::new(
         options,
         Arc::clone(catalog) as Arc<dyn SegmentSink>,
-        clock,
         rec.checkpoint,
     )
     .unwrap();
