@@ -20,6 +20,7 @@ pub mod answers;
 pub mod chart;
 pub mod cli_ingest;
 pub mod concurrency;
+pub mod decode;
 pub mod distributed;
 pub mod duckdb;
 pub mod generator;

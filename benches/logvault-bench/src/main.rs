@@ -134,6 +134,22 @@ enum Command {
         #[arg(long)]
         work: Option<PathBuf>,
     },
+    /// What decoding a request body into rows costs per protocol, one thread, no server:
+    /// the file path's NDJSON parser, the Logs Ingestion API's, the OTLP/JSON decoder.
+    Decode {
+        /// Generated rows, the same in every form.
+        #[arg(long, default_value_t = 200_000)]
+        rows: u64,
+        /// Rows per request body.
+        #[arg(long, default_value_t = 500)]
+        rows_per_request: usize,
+        /// Timed rounds; the best is reported.
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+        /// Where decode.md and decode.json go.
+        #[arg(long, default_value = "docs/bench")]
+        out: PathBuf,
+    },
     /// The query suite in KQL and in SQL side by side on a customer-key workspace: answers
     /// must be equal; reports each language's time and whether the physical plans are the same.
     KqlTwins {
@@ -492,6 +508,32 @@ fn main() -> anyhow::Result<()> {
             };
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(logvault_bench::http_load::run(&options))?;
+            Ok(())
+        }
+        Command::Decode {
+            rows,
+            rows_per_request,
+            rounds,
+            out,
+        } => {
+            let report = logvault_bench::decode::run(&logvault_bench::decode::DecodeOptions {
+                rows,
+                rows_per_request,
+                rounds,
+                out,
+            })?;
+            use std::io::Write as _;
+            for c in &report.cases {
+                writeln!(
+                    std::io::stdout(),
+                    "{:<32} {:>6.0} B/row {:>7.2} µs/row {:>6.0} MB/s {:>5.2}x",
+                    c.name,
+                    c.bytes_per_row,
+                    c.micros_per_row,
+                    c.mb_per_s,
+                    c.vs_file
+                )?;
+            }
             Ok(())
         }
         Command::KqlTwins {

@@ -94,6 +94,11 @@ impl Payload {
         self.rows
     }
 
+    /// Its body as sent.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
     /// Its body's bytes as sent.
     pub fn body_len(&self) -> usize {
         self.body.len()

@@ -1,0 +1,217 @@
+//! `logvault-bench decode`: what turning a request body into rows costs, per protocol, on one
+//! thread, without a server: the CPU part of the HTTP load benchmark's requests that no
+//! network, log or storage hides. The same generated rows go through the file path's parser
+//! (NDJSON, what `logvault ingest` reads), the Logs Ingestion API's (a JSON array) and the OTLP
+//! decoder (the server's own, through `logvault_server::fuzzing`), in request bodies as the
+//! HTTP load benchmark sends them; each is timed over every body, several rounds, the best
+//! round kept. Results: `decode.md` and `decode.json` in `--out`.
+
+use std::io::Cursor;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use logvault::ingest::{Format, ParseOptions, TableSchema, parse_payload};
+use serde::Serialize;
+
+use crate::http_load::client::{self, Protocol, Shape};
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct DecodeOptions {
+    /// Generated rows (the same rows in every form).
+    pub rows: u64,
+    /// Rows per request body.
+    pub rows_per_request: usize,
+    /// Timed rounds over all the bodies; the best is reported.
+    pub rounds: usize,
+    /// Where decode.md and decode.json go.
+    pub out: PathBuf,
+}
+
+/// One decoder's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct DecodeCase {
+    /// What was decoded.
+    pub name: String,
+    /// Body bytes per row.
+    pub bytes_per_row: f64,
+    /// CPU time per row of the best round, microseconds (one thread).
+    pub micros_per_row: f64,
+    /// Body megabytes (10^6) decoded per second.
+    pub mb_per_s: f64,
+    /// Time per row against the file path's NDJSON parse.
+    pub vs_file: f64,
+}
+
+/// The report.
+#[derive(Debug, Clone, Serialize)]
+pub struct DecodeReport {
+    /// Rows decoded per round by every case.
+    pub rows: u64,
+    /// Rows per request body.
+    pub rows_per_request: usize,
+    /// Rounds per case.
+    pub rounds: usize,
+    /// The cases, the file path first.
+    pub cases: Vec<DecodeCase>,
+}
+
+/// Runs the measurement and writes the report.
+///
+/// # Errors
+/// A body a decoder refuses, a row count that differs from the generated one, or an I/O error.
+pub fn run(options: &DecodeOptions) -> anyhow::Result<DecodeReport> {
+    let records = client::records(options.rows, 42)?;
+    let received: DateTime<Utc> = Utc::now();
+    let mut ndjson = Vec::new();
+    for record in &records {
+        serde_json::to_writer(&mut ndjson, record)?;
+        ndjson.push(b'\n');
+    }
+    let per = options.rows_per_request.max(1);
+    let lines: Vec<&[u8]> = ndjson.split_inclusive(|b| *b == b'\n').collect();
+    let file_bodies: Vec<Vec<u8>> = lines.chunks(per).map(|c| c.concat()).collect();
+    let logs_api = client::payloads(Protocol::LogsApi, Shape::Rows, &records, per)?;
+    let otlp = client::payloads(Protocol::OtlpJson, Shape::Rows, &records, per)?;
+    let rounds = options.rounds.max(1);
+    let mut cases = Vec::new();
+
+    let file = time(rounds, options.rows, &file_bodies, |body| {
+        parsed_rows(body, Format::JsonLines, received)
+    })?;
+    cases.push(case(
+        "file path: NDJSON lines",
+        &file_bodies,
+        options.rows,
+        file,
+        file,
+    ));
+    let bodies: Vec<Vec<u8>> = logs_api.iter().map(|p| p.body().to_vec()).collect();
+    let t = time(rounds, options.rows, &bodies, |body| {
+        parsed_rows(body, Format::JsonArray, received)
+    })?;
+    cases.push(case(
+        "Logs Ingestion API: JSON array",
+        &bodies,
+        options.rows,
+        t,
+        file,
+    ));
+    let bodies: Vec<Vec<u8>> = otlp.iter().map(|p| p.body().to_vec()).collect();
+    let t = time(rounds, options.rows, &bodies, |body| {
+        let (records, batches) =
+            logvault_server::fuzzing::otlp_rows(body, true, "OTelLogs", received).map_err(|r| {
+                anyhow::anyhow!("the OTLP/JSON decoder refused a body: {}", r.message)
+            })?;
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        anyhow::ensure!(
+            rows == records,
+            "OTLP/JSON: {records} records gave {rows} rows"
+        );
+        Ok(rows)
+    })?;
+    cases.push(case("OTLP/JSON", &bodies, options.rows, t, file));
+
+    let report = DecodeReport {
+        rows: options.rows,
+        rows_per_request: per,
+        rounds,
+        cases,
+    };
+    std::fs::create_dir_all(&options.out)
+        .with_context(|| format!("creating {}", options.out.display()))?;
+    std::fs::write(
+        options.out.join("decode.json"),
+        serde_json::to_vec_pretty(&report)?,
+    )?;
+    std::fs::write(options.out.join("decode.md"), markdown(&report))?;
+    Ok(report)
+}
+
+fn parsed_rows(body: &[u8], format: Format, received: DateTime<Utc>) -> anyhow::Result<usize> {
+    let clock = logvault::core::TestClock::new(received);
+    let mut schema = TableSchema::new(crate::ingest::LOG_TABLE)?;
+    let outcome = parse_payload(
+        Cursor::new(body),
+        format,
+        &mut schema,
+        &ParseOptions::default(),
+        &clock,
+    )?;
+    Ok(outcome.batches.iter().map(|b| b.num_rows()).sum())
+}
+
+/// The best of `rounds` rounds of `decode` over every body, in seconds; every round must give
+/// `rows` rows.
+fn time(
+    rounds: usize,
+    rows: u64,
+    bodies: &[Vec<u8>],
+    decode: impl Fn(&[u8]) -> anyhow::Result<usize>,
+) -> anyhow::Result<f64> {
+    let mut best = f64::INFINITY;
+    for _ in 0..rounds {
+        let start = Instant::now();
+        let mut got = 0u64;
+        for body in bodies {
+            got += decode(body)? as u64;
+        }
+        best = best.min(start.elapsed().as_secs_f64());
+        anyhow::ensure!(got == rows, "decoded {got} rows of {rows}");
+    }
+    Ok(best)
+}
+
+fn case(name: &str, bodies: &[Vec<u8>], rows: u64, seconds: f64, file: f64) -> DecodeCase {
+    let bytes: usize = bodies.iter().map(Vec::len).sum();
+    DecodeCase {
+        name: name.to_owned(),
+        bytes_per_row: bytes as f64 / rows as f64,
+        micros_per_row: seconds * 1e6 / rows as f64,
+        mb_per_s: bytes as f64 / 1e6 / seconds,
+        vs_file: seconds / file,
+    }
+}
+
+fn markdown(report: &DecodeReport) -> String {
+    let mut out = format!(
+        "# Decoding request bodies into rows\n\n{} generated rows in bodies of {} rows, one \
+         thread, best of {} rounds (`logvault-bench decode`).\n\n\
+         | decoder | body bytes/row | µs/row | MB/s | vs file path |\n|---|---:|---:|---:|---:|\n",
+        report.rows, report.rows_per_request, report.rounds
+    );
+    for c in &report.cases {
+        out.push_str(&format!(
+            "| {} | {:.0} | {:.2} | {:.0} | {:.2}x |\n",
+            c.name, c.bytes_per_row, c.micros_per_row, c.mb_per_s, c.vs_file
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn every_decoder_gives_every_row_and_the_report_names_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let report = run(&DecodeOptions {
+            rows: 1_200,
+            rows_per_request: 500,
+            rounds: 1,
+            out: dir.path().to_path_buf(),
+        })
+        .unwrap();
+        let names: Vec<&str> = report.cases.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names.len(), 3, "{names:?}");
+        assert!(report.cases[0].vs_file == 1.0);
+        // OTLP's JSON carries every attribute as a typed value object: larger bodies.
+        assert!(report.cases[2].bytes_per_row > report.cases[1].bytes_per_row);
+        let md = std::fs::read_to_string(dir.path().join("decode.md")).unwrap();
+        assert!(md.contains("| OTLP/JSON |"), "{md}");
+    }
+}
