@@ -33,6 +33,12 @@ struct ChunkColumn<'a> {
 pub(crate) struct ChunkBuilder<'a> {
     columns: Vec<ChunkColumn<'a>>,
     index: HashMap<String, usize>,
+    /// The column of the n-th field pushed in recent rows: records of one source mostly give
+    /// their fields in the same order, so a name compared with its hint skips the hash lookup.
+    /// Only a hint (columns an aborted row added are gone): the name decides.
+    hint: Vec<usize>,
+    /// Fields pushed in the current row so far (the hint's position).
+    field: usize,
     rows: u32,
     times: Vec<i64>,
     row_time: Option<i64>,
@@ -49,6 +55,8 @@ impl<'a> ChunkBuilder<'a> {
         Self {
             columns: Vec::new(),
             index: HashMap::new(),
+            hint: Vec::new(),
+            field: 0,
             rows: 0,
             times: Vec::new(),
             row_time: None,
@@ -67,6 +75,7 @@ impl<'a> ChunkBuilder<'a> {
         self.row_time = None;
         self.row_fallback = None;
         self.row_first_new_column = self.columns.len();
+        self.field = 0;
     }
 
     /// Adds one field of the current row. `cell` is `None` for a null. A field named
@@ -107,10 +116,21 @@ impl<'a> ChunkBuilder<'a> {
         } else {
             name
         };
-        let i = match self.index.get(name) {
-            Some(&i) => i,
-            None => self.add_column(schema, name, zone)?,
+        let i = match self.hint.get(self.field) {
+            Some(&i) if self.columns.get(i).is_some_and(|c| c.name == name) => i,
+            _ => {
+                let i = match self.index.get(name) {
+                    Some(&i) => i,
+                    None => self.add_column(schema, name, zone)?,
+                };
+                match self.hint.get_mut(self.field) {
+                    Some(h) => *h = i,
+                    None => self.hint.push(i),
+                }
+                i
+            }
         };
+        self.field += 1;
         let cells = &mut self.columns[i].cells;
         match cells.last_mut() {
             Some((row, last)) if *row == self.rows => *last = cell,

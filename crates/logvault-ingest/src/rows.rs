@@ -263,4 +263,50 @@ mod tests {
         assert!(built[0].schema().field_with_name("A").is_err());
         assert!(built[0].schema().field_with_name("B").is_ok());
     }
+
+    /// Fields in another order from row to row, and a refused row whose new column is dropped
+    /// and whose place the next new column takes: every value lands in its own column (the
+    /// column of the n-th field is only a hint).
+    #[test]
+    fn fields_in_changing_orders_land_in_their_columns() {
+        use arrow::array::{AsArray, Int64Array, StringArray};
+        use arrow::datatypes::Int64Type;
+        let at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().unwrap();
+        let mut schema = TableSchema::new("T").unwrap();
+        let mut b = RowBuilder::new(at, &ParseOptions::default());
+        b.begin_row();
+        b.push_int(&schema, "A", 1);
+        b.push_str(&schema, "B", "x".into());
+        b.end_row(&mut schema).unwrap().unwrap();
+        b.begin_row();
+        b.push_str(&schema, "B", "y".into());
+        b.push_int(&schema, "A", 2);
+        b.end_row(&mut schema).unwrap().unwrap();
+        b.begin_row();
+        b.push_int(&schema, "A", 3);
+        b.push_str(&schema, "C", "gone".into());
+        b.push_bool(&schema, "TimeGenerated", true);
+        assert!(b.end_row(&mut schema).unwrap().is_err());
+        b.begin_row();
+        b.push_int(&schema, "D", 4);
+        b.push_int(&schema, "A", 5);
+        b.end_row(&mut schema).unwrap().unwrap();
+        let built = b.finish(&mut schema).unwrap();
+        assert_eq!(built.len(), 1);
+        let batch = &built[0];
+        let ints = |name: &str| {
+            batch
+                .column_by_name(name)
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .clone()
+        };
+        assert_eq!(ints("A"), Int64Array::from(vec![1, 2, 5]));
+        assert_eq!(ints("D"), Int64Array::from(vec![None, None, Some(4)]));
+        assert_eq!(
+            batch.column_by_name("B").unwrap().as_string::<i32>(),
+            &StringArray::from(vec![Some("x"), Some("y"), None])
+        );
+        assert!(batch.column_by_name("C").is_none());
+    }
 }

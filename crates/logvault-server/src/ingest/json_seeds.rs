@@ -3,7 +3,6 @@
 //! forms of proto3's JSON mapping (64-bit integers as numbers or strings, hex ids, base64
 //! bytes). `otlp_json` puts OTLP's messages together from them.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -61,8 +60,8 @@ impl<'de, F: Fields> Visitor<'de> for Object<F> {
         let mut fields = F::default();
         // Fields given by their camelCase name: a snake_case spelling then leaves them alone.
         let mut camel_seen = 0u64;
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            let Some((index, camel)) = F::index(&key) else {
+        while let Some(found) = map.next_key_seed(FieldName::<F>(PhantomData))? {
+            let Some((index, camel)) = found else {
                 map.next_value::<IgnoredAny>()?;
                 continue;
             };
@@ -77,6 +76,30 @@ impl<'de, F: Fields> Visitor<'de> for Object<F> {
             fields.read(index, &mut map)?;
         }
         fields.finish()
+    }
+}
+
+/// An object's key as the field of `F` it names (`None` for one `F` does not know), read
+/// without copying the key.
+struct FieldName<F>(PhantomData<F>);
+
+impl<'de, F: Fields> DeserializeSeed<'de> for FieldName<F> {
+    type Value = Option<(u32, bool)>;
+
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
+        de.deserialize_str(self)
+    }
+}
+
+impl<F: Fields> Visitor<'_> for FieldName<F> {
+    type Value = Option<(u32, bool)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a field name")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(F::index(v))
     }
 }
 

@@ -18,7 +18,9 @@ use super::otlp_proto::{
 
 /// An `ExportLogsServiceRequest` from its OTLP/JSON text.
 pub(crate) fn request(body: &[u8]) -> Result<ExportLogsServiceRequest, String> {
-    let mut de = serde_json::Deserializer::from_slice(body);
+    // UTF-8 checked once for the whole body, not string by string.
+    let text = std::str::from_utf8(body).map_err(|e| format!("not JSON: {e}"))?;
+    let mut de = serde_json::Deserializer::from_str(text);
     let request = Object::<RequestFields>::new("the request")
         .deserialize(&mut de)
         .and_then(|r| de.end().map(|()| r))
@@ -283,9 +285,13 @@ impl Fields for KeyValueFields {
     }
 }
 
-/// The cases of an `AnyValue` given, by priority (string first).
+/// The cases of an `AnyValue` given, each with its priority (its field index: string first):
+/// the first one read, and any others (rare: a value has one case).
 #[derive(Default)]
-struct AnyValueFields([Option<any_value::Value>; 7]);
+struct AnyValueFields {
+    first: Option<(u32, Option<any_value::Value>)>,
+    more: Vec<(u32, Option<any_value::Value>)>,
+}
 
 impl Fields for AnyValueFields {
     type Out = AnyValue;
@@ -312,7 +318,6 @@ impl Fields for AnyValueFields {
 
     fn read<'de, A: MapAccess<'de>>(&mut self, index: u32, map: &mut A) -> Result<(), A::Error> {
         use any_value::Value as V;
-        let slot = index as usize;
         let value = match index {
             0 => map
                 .next_value_seed(Opt(Text("stringValue")))?
@@ -333,15 +338,31 @@ impl Fields for AnyValueFields {
                 .map(|values| V::KvlistValue(KeyValueList { values })),
             _ => map.next_value_seed(Opt(Base64))?.map(V::BytesValue),
         };
-        if let Some(s) = self.0.get_mut(slot) {
-            *s = value;
+        if self.first.is_none() {
+            self.first = Some((index, value));
+        } else {
+            self.more.push((index, value));
         }
         Ok(())
     }
 
     fn finish<E: de::Error>(self) -> Result<AnyValue, E> {
+        let Some(first) = self.first else {
+            return Ok(AnyValue::default());
+        };
+        if self.more.is_empty() {
+            return Ok(AnyValue { value: first.1 });
+        }
+        // A case read twice (snake_case, then camelCase) keeps its last value; then the case
+        // of highest priority that has a value wins.
+        let mut slots: [Option<any_value::Value>; 7] = Default::default();
+        for (index, value) in std::iter::once(first).chain(self.more) {
+            if let Some(slot) = slots.get_mut(index as usize) {
+                *slot = value;
+            }
+        }
         Ok(AnyValue {
-            value: self.0.into_iter().flatten().next(),
+            value: slots.into_iter().flatten().next(),
         })
     }
 }
@@ -418,6 +439,11 @@ mod tests {
             r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"s","intValue":"3"}},
               {"body":{"stringValue":null,"intValue":"3"}},{"body":{"doubleValue":"-Infinity"}},
               {"body":{"doubleValue":2}},{"body":{"doubleValue":"2.5"}},{"flags":"4294967296"}]}]}]}"#,
+            // Several cases of one AnyValue: priority, a null case, snake then camelCase.
+            r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"intValue":"1","stringValue":"x"}},
+              {"body":{"string_value":"a","stringValue":null,"int_value":"5"}},
+              {"body":{"boolValue":true,"bool_value":false,"doubleValue":1}},
+              {"body":{"stringValue":"b","string_value":"c"}},{"body":{"bytesValue":"aGk=","kvlistValue":null}}]}]}]}"#,
             r#"{"resourceLogs":null}"#,
             r#"{}"#,
             r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"timeUnixNano":"x"}]}]}]}"#,

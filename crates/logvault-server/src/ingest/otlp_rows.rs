@@ -49,24 +49,24 @@ impl<'a> Map<'a> {
     /// The entries in the object's order.
     fn entries(&self) -> Vec<&KeyValue> {
         let mut entries: Vec<(usize, &KeyValue)> = self.0.iter().enumerate().collect();
-        // Stable on the index: among equal keys the last comes last.
-        entries.sort_by(|(i, a), (j, b)| a.key.cmp(&b.key).then(i.cmp(j)));
-        let mut out: Vec<&KeyValue> = Vec::with_capacity(entries.len());
-        for (_, kv) in entries {
-            match out.last_mut() {
-                Some(last) if last.key == kv.key => *last = kv,
-                _ => out.push(kv),
-            }
-        }
-        out
+        // Among equal keys the last given comes first, and is the one kept.
+        entries.sort_unstable_by(|(i, a), (j, b)| a.key.cmp(&b.key).then(j.cmp(i)));
+        entries.dedup_by(|later, first| later.1.key == first.1.key);
+        entries.into_iter().map(|(_, kv)| kv).collect()
     }
 
     fn text(&self) -> String {
         if self.0.is_empty() {
             return "{}".to_owned();
         }
+        // Room for the keys, short values and the punctuation, so the text is rarely regrown.
+        let guess: usize = self.0.iter().map(|kv| kv.key.len() + 24).sum();
+        let mut out = Vec::with_capacity(guess + 2);
         // Serializing these values cannot fail (strings, numbers, nested values).
-        serde_json::to_string(self).unwrap_or_else(|_| "{}".to_owned())
+        match serde_json::to_writer(&mut out, self) {
+            Ok(()) => String::from_utf8(out).unwrap_or_else(|_| "{}".to_owned()),
+            Err(_) => "{}".to_owned(),
+        }
     }
 
     fn get(&self, key: &str) -> Option<&'a AnyValue> {
