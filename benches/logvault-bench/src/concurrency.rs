@@ -262,12 +262,7 @@ pub async fn run(options: &ConcurrencyOptions) -> anyhow::Result<ConcurrencyResu
         query_priority: options.query_priority,
         levels,
     };
-    std::fs::create_dir_all(&options.out)?;
-    std::fs::write(
-        options.out.join("concurrency.json"),
-        serde_json::to_vec_pretty(&results)?,
-    )?;
-    std::fs::write(options.out.join("concurrency.md"), markdown(&results))?;
+    crate::report::write_report(&options.out, "concurrency", &results, &markdown(&results))?;
     Ok(results)
 }
 

@@ -10,7 +10,6 @@ use std::io::Cursor;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::Context;
 use chrono::{DateTime, Utc};
 use logvault::ingest::{Format, ParseOptions, TableSchema, parse_payload};
 use serde::Serialize;
@@ -120,13 +119,7 @@ pub fn run(options: &DecodeOptions) -> anyhow::Result<DecodeReport> {
         rounds,
         cases,
     };
-    std::fs::create_dir_all(&options.out)
-        .with_context(|| format!("creating {}", options.out.display()))?;
-    std::fs::write(
-        options.out.join("decode.json"),
-        serde_json::to_vec_pretty(&report)?,
-    )?;
-    std::fs::write(options.out.join("decode.md"), markdown(&report))?;
+    crate::report::write_report(&options.out, "decode", &report, &markdown(&report))?;
     Ok(report)
 }
 

@@ -262,12 +262,7 @@ pub async fn run(options: &DistributedOptions) -> anyhow::Result<DistributedResu
         queries: rows,
         load: [load_before, load_average()],
     };
-    std::fs::create_dir_all(&options.out)?;
-    std::fs::write(
-        options.out.join("distributed.json"),
-        serde_json::to_vec_pretty(&results)?,
-    )?;
-    std::fs::write(options.out.join("distributed.md"), markdown(&results))?;
+    crate::report::write_report(&options.out, "distributed", &results, &markdown(&results))?;
     drop((on_encrypted, on_plaintext, encrypted, plaintext));
     let _ = std::fs::remove_dir_all(&home);
     Ok(results)

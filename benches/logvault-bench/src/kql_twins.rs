@@ -256,12 +256,7 @@ pub async fn run(options: &TwinOptions) -> anyhow::Result<TwinReport> {
         rows: options.rows,
         pairs,
     };
-    std::fs::create_dir_all(&options.out)?;
-    std::fs::write(
-        options.out.join("kql-vs-sql.json"),
-        serde_json::to_vec_pretty(&report)?,
-    )?;
-    std::fs::write(options.out.join("kql-vs-sql.md"), markdown(&report))?;
+    crate::report::write_report(&options.out, "kql-vs-sql", &report, &markdown(&report))?;
     Ok(report)
 }
 

@@ -373,12 +373,7 @@ pub async fn run(options: &LoadOptions) -> anyhow::Result<LoadReport> {
         file_ingest,
         cases,
     };
-    std::fs::create_dir_all(&options.out)?;
-    std::fs::write(
-        options.out.join("http-load.json"),
-        serde_json::to_vec_pretty(&report)?,
-    )?;
-    std::fs::write(options.out.join("http-load.md"), markdown(&report))?;
+    crate::report::write_report(&options.out, "http-load", &report, &markdown(&report))?;
     Ok(report)
 }
 
