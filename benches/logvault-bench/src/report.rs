@@ -537,6 +537,27 @@ fn keyops_markdown(k: &KeyOpsReport, s: &mut String) {
     );
 }
 
+/// Writes a benchmark's report as `{stem}.json` (`value`, pretty) and `{stem}.md` (`markdown`)
+/// in `out`, created if missing.
+///
+/// # Errors
+/// If the directory or a file cannot be written, naming it.
+pub fn write_report<T: Serialize>(
+    out: &std::path::Path,
+    stem: &str,
+    value: &T,
+    markdown: &str,
+) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let json = out.join(format!("{stem}.json"));
+    std::fs::write(&json, serde_json::to_vec_pretty(value)?)
+        .with_context(|| format!("writing {}", json.display()))?;
+    let md = out.join(format!("{stem}.md"));
+    std::fs::write(&md, markdown).with_context(|| format!("writing {}", md.display()))?;
+    Ok(())
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -713,25 +734,4 @@ pub(crate) mod tests {
         );
         assert!(md.contains("| 0.50× |"), "{md}");
     }
-}
-
-/// Writes a benchmark's report as `{stem}.json` (`value`, pretty) and `{stem}.md` (`markdown`)
-/// in `out`, created if missing.
-///
-/// # Errors
-/// If the directory or a file cannot be written, naming it.
-pub fn write_report<T: Serialize>(
-    out: &std::path::Path,
-    stem: &str,
-    value: &T,
-    markdown: &str,
-) -> anyhow::Result<()> {
-    use anyhow::Context as _;
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let json = out.join(format!("{stem}.json"));
-    std::fs::write(&json, serde_json::to_vec_pretty(value)?)
-        .with_context(|| format!("writing {}", json.display()))?;
-    let md = out.join(format!("{stem}.md"));
-    std::fs::write(&md, markdown).with_context(|| format!("writing {}", md.display()))?;
-    Ok(())
 }
