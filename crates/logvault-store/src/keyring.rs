@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Duration, Utc};
 use logvault_core::SharedClock;
-use logvault_crypto::{Aek, InfraKey, SecretBytes};
+use logvault_crypto::{Aek, SecretBytes};
 use logvault_kms::{KeyRef, KeyVault, PrincipalId, VaultErrorKind, WrappedKey};
 use object_store::ObjectStore;
 use serde::{Deserialize, Serialize};
@@ -23,6 +23,7 @@ use crate::layout::{AEK_DIR, AccountId, INFRA_DIR, account_prefix};
 use crate::read_cache::{ReadCacheConfig, ReadCaches};
 use crate::records::{Created, MAX_ATTEMPTS, RecordLog};
 
+mod infra;
 mod standby;
 
 /// Format version of wrapped key records.
@@ -558,56 +559,6 @@ impl Keyring {
             binding: binding.clone(),
             wrapped,
             check,
-        })
-    }
-
-    /// Creates the independent infrastructure key of a double-encrypted account, wrapped by
-    /// `service` (the infrastructure layer uses service-managed keys).
-    ///
-    /// # Errors
-    /// [`StoreError::AccountKeyExists`] if one exists; [`StoreError::Vault`] if wrapping fails.
-    pub(crate) async fn create_infra_key(
-        &self,
-        account: &AccountId,
-        service: &KekBinding,
-    ) -> Result<InfraKey, StoreError> {
-        let log = self.infra_log(account);
-        ensure_absent(&log, account).await?;
-        let key = InfraKey::generate().map_err(|e| StoreError::crypto("infrastructure key", &e))?;
-        let file = self
-            .wrap(account, "infra", service, &key.to_secret(), None)
-            .await?;
-        create_first(&log, account, &file).await?;
-        Ok(key)
-    }
-
-    /// Re-wraps a double-encrypted account's infrastructure key with `service` (a rotation of
-    /// the service key). The key, and so every object, is unchanged.
-    ///
-    /// # Errors
-    /// [`StoreError::NoAccountKey`] if the account has none; vault errors; conflicts.
-    pub(crate) async fn rewrap_infra_key(
-        &self,
-        account: &AccountId,
-        service: &KekBinding,
-    ) -> Result<(), StoreError> {
-        let (n, _, _) = self
-            .rewrap(&self.infra_log(account), account, service)
-            .await?;
-        tracing::info!(%account, seq = n, "re-wrapped infrastructure key");
-        Ok(())
-    }
-
-    /// The infrastructure key of a double-encrypted account, unwrapped by the vault.
-    ///
-    /// # Errors
-    /// [`StoreError::NoAccountKey`] if there is none; [`StoreError::Vault`] if unwrapping fails.
-    pub(crate) async fn infra_key(&self, account: &AccountId) -> Result<InfraKey, StoreError> {
-        let (_, file) = self.latest_file(&self.infra_log(account), account).await?;
-        let secret = self.unwrap_secret(account, &file).await?;
-        InfraKey::from_secret(&secret).map_err(|e| StoreError::AccountKeyMismatch {
-            account: account.to_string(),
-            reason: format!("infrastructure key: {e}"),
         })
     }
 }
