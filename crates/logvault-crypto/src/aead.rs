@@ -25,21 +25,48 @@ fn cipher(key: &Key256) -> Result<Aes256Gcm, CryptoError> {
 /// # Errors
 /// [`CryptoError::Random`] if no nonce can be drawn.
 pub fn seal(key: &Key256, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    let mut out = Vec::with_capacity(SEAL_OVERHEAD + plaintext.len());
+    seal_into(key, aad, plaintext, &mut out)?;
+    Ok(out)
+}
+
+/// [`seal`], the blob appended to `out` (`SEAL_OVERHEAD + plaintext.len()` bytes): the
+/// write-ahead log seals its frames straight into the buffer it writes. On an error `out` is
+/// as it was.
+///
+/// # Errors
+/// As [`seal`].
+pub fn seal_into(
+    key: &Key256,
+    aad: &[u8],
+    plaintext: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), CryptoError> {
     let mut nonce = [0u8; NONCE_LEN];
     fill_random(&mut nonce)?;
-    // The blob is built in one buffer and encrypted where it lies: the write-ahead log seals
-    // every record, and a copy of the ciphertext in a buffer of its own cost as much as the
-    // cipher's tag (a profile of `logvault ingest`).
-    let mut out = Vec::with_capacity(SEAL_OVERHEAD + plaintext.len());
+    let cipher = cipher(key)?;
+    // Encrypted where it lies: a copy of the ciphertext in a buffer of its own cost as much as
+    // the cipher's tag in a profile of `logvault ingest` (the log seals every record).
+    let start = out.len();
+    out.reserve(SEAL_OVERHEAD + plaintext.len());
     out.extend_from_slice(&nonce);
     out.extend_from_slice(plaintext);
-    let tag = cipher(key)?
-        .encrypt_inout_detached(&Nonce::from(nonce), aad, (&mut out[NONCE_LEN..]).into())
-        .map_err(|_| CryptoError::Integrity {
-            context: "seal".into(),
-        })?;
-    out.extend_from_slice(&tag);
-    Ok(out)
+    match cipher.encrypt_inout_detached(
+        &Nonce::from(nonce),
+        aad,
+        (&mut out[start + NONCE_LEN..]).into(),
+    ) {
+        Ok(tag) => {
+            out.extend_from_slice(&tag);
+            Ok(())
+        }
+        Err(_) => {
+            out.truncate(start);
+            Err(CryptoError::Integrity {
+                context: "seal".into(),
+            })
+        }
+    }
 }
 
 /// Decrypts a blob made by [`seal`] with the same key and `aad`.
@@ -129,6 +156,12 @@ mod tests {
             )
             .unwrap();
         assert_eq!(&blob[NONCE_LEN..], &combined[..]);
+        // Appended after what the buffer held, which stays as it was.
+        let mut out = b"header".to_vec();
+        seal_into(&key, b"frame 7", &plaintext, &mut out).unwrap();
+        assert_eq!(&out[..6], b"header");
+        assert_eq!(out.len(), 6 + SEAL_OVERHEAD + plaintext.len());
+        assert_eq!(open(&key, b"frame 7", &out[6..], "t").unwrap(), plaintext);
     }
 
     #[test]

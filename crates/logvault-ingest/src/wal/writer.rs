@@ -317,10 +317,9 @@ impl Committer {
                     p.key.key_ref(),
                 );
                 let aad = frame_aad(self.workspace(), &header);
-                let body = aead::seal(&p.key.key, &aad, plaintext)
-                    .map_err(|e| format!("sealing record {}: {e}", self.next_seq))?;
                 buf.extend_from_slice(&header);
-                buf.extend_from_slice(&body);
+                aead::seal_into(&p.key.key, &aad, plaintext, &mut buf)
+                    .map_err(|e| format!("sealing record {}: {e}", self.next_seq))?;
                 self.next_seq += 1;
             }
             ranges.push(SeqRange {
