@@ -46,13 +46,13 @@ impl Serialize for Json<'_> {
 struct Map<'a>(&'a [KeyValue]);
 
 impl<'a> Map<'a> {
-    /// The entries in the object's order, each with its position among the attributes.
-    fn entries(&self) -> Vec<(usize, &'a KeyValue)> {
+    /// The entries in the object's order.
+    fn entries(&self) -> impl ExactSizeIterator<Item = &'a KeyValue> {
+        // Positions only order equal keys: the last given comes first, and is the one kept.
         let mut entries: Vec<(usize, &KeyValue)> = self.0.iter().enumerate().collect();
-        // Among equal keys the last given comes first, and is the one kept.
         entries.sort_unstable_by(|(i, a), (j, b)| a.key.cmp(&b.key).then(j.cmp(i)));
         entries.dedup_by(|later, first| later.1.key == first.1.key);
-        entries
+        entries.into_iter().map(|(_, kv)| kv)
     }
 
     fn text(&self) -> String {
@@ -78,7 +78,7 @@ impl Serialize for Map<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let entries = self.entries();
         let mut map = s.serialize_map(Some(entries.len()))?;
-        for (_, kv) in entries {
+        for kv in entries {
             match &kv.value {
                 Some(v) => map.serialize_entry(&kv.key, &Json(v))?,
                 None => map.serialize_entry(&kv.key, &())?,
