@@ -8,6 +8,7 @@
 //! query is planned), write to storage, or print.
 
 mod error;
+pub mod grouping;
 mod guard;
 pub mod output;
 pub mod provider;

@@ -40,7 +40,9 @@ impl SessionOptions {
 /// - unquoted identifiers keep their case, so `SELECT TimeGenerated FROM SigninLogs` works on
 ///   tables and columns ingested with those names (Log Analytics' convention);
 /// - the helper functions of [`crate::udf`] are registered;
-/// - `now()` and `ago()` read the query's start time.
+/// - `now()` and `ago()` read the query's start time;
+/// - a partial aggregation by one string column of few values groups in
+///   [`crate::grouping::StringGroupAggregateExec`].
 pub fn new_session(options: &SessionOptions, runtime: Arc<RuntimeEnv>) -> SessionContext {
     let mut config = SessionConfig::new()
         .with_target_partitions(options.target_partitions.max(1))
@@ -54,6 +56,7 @@ pub fn new_session(options: &SessionOptions, runtime: Arc<RuntimeEnv>) -> Sessio
         .with_config(config)
         .with_runtime_env(runtime)
         .with_default_features()
+        .with_physical_optimizer_rule(Arc::new(crate::grouping::StringGroupAggregation))
         .build();
     let ctx = SessionContext::new_with_state(state);
     let now_micros = options.now.timestamp_micros();

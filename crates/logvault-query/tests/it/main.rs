@@ -13,5 +13,6 @@ mod cache_corrupt;
 mod cache_hits;
 mod cache_purge;
 mod common;
+mod grouping;
 mod read_caches;
 mod sql;

@@ -1,0 +1,336 @@
+//! The partial aggregation of one partition, grouped by one string column.
+//!
+//! It first reads [`PROBE_ROWS`] rows: when they hold more than one distinct value in
+//! [`FEW_PER_ROWS`], the column is not one of few values and the rows read go, with the rest of
+//! the input, to DataFusion's own partial aggregation (which can also skip aggregating when it
+//! does not reduce the rows). Otherwise every row is grouped here and the groups' states are
+//! emitted at the end, or earlier, all of them, when the memory pool refuses more (a partial
+//! aggregation may emit a group more than once: the final one merges them).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
+use arrow::datatypes::SchemaRef;
+use datafusion::common::{DataFusionError, Result, internal_datafusion_err, internal_err};
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::aggregates::{AggregateExec, aggregate_expressions};
+use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceChildrenOptions};
+use datafusion::physical_plan::metrics::BaselineMetrics;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
+use futures::StreamExt;
+
+use super::keys::StringGroups;
+
+/// Rows read before deciding whether the column has few values.
+pub(crate) const PROBE_ROWS: usize = 8192;
+/// At most one distinct value in this many probed rows for the column to count as one of few.
+pub(crate) const FEW_PER_ROWS: usize = 16;
+
+/// What the stream needs of the plan.
+pub(crate) struct Plan {
+    /// The replaced [`AggregateExec`].
+    pub(crate) inner: Arc<dyn ExecutionPlan>,
+    pub(crate) partition: usize,
+    pub(crate) context: Arc<TaskContext>,
+    pub(crate) metrics: BaselineMetrics,
+}
+
+/// The partition's output stream.
+pub(crate) fn execute(plan: Plan) -> Result<SendableRecordBatchStream> {
+    let Some(aggregate) = plan.inner.downcast_ref::<AggregateExec>() else {
+        return internal_err!("StringGroupAggregateExec wraps {}", plan.inner.name());
+    };
+    let input = aggregate
+        .input()
+        .execute(plan.partition, Arc::clone(&plan.context))?;
+    let group = aggregate
+        .group_expr()
+        .expr()
+        .first()
+        .map(|(expr, _)| Arc::clone(expr))
+        .ok_or_else(|| internal_datafusion_err!("a string grouping without a group column"))?;
+    let arguments = aggregate_expressions(
+        aggregate.aggr_expr(),
+        aggregate.mode(),
+        aggregate.group_expr().num_group_exprs(),
+    )?;
+    let accumulators = aggregate
+        .aggr_expr()
+        .iter()
+        .map(|expr| expr.create_groups_accumulator())
+        .collect::<Result<Vec<_>>>()?;
+    let reservation = MemoryConsumer::new(format!("StringGroupAggregate[{}]", plan.partition))
+        .register(plan.context.memory_pool());
+    let schema = aggregate.schema();
+    let state = State {
+        phase: Phase::Probe(Vec::new()),
+        input: Some(input),
+        group,
+        arguments,
+        filters: aggregate.filter_expr().to_vec(),
+        accumulators,
+        groups: StringGroups::default(),
+        ids: Vec::new(),
+        reservation,
+        batch_size: plan.context.session_config().batch_size().max(1),
+        output: VecDeque::new(),
+        schema: Arc::clone(&schema),
+        plan,
+    };
+    let stream = futures::stream::unfold(state, |mut state| async move {
+        let item = state.next().await;
+        if item.as_ref().is_some_and(Result::is_err) {
+            state.phase = Phase::Done;
+        }
+        item.map(|item| (item, state))
+    });
+    Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
+}
+
+enum Phase {
+    /// Reading the first rows, kept with their group ids.
+    Probe(Vec<(RecordBatch, Vec<usize>)>),
+    /// Grouping every row here.
+    Aggregate,
+    /// Handed to DataFusion's aggregation.
+    Delegated(SendableRecordBatchStream),
+    Done,
+}
+
+struct State {
+    phase: Phase,
+    input: Option<SendableRecordBatchStream>,
+    group: Arc<dyn PhysicalExpr>,
+    arguments: Vec<Vec<Arc<dyn PhysicalExpr>>>,
+    filters: Vec<Option<Arc<dyn PhysicalExpr>>>,
+    accumulators: Vec<Box<dyn GroupsAccumulator>>,
+    groups: StringGroups,
+    ids: Vec<usize>,
+    reservation: MemoryReservation,
+    batch_size: usize,
+    output: VecDeque<RecordBatch>,
+    schema: SchemaRef,
+    plan: Plan,
+}
+
+impl State {
+    async fn next(&mut self) -> Option<Result<RecordBatch>> {
+        loop {
+            if let Some(batch) = self.output.pop_front() {
+                self.plan.metrics.record_output(batch.num_rows());
+                return Some(Ok(batch));
+            }
+            match &mut self.phase {
+                Phase::Done => {
+                    self.plan.metrics.done();
+                    return None;
+                }
+                Phase::Delegated(stream) => return stream.next().await,
+                Phase::Probe(_) | Phase::Aggregate => {}
+            }
+            let next = match self.input.as_mut() {
+                Some(input) => input.next().await,
+                None => None,
+            };
+            if let Err(e) = self.step(next) {
+                return Some(Err(e));
+            }
+        }
+    }
+
+    /// Takes the input's next item (`None`: the input has ended).
+    fn step(&mut self, next: Option<Result<RecordBatch>>) -> Result<()> {
+        let time = self.plan.metrics.elapsed_compute().clone();
+        let timer = time.timer();
+        let result = match next {
+            Some(batch) => batch.and_then(|batch| self.take(batch)),
+            None => self.end(),
+        };
+        timer.done();
+        result
+    }
+
+    fn take(&mut self, batch: RecordBatch) -> Result<()> {
+        if !matches!(self.phase, Phase::Probe(_) | Phase::Aggregate) {
+            return Ok(());
+        }
+        let values = group_values(&self.group, &batch)?;
+        let mut ids = std::mem::take(&mut self.ids);
+        self.groups.intern(&values, &mut ids).map_err(too_many)?;
+        if let Phase::Probe(probed) = &mut self.phase {
+            probed.push((batch, ids));
+            let rows: usize = probed.iter().map(|(b, _)| b.num_rows()).sum();
+            return if rows >= PROBE_ROWS {
+                self.decide()
+            } else {
+                Ok(())
+            };
+        }
+        let updated = self.update(&batch, &ids);
+        self.ids = ids;
+        updated
+    }
+
+    fn end(&mut self) -> Result<()> {
+        if matches!(self.phase, Phase::Probe(_)) {
+            self.decide()?;
+        }
+        if matches!(self.phase, Phase::Aggregate) {
+            self.emit()?;
+            self.phase = Phase::Done;
+        }
+        Ok(())
+    }
+
+    /// After the probe: group here, or hand the rows read and the rest to DataFusion.
+    fn decide(&mut self) -> Result<()> {
+        let Phase::Probe(probed) = std::mem::replace(&mut self.phase, Phase::Aggregate) else {
+            return Ok(());
+        };
+        let rows: usize = probed.iter().map(|(b, _)| b.num_rows()).sum();
+        if self.groups.len() * FEW_PER_ROWS <= rows.max(FEW_PER_ROWS) {
+            for (batch, ids) in &probed {
+                self.update(batch, ids)?;
+            }
+            return Ok(());
+        }
+        self.groups = StringGroups::default();
+        let input = self
+            .input
+            .take()
+            .ok_or_else(|| internal_datafusion_err!("a string grouping's input taken twice"))?;
+        let batches = probed.into_iter().map(|(batch, _)| Ok(batch));
+        let replay = futures::stream::iter(batches).chain(input);
+        let replay = RecordBatchStreamAdapter::new(self.input_schema(), replay);
+        self.phase = Phase::Delegated(delegate(&self.plan, Box::pin(replay))?);
+        Ok(())
+    }
+
+    fn input_schema(&self) -> SchemaRef {
+        match self.plan.inner.children().first() {
+            Some(input) => input.schema(),
+            None => Arc::clone(&self.schema),
+        }
+    }
+
+    fn update(&mut self, batch: &RecordBatch, ids: &[usize]) -> Result<()> {
+        let total = self.groups.len();
+        for ((accumulator, arguments), filter) in self
+            .accumulators
+            .iter_mut()
+            .zip(&self.arguments)
+            .zip(&self.filters)
+        {
+            let values = arguments
+                .iter()
+                .map(|expr| expr.evaluate(batch)?.into_array(batch.num_rows()))
+                .collect::<Result<Vec<ArrayRef>>>()?;
+            let filter = filter
+                .as_ref()
+                .map(|expr| expr.evaluate(batch)?.into_array(batch.num_rows()))
+                .transpose()?;
+            let filter: Option<&BooleanArray> = filter.as_ref().map(|f| f.as_boolean());
+            accumulator.update_batch(&values, ids, filter, total)?;
+        }
+        let size = self.groups.size()
+            + self.accumulators.iter().map(|a| a.size()).sum::<usize>()
+            + self.ids.capacity() * std::mem::size_of::<usize>();
+        if self.reservation.try_resize(size).is_err() {
+            // A partial aggregation may emit early: the final one merges the states.
+            self.emit()?;
+        }
+        Ok(())
+    }
+
+    /// Every group's state into the output, and a fresh start.
+    fn emit(&mut self) -> Result<()> {
+        if self.groups.len() == 0 {
+            return Ok(());
+        }
+        let mut columns: Vec<ArrayRef> = vec![Arc::new(self.groups.take())];
+        for accumulator in &mut self.accumulators {
+            columns.extend(accumulator.state(EmitTo::All)?);
+        }
+        let batch = RecordBatch::try_new(Arc::clone(&self.schema), columns)?;
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            let len = self.batch_size.min(batch.num_rows() - offset);
+            self.output.push_back(batch.slice(offset, len));
+            offset += len;
+        }
+        self.reservation.try_resize(0)?;
+        Ok(())
+    }
+}
+
+fn group_values(
+    group: &Arc<dyn PhysicalExpr>,
+    batch: &RecordBatch,
+) -> Result<arrow::array::StringViewArray> {
+    let array = group.evaluate(batch)?.into_array(batch.num_rows())?;
+    array.as_string_view_opt().cloned().ok_or_else(|| {
+        internal_datafusion_err!("group column is {}, not Utf8View", array.data_type())
+    })
+}
+
+fn too_many(_: super::keys::TooManyGroups) -> DataFusionError {
+    DataFusionError::ResourcesExhausted("more than 4294967295 groups in one partition".into())
+}
+
+/// DataFusion's partial aggregation of `input` (this partition's rows, the probed first).
+fn delegate(plan: &Plan, input: SendableRecordBatchStream) -> Result<SendableRecordBatchStream> {
+    let source = StreamingTableExec::try_new(
+        input.schema(),
+        vec![Arc::new(OneShot {
+            schema: input.schema(),
+            stream: Mutex::new(Some(input)),
+        })],
+        None,
+        Vec::new(),
+        false,
+        None,
+    )?;
+    let aggregate = Arc::clone(&plan.inner).replace_children(
+        vec![Arc::new(source)],
+        ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
+    )?;
+    aggregate.execute(0, Arc::clone(&plan.context))
+}
+
+/// A partition stream that can be executed once: the replayed input of a delegated aggregation.
+struct OneShot {
+    schema: SchemaRef,
+    stream: Mutex<Option<SendableRecordBatchStream>>,
+}
+
+impl std::fmt::Debug for OneShot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OneShot")
+    }
+}
+
+impl PartitionStream for OneShot {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let taken = self.stream.lock().ok().and_then(|mut s| s.take());
+        match taken {
+            Some(stream) => stream,
+            None => {
+                let error = internal_datafusion_err!("a string grouping's input executed twice");
+                Box::pin(RecordBatchStreamAdapter::new(
+                    Arc::clone(&self.schema),
+                    futures::stream::once(async move { Err(error) }),
+                ))
+            }
+        }
+    }
+}

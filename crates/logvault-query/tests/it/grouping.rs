@@ -1,0 +1,246 @@
+//! Grouping by one string column (`logvault_query::grouping`): every answer equals plain
+//! DataFusion's, for few values, long strings, nulls, filters, many values (handed back to
+//! DataFusion) and a memory pool too small for all the groups (emitted early).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
+
+use std::sync::Arc;
+
+use arrow::array::{AsArray, Int64Array, RecordBatch, StringViewArray};
+use arrow::datatypes::Int64Type;
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::util::pretty::pretty_format_batches;
+use chrono::Utc;
+use datafusion::datasource::MemTable;
+use datafusion::execution::memory_pool::GreedyMemoryPool;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::physical_plan::{ExecutionPlan, common::collect};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use logvault_query::{SessionOptions, new_session};
+
+const LEVELS: [&str; 5] = ["INFO", "WARN", "ERROR", "DEBUG", "CRITICAL"];
+const LONG: [&str; 3] = [
+    "a category name longer than a view holds",
+    "a category name longer than a view holds, too",
+    "short",
+];
+
+/// A deterministic table: `Level` (5 values, some null), `Long` (3 values, two of them too long
+/// for a view), `User` (thousands of values), `Drift` (5 values for the first 40,000 rows, then
+/// one of them every other row and a new value in between), `Bytes` (some null). Four partitions of batches of 4,096 rows.
+fn table(rows: usize) -> MemTable {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("Level", DataType::Utf8View, true),
+        Field::new("Long", DataType::Utf8View, false),
+        Field::new("User", DataType::Utf8View, false),
+        Field::new("Drift", DataType::Utf8View, false),
+        Field::new("Bytes", DataType::Int64, true),
+    ]));
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut partitions = vec![Vec::new(); 4];
+    let mut row = 0;
+    while row < rows {
+        let n = 4096.min(rows - row);
+        let mut level = Vec::with_capacity(n);
+        let mut long = Vec::with_capacity(n);
+        let mut user = Vec::with_capacity(n);
+        let mut drift = Vec::with_capacity(n);
+        let mut bytes = Vec::with_capacity(n);
+        for i in row..row + n {
+            let r = next();
+            level.push((r % 23 != 0).then(|| LEVELS[(r % 5) as usize].to_owned()));
+            long.push(LONG[((r >> 8) % 3) as usize].to_owned());
+            user.push(format!("u{:06}", (r >> 16) % 5000));
+            drift.push(if i < 40_000 || i % 2 == 0 {
+                LEVELS[((r >> 24) % 5) as usize].to_owned()
+            } else {
+                format!("drift-{i}")
+            });
+            bytes.push((r % 17 != 0).then_some(((r >> 32) % 1000) as i64));
+        }
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                Arc::new(StringViewArray::from(level)),
+                Arc::new(StringViewArray::from(long)),
+                Arc::new(StringViewArray::from(user)),
+                Arc::new(StringViewArray::from(drift)),
+                Arc::new(Int64Array::from(bytes)),
+            ],
+        )
+        .unwrap();
+        partitions[(row / 4096) % 4].push(batch);
+        row += n;
+    }
+    MemTable::try_new(schema, partitions).unwrap()
+}
+
+fn logvault(rows: usize, runtime: Arc<RuntimeEnv>) -> SessionContext {
+    let mut options = SessionOptions::at(Utc::now());
+    options.target_partitions = 4;
+    let ctx = new_session(&options, Arc::clone(&runtime));
+    ctx.register_table("logs", Arc::new(table(rows))).unwrap();
+    ctx
+}
+
+fn datafusion(rows: usize) -> SessionContext {
+    let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(4));
+    ctx.register_table("logs", Arc::new(table(rows))).unwrap();
+    ctx
+}
+
+async fn answer(ctx: &SessionContext, sql: &str) -> String {
+    let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+    pretty_format_batches(&batches).unwrap().to_string()
+}
+
+async fn plan(ctx: &SessionContext, sql: &str) -> String {
+    answer(ctx, &format!("EXPLAIN ANALYZE {sql}")).await
+}
+
+const QUERIES: &[&str] = &[
+    r#"SELECT "Level", COUNT(*) AS n, SUM("Bytes") AS s, MIN("Bytes") AS lo, MAX("Bytes") AS hi,
+        COUNT("Bytes") AS c, AVG("Bytes") AS a FROM logs GROUP BY "Level" ORDER BY "Level""#,
+    r#"SELECT "Level", COUNT(*) FILTER (WHERE "Bytes" > 500) AS big FROM logs
+        GROUP BY "Level" ORDER BY "Level""#,
+    r#"SELECT DISTINCT "Level" FROM logs ORDER BY "Level""#,
+    r#"SELECT "Long", COUNT(*) AS n, SUM("Bytes") AS s FROM logs GROUP BY "Long" ORDER BY "Long""#,
+    r#"SELECT lower("Level") AS l, COUNT(*) AS n FROM logs GROUP BY lower("Level") ORDER BY l"#,
+    r#"SELECT "User", COUNT(*) AS n, SUM("Bytes") AS s FROM logs GROUP BY "User"
+        ORDER BY n DESC, "User" LIMIT 20"#,
+    r#"SELECT COUNT(*) AS groups, SUM(n) AS rows FROM
+        (SELECT "User", COUNT(*) AS n FROM logs GROUP BY "User")"#,
+    r#"SELECT COUNT(*) AS groups, SUM(n) AS rows, MAX(n) AS most FROM
+        (SELECT "Drift", COUNT(*) AS n FROM logs GROUP BY "Drift")"#,
+    r#"SELECT "Level", COUNT(DISTINCT "User") AS users FROM logs GROUP BY "Level" ORDER BY "Level""#,
+    r#"SELECT "Level", COUNT(*) AS n FROM logs WHERE "Bytes" < 0 GROUP BY "Level""#,
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grouping_by_a_string_column_answers_as_datafusion_does() {
+    let rows = 60_000;
+    let ours = logvault(rows, Arc::new(RuntimeEnv::default()));
+    let theirs = datafusion(rows);
+    for sql in QUERIES {
+        let expected = answer(&theirs, sql).await;
+        assert!(
+            expected.lines().count() > 4 || sql.contains("< 0"),
+            "{expected}"
+        );
+        assert_eq!(answer(&ours, sql).await, expected, "{sql}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rule_takes_a_partial_aggregation_by_a_string_column_only() {
+    let ours = logvault(20_000, Arc::new(RuntimeEnv::default()));
+    let by_level = plan(
+        &ours,
+        r#"SELECT "Level", COUNT(*) FROM logs GROUP BY "Level""#,
+    )
+    .await;
+    assert!(by_level.contains("StringGroupAggregateExec"), "{by_level}");
+    // Grouped by a number, or by two columns: DataFusion's own aggregation.
+    for sql in [
+        r#"SELECT "Bytes", COUNT(*) FROM logs GROUP BY "Bytes""#,
+        r#"SELECT "Level", "Long", COUNT(*) FROM logs GROUP BY "Level", "Long""#,
+    ] {
+        let plan = plan(&ours, sql).await;
+        assert!(!plan.contains("StringGroupAggregateExec"), "{plan}");
+        assert!(plan.contains("AggregateExec"), "{plan}");
+    }
+}
+
+/// Output rows of the `StringGroupAggregateExec` lines of an `EXPLAIN ANALYZE`.
+fn partial_output_rows(plan: &str) -> usize {
+    plan.lines()
+        .filter(|l| l.contains("StringGroupAggregateExec"))
+        .filter_map(|l| l.split("output_rows=").nth(1))
+        .filter_map(|rest| {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse::<usize>().ok()
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_column_of_many_values_goes_back_to_datafusion_and_answers_the_same() {
+    let rows = 60_000;
+    let ours = logvault(rows, Arc::new(RuntimeEnv::default()));
+    let sql = r#"SELECT COUNT(*) AS groups FROM (SELECT "User" FROM logs GROUP BY "User")"#;
+    assert_eq!(
+        answer(&ours, sql).await,
+        answer(&datafusion(rows), sql).await
+    );
+    // Few values: the partial output is a handful of groups per partition.
+    let few = plan(
+        &ours,
+        r#"SELECT "Level", COUNT(*) FROM logs GROUP BY "Level""#,
+    )
+    .await;
+    let rows_out = partial_output_rows(&few);
+    assert!(rows_out > 0 && rows_out <= 4 * 6, "{few}");
+}
+
+fn find(plan: &Arc<dyn ExecutionPlan>, name: &str) -> Option<Arc<dyn ExecutionPlan>> {
+    if plan.name() == name {
+        return Some(Arc::clone(plan));
+    }
+    plan.children()
+        .into_iter()
+        .find_map(|child| find(child, name))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_memory_pool_too_small_for_the_groups_emits_them_early_and_loses_none() {
+    let rows = 120_000;
+    // Small enough that one partition's ~10,000 groups of `Drift` do not fit.
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(GreedyMemoryPool::new(256 << 10)))
+        .build_arc()
+        .unwrap();
+    let ours = logvault(rows, runtime);
+    let sql = r#"SELECT "Drift", COUNT(*) AS n FROM logs GROUP BY "Drift""#;
+    let physical = ours
+        .sql(sql)
+        .await
+        .unwrap()
+        .create_physical_plan()
+        .await
+        .unwrap();
+    let partial = find(&physical, "StringGroupAggregateExec").expect("the rule took it");
+    // The first partition's partial aggregation alone: its input is the table's first
+    // partition (batches 0, 4, ..., 28 of 4,096 rows: 32,768 rows, 5 values in its first 8,192,
+    // later those 5 in every other row and a new value in between).
+    let output = collect(partial.execute(0, ours.task_ctx()).unwrap())
+        .await
+        .unwrap();
+    let mut groups = std::collections::HashSet::new();
+    let mut counted = 0;
+    let mut emitted = 0;
+    for batch in &output {
+        let drift = batch.column(0).as_string_view();
+        let n = batch.column(1).as_primitive::<Int64Type>();
+        for i in 0..batch.num_rows() {
+            groups.insert(drift.value(i).to_owned());
+            counted += n.value(i);
+        }
+        emitted += batch.num_rows();
+    }
+    assert_eq!(counted, 32_768, "every row of the partition counted once");
+    assert_eq!(
+        groups.len(),
+        5 + 5 * 2048,
+        "the partition's distinct values"
+    );
+    assert!(
+        emitted > groups.len(),
+        "not emitted early: {emitted} partial rows for {} groups",
+        groups.len()
+    );
+}
