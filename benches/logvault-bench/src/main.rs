@@ -232,6 +232,9 @@ enum Command {
         /// Runs.
         #[arg(long, default_value_t = 20)]
         times: usize,
+        /// Fill the home's memory tier first and time the runs from it.
+        #[arg(long)]
+        hot: bool,
     },
     /// One ingestion case (run by `run` in a child process).
     #[command(hide = true)]
@@ -578,6 +581,7 @@ fn main() -> anyhow::Result<()> {
             inventory,
             query,
             times,
+            hot,
         } => {
             use logvault_bench::queries::{self, Source, SuiteParams};
             let source = match (home, logs, inventory) {
@@ -596,7 +600,7 @@ fn main() -> anyhow::Result<()> {
                 .map(|q| q.sql)
                 .ok_or_else(|| anyhow::anyhow!("no query {query} in the suite"))?;
             let runtime = tokio::runtime::Runtime::new()?;
-            let ms = runtime.block_on(queries::repeat(&source, &sql, times))?;
+            let ms = runtime.block_on(queries::repeat(&source, &sql, times, hot))?;
             let mut sorted = ms.clone();
             sorted.sort_by(f64::total_cmp);
             use std::io::Write as _;

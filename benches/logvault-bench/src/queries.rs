@@ -271,12 +271,28 @@ pub async fn run_suite(
 }
 
 /// Opens `source` once and runs `sql` `times` times in that session (a warm loop, for
-/// profiling one query); the milliseconds of each run.
+/// profiling one query); the milliseconds of each run. With `hot`, a logvault home's memory
+/// tier is filled first (the query once, then the hot cache's promotions awaited), as `run`'s
+/// hot runs do.
 ///
 /// # Errors
-/// Open, plan and execution errors.
-pub async fn repeat(source: &Source, sql: &str, times: usize) -> anyhow::Result<Vec<f64>> {
+/// Open, plan and execution errors; `hot` without a memory tier.
+pub async fn repeat(
+    source: &Source,
+    sql: &str,
+    times: usize,
+    hot: bool,
+) -> anyhow::Result<Vec<f64>> {
     let opened = source.open().await?;
+    if hot {
+        let engine = opened
+            .engine
+            .as_ref()
+            .filter(|e| e.hot_cache().config().memory_bytes > 0)
+            .context("--hot needs a logvault home with a memory tier")?;
+        answer(&opened.ctx, sql).await?;
+        engine.hot_cache().settle().await;
+    }
     let mut out = Vec::with_capacity(times);
     for _ in 0..times {
         let started = Instant::now();

@@ -2,24 +2,38 @@
 //!
 //! A string view of at most 12 bytes holds the whole string in its 16 bytes (length, then the
 //! bytes, zero-padded), so two such views are equal exactly when their strings are: those are
-//! grouped by the view's bits alone, without reading or hashing the string. While there are few
-//! of them (a log's level, category or result code), a branch-free scan of at most
-//! [`SMALL_GROUPS`] views finds the group; past that, a hash map of the views. Longer strings are
-//! grouped by their bytes in a hash map.
+//! grouped by the view's bits alone, without reading the string. A direct-mapped table of
+//! [`CACHE_SLOTS`] views (a multiplication and a shift of the view pick the slot) answers most
+//! rows of a column of few values with one load and one comparison; a miss goes to a hash map of
+//! all the short strings seen, and takes the slot. Longer strings are grouped by their bytes in a
+//! hash map.
 
 use arrow::array::{Array, StringViewArray, StringViewBuilder};
 use datafusion::common::HashMap;
 
-/// How many short strings are found by a scan before they move to a hash map.
-pub(crate) const SMALL_GROUPS: usize = 8;
+/// Slots of the direct-mapped table in front of the short strings' map (a power of two).
+pub(crate) const CACHE_SLOTS: usize = 512;
+const CACHE_SHIFT: u32 = 64 - CACHE_SLOTS.trailing_zeros();
+
+/// A slot of the direct-mapped table: a short string's view and its group.
+#[derive(Clone, Copy)]
+struct Slot {
+    view: u128,
+    id: u32,
+}
+
+/// No short string's view: its length field is above 12.
+const EMPTY: Slot = Slot {
+    view: u128::MAX,
+    id: 0,
+};
 
 /// The distinct strings of a column seen since the last [`StringGroups::take`], each with its
 /// group id (0, 1, ... in the order first seen).
 pub(crate) struct StringGroups {
-    /// Short strings' views while they are few (`small_ids[i]` is `small[i]`'s group).
-    small: Vec<u128>,
-    small_ids: Vec<u32>,
-    /// Short strings' views once there are more than [`SMALL_GROUPS`] (then `small` is empty).
+    /// The last short string seen in each slot.
+    cache: Box<[Slot]>,
+    /// Every short string seen, by its view.
     inline: HashMap<u128, u32>,
     /// Strings longer than a view holds, by their bytes.
     long: HashMap<Box<[u8]>, u32>,
@@ -34,8 +48,7 @@ pub(crate) struct StringGroups {
 impl Default for StringGroups {
     fn default() -> Self {
         Self {
-            small: Vec::with_capacity(SMALL_GROUPS),
-            small_ids: Vec::with_capacity(SMALL_GROUPS),
+            cache: vec![EMPTY; CACHE_SLOTS].into_boxed_slice(),
             inline: HashMap::default(),
             long: HashMap::default(),
             long_bytes: 0,
@@ -59,7 +72,8 @@ impl StringGroups {
     pub(crate) fn size(&self) -> usize {
         let entry = std::mem::size_of::<u128>() + std::mem::size_of::<u32>() + 1;
         let long_entry = std::mem::size_of::<Box<[u8]>>() + std::mem::size_of::<u32>() + 1;
-        self.inline.capacity() * entry
+        CACHE_SLOTS * std::mem::size_of::<Slot>()
+            + self.inline.capacity() * entry
             + self.long.capacity() * long_entry
             + 2 * self.long_bytes
             + self.count as usize * std::mem::size_of::<u128>()
@@ -104,53 +118,46 @@ impl StringGroups {
         values
     }
 
-    #[inline]
+    #[inline(always)]
     fn id(&mut self, array: &StringViewArray, i: usize, view: u128) -> Result<u32, TooManyGroups> {
         // The view's low 32 bits are the string's length.
         if (view as u32) <= INLINE_LEN {
-            self.inline_id(array, i, view)
+            let mixed = (view as u64) ^ ((view >> 64) as u64);
+            let slot = (mixed.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> CACHE_SHIFT) as usize;
+            if let Some(hit) = self.cache.get(slot)
+                && hit.view == view
+            {
+                return Ok(hit.id);
+            }
+            self.inline_id(array, i, view, slot)
         } else {
             self.long_id(array.value(i))
         }
     }
 
-    #[inline]
+    #[inline(never)]
     fn inline_id(
         &mut self,
         array: &StringViewArray,
         i: usize,
         view: u128,
+        slot: usize,
     ) -> Result<u32, TooManyGroups> {
-        if self.inline.is_empty() {
-            // Branch-free: the rows' values come in no order, so an early exit mispredicts.
-            let mut found = usize::MAX;
-            for (at, &known) in self.small.iter().enumerate() {
-                if known == view {
-                    found = at;
-                }
-            }
-            if let Some(&id) = self.small_ids.get(found) {
-                return Ok(id);
-            }
-            if self.small.len() < SMALL_GROUPS {
+        let id = match self.inline.get(&view) {
+            Some(&id) => id,
+            None => {
                 let id = self.add(Some(array.value(i)))?;
-                self.small.push(view);
-                self.small_ids.push(id);
-                return Ok(id);
+                self.inline.insert(view, id);
+                id
             }
-            self.inline.reserve(4 * SMALL_GROUPS);
-            for (known, id) in self.small.drain(..).zip(self.small_ids.drain(..)) {
-                self.inline.insert(known, id);
-            }
+        };
+        if let Some(cached) = self.cache.get_mut(slot) {
+            *cached = Slot { view, id };
         }
-        if let Some(&id) = self.inline.get(&view) {
-            return Ok(id);
-        }
-        let id = self.add(Some(array.value(i)))?;
-        self.inline.insert(view, id);
         Ok(id)
     }
 
+    #[inline(never)]
     fn long_id(&mut self, value: &str) -> Result<u32, TooManyGroups> {
         if let Some(&id) = self.long.get(value.as_bytes()) {
             return Ok(id);
@@ -248,19 +255,21 @@ mod tests {
     }
 
     #[test]
-    fn many_short_strings_move_from_the_scan_to_the_map_without_changing_ids() {
+    fn many_short_strings_share_the_table_s_slots_without_changing_ids() {
         let mut groups = StringGroups::default();
-        let names: Vec<String> = (0..100).map(|i| format!("host-{i:03}")).collect();
+        // More strings than slots: some share a slot and take it from each other.
+        let n = 3 * CACHE_SLOTS;
+        let names: Vec<String> = (0..n).map(|i| format!("host-{i:04}")).collect();
         let first: Vec<Option<&str>> = names.iter().map(|s| Some(s.as_str())).collect();
-        assert_eq!(ids(&mut groups, &first), (0..100).collect::<Vec<_>>());
+        assert_eq!(ids(&mut groups, &first), (0..n).collect::<Vec<_>>());
         // Reversed, in another batch: the ids found are those given first.
         let reversed: Vec<Option<&str>> = first.iter().rev().copied().collect();
         assert_eq!(
             ids(&mut groups, &reversed),
-            (0..100).rev().collect::<Vec<_>>()
+            (0..n).rev().collect::<Vec<_>>()
         );
-        assert_eq!(groups.len(), 100);
+        assert_eq!(groups.len(), n);
         let values = groups.take();
-        assert_eq!(values.value(42), "host-042");
+        assert_eq!(values.value(42), "host-0042");
     }
 }
