@@ -59,7 +59,9 @@ use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceChildrenOptions};
-use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
+use datafusion::physical_plan::metrics::{
+    BaselineMetrics, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
+};
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, InputOrderMode, PlanProperties,
     SendableRecordBatchStream,
@@ -203,6 +205,7 @@ impl ExecutionPlan for StringGroupAggregateExec {
             partition,
             context,
             metrics: BaselineMetrics::new(&self.metrics, partition),
+            handed_back: MetricBuilder::new(&self.metrics).counter("handed_back", partition),
         })
     }
 

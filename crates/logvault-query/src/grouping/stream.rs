@@ -20,7 +20,7 @@ use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::aggregates::{AggregateExec, aggregate_expressions};
 use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceChildrenOptions};
-use datafusion::physical_plan::metrics::BaselineMetrics;
+use datafusion::physical_plan::metrics::{BaselineMetrics, Count};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use futures::StreamExt;
@@ -39,6 +39,8 @@ pub(crate) struct Plan {
     pub(crate) partition: usize,
     pub(crate) context: Arc<TaskContext>,
     pub(crate) metrics: BaselineMetrics,
+    /// Partitions handed back to DataFusion's aggregation (`handed_back` in `EXPLAIN ANALYZE`).
+    pub(crate) handed_back: Count,
 }
 
 /// The partition's output stream.
@@ -131,7 +133,15 @@ impl State {
                     self.plan.metrics.done();
                     return None;
                 }
-                Phase::Delegated(stream) => return stream.next().await,
+                Phase::Delegated(stream) => {
+                    let item = stream.next().await;
+                    match &item {
+                        Some(Ok(batch)) => self.plan.metrics.record_output(batch.num_rows()),
+                        Some(Err(_)) => {}
+                        None => self.plan.metrics.done(),
+                    }
+                    return item;
+                }
                 Phase::Probe(_) | Phase::Aggregate => {}
             }
             let next = match self.input.as_mut() {
@@ -209,6 +219,7 @@ impl State {
         let replay = futures::stream::iter(batches).chain(input);
         let replay = RecordBatchStreamAdapter::new(self.input_schema(), replay);
         self.phase = Phase::Delegated(delegate(&self.plan, Box::pin(replay))?);
+        self.plan.handed_back.add(1);
         Ok(())
     }
 

@@ -156,16 +156,32 @@ async fn the_rule_takes_a_partial_aggregation_by_a_string_column_only() {
     }
 }
 
-/// Output rows of the `StringGroupAggregateExec` lines of an `EXPLAIN ANALYZE`.
-fn partial_output_rows(plan: &str) -> usize {
+/// The sum of metric `name` over the `StringGroupAggregateExec` lines of an `EXPLAIN ANALYZE`
+/// (which writes 19,000 as `19.00 K`).
+fn partial_metric(plan: &str, name: &str) -> usize {
     plan.lines()
         .filter(|l| l.contains("StringGroupAggregateExec"))
-        .filter_map(|l| l.split("output_rows=").nth(1))
+        .filter_map(|l| l.split(&format!("{name}=")).nth(1))
         .filter_map(|rest| {
-            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-            digits.parse::<usize>().ok()
+            let number: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.')
+                .collect();
+            let scale = match rest[number.len()..].split([',', ']']).next() {
+                Some(" K") => 1e3,
+                Some(" M") => 1e6,
+                _ => 1.0,
+            };
+            number
+                .parse::<f64>()
+                .ok()
+                .map(|n| (n * scale).round() as usize)
         })
         .sum()
+}
+
+fn partial_output_rows(plan: &str) -> usize {
+    partial_metric(plan, "output_rows")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -177,6 +193,10 @@ async fn a_column_of_many_values_goes_back_to_datafusion_and_answers_the_same() 
         answer(&ours, sql).await,
         answer(&datafusion(rows), sql).await
     );
+    // 5,000 users: every partition's first 8,192 rows have far more than 512 of them.
+    let many = plan(&ours, sql).await;
+    assert_eq!(partial_metric(&many, "handed_back"), 4, "{many}");
+    assert!(partial_output_rows(&many) >= 5000, "{many}");
     // Few values: the partial output is a handful of groups per partition.
     let few = plan(
         &ours,
@@ -185,6 +205,7 @@ async fn a_column_of_many_values_goes_back_to_datafusion_and_answers_the_same() 
     .await;
     let rows_out = partial_output_rows(&few);
     assert!(rows_out > 0 && rows_out <= 4 * 6, "{few}");
+    assert_eq!(partial_metric(&few, "handed_back"), 0, "{few}");
 }
 
 fn find(plan: &Arc<dyn ExecutionPlan>, name: &str) -> Option<Arc<dyn ExecutionPlan>> {
