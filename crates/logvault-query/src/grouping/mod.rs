@@ -7,9 +7,10 @@
 //! its hashes, against 25% reading the Parquet). [`StringGroupAggregation`], a physical optimizer
 //! rule, puts a [`StringGroupAggregateExec`] in place of such a partial aggregation: it groups
 //! the strings a view holds whole (up to 12 bytes) by the view's bits, through a direct-mapped
-//! table in front of a hash map ([`keys`]), and feeds DataFusion's own accumulators with the group ids, so every
-//! aggregate function computes what it computes under DataFusion. A column that turns out to have
-//! many values goes back to DataFusion's aggregation after its first rows ([`stream`]).
+//! table in front of a hash map ([`keys`]), and feeds DataFusion's own accumulators with the
+//! group ids, so every aggregate function computes what it computes under DataFusion. A column
+//! that turns out to have many values goes back to DataFusion's aggregation after its first rows
+//! ([`stream`]).
 //!
 //! ```
 //! # use std::sync::Arc;

@@ -26,7 +26,8 @@ const LONG: [&str; 3] = [
 
 /// A deterministic table: `Level` (5 values, some null), `Long` (3 values, two of them too long
 /// for a view), `User` (thousands of values), `Drift` (5 values for the first 40,000 rows, then
-/// one of them every other row and a new value in between), `Bytes` (some null). Four partitions of batches of 4,096 rows.
+/// one of them every other row and a new value in between), `Bytes` (some null). Four
+/// partitions of batches of 4,096 rows.
 fn table(rows: usize) -> MemTable {
     let schema = Arc::new(Schema::new(vec![
         Field::new("Level", DataType::Utf8View, true),
@@ -117,7 +118,8 @@ const QUERIES: &[&str] = &[
         (SELECT "User", COUNT(*) AS n FROM logs GROUP BY "User")"#,
     r#"SELECT COUNT(*) AS groups, SUM(n) AS rows, MAX(n) AS most FROM
         (SELECT "Drift", COUNT(*) AS n FROM logs GROUP BY "Drift")"#,
-    r#"SELECT "Level", COUNT(DISTINCT "User") AS users FROM logs GROUP BY "Level" ORDER BY "Level""#,
+    r#"SELECT "Level", COUNT(DISTINCT "User") AS users FROM logs GROUP BY "Level"
+        ORDER BY "Level""#,
     r#"SELECT "Level", COUNT(*) AS n FROM logs WHERE "Bytes" < 0 GROUP BY "Level""#,
 ];
 
