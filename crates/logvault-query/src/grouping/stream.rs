@@ -184,7 +184,8 @@ impl State {
         }
         let updated = self.update(&batch, &ids);
         self.ids = ids;
-        updated
+        updated?;
+        self.fit_memory()
     }
 
     fn end(&mut self) -> Result<()> {
@@ -205,29 +206,25 @@ impl State {
         };
         let rows: usize = probed.iter().map(|(b, _)| b.num_rows()).sum();
         if self.groups.len() * FEW_PER_ROWS <= rows.max(FEW_PER_ROWS) {
+            // The ids were all given before any is aggregated: the groups may start afresh
+            // (`fit_memory`) only once every probed row is in.
             for (batch, ids) in &probed {
                 self.update(batch, ids)?;
             }
-            return Ok(());
+            return self.fit_memory();
         }
         self.groups = StringGroups::default();
         let input = self
             .input
             .take()
             .ok_or_else(|| internal_datafusion_err!("a string grouping's input taken twice"))?;
+        let schema = input.schema();
         let batches = probed.into_iter().map(|(batch, _)| Ok(batch));
         let replay = futures::stream::iter(batches).chain(input);
-        let replay = RecordBatchStreamAdapter::new(self.input_schema(), replay);
+        let replay = RecordBatchStreamAdapter::new(schema, replay);
         self.phase = Phase::Delegated(delegate(&self.plan, Box::pin(replay))?);
         self.plan.handed_back.add(1);
         Ok(())
-    }
-
-    fn input_schema(&self) -> SchemaRef {
-        match self.plan.inner.children().first() {
-            Some(input) => input.schema(),
-            None => Arc::clone(&self.schema),
-        }
     }
 
     fn update(&mut self, batch: &RecordBatch, ids: &[usize]) -> Result<()> {
@@ -249,11 +246,15 @@ impl State {
             let filter: Option<&BooleanArray> = filter.as_ref().map(|f| f.as_boolean());
             accumulator.update_batch(&values, ids, filter, total)?;
         }
-        let size = self.groups.size()
-            + self.accumulators.iter().map(|a| a.size()).sum::<usize>()
-            + self.ids.capacity() * std::mem::size_of::<usize>();
+        Ok(())
+    }
+
+    /// Emits every group when the memory pool refuses what they hold (a partial aggregation
+    /// may emit early: the final one merges the states). The group ids start afresh then, so
+    /// no id given before may be aggregated after.
+    fn fit_memory(&mut self) -> Result<()> {
+        let size = self.groups.size() + self.accumulators.iter().map(|a| a.size()).sum::<usize>();
         if self.reservation.try_resize(size).is_err() {
-            // A partial aggregation may emit early: the final one merges the states.
             self.emit()?;
         }
         Ok(())

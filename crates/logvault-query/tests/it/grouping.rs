@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{AsArray, Int64Array, RecordBatch, StringViewArray};
+use arrow::array::{Array, AsArray, Int64Array, RecordBatch, StringViewArray};
 use arrow::datatypes::Int64Type;
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::util::pretty::pretty_format_batches;
@@ -219,16 +219,15 @@ fn find(plan: &Arc<dyn ExecutionPlan>, name: &str) -> Option<Arc<dyn ExecutionPl
         .find_map(|child| find(child, name))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_memory_pool_too_small_for_the_groups_emits_them_early_and_loses_none() {
-    let rows = 120_000;
-    // Small enough that one partition's ~10,000 groups of `Drift` do not fit.
+/// The output of the first partition's partial aggregation alone, for `sql` over a table of
+/// `rows` rows, in a memory pool of `pool` bytes. Its input is the table's first partition
+/// (batches 0, 4, 8, ... of 4,096 rows).
+async fn first_partial_partition(rows: usize, pool: usize, sql: &str) -> Vec<RecordBatch> {
     let runtime = RuntimeEnvBuilder::new()
-        .with_memory_pool(Arc::new(GreedyMemoryPool::new(256 << 10)))
+        .with_memory_pool(Arc::new(GreedyMemoryPool::new(pool)))
         .build_arc()
         .unwrap();
     let ours = logvault(rows, runtime);
-    let sql = r#"SELECT "Drift", COUNT(*) AS n FROM logs GROUP BY "Drift""#;
     let physical = ours
         .sql(sql)
         .await
@@ -237,12 +236,18 @@ async fn a_memory_pool_too_small_for_the_groups_emits_them_early_and_loses_none(
         .await
         .unwrap();
     let partial = find(&physical, "StringGroupAggregateExec").expect("the rule took it");
-    // The first partition's partial aggregation alone: its input is the table's first
-    // partition (batches 0, 4, ..., 28 of 4,096 rows: 32,768 rows, 5 values in its first 8,192,
-    // later those 5 in every other row and a new value in between).
-    let output = collect(partial.execute(0, ours.task_ctx()).unwrap())
+    collect(partial.execute(0, ours.task_ctx()).unwrap())
         .await
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_memory_pool_too_small_for_the_groups_emits_them_early_and_loses_none() {
+    // Small enough that one partition's ~10,000 groups of `Drift` do not fit. The partition has
+    // 32,768 rows (8 batches), 5 values in its first 8,192, later those 5 in every other row and
+    // a new value in between.
+    let sql = r#"SELECT "Drift", COUNT(*) AS n FROM logs GROUP BY "Drift""#;
+    let output = first_partial_partition(120_000, 256 << 10, sql).await;
     let mut groups = std::collections::HashSet::new();
     let mut counted = 0;
     let mut emitted = 0;
@@ -266,4 +271,27 @@ async fn a_memory_pool_too_small_for_the_groups_emits_them_early_and_loses_none(
         "not emitted early: {emitted} partial rows for {} groups",
         groups.len()
     );
+}
+
+/// Regression: a pool that refused the groups while the probe's rows were being aggregated made
+/// the groups start afresh between two probed batches, whose ids had been given before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_refusing_while_the_probed_rows_are_aggregated_keeps_each_row_in_its_group() {
+    // 4 KiB: less than the grouping's own table, so every batch is emitted as it comes.
+    let sql = r#"SELECT "Level", COUNT(*) AS n FROM logs GROUP BY "Level""#;
+    let output = first_partial_partition(120_000, 4 << 10, sql).await;
+    let mut counted = 0;
+    for batch in &output {
+        let level = batch.column(0).as_string_view();
+        for i in 0..batch.num_rows() {
+            assert!(level.is_null(i) || LEVELS.contains(&level.value(i)));
+        }
+        counted += batch
+            .column(1)
+            .as_primitive::<Int64Type>()
+            .iter()
+            .flatten()
+            .sum::<i64>();
+    }
+    assert_eq!(counted, 32_768, "every row of the partition counted once");
 }
