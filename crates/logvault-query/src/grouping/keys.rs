@@ -5,8 +5,10 @@
 //! grouped by the view's bits alone, without reading the string. A direct-mapped table of
 //! [`CACHE_SLOTS`] views (a multiplication and a shift of the view pick the slot) answers most
 //! rows of a column of few values with one load and one comparison; a miss goes to a hash map of
-//! all the short strings seen, and takes the slot. Longer strings are grouped by their bytes in a
-//! hash map.
+//! all the short strings seen, and takes the slot. A column of many values skips the table
+//! ([`StringGroups::skip_table`]): its misses would only rewrite slots. Longer strings are grouped by
+//! their bytes in a hash map. A column mostly null (sparse fields are common in logs) is walked
+//! by its set validity bits only.
 
 use arrow::array::{Array, StringViewArray, StringViewBuilder};
 use datafusion::common::HashMap;
@@ -29,7 +31,7 @@ const EMPTY: Slot = Slot {
 };
 
 /// The distinct strings of a column seen since the last [`StringGroups::take`], each with its
-/// group id (0, 1, ... in the order first seen).
+/// group id (0, 1, ... in the order first seen; in a batch mostly null, the null group first).
 pub(crate) struct StringGroups {
     /// The last short string seen in each slot.
     cache: Box<[Slot]>,
@@ -43,6 +45,8 @@ pub(crate) struct StringGroups {
     /// Every group's string, in group order: the group column of the output.
     values: StringViewBuilder,
     count: u32,
+    /// Whether short strings go through the direct-mapped table first.
+    direct: bool,
 }
 
 impl Default for StringGroups {
@@ -55,6 +59,7 @@ impl Default for StringGroups {
             null: None,
             values: StringViewBuilder::new(),
             count: 0,
+            direct: true,
         }
     }
 }
@@ -63,16 +68,28 @@ impl Default for StringGroups {
 const INLINE_LEN: u32 = 12;
 
 impl StringGroups {
+    /// For a column of many values: short strings go to the map directly, without the table
+    /// (which holds none that the map does not; the ids given stay).
+    pub(crate) fn skip_table(&mut self) {
+        self.direct = false;
+        self.cache = Box::default();
+    }
+
     /// Groups seen so far.
     pub(crate) fn len(&self) -> usize {
         self.count as usize
+    }
+
+    /// Groups of strings longer than a view holds, among [`Self::len`].
+    pub(crate) fn long_len(&self) -> usize {
+        self.long.len()
     }
 
     /// Bytes held, roughly (maps, long strings, the output column being built).
     pub(crate) fn size(&self) -> usize {
         let entry = std::mem::size_of::<u128>() + std::mem::size_of::<u32>() + 1;
         let long_entry = std::mem::size_of::<Box<[u8]>>() + std::mem::size_of::<u32>() + 1;
-        CACHE_SLOTS * std::mem::size_of::<Slot>()
+        self.cache.len() * std::mem::size_of::<Slot>()
             + self.inline.capacity() * entry
             + self.long.capacity() * long_entry
             + 2 * self.long_bytes
@@ -88,21 +105,45 @@ impl StringGroups {
         array: &StringViewArray,
         ids: &mut Vec<usize>,
     ) -> Result<(), TooManyGroups> {
+        if self.direct {
+            self.intern_with::<true>(array, ids)
+        } else {
+            self.intern_with::<false>(array, ids)
+        }
+    }
+
+    fn intern_with<const DIRECT: bool>(
+        &mut self,
+        array: &StringViewArray,
+        ids: &mut Vec<usize>,
+    ) -> Result<(), TooManyGroups> {
         ids.clear();
-        ids.reserve(array.len());
         let views = array.views();
         match array.logical_nulls() {
             None => {
+                ids.reserve(array.len());
                 for (i, &view) in views.iter().enumerate() {
-                    ids.push(self.id(array, i, view)? as usize);
+                    ids.push(self.id::<DIRECT>(array, i, view)? as usize);
+                }
+            }
+            Some(nulls) if nulls.null_count() * 2 > nulls.len() => {
+                // Mostly null: every row the null group, then the valid rows by their set bits.
+                let null = self.null_id()? as usize;
+                ids.resize(array.len(), null);
+                for i in nulls.valid_indices() {
+                    let (Some(&view), Some(slot)) = (views.get(i), ids.get_mut(i)) else {
+                        continue;
+                    };
+                    *slot = self.id::<DIRECT>(array, i, view)? as usize;
                 }
             }
             Some(nulls) => {
+                ids.reserve(array.len());
                 for (i, &view) in views.iter().enumerate() {
                     let id = if nulls.is_null(i) {
                         self.null_id()?
                     } else {
-                        self.id(array, i, view)?
+                        self.id::<DIRECT>(array, i, view)?
                     };
                     ids.push(id as usize);
                 }
@@ -114,14 +155,26 @@ impl StringGroups {
     /// The strings of groups `0..len()` as a column, and a fresh start (ids from 0 again).
     pub(crate) fn take(&mut self) -> StringViewArray {
         let values = self.values.finish();
+        let direct = self.direct;
         *self = Self::default();
+        if !direct {
+            self.skip_table();
+        }
         values
     }
 
     #[inline(always)]
-    fn id(&mut self, array: &StringViewArray, i: usize, view: u128) -> Result<u32, TooManyGroups> {
+    fn id<const DIRECT: bool>(
+        &mut self,
+        array: &StringViewArray,
+        i: usize,
+        view: u128,
+    ) -> Result<u32, TooManyGroups> {
         // The view's low 32 bits are the string's length.
         if (view as u32) <= INLINE_LEN {
+            if !DIRECT {
+                return self.map_id(array, i, view);
+            }
             let mixed = (view as u64) ^ ((view >> 64) as u64);
             let slot = (mixed.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> CACHE_SHIFT) as usize;
             if let Some(hit) = self.cache.get(slot)
@@ -143,17 +196,25 @@ impl StringGroups {
         view: u128,
         slot: usize,
     ) -> Result<u32, TooManyGroups> {
-        let id = match self.inline.get(&view) {
-            Some(&id) => id,
-            None => {
-                let id = self.add(Some(array.value(i)))?;
-                self.inline.insert(view, id);
-                id
-            }
-        };
+        let id = self.map_id(array, i, view)?;
         if let Some(cached) = self.cache.get_mut(slot) {
             *cached = Slot { view, id };
         }
+        Ok(id)
+    }
+
+    #[inline(always)]
+    fn map_id(
+        &mut self,
+        array: &StringViewArray,
+        i: usize,
+        view: u128,
+    ) -> Result<u32, TooManyGroups> {
+        if let Some(&id) = self.inline.get(&view) {
+            return Ok(id);
+        }
+        let id = self.add(Some(array.value(i)))?;
+        self.inline.insert(view, id);
         Ok(id)
     }
 
@@ -271,5 +332,39 @@ mod tests {
         assert_eq!(groups.len(), n);
         let values = groups.take();
         assert_eq!(values.value(42), "host-0042");
+    }
+
+    #[test]
+    fn without_the_table_and_in_a_mostly_null_column_the_ids_are_the_same() {
+        let names: Vec<String> = (0..2000).map(|i| format!("u{:06}", i * 7 % 1500)).collect();
+        let long = "a user name longer than a view";
+        // Mostly null (walked by the set bits), with a long string among the values.
+        let values: Vec<Option<&str>> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| match i % 10 {
+                0 => Some(n.as_str()),
+                5 => Some(long),
+                _ => None,
+            })
+            .collect();
+        let mut with_table = StringGroups::default();
+        let expected = ids(&mut with_table, &values);
+        // Taken over by the other mode half way, as a column found to have many values is.
+        let mut switched = StringGroups::default();
+        let (first, second) = values.split_at(1000);
+        let mut got = ids(&mut switched, first);
+        switched.skip_table();
+        got.extend(ids(&mut switched, second));
+        assert_eq!(got, expected);
+        // A mostly null batch gives the null group first, then the valid rows in order.
+        assert_eq!(&got[..6], &[1, 0, 0, 0, 0, 2]);
+        let a = with_table.take();
+        let b = switched.take();
+        assert_eq!(a.iter().collect::<Vec<_>>(), b.iter().collect::<Vec<_>>());
+        assert_eq!(b.null_count(), 1);
+        // After `take`, the mode stays: a fresh start without the table.
+        assert!(!switched.direct && switched.cache.is_empty());
+        assert_eq!(ids(&mut switched, &[Some("x"), None]), vec![0, 1]);
     }
 }

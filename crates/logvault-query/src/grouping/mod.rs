@@ -1,4 +1,4 @@
-//! Partial aggregation grouped by one string column of few values.
+//! Partial aggregation grouped by one string column.
 //!
 //! Log queries group by a column of a few distinct strings more than by anything else
 //! (`summarize count() by Level`, by category, by result code). DataFusion's partial aggregation
@@ -9,8 +9,11 @@
 //! the strings a view holds whole (up to 12 bytes) by the view's bits, through a direct-mapped
 //! table in front of a hash map ([`keys`]), and feeds DataFusion's own accumulators with the
 //! group ids, so every aggregate function computes what it computes under DataFusion. A column
-//! that turns out to have many values goes back to DataFusion's aggregation after its first rows
-//! ([`stream`]).
+//! of many short values (user ids, `COUNT(DISTINCT ...)`, which DataFusion plans as a grouping)
+//! is grouped by the views' bits in the map alone, the rows of a mostly null one by their set
+//! validity bits; a column of many long values goes back to DataFusion's aggregation after its
+//! first rows, and so does one whose aggregation does not reduce the rows, at DataFusion's own
+//! check ([`stream`]).
 //!
 //! ```
 //! # use std::sync::Arc;

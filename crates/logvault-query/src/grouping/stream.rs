@@ -1,11 +1,18 @@
 //! The partial aggregation of one partition, grouped by one string column.
 //!
-//! It first reads [`PROBE_ROWS`] rows: when they hold more than one distinct value in
-//! [`FEW_PER_ROWS`], the column is not one of few values and the rows read go, with the rest of
-//! the input, to DataFusion's own partial aggregation (which can also skip aggregating when it
-//! does not reduce the rows). Otherwise every row is grouped here and the groups' states are
-//! emitted at the end, or earlier, all of them, when the memory pool refuses more (a partial
-//! aggregation may emit a group more than once: the final one merges them).
+//! It first reads [`PROBE_ROWS`] rows. When they hold at most one distinct value in
+//! [`FEW_PER_ROWS`], the column is one of few values: every row is grouped here, through the
+//! direct-mapped table. When they hold more, mostly strings a view holds whole (at most one group
+//! in [`LONG_AT_MOST_ONE_IN`] longer), the rows are grouped here by their views without the table,
+//! until DataFusion's own check of whether a partial aggregation reduces the rows (after
+//! `skip_partial_aggregation_probe_rows_threshold` rows, at most
+//! `skip_partial_aggregation_probe_ratio_threshold` groups per row, the session's settings):
+//! when it does not, the groups so far are emitted and the rest of the input goes to
+//! DataFusion's partial aggregation, which then skips aggregating. Otherwise (many long strings)
+//! the rows read go, with the rest of the input, to DataFusion's partial aggregation at once.
+//! The groups' states are emitted at the end, or earlier, all of them, when the memory pool
+//! refuses more (a partial aggregation may emit a group more than once: the final one merges
+//! them).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -31,6 +38,18 @@ use super::keys::StringGroups;
 pub(crate) const PROBE_ROWS: usize = 8192;
 /// At most one distinct value in this many probed rows for the column to count as one of few.
 pub(crate) const FEW_PER_ROWS: usize = 16;
+/// A column of many values is grouped here when at most one group in this many is a string
+/// longer than a view holds.
+pub(crate) const LONG_AT_MOST_ONE_IN: usize = 4;
+
+/// DataFusion's test of whether a partial aggregation reduces the rows (the session's settings).
+#[derive(Clone, Copy)]
+struct ReduceCheck {
+    /// Rows read before the check.
+    rows: usize,
+    /// Groups per row at and above which the aggregation does not reduce enough.
+    ratio: f64,
+}
 
 /// What the stream needs of the plan.
 pub(crate) struct Plan {
@@ -70,6 +89,11 @@ pub(crate) fn execute(plan: Plan) -> Result<SendableRecordBatchStream> {
     let reservation = MemoryConsumer::new(format!("StringGroupAggregate[{}]", plan.partition))
         .register(plan.context.memory_pool());
     let schema = aggregate.schema();
+    let execution = &plan.context.session_config().options().execution;
+    let reduce_check = ReduceCheck {
+        rows: execution.skip_partial_aggregation_probe_rows_threshold,
+        ratio: execution.skip_partial_aggregation_probe_ratio_threshold,
+    };
     let state = State {
         phase: Phase::Probe(Vec::new()),
         input: Some(input),
@@ -81,6 +105,10 @@ pub(crate) fn execute(plan: Plan) -> Result<SendableRecordBatchStream> {
         ids: Vec::new(),
         reservation,
         batch_size: plan.context.session_config().batch_size().max(1),
+        reduce_check,
+        pending_check: false,
+        rows_read: 0,
+        groups_emitted: 0,
         output: VecDeque::new(),
         schema: Arc::clone(&schema),
         plan,
@@ -98,7 +126,7 @@ pub(crate) fn execute(plan: Plan) -> Result<SendableRecordBatchStream> {
 enum Phase {
     /// Reading the first rows, kept with their group ids.
     Probe(Vec<(RecordBatch, Vec<usize>)>),
-    /// Grouping every row here.
+    /// Grouping the rows here.
     Aggregate,
     /// Handed to DataFusion's aggregation.
     Delegated(SendableRecordBatchStream),
@@ -116,6 +144,13 @@ struct State {
     ids: Vec<usize>,
     reservation: MemoryReservation,
     batch_size: usize,
+    reduce_check: ReduceCheck,
+    /// Whether [`ReduceCheck`] is still to be made (a column of many values).
+    pending_check: bool,
+    /// Rows grouped here.
+    rows_read: usize,
+    /// Groups emitted before the current ones.
+    groups_emitted: usize,
     output: VecDeque<RecordBatch>,
     schema: SchemaRef,
     plan: Plan,
@@ -185,6 +220,14 @@ impl State {
         let updated = self.update(&batch, &ids);
         self.ids = ids;
         updated?;
+        self.rows_read += batch.num_rows();
+        if self.pending_check && self.rows_read >= self.reduce_check.rows {
+            self.pending_check = false;
+            let groups = self.groups_emitted + self.groups.len();
+            if groups as f64 >= self.reduce_check.ratio * self.rows_read as f64 {
+                return self.hand_back_the_rest();
+            }
+        }
         self.fit_memory()
     }
 
@@ -205,12 +248,19 @@ impl State {
             return Ok(());
         };
         let rows: usize = probed.iter().map(|(b, _)| b.num_rows()).sum();
-        if self.groups.len() * FEW_PER_ROWS <= rows.max(FEW_PER_ROWS) {
+        let groups = self.groups.len();
+        let few = groups * FEW_PER_ROWS <= rows.max(FEW_PER_ROWS);
+        if few || self.groups.long_len() * LONG_AT_MOST_ONE_IN <= groups {
+            if !few {
+                self.groups.skip_table();
+                self.pending_check = true;
+            }
             // The ids were all given before any is aggregated: the groups may start afresh
             // (`fit_memory`) only once every probed row is in.
             for (batch, ids) in &probed {
                 self.update(batch, ids)?;
             }
+            self.rows_read = rows;
             return self.fit_memory();
         }
         self.groups = StringGroups::default();
@@ -223,6 +273,19 @@ impl State {
         let replay = futures::stream::iter(batches).chain(input);
         let replay = RecordBatchStreamAdapter::new(schema, replay);
         self.phase = Phase::Delegated(delegate(&self.plan, Box::pin(replay))?);
+        self.plan.handed_back.add(1);
+        Ok(())
+    }
+
+    /// The groups so far into the output, and the rest of the input to DataFusion's partial
+    /// aggregation (which will find, as here, that aggregating does not reduce the rows).
+    fn hand_back_the_rest(&mut self) -> Result<()> {
+        self.emit()?;
+        let input = self
+            .input
+            .take()
+            .ok_or_else(|| internal_datafusion_err!("a string grouping's input taken twice"))?;
+        self.phase = Phase::Delegated(delegate(&self.plan, input)?);
         self.plan.handed_back.add(1);
         Ok(())
     }
@@ -265,6 +328,7 @@ impl State {
         if self.groups.len() == 0 {
             return Ok(());
         }
+        self.groups_emitted += self.groups.len();
         let mut columns: Vec<ArrayRef> = vec![Arc::new(self.groups.take())];
         for accumulator in &mut self.accumulators {
             columns.extend(accumulator.state(EmitTo::All)?);
@@ -295,7 +359,7 @@ fn too_many(_: super::keys::TooManyGroups) -> DataFusionError {
     DataFusionError::ResourcesExhausted("more than 4294967295 groups in one partition".into())
 }
 
-/// DataFusion's partial aggregation of `input` (this partition's rows, the probed first).
+/// DataFusion's partial aggregation of `input` (this partition's rows not aggregated here).
 fn delegate(plan: &Plan, input: SendableRecordBatchStream) -> Result<SendableRecordBatchStream> {
     let source = StreamingTableExec::try_new(
         input.schema(),

@@ -1,6 +1,7 @@
 //! Grouping by one string column (`logvault_query::grouping`): every answer equals plain
-//! DataFusion's, for few values, long strings, nulls, filters, many values (handed back to
-//! DataFusion) and a memory pool too small for all the groups (emitted early).
+//! DataFusion's, for few values, long strings, nulls, filters, many values (grouped here, or
+//! handed back to DataFusion when long or not reduced) and a memory pool too small for all the
+//! groups (emitted early).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
 
 use std::sync::Arc;
@@ -26,8 +27,8 @@ const LONG: [&str; 3] = [
 
 /// A deterministic table: `Level` (5 values, some null), `Long` (3 values, two of them too long
 /// for a view), `User` (thousands of values), `Drift` (5 values for the first 40,000 rows, then
-/// one of them every other row and a new value in between), `Bytes` (some null). Four
-/// partitions of batches of 4,096 rows.
+/// one of them every other row and a new value in between), `Bytes` (some null), `Sparse`
+/// (a user on one row in ten, null on the others). Four partitions of batches of 4,096 rows.
 fn table(rows: usize) -> MemTable {
     let schema = Arc::new(Schema::new(vec![
         Field::new("Level", DataType::Utf8View, true),
@@ -35,6 +36,7 @@ fn table(rows: usize) -> MemTable {
         Field::new("User", DataType::Utf8View, false),
         Field::new("Drift", DataType::Utf8View, false),
         Field::new("Bytes", DataType::Int64, true),
+        Field::new("Sparse", DataType::Utf8View, true),
     ]));
     let mut state = 0x2545_f491_4f6c_dd1d_u64;
     let mut next = move || {
@@ -52,6 +54,7 @@ fn table(rows: usize) -> MemTable {
         let mut user = Vec::with_capacity(n);
         let mut drift = Vec::with_capacity(n);
         let mut bytes = Vec::with_capacity(n);
+        let mut sparse = Vec::with_capacity(n);
         for i in row..row + n {
             let r = next();
             level.push((r % 23 != 0).then(|| LEVELS[(r % 5) as usize].to_owned()));
@@ -63,6 +66,7 @@ fn table(rows: usize) -> MemTable {
                 format!("drift-{i}")
             });
             bytes.push((r % 17 != 0).then_some(((r >> 32) % 1000) as i64));
+            sparse.push(((r >> 40) % 10 == 0).then(|| format!("u{:06}", (r >> 44) % 3000)));
         }
         let batch = RecordBatch::try_new(
             Arc::clone(&schema),
@@ -72,6 +76,7 @@ fn table(rows: usize) -> MemTable {
                 Arc::new(StringViewArray::from(user)),
                 Arc::new(StringViewArray::from(drift)),
                 Arc::new(Int64Array::from(bytes)),
+                Arc::new(StringViewArray::from(sparse)),
             ],
         )
         .unwrap();
@@ -121,6 +126,11 @@ const QUERIES: &[&str] = &[
     r#"SELECT "Level", COUNT(DISTINCT "User") AS users FROM logs GROUP BY "Level"
         ORDER BY "Level""#,
     r#"SELECT "Level", COUNT(*) AS n FROM logs WHERE "Bytes" < 0 GROUP BY "Level""#,
+    r#"SELECT COUNT(DISTINCT "Sparse") AS users, COUNT("Sparse") AS c FROM logs"#,
+    r#"SELECT "Sparse", COUNT(*) AS n, SUM("Bytes") AS s FROM logs GROUP BY "Sparse"
+        ORDER BY n DESC, "Sparse" LIMIT 10"#,
+    r#"SELECT concat("User", ' with a suffix past twelve bytes') AS u, COUNT(*) AS n FROM logs
+        GROUP BY u ORDER BY n DESC, u LIMIT 10"#,
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -187,18 +197,29 @@ fn partial_output_rows(plan: &str) -> usize {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_column_of_many_values_goes_back_to_datafusion_and_answers_the_same() {
+async fn a_column_of_many_short_values_is_grouped_here_and_of_many_long_ones_goes_back() {
     let rows = 60_000;
     let ours = logvault(rows, Arc::new(RuntimeEnv::default()));
-    let sql = r#"SELECT COUNT(*) AS groups FROM (SELECT "User" FROM logs GROUP BY "User")"#;
-    assert_eq!(
-        answer(&ours, sql).await,
-        answer(&datafusion(rows), sql).await
-    );
-    // 5,000 users: every partition's first 8,192 rows have far more than 512 of them.
-    let many = plan(&ours, sql).await;
-    assert_eq!(partial_metric(&many, "handed_back"), 4, "{many}");
-    assert!(partial_output_rows(&many) >= 5000, "{many}");
+    let theirs = datafusion(rows);
+    let short = r#"SELECT COUNT(*) AS groups FROM (SELECT "User" FROM logs GROUP BY "User")"#;
+    let long = r#"SELECT COUNT(*) AS groups FROM
+        (SELECT concat("User", ' with a suffix past twelve bytes') AS u FROM logs GROUP BY u)"#;
+    for sql in [short, long] {
+        let expected = answer(&theirs, sql).await;
+        assert!(expected.contains("| 5000   |"), "{expected}");
+        assert_eq!(answer(&ours, sql).await, expected, "{sql}");
+    }
+    // 5,000 users of 7 bytes: far more than 512 in a partition's first 8,192 rows, grouped here
+    // all the same (15,000 rows a partition, under DataFusion's 100,000-row check): every
+    // partition's output has each of its users once.
+    let many = plan(&ours, short).await;
+    assert_eq!(partial_metric(&many, "handed_back"), 0, "{many}");
+    let out = partial_output_rows(&many);
+    assert!((4 * 4000..=4 * 5000).contains(&out), "{many}");
+    // The same users past 12 bytes: handed back to DataFusion after the probe.
+    let many_long = plan(&ours, long).await;
+    assert_eq!(partial_metric(&many_long, "handed_back"), 4, "{many_long}");
+    assert!(partial_output_rows(&many_long) >= 5000, "{many_long}");
     // Few values: the partial output is a handful of groups per partition.
     let few = plan(
         &ours,
@@ -208,6 +229,33 @@ async fn a_column_of_many_values_goes_back_to_datafusion_and_answers_the_same() 
     let rows_out = partial_output_rows(&few);
     assert!(rows_out > 0 && rows_out <= 4 * 6, "{few}");
     assert_eq!(partial_metric(&few, "handed_back"), 0, "{few}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_values_that_the_aggregation_does_not_reduce_go_to_datafusion_after_its_check() {
+    let rows = 60_000;
+    let ours = logvault(rows, Arc::new(RuntimeEnv::default()));
+    // DataFusion's check, made after 10,000 rows: at least one group in five rows does not
+    // reduce enough. A partition's first 10,000+ rows hold ~4,000 of the 5,000 users.
+    for set in [
+        "SET datafusion.execution.skip_partial_aggregation_probe_rows_threshold = 10000",
+        "SET datafusion.execution.skip_partial_aggregation_probe_ratio_threshold = 0.2",
+    ] {
+        ours.sql(set).await.unwrap().collect().await.unwrap();
+    }
+    let sql = r#"SELECT "User", COUNT(*) AS n, SUM("Bytes") AS s FROM logs GROUP BY "User"
+        ORDER BY n DESC, "User" LIMIT 20"#;
+    let expected = answer(&datafusion(rows), sql).await;
+    assert_eq!(answer(&ours, sql).await, expected);
+    let handed = plan(&ours, sql).await;
+    assert_eq!(partial_metric(&handed, "handed_back"), 4, "{handed}");
+    // What was grouped here came out, then DataFusion's rows (it skips aggregating them too):
+    // more rows than the users of all partitions.
+    assert!(partial_output_rows(&handed) > 4 * 5000, "{handed}");
+    // Under the default check (100,000 rows) the same query is grouped here to the end.
+    let grouped = plan(&logvault(rows, Arc::new(RuntimeEnv::default())), sql).await;
+    assert_eq!(partial_metric(&grouped, "handed_back"), 0, "{grouped}");
+    assert!(partial_output_rows(&grouped) <= 4 * 5000, "{grouped}");
 }
 
 fn find(plan: &Arc<dyn ExecutionPlan>, name: &str) -> Option<Arc<dyn ExecutionPlan>> {
