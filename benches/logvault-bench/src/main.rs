@@ -214,7 +214,8 @@ enum Command {
         home: PathBuf,
     },
     /// Runs one query of the suite again and again in one warm session (for profiling):
-    /// on a logvault home made by `run` (`--home`), or on DataFusion over Parquet files.
+    /// on a logvault home made by `run` (`--home`), or on DataFusion over Parquet files. The
+    /// parameters (needle, window) are read off that data, as `run` reads them.
     #[command(hide = true)]
     Repeat {
         /// A logvault home with the bench workspace.
@@ -583,23 +584,19 @@ fn main() -> anyhow::Result<()> {
             times,
             hot,
         } => {
-            use logvault_bench::queries::{self, Source, SuiteParams};
+            use logvault_bench::queries::{self, Source};
             let source = match (home, logs, inventory) {
                 (Some(home), _, _) => Source::Logvault { home },
                 (None, Some(logs), Some(inventory)) => Source::DataFusion { logs, inventory },
                 _ => anyhow::bail!("give --home, or --logs and --inventory"),
             };
-            let params = SuiteParams {
-                needle: String::new(),
-                window_start: "2026-01-01T00:00:00Z".into(),
-                window_end: "2026-01-01T00:10:00Z".into(),
-            };
+            let runtime = tokio::runtime::Runtime::new()?;
+            let params = runtime.block_on(queries::discover_params_in(&source))?;
             let sql = queries::suite(&params)
                 .into_iter()
                 .find(|q| q.name == query)
                 .map(|q| q.sql)
                 .ok_or_else(|| anyhow::anyhow!("no query {query} in the suite"))?;
-            let runtime = tokio::runtime::Runtime::new()?;
             let ms = runtime.block_on(queries::repeat(&source, &sql, times, hot))?;
             let mut sorted = ms.clone();
             sorted.sort_by(f64::total_cmp);

@@ -317,12 +317,20 @@ fn check_stable(query: &str, got: &Answer, kept: &mut Answer, first: bool) -> an
 /// # Errors
 /// If the data is empty or cannot be read.
 pub async fn discover_params(logs: &Path, inventory: &Path) -> anyhow::Result<SuiteParams> {
-    let opened = Source::DataFusion {
+    let source = Source::DataFusion {
         logs: logs.to_owned(),
         inventory: inventory.to_owned(),
-    }
-    .open()
-    .await?;
+    };
+    discover_params_in(&source).await
+}
+
+/// [`discover_params`] off any source (a logvault home's rows are in the order of its segments,
+/// so its needle is another existing request id).
+///
+/// # Errors
+/// If the data is empty or cannot be read.
+pub async fn discover_params_in(source: &Source) -> anyhow::Result<SuiteParams> {
+    let opened = source.open().await?;
     let range = answer(
         &opened.ctx,
         &format!(
