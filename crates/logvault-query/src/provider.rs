@@ -4,6 +4,10 @@
 //! 1. prunes whole segments by their `TimeGenerated` range from the catalog, using the query's
 //!    filters, before any file is opened;
 //! 2. spreads the remaining segments over the session's target partitions (parallel scans);
+//!    when the filters look for given values of string columns (`RequestId = '...'`, an `IN`
+//!    list), the needle index in each segment's footer (`logvault_store::needles`, read through
+//!    the footer cache) tells which row groups may hold them: the others are skipped (a
+//!    `ParquetAccessPlan`), and a segment with none is not read at all;
 //! 3. with a hot cache, takes the segments its memory tier holds as decoded Arrow data (a
 //!    DataFusion memory source, only the projected columns of the batches inside the query's
 //!    time bounds, adapted to the table's schema) and tells the cache which segments the rest
@@ -44,6 +48,13 @@ use logvault_cache::{HotCache, HotSegment};
 use logvault_store::{Keyring, Manifest, SegmentEntry, SegmentReaderFactory, Store, TIME_COLUMN};
 
 use crate::prune::TimeBounds;
+use datafusion::common::config::EncryptionFactoryOptions;
+use datafusion::datasource::physical_plan::ParquetFileReaderFactory as _;
+use datafusion::datasource::physical_plan::parquet::ParquetAccessPlan;
+use datafusion::parquet::arrow::arrow_reader::ArrowReaderOptions;
+use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
+use futures::StreamExt as _;
+use logvault_store::needles::row_groups_to_scan;
 
 /// Counters of what scans did, for tests and status.
 #[derive(Debug, Default)]
@@ -58,6 +69,10 @@ pub struct ScanStats {
     pub segments_in_memory: AtomicUsize,
     /// Batches of memory-tier segments skipped by their time range, over all scans.
     pub memory_batches_pruned: AtomicUsize,
+    /// Segments skipped whole by their needle index (not counted in `segments_scanned`).
+    pub segments_pruned_by_needles: AtomicUsize,
+    /// Row groups of the segments read that their needle index skipped.
+    pub row_groups_pruned_by_needles: AtomicUsize,
 }
 
 /// One workspace table.
@@ -184,6 +199,7 @@ impl TableProvider for SegmentTable {
         self.stats
             .segments_in_memory
             .fetch_add(hot.len(), Ordering::Relaxed);
+        let cold = self.needle_plans(state, cold, filters).await?;
         let mut plans: Vec<Arc<dyn ExecutionPlan>> = Vec::with_capacity(2);
         if !cold.is_empty() {
             plans.push(self.parquet_scan(state, cold, projection, limit)?);
@@ -206,12 +222,109 @@ impl TableProvider for SegmentTable {
     }
 }
 
+/// A segment to read, with the row groups to read of it (all when `None`).
+type Planned<'a> = (&'a SegmentEntry, Option<ParquetAccessPlan>);
+
+/// Segments whose footers are read at once for their needle index.
+const NEEDLE_READS: usize = 8;
+
 impl SegmentTable {
+    /// The row groups of each segment that may hold the values `filters` look for (see
+    /// `logvault_store::needles`); segments with none are left out. Without such filters, or
+    /// without a key (a detached table), every row group of every segment.
+    async fn needle_plans<'a>(
+        &self,
+        state: &dyn Session,
+        segments: Vec<&'a SegmentEntry>,
+        filters: &[Expr],
+    ) -> Result<Vec<Planned<'a>>> {
+        let needles = crate::prune::needles(filters);
+        let (Some(factory), Some(keyring)) = (&self.factory, &self.keyring) else {
+            return Ok(segments.into_iter().map(|s| (s, None)).collect());
+        };
+        if needles.is_empty() || segments.is_empty() {
+            return Ok(segments.into_iter().map(|s| (s, None)).collect());
+        }
+        let url = ObjectStoreUrl::parse(logvault_store::STORAGE_URL)?;
+        let readers =
+            SegmentReaderFactory::new(state.runtime_env().object_store(&url)?, Arc::clone(keyring));
+        let metrics = ExecutionPlanMetricsSet::new();
+        let mut lookups = Vec::with_capacity(segments.len());
+        for s in segments {
+            let lookup: futures::future::BoxFuture<'_, _> =
+                Box::pin(self.look_up(factory.as_ref(), &readers, &metrics, &needles, s));
+            lookups.push(lookup);
+        }
+        let looked_up: Vec<(&SegmentEntry, Option<Vec<bool>>)> = futures::stream::iter(lookups)
+            .buffered(NEEDLE_READS)
+            .collect()
+            .await;
+        let mut out = Vec::with_capacity(looked_up.len());
+        for (s, scan) in looked_up {
+            let Some(scan) = scan else {
+                out.push((s, None));
+                continue;
+            };
+            let skipped = scan.iter().filter(|read| !**read).count();
+            if skipped == scan.len() {
+                self.stats
+                    .segments_pruned_by_needles
+                    .fetch_add(1, Ordering::Relaxed);
+                self.stats.segments_scanned.fetch_sub(1, Ordering::Relaxed);
+                continue;
+            }
+            self.stats
+                .row_groups_pruned_by_needles
+                .fetch_add(skipped, Ordering::Relaxed);
+            let plan = (skipped > 0).then(|| {
+                let mut plan = ParquetAccessPlan::new_all(scan.len());
+                for (i, _) in scan.iter().enumerate().filter(|(_, read)| !**read) {
+                    plan.skip(i);
+                }
+                plan
+            });
+            out.push((s, plan));
+        }
+        Ok(out)
+    }
+
+    /// Which row groups of segment `s` may hold the needles (`None`: all, or unknown).
+    async fn look_up<'a>(
+        &self,
+        factory: &dyn EncryptionFactory,
+        readers: &SegmentReaderFactory,
+        metrics: &ExecutionPlanMetricsSet,
+        needles: &[logvault_store::needles::Needle],
+        s: &'a SegmentEntry,
+    ) -> (&'a SegmentEntry, Option<Vec<bool>>) {
+        let file =
+            PartitionedFile::new(self.manifest.location(s).routed_path().to_string(), s.bytes);
+        let path = file.object_meta.location.clone();
+        let scan = async {
+            let keys = factory
+                .get_file_decryption_properties(&EncryptionFactoryOptions::default(), &path)
+                .await?;
+            let mut options = ArrowReaderOptions::new();
+            if let Some(keys) = keys {
+                options = options.with_file_decryption_properties(keys);
+            }
+            let mut reader = readers.create_reader(0, file, None, metrics)?;
+            let meta = reader.get_metadata(Some(&options)).await?;
+            Ok::<_, DataFusionError>(row_groups_to_scan(&meta, needles))
+        };
+        // Unreadable here, unreadable in the scan, which reports it.
+        let scan = scan.await.unwrap_or_else(|e| {
+            tracing::debug!(segment = %s.id, error = %e, "needle index not read");
+            None
+        });
+        (s, scan)
+    }
+
     /// A Parquet scan of `segments` through the object store at `STORAGE_URL`.
     fn parquet_scan(
         &self,
         state: &dyn Session,
-        keep: Vec<&SegmentEntry>,
+        keep: Vec<Planned<'_>>,
         projection: Option<&Vec<usize>>,
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
@@ -219,9 +332,9 @@ impl SegmentTable {
         let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); partitions.min(keep.len())];
         // Largest first, each to the lightest group: balanced parallel scans.
         let mut ordered = keep;
-        ordered.sort_by_key(|s| std::cmp::Reverse(s.bytes));
+        ordered.sort_by_key(|(s, _)| std::cmp::Reverse(s.bytes));
         let mut loads = vec![0u64; groups.len()];
-        for s in ordered {
+        for (s, plan) in ordered {
             let (i, _) = loads
                 .iter()
                 .enumerate()
@@ -229,7 +342,11 @@ impl SegmentTable {
                 .unwrap_or((0, &0));
             loads[i] += s.bytes;
             let path = self.manifest.location(s).routed_path();
-            groups[i].push(PartitionedFile::new(path.to_string(), s.bytes));
+            let mut file = PartitionedFile::new(path.to_string(), s.bytes);
+            if let Some(plan) = plan {
+                file = file.with_extension(plan);
+            }
+            groups[i].push(file);
         }
         let mut source = ParquetSource::new(Arc::clone(&self.schema))
             .with_table_parquet_options(logvault_store::table_parquet_options());

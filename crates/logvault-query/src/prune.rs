@@ -1,7 +1,10 @@
-//! Time bounds from a query's filters, to skip whole segments by their catalog time range.
+//! What a query's filters allow a scan to skip: whole segments by their catalog time range
+//! ([`TimeBounds`]), and row groups by the segments' needle index ([`needles`]).
 
 use datafusion::common::ScalarValue;
+use datafusion::logical_expr::expr::InList;
 use datafusion::logical_expr::{Between, BinaryExpr, Expr, Operator};
+use logvault_store::needles::Needle;
 
 /// An inclusive range of microseconds since the epoch; `None` is unbounded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -110,6 +113,99 @@ impl TimeBounds {
     }
 }
 
+/// The values the conjunction of `filters` requires of string columns: a conjunct
+/// `column = 'v'` (either way round, the column cast to another string type or not),
+/// `column IN ('v', ...)` or a disjunction of those on one column. Conjuncts of other shapes
+/// require nothing here (never prune wrongly).
+pub fn needles(filters: &[Expr]) -> Vec<Needle> {
+    let mut out = Vec::new();
+    for f in filters {
+        add_needles(f, &mut out);
+    }
+    out
+}
+
+fn add_needles(e: &Expr, out: &mut Vec<Needle>) {
+    match e {
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::And,
+            right,
+        }) => {
+            add_needles(left, out);
+            add_needles(right, out);
+        }
+        _ => out.extend(needle(e)),
+    }
+}
+
+/// The values `e` requires of one column: `column = 'v'`, `column IN (...)`, or a disjunction
+/// of those on the same column (DataFusion writes a short `IN` list as one).
+fn needle(e: &Expr) -> Option<Needle> {
+    match e {
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Eq,
+            right,
+        }) => {
+            let (column, value) = match (string_column(left), string_column(right)) {
+                (Some(c), None) => (c, string_literal(right)?),
+                (None, Some(c)) => (c, string_literal(left)?),
+                _ => return None,
+            };
+            Some(Needle::new(column, vec![value]))
+        }
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Or,
+            right,
+        }) => {
+            let (mut left, right) = (needle(left)?, needle(right)?);
+            if left.column != right.column {
+                return None;
+            }
+            left.values.extend(right.values);
+            Some(left)
+        }
+        Expr::InList(InList {
+            expr,
+            list,
+            negated: false,
+        }) => {
+            let values: Option<Vec<String>> = list.iter().map(string_literal).collect();
+            Some(Needle::new(string_column(expr)?, values?))
+        }
+        _ => None,
+    }
+}
+
+/// A column, or a column cast to a string type (which keeps a string's bytes).
+fn string_column(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Column(c) => Some(c.name.clone()),
+        Expr::Cast(c) if is_string(c.field.data_type()) => string_column(&c.expr),
+        _ => None,
+    }
+}
+
+fn is_string(t: &arrow::datatypes::DataType) -> bool {
+    use arrow::datatypes::DataType;
+    matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+}
+
+fn string_literal(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Literal(
+            ScalarValue::Utf8(Some(v))
+            | ScalarValue::LargeUtf8(Some(v))
+            | ScalarValue::Utf8View(Some(v)),
+            _,
+        ) => Some(v.clone()),
+        Expr::Cast(c) if is_string(c.field.data_type()) => string_literal(&c.expr),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,5 +261,41 @@ mod tests {
         let b = TimeBounds::from_filters(&f, "TimeGenerated");
         assert_eq!(b, TimeBounds::default());
         assert!(b.overlaps(i64::MIN, i64::MIN));
+    }
+
+    #[test]
+    fn needles_are_string_equalities_and_in_lists_of_a_column() {
+        use arrow::datatypes::DataType;
+        use datafusion::logical_expr::cast;
+        let f = [
+            col("RequestId").eq(lit("r-1")),
+            lit("h-2").eq(cast(col("Host"), DataType::Utf8)),
+            col("TraceId").in_list(
+                vec![lit("t-1"), lit(ScalarValue::Utf8View(Some("t-2".into())))],
+                false,
+            ),
+            col("Level")
+                .eq(lit("ERROR"))
+                .and(col("UserId").eq(lit("u-9"))),
+            // Not needles: other operators, a negated list, a non-string literal, a function.
+            col("A").not_eq(lit("x")),
+            col("B").in_list(vec![lit("x")], true),
+            col("C").eq(lit(5)),
+            datafusion::functions::expr_fn::lower(col("D")).eq(lit("x")),
+            col("E").eq(col("F")),
+            col("G").eq(lit("g-1")).or(col("G").eq(lit("g-2"))),
+            // A disjunction over two columns requires nothing of either.
+            col("H").eq(lit("x")).or(col("I").eq(lit("y"))),
+        ];
+        let got = needles(&f);
+        let want = vec![
+            Needle::new("RequestId", vec!["r-1".into()]),
+            Needle::new("Host", vec!["h-2".into()]),
+            Needle::new("TraceId", vec!["t-1".into(), "t-2".into()]),
+            Needle::new("Level", vec!["ERROR".into()]),
+            Needle::new("UserId", vec!["u-9".into()]),
+            Needle::new("G", vec!["g-1".into(), "g-2".into()]),
+        ];
+        assert_eq!(got, want);
     }
 }

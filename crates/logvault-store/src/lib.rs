@@ -34,6 +34,7 @@ mod infra_store;
 mod keyring;
 mod layout;
 mod lease;
+pub mod needles;
 mod read_cache;
 mod reader_factory;
 mod records;

@@ -28,6 +28,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use crate::StoreError;
 use crate::catalog::{KeyScheme, SegmentEntry};
 use crate::layout::SegmentLocation;
+use crate::needles::NeedleIndexBuilder;
 use crate::segment::{
     SegmentCompression, SegmentOptions, Written, encryption_properties, time_range,
 };
@@ -41,6 +42,8 @@ pub struct SegmentWriter {
     /// In a mutex only so that the writer is `Sync` (Parquet's encoders are not); every use
     /// but `memory` has it exclusively.
     writer: Mutex<Option<ArrowWriter<Chunks>>>,
+    /// The needle index of the rows written (beside the writer, for the same reason).
+    needles: Mutex<Option<NeedleIndexBuilder>>,
     /// The multipart upload, once the first part was sent (in a mutex for `Sync` as well;
     /// only used exclusively).
     upload: Mutex<Option<Box<dyn MultipartUpload>>>,
@@ -110,6 +113,9 @@ impl SegmentWriter {
             loc,
             schema,
             writer: Mutex::new(Some(writer)),
+            needles: Mutex::new(Some(NeedleIndexBuilder::new(
+                options.max_row_group_rows.max(1),
+            ))),
             upload: Mutex::new(None),
             part_bytes: options.part_bytes.max(1),
             sent: 0,
@@ -142,14 +148,21 @@ impl SegmentWriter {
         self.rows
     }
 
-    /// Bytes the segment holds in memory: the encoded bytes not sent to storage yet and the
-    /// encoder's current row group.
+    /// Bytes the segment holds in memory: the encoded bytes not sent to storage yet, the
+    /// encoder's current row group and the needle index.
     pub fn memory(&self) -> usize {
+        let needles = self
+            .needles
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map_or(0, NeedleIndexBuilder::memory);
         self.writer
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .as_ref()
             .map_or(0, |w| w.inner().held() + w.memory_size())
+            + needles
     }
 
     /// Bytes of the encoded file sent to storage as parts so far (0 until the first part).
@@ -192,9 +205,15 @@ impl SegmentWriter {
             return Err(self.unusable());
         };
         let rows = batch.num_rows() as u64;
-        let (writer, result) = tokio::task::spawn_blocking(move || {
+        let mut needles = self.take_needles();
+        let (writer, needles, result) = tokio::task::spawn_blocking(move || {
             let result = writer.write(&batch);
-            (writer, result)
+            if let Some(needles) = needles.as_mut()
+                && result.is_ok()
+            {
+                needles.observe(&batch);
+            }
+            (writer, needles, result)
         })
         .await
         .map_err(|e| StoreError::Encode {
@@ -209,6 +228,10 @@ impl SegmentWriter {
             .writer
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner) = Some(writer);
+        *self
+            .needles
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner) = needles;
         self.rows += rows;
         self.range = Some(match self.range {
             Some((a, b)) => (a.min(lo), b.max(hi)),
@@ -326,7 +349,16 @@ impl SegmentWriter {
                 reason: "no rows to write".into(),
             });
         };
-        let encoded = match tokio::task::spawn_blocking(move || writer.into_inner()).await {
+        let needles = self.take_needles();
+        let encoded = match tokio::task::spawn_blocking(move || {
+            let mut writer = writer;
+            for entry in needles.map(NeedleIndexBuilder::finish).unwrap_or_default() {
+                writer.append_key_value_metadata(entry);
+            }
+            writer.into_inner()
+        })
+        .await
+        {
             Ok(Ok(encoded)) => encoded,
             Ok(Err(e)) => {
                 self.abort().await;
@@ -380,6 +412,13 @@ impl SegmentWriter {
             max_time,
             schema: Arc::clone(&self.schema),
         })
+    }
+
+    fn take_needles(&mut self) -> Option<NeedleIndexBuilder> {
+        self.needles
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
     }
 
     fn take_writer(&mut self) -> Option<ArrowWriter<Chunks>> {

@@ -34,6 +34,10 @@ pub(crate) struct Harness {
 
 impl Harness {
     pub(crate) async fn new() -> Self {
+        Self::with_config(StoreConfig::default()).await
+    }
+
+    pub(crate) async fn with_config(config: StoreConfig) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let clock = TestClock::new(t0());
         let vault =
@@ -48,7 +52,7 @@ impl Harness {
             root,
             Arc::clone(&vault) as Arc<dyn KeyVault>,
             binding,
-            StoreConfig::default(),
+            config,
             Arc::new(clock.clone()),
         )
         .await

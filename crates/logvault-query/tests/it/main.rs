@@ -14,5 +14,6 @@ mod cache_hits;
 mod cache_purge;
 mod common;
 mod grouping;
+mod needles;
 mod read_caches;
 mod sql;
