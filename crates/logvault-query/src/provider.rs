@@ -49,12 +49,9 @@ use logvault_store::{Keyring, Manifest, SegmentEntry, SegmentReaderFactory, Stor
 
 use crate::prune::TimeBounds;
 use datafusion::common::config::EncryptionFactoryOptions;
-use datafusion::datasource::physical_plan::ParquetFileReaderFactory as _;
 use datafusion::datasource::physical_plan::parquet::ParquetAccessPlan;
 use datafusion::parquet::arrow::arrow_reader::ArrowReaderOptions;
-use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
 use futures::StreamExt as _;
-use logvault_store::needles::row_groups_to_scan;
 
 /// Counters of what scans did, for tests and status.
 #[derive(Debug, Default)]
@@ -248,11 +245,10 @@ impl SegmentTable {
         let url = ObjectStoreUrl::parse(logvault_store::STORAGE_URL)?;
         let readers =
             SegmentReaderFactory::new(state.runtime_env().object_store(&url)?, Arc::clone(keyring));
-        let metrics = ExecutionPlanMetricsSet::new();
         let mut lookups = Vec::with_capacity(segments.len());
         for s in segments {
             let lookup: futures::future::BoxFuture<'_, _> =
-                Box::pin(self.look_up(factory.as_ref(), &readers, &metrics, &needles, s));
+                Box::pin(self.look_up(factory.as_ref(), &readers, &needles, s));
             lookups.push(lookup);
         }
         let looked_up: Vec<(&SegmentEntry, Option<Vec<bool>>)> = futures::stream::iter(lookups)
@@ -293,7 +289,6 @@ impl SegmentTable {
         &self,
         factory: &dyn EncryptionFactory,
         readers: &SegmentReaderFactory,
-        metrics: &ExecutionPlanMetricsSet,
         needles: &[logvault_store::needles::Needle],
         s: &'a SegmentEntry,
     ) -> (&'a SegmentEntry, Option<Vec<bool>>) {
@@ -308,9 +303,7 @@ impl SegmentTable {
             if let Some(keys) = keys {
                 options = options.with_file_decryption_properties(keys);
             }
-            let mut reader = readers.create_reader(0, file, None, metrics)?;
-            let meta = reader.get_metadata(Some(&options)).await?;
-            Ok::<_, DataFusionError>(row_groups_to_scan(&meta, needles))
+            readers.needle_scan(file, &options, needles).await
         };
         // Unreadable here, unreadable in the scan, which reports it.
         let scan = scan.await.unwrap_or_else(|e| {

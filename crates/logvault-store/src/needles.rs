@@ -19,7 +19,9 @@
 //!
 //! **Reading.** [`row_groups_to_scan`] tells which row groups may hold the values of the given
 //! [`Needle`]s; it answers `None` (read everything) for a segment without an index, or whose
-//! index does not match its row groups (row counts differ), never a wrong "absent".
+//! index does not match its row groups (row counts differ), never a wrong "absent". A query
+//! reads it through [`crate::SegmentReaderFactory::needle_scan`], which keeps the decoded
+//! [`NeedleIndex`] with the segment's cached footer (and wipes it with it).
 //!
 //! ```
 //! # use std::sync::Arc;
@@ -95,37 +97,75 @@ impl Needle {
 
 /// Which row groups of a segment may hold rows matching every needle (`true`: read it). `None`
 /// when no needle's column is indexed in the segment, or the index does not fit the segment.
+/// (Decodes the index each time: [`NeedleIndex`] keeps it decoded.)
 pub fn row_groups_to_scan(meta: &ParquetMetaData, needles: &[Needle]) -> Option<Vec<bool>> {
-    let entries = meta.file_metadata().key_value_metadata()?;
-    let row_counts: Vec<i64> = meta.row_groups().iter().map(|g| g.num_rows()).collect();
-    let mut scan: Option<Vec<bool>> = None;
-    for needle in needles {
-        let key = format!("{KEY_PREFIX}{}", needle.column);
-        let Some(value) = entries
-            .iter()
-            .find(|kv| kv.key == key)
-            .and_then(|kv| kv.value.as_deref())
-        else {
-            continue;
+    NeedleIndex::from_metadata(meta).row_groups_to_scan(needles)
+}
+
+/// A segment's needle index, decoded: the filters of each indexed column, one per row group.
+#[derive(Debug, Default)]
+pub struct NeedleIndex {
+    columns: Vec<(String, Vec<Sbbf>)>,
+    bytes: usize,
+}
+
+impl NeedleIndex {
+    /// The index in a segment's metadata (empty without one; an entry that does not fit the
+    /// segment's row groups is left out, with a warning).
+    pub fn from_metadata(meta: &ParquetMetaData) -> Self {
+        let Some(entries) = meta.file_metadata().key_value_metadata() else {
+            return Self::default();
         };
-        let Some(filters) = decode(value, &row_counts) else {
-            tracing::warn!(column = %needle.column, "a segment's needle index does not fit its row groups; not used");
-            continue;
-        };
-        let may_hold: Vec<bool> = filters
-            .iter()
-            .map(|f| needle.values.iter().any(|v| f.check(v.as_str())))
-            .collect();
-        scan = Some(match scan {
-            None => may_hold,
-            Some(before) => before
-                .iter()
-                .zip(&may_hold)
-                .map(|(a, b)| *a && *b)
-                .collect(),
-        });
+        let row_counts: Vec<i64> = meta.row_groups().iter().map(|g| g.num_rows()).collect();
+        let mut index = Self::default();
+        for kv in entries {
+            let (Some(column), Some(value)) = (kv.key.strip_prefix(KEY_PREFIX), &kv.value) else {
+                continue;
+            };
+            match decode(value, &row_counts) {
+                Some(filters) => {
+                    index.bytes += filters.iter().map(|f| f.num_blocks() * 32).sum::<usize>();
+                    index.columns.push((column.to_owned(), filters));
+                }
+                None => {
+                    tracing::warn!(
+                        column,
+                        "a segment's needle index does not fit its row groups; not used"
+                    );
+                }
+            }
+        }
+        index
     }
-    scan
+
+    /// Bytes the decoded filters hold.
+    pub fn memory_size(&self) -> usize {
+        self.bytes
+    }
+
+    /// Which row groups may hold rows matching every needle (`true`: read it); `None` when no
+    /// needle's column is indexed.
+    pub fn row_groups_to_scan(&self, needles: &[Needle]) -> Option<Vec<bool>> {
+        let mut scan: Option<Vec<bool>> = None;
+        for needle in needles {
+            let Some((_, filters)) = self.columns.iter().find(|(c, _)| *c == needle.column) else {
+                continue;
+            };
+            let may_hold: Vec<bool> = filters
+                .iter()
+                .map(|f| needle.values.iter().any(|v| f.check(v.as_str())))
+                .collect();
+            scan = Some(match scan {
+                None => may_hold,
+                Some(before) => before
+                    .iter()
+                    .zip(&may_hold)
+                    .map(|(a, b)| *a && *b)
+                    .collect(),
+            });
+        }
+        scan
+    }
 }
 
 /// The filters of an entry, one per row group, if their row counts are the segment's.
@@ -454,30 +494,40 @@ mod tests {
         // Not the message (spaces), the level (3 values), the number; the sparse ids have
         // 41 values among the sampled rows, under the 64 needed.
         assert_eq!(indexed(&meta), vec!["Id".to_owned()]);
+        // Each id is found in its row group; the others answer "absent" but for the filters'
+        // false positives (3% a check: about one in these 30 checks).
+        let mut false_positives = 0;
         for probe in [0usize, 999, 1000, 3699, 3700, 5999] {
             let needle = Needle::new("Id", vec![format!("id-{probe:07}")]);
             let scan = row_groups_to_scan(&meta, &[needle]).unwrap();
             assert!(scan[probe / 1000], "{probe} must be found in its row group");
-            // At 3%, five other groups give no false positive for these ids.
-            assert_eq!(scan.iter().filter(|s| **s).count(), 1, "{probe}: {scan:?}");
+            false_positives += scan.iter().filter(|s| **s).count() - 1;
         }
+        assert!(
+            false_positives <= 4,
+            "{false_positives} false positives in 30"
+        );
         // Several values, several needles (a conjunction), a column without an index.
         let two = Needle::new("Id", vec!["id-0000005".into(), "id-0004321".into()]);
         let scan = row_groups_to_scan(&meta, std::slice::from_ref(&two)).unwrap();
-        assert_eq!(scan, vec![true, false, false, false, true, false]);
+        assert!(scan[0] && scan[4], "{scan:?}");
         let level = Needle::new("Level", vec!["INFO".into()]);
         assert_eq!(
             row_groups_to_scan(&meta, std::slice::from_ref(&level)),
             None
         );
-        let with = row_groups_to_scan(
-            &meta,
-            &[two, level, Needle::new("Id", vec!["id-0000005".into()])],
+        let one = Needle::new("Id", vec!["id-0000005".into()]);
+        let alone = row_groups_to_scan(&meta, std::slice::from_ref(&one)).unwrap();
+        let with = row_groups_to_scan(&meta, &[two, level, one]).unwrap();
+        // The conjunction reads at most what the narrower needle reads, and its row group.
+        assert!(
+            with[0] && with.iter().zip(&alone).all(|(w, a)| !*w || *a),
+            "{with:?}"
         );
-        assert_eq!(with.unwrap(), vec![true, false, false, false, false, false]);
-        // An absent id: no row group.
+        // An absent id: no row group but a false positive's.
         let none = Needle::new("Id", vec!["id-9999999".into()]);
-        assert_eq!(row_groups_to_scan(&meta, &[none]).unwrap(), vec![false; 6]);
+        let scan = row_groups_to_scan(&meta, &[none]).unwrap();
+        assert!(scan.iter().filter(|s| **s).count() <= 1, "{scan:?}");
     }
 
     #[test]

@@ -23,12 +23,13 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use bytes::Bytes;
 use parquet::file::metadata::ParquetMetaData;
 
 use crate::layout::AccountId;
+use crate::needles::NeedleIndex;
 
 /// Default bound of the footer cache (bytes of decoded metadata).
 pub const DEFAULT_FOOTER_CACHE_BYTES: u64 = 64 * 1024 * 1024;
@@ -93,6 +94,19 @@ struct ChunkKey {
     chunk: u64,
 }
 
+/// A cached footer: the decoded metadata, and its needle index once a lookup decoded it (held
+/// and wiped with the footer; the entry is weighed again then).
+pub(crate) struct CachedFooter {
+    pub(crate) metadata: Arc<ParquetMetaData>,
+    pub(crate) needles: OnceLock<Arc<NeedleIndex>>,
+}
+
+impl CachedFooter {
+    fn memory_size(&self) -> usize {
+        self.metadata.memory_size() + self.needles.get().map_or(0, |n| n.memory_size())
+    }
+}
+
 #[derive(Clone)]
 struct Tagged<T> {
     generation: u64,
@@ -101,7 +115,7 @@ struct Tagged<T> {
 
 /// The footer and outer plaintext caches of one store, keyed by account.
 pub struct ReadCaches {
-    footers: Option<moka::sync::Cache<FooterKey, Tagged<Arc<ParquetMetaData>>>>,
+    footers: Option<moka::sync::Cache<FooterKey, Tagged<Arc<CachedFooter>>>>,
     outer: Option<moka::sync::Cache<ChunkKey, Tagged<Bytes>>>,
     generations: Mutex<HashMap<AccountId, u64>>,
     next_generation: AtomicU64,
@@ -133,7 +147,7 @@ impl ReadCaches {
         let footers = (config.footer_bytes > 0).then(|| {
             moka::sync::Cache::builder()
                 .max_capacity(config.footer_bytes)
-                .weigher(|_, v: &Tagged<Arc<ParquetMetaData>>| weight(v.value.memory_size()))
+                .weigher(|_, v: &Tagged<Arc<CachedFooter>>| weight(v.value.memory_size()))
                 .support_invalidation_closures()
                 .build()
         });
@@ -235,7 +249,40 @@ impl ReadCaches {
             return None;
         }
         self.stats.footer_hits.fetch_add(1, Ordering::Relaxed);
-        Some(hit.value)
+        Some(Arc::clone(&hit.value.metadata))
+    }
+
+    /// The cached entry of a footer (not counted as a hit), for its needle index.
+    pub(crate) fn footer_entry(&self, key: &FooterKey) -> Option<(Arc<CachedFooter>, u64)> {
+        let cache = self.footers.as_ref()?;
+        let hit = cache.get(key)?;
+        (hit.generation == self.generation(&key.account)).then_some((hit.value, hit.generation))
+    }
+
+    /// Puts `entry` back after its needle index was decoded, so that it is weighed with it
+    /// (unless the account was wiped since, or the entry replaced).
+    pub(crate) fn reweigh_footer(
+        &self,
+        key: &FooterKey,
+        entry: Arc<CachedFooter>,
+        generation: u64,
+    ) {
+        let Some(cache) = &self.footers else {
+            return;
+        };
+        let current = cache.get(key);
+        if current.is_some_and(|c| Arc::ptr_eq(&c.value, &entry) && c.generation == generation) {
+            cache.insert(
+                key.clone(),
+                Tagged {
+                    generation,
+                    value: entry,
+                },
+            );
+            if self.generation(&key.account) != generation {
+                cache.invalidate(key);
+            }
+        }
     }
 
     /// Counts a footer decrypted and keeps it under `key` (if any), unless the account was
@@ -251,6 +298,10 @@ impl ReadCaches {
             return;
         };
         let account = key.account.clone();
+        let value = Arc::new(CachedFooter {
+            metadata: value,
+            needles: OnceLock::new(),
+        });
         cache.insert(key.clone(), Tagged { generation, value });
         // A wipe between the fetch and here: drop what was just put back.
         if self.generation(&account) != generation {

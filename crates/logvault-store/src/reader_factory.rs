@@ -26,6 +26,7 @@ use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
 
 use crate::keyring::{CURRENT_AEK_EPOCH, Keyring};
 use crate::layout::SegmentLocation;
+use crate::needles::{Needle, NeedleIndex, row_groups_to_scan};
 use crate::read_cache::{FooterKey, ReadCaches};
 
 /// Reads segments through `store`, their footers through the keyring's footer cache.
@@ -45,6 +46,62 @@ impl SegmentReaderFactory {
     }
 }
 
+impl SegmentReaderFactory {
+    /// Which row groups of `file` may hold the values of `needles` (see [`crate::needles`];
+    /// `None`: every row group). The segment's footer is read as a scan reads it (through the
+    /// footer cache, decrypted with the keys in `options`), and its needle index is decoded
+    /// once and kept with the cached footer.
+    ///
+    /// # Errors
+    /// Reading or decrypting the footer (the scan would fail the same way).
+    pub async fn needle_scan(
+        &self,
+        file: PartitionedFile,
+        options: &ArrowReaderOptions,
+        needles: &[Needle],
+    ) -> datafusion::common::Result<Option<Vec<bool>>> {
+        let key = self.footer_key(&file);
+        let mut reader = self.create_reader(0, file, None, &ExecutionPlanMetricsSet::new())?;
+        let metadata = reader.get_metadata(Some(options)).await?;
+        let caches = self.keyring.read_caches();
+        let cached = key
+            .as_ref()
+            .and_then(|k| caches.footer_entry(k).map(|e| (k, e)))
+            .filter(|(_, (entry, _))| Arc::ptr_eq(&entry.metadata, &metadata));
+        let Some((key, (entry, generation))) = cached else {
+            return Ok(row_groups_to_scan(&metadata, needles));
+        };
+        let mut decoded = false;
+        let index = entry.needles.get_or_init(|| {
+            decoded = true;
+            Arc::new(NeedleIndex::from_metadata(&metadata))
+        });
+        let scan = index.row_groups_to_scan(needles);
+        if decoded {
+            caches.reweigh_footer(key, Arc::clone(&entry), generation);
+        }
+        Ok(scan)
+    }
+
+    /// The footer cache's key of `file`: only segments (paths that name their account) of a
+    /// store whose footer cache is on.
+    fn footer_key(&self, file: &PartitionedFile) -> Option<FooterKey> {
+        let path = &file.object_meta.location;
+        SegmentLocation::from_routed_path(path)
+            .ok()
+            .filter(|_| self.keyring.read_caches().caches_footers())
+            .map(|loc| FooterKey {
+                epoch: self
+                    .keyring
+                    .cached_record(&loc.account)
+                    .map_or(CURRENT_AEK_EPOCH, |r| r.epoch),
+                account: loc.account,
+                path: path.to_string(),
+                size: file.object_meta.size,
+            })
+    }
+}
+
 impl ParquetFileReaderFactory for SegmentReaderFactory {
     fn create_reader(
         &self,
@@ -53,25 +110,11 @@ impl ParquetFileReaderFactory for SegmentReaderFactory {
         metadata_size_hint: Option<usize>,
         metrics: &ExecutionPlanMetricsSet,
     ) -> datafusion::common::Result<Box<dyn AsyncFileReader + Send>> {
-        let path = file.object_meta.location.clone();
-        let size = file.object_meta.size;
+        let key = self.footer_key(&file);
         let inner = self
             .inner
             .create_reader(partition_index, file, metadata_size_hint, metrics)?;
         let caches = self.keyring.read_caches();
-        // Only segments (paths that name their account) of a store whose footer cache is on.
-        let key = SegmentLocation::from_routed_path(&path)
-            .ok()
-            .filter(|_| caches.caches_footers())
-            .map(|loc| FooterKey {
-                epoch: self
-                    .keyring
-                    .cached_record(&loc.account)
-                    .map_or(CURRENT_AEK_EPOCH, |r| r.epoch),
-                account: loc.account,
-                path: path.to_string(),
-                size,
-            });
         Ok(Box::new(SegmentReader {
             inner,
             key,

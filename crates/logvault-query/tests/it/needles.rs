@@ -181,3 +181,25 @@ async fn a_segment_without_an_index_is_read_whole() {
     assert_eq!(scanned + skipped, 12);
     assert!((3..=6).contains(&scanned), "{scanned} segments read");
 }
+
+#[tokio::test]
+async fn the_decoded_index_is_kept_with_its_footer_in_the_footer_cache() {
+    let (h, cluster) = three_segments().await;
+    let caches = h.store.keyring().read_caches().clone();
+    let session = h.session(WS_A, None).await;
+    let count = format!("SELECT count(*) FROM {REQUESTS}");
+    run(&session, &count).await;
+    let (plain, _) = caches.held_bytes();
+    assert_eq!(caches.held_entries(&cluster).0, 3);
+    // A lookup decodes each segment's index once, into its cached footer (weighed with it).
+    let lookup = format!("SELECT Bytes FROM {REQUESTS} WHERE RequestId = 'req-0-00042'");
+    assert!(run(&session, &lookup).await.contains("| 42 "));
+    let (with_index, _) = caches.held_bytes();
+    // Five filters of at least 32 bytes in each of three footers.
+    assert!(with_index >= plain + 3 * 5 * 32, "{plain} -> {with_index}");
+    // Again, and other queries: the same entries, weighed the same.
+    run(&session, &lookup).await;
+    run(&session, &count).await;
+    assert_eq!(caches.held_bytes().0, with_index);
+    assert_eq!(caches.held_entries(&cluster).0, 3);
+}
