@@ -243,19 +243,36 @@ impl SegmentTable {
             return Ok(segments.into_iter().map(|s| (s, None)).collect());
         }
         let url = ObjectStoreUrl::parse(logvault_store::STORAGE_URL)?;
-        let readers =
-            SegmentReaderFactory::new(state.runtime_env().object_store(&url)?, Arc::clone(keyring));
-        let mut lookups = Vec::with_capacity(segments.len());
-        for s in segments {
-            let lookup: futures::future::BoxFuture<'_, _> =
-                Box::pin(self.look_up(factory.as_ref(), &readers, &needles, s));
-            lookups.push(lookup);
-        }
-        let looked_up: Vec<(&SegmentEntry, Option<Vec<bool>>)> = futures::stream::iter(lookups)
+        let readers = Arc::new(SegmentReaderFactory::new(
+            state.runtime_env().object_store(&url)?,
+            Arc::clone(keyring),
+        ));
+        let needles = Arc::new(needles);
+        // Each footer read is a task of its own: decrypting footers takes every core, as the
+        // scan's partitions would, not the planning task alone.
+        let files: Vec<PartitionedFile> = segments
+            .iter()
+            .map(|s| {
+                PartitionedFile::new(self.manifest.location(s).routed_path().to_string(), s.bytes)
+            })
+            .collect();
+        let scans: Vec<Option<Vec<bool>>> = futures::stream::iter(files)
+            .map(|file| {
+                let (factory, readers) = (Arc::clone(factory), Arc::clone(&readers));
+                let needles = Arc::clone(&needles);
+                let read = async move { look_up(factory, &readers, &needles, file).await };
+                async move {
+                    match tokio::runtime::Handle::try_current() {
+                        Ok(runtime) => runtime.spawn(read).await.ok().flatten(),
+                        Err(_) => read.await,
+                    }
+                }
+            })
             .buffered(NEEDLE_READS)
             .collect()
             .await;
-        let mut out = Vec::with_capacity(looked_up.len());
+        let looked_up = segments.into_iter().zip(scans);
+        let mut out = Vec::new();
         for (s, scan) in looked_up {
             let Some(scan) = scan else {
                 out.push((s, None));
@@ -282,35 +299,6 @@ impl SegmentTable {
             out.push((s, plan));
         }
         Ok(out)
-    }
-
-    /// Which row groups of segment `s` may hold the needles (`None`: all, or unknown).
-    async fn look_up<'a>(
-        &self,
-        factory: &dyn EncryptionFactory,
-        readers: &SegmentReaderFactory,
-        needles: &[logvault_store::needles::Needle],
-        s: &'a SegmentEntry,
-    ) -> (&'a SegmentEntry, Option<Vec<bool>>) {
-        let file =
-            PartitionedFile::new(self.manifest.location(s).routed_path().to_string(), s.bytes);
-        let path = file.object_meta.location.clone();
-        let scan = async {
-            let keys = factory
-                .get_file_decryption_properties(&EncryptionFactoryOptions::default(), &path)
-                .await?;
-            let mut options = ArrowReaderOptions::new();
-            if let Some(keys) = keys {
-                options = options.with_file_decryption_properties(keys);
-            }
-            readers.needle_scan(file, &options, needles).await
-        };
-        // Unreadable here, unreadable in the scan, which reports it.
-        let scan = scan.await.unwrap_or_else(|e| {
-            tracing::debug!(segment = %s.id, error = %e, "needle index not read");
-            None
-        });
-        (s, scan)
     }
 
     /// A Parquet scan of `segments` through the object store at `STORAGE_URL`.
@@ -362,6 +350,31 @@ impl SegmentTable {
             .build();
         Ok(DataSourceExec::from_data_source(config))
     }
+}
+
+/// Which row groups of segment `file` may hold the needles (`None`: all, or unknown).
+async fn look_up(
+    factory: Arc<dyn EncryptionFactory>,
+    readers: &SegmentReaderFactory,
+    needles: &[logvault_store::needles::Needle],
+    file: PartitionedFile,
+) -> Option<Vec<bool>> {
+    let path = file.object_meta.location.clone();
+    let scan = async {
+        let keys = factory
+            .get_file_decryption_properties(&EncryptionFactoryOptions::default(), &path)
+            .await?;
+        let mut options = ArrowReaderOptions::new();
+        if let Some(keys) = keys {
+            options = options.with_file_decryption_properties(keys);
+        }
+        readers.needle_scan(file, &options, needles).await
+    };
+    // Unreadable here, unreadable in the scan, which reports it.
+    scan.await.unwrap_or_else(|e| {
+        tracing::debug!(segment = %path, error = %e, "needle index not read");
+        None
+    })
 }
 
 /// A memory source over hot segments: their `projected` columns (shared with the cache, not

@@ -102,6 +102,19 @@ pub fn row_groups_to_scan(meta: &ParquetMetaData, needles: &[Needle]) -> Option<
     NeedleIndex::from_metadata(meta).row_groups_to_scan(needles)
 }
 
+/// Whether the segment indexes the column of any of `needles` (a look at the metadata's keys,
+/// nothing decoded): a lookup by columns it does not index needs no decoding.
+pub fn indexes_any(meta: &ParquetMetaData, needles: &[Needle]) -> bool {
+    let Some(entries) = meta.file_metadata().key_value_metadata() else {
+        return false;
+    };
+    entries.iter().any(|kv| {
+        kv.key
+            .strip_prefix(KEY_PREFIX)
+            .is_some_and(|column| needles.iter().any(|n| n.column == column))
+    })
+}
+
 /// A segment's needle index, decoded: the filters of each indexed column, one per row group.
 #[derive(Debug, Default)]
 pub struct NeedleIndex {
@@ -516,6 +529,8 @@ mod tests {
             row_groups_to_scan(&meta, std::slice::from_ref(&level)),
             None
         );
+        assert!(!indexes_any(&meta, std::slice::from_ref(&level)));
+        assert!(indexes_any(&meta, &[level.clone(), two.clone()]));
         let one = Needle::new("Id", vec!["id-0000005".into()]);
         let alone = row_groups_to_scan(&meta, std::slice::from_ref(&one)).unwrap();
         let with = row_groups_to_scan(&meta, &[two, level, one]).unwrap();

@@ -26,7 +26,7 @@ use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
 
 use crate::keyring::{CURRENT_AEK_EPOCH, Keyring};
 use crate::layout::SegmentLocation;
-use crate::needles::{Needle, NeedleIndex, row_groups_to_scan};
+use crate::needles::{Needle, NeedleIndex, indexes_any, row_groups_to_scan};
 use crate::read_cache::{FooterKey, ReadCaches};
 
 /// Reads segments through `store`, their footers through the keyring's footer cache.
@@ -63,6 +63,9 @@ impl SegmentReaderFactory {
         let key = self.footer_key(&file);
         let mut reader = self.create_reader(0, file, None, &ExecutionPlanMetricsSet::new())?;
         let metadata = reader.get_metadata(Some(options)).await?;
+        if !indexes_any(&metadata, needles) {
+            return Ok(None);
+        }
         let caches = self.keyring.read_caches();
         let cached = key
             .as_ref()

@@ -191,6 +191,10 @@ async fn the_decoded_index_is_kept_with_its_footer_in_the_footer_cache() {
     run(&session, &count).await;
     let (plain, _) = caches.held_bytes();
     assert_eq!(caches.held_entries(&cluster).0, 3);
+    // A lookup by a column no segment indexes (`Host`: 7 values) decodes nothing.
+    let by_host = format!("SELECT count(*) FROM {REQUESTS} WHERE Host = 'host-1'");
+    run(&session, &by_host).await;
+    assert_eq!(caches.held_bytes().0, plain);
     // A lookup decodes each segment's index once, into its cached footer (weighed with it).
     let lookup = format!("SELECT Bytes FROM {REQUESTS} WHERE RequestId = 'req-0-00042'");
     assert!(run(&session, &lookup).await.contains("| 42 "));
