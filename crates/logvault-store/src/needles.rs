@@ -2,6 +2,10 @@
 //! so that a lookup of one value (`RequestId = '...'`, `where TraceId == "..."`) reads only the
 //! row groups that may hold it instead of every page of the column.
 //!
+//! **When.** Only when the store is told to (`SegmentOptions::needle_index`, the home's
+//! `needleIndex`; off by default): the index sits in the footer, which every read of it
+//! decrypts and the footer cache holds (docs/format.md, "Needle index", has the costs).
+//!
 //! **Which columns.** Decided per segment on its first [`SAMPLE_ROWS`] rows: a string column
 //! whose sampled values are mostly distinct (at least one distinct value in two non-null
 //! values, at least [`MIN_SAMPLED`] of them), short (at most [`MAX_AVERAGE_LEN`] bytes on

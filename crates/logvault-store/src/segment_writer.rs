@@ -113,9 +113,11 @@ impl SegmentWriter {
             loc,
             schema,
             writer: Mutex::new(Some(writer)),
-            needles: Mutex::new(Some(NeedleIndexBuilder::new(
-                options.max_row_group_rows.max(1),
-            ))),
+            needles: Mutex::new(
+                options
+                    .needle_index
+                    .then(|| NeedleIndexBuilder::new(options.max_row_group_rows.max(1))),
+            ),
             upload: Mutex::new(None),
             part_bytes: options.part_bytes.max(1),
             sent: 0,

@@ -261,6 +261,10 @@ impl Engine {
                     .unwrap_or(logvault_store::DEFAULT_SEGMENT_GRACE_SECS),
             ),
             local_storage_dir,
+            segments: logvault_store::SegmentOptions {
+                needle_index: home.config().needle_index.unwrap_or(false),
+                ..logvault_store::SegmentOptions::default()
+            },
             ..StoreConfig::default()
         };
         let service = KekBinding {

@@ -55,6 +55,13 @@ pub struct HomeConfig {
     /// (`None`: [`logvault_store::DEFAULT_OUTER_CACHE_BYTES`], 256 MiB; 0 turns it off).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outer_cache_bytes: Option<u64>,
+    /// Whether segments written from now on carry a needle index, so that lookups of given
+    /// values of id-like columns (`RequestId == "..."`) read only the row groups that may hold
+    /// them (docs/format.md, "Needle index"; `None`: off). It costs about 10 bits per value of
+    /// each indexed column in every segment's footer: 4-5% more storage, and footers that take
+    /// longer to decrypt on a cold read and hold about ten times the footer cache's memory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub needle_index: Option<bool>,
     /// A remote vault for customer keys (Key Vault's REST API: `logvault serve` or Azure Key
     /// Vault); `None` for the home's local vault. The service key stays local.
     #[serde(skip_serializing_if = "Option::is_none")]

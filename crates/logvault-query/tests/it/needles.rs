@@ -58,6 +58,7 @@ async fn three_segments() -> (Harness, AccountId) {
         segments: SegmentOptions {
             max_row_group_rows: GROUP_ROWS,
             data_page_rows: 250,
+            needle_index: true,
             ..SegmentOptions::default()
         },
         ..StoreConfig::default()
@@ -206,4 +207,23 @@ async fn the_decoded_index_is_kept_with_its_footer_in_the_footer_cache() {
     run(&session, &count).await;
     assert_eq!(caches.held_bytes().0, with_index);
     assert_eq!(caches.held_entries(&cluster).0, 3);
+}
+
+#[tokio::test]
+async fn segments_carry_no_index_unless_the_store_is_told_to() {
+    let h = Harness::new().await;
+    let cluster = h.cluster_account().await;
+    h.store
+        .append(&cluster, WS_A, REQUESTS, vec![requests(0, ROWS)])
+        .await
+        .unwrap();
+    let session = h.session(WS_A, None).await;
+    let stats = Arc::clone(session.stats());
+    let got = run(
+        &session,
+        &format!("SELECT Bytes FROM {REQUESTS} WHERE RequestId = 'req-0-00042'"),
+    )
+    .await;
+    assert!(got.contains("| 42 "), "{got}");
+    assert_eq!(load(&stats), [1, 0, 0], "the default segment is read whole");
 }

@@ -166,6 +166,8 @@ async fn setup() -> Setup {
             data_page_rows: 250,
             compression: SegmentCompression::Uncompressed,
             part_bytes: PART,
+            // The index goes into the footer, which comes in the last part.
+            needle_index: true,
         },
         local_storage_dir: Some(storage),
         ..StoreConfig::default()

@@ -17,6 +17,7 @@ mod keys;
 mod lifecycle;
 mod lockbox_search;
 mod maintenance;
+mod needle_index;
 mod nodes;
 mod pipeline;
 mod query;
