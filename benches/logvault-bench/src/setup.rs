@@ -70,6 +70,9 @@ pub async fn open_home(dir: &Path, timings: HomeTimings) -> anyhow::Result<Engin
             config.footer_cache_bytes = Some(0);
             config.outer_cache_bytes = Some(0);
         }
+        if needle_index_on() {
+            config.needle_index = Some(true);
+        }
         if let Some((lo, hi)) = timings.key_check_secs {
             config.timings.key_check_min_secs = lo;
             config.timings.key_check_max_secs = hi;
@@ -93,6 +96,12 @@ pub fn hot_cache_off() -> bool {
 /// outer-layer plaintext) off (`LOGVAULT_BENCH_NO_READ_CACHES` set), to measure what they save.
 pub fn read_caches_off() -> bool {
     std::env::var_os("LOGVAULT_BENCH_NO_READ_CACHES").is_some()
+}
+
+/// Whether the homes the harness creates write segments with a needle index
+/// (`LOGVAULT_BENCH_NEEDLE_INDEX` set; a new home has none: docs/format.md, "Needle index").
+pub fn needle_index_on() -> bool {
+    std::env::var_os("LOGVAULT_BENCH_NEEDLE_INDEX").is_some()
 }
 
 /// The memory tier's bound for the homes the harness creates (their disk tier is off, as in a

@@ -44,9 +44,7 @@ impl SegmentReaderFactory {
             keyring,
         }
     }
-}
 
-impl SegmentReaderFactory {
     /// Which row groups of `file` may hold the values of `needles` (see [`crate::needles`];
     /// `None`: every row group). The segment's footer is read as a scan reads it (through the
     /// footer cache, decrypted with the keys in `options`), and its needle index is decoded
