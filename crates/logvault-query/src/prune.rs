@@ -3,6 +3,7 @@
 
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::expr::InList;
+use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{Between, BinaryExpr, Expr, Operator};
 use logvault_store::needles::Needle;
 
@@ -47,7 +48,7 @@ impl TimeBounds {
     /// understand leave the bounds open (never prune wrongly).
     pub fn from_filters(filters: &[Expr], column: &str) -> Self {
         let mut bounds = Self::default();
-        for f in filters {
+        for f in filters.iter().flat_map(split_conjunction) {
             bounds.add(f, column);
         }
         bounds
@@ -61,16 +62,9 @@ impl TimeBounds {
         self.max = Some(self.max.map_or(v, |m| m.min(v)));
     }
 
+    /// Narrows the bounds by one conjunct.
     fn add(&mut self, e: &Expr, column: &str) {
         match e {
-            Expr::BinaryExpr(BinaryExpr {
-                left,
-                op: Operator::And,
-                right,
-            }) => {
-                self.add(left, column);
-                self.add(right, column);
-            }
             Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
                 let (op, value) = if is_time_column(left, column) {
                     (*op, literal(right))
@@ -118,25 +112,11 @@ impl TimeBounds {
 /// `column IN ('v', ...)` or a disjunction of those on one column. Conjuncts of other shapes
 /// require nothing here (never prune wrongly).
 pub fn needles(filters: &[Expr]) -> Vec<Needle> {
-    let mut out = Vec::new();
-    for f in filters {
-        add_needles(f, &mut out);
-    }
-    out
-}
-
-fn add_needles(e: &Expr, out: &mut Vec<Needle>) {
-    match e {
-        Expr::BinaryExpr(BinaryExpr {
-            left,
-            op: Operator::And,
-            right,
-        }) => {
-            add_needles(left, out);
-            add_needles(right, out);
-        }
-        _ => out.extend(needle(e)),
-    }
+    filters
+        .iter()
+        .flat_map(split_conjunction)
+        .filter_map(needle)
+        .collect()
 }
 
 /// The values `e` requires of one column: `column = 'v'`, `column IN (...)`, or a disjunction
@@ -183,25 +163,15 @@ fn needle(e: &Expr) -> Option<Needle> {
 fn string_column(e: &Expr) -> Option<String> {
     match e {
         Expr::Column(c) => Some(c.name.clone()),
-        Expr::Cast(c) if is_string(c.field.data_type()) => string_column(&c.expr),
+        Expr::Cast(c) if c.field.data_type().is_string() => string_column(&c.expr),
         _ => None,
     }
 }
 
-fn is_string(t: &arrow::datatypes::DataType) -> bool {
-    use arrow::datatypes::DataType;
-    matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
-}
-
 fn string_literal(e: &Expr) -> Option<String> {
     match e {
-        Expr::Literal(
-            ScalarValue::Utf8(Some(v))
-            | ScalarValue::LargeUtf8(Some(v))
-            | ScalarValue::Utf8View(Some(v)),
-            _,
-        ) => Some(v.clone()),
-        Expr::Cast(c) if is_string(c.field.data_type()) => string_literal(&c.expr),
+        Expr::Literal(v, _) => v.try_as_str().flatten().map(str::to_owned),
+        Expr::Cast(c) if c.field.data_type().is_string() => string_literal(&c.expr),
         _ => None,
     }
 }

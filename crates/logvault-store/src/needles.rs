@@ -373,48 +373,38 @@ fn close_group(c: &mut Column, rows: usize, rows_per_group: usize) -> Option<()>
 }
 
 fn insert(filter: &mut Sbbf, array: &dyn Array) {
-    let mut add = |v: Option<&str>| {
-        if let Some(v) = v {
-            filter.insert(v);
-        }
-    };
+    for_each_str(array, |v| filter.insert(v));
+}
+
+/// Calls `f` with each non-null value of a string array; `false` for another type.
+fn for_each_str<'a>(array: &'a dyn Array, f: impl FnMut(&'a str)) -> bool {
     match array.data_type() {
-        DataType::Utf8 => array.as_string::<i32>().iter().for_each(&mut add),
-        DataType::LargeUtf8 => array.as_string::<i64>().iter().for_each(&mut add),
-        DataType::Utf8View => array.as_string_view().iter().for_each(&mut add),
-        _ => {}
+        DataType::Utf8 => array.as_string::<i32>().iter().flatten().for_each(f),
+        DataType::LargeUtf8 => array.as_string::<i64>().iter().flatten().for_each(f),
+        DataType::Utf8View => array.as_string_view().iter().flatten().for_each(f),
+        _ => return false,
     }
+    true
 }
 
 /// Whether column `i` of the sampled rows looks like identifiers (see the module).
 fn identifier_like(batches: &[RecordBatch], i: usize) -> bool {
     let mut distinct: HashSet<&str> = HashSet::new();
     let (mut values, mut bytes, mut spaced) = (0usize, 0usize, 0usize);
-    let mut look = |v: &'_ str| {
-        values += 1;
-        bytes += v.len();
-        if v.bytes().any(|b| b.is_ascii_whitespace()) {
-            spaced += 1;
-        }
-    };
     for batch in batches {
         let Some(array) = batch.columns().get(i) else {
             return false;
         };
-        match array.data_type() {
-            DataType::Utf8 => array.as_string::<i32>().iter().flatten().for_each(|v| {
-                look(v);
-                distinct.insert(v);
-            }),
-            DataType::LargeUtf8 => array.as_string::<i64>().iter().flatten().for_each(|v| {
-                look(v);
-                distinct.insert(v);
-            }),
-            DataType::Utf8View => array.as_string_view().iter().flatten().for_each(|v| {
-                look(v);
-                distinct.insert(v);
-            }),
-            _ => return false,
+        let strings = for_each_str(array.as_ref(), |v| {
+            values += 1;
+            bytes += v.len();
+            if v.bytes().any(|b| b.is_ascii_whitespace()) {
+                spaced += 1;
+            }
+            distinct.insert(v);
+        });
+        if !strings {
+            return false;
         }
     }
     values >= MIN_SAMPLED

@@ -264,28 +264,31 @@ impl State {
             return self.fit_memory();
         }
         self.groups = StringGroups::default();
-        let input = self
-            .input
-            .take()
-            .ok_or_else(|| internal_datafusion_err!("a string grouping's input taken twice"))?;
-        let schema = input.schema();
-        let batches = probed.into_iter().map(|(batch, _)| Ok(batch));
-        let replay = futures::stream::iter(batches).chain(input);
-        let replay = RecordBatchStreamAdapter::new(schema, replay);
-        self.phase = Phase::Delegated(delegate(&self.plan, Box::pin(replay))?);
-        self.plan.handed_back.add(1);
-        Ok(())
+        self.hand_back(|input| {
+            let schema = input.schema();
+            let batches = probed.into_iter().map(|(batch, _)| Ok(batch));
+            let replay = futures::stream::iter(batches).chain(input);
+            Box::pin(RecordBatchStreamAdapter::new(schema, replay))
+        })
     }
 
     /// The groups so far into the output, and the rest of the input to DataFusion's partial
     /// aggregation (which will find, as here, that aggregating does not reduce the rows).
     fn hand_back_the_rest(&mut self) -> Result<()> {
         self.emit()?;
+        self.hand_back(|input| input)
+    }
+
+    /// The rest of the input (as `replay` makes it) to DataFusion's partial aggregation.
+    fn hand_back(
+        &mut self,
+        replay: impl FnOnce(SendableRecordBatchStream) -> SendableRecordBatchStream,
+    ) -> Result<()> {
         let input = self
             .input
             .take()
             .ok_or_else(|| internal_datafusion_err!("a string grouping's input taken twice"))?;
-        self.phase = Phase::Delegated(delegate(&self.plan, input)?);
+        self.phase = Phase::Delegated(delegate(&self.plan, replay(input))?);
         self.plan.handed_back.add(1);
         Ok(())
     }
