@@ -78,6 +78,11 @@ impl<'a> ChunkBuilder<'a> {
         self.field = 0;
     }
 
+    /// Sets the current row's time (what a `TimeGenerated` field that is a timestamp does).
+    pub(crate) fn set_row_time(&mut self, micros: i64) {
+        self.row_time = Some(micros);
+    }
+
     /// Adds one field of the current row. `cell` is `None` for a null. A field named
     /// `TimeGenerated` (any case) becomes the row's time and must be a timestamp; a field named
     /// `timestamp` (any case) is kept and also gives the time of a row without `TimeGenerated`.

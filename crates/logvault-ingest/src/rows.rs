@@ -9,6 +9,7 @@
 //! [`crate::ParseOptions::batch_rows`] rows.
 
 use std::borrow::Cow;
+use std::sync::LazyLock;
 
 use arrow::array::RecordBatch;
 use chrono::{DateTime, Utc};
@@ -93,13 +94,22 @@ impl<'a> RowBuilder<'a> {
         );
     }
 
+    /// The row's `TimeGenerated`, the timestamp `micros` (UTC microseconds): what
+    /// [`RowBuilder::push_time`] of a `TimeGenerated` field does, without its text (the row's
+    /// time is kept as a number only).
+    pub fn push_time_generated(&mut self, micros: i64) {
+        if self.row_error.is_none() {
+            self.chunk.set_row_time(micros);
+        }
+    }
+
     /// A JSON integer.
     pub fn push_int(&mut self, schema: &TableSchema, name: &str, value: i64) {
         self.push(
             schema,
             name,
             Some(Cell {
-                text: Cow::Owned(value.to_string()),
+                text: int_text(value),
                 scalar: Scalar::Int(value),
             }),
         );
@@ -176,6 +186,17 @@ impl<'a> RowBuilder<'a> {
     }
 }
 
+/// An integer's text: borrowed for the small ones (flags, severities, status codes below 256),
+/// which most integer fields of logs are.
+fn int_text(value: i64) -> Cow<'static, str> {
+    static SMALL: LazyLock<Vec<String>> =
+        LazyLock::new(|| (0..256).map(|i| i.to_string()).collect());
+    match usize::try_from(value).ok().and_then(|i| SMALL.get(i)) {
+        Some(text) => Cow::Borrowed(text),
+        None => Cow::Owned(value.to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,6 +263,43 @@ mod tests {
         assert_eq!(built.len(), 2);
         assert_eq!(built, parsed.batches);
         assert_eq!(schema, parsed_schema);
+    }
+
+    /// The row's time given as a number equals the one given with its text, and integers keep
+    /// their texts (small ones borrowed) for a column that widens to strings.
+    #[test]
+    fn the_row_time_as_a_number_and_integers_widened_to_text() {
+        use arrow::array::{AsArray, StringArray};
+        let at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().unwrap();
+        let text = "2026-01-01T00:00:01.5Z";
+        let t = parse_timestamp(text).unwrap();
+        let values = [255, 256, -1, 0, i64::MAX];
+        let build = |numeric: bool| {
+            let mut schema = TableSchema::new("T").unwrap();
+            let mut b = RowBuilder::new(at, &ParseOptions::default());
+            for v in values {
+                b.begin_row();
+                if numeric {
+                    b.push_time_generated(t + v % 1_000_000);
+                } else {
+                    let t = t + v % 1_000_000;
+                    let text = DateTime::from_timestamp_micros(t).unwrap().to_rfc3339();
+                    b.push_time(&schema, "TimeGenerated", text.into(), t);
+                }
+                b.push_int(&schema, "A", v);
+                b.end_row(&mut schema).unwrap().unwrap();
+            }
+            b.begin_row();
+            b.push_str(&schema, "A", "x".into());
+            b.end_row(&mut schema).unwrap().unwrap();
+            b.finish(&mut schema).unwrap()
+        };
+        let numeric = build(true);
+        assert_eq!(numeric, build(false));
+        assert_eq!(
+            numeric[0].column_by_name("A").unwrap().as_string::<i32>(),
+            &StringArray::from(vec!["255", "256", "-1", "0", "9223372036854775807", "x"])
+        );
     }
 
     #[test]

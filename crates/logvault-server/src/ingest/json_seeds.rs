@@ -3,6 +3,7 @@
 //! forms of proto3's JSON mapping (64-bit integers as numbers or strings, hex ids, base64
 //! bytes). `otlp_json` puts OTLP's messages together from them.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -11,12 +12,12 @@ use base64::engine::general_purpose::STANDARD;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 /// The fields of one message: which names it knows, and how each is read.
-pub(super) trait Fields: Default {
+pub(super) trait Fields<'de>: Default {
     type Out;
     /// The field's index (below 64) for `name`, and whether `name` is its camelCase spelling.
     fn index(name: &str) -> Option<(u32, bool)>;
     /// Reads field `index` from `map`'s next value (`null` sets its default).
-    fn read<'de, A: MapAccess<'de>>(&mut self, index: u32, map: &mut A) -> Result<(), A::Error>;
+    fn read<A: MapAccess<'de>>(&mut self, index: u32, map: &mut A) -> Result<(), A::Error>;
     fn finish<E: de::Error>(self) -> Result<Self::Out, E>;
 }
 
@@ -41,7 +42,7 @@ impl<F> Clone for Object<F> {
     }
 }
 
-impl<'de, F: Fields> DeserializeSeed<'de> for Object<F> {
+impl<'de, F: Fields<'de>> DeserializeSeed<'de> for Object<F> {
     type Value = F::Out;
 
     fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<F::Out, D::Error> {
@@ -49,7 +50,7 @@ impl<'de, F: Fields> DeserializeSeed<'de> for Object<F> {
     }
 }
 
-impl<'de, F: Fields> Visitor<'de> for Object<F> {
+impl<'de, F: Fields<'de>> Visitor<'de> for Object<F> {
     type Value = F::Out;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -60,7 +61,7 @@ impl<'de, F: Fields> Visitor<'de> for Object<F> {
         let mut fields = F::default();
         // Fields given by their camelCase name: a snake_case spelling then leaves them alone.
         let mut camel_seen = 0u64;
-        while let Some(found) = map.next_key_seed(FieldName::<F>(PhantomData))? {
+        while let Some(found) = map.next_key_seed(FieldName::<'de, F>(PhantomData))? {
             let Some((index, camel)) = found else {
                 map.next_value::<IgnoredAny>()?;
                 continue;
@@ -81,9 +82,9 @@ impl<'de, F: Fields> Visitor<'de> for Object<F> {
 
 /// An object's key as the field of `F` it names (`None` for one `F` does not know), read
 /// without copying the key.
-struct FieldName<F>(PhantomData<F>);
+struct FieldName<'de, F>(PhantomData<(&'de (), F)>);
 
-impl<'de, F: Fields> DeserializeSeed<'de> for FieldName<F> {
+impl<'de, F: Fields<'de>> DeserializeSeed<'de> for FieldName<'de, F> {
     type Value = Option<(u32, bool)>;
 
     fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
@@ -91,7 +92,7 @@ impl<'de, F: Fields> DeserializeSeed<'de> for FieldName<F> {
     }
 }
 
-impl<F: Fields> Visitor<'_> for FieldName<F> {
+impl<'de, F: Fields<'de>> Visitor<'_> for FieldName<'de, F> {
     type Value = Option<(u32, bool)>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -172,31 +173,35 @@ impl<'de, S: DeserializeSeed<'de> + Clone> Visitor<'de> for Array<S> {
     }
 }
 
-/// A JSON string.
+/// A JSON string, borrowed from the text when it has no escape.
 #[derive(Clone, Copy)]
 pub(super) struct Text(pub(super) &'static str);
 
 impl<'de> DeserializeSeed<'de> for Text {
-    type Value = String;
+    type Value = Cow<'de, str>;
 
-    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<String, D::Error> {
-        de.deserialize_string(self)
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Cow<'de, str>, D::Error> {
+        de.deserialize_str(self)
     }
 }
 
-impl Visitor<'_> for Text {
-    type Value = String;
+impl<'de> Visitor<'de> for Text {
+    type Value = Cow<'de, str>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} as a string", self.0)
     }
 
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
-        Ok(v.to_owned())
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Borrowed(v))
     }
 
-    fn visit_string<E: de::Error>(self, v: String) -> Result<String, E> {
-        Ok(v)
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(v))
     }
 }
 
@@ -259,27 +264,44 @@ pub(super) fn unsigned<E: de::Error>(v: i128) -> Result<u64, E> {
     u64::try_from(v).map_err(|_| E::custom("an unsigned integer is out of range"))
 }
 
-/// A trace or span id: hex.
+/// A trace or span id: hex, given back in lowercase (borrowed when it is already).
 #[derive(Clone, Copy)]
 pub(super) struct Hex(pub(super) &'static str);
 
 impl<'de> DeserializeSeed<'de> for Hex {
-    type Value = Vec<u8>;
+    type Value = Cow<'de, str>;
 
-    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Vec<u8>, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Cow<'de, str>, D::Error> {
         de.deserialize_str(self)
     }
 }
 
-impl Visitor<'_> for Hex {
-    type Value = Vec<u8>;
+impl Hex {
+    fn lower<E: de::Error>(self, v: &str) -> Result<String, E> {
+        hex::decode(v)
+            .map(hex::encode)
+            .map_err(|_| E::custom(format!("{} must be hex, not '{v}'", self.0)))
+    }
+}
+
+impl<'de> Visitor<'de> for Hex {
+    type Value = Cow<'de, str>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} as a hex string", self.0)
     }
 
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Vec<u8>, E> {
-        hex::decode(v).map_err(|_| E::custom(format!("{} must be hex, not '{v}'", self.0)))
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Cow<'de, str>, E> {
+        let lower_hex = |b: &u8| b.is_ascii_digit() || (b'a'..=b'f').contains(b);
+        if v.len().is_multiple_of(2) && v.bytes().all(|b| lower_hex(&b)) {
+            Ok(Cow::Borrowed(v))
+        } else {
+            self.lower(v).map(Cow::Owned)
+        }
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Cow<'de, str>, E> {
+        self.lower(v).map(Cow::Owned)
     }
 }
 

@@ -14,12 +14,13 @@ mod otlp_proto;
 #[cfg(test)]
 mod otlp_reference;
 mod otlp_rows;
+mod otlp_view;
 pub(crate) mod syslog;
 
 use arrow::array::RecordBatch;
 use axum::http::{HeaderMap, StatusCode};
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
+
 use logvault::Appended;
 use logvault::ingest::{ErrorPolicy, Format, ParseOptions, ParseReport, TableSchema};
 
@@ -203,12 +204,6 @@ pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> 
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|v| !v.is_empty())
-}
-
-/// A time as a string the parser reads as a timestamp (RFC 3339, microseconds, UTC).
-pub(crate) fn rfc3339_nanos(nanos: u64) -> Option<String> {
-    let t: DateTime<Utc> = DateTime::from_timestamp_nanos(i64::try_from(nanos).ok()?);
-    Some(t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
 }
 
 /// The workspace a request without a rule writes: the `x-logvault-workspace` header, else the

@@ -196,23 +196,20 @@ pub(crate) fn decode_at(
     table: &str,
     received: chrono::DateTime<chrono::Utc>,
 ) -> Result<(usize, Vec<RecordBatch>), ApiError> {
-    let request = if json {
+    let proto;
+    let logs = if json {
         super::otlp_json::request(payload)
             .map_err(|e| ApiError::bad_request(format!("the body is not OTLP/JSON logs: {e}")))?
     } else {
-        ExportLogsServiceRequest::decode(payload).map_err(|e| {
+        proto = ExportLogsServiceRequest::decode(payload).map_err(|e| {
             ApiError::bad_request(format!("the body is not an ExportLogsServiceRequest: {e}"))
-        })?
+        })?;
+        super::otlp_view::Logs::of_proto(&proto)
     };
-    let records = request
-        .resource_logs
-        .iter()
-        .flat_map(|rl| &rl.scope_logs)
-        .map(|sl| sl.log_records.len())
-        .sum();
+    let records = logs.records();
     let mut schema = TableSchema::new(table).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let options = ParseOptions::default();
-    let batches = super::otlp_rows::batches(&request, &mut schema, received, &options)
+    let batches = super::otlp_rows::batches(&logs, &mut schema, received, &options)
         .map_err(|e| ApiError::bad_request(format!("the log records were refused: {e}")))?;
     Ok((records, batches))
 }
@@ -268,7 +265,10 @@ mod tests {
             "body":{"stringValue":"hello"},"attributes":[{"key":"order.id","value":{"intValue":"42"}}],
             "traceId":"abababababababababababababababab","spanId":""}]}]}]}"#;
         let from_json = crate::ingest::otlp_json::request(json.as_bytes()).unwrap();
-        assert_eq!(decoded, from_json);
+        assert_eq!(
+            crate::ingest::otlp_view::Logs::of_proto(&decoded),
+            from_json
+        );
         let clock: logvault::core::SharedClock =
             std::sync::Arc::new(logvault_core::TestClock::new(chrono::Utc::now()));
         let batches = decode(&bytes, Encoding::Protobuf, "OTelLogs", &clock).unwrap();

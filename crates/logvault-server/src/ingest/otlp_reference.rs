@@ -262,12 +262,12 @@ pub(crate) fn rows(request: &ExportLogsServiceRequest) -> Vec<u8> {
                     rec.observed_time_unix_nano
                 };
                 if time != 0
-                    && let Some(t) = crate::ingest::rfc3339_nanos(time)
+                    && let Some(t) = rfc3339_nanos(time)
                 {
                     row.insert("TimeGenerated".into(), Value::String(t));
                 }
                 if rec.observed_time_unix_nano != 0
-                    && let Some(t) = crate::ingest::rfc3339_nanos(rec.observed_time_unix_nano)
+                    && let Some(t) = rfc3339_nanos(rec.observed_time_unix_nano)
                 {
                     row.insert("ObservedTimestamp".into(), Value::String(t));
                 }
@@ -306,4 +306,11 @@ pub(crate) fn rows(request: &ExportLogsServiceRequest) -> Vec<u8> {
         }
     }
     out
+}
+
+/// A time as a string the parser reads as a timestamp (RFC 3339, microseconds, UTC), as the
+/// server wrote it before `otlp_rows` wrote it without allocating.
+pub(crate) fn rfc3339_nanos(nanos: u64) -> Option<String> {
+    let t = chrono::DateTime::from_timestamp_nanos(i64::try_from(nanos).ok()?);
+    Some(t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
 }

@@ -1,10 +1,13 @@
-//! The rows of an OTLP logs request, built value by value into Arrow batches
-//! ([`logvault::ingest::RowBuilder`]): the batches the JSON parser gives for each record written
-//! as a JSON object (`docs/server.md`, OTLP), without writing and parsing that text. The
+//! The rows of an OTLP logs request ([`super::otlp_view`]), built value by value into Arrow
+//! batches ([`logvault::ingest::RowBuilder`]): the batches the JSON parser gives for each record
+//! written as a JSON object (`docs/server.md`, OTLP), without writing and parsing that text. The
 //! attributes, dynamic columns, are JSON text with their keys sorted (the last of equal keys
-//! wins); the resource's is written once per resource.
+//! wins); the resource's is written once per resource. Texts are borrowed from the view, and
+//! the records' attributes written into one buffer, so that a record allocates nothing of its
+//! own on the way to the builders.
 
 use std::borrow::Cow;
+use std::ops::Range;
 
 use arrow::array::RecordBatch;
 use base64::Engine as _;
@@ -12,30 +15,29 @@ use chrono::{DateTime, Utc};
 use logvault::ingest::{ParseOptions, RowBuilder, TableSchema};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
-use super::otlp_proto::{AnyValue, ExportLogsServiceRequest, KeyValue, any_value};
+use super::otlp_view::{Attr, Logs, Value};
 
-/// An AnyValue as JSON: a map for kvlists, an array for arrays, base64 for bytes, `null` for no
+/// A value as JSON: a map for kvlists, an array for arrays, base64 for bytes, `null` for no
 /// value (and for a double that is not finite).
-struct Json<'a>(&'a AnyValue);
+struct Json<'v, 'a>(Option<&'v Value<'a>>);
 
-impl Serialize for Json<'_> {
+impl Serialize for Json<'_, '_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use any_value::Value as V;
-        match &self.0.value {
+        match self.0 {
             None => s.serialize_unit(),
-            Some(V::StringValue(v)) => s.serialize_str(v),
-            Some(V::BoolValue(b)) => s.serialize_bool(*b),
-            Some(V::IntValue(i)) => s.serialize_i64(*i),
-            Some(V::DoubleValue(d)) => s.serialize_f64(*d),
-            Some(V::ArrayValue(a)) => {
-                let mut seq = s.serialize_seq(Some(a.values.len()))?;
-                for v in &a.values {
-                    seq.serialize_element(&Json(v))?;
+            Some(Value::Str(v)) => s.serialize_str(v),
+            Some(Value::Bool(b)) => s.serialize_bool(*b),
+            Some(Value::Int(i)) => s.serialize_i64(*i),
+            Some(Value::Double(d)) => s.serialize_f64(*d),
+            Some(Value::Array(a)) => {
+                let mut seq = s.serialize_seq(Some(a.len()))?;
+                for v in a {
+                    seq.serialize_element(&Json(v.as_ref()))?;
                 }
                 seq.end()
             }
-            Some(V::KvlistValue(kv)) => Map(&kv.values).serialize(s),
-            Some(V::BytesValue(b)) => {
+            Some(Value::KvList(kv)) => Map::new(kv).serialize(s),
+            Some(Value::Bytes(b)) => {
                 s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(b))
             }
         }
@@ -43,56 +45,145 @@ impl Serialize for Json<'_> {
 }
 
 /// Attributes as a JSON object: keys sorted, the last of equal keys kept.
-struct Map<'a>(&'a [KeyValue]);
+struct Map<'v, 'a> {
+    /// The attributes in the object's order.
+    entries: Vec<&'v Attr<'a>>,
+}
 
-impl<'a> Map<'a> {
-    /// The entries in the object's order.
-    fn entries(&self) -> impl ExactSizeIterator<Item = &'a KeyValue> {
-        // Positions only order equal keys: the last given comes first, and is the one kept.
-        let mut entries: Vec<(usize, &KeyValue)> = self.0.iter().enumerate().collect();
-        entries.sort_unstable_by(|(i, a), (j, b)| a.key.cmp(&b.key).then(j.cmp(i)));
-        entries.dedup_by(|later, first| later.1.key == first.1.key);
-        entries.into_iter().map(|(_, kv)| kv)
+impl<'v, 'a> Map<'v, 'a> {
+    fn new(attrs: &'v [Attr<'a>]) -> Self {
+        let mut entries = Vec::with_capacity(attrs.len());
+        Self::order(attrs, &mut entries);
+        Self { entries }
     }
 
-    fn text(&self) -> String {
-        if self.0.is_empty() {
-            return "{}".to_owned();
+    /// `attrs` in the object's order into `entries` (cleared first).
+    fn order(attrs: &'v [Attr<'a>], entries: &mut Vec<&'v Attr<'a>>) {
+        entries.clear();
+        entries.extend(attrs);
+        // A stable sort keeps equal keys in the order given; the last of them is kept.
+        entries.sort_by(|a, b| a.key.cmp(&b.key));
+        let mut kept = 0;
+        for i in 0..entries.len() {
+            if i + 1 < entries.len() && entries[i + 1].key == entries[i].key {
+                continue;
+            }
+            entries[kept] = entries[i];
+            kept += 1;
         }
-        // Room for the keys, short values and the punctuation, so the text is rarely regrown.
-        let guess: usize = self.0.iter().map(|kv| kv.key.len() + 24).sum();
-        let mut out = Vec::with_capacity(guess + 2);
-        // Serializing these values cannot fail (strings, numbers, nested values).
-        match serde_json::to_writer(&mut out, self) {
-            Ok(()) => String::from_utf8(out).unwrap_or_else(|_| "{}".to_owned()),
-            Err(_) => "{}".to_owned(),
-        }
-    }
-
-    fn get(&self, key: &str) -> Option<&'a AnyValue> {
-        self.0.iter().rev().find(|kv| kv.key == key)?.value.as_ref()
+        entries.truncate(kept);
     }
 }
 
-impl Serialize for Map<'_> {
+impl Serialize for Map<'_, '_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let entries = self.entries();
-        let mut map = s.serialize_map(Some(entries.len()))?;
-        for kv in entries {
-            match &kv.value {
-                Some(v) => map.serialize_entry(&kv.key, &Json(v))?,
-                None => map.serialize_entry(&kv.key, &())?,
-            }
+        let mut map = s.serialize_map(Some(self.entries.len()))?;
+        for kv in &self.entries {
+            map.serialize_entry(kv.key.as_ref(), &Json(kv.value.as_ref()))?;
         }
         map.end()
     }
 }
 
-/// `nanos` as a timestamp string (RFC 3339, microseconds, UTC) and its UTC microseconds.
-fn time(nanos: u64) -> Option<(String, i64)> {
-    let text = super::rfc3339_nanos(nanos)?;
-    let micros = i64::try_from(nanos / 1000).ok()?;
-    Some((text, micros))
+/// Writes attributes as JSON text to the end of `out`: `{}` when there are none.
+fn write_attributes<'v, 'a>(
+    attrs: &'v [Attr<'a>],
+    order: &mut Vec<&'v Attr<'a>>,
+    out: &mut Vec<u8>,
+) {
+    if attrs.is_empty() {
+        out.extend_from_slice(b"{}");
+        return;
+    }
+    Map::order(attrs, order);
+    let map = Map {
+        entries: std::mem::take(order),
+    };
+    // Serializing these values into memory cannot fail (strings, numbers, nested values).
+    if serde_json::to_writer(&mut *out, &map).is_err() {
+        out.extend_from_slice(b"{}");
+    }
+    *order = map.entries;
+}
+
+/// The texts of a request's rows, written into one buffer: the attributes of every resource
+/// and record as JSON, and the records' observed times.
+struct Texts {
+    text: String,
+    resources: Vec<Range<usize>>,
+    /// Each record's attributes and observed time (empty when it has none).
+    records: Vec<(Range<usize>, Range<usize>)>,
+}
+
+impl Texts {
+    fn of(logs: &Logs<'_>) -> Self {
+        let mut out = Vec::new();
+        let mut order = Vec::new();
+        let mut resources = Vec::with_capacity(logs.resources.len());
+        let mut records = Vec::with_capacity(logs.records());
+        for rl in &logs.resources {
+            let start = out.len();
+            write_attributes(&rl.attributes, &mut order, &mut out);
+            resources.push(start..out.len());
+            for rec in rl.scopes.iter().flat_map(|sl| &sl.records) {
+                let start = out.len();
+                write_attributes(&rec.attributes, &mut order, &mut out);
+                let attributes = start..out.len();
+                let start = out.len();
+                if rec.observed_time_unix_nano != 0 {
+                    write_time(rec.observed_time_unix_nano, &mut out);
+                }
+                records.push((attributes, start..out.len()));
+            }
+        }
+        // serde_json and `write_time` write UTF-8; a failure would only leave the texts out.
+        let text = String::from_utf8(out).unwrap_or_default();
+        Self {
+            text,
+            resources,
+            records,
+        }
+    }
+
+    fn get(&self, range: &Range<usize>) -> &str {
+        self.text.get(range.clone()).unwrap_or_default()
+    }
+}
+
+/// The UTC microseconds of `nanos`, when it is a time the rows can hold (at most `i64::MAX`
+/// nanoseconds, as `rfc3339_nanos` takes).
+fn micros(nanos: u64) -> Option<i64> {
+    i64::try_from(nanos).ok().map(|n| n / 1000)
+}
+
+/// Writes `nanos` as `rfc3339_nanos` does (RFC 3339, microseconds, `Z`), without allocating:
+/// nothing for a time past `i64::MAX` nanoseconds.
+fn write_time(nanos: u64, out: &mut Vec<u8>) {
+    use chrono::{Datelike, Timelike};
+    let Ok(signed) = i64::try_from(nanos) else {
+        return;
+    };
+    let t = DateTime::from_timestamp_nanos(signed);
+    let digits = |out: &mut Vec<u8>, value: u32, width: u32| {
+        for i in (0..width).rev() {
+            out.push(b'0' + (value / 10u32.pow(i) % 10) as u8);
+        }
+    };
+    // From 1970 to 2262: four-digit years.
+    digits(out, t.year().unsigned_abs(), 4);
+    out.push(b'-');
+    digits(out, t.month(), 2);
+    out.push(b'-');
+    digits(out, t.day(), 2);
+    out.push(b'T');
+    digits(out, t.hour(), 2);
+    out.push(b':');
+    digits(out, t.minute(), 2);
+    out.push(b':');
+    digits(out, t.second(), 2);
+    out.push(b'.');
+    digits(out, t.nanosecond() / 1000, 6);
+    out.push(b'Z');
 }
 
 /// The request's rows for `table` (see the module documentation), received at `received`.
@@ -102,72 +193,64 @@ fn time(nanos: u64) -> Option<(String, i64)> {
 /// # Errors
 /// A row the builder refuses (a column past the table's limit), or an Arrow error.
 pub(crate) fn batches(
-    request: &ExportLogsServiceRequest,
+    logs: &Logs<'_>,
     schema: &mut TableSchema,
     received: DateTime<Utc>,
     options: &ParseOptions,
 ) -> Result<Vec<RecordBatch>, String> {
-    use any_value::Value as V;
-    // The resources' attributes, written once each.
-    let resources: Vec<(String, Option<&str>)> = request
-        .resource_logs
-        .iter()
-        .map(|rl| {
-            let attributes = rl.resource.as_ref().map_or(&[][..], |r| &r.attributes);
-            let map = Map(attributes);
-            let service = match map.get("service.name") {
-                Some(AnyValue {
-                    value: Some(V::StringValue(s)),
-                }) => Some(s.as_str()),
-                _ => None,
-            };
-            (map.text(), service)
-        })
-        .collect();
+    let texts = Texts::of(logs);
     let mut b = RowBuilder::new(received, options);
-    let mut row = 0u64;
-    for (rl, (resource, service)) in request.resource_logs.iter().zip(&resources) {
-        for sl in &rl.scope_logs {
-            for rec in &sl.log_records {
+    let mut row = 0usize;
+    for (rl, resource) in logs.resources.iter().zip(&texts.resources) {
+        let resource = texts.get(resource);
+        let service = rl
+            .attributes
+            .iter()
+            .rev()
+            .find(|kv| kv.key == "service.name")
+            .and_then(|kv| match &kv.value {
+                Some(Value::Str(s)) => Some(s.as_ref()),
+                _ => None,
+            });
+        for sl in &rl.scopes {
+            for rec in &sl.records {
+                let (attributes, observed) = match texts.records.get(row) {
+                    Some((a, o)) => (texts.get(a), texts.get(o)),
+                    None => ("{}", ""),
+                };
                 row += 1;
                 b.begin_row();
                 // In the order of the keys of the JSON object: sorted.
-                b.push_json(
-                    schema,
-                    "Attributes",
-                    Cow::Owned(Map(&rec.attributes).text()),
-                );
-                if let Some(body) = &rec.body {
-                    match &body.value {
-                        None => {}
-                        Some(V::StringValue(s)) => b.push_str(schema, "Body", Cow::Borrowed(s)),
-                        Some(V::BoolValue(v)) => b.push_bool(schema, "Body", *v),
-                        Some(V::IntValue(i)) => b.push_int(schema, "Body", *i),
-                        Some(V::DoubleValue(d)) => b.push_float(schema, "Body", *d),
-                        Some(V::BytesValue(bytes)) => {
-                            let text = base64::engine::general_purpose::STANDARD.encode(bytes);
-                            b.push_str(schema, "Body", Cow::Owned(text));
-                        }
-                        Some(V::ArrayValue(_) | V::KvlistValue(_)) => {
-                            let text = serde_json::to_string(&Json(body)).unwrap_or_default();
-                            b.push_json(schema, "Body", Cow::Owned(text));
-                        }
+                b.push_json(schema, "Attributes", Cow::Borrowed(attributes));
+                match &rec.body {
+                    None => {}
+                    Some(Value::Str(s)) => b.push_str(schema, "Body", Cow::Borrowed(s)),
+                    Some(Value::Bool(v)) => b.push_bool(schema, "Body", *v),
+                    Some(Value::Int(i)) => b.push_int(schema, "Body", *i),
+                    Some(Value::Double(d)) => b.push_float(schema, "Body", *d),
+                    Some(Value::Bytes(bytes)) => {
+                        let text = base64::engine::general_purpose::STANDARD.encode(bytes);
+                        b.push_str(schema, "Body", Cow::Owned(text));
+                    }
+                    Some(body @ (Value::Array(_) | Value::KvList(_))) => {
+                        let text = serde_json::to_string(&Json(Some(body))).unwrap_or_default();
+                        b.push_json(schema, "Body", Cow::Owned(text));
                     }
                 }
                 if !rec.event_name.is_empty() {
                     b.push_str(schema, "EventName", Cow::Borrowed(&rec.event_name));
                 }
                 b.push_int(schema, "Flags", i64::from(rec.flags));
-                if rec.observed_time_unix_nano != 0
-                    && let Some((text, micros)) = time(rec.observed_time_unix_nano)
+                if !observed.is_empty()
+                    && let Some(micros) = micros(rec.observed_time_unix_nano)
                 {
-                    b.push_time(schema, "ObservedTimestamp", Cow::Owned(text), micros);
+                    b.push_time(schema, "ObservedTimestamp", Cow::Borrowed(observed), micros);
                 }
                 b.push_json(schema, "ResourceAttributes", Cow::Borrowed(resource));
-                if let Some(scope) = &sl.scope {
-                    b.push_str(schema, "ScopeName", Cow::Borrowed(&scope.name));
-                    if !scope.version.is_empty() {
-                        b.push_str(schema, "ScopeVersion", Cow::Borrowed(&scope.version));
+                if let Some((name, version)) = &sl.scope {
+                    b.push_str(schema, "ScopeName", Cow::Borrowed(name));
+                    if !version.is_empty() {
+                        b.push_str(schema, "ScopeVersion", Cow::Borrowed(version));
                     }
                 }
                 if let Some(service) = service {
@@ -176,7 +259,7 @@ pub(crate) fn batches(
                 b.push_int(schema, "SeverityNumber", i64::from(rec.severity_number));
                 b.push_str(schema, "SeverityText", Cow::Borrowed(&rec.severity_text));
                 if !rec.span_id.is_empty() {
-                    b.push_str(schema, "SpanId", Cow::Owned(hex::encode(&rec.span_id)));
+                    b.push_str(schema, "SpanId", Cow::Borrowed(&rec.span_id));
                 }
                 let t = if rec.time_unix_nano != 0 {
                     rec.time_unix_nano
@@ -184,12 +267,12 @@ pub(crate) fn batches(
                     rec.observed_time_unix_nano
                 };
                 if t != 0
-                    && let Some((text, micros)) = time(t)
+                    && let Some(micros) = micros(t)
                 {
-                    b.push_time(schema, "TimeGenerated", Cow::Owned(text), micros);
+                    b.push_time_generated(micros);
                 }
                 if !rec.trace_id.is_empty() {
-                    b.push_str(schema, "TraceId", Cow::Owned(hex::encode(&rec.trace_id)));
+                    b.push_str(schema, "TraceId", Cow::Borrowed(&rec.trace_id));
                 }
                 b.end_row(schema)
                     .map_err(|e| e.to_string())?
@@ -204,8 +287,8 @@ pub(crate) fn batches(
 mod tests {
     use super::*;
     use crate::ingest::otlp_proto::{
-        ArrayValue, InstrumentationScope, KeyValueList, LogRecord, Resource, ResourceLogs,
-        ScopeLogs,
+        AnyValue, ArrayValue, ExportLogsServiceRequest, InstrumentationScope, KeyValue,
+        KeyValueList, LogRecord, Resource, ResourceLogs, ScopeLogs, any_value,
     };
     use crate::ingest::otlp_reference;
     use chrono::TimeZone;
@@ -349,7 +432,7 @@ mod tests {
         };
         let request = request();
         let mut schema = TableSchema::new("OTelLogs").unwrap();
-        let built = batches(&request, &mut schema, at, &options).unwrap();
+        let built = batches(&Logs::of_proto(&request), &mut schema, at, &options).unwrap();
 
         let lines = otlp_reference::rows(&request);
         let mut parsed_schema = TableSchema::new("OTelLogs").unwrap();
@@ -367,16 +450,34 @@ mod tests {
         assert_eq!(schema, parsed_schema);
     }
 
+    /// Times written without allocating are `rfc3339_nanos`' texts and read back as their
+    /// microseconds.
     #[test]
-    fn times_read_back_as_their_microseconds() {
-        for nanos in [1, 999, 1_000, 1_767_225_600_123_456_789, i64::MAX as u64] {
-            let (text, micros) = time(nanos).unwrap();
+    fn times_are_written_as_rfc3339_nanos_writes_them_and_read_back() {
+        let mut nanos: Vec<u64> = vec![1, 999, 1_000, 1_767_225_600_123_456_789, i64::MAX as u64];
+        // Every month and leap day of a few years, at odd times of day.
+        let mut t = 951_782_400_000_000_000u64; // 2000-02-29
+        while t < 4_102_444_800_000_000_000 {
+            nanos.push(t);
+            t += 2_629_746_123_456_789;
+        }
+        for n in nanos {
+            let mut out = Vec::new();
+            write_time(n, &mut out);
+            let text = String::from_utf8(out).unwrap();
+            assert_eq!(
+                Some(text.as_str()),
+                otlp_reference::rfc3339_nanos(n).as_deref()
+            );
             assert_eq!(
                 logvault::ingest::time::parse_timestamp(&text),
-                Some(micros),
+                micros(n),
                 "{text}"
             );
         }
-        assert!(time(u64::MAX).is_none());
+        let mut out = Vec::new();
+        write_time(u64::MAX, &mut out);
+        assert!(out.is_empty());
+        assert!(micros(u64::MAX).is_none());
     }
 }
