@@ -234,8 +234,11 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         times: usize,
         /// Fill the home's memory tier first and time the runs from it.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "cold")]
         hot: bool,
+        /// Time each run from a new session, opening it included (as `run`'s cold runs).
+        #[arg(long)]
+        cold: bool,
     },
     /// One ingestion case (run by `run` in a child process).
     #[command(hide = true)]
@@ -583,8 +586,9 @@ fn main() -> anyhow::Result<()> {
             query,
             times,
             hot,
+            cold,
         } => {
-            use logvault_bench::queries::{self, Source};
+            use logvault_bench::queries::{self, RepeatMode, Source};
             let source = match (home, logs, inventory) {
                 (Some(home), _, _) => Source::Logvault { home },
                 (None, Some(logs), Some(inventory)) => Source::DataFusion { logs, inventory },
@@ -597,16 +601,32 @@ fn main() -> anyhow::Result<()> {
                 .find(|q| q.name == query)
                 .map(|q| q.sql)
                 .ok_or_else(|| anyhow::anyhow!("no query {query} in the suite"))?;
-            let ms = runtime.block_on(queries::repeat(&source, &sql, times, hot))?;
-            let mut sorted = ms.clone();
-            sorted.sort_by(f64::total_cmp);
+            let mode = match (hot, cold) {
+                (true, _) => RepeatMode::Hot,
+                (_, true) => RepeatMode::Cold,
+                _ => RepeatMode::Warm,
+            };
+            let (mut ms, mut opening) =
+                runtime.block_on(queries::repeat(&source, &sql, times, mode))?;
+            ms.sort_by(f64::total_cmp);
+            opening.sort_by(f64::total_cmp);
+            let median = |v: &[f64]| v.get(v.len() / 2).copied().unwrap_or(0.0);
             use std::io::Write as _;
-            writeln!(
-                std::io::stdout(),
+            let mut out = std::io::stdout();
+            write!(
+                out,
                 "{query}: median {:.2} ms, min {:.2} ms over {times} runs",
-                sorted.get(sorted.len() / 2).copied().unwrap_or(0.0),
-                sorted.first().copied().unwrap_or(0.0)
+                median(&ms),
+                ms.first().copied().unwrap_or(0.0)
             )?;
+            if !opening.is_empty() {
+                write!(
+                    out,
+                    " (opening the session: median {:.2} ms)",
+                    median(&opening)
+                )?;
+            }
+            writeln!(out)?;
             Ok(())
         }
         Command::IngestCase {

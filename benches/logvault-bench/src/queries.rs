@@ -270,21 +270,42 @@ pub async fn run_suite(
     Ok(out)
 }
 
-/// Opens `source` once and runs `sql` `times` times in that session (a warm loop, for
-/// profiling one query); the milliseconds of each run. With `hot`, a logvault home's memory
-/// tier is filled first (the query once, then the hot cache's promotions awaited), as `run`'s
-/// hot runs do.
+/// How `repeat` times a query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepeatMode {
+    /// In one session, after a first run (as `run`'s warm runs).
+    Warm,
+    /// In one session whose memory tier was filled first (as `run`'s hot runs).
+    Hot,
+    /// Each run from a new session, opening it timed (as `run`'s cold runs).
+    Cold,
+}
+
+/// Runs `sql` on `source` `times` times as `mode` says (a loop for profiling one query): the
+/// milliseconds of each run, and of opening the session in each (cold runs only).
 ///
 /// # Errors
-/// Open, plan and execution errors; `hot` without a memory tier.
+/// Open, plan and execution errors; `Hot` without a memory tier.
 pub async fn repeat(
     source: &Source,
     sql: &str,
     times: usize,
-    hot: bool,
-) -> anyhow::Result<Vec<f64>> {
+    mode: RepeatMode,
+) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
+    let mut out = Vec::with_capacity(times);
+    if mode == RepeatMode::Cold {
+        let mut opening = Vec::with_capacity(times);
+        for _ in 0..times {
+            let started = Instant::now();
+            let opened = source.open().await?;
+            opening.push(ms(started));
+            answer(&opened.ctx, sql).await?;
+            out.push(ms(started));
+        }
+        return Ok((out, opening));
+    }
     let opened = source.open().await?;
-    if hot {
+    if mode == RepeatMode::Hot {
         let engine = opened
             .engine
             .as_ref()
@@ -293,13 +314,12 @@ pub async fn repeat(
         answer(&opened.ctx, sql).await?;
         engine.hot_cache().settle().await;
     }
-    let mut out = Vec::with_capacity(times);
     for _ in 0..times {
         let started = Instant::now();
         answer(&opened.ctx, sql).await?;
         out.push(ms(started));
     }
-    Ok(out)
+    Ok((out, Vec::new()))
 }
 
 fn check_stable(query: &str, got: &Answer, kept: &mut Answer, first: bool) -> anyhow::Result<()> {
