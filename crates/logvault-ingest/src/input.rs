@@ -69,7 +69,7 @@ impl<R: BufRead> LineReader<R> {
                 break;
             }
             any = true;
-            let (piece, used, found) = match buf.iter().position(|&b| b == b'\n') {
+            let (piece, used, found) = match memchr::memchr(b'\n', buf) {
                 Some(i) => (&buf[..i], i + 1, true),
                 None => (buf, buf.len(), false),
             };
@@ -349,6 +349,27 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// Lines come out whole, without their terminator (`\n`, or `\r\n`) and with their
+        /// number, whatever the reader's buffer size.
+        #[test]
+        fn lines_survive_any_buffer_size(
+            texts in proptest::collection::vec("[a-c\r ]{0,12}", 1..8),
+            capacity in 1usize..9,
+        ) {
+            let input = texts.iter().map(|t| format!("{t}\n")).collect::<String>();
+            let mut r = LineReader::new(io::BufReader::with_capacity(capacity, input.as_bytes()));
+            let mut out = Vec::new();
+            for (i, t) in texts.iter().enumerate() {
+                out.clear();
+                let f = r.next(&mut out, 1 << 20).unwrap();
+                proptest::prop_assert_eq!(f, Framed::Record { line: i as u64 + 1 });
+                let want = t.strip_suffix('\r').unwrap_or(t);
+                proptest::prop_assert_eq!(String::from_utf8_lossy(&out), want);
+            }
+            out.clear();
+            proptest::prop_assert_eq!(r.next(&mut out, 1 << 20).unwrap(), Framed::End);
+        }
+
         /// Elements with strings full of quotes, backslashes, brackets and commas, separated by
         /// newlines, come out whole and with their line, whatever the reader's buffer size.
         #[test]
