@@ -104,7 +104,7 @@ impl<'a> ChunkBuilder<'a> {
                         cell.text
                     )
                 })?;
-                self.row_time = Some(t);
+                self.set_row_time(t);
             }
             return Ok(());
         }

@@ -59,7 +59,8 @@ impl SegmentReaderFactory {
         needles: &[Needle],
     ) -> datafusion::common::Result<Option<Vec<bool>>> {
         let key = self.footer_key(&file);
-        let mut reader = self.create_reader(0, file, None, &ExecutionPlanMetricsSet::new())?;
+        let mut reader =
+            self.reader(file, key.clone(), None, 0, &ExecutionPlanMetricsSet::new())?;
         let metadata = reader.get_metadata(Some(options)).await?;
         if !indexes_any(&metadata, needles) {
             return Ok(None);
@@ -82,6 +83,26 @@ impl SegmentReaderFactory {
             caches.reweigh_footer(key, Arc::clone(&entry), generation);
         }
         Ok(scan)
+    }
+
+    /// A reader of `file` whose footer goes through the footer cache under `key`.
+    fn reader(
+        &self,
+        file: PartitionedFile,
+        key: Option<FooterKey>,
+        metadata_size_hint: Option<usize>,
+        partition_index: usize,
+        metrics: &ExecutionPlanMetricsSet,
+    ) -> datafusion::common::Result<Box<dyn AsyncFileReader + Send>> {
+        let inner = self
+            .inner
+            .create_reader(partition_index, file, metadata_size_hint, metrics)?;
+        Ok(Box::new(SegmentReader {
+            inner,
+            key,
+            keyring: Arc::clone(&self.keyring),
+            caches: Arc::clone(self.keyring.read_caches()),
+        }))
     }
 
     /// The footer cache's key of `file`: only segments (paths that name their account) of a
@@ -112,16 +133,7 @@ impl ParquetFileReaderFactory for SegmentReaderFactory {
         metrics: &ExecutionPlanMetricsSet,
     ) -> datafusion::common::Result<Box<dyn AsyncFileReader + Send>> {
         let key = self.footer_key(&file);
-        let inner = self
-            .inner
-            .create_reader(partition_index, file, metadata_size_hint, metrics)?;
-        let caches = self.keyring.read_caches();
-        Ok(Box::new(SegmentReader {
-            inner,
-            key,
-            keyring: Arc::clone(&self.keyring),
-            caches: Arc::clone(caches),
-        }))
+        self.reader(file, key, metadata_size_hint, partition_index, metrics)
     }
 }
 

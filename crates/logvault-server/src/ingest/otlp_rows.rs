@@ -36,7 +36,11 @@ impl Serialize for Json<'_, '_> {
                 }
                 seq.end()
             }
-            Some(Value::KvList(kv)) => Map::new(kv).serialize(s),
+            Some(Value::KvList(kv)) => {
+                let mut entries = Vec::with_capacity(kv.len());
+                order(kv, &mut entries);
+                Map(&entries).serialize(s)
+            }
             Some(Value::Bytes(b)) => {
                 s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(b))
             }
@@ -44,66 +48,48 @@ impl Serialize for Json<'_, '_> {
     }
 }
 
-/// Attributes as a JSON object: keys sorted, the last of equal keys kept.
-struct Map<'v, 'a> {
-    /// The attributes in the object's order.
-    entries: Vec<&'v Attr<'a>>,
-}
+/// Attributes as a JSON object, given in its order ([`order`]).
+struct Map<'e, 'v, 'a>(&'e [&'v Attr<'a>]);
 
-impl<'v, 'a> Map<'v, 'a> {
-    fn new(attrs: &'v [Attr<'a>]) -> Self {
-        let mut entries = Vec::with_capacity(attrs.len());
-        Self::order(attrs, &mut entries);
-        Self { entries }
-    }
-
-    /// `attrs` in the object's order into `entries` (cleared first).
-    fn order(attrs: &'v [Attr<'a>], entries: &mut Vec<&'v Attr<'a>>) {
-        entries.clear();
-        entries.extend(attrs);
-        // A stable sort keeps equal keys in the order given; the last of them is kept.
-        entries.sort_by(|a, b| a.key.cmp(&b.key));
-        let mut kept = 0;
-        for i in 0..entries.len() {
-            if i + 1 < entries.len() && entries[i + 1].key == entries[i].key {
-                continue;
-            }
-            entries[kept] = entries[i];
-            kept += 1;
+/// `attrs` in the object's order into `entries` (cleared first): keys sorted, the last of
+/// equal keys kept.
+fn order<'v, 'a>(attrs: &'v [Attr<'a>], entries: &mut Vec<&'v Attr<'a>>) {
+    entries.clear();
+    entries.extend(attrs);
+    // A stable sort keeps equal keys in the order given; of each run of them the last stays
+    // (moved into the place of the first, which `dedup_by` keeps).
+    entries.sort_by(|a, b| a.key.cmp(&b.key));
+    entries.dedup_by(|later, kept| {
+        let same = later.key == kept.key;
+        if same {
+            std::mem::swap(later, kept);
         }
-        entries.truncate(kept);
-    }
+        same
+    });
 }
 
-impl Serialize for Map<'_, '_> {
+impl Serialize for Map<'_, '_, '_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(self.entries.len()))?;
-        for kv in &self.entries {
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for kv in self.0 {
             map.serialize_entry(kv.key.as_ref(), &Json(kv.value.as_ref()))?;
         }
         map.end()
     }
 }
 
-/// Writes attributes as JSON text to the end of `out`: `{}` when there are none.
+/// Writes attributes as JSON text to the end of `out` (`{}` when there are none), ordered in
+/// `entries` (a buffer reused from call to call).
 fn write_attributes<'v, 'a>(
     attrs: &'v [Attr<'a>],
-    order: &mut Vec<&'v Attr<'a>>,
+    entries: &mut Vec<&'v Attr<'a>>,
     out: &mut Vec<u8>,
 ) {
-    if attrs.is_empty() {
-        out.extend_from_slice(b"{}");
-        return;
-    }
-    Map::order(attrs, order);
-    let map = Map {
-        entries: std::mem::take(order),
-    };
+    order(attrs, entries);
     // Serializing these values into memory cannot fail (strings, numbers, nested values).
-    if serde_json::to_writer(&mut *out, &map).is_err() {
+    if serde_json::to_writer(&mut *out, &Map(entries)).is_err() {
         out.extend_from_slice(b"{}");
     }
-    *order = map.entries;
 }
 
 /// The texts of a request's rows, written into one buffer: the attributes of every resource
