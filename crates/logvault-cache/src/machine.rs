@@ -18,7 +18,17 @@ pub const MIN_DEFAULT_MEMORY_BYTES: u64 = 256 * 1024 * 1024;
 
 /// The memory this process may use: the machine's (`MemTotal`), lowered to the control group's
 /// limit when one is set below it. `None` when neither can be read (not Linux).
+///
+/// Read once per process and remembered: both are fixed for the life of a process in practice,
+/// and each engine opening asks twice (the memory tier's default, the query pool's), which cost
+/// a quarter of an opening's CPU when `/proc/meminfo` was read every time. A limit changed while
+/// the process runs applies from its next start.
 pub fn available_memory_bytes() -> Option<u64> {
+    static AVAILABLE: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *AVAILABLE.get_or_init(read_available_memory_bytes)
+}
+
+fn read_available_memory_bytes() -> Option<u64> {
     let total = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|text| mem_total(&text));
@@ -108,5 +118,7 @@ mod tests {
             assert!(available.is_some_and(|b| b > 0), "{available:?}");
         }
         assert_eq!(default_memory_bytes(), memory_tier_bytes_for(available));
+        // Remembered: the same answer as reading the files now.
+        assert_eq!(available, read_available_memory_bytes());
     }
 }

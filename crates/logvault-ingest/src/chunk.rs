@@ -46,7 +46,15 @@ pub(crate) struct ChunkBuilder<'a> {
     row_first_new_column: usize,
     received: i64,
     max_columns: usize,
+    /// Rows this chunk is expected to hold ([`ChunkBuilder::expect_rows`]): a column found dense
+    /// in its first rows gets room for them all at once, rather than growing by doubling
+    /// (each growth a copy of every cell so far).
+    expected_rows: usize,
 }
+
+/// Cells a column holds before it may be found dense: it is, when they came in at most twice
+/// as many rows.
+const DENSE_PROBE: usize = 64;
 
 impl<'a> ChunkBuilder<'a> {
     /// A builder for rows received at `received` (UTC microseconds), adding at most
@@ -64,7 +72,13 @@ impl<'a> ChunkBuilder<'a> {
             row_first_new_column: 0,
             received,
             max_columns,
+            expected_rows: 0,
         }
+    }
+
+    /// Says how many rows this chunk will likely hold (a hint: more or fewer may come).
+    pub(crate) fn expect_rows(&mut self, rows: usize) {
+        self.expected_rows = rows;
     }
 
     pub(crate) fn rows(&self) -> usize {
@@ -140,6 +154,12 @@ impl<'a> ChunkBuilder<'a> {
         match cells.last_mut() {
             Some((row, last)) if *row == self.rows => *last = cell,
             _ => {
+                if cells.len() == DENSE_PROBE
+                    && (self.rows as usize) < 2 * DENSE_PROBE
+                    && self.expected_rows > cells.capacity()
+                {
+                    cells.reserve_exact(self.expected_rows - cells.len());
+                }
                 cells.push((self.rows, cell));
             }
         }

@@ -53,60 +53,86 @@ pub(crate) fn classify_text(text: &str, timestamps: bool) -> Scalar {
     let Some(&first) = b.first() else {
         return Scalar::Str;
     };
-    if text.eq_ignore_ascii_case("true") {
-        return Scalar::Bool(true);
-    }
-    if text.eq_ignore_ascii_case("false") {
-        return Scalar::Bool(false);
-    }
-    if first.is_ascii_digit() || first == b'-' || first == b'.' {
-        if let Some(n) = canonical_int(text) {
-            return Scalar::Int(n);
+    match first {
+        b'0'..=b'9' | b'-' | b'.' => {
+            if let Some(number) = number(text) {
+                return number;
+            }
+            if timestamps && let Some(t) = parse_timestamp(text) {
+                return Scalar::Time(t);
+            }
+            Scalar::Str
         }
-        if let Some(x) = decimal(text) {
-            return Scalar::Float(x);
+        b't' | b'T' if text.eq_ignore_ascii_case("true") => Scalar::Bool(true),
+        b'f' | b'F' if text.eq_ignore_ascii_case("false") => Scalar::Bool(false),
+        b'{' | b'[' => {
+            let closed = if first == b'{' { b'}' } else { b']' };
+            if b.ends_with(&[closed]) && serde_json::from_str::<&RawValue>(text).is_ok() {
+                Scalar::Json
+            } else {
+                Scalar::Str
+            }
         }
-        if timestamps && let Some(t) = parse_timestamp(text) {
-            return Scalar::Time(t);
-        }
-        return Scalar::Str;
+        _ => Scalar::Str,
     }
-    let bracketed = (first == b'{' && b.ends_with(b"}")) || (first == b'[' && b.ends_with(b"]"));
-    if bracketed && serde_json::from_str::<&RawValue>(text).is_ok() {
-        return Scalar::Json;
-    }
-    Scalar::Str
 }
 
-fn canonical_int(s: &str) -> Option<i64> {
-    let digits = s.strip_prefix('-').unwrap_or(s);
-    let b = digits.as_bytes();
-    if b.is_empty() || !b.iter().all(u8::is_ascii_digit) || (b.len() > 1 && b[0] == b'0') {
+/// A canonical integer (`0`, `-12`: no leading zero, fits in 64 bits) or a finite decimal number
+/// (`-1.5`, `.5`, `1.`, `2e3`, `1.00E+18`; a leading zero only alone before the point), read in
+/// one pass over the bytes: most texts that start with a digit and are not numbers (hex ids,
+/// timestamps) are told apart at their first other byte. An integer too large for 64 bits is a
+/// float, as JSON readers take it.
+fn number(text: &str) -> Option<Scalar> {
+    let b = text.as_bytes();
+    let mut i = usize::from(b.first() == Some(&b'-'));
+    let int_start = i;
+    while b.get(i).is_some_and(u8::is_ascii_digit) {
+        i += 1;
+    }
+    let int_digits = i - int_start;
+    if int_digits > 1 && b.get(int_start) == Some(&b'0') {
         return None;
     }
-    s.parse().ok()
-}
-
-fn decimal(s: &str) -> Option<f64> {
-    // Only the plain decimal grammar: Rust would also accept "inf", "NaN" and "infinity".
-    let body = s.strip_prefix('-').unwrap_or(s);
-    let (mantissa, exponent) = match body.find(['e', 'E']) {
-        Some(i) => (&body[..i], Some(&body[i + 1..])),
-        None => (body, None),
-    };
-    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let digits = |p: &str| p.bytes().all(|c| c.is_ascii_digit());
-    let leading_zero = int.len() > 1 && int.starts_with('0');
-    if (int.is_empty() && frac.is_empty()) || leading_zero || !digits(int) || !digits(frac) {
-        return None;
-    }
-    if let Some(e) = exponent {
-        let e = e.strip_prefix(['+', '-']).unwrap_or(e);
-        if e.is_empty() || !digits(e) {
+    if i == b.len() {
+        if int_digits == 0 {
+            return None;
+        }
+        if let Ok(n) = text.parse::<i64>() {
+            return Some(Scalar::Int(n));
+        }
+    } else {
+        let mut frac_digits = 0;
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            while b.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+                frac_digits += 1;
+            }
+        }
+        if int_digits == 0 && frac_digits == 0 {
+            return None;
+        }
+        if matches!(b.get(i), Some(b'e' | b'E')) {
+            i += 1;
+            if matches!(b.get(i), Some(b'+' | b'-')) {
+                i += 1;
+            }
+            let exp_start = i;
+            while b.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+            if i == exp_start {
+                return None;
+            }
+        }
+        if i != b.len() {
             return None;
         }
     }
-    s.parse::<f64>().ok().filter(|x| x.is_finite())
+    text.parse::<f64>()
+        .ok()
+        .filter(|x| x.is_finite())
+        .map(Scalar::Float)
 }
 
 /// A JSON value of a record, typed by its JSON type; strings in a timestamp form are timestamps.
@@ -201,6 +227,133 @@ mod tests {
         assert_eq!(classify_text(r#"["x"]"#, true), Scalar::Json);
         assert_eq!(classify_text("[not json]", true), Scalar::Str);
         assert_eq!(classify_text("{'python': 'dict'}", true), Scalar::Str);
+    }
+
+    /// How texts were typed before the one-pass reading of numbers ([`number`]): the grammar
+    /// written out step by step, kept as the reference the property below compares with.
+    fn reference_classify(text: &str, timestamps: bool) -> Scalar {
+        fn canonical_int(s: &str) -> Option<i64> {
+            let digits = s.strip_prefix('-').unwrap_or(s);
+            let b = digits.as_bytes();
+            if b.is_empty() || !b.iter().all(u8::is_ascii_digit) || (b.len() > 1 && b[0] == b'0') {
+                return None;
+            }
+            s.parse().ok()
+        }
+        fn decimal(s: &str) -> Option<f64> {
+            let body = s.strip_prefix('-').unwrap_or(s);
+            let (mantissa, exponent) = match body.find(['e', 'E']) {
+                Some(i) => (&body[..i], Some(&body[i + 1..])),
+                None => (body, None),
+            };
+            let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+            let digits = |p: &str| p.bytes().all(|c| c.is_ascii_digit());
+            let leading_zero = int.len() > 1 && int.starts_with('0');
+            if (int.is_empty() && frac.is_empty()) || leading_zero || !digits(int) || !digits(frac)
+            {
+                return None;
+            }
+            if let Some(e) = exponent {
+                let e = e.strip_prefix(['+', '-']).unwrap_or(e);
+                if e.is_empty() || !digits(e) {
+                    return None;
+                }
+            }
+            s.parse::<f64>().ok().filter(|x| x.is_finite())
+        }
+        let b = text.as_bytes();
+        let Some(&first) = b.first() else {
+            return Scalar::Str;
+        };
+        if text.eq_ignore_ascii_case("true") {
+            return Scalar::Bool(true);
+        }
+        if text.eq_ignore_ascii_case("false") {
+            return Scalar::Bool(false);
+        }
+        if first.is_ascii_digit() || first == b'-' || first == b'.' {
+            if let Some(n) = canonical_int(text) {
+                return Scalar::Int(n);
+            }
+            if let Some(x) = decimal(text) {
+                return Scalar::Float(x);
+            }
+            if timestamps && let Some(t) = parse_timestamp(text) {
+                return Scalar::Time(t);
+            }
+            return Scalar::Str;
+        }
+        let bracketed =
+            (first == b'{' && b.ends_with(b"}")) || (first == b'[' && b.ends_with(b"]"));
+        if bracketed && serde_json::from_str::<&RawValue>(text).is_ok() {
+            return Scalar::Json;
+        }
+        Scalar::Str
+    }
+
+    fn same(a: Scalar, b: Scalar) -> bool {
+        match (a, b) {
+            // -0.0 and 0.0 are equal as f64: compare the bits.
+            (Scalar::Float(x), Scalar::Float(y)) => x.to_bits() == y.to_bits(),
+            _ => a == b,
+        }
+    }
+
+    #[test]
+    fn numbers_read_in_one_pass_type_as_the_reference_does() {
+        for s in [
+            "",
+            "0",
+            "-0",
+            "00",
+            "-00",
+            "0.",
+            "-.",
+            ".e1",
+            "1e",
+            "1e+",
+            "1e+5",
+            "1E-05",
+            "1.2.3",
+            "0x1f",
+            "07898b93e1ab70c6",
+            "2e0c",
+            "123456789012345678901234567890",
+            "-9223372036854775808",
+            "9223372036854775808",
+            "1e400",
+            "-1e400",
+            "2026-01-01T00:00:00.001020Z",
+            "451.81",
+            "4/28/2021, 2:08:45.221 PM",
+            "2019-07-08",
+            "TRUE",
+            "tru",
+            "falsE",
+            "{}",
+            "[1",
+        ] {
+            for timestamps in [true, false] {
+                let (got, want) = (
+                    classify_text(s, timestamps),
+                    reference_classify(s, timestamps),
+                );
+                assert!(same(got, want), "{s:?}: {got:?} against {want:?}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_types_as_the_reference_does(
+            text in proptest::prop_oneof![
+                "[-+.0-9eE]{0,8}",
+                "[-+.0-9eEaftrTF:/ Z{}\\[\\]]{0,14}",
+            ],
+        ) {
+            let (got, want) = (classify_text(&text, true), reference_classify(&text, true));
+            proptest::prop_assert!(same(got, want), "{:?}: {:?} against {:?}", text, got, want);
+        }
     }
 
     #[test]

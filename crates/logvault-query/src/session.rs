@@ -27,9 +27,9 @@ impl SessionOptions {
     pub fn at(now: DateTime<Utc>) -> Self {
         Self {
             now,
-            target_partitions: std::thread::available_parallelism()
-                .map(std::num::NonZero::get)
-                .unwrap_or(2),
+            // Read once per process (DataFusion remembers it): `available_parallelism` reads
+            // the control group's files each time it is asked.
+            target_partitions: datafusion::common::utils::get_available_parallelism(),
             batch_size: 8192,
             runtime: None,
         }

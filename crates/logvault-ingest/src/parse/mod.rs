@@ -361,6 +361,7 @@ impl<'s, R: BufRead> Parser<'s, R> {
     fn build_chunk(&mut self) -> Result<Option<RecordBatch>, IngestError> {
         let received = self.received.timestamp_micros();
         let mut builder = ChunkBuilder::new(received, self.options.max_columns);
+        builder.expect_rows(self.spans.len());
         let mut rejected = Vec::new();
         let mut json_fields = Vec::new();
         let syslog_year = text::SyslogYear::new(self.received);
