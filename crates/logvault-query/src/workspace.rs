@@ -12,6 +12,7 @@ use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, lit};
 use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::prelude::SessionContext;
+use futures::{StreamExt, TryStreamExt};
 use logvault_cache::HotCache;
 use logvault_store::{AccountId, Manifest, Store};
 
@@ -330,6 +331,9 @@ fn with_tenant(
 /// use through `gate` (before anything is planned or read). The hot cache, when given, drops
 /// the segments of each table that its manifest no longer lists (a compaction or a retention
 /// purge, possibly by another process, replaced or removed them).
+/// Manifests read at once when a session opens.
+const MANIFEST_READS: usize = 8;
+
 async fn load_manifests(
     store: &Store,
     workspace: &str,
@@ -341,21 +345,33 @@ async fn load_manifests(
         .tables_for_query(workspace)
         .await
         .map_err(catalog_error)?;
-    let mut manifests = Vec::with_capacity(names.len());
+    // The tables' manifests are read a few at a time (each a listing and a read of the
+    // storage), in the order of their names. (The futures are made in a loop, not by a closure
+    // over the names: a closure's borrow would make the session's future not `Send` for every
+    // lifetime, which spawning it needs.)
+    let mut reads = Vec::with_capacity(names.len());
     for name in &names {
-        let mark = cache.map(HotCache::catalog_mark);
-        let manifest = catalog
-            .manifest_for_query(workspace, name)
-            .await
-            .map_err(catalog_error)?;
-        if let (Some(cache), Some(mark)) = (cache, mark) {
-            cache.forget_unlisted(mark, &manifest);
-        }
+        reads.push(async move {
+            let mark = cache.map(HotCache::catalog_mark);
+            let manifest = catalog
+                .manifest_for_query(workspace, name)
+                .await
+                .map_err(catalog_error)?;
+            if let (Some(cache), Some(mark)) = (cache, mark) {
+                cache.forget_unlisted(mark, &manifest);
+            }
+            Ok::<_, QueryError>(manifest)
+        });
+    }
+    let mut read = futures::stream::iter(reads).buffered(MANIFEST_READS);
+    let mut manifests = Vec::with_capacity(names.len());
+    while let Some(manifest) = read.try_next().await? {
         // A table with a declared schema is queryable before its first row.
         if !manifest.segments.is_empty() || manifest.declared.is_some() {
             manifests.push(manifest);
         }
     }
+    drop(read);
     let accounts: BTreeSet<&AccountId> = manifests
         .iter()
         .flat_map(|m| m.segments.iter().map(|s| &s.account))

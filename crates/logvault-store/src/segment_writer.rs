@@ -16,14 +16,15 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, SchemaRef};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use logvault_crypto::Aek;
 use object_store::{MultipartUpload, ObjectStore, PutMode, PutOptions, PutPayload};
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPropertiesBuilder};
+use parquet::schema::types::ColumnPath;
 
 use crate::StoreError;
 use crate::catalog::{KeyScheme, SegmentEntry};
@@ -97,7 +98,7 @@ impl SegmentWriter {
             SegmentCompression::Snappy => Compression::SNAPPY,
             SegmentCompression::Uncompressed => Compression::UNCOMPRESSED,
         };
-        let props = WriterProperties::builder()
+        let props = column_encodings(WriterProperties::builder(), &schema)
             .set_compression(compression)
             .set_statistics_enabled(EnabledStatistics::Page)
             .set_max_row_group_row_count(Some(options.max_row_group_rows.max(1)))
@@ -537,6 +538,26 @@ fn encode_error(loc: &SegmentLocation, e: &parquet::errors::ParquetError) -> Sto
         segment: loc.to_string(),
         reason: e.to_string(),
     }
+}
+
+/// Timestamp columns are written with `DELTA_BINARY_PACKED` and no dictionary: their values
+/// are mostly distinct (a dictionary would take every value of a row group, interned one by one,
+/// before Parquet's writer gave up on it at its 1 MiB limit: 131,072 timestamps, a row group
+/// exactly) and close to their neighbours, which deltas store in a few bits. Other columns keep
+/// the writer's default (a dictionary, plain when it outgrows its limit).
+fn column_encodings(
+    mut builder: WriterPropertiesBuilder,
+    schema: &SchemaRef,
+) -> WriterPropertiesBuilder {
+    for field in schema.fields() {
+        if matches!(field.data_type(), DataType::Timestamp(..)) {
+            let path = ColumnPath::from(field.name().as_str());
+            builder = builder
+                .set_column_dictionary_enabled(path.clone(), false)
+                .set_column_encoding(path, Encoding::DELTA_BINARY_PACKED);
+        }
+    }
+    builder
 }
 
 #[cfg(test)]

@@ -271,3 +271,56 @@ async fn an_account_of_an_unknown_format_is_refused_clearly() {
     );
     assert!(err.to_string().contains("cluster-prod1"), "{err}");
 }
+
+/// The writer's encodings (docs/format.md, "Segments"): the timestamp column deltas without a
+/// dictionary; the strings and integers with one.
+#[tokio::test]
+async fn timestamps_are_delta_encoded_without_a_dictionary() {
+    use logvault_crypto::parquet_keys::segment_decryption_properties_checked;
+    use parquet::basic::Encoding;
+    use parquet::file::metadata::ParquetMetaDataReader;
+
+    let h = Harness::new().await;
+    let account = h.cluster_account(false).await;
+    let (entry, manifest) = h
+        .store
+        .append(&account, WS, TABLE, vec![log_batch(t0(), 2_000, "enc")])
+        .await
+        .unwrap();
+    let loc = manifest.location(&entry);
+    let path = h
+        .storage()
+        .join(loc.account.as_str())
+        .join("objects")
+        .join(loc.object_path().as_ref());
+    let aek = h.store.keyring().aek(&loc.account).await.unwrap();
+    let dek = aek.derive_dek(&loc.segment.to_string()).unwrap();
+    let aad = format!(
+        "logvault/segment/v1/{}/{}/{}/{}",
+        loc.account, loc.workspace, loc.table, loc.segment
+    );
+    let props =
+        segment_decryption_properties_checked(dek, aad.as_bytes(), Box::new(|_| Ok(()))).unwrap();
+    let meta = ParquetMetaDataReader::new()
+        .with_decryption_properties(Some(props))
+        .parse_and_finish(&bytes::Bytes::from(std::fs::read(&path).unwrap()))
+        .unwrap();
+    let group = meta.row_group(0);
+    let column = |name: &str| {
+        group
+            .columns()
+            .iter()
+            .find(|c| c.column_path().string() == name)
+            .unwrap_or_else(|| panic!("no column {name}"))
+    };
+    let time = column("TimeGenerated");
+    assert!(
+        time.encodings().any(|e| e == Encoding::DELTA_BINARY_PACKED),
+        "{:?}",
+        time.encodings().collect::<Vec<_>>()
+    );
+    assert_eq!(time.dictionary_page_offset(), None);
+    for name in ["Computer", "EventId"] {
+        assert!(column(name).dictionary_page_offset().is_some(), "{name}");
+    }
+}
