@@ -190,14 +190,14 @@ pub fn inventory_file(dir: &Path) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// The Parquet writer settings of the baseline: those of logvault's segments (row groups, pages,
-/// statistics, compression), without encryption.
-pub fn baseline_writer_properties() -> anyhow::Result<WriterProperties> {
-    Ok(baseline_writer_builder()?.build())
+/// The Parquet writer settings of the baseline for `schema`: those of logvault's segments (row
+/// groups, pages, statistics, compression, column encodings), without encryption.
+pub fn baseline_writer_properties(schema: &SchemaRef) -> anyhow::Result<WriterProperties> {
+    Ok(logvault::store::column_encodings(baseline_writer_builder()?, schema).build())
 }
 
-/// [`baseline_writer_properties`] as a builder, to add encryption to.
-pub fn baseline_writer_builder() -> anyhow::Result<WriterPropertiesBuilder> {
+/// [`baseline_writer_properties`] without the column encodings, as a builder.
+fn baseline_writer_builder() -> anyhow::Result<WriterPropertiesBuilder> {
     let segment = SegmentOptions::default();
     let compression = match segment.compression {
         SegmentCompression::Zstd(level) => Compression::ZSTD(ZstdLevel::try_new(level)?),
@@ -253,7 +253,7 @@ pub fn parse_to_parquet(input: &Path, format: DataFormat, output: &Path) -> anyh
     let mut writer = ArrowWriter::try_new(
         BufWriter::with_capacity(1 << 20, file),
         Arc::clone(&target),
-        Some(baseline_writer_properties()?),
+        Some(baseline_writer_properties(&target)?),
     )?;
     let mut parser = Parser::new(
         reader,

@@ -75,7 +75,7 @@ pub use router::AccountRouter;
 pub use segment::{
     DEFAULT_PART_BYTES, SEGMENT_FORMAT_VERSION, SegmentCompression, SegmentOptions, TIME_COLUMN,
 };
-pub use segment_writer::SegmentWriter;
+pub use segment_writer::{SegmentWriter, column_encodings};
 pub use store::{DEFAULT_SEGMENT_GRACE_SECS, STORAGE_URL, Store, StoreConfig};
 pub use verify::{
     ManifestDamage, SegmentCheck, SegmentStatus, TableVerification, VerifyProgress, VerifyReport,

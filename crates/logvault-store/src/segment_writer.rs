@@ -540,12 +540,15 @@ fn encode_error(loc: &SegmentLocation, e: &parquet::errors::ParquetError) -> Sto
     }
 }
 
+/// The column encodings of a segment of `schema`, added to `builder` (public so that a plaintext
+/// baseline can write its Parquet as logvault does).
+///
 /// Timestamp columns are written with `DELTA_BINARY_PACKED` and no dictionary: their values
 /// are mostly distinct (a dictionary would take every value of a row group, interned one by one,
 /// before Parquet's writer gave up on it at its 1 MiB limit: 131,072 timestamps, a row group
 /// exactly) and close to their neighbours, which deltas store in a few bits. Other columns keep
 /// the writer's default (a dictionary, plain when it outgrows its limit).
-fn column_encodings(
+pub fn column_encodings(
     mut builder: WriterPropertiesBuilder,
     schema: &SchemaRef,
 ) -> WriterPropertiesBuilder {
