@@ -327,13 +327,13 @@ fn with_tenant(
     Ok(plan.build()?)
 }
 
+/// Manifests read at once when a session opens.
+const MANIFEST_READS: usize = 8;
+
 /// Reads `workspace`'s manifests of tables that hold data and admits every storage account they
 /// use through `gate` (before anything is planned or read). The hot cache, when given, drops
 /// the segments of each table that its manifest no longer lists (a compaction or a retention
 /// purge, possibly by another process, replaced or removed them).
-/// Manifests read at once when a session opens.
-const MANIFEST_READS: usize = 8;
-
 async fn load_manifests(
     store: &Store,
     workspace: &str,
@@ -371,7 +371,6 @@ async fn load_manifests(
             manifests.push(manifest);
         }
     }
-    drop(read);
     let accounts: BTreeSet<&AccountId> = manifests
         .iter()
         .flat_map(|m| m.segments.iter().map(|s| &s.account))

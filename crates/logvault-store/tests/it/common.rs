@@ -9,12 +9,14 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use logvault_core::TestClock;
+use logvault_crypto::parquet_keys::segment_decryption_properties_checked;
 use logvault_crypto::{Key256, SecretBytes, aead};
 use logvault_kms::{
     KeyProperties, KeyRef, KeyType, KeyVault, KeyVersionProperties, PrincipalId, VaultError,
     VaultErrorKind, VaultProperties, WrappedKey,
 };
-use logvault_store::{AccountId, KekBinding, Store, StoreConfig, local_root};
+use logvault_store::{AccountId, KekBinding, SegmentLocation, Store, StoreConfig, local_root};
+use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
 
 /// A vault holding AES keys in memory. Failures can be injected per key (and version).
 #[derive(Debug, Default)]
@@ -313,6 +315,43 @@ impl Harness {
 
     pub(crate) fn storage(&self) -> PathBuf {
         self.dir.path().join("storage")
+    }
+
+    /// The file of the segment at `loc` in local storage.
+    pub(crate) fn segment_file(&self, loc: &SegmentLocation) -> PathBuf {
+        self.storage()
+            .join(loc.account.as_str())
+            .join("objects")
+            .join(loc.object_path().as_ref())
+    }
+
+    /// The decrypted metadata of `bytes`, a (single-layer) segment stored at `loc`, with its
+    /// page indexes when `page_index`.
+    pub(crate) async fn segment_metadata(
+        &self,
+        loc: &SegmentLocation,
+        bytes: &[u8],
+        page_index: bool,
+    ) -> ParquetMetaData {
+        let aek = self.store.keyring().aek(&loc.account).await.unwrap();
+        let dek = aek.derive_dek(&loc.segment.to_string()).unwrap();
+        let aad = format!(
+            "logvault/segment/v1/{}/{}/{}/{}",
+            loc.account, loc.workspace, loc.table, loc.segment
+        );
+        let props =
+            segment_decryption_properties_checked(dek, aad.as_bytes(), Box::new(|_| Ok(())))
+                .unwrap();
+        let policy = if page_index {
+            PageIndexPolicy::Required
+        } else {
+            PageIndexPolicy::Skip
+        };
+        ParquetMetaDataReader::new()
+            .with_page_index_policy(policy)
+            .with_decryption_properties(Some(props))
+            .parse_and_finish(&bytes::Bytes::from(bytes.to_vec()))
+            .unwrap()
     }
 }
 

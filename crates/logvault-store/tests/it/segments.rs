@@ -276,9 +276,7 @@ async fn an_account_of_an_unknown_format_is_refused_clearly() {
 /// dictionary; the strings and integers with one.
 #[tokio::test]
 async fn timestamps_are_delta_encoded_without_a_dictionary() {
-    use logvault_crypto::parquet_keys::segment_decryption_properties_checked;
     use parquet::basic::Encoding;
-    use parquet::file::metadata::ParquetMetaDataReader;
 
     let h = Harness::new().await;
     let account = h.cluster_account(false).await;
@@ -288,23 +286,8 @@ async fn timestamps_are_delta_encoded_without_a_dictionary() {
         .await
         .unwrap();
     let loc = manifest.location(&entry);
-    let path = h
-        .storage()
-        .join(loc.account.as_str())
-        .join("objects")
-        .join(loc.object_path().as_ref());
-    let aek = h.store.keyring().aek(&loc.account).await.unwrap();
-    let dek = aek.derive_dek(&loc.segment.to_string()).unwrap();
-    let aad = format!(
-        "logvault/segment/v1/{}/{}/{}/{}",
-        loc.account, loc.workspace, loc.table, loc.segment
-    );
-    let props =
-        segment_decryption_properties_checked(dek, aad.as_bytes(), Box::new(|_| Ok(()))).unwrap();
-    let meta = ParquetMetaDataReader::new()
-        .with_decryption_properties(Some(props))
-        .parse_and_finish(&bytes::Bytes::from(std::fs::read(&path).unwrap()))
-        .unwrap();
+    let bytes = std::fs::read(h.segment_file(&loc)).unwrap();
+    let meta = h.segment_metadata(&loc, &bytes, false).await;
     let group = meta.row_group(0);
     let column = |name: &str| {
         group

@@ -27,12 +27,10 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::prelude::SessionContext;
-use logvault_crypto::parquet_keys::segment_decryption_properties_checked;
 use logvault_store::{
     AccountId, Manifest, SegmentCompression, SegmentLocation, SegmentOptions, SegmentStatus, Store,
     StoreConfig, table_parquet_options,
 };
-use parquet::file::metadata::{PageIndexPolicy, ParquetMetaDataReader};
 
 use crate::common::*;
 
@@ -77,31 +75,14 @@ async fn fixture(double: bool) -> Fixture {
         .await
         .unwrap();
     let loc = manifest.location(&entry);
-    let path = h
-        .storage()
-        .join(loc.account.as_str())
-        .join("objects")
-        .join(loc.object_path().as_ref());
+    let path = h.segment_file(&loc);
     let good = std::fs::read(&path).unwrap();
     Fixture { h, loc, path, good }
 }
 
 /// The module kind of each byte of a (single-layer) segment, from its decrypted metadata.
 async fn module_map(f: &Fixture) -> Vec<&'static str> {
-    let aek = f.h.store.keyring().aek(&f.loc.account).await.unwrap();
-    let dek = aek.derive_dek(&f.loc.segment.to_string()).unwrap();
-    let aad = format!(
-        "logvault/segment/v1/{}/{}/{}/{}",
-        f.loc.account, f.loc.workspace, f.loc.table, f.loc.segment
-    );
-    let props =
-        segment_decryption_properties_checked(dek, aad.as_bytes(), Box::new(|_| Ok(()))).unwrap();
-    let bytes = bytes::Bytes::from(f.good.clone());
-    let meta = ParquetMetaDataReader::new()
-        .with_page_index_policy(PageIndexPolicy::Required)
-        .with_decryption_properties(Some(props))
-        .parse_and_finish(&bytes)
-        .unwrap();
+    let meta = f.h.segment_metadata(&f.loc, &f.good, true).await;
     let n = f.good.len();
     let mut map = vec!["unclassified"; n];
     let mut mark = |from: u64, len: u64, kind: &'static str| {
