@@ -20,7 +20,6 @@ pub(crate) mod syslog;
 use arrow::array::RecordBatch;
 use axum::http::{HeaderMap, StatusCode};
 use bytes::Bytes;
-
 use logvault::Appended;
 use logvault::ingest::{ErrorPolicy, Format, ParseOptions, ParseReport, TableSchema};
 

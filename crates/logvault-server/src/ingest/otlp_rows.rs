@@ -137,7 +137,7 @@ impl Texts {
 }
 
 /// The UTC microseconds of `nanos`, when it is a time the rows can hold (at most `i64::MAX`
-/// nanoseconds, as `rfc3339_nanos` takes).
+/// nanoseconds, as [`write_time`] writes).
 fn micros(nanos: u64) -> Option<i64> {
     i64::try_from(nanos).ok().map(|n| n / 1000)
 }
