@@ -128,6 +128,7 @@ pub async fn start(
         tokens,
         metrics: Arc::new(Metrics::default()),
         in_flight: Semaphore::new(limits.max_in_flight),
+        decoders: Semaphore::new(std::thread::available_parallelism().map_or(1, usize::from)),
         queries: Arc::new(Semaphore::new(limits.max_queries)),
         shutting_down: false.into(),
         web: crate::web::SignIn::new(tls.is_some()),

@@ -70,9 +70,9 @@ pub(crate) async fn read(
         "" | "identity" => Ok(raw),
         "gzip" | "x-gzip" | "deflate" => {
             let gzip = encoding != "deflate";
-            let decoded = tokio::task::spawn_blocking(move || decode(&raw, gzip, max))
-                .await
-                .map_err(|e| ApiError::internal(format!("decompressing failed: {e}")))?;
+            let decoded =
+                crate::http::decoding(state, "decompressing", move || decode(&raw, gzip, max))
+                    .await?;
             match decoded {
                 Ok(Some(bytes)) => Ok(Bytes::from(bytes)),
                 Ok(None) => Err(too_large("once decompressed", max, flavor)),

@@ -115,12 +115,11 @@ async fn run(
     let actions = actions(&payload, path_index.as_deref(), forced_table)?;
 
     let clock = state.engine.clock().clone();
-    let (actions, parsed) = tokio::task::spawn_blocking(move || {
+    let (actions, parsed) = crate::http::decoding(state, "the parsing thread", move || {
         let parsed = parse_tables(&actions.tables, clock.as_ref());
         (actions, parsed)
     })
-    .await
-    .map_err(|e| ApiError::internal(format!("the parsing thread failed: {e}")))?;
+    .await?;
     let (records, rejected) = parsed?;
     let stored: usize = records.iter().map(|(_, b)| b.num_rows()).sum();
     if stored > 0 {

@@ -64,9 +64,10 @@ pub(crate) async fn parse(
 ) -> Result<Parsed, ApiError> {
     let table = table.to_owned();
     let clock = state.engine.clock().clone();
-    tokio::task::spawn_blocking(move || parse_now(&table, payload, format, policy, clock.as_ref()))
-        .await
-        .map_err(|e| ApiError::internal(format!("the parsing thread failed: {e}")))?
+    crate::http::decoding(state, "the parsing thread", move || {
+        parse_now(&table, payload, format, policy, clock.as_ref())
+    })
+    .await?
 }
 
 /// [`parse`] on this thread: also how `_bulk` parses its tables (`bulk::parse_tables`, which

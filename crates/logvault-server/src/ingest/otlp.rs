@@ -118,9 +118,10 @@ async fn run(
     let table = target.table.clone();
     let clock = state.engine.clock().clone();
     // Decoding and building the rows take CPU: off the async workers.
-    let parsed = tokio::task::spawn_blocking(move || decode(&payload, encoding, &table, &clock))
-        .await
-        .map_err(|e| ApiError::internal(format!("the decoding thread failed: {e}")))??;
+    let parsed = crate::http::decoding(state, "the decoding thread", move || {
+        decode(&payload, encoding, &table, &clock)
+    })
+    .await??;
     if !parsed.is_empty() {
         let now = state.engine.clock().now();
         let mut records = Vec::new();
