@@ -22,8 +22,14 @@ use logvault::{Appended, AppendedRequests, Engine, EngineError, RequestRows, Wor
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-/// Most bytes gathered into one group of the log.
-const MAX_GROUP_BYTES: usize = 16 << 20;
+/// Most bytes (Arrow's, as the encoding stage counts them) gathered into one group of the log:
+/// at most half the writer's encoding queue, so that a group is handed over while the one
+/// before it is still being encoded. Groups of up to 16 MiB, twice that queue, each waited for
+/// the queue to empty (a group larger than it passes alone), and logging stopped while segments
+/// were encoded: from 64 connections the server acknowledged a quarter fewer rows a second than
+/// from 8 (docs/bench/README.md, "HTTP load").
+const MAX_GROUP_BYTES: usize = 4 << 20;
+const _: () = assert!(MAX_GROUP_BYTES <= logvault::write::ENCODE_QUEUE_BYTES / 2);
 /// Most requests waiting in one workspace's queue.
 const QUEUE_LEN: usize = 1024;
 /// Rows may wait in memory at most this many flush intervals under a steady stream.
