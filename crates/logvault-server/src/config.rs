@@ -33,6 +33,9 @@ pub struct ServeConfig {
     /// (each rule runs at its own frequency; this is how often the scheduler looks). `None`
     /// turns the scheduler off (then `logvault alert run-due` does it).
     pub alert_interval: Option<Duration>,
+    /// How often the small segments of every workspace's tables are merged in the background
+    /// (`crate::compactor`; what `logvault table compact` does). `None` turns it off.
+    pub compact_interval: Option<Duration>,
     /// Items per page of the management and Key Vault APIs' lists (more follow through
     /// `nextLink`).
     pub page_size: usize,
@@ -158,6 +161,7 @@ impl Default for ServeConfig {
             writer_idle: Duration::from_secs(30),
             drain: Duration::from_secs(30),
             alert_interval: Some(Duration::from_secs(30)),
+            compact_interval: Some(Duration::from_secs(60)),
             page_size: 100,
             record_query_history: true,
             query_threads: 0,

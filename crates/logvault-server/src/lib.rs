@@ -29,6 +29,7 @@
 //! the time taken and the token's id.
 
 mod alerts;
+mod compactor;
 mod config;
 mod connection;
 mod dcr;

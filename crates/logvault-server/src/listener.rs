@@ -33,6 +33,7 @@ pub struct RunningServer {
     http: JoinHandle<()>,
     syslog_task: Option<JoinHandle<()>>,
     alerts: Option<JoinHandle<()>>,
+    compactor: Option<JoinHandle<()>>,
     drain: std::time::Duration,
     monitor: JoinHandle<()>,
     /// A node of several: the control plane's publication or copy (docs/deploy.md).
@@ -157,6 +158,9 @@ pub async fn start(
         )),
         None => None,
     };
+    let compactor = config
+        .compact_interval
+        .map(|every| crate::compactor::spawn(state.clone(), every, stop_rx.clone()));
     let router = crate::http::router(state.clone());
     let http = tokio::spawn(accept_loop(
         listener,
@@ -193,6 +197,7 @@ pub async fn start(
         http,
         syslog_task,
         alerts,
+        compactor,
         drain: config.drain,
         monitor,
         node_sync,
@@ -250,6 +255,11 @@ impl RunningServer {
                     task.abort();
                 }
             }
+        }
+        // A merge under way is abandoned: the catalog swaps segments in one update, and the
+        // merged file of an unfinished one is never listed (a crash leaves the same).
+        if let Some(task) = self.compactor {
+            task.abort();
         }
         self.state.hub.shutdown().await;
         self.monitor.abort();

@@ -83,6 +83,9 @@ fn help(name: &str) -> &'static str {
         "logvault_syslog_messages_total" => "Syslog messages received.",
         "logvault_alert_evaluations_total" => "Log alert rules evaluated by the scheduler.",
         "logvault_alerts_fired_total" => "Log alerts fired (or evaluations failed), by outcome.",
+        "logvault_segments_compacted_total" => {
+            "Small segments merged away by the background compaction, by workspace."
+        }
         _ => "",
     }
 }

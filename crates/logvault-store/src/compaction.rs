@@ -2,8 +2,9 @@
 //!
 //! Ingestion writes a segment per payload and time partition, so a table fed in small payloads
 //! collects many small segments; each costs a file open and a footer decryption per query.
-//! Compaction merges the small segments of one storage account and one UTC day into one segment,
-//! under the account's current key (the same account key: rotation only re-wraps it, so no key
+//! Compaction merges the small segments of one storage account and one UTC day into one segment
+//! (written as its members are read, a batch at a time, so a merge's memory does not grow with
+//! its rows), under the account's current key (the same account key: rotation only re-wraps it, so no key
 //! changes for the data's owner), and swaps them in the catalog in one update: the new segment is
 //! added and the old ones removed only if they are all still there (a concurrent compaction or
 //! retention purge wins, and this one is abandoned). The same update records the old segments as
@@ -121,7 +122,10 @@ impl Store {
                     Ok(true) => report.merged += chunk.len(),
                     Ok(false) => {}
                     Err(e) if e.is_revocation() || e.vault_kind().is_some() => {
-                        tracing::warn!(%account, table, error = %e, "compaction skipped a group");
+                        // Counted in the report (`table compact` prints it; the server's
+                        // background pass logs when the count changes), not warned of at
+                        // every pass while a key stays revoked.
+                        tracing::debug!(%account, table, error = %e, "compaction skipped a group");
                         report.skipped_groups += 1;
                     }
                     Err(e) => return Err(e),
@@ -153,18 +157,30 @@ impl Store {
         manifest: &crate::Manifest,
         chunk: &[&SegmentEntry],
     ) -> Result<bool, StoreError> {
-        let mut batches: Vec<RecordBatch> = Vec::new();
-        for entry in chunk {
-            batches.extend(self.read_segment(&manifest.location(entry), None).await?);
-        }
+        // The merged segment is written as its members are read, a batch at a time: memory
+        // holds one member's file, a few batches and the writer's row group, whatever the
+        // merge's size. A member that fails to authenticate part-way drops the writer, which
+        // stores nothing.
         let schema = crate::schema::merge(chunk.iter().map(|e| &e.schema));
-        let batches = batches
-            .into_iter()
-            .map(|b| conform(&b, &schema))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut entry = self
-            .write_segment(account, workspace, table, batches)
+        let mut writer = self
+            .open_segment(account, workspace, table, schema.clone())
             .await?;
+        for member in chunk {
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<RecordBatch>(2);
+            let loc = manifest.location(member);
+            let reading = self.stream_segment(&loc, tx);
+            let writing = async {
+                while let Some(batch) = rx.recv().await {
+                    writer.write(conform(&batch, &schema)?).await?;
+                }
+                Ok::<_, StoreError>(())
+            };
+            let (read, written) = tokio::join!(reading, writing);
+            // A write error closes the channel, which ends the reading early (`Ok`).
+            written?;
+            read?;
+        }
+        let mut entry = writer.finish().await?;
         entry.wal = merge_wal(chunk);
         let old: Vec<SegmentId> = chunk.iter().map(|e| e.id).collect();
         let old_entries: Vec<(SegmentId, AccountId)> =

@@ -199,6 +199,55 @@ pub(crate) async fn read(
     epoch: u32,
     columns: Option<Vec<String>>,
 ) -> Result<Vec<RecordBatch>, StoreError> {
+    read_with(objects, loc, aek, epoch, columns, Vec::new()).await
+}
+
+/// Reads and decrypts the segment `loc` a batch at a time into `tx`, all columns, so that a
+/// segment's rows need not be in memory at once (compaction). The footer and the framing of
+/// every module authenticate before any row is sent, every page before its rows; a failure
+/// later in the file ends the stream with the error after the batches before it were sent, so
+/// a receiver keeps nothing it took unless this returns `Ok`. A receiver that goes away ends
+/// the reading early, with `Ok`.
+pub(crate) async fn read_into(
+    objects: &Arc<dyn ObjectStore>,
+    loc: &SegmentLocation,
+    aek: &Aek,
+    epoch: u32,
+    tx: tokio::sync::mpsc::Sender<RecordBatch>,
+) -> Result<(), StoreError> {
+    read_with(objects, loc, aek, epoch, None, tx)
+        .await
+        .map(|_| ())
+}
+
+/// Where [`read_with`] puts the batches it decodes (on a blocking thread).
+trait BatchSink: Send + 'static {
+    /// Takes a batch; `false` ends the reading early (successfully).
+    fn take(&mut self, batch: RecordBatch) -> bool;
+}
+
+impl BatchSink for Vec<RecordBatch> {
+    fn take(&mut self, batch: RecordBatch) -> bool {
+        self.push(batch);
+        true
+    }
+}
+
+impl BatchSink for tokio::sync::mpsc::Sender<RecordBatch> {
+    fn take(&mut self, batch: RecordBatch) -> bool {
+        self.blocking_send(batch).is_ok()
+    }
+}
+
+/// The work of [`read`] and [`read_into`]; gives the sink back once the file is read.
+async fn read_with<S: BatchSink>(
+    objects: &Arc<dyn ObjectStore>,
+    loc: &SegmentLocation,
+    aek: &Aek,
+    epoch: u32,
+    columns: Option<Vec<String>>,
+    sink: S,
+) -> Result<S, StoreError> {
     let bytes = fetch(objects, loc).await?;
     // Parquet readers only look at the end of a file; the leading magic carries no data but is
     // checked too, so that no byte of a segment can change unnoticed.
@@ -211,14 +260,14 @@ pub(crate) async fn read(
     let slot: CheckSlot = Arc::default();
     let props = decryption_properties(loc, aek, epoch, Some(slot.clone()))?;
     let segment = loc.to_string();
-    let decoded = tokio::task::spawn_blocking(move || decode(bytes, props, columns))
+    let decoded = tokio::task::spawn_blocking(move || decode(bytes, props, columns, sink))
         .await
         .map_err(|e| StoreError::Integrity {
             segment: segment.clone(),
             reason: e.to_string(),
         })?;
     match decoded {
-        Ok(batches) => Ok(batches),
+        Ok(sink) => Ok(sink),
         Err(Decode::Column(name)) => Err(StoreError::InvalidName {
             kind: "column",
             name,
@@ -272,11 +321,12 @@ enum Decode {
     Parquet(String),
 }
 
-fn decode(
+fn decode<S: BatchSink>(
     bytes: Bytes,
     props: Arc<FileDecryptionProperties>,
     columns: Option<Vec<String>>,
-) -> Result<Vec<RecordBatch>, Decode> {
+    mut sink: S,
+) -> Result<S, Decode> {
     let parquet = |e: parquet::errors::ParquetError| Decode::Parquet(e.to_string());
     // The page index is read too, so that every module of the file is authenticated.
     let options = ArrowReaderOptions::new()
@@ -297,9 +347,12 @@ fn decode(
         builder = builder.with_projection(mask);
     }
     let reader = builder.build().map_err(parquet)?;
-    reader
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| Decode::Parquet(e.to_string()))
+    for batch in reader {
+        if !sink.take(batch.map_err(|e| Decode::Parquet(e.to_string()))?) {
+            break;
+        }
+    }
+    Ok(sink)
 }
 
 /// The smallest and largest `TimeGenerated` of the batches (nulls ignored).

@@ -369,13 +369,41 @@ impl Store {
     ) -> Result<SegmentEntry, StoreError> {
         // Names and the account first, so that a bad request is told as such before any key.
         SegmentLocation::new(account.clone(), workspace, table, SegmentId::generate())?;
+        let (aek, record) = self.current_key(account).await?;
+        self.write_segment_under(account, &aek, &record, workspace, table, batches)
+            .await
+    }
+
+    /// The account's key and its record, for writing (the vault may be called).
+    async fn current_key(
+        &self,
+        account: &AccountId,
+    ) -> Result<(Arc<logvault_crypto::Aek>, AekRecord), StoreError> {
         self.opened(account).await?;
         let aek = self.keyring.aek(account).await?;
         let record = match self.keyring.cached_record(account) {
             Some(r) => r,
             None => self.keyring.latest_record(account).await?,
         };
-        self.write_segment_under(account, &aek, &record, workspace, table, batches)
+        Ok((aek, record))
+    }
+
+    /// Opens a segment of `workspace`/`table` in `account` with rows of `schema`, under the
+    /// account's key (which may call the vault), to be written as rows come (see
+    /// [`SegmentWriter`]); the caller adds the finished entry to the catalog.
+    ///
+    /// # Errors
+    /// Invalid names, an unknown account, key errors, encryption setup errors.
+    pub(crate) async fn open_segment(
+        &self,
+        account: &AccountId,
+        workspace: &str,
+        table: &str,
+        schema: arrow::datatypes::SchemaRef,
+    ) -> Result<SegmentWriter, StoreError> {
+        SegmentLocation::new(account.clone(), workspace, table, SegmentId::generate())?;
+        let (aek, record) = self.current_key(account).await?;
+        self.open_segment_under(account, &aek, &record, workspace, table, schema)
             .await
     }
 
@@ -481,6 +509,26 @@ impl Store {
             .cached_record(&loc.account)
             .map_or(crate::keyring::CURRENT_AEK_EPOCH, |r| r.epoch);
         segment::read(acct.objects(), loc, &aek, epoch, columns).await
+    }
+
+    /// Reads and decrypts one segment a batch at a time into `tx` (all columns), so that its
+    /// rows are never all in memory; a receiver keeps nothing unless this returns `Ok` (a page
+    /// may fail to authenticate after earlier batches were sent).
+    ///
+    /// # Errors
+    /// As [`Store::read_segment`].
+    pub(crate) async fn stream_segment(
+        &self,
+        loc: &SegmentLocation,
+        tx: tokio::sync::mpsc::Sender<RecordBatch>,
+    ) -> Result<(), StoreError> {
+        let acct = self.opened(&loc.account).await?;
+        let aek = self.keyring.aek(&loc.account).await?;
+        let epoch = self
+            .keyring
+            .cached_record(&loc.account)
+            .map_or(crate::keyring::CURRENT_AEK_EPOCH, |r| r.epoch);
+        segment::read_into(acct.objects(), loc, &aek, epoch, tx).await
     }
 
     /// The account router, to register as DataFusion's object store for [`STORAGE_URL`].

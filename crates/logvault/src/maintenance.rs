@@ -106,4 +106,50 @@ impl Engine {
         })
         .await
     }
+
+    /// Merges the small segments of every workspace's tables: one pass of a long-running
+    /// process's background compaction (`logvault serve`). A workspace whose compaction fails
+    /// is told in the pass and the others go on; on a node of several, another node holding
+    /// the maintenance lease ends the pass at once with that error.
+    ///
+    /// # Errors
+    /// The control plane cannot be read; the lease held by another node.
+    pub async fn compact_all(
+        &self,
+        options: CompactionOptions,
+    ) -> Result<CompactionPass, EngineError> {
+        let mut pass = CompactionPass::default();
+        for ws in self.control().list_workspaces()? {
+            match self.compact(&ws.name, None, options).await {
+                Ok(reports) => {
+                    for r in reports {
+                        pass.merged += r.merged;
+                        pass.skipped_groups += r.skipped_groups;
+                        if r.segments_after < r.segments_before {
+                            pass.tables.push((ws.name.clone(), r));
+                        }
+                    }
+                }
+                Err(e @ EngineError::Store(logvault_store::StoreError::LeaseHeld { .. })) => {
+                    return Err(e);
+                }
+                Err(e) => pass.failed.push((ws.name.clone(), e.to_string())),
+            }
+        }
+        Ok(pass)
+    }
+}
+
+/// What one [`Engine::compact_all`] pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CompactionPass {
+    /// Segments merged away, over every table.
+    pub merged: usize,
+    /// Groups left alone because their account key is unavailable (revoked).
+    pub skipped_groups: usize,
+    /// The tables whose segments were merged, with their workspace.
+    pub tables: Vec<(String, CompactionReport)>,
+    /// Workspaces whose compaction failed, with the error.
+    pub failed: Vec<(String, String)>,
 }

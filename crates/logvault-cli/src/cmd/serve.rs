@@ -40,12 +40,16 @@ pub(crate) struct ServeArgs {
     /// How often the alert scheduler looks for due log alert rules (`30s`, `1m`), or `off`
     /// (then `logvault alert run-due` evaluates them).
     #[arg(long, default_value = "30s", value_parser = parse_alert_interval)]
-    alert_interval: AlertInterval,
+    alert_interval: Period,
     /// How long acknowledged rows may wait before they are stored as segments when no more
     /// arrive (`1s`, `2m`: whole seconds, at most an hour): how soon queries, and the other
     /// nodes of several, see them.
     #[arg(long, default_value = "1s", value_parser = parse_flush_interval)]
     flush_interval: std::time::Duration,
+    /// How often the small segments of every workspace's tables are merged in the background
+    /// (`30s`, `5m`), as `logvault table compact` merges them, or `off`.
+    #[arg(long, default_value = "1m", value_parser = parse_compact_interval)]
+    compact_interval: Period,
     /// Do not keep the query API's queries in their workspaces' history
     /// (`workspace query-history`).
     #[arg(long)]
@@ -57,19 +61,27 @@ pub(crate) struct ServeArgs {
     query_priority: i32,
 }
 
-/// `--alert-interval`: a period, or off.
+/// `--alert-interval` and `--compact-interval`: a period, or off.
 #[derive(Debug, Clone, Copy)]
-struct AlertInterval(Option<std::time::Duration>);
+struct Period(Option<std::time::Duration>);
 
-fn parse_alert_interval(text: &str) -> Result<AlertInterval, String> {
+fn parse_alert_interval(text: &str) -> Result<Period, String> {
+    parse_period(text, "alert interval")
+}
+
+fn parse_compact_interval(text: &str) -> Result<Period, String> {
+    parse_period(text, "compact interval")
+}
+
+fn parse_period(text: &str, what: &str) -> Result<Period, String> {
     if text.eq_ignore_ascii_case("off") {
-        return Ok(AlertInterval(None));
+        return Ok(Period(None));
     }
     let every = logvault::control::parse_duration(text)?;
     match every.to_std() {
-        Ok(d) if !d.is_zero() => Ok(AlertInterval(Some(d))),
+        Ok(d) if !d.is_zero() => Ok(Period(Some(d))),
         _ => Err(format!(
-            "alert interval {text:?} must be longer than zero (or `off`)"
+            "{what} {text:?} must be longer than zero (or `off`)"
         )),
     }
 }
@@ -93,6 +105,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<
         plain_http: args.http,
         allow_remote_http: args.allow_remote_http,
         alert_interval: args.alert_interval.0,
+        compact_interval: args.compact_interval.0,
         record_query_history: !args.no_query_history,
         flush_interval: args.flush_interval,
         query_priority: args.query_priority,

@@ -57,6 +57,9 @@ pub struct Options {
     pub segment_grace_secs: Option<i64>,
     /// The allocator's figures for `/metrics` (none unless set).
     pub allocator_stats: Option<logvault_server::AllocatorStatsFn>,
+    /// The background compaction's period (off unless set, so that tests counting segments
+    /// see the ones they made).
+    pub compact_interval: Option<std::time::Duration>,
 }
 
 pub async fn serve(options: Options) -> Served {
@@ -102,6 +105,7 @@ pub async fn serve(options: Options) -> Served {
         plain_http: options.plain_http,
         flush_interval: std::time::Duration::from_millis(200),
         alert_interval: options.alert_interval,
+        compact_interval: options.compact_interval,
         allocator_stats: options.allocator_stats,
         ..ServeConfig::default()
     };

@@ -14,6 +14,7 @@ mod alerts;
 mod browser;
 mod clients;
 mod common;
+mod compaction;
 mod fuzz_http;
 mod ingest;
 mod keyvault;

@@ -5,6 +5,7 @@
 
 mod catalog;
 mod common;
+mod compaction;
 mod datafusion_read;
 mod double;
 mod integrity;

@@ -121,6 +121,65 @@ async fn compaction_leaves_data_under_a_revoked_key_alone() {
     assert_eq!((r[0].segments_after, r[0].skipped_groups), (3, 1));
 }
 
+/// The background pass (`logvault serve`'s compactor): every workspace's small segments are
+/// merged, those under a revoked key left alone and counted, and the key back, they merge too.
+#[tokio::test]
+async fn a_compaction_pass_merges_every_workspace_and_leaves_a_revoked_key_s_alone() {
+    let h = home().await;
+    let other = "ws-service";
+    h.workspace(WS);
+    h.workspace(other);
+    h.cluster_with_key(false, None).await;
+    h.engine.control().link_workspace(WS, CLUSTER).unwrap();
+    for i in 0..3 {
+        h.ingest(WS, "AppLogs", &Home::lines(&format!("c{i}"), i * 10, 5))
+            .await;
+        h.ingest(other, "AppLogs", &Home::lines(&format!("s{i}"), i * 10, 5))
+            .await;
+        h.ingest(other, "Audit", &Home::lines(&format!("a{i}"), i * 10, 4))
+            .await;
+    }
+    let set_key = |enabled: bool| {
+        h.engine
+            .vault()
+            .set_key_enabled(VAULT, KEY, None, enabled)
+            .unwrap();
+        h.pass_check_interval();
+    };
+    set_key(false);
+    assert_eq!(
+        h.engine.check_key(CLUSTER, false).await.unwrap().key_state,
+        KeyState::Revoked
+    );
+    let pass = h
+        .engine
+        .compact_all(CompactionOptions::default())
+        .await
+        .unwrap();
+    assert_eq!((pass.merged, pass.skipped_groups), (6, 1), "{pass:?}");
+    assert!(pass.failed.is_empty(), "{pass:?}");
+    let mut merged: Vec<_> = pass
+        .tables
+        .iter()
+        .map(|(ws, r)| (ws.as_str(), r.table.as_str(), r.segments_after))
+        .collect();
+    merged.sort_unstable();
+    assert_eq!(merged, [(other, "AppLogs", 1), (other, "Audit", 1)]);
+    assert_eq!(h.engine.tables(WS).await.unwrap()[0].segments, 3);
+
+    set_key(true);
+    h.engine.check_key(CLUSTER, false).await.unwrap();
+    let pass = h
+        .engine
+        .compact_all(CompactionOptions::default())
+        .await
+        .unwrap();
+    assert_eq!((pass.merged, pass.skipped_groups), (3, 0), "{pass:?}");
+    assert_eq!(h.engine.tables(WS).await.unwrap()[0].segments, 1);
+    assert_eq!(h.count(&h.engine, WS, "AppLogs").await.unwrap(), 15);
+    assert_eq!(h.count(&h.engine, other, "Audit").await.unwrap(), 12);
+}
+
 #[tokio::test]
 async fn retention_purges_what_is_past_it_even_under_a_revoked_key() {
     let h = home().await;

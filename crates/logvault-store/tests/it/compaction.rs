@@ -1,0 +1,101 @@
+//! Compaction writes the merged segment as its members are read, a batch at a time: a member
+//! that fails to authenticate part-way through (after batches of it were written into the
+//! merge) must leave nothing behind, neither a merged segment in the catalog nor its file.
+
+use chrono::Duration;
+use logvault_store::{AccountId, CompactionOptions, SegmentLocation, StoreConfig, StoreError};
+
+use crate::common::*;
+
+/// Every file under the storage root, relative to it, sorted.
+fn stored_files(h: &Harness) -> Vec<String> {
+    let root = h.storage();
+    let mut out = Vec::new();
+    let mut stack = vec![root.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.to_string_lossy().contains("/segments/") {
+                out.push(p.strip_prefix(&root).unwrap().display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+async fn compact(h: &Harness) -> Result<logvault_store::CompactionReport, StoreError> {
+    h.store
+        .compact_table(WS, TABLE, CompactionOptions::default())
+        .await
+}
+
+#[tokio::test]
+async fn a_member_failing_part_way_through_a_merge_stores_nothing() {
+    let mut config = StoreConfig::default();
+    // Small row groups, so that the damaged member's first row groups stream into the merge
+    // before its last one fails.
+    config.segments.max_row_group_rows = 500;
+    config.segments.data_page_rows = 500;
+    let h = Harness::with_config(config).await;
+    let account = AccountId::service();
+    let mut locs: Vec<SegmentLocation> = Vec::new();
+    for (hour, rows, marker) in [(0, 2_000, "first"), (1, 3_000, "second")] {
+        let (entry, manifest) = h
+            .store
+            .append(
+                &account,
+                WS,
+                TABLE,
+                vec![log_batch(t0() + Duration::hours(hour), rows, marker)],
+            )
+            .await
+            .unwrap();
+        locs.push(manifest.location(&entry));
+    }
+    let damaged = &locs[1];
+    let path = h.segment_file(damaged);
+    let good = std::fs::read(&path).unwrap();
+    let meta = h.segment_metadata(damaged, &good, false).await;
+    assert_eq!(meta.num_row_groups(), 6, "3,000 rows in row groups of 500");
+    // A byte of the last row group's first column: its earlier row groups decode.
+    let last = meta.row_group(5).column(0);
+    let (start, len) = last.byte_range();
+    let mut bad = good.clone();
+    bad[(start + len / 2) as usize] ^= 0x01;
+    std::fs::write(&path, &bad).unwrap();
+    let files_before = stored_files(&h);
+    assert_eq!(files_before.len(), 2, "{files_before:?}");
+
+    match compact(&h).await {
+        Err(StoreError::Integrity { segment, reason }) => {
+            assert_eq!(segment, damaged.to_string(), "{reason}");
+        }
+        other => panic!("expected an integrity error naming {damaged}, got {other:?}"),
+    }
+    let manifest = h.store.catalog().manifest(WS, TABLE).await.unwrap();
+    let listed: Vec<_> = manifest.segments.iter().map(|s| s.id).collect();
+    assert_eq!(
+        listed,
+        [locs[0].segment, locs[1].segment],
+        "the catalog is unchanged"
+    );
+    assert!(manifest.retired.is_empty(), "nothing was retired");
+    assert_eq!(
+        stored_files(&h),
+        files_before,
+        "no merged file (nor a staging file of one) was left"
+    );
+
+    // Repaired, the same merge goes through and keeps every row of both members.
+    std::fs::write(&path, &good).unwrap();
+    let report = compact(&h).await.unwrap();
+    assert_eq!((report.segments_before, report.segments_after), (2, 1));
+    let manifest = h.store.catalog().manifest(WS, TABLE).await.unwrap();
+    let merged = manifest.location(&manifest.segments[0]);
+    let batches = h.store.read_segment(&merged, None).await.unwrap();
+    assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 5_000);
+    assert_eq!(manifest.segments[0].rows, 5_000);
+}
