@@ -127,6 +127,10 @@ enum Command {
         /// Rows of the file ingestion baseline.
         #[arg(long, default_value_t = 1_000_000)]
         baseline_rows: u64,
+        /// The server's background compaction period in seconds (0: off; 60 is `logvault
+        /// serve`'s default).
+        #[arg(long, default_value_t = 60)]
+        compact_secs: u64,
         /// Where http-load.md and http-load.json go.
         #[arg(long, default_value = "docs/bench")]
         out: PathBuf,
@@ -197,6 +201,9 @@ enum Command {
     ServeCase {
         #[arg(long)]
         home: PathBuf,
+        /// The background compaction's period in seconds (0: off).
+        #[arg(long, default_value_t = 60)]
+        compact_secs: u64,
     },
     /// Render results.md and the charts again from a results.json.
     Render {
@@ -498,6 +505,7 @@ fn main() -> anyhow::Result<()> {
             rows_per_request,
             shapes,
             baseline_rows,
+            compact_secs,
             out,
             work,
         } => {
@@ -510,6 +518,7 @@ fn main() -> anyhow::Result<()> {
                 shapes,
                 pool_rows: 200_000,
                 baseline_rows,
+                compact_secs,
                 work: claim_work(work)?,
                 out,
             };
@@ -560,9 +569,12 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(logvault_bench::kql_twins::run(&options))?;
             Ok(())
         }
-        Command::ServeCase { home } => {
+        Command::ServeCase { home, compact_secs } => {
             let runtime = tokio::runtime::Runtime::new()?;
-            runtime.block_on(logvault_bench::http_load::server::serve_case(&home))
+            runtime.block_on(logvault_bench::http_load::server::serve_case(
+                &home,
+                compact_secs,
+            ))
         }
         Command::Render { results, out } => {
             let report: logvault_bench::report::Report =

@@ -45,6 +45,8 @@ pub struct LoadOptions {
     pub pool_rows: u64,
     /// Rows of the file ingestion baseline.
     pub baseline_rows: u64,
+    /// The server's background compaction period in seconds (0: off).
+    pub compact_secs: u64,
     /// Scratch directory.
     pub work: PathBuf,
     /// Where `http-load.md` and `http-load.json` go.
@@ -115,6 +117,10 @@ pub struct LoadReport {
     pub query_clients: usize,
     /// The query they run.
     pub query: String,
+    /// The server's background compaction period in seconds (0: off; absent in runs before
+    /// the compactor).
+    #[serde(default)]
+    pub compact_secs: Option<u64>,
     /// The baseline: `logvault ingest`'s path, NDJSON file to a customer-key workspace.
     pub file_ingest: CaseOutcome,
     /// The cases.
@@ -133,11 +139,13 @@ struct ServerChild {
 }
 
 impl ServerChild {
-    fn start(exe: &Path, home: &Path) -> anyhow::Result<(Self, Started)> {
+    fn start(exe: &Path, home: &Path, compact_secs: u64) -> anyhow::Result<(Self, Started)> {
         let mut child = Command::new(exe)
             .arg("serve-case")
             .arg("--home")
             .arg(home)
+            .arg("--compact-secs")
+            .arg(compact_secs.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -175,7 +183,7 @@ async fn run_case(
     progress: &crate::run::Progress,
 ) -> anyhow::Result<LoadCase> {
     let _ = std::fs::remove_dir_all(case_dir);
-    let (child, started) = ServerChild::start(exe, case_dir)?;
+    let (child, started) = ServerChild::start(exe, case_dir, options.compact_secs)?;
     let started = Arc::new(started);
     // One request before the clock starts, so that the table exists when the queries begin.
     let warmup = client::send(
@@ -370,6 +378,7 @@ pub async fn run(options: &LoadOptions) -> anyhow::Result<LoadReport> {
         rows_per_request: options.rows_per_request,
         query_clients: options.query_clients,
         query: query_of("<table>"),
+        compact_secs: Some(options.compact_secs),
         file_ingest,
         cases,
     };
@@ -400,7 +409,7 @@ pub fn markdown(r: &LoadReport) -> String {
          is a new server (child process) over HTTPS on loopback; {} query clients running `{}` \
          back to back meanwhile. Baseline, in the same run: `logvault ingest`'s path, the same \
          generated logs from an NDJSON file into a customer-key workspace: **{:.0} rows/s** \
-         ({} rows, peak {}, {} CPU µs per row).\n",
+         ({} rows, peak {}, {} CPU µs per row). The server's background compaction: {}.\n",
         r.date,
         r.machine.cpu_model,
         r.machine.cores,
@@ -417,14 +426,19 @@ pub fn markdown(r: &LoadReport) -> String {
         r.file_ingest.rows,
         mib(r.file_ingest.peak_rss_bytes),
         us(file_us_per_row),
+        match r.compact_secs {
+            None => "not in this run's server".to_owned(),
+            Some(0) => "off".to_owned(),
+            Some(n) => format!("every {n} s"),
+        },
     );
     let _ = writeln!(
         s,
-        "| protocol | requests | connections | rows/s | vs file | MB/s | ack p50 | ack p99 | 429/503 | queries | query p50 | query p99 | server peak | server CPU µs/row (vs file) | generator CPU share |"
+        "| protocol | requests | connections | rows/s | vs file | MB/s | ack p50 | ack p99 | 429/503 | queries | query p50 | query p99 | server peak | segments at the end | server CPU µs/row (vs file) | generator CPU share |"
     );
     let _ = writeln!(
         s,
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for c in &r.cases {
         let server_us = c
@@ -437,7 +451,7 @@ pub fn markdown(r: &LoadReport) -> String {
             .map(|(g, srv)| g / (g + srv).max(f64::MIN_POSITIVE));
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {:.0} | {} | {:.1} | {} | {} | {} | {}{} | {} | {} | {} | {} ({}) | {} |",
+            "| {} | {} | {} | {:.0} | {} | {:.1} | {} | {} | {} | {}{} | {} | {} | {} | {} | {} ({}) | {} |",
             c.protocol,
             if c.shape.is_empty() {
                 format!("{} rows", r.rows_per_request)
@@ -465,6 +479,9 @@ pub fn markdown(r: &LoadReport) -> String {
             c.query_p50_ms.map_or("-".into(), format_ms),
             c.query_p99_ms.map_or("-".into(), format_ms),
             mib(c.server.peak_rss_bytes),
+            c.server
+                .segments
+                .map_or_else(|| "-".to_owned(), |n| n.to_string()),
             us(server_us),
             server_us
                 .zip(file_us_per_row)

@@ -46,13 +46,16 @@ pub struct Stopped {
     pub peak_reset: bool,
     /// CPU seconds (all threads) used while serving.
     pub cpu_secs: Option<f64>,
+    /// Segments of the workspace's tables once stopped (what queries then open).
+    #[serde(default)]
+    pub segments: Option<usize>,
 }
 
 /// Runs the child: serves `home` (created) until standard input closes.
 ///
 /// # Errors
 /// Set-up or start-up failures.
-pub async fn serve_case(home: &Path) -> anyhow::Result<()> {
+pub async fn serve_case(home: &Path, compact_secs: u64) -> anyhow::Result<()> {
     let engine = setup::open_home(
         home,
         HomeTimings {
@@ -92,10 +95,12 @@ pub async fn serve_case(home: &Path) -> anyhow::Result<()> {
         .token;
     let workspace_id = engine.control().get_workspace(WORKSPACE)?.customer_id;
     let server = logvault_server::start(
-        engine,
+        engine.clone(),
         ServeConfig {
             listen: "127.0.0.1:0".parse()?,
             alert_interval: None,
+            compact_interval: (compact_secs > 0)
+                .then(|| std::time::Duration::from_secs(compact_secs)),
             ..ServeConfig::default()
         },
     )
@@ -129,13 +134,20 @@ pub async fn serve_case(home: &Path) -> anyhow::Result<()> {
     })
     .await?;
     server.shutdown().await;
+    let cpu_secs = match (cpu_before, sys::cpu_seconds()) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
+    let segments = engine
+        .tables(WORKSPACE)
+        .await
+        .ok()
+        .map(|tables| tables.iter().map(|t| t.segments).sum());
     let stopped = Stopped {
         peak_rss_bytes: sys::peak_rss_bytes(),
         peak_reset,
-        cpu_secs: match (cpu_before, sys::cpu_seconds()) {
-            (Some(a), Some(b)) => Some(b - a),
-            _ => None,
-        },
+        cpu_secs,
+        segments,
     };
     writeln!(std::io::stdout(), "{}", serde_json::to_string(&stopped)?)?;
     Ok(())
