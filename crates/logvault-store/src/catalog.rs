@@ -38,6 +38,13 @@ pub const MIN_RETENTION_DAYS: u32 = 1;
 /// Longest retention a table may have (days; twelve years).
 pub const MAX_RETENTION_DAYS: u32 = 4383;
 const CATALOG_KEY_LABEL: &str = "catalog";
+/// Manifest versions kept behind a table's latest. Each update deletes the version this many
+/// behind the one it created, and the collection pass ([`crate::Store::collect_segments`])
+/// sweeps any older one left (a failed delete, versions from before versions were deleted): a
+/// reader lists the versions to find the latest, so their number must not grow with every
+/// segment a long-running process stores. A reader that listed a version since deleted lists
+/// again.
+pub const MANIFEST_VERSIONS_KEPT: u64 = 16;
 
 /// Which key protected a segment's account key when the segment was written.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -322,6 +329,8 @@ impl Catalog {
         for n in &numbers {
             let opened = match log.get(*n).await? {
                 Some(sealed) => open_manifest(&key, workspace, table, *n, &sealed),
+                // Deleted meanwhile as old (newer versions were written): nothing to check.
+                None if numbers.last() != Some(n) => continue,
                 None => Err(StoreError::corrupt(
                     log.what(),
                     format!("version {n} vanished while it was read"),
@@ -333,6 +342,40 @@ impl Catalog {
             }
         }
         Ok((out, latest))
+    }
+
+    /// Deletes the versions of a table's manifest more than [`MANIFEST_VERSIONS_KEPT`] behind
+    /// its latest (what updates left: a failed delete, versions written before they were
+    /// deleted); returns how many it deleted.
+    ///
+    /// # Errors
+    /// Invalid names, storage errors (of the listing; a delete that fails is left for the next
+    /// time).
+    pub(crate) async fn prune_versions(
+        &self,
+        workspace: &str,
+        table: &str,
+    ) -> Result<usize, StoreError> {
+        check_workspace(workspace)?;
+        check_table(table)?;
+        let log = self.log(workspace, table);
+        let numbers = log.numbers().await?;
+        let Some(latest) = numbers.last().copied() else {
+            return Ok(0);
+        };
+        let mut deleted = 0;
+        for n in numbers
+            .into_iter()
+            .take_while(|n| n + MANIFEST_VERSIONS_KEPT < latest)
+        {
+            match log.delete(n).await {
+                Ok(()) => deleted += 1,
+                Err(e) => {
+                    tracing::debug!(workspace, table, version = n, error = %e, "deleting an old manifest version failed");
+                }
+            }
+        }
+        Ok(deleted)
     }
 
     /// Applies `change` to the latest manifest and stores the result as the next version. If
@@ -367,6 +410,18 @@ impl Catalog {
             let sealed = seal_manifest(&key, &manifest)?;
             if log.create(manifest.version, sealed).await? == Created::Yes {
                 self.remember(&manifest);
+                if let Some(old) = manifest.version.checked_sub(MANIFEST_VERSIONS_KEPT + 1)
+                    && old > 0
+                {
+                    // Off the update's path; a delete that fails is swept by the next
+                    // collection pass.
+                    let log = log.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = log.delete(old).await {
+                            tracing::debug!(error = %e, version = old, "deleting an old manifest version failed");
+                        }
+                    });
+                }
                 return Ok(manifest);
             }
             tracing::debug!(

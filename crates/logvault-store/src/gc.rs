@@ -50,6 +50,9 @@ pub struct CollectReport {
     pub orphans_waiting: usize,
     /// Deletes or catalog updates that failed (tried again by the next pass).
     pub failures: usize,
+    /// Old versions of the table's manifest deleted (more than
+    /// [`crate::MANIFEST_VERSIONS_KEPT`] behind its latest).
+    pub versions_deleted: usize,
 }
 
 impl CollectReport {
@@ -60,6 +63,7 @@ impl CollectReport {
         self.orphans_deleted += other.orphans_deleted;
         self.orphans_waiting += other.orphans_waiting;
         self.failures += other.failures;
+        self.versions_deleted += other.versions_deleted;
     }
 }
 
@@ -166,6 +170,7 @@ impl Store {
             report.orphans_waiting += swept.waiting;
             report.failures += swept.failures;
         }
+        report.versions_deleted = self.catalog().prune_versions(workspace, table).await?;
         Ok(report)
     }
 

@@ -109,7 +109,8 @@ impl RecordLog {
             let Some(n) = self.latest_number().await? else {
                 return Ok(None);
             };
-            // A record can only vanish if someone deletes the whole directory; list again.
+            // Deleted since it was listed (records far behind the latest are deleted as old,
+            // `catalog::MANIFEST_VERSIONS_KEPT`): list again.
             if let Some(bytes) = self.get(n).await? {
                 return Ok(Some((n, bytes)));
             }
