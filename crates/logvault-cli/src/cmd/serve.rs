@@ -162,3 +162,25 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<
     server.shutdown().await;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_period_is_a_duration_or_off_and_never_zero() {
+        assert_eq!(
+            parse_compact_interval("90s").unwrap().0,
+            Some(std::time::Duration::from_secs(90))
+        );
+        assert_eq!(parse_compact_interval("OFF").unwrap().0, None);
+        let zero = parse_compact_interval("0s").unwrap_err();
+        assert!(zero.contains("compact interval \"0s\""), "{zero}");
+        assert!(
+            parse_alert_interval("0m")
+                .unwrap_err()
+                .contains("alert interval")
+        );
+        assert!(parse_compact_interval("soon").is_err());
+    }
+}
