@@ -105,15 +105,20 @@ impl Payload {
     }
 }
 
-/// The generated logs as JSON objects (one per row), `rows` of them.
+/// The generated logs as JSON objects (one per row), `rows` of them. Their `TimeGenerated`
+/// starts a day before now: the generator's fixed start (2026-01-01) is past the tables'
+/// 30-day retention, and a server purges such segments every minute, so a case longer than a
+/// minute lost what it had stored before the purge.
 ///
 /// # Errors
 /// If arrow's JSON writer fails.
 pub fn records(rows: u64, seed: u64) -> anyhow::Result<Vec<Map<String, Value>>> {
     let mut out = Vec::with_capacity(usize::try_from(rows).unwrap_or(0));
+    let start = chrono::Utc::now() - chrono::Duration::days(1);
     for batch in LogGenerator::new(GenOptions {
         rows,
         seed,
+        start_micros: start.timestamp_micros(),
         ..GenOptions::default()
     }) {
         let mut writer = arrow::json::ArrayWriter::new(Vec::new());
