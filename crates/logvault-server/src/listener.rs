@@ -256,10 +256,23 @@ impl RunningServer {
                 }
             }
         }
-        // A merge under way is abandoned: the catalog swaps segments in one update, and the
-        // merged file of an unfinished one is never listed (a crash leaves the same).
-        if let Some(task) = self.compactor {
-            task.abort();
+        if let Some(mut task) = self.compactor {
+            // A pass under way finishes within the drain time (its stop is seen between
+            // passes); past it, the merge under way is abandoned: the catalog swaps segments in
+            // one update, so an unfinished merge is never listed (its file is an orphan the
+            // collection pass deletes, as after a crash).
+            match tokio::time::timeout(self.drain, &mut task).await {
+                Ok(Err(e)) if !e.is_cancelled() => {
+                    tracing::error!(error = %e, "the background compaction failed");
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    tracing::warn!(
+                        "the background compaction's pass did not end within the drain time"
+                    );
+                    task.abort();
+                }
+            }
         }
         self.state.hub.shutdown().await;
         self.monitor.abort();
