@@ -131,6 +131,10 @@ enum Command {
         /// serve`'s default).
         #[arg(long, default_value_t = 60)]
         compact_secs: u64,
+        /// Rows per second the senders send together, paced (a steady stream rather than as
+        /// fast as the server acknowledges).
+        #[arg(long)]
+        rate: Option<u64>,
         /// Where http-load.md and http-load.json go.
         #[arg(long, default_value = "docs/bench")]
         out: PathBuf,
@@ -506,6 +510,7 @@ fn main() -> anyhow::Result<()> {
             shapes,
             baseline_rows,
             compact_secs,
+            rate,
             out,
             work,
         } => {
@@ -519,6 +524,7 @@ fn main() -> anyhow::Result<()> {
                 pool_rows: 200_000,
                 baseline_rows,
                 compact_secs,
+                rate,
                 work: claim_work(work)?,
                 out,
             };

@@ -281,6 +281,7 @@ pub async fn send(
     payloads: Arc<Vec<Payload>>,
     first: usize,
     deadline: Instant,
+    pace: Option<Duration>,
 ) -> anyhow::Result<Sent> {
     let http = client(&started)?;
     let url = match protocol {
@@ -292,10 +293,19 @@ pub async fn send(
     };
     let mut sent = Sent::default();
     let mut i = first;
+    let begin = tokio::time::Instant::now();
     // The first request goes whatever the clock says: the warm-up's deadline (a millisecond
     // on) can pass while the client above is built, which sent nothing.
     while !payloads.is_empty() && (i == first || Instant::now() < deadline) {
         let payload = &payloads[i % payloads.len()];
+        // Paced: request k starts k intervals after the first (late ones go at once).
+        if let Some(every) = pace {
+            let k = u32::try_from(i - first).unwrap_or(u32::MAX);
+            tokio::time::sleep_until(begin + every * k).await;
+            if Instant::now() >= deadline && i != first {
+                break;
+            }
+        }
         i += 1;
         // One id per request, kept across its retries (as azure-core's RequestIdPolicy).
         let request_id = payload

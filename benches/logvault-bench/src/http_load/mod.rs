@@ -47,6 +47,9 @@ pub struct LoadOptions {
     pub baseline_rows: u64,
     /// The server's background compaction period in seconds (0: off).
     pub compact_secs: u64,
+    /// Rows per second the senders of a case send together, paced (`None`: as fast as the
+    /// server acknowledges).
+    pub rate: Option<u64>,
     /// Scratch directory.
     pub work: PathBuf,
     /// Where `http-load.md` and `http-load.json` go.
@@ -121,6 +124,9 @@ pub struct LoadReport {
     /// the compactor).
     #[serde(default)]
     pub compact_secs: Option<u64>,
+    /// Rows per second the senders were paced at (absent: as fast as acknowledged).
+    #[serde(default)]
+    pub rate: Option<u64>,
     /// The baseline: `logvault ingest`'s path, NDJSON file to a customer-key workspace.
     pub file_ingest: CaseOutcome,
     /// The cases.
@@ -192,6 +198,7 @@ async fn run_case(
         Arc::new(payloads.iter().take(1).cloned().collect()),
         0,
         Instant::now() + Duration::from_millis(1),
+        None,
     )
     .await?;
     if warmup.rows == 0 {
@@ -205,6 +212,12 @@ async fn run_case(
     let cpu_before = crate::sys::cpu_seconds();
     let deadline = begin + Duration::from_secs(options.seconds);
     let step = payloads.len() / connections.max(1);
+    // Paced: each connection sends its mean request every `connections` requests' share.
+    let pace = options.rate.filter(|r| *r > 0).map(|rate| {
+        let mean_rows =
+            payloads.iter().map(|p| p.rows() as f64).sum::<f64>() / payloads.len().max(1) as f64;
+        Duration::from_secs_f64(connections.max(1) as f64 * mean_rows / rate as f64)
+    });
     let senders: Vec<_> = (0..connections)
         .map(|i| {
             tokio::spawn(client::send(
@@ -213,6 +226,7 @@ async fn run_case(
                 payloads.clone(),
                 i * step,
                 deadline,
+                pace,
             ))
         })
         .collect();
@@ -379,6 +393,7 @@ pub async fn run(options: &LoadOptions) -> anyhow::Result<LoadReport> {
         query_clients: options.query_clients,
         query: query_of("<table>"),
         compact_secs: Some(options.compact_secs),
+        rate: options.rate,
         file_ingest,
         cases,
     };
@@ -430,7 +445,9 @@ pub fn markdown(r: &LoadReport) -> String {
             None => "not in this run's server".to_owned(),
             Some(0) => "off".to_owned(),
             Some(n) => format!("every {n} s"),
-        },
+        } + &r.rate.map_or_else(String::new, |n| format!(
+            "; senders paced at {n} rows/s in all"
+        )),
     );
     let _ = writeln!(
         s,
