@@ -502,13 +502,22 @@ impl Store {
         loc: &SegmentLocation,
         columns: Option<Vec<String>>,
     ) -> Result<Vec<RecordBatch>, StoreError> {
+        let (objects, aek, epoch) = self.reading(loc).await?;
+        segment::read(&objects, loc, &aek, epoch, columns).await
+    }
+
+    /// What reading `loc` takes: its account's objects, key and key epoch.
+    async fn reading(
+        &self,
+        loc: &SegmentLocation,
+    ) -> Result<(Arc<dyn ObjectStore>, Arc<logvault_crypto::Aek>, u32), StoreError> {
         let acct = self.opened(&loc.account).await?;
         let aek = self.keyring.aek(&loc.account).await?;
         let epoch = self
             .keyring
             .cached_record(&loc.account)
             .map_or(crate::keyring::CURRENT_AEK_EPOCH, |r| r.epoch);
-        segment::read(acct.objects(), loc, &aek, epoch, columns).await
+        Ok((acct.objects().clone(), aek, epoch))
     }
 
     /// Reads and decrypts one segment a batch at a time into `tx` (all columns), so that its
@@ -522,13 +531,8 @@ impl Store {
         loc: &SegmentLocation,
         tx: tokio::sync::mpsc::Sender<RecordBatch>,
     ) -> Result<(), StoreError> {
-        let acct = self.opened(&loc.account).await?;
-        let aek = self.keyring.aek(&loc.account).await?;
-        let epoch = self
-            .keyring
-            .cached_record(&loc.account)
-            .map_or(crate::keyring::CURRENT_AEK_EPOCH, |r| r.epoch);
-        segment::read_into(acct.objects(), loc, &aek, epoch, tx).await
+        let (objects, aek, epoch) = self.reading(loc).await?;
+        segment::read_into(&objects, loc, &aek, epoch, tx).await
     }
 
     /// The account router, to register as DataFusion's object store for [`STORAGE_URL`].

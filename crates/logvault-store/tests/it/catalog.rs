@@ -159,14 +159,17 @@ async fn a_tampered_manifest_is_an_integrity_error_naming_the_table() {
     );
 }
 
-/// The manifest files of the test table, by version number.
-fn manifest_versions(h: &Harness) -> Vec<u64> {
-    let dir = h
-        .storage()
+/// The directory of the test table's manifest versions.
+fn manifest_dir(h: &Harness) -> std::path::PathBuf {
+    h.storage()
         .join("service/objects/catalog")
         .join(WS)
-        .join(TABLE);
-    let mut out: Vec<u64> = std::fs::read_dir(&dir)
+        .join(TABLE)
+}
+
+/// The manifest files of the test table, by version number.
+fn manifest_versions(h: &Harness) -> Vec<u64> {
+    let mut out: Vec<u64> = std::fs::read_dir(manifest_dir(h))
         .unwrap()
         .filter_map(|e| {
             let name = e.unwrap().file_name().into_string().unwrap();
@@ -228,11 +231,7 @@ async fn the_collection_pass_deletes_old_versions_an_update_left() {
     }
     // Versions an update did not delete (written before versions were deleted, or a failed
     // delete): three old numbers present again.
-    let dir = h
-        .storage()
-        .join("service/objects/catalog")
-        .join(WS)
-        .join(TABLE);
+    let dir = manifest_dir(&h);
     let latest = std::fs::read(dir.join(format!("{:020}.manifest", 30))).unwrap();
     for n in [1u64, 2, 9] {
         std::fs::write(dir.join(format!("{n:020}.manifest")), &latest).unwrap();

@@ -7,23 +7,15 @@ use logvault_store::{AccountId, CompactionOptions, SegmentLocation, StoreConfig,
 
 use crate::common::*;
 
-/// Every file under the storage root, relative to it, sorted.
+/// The segment files under the storage root (staging files of an upload included), relative
+/// to it.
 fn stored_files(h: &Harness) -> Vec<String> {
     let root = h.storage();
-    let mut out = Vec::new();
-    let mut stack = vec![root.clone()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.to_string_lossy().contains("/segments/") {
-                out.push(p.strip_prefix(&root).unwrap().display().to_string());
-            }
-        }
-    }
-    out.sort();
-    out
+    files(&root)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("/segments/"))
+        .map(|p| p.strip_prefix(&root).unwrap().display().to_string())
+        .collect()
 }
 
 async fn compact(h: &Harness) -> Result<logvault_store::CompactionReport, StoreError> {
