@@ -170,7 +170,13 @@ impl Store {
             report.orphans_waiting += swept.waiting;
             report.failures += swept.failures;
         }
-        report.versions_deleted = self.catalog().prune_versions(workspace, table).await?;
+        match self.catalog().prune_versions(workspace, table).await {
+            Ok(n) => report.versions_deleted = n,
+            Err(e) => {
+                tracing::debug!(workspace, table, error = %e, "deleting old manifest versions failed");
+                report.failures += 1;
+            }
+        }
         Ok(report)
     }
 

@@ -125,7 +125,8 @@ impl Engine {
                     for r in reports {
                         pass.merged += r.merged;
                         pass.skipped_groups += r.skipped_groups;
-                        if r.segments_after < r.segments_before {
+                        // Not by the segment counts: rows stored meanwhile add segments.
+                        if r.merged > 0 {
                             pass.tables.push((ws.name.clone(), r));
                         }
                     }
