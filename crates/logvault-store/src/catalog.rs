@@ -413,14 +413,12 @@ impl Catalog {
                 if let Some(old) = manifest.version.checked_sub(MANIFEST_VERSIONS_KEPT + 1)
                     && old > 0
                 {
-                    // Off the update's path; a delete that fails is swept by the next
-                    // collection pass.
-                    let log = log.clone();
-                    tokio::spawn(async move {
-                        if let Err(e) = log.delete(old).await {
-                            tracing::debug!(error = %e, version = old, "deleting an old manifest version failed");
-                        }
-                    });
+                    // Awaited, not spawned: a short-lived process (`logvault ingest`) may
+                    // exit before a spawned task runs. A delete that fails is swept by the
+                    // next collection pass.
+                    if let Err(e) = log.delete(old).await {
+                        tracing::debug!(error = %e, version = old, "deleting an old manifest version failed");
+                    }
                 }
                 return Ok(manifest);
             }

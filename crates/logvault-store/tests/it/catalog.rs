@@ -180,8 +180,8 @@ fn manifest_versions(h: &Harness) -> Vec<u64> {
     out
 }
 
-/// The manifest files once the deletes the updates up to `latest` spawned have run (they run
-/// beside the updates), waiting up to 5 s for them.
+/// The manifest files once the updates up to `latest` deleted what they delete (each right
+/// after its version; waits up to 5 s in case that changes).
 async fn settled_versions(h: &Harness, latest: u64) -> Vec<u64> {
     let settled: Vec<u64> = (latest - logvault_store::MANIFEST_VERSIONS_KEPT..=latest).collect();
     for _ in 0..500 {
@@ -237,8 +237,8 @@ async fn the_collection_pass_deletes_old_versions_an_update_left() {
             .await
             .unwrap();
     }
-    // The updates' own deletes first (else the pass below may find one not yet done: a race
-    // seen in CI).
+    // The updates' own deletes first (when they were spawned, the pass below found one not yet
+    // done: a race seen in CI).
     settled_versions(&h, 30).await;
     // Versions an update did not delete (written before versions were deleted, or a failed
     // delete): three old numbers present again.
