@@ -28,7 +28,7 @@ use crate::gc::CollectReport;
 use crate::layout::{AccountId, SegmentId};
 use crate::{Store, StoreError};
 
-/// Which segments compaction merges.
+/// Which segments compaction merges, and whether it collects afterwards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CompactionOptions {
     /// Segments with fewer rows than this are small.
@@ -37,6 +37,11 @@ pub struct CompactionOptions {
     pub small_bytes: u64,
     /// The most rows a merged segment holds.
     pub max_rows: u64,
+    /// Whether the collection pass ([`Store::collect_segments`]) follows the merges. A process
+    /// whose retention pass collects every table anyway (`logvault serve`'s key monitor, every
+    /// minute) turns it off for its background compaction, so that each table's storage is not
+    /// listed twice a minute.
+    pub collect: bool,
 }
 
 impl Default for CompactionOptions {
@@ -45,6 +50,7 @@ impl Default for CompactionOptions {
             small_rows: 250_000,
             small_bytes: 32 << 20,
             max_rows: 2_000_000,
+            collect: true,
         }
     }
 }
@@ -132,11 +138,13 @@ impl Store {
                 }
             }
         }
-        match self.collect_segments(workspace, table).await {
-            Ok(collected) => report.collected = collected,
-            Err(e) => {
-                tracing::warn!(workspace, table, error = %e, "collection of replaced segments failed");
-                report.collected.failures += 1;
+        if options.collect {
+            match self.collect_segments(workspace, table).await {
+                Ok(collected) => report.collected = collected,
+                Err(e) => {
+                    tracing::warn!(workspace, table, error = %e, "collection of replaced segments failed");
+                    report.collected.failures += 1;
+                }
             }
         }
         report.segments_after = self

@@ -91,3 +91,37 @@ async fn a_member_failing_part_way_through_a_merge_stores_nothing() {
     assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 5_000);
     assert_eq!(manifest.segments[0].rows, 5_000);
 }
+
+/// The server's background pass leaves the collection to its retention pass: the replaced
+/// segments are retired in the catalog and their files stay until a collection.
+#[tokio::test]
+async fn a_merge_told_not_to_collect_leaves_the_replaced_files_to_a_later_collection() {
+    let h = Harness::new().await;
+    for hour in 0..3 {
+        h.store
+            .append(
+                &AccountId::service(),
+                WS,
+                TABLE,
+                vec![log_batch(t0() + Duration::hours(hour), 100, "c")],
+            )
+            .await
+            .unwrap();
+    }
+    let options = CompactionOptions {
+        collect: false,
+        ..CompactionOptions::default()
+    };
+    let report = h.store.compact_table(WS, TABLE, options).await.unwrap();
+    assert_eq!((report.merged, report.segments_after), (3, 1));
+    assert_eq!(report.collected, Default::default(), "no collection ran");
+    let manifest = h.store.catalog().manifest(WS, TABLE).await.unwrap();
+    assert_eq!(manifest.retired.len(), 3);
+    assert_eq!(
+        stored_files(&h).len(),
+        4,
+        "the three replaced and the merged one"
+    );
+    let collected = h.store.collect_segments(WS, TABLE).await.unwrap();
+    assert_eq!(collected.replaced_waiting, 3, "kept for the grace period");
+}
