@@ -93,24 +93,16 @@ impl Engine {
             Some(t) => vec![t.to_owned()],
             None => self.store().catalog().tables(workspace).await?,
         };
-        // Accounts whose key is revoked stay out: their groups are skipped.
-        for account in self.store().account_ids().await? {
-            let _ = self.admit_account(&account).await;
-        }
-        self.under_maintenance_lease(async {
-            let mut out = Vec::new();
-            for t in tables {
-                out.push(self.store().compact_table(workspace, &t, options).await?);
-            }
-            Ok(out)
-        })
-        .await
+        self.admit_every_account().await?;
+        self.under_maintenance_lease(self.compact_tables(workspace, tables, options))
+            .await
     }
 
     /// Merges the small segments of every workspace's tables: one pass of a long-running
-    /// process's background compaction (`logvault serve`). A workspace whose compaction fails
-    /// is told in the pass and the others go on; on a node of several, another node holding
-    /// the maintenance lease ends the pass at once with that error.
+    /// process's background compaction (`logvault serve`), with the accounts admitted and the
+    /// maintenance lease taken once for the whole pass. A workspace whose compaction fails is
+    /// told in the pass and the others go on; on a node of several, another node holding the
+    /// lease ends the pass at once with that error.
     ///
     /// # Errors
     /// The control plane cannot be read; the lease held by another node.
@@ -118,26 +110,55 @@ impl Engine {
         &self,
         options: CompactionOptions,
     ) -> Result<CompactionPass, EngineError> {
-        let mut pass = CompactionPass::default();
-        for ws in self.control().list_workspaces()? {
-            match self.compact(&ws.name, None, options).await {
-                Ok(reports) => {
-                    for r in reports {
-                        pass.merged += r.merged;
-                        pass.skipped_groups += r.skipped_groups;
-                        // Not by the segment counts: rows stored meanwhile add segments.
-                        if r.merged > 0 {
-                            pass.tables.push((ws.name.clone(), r));
+        let workspaces = self.control().list_workspaces()?;
+        self.admit_every_account().await?;
+        self.under_maintenance_lease(async {
+            let mut pass = CompactionPass::default();
+            for ws in workspaces {
+                let compacted = match self.store().catalog().tables(&ws.name).await {
+                    Ok(tables) => self.compact_tables(&ws.name, tables, options).await,
+                    Err(e) => Err(e.into()),
+                };
+                match compacted {
+                    Ok(reports) => {
+                        for r in reports {
+                            pass.merged += r.merged;
+                            pass.skipped_groups += r.skipped_groups;
+                            // Not by the segment counts: rows stored meanwhile add segments.
+                            if r.merged > 0 {
+                                pass.tables.push((ws.name.clone(), r));
+                            }
                         }
                     }
+                    Err(e) => pass.failed.push((ws.name, e.to_string())),
                 }
-                Err(e @ EngineError::Store(logvault_store::StoreError::LeaseHeld { .. })) => {
-                    return Err(e);
-                }
-                Err(e) => pass.failed.push((ws.name.clone(), e.to_string())),
             }
+            Ok(pass)
+        })
+        .await
+    }
+
+    /// Admits every account of the storage (a key check when one is due), so that compaction
+    /// leaves the groups of accounts whose key is revoked alone.
+    async fn admit_every_account(&self) -> Result<(), EngineError> {
+        for account in self.store().account_ids().await? {
+            let _ = self.admit_account(&account).await;
         }
-        Ok(pass)
+        Ok(())
+    }
+
+    /// Merges the small segments of `tables` of `workspace` (the caller holds the lease).
+    async fn compact_tables(
+        &self,
+        workspace: &str,
+        tables: Vec<String>,
+        options: CompactionOptions,
+    ) -> Result<Vec<CompactionReport>, EngineError> {
+        let mut out = Vec::with_capacity(tables.len());
+        for t in tables {
+            out.push(self.store().compact_table(workspace, &t, options).await?);
+        }
+        Ok(out)
     }
 }
 
