@@ -11,7 +11,8 @@ use datafusion::config::EncryptionFactoryOptions;
 use datafusion::execution::parquet_encryption::EncryptionFactory;
 use datafusion::prelude::SessionContext;
 use logvault_store::{
-    AccountId, Manifest, STORAGE_URL, SegmentEncryptionFactory, SegmentLocation, Store,
+    AccountId, Manifest, MergedSegments, STORAGE_URL, SegmentEncryptionFactory, SegmentLocation,
+    Store,
 };
 use object_store::ObjectStore;
 use parquet::arrow::arrow_reader::{
@@ -26,6 +27,7 @@ use crate::counting::{CountingStore, ReadCounts};
 use crate::disk::DiskTier;
 use crate::file::CacheKeys;
 use crate::memory::{HotSegment, MemoryTier};
+use crate::merged::Adopted;
 use crate::metrics::{Event, HotCacheStatus, Metrics, WorkspaceCacheStatus};
 use crate::promoter::Promoter;
 use crate::stamp::CatalogMark;
@@ -125,7 +127,7 @@ pub(crate) struct Inner {
     counting: Arc<CountingStore>,
     reader: Arc<CachedStore>,
     pub(crate) memory: MemoryTier,
-    metrics: Arc<Metrics>,
+    pub(crate) metrics: Arc<Metrics>,
     factory: Arc<SegmentEncryptionFactory>,
     hot_windows: Mutex<HashMap<String, i64>>,
     promoting: Mutex<HashSet<SegmentLocation>>,
@@ -335,6 +337,28 @@ impl HotCache {
                 },
                 &handle,
             );
+        }
+    }
+
+    /// A compaction replaced `merge.members` by `merge.segment`. When every member is in the
+    /// memory tier, the merged segment is built from their rows there (a copy on a blocking
+    /// thread: no storage read, no decryption) and takes their place, so hot data stays hot
+    /// across a merge; otherwise it is admitted as new data ([`HotCache::admit`]).
+    pub async fn adopt_merge(&self, merge: MergedSegments) {
+        let inner = Arc::clone(&self.inner);
+        let adopted = tokio::task::spawn_blocking(move || {
+            let adopted = inner.adopt_merge(&merge);
+            (merge, adopted)
+        })
+        .await;
+        match adopted {
+            Ok((_, Ok(Adopted::Built | Adopted::Purged))) => {}
+            Ok((merge, Ok(Adopted::NotHot))) => self.admit(merge.segment, merge.max_time),
+            Ok((merge, Err(e))) => {
+                tracing::debug!(segment = %merge.segment, error = %e, "building a merged segment from its members failed");
+                self.admit(merge.segment, merge.max_time);
+            }
+            Err(e) => tracing::debug!(error = %e, "building a merged segment stopped"),
         }
     }
 
@@ -708,7 +732,7 @@ impl Inner {
 }
 
 /// Rows per batch of a hot segment: DataFusion's default batch size.
-const HOT_BATCH_ROWS: usize = 8192;
+pub(crate) const HOT_BATCH_ROWS: usize = 8192;
 
 /// Decrypts and decodes a whole segment. The batches are plaintext Arrow buffers that are freed
 /// (not zeroized) once encoded into the memory tier's zeroizing buffer.

@@ -31,6 +31,7 @@ mod file;
 mod hot;
 mod machine;
 mod memory;
+mod merged;
 mod metrics;
 mod promoter;
 mod stamp;

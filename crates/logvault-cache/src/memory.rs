@@ -160,22 +160,41 @@ impl HotSegment {
         allocated: &AtomicU64,
     ) -> Result<Self, CacheError> {
         let estimate: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
+        let batches = batches.iter().map(|b| Ok(b.clone()));
+        Self::encode_from(
+            loc, schema, estimate, batches, max_time, zeroized, allocated,
+        )
+    }
+
+    /// As [`HotSegment::encode_counted`], for batches made as they are encoded (each let go
+    /// once written), into a buffer of `estimate` bytes to begin with.
+    pub(crate) fn encode_from(
+        loc: &SegmentLocation,
+        schema: SchemaRef,
+        estimate: usize,
+        batches: impl Iterator<Item = Result<RecordBatch, CacheError>>,
+        max_time: Option<DateTime<Utc>>,
+        zeroized: Arc<AtomicU64>,
+        allocated: &AtomicU64,
+    ) -> Result<Self, CacheError> {
         let mut writer = FileWriter::try_new(ZeroizingWriter::with_capacity(estimate), &schema)
             .map_err(|e| decode_error(loc, e))?;
+        let mut written = 0usize;
         for b in batches {
-            let b = compact_views(b).map_err(|e| decode_error(loc, e))?;
+            let b = compact_views(&b?).map_err(|e| decode_error(loc, e))?;
             writer.write(&b).map_err(|e| decode_error(loc, e))?;
+            written += 1;
         }
         writer.finish().map_err(|e| decode_error(loc, e))?;
-        let written = writer.into_inner().map_err(|e| decode_error(loc, e))?;
+        let bytes = writer.into_inner().map_err(|e| decode_error(loc, e))?;
         let owner = Plaintext {
-            bytes: written.into_exact(),
+            bytes: bytes.into_exact(),
             zeroized,
         };
         allocated.fetch_add(owner.bytes.capacity() as u64, Ordering::Relaxed);
         let data = Buffer::from(bytes::Bytes::from_owner(owner));
         let decoded = decode_all(&data, &schema).map_err(|e| decode_error(loc, e))?;
-        if decoded.len() != batches.len() {
+        if decoded.len() != written {
             return Err(decode_error(
                 loc,
                 "ipc footer lists another number of batches",

@@ -24,6 +24,7 @@ pub(crate) struct Counters {
     pub(crate) purged_bytes: AtomicU64,
     pub(crate) promotions: AtomicU64,
     pub(crate) promotion_failures: AtomicU64,
+    pub(crate) merges_adopted: AtomicU64,
 }
 
 /// Which counter to move.
@@ -38,6 +39,7 @@ pub(crate) enum Event {
     Corrupt,
     Promotion,
     PromotionFailure,
+    MergeAdopted,
 }
 
 impl Counters {
@@ -52,6 +54,7 @@ impl Counters {
             Event::Corrupt => &self.corrupt_dropped,
             Event::Promotion => &self.promotions,
             Event::PromotionFailure => &self.promotion_failures,
+            Event::MergeAdopted => &self.merges_adopted,
         }
     }
 }
@@ -138,6 +141,9 @@ pub struct CounterSnapshot {
     pub promotions: u64,
     /// Segments that could not be decoded into the memory tier (key unavailable, integrity).
     pub promotion_failures: u64,
+    /// Segments a compaction wrote that the memory tier built from the hot segments they
+    /// replaced, instead of decoding them from their files.
+    pub merges_adopted: u64,
 }
 
 impl CounterSnapshot {
@@ -159,6 +165,7 @@ impl CounterSnapshot {
             purged_bytes: get(&c.purged_bytes),
             promotions: get(&c.promotions),
             promotion_failures: get(&c.promotion_failures),
+            merges_adopted: get(&c.merges_adopted),
         }
     }
 }

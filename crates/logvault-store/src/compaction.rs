@@ -19,13 +19,14 @@
 use std::collections::BTreeMap;
 
 use arrow::array::RecordBatch;
-use chrono::NaiveDate;
+use arrow::datatypes::SchemaRef;
+use chrono::{DateTime, NaiveDate, Utc};
 use object_store::ObjectStoreExt as _;
 use serde::Serialize;
 
 use crate::catalog::{RetiredSegment, SegmentEntry, WalRange};
 use crate::gc::CollectReport;
-use crate::layout::{AccountId, SegmentId};
+use crate::layout::{AccountId, SegmentId, SegmentLocation};
 use crate::{Store, StoreError};
 
 /// Which segments compaction merges, and whether it collects afterwards.
@@ -72,6 +73,25 @@ pub struct CompactionReport {
     /// What the collection pass after the merges deleted or left waiting (replaced segments
     /// past their grace period, orphan files).
     pub collected: CollectReport,
+    /// Each merge: the new segment and the ones it replaced (for a cache that holds the
+    /// members' rows, see `logvault_cache::HotCache::adopt_merge`).
+    #[serde(skip)]
+    pub merges: Vec<MergedSegments>,
+}
+
+/// One merge of a compaction: the segment written and the segments it replaced, in the order
+/// their rows were written into it (each member's rows in their own order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergedSegments {
+    /// The new segment.
+    pub segment: SegmentLocation,
+    /// Its schema (the members' merged: a column some lack is null there, a column whose type
+    /// differs is cast to the wider).
+    pub schema: SchemaRef,
+    /// Its newest row's time.
+    pub max_time: DateTime<Utc>,
+    /// The replaced segments.
+    pub members: Vec<SegmentLocation>,
 }
 
 fn merge_wal(entries: &[&SegmentEntry]) -> Vec<WalRange> {
@@ -125,8 +145,11 @@ impl Store {
                     .merge(workspace, table, &account, &manifest, chunk)
                     .await
                 {
-                    Ok(true) => report.merged += chunk.len(),
-                    Ok(false) => {}
+                    Ok(Some(merge)) => {
+                        report.merged += chunk.len();
+                        report.merges.push(merge);
+                    }
+                    Ok(None) => {}
                     Err(e) if e.is_revocation() || e.vault_kind().is_some() => {
                         // Counted in the report (`table compact` prints it; the server's
                         // background pass logs when the count changes), not warned of at
@@ -156,7 +179,7 @@ impl Store {
         Ok(report)
     }
 
-    /// Merges `chunk` into one segment; false if the catalog changed under it.
+    /// Merges `chunk` into one segment; `None` if the catalog changed under it.
     async fn merge(
         &self,
         workspace: &str,
@@ -164,7 +187,7 @@ impl Store {
         account: &AccountId,
         manifest: &crate::Manifest,
         chunk: &[&SegmentEntry],
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<MergedSegments>, StoreError> {
         // The merged segment is written as its members are read, a batch at a time: memory
         // holds one member's file, a few batches and the writer's row group, whatever the
         // merge's size. A member that fails to authenticate part-way drops the writer, which
@@ -219,7 +242,7 @@ impl Store {
             Ok(_) => {
                 // The catalog changed under it and nobody references the new file: remove it.
                 let _ = self.root().delete(&new_loc.root_path()).await;
-                return Ok(false);
+                return Ok(None);
             }
             Err(e) => {
                 // The commit may have landed with its reply lost: then the catalog references
@@ -238,7 +261,12 @@ impl Store {
         }
         // The replaced files stay for the grace period: `collect_segments` deletes them.
         tracing::info!(workspace, table, merged = chunk.len(), into = %new_loc, "compacted");
-        Ok(true)
+        Ok(Some(MergedSegments {
+            segment: new_loc,
+            schema: entry.schema,
+            max_time: entry.max_time,
+            members: chunk.iter().map(|m| manifest.location(m)).collect(),
+        }))
     }
 }
 

@@ -53,7 +53,7 @@ pub use catalog::{
     Catalog, DEFAULT_RETENTION_DAYS, KeyScheme, MANIFEST_FORMAT_VERSION, MANIFEST_VERSIONS_KEPT,
     MAX_RETENTION_DAYS, MIN_RETENTION_DAYS, Manifest, RetiredSegment, SegmentEntry, WalRange,
 };
-pub use compaction::{CompactionOptions, CompactionReport};
+pub use compaction::{CompactionOptions, CompactionReport, MergedSegments};
 pub use documents::DOCUMENT_FORMAT_VERSION;
 pub use error::StoreError;
 pub use factory::{ENCRYPTION_FACTORY_ID, SegmentEncryptionFactory, table_parquet_options};

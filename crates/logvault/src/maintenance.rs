@@ -156,7 +156,12 @@ impl Engine {
     ) -> Result<Vec<CompactionReport>, EngineError> {
         let mut out = Vec::with_capacity(tables.len());
         for t in tables {
-            out.push(self.store().compact_table(workspace, &t, options).await?);
+            let report = self.store().compact_table(workspace, &t, options).await?;
+            // Hot data stays hot: a merge of segments the memory tier holds is built there.
+            for merge in &report.merges {
+                self.inner.cache.adopt_merge(merge.clone()).await;
+            }
+            out.push(report);
         }
         Ok(out)
     }

@@ -6,5 +6,6 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+mod merge;
 mod privacy;
 mod purge;

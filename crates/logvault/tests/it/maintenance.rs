@@ -94,6 +94,41 @@ async fn compaction_merges_small_segments_keeps_every_row_and_deletes_the_old_fi
     assert_eq!(h.count(&h.engine, WS, "AppLogs").await.unwrap(), 61);
 }
 
+/// Hot data stays hot across a merge: segments in the memory tier merged by a compaction are
+/// built into the merged segment there, so the next query finds it in memory and reads no file
+/// (before, it read the merged file until a promotion that waits for queries to be quiet).
+#[tokio::test]
+async fn a_merge_of_segments_in_memory_is_in_memory_at_once() {
+    let h = home().await;
+    h.workspace(WS);
+    for i in 0..4 {
+        h.ingest(WS, "AppLogs", &Home::lines(&format!("p{i}"), i * 10, 10))
+            .await;
+    }
+    let cache = h.engine.hot_cache().clone();
+    // New data is admitted to the memory tier (R-F1).
+    cache.settle().await;
+    assert_eq!(cache.workspace_status(WS).memory_entries, 4);
+    let reports = h
+        .engine
+        .compact(WS, None, CompactionOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(reports[0].segments_after, 1);
+    let status = cache.workspace_status(WS);
+    assert_eq!(
+        (status.memory_entries, status.counters.merges_adopted),
+        (1, 1)
+    );
+    let misses = status.counters.memory_misses;
+    assert_eq!(h.count(&h.engine, WS, "AppLogs").await.unwrap(), 40);
+    assert_eq!(
+        cache.workspace_status(WS).counters.memory_misses,
+        misses,
+        "the query read the merged segment from memory"
+    );
+}
+
 #[tokio::test]
 async fn compaction_leaves_data_under_a_revoked_key_alone() {
     let h = home().await;

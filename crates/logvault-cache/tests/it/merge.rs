@@ -1,0 +1,154 @@
+//! A compaction's merged segment built from its members' hot copies (`HotCache::adopt_merge`).
+
+use std::sync::Arc;
+
+use arrow::array::{Int64Array, RecordBatch};
+use arrow::compute::concat_batches;
+use arrow::datatypes::{DataType, Field, Schema};
+use logvault_cache::{HotCache, HotCacheConfig, HotSegment};
+use logvault_store::{AccountId, CompactionOptions, MergedSegments};
+
+use crate::common::*;
+
+/// Three small segments of one day, the last with a column the others lack.
+async fn three_segments(h: &Harness, account: &AccountId) -> Vec<logvault_store::SegmentLocation> {
+    let mut locs = Vec::new();
+    for (i, marker) in ["a", "b"].into_iter().enumerate() {
+        let start = t0() + chrono::Duration::minutes(10 * i as i64);
+        let (entry, manifest) = h
+            .store
+            .append(
+                account,
+                WS_A,
+                TABLE,
+                vec![log_batch(start, 300 + 100 * i, marker)],
+            )
+            .await
+            .unwrap();
+        locs.push(manifest.location(&entry));
+    }
+    let base = log_batch(t0() + chrono::Duration::minutes(30), 250, "c");
+    let mut fields: Vec<Field> = base
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.push(Field::new("Extra", DataType::Int64, true));
+    let mut columns = base.columns().to_vec();
+    columns.push(Arc::new(Int64Array::from_iter_values(0..250)));
+    let wide = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
+    let (entry, manifest) = h
+        .store
+        .append(account, WS_A, TABLE, vec![wide])
+        .await
+        .unwrap();
+    locs.push(manifest.location(&entry));
+    locs
+}
+
+async fn compact(h: &Harness) -> MergedSegments {
+    let report = h
+        .store
+        .compact_table(WS_A, TABLE, CompactionOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(report.merges.len(), 1, "{report:?}");
+    report.merges[0].clone()
+}
+
+/// Every row of `seg`, as one batch of its own schema.
+fn rows(seg: &HotSegment) -> RecordBatch {
+    let batches = seg.read_as(seg.schema(), |_, _| true).unwrap();
+    concat_batches(seg.schema(), &batches).unwrap()
+}
+
+#[tokio::test]
+async fn a_merge_of_hot_segments_is_built_in_memory_without_reading_storage() {
+    let h = Harness::new().await;
+    let members = three_segments(&h, &AccountId::service()).await;
+    let cache = h.cache(HotCacheConfig::default()).await;
+    for m in &members {
+        cache.promote(m, None).await.unwrap();
+    }
+    let reads = cache.read_counts();
+    let merge = compact(&h).await;
+    assert_eq!(merge.members, members);
+    cache.adopt_merge(merge.clone()).await;
+
+    let built = cache
+        .lookup(&merge.segment)
+        .expect("built in the memory tier");
+    assert_eq!(built.rows(), 300 + 400 + 250);
+    // Not a single read of storage (nor of the disk tier) for it.
+    assert_eq!(cache.read_counts(), reads);
+    let status = cache.status();
+    assert_eq!(status.counters.merges_adopted, 1);
+    assert_eq!(status.memory_entries, 1, "the members left the tier");
+    for m in &members {
+        assert!(cache.lookup(m).is_none(), "{m} still in the tier");
+    }
+    // In batches of the promotion's size, not the members' small ones.
+    assert_eq!(built.batch_count(), 1);
+
+    // The same rows, columns and types as the merged file decoded by a cache of its own.
+    let other = HotCache::open(
+        Arc::clone(&h.store),
+        &h.dir.path().join("other-cache"),
+        HotCacheConfig::default(),
+    )
+    .await
+    .unwrap();
+    let decoded = other.promote(&merge.segment, None).await.unwrap();
+    assert_eq!(built.schema().fields(), decoded.schema().fields());
+    assert_eq!(rows(&built), rows(&decoded));
+    assert_eq!(
+        built.max_time(),
+        decoded.max_time().or(Some(merge.max_time))
+    );
+}
+
+#[tokio::test]
+async fn a_merge_with_a_member_not_in_memory_is_promoted_from_its_file() {
+    let h = Harness::new().await;
+    let members = three_segments(&h, &AccountId::service()).await;
+    let cache = h.cache(HotCacheConfig::default()).await;
+    for m in &members[..2] {
+        cache.promote(m, None).await.unwrap();
+    }
+    let merge = compact(&h).await;
+    cache.adopt_merge(merge.clone()).await;
+    // Admitted as new data: promoted in the background from its file.
+    cache.settle().await;
+    let status = cache.status();
+    assert_eq!(status.counters.merges_adopted, 0);
+    let promoted = cache
+        .lookup(&merge.segment)
+        .expect("promoted from its file");
+    assert_eq!(promoted.rows(), 950);
+    assert!(cache.read_counts().by_account.contains_key("service"));
+}
+
+/// A revocation between the merge and its adoption: the purge empties the tier, and nothing of
+/// the workspace comes back, neither built from members nor promoted from the file.
+#[tokio::test]
+async fn a_merge_adopted_after_a_revocation_brings_nothing_back() {
+    let h = Harness::new().await;
+    let cluster = h.cluster_account().await;
+    let members = three_segments(&h, &cluster).await;
+    let cache = h.cache(HotCacheConfig::default()).await;
+    for m in &members {
+        cache.promote(m, None).await.unwrap();
+    }
+    let merge = compact(&h).await;
+    h.vault
+        .set_key_enabled("contoso", "cmk", None, false)
+        .unwrap();
+    h.store.keyring().evict(&cluster);
+    cache.purge_workspace(WS_A);
+    cache.adopt_merge(merge.clone()).await;
+    cache.settle().await;
+    let a = cache.workspace_status(WS_A);
+    assert_eq!((a.memory_entries, a.counters.merges_adopted), (0, 0));
+    assert!(cache.lookup(&merge.segment).is_none());
+}
