@@ -7,7 +7,8 @@
 //! rows to the writer's encoding stage (`logvault_write`, a task of its own fed by a queue
 //! bounded by `ENCODE_QUEUE_BYTES`), which encodes them into segments while this task logs the
 //! next group; segments are stored when they fill, when rows have waited `flush_interval`
-//! without more coming, or when a query asks. Queued bytes are
+//! without more coming, or when a query asks (a query's flush goes past queued appends, and
+//! flushes asked together are answered by one: see [`IngestHub::flush`]). Queued bytes are
 //! bounded per workspace and in total: a request that would pass a bound is refused at once
 //! (429 for its workspace, 503 for the server) with `Retry-After`, instead of holding memory.
 
@@ -83,13 +84,12 @@ pub(crate) struct HubAnswer {
     pub(crate) duplicate: bool,
 }
 
-enum Job {
-    Append(AppendJob),
-    Flush(oneshot::Sender<Result<(), HubError>>),
-}
+type FlushReply = oneshot::Sender<Result<(), HubError>>;
 
 struct Worker {
-    tx: mpsc::Sender<Job>,
+    tx: mpsc::Sender<AppendJob>,
+    /// Flushes go past the appends queued before them (see [`IngestHub::flush`]).
+    flushes: mpsc::Sender<FlushReply>,
     queued: Arc<AtomicUsize>,
 }
 
@@ -151,7 +151,10 @@ impl IngestHub {
         out
     }
 
-    fn worker(&self, workspace: &str) -> Result<(mpsc::Sender<Job>, Arc<AtomicUsize>), HubError> {
+    fn worker(
+        &self,
+        workspace: &str,
+    ) -> Result<(mpsc::Sender<AppendJob>, Arc<AtomicUsize>), HubError> {
         if self.closed.load(Ordering::Acquire) {
             return Err(HubError::Closed);
         }
@@ -169,8 +172,9 @@ impl IngestHub {
             .ingestor(workspace, BatcherOptions::default())
             .map_err(|e| HubError::Engine(Arc::new(e)))?;
         let (tx, rx) = mpsc::channel(QUEUE_LEN);
+        let (flushes, flush_rx) = mpsc::channel(QUEUE_LEN);
         let queued = Arc::new(AtomicUsize::new(0));
-        let task = tokio::spawn(run_worker(ingestor, rx, self.config.clone()));
+        let task = tokio::spawn(run_worker(ingestor, rx, flush_rx, self.config.clone()));
         self.tasks
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -179,6 +183,7 @@ impl IngestHub {
             workspace.to_owned(),
             Worker {
                 tx: tx.clone(),
+                flushes,
                 queued: queued.clone(),
             },
         );
@@ -216,13 +221,13 @@ impl IngestHub {
             return Err(HubError::ServerBusy);
         }
         let (reply, answer) = oneshot::channel();
-        let job = Job::Append(AppendJob {
+        let job = AppendJob {
             records,
             key,
             rows,
             bytes,
             reply,
-        });
+        };
         tx.try_send(job).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => HubError::WorkspaceBusy {
                 workspace: workspace.to_owned(),
@@ -236,6 +241,12 @@ impl IngestHub {
 
     /// Stores what `workspace`'s writer holds in memory into segments, so that a query sees
     /// every row acknowledged before it. Nothing to do if the workspace has no writer.
+    ///
+    /// A flush need not wait for the appends queued before it: their rows are not acknowledged
+    /// yet, so no query can expect them. The writer takes flushes before queued appends, and
+    /// answers every flush that comes while nothing was acknowledged since its last flush at
+    /// once: several queries asking together cut one segment, not one each, and under a
+    /// saturating load a query does not wait for the queue of appends to drain.
     pub(crate) async fn flush(&self, workspace: &str) -> Result<(), HubError> {
         let tx = {
             let workers = self
@@ -243,12 +254,12 @@ impl IngestHub {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             match workers.get(workspace) {
-                Some(w) if !w.tx.is_closed() => w.tx.clone(),
+                Some(w) if !w.tx.is_closed() => w.flushes.clone(),
                 _ => return Ok(()),
             }
         };
         let (reply, answer) = oneshot::channel();
-        if tx.send(Job::Flush(reply)).await.is_err() {
+        if tx.send(reply).await.is_err() {
             return Ok(());
         }
         answer.await.unwrap_or(Ok(()))
@@ -276,114 +287,140 @@ impl IngestHub {
     }
 }
 
+/// What a worker waits for next.
+enum Next {
+    Flush(FlushReply),
+    Append(AppendJob),
+    Idle,
+    Closed,
+}
+
 async fn run_worker(
     mut ingestor: WorkspaceIngestor,
-    mut rx: mpsc::Receiver<Job>,
+    mut rx: mpsc::Receiver<AppendJob>,
+    mut flushes: mpsc::Receiver<FlushReply>,
     config: HubConfig,
 ) {
     let workspace = ingestor.workspace().to_owned();
     let mut last_append = Instant::now();
     let mut buffered_since: Option<Instant> = None;
-    let mut pending: Option<Job> = None;
+    // Whether rows were acknowledged since the last successful flush (unknown at the start: a
+    // writer may hold replayed rows).
+    let mut dirty = true;
     loop {
-        let job = match pending.take() {
-            Some(job) => job,
-            None => match tokio::time::timeout(config.flush_interval, rx.recv()).await {
-                Ok(Some(job)) => job,
-                Ok(None) => break,
-                Err(_) => {
-                    idle(&mut ingestor, &mut buffered_since, last_append, &config).await;
-                    continue;
-                }
+        let next = tokio::select! {
+            biased;
+            Some(reply) = flushes.recv() => Next::Flush(reply),
+            job = tokio::time::timeout(config.flush_interval, rx.recv()) => match job {
+                Ok(Some(job)) => Next::Append(job),
+                Ok(None) => Next::Closed,
+                Err(_) => Next::Idle,
             },
         };
-        match job {
-            Job::Flush(reply) => {
-                let result = ingestor.flush().await;
-                buffered_since = None;
-                let _ = reply.send(result.map_err(|e| HubError::Engine(Arc::new(e))));
-            }
-            Job::Append(first) => {
-                let mut group = vec![first];
-                let mut bytes = group[0].bytes;
-                while bytes < MAX_GROUP_BYTES {
-                    match rx.try_recv() {
-                        Ok(Job::Append(job)) => {
-                            bytes += job.bytes;
-                            group.push(job);
-                        }
-                        Ok(other) => {
-                            pending = Some(other);
-                            break;
-                        }
-                        Err(_) => break,
-                    }
+        let first = match next {
+            Next::Closed => break,
+            Next::Idle => {
+                if idle(&mut ingestor, &mut buffered_since, last_append, &config).await {
+                    dirty = false;
                 }
-                let requests: Vec<RequestRows> = group
-                    .iter_mut()
-                    .map(|j| RequestRows {
-                        key: j.key.take(),
-                        records: std::mem::take(&mut j.records),
-                    })
-                    .collect();
-                let result = ingestor.log_requests(&requests).await;
-                drop(requests);
-                last_append = Instant::now();
-                match result {
-                    Ok((
-                        AppendedRequests {
-                            outcome: Appended::Accepted { .. },
-                            duplicates,
+                continue;
+            }
+            Next::Flush(reply) => {
+                let result = if dirty {
+                    let result = ingestor.flush().await;
+                    buffered_since = None;
+                    dirty = result.is_err();
+                    result.map_err(|e| HubError::Engine(Arc::new(e)))
+                } else {
+                    Ok(())
+                };
+                let _ = reply.send(result.clone());
+                // Flushes asked meanwhile are answered by this one: nothing was acknowledged
+                // since it started.
+                while let Ok(reply) = flushes.try_recv() {
+                    let _ = reply.send(result.clone());
+                }
+                continue;
+            }
+            Next::Append(job) => job,
+        };
+        let mut group = vec![first];
+        let mut bytes = group[0].bytes;
+        while bytes < MAX_GROUP_BYTES {
+            match rx.try_recv() {
+                Ok(job) => {
+                    bytes += job.bytes;
+                    group.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let requests: Vec<RequestRows> = group
+            .iter_mut()
+            .map(|j| RequestRows {
+                key: j.key.take(),
+                records: std::mem::take(&mut j.records),
+            })
+            .collect();
+        let result = ingestor.log_requests(&requests).await;
+        drop(requests);
+        last_append = Instant::now();
+        match result {
+            Ok((
+                AppendedRequests {
+                    outcome: Appended::Accepted { .. },
+                    duplicates,
+                },
+                logged,
+            )) => {
+                // Durable: answered now, then handed to the encoding stage (waiting only when its
+                // queue is full).
+                dirty = true;
+                for (job, duplicate) in group.into_iter().zip(duplicates) {
+                    let _ = job.reply.send(Ok(HubAnswer {
+                        appended: Appended::Accepted { rows: job.rows },
+                        duplicate,
+                    }));
+                }
+                if let Some(logged) = logged
+                    && let Err(e) = ingestor.store_logged(logged).await
+                {
+                    tracing::warn!(workspace = %workspace, error = %e, "batching acknowledged rows failed; the write-ahead log keeps them");
+                }
+                if ingestor.buffered_rows() > 0 {
+                    let since = *buffered_since.get_or_insert(last_append);
+                    if since.elapsed() >= config.flush_interval * MAX_AGE_INTERVALS
+                        && flush(&mut ingestor, &workspace).await
+                    {
+                        buffered_since = None;
+                        dirty = false;
+                    }
+                } else {
+                    buffered_since = None;
+                }
+            }
+            Ok((
+                AppendedRequests {
+                    outcome: Appended::Dropped { reason, .. },
+                    ..
+                },
+                _,
+            )) => {
+                for job in group {
+                    let _ = job.reply.send(Ok(HubAnswer {
+                        appended: Appended::Dropped {
+                            rows: job.rows,
+                            reason: reason.clone(),
                         },
-                        logged,
-                    )) => {
-                        // Durable: answered now, then handed to the encoding stage (waiting only
-                        // when its queue is full).
-                        for (job, duplicate) in group.into_iter().zip(duplicates) {
-                            let _ = job.reply.send(Ok(HubAnswer {
-                                appended: Appended::Accepted { rows: job.rows },
-                                duplicate,
-                            }));
-                        }
-                        if let Some(logged) = logged
-                            && let Err(e) = ingestor.store_logged(logged).await
-                        {
-                            tracing::warn!(workspace = %workspace, error = %e, "batching acknowledged rows failed; the write-ahead log keeps them");
-                        }
-                        if ingestor.buffered_rows() > 0 {
-                            let since = *buffered_since.get_or_insert(last_append);
-                            if since.elapsed() >= config.flush_interval * MAX_AGE_INTERVALS {
-                                flush(&mut ingestor, &workspace).await;
-                                buffered_since = None;
-                            }
-                        } else {
-                            buffered_since = None;
-                        }
-                    }
-                    Ok((
-                        AppendedRequests {
-                            outcome: Appended::Dropped { reason, .. },
-                            ..
-                        },
-                        _,
-                    )) => {
-                        for job in group {
-                            let _ = job.reply.send(Ok(HubAnswer {
-                                appended: Appended::Dropped {
-                                    rows: job.rows,
-                                    reason: reason.clone(),
-                                },
-                                duplicate: false,
-                            }));
-                        }
-                    }
-                    Err(e) => {
-                        let e = Arc::new(e);
-                        tracing::warn!(workspace = %workspace, error = %e, "appending to the write-ahead log failed");
-                        for job in group {
-                            let _ = job.reply.send(Err(HubError::Engine(e.clone())));
-                        }
-                    }
+                        duplicate: false,
+                    }));
+                }
+            }
+            Err(e) => {
+                let e = Arc::new(e);
+                tracing::warn!(workspace = %workspace, error = %e, "appending to the write-ahead log failed");
+                for job in group {
+                    let _ = job.reply.send(Err(HubError::Engine(e.clone())));
                 }
             }
         }
@@ -394,22 +431,29 @@ async fn run_worker(
     }
 }
 
-async fn flush(ingestor: &mut WorkspaceIngestor, workspace: &str) {
-    if let Err(e) = ingestor.flush().await {
-        tracing::warn!(workspace = %workspace, error = %e, "storing batched rows failed; the write-ahead log keeps them");
+/// Stores what the writer holds; false if that failed (the log keeps the rows).
+async fn flush(ingestor: &mut WorkspaceIngestor, workspace: &str) -> bool {
+    match ingestor.flush().await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(workspace = %workspace, error = %e, "storing batched rows failed; the write-ahead log keeps them");
+            false
+        }
     }
 }
 
-/// No rows for a flush interval: store what waits, and let go of the log after a while.
+/// No rows for a flush interval: store what waits, and let go of the log after a while. True
+/// if it stored what waited.
 async fn idle(
     ingestor: &mut WorkspaceIngestor,
     buffered_since: &mut Option<Instant>,
     last_append: Instant,
     config: &HubConfig,
-) {
+) -> bool {
+    let mut stored = false;
     if ingestor.buffered_rows() > 0 {
         let workspace = ingestor.workspace().to_owned();
-        flush(ingestor, &workspace).await;
+        stored = flush(ingestor, &workspace).await;
         *buffered_since = None;
     }
     if ingestor.is_open() && last_append.elapsed() >= config.writer_idle {
@@ -417,5 +461,103 @@ async fn idle(
         if let Err(e) = ingestor.release().await {
             tracing::warn!(workspace = %workspace, error = %e, "closing an idle writer failed; the write-ahead log keeps its rows");
         }
+    }
+    stored
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use logvault::control::WorkspaceSpec;
+
+    const WS: &str = "ws-hub";
+
+    async fn hub() -> (tempfile::TempDir, Engine, Arc<IngestHub>) {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::builder(dir.path()).open().await.unwrap();
+        engine
+            .control()
+            .create_workspace(WorkspaceSpec::new(WS))
+            .unwrap();
+        let hub = IngestHub::new(
+            engine.clone(),
+            HubConfig {
+                max_workspace_bytes: 1 << 30,
+                max_total_bytes: 1 << 30,
+                flush_interval: Duration::from_secs(60),
+                writer_idle: Duration::from_secs(600),
+            },
+        );
+        (dir, engine, Arc::new(hub))
+    }
+
+    async fn stored_rows(engine: &Engine) -> u64 {
+        engine
+            .tables(WS)
+            .await
+            .unwrap()
+            .iter()
+            .map(|t| t.rows)
+            .sum()
+    }
+
+    /// A query's flush must store every row acknowledged before it, and need not wait for the
+    /// appends queued before it (none of them is acknowledged). It used to wait behind them:
+    /// under a saturating load, a query waited for the whole queue to be logged first.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flush_goes_past_the_appends_queued_before_it_and_stores_what_was_acknowledged() {
+        let (_dir, engine, hub) = hub().await;
+        const REQUESTS: usize = 48;
+        const ROWS: usize = 20_000;
+        let start = chrono::Utc::now() - chrono::Duration::hours(1);
+        let batch = logvault_testkit::log_batch(start, ROWS, "queued");
+        let bytes = batch.get_array_memory_size();
+        let acked = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..REQUESTS {
+            let (hub, batch, acked) = (Arc::clone(&hub), batch.clone(), Arc::clone(&acked));
+            tasks.push(tokio::spawn(async move {
+                let answer = hub
+                    .append(WS, vec![("AppLogs".to_owned(), batch)], None)
+                    .await
+                    .unwrap();
+                assert!(matches!(answer.appended, Appended::Accepted { .. }));
+                acked.fetch_add(1, Ordering::SeqCst);
+            }));
+        }
+        // Every request queued (or already answered).
+        loop {
+            let queued: usize = hub.queued().iter().map(|(_, b)| b).sum();
+            if queued + acked.load(Ordering::SeqCst) * bytes == REQUESTS * bytes {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let before = acked.load(Ordering::SeqCst);
+        hub.flush(WS).await.unwrap();
+        let after = acked.load(Ordering::SeqCst);
+        assert!(
+            after < REQUESTS,
+            "the flush waited for every queued append ({after} of {REQUESTS} answered)"
+        );
+        let stored = stored_rows(&engine).await;
+        assert!(
+            stored >= (before * ROWS) as u64,
+            "{stored} rows stored, {before} requests acknowledged before the flush"
+        );
+        for t in tasks {
+            t.await.unwrap();
+        }
+        hub.flush(WS).await.unwrap();
+        assert_eq!(stored_rows(&engine).await, (REQUESTS * ROWS) as u64);
+        // Flushes with nothing acknowledged since the last one store nothing more.
+        let segments = engine.tables(WS).await.unwrap()[0].segments;
+        let flushes: Vec<_> = (0..4).map(|_| hub.flush(WS)).collect();
+        for r in futures::future::join_all(flushes).await {
+            r.unwrap();
+        }
+        assert_eq!(engine.tables(WS).await.unwrap()[0].segments, segments);
+        hub.shutdown().await;
     }
 }
