@@ -21,7 +21,7 @@ use clap::{Args, Parser, Subcommand};
 use logvault::Engine;
 use logvault::store::{KeyringConfig, Store, StoreConfig};
 use logvault_distributed::{ExecutorProcess, run_executor, serve_scheduler};
-use logvault_server::ServeConfig;
+use logvault_server::{Period, ServeConfig};
 
 /// logvault on an Apache DataFusion Ballista cluster.
 #[derive(Debug, Parser)]
@@ -113,6 +113,15 @@ struct ServeArgs {
     /// The same, in stored bytes of those segments.
     #[arg(long)]
     distribute_above_bytes: Option<u64>,
+    /// How often the alert scheduler looks for due log alert rules (`30s`, `1m`), or `off`, as
+    /// `logvault serve --alert-interval`.
+    #[arg(long, default_value = "30s")]
+    alert_interval: Period,
+    /// How often the small segments of every workspace's tables are merged in the background
+    /// (`30s`, `5m`), or `off`, as `logvault serve --compact-interval` (one node at a time, under
+    /// the maintenance lease).
+    #[arg(long, default_value = "1m")]
+    compact_interval: Period,
 }
 
 fn main() -> ExitCode {
@@ -282,6 +291,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             rows: args.distribute_above_rows,
             bytes: args.distribute_above_bytes,
         }),
+        alert_interval: args.alert_interval.0,
+        compact_interval: args.compact_interval.0,
         ..ServeConfig::default()
     };
     let server = logvault_server::start(engine, config).await?;

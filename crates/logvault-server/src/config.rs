@@ -6,6 +6,29 @@ use std::time::Duration;
 
 use crate::DistributedQueries;
 
+/// The period of a background pass (`--alert-interval`, `--compact-interval` of `logvault
+/// serve` and `logvault-cluster serve`): a duration longer than zero (`30s`, `5m`), or `off`
+/// (`None`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Period(pub Option<Duration>);
+
+impl std::str::FromStr for Period {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        if text.eq_ignore_ascii_case("off") {
+            return Ok(Self(None));
+        }
+        let every = logvault::control::parse_duration(text)?;
+        match every.to_std() {
+            Ok(d) if !d.is_zero() => Ok(Self(Some(d))),
+            _ => Err(format!(
+                "the period {text:?} must be longer than zero (or `off`)"
+            )),
+        }
+    }
+}
+
 /// The server's configuration. [`ServeConfig::default`] is what `logvault serve` uses unless
 /// told otherwise.
 #[derive(Debug, Clone)]
@@ -193,5 +216,18 @@ mod tests {
         assert!(!at(None, Some(50_000)));
         assert!(at(Some(10_000), Some(10)), "bytes over, rows under");
         assert!(!at(Some(10_000), Some(100_000)));
+    }
+
+    #[test]
+    fn a_period_is_a_duration_or_off_and_never_zero() {
+        assert_eq!(
+            "90s".parse::<Period>().unwrap(),
+            Period(Some(Duration::from_secs(90)))
+        );
+        assert_eq!("OFF".parse::<Period>().unwrap(), Period(None));
+        let zero = "0s".parse::<Period>().unwrap_err();
+        assert!(zero.contains("\"0s\" must be longer than zero"), "{zero}");
+        assert!("0m".parse::<Period>().is_err());
+        assert!("soon".parse::<Period>().is_err());
     }
 }

@@ -55,7 +55,7 @@ mod transform;
 mod web;
 
 pub use alerts::ActionNotifier;
-pub use config::{DistributeAbove, Limits, ServeConfig, SyslogConfig};
+pub use config::{DistributeAbove, Limits, Period, ServeConfig, SyslogConfig};
 pub use dcr::{DataCollectionRule, DataFlow, RuleSpec, RuleStore};
 pub use distributed::DistributedQueries;
 pub use endpoint::{DEFAULT_URL, served_url, served_vault_uri};

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 
 use clap::Args;
-use logvault_server::{ServeConfig, SyslogConfig};
+use logvault_server::{Period, ServeConfig, SyslogConfig};
 
 use crate::args::{GlobalArgs, OutputFormat};
 
@@ -39,7 +39,7 @@ pub(crate) struct ServeArgs {
     max_result_rows: Option<usize>,
     /// How often the alert scheduler looks for due log alert rules (`30s`, `1m`), or `off`
     /// (then `logvault alert run-due` evaluates them).
-    #[arg(long, default_value = "30s", value_parser = parse_alert_interval)]
+    #[arg(long, default_value = "30s")]
     alert_interval: Period,
     /// How long acknowledged rows may wait before they are stored as segments when no more
     /// arrive (`1s`, `2m`: whole seconds, at most an hour): how soon queries, and the other
@@ -48,7 +48,7 @@ pub(crate) struct ServeArgs {
     flush_interval: std::time::Duration,
     /// How often the small segments of every workspace's tables are merged in the background
     /// (`30s`, `5m`), as `logvault table compact` merges them, or `off`.
-    #[arg(long, default_value = "1m", value_parser = parse_compact_interval)]
+    #[arg(long, default_value = "1m")]
     compact_interval: Period,
     /// Do not keep the query API's queries in their workspaces' history
     /// (`workspace query-history`).
@@ -59,31 +59,6 @@ pub(crate) struct ServeArgs {
     /// run on threads of their own).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(i32).range(0..=19))]
     query_priority: i32,
-}
-
-/// `--alert-interval` and `--compact-interval`: a period, or off.
-#[derive(Debug, Clone, Copy)]
-struct Period(Option<std::time::Duration>);
-
-fn parse_alert_interval(text: &str) -> Result<Period, String> {
-    parse_period(text, "alert interval")
-}
-
-fn parse_compact_interval(text: &str) -> Result<Period, String> {
-    parse_period(text, "compact interval")
-}
-
-fn parse_period(text: &str, what: &str) -> Result<Period, String> {
-    if text.eq_ignore_ascii_case("off") {
-        return Ok(Period(None));
-    }
-    let every = logvault::control::parse_duration(text)?;
-    match every.to_std() {
-        Ok(d) if !d.is_zero() => Ok(Period(Some(d))),
-        _ => Err(format!(
-            "{what} {text:?} must be longer than zero (or `off`)"
-        )),
-    }
 }
 
 fn parse_flush_interval(text: &str) -> Result<std::time::Duration, String> {
@@ -161,26 +136,4 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<
     tracing::info!("stopping: finishing in-flight requests and storing acknowledged rows");
     server.shutdown().await;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_period_is_a_duration_or_off_and_never_zero() {
-        assert_eq!(
-            parse_compact_interval("90s").unwrap().0,
-            Some(std::time::Duration::from_secs(90))
-        );
-        assert_eq!(parse_compact_interval("OFF").unwrap().0, None);
-        let zero = parse_compact_interval("0s").unwrap_err();
-        assert!(zero.contains("compact interval \"0s\""), "{zero}");
-        assert!(
-            parse_alert_interval("0m")
-                .unwrap_err()
-                .contains("alert interval")
-        );
-        assert!(parse_compact_interval("soon").is_err());
-    }
 }
