@@ -4,7 +4,6 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use arrow::array::RecordBatch;
 use bytes::Bytes;
 use chrono::{DateTime, Duration, Utc};
 use datafusion::config::EncryptionFactoryOptions;
@@ -720,11 +719,20 @@ impl Inner {
         let loc2 = loc.clone();
         self.promoter
             .run(Arc::clone(&self.ctx.activity), move || {
-                decode_parquet(&loc2, bytes, props).and_then(|(schema, batches)| {
-                    HotSegment::encode_counted(
-                        &loc2, schema, &batches, max_time, zeroized, &allocated,
-                    )
-                })
+                let (schema, estimate, reader) = decode_parquet(&loc2, bytes, props)?;
+                let fail = |e: arrow::error::ArrowError| CacheError::Decode {
+                    segment: loc2.to_string(),
+                    reason: e.to_string(),
+                };
+                HotSegment::encode_from(
+                    &loc2,
+                    schema,
+                    estimate,
+                    reader.map(|b| b.map_err(fail)),
+                    max_time,
+                    zeroized,
+                    &allocated,
+                )
             })
             .await
             .map_err(fail)?
@@ -734,13 +742,23 @@ impl Inner {
 /// Rows per batch of a hot segment: DataFusion's default batch size.
 pub(crate) const HOT_BATCH_ROWS: usize = 8192;
 
-/// Decrypts and decodes a whole segment. The batches are plaintext Arrow buffers that are freed
-/// (not zeroized) once encoded into the memory tier's zeroizing buffer.
+/// A reader that decrypts and decodes a whole segment a batch at a time, with its schema and a
+/// guess of the bytes its rows take decoded (the row groups' uncompressed size and a quarter
+/// for the string views). The batches are plaintext Arrow buffers freed (not zeroized) once
+/// encoded into the memory tier's zeroizing buffer; each is let go before the next is decoded,
+/// so a promotion holds the segment's file, its buffer and one batch, not every batch at once.
 fn decode_parquet(
     loc: &SegmentLocation,
     bytes: Bytes,
     props: Arc<FileDecryptionProperties>,
-) -> Result<(arrow::datatypes::SchemaRef, Vec<RecordBatch>), CacheError> {
+) -> Result<
+    (
+        arrow::datatypes::SchemaRef,
+        usize,
+        parquet::arrow::arrow_reader::ParquetRecordBatchReader,
+    ),
+    CacheError,
+> {
     let fail = |e: &dyn std::fmt::Display| CacheError::Decode {
         segment: loc.to_string(),
         reason: e.to_string(),
@@ -753,13 +771,17 @@ fn decode_parquet(
     let metadata =
         ArrowReaderMetadata::try_new(Arc::clone(metadata.metadata()), options.with_schema(schema))
             .map_err(|e| fail(&e))?;
+    let uncompressed: i64 = metadata
+        .metadata()
+        .row_groups()
+        .iter()
+        .map(|rg| rg.total_byte_size())
+        .sum();
+    let estimate = usize::try_from(uncompressed).unwrap_or(0).saturating_mul(5) / 4;
     // Batches of the query engine's size: a scan hands them on as they are.
     let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(bytes, metadata)
         .with_batch_size(HOT_BATCH_ROWS);
     let schema = Arc::clone(builder.schema());
     let reader = builder.build().map_err(|e| fail(&e))?;
-    let batches = reader
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| fail(&e))?;
-    Ok((schema, batches))
+    Ok((schema, estimate, reader))
 }

@@ -144,30 +144,24 @@ impl HotSegment {
         max_time: Option<DateTime<Utc>>,
         zeroized: Arc<AtomicU64>,
     ) -> Result<Self, CacheError> {
-        Self::encode_counted(loc, schema, batches, max_time, zeroized, &AtomicU64::new(0))
-    }
-
-    /// Encodes `batches` (the segment's rows, in `schema`) into a zeroizing buffer, and decodes
-    /// them back from it (the arrays queries see point into that buffer and nowhere else),
-    /// adding the buffer's capacity to `allocated` (with the
-    /// zeroized count, the bytes of buffers still alive).
-    pub(crate) fn encode_counted(
-        loc: &SegmentLocation,
-        schema: SchemaRef,
-        batches: &[RecordBatch],
-        max_time: Option<DateTime<Utc>>,
-        zeroized: Arc<AtomicU64>,
-        allocated: &AtomicU64,
-    ) -> Result<Self, CacheError> {
-        let estimate: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
+        let estimate = batches.iter().map(RecordBatch::get_array_memory_size).sum();
         let batches = batches.iter().map(|b| Ok(b.clone()));
         Self::encode_from(
-            loc, schema, estimate, batches, max_time, zeroized, allocated,
+            loc,
+            schema,
+            estimate,
+            batches,
+            max_time,
+            zeroized,
+            &AtomicU64::new(0),
         )
     }
 
-    /// As [`HotSegment::encode_counted`], for batches made as they are encoded (each let go
-    /// once written), into a buffer of `estimate` bytes to begin with.
+    /// Encodes `batches` (the segment's rows, in `schema`), made as they are encoded and each let
+    /// go once written, into a zeroizing buffer of `estimate` bytes to begin with, and decodes
+    /// them back from it (the arrays queries see point into that buffer and nowhere else),
+    /// adding the buffer's capacity to `allocated` (with the zeroized count, the bytes of
+    /// buffers still alive).
     pub(crate) fn encode_from(
         loc: &SegmentLocation,
         schema: SchemaRef,
