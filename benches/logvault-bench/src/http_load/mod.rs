@@ -451,11 +451,11 @@ pub fn markdown(r: &LoadReport) -> String {
     );
     let _ = writeln!(
         s,
-        "| protocol | requests | connections | rows/s | vs file | MB/s | ack p50 | ack p99 | 429/503 | queries | query p50 | query p99 | server peak | segments at the end | server CPU µs/row (vs file) | generator CPU share |"
+        "| protocol | requests | connections | rows/s | vs file | MB/s | ack p50 | ack p99 | 429/503 | queries | query p50 | query p99 | server peak | segments at the end | segments read from memory | server CPU µs/row (vs file) | generator CPU share |"
     );
     let _ = writeln!(
         s,
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for c in &r.cases {
         let server_us = c
@@ -468,7 +468,7 @@ pub fn markdown(r: &LoadReport) -> String {
             .map(|(g, srv)| g / (g + srv).max(f64::MIN_POSITIVE));
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {:.0} | {} | {:.1} | {} | {} | {} | {}{} | {} | {} | {} | {} | {} ({}) | {} |",
+            "| {} | {} | {} | {:.0} | {} | {:.1} | {} | {} | {} | {}{} | {} | {} | {} | {} | {} | {} ({}) | {} |",
             c.protocol,
             if c.shape.is_empty() {
                 format!("{} rows", r.rows_per_request)
@@ -499,6 +499,7 @@ pub fn markdown(r: &LoadReport) -> String {
             c.server
                 .segments
                 .map_or_else(|| "-".to_owned(), |n| n.to_string()),
+            from_memory(&c.server),
             us(server_us),
             server_us
                 .zip(file_us_per_row)
@@ -514,7 +515,21 @@ pub fn markdown(r: &LoadReport) -> String {
          per acknowledged row, against the file baseline's CPU per row (lower is cheaper): \
          unlike rows/s it does not depend on what else ran on the machine. \"generator CPU \
          share\" is the load generator's part of the CPU the case used (generator + server); \
-         both share the same cores. MB/s counts bodies as sent (gzipped when gzipped)."
+         both share the same cores. MB/s counts bodies as sent (gzipped when gzipped). \
+         \"segments read from memory\" is the share of the segments queries read that the \
+         memory tier held, with the merged segments it built from the ones they replaced."
     );
     s
+}
+
+/// The share of segment reads the memory tier served, and the merges it built.
+fn from_memory(server: &Stopped) -> String {
+    match server.memory_hits {
+        Some((hits, misses)) if hits + misses > 0 => format!(
+            "{:.0}% ({} merges)",
+            hits as f64 * 100.0 / (hits + misses) as f64,
+            server.merges_in_memory.unwrap_or(0)
+        ),
+        _ => "-".to_owned(),
+    }
 }

@@ -49,6 +49,18 @@ pub struct Stopped {
     /// Segments of the workspace's tables once stopped (what queries then open).
     #[serde(default)]
     pub segments: Option<usize>,
+    /// Segments queries found in the memory tier, and those they did not.
+    #[serde(default)]
+    pub memory_hits: Option<(u64, u64)>,
+    /// Merged segments the memory tier built from the hot segments they replaced.
+    #[serde(default)]
+    pub merges_in_memory: Option<u64>,
+    /// Segments decoded into the memory tier (promotions).
+    #[serde(default)]
+    pub promotions: Option<u64>,
+    /// Bytes the memory tier held at the end, and its bound.
+    #[serde(default)]
+    pub memory_tier_bytes: Option<(u64, u64)>,
 }
 
 /// Runs the child: serves `home` (created) until standard input closes.
@@ -143,11 +155,17 @@ pub async fn serve_case(home: &Path, compact_secs: u64) -> anyhow::Result<()> {
         .await
         .ok()
         .map(|tables| tables.iter().map(|t| t.segments).sum());
+    let status = engine.hot_cache().status();
+    let cache = status.counters;
     let stopped = Stopped {
         peak_rss_bytes: sys::peak_rss_bytes(),
         peak_reset,
         cpu_secs,
         segments,
+        memory_hits: Some((cache.memory_hits, cache.memory_misses)),
+        merges_in_memory: Some(cache.merges_adopted),
+        promotions: Some(cache.promotions),
+        memory_tier_bytes: Some((status.memory_bytes, status.memory_capacity_bytes)),
     };
     writeln!(std::io::stdout(), "{}", serde_json::to_string(&stopped)?)?;
     Ok(())
