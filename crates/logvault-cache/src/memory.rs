@@ -70,9 +70,15 @@ impl ZeroizingWriter {
         self.0 = next;
     }
 
-    /// The bytes, in an allocation of exactly their size.
-    fn into_exact(self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.0.len());
+    /// The bytes, in an allocation of about their size: the buffer itself when at most an
+    /// eighth of it is spare (a promotion sizes it from the segment's metadata), else a copy of
+    /// exactly their size (the buffer is zeroized).
+    fn into_exact(mut self) -> Vec<u8> {
+        let len = self.0.len();
+        if self.0.capacity() - len <= len / 8 {
+            return std::mem::take(&mut self.0);
+        }
+        let mut out = Vec::with_capacity(len);
         out.extend_from_slice(&self.0);
         out
     }
@@ -638,5 +644,19 @@ mod tests {
         let v = w.into_exact();
         assert_eq!(v.len(), 10_003);
         assert_eq!(v.capacity(), 10_003);
+    }
+
+    #[test]
+    fn a_buffer_much_larger_than_its_bytes_is_copied_to_their_size_and_one_close_to_it_kept() {
+        let mut w = ZeroizingWriter::with_capacity(100_000);
+        w.write_all(&[7; 10]).unwrap();
+        let v = w.into_exact();
+        assert_eq!((v.len(), v.capacity()), (10, 10));
+        let mut w = ZeroizingWriter::with_capacity(1_000);
+        w.write_all(&[7; 950]).unwrap();
+        let kept = w.0.as_ptr();
+        let v = w.into_exact();
+        assert_eq!((v.len(), v.capacity()), (950, 1_000));
+        assert_eq!(v.as_ptr(), kept, "the buffer itself, not a copy");
     }
 }
