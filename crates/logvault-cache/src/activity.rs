@@ -6,7 +6,11 @@
 //! have left the cache alone for [`QUIET`]: no scan planned over the cache, no segment read
 //! through its disk-tier store and no ingested batch (`HotCache::note_activity`) for that long. A query that only reads the memory tier marks
 //! its planning, not its execution. Under constant load a promotion waits at most
-//! [`MAX_DEFER`], so hot data still reaches memory.
+//! [`MAX_DEFER`] from when it was asked for, so hot data still reaches memory: the bound counts
+//! from the request, not from each wait, so promotions queued behind one another run one after
+//! the other once their time is up instead of waiting the bound again each (a server whose
+//! queries never paused promoted one segment per bound, and its queries read nearly every
+//! segment from its file: docs/bench/README.md).
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -52,27 +56,26 @@ impl Activity {
         last.map_or(Duration::ZERO, |t| QUIET.saturating_sub(t.elapsed()))
     }
 
-    /// How long to sleep before looking again, or `None` to go ahead (quiet, or waited
-    /// [`MAX_DEFER`] since `started`).
-    fn pause(&self, started: Instant) -> Option<Duration> {
+    /// How long to sleep before looking again, or `None` to go ahead (quiet, or
+    /// [`MAX_DEFER`] has passed since `since`).
+    fn pause(&self, since: Instant) -> Option<Duration> {
         let left = self.remaining();
-        (!left.is_zero() && started.elapsed() < MAX_DEFER).then(|| left.min(POLL * 5).max(POLL))
+        (!left.is_zero() && since.elapsed() < MAX_DEFER).then(|| left.min(POLL * 5).max(POLL))
     }
 
-    /// Waits (async) until queries are quiet, or [`MAX_DEFER`] has passed.
-    pub(crate) async fn quiet(&self) {
-        let started = Instant::now();
-        while let Some(pause) = self.pause(started) {
+    /// Waits (async) until queries are quiet, or until [`MAX_DEFER`] after `since` (when the
+    /// work was asked for).
+    pub(crate) async fn quiet(&self, since: Instant) {
+        while let Some(pause) = self.pause(since) {
             tokio::time::sleep(pause).await;
         }
     }
 
     /// As [`Activity::quiet`], blocking the calling thread; stops waiting early once
     /// `cancelled` says so.
-    pub(crate) fn quiet_blocking(&self, cancelled: impl Fn() -> bool) {
-        let started = Instant::now();
+    pub(crate) fn quiet_blocking(&self, since: Instant, cancelled: impl Fn() -> bool) {
         while !cancelled() {
-            match self.pause(started) {
+            match self.pause(since) {
                 Some(pause) => std::thread::sleep(pause),
                 None => return,
             }
@@ -91,7 +94,7 @@ mod tests {
         a.mark();
         assert!(!a.remaining().is_zero());
         let started = Instant::now();
-        a.quiet_blocking(|| false);
+        a.quiet_blocking(started, || false);
         assert!(started.elapsed() >= QUIET / 2, "{:?}", started.elapsed());
         assert!(a.remaining().is_zero());
     }
@@ -101,7 +104,7 @@ mod tests {
         let a = Activity::default();
         a.mark();
         let asked = std::cell::Cell::new(0);
-        a.quiet_blocking(|| {
+        a.quiet_blocking(Instant::now(), || {
             asked.set(asked.get() + 1);
             true
         });
@@ -121,7 +124,7 @@ mod tests {
             }
         });
         let started = Instant::now();
-        a.quiet().await;
+        a.quiet(started).await;
         // Six marks a quarter period apart, then a whole quiet period.
         assert!(
             started.elapsed() >= QUIET * 6 / 4,
@@ -129,5 +132,20 @@ mod tests {
             started.elapsed()
         );
         busy.await.unwrap();
+    }
+
+    /// The bound counts from the request: work asked for longer than [`MAX_DEFER`] ago goes
+    /// ahead at once however busy queries are, and work asked for now still waits.
+    #[test]
+    fn the_bound_counts_from_when_the_work_was_asked_for() {
+        let a = Activity::default();
+        a.busy_for(Duration::from_secs(60));
+        let Some(asked_long_ago) = Instant::now().checked_sub(MAX_DEFER) else {
+            return; // A machine up for less than the bound: nothing to ask for that long ago.
+        };
+        let started = Instant::now();
+        a.quiet_blocking(asked_long_ago, || false);
+        assert!(started.elapsed() < QUIET, "{:?}", started.elapsed());
+        assert!(a.pause(Instant::now()).is_some(), "asked now: still waits");
     }
 }

@@ -693,8 +693,10 @@ impl Inner {
         max_time: Option<DateTime<Utc>>,
         generation: u64,
     ) -> Result<HotSegment, CacheError> {
-        // Queries first (`activity`): the fetch, and the decoding on the promotion thread.
-        self.ctx.activity.quiet().await;
+        // Queries first (`activity`): the fetch, and the decoding on the promotion thread, within
+        // one bound counted from now.
+        let since = std::time::Instant::now();
+        self.ctx.activity.quiet(since).await;
         let bytes = cached_store::whole(&self.ctx, loc, Some(generation))
             .await
             .map_err(|e| CacheError::Storage {
@@ -718,7 +720,7 @@ impl Inner {
         let allocated = Arc::clone(&self.metrics.allocated_bytes);
         let loc2 = loc.clone();
         self.promoter
-            .run(Arc::clone(&self.ctx.activity), move || {
+            .run(Arc::clone(&self.ctx.activity), since, move || {
                 let (schema, estimate, reader) = decode_parquet(&loc2, bytes, props)?;
                 let fail = |e: arrow::error::ArrowError| CacheError::Decode {
                     segment: loc2.to_string(),

@@ -10,6 +10,7 @@
 
 use std::sync::mpsc::{Sender, channel};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use tokio::sync::oneshot;
 
@@ -25,7 +26,8 @@ pub(crate) struct Promoter {
 
 impl Promoter {
     /// Runs `job` on the promotion thread (started if needed) and waits for its result without
-    /// blocking the async runtime.
+    /// blocking the async runtime. `since` is when the work was asked for: the job waits for
+    /// quiet at most `activity::MAX_DEFER` after it.
     ///
     /// # Errors
     /// If the thread cannot be started, or stopped before the job ran.
@@ -34,11 +36,12 @@ impl Promoter {
     pub(crate) async fn run<T: Send + 'static>(
         &self,
         activity: Arc<Activity>,
+        since: Instant,
         job: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, String> {
         let (done, result) = oneshot::channel();
         let job: Job = Box::new(move || {
-            activity.quiet_blocking(|| done.is_closed());
+            activity.quiet_blocking(since, || done.is_closed());
             if !done.is_closed() {
                 // The caller may be gone by now: nothing to tell then.
                 let _ = done.send(job());
@@ -92,15 +95,17 @@ mod tests {
     async fn jobs_run_in_order_on_one_named_thread() {
         let promoter = Promoter::default();
         let first = promoter
-            .run(Arc::default(), || {
+            .run(Arc::default(), Instant::now(), || {
                 std::thread::current().name().map(str::to_owned)
             })
             .await
             .unwrap();
         assert_eq!(first.as_deref(), Some("logvault-promote"));
-        let ids: Vec<_> = futures::future::join_all(
-            (0..4).map(|_| promoter.run(Arc::default(), || std::thread::current().id())),
-        )
+        let ids: Vec<_> = futures::future::join_all((0..4).map(|_| {
+            promoter.run(Arc::default(), Instant::now(), || {
+                std::thread::current().id()
+            })
+        }))
         .await
         .into_iter()
         .map(Result::unwrap)
@@ -113,7 +118,7 @@ mod tests {
     async fn the_thread_runs_at_the_lowest_priority() {
         let promoter = Promoter::default();
         let nice = promoter
-            .run(Arc::default(), || {
+            .run(Arc::default(), Instant::now(), || {
                 rustix::process::getpriority_process(Some(rustix::thread::gettid()))
             })
             .await
@@ -138,14 +143,17 @@ mod tests {
         // The caller gives up while the job waits for quiet.
         let gave_up = tokio::time::timeout(
             crate::activity::QUIET / 4,
-            promoter.run(Arc::clone(&activity), move || {
+            promoter.run(Arc::clone(&activity), Instant::now(), move || {
                 flag.store(true, std::sync::atomic::Ordering::SeqCst);
             }),
         )
         .await;
         assert!(gave_up.is_err());
         // A later job runs after it: the first was skipped, not run late.
-        promoter.run(Arc::default(), || ()).await.unwrap();
+        promoter
+            .run(Arc::default(), Instant::now(), || ())
+            .await
+            .unwrap();
         assert!(!ran.load(std::sync::atomic::Ordering::SeqCst));
     }
 }
