@@ -339,20 +339,29 @@ impl HotCache {
         }
     }
 
-    /// A compaction replaced `merge.members` by `merge.segment`. When every member is in the
-    /// memory tier, the merged segment is built from their rows there (a copy on a blocking
-    /// thread: no storage read, no decryption) and takes their place, so hot data stays hot
-    /// across a merge; otherwise it is admitted as new data ([`HotCache::admit`]).
+    /// A compaction replaced `merge.members` by `merge.segment`. When some members are in the
+    /// memory tier, the merged segment is built from their rows there and the other members'
+    /// files (still kept for the grace period), on a blocking thread, and takes their place, so
+    /// hot data stays hot across a merge; otherwise it is admitted as new data
+    /// ([`HotCache::admit`]).
     pub async fn adopt_merge(&self, merge: MergedSegments) {
         let inner = Arc::clone(&self.inner);
+        let generation = inner.ctx.generations.current(&merge.segment.workspace);
+        let parts = match inner.merge_parts(&merge, generation).await {
+            Ok(Some(parts)) => parts,
+            Ok(None) => return self.admit(merge.segment, merge.max_time),
+            Err(e) => {
+                tracing::debug!(segment = %merge.segment, error = %e, "reading a merged segment's members failed");
+                return self.admit(merge.segment, merge.max_time);
+            }
+        };
         let adopted = tokio::task::spawn_blocking(move || {
-            let adopted = inner.adopt_merge(&merge);
+            let adopted = inner.adopt_merge(&merge, parts, generation);
             (merge, adopted)
         })
         .await;
         match adopted {
             Ok((_, Ok(Adopted::Built | Adopted::Purged))) => {}
-            Ok((merge, Ok(Adopted::NotHot))) => self.admit(merge.segment, merge.max_time),
             Ok((merge, Err(e))) => {
                 tracing::debug!(segment = %merge.segment, error = %e, "building a merged segment from its members failed");
                 self.admit(merge.segment, merge.max_time);
@@ -687,16 +696,13 @@ impl Inner {
             })
     }
 
-    async fn decode(
+    /// `loc`'s file (through the disk tier, unless its workspace was purged since `generation`)
+    /// and what decrypts it.
+    pub(crate) async fn fetch_encrypted(
         &self,
         loc: &SegmentLocation,
-        max_time: Option<DateTime<Utc>>,
         generation: u64,
-    ) -> Result<HotSegment, CacheError> {
-        // Queries first (`activity`): the fetch, and the decoding on the promotion thread, within
-        // one bound counted from now.
-        let since = std::time::Instant::now();
-        self.ctx.activity.quiet(since).await;
+    ) -> Result<(Bytes, Arc<FileDecryptionProperties>), CacheError> {
         let bytes = cached_store::whole(&self.ctx, loc, Some(generation))
             .await
             .map_err(|e| CacheError::Storage {
@@ -716,6 +722,20 @@ impl Inner {
             .await
             .map_err(|e| fail(e.strip_backtrace()))?
             .ok_or_else(|| fail("no decryption properties".into()))?;
+        Ok((bytes, props))
+    }
+
+    async fn decode(
+        &self,
+        loc: &SegmentLocation,
+        max_time: Option<DateTime<Utc>>,
+        generation: u64,
+    ) -> Result<HotSegment, CacheError> {
+        // Queries first (`activity`): the fetch, and the decoding on the promotion thread, within
+        // one bound counted from now.
+        let since = std::time::Instant::now();
+        self.ctx.activity.quiet(since).await;
+        let (bytes, props) = self.fetch_encrypted(loc, generation).await?;
         let zeroized = Arc::clone(&self.metrics.zeroized_bytes);
         let allocated = Arc::clone(&self.metrics.allocated_bytes);
         let loc2 = loc.clone();
@@ -737,7 +757,10 @@ impl Inner {
                 )
             })
             .await
-            .map_err(fail)?
+            .map_err(|reason| CacheError::Decode {
+                segment: loc.to_string(),
+                reason,
+            })?
     }
 }
 
@@ -749,7 +772,7 @@ pub(crate) const HOT_BATCH_ROWS: usize = 8192;
 /// for the string views). The batches are plaintext Arrow buffers freed (not zeroized) once
 /// encoded into the memory tier's zeroizing buffer; each is let go before the next is decoded,
 /// so a promotion holds the segment's file, its buffer and one batch, not every batch at once.
-fn decode_parquet(
+pub(crate) fn decode_parquet(
     loc: &SegmentLocation,
     bytes: Bytes,
     props: Arc<FileDecryptionProperties>,

@@ -2,29 +2,32 @@
 //!
 //! A compaction writes a new segment from small ones and retires them. The new segment is a new
 //! file the memory tier does not hold, so until it is promoted (which waits for queries to be
-//! quiet, on the nice-19 promotion thread) queries read it from its file, decrypting and
-//! decoding it: a server merging every minute under steady queries made its median query slower
-//! (docs/bench/README.md, "A server's small segments, merged in the background"). Its rows are
-//! its members' rows, in member order, each member's columns conformed to the merged schema, so
-//! when every member is in the memory tier the merged segment is built from there: a copy, no
-//! storage read, no decryption. The members then leave the tier (the catalog no longer lists
-//! them; a query that planned with them still holds its own reference).
+//! quiet, on the nice-19 promotion thread, and decodes the whole merged file) queries read it
+//! from its file. Its rows are its members' rows, in member order, each member's columns
+//! conformed to the merged schema, so the memory tier builds it from the members it holds (a
+//! copy: no storage read, no decryption) and the few it does not hold yet (the newest, whose
+//! promotion is still waiting) from their files, which stay for the grace period. The members
+//! then leave the tier (the catalog no longer lists them; a query that planned with them still
+//! holds its own reference). When the tier holds none of them, the merged segment is admitted as
+//! new data instead: decoding its one file is then the same work.
 //!
-//! What it keeps: the copy is made under the workspace's purge generation taken before the
-//! members are read, and kept only if no purge came since (R-F3); a member whose account key is
-//! not cached is not read ([`crate::HotCache::lookup`]'s rule), and the merge is then admitted as
-//! new data instead. The batches in between are plaintext Arrow buffers freed (not zeroized)
-//! once encoded, as the promotion's decoded batches are.
+//! What it keeps: every read is made under the workspace's purge generation taken before any
+//! member is read, and the result is kept only if no purge came since (R-F3); a member whose
+//! account key is not cached is not read ([`crate::HotCache::lookup`]'s rule), and the merge is
+//! then admitted instead. The batches in between are plaintext Arrow buffers freed (not
+//! zeroized) once encoded, as a promotion's decoded batches are.
 
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
+use arrow::array::{ArrayRef, RecordBatch, new_null_array};
 use arrow::compute::BatchCoalescer;
 use arrow::datatypes::SchemaRef;
+use bytes::Bytes;
 use logvault_store::{MergedSegments, SegmentLocation};
+use parquet::encryption::decrypt::FileDecryptionProperties;
 
 use crate::CacheError;
-use crate::hot::{HOT_BATCH_ROWS, Inner};
+use crate::hot::{HOT_BATCH_ROWS, Inner, decode_parquet};
 use crate::memory::HotSegment;
 use crate::metrics::Event;
 
@@ -33,40 +36,121 @@ use crate::metrics::Event;
 pub(crate) enum Adopted {
     /// Built from its members, now in the tier in their place.
     Built,
-    /// A member is not in the tier (or its key is not cached): nothing done.
-    NotHot,
     /// The workspace was purged while it was built: nothing kept.
     Purged,
 }
 
-impl Inner {
-    /// Builds `merge`'s segment from its members in the memory tier (see the module
-    /// documentation). Blocking: a copy of every member's rows.
-    pub(crate) fn adopt_merge(&self, merge: &MergedSegments) -> Result<Adopted, CacheError> {
-        let loc = &merge.segment;
-        if self.memory.capacity() == 0 || self.memory.contains(loc) {
-            return Ok(Adopted::NotHot);
-        }
-        let generation = self.ctx.generations.current(&loc.workspace);
-        let keyring = self.store.keyring();
-        let mut members: Vec<Arc<HotSegment>> = Vec::with_capacity(merge.members.len());
-        for m in &merge.members {
-            match self.memory.get(m) {
-                Some(seg) if keyring.cached_aek(&m.account).is_some() => members.push(seg),
-                _ => return Ok(Adopted::NotHot),
+/// A member of a merge, as the build reads it.
+pub(crate) enum Part {
+    /// In the memory tier.
+    Hot(Arc<HotSegment>),
+    /// Not in the memory tier: its file, to decode.
+    Cold {
+        loc: SegmentLocation,
+        bytes: Bytes,
+        props: Arc<FileDecryptionProperties>,
+    },
+}
+
+type Batches<'a> = Box<dyn Iterator<Item = Result<RecordBatch, CacheError>> + 'a>;
+
+impl Part {
+    /// Its rows as `schema`.
+    fn batches<'a>(&'a self, schema: &'a SchemaRef) -> Result<Batches<'a>, CacheError> {
+        match self {
+            Self::Hot(seg) => Ok(Box::new(
+                seg.read_as(schema, |_, _| true)?.into_iter().map(Ok),
+            )),
+            Self::Cold { loc, bytes, props } => {
+                let (_, _, reader) = decode_parquet(loc, bytes.clone(), Arc::clone(props))?;
+                Ok(Box::new(reader.map(move |b| {
+                    b.map_err(|e| decode_failed(loc, &e))
+                        .and_then(|b| conform(&b, schema, loc))
+                })))
             }
         }
+    }
+}
+
+fn decode_failed(loc: &SegmentLocation, e: &dyn std::fmt::Display) -> CacheError {
+    CacheError::Decode {
+        segment: loc.to_string(),
+        reason: e.to_string(),
+    }
+}
+
+impl Inner {
+    /// The members of `merge` as a build reads them, or `None` when the build would gain
+    /// nothing or must not run: the tier is off or already holds the merged segment, no member
+    /// is in the tier, or a member's account key is not cached. Reads the files of the members
+    /// the tier does not hold (through the disk tier), unless a purge came since `generation`.
+    pub(crate) async fn merge_parts(
+        &self,
+        merge: &MergedSegments,
+        generation: u64,
+    ) -> Result<Option<Vec<Part>>, CacheError> {
+        if self.memory.capacity() == 0 || self.memory.contains(&merge.segment) {
+            return Ok(None);
+        }
+        let keyring = self.store.keyring();
+        if merge
+            .members
+            .iter()
+            .any(|m| keyring.cached_aek(&m.account).is_none())
+        {
+            return Ok(None);
+        }
+        let hot: Vec<Option<Arc<HotSegment>>> =
+            merge.members.iter().map(|m| self.memory.get(m)).collect();
+        if hot.iter().all(Option::is_none) {
+            return Ok(None);
+        }
+        let mut parts = Vec::with_capacity(hot.len());
+        for (member, seg) in merge.members.iter().zip(hot) {
+            parts.push(match seg {
+                Some(seg) => Part::Hot(seg),
+                None => {
+                    let (bytes, props) = self.fetch_encrypted(member, generation).await?;
+                    Part::Cold {
+                        loc: member.clone(),
+                        bytes,
+                        props,
+                    }
+                }
+            });
+        }
+        Ok(Some(parts))
+    }
+
+    /// Builds `merge`'s segment from `parts` (see the module documentation) and puts it in the
+    /// tier in its members' place, unless a purge came since `generation`. Blocking: a copy of
+    /// the hot members' rows, and the decoding of the others.
+    pub(crate) fn adopt_merge(
+        &self,
+        merge: &MergedSegments,
+        parts: Vec<Part>,
+        generation: u64,
+    ) -> Result<Adopted, CacheError> {
+        let loc = &merge.segment;
         let schema = logvault_store::schema::view_types(&merge.schema);
-        let estimate = members.iter().map(|m| m.bytes()).sum();
+        let estimate = parts
+            .iter()
+            .map(|p| match p {
+                Part::Hot(seg) => seg.bytes(),
+                // Decoded, a segment is several times its compressed file.
+                Part::Cold { bytes, .. } => bytes.len().saturating_mul(4),
+            })
+            .sum();
         let seg = Arc::new(HotSegment::encode_from(
             loc,
             Arc::clone(&schema),
             estimate,
-            coalesced(&members, &schema, loc),
+            coalesced(&parts, &schema, loc),
             Some(merge.max_time),
             Arc::clone(&self.metrics.zeroized_bytes),
             &self.metrics.allocated_bytes,
         )?);
+        drop(parts);
         seg.touch(self.now());
         let kept = self
             .ctx
@@ -89,20 +173,36 @@ impl Inner {
     }
 }
 
-/// The members' rows as `schema`, in batches of the promotion's size, made one at a time as
-/// they are encoded (a member's own batches are shared, not copied, until coalesced).
+/// `batch` with `schema`'s columns: a column it lacks is null, one of another type is cast (the
+/// merged schema's type is the one both widen to).
+fn conform(
+    batch: &RecordBatch,
+    schema: &SchemaRef,
+    loc: &SegmentLocation,
+) -> Result<RecordBatch, CacheError> {
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| match batch.column_by_name(f.name()) {
+            Some(c) if c.data_type() == f.data_type() => Ok(Arc::clone(c)),
+            Some(c) => arrow::compute::cast(c, f.data_type()),
+            None => Ok(new_null_array(f.data_type(), batch.num_rows())),
+        })
+        .collect::<Result<Vec<ArrayRef>, _>>()
+        .map_err(|e| decode_failed(loc, &e))?;
+    RecordBatch::try_new(Arc::clone(schema), columns).map_err(|e| decode_failed(loc, &e))
+}
+
+/// The parts' rows as `schema`, in batches of the promotion's size, made one at a time as they
+/// are encoded (a hot member's own batches are shared, not copied, until coalesced).
 fn coalesced<'a>(
-    members: &'a [Arc<HotSegment>],
+    parts: &'a [Part],
     schema: &'a SchemaRef,
     loc: &'a SegmentLocation,
 ) -> impl Iterator<Item = Result<RecordBatch, CacheError>> + 'a {
-    let fail = |e: arrow::error::ArrowError| CacheError::Decode {
-        segment: loc.to_string(),
-        reason: e.to_string(),
-    };
     let mut coalescer = BatchCoalescer::new(Arc::clone(schema), HOT_BATCH_ROWS);
-    let mut members = members.iter();
-    let mut current = Vec::new().into_iter();
+    let mut parts = parts.iter();
+    let mut current: Batches<'a> = Box::new(std::iter::empty());
     let mut done = false;
     std::iter::from_fn(move || {
         loop {
@@ -112,16 +212,23 @@ fn coalesced<'a>(
             if done {
                 return None;
             }
-            if let Some(batch) = current.next() {
-                if let Err(e) = coalescer.push_batch(batch) {
-                    done = true;
-                    return Some(Err(fail(e)));
+            match current.next() {
+                Some(Ok(batch)) => {
+                    if let Err(e) = coalescer.push_batch(batch) {
+                        done = true;
+                        return Some(Err(decode_failed(loc, &e)));
+                    }
+                    continue;
                 }
-                continue;
+                Some(Err(e)) => {
+                    done = true;
+                    return Some(Err(e));
+                }
+                None => {}
             }
-            match members.next() {
-                Some(member) => match member.read_as(schema, |_, _| true) {
-                    Ok(batches) => current = batches.into_iter(),
+            match parts.next() {
+                Some(part) => match part.batches(schema) {
+                    Ok(batches) => current = batches,
                     Err(e) => {
                         done = true;
                         return Some(Err(e));
@@ -130,7 +237,7 @@ fn coalesced<'a>(
                 None => {
                     done = true;
                     if let Err(e) = coalescer.finish_buffered_batch() {
-                        return Some(Err(fail(e)));
+                        return Some(Err(decode_failed(loc, &e)));
                     }
                 }
             }
