@@ -26,7 +26,6 @@ use crate::counting::{CountingStore, ReadCounts};
 use crate::disk::DiskTier;
 use crate::file::CacheKeys;
 use crate::memory::{HotSegment, MemoryTier};
-use crate::merged::Adopted;
 use crate::metrics::{Event, HotCacheStatus, Metrics, WorkspaceCacheStatus};
 use crate::promoter::Promoter;
 use crate::stamp::CatalogMark;
@@ -361,7 +360,7 @@ impl HotCache {
         })
         .await;
         match adopted {
-            Ok((_, Ok(Adopted::Built | Adopted::Purged))) => {}
+            Ok((_, Ok(()))) => {}
             Ok((merge, Err(e))) => {
                 tracing::debug!(segment = %merge.segment, error = %e, "building a merged segment from its members failed");
                 self.admit(merge.segment, merge.max_time);

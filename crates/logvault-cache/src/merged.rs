@@ -19,7 +19,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, RecordBatch, new_null_array};
+use arrow::array::RecordBatch;
 use arrow::compute::BatchCoalescer;
 use arrow::datatypes::SchemaRef;
 use bytes::Bytes;
@@ -30,15 +30,6 @@ use crate::CacheError;
 use crate::hot::{HOT_BATCH_ROWS, Inner, decode_parquet};
 use crate::memory::HotSegment;
 use crate::metrics::Event;
-
-/// What became of a merge in the memory tier.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Adopted {
-    /// Built from its members, now in the tier in their place.
-    Built,
-    /// The workspace was purged while it was built: nothing kept.
-    Purged,
-}
 
 /// A member of a merge, as the build reads it.
 pub(crate) enum Part {
@@ -64,8 +55,8 @@ impl Part {
             Self::Cold { loc, bytes, props } => {
                 let (_, _, reader) = decode_parquet(loc, bytes.clone(), Arc::clone(props))?;
                 Ok(Box::new(reader.map(move |b| {
-                    b.map_err(|e| decode_failed(loc, &e))
-                        .and_then(|b| conform(&b, schema, loc))
+                    b.and_then(|b| logvault_store::schema::conform(&b, schema))
+                        .map_err(|e| decode_failed(loc, &e))
                 })))
             }
         }
@@ -123,14 +114,14 @@ impl Inner {
     }
 
     /// Builds `merge`'s segment from `parts` (see the module documentation) and puts it in the
-    /// tier in its members' place, unless a purge came since `generation`. Blocking: a copy of
-    /// the hot members' rows, and the decoding of the others.
+    /// tier in its members' place, unless a purge came since `generation` (then nothing is
+    /// kept). Blocking: a copy of the hot members' rows, and the decoding of the others.
     pub(crate) fn adopt_merge(
         &self,
         merge: &MergedSegments,
         parts: Vec<Part>,
         generation: u64,
-    ) -> Result<Adopted, CacheError> {
+    ) -> Result<(), CacheError> {
         let loc = &merge.segment;
         let schema = logvault_store::schema::view_types(&merge.schema);
         let estimate = parts
@@ -162,35 +153,15 @@ impl Inner {
                 current
             });
         if !kept {
-            return Ok(Adopted::Purged);
+            return Ok(());
         }
         self.ctx.hints.insert(loc.clone(), merge.max_time);
         for m in &merge.members {
             self.memory.remove(m);
         }
         self.metrics.add(&loc.workspace, Event::MergeAdopted, 1);
-        Ok(Adopted::Built)
+        Ok(())
     }
-}
-
-/// `batch` with `schema`'s columns: a column it lacks is null, one of another type is cast (the
-/// merged schema's type is the one both widen to).
-fn conform(
-    batch: &RecordBatch,
-    schema: &SchemaRef,
-    loc: &SegmentLocation,
-) -> Result<RecordBatch, CacheError> {
-    let columns = schema
-        .fields()
-        .iter()
-        .map(|f| match batch.column_by_name(f.name()) {
-            Some(c) if c.data_type() == f.data_type() => Ok(Arc::clone(c)),
-            Some(c) => arrow::compute::cast(c, f.data_type()),
-            None => Ok(new_null_array(f.data_type(), batch.num_rows())),
-        })
-        .collect::<Result<Vec<ArrayRef>, _>>()
-        .map_err(|e| decode_failed(loc, &e))?;
-    RecordBatch::try_new(Arc::clone(schema), columns).map_err(|e| decode_failed(loc, &e))
 }
 
 /// The parts' rows as `schema`, in batches of the promotion's size, made one at a time as they

@@ -202,7 +202,9 @@ impl Store {
             let reading = self.stream_segment(&loc, tx);
             let writing = async {
                 while let Some(batch) = rx.recv().await {
-                    writer.write(conform(&batch, &schema)?).await?;
+                    let batch = crate::schema::conform(&batch, &schema)
+                        .map_err(|e| StoreError::corrupt("compaction", e.to_string()))?;
+                    writer.write(batch).await?;
                 }
                 Ok::<_, StoreError>(())
             };
@@ -286,28 +288,6 @@ fn chunks<'a>(members: &'a [&'a SegmentEntry], max_rows: u64) -> Vec<&'a [&'a Se
         out.push(&members[start..]);
     }
     out
-}
-
-/// `batch` with `schema`'s columns: missing ones null, others cast.
-fn conform(
-    batch: &RecordBatch,
-    schema: &arrow::datatypes::SchemaRef,
-) -> Result<RecordBatch, StoreError> {
-    let columns = schema
-        .fields()
-        .iter()
-        .map(|f| match batch.column_by_name(f.name()) {
-            Some(c) if c.data_type() == f.data_type() => Ok(c.clone()),
-            Some(c) => arrow::compute::cast(c, f.data_type()),
-            None => Ok(arrow::array::new_null_array(
-                f.data_type(),
-                batch.num_rows(),
-            )),
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| StoreError::corrupt("compaction", e.to_string()))?;
-    RecordBatch::try_new(schema.clone(), columns)
-        .map_err(|e| StoreError::corrupt("compaction", e.to_string()))
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use arrow::array::{RecordBatch, new_null_array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 /// The type two segments' columns widen to.
@@ -55,6 +56,27 @@ pub fn merge<'a>(schemas: impl IntoIterator<Item = &'a SchemaRef>) -> SchemaRef 
             })
             .collect::<Vec<_>>(),
     ))
+}
+
+/// `batch` with `schema`'s columns (a segment's rows as a wider schema, such as a merge's): a
+/// column it lacks is null, one of another type is cast (to the type both widen to).
+///
+/// # Errors
+/// A column that does not cast.
+pub fn conform(
+    batch: &RecordBatch,
+    schema: &SchemaRef,
+) -> Result<RecordBatch, arrow::error::ArrowError> {
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| match batch.column_by_name(f.name()) {
+            Some(c) if c.data_type() == f.data_type() => Ok(Arc::clone(c)),
+            Some(c) => arrow::compute::cast(c, f.data_type()),
+            None => Ok(new_null_array(f.data_type(), batch.num_rows())),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(Arc::clone(schema), columns)
 }
 
 /// `schema` as queries see it: string columns as string views (`Utf8View`), DataFusion's own
