@@ -4,7 +4,9 @@
 //! (`VmRSS`) and its anonymous part (`RssAnon`) from `/proc/self/status`, and jemalloc's figures
 //! (`allocated`: what the program holds; `active`: its pages; `resident`: jemalloc's pages in
 //! memory, freed ones not yet returned included; `retained`: address space kept but returned),
-//! all in KiB. The last line, `# peak`, has the maximum of each column.
+//! all in KiB. A trace started with [`start_with`] adds the caller's own columns (the HTTP load
+//! benchmark's server child: the memory tier's bytes, and its buffers still alive). The last
+//! line, `# peak`, has the maximum of each column.
 //!
 //! Only a diagnostic: the report's figures do not come from it.
 
@@ -28,10 +30,19 @@ pub struct Trace {
 
 /// Starts a trace if [`TRACE_ENV`] names a file.
 pub fn start() -> Option<Trace> {
+    start_with(&[], Vec::new)
+}
+
+/// As [`start`], with a column per name in `names`, whose values (one per name, in KiB or a
+/// count) `extra` reads at each sample.
+pub fn start_with(
+    names: &'static [&'static str],
+    extra: impl Fn() -> Vec<u64> + Send + 'static,
+) -> Option<Trace> {
     let path = PathBuf::from(std::env::var_os(TRACE_ENV)?);
     let stop = Arc::new(AtomicBool::new(false));
     let stopping = Arc::clone(&stop);
-    let thread = std::thread::spawn(move || sample(&path, &stopping));
+    let thread = std::thread::spawn(move || sample(&path, &stopping, names, &extra));
     Some(Trace { stop, thread })
 }
 
@@ -46,15 +57,24 @@ impl Trace {
     }
 }
 
-fn sample(path: &Path, stop: &AtomicBool) -> std::io::Result<()> {
+fn sample(
+    path: &Path,
+    stop: &AtomicBool,
+    names: &[&str],
+    extra: &dyn Fn() -> Vec<u64>,
+) -> std::io::Result<()> {
     let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
-    writeln!(out, "secs\t{}", COLUMNS.join("\t"))?;
+    let header: Vec<&str> = COLUMNS.iter().chain(names).copied().collect();
+    writeln!(out, "secs\t{}", header.join("\t"))?;
     let started = Instant::now();
-    let mut peak = [0u64; COLUMNS.len()];
+    let mut peak = vec![0u64; header.len()];
     while !stop.load(Ordering::Relaxed) {
-        let now = reading();
-        for (p, v) in peak.iter_mut().zip(now) {
-            *p = (*p).max(v);
+        let mut now = reading().to_vec();
+        let mut theirs = extra();
+        theirs.resize(names.len(), 0);
+        now.extend(theirs);
+        for (p, v) in peak.iter_mut().zip(&now) {
+            *p = (*p).max(*v);
         }
         let values: Vec<String> = now.iter().map(u64::to_string).collect();
         writeln!(

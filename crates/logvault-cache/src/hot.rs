@@ -129,7 +129,12 @@ pub(crate) struct Inner {
     factory: Arc<SegmentEncryptionFactory>,
     hot_windows: Mutex<HashMap<String, i64>>,
     promoting: Mutex<HashSet<SegmentLocation>>,
+    /// Segments in `promoting` that a compaction replaced: their promotion is skipped.
+    cancelled: Mutex<HashSet<SegmentLocation>>,
     promoter: Promoter,
+    /// One segment built in the memory tier at a time (a promotion, a reload's, a merge's):
+    /// what a build holds besides the tier is one segment's, not one per segment waiting.
+    turn: Arc<tokio::sync::Semaphore>,
     tasks: Mutex<JoinSet<()>>,
     warms: Mutex<HashMap<String, WarmSlot>>,
     startup: StartupScan,
@@ -205,7 +210,9 @@ impl HotCache {
             metrics,
             hot_windows: Mutex::default(),
             promoting: Mutex::default(),
+            cancelled: Mutex::default(),
             promoter: Promoter::default(),
+            turn: Arc::new(tokio::sync::Semaphore::new(1)),
             tasks: Mutex::default(),
             warms: Mutex::default(),
             startup: StartupScan {
@@ -340,12 +347,22 @@ impl HotCache {
 
     /// A compaction replaced `merge.members` by `merge.segment`. When some members are in the
     /// memory tier, the merged segment is built from their rows there and the other members'
-    /// files (still kept for the grace period), on a blocking thread, and takes their place, so
+    /// files (still kept for the grace period), on a blocking thread in the turn promotions take
+    /// (one segment built at a time), and takes their place, so
     /// hot data stays hot across a merge; otherwise it is admitted as new data
     /// ([`HotCache::admit`]).
     pub async fn adopt_merge(&self, merge: MergedSegments) {
         let inner = Arc::clone(&self.inner);
+        {
+            // The members' promotions still waiting would decode files no query reads again.
+            let promoting = lock(&inner.promoting);
+            let mut cancelled = lock(&inner.cancelled);
+            for m in merge.members.iter().filter(|m| promoting.contains(*m)) {
+                cancelled.insert(m.clone());
+            }
+        }
         let generation = inner.ctx.generations.current(&merge.segment.workspace);
+        let turn = inner.turn().await;
         let parts = match inner.merge_parts(&merge, generation).await {
             Ok(Some(parts)) => parts,
             Ok(None) => return self.admit(merge.segment, merge.max_time),
@@ -355,6 +372,7 @@ impl HotCache {
             }
         };
         let adopted = tokio::task::spawn_blocking(move || {
+            let _turn = turn;
             let adopted = inner.adopt_merge(&merge, parts, generation);
             (merge, adopted)
         })
@@ -393,7 +411,10 @@ impl HotCache {
                 {
                     tracing::debug!(segment = %loc, error = %e, "promotion to memory failed");
                 }
-                lock(&task_inner.promoting).remove(&loc);
+                // Both under `promoting`'s lock, as `adopt_merge` marks them.
+                let mut promoting = lock(&task_inner.promoting);
+                promoting.remove(&loc);
+                lock(&task_inner.cancelled).remove(&loc);
             },
             &handle,
         );
@@ -588,6 +609,7 @@ impl HotCache {
                         .zeroized_bytes
                         .load(std::sync::atomic::Ordering::Relaxed),
                 ),
+            promotions_pending: lock(&inner.promoting).len() as u64,
             counters: inner.metrics.totals(),
             storage_reads: inner.counting.counts(),
             warm,
@@ -623,6 +645,12 @@ fn url_of(s: &str) -> Result<url::Url, CacheError> {
 impl Inner {
     pub(crate) fn now(&self) -> DateTime<Utc> {
         self.ctx.clock.now()
+    }
+
+    /// The turn to build a segment in the memory tier, once the builds before it are done
+    /// (`None` never: the semaphore is not closed).
+    pub(crate) async fn turn(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        Arc::clone(&self.turn).acquire_owned().await.ok()
     }
 
     pub(crate) fn hot_window(&self, workspace: &str) -> Duration {
@@ -673,11 +701,18 @@ impl Inner {
         }
         let result = self.decode(loc, max_time, generation).await;
         let event = match &result {
-            Ok(_) => Event::Promotion,
+            Ok(Some(_)) => Event::Promotion,
+            Ok(None) => Event::PromotionSkipped,
             Err(_) => Event::PromotionFailure,
         };
         self.metrics.add(&loc.workspace, event, 1);
-        let seg = Arc::new(result?);
+        let Some(seg) = result? else {
+            return Err(CacheError::Decode {
+                segment: loc.to_string(),
+                reason: "replaced by a compaction before its promotion ran".into(),
+            });
+        };
+        let seg = Arc::new(seg);
         seg.touch(self.now());
         self.ctx
             .generations
@@ -724,23 +759,31 @@ impl Inner {
         Ok((bytes, props))
     }
 
+    /// `loc` decoded for the memory tier, or `None` if a compaction replaced it while its
+    /// promotion waited.
     async fn decode(
         &self,
         loc: &SegmentLocation,
         max_time: Option<DateTime<Utc>>,
         generation: u64,
-    ) -> Result<HotSegment, CacheError> {
+    ) -> Result<Option<HotSegment>, CacheError> {
         // Queries first (`activity`): the fetch, and the decoding on the promotion thread, within
         // one bound counted from now.
         let since = std::time::Instant::now();
         self.ctx.activity.quiet(since).await;
+        // One segment decoded at a time: its file is read only once its turn has come.
+        let turn = self.turn().await;
+        if lock(&self.cancelled).contains(loc) {
+            return Ok(None);
+        }
         let (bytes, props) = self.fetch_encrypted(loc, generation).await?;
         let zeroized = Arc::clone(&self.metrics.zeroized_bytes);
         let allocated = Arc::clone(&self.metrics.allocated_bytes);
         let loc2 = loc.clone();
         self.promoter
             .run(Arc::clone(&self.ctx.activity), since, move || {
-                let (schema, estimate, reader) = decode_parquet(&loc2, bytes, props)?;
+                let _turn = turn;
+                let (schema, reader) = decode_parquet(&loc2, bytes, props)?;
                 let fail = |e: arrow::error::ArrowError| CacheError::Decode {
                     segment: loc2.to_string(),
                     reason: e.to_string(),
@@ -748,12 +791,12 @@ impl Inner {
                 HotSegment::encode_from(
                     &loc2,
                     schema,
-                    estimate,
                     reader.map(|b| b.map_err(fail)),
                     max_time,
                     zeroized,
                     &allocated,
                 )
+                .map(Some)
             })
             .await
             .map_err(|reason| CacheError::Decode {
@@ -766,11 +809,10 @@ impl Inner {
 /// Rows per batch of a hot segment: DataFusion's default batch size.
 pub(crate) const HOT_BATCH_ROWS: usize = 8192;
 
-/// A reader that decrypts and decodes a whole segment a batch at a time, with its schema and a
-/// guess of the bytes its rows take decoded (the row groups' uncompressed size and a quarter
-/// for the string views). The batches are plaintext Arrow buffers freed (not zeroized) once
-/// encoded into the memory tier's zeroizing buffer; each is let go before the next is decoded,
-/// so a promotion holds the segment's file, its buffer and one batch, not every batch at once.
+/// A reader that decrypts and decodes a whole segment a batch at a time, with its schema. The
+/// batches are plaintext Arrow buffers freed (not zeroized) once
+/// encoded into the memory tier's zeroizing buffers; each is let go before the next is decoded,
+/// so a promotion holds the segment's file, its buffers and one batch, not every batch at once.
 pub(crate) fn decode_parquet(
     loc: &SegmentLocation,
     bytes: Bytes,
@@ -778,7 +820,6 @@ pub(crate) fn decode_parquet(
 ) -> Result<
     (
         arrow::datatypes::SchemaRef,
-        usize,
         parquet::arrow::arrow_reader::ParquetRecordBatchReader,
     ),
     CacheError,
@@ -795,17 +836,10 @@ pub(crate) fn decode_parquet(
     let metadata =
         ArrowReaderMetadata::try_new(Arc::clone(metadata.metadata()), options.with_schema(schema))
             .map_err(|e| fail(&e))?;
-    let uncompressed: i64 = metadata
-        .metadata()
-        .row_groups()
-        .iter()
-        .map(|rg| rg.total_byte_size())
-        .sum();
-    let estimate = usize::try_from(uncompressed).unwrap_or(0).saturating_mul(5) / 4;
     // Batches of the query engine's size: a scan hands them on as they are.
     let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(bytes, metadata)
         .with_batch_size(HOT_BATCH_ROWS);
     let schema = Arc::clone(builder.schema());
     let reader = builder.build().map_err(|e| fail(&e))?;
-    Ok((schema, estimate, reader))
+    Ok((schema, reader))
 }

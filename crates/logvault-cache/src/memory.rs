@@ -1,9 +1,10 @@
-//! The memory tier: hot segments decoded, each held as one Arrow IPC file in a buffer that is
-//! zeroized when the last reference to it goes (eviction, purge, or the end of the last query
-//! that read it), in a moka cache weighted by bytes (TinyLFU admission, LRU eviction).
+//! The memory tier: hot segments decoded, each batch of a segment held as an Arrow IPC file in a
+//! buffer of its own that is zeroized when the last reference to it goes (eviction, purge, or the
+//! end of the last query that read it), in a moka cache weighted by bytes (TinyLFU admission, LRU
+//! eviction).
 //!
-//! The buffer is decoded once, when the segment is promoted, and zero-copy: the arrays every
-//! query shares point into the zeroizing buffer (the writer aligns every buffer to 64 bytes and
+//! A buffer is decoded once, when the segment is promoted, and zero-copy: the arrays every
+//! query shares point into the zeroizing buffers (the writer aligns every buffer to 64 bytes and
 //! the decoder refuses a misaligned one instead of copying it), so the plaintext a cached
 //! segment holds lives in exactly one place that is wiped when it is let go. A scan takes the
 //! columns it needs and skips batches outside its `TimeGenerated` bounds: no decoding, no
@@ -71,8 +72,8 @@ impl ZeroizingWriter {
     }
 
     /// The bytes, in an allocation of about their size: the buffer itself when at most an
-    /// eighth of it is spare (a promotion sizes it from the segment's metadata), else a copy of
-    /// exactly their size (the buffer is zeroized).
+    /// eighth of it is spare (it is sized from the batch's arrays), else a copy of exactly their
+    /// size (the buffer is zeroized).
     fn into_exact(mut self) -> Vec<u8> {
         let len = self.0.len();
         if self.0.capacity() - len <= len / 8 {
@@ -140,8 +141,8 @@ fn decode_error(loc: &SegmentLocation, e: impl fmt::Display) -> CacheError {
 }
 
 impl HotSegment {
-    /// Encodes `batches` (the segment's rows, in `schema`) into a zeroizing buffer, and decodes
-    /// them back from it: the arrays queries see point into that buffer and nowhere else.
+    /// Encodes `batches` (the segment's rows, in `schema`) into zeroizing buffers, and decodes
+    /// them back from them: the arrays queries see point into those buffers and nowhere else.
     #[cfg(test)]
     pub(crate) fn encode(
         loc: &SegmentLocation,
@@ -150,70 +151,50 @@ impl HotSegment {
         max_time: Option<DateTime<Utc>>,
         zeroized: Arc<AtomicU64>,
     ) -> Result<Self, CacheError> {
-        let estimate = batches.iter().map(RecordBatch::get_array_memory_size).sum();
         let batches = batches.iter().map(|b| Ok(b.clone()));
-        Self::encode_from(
-            loc,
-            schema,
-            estimate,
-            batches,
-            max_time,
-            zeroized,
-            &AtomicU64::new(0),
-        )
+        Self::encode_from(loc, schema, batches, max_time, zeroized, &AtomicU64::new(0))
     }
 
     /// Encodes `batches` (the segment's rows, in `schema`), made as they are encoded and each let
-    /// go once written, into a zeroizing buffer of `estimate` bytes to begin with, and decodes
-    /// them back from it (the arrays queries see point into that buffer and nowhere else),
-    /// adding the buffer's capacity to `allocated` (with the zeroized count, the bytes of
-    /// buffers still alive).
+    /// go once written, each into a zeroizing buffer of its own, and decodes each back from its
+    /// buffer (the arrays queries see point into those buffers and nowhere else), adding the
+    /// buffers' capacity to `allocated` (with the zeroized count, the bytes of buffers still
+    /// alive).
+    ///
+    /// A buffer per batch, not one for the segment: a batch's size is known before it is
+    /// written, a segment's only after, and one growing buffer held up to three times the
+    /// segment's bytes at once while it was copied into a larger one (and to its exact size).
+    /// Building a segment now holds its buffers so far and one batch.
     pub(crate) fn encode_from(
         loc: &SegmentLocation,
         schema: SchemaRef,
-        estimate: usize,
         batches: impl Iterator<Item = Result<RecordBatch, CacheError>>,
         max_time: Option<DateTime<Utc>>,
         zeroized: Arc<AtomicU64>,
         allocated: &AtomicU64,
     ) -> Result<Self, CacheError> {
-        let mut writer = FileWriter::try_new(ZeroizingWriter::with_capacity(estimate), &schema)
-            .map_err(|e| decode_error(loc, e))?;
-        let mut written = 0usize;
-        for b in batches {
-            let b = compact_views(&b?).map_err(|e| decode_error(loc, e))?;
-            writer.write(&b).map_err(|e| decode_error(loc, e))?;
-            written += 1;
-        }
-        writer.finish().map_err(|e| decode_error(loc, e))?;
-        let bytes = writer.into_inner().map_err(|e| decode_error(loc, e))?;
-        let owner = Plaintext {
-            bytes: bytes.into_exact(),
-            zeroized,
-        };
-        allocated.fetch_add(owner.bytes.capacity() as u64, Ordering::Relaxed);
-        let data = Buffer::from(bytes::Bytes::from_owner(owner));
-        let decoded = decode_all(&data, &schema).map_err(|e| decode_error(loc, e))?;
-        if decoded.len() != written {
-            return Err(decode_error(
-                loc,
-                "ipc footer lists another number of batches",
-            ));
-        }
         let time_index = schema.index_of(TIME_COLUMN).ok();
-        let batches: Vec<HotBatch> = decoded
-            .into_iter()
-            .map(|batch| HotBatch {
+        let mut held = Vec::new();
+        let mut bytes = 0;
+        for b in batches {
+            let b = b?;
+            if b.num_rows() == 0 {
+                continue;
+            }
+            let (batch, len) = encode_batch(&schema, &b, &zeroized, allocated)
+                .map_err(|e| decode_error(loc, e))?;
+            bytes += len;
+            held.push(HotBatch {
                 time: time_index.and_then(|i| time_range(batch.column(i))),
                 batch,
-            })
-            .collect();
+            });
+        }
         Ok(Self {
             loc: loc.clone(),
             schema,
-            rows: batches.iter().map(|b| b.batch.num_rows()).sum(),
-            batches,
-            bytes: data.len(),
+            rows: held.iter().map(|b| b.batch.num_rows()).sum(),
+            batches: held,
+            bytes,
             max_time,
             last_read: AtomicI64::new(0),
             stamp: crate::stamp::next(),
@@ -311,6 +292,39 @@ impl HotSegment {
             out.push(batch);
         }
         Ok(out)
+    }
+}
+
+/// `batch` (compacted) encoded as an Arrow IPC file in a zeroizing buffer of about its size, and
+/// decoded back from it without a copy: the batch whose arrays point into that buffer, and the
+/// buffer's length.
+fn encode_batch(
+    schema: &SchemaRef,
+    batch: &RecordBatch,
+    zeroized: &Arc<AtomicU64>,
+    allocated: &AtomicU64,
+) -> Result<(RecordBatch, usize), String> {
+    let batch = compact_views(batch).map_err(|e| e.to_string())?;
+    // The arrays' bytes, each buffer padded to 64 bytes, and the schema twice (the file's header
+    // and footer).
+    let columns = schema.fields().len();
+    let estimate = batch.get_array_memory_size() + columns * 512 + 4096;
+    let mut writer = FileWriter::try_new(ZeroizingWriter::with_capacity(estimate), schema)
+        .map_err(|e| e.to_string())?;
+    writer.write(&batch).map_err(|e| e.to_string())?;
+    writer.finish().map_err(|e| e.to_string())?;
+    drop(batch);
+    let encoded = writer.into_inner().map_err(|e| e.to_string())?;
+    let owner = Plaintext {
+        bytes: encoded.into_exact(),
+        zeroized: Arc::clone(zeroized),
+    };
+    allocated.fetch_add(owner.bytes.capacity() as u64, Ordering::Relaxed);
+    let data = Buffer::from(bytes::Bytes::from_owner(owner));
+    let mut decoded = decode_all(&data, schema)?;
+    match (decoded.pop(), decoded.is_empty()) {
+        (Some(batch), true) => Ok((batch, data.len())),
+        _ => Err("ipc footer lists another number of batches".into()),
     }
 }
 
@@ -467,8 +481,11 @@ impl MemoryTier {
         self.cache.contains_key(loc)
     }
 
+    /// Inserts `segment` and evicts down to the bound at once (moka otherwise evicts when its
+    /// pending work runs, which under few writes could leave the tier above its bound a while).
     pub(crate) fn insert(&self, segment: Arc<HotSegment>) {
         self.cache.insert(segment.loc.clone(), segment);
+        self.cache.run_pending_tasks();
     }
 
     pub(crate) fn remove(&self, loc: &SegmentLocation) {
@@ -577,6 +594,46 @@ mod tests {
         );
         drop(out);
         assert!(zeroized.load(Ordering::Relaxed) >= bytes);
+    }
+
+    #[test]
+    fn each_batch_has_a_buffer_of_its_own_freed_when_no_query_holds_it() {
+        let zeroized = Arc::new(AtomicU64::new(0));
+        let allocated = AtomicU64::new(0);
+        let b = [batch(1_000), batch(1_000), batch(0), batch(1_000)];
+        let schema = b[0].schema();
+        let seg = HotSegment::encode_from(
+            &loc(),
+            Arc::clone(&schema),
+            b.iter().map(|b| Ok(b.clone())),
+            None,
+            Arc::clone(&zeroized),
+            &allocated,
+        )
+        .unwrap();
+        assert_eq!(
+            (seg.rows(), seg.batch_count()),
+            (3_000, 3),
+            "the empty batch is left out"
+        );
+        // Each buffer about its batch's size: nothing held twice, no large spare room.
+        let alive = allocated.load(Ordering::Relaxed) as usize;
+        assert!(
+            alive >= seg.bytes() && alive <= seg.bytes() * 9 / 8,
+            "{alive} for {}",
+            seg.bytes()
+        );
+        // A query that still holds one batch of an evicted segment keeps that batch's buffer
+        // alone alive.
+        let mut out = seg.read_as(&schema, |_, _| true).unwrap();
+        drop(seg);
+        let kept = out.remove(1);
+        drop(out);
+        let freed = zeroized.load(Ordering::Relaxed) as usize;
+        assert!(freed > 0 && freed < alive, "{freed} of {alive} freed");
+        assert_eq!(kept.num_rows(), 1_000);
+        drop(kept);
+        assert_eq!(zeroized.load(Ordering::Relaxed) as usize, alive);
     }
 
     fn timed(times: &[i64]) -> RecordBatch {

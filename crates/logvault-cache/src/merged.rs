@@ -53,7 +53,7 @@ impl Part {
                 seg.read_as(schema, |_, _| true)?.into_iter().map(Ok),
             )),
             Self::Cold { loc, bytes, props } => {
-                let (_, _, reader) = decode_parquet(loc, bytes.clone(), Arc::clone(props))?;
+                let (_, reader) = decode_parquet(loc, bytes.clone(), Arc::clone(props))?;
                 Ok(Box::new(reader.map(move |b| {
                     b.and_then(|b| logvault_store::schema::conform(&b, schema))
                         .map_err(|e| decode_failed(loc, &e))
@@ -124,18 +124,9 @@ impl Inner {
     ) -> Result<(), CacheError> {
         let loc = &merge.segment;
         let schema = logvault_store::schema::view_types(&merge.schema);
-        let estimate = parts
-            .iter()
-            .map(|p| match p {
-                Part::Hot(seg) => seg.bytes(),
-                // Decoded, a segment is several times its compressed file.
-                Part::Cold { bytes, .. } => bytes.len().saturating_mul(4),
-            })
-            .sum();
         let seg = Arc::new(HotSegment::encode_from(
             loc,
             Arc::clone(&schema),
-            estimate,
             coalesced(&parts, &schema, loc),
             Some(merge.max_time),
             Arc::clone(&self.metrics.zeroized_bytes),

@@ -24,6 +24,7 @@ pub(crate) struct Counters {
     pub(crate) purged_bytes: AtomicU64,
     pub(crate) promotions: AtomicU64,
     pub(crate) promotion_failures: AtomicU64,
+    pub(crate) promotions_skipped: AtomicU64,
     pub(crate) merges_adopted: AtomicU64,
 }
 
@@ -39,6 +40,7 @@ pub(crate) enum Event {
     Corrupt,
     Promotion,
     PromotionFailure,
+    PromotionSkipped,
     MergeAdopted,
 }
 
@@ -54,6 +56,7 @@ impl Counters {
             Event::Corrupt => &self.corrupt_dropped,
             Event::Promotion => &self.promotions,
             Event::PromotionFailure => &self.promotion_failures,
+            Event::PromotionSkipped => &self.promotions_skipped,
             Event::MergeAdopted => &self.merges_adopted,
         }
     }
@@ -141,6 +144,8 @@ pub struct CounterSnapshot {
     pub promotions: u64,
     /// Segments that could not be decoded into the memory tier (key unavailable, integrity).
     pub promotion_failures: u64,
+    /// Promotions not run because a compaction replaced their segment while they waited.
+    pub promotions_skipped: u64,
     /// Segments a compaction wrote that the memory tier built from the hot segments they
     /// replaced, instead of decoding them from their files.
     pub merges_adopted: u64,
@@ -165,6 +170,7 @@ impl CounterSnapshot {
             purged_bytes: get(&c.purged_bytes),
             promotions: get(&c.promotions),
             promotion_failures: get(&c.promotion_failures),
+            promotions_skipped: get(&c.promotions_skipped),
             merges_adopted: get(&c.merges_adopted),
         }
     }
@@ -191,6 +197,9 @@ pub struct HotCacheStatus {
     /// Bytes of the memory tier's plaintext buffers alive now: those it holds (`memoryBytes`)
     /// and those it let go that a query still reads (freed when that query ends).
     pub memory_live_bytes: u64,
+    /// Promotions asked for and not finished: waiting for quiet, fetching, queued for the
+    /// promotion thread or decoding.
+    pub promotions_pending: u64,
     /// The counters.
     #[serde(flatten)]
     pub counters: CounterSnapshot,

@@ -130,6 +130,15 @@ pub async fn serve_case(home: &Path, compact_secs: u64) -> anyhow::Result<()> {
         workspace_id,
     };
     let peak_reset = sys::reset_peak_rss();
+    let cache = engine.hot_cache().clone();
+    let trace = crate::memtrace::start_with(&["tier", "tierLive", "promoting"], move || {
+        let s = cache.status();
+        vec![
+            s.memory_bytes >> 10,
+            s.memory_live_bytes >> 10,
+            s.promotions_pending,
+        ]
+    });
     let cpu_before = sys::cpu_seconds();
     {
         let mut out = std::io::stdout().lock();
@@ -146,6 +155,9 @@ pub async fn serve_case(home: &Path, compact_secs: u64) -> anyhow::Result<()> {
     })
     .await?;
     server.shutdown().await;
+    if let Some(trace) = trace {
+        trace.finish()?;
+    }
     let cpu_secs = match (cpu_before, sys::cpu_seconds()) {
         (Some(a), Some(b)) => Some(b - a),
         _ => None,

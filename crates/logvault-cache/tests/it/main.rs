@@ -9,3 +9,4 @@ mod common;
 mod merge;
 mod privacy;
 mod purge;
+mod turns;

@@ -58,6 +58,11 @@ pub(crate) async fn metrics(
         series: vec![(Vec::new(), cache.memory_live_bytes as f64)],
     });
     gauges.push(Gauge {
+        name: "logvault_hot_cache_promotions_pending",
+        help: "Segments waiting to be decoded into the memory tier, or being decoded.",
+        series: vec![(Vec::new(), cache.promotions_pending as f64)],
+    });
+    gauges.push(Gauge {
         name: "logvault_hot_cache_requests",
         help: "Hot cache lookups since the server started, by outcome.",
         series: vec![
