@@ -5,7 +5,8 @@
 //! (`allocated`: what the program holds; `active`: its pages; `resident`: jemalloc's pages in
 //! memory, freed ones not yet returned included; `retained`: address space kept but returned),
 //! all in KiB. A trace started with [`start_with`] adds the caller's own columns (the HTTP load
-//! benchmark's server child: the memory tier's bytes, and its buffers still alive). The last
+//! benchmark's server child: the memory tier's bytes, its buffers still alive, and the
+//! promotions pending). The last
 //! line, `# peak`, has the maximum of each column.
 //!
 //! Only a diagnostic: the report's figures do not come from it.
