@@ -127,6 +127,10 @@ enum Command {
         /// Rows of the file ingestion baseline.
         #[arg(long, default_value_t = 1_000_000)]
         baseline_rows: u64,
+        /// Runs of the file ingestion baseline; the median's rows/s is the one compared with
+        /// (a single run of 1M rows varied by half on one machine).
+        #[arg(long, default_value_t = 3)]
+        baseline_repeats: usize,
         /// The server's background compaction period in seconds (0: off; 60 is `logvault
         /// serve`'s default).
         #[arg(long, default_value_t = 60)]
@@ -509,6 +513,7 @@ fn main() -> anyhow::Result<()> {
             rows_per_request,
             shapes,
             baseline_rows,
+            baseline_repeats,
             compact_secs,
             rate,
             out,
@@ -523,6 +528,7 @@ fn main() -> anyhow::Result<()> {
                 shapes,
                 pool_rows: 200_000,
                 baseline_rows,
+                baseline_repeats,
                 compact_secs,
                 rate,
                 work: claim_work(work)?,

@@ -45,6 +45,8 @@ pub struct LoadOptions {
     pub pool_rows: u64,
     /// Rows of the file ingestion baseline.
     pub baseline_rows: u64,
+    /// Runs of the file ingestion baseline (the median is compared with; at least one).
+    pub baseline_repeats: usize,
     /// The server's background compaction period in seconds (0: off).
     pub compact_secs: u64,
     /// Rows per second the senders of a case send together, paced (`None`: as fast as the
@@ -127,10 +129,28 @@ pub struct LoadReport {
     /// Rows per second the senders were paced at (absent: as fast as acknowledged).
     #[serde(default)]
     pub rate: Option<u64>,
-    /// The baseline: `logvault ingest`'s path, NDJSON file to a customer-key workspace.
+    /// The baseline: `logvault ingest`'s path, NDJSON file to a customer-key workspace (the run
+    /// with the median rows/s).
     pub file_ingest: CaseOutcome,
+    /// Rows/s of every run of the baseline (absent in runs that made one).
+    #[serde(default)]
+    pub file_ingest_runs: Vec<f64>,
     /// The cases.
     pub cases: Vec<LoadCase>,
+}
+
+/// The run with the median rows/s, and every run's rows/s in the order they ran.
+fn median_run(runs: Vec<CaseOutcome>) -> anyhow::Result<(CaseOutcome, Vec<f64>)> {
+    let rate = |c: &CaseOutcome| c.rows as f64 / c.wall_secs.max(f64::MIN_POSITIVE);
+    let rates: Vec<f64> = runs.iter().map(rate).collect();
+    let mut sorted = runs;
+    sorted.sort_by(|a, b| rate(a).total_cmp(&rate(b)));
+    let middle = sorted.len() / 2;
+    let median = sorted
+        .into_iter()
+        .nth(middle)
+        .context("the file baseline ran no time")?;
+    Ok((median, rates))
 }
 
 /// The query clients' KQL over `table`.
@@ -336,17 +356,21 @@ pub async fn run(options: &LoadOptions) -> anyhow::Result<LoadReport> {
         DataFormat::Ndjson,
     )?;
     let output = options.work.join("http-load-file");
+    let mut runs = Vec::new();
+    for _ in 0..options.baseline_repeats.max(1) {
+        let _ = std::fs::remove_dir_all(&output);
+        runs.push(tokio::task::block_in_place(|| {
+            crate::ingest::spawn_case(
+                &exe,
+                IngestTarget::Customer,
+                DataFormat::Ndjson,
+                &input,
+                &output,
+            )
+        })?);
+    }
     let _ = std::fs::remove_dir_all(&output);
-    let file_ingest = tokio::task::block_in_place(|| {
-        crate::ingest::spawn_case(
-            &exe,
-            IngestTarget::Customer,
-            DataFormat::Ndjson,
-            &input,
-            &output,
-        )
-    })?;
-    let _ = std::fs::remove_dir_all(&output);
+    let (file_ingest, file_ingest_runs) = median_run(runs)?;
 
     let mut cases = Vec::new();
     for protocol in &options.protocols {
@@ -395,6 +419,7 @@ pub async fn run(options: &LoadOptions) -> anyhow::Result<LoadReport> {
         compact_secs: Some(options.compact_secs),
         rate: options.rate,
         file_ingest,
+        file_ingest_runs,
         cases,
     };
     crate::report::write_report(&options.out, "http-load", &report, &markdown(&report))?;
@@ -405,6 +430,19 @@ fn mib(bytes: Option<u64>) -> String {
     bytes.map_or_else(
         || "-".into(),
         |b| format!("{:.0} MiB", b as f64 / 1048576.0),
+    )
+}
+
+/// ", the median of N runs: a-b rows/s" when the baseline ran more than once.
+fn runs_of(rates: &[f64]) -> String {
+    if rates.len() < 2 {
+        return String::new();
+    }
+    let lo = rates.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = rates.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    format!(
+        "; the median of {} runs: {lo:.0}-{hi:.0} rows/s",
+        rates.len()
     )
 }
 
@@ -424,7 +462,7 @@ pub fn markdown(r: &LoadReport) -> String {
          is a new server (child process) over HTTPS on loopback; {} query clients running `{}` \
          back to back meanwhile. Baseline, in the same run: `logvault ingest`'s path, the same \
          generated logs from an NDJSON file into a customer-key workspace: **{:.0} rows/s** \
-         ({} rows, peak {}, {} CPU µs per row). The server's background compaction: {}.\n",
+         ({} rows, peak {}, {} CPU µs per row{}). The server's background compaction: {}.\n",
         r.date,
         r.machine.cpu_model,
         r.machine.cores,
@@ -441,6 +479,7 @@ pub fn markdown(r: &LoadReport) -> String {
         r.file_ingest.rows,
         mib(r.file_ingest.peak_rss_bytes),
         us(file_us_per_row),
+        runs_of(&r.file_ingest_runs),
         match r.compact_secs {
             None => "not in this run's server".to_owned(),
             Some(0) => "off".to_owned(),
@@ -531,5 +570,32 @@ fn from_memory(server: &Stopped) -> String {
             server.merges_in_memory.unwrap_or(0)
         ),
         _ => "-".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(rows: u64, wall_secs: f64) -> CaseOutcome {
+        CaseOutcome {
+            rows,
+            wall_secs,
+            cpu_secs: None,
+            peak_rss_bytes: None,
+            peak_reset: false,
+            output_bytes: 0,
+        }
+    }
+
+    #[test]
+    fn the_baseline_is_the_run_with_the_median_rate() {
+        let (median, rates) =
+            median_run(vec![run(1_000, 10.0), run(3_000, 10.0), run(2_000, 10.0)]).unwrap();
+        assert_eq!(median.rows, 2_000);
+        assert_eq!(rates, vec![100.0, 300.0, 200.0]);
+        assert_eq!(runs_of(&rates), "; the median of 3 runs: 100-300 rows/s");
+        assert_eq!(runs_of(&rates[..1]), "");
+        assert!(median_run(Vec::new()).is_err());
     }
 }
