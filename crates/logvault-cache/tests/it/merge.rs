@@ -47,7 +47,8 @@ async fn three_segments(h: &Harness, account: &AccountId) -> Vec<logvault_store:
     locs
 }
 
-async fn compact(h: &Harness) -> MergedSegments {
+/// Compacts `WS_A`'s table, which must give exactly one merge.
+pub(crate) async fn compact(h: &Harness) -> MergedSegments {
     let report = h
         .store
         .compact_table(WS_A, TABLE, CompactionOptions::default())

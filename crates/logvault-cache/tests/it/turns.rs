@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use logvault_cache::{HotCache, HotCacheConfig};
-use logvault_store::{AccountId, CompactionOptions, SegmentLocation};
+use logvault_store::{AccountId, SegmentLocation};
 use logvault_testkit::faults::{Fault, FaultyStore, Op};
 use object_store::ObjectStore;
 
@@ -89,13 +89,7 @@ async fn a_promotion_of_a_segment_a_compaction_replaced_while_it_waited_is_skipp
     tokio::time::sleep(Duration::from_millis(300)).await;
     // The members' promotions wait for the turn the slow one holds.
     cache.note_read(members.iter().map(|m| (m.clone(), t)));
-    let report = h
-        .store
-        .compact_table(WS_A, TABLE, CompactionOptions::default())
-        .await
-        .unwrap();
-    assert_eq!(report.merges.len(), 1, "{report:?}");
-    let merge = report.merges[0].clone();
+    let merge = crate::merge::compact(&h).await;
     assert_eq!(merge.members, members);
     cache.adopt_merge(merge.clone()).await;
     faulty.clear();
