@@ -718,7 +718,9 @@ impl Inner {
             .generations
             .with_current(&loc.workspace, generation, |current| {
                 if current {
-                    self.memory.insert(Arc::clone(&seg));
+                    if !self.memory.insert(Arc::clone(&seg)) {
+                        self.metrics.add(&loc.workspace, Event::MemoryRefused, 1);
+                    }
                     Ok(Arc::clone(&seg))
                 } else {
                     // Purged meanwhile: do not bring the workspace's data back.

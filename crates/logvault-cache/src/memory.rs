@@ -483,9 +483,13 @@ impl MemoryTier {
 
     /// Inserts `segment` and evicts down to the bound at once (moka otherwise evicts when its
     /// pending work runs, which under few writes could leave the tier above its bound a while).
-    pub(crate) fn insert(&self, segment: Arc<HotSegment>) {
-        self.cache.insert(segment.loc.clone(), segment);
+    /// Whether the tier kept it: its admission policy may refuse a new entry when full (TinyLFU:
+    /// the entries it would evict were read more often), and refuses one larger than the bound.
+    pub(crate) fn insert(&self, segment: Arc<HotSegment>) -> bool {
+        let loc = segment.loc.clone();
+        self.cache.insert(loc.clone(), segment);
         self.cache.run_pending_tasks();
+        self.cache.contains_key(&loc)
     }
 
     pub(crate) fn remove(&self, loc: &SegmentLocation) {

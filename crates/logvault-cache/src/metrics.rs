@@ -18,6 +18,7 @@ pub(crate) struct Counters {
     pub(crate) disk_hits: AtomicU64,
     pub(crate) disk_misses: AtomicU64,
     pub(crate) memory_evictions: AtomicU64,
+    pub(crate) memory_refused: AtomicU64,
     pub(crate) disk_evictions: AtomicU64,
     pub(crate) corrupt_dropped: AtomicU64,
     pub(crate) purges: AtomicU64,
@@ -36,6 +37,7 @@ pub(crate) enum Event {
     DiskHit,
     DiskMiss,
     MemoryEviction,
+    MemoryRefused,
     DiskEviction,
     Corrupt,
     Promotion,
@@ -52,6 +54,7 @@ impl Counters {
             Event::DiskHit => &self.disk_hits,
             Event::DiskMiss => &self.disk_misses,
             Event::MemoryEviction => &self.memory_evictions,
+            Event::MemoryRefused => &self.memory_refused,
             Event::DiskEviction => &self.disk_evictions,
             Event::Corrupt => &self.corrupt_dropped,
             Event::Promotion => &self.promotions,
@@ -130,8 +133,11 @@ pub struct CounterSnapshot {
     pub disk_misses: u64,
     /// Entries evicted from either tier by its bound (or its admission policy).
     pub evictions: u64,
-    /// Entries evicted from the memory tier.
+    /// Entries evicted from the memory tier (refused ones included).
     pub memory_evictions: u64,
+    /// Segments decoded for the memory tier that it did not keep: its admission policy refused
+    /// them when full (or they were larger than its bound). The decoding was wasted.
+    pub memory_refused: u64,
     /// Entries evicted from the disk tier.
     pub disk_evictions: u64,
     /// Corrupt cache files found, dropped and fetched again (never served).
@@ -164,6 +170,7 @@ impl CounterSnapshot {
             disk_misses: dm,
             evictions: me + de,
             memory_evictions: me,
+            memory_refused: get(&c.memory_refused),
             disk_evictions: de,
             corrupt_dropped: get(&c.corrupt_dropped),
             purges: get(&c.purges),

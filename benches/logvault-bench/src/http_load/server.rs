@@ -58,6 +58,9 @@ pub struct Stopped {
     /// Segments decoded into the memory tier (promotions).
     #[serde(default)]
     pub promotions: Option<u64>,
+    /// Segments decoded for the memory tier that it did not keep (its admission policy).
+    #[serde(default)]
+    pub memory_refused: Option<u64>,
     /// Bytes the memory tier held at the end, and its bound.
     #[serde(default)]
     pub memory_tier_bytes: Option<(u64, u64)>,
@@ -177,6 +180,7 @@ pub async fn serve_case(home: &Path, compact_secs: u64) -> anyhow::Result<()> {
         memory_hits: Some((cache.memory_hits, cache.memory_misses)),
         merges_in_memory: Some(cache.merges_adopted),
         promotions: Some(cache.promotions),
+        memory_refused: Some(cache.memory_refused),
         memory_tier_bytes: Some((status.memory_bytes, status.memory_capacity_bytes)),
     };
     writeln!(std::io::stdout(), "{}", serde_json::to_string(&stopped)?)?;

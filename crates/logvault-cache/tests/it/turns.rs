@@ -1,6 +1,7 @@
 //! Segments are built in the memory tier one at a time: a promotion (or a merge's build) reads
-//! its file only once the build before it is done, so what waits holds nothing; and a promotion
-//! whose segment a compaction replaced while it waited is not run.
+//! its file only once the build before it is done, so what waits holds nothing; a promotion
+//! whose segment a compaction replaced while it waited is not run; and one the tier does not
+//! keep is counted.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -109,4 +110,24 @@ async fn a_promotion_of_a_segment_a_compaction_replaced_while_it_waited_is_skipp
         "the merged segment is admitted instead"
     );
     assert_eq!(status.promotions_pending, 0);
+}
+
+#[tokio::test]
+async fn a_promotion_the_memory_tier_does_not_keep_is_counted() {
+    let h = Harness::new().await;
+    let loc = h.append(&AccountId::service(), WS_A, 0, 2_000, "big").await;
+    // A tier smaller than the segment decoded: moka refuses it.
+    let cache = h
+        .cache(HotCacheConfig {
+            memory_bytes: 4_096,
+            ..HotCacheConfig::default()
+        })
+        .await;
+    let seg = cache.promote(&loc, None).await.unwrap();
+    assert!(seg.bytes() > 4_096);
+    let status = cache.status();
+    assert_eq!(status.counters.promotions, 1);
+    assert_eq!(status.counters.memory_refused, 1, "{status:?}");
+    assert_eq!(status.memory_entries, 0);
+    assert!(cache.lookup(&loc).is_none());
 }
