@@ -128,9 +128,9 @@ pub(crate) struct Inner {
     pub(crate) metrics: Arc<Metrics>,
     factory: Arc<SegmentEncryptionFactory>,
     hot_windows: Mutex<HashMap<String, i64>>,
-    promoting: Mutex<HashSet<SegmentLocation>>,
-    /// Segments in `promoting` that a compaction replaced: their promotion is skipped.
-    cancelled: Mutex<HashSet<SegmentLocation>>,
+    /// Promotions asked for and not finished, each with whether a compaction replaced its
+    /// segment meanwhile (then it is skipped).
+    promoting: Mutex<HashMap<SegmentLocation, bool>>,
     promoter: Promoter,
     /// One segment built in the memory tier at a time (a promotion, a reload's, a merge's):
     /// what a build holds besides the tier is one segment's, not one per segment waiting.
@@ -210,7 +210,6 @@ impl HotCache {
             metrics,
             hot_windows: Mutex::default(),
             promoting: Mutex::default(),
-            cancelled: Mutex::default(),
             promoter: Promoter::default(),
             turn: Arc::new(tokio::sync::Semaphore::new(1)),
             tasks: Mutex::default(),
@@ -355,10 +354,11 @@ impl HotCache {
         let inner = Arc::clone(&self.inner);
         {
             // The members' promotions still waiting would decode files no query reads again.
-            let promoting = lock(&inner.promoting);
-            let mut cancelled = lock(&inner.cancelled);
-            for m in merge.members.iter().filter(|m| promoting.contains(*m)) {
-                cancelled.insert(m.clone());
+            let mut promoting = lock(&inner.promoting);
+            for m in &merge.members {
+                if let Some(replaced) = promoting.get_mut(m) {
+                    *replaced = true;
+                }
             }
         }
         let generation = inner.ctx.generations.current(&merge.segment.workspace);
@@ -395,8 +395,11 @@ impl HotCache {
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        if !lock(&inner.promoting).insert(loc.clone()) {
-            return;
+        match lock(&inner.promoting).entry(loc.clone()) {
+            std::collections::hash_map::Entry::Occupied(_) => return,
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(false);
+            }
         }
         let task_inner = Arc::clone(inner);
         // Decided now: a purge before the task runs (it waits for quiet) cancels it.
@@ -411,10 +414,7 @@ impl HotCache {
                 {
                     tracing::debug!(segment = %loc, error = %e, "promotion to memory failed");
                 }
-                // Both under `promoting`'s lock, as `adopt_merge` marks them.
-                let mut promoting = lock(&task_inner.promoting);
-                promoting.remove(&loc);
-                lock(&task_inner.cancelled).remove(&loc);
+                lock(&task_inner.promoting).remove(&loc);
             },
             &handle,
         );
@@ -718,9 +718,7 @@ impl Inner {
             .generations
             .with_current(&loc.workspace, generation, |current| {
                 if current {
-                    if !self.memory.insert(Arc::clone(&seg)) {
-                        self.metrics.add(&loc.workspace, Event::MemoryRefused, 1);
-                    }
+                    self.memory.insert(Arc::clone(&seg));
                     Ok(Arc::clone(&seg))
                 } else {
                     // Purged meanwhile: do not bring the workspace's data back.
@@ -775,7 +773,7 @@ impl Inner {
         self.ctx.activity.quiet(since).await;
         // One segment decoded at a time: its file is read only once its turn has come.
         let turn = self.turn().await;
-        if lock(&self.cancelled).contains(loc) {
+        if lock(&self.promoting).get(loc) == Some(&true) {
             return Ok(None);
         }
         let (bytes, props) = self.fetch_encrypted(loc, generation).await?;

@@ -453,20 +453,26 @@ type Index = moka::sync::Cache<SegmentLocation, Arc<HotSegment>>;
 pub(crate) struct MemoryTier {
     cache: Index,
     capacity: u64,
+    metrics: Arc<Metrics>,
 }
 
 impl MemoryTier {
     pub(crate) fn new(capacity: u64, metrics: Arc<Metrics>) -> Self {
+        let evictions = Arc::clone(&metrics);
         let cache = moka::sync::Cache::builder()
             .max_capacity(capacity)
             .weigher(|_, s: &Arc<HotSegment>| u32::try_from(s.bytes()).unwrap_or(u32::MAX))
             .eviction_listener(move |key: Arc<SegmentLocation>, _, cause| {
                 if cause == RemovalCause::Size {
-                    metrics.add(&key.workspace, Event::MemoryEviction, 1);
+                    evictions.add(&key.workspace, Event::MemoryEviction, 1);
                 }
             })
             .build();
-        Self { cache, capacity }
+        Self {
+            cache,
+            capacity,
+            metrics,
+        }
     }
 
     pub(crate) fn capacity(&self) -> u64 {
@@ -483,13 +489,16 @@ impl MemoryTier {
 
     /// Inserts `segment` and evicts down to the bound at once (moka otherwise evicts when its
     /// pending work runs, which under few writes could leave the tier above its bound a while).
-    /// Whether the tier kept it: its admission policy may refuse a new entry when full (TinyLFU:
-    /// the entries it would evict were read more often), and refuses one larger than the bound.
-    pub(crate) fn insert(&self, segment: Arc<HotSegment>) -> bool {
+    /// A segment the tier did not keep is counted (`memoryRefused`): its admission policy may
+    /// refuse a new entry when full (TinyLFU: the entries it would evict were read more often),
+    /// and refuses one larger than the bound.
+    pub(crate) fn insert(&self, segment: Arc<HotSegment>) {
         let loc = segment.loc.clone();
         self.cache.insert(loc.clone(), segment);
         self.cache.run_pending_tasks();
-        self.cache.contains_key(&loc)
+        if !self.cache.contains_key(&loc) {
+            self.metrics.add(&loc.workspace, Event::MemoryRefused, 1);
+        }
     }
 
     pub(crate) fn remove(&self, loc: &SegmentLocation) {

@@ -150,8 +150,8 @@ impl Inner {
             .ctx
             .generations
             .with_current(&loc.workspace, generation, |current| {
-                if current && !self.memory.insert(Arc::clone(&seg)) {
-                    self.metrics.add(&loc.workspace, Event::MemoryRefused, 1);
+                if current {
+                    self.memory.insert(Arc::clone(&seg));
                 }
                 current
             });
