@@ -216,7 +216,7 @@ impl<R: BufRead> CsvSource<R> {
     /// Adds one record as a row; the reason it is rejected otherwise.
     pub(crate) fn push_record<'a>(
         &self,
-        builder: &mut ChunkBuilder<'a>,
+        builder: &mut ChunkBuilder,
         schema: &TableSchema,
         record: &'a str,
         ends: &[usize],

@@ -535,3 +535,85 @@ proptest! {
         }
     }
 }
+
+/// One field of a generated record: a string (with escapes and non-ASCII), an integer, or a
+/// JSON null.
+fn cell() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::json;
+    prop_oneof![
+        3 => "x[a-z é\"\\\\\n]{0,8}".prop_map(|s| json!(s)),
+        1 => (-1000i64..1000).prop_map(|n| json!(n)),
+        1 => Just(serde_json::Value::Null),
+    ]
+}
+
+/// What a column keeps of a value when the column is text: the text as sent.
+fn as_text(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Text columns hold each row's value exactly as sent, whatever the mix of absent and null
+    /// fields, repeated fields (the last one wins), rejected rows (their values gone) and batch
+    /// sizes: checked against the records read by serde_json.
+    #[test]
+    fn text_columns_hold_every_kept_rows_last_value(
+        records in prop::collection::vec(
+            (
+                prop::collection::vec((0usize..3, cell()), 0..5),
+                prop::bool::weighted(0.15),
+            ),
+            1..60,
+        ),
+        batch_rows in 1usize..9,
+    ) {
+        const NAMES: [&str; 3] = ["a", "b", "c"];
+        let mut payload = String::new();
+        let mut expected: Vec<[Option<String>; 3]> = Vec::new();
+        for (fields, rejected) in &records {
+            let mut parts: Vec<String> = fields
+                .iter()
+                .map(|(i, v)| format!("{:?}: {v}", NAMES[*i]))
+                .collect();
+            if *rejected {
+                parts.push("\"TimeGenerated\": \"not a time\"".into());
+            } else {
+                let mut row: [Option<String>; 3] = Default::default();
+                for (i, v) in fields {
+                    row[*i] = as_text(v);
+                }
+                expected.push(row);
+            }
+            payload.push_str(&format!("{{{}}}\n", parts.join(", ")));
+        }
+        // A string in every column makes them all text columns.
+        payload.push_str("{\"a\": \"xa\", \"b\": \"xb\", \"c\": \"xc\"}\n");
+        expected.push([Some("xa".into()), Some("xb".into()), Some("xc".into())]);
+
+        let mut schema = TableSchema::new("T").unwrap();
+        let options = ParseOptions { batch_rows, ..ParseOptions::default() };
+        let out = parse_with(payload.as_bytes(), Format::JsonLines, &mut schema, &options).unwrap();
+        prop_assert_eq!(out.report.accepted, expected.len() as u64);
+        for (c, name) in NAMES.iter().enumerate() {
+            let mut got = Vec::new();
+            for b in &out.batches {
+                match b.column_by_name(name) {
+                    Some(col) => {
+                        let text = arrow::compute::cast(col, &DataType::Utf8).unwrap();
+                        let text = text.as_string::<i32>();
+                        got.extend((0..text.len()).map(|i| text.is_valid(i).then(|| text.value(i).to_owned())));
+                    }
+                    None => got.extend(std::iter::repeat_n(None, b.num_rows())),
+                }
+            }
+            let want: Vec<Option<String>> = expected.iter().map(|r| r[c].clone()).collect();
+            prop_assert_eq!(got, want, "column {}", name);
+        }
+    }
+}
