@@ -214,11 +214,11 @@ impl<R: BufRead> CsvSource<R> {
     }
 
     /// Adds one record as a row; the reason it is rejected otherwise.
-    pub(crate) fn push_record<'a>(
+    pub(crate) fn push_record(
         &self,
         builder: &mut ChunkBuilder,
         schema: &TableSchema,
-        record: &'a str,
+        record: &str,
         ends: &[usize],
     ) -> Result<(), String> {
         if ends.len() != self.header.len() {
