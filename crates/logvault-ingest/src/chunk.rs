@@ -2,23 +2,17 @@
 //!
 //! Values are collected column by column, sparsely (only non-null cells, with their row), so that
 //! wide and sparse schemas (226 columns, most of them empty) cost memory in proportion to what
-//! is there. A cell's text is copied into its column as the record is read, while the record is
-//! in the processor's cache: a column that ends up a string column becomes its array with no
-//! further copy, where copying each value out of the chunk's text afterwards cost one cache miss
-//! a value (7% of `logvault ingest`'s CPU time). When the chunk is complete each column's kind is
-//! the widening of its values and of the table's current kind, the table schema grows, and the
-//! arrays are built in one pass.
+//! is there. When the chunk is complete each column's kind is the widening of its values and of
+//! the table's current kind, the table schema grows, and the arrays are built in one pass.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, NullBufferBuilder, RecordBatch,
-    StringArray, TimestampMicrosecondArray, TimestampMicrosecondBuilder,
+    ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, RecordBatch, StringBuilder,
+    TimestampMicrosecondArray, TimestampMicrosecondBuilder,
 };
-use arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::Schema;
-use arrow::error::ArrowError;
 
 use crate::IngestError;
 use crate::kind::{ColumnKind, TIME_GENERATED, TIME_RECEIVED, UTC};
@@ -29,76 +23,15 @@ use crate::value::{Cell, Scalar};
 /// Name of the optional source of `TimeGenerated` when a record has none (any case).
 const TIMESTAMP_FIELD: &str = "timestamp";
 
-/// The non-null cells of one column, in row order.
-struct ChunkColumn {
+struct ChunkColumn<'a> {
     name: String,
     zone: Option<String>,
-    /// The row of each cell.
-    rows: Vec<u32>,
-    /// Each cell's type and value.
-    scalars: Vec<Scalar>,
-    /// Where each cell's text ends in `text`, after a leading 0: the offsets of a string array
-    /// of the cells.
-    offsets: Vec<i32>,
-    /// The cells' text, back to back.
-    text: Vec<u8>,
-}
-
-impl ChunkColumn {
-    fn new(name: String, zone: Option<String>) -> Self {
-        Self {
-            name,
-            zone,
-            rows: Vec::new(),
-            scalars: Vec::new(),
-            offsets: vec![0],
-            text: Vec::new(),
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.rows.len()
-    }
-
-    fn reserve_exact(&mut self, cells: usize) {
-        self.rows.reserve_exact(cells);
-        self.scalars.reserve_exact(cells);
-        self.offsets.reserve_exact(cells);
-    }
-
-    fn push(&mut self, row: u32, cell: &Cell<'_>) -> Result<(), String> {
-        let end = self
-            .text
-            .len()
-            .checked_add(cell.text.len())
-            .and_then(|end| i32::try_from(end).ok())
-            .ok_or_else(|| {
-                format!(
-                    "column {:?} holds more than 2 GiB of text in one batch",
-                    self.name
-                )
-            })?;
-        self.text.extend_from_slice(cell.text.as_bytes());
-        self.rows.push(row);
-        self.scalars.push(cell.scalar);
-        self.offsets.push(end);
-        Ok(())
-    }
-
-    /// Drops the last cell.
-    fn pop(&mut self) {
-        if self.rows.pop().is_some() {
-            self.scalars.pop();
-            self.offsets.pop();
-            let end = self.offsets.last().copied().unwrap_or(0);
-            self.text.truncate(usize::try_from(end).unwrap_or(0));
-        }
-    }
+    cells: Vec<(u32, Cell<'a>)>,
 }
 
 /// Collects the rows of one chunk.
-pub(crate) struct ChunkBuilder {
-    columns: Vec<ChunkColumn>,
+pub(crate) struct ChunkBuilder<'a> {
+    columns: Vec<ChunkColumn<'a>>,
     index: HashMap<String, usize>,
     /// The column of the n-th field pushed in recent rows: records of one source mostly give
     /// their fields in the same order, so a name compared with its hint skips the hash lookup.
@@ -123,7 +56,7 @@ pub(crate) struct ChunkBuilder {
 /// as many rows.
 const DENSE_PROBE: usize = 64;
 
-impl ChunkBuilder {
+impl<'a> ChunkBuilder<'a> {
     /// A builder for rows received at `received` (UTC microseconds), adding at most
     /// `max_columns` columns to a table in total.
     pub(crate) fn new(received: i64, max_columns: usize) -> Self {
@@ -175,7 +108,7 @@ impl ChunkBuilder {
         schema: &TableSchema,
         name: &str,
         zone: Option<&str>,
-        cell: Option<Cell<'_>>,
+        cell: Option<Cell<'a>>,
     ) -> Result<(), String> {
         if name.eq_ignore_ascii_case(TIME_GENERATED) {
             if let Some(cell) = cell {
@@ -191,10 +124,11 @@ impl ChunkBuilder {
         }
         let Some(cell) = cell else {
             // A null after a value of the same field in this row: the null wins.
-            if let Some(&i) = self.index.get(name)
-                && self.columns[i].rows.last() == Some(&self.rows)
-            {
-                self.columns[i].pop();
+            if let Some(&i) = self.index.get(name) {
+                let cells = &mut self.columns[i].cells;
+                if cells.last().is_some_and(|(row, _)| *row == self.rows) {
+                    cells.pop();
+                }
             }
             return Ok(());
         };
@@ -223,20 +157,20 @@ impl ChunkBuilder {
             }
         };
         self.field += 1;
-        let column = &mut self.columns[i];
-        if column.rows.last() == Some(&self.rows) {
-            // The same field again in this row: the last one wins.
-            column.pop();
-        } else if column.len() == DENSE_PROBE
-            && (self.rows as usize) < 2 * DENSE_PROBE
-            && self.expected_rows > column.rows.capacity()
-        {
-            column.reserve_exact(self.expected_rows - column.len());
-            // The text of the cells so far, times the rows to come.
-            let bytes = column.text.len() / DENSE_PROBE * self.expected_rows;
-            column.text.reserve(bytes.saturating_sub(column.text.len()));
+        let cells = &mut self.columns[i].cells;
+        match cells.last_mut() {
+            Some((row, last)) if *row == self.rows => *last = cell,
+            _ => {
+                if cells.len() == DENSE_PROBE
+                    && (self.rows as usize) < 2 * DENSE_PROBE
+                    && self.expected_rows > cells.capacity()
+                {
+                    cells.reserve_exact(self.expected_rows - cells.len());
+                }
+                cells.push((self.rows, cell));
+            }
         }
-        column.push(self.rows, &cell)
+        Ok(())
     }
 
     fn add_column(
@@ -260,8 +194,11 @@ impl ChunkBuilder {
             }
         }
         let i = self.columns.len();
-        self.columns
-            .push(ChunkColumn::new(name.to_owned(), zone.map(str::to_owned)));
+        self.columns.push(ChunkColumn {
+            name: name.to_owned(),
+            zone: zone.map(str::to_owned),
+            cells: Vec::new(),
+        });
         self.index.insert(name.to_owned(), i);
         Ok(i)
     }
@@ -269,8 +206,8 @@ impl ChunkBuilder {
     /// Drops what the current row added.
     pub(crate) fn abort_row(&mut self) {
         for col in &mut self.columns {
-            if col.rows.last() == Some(&self.rows) {
-                col.pop();
+            if col.cells.last().is_some_and(|(row, _)| *row == self.rows) {
+                col.cells.pop();
             }
         }
         for col in self.columns.drain(self.row_first_new_column..) {
@@ -298,9 +235,9 @@ impl ChunkBuilder {
         let mut present = Vec::with_capacity(self.columns.len());
         for col in self.columns {
             let kind = col
-                .scalars
+                .cells
                 .iter()
-                .fold(ColumnKind::Null, |k, s| k.widen(s.kind()));
+                .fold(ColumnKind::Null, |k, (_, c)| k.widen(c.scalar.kind()));
             schema.observe(&col.name, kind, col.zone.as_deref());
             if let Some(def) = schema.get(&col.name)
                 && def.kind != ColumnKind::Null
@@ -326,9 +263,7 @@ impl ChunkBuilder {
         ));
         for (_, kind, col) in present {
             fields.push(column_field(&col.name, kind, col.zone.as_deref()));
-            arrays.push(
-                build_array(kind, col, rows).map_err(|e| IngestError::arrow(schema.table(), e))?,
-            );
+            arrays.push(build_array(kind, &col.cells, rows));
         }
         RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
             .map(Some)
@@ -348,15 +283,15 @@ fn time_of(cell: &Cell<'_>) -> Option<i64> {
 }
 
 /// Fills a column of `rows` rows from sparse cells whose kinds all widen to `kind`.
-fn build_array(kind: ColumnKind, col: ChunkColumn, rows: u32) -> Result<ArrayRef, ArrowError> {
+fn build_array(kind: ColumnKind, cells: &[(u32, Cell<'_>)], rows: u32) -> ArrayRef {
     let n = rows as usize;
-    Ok(match kind {
+    match kind {
         ColumnKind::Bool => {
             let mut b = sparse(
                 BooleanBuilder::with_capacity(n),
-                &col,
+                cells,
                 rows,
-                |b, s| match s {
+                |b, c| match c.scalar {
                     Scalar::Bool(v) => b.append_value(v),
                     _ => b.append_null(),
                 },
@@ -367,9 +302,9 @@ fn build_array(kind: ColumnKind, col: ChunkColumn, rows: u32) -> Result<ArrayRef
         ColumnKind::Int => {
             let mut b = sparse(
                 Int64Builder::with_capacity(n),
-                &col,
+                cells,
                 rows,
-                |b, s| match s {
+                |b, c| match c.scalar {
                     Scalar::Int(v) => b.append_value(v),
                     _ => b.append_null(),
                 },
@@ -380,9 +315,9 @@ fn build_array(kind: ColumnKind, col: ChunkColumn, rows: u32) -> Result<ArrayRef
         ColumnKind::Float => {
             let mut b = sparse(
                 Float64Builder::with_capacity(n),
-                &col,
+                cells,
                 rows,
-                |b, s| match s {
+                |b, c| match c.scalar {
                     Scalar::Int(v) => b.append_value(v as f64),
                     Scalar::Float(v) => b.append_value(v),
                     _ => b.append_null(),
@@ -394,9 +329,9 @@ fn build_array(kind: ColumnKind, col: ChunkColumn, rows: u32) -> Result<ArrayRef
         ColumnKind::Timestamp => {
             let mut b = sparse(
                 TimestampMicrosecondBuilder::with_capacity(n).with_timezone(UTC),
-                &col,
+                cells,
                 rows,
-                |b, s| match s {
+                |b, c| match c.scalar {
                     Scalar::Time(v) => b.append_value(v),
                     _ => b.append_null(),
                 },
@@ -404,50 +339,32 @@ fn build_array(kind: ColumnKind, col: ChunkColumn, rows: u32) -> Result<ArrayRef
             );
             Arc::new(b.finish())
         }
-        ColumnKind::Dynamic | ColumnKind::String | ColumnKind::Null => Arc::new(strings(col, n)?),
-    })
-}
-
-/// The column's text as a string array of `n` rows: its own buffers when every row has a cell,
-/// the same text with an empty value at each null row otherwise.
-fn strings(col: ChunkColumn, n: usize) -> Result<StringArray, ArrowError> {
-    let (offsets, nulls) = if col.rows.len() == n {
-        (col.offsets, None)
-    } else {
-        let mut offsets = Vec::with_capacity(n + 1);
-        let mut valid = NullBufferBuilder::new(n);
-        offsets.push(0);
-        let mut cell = 0;
-        for row in 0..n {
-            let here = col.rows.get(cell).is_some_and(|&r| r as usize == row);
-            cell += usize::from(here);
-            valid.append(here);
-            // The end of the cells up to this row.
-            offsets.push(col.offsets[cell]);
+        ColumnKind::Dynamic | ColumnKind::String | ColumnKind::Null => {
+            let bytes = cells.iter().map(|(_, c)| c.text.len()).sum();
+            let mut b = sparse(
+                StringBuilder::with_capacity(n, bytes),
+                cells,
+                rows,
+                |b, c| b.append_value(&c.text),
+                StringBuilder::append_nulls,
+            );
+            Arc::new(b.finish())
         }
-        (offsets, valid.finish())
-    };
-    // The text is `str`s copied whole, so `try_new`'s UTF-8 check passes; it costs about 1% of
-    // an ingestion.
-    StringArray::try_new(
-        OffsetBuffer::new(ScalarBuffer::from(offsets)),
-        Buffer::from_vec(col.text),
-        nulls,
-    )
+    }
 }
 
-/// Appends `rows` values to `b`: the column's cells at their rows, nulls in between.
+/// Appends `rows` values to `b`: the cells at their rows, nulls in between.
 fn sparse<B>(
     mut b: B,
-    col: &ChunkColumn,
+    cells: &[(u32, Cell<'_>)],
     rows: u32,
-    append: impl Fn(&mut B, Scalar),
+    append: impl Fn(&mut B, &Cell<'_>),
     nulls: impl Fn(&mut B, usize),
 ) -> B {
     let mut next = 0u32;
-    for (&row, &scalar) in col.rows.iter().zip(&col.scalars) {
+    for (row, cell) in cells {
         nulls(&mut b, (row - next) as usize);
-        append(&mut b, scalar);
+        append(&mut b, cell);
         next = row + 1;
     }
     nulls(&mut b, (rows - next) as usize);

@@ -21,8 +21,8 @@ use crate::time::parse_timestamp;
 use crate::value::{Cell, Scalar};
 
 /// Builds the batches of one payload row by row (see the module documentation).
-pub struct RowBuilder {
-    chunk: ChunkBuilder,
+pub struct RowBuilder<'a> {
+    chunk: ChunkBuilder<'a>,
     received: i64,
     max_columns: usize,
     batch_rows: usize,
@@ -30,7 +30,7 @@ pub struct RowBuilder {
     row_error: Option<String>,
 }
 
-impl std::fmt::Debug for RowBuilder {
+impl std::fmt::Debug for RowBuilder<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RowBuilder")
             .field("rows", &self.chunk.rows())
@@ -39,7 +39,7 @@ impl std::fmt::Debug for RowBuilder {
     }
 }
 
-impl RowBuilder {
+impl<'a> RowBuilder<'a> {
     /// A builder of rows received at `received`, with the parser's limits of `options` (most
     /// columns of a table, most rows in a batch).
     pub fn new(received: DateTime<Utc>, options: &crate::ParseOptions) -> Self {
@@ -60,7 +60,7 @@ impl RowBuilder {
         self.chunk.begin_row();
     }
 
-    fn push(&mut self, schema: &TableSchema, name: &str, cell: Option<Cell<'_>>) {
+    fn push(&mut self, schema: &TableSchema, name: &str, cell: Option<Cell<'a>>) {
         if self.row_error.is_none()
             && let Err(e) = self.chunk.push_field(schema, name, None, cell)
         {
@@ -69,13 +69,13 @@ impl RowBuilder {
     }
 
     /// A JSON string: a timestamp if it has one of the timestamp forms, else text.
-    pub fn push_str(&mut self, schema: &TableSchema, name: &str, value: &str) {
-        let scalar = parse_timestamp(value).map_or(Scalar::Str, Scalar::Time);
+    pub fn push_str(&mut self, schema: &TableSchema, name: &str, value: Cow<'a, str>) {
+        let scalar = parse_timestamp(&value).map_or(Scalar::Str, Scalar::Time);
         self.push(
             schema,
             name,
             Some(Cell {
-                text: Cow::Borrowed(value),
+                text: value,
                 scalar,
             }),
         );
@@ -83,12 +83,12 @@ impl RowBuilder {
 
     /// A string known to be the timestamp `micros` (UTC microseconds) written as `text` (the
     /// caller formatted it in a timestamp form that reads back as `micros`).
-    pub fn push_time(&mut self, schema: &TableSchema, name: &str, text: &str, micros: i64) {
+    pub fn push_time(&mut self, schema: &TableSchema, name: &str, text: Cow<'a, str>, micros: i64) {
         self.push(
             schema,
             name,
             Some(Cell {
-                text: Cow::Borrowed(text),
+                text,
                 scalar: Scalar::Time(micros),
             }),
         );
@@ -137,12 +137,12 @@ impl RowBuilder {
     }
 
     /// A JSON object or array, as its JSON text: a dynamic value.
-    pub fn push_json(&mut self, schema: &TableSchema, name: &str, text: &str) {
+    pub fn push_json(&mut self, schema: &TableSchema, name: &str, text: Cow<'a, str>) {
         self.push(
             schema,
             name,
             Some(Cell {
-                text: Cow::Borrowed(text),
+                text,
                 scalar: Scalar::Json,
             }),
         );
@@ -236,26 +236,26 @@ mod tests {
         let mut b = RowBuilder::new(at, &options);
         b.begin_row();
         let t = parse_timestamp("2026-01-01T00:00:01.5Z").unwrap();
-        b.push_time(&schema, "TimeGenerated", "2026-01-01T00:00:01.5Z", t);
-        b.push_str(&schema, "A", "x");
+        b.push_time(&schema, "TimeGenerated", "2026-01-01T00:00:01.5Z".into(), t);
+        b.push_str(&schema, "A", "x".into());
         b.push_int(&schema, "B", 1);
         b.push_bool(&schema, "C", true);
-        b.push_json(&schema, "D", r#"{"k":[1,2]}"#);
+        b.push_json(&schema, "D", r#"{"k":[1,2]}"#.into());
         b.push_float(&schema, "E", 1.5);
-        b.push_str(&schema, "F", "2026-01-02T03:04:05Z");
+        b.push_str(&schema, "F", "2026-01-02T03:04:05Z".into());
         b.end_row(&mut schema).unwrap().unwrap();
         b.begin_row();
-        b.push_str(&schema, "A", "y");
+        b.push_str(&schema, "A", "y".into());
         b.push_float(&schema, "B", 2.5);
         b.push_bool(&schema, "C", false);
-        b.push_json(&schema, "D", "[]");
+        b.push_json(&schema, "D", "[]".into());
         b.push_int(&schema, "E", 2);
-        b.push_str(&schema, "G", "2026-01-02");
+        b.push_str(&schema, "G", "2026-01-02".into());
         b.end_row(&mut schema).unwrap().unwrap();
         b.begin_row();
-        b.push_str(&schema, "TimeGenerated", "2026-01-01T00:00:03Z");
-        b.push_str(&schema, "A", "2026-01-01T00:00:00Z");
-        b.push_str(&schema, "B", "text");
+        b.push_str(&schema, "TimeGenerated", "2026-01-01T00:00:03Z".into());
+        b.push_str(&schema, "A", "2026-01-01T00:00:00Z".into());
+        b.push_str(&schema, "B", "text".into());
         b.push_float(&schema, "E", f64::NAN);
         b.end_row(&mut schema).unwrap().unwrap();
         let built = b.finish(&mut schema).unwrap();
@@ -284,13 +284,13 @@ mod tests {
                 } else {
                     let t = t + v % 1_000_000;
                     let text = DateTime::from_timestamp_micros(t).unwrap().to_rfc3339();
-                    b.push_time(&schema, "TimeGenerated", &text, t);
+                    b.push_time(&schema, "TimeGenerated", text.into(), t);
                 }
                 b.push_int(&schema, "A", v);
                 b.end_row(&mut schema).unwrap().unwrap();
             }
             b.begin_row();
-            b.push_str(&schema, "A", "x");
+            b.push_str(&schema, "A", "x".into());
             b.end_row(&mut schema).unwrap().unwrap();
             b.finish(&mut schema).unwrap()
         };
@@ -308,7 +308,7 @@ mod tests {
         let mut schema = TableSchema::new("T").unwrap();
         let mut b = RowBuilder::new(at, &ParseOptions::default());
         b.begin_row();
-        b.push_str(&schema, "A", "kept?");
+        b.push_str(&schema, "A", "kept?".into());
         b.push_bool(&schema, "TimeGenerated", true);
         let refused = b.end_row(&mut schema).unwrap();
         assert!(refused.unwrap_err().contains("TimeGenerated"));
@@ -334,15 +334,15 @@ mod tests {
         let mut b = RowBuilder::new(at, &ParseOptions::default());
         b.begin_row();
         b.push_int(&schema, "A", 1);
-        b.push_str(&schema, "B", "x");
+        b.push_str(&schema, "B", "x".into());
         b.end_row(&mut schema).unwrap().unwrap();
         b.begin_row();
-        b.push_str(&schema, "B", "y");
+        b.push_str(&schema, "B", "y".into());
         b.push_int(&schema, "A", 2);
         b.end_row(&mut schema).unwrap().unwrap();
         b.begin_row();
         b.push_int(&schema, "A", 3);
-        b.push_str(&schema, "C", "gone");
+        b.push_str(&schema, "C", "gone".into());
         b.push_bool(&schema, "TimeGenerated", true);
         assert!(b.end_row(&mut schema).unwrap().is_err());
         b.begin_row();

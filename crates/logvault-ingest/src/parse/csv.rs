@@ -214,11 +214,11 @@ impl<R: BufRead> CsvSource<R> {
     }
 
     /// Adds one record as a row; the reason it is rejected otherwise.
-    pub(crate) fn push_record(
+    pub(crate) fn push_record<'a>(
         &self,
-        builder: &mut ChunkBuilder,
+        builder: &mut ChunkBuilder<'a>,
         schema: &TableSchema,
-        record: &str,
+        record: &'a str,
         ends: &[usize],
     ) -> Result<(), String> {
         if ends.len() != self.header.len() {

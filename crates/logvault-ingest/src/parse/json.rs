@@ -18,7 +18,7 @@ type Fields<'a> = Vec<(Cow<'a, str>, &'a RawValue)>;
 
 /// Adds the object in `text` as a row; the reason it is rejected otherwise.
 pub(super) fn push_record<'a>(
-    builder: &mut ChunkBuilder,
+    builder: &mut ChunkBuilder<'a>,
     schema: &TableSchema,
     text: &'a str,
     fields: &mut Fields<'a>,

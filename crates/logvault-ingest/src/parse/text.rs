@@ -65,7 +65,7 @@ struct Syslog<'a> {
 
 /// Adds one line as a row.
 pub(super) fn push_line<'a>(
-    builder: &mut ChunkBuilder,
+    builder: &mut ChunkBuilder<'a>,
     schema: &TableSchema,
     line: &'a str,
     year: &SyslogYear,

@@ -6,6 +6,7 @@
 //! the records' attributes written into one buffer, so that a record allocates nothing of its
 //! own on the way to the builders.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use arrow::array::RecordBatch;
@@ -206,45 +207,45 @@ pub(crate) fn batches(
                 row += 1;
                 b.begin_row();
                 // In the order of the keys of the JSON object: sorted.
-                b.push_json(schema, "Attributes", attributes);
+                b.push_json(schema, "Attributes", Cow::Borrowed(attributes));
                 match &rec.body {
                     None => {}
-                    Some(Value::Str(s)) => b.push_str(schema, "Body", s),
+                    Some(Value::Str(s)) => b.push_str(schema, "Body", Cow::Borrowed(s)),
                     Some(Value::Bool(v)) => b.push_bool(schema, "Body", *v),
                     Some(Value::Int(i)) => b.push_int(schema, "Body", *i),
                     Some(Value::Double(d)) => b.push_float(schema, "Body", *d),
                     Some(Value::Bytes(bytes)) => {
                         let text = base64::engine::general_purpose::STANDARD.encode(bytes);
-                        b.push_str(schema, "Body", &text);
+                        b.push_str(schema, "Body", Cow::Owned(text));
                     }
                     Some(body @ (Value::Array(_) | Value::KvList(_))) => {
                         let text = serde_json::to_string(&Json(Some(body))).unwrap_or_default();
-                        b.push_json(schema, "Body", &text);
+                        b.push_json(schema, "Body", Cow::Owned(text));
                     }
                 }
                 if !rec.event_name.is_empty() {
-                    b.push_str(schema, "EventName", &rec.event_name);
+                    b.push_str(schema, "EventName", Cow::Borrowed(&rec.event_name));
                 }
                 b.push_int(schema, "Flags", i64::from(rec.flags));
                 if !observed.is_empty()
                     && let Some(micros) = micros(rec.observed_time_unix_nano)
                 {
-                    b.push_time(schema, "ObservedTimestamp", observed, micros);
+                    b.push_time(schema, "ObservedTimestamp", Cow::Borrowed(observed), micros);
                 }
-                b.push_json(schema, "ResourceAttributes", resource);
+                b.push_json(schema, "ResourceAttributes", Cow::Borrowed(resource));
                 if let Some((name, version)) = &sl.scope {
-                    b.push_str(schema, "ScopeName", name);
+                    b.push_str(schema, "ScopeName", Cow::Borrowed(name));
                     if !version.is_empty() {
-                        b.push_str(schema, "ScopeVersion", version);
+                        b.push_str(schema, "ScopeVersion", Cow::Borrowed(version));
                     }
                 }
                 if let Some(service) = service {
-                    b.push_str(schema, "ServiceName", service);
+                    b.push_str(schema, "ServiceName", Cow::Borrowed(service));
                 }
                 b.push_int(schema, "SeverityNumber", i64::from(rec.severity_number));
-                b.push_str(schema, "SeverityText", &rec.severity_text);
+                b.push_str(schema, "SeverityText", Cow::Borrowed(&rec.severity_text));
                 if !rec.span_id.is_empty() {
-                    b.push_str(schema, "SpanId", &rec.span_id);
+                    b.push_str(schema, "SpanId", Cow::Borrowed(&rec.span_id));
                 }
                 let t = if rec.time_unix_nano != 0 {
                     rec.time_unix_nano
@@ -257,7 +258,7 @@ pub(crate) fn batches(
                     b.push_time_generated(micros);
                 }
                 if !rec.trace_id.is_empty() {
-                    b.push_str(schema, "TraceId", &rec.trace_id);
+                    b.push_str(schema, "TraceId", Cow::Borrowed(&rec.trace_id));
                 }
                 b.end_row(schema)
                     .map_err(|e| e.to_string())?
