@@ -492,13 +492,17 @@ impl MemoryTier {
     /// A segment the tier did not keep is counted (`memoryRefused`): its admission policy may
     /// refuse a new entry when full (TinyLFU: the entries it would evict were read more often),
     /// and refuses one larger than the bound.
-    pub(crate) fn insert(&self, segment: Arc<HotSegment>) {
+    /// Puts `segment` in the tier; whether the tier kept it (its admission policy may refuse a
+    /// segment when full, and refuses one larger than its bound: counted in `memoryRefused`).
+    pub(crate) fn insert(&self, segment: Arc<HotSegment>) -> bool {
         let loc = segment.loc.clone();
         self.cache.insert(loc.clone(), segment);
         self.cache.run_pending_tasks();
-        if !self.cache.contains_key(&loc) {
+        let kept = self.cache.contains_key(&loc);
+        if !kept {
             self.metrics.add(&loc.workspace, Event::MemoryRefused, 1);
         }
+        kept
     }
 
     pub(crate) fn remove(&self, loc: &SegmentLocation) {

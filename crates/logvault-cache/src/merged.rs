@@ -146,20 +146,20 @@ impl Inner {
             &self.metrics.allocated_bytes,
         )?);
         seg.touch(self.now());
-        let kept = self
+        let current = self
             .ctx
             .generations
             .with_current(&loc.workspace, generation, |current| {
-                if current {
-                    self.memory.insert(Arc::clone(&seg));
-                }
-                current
+                current.then(|| self.memory.insert(Arc::clone(&seg)))
             });
-        if !kept {
+        let Some(kept) = current else {
             return Ok(());
-        }
+        };
         self.ctx.hints.insert(loc.clone(), merge.max_time);
-        self.metrics.add(&loc.workspace, Event::MergeAdopted, 1);
+        // A build the tier refused is counted there (`memoryRefused`), not as adopted.
+        if kept {
+            self.metrics.add(&loc.workspace, Event::MergeAdopted, 1);
+        }
         Ok(())
     }
 }

@@ -159,6 +159,42 @@ async fn a_merge_with_no_member_in_memory_is_promoted_from_its_file() {
     assert_eq!(promoted.rows(), 950);
 }
 
+/// A merged segment larger than the tier's bound is built, refused by the tier and counted as
+/// refused, not as adopted (it was, before 2026-12-06).
+#[tokio::test]
+async fn a_merge_the_memory_tier_refuses_is_not_counted_as_adopted() {
+    let h = Harness::new().await;
+    let members = three_segments(&h, &AccountId::service()).await;
+    let sizes = {
+        let probe = h.cache(HotCacheConfig::default()).await;
+        let mut sizes = Vec::new();
+        for m in &members {
+            sizes.push(probe.promote(m, None).await.unwrap().bytes());
+        }
+        sizes
+    };
+    let largest = sizes.iter().copied().max().unwrap();
+    // Room for the largest member, not for the three merged.
+    let bound = largest + largest / 2;
+    assert!(sizes.iter().sum::<usize>() > bound, "{sizes:?}");
+    let cache = h
+        .cache(HotCacheConfig {
+            memory_bytes: bound as u64,
+            ..HotCacheConfig::default()
+        })
+        .await;
+    let largest_member = &members[sizes.iter().position(|&s| s == largest).unwrap()];
+    cache.promote(largest_member, None).await.unwrap();
+    assert!(cache.lookup(largest_member).is_some());
+    let before = cache.status().counters;
+    let merge = compact(&h).await;
+    cache.adopt_merge(merge.clone()).await;
+    let after = cache.status().counters;
+    assert!(cache.lookup(&merge.segment).is_none());
+    assert_eq!(after.merges_adopted, 0, "{after:?}");
+    assert_eq!(after.memory_refused, before.memory_refused + 1, "{after:?}");
+}
+
 /// A revocation between the merge and its adoption: the purge empties the tier, and nothing of
 /// the workspace comes back, neither built from members nor promoted from the file.
 #[tokio::test]
