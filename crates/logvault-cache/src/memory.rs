@@ -489,11 +489,10 @@ impl MemoryTier {
 
     /// Inserts `segment` and evicts down to the bound at once (moka otherwise evicts when its
     /// pending work runs, which under few writes could leave the tier above its bound a while).
-    /// A segment the tier did not keep is counted (`memoryRefused`): its admission policy may
-    /// refuse a new entry when full (TinyLFU: the entries it would evict were read more often),
-    /// and refuses one larger than the bound.
-    /// Puts `segment` in the tier; whether the tier kept it (its admission policy may refuse a
-    /// segment when full, and refuses one larger than its bound: counted in `memoryRefused`).
+    /// Puts `segment` in the tier; whether the tier kept it. A segment the tier did not keep is
+    /// counted (`memoryRefused`): its admission policy may refuse a new entry when full
+    /// (TinyLFU: the entries it would evict were read more often), and refuses one larger than
+    /// the bound.
     pub(crate) fn insert(&self, segment: Arc<HotSegment>) -> bool {
         let loc = segment.loc.clone();
         self.cache.insert(loc.clone(), segment);

@@ -100,7 +100,8 @@ impl<'a> ChunkBuilder<'a> {
     /// Adds one field of the current row. `cell` is `None` for a null. A field named
     /// `TimeGenerated` (any case) becomes the row's time and must be a timestamp; a field named
     /// `timestamp` (any case) is kept and also gives the time of a row without `TimeGenerated`.
-    /// The last of two fields with the same name wins, a null too.
+    /// The last of two fields with the same name wins ([`ChunkBuilder::push_null`] for a null
+    /// that must win too).
     ///
     /// Returns the reason the row must be rejected, if it must.
     pub(crate) fn push_field(
@@ -123,13 +124,6 @@ impl<'a> ChunkBuilder<'a> {
             return Ok(());
         }
         let Some(cell) = cell else {
-            // A null after a value of the same field in this row: the null wins.
-            if let Some(&i) = self.index.get(name) {
-                let cells = &mut self.columns[i].cells;
-                if cells.last().is_some_and(|(row, _)| *row == self.rows) {
-                    cells.pop();
-                }
-            }
             return Ok(());
         };
         if name.eq_ignore_ascii_case(TIMESTAMP_FIELD) && zone.is_none() {
@@ -171,6 +165,20 @@ impl<'a> ChunkBuilder<'a> {
             }
         }
         Ok(())
+    }
+
+    /// An explicit null for `name` in the current row: what a field of the same name gave
+    /// earlier in this row is dropped, as the last of two fields wins. Only for formats where a
+    /// name can repeat in a record (JSON objects); others pass `None` to
+    /// [`ChunkBuilder::push_field`], which costs no lookup (a wide CSV export is mostly empty
+    /// fields).
+    pub(crate) fn push_null(&mut self, name: &str) {
+        if let Some(&i) = self.index.get(name) {
+            let cells = &mut self.columns[i].cells;
+            if cells.last().is_some_and(|(row, _)| *row == self.rows) {
+                cells.pop();
+            }
+        }
     }
 
     fn add_column(

@@ -31,11 +31,15 @@ pub(super) fn push_record<'a>(
         .map_err(|e| format!("invalid JSON: {e}"))?;
     for (position, (key, raw)) in fields.iter().enumerate() {
         let cell = json_cell(raw).map_err(|e| format!("field {key:?}: {e}"))?;
-        if key.is_empty() {
-            let name = format!("Column{}", position + 1);
-            builder.push_field(schema, &name, None, cell)?;
+        let name = if key.is_empty() {
+            Cow::Owned(format!("Column{}", position + 1))
         } else {
-            builder.push_field(schema, key, None, cell)?;
+            Cow::Borrowed(key.as_ref())
+        };
+        match cell {
+            Some(cell) => builder.push_field(schema, &name, None, Some(cell))?,
+            // A key that repeats: the last wins, a null too.
+            None => builder.push_null(&name),
         }
     }
     Ok(())
