@@ -173,6 +173,13 @@ impl<'a> ChunkBuilder<'a> {
     /// [`ChunkBuilder::push_field`], which costs no lookup (a wide CSV export is mostly empty
     /// fields).
     pub(crate) fn push_null(&mut self, name: &str) {
+        if name.eq_ignore_ascii_case(TIME_GENERATED) {
+            self.row_time = None;
+            return;
+        }
+        if name.eq_ignore_ascii_case(TIMESTAMP_FIELD) {
+            self.row_fallback = None;
+        }
         if let Some(&i) = self.index.get(name) {
             let cells = &mut self.columns[i].cells;
             if cells.last().is_some_and(|(row, _)| *row == self.rows) {
