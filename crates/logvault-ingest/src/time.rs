@@ -86,9 +86,8 @@ fn rfc3339_fast(b: &[u8]) -> Option<i64> {
     }
     let offset_secs = match &b[i..] {
         [] | [b'Z'] => 0,
-        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
-            let h = digits(&[*h1, *h2], 0, 2)?;
-            let m = digits(&[*m1, *m2], 0, 2)?;
+        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+            let (h, m) = (digits(b, i + 1, 2)?, digits(b, i + 4, 2)?);
             if h > 23 || m > 59 {
                 return None;
             }
