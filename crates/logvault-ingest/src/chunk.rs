@@ -5,6 +5,7 @@
 //! is there. When the chunk is complete each column's kind is the widening of its values and of
 //! the table's current kind, the table schema grows, and the arrays are built in one pass.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -42,7 +43,9 @@ pub(crate) struct ChunkBuilder<'a> {
     rows: u32,
     times: Vec<i64>,
     row_time: Option<i64>,
-    row_fallback: Option<i64>,
+    /// The columns named `timestamp` (any case, no zone), in the chunk's order: where a row
+    /// without `TimeGenerated` takes its time from, as it stands when the row ends.
+    timestamp_columns: Vec<usize>,
     row_first_new_column: usize,
     received: i64,
     max_columns: usize,
@@ -68,7 +71,7 @@ impl<'a> ChunkBuilder<'a> {
             rows: 0,
             times: Vec::new(),
             row_time: None,
-            row_fallback: None,
+            timestamp_columns: Vec::new(),
             row_first_new_column: 0,
             received,
             max_columns,
@@ -87,7 +90,6 @@ impl<'a> ChunkBuilder<'a> {
 
     pub(crate) fn begin_row(&mut self) {
         self.row_time = None;
-        self.row_fallback = None;
         self.row_first_new_column = self.columns.len();
         self.field = 0;
     }
@@ -126,16 +128,8 @@ impl<'a> ChunkBuilder<'a> {
         let Some(cell) = cell else {
             return Ok(());
         };
-        if name.eq_ignore_ascii_case(TIMESTAMP_FIELD) && zone.is_none() {
-            self.row_fallback = time_of(&cell).or(self.row_fallback);
-        }
-        let renamed;
-        let name = if name == TIME_RECEIVED {
-            renamed = free_name(TIME_RECEIVED, |n| n == TIME_RECEIVED);
-            renamed.as_str()
-        } else {
-            name
-        };
+        let name = stored_name(name);
+        let name = name.as_ref();
         let i = match self.hint.get(self.field) {
             Some(&i) if self.columns.get(i).is_some_and(|c| c.name == name) => i,
             _ => {
@@ -177,10 +171,7 @@ impl<'a> ChunkBuilder<'a> {
             self.row_time = None;
             return;
         }
-        if name.eq_ignore_ascii_case(TIMESTAMP_FIELD) {
-            self.row_fallback = None;
-        }
-        if let Some(&i) = self.index.get(name) {
+        if let Some(&i) = self.index.get(stored_name(name).as_ref()) {
             let cells = &mut self.columns[i].cells;
             if cells.last().is_some_and(|(row, _)| *row == self.rows) {
                 cells.pop();
@@ -209,6 +200,9 @@ impl<'a> ChunkBuilder<'a> {
             }
         }
         let i = self.columns.len();
+        if zone.is_none() && name.eq_ignore_ascii_case(TIMESTAMP_FIELD) {
+            self.timestamp_columns.push(i);
+        }
         self.columns.push(ChunkColumn {
             name: name.to_owned(),
             zone: zone.map(str::to_owned),
@@ -228,12 +222,29 @@ impl<'a> ChunkBuilder<'a> {
         for col in self.columns.drain(self.row_first_new_column..) {
             self.index.remove(&col.name);
         }
+        let kept = self.row_first_new_column;
+        self.timestamp_columns.retain(|&i| i < kept);
     }
 
     pub(crate) fn end_row(&mut self) {
-        let t = self.row_time.or(self.row_fallback).unwrap_or(self.received);
+        let t = match self.row_time {
+            Some(t) => t,
+            None => self.timestamp_time().unwrap_or(self.received),
+        };
         self.times.push(t);
         self.rows += 1;
+    }
+
+    /// The time the current row's `timestamp` field gives, as stored (the last of a repeated
+    /// key, not one a later null or non-time value replaced); of several fields named so in
+    /// different cases, the first column of the chunk that holds a time.
+    fn timestamp_time(&self) -> Option<i64> {
+        self.timestamp_columns
+            .iter()
+            .find_map(|&i| match self.columns[i].cells.last() {
+                Some((row, cell)) if *row == self.rows => time_of(cell),
+                _ => None,
+            })
     }
 
     /// Grows `schema` with this chunk's columns and builds the batch: `TimeGenerated`,
@@ -283,6 +294,16 @@ impl<'a> ChunkBuilder<'a> {
         RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
             .map(Some)
             .map_err(|e| IngestError::arrow(schema.table(), e))
+    }
+}
+
+/// The column a field named `name` is stored in: its own name, except a field sent as
+/// `_TimeReceived`, the system column logvault fills itself (docs/ingest.md).
+fn stored_name(name: &str) -> Cow<'_, str> {
+    if name == TIME_RECEIVED {
+        Cow::Owned(free_name(TIME_RECEIVED, |n| n == TIME_RECEIVED))
+    } else {
+        Cow::Borrowed(name)
     }
 }
 

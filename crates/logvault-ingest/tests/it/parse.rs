@@ -388,6 +388,50 @@ fn time_generated_from_every_accepted_form_or_the_clock() {
     assert!(!field.is_nullable());
 }
 
+/// A row without `TimeGenerated` takes its time from its `timestamp` field as the row stores
+/// it: the row's time came from whichever `timestamp`-named field (any case) last held a time,
+/// so a null of another case wiped it, and a time that a later value of the same key replaced
+/// still gave it.
+#[test]
+fn the_row_time_from_timestamp_is_what_the_row_stores() {
+    let payload = r#"{"timestamp": "2019-09-12T20:00:00Z", "Timestamp": null}
+{"Timestamp": "2019-09-12T20:00:00Z", "timestamp": "2020-01-01T00:00:00Z", "timestamp": null}
+{"timestamp": "2019-09-12T20:00:00Z", "timestamp": "soon"}
+{"timestamp": "soon", "timestamp": "2019-09-12T20:00:00Z"}
+{"other": 1}
+"#;
+    let (_, out) = parse(payload.as_bytes(), Format::JsonLines);
+    assert_eq!(out.report.rejected, 0, "{:?}", out.report.errors);
+    let t = micros(2019, 9, 12, 20, 0, 0, 0);
+    let now = received().timestamp_micros();
+    assert_eq!(
+        times(&out.batches[0], TIME_GENERATED),
+        [t, t, now, t, now].map(Some).to_vec()
+    );
+}
+
+/// A field sent as `_TimeReceived` is stored as `_TimeReceived_` (the system column is
+/// logvault's own), and a repeated one's null wins there as for every other key: the null was
+/// looked up under the name as sent and left the earlier value in place.
+#[test]
+fn a_sent_time_received_repeated_with_null_leaves_no_value() {
+    let payload = r#"{"_TimeReceived": "a"}
+{"_TimeReceived": "b", "_TimeReceived": null}
+{"_TimeReceived": "c", "_TimeReceived": "d"}
+"#;
+    let (_, out) = parse(payload.as_bytes(), Format::JsonLines);
+    assert_eq!(out.report.rejected, 0, "{:?}", out.report.errors);
+    let batch = &out.batches[0];
+    assert_eq!(
+        strings(batch, "_TimeReceived_"),
+        [Some("a".to_owned()), None, Some("d".to_owned())]
+    );
+    assert_eq!(
+        times(batch, "_TimeReceived"),
+        vec![Some(received().timestamp_micros()); 3]
+    );
+}
+
 #[test]
 fn syslog_lines_become_syslog_columns() {
     let text = b"<86>1 2024-05-01T10:00:00Z web01 sshd 4242 - - Accepted publickey\n\
