@@ -16,11 +16,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use bytes::Bytes;
 use chrono::Duration;
 use criterion::{Criterion, Throughput};
 use logvault_core::TestClock;
-use logvault_store::{AccountId, SegmentLocation, SegmentOptions, Store, StoreConfig, url_root};
+use logvault_store::{
+    AccountId, SegmentCompression, SegmentLocation, SegmentOptions, Store, StoreConfig,
+    column_encodings, url_root,
+};
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
@@ -52,11 +56,17 @@ fn rows() -> Vec<RecordBatch> {
         .collect()
 }
 
-/// The same encoding as segments, without encryption.
-fn plain_props() -> WriterProperties {
+/// The same encoding as segments (their compression, page and row group sizes, column
+/// encodings), without encryption.
+fn plain_props(schema: &SchemaRef) -> WriterProperties {
     let o = SegmentOptions::default();
-    WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap()))
+    let compression = match o.compression {
+        SegmentCompression::Zstd(level) => Compression::ZSTD(ZstdLevel::try_new(level).unwrap()),
+        SegmentCompression::Snappy => Compression::SNAPPY,
+        SegmentCompression::Uncompressed => Compression::UNCOMPRESSED,
+    };
+    column_encodings(WriterProperties::builder(), schema)
+        .set_compression(compression)
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(o.max_row_group_rows))
         .set_data_page_row_count_limit(o.data_page_rows)
@@ -65,7 +75,9 @@ fn plain_props() -> WriterProperties {
 }
 
 async fn plain_write(store: &InMemory, path: &Path, batches: &[RecordBatch]) {
-    let mut w = ArrowWriter::try_new(Vec::new(), batches[0].schema(), Some(plain_props())).unwrap();
+    let schema = batches[0].schema();
+    let props = plain_props(&schema);
+    let mut w = ArrowWriter::try_new(Vec::new(), schema, Some(props)).unwrap();
     for b in batches {
         w.write(b).unwrap();
     }
