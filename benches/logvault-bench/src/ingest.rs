@@ -17,9 +17,8 @@ use arrow::array::{ArrayRef, RecordBatch, new_null_array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use logvault::IngestOptions;
 use logvault::ingest::{Format, ParseOptions, Parser, TableSchema};
-use logvault::store::{SegmentCompression, SegmentOptions};
+use logvault::store::SegmentOptions;
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPropertiesBuilder};
 use serde::{Deserialize, Serialize};
 
@@ -199,13 +198,13 @@ pub fn baseline_writer_properties(schema: &SchemaRef) -> anyhow::Result<WriterPr
 /// [`baseline_writer_properties`] without the column encodings, as a builder.
 fn baseline_writer_builder() -> anyhow::Result<WriterPropertiesBuilder> {
     let segment = SegmentOptions::default();
-    let compression = match segment.compression {
-        SegmentCompression::Zstd(level) => Compression::ZSTD(ZstdLevel::try_new(level)?),
-        SegmentCompression::Snappy => Compression::SNAPPY,
-        SegmentCompression::Uncompressed => Compression::UNCOMPRESSED,
-    };
     Ok(WriterProperties::builder()
-        .set_compression(compression)
+        .set_compression(
+            segment
+                .compression
+                .parquet()
+                .map_err(|e| anyhow::anyhow!("segment compression: {e}"))?,
+        )
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(segment.max_row_group_rows.max(1)))
         .set_data_page_row_count_limit(segment.data_page_rows.max(1))

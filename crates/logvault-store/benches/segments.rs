@@ -22,15 +22,13 @@ use chrono::Duration;
 use criterion::{Criterion, Throughput};
 use logvault_core::TestClock;
 use logvault_store::{
-    AccountId, SegmentCompression, SegmentLocation, SegmentOptions, Store, StoreConfig,
-    column_encodings, url_root,
+    AccountId, SegmentLocation, SegmentOptions, Store, StoreConfig, column_encodings, url_root,
 };
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
-use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::PageIndexPolicy;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use tokio::runtime::Runtime;
@@ -60,13 +58,8 @@ fn rows() -> Vec<RecordBatch> {
 /// encodings), without encryption.
 fn plain_props(schema: &SchemaRef) -> WriterProperties {
     let o = SegmentOptions::default();
-    let compression = match o.compression {
-        SegmentCompression::Zstd(level) => Compression::ZSTD(ZstdLevel::try_new(level).unwrap()),
-        SegmentCompression::Snappy => Compression::SNAPPY,
-        SegmentCompression::Uncompressed => Compression::UNCOMPRESSED,
-    };
     column_encodings(WriterProperties::builder(), schema)
-        .set_compression(compression)
+        .set_compression(o.compression.parquet().unwrap())
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(o.max_row_group_rows))
         .set_data_page_row_count_limit(o.data_page_rows)

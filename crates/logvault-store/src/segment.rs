@@ -21,6 +21,7 @@ use logvault_crypto::parquet_keys::{
 use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+use parquet::basic::{Compression, ZstdLevel};
 use parquet::encryption::decrypt::FileDecryptionProperties;
 use parquet::encryption::encrypt::FileEncryptionProperties;
 use parquet::file::metadata::PageIndexPolicy;
@@ -63,6 +64,22 @@ pub enum SegmentCompression {
     Snappy,
     /// None.
     Uncompressed,
+}
+
+impl SegmentCompression {
+    /// The Parquet codec (a plaintext baseline writes with it too).
+    ///
+    /// # Errors
+    /// A zstd level Parquet does not accept, naming it.
+    pub fn parquet(self) -> Result<Compression, String> {
+        Ok(match self {
+            Self::Zstd(level) => Compression::ZSTD(
+                ZstdLevel::try_new(level).map_err(|e| format!("zstd level {level}: {e}"))?,
+            ),
+            Self::Snappy => Compression::SNAPPY,
+            Self::Uncompressed => Compression::UNCOMPRESSED,
+        })
+    }
 }
 
 impl Default for SegmentOptions {
@@ -410,6 +427,24 @@ mod tests {
     use object_store::PutPayload;
     use parquet::arrow::ArrowWriter;
     use parquet::file::properties::WriterProperties;
+
+    #[test]
+    fn a_compression_names_its_parquet_codec_and_a_bad_zstd_level_is_an_error() {
+        assert_eq!(
+            SegmentCompression::Zstd(3).parquet(),
+            Ok(Compression::ZSTD(ZstdLevel::try_new(3).unwrap()))
+        );
+        assert_eq!(
+            SegmentCompression::Snappy.parquet(),
+            Ok(Compression::SNAPPY)
+        );
+        assert_eq!(
+            SegmentCompression::Uncompressed.parquet(),
+            Ok(Compression::UNCOMPRESSED)
+        );
+        let err = SegmentCompression::Zstd(99).parquet().unwrap_err();
+        assert!(err.contains("99"), "{err}");
+    }
 
     fn loc() -> SegmentLocation {
         SegmentLocation::new(

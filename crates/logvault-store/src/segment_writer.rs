@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use logvault_crypto::Aek;
 use object_store::{MultipartUpload, ObjectStore, PutMode, PutOptions, PutPayload};
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::basic::Encoding;
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPropertiesBuilder};
 use parquet::schema::types::ColumnPath;
 
@@ -30,9 +30,7 @@ use crate::StoreError;
 use crate::catalog::{KeyScheme, SegmentEntry};
 use crate::layout::SegmentLocation;
 use crate::needles::NeedleIndexBuilder;
-use crate::segment::{
-    SegmentCompression, SegmentOptions, Written, encryption_properties, time_range,
-};
+use crate::segment::{SegmentOptions, Written, encryption_properties, time_range};
 
 /// A segment being written (see the module documentation). Dropping it without
 /// [`SegmentWriter::finish`] stores nothing.
@@ -91,13 +89,7 @@ impl SegmentWriter {
             table: loc.table.clone(),
             reason,
         };
-        let compression = match options.compression {
-            SegmentCompression::Zstd(level) => {
-                Compression::ZSTD(ZstdLevel::try_new(level).map_err(|e| invalid(e.to_string()))?)
-            }
-            SegmentCompression::Snappy => Compression::SNAPPY,
-            SegmentCompression::Uncompressed => Compression::UNCOMPRESSED,
-        };
+        let compression = options.compression.parquet().map_err(invalid)?;
         let props = column_encodings(WriterProperties::builder(), &schema)
             .set_compression(compression)
             .set_statistics_enabled(EnabledStatistics::Page)
