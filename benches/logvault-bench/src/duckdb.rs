@@ -183,8 +183,19 @@ pub struct DuckSources {
     pub logs: PathBuf,
     /// Plaintext inventory.
     pub inventory: PathBuf,
-    /// Where DuckDB writes its encrypted copy of the logs, and the key, if wanted.
-    pub encrypted: Option<(PathBuf, String)>,
+    /// DuckDB's encrypted copy of the logs, if wanted.
+    pub encrypted: Option<EncryptedCopy>,
+}
+
+/// DuckDB's own encrypted copy of the logs.
+#[derive(Debug, Clone)]
+pub struct EncryptedCopy {
+    /// Where it is (or is to be) written.
+    pub path: PathBuf,
+    /// Its key (see [`new_peer_key`]).
+    pub key: String,
+    /// Whether a run wrote it already: the first run writes it, later ones only read it.
+    pub written: bool,
 }
 
 /// What DuckDB did: its version, and per system its runs or why it failed.
@@ -199,13 +210,15 @@ pub struct DuckOutcome {
 }
 
 impl DuckDb {
-    /// Runs `suite` on `sources` with `threads` threads.
+    /// Runs `suite` on `sources` with `threads` threads (one round of `repeats`), in a new
+    /// process. The encrypted copy is written by the first run that has it; if that fails, it
+    /// is dropped from `sources` (the outcome says why), so later runs do not try again.
     ///
     /// # Errors
     /// If the runner cannot start, fails as a whole, or prints something unreadable.
     pub fn run(
         &self,
-        sources: &DuckSources,
+        sources: &mut DuckSources,
         suite: &[QueryDef],
         repeats: Repeats,
         threads: usize,
@@ -216,14 +229,14 @@ impl DuckDb {
             self.release.system.into(),
             serde_json::json!({"logs": path(&sources.logs), "inventory": path(&sources.inventory)}),
         );
-        if let Some((logs, key)) = sources.encrypted.as_ref().filter(|_| self.release.httpfs) {
-            systems.insert(
-                ENCRYPTED.into(),
-                serde_json::json!({
-                    "logs": path(logs), "inventory": path(&sources.inventory), "key": key,
-                    "encryptFrom": path(&sources.logs),
-                }),
-            );
+        if let Some(copy) = sources.encrypted.as_ref().filter(|_| self.release.httpfs) {
+            let mut source = serde_json::json!({
+                "logs": path(&copy.path), "inventory": path(&sources.inventory), "key": copy.key,
+            });
+            if !copy.written {
+                source["encryptFrom"] = path(&sources.logs).into();
+            }
+            systems.insert(ENCRYPTED.into(), source);
         }
         let spec = serde_json::json!({
             "sources": systems,
@@ -240,7 +253,19 @@ impl DuckDb {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        parse_outcome(&serde_json::from_slice(&out.stdout)?)
+        let outcome = parse_outcome(&serde_json::from_slice(&out.stdout)?)?;
+        if self.release.httpfs {
+            match outcome.systems.iter().find(|(name, _)| name == ENCRYPTED) {
+                Some((_, Ok(_))) => {
+                    if let Some(copy) = sources.encrypted.as_mut() {
+                        copy.written = true;
+                    }
+                }
+                Some((_, Err(_))) => sources.encrypted = None,
+                None => {}
+            }
+        }
+        Ok(outcome)
     }
 
     /// DuckDB converting `input` to zstd Parquet at `output` with `threads` threads, in a new

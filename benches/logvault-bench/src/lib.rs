@@ -9,7 +9,8 @@
 //!   [`duckdb`] DuckDB's conversion of it to zstd Parquet (one thread and all threads).
 //! - [`queries`]: the log query suite, cold and warm, on DataFusion over plaintext Parquet (the
 //!   baseline) and on logvault workspaces; [`duckdb`] runs it on DuckDB (plaintext and encrypted
-//!   Parquet, two releases); [`answers`] checks that every system gave the same answer.
+//!   Parquet, two releases); `interleave` runs each query on every system in turn, in rounds;
+//!   [`answers`] checks that every system gave the same answer.
 //! - [`distributed`]: the suite on one node against a Ballista cluster of this machine.
 //! - [`keyops`]: key rotation at several data sizes, revocation and restore latency.
 //! - [`report`] and [`chart`]: the markdown page, the JSON and the SVG chart; [`stats`] the
@@ -26,6 +27,7 @@ pub mod duckdb;
 pub mod generator;
 pub mod http_load;
 pub mod ingest;
+mod interleave;
 pub mod keyops;
 pub mod kql_twins;
 pub mod memtrace;

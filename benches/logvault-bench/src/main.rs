@@ -290,12 +290,16 @@ struct RunArgs {
     /// Runs per ingestion case.
     #[arg(long, default_value_t = 3)]
     ingest_repeats: usize,
-    /// Cold runs per query and system.
+    /// Cold runs per query, system and round.
     #[arg(long, default_value_t = 3)]
     cold: usize,
-    /// Warm runs per query and system.
+    /// Warm runs per query, system and round.
     #[arg(long, default_value_t = 5)]
     warm: usize,
+    /// Rounds: each query runs on every system in turn, this many times (the systems' order
+    /// turning each round); the runs of all rounds are pooled.
+    #[arg(long, default_value_t = 2)]
+    query_rounds: usize,
     /// Row counts of the key rotation benchmark; `--keyops-rows` without a value skips the key
     /// operations.
     #[arg(long, value_delimiter = ',', num_args = 0.., default_value = "1000000,10000000")]
@@ -332,6 +336,7 @@ impl RunArgs {
             query_repeats: Repeats {
                 cold: self.cold,
                 warm: self.warm,
+                rounds: self.query_rounds.max(1),
             },
             keyops_rows: self.keyops_rows,
             rotations: self.rotations,
@@ -344,7 +349,11 @@ impl RunArgs {
         if self.quick {
             config.rows = vec![20_000];
             config.ingest_repeats = 1;
-            config.query_repeats = Repeats { cold: 1, warm: 2 };
+            config.query_repeats = Repeats {
+                cold: 1,
+                warm: 2,
+                rounds: 1,
+            };
             config.keyops_rows = vec![5_000, 20_000];
             config.rotations = 2;
             config.revocations = 1;

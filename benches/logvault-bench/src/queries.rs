@@ -188,10 +188,18 @@ pub(crate) async fn answer(ctx: &SessionContext, sql: &str) -> anyhow::Result<An
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Repeats {
-    /// Cold runs (each from a new session).
+    /// Cold runs per round (each from a new session).
     pub cold: usize,
-    /// Warm runs (in one session, after a cold one).
+    /// Warm runs per round (in one session, after a cold one).
     pub warm: usize,
+    /// Rounds: each query runs on every system in turn, `rounds` times; the runs of all rounds
+    /// are pooled. Reports written before rounds existed had one.
+    #[serde(default = "one_round")]
+    pub rounds: usize,
+}
+
+fn one_round() -> usize {
+    1
 }
 
 /// The runs of one query on one system.
@@ -210,64 +218,81 @@ pub struct QueryRun {
     pub answer: Answer,
 }
 
+impl QueryRun {
+    /// Adds `other`'s runs of the same query (another round) to these.
+    ///
+    /// # Errors
+    /// If `other` is another query, or its answer differs from this one's.
+    pub fn pool(&mut self, other: QueryRun) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            other.query == self.query,
+            "pooling runs of {} into {}",
+            other.query,
+            self.query
+        );
+        check_stable(&self.query, &other.answer, &mut self.answer, false)?;
+        self.cold_ms.extend(other.cold_ms);
+        self.warm_ms.extend(other.warm_ms);
+        self.hot_ms.extend(other.hot_ms);
+        Ok(())
+    }
+}
+
 fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1000.0
 }
 
-/// Runs every query of `suite` on `source`: `repeats.cold` times from a new session, then
-/// `repeats.warm` times in the last one, then (logvault with a memory tier) `repeats.warm`
-/// times more once its hot cache has settled. Fails if one system's runs disagree with each other.
+/// Runs `query` on `source` (one round of `repeats`): `repeats.cold` times from a new session,
+/// then `repeats.warm` times in the last one, then (logvault with a memory tier) `repeats.warm`
+/// times more once its hot cache has settled. The session is closed before this returns, so
+/// nothing of it runs in the background beside the next system's runs.
 ///
 /// # Errors
 /// Open, plan and execution errors; answers that change between runs.
-pub async fn run_suite(
+pub async fn run_query(
     source: &Source,
-    suite: &[QueryDef],
+    query: &QueryDef,
     repeats: Repeats,
-) -> anyhow::Result<Vec<QueryRun>> {
-    let mut out = Vec::with_capacity(suite.len());
-    for query in suite {
-        let mut run = QueryRun {
-            query: query.name.clone(),
-            cold_ms: Vec::new(),
-            warm_ms: Vec::new(),
-            hot_ms: Vec::new(),
-            answer: Answer::default(),
-        };
-        let mut last: Option<Opened> = None;
-        for _ in 0..repeats.cold.max(1) {
-            drop(last.take());
-            let started = Instant::now();
-            let opened = source.open().await?;
-            let got = answer(&opened.ctx, &query.sql).await?;
-            run.cold_ms.push(ms(started));
-            check_stable(&query.name, &got, &mut run.answer, run.cold_ms.len() == 1)?;
-            last = Some(opened);
-        }
-        let opened = last.context("no session")?;
+) -> anyhow::Result<QueryRun> {
+    let mut run = QueryRun {
+        query: query.name.clone(),
+        cold_ms: Vec::new(),
+        warm_ms: Vec::new(),
+        hot_ms: Vec::new(),
+        answer: Answer::default(),
+    };
+    let mut last: Option<Opened> = None;
+    for _ in 0..repeats.cold.max(1) {
+        drop(last.take());
+        let started = Instant::now();
+        let opened = source.open().await?;
+        let got = answer(&opened.ctx, &query.sql).await?;
+        run.cold_ms.push(ms(started));
+        check_stable(&query.name, &got, &mut run.answer, run.cold_ms.len() == 1)?;
+        last = Some(opened);
+    }
+    let opened = last.context("no session")?;
+    for _ in 0..repeats.warm {
+        let started = Instant::now();
+        let got = answer(&opened.ctx, &query.sql).await?;
+        run.warm_ms.push(ms(started));
+        check_stable(&query.name, &got, &mut run.answer, false)?;
+    }
+    if let Some(engine) = opened
+        .engine
+        .as_ref()
+        .filter(|e| e.hot_cache().config().memory_bytes > 0)
+    {
+        // Promotions wait for queries to be quiet; this is that quiet.
+        engine.hot_cache().settle().await;
         for _ in 0..repeats.warm {
             let started = Instant::now();
             let got = answer(&opened.ctx, &query.sql).await?;
-            run.warm_ms.push(ms(started));
+            run.hot_ms.push(ms(started));
             check_stable(&query.name, &got, &mut run.answer, false)?;
         }
-        if let Some(engine) = opened
-            .engine
-            .as_ref()
-            .filter(|e| e.hot_cache().config().memory_bytes > 0)
-        {
-            // Promotions wait for queries to be quiet; this is that quiet.
-            engine.hot_cache().settle().await;
-            for _ in 0..repeats.warm {
-                let started = Instant::now();
-                let got = answer(&opened.ctx, &query.sql).await?;
-                run.hot_ms.push(ms(started));
-                check_stable(&query.name, &got, &mut run.answer, false)?;
-            }
-        }
-        out.push(run);
     }
-    Ok(out)
+    Ok(run)
 }
 
 /// How `repeat` times a query.

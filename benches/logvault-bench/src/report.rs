@@ -301,12 +301,14 @@ impl Report {
         let _ = writeln!(
             s,
             "\nRun: rows {:?}, formats {:?}, {} ingestion run(s) per case, {} cold and {} warm \
-             query runs, seed {}{}{}.\n",
+             query runs per round in {} round(s) (each query on every system in turn), seed \
+             {}{}{}.\n",
             c.rows,
             c.formats,
             c.ingest_repeats,
             c.query_repeats.cold,
             c.query_repeats.warm,
+            c.query_repeats.rounds,
             c.seed,
             match c.hot_cache_memory_bytes {
                 None => String::new(),
@@ -408,8 +410,10 @@ fn section_markdown(section: &QuerySection, s: &mut String) {
         "Time of each query relative to DataFusion on plaintext Parquet (`{QUERY_BASELINE}`, \
          same session settings as logvault); lower is better. Warm: repeated in an open session. \
          Cold: a new engine/session/connection in the running process, then the query (files \
-         in the OS page cache either way). The baseline column is in milliseconds. Answers were \
-         checked equal on every system.\n"
+         in the OS page cache either way). Each query ran on every system in turn (its cold, \
+         warm and hot runs on one system, then the next; the order turning each round), so the \
+         machine's drift in speed falls on all systems alike. The baseline column is in \
+         milliseconds. Answers were checked equal on every system.\n"
     );
     let hot: Vec<&String> = section
         .systems
@@ -650,7 +654,11 @@ pub(crate) mod tests {
                 rows: vec![1000],
                 formats: vec!["ndjson".into()],
                 ingest_repeats: 1,
-                query_repeats: Repeats { cold: 1, warm: 2 },
+                query_repeats: Repeats {
+                    cold: 1,
+                    warm: 2,
+                    rounds: 1,
+                },
                 keyops_rows: vec![100],
                 rotations: 1,
                 revocations: 1,

@@ -9,8 +9,9 @@ use logvault::IngestOptions;
 use logvault::ingest::Format;
 
 use crate::cli_ingest;
-use crate::duckdb::{self, DuckDb, DuckSources};
+use crate::duckdb::{self, DuckDb, DuckSources, EncryptedCopy};
 use crate::ingest::{self, DataFormat, INVENTORY_TABLE, IngestTarget};
+use crate::interleave::{self, Contender};
 use crate::keyops::{self, KeyOpsOptions};
 use crate::queries::{self, QueryRun, Source};
 use crate::report::{
@@ -250,16 +251,13 @@ pub async fn run(options: RunOptions) -> anyhow::Result<Report> {
         let logs = ingest_output(&run_dir, rows, query_format, IngestTarget::Parquet);
         let params = queries::discover_params(&logs, &inventory_parquet).await?;
         let suite = queries::suite(&params);
-        let mut systems: Vec<(String, Vec<QueryRun>)> = Vec::new();
-        progress.say(&format!("queries at {rows} rows: {QUERY_BASELINE}"));
-        let source = Source::DataFusion {
-            logs: logs.clone(),
-            inventory: inventory_parquet.clone(),
-        };
-        systems.push((
-            QUERY_BASELINE.into(),
-            queries::run_suite(&source, &suite, config.query_repeats).await?,
-        ));
+        let mut contenders = vec![Contender::InProcess {
+            name: QUERY_BASELINE.into(),
+            source: Source::DataFusion {
+                logs: logs.clone(),
+                inventory: inventory_parquet.clone(),
+            },
+        }];
         for protection in Protection::ALL {
             let target = match protection {
                 Protection::Service => IngestTarget::Service,
@@ -268,62 +266,51 @@ pub async fn run(options: RunOptions) -> anyhow::Result<Report> {
             };
             let home = ingest_output(&run_dir, rows, query_format, target);
             add_inventory(&home, &inventory_ndjson).await?;
-            progress.say(&format!("queries at {rows} rows: {}", protection.label()));
-            let source = Source::Logvault { home };
-            systems.push((
-                protection.label().into(),
-                queries::run_suite(&source, &suite, config.query_repeats).await?,
-            ));
+            contenders.push(Contender::InProcess {
+                name: protection.label().into(),
+                source: Source::Logvault { home },
+            });
         }
         for duck in &ducks {
-            let release = duck.release;
-            progress.say(&format!(
-                "queries at {rows} rows: DuckDB {}",
-                release.version
-            ));
             // Only the release with the httpfs wheel can write and read encrypted Parquet.
-            let encrypted = release.httpfs.then(|| {
-                (
-                    run_dir.join(format!("logs-{rows}-encrypted.parquet")),
-                    duckdb::new_peer_key(),
-                )
+            let encrypted = duck.release.httpfs.then(|| EncryptedCopy {
+                path: run_dir.join(format!("logs-{rows}-encrypted.parquet")),
+                key: duckdb::new_peer_key(),
+                written: false,
             });
-            let sources = DuckSources {
-                logs: logs.clone(),
-                inventory: inventory_parquet.clone(),
-                encrypted,
-            };
-            let threads = machine.cores;
-            match duck.run(&sources, &suite, config.query_repeats, threads) {
-                Ok(outcome) => {
-                    if release == duckdb::REFERENCE {
-                        peers.duckdb_version = Some(outcome.version);
-                    } else {
-                        peers.duckdb_newest_version = Some(outcome.version);
-                    }
-                    for (system, query, why) in outcome.failed_queries {
-                        let note = format!("{system} could not run {query} at {rows} rows: {why}");
-                        progress.say(&note);
-                        peers.notes.push(note);
-                    }
-                    for (name, result) in outcome.systems {
-                        match result {
-                            Ok(runs) => systems.push((name, runs)),
-                            Err(why) => {
-                                let note = format!("{name} skipped at {rows} rows: {why}");
-                                progress.say(&note);
-                                peers.notes.push(note);
-                            }
-                        }
-                    }
-                }
-                Err(e) => {
-                    let note = format!("DuckDB {} failed at {rows} rows: {e:#}", release.version);
-                    progress.say(&note);
-                    peers.notes.push(note);
-                }
+            contenders.push(Contender::Duck {
+                duck: duck.clone(),
+                sources: DuckSources {
+                    logs: logs.clone(),
+                    inventory: inventory_parquet.clone(),
+                    encrypted,
+                },
+                threads: machine.cores,
+                failed: false,
+            });
+        }
+        progress.say(&format!(
+            "queries at {rows} rows: each query on every system in turn, {} round(s)",
+            config.query_repeats.rounds.max(1)
+        ));
+        let phase = interleave::run(&mut contenders, &suite, config.query_repeats, &|m| {
+            progress.say(&format!("  {m}"));
+        })
+        .await?;
+        for (release, version) in phase.duck_versions {
+            if release == duckdb::REFERENCE {
+                peers.duckdb_version = Some(version);
+            } else {
+                peers.duckdb_newest_version = Some(version);
             }
         }
+        peers.notes.extend(
+            phase
+                .notes
+                .into_iter()
+                .map(|n| format!("{n} (at {rows} rows)")),
+        );
+        let systems = phase.systems;
         mismatches.extend(compare_answers(rows, &systems));
         sections.push(section(rows, params, suite, systems));
     }
