@@ -300,7 +300,8 @@ impl Report {
         let c = &self.config;
         let _ = writeln!(
             s,
-            "\nRun: rows {:?}, formats {:?}, {} ingestion run(s) per case, {} cold and {} warm \
+            "\nRun: rows {:?}, formats {:?}, {} ingestion run(s) per case (each case once, then \
+             each again), {} cold and {} warm \
              query runs per round in {} round(s) (each query on every system in turn), seed \
              {}{}{}.\n",
             c.rows,

@@ -132,92 +132,89 @@ pub async fn run(options: RunOptions) -> anyhow::Result<Report> {
             progress.say(&format!("generating {rows} rows of {format:?}"));
             let input = ingest::input_file(&data_dir, rows, config.seed, format)?;
             let input_bytes = std::fs::metadata(&input)?.len();
-            for target in IngestTarget::ALL {
-                let output = ingest_output(&run_dir, rows, format, target);
-                let mut outcomes = Vec::new();
-                for rep in 0..config.ingest_repeats.max(1) {
-                    progress.say(&format!(
-                        "ingest {rows} {format:?} -> {} (run {})",
-                        target.label(),
-                        rep + 1
-                    ));
-                    remove(&output)?;
-                    outcomes.push(ingest::spawn_case(&exe, target, format, &input, &output)?);
-                }
-                if outcomes.iter().any(|o| o.rows != rows) {
-                    bail!("{} ingested {:?} rows of {rows}", target.label(), outcomes);
-                }
-                ingest_rows.push(ingest_row(
-                    rows,
-                    format,
-                    target.label(),
-                    input_bytes,
-                    &outcomes,
-                ));
-                if format != query_format && target != IngestTarget::Parquet {
-                    remove(&output)?;
-                }
-            }
+            // Every case once, then every case again: the machine's drift falls on all alike.
+            let mut cases: Vec<IngestCase<'_>> = IngestTarget::ALL
+                .into_iter()
+                .map(IngestCase::Engine)
+                .collect();
             if let Some(cli) = &cli {
-                let home = peer_output(&run_dir, rows, format, cli_ingest::SYSTEM);
-                let mut outcomes = Vec::new();
-                for rep in 0..config.ingest_repeats.max(1) {
-                    progress.say(&format!(
-                        "ingest {rows} {format:?} -> {} (run {})",
-                        cli_ingest::SYSTEM,
-                        rep + 1
-                    ));
-                    remove(&home)?;
-                    outcomes.push(cli_ingest::run_case(&exe, cli, format, &input, &home)?);
-                }
-                if outcomes.iter().any(|o| o.rows != rows) {
-                    bail!(
-                        "{} ingested {outcomes:?} rows of {rows}",
-                        cli_ingest::SYSTEM
-                    );
-                }
-                ingest_rows.push(ingest_row(
-                    rows,
-                    format,
-                    cli_ingest::SYSTEM,
-                    input_bytes,
-                    &outcomes,
-                ));
-                remove(&home)?;
+                cases.push(IngestCase::Cli(cli));
             }
             if let Some(duck) = &ingest_duck {
-                let cases = [
-                    (duckdb::INGEST_ONE_THREAD, 1),
-                    (duckdb::INGEST_ALL_THREADS, machine.cores),
-                ];
-                for (system, threads) in cases {
-                    let output = peer_output(&run_dir, rows, format, system);
-                    let mut outcomes = Vec::new();
-                    for rep in 0..config.ingest_repeats.max(1) {
-                        progress.say(&format!(
-                            "ingest {rows} {format:?} -> {system} ({threads} threads, run {})",
-                            rep + 1
-                        ));
-                        remove(&output)?;
-                        let failure = match duck.convert(&input, format, &output, threads) {
-                            Ok(o) if o.rows == rows => {
-                                outcomes.push(o);
-                                continue;
-                            }
-                            Ok(o) => format!("it converted {} rows of {rows}", o.rows),
-                            Err(e) => format!("{e:#}"),
-                        };
-                        let note =
-                            format!("{system} skipped at {rows} rows of {format:?}: {failure}");
-                        progress.say(&note);
-                        peers.notes.push(note);
-                        break;
+                cases.push(IngestCase::Duck(duck, duckdb::INGEST_ONE_THREAD, 1));
+                cases.push(IngestCase::Duck(
+                    duck,
+                    duckdb::INGEST_ALL_THREADS,
+                    machine.cores,
+                ));
+            }
+            let repeats = config.ingest_repeats.max(1);
+            let mut outcomes: Vec<Vec<ingest::CaseOutcome>> = vec![Vec::new(); cases.len()];
+            let mut skipped = vec![false; cases.len()];
+            for rep in 0..repeats {
+                for (i, case) in cases.iter().enumerate() {
+                    if skipped[i] {
+                        continue;
                     }
-                    if outcomes.len() == config.ingest_repeats.max(1) {
-                        ingest_rows.push(ingest_row(rows, format, system, input_bytes, &outcomes));
+                    progress.say(&format!(
+                        "ingest {rows} {format:?} -> {}{} (run {})",
+                        case.label(),
+                        match case {
+                            IngestCase::Duck(_, _, threads) => format!(" ({threads} threads)"),
+                            _ => String::new(),
+                        },
+                        rep + 1
+                    ));
+                    let output = case.output(&run_dir, rows, format);
+                    remove(&output)?;
+                    match case {
+                        IngestCase::Engine(target) => outcomes[i]
+                            .push(ingest::spawn_case(&exe, *target, format, &input, &output)?),
+                        IngestCase::Cli(cli) => outcomes[i]
+                            .push(cli_ingest::run_case(&exe, cli, format, &input, &output)?),
+                        IngestCase::Duck(duck, system, threads) => {
+                            let failure = match duck.convert(&input, format, &output, *threads) {
+                                Ok(o) if o.rows == rows => {
+                                    outcomes[i].push(o);
+                                    continue;
+                                }
+                                Ok(o) => format!("it converted {} rows of {rows}", o.rows),
+                                Err(e) => format!("{e:#}"),
+                            };
+                            let note =
+                                format!("{system} skipped at {rows} rows of {format:?}: {failure}");
+                            progress.say(&note);
+                            peers.notes.push(note);
+                            skipped[i] = true;
+                        }
                     }
+                }
+            }
+            for (case, outcomes) in cases.iter().zip(outcomes) {
+                let output = case.output(&run_dir, rows, format);
+                let keep = match case {
+                    IngestCase::Engine(target) => {
+                        format == query_format || *target == IngestTarget::Parquet
+                    }
+                    IngestCase::Cli(_) | IngestCase::Duck(..) => false,
+                };
+                if !keep {
                     remove(&output)?;
                 }
+                if let IngestCase::Duck(..) = case {
+                    if outcomes.len() < repeats {
+                        continue; // skipped, with a note
+                    }
+                } else if outcomes.iter().any(|o| o.rows != rows) {
+                    bail!("{} ingested {outcomes:?} rows of {rows}", case.label());
+                }
+                ingest_rows.push(ingest_row(
+                    rows,
+                    format,
+                    case.label(),
+                    input_bytes,
+                    &outcomes,
+                ));
             }
         }
     }
@@ -355,6 +352,34 @@ pub async fn run(options: RunOptions) -> anyhow::Result<Report> {
     progress.say(&format!("report written to {}", options.out.display()));
     std::fs::remove_dir_all(&run_dir)?;
     Ok(report)
+}
+
+/// One case of the ingestion table.
+enum IngestCase<'a> {
+    /// The baseline or the engine under a key, in a child process.
+    Engine(IngestTarget),
+    /// The `logvault` binary (`logvault ingest FILE`).
+    Cli(&'a Path),
+    /// DuckDB's conversion: its system name and threads.
+    Duck(&'a DuckDb, &'static str, usize),
+}
+
+impl IngestCase<'_> {
+    fn label(&self) -> &'static str {
+        match self {
+            Self::Engine(target) => target.label(),
+            Self::Cli(_) => cli_ingest::SYSTEM,
+            Self::Duck(_, system, _) => system,
+        }
+    }
+
+    /// Where the case writes (a home, or a Parquet file).
+    fn output(&self, run_dir: &Path, rows: u64, format: DataFormat) -> PathBuf {
+        match self {
+            Self::Engine(target) => ingest_output(run_dir, rows, format, *target),
+            Self::Cli(_) | Self::Duck(..) => peer_output(run_dir, rows, format, self.label()),
+        }
+    }
 }
 
 fn ingest_output(run_dir: &Path, rows: u64, format: DataFormat, target: IngestTarget) -> PathBuf {
