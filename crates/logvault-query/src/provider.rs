@@ -31,7 +31,8 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use datafusion::catalog::Session;
-use datafusion::common::Result;
+use datafusion::common::stats::Precision;
+use datafusion::common::{Result, Statistics};
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
@@ -310,6 +311,7 @@ impl SegmentTable {
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let partitions = state.config().target_partitions().max(1);
+        let statistics = segment_statistics(&self.schema, keep.iter().map(|(s, _)| s.rows));
         let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); partitions.min(keep.len())];
         // Largest first, each to the lightest group: balanced parallel scans.
         let mut ordered = keep;
@@ -347,9 +349,23 @@ impl SegmentTable {
             .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
             .with_projection_indices(projection.cloned())?
             .with_limit(limit)
+            .with_statistics(statistics)
             .build();
         Ok(DataSourceExec::from_data_source(config))
     }
+}
+
+/// What the planner may know of a scan of segments before reading any: about how many rows
+/// (the catalog's count per segment), nothing of the columns. Without it a join cannot tell
+/// its small side from its large one: DataFusion built its hash table over the filtered log
+/// rows and probed it with a 200-row inventory, both sides repartitioned, where it should
+/// collect the inventory and stream the logs past it. Inexact, so that no aggregate is
+/// answered from it (rows may be filtered in the scan, row groups skipped by needles).
+fn segment_statistics(schema: &SchemaRef, rows: impl Iterator<Item = u64>) -> Statistics {
+    let rows = rows.fold(0u64, u64::saturating_add);
+    let mut statistics = Statistics::new_unknown(schema);
+    statistics.num_rows = Precision::Inexact(usize::try_from(rows).unwrap_or(usize::MAX));
+    statistics
 }
 
 /// Which row groups of segment `file` may hold the needles (`None`: all, or unknown).
