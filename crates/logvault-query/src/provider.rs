@@ -18,6 +18,8 @@
 //!    with projection, row-group statistics and page-index pruning, and filter pushdown; each
 //!    segment's decrypted footer and page index are kept in the keyring's read caches
 //!    (`logvault_store::SegmentReaderFactory`), so a warm query does not decrypt them again;
+//!    the scan's statistics are its row count from the catalog (inexact), by which a join
+//!    builds its hash table on its smaller side;
 //! 5. unions the two. Filters are applied above the scan either way (pushdown is inexact).
 //!
 //! The table's string columns are string views (`Utf8View`, `logvault_store::schema::view_types`),
