@@ -345,6 +345,7 @@ impl RunArgs {
             seed: self.seed,
             hot_cache_memory_bytes: Some(setup::memory_bytes()?),
             ingest_only: self.ingest_only,
+            interleaved: true,
         };
         if self.quick {
             config.rows = vec![20_000];

@@ -45,6 +45,11 @@ pub struct RunConfig {
     /// Only the ingestion table was run (`run --ingest-only`): no queries, no key operations.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub ingest_only: bool,
+    /// The systems were timed in turn (`interleave`: each query on every system, each
+    /// ingestion case once per round); false in reports of runs before 2026-12-06 morning,
+    /// which ran one system's suite after another's.
+    #[serde(default)]
+    pub interleaved: bool,
 }
 
 /// One ingestion case: medians over its runs.
@@ -300,16 +305,26 @@ impl Report {
         let c = &self.config;
         let _ = writeln!(
             s,
-            "\nRun: rows {:?}, formats {:?}, {} ingestion run(s) per case (each case once, then \
-             each again), {} cold and {} warm \
-             query runs per round in {} round(s) (each query on every system in turn), seed \
-             {}{}{}.\n",
+            "\nRun: rows {:?}, formats {:?}, {} ingestion run(s) per case{}, {} cold and {} warm \
+             query runs{}, seed {}{}{}.\n",
             c.rows,
             c.formats,
             c.ingest_repeats,
+            if c.interleaved {
+                " (each case once, then each again)"
+            } else {
+                " (one case's runs after another's)"
+            },
             c.query_repeats.cold,
             c.query_repeats.warm,
-            c.query_repeats.rounds,
+            if c.interleaved {
+                format!(
+                    " per round in {} round(s) (each query on every system in turn)",
+                    c.query_repeats.rounds
+                )
+            } else {
+                " (one system's suite after another's)".to_owned()
+            },
             c.seed,
             match c.hot_cache_memory_bytes {
                 None => String::new(),
@@ -332,7 +347,7 @@ impl Report {
         }
         self.ingest_markdown(&mut s);
         for section in &self.queries {
-            section_markdown(section, &mut s);
+            section_markdown(section, self.config.interleaved, &mut s);
         }
         if let Some(k) = &self.keyops {
             keyops_markdown(k, &mut s);
@@ -399,7 +414,7 @@ impl Report {
     }
 }
 
-fn section_markdown(section: &QuerySection, s: &mut String) {
+fn section_markdown(section: &QuerySection, interleaved: bool, s: &mut String) {
     let _ = writeln!(s, "## Queries at {} rows\n", section.rows);
     let _ = writeln!(
         s,
@@ -411,10 +426,17 @@ fn section_markdown(section: &QuerySection, s: &mut String) {
         "Time of each query relative to DataFusion on plaintext Parquet (`{QUERY_BASELINE}`, \
          same session settings as logvault); lower is better. Warm: repeated in an open session. \
          Cold: a new engine/session/connection in the running process, then the query (files \
-         in the OS page cache either way). Each query ran on every system in turn (its cold, \
-         warm and hot runs on one system, then the next; the order turning each round), so the \
-         machine's drift in speed falls on all systems alike. The baseline column is in \
-         milliseconds. Answers were checked equal on every system.\n"
+         in the OS page cache either way). {} The baseline column is in milliseconds. Answers \
+         were checked equal on every system.\n",
+        if interleaved {
+            "Each query ran on every system in turn (its cold, warm and hot runs on one system, \
+             then the next; the order turning each round), so the machine's drift in speed falls \
+             on all systems alike."
+        } else {
+            "Each system ran the whole suite after the previous one's, so the machine's drift \
+             in speed over those minutes is in the ratios (runs since 2026-12-06 morning are \
+             timed in turn)."
+        }
     );
     let hot: Vec<&String> = section
         .systems
@@ -633,7 +655,7 @@ pub(crate) mod tests {
         let g = section.geomean_ratio("logvault-mmk", Phase::Hot).unwrap();
         assert!((g - 0.1).abs() < 1e-12, "{g}");
         let mut md = String::new();
-        section_markdown(&section, &mut md);
+        section_markdown(&section, true, &mut md);
         let hot = md.split("### Hot").nth(1).expect("a hot table");
         assert!(hot.contains("| count by level | 10.0 ms | 0.20× |"), "{md}");
         assert!(hot.contains("**0.10×**"), "{md}");
@@ -667,6 +689,7 @@ pub(crate) mod tests {
                 seed: 42,
                 hot_cache_memory_bytes: Some(512 << 20),
                 ingest_only: false,
+                interleaved: true,
             },
             ingest: vec![IngestRow {
                 rows: 1000,
@@ -742,5 +765,31 @@ pub(crate) mod tests {
             "{md}"
         );
         assert!(md.contains("| 0.50× |"), "{md}");
+    }
+
+    #[test]
+    fn a_report_says_whether_its_systems_were_timed_in_turn() {
+        let json = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/bench/2026-12-06-second/results.json"
+        ))
+        .unwrap();
+        // A run of the night before: each system's suite after the other's.
+        let mut report: Report = serde_json::from_str(&json).unwrap();
+        assert!(!report.config.interleaved);
+        let md = report.to_markdown();
+        assert!(md.contains("one system's suite after another's"), "{md}");
+        assert!(md.contains("Each system ran the whole suite"), "{md}");
+        assert!(!md.contains("on every system in turn"), "{md}");
+        report.config.interleaved = true;
+        let md = report.to_markdown();
+        assert!(
+            md.contains("in 1 round(s) (each query on every system in turn)"),
+            "{md}"
+        );
+        assert!(
+            md.contains("Each query ran on every system in turn"),
+            "{md}"
+        );
     }
 }
