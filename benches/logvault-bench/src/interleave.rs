@@ -27,16 +27,19 @@ pub(crate) enum Contender {
     },
     /// A DuckDB release in its Python environment: its plaintext system and, for the release
     /// with the httpfs extension, its encrypted one.
-    Duck {
-        /// The runner.
-        duck: DuckDb,
-        /// What it reads; the encrypted copy is written by its first run.
-        sources: DuckSources,
-        /// DuckDB's threads.
-        threads: usize,
-        /// Set when the runner failed as a whole: not tried again in this phase.
-        failed: bool,
-    },
+    Duck(DuckContender),
+}
+
+/// A DuckDB release in the query phase.
+pub(crate) struct DuckContender {
+    /// The runner.
+    pub duck: DuckDb,
+    /// What it reads; the encrypted copy is written by its first run.
+    pub sources: DuckSources,
+    /// DuckDB's threads.
+    pub threads: usize,
+    /// Set when the runner failed as a whole: not tried again in this phase.
+    pub failed: bool,
 }
 
 /// What the phase measured.
@@ -69,19 +72,102 @@ impl Slot {
     }
 }
 
-fn slot<'a>(slots: &'a mut Vec<Slot>, order: (usize, usize), name: &str) -> &'a mut Slot {
-    let at = match slots.iter().position(|s| s.name == name) {
-        Some(at) => at,
-        None => {
-            slots.push(Slot {
-                order,
-                name: name.to_owned(),
-                runs: Vec::new(),
-            });
-            slots.len() - 1
+/// What the phase has measured so far.
+#[derive(Default)]
+struct Collected {
+    slots: Vec<Slot>,
+    notes: Vec<String>,
+    duck_versions: Vec<(Release, String)>,
+}
+
+impl Collected {
+    /// Adds `run` to system `name`'s runs (pooled with an earlier round's of the same query);
+    /// `order` is where a system first seen here sorts in the report.
+    fn add(&mut self, order: (usize, usize), name: &str, run: QueryRun) -> anyhow::Result<()> {
+        let at = match self.slots.iter().position(|s| s.name == name) {
+            Some(at) => at,
+            None => {
+                self.slots.push(Slot {
+                    order,
+                    name: name.to_owned(),
+                    runs: Vec::new(),
+                });
+                self.slots.len() - 1
+            }
+        };
+        self.slots[at].add(run)
+    }
+
+    /// Says `text` and keeps it for the report, once.
+    fn note(&mut self, text: String, say: &dyn Fn(&str)) {
+        if !self.notes.contains(&text) {
+            say(&text);
+            self.notes.push(text);
         }
-    };
-    &mut slots[at]
+    }
+
+    /// One DuckDB release's turn at `query` (contender `ci`): its runs, or notes of what
+    /// failed; a runner that fails as a whole is marked `failed` (not tried again).
+    fn duck_turn(
+        &mut self,
+        ci: usize,
+        contender: &mut DuckContender,
+        query: &QueryDef,
+        repeats: Repeats,
+        say: &dyn Fn(&str),
+    ) -> anyhow::Result<()> {
+        if contender.failed {
+            return Ok(());
+        }
+        let DuckContender {
+            duck,
+            sources,
+            threads,
+            failed,
+        } = contender;
+        let release = duck.release;
+        let outcome = match duck.run(sources, std::slice::from_ref(query), repeats, *threads) {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                *failed = true;
+                self.note(format!("DuckDB {} failed: {e:#}", release.version), say);
+                return Ok(());
+            }
+        };
+        if !self.duck_versions.iter().any(|(r, _)| *r == release) {
+            self.duck_versions.push((release, outcome.version.clone()));
+        }
+        for (system, q, why) in outcome.failed_queries {
+            self.note(format!("{system} could not run {q}: {why}"), say);
+        }
+        for (name, result) in outcome.systems {
+            match result {
+                Ok(runs) => {
+                    let sub = usize::from(name == duckdb::ENCRYPTED);
+                    for run in runs {
+                        self.add((ci, sub), &name, run)?;
+                    }
+                }
+                Err(why) => self.note(format!("{name} skipped: {why}"), say),
+            }
+        }
+        Ok(())
+    }
+
+    /// The phase's result: systems in the contenders' order, each one's runs in the suite's.
+    fn into_phase(mut self, suite: &[QueryDef]) -> Phase {
+        self.slots.sort_by_key(|s| s.order);
+        for slot in &mut self.slots {
+            // The suite's order, whatever order the rounds visited the queries in.
+            slot.runs
+                .sort_by_key(|r| suite.iter().position(|q| q.name == r.query));
+        }
+        Phase {
+            systems: self.slots.into_iter().map(|s| (s.name, s.runs)).collect(),
+            notes: self.notes,
+            duck_versions: self.duck_versions,
+        }
+    }
 }
 
 /// The order in which round `turn` visits `n` contenders: all of them, starting at `turn % n`.
@@ -102,15 +188,7 @@ pub(crate) async fn run(
     say: &dyn Fn(&str),
 ) -> anyhow::Result<Phase> {
     let rounds = repeats.rounds.max(1);
-    let mut slots: Vec<Slot> = Vec::new();
-    let mut notes: Vec<String> = Vec::new();
-    let mut duck_versions: Vec<(Release, String)> = Vec::new();
-    let mut note = |text: String, say: &dyn Fn(&str)| {
-        if !notes.contains(&text) {
-            say(&text);
-            notes.push(text);
-        }
-    };
+    let mut collected = Collected::default();
     for (qi, query) in suite.iter().enumerate() {
         say(&format!(
             "{}: {rounds} round(s) on {} system(s)",
@@ -124,62 +202,14 @@ pub(crate) async fn run(
                         let run = queries::run_query(source, query, repeats)
                             .await
                             .with_context(|| format!("{} on {name}", query.name))?;
-                        slot(&mut slots, (ci, 0), name).add(run)?;
+                        collected.add((ci, 0), name, run)?;
                     }
-                    Contender::Duck {
-                        duck,
-                        sources,
-                        threads,
-                        failed,
-                    } => {
-                        if *failed {
-                            continue;
-                        }
-                        let release = duck.release;
-                        let outcome =
-                            match duck.run(sources, std::slice::from_ref(query), repeats, *threads)
-                            {
-                                Ok(outcome) => outcome,
-                                Err(e) => {
-                                    *failed = true;
-                                    note(format!("DuckDB {} failed: {e:#}", release.version), say);
-                                    continue;
-                                }
-                            };
-                        if !duck_versions.iter().any(|(r, _)| *r == release) {
-                            duck_versions.push((release, outcome.version.clone()));
-                        }
-                        for (system, q, why) in outcome.failed_queries {
-                            note(format!("{system} could not run {q}: {why}"), say);
-                        }
-                        for (name, result) in outcome.systems {
-                            match result {
-                                Ok(runs) => {
-                                    let sub = usize::from(name == duckdb::ENCRYPTED);
-                                    let slot = slot(&mut slots, (ci, sub), &name);
-                                    for run in runs {
-                                        slot.add(run)?;
-                                    }
-                                }
-                                Err(why) => note(format!("{name} skipped: {why}"), say),
-                            }
-                        }
-                    }
+                    Contender::Duck(duck) => collected.duck_turn(ci, duck, query, repeats, say)?,
                 }
             }
         }
     }
-    slots.sort_by_key(|s| s.order);
-    for slot in &mut slots {
-        // The suite's order, whatever order the rounds visited the queries in.
-        slot.runs
-            .sort_by_key(|r| suite.iter().position(|q| q.name == r.query));
-    }
-    Ok(Phase {
-        systems: slots.into_iter().map(|s| (s.name, s.runs)).collect(),
-        notes,
-        duck_versions,
-    })
+    Ok(collected.into_phase(suite))
 }
 
 #[cfg(test)]
@@ -214,28 +244,19 @@ mod tests {
 
     #[test]
     fn rounds_pool_per_query_and_a_changed_answer_is_refused() {
-        let mut slots = Vec::new();
-        slot(&mut slots, (1, 0), "b")
-            .add(run("q", 2.0, "x"))
-            .unwrap();
-        slot(&mut slots, (0, 0), "a")
-            .add(run("q", 1.0, "x"))
-            .unwrap();
-        slot(&mut slots, (1, 0), "b")
-            .add(run("q", 4.0, "x"))
-            .unwrap();
-        slot(&mut slots, (1, 0), "b")
-            .add(run("r", 8.0, "y"))
-            .unwrap();
+        let mut c = Collected::default();
+        c.add((1, 0), "b", run("q", 2.0, "x")).unwrap();
+        c.add((0, 0), "a", run("q", 1.0, "x")).unwrap();
+        c.add((1, 0), "b", run("q", 4.0, "x")).unwrap();
+        c.add((1, 0), "b", run("r", 8.0, "y")).unwrap();
+        let slots = &c.slots;
         assert_eq!(slots.len(), 2);
         let b = &slots[0];
         assert_eq!(b.name, "b");
         assert_eq!(b.runs.len(), 2);
         assert_eq!(b.runs[0].cold_ms, vec![2.0, 4.0]);
         assert_eq!(b.runs[0].warm_ms, vec![1.0, 2.0]);
-        let err = slot(&mut slots, (1, 0), "b")
-            .add(run("q", 3.0, "z"))
-            .unwrap_err();
+        let err = c.add((1, 0), "b", run("q", 3.0, "z")).unwrap_err();
         assert!(format!("{err:#}").contains("changed its answer"), "{err:#}");
     }
 }

@@ -11,7 +11,7 @@ use logvault::ingest::Format;
 use crate::cli_ingest;
 use crate::duckdb::{self, DuckDb, DuckSources, EncryptedCopy};
 use crate::ingest::{self, DataFormat, INVENTORY_TABLE, IngestTarget};
-use crate::interleave::{self, Contender};
+use crate::interleave::{self, Contender, DuckContender};
 use crate::keyops::{self, KeyOpsOptions};
 use crate::queries::{self, QueryRun, Source};
 use crate::report::{
@@ -275,7 +275,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<Report> {
                 key: duckdb::new_peer_key(),
                 written: false,
             });
-            contenders.push(Contender::Duck {
+            contenders.push(Contender::Duck(DuckContender {
                 duck: duck.clone(),
                 sources: DuckSources {
                     logs: logs.clone(),
@@ -284,7 +284,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<Report> {
                 },
                 threads: machine.cores,
                 failed: false,
-            });
+            }));
         }
         progress.say(&format!(
             "queries at {rows} rows: each query on every system in turn, {} round(s)",
