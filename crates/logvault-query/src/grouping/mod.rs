@@ -49,6 +49,7 @@
 //! ```
 
 pub(crate) mod keys;
+mod row_count;
 mod stream;
 
 use std::fmt;

@@ -33,6 +33,7 @@ use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use futures::StreamExt;
 
 use super::keys::StringGroups;
+use super::row_count::{self, RowCount};
 
 /// Rows read before deciding whether the column has few values.
 pub(crate) const PROBE_ROWS: usize = 8192;
@@ -76,16 +77,26 @@ pub(crate) fn execute(plan: Plan) -> Result<SendableRecordBatchStream> {
         .first()
         .map(|(expr, _)| Arc::clone(expr))
         .ok_or_else(|| internal_datafusion_err!("a string grouping without a group column"))?;
-    let arguments = aggregate_expressions(
+    let mut arguments = aggregate_expressions(
         aggregate.aggr_expr(),
         aggregate.mode(),
         aggregate.group_expr().num_group_exprs(),
     )?;
-    let accumulators = aggregate
+    // A row count needs no argument evaluated: it counts its own way (`row_count`).
+    let mut accumulators: Vec<Box<dyn GroupsAccumulator>> = Vec::new();
+    for ((expr, filter), arguments) in aggregate
         .aggr_expr()
         .iter()
-        .map(|expr| expr.create_groups_accumulator())
-        .collect::<Result<Vec<_>>>()?;
+        .zip(aggregate.filter_expr())
+        .zip(arguments.iter_mut())
+    {
+        if row_count::counts_rows(expr, filter.as_ref()) {
+            arguments.clear();
+            accumulators.push(Box::<RowCount>::default());
+        } else {
+            accumulators.push(expr.create_groups_accumulator()?);
+        }
+    }
     let reservation = MemoryConsumer::new(format!("StringGroupAggregate[{}]", plan.partition))
         .register(plan.context.memory_pool());
     let schema = aggregate.schema();

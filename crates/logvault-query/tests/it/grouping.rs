@@ -131,6 +131,10 @@ const QUERIES: &[&str] = &[
         ORDER BY n DESC, "Sparse" LIMIT 10"#,
     r#"SELECT concat("User", ' with a suffix past twelve bytes') AS u, COUNT(*) AS n FROM logs
         GROUP BY u ORDER BY n DESC, u LIMIT 10"#,
+    // Row counts (counted in lanes) beside counts of a column with nulls and a filtered one.
+    r#"SELECT "Level", COUNT(1) AS one, COUNT("Sparse") AS sparse, COUNT(*) AS n,
+        COUNT('x') FILTER (WHERE "Bytes" > 500) AS big FROM logs GROUP BY "Level"
+        ORDER BY "Level""#,
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
