@@ -121,9 +121,20 @@ impl StringGroups {
         let views = array.views();
         match array.logical_nulls() {
             None => {
-                ids.reserve(array.len());
-                for (i, &view) in views.iter().enumerate() {
-                    ids.push(self.id::<DIRECT>(array, i, view)? as usize);
+                // Extended from a slice's iterator, the ids need no capacity check per row; the
+                // first error is kept and returned after (ids past it are not used then).
+                let mut failed = None;
+                ids.extend(views.iter().enumerate().map(|(i, &view)| {
+                    match self.id::<DIRECT>(array, i, view) {
+                        Ok(id) => id as usize,
+                        Err(e) => {
+                            failed.get_or_insert(e);
+                            0
+                        }
+                    }
+                }));
+                if let Some(e) = failed {
+                    return Err(e);
                 }
             }
             Some(nulls) if nulls.null_count() * 2 > nulls.len() => {
