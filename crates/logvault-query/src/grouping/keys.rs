@@ -2,11 +2,10 @@
 //!
 //! A string view of at most 12 bytes holds the whole string in its 16 bytes (length, then the
 //! bytes, zero-padded), so two such views are equal exactly when their strings are: those are
-//! grouped by the view's bits alone, without reading the string. A table of [`CACHE_SLOTS`]
-//! views in sets of two (a multiplication and a shift of the view pick the set) answers most
-//! rows of a column of few values with one or two loads and comparisons; a miss goes to a hash
-//! map of all the short strings seen, and takes the set's first slot (the view there moves to
-//! the second). A column of many values skips the table
+//! grouped by the view's bits alone, without reading the string. A direct-mapped table of
+//! [`CACHE_SLOTS`] views (a multiplication and a shift of the view pick the slot) answers most
+//! rows of a column of few values with one load and one comparison; a miss goes to a hash map of
+//! all the short strings seen, and takes the slot. A column of many values skips the table
 //! ([`StringGroups::skip_table`]): its misses would only rewrite slots. Longer strings are grouped by
 //! their bytes in a hash map. A column mostly null (sparse fields are common in logs) is walked
 //! by its set validity bits only.
@@ -16,19 +15,9 @@ use datafusion::common::HashMap;
 
 /// Slots of the direct-mapped table in front of the short strings' map (a power of two).
 pub(crate) const CACHE_SLOTS: usize = 512;
-/// A view may be in either slot of its set of two: two short strings whose views pick the same
-/// set do not take it from each other (of 200 host names, 34 shared a slot of 512 with another
-/// when each view had one slot).
-const CACHE_SHIFT: u32 = 64 - (CACHE_SLOTS / 2).trailing_zeros();
+const CACHE_SHIFT: u32 = 64 - CACHE_SLOTS.trailing_zeros();
 
-/// The first slot of `view`'s set of two.
-#[inline(always)]
-fn first_slot(view: u128) -> usize {
-    let mixed = (view as u64) ^ ((view >> 64) as u64);
-    ((mixed.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> CACHE_SHIFT) as usize) * 2
-}
-
-/// A slot of the table: a short string's view and its group.
+/// A slot of the direct-mapped table: a short string's view and its group.
 #[derive(Clone, Copy)]
 struct Slot {
     view: u128,
@@ -197,14 +186,12 @@ impl StringGroups {
             if !DIRECT {
                 return self.map_id(array, i, view);
             }
-            let slot = first_slot(view);
-            if let Some([first, second]) = self.cache.get(slot..slot + 2) {
-                if first.view == view {
-                    return Ok(first.id);
-                }
-                if second.view == view {
-                    return Ok(second.id);
-                }
+            let mixed = (view as u64) ^ ((view >> 64) as u64);
+            let slot = (mixed.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> CACHE_SHIFT) as usize;
+            if let Some(hit) = self.cache.get(slot)
+                && hit.view == view
+            {
+                return Ok(hit.id);
             }
             self.inline_id(array, i, view, slot)
         } else {
@@ -221,10 +208,8 @@ impl StringGroups {
         slot: usize,
     ) -> Result<u32, TooManyGroups> {
         let id = self.map_id(array, i, view)?;
-        // The set's first slot holds the latest view, its second the one before.
-        if let Some([first, second]) = self.cache.get_mut(slot..slot + 2) {
-            *second = *first;
-            *first = Slot { view, id };
+        if let Some(cached) = self.cache.get_mut(slot) {
+            *cached = Slot { view, id };
         }
         Ok(id)
     }
@@ -339,30 +324,6 @@ mod tests {
             ],
         );
         assert_eq!(got, vec![0, 1, 0, 1]);
-    }
-
-    #[test]
-    fn two_short_strings_of_one_set_both_stay_in_the_table() {
-        let view = |s: &str| StringViewArray::from(vec![s]).views()[0];
-        let names: Vec<String> = (0..CACHE_SLOTS).map(|i| format!("host-{i:04}")).collect();
-        let (a, b) = names
-            .iter()
-            .enumerate()
-            .find_map(|(i, a)| {
-                let b = names[i + 1..]
-                    .iter()
-                    .find(|b| first_slot(view(b)) == first_slot(view(a)))?;
-                Some((a.as_str(), b.as_str()))
-            })
-            .expect("two of 512 names share one of 256 sets");
-        let mut groups = StringGroups::default();
-        assert_eq!(
-            ids(&mut groups, &[Some(a), Some(b), Some(a)]),
-            vec![0, 1, 0]
-        );
-        let set = first_slot(view(a));
-        let held: Vec<u128> = groups.cache[set..set + 2].iter().map(|s| s.view).collect();
-        assert!(held.contains(&view(a)) && held.contains(&view(b)));
     }
 
     #[test]
