@@ -8,7 +8,9 @@
 //! rule, puts a [`StringGroupAggregateExec`] in place of such a partial aggregation: it groups
 //! the strings a view holds whole (up to 12 bytes) by the view's bits, through a direct-mapped
 //! table in front of a hash map ([`keys`]), and feeds DataFusion's own accumulators with the
-//! group ids, so every aggregate function computes what it computes under DataFusion. A column
+//! group ids, so every aggregate function computes what it computes under DataFusion; a row
+//! count (`COUNT(*)`, `COUNT` of a constant) is counted by [`row_count`] instead, in four lanes
+//! per group, into `COUNT`'s own state. A column
 //! of many short values (user ids, `COUNT(DISTINCT ...)`, which DataFusion plans as a grouping)
 //! is grouped by the views' bits in the map alone, the rows of a mostly null one by their set
 //! validity bits; a column of many long values goes back to DataFusion's aggregation after its
