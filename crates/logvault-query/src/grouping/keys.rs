@@ -17,17 +17,6 @@ use datafusion::common::HashMap;
 pub(crate) const CACHE_SLOTS: usize = 512;
 const CACHE_SHIFT: u32 = 64 - CACHE_SLOTS.trailing_zeros();
 
-/// The slot of the direct-mapped table a short string's `view` goes to.
-#[inline(always)]
-fn slot_of(view: u128) -> usize {
-    let mixed = (view as u64) ^ ((view >> 64) as u64);
-    (mixed.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> CACHE_SHIFT) as usize
-}
-
-/// A row whose id the table did not give (no group has it: ids count from 0 to at most
-/// `u32::MAX`).
-const UNRESOLVED: usize = usize::MAX;
-
 /// A slot of the direct-mapped table: a short string's view and its group.
 #[derive(Clone, Copy)]
 struct Slot {
@@ -35,10 +24,9 @@ struct Slot {
     id: u32,
 }
 
-/// No string's view, short or long: a length of 0 with bytes after it, where a valid view of an
-/// empty string is all zero (Arrow pads inline strings with zeros).
+/// No short string's view: its length field is above 12.
 const EMPTY: Slot = Slot {
-    view: u128::MAX << 32,
+    view: u128::MAX,
     id: 0,
 };
 
@@ -132,22 +120,6 @@ impl StringGroups {
         ids.clear();
         let views = array.views();
         match array.logical_nulls() {
-            None if DIRECT => {
-                // First the table alone, read only and without a call: a hit gives the row its
-                // id, anything else (a miss, a long string) is left for the second pass, which
-                // resolves those rows in order. Ids are given by the maps in the order rows are
-                // first seen, so they are the ones a single pass gives; the table only caches.
-                let cache = &self.cache;
-                ids.extend(views.iter().map(|&view| match cache.get(slot_of(view)) {
-                    Some(hit) if hit.view == view => hit.id as usize,
-                    _ => UNRESOLVED,
-                }));
-                for (i, (id, &view)) in ids.iter_mut().zip(views).enumerate() {
-                    if *id == UNRESOLVED {
-                        *id = self.id::<true>(array, i, view)? as usize;
-                    }
-                }
-            }
             None => {
                 // Extended from a slice's iterator, the ids need no capacity check per row; the
                 // first error is kept and returned after (ids past it are not used then).
@@ -214,7 +186,8 @@ impl StringGroups {
             if !DIRECT {
                 return self.map_id(array, i, view);
             }
-            let slot = slot_of(view);
+            let mixed = (view as u64) ^ ((view >> 64) as u64);
+            let slot = (mixed.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> CACHE_SHIFT) as usize;
             if let Some(hit) = self.cache.get(slot)
                 && hit.view == view
             {
@@ -335,24 +308,6 @@ mod tests {
             ]
         );
         assert_eq!(groups.len(), 0, "take starts afresh");
-    }
-
-    #[test]
-    fn without_nulls_the_empty_string_and_long_strings_find_their_own_groups() {
-        // Every slot empty: an empty string's view (all zero) must not be taken for one.
-        let mut groups = StringGroups::default();
-        let long = "a string longer than twelve bytes";
-        let batch = [
-            Some("x"),
-            Some(""),
-            Some(long),
-            Some(""),
-            Some("x"),
-            Some(long),
-        ];
-        assert_eq!(ids(&mut groups, &batch), vec![0, 1, 2, 1, 0, 2]);
-        assert_eq!(ids(&mut groups, &batch), vec![0, 1, 2, 1, 0, 2]);
-        assert_eq!(groups.len(), 3);
     }
 
     #[test]
