@@ -311,6 +311,24 @@ mod tests {
     }
 
     #[test]
+    fn without_nulls_the_empty_string_and_long_strings_find_their_own_groups() {
+        // Every slot empty: an empty string's view (all zero) must not be taken for one.
+        let mut groups = StringGroups::default();
+        let long = "a string longer than twelve bytes";
+        let batch = [
+            Some("x"),
+            Some(""),
+            Some(long),
+            Some(""),
+            Some("x"),
+            Some(long),
+        ];
+        assert_eq!(ids(&mut groups, &batch), vec![0, 1, 2, 1, 0, 2]);
+        assert_eq!(ids(&mut groups, &batch), vec![0, 1, 2, 1, 0, 2]);
+        assert_eq!(groups.len(), 3);
+    }
+
+    #[test]
     fn twelve_and_thirteen_byte_strings_are_told_apart_from_their_prefixes() {
         // 12 bytes fit in the view; 13 do not, and share the first 12.
         let mut groups = StringGroups::default();
