@@ -15,6 +15,8 @@ use crate::{CryptoError, SecretBytes};
 
 /// HKDF salt for data keys; changing it changes every DEK, so it carries the format version.
 const DEK_SALT: &[u8] = b"logvault/dek/v1";
+/// HKDF salt for the keys of a segment's own blocks beside its Parquet data (the needle index).
+const SEGMENT_BLOCK_SALT: &[u8] = b"logvault/segment-block/v1";
 
 /// An account encryption key: one per storage account.
 pub struct Aek(Key256);
@@ -47,6 +49,16 @@ impl Aek {
     /// [`CryptoError::InvalidKey`] never in practice (HKDF-SHA256 can always expand 32 bytes).
     pub fn derive_dek(&self, segment_id: &str) -> Result<Dek, CryptoError> {
         self.derive(DEK_SALT, segment_id.as_bytes()).map(Dek)
+    }
+
+    /// Derives the key of one segment's blocks that Parquet does not encrypt for it (the needle
+    /// index written beside its row groups): separate from the segment's DEK, which Parquet
+    /// holds, and from every other segment's.
+    ///
+    /// # Errors
+    /// As [`Self::derive_dek`].
+    pub fn derive_segment_block_key(&self, segment_id: &str) -> Result<Key256, CryptoError> {
+        self.derive(SEGMENT_BLOCK_SALT, segment_id.as_bytes())
     }
 
     /// Derives a subkey for another purpose (write-ahead log, catalog), separated by `label`.
@@ -115,6 +127,24 @@ mod tests {
         assert_ne!(a1.fingerprint(), b.fingerprint());
         let other = Aek::generate().unwrap().derive_dek("seg-a").unwrap();
         assert_ne!(a1.fingerprint(), other.fingerprint());
+    }
+
+    #[test]
+    fn segment_block_keys_are_per_segment_and_not_the_data_key() {
+        let aek = Aek::generate().unwrap();
+        let block = aek.derive_segment_block_key("seg-a").unwrap();
+        assert_eq!(
+            block.fingerprint(),
+            aek.derive_segment_block_key("seg-a").unwrap().fingerprint()
+        );
+        assert_ne!(
+            block.fingerprint(),
+            aek.derive_segment_block_key("seg-b").unwrap().fingerprint()
+        );
+        assert_ne!(
+            block.fingerprint(),
+            aek.derive_dek("seg-a").unwrap().fingerprint()
+        );
     }
 
     #[test]

@@ -24,9 +24,10 @@ use parquet::arrow::arrow_reader::ArrowReaderOptions;
 use parquet::arrow::async_reader::AsyncFileReader;
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
 
+use crate::StoreError;
 use crate::keyring::{CURRENT_AEK_EPOCH, Keyring};
 use crate::layout::SegmentLocation;
-use crate::needles::{Needle, NeedleIndex, indexes_any, row_groups_to_scan};
+use crate::needles::{BlockRef, Needle, NeedleIndex, indexes_any, row_counts};
 use crate::read_cache::{FooterKey, ReadCaches};
 
 /// Reads segments through `store`, their footers through the keyring's footer cache.
@@ -47,8 +48,11 @@ impl SegmentReaderFactory {
 
     /// Which row groups of `file` may hold the values of `needles` (see [`crate::needles`];
     /// `None`: every row group). The segment's footer is read as a scan reads it (through the
-    /// footer cache, decrypted with the keys in `options`), and its needle index is decoded
-    /// once and kept with the cached footer.
+    /// footer cache, decrypted with the keys in `options`); its needle index is read (the
+    /// sealed block after its row groups, opened with the segment's block key from the
+    /// keyring's cached account key) and decoded once, and kept with the cached footer. An
+    /// index that cannot be read or opened is not used (every row group is read, with a
+    /// warning), and not kept.
     ///
     /// # Errors
     /// Reading or decrypting the footer (the scan would fail the same way).
@@ -59,6 +63,7 @@ impl SegmentReaderFactory {
         needles: &[Needle],
     ) -> datafusion::common::Result<Option<Vec<bool>>> {
         let key = self.footer_key(&file);
+        let path = file.object_meta.location.clone();
         let mut reader =
             self.reader(file, key.clone(), None, 0, &ExecutionPlanMetricsSet::new())?;
         let metadata = reader.get_metadata(Some(options)).await?;
@@ -70,19 +75,60 @@ impl SegmentReaderFactory {
             .as_ref()
             .and_then(|k| caches.footer_entry(k).map(|e| (k, e)))
             .filter(|(_, (entry, _))| Arc::ptr_eq(&entry.metadata, &metadata));
-        let Some((key, (entry, generation))) = cached else {
-            return Ok(row_groups_to_scan(&metadata, needles));
+        if let Some((_, (entry, _))) = &cached
+            && let Some(index) = entry.needles.get()
+        {
+            return Ok(index.row_groups_to_scan(needles));
+        }
+        let index = match self.read_index(&path, &metadata, reader.as_mut()).await {
+            Ok(index) => Arc::new(index),
+            Err(e) => {
+                tracing::warn!(segment = %path, error = %e, "a segment's needle index was not read; all its row groups are");
+                return Ok(None);
+            }
         };
-        let mut decoded = false;
-        let index = entry.needles.get_or_init(|| {
-            decoded = true;
-            Arc::new(NeedleIndex::from_metadata(&metadata))
-        });
         let scan = index.row_groups_to_scan(needles);
-        if decoded {
+        if let Some((key, (entry, generation))) = cached
+            && entry.needles.set(index).is_ok()
+        {
             caches.reweigh_footer(key, Arc::clone(&entry), generation);
         }
         Ok(scan)
+    }
+
+    /// The needle index of the segment at `path` whose footer is `metadata`: version 2's block
+    /// read through `reader` and opened, or version 1's footer entries.
+    async fn read_index(
+        &self,
+        path: &object_store::path::Path,
+        metadata: &ParquetMetaData,
+        reader: &mut (dyn AsyncFileReader + Send),
+    ) -> Result<NeedleIndex, StoreError> {
+        let block = match BlockRef::of(metadata) {
+            None => return Ok(NeedleIndex::from_metadata(metadata)),
+            Some(block) => block.map_err(|reason| StoreError::Integrity {
+                segment: path.to_string(),
+                reason: format!("its needle index's footer entry is malformed: {reason}"),
+            })?,
+        };
+        let loc = SegmentLocation::from_routed_path(path)?;
+        let aek = self.keyring.cached_aek(&loc.account).ok_or_else(|| {
+            StoreError::AccountKeyNotCached {
+                account: loc.account.to_string(),
+            }
+        })?;
+        let key = aek
+            .derive_segment_block_key(&loc.segment.to_string())
+            .map_err(|e| StoreError::crypto(format!("block key of segment {loc}"), &e))?;
+        let sealed = reader
+            .get_bytes(block.range())
+            .await
+            .map_err(|e| StoreError::Storage {
+                what: format!("the needle index of segment {loc}"),
+                reason: e.to_string(),
+            })?;
+        let plain = crate::needles::block::open(&key, &loc, &sealed)?;
+        Ok(NeedleIndex::from_block(&plain, &row_counts(metadata)))
     }
 
     /// A reader of `file` whose footer goes through the footer cache under `key`.

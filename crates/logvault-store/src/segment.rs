@@ -49,9 +49,9 @@ pub struct SegmentOptions {
     /// part of a multipart upload (S3 refuses parts under 5 MiB but the last). A segment
     /// smaller than this is stored with one put when it is finished.
     pub part_bytes: usize,
-    /// Whether segments carry a needle index (`crate::needles`; off by default: it holds about
-    /// 10 bits per value of each indexed column in the footer, which every read of the footer
-    /// decrypts and the footer cache holds).
+    /// Whether segments carry a needle index (`crate::needles`; on by default: about 10 bits
+    /// per value of each indexed column, in a sealed block after the row groups that only
+    /// lookups of given values read).
     pub needle_index: bool,
 }
 
@@ -89,7 +89,7 @@ impl Default for SegmentOptions {
             data_page_rows: 16 * 1024,
             compression: SegmentCompression::Zstd(1),
             part_bytes: DEFAULT_PART_BYTES,
-            needle_index: false,
+            needle_index: true,
         }
     }
 }

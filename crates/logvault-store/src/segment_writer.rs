@@ -19,7 +19,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, SchemaRef};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use logvault_crypto::Aek;
+use logvault_crypto::{Aek, Key256};
 use object_store::{MultipartUpload, ObjectStore, PutMode, PutOptions, PutPayload};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Encoding;
@@ -29,7 +29,7 @@ use parquet::schema::types::ColumnPath;
 use crate::StoreError;
 use crate::catalog::{KeyScheme, SegmentEntry};
 use crate::layout::SegmentLocation;
-use crate::needles::NeedleIndexBuilder;
+use crate::needles::{BlockRef, NeedleIndexBuilder, block};
 use crate::segment::{SegmentOptions, Written, encryption_properties, time_range};
 
 /// A segment being written (see the module documentation). Dropping it without
@@ -43,6 +43,8 @@ pub struct SegmentWriter {
     writer: Mutex<Option<ArrowWriter<Chunks>>>,
     /// The needle index of the rows written (beside the writer, for the same reason).
     needles: Mutex<Option<NeedleIndexBuilder>>,
+    /// The key the needle index's block is sealed under (with the index).
+    block_key: Option<Key256>,
     /// The multipart upload, once the first part was sent (in a mutex for `Sync` as well;
     /// only used exclusively).
     upload: Mutex<Option<Box<dyn MultipartUpload>>>,
@@ -101,7 +103,16 @@ impl SegmentWriter {
             .build();
         let writer = ArrowWriter::try_new(Chunks::default(), schema.clone(), Some(props))
             .map_err(|e| encode_error(&loc, &e))?;
+        let block_key = if options.needle_index {
+            Some(
+                aek.derive_segment_block_key(&loc.segment.to_string())
+                    .map_err(|e| StoreError::crypto(format!("block key of segment {loc}"), &e))?,
+            )
+        } else {
+            None
+        };
         Ok(Self {
+            block_key,
             objects,
             loc,
             schema,
@@ -345,19 +356,23 @@ impl SegmentWriter {
             });
         };
         let needles = self.take_needles();
+        let block_key = self.block_key.take();
+        let loc = self.loc.clone();
         let encoded = match tokio::task::spawn_blocking(move || {
             let mut writer = writer;
-            for entry in needles.map(NeedleIndexBuilder::finish).unwrap_or_default() {
-                writer.append_key_value_metadata(entry);
+            if let (Some(block), Some(key)) =
+                (needles.and_then(NeedleIndexBuilder::finish), block_key)
+            {
+                append_needle_block(&mut writer, &loc, &key, &block)?;
             }
-            writer.into_inner()
+            writer.into_inner().map_err(|e| encode_error(&loc, &e))
         })
         .await
         {
             Ok(Ok(encoded)) => encoded,
             Ok(Err(e)) => {
                 self.abort().await;
-                return Err(encode_error(&self.loc, &e));
+                return Err(e);
             }
             Err(e) => {
                 self.abort().await;
@@ -429,6 +444,34 @@ impl SegmentWriter {
             reason: "an earlier write failed; the segment cannot be finished".into(),
         }
     }
+}
+
+/// Seals the needle index's `block` into the file after its last row group (the rows in hand
+/// are flushed as that row group first) and names it in the footer (docs/format.md, "Needle
+/// index").
+fn append_needle_block(
+    writer: &mut ArrowWriter<Chunks>,
+    loc: &SegmentLocation,
+    key: &Key256,
+    needles: &crate::needles::NeedleBlock,
+) -> Result<(), StoreError> {
+    writer.flush().map_err(|e| encode_error(loc, &e))?;
+    let sealed = block::seal(key, loc, needles)?;
+    let reference = BlockRef {
+        offset: writer.bytes_written() as u64,
+        length: sealed.len() as u64,
+        columns: needles.columns.clone(),
+    };
+    writer.write_all(&sealed).map_err(|e| StoreError::Encode {
+        segment: loc.to_string(),
+        reason: format!("writing the needle index: {e}"),
+    })?;
+    let entry = reference.key_value().map_err(|e| StoreError::Encode {
+        segment: loc.to_string(),
+        reason: format!("the needle index's footer entry: {e}"),
+    })?;
+    writer.append_key_value_metadata(entry);
+    Ok(())
 }
 
 impl Drop for SegmentWriter {

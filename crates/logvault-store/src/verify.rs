@@ -4,7 +4,7 @@
 //! table and number), then every segment the latest version lists, read whole: the
 //! infrastructure layer if the account has one, the leading magic, the key metadata, the
 //! encrypted footer, every column chunk's dictionary and data pages with their headers, and the
-//! column and offset indexes. A segment that authenticates must also hold what the catalog says
+//! column and offset indexes, and the needle index's sealed block (if it has one). A segment that authenticates must also hold what the catalog says
 //! it holds (rows, size, time range, schema). Segments present in storage but listed by no
 //! manifest (an interrupted write or compaction leaves them; nothing counts them) are listed as
 //! orphans, which is not damage.
@@ -24,6 +24,7 @@ use serde::Serialize;
 
 use crate::catalog::{Manifest, SegmentEntry};
 use crate::layout::{AccountId, SegmentId, SegmentLocation};
+use crate::needles::{BlockRef, NeedleBlock};
 use crate::{Store, StoreError};
 
 /// What the scrub found in one segment.
@@ -285,12 +286,17 @@ impl Store {
             entry.max_time,
             entry.schema.clone(),
         );
-        let checked = tokio::task::spawn_blocking(move || scan(bytes, props, &expected))
-            .await
-            .map_err(|e| StoreError::Integrity {
-                segment: loc.to_string(),
-                reason: e.to_string(),
-            })?;
+        let block_key = aek
+            .derive_segment_block_key(&loc.segment.to_string())
+            .map_err(|e| StoreError::crypto(format!("block key of segment {loc}"), &e))?;
+        let at = loc.clone();
+        let checked =
+            tokio::task::spawn_blocking(move || scan(bytes, props, &expected, (&at, &block_key)))
+                .await
+                .map_err(|e| StoreError::Integrity {
+                    segment: loc.to_string(),
+                    reason: e.to_string(),
+                })?;
         Ok(match checked {
             Ok(()) => SegmentStatus::Ok,
             Err(reason) => {
@@ -356,13 +362,14 @@ type Expected = (
     SchemaRef,
 );
 
-/// Decodes every row of every column (every page and its header), with the page index, and
-/// compares what it holds with the catalog's entry. Batches are counted and dropped as they
+/// Decodes every row of every column (every page and its header), with the page index, opens
+/// the needle index's block, and compares what it holds with the catalog's entry. Batches are counted and dropped as they
 /// come, so memory stays one batch.
 fn scan(
     bytes: Bytes,
     props: Arc<parquet::encryption::decrypt::FileDecryptionProperties>,
     (rows, min_time, max_time, schema): &Expected,
+    block: (&SegmentLocation, &logvault_crypto::Key256),
 ) -> Result<(), String> {
     let options = ArrowReaderOptions::new()
         .with_page_index_policy(PageIndexPolicy::Required)
@@ -371,6 +378,7 @@ fn scan(
         .map_err(|e| e.to_string())?;
     let found_schema = builder.schema().clone();
     check_framing(&bytes, builder.metadata())?;
+    check_needle_block(&bytes, builder.metadata(), block)?;
     let reader = builder.build().map_err(|e| e.to_string())?;
     let (mut count, mut range) = (0u64, None);
     for batch in reader {
@@ -396,6 +404,30 @@ fn scan(
         return Err("its schema differs from the catalog's".into());
     }
     Ok(())
+}
+
+/// Opens the needle index's sealed block of the segment at `loc` (whose file is `bytes`), if
+/// its footer names one: it must authenticate and be well formed.
+fn check_needle_block(
+    bytes: &[u8],
+    meta: &parquet::file::metadata::ParquetMetaData,
+    (loc, key): (&SegmentLocation, &logvault_crypto::Key256),
+) -> Result<(), String> {
+    let Some(reference) = BlockRef::of(meta) else {
+        return Ok(());
+    };
+    let reference =
+        reference.map_err(|e| format!("its needle index's footer entry is malformed: {e}"))?;
+    let range = reference.range();
+    let sealed = usize::try_from(range.start)
+        .ok()
+        .zip(usize::try_from(range.end).ok())
+        .and_then(|(from, to)| bytes.get(from..to))
+        .ok_or("its needle index lies past the end of the file")?;
+    let plain = crate::needles::block::open(key, loc, sealed).map_err(|e| e.to_string())?;
+    NeedleBlock::parts(&plain)
+        .map(|_| ())
+        .map_err(|e| format!("its needle index is malformed: {e}"))
 }
 
 /// The plaintext length prefix of the encrypted module at `at`.

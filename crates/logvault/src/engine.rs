@@ -262,7 +262,7 @@ impl Engine {
             ),
             local_storage_dir,
             segments: logvault_store::SegmentOptions {
-                needle_index: home.config().needle_index.unwrap_or(false),
+                needle_index: home.config().needle_index.unwrap_or(true),
                 ..logvault_store::SegmentOptions::default()
             },
             ..StoreConfig::default()

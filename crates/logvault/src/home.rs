@@ -57,9 +57,9 @@ pub struct HomeConfig {
     pub outer_cache_bytes: Option<u64>,
     /// Whether segments written from now on carry a needle index, so that lookups of given
     /// values of id-like columns (`RequestId == "..."`) read only the row groups that may hold
-    /// them (docs/format.md, "Needle index"; `None`: off). It costs about 10 bits per value of
-    /// each indexed column in every segment's footer: 4-5% more storage, and footers that take
-    /// longer to decrypt on a cold read and hold about ten times the footer cache's memory.
+    /// them (docs/format.md, "Needle index"; `None`: on). It costs about 10 bits per value of
+    /// each indexed column (4-5% more storage), in a sealed block of the segment's file that
+    /// only such lookups read; `false` writes segments without it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub needle_index: Option<bool>,
     /// A remote vault for customer keys (Key Vault's REST API: `logvault serve` or Azure Key

@@ -9,7 +9,12 @@ use arrow::array::{Int64Array, RecordBatch, StringArray, TimestampNanosecondArra
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use chrono::Duration;
 use logvault_query::provider::ScanStats;
-use logvault_store::{AccountId, SegmentOptions, StoreConfig};
+use std::path::PathBuf;
+
+use logvault_crypto::parquet_keys::segment_decryption_properties_checked;
+use logvault_store::needles::{BlockRef, KEY_PREFIX};
+use logvault_store::{AccountId, SegmentLocation, SegmentOptions, StoreConfig};
+use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 
 use crate::common::*;
 
@@ -209,9 +214,14 @@ async fn the_decoded_index_is_kept_with_its_footer_in_the_footer_cache() {
     assert_eq!(caches.held_entries(&cluster).0, 3);
 }
 
-#[tokio::test]
-async fn segments_carry_no_index_unless_the_store_is_told_to() {
-    let h = Harness::new().await;
+/// One segment of 5,000 rows in one row group, written with the index or without, and the
+/// scan counters of a lookup of an id it holds and of one it does not hold.
+async fn one_segment(needle_index: Option<bool>) -> (Harness, [usize; 3], [usize; 3]) {
+    let mut config = StoreConfig::default();
+    if let Some(on) = needle_index {
+        config.segments.needle_index = on;
+    }
+    let h = Harness::with_config(config).await;
     let cluster = h.cluster_account().await;
     h.store
         .append(&cluster, WS_A, REQUESTS, vec![requests(0, ROWS)])
@@ -225,5 +235,129 @@ async fn segments_carry_no_index_unless_the_store_is_told_to() {
     )
     .await;
     assert!(got.contains("| 42 "), "{got}");
-    assert_eq!(load(&stats), [1, 0, 0], "the default segment is read whole");
+    let present = load(&stats);
+    let got = run(
+        &session,
+        &format!("SELECT Bytes FROM {REQUESTS} WHERE RequestId = 'req-7-00042'"),
+    )
+    .await;
+    assert_eq!(got.lines().count(), 2, "{got}");
+    let after = load(&stats);
+    let absent = [0, 1, 2].map(|i| after[i] - present[i]);
+    (h, present, absent)
+}
+
+#[tokio::test]
+async fn segments_carry_an_index_unless_the_store_is_told_not_to() {
+    // The default: the segment holding the id is read, the lookup of an absent id skips it.
+    let (_, present, absent) = one_segment(None).await;
+    assert_eq!(present, [1, 0, 0]);
+    assert_eq!(
+        absent,
+        [0, 1, 0],
+        "the absent id's lookup skips the segment"
+    );
+    // Told not to: both lookups read the segment whole.
+    let (_, present, absent) = one_segment(Some(false)).await;
+    assert_eq!(present, [1, 0, 0]);
+    assert_eq!(absent, [1, 0, 0], "without an index the segment is read");
+}
+
+/// The on-disk file of the segment at `loc` (a cluster account without double encryption
+/// stores the Parquet file as it is) and its footer, decrypted.
+async fn segment_file(h: &Harness, loc: &SegmentLocation) -> (PathBuf, ParquetMetaData) {
+    let path = h
+        .dir
+        .path()
+        .join("storage")
+        .join(loc.account.as_str())
+        .join("objects/segments")
+        .join(&loc.workspace)
+        .join(&loc.table)
+        .join(format!("{}.parquet", loc.segment));
+    let bytes = std::fs::read(&path).unwrap();
+    let aek = h.store.keyring().aek(&loc.account).await.unwrap();
+    let dek = aek.derive_dek(&loc.segment.to_string()).unwrap();
+    let aad = format!(
+        "logvault/segment/v1/{}/{}/{}/{}",
+        loc.account, loc.workspace, loc.table, loc.segment
+    );
+    let props =
+        segment_decryption_properties_checked(dek, aad.as_bytes(), Box::new(|_| Ok(()))).unwrap();
+    let meta = ParquetMetaDataReader::new()
+        .with_decryption_properties(Some(props))
+        .parse_and_finish(&bytes::Bytes::from(bytes))
+        .unwrap();
+    (path, meta)
+}
+
+#[tokio::test]
+async fn the_index_is_sealed_after_the_row_groups_and_the_footer_only_names_it() {
+    let (h, cluster) = three_segments().await;
+    let manifest = h.store.catalog().manifest(WS_A, REQUESTS).await.unwrap();
+    let loc = manifest.location(&manifest.segments[0]);
+    let (path, meta) = segment_file(&h, &loc).await;
+    let file = std::fs::read(&path).unwrap();
+    let block = BlockRef::of(&meta).unwrap().unwrap();
+    assert_eq!(block.columns, ["RequestId"]);
+    // After the last row group's last column chunk, before the footer; the footer holds no
+    // filter (version 1's entries are gone) and is small.
+    let last_chunk_end = meta
+        .row_groups()
+        .iter()
+        .flat_map(|g| g.columns())
+        .map(|c| c.byte_range().0 + c.byte_range().1)
+        .max()
+        .unwrap();
+    assert!(
+        block.offset >= last_chunk_end,
+        "{block:?} before {last_chunk_end}"
+    );
+    assert!(block.offset + block.length < file.len() as u64);
+    let entries = meta.file_metadata().key_value_metadata().unwrap();
+    assert!(
+        entries.iter().all(|kv| !kv.key.starts_with(KEY_PREFIX)),
+        "{entries:?}"
+    );
+    let footer_len = u32::from_le_bytes(file[file.len() - 8..file.len() - 4].try_into().unwrap());
+    assert!(
+        u64::from(footer_len) < block.length,
+        "footer {footer_len} bytes, index {} bytes",
+        block.length
+    );
+    // Sealed: no id of the segment is there in clear.
+    let range = block.offset as usize..(block.offset + block.length) as usize;
+    assert!(!file[range.clone()].windows(5).any(|w| w == b"req-0"));
+
+    // A flipped bit in the block: lookups answer as before, reading every row group of that
+    // segment (its index is not used, and not kept); the other segments still skip.
+    let mut bad = file.clone();
+    bad[range.start + range.len() / 2] ^= 0x10;
+    std::fs::write(&path, &bad).unwrap();
+    let session = h.session(WS_A, None).await;
+    let stats = Arc::clone(session.stats());
+    for _ in 0..2 {
+        let before = load(&stats);
+        let got = run(
+            &session,
+            &format!("SELECT Bytes FROM {REQUESTS} WHERE RequestId = 'req-1-00042'"),
+        )
+        .await;
+        assert!(got.contains("| 42 "), "{got}");
+        let (read, skipped) = read_and_skipped(before, load(&stats));
+        assert!(read >= ROWS / GROUP_ROWS, "{read} row groups read");
+        assert!(skipped <= 1, "{skipped} segments skipped");
+    }
+    // The scrub names it.
+    let report = h
+        .store
+        .verify_workspace(WS_A, Some(REQUESTS), &Default::default(), &mut |_| {})
+        .await
+        .unwrap();
+    let damaged = report.damaged_segments();
+    assert_eq!(damaged.len(), 1, "{report:?}");
+    assert_eq!(damaged[0].segment, loc.to_string());
+    let reason = format!("{:?}", damaged[0].status);
+    assert!(reason.contains("needle index"), "{reason}");
+    let _ = cluster;
 }

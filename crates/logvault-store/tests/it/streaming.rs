@@ -166,7 +166,7 @@ async fn setup() -> Setup {
             data_page_rows: 250,
             compression: SegmentCompression::Uncompressed,
             part_bytes: PART,
-            // The index goes into the footer, which comes in the last part.
+            // The index's block follows the last row group, in the last part or the one before.
             needle_index: true,
         },
         local_storage_dir: Some(storage),

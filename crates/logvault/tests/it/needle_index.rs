@@ -1,5 +1,5 @@
-//! The home's `needleIndex` setting: segments written with it carry a needle index, so a lookup
-//! of an id no segment holds reads none; without it (the default) every segment is read.
+//! The home's `needleIndex` setting: segments written with it (the default) carry a needle
+//! index, so a lookup of an id no segment holds reads none; with `false` every segment is read.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -75,11 +75,14 @@ async fn lookup(needle_index: Option<bool>) -> (usize, usize) {
 
 #[tokio::test]
 async fn needle_index_in_the_home_s_config_makes_lookups_skip_segments() {
-    // With it: the absent id's lookup skips the segment (the present one reads it).
-    let (skipped, read) = lookup(Some(true)).await;
-    assert!(skipped >= 1, "{skipped} skipped, {read} read");
-    // Without it (unset: the default), both lookups read every segment.
-    let (skipped, read) = lookup(None).await;
+    // With it (set, or unset: the default), the absent id's lookup skips the segment (the
+    // present one reads it).
+    for setting in [Some(true), None] {
+        let (skipped, read) = lookup(setting).await;
+        assert!(skipped >= 1, "{setting:?}: {skipped} skipped, {read} read");
+    }
+    // Turned off, both lookups read every segment.
+    let (skipped, read) = lookup(Some(false)).await;
     assert_eq!(skipped, 0, "{read} read");
     assert!(read >= 2);
 }
