@@ -70,8 +70,8 @@ pub async fn open_home(dir: &Path, timings: HomeTimings) -> anyhow::Result<Engin
             config.footer_cache_bytes = Some(0);
             config.outer_cache_bytes = Some(0);
         }
-        if needle_index_on() {
-            config.needle_index = Some(true);
+        if needle_index_off() {
+            config.needle_index = Some(false);
         }
         if let Some((lo, hi)) = timings.key_check_secs {
             config.timings.key_check_min_secs = lo;
@@ -98,10 +98,11 @@ pub fn read_caches_off() -> bool {
     std::env::var_os("LOGVAULT_BENCH_NO_READ_CACHES").is_some()
 }
 
-/// Whether the homes the harness creates write segments with a needle index
-/// (`LOGVAULT_BENCH_NEEDLE_INDEX` set; a new home has none: docs/format.md, "Needle index").
-pub fn needle_index_on() -> bool {
-    std::env::var_os("LOGVAULT_BENCH_NEEDLE_INDEX").is_some()
+/// Whether the homes the harness creates write segments without a needle index
+/// (`LOGVAULT_BENCH_NO_NEEDLE_INDEX` set, to measure what it costs; a new home has one:
+/// docs/format.md, "Needle index").
+pub fn needle_index_off() -> bool {
+    std::env::var_os("LOGVAULT_BENCH_NO_NEEDLE_INDEX").is_some()
 }
 
 /// The memory tier's bound for the homes the harness creates (their disk tier is off, as in a
