@@ -48,11 +48,7 @@ impl SegmentEncryptionFactory {
         path: &Path,
     ) -> Result<(SegmentLocation, Arc<logvault_crypto::Aek>, u32), StoreError> {
         let loc = SegmentLocation::from_routed_path(path)?;
-        let aek = self.keyring.cached_aek(&loc.account).ok_or_else(|| {
-            StoreError::AccountKeyNotCached {
-                account: loc.account.to_string(),
-            }
-        })?;
+        let aek = self.keyring.require_cached_aek(&loc.account)?;
         let epoch = self
             .keyring
             .cached_record(&loc.account)

@@ -351,6 +351,15 @@ impl Keyring {
         self.cache.get(account).map(|c| c.aek.clone())
     }
 
+    /// [`Self::cached_aek`], or [`StoreError::AccountKeyNotCached`] naming the account: for
+    /// reads of segments, whose account keys are resolved before planning.
+    pub(crate) fn require_cached_aek(&self, account: &AccountId) -> Result<Arc<Aek>, StoreError> {
+        self.cached_aek(account)
+            .ok_or_else(|| StoreError::AccountKeyNotCached {
+                account: account.to_string(),
+            })
+    }
+
     /// The wrapped copy the cached key was unwrapped from (or written as); never calls the vault.
     pub fn cached_record(&self, account: &AccountId) -> Option<AekRecord> {
         self.cache.get(account).map(|c| c.record.clone())

@@ -83,7 +83,11 @@ impl SegmentReaderFactory {
         let index = match self.read_index(&path, &metadata, reader.as_mut()).await {
             Ok(index) => Arc::new(index),
             Err(e) => {
-                tracing::warn!(segment = %path, error = %e, "a segment's needle index was not read; all its row groups are");
+                tracing::warn!(
+                    segment = %path,
+                    error = %e,
+                    "a segment's needle index was not read; all its row groups are"
+                );
                 return Ok(None);
             }
         };
@@ -112,11 +116,7 @@ impl SegmentReaderFactory {
             })?,
         };
         let loc = SegmentLocation::from_routed_path(path)?;
-        let aek = self.keyring.cached_aek(&loc.account).ok_or_else(|| {
-            StoreError::AccountKeyNotCached {
-                account: loc.account.to_string(),
-            }
-        })?;
+        let aek = self.keyring.require_cached_aek(&loc.account)?;
         let key = aek
             .derive_segment_block_key(&loc.segment.to_string())
             .map_err(|e| StoreError::crypto(format!("block key of segment {loc}"), &e))?;

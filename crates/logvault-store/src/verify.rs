@@ -3,11 +3,11 @@
 //! For each table: every version of its catalog manifest (each is sealed and bound to its
 //! table and number), then every segment the latest version lists, read whole: the
 //! infrastructure layer if the account has one, the leading magic, the key metadata, the
-//! encrypted footer, every column chunk's dictionary and data pages with their headers, and the
-//! column and offset indexes, and the needle index's sealed block (if it has one). A segment that authenticates must also hold what the catalog says
-//! it holds (rows, size, time range, schema). Segments present in storage but listed by no
-//! manifest (an interrupted write or compaction leaves them; nothing counts them) are listed as
-//! orphans, which is not damage.
+//! encrypted footer, every column chunk's dictionary and data pages with their headers, the
+//! column and offset indexes, and the needle index's sealed block (if it has one). A segment
+//! that authenticates must also hold what the catalog says it holds (rows, size, time range,
+//! schema). Segments present in storage but listed by no manifest (an interrupted write or
+//! compaction leaves them; nothing counts them) are listed as orphans, which is not damage.
 //!
 //! A segment whose account key cannot be had (revoked, or the vault unreachable) is skipped and
 //! said so: it cannot be checked, which is not damage either.
@@ -363,8 +363,8 @@ type Expected = (
 );
 
 /// Decodes every row of every column (every page and its header), with the page index, opens
-/// the needle index's block, and compares what it holds with the catalog's entry. Batches are counted and dropped as they
-/// come, so memory stays one batch.
+/// the needle index's block, and compares what it holds with the catalog's entry. Batches are
+/// counted and dropped as they come, so memory stays one batch.
 fn scan(
     bytes: Bytes,
     props: Arc<parquet::encryption::decrypt::FileDecryptionProperties>,
