@@ -2,6 +2,7 @@
 //! an identifier column reads only the segments and row groups that may hold them, and answers
 //! exactly as a full scan does; a segment without an index is read whole.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -9,7 +10,6 @@ use arrow::array::{Int64Array, RecordBatch, StringArray, TimestampNanosecondArra
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use chrono::Duration;
 use logvault_query::provider::ScanStats;
-use std::path::PathBuf;
 
 use logvault_crypto::parquet_keys::segment_decryption_properties_checked;
 use logvault_store::needles::{BlockRef, KEY_PREFIX};
@@ -64,6 +64,11 @@ async fn three_segments() -> (Harness, AccountId) {
 
 /// [`three_segments`], with or without double encryption.
 async fn three_segments_with(double: bool) -> (Harness, AccountId) {
+    three_segments_in(StoreConfig::default(), double).await
+}
+
+/// [`three_segments`] in a store configured as `base` (its segment options replaced).
+async fn three_segments_in(base: StoreConfig, double: bool) -> (Harness, AccountId) {
     let config = StoreConfig {
         segments: SegmentOptions {
             max_row_group_rows: GROUP_ROWS,
@@ -71,7 +76,7 @@ async fn three_segments_with(double: bool) -> (Harness, AccountId) {
             needle_index: true,
             ..SegmentOptions::default()
         },
-        ..StoreConfig::default()
+        ..base
     };
     let h = Harness::with_config(config).await;
     let cluster = h.cluster_account_with(double).await;
@@ -193,6 +198,33 @@ async fn lookups_read_the_index_through_double_encryption() {
         skipped >= 2,
         "{skipped} segments skipped, {read} row groups read"
     );
+}
+
+#[tokio::test]
+async fn lookups_use_the_index_with_the_footer_cache_off() {
+    // Nothing is kept: each lookup reads and opens the blocks again, and skips the same.
+    let mut base = StoreConfig::default();
+    base.keyring.read_caches.footer_bytes = 0;
+    let (h, _) = three_segments_in(base, false).await;
+    let session = h.session(WS_A, None).await;
+    let stats = Arc::clone(session.stats());
+    for _ in 0..2 {
+        let before = load(&stats);
+        let got = run(
+            &session,
+            &format!("SELECT Bytes FROM {REQUESTS} WHERE RequestId = 'req-1-01234'"),
+        )
+        .await;
+        assert!(got.contains("| 1234 "), "{got}");
+        let (read, skipped) = read_and_skipped(before, load(&stats));
+        assert!(
+            skipped >= 1,
+            "{skipped} segments skipped, {read} row groups read"
+        );
+        assert!(read <= 3, "{read} row groups read");
+    }
+    let (plain, _) = h.store.keyring().read_caches().held_bytes();
+    assert_eq!(plain, 0, "the footer cache is off");
 }
 
 #[tokio::test]
