@@ -178,22 +178,8 @@ async fn lookups_read_the_index_through_double_encryption() {
     // The block is a byte range of the stored object: under double encryption it is read
     // through the infrastructure layer's chunks like a footer.
     let (h, _) = three_segments_with(true).await;
-    let session = h.session(WS_A, None).await;
-    let stats = Arc::clone(session.stats());
-    let got = run(
-        &session,
-        &format!("SELECT Bytes FROM {REQUESTS} WHERE RequestId = 'req-2-04321'"),
-    )
-    .await;
-    assert!(got.contains("| 4321 "), "{got}");
-    let before = load(&stats);
-    let got = run(
-        &session,
-        &format!("SELECT Bytes FROM {REQUESTS} WHERE RequestId = 'req-7-00000'"),
-    )
-    .await;
-    assert_eq!(got.lines().count(), 2, "{got}");
-    let (read, skipped) = read_and_skipped(before, load(&stats));
+    let (_, absent) = present_then_absent(&h, ("req-2-04321", 4321), "req-7-00000").await;
+    let (read, skipped) = read_and_skipped([0; 3], absent);
     assert!(
         skipped >= 2,
         "{skipped} segments skipped, {read} row groups read"
@@ -291,24 +277,27 @@ async fn one_segment(needle_index: Option<bool>) -> (Harness, [usize; 3], [usize
         .append(&cluster, WS_A, REQUESTS, vec![requests(0, ROWS)])
         .await
         .unwrap();
+    let (present, absent) = present_then_absent(&h, ("req-0-00042", 42), "req-7-00042").await;
+    (h, present, absent)
+}
+
+/// In a new session: a lookup of an id that holds `Bytes` = the given value, then of an id no
+/// segment holds; the scan counters of each (as [`load`] gives them).
+async fn present_then_absent(
+    h: &Harness,
+    (id, bytes): (&str, usize),
+    absent: &str,
+) -> ([usize; 3], [usize; 3]) {
     let session = h.session(WS_A, None).await;
     let stats = Arc::clone(session.stats());
-    let got = run(
-        &session,
-        &format!("SELECT Bytes FROM {REQUESTS} WHERE RequestId = 'req-0-00042'"),
-    )
-    .await;
-    assert!(got.contains("| 42 "), "{got}");
+    let lookup = |id: &str| format!("SELECT Bytes FROM {REQUESTS} WHERE RequestId = '{id}'");
+    let got = run(&session, &lookup(id)).await;
+    assert!(got.contains(&format!("| {bytes} ")), "{got}");
     let present = load(&stats);
-    let got = run(
-        &session,
-        &format!("SELECT Bytes FROM {REQUESTS} WHERE RequestId = 'req-7-00042'"),
-    )
-    .await;
+    let got = run(&session, &lookup(absent)).await;
     assert_eq!(got.lines().count(), 2, "{got}");
     let after = load(&stats);
-    let absent = [0, 1, 2].map(|i| after[i] - present[i]);
-    (h, present, absent)
+    (present, [0, 1, 2].map(|i| after[i] - present[i]))
 }
 
 #[tokio::test]
