@@ -192,17 +192,7 @@ async fn lookups_use_the_index_with_the_footer_cache_off() {
     let mut base = StoreConfig::default();
     base.keyring.read_caches.footer_bytes = 0;
     let (h, _) = three_segments_in(base, false).await;
-    let session = h.session(WS_A, None).await;
-    let stats = Arc::clone(session.stats());
-    for _ in 0..2 {
-        let before = load(&stats);
-        let got = run(
-            &session,
-            &format!("SELECT Bytes FROM {REQUESTS} WHERE RequestId = 'req-1-01234'"),
-        )
-        .await;
-        assert!(got.contains("| 1234 "), "{got}");
-        let (read, skipped) = read_and_skipped(before, load(&stats));
+    for (read, skipped) in lookup_twice(&h, "req-1-01234", 1234).await {
         assert!(
             skipped >= 1,
             "{skipped} segments skipped, {read} row groups read"
@@ -279,6 +269,25 @@ async fn one_segment(needle_index: Option<bool>) -> (Harness, [usize; 3], [usize
         .unwrap();
     let (present, absent) = present_then_absent(&h, ("req-0-00042", 42), "req-7-00042").await;
     (h, present, absent)
+}
+
+/// In a new session, a lookup of `id` (whose `Bytes` is `bytes`) run twice: the row groups read
+/// and the segments skipped by each run.
+async fn lookup_twice(h: &Harness, id: &str, bytes: usize) -> [(usize, usize); 2] {
+    let session = h.session(WS_A, None).await;
+    let stats = Arc::clone(session.stats());
+    let mut out = [(0, 0); 2];
+    for run_of in &mut out {
+        let before = load(&stats);
+        let got = run(
+            &session,
+            &format!("SELECT Bytes FROM {REQUESTS} WHERE RequestId = '{id}'"),
+        )
+        .await;
+        assert!(got.contains(&format!("| {bytes} ")), "{got}");
+        *run_of = read_and_skipped(before, load(&stats));
+    }
+    out
 }
 
 /// In a new session: a lookup of an id that holds `Bytes` = the given value, then of an id no
@@ -387,17 +396,7 @@ async fn the_index_is_sealed_after_the_row_groups_and_the_footer_only_names_it()
     let mut bad = file.clone();
     bad[range.start + range.len() / 2] ^= 0x10;
     std::fs::write(&path, &bad).unwrap();
-    let session = h.session(WS_A, None).await;
-    let stats = Arc::clone(session.stats());
-    for _ in 0..2 {
-        let before = load(&stats);
-        let got = run(
-            &session,
-            &format!("SELECT Bytes FROM {REQUESTS} WHERE RequestId = 'req-1-00042'"),
-        )
-        .await;
-        assert!(got.contains("| 42 "), "{got}");
-        let (read, skipped) = read_and_skipped(before, load(&stats));
+    for (read, skipped) in lookup_twice(&h, "req-1-00042", 42).await {
         assert!(read >= ROWS / GROUP_ROWS, "{read} row groups read");
         assert!(skipped <= 1, "{skipped} segments skipped");
     }
