@@ -15,8 +15,8 @@ mod common;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arrow::array::{RecordBatch, StringArray};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use bytes::Bytes;
 use chrono::Duration;
 use criterion::{Criterion, Throughput};
@@ -52,7 +52,7 @@ fn rows() -> Vec<RecordBatch> {
         .map(|start| {
             let n = BATCH.min(ROWS - start);
             let batch = log_batch(t0() + Duration::seconds(start as i64), n, "bench");
-            let ids: Vec<String> = (start..start + n)
+            let ids = (start..start + n)
                 .map(|i| {
                     format!(
                         "{:032x}",
@@ -60,11 +60,7 @@ fn rows() -> Vec<RecordBatch> {
                     )
                 })
                 .collect();
-            let mut fields: Vec<_> = batch.schema().fields().iter().cloned().collect();
-            fields.push(Arc::new(Field::new("RequestId", DataType::Utf8, false)));
-            let mut columns = batch.columns().to_vec();
-            columns.push(Arc::new(StringArray::from(ids)));
-            RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+            with_request_ids(&batch, ids)
         })
         .collect()
 }

@@ -27,7 +27,7 @@ use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
 use crate::StoreError;
 use crate::keyring::{CURRENT_AEK_EPOCH, Keyring};
 use crate::layout::SegmentLocation;
-use crate::needles::{BlockRef, Needle, NeedleIndex, indexes_any, row_counts};
+use crate::needles::{self, BlockRef, Needle, NeedleIndex, indexes_any_with, row_counts};
 use crate::read_cache::{FooterKey, ReadCaches};
 
 /// Reads segments through `store`, their footers through the keyring's footer cache.
@@ -67,9 +67,6 @@ impl SegmentReaderFactory {
         let mut reader =
             self.reader(file, key.clone(), None, 0, &ExecutionPlanMetricsSet::new())?;
         let metadata = reader.get_metadata(Some(options)).await?;
-        if !indexes_any(&metadata, needles) {
-            return Ok(None);
-        }
         let caches = self.keyring.read_caches();
         let cached = key
             .as_ref()
@@ -80,7 +77,18 @@ impl SegmentReaderFactory {
         {
             return Ok(index.row_groups_to_scan(needles));
         }
-        let index = match self.read_index(&path, &metadata, reader.as_mut()).await {
+        let block = BlockRef::of(&metadata).and_then(Result::ok);
+        if !indexes_any_with(&metadata, block.as_ref(), needles) {
+            return Ok(None);
+        }
+        let read = match block {
+            Some(block) => {
+                self.read_block(&path, &block, &metadata, reader.as_mut())
+                    .await
+            }
+            None => Ok(NeedleIndex::from_metadata(&metadata)),
+        };
+        let index = match read {
             Ok(index) => Arc::new(index),
             Err(e) => {
                 tracing::warn!(
@@ -100,26 +108,17 @@ impl SegmentReaderFactory {
         Ok(scan)
     }
 
-    /// The needle index of the segment at `path` whose footer is `metadata`: version 2's block
-    /// read through `reader` and opened, or version 1's footer entries.
-    async fn read_index(
+    /// Version 2's index of the segment at `path` whose footer is `metadata`: its `block` read
+    /// through `reader` and opened with the segment's block key.
+    async fn read_block(
         &self,
         path: &object_store::path::Path,
+        block: &BlockRef,
         metadata: &ParquetMetaData,
         reader: &mut (dyn AsyncFileReader + Send),
     ) -> Result<NeedleIndex, StoreError> {
-        let block = match BlockRef::of(metadata) {
-            None => return Ok(NeedleIndex::from_metadata(metadata)),
-            Some(block) => block.map_err(|reason| StoreError::Integrity {
-                segment: path.to_string(),
-                reason: format!("its needle index's footer entry is malformed: {reason}"),
-            })?,
-        };
         let loc = SegmentLocation::from_routed_path(path)?;
-        let aek = self.keyring.require_cached_aek(&loc.account)?;
-        let key = aek
-            .derive_segment_block_key(&loc.segment.to_string())
-            .map_err(|e| StoreError::crypto(format!("block key of segment {loc}"), &e))?;
+        let key = needles::block::key(&*self.keyring.require_cached_aek(&loc.account)?, &loc)?;
         let sealed = reader
             .get_bytes(block.range())
             .await
@@ -127,7 +126,7 @@ impl SegmentReaderFactory {
                 what: format!("the needle index of segment {loc}"),
                 reason: e.to_string(),
             })?;
-        let plain = crate::needles::block::open(&key, &loc, &sealed)?;
+        let plain = needles::block::open(&key, &loc, &sealed)?;
         Ok(NeedleIndex::from_block(&plain, &row_counts(metadata)))
     }
 

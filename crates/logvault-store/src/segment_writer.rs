@@ -104,10 +104,7 @@ impl SegmentWriter {
         let writer = ArrowWriter::try_new(Chunks::default(), schema.clone(), Some(props))
             .map_err(|e| encode_error(&loc, &e))?;
         let block_key = if options.needle_index {
-            Some(
-                aek.derive_segment_block_key(&loc.segment.to_string())
-                    .map_err(|e| StoreError::crypto(format!("block key of segment {loc}"), &e))?,
-            )
+            Some(block::key(aek, &loc)?)
         } else {
             None
         };

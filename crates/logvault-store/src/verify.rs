@@ -286,9 +286,7 @@ impl Store {
             entry.max_time,
             entry.schema.clone(),
         );
-        let block_key = aek
-            .derive_segment_block_key(&loc.segment.to_string())
-            .map_err(|e| StoreError::crypto(format!("block key of segment {loc}"), &e))?;
+        let block_key = crate::needles::block::key(&aek, loc)?;
         let at = loc.clone();
         let checked =
             tokio::task::spawn_blocking(move || scan(bytes, props, &expected, (&at, &block_key)))

@@ -11,9 +11,12 @@ use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use chrono::Duration;
 use logvault_query::provider::ScanStats;
 
-use logvault_crypto::parquet_keys::segment_decryption_properties_checked;
+use datafusion::common::config::EncryptionFactoryOptions;
+use datafusion::execution::parquet_encryption::EncryptionFactory;
 use logvault_store::needles::{BlockRef, KEY_PREFIX};
-use logvault_store::{AccountId, SegmentLocation, SegmentOptions, StoreConfig};
+use logvault_store::{
+    AccountId, SegmentEncryptionFactory, SegmentLocation, SegmentOptions, StoreConfig,
+};
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 
 use crate::common::*;
@@ -326,28 +329,24 @@ async fn segments_carry_an_index_unless_the_store_is_told_not_to() {
 }
 
 /// The on-disk file of the segment at `loc` (a cluster account without double encryption
-/// stores the Parquet file as it is) and its footer, decrypted.
+/// stores the Parquet file as it is) and its footer, decrypted with the properties the store's
+/// encryption factory gives a query.
 async fn segment_file(h: &Harness, loc: &SegmentLocation) -> (PathBuf, ParquetMetaData) {
     let path = h
         .dir
         .path()
         .join("storage")
         .join(loc.account.as_str())
-        .join("objects/segments")
-        .join(&loc.workspace)
-        .join(&loc.table)
-        .join(format!("{}.parquet", loc.segment));
+        .join("objects")
+        .join(loc.object_path().as_ref());
     let bytes = std::fs::read(&path).unwrap();
-    let aek = h.store.keyring().aek(&loc.account).await.unwrap();
-    let dek = aek.derive_dek(&loc.segment.to_string()).unwrap();
-    let aad = format!(
-        "logvault/segment/v1/{}/{}/{}/{}",
-        loc.account, loc.workspace, loc.table, loc.segment
-    );
-    let props =
-        segment_decryption_properties_checked(dek, aad.as_bytes(), Box::new(|_| Ok(()))).unwrap();
+    h.store.keyring().aek(&loc.account).await.unwrap();
+    let props = SegmentEncryptionFactory::new(Arc::clone(h.store.keyring()))
+        .get_file_decryption_properties(&EncryptionFactoryOptions::default(), &loc.routed_path())
+        .await
+        .unwrap();
     let meta = ParquetMetaDataReader::new()
-        .with_decryption_properties(Some(props))
+        .with_decryption_properties(props)
         .parse_and_finish(&bytes::Bytes::from(bytes))
         .unwrap();
     (path, meta)

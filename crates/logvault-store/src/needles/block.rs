@@ -11,8 +11,8 @@
 //! own associated data (account, workspace, table, id), so a block copied into another segment
 //! fails to open.
 
-use logvault_crypto::Key256;
 use logvault_crypto::aead;
+use logvault_crypto::{Aek, Key256};
 use parquet::file::metadata::{KeyValue, ParquetMetaData};
 use serde::{Deserialize, Serialize};
 
@@ -115,6 +115,13 @@ impl BlockRef {
         Ok(KeyValue::new(BLOCK_KEY.to_owned(), value))
     }
 
+    /// Whether the block indexes the column of any of `needles`.
+    pub fn indexes_any(&self, needles: &[super::Needle]) -> bool {
+        self.columns
+            .iter()
+            .any(|c| needles.iter().any(|n| n.column == *c))
+    }
+
     /// The byte range of the block in the file.
     pub fn range(&self) -> std::ops::Range<u64> {
         self.offset..self.offset.saturating_add(self.length)
@@ -125,6 +132,12 @@ fn aad(loc: &SegmentLocation) -> Vec<u8> {
     let mut aad = AAD_PREFIX.to_vec();
     aad.extend_from_slice(&loc.aad_prefix());
     aad
+}
+
+/// The block key of the segment at `loc`, from its account key.
+pub(crate) fn key(aek: &Aek, loc: &SegmentLocation) -> Result<Key256, StoreError> {
+    aek.derive_segment_block_key(&loc.segment.to_string())
+        .map_err(|e| StoreError::crypto(format!("block key of segment {loc}"), &e))
 }
 
 /// Seals `block` for the segment at `loc` under its block `key`.

@@ -98,11 +98,22 @@ impl Needle {
 /// Whether the segment indexes the column of any of `needles` (a look at its footer's entries,
 /// nothing decoded or read): a lookup by columns it does not index needs neither.
 pub fn indexes_any(meta: &ParquetMetaData, needles: &[Needle]) -> bool {
-    if let Some(Ok(block)) = BlockRef::of(meta) {
-        return block
-            .columns
-            .iter()
-            .any(|c| needles.iter().any(|n| n.column == *c));
+    indexes_any_with(
+        meta,
+        BlockRef::of(meta).and_then(Result::ok).as_ref(),
+        needles,
+    )
+}
+
+/// [`indexes_any`] with the segment's version-2 entry already read from `meta` (`None`: it has
+/// none, or a malformed one, and version 1's entries are looked at).
+pub(crate) fn indexes_any_with(
+    meta: &ParquetMetaData,
+    block: Option<&BlockRef>,
+    needles: &[Needle],
+) -> bool {
+    if let Some(block) = block {
+        return block.indexes_any(needles);
     }
     let Some(entries) = meta.file_metadata().key_value_metadata() else {
         return false;

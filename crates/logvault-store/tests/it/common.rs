@@ -258,6 +258,20 @@ pub(crate) fn cluster() -> AccountId {
     AccountId::cluster(CLUSTER).unwrap()
 }
 
+/// `batch` with a `RequestId` column holding `ids` (one a row), which segments' needle index
+/// chooses when the ids are mostly distinct.
+pub(crate) fn with_request_ids(
+    batch: &arrow::array::RecordBatch,
+    ids: Vec<String>,
+) -> arrow::array::RecordBatch {
+    use arrow::datatypes::{DataType, Field, Schema};
+    let mut fields: Vec<_> = batch.schema().fields().iter().cloned().collect();
+    fields.push(Arc::new(Field::new("RequestId", DataType::Utf8, false)));
+    let mut columns = batch.columns().to_vec();
+    columns.push(Arc::new(arrow::array::StringArray::from(ids)));
+    arrow::array::RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+}
+
 pub(crate) fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap()
 }

@@ -76,7 +76,10 @@ async fn fixture(double: bool) -> Fixture {
             &account,
             WS,
             TABLE,
-            vec![with_request_ids(log_batch(t0(), 240, "tamper"))],
+            vec![with_request_ids(
+                &log_batch(t0(), 240, "tamper"),
+                (0..240).map(|i| format!("req-{i:05}")).collect(),
+            )],
         )
         .await
         .unwrap();
@@ -87,22 +90,6 @@ async fn fixture(double: bool) -> Fixture {
 }
 
 /// The module kind of each byte of a (single-layer) segment, from its decrypted metadata.
-/// `batch` with a `RequestId` column of unique ids, which the segment's needle index indexes.
-fn with_request_ids(batch: RecordBatch) -> RecordBatch {
-    let ids: Vec<String> = (0..batch.num_rows())
-        .map(|i| format!("req-{i:05}"))
-        .collect();
-    let mut fields: Vec<_> = batch.schema().fields().iter().cloned().collect();
-    fields.push(Arc::new(arrow::datatypes::Field::new(
-        "RequestId",
-        arrow::datatypes::DataType::Utf8,
-        false,
-    )));
-    let mut columns = batch.columns().to_vec();
-    columns.push(Arc::new(arrow::array::StringArray::from(ids)));
-    RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), columns).unwrap()
-}
-
 async fn module_map(f: &Fixture) -> Vec<&'static str> {
     let meta = f.h.segment_metadata(&f.loc, &f.good, true).await;
     let n = f.good.len();
