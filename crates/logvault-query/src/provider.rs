@@ -327,7 +327,10 @@ impl SegmentTable {
                 .unwrap_or((0, &0));
             loads[i] += s.bytes;
             let path = self.manifest.location(s).routed_path();
-            let mut file = PartitionedFile::new(path.to_string(), s.bytes);
+            // The segment's schema from the catalog: the reader need not parse the footer's,
+            // and a grouping may ask for a column as a dictionary through it.
+            let mut file = PartitionedFile::new(path.to_string(), s.bytes)
+                .with_arrow_schema(Arc::clone(&s.schema));
             if let Some(plan) = plan {
                 file = file.with_extension(plan);
             }

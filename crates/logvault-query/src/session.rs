@@ -42,7 +42,8 @@ impl SessionOptions {
 /// - the helper functions of [`crate::udf`] are registered;
 /// - `now()` and `ago()` read the query's start time;
 /// - a partial aggregation by one string column of few values groups in
-///   [`crate::grouping::StringGroupAggregateExec`];
+///   [`crate::grouping::StringGroupAggregateExec`], which reads that column from segments as a
+///   dictionary;
 /// - filters are pushed into the Parquet reader, but a hash join's keys are not (DataFusion's
 ///   join dynamic filter is off: a hash lookup per row of the large side).
 pub fn new_session(options: &SessionOptions, runtime: Arc<RuntimeEnv>) -> SessionContext {
@@ -63,9 +64,11 @@ pub fn new_session(options: &SessionOptions, runtime: Arc<RuntimeEnv>) -> Sessio
     opts.optimizer.enable_join_dynamic_filter_pushdown = false;
     let state = SessionStateBuilder::new()
         .with_config(config)
-        .with_runtime_env(runtime)
+        .with_runtime_env(Arc::clone(&runtime))
         .with_default_features()
-        .with_physical_optimizer_rule(Arc::new(crate::grouping::StringGroupAggregation))
+        .with_physical_optimizer_rule(Arc::new(crate::grouping::StringGroupAggregation::new(
+            runtime,
+        )))
         .build();
     let ctx = SessionContext::new_with_state(state);
     let now_micros = options.now.timestamp_micros();

@@ -10,7 +10,8 @@
 //! their bytes in a hash map. A column mostly null (sparse fields are common in logs) is walked
 //! by its set validity bits only.
 
-use arrow::array::{Array, StringViewArray, StringViewBuilder};
+use arrow::array::{Array, DictionaryArray, StringArray, StringViewArray, StringViewBuilder};
+use arrow::datatypes::Int32Type;
 use datafusion::common::HashMap;
 
 /// Slots of the direct-mapped table in front of the short strings' map (a power of two).
@@ -47,6 +48,35 @@ pub(crate) struct StringGroups {
     count: u32,
     /// Whether short strings go through the direct-mapped table first.
     direct: bool,
+    /// The group of each value of the last dictionary seen, as rows asked for them.
+    dictionary: DictionaryGroups,
+}
+
+/// The groups of a dictionary's values ([`StringGroups::intern_dictionary`]): the Parquet
+/// reader gives every batch of a column chunk the same dictionary, so each value is looked up
+/// once per chunk, and a row costs an index into `ids`. A value is given a group only when a row
+/// holds it (a chunk's dictionary may hold values that no row read has, e.g. rows filtered out).
+#[derive(Default)]
+struct DictionaryGroups {
+    /// The dictionary's values (kept, so that their buffers are not reused while compared).
+    values: Option<StringArray>,
+    /// The group of each value, [`UNSEEN`] until a row holds it.
+    ids: Vec<u32>,
+}
+
+/// A dictionary value no row has held yet.
+const UNSEEN: u32 = u32::MAX;
+
+impl DictionaryGroups {
+    /// Whether `values` is the dictionary the ids are for (the same buffers, the same length).
+    fn holds(&self, values: &StringArray) -> bool {
+        self.values.as_ref().is_some_and(|held| {
+            held.len() == values.len()
+                && held.offset() == values.offset()
+                && held.values().as_ptr() == values.values().as_ptr()
+                && held.offsets().inner().inner().as_ptr() == values.offsets().inner().inner().as_ptr()
+        })
+    }
 }
 
 impl Default for StringGroups {
@@ -60,6 +90,7 @@ impl Default for StringGroups {
             values: StringViewBuilder::new(),
             count: 0,
             direct: true,
+            dictionary: DictionaryGroups::default(),
         }
     }
 }
@@ -104,7 +135,7 @@ impl StringGroups {
         &mut self,
         array: &StringViewArray,
         ids: &mut Vec<usize>,
-    ) -> Result<(), TooManyGroups> {
+    ) -> Result<(), GroupError> {
         if self.direct {
             self.intern_with::<true>(array, ids)
         } else {
@@ -112,11 +143,89 @@ impl StringGroups {
         }
     }
 
+    /// [`Self::intern`] for a column read as a dictionary: each distinct key's value is looked
+    /// up once while the dictionary stays the same, then each row's id is its key's.
+    ///
+    /// # Errors
+    /// More than `u32::MAX` groups, or a key outside the dictionary (Arrow's dictionary arrays
+    /// never have one).
+    pub(crate) fn intern_dictionary(
+        &mut self,
+        array: &DictionaryArray<Int32Type>,
+        ids: &mut Vec<usize>,
+    ) -> Result<(), GroupError> {
+        ids.clear();
+        let Some(values) = array.values().as_any().downcast_ref::<StringArray>() else {
+            return Err(GroupError::NotStrings);
+        };
+        if !self.dictionary.holds(values) {
+            self.dictionary.values = Some(values.clone());
+            self.dictionary.ids.clear();
+            self.dictionary.ids.resize(values.len(), UNSEEN);
+        }
+        let keys = array.keys();
+        ids.reserve(array.len());
+        match keys.nulls().filter(|n| n.null_count() > 0) {
+            None => {
+                for &key in keys.values() {
+                    ids.push(self.key_id(values, key)? as usize);
+                }
+            }
+            Some(nulls) => {
+                for (i, &key) in keys.values().iter().enumerate() {
+                    let id = if nulls.is_null(i) {
+                        self.null_id()?
+                    } else {
+                        self.key_id(values, key)?
+                    };
+                    ids.push(id as usize);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn key_id(&mut self, values: &StringArray, key: i32) -> Result<u32, GroupError> {
+        let k = usize::try_from(key).map_err(|_| GroupError::BadKey)?;
+        match self.dictionary.ids.get(k) {
+            Some(&id) if id != UNSEEN => Ok(id),
+            Some(_) => self.value_id(values, k),
+            None => Err(GroupError::BadKey),
+        }
+    }
+
+    #[inline(never)]
+    fn value_id(&mut self, values: &StringArray, k: usize) -> Result<u32, GroupError> {
+        let id = if values.is_null(k) {
+            self.null_id()?
+        } else {
+            let value = values.value(k);
+            if value.len() <= INLINE_LEN as usize {
+                let view = arrow::array::make_view(value.as_bytes(), 0, 0);
+                match self.inline.get(&view) {
+                    Some(&id) => id,
+                    None => {
+                        let id = self.add(Some(value))?;
+                        self.inline.insert(view, id);
+                        id
+                    }
+                }
+            } else {
+                self.long_id(value)?
+            }
+        };
+        if let Some(slot) = self.dictionary.ids.get_mut(k) {
+            *slot = id;
+        }
+        Ok(id)
+    }
+
     fn intern_with<const DIRECT: bool>(
         &mut self,
         array: &StringViewArray,
         ids: &mut Vec<usize>,
-    ) -> Result<(), TooManyGroups> {
+    ) -> Result<(), GroupError> {
         ids.clear();
         let views = array.views();
         match array.logical_nulls() {
@@ -180,7 +289,7 @@ impl StringGroups {
         array: &StringViewArray,
         i: usize,
         view: u128,
-    ) -> Result<u32, TooManyGroups> {
+    ) -> Result<u32, GroupError> {
         // The view's low 32 bits are the string's length.
         if (view as u32) <= INLINE_LEN {
             if !DIRECT {
@@ -206,7 +315,7 @@ impl StringGroups {
         i: usize,
         view: u128,
         slot: usize,
-    ) -> Result<u32, TooManyGroups> {
+    ) -> Result<u32, GroupError> {
         let id = self.map_id(array, i, view)?;
         if let Some(cached) = self.cache.get_mut(slot) {
             *cached = Slot { view, id };
@@ -220,7 +329,7 @@ impl StringGroups {
         array: &StringViewArray,
         i: usize,
         view: u128,
-    ) -> Result<u32, TooManyGroups> {
+    ) -> Result<u32, GroupError> {
         if let Some(&id) = self.inline.get(&view) {
             return Ok(id);
         }
@@ -230,7 +339,7 @@ impl StringGroups {
     }
 
     #[inline(never)]
-    fn long_id(&mut self, value: &str) -> Result<u32, TooManyGroups> {
+    fn long_id(&mut self, value: &str) -> Result<u32, GroupError> {
         if let Some(&id) = self.long.get(value.as_bytes()) {
             return Ok(id);
         }
@@ -240,7 +349,7 @@ impl StringGroups {
         Ok(id)
     }
 
-    fn null_id(&mut self) -> Result<u32, TooManyGroups> {
+    fn null_id(&mut self) -> Result<u32, GroupError> {
         if let Some(id) = self.null {
             return Ok(id);
         }
@@ -249,17 +358,24 @@ impl StringGroups {
         Ok(id)
     }
 
-    fn add(&mut self, value: Option<&str>) -> Result<u32, TooManyGroups> {
+    fn add(&mut self, value: Option<&str>) -> Result<u32, GroupError> {
         let id = self.count;
-        self.count = self.count.checked_add(1).ok_or(TooManyGroups)?;
+        self.count = self.count.checked_add(1).ok_or(GroupError::TooMany)?;
         self.values.append_option(value);
         Ok(id)
     }
 }
 
-/// More groups than a `u32` counts.
+/// Why rows could not be given group ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct TooManyGroups;
+pub(crate) enum GroupError {
+    /// More groups than a `u32` counts.
+    TooMany,
+    /// A dictionary key outside its dictionary.
+    BadKey,
+    /// A dictionary whose values are not strings.
+    NotStrings,
+}
 
 #[cfg(test)]
 mod tests {

@@ -50,6 +50,7 @@
 //! # }
 //! ```
 
+mod dictionary;
 pub(crate) mod keys;
 mod row_count;
 mod stream;
@@ -57,11 +58,12 @@ mod stream;
 use std::fmt;
 use std::sync::Arc;
 
-use arrow::datatypes::DataType;
-use datafusion::common::Result;
+use arrow::datatypes::{DataType, SchemaRef};
+use datafusion::common::{Result, internal_datafusion_err, internal_err};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::execution::TaskContext;
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
@@ -74,9 +76,22 @@ use datafusion::physical_plan::{
     SendableRecordBatchStream,
 };
 
-/// The rule: every partial aggregation it can take becomes a [`StringGroupAggregateExec`].
+/// The rule: every partial aggregation it can take becomes a [`StringGroupAggregateExec`],
+/// reading its group column as a dictionary when its input is a Parquet scan that can
+/// ([`dictionary`]; the scan's encryption factory is looked up in `runtime`).
 #[derive(Debug, Default)]
-pub struct StringGroupAggregation;
+pub struct StringGroupAggregation {
+    runtime: Option<Arc<RuntimeEnv>>,
+}
+
+impl StringGroupAggregation {
+    /// The rule of a session whose runtime is `runtime`.
+    pub fn new(runtime: Arc<RuntimeEnv>) -> Self {
+        Self {
+            runtime: Some(runtime),
+        }
+    }
+}
 
 impl PhysicalOptimizerRule for StringGroupAggregation {
     fn optimize(
@@ -91,8 +106,19 @@ impl PhysicalOptimizerRule for StringGroupAggregation {
             if !takes(aggregate)? {
                 return Ok(Transformed::no(node));
             }
+            let group = aggregate.group_expr().expr().first().map(|(e, _)| e);
+            let read = match (group, &self.runtime) {
+                (Some(group), Some(runtime)) => {
+                    dictionary::scan(aggregate.input(), group, runtime)
+                }
+                _ => None,
+            };
+            let dictionary = read.is_some();
+            let input = read.unwrap_or_else(|| Arc::clone(aggregate.input()));
             Ok(Transformed::yes(Arc::new(StringGroupAggregateExec {
                 inner: node,
+                input,
+                dictionary,
                 metrics: ExecutionPlanMetricsSet::new(),
             })))
         })
@@ -135,17 +161,48 @@ fn takes(aggregate: &AggregateExec) -> Result<bool> {
 pub struct StringGroupAggregateExec {
     /// The replaced aggregation (an [`AggregateExec`]): its expressions, schema and input.
     inner: Arc<dyn ExecutionPlan>,
+    /// Its child: the aggregation's input, or that scan reading the group column as a
+    /// dictionary.
+    input: Arc<dyn ExecutionPlan>,
+    /// Whether `input` reads the group column as a dictionary.
+    dictionary: bool,
     metrics: ExecutionPlanMetricsSet,
 }
 
 impl StringGroupAggregateExec {
     fn rewrap(&self, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+        let [child] = children.as_slice() else {
+            return internal_err!("StringGroupAggregateExec has one child");
+        };
+        // The same columns (the group column perhaps as a dictionary): the aggregation stays.
+        let same_columns = |a: &SchemaRef, b: &SchemaRef| {
+            a.fields().len() == b.fields().len()
+                && a.fields().iter().zip(b.fields()).all(|(x, y)| x.name() == y.name())
+        };
+        if let Some(aggregate) = self.inner.downcast_ref::<AggregateExec>()
+            && same_columns(&child.schema(), &aggregate.input().schema())
+        {
+            let dictionary = child.schema() != aggregate.input().schema();
+            return Ok(Arc::new(Self {
+                inner: Arc::clone(&self.inner),
+                input: Arc::clone(child),
+                dictionary,
+                metrics: ExecutionPlanMetricsSet::new(),
+            }));
+        }
         let inner = Arc::clone(&self.inner).replace_children(
             children,
             ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
         )?;
+        let input = inner
+            .children()
+            .first()
+            .map(|c| Arc::clone(*c))
+            .ok_or_else(|| internal_datafusion_err!("an aggregation without its input"))?;
         Ok(Arc::new(Self {
             inner,
+            input,
+            dictionary: false,
             metrics: ExecutionPlanMetricsSet::new(),
         }))
     }
@@ -156,6 +213,9 @@ impl DisplayAs for StringGroupAggregateExec {
         match t {
             DisplayFormatType::Default | DisplayFormatType::Verbose => {
                 f.write_str("StringGroupAggregateExec: ")?;
+                if self.dictionary {
+                    f.write_str("group column read as a dictionary, ")?;
+                }
                 self.inner.fmt_as(t, f)
             }
             DisplayFormatType::TreeRender => self.inner.fmt_as(t, f),
@@ -173,7 +233,7 @@ impl ExecutionPlan for StringGroupAggregateExec {
     }
 
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        self.inner.children()
+        vec![&self.input]
     }
 
     fn maintains_input_order(&self) -> Vec<bool> {
@@ -209,6 +269,7 @@ impl ExecutionPlan for StringGroupAggregateExec {
     ) -> Result<SendableRecordBatchStream> {
         stream::execute(stream::Plan {
             inner: Arc::clone(&self.inner),
+            input: Arc::clone(&self.input),
             partition,
             context,
             metrics: BaselineMetrics::new(&self.metrics, partition),

@@ -17,8 +17,10 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
-use arrow::datatypes::SchemaRef;
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, DictionaryArray, RecordBatch, StringViewArray,
+};
+use arrow::datatypes::{Int32Type, SchemaRef};
 use datafusion::common::{DataFusionError, Result, internal_datafusion_err, internal_err};
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
@@ -32,7 +34,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use futures::StreamExt;
 
-use super::keys::StringGroups;
+use super::keys::{GroupError, StringGroups};
 use super::row_count::{self, RowCount};
 
 /// Rows read before deciding whether the column has few values.
@@ -56,6 +58,9 @@ struct ReduceCheck {
 pub(crate) struct Plan {
     /// The replaced [`AggregateExec`].
     pub(crate) inner: Arc<dyn ExecutionPlan>,
+    /// What it reads: the aggregation's input, or the same scan with the group column read as
+    /// a dictionary ([`super::dictionary`]).
+    pub(crate) input: Arc<dyn ExecutionPlan>,
     pub(crate) partition: usize,
     pub(crate) context: Arc<TaskContext>,
     pub(crate) metrics: BaselineMetrics,
@@ -68,8 +73,8 @@ pub(crate) fn execute(plan: Plan) -> Result<SendableRecordBatchStream> {
     let Some(aggregate) = plan.inner.downcast_ref::<AggregateExec>() else {
         return internal_err!("StringGroupAggregateExec wraps {}", plan.inner.name());
     };
-    let input = aggregate
-        .input()
+    let input = plan
+        .input
         .execute(plan.partition, Arc::clone(&plan.context))?;
     let group = aggregate
         .group_expr()
@@ -216,9 +221,12 @@ impl State {
         if !matches!(self.phase, Phase::Probe(_) | Phase::Aggregate) {
             return Ok(());
         }
-        let values = group_values(&self.group, &batch)?;
         let mut ids = std::mem::take(&mut self.ids);
-        self.groups.intern(&values, &mut ids).map_err(too_many)?;
+        match group_values(&self.group, &batch)? {
+            GroupColumn::Views(values) => self.groups.intern(&values, &mut ids),
+            GroupColumn::Dictionary(values) => self.groups.intern_dictionary(&values, &mut ids),
+        }
+        .map_err(group_error)?;
         if let Phase::Probe(probed) = &mut self.phase {
             probed.push((batch, ids));
             let rows: usize = probed.iter().map(|(b, _)| b.num_rows()).sum();
@@ -299,7 +307,8 @@ impl State {
             .input
             .take()
             .ok_or_else(|| internal_datafusion_err!("a string grouping's input taken twice"))?;
-        self.phase = Phase::Delegated(delegate(&self.plan, replay(input))?);
+        let rows = as_aggregated(&self.plan, replay(input))?;
+        self.phase = Phase::Delegated(delegate(&self.plan, rows)?);
         self.plan.handed_back.add(1);
         Ok(())
     }
@@ -359,18 +368,67 @@ impl State {
     }
 }
 
-fn group_values(
-    group: &Arc<dyn PhysicalExpr>,
-    batch: &RecordBatch,
-) -> Result<arrow::array::StringViewArray> {
-    let array = group.evaluate(batch)?.into_array(batch.num_rows())?;
-    array.as_string_view_opt().cloned().ok_or_else(|| {
-        internal_datafusion_err!("group column is {}, not Utf8View", array.data_type())
-    })
+/// A batch's group column: string views, or a dictionary of strings.
+enum GroupColumn {
+    Views(StringViewArray),
+    Dictionary(DictionaryArray<Int32Type>),
 }
 
-fn too_many(_: super::keys::TooManyGroups) -> DataFusionError {
-    DataFusionError::ResourcesExhausted("more than 4294967295 groups in one partition".into())
+fn group_values(group: &Arc<dyn PhysicalExpr>, batch: &RecordBatch) -> Result<GroupColumn> {
+    let array = group.evaluate(batch)?.into_array(batch.num_rows())?;
+    if let Some(views) = array.as_string_view_opt() {
+        return Ok(GroupColumn::Views(views.clone()));
+    }
+    if let Some(dictionary) = array.as_dictionary_opt::<Int32Type>() {
+        return Ok(GroupColumn::Dictionary(dictionary.clone()));
+    }
+    internal_err!(
+        "group column is {}, not Utf8View or a dictionary",
+        array.data_type()
+    )
+}
+
+fn group_error(e: GroupError) -> DataFusionError {
+    match e {
+        GroupError::TooMany => DataFusionError::ResourcesExhausted(
+            "more than 4294967295 groups in one partition".into(),
+        ),
+        GroupError::BadKey => internal_datafusion_err!("a dictionary key outside its dictionary"),
+        GroupError::NotStrings => internal_datafusion_err!("a dictionary of other than strings"),
+    }
+}
+
+/// `rows` in the schema of the replaced aggregation's input: a group column read as a
+/// dictionary is cast back to string views (what DataFusion's aggregation was planned for).
+fn as_aggregated(
+    plan: &Plan,
+    rows: SendableRecordBatchStream,
+) -> Result<SendableRecordBatchStream> {
+    let Some(aggregate) = plan.inner.downcast_ref::<AggregateExec>() else {
+        return internal_err!("StringGroupAggregateExec wraps {}", plan.inner.name());
+    };
+    let schema = aggregate.input().schema();
+    if rows.schema().fields() == schema.fields() {
+        return Ok(rows);
+    }
+    let target = Arc::clone(&schema);
+    let cast = rows.map(move |batch| {
+        let batch = batch?;
+        let columns = batch
+            .columns()
+            .iter()
+            .zip(target.fields())
+            .map(|(column, field)| {
+                if column.data_type() == field.data_type() {
+                    Ok(Arc::clone(column))
+                } else {
+                    arrow::compute::cast(column, field.data_type())
+                }
+            })
+            .collect::<std::result::Result<Vec<ArrayRef>, _>>()?;
+        Ok(RecordBatch::try_new(Arc::clone(&target), columns)?)
+    });
+    Ok(Box::pin(RecordBatchStreamAdapter::new(schema, cast)))
 }
 
 /// DataFusion's partial aggregation of `input` (this partition's rows not aggregated here).

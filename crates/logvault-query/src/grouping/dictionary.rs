@@ -1,0 +1,133 @@
+//! The group column of a string grouping read from segments as a dictionary.
+//!
+//! Parquet stores a column of few values (`Level`, `Host`, a result code) as a dictionary page
+//! and, per row, an index into it. Read as string views, every row becomes a 16-byte view that
+//! the grouping then looks up in its table. Read as an Arrow dictionary (`Int32` keys into the
+//! chunk's values), the grouping looks each distinct value up once per column chunk and each row
+//! costs an index ([`super::keys::StringGroups::intern_dictionary`]); no view is built.
+//!
+//! The type is visible only between the scan and the grouping: [`scan`] gives a copy of the
+//! partial aggregation's Parquet scan whose group column is `Dictionary(Int32, Utf8)`, which
+//! only [`super::StringGroupAggregateExec`] reads; every operator above it sees the aggregation's
+//! output as before (string views). It needs each file's Arrow schema up front
+//! (`PartitionedFile::arrow_schema`, which the segment provider sets from the catalog): the
+//! copy asks the Parquet reader for the dictionary type through it. A chunk whose pages are not
+//! all dictionary-encoded (a column of many values past the writer's dictionary limit) is still
+//! read correctly: the reader then builds the dictionary itself.
+
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::datasource::physical_plan::{
+    FileGroup, FileScanConfigBuilder, ParquetSource,
+};
+use datafusion::datasource::physical_plan::FileSource as _;
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::utils::collect_columns;
+use datafusion::physical_plan::ExecutionPlan;
+
+/// The type the group column is read as.
+pub(crate) fn dictionary_type() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+}
+
+/// `input` (a partial aggregation's input) with the column `group` reads read as a dictionary,
+/// when `input` is a Parquet scan that can: a plain column of string views, not in the scan's
+/// pushed-down predicate, every file's Arrow schema known, the encryption factory (if the scan
+/// names one) registered in `runtime`. `None` otherwise: the grouping reads `input` as it is.
+pub(crate) fn scan(
+    input: &Arc<dyn ExecutionPlan>,
+    group: &Arc<dyn PhysicalExpr>,
+    runtime: &RuntimeEnv,
+) -> Option<Arc<dyn ExecutionPlan>> {
+    let output = group.downcast_ref::<Column>()?.index();
+    let exec = input.downcast_ref::<DataSourceExec>()?;
+    let (config, parquet) = exec.downcast_to_file_source::<ParquetSource>()?;
+    let table = parquet.table_schema();
+    if !table.table_partition_cols().is_empty() {
+        return None;
+    }
+    let projection = parquet.projection()?;
+    let column = projection
+        .iter()
+        .nth(output)?
+        .expr
+        .downcast_ref::<Column>()?
+        .index();
+    let schema = table.table_schema();
+    let field = schema.fields().get(column)?;
+    if field.data_type() != &DataType::Utf8View {
+        return None;
+    }
+    let name = field.name();
+    let predicate = parquet.filter();
+    if let Some(predicate) = &predicate
+        && collect_columns(predicate).iter().any(|c| c.name() == name)
+    {
+        return None;
+    }
+    let mut groups = Vec::with_capacity(config.file_groups.len());
+    for group in &config.file_groups {
+        let mut files = Vec::with_capacity(group.len());
+        for file in group.iter() {
+            let mut file = file.clone();
+            file.arrow_schema = Some(as_dictionary(file.arrow_schema.as_ref()?, name)?);
+            files.push(file);
+        }
+        let mut copy = FileGroup::new(files);
+        if let Some(statistics) = group.file_statistics(None) {
+            copy = copy.with_statistics(Arc::new(statistics.clone()));
+        }
+        groups.push(copy);
+    }
+    let options = parquet.table_parquet_options().clone();
+    let encryption = match &options.crypto.factory_id {
+        Some(id) => Some(runtime.parquet_encryption_factory(id).ok()?),
+        None => None,
+    };
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    let slot = fields.get_mut(column)?;
+    *slot = slot.clone().with_data_type(dictionary_type());
+    let read = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+    let mut source = ParquetSource::new(read).with_table_parquet_options(options);
+    if let Some(factory) = encryption {
+        source = source.with_encryption_factory(factory);
+    }
+    if let Some(readers) = parquet.parquet_file_reader_factory() {
+        source = source.with_parquet_file_reader_factory(Arc::clone(readers));
+    }
+    if let Some(predicate) = &predicate {
+        source = source.with_predicate(Arc::clone(predicate));
+    }
+    let source = source.try_pushdown_projection(projection).ok()??;
+    let copy = FileScanConfigBuilder::from(config.clone())
+        .with_source(source)
+        .with_file_groups(groups)
+        .build();
+    let copy: Arc<dyn ExecutionPlan> = DataSourceExec::from_data_source(copy);
+    let read_as = copy.schema().fields().get(output)?.data_type().clone();
+    (read_as == dictionary_type() && copy.schema().fields().len() == input.schema().fields().len())
+        .then_some(copy)
+}
+
+/// `schema` (a file's) with its string column `name` as a dictionary; `schema` itself when it
+/// has no such column; `None` when the column is not a string.
+fn as_dictionary(schema: &SchemaRef, name: &str) -> Option<SchemaRef> {
+    let Ok(index) = schema.index_of(name) else {
+        return Some(Arc::clone(schema));
+    };
+    let field = schema.field(index);
+    if !matches!(field.data_type(), DataType::Utf8 | DataType::Utf8View) {
+        return None;
+    }
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    let slot = fields.get_mut(index)?;
+    *slot = slot.clone().with_data_type(dictionary_type());
+    Some(Arc::new(Schema::new_with_metadata(
+        fields,
+        schema.metadata().clone(),
+    )))
+}
