@@ -74,7 +74,8 @@ impl DictionaryGroups {
             held.len() == values.len()
                 && held.offset() == values.offset()
                 && held.values().as_ptr() == values.values().as_ptr()
-                && held.offsets().inner().inner().as_ptr() == values.offsets().inner().inner().as_ptr()
+                && held.offsets().inner().inner().as_ptr()
+                    == values.offsets().inner().inner().as_ptr()
         })
     }
 }
@@ -324,12 +325,7 @@ impl StringGroups {
     }
 
     #[inline(always)]
-    fn map_id(
-        &mut self,
-        array: &StringViewArray,
-        i: usize,
-        view: u128,
-    ) -> Result<u32, GroupError> {
+    fn map_id(&mut self, array: &StringViewArray, i: usize, view: u128) -> Result<u32, GroupError> {
         if let Some(&id) = self.inline.get(&view) {
             return Ok(id);
         }
@@ -442,6 +438,89 @@ mod tests {
         assert_eq!(ids(&mut groups, &batch), vec![0, 1, 2, 1, 0, 2]);
         assert_eq!(ids(&mut groups, &batch), vec![0, 1, 2, 1, 0, 2]);
         assert_eq!(groups.len(), 3);
+    }
+
+    fn dictionary(values: &[Option<&str>], keys: &[Option<i32>]) -> DictionaryArray<Int32Type> {
+        DictionaryArray::new(
+            arrow::array::Int32Array::from(keys.to_vec()),
+            std::sync::Arc::new(StringArray::from(values.to_vec())),
+        )
+    }
+
+    #[test]
+    fn a_dictionary_s_rows_get_the_groups_their_strings_get_as_views() {
+        let long = "a string longer than twelve bytes";
+        let values = [
+            Some("INFO"),
+            Some(long),
+            None,
+            Some("unused"),
+            Some("ERROR"),
+        ];
+        let keys = [Some(0), Some(1), None, Some(2), Some(4), Some(1), Some(0)];
+        let as_strings: Vec<Option<&str>> = keys
+            .iter()
+            .map(|k| k.and_then(|k| values[k as usize]))
+            .collect();
+        let mut by_views = StringGroups::default();
+        let expected = ids(&mut by_views, &as_strings);
+        let mut groups = StringGroups::default();
+        let mut got = Vec::new();
+        let array = dictionary(&values, &keys);
+        groups
+            .intern_dictionary(&array, &mut got)
+            .expect("interned");
+        assert_eq!(got, expected);
+        // The same dictionary again (a later batch of the chunk), then another dictionary
+        // holding the same strings in another order, then views: the ids stay.
+        let again = array.slice(4, 3);
+        groups
+            .intern_dictionary(&again, &mut got)
+            .expect("interned");
+        assert_eq!(got, expected[4..]);
+        let other = dictionary(
+            &[Some("ERROR"), Some("INFO"), Some(long)],
+            &[Some(2), Some(0), Some(1)],
+        );
+        groups
+            .intern_dictionary(&other, &mut got)
+            .expect("interned");
+        assert_eq!(
+            got,
+            ids(&mut by_views, &[Some(long), Some("ERROR"), Some("INFO")])
+        );
+        assert_eq!(
+            ids(&mut groups, &[Some("INFO"), Some("WARN")]),
+            ids(&mut by_views, &[Some("INFO"), Some("WARN")])
+        );
+        // A value no row holds ("unused") is no group.
+        let taken = groups.take();
+        let strings: Vec<Option<&str>> = taken.iter().collect();
+        assert_eq!(
+            strings,
+            vec![Some("INFO"), Some(long), None, Some("ERROR"), Some("WARN")]
+        );
+        // After `take`, the dictionary's ids start afresh too.
+        groups
+            .intern_dictionary(&array, &mut got)
+            .expect("interned");
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn a_key_outside_the_dictionary_is_an_error_not_a_group() {
+        let mut groups = StringGroups::default();
+        let mut got = Vec::new();
+        let values = StringArray::from(vec!["a", "b"]);
+        groups.dictionary.values = Some(values.clone());
+        groups.dictionary.ids = vec![UNSEEN; 2];
+        assert_eq!(groups.key_id(&values, 2), Err(GroupError::BadKey));
+        assert_eq!(groups.key_id(&values, -1), Err(GroupError::BadKey));
+        let array = dictionary(&[Some("a"), Some("b")], &[Some(1), Some(0)]);
+        groups
+            .intern_dictionary(&array, &mut got)
+            .expect("interned");
+        assert_eq!(got, vec![0, 1]);
     }
 
     #[test]

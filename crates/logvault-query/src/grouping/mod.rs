@@ -59,9 +59,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, SchemaRef};
-use datafusion::common::{Result, internal_datafusion_err, internal_err};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{Result, internal_datafusion_err, internal_err};
 use datafusion::execution::TaskContext;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::physical_expr::PhysicalExpr;
@@ -108,9 +108,7 @@ impl PhysicalOptimizerRule for StringGroupAggregation {
             }
             let group = aggregate.group_expr().expr().first().map(|(e, _)| e);
             let read = match (group, &self.runtime) {
-                (Some(group), Some(runtime)) => {
-                    dictionary::scan(aggregate.input(), group, runtime)
-                }
+                (Some(group), Some(runtime)) => dictionary::scan(aggregate.input(), group, runtime),
                 _ => None,
             };
             let dictionary = read.is_some();
@@ -177,7 +175,10 @@ impl StringGroupAggregateExec {
         // The same columns (the group column perhaps as a dictionary): the aggregation stays.
         let same_columns = |a: &SchemaRef, b: &SchemaRef| {
             a.fields().len() == b.fields().len()
-                && a.fields().iter().zip(b.fields()).all(|(x, y)| x.name() == y.name())
+                && a.fields()
+                    .iter()
+                    .zip(b.fields())
+                    .all(|(x, y)| x.name() == y.name())
         };
         if let Some(aggregate) = self.inner.downcast_ref::<AggregateExec>()
             && same_columns(&child.schema(), &aggregate.input().schema())

@@ -6,13 +6,19 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use datafusion::common::config::EncryptionFactoryOptions;
+use datafusion::execution::parquet_encryption::EncryptionFactory;
 use futures::TryStreamExt;
 use logvault_cache::{HotCache, HotCacheConfig};
 use logvault_core::TestClock;
 use logvault_kms::local::CreateVaultOptions;
 use logvault_kms::{IdentityOptions, KeyRef, KeyType, KeyVault, LocalVault};
 use logvault_query::{KeyringGate, SessionOptions, WorkspaceSession};
-use logvault_store::{AccountId, KekBinding, SegmentLocation, Store, StoreConfig, local_root};
+use logvault_store::{
+    AccountId, KekBinding, SegmentEncryptionFactory, SegmentLocation, Store, StoreConfig,
+    local_root,
+};
+use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 
 pub(crate) use logvault_testkit::{files, log_batch};
 
@@ -180,4 +186,28 @@ pub(crate) fn files_of(cache_dir: &Path, ws: &str) -> Vec<PathBuf> {
         .into_iter()
         .filter(|p| p.components().any(|c| c.as_os_str() == ws))
         .collect()
+}
+
+/// The on-disk file of the segment at `loc` (a cluster account without double encryption
+/// stores the Parquet file as it is) and its footer, decrypted with the properties the store's
+/// encryption factory gives a query.
+pub(crate) async fn segment_file(h: &Harness, loc: &SegmentLocation) -> (PathBuf, ParquetMetaData) {
+    let path = h
+        .dir
+        .path()
+        .join("storage")
+        .join(loc.account.as_str())
+        .join("objects")
+        .join(loc.object_path().as_ref());
+    let bytes = std::fs::read(&path).unwrap();
+    h.store.keyring().aek(&loc.account).await.unwrap();
+    let props = SegmentEncryptionFactory::new(Arc::clone(h.store.keyring()))
+        .get_file_decryption_properties(&EncryptionFactoryOptions::default(), &loc.routed_path())
+        .await
+        .unwrap();
+    let meta = ParquetMetaDataReader::new()
+        .with_decryption_properties(props)
+        .parse_and_finish(&bytes::Bytes::from(bytes))
+        .unwrap();
+    (path, meta)
 }

@@ -13,6 +13,7 @@ mod cache_corrupt;
 mod cache_hits;
 mod cache_purge;
 mod common;
+mod dictionary;
 mod grouping;
 mod joins;
 mod needles;

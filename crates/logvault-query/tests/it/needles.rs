@@ -2,7 +2,6 @@
 //! an identifier column reads only the segments and row groups that may hold them, and answers
 //! exactly as a full scan does; a segment without an index is read whole.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -11,13 +10,8 @@ use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use chrono::Duration;
 use logvault_query::provider::ScanStats;
 
-use datafusion::common::config::EncryptionFactoryOptions;
-use datafusion::execution::parquet_encryption::EncryptionFactory;
 use logvault_store::needles::{BlockRef, KEY_PREFIX};
-use logvault_store::{
-    AccountId, SegmentEncryptionFactory, SegmentLocation, SegmentOptions, StoreConfig,
-};
-use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
+use logvault_store::{AccountId, SegmentOptions, StoreConfig};
 
 use crate::common::*;
 
@@ -326,30 +320,6 @@ async fn segments_carry_an_index_unless_the_store_is_told_not_to() {
     let (_, present, absent) = one_segment(Some(false)).await;
     assert_eq!(present, [1, 0, 0]);
     assert_eq!(absent, [1, 0, 0], "without an index the segment is read");
-}
-
-/// The on-disk file of the segment at `loc` (a cluster account without double encryption
-/// stores the Parquet file as it is) and its footer, decrypted with the properties the store's
-/// encryption factory gives a query.
-async fn segment_file(h: &Harness, loc: &SegmentLocation) -> (PathBuf, ParquetMetaData) {
-    let path = h
-        .dir
-        .path()
-        .join("storage")
-        .join(loc.account.as_str())
-        .join("objects")
-        .join(loc.object_path().as_ref());
-    let bytes = std::fs::read(&path).unwrap();
-    h.store.keyring().aek(&loc.account).await.unwrap();
-    let props = SegmentEncryptionFactory::new(Arc::clone(h.store.keyring()))
-        .get_file_decryption_properties(&EncryptionFactoryOptions::default(), &loc.routed_path())
-        .await
-        .unwrap();
-    let meta = ParquetMetaDataReader::new()
-        .with_decryption_properties(props)
-        .parse_and_finish(&bytes::Bytes::from(bytes))
-        .unwrap();
-    (path, meta)
 }
 
 #[tokio::test]

@@ -1,0 +1,207 @@
+//! A string grouping over segments reads its group column as an Arrow dictionary
+//! (`logvault_query::grouping`): every answer equals DataFusion's over the same rows in memory,
+//! for few values (short and long strings, nulls), a column a segment does not have, a column
+//! of many values whose chunks the writer had to store without a dictionary, and a filter on
+//! another column; a filter on the group column keeps it as string views.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use chrono::Duration;
+use datafusion::common::TableReference;
+use datafusion::datasource::MemTable;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use logvault_store::{SegmentOptions, StoreConfig};
+use parquet::basic::Encoding;
+
+use crate::common::*;
+
+const WEB: &str = "Web";
+const ROWS: usize = 30_000;
+const GROUP_ROWS: usize = 12_000;
+
+/// Rows of segment `seg`: `Level` (5 values, some null), `Host` (40 names longer than a view
+/// holds), `Tag` (a distinct 130-byte value per row: too many for the writer's dictionary page,
+/// so its chunks fall back to plain pages), `Bytes`; and `Code` (4 short values) in segments
+/// after the first only.
+fn rows(seg: usize) -> RecordBatch {
+    let mut fields = vec![
+        Field::new(
+            "TimeGenerated",
+            DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+            false,
+        ),
+        Field::new("Level", DataType::Utf8, true),
+        Field::new("Host", DataType::Utf8, false),
+        Field::new("Tag", DataType::Utf8, false),
+        Field::new("Bytes", DataType::Int64, false),
+    ];
+    let start = t0() - Duration::days(seg as i64 + 1);
+    let times: Vec<i64> = (0..ROWS)
+        .map(|i| {
+            (start + Duration::milliseconds(i as i64 * 100))
+                .timestamp_nanos_opt()
+                .unwrap()
+        })
+        .collect();
+    let levels = ["INFO", "WARN", "ERROR", "DEBUG", "CRITICAL"];
+    let level: Vec<Option<&str>> = (0..ROWS)
+        .map(|i| (i % 13 != 0).then_some(levels[(i * 7 + seg) % 5]))
+        .collect();
+    let host: Vec<String> = (0..ROWS)
+        .map(|i| format!("web-{:02}.eu-west.example.net", (i * 31 + seg * 3) % 40))
+        .collect();
+    let tag: Vec<String> = (0..ROWS)
+        .map(|i| format!("{seg}-{i:06}-{}", "t".repeat(120)))
+        .collect();
+    let bytes: Vec<i64> = (0..ROWS).map(|i| ((i * 37) % 1000) as i64).collect();
+    let mut columns: Vec<Arc<dyn Array>> = vec![
+        Arc::new(TimestampNanosecondArray::from(times).with_timezone("UTC")),
+        Arc::new(StringArray::from(level)),
+        Arc::new(StringArray::from(host)),
+        Arc::new(StringArray::from(tag)),
+        Arc::new(Int64Array::from(bytes)),
+    ];
+    if seg > 0 {
+        fields.push(Field::new("Code", DataType::Utf8, true));
+        let codes = ["200", "404", "500", "302"];
+        let code: Vec<&str> = (0..ROWS).map(|i| codes[(i + seg) % 4]).collect();
+        columns.push(Arc::new(StringArray::from(code)));
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+}
+
+/// Three segments of [`rows`] in row groups of [`GROUP_ROWS`], under a customer key.
+async fn segments() -> Harness {
+    let config = StoreConfig {
+        segments: SegmentOptions {
+            max_row_group_rows: GROUP_ROWS,
+            ..SegmentOptions::default()
+        },
+        ..StoreConfig::default()
+    };
+    let h = Harness::with_config(config).await;
+    let cluster = h.cluster_account().await;
+    for seg in 0..3 {
+        h.store
+            .append(&cluster, WS_A, WEB, vec![rows(seg)])
+            .await
+            .unwrap();
+    }
+    h
+}
+
+/// The same rows in memory, for plain DataFusion (`Code` null in the first segment's rows).
+fn in_memory() -> SessionContext {
+    let schema = rows(1).schema();
+    let batches: Vec<RecordBatch> = (0..3)
+        .map(|seg| {
+            let batch = rows(seg);
+            let mut columns = batch.columns().to_vec();
+            if seg == 0 {
+                columns.push(arrow::array::new_null_array(&DataType::Utf8, ROWS));
+            }
+            RecordBatch::try_new(Arc::clone(&schema), columns).unwrap()
+        })
+        .collect();
+    let mut config = SessionConfig::new().with_target_partitions(2);
+    config.options_mut().sql_parser.enable_ident_normalization = false;
+    let ctx = SessionContext::new_with_config(config);
+    let table = MemTable::try_new(schema, vec![batches]).unwrap();
+    ctx.register_table(TableReference::bare(WEB), Arc::new(table))
+        .unwrap();
+    ctx
+}
+
+async fn expected(ctx: &SessionContext, sql: &str) -> String {
+    let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+    arrow::util::pretty::pretty_format_batches(&batches)
+        .unwrap()
+        .to_string()
+}
+
+const AS_DICTIONARY: &str = "group column read as a dictionary";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grouping_reads_its_column_as_a_dictionary_and_answers_as_datafusion_does() {
+    let h = segments().await;
+    let session = h.session(WS_A, None).await;
+    let reference = in_memory();
+    // (query, whether its grouping reads the group column as a dictionary)
+    let queries = [
+        (
+            r#"SELECT "Level", COUNT(*) AS n, SUM("Bytes") AS s FROM "Web" GROUP BY "Level" ORDER BY "Level""#,
+            true,
+        ),
+        (
+            r#"SELECT "Host", COUNT(*) AS n, AVG("Bytes") AS a FROM "Web" GROUP BY "Host" ORDER BY "Host""#,
+            true,
+        ),
+        (
+            r#"SELECT "Code", COUNT(*) AS n, MAX("Bytes") AS m FROM "Web" GROUP BY "Code" ORDER BY "Code""#,
+            true,
+        ),
+        (
+            r#"SELECT COUNT(*) AS groups, SUM(n) AS rows, MAX(n) AS most FROM
+                (SELECT "Tag", COUNT(*) AS n FROM "Web" GROUP BY "Tag")"#,
+            true,
+        ),
+        (
+            r#"SELECT "Host", COUNT(*) AS n FROM "Web" WHERE "Level" = 'ERROR' GROUP BY "Host" ORDER BY "Host""#,
+            true,
+        ),
+        (r#"SELECT COUNT(DISTINCT "Host") AS hosts FROM "Web""#, true),
+        // Rows of a few hosts only: a chunk's dictionary holds all 40.
+        (
+            r#"SELECT "Host", COUNT(*) AS n FROM "Web" WHERE "Bytes" < 3 GROUP BY "Host" ORDER BY "Host""#,
+            true,
+        ),
+        (
+            r#"SELECT "Host", COUNT(*) AS n FROM "Web" WHERE "Host" LIKE '%-07.%' GROUP BY "Host" ORDER BY "Host""#,
+            false,
+        ),
+    ];
+    for (sql, dictionary) in queries {
+        let got = run(&session, sql).await;
+        assert_eq!(got, expected(&reference, sql).await, "{sql}");
+        assert!(
+            got.lines().count() > 4,
+            "an empty answer proves nothing: {sql}\n{got}"
+        );
+        let plan = run(&session, &format!("EXPLAIN {sql}")).await;
+        assert_eq!(plan.contains(AS_DICTIONARY), dictionary, "{sql}\n{plan}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_column_of_many_values_stored_without_a_dictionary_is_handed_back_as_views() {
+    let h = segments().await;
+    // The premise: the writer stored `Tag` in plain pages after its dictionary page filled.
+    let manifest = h.store.catalog().manifest(WS_A, WEB).await.unwrap();
+    let loc = manifest.location(&manifest.segments[0]);
+    let (_, meta) = segment_file(&h, &loc).await;
+    let schema = meta.file_metadata().schema_descr();
+    let tag = (0..schema.num_columns())
+        .find(|&i| schema.column(i).name() == "Tag")
+        .unwrap();
+    // Data pages' encodings, as a mask (parquet's default reading of the footer).
+    let fell_back = meta
+        .row_groups()
+        .iter()
+        .filter_map(|g| g.column(tag).page_encoding_stats_mask())
+        .filter(|mask| mask.is_set(Encoding::PLAIN))
+        .count();
+    assert!(fell_back > 0, "Tag was stored with a dictionary only");
+    let session = h.session(WS_A, None).await;
+    // Every value distinct: the grouping reads `Tag` as a dictionary (built by the reader for
+    // the plain pages), finds it does not reduce the rows and hands them to DataFusion's
+    // aggregation as views.
+    let sql = r#"SELECT COUNT(*) AS groups, SUM(n) AS rows, MIN("Tag") AS first FROM
+        (SELECT "Tag", COUNT(*) AS n FROM "Web" GROUP BY "Tag")"#;
+    let got = run(&session, sql).await;
+    assert_eq!(got, expected(&in_memory(), sql).await);
+    let plan = run(&session, &format!("EXPLAIN ANALYZE {sql}")).await;
+    assert!(plan.contains(AS_DICTIONARY), "{plan}");
+    assert!(plan.contains("handed_back=2"), "{plan}");
+}
