@@ -172,6 +172,17 @@ impl StringGroups {
                     ids.push(self.key_id(values, key)? as usize);
                 }
             }
+            Some(nulls) if nulls.null_count() * 2 > nulls.len() => {
+                // Mostly null: every row the null group, then the valid rows by their set bits.
+                let null = self.null_id()? as usize;
+                ids.resize(array.len(), null);
+                for i in nulls.valid_indices() {
+                    let (Some(&key), Some(slot)) = (keys.values().get(i), ids.get_mut(i)) else {
+                        continue;
+                    };
+                    *slot = self.key_id(values, key)? as usize;
+                }
+            }
             Some(nulls) => {
                 for (i, &key) in keys.values().iter().enumerate() {
                     let id = if nulls.is_null(i) {
@@ -505,6 +516,29 @@ mod tests {
             .intern_dictionary(&array, &mut got)
             .expect("interned");
         assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn a_mostly_null_dictionary_column_gets_the_groups_its_views_get() {
+        let values = [
+            Some("u1"),
+            Some("a user name longer than a view"),
+            Some("u3"),
+        ];
+        let keys: Vec<Option<i32>> = (0..100)
+            .map(|i| (i % 7 == 3).then_some((i % 3) as i32))
+            .collect();
+        let as_strings: Vec<Option<&str>> = keys
+            .iter()
+            .map(|k| k.and_then(|k| values[k as usize]))
+            .collect();
+        let expected = ids(&mut StringGroups::default(), &as_strings);
+        let mut got = Vec::new();
+        StringGroups::default()
+            .intern_dictionary(&dictionary(&values, &keys), &mut got)
+            .expect("interned");
+        assert_eq!(got, expected);
+        assert_eq!(got[0], 0, "the null group first, as for views");
     }
 
     #[test]
