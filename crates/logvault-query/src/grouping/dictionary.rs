@@ -11,9 +11,14 @@
 //! only [`super::StringGroupAggregateExec`] reads; every operator above it sees the aggregation's
 //! output as before (string views). It needs each file's Arrow schema up front
 //! (`PartitionedFile::arrow_schema`, which the segment provider sets from the catalog): the
-//! copy asks the Parquet reader for the dictionary type through it. A chunk whose pages are not
-//! all dictionary-encoded (a column of many values past the writer's dictionary limit) is still
-//! read correctly: the reader then builds the dictionary itself.
+//! copy asks the Parquet reader for the dictionary type through it.
+//!
+//! A column of many values gains nothing from it: each chunk's dictionary holds about as many
+//! values as the chunk has rows, and the reader builds a dictionary array of them (itself, by
+//! hashing, for chunks the writer stored in plain pages past its dictionary limit). A distinct
+//! count of the suite's `UserId` at 10M rows took 43-58 ms read as a dictionary against 39-42 as
+//! views. So a partition whose probe finds many values starts again from the aggregation's own
+//! input (views), dropping the one batch it probed ([`super::stream`], `read_as_views`).
 
 use std::sync::Arc;
 

@@ -275,6 +275,16 @@ impl ExecutionPlan for StringGroupAggregateExec {
             context,
             metrics: BaselineMetrics::new(&self.metrics, partition),
             handed_back: MetricBuilder::new(&self.metrics).counter("handed_back", partition),
+            views: self
+                .dictionary
+                .then(|| {
+                    self.inner
+                        .children()
+                        .first()
+                        .map(|input| Arc::clone(*input))
+                })
+                .flatten(),
+            read_as_views: MetricBuilder::new(&self.metrics).counter("read_as_views", partition),
         })
     }
 

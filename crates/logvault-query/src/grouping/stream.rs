@@ -66,6 +66,11 @@ pub(crate) struct Plan {
     pub(crate) metrics: BaselineMetrics,
     /// Partitions handed back to DataFusion's aggregation (`handed_back` in `EXPLAIN ANALYZE`).
     pub(crate) handed_back: Count,
+    /// The aggregation's own input when `input` reads the group column as a dictionary: a
+    /// partition whose probe finds many values reads it instead (from its start).
+    pub(crate) views: Option<Arc<dyn ExecutionPlan>>,
+    /// Partitions that went back to reading views (`read_as_views` in `EXPLAIN ANALYZE`).
+    pub(crate) read_as_views: Count,
 }
 
 /// The partition's output stream.
@@ -269,6 +274,16 @@ impl State {
         let rows: usize = probed.iter().map(|(b, _)| b.num_rows()).sum();
         let groups = self.groups.len();
         let few = groups * FEW_PER_ROWS <= rows.max(FEW_PER_ROWS);
+        if !few && let Some(views) = self.plan.views.take() {
+            // A column of many values gains nothing from its dictionary (each chunk's holds
+            // about as many values as rows) and costs building it: this partition starts again
+            // from the aggregation's own input, its probed rows dropped unaggregated.
+            self.input = Some(views.execute(self.plan.partition, Arc::clone(&self.plan.context))?);
+            self.groups = StringGroups::default();
+            self.phase = Phase::Probe(Vec::new());
+            self.plan.read_as_views.add(1);
+            return Ok(());
+        }
         if few || self.groups.long_len() * LONG_AT_MOST_ONE_IN <= groups {
             if !few {
                 self.groups.skip_table();

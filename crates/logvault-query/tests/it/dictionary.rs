@@ -175,7 +175,7 @@ async fn a_grouping_reads_its_column_as_a_dictionary_and_answers_as_datafusion_d
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_column_of_many_values_stored_without_a_dictionary_is_handed_back_as_views() {
+async fn a_column_of_many_values_is_read_again_as_views_and_handed_back() {
     let h = segments().await;
     // The premise: the writer stored `Tag` in plain pages after its dictionary page filled.
     let manifest = h.store.catalog().manifest(WS_A, WEB).await.unwrap();
@@ -194,14 +194,15 @@ async fn a_column_of_many_values_stored_without_a_dictionary_is_handed_back_as_v
         .count();
     assert!(fell_back > 0, "Tag was stored with a dictionary only");
     let session = h.session(WS_A, None).await;
-    // Every value distinct: the grouping reads `Tag` as a dictionary (built by the reader for
-    // the plain pages), finds it does not reduce the rows and hands them to DataFusion's
-    // aggregation as views.
+    // Every value distinct: each partition's probe of `Tag` read as a dictionary finds many
+    // values, so it reads the column again from the start as views, finds the grouping does not
+    // reduce the rows and hands them to DataFusion's aggregation.
     let sql = r#"SELECT COUNT(*) AS groups, SUM(n) AS rows, MIN("Tag") AS first FROM
         (SELECT "Tag", COUNT(*) AS n FROM "Web" GROUP BY "Tag")"#;
     let got = run(&session, sql).await;
     assert_eq!(got, expected(&in_memory(), sql).await);
     let plan = run(&session, &format!("EXPLAIN ANALYZE {sql}")).await;
     assert!(plan.contains(AS_DICTIONARY), "{plan}");
+    assert!(plan.contains("read_as_views=2"), "{plan}");
     assert!(plan.contains("handed_back=2"), "{plan}");
 }
