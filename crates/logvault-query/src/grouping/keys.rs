@@ -526,7 +526,7 @@ mod tests {
             Some("u3"),
         ];
         let keys: Vec<Option<i32>> = (0..100)
-            .map(|i| (i % 7 == 3).then_some((i % 3) as i32))
+            .map(|i: i32| (i % 7 == 3).then_some(i % 3))
             .collect();
         let as_strings: Vec<Option<&str>> = keys
             .iter()
