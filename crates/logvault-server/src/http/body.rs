@@ -98,12 +98,25 @@ fn decode(raw: &[u8], gzip: bool, max: usize) -> std::io::Result<Option<Vec<u8>>
     } else {
         Box::new(flate2::read::ZlibDecoder::new(raw))
     };
-    let mut out = Vec::new();
+    // A gzip member ends with its decompressed size (modulo 2^32): room for it up front, so
+    // the output is not copied each time it outgrows its buffer (a hint only: a body of
+    // several members, or one that lies, still decodes, and never past `max`).
+    let hint = if gzip { gzip_size_hint(raw) } else { 0 };
+    let mut out = Vec::with_capacity(hint.min(max.saturating_add(1)));
     reader.take(max as u64 + 1).read_to_end(&mut out)?;
     if out.len() > max {
         return Ok(None);
     }
     Ok(Some(out))
+}
+
+/// The decompressed size a gzip stream's last member declares (its trailer's `ISIZE`).
+fn gzip_size_hint(raw: &[u8]) -> usize {
+    raw.len()
+        .checked_sub(4)
+        .and_then(|start| raw.get(start..))
+        .and_then(|tail| <[u8; 4]>::try_from(tail).ok())
+        .map_or(0, |size| u32::from_le_bytes(size) as usize)
 }
 
 #[cfg(test)]
@@ -121,5 +134,23 @@ mod tests {
         assert_eq!(decode(&gz, true, 1 << 20).unwrap().unwrap().len(), 1 << 20);
         assert!(decode(&gz, true, (1 << 20) - 1).unwrap().is_none());
         assert!(decode(b"not gzip", true, 100).is_err());
+    }
+
+    #[test]
+    fn the_gzip_trailer_sizes_the_output_and_a_false_one_changes_nothing() {
+        let body = b"{\"a\":1}\n".repeat(1000);
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(&body).unwrap();
+        let gz = enc.finish().unwrap();
+        assert_eq!(gzip_size_hint(&gz), body.len());
+        let out = decode(&gz, true, 1 << 20).unwrap().unwrap();
+        assert_eq!(out, body);
+        assert_eq!(out.capacity(), body.len(), "sized once, not grown");
+        // A trailer claiming 4 GiB: the hint is bounded by `max`, and the checksum fails.
+        let mut lying = gz.clone();
+        let n = lying.len();
+        lying[n - 4..].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(decode(&lying, true, 1 << 20).is_err());
+        assert_eq!(gzip_size_hint(b"abc"), 0);
     }
 }
