@@ -328,9 +328,13 @@ impl SegmentTable {
             loads[i] += s.bytes;
             let path = self.manifest.location(s).routed_path();
             // The segment's schema from the catalog: the reader need not parse the footer's,
-            // and a grouping may ask for a column as a dictionary through it.
-            let mut file = PartitionedFile::new(path.to_string(), s.bytes)
-                .with_arrow_schema(Arc::clone(&s.schema));
+            // and a grouping may ask for a column as a dictionary through it. Only for scans
+            // this process runs: a detached table's scans go to a cluster's executors, which
+            // got that schema with every field nullable and refused it against the file's.
+            let mut file = PartitionedFile::new(path.to_string(), s.bytes);
+            if self.keyring.is_some() {
+                file = file.with_arrow_schema(Arc::clone(&s.schema));
+            }
             if let Some(plan) = plan {
                 file = file.with_extension(plan);
             }

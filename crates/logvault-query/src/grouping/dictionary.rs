@@ -10,8 +10,8 @@
 //! partial aggregation's Parquet scan whose group column is `Dictionary(Int32, Utf8)`, which
 //! only [`super::StringGroupAggregateExec`] reads; every operator above it sees the aggregation's
 //! output as before (string views). It needs each file's Arrow schema up front
-//! (`PartitionedFile::arrow_schema`, which the segment provider sets from the catalog): the
-//! copy asks the Parquet reader for the dictionary type through it.
+//! (`PartitionedFile::arrow_schema`, which the segment provider sets from the catalog for the
+//! scans its process runs): the copy asks the Parquet reader for the dictionary type through it.
 //!
 //! A column of many values gains nothing from it: each chunk's dictionary holds about as many
 //! values as the chunk has rows, and the reader builds a dictionary array of them (itself, by
