@@ -1,7 +1,7 @@
 //! Segment write and read throughput: plaintext Parquet (the baseline) against segments under
 //! the service key, under a customer key, and with double encryption, on a few hundred thousand
-//! generated log-like rows with a request id (which segments index, as they do by default), in an in-memory object store so that the cost measured is encoding
-//! and encryption. After criterion's own report, prints each variant's time as a ratio to the
+//! generated log-like rows with a request id (which segments index, as they do by default), in
+//! an in-memory object store so that the cost measured is encoding and encryption. After criterion's own report, prints each variant's time as a ratio to the
 //! plaintext baseline measured in the same run.
 //!
 //! `cargo bench -p logvault-store --bench segments` (release build).

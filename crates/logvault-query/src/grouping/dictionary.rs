@@ -91,10 +91,7 @@ pub(crate) fn scan(
         Some(id) => Some(runtime.parquet_encryption_factory(id).ok()?),
         None => None,
     };
-    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-    let slot = fields.get_mut(column)?;
-    *slot = slot.clone().with_data_type(dictionary_type());
-    let read = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+    let read = with_dictionary_at(schema, column)?;
     let mut source = ParquetSource::new(read).with_table_parquet_options(options);
     if let Some(factory) = encryption {
         source = source.with_encryption_factory(factory);
@@ -122,10 +119,17 @@ fn as_dictionary(schema: &SchemaRef, name: &str) -> Option<SchemaRef> {
     let Ok(index) = schema.index_of(name) else {
         return Some(Arc::clone(schema));
     };
-    let field = schema.field(index);
-    if !matches!(field.data_type(), DataType::Utf8 | DataType::Utf8View) {
+    if !matches!(
+        schema.field(index).data_type(),
+        DataType::Utf8 | DataType::Utf8View
+    ) {
         return None;
     }
+    with_dictionary_at(schema, index)
+}
+
+/// `schema` with its field `index` typed [`dictionary_type`].
+fn with_dictionary_at(schema: &SchemaRef, index: usize) -> Option<SchemaRef> {
     let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
     let slot = fields.get_mut(index)?;
     *slot = slot.clone().with_data_type(dictionary_type());

@@ -214,15 +214,8 @@ impl StringGroups {
         } else {
             let value = values.value(k);
             if value.len() <= INLINE_LEN as usize {
-                let view = arrow::array::make_view(value.as_bytes(), 0, 0);
-                match self.inline.get(&view) {
-                    Some(&id) => id,
-                    None => {
-                        let id = self.add(Some(value))?;
-                        self.inline.insert(view, id);
-                        id
-                    }
-                }
+                // A short string's view is its bytes: the same key as the views' rows get.
+                self.map_id(arrow::array::make_view(value.as_bytes(), 0, 0), || value)?
             } else {
                 self.long_id(value)?
             }
@@ -305,7 +298,7 @@ impl StringGroups {
         // The view's low 32 bits are the string's length.
         if (view as u32) <= INLINE_LEN {
             if !DIRECT {
-                return self.map_id(array, i, view);
+                return self.map_id(view, || array.value(i));
             }
             let mixed = (view as u64) ^ ((view >> 64) as u64);
             let slot = (mixed.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> CACHE_SHIFT) as usize;
@@ -328,7 +321,7 @@ impl StringGroups {
         view: u128,
         slot: usize,
     ) -> Result<u32, GroupError> {
-        let id = self.map_id(array, i, view)?;
+        let id = self.map_id(view, || array.value(i))?;
         if let Some(cached) = self.cache.get_mut(slot) {
             *cached = Slot { view, id };
         }
@@ -336,11 +329,15 @@ impl StringGroups {
     }
 
     #[inline(always)]
-    fn map_id(&mut self, array: &StringViewArray, i: usize, view: u128) -> Result<u32, GroupError> {
+    fn map_id<'v>(
+        &mut self,
+        view: u128,
+        value: impl FnOnce() -> &'v str,
+    ) -> Result<u32, GroupError> {
         if let Some(&id) = self.inline.get(&view) {
             return Ok(id);
         }
-        let id = self.add(Some(array.value(i)))?;
+        let id = self.add(Some(value()))?;
         self.inline.insert(view, id);
         Ok(id)
     }

@@ -79,17 +79,15 @@ use datafusion::physical_plan::{
 /// The rule: every partial aggregation it can take becomes a [`StringGroupAggregateExec`],
 /// reading its group column as a dictionary when its input is a Parquet scan that can
 /// ([`dictionary`]; the scan's encryption factory is looked up in `runtime`).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct StringGroupAggregation {
-    runtime: Option<Arc<RuntimeEnv>>,
+    runtime: Arc<RuntimeEnv>,
 }
 
 impl StringGroupAggregation {
     /// The rule of a session whose runtime is `runtime`.
     pub fn new(runtime: Arc<RuntimeEnv>) -> Self {
-        Self {
-            runtime: Some(runtime),
-        }
+        Self { runtime }
     }
 }
 
@@ -106,19 +104,15 @@ impl PhysicalOptimizerRule for StringGroupAggregation {
             if !takes(aggregate)? {
                 return Ok(Transformed::no(node));
             }
-            let group = aggregate.group_expr().expr().first().map(|(e, _)| e);
-            let read = match (group, &self.runtime) {
-                (Some(group), Some(runtime)) => dictionary::scan(aggregate.input(), group, runtime),
-                _ => None,
-            };
-            let dictionary = read.is_some();
-            let input = read.unwrap_or_else(|| Arc::clone(aggregate.input()));
-            Ok(Transformed::yes(Arc::new(StringGroupAggregateExec {
-                inner: node,
-                input,
-                dictionary,
-                metrics: ExecutionPlanMetricsSet::new(),
-            })))
+            let input = aggregate
+                .group_expr()
+                .expr()
+                .first()
+                .and_then(|(group, _)| dictionary::scan(aggregate.input(), group, &self.runtime))
+                .unwrap_or_else(|| Arc::clone(aggregate.input()));
+            Ok(Transformed::yes(Arc::new(StringGroupAggregateExec::new(
+                node, input,
+            ))))
         })
         .map(|t| t.data)
     }
@@ -162,12 +156,25 @@ pub struct StringGroupAggregateExec {
     /// Its child: the aggregation's input, or that scan reading the group column as a
     /// dictionary.
     input: Arc<dyn ExecutionPlan>,
-    /// Whether `input` reads the group column as a dictionary.
-    dictionary: bool,
     metrics: ExecutionPlanMetricsSet,
 }
 
 impl StringGroupAggregateExec {
+    fn new(inner: Arc<dyn ExecutionPlan>, input: Arc<dyn ExecutionPlan>) -> Self {
+        Self {
+            inner,
+            input,
+            metrics: ExecutionPlanMetricsSet::new(),
+        }
+    }
+
+    /// The aggregation's own input (views) when the child reads the group column as a
+    /// dictionary instead; `None` when the child is that input.
+    fn views(&self) -> Option<&Arc<dyn ExecutionPlan>> {
+        let own = self.inner.children().into_iter().next()?;
+        (own.schema() != self.input.schema()).then_some(own)
+    }
+
     fn rewrap(&self, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
         let [child] = children.as_slice() else {
             return internal_err!("StringGroupAggregateExec has one child");
@@ -183,13 +190,10 @@ impl StringGroupAggregateExec {
         if let Some(aggregate) = self.inner.downcast_ref::<AggregateExec>()
             && same_columns(&child.schema(), &aggregate.input().schema())
         {
-            let dictionary = child.schema() != aggregate.input().schema();
-            return Ok(Arc::new(Self {
-                inner: Arc::clone(&self.inner),
-                input: Arc::clone(child),
-                dictionary,
-                metrics: ExecutionPlanMetricsSet::new(),
-            }));
+            return Ok(Arc::new(Self::new(
+                Arc::clone(&self.inner),
+                Arc::clone(child),
+            )));
         }
         let inner = Arc::clone(&self.inner).replace_children(
             children,
@@ -200,12 +204,7 @@ impl StringGroupAggregateExec {
             .first()
             .map(|c| Arc::clone(*c))
             .ok_or_else(|| internal_datafusion_err!("an aggregation without its input"))?;
-        Ok(Arc::new(Self {
-            inner,
-            input,
-            dictionary: false,
-            metrics: ExecutionPlanMetricsSet::new(),
-        }))
+        Ok(Arc::new(Self::new(inner, input)))
     }
 }
 
@@ -214,7 +213,7 @@ impl DisplayAs for StringGroupAggregateExec {
         match t {
             DisplayFormatType::Default | DisplayFormatType::Verbose => {
                 f.write_str("StringGroupAggregateExec: ")?;
-                if self.dictionary {
+                if self.views().is_some() {
                     f.write_str("group column read as a dictionary, ")?;
                 }
                 self.inner.fmt_as(t, f)
@@ -275,15 +274,7 @@ impl ExecutionPlan for StringGroupAggregateExec {
             context,
             metrics: BaselineMetrics::new(&self.metrics, partition),
             handed_back: MetricBuilder::new(&self.metrics).counter("handed_back", partition),
-            views: self
-                .dictionary
-                .then(|| {
-                    self.inner
-                        .children()
-                        .first()
-                        .map(|input| Arc::clone(*input))
-                })
-                .flatten(),
+            views: self.views().cloned(),
             read_as_views: MetricBuilder::new(&self.metrics).counter("read_as_views", partition),
         })
     }
