@@ -7,6 +7,7 @@
 //! It must never: wait on the vault while reading files (account keys are resolved before a
 //! query is planned), write to storage, or print.
 
+mod date_trunc;
 mod error;
 pub mod grouping;
 mod guard;
@@ -16,6 +17,7 @@ pub mod prune;
 pub mod session;
 mod size;
 pub mod udf;
+pub mod view_eq;
 /// The schema of a table across its segments (the store's merge and widening rule).
 pub use logvault_store::schema;
 pub mod workspace;

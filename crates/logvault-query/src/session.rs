@@ -44,6 +44,9 @@ impl SessionOptions {
 /// - a partial aggregation by one string column of few values groups in
 ///   [`crate::grouping::StringGroupAggregateExec`], which reads that column from segments as a
 ///   dictionary;
+/// - a column compared with a string literal (`Level = 'ERROR'`) is compared a string view at a
+///   time ([`crate::view_eq`]), and `date_trunc` truncates UTC timestamps to the hour or day by
+///   arithmetic;
 /// - filters are pushed into the Parquet reader, but a hash join's keys are not (DataFusion's
 ///   join dynamic filter is off: a hash lookup per row of the large side).
 pub fn new_session(options: &SessionOptions, runtime: Arc<RuntimeEnv>) -> SessionContext {
@@ -66,6 +69,8 @@ pub fn new_session(options: &SessionOptions, runtime: Arc<RuntimeEnv>) -> Sessio
         .with_config(config)
         .with_runtime_env(Arc::clone(&runtime))
         .with_default_features()
+        // Before the grouping's rule, whose copy of a Parquet scan takes the scan's predicate.
+        .with_physical_optimizer_rule(Arc::new(crate::view_eq::ViewEquality))
         .with_physical_optimizer_rule(Arc::new(crate::grouping::StringGroupAggregation::new(
             runtime,
         )))

@@ -8,6 +8,7 @@
 //! | `bin(x, 10)` | a number rounded down to a multiple of the step |
 //! | `json_extract(col, '$.a.b[0]')` | a value from JSON text (a dynamic column): strings unquoted, objects and arrays as JSON text, null when absent |
 //! | `icontains(haystack, needle)` | case-insensitive substring test (KQL's `contains`) |
+//! | `date_trunc('hour', TimeGenerated)` | DataFusion's, with UTC timestamps truncated to the hour or day by arithmetic |
 //!
 //! The query's start time is fixed when the session is created, so `ago` is the same for every
 //! row and can be pinned (the CLI's `--now`).
@@ -32,6 +33,7 @@ pub fn all(now_micros: i64) -> Vec<ScalarUDF> {
         ScalarUDF::from(Bin::new()),
         ScalarUDF::from(JsonExtract::new()),
         ScalarUDF::from(IContains::new()),
+        ScalarUDF::from(crate::date_trunc::UtcDateTrunc::new()),
     ]
 }
 

@@ -168,8 +168,26 @@ impl StringGroups {
         ids.reserve(array.len());
         match keys.nulls().filter(|n| n.null_count() > 0) {
             None => {
-                for &key in keys.values() {
-                    ids.push(self.key_id(values, key)? as usize);
+                // Every row's id from the table in one pass (no capacity check, no error path
+                // per row); the rows of values not seen before (a new dictionary's first batch)
+                // are then given their ids one by one.
+                let table = &self.dictionary.ids;
+                let mut unseen = false;
+                ids.extend(keys.values().iter().map(|&key| {
+                    match usize::try_from(key).ok().and_then(|k| table.get(k)) {
+                        Some(&id) if id != UNSEEN => id as usize,
+                        _ => {
+                            unseen = true;
+                            usize::MAX
+                        }
+                    }
+                }));
+                if unseen {
+                    for (slot, &key) in ids.iter_mut().zip(keys.values()) {
+                        if *slot == usize::MAX {
+                            *slot = self.key_id(values, key)? as usize;
+                        }
+                    }
                 }
             }
             Some(nulls) if nulls.null_count() * 2 > nulls.len() => {

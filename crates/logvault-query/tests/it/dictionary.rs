@@ -17,7 +17,7 @@ use parquet::basic::Encoding;
 
 use crate::common::*;
 
-const WEB: &str = "Web";
+pub(crate) const WEB: &str = "Web";
 const ROWS: usize = 30_000;
 const GROUP_ROWS: usize = 12_000;
 
@@ -33,8 +33,10 @@ fn rows(seg: usize) -> RecordBatch {
             false,
         ),
         Field::new("Level", DataType::Utf8, true),
-        Field::new("Host", DataType::Utf8, false),
-        Field::new("Tag", DataType::Utf8, false),
+        // Nullable, as ingestion makes every column but `TimeGenerated`: a segment's column
+        // that is not is read as strings and cast to views.
+        Field::new("Host", DataType::Utf8, true),
+        Field::new("Tag", DataType::Utf8, true),
         Field::new("Bytes", DataType::Int64, false),
     ];
     let start = t0() - Duration::days(seg as i64 + 1);
@@ -73,7 +75,7 @@ fn rows(seg: usize) -> RecordBatch {
 }
 
 /// Three segments of [`rows`] in row groups of [`GROUP_ROWS`], under a customer key.
-async fn segments() -> Harness {
+pub(crate) async fn segments() -> Harness {
     let config = StoreConfig {
         segments: SegmentOptions {
             max_row_group_rows: GROUP_ROWS,
@@ -93,7 +95,7 @@ async fn segments() -> Harness {
 }
 
 /// The same rows in memory, for plain DataFusion (`Code` null in the first segment's rows).
-fn in_memory() -> SessionContext {
+pub(crate) fn in_memory() -> SessionContext {
     let schema = rows(1).schema();
     let batches: Vec<RecordBatch> = (0..3)
         .map(|seg| {
@@ -114,7 +116,7 @@ fn in_memory() -> SessionContext {
     ctx
 }
 
-async fn expected(ctx: &SessionContext, sql: &str) -> String {
+pub(crate) async fn expected(ctx: &SessionContext, sql: &str) -> String {
     let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
     arrow::util::pretty::pretty_format_batches(&batches)
         .unwrap()

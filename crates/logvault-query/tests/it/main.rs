@@ -14,6 +14,7 @@ mod cache_hits;
 mod cache_purge;
 mod common;
 mod dictionary;
+mod filters;
 mod grouping;
 mod joins;
 mod needles;
