@@ -276,6 +276,8 @@ impl ExecutionPlan for StringGroupAggregateExec {
             handed_back: MetricBuilder::new(&self.metrics).counter("handed_back", partition),
             views: self.views().cloned(),
             read_as_views: MetricBuilder::new(&self.metrics).counter("read_as_views", partition),
+            counted_by_key: MetricBuilder::new(&self.metrics)
+                .counter("rows_counted_by_key", partition),
         })
     }
 

@@ -47,6 +47,25 @@ pub(crate) struct RowCount {
 }
 
 impl RowCount {
+    /// Adds `counts` (a group and its rows, each group once) of a batch counted by key.
+    ///
+    /// # Errors
+    /// A group past `total_num_groups`.
+    pub(crate) fn add_counts(
+        &mut self,
+        counts: &[(usize, i64)],
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.lanes.resize(total_num_groups, [0; LANES]);
+        for &(group, rows) in counts {
+            match self.lanes.get_mut(group) {
+                Some(counters) => counters[0] += rows,
+                None => return out_of_range(group, total_num_groups),
+            }
+        }
+        Ok(())
+    }
+
     /// Each group's count, summed over its lanes, for the groups `emit_to` takes.
     fn take(&mut self, emit_to: EmitTo) -> Int64Array {
         let taken = emit_to.take_needed(&mut self.lanes);

@@ -71,6 +71,8 @@ pub(crate) struct Plan {
     pub(crate) views: Option<Arc<dyn ExecutionPlan>>,
     /// Partitions that went back to reading views (`read_as_views` in `EXPLAIN ANALYZE`).
     pub(crate) read_as_views: Count,
+    /// Rows counted by their dictionary key, without a group id each (`rows_counted_by_key`).
+    pub(crate) counted_by_key: Count,
 }
 
 /// The partition's output stream.
@@ -93,7 +95,7 @@ pub(crate) fn execute(plan: Plan) -> Result<SendableRecordBatchStream> {
         aggregate.group_expr().num_group_exprs(),
     )?;
     // A row count needs no argument evaluated: it counts its own way (`row_count`).
-    let mut accumulators: Vec<Box<dyn GroupsAccumulator>> = Vec::new();
+    let mut accumulators = Vec::new();
     for ((expr, filter), arguments) in aggregate
         .aggr_expr()
         .iter()
@@ -102,9 +104,9 @@ pub(crate) fn execute(plan: Plan) -> Result<SendableRecordBatchStream> {
     {
         if row_count::counts_rows(expr, filter.as_ref()) {
             arguments.clear();
-            accumulators.push(Box::<RowCount>::default());
+            accumulators.push(Accumulator::Rows(RowCount::default()));
         } else {
-            accumulators.push(expr.create_groups_accumulator()?);
+            accumulators.push(Accumulator::Other(expr.create_groups_accumulator()?));
         }
     }
     let reservation = MemoryConsumer::new(format!("StringGroupAggregate[{}]", plan.partition))
@@ -124,6 +126,7 @@ pub(crate) fn execute(plan: Plan) -> Result<SendableRecordBatchStream> {
         accumulators,
         groups: StringGroups::default(),
         ids: Vec::new(),
+        counted: Vec::new(),
         reservation,
         batch_size: plan.context.session_config().batch_size().max(1),
         reduce_check,
@@ -160,9 +163,11 @@ struct State {
     group: Arc<dyn PhysicalExpr>,
     arguments: Vec<Vec<Arc<dyn PhysicalExpr>>>,
     filters: Vec<Option<Arc<dyn PhysicalExpr>>>,
-    accumulators: Vec<Box<dyn GroupsAccumulator>>,
+    accumulators: Vec<Accumulator>,
     groups: StringGroups,
     ids: Vec<usize>,
+    /// Each group's rows in a batch counted by key ([`StringGroups::count_dictionary`]).
+    counted: Vec<(usize, i64)>,
     reservation: MemoryReservation,
     batch_size: usize,
     reduce_check: ReduceCheck,
@@ -226,8 +231,15 @@ impl State {
         if !matches!(self.phase, Phase::Probe(_) | Phase::Aggregate) {
             return Ok(());
         }
+        let column = group_values(&self.group, &batch)?;
+        if let GroupColumn::Dictionary(values) = &column
+            && self.count_by_key(values)?
+        {
+            self.plan.counted_by_key.add(batch.num_rows());
+            return self.aggregated(batch.num_rows());
+        }
         let mut ids = std::mem::take(&mut self.ids);
-        match group_values(&self.group, &batch)? {
+        match column {
             GroupColumn::Views(values) => self.groups.intern(&values, &mut ids),
             GroupColumn::Dictionary(values) => self.groups.intern_dictionary(&values, &mut ids),
         }
@@ -244,7 +256,46 @@ impl State {
         let updated = self.update(&batch, &ids);
         self.ids = ids;
         updated?;
-        self.rows_read += batch.num_rows();
+        self.aggregated(batch.num_rows())
+    }
+
+    /// When every aggregate is a row count and the probe is over: adds `values`' rows to their
+    /// groups' counts by key, without a group id per row. `false` when the batch does not
+    /// lend itself to it ([`StringGroups::count_dictionary`]): it takes the ids' way.
+    fn count_by_key(&mut self, values: &DictionaryArray<Int32Type>) -> Result<bool> {
+        if !matches!(self.phase, Phase::Aggregate)
+            || !self
+                .accumulators
+                .iter()
+                .all(|a| matches!(a, Accumulator::Rows(_)))
+        {
+            return Ok(false);
+        }
+        let mut counted = std::mem::take(&mut self.counted);
+        let took = self
+            .groups
+            .count_dictionary(values, &mut counted)
+            .map_err(group_error)?;
+        let total = self.groups.len();
+        let mut result = Ok(took);
+        if took {
+            for accumulator in &mut self.accumulators {
+                if let Accumulator::Rows(rows) = accumulator
+                    && let Err(e) = rows.add_counts(&counted, total)
+                {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        self.counted = counted;
+        result
+    }
+
+    /// After `rows` more rows were aggregated: the check that grouping reduces the rows, and
+    /// the memory the groups hold.
+    fn aggregated(&mut self, rows: usize) -> Result<()> {
+        self.rows_read += rows;
         if self.pending_check && self.rows_read >= self.reduce_check.rows {
             self.pending_check = false;
             let groups = self.groups_emitted + self.groups.len();
@@ -333,6 +384,7 @@ impl State {
         for ((accumulator, arguments), filter) in self
             .accumulators
             .iter_mut()
+            .map(Accumulator::as_dyn)
             .zip(&self.arguments)
             .zip(&self.filters)
         {
@@ -354,7 +406,12 @@ impl State {
     /// may emit early: the final one merges the states). The group ids start afresh then, so
     /// no id given before may be aggregated after.
     fn fit_memory(&mut self) -> Result<()> {
-        let size = self.groups.size() + self.accumulators.iter().map(|a| a.size()).sum::<usize>();
+        let size = self.groups.size()
+            + self
+                .accumulators
+                .iter_mut()
+                .map(|a| a.as_dyn().size())
+                .sum::<usize>();
         if self.reservation.try_resize(size).is_err() {
             self.emit()?;
         }
@@ -369,7 +426,7 @@ impl State {
         self.groups_emitted += self.groups.len();
         let mut columns: Vec<ArrayRef> = vec![Arc::new(self.groups.take())];
         for accumulator in &mut self.accumulators {
-            columns.extend(accumulator.state(EmitTo::All)?);
+            columns.extend(accumulator.as_dyn().state(EmitTo::All)?);
         }
         let batch = RecordBatch::try_new(Arc::clone(&self.schema), columns)?;
         let mut offset = 0;
@@ -380,6 +437,22 @@ impl State {
         }
         self.reservation.try_resize(0)?;
         Ok(())
+    }
+}
+
+/// An aggregate's accumulator; a row count is kept as itself, so that a batch read as a
+/// dictionary can be counted by key.
+enum Accumulator {
+    Rows(RowCount),
+    Other(Box<dyn GroupsAccumulator>),
+}
+
+impl Accumulator {
+    fn as_dyn(&mut self) -> &mut dyn GroupsAccumulator {
+        match self {
+            Self::Rows(rows) => rows,
+            Self::Other(other) => other.as_mut(),
+        }
     }
 }
 

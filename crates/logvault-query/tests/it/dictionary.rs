@@ -176,6 +176,57 @@ async fn a_grouping_reads_its_column_as_a_dictionary_and_answers_as_datafusion_d
     }
 }
 
+/// The sum of `name=N` over the lines of an `EXPLAIN ANALYZE`.
+fn metric(plan: &str, name: &str) -> usize {
+    let key = format!("{name}=");
+    plan.match_indices(&key)
+        .filter_map(|(at, _)| {
+            let rest = &plan[at + key.len()..];
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse::<usize>().ok()
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn row_counts_of_a_dictionary_without_nulls_are_counted_by_key() {
+    let h = segments().await;
+    let session = h.session(WS_A, None).await;
+    let reference = in_memory();
+    // (query, whether rows are counted by key): only row counts, of a column without nulls.
+    let queries = [
+        (
+            r#"SELECT "Host", COUNT(*) AS n, COUNT(1) AS m FROM "Web" GROUP BY "Host" ORDER BY "Host""#,
+            true,
+        ),
+        (
+            r#"SELECT "Host", COUNT(*) AS n FROM "Web" WHERE "Bytes" > 500 GROUP BY "Host" ORDER BY n DESC, "Host" LIMIT 7"#,
+            true,
+        ),
+        // `Level` has null rows; another aggregate than a row count.
+        (
+            r#"SELECT "Level", COUNT(*) AS n FROM "Web" GROUP BY "Level" ORDER BY "Level""#,
+            false,
+        ),
+        (
+            r#"SELECT "Host", COUNT(*) AS n, MIN("Bytes") AS b FROM "Web" GROUP BY "Host" ORDER BY "Host""#,
+            false,
+        ),
+    ];
+    for (sql, by_key) in queries {
+        let got = run(&session, sql).await;
+        assert_eq!(got, expected(&reference, sql).await, "{sql}");
+        let plan = run(&session, &format!("EXPLAIN ANALYZE {sql}")).await;
+        assert!(plan.contains(AS_DICTIONARY), "{sql}\n{plan}");
+        let counted = metric(&plan, "rows_counted_by_key");
+        assert_eq!(
+            counted > 0,
+            by_key,
+            "{sql}: {counted} rows counted by key\n{plan}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_column_of_many_values_is_read_again_as_views_and_handed_back() {
     let h = segments().await;

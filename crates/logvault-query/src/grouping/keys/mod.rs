@@ -10,9 +10,12 @@
 //! their bytes in a hash map. A column mostly null (sparse fields are common in logs) is walked
 //! by its set validity bits only.
 
-use arrow::array::{Array, DictionaryArray, StringArray, StringViewArray, StringViewBuilder};
-use arrow::datatypes::Int32Type;
+use arrow::array::{Array, StringViewArray, StringViewBuilder};
 use datafusion::common::HashMap;
+
+mod dictionary;
+
+use dictionary::DictionaryGroups;
 
 /// Slots of the direct-mapped table in front of the short strings' map (a power of two).
 pub(crate) const CACHE_SLOTS: usize = 512;
@@ -56,30 +59,6 @@ pub(crate) struct StringGroups {
 /// reader gives every batch of a column chunk the same dictionary, so each value is looked up
 /// once per chunk, and a row costs an index into `ids`. A value is given a group only when a row
 /// holds it (a chunk's dictionary may hold values that no row read has, e.g. rows filtered out).
-#[derive(Default)]
-struct DictionaryGroups {
-    /// The dictionary's values (kept, so that their buffers are not reused while compared).
-    values: Option<StringArray>,
-    /// The group of each value, [`UNSEEN`] until a row holds it.
-    ids: Vec<u32>,
-}
-
-/// A dictionary value no row has held yet.
-const UNSEEN: u32 = u32::MAX;
-
-impl DictionaryGroups {
-    /// Whether `values` is the dictionary the ids are for (the same buffers, the same length).
-    fn holds(&self, values: &StringArray) -> bool {
-        self.values.as_ref().is_some_and(|held| {
-            held.len() == values.len()
-                && held.offset() == values.offset()
-                && held.values().as_ptr() == values.values().as_ptr()
-                && held.offsets().inner().inner().as_ptr()
-                    == values.offsets().inner().inner().as_ptr()
-        })
-    }
-}
-
 impl Default for StringGroups {
     fn default() -> Self {
         Self {
@@ -142,106 +121,6 @@ impl StringGroups {
         } else {
             self.intern_with::<false>(array, ids)
         }
-    }
-
-    /// [`Self::intern`] for a column read as a dictionary: each distinct key's value is looked
-    /// up once while the dictionary stays the same, then each row's id is its key's.
-    ///
-    /// # Errors
-    /// More than `u32::MAX` groups, or a key outside the dictionary (Arrow's dictionary arrays
-    /// never have one).
-    pub(crate) fn intern_dictionary(
-        &mut self,
-        array: &DictionaryArray<Int32Type>,
-        ids: &mut Vec<usize>,
-    ) -> Result<(), GroupError> {
-        ids.clear();
-        let Some(values) = array.values().as_any().downcast_ref::<StringArray>() else {
-            return Err(GroupError::NotStrings);
-        };
-        if !self.dictionary.holds(values) {
-            self.dictionary.values = Some(values.clone());
-            self.dictionary.ids.clear();
-            self.dictionary.ids.resize(values.len(), UNSEEN);
-        }
-        let keys = array.keys();
-        ids.reserve(array.len());
-        match keys.nulls().filter(|n| n.null_count() > 0) {
-            None => {
-                // Every row's id from the table in one pass (no capacity check, no error path
-                // per row); the rows of values not seen before (a new dictionary's first batch)
-                // are then given their ids one by one.
-                let table = &self.dictionary.ids;
-                let mut unseen = false;
-                ids.extend(keys.values().iter().map(|&key| {
-                    match usize::try_from(key).ok().and_then(|k| table.get(k)) {
-                        Some(&id) if id != UNSEEN => id as usize,
-                        _ => {
-                            unseen = true;
-                            usize::MAX
-                        }
-                    }
-                }));
-                if unseen {
-                    for (slot, &key) in ids.iter_mut().zip(keys.values()) {
-                        if *slot == usize::MAX {
-                            *slot = self.key_id(values, key)? as usize;
-                        }
-                    }
-                }
-            }
-            Some(nulls) if nulls.null_count() * 2 > nulls.len() => {
-                // Mostly null: every row the null group, then the valid rows by their set bits.
-                let null = self.null_id()? as usize;
-                ids.resize(array.len(), null);
-                for i in nulls.valid_indices() {
-                    let (Some(&key), Some(slot)) = (keys.values().get(i), ids.get_mut(i)) else {
-                        continue;
-                    };
-                    *slot = self.key_id(values, key)? as usize;
-                }
-            }
-            Some(nulls) => {
-                for (i, &key) in keys.values().iter().enumerate() {
-                    let id = if nulls.is_null(i) {
-                        self.null_id()?
-                    } else {
-                        self.key_id(values, key)?
-                    };
-                    ids.push(id as usize);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    #[inline(always)]
-    fn key_id(&mut self, values: &StringArray, key: i32) -> Result<u32, GroupError> {
-        let k = usize::try_from(key).map_err(|_| GroupError::BadKey)?;
-        match self.dictionary.ids.get(k) {
-            Some(&id) if id != UNSEEN => Ok(id),
-            Some(_) => self.value_id(values, k),
-            None => Err(GroupError::BadKey),
-        }
-    }
-
-    #[inline(never)]
-    fn value_id(&mut self, values: &StringArray, k: usize) -> Result<u32, GroupError> {
-        let id = if values.is_null(k) {
-            self.null_id()?
-        } else {
-            let value = values.value(k);
-            if value.len() <= INLINE_LEN as usize {
-                // A short string's view is its bytes: the same key as the views' rows get.
-                self.map_id(arrow::array::make_view(value.as_bytes(), 0, 0), || value)?
-            } else {
-                self.long_id(value)?
-            }
-        };
-        if let Some(slot) = self.dictionary.ids.get_mut(k) {
-            *slot = id;
-        }
-        Ok(id)
     }
 
     fn intern_with<const DIRECT: bool>(
@@ -400,10 +279,10 @@ pub(crate) enum GroupError {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn ids(groups: &mut StringGroups, values: &[Option<&str>]) -> Vec<usize> {
+    pub(super) fn ids(groups: &mut StringGroups, values: &[Option<&str>]) -> Vec<usize> {
         let array = StringViewArray::from(values.to_vec());
         let mut out = Vec::new();
         groups.intern(&array, &mut out).expect("interned");
@@ -464,112 +343,6 @@ mod tests {
         assert_eq!(ids(&mut groups, &batch), vec![0, 1, 2, 1, 0, 2]);
         assert_eq!(ids(&mut groups, &batch), vec![0, 1, 2, 1, 0, 2]);
         assert_eq!(groups.len(), 3);
-    }
-
-    fn dictionary(values: &[Option<&str>], keys: &[Option<i32>]) -> DictionaryArray<Int32Type> {
-        DictionaryArray::new(
-            arrow::array::Int32Array::from(keys.to_vec()),
-            std::sync::Arc::new(StringArray::from(values.to_vec())),
-        )
-    }
-
-    #[test]
-    fn a_dictionary_s_rows_get_the_groups_their_strings_get_as_views() {
-        let long = "a string longer than twelve bytes";
-        let values = [
-            Some("INFO"),
-            Some(long),
-            None,
-            Some("unused"),
-            Some("ERROR"),
-        ];
-        let keys = [Some(0), Some(1), None, Some(2), Some(4), Some(1), Some(0)];
-        let as_strings: Vec<Option<&str>> = keys
-            .iter()
-            .map(|k| k.and_then(|k| values[k as usize]))
-            .collect();
-        let mut by_views = StringGroups::default();
-        let expected = ids(&mut by_views, &as_strings);
-        let mut groups = StringGroups::default();
-        let mut got = Vec::new();
-        let array = dictionary(&values, &keys);
-        groups
-            .intern_dictionary(&array, &mut got)
-            .expect("interned");
-        assert_eq!(got, expected);
-        // The same dictionary again (a later batch of the chunk), then another dictionary
-        // holding the same strings in another order, then views: the ids stay.
-        let again = array.slice(4, 3);
-        groups
-            .intern_dictionary(&again, &mut got)
-            .expect("interned");
-        assert_eq!(got, expected[4..]);
-        let other = dictionary(
-            &[Some("ERROR"), Some("INFO"), Some(long)],
-            &[Some(2), Some(0), Some(1)],
-        );
-        groups
-            .intern_dictionary(&other, &mut got)
-            .expect("interned");
-        assert_eq!(
-            got,
-            ids(&mut by_views, &[Some(long), Some("ERROR"), Some("INFO")])
-        );
-        assert_eq!(
-            ids(&mut groups, &[Some("INFO"), Some("WARN")]),
-            ids(&mut by_views, &[Some("INFO"), Some("WARN")])
-        );
-        // A value no row holds ("unused") is no group.
-        let taken = groups.take();
-        let strings: Vec<Option<&str>> = taken.iter().collect();
-        assert_eq!(
-            strings,
-            vec![Some("INFO"), Some(long), None, Some("ERROR"), Some("WARN")]
-        );
-        // After `take`, the dictionary's ids start afresh too.
-        groups
-            .intern_dictionary(&array, &mut got)
-            .expect("interned");
-        assert_eq!(got, expected);
-    }
-
-    #[test]
-    fn a_mostly_null_dictionary_column_gets_the_groups_its_views_get() {
-        let values = [
-            Some("u1"),
-            Some("a user name longer than a view"),
-            Some("u3"),
-        ];
-        let keys: Vec<Option<i32>> = (0..100)
-            .map(|i: i32| (i % 7 == 3).then_some(i % 3))
-            .collect();
-        let as_strings: Vec<Option<&str>> = keys
-            .iter()
-            .map(|k| k.and_then(|k| values[k as usize]))
-            .collect();
-        let expected = ids(&mut StringGroups::default(), &as_strings);
-        let mut got = Vec::new();
-        StringGroups::default()
-            .intern_dictionary(&dictionary(&values, &keys), &mut got)
-            .expect("interned");
-        assert_eq!(got, expected);
-        assert_eq!(got[0], 0, "the null group first, as for views");
-    }
-
-    #[test]
-    fn a_key_outside_the_dictionary_is_an_error_not_a_group() {
-        let mut groups = StringGroups::default();
-        let mut got = Vec::new();
-        let values = StringArray::from(vec!["a", "b"]);
-        groups.dictionary.values = Some(values.clone());
-        groups.dictionary.ids = vec![UNSEEN; 2];
-        assert_eq!(groups.key_id(&values, 2), Err(GroupError::BadKey));
-        assert_eq!(groups.key_id(&values, -1), Err(GroupError::BadKey));
-        let array = dictionary(&[Some("a"), Some("b")], &[Some(1), Some(0)]);
-        groups
-            .intern_dictionary(&array, &mut got)
-            .expect("interned");
-        assert_eq!(got, vec![0, 1]);
     }
 
     #[test]
