@@ -211,3 +211,27 @@ pub(crate) async fn segment_file(h: &Harness, loc: &SegmentLocation) -> (PathBuf
         .unwrap();
     (path, meta)
 }
+
+/// The sum of metric `name` over the `StringGroupAggregateExec` lines of an `EXPLAIN ANALYZE`
+/// (which writes 19,000 as `19.00 K`).
+pub(crate) fn partial_metric(plan: &str, name: &str) -> usize {
+    plan.lines()
+        .filter(|l| l.contains("StringGroupAggregateExec"))
+        .filter_map(|l| l.split(&format!("{name}=")).nth(1))
+        .filter_map(|rest| {
+            let number: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.')
+                .collect();
+            let scale = match rest[number.len()..].split([',', ']']).next() {
+                Some(" K") => 1e3,
+                Some(" M") => 1e6,
+                _ => 1.0,
+            };
+            number
+                .parse::<f64>()
+                .ok()
+                .map(|n| (n * scale).round() as usize)
+        })
+        .sum()
+}

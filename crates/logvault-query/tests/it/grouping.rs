@@ -6,6 +6,8 @@
 
 use std::sync::Arc;
 
+use crate::common::partial_metric;
+
 use arrow::array::{Array, AsArray, Int64Array, RecordBatch, StringViewArray};
 use arrow::datatypes::Int64Type;
 use arrow::datatypes::{DataType, Field, Schema};
@@ -170,30 +172,6 @@ async fn the_rule_takes_a_partial_aggregation_by_a_string_column_only() {
         assert!(!plan.contains("StringGroupAggregateExec"), "{plan}");
         assert!(plan.contains("AggregateExec"), "{plan}");
     }
-}
-
-/// The sum of metric `name` over the `StringGroupAggregateExec` lines of an `EXPLAIN ANALYZE`
-/// (which writes 19,000 as `19.00 K`).
-fn partial_metric(plan: &str, name: &str) -> usize {
-    plan.lines()
-        .filter(|l| l.contains("StringGroupAggregateExec"))
-        .filter_map(|l| l.split(&format!("{name}=")).nth(1))
-        .filter_map(|rest| {
-            let number: String = rest
-                .chars()
-                .take_while(|c| c.is_ascii_digit() || *c == '.')
-                .collect();
-            let scale = match rest[number.len()..].split([',', ']']).next() {
-                Some(" K") => 1e3,
-                Some(" M") => 1e6,
-                _ => 1.0,
-            };
-            number
-                .parse::<f64>()
-                .ok()
-                .map(|n| (n * scale).round() as usize)
-        })
-        .sum()
 }
 
 fn partial_output_rows(plan: &str) -> usize {

@@ -223,16 +223,23 @@ mod tests {
         )
     }
 
-    #[test]
-    fn a_dictionary_s_rows_get_the_groups_their_strings_get_as_views() {
-        let long = "a string longer than twelve bytes";
-        let values = [
+    const LONG: &str = "a string longer than twelve bytes";
+
+    /// A dictionary's values: short, long, a null value, one no row holds, short.
+    fn five_values() -> [Option<&'static str>; 5] {
+        [
             Some("INFO"),
-            Some(long),
+            Some(LONG),
             None,
             Some("unused"),
             Some("ERROR"),
-        ];
+        ]
+    }
+
+    #[test]
+    fn a_dictionary_s_rows_get_the_groups_their_strings_get_as_views() {
+        let values = five_values();
+        let long = LONG;
         let keys = [Some(0), Some(1), None, Some(2), Some(4), Some(1), Some(0)];
         let as_strings: Vec<Option<&str>> = keys
             .iter()
@@ -308,14 +315,7 @@ mod tests {
 
     #[test]
     fn rows_counted_by_key_are_the_rows_their_ids_give_each_group() {
-        let long = "a string longer than twelve bytes";
-        let values = [
-            Some("INFO"),
-            Some(long),
-            None,
-            Some("unused"),
-            Some("ERROR"),
-        ];
+        let values = five_values();
         // Runs of one value across the four lanes, a null value, a length not a multiple of 4.
         let pattern = [0, 0, 0, 1, 4, 2, 0, 4, 1];
         let keys: Vec<Option<i32>> = (0..1003).map(|i| Some(pattern[i % 9])).collect();
