@@ -103,12 +103,9 @@ pub(crate) fn scan(
         source = source.with_predicate(Arc::clone(predicate));
     }
     let source = source.try_pushdown_projection(projection).ok()??;
-    // Each partition reads its own files (no work shared between partitions): one that reads
-    // them again as views must not meet rows a sibling read here (`super::stream`).
     let copy = FileScanConfigBuilder::from(config.clone())
         .with_source(source)
         .with_file_groups(groups)
-        .with_preserve_order(true)
         .build();
     let copy: Arc<dyn ExecutionPlan> = DataSourceExec::from_data_source(copy);
     let read_as = copy.schema().fields().get(output)?.data_type().clone();

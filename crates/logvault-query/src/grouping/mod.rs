@@ -104,32 +104,27 @@ impl PhysicalOptimizerRule for StringGroupAggregation {
             if !takes(aggregate)? {
                 return Ok(Transformed::no(node));
             }
-            let dictionary = aggregate
+            // A partition that reads its group column again as views (`stream`) executes the
+            // aggregation's own scan for itself alone: both scans must read each partition's
+            // own files, not take their siblings' (DataFusion's file streams share one queue of
+            // files between a scan's partitions by default). The copy inherits it.
+            let scans = aggregate
                 .group_expr()
                 .expr()
                 .first()
-                .and_then(|(group, _)| dictionary::scan(aggregate.input(), group, &self.runtime));
-            // A partition that reads its group column again as views (`stream`) executes the
-            // aggregation's own scan for itself alone: each scan must read that partition's
-            // files only, not take its siblings' (DataFusion's file streams share one queue of
-            // files between a scan's partitions by default).
-            let local = dictionary.and_then(|copy| {
-                let views = aggregate.input().with_preserve_order(true)?;
-                let node = Arc::clone(&node)
-                    .replace_children(
-                        vec![views],
-                        ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
-                    )
-                    .ok()?;
-                Some((node, copy))
-            });
-            let (node, input) = match local {
-                Some(pair) => pair,
-                None => {
-                    let input = Arc::clone(aggregate.input());
-                    (node, input)
-                }
-            };
+                .and_then(|(group, _)| {
+                    let views = aggregate.input().with_preserve_order(true)?;
+                    let copy = dictionary::scan(&views, group, &self.runtime)?;
+                    let node = Arc::clone(&node)
+                        .replace_children(
+                            vec![views],
+                            ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
+                        )
+                        .ok()?;
+                    Some((node, copy))
+                });
+            let own = Arc::clone(aggregate.input());
+            let (node, input) = scans.unwrap_or((node, own));
             Ok(Transformed::yes(Arc::new(StringGroupAggregateExec::new(
                 node, input,
             ))))

@@ -271,25 +271,20 @@ impl State {
         {
             return Ok(false);
         }
-        let mut counted = std::mem::take(&mut self.counted);
-        let took = self
+        if !self
             .groups
-            .count_dictionary(values, &mut counted)
-            .map_err(group_error)?;
+            .count_dictionary(values, &mut self.counted)
+            .map_err(group_error)?
+        {
+            return Ok(false);
+        }
         let total = self.groups.len();
-        let mut result = Ok(took);
-        if took {
-            for accumulator in &mut self.accumulators {
-                if let Accumulator::Rows(rows) = accumulator
-                    && let Err(e) = rows.add_counts(&counted, total)
-                {
-                    result = Err(e);
-                    break;
-                }
+        for accumulator in &mut self.accumulators {
+            if let Accumulator::Rows(rows) = accumulator {
+                rows.add_counts(&self.counted, total)?;
             }
         }
-        self.counted = counted;
-        result
+        Ok(true)
     }
 
     /// After `rows` more rows were aggregated: the check that grouping reduces the rows, and

@@ -36,6 +36,22 @@ impl DictionaryGroups {
                     == values.offsets().inner().inner().as_ptr()
         })
     }
+
+    /// `array`'s values, with the ids made theirs (all [`UNSEEN`]) unless they already are.
+    fn values_of<'a>(
+        &mut self,
+        array: &'a DictionaryArray<Int32Type>,
+    ) -> Result<&'a StringArray, GroupError> {
+        let Some(values) = array.values().as_any().downcast_ref::<StringArray>() else {
+            return Err(GroupError::NotStrings);
+        };
+        if !self.holds(values) {
+            self.values = Some(values.clone());
+            self.ids.clear();
+            self.ids.resize(values.len(), UNSEEN);
+        }
+        Ok(values)
+    }
 }
 
 impl StringGroups {
@@ -51,14 +67,7 @@ impl StringGroups {
         ids: &mut Vec<usize>,
     ) -> Result<(), GroupError> {
         ids.clear();
-        let Some(values) = array.values().as_any().downcast_ref::<StringArray>() else {
-            return Err(GroupError::NotStrings);
-        };
-        if !self.dictionary.holds(values) {
-            self.dictionary.values = Some(values.clone());
-            self.dictionary.ids.clear();
-            self.dictionary.ids.resize(values.len(), UNSEEN);
-        }
+        let values = self.dictionary.values_of(array)?;
         let keys = array.keys();
         ids.reserve(array.len());
         match keys.nulls().filter(|n| n.null_count() > 0) {
@@ -125,60 +134,39 @@ impl StringGroups {
     ) -> Result<bool, GroupError> {
         out.clear();
         let keys = array.keys();
-        let Some(values) = array.values().as_any().downcast_ref::<StringArray>() else {
-            return Err(GroupError::NotStrings);
-        };
-        if keys.null_count() > 0 || values.len() > keys.len().max(COUNTED_VALUES) {
+        if keys.null_count() > 0 || array.values().len() > keys.len().max(COUNTED_VALUES) {
             return Ok(false);
         }
-        if !self.dictionary.holds(values) {
-            self.dictionary.values = Some(values.clone());
-            self.dictionary.ids.clear();
-            self.dictionary.ids.resize(values.len(), UNSEEN);
-        }
-        let mut counts = std::mem::take(&mut self.dictionary.counts);
+        let values = self.dictionary.values_of(array)?;
+        let counts = &mut self.dictionary.counts;
         counts.clear();
         counts.resize(values.len(), [0; 4]);
         let quads = keys.values().chunks_exact(4);
         let rest = quads.remainder();
-        let mut bad = false;
         for quad in quads {
             for (lane, &key) in quad.iter().enumerate() {
                 match usize::try_from(key).ok().and_then(|k| counts.get_mut(k)) {
                     Some(lanes) => lanes[lane] += 1,
-                    None => bad = true,
+                    None => return Err(GroupError::BadKey),
                 }
             }
         }
         for &key in rest {
             match usize::try_from(key).ok().and_then(|k| counts.get_mut(k)) {
                 Some(lanes) => lanes[0] += 1,
-                None => bad = true,
+                None => return Err(GroupError::BadKey),
             }
         }
-        let mut result = if bad {
-            Err(GroupError::BadKey)
-        } else {
-            Ok(true)
-        };
-        if !bad {
-            for (key, lanes) in counts.iter().enumerate() {
-                let rows: u32 = lanes.iter().sum();
-                if rows == 0 {
-                    continue;
-                }
-                // `key` < the dictionary's length, which fits an `i32` key.
-                match self.key_id(values, key as i32) {
-                    Ok(id) => out.push((id as usize, i64::from(rows))),
-                    Err(e) => {
-                        result = Err(e);
-                        break;
-                    }
-                }
-            }
+        // Each value a row holds, with its rows; then the value's group in place of its key.
+        out.extend(counts.iter().enumerate().filter_map(|(key, lanes)| {
+            let rows: u32 = lanes.iter().sum();
+            (rows > 0).then_some((key, i64::from(rows)))
+        }));
+        for (slot, _) in out.iter_mut() {
+            // `slot` < the dictionary's length, which fits an `i32` key.
+            *slot = self.key_id(values, *slot as i32)? as usize;
         }
-        self.dictionary.counts = counts;
-        result
+        Ok(true)
     }
 
     #[inline(always)]
