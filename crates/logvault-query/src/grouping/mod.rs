@@ -50,6 +50,7 @@
 //! # }
 //! ```
 
+mod by_key;
 mod dictionary;
 pub(crate) mod keys;
 mod row_count;

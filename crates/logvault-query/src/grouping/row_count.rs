@@ -19,6 +19,8 @@ use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_expr::expressions::Literal;
 
+use super::keys::KeyRows;
+
 /// Counters per group: one per lane.
 const LANES: usize = 4;
 
@@ -47,20 +49,17 @@ pub(crate) struct RowCount {
 }
 
 impl RowCount {
-    /// Adds `counts` (a group and its rows, each group once) of a batch counted by key.
+    /// Adds `counts` (each key a row held, once, with its group and rows) of a batch counted
+    /// by key.
     ///
     /// # Errors
     /// A group past `total_num_groups`.
-    pub(crate) fn add_counts(
-        &mut self,
-        counts: &[(usize, i64)],
-        total_num_groups: usize,
-    ) -> Result<()> {
+    pub(crate) fn add_counts(&mut self, counts: &[KeyRows], total_num_groups: usize) -> Result<()> {
         self.lanes.resize(total_num_groups, [0; LANES]);
-        for &(group, rows) in counts {
-            match self.lanes.get_mut(group) {
-                Some(counters) => counters[0] += rows,
-                None => return out_of_range(group, total_num_groups),
+        for counted in counts {
+            match self.lanes.get_mut(counted.group) {
+                Some(counters) => counters[0] += counted.rows,
+                None => return out_of_range(counted.group, total_num_groups),
             }
         }
         Ok(())

@@ -34,7 +34,8 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use futures::StreamExt;
 
-use super::keys::{GroupError, StringGroups};
+use super::by_key::{self, Keyed};
+use super::keys::{GroupError, KeyRows, StringGroups};
 use super::row_count::{self, RowCount};
 
 /// Rows read before deciding whether the column has few values.
@@ -71,7 +72,7 @@ pub(crate) struct Plan {
     pub(crate) views: Option<Arc<dyn ExecutionPlan>>,
     /// Partitions that went back to reading views (`read_as_views` in `EXPLAIN ANALYZE`).
     pub(crate) read_as_views: Count,
-    /// Rows counted by their dictionary key, without a group id each (`rows_counted_by_key`).
+    /// Rows aggregated by their dictionary key, without a group id each (`rows_counted_by_key`).
     pub(crate) counted_by_key: Count,
 }
 
@@ -95,6 +96,7 @@ pub(crate) fn execute(plan: Plan) -> Result<SendableRecordBatchStream> {
         aggregate.group_expr().num_group_exprs(),
     )?;
     // A row count needs no argument evaluated: it counts its own way (`row_count`).
+    let input_schema = aggregate.input().schema();
     let mut accumulators = Vec::new();
     for ((expr, filter), arguments) in aggregate
         .aggr_expr()
@@ -105,6 +107,9 @@ pub(crate) fn execute(plan: Plan) -> Result<SendableRecordBatchStream> {
         if row_count::counts_rows(expr, filter.as_ref()) {
             arguments.clear();
             accumulators.push(Accumulator::Rows(RowCount::default()));
+        } else if let Some(kind) = by_key::kind_of(expr, filter.as_ref(), &input_schema) {
+            let inner = expr.create_groups_accumulator()?;
+            accumulators.push(Accumulator::Keyed(Keyed::new(kind, inner)));
         } else {
             accumulators.push(Accumulator::Other(expr.create_groups_accumulator()?));
         }
@@ -166,8 +171,9 @@ struct State {
     accumulators: Vec<Accumulator>,
     groups: StringGroups,
     ids: Vec<usize>,
-    /// Each group's rows in a batch counted by key ([`StringGroups::count_dictionary`]).
-    counted: Vec<(usize, i64)>,
+    /// The keys of a batch aggregated by key, with their groups and rows
+    /// ([`StringGroups::count_dictionary`]).
+    counted: Vec<KeyRows>,
     reservation: MemoryReservation,
     batch_size: usize,
     reduce_check: ReduceCheck,
@@ -233,7 +239,7 @@ impl State {
         }
         let column = group_values(&self.group, &batch)?;
         if let GroupColumn::Dictionary(values) = &column
-            && self.count_by_key(values)?
+            && self.aggregate_by_key(&batch, values)?
         {
             self.plan.counted_by_key.add(batch.num_rows());
             return self.aggregated(batch.num_rows());
@@ -259,17 +265,38 @@ impl State {
         self.aggregated(batch.num_rows())
     }
 
-    /// When every aggregate is a row count and the probe is over: adds `values`' rows to their
-    /// groups' counts by key, without a group id per row. `false` when the batch does not
-    /// lend itself to it ([`StringGroups::count_dictionary`]): it takes the ids' way.
-    fn count_by_key(&mut self, values: &DictionaryArray<Int32Type>) -> Result<bool> {
+    /// When every aggregate is a row count or one [`by_key`] takes, and the probe is over:
+    /// aggregates the batch (whose group column is `values`) by key, without a group id per
+    /// row. `false` (nothing aggregated) when the batch does not lend itself to it (an argument
+    /// with nulls, [`StringGroups::count_dictionary`]'s cases): it takes the ids' way.
+    fn aggregate_by_key(
+        &mut self,
+        batch: &RecordBatch,
+        values: &DictionaryArray<Int32Type>,
+    ) -> Result<bool> {
         if !matches!(self.phase, Phase::Aggregate)
             || !self
                 .accumulators
                 .iter()
-                .all(|a| matches!(a, Accumulator::Rows(_)))
+                .all(|a| matches!(a, Accumulator::Rows(_) | Accumulator::Keyed(_)))
         {
             return Ok(false);
+        }
+        // Every argument first: a batch one aggregate cannot take is left whole to the ids.
+        let mut arguments = Vec::with_capacity(self.accumulators.len());
+        for (accumulator, expressions) in self.accumulators.iter().zip(&self.arguments) {
+            let Accumulator::Keyed(keyed) = accumulator else {
+                arguments.push(None);
+                continue;
+            };
+            let [expression] = expressions.as_slice() else {
+                return internal_err!("an aggregate by key with {} arguments", expressions.len());
+            };
+            let argument = expression.evaluate(batch)?.into_array(batch.num_rows())?;
+            if !keyed.takes(argument.as_ref()) {
+                return Ok(false);
+            }
+            arguments.push(Some(argument));
         }
         if !self
             .groups
@@ -279,9 +306,21 @@ impl State {
             return Ok(false);
         }
         let total = self.groups.len();
-        for accumulator in &mut self.accumulators {
-            if let Accumulator::Rows(rows) = accumulator {
-                rows.add_counts(&self.counted, total)?;
+        let keys = values.keys().values();
+        let dictionary_len = values.values().len();
+        for (accumulator, argument) in self.accumulators.iter_mut().zip(arguments) {
+            match (accumulator, argument) {
+                (Accumulator::Rows(rows), _) => rows.add_counts(&self.counted, total)?,
+                (Accumulator::Keyed(keyed), Some(argument)) => {
+                    keyed.add(
+                        argument.as_ref(),
+                        keys,
+                        dictionary_len,
+                        &self.counted,
+                        total,
+                    )?;
+                }
+                _ => return internal_err!("an aggregate by key without its argument"),
             }
         }
         Ok(true)
@@ -405,7 +444,7 @@ impl State {
             + self
                 .accumulators
                 .iter_mut()
-                .map(|a| a.as_dyn().size())
+                .map(Accumulator::size)
                 .sum::<usize>();
         if self.reservation.try_resize(size).is_err() {
             self.emit()?;
@@ -435,10 +474,11 @@ impl State {
     }
 }
 
-/// An aggregate's accumulator; a row count is kept as itself, so that a batch read as a
-/// dictionary can be counted by key.
+/// An aggregate's accumulator; a row count is kept as itself, and an aggregate [`by_key`]
+/// takes with what that needs, so that a batch read as a dictionary can be aggregated by key.
 enum Accumulator {
     Rows(RowCount),
+    Keyed(Keyed),
     Other(Box<dyn GroupsAccumulator>),
 }
 
@@ -446,7 +486,16 @@ impl Accumulator {
     fn as_dyn(&mut self) -> &mut dyn GroupsAccumulator {
         match self {
             Self::Rows(rows) => rows,
+            Self::Keyed(keyed) => keyed.inner(),
             Self::Other(other) => other.as_mut(),
+        }
+    }
+
+    /// The memory it holds.
+    fn size(&mut self) -> usize {
+        match self {
+            Self::Keyed(keyed) => keyed.size(),
+            other => other.as_dyn().size(),
         }
     }
 }

@@ -177,11 +177,12 @@ async fn a_grouping_reads_its_column_as_a_dictionary_and_answers_as_datafusion_d
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn row_counts_of_a_dictionary_without_nulls_are_counted_by_key() {
+async fn row_counts_sums_and_averages_of_a_dictionary_without_nulls_are_taken_by_key() {
     let h = segments().await;
     let session = h.session(WS_A, None).await;
     let reference = in_memory();
-    // (query, whether rows are counted by key): only row counts, of a column without nulls.
+    // (query, whether rows are aggregated by key): row counts, and counts, sums and averages of
+    // arguments without nulls, grouped by a column without nulls.
     let queries = [
         (
             r#"SELECT "Host", COUNT(*) AS n, COUNT(1) AS m FROM "Web" GROUP BY "Host" ORDER BY "Host""#,
@@ -198,6 +199,21 @@ async fn row_counts_of_a_dictionary_without_nulls_are_counted_by_key() {
         ),
         (
             r#"SELECT "Host", COUNT(*) AS n, MIN("Bytes") AS b FROM "Web" GROUP BY "Host" ORDER BY "Host""#,
+            false,
+        ),
+        // Sums, averages and counts of a column without nulls are added by key too (`by_key`);
+        // the integers' sums are exact in any order, so the answers are equal.
+        (
+            r#"SELECT "Host", COUNT(*) AS n, AVG("Bytes") AS a, SUM("Bytes") AS s, COUNT("Bytes") AS c, SUM("Bytes" * 0.5) AS d FROM "Web" GROUP BY "Host" ORDER BY n DESC, "Host" LIMIT 10"#,
+            true,
+        ),
+        (
+            r#"SELECT "Code", AVG("Bytes") AS a FROM "Web" WHERE "Bytes" < 900 GROUP BY "Code" ORDER BY "Code""#,
+            true,
+        ),
+        // `Level` has null rows: `COUNT("Level")` is not each key's rows.
+        (
+            r#"SELECT "Host", COUNT("Level") AS c FROM "Web" GROUP BY "Host" ORDER BY "Host""#,
             false,
         ),
     ];

@@ -6,7 +6,7 @@
 use arrow::array::{Array, DictionaryArray, StringArray};
 use arrow::datatypes::Int32Type;
 
-use super::{GroupError, INLINE_LEN, StringGroups};
+use super::{GroupError, INLINE_LEN, KeyRows, StringGroups};
 
 #[derive(Default)]
 pub(super) struct DictionaryGroups {
@@ -119,7 +119,7 @@ impl StringGroups {
         Ok(())
     }
 
-    /// Each group's rows in `array` (a group and its count, each group once) into `out`,
+    /// Each group's rows in `array` (each key a row holds, once, with its group and rows) into `out`,
     /// counted by key without an id per row: the keys are counted in four lanes per value (row
     /// `i` in lane `i % 4`, so that rows of one value do not wait on one counter), then each
     /// value a row holds is given its group. `false` (nothing counted) for a batch with null keys
@@ -130,7 +130,7 @@ impl StringGroups {
     pub(crate) fn count_dictionary(
         &mut self,
         array: &DictionaryArray<Int32Type>,
-        out: &mut Vec<(usize, i64)>,
+        out: &mut Vec<KeyRows>,
     ) -> Result<bool, GroupError> {
         out.clear();
         let keys = array.keys();
@@ -157,14 +157,18 @@ impl StringGroups {
                 None => return Err(GroupError::BadKey),
             }
         }
-        // Each value a row holds, with its rows; then the value's group in place of its key.
+        // Each value a row holds, with its rows; then the value's group.
         out.extend(counts.iter().enumerate().filter_map(|(key, lanes)| {
             let rows: u32 = lanes.iter().sum();
-            (rows > 0).then_some((key, i64::from(rows)))
+            (rows > 0).then_some(KeyRows {
+                key,
+                group: 0,
+                rows: i64::from(rows),
+            })
         }));
-        for (slot, _) in out.iter_mut() {
-            // `slot` < the dictionary's length, which fits an `i32` key.
-            *slot = self.key_id(values, *slot as i32)? as usize;
+        for counted in out.iter_mut() {
+            // `key` < the dictionary's length, which fits an `i32` key.
+            counted.group = self.key_id(values, counted.key as i32)? as usize;
         }
         Ok(true)
     }
@@ -338,7 +342,7 @@ mod tests {
             groups.take().iter().map(|v| v.map(str::to_owned)).collect();
         let mut pairs: Vec<(Option<String>, i64)> = counted
             .iter()
-            .map(|&(id, rows)| (names[id].clone(), rows))
+            .map(|c| (names[c.group].clone(), c.rows))
             .collect();
         pairs.sort_unstable();
         assert_eq!(pairs, by_ids);

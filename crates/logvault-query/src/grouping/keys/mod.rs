@@ -267,6 +267,15 @@ impl StringGroups {
     }
 }
 
+/// A dictionary key the rows of a batch held, with its group and how many rows held it
+/// ([`StringGroups::count_dictionary`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct KeyRows {
+    pub(crate) key: usize,
+    pub(crate) group: usize,
+    pub(crate) rows: i64,
+}
+
 /// Why rows could not be given group ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum GroupError {
