@@ -3,7 +3,7 @@
 //! A batch whose group column was read as a dictionary (`super::dictionary`) has its rows
 //! counted by key ([`super::keys::StringGroups::count_dictionary`]) when every aggregate can be
 //! taken that way: row counts ([`super::row_count`]) and the aggregates here. Each of these
-//! adds a row's value to its key's partial state (four lanes per key, as row counts do, so that
+//! adds a row's value to its key's partial state (eight lanes per key, as keys are counted, so that
 //! rows of one key do not wait on one sum), and then hands the batch's partial states, one row
 //! per value a row held, to DataFusion's own accumulator through `merge_batch`, as a final
 //! aggregation merges partial ones: no group id per row, and no per-row work in DataFusion's
@@ -29,10 +29,10 @@ use datafusion::logical_expr::GroupsAccumulator;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 
-use super::keys::KeyRows;
+use super::keys::{KEY_LANES, KeyRows};
 
-/// Partial sums per key: one per lane.
-const LANES: usize = 4;
+/// Partial sums per key: one per lane (as many as the keys' counters).
+const LANES: usize = KEY_LANES;
 
 /// What an aggregate taken by key computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,7 +200,7 @@ impl Keyed {
 }
 
 /// The sum of each of `rows`' keys' values (wrapping), in `rows`' order: row `i` is added in
-/// lane `i % 4` of its key, and a key's lanes are added at the end.
+/// lane `i % LANES` of its key, and a key's lanes are added at the end.
 fn sum_by_key<T: ArrowPrimitiveType>(
     values: &dyn Array,
     keys: &[i32],
@@ -218,16 +218,16 @@ fn sum_by_key<T: ArrowPrimitiveType>(
     lanes.clear();
     lanes.resize(dictionary_len, [T::Native::ZERO; LANES]);
     let values = values.values();
-    let quads = keys.chunks_exact(LANES).zip(values.chunks_exact(LANES));
+    let chunks = keys.chunks_exact(LANES).zip(values.chunks_exact(LANES));
     let rest = keys.len() - keys.len() % LANES;
-    for (quad, numbers) in quads {
+    for (chunk, numbers) in chunks {
         for lane in 0..LANES {
-            match usize::try_from(quad[lane])
+            match usize::try_from(chunk[lane])
                 .ok()
                 .and_then(|k| lanes.get_mut(k))
             {
                 Some(sums) => sums[lane] = sums[lane].add_wrapping(numbers[lane]),
-                None => return bad_key(quad[lane], dictionary_len),
+                None => return bad_key(chunk[lane], dictionary_len),
             }
         }
     }
@@ -242,10 +242,16 @@ fn sum_by_key<T: ArrowPrimitiveType>(
         let Some(l) = lanes.get(r.key) else {
             return bad_key(r.key as i32, dictionary_len);
         };
-        sums.push(
-            l[0].add_wrapping(l[1])
-                .add_wrapping(l[2].add_wrapping(l[3])),
-        );
+        // Pairwise: lane i with lane i + width, halving the width.
+        let mut l = *l;
+        let mut width = LANES;
+        while width > 1 {
+            width /= 2;
+            for i in 0..width {
+                l[i] = l[i].add_wrapping(l[i + width]);
+            }
+        }
+        sums.push(l[0]);
     }
     Ok(PrimitiveArray::<T>::from_iter_values(sums))
 }

@@ -10,7 +10,8 @@
 //! table in front of a hash map ([`keys`]), and feeds DataFusion's own accumulators with the
 //! group ids, so every aggregate function computes what it computes under DataFusion; a row
 //! count (`COUNT(*)`, `COUNT` of a constant) is counted by [`row_count`] instead, in four lanes
-//! per group, into `COUNT`'s own state. A column
+//! per group, into `COUNT`'s own state; a batch whose group column was read as a dictionary is
+//! aggregated by key when its aggregates allow ([`by_key`]). A column
 //! of many short values (user ids, `COUNT(DISTINCT ...)`, which DataFusion plans as a grouping)
 //! is grouped by the views' bits in the map alone, the rows of a mostly null one by their set
 //! validity bits; a column of many long values goes back to DataFusion's aggregation after its

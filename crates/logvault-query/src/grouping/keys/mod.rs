@@ -16,6 +16,7 @@ use datafusion::common::HashMap;
 mod dictionary;
 
 use dictionary::DictionaryGroups;
+pub(crate) use dictionary::KEY_LANES;
 
 /// Slots of the direct-mapped table in front of the short strings' map (a power of two).
 pub(crate) const CACHE_SLOTS: usize = 512;
