@@ -21,9 +21,10 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, ArrowPrimitiveType, AsArray, PrimitiveArray, UInt64Array};
-use arrow::datatypes::ArrowNativeTypeOp;
-use arrow::datatypes::{DataType, Float64Type, Int64Type, Schema};
+use arrow::array::{
+    Array, ArrayRef, ArrowPrimitiveType, AsArray, Int64Array, PrimitiveArray, UInt64Array,
+};
+use arrow::datatypes::{ArrowNativeTypeOp, DataType, Float64Type, Int64Type, Schema};
 use datafusion::common::{Result, internal_err};
 use datafusion::logical_expr::GroupsAccumulator;
 use datafusion::physical_expr::PhysicalExpr;
@@ -151,40 +152,32 @@ impl Keyed {
         self.groups.clear();
         self.groups.extend(rows.iter().map(|r| r.group));
         let state: Vec<ArrayRef> = match self.kind {
-            Kind::Count => {
-                let counts =
-                    PrimitiveArray::<Int64Type>::from_iter_values(rows.iter().map(|r| r.rows));
-                vec![Arc::new(counts)]
-            }
-            Kind::SumInt => {
-                let sums =
-                    sum_by_key::<Int64Type>(values, keys, dictionary_len, rows, &mut self.ints)?;
-                vec![Arc::new(sums)]
-            }
-            Kind::SumFloat => {
-                let sums = sum_by_key::<Float64Type>(
+            Kind::Count => vec![Arc::new(Int64Array::from_iter_values(
+                rows.iter().map(|r| r.rows),
+            ))],
+            Kind::SumInt => vec![Arc::new(sum_by_key::<Int64Type>(
+                values,
+                keys,
+                dictionary_len,
+                rows,
+                &mut self.ints,
+            )?)],
+            Kind::SumFloat | Kind::Avg => {
+                let sums: ArrayRef = Arc::new(sum_by_key::<Float64Type>(
                     values,
                     keys,
                     dictionary_len,
                     rows,
                     &mut self.floats,
-                )?;
-                vec![Arc::new(sums)]
-            }
-            Kind::Avg => {
-                let sums = sum_by_key::<Float64Type>(
-                    values,
-                    keys,
-                    dictionary_len,
-                    rows,
-                    &mut self.floats,
-                )?;
-                let counts: UInt64Array = rows
-                    .iter()
-                    .map(|r| r.rows.unsigned_abs())
-                    .map(Some)
-                    .collect();
-                vec![Arc::new(counts), Arc::new(sums)]
+                )?);
+                if self.kind == Kind::Avg {
+                    // `AVG`'s state: the rows, then their sum.
+                    let counts =
+                        UInt64Array::from_iter_values(rows.iter().map(|r| r.rows.unsigned_abs()));
+                    vec![Arc::new(counts), sums]
+                } else {
+                    vec![sums]
+                }
             }
         };
         self.inner
