@@ -126,9 +126,9 @@ impl Keyed {
     }
 
     /// Whether a batch's `values` (this aggregate's argument) can be added by key: of the
-    /// kind's type, without nulls.
+    /// kind's type, without nulls (logical ones: a dictionary's null values count).
     pub(crate) fn takes(&self, values: &dyn Array) -> bool {
-        values.null_count() == 0 && self.kind.takes(values)
+        self.kind.takes(values) && values.logical_null_count() == 0
     }
 
     /// Adds a batch's `values` (which [`Self::takes`]), whose rows have `keys` into a dictionary
@@ -399,6 +399,20 @@ mod tests {
         let with_null = Float64Array::from(vec![Some(1.0), None]);
         assert!(!keyed.takes(&with_null));
         assert!(!keyed.takes(&Int64Array::from(vec![1, 2])));
+        // `COUNT` of a dictionary column whose valid key points at a null value: a null row.
+        let counted = Keyed::new(
+            Kind::Count,
+            aggregate(count_udaf(), "n", false)
+                .create_groups_accumulator()
+                .unwrap(),
+        );
+        let null_value = arrow::array::DictionaryArray::<arrow::datatypes::Int32Type>::new(
+            Int32Array::from(vec![0, 1]),
+            Arc::new(arrow::array::StringArray::from(vec![Some("a"), None])),
+        );
+        assert_eq!(null_value.null_count(), 0);
+        assert!(!counted.takes(&null_value));
+        assert!(counted.takes(&Int32Array::from(vec![4, 5])));
         let values = Float64Array::from(vec![1.0, 2.0]);
         let rows = [KeyRows {
             key: 0,
