@@ -26,9 +26,11 @@ pub(crate) const KEY_LANES: usize = 8;
 /// A dictionary value no row has held yet.
 pub(super) const UNSEEN: u32 = u32::MAX;
 
-/// A dictionary of at most this many values (or as many as its batch has rows) is counted by
-/// key ([`StringGroups::count_dictionary`]).
-const COUNTED_VALUES: usize = 1024;
+/// A dictionary of at most this many values, or one value per [`KEY_LANES`] rows of its batch,
+/// is counted by key ([`StringGroups::count_dictionary`]): the counters (and the sums of
+/// `super::super::by_key`) are zeroed for every value of it, each batch, which a larger
+/// dictionary would make cost more than a group id per row.
+const COUNTED_VALUES: usize = 256;
 
 impl DictionaryGroups {
     /// Whether `values` is the dictionary the ids are for (the same buffers, the same length).
@@ -128,7 +130,8 @@ impl StringGroups {
     /// counted by key without an id per row: the keys are counted in [`KEY_LANES`] lanes per
     /// value (row `i` in lane `i % 8`, so that rows of one value do not wait on one counter), then each
     /// value a row holds is given its group. `false` (nothing counted) for a batch with null keys
-    /// or a dictionary larger than the batch, which [`Self::intern_dictionary`] takes.
+    /// or a dictionary large for the batch ([`COUNTED_VALUES`]), which [`Self::intern_dictionary`]
+    /// takes.
     ///
     /// # Errors
     /// As [`Self::intern_dictionary`].
@@ -139,7 +142,9 @@ impl StringGroups {
     ) -> Result<bool, GroupError> {
         out.clear();
         let keys = array.keys();
-        if keys.null_count() > 0 || array.values().len() > keys.len().max(COUNTED_VALUES) {
+        if keys.null_count() > 0
+            || array.values().len() > (keys.len() / KEY_LANES).max(COUNTED_VALUES)
+        {
             return Ok(false);
         }
         let values = self.dictionary.values_of(array)?;
@@ -365,6 +370,25 @@ mod tests {
             Ok(false)
         );
         assert!(counted.is_empty());
+    }
+
+    #[test]
+    fn a_dictionary_large_for_its_batch_is_left_to_the_ids() {
+        let names: Vec<String> = (0..300).map(|i| format!("v{i}")).collect();
+        let count = |values: usize, rows: i32| {
+            let dictionary_values: Vec<Option<&str>> =
+                names[..values].iter().map(|n| Some(n.as_str())).collect();
+            let keys: Vec<Option<i32>> = (0..rows).map(|i| Some(i % values as i32)).collect();
+            let mut counted = Vec::new();
+            StringGroups::default()
+                .count_dictionary(&dictionary(&dictionary_values, &keys), &mut counted)
+                .expect("no bad key")
+        };
+        // At most 256 values, or one per eight rows.
+        assert!(count(256, 1000));
+        assert!(!count(257, 1000));
+        assert!(count(300, 2400));
+        assert!(!count(300, 2399));
     }
 
     #[test]
