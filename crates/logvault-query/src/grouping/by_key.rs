@@ -1,4 +1,4 @@
-//! `SUM`, `AVG` and `COUNT` of a column, aggregated by dictionary key.
+//! `SUM`, `AVG`, `COUNT`, `MIN` and `MAX` of a column, aggregated by dictionary key.
 //!
 //! A batch whose group column was read as a dictionary (`super::dictionary`) has its rows
 //! counted by key ([`super::keys::StringGroups::count_dictionary`]) when every aggregate can be
@@ -10,12 +10,13 @@
 //! accumulator. `top hosts with average latency` (`COUNT(*)`, `AVG` by `Host`) spent 13% of its
 //! time giving rows ids and adding them in DataFusion's accumulators.
 //!
-//! Only aggregates whose partial state is a plain sum of the rows qualify: `COUNT(column)`,
-//! `SUM` of `Int64` or `Float64` (wrapping, as DataFusion's `SUM` of `Int64` in a partial
-//! aggregation) and `AVG` of `Float64`, neither `DISTINCT` nor filtered, and only in a batch
-//! whose argument has no null. `MIN` and `MAX` of floats do not: DataFusion's keep the last of
-//! the values that do not compare (NaN), which depends on the rows' order, so a partial state
-//! per key could differ. The state's types are checked against the aggregate's own state fields.
+//! Only aggregates whose partial state folds the rows as DataFusion's accumulator would qualify:
+//! `COUNT(column)`, `SUM` of `Int64` or `Float64` (wrapping, as DataFusion's `SUM` of `Int64` in
+//! a partial aggregation), `AVG` of `Float64`, and `MIN` and `MAX` of `Int64` or `Float64`
+//! (folded row after row from DataFusion's starting value, one lane), neither `DISTINCT` nor
+//! filtered, and only in a batch whose argument has no null; for a float `MIN` or `MAX`, no NaN
+//! either: DataFusion's keep the last value that does not compare, which depends on the rows'
+//! order. The state's types are checked against the aggregate's own state fields.
 //! A float sum is added in another order than row by row (per lane, per key, then per batch), as
 //! DataFusion's partial and final aggregations already add partial sums of partitions.
 
@@ -46,6 +47,17 @@ pub(crate) enum Kind {
     SumFloat,
     /// `AVG` of `Float64`: its state is the rows and their sum.
     Avg,
+    /// `MIN` or `MAX` of `Int64`.
+    ExtremeInt(Extreme),
+    /// `MIN` or `MAX` of `Float64`, in a batch without NaN.
+    ExtremeFloat(Extreme),
+}
+
+/// Which end a `MIN` or `MAX` keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Extreme {
+    Min,
+    Max,
 }
 
 impl Kind {
@@ -56,6 +68,8 @@ impl Kind {
             Self::SumInt => vec![DataType::Int64],
             Self::SumFloat => vec![DataType::Float64],
             Self::Avg => vec![DataType::UInt64, DataType::Float64],
+            Self::ExtremeInt(_) => vec![DataType::Int64],
+            Self::ExtremeFloat(_) => vec![DataType::Float64],
         }
     }
 
@@ -63,8 +77,13 @@ impl Kind {
     fn takes(self, values: &dyn Array) -> bool {
         match self {
             Self::Count => true,
-            Self::SumInt => values.data_type() == &DataType::Int64,
+            Self::SumInt | Self::ExtremeInt(_) => values.data_type() == &DataType::Int64,
             Self::SumFloat | Self::Avg => values.data_type() == &DataType::Float64,
+            // DataFusion's float `MIN`/`MAX` keep the last value that does not compare (NaN),
+            // which depends on the rows' order: a batch with NaN keeps the ids' way.
+            Self::ExtremeFloat(_) => values
+                .as_primitive_opt::<Float64Type>()
+                .is_some_and(|v| !v.values().iter().any(|x| x.is_nan())),
         }
     }
 }
@@ -88,6 +107,10 @@ pub(crate) fn kind_of(
         ("sum", DataType::Int64) => Kind::SumInt,
         ("sum", DataType::Float64) => Kind::SumFloat,
         ("avg", DataType::Float64) => Kind::Avg,
+        ("min", DataType::Int64) => Kind::ExtremeInt(Extreme::Min),
+        ("max", DataType::Int64) => Kind::ExtremeInt(Extreme::Max),
+        ("min", DataType::Float64) => Kind::ExtremeFloat(Extreme::Min),
+        ("max", DataType::Float64) => Kind::ExtremeFloat(Extreme::Max),
         _ => return None,
     };
     let state: Vec<DataType> = aggregate
@@ -106,6 +129,10 @@ pub(crate) struct Keyed {
     /// Each key's sums of a batch, in lanes (the type of [`Kind::SumInt`], or of the others).
     ints: Vec<[i64; LANES]>,
     floats: Vec<[f64; LANES]>,
+    /// Each key's `MIN` or `MAX` of a batch (one lane: a lane would keep another of two equal
+    /// values, `-0.0` and `0.0`, than row order does).
+    int_extremes: Vec<i64>,
+    float_extremes: Vec<f64>,
     /// The groups of a batch's keys, in [`KeyRows`]' order.
     groups: Vec<usize>,
 }
@@ -117,6 +144,8 @@ impl Keyed {
             inner,
             ints: Vec::new(),
             floats: Vec::new(),
+            int_extremes: Vec::new(),
+            float_extremes: Vec::new(),
             groups: Vec::new(),
         }
     }
@@ -162,6 +191,42 @@ impl Keyed {
                 rows,
                 &mut self.ints,
             )?)],
+            Kind::ExtremeInt(extreme) => {
+                let start = match extreme {
+                    Extreme::Min => i64::MAX,
+                    Extreme::Max => i64::MIN,
+                };
+                let column = KeyColumn {
+                    values,
+                    keys,
+                    dictionary_len,
+                    rows,
+                };
+                vec![Arc::new(extreme_by_key::<Int64Type>(
+                    &column,
+                    extreme,
+                    start,
+                    &mut self.int_extremes,
+                )?)]
+            }
+            Kind::ExtremeFloat(extreme) => {
+                let start = match extreme {
+                    Extreme::Min => f64::MAX,
+                    Extreme::Max => f64::MIN,
+                };
+                let column = KeyColumn {
+                    values,
+                    keys,
+                    dictionary_len,
+                    rows,
+                };
+                vec![Arc::new(extreme_by_key::<Float64Type>(
+                    &column,
+                    extreme,
+                    start,
+                    &mut self.float_extremes,
+                )?)]
+            }
             Kind::SumFloat | Kind::Avg => {
                 let sums: ArrayRef = Arc::new(sum_by_key::<Float64Type>(
                     values,
@@ -188,6 +253,8 @@ impl Keyed {
         self.inner.size()
             + self.ints.capacity() * size_of::<[i64; LANES]>()
             + self.floats.capacity() * size_of::<[f64; LANES]>()
+            + self.int_extremes.capacity() * size_of::<i64>()
+            + self.float_extremes.capacity() * size_of::<f64>()
             + self.groups.capacity() * size_of::<usize>()
     }
 }
@@ -249,6 +316,59 @@ fn sum_by_key<T: ArrowPrimitiveType>(
     Ok(PrimitiveArray::<T>::from_iter_values(sums))
 }
 
+/// A batch's argument with its rows' dictionary keys and the keys the rows held.
+struct KeyColumn<'a> {
+    values: &'a dyn Array,
+    keys: &'a [i32],
+    dictionary_len: usize,
+    rows: &'a [KeyRows],
+}
+
+/// Each of `column.rows`' keys' `MIN` or `MAX`, in `rows`' order, as DataFusion's accumulator
+/// folds it (from `start`, its own starting value; a row's value replaces the key's when it
+/// compares less, or greater, by `partial_cmp`), row after row.
+fn extreme_by_key<T: ArrowPrimitiveType>(
+    column: &KeyColumn<'_>,
+    extreme: Extreme,
+    start: T::Native,
+    scratch: &mut Vec<T::Native>,
+) -> Result<PrimitiveArray<T>>
+where
+    T::Native: PartialOrd,
+{
+    let Some(values) = column.values.as_primitive_opt::<T>() else {
+        return internal_err!(
+            "values of {} folded as {}",
+            column.values.data_type(),
+            T::DATA_TYPE
+        );
+    };
+    let keeps = match extreme {
+        Extreme::Min => std::cmp::Ordering::Less,
+        Extreme::Max => std::cmp::Ordering::Greater,
+    };
+    scratch.clear();
+    scratch.resize(column.dictionary_len, start);
+    for (&key, &value) in column.keys.iter().zip(values.values().iter()) {
+        match usize::try_from(key).ok().and_then(|k| scratch.get_mut(k)) {
+            Some(current) => {
+                if value.partial_cmp(current) == Some(keeps) {
+                    *current = value;
+                }
+            }
+            None => return bad_key(key, column.dictionary_len),
+        }
+    }
+    let mut folded = Vec::with_capacity(column.rows.len());
+    for r in column.rows {
+        match scratch.get(r.key) {
+            Some(&value) => folded.push(value),
+            None => return bad_key(r.key as i32, column.dictionary_len),
+        }
+    }
+    Ok(PrimitiveArray::<T>::from_iter_values(folded))
+}
+
 fn bad_key<T>(key: i32, dictionary_len: usize) -> Result<T> {
     internal_err!("dictionary key {key} outside a dictionary of {dictionary_len} values")
 }
@@ -261,7 +381,7 @@ mod tests {
     use arrow::datatypes::{Field, SchemaRef};
     use datafusion::functions_aggregate::average::avg_udaf;
     use datafusion::functions_aggregate::count::count_udaf;
-    use datafusion::functions_aggregate::min_max::min_udaf;
+    use datafusion::functions_aggregate::min_max::{max_udaf, min_udaf};
     use datafusion::functions_aggregate::sum::sum_udaf;
     use datafusion::logical_expr::{AggregateUDF, EmitTo};
     use datafusion::physical_expr::aggregate::AggregateExprBuilder;
@@ -289,17 +409,24 @@ mod tests {
     }
 
     #[test]
-    fn counts_sums_and_float_averages_are_taken_by_key_and_nothing_else() {
+    fn counts_sums_extremes_and_float_averages_are_taken_by_key_and_nothing_else() {
         let schema = schema();
         let cases = [
             (count_udaf(), "n", false, Some(Kind::Count)),
             (sum_udaf(), "i", false, Some(Kind::SumInt)),
             (sum_udaf(), "f", false, Some(Kind::SumFloat)),
             (avg_udaf(), "f", false, Some(Kind::Avg)),
+            (
+                min_udaf(),
+                "f",
+                false,
+                Some(Kind::ExtremeFloat(Extreme::Min)),
+            ),
+            (max_udaf(), "i", false, Some(Kind::ExtremeInt(Extreme::Max))),
             // The average of integers (which the planner casts to floats first, when it plans
-            // it); `MIN` depends on the rows' order with NaN.
+            // it); the `MIN` of an `Int32`.
             (avg_udaf(), "i", false, None),
-            (min_udaf(), "f", false, None),
+            (min_udaf(), "n", false, None),
             (sum_udaf(), "i", true, None),
             (count_udaf(), "n", true, None),
         ];
@@ -377,17 +504,54 @@ mod tests {
         };
         let counted =
             |len: usize| -> ArrayRef { Arc::new(Int32Array::from_iter_values(0..len as i32)) };
+        // Zeros of both signs as the extremes (equal to `partial_cmp`: the first one kept),
+        // and infinities.
+        let zeros_up = |len: usize| -> ArrayRef {
+            let cycle = [-1.5, 0.0, -0.0, -3.0, -0.0, 0.0, -0.0];
+            Arc::new(Float64Array::from_iter_values(
+                (0..len).map(|i| cycle[(i * 5 + len) % cycle.len()]),
+            ))
+        };
+        let zeros_down = |len: usize| -> ArrayRef {
+            let cycle = [1.5, -0.0, 0.0, 3.0, 0.0, -0.0, 0.0];
+            Arc::new(Float64Array::from_iter_values(
+                (0..len).map(|i| cycle[(i * 3 + len) % cycle.len()]),
+            ))
+        };
+        let infinite = |len: usize| -> ArrayRef {
+            let cycle = [f64::INFINITY, -2.0, f64::NEG_INFINITY, 4.0];
+            Arc::new(Float64Array::from_iter_values(
+                (0..len).map(|i| cycle[i % cycle.len()]),
+            ))
+        };
         for (fun, values) in [
             (count_udaf(), &counted as &dyn Fn(usize) -> ArrayRef),
             (sum_udaf(), &ints),
             (sum_udaf(), &floats),
             (avg_udaf(), &floats),
+            (min_udaf(), &ints),
+            (max_udaf(), &ints),
+            (min_udaf(), &floats),
+            (max_udaf(), &zeros_up),
+            (min_udaf(), &zeros_down),
+            (max_udaf(), &infinite),
+            (min_udaf(), &infinite),
         ] {
             let name = fun.name().to_owned();
             let (got, expected) = by_key_and_by_id(fun, values);
             // Quarters sum exactly in any order: the answers are equal, not just close.
             assert_eq!(&got, &expected, "{name}");
             assert_eq!(got.len(), 5);
+            // Equal as arrays is not enough for zeros' signs: compare the bits.
+            if let (Some(got), Some(expected)) = (
+                got.as_primitive_opt::<Float64Type>(),
+                expected.as_primitive_opt::<Float64Type>(),
+            ) {
+                let bits = |a: &PrimitiveArray<Float64Type>| -> Vec<u64> {
+                    a.values().iter().map(|v| v.to_bits()).collect()
+                };
+                assert_eq!(bits(got), bits(expected), "{name}");
+            }
         }
     }
 
@@ -399,6 +563,14 @@ mod tests {
         let with_null = Float64Array::from(vec![Some(1.0), None]);
         assert!(!keyed.takes(&with_null));
         assert!(!keyed.takes(&Int64Array::from(vec![1, 2])));
+        let max = Keyed::new(
+            Kind::ExtremeFloat(Extreme::Max),
+            aggregate(max_udaf(), "f", false)
+                .create_groups_accumulator()
+                .unwrap(),
+        );
+        assert!(max.takes(&Float64Array::from(vec![1.0, f64::INFINITY])));
+        assert!(!max.takes(&Float64Array::from(vec![1.0, f64::NAN])), "NaN");
         // `COUNT` of a dictionary column whose valid key points at a null value: a null row.
         let counted = Keyed::new(
             Kind::Count,

@@ -177,12 +177,12 @@ async fn a_grouping_reads_its_column_as_a_dictionary_and_answers_as_datafusion_d
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn row_counts_sums_and_averages_of_a_dictionary_without_nulls_are_taken_by_key() {
+async fn counts_sums_averages_and_extremes_of_a_dictionary_without_nulls_are_taken_by_key() {
     let h = segments().await;
     let session = h.session(WS_A, None).await;
     let reference = in_memory();
-    // (query, whether rows are aggregated by key): row counts, and counts, sums and averages of
-    // arguments without nulls, grouped by a column without nulls.
+    // (query, whether rows are aggregated by key): row counts, and counts, sums, averages,
+    // minimums and maximums of numbers without nulls, grouped by a column without nulls.
     let queries = [
         (
             r#"SELECT "Host", COUNT(*) AS n, COUNT(1) AS m FROM "Web" GROUP BY "Host" ORDER BY "Host""#,
@@ -198,7 +198,16 @@ async fn row_counts_sums_and_averages_of_a_dictionary_without_nulls_are_taken_by
             false,
         ),
         (
-            r#"SELECT "Host", COUNT(*) AS n, MIN("Bytes") AS b FROM "Web" GROUP BY "Host" ORDER BY "Host""#,
+            r#"SELECT "Host", COUNT(*) AS n, MIN("Bytes") AS b, MAX("Bytes") AS c FROM "Web" GROUP BY "Host" ORDER BY "Host""#,
+            true,
+        ),
+        (
+            r#"SELECT "Code", MAX("Bytes" * 0.5) AS m FROM "Web" WHERE "Bytes" > 100 GROUP BY "Code" ORDER BY "Code""#,
+            true,
+        ),
+        // The `MAX` of strings is not taken by key.
+        (
+            r#"SELECT "Host", COUNT(*) AS n, MAX("Tag") AS t FROM "Web" GROUP BY "Host" ORDER BY "Host""#,
             false,
         ),
         // Sums, averages and counts of a column without nulls are added by key too (`by_key`);
