@@ -60,6 +60,16 @@ pub(crate) enum Extreme {
     Max,
 }
 
+impl Extreme {
+    /// DataFusion's starting value: the type's largest for a `MIN`, its smallest for a `MAX`.
+    fn start<N>(self, largest: N, smallest: N) -> N {
+        match self {
+            Self::Min => largest,
+            Self::Max => smallest,
+        }
+    }
+}
+
 impl Kind {
     /// The types of the partial state `merge_batch` takes, in order.
     fn state_types(self) -> Vec<DataType> {
@@ -180,61 +190,32 @@ impl Keyed {
         }
         self.groups.clear();
         self.groups.extend(rows.iter().map(|r| r.group));
+        let column = KeyColumn {
+            values,
+            keys,
+            dictionary_len,
+            rows,
+        };
         let state: Vec<ArrayRef> = match self.kind {
             Kind::Count => vec![Arc::new(Int64Array::from_iter_values(
                 rows.iter().map(|r| r.rows),
             ))],
-            Kind::SumInt => vec![Arc::new(sum_by_key::<Int64Type>(
-                values,
-                keys,
-                dictionary_len,
-                rows,
-                &mut self.ints,
+            Kind::SumInt => vec![Arc::new(sum_by_key::<Int64Type>(&column, &mut self.ints)?)],
+            Kind::ExtremeInt(extreme) => vec![Arc::new(extreme_by_key::<Int64Type>(
+                &column,
+                extreme,
+                extreme.start(i64::MAX, i64::MIN),
+                &mut self.int_extremes,
             )?)],
-            Kind::ExtremeInt(extreme) => {
-                let start = match extreme {
-                    Extreme::Min => i64::MAX,
-                    Extreme::Max => i64::MIN,
-                };
-                let column = KeyColumn {
-                    values,
-                    keys,
-                    dictionary_len,
-                    rows,
-                };
-                vec![Arc::new(extreme_by_key::<Int64Type>(
-                    &column,
-                    extreme,
-                    start,
-                    &mut self.int_extremes,
-                )?)]
-            }
-            Kind::ExtremeFloat(extreme) => {
-                let start = match extreme {
-                    Extreme::Min => f64::MAX,
-                    Extreme::Max => f64::MIN,
-                };
-                let column = KeyColumn {
-                    values,
-                    keys,
-                    dictionary_len,
-                    rows,
-                };
-                vec![Arc::new(extreme_by_key::<Float64Type>(
-                    &column,
-                    extreme,
-                    start,
-                    &mut self.float_extremes,
-                )?)]
-            }
+            Kind::ExtremeFloat(extreme) => vec![Arc::new(extreme_by_key::<Float64Type>(
+                &column,
+                extreme,
+                extreme.start(f64::MAX, f64::MIN),
+                &mut self.float_extremes,
+            )?)],
             Kind::SumFloat | Kind::Avg => {
-                let sums: ArrayRef = Arc::new(sum_by_key::<Float64Type>(
-                    values,
-                    keys,
-                    dictionary_len,
-                    rows,
-                    &mut self.floats,
-                )?);
+                let sums: ArrayRef =
+                    Arc::new(sum_by_key::<Float64Type>(&column, &mut self.floats)?);
                 if self.kind == Kind::Avg {
                     // `AVG`'s state: the rows, then their sum.
                     let counts =
@@ -262,12 +243,15 @@ impl Keyed {
 /// The sum of each of `rows`' keys' values (wrapping), in `rows`' order: row `i` is added in
 /// lane `i % LANES` of its key, and a key's lanes are added at the end.
 fn sum_by_key<T: ArrowPrimitiveType>(
-    values: &dyn Array,
-    keys: &[i32],
-    dictionary_len: usize,
-    rows: &[KeyRows],
+    column: &KeyColumn<'_>,
     lanes: &mut Vec<[T::Native; LANES]>,
 ) -> Result<PrimitiveArray<T>> {
+    let KeyColumn {
+        values,
+        keys,
+        dictionary_len,
+        rows,
+    } = *column;
     let Some(values) = values.as_primitive_opt::<T>() else {
         return internal_err!(
             "values of {} summed as {}",
@@ -317,6 +301,7 @@ fn sum_by_key<T: ArrowPrimitiveType>(
 }
 
 /// A batch's argument with its rows' dictionary keys and the keys the rows held.
+#[derive(Clone, Copy)]
 struct KeyColumn<'a> {
     values: &'a dyn Array,
     keys: &'a [i32],
