@@ -275,6 +275,7 @@ impl State {
         values: &DictionaryArray<Int32Type>,
     ) -> Result<bool> {
         if !matches!(self.phase, Phase::Aggregate)
+            || !StringGroups::counts_by_key(values)
             || !self
                 .accumulators
                 .iter()

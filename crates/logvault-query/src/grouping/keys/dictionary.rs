@@ -126,6 +126,14 @@ impl StringGroups {
         Ok(())
     }
 
+    /// Whether [`Self::count_dictionary`] takes `array`: no null key, and a dictionary small for
+    /// the batch ([`COUNTED_VALUES`]). It changes nothing, so a caller can ask before other work.
+    pub(crate) fn counts_by_key(array: &DictionaryArray<Int32Type>) -> bool {
+        let keys = array.keys();
+        keys.null_count() == 0
+            && array.values().len() <= (keys.len() / KEY_LANES).max(COUNTED_VALUES)
+    }
+
     /// Each group's rows in `array` (each key a row holds, once, with its group and rows) into `out`,
     /// counted by key without an id per row: the keys are counted in [`KEY_LANES`] lanes per
     /// value (row `i` in lane `i % 8`, so that rows of one value do not wait on one counter), then each
@@ -141,12 +149,10 @@ impl StringGroups {
         out: &mut Vec<KeyRows>,
     ) -> Result<bool, GroupError> {
         out.clear();
-        let keys = array.keys();
-        if keys.null_count() > 0
-            || array.values().len() > (keys.len() / KEY_LANES).max(COUNTED_VALUES)
-        {
+        if !Self::counts_by_key(array) {
             return Ok(false);
         }
+        let keys = array.keys();
         let values = self.dictionary.values_of(array)?;
         let counts = &mut self.dictionary.counts;
         counts.clear();
