@@ -28,6 +28,16 @@ pub(crate) fn late(message: String, flavor: Flavor) -> ApiError {
         .flavor(flavor)
 }
 
+/// A request's body: decoded, with the bytes as they were sent.
+pub(crate) struct Received {
+    /// The body decoded (decompressed when it was sent compressed).
+    pub(crate) payload: Bytes,
+    /// The body as sent (the same bytes as `payload` when it was not compressed).
+    pub(crate) sent: Bytes,
+    /// Its `Content-Encoding`, lowercase (empty when none).
+    pub(crate) encoding: String,
+}
+
 /// The request's body, decoded.
 pub(crate) async fn read(
     state: &AppState,
@@ -35,6 +45,16 @@ pub(crate) async fn read(
     body: Body,
     flavor: Flavor,
 ) -> Result<Bytes, ApiError> {
+    Ok(receive(state, headers, body, flavor).await?.payload)
+}
+
+/// The request's body, decoded, and as sent ([`Received`]).
+pub(crate) async fn receive(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    flavor: Flavor,
+) -> Result<Received, ApiError> {
     let limits = &state.limits;
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -66,29 +86,39 @@ pub(crate) async fn read(
         .map(|v| v.trim().to_ascii_lowercase())
         .unwrap_or_default();
     let max = limits.max_decoded_bytes;
-    match encoding.as_str() {
-        "" | "identity" => Ok(raw),
+    let payload = match encoding.as_str() {
+        "" | "identity" => raw.clone(),
         "gzip" | "x-gzip" | "deflate" => {
             let gzip = encoding != "deflate";
+            let sent = raw.clone();
             let decoded =
-                crate::http::decoding(state, "decompressing", move || decode(&raw, gzip, max))
+                crate::http::decoding(state, "decompressing", move || decode(&sent, gzip, max))
                     .await?;
             match decoded {
-                Ok(Some(bytes)) => Ok(Bytes::from(bytes)),
-                Ok(None) => Err(too_large("once decompressed", max, flavor)),
-                Err(e) => Err(ApiError::bad_request(format!(
-                    "the request body is not valid {encoding}: {e}"
-                ))
-                .flavor(flavor)),
+                Ok(Some(bytes)) => Bytes::from(bytes),
+                Ok(None) => return Err(too_large("once decompressed", max, flavor)),
+                Err(e) => {
+                    return Err(ApiError::bad_request(format!(
+                        "the request body is not valid {encoding}: {e}"
+                    ))
+                    .flavor(flavor));
+                }
             }
         }
-        other => Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UnsupportedMediaType",
-            format!("Content-Encoding {other} is not supported (gzip, deflate or none)"),
-        )
-        .flavor(flavor)),
-    }
+        other => {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UnsupportedMediaType",
+                format!("Content-Encoding {other} is not supported (gzip, deflate or none)"),
+            )
+            .flavor(flavor));
+        }
+    };
+    Ok(Received {
+        payload,
+        sent: raw,
+        encoding,
+    })
 }
 
 /// Decompresses at most `max` bytes; `None` if there are more.

@@ -104,13 +104,14 @@ async fn run(
     let workspace = super::target_workspace(headers, &principal, flavor)?;
     auth::check(&principal, Permission::Ingest, Some(&workspace), flavor)?;
     known_workspace(state, &workspace, flavor).await?;
-    let payload = crate::http::body::read(state, headers, body, flavor).await?;
-    let size = payload.len();
+    let received = crate::http::body::receive(state, headers, body, flavor).await?;
     let key = super::request_key(
         headers,
         &format!("bulk:{workspace}/{}", path_index.as_deref().unwrap_or("")),
-        &payload,
+        &received,
     );
+    let payload = received.payload;
+    let size = payload.len();
     let forced_table = header(headers, "x-logvault-table");
     let actions = actions(&payload, path_index.as_deref(), forced_table)?;
 

@@ -70,9 +70,10 @@ async fn run(
             ),
         )
     })?;
-    let payload = crate::http::body::read(state, headers, body, Flavor::Azure).await?;
+    let received = crate::http::body::receive(state, headers, body, Flavor::Azure).await?;
+    let key = super::request_key(headers, &format!("logs:{rule_id}/{stream}"), &received);
+    let payload = received.payload;
     let size = payload.len();
-    let key = super::request_key(headers, &format!("logs:{rule_id}/{stream}"), &payload);
     if payload
         .iter()
         .find(|b| !b.is_ascii_whitespace())

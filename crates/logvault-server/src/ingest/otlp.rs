@@ -108,13 +108,14 @@ async fn run(
         Flavor::Otlp,
     )?;
     known_workspace(state, &target.workspace, Flavor::Otlp).await?;
-    let payload = crate::http::body::read(state, headers, body, Flavor::Otlp).await?;
-    let size = payload.len();
+    let received = crate::http::body::receive(state, headers, body, Flavor::Otlp).await?;
     let key = super::request_key(
         headers,
         &format!("otlp:{}/{}", target.workspace, target.table),
-        &payload,
+        &received,
     );
+    let payload = received.payload;
+    let size = payload.len();
     let table = target.table.clone();
     let clock = state.engine.clock().clone();
     // Decoding and building the rows take CPU: off the async workers.
