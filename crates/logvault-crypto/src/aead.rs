@@ -70,42 +70,6 @@ pub fn seal_into(
     }
 }
 
-/// Room to leave in front of a plaintext sealed by [`seal_in_place`] (the nonce's).
-pub const SEAL_PREFIX: usize = NONCE_LEN;
-
-/// [`seal`] where the plaintext lies: `buf[at..]` must be [`SEAL_PREFIX`] bytes of room then the
-/// plaintext; the nonce is written into the room, the plaintext encrypted in place and the tag
-/// appended, so that `buf[at..]` becomes the blob [`seal`] would give. The write-ahead log
-/// encodes each record behind the room for its frame's header and nonce and writes the sealed
-/// records as they are: nothing is copied. On an error `buf` is as it was.
-///
-/// # Errors
-/// As [`seal`]; [`CryptoError::Integrity`] when `buf` is shorter than `at + SEAL_PREFIX`.
-pub fn seal_in_place(
-    key: &Key256,
-    aad: &[u8],
-    buf: &mut Vec<u8>,
-    at: usize,
-) -> Result<(), CryptoError> {
-    let body = at
-        .checked_add(NONCE_LEN)
-        .filter(|&b| b <= buf.len())
-        .ok_or_else(|| CryptoError::Integrity {
-            context: "seal: no room for the nonce".into(),
-        })?;
-    let mut nonce = [0u8; NONCE_LEN];
-    fill_random(&mut nonce)?;
-    let cipher = cipher(key)?;
-    let tag = cipher
-        .encrypt_inout_detached(&Nonce::from(nonce), aad, (&mut buf[body..]).into())
-        .map_err(|_| CryptoError::Integrity {
-            context: "seal".into(),
-        })?;
-    buf[at..body].copy_from_slice(&nonce);
-    buf.extend_from_slice(&tag);
-    Ok(())
-}
-
 /// Decrypts a blob made by [`seal`] with the same key and `aad`.
 ///
 /// # Errors
@@ -172,31 +136,6 @@ mod tests {
             Err(CryptoError::Integrity { context }) if context == "segment s1"
         ));
         assert!(open(&key, b"ctx-a", &blob[..20], "t").is_err());
-    }
-
-    #[test]
-    fn sealing_where_the_plaintext_lies_keeps_what_is_before_it_and_opens_as_a_blob() {
-        let key = Key256::generate().unwrap();
-        let plaintext: Vec<u8> = (0..777u32).map(|i| (i % 253) as u8).collect();
-        let mut buf = b"frame header".to_vec();
-        let at = buf.len();
-        buf.resize(at + SEAL_PREFIX, 0);
-        buf.extend_from_slice(&plaintext);
-        seal_in_place(&key, b"frame 9", &mut buf, at).unwrap();
-        assert_eq!(&buf[..at], b"frame header");
-        assert_eq!(buf.len(), at + SEAL_OVERHEAD + plaintext.len());
-        assert_ne!(
-            &buf[at + SEAL_PREFIX..at + SEAL_PREFIX + 32],
-            &plaintext[..32]
-        );
-        assert_eq!(open(&key, b"frame 9", &buf[at..], "t").unwrap(), plaintext);
-        assert!(open(&key, b"frame 8", &buf[at..], "t").is_err());
-        // No room for the nonce: an error, the buffer untouched.
-        let mut short = vec![7u8; 5];
-        assert!(seal_in_place(&key, b"x", &mut short, 0).is_err());
-        assert_eq!(short, vec![7u8; 5]);
-        let mut past = vec![7u8; 20];
-        assert!(seal_in_place(&key, b"x", &mut past, usize::MAX).is_err());
     }
 
     #[test]

@@ -130,11 +130,6 @@ impl FrameHeader {
     }
 }
 
-/// The length of a frame's header under `key` (what [`frame_header`] gives).
-pub(crate) fn frame_header_len(key: &WalKeyRef) -> usize {
-    FRAME_HEADER_FIXED + key.account.len()
-}
-
 pub(crate) fn frame_header(
     body_len: usize,
     seq: u64,

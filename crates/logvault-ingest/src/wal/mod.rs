@@ -347,21 +347,19 @@ impl Wal {
                 reason: "an append needs at least one record".into(),
             });
         }
-        // Each record is encoded behind room for its frame's header and nonce, and sealed there.
-        let room = format::frame_header_len(key.key_ref()) + logvault_crypto::aead::SEAL_PREFIX;
         let encoded = records
             .iter()
             .enumerate()
             .map(|(i, r)| {
                 let keys = if i == 0 { request_keys } else { &[] };
-                record::encode(room, r.table, r.batch, keys)
+                record::encode(r.table, r.batch, keys)
             })
             .collect::<Result<Vec<_>, _>>()
             .map_err(|reason| IngestError::WalEncode {
                 workspace: self.workspace.clone(),
                 reason,
             })?;
-        let receiver = self.shared.submit(Arc::clone(key), encoded, room)?;
+        let receiver = self.shared.submit(Arc::clone(key), encoded)?;
         receiver.await.map_err(|_| self.closed())?
     }
 

@@ -19,8 +19,6 @@ use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
 
 const KIND_BATCH: u8 = 1;
-/// What sealing appends after a record (the tag).
-const TAG_ROOM: usize = logvault_crypto::aead::SEAL_OVERHEAD - logvault_crypto::aead::SEAL_PREFIX;
 const KIND_BATCH_WITH_KEYS: u8 = 2;
 
 /// The longest request key a record holds (longer ones are refused at encoding).
@@ -33,11 +31,8 @@ pub(crate) struct Decoded {
     pub(crate) request_keys: Vec<String>,
 }
 
-/// Encodes a record behind `room` zero bytes (where its frame's header and nonce go, so that
-/// the committer seals it where it lies), with capacity for the tag after it; the record is
-/// what follows the room. `request_keys` are written only when not empty (kind 2).
+/// Encodes a record; `request_keys` are written only when not empty (kind 2).
 pub(crate) fn encode(
-    room: usize,
     table: &str,
     batch: &RecordBatch,
     request_keys: &[String],
@@ -45,10 +40,8 @@ pub(crate) fn encode(
     let table_len =
         u16::try_from(table.len()).map_err(|_| format!("table name {table:?} is too long"))?;
     let keys_len: usize = request_keys.iter().map(|k| 2 + k.len()).sum();
-    let mut out = Vec::with_capacity(
-        room + 5 + keys_len + table.len() + batch.get_array_memory_size() + 512 + TAG_ROOM,
-    );
-    out.resize(room, 0);
+    let mut out =
+        Vec::with_capacity(5 + keys_len + table.len() + batch.get_array_memory_size() + 512);
     if request_keys.is_empty() {
         out.push(KIND_BATCH);
     } else {
@@ -152,14 +145,14 @@ mod tests {
 
     #[test]
     fn a_record_without_keys_is_kind_1_and_one_with_keys_gives_them_back() {
-        let plain = encode(0, "App", &batch(), &[]).expect("encode");
+        let plain = encode("App", &batch(), &[]).expect("encode");
         assert_eq!(plain[0], KIND_BATCH);
         let d = decode(&plain).expect("decode");
         assert_eq!((d.table.as_str(), d.batch.num_rows()), ("App", 3));
         assert!(d.request_keys.is_empty());
 
         let keys = vec!["req-1:abcd".to_owned(), "req-2:ef01".to_owned()];
-        let tagged = encode(0, "App", &batch(), &keys).expect("encode");
+        let tagged = encode("App", &batch(), &keys).expect("encode");
         assert_eq!(tagged[0], KIND_BATCH_WITH_KEYS);
         let d = decode(&tagged).expect("decode");
         assert_eq!(d.request_keys, keys);
@@ -172,12 +165,12 @@ mod tests {
     #[test]
     fn damaged_key_lists_are_errors_not_panics() {
         let keys = vec!["k".repeat(40)];
-        let tagged = encode(0, "App", &batch(), &keys).expect("encode");
+        let tagged = encode("App", &batch(), &keys).expect("encode");
         for cut in 1..48 {
             assert!(decode(&tagged[..cut]).is_err(), "cut at {cut}");
         }
         assert!(decode(&[9, 0, 0]).is_err());
         let too_long = vec!["k".repeat(MAX_REQUEST_KEY_LEN + 1)];
-        assert!(encode(0, "App", &batch(), &too_long).is_err());
+        assert!(encode("App", &batch(), &too_long).is_err());
     }
 }
