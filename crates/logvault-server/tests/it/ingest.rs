@@ -345,6 +345,16 @@ async fn reqwest_fails_or_refuses(s: &crate::common::Served, rule: &str, token: 
     }
 }
 
+/// A POST to the rule's `Custom-AppEvents` stream with `token`.
+fn stream_post(s: &crate::common::Served, rule: &str, token: &str) -> reqwest::RequestBuilder {
+    s.client
+        .post(format!(
+            "{}/dataCollectionRules/{rule}/streams/Custom-AppEvents?api-version=2023-01-01",
+            s.url
+        ))
+        .bearer_auth(token)
+}
+
 /// Posts `records` to the rule's stream with an optional `x-ms-client-request-id`.
 async fn upload_with_id(
     s: &crate::common::Served,
@@ -353,14 +363,7 @@ async fn upload_with_id(
     records: &Value,
     id: Option<&str>,
 ) -> u16 {
-    let mut request = s
-        .client
-        .post(format!(
-            "{}/dataCollectionRules/{rule}/streams/Custom-AppEvents?api-version=2023-01-01",
-            s.url
-        ))
-        .bearer_auth(token)
-        .json(records);
+    let mut request = stream_post(s, rule, token).json(records);
     if let Some(id) = id {
         request = request.header("x-ms-client-request-id", id);
     }
@@ -377,13 +380,7 @@ async fn upload_bytes_with_id(
     gzip: bool,
     id: &str,
 ) -> u16 {
-    let mut request = s
-        .client
-        .post(format!(
-            "{}/dataCollectionRules/{rule}/streams/Custom-AppEvents?api-version=2023-01-01",
-            s.url
-        ))
-        .bearer_auth(token)
+    let mut request = stream_post(s, rule, token)
         .header("content-type", "application/json")
         .header("x-ms-client-request-id", id)
         .body(body);
