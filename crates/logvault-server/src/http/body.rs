@@ -38,6 +38,14 @@ pub(crate) struct Received {
     pub(crate) encoding: String,
 }
 
+impl Received {
+    /// The decoded body, letting go of the bytes as sent (a handler keeps the payload while it
+    /// waits for the log; the compressed bytes need not wait with it).
+    pub(crate) fn into_payload(self) -> Bytes {
+        self.payload
+    }
+}
+
 /// The request's body, decoded.
 pub(crate) async fn read(
     state: &AppState,
@@ -45,7 +53,7 @@ pub(crate) async fn read(
     body: Body,
     flavor: Flavor,
 ) -> Result<Bytes, ApiError> {
-    Ok(receive(state, headers, body, flavor).await?.payload)
+    Ok(receive(state, headers, body, flavor).await?.into_payload())
 }
 
 /// The request's body, decoded, and as sent ([`Received`]).

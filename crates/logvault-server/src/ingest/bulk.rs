@@ -110,7 +110,7 @@ async fn run(
         &format!("bulk:{workspace}/{}", path_index.as_deref().unwrap_or("")),
         &received,
     );
-    let payload = received.payload;
+    let payload = received.into_payload();
     let size = payload.len();
     let forced_table = header(headers, "x-logvault-table");
     let actions = actions(&payload, path_index.as_deref(), forced_table)?;

@@ -72,7 +72,7 @@ async fn run(
     })?;
     let received = crate::http::body::receive(state, headers, body, Flavor::Azure).await?;
     let key = super::request_key(headers, &format!("logs:{rule_id}/{stream}"), &received);
-    let payload = received.payload;
+    let payload = received.into_payload();
     let size = payload.len();
     if payload
         .iter()

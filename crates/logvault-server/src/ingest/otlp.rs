@@ -114,7 +114,7 @@ async fn run(
         &format!("otlp:{}/{}", target.workspace, target.table),
         &received,
     );
-    let payload = received.payload;
+    let payload = received.into_payload();
     let size = payload.len();
     let table = target.table.clone();
     let clock = state.engine.clock().clone();
