@@ -468,12 +468,14 @@ mod tests {
             std::fs::read_dir(dir)
                 .unwrap()
                 .map(|e| e.unwrap().path())
-                .map(|p| match () {
-                    () if p.is_dir() => log_bytes(&p),
-                    () if p.extension().is_some_and(|x| x == "lvw") => {
+                .map(|p| {
+                    if p.is_dir() {
+                        log_bytes(&p)
+                    } else if p.extension().is_some_and(|x| x == "lvw") {
                         std::fs::metadata(p).unwrap().len()
+                    } else {
+                        0
                     }
-                    () => 0,
                 })
                 .sum()
         }
