@@ -135,6 +135,10 @@ enum Command {
         /// serve`'s default).
         #[arg(long, default_value_t = 60)]
         compact_secs: u64,
+        /// How much lower the server's query threads' CPU priority is than ingestion's (nice
+        /// steps, 0-19; `logvault serve`'s default is 10).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(i32).range(0..=19))]
+        query_priority: i32,
         /// Rows per second the senders send together, paced (a steady stream rather than as
         /// fast as the server acknowledges).
         #[arg(long)]
@@ -212,6 +216,9 @@ enum Command {
         /// The background compaction's period in seconds (0: off).
         #[arg(long, default_value_t = 60)]
         compact_secs: u64,
+        /// The query threads' nice increment (as `logvault serve --query-priority`).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(i32).range(0..=19))]
+        query_priority: i32,
     },
     /// Render results.md and the charts again from a results.json.
     Render {
@@ -525,6 +532,7 @@ fn main() -> anyhow::Result<()> {
             baseline_rows,
             baseline_repeats,
             compact_secs,
+            query_priority,
             rate,
             out,
             work,
@@ -540,6 +548,7 @@ fn main() -> anyhow::Result<()> {
                 baseline_rows,
                 baseline_repeats,
                 compact_secs,
+                query_priority,
                 rate,
                 work: claim_work(work)?,
                 out,
@@ -591,11 +600,16 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(logvault_bench::kql_twins::run(&options))?;
             Ok(())
         }
-        Command::ServeCase { home, compact_secs } => {
+        Command::ServeCase {
+            home,
+            compact_secs,
+            query_priority,
+        } => {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(logvault_bench::http_load::server::serve_case(
                 &home,
                 compact_secs,
+                query_priority,
             ))
         }
         Command::Render { results, out } => {

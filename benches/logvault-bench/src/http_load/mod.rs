@@ -49,6 +49,8 @@ pub struct LoadOptions {
     pub baseline_repeats: usize,
     /// The server's background compaction period in seconds (0: off).
     pub compact_secs: u64,
+    /// The server's query threads' nice increment (`logvault serve --query-priority`).
+    pub query_priority: i32,
     /// Rows per second the senders of a case send together, paced (`None`: as fast as the
     /// server acknowledges).
     pub rate: Option<u64>,
@@ -126,6 +128,9 @@ pub struct LoadReport {
     /// the compactor).
     #[serde(default)]
     pub compact_secs: Option<u64>,
+    /// The server's query threads' nice increment (absent in runs before it could be set: 10).
+    #[serde(default)]
+    pub query_priority: Option<i32>,
     /// Rows per second the senders were paced at (absent: as fast as acknowledged).
     #[serde(default)]
     pub rate: Option<u64>,
@@ -165,13 +170,15 @@ struct ServerChild {
 }
 
 impl ServerChild {
-    fn start(exe: &Path, home: &Path, compact_secs: u64) -> anyhow::Result<(Self, Started)> {
+    fn start(exe: &Path, home: &Path, options: &LoadOptions) -> anyhow::Result<(Self, Started)> {
         let mut child = Command::new(exe)
             .arg("serve-case")
             .arg("--home")
             .arg(home)
             .arg("--compact-secs")
-            .arg(compact_secs.to_string())
+            .arg(options.compact_secs.to_string())
+            .arg("--query-priority")
+            .arg(options.query_priority.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -209,7 +216,7 @@ async fn run_case(
     progress: &crate::run::Progress,
 ) -> anyhow::Result<LoadCase> {
     let _ = std::fs::remove_dir_all(case_dir);
-    let (child, started) = ServerChild::start(exe, case_dir, options.compact_secs)?;
+    let (child, started) = ServerChild::start(exe, case_dir, options)?;
     let started = Arc::new(started);
     // One request before the clock starts, so that the table exists when the queries begin.
     let warmup = client::send(
@@ -417,6 +424,7 @@ pub async fn run(options: &LoadOptions) -> anyhow::Result<LoadReport> {
         query_clients: options.query_clients,
         query: query_of("<table>"),
         compact_secs: Some(options.compact_secs),
+        query_priority: Some(options.query_priority),
         rate: options.rate,
         file_ingest,
         file_ingest_runs,
@@ -460,7 +468,7 @@ pub fn markdown(r: &LoadReport) -> String {
         s,
         "Run of {} on {} ({} cores, {:.0} GiB), {} build; load average at the end {}. Every case \
          is a new server (child process) over HTTPS on loopback; {} query clients running `{}` \
-         back to back meanwhile. Baseline, in the same run: `logvault ingest`'s path, the same \
+         back to back meanwhile (query threads at nice {}). Baseline, in the same run: `logvault ingest`'s path, the same \
          generated logs from an NDJSON file into a customer-key workspace: **{:.0} rows/s** \
          ({} rows, peak {}, {} CPU µs per row{}). The server's background compaction: {}.\n",
         r.date,
@@ -475,6 +483,7 @@ pub fn markdown(r: &LoadReport) -> String {
         },
         r.query_clients,
         r.query,
+        r.query_priority.unwrap_or(10),
         baseline,
         r.file_ingest.rows,
         mib(r.file_ingest.peak_rss_bytes),

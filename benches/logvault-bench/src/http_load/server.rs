@@ -70,7 +70,7 @@ pub struct Stopped {
 ///
 /// # Errors
 /// Set-up or start-up failures.
-pub async fn serve_case(home: &Path, compact_secs: u64) -> anyhow::Result<()> {
+pub async fn serve_case(home: &Path, compact_secs: u64, query_priority: i32) -> anyhow::Result<()> {
     let engine = setup::open_home(
         home,
         HomeTimings {
@@ -116,6 +116,7 @@ pub async fn serve_case(home: &Path, compact_secs: u64) -> anyhow::Result<()> {
             alert_interval: None,
             compact_interval: (compact_secs > 0)
                 .then(|| std::time::Duration::from_secs(compact_secs)),
+            query_priority,
             ..ServeConfig::default()
         },
     )
