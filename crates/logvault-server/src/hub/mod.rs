@@ -7,8 +7,9 @@
 //! rows to the writer's encoding stage (`logvault_write`, a task of its own fed by a queue
 //! bounded by `ENCODE_QUEUE_BYTES`), which encodes them into segments while this task logs the
 //! next group; segments are stored when they fill, when rows have waited `flush_interval`
-//! without more coming, or when a query asks (a query's flush goes past queued appends, and
-//! flushes asked together are answered by one: see [`IngestHub::flush`]). Queued bytes are
+//! without more coming, or when a query asks (a query's flush goes past queued appends, is
+//! stored while the next appends are logged, and flushes asked together are answered by one:
+//! see [`IngestHub::flush`] and `flushes.rs`). Queued bytes are
 //! bounded per workspace and in total: a request that would pass a bound is refused at once
 //! (429 for its workspace, 503 for the server) with `Retry-After`, instead of holding memory.
 
@@ -22,6 +23,9 @@ use logvault::ingest::BatcherOptions;
 use logvault::{Appended, AppendedRequests, Engine, EngineError, RequestRows, WorkspaceIngestor};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
+
+mod flushes;
+use flushes::QueryFlushes;
 
 /// Most bytes (Arrow's, as the encoding stage counts them) gathered into one group of the log:
 /// at most half the writer's encoding queue, so that a group is handed over while the one
@@ -51,6 +55,12 @@ pub(crate) enum HubError {
     /// The server is shutting down (503).
     #[error("the server is shutting down; retry against its next start")]
     Closed,
+    /// The task that waited for a query's flush failed (503; the rows are in the log).
+    #[error("storing the acknowledged rows of workspace {workspace} for a query failed; retry")]
+    FlushFailed {
+        /// The workspace.
+        workspace: String,
+    },
     /// The engine refused or failed.
     #[error("{0}")]
     Engine(Arc<EngineError>),
@@ -243,10 +253,13 @@ impl IngestHub {
     /// every row acknowledged before it. Nothing to do if the workspace has no writer.
     ///
     /// A flush need not wait for the appends queued before it: their rows are not acknowledged
-    /// yet, so no query can expect them. The writer takes flushes before queued appends, and
-    /// answers every flush that comes while nothing was acknowledged since its last flush at
-    /// once: several queries asking together cut one segment, not one each, and under a
-    /// saturating load a query does not wait for the queue of appends to drain.
+    /// yet, so no query can expect them. The writer takes flushes before queued appends and
+    /// does not wait for them: it asks its encoding stage to store what it holds and goes on
+    /// logging the next appends while the query waits. One flush is in flight at a time;
+    /// flushes asked while it is stored share the next one (or that one itself, if nothing
+    /// was acknowledged since it started): several queries asking together cut one segment, not
+    /// one each, and under a saturating load neither a query waits for the queue of appends to
+    /// drain nor the appends for the query's segments (`flushes.rs`).
     pub(crate) async fn flush(&self, workspace: &str) -> Result<(), HubError> {
         let tx = {
             let workers = self
@@ -290,6 +303,8 @@ impl IngestHub {
 /// What a worker waits for next.
 enum Next {
     Flush(FlushReply),
+    /// The queries' flush in flight is stored (or failed).
+    Flushed(Result<(), HubError>),
     Append(AppendJob),
     Idle,
     Closed,
@@ -304,12 +319,14 @@ async fn run_worker(
     let workspace = ingestor.workspace().to_owned();
     let mut last_append = Instant::now();
     let mut buffered_since: Option<Instant> = None;
-    // Whether rows were acknowledged since the last successful flush (unknown at the start: a
+    // Whether rows were acknowledged since the last flush started (unknown at the start: a
     // writer may hold replayed rows).
     let mut dirty = true;
+    let mut queries = QueryFlushes::new(&workspace);
     loop {
         let next = tokio::select! {
             biased;
+            flushed = queries.finished() => Next::Flushed(flushed),
             Some(reply) = flushes.recv() => Next::Flush(reply),
             job = tokio::time::timeout(config.flush_interval, rx.recv()) => match job {
                 Ok(Some(job)) => Next::Append(job),
@@ -326,19 +343,21 @@ async fn run_worker(
                 continue;
             }
             Next::Flush(reply) => {
-                let result = if dirty {
-                    let result = ingestor.flush().await;
+                // Stored beside the next appends (flushes.rs); the query waits, not the writer.
+                if queries.ask(reply, dirty, &mut ingestor).await {
                     buffered_since = None;
-                    dirty = result.is_err();
-                    result.map_err(|e| HubError::Engine(Arc::new(e)))
-                } else {
-                    Ok(())
-                };
-                let _ = reply.send(result.clone());
-                // Flushes asked meanwhile are answered by this one: nothing was acknowledged
-                // since it started.
-                while let Ok(reply) = flushes.try_recv() {
-                    let _ = reply.send(result.clone());
+                    dirty = false;
+                }
+                continue;
+            }
+            Next::Flushed(result) => {
+                if result.is_err() {
+                    // The rows are in the log; the next flush tries again.
+                    dirty = true;
+                }
+                if queries.start_next(&mut ingestor).await {
+                    buffered_since = None;
+                    dirty = false;
                 }
                 continue;
             }
@@ -426,9 +445,13 @@ async fn run_worker(
         }
     }
     // Shutting down: store what is batched and let go of the log.
-    if let Err(e) = ingestor.release().await {
+    let released = ingestor.release().await;
+    if let Err(e) = &released {
         tracing::warn!(workspace = %workspace, error = %e, "storing batched rows at shutdown failed; the write-ahead log keeps them");
     }
+    queries
+        .close(released.map_err(|e| HubError::Engine(Arc::new(e))))
+        .await;
 }
 
 /// Stores what the writer holds; false if that failed (the log keeps the rows).
