@@ -583,4 +583,104 @@ mod tests {
         assert_eq!(engine.tables(WS).await.unwrap()[0].segments, segments);
         hub.shutdown().await;
     }
+
+    /// While a query's flush is stored, the writer goes on acknowledging appends (it used to
+    /// wait for the flush: no row was logged while the segments a query needed were encoded
+    /// and stored), and queries asking meanwhile share one more flush.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn appends_are_acknowledged_while_a_querys_flush_is_stored() {
+        use logvault_testkit::faults::FaultyStore;
+        let dir = tempfile::tempdir().unwrap();
+        let objects = dir.path().join("objects");
+        std::fs::create_dir_all(&objects).unwrap();
+        let store = FaultyStore::new(Arc::new(
+            object_store::local::LocalFileSystem::new_with_prefix(&objects).unwrap(),
+        ));
+        let engine = Engine::builder(dir.path().join("home"))
+            .object_store(Arc::clone(&store) as Arc<dyn object_store::ObjectStore>)
+            .open()
+            .await
+            .unwrap();
+        engine
+            .control()
+            .create_workspace(WorkspaceSpec::new(WS))
+            .unwrap();
+        let hub = Arc::new(IngestHub::new(
+            engine.clone(),
+            HubConfig {
+                max_workspace_bytes: 1 << 30,
+                max_total_bytes: 1 << 30,
+                flush_interval: Duration::from_secs(60),
+                writer_idle: Duration::from_secs(600),
+            },
+        ));
+        const ROWS: usize = 1_000;
+        // Noon yesterday: every row in one day's partition, so that a flush stores one segment.
+        let start = (chrono::Utc::now() - chrono::Duration::days(1))
+            .date_naive()
+            .and_hms_opt(12, 0, 0)
+            .unwrap()
+            .and_utc();
+        let append = |tag: &'static str| {
+            let hub = Arc::clone(&hub);
+            async move {
+                let batch = logvault_testkit::log_batch(start, ROWS, tag);
+                let answer = tokio::time::timeout(
+                    Duration::from_secs(60),
+                    hub.append(WS, vec![("AppLogs".to_owned(), batch)], None),
+                )
+                .await
+                .expect("an append waited for a query's flush")
+                .unwrap();
+                assert!(matches!(answer.appended, Appended::Accepted { .. }));
+            }
+        };
+        append("first").await;
+        store.hold_puts(".parquet");
+        let first = tokio::spawn({
+            let hub = Arc::clone(&hub);
+            async move { hub.flush(WS).await }
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while store.held_puts() == 0 {
+            assert!(std::time::Instant::now() < deadline, "no put was held");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // The flush's segment hangs in the store; appends are acknowledged meanwhile.
+        append("second").await;
+        append("third").await;
+        assert!(
+            !first.is_finished(),
+            "the flush ended while its put was held"
+        );
+        // Two queries after them: they wait for one more flush, after the one in flight.
+        let later: Vec<_> = (0..2)
+            .map(|_| {
+                let hub = Arc::clone(&hub);
+                tokio::spawn(async move { hub.flush(WS).await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(later.iter().all(|t| !t.is_finished()));
+        let segments = |engine: Engine| async move {
+            engine
+                .tables(WS)
+                .await
+                .unwrap()
+                .iter()
+                .map(|t| t.segments)
+                .sum::<usize>()
+        };
+        assert_eq!(segments(engine.clone()).await, 0);
+        store.release();
+        first.await.unwrap().unwrap();
+        assert!(stored_rows(&engine).await >= ROWS as u64);
+        for t in later {
+            t.await.unwrap().unwrap();
+        }
+        // Everything acknowledged before the later queries is stored, by two flushes.
+        assert_eq!(stored_rows(&engine).await, 3 * ROWS as u64);
+        assert_eq!(segments(engine.clone()).await, 2);
+        hub.shutdown().await;
+    }
 }
