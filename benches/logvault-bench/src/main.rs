@@ -139,6 +139,10 @@ enum Command {
         /// steps, 0-19; `logvault serve`'s default is 10).
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(i32).range(0..=19))]
         query_priority: i32,
+        /// Milliseconds every request to the server's storage waits (a remote-like object store:
+        /// the home's segments and catalog behind `LatencyStore`; 0: local files as they are).
+        #[arg(long, default_value_t = 0)]
+        storage_latency_ms: u64,
         /// Rows per second the senders send together, paced (a steady stream rather than as
         /// fast as the server acknowledges).
         #[arg(long)]
@@ -219,6 +223,9 @@ enum Command {
         /// The query threads' nice increment (as `logvault serve --query-priority`).
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(i32).range(0..=19))]
         query_priority: i32,
+        /// Milliseconds every storage request waits (0: none).
+        #[arg(long, default_value_t = 0)]
+        storage_latency_ms: u64,
     },
     /// Render results.md and the charts again from a results.json.
     Render {
@@ -533,6 +540,7 @@ fn main() -> anyhow::Result<()> {
             baseline_repeats,
             compact_secs,
             query_priority,
+            storage_latency_ms,
             rate,
             out,
             work,
@@ -547,8 +555,11 @@ fn main() -> anyhow::Result<()> {
                 pool_rows: 200_000,
                 baseline_rows,
                 baseline_repeats,
-                compact_secs,
-                query_priority,
+                server: logvault_bench::http_load::server::CaseServer {
+                    compact_secs,
+                    query_priority,
+                    storage_latency_ms,
+                },
                 rate,
                 work: claim_work(work)?,
                 out,
@@ -604,12 +615,16 @@ fn main() -> anyhow::Result<()> {
             home,
             compact_secs,
             query_priority,
+            storage_latency_ms,
         } => {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(logvault_bench::http_load::server::serve_case(
                 &home,
-                compact_secs,
-                query_priority,
+                &logvault_bench::http_load::server::CaseServer {
+                    compact_secs,
+                    query_priority,
+                    storage_latency_ms,
+                },
             ))
         }
         Command::Render { results, out } => {

@@ -60,6 +60,18 @@ pub struct HomeTimings {
 /// # Errors
 /// If the configuration cannot be written or the engine cannot open.
 pub async fn open_home(dir: &Path, timings: HomeTimings) -> anyhow::Result<Engine> {
+    open_home_with_store(dir, timings, None).await
+}
+
+/// As [`open_home`], with the home's storage in `store` when given (instead of its directory).
+///
+/// # Errors
+/// As [`open_home`].
+pub async fn open_home_with_store(
+    dir: &Path,
+    timings: HomeTimings,
+    store: Option<std::sync::Arc<dyn object_store::ObjectStore>>,
+) -> anyhow::Result<Engine> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let config_path = dir.join("config.json");
     if !config_path.exists() {
@@ -80,7 +92,12 @@ pub async fn open_home(dir: &Path, timings: HomeTimings) -> anyhow::Result<Engin
         std::fs::write(&config_path, serde_json::to_vec_pretty(&config)?)
             .with_context(|| format!("writing {}", config_path.display()))?;
     }
-    Engine::open(dir)
+    let mut builder = Engine::builder(dir);
+    if let Some(store) = store {
+        builder = builder.object_store(store);
+    }
+    builder
+        .open()
         .await
         .with_context(|| format!("opening logvault home {}", dir.display()))
 }

@@ -47,10 +47,8 @@ pub struct LoadOptions {
     pub baseline_rows: u64,
     /// Runs of the file ingestion baseline (the median is compared with; at least one).
     pub baseline_repeats: usize,
-    /// The server's background compaction period in seconds (0: off).
-    pub compact_secs: u64,
-    /// The server's query threads' nice increment (`logvault serve --query-priority`).
-    pub query_priority: i32,
+    /// How each case's server runs.
+    pub server: server::CaseServer,
     /// Rows per second the senders of a case send together, paced (`None`: as fast as the
     /// server acknowledges).
     pub rate: Option<u64>,
@@ -131,6 +129,9 @@ pub struct LoadReport {
     /// The server's query threads' nice increment (absent in runs before it could be set: 10).
     #[serde(default)]
     pub query_priority: Option<i32>,
+    /// Milliseconds every storage request of the server waited (absent: 0).
+    #[serde(default)]
+    pub storage_latency_ms: Option<u64>,
     /// Rows per second the senders were paced at (absent: as fast as acknowledged).
     #[serde(default)]
     pub rate: Option<u64>,
@@ -176,9 +177,11 @@ impl ServerChild {
             .arg("--home")
             .arg(home)
             .arg("--compact-secs")
-            .arg(options.compact_secs.to_string())
+            .arg(options.server.compact_secs.to_string())
             .arg("--query-priority")
-            .arg(options.query_priority.to_string())
+            .arg(options.server.query_priority.to_string())
+            .arg("--storage-latency-ms")
+            .arg(options.server.storage_latency_ms.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -423,8 +426,9 @@ pub async fn run(options: &LoadOptions) -> anyhow::Result<LoadReport> {
         rows_per_request: options.rows_per_request,
         query_clients: options.query_clients,
         query: query_of("<table>"),
-        compact_secs: Some(options.compact_secs),
-        query_priority: Some(options.query_priority),
+        compact_secs: Some(options.server.compact_secs),
+        query_priority: Some(options.server.query_priority),
+        storage_latency_ms: Some(options.server.storage_latency_ms),
         rate: options.rate,
         file_ingest,
         file_ingest_runs,
@@ -495,7 +499,11 @@ pub fn markdown(r: &LoadReport) -> String {
             Some(n) => format!("every {n} s"),
         } + &r.rate.map_or_else(String::new, |n| format!(
             "; senders paced at {n} rows/s in all"
-        )),
+        )) + &match r.storage_latency_ms {
+            Some(ms) if ms > 0 =>
+                format!("; every request to the server's storage waited {ms} ms (remote-like)"),
+            _ => String::new(),
+        },
     );
     let _ = writeln!(
         s,

@@ -6,12 +6,15 @@
 
 use std::io::{BufRead as _, Write as _};
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use logvault_server::{DataFlow, Role, RuleSpec, RuleStore, ServeConfig, TokenService};
+use object_store::ObjectStore;
 use serde::{Deserialize, Serialize};
 
 use crate::ingest::LOG_TABLE;
+use crate::remote::LatencyStore;
 use crate::setup::{self, HomeTimings, Protection, WORKSPACE};
 use crate::sys;
 
@@ -34,6 +37,17 @@ pub struct Started {
     pub reader: String,
     /// The workspace's customer id (the query API's path).
     pub workspace_id: String,
+}
+
+/// How a case's server runs (the `serve-case` child's options).
+#[derive(Debug, Clone, Copy)]
+pub struct CaseServer {
+    /// The background compaction's period in seconds (0: off).
+    pub compact_secs: u64,
+    /// The query threads' nice increment (`logvault serve --query-priority`).
+    pub query_priority: i32,
+    /// Milliseconds every request to the home's storage waits (0: local files as they are).
+    pub storage_latency_ms: u64,
 }
 
 /// What a server child measured once stopped.
@@ -70,14 +84,26 @@ pub struct Stopped {
 ///
 /// # Errors
 /// Set-up or start-up failures.
-pub async fn serve_case(home: &Path, compact_secs: u64, query_priority: i32) -> anyhow::Result<()> {
-    let engine = setup::open_home(
-        home,
-        HomeTimings {
-            key_check_secs: None,
-        },
-    )
-    .await?;
+pub async fn serve_case(home: &Path, server: &CaseServer) -> anyhow::Result<()> {
+    let timings = HomeTimings {
+        key_check_secs: None,
+    };
+    let engine = if server.storage_latency_ms > 0 {
+        let objects = home.join("objects-remote");
+        std::fs::create_dir_all(&objects)
+            .with_context(|| format!("creating {}", objects.display()))?;
+        let files: Arc<dyn ObjectStore> = Arc::new(
+            object_store::local::LocalFileSystem::new_with_prefix(&objects)?,
+        );
+        let remote = LatencyStore::new(
+            files,
+            std::time::Duration::from_millis(server.storage_latency_ms),
+        );
+        setup::open_home_with_store(home, timings, Some(Arc::new(remote))).await?
+    } else {
+        setup::open_home(home, timings).await?
+    };
+    let (compact_secs, query_priority) = (server.compact_secs, server.query_priority);
     setup::prepare_workspace(&engine, Protection::Customer).await?;
     let now = chrono::Utc::now();
     let rule = RuleStore::new(engine.home().root())
