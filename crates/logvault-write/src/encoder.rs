@@ -205,16 +205,6 @@ impl Encoder {
     /// # Errors
     /// The error that stopped the stage, or that storing gave now.
     pub(crate) async fn flush(&mut self) -> Result<(), WriteError> {
-        self.start_flush()?.wait().await
-    }
-
-    /// Asks the stage to flush after the groups submitted so far, without waiting: the
-    /// writer may go on submitting (later groups are batched after the flush, into the
-    /// next segments).
-    ///
-    /// # Errors
-    /// The error that stopped the stage.
-    pub(crate) fn start_flush(&mut self) -> Result<PendingFlush, WriteError> {
         let (reply, answer) = oneshot::channel();
         if self.sender()?.send(Command::Flush(reply)).is_err() {
             return Err(self
@@ -222,10 +212,10 @@ impl Encoder {
                 .take_failure(&self.workspace)
                 .unwrap_or_else(|| self.gone()));
         }
-        Ok(PendingFlush {
-            workspace: self.workspace.clone(),
-            answer: Some(answer),
-        })
+        match answer.await {
+            Ok(result) => result,
+            Err(_) => Err(self.gone()),
+        }
     }
 
     /// Stops the stage: the group in hand is finished, nothing more is batched; waits for the
@@ -243,43 +233,6 @@ impl Encoder {
                 tracing::error!(workspace = %self.workspace, error = %e, "the encoding task failed");
                 0
             }
-        }
-    }
-}
-
-/// A flush asked of a writer ([`crate::WorkspaceWriter::start_flush`]): every row the writer
-/// had logged when it was asked is in a segment once [`PendingFlush::wait`] returns `Ok`.
-#[derive(Debug)]
-#[must_use = "a pending flush tells its outcome only to PendingFlush::wait"]
-pub struct PendingFlush {
-    workspace: String,
-    /// `None`: nothing to store (the writer had no encoding stage).
-    answer: Option<oneshot::Receiver<Result<(), WriteError>>>,
-}
-
-impl PendingFlush {
-    /// A flush with nothing to store.
-    pub(crate) fn done(workspace: &str) -> Self {
-        Self {
-            workspace: workspace.to_owned(),
-            answer: None,
-        }
-    }
-
-    /// Waits for the flush.
-    ///
-    /// # Errors
-    /// The error that stopped the encoding stage, or that storing gave (the rows stay in the
-    /// log; the writer's next call returns the error too).
-    pub async fn wait(self) -> Result<(), WriteError> {
-        match self.answer {
-            None => Ok(()),
-            Some(answer) => answer.await.unwrap_or_else(|_| {
-                Err(WriteError::Internal {
-                    workspace: self.workspace,
-                    reason: "the encoding task stopped".into(),
-                })
-            }),
         }
     }
 }

@@ -41,7 +41,7 @@ use logvault_core::SharedClock;
 use logvault_ingest::{BatcherOptions, WalKey, WalKeyRef, WalKeyScheme};
 use logvault_store::{AccountId, AccountKeyLease, Store};
 
-pub use encoder::{ENCODE_QUEUE_BYTES, PendingFlush};
+pub use encoder::ENCODE_QUEUE_BYTES;
 pub use error::WriteError;
 pub use payload::{Payload, PayloadProgress, PayloadReport, ProgressFn, drop_payload};
 pub use writer::{LoggedGroup, WorkspaceWriter};

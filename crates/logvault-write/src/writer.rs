@@ -10,7 +10,7 @@ use logvault_ingest::{Batcher, BatcherOptions, SeqRange, Wal, WalKey, WalRecord}
 use logvault_store::AccountKeyLease;
 
 use crate::declared::Declarations;
-use crate::encoder::{Encoder, PendingFlush};
+use crate::encoder::Encoder;
 use crate::lock::WorkspaceLock;
 use crate::replay::{blocking, open_and_replay};
 use crate::sink::StoreSink;
@@ -364,20 +364,6 @@ impl WorkspaceWriter {
             current.encoder.flush().await?;
         }
         Ok(())
-    }
-
-    /// As [`WorkspaceWriter::flush`], without waiting: the flush covers every group logged so
-    /// far, and the writer may go on logging and batching meanwhile (those rows go to later
-    /// segments). A server's query asks this, so that appends are not held while the segments
-    /// it needs are encoded.
-    ///
-    /// # Errors
-    /// The error that stopped the encoding stage (the rows stay in the log).
-    pub fn start_flush(&mut self) -> Result<PendingFlush, WriteError> {
-        match self.current.as_mut() {
-            Some(current) => current.encoder.start_flush(),
-            None => Ok(PendingFlush::done(&self.workspace)),
-        }
     }
 
     /// The key of the current target was revoked: what is queued and batched is not stored

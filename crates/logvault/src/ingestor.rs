@@ -76,25 +76,6 @@ pub struct AppendedRequests {
 #[must_use = "logged rows must be stored (WorkspaceIngestor::store_logged)"]
 pub struct Logged(logvault_write::LoggedGroup);
 
-/// A flush asked with [`WorkspaceIngestor::start_flush`].
-#[derive(Debug)]
-#[must_use = "a pending flush tells its outcome only to PendingFlush::wait"]
-pub struct PendingFlush(Option<logvault_write::PendingFlush>);
-
-impl PendingFlush {
-    /// Waits until every row acknowledged before the flush was asked is in a segment.
-    ///
-    /// # Errors
-    /// Store errors: the rows stay in the log, and the writer's next call fails too (it is
-    /// then closed and opened again, replaying them).
-    pub async fn wait(self) -> Result<(), EngineError> {
-        match self.0 {
-            Some(pending) => Ok(pending.wait().await?),
-            None => Ok(()),
-        }
-    }
-}
-
 /// A gated, long-lived writer of one workspace. Not shared: one task owns it and feeds it the
 /// batches of every caller (see the module documentation).
 pub struct WorkspaceIngestor {
@@ -434,28 +415,6 @@ impl WorkspaceIngestor {
             return Err(e.into());
         }
         Ok(())
-    }
-
-    /// Asks for what [`WorkspaceIngestor::flush`] does without waiting for it: the flush covers
-    /// every row acknowledged so far, and the next calls are logged (acknowledged) and batched
-    /// while its segments are encoded. [`PendingFlush::wait`] tells when they are stored.
-    ///
-    /// # Errors
-    /// The error that stopped the writer's encoding stage (the rows stay in the log; the writer
-    /// is closed and the next append opens it again, replaying them).
-    pub async fn start_flush(&mut self) -> Result<PendingFlush, EngineError> {
-        let Some(writer) = self.writer.as_mut() else {
-            return Ok(PendingFlush(None));
-        };
-        match writer.start_flush() {
-            Ok(pending) => Ok(PendingFlush(Some(pending))),
-            Err(e) => {
-                if let Some(writer) = self.writer.take() {
-                    writer.discard().await;
-                }
-                Err(e.into())
-            }
-        }
     }
 
     /// Stores what is batched and lets go of the writer and the log's lock (another process

@@ -65,9 +65,7 @@ pub use engine::{Engine, EngineBuilder};
 pub use error::EngineError;
 pub use home::{Home, HomeConfig};
 pub use ingesting::{IngestOptions, IngestProgress, IngestReport};
-pub use ingestor::{
-    Appended, AppendedRequests, Logged, PendingFlush, RequestRows, WorkspaceIngestor,
-};
+pub use ingestor::{Appended, AppendedRequests, Logged, RequestRows, WorkspaceIngestor};
 pub use kql::KqlResult;
 pub use linked_storage::LinkOutcome;
 pub use maintenance::{CompactionPass, TableInfo};

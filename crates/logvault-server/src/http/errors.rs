@@ -158,13 +158,11 @@ impl ApiError {
                 "TooManyRequests",
                 e.to_string(),
             ),
-            HubError::ServerBusy | HubError::Closed | HubError::FlushFailed { .. } => {
-                ApiError::retry(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "ServiceUnavailable",
-                    e.to_string(),
-                )
-            }
+            HubError::ServerBusy | HubError::Closed => ApiError::retry(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailable",
+                e.to_string(),
+            ),
             HubError::Engine(inner) => engine_error(engine, inner),
         }
     }

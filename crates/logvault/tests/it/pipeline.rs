@@ -2,9 +2,7 @@
 //! by a task of the writer while it logs the next rows. What must hold: the log goes on
 //! acknowledging while a segment is being stored, up to the stage's queue bound, and then waits
 //! (bounded memory); a store error in the stage reaches the caller, and the rows it concerned
-//! stay in the log for the next open, stored exactly once; a flush asked without waiting
-//! (`WorkspaceIngestor::start_flush`, a server's query) stores exactly the rows logged before
-//! it while the log goes on.
+//! stay in the log for the next open, stored exactly once.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -117,7 +115,14 @@ async fn the_log_acknowledges_while_a_segment_is_stored_up_to_the_queue_bound_th
     let first = log(&mut ingestor, request(&tags[0], ROWS, pad), ROWS as u64).await;
     ingestor.store_logged(first).await.unwrap();
     // The stage takes it and hangs storing its segment.
-    until_a_put_is_held(&h).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while h.store.held_puts() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no segment put was held"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     // Meanwhile the log acknowledges the next requests, and the stage queues them until its
     // bound: then handing one over waits.
     let mut waited_at = None;
@@ -194,83 +199,6 @@ async fn a_store_error_in_the_encoding_stage_is_reported_and_its_rows_stored_by_
         2 * ROWS as u64,
         "the next open did not report a's and b's rows as recovered"
     );
-    ingestor.store_logged(c).await.unwrap();
-    ingestor.release().await.unwrap();
-    let tags: Vec<String> = ["a", "b", "c"].iter().map(|t| (*t).to_owned()).collect();
-    assert_stored_once(&h.engine, &tags, ROWS).await;
-}
-
-/// Waits until the store holds a segment put.
-async fn until_a_put_is_held(h: &crate::store_faults::Faulty) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while h.store.held_puts() == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no segment put was held"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-/// A server's query asks for a flush without holding the writer: the flush stores exactly the
-/// rows logged before it was asked, and the log acknowledges and hands over the next rows while
-/// its segment is stored.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_started_flush_stores_the_rows_logged_before_it_while_the_next_are_logged() {
-    const ROWS: usize = 10;
-    let h = faulty_home_with(false, None).await;
-    // The batcher's default bounds: nothing is stored but by a flush.
-    let mut ingestor = h.engine.ingestor(WS, BatcherOptions::default()).unwrap();
-    let a = log(&mut ingestor, request("a", ROWS, 8), ROWS as u64).await;
-    ingestor.store_logged(a).await.unwrap();
-    h.store.hold_puts(".parquet");
-    let pending = ingestor.start_flush().await.unwrap();
-    until_a_put_is_held(&h).await;
-    // The flush's segment hangs in the store; the log goes on.
-    let b = log(&mut ingestor, request("b", ROWS, 8), ROWS as u64).await;
-    tokio::time::timeout(Duration::from_secs(60), ingestor.store_logged(b))
-        .await
-        .expect("handing rows over waited for the flush")
-        .unwrap();
-    h.store.release();
-    pending.wait().await.unwrap();
-    // a's rows, logged before the flush, are stored; b's wait for the next.
-    assert_stored_once(&h.engine, &["a".to_owned()], ROWS).await;
-    assert_eq!(ingestor.buffered_rows(), ROWS);
-    ingestor.flush().await.unwrap();
-    assert_stored_once(&h.engine, &["a".to_owned(), "b".to_owned()], ROWS).await;
-    ingestor.release().await.unwrap();
-}
-
-/// A started flush that fails tells its waiter why; the writer's next call fails too (it is
-/// closed), and the next open stores what the log holds, exactly once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_started_flush_that_fails_is_reported_and_its_rows_stored_by_the_next_open() {
-    const ROWS: usize = 10;
-    let h = faulty_home_with(false, None).await;
-    let mut ingestor = h.engine.ingestor(WS, BatcherOptions::default()).unwrap();
-    h.store.fail_next(Op::Put, ".parquet", Fault::Error, 1);
-    let a = log(&mut ingestor, request("a", ROWS, 8), ROWS as u64).await;
-    ingestor.store_logged(a).await.unwrap();
-    let e = ingestor
-        .start_flush()
-        .await
-        .unwrap()
-        .wait()
-        .await
-        .expect_err("the store error was not reported to the flush's waiter");
-    assert!(
-        e.to_string().contains("injected fault"),
-        "the store's reason is lost: {e}"
-    );
-    let b = log(&mut ingestor, request("b", ROWS, 8), ROWS as u64).await;
-    assert!(
-        ingestor.store_logged(b).await.is_err(),
-        "the writer went on batching after its flush failed"
-    );
-    assert!(!ingestor.is_open());
-    let c = log(&mut ingestor, request("c", ROWS, 8), ROWS as u64).await;
-    assert_eq!(ingestor.recovered(), 2 * ROWS as u64);
     ingestor.store_logged(c).await.unwrap();
     ingestor.release().await.unwrap();
     let tags: Vec<String> = ["a", "b", "c"].iter().map(|t| (*t).to_owned()).collect();

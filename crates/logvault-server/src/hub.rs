@@ -7,9 +7,8 @@
 //! rows to the writer's encoding stage (`logvault_write`, a task of its own fed by a queue
 //! bounded by `ENCODE_QUEUE_BYTES`), which encodes them into segments while this task logs the
 //! next group; segments are stored when they fill, when rows have waited `flush_interval`
-//! without more coming, or when a query asks (a query's flush goes past queued appends, is
-//! stored while the next appends are logged, and flushes asked together are answered by one:
-//! see [`IngestHub::flush`] and `flushes.rs`). Queued bytes are
+//! without more coming, or when a query asks (a query's flush goes past queued appends, and
+//! flushes asked together are answered by one: see [`IngestHub::flush`]). Queued bytes are
 //! bounded per workspace and in total: a request that would pass a bound is refused at once
 //! (429 for its workspace, 503 for the server) with `Retry-After`, instead of holding memory.
 
@@ -23,9 +22,6 @@ use logvault::ingest::BatcherOptions;
 use logvault::{Appended, AppendedRequests, Engine, EngineError, RequestRows, WorkspaceIngestor};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-
-mod flushes;
-use flushes::QueryFlushes;
 
 /// Most bytes (Arrow's, as the encoding stage counts them) gathered into one group of the log:
 /// at most half the writer's encoding queue, so that a group is handed over while the one
@@ -55,12 +51,6 @@ pub(crate) enum HubError {
     /// The server is shutting down (503).
     #[error("the server is shutting down; retry against its next start")]
     Closed,
-    /// The task that waited for a query's flush failed (503; the rows are in the log).
-    #[error("storing the acknowledged rows of workspace {workspace} for a query failed; retry")]
-    FlushFailed {
-        /// The workspace.
-        workspace: String,
-    },
     /// The engine refused or failed.
     #[error("{0}")]
     Engine(Arc<EngineError>),
@@ -253,13 +243,10 @@ impl IngestHub {
     /// every row acknowledged before it. Nothing to do if the workspace has no writer.
     ///
     /// A flush need not wait for the appends queued before it: their rows are not acknowledged
-    /// yet, so no query can expect them. The writer takes flushes before queued appends and
-    /// does not wait for them: it asks its encoding stage to store what it holds and goes on
-    /// logging the next appends while the query waits. One flush is in flight at a time;
-    /// flushes asked while it is stored share the next one (or that one itself, if nothing
-    /// was acknowledged since it started): several queries asking together cut one segment, not
-    /// one each, and under a saturating load neither a query waits for the queue of appends to
-    /// drain nor the appends for the query's segments (`flushes.rs`).
+    /// yet, so no query can expect them. The writer takes flushes before queued appends, and
+    /// answers every flush that comes while nothing was acknowledged since its last flush at
+    /// once: several queries asking together cut one segment, not one each, and under a
+    /// saturating load a query does not wait for the queue of appends to drain.
     pub(crate) async fn flush(&self, workspace: &str) -> Result<(), HubError> {
         let tx = {
             let workers = self
@@ -303,8 +290,6 @@ impl IngestHub {
 /// What a worker waits for next.
 enum Next {
     Flush(FlushReply),
-    /// The queries' flush in flight is stored (or failed).
-    Flushed(Result<(), HubError>),
     Append(AppendJob),
     Idle,
     Closed,
@@ -319,14 +304,12 @@ async fn run_worker(
     let workspace = ingestor.workspace().to_owned();
     let mut last_append = Instant::now();
     let mut buffered_since: Option<Instant> = None;
-    // Whether rows were acknowledged since the last flush started (unknown at the start: a
+    // Whether rows were acknowledged since the last successful flush (unknown at the start: a
     // writer may hold replayed rows).
     let mut dirty = true;
-    let mut queries = QueryFlushes::new(&workspace);
     loop {
         let next = tokio::select! {
             biased;
-            flushed = queries.finished() => Next::Flushed(flushed),
             Some(reply) = flushes.recv() => Next::Flush(reply),
             job = tokio::time::timeout(config.flush_interval, rx.recv()) => match job {
                 Ok(Some(job)) => Next::Append(job),
@@ -343,21 +326,19 @@ async fn run_worker(
                 continue;
             }
             Next::Flush(reply) => {
-                // Stored beside the next appends (flushes.rs); the query waits, not the writer.
-                if queries.ask(reply, dirty, &mut ingestor).await {
+                let result = if dirty {
+                    let result = ingestor.flush().await;
                     buffered_since = None;
-                    dirty = false;
-                }
-                continue;
-            }
-            Next::Flushed(result) => {
-                if result.is_err() {
-                    // The rows are in the log; the next flush tries again.
-                    dirty = true;
-                }
-                if queries.start_next(&mut ingestor).await {
-                    buffered_since = None;
-                    dirty = false;
+                    dirty = result.is_err();
+                    result.map_err(|e| HubError::Engine(Arc::new(e)))
+                } else {
+                    Ok(())
+                };
+                let _ = reply.send(result.clone());
+                // Flushes asked meanwhile are answered by this one: nothing was acknowledged
+                // since it started.
+                while let Ok(reply) = flushes.try_recv() {
+                    let _ = reply.send(result.clone());
                 }
                 continue;
             }
@@ -445,13 +426,9 @@ async fn run_worker(
         }
     }
     // Shutting down: store what is batched and let go of the log.
-    let released = ingestor.release().await;
-    if let Err(e) = &released {
+    if let Err(e) = ingestor.release().await {
         tracing::warn!(workspace = %workspace, error = %e, "storing batched rows at shutdown failed; the write-ahead log keeps them");
     }
-    queries
-        .close(released.map_err(|e| HubError::Engine(Arc::new(e))))
-        .await;
 }
 
 /// Stores what the writer holds; false if that failed (the log keeps the rows).
@@ -581,106 +558,6 @@ mod tests {
             r.unwrap();
         }
         assert_eq!(engine.tables(WS).await.unwrap()[0].segments, segments);
-        hub.shutdown().await;
-    }
-
-    /// While a query's flush is stored, the writer goes on acknowledging appends (it used to
-    /// wait for the flush: no row was logged while the segments a query needed were encoded
-    /// and stored), and queries asking meanwhile share one more flush.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn appends_are_acknowledged_while_a_querys_flush_is_stored() {
-        use logvault_testkit::faults::FaultyStore;
-        let dir = tempfile::tempdir().unwrap();
-        let objects = dir.path().join("objects");
-        std::fs::create_dir_all(&objects).unwrap();
-        let store = FaultyStore::new(Arc::new(
-            object_store::local::LocalFileSystem::new_with_prefix(&objects).unwrap(),
-        ));
-        let engine = Engine::builder(dir.path().join("home"))
-            .object_store(Arc::clone(&store) as Arc<dyn object_store::ObjectStore>)
-            .open()
-            .await
-            .unwrap();
-        engine
-            .control()
-            .create_workspace(WorkspaceSpec::new(WS))
-            .unwrap();
-        let hub = Arc::new(IngestHub::new(
-            engine.clone(),
-            HubConfig {
-                max_workspace_bytes: 1 << 30,
-                max_total_bytes: 1 << 30,
-                flush_interval: Duration::from_secs(60),
-                writer_idle: Duration::from_secs(600),
-            },
-        ));
-        const ROWS: usize = 1_000;
-        // Noon yesterday: every row in one day's partition, so that a flush stores one segment.
-        let start = (chrono::Utc::now() - chrono::Duration::days(1))
-            .date_naive()
-            .and_hms_opt(12, 0, 0)
-            .unwrap()
-            .and_utc();
-        let append = |tag: &'static str| {
-            let hub = Arc::clone(&hub);
-            async move {
-                let batch = logvault_testkit::log_batch(start, ROWS, tag);
-                let answer = tokio::time::timeout(
-                    Duration::from_secs(60),
-                    hub.append(WS, vec![("AppLogs".to_owned(), batch)], None),
-                )
-                .await
-                .expect("an append waited for a query's flush")
-                .unwrap();
-                assert!(matches!(answer.appended, Appended::Accepted { .. }));
-            }
-        };
-        append("first").await;
-        store.hold_puts(".parquet");
-        let first = tokio::spawn({
-            let hub = Arc::clone(&hub);
-            async move { hub.flush(WS).await }
-        });
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while store.held_puts() == 0 {
-            assert!(std::time::Instant::now() < deadline, "no put was held");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        // The flush's segment hangs in the store; appends are acknowledged meanwhile.
-        append("second").await;
-        append("third").await;
-        assert!(
-            !first.is_finished(),
-            "the flush ended while its put was held"
-        );
-        // Two queries after them: they wait for one more flush, after the one in flight.
-        let later: Vec<_> = (0..2)
-            .map(|_| {
-                let hub = Arc::clone(&hub);
-                tokio::spawn(async move { hub.flush(WS).await })
-            })
-            .collect();
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        assert!(later.iter().all(|t| !t.is_finished()));
-        let segments = |engine: Engine| async move {
-            engine
-                .tables(WS)
-                .await
-                .unwrap()
-                .iter()
-                .map(|t| t.segments)
-                .sum::<usize>()
-        };
-        assert_eq!(segments(engine.clone()).await, 0);
-        store.release();
-        first.await.unwrap().unwrap();
-        assert!(stored_rows(&engine).await >= ROWS as u64);
-        for t in later {
-            t.await.unwrap().unwrap();
-        }
-        // Everything acknowledged before the later queries is stored, by two flushes.
-        assert_eq!(stored_rows(&engine).await, 3 * ROWS as u64);
-        assert_eq!(segments(engine.clone()).await, 2);
         hub.shutdown().await;
     }
 }
