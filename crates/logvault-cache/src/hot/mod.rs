@@ -1,6 +1,6 @@
 //! The hot cache: both tiers, the policy that fills and empties them, purge and reload.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -9,10 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use datafusion::config::EncryptionFactoryOptions;
 use datafusion::execution::parquet_encryption::EncryptionFactory;
 use datafusion::prelude::SessionContext;
-use logvault_store::{
-    AccountId, Manifest, MergedSegments, STORAGE_URL, SegmentEncryptionFactory, SegmentLocation,
-    Store,
-};
+use logvault_store::{AccountId, STORAGE_URL, SegmentEncryptionFactory, SegmentLocation, Store};
 use object_store::ObjectStore;
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
@@ -28,60 +25,12 @@ use crate::file::CacheKeys;
 use crate::memory::{HotSegment, MemoryTier};
 use crate::metrics::{Event, HotCacheStatus, Metrics, WorkspaceCacheStatus};
 use crate::promoter::Promoter;
-use crate::stamp::CatalogMark;
 use crate::warm::{self, WarmHandle, WarmProgress, WarmSlot};
 use crate::{CacheError, HotCacheConfig};
 
-/// What a purge removed (R-F3).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CachePurgeReport {
-    /// The workspace.
-    pub workspace: String,
-    /// Segments removed from the memory tier (their plaintext buffers are zeroized once no
-    /// query still reads them).
-    pub memory_entries: u64,
-    /// Bytes removed from the memory tier.
-    pub memory_bytes: u64,
-    /// Cache files removed from the disk tier.
-    pub disk_entries: u64,
-    /// Bytes of those files.
-    pub disk_bytes: u64,
-    /// Files found in the workspace's cache directories afterwards (writes that were under
-    /// way) and deleted too.
-    pub stray_files: u64,
-    /// Whether a reload of the workspace was running and was stopped.
-    pub warm_cancelled: bool,
-}
-
-/// What a sweep removed: entries outside their workspace's hot window and not read recently.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SweepReport {
-    /// Segments removed from the memory tier.
-    pub memory_entries: u64,
-    /// Their bytes.
-    pub memory_bytes: u64,
-    /// Cache files removed.
-    pub disk_entries: u64,
-    /// Their bytes.
-    pub disk_bytes: u64,
-}
-
-/// What [`HotCache::forget_unlisted`] removed: entries of segments the catalog no longer lists
-/// (replaced by a compaction or purged by retention, in this process or another).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct UnlistedReport {
-    /// Segments removed from the memory tier.
-    pub memory_entries: u64,
-    /// Their bytes.
-    pub memory_bytes: u64,
-    /// Cache files removed.
-    pub disk_entries: u64,
-    /// Their bytes.
-    pub disk_bytes: u64,
-}
+mod admission;
+mod upkeep;
+pub use upkeep::{CachePurgeReport, SweepReport, UnlistedReport};
 
 /// What opening the cache found on disk.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -302,181 +251,6 @@ impl HotCache {
         }
     }
 
-    /// Tells the cache that a query reads `segments` (location and newest row time) from
-    /// files: their times are kept for the hot window, and (with `promoteOnRead`) they are
-    /// decoded into the memory tier in the background.
-    pub fn note_read(&self, segments: impl IntoIterator<Item = (SegmentLocation, DateTime<Utc>)>) {
-        self.inner.ctx.activity.mark();
-        for (loc, max_time) in segments {
-            self.inner.ctx.hints.insert(loc.clone(), max_time);
-            if self.inner.config.promote_on_read {
-                self.spawn_promotion(loc, max_time);
-            }
-        }
-    }
-
-    /// Tells the cache that other foreground work (an ingestion) is running: promotions wait
-    /// for it to be quiet as they wait for queries.
-    pub fn note_activity(&self) {
-        self.inner.ctx.activity.mark();
-    }
-
-    /// Admits a newly written segment (R-F1: data ingested in the hot window): fetches it into
-    /// the disk tier and, if `promoteOnRead` is on, the memory tier, in the background.
-    pub fn admit(&self, loc: SegmentLocation, max_time: DateTime<Utc>) {
-        if max_time < self.inner.now() - self.inner.hot_window(&loc.workspace) {
-            return;
-        }
-        self.inner.ctx.hints.insert(loc.clone(), max_time);
-        if self.inner.config.promote_on_read && self.inner.memory.capacity() > 0 {
-            self.spawn_promotion(loc, max_time);
-        } else if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            let inner = Arc::clone(&self.inner);
-            let generation = inner.ctx.generations.current(&loc.workspace);
-            lock(&self.inner.tasks).spawn_on(
-                async move {
-                    if let Err(e) = inner.load_disk(&loc, Some(generation)).await {
-                        tracing::debug!(segment = %loc, error = %e, "admission failed");
-                    }
-                },
-                &handle,
-            );
-        }
-    }
-
-    /// A compaction replaced `merge.members` by `merge.segment`. When some members are in the
-    /// memory tier, the merged segment is built from their rows there and the other members'
-    /// files (still kept for the grace period), on a blocking thread in the turn promotions take
-    /// (one segment built at a time), and takes their place, so
-    /// hot data stays hot across a merge; otherwise it is admitted as new data
-    /// ([`HotCache::admit`]).
-    pub async fn adopt_merge(&self, merge: MergedSegments) {
-        let inner = Arc::clone(&self.inner);
-        {
-            // The members' promotions still waiting would decode files no query reads again.
-            let mut promoting = lock(&inner.promoting);
-            for m in &merge.members {
-                if let Some(replaced) = promoting.get_mut(m) {
-                    *replaced = true;
-                }
-            }
-        }
-        let generation = inner.ctx.generations.current(&merge.segment.workspace);
-        let turn = inner.turn().await;
-        let parts = match inner.merge_parts(&merge, generation).await {
-            Ok(Some(parts)) => parts,
-            Ok(None) => return self.admit(merge.segment, merge.max_time),
-            Err(e) => {
-                tracing::debug!(segment = %merge.segment, error = %e, "reading a merged segment's members failed");
-                return self.admit(merge.segment, merge.max_time);
-            }
-        };
-        let adopted = tokio::task::spawn_blocking(move || {
-            let _turn = turn;
-            let adopted = inner.adopt_merge(&merge, parts, generation);
-            (merge, adopted)
-        })
-        .await;
-        match adopted {
-            Ok((_, Ok(()))) => {}
-            Ok((merge, Err(e))) => {
-                tracing::debug!(segment = %merge.segment, error = %e, "building a merged segment from its members failed");
-                self.admit(merge.segment, merge.max_time);
-            }
-            Err(e) => tracing::debug!(error = %e, "building a merged segment stopped"),
-        }
-    }
-
-    fn spawn_promotion(&self, loc: SegmentLocation, max_time: DateTime<Utc>) {
-        let inner = &self.inner;
-        if inner.memory.capacity() == 0 || inner.memory.contains(&loc) {
-            return;
-        }
-        let Ok(handle) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        match lock(&inner.promoting).entry(loc.clone()) {
-            std::collections::hash_map::Entry::Occupied(_) => return,
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(false);
-            }
-        }
-        let task_inner = Arc::clone(inner);
-        // Decided now: a purge before the task runs (it waits for quiet) cancels it.
-        let generation = inner.ctx.generations.current(&loc.workspace);
-        let mut tasks = lock(&inner.tasks);
-        while tasks.try_join_next().is_some() {}
-        tasks.spawn_on(
-            async move {
-                if let Err(e) = task_inner
-                    .load_memory_since(&loc, Some(max_time), generation)
-                    .await
-                {
-                    tracing::debug!(segment = %loc, error = %e, "promotion to memory failed");
-                }
-                lock(&task_inner.promoting).remove(&loc);
-            },
-            &handle,
-        );
-    }
-
-    /// Decodes `loc` into the memory tier now (reading it from the disk tier, or storage).
-    ///
-    /// # Errors
-    /// [`CacheError::Storage`], [`CacheError::Decode`] (integrity errors included, and an
-    /// account key that is not cached).
-    pub async fn promote(
-        &self,
-        loc: &SegmentLocation,
-        max_time: Option<DateTime<Utc>>,
-    ) -> Result<Arc<HotSegment>, CacheError> {
-        self.inner.load_memory(loc, max_time).await
-    }
-
-    /// Waits for the background promotions, admissions and cache file writes started so far.
-    pub async fn settle(&self) {
-        loop {
-            let mut set = std::mem::take(&mut *lock(&self.inner.tasks));
-            if set.is_empty() {
-                break;
-            }
-            while set.join_next().await.is_some() {}
-        }
-        self.inner.ctx.writes_done().await;
-    }
-
-    /// Purge (R-F3): removes every entry of `workspace` from both tiers (memory buffers are
-    /// zeroized, files deleted), stops its reload if one runs, and keeps fetches under way from
-    /// putting its data back. Other workspaces are untouched. Does file I/O.
-    pub fn purge_workspace(&self, workspace: &str) -> CachePurgeReport {
-        let inner = &self.inner;
-        let warm_cancelled = match lock(&inner.warms).get(workspace) {
-            Some(slot) if warm::read(&slot.progress).state == warm::WarmState::Running => {
-                slot.cancel(inner.now());
-                true
-            }
-            _ => false,
-        };
-        let ((memory_entries, memory_bytes), (disk_entries, disk_bytes, stray_files)) =
-            inner.ctx.generations.bump_then(workspace, || {
-                (
-                    inner.memory.purge(workspace),
-                    inner.ctx.disk.purge(workspace),
-                )
-            });
-        inner.metrics.purged(workspace, memory_bytes + disk_bytes);
-        tracing::info!(workspace, memory_entries, disk_entries, "hot cache purged");
-        CachePurgeReport {
-            workspace: workspace.to_owned(),
-            memory_entries,
-            memory_bytes,
-            disk_entries,
-            disk_bytes,
-            stray_files,
-            warm_cancelled,
-        }
-    }
-
     /// Reload (R-F4): loads `workspace`'s hot window from storage again in a background task
     /// (newest segments first; onto disk, and into memory up to its bound with `warmMemory`).
     /// A reload of the same workspace still running is stopped. Needs a tokio runtime.
@@ -493,89 +267,6 @@ impl HotCache {
         lock(&self.inner.warms)
             .get(workspace)
             .map(|s| warm::read(&s.progress))
-    }
-
-    /// Removes entries that are no longer hot: outside their workspace's hot window (or of
-    /// unknown time) and not read within `recentSecs`. The engine calls it periodically.
-    pub fn sweep(&self) -> SweepReport {
-        let inner = &self.inner;
-        let now = inner.now();
-        let recent = now - inner.config.recent();
-        let hot = |loc: &SegmentLocation, max_time: Option<DateTime<Utc>>, last: DateTime<Utc>| {
-            let window = now - inner.hot_window(&loc.workspace);
-            max_time
-                .or_else(|| inner.ctx.hints.get(loc))
-                .is_some_and(|t| t >= window)
-                || last >= recent
-        };
-        let mut report = SweepReport::default();
-        for seg in inner.memory.entries() {
-            if !hot(seg.location(), seg.max_time(), seg.last_read()) {
-                inner.memory.remove(seg.location());
-                report.memory_entries += 1;
-                report.memory_bytes += seg.bytes() as u64;
-            }
-        }
-        for entry in inner.ctx.disk.entries() {
-            if !hot(&entry.loc, entry.opened.meta.max_time, entry.last_read()) {
-                inner.ctx.disk.remove(&entry.loc);
-                report.disk_entries += 1;
-                report.disk_bytes += entry.stored;
-            }
-        }
-        report
-    }
-
-    /// A mark to take before reading a table's catalog, for [`HotCache::forget_unlisted`].
-    pub fn catalog_mark(&self) -> CatalogMark {
-        CatalogMark::now()
-    }
-
-    /// Removes from both tiers the segments of `manifest`'s table that it does not list, among
-    /// the entries made before `mark` (taken before `manifest` was read): a compaction or a
-    /// retention purge, here or in another process, took them out of the catalog, so no new
-    /// query reads them. Entries made later may come from a newer catalog version and stay
-    /// (a later call removes them if they are gone). Queries still reading a removed segment
-    /// keep their batches; its memory is zeroized when they end.
-    pub fn forget_unlisted(&self, mark: CatalogMark, manifest: &Manifest) -> UnlistedReport {
-        let inner = &self.inner;
-        let listed: HashSet<SegmentLocation> = manifest
-            .segments
-            .iter()
-            .map(|s| manifest.location(s))
-            .collect();
-        let gone = |loc: &SegmentLocation, stamp: u64| {
-            loc.workspace == manifest.workspace
-                && loc.table == manifest.table
-                && mark.is_after(stamp)
-                && !listed.contains(loc)
-        };
-        let mut report = UnlistedReport::default();
-        for seg in inner.memory.entries() {
-            if gone(seg.location(), seg.stamp()) {
-                inner.memory.remove(seg.location());
-                report.memory_entries += 1;
-                report.memory_bytes += seg.bytes() as u64;
-            }
-        }
-        for entry in inner.ctx.disk.entries() {
-            if gone(&entry.loc, entry.stamp) {
-                inner.ctx.disk.remove(&entry.loc);
-                report.disk_entries += 1;
-                report.disk_bytes += entry.stored;
-            }
-        }
-        if report.memory_entries + report.disk_entries > 0 {
-            tracing::debug!(
-                workspace = %manifest.workspace,
-                table = %manifest.table,
-                version = manifest.version,
-                memory_entries = report.memory_entries,
-                disk_entries = report.disk_entries,
-                "hot cache: dropped segments the catalog no longer lists"
-            );
-        }
-        report
     }
 
     /// The whole cache's state.
