@@ -98,62 +98,7 @@ enum Command {
     },
     /// `logvault serve` under load: ingestion over HTTPS from 1, 8 and 64 connections (Logs
     /// Ingestion API, OTLP/JSON) while query clients run, against file ingestion in the same run.
-    HttpLoad {
-        /// Concurrent connections, one case each.
-        #[arg(long, value_delimiter = ',', default_value = "1,8,64")]
-        connections: Vec<usize>,
-        /// Protocols.
-        #[arg(
-            long,
-            value_enum,
-            value_delimiter = ',',
-            default_value = "logs-api,otlp-json"
-        )]
-        protocols: Vec<logvault_bench::http_load::client::Protocol>,
-        /// Seconds of load per case.
-        #[arg(long, default_value_t = 20)]
-        seconds: u64,
-        /// Query clients beside the senders.
-        #[arg(long, default_value_t = 4)]
-        query_clients: usize,
-        /// Rows per request (the `rows` shape).
-        #[arg(long, default_value_t = 500)]
-        rows_per_request: usize,
-        /// Request shapes, one case each: `rows` (`--rows-per-request` rows, uncompressed) and
-        /// `sdk` (what the clients' SDKs send: the Azure SDK's gzip chunks of up to 1 MiB with a
-        /// request id, the OpenTelemetry SDK's batches of 512 records).
-        #[arg(long, value_enum, value_delimiter = ',', default_value = "rows")]
-        shapes: Vec<logvault_bench::http_load::client::Shape>,
-        /// Rows of the file ingestion baseline.
-        #[arg(long, default_value_t = 1_000_000)]
-        baseline_rows: u64,
-        /// Runs of the file ingestion baseline; the median's rows/s is the one compared with
-        /// (a single run of 1M rows varied by half on one machine).
-        #[arg(long, default_value_t = 3)]
-        baseline_repeats: usize,
-        /// The server's background compaction period in seconds (0: off; 60 is `logvault
-        /// serve`'s default).
-        #[arg(long, default_value_t = 60)]
-        compact_secs: u64,
-        /// How much lower the server's query threads' CPU priority is than ingestion's (nice
-        /// steps, 0-19; `logvault serve`'s default is 10).
-        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(i32).range(0..=19))]
-        query_priority: i32,
-        /// Milliseconds every request to the server's storage waits (a remote-like object store:
-        /// the home's segments and catalog behind `LatencyStore`; 0: local files as they are).
-        #[arg(long, default_value_t = 0)]
-        storage_latency_ms: u64,
-        /// Rows per second the senders send together, paced (a steady stream rather than as
-        /// fast as the server acknowledges).
-        #[arg(long)]
-        rate: Option<u64>,
-        /// Where http-load.md and http-load.json go.
-        #[arg(long, default_value = "docs/bench")]
-        out: PathBuf,
-        /// Cache and scratch directory (as for `run`).
-        #[arg(long)]
-        work: Option<PathBuf>,
-    },
+    HttpLoad(logvault_bench::http_load::HttpLoadArgs),
     /// What decoding a request body into rows costs per protocol, one thread, no server:
     /// the file path's NDJSON parser, the Logs Ingestion API's, the OTLP/JSON decoder.
     Decode {
@@ -217,15 +162,8 @@ enum Command {
     ServeCase {
         #[arg(long)]
         home: PathBuf,
-        /// The background compaction's period in seconds (0: off).
-        #[arg(long, default_value_t = 60)]
-        compact_secs: u64,
-        /// The query threads' nice increment (as `logvault serve --query-priority`).
-        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(i32).range(0..=19))]
-        query_priority: i32,
-        /// Milliseconds every storage request waits (0: none).
-        #[arg(long, default_value_t = 0)]
-        storage_latency_ms: u64,
+        #[command(flatten)]
+        server: logvault_bench::http_load::server::CaseServer,
     },
     /// Render results.md and the charts again from a results.json.
     Render {
@@ -529,41 +467,9 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(logvault_bench::distributed::run(&options))?;
             Ok(())
         }
-        Command::HttpLoad {
-            connections,
-            protocols,
-            seconds,
-            query_clients,
-            rows_per_request,
-            shapes,
-            baseline_rows,
-            baseline_repeats,
-            compact_secs,
-            query_priority,
-            storage_latency_ms,
-            rate,
-            out,
-            work,
-        } => {
-            let options = logvault_bench::http_load::LoadOptions {
-                connections,
-                protocols,
-                seconds,
-                query_clients,
-                rows_per_request,
-                shapes,
-                pool_rows: 200_000,
-                baseline_rows,
-                baseline_repeats,
-                server: logvault_bench::http_load::server::CaseServer {
-                    compact_secs,
-                    query_priority,
-                    storage_latency_ms,
-                },
-                rate,
-                work: claim_work(work)?,
-                out,
-            };
+        Command::HttpLoad(args) => {
+            let work = claim_work(args.work.clone())?;
+            let options = args.into_options(work);
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(logvault_bench::http_load::run(&options))?;
             Ok(())
@@ -611,20 +517,10 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(logvault_bench::kql_twins::run(&options))?;
             Ok(())
         }
-        Command::ServeCase {
-            home,
-            compact_secs,
-            query_priority,
-            storage_latency_ms,
-        } => {
+        Command::ServeCase { home, server } => {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(logvault_bench::http_load::server::serve_case(
-                &home,
-                &logvault_bench::http_load::server::CaseServer {
-                    compact_secs,
-                    query_priority,
-                    storage_latency_ms,
-                },
+                &home, &server,
             ))
         }
         Command::Render { results, out } => {

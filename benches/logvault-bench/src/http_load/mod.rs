@@ -10,6 +10,9 @@
 pub mod client;
 pub mod server;
 
+mod args;
+pub use args::HttpLoadArgs;
+
 use std::fmt::Write as _;
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};

@@ -39,14 +39,20 @@ pub struct Started {
     pub workspace_id: String,
 }
 
-/// How a case's server runs (the `serve-case` child's options).
-#[derive(Debug, Clone, Copy)]
+/// How a case's server runs: `http-load`'s options for it, handed to the `serve-case` child.
+#[derive(Debug, Clone, Copy, clap::Args)]
 pub struct CaseServer {
-    /// The background compaction's period in seconds (0: off).
+    /// The server's background compaction period in seconds (0: off; 60 is `logvault
+    /// serve`'s default).
+    #[arg(long, default_value_t = 60)]
     pub compact_secs: u64,
-    /// The query threads' nice increment (`logvault serve --query-priority`).
+    /// How much lower the server's query threads' CPU priority is than ingestion's (nice
+    /// steps, 0-19; `logvault serve --query-priority`, whose default is 10).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(i32).range(0..=19))]
     pub query_priority: i32,
-    /// Milliseconds every request to the home's storage waits (0: local files as they are).
+    /// Milliseconds every request to the server's storage waits (a remote-like object store:
+    /// the home's segments and catalog behind `LatencyStore`; 0: local files as they are).
+    #[arg(long, default_value_t = 0)]
     pub storage_latency_ms: u64,
 }
 
