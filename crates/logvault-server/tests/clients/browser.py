@@ -38,6 +38,10 @@ ARGS = [
 
 
 STARTED = time.monotonic()
+# Every expectation waits up to this long (it returns as soon as it holds): playwright's 5 s
+# default failed a query's table once while the machine compiled beside the suite (CI of
+# 2026-12-07); slowness is not what these checks are about.
+expect.set_options(timeout=30000)
 
 
 def step(text):
@@ -57,7 +61,7 @@ def shot(page, name):
         page.screenshot(path=os.path.join(SHOTS, name))
 
 
-def run_query(page, text, keyboard=False, timeout=5000):
+def run_query(page, text, keyboard=False, timeout=30000):
     editor = page.get_by_label("Query", exact=True)
     editor.fill(text)
     if keyboard:
@@ -109,7 +113,12 @@ def main():
         page.get_by_label("Workspace").select_option(WS)
         run_query(page, "AppEvents\n| summarize n = count() by Level\n| order by Level asc")
         rows = page.locator("#results table tbody tr")
-        expect(rows).to_have_count(len(EXPECT))
+        try:
+            expect(rows).to_have_count(len(EXPECT))
+        except AssertionError:
+            # Say what the page showed instead (an error, a message, nothing).
+            print(f"the results area: {page.locator('#results').inner_text()!r}", flush=True)
+            raise
         seen = [
             [rows.nth(i).locator("td").nth(j).inner_text() for j in range(2)]
             for i in range(len(EXPECT))
