@@ -55,6 +55,17 @@ impl LatencyStore {
         }
     }
 
+    /// Local files under `dir` (created) behind `latency` per request: a remote-like store.
+    ///
+    /// # Errors
+    /// If `dir` cannot be created or opened as a store.
+    pub fn over_dir(dir: &std::path::Path, latency: Duration) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let files = object_store::local::LocalFileSystem::new_with_prefix(dir)?;
+        Ok(Self::new(Arc::new(files), latency))
+    }
+
     /// Requests made so far.
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
@@ -325,12 +336,7 @@ pub async fn run(o: &RemoteOptions) -> anyhow::Result<RemoteReport> {
         scratch.join("remote"),
         scratch.join("joining"),
     );
-    let objects = scratch.join("objects");
-    std::fs::create_dir_all(&objects)?;
-    let files: Arc<dyn ObjectStore> = Arc::new(
-        object_store::local::LocalFileSystem::new_with_prefix(&objects)?,
-    );
-    let latency = Arc::new(LatencyStore::new(files, o.latency));
+    let latency = Arc::new(LatencyStore::over_dir(&scratch.join("objects"), o.latency)?);
     let remote_store: Arc<dyn ObjectStore> = latency.clone();
     write_config(&local_dir, false, None)?;
     let primary = NodeConfig {

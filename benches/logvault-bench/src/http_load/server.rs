@@ -94,22 +94,15 @@ pub async fn serve_case(home: &Path, server: &CaseServer) -> anyhow::Result<()> 
     let timings = HomeTimings {
         key_check_secs: None,
     };
-    let engine = if server.storage_latency_ms > 0 {
-        let objects = home.join("objects-remote");
-        std::fs::create_dir_all(&objects)
-            .with_context(|| format!("creating {}", objects.display()))?;
-        let files: Arc<dyn ObjectStore> = Arc::new(
-            object_store::local::LocalFileSystem::new_with_prefix(&objects)?,
-        );
-        let remote = LatencyStore::new(
-            files,
+    let store: Option<Arc<dyn ObjectStore>> = if server.storage_latency_ms > 0 {
+        Some(Arc::new(LatencyStore::over_dir(
+            &home.join("objects-remote"),
             std::time::Duration::from_millis(server.storage_latency_ms),
-        );
-        setup::open_home_with_store(home, timings, Some(Arc::new(remote))).await?
+        )?))
     } else {
-        setup::open_home(home, timings).await?
+        None
     };
-    let (compact_secs, query_priority) = (server.compact_secs, server.query_priority);
+    let engine = setup::open_home_with_store(home, timings, store).await?;
     setup::prepare_workspace(&engine, Protection::Customer).await?;
     let now = chrono::Utc::now();
     let rule = RuleStore::new(engine.home().root())
@@ -146,9 +139,9 @@ pub async fn serve_case(home: &Path, server: &CaseServer) -> anyhow::Result<()> 
         ServeConfig {
             listen: "127.0.0.1:0".parse()?,
             alert_interval: None,
-            compact_interval: (compact_secs > 0)
-                .then(|| std::time::Duration::from_secs(compact_secs)),
-            query_priority,
+            compact_interval: (server.compact_secs > 0)
+                .then(|| std::time::Duration::from_secs(server.compact_secs)),
+            query_priority: server.query_priority,
             ..ServeConfig::default()
         },
     )
