@@ -311,7 +311,8 @@ pub async fn run_case(
         None => parse_to_parquet(input, format, output)?,
         Some(engine) => {
             let reader = BufReader::with_capacity(1 << 20, File::open(input)?);
-            let options = IngestOptions::new(format.parser_format()?);
+            // As `logvault ingest FILE` does: a bulk load, acknowledged at its checkpoints.
+            let options = IngestOptions::load(format.parser_format()?);
             let report = engine
                 .ingest(setup::WORKSPACE, LOG_TABLE, reader, &options, None)
                 .await?;

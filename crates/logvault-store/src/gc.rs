@@ -180,6 +180,13 @@ impl Store {
         Ok(report)
     }
 
+    /// Deletes the file of a segment that no manifest lists and none will (a write given up
+    /// before its catalog commit), now rather than after the grace period. A failed delete is
+    /// logged; the file is then an orphan that a later collection deletes.
+    pub async fn delete_unlisted_segment(&self, loc: &SegmentLocation) {
+        self.delete_segment_file(loc).await;
+    }
+
     /// Deletes one segment's file: true when it is gone (deleted, or missing already).
     async fn delete_segment_file(&self, loc: &SegmentLocation) -> bool {
         match self.root().delete(&loc.root_path()).await {

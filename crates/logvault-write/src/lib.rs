@@ -10,7 +10,9 @@
 //! processes) from [`WriteContext::open_writer`] to [`WorkspaceWriter::close`]. Opening replays
 //! what an interrupted writer left after the log's checkpoint, skipping what the catalog already
 //! has. Rows come as Arrow batches ([`WorkspaceWriter::append`]) or as a text payload parsed on
-//! a blocking thread ([`WorkspaceWriter::ingest_payload`]). Logged rows are batched into
+//! a blocking thread ([`WorkspaceWriter::ingest_payload`]); a payload whose end the caller
+//! waits for (a file) may instead be loaded without the log, acknowledged at checkpoints that
+//! list its segments ([`WorkspaceWriter::load_payload`], `load.rs`). Logged rows are batched into
 //! segments by an encoding task of the writer, fed by a queue bounded by
 //! [`ENCODE_QUEUE_BYTES`], so that the log acknowledges the next rows while segments are
 //! encoded (three stages on as many cores: parsing, logging, encoding).
@@ -26,6 +28,7 @@
 mod declared;
 mod encoder;
 mod error;
+mod load;
 mod lock;
 mod payload;
 mod replay;
@@ -43,6 +46,7 @@ use logvault_store::{AccountId, AccountKeyLease, Store};
 
 pub use encoder::ENCODE_QUEUE_BYTES;
 pub use error::WriteError;
+pub use load::{LOAD_CHECKPOINT_INTERVAL, LoadOptions};
 pub use payload::{Payload, PayloadProgress, PayloadReport, ProgressFn, drop_payload};
 pub use writer::{LoggedGroup, WorkspaceWriter};
 

@@ -15,7 +15,7 @@ use crate::{WorkspaceWriter, WriteError, WriteGate};
 
 /// How often (on the writer's clock) a running payload asks its gate whether the key it was
 /// admitted under was revoked, and records rows dropped so far.
-const GATE_INTERVAL: chrono::Duration = chrono::Duration::seconds(1);
+pub(crate) const GATE_INTERVAL: chrono::Duration = chrono::Duration::seconds(1);
 
 /// A payload to parse.
 #[derive(Debug)]
@@ -50,8 +50,10 @@ pub struct PayloadReport {
 /// Progress of a running payload.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PayloadProgress {
-    /// Rows acknowledged so far.
+    /// Rows acknowledged so far (durable: in the log, or stored by a bulk load's checkpoint).
     pub accepted: u64,
+    /// Rows read and taken so far (acknowledged or not yet).
+    pub read: u64,
     /// Malformed records so far.
     pub rejected: u64,
 }
@@ -60,11 +62,11 @@ pub struct PayloadProgress {
 pub type ProgressFn<'a> = &'a mut (dyn FnMut(PayloadProgress) + Send);
 
 /// What the parsing thread sends: a batch with the records rejected so far.
-type Parsed = Result<(RecordBatch, u64), IngestError>;
+pub(crate) type Parsed = Result<(RecordBatch, u64), IngestError>;
 
 /// Starts parsing `payload` on a blocking thread; batches arrive on the receiver, the final
 /// report from the handle.
-fn spawn_parser<R: BufRead + Send + 'static>(
+pub(crate) fn spawn_parser<R: BufRead + Send + 'static>(
     payload: Payload<R>,
 ) -> (
     mpsc::Receiver<Parsed>,
@@ -101,7 +103,7 @@ fn spawn_parser<R: BufRead + Send + 'static>(
     (rx, handle)
 }
 
-async fn join(
+pub(crate) async fn join(
     workspace: &str,
     handle: tokio::task::JoinHandle<Result<ParseReport, IngestError>>,
 ) -> Result<ParseReport, WriteError> {
@@ -115,7 +117,7 @@ async fn join(
 }
 
 /// Counts dropped rows into the gate at most once a second.
-struct DropCounter<'a> {
+pub(crate) struct DropCounter<'a> {
     gate: &'a dyn WriteGate,
     clock: SharedClock,
     workspace: String,
@@ -123,8 +125,18 @@ struct DropCounter<'a> {
     next: DateTime<Utc>,
 }
 
-impl DropCounter<'_> {
-    fn add(&mut self, rows: u64, reason: &str) -> Result<(), WriteError> {
+impl<'a> DropCounter<'a> {
+    pub(crate) fn new(gate: &'a dyn WriteGate, clock: &SharedClock, workspace: &str) -> Self {
+        Self {
+            gate,
+            clock: clock.clone(),
+            workspace: workspace.to_owned(),
+            pending: 0,
+            next: clock.now() + GATE_INTERVAL,
+        }
+    }
+
+    pub(crate) fn add(&mut self, rows: u64, reason: &str) -> Result<(), WriteError> {
         self.pending += rows;
         if self.clock.now() >= self.next {
             self.flush(reason)?;
@@ -132,7 +144,7 @@ impl DropCounter<'_> {
         Ok(())
     }
 
-    fn flush(&mut self, reason: &str) -> Result<(), WriteError> {
+    pub(crate) fn flush(&mut self, reason: &str) -> Result<(), WriteError> {
         if self.pending > 0 {
             self.gate
                 .dropped(self.pending, reason)
@@ -168,13 +180,7 @@ impl WorkspaceWriter {
         let mut report = PayloadReport::default();
         let (mut rx, handle) = spawn_parser(payload);
         let mut next_gate = clock.now() + GATE_INTERVAL;
-        let mut drops = DropCounter {
-            gate,
-            clock: clock.clone(),
-            workspace: self.workspace().to_owned(),
-            pending: 0,
-            next: clock.now() + GATE_INTERVAL,
-        };
+        let mut drops = DropCounter::new(gate, &clock, self.workspace());
         while let Some(parsed) = rx.recv().await {
             let (batch, rejected) = parsed?;
             let rows = batch.num_rows() as u64;
@@ -198,6 +204,7 @@ impl WorkspaceWriter {
             if let Some(progress) = progress.as_mut() {
                 progress(PayloadProgress {
                     accepted: report.accepted,
+                    read: report.accepted,
                     rejected,
                 });
             }
@@ -229,13 +236,7 @@ pub async fn drop_payload<R: BufRead + Send + 'static>(
     reason: &str,
 ) -> Result<u64, WriteError> {
     let (mut rx, handle) = spawn_parser(payload);
-    let mut drops = DropCounter {
-        gate,
-        clock: clock.clone(),
-        workspace: workspace.to_owned(),
-        pending: 0,
-        next: clock.now() + GATE_INTERVAL,
-    };
+    let mut drops = DropCounter::new(gate, clock, workspace);
     let mut total = 0;
     while let Some(parsed) = rx.recv().await {
         let (batch, _) = parsed?;

@@ -2,9 +2,15 @@
 //! account key lease as its rows arrive (`logvault_store::SegmentWriter`), then stored and
 //! recorded in its table's catalog with the log records it holds, then admitted to the hot
 //! cache.
+//!
+//! A deferred sink (a bulk load's, `load.rs`) stores each segment's file as it finishes but
+//! leaves it out of the catalog: [`StoreSink::commit`] lists every segment finished since the
+//! last commit in one catalog update per table (then admits them to the hot cache), and
+//! [`StoreSink::discard`] deletes their files instead.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
@@ -13,7 +19,12 @@ use logvault_cache::HotCache;
 use logvault_ingest::{
     IngestError, OpenSegment, PartitionKey, SegmentBatch, SegmentDone, SegmentSink,
 };
-use logvault_store::{AccountKeyLease, SegmentWriter, Store, WalRange};
+use logvault_store::{
+    AccountKeyLease, SegmentEntry, SegmentLocation, SegmentWriter, Store, WalRange,
+};
+
+/// Segments stored and not yet listed in the catalog (a deferred sink's).
+type Uncommitted = Arc<Mutex<Vec<(SegmentLocation, SegmentEntry)>>>;
 
 /// Writes segments of one workspace into one storage account.
 pub(crate) struct StoreSink {
@@ -22,6 +33,8 @@ pub(crate) struct StoreSink {
     workspace: String,
     lease: AccountKeyLease,
     written: Arc<AtomicUsize>,
+    /// `Some` for a deferred sink: finished segments wait here for [`StoreSink::commit`].
+    uncommitted: Option<Uncommitted>,
 }
 
 impl StoreSink {
@@ -37,12 +50,89 @@ impl StoreSink {
             workspace: workspace.to_owned(),
             lease,
             written: Arc::new(AtomicUsize::new(0)),
+            uncommitted: None,
         })
     }
 
-    /// Segments written so far.
+    /// A deferred sink (see the module documentation).
+    pub(crate) fn deferred(
+        store: Arc<Store>,
+        cache: HotCache,
+        workspace: &str,
+        lease: AccountKeyLease,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            cache,
+            workspace: workspace.to_owned(),
+            lease,
+            written: Arc::new(AtomicUsize::new(0)),
+            uncommitted: Some(Arc::default()),
+        })
+    }
+
+    /// Segments written (and listed in the catalog) so far.
     pub(crate) fn written(&self) -> usize {
         self.written.load(Ordering::Relaxed)
+    }
+
+    fn take_uncommitted(&self) -> Vec<(SegmentLocation, SegmentEntry)> {
+        self.uncommitted.as_ref().map_or_else(Vec::new, |u| {
+            std::mem::take(&mut *u.lock().unwrap_or_else(PoisonError::into_inner))
+        })
+    }
+
+    /// Lists every segment a deferred sink finished since its last commit in its table's
+    /// catalog, one update per table, then admits them to the hot cache. Returns the rows they
+    /// hold. Nothing is listed for a table whose update fails (its files are deleted); the
+    /// tables before it stay listed.
+    pub(crate) async fn commit(&self) -> Result<u64, IngestError> {
+        let mut by_table: BTreeMap<String, Vec<(SegmentLocation, SegmentEntry)>> = BTreeMap::new();
+        for (loc, entry) in self.take_uncommitted() {
+            by_table
+                .entry(loc.table.clone())
+                .or_default()
+                .push((loc, entry));
+        }
+        let mut rows = 0;
+        let mut tables = by_table.into_iter();
+        while let Some((table, segments)) = tables.next() {
+            let entries = segments.iter().map(|(_, e)| e.clone()).collect();
+            let listed = self
+                .store
+                .catalog()
+                .add_segments(&self.workspace, &table, self.store.clock().now(), entries)
+                .await;
+            if let Err(e) = listed {
+                let unlisted = segments.into_iter().chain(tables.flat_map(|(_, s)| s));
+                self.delete(unlisted.map(|(loc, _)| loc)).await;
+                return Err(IngestError::Sink {
+                    table,
+                    reason: e.to_string(),
+                });
+            }
+            for (loc, entry) in segments {
+                rows += entry.rows;
+                // New data is hot (R-F1): the cache admits it.
+                self.cache.admit(loc, entry.max_time);
+                self.written.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Deletes the files of the segments a deferred sink finished and did not commit.
+    pub(crate) async fn discard(&self) {
+        let unlisted = self.take_uncommitted();
+        self.delete(unlisted.into_iter().map(|(loc, _)| loc)).await;
+    }
+
+    /// Deletes files no manifest lists; one that stays (a failed delete) is an orphan that the
+    /// store's collection deletes after its grace period.
+    async fn delete(&self, locations: impl Iterator<Item = SegmentLocation>) {
+        for loc in locations {
+            self.store.delete_unlisted_segment(&loc).await;
+        }
     }
 
     pub(crate) fn lease(&self) -> &AccountKeyLease {
@@ -112,6 +202,7 @@ struct StoreSegment {
     cache: HotCache,
     workspace: String,
     written: Arc<AtomicUsize>,
+    uncommitted: Option<Uncommitted>,
     writer: SegmentWriter,
 }
 
@@ -122,6 +213,7 @@ impl StoreSink {
             cache: self.cache.clone(),
             workspace: self.workspace.clone(),
             written: Arc::clone(&self.written),
+            uncommitted: self.uncommitted.clone(),
             writer,
         }
     }
@@ -145,7 +237,7 @@ impl OpenSegment for StoreSegment {
     }
 
     /// Stores the segment: the file, then its catalog entry with its log ranges, then the hot
-    /// cache's admission.
+    /// cache's admission (a deferred sink's: the file, and the entry waits for its commit).
     async fn finish(self: Box<Self>, done: SegmentDone) -> Result<(), IngestError> {
         let fail = |e: logvault_store::StoreError| IngestError::Sink {
             table: done.table.clone(),
@@ -156,8 +248,10 @@ impl OpenSegment for StoreSegment {
             cache,
             workspace,
             written,
+            uncommitted,
             writer,
         } = *self;
+        let loc = writer.location().clone();
         let mut entry = writer.finish().await.map_err(fail)?;
         entry.wal = done
             .wal
@@ -167,6 +261,13 @@ impl OpenSegment for StoreSegment {
                 last: r.last,
             })
             .collect();
+        if let Some(uncommitted) = uncommitted {
+            uncommitted
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push((loc, entry));
+            return Ok(());
+        }
         let manifest = store
             .catalog()
             .add_segments(

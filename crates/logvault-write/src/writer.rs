@@ -49,19 +49,19 @@ impl LoggedGroup {
 /// [`crate::ENCODE_QUEUE_BYTES`]). When the target account changes (a link or an unlink),
 /// everything batched for the old one is stored first.
 pub struct WorkspaceWriter {
-    ctx: WriteContext,
-    workspace: String,
+    pub(crate) ctx: WriteContext,
+    pub(crate) workspace: String,
     wal: Option<Arc<Wal>>,
-    batcher_options: BatcherOptions,
+    pub(crate) batcher_options: BatcherOptions,
     current: Option<Current>,
     /// The last sequence number appended (or found in the log at open).
-    last_seq: u64,
+    pub(crate) last_seq: u64,
     /// The first record that must stay after the checkpoint: the rows batched under a key that
     /// was revoked before they were stored. Replay at the next open handles them.
     hold: Option<u64>,
     recovered: u64,
-    segments: usize,
-    declared: Declarations,
+    pub(crate) segments: usize,
+    pub(crate) declared: Declarations,
     /// The request keys the log held at open (see [`WorkspaceWriter::take_request_keys`]).
     request_keys: Vec<String>,
     /// Shared with the encoding stage, which lets go of it only when it ends.
@@ -172,7 +172,7 @@ impl WorkspaceWriter {
     }
 
     /// Stores everything batched for the current target and lets it go.
-    async fn store_current(&mut self) -> Result<(), WriteError> {
+    pub(crate) async fn store_current(&mut self) -> Result<(), WriteError> {
         if let Some(mut current) = self.current.take() {
             let flushed = current.encoder.flush().await;
             let checkpoint = current.encoder.stop().await;

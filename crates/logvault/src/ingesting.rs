@@ -12,6 +12,10 @@
 //!    recorded in the catalog with the log records it holds; the log is then checkpointed;
 //! 5. at the end of the payload everything buffered is flushed, so a query right after sees it.
 //!
+//! A bulk load ([`IngestOptions::load`], what `logvault ingest FILE` does) skips step 3: its
+//! segments are listed in the catalog at checkpoints, all those since the last at once, and what
+//! a checkpoint listed is acknowledged (`logvault_write::LoadOptions`).
+//!
 //! Before anything else, what the log holds beyond its checkpoint (a crash) is replayed, skipping
 //! what the catalog already has, so each acknowledged row is stored exactly once (R-E3).
 //!
@@ -25,7 +29,7 @@ use async_trait::async_trait;
 use logvault_core::{NameKind, validate_name};
 use logvault_ingest::{BatcherOptions, Format, ParseOptions, TableSchema};
 use logvault_store::{AccountId, AccountKeyLease};
-use logvault_write::{KeySource, Payload, ProgressFn, WriteGate, drop_payload};
+use logvault_write::{KeySource, LoadOptions, Payload, ProgressFn, WriteGate, drop_payload};
 use serde::Serialize;
 
 use crate::counters;
@@ -41,6 +45,12 @@ pub struct IngestOptions {
     pub parse: ParseOptions,
     /// Segment sizes and time partitions.
     pub batcher: BatcherOptions,
+    /// `Some`: a bulk load, for a payload whose end the caller waits for (a file): rows are
+    /// not logged but stored at checkpoints, each listing everything read before it in the
+    /// catalog at once, and acknowledged then (`logvault_write::LoadOptions`). `None` (the
+    /// default): every parsed batch is acknowledged once the write-ahead log has it, as a
+    /// stream needs.
+    pub load: Option<LoadOptions>,
 }
 
 impl IngestOptions {
@@ -50,6 +60,15 @@ impl IngestOptions {
             format,
             parse: ParseOptions::default(),
             batcher: BatcherOptions::default(),
+            load: None,
+        }
+    }
+
+    /// Defaults for a file in `format`: a bulk load with the default checkpoints.
+    pub fn load(format: Format) -> Self {
+        Self {
+            load: Some(LoadOptions::default()),
+            ..Self::new(format)
         }
     }
 }
@@ -58,7 +77,8 @@ impl IngestOptions {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IngestReport {
-    /// Rows acknowledged (durable in the write-ahead log, and in segments by the end).
+    /// Rows acknowledged (durable in the write-ahead log, or stored by a bulk load's
+    /// checkpoint; in segments by the end).
     pub accepted: u64,
     /// Rows dropped because the workspace's key is revoked or not provisioned (R-E2, R-D2).
     pub dropped: u64,
@@ -219,7 +239,8 @@ impl Engine {
     }
 
     /// Ingests one payload into `workspace`'s `table`. The input is read on a blocking thread,
-    /// so a slow sender never holds an async worker.
+    /// so a slow sender never holds an async worker. With [`IngestOptions::load`] it is a bulk
+    /// load (no write-ahead log; acknowledged at checkpoints), else logged batch by batch.
     ///
     /// # Errors
     /// 404 for a missing workspace; an invalid table name; [`EngineError::Key`] when the vault
@@ -272,9 +293,18 @@ impl Engine {
             schema: self.table_schema(workspace, table).await?,
             received: self.now(),
         };
-        let result = writer
-            .ingest_payload(payload, &lease, &gate, progress)
-            .await;
+        let result = match &options.load {
+            Some(load) => {
+                writer
+                    .load_payload(payload, &lease, &gate, load, progress)
+                    .await
+            }
+            None => {
+                writer
+                    .ingest_payload(payload, &lease, &gate, progress)
+                    .await
+            }
+        };
         let done = match result {
             Ok(done) => done,
             Err(e) => {

@@ -68,6 +68,7 @@ pub use ingesting::{IngestOptions, IngestProgress, IngestReport};
 pub use ingestor::{Appended, AppendedRequests, Logged, RequestRows, WorkspaceIngestor};
 pub use kql::KqlResult;
 pub use linked_storage::LinkOutcome;
+pub use logvault_write::LoadOptions;
 pub use maintenance::{CompactionPass, TableInfo};
 pub use nodes::{CONTROL_DOCUMENT, MAINTENANCE_LEASE, NodeConfig, NodeSync};
 pub use query_runtime::QueryRuntime;

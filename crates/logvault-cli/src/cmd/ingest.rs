@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use logvault::ingest::Format;
-use logvault::{IngestOptions, IngestReport};
+use logvault::{IngestOptions, IngestReport, LoadOptions};
 
 use crate::args::GlobalArgs;
 use crate::output::{fields, print};
@@ -31,9 +31,13 @@ pub(crate) struct IngestArgs {
     strict: bool,
     /// Files to ingest; none reads stdin.
     files: Vec<PathBuf>,
-    /// Print a line on stderr for every acknowledged batch (for crash tests).
+    /// Print a line on stderr for every acknowledgement (for crash tests).
     #[arg(long, hide = true)]
     print_acks: bool,
+    /// A file's load stores what it read at least every this many rows (for crash tests; by
+    /// default every minute, and at the end).
+    #[arg(long, hide = true)]
+    checkpoint_rows: Option<u64>,
 }
 
 fn parse_format(s: &str) -> Result<Format, String> {
@@ -93,12 +97,24 @@ pub(crate) async fn run(global: &GlobalArgs, args: IngestArgs) -> anyhow::Result
                 )
             }
         };
-        let mut options = IngestOptions::new(format);
+        // A file is loaded (acknowledged at checkpoints, without the write-ahead log); stdin may
+        // be a stream without end, whose every batch is acknowledged once logged.
+        let mut options = match &input {
+            Some(_) => IngestOptions {
+                load: Some(LoadOptions {
+                    interval: None,
+                    rows: args.checkpoint_rows,
+                }),
+                ..IngestOptions::new(format)
+            },
+            None => IngestOptions::new(format),
+        };
         if args.strict {
             options.parse.on_error = logvault::ingest::ErrorPolicy::Refuse;
         }
         let bar = progress_bar(size);
         let print_acks = args.print_acks;
+        let mut acked = 0;
         let report = engine
             .ingest(
                 &args.workspace,
@@ -107,11 +123,12 @@ pub(crate) async fn run(global: &GlobalArgs, args: IngestArgs) -> anyhow::Result
                 &options,
                 Some(&mut |p| {
                     if let Some(bar) = &bar {
-                        bar.set_message(format!("{} rows", p.accepted));
+                        bar.set_message(format!("{} rows", p.read));
                         bar.tick();
                     }
-                    if print_acks {
-                        let _ = writeln!(std::io::stderr(), "acked {}", p.accepted);
+                    if print_acks && p.accepted > acked {
+                        acked = p.accepted;
+                        let _ = writeln!(std::io::stderr(), "acked {acked}");
                     }
                 }),
             )

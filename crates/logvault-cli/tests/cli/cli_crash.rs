@@ -37,19 +37,62 @@ fn payload(path: &Path, from: u64, rows: u64) {
     }
 }
 
-/// Starts an ingest, waits until at least `after` rows are acknowledged, kills it with SIGKILL;
-/// returns the highest acknowledged row count it printed.
-fn ingest_and_kill(home: &Path, file: &Path, after: u64) -> u64 {
-    let mut child = logvault(home)
-        .args([
+/// How an ingest of a file is run.
+#[derive(Debug, Clone, Copy)]
+enum Input {
+    /// From stdin: every batch is acknowledged once the write-ahead log has it.
+    Stdin,
+    /// The file given: a bulk load, acknowledged at its checkpoints (here every 20,000 rows).
+    Load,
+}
+
+impl Input {
+    /// The command's arguments for `file` into `ws`'s `Events`, and the file to give as stdin.
+    fn command(self, ws: &str, file: &Path) -> (Vec<String>, Option<std::path::PathBuf>) {
+        let mut args: Vec<String> = [
             "ingest",
             "--workspace",
-            "ws-crash",
+            ws,
             "--table",
             "Events",
             "--print-acks",
-        ])
-        .arg(file)
+        ]
+        .map(String::from)
+        .to_vec();
+        match self {
+            Self::Stdin => {
+                args.extend(["--format".into(), "jsonl".into()]);
+                (args, Some(file.to_path_buf()))
+            }
+            Self::Load => {
+                args.extend([
+                    "--checkpoint-rows".into(),
+                    "20000".into(),
+                    file.to_string_lossy().into_owned(),
+                ]);
+                (args, None)
+            }
+        }
+    }
+
+    fn draw(rng: &mut Rng) -> Self {
+        if rng.below(2) == 0 {
+            Self::Stdin
+        } else {
+            Self::Load
+        }
+    }
+}
+
+/// Starts an ingest, waits until at least `after` rows are acknowledged, kills it with SIGKILL;
+/// returns the highest acknowledged row count it printed.
+fn ingest_and_kill(home: &Path, file: &Path, after: u64, input: Input) -> u64 {
+    let (args, stdin) = input.command("ws-crash", file);
+    let mut child = logvault(home)
+        .args(&args)
+        .stdin(stdin.map_or_else(Stdio::null, |f| {
+            Stdio::from(std::fs::File::open(f).unwrap())
+        }))
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -92,8 +135,7 @@ fn counts(home: &Path, below: u64) -> (u64, u64, u64) {
     )
 }
 
-#[test]
-fn sigkill_during_ingest_loses_no_acknowledged_row_and_duplicates_none() {
+fn sigkill_during_ingest(input: Input) {
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().join("home");
     run_ok(&home, &["workspace", "create", "--name", "ws-crash"]);
@@ -101,11 +143,11 @@ fn sigkill_during_ingest_loses_no_acknowledged_row_and_duplicates_none() {
     let rows = 300_000;
     payload(&file, 0, rows);
 
-    // Killed early, while batches are only in the log.
-    let acked = ingest_and_kill(&home, &file, 20_000);
+    // Killed early, after the first acknowledgements (batches in the log, or a load's first
+    // checkpoint), with more rows read and not yet stored.
+    let acked = ingest_and_kill(&home, &file, 20_000, input);
     assert!(acked >= 20_000 && acked < rows, "acked {acked}");
     let (n, d, seen) = counts(&home, acked);
-    eprintln!("first kill: acked {acked}, stored {n}");
     assert_eq!(n, d, "a row was stored twice");
     assert_eq!(seen, acked, "an acknowledged row was lost");
 
@@ -113,7 +155,7 @@ fn sigkill_during_ingest_loses_no_acknowledged_row_and_duplicates_none() {
     // per complete ingest, no matter how many times the log was replayed.
     let second = tmp.path().join("more.jsonl");
     payload(&second, rows, rows);
-    let acked2 = ingest_and_kill(&home, &second, 100_000);
+    let acked2 = ingest_and_kill(&home, &second, 100_000, input);
     let (n2, d2, _) = counts(&home, rows + acked2);
     assert_eq!(n2, d2, "a row was stored twice");
     assert!(n2 >= acked + acked2, "lost rows: {n2} < {acked} + {acked2}");
@@ -125,14 +167,28 @@ fn sigkill_during_ingest_loses_no_acknowledged_row_and_duplicates_none() {
             "query",
             "--workspace",
             "ws-crash",
-            &format!(
-                "SELECT count(*) AS n FROM Events WHERE Seq >= {rows} AND Seq < {}",
-                rows + acked2
-            ),
+            &format!("SELECT count(*) AS n, max(Seq) AS top FROM Events WHERE Seq >= {rows}"),
         ],
     );
+    // What the second ingest stored is a prefix of its input, at least what it acknowledged.
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v[0]["n"].as_u64().unwrap(), acked2);
+    let stored = v[0]["n"].as_u64().unwrap();
+    assert!(stored >= acked2, "{stored} < {acked2}");
+    assert_eq!(
+        v[0]["top"].as_u64().unwrap(),
+        rows + stored - 1,
+        "not a prefix: {v}"
+    );
+}
+
+#[test]
+fn sigkill_during_a_logged_ingest_loses_no_acknowledged_row_and_duplicates_none() {
+    sigkill_during_ingest(Input::Stdin);
+}
+
+#[test]
+fn sigkill_during_a_load_loses_no_acknowledged_row_and_duplicates_none() {
+    sigkill_during_ingest(Input::Load);
 }
 
 /// A small xorshift generator: the harness's random kill points, reproducible from its seed.
@@ -168,12 +224,13 @@ impl KillDelays {
         home: &Path,
         op: &'static str,
         args: &[&str],
+        stdin: Option<&Path>,
         (floor, guess): (u64, u64),
     ) -> (u64, bool) {
         let bound = *self.bounds.entry(op).or_insert(guess);
         let delay = floor + rng.below(bound);
         let started = std::time::Instant::now();
-        let (acked, killed) = run_and_kill(home, args, delay);
+        let (acked, killed) = run_and_kill(home, args, stdin, delay);
         if !killed {
             let took = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
             let bound = self.bounds.entry(op).or_insert(guess);
@@ -183,11 +240,14 @@ impl KillDelays {
     }
 }
 
-/// Runs `logvault args` and SIGKILLs it after `delay_ms` (or lets it finish first); returns the
-/// highest `acked N` it printed and whether it was killed.
-fn run_and_kill(home: &Path, args: &[&str], delay_ms: u64) -> (u64, bool) {
+/// Runs `logvault args` (with `stdin` as its input) and SIGKILLs it after `delay_ms` (or lets
+/// it finish first); returns the highest `acked N` it printed and whether it was killed.
+fn run_and_kill(home: &Path, args: &[&str], stdin: Option<&Path>, delay_ms: u64) -> (u64, bool) {
     let mut child = logvault(home)
         .args(args)
+        .stdin(stdin.map_or_else(Stdio::null, |f| {
+            Stdio::from(std::fs::File::open(f).unwrap())
+        }))
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -303,6 +363,8 @@ fn sigkill_at_random_points_of_every_writing_command_keeps_the_store_consistent(
     );
     let mut next_seq = 1000u64;
     let mut acknowledged: Vec<(u64, u64)> = vec![(0, 1000)]; // [from, from + acked)
+    // [from, from + rows) of every ingest killed or not: what it stored is a prefix of it.
+    let mut ingested: Vec<(u64, u64)> = Vec::new();
     let (mut killed_total, mut by_op) =
         (0u64, std::collections::BTreeMap::<&str, (u64, u64)>::new());
     let mut delays = KillDelays::default();
@@ -322,22 +384,18 @@ fn sigkill_at_random_points_of_every_writing_command_keeps_the_store_consistent(
                 let rows = 50_000 + rng.below(150_000);
                 let file = tmp.path().join(format!("in-{round}.jsonl"));
                 payload(&file, next_seq, rows);
+                let input = Input::draw(&mut rng);
+                let (args, stdin) = input.command(ws, &file);
                 let (acked, killed) = delays.run_and_kill(
                     &mut rng,
                     &home,
                     "ingest",
-                    &[
-                        "ingest",
-                        "--workspace",
-                        ws,
-                        "--table",
-                        "Events",
-                        "--print-acks",
-                        file.to_str().unwrap(),
-                    ],
+                    &args.iter().map(String::as_str).collect::<Vec<_>>(),
+                    stdin.as_deref(),
                     (30, 600),
                 );
                 acknowledged.push((next_seq, acked));
+                ingested.push((next_seq, rows));
                 next_seq += rows;
                 (acked, killed)
             }
@@ -353,6 +411,7 @@ fn sigkill_at_random_points_of_every_writing_command_keeps_the_store_consistent(
                     "--small-rows",
                     "1000000",
                 ],
+                None,
                 (20, 300),
             ),
             "purge" => delays.run_and_kill(
@@ -360,6 +419,7 @@ fn sigkill_at_random_points_of_every_writing_command_keeps_the_store_consistent(
                 &home,
                 "purge",
                 &["--now", "2026-03-10T00:00:00Z", "table", "purge"],
+                None,
                 (50, 600),
             ),
             _ => {
@@ -378,6 +438,7 @@ fn sigkill_at_random_points_of_every_writing_command_keeps_the_store_consistent(
                         "--days",
                         days,
                     ],
+                    None,
                     (10, 200),
                 )
             }
@@ -430,6 +491,15 @@ fn sigkill_at_random_points_of_every_writing_command_keeps_the_store_consistent(
                     "round {round} ({op}): acknowledged row {s} lost"
                 );
             }
+        }
+        for (from, rows) in &ingested {
+            let stored = (*from..*from + *rows)
+                .filter(|s| seen.contains_key(s))
+                .count() as u64;
+            assert!(
+                (*from..*from + stored).all(|s| seen.contains_key(&s)),
+                "round {round} ({op}): the {stored} rows stored of the ingest from {from} are not a prefix of it"
+            );
         }
         let tables: serde_json::Value = serde_json::from_str(&run_ok(
             &home,
@@ -594,19 +664,14 @@ fn sigkill_during_key_rotations_keeps_every_acknowledged_row_readable() {
                 let rows = 20_000 + rng.below(60_000);
                 let file = tmp.path().join(format!("in-{round}.jsonl"));
                 payload(&file, next_seq, rows);
+                let input = Input::draw(&mut rng);
+                let (args, stdin) = input.command(ws, &file);
                 let (acked, killed) = delays.run_and_kill(
                     &mut rng,
                     &home,
                     "ingest",
-                    &[
-                        "ingest",
-                        "--workspace",
-                        ws,
-                        "--table",
-                        "Events",
-                        "--print-acks",
-                        file.to_str().unwrap(),
-                    ],
+                    &args.iter().map(String::as_str).collect::<Vec<_>>(),
+                    stdin.as_deref(),
                     (30, 500),
                 );
                 acknowledged.push((next_seq, acked));
@@ -618,6 +683,7 @@ fn sigkill_during_key_rotations_keeps_every_acknowledged_row_readable() {
                 &home,
                 "rotate",
                 &["key", "rotate", "--vault", vault, "--name", "cmk"],
+                None,
                 (5, 150),
             ),
             "pin" => {
@@ -640,6 +706,7 @@ fn sigkill_during_key_rotations_keeps_every_acknowledged_row_readable() {
                     &home,
                     "pin",
                     &args.iter().map(String::as_str).collect::<Vec<_>>(),
+                    None,
                     (5, 300),
                 )
             }
@@ -650,6 +717,7 @@ fn sigkill_during_key_rotations_keeps_every_acknowledged_row_readable() {
                     &home,
                     "auto",
                     &args.iter().map(String::as_str).collect::<Vec<_>>(),
+                    None,
                     (5, 300),
                 )
             }

@@ -1,71 +1,9 @@
 //! Acknowledged rows and revocation (R-E3 with R-E2): revocation drops the data that arrives
 //! while it lasts, never rows that were acknowledged before it.
 
-use std::io::{BufReader, Read};
+use std::io::BufReader;
 
-use logvault::IngestOptions;
-use logvault::ingest::Format;
-
-use crate::common::{Home, KEY, VAULT, WS, home};
-
-/// A workspace linked to a cluster with a customer key.
-async fn linked_home() -> Home {
-    let h = home().await;
-    h.workspace(WS);
-    h.cluster_with_key(false, None).await;
-    h.engine
-        .control()
-        .link_workspace(WS, crate::common::CLUSTER)
-        .unwrap();
-    h
-}
-
-/// JSON lines parsed ten rows a batch, so that an ingest acknowledges in several steps.
-fn ten_row_batches() -> IngestOptions {
-    let mut options = IngestOptions::new(Format::JsonLines);
-    options.parse.batch_rows = 10;
-    options
-}
-
-/// Gives `data` at most 512 bytes a read. Before each read, `hook` sees how many bytes are left
-/// and may answer the read itself (fail like a dropped connection, revoke the key half-way,
-/// move the clock...). The engine reads it on a blocking thread of its own.
-struct Scripted<F: FnMut(usize) -> Option<std::io::Result<usize>>> {
-    data: Vec<u8>,
-    at: usize,
-    hook: F,
-}
-
-impl<F: FnMut(usize) -> Option<std::io::Result<usize>>> Scripted<F> {
-    fn new(data: String, hook: F) -> Self {
-        Self {
-            data: data.into_bytes(),
-            at: 0,
-            hook,
-        }
-    }
-}
-
-impl<F: FnMut(usize) -> Option<std::io::Result<usize>>> Read for Scripted<F> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let left = self.data.len() - self.at;
-        if let Some(answer) = (self.hook)(left) {
-            return answer;
-        }
-        let n = buf.len().min(left).min(512);
-        buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
-        self.at += n;
-        Ok(n)
-    }
-}
-
-/// Waits (on the reading thread, up to ten seconds) until `ready` says so.
-fn wait_until(mut ready: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !ready() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-}
+use crate::common::{Home, KEY, Scripted, VAULT, WS, linked_home, ten_row_batches, wait_until};
 
 /// Regression: rows acknowledged under the customer key, still only in the write-ahead log when
 /// the key was revoked, were dropped (and reported as dropped) by the next replay of the log,

@@ -9,6 +9,7 @@
 
 mod alerts;
 mod batches;
+mod bulk_load;
 mod common;
 mod declared;
 mod disk;
