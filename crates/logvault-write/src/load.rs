@@ -160,6 +160,8 @@ impl WorkspaceWriter {
                 if let Some(batcher) = at.batcher.as_mut() {
                     batcher.add(&table, &conformed, None).await?;
                 }
+                // Promotions of what this writes wait until it is quiet (as for logged rows).
+                self.ctx.cache.note_activity();
                 at.unstored += rows;
                 if now >= next_checkpoint || options.rows.is_some_and(|r| at.unstored >= r) {
                     next_checkpoint = now + interval;

@@ -82,7 +82,12 @@ pub(crate) async fn run(global: &GlobalArgs, args: IngestArgs) -> anyhow::Result
             Some(path) => {
                 let file =
                     File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-                let size = file.metadata().ok().map(|m| m.len());
+                // A regular file's size; none for a pipe or a device (`/dev/stdin`, `<(...)`).
+                let size = file
+                    .metadata()
+                    .ok()
+                    .filter(std::fs::Metadata::is_file)
+                    .map(|m| m.len());
                 let format = match args.format.or_else(|| Format::from_path(path)) {
                     Some(f) => f,
                     None => anyhow::bail!(
@@ -97,9 +102,10 @@ pub(crate) async fn run(global: &GlobalArgs, args: IngestArgs) -> anyhow::Result
                 )
             }
         };
-        // A file is loaded (acknowledged at checkpoints, without the write-ahead log); stdin may
-        // be a stream without end, whose every batch is acknowledged once logged.
-        let mut options = match &input {
+        // A regular file is loaded (acknowledged at checkpoints, without the write-ahead log);
+        // stdin, a pipe or a device may be a stream without end, whose every batch is
+        // acknowledged once logged.
+        let mut options = match size {
             Some(_) => IngestOptions {
                 load: Some(LoadOptions {
                     interval: None,

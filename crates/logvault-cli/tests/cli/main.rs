@@ -9,6 +9,8 @@
 
 mod cli_alerts;
 mod cli_crash;
+mod cli_crash_random;
+mod cli_ingest;
 mod cli_kill;
 mod cli_kql;
 mod cli_logs;
