@@ -44,14 +44,7 @@ impl StoreSink {
         workspace: &str,
         lease: AccountKeyLease,
     ) -> Arc<Self> {
-        Arc::new(Self {
-            store,
-            cache,
-            workspace: workspace.to_owned(),
-            lease,
-            written: Arc::new(AtomicUsize::new(0)),
-            uncommitted: None,
-        })
+        Self::with(store, cache, workspace, lease, None)
     }
 
     /// A deferred sink (see the module documentation).
@@ -61,13 +54,23 @@ impl StoreSink {
         workspace: &str,
         lease: AccountKeyLease,
     ) -> Arc<Self> {
+        Self::with(store, cache, workspace, lease, Some(Arc::default()))
+    }
+
+    fn with(
+        store: Arc<Store>,
+        cache: HotCache,
+        workspace: &str,
+        lease: AccountKeyLease,
+        uncommitted: Option<Uncommitted>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             store,
             cache,
             workspace: workspace.to_owned(),
             lease,
             written: Arc::new(AtomicUsize::new(0)),
-            uncommitted: Some(Arc::default()),
+            uncommitted,
         })
     }
 

@@ -8,7 +8,7 @@ use std::path::Path;
 use logvault::{IngestOptions, LoadOptions};
 
 use crate::common::{
-    Home, KEY, Scripted, VAULT, WS, home, linked_home, ten_row_batches, wait_until,
+    Home, KEY, Scripted, VAULT, WS, home, linked_home, revoked_half_way, ten_row_batches,
 };
 
 /// Ten-row batches, a checkpoint every `rows` rows.
@@ -166,34 +166,15 @@ async fn a_load_cut_part_way_keeps_the_rows_its_checkpoints_stored_and_no_more()
 async fn a_revocation_during_a_load_drops_what_no_checkpoint_stored_and_counts_it() {
     let h = linked_home().await;
     let payload = Home::lines("stream", 0, 40).join("\n") + "\n";
-    let vault = h.engine.vault().clone();
-    let clock = h.clock.clone();
-    let half = payload.len() / 2;
-    // The input is read ahead of the load: the revocation waits until the first checkpoint (20
-    // rows) has stored its rows, so that it comes in the middle of the load.
+    // The revocation waits until the first checkpoint (20 rows) has stored its rows.
     let acked = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let acked_seen = acked.clone();
-    let mut revoke = Some(move || {
-        wait_until(|| acked_seen.load(std::sync::atomic::Ordering::SeqCst) > 0);
-        vault.set_key_enabled(VAULT, KEY, None, false).unwrap();
-        clock.advance(chrono::Duration::seconds(
-            crate::common::timings().key_check_max_secs + 1,
-        ));
-    });
-    let reader = Scripted::new(payload, move |left| {
-        if left <= half
-            && let Some(revoke) = revoke.take()
-        {
-            revoke();
-        }
-        None
-    });
+    let reader = revoked_half_way(&h, payload, acked.clone());
     let r = h
         .engine
         .ingest(
             WS,
             "AppLogs",
-            BufReader::with_capacity(512, reader),
+            reader,
             &load_every(20),
             Some(&mut |p| acked.store(p.accepted, std::sync::atomic::Ordering::SeqCst)),
         )

@@ -266,3 +266,31 @@ pub fn wait_until(mut ready: impl FnMut() -> bool) {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }
+
+/// `payload` read 512 bytes at a time; once half of it has been read and `acked` is above zero
+/// (the engine reads ahead of what it acknowledges: this waits for the first acknowledgement),
+/// the customer key is disabled and the clock moved past the key check interval, so that the
+/// revocation comes in the middle of the ingest.
+pub fn revoked_half_way(
+    h: &Home,
+    payload: String,
+    acked: Arc<std::sync::atomic::AtomicU64>,
+) -> std::io::BufReader<impl Read + use<>> {
+    let vault = h.engine.vault().clone();
+    let clock = h.clock.clone();
+    let half = payload.len() / 2;
+    let mut revoke = Some(move || {
+        wait_until(|| acked.load(std::sync::atomic::Ordering::SeqCst) > 0);
+        vault.set_key_enabled(VAULT, KEY, None, false).unwrap();
+        clock.advance(Duration::seconds(timings().key_check_max_secs + 1));
+    });
+    let reader = Scripted::new(payload, move |left| {
+        if left <= half
+            && let Some(revoke) = revoke.take()
+        {
+            revoke();
+        }
+        None
+    });
+    std::io::BufReader::with_capacity(512, reader)
+}

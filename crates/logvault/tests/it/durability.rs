@@ -3,7 +3,9 @@
 
 use std::io::BufReader;
 
-use crate::common::{Home, KEY, Scripted, VAULT, WS, linked_home, ten_row_batches, wait_until};
+use crate::common::{
+    Home, KEY, Scripted, VAULT, WS, linked_home, revoked_half_way, ten_row_batches, wait_until,
+};
 
 /// Regression: rows acknowledged under the customer key, still only in the write-ahead log when
 /// the key was revoked, were dropped (and reported as dropped) by the next replay of the log,
@@ -80,35 +82,16 @@ async fn a_revocation_during_an_ingest_drops_the_rest_of_it_and_counts_it() {
 
     let payload = Home::lines("stream", 0, 40).join("\n") + "\n";
     let options = ten_row_batches();
-    let vault = h.engine.vault().clone();
-    let clock = h.clock.clone();
-    // Once half of the input has been read, the key is revoked and the next check is due.
-    let half = payload.len() / 2;
-    // The input is read on a thread of its own, ahead of the writer: the revocation waits until
-    // the writer has acknowledged a batch, so that it comes in the middle of the ingest.
+    // Once half of the input has been read (ahead of the writer), and the writer has
+    // acknowledged a batch, the key is revoked and the next check is due.
     let acked = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let acked_seen = acked.clone();
-    let mut revoke = Some(move || {
-        wait_until(|| acked_seen.load(std::sync::atomic::Ordering::SeqCst) > 0);
-        vault.set_key_enabled(VAULT, KEY, None, false).unwrap();
-        clock.advance(chrono::Duration::seconds(
-            crate::common::timings().key_check_max_secs + 1,
-        ));
-    });
-    let reader = Scripted::new(payload, move |left| {
-        if left <= half
-            && let Some(revoke) = revoke.take()
-        {
-            revoke();
-        }
-        None
-    });
+    let reader = revoked_half_way(&h, payload, acked.clone());
     let r = h
         .engine
         .ingest(
             WS,
             "AppLogs",
-            BufReader::with_capacity(512, reader),
+            reader,
             &options,
             Some(&mut |p| acked.store(p.accepted, std::sync::atomic::Ordering::SeqCst)),
         )
