@@ -45,6 +45,14 @@ const CATALOG_KEY_LABEL: &str = "catalog";
 /// segment a long-running process stores. A reader that listed a version since deleted lists
 /// again.
 pub const MANIFEST_VERSIONS_KEPT: u64 = 16;
+/// How much older (by the store's clock) than the newest listed version an old version must be
+/// before an update or the collection pass deletes it, by default. A writer reads the latest
+/// version, then creates the next number; had that number been written by another writer and
+/// deleted as old meanwhile, its create would succeed over a version newer ones replaced, and its
+/// change would be lost. Deleting only versions this much older than a newer one means that can
+/// only happen to a writer that took longer than this between its read and its write, which
+/// [`Catalog::update`] checks ([`StoreError::Uncertain`]).
+pub const DEFAULT_MANIFEST_VERSION_MIN_AGE_SECS: i64 = 10;
 
 /// Which key protected a segment's account key when the segment was written.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -262,6 +270,8 @@ struct EntryFile {
 pub struct Catalog {
     objects: Arc<dyn ObjectStore>,
     keyring: Arc<Keyring>,
+    /// See [`DEFAULT_MANIFEST_VERSION_MIN_AGE_SECS`].
+    version_min_age: chrono::Duration,
     /// What queries may read without the storage (off unless a refresh period is set).
     pub(crate) query_cache: crate::catalog_cache::SharedQueryCache,
 }
@@ -273,8 +283,34 @@ impl Catalog {
         Self {
             objects,
             keyring,
+            version_min_age: chrono::Duration::seconds(DEFAULT_MANIFEST_VERSION_MIN_AGE_SECS),
             query_cache: Default::default(),
         }
+    }
+
+    /// This catalog, deleting old manifest versions only once they are `age` older than a newer
+    /// one (see [`DEFAULT_MANIFEST_VERSION_MIN_AGE_SECS`]; zero: as soon as they are
+    /// [`MANIFEST_VERSIONS_KEPT`] behind, without the protection).
+    #[must_use]
+    pub fn with_version_min_age(mut self, age: chrono::Duration) -> Self {
+        self.version_min_age = age.max(chrono::Duration::zero());
+        self
+    }
+
+    /// The listed versions that may be deleted now that `latest` exists: more than
+    /// [`MANIFEST_VERSIONS_KEPT`] behind it, and written at least the minimum age before the
+    /// newest one listed (the store's clock on both sides).
+    fn deletable(&self, listed: &[(u64, DateTime<Utc>)], latest: u64) -> Vec<u64> {
+        let Some(newest) = listed.iter().map(|(_, t)| *t).max() else {
+            return Vec::new();
+        };
+        listed
+            .iter()
+            .filter(|(n, t)| {
+                n + MANIFEST_VERSIONS_KEPT < latest && *t + self.version_min_age <= newest
+            })
+            .map(|(n, _)| *n)
+            .collect()
     }
 
     fn log(&self, workspace: &str, table: &str) -> RecordLog {
@@ -359,15 +395,12 @@ impl Catalog {
         check_workspace(workspace)?;
         check_table(table)?;
         let log = self.log(workspace, table);
-        let numbers = log.numbers().await?;
-        let Some(latest) = numbers.last().copied() else {
+        let listed = log.listed().await?;
+        let Some(&(latest, _)) = listed.last() else {
             return Ok(0);
         };
         let mut deleted = 0;
-        for n in numbers
-            .into_iter()
-            .take_while(|n| n + MANIFEST_VERSIONS_KEPT < latest)
-        {
+        for n in self.deletable(&listed, latest) {
             match log.delete(n).await {
                 Ok(()) => deleted += 1,
                 Err(e) => {
@@ -400,22 +433,39 @@ impl Catalog {
         let log = self.log(workspace, table);
         let key = self.key().await?;
         for _ in 0..MAX_ATTEMPTS {
-            let mut manifest = match log.latest().await? {
-                None => Manifest::empty(workspace, table),
-                Some((n, sealed)) => open_manifest(&key, workspace, table, n, &sealed)?,
+            let began = std::time::Instant::now();
+            let (mut manifest, listed) = match log.latest_listed().await? {
+                None => (Manifest::empty(workspace, table), Vec::new()),
+                Some((n, sealed, listed)) => {
+                    (open_manifest(&key, workspace, table, n, &sealed)?, listed)
+                }
             };
             change(&mut manifest)?;
             manifest.version += 1;
             manifest.updated = now;
             let sealed = seal_manifest(&key, &manifest)?;
             if log.create(manifest.version, sealed).await? == Created::Yes {
-                self.remember(&manifest);
-                if let Some(old) = manifest.version.checked_sub(MANIFEST_VERSIONS_KEPT + 1)
-                    && old > 0
+                // A version is deleted only once a newer one is the minimum age younger, so a
+                // number this update read as free can have been written and deleted since only
+                // if the update took longer than that (see DEFAULT_MANIFEST_VERSION_MIN_AGE_SECS):
+                // then, unless the version is still the latest, it is not known whether it
+                // counts. Half the age is the margin.
+                let took = began.elapsed();
+                if !self.version_min_age.is_zero()
+                    && chrono::Duration::from_std(took * 2).unwrap_or(chrono::Duration::MAX)
+                        >= self.version_min_age
+                    && log.latest_number().await? != Some(manifest.version)
                 {
-                    // Awaited, not spawned: a short-lived process (`logvault ingest`) may
-                    // exit before a spawned task runs. A delete that fails is swept by the
-                    // next collection pass.
+                    return Err(StoreError::Uncertain {
+                        what: log.what().to_owned(),
+                        secs: took.as_secs(),
+                    });
+                }
+                self.remember(&manifest);
+                // Awaited, not spawned: a short-lived process (`logvault ingest`) may exit
+                // before a spawned task runs. A delete that fails, or a version too young to
+                // delete yet, is deleted by a later update or the next collection pass.
+                for old in self.deletable(&listed, manifest.version) {
                     if let Err(e) = log.delete(old).await {
                         tracing::debug!(error = %e, version = old, "deleting an old manifest version failed");
                     }

@@ -192,6 +192,18 @@ pub enum StoreError {
         /// How many attempts were made.
         attempts: u32,
     },
+    /// A conditional update stalled so long that the version it wrote may have been one that
+    /// newer versions had already replaced and that was deleted as old: whether it took effect
+    /// is not known (read the catalog again).
+    #[error(
+        "{what}: the update took {secs} s between reading and writing the catalog and newer versions exist: it may not have taken effect"
+    )]
+    Uncertain {
+        /// What was being updated.
+        what: String,
+        /// Seconds between the read and the write.
+        secs: u64,
+    },
     /// Another node holds the lease (compaction and retention run on one node at a time).
     #[error("lease {lease} is held by node {holder} until {until}: it runs there; try again later")]
     LeaseHeld {

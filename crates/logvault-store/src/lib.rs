@@ -50,8 +50,9 @@ pub use account::{
     ACCOUNT_FORMAT_VERSION, AccountMeta, StorageAccount, local_root, url_root, url_root_env,
 };
 pub use catalog::{
-    Catalog, DEFAULT_RETENTION_DAYS, KeyScheme, MANIFEST_FORMAT_VERSION, MANIFEST_VERSIONS_KEPT,
-    MAX_RETENTION_DAYS, MIN_RETENTION_DAYS, Manifest, RetiredSegment, SegmentEntry, WalRange,
+    Catalog, DEFAULT_MANIFEST_VERSION_MIN_AGE_SECS, DEFAULT_RETENTION_DAYS, KeyScheme,
+    MANIFEST_FORMAT_VERSION, MANIFEST_VERSIONS_KEPT, MAX_RETENTION_DAYS, MIN_RETENTION_DAYS,
+    Manifest, RetiredSegment, SegmentEntry, WalRange,
 };
 pub use compaction::{CompactionOptions, CompactionReport, MergedSegments};
 pub use documents::DOCUMENT_FORMAT_VERSION;

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
@@ -66,13 +67,19 @@ impl RecordLog {
     /// Every record number present, ascending. Objects with other names (an interrupted
     /// upload's leftovers) are ignored.
     pub(crate) async fn numbers(&self) -> Result<Vec<u64>, StoreError> {
+        Ok(self.listed().await?.into_iter().map(|(n, _)| n).collect())
+    }
+
+    /// Every record present with its last-modified time (the store's clock), ascending by
+    /// number.
+    pub(crate) async fn listed(&self) -> Result<Vec<(u64, DateTime<Utc>)>, StoreError> {
         let metas: Vec<_> = self
             .store
             .list(Some(&self.dir))
             .try_collect()
             .await
             .map_err(|e| StoreError::storage(&self.what, &e))?;
-        let mut out: Vec<u64> = metas
+        let mut out: Vec<(u64, DateTime<Utc>)> = metas
             .iter()
             .filter_map(|m| {
                 let name = m.location.filename()?;
@@ -80,10 +87,10 @@ impl RecordLog {
                 if digits.len() != DIGITS || !digits.bytes().all(|b| b.is_ascii_digit()) {
                     return None;
                 }
-                digits.parse().ok()
+                Some((digits.parse().ok()?, m.last_modified))
             })
             .collect();
-        out.sort_unstable();
+        out.sort_unstable_by_key(|(n, _)| *n);
         Ok(out)
     }
 
@@ -105,14 +112,22 @@ impl RecordLog {
 
     /// The latest record and its number; `None` if there is none yet.
     pub(crate) async fn latest(&self) -> Result<Option<(u64, Bytes)>, StoreError> {
+        Ok(self.latest_listed().await?.map(|(n, bytes, _)| (n, bytes)))
+    }
+
+    /// The latest record, its number, and the listing it was found in.
+    pub(crate) async fn latest_listed(
+        &self,
+    ) -> Result<Option<(u64, Bytes, Vec<(u64, DateTime<Utc>)>)>, StoreError> {
         for _ in 0..MAX_ATTEMPTS {
-            let Some(n) = self.latest_number().await? else {
+            let listed = self.listed().await?;
+            let Some(&(n, _)) = listed.last() else {
                 return Ok(None);
             };
             // Deleted since it was listed (records far behind the latest are deleted as old,
             // `catalog::MANIFEST_VERSIONS_KEPT`): list again.
             if let Some(bytes) = self.get(n).await? {
-                return Ok(Some((n, bytes)));
+                return Ok(Some((n, bytes, listed)));
             }
         }
         Err(StoreError::Conflict {

@@ -42,6 +42,9 @@ pub struct StoreConfig {
     /// must be before it is deleted ([`Store::collect_segments`]; default
     /// [`DEFAULT_SEGMENT_GRACE_SECS`]).
     pub segment_grace: chrono::Duration,
+    /// How much older than a newer version an old manifest version must be before it is deleted
+    /// (default [`crate::catalog::DEFAULT_MANIFEST_VERSION_MIN_AGE_SECS`]; see there).
+    pub manifest_version_min_age: chrono::Duration,
     /// The directory of a storage root on local files ([`crate::local_root`]), if it is one:
     /// [`Store::collect_segments`] then also deletes the staging files (`<path>#<n>`) that
     /// uploads interrupted by a crash leave there, which object_store's listings do not show.
@@ -56,6 +59,9 @@ impl Default for StoreConfig {
             infra_chunk_size: logvault_crypto::infra::DEFAULT_CHUNK_SIZE,
             service_double_encryption: false,
             segment_grace: chrono::Duration::seconds(DEFAULT_SEGMENT_GRACE_SECS),
+            manifest_version_min_age: chrono::Duration::seconds(
+                crate::catalog::DEFAULT_MANIFEST_VERSION_MIN_AGE_SECS,
+            ),
             local_storage_dir: None,
         }
     }
@@ -120,7 +126,8 @@ impl Store {
         let service_account = Arc::new(service_account);
         let router = Arc::new(AccountRouter::new());
         router.insert(id.as_str(), service_account.objects().clone());
-        let catalog = Catalog::new(service_account.objects().clone(), keyring.clone());
+        let catalog = Catalog::new(service_account.objects().clone(), keyring.clone())
+            .with_version_min_age(config.manifest_version_min_age);
         let accounts = RwLock::new(HashMap::from([(id, service_account)]));
         Ok(Self {
             root,

@@ -87,8 +87,9 @@ impl StoreSink {
 
     /// Lists every segment a deferred sink finished since its last commit in its table's
     /// catalog, one update per table, then admits them to the hot cache. Returns the rows they
-    /// hold. Nothing is listed for a table whose update fails (its files are deleted); the
-    /// tables before it stay listed.
+    /// hold. A table whose update fails keeps its files (the update may have landed, its reply
+    /// lost; if it did not, they are orphans the collection deletes); the tables before it stay
+    /// listed, those after it are not and their files are deleted.
     pub(crate) async fn commit(&self) -> Result<u64, IngestError> {
         let mut by_table: BTreeMap<String, Vec<(SegmentLocation, SegmentEntry)>> = BTreeMap::new();
         for (loc, entry) in self.take_uncommitted() {
@@ -107,7 +108,11 @@ impl StoreSink {
                 .add_segments(&self.workspace, &table, self.store.clock().now(), entries)
                 .await;
             if let Err(e) = listed {
-                let unlisted = segments.into_iter().chain(tables.flat_map(|(_, s)| s));
+                // The update may have landed with its reply lost: then the catalog lists these
+                // files, which must stay. They are left as they are: unlisted, they are orphans
+                // that the store's collection deletes after its grace period. The tables after
+                // this one are not listed; their files are deleted.
+                let unlisted = tables.flat_map(|(_, s)| s);
                 self.delete(unlisted.map(|(loc, _)| loc)).await;
                 return Err(IngestError::Sink {
                     table,

@@ -4,7 +4,10 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::Duration;
-use logvault_store::{AccountId, DEFAULT_RETENTION_DAYS, SegmentEntry, StoreError};
+use logvault_store::{
+    AccountId, DEFAULT_RETENTION_DAYS, SegmentEntry, Store, StoreConfig, StoreError,
+};
+use logvault_testkit::faults::{Fault, FaultyStore, Op};
 
 use crate::common::*;
 
@@ -193,13 +196,161 @@ async fn settled_versions(h: &Harness, latest: u64) -> Vec<u64> {
     manifest_versions(h)
 }
 
+/// Old manifest versions deleted as soon as they are far enough behind (the tests of the count;
+/// the default also waits for them to be old enough, below).
+fn without_min_age() -> StoreConfig {
+    StoreConfig {
+        manifest_version_min_age: Duration::zero(),
+        ..StoreConfig::default()
+    }
+}
+
+/// Regression (CI, 2026-12-07: `concurrent_writers_in_two_processes_lose_no_update` found 47 of
+/// 48 segments): an update that read version 1 and stalled while another process wrote versions
+/// 2 to 21 created version 2 again, since the later updates had deleted it as old; its create
+/// succeeded, over a version newer ones replaced, and its segment was lost. Versions are now
+/// deleted only once a newer one is the minimum age younger, so the stalled create finds version 2
+/// there and the update is applied to the latest.
+#[tokio::test]
+async fn a_writer_stalled_while_others_write_many_versions_loses_no_update() {
+    let h = Harness::new().await;
+    let catalog = h.store.catalog();
+    catalog
+        .add_segments(WS, TABLE, t0(), vec![entry(0)])
+        .await
+        .unwrap();
+    let faulty = FaultyStore::new(logvault_store::local_root(&h.storage()).unwrap());
+    let slow = Store::open(
+        faulty.clone(),
+        h.vault.clone(),
+        service_binding(),
+        StoreConfig::default(),
+        Arc::new(h.clock.clone()),
+    )
+    .await
+    .unwrap();
+    // Its next catalog write waits 1.5 s before it happens: it has read version 1 by then.
+    faulty.fail_next(
+        Op::Put,
+        "/catalog/",
+        Fault::Latency(std::time::Duration::from_millis(1500)),
+        1,
+    );
+    let stalled_entry = entry(1);
+    let stalled_id = stalled_entry.id;
+    let stalled = tokio::spawn(async move {
+        slow.catalog()
+            .add_segments(WS, TABLE, t0(), vec![stalled_entry])
+            .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut expected: HashSet<_> = catalog
+        .manifest(WS, TABLE)
+        .await
+        .unwrap()
+        .segments
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    for i in 0..20 {
+        let e = entry(10 + i);
+        expected.insert(e.id);
+        catalog
+            .add_segments(WS, TABLE, t0(), vec![e])
+            .await
+            .unwrap();
+    }
+    stalled.await.unwrap().unwrap();
+    expected.insert(stalled_id);
+    let manifest = catalog.manifest(WS, TABLE).await.unwrap();
+    let got: HashSet<_> = manifest.segments.iter().map(|s| s.id).collect();
+    assert_eq!(got, expected, "the stalled update was lost");
+    assert_eq!(manifest.version, 22);
+}
+
+/// A writer that stalls longer than the minimum age may find the number it read as free
+/// written and deleted meanwhile: its create succeeds over a version newer ones replaced. It
+/// must then not report success: the update says it is not known to have taken effect.
+#[tokio::test]
+async fn a_writer_stalled_past_the_minimum_age_is_told_its_update_is_uncertain() {
+    let config = StoreConfig {
+        manifest_version_min_age: Duration::milliseconds(500),
+        ..StoreConfig::default()
+    };
+    let h = Harness::with_config(config.clone()).await;
+    let catalog = h.store.catalog();
+    catalog
+        .add_segments(WS, TABLE, t0(), vec![entry(0)])
+        .await
+        .unwrap();
+    let faulty = FaultyStore::new(logvault_store::local_root(&h.storage()).unwrap());
+    let slow = Store::open(
+        faulty.clone(),
+        h.vault.clone(),
+        service_binding(),
+        config,
+        Arc::new(h.clock.clone()),
+    )
+    .await
+    .unwrap();
+    faulty.fail_next(
+        Op::Put,
+        "/catalog/",
+        Fault::Latency(std::time::Duration::from_millis(1500)),
+        1,
+    );
+    let stalled_entry = entry(1);
+    let stalled_id = stalled_entry.id;
+    let stalled = tokio::spawn(async move {
+        slow.catalog()
+            .add_segments(WS, TABLE, t0(), vec![stalled_entry])
+            .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // Versions 2 to 9, then, more than the minimum age later, 10 to 21: these delete version 2.
+    for i in 0..20 {
+        if i == 8 {
+            tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+        }
+        catalog
+            .add_segments(WS, TABLE, t0(), vec![entry(10 + i)])
+            .await
+            .unwrap();
+    }
+    let err = stalled.await.unwrap().unwrap_err();
+    assert!(matches!(err, StoreError::Uncertain { .. }), "{err}");
+    assert!(err.to_string().contains(TABLE), "{err}");
+    // It was right not to claim success: the latest version does not hold its segment.
+    let manifest = catalog.manifest(WS, TABLE).await.unwrap();
+    assert!(!manifest.segments.iter().any(|s| s.id == stalled_id));
+    assert_eq!(manifest.version, 21);
+}
+
+/// With the default minimum age, versions written within it are all kept, by updates and by the
+/// collection pass alike (deleted by a later one once old enough).
+#[tokio::test]
+async fn versions_younger_than_the_minimum_age_are_kept() {
+    let h = Harness::new().await;
+    for i in 0..30 {
+        h.store
+            .catalog()
+            .add_segments(WS, TABLE, t0(), vec![entry(i)])
+            .await
+            .unwrap();
+    }
+    assert_eq!(manifest_versions(&h), (1..=30).collect::<Vec<_>>());
+    let report = h.store.collect_segments(WS, TABLE).await.unwrap();
+    assert_eq!(report.versions_deleted, 0, "{report:?}");
+    assert_eq!(manifest_versions(&h).len(), 30);
+}
+
 /// Regression: every update kept its manifest version forever, and a reader lists the versions
 /// to find the latest, so a long-running server (a version per stored segment, a segment per
 /// query) made every query and every commit slower as it ran: listing 10,000 versions on local
 /// files took about 100 ms, 100,000 about a second.
 #[tokio::test]
 async fn old_manifest_versions_are_deleted_as_new_ones_are_written() {
-    let h = Harness::new().await;
+    let h = Harness::with_config(without_min_age()).await;
     let updates = 60u64;
     for i in 0..updates {
         h.store
@@ -229,7 +380,7 @@ async fn old_manifest_versions_are_deleted_as_new_ones_are_written() {
 
 #[tokio::test]
 async fn the_collection_pass_deletes_old_versions_an_update_left() {
-    let h = Harness::new().await;
+    let h = Harness::with_config(without_min_age()).await;
     for i in 0..30 {
         h.store
             .catalog()

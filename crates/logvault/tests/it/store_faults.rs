@@ -363,6 +363,51 @@ async fn a_lost_reply_to_a_compaction_commit_keeps_the_merged_segment() {
     assert!(report.is_clean(), "{report:?}");
 }
 
+/// A file's load whose catalog commit landed but whose reply was lost must not delete the
+/// segments the catalog now lists (the compaction's bug above, in the load's commit): the load
+/// fails or not, its rows are there exactly once or not at all (the caller was not told they
+/// were stored), and no listed segment is missing.
+#[tokio::test]
+async fn a_lost_reply_to_a_load_commit_keeps_its_segments() {
+    let h = faulty_home(false).await;
+    assert_eq!(ingest(&h.engine, "a", 0, 4).await.unwrap(), 4);
+    h.store.fail_next(Op::Put, "/catalog/", Fault::LostReply, 1);
+    let payload = Home::lines("b", 10, 8).join("\n");
+    let outcome = h
+        .engine
+        .ingest(
+            WS,
+            TABLE,
+            std::io::Cursor::new(payload),
+            &IngestOptions::load(Format::JsonLines),
+            None,
+        )
+        .await;
+    assert_eq!(
+        h.store.injected_total(),
+        1,
+        "the fault did not hit the load's commit"
+    );
+    let mut acknowledged = BTreeMap::from([("a".to_owned(), 4)]);
+    let mut refused = BTreeMap::new();
+    match &outcome {
+        Ok(r) => {
+            assert_eq!(r.accepted, 8, "{r:?}");
+            acknowledged.insert("b".to_owned(), 8);
+        }
+        Err(e) => {
+            assert_clear(e, "the lost load reply");
+            refused.insert("b".to_owned(), 8);
+        }
+    }
+    let got = rows(&h.engine).await.unwrap();
+    check_rows(&got, &acknowledged, &refused, "after the lost load reply");
+    let again = h.reopen().await;
+    assert_eq!(rows(&again).await.unwrap(), got);
+    let report = again.verify(WS, None, &mut |_| {}).await.unwrap();
+    assert!(report.is_clean(), "{report:?}");
+}
+
 /// A segment upload that fails: the ingest fails naming the segment and workspace, nothing
 /// partial is listed, and once storage is back the rows (in the log) are stored by the next
 /// use, once; new ingests work.
