@@ -205,6 +205,39 @@ fn without_min_age() -> StoreConfig {
     }
 }
 
+/// A second process on `h`'s storage (with `config`) that adds one segment to the test table and
+/// whose write of the catalog waits 1.5 s before it happens (it has read the latest version by
+/// then). Returns its update, running, and the segment's id.
+async fn stalled_writer(
+    h: &Harness,
+    config: StoreConfig,
+) -> (
+    tokio::task::JoinHandle<Result<logvault_store::Manifest, StoreError>>,
+    logvault_store::SegmentId,
+) {
+    let faulty = FaultyStore::new(logvault_store::local_root(&h.storage()).unwrap());
+    let slow = Store::open(
+        faulty.clone(),
+        h.vault.clone(),
+        service_binding(),
+        config,
+        Arc::new(h.clock.clone()),
+    )
+    .await
+    .unwrap();
+    faulty.fail_next(
+        Op::Put,
+        "/catalog/",
+        Fault::Latency(std::time::Duration::from_millis(1500)),
+        1,
+    );
+    let e = entry(1);
+    let id = e.id;
+    let task =
+        tokio::spawn(async move { slow.catalog().add_segments(WS, TABLE, t0(), vec![e]).await });
+    (task, id)
+}
+
 /// Regression (CI, 2026-12-07: `concurrent_writers_in_two_processes_lose_no_update` found 47 of
 /// 48 segments): an update that read version 1 and stalled while another process wrote versions
 /// 2 to 21 created version 2 again, since the later updates had deleted it as old; its create
@@ -219,30 +252,8 @@ async fn a_writer_stalled_while_others_write_many_versions_loses_no_update() {
         .add_segments(WS, TABLE, t0(), vec![entry(0)])
         .await
         .unwrap();
-    let faulty = FaultyStore::new(logvault_store::local_root(&h.storage()).unwrap());
-    let slow = Store::open(
-        faulty.clone(),
-        h.vault.clone(),
-        service_binding(),
-        StoreConfig::default(),
-        Arc::new(h.clock.clone()),
-    )
-    .await
-    .unwrap();
-    // Its next catalog write waits 1.5 s before it happens: it has read version 1 by then.
-    faulty.fail_next(
-        Op::Put,
-        "/catalog/",
-        Fault::Latency(std::time::Duration::from_millis(1500)),
-        1,
-    );
-    let stalled_entry = entry(1);
-    let stalled_id = stalled_entry.id;
-    let stalled = tokio::spawn(async move {
-        slow.catalog()
-            .add_segments(WS, TABLE, t0(), vec![stalled_entry])
-            .await
-    });
+    // Its write of version 2 waits: it has read version 1 by then.
+    let (stalled, stalled_id) = stalled_writer(&h, StoreConfig::default()).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let mut expected: HashSet<_> = catalog
         .manifest(WS, TABLE)
@@ -283,29 +294,7 @@ async fn a_writer_stalled_past_the_minimum_age_is_told_its_update_is_uncertain()
         .add_segments(WS, TABLE, t0(), vec![entry(0)])
         .await
         .unwrap();
-    let faulty = FaultyStore::new(logvault_store::local_root(&h.storage()).unwrap());
-    let slow = Store::open(
-        faulty.clone(),
-        h.vault.clone(),
-        service_binding(),
-        config,
-        Arc::new(h.clock.clone()),
-    )
-    .await
-    .unwrap();
-    faulty.fail_next(
-        Op::Put,
-        "/catalog/",
-        Fault::Latency(std::time::Duration::from_millis(1500)),
-        1,
-    );
-    let stalled_entry = entry(1);
-    let stalled_id = stalled_entry.id;
-    let stalled = tokio::spawn(async move {
-        slow.catalog()
-            .add_segments(WS, TABLE, t0(), vec![stalled_entry])
-            .await
-    });
+    let (stalled, stalled_id) = stalled_writer(&h, config).await;
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     // Versions 2 to 9, then, more than the minimum age later, 10 to 21: these delete version 2.
     for i in 0..20 {

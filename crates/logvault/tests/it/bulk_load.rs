@@ -2,13 +2,13 @@
 //! the write-ahead log, acknowledged at checkpoints that list everything read before them in
 //! one catalog update, so that what is stored is always a prefix of the input.
 
-use std::io::{BufReader, Cursor};
+use std::io::Cursor;
 use std::path::Path;
 
 use logvault::{IngestOptions, LoadOptions};
 
 use crate::common::{
-    Home, KEY, Scripted, VAULT, WS, home, linked_home, revoked_half_way, ten_row_batches,
+    Home, KEY, VAULT, WS, cut_before_the_end, home, linked_home, revoked_half_way, ten_row_batches,
 };
 
 /// Ten-row batches, a checkpoint every `rows` rows.
@@ -135,13 +135,7 @@ async fn a_load_cut_part_way_keeps_the_rows_its_checkpoints_stored_and_no_more()
         .ingest(
             WS,
             "AppLogs",
-            BufReader::with_capacity(
-                512,
-                Scripted::new(payload, |left| {
-                    (left == 0)
-                        .then(|| Err(std::io::Error::other("connection reset by the sender")))
-                }),
-            ),
+            cut_before_the_end(payload),
             &load_every(20),
             Some(&mut |p| acked = p.accepted),
         )

@@ -294,3 +294,14 @@ pub fn revoked_half_way(
     });
     std::io::BufReader::with_capacity(512, reader)
 }
+
+/// `payload` read 512 bytes at a time, then a read error ("connection reset by the sender")
+/// instead of its end: an ingest that stops part-way.
+pub fn cut_before_the_end(payload: String) -> std::io::BufReader<impl Read + use<>> {
+    std::io::BufReader::with_capacity(
+        512,
+        Scripted::new(payload, |left| {
+            (left == 0).then(|| Err(std::io::Error::other("connection reset by the sender")))
+        }),
+    )
+}

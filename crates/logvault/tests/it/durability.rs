@@ -4,7 +4,8 @@
 use std::io::BufReader;
 
 use crate::common::{
-    Home, KEY, Scripted, VAULT, WS, linked_home, revoked_half_way, ten_row_batches, wait_until,
+    Home, KEY, Scripted, VAULT, WS, cut_before_the_end, linked_home, revoked_half_way,
+    ten_row_batches, wait_until,
 };
 
 /// Regression: rows acknowledged under the customer key, still only in the write-ahead log when
@@ -23,15 +24,9 @@ async fn rows_acknowledged_before_a_revocation_are_replayed_after_the_restore() 
         .ingest(
             WS,
             "AppLogs",
-            BufReader::with_capacity(
-                512,
-                // An ingest that stops part-way, after some batches were acknowledged (in the
-                // log) and before they reached a segment.
-                Scripted::new(payload, |left| {
-                    (left == 0)
-                        .then(|| Err(std::io::Error::other("connection reset by the sender")))
-                }),
-            ),
+            // An ingest that stops part-way, after some batches were acknowledged (in the log)
+            // and before they reached a segment.
+            cut_before_the_end(payload),
             &options,
             Some(&mut |p| acked = p.accepted),
         )
