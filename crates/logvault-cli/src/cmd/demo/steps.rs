@@ -49,7 +49,8 @@ async fn ingest(
             WS,
             table,
             std::io::Cursor::new(bytes.to_vec()),
-            &IngestOptions::new(format),
+            // The bundled files are loaded as `logvault ingest FILE` loads a file.
+            &IngestOptions::load(format),
             None,
         )
         .await?)
