@@ -105,16 +105,13 @@ pub(crate) async fn run(global: &GlobalArgs, args: IngestArgs) -> anyhow::Result
         // A regular file is loaded (acknowledged at checkpoints, without the write-ahead log);
         // stdin, a pipe or a device may be a stream without end, whose every batch is
         // acknowledged once logged.
-        let mut options = match size {
-            Some(_) => IngestOptions {
-                load: Some(LoadOptions {
-                    interval: None,
-                    rows: args.checkpoint_rows,
-                }),
-                ..IngestOptions::new(format)
-            },
-            None => IngestOptions::new(format),
-        };
+        let mut options = IngestOptions::new(format);
+        if size.is_some() {
+            options.load = Some(LoadOptions {
+                interval: None,
+                rows: args.checkpoint_rows,
+            });
+        }
         if args.strict {
             options.parse.on_error = logvault::ingest::ErrorPolicy::Refuse;
         }
