@@ -206,6 +206,9 @@ enum Command {
         /// Time each run from a new session, opening it included (as `run`'s cold runs).
         #[arg(long)]
         cold: bool,
+        /// Also print every run's time, in the order they ran (a tier that warms up shows there).
+        #[arg(long)]
+        each: bool,
     },
     /// One ingestion case (run by `run` in a child process).
     #[command(hide = true)]
@@ -546,6 +549,7 @@ fn main() -> anyhow::Result<()> {
             times,
             hot,
             cold,
+            each,
         } => {
             use logvault_bench::queries::{self, RepeatMode, Source};
             let source = match (home, logs, inventory) {
@@ -567,11 +571,15 @@ fn main() -> anyhow::Result<()> {
             };
             let (mut ms, mut opening) =
                 runtime.block_on(queries::repeat(&source, &sql, times, mode))?;
+            use std::io::Write as _;
+            let mut out = std::io::stdout();
+            if each {
+                let runs: Vec<String> = ms.iter().map(|t| format!("{t:.2}")).collect();
+                writeln!(out, "{query}: runs in order (ms): {}", runs.join(" "))?;
+            }
             ms.sort_by(f64::total_cmp);
             opening.sort_by(f64::total_cmp);
             let median = |v: &[f64]| v.get(v.len() / 2).copied().unwrap_or(0.0);
-            use std::io::Write as _;
-            let mut out = std::io::stdout();
             write!(
                 out,
                 "{query}: median {:.2} ms, min {:.2} ms over {times} runs",

@@ -9,99 +9,24 @@
 //! segment holds lives in exactly one place that is wiped when it is let go. A scan takes the
 //! columns it needs and skips batches outside its `TimeGenerated` bounds: no decoding, no
 //! validation and no copy per query. String columns are held as views, the type queries see
-//! (`logvault_store::schema::view_types`), compacted before encoding.
+//! (`logvault_store::schema::view_types`), compacted before encoding; a string column of few
+//! values is held as a dictionary too, for the groupings that read it so ([`dictionary`]).
 
 use std::fmt;
-use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use arrow::array::{Array, ArrayRef, RecordBatch, RecordBatchOptions, new_null_array};
-use arrow::buffer::Buffer;
-use arrow::datatypes::SchemaRef;
-use arrow::ipc::reader::{FileDecoder, read_footer_length};
-use arrow::ipc::writer::FileWriter;
-use arrow::ipc::{Block, MetadataVersion, root_as_footer};
+use arrow::datatypes::{Field, Schema, SchemaRef};
 use chrono::{DateTime, Utc};
 use logvault_store::{SegmentLocation, TIME_COLUMN};
 use moka::notification::RemovalCause;
-use zeroize::Zeroize;
 
 use crate::CacheError;
 use crate::metrics::{Event, Metrics};
 
-/// Plaintext bytes, zeroized (whole capacity) when dropped.
-struct Plaintext {
-    bytes: Vec<u8>,
-    zeroized: Arc<AtomicU64>,
-}
-
-impl AsRef<[u8]> for Plaintext {
-    fn as_ref(&self) -> &[u8] {
-        &self.bytes
-    }
-}
-
-impl Drop for Plaintext {
-    fn drop(&mut self) {
-        let n = self.bytes.capacity() as u64;
-        self.bytes.zeroize();
-        self.zeroized.fetch_add(n, Ordering::Relaxed);
-    }
-}
-
-/// A `Write` into a buffer that zeroizes the old allocation whenever it grows, so encoding
-/// leaves no stray copy of the plaintext behind.
-#[derive(Default)]
-struct ZeroizingWriter(Vec<u8>);
-
-impl ZeroizingWriter {
-    fn with_capacity(n: usize) -> Self {
-        Self(Vec::with_capacity(n))
-    }
-
-    fn reserve(&mut self, extra: usize) {
-        let need = self.0.len() + extra;
-        if need <= self.0.capacity() {
-            return;
-        }
-        let mut next = Vec::with_capacity(need.max(self.0.capacity() * 2).max(4096));
-        next.extend_from_slice(&self.0);
-        self.0.zeroize();
-        self.0 = next;
-    }
-
-    /// The bytes, in an allocation of about their size: the buffer itself when at most an
-    /// eighth of it is spare (it is sized from the batch's arrays), else a copy of exactly their
-    /// size (the buffer is zeroized).
-    fn into_exact(mut self) -> Vec<u8> {
-        let len = self.0.len();
-        if self.0.capacity() - len <= len / 8 {
-            return std::mem::take(&mut self.0);
-        }
-        let mut out = Vec::with_capacity(len);
-        out.extend_from_slice(&self.0);
-        out
-    }
-}
-
-impl Write for ZeroizingWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.reserve(buf.len());
-        self.0.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Drop for ZeroizingWriter {
-    fn drop(&mut self) {
-        self.0.zeroize();
-    }
-}
+pub(crate) mod dictionary;
+mod ipc;
 
 /// One hot segment: its rows as an Arrow IPC file in a zeroizing buffer, decoded once (zero-copy)
 /// into the batches every query shares.
@@ -117,10 +42,65 @@ pub struct HotSegment {
     stamp: u64,
 }
 
-/// A batch, and the range of its `TimeGenerated` (microseconds) when it has one.
+/// A batch, the range of its `TimeGenerated` (microseconds) when it has one, and its string
+/// columns of few values as dictionaries (by column index; arrays in the batch's buffer too).
 struct HotBatch {
     batch: RecordBatch,
     time: Option<(i64, i64)>,
+    dictionaries: Vec<(usize, ArrayRef)>,
+}
+
+impl HotBatch {
+    /// `batch` (in `schema`) and the dictionaries of its columns of few values written into a
+    /// zeroizing buffer of their own and decoded back from it; with the buffer's length.
+    fn hold(
+        schema: &SchemaRef,
+        batch: &RecordBatch,
+        time_index: Option<usize>,
+        zeroized: &Arc<AtomicU64>,
+        allocated: &AtomicU64,
+    ) -> Result<(Self, usize), String> {
+        let found = dictionary::of_few_values(batch.columns());
+        let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        let mut columns = batch.columns().to_vec();
+        for (i, d) in &found {
+            // The name only labels the column in this buffer: it is found by position.
+            fields.push(Field::new(
+                format!("dictionary of column {i}"),
+                d.data_type().clone(),
+                true,
+            ));
+            columns.push(Arc::clone(d));
+        }
+        let written_schema = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+        let written = RecordBatch::try_new(Arc::clone(&written_schema), columns)
+            .map_err(|e| e.to_string())?;
+        let (decoded, len) = ipc::encode_batch(&written_schema, &written, zeroized, allocated)?;
+        let n = schema.fields().len();
+        let (own, held) = decoded.columns().split_at(n);
+        let batch = RecordBatch::try_new_with_options(
+            Arc::clone(schema),
+            own.to_vec(),
+            &RecordBatchOptions::new().with_row_count(Some(decoded.num_rows())),
+        )
+        .map_err(|e| e.to_string())?;
+        let dictionaries = found.iter().map(|(i, _)| *i).zip(held.to_vec()).collect();
+        let time = time_index.and_then(|i| time_range(batch.column(i)));
+        Ok((
+            Self {
+                batch,
+                time,
+                dictionaries,
+            },
+            len,
+        ))
+    }
+
+    fn dictionary(&self, column: usize) -> Option<&ArrayRef> {
+        self.dictionaries
+            .iter()
+            .find_map(|(i, d)| (*i == column).then_some(d))
+    }
 }
 
 impl fmt::Debug for HotSegment {
@@ -181,13 +161,10 @@ impl HotSegment {
             if b.num_rows() == 0 {
                 continue;
             }
-            let (batch, len) = encode_batch(&schema, &b, &zeroized, allocated)
+            let (batch, len) = HotBatch::hold(&schema, &b, time_index, &zeroized, allocated)
                 .map_err(|e| decode_error(loc, e))?;
             bytes += len;
-            held.push(HotBatch {
-                time: time_index.and_then(|i| time_range(batch.column(i))),
-                batch,
-            });
+            held.push(batch);
         }
         Ok(Self {
             loc: loc.clone(),
@@ -244,10 +221,19 @@ impl HotSegment {
         DateTime::from_timestamp_micros(self.last_read.load(Ordering::Relaxed)).unwrap_or_default()
     }
 
+    /// Whether every batch holds string column `name` as a dictionary too (its values are few).
+    pub fn holds_dictionary(&self, name: &str) -> bool {
+        self.schema
+            .index_of(name)
+            .is_ok_and(|i| self.batches.iter().all(|b| b.dictionary(i).is_some()))
+    }
+
     /// The segment's rows as `target` (a table's schema, projected), from the batches whose
     /// `TimeGenerated` range (microseconds, inclusive) `overlaps` accepts (a batch without one
     /// is always read). Nothing is decoded: the arrays are shared. A column the segment lacks
     /// is null, a column of another type is cast (the table's type is the one both widen to).
+    /// A string column `target` types as `Dictionary(Int32, Utf8)` is the batch's
+    /// dictionary of it where it holds one ([`Self::holds_dictionary`]), else cast.
     ///
     /// # Errors
     /// [`CacheError::Decode`] if a column cannot be cast.
@@ -271,7 +257,11 @@ impl HotSegment {
             for (field, index) in target.fields().iter().zip(&wanted) {
                 let column = match index {
                     Some(i) => {
-                        let column = Arc::clone(hot.batch.column(*i));
+                        let column = hot
+                            .dictionary(*i)
+                            .filter(|d| d.data_type() == field.data_type())
+                            .unwrap_or_else(|| hot.batch.column(*i));
+                        let column = Arc::clone(column);
                         if column.data_type() == field.data_type() {
                             column
                         } else {
@@ -292,39 +282,6 @@ impl HotSegment {
             out.push(batch);
         }
         Ok(out)
-    }
-}
-
-/// `batch` (compacted) encoded as an Arrow IPC file in a zeroizing buffer of about its size, and
-/// decoded back from it without a copy: the batch whose arrays point into that buffer, and the
-/// buffer's length.
-fn encode_batch(
-    schema: &SchemaRef,
-    batch: &RecordBatch,
-    zeroized: &Arc<AtomicU64>,
-    allocated: &AtomicU64,
-) -> Result<(RecordBatch, usize), String> {
-    let batch = compact_views(batch).map_err(|e| e.to_string())?;
-    // The arrays' bytes, each buffer padded to 64 bytes, and the schema twice (the file's header
-    // and footer).
-    let columns = schema.fields().len();
-    let estimate = batch.get_array_memory_size() + columns * 512 + 4096;
-    let mut writer = FileWriter::try_new(ZeroizingWriter::with_capacity(estimate), schema)
-        .map_err(|e| e.to_string())?;
-    writer.write(&batch).map_err(|e| e.to_string())?;
-    writer.finish().map_err(|e| e.to_string())?;
-    drop(batch);
-    let encoded = writer.into_inner().map_err(|e| e.to_string())?;
-    let owner = Plaintext {
-        bytes: encoded.into_exact(),
-        zeroized: Arc::clone(zeroized),
-    };
-    allocated.fetch_add(owner.bytes.capacity() as u64, Ordering::Relaxed);
-    let data = Buffer::from(bytes::Bytes::from_owner(owner));
-    let mut decoded = decode_all(&data, schema)?;
-    match (decoded.pop(), decoded.is_empty()) {
-        (Some(batch), true) => Ok((batch, data.len())),
-        _ => Err("ipc footer lists another number of batches".into()),
     }
 }
 
@@ -368,82 +325,6 @@ fn time_range(column: &ArrayRef) -> Option<(i64, i64)> {
         q.saturating_mul(micros_per)
     };
     Some((floor(lo), ceil(hi)))
-}
-
-/// Every batch of the IPC file in `data`, decoded without copying: a buffer that is not
-/// aligned is an error rather than a silent copy outside the zeroizing buffer.
-fn decode_all(data: &Buffer, schema: &SchemaRef) -> Result<Vec<RecordBatch>, String> {
-    let (version, dictionaries, blocks) = footer(data)?;
-    let mut decoder = FileDecoder::new(Arc::clone(schema), version).with_require_alignment(true);
-    for block in &dictionaries {
-        decoder
-            .read_dictionary(block, &block_of(data, block)?)
-            .map_err(|e| e.to_string())?;
-    }
-    let mut out = Vec::with_capacity(blocks.len());
-    for block in &blocks {
-        if let Some(batch) = decoder
-            .read_record_batch(block, &block_of(data, block)?)
-            .map_err(|e| e.to_string())?
-        {
-            out.push(batch);
-        }
-    }
-    Ok(out)
-}
-
-fn block_of(data: &Buffer, block: &Block) -> Result<Buffer, String> {
-    let offset = usize::try_from(block.offset()).map_err(|e| e.to_string())?;
-    let meta = usize::try_from(block.metaDataLength()).map_err(|e| e.to_string())?;
-    let body = usize::try_from(block.bodyLength()).map_err(|e| e.to_string())?;
-    let len = meta + body;
-    if offset.saturating_add(len) > data.len() {
-        return Err("ipc block outside the buffer".into());
-    }
-    Ok(data.slice_with_length(offset, len))
-}
-
-/// `batch` with its string views copied into buffers of just the strings they view: views
-/// decoded from Parquet point into whole decompressed pages, which the IPC writer would copy
-/// in full.
-fn compact_views(batch: &RecordBatch) -> Result<RecordBatch, arrow::error::ArrowError> {
-    use arrow::array::AsArray;
-    use arrow::datatypes::DataType;
-    let columns = batch
-        .columns()
-        .iter()
-        .map(|c| match c.data_type() {
-            DataType::Utf8View => Arc::new(c.as_string_view().gc()) as ArrayRef,
-            DataType::BinaryView => Arc::new(c.as_binary_view().gc()) as ArrayRef,
-            _ => Arc::clone(c),
-        })
-        .collect();
-    RecordBatch::try_new(batch.schema(), columns)
-}
-
-type Blocks = (MetadataVersion, Vec<Block>, Vec<Block>);
-
-fn footer(data: &Buffer) -> Result<Blocks, String> {
-    let n = data.len();
-    if n < 10 {
-        return Err("ipc file too short".into());
-    }
-    let mut trailer = [0u8; 10];
-    trailer.copy_from_slice(&data[n - 10..]);
-    let len = read_footer_length(trailer).map_err(|e| e.to_string())?;
-    let start = (n - 10)
-        .checked_sub(len)
-        .ok_or("ipc footer longer than the file")?;
-    let footer = root_as_footer(&data[start..n - 10]).map_err(|e| e.to_string())?;
-    let dictionaries = footer
-        .dictionaries()
-        .map(|d| d.iter().copied().collect())
-        .unwrap_or_default();
-    let batches = footer
-        .recordBatches()
-        .map(|b| b.iter().copied().collect())
-        .unwrap_or_default();
-    Ok((footer.version(), dictionaries, batches))
 }
 
 type Index = moka::sync::Cache<SegmentLocation, Arc<HotSegment>>;
@@ -546,6 +427,7 @@ impl MemoryTier {
 mod tests {
     use super::*;
     use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::Int32Type;
     use arrow::datatypes::{DataType, Field, Schema};
     use logvault_store::{AccountId, SegmentId};
 
@@ -652,6 +534,68 @@ mod tests {
         assert_eq!(zeroized.load(Ordering::Relaxed) as usize, alive);
     }
 
+    #[test]
+    fn a_column_of_few_values_is_read_as_its_held_dictionary_and_one_of_many_is_cast() {
+        use arrow::array::{AsArray, StringViewArray};
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("level", DataType::Utf8View, true),
+            Field::new("user", DataType::Utf8View, false),
+        ]));
+        let rows = 2_000;
+        let level: StringViewArray = (0..rows)
+            .map(|i| (i % 9 != 0).then(|| ["INFO", "WARN", "ERROR"][i % 3]))
+            .collect();
+        let user: StringViewArray = (0..rows).map(|i| Some(format!("user-{i}"))).collect();
+        let b = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(level), Arc::new(user)])
+            .unwrap();
+        let zeroized = Arc::new(AtomicU64::new(0));
+        let allocated = AtomicU64::new(0);
+        let seg = HotSegment::encode_from(
+            &loc(),
+            Arc::clone(&schema),
+            [Ok(b.clone()), Ok(b.clone())].into_iter(),
+            None,
+            Arc::clone(&zeroized),
+            &allocated,
+        )
+        .unwrap();
+        assert!(seg.holds_dictionary("level"));
+        assert!(!seg.holds_dictionary("user"));
+        assert!(!seg.holds_dictionary("missing"));
+        let dictionary = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+        let target = Arc::new(Schema::new(vec![
+            Field::new("level", dictionary.clone(), true),
+            Field::new("user", dictionary, true),
+        ]));
+        let first = seg.read_as(&target, |_, _| true).unwrap();
+        let again = seg.read_as(&target, |_, _| true).unwrap();
+        assert_eq!(first.len(), 2);
+        for (got, other) in first.iter().zip(&again) {
+            assert!(
+                Arc::ptr_eq(got.column(0), other.column(0)),
+                "the held dictionary, shared, not a cast per read"
+            );
+            assert!(
+                !Arc::ptr_eq(got.column(1), other.column(1)),
+                "a cast per read"
+            );
+            for (i, column) in got.columns().iter().enumerate() {
+                let back = arrow::compute::cast(column, &DataType::Utf8View).unwrap();
+                assert_eq!(&back, b.column(i), "column {i}: the same strings and nulls");
+            }
+            assert_eq!(got.column(0).as_dictionary::<Int32Type>().values().len(), 3);
+        }
+        // The views are read as views still.
+        let views = seg.read_as(&schema, |_, _| true).unwrap();
+        assert_eq!(views[1].column(0).as_ref(), b.column(0).as_ref());
+        // The dictionaries are in the batches' buffers: wiped with them.
+        drop((seg, first, again, views));
+        assert_eq!(
+            zeroized.load(Ordering::Relaxed),
+            allocated.load(Ordering::Relaxed)
+        );
+    }
+
     fn timed(times: &[i64]) -> RecordBatch {
         use arrow::array::TimestampMicrosecondArray;
         let schema = Arc::new(Schema::new(vec![
@@ -707,29 +651,5 @@ mod tests {
         assert_eq!(time_range(&none), None);
         let empty: ArrayRef = Arc::new(TimestampNanosecondArray::from(Vec::<i64>::new()));
         assert_eq!(time_range(&empty), None);
-    }
-
-    #[test]
-    fn the_writer_wipes_what_it_outgrows() {
-        let mut w = ZeroizingWriter::with_capacity(4);
-        w.write_all(&[1; 3]).unwrap();
-        w.write_all(&[2; 10_000]).unwrap();
-        let v = w.into_exact();
-        assert_eq!(v.len(), 10_003);
-        assert_eq!(v.capacity(), 10_003);
-    }
-
-    #[test]
-    fn a_buffer_much_larger_than_its_bytes_is_copied_to_their_size_and_one_close_to_it_kept() {
-        let mut w = ZeroizingWriter::with_capacity(100_000);
-        w.write_all(&[7; 10]).unwrap();
-        let v = w.into_exact();
-        assert_eq!((v.len(), v.capacity()), (10, 10));
-        let mut w = ZeroizingWriter::with_capacity(1_000);
-        w.write_all(&[7; 950]).unwrap();
-        let kept = w.0.as_ptr();
-        let v = w.into_exact();
-        assert_eq!((v.len(), v.capacity()), (950, 1_000));
-        assert_eq!(v.as_ptr(), kept, "the buffer itself, not a copy");
     }
 }
