@@ -11,6 +11,7 @@ mod date_trunc;
 mod error;
 pub mod grouping;
 mod guard;
+mod hot_scan;
 pub mod output;
 pub mod provider;
 pub mod prune;

@@ -10,8 +10,9 @@
 //!    `ParquetAccessPlan`), and a segment with none is not read at all;
 //! 3. with a hot cache, takes the segments its memory tier holds as decoded Arrow data (a
 //!    DataFusion memory source, only the projected columns of the batches inside the query's
-//!    time bounds, adapted to the table's schema) and tells the cache which segments the rest
-//!    of the scan reads (so it can promote them);
+//!    time bounds, adapted to the table's schema, in a [`HotScanExec`] of which a grouping can
+//!    ask the held dictionary of a column of few values) and tells the cache which segments the
+//!    rest of the scan reads (so it can promote them);
 //! 4. reads the others with DataFusion's Parquet reader through the object store registered at
 //!    `STORAGE_URL` (the hot cache's disk tier over the account router, or the router alone),
 //!    decrypting with the store's encryption factory (data keys from cached account keys only),
@@ -29,18 +30,15 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use datafusion::catalog::Session;
 use datafusion::common::stats::Precision;
 use datafusion::common::{Result, Statistics};
 use datafusion::datasource::listing::PartitionedFile;
-use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::{TableProvider, TableType};
-use datafusion::error::DataFusionError;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::parquet_encryption::EncryptionFactory;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
@@ -50,6 +48,7 @@ use datafusion::physical_plan::union::UnionExec;
 use logvault_cache::{HotCache, HotSegment};
 use logvault_store::{Keyring, Manifest, SegmentEntry, SegmentReaderFactory, Store, TIME_COLUMN};
 
+use crate::hot_scan::HotScanExec;
 use crate::prune::TimeBounds;
 use datafusion::common::config::EncryptionFactoryOptions;
 use datafusion::datasource::physical_plan::parquet::ParquetAccessPlan;
@@ -206,14 +205,14 @@ impl TableProvider for SegmentTable {
         }
         if !hot.is_empty() {
             let partitions = state.config().target_partitions().max(1);
-            plans.push(memory_scan(
-                hot.into_iter(),
+            plans.push(Arc::new(HotScanExec::try_new(
+                hot,
                 &projected,
-                &bounds,
+                bounds,
                 limit,
                 partitions,
                 &self.stats,
-            )?);
+            )?));
         }
         match plans.len() {
             0 => Ok(Arc::new(EmptyExec::new(projected))),
@@ -400,41 +399,4 @@ async fn look_up(
         tracing::debug!(segment = %path, error = %e, "needle index not read");
         None
     })
-}
-
-/// A memory source over hot segments: their `projected` columns (shared with the cache, not
-/// copied), without the batches outside the query's time `bounds`, spread over `partitions`.
-/// With a `limit`, it stops taking segments once enough rows are there.
-fn memory_scan(
-    segments: impl Iterator<Item = Arc<HotSegment>>,
-    projected: &SchemaRef,
-    bounds: &TimeBounds,
-    limit: Option<usize>,
-    partitions: usize,
-    stats: &ScanStats,
-) -> Result<Arc<dyn ExecutionPlan>> {
-    let mut batches: Vec<RecordBatch> = Vec::new();
-    let mut rows = 0usize;
-    for seg in segments {
-        if limit.is_some_and(|l| rows >= l) {
-            break;
-        }
-        let decoded = seg
-            .read_as(projected, |lo, hi| bounds.overlaps(lo, hi))
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        stats.memory_batches_pruned.fetch_add(
-            seg.batch_count().saturating_sub(decoded.len()),
-            Ordering::Relaxed,
-        );
-        rows += decoded.iter().map(RecordBatch::num_rows).sum::<usize>();
-        batches.extend(decoded);
-    }
-    let n = partitions.min(batches.len()).max(1);
-    let mut parts: Vec<Vec<RecordBatch>> = vec![Vec::new(); n];
-    for (i, b) in batches.into_iter().enumerate() {
-        parts[i % n].push(b);
-    }
-    let exec: Arc<dyn ExecutionPlan> =
-        MemorySourceConfig::try_new_exec(&parts, Arc::clone(projected), None)?;
-    Ok(exec)
 }

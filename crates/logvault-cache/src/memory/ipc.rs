@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow::array::{ArrayRef, RecordBatch};
 use arrow::buffer::Buffer;
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{Schema, SchemaRef};
+use arrow::ipc::convert::fb_to_schema;
 use arrow::ipc::reader::{FileDecoder, read_footer_length};
 use arrow::ipc::writer::FileWriter;
 use arrow::ipc::{Block, MetadataVersion, root_as_footer};
@@ -113,7 +114,7 @@ pub(super) fn encode_batch(
     };
     allocated.fetch_add(owner.bytes.capacity() as u64, Ordering::Relaxed);
     let data = Buffer::from(bytes::Bytes::from_owner(owner));
-    let mut decoded = decode_all(&data, schema)?;
+    let mut decoded = decode_all(&data)?;
     match (decoded.pop(), decoded.is_empty()) {
         (Some(batch), true) => Ok((batch, data.len())),
         _ => Err("ipc footer lists another number of batches".into()),
@@ -122,9 +123,10 @@ pub(super) fn encode_batch(
 
 /// Every batch of the IPC file in `data`, decoded without copying: a buffer that is not
 /// aligned is an error rather than a silent copy outside the zeroizing buffer.
-fn decode_all(data: &Buffer, schema: &SchemaRef) -> Result<Vec<RecordBatch>, String> {
-    let (version, dictionaries, blocks) = footer(data)?;
-    let mut decoder = FileDecoder::new(Arc::clone(schema), version).with_require_alignment(true);
+fn decode_all(data: &Buffer) -> Result<Vec<RecordBatch>, String> {
+    let (schema, version, dictionaries, blocks) = footer(data)?;
+    // The file's own schema: it carries the ids the writer gave the dictionaries.
+    let mut decoder = FileDecoder::new(Arc::new(schema), version).with_require_alignment(true);
     for block in &dictionaries {
         decoder
             .read_dictionary(block, &block_of(data, block)?)
@@ -171,7 +173,7 @@ fn compact_views(batch: &RecordBatch) -> Result<RecordBatch, arrow::error::Arrow
     RecordBatch::try_new(batch.schema(), columns)
 }
 
-type Blocks = (MetadataVersion, Vec<Block>, Vec<Block>);
+type Blocks = (Schema, MetadataVersion, Vec<Block>, Vec<Block>);
 
 fn footer(data: &Buffer) -> Result<Blocks, String> {
     let n = data.len();
@@ -193,7 +195,11 @@ fn footer(data: &Buffer) -> Result<Blocks, String> {
         .recordBatches()
         .map(|b| b.iter().copied().collect())
         .unwrap_or_default();
-    Ok((footer.version(), dictionaries, batches))
+    let schema = footer
+        .schema()
+        .map(fb_to_schema)
+        .ok_or("ipc footer without a schema")?;
+    Ok((schema, footer.version(), dictionaries, batches))
 }
 
 #[cfg(test)]

@@ -221,11 +221,13 @@ impl HotSegment {
         DateTime::from_timestamp_micros(self.last_read.load(Ordering::Relaxed)).unwrap_or_default()
     }
 
-    /// Whether every batch holds string column `name` as a dictionary too (its values are few).
-    pub fn holds_dictionary(&self, name: &str) -> bool {
-        self.schema
-            .index_of(name)
-            .is_ok_and(|i| self.batches.iter().all(|b| b.dictionary(i).is_some()))
+    /// Whether [`Self::read_as`] hands string column `name` as a dictionary without a cast:
+    /// every batch holds one of it (its values are few), or the segment lacks the column (read
+    /// as nulls).
+    pub fn reads_as_dictionary(&self, name: &str) -> bool {
+        self.schema.index_of(name).map_or(true, |i| {
+            self.batches.iter().all(|b| b.dictionary(i).is_some())
+        })
     }
 
     /// The segment's rows as `target` (a table's schema, projected), from the batches whose
@@ -233,7 +235,7 @@ impl HotSegment {
     /// is always read). Nothing is decoded: the arrays are shared. A column the segment lacks
     /// is null, a column of another type is cast (the table's type is the one both widen to).
     /// A string column `target` types as `Dictionary(Int32, Utf8)` is the batch's
-    /// dictionary of it where it holds one ([`Self::holds_dictionary`]), else cast.
+    /// dictionary of it where it holds one ([`Self::reads_as_dictionary`]), else cast.
     ///
     /// # Errors
     /// [`CacheError::Decode`] if a column cannot be cast.
@@ -559,9 +561,9 @@ mod tests {
             &allocated,
         )
         .unwrap();
-        assert!(seg.holds_dictionary("level"));
-        assert!(!seg.holds_dictionary("user"));
-        assert!(!seg.holds_dictionary("missing"));
+        assert!(seg.reads_as_dictionary("level"));
+        assert!(!seg.reads_as_dictionary("user"));
+        assert!(seg.reads_as_dictionary("missing"), "read as nulls");
         let dictionary = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
         let target = Arc::new(Schema::new(vec![
             Field::new("level", dictionary.clone(), true),

@@ -13,6 +13,11 @@
 //! (`PartitionedFile::arrow_schema`, which the segment provider sets from the catalog for the
 //! scans its process runs): the copy asks the Parquet reader for the dictionary type through it.
 //!
+//! From the memory tier, which holds a column of few values as a dictionary beside its views
+//! (`logvault_cache::HotSegment::reads_as_dictionary`), the copy is a memory source of those
+//! dictionaries in the same partitions ([`HotScanExec::with_dictionary`]), under the filter
+//! the scan had if that filter does not read the group column.
+//!
 //! A column of many values gains nothing from it: each chunk's dictionary holds about as many
 //! values as the chunk has rows, and the reader builds a dictionary array of them (itself, by
 //! hashing, for chunks the writer stored in plain pages past its dictionary limit). A distinct
@@ -31,6 +36,10 @@ use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::utils::collect_columns;
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceChildrenOptions};
+use datafusion::physical_plan::filter::FilterExec;
+
+use crate::hot_scan::HotScanExec;
 
 /// The type the group column is read as.
 pub(crate) fn dictionary_type() -> DataType {
@@ -47,6 +56,9 @@ pub(crate) fn scan(
     runtime: &RuntimeEnv,
 ) -> Option<Arc<dyn ExecutionPlan>> {
     let output = group.downcast_ref::<Column>()?.index();
+    if let Some(copy) = hot(input, output) {
+        return Some(copy);
+    }
     let exec = input.downcast_ref::<DataSourceExec>()?;
     let (config, parquet) = exec.downcast_to_file_source::<ParquetSource>()?;
     let table = parquet.table_schema();
@@ -111,6 +123,34 @@ pub(crate) fn scan(
     let read_as = copy.schema().fields().get(output)?.data_type().clone();
     (read_as == dictionary_type() && copy.schema().fields().len() == input.schema().fields().len())
         .then_some(copy)
+}
+
+/// `input` (a scan of the memory tier, or a filter right above one that does not read the
+/// group column) with the column at `output` read as the dictionary the tier holds of it
+/// ([`HotScanExec::with_dictionary`]); `None` otherwise.
+fn hot(input: &Arc<dyn ExecutionPlan>, output: usize) -> Option<Arc<dyn ExecutionPlan>> {
+    if let Some(scan) = input.downcast_ref::<HotScanExec>() {
+        return scan.with_dictionary(output, &dictionary_type());
+    }
+    let filter = input.downcast_ref::<FilterExec>()?;
+    let scan = filter.input().downcast_ref::<HotScanExec>()?;
+    let column = match filter.projection() {
+        Some(projection) => *projection.get(output)?,
+        None => output,
+    };
+    if collect_columns(filter.predicate())
+        .iter()
+        .any(|c| c.index() == column)
+    {
+        return None;
+    }
+    let copy = scan.with_dictionary(column, &dictionary_type())?;
+    Arc::clone(input)
+        .replace_children(
+            vec![copy],
+            ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
+        )
+        .ok()
 }
 
 /// `schema` (a file's) with its string column `name` as a dictionary; `schema` itself when it

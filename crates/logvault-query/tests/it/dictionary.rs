@@ -335,3 +335,72 @@ async fn partitions_that_disagree_on_reading_views_count_every_row_once() {
         assert_eq!(run(&session, sql).await, want, "round {round}");
     }
 }
+
+/// From the memory tier: a hot segment holds its string columns of few values as dictionaries
+/// too (`logvault_cache::HotSegment::reads_as_dictionary`), and a grouping by one reads that
+/// dictionary (`HotScanExec::with_dictionary`, also under a filter on other columns) and counts
+/// by key, as from the segments; a column of many values (`Tag`), or one a filter reads, is
+/// grouped from its views. Answers as DataFusion's over the same rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grouping_over_the_memory_tier_reads_the_dictionary_it_holds() {
+    let h = segments().await;
+    let cache = h.cache(logvault_cache::HotCacheConfig::default()).await;
+    let session = h.session(WS_A, Some(&cache)).await;
+    let reference = in_memory();
+    let all = r#"SELECT COUNT(*) AS n, MAX("Tag") AS t FROM "Web""#;
+    assert_eq!(run(&session, all).await, expected(&reference, all).await);
+    cache.settle().await;
+    let status = cache.status();
+    assert_eq!(
+        status.memory_entries, 3,
+        "every segment promoted: {status:?}"
+    );
+    // (query, group column read as a dictionary, rows counted by key)
+    let queries = [
+        (
+            r#"SELECT "Host", COUNT(*) AS n, AVG("Bytes") AS a FROM "Web" GROUP BY "Host" ORDER BY "Host""#,
+            true,
+            true,
+        ),
+        // `Level` has null rows: read as a dictionary, grouped by ids.
+        (
+            r#"SELECT "Level", COUNT(*) AS n, SUM("Bytes") AS s FROM "Web" GROUP BY "Level" ORDER BY "Level""#,
+            true,
+            false,
+        ),
+        // `Code` is missing from one segment: read there as nulls (by ids), by key elsewhere.
+        (
+            r#"SELECT "Code", COUNT(*) AS n, MAX("Bytes") AS m FROM "Web" GROUP BY "Code" ORDER BY "Code""#,
+            true,
+            true,
+        ),
+        (
+            r#"SELECT "Host", COUNT(*) AS n FROM "Web" WHERE "Level" = 'ERROR' GROUP BY "Host" ORDER BY "Host""#,
+            true,
+            true,
+        ),
+        (
+            r#"SELECT COUNT(*) AS groups, SUM(n) AS rows, MAX(n) AS most FROM
+                (SELECT "Tag", COUNT(*) AS n FROM "Web" GROUP BY "Tag")"#,
+            false,
+            false,
+        ),
+        // A filter on the group column itself reads its views.
+        (
+            r#"SELECT "Host", COUNT(*) AS n FROM "Web" WHERE "Host" LIKE '%-07.%' GROUP BY "Host" ORDER BY "Host""#,
+            false,
+            false,
+        ),
+    ];
+    for (sql, dictionary, by_key) in queries {
+        let got = run(&session, sql).await;
+        assert_eq!(got, expected(&reference, sql).await, "{sql}");
+        let plan = run(&session, &format!("EXPLAIN ANALYZE {sql}")).await;
+        // From the memory source (the hot scan or its copy), nothing from the segments.
+        assert!(plan.contains("partition_sizes="), "{sql}\n{plan}");
+        assert!(!plan.contains("file_groups="), "{sql}\n{plan}");
+        assert_eq!(plan.contains(AS_DICTIONARY), dictionary, "{sql}\n{plan}");
+        let counted = partial_metric(&plan, "rows_counted_by_key");
+        assert_eq!(counted > 0, by_key, "{sql}: {counted} by key\n{plan}");
+    }
+}
