@@ -38,6 +38,7 @@ use datafusion::physical_expr::utils::collect_columns;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceChildrenOptions};
 use datafusion::physical_plan::filter::FilterExec;
+use datafusion::physical_plan::union::UnionExec;
 
 use crate::hot_scan::HotScanExec;
 
@@ -55,6 +56,15 @@ pub(crate) fn scan(
     group: &Arc<dyn PhysicalExpr>,
     runtime: &RuntimeEnv,
 ) -> Option<Arc<dyn ExecutionPlan>> {
+    if let Some(union) = input.downcast_ref::<UnionExec>() {
+        // The union's partitions are its inputs' in turn: a copy of each keeps them in place.
+        let copies = union
+            .inputs()
+            .iter()
+            .map(|i| scan(i, group, runtime))
+            .collect::<Option<Vec<_>>>()?;
+        return UnionExec::try_new(copies).ok();
+    }
     let output = group.downcast_ref::<Column>()?.index();
     if let Some(copy) = hot(input, output) {
         return Some(copy);
@@ -123,6 +133,21 @@ pub(crate) fn scan(
     let read_as = copy.schema().fields().get(output)?.data_type().clone();
     (read_as == dictionary_type() && copy.schema().fields().len() == input.schema().fields().len())
         .then_some(copy)
+}
+
+/// `plan` (a partial aggregation's input) set to keep each partition's own rows in order
+/// (`ExecutionPlan::with_preserve_order`), through a union of the memory tier's scan and the
+/// segments' (which DataFusion's union does not pass on); `None` if a part cannot.
+pub(crate) fn preserve_order(plan: &Arc<dyn ExecutionPlan>) -> Option<Arc<dyn ExecutionPlan>> {
+    let Some(union) = plan.downcast_ref::<UnionExec>() else {
+        return plan.with_preserve_order(true);
+    };
+    let inputs = union
+        .inputs()
+        .iter()
+        .map(preserve_order)
+        .collect::<Option<Vec<_>>>()?;
+    UnionExec::try_new(inputs).ok()
 }
 
 /// `input` (a scan of the memory tier, or a filter right above one that does not read the

@@ -115,7 +115,7 @@ impl PhysicalOptimizerRule for StringGroupAggregation {
                 .expr()
                 .first()
                 .and_then(|(group, _)| {
-                    let views = aggregate.input().with_preserve_order(true)?;
+                    let views = dictionary::preserve_order(aggregate.input())?;
                     let copy = dictionary::scan(&views, group, &self.runtime)?;
                     let node = Arc::clone(&node)
                         .replace_children(

@@ -404,3 +404,49 @@ async fn a_grouping_over_the_memory_tier_reads_the_dictionary_it_holds() {
         assert_eq!(counted > 0, by_key, "{sql}: {counted} by key\n{plan}");
     }
 }
+
+/// Segments in memory beside segments read from storage (the scan is a union of both): the
+/// grouping reads the group column as a dictionary from both sides, each partition from its own
+/// side, and counts every row once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grouping_over_memory_and_segments_together_reads_dictionaries_from_both() {
+    let h = segments().await;
+    let config = logvault_cache::HotCacheConfig {
+        promote_on_read: false,
+        ..logvault_cache::HotCacheConfig::default()
+    };
+    let cache = h.cache(config).await;
+    let manifest = h.store.catalog().manifest(WS_A, WEB).await.unwrap();
+    let loc = manifest.location(&manifest.segments[1]);
+    cache.promote(&loc, None).await.unwrap();
+    assert_eq!(cache.status().memory_entries, 1);
+    let session = h.session(WS_A, Some(&cache)).await;
+    let reference = in_memory();
+    let queries = [
+        (
+            r#"SELECT "Host", COUNT(*) AS n, AVG("Bytes") AS a FROM "Web" GROUP BY "Host" ORDER BY "Host""#,
+            true,
+        ),
+        (
+            r#"SELECT "Code", COUNT(*) AS n FROM "Web" WHERE "Bytes" > 10 GROUP BY "Code" ORDER BY "Code""#,
+            true,
+        ),
+        // Many values: the memory side holds no dictionary of `Tag`, so neither side reads one.
+        (
+            r#"SELECT COUNT(*) AS groups, SUM(n) AS rows FROM
+                (SELECT "Tag", COUNT(*) AS n FROM "Web" GROUP BY "Tag")"#,
+            false,
+        ),
+    ];
+    for (sql, dictionary) in queries {
+        let got = run(&session, sql).await;
+        assert_eq!(got, expected(&reference, sql).await, "{sql}");
+        let plan = run(&session, &format!("EXPLAIN ANALYZE {sql}")).await;
+        assert!(plan.contains("partition_sizes="), "memory: {sql}\n{plan}");
+        assert!(plan.contains("file_groups="), "segments: {sql}\n{plan}");
+        assert_eq!(plan.contains(AS_DICTIONARY), dictionary, "{sql}\n{plan}");
+        if dictionary {
+            assert!(partial_metric(&plan, "rows_counted_by_key") > 0, "{plan}");
+        }
+    }
+}
