@@ -337,7 +337,17 @@ pub async fn repeat(
             .filter(|e| e.hot_cache().config().memory_bytes > 0)
             .context("--hot needs a logvault home with a memory tier")?;
         answer(&opened.ctx, sql).await?;
+        let started = Instant::now();
         engine.hot_cache().settle().await;
+        let status = engine.hot_cache().status();
+        use std::io::Write as _;
+        writeln!(
+            std::io::stderr(),
+            "memory tier: {} segments, {:.1} MiB (settled in {:.0} ms)",
+            status.memory_entries,
+            status.memory_bytes as f64 / (1024.0 * 1024.0),
+            ms(started)
+        )?;
     }
     for _ in 0..times {
         let started = Instant::now();
