@@ -11,8 +11,8 @@
 //! above the Parquet scan).
 
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -37,11 +37,15 @@ use crate::prune::TimeBounds;
 pub(crate) struct HotScanExec {
     /// The memory source.
     inner: Arc<dyn ExecutionPlan>,
-    segments: Vec<Arc<HotSegment>>,
+    /// The segments read, not held: a plan keeps the batches it reads alive, as the memory
+    /// source alone did, not whole segments the tier may evict meanwhile.
+    segments: Vec<Weak<HotSegment>>,
     projected: SchemaRef,
     bounds: TimeBounds,
     limit: Option<usize>,
     partitions: usize,
+    /// Rows of the batches read.
+    rows: usize,
 }
 
 impl HotScanExec {
@@ -60,9 +64,11 @@ impl HotScanExec {
         stats
             .memory_batches_pruned
             .fetch_add(skipped, Ordering::Relaxed);
+        let rows = batches.iter().map(RecordBatch::num_rows).sum();
         Ok(Self {
+            rows,
             inner: source(batches, projected, partitions)?,
-            segments,
+            segments: segments.iter().map(Arc::downgrade).collect(),
             projected: Arc::clone(projected),
             bounds,
             limit,
@@ -73,18 +79,21 @@ impl HotScanExec {
     /// A memory source like this one (the same batches in the same partitions) with the column
     /// at `column` of type `as_type`, a dictionary of strings, when every segment holds one of
     /// it (`HotSegment::reads_as_dictionary`: the column has few values) or lacks the column;
-    /// `None` otherwise (a cast of the views would cost what the dictionary saves).
+    /// `None` otherwise (a cast of the views would cost what the dictionary saves), or if the
+    /// tier let a segment go since the scan was planned.
     pub(crate) fn with_dictionary(
         &self,
         column: usize,
         as_type: &DataType,
     ) -> Option<Arc<dyn ExecutionPlan>> {
         let field = self.projected.fields().get(column)?;
+        let segments: Vec<Arc<HotSegment>> = self
+            .segments
+            .iter()
+            .map(Weak::upgrade)
+            .collect::<Option<_>>()?;
         if field.data_type() != &DataType::Utf8View
-            || !self
-                .segments
-                .iter()
-                .all(|s| s.reads_as_dictionary(field.name()))
+            || !segments.iter().all(|s| s.reads_as_dictionary(field.name()))
         {
             return None;
         }
@@ -100,7 +109,7 @@ impl HotScanExec {
             fields,
             self.projected.metadata().clone(),
         ));
-        let (batches, _) = read(&self.segments, &schema, self.bounds, self.limit).ok()?;
+        let (batches, _) = read(&segments, &schema, self.bounds, self.limit).ok()?;
         source(batches, &schema, self.partitions).ok()
     }
 }
@@ -151,7 +160,8 @@ impl DisplayAs for HotScanExec {
     fn fmt_as(&self, t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match t {
             DisplayFormatType::Default | DisplayFormatType::Verbose => {
-                write!(f, "HotScanExec: segments={}, ", self.segments.len())?;
+                let segments = self.segments.len();
+                write!(f, "HotScanExec: segments={segments}, rows={}, ", self.rows)?;
                 self.inner.fmt_as(t, f)
             }
             DisplayFormatType::TreeRender => self.inner.fmt_as(t, f),
@@ -219,6 +229,13 @@ impl ExecutionPlan for HotScanExec {
 
     fn metrics(&self) -> Option<MetricsSet> {
         self.inner.metrics()
+    }
+
+    // Older callers ask a node for its statistics this way: the memory source's, as for the
+    // new way below (its exact row count, by which a join builds on its smaller side).
+    #[expect(deprecated, reason = "answered as the memory source answers it")]
+    fn partition_statistics(&self, partition: Option<usize>) -> Result<Arc<Statistics>> {
+        self.inner.partition_statistics(partition)
     }
 
     fn statistics_from_inputs(

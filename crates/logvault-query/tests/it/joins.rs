@@ -57,29 +57,9 @@ async fn a_join_collects_the_small_table_and_streams_the_large_one() {
         .append(&cluster, WS_A, INVENTORY, vec![inventory()])
         .await
         .unwrap();
-    let session = h.session(WS_A, None).await;
     let sql = "SELECT i.Datacenter AS dc, count(*) AS n FROM Syslog l JOIN Inventory i \
                ON l.Computer = i.Computer WHERE l.Severity = 'error' \
                GROUP BY i.Datacenter ORDER BY dc";
-
-    let plan = run(&session, &format!("EXPLAIN {sql}")).await;
-    let lines: Vec<&str> = plan.lines().collect();
-    let join = lines
-        .iter()
-        .position(|l| l.contains("HashJoinExec"))
-        .unwrap_or_else(|| panic!("no hash join in\n{plan}"));
-    assert!(lines[join].contains("mode=CollectLeft"), "{plan}");
-    let build = lines[join + 1..]
-        .iter()
-        .find(|l| l.contains("DataSourceExec"))
-        .unwrap_or_else(|| panic!("no scan under the join in\n{plan}"));
-    assert!(
-        build.contains("/Inventory/"),
-        "the build side: {build}\n{plan}"
-    );
-    // No row filter from the join's keys in the log scan: a hash lookup per row (session.rs).
-    assert!(!plan.contains("DynamicFilter"), "{plan}");
-
     // The answer, counted from how `log_batch` makes its rows.
     let mut counts = [0usize; 3];
     for i in 0..ROWS {
@@ -87,11 +67,36 @@ async fn a_join_collects_the_small_table_and_streams_the_large_one() {
             counts[(i % HOSTS) % 3] += SEGMENTS as usize;
         }
     }
-    let got = run(&session, sql).await;
-    for (dc, n) in counts.iter().enumerate() {
-        assert!(
-            got.contains(&format!("| dc-{dc} | {n} ")),
-            "dc-{dc} should have {n} rows:\n{got}"
-        );
-    }
+    let check = async |session: &logvault_query::WorkspaceSession, small: &str| {
+        let plan = run(session, &format!("EXPLAIN {sql}")).await;
+        let lines: Vec<&str> = plan.lines().collect();
+        let join = lines
+            .iter()
+            .position(|l| l.contains("HashJoinExec"))
+            .unwrap_or_else(|| panic!("no hash join in\n{plan}"));
+        assert!(lines[join].contains("mode=CollectLeft"), "{plan}");
+        let build = lines[join + 1..]
+            .iter()
+            .find(|l| l.contains("DataSourceExec") || l.contains("HotScanExec"))
+            .unwrap_or_else(|| panic!("no scan under the join in\n{plan}"));
+        assert!(build.contains(small), "the build side: {build}\n{plan}");
+        // No row filter from the join's keys in the log scan: a hash lookup per row (session.rs).
+        assert!(!plan.contains("DynamicFilter"), "{plan}");
+        let got = run(session, sql).await;
+        for (dc, n) in counts.iter().enumerate() {
+            assert!(
+                got.contains(&format!("| dc-{dc} | {n} ")),
+                "dc-{dc} should have {n} rows:\n{got}"
+            );
+        }
+    };
+    check(&h.session(WS_A, None).await, "/Inventory/").await;
+
+    // Both tables in the memory tier: the memory source's row counts say which side is small.
+    let cache = h.cache(logvault_cache::HotCacheConfig::default()).await;
+    let session = h.session(WS_A, Some(&cache)).await;
+    run(&session, sql).await;
+    cache.settle().await;
+    assert_eq!(cache.status().memory_entries, SEGMENTS as u64 + 1);
+    check(&session, &format!("HotScanExec: segments=1, rows={HOSTS},")).await;
 }
