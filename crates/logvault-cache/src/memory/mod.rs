@@ -61,22 +61,35 @@ impl HotBatch {
         allocated: &AtomicU64,
     ) -> Result<(Self, usize), String> {
         let found = dictionary::of_few_values(batch.columns());
-        let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-        let mut columns = batch.columns().to_vec();
-        for (i, d) in &found {
-            // The name only labels the column in this buffer: it is found by position.
-            fields.push(Field::new(
-                format!("dictionary of column {i}"),
-                d.data_type().clone(),
-                true,
-            ));
-            columns.push(Arc::clone(d));
-        }
-        let written_schema = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
-        let written = RecordBatch::try_new(Arc::clone(&written_schema), columns)
-            .map_err(|e| e.to_string())?;
+        // Without dictionaries the batch is written as it is; with them, beside its own columns
+        // (in its own schema, so that the columns match their fields as the batch's do).
+        let (written_schema, written) = if found.is_empty() {
+            (Arc::clone(schema), batch.clone())
+        } else {
+            let own = batch.schema();
+            let mut fields: Vec<Field> = own.fields().iter().map(|f| f.as_ref().clone()).collect();
+            let mut columns = batch.columns().to_vec();
+            for (i, d) in &found {
+                // The name only labels the column in this buffer: it is found by position.
+                fields.push(Field::new(
+                    format!("dictionary of column {i}"),
+                    d.data_type().clone(),
+                    true,
+                ));
+                columns.push(Arc::clone(d));
+            }
+            let written_schema =
+                Arc::new(Schema::new_with_metadata(fields, own.metadata().clone()));
+            let written = RecordBatch::try_new(Arc::clone(&written_schema), columns)
+                .map_err(|e| e.to_string())?;
+            (written_schema, written)
+        };
         let (decoded, len) = ipc::encode_batch(&written_schema, &written, zeroized, allocated)?;
-        let n = schema.fields().len();
+        drop(written);
+        let n = batch.num_columns();
+        if decoded.num_columns() != n + found.len() {
+            return Err("ipc file holds another number of columns".into());
+        }
         let (own, held) = decoded.columns().split_at(n);
         let batch = RecordBatch::try_new_with_options(
             Arc::clone(schema),
