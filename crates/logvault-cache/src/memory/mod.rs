@@ -611,6 +611,41 @@ mod tests {
         );
     }
 
+    /// Regression: a batch holding two dictionaries failed to promote ("dictionary id 1 not
+    /// found in schema": the decoder took the tier's schema, whose fields carry no dictionary
+    /// ids, instead of the IPC file's own).
+    #[test]
+    fn a_batch_with_two_columns_of_few_values_holds_both_dictionaries() {
+        use arrow::array::StringViewArray;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("level", DataType::Utf8View, false),
+            Field::new("host", DataType::Utf8View, false),
+        ]));
+        let level: StringViewArray = (0..1_000).map(|i| Some(["INFO", "WARN"][i % 2])).collect();
+        let host: StringViewArray = (0..1_000).map(|i| Some(format!("h{}", i % 7))).collect();
+        let b = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(level), Arc::new(host)])
+            .unwrap();
+        let seg = HotSegment::encode(
+            &loc(),
+            Arc::clone(&schema),
+            std::slice::from_ref(&b),
+            None,
+            Arc::default(),
+        )
+        .unwrap();
+        assert!(seg.reads_as_dictionary("level") && seg.reads_as_dictionary("host"));
+        let dictionary = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+        let target = Arc::new(Schema::new(vec![
+            Field::new("level", dictionary.clone(), true),
+            Field::new("host", dictionary, true),
+        ]));
+        let read = seg.read_as(&target, |_, _| true).unwrap();
+        for (i, column) in read[0].columns().iter().enumerate() {
+            let back = arrow::compute::cast(column, &DataType::Utf8View).unwrap();
+            assert_eq!(&back, b.column(i), "column {i}");
+        }
+    }
+
     fn timed(times: &[i64]) -> RecordBatch {
         use arrow::array::TimestampMicrosecondArray;
         let schema = Arc::new(Schema::new(vec![
