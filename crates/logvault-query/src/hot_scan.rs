@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DataFusionError, Result, Statistics, internal_err};
 use datafusion::datasource::memory::MemorySourceConfig;
@@ -76,15 +76,15 @@ impl HotScanExec {
         })
     }
 
-    /// A memory source like this one (the same batches in the same partitions) with the column
-    /// at `column` of type `as_type`, a dictionary of strings, when every segment holds one of
-    /// it (`HotSegment::reads_as_dictionary`: the column has few values) or lacks the column;
-    /// `None` otherwise (a cast of the views would cost what the dictionary saves), or if the
-    /// tier let a segment go since the scan was planned.
+    /// A memory source like this one (the same batches in the same partitions) in `read_as`:
+    /// this scan's schema with the column at `column` a dictionary of strings; when every
+    /// segment holds one of it (`HotSegment::reads_as_dictionary`: the column has few values)
+    /// or lacks the column. `None` otherwise (a cast of the views would cost what the dictionary
+    /// saves), or if the tier let a segment go since the scan was planned.
     pub(crate) fn with_dictionary(
         &self,
         column: usize,
-        as_type: &DataType,
+        read_as: &SchemaRef,
     ) -> Option<Arc<dyn ExecutionPlan>> {
         let field = self.projected.fields().get(column)?;
         let segments: Vec<Arc<HotSegment>> = self
@@ -97,20 +97,8 @@ impl HotScanExec {
         {
             return None;
         }
-        let mut fields: Vec<Field> = self
-            .projected
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone())
-            .collect();
-        let slot = fields.get_mut(column)?;
-        *slot = slot.clone().with_data_type(as_type.clone());
-        let schema = Arc::new(Schema::new_with_metadata(
-            fields,
-            self.projected.metadata().clone(),
-        ));
-        let (batches, _) = read(&segments, &schema, self.bounds, self.limit).ok()?;
-        source(batches, &schema, self.partitions).ok()
+        let (batches, _) = read(&segments, read_as, self.bounds, self.limit).ok()?;
+        source(batches, read_as, self.partitions).ok()
     }
 }
 

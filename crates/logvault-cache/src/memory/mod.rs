@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use arrow::array::{Array, ArrayRef, RecordBatch, RecordBatchOptions, new_null_array};
-use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use chrono::{DateTime, Utc};
 use logvault_store::{SegmentLocation, TIME_COLUMN};
 use moka::notification::RemovalCause;
@@ -272,10 +272,13 @@ impl HotSegment {
             for (field, index) in target.fields().iter().zip(&wanted) {
                 let column = match index {
                     Some(i) => {
-                        let column = hot
-                            .dictionary(*i)
-                            .filter(|d| d.data_type() == field.data_type())
-                            .unwrap_or_else(|| hot.batch.column(*i));
+                        // Only a dictionary target looks for the held one: views are read as
+                        // they are held, with no search per column.
+                        let held = matches!(field.data_type(), DataType::Dictionary(..))
+                            .then(|| hot.dictionary(*i))
+                            .flatten()
+                            .filter(|d| d.data_type() == field.data_type());
+                        let column = held.unwrap_or_else(|| hot.batch.column(*i));
                         let column = Arc::clone(column);
                         if column.data_type() == field.data_type() {
                             column

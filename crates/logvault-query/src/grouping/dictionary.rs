@@ -155,7 +155,7 @@ pub(crate) fn preserve_order(plan: &Arc<dyn ExecutionPlan>) -> Option<Arc<dyn Ex
 /// ([`HotScanExec::with_dictionary`]); `None` otherwise.
 fn hot(input: &Arc<dyn ExecutionPlan>, output: usize) -> Option<Arc<dyn ExecutionPlan>> {
     if let Some(scan) = input.downcast_ref::<HotScanExec>() {
-        return scan.with_dictionary(output, &dictionary_type());
+        return scan.with_dictionary(output, &with_dictionary_at(&scan.schema(), output)?);
     }
     let filter = input.downcast_ref::<FilterExec>()?;
     let scan = filter.input().downcast_ref::<HotScanExec>()?;
@@ -169,7 +169,7 @@ fn hot(input: &Arc<dyn ExecutionPlan>, output: usize) -> Option<Arc<dyn Executio
     {
         return None;
     }
-    let copy = scan.with_dictionary(column, &dictionary_type())?;
+    let copy = scan.with_dictionary(column, &with_dictionary_at(&scan.schema(), column)?)?;
     Arc::clone(input)
         .replace_children(
             vec![copy],
