@@ -147,6 +147,14 @@ mod tests {
         }
         assert_eq!(held, expected);
         assert_eq!(held.len(), 6);
+        // A column of nulls only is a dictionary of no values.
+        let nulls = views((0..100).map(|_| None));
+        let found = of_few_values(std::slice::from_ref(&nulls));
+        let [(0, dictionary)] = found.as_slice() else {
+            panic!("{found:?}")
+        };
+        assert_eq!(dictionary.null_count(), 100);
+        assert_eq!(dictionary.as_dictionary::<Int32Type>().values().len(), 0);
     }
 
     #[test]
