@@ -59,7 +59,7 @@ pub use kind::{
 };
 pub use parse::{
     ErrorPolicy, Format, ParseOptions, ParseOutcome, ParseReport, Parser, RecordError,
-    parse_payload,
+    parse_json_array, parse_payload,
 };
 pub use rows::RowBuilder;
 pub use schema::{ColumnDef, SchemaChange, TableSchema};

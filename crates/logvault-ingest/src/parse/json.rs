@@ -14,7 +14,7 @@ use crate::chunk::ChunkBuilder;
 use crate::schema::TableSchema;
 use crate::value::json_cell;
 
-type Fields<'a> = Vec<(Cow<'a, str>, &'a RawValue)>;
+pub(super) type Fields<'a> = Vec<(Cow<'a, str>, &'a RawValue)>;
 
 /// Adds the object in `text` as a row; the reason it is rejected otherwise.
 pub(super) fn push_record<'a>(
@@ -29,6 +29,15 @@ pub(super) fn push_record<'a>(
         .deserialize(&mut de)
         .and_then(|()| de.end())
         .map_err(|e| format!("invalid JSON: {e}"))?;
+    push_fields(builder, schema, fields)
+}
+
+/// Adds an object's fields (as [`ObjectSeed`] collects them) as the current row's.
+pub(super) fn push_fields<'a>(
+    builder: &mut ChunkBuilder<'a>,
+    schema: &TableSchema,
+    fields: &Fields<'a>,
+) -> Result<(), String> {
     for (position, (key, raw)) in fields.iter().enumerate() {
         let cell = json_cell(raw).map_err(|e| format!("field {key:?}: {e}"))?;
         let name = if key.is_empty() {
@@ -46,7 +55,7 @@ pub(super) fn push_record<'a>(
 }
 
 /// Collects the fields of one object into a reused vector.
-struct ObjectSeed<'v, 'a>(&'v mut Fields<'a>);
+pub(super) struct ObjectSeed<'v, 'a>(pub(super) &'v mut Fields<'a>);
 
 impl<'a> DeserializeSeed<'a> for ObjectSeed<'_, 'a> {
     type Value = ();

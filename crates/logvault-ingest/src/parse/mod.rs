@@ -11,6 +11,7 @@
 //! are kept; under [`ErrorPolicy::Refuse`] the first one fails the payload, before anything is
 //! handed on, so nothing of it is written.
 
+mod array;
 mod csv;
 mod json;
 mod text;
@@ -196,6 +197,37 @@ pub fn parse_payload<R: BufRead>(
         *schema = before;
     }
     result
+}
+
+/// [`parse_payload`] of a JSON array held whole in memory (`Format::JsonArray`): under
+/// [`ErrorPolicy::Refuse`] serde_json reads the array in one pass, each element's fields
+/// borrowed from `payload` (`array.rs`); whatever that pass does not take (a refusal
+/// among others) goes to the streaming parser, so the outcome is [`parse_payload`]'s.
+///
+/// # Errors
+/// As [`parse_payload`].
+pub fn parse_json_array(
+    payload: &[u8],
+    schema: &mut TableSchema,
+    options: &ParseOptions,
+    clock: &dyn Clock,
+) -> Result<ParseOutcome, IngestError> {
+    if options.validate().is_ok() {
+        let before = schema.clone();
+        let received = clock.now().timestamp_micros();
+        if let Some(batches) = array::one_pass(payload, schema, options, received) {
+            let accepted = batches.iter().map(|b| b.num_rows() as u64).sum();
+            return Ok(ParseOutcome {
+                batches,
+                report: ParseReport {
+                    accepted,
+                    ..ParseReport::default()
+                },
+            });
+        }
+        *schema = before;
+    }
+    parse_payload(payload, Format::JsonArray, schema, options, clock)
 }
 
 enum Source<R> {

@@ -86,13 +86,18 @@ pub(crate) fn parse_now(
         max_error_samples: 1000,
         ..ParseOptions::default()
     };
-    let outcome = logvault::ingest::parse_payload(
-        std::io::Cursor::new(payload),
-        format,
-        &mut schema,
-        &options,
-        clock,
-    )
+    let outcome = if format == Format::JsonArray {
+        // The body is in memory: a refusing parse reads it in one pass.
+        logvault::ingest::parse_json_array(&payload, &mut schema, &options, clock)
+    } else {
+        logvault::ingest::parse_payload(
+            std::io::Cursor::new(payload),
+            format,
+            &mut schema,
+            &options,
+            clock,
+        )
+    }
     .map_err(|e| ApiError::bad_request(e.to_string()))?;
     Ok(Parsed {
         batches: outcome.batches,
