@@ -1,7 +1,8 @@
 //! `logvault-bench decode`: what turning a request body into rows costs, per protocol, on one
 //! thread, without a server: the CPU part of the HTTP load benchmark's requests that no
 //! network, log or storage hides. The same generated rows go through the file path's parser
-//! (NDJSON, what `logvault ingest` reads), the Logs Ingestion API's (a JSON array) and the OTLP
+//! (NDJSON, what `logvault ingest` reads), the Logs Ingestion API's (a JSON array, by the
+//! streaming parser and by the server's one pass, `parse_json_array`) and the OTLP
 //! decoder (the server's own, through `logvault_server::fuzzing`), in request bodies as the
 //! HTTP load benchmark sends them; each is timed over every body, several rounds, the best
 //! round kept. Results: `decode.md` and `decode.json` in `--out`.
@@ -11,7 +12,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use logvault::ingest::{Format, ParseOptions, TableSchema, parse_payload};
+use logvault::ingest::{
+    ErrorPolicy, Format, ParseOptions, TableSchema, parse_json_array, parse_payload,
+};
 use serde::Serialize;
 
 use crate::http_load::client::{self, Protocol, Shape};
@@ -86,11 +89,18 @@ pub fn run(options: &DecodeOptions) -> anyhow::Result<DecodeReport> {
             |body| parsed_rows(body, Format::JsonLines, received),
         )?,
         measure(
-            "Logs Ingestion API: JSON array",
+            "Logs Ingestion API: JSON array, streaming parser",
             rounds,
             options.rows,
             &logs_api,
             |body| parsed_rows(body, Format::JsonArray, received),
+        )?,
+        measure(
+            "Logs Ingestion API: JSON array, one pass (the server's)",
+            rounds,
+            options.rows,
+            &logs_api,
+            |body| array_rows(body, received),
         )?,
         measure("OTLP/JSON", rounds, options.rows, &otlp, |body| {
             otlp_json_rows(body, received)
@@ -122,6 +132,18 @@ fn parsed_rows(body: &[u8], format: Format, received: DateTime<Utc>) -> anyhow::
         &ParseOptions::default(),
         &clock,
     )?;
+    Ok(outcome.batches.iter().map(|b| b.num_rows()).sum())
+}
+
+/// What the server does with a Logs Ingestion API body: `parse_json_array`, refusing.
+fn array_rows(body: &[u8], received: DateTime<Utc>) -> anyhow::Result<usize> {
+    let clock = logvault::core::TestClock::new(received);
+    let mut schema = TableSchema::new(crate::ingest::LOG_TABLE)?;
+    let options = ParseOptions {
+        on_error: ErrorPolicy::Refuse,
+        ..ParseOptions::default()
+    };
+    let outcome = parse_json_array(body, &mut schema, &options, &clock)?;
     Ok(outcome.batches.iter().map(|b| b.num_rows()).sum())
 }
 
@@ -197,10 +219,12 @@ mod tests {
         })
         .unwrap();
         let names: Vec<&str> = report.cases.iter().map(|c| c.name.as_str()).collect();
-        assert_eq!(names.len(), 3, "{names:?}");
+        assert_eq!(names.len(), 4, "{names:?}");
         assert!(report.cases[0].vs_file == 1.0);
+        // The same bodies through both array parsers.
+        assert_eq!(report.cases[1].bytes_per_row, report.cases[2].bytes_per_row);
         // OTLP's JSON carries every attribute as a typed value object: larger bodies.
-        assert!(report.cases[2].bytes_per_row > report.cases[1].bytes_per_row);
+        assert!(report.cases[3].bytes_per_row > report.cases[1].bytes_per_row);
         let md = std::fs::read_to_string(dir.path().join("decode.md")).unwrap();
         assert!(md.contains("| OTLP/JSON |"), "{md}");
     }
