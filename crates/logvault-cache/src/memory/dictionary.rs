@@ -40,8 +40,8 @@ pub(super) fn of_few_values(columns: &[ArrayRef]) -> Vec<(usize, ArrayRef)> {
 /// view with the bytes past the length masked is the string: such rows are looked up by that
 /// number, without reading a string or comparing bytes (most values of few-valued columns are
 /// short: levels, codes, regions). Longer ones are looked up by their text. A promotion builds
-/// this for every batch of every column of few values (it was a sixth of the 10M-row suite's
-/// promotion with arrow's `StringDictionaryBuilder`, which hashes and compares each row's text).
+/// this for every batch of every column of few values; arrow's `StringDictionaryBuilder`, which
+/// hashes and compares each row's text, took about 0.2 s more CPU for the 10M-row suite.
 fn dictionary_of(views: &StringViewArray) -> Option<ArrayRef> {
     let rows = views.len();
     let bound = MAX_VALUES.max(rows / 8);

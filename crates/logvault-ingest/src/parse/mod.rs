@@ -212,7 +212,9 @@ pub fn parse_json_array(
     options: &ParseOptions,
     clock: &dyn Clock,
 ) -> Result<ParseOutcome, IngestError> {
-    if options.validate().is_ok() {
+    // Only a refusing parse has a pass to try: a skipping one goes straight to the streaming
+    // parser, without the copy of the schema the pass's failure would need.
+    if options.on_error == ErrorPolicy::Refuse && options.validate().is_ok() {
         let before = schema.clone();
         let received = clock.now().timestamp_micros();
         if let Some(batches) = array::one_pass(payload, schema, options, received) {
