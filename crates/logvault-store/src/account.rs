@@ -20,12 +20,14 @@ use crate::error::parse_versioned;
 use crate::infra_store::InfraEncryptedStore;
 use crate::keyring::{KekBinding, Keyring};
 use crate::layout::{ACCOUNT_META, AccountId, account_prefix, objects_prefix};
+use crate::local_reads::LocalReads;
 
 /// Format version of `account.json`.
 pub const ACCOUNT_FORMAT_VERSION: u32 = 1;
 
 /// Opens the local filesystem directory `dir` (created if missing) as a storage root. The
-/// embedded default is `HOME/storage`.
+/// embedded default is `HOME/storage`. Reads the page cache holds are done in place
+/// ([`LocalReads`]).
 ///
 /// # Errors
 /// [`StoreError::Storage`] if the directory cannot be created or opened.
@@ -36,7 +38,7 @@ pub fn local_root(dir: &FsPath) -> Result<Arc<dyn ObjectStore>, StoreError> {
         reason: e.to_string(),
     })?;
     let fs = LocalFileSystem::new_with_prefix(dir).map_err(|e| StoreError::storage(what(), &e))?;
-    Ok(Arc::new(fs))
+    Ok(Arc::new(LocalReads::new(fs)))
 }
 
 /// Opens any object_store backend compiled in (`file://`, `memory://`, `s3://`, `az://`) from a

@@ -34,6 +34,7 @@ mod infra_store;
 mod keyring;
 mod layout;
 mod lease;
+mod local_reads;
 pub mod needles;
 mod read_cache;
 mod reader_factory;
@@ -66,6 +67,7 @@ pub use keyring::{
 };
 pub use layout::{AccountId, SERVICE_ACCOUNT, SegmentId, SegmentLocation};
 pub use lease::{LEASE_FORMAT_VERSION, LeaseGrant, LeaseHolder, Leases};
+pub use local_reads::LocalReads;
 pub use read_cache::{
     DEFAULT_FOOTER_CACHE_BYTES, DEFAULT_OUTER_CACHE_BYTES, ReadCacheConfig, ReadCacheStats,
     ReadCaches,
