@@ -222,7 +222,7 @@ mod tests {
 
         let past_the_end = store.get_ranges(&path, &[0..10, 90..101]).await;
         assert!(past_the_end.is_err(), "{past_the_end:?}");
-        let missing = store.get_ranges(&Path::from("missing"), &[0..1]).await;
+        let missing = store.get_ranges(&Path::from("missing"), &[0..1, 2..3]).await;
         assert!(
             matches!(missing, Err(object_store::Error::NotFound { .. })),
             "{missing:?}"
