@@ -16,8 +16,10 @@
 //! to the wrapped store as before, which reads it on the blocking pool and words the errors.
 //! Writes, lists, deletes and whole-object gets are the wrapped store's.
 //!
-//! Architecture Invariant: a read that would wait for the disk never runs on the caller's
-//! thread; only page-cache copies do (a column chunk's bytes, as long as decoding them takes).
+//! Architecture Invariant: a read of file data that would wait for the disk never runs on the
+//! caller's thread; only page-cache copies do (a column chunk's bytes, about as long as
+//! decoding them takes). The file is opened in place: its inode is cached for any file listed
+//! or read lately, and a cold one costs a lookup, not the data.
 
 use std::fmt;
 use std::ops::Range;
@@ -78,7 +80,15 @@ fn read_cached_range(file: &std::fs::File, range: &Range<u64>) -> Option<Bytes> 
     use rustix::io::{Errno, IoSliceMut, ReadWriteFlags, preadv2};
 
     let len = usize::try_from(range.end.checked_sub(range.start)?).ok()?;
-    let mut buf = vec![0u8; len];
+    // Zeroed by `resize`, not `vec![0; len]`: jemalloc answers a large zeroed allocation with
+    // pages it has the kernel zero (`MADV_DONTNEED`), whose faults and TLB shootdowns cost a
+    // query more than this memset of memory it already holds.
+    #[allow(clippy::slow_vector_initialization)]
+    let mut buf = {
+        let mut buf = Vec::with_capacity(len);
+        buf.resize(len, 0u8);
+        buf
+    };
     let mut filled = 0;
     while filled < len {
         let offset = range.start + filled as u64;
