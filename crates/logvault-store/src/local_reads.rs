@@ -5,8 +5,8 @@
 //! reads segments the page cache holds, and each of its reads (one per row group and column
 //! set) then paid two thread hand-offs, during which the query's core sat idle: `perf sched`
 //! counted about a tenth of both cores idle through the top-10 hosts query at 10M rows, and
-//! reading in place took that query from 77-82 ms to 69-71 ms (docs/bench/README.md, "Reads
-//! the page cache answers, in place").
+//! reading in place took that query from 80-81 ms to 71-72 ms, the suite's other queries by
+//! 7-15% (docs/bench/README.md, "Reads the page cache holds, in place").
 //!
 //! [`LocalReads`] wraps the root's `LocalFileSystem` and answers `get_ranges` itself when it
 //! can without waiting: on Linux each range is read with `preadv2(RWF_NOWAIT)`, which copies
@@ -14,7 +14,8 @@
 //! disk. Anything short of the whole request read that way (a page not cached, a range past
 //! the end, a file that cannot be opened, a kernel or filesystem without `RWF_NOWAIT`) goes
 //! to the wrapped store as before, which reads it on the blocking pool and words the errors.
-//! Writes, lists, deletes and whole-object gets are the wrapped store's.
+//! Writes, lists, deletes and whole-object gets are the wrapped store's. A read done in place
+//! yields once before it returns (see `get_ranges`).
 //!
 //! Architecture Invariant: a read of file data that would wait for the disk never runs on the
 //! caller's thread; only page-cache copies do (a column chunk's bytes, about as long as
@@ -144,6 +145,11 @@ impl ObjectStore for LocalReads {
     async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
         if let Some(bytes) = self.read_cached(location, ranges) {
             self.in_place.fetch_add(1, Ordering::Relaxed);
+            // A yield, where the blocking pool's answer used to wake the task from another
+            // thread: a yielded task goes to its worker's queue, which wakes an idle worker
+            // that may take it. Without it, tasks woken on one worker stayed there: a join's
+            // two probe partitions ran on one core (the join 216-224 ms against 125).
+            tokio::task::yield_now().await;
             return Ok(bytes);
         }
         self.deferred.fetch_add(1, Ordering::Relaxed);
