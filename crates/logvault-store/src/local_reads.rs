@@ -148,7 +148,7 @@ impl ObjectStore for LocalReads {
             // A yield, where the blocking pool's answer used to wake the task from another
             // thread: a yielded task goes to its worker's queue, which wakes an idle worker
             // that may take it. Without it, tasks woken on one worker stayed there: a join's
-            // two probe partitions ran on one core (the join 216-224 ms against 125).
+            // two probe partitions ran on one core (the join 214-224 ms against 122-131).
             tokio::task::yield_now().await;
             return Ok(bytes);
         }
@@ -238,7 +238,9 @@ mod tests {
 
         let past_the_end = store.get_ranges(&path, &[0..10, 90..101]).await;
         assert!(past_the_end.is_err(), "{past_the_end:?}");
-        let missing = store.get_ranges(&Path::from("missing"), &[0..1, 2..3]).await;
+        let missing = store
+            .get_ranges(&Path::from("missing"), &[0..1, 2..3])
+            .await;
         assert!(
             matches!(missing, Err(object_store::Error::NotFound { .. })),
             "{missing:?}"
