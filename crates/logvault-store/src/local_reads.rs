@@ -9,14 +9,15 @@
 //! 7-15% (docs/bench/README.md, "Reads the page cache holds, in place").
 //!
 //! [`LocalReads`] wraps the root's `LocalFileSystem` and answers `get_ranges`, and `get_opts`
-//! of a range, itself when it can without waiting: on Linux each range is read with `preadv2(RWF_NOWAIT)`, which copies
-//! what the page cache holds and refuses (`EAGAIN`) what it would have to fetch from the
-//! disk. Anything short of the whole request read that way (a page not cached, a range past
-//! the end, a file that cannot be opened, a kernel or filesystem without `RWF_NOWAIT`) goes
-//! to the wrapped store as before, which reads it on the blocking pool and words the errors.
-//! A get in place gives the object meta `LocalFileSystem` gives (its e-tag scheme, pinned by a
-//! test). Writes, lists, deletes, heads and whole-object gets are the wrapped store's. A read done in place
-//! yields once before it returns (see `get_ranges`).
+//! of a range, itself when it can without waiting: on Linux each range is read with
+//! `preadv2(RWF_NOWAIT)`, which copies what the page cache holds and refuses (`EAGAIN`) what
+//! it would have to fetch from the disk. Anything short of the whole request read that way (a
+//! page not cached, a range past the end, a file that cannot be opened, a kernel or filesystem
+//! without `RWF_NOWAIT`) goes to the wrapped store as before, which reads it on the blocking
+//! pool and words the errors. A get in place gives the object meta `LocalFileSystem` gives
+//! (its e-tag scheme, pinned by a test). Writes, lists, deletes, heads and whole-object gets
+//! are the wrapped store's. A read done in place yields once before it returns
+//! (`LocalReads::answered_in_place`).
 //!
 //! Architecture Invariant: a read of file data that would wait for the disk never runs on the
 //! caller's thread; only page-cache copies do (a column chunk's bytes, about as long as
@@ -66,11 +67,26 @@ impl LocalReads {
         )
     }
 
+    /// The file of `location`, opened in place; `None` leaves the request to the wrapped store.
+    fn open(&self, location: &Path) -> Option<std::fs::File> {
+        let path = self.fs.path_to_filesystem(location).ok()?;
+        std::fs::File::open(path).ok()
+    }
+
+    /// Counts a read answered in place, then yields: the blocking pool's answer used to wake
+    /// the task from another thread, and a yielded task goes to its worker's queue, which
+    /// wakes an idle worker that may take it. Without the yield, tasks woken on one worker
+    /// stayed there: a join's two probe partitions ran on one core (the join 214-224 ms
+    /// against 122-131).
+    async fn answered_in_place(&self) {
+        self.in_place.fetch_add(1, Ordering::Relaxed);
+        tokio::task::yield_now().await;
+    }
+
     /// Every range of `location`, or `None` if any byte of them is not in the page cache or
     /// cannot be read without waiting.
     fn read_cached(&self, location: &Path, ranges: &[Range<u64>]) -> Option<Vec<Bytes>> {
-        let path = self.fs.path_to_filesystem(location).ok()?;
-        let file = std::fs::File::open(path).ok()?;
+        let file = self.open(location)?;
         ranges
             .iter()
             .map(|range| read_cached_range(&file, range))
@@ -84,8 +100,7 @@ impl LocalReads {
         if options.head || options.version.is_some() {
             return None;
         }
-        let path = self.fs.path_to_filesystem(location).ok()?;
-        let file = std::fs::File::open(path).ok()?;
+        let file = self.open(location)?;
         let metadata = file.metadata().ok()?;
         if !metadata.is_file() {
             return None;
@@ -196,8 +211,7 @@ impl ObjectStore for LocalReads {
     /// the wrapped store's.
     async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
         if let Some(result) = self.get_cached(location, &options) {
-            self.in_place.fetch_add(1, Ordering::Relaxed);
-            tokio::task::yield_now().await;
+            self.answered_in_place().await;
             return Ok(result);
         }
         if options.range.is_some() {
@@ -208,12 +222,7 @@ impl ObjectStore for LocalReads {
 
     async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
         if let Some(bytes) = self.read_cached(location, ranges) {
-            self.in_place.fetch_add(1, Ordering::Relaxed);
-            // A yield, where the blocking pool's answer used to wake the task from another
-            // thread: a yielded task goes to its worker's queue, which wakes an idle worker
-            // that may take it. Without it, tasks woken on one worker stayed there: a join's
-            // two probe partitions ran on one core (the join 214-224 ms against 122-131).
-            tokio::task::yield_now().await;
+            self.answered_in_place().await;
             return Ok(bytes);
         }
         self.deferred.fetch_add(1, Ordering::Relaxed);
@@ -258,15 +267,21 @@ mod tests {
 
     use super::*;
 
+    /// A `LocalReads` and a plain `LocalFileSystem` over one new directory.
+    fn stores() -> anyhow::Result<(tempfile::TempDir, LocalReads, LocalFileSystem)> {
+        let dir = tempfile::tempdir()?;
+        let store = LocalReads::new(LocalFileSystem::new_with_prefix(dir.path())?);
+        let plain = LocalFileSystem::new_with_prefix(dir.path())?;
+        Ok((dir, store, plain))
+    }
+
     fn bytes(n: usize) -> Vec<u8> {
         (0..n).map(|i| (i * 7 + i / 251) as u8).collect()
     }
 
     #[tokio::test]
     async fn ranges_read_in_place_are_the_bytes_the_wrapped_store_reads() -> anyhow::Result<()> {
-        let dir = tempfile::tempdir()?;
-        let store = LocalReads::new(LocalFileSystem::new_with_prefix(dir.path())?);
-        let plain = LocalFileSystem::new_with_prefix(dir.path())?;
+        let (_dir, store, plain) = stores()?;
         let data = bytes(300_000);
         let path = Path::from("a/segment.parquet");
         store.put(&path, data.clone().into()).await?;
@@ -297,9 +312,7 @@ mod tests {
     async fn the_meta_of_a_get_in_place_is_the_wrapped_stores() -> anyhow::Result<()> {
         use object_store::GetRange;
 
-        let dir = tempfile::tempdir()?;
-        let store = LocalReads::new(LocalFileSystem::new_with_prefix(dir.path())?);
-        let plain = LocalFileSystem::new_with_prefix(dir.path())?;
+        let (_dir, store, plain) = stores()?;
         let data = bytes(100_000);
         let path = Path::from("b/segment.parquet");
         store.put(&path, data.clone().into()).await?;
@@ -356,8 +369,7 @@ mod tests {
 
     #[tokio::test]
     async fn what_cannot_be_read_in_place_fails_as_the_wrapped_store_fails() -> anyhow::Result<()> {
-        let dir = tempfile::tempdir()?;
-        let store = LocalReads::new(LocalFileSystem::new_with_prefix(dir.path())?);
+        let (_dir, store, _) = stores()?;
         let path = Path::from("short");
         store.put(&path, bytes(100).into()).await?;
 
