@@ -19,7 +19,7 @@ use logvault::IngestOptions;
 use logvault::ingest::{Format, ParseOptions, Parser, TableSchema};
 use logvault::store::SegmentOptions;
 use parquet::arrow::ArrowWriter;
-use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPropertiesBuilder};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use serde::{Deserialize, Serialize};
 
 use crate::generator::{GenOptions, LogGenerator, host_inventory, schema};
@@ -190,25 +190,21 @@ pub fn inventory_file(dir: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// The Parquet writer settings of the baseline for `schema`: those of logvault's segments (row
-/// groups, pages, statistics, compression, column encodings), without encryption.
+/// groups, pages, statistics, compression, column encodings and codecs), without encryption.
 pub fn baseline_writer_properties(schema: &SchemaRef) -> anyhow::Result<WriterProperties> {
-    Ok(logvault::store::column_encodings(baseline_writer_builder()?, schema).build())
-}
-
-/// [`baseline_writer_properties`] without the column encodings, as a builder.
-fn baseline_writer_builder() -> anyhow::Result<WriterPropertiesBuilder> {
     let segment = SegmentOptions::default();
-    Ok(WriterProperties::builder()
-        .set_compression(
-            segment
-                .compression
-                .parquet()
-                .map_err(|e| anyhow::anyhow!("segment compression: {e}"))?,
-        )
-        .set_statistics_enabled(EnabledStatistics::Page)
-        .set_max_row_group_row_count(Some(segment.max_row_group_rows.max(1)))
-        .set_data_page_row_count_limit(segment.data_page_rows.max(1))
-        .set_write_batch_size(segment.data_page_rows.clamp(1, 1024)))
+    let compression = segment
+        .compression
+        .parquet()
+        .map_err(|e| anyhow::anyhow!("segment compression: {e}"))?;
+    Ok(
+        logvault::store::column_encodings(WriterProperties::builder(), schema, compression)
+            .set_statistics_enabled(EnabledStatistics::Page)
+            .set_max_row_group_row_count(Some(segment.max_row_group_rows.max(1)))
+            .set_data_page_row_count_limit(segment.data_page_rows.max(1))
+            .set_write_batch_size(segment.data_page_rows.clamp(1, 1024))
+            .build(),
+    )
 }
 
 /// The table schema the parser gives generated logs: the generator's columns with logvault's

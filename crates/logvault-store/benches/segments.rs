@@ -69,13 +69,16 @@ fn rows() -> Vec<RecordBatch> {
 /// encodings), without encryption.
 fn plain_props(schema: &SchemaRef) -> WriterProperties {
     let o = SegmentOptions::default();
-    column_encodings(WriterProperties::builder(), schema)
-        .set_compression(o.compression.parquet().unwrap())
-        .set_statistics_enabled(EnabledStatistics::Page)
-        .set_max_row_group_row_count(Some(o.max_row_group_rows))
-        .set_data_page_row_count_limit(o.data_page_rows)
-        .set_write_batch_size(o.data_page_rows.clamp(1, 1024))
-        .build()
+    column_encodings(
+        WriterProperties::builder(),
+        schema,
+        o.compression.parquet().unwrap(),
+    )
+    .set_statistics_enabled(EnabledStatistics::Page)
+    .set_max_row_group_row_count(Some(o.max_row_group_rows))
+    .set_data_page_row_count_limit(o.data_page_rows)
+    .set_write_batch_size(o.data_page_rows.clamp(1, 1024))
+    .build()
 }
 
 async fn plain_write(store: &InMemory, path: &Path, batches: &[RecordBatch]) {

@@ -273,16 +273,27 @@ async fn an_account_of_an_unknown_format_is_refused_clearly() {
 }
 
 /// The writer's encodings (docs/format.md, "Segments"): the timestamp column deltas without a
-/// dictionary; the strings and integers with one.
+/// dictionary; the strings and integers with one, under zstd; a float column with a dictionary
+/// under LZ4, and its values read back.
 #[tokio::test]
-async fn timestamps_are_delta_encoded_without_a_dictionary() {
-    use parquet::basic::Encoding;
+async fn segment_columns_take_their_encodings_and_codecs() {
+    use arrow::array::Float64Array;
+    use parquet::basic::{Compression, Encoding};
 
     let h = Harness::new().await;
     let account = h.cluster_account(false).await;
+    let logs = log_batch(t0(), 2_000, "enc");
+    let latencies: Float64Array = (0..logs.num_rows())
+        .map(|i| (i % 9 != 0).then(|| (i % 613) as f64 / 10.0))
+        .collect();
+    let mut fields = logs.schema().fields().to_vec();
+    fields.push(Arc::new(Field::new("LatencyMs", DataType::Float64, true)));
+    let mut columns = logs.columns().to_vec();
+    columns.push(Arc::new(latencies));
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
     let (entry, manifest) = h
         .store
-        .append(&account, WS, TABLE, vec![log_batch(t0(), 2_000, "enc")])
+        .append(&account, WS, TABLE, vec![batch.clone()])
         .await
         .unwrap();
     let loc = manifest.location(&entry);
@@ -305,5 +316,14 @@ async fn timestamps_are_delta_encoded_without_a_dictionary() {
     assert_eq!(time.dictionary_page_offset(), None);
     for name in ["Computer", "EventId"] {
         assert!(column(name).dictionary_page_offset().is_some(), "{name}");
+        assert!(
+            matches!(column(name).compression(), Compression::ZSTD(_)),
+            "{name}"
+        );
     }
+    let latency = column("LatencyMs");
+    assert_eq!(latency.compression(), Compression::LZ4_RAW);
+    assert!(latency.dictionary_page_offset().is_some());
+    let back = h.store.read_segment(&loc, None).await.unwrap();
+    assert_eq!(concat(&back), batch);
 }
