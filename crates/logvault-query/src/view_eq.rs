@@ -9,6 +9,10 @@
 //! longer literal is compared by length and 4-byte prefix first (the view's low 64 bits), and by
 //! its bytes only when those match.
 //!
+//! An `IN` list of labels reaches the physical plan as an `OR` of equalities of one column,
+//! each evaluated over the whole batch and the results combined; one [`ViewEq`] takes them
+//! together, a row's view compared with every literal in one pass.
+//!
 //! [`ViewEquality`] (a physical optimizer rule) replaces such comparisons in the predicates of
 //! Parquet scans (the row filter) and of `FilterExec`s (the memory tier's scans) with a
 //! [`ViewEq`], which keeps the comparison it replaces and answers with it for anything that is
@@ -23,7 +27,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, StringViewArray, make_view};
-use arrow::buffer::BooleanBuffer;
+use arrow::buffer::{BooleanBuffer, Buffer};
 use arrow::datatypes::{FieldRef, Schema};
 use arrow::record_batch::RecordBatch;
 use datafusion::common::config::ConfigOptions;
@@ -46,7 +50,7 @@ use datafusion::physical_plan::filter::{FilterExec, FilterExecBuilder};
 const INLINE_LEN: usize = 12;
 
 /// A string literal an equality compares views with.
-#[derive(Debug, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Needle {
     bytes: Vec<u8>,
     /// The view a column holding the literal has, when it is inline; else the view's low 64
@@ -74,40 +78,76 @@ impl Needle {
         Some(Self { bytes, view })
     }
 
-    /// Which rows of `array` hold the literal (null rows' bits are unspecified).
-    fn matches(&self, array: &StringViewArray) -> BooleanBuffer {
-        let views = array.views();
-        if self.bytes.len() <= INLINE_LEN {
-            let needle = self.view;
-            BooleanBuffer::collect_bool(views.len(), |i| views[i] == needle)
-        } else {
-            let head = self.view as u64;
-            BooleanBuffer::collect_bool(views.len(), |i| {
-                views[i] as u64 == head && array.value(i).as_bytes() == self.bytes.as_slice()
-            })
-        }
+    fn inline(&self) -> bool {
+        self.bytes.len() <= INLINE_LEN
     }
 }
 
-/// `column = 'text'` (or `<>`) evaluated on string views by [`Needle::matches`]; the comparison
-/// it replaces answers for any other input and for everything but evaluation.
+/// Which rows of `array` hold one of `needles` (null rows' bits are unspecified).
+///
+/// Inline literals (the usual labels) are compared a 64-row word at a time, each row's view
+/// against each literal's, with no branch and no index into the array, which the compiler turns
+/// into vector compares; an `IN` list of them costs one pass, not one per literal and an `OR`.
+fn matches(needles: &[Needle], array: &StringViewArray) -> BooleanBuffer {
+    let views = array.views();
+    match needles {
+        [one] if one.inline() => pack(views, |v| v == one.view),
+        [a, b] if a.inline() && b.inline() => pack(views, |v| (v == a.view) | (v == b.view)),
+        _ if needles.iter().all(Needle::inline) => {
+            let inline: Vec<u128> = needles.iter().map(|n| n.view).collect();
+            pack(views, |v| {
+                inline.iter().fold(false, |hit, n| hit | (v == *n))
+            })
+        }
+        _ => BooleanBuffer::collect_bool(views.len(), |i| {
+            needles.iter().any(|n| {
+                if n.inline() {
+                    views[i] == n.view
+                } else {
+                    views[i] as u64 == n.view as u64
+                        && array.value(i).as_bytes() == n.bytes.as_slice()
+                }
+            })
+        }),
+    }
+}
+
+/// The bits of `hit` over `views`, packed 64 to a word.
+fn pack(views: &[u128], hit: impl Fn(u128) -> bool) -> BooleanBuffer {
+    let mut words: Vec<u64> = Vec::with_capacity(views.len().div_ceil(64));
+    for chunk in views.chunks(64) {
+        let mut word = 0u64;
+        for (bit, &view) in chunk.iter().enumerate() {
+            word |= u64::from(hit(view)) << bit;
+        }
+        words.push(word);
+    }
+    BooleanBuffer::new(Buffer::from_vec(words), 0, views.len())
+}
+
+/// `column = 'text'` (or `<>`), or an `OR` of such equalities of one column (`IN`), evaluated on
+/// string views by [`matches`]; the expression it replaces answers for any other input and for
+/// everything but evaluation.
 #[derive(Debug)]
 pub struct ViewEq {
-    /// The `BinaryExpr` this replaces.
+    /// The expression this replaces: a `BinaryExpr` comparison, or the `OR` of comparisons.
     original: Arc<dyn PhysicalExpr>,
     /// Its column side.
     column: Arc<dyn PhysicalExpr>,
-    needle: Needle,
+    /// The literals; a row matches when it equals any of them (one, when `negated`).
+    needles: Vec<Needle>,
     negated: bool,
 }
 
 impl ViewEq {
-    /// `expr` as a [`ViewEq`] when it is a column compared (`=`, `<>`) with a string literal.
+    /// `expr` as a [`ViewEq`] when it is a column compared (`=`, `<>`) with a string literal, or
+    /// an `OR` of two such equalities (or `OR`s of them) of the same column.
     pub(crate) fn of(expr: &Arc<dyn PhysicalExpr>) -> Option<Arc<dyn PhysicalExpr>> {
         let binary = expr.downcast_ref::<BinaryExpr>()?;
         let negated = match binary.op() {
             Operator::Eq => false,
             Operator::NotEq => true,
+            Operator::Or => return Self::either(binary),
             _ => return None,
         };
         let (column, literal) = match (
@@ -127,13 +167,40 @@ impl ViewEq {
         Some(Arc::new(Self {
             original: Arc::clone(expr),
             column: Arc::clone(column),
-            needle,
+            needles: vec![needle],
             negated,
         }))
     }
 
+    /// `left OR right` as one [`ViewEq`] when both sides are equalities (not `<>`) of the same
+    /// column with string literals. Its original is the `OR` of the sides' originals, so that
+    /// what reasons about the predicate sees no `ViewEq` in it.
+    fn either(or: &BinaryExpr) -> Option<Arc<dyn PhysicalExpr>> {
+        let side = |e: &Arc<dyn PhysicalExpr>| match e.downcast_ref::<Self>() {
+            Some(_) => Some(Arc::clone(e)),
+            None => Self::of(e),
+        };
+        let (left, right) = (side(or.left())?, side(or.right())?);
+        let (l, r) = (left.downcast_ref::<Self>()?, right.downcast_ref::<Self>()?);
+        if l.negated || r.negated || !l.column.eq(&r.column) {
+            return None;
+        }
+        let original: Arc<dyn PhysicalExpr> = Arc::new(BinaryExpr::new(
+            Arc::clone(&l.original),
+            Operator::Or,
+            Arc::clone(&r.original),
+        ));
+        let needles = l.needles.iter().chain(&r.needles).cloned().collect();
+        Some(Arc::new(Self {
+            original,
+            column: Arc::clone(&l.column),
+            needles,
+            negated: false,
+        }))
+    }
+
     fn compare(&self, array: &StringViewArray) -> ArrayRef {
-        let hits = self.needle.matches(array);
+        let hits = matches(&self.needles, array);
         let values = if self.negated { !&hits } else { hits };
         Arc::new(BooleanArray::new(values, array.nulls().cloned()))
     }
@@ -359,6 +426,115 @@ mod tests {
         let hits = evaluate(&ViewEq::of(&comparison(Operator::Eq, "ERROR", true)).expect("takes"));
         let hits: Vec<_> = hits.as_boolean().iter().collect();
         assert_eq!(hits.iter().filter(|h| **h == Some(true)).count(), 2);
+    }
+
+    /// `s = a OR s = b OR ...` over `column`, left-deep as the planner builds an `IN` list.
+    fn any_of(column: &str, index: usize, literals: &[&str]) -> Arc<dyn PhysicalExpr> {
+        let column: Arc<dyn PhysicalExpr> = Arc::new(Column::new(column, index));
+        let eq = |literal: &str| -> Arc<dyn PhysicalExpr> {
+            Arc::new(BinaryExpr::new(
+                Arc::clone(&column),
+                Operator::Eq,
+                Arc::new(Literal::new(ScalarValue::Utf8View(Some(literal.into())))),
+            ))
+        };
+        let mut expr = eq(literals[0]);
+        for literal in &literals[1..] {
+            expr = Arc::new(BinaryExpr::new(expr, Operator::Or, eq(literal)));
+        }
+        expr
+    }
+
+    /// Two string view columns of `rows` rows cycling through [`values`] (the second shifted by
+    /// three), so words of 64 rows and a partial last word are both crossed.
+    fn two_columns(rows: usize) -> RecordBatch {
+        let all = values();
+        let column = |shift: usize| -> ArrayRef {
+            Arc::new(StringViewArray::from(
+                (0..rows)
+                    .map(|i| all[(i + shift) % all.len()])
+                    .collect::<Vec<_>>(),
+            ))
+        };
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("s", DataType::Utf8View, true),
+            Field::new("t", DataType::Utf8View, true),
+        ]));
+        RecordBatch::try_new(schema, vec![column(0), column(3)]).expect("a batch")
+    }
+
+    fn does_not_contain_view_eq(expr: &Arc<dyn PhysicalExpr>) -> bool {
+        expr.downcast_ref::<ViewEq>().is_none()
+            && expr.children().into_iter().all(does_not_contain_view_eq)
+    }
+
+    #[test]
+    fn an_in_list_of_one_column_is_one_view_eq_answering_as_the_or_it_replaces() {
+        let lists: [&[&str]; 5] = [
+            &["ERROR", "CRITICAL"],
+            &["ERROR", "CRITICAL", "twelve bytes"],
+            &["ERROR", "", "absent", "ERRO"],
+            &["ERROR", "connection timed out"],
+            &["connection reset by peer", "thirteen byte", "ERRORS"],
+        ];
+        for rows in [17, 64, 200] {
+            let batch = two_columns(rows);
+            for literals in lists {
+                let original = any_of("s", 0, literals);
+                let fast = super::rewrite(&original)
+                    .expect("rewrites")
+                    .expect("a rewrite");
+                let one = fast.downcast_ref::<ViewEq>().expect("one ViewEq");
+                assert_eq!(one.needles.len(), literals.len(), "{literals:?}");
+                let got = fast.evaluate(&batch).and_then(|v| v.into_array(rows));
+                let want = original.evaluate(&batch).and_then(|v| v.into_array(rows));
+                let (got, want) = (got.expect("evaluates"), want.expect("evaluates"));
+                assert_eq!(got.as_boolean(), want.as_boolean(), "{rows} {literals:?}");
+                assert!(got.as_boolean().true_count() > 0, "{rows} {literals:?}");
+                assert_eq!(got.null_count(), want.null_count());
+                let snapshot = fast.snapshot().expect("snapshots").expect("a snapshot");
+                assert!(does_not_contain_view_eq(&snapshot), "{snapshot}");
+                assert_eq!(fast.to_string(), original.to_string());
+            }
+        }
+    }
+
+    #[test]
+    fn an_or_of_two_columns_or_with_a_negation_keeps_its_sides_apart() {
+        let batch = two_columns(100);
+        let not_equal: Arc<dyn PhysicalExpr> = Arc::new(BinaryExpr::new(
+            Arc::new(Column::new("s", 0)),
+            Operator::NotEq,
+            Arc::new(Literal::new(ScalarValue::Utf8View(Some("ERROR".into())))),
+        ));
+        let mixed: [Arc<dyn PhysicalExpr>; 2] = [
+            Arc::new(BinaryExpr::new(
+                any_of("s", 0, &["ERROR"]),
+                Operator::Or,
+                any_of("t", 1, &["CRITICAL"]),
+            )),
+            Arc::new(BinaryExpr::new(
+                any_of("s", 0, &["CRITICAL"]),
+                Operator::Or,
+                not_equal,
+            )),
+        ];
+        for original in mixed {
+            let fast = super::rewrite(&original)
+                .expect("rewrites")
+                .expect("its sides rewritten");
+            let or = fast.downcast_ref::<BinaryExpr>().expect("still an OR");
+            assert_eq!(or.op(), &Operator::Or);
+            assert!(or.left().downcast_ref::<ViewEq>().is_some(), "{fast}");
+            assert!(or.right().downcast_ref::<ViewEq>().is_some(), "{fast}");
+            let got = fast.evaluate(&batch).and_then(|v| v.into_array(100));
+            let want = original.evaluate(&batch).and_then(|v| v.into_array(100));
+            assert_eq!(
+                got.expect("evaluates").as_boolean(),
+                want.expect("evaluates").as_boolean(),
+                "{original}"
+            );
+        }
     }
 
     #[test]
