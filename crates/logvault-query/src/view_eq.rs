@@ -9,9 +9,10 @@
 //! longer literal is compared by length and 4-byte prefix first (the view's low 64 bits), and by
 //! its bytes only when those match.
 //!
-//! An `IN` list of labels reaches the physical plan as an `OR` of equalities of one column,
-//! each evaluated over the whole batch and the results combined; one [`ViewEq`] takes them
-//! together, a row's view compared with every literal in one pass.
+//! An `IN` list of labels reaches the physical plan as an `OR` of equalities of one column
+//! (`NOT IN` as an `AND` of `<>`s), each evaluated over the whole batch and the results
+//! combined; one [`ViewEq`] takes them together, a row's view compared with every literal in
+//! one pass.
 //!
 //! [`ViewEquality`] (a physical optimizer rule) replaces such comparisons in the predicates of
 //! Parquet scans (the row filter) and of `FilterExec`s (the memory tier's scans) with a
@@ -125,8 +126,8 @@ fn pack(views: &[u128], hit: impl Fn(u128) -> bool) -> BooleanBuffer {
     BooleanBuffer::new(Buffer::from_vec(words), 0, views.len())
 }
 
-/// `column = 'text'` (or `<>`), or an `OR` of such equalities of one column (`IN`), evaluated on
-/// string views by [`matches`]; the expression it replaces answers for any other input and for
+/// `column = 'text'` (or `<>`), an `OR` of such equalities of one column (`IN`) or an `AND` of
+/// such `<>`s (`NOT IN`), evaluated on string views by [`matches`]; the expression it replaces answers for any other input and for
 /// everything but evaluation.
 #[derive(Debug)]
 pub struct ViewEq {
@@ -134,20 +135,21 @@ pub struct ViewEq {
     original: Arc<dyn PhysicalExpr>,
     /// Its column side.
     column: Arc<dyn PhysicalExpr>,
-    /// The literals; a row matches when it equals any of them (one, when `negated`).
+    /// The literals; a row matches when it equals any of them (none of them, when `negated`).
     needles: Vec<Needle>,
     negated: bool,
 }
 
 impl ViewEq {
-    /// `expr` as a [`ViewEq`] when it is a column compared (`=`, `<>`) with a string literal, or
-    /// an `OR` of two such equalities (or `OR`s of them) of the same column.
+    /// `expr` as a [`ViewEq`] when it is a column compared (`=`, `<>`) with a string literal, an
+    /// `OR` of such equalities of one column, or an `AND` of such `<>`s of one column.
     pub(crate) fn of(expr: &Arc<dyn PhysicalExpr>) -> Option<Arc<dyn PhysicalExpr>> {
         let binary = expr.downcast_ref::<BinaryExpr>()?;
         let negated = match binary.op() {
             Operator::Eq => false,
             Operator::NotEq => true,
-            Operator::Or => return Self::either(binary),
+            Operator::Or => return Self::combined(binary, false),
+            Operator::And => return Self::combined(binary, true),
             _ => return None,
         };
         let (column, literal) = match (
@@ -172,22 +174,24 @@ impl ViewEq {
         }))
     }
 
-    /// `left OR right` as one [`ViewEq`] when both sides are equalities (not `<>`) of the same
-    /// column with string literals. Its original is the `OR` of the sides' originals, so that
-    /// what reasons about the predicate sees no `ViewEq` in it.
-    fn either(or: &BinaryExpr) -> Option<Arc<dyn PhysicalExpr>> {
+    /// `left OR right` of two equalities (`negated` false: `IN`), or `left AND right` of two
+    /// `<>`s (`negated` true: `NOT IN`), of the same column with string literals, as one
+    /// [`ViewEq`]. Its original is the `OR` (`AND`) of the sides' originals, so that what
+    /// reasons about the predicate sees no `ViewEq` in it. Nulls stay null either way, as
+    /// `NULL OR NULL` and `NULL AND NULL` are.
+    fn combined(binary: &BinaryExpr, negated: bool) -> Option<Arc<dyn PhysicalExpr>> {
         let side = |e: &Arc<dyn PhysicalExpr>| match e.downcast_ref::<Self>() {
             Some(_) => Some(Arc::clone(e)),
             None => Self::of(e),
         };
-        let (left, right) = (side(or.left())?, side(or.right())?);
+        let (left, right) = (side(binary.left())?, side(binary.right())?);
         let (l, r) = (left.downcast_ref::<Self>()?, right.downcast_ref::<Self>()?);
-        if l.negated || r.negated || !l.column.eq(&r.column) {
+        if l.negated != negated || r.negated != negated || !l.column.eq(&r.column) {
             return None;
         }
         let original: Arc<dyn PhysicalExpr> = Arc::new(BinaryExpr::new(
             Arc::clone(&l.original),
-            Operator::Or,
+            *binary.op(),
             Arc::clone(&r.original),
         ));
         let needles = l.needles.iter().chain(&r.needles).cloned().collect();
@@ -195,7 +199,7 @@ impl ViewEq {
             original,
             column: Arc::clone(&l.column),
             needles,
-            negated: false,
+            negated,
         }))
     }
 
@@ -430,17 +434,32 @@ mod tests {
 
     /// `s = a OR s = b OR ...` over `column`, left-deep as the planner builds an `IN` list.
     fn any_of(column: &str, index: usize, literals: &[&str]) -> Arc<dyn PhysicalExpr> {
+        chain(column, index, literals, Operator::Eq, Operator::Or)
+    }
+
+    /// `s <> a AND s <> b AND ...` over `column`, as the planner builds a `NOT IN` list.
+    fn none_of(column: &str, index: usize, literals: &[&str]) -> Arc<dyn PhysicalExpr> {
+        chain(column, index, literals, Operator::NotEq, Operator::And)
+    }
+
+    fn chain(
+        column: &str,
+        index: usize,
+        literals: &[&str],
+        compare: Operator,
+        join: Operator,
+    ) -> Arc<dyn PhysicalExpr> {
         let column: Arc<dyn PhysicalExpr> = Arc::new(Column::new(column, index));
-        let eq = |literal: &str| -> Arc<dyn PhysicalExpr> {
+        let one = |literal: &str| -> Arc<dyn PhysicalExpr> {
             Arc::new(BinaryExpr::new(
                 Arc::clone(&column),
-                Operator::Eq,
+                compare,
                 Arc::new(Literal::new(ScalarValue::Utf8View(Some(literal.into())))),
             ))
         };
-        let mut expr = eq(literals[0]);
+        let mut expr = one(literals[0]);
         for literal in &literals[1..] {
-            expr = Arc::new(BinaryExpr::new(expr, Operator::Or, eq(literal)));
+            expr = Arc::new(BinaryExpr::new(expr, join, one(literal)));
         }
         expr
     }
@@ -469,7 +488,7 @@ mod tests {
     }
 
     #[test]
-    fn an_in_list_of_one_column_is_one_view_eq_answering_as_the_or_it_replaces() {
+    fn an_in_or_not_in_list_of_one_column_is_one_view_eq_answering_as_what_it_replaces() {
         let lists: [&[&str]; 5] = [
             &["ERROR", "CRITICAL"],
             &["ERROR", "CRITICAL", "twelve bytes"],
@@ -479,8 +498,12 @@ mod tests {
         ];
         for rows in [17, 64, 200] {
             let batch = two_columns(rows);
-            for literals in lists {
-                let original = any_of("s", 0, literals);
+            for (literals, original) in lists.iter().flat_map(|literals| {
+                [
+                    (*literals, any_of("s", 0, literals)),
+                    (*literals, none_of("s", 0, literals)),
+                ]
+            }) {
                 let fast = super::rewrite(&original)
                     .expect("rewrites")
                     .expect("a rewrite");
@@ -500,14 +523,14 @@ mod tests {
     }
 
     #[test]
-    fn an_or_of_two_columns_or_with_a_negation_keeps_its_sides_apart() {
+    fn two_columns_or_an_equality_beside_a_negation_keep_their_sides_apart() {
         let batch = two_columns(100);
         let not_equal: Arc<dyn PhysicalExpr> = Arc::new(BinaryExpr::new(
             Arc::new(Column::new("s", 0)),
             Operator::NotEq,
             Arc::new(Literal::new(ScalarValue::Utf8View(Some("ERROR".into())))),
         ));
-        let mixed: [Arc<dyn PhysicalExpr>; 2] = [
+        let mixed: [Arc<dyn PhysicalExpr>; 4] = [
             Arc::new(BinaryExpr::new(
                 any_of("s", 0, &["ERROR"]),
                 Operator::Or,
@@ -516,17 +539,26 @@ mod tests {
             Arc::new(BinaryExpr::new(
                 any_of("s", 0, &["CRITICAL"]),
                 Operator::Or,
+                Arc::clone(&not_equal),
+            )),
+            Arc::new(BinaryExpr::new(
+                any_of("s", 0, &["CRITICAL"]),
+                Operator::And,
                 not_equal,
+            )),
+            Arc::new(BinaryExpr::new(
+                none_of("s", 0, &["ERROR"]),
+                Operator::And,
+                none_of("t", 1, &["CRITICAL"]),
             )),
         ];
         for original in mixed {
             let fast = super::rewrite(&original)
                 .expect("rewrites")
                 .expect("its sides rewritten");
-            let or = fast.downcast_ref::<BinaryExpr>().expect("still an OR");
-            assert_eq!(or.op(), &Operator::Or);
-            assert!(or.left().downcast_ref::<ViewEq>().is_some(), "{fast}");
-            assert!(or.right().downcast_ref::<ViewEq>().is_some(), "{fast}");
+            let both = fast.downcast_ref::<BinaryExpr>().expect("still two sides");
+            assert!(both.left().downcast_ref::<ViewEq>().is_some(), "{fast}");
+            assert!(both.right().downcast_ref::<ViewEq>().is_some(), "{fast}");
             let got = fast.evaluate(&batch).and_then(|v| v.into_array(100));
             let want = original.evaluate(&batch).and_then(|v| v.into_array(100));
             assert_eq!(
