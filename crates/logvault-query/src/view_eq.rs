@@ -127,11 +127,11 @@ fn pack(views: &[u128], hit: impl Fn(u128) -> bool) -> BooleanBuffer {
 }
 
 /// `column = 'text'` (or `<>`), an `OR` of such equalities of one column (`IN`) or an `AND` of
-/// such `<>`s (`NOT IN`), evaluated on string views by [`matches`]; the expression it replaces answers for any other input and for
-/// everything but evaluation.
+/// such `<>`s (`NOT IN`), evaluated on string views by [`matches`]; the expression it replaces
+/// answers for any other input and for everything but evaluation.
 #[derive(Debug)]
 pub struct ViewEq {
-    /// The expression this replaces: a `BinaryExpr` comparison, or the `OR` of comparisons.
+    /// The expression this replaces: a `BinaryExpr` comparison, or the `OR` (`AND`) of them.
     original: Arc<dyn PhysicalExpr>,
     /// Its column side.
     column: Arc<dyn PhysicalExpr>,
