@@ -78,12 +78,10 @@ impl Machine {
                 "release".into()
             },
             // The commit the harness was built from (build.rs), else the working directory's.
-            commit: Some(env!("LOGVAULT_BENCH_COMMIT"))
-                .filter(|c| !c.is_empty())
-                .map_or_else(
-                    || command_line("git", &["rev-parse", "--short", "HEAD"]),
-                    str::to_owned,
-                ),
+            commit: match env!("LOGVAULT_BENCH_COMMIT") {
+                "" => command_line("git", &["rev-parse", "--short", "HEAD"]),
+                built => built.to_owned(),
+            },
             date: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             load_at_start: load_average(),
             load_at_end: String::new(),

@@ -93,6 +93,7 @@ fn matches(needles: &[Needle], array: &StringViewArray) -> BooleanBuffer {
     let views = array.views();
     match needles {
         [one] if one.inline() => pack(views, |v| v == one.view),
+        // Two literals, the common `IN` list, without a loop over the list in the row loop.
         [a, b] if a.inline() && b.inline() => pack(views, |v| (v == a.view) | (v == b.view)),
         _ if needles.iter().all(Needle::inline) => {
             let inline: Vec<u128> = needles.iter().map(|n| n.view).collect();
@@ -141,8 +142,8 @@ pub struct ViewEq {
 }
 
 impl ViewEq {
-    /// `expr` as a [`ViewEq`] when it is a column compared (`=`, `<>`) with a string literal, an
-    /// `OR` of such equalities of one column, or an `AND` of such `<>`s of one column.
+    /// `expr` as a [`ViewEq`] when it is a column compared (`=`, `<>`) with a string literal, or
+    /// an `OR` of two equality [`ViewEq`]s of one column (an `AND` of two `<>` ones).
     pub(crate) fn of(expr: &Arc<dyn PhysicalExpr>) -> Option<Arc<dyn PhysicalExpr>> {
         let binary = expr.downcast_ref::<BinaryExpr>()?;
         let negated = match binary.op() {
@@ -176,16 +177,13 @@ impl ViewEq {
 
     /// `left OR right` of two equalities (`negated` false: `IN`), or `left AND right` of two
     /// `<>`s (`negated` true: `NOT IN`), of the same column with string literals, as one
-    /// [`ViewEq`]. Its original is the `OR` (`AND`) of the sides' originals, so that what
-    /// reasons about the predicate sees no `ViewEq` in it. Nulls stay null either way, as
+    /// [`ViewEq`]: both sides must be [`ViewEq`]s already, as [`rewrite`] (bottom-up) leaves
+    /// them. Its original is the `OR` (`AND`) of the sides' originals, so that what reasons
+    /// about the predicate sees no `ViewEq` in it. Nulls stay null either way, as
     /// `NULL OR NULL` and `NULL AND NULL` are.
     fn combined(binary: &BinaryExpr, negated: bool) -> Option<Arc<dyn PhysicalExpr>> {
-        let side = |e: &Arc<dyn PhysicalExpr>| match e.downcast_ref::<Self>() {
-            Some(_) => Some(Arc::clone(e)),
-            None => Self::of(e),
-        };
-        let (left, right) = (side(binary.left())?, side(binary.right())?);
-        let (l, r) = (left.downcast_ref::<Self>()?, right.downcast_ref::<Self>()?);
+        let l = binary.left().downcast_ref::<Self>()?;
+        let r = binary.right().downcast_ref::<Self>()?;
         if l.negated != negated || r.negated != negated || !l.column.eq(&r.column) {
             return None;
         }
@@ -253,8 +251,9 @@ impl PhysicalExpr for ViewEq {
         self: Arc<Self>,
         children: Vec<Arc<dyn PhysicalExpr>>,
     ) -> Result<Arc<dyn PhysicalExpr>> {
+        // The original of a merged list has plain comparisons below it: rewritten bottom-up.
         let original = Arc::clone(&self.original).with_new_children(children)?;
-        Ok(Self::of(&original).unwrap_or(original))
+        Ok(rewrite(&original)?.unwrap_or(original))
     }
 
     fn evaluate_bounds(&self, children: &[&Interval]) -> Result<Interval> {
