@@ -189,16 +189,17 @@ pub fn inventory_file(dir: &Path) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// The Parquet writer settings of the baseline for `schema`: those of logvault's segments (row
-/// groups, pages, statistics, compression, column encodings and codecs), without encryption.
-pub fn baseline_writer_properties(schema: &SchemaRef) -> anyhow::Result<WriterProperties> {
+/// The Parquet writer settings of the baseline whose first rows are `first`: those of
+/// logvault's segments (row groups, pages, statistics, compression, column encodings and
+/// codecs), without encryption.
+pub fn baseline_writer_properties(first: &RecordBatch) -> anyhow::Result<WriterProperties> {
     let segment = SegmentOptions::default();
     let compression = segment
         .compression
         .parquet()
         .map_err(|e| anyhow::anyhow!("segment compression: {e}"))?;
     Ok(
-        logvault::store::column_encodings(WriterProperties::builder(), schema, compression)
+        logvault::store::column_encodings(WriterProperties::builder(), first, compression)
             .set_statistics_enabled(EnabledStatistics::Page)
             .set_max_row_group_row_count(Some(segment.max_row_group_rows.max(1)))
             .set_data_page_row_count_limit(segment.data_page_rows.max(1))
@@ -245,11 +246,9 @@ pub fn parse_to_parquet(input: &Path, format: DataFormat, output: &Path) -> anyh
     let mut table = parsed_log_schema()?;
     let target: SchemaRef = Arc::new(table.to_arrow());
     let file = File::create(output).with_context(|| format!("creating {}", output.display()))?;
-    let mut writer = ArrowWriter::try_new(
-        BufWriter::with_capacity(1 << 20, file),
-        Arc::clone(&target),
-        Some(baseline_writer_properties(&target)?),
-    )?;
+    let mut file = Some(BufWriter::with_capacity(1 << 20, file));
+    // Made at the first rows, which choose the columns' codecs (as a segment's writer does).
+    let mut writer: Option<ArrowWriter<_>> = None;
     let mut parser = Parser::new(
         reader,
         format.parser_format()?,
@@ -260,12 +259,25 @@ pub fn parse_to_parquet(input: &Path, format: DataFormat, output: &Path) -> anyh
     let mut rows = 0u64;
     while let Some(batch) = parser.next_batch()? {
         rows += batch.num_rows() as u64;
-        writer.write(&conform(&batch, &target)?)?;
+        let batch = conform(&batch, &target)?;
+        let w = match (&mut writer, file.take()) {
+            (Some(w), _) => w,
+            (None, Some(file)) => writer.insert(ArrowWriter::try_new(
+                file,
+                Arc::clone(&target),
+                Some(baseline_writer_properties(&batch)?),
+            )?),
+            (None, None) => bail!("the baseline's writer was lost"),
+        };
+        w.write(&batch)?;
     }
     let report = parser.into_report();
     if report.rejected > 0 {
         bail!("{} records rejected: {:?}", report.rejected, report.errors);
     }
+    let Some(writer) = writer else {
+        bail!("no rows in {}", input.display());
+    };
     let file = writer.into_inner()?.into_inner()?;
     file.sync_all()?;
     let parsed = Arc::new(table.to_arrow());

@@ -16,7 +16,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
 use bytes::Bytes;
 use chrono::Duration;
 use criterion::{Criterion, Throughput};
@@ -67,11 +66,11 @@ fn rows() -> Vec<RecordBatch> {
 
 /// The same encoding as segments (their compression, page and row group sizes, column
 /// encodings), without encryption.
-fn plain_props(schema: &SchemaRef) -> WriterProperties {
+fn plain_props(first: &RecordBatch) -> WriterProperties {
     let o = SegmentOptions::default();
     column_encodings(
         WriterProperties::builder(),
-        schema,
+        first,
         o.compression.parquet().unwrap(),
     )
     .set_statistics_enabled(EnabledStatistics::Page)
@@ -83,7 +82,7 @@ fn plain_props(schema: &SchemaRef) -> WriterProperties {
 
 async fn plain_write(store: &InMemory, path: &Path, batches: &[RecordBatch]) {
     let schema = batches[0].schema();
-    let props = plain_props(&schema);
+    let props = plain_props(&batches[0]);
     let mut w = ArrowWriter::try_new(Vec::new(), schema, Some(props)).unwrap();
     for b in batches {
         w.write(b).unwrap();

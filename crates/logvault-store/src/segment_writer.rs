@@ -16,21 +16,21 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::datatypes::SchemaRef;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use logvault_crypto::{Aek, Key256};
 use object_store::{MultipartUpload, ObjectStore, PutMode, PutOptions, PutPayload};
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, Encoding};
+use parquet::basic::Compression;
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPropertiesBuilder};
-use parquet::schema::types::ColumnPath;
 
 use crate::StoreError;
 use crate::catalog::{KeyScheme, SegmentEntry};
 use crate::layout::SegmentLocation;
 use crate::needles::{BlockRef, NeedleIndexBuilder, block};
 use crate::segment::{SegmentOptions, Written, encryption_properties, time_range};
+use crate::segment_layout::column_encodings;
 
 /// A segment being written (see the module documentation). Dropping it without
 /// [`SegmentWriter::finish`] stores nothing.
@@ -39,8 +39,11 @@ pub struct SegmentWriter {
     loc: SegmentLocation,
     schema: SchemaRef,
     /// In a mutex only so that the writer is `Sync` (Parquet's encoders are not); every use
-    /// but `memory` has it exclusively.
+    /// but `memory` has it exclusively. Made at the first write, from [`Pending`].
     writer: Mutex<Option<ArrowWriter<Chunks>>>,
+    /// What the Parquet writer is made of, until the first rows choose the columns' codecs
+    /// ([`column_encodings`]).
+    pending: Option<Pending>,
     /// The needle index of the rows written (beside the writer, for the same reason).
     needles: Mutex<Option<NeedleIndexBuilder>>,
     /// The key the needle index's block is sealed under (with the index).
@@ -57,6 +60,12 @@ pub struct SegmentWriter {
     rows: u64,
     range: Option<(DateTime<Utc>, DateTime<Utc>)>,
     entry: Option<EntryInfo>,
+}
+
+/// The Parquet writer's settings (encryption included) before the first rows arrive.
+struct Pending {
+    props: WriterPropertiesBuilder,
+    compression: Compression,
 }
 
 /// What a catalog entry of the segment records besides what writing it tells.
@@ -92,16 +101,13 @@ impl SegmentWriter {
             reason,
         };
         let compression = options.compression.parquet().map_err(invalid)?;
-        let props = column_encodings(WriterProperties::builder(), &schema, compression)
+        let props = WriterProperties::builder()
             .set_statistics_enabled(EnabledStatistics::Page)
             .set_max_row_group_row_count(Some(options.max_row_group_rows.max(1)))
             .set_data_page_row_count_limit(options.data_page_rows.max(1))
             // The page row limit is only checked between write batches.
             .set_write_batch_size(options.data_page_rows.clamp(1, 1024))
-            .with_file_encryption_properties(encryption_properties(&loc, aek, epoch)?)
-            .build();
-        let writer = ArrowWriter::try_new(Chunks::default(), schema.clone(), Some(props))
-            .map_err(|e| encode_error(&loc, &e))?;
+            .with_file_encryption_properties(encryption_properties(&loc, aek, epoch)?);
         let block_key = if options.needle_index {
             Some(block::key(aek, &loc)?)
         } else {
@@ -112,7 +118,8 @@ impl SegmentWriter {
             objects,
             loc,
             schema,
-            writer: Mutex::new(Some(writer)),
+            writer: Mutex::new(None),
+            pending: Some(Pending { props, compression }),
             needles: Mutex::new(
                 options
                     .needle_index
@@ -203,6 +210,16 @@ impl SegmentWriter {
                 table: self.loc.table.clone(),
                 reason,
             })?;
+        if let Some(pending) = self.pending.take() {
+            let props = column_encodings(pending.props, &batch, pending.compression).build();
+            let writer =
+                ArrowWriter::try_new(Chunks::default(), Arc::clone(&self.schema), Some(props))
+                    .map_err(|e| encode_error(&self.loc, &e))?;
+            *self
+                .writer
+                .get_mut()
+                .unwrap_or_else(PoisonError::into_inner) = Some(writer);
+        }
         let Some(mut writer) = self.take_writer() else {
             return Err(self.unusable());
         };
@@ -571,88 +588,11 @@ fn encode_error(loc: &SegmentLocation, e: &parquet::errors::ParquetError) -> Sto
     }
 }
 
-/// The column encodings and codecs of a segment of `schema` written with `compression`, added
-/// to `builder` (public so that a plaintext baseline can write its Parquet as logvault does).
-///
-/// Timestamp columns are written with `DELTA_BINARY_PACKED` and no dictionary: their values
-/// are mostly distinct (a dictionary would take every value of a row group, interned one by one,
-/// before Parquet's writer gave up on it at its 1 MiB limit: 131,072 timestamps, a row group
-/// exactly) and close to their neighbours, which deltas store in a few bits. Other columns keep
-/// the writer's default (a dictionary, plain when it outgrows its limit).
-///
-/// Under zstd, floating-point columns are compressed with LZ4 instead: measured values (a
-/// latency, a duration) take tens of thousands of distinct values in a row group, and zstd's
-/// entropy stage decodes their dictionary and bit-packed indices at well under 1 GB/s, most of
-/// the cost of a query that averages one (the top-10 hosts of the benchmark: zstd was 20% of
-/// its CPU), for a third of the column's bytes; LZ4 keeps most of that saving (the column 15%
-/// larger than under zstd, the file 1.5%) and decodes several times faster. docs/format.md,
-/// "Segments", and docs/bench/README.md give the figures.
-pub fn column_encodings(
-    mut builder: WriterPropertiesBuilder,
-    schema: &SchemaRef,
-    compression: Compression,
-) -> WriterPropertiesBuilder {
-    builder = builder.set_compression(compression);
-    for field in schema.fields() {
-        let path = ColumnPath::from(field.name().as_str());
-        match field.data_type() {
-            DataType::Timestamp(..) => {
-                builder = builder
-                    .set_column_dictionary_enabled(path.clone(), false)
-                    .set_column_encoding(path, Encoding::DELTA_BINARY_PACKED);
-            }
-            DataType::Float16 | DataType::Float32 | DataType::Float64
-                if matches!(compression, Compression::ZSTD(_)) =>
-            {
-                builder = builder.set_column_compression(path, Compression::LZ4_RAW);
-            }
-            _ => {}
-        }
-    }
-    builder
-}
-
 #[cfg(test)]
 mod tests {
     use std::io::Write;
 
     use super::*;
-    use arrow::datatypes::{Field, Schema, TimeUnit};
-    use parquet::basic::ZstdLevel;
-
-    /// docs/format.md, "Segments": under zstd a floating-point column gets LZ4, its dictionary
-    /// kept; any other codec the home chose is every column's.
-    #[test]
-    fn float_columns_take_lz4_under_zstd_and_the_chosen_codec_otherwise() {
-        let schema: SchemaRef = Arc::new(Schema::new(vec![
-            Field::new(
-                "TimeGenerated",
-                DataType::Timestamp(TimeUnit::Nanosecond, None),
-                false,
-            ),
-            Field::new("Host", DataType::Utf8, false),
-            Field::new("Status", DataType::Int64, false),
-            Field::new("LatencyMs", DataType::Float64, true),
-            Field::new("Ratio", DataType::Float32, true),
-        ]));
-        let zstd = Compression::ZSTD(ZstdLevel::try_new(1).expect("level"));
-        let props = column_encodings(WriterProperties::builder(), &schema, zstd).build();
-        let codec =
-            |props: &WriterProperties, name: &str| props.compression(&ColumnPath::from(name));
-        for name in ["TimeGenerated", "Host", "Status"] {
-            assert_eq!(codec(&props, name), zstd, "{name}");
-        }
-        for name in ["LatencyMs", "Ratio"] {
-            assert_eq!(codec(&props, name), Compression::LZ4_RAW, "{name}");
-            assert!(props.dictionary_enabled(&ColumnPath::from(name)), "{name}");
-        }
-        for chosen in [Compression::SNAPPY, Compression::UNCOMPRESSED] {
-            let props = column_encodings(WriterProperties::builder(), &schema, chosen).build();
-            for field in schema.fields() {
-                assert_eq!(codec(&props, field.name()), chosen, "{}", field.name());
-            }
-        }
-    }
 
     #[test]
     fn chunks_keep_every_byte_in_order_across_piece_boundaries() {
