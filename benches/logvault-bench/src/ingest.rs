@@ -245,10 +245,8 @@ pub fn parse_to_parquet(input: &Path, format: DataFormat, output: &Path) -> anyh
     let reader = BufReader::with_capacity(1 << 20, File::open(input)?);
     let mut table = parsed_log_schema()?;
     let target: SchemaRef = Arc::new(table.to_arrow());
-    let file = File::create(output).with_context(|| format!("creating {}", output.display()))?;
-    let mut file = Some(BufWriter::with_capacity(1 << 20, file));
     // Made at the first rows, which choose the columns' codecs (as a segment's writer does).
-    let mut writer: Option<ArrowWriter<_>> = None;
+    let mut writer: Option<ArrowWriter<BufWriter<File>>> = None;
     let mut parser = Parser::new(
         reader,
         format.parser_format()?,
@@ -260,16 +258,20 @@ pub fn parse_to_parquet(input: &Path, format: DataFormat, output: &Path) -> anyh
     while let Some(batch) = parser.next_batch()? {
         rows += batch.num_rows() as u64;
         let batch = conform(&batch, &target)?;
-        let w = match (&mut writer, file.take()) {
-            (Some(w), _) => w,
-            (None, Some(file)) => writer.insert(ArrowWriter::try_new(
-                file,
-                Arc::clone(&target),
-                Some(baseline_writer_properties(&batch)?),
-            )?),
-            (None, None) => bail!("the baseline's writer was lost"),
+        let mut w = match writer.take() {
+            Some(w) => w,
+            None => {
+                let file = File::create(output)
+                    .with_context(|| format!("creating {}", output.display()))?;
+                ArrowWriter::try_new(
+                    BufWriter::with_capacity(1 << 20, file),
+                    Arc::clone(&target),
+                    Some(baseline_writer_properties(&batch)?),
+                )?
+            }
         };
         w.write(&batch)?;
+        writer = Some(w);
     }
     let report = parser.into_report();
     if report.rejected > 0 {

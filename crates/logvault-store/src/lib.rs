@@ -79,9 +79,7 @@ pub use router::AccountRouter;
 pub use segment::{
     DEFAULT_PART_BYTES, SEGMENT_FORMAT_VERSION, SegmentCompression, SegmentOptions, TIME_COLUMN,
 };
-pub use segment_layout::{
-    LABEL_MIN_VALUES, LABEL_SAMPLE_ROWS, LABEL_VALUES_PER_DISTINCT, column_encodings, few_values,
-};
+pub use segment_layout::column_encodings;
 pub use segment_writer::SegmentWriter;
 pub use store::{DEFAULT_SEGMENT_GRACE_SECS, STORAGE_URL, Store, StoreConfig};
 pub use verify::{

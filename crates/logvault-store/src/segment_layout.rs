@@ -15,11 +15,11 @@ use parquet::file::properties::WriterPropertiesBuilder;
 use parquet::schema::types::ColumnPath;
 
 /// Rows of a segment's first batch looked at to tell a column of few values.
-pub const LABEL_SAMPLE_ROWS: usize = 4096;
+pub(crate) const LABEL_SAMPLE_ROWS: usize = 4096;
 /// Non-null values a column needs in that sample to be told one.
-pub const LABEL_MIN_VALUES: usize = 256;
+pub(crate) const LABEL_MIN_VALUES: usize = 256;
 /// A column of few values has at most one distinct value in this many of its sampled values.
-pub const LABEL_VALUES_PER_DISTINCT: usize = 16;
+pub(crate) const LABEL_VALUES_PER_DISTINCT: usize = 16;
 
 /// The column encodings and codecs of a segment whose first rows are `first`, written with
 /// `compression`, added to `builder` (public so that a plaintext baseline can write its
@@ -39,7 +39,7 @@ pub const LABEL_VALUES_PER_DISTINCT: usize = 16;
 ///   (the top-10 hosts of the benchmark: zstd was 20% of its CPU), for a third of the column's
 ///   bytes; LZ4 keeps most of that saving (the column 15% larger, the file 1.5%).
 /// - string and integer columns of few values (labels: a level, a host, a service, a status),
-///   told by [`few_values`] on `first`: their pages hold bit-packed dictionary indices that
+///   told by `few_values` on `first`: their pages hold bit-packed dictionary indices that
 ///   zstd shrinks by a third at most, and a reader pays for each column chunk under zstd
 ///   a decompression context (parquet creates one, with a compression context, per column chunk
 ///   it reads: 3.5% of a join's CPU), then zstd's decoding; LZ4 needs no context and decodes
@@ -78,7 +78,7 @@ pub fn column_encodings(
 /// least [`LABEL_MIN_VALUES`] non-null values and at most one distinct value in
 /// [`LABEL_VALUES_PER_DISTINCT`]. `None` for a type it does not tell (other than strings and
 /// integers).
-pub fn few_values(column: &dyn Array) -> Option<bool> {
+pub(crate) fn few_values(column: &dyn Array) -> Option<bool> {
     let sample = column.slice(0, column.len().min(LABEL_SAMPLE_ROWS));
     let sample = sample.as_ref();
     let (values, distinct) = match sample.data_type() {

@@ -210,17 +210,17 @@ impl SegmentWriter {
                 table: self.loc.table.clone(),
                 reason,
             })?;
-        if let Some(pending) = self.pending.take() {
-            let props = column_encodings(pending.props, &batch, pending.compression).build();
-            let writer =
-                ArrowWriter::try_new(Chunks::default(), Arc::clone(&self.schema), Some(props))
-                    .map_err(|e| encode_error(&self.loc, &e))?;
-            *self
-                .writer
-                .get_mut()
-                .unwrap_or_else(PoisonError::into_inner) = Some(writer);
-        }
-        let Some(mut writer) = self.take_writer() else {
+        let writer = match self.pending.take() {
+            Some(pending) => {
+                let props = column_encodings(pending.props, &batch, pending.compression).build();
+                let writer =
+                    ArrowWriter::try_new(Chunks::default(), Arc::clone(&self.schema), Some(props))
+                        .map_err(|e| encode_error(&self.loc, &e))?;
+                Some(writer)
+            }
+            None => self.take_writer(),
+        };
+        let Some(mut writer) = writer else {
             return Err(self.unusable());
         };
         let rows = batch.num_rows() as u64;
