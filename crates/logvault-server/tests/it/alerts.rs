@@ -114,6 +114,16 @@ async fn the_scheduler_fires_a_due_rule_over_ingested_rows_at_its_frequency() {
     })
     .await;
 
+    // The scheduler records an alert after it has delivered it: the history may trail the
+    // webhook by a moment.
+    let engine = &s.engine;
+    eventually("the history holds both alerts", || async {
+        engine
+            .alert_history(WS, Some("errors"))
+            .await
+            .is_ok_and(|h| h.len() >= 2)
+    })
+    .await;
     let history = s.engine.alert_history(WS, Some("errors")).await.unwrap();
     assert_eq!(history.len(), 2, "{history:?}");
     assert!(history.iter().all(|a| a.outcome == AlertOutcome::Fired));
