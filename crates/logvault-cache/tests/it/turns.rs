@@ -51,8 +51,15 @@ async fn a_promotion_reads_its_file_only_once_the_build_before_it_is_done() {
     slow_reads(&faulty, &locs[1], Duration::from_millis(1_500));
     let t = t0();
     cache.note_read([(locs[1].clone(), t)]);
-    // Past its wait for quiet (100 ms): it has the turn and reads its file, slowly.
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Past its wait for quiet (100 ms) it has the turn and reads its file, slowly: wait until
+    // that slow read has begun (a fixed sleep failed the test whenever the task started late).
+    for _ in 0..200 {
+        if faulty.injected_total() >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(faulty.injected_total(), 1, "the slow read did not begin");
     let calls = faulty.calls();
     cache.note_read([(locs[2].clone(), t), (locs[3].clone(), t)]);
     tokio::time::sleep(Duration::from_millis(700)).await;

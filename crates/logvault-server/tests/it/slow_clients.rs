@@ -177,15 +177,17 @@ async fn slow_headers_and_bodies_are_cut_and_a_normal_client_is_answered_meanwhi
         .await
         .unwrap();
     assert_eq!(health.status(), 200);
+    // Counted at the health check's answer: the upload and the query after it (a log fsync, a
+    // segment stored) may outlast the header timeout on a loaded machine.
+    let still_open = slow_clients
+        .iter()
+        .filter(|(_, t)| !t.is_finished())
+        .count();
     let r = s
         .upload(&rule, "Custom-AppEvents", &publisher, &records(5, "normal"))
         .await;
     assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
     assert_eq!(s.count(WS, "AppEvents").await, 5);
-    let still_open = slow_clients
-        .iter()
-        .filter(|(_, t)| !t.is_finished())
-        .count();
     assert!(
         still_open > opened / 2,
         "the normal client was answered only after the slow ones were cut ({still_open} of \

@@ -296,9 +296,12 @@ async fn ingest_and_query_while_the_key_is_rotated_revoked_and_restored() {
     let h = std::sync::Arc::new(home().await);
     linked(&h).await;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Seen so far by the loops: the revocation lasts until both have met it.
+    let seen_dropped = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let seen_refused = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
 
     let writer = {
-        let (h, stop) = (h.clone(), stop.clone());
+        let (h, stop, seen) = (h.clone(), stop.clone(), seen_dropped.clone());
         tokio::spawn(async move {
             let (mut accepted, mut dropped, mut round) = (0u64, 0u64, 0i64);
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -311,6 +314,7 @@ async fn ingest_and_query_while_the_key_is_rotated_revoked_and_restored() {
                     .await;
                 accepted += r.accepted;
                 dropped += r.dropped;
+                seen.store(dropped, std::sync::atomic::Ordering::Relaxed);
                 assert_eq!(r.accepted + r.dropped, 5, "{r:?}");
                 round += 1;
                 tokio::task::yield_now().await;
@@ -319,7 +323,7 @@ async fn ingest_and_query_while_the_key_is_rotated_revoked_and_restored() {
         })
     };
     let reader = {
-        let (h, stop) = (h.clone(), stop.clone());
+        let (h, stop, seen) = (h.clone(), stop.clone(), seen_refused.clone());
         tokio::spawn(async move {
             let (mut ok, mut refused) = (0, 0);
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -331,6 +335,7 @@ async fn ingest_and_query_while_the_key_is_rotated_revoked_and_restored() {
                     Err(e) if e.to_string().contains("not cached") => refused += 1,
                     Err(e) => panic!("unexpected query error: {e}"),
                 }
+                seen.store(refused, std::sync::atomic::Ordering::Relaxed);
                 tokio::task::yield_now().await;
             }
             (ok, refused)
@@ -349,6 +354,16 @@ async fn ingest_and_query_while_the_key_is_rotated_revoked_and_restored() {
         .unwrap();
     assert_eq!(step().await.key_state, KeyState::Revoked);
     step().await;
+    // Both loops meet the revocation before the key comes back (a fixed wait was too short
+    // for a slow machine's loops).
+    for _ in 0..200 {
+        if seen_dropped.load(std::sync::atomic::Ordering::Relaxed) > 0
+            && seen_refused.load(std::sync::atomic::Ordering::Relaxed) > 0
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     h.engine
         .vault()
         .set_key_enabled(VAULT, KEY, None, true)
