@@ -39,6 +39,18 @@ fn slow_reads(faulty: &FaultyStore, loc: &SegmentLocation, delay: Duration) {
     );
 }
 
+/// Waits until the one slow read `slow_reads` set up has begun (a fixed sleep failed whenever
+/// the promotion's task started late on a loaded machine).
+async fn wait_for_slow_read(faulty: &FaultyStore) {
+    for _ in 0..500 {
+        if faulty.injected_total() >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(faulty.injected_total() >= 1, "the slow read did not begin");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_promotion_reads_its_file_only_once_the_build_before_it_is_done() {
     let h = Harness::new().await;
@@ -51,15 +63,8 @@ async fn a_promotion_reads_its_file_only_once_the_build_before_it_is_done() {
     slow_reads(&faulty, &locs[1], Duration::from_millis(1_500));
     let t = t0();
     cache.note_read([(locs[1].clone(), t)]);
-    // Past its wait for quiet (100 ms) it has the turn and reads its file, slowly: wait until
-    // that slow read has begun (a fixed sleep failed the test whenever the task started late).
-    for _ in 0..200 {
-        if faulty.injected_total() >= 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(faulty.injected_total(), 1, "the slow read did not begin");
+    // Past its wait for quiet (100 ms) it has the turn and reads its file, slowly.
+    wait_for_slow_read(&faulty).await;
     let calls = faulty.calls();
     cache.note_read([(locs[2].clone(), t), (locs[3].clone(), t)]);
     tokio::time::sleep(Duration::from_millis(700)).await;
@@ -91,11 +96,12 @@ async fn a_promotion_of_a_segment_a_compaction_replaced_while_it_waited_is_skipp
     let (cache, faulty) = slow_cache(&h, &members[0]).await;
     // Promoted and let go: the merge's build would otherwise start from it.
     cache.purge_workspace(WS_A);
-    slow_reads(&faulty, &busy, Duration::from_millis(1_000));
+    slow_reads(&faulty, &busy, Duration::from_millis(3_000));
     let t = t0();
     cache.note_read([(busy.clone(), t)]);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    // The members' promotions wait for the turn the slow one holds.
+    // Once its slow read has begun (it holds the turn), the members' promotions wait for that
+    // turn while the compaction replaces them.
+    wait_for_slow_read(&faulty).await;
     cache.note_read(members.iter().map(|m| (m.clone(), t)));
     let merge = crate::merge::compact(&h).await;
     assert_eq!(merge.members, members);

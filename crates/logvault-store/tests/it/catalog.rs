@@ -228,13 +228,26 @@ async fn stalled_writer(
     faulty.fail_next(
         Op::Put,
         "/catalog/",
-        Fault::Latency(std::time::Duration::from_millis(1500)),
+        Fault::Latency(std::time::Duration::from_millis(3000)),
         1,
     );
     let e = entry(1);
     let id = e.id;
     let task =
         tokio::spawn(async move { slow.catalog().add_segments(WS, TABLE, t0(), vec![e]).await });
+    // Returned once its write has begun (and stalls): it has read the manifest by then. A fixed
+    // sleep here let a late-scheduled writer read a later version on a loaded machine.
+    for _ in 0..500 {
+        if faulty.injected_total() >= 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        faulty.injected_total(),
+        1,
+        "the stalled write did not begin"
+    );
     (task, id)
 }
 
@@ -254,7 +267,6 @@ async fn a_writer_stalled_while_others_write_many_versions_loses_no_update() {
         .unwrap();
     // Its write of version 2 waits: it has read version 1 by then.
     let (stalled, stalled_id) = stalled_writer(&h, StoreConfig::default()).await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let mut expected: HashSet<_> = catalog
         .manifest(WS, TABLE)
         .await
@@ -295,7 +307,6 @@ async fn a_writer_stalled_past_the_minimum_age_is_told_its_update_is_uncertain()
         .await
         .unwrap();
     let (stalled, stalled_id) = stalled_writer(&h, config).await;
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     // Versions 2 to 9, then, more than the minimum age later, 10 to 21: these delete version 2.
     for i in 0..20 {
         if i == 8 {
