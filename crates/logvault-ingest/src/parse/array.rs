@@ -43,7 +43,12 @@ pub(super) fn one_pass(
         received,
         batches: Vec::new(),
     };
-    let mut de = serde_json::Deserializer::from_slice(payload);
+    // UTF-8 checked once, for the whole body: read from a `str`, serde_json checks no string
+    // again, nor the raw text of each value it hands over (from bytes it checked both: UTF-8
+    // checks were 4.3% of a profile of a server fed 500-row Logs Ingestion API requests). A body
+    // that is not UTF-8 goes to the streaming parser, which says where.
+    let text = std::str::from_utf8(payload).ok()?;
+    let mut de = serde_json::Deserializer::from_str(text);
     de.deserialize_seq(&mut pass).ok()?;
     de.end().ok()?;
     Some(pass.batches)
