@@ -96,6 +96,22 @@ pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
+/// Polls `check` every 100 ms for up to 20 s; panics naming `what` if it never holds. For a
+/// test that waits for something another task or thread does, instead of a fixed sleep.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..200 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{what} did not happen within 20 s");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use logvault_cache::{HotCache, HotCacheConfig};
 use logvault_store::{AccountId, SegmentLocation};
+use logvault_testkit::eventually;
 use logvault_testkit::faults::{Fault, FaultyStore, Op};
 use object_store::ObjectStore;
 
@@ -39,16 +40,10 @@ fn slow_reads(faulty: &FaultyStore, loc: &SegmentLocation, delay: Duration) {
     );
 }
 
-/// Waits until the one slow read `slow_reads` set up has begun (a fixed sleep failed whenever
-/// the promotion's task started late on a loaded machine).
+/// Waits until the slow read `slow_reads` set up has begun (a fixed sleep failed whenever the
+/// promotion's task started late on a loaded machine).
 async fn wait_for_slow_read(faulty: &FaultyStore) {
-    for _ in 0..500 {
-        if faulty.injected_total() >= 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(faulty.injected_total() >= 1, "the slow read did not begin");
+    eventually("the slow read", || async { faulty.injected_total() >= 1 }).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

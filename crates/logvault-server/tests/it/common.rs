@@ -361,17 +361,4 @@ pub fn records(n: usize, tag: &str) -> Value {
     )
 }
 
-/// Polls `check` every 100 ms for up to 20 s.
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..200 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("{what} did not happen within 20 s");
-}
+pub use logvault_testkit::eventually;

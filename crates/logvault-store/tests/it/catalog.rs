@@ -237,17 +237,10 @@ async fn stalled_writer(
         tokio::spawn(async move { slow.catalog().add_segments(WS, TABLE, t0(), vec![e]).await });
     // Returned once its write has begun (and stalls): it has read the manifest by then. A fixed
     // sleep here let a late-scheduled writer read a later version on a loaded machine.
-    for _ in 0..500 {
-        if faulty.injected_total() >= 1 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    assert_eq!(
-        faulty.injected_total(),
-        1,
-        "the stalled write did not begin"
-    );
+    logvault_testkit::eventually("the stalled write", || async {
+        faulty.injected_total() >= 1
+    })
+    .await;
     (task, id)
 }
 

@@ -356,14 +356,11 @@ async fn ingest_and_query_while_the_key_is_rotated_revoked_and_restored() {
     step().await;
     // Both loops meet the revocation before the key comes back (a fixed wait was too short
     // for a slow machine's loops).
-    for _ in 0..200 {
-        if seen_dropped.load(std::sync::atomic::Ordering::Relaxed) > 0
+    logvault_testkit::eventually("both loops meeting the revocation", || async {
+        seen_dropped.load(std::sync::atomic::Ordering::Relaxed) > 0
             && seen_refused.load(std::sync::atomic::Ordering::Relaxed) > 0
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    })
+    .await;
     h.engine
         .vault()
         .set_key_enabled(VAULT, KEY, None, true)
