@@ -7,7 +7,8 @@
 //! the parse operators; `apply` mv-apply (and subqueries run per partition); `partition`;
 //! `window` the window functions; `scan`; `evaluate`, `reshape` (pivot, narrow),
 //! `schema_merge` and `plugins` the plugins; `pattern` calls of `declare pattern`; `constant`
-//! runs sub-plans over the query's own constants while planning.
+//! runs sub-plans over the query's own constants while planning; `tables` where tables come
+//! from ([`TableResolver`]) and `options` the options of planning.
 
 mod apply;
 mod constant;
@@ -17,6 +18,7 @@ mod expand;
 mod join;
 mod operators;
 pub(crate) mod ops;
+mod options;
 mod partition;
 mod pattern;
 mod plugins;
@@ -28,6 +30,7 @@ mod schema_merge;
 mod sources;
 mod stored;
 mod summarize;
+mod tables;
 mod top_nested;
 mod window;
 
@@ -41,10 +44,13 @@ use crate::ast::{Expr, ExprKind, Lambda, LetValue, Operator, ParamType, Query, S
 use crate::error::{KqlError, Span, did_you_mean};
 use crate::types::{KustoSchema, KustoType};
 pub(crate) use operators::{binary as binary_pub, convert as convert_pub, negate as negate_pub};
+pub use options::PlanOptions;
+use options::timestamp_literal;
 pub(crate) use rel::{Rel, TExpr};
 pub use stored::{
     FunctionResolver, StoredFunction, check_stored_function, plan_query_with_functions,
 };
+pub use tables::{TableMap, TableResolver};
 
 /// The value of a constant integer expression (for function arguments that must be constant).
 pub(crate) fn eval_i64_pub(t: &TExpr, what: &str, span: Span) -> Result<i64, KqlError> {
@@ -72,134 +78,6 @@ pub(crate) fn eval_f64_pub(t: &TExpr, what: &str, span: Span) -> Result<f64, Kql
 /// The window functions' names (`row_number`, `prev`, ...).
 pub(crate) fn window_function_names() -> impl Iterator<Item = &'static str> {
     window::WINDOW_FUNCTIONS.iter().copied()
-}
-
-/// Where the planner finds tables.
-pub trait TableResolver {
-    /// The table called `name` (names are case-sensitive), if there is one.
-    fn table(&self, name: &str) -> Option<Arc<dyn TableSource>>;
-    /// Every table's name (for wildcards in `union` and for suggestions).
-    fn table_names(&self) -> Vec<String>;
-    /// Table `name` of another workspace, for `workspace("other").name`: only the workspaces
-    /// the caller made available (a query names them; see [`crate::referenced_workspaces`]).
-    fn workspace_table(&self, workspace: &str, name: &str) -> Option<Arc<dyn TableSource>> {
-        let _ = (workspace, name);
-        None
-    }
-}
-
-/// A [`TableResolver`] over a fixed set of tables.
-#[derive(Default, Clone)]
-pub struct TableMap {
-    tables: HashMap<String, Arc<dyn TableSource>>,
-    /// Other workspaces' tables, by workspace.
-    workspaces: HashMap<String, HashMap<String, Arc<dyn TableSource>>>,
-}
-
-impl std::fmt::Debug for TableMap {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TableMap")
-            .field("tables", &self.tables.keys().collect::<Vec<_>>())
-            .finish()
-    }
-}
-
-impl TableMap {
-    /// No tables.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Adds (or replaces) table `name`.
-    pub fn insert(&mut self, name: impl Into<String>, source: Arc<dyn TableSource>) {
-        self.tables.insert(name.into(), source);
-    }
-
-    /// Adds (or replaces) table `name` of another workspace, `workspace("workspace").name`.
-    pub fn insert_in(
-        &mut self,
-        workspace: impl Into<String>,
-        name: impl Into<String>,
-        source: Arc<dyn TableSource>,
-    ) {
-        self.workspaces
-            .entry(workspace.into())
-            .or_default()
-            .insert(name.into(), source);
-    }
-}
-
-impl TableResolver for TableMap {
-    fn table(&self, name: &str) -> Option<Arc<dyn TableSource>> {
-        self.tables.get(name).cloned()
-    }
-
-    fn table_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.tables.keys().cloned().collect();
-        names.sort();
-        names
-    }
-
-    fn workspace_table(&self, workspace: &str, name: &str) -> Option<Arc<dyn TableSource>> {
-        self.workspaces.get(workspace)?.get(name).cloned()
-    }
-}
-
-/// Options of planning.
-#[derive(Debug, Clone, Copy)]
-pub struct PlanOptions {
-    /// The query's start time, in 100 ns ticks since the Unix epoch: what `now()` and `ago()`
-    /// read (the same value for every row).
-    pub now_ticks: i64,
-    /// The query API's `timespan`: every table that has a `TimeGenerated` column is read only
-    /// in `[start, end)`, as Log Analytics applies it (the filter reaches the scan, so
-    /// segments outside are pruned). `None`: no restriction.
-    pub time_range: Option<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>,
-}
-
-impl PlanOptions {
-    /// Options with the query starting at `now`.
-    pub fn at(now: chrono::DateTime<chrono::Utc>) -> Self {
-        let ticks = now.timestamp() * crate::literal::TICKS_PER_SECOND
-            + i64::from(now.timestamp_subsec_nanos() / 100);
-        Self {
-            now_ticks: ticks,
-            time_range: None,
-        }
-    }
-
-    /// These options with tables restricted to `[start, end)` on `TimeGenerated`.
-    #[must_use]
-    pub fn within(
-        mut self,
-        start: chrono::DateTime<chrono::Utc>,
-        end: chrono::DateTime<chrono::Utc>,
-    ) -> Self {
-        self.time_range = Some((start, end));
-        self
-    }
-}
-
-/// `t` as a literal of the timestamp type `data_type` (its unit and time zone), if it is one.
-fn timestamp_literal(
-    data_type: &datafusion::arrow::datatypes::DataType,
-    t: chrono::DateTime<chrono::Utc>,
-) -> Option<datafusion::logical_expr::Expr> {
-    use datafusion::arrow::datatypes::{DataType, TimeUnit};
-    use datafusion::scalar::ScalarValue;
-    let DataType::Timestamp(unit, tz) = data_type else {
-        return None;
-    };
-    let tz = tz.clone();
-    let value = match unit {
-        TimeUnit::Second => ScalarValue::TimestampSecond(Some(t.timestamp()), tz),
-        TimeUnit::Millisecond => ScalarValue::TimestampMillisecond(Some(t.timestamp_millis()), tz),
-        TimeUnit::Microsecond => ScalarValue::TimestampMicrosecond(Some(t.timestamp_micros()), tz),
-        TimeUnit::Nanosecond => {
-            ScalarValue::TimestampNanosecond(Some(t.timestamp_nanos_opt()?), tz)
-        }
-    };
-    Some(datafusion::logical_expr::lit(value))
 }
 
 /// A planned query.
