@@ -1,5 +1,6 @@
 //! The machine a run is on, and what the process used: peak memory and CPU time (Linux `/proc`).
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 
@@ -146,6 +147,42 @@ fn stat_ticks_seconds(stat: &str, field: usize) -> Option<f64> {
     Some((first + second) / USER_HZ)
 }
 
+/// CPU time (user + system) so far of each live thread of this process whose name starts with
+/// `prefix`, by thread id, in seconds (`/proc/self/task/*/stat`). A thread that has ended is
+/// not there: subtract two readings thread by thread ([`threads_cpu_since`]).
+pub fn threads_cpu_seconds(prefix: &str) -> Option<HashMap<u64, f64>> {
+    let mut times = HashMap::new();
+    for entry in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let Ok(tid) = entry.file_name().to_string_lossy().parse::<u64>() else {
+            continue;
+        };
+        // A thread may end between the listing and the read.
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        if thread_name(&stat).is_some_and(|name| name.starts_with(prefix))
+            && let Some(secs) = parse_stat_cpu(&stat)
+        {
+            times.insert(tid, secs);
+        }
+    }
+    Some(times)
+}
+
+/// The CPU time the threads of `now` used since `before` (a thread absent from `before`
+/// started since, from nothing), in seconds.
+pub fn threads_cpu_since(before: &HashMap<u64, f64>, now: &HashMap<u64, f64>) -> f64 {
+    now.iter()
+        .map(|(tid, secs)| (secs - before.get(tid).copied().unwrap_or(0.0)).max(0.0))
+        .sum()
+}
+
+/// The thread's name (`comm`, at most 15 bytes) in a `/proc/.../stat` line: between the first
+/// '(' and the last ')'.
+fn thread_name(stat: &str) -> Option<&str> {
+    stat.get(stat.find('(')? + 1..stat.rfind(')')?)
+}
+
 /// CPU time (user + system) of the children this process has waited for, in seconds
 /// (`cutime` + `cstime`): the difference around waiting for one child is that child's CPU time.
 pub fn children_cpu_seconds() -> Option<f64> {
@@ -195,6 +232,12 @@ mod tests {
         let status = "Name:\tx\nVmHWM:\t  2048 kB\nVmRSS:\t1024 kB\n";
         assert_eq!(parse_status_kib(status, "VmHWM:"), Some(2048));
         assert_eq!(parse_status_kib(status, "VmSwap:"), None);
+        assert_eq!(thread_name(stat), Some("my (odd) prog"));
+        assert_eq!(thread_name("1234 no name"), None);
+        let before = HashMap::from([(1, 2.0), (2, 5.0)]);
+        let now = HashMap::from([(1, 3.5), (3, 0.25)]);
+        // Thread 2 ended (not counted), thread 3 started since.
+        assert_eq!(threads_cpu_since(&before, &now), 1.75);
     }
 
     #[test]
@@ -202,6 +245,30 @@ mod tests {
         assert!(peak_rss_bytes().unwrap() > 0);
         assert!(cpu_seconds().is_some());
         assert!(children_cpu_seconds().is_some());
+        // A thread of its own, named, that spins until it is seen to have used CPU time
+        // (bounded: a thread never seen fails the test).
+        let spinner = std::thread::Builder::new()
+            .name("bench-spinner".into())
+            .spawn(|| {
+                let start = std::time::Instant::now();
+                let mut x = 0u64;
+                let mine = loop {
+                    for _ in 0..1_000_000 {
+                        x = std::hint::black_box(x.wrapping_add(1));
+                    }
+                    let mine = threads_cpu_seconds("bench-spin").unwrap();
+                    if mine.values().any(|s| *s > 0.0)
+                        || start.elapsed() > std::time::Duration::from_secs(20)
+                    {
+                        break mine;
+                    }
+                };
+                assert_eq!(mine.len(), 1, "{mine:?}");
+                assert!(mine.values().all(|s| *s > 0.0), "{mine:?}");
+                assert!(threads_cpu_seconds("no-such-thread").unwrap().is_empty());
+            })
+            .unwrap();
+        spinner.join().unwrap();
         assert!(process_peak_rss_bytes(std::process::id()).unwrap() > 0);
         let m = Machine::describe();
         assert!(m.cores >= 1);

@@ -510,11 +510,11 @@ pub fn markdown(r: &LoadReport) -> String {
     );
     let _ = writeln!(
         s,
-        "| protocol | requests | connections | rows/s | vs file | MB/s | ack p50 | ack p99 | 429/503 | queries | query p50 | query p99 | server peak | segments at the end | segments read from memory | server CPU µs/row (vs file) | generator CPU share |"
+        "| protocol | requests | connections | rows/s | vs file | MB/s | ack p50 | ack p99 | 429/503 | queries | query p50 | query p99 | server peak | segments at the end | segments read from memory | server CPU µs/row (vs file) | of which queries / promotions | generator CPU share |"
     );
     let _ = writeln!(
         s,
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for c in &r.cases {
         let server_us = c
@@ -527,7 +527,7 @@ pub fn markdown(r: &LoadReport) -> String {
             .map(|(g, srv)| g / (g + srv).max(f64::MIN_POSITIVE));
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {:.0} | {} | {:.1} | {} | {} | {} | {}{} | {} | {} | {} | {} | {} | {} ({}) | {} |",
+            "| {} | {} | {} | {:.0} | {} | {:.1} | {} | {} | {} | {}{} | {} | {} | {} | {} | {} | {} ({}) | {} | {} |",
             c.protocol,
             if c.shape.is_empty() {
                 format!("{} rows", r.rows_per_request)
@@ -563,6 +563,7 @@ pub fn markdown(r: &LoadReport) -> String {
             server_us
                 .zip(file_us_per_row)
                 .map_or_else(|| "-".to_owned(), |(a, b)| format!("{:.2}×", a / b)),
+            of_server_cpu(&c.server),
             share.map_or_else(|| "-".to_owned(), |x| format!("{:.0}%", x * 100.0)),
         );
     }
@@ -572,13 +573,32 @@ pub fn markdown(r: &LoadReport) -> String {
          acknowledged rows in each. \"vs file\" is rows/s over the file baseline's (higher is \
          faster). \"server CPU µs/row\" is the server child's CPU (all threads, while serving) \
          per acknowledged row, against the file baseline's CPU per row (lower is cheaper): \
-         unlike rows/s it does not depend on what else ran on the machine. \"generator CPU \
+         unlike rows/s it does not depend on what else ran on the machine; \"of which queries \
+         / promotions\" is the part of it the query runtime's threads and the memory tier's \
+         promotion thread used (the rest is the ingestion's and the server's own). \"generator CPU \
          share\" is the load generator's part of the CPU the case used (generator + server); \
          both share the same cores. MB/s counts bodies as sent (gzipped when gzipped). \
          \"segments read from memory\" is the share of the segments queries read that the \
          memory tier held, with the merged segments it built from the ones they replaced."
     );
     s
+}
+
+/// The shares of the server's CPU its query threads and its promotion thread used.
+fn of_server_cpu(server: &Stopped) -> String {
+    let share = |part: Option<f64>| {
+        part.zip(server.cpu_secs)
+            .filter(|(_, all)| *all > 0.0)
+            .map_or_else(
+                || "-".to_owned(),
+                |(p, all)| format!("{:.0}%", p * 100.0 / all),
+            )
+    };
+    format!(
+        "{} / {}",
+        share(server.query_cpu_secs),
+        share(server.promotion_cpu_secs)
+    )
 }
 
 /// The share of segment reads the memory tier served, and the merges it built.
@@ -617,5 +637,26 @@ mod tests {
         assert_eq!(runs_of(&rates), "; the median of 3 runs: 100-300 rows/s");
         assert_eq!(runs_of(&rates[..1]), "");
         assert!(median_run(Vec::new()).is_err());
+    }
+
+    #[test]
+    fn the_query_and_promotion_threads_are_shares_of_the_server_cpu() {
+        let server = Stopped {
+            cpu_secs: Some(8.0),
+            query_cpu_secs: Some(2.0),
+            promotion_cpu_secs: Some(0.4),
+            ..Stopped::default()
+        };
+        assert_eq!(of_server_cpu(&server), "25% / 5%");
+        // A server child of an older build measured neither; one that used no CPU has no share.
+        assert_eq!(of_server_cpu(&Stopped::default()), "- / -");
+        let idle = Stopped {
+            cpu_secs: Some(0.0),
+            query_cpu_secs: Some(0.0),
+            ..Stopped::default()
+        };
+        assert_eq!(of_server_cpu(&idle), "- / -");
+        let old: Stopped = serde_json::from_str(r#"{"cpuSecs": 3.0, "peakReset": true}"#).unwrap();
+        assert_eq!(old.query_cpu_secs, None);
     }
 }

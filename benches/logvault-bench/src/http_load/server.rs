@@ -16,6 +16,12 @@ use serde::{Deserialize, Serialize};
 use crate::ingest::LOG_TABLE;
 use crate::remote::LatencyStore;
 use crate::setup::{self, HomeTimings, Protection, WORKSPACE};
+
+/// The name of the query runtime's threads (`logvault::QueryRuntime`).
+const QUERY_THREADS: &str = "logvault-query";
+/// The memory tier's promotion thread, `logvault-promote`, as the kernel keeps a thread's name
+/// (15 bytes at most).
+const PROMOTION_THREAD: &str = "logvault-promot";
 use crate::sys;
 
 /// The stream the benchmark's rule takes.
@@ -66,6 +72,13 @@ pub struct Stopped {
     pub peak_reset: bool,
     /// CPU seconds (all threads) used while serving.
     pub cpu_secs: Option<f64>,
+    /// CPU seconds of that used by the query runtime's threads (`logvault-query`), and by the
+    /// memory tier's promotion thread (`logvault-promote`), while serving.
+    #[serde(default)]
+    pub query_cpu_secs: Option<f64>,
+    /// See `query_cpu_secs`.
+    #[serde(default)]
+    pub promotion_cpu_secs: Option<f64>,
     /// Segments of the workspace's tables once stopped (what queries then open).
     #[serde(default)]
     pub segments: Option<usize>,
@@ -169,6 +182,8 @@ pub async fn serve_case(home: &Path, server: &CaseServer) -> anyhow::Result<()> 
         ]
     });
     let cpu_before = sys::cpu_seconds();
+    let query_before = sys::threads_cpu_seconds(QUERY_THREADS);
+    let promotion_before = sys::threads_cpu_seconds(PROMOTION_THREAD);
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "{}", serde_json::to_string(&started)?)?;
@@ -191,6 +206,13 @@ pub async fn serve_case(home: &Path, server: &CaseServer) -> anyhow::Result<()> 
         (Some(a), Some(b)) => Some(b - a),
         _ => None,
     };
+    let since = |before: Option<std::collections::HashMap<u64, f64>>, prefix: &str| {
+        before
+            .zip(sys::threads_cpu_seconds(prefix))
+            .map(|(before, now)| sys::threads_cpu_since(&before, &now))
+    };
+    let query_cpu_secs = since(query_before, QUERY_THREADS);
+    let promotion_cpu_secs = since(promotion_before, PROMOTION_THREAD);
     let segments = engine
         .tables(WORKSPACE)
         .await
@@ -202,6 +224,8 @@ pub async fn serve_case(home: &Path, server: &CaseServer) -> anyhow::Result<()> 
         peak_rss_bytes: sys::peak_rss_bytes(),
         peak_reset,
         cpu_secs,
+        query_cpu_secs,
+        promotion_cpu_secs,
         segments,
         memory_hits: Some((cache.memory_hits, cache.memory_misses)),
         merges_in_memory: Some(cache.merges_adopted),
