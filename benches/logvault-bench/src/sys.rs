@@ -172,9 +172,10 @@ pub fn threads_cpu_seconds(prefix: &str) -> Option<HashMap<u64, f64>> {
 /// The CPU time the threads of `now` used since `before` (a thread absent from `before`
 /// started since, from nothing), in seconds.
 pub fn threads_cpu_since(before: &HashMap<u64, f64>, now: &HashMap<u64, f64>) -> f64 {
-    now.iter()
-        .map(|(tid, secs)| (secs - before.get(tid).copied().unwrap_or(0.0)).max(0.0))
-        .sum()
+    // Folded from 0.0: a sum of no thread would be -0.0.
+    now.iter().fold(0.0, |sum, (tid, secs)| {
+        sum + (secs - before.get(tid).copied().unwrap_or(0.0)).max(0.0)
+    })
 }
 
 /// The thread's name (`comm`, at most 15 bytes) in a `/proc/.../stat` line: between the first
@@ -238,6 +239,8 @@ mod tests {
         let now = HashMap::from([(1, 3.5), (3, 0.25)]);
         // Thread 2 ended (not counted), thread 3 started since.
         assert_eq!(threads_cpu_since(&before, &now), 1.75);
+        let none = threads_cpu_since(&before, &HashMap::new());
+        assert!(none == 0.0 && none.is_sign_positive());
     }
 
     #[test]

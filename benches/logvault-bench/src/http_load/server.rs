@@ -73,7 +73,8 @@ pub struct Stopped {
     /// CPU seconds (all threads) used while serving.
     pub cpu_secs: Option<f64>,
     /// CPU seconds of that used by the query runtime's threads (`logvault-query`), and by the
-    /// memory tier's promotion thread (`logvault-promote`), while serving.
+    /// memory tier's promotion thread (`logvault-promote`), while serving (read before the
+    /// shutdown, which ends the query runtime's threads).
     #[serde(default)]
     pub query_cpu_secs: Option<f64>,
     /// See `query_cpu_secs`.
@@ -198,6 +199,14 @@ pub async fn serve_case(home: &Path, server: &CaseServer) -> anyhow::Result<()> 
         }
     })
     .await?;
+    // Read before the shutdown, which stops the query runtime: its threads' times end with them.
+    let since = |before: Option<std::collections::HashMap<u64, f64>>, prefix: &str| {
+        before
+            .zip(sys::threads_cpu_seconds(prefix))
+            .map(|(before, now)| sys::threads_cpu_since(&before, &now))
+    };
+    let query_cpu_secs = since(query_before, QUERY_THREADS);
+    let promotion_cpu_secs = since(promotion_before, PROMOTION_THREAD);
     server.shutdown().await;
     if let Some(trace) = trace {
         trace.finish()?;
@@ -206,13 +215,6 @@ pub async fn serve_case(home: &Path, server: &CaseServer) -> anyhow::Result<()> 
         (Some(a), Some(b)) => Some(b - a),
         _ => None,
     };
-    let since = |before: Option<std::collections::HashMap<u64, f64>>, prefix: &str| {
-        before
-            .zip(sys::threads_cpu_seconds(prefix))
-            .map(|(before, now)| sys::threads_cpu_since(&before, &now))
-    };
-    let query_cpu_secs = since(query_before, QUERY_THREADS);
-    let promotion_cpu_secs = since(promotion_before, PROMOTION_THREAD);
     let segments = engine
         .tables(WORKSPACE)
         .await
