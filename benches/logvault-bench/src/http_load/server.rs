@@ -16,13 +16,13 @@ use serde::{Deserialize, Serialize};
 use crate::ingest::LOG_TABLE;
 use crate::remote::LatencyStore;
 use crate::setup::{self, HomeTimings, Protection, WORKSPACE};
+use crate::sys;
 
 /// The name of the query runtime's threads (`logvault::QueryRuntime`).
 const QUERY_THREADS: &str = "logvault-query";
 /// The memory tier's promotion thread, `logvault-promote`, as the kernel keeps a thread's name
 /// (15 bytes at most).
 const PROMOTION_THREAD: &str = "logvault-promot";
-use crate::sys;
 
 /// The stream the benchmark's rule takes.
 pub const STREAM: &str = "Custom-AppLogs";
