@@ -147,10 +147,15 @@ fn stat_ticks_seconds(stat: &str, field: usize) -> Option<f64> {
     Some((first + second) / USER_HZ)
 }
 
+/// The longest thread name the kernel keeps (`comm`, `TASK_COMM_LEN` less its NUL).
+const THREAD_NAME_BYTES: usize = 15;
+
 /// CPU time (user + system) so far of each live thread of this process whose name starts with
-/// `prefix`, by thread id, in seconds (`/proc/self/task/*/stat`). A thread that has ended is
-/// not there: subtract two readings thread by thread ([`threads_cpu_since`]).
+/// `prefix` (cut as the kernel cuts a thread's name), by thread id, in seconds
+/// (`/proc/self/task/*/stat`). A thread that has ended is not there: subtract two readings
+/// thread by thread ([`threads_cpu_since`]).
 pub fn threads_cpu_seconds(prefix: &str) -> Option<HashMap<u64, f64>> {
+    let prefix = prefix.get(..THREAD_NAME_BYTES).unwrap_or(prefix);
     let mut times = HashMap::new();
     for entry in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
         let Ok(tid) = entry.file_name().to_string_lossy().parse::<u64>() else {
@@ -251,7 +256,7 @@ mod tests {
         // A thread of its own, named, that spins until it is seen to have used CPU time
         // (bounded: a thread never seen fails the test).
         let spinner = std::thread::Builder::new()
-            .name("bench-spinner".into())
+            .name("bench-spinner-with-a-long-name".into())
             .spawn(|| {
                 let start = std::time::Instant::now();
                 let mut x = 0u64;
@@ -259,7 +264,8 @@ mod tests {
                     for _ in 0..1_000_000 {
                         x = std::hint::black_box(x.wrapping_add(1));
                     }
-                    let mine = threads_cpu_seconds("bench-spin").unwrap();
+                    // Asked for by its whole name, longer than the kernel keeps.
+                    let mine = threads_cpu_seconds("bench-spinner-with-a-long-name").unwrap();
                     if mine.values().any(|s| *s > 0.0)
                         || start.elapsed() > std::time::Duration::from_secs(20)
                     {

@@ -49,5 +49,6 @@ pub use machine::{
 };
 pub use memory::HotSegment;
 pub use metrics::{CounterSnapshot, HotCacheStatus, WorkspaceCacheStatus};
+pub use promoter::PROMOTION_THREAD_NAME;
 pub use stamp::CatalogMark;
 pub use warm::{WarmHandle, WarmProgress, WarmState};

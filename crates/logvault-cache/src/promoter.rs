@@ -18,6 +18,10 @@ use crate::activity::Activity;
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// The name of the promotion thread (what a profiler or `/proc/<pid>/task/*/comm` shows, cut
+/// to 15 bytes there: `logvault-promot`).
+pub const PROMOTION_THREAD_NAME: &str = "logvault-promote";
+
 /// Runs jobs on the low-priority promotion thread.
 #[derive(Debug, Default)]
 pub(crate) struct Promoter {
@@ -65,7 +69,7 @@ impl Promoter {
         }
         let (tx, rx) = channel::<Job>();
         std::thread::Builder::new()
-            .name("logvault-promote".into())
+            .name(PROMOTION_THREAD_NAME.into())
             .spawn(move || {
                 lower_priority();
                 for job in rx {

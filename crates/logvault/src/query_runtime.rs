@@ -51,6 +51,9 @@ impl std::fmt::Debug for QueryRuntime {
 }
 
 impl QueryRuntime {
+    /// The name its threads are given (what a profiler or `/proc/<pid>/task/*/comm` shows).
+    pub const THREAD_NAME: &str = "logvault-query";
+
     /// A runtime of `threads` workers (0: one per core, tokio's default) whose threads' nice value is the
     /// process's plus `lower_by` (0 to 19; 0 keeps the process's priority, 19 is the lowest).
     /// The priority is lowered on Linux only; elsewhere the runtime is only separate.
@@ -69,7 +72,7 @@ impl QueryRuntime {
             builder.worker_threads(threads);
         }
         let runtime = builder
-            .thread_name("logvault-query")
+            .thread_name(Self::THREAD_NAME)
             .enable_all()
             .on_thread_start(move || lower_this_thread(lower_by, &warned))
             .build()

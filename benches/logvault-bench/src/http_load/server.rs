@@ -18,11 +18,9 @@ use crate::remote::LatencyStore;
 use crate::setup::{self, HomeTimings, Protection, WORKSPACE};
 use crate::sys;
 
-/// The name of the query runtime's threads (`logvault::QueryRuntime`).
-const QUERY_THREADS: &str = "logvault-query";
-/// The memory tier's promotion thread, `logvault-promote`, as the kernel keeps a thread's name
-/// (15 bytes at most).
-const PROMOTION_THREAD: &str = "logvault-promot";
+/// The query runtime's threads, and the memory tier's promotion thread.
+const QUERY_THREADS: &str = logvault::QueryRuntime::THREAD_NAME;
+const PROMOTION_THREAD: &str = logvault::cache::PROMOTION_THREAD_NAME;
 
 /// The stream the benchmark's rule takes.
 pub const STREAM: &str = "Custom-AppLogs";
