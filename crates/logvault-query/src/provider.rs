@@ -30,7 +30,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::Session;
 use datafusion::common::stats::Precision;
@@ -72,6 +72,9 @@ pub struct ScanStats {
     pub segments_pruned_by_needles: AtomicUsize,
     /// Row groups of the segments read that their needle index skipped.
     pub row_groups_pruned_by_needles: AtomicUsize,
+    /// Columns of segments read as dictionaries for a filter's comparisons with strings (one
+    /// per column and segment; see `view_eq::dictionary`).
+    pub filter_columns_as_dictionaries: AtomicUsize,
 }
 
 /// One workspace table.
@@ -198,7 +201,7 @@ impl TableProvider for SegmentTable {
         self.stats
             .segments_in_memory
             .fetch_add(hot.len(), Ordering::Relaxed);
-        let cold = self.needle_plans(state, cold, filters).await?;
+        let cold = self.footer_plans(state, cold, filters).await?;
         let mut plans: Vec<Arc<dyn ExecutionPlan>> = Vec::with_capacity(2);
         if !cold.is_empty() {
             plans.push(self.parquet_scan(state, cold, projection, limit)?);
@@ -221,35 +224,69 @@ impl TableProvider for SegmentTable {
     }
 }
 
-/// A segment to read, with the row groups to read of it (all when `None`).
-type Planned<'a> = (&'a SegmentEntry, Option<ParquetAccessPlan>);
+/// A segment to read, with the row groups to read of it (all when `None`) and the columns its
+/// scan reads as dictionaries.
+struct Planned<'a> {
+    segment: &'a SegmentEntry,
+    plan: Option<ParquetAccessPlan>,
+    dictionaries: Vec<String>,
+}
 
-/// Segments whose footers are read at once for their needle index.
-const NEEDLE_READS: usize = 8;
+impl<'a> Planned<'a> {
+    /// All of `segment`, its columns as the table's types.
+    fn whole(segment: &'a SegmentEntry) -> Self {
+        Self {
+            segment,
+            plan: None,
+            dictionaries: Vec::new(),
+        }
+    }
+}
+
+/// Segments whose footers are read at once while planning.
+const FOOTER_READS: usize = 8;
 
 impl SegmentTable {
     /// The row groups of each segment that may hold the values `filters` look for (see
-    /// `logvault_store::needles`); segments with none are left out. Without such filters, or
-    /// without a key (a detached table), every row group of every segment.
-    async fn needle_plans<'a>(
+    /// `logvault_store::needles`), segments with none left out; and the string columns that
+    /// `filters` compare with strings which each segment stores as a small dictionary in every
+    /// row group, which its scan reads as dictionaries (`crate::view_eq::dictionary`). Both
+    /// from the segments' footers (read through the footer cache, where the scan finds them
+    /// again). Without such filters, or without a key (a detached table), every row group of
+    /// every segment, its columns as views.
+    async fn footer_plans<'a>(
         &self,
         state: &dyn Session,
         segments: Vec<&'a SegmentEntry>,
         filters: &[Expr],
     ) -> Result<Vec<Planned<'a>>> {
         let needles = crate::prune::needles(filters);
-        let (Some(factory), Some(keyring)) = (&self.factory, &self.keyring) else {
-            return Ok(segments.into_iter().map(|s| (s, None)).collect());
+        let whole = |segments: Vec<&'a SegmentEntry>| {
+            segments.into_iter().map(Planned::whole).collect::<Vec<_>>()
         };
-        if needles.is_empty() || segments.is_empty() {
-            return Ok(segments.into_iter().map(|s| (s, None)).collect());
+        let (Some(factory), Some(keyring)) = (&self.factory, &self.keyring) else {
+            return Ok(whole(segments));
+        };
+        let mut labels: Vec<String> = needles
+            .iter()
+            .map(|n| n.column.clone())
+            .filter(|c| {
+                self.schema
+                    .field_with_name(c)
+                    .is_ok_and(|f| f.data_type() == &DataType::Utf8View)
+            })
+            .collect();
+        labels.sort();
+        labels.dedup();
+        if (needles.is_empty() && labels.is_empty()) || segments.is_empty() {
+            return Ok(whole(segments));
         }
         let url = ObjectStoreUrl::parse(logvault_store::STORAGE_URL)?;
         let readers = Arc::new(SegmentReaderFactory::new(
             state.runtime_env().object_store(&url)?,
             Arc::clone(keyring),
         ));
-        let needles = Arc::new(needles);
+        let wanted = Arc::new((needles, labels));
         // Each footer read is a task of its own: decrypting footers takes every core, as the
         // scan's partitions would, not the planning task alone.
         let files: Vec<PartitionedFile> = segments
@@ -258,11 +295,12 @@ impl SegmentTable {
                 PartitionedFile::new(self.manifest.location(s).routed_path().to_string(), s.bytes)
             })
             .collect();
-        let scans: Vec<Option<Vec<bool>>> = futures::stream::iter(files)
+        let looks: Vec<Option<Look>> = futures::stream::iter(files)
             .map(|file| {
                 let (factory, readers) = (Arc::clone(factory), Arc::clone(&readers));
-                let needles = Arc::clone(&needles);
-                let read = async move { look_up(factory, &readers, &needles, file).await };
+                let wanted = Arc::clone(&wanted);
+                let read =
+                    async move { look_up(factory, &readers, &wanted.0, &wanted.1, file).await };
                 async move {
                     match tokio::runtime::Handle::try_current() {
                         Ok(runtime) => runtime.spawn(read).await.ok().flatten(),
@@ -270,14 +308,23 @@ impl SegmentTable {
                     }
                 }
             })
-            .buffered(NEEDLE_READS)
+            .buffered(FOOTER_READS)
             .collect()
             .await;
-        let looked_up = segments.into_iter().zip(scans);
         let mut out = Vec::new();
-        for (s, scan) in looked_up {
-            let Some(scan) = scan else {
-                out.push((s, None));
+        for (s, look) in segments.into_iter().zip(looks) {
+            let Some(look) = look else {
+                out.push(Planned::whole(s));
+                continue;
+            };
+            self.stats
+                .filter_columns_as_dictionaries
+                .fetch_add(look.dictionaries.len(), Ordering::Relaxed);
+            let Some(scan) = look.row_groups else {
+                out.push(Planned {
+                    dictionaries: look.dictionaries,
+                    ..Planned::whole(s)
+                });
                 continue;
             };
             let skipped = scan.iter().filter(|read| !**read).count();
@@ -298,7 +345,11 @@ impl SegmentTable {
                 }
                 plan
             });
-            out.push((s, plan));
+            out.push(Planned {
+                segment: s,
+                plan,
+                dictionaries: look.dictionaries,
+            });
         }
         Ok(out)
     }
@@ -312,13 +363,18 @@ impl SegmentTable {
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let partitions = state.config().target_partitions().max(1);
-        let statistics = segment_statistics(&self.schema, keep.iter().map(|(s, _)| s.rows));
+        let statistics = segment_statistics(&self.schema, keep.iter().map(|p| p.segment.rows));
         let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); partitions.min(keep.len())];
         // Largest first, each to the lightest group: balanced parallel scans.
         let mut ordered = keep;
-        ordered.sort_by_key(|(s, _)| std::cmp::Reverse(s.bytes));
+        ordered.sort_by_key(|p| std::cmp::Reverse(p.segment.bytes));
         let mut loads = vec![0u64; groups.len()];
-        for (s, plan) in ordered {
+        for Planned {
+            segment: s,
+            plan,
+            dictionaries,
+        } in ordered
+        {
             let (i, _) = loads
                 .iter()
                 .enumerate()
@@ -327,12 +383,13 @@ impl SegmentTable {
             loads[i] += s.bytes;
             let path = self.manifest.location(s).routed_path();
             // The segment's schema from the catalog: the reader need not parse the footer's,
-            // and a grouping may ask for a column as a dictionary through it. Only for scans
-            // this process runs: a detached table's scans go to a cluster's executors, which
-            // got that schema with every field nullable and refused it against the file's.
+            // and a filter's or a grouping's column is read as a dictionary through it. Only
+            // for scans this process runs: a detached table's scans go to a cluster's
+            // executors, which got that schema with every field nullable and refused it
+            // against the file's.
             let mut file = PartitionedFile::new(path.to_string(), s.bytes);
             if self.keyring.is_some() {
-                file = file.with_arrow_schema(Arc::clone(&s.schema));
+                file = file.with_arrow_schema(with_dictionaries(&s.schema, &dictionaries));
             }
             if let Some(plan) = plan {
                 file = file.with_extension(plan);
@@ -376,13 +433,24 @@ fn segment_statistics(schema: &SchemaRef, rows: impl Iterator<Item = u64>) -> St
     statistics
 }
 
-/// Which row groups of segment `file` may hold the needles (`None`: all, or unknown).
+/// What planning reads of a segment's footer.
+struct Look {
+    /// Which row groups may hold the needles (`None`: all, or unknown).
+    row_groups: Option<Vec<bool>>,
+    /// The columns of `labels` to read as dictionaries.
+    dictionaries: Vec<String>,
+}
+
+/// Which row groups of segment `file` may hold `needles`, and which of the string columns
+/// `labels` it stores as small dictionaries in every row group (`None`: the footer could not
+/// be read).
 async fn look_up(
     factory: Arc<dyn EncryptionFactory>,
     readers: &SegmentReaderFactory,
     needles: &[logvault_store::needles::Needle],
+    labels: &[String],
     file: PartitionedFile,
-) -> Option<Vec<bool>> {
+) -> Option<Look> {
     let path = file.object_meta.location.clone();
     let scan = async {
         let keys = factory
@@ -392,11 +460,46 @@ async fn look_up(
         if let Some(keys) = keys {
             options = options.with_file_decryption_properties(keys);
         }
-        readers.needle_scan(file, &options, needles).await
+        let dictionaries = if labels.is_empty() {
+            Vec::new()
+        } else {
+            let footer = readers.footer(file.clone(), &options).await?;
+            crate::view_eq::dictionary::stored_as_dictionaries(&footer, labels)
+        };
+        let row_groups = if needles.is_empty() {
+            None
+        } else {
+            readers.needle_scan(file, &options, needles).await?
+        };
+        Ok::<_, datafusion::common::DataFusionError>(Look {
+            row_groups,
+            dictionaries,
+        })
     };
     // Unreadable here, unreadable in the scan, which reports it.
-    scan.await.unwrap_or_else(|e| {
-        tracing::debug!(segment = %path, error = %e, "needle index not read");
-        None
-    })
+    scan.await
+        .inspect_err(|e: &datafusion::common::DataFusionError| {
+            tracing::debug!(segment = %path, error = %e, "footer not read");
+        })
+        .ok()
+}
+
+/// `schema` (a segment's) with its string columns named in `names` read as dictionaries.
+fn with_dictionaries(schema: &SchemaRef, names: &[String]) -> SchemaRef {
+    if names.is_empty() {
+        return Arc::clone(schema);
+    }
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let field = f.as_ref().clone();
+            if names.iter().any(|n| n == f.name()) && f.data_type().is_string() {
+                field.with_data_type(crate::grouping::dictionary_type())
+            } else {
+                field
+            }
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }

@@ -108,6 +108,22 @@ impl SegmentReaderFactory {
         Ok(scan)
     }
 
+    /// The footer of `file`, read as a scan reads it: through the footer cache, decrypted with
+    /// the keys in `options` (a planner's look at the segment's column chunks before its scan,
+    /// which then finds the footer cached).
+    ///
+    /// # Errors
+    /// Reading or decrypting the footer (the scan would fail the same way).
+    pub async fn footer(
+        &self,
+        file: PartitionedFile,
+        options: &ArrowReaderOptions,
+    ) -> datafusion::common::Result<Arc<ParquetMetaData>> {
+        let key = self.footer_key(&file);
+        let mut reader = self.reader(file, key, None, 0, &ExecutionPlanMetricsSet::new())?;
+        Ok(reader.get_metadata(Some(options)).await?)
+    }
+
     /// Version 2's index of the segment at `path` whose footer is `metadata`: its `block` read
     /// through `reader` and opened with the segment's block key.
     async fn read_block(

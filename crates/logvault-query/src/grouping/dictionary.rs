@@ -184,13 +184,12 @@ fn as_dictionary(schema: &SchemaRef, name: &str) -> Option<SchemaRef> {
     let Ok(index) = schema.index_of(name) else {
         return Some(Arc::clone(schema));
     };
-    if !matches!(
-        schema.field(index).data_type(),
-        DataType::Utf8 | DataType::Utf8View
-    ) {
-        return None;
+    match schema.field(index).data_type() {
+        DataType::Utf8 | DataType::Utf8View => with_dictionary_at(schema, index),
+        // Read as a dictionary already, for a filter (`crate::view_eq::dictionary`).
+        t if t == &dictionary_type() => Some(Arc::clone(schema)),
+        _ => None,
     }
-    with_dictionary_at(schema, index)
 }
 
 /// `schema` with its field `index` typed [`dictionary_type`].

@@ -57,6 +57,8 @@ pub(crate) mod keys;
 mod row_count;
 mod stream;
 
+pub(crate) use dictionary::dictionary_type;
+
 use std::fmt;
 use std::sync::Arc;
 

@@ -2,9 +2,12 @@
 //! time (`logvault_query::view_eq`): answers equal DataFusion's over the same rows in memory for
 //! short and long literals, `=` and `<>`, a column one segment lacks and a column stored in
 //! plain pages; the scans' predicates hold the fast comparison; and row groups are still pruned
-//! by their statistics, which read the comparison it replaced.
+//! by their statistics, which read the comparison it replaced. A column of few values that a
+//! filter compares with strings is read as a dictionary where every row group of a segment
+//! stores it in dictionary pages, and answers the same.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::datasource::physical_plan::FileSource as _;
@@ -107,4 +110,68 @@ async fn row_groups_are_still_pruned_by_the_comparison_it_replaced() {
         "{plan}"
     );
     assert!(plan.contains("required_guarantees=[Tag in ("), "{plan}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filters_column_of_few_values_is_read_as_a_dictionary_and_answers_the_same() {
+    let h = segments().await;
+    let session = h.session(WS_A, None).await;
+    let stats = Arc::clone(session.stats());
+    let reference = in_memory();
+    let read_as_dictionaries = || stats.filter_columns_as_dictionaries.load(Ordering::SeqCst);
+    // (query, columns times segments read as dictionaries: `Level` and `Host` are stored as
+    // dictionaries in all three segments, `Code` in the two that have it, `Tag` in plain pages
+    // past its dictionary's limit; `<>` and an `OR` of two columns ask for no value)
+    let tag = format!("1-000123-{}", "t".repeat(120));
+    let queries = [
+        (
+            format!(
+                r#"SELECT "Host", COUNT(*) AS n, SUM("Bytes") AS b FROM "{WEB}" WHERE "Level" IN ('ERROR', 'CRITICAL') GROUP BY "Host" ORDER BY "Host""#
+            ),
+            3,
+        ),
+        // The column the filter reads as a dictionary is also grouped by and shown.
+        (
+            format!(
+                r#"SELECT "Level", COUNT(*) AS n FROM "{WEB}" WHERE "Level" IN ('WARN', 'DEBUG') GROUP BY "Level" ORDER BY "Level""#
+            ),
+            3,
+        ),
+        (
+            format!(
+                r#"SELECT "TimeGenerated", "Level", "Host", "Bytes" FROM "{WEB}" WHERE "Level" = 'CRITICAL' AND "Host" = 'web-07.eu-west.example.net' ORDER BY "TimeGenerated""#
+            ),
+            6,
+        ),
+        (
+            format!(
+                r#"SELECT "Level", COUNT(*) AS n FROM "{WEB}" WHERE "Code" = '404' GROUP BY "Level" ORDER BY "Level""#
+            ),
+            2,
+        ),
+        (
+            format!(r#"SELECT "Tag", "Level", "Bytes" FROM "{WEB}" WHERE "Tag" = '{tag}'"#),
+            0,
+        ),
+        (
+            format!(
+                r#"SELECT "Level", COUNT(*) AS n FROM "{WEB}" WHERE "Level" <> 'INFO' OR "Host" = 'web-01.eu-west.example.net' GROUP BY "Level" ORDER BY "Level""#
+            ),
+            0,
+        ),
+    ];
+    for (sql, dictionaries) in &queries {
+        let before = read_as_dictionaries();
+        let got = run(&session, sql).await;
+        assert_eq!(
+            read_as_dictionaries() - before,
+            *dictionaries,
+            "columns read as dictionaries: {sql}"
+        );
+        assert_eq!(got, expected(&reference, sql).await, "{sql}");
+        assert!(
+            got.lines().count() > 4,
+            "an empty answer proves nothing: {sql}\n{got}"
+        );
+    }
 }

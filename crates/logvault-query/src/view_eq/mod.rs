@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, StringViewArray, make_view};
 use arrow::buffer::{BooleanBuffer, Buffer};
-use arrow::datatypes::{FieldRef, Schema};
+use arrow::datatypes::{DataType, FieldRef, Int32Type, Schema};
 use arrow::record_batch::RecordBatch;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
@@ -42,10 +42,12 @@ use datafusion::logical_expr::Operator;
 use datafusion::logical_expr::interval_arithmetic::Interval;
 use datafusion::logical_expr::sort_properties::ExprProperties;
 use datafusion::physical_expr::PhysicalExpr;
-use datafusion::physical_expr::expressions::{BinaryExpr, Column, Literal};
+use datafusion::physical_expr::expressions::{BinaryExpr, CastExpr, Column, Literal};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::filter::{FilterExec, FilterExecBuilder};
+
+pub(crate) mod dictionary;
 
 /// The longest string a view holds inline.
 const INLINE_LEN: usize = 12;
@@ -65,6 +67,9 @@ impl Needle {
             ScalarValue::Utf8(Some(t))
             | ScalarValue::Utf8View(Some(t))
             | ScalarValue::LargeUtf8(Some(t)) => t,
+            // A literal the scan's simplifier moved a column's cast onto (`Level = 'ERROR'` over
+            // a column read as a dictionary).
+            ScalarValue::Dictionary(_, inner) => return Self::of(inner),
             _ => return None,
         };
         let bytes = text.as_bytes().to_vec();
@@ -154,12 +159,12 @@ impl ViewEq {
             _ => return None,
         };
         let (column, literal) = match (
-            binary.left().downcast_ref::<Column>(),
+            column_of(binary.left()),
             binary.right().downcast_ref::<Literal>(),
         ) {
             (Some(_), Some(literal)) => (binary.left(), literal),
             _ => match (
-                binary.right().downcast_ref::<Column>(),
+                column_of(binary.right()),
                 binary.left().downcast_ref::<Literal>(),
             ) {
                 (Some(_), Some(literal)) => (binary.right(), literal),
@@ -208,6 +213,21 @@ impl ViewEq {
     }
 }
 
+/// The column `expr` reads, when it is a column or a column cast to a string type (as a scan's
+/// expression adapter casts a column the file holds as a dictionary to the table's views).
+fn column_of(expr: &Arc<dyn PhysicalExpr>) -> Option<&Column> {
+    if let Some(column) = expr.downcast_ref::<Column>() {
+        return Some(column);
+    }
+    let cast = expr.downcast_ref::<CastExpr>()?;
+    matches!(
+        cast.cast_type(),
+        DataType::Utf8View | DataType::Utf8 | DataType::LargeUtf8
+    )
+    .then(|| cast.expr().downcast_ref::<Column>())
+    .flatten()
+}
+
 // By hand: a derive cannot compare or hash the `dyn PhysicalExpr` fields.
 impl PartialEq for ViewEq {
     fn eq(&self, other: &Self) -> bool {
@@ -235,10 +255,21 @@ impl PhysicalExpr for ViewEq {
     }
 
     fn evaluate(&self, batch: &RecordBatch) -> Result<ColumnarValue> {
-        if let ColumnarValue::Array(array) = self.column.evaluate(batch)?
-            && let Some(views) = array.as_string_view_opt()
-        {
-            return Ok(ColumnarValue::Array(self.compare(views)));
+        // A column read as a dictionary is compared a value of its dictionary at a time, not
+        // cast to views first.
+        let read = match self.column.downcast_ref::<CastExpr>() {
+            Some(cast) => cast.expr(),
+            None => &self.column,
+        };
+        if let ColumnarValue::Array(array) = read.evaluate(batch)? {
+            if let Some(views) = array.as_string_view_opt() {
+                return Ok(ColumnarValue::Array(self.compare(views)));
+            }
+            if let Some(keys) = array.as_dictionary_opt::<Int32Type>()
+                && let Some(hits) = dictionary::compare(&self.needles, keys, self.negated)
+            {
+                return Ok(ColumnarValue::Array(Arc::new(hits)));
+            }
         }
         self.original.evaluate(batch)
     }
