@@ -16,7 +16,7 @@ use arrow::datatypes::{DataType, Int32Type};
 use datafusion::parquet::basic::Encoding;
 use datafusion::parquet::file::metadata::{ColumnChunkMetaData, ParquetMetaData};
 
-use super::Needle;
+use super::{Needle, pack};
 
 /// The largest dictionary page (bytes as stored) of a column chunk the scan reads as a
 /// dictionary: a column of labels (levels, hosts, services, result codes) has a dictionary of a
@@ -78,10 +78,17 @@ pub(super) fn compare(
     let value = value_reader(values.as_ref())?;
     let hit = |i: usize| value(i).is_some_and(|v| needles.iter().any(|n| n.bytes == v));
     let indices = keys.keys().values();
-    let hits = if values.len() <= indices.len() {
+    // A null row's key may be anything: its bit is masked by the nulls below.
+    let hits = if values.len() <= 64 {
+        // The usual labels: each value's answer a bit of one word, a row's bit a shift away.
+        let answers = (0..values.len())
+            .filter(|&i| hit(i))
+            .fold(0u64, |word, i| word | 1 << i);
+        pack(indices, |k| (answers >> (k.cast_unsigned() & 63)) & 1 == 1)
+    } else if values.len() <= indices.len() {
         let answers: Vec<bool> = (0..values.len()).map(hit).collect();
-        BooleanBuffer::collect_bool(indices.len(), |row| {
-            usize::try_from(indices[row])
+        pack(indices, |k| {
+            usize::try_from(k)
                 .ok()
                 .and_then(|k| answers.get(k).copied())
                 .unwrap_or(false)
@@ -188,8 +195,8 @@ mod tests {
         expr
     }
 
-    /// The rows of a dictionary: few values (many rows each) and more values than rows, with
-    /// null keys, an empty string and a long one. (Not a null value: a Parquet reader writes a
+    /// The rows of a dictionary: few values (many rows each), more values than rows, and a
+    /// hundred values over 300 rows; with null keys, an empty string and a long one. (Not a null value: a Parquet reader writes a
     /// null row as a null key, and arrow's cast to views takes a key to a null value for a
     /// value; that case is below.)
     fn cases() -> Vec<RecordBatch> {
@@ -212,7 +219,22 @@ mod tests {
             }
         })));
         let few_rows: Vec<Option<i32>> = vec![Some(7), Some(8), None, Some(57), Some(7), Some(499)];
-        vec![batch(labels, keys), batch(many, few_rows)]
+        // More values than a word has bits, fewer than the rows.
+        let hosts: ArrayRef = Arc::new(StringArray::from_iter_values((0..100).map(|i| {
+            if i == 70 {
+                "ERROR".to_owned()
+            } else {
+                format!("host-{i}")
+            }
+        })));
+        let host_keys: Vec<Option<i32>> = (0..300)
+            .map(|i| (i % 11 != 5).then_some((i * 13 % 100) as i32))
+            .collect();
+        vec![
+            batch(labels, keys),
+            batch(many, few_rows),
+            batch(hosts, host_keys),
+        ]
     }
 
     #[test]

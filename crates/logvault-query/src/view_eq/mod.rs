@@ -119,17 +119,17 @@ fn matches(needles: &[Needle], array: &StringViewArray) -> BooleanBuffer {
     }
 }
 
-/// The bits of `hit` over `views`, packed 64 to a word.
-fn pack(views: &[u128], hit: impl Fn(u128) -> bool) -> BooleanBuffer {
-    let mut words: Vec<u64> = Vec::with_capacity(views.len().div_ceil(64));
-    for chunk in views.chunks(64) {
+/// The bits of `hit` over `items` (views, or dictionary keys), packed 64 to a word.
+fn pack<T: Copy>(items: &[T], hit: impl Fn(T) -> bool) -> BooleanBuffer {
+    let mut words: Vec<u64> = Vec::with_capacity(items.len().div_ceil(64));
+    for chunk in items.chunks(64) {
         let mut word = 0u64;
-        for (bit, &view) in chunk.iter().enumerate() {
-            word |= u64::from(hit(view)) << bit;
+        for (bit, &item) in chunk.iter().enumerate() {
+            word |= u64::from(hit(item)) << bit;
         }
         words.push(word);
     }
-    BooleanBuffer::new(Buffer::from_vec(words), 0, views.len())
+    BooleanBuffer::new(Buffer::from_vec(words), 0, items.len())
 }
 
 /// `column = 'text'` (or `<>`), an `OR` of such equalities of one column (`IN`) or an `AND` of
