@@ -196,9 +196,9 @@ mod tests {
     }
 
     /// The rows of a dictionary: few values (many rows each), more values than rows, and a
-    /// hundred values over 300 rows; with null keys, an empty string and a long one. (Not a null value: a Parquet reader writes a
-    /// null row as a null key, and arrow's cast to views takes a key to a null value for a
-    /// value; that case is below.)
+    /// hundred values over 300 rows; with null keys, an empty string and a long one. (Not a
+    /// null value: a Parquet reader writes a null row as a null key, and arrow's cast to views
+    /// takes a key to a null value for a value; that case is below.)
     fn cases() -> Vec<RecordBatch> {
         let labels: ArrayRef = Arc::new(StringArray::from(vec![
             "INFO",
