@@ -79,12 +79,14 @@ pub(super) fn compare(
     let hit = |i: usize| value(i).is_some_and(|v| needles.iter().any(|n| n.bytes == v));
     let indices = keys.keys().values();
     // A null row's key may be anything: its bit is masked by the nulls below.
-    let hits = if values.len() <= 64 {
-        // The usual labels: each value's answer a bit of one word, a row's bit a shift away.
-        let answers = (0..values.len())
-            .filter(|&i| hit(i))
-            .fold(0u64, |word, i| word | 1 << i);
-        pack(indices, |k| (answers >> (k.cast_unsigned() & 63)) & 1 == 1)
+    let hits = if values.len() <= 256 {
+        // The usual labels: each value's answer in a table a key's low byte indexes, without a
+        // bounds check (a key past the values is a null row's, whose bit the nulls mask).
+        let mut answers = [0u8; 256];
+        for (i, answer) in answers.iter_mut().enumerate().take(values.len()) {
+            *answer = u8::from(hit(i));
+        }
+        pack(indices, |k| answers[usize::from(k as u8)] == 1)
     } else if values.len() <= indices.len() {
         let answers: Vec<bool> = (0..values.len()).map(hit).collect();
         pack(indices, |k| {
