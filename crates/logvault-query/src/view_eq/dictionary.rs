@@ -197,8 +197,8 @@ mod tests {
         expr
     }
 
-    /// The rows of a dictionary: few values (many rows each), more values than rows, and a
-    /// hundred values over 300 rows; with null keys, an empty string and a long one. (Not a
+    /// The rows of a dictionary: few values (many rows each), more values than rows, and 300
+    /// values over 700 rows; with null keys, an empty string and a long one. (Not a
     /// null value: a Parquet reader writes a null row as a null key, and arrow's cast to views
     /// takes a key to a null value for a value; that case is below.)
     fn cases() -> Vec<RecordBatch> {
@@ -221,16 +221,16 @@ mod tests {
             }
         })));
         let few_rows: Vec<Option<i32>> = vec![Some(7), Some(8), None, Some(57), Some(7), Some(499)];
-        // More values than a word has bits, fewer than the rows.
-        let hosts: ArrayRef = Arc::new(StringArray::from_iter_values((0..100).map(|i| {
+        // More values than a key's low byte tells apart, fewer than the rows.
+        let hosts: ArrayRef = Arc::new(StringArray::from_iter_values((0..300).map(|i| {
             if i == 70 {
                 "ERROR".to_owned()
             } else {
                 format!("host-{i}")
             }
         })));
-        let host_keys: Vec<Option<i32>> = (0..300)
-            .map(|i| (i % 11 != 5).then_some((i * 13 % 100) as i32))
+        let host_keys: Vec<Option<i32>> = (0..700)
+            .map(|i| (i % 11 != 5).then_some((i * 13 % 300) as i32))
             .collect();
         vec![
             batch(labels, keys),
