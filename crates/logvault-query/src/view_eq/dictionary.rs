@@ -211,7 +211,7 @@ mod tests {
             "a label longer than a view holds",
         ]));
         let keys: Vec<Option<i32>> = (0..300)
-            .map(|i| (i % 7 != 3).then_some((i * 5 % 6) as i32))
+            .map(|i| (i % 7 != 3).then_some(i * 5 % 6))
             .collect();
         let many: ArrayRef = Arc::new(StringViewArray::from_iter_values((0..500).map(|i| {
             if i % 50 == 7 {
@@ -230,7 +230,7 @@ mod tests {
             }
         })));
         let host_keys: Vec<Option<i32>> = (0..700)
-            .map(|i| (i % 11 != 5).then_some((i * 13 % 300) as i32))
+            .map(|i| (i % 11 != 5).then_some(i * 13 % 300))
             .collect();
         vec![
             batch(labels, keys),
