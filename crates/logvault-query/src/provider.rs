@@ -7,7 +7,9 @@
 //!    when the filters look for given values of string columns (`RequestId = '...'`, an `IN`
 //!    list), the needle index in each segment's footer (`logvault_store::needles`, read through
 //!    the footer cache) tells which row groups may hold them: the others are skipped (a
-//!    `ParquetAccessPlan`), and a segment with none is not read at all;
+//!    `ParquetAccessPlan`), and a segment with none is not read at all; and such a column that
+//!    the segment stores as a small dictionary in every row group is read as one, for the row
+//!    filter to compare once per value (`crate::view_eq::dictionary`);
 //! 3. with a hot cache, takes the segments its memory tier holds as decoded Arrow data (a
 //!    DataFusion memory source, only the projected columns of the batches inside the query's
 //!    time bounds, adapted to the table's schema, in a [`HotScanExec`] of which a grouping can
