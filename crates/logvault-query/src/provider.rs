@@ -7,9 +7,10 @@
 //!    when the filters look for given values of string columns (`RequestId = '...'`, an `IN`
 //!    list), the needle index in each segment's footer (`logvault_store::needles`, read through
 //!    the footer cache) tells which row groups may hold them: the others are skipped (a
-//!    `ParquetAccessPlan`), and a segment with none is not read at all; and such a column that
-//!    the segment stores as a small dictionary in every row group is read as one, for the row
-//!    filter to compare once per value (`crate::view_eq::dictionary`);
+//!    `ParquetAccessPlan`), and a segment with none is not read at all; and a column the
+//!    filters compare with strings (`=`, `<>`, `[NOT] IN`) that the segment stores as a small
+//!    dictionary in every row group is read as one, for the row filter to compare once per
+//!    value (`crate::view_eq::dictionary`);
 //! 3. with a hot cache, takes the segments its memory tier holds as decoded Arrow data (a
 //!    DataFusion memory source, only the projected columns of the batches inside the query's
 //!    time bounds, adapted to the table's schema, in a [`HotScanExec`] of which a grouping can
@@ -251,8 +252,8 @@ const FOOTER_READS: usize = 8;
 impl SegmentTable {
     /// The row groups of each segment that may hold the values `filters` look for (see
     /// `logvault_store::needles`), segments with none left out; and the string columns that
-    /// `filters` compare with strings which each segment stores as a small dictionary in every
-    /// row group, which its scan reads as dictionaries (`crate::view_eq::dictionary`). Both
+    /// `filters` compare with strings (`prune::labels`) which each segment stores as a small
+    /// dictionary in every row group, which its scan reads as dictionaries (`crate::view_eq::dictionary`). Both
     /// from the segments' footers (read through the footer cache, where the scan finds them
     /// again). Without such filters, or without a key (a detached table), every row group of
     /// every segment, its columns as views.
@@ -269,17 +270,14 @@ impl SegmentTable {
         let (Some(factory), Some(keyring)) = (&self.factory, &self.keyring) else {
             return Ok(whole(segments));
         };
-        let mut labels: Vec<String> = needles
-            .iter()
-            .map(|n| n.column.clone())
+        let labels: Vec<String> = crate::prune::labels(filters)
+            .into_iter()
             .filter(|c| {
                 self.schema
                     .field_with_name(c)
                     .is_ok_and(|f| f.data_type() == &DataType::Utf8View)
             })
             .collect();
-        labels.sort();
-        labels.dedup();
         if (needles.is_empty() && labels.is_empty()) || segments.is_empty() {
             return Ok(whole(segments));
         }

@@ -1,5 +1,7 @@
 //! What a query's filters allow a scan to skip: whole segments by their catalog time range
-//! ([`TimeBounds`]), and row groups by the segments' needle index ([`needles`]).
+//! ([`TimeBounds`]), and row groups by the segments' needle index ([`needles`]); and which
+//! string columns they compare with strings only ([`labels`]), which a scan may read as
+//! dictionaries.
 
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::expr::InList;
@@ -117,6 +119,46 @@ pub fn needles(filters: &[Expr]) -> Vec<Needle> {
         .flat_map(split_conjunction)
         .filter_map(needle)
         .collect()
+}
+
+/// The string columns that conjuncts of `filters` compare with string literals and nothing
+/// else: `column = 'v'`, `column <> 'v'` (either way round, the column cast to another string
+/// type or not), `column [NOT] IN ('v', ...)`, or an `OR` of equalities (an `AND` of `<>`s) of
+/// one column; as `crate::view_eq` compares them, a value of a dictionary at a time when the
+/// column is read as one (another conjunct reading the same column otherwise, a `LIKE` say,
+/// reads it cast back to views: right, if no faster). Each column once, in the order first met.
+pub fn labels(filters: &[Expr]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for column in filters.iter().flat_map(split_conjunction).filter_map(label) {
+        if !out.contains(&column) {
+            out.push(column);
+        }
+    }
+    out
+}
+
+/// The column `e` compares with string literals, if that is all `e` does.
+fn label(e: &Expr) -> Option<String> {
+    match e {
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => match op {
+            Operator::Eq | Operator::NotEq => match (string_column(left), string_column(right)) {
+                (Some(c), None) => string_literal(right).map(|_| c),
+                (None, Some(c)) => string_literal(left).map(|_| c),
+                _ => None,
+            },
+            Operator::Or | Operator::And => {
+                let (left, right) = (label(left)?, label(right)?);
+                (left == right).then_some(left)
+            }
+            _ => None,
+        },
+        Expr::InList(InList { expr, list, .. })
+            if list.iter().all(|v| string_literal(v).is_some()) =>
+        {
+            string_column(expr)
+        }
+        _ => None,
+    }
 }
 
 /// The values `e` requires of one column: `column = 'v'`, `column IN (...)`, or a disjunction
@@ -267,5 +309,29 @@ mod tests {
             Needle::new("G", vec!["g-1".into(), "g-2".into()]),
         ];
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn labels_are_columns_compared_with_strings_and_nothing_else() {
+        use arrow::datatypes::DataType;
+        use datafusion::logical_expr::cast;
+        let f = [
+            col("Level").eq(lit("ERROR")),
+            lit("h-2").not_eq(cast(col("Host"), DataType::Utf8)),
+            col("Code").in_list(vec![lit("404"), lit("500")], true),
+            col("Service")
+                .not_eq(lit("a"))
+                .and(col("Service").not_eq(lit("b"))),
+            col("Level").in_list(vec![lit("WARN")], false),
+            // Not labels: another operator, a number, a function, two columns, a list with a
+            // column in it, an `OR` over two columns.
+            col("A").lt(lit("x")),
+            col("C").eq(lit(5)),
+            datafusion::functions::expr_fn::lower(col("D")).eq(lit("x")),
+            col("E").eq(col("F")),
+            col("G").in_list(vec![lit("x"), col("X")], false),
+            col("H").eq(lit("x")).or(col("I").eq(lit("y"))),
+        ];
+        assert_eq!(labels(&f), vec!["Level", "Host", "Code", "Service"]);
     }
 }

@@ -121,7 +121,7 @@ async fn a_filters_column_of_few_values_is_read_as_a_dictionary_and_answers_the_
     let read_as_dictionaries = || stats.filter_columns_as_dictionaries.load(Ordering::SeqCst);
     // (query, columns times segments read as dictionaries: `Level` and `Host` are stored as
     // dictionaries in all three segments, `Code` in the two that have it, `Tag` in plain pages
-    // past its dictionary's limit; `<>` and an `OR` of two columns ask for no value)
+    // past its dictionary's limit; an `OR` of two columns is no comparison of one column)
     let tag = format!("1-000123-{}", "t".repeat(120));
     let queries = [
         (
@@ -152,6 +152,12 @@ async fn a_filters_column_of_few_values_is_read_as_a_dictionary_and_answers_the_
         (
             format!(r#"SELECT "Tag", "Level", "Bytes" FROM "{WEB}" WHERE "Tag" = '{tag}'"#),
             0,
+        ),
+        (
+            format!(
+                r#"SELECT "Host", COUNT(*) AS n FROM "{WEB}" WHERE "Level" <> 'INFO' AND "Code" NOT IN ('200', '302') GROUP BY "Host" ORDER BY "Host""#
+            ),
+            5,
         ),
         (
             format!(
