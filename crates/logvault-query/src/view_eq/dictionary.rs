@@ -331,4 +331,57 @@ mod tests {
         ));
         assert!(ViewEq::of(&to_number).is_none());
     }
+
+    /// The footer of a Parquet file of one row group holding `labels` (a few values),
+    /// `ids` (10,000 distinct 24-byte values: a 240 KB dictionary, under the writer's 1 MiB
+    /// limit), `tags` (distinct 200-byte values past that limit: plain pages) and `plain` (few
+    /// values, written without a dictionary).
+    fn footer() -> datafusion::parquet::file::metadata::ParquetMetaData {
+        use datafusion::parquet::arrow::ArrowWriter;
+        use datafusion::parquet::file::properties::WriterProperties;
+        use datafusion::parquet::schema::types::ColumnPath;
+        let rows = 10_000;
+        let column = |f: &dyn Fn(usize) -> String| -> ArrayRef {
+            Arc::new(StringArray::from_iter_values((0..rows).map(f)))
+        };
+        let batch = RecordBatch::try_from_iter([
+            (
+                "labels",
+                column(&|i| ["INFO", "WARN", "ERROR"][i % 3].to_owned()),
+            ),
+            ("ids", column(&|i| format!("req-{i:020}"))),
+            ("tags", column(&|i| format!("{i:06}-{}", "t".repeat(194)))),
+            ("plain", column(&|i| ["a", "b"][i % 2].to_owned())),
+        ])
+        .expect("a batch");
+        let properties = WriterProperties::builder()
+            .set_max_row_group_row_count(Some(rows))
+            .set_column_dictionary_enabled(ColumnPath::from("plain"), false)
+            .build();
+        let mut file = Vec::new();
+        let mut writer =
+            ArrowWriter::try_new(&mut file, batch.schema(), Some(properties)).expect("a writer");
+        writer.write(&batch).expect("written");
+        writer.close().expect("closed");
+        let bytes = bytes::Bytes::from(file);
+        datafusion::parquet::file::metadata::ParquetMetaDataReader::new()
+            .parse_and_finish(&bytes)
+            .expect("a footer")
+    }
+
+    #[test]
+    fn only_columns_stored_in_small_dictionaries_are_read_as_dictionaries() {
+        let footer = footer();
+        let names = ["labels", "ids", "tags", "plain", "absent"].map(str::to_owned);
+        assert_eq!(
+            super::stored_as_dictionaries(&footer, &names),
+            vec!["labels".to_owned()]
+        );
+        let chunk = |i: usize| &footer.row_group(0).columns()[i];
+        // `ids` is all dictionary pages, with a dictionary page past the bound.
+        let ids = chunk(1);
+        let dictionary = ids.dictionary_page_offset().expect("a dictionary page");
+        assert!(ids.data_page_offset() - dictionary > super::MAX_DICTIONARY_PAGE);
+        assert!(!super::hintable(ids));
+    }
 }
