@@ -333,7 +333,7 @@ mod tests {
     }
 
     /// The footer of a Parquet file of one row group holding `labels` (a few values),
-    /// `ids` (10,000 distinct 24-byte values: a 240 KB dictionary, under the writer's 1 MiB
+    /// `ids` (10,000 distinct 24-byte values: a dictionary of about 280 KB, under the 1 MiB
     /// limit), `tags` (distinct 200-byte values past that limit: plain pages) and `plain` (few
     /// values, written without a dictionary).
     fn footer() -> datafusion::parquet::file::metadata::ParquetMetaData {
