@@ -253,9 +253,9 @@ impl SegmentTable {
     /// The row groups of each segment that may hold the values `filters` look for (see
     /// `logvault_store::needles`), segments with none left out; and the string columns that
     /// `filters` compare with strings (`prune::labels`) which each segment stores as a small
-    /// dictionary in every row group, which its scan reads as dictionaries (`crate::view_eq::dictionary`). Both
-    /// from the segments' footers (read through the footer cache, where the scan finds them
-    /// again). Without such filters, or without a key (a detached table), every row group of
+    /// dictionary in every row group, which its scan reads as dictionaries
+    /// (`crate::view_eq::dictionary`). Both from one read of each segment's footer (through the
+    /// footer cache, where the scan finds it again). Without such filters, or without a key (a detached table), every row group of
     /// every segment, its columns as views.
     async fn footer_plans<'a>(
         &self,
@@ -317,9 +317,6 @@ impl SegmentTable {
                 out.push(Planned::whole(s));
                 continue;
             };
-            self.stats
-                .filter_columns_as_dictionaries
-                .fetch_add(look.dictionaries.len(), Ordering::Relaxed);
             let Some(scan) = look.row_groups else {
                 out.push(Planned {
                     dictionaries: look.dictionaries,
@@ -390,6 +387,9 @@ impl SegmentTable {
             let mut file = PartitionedFile::new(path.to_string(), s.bytes);
             if self.keyring.is_some() {
                 file = file.with_arrow_schema(with_dictionaries(&s.schema, &dictionaries));
+                self.stats
+                    .filter_columns_as_dictionaries
+                    .fetch_add(dictionaries.len(), Ordering::Relaxed);
             }
             if let Some(plan) = plan {
                 file = file.with_extension(plan);
@@ -460,16 +460,13 @@ async fn look_up(
         if let Some(keys) = keys {
             options = options.with_file_decryption_properties(keys);
         }
-        let dictionaries = if labels.is_empty() {
-            Vec::new()
-        } else {
-            let footer = readers.footer(file.clone(), &options).await?;
-            crate::view_eq::dictionary::stored_as_dictionaries(&footer, labels)
-        };
+        // One read of the footer for both.
+        let footer = readers.footer(file.clone(), &options).await?;
+        let dictionaries = crate::view_eq::dictionary::stored_as_dictionaries(&footer, labels);
         let row_groups = if needles.is_empty() {
             None
         } else {
-            readers.needle_scan(file, &options, needles).await?
+            readers.needle_scan(file, &footer, needles).await?
         };
         Ok::<_, datafusion::common::DataFusionError>(Look {
             row_groups,

@@ -141,11 +141,7 @@ pub fn labels(filters: &[Expr]) -> Vec<String> {
 fn label(e: &Expr) -> Option<String> {
     match e {
         Expr::BinaryExpr(BinaryExpr { left, op, right }) => match op {
-            Operator::Eq | Operator::NotEq => match (string_column(left), string_column(right)) {
-                (Some(c), None) => string_literal(right).map(|_| c),
-                (None, Some(c)) => string_literal(left).map(|_| c),
-                _ => None,
-            },
+            Operator::Eq | Operator::NotEq => compared(left, right).map(|(c, _)| c),
             Operator::Or | Operator::And => {
                 let (left, right) = (label(left)?, label(right)?);
                 (left == right).then_some(left)
@@ -170,11 +166,7 @@ fn needle(e: &Expr) -> Option<Needle> {
             op: Operator::Eq,
             right,
         }) => {
-            let (column, value) = match (string_column(left), string_column(right)) {
-                (Some(c), None) => (c, string_literal(right)?),
-                (None, Some(c)) => (c, string_literal(left)?),
-                _ => return None,
-            };
+            let (column, value) = compared(left, right)?;
             Some(Needle::new(column, vec![value]))
         }
         Expr::BinaryExpr(BinaryExpr {
@@ -197,6 +189,15 @@ fn needle(e: &Expr) -> Option<Needle> {
             let values: Option<Vec<String>> = list.iter().map(string_literal).collect();
             Some(Needle::new(string_column(expr)?, values?))
         }
+        _ => None,
+    }
+}
+
+/// The column and the string literal the two sides of a comparison are, either way round.
+fn compared(left: &Expr, right: &Expr) -> Option<(String, String)> {
+    match (string_column(left), string_column(right)) {
+        (Some(c), None) => Some((c, string_literal(right)?)),
+        (None, Some(c)) => Some((c, string_literal(left)?)),
         _ => None,
     }
 }

@@ -46,47 +46,45 @@ impl SegmentReaderFactory {
         }
     }
 
-    /// Which row groups of `file` may hold the values of `needles` (see [`crate::needles`];
-    /// `None`: every row group). The segment's footer is read as a scan reads it (through the
-    /// footer cache, decrypted with the keys in `options`); its needle index is read (the
-    /// sealed block after its row groups, opened with the segment's block key from the
-    /// keyring's cached account key) and decoded once, and kept with the cached footer. An
-    /// index that cannot be read or opened is not used (every row group is read, with a
-    /// warning), and not kept.
+    /// Which row groups of `file`, whose footer is `metadata` (as [`Self::footer`] read it),
+    /// may hold the values of `needles` (see [`crate::needles`]; `None`: every row group). Its
+    /// needle index is read (the sealed block after its row groups, opened with the segment's
+    /// block key from the keyring's cached account key) and decoded once, and kept with the
+    /// cached footer. An index that cannot be read or opened is not used (every row group is
+    /// read, with a warning), and not kept.
     ///
     /// # Errors
-    /// Reading or decrypting the footer (the scan would fail the same way).
+    /// Creating the file's reader.
     pub async fn needle_scan(
         &self,
         file: PartitionedFile,
-        options: &ArrowReaderOptions,
+        metadata: &Arc<ParquetMetaData>,
         needles: &[Needle],
     ) -> datafusion::common::Result<Option<Vec<bool>>> {
         let key = self.footer_key(&file);
         let path = file.object_meta.location.clone();
-        let mut reader =
-            self.reader(file, key.clone(), None, 0, &ExecutionPlanMetricsSet::new())?;
-        let metadata = reader.get_metadata(Some(options)).await?;
         let caches = self.keyring.read_caches();
         let cached = key
             .as_ref()
             .and_then(|k| caches.footer_entry(k).map(|e| (k, e)))
-            .filter(|(_, (entry, _))| Arc::ptr_eq(&entry.metadata, &metadata));
+            .filter(|(_, (entry, _))| Arc::ptr_eq(&entry.metadata, metadata));
         if let Some((_, (entry, _))) = &cached
             && let Some(index) = entry.needles.get()
         {
             return Ok(index.row_groups_to_scan(needles));
         }
-        let block = BlockRef::of(&metadata).and_then(Result::ok);
-        if !indexes_any_with(&metadata, block.as_ref(), needles) {
+        let block = BlockRef::of(metadata).and_then(Result::ok);
+        if !indexes_any_with(metadata, block.as_ref(), needles) {
             return Ok(None);
         }
         let read = match block {
             Some(block) => {
-                self.read_block(&path, &block, &metadata, reader.as_mut())
+                let mut reader =
+                    self.reader(file, key.clone(), None, 0, &ExecutionPlanMetricsSet::new())?;
+                self.read_block(&path, &block, metadata, reader.as_mut())
                     .await
             }
-            None => Ok(NeedleIndex::from_metadata(&metadata)),
+            None => Ok(NeedleIndex::from_metadata(metadata)),
         };
         let index = match read {
             Ok(index) => Arc::new(index),
@@ -109,8 +107,8 @@ impl SegmentReaderFactory {
     }
 
     /// The footer of `file`, read as a scan reads it: through the footer cache, decrypted with
-    /// the keys in `options` (a planner's look at the segment's column chunks before its scan,
-    /// which then finds the footer cached).
+    /// the keys in `options` (a planner's look at the segment before its scan, which then finds
+    /// the footer cached; [`Self::needle_scan`] takes it).
     ///
     /// # Errors
     /// Reading or decrypting the footer (the scan would fail the same way).
