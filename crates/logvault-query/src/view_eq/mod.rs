@@ -15,13 +15,13 @@
 //! one pass.
 //!
 //! [`ViewEquality`] (a physical optimizer rule) replaces such comparisons in the predicates of
-//! Parquet scans (the row filter) and of `FilterExec`s (the memory tier's scans) with a
-//! [`ViewEq`], which keeps the comparison it replaces and answers with it for anything that is
-//! neither a string view array nor a dictionary of strings ([`dictionary`]) at run time. Everything that reasons about the predicate rather than
-//! evaluating it sees the original: `snapshot` gives it back (DataFusion's statistics, page
-//! index and bloom filter pruning work on the snapshot), and bounds, properties, display and
-//! SQL text are the original's. The benchmark's errors per hour at 1M rows spent about 15% of
-//! its time in those comparisons (docs/bench/README.md).
+//! Parquet scans (the row filter) and of `FilterExec`s (the memory tier's scans) with a [`ViewEq`],
+//! which keeps the comparison it replaces and answers with it for anything that is neither a string
+//! view array nor a dictionary of strings (`view_eq::dictionary`) at run time. Everything that
+//! reasons about the predicate rather than evaluating it sees the original: `snapshot` gives it
+//! back (DataFusion's statistics, page index and bloom filter pruning work on the snapshot), and
+//! bounds, properties, display and SQL text are the original's. The benchmark's errors per hour at
+//! 1M rows spent about 15% of its time in those comparisons (docs/bench/README.md).
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
