@@ -7,8 +7,8 @@ use std::hash::Hash;
 
 use arrow::array::{Array, ArrowPrimitiveType, AsArray, RecordBatch};
 use arrow::datatypes::{
-    DataType, Int8Type, Int16Type, Int32Type, Int64Type, UInt8Type, UInt16Type, UInt32Type,
-    UInt64Type,
+    DataType, Float16Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type,
+    UInt8Type, UInt16Type, UInt32Type, UInt64Type,
 };
 use parquet::basic::{Compression, Encoding};
 use parquet::file::properties::WriterPropertiesBuilder;
@@ -31,13 +31,18 @@ pub(crate) const LABEL_VALUES_PER_DISTINCT: usize = 16;
 /// exactly) and close to their neighbours, which deltas store in a few bits. Other columns keep
 /// the writer's default (a dictionary, plain when it outgrows its limit).
 ///
-/// Under zstd, two kinds of column are compressed with LZ4 (`LZ4_RAW`) instead, their
-/// dictionary kept:
-/// - floating-point columns: measured values (a latency, a duration) take tens of thousands of
-///   distinct values in a row group, and zstd's entropy stage decodes their dictionary and
-///   bit-packed indices at well under 1 GB/s, most of the cost of a query that averages one
-///   (the top-10 hosts of the benchmark: zstd was 20% of its CPU), for a third of the column's
-///   bytes; LZ4 keeps most of that saving (the column 15% larger, the file 1.5%).
+/// A floating-point column most of whose first values are distinct (`mostly_distinct`: a
+/// measured value, a latency or a duration) is written in plain pages, without a dictionary:
+/// its row groups hold tens of thousands of distinct values, so a dictionary saves little (the
+/// benchmark's `LatencyMs`, 51,000 distinct values in a row group of 131,072, takes 38.0 MB
+/// with one and 46.6 MB without, under LZ4) and a reader gathers every value from it (the
+/// gather was a fifth of the top-10 hosts' CPU); plain pages are read by copying. A float
+/// column of fewer values keeps its dictionary.
+///
+/// Under zstd, two kinds of column are compressed with LZ4 (`LZ4_RAW`) instead:
+/// - floating-point columns: zstd's entropy stage decodes their pages at well under 1 GB/s,
+///   most of the cost of a query that averages one (the top-10 hosts of the benchmark: zstd
+///   was 20% of its CPU), for a third of the column's bytes; LZ4 keeps most of that saving.
 /// - string and integer columns of few values (labels: a level, a host, a service, a status),
 ///   told by `few_values` on `first`: their pages hold bit-packed dictionary indices that
 ///   zstd shrinks by a third at most, and a reader pays for each column chunk under zstd
@@ -62,8 +67,13 @@ pub fn column_encodings(
                     .set_column_dictionary_enabled(path.clone(), false)
                     .set_column_encoding(path, Encoding::DELTA_BINARY_PACKED);
             }
-            DataType::Float16 | DataType::Float32 | DataType::Float64 if zstd => {
-                builder = builder.set_column_compression(path, Compression::LZ4_RAW);
+            DataType::Float16 | DataType::Float32 | DataType::Float64 => {
+                if mostly_distinct(column.as_ref()) {
+                    builder = builder.set_column_dictionary_enabled(path.clone(), false);
+                }
+                if zstd {
+                    builder = builder.set_column_compression(path, Compression::LZ4_RAW);
+                }
             }
             _ if zstd && few_values(column.as_ref()) == Some(true) => {
                 builder = builder.set_column_compression(path, Compression::LZ4_RAW);
@@ -79,9 +89,27 @@ pub fn column_encodings(
 /// [`LABEL_VALUES_PER_DISTINCT`]. `None` for a type it does not tell (other than strings and
 /// integers).
 pub(crate) fn few_values(column: &dyn Array) -> Option<bool> {
+    if column.data_type().is_floating() {
+        return None;
+    }
+    let (values, distinct) = sampled(column)?;
+    Some(values >= LABEL_MIN_VALUES && distinct * LABEL_VALUES_PER_DISTINCT <= values)
+}
+
+/// Whether more than half of the non-null values among `column`'s first [`LABEL_SAMPLE_ROWS`]
+/// rows are distinct, with at least [`LABEL_MIN_VALUES`] of them (fewer tell nothing: `false`).
+/// Floats count by their bits, so `0.0` and `-0.0` are two values, as a dictionary holds them.
+pub(crate) fn mostly_distinct(column: &dyn Array) -> bool {
+    sampled(column)
+        .is_some_and(|(values, distinct)| values >= LABEL_MIN_VALUES && distinct * 2 > values)
+}
+
+/// Non-null values and distinct ones among `column`'s first [`LABEL_SAMPLE_ROWS`] rows; `None`
+/// for a type not counted (other than strings, integers and floats).
+fn sampled(column: &dyn Array) -> Option<(usize, usize)> {
     let sample = column.slice(0, column.len().min(LABEL_SAMPLE_ROWS));
     let sample = sample.as_ref();
-    let (values, distinct) = match sample.data_type() {
+    Some(match sample.data_type() {
         DataType::Utf8 => count(sample.as_string::<i32>().iter()),
         DataType::LargeUtf8 => count(sample.as_string::<i64>().iter()),
         DataType::Utf8View => count(sample.as_string_view().iter()),
@@ -93,9 +121,26 @@ pub(crate) fn few_values(column: &dyn Array) -> Option<bool> {
         DataType::UInt16 => primitive::<UInt16Type>(sample),
         DataType::UInt32 => primitive::<UInt32Type>(sample),
         DataType::UInt64 => primitive::<UInt64Type>(sample),
+        DataType::Float16 => count(
+            sample
+                .as_primitive::<Float16Type>()
+                .iter()
+                .map(|v| v.map(|v| v.to_bits())),
+        ),
+        DataType::Float32 => count(
+            sample
+                .as_primitive::<Float32Type>()
+                .iter()
+                .map(|v| v.map(f32::to_bits)),
+        ),
+        DataType::Float64 => count(
+            sample
+                .as_primitive::<Float64Type>()
+                .iter()
+                .map(|v| v.map(f64::to_bits)),
+        ),
         _ => return None,
-    };
-    Some(values >= LABEL_MIN_VALUES && distinct * LABEL_VALUES_PER_DISTINCT <= values)
+    })
 }
 
 fn primitive<T: ArrowPrimitiveType>(sample: &dyn Array) -> (usize, usize)
@@ -203,8 +248,12 @@ mod tests {
         }
         for name in ["LatencyMs", "Ratio", "Level", "Host", "Status"] {
             assert_eq!(codec(&props, name), Compression::LZ4_RAW, "{name}");
+        }
+        // A float of one value keeps its dictionary; one whose every value differs has none.
+        for name in ["Ratio", "Level", "Host", "Status"] {
             assert!(props.dictionary_enabled(&ColumnPath::from(name)), "{name}");
         }
+        assert!(!props.dictionary_enabled(&ColumnPath::from("LatencyMs")));
         let time = ColumnPath::from("TimeGenerated");
         assert!(!props.dictionary_enabled(&time));
         assert_eq!(props.encoding(&time), Some(Encoding::DELTA_BINARY_PACKED));
@@ -213,6 +262,8 @@ mod tests {
             for field in first.schema().fields() {
                 assert_eq!(codec(&props, field.name()), chosen, "{}", field.name());
             }
+            assert!(!props.dictionary_enabled(&ColumnPath::from("LatencyMs")));
+            assert!(props.dictionary_enabled(&ColumnPath::from("Ratio")));
         }
     }
 
@@ -238,5 +289,41 @@ mod tests {
         assert_eq!(few_values(&late), Some(true));
         assert_eq!(few_values(&Int64Array::from(vec![7; 300])), Some(true));
         assert_eq!(few_values(&Float64Array::from(vec![7.0; 300])), None);
+    }
+
+    #[test]
+    fn mostly_distinct_counts_a_floats_distinct_values_among_the_first_rows() {
+        let floats = |n: usize, distinct: usize| {
+            Float64Array::from_iter_values((0..n).map(|i| (i % distinct) as f64 * 0.25))
+        };
+        // More than half of the values distinct: yes; exactly half: no.
+        assert!(mostly_distinct(&floats(4096, 4096)));
+        assert!(mostly_distinct(&floats(4096, 2049)));
+        assert!(!mostly_distinct(&floats(4096, 2048)));
+        // Too few values to tell, nulls not counted.
+        assert!(!mostly_distinct(&floats(255, 255)));
+        let sparse = Float64Array::from_iter((0..4096).map(|i| (i % 20 == 0).then_some(i as f64)));
+        assert!(!mostly_distinct(&sparse));
+        let dense = Float64Array::from_iter((0..4096).map(|i| (i % 20 != 0).then_some(i as f64)));
+        assert!(mostly_distinct(&dense));
+        // Only the first rows count.
+        let late = Float64Array::from_iter_values(
+            (0..10_000).map(|i| if i < 4096 { 1.0 } else { i as f64 }),
+        );
+        assert!(!mostly_distinct(&late));
+        // 0.0 and -0.0 are two values, as a dictionary keeps them; f32 and f16 are counted too.
+        let zeros =
+            Float64Array::from_iter_values((0..300).map(|i| if i % 2 == 0 { 0.0 } else { -0.0 }));
+        assert_eq!(sampled(&zeros), Some((300, 2)));
+        let f32s = Float32Array::from_iter_values((0..300).map(|i| i as f32));
+        assert!(mostly_distinct(&f32s));
+        let f16s = arrow::compute::cast(
+            &Float32Array::from_iter_values((0..300).map(|i| (i % 3) as f32)),
+            &DataType::Float16,
+        )
+        .expect("cast");
+        assert_eq!(sampled(f16s.as_ref()), Some((300, 3)));
+        // Strings and integers are counted the same way.
+        assert!(mostly_distinct(&Int64Array::from_iter_values(0..300)));
     }
 }

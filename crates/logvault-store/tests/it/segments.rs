@@ -274,7 +274,8 @@ async fn an_account_of_an_unknown_format_is_refused_clearly() {
 
 /// The writer's encodings (docs/format.md, "Segments"): the timestamp column deltas without a
 /// dictionary; the strings and integers with one, under zstd, but for the columns of few
-/// values (labels) and a float column, under LZ4; the values read back.
+/// values (labels) and the float columns, under LZ4, a float of mostly distinct values in
+/// plain pages; the values read back.
 #[tokio::test]
 async fn segment_columns_take_their_encodings_and_codecs() {
     use arrow::array::Float64Array;
@@ -286,10 +287,15 @@ async fn segment_columns_take_their_encodings_and_codecs() {
     let latencies: Float64Array = (0..logs.num_rows())
         .map(|i| (i % 9 != 0).then(|| (i % 613) as f64 / 10.0))
         .collect();
+    let durations: Float64Array = (0..logs.num_rows())
+        .map(|i| (i % 7 != 0).then_some(i as f64 * 0.37))
+        .collect();
     let mut fields = logs.schema().fields().to_vec();
     fields.push(Arc::new(Field::new("LatencyMs", DataType::Float64, true)));
+    fields.push(Arc::new(Field::new("DurationMs", DataType::Float64, true)));
     let mut columns = logs.columns().to_vec();
     columns.push(Arc::new(latencies));
+    columns.push(Arc::new(durations));
     let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
     let (entry, manifest) = h
         .store
@@ -318,11 +324,21 @@ async fn segment_columns_take_their_encodings_and_codecs() {
     let message = column("Message");
     assert!(message.dictionary_page_offset().is_some());
     assert!(matches!(message.compression(), Compression::ZSTD(_)));
-    // A float, and labels of 7, 4 and 40 values in 2,000 rows: a dictionary under LZ4.
+    // A float of 613 values, and labels of 7, 4 and 40 values in 2,000 rows: a dictionary
+    // under LZ4.
     for name in ["LatencyMs", "Computer", "Severity", "EventId"] {
         assert!(column(name).dictionary_page_offset().is_some(), "{name}");
         assert_eq!(column(name).compression(), Compression::LZ4_RAW, "{name}");
     }
+    // A float whose every value differs: plain pages under LZ4.
+    let durations = column("DurationMs");
+    assert_eq!(durations.dictionary_page_offset(), None);
+    assert!(
+        durations.encodings().all(|e| e != Encoding::RLE_DICTIONARY),
+        "{:?}",
+        durations.encodings().collect::<Vec<_>>()
+    );
+    assert_eq!(durations.compression(), Compression::LZ4_RAW);
     let back = h.store.read_segment(&loc, None).await.unwrap();
     assert_eq!(concat(&back), batch);
 }
