@@ -32,17 +32,21 @@ pub(crate) const LABEL_VALUES_PER_DISTINCT: usize = 16;
 /// the writer's default (a dictionary, plain when it outgrows its limit).
 ///
 /// A floating-point column most of whose first values are distinct (`mostly_distinct`: a
-/// measured value, a latency or a duration) is written in plain pages, without a dictionary:
-/// its row groups hold tens of thousands of distinct values, so a dictionary saves little (the
-/// benchmark's `LatencyMs`, 51,000 distinct values in a row group of 131,072, takes 38.0 MB
-/// with one and 46.6 MB without, under LZ4) and a reader gathers every value from it (the
-/// gather was a fifth of the top-10 hosts' CPU); plain pages are read by copying. A float
-/// column of fewer values keeps its dictionary.
+/// measured value, a latency or a duration) is written in plain pages, without a dictionary and
+/// without compression, whatever the segment's codec. Its row groups hold tens of thousands of
+/// distinct values, so a dictionary saves little and a reader gathers every value from it (the
+/// gather was a fifth of the top-10 hosts' CPU); and a general-purpose codec finds in such
+/// values only short matches, each a step of its decoder (LZ4 shrank the benchmark's
+/// `LatencyMs` from 80 MB to 46.6 and its decoding was then a third of the top-10 hosts' CPU).
+/// Plain pages are read by copying: the top-10 hosts took 0.68x and the join 0.85x of their time
+/// with a dictionary under LZ4, for a file 11.6% larger (docs/bench/README.md, "Floats of many
+/// values in plain pages").
 ///
-/// Under zstd, two kinds of column are compressed with LZ4 (`LZ4_RAW`) instead:
-/// - floating-point columns: zstd's entropy stage decodes their pages at well under 1 GB/s,
-///   most of the cost of a query that averages one (the top-10 hosts of the benchmark: zstd
-///   was 20% of its CPU), for a third of the column's bytes; LZ4 keeps most of that saving.
+/// Under zstd, two kinds of column are compressed with LZ4 (`LZ4_RAW`) instead, their
+/// dictionary kept:
+/// - floating-point columns of fewer values: zstd's entropy stage decodes their pages at well
+///   under 1 GB/s (20% of the top-10 hosts' CPU when `LatencyMs` was stored so), for a third of
+///   the column's bytes; LZ4 keeps most of that saving.
 /// - string and integer columns of few values (labels: a level, a host, a service, a status),
 ///   told by `few_values` on `first`: their pages hold bit-packed dictionary indices that
 ///   zstd shrinks by a third at most, and a reader pays for each column chunk under zstd
@@ -67,13 +71,15 @@ pub fn column_encodings(
                     .set_column_dictionary_enabled(path.clone(), false)
                     .set_column_encoding(path, Encoding::DELTA_BINARY_PACKED);
             }
-            DataType::Float16 | DataType::Float32 | DataType::Float64 => {
-                if mostly_distinct(column.as_ref()) {
-                    builder = builder.set_column_dictionary_enabled(path.clone(), false);
-                }
-                if zstd {
-                    builder = builder.set_column_compression(path, Compression::LZ4_RAW);
-                }
+            DataType::Float16 | DataType::Float32 | DataType::Float64
+                if mostly_distinct(column.as_ref()) =>
+            {
+                builder = builder
+                    .set_column_dictionary_enabled(path.clone(), false)
+                    .set_column_compression(path, Compression::UNCOMPRESSED);
+            }
+            DataType::Float16 | DataType::Float32 | DataType::Float64 if zstd => {
+                builder = builder.set_column_compression(path, Compression::LZ4_RAW);
             }
             _ if zstd && few_values(column.as_ref()) == Some(true) => {
                 builder = builder.set_column_compression(path, Compression::LZ4_RAW);
@@ -234,7 +240,8 @@ mod tests {
     }
 
     /// docs/format.md, "Segments": under zstd a floating-point column and a column of few
-    /// values get LZ4, their dictionary kept; any other codec the home chose is every column's.
+    /// values get LZ4, their dictionary kept, but a float of mostly distinct values is plain and
+    /// uncompressed under every codec; any other codec the home chose is every other column's.
     #[test]
     fn floats_and_labels_take_lz4_under_zstd_and_the_chosen_codec_otherwise() {
         let first = first_rows();
@@ -246,23 +253,29 @@ mod tests {
         for name in ["TimeGenerated", "RequestId", "Bytes", "Rare"] {
             assert_eq!(codec(&props, name), zstd, "{name}");
         }
-        for name in ["LatencyMs", "Ratio", "Level", "Host", "Status"] {
-            assert_eq!(codec(&props, name), Compression::LZ4_RAW, "{name}");
-        }
-        // A float of one value keeps its dictionary; one whose every value differs has none.
         for name in ["Ratio", "Level", "Host", "Status"] {
+            assert_eq!(codec(&props, name), Compression::LZ4_RAW, "{name}");
             assert!(props.dictionary_enabled(&ColumnPath::from(name)), "{name}");
         }
-        assert!(!props.dictionary_enabled(&ColumnPath::from("LatencyMs")));
+        // A float whose every value differs: plain pages, no codec.
+        let latency = ColumnPath::from("LatencyMs");
+        assert!(!props.dictionary_enabled(&latency));
+        assert_eq!(props.compression(&latency), Compression::UNCOMPRESSED);
         let time = ColumnPath::from("TimeGenerated");
         assert!(!props.dictionary_enabled(&time));
         assert_eq!(props.encoding(&time), Some(Encoding::DELTA_BINARY_PACKED));
         for chosen in [Compression::SNAPPY, Compression::UNCOMPRESSED] {
             let props = column_encodings(WriterProperties::builder(), &first, chosen).build();
             for field in first.schema().fields() {
-                assert_eq!(codec(&props, field.name()), chosen, "{}", field.name());
+                let name = field.name();
+                let expected = if name == "LatencyMs" {
+                    Compression::UNCOMPRESSED
+                } else {
+                    chosen
+                };
+                assert_eq!(codec(&props, name), expected, "{name}");
             }
-            assert!(!props.dictionary_enabled(&ColumnPath::from("LatencyMs")));
+            assert!(!props.dictionary_enabled(&latency));
             assert!(props.dictionary_enabled(&ColumnPath::from("Ratio")));
         }
     }
