@@ -4,7 +4,7 @@
 //! system's whole suite after another's and that drift lands between systems: two runs of the
 //! same build disagreed by more than most changes move things, and within one run the service
 //! key and the customer key, which read the same way, differed by up to 0.4 on a query
-//! (docs/bench/README.md, 2026-12-06). So the phase runs one query on every system (its cold,
+//! (docs/bench/journal.md, 2026-12-06). So the phase runs one query on every system (its cold,
 //! warm and hot runs on one system, then the next), seconds apart rather than minutes; the
 //! systems' order turns by one from each round to the next, so none is always first after
 //! another's hot cache was dropped; and each query goes round `rounds` times, the runs of all

@@ -10,7 +10,7 @@
 //! from the request, not from each wait, so promotions queued behind one another run one after
 //! the other once their time is up instead of waiting the bound again each (a server whose
 //! queries never paused promoted one segment per bound, and its queries read nearly every
-//! segment from its file: docs/bench/README.md).
+//! segment from its file: docs/bench/journal.md).
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

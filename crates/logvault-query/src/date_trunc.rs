@@ -10,7 +10,7 @@
 //! which this one wraps: the name, signature, return type and ordering are its.
 //!
 //! The errors-per-hour query of the benchmark spent about a tenth of its time in the calendar
-//! path (docs/bench/README.md).
+//! path (docs/bench/journal.md).
 
 use std::sync::Arc;
 

@@ -28,7 +28,7 @@ use tokio::task::JoinHandle;
 /// before it is still being encoded. Groups of up to 16 MiB, twice that queue, each waited for
 /// the queue to empty (a group larger than it passes alone), and logging stopped while segments
 /// were encoded: from 64 connections the server acknowledged a quarter fewer rows a second than
-/// from 8 (docs/bench/README.md, "HTTP load").
+/// from 8 (docs/bench/journal.md, "HTTP load").
 const MAX_GROUP_BYTES: usize = 4 << 20;
 const _: () = assert!(MAX_GROUP_BYTES <= logvault::write::ENCODE_QUEUE_BYTES / 2);
 /// Most requests waiting in one workspace's queue.

@@ -6,7 +6,7 @@
 //! set) then paid two thread hand-offs, during which the query's core sat idle: `perf sched`
 //! counted about a tenth of both cores idle through the top-10 hosts query at 10M rows, and
 //! reading in place took that query from 80-81 ms to 71-72 ms, the suite's other queries by
-//! 7-15% (docs/bench/README.md, "Reads the page cache holds, in place").
+//! 7-15% (docs/bench/journal.md, "Reads the page cache holds, in place").
 //!
 //! [`LocalReads`] wraps the root's `LocalFileSystem` and answers `get_ranges`, and `get_opts`
 //! of a range, itself when it can without waiting: on Linux each range is read with

@@ -39,7 +39,7 @@ pub(crate) const LABEL_VALUES_PER_DISTINCT: usize = 16;
 /// values only short matches, each a step of its decoder (LZ4 shrank the benchmark's
 /// `LatencyMs` from 80 MB to 46.6 and its decoding was then a third of the top-10 hosts' CPU).
 /// Plain pages are read by copying: the top-10 hosts took 0.68x and the join 0.85x of their time
-/// with a dictionary under LZ4, for a file 11.6% larger (docs/bench/README.md, "Floats of many
+/// with a dictionary under LZ4, for a file 11.6% larger (docs/bench/journal.md, "Floats of many
 /// values in plain pages").
 ///
 /// Under zstd, two kinds of column are compressed with LZ4 (`LZ4_RAW`) instead, their
@@ -55,7 +55,7 @@ pub(crate) const LABEL_VALUES_PER_DISTINCT: usize = 16;
 ///   several times faster (the benchmark's grouping and join 10% faster, the file 1.25%
 ///   larger).
 ///
-/// docs/format.md, "Segments", and docs/bench/README.md give the figures.
+/// docs/format.md, "Segments", and docs/bench/journal.md give the figures.
 pub fn column_encodings(
     mut builder: WriterPropertiesBuilder,
     first: &RecordBatch,

@@ -18,7 +18,7 @@
 //!
 //! What it saves is the log's work for every row: encoding it as Arrow IPC, sealing, writing and
 //! fsyncing it, and the disk space of a second copy (about a tenth of `logvault ingest`'s CPU,
-//! docs/bench/README.md). A revocation while the load runs drops what no checkpoint stored
+//! docs/bench/journal.md). A revocation while the load runs drops what no checkpoint stored
 //! (its segments' files are deleted) and the rest of the input, counted (R-E2); an error does
 //! the same with what no checkpoint stored, and returns the error.
 

@@ -5,7 +5,7 @@
 //! hands out each row's key into the column chunk's values instead of building a string view
 //! per row, and the comparison is made once per value of the dictionary, each row taking its
 //! key's answer. `Level IN ('ERROR', 'CRITICAL')` over 10M rows read as views spent about as
-//! much building the views as comparing them (docs/bench/README.md).
+//! much building the views as comparing them (docs/bench/journal.md).
 //!
 //! A dictionary with more values than a batch has rows (a chunk of many values that still fit
 //! its dictionary page) is compared a key at a time instead, each value at most once.

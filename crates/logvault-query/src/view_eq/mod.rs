@@ -21,7 +21,7 @@
 //! reasons about the predicate rather than evaluating it sees the original: `snapshot` gives it
 //! back (DataFusion's statistics, page index and bloom filter pruning work on the snapshot), and
 //! bounds, properties, display and SQL text are the original's. The benchmark's errors per hour at
-//! 1M rows spent about 15% of its time in those comparisons (docs/bench/README.md).
+//! 1M rows spent about 15% of its time in those comparisons (docs/bench/journal.md).
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
