@@ -255,8 +255,8 @@ impl SegmentTable {
     /// `filters` compare with strings (`prune::labels`) which each segment stores as a small
     /// dictionary in every row group, which its scan reads as dictionaries
     /// (`crate::view_eq::dictionary`). Both from one read of each segment's footer (through the
-    /// footer cache, where the scan finds it again). Without such filters, or without a key (a detached table), every row group of
-    /// every segment, its columns as views.
+    /// footer cache, where the scan finds it again). Without such filters, or without a key (a
+    /// detached table), every row group of every segment, its columns as views.
     async fn footer_plans<'a>(
         &self,
         state: &dyn Session,
